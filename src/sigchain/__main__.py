@@ -1,0 +1,3 @@
+from sigchain.cli.main import main
+
+main()

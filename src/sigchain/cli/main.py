@@ -1,0 +1,27 @@
+"""`sigchain` command line: one module per command group, registered here."""
+
+from __future__ import annotations
+
+import click
+
+from sigchain import __version__
+from sigchain.cli import ds as ds_cmd
+from sigchain.cli import keygen as keygen_cmd
+from sigchain.cli import sign as sign_cmd
+from sigchain.cli import verify as verify_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sigchain")
+def cli() -> None:
+    """sigchain — DNSSEC keys, signing, verification and DS."""
+
+
+cli.add_command(keygen_cmd.keygen)
+cli.add_command(sign_cmd.sign)
+cli.add_command(verify_cmd.verify)
+cli.add_command(ds_cmd.ds)
+
+
+def main() -> None:
+    cli(prog_name="sigchain")

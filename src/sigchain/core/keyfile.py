@@ -1,0 +1,183 @@
+"""BIND key-file formats as text (pure): `K<zone>.+AAA+TTTTT.key` and `.private` v1.3."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.DNSKEY
+import dns.rrset
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+from sigchain.core import algorithms
+from sigchain.core.algorithms import Algorithm, PrivateKey
+from sigchain.core.timefmt import format_ctime, format_timestamp14, parse_timestamp14
+from sigchain.errors import InputError
+from sigchain.model.keys import FLAG_SEP, TIMING_FIELDS, KeyPair, KeyTiming
+
+_RSA_FIELDS = (
+    "Modulus", "PublicExponent", "PrivateExponent", "Prime1", "Prime2",
+    "Exponent1", "Exponent2", "Coefficient",
+)
+
+
+def basename(zone: dns.name.Name, algorithm: int, key_tag: int) -> str:
+    """`Kexample.test.+013+08596`, exactly as BIND names key files."""
+    return f"K{zone.to_text().lower()}+{algorithm:03d}+{key_tag:05d}"
+
+
+def _b64(value: int | bytes) -> str:
+    if isinstance(value, int):
+        value = value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+    return base64.b64encode(value).decode("ascii")
+
+
+def private_to_text(alg: Algorithm, key: PrivateKey, timing: KeyTiming) -> str:
+    """The `.private` file in BIND's Private-key-format v1.3."""
+    lines = ["Private-key-format: v1.3", f"Algorithm: {alg.number} ({alg.mnemonic})"]
+    if alg.family == "ecdsa":
+        d = key.private_numbers().private_value  # type: ignore[union-attr]
+        lines.append(f"PrivateKey: {_b64(d.to_bytes(alg.size, 'big'))}")
+    elif alg.family == "eddsa":
+        from cryptography.hazmat.primitives import serialization
+
+        raw = key.private_bytes(  # type: ignore[union-attr]
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        lines.append(f"PrivateKey: {_b64(raw)}")
+    elif alg.family == "rsa":
+        n = key.private_numbers()  # type: ignore[union-attr]
+        values = (n.public_numbers.n, n.public_numbers.e, n.d, n.p, n.q, n.dmp1, n.dmq1, n.iqmp)
+        lines += [f"{name}: {_b64(v)}" for name, v in zip(_RSA_FIELDS, values)]
+    else:
+        raise InputError(f"algorithm {alg.number} has no private key format")
+    for attr, label in TIMING_FIELDS:
+        value = getattr(timing, attr)
+        if value is not None:
+            lines.append(f"{label}: {format_timestamp14(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def private_from_text(text: str, filename: str) -> tuple[Algorithm, PrivateKey, KeyTiming]:
+    """Parse a BIND `.private` file (v1.2/v1.3); errors name the file and line."""
+    fields: dict[str, tuple[str, int]] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        if ":" not in line:
+            raise InputError("expected 'Field: value'", file=filename, line=lineno)
+        k, v = line.split(":", 1)
+        fields[k.strip()] = (v.strip(), lineno)
+
+    def need(name: str) -> tuple[str, int]:
+        if name not in fields:
+            raise InputError(f"missing {name!r} field", file=filename, line=None)
+        return fields[name]
+
+    fmt, lineno = need("Private-key-format")
+    if not fmt.startswith("v1."):
+        raise InputError(f"unsupported private key format {fmt!r}", file=filename, line=lineno)
+    alg_text, lineno = need("Algorithm")
+    try:
+        alg = algorithms.get(int(alg_text.split()[0]))
+    except (ValueError, IndexError):
+        raise InputError(f"bad Algorithm field {alg_text!r}", file=filename, line=lineno) from None
+    except InputError as exc:
+        raise InputError(exc.message, file=filename, line=lineno) from None
+
+    def blob(name: str) -> bytes:
+        value, ln = need(name)
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise InputError(f"{name} is not valid base64", file=filename, line=ln) from None
+
+    def integer(name: str) -> int:
+        return int.from_bytes(blob(name), "big")
+
+    try:
+        key: PrivateKey
+        if alg.family == "ecdsa":
+            assert alg.curve is not None
+            key = ec.derive_private_key(integer("PrivateKey"), alg.curve())
+        elif alg.family == "eddsa":
+            cls = ed25519.Ed25519PrivateKey if alg.number == 15 else ed448.Ed448PrivateKey
+            key = cls.from_private_bytes(blob("PrivateKey"))
+        elif alg.family == "rsa":
+            n, e, d, p, q, dmp1, dmq1, iqmp = (integer(f) for f in _RSA_FIELDS)
+            key = rsa.RSAPrivateNumbers(
+                p, q, d, dmp1, dmq1, iqmp, rsa.RSAPublicNumbers(e, n)
+            ).private_key()
+        else:
+            raise InputError(f"algorithm {alg.number} ({alg.mnemonic}) is not supported", file=filename)
+    except ValueError as exc:
+        raise InputError(f"invalid private key: {exc}", file=filename) from None
+
+    times: dict[str, int] = {}
+    for attr, label in TIMING_FIELDS:
+        if label in fields:
+            value, ln = fields[label]
+            try:
+                times[attr] = parse_timestamp14(value)
+            except InputError as exc:
+                raise InputError(exc.message, file=filename, line=ln) from None
+    return alg, key, KeyTiming(**times)
+
+
+def make_dnskey(alg: Algorithm, key: PrivateKey, flags: int) -> dns.rdtypes.ANY.DNSKEY.DNSKEY:
+    return dns.rdtypes.ANY.DNSKEY.DNSKEY(
+        dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags, 3, alg.number,
+        algorithms.public_key_bytes(alg, key),
+    )
+
+
+def public_to_text(kp: KeyPair) -> str:
+    """The `.key` file as dnssec-keygen writes it: comment header, then the DNSKEY line."""
+    kind = "key-signing" if kp.flags & FLAG_SEP else "zone-signing"
+    lines = [f"; This is a {kind} key, keyid {kp.key_tag}, for {kp.zone.to_text()}"]
+    for attr, label in TIMING_FIELDS:
+        value = getattr(kp.timing, attr)
+        if value is not None:
+            lines.append(f"; {label}: {format_timestamp14(value)} ({format_ctime(value)})")
+    ttl = f"{kp.ttl} " if kp.ttl is not None else ""
+    lines.append(f"{kp.zone.to_text()} {ttl}IN DNSKEY {kp.dnskey.to_text()}")
+    return "\n".join(lines) + "\n"
+
+
+def public_from_text(
+    text: str, filename: str
+) -> tuple[dns.name.Name, int | None, dns.rdtypes.ANY.DNSKEY.DNSKEY]:
+    """Parse a `.key` file: one DNSKEY record, comments allowed, TTL optional."""
+    record = None
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        if record is not None:
+            raise InputError("more than one record in key file", file=filename, line=lineno)
+        record = (line, lineno)
+    if record is None:
+        raise InputError("no DNSKEY record in key file", file=filename)
+    line, lineno = record
+    tokens = line.split()
+    ttl: int | None = None
+    try:
+        owner = dns.name.from_text(tokens[0])
+        rest = tokens[1:]
+        if rest and rest[0].isdigit():
+            ttl = int(rest[0])
+            rest = rest[1:]
+        if rest and rest[0].upper() == "IN":
+            rest = rest[1:]
+        if not rest or rest[0].upper() != "DNSKEY":
+            raise InputError("expected a DNSKEY record", file=filename, line=lineno)
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.DNSKEY, " ".join(rest[1:]))
+    except dns.exception.DNSException as exc:
+        raise InputError(f"bad DNSKEY record: {exc}", file=filename, line=lineno) from None
+    return owner, ttl, rdata  # type: ignore[return-value]

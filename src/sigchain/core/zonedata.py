@@ -1,0 +1,155 @@
+"""Zone structure shared by the signer and the verifier (pure).
+
+Decides which names are authoritative, which are delegation points, which are glue or
+occluded (below a zone cut or a DNAME), and which empty non-terminals exist — the facts
+that both signing and verification must agree on (RFC 4035 §2.2, RFC 5155 §7.1).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdatatype
+from dns.rdatatype import RdataType
+
+# Records a signer produces; an already signed input has them dropped before re-signing.
+DNSSEC_GENERATED = frozenset(
+    {RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3, RdataType.NSEC3PARAM}
+)
+
+
+class NodeKind(enum.Enum):
+    APEX = "apex"
+    AUTH = "auth"  # authoritative data
+    DELEGATION = "delegation"  # zone cut below the apex: NS (+DS) (+glue below)
+    OCCLUDED = "occluded"  # glue or data below a cut or a DNAME: never signed
+    ENT = "ent"  # empty non-terminal (exists only implicitly)
+
+
+@dataclass(frozen=True)
+class ZoneShape:
+    """Classification of every owner name of a zone, in canonical order."""
+
+    origin: dns.name.Name
+    kinds: Mapping[dns.name.Name, NodeKind]
+    order: tuple[dns.name.Name, ...]  # every name in `kinds`, canonical DNSSEC order
+
+    def authoritative(self) -> list[dns.name.Name]:
+        """Names that own an NSEC record: apex, authoritative data, delegation points."""
+        return [n for n in self.order if self.kinds[n] in _NSEC_KINDS]
+
+    def is_signed_at(self, name: dns.name.Name, rdtype: int) -> bool:
+        """Whether the RRset (name, rdtype) gets RRSIGs (RFC 4035 §2.2)."""
+        kind = self.kinds.get(name)
+        if kind in (NodeKind.APEX, NodeKind.AUTH):
+            return rdtype != RdataType.RRSIG
+        if kind is NodeKind.DELEGATION:
+            return rdtype in (RdataType.DS, RdataType.NSEC)
+        return False
+
+
+_NSEC_KINDS = (NodeKind.APEX, NodeKind.AUTH, NodeKind.DELEGATION)
+
+
+def shape(
+    origin: dns.name.Name,
+    types_at: Mapping[dns.name.Name, Iterable[int]],
+    ignore: frozenset[int] = frozenset(),
+) -> ZoneShape:
+    """Classify names given the rdata types at each (types in `ignore` do not make a node).
+
+    `ignore` lets the verifier pass NSEC3/RRSIG so hashed NSEC3 owners and signature-only
+    leftovers do not count as data.
+    """
+    present = {n: {t for t in ts if t not in ignore} for n, ts in types_at.items()}
+    names = sorted(n for n, ts in present.items() if ts)
+    kinds: dict[dns.name.Name, NodeKind] = {}
+    cut: dns.name.Name | None = None
+    for name in names:
+        if cut is not None and name.is_subdomain(cut) and name != cut:
+            kinds[name] = NodeKind.OCCLUDED
+            continue
+        cut = None
+        ts = present[name]
+        if name == origin:
+            kinds[name] = NodeKind.APEX
+            if RdataType.DNAME in ts:
+                cut = name
+        elif RdataType.NS in ts:
+            kinds[name] = NodeKind.DELEGATION
+            cut = name
+        else:
+            kinds[name] = NodeKind.AUTH
+            if RdataType.DNAME in ts:
+                cut = name
+    # Empty non-terminals: ancestors (below the apex) of non-occluded names that own nothing.
+    for name in list(kinds):
+        if kinds[name] is NodeKind.OCCLUDED:
+            continue
+        parent = name
+        while len(parent) > len(origin) + 1:
+            parent = parent.parent()
+            if parent in kinds:
+                break
+            kinds[parent] = NodeKind.ENT
+    return ZoneShape(origin, kinds, tuple(sorted(kinds)))
+
+
+def nsec_types(kind: NodeKind, data_types: Iterable[int]) -> list[int]:
+    """The NSEC type bitmap for a node: its data types plus NSEC and RRSIG."""
+    types = {t for t in data_types if t not in DNSSEC_GENERATED}
+    types |= {RdataType.NSEC, RdataType.RRSIG}
+    return sorted(types)
+
+
+def nsec3_types(kind: NodeKind, data_types: Iterable[int], nsec3param: bool) -> list[int]:
+    """The NSEC3 type bitmap: data types, RRSIG when the node has signed data (RFC 5155 §7.1)."""
+    types = {t for t in data_types if t not in DNSSEC_GENERATED}
+    if kind is NodeKind.APEX and nsec3param:
+        types.add(RdataType.NSEC3PARAM)
+    if kind in (NodeKind.APEX, NodeKind.AUTH) and types:
+        types.add(RdataType.RRSIG)
+    elif kind is NodeKind.DELEGATION and RdataType.DS in types:
+        types.add(RdataType.RRSIG)
+    return sorted(types)
+
+
+def nsec3_covered(
+    shape_: ZoneShape, types_at: Mapping[dns.name.Name, Iterable[int]], opt_out: bool
+) -> list[dns.name.Name]:
+    """Names that need an NSEC3 record. With opt-out, insecure delegations are left out, and so
+    are empty non-terminals whose only descendants are insecure delegations (RFC 5155 §7.1)."""
+    names = [n for n in shape_.order if shape_.kinds[n] is not NodeKind.OCCLUDED]
+    if not opt_out:
+        return names
+
+    def insecure_delegation(n: dns.name.Name) -> bool:
+        return shape_.kinds[n] is NodeKind.DELEGATION and RdataType.DS not in set(types_at[n])
+
+    needed = {n for n in names if shape_.kinds[n] is not NodeKind.ENT and not insecure_delegation(n)}
+    # An ENT is needed when some needed name lies below it.
+    for n in list(needed):
+        p = n
+        while len(p) > len(shape_.origin) + 1:
+            p = p.parent()
+            if shape_.kinds.get(p) is NodeKind.ENT:
+                needed.add(p)
+    return [n for n in names if n in needed]
+
+
+def bitmap_types(windows: Iterable[tuple[int, bytes]]) -> set[int]:
+    """Decode an NSEC/NSEC3 type bitmap into a set of type numbers."""
+    out: set[int] = set()
+    for window, bits in windows:
+        for i, byte in enumerate(bits):
+            for j in range(8):
+                if byte & (0x80 >> j):
+                    out.add(window * 256 + i * 8 + j)
+    return out
+
+
+def type_text(t: int) -> str:
+    return dns.rdatatype.to_text(t)

@@ -1,0 +1,113 @@
+"""BIND-compatible key directory: read and write `K<zone>.+AAA+TTTTT.key/.private` pairs."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import dns.name
+
+from sigchain.core import algorithms, keyfile
+from sigchain.edge.zonefile import write_atomic
+from sigchain.errors import InputError, OperationalError
+from sigchain.model.keys import KeyPair
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise InputError("no such file", file=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"unreadable key file: {exc}", file=path) from None
+
+
+def key_base(path: str) -> str:
+    """Accept `Kname+alg+tag`, `.key` or `.private` and return the base path."""
+    for ext in (".key", ".private"):
+        if path.endswith(ext):
+            return path[: -len(ext)]
+    return path
+
+
+def load_public(path: str) -> tuple[dns.name.Name, int | None, object]:
+    base = key_base(path)
+    kfile = base + ".key"
+    return keyfile.public_from_text(_read(kfile), kfile)
+
+
+def load_pair(path: str) -> KeyPair:
+    """Load a key pair and check that the private half matches the published DNSKEY."""
+    base = key_base(path)
+    kfile, pfile = base + ".key", base + ".private"
+    owner, ttl, dnskey = keyfile.public_from_text(_read(kfile), kfile)
+    alg, private, timing = keyfile.private_from_text(_read(pfile), pfile)
+    if alg.number != dnskey.algorithm:  # type: ignore[attr-defined]
+        raise InputError(
+            f"algorithm {alg.number} in .private differs from the DNSKEY's "
+            f"{dnskey.algorithm}", file=pfile,  # type: ignore[attr-defined]
+        )
+    if algorithms.public_key_bytes(alg, private) != dnskey.key:  # type: ignore[attr-defined]
+        raise InputError("private key does not match the DNSKEY in the .key file", file=pfile)
+    return KeyPair(owner, alg.number, dnskey, private, timing, ttl, base)  # type: ignore[arg-type]
+
+
+def zone_key_paths(directory: str, origin: dns.name.Name) -> list[str]:
+    pattern = os.path.join(glob.escape(directory), f"K{origin.to_text().lower()}+*.key")
+    found = set(glob.glob(pattern))
+    # Names are case-insensitive; accept any case in the file name.
+    for path in glob.glob(os.path.join(glob.escape(directory), "K*.key")):
+        if os.path.basename(path).lower().startswith(f"k{origin.to_text().lower()}+"):
+            found.add(path)
+    return sorted(found)
+
+
+def load_zone_keys(directory: str, origin: dns.name.Name) -> list[KeyPair]:
+    """Every key pair in `directory` for `origin`; a key file for another zone is an error."""
+    if not os.path.isdir(directory):
+        raise InputError("key directory does not exist", file=directory)
+    paths = zone_key_paths(directory, origin)
+    if not paths:
+        others = sorted(
+            {os.path.basename(p)[1:].rsplit("+", 2)[0] for p in glob.glob(os.path.join(glob.escape(directory), "K*.key"))}
+        )
+        hint = f" (it has keys for: {', '.join(others)})" if others else ""
+        raise InputError(f"no keys for zone {origin} in the key directory{hint}", file=directory)
+    keys = []
+    for path in paths:
+        kp = load_pair(path)
+        if kp.zone != origin:
+            raise InputError(
+                f"key file is named for {origin} but its DNSKEY belongs to {kp.zone}", file=path
+            )
+        keys.append(kp)
+    return keys
+
+
+def existing_tags(directory: str, origin: dns.name.Name) -> set[tuple[int, int]]:
+    """(algorithm, key tag) pairs already used in `directory` for `origin`."""
+    out = set()
+    for path in zone_key_paths(directory, origin):
+        parts = os.path.basename(path)[:-4].rsplit("+", 2)
+        try:
+            out.add((int(parts[1]), int(parts[2])))
+        except (IndexError, ValueError):
+            continue
+    return out
+
+
+def write_pair(directory: str, kp: KeyPair, alg: algorithms.Algorithm) -> str:
+    """Write `.key` (0644) and `.private` (0600); never overwrite. Returns the base name."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise OperationalError(f"cannot create key directory: {exc.strerror}", file=directory) from None
+    base = keyfile.basename(kp.zone, kp.algorithm, kp.key_tag)
+    path = os.path.join(directory, base)
+    for ext in (".key", ".private"):
+        if os.path.exists(path + ext):
+            raise OperationalError("key file already exists", file=path + ext)
+    write_atomic(path + ".private", [keyfile.private_to_text(alg, kp.private, kp.timing)], mode=0o600)
+    write_atomic(path + ".key", [keyfile.public_to_text(kp)], mode=0o644)
+    return base

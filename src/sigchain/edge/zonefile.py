@@ -1,0 +1,127 @@
+"""Zone files in and out: parse with file/line errors, write atomically (temp, fsync, rename)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import dns.exception
+import dns.name
+import dns.rdataclass
+import dns.rdataset
+import dns.rdatatype
+import dns.tokenizer
+import dns.zonefile
+
+from sigchain.errors import InputError, OperationalError
+
+_ORIGIN_RE = re.compile(r"^\$ORIGIN\s+(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class LoadedZone:
+    origin: dns.name.Name
+    nodes: dict[dns.name.Name, list[dns.rdataset.Rdataset]]
+    path: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def record_count(self) -> int:
+        return sum(len(r) for rs in self.nodes.values() for r in rs)
+
+
+def read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise InputError("no such file", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not a text zone file ({exc.reason})", file=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=path) from None
+
+
+def choose_origin(path: str, text: str, origin: str | None) -> dns.name.Name:
+    """`--origin`, else the file's first `$ORIGIN`, else the file name (as dnssec-signzone)."""
+    if origin is None:
+        m = _ORIGIN_RE.search(text)
+        origin = m.group(1) if m else os.path.basename(path)
+    try:
+        return dns.name.from_text(origin)
+    except dns.exception.DNSException as exc:
+        raise InputError(f"bad origin {origin!r}: {exc}", file=path) from None
+
+
+def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) -> LoadedZone:
+    """Parse a master file into rdatasets per owner name; errors name the file and line."""
+    text = read_text(path)
+    zorigin = choose_origin(path, text, origin)
+    manager = dns.zonefile.RRSetsReaderManager(zorigin, False, dns.rdataclass.IN)
+    try:
+        with manager.writer(True) as txn:
+            tok = dns.tokenizer.Tokenizer(text, path)
+            dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_directives=True).read()
+    except dns.exception.SyntaxError as exc:
+        msg = str(exc)
+        m = re.match(r"^(.*?):(\d+): (.*)$", msg, re.DOTALL)
+        if m:
+            raise InputError(m.group(3), file=m.group(1), line=int(m.group(2))) from None
+        raise InputError(msg, file=path) from None
+    except dns.exception.DNSException as exc:
+        raise InputError(str(exc), file=path) from None
+    rrsets = manager.rrsets
+    zone = LoadedZone(zorigin, {}, path)
+    ignored: list[str] = []
+    for rrset in rrsets:
+        if rrset.rdclass != dns.rdataclass.IN:
+            raise InputError(
+                f"{rrset.name}: class {dns.rdataclass.to_text(rrset.rdclass)} is not IN", file=path
+            )
+        if not rrset.name.is_subdomain(zorigin):
+            ignored.append(rrset.name.to_text())
+            continue
+        rds = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, rrset.covers)
+        rds.update(rrset)
+        bucket = zone.nodes.setdefault(rrset.name, [])
+        for existing in bucket:
+            if existing.match(rds.rdclass, rds.rdtype, rds.covers):
+                existing.update(rds)
+                break
+        else:
+            bucket.append(rds)
+    if ignored:
+        zone.warnings.append(
+            f"{path}: ignoring out-of-zone data ({', '.join(sorted(set(ignored))[:5])})"
+        )
+    apex_types = {r.rdtype for r in zone.nodes.get(zorigin, [])}
+    if dns.rdatatype.SOA not in apex_types:
+        raise InputError(f"no SOA record at the zone apex {zorigin}", file=path)
+    if require_ns and dns.rdatatype.NS not in apex_types:
+        raise InputError(f"no NS records at the zone apex {zorigin}", file=path)
+    return zone
+
+
+def write_atomic(path: str, chunks: Iterable[str], mode: int = 0o644) -> None:
+    """Write to a temp file in the same folder, fsync, rename: the old file survives a failure."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".sigchain-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise OperationalError(f"cannot write: {exc.strerror}", file=path) from None
+        raise
