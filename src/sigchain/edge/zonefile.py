@@ -19,6 +19,9 @@ import dns.zonefile
 from sigchain.errors import InputError, OperationalError
 
 _ORIGIN_RE = re.compile(r"^\$ORIGIN\s+(\S+)", re.IGNORECASE | re.MULTILINE)
+_ABS_SOA_RE = re.compile(
+    r"^(\S+\.)\s+(?:\d+\s+)?(?:IN\s+)?(?:\d+\s+)?SOA\b", re.IGNORECASE | re.MULTILINE
+)
 
 
 @dataclass
@@ -31,6 +34,33 @@ class LoadedZone:
     @property
     def record_count(self) -> int:
         return sum(len(r) for rs in self.nodes.values() for r in rs)
+
+
+class _RecordError(Exception):
+    def __init__(self, filename: str, line: int, message: str):
+        self.filename, self.line, self.message = filename, line, message
+
+
+class _Reader(dns.zonefile.Reader):
+    """dnspython's master-file reader, reporting the line where the bad record starts (the
+    tokenizer has often moved past its end) and remembering out-of-zone records it skips."""
+
+    def __init__(self, *args: object, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.ignored: list[tuple[int, str]] = []
+
+    def _rr_line(self) -> None:
+        filename, line = self.tok.where()
+        try:
+            super()._rr_line()
+        except dns.exception.SyntaxError as exc:
+            detail = str(exc)
+            if detail == dns.exception.SyntaxError.__doc__ or not detail:
+                detail = "malformed record"
+            raise _RecordError(str(filename), line, detail) from None
+        name = self.last_name
+        if name is not None and self.zone_origin is not None and not name.is_subdomain(self.zone_origin):
+            self.ignored.append((line, name.to_text()))
 
 
 def read_text(path: str) -> str:
@@ -46,9 +76,10 @@ def read_text(path: str) -> str:
 
 
 def choose_origin(path: str, text: str, origin: str | None) -> dns.name.Name:
-    """`--origin`, else the file's first `$ORIGIN`, else the file name (as dnssec-signzone)."""
+    """`--origin`, else the file's first `$ORIGIN`, else the absolute owner of its SOA record
+    (as in signed zones BIND and ldns write), else the file name (as dnssec-signzone)."""
     if origin is None:
-        m = _ORIGIN_RE.search(text)
+        m = _ORIGIN_RE.search(text) or _ABS_SOA_RE.search(text)
         origin = m.group(1) if m else os.path.basename(path)
     try:
         return dns.name.from_text(origin)
@@ -63,8 +94,13 @@ def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) 
     manager = dns.zonefile.RRSetsReaderManager(zorigin, False, dns.rdataclass.IN)
     try:
         with manager.writer(True) as txn:
-            tok = dns.tokenizer.Tokenizer(text, path)
-            dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_directives=True).read()
+            reader = _Reader(dns.tokenizer.Tokenizer(text, path), dns.rdataclass.IN, txn)
+            reader.read()
+    except _RecordError as exc:
+        message = exc.message
+        if exc.filename == path and 0 < exc.line <= text.count("\n") + 1:
+            message += f": {text.splitlines()[exc.line - 1].strip()!r}"
+        raise InputError(message, file=exc.filename, line=exc.line) from None
     except dns.exception.SyntaxError as exc:
         msg = str(exc)
         m = re.match(r"^(.*?):(\d+): (.*)$", msg, re.DOTALL)
@@ -72,18 +108,15 @@ def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) 
             raise InputError(m.group(3), file=m.group(1), line=int(m.group(2))) from None
         raise InputError(msg, file=path) from None
     except dns.exception.DNSException as exc:
-        raise InputError(str(exc), file=path) from None
+        raise InputError(str(exc) or type(exc).__name__, file=path) from None
     rrsets = manager.rrsets
     zone = LoadedZone(zorigin, {}, path)
-    ignored: list[str] = []
+    ignored = reader.ignored
     for rrset in rrsets:
         if rrset.rdclass != dns.rdataclass.IN:
             raise InputError(
                 f"{rrset.name}: class {dns.rdataclass.to_text(rrset.rdclass)} is not IN", file=path
             )
-        if not rrset.name.is_subdomain(zorigin):
-            ignored.append(rrset.name.to_text())
-            continue
         rds = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, rrset.covers)
         rds.update(rrset)
         bucket = zone.nodes.setdefault(rrset.name, [])
@@ -95,7 +128,9 @@ def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) 
             bucket.append(rds)
     if ignored:
         zone.warnings.append(
-            f"{path}: ignoring out-of-zone data ({', '.join(sorted(set(ignored))[:5])})"
+            f"{path}: ignoring out-of-zone data: "
+            + ", ".join(f"line {line} {name}" for line, name in ignored[:5])
+            + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
         )
     apex_types = {r.rdtype for r in zone.nodes.get(zorigin, [])}
     if dns.rdatatype.SOA not in apex_types:

@@ -1,0 +1,159 @@
+"""Broken signed zones, built when the test runs (the peers use the wall clock): each one
+gives exit 1 and its own finding code from `sigchain verify`, and dnssec-verify rejects it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dns.name
+import dns.rdata
+import dns.rdataset
+import dns.rdatatype
+import pytest
+from dns.rdatatype import RdataType
+
+from sigchain.core import denial
+from tests.conftest import EXAMPLE_ZONE, need, run, sc
+from tests.zonetools import Nodes, drop, dump, keygen, load, rdataset, resign, zone_keys
+
+ORIGIN = dns.name.from_text("example.test.")
+WWW = dns.name.from_text("www.example.test.")
+
+
+@pytest.fixture(scope="module")
+def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("keys")
+    keygen(d, "example.test", "ksk")
+    keygen(d, "example.test", "zsk")
+    return d
+
+
+def _sign(keydir: Path, out: Path, *extra: str) -> Nodes:
+    sc("sign", EXAMPLE_ZONE, "--keys", keydir, "-o", out, *extra, check=True)
+    return load(out).nodes
+
+
+def _window() -> tuple[int, int]:
+    now = int(time.time())
+    return now - 3600, now + 7 * 86400
+
+
+def tamper_rdata(nodes: Nodes, keydir: Path) -> None:
+    rds = rdataset(nodes, WWW, RdataType.A)
+    new = dns.rdataset.Rdataset(rds.rdclass, rds.rdtype)
+    new.update_ttl(rds.ttl)
+    new.add(dns.rdata.from_text("IN", "A", "192.0.2.66"))
+    drop(nodes, WWW, RdataType.A)
+    nodes[WWW].append(new)
+
+
+def remove_rrsig(nodes: Nodes, keydir: Path) -> None:
+    drop(nodes, WWW, RdataType.RRSIG, RdataType.A)
+
+
+def wrong_nsec_bitmap(nodes: Nodes, keydir: Path) -> None:
+    """www has A and AAAA; its NSEC claims only A — correctly re-signed, so only the bitmap is wrong."""
+    rds = rdataset(nodes, WWW, RdataType.NSEC)
+    old = rds[0]
+    new = dns.rdata.from_text("IN", "NSEC", f"{old.next} A RRSIG NSEC")
+    fixed = dns.rdataset.Rdataset(rds.rdclass, RdataType.NSEC)
+    fixed.update_ttl(rds.ttl)
+    fixed.add(new)
+    drop(nodes, WWW, RdataType.NSEC)
+    nodes[WWW].append(fixed)
+    _ksks, zsks = zone_keys(keydir, ORIGIN)
+    resign(nodes, ORIGIN, WWW, RdataType.NSEC, zsks, *_window())
+
+
+def _www_nsec3_owner(nodes: Nodes) -> dns.name.Name:
+    param = rdataset(nodes, ORIGIN, RdataType.NSEC3PARAM)[0]
+    return denial.nsec3_owner(WWW, ORIGIN, denial.Nsec3Params(param.iterations, param.salt))
+
+
+def remove_nsec3(nodes: Nodes, keydir: Path) -> None:
+    del nodes[_www_nsec3_owner(nodes)]
+
+
+def wrong_nsec3_bitmap(nodes: Nodes, keydir: Path) -> None:
+    owner = _www_nsec3_owner(nodes)
+    rds = rdataset(nodes, owner, RdataType.NSEC3)
+    old = rds[0]
+    text = old.to_text().rsplit(" ", 3)[0]  # drop "A AAAA RRSIG"
+    new = dns.rdata.from_text("IN", "NSEC3", f"{text} A RRSIG")
+    fixed = dns.rdataset.Rdataset(rds.rdclass, RdataType.NSEC3)
+    fixed.update_ttl(rds.ttl)
+    fixed.add(new)
+    drop(nodes, owner, RdataType.NSEC3)
+    nodes[owner].append(fixed)
+    _ksks, zsks = zone_keys(keydir, ORIGIN)
+    resign(nodes, ORIGIN, owner, RdataType.NSEC3, zsks, *_window())
+
+
+def dnskey_signed_by_zsk_only(nodes: Nodes, keydir: Path) -> None:
+    _ksks, zsks = zone_keys(keydir, ORIGIN)
+    resign(nodes, ORIGIN, ORIGIN, RdataType.DNSKEY, zsks, *_window())
+
+
+Break = Callable[[Nodes, Path], None]
+CASES: list[tuple[str, tuple[str, ...], Break | None, str]] = [
+    ("tampered-rdata", (), tamper_rdata, "RRSIG_BAD_SIGNATURE"),
+    ("removed-rrsig", (), remove_rrsig, "RRSIG_MISSING"),
+    ("expired-rrsig", ("--inception", "now-30d", "--validity", "7d"), None, "RRSIG_EXPIRED"),
+    ("inception-in-future", ("--inception", "now+2d", "--validity", "14d"), None, "RRSIG_NOT_YET_VALID"),
+    ("nsec3-record-removed", ("--nsec3",), remove_nsec3, "NSEC3_CHAIN_BROKEN"),
+    ("wrong-nsec-bitmap", (), wrong_nsec_bitmap, "NSEC_BITMAP_WRONG"),
+    ("wrong-nsec3-bitmap", ("--nsec3",), wrong_nsec3_bitmap, "NSEC3_BITMAP_WRONG"),
+    ("dnskey-signed-by-zsk-only", (), dnskey_signed_by_zsk_only, "DNSKEY_NOT_SIGNED_BY_KSK"),
+]
+
+
+@pytest.mark.parametrize(("case", "sign_args", "breaker", "code"), CASES, ids=[c[0] for c in CASES])
+def test_broken_zone_is_rejected(
+    keydir: Path, tmp_path: Path, case: str, sign_args: tuple[str, ...], breaker: Break | None, code: str
+) -> None:
+    signed = tmp_path / "signed"
+    # Expired / future zones fail our own pre-write verification: write them with -P.
+    nodes = _sign(keydir, signed, *sign_args, *(("-P",) if breaker is None else ()))
+    broken = tmp_path / f"{case}.zone"
+    if breaker is not None:
+        breaker(nodes, keydir)
+    dump(broken, ORIGIN, nodes)
+
+    proc = sc("verify", broken, "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    codes = {f["code"] for f in json.loads(proc.stdout)["findings"]}
+    assert code in codes
+
+    peer = run([need("dnssec-verify"), "-o", "example.test", str(broken)])
+    assert peer.returncode != 0, f"dnssec-verify accepted the {case} zone:\n{peer.stdout}{peer.stderr}"
+
+
+def test_every_problem_is_reported_not_just_the_first(keydir: Path, tmp_path: Path) -> None:
+    nodes = _sign(keydir, tmp_path / "signed")
+    tamper_rdata(nodes, keydir)
+    wrong_nsec_bitmap(nodes, keydir)
+    dnskey_signed_by_zsk_only(nodes, keydir)
+    mail = dns.name.from_text("mail.example.test.")
+    drop(nodes, mail, RdataType.RRSIG, RdataType.A)
+    broken = tmp_path / "many.zone"
+    dump(broken, ORIGIN, nodes)
+    proc = sc("verify", broken, "--json")
+    assert proc.returncode == 1
+    found = {(f["code"], f["name"]) for f in json.loads(proc.stdout)["findings"]}
+    assert ("RRSIG_BAD_SIGNATURE", "www.example.test.") in found
+    assert ("NSEC_BITMAP_WRONG", "www.example.test.") in found
+    assert ("DNSKEY_NOT_SIGNED_BY_KSK", "example.test.") in found
+    assert ("RRSIG_MISSING", "mail.example.test.") in found
+
+
+def test_verify_at_a_time_inside_and_outside_the_window(keydir: Path, tmp_path: Path) -> None:
+    signed = tmp_path / "signed"
+    _sign(keydir, signed, "--inception", "20300101000000", "--validity", "10d", "--jitter", "0", "-P")
+    assert sc("verify", signed, "--at", "20300105000000").returncode == 0
+    late = sc("verify", signed, "--at", "20300112000000", "--json")
+    assert late.returncode == 1 and "RRSIG_EXPIRED" in late.stdout
+    early = sc("verify", signed, "--at", "20291231000000", "--json")
+    assert early.returncode == 1 and "RRSIG_NOT_YET_VALID" in early.stdout

@@ -1,0 +1,65 @@
+"""Zones signed by sigchain pass BIND's dnssec-verify, ldns-verify-zone and named-checkzone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_ZONE, need, run, sc
+from tests.zonetools import keygen
+
+ALGORITHMS = ["ecdsap256sha256", "ecdsap384sha384", "ed25519", "ed448", "rsasha256", "rsasha512"]
+
+
+@pytest.fixture(scope="module")
+def keysets(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    """One key directory per (algorithm, layout): KSK+ZSK or a single CSK."""
+    base = tmp_path_factory.mktemp("keys")
+    out = {}
+    for alg in ALGORITHMS:
+        d = base / f"{alg}-kz"
+        keygen(d, "example.test", "ksk", alg)
+        keygen(d, "example.test", "zsk", alg)
+        out[(alg, "ksk+zsk")] = d
+        c = base / f"{alg}-csk"
+        keygen(c, "example.test", "csk", alg)
+        out[(alg, "csk")] = c
+    return out
+
+
+@pytest.mark.parametrize("denial", ["nsec", "nsec3"])
+@pytest.mark.parametrize("layout", ["ksk+zsk", "csk"])
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_signed_zone_passes_peers(
+    keysets: dict[tuple[str, str], Path], tmp_path: Path, alg: str, layout: str, denial: str
+) -> None:
+    out = tmp_path / "example.test.signed"
+    args = ["sign", EXAMPLE_ZONE, "--keys", keysets[(alg, layout)], "-o", out]
+    if denial == "nsec3":
+        args.append("--nsec3")
+    sc(*args, check=True)
+    text = out.read_text()
+    assert ("NSEC3PARAM" in text) == (denial == "nsec3")
+    assert "*.wild.example.test." in text and "ns.sub.example.test." in text
+
+    verify = [need("dnssec-verify"), "-o", "example.test"]
+    if layout == "csk":
+        verify.append("-z")  # dnssec-verify expects a separate ZSK unless told otherwise
+    run(verify + [str(out)], check=True)
+    run([need("ldns-verify-zone"), str(out)], check=True)
+    run([need("named-checkzone"), "-i", "full", "example.test", str(out)], check=True)
+    sc("verify", out, check=True)
+
+
+def test_opt_out_with_salt_and_iterations_passes_peers(keysets: dict[tuple[str, str], Path], tmp_path: Path) -> None:
+    out = tmp_path / "optout.signed"
+    proc = sc("sign", EXAMPLE_ZONE, "--keys", keysets[("ecdsap256sha256", "ksk+zsk")], "-o", out,
+              "--nsec3", "--opt-out", "--iterations", "5", "--salt", "aabbccdd", check=True)
+    assert "RFC 9276" in proc.stderr  # warned, and still exit 0
+    text = out.read_text()
+    assert " 1 1 5 AABBCCDD " in text.upper()  # opt-out flag set in the NSEC3 records
+    run([need("dnssec-verify"), "-o", "example.test", str(out)], check=True)
+    run([need("ldns-verify-zone"), str(out)], check=True)
+    verdict = sc("verify", out, "--json", check=True)
+    assert "NSEC3_ITERATIONS_NONZERO" in verdict.stdout and "NSEC3_OPT_OUT" in verdict.stdout

@@ -1,0 +1,60 @@
+"""Helpers for tests that build, sign and deliberately break zones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.name
+import dns.rdataset
+import dns.rdatatype
+
+from sigchain.core.rrsig import sign_rrset
+from sigchain.edge import keystore, zonefile
+from sigchain.model.keys import KeyPair
+from tests.conftest import sc
+
+Nodes = dict[dns.name.Name, list[dns.rdataset.Rdataset]]
+
+
+def keygen(keydir: Path, zone: str, role: str, algorithm: str = "ecdsap256sha256") -> str:
+    return sc("keygen", zone, "--role", role, "--algorithm", algorithm, "--dir", keydir, check=True).stdout.strip()
+
+
+def load(path: Path, origin: str | None = None) -> zonefile.LoadedZone:
+    return zonefile.load_zone(str(path), origin, require_ns=False)
+
+
+def dump(path: Path, origin: dns.name.Name, nodes: Nodes) -> None:
+    lines = [f"$ORIGIN {origin}\n"]
+    for name in sorted(nodes):
+        for rds in nodes[name]:
+            lines.append(rds.to_text(name, relativize=False) + "\n")
+    path.write_text("".join(lines))
+
+
+def rdataset(nodes: Nodes, name: dns.name.Name, rdtype: int, covers: int = 0) -> dns.rdataset.Rdataset:
+    for rds in nodes[name]:
+        if rds.rdtype == rdtype and rds.covers == covers:
+            return rds
+    raise KeyError((name, rdtype, covers))
+
+
+def drop(nodes: Nodes, name: dns.name.Name, rdtype: int, covers: int = 0) -> None:
+    nodes[name] = [r for r in nodes[name] if not (r.rdtype == rdtype and r.covers == covers)]
+
+
+def resign(nodes: Nodes, origin: dns.name.Name, name: dns.name.Name, rdtype: int, keys: list[KeyPair],
+           inception: int, expiration: int) -> None:
+    """Replace the RRSIGs over (name, rdtype) with fresh ones by `keys`."""
+    rds = rdataset(nodes, name, rdtype)
+    drop(nodes, name, dns.rdatatype.RRSIG, rdtype)
+    sigs = dns.rdataset.Rdataset(rds.rdclass, dns.rdatatype.RRSIG, rdtype)
+    sigs.update_ttl(rds.ttl)
+    for k in keys:
+        sigs.add(sign_rrset(name, rdtype, rds.ttl, list(rds), k, origin, inception, expiration))
+    nodes[name].append(sigs)
+
+
+def zone_keys(keydir: Path, origin: dns.name.Name) -> tuple[list[KeyPair], list[KeyPair]]:
+    keys = keystore.load_zone_keys(str(keydir), origin)
+    return [k for k in keys if k.is_sep], [k for k in keys if not k.is_sep]
