@@ -6,8 +6,8 @@ import click
 import dns.exception
 import dns.name
 
-from sigchain.clock import SYSTEM
 from sigchain.cli.common import handle_errors
+from sigchain.clock import SYSTEM
 from sigchain.core import algorithms, keyfile
 from sigchain.edge import keystore
 from sigchain.errors import InputError, OperationalError

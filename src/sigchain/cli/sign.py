@@ -6,9 +6,9 @@ import os
 
 import click
 
-from sigchain.clock import SYSTEM
 from sigchain.cli.common import emit_json, handle_errors, warn
 from sigchain.cli.verify import render_findings
+from sigchain.clock import SYSTEM
 from sigchain.core import denial, signer, timefmt, verify, zonetext
 from sigchain.core.rrsig import SigWindow
 from sigchain.edge import keystore, zonefile

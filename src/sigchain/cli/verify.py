@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 
 import click
-import dns.rdatatype
 
-from sigchain.clock import SYSTEM
 from sigchain.cli.common import emit_json, handle_errors
+from sigchain.clock import SYSTEM
 from sigchain.core import algorithms, timefmt
 from sigchain.core.verify import verify_zone
 from sigchain.edge import zonefile

@@ -7,7 +7,6 @@ RSA PKCS#1 v1.5 (RFC 3110, RFC 5702).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -19,12 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from sigchain.errors import InputError, UnsafeRefused
 
-PrivateKey = Union[
-    ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey
-]
-PublicKey = Union[
-    ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey
-]
+PrivateKey = (
+    ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+)
+PublicKey = (
+    ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+)
 
 
 @dataclass(frozen=True)

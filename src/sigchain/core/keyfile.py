@@ -53,7 +53,7 @@ def private_to_text(alg: Algorithm, key: PrivateKey, timing: KeyTiming) -> str:
     elif alg.family == "rsa":
         n = key.private_numbers()  # type: ignore[union-attr]
         values = (n.public_numbers.n, n.public_numbers.e, n.d, n.p, n.q, n.dmp1, n.dmq1, n.iqmp)
-        lines += [f"{name}: {_b64(v)}" for name, v in zip(_RSA_FIELDS, values)]
+        lines += [f"{name}: {_b64(v)}" for name, v in zip(_RSA_FIELDS, values, strict=True)]
     else:
         raise InputError(f"algorithm {alg.number} has no private key format")
     for attr, label in TIMING_FIELDS:

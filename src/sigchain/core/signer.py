@@ -23,7 +23,7 @@ from sigchain.core import algorithms, denial, ds
 from sigchain.core.rrsig import SigWindow, sign_rrset
 from sigchain.core.zonedata import DNSSEC_GENERATED, NodeKind, shape
 from sigchain.errors import InputError, UnsafeRefused
-from sigchain.model.keys import FLAG_SEP, KeyPair
+from sigchain.model.keys import KeyPair
 
 Zone = Mapping[dns.name.Name, Sequence[dns.rdataset.Rdataset]]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sigchain.errors import InputError
 
@@ -47,9 +47,9 @@ def parse_time(text: str, now: int) -> int:
 
 
 def format_timestamp14(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y%m%d%H%M%S")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y%m%d%H%M%S")
 
 
 def format_ctime(ts: int) -> str:
     """As BIND prints times in key-file comments: `Sun Nov 29 02:36:06 2026`."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%a %b %d %H:%M:%S %Y")

@@ -22,8 +22,8 @@ import dns.rdatatype
 from dns.rdatatype import RdataType
 
 from sigchain.core import algorithms, denial
-from sigchain.core.timefmt import format_timestamp14
 from sigchain.core.rrsig import header_of, rrsig_labels, signature_data, time_status
+from sigchain.core.timefmt import format_timestamp14
 from sigchain.core.zonedata import (
     NodeKind,
     ZoneShape,
