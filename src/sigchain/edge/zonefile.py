@@ -14,6 +14,7 @@ import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
 import dns.tokenizer
+import dns.zone
 import dns.zonefile
 
 from sigchain.errors import InputError, OperationalError
@@ -91,7 +92,9 @@ def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) 
     """Parse a master file into rdatasets per owner name; errors name the file and line."""
     text = read_text(path)
     zorigin = choose_origin(path, text, origin)
-    manager = dns.zonefile.RRSetsReaderManager(zorigin, False, dns.rdataclass.IN)
+    # dns.zone.Zone as the transaction target: a dict of nodes (dnspython's RRsets reader
+    # manager searches a list per record, which is quadratic in the zone size).
+    manager = dns.zone.Zone(zorigin, dns.rdataclass.IN, relativize=False)
     try:
         with manager.writer(True) as txn:
             reader = _Reader(dns.tokenizer.Tokenizer(text, path), dns.rdataclass.IN, txn)
@@ -109,23 +112,11 @@ def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) 
         raise InputError(msg, file=path) from None
     except dns.exception.DNSException as exc:
         raise InputError(str(exc) or type(exc).__name__, file=path) from None
-    rrsets = manager.rrsets
     zone = LoadedZone(zorigin, {}, path)
     ignored = reader.ignored
-    for rrset in rrsets:
-        if rrset.rdclass != dns.rdataclass.IN:
-            raise InputError(
-                f"{rrset.name}: class {dns.rdataclass.to_text(rrset.rdclass)} is not IN", file=path
-            )
-        rds = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, rrset.covers)
-        rds.update(rrset)
-        bucket = zone.nodes.setdefault(rrset.name, [])
-        for existing in bucket:
-            if existing.match(rds.rdclass, rds.rdtype, rds.covers):
-                existing.update(rds)
-                break
-        else:
-            bucket.append(rds)
+    for name, node in manager.nodes.items():
+        if node.rdatasets:
+            zone.nodes[name] = list(node.rdatasets)
     if ignored:
         zone.warnings.append(
             f"{path}: ignoring out-of-zone data: "
