@@ -98,6 +98,72 @@ CODES: dict[str, CodeInfo] = {
     "NO_DENIAL_CHAIN": CodeInfo(
         Severity.ERROR, "RFC 4035 §2.3", "the zone has neither an NSEC nor an NSEC3 chain", 12
     ),
+    # Validation (core/validator.py). The RRSIG_* codes above are shared with it.
+    "DNSKEY_MISSING": CodeInfo(
+        Severity.ERROR, "RFC 4035 §5.2", "a zone's DNSKEY RRset is needed but absent", 9
+    ),
+    "DS_NO_MATCHING_DNSKEY": CodeInfo(
+        Severity.ERROR, "RFC 4035 §5.2",
+        "no usable DNSKEY matches the DS RRset or trust anchor (algorithm, key tag, digest)", 9,
+    ),
+    "DNSKEY_UNUSABLE": CodeInfo(
+        Severity.WARNING, "RFC 4034 §2.1.1, §2.1.2; RFC 5011 §2.1",
+        "a DNSKEY a DS or anchor names cannot be used: protocol not 3, zone-key bit clear, "
+        "revoked, or malformed",
+    ),
+    "ALGORITHM_UNSUPPORTED": CodeInfo(
+        Severity.WARNING, "RFC 4035 §5.2; RFC 8624 §3.1; RFC 9904",
+        "every DS or trust anchor of a zone uses an algorithm the validator does not (or must "
+        "not) validate: the zone is insecure", 1,
+    ),
+    "DS_DIGEST_UNSUPPORTED": CodeInfo(
+        Severity.WARNING, "RFC 4035 §5.2; RFC 6840 §4.2; RFC 8624 §3.3",
+        "every DS of a zone uses an unsupported digest type: the zone is insecure", 2,
+    ),
+    "DS_SHA1_IGNORED": CodeInfo(
+        Severity.INFO, "RFC 4509 §3", "a SHA-1 DS is ignored: a SHA-256 DS exists for the same key"
+    ),
+    "DS_ABSENCE_UNPROVEN": CodeInfo(
+        Severity.ERROR, "RFC 4035 §5.2; RFC 6840 §3.4",
+        "below a secure zone, neither a DS RRset nor a signed proof that there is none", 12,
+    ),
+    "DENIAL_UNPROVEN": CodeInfo(
+        Severity.ERROR, "RFC 4035 §5.4; RFC 5155 §8",
+        "a negative answer lacks the NSEC/NSEC3 records that prove it", 12,
+    ),
+    "DENIAL_WRONG_SIDE": CodeInfo(
+        Severity.ERROR, "RFC 6840 §3.1; RFC 4035 §3.1.4.1",
+        "an NSEC/NSEC3 record from the wrong side of a zone cut was offered as proof", 6,
+    ),
+    "WILDCARD_UNPROVEN": CodeInfo(
+        Severity.ERROR, "RFC 4035 §5.3.4; RFC 5155 §8.8",
+        "a wildcard-expanded answer lacks proof that the next closer name does not exist", 12,
+    ),
+    "RCODE_MISMATCH": CodeInfo(
+        Severity.ERROR, "RFC 4035 §5.4; RFC 5155 §8",
+        "the RCODE does not match the records or what they prove", 6,
+    ),
+    "DNAME_SYNTHESIS_WRONG": CodeInfo(
+        Severity.ERROR, "RFC 6672 §2.2, §5.3",
+        "a CNAME synthesised from a DNAME is not the DNAME substitution", 6,
+    ),
+    "NSEC3_ITERATIONS_TOO_HIGH": CodeInfo(
+        Severity.WARNING, "RFC 9276 §3.2",
+        "NSEC3 iterations above the validator's limit: the answer is insecure", 27,
+    ),
+    "NSEC3_OPT_OUT_INSECURE": CodeInfo(
+        Severity.INFO, "RFC 5155 §9.2",
+        "the proof rests on an opt-out NSEC3 record: the answer is insecure",
+    ),
+    "WORK_LIMIT_EXCEEDED": CodeInfo(
+        Severity.ERROR, "CVE-2023-50387; CVE-2023-50868",
+        "validation stopped at a work limit (signature verifications, keys per tag, NSEC3 hashes)",
+        6,
+    ),
+    "NO_TRUST_ANCHOR": CodeInfo(
+        Severity.INFO, "RFC 4033 §5; RFC 4035 §4.3",
+        "no trust anchor covers the data: the answer is indeterminate",
+    ),
 }
 
 
