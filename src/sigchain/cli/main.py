@@ -7,6 +7,7 @@ import click
 from sigchain import __version__
 from sigchain.cli import ds as ds_cmd
 from sigchain.cli import keygen as keygen_cmd
+from sigchain.cli import serve as serve_cmd
 from sigchain.cli import sign as sign_cmd
 from sigchain.cli import verify as verify_cmd
 
@@ -21,6 +22,7 @@ cli.add_command(keygen_cmd.keygen)
 cli.add_command(sign_cmd.sign)
 cli.add_command(verify_cmd.verify)
 cli.add_command(ds_cmd.ds)
+cli.add_command(serve_cmd.serve)
 
 
 def main() -> None:
