@@ -108,7 +108,7 @@ def test_sign_then_verify_in_memory(nsec3: Nsec3Params | None) -> None:
     assert {f.code for f in later.findings} == {"RRSIG_EXPIRED"}
     # NSEC/NSEC3 TTL = min(SOA MINIMUM, SOA TTL) (RFC 9077)
     denial_type = RdataType.NSEC3 if nsec3 else RdataType.NSEC
-    ttls = {s.rdataset.ttl for _, rs in result.nodes for s in rs if s.rdataset.rdtype == denial_type}
+    ttls = {rds.ttl for rdatasets in result.to_zone().values() for rds in rdatasets if rds.rdtype == denial_type}
     assert ttls == {60}
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 
 import click
 
 from sigchain.cli.common import emit_json, handle_errors, warn
 from sigchain.cli.verify import render_findings
 from sigchain.clock import SYSTEM
-from sigchain.core import denial, signer, timefmt, verify, zonetext
+from sigchain.core import denial, signer, timefmt, verify
 from sigchain.core.rrsig import SigWindow
 from sigchain.edge import keystore, zonefile
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.findings import Severity
+from sigchain.services import signing
 
 MAX_ITERATIONS = 150  # RFC 9276 §3.2: validators may treat more as insecure (BIND, Unbound)
 
@@ -46,12 +48,13 @@ def parse_salt(text: str) -> bytes:
 @click.option("--force", is_flag=True, help="Override refusals (iterations > 150, legacy algorithms).")
 @click.option("--no-verify", "-P", "no_verify", is_flag=True,
               help="Skip verifying the output before writing it (as dnssec-signzone -P).")
+@click.option("--threads", type=int, default=None, help="Signing processes (default: every core).")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None, nsec3: bool,
          iterations: int, salt: str, opt_out: bool, serial: str, inception: str | None,
          validity: str, jitter: str, cds: bool, deterministic: bool, force: bool,
-         no_verify: bool, as_json: bool) -> None:
+         no_verify: bool, threads: int | None, as_json: bool) -> None:
     """Sign ZONEFILE with the keys for its origin in --keys DIR."""
     now = SYSTEM.now()
     if deterministic and inception is None:
@@ -83,33 +86,48 @@ def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None
     elif iterations or salt not in ("-", "") or opt_out:
         raise InputError("--iterations, --salt and --opt-out need --nsec3")
 
-    zone = zonefile.load_zone(zonefile_path, origin)
-    warnings += zone.warnings
-    keys = keystore.load_zone_keys(keydir, zone.origin)
+    zorigin, rrsets, zone_warnings = zonefile.load_records(zonefile_path, origin)
+    warnings += zone_warnings
+    keys = keystore.load_zone_keys(keydir, zorigin)
     window = SigWindow(inception_t, validity_s, jitter_s, os.urandom(16))
     opts = signer.SignOptions(window, params, cds, deterministic, serial, force)
-    result = signer.sign_zone(zone.nodes, zone.origin, keys, opts, now)
-    warnings += result.warnings
+    prep = signer.prepare(rrsets, zorigin, keys, opts, now)
+    del rrsets
+    warnings += prep.warnings
     out_path = output or zonefile_path + ".signed"
-    report = None
-    if not no_verify:
-        # Never publish bogus: check what we are about to write, at the time it goes live.
+    counts = [0] * len(prep.ctx.keys)
+    nthreads = threads if threads is not None else signing.default_threads()
+
+    def check(tmp_path: str) -> None:
+        # Never publish bogus: verify what is about to replace OUT, at the time it goes live.
+        if no_verify:
+            return
+        written = zonefile.load_zone(tmp_path, prep.origin.to_text(), require_ns=False)
         report = verify.verify_zone(
-            result.to_zone(), zone.origin, max(now, inception_t), ignore_ksk=not result.ksk_signs_dnskey
+            written.nodes, prep.origin, max(now, inception_t), ignore_ksk=not prep.ksk_signs_dnskey
         )
         errs = [f for f in report.findings if f.severity is Severity.ERROR]
         if errs:
             render_findings(errs)
             raise UnsafeRefused(f"the signed zone failed verification; {out_path} not written")
-    zonefile.write_atomic(out_path, zonetext.render(result))
+
+    header = f"; signed by sigchain\n$ORIGIN {prep.origin.to_text()}\n"
+    stream = signing.sign_stream(prep, nthreads, counts)
+    zonefile.write_atomic(out_path, _chain([header], stream), before_rename=check)
+    signatures = sum(counts)
+    key_info = signer.key_summary(prep.published, prep.ctx, counts)
     if as_json:
         emit_json({
-            "zone": zone.origin.to_text(), "output": out_path, "signatures": result.signatures,
-            "denial": "nsec3" if params else "nsec", "keys": result.keys, "warnings": warnings,
-            "verified": report is not None,
+            "zone": prep.origin.to_text(), "output": out_path, "signatures": signatures,
+            "denial": "nsec3" if params else "nsec", "keys": key_info, "warnings": warnings,
+            "verified": not no_verify,
         })
     else:
         for w in warnings:
             warn(w)
         click.echo(out_path)
 
+
+def _chain(*parts: Iterable[str]) -> Iterator[str]:
+    for p in parts:
+        yield from p

@@ -41,14 +41,16 @@ def signature_data(
     """RRSIG_RDATA (without the signature) followed by the RRset in canonical form."""
     name_wire = owner.canonicalize().to_wire()
     assert name_wire is not None
-    rrfixed = name_wire + struct.pack("!HHI", rdtype, rdclass, original_ttl)
     canon = sorted({rd.to_digestable(origin) for rd in rdatas})
-    parts = [rrsig_header]
-    for rd in canon:
-        parts.append(rrfixed)
-        parts.append(struct.pack("!H", len(rd)))
-        parts.append(rd)
-    return b"".join(parts)
+    return rrsig_header + rrset_data(name_wire, rdtype, original_ttl, canon, rdclass)
+
+
+def rrset_data(
+    owner_wire: bytes, rdtype: int, original_ttl: int, sorted_wires: Sequence[bytes], rdclass: int = 1
+) -> bytes:
+    """The RRset part of the signed data: each RR in canonical form and order (RFC 4034 §6.3)."""
+    rrfixed = owner_wire + struct.pack("!HHI", rdtype, rdclass, original_ttl)
+    return b"".join(rrfixed + struct.pack("!H", len(rd)) + rd for rd in sorted_wires)
 
 
 def rrsig_header(
@@ -59,10 +61,13 @@ def rrsig_header(
     expiration: int,
     inception: int,
     key_tag: int,
-    signer: dns.name.Name,
+    signer: dns.name.Name | bytes,
 ) -> bytes:
-    signer_wire = signer.canonicalize().to_wire()
-    assert signer_wire is not None
+    """RRSIG RDATA without the signature field; `signer` as a Name or canonical wire."""
+    if isinstance(signer, dns.name.Name):
+        wire = signer.canonicalize().to_wire()
+        assert wire is not None
+        signer = wire
     return (
         struct.pack(
             "!HBBIIIH",
@@ -74,7 +79,7 @@ def rrsig_header(
             inception % _SERIAL,
             key_tag,
         )
-        + signer_wire
+        + signer
     )
 
 
@@ -92,12 +97,13 @@ class SigWindow:
     jitter: int  # up to this many seconds are taken off each expiration
     jitter_seed: bytes = b""
 
-    def expiration_for(self, owner: dns.name.Name, rdtype: int) -> int:
+    def expiration_for(self, owner: dns.name.Name | bytes, rdtype: int) -> int:
         """inception + validity − a share of the jitter that depends only on (seed, owner,
-        type), so expirations spread out and any worker computes the same value."""
+        type), so expirations spread out and any worker computes the same value. `owner` is
+        a Name or its canonical wire form."""
         if self.jitter <= 0:
             return self.inception + self.validity
-        wire = owner.canonicalize().to_wire() or b""
+        wire = owner if isinstance(owner, bytes) else (owner.canonicalize().to_wire() or b"")
         h = hashlib.blake2b(self.jitter_seed + wire + rdtype.to_bytes(2, "big"), digest_size=8)
         share = int.from_bytes(h.digest(), "big") % (self.jitter + 1)
         return self.inception + self.validity - share

@@ -7,8 +7,12 @@ but its arguments, so the per-RRset work can be shared out to worker processes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import base64
+import heapq
+import struct
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import dns.dnssec
 import dns.name
@@ -17,11 +21,34 @@ import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
 import dns.rdtypes.ANY.SOA
+import dns.zone
 from dns.rdatatype import RdataType
 
 from sigchain.core import algorithms, denial, ds
-from sigchain.core.rrsig import SigWindow, sign_rrset
-from sigchain.core.zonedata import DNSSEC_GENERATED, NodeKind, shape
+from sigchain.core.records import (
+    Key,
+    RRsetRec,
+    b32hex,
+    from_rdataset,
+    from_rdatasets,
+    is_wild,
+    key_of,
+    key_wire,
+    name_of,
+    type_bitmap,
+    type_text,
+)
+from sigchain.core.rrsig import SigWindow, rrset_data
+from sigchain.core.timefmt import format_timestamp14
+from sigchain.core.zonedata import (
+    DNSSEC_GENERATED,
+    LABEL_KEYS,
+    NodeKind,
+    nsec3_covered,
+    nsec3_types,
+    nsec_types,
+    shape,
+)
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.model.keys import KeyPair
 
@@ -38,39 +65,6 @@ class SignOptions:
     deterministic: bool = False
     serial: str = "keep"  # keep | increment | unixtime
     force: bool = False
-
-
-@dataclass(frozen=True)
-class SignedRRset:
-    rdataset: dns.rdataset.Rdataset
-    rrsigs: tuple[dns.rdata.Rdata, ...] = ()
-
-
-@dataclass
-class SignResult:
-    origin: dns.name.Name
-    nodes: list[tuple[dns.name.Name, list[SignedRRset]]]  # canonical order
-    warnings: list[str] = field(default_factory=list)
-    signatures: int = 0
-    ksk_signs_dnskey: bool = True  # every algorithm has a SEP key signing the DNSKEY RRset
-    keys: list[dict[str, object]] = field(default_factory=list)
-
-    def to_zone(self) -> dict[dns.name.Name, list[dns.rdataset.Rdataset]]:
-        """The signed zone as rdatasets per owner (RRSIGs as one rdataset per covered type)."""
-        zone: dict[dns.name.Name, list[dns.rdataset.Rdataset]] = {}
-        for name, rrsets in self.nodes:
-            out = zone[name] = []
-            for s in rrsets:
-                out.append(s.rdataset)
-                if s.rrsigs:
-                    sigs = dns.rdataset.Rdataset(
-                        dns.rdataclass.IN, RdataType.RRSIG, s.rdataset.rdtype
-                    )
-                    sigs.update_ttl(s.rdataset.ttl)
-                    for sig in s.rrsigs:
-                        sigs.add(sig)
-                    out.append(sigs)
-        return zone
 
 
 @dataclass(frozen=True)
@@ -119,13 +113,6 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
     return KeyPlan(published, ksk, zsk, warnings)
 
 
-def _soa(zone: Zone, origin: dns.name.Name) -> dns.rdataset.Rdataset:
-    for rds in zone.get(origin, ()):
-        if rds.rdtype == RdataType.SOA:
-            return rds
-    raise InputError(f"no SOA record at the zone apex {origin}")
-
-
 def next_serial(current: int, policy: str, now: int) -> int:
     """RFC 1982 serial update; `unixtime` never goes backwards (falls back to increment)."""
     inc = (current + 1) % (1 << 32) or 1
@@ -138,6 +125,7 @@ def next_serial(current: int, policy: str, now: int) -> int:
     raise InputError(f"unknown serial policy {policy!r} (keep, increment or unixtime)")
 
 
+
 def _rdataset(rdtype: int, ttl: int, rdatas: Sequence[dns.rdata.Rdata]) -> dns.rdataset.Rdataset:
     rds = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
     rds.update_ttl(ttl)
@@ -146,29 +134,21 @@ def _rdataset(rdtype: int, ttl: int, rdatas: Sequence[dns.rdata.Rdata]) -> dns.r
     return rds
 
 
-def sign_zone(
-    zone: Zone, origin: dns.name.Name, keys: Sequence[KeyPair], opts: SignOptions, now: int
-) -> SignResult:
-    plan = plan_keys(keys, origin, now, opts.force)
-    warnings = list(plan.warnings)
-    soa_rds = _soa(zone, origin)
+def _apex(
+    apex: dict[int, dns.rdataset.Rdataset],
+    origin: dns.name.Name,
+    keys: Sequence[KeyPair],
+    plan: KeyPlan,
+    opts: SignOptions,
+    now: int,
+    warnings: list[str],
+) -> None:
+    """Set the apex DNSSEC records in place: DNSKEY from the key directory (plus foreign
+    keys already in the zone), CDS/CDNSKEY with --cds, NSEC3PARAM, and the SOA serial."""
+    soa_rds = apex.get(RdataType.SOA)
+    if soa_rds is None:
+        raise InputError(f"no SOA record at the zone apex {origin}")
     soa: dns.rdtypes.ANY.SOA.SOA = soa_rds[0]  # type: ignore[assignment]
-    denial_ttl = min(soa.minimum, soa_rds.ttl)  # RFC 9077
-
-    # 1. Start from the unsigned data: drop what a signer generates.
-    data: dict[dns.name.Name, dict[int, dns.rdataset.Rdataset]] = {}
-    for name, rdatasets in zone.items():
-        if not name.is_subdomain(origin):
-            raise InputError(f"{name} is outside the zone {origin}")
-        for rds in rdatasets:
-            if rds.rdclass != dns.rdataclass.IN:
-                raise InputError(f"{name}: class {dns.rdataclass.to_text(rds.rdclass)} is not IN")
-            if rds.rdtype in DNSSEC_GENERATED:
-                continue
-            data.setdefault(name, {})[rds.rdtype] = rds
-
-    # 2. Apex: DNSKEY RRset from the key directory (plus foreign keys already in the zone).
-    apex = data.setdefault(origin, {})
     ours = {(k.algorithm, k.key_tag, k.dnskey.key) for k in keys}
     old_dnskey = apex.pop(RdataType.DNSKEY, None)
     foreign = [
@@ -210,62 +190,244 @@ def sign_zone(
     if new_serial != soa.serial:
         apex[RdataType.SOA] = _rdataset(RdataType.SOA, soa_rds.ttl, [soa.replace(serial=new_serial)])
 
-    # 3. Shape, denial chain.
-    types_at = {n: set(rs) for n, rs in data.items()}
-    zshape = shape(origin, types_at)
-    for name, kind in zshape.kinds.items():
-        if kind is NodeKind.AUTH and RdataType.DS in types_at[name]:
-            raise InputError(f"{name}: DS record without NS (a DS belongs at a delegation)")
-    out: dict[dns.name.Name, dict[int, dns.rdataset.Rdataset]] = {
-        n: dict(rs) for n, rs in data.items()
-    }
-    if opts.nsec3 is None:
-        for name, rd in denial.nsec_chain(zshape, types_at):
-            out[name][RdataType.NSEC] = _rdataset(RdataType.NSEC, denial_ttl, [rd])
-    else:
-        try:
-            chain = denial.nsec3_chain(zshape, types_at, opts.nsec3)
-        except denial.HashCollision as exc:
-            raise UnsafeRefused(f"{exc}: choose another salt") from None
-        for owner, rd in chain:
-            if owner in out:
-                raise UnsafeRefused(f"NSEC3 owner {owner} collides with a name in the zone")
-            out[owner] = {RdataType.NSEC3: _rdataset(RdataType.NSEC3, denial_ttl, [rd])}
 
-    # 4. Signatures.
-    result = SignResult(origin, [], warnings)
-    result.ksk_signs_dnskey = all(any(k.is_sep for k in ks) for ks in plan.ksk_signers.values())
-    w = opts.window
-    counts: dict[KeyPair, int] = {}
-    for name in sorted(out):
-        kind = zshape.kinds.get(name, NodeKind.AUTH)  # NSEC3 owners are authoritative
-        signed: list[SignedRRset] = []
-        for rdtype in sorted(out[name]):
-            rds = out[name][rdtype]
-            sigs: list[dns.rdata.Rdata] = []
-            if kind is not NodeKind.OCCLUDED and (
-                zshape.is_signed_at(name, rdtype) or name not in zshape.kinds
+def _by_owner_type(r: RRsetRec) -> tuple[Key, int]:
+    return r.key, r.rdtype
+
+
+def _by_type(r: RRsetRec) -> int:
+    return r.rdtype
+
+
+class Unit(NamedTuple):
+    """One RRset of the output and who signs it."""
+
+    rrset: RRsetRec
+    role: int  # UNSIGNED, BY_ZSK or BY_KSK
+
+
+UNSIGNED, BY_ZSK, BY_KSK = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SigningContext:
+    """Everything a worker needs to sign units: no global state."""
+
+    signer_wire: bytes
+    signer_text: str
+    keys: tuple[KeyPair, ...]
+    zsk: tuple[int, ...]  # indexes into `keys`
+    ksk: tuple[int, ...]
+    window: SigWindow
+    deterministic: bool
+
+
+@dataclass
+class Prepared:
+    """A zone ready to sign: the output RRsets in canonical order, each with its role."""
+
+    origin: dns.name.Name
+    units: list[Unit]
+    ctx: SigningContext
+    warnings: list[str]
+    ksk_signs_dnskey: bool  # every algorithm has a SEP key signing the DNSKEY RRset
+    published: list[KeyPair]
+
+
+def prepare(
+    rrsets: Iterable[RRsetRec], origin: dns.name.Name, keys: Sequence[KeyPair], opts: SignOptions, now: int
+) -> Prepared:
+    """Everything but the signatures: apex records, zone shape, the NSEC/NSEC3 chain."""
+    plan = plan_keys(keys, origin, now, opts.force)
+    warnings = list(plan.warnings)
+    okey = key_of(origin)
+    olen = len(okey)
+
+    # 1. The unsigned data, grouped by owner in canonical order; what a signer makes is dropped.
+    data = sorted((r for r in rrsets if r.rdtype not in DNSSEC_GENERATED), key=_by_owner_type)
+    apex_in: dict[int, dns.rdataset.Rdataset] = {}
+    body: list[RRsetRec] = []
+    for r in data:
+        if r.key[:olen] != okey:
+            raise InputError(f"{r.owner} is outside the zone {origin}")
+        if r.key == okey:
+            apex_in[r.rdtype] = _rdataset(
+                r.rdtype, r.ttl,
+                [dns.rdata.from_text(dns.rdataclass.IN, r.rdtype, t) for t in r.texts],
+            )
+        else:
+            body.append(r)
+    _apex(apex_in, origin, keys, plan, opts, now, warnings)
+    soa_rds = apex_in[RdataType.SOA]
+    denial_ttl = min(soa_rds[0].minimum, soa_rds.ttl)  # type: ignore[attr-defined]  # RFC 9077
+    apex = sorted(from_rdataset(origin, rds) for rds in apex_in.values())
+
+    # 2. Nodes in canonical order (the apex sorts first) and the zone shape.
+    nodes: list[tuple[Key, str, list[RRsetRec]]] = []
+    for r in apex + body:
+        if nodes and nodes[-1][0] == r.key:
+            nodes[-1][2].append(r)
+        else:
+            nodes.append((r.key, r.owner, [r]))
+    types_at = {k: tuple(r.rdtype for r in rs) for k, _, rs in nodes}
+    zshape = shape(okey, types_at, ops=LABEL_KEYS)
+    for k, owner, _ in nodes:
+        if zshape.kinds[k] is NodeKind.AUTH and RdataType.DS in types_at[k]:
+            raise InputError(f"{owner}: DS record without NS (a DS belongs at a delegation)")
+
+    # 3. The denial chain, as extra RRsets merged into the canonical order. Bitmaps repeat
+    # (a few type combinations in the whole zone): compute each once.
+    origin_text = origin.to_text()
+    bitmaps: dict[tuple[NodeKind, tuple[int, ...]], tuple[bytes, str]] = {}
+
+    def bitmap(k: Key) -> tuple[bytes, str]:
+        kind, types = zshape.kinds[k], types_at.get(k, ())
+        got = bitmaps.get((kind, types))
+        if got is None:
+            wanted = nsec_types(kind, types) if opts.nsec3 is None else nsec3_types(kind, types, True)
+            got = bitmaps[(kind, types)] = type_bitmap(wanted)
+        return got
+
+    extra: list[tuple[Key, str, list[RRsetRec]]] = []
+    if opts.nsec3 is None:
+        auth = zshape.authoritative()
+        owners = {k: o for k, o, _ in nodes}
+        for i, k in enumerate(auth):
+            nxt = key_wire(auth[(i + 1) % len(auth)])
+            nxt_text = name_of(auth[(i + 1) % len(auth)]).to_text()
+            bits, bits_text = bitmap(k)
+            rec = RRsetRec(k, owners[k], RdataType.NSEC, denial_ttl, (nxt + bits,), (f"{nxt_text} {bits_text}",))
+            extra.append((k, owners[k], [rec]))
+    else:
+        p = opts.nsec3
+        hashed: dict[bytes, Key] = {}
+        for k in nsec3_covered(zshape, types_at, p.opt_out):
+            d = denial.nsec3_digest_wire(key_wire(k), p.salt, p.iterations)
+            if d in hashed:
+                raise UnsafeRefused(f"NSEC3 hash collision between {name_of(hashed[d])} and {name_of(k)}: choose another salt")
+            hashed[d] = k
+        order = sorted(hashed)
+        flags = denial.NSEC3_FLAG_OPTOUT if p.opt_out else 0
+        head = struct.pack("!BBHB", p.algorithm, flags, p.iterations, len(p.salt)) + p.salt
+        salt_text = p.salt.hex().upper() or "-"
+        labels = [b32hex(d) for d in order]
+        for i, d in enumerate(order):
+            k = hashed[d]
+            j = (i + 1) % len(order)
+            bits, bits_text = bitmap(k)
+            owner_key = okey + (labels[i].encode(),)
+            owner = f"{labels[i]}.{origin_text}"
+            rec = RRsetRec(
+                owner_key, owner, RdataType.NSEC3, denial_ttl,
+                (head + bytes((len(order[j]),)) + order[j] + bits,),
+                (f"{p.algorithm} {flags} {p.iterations} {salt_text} {labels[j].upper()} {bits_text}".rstrip(),),
+            )
+            extra.append((owner_key, owner, [rec]))
+        taken = {k for k, _, _ in nodes}
+        for k, owner, _ in extra:
+            if k in taken:
+                raise UnsafeRefused(f"NSEC3 owner {owner} collides with a name in the zone")
+
+    # 4. Units: every RRset in canonical order with who signs it (RFC 4035 §2.2).
+    units: list[Unit] = []
+    for k, _owner, rs in heapq.merge(nodes, extra, key=lambda n: n[0]):
+        kind = zshape.kinds.get(k)  # None: an NSEC3 owner, authoritative
+        for r in rs if len(rs) == 1 else sorted(rs, key=_by_type):
+            if kind is None or zshape.is_signed_at(k, r.rdtype) or (
+                kind is NodeKind.DELEGATION and r.rdtype == RdataType.NSEC
             ):
-                signers = plan.ksk_signers if rdtype in _KSK_SIGNED and name == origin else plan.zsk_signers
-                expiration = w.expiration_for(name, rdtype)
-                for alg_keys in signers.values():
-                    for key in alg_keys:
-                        sigs.append(
-                            sign_rrset(
-                                name, rdtype, rds.ttl, list(rds), key, origin,
-                                w.inception, expiration, opts.deterministic,
-                            )
-                        )
-                        counts[key] = counts.get(key, 0) + 1
-            signed.append(SignedRRset(rds, tuple(sigs)))
-        result.nodes.append((name, signed))
-    result.signatures = sum(counts.values())
-    result.keys = [
+                role = BY_KSK if k == okey and r.rdtype in _KSK_SIGNED else BY_ZSK
+            else:
+                role = UNSIGNED
+            units.append(Unit(r, role))
+
+    signing = [k for ks in plan.zsk_signers.values() for k in ks]
+    signing += [k for ks in plan.ksk_signers.values() for k in ks if k not in signing]
+    ctx = SigningContext(
+        key_wire(okey), origin_text, tuple(signing),
+        tuple(i for i, k in enumerate(signing) if any(k in ks for ks in plan.zsk_signers.values())),
+        tuple(i for i, k in enumerate(signing) if any(k in ks for ks in plan.ksk_signers.values())),
+        opts.window, opts.deterministic,
+    )
+    ksk_signs = all(any(k.is_sep for k in ks) for ks in plan.ksk_signers.values())
+    return Prepared(origin, units, ctx, warnings, ksk_signs, plan.published)
+
+
+def sign_units(units: Sequence[Unit], ctx: SigningContext) -> tuple[str, list[int]]:
+    """Sign and render a batch of units as master-file lines; also count signatures per key.
+    Pure: a worker process needs only its arguments."""
+    out: list[str] = []
+    counts = [0] * len(ctx.keys)
+    w = ctx.window
+    algs = [algorithms.get(k.algorithm) for k in ctx.keys]
+    inception = w.inception % (1 << 32)
+    inc_text = format_timestamp14(inception)  # the 32-bit field's value (RFC 4034 §3.1.5)
+    exp_texts: dict[int, str] = {}
+    for r, role in units:
+        tname = type_text(r.rdtype)
+        prefix = f"{r.owner} {r.ttl} IN {tname} "
+        out.extend(prefix + t + "\n" for t in r.texts)
+        if not role:
+            continue
+        owner_wire = key_wire(r.key)
+        labels = len(r.key) - (1 if is_wild(r.key) else 0)
+        expiration = w.expiration_for(owner_wire, r.rdtype)
+        exp_text = exp_texts.get(expiration)
+        if exp_text is None:
+            exp_text = exp_texts[expiration] = format_timestamp14(expiration % (1 << 32))
+        body = rrset_data(owner_wire, r.rdtype, r.ttl, r.wires)
+        for i in ctx.ksk if role == BY_KSK else ctx.zsk:
+            k = ctx.keys[i]
+            header = struct.pack(
+                "!HBBIIIH", r.rdtype, k.algorithm, labels, r.ttl, expiration % (1 << 32), inception, k.key_tag
+            ) + ctx.signer_wire
+            sig = algorithms.sign(algs[i], k.private, header + body, ctx.deterministic)
+            out.append(
+                f"{r.owner} {r.ttl} IN RRSIG {tname} {k.algorithm} {labels} {r.ttl} {exp_text} "
+                f"{inc_text} {k.key_tag} {ctx.signer_text} {base64.b64encode(sig).decode()}\n"
+            )
+            counts[i] += 1
+    return "".join(out), counts
+
+
+@dataclass
+class SignResult:
+    origin: dns.name.Name
+    text: str  # the signed zone as master-file text, canonical order
+    warnings: list[str] = field(default_factory=list)
+    signatures: int = 0
+    ksk_signs_dnskey: bool = True
+    keys: list[dict[str, object]] = field(default_factory=list)
+
+    def to_zone(self) -> dict[dns.name.Name, list[dns.rdataset.Rdataset]]:
+        """The signed zone as rdatasets per owner name."""
+        z = dns.zone.from_text(self.text, self.origin, relativize=False, check_origin=False)
+        return {name: list(node.rdatasets) for name, node in z.nodes.items()}
+
+
+def key_summary(published: Sequence[KeyPair], ctx: SigningContext, counts: Sequence[int]) -> list[dict[str, object]]:
+    by_key = {id(k): counts[i] for i, k in enumerate(ctx.keys)}
+    return [
         {
-            "key_tag": k.key_tag, "algorithm": k.algorithm, "flags": k.flags,
-            "file": k.source, "signatures": counts.get(k, 0),
-            "state": "active" if k in counts else "published",
+            "key_tag": k.key_tag, "algorithm": k.algorithm, "flags": k.flags, "file": k.source,
+            "signatures": by_key.get(id(k), 0),
+            "state": "active" if by_key.get(id(k)) else "published",
         }
-        for k in plan.published
+        for k in published
     ]
-    return result
+
+
+def sign_zone(
+    zone: Zone, origin: dns.name.Name, keys: Sequence[KeyPair], opts: SignOptions, now: int
+) -> SignResult:
+    """Sign an in-memory zone in this process (the CLI shares the same work out to a pool)."""
+    for name in zone:
+        for rds in zone[name]:
+            if rds.rdclass != dns.rdataclass.IN:
+                raise InputError(f"{name}: class {dns.rdataclass.to_text(rds.rdclass)} is not IN")
+    prep = prepare(from_rdatasets(zone), origin, keys, opts, now)
+    text, counts = sign_units(prep.units, prep.ctx)
+    return SignResult(
+        origin, text, prep.warnings, sum(counts), prep.ksk_signs_dnskey,
+        key_summary(prep.published, prep.ctx, counts),
+    )

@@ -8,8 +8,9 @@ that both signing and verification must agree on (RFC 4035 §2.2, RFC 5155 §7.1
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import dns.name
 import dns.rdatatype
@@ -29,15 +30,58 @@ class NodeKind(enum.Enum):
     ENT = "ent"  # empty non-terminal (exists only implicitly)
 
 
+class NameOps(Protocol):
+    """The three name operations the shape logic needs, so one implementation serves both
+    dnspython Names (verifier, server) and the signer's label-tuple keys (see core/records)."""
+
+    def below(self, a: Any, b: Any) -> bool:
+        """a is strictly below b."""
+        ...
+
+    def parent(self, a: Any) -> Any: ...
+
+    def depth(self, a: Any) -> int: ...
+
+
+class _DnsNames:
+    def below(self, a: dns.name.Name, b: dns.name.Name) -> bool:
+        return a != b and a.is_subdomain(b)
+
+    def parent(self, a: dns.name.Name) -> dns.name.Name:
+        return a.parent()
+
+    def depth(self, a: dns.name.Name) -> int:
+        return len(a)
+
+
+class _LabelKeys:
+    """Names as tuples of lower-cased labels from the root down (root = ()): tuple order is
+    canonical DNSSEC order (RFC 4034 §6.1) and hashing is cheap."""
+
+    def below(self, a: tuple[bytes, ...], b: tuple[bytes, ...]) -> bool:
+        return len(a) > len(b) and a[: len(b)] == b
+
+    def parent(self, a: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        return a[:-1]
+
+    def depth(self, a: tuple[bytes, ...]) -> int:
+        return len(a)
+
+
+DNS_NAMES: NameOps = _DnsNames()
+LABEL_KEYS: NameOps = _LabelKeys()
+
+
 @dataclass(frozen=True)
 class ZoneShape:
     """Classification of every owner name of a zone, in canonical order."""
 
-    origin: dns.name.Name
-    kinds: Mapping[dns.name.Name, NodeKind]
-    order: tuple[dns.name.Name, ...]  # every name in `kinds`, canonical DNSSEC order
+    origin: Any  # dns.name.Name, or a label key with LABEL_KEYS
+    kinds: Mapping[Any, NodeKind]
+    order: tuple[Any, ...]  # every name in `kinds`, canonical DNSSEC order
+    ops: NameOps = DNS_NAMES
 
-    def authoritative(self) -> list[dns.name.Name]:
+    def authoritative(self) -> list[Any]:
         """Names that own an NSEC record: apex, authoritative data, delegation points."""
         return [n for n in self.order if self.kinds[n] in _NSEC_KINDS]
 
@@ -55,9 +99,10 @@ _NSEC_KINDS = (NodeKind.APEX, NodeKind.AUTH, NodeKind.DELEGATION)
 
 
 def shape(
-    origin: dns.name.Name,
-    types_at: Mapping[dns.name.Name, Iterable[int]],
+    origin: Hashable,
+    types_at: Mapping[Any, Iterable[int]],
     ignore: frozenset[int] = frozenset(),
+    ops: NameOps = DNS_NAMES,
 ) -> ZoneShape:
     """Classify names given the rdata types at each (types in `ignore` do not make a node).
 
@@ -66,10 +111,10 @@ def shape(
     """
     present = {n: {t for t in ts if t not in ignore} for n, ts in types_at.items()}
     names = sorted(n for n, ts in present.items() if ts)
-    kinds: dict[dns.name.Name, NodeKind] = {}
-    cut: dns.name.Name | None = None
+    kinds: dict[Any, NodeKind] = {}
+    cut: Any = None
     for name in names:
-        if cut is not None and name.is_subdomain(cut) and name != cut:
+        if cut is not None and ops.below(name, cut):
             kinds[name] = NodeKind.OCCLUDED
             continue
         cut = None
@@ -90,12 +135,12 @@ def shape(
         if kinds[name] is NodeKind.OCCLUDED:
             continue
         parent = name
-        while len(parent) > len(origin) + 1:
-            parent = parent.parent()
+        while ops.depth(parent) > ops.depth(origin) + 1:
+            parent = ops.parent(parent)
             if parent in kinds:
                 break
             kinds[parent] = NodeKind.ENT
-    return ZoneShape(origin, kinds, tuple(sorted(kinds)))
+    return ZoneShape(origin, kinds, tuple(sorted(kinds)), ops)
 
 
 def nsec_types(kind: NodeKind, data_types: Iterable[int]) -> list[int]:
@@ -118,23 +163,24 @@ def nsec3_types(kind: NodeKind, data_types: Iterable[int], nsec3param: bool) -> 
 
 
 def nsec3_covered(
-    shape_: ZoneShape, types_at: Mapping[dns.name.Name, Iterable[int]], opt_out: bool
-) -> list[dns.name.Name]:
+    shape_: ZoneShape, types_at: Mapping[Any, Iterable[int]], opt_out: bool
+) -> list[Any]:
     """Names that need an NSEC3 record. With opt-out, insecure delegations are left out, and so
     are empty non-terminals whose only descendants are insecure delegations (RFC 5155 §7.1)."""
     names = [n for n in shape_.order if shape_.kinds[n] is not NodeKind.OCCLUDED]
     if not opt_out:
         return names
 
-    def insecure_delegation(n: dns.name.Name) -> bool:
+    def insecure_delegation(n: Any) -> bool:
         return shape_.kinds[n] is NodeKind.DELEGATION and RdataType.DS not in set(types_at[n])
 
     needed = {n for n in names if shape_.kinds[n] is not NodeKind.ENT and not insecure_delegation(n)}
     # An ENT is needed when some needed name lies below it.
+    ops = shape_.ops
     for n in list(needed):
         p = n
-        while len(p) > len(shape_.origin) + 1:
-            p = p.parent()
+        while ops.depth(p) > ops.depth(shape_.origin) + 1:
+            p = ops.parent(p)
             if shape_.kinds.get(p) is NodeKind.ENT:
                 needed.add(p)
     return [n for n in names if n in needed]

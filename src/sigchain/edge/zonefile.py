@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import dns.exception
@@ -17,6 +17,8 @@ import dns.tokenizer
 import dns.zone
 import dns.zonefile
 
+from sigchain.core import records
+from sigchain.core.records import RRsetRec
 from sigchain.errors import InputError, OperationalError
 
 _ORIGIN_RE = re.compile(r"^\$ORIGIN\s+(\S+)", re.IGNORECASE | re.MULTILINE)
@@ -97,7 +99,7 @@ def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) 
     manager = dns.zone.Zone(zorigin, dns.rdataclass.IN, relativize=False)
     try:
         with manager.writer(True) as txn:
-            reader = _Reader(dns.tokenizer.Tokenizer(text, path), dns.rdataclass.IN, txn)
+            reader = _Reader(dns.tokenizer.Tokenizer(text, path), dns.rdataclass.IN, txn, allow_include=True)
             reader.read()
     except _RecordError as exc:
         message = exc.message
@@ -131,8 +133,29 @@ def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) 
     return zone
 
 
-def write_atomic(path: str, chunks: Iterable[str], mode: int = 0o644) -> None:
-    """Write to a temp file in the same folder, fsync, rename: the old file survives a failure."""
+def load_records(path: str, origin: str | None = None) -> tuple[dns.name.Name, list[RRsetRec], list[str]]:
+    """Parse a zone for signing into the compact record model (fast reader; the dnspython
+    reader for files with $INCLUDE or $GENERATE). Returns (origin, rrsets, warnings)."""
+    from sigchain.edge import fastparse
+
+    text = read_text(path)
+    zorigin = choose_origin(path, text, origin)
+    try:
+        rrsets, warnings = fastparse.parse(text, path, zorigin)
+    except fastparse.NeedsFullReader:
+        zone = load_zone(path, origin)
+        return zone.origin, records.from_rdatasets(zone.nodes), zone.warnings
+    return zorigin, rrsets, warnings
+
+
+def write_atomic(
+    path: str,
+    chunks: Iterable[str],
+    mode: int = 0o644,
+    before_rename: Callable[[str], None] | None = None,
+) -> None:
+    """Write to a temp file in the same folder, fsync, rename: the old file survives a failure.
+    `before_rename(tmp)` may check the written file and raise to abandon it."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".sigchain-", suffix=".tmp", dir=folder)
     try:
@@ -142,6 +165,8 @@ def write_atomic(path: str, chunks: Iterable[str], mode: int = 0o644) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
+        if before_rename is not None:
+            before_rename(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
         try:

@@ -1,0 +1,279 @@
+"""A fast master-file reader for signing large zones: text → RRsetRec list.
+
+The line structure ($ORIGIN, $TTL, owner inheritance, parentheses, comments) is handled
+here; rdata of the common types (A, AAAA, NS, CNAME, PTR, DNAME, MX, TXT, DS) is converted
+directly, every other type through dnspython. Files with $INCLUDE or $GENERATE are left to
+`zonefile.load_zone` (the caller falls back). Errors name the file and the record's line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterator
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.ttl
+
+from sigchain.core.records import Key, RRsetRec, key_of, key_wire, make_rrset
+from sigchain.errors import InputError
+
+
+class NeedsFullReader(Exception):
+    """The file uses a feature only the dnspython reader handles ($INCLUDE, $GENERATE)."""
+
+
+_NAME_TYPES = {dns.rdatatype.NS, dns.rdatatype.CNAME, dns.rdatatype.PTR, dns.rdatatype.DNAME}
+_CLASSES = {"IN", "CH", "CS", "HS", "ANY", "NONE"}
+_A, _AAAA, _MX, _TXT, _DS, _SOA = (
+    dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.MX, dns.rdatatype.TXT, dns.rdatatype.DS,
+    dns.rdatatype.SOA,
+)
+
+
+class _Origin:
+    def __init__(self, name: dns.name.Name):
+        self.name = name
+        self.text = name.to_text()
+        self.key = key_of(name)
+        self.labels = tuple(lbl.decode("ascii", "backslashreplace") for lbl in name.labels[:-1])
+
+
+def _split1(s: str) -> tuple[str, str]:
+    parts = s.split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def _unquoted(line: str) -> Iterator[tuple[int, str]]:
+    """(index, character) for each character outside double quotes (escapes honoured)."""
+    quoted = escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif not quoted:
+            yield i, ch
+
+
+def _strip_comment(line: str) -> str:
+    if ";" not in line:
+        return line
+    if '"' not in line:
+        return line[: line.index(";")]
+    return next((line[:i] for i, ch in _unquoted(line) if ch == ";"), line)
+
+
+def _parens(line: str) -> int:
+    """Net count of '(' minus ')' outside quotes."""
+    if '"' not in line:
+        return line.count("(") - line.count(")")
+    return sum(1 if ch == "(" else -1 for _, ch in _unquoted(line) if ch in "()")
+
+
+def _drop_parens(line: str) -> str:
+    if '"' not in line:
+        return line.replace("(", " ").replace(")", " ")
+    chars = list(line)
+    for i, ch in _unquoted(line):
+        if ch in "()":
+            chars[i] = " "
+    return "".join(chars)
+
+
+def _name(tok: str, origin: _Origin) -> tuple[Key, str]:
+    """A domain name token → (label key, absolute presentation text)."""
+    if tok == "@":
+        return origin.key, origin.text
+    if "\\" in tok or not tok.isascii():
+        n = dns.name.from_text(tok, origin.name)
+        return key_of(n), n.to_text()
+    if tok.endswith("."):
+        if tok == ".":
+            return (), "."
+        labels = tok[:-1].split(".")
+        text = tok
+        key = tuple(lbl.lower().encode() for lbl in reversed(labels))
+    else:
+        labels = tok.split(".")
+        text = f"{tok}.{origin.text}" if origin.text != "." else f"{tok}."
+        key = origin.key + tuple(lbl.lower().encode() for lbl in reversed(labels))
+    if any(not lbl or len(lbl) > 63 for lbl in labels) or len(key_wire(key)) > 255:
+        raise ValueError(f"bad domain name {tok!r}")
+    return key, text
+
+
+def _txt(rdata: str) -> tuple[bytes, str] | None:
+    if "\\" in rdata:
+        return None
+    chunks: list[bytes] = []
+    rest = rdata.strip()
+    while rest:
+        if rest[0] == '"':
+            end = rest.find('"', 1)
+            if end < 0:
+                return None
+            s = rest[1:end]
+            rest = rest[end + 1 :].lstrip()
+        else:
+            s, rest = _split1(rest)
+        b = s.encode()
+        if len(b) > 255:
+            return None
+        chunks.append(bytes((len(b),)) + b)
+    if not chunks:
+        return None
+    return b"".join(chunks), rdata.strip()
+
+
+def _rdata(rdtype: int, text: str, origin: _Origin) -> tuple[bytes, str]:
+    """(canonical wire, presentation text) for one record's rdata."""
+    text = text.strip()
+    try:
+        if rdtype == _A:
+            return ipaddress.IPv4Address(text).packed, text
+        if rdtype == _AAAA:
+            return ipaddress.IPv6Address(text).packed, text
+        if rdtype in _NAME_TYPES:
+            tok, extra = _split1(text)
+            if not extra:
+                key, abs_text = _name(tok, origin)
+                return key_wire(key), abs_text
+        elif rdtype == _MX:
+            pref, tok = text.split()
+            key, abs_text = _name(tok, origin)
+            return struct.pack("!H", int(pref)) + key_wire(key), f"{int(pref)} {abs_text}"
+        elif rdtype == _TXT:
+            fast = _txt(text)
+            if fast is not None:
+                return fast
+        elif rdtype == _DS:
+            tag, alg, dtype, *digest = text.split()
+            hexd = "".join(digest)
+            return struct.pack("!HBB", int(tag), int(alg), int(dtype)) + bytes.fromhex(hexd), (
+                f"{int(tag)} {int(alg)} {int(dtype)} {hexd.upper()}"
+            )
+    except (ValueError, struct.error):
+        pass  # let dnspython parse it and say what is wrong
+    rd = dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin.name, relativize=False)
+    return rd.to_digestable(), rd.to_text(relativize=False)
+
+
+def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetRec], list[str]]:
+    """Parse a master file into RRsets; returns (rrsets, warnings)."""
+    origin = _Origin(zone_origin)
+    zkey = origin.key
+    zlen = len(zkey)
+    default_ttl: int | None = None
+    last_ttl: int | None = None
+    soa_minimum: int | None = None
+    owner_tok: str | None = None
+    owner: tuple[Key, str] | None = None
+    types: dict[str, int] = {}
+    sets: dict[tuple[Key, int], list] = {}  # (key, type) → [owner text, ttl, {wire: text}]
+    ignored: list[str] = []
+    lines = text.split("\n")
+    i = 0
+    n = len(lines)
+    while i < n:
+        lineno = i + 1
+        line = _strip_comment(lines[i])
+        i += 1
+        if not line.strip():
+            continue
+        if "(" in line or ")" in line:
+            depth = _parens(line)
+            while depth > 0 and i < n:
+                nxt = _strip_comment(lines[i])
+                i += 1
+                depth += _parens(nxt)
+                line += " " + nxt
+            if depth != 0:
+                raise InputError("unbalanced parentheses", file=path, line=lineno)
+            line = _drop_parens(line)
+        try:
+            if line[0] == "$":
+                directive, rest = _split1(line)
+                d = directive.upper()
+                if d == "$ORIGIN":
+                    origin = _Origin(dns.name.from_text(_split1(rest)[0], origin.name))
+                    owner_tok = None  # relative owner names change meaning
+                elif d == "$TTL":
+                    default_ttl = dns.ttl.from_text(_split1(rest)[0])
+                elif d in ("$INCLUDE", "$GENERATE"):
+                    raise NeedsFullReader(d)
+                else:
+                    raise ValueError(f"unknown directive {directive}")
+                continue
+            if line[0] in " \t":
+                if owner is None:
+                    raise ValueError("no owner name for this record")
+                rest = line
+            else:
+                tok, rest = _split1(line)
+                if tok != owner_tok or owner is None:
+                    owner = _name(tok, origin)
+                    owner_tok = tok
+            ttl: int | None = None
+            tok, after = _split1(rest)
+            for _ in range(2):
+                if tok[:1].isdigit():
+                    ttl = dns.ttl.from_text(tok)
+                elif tok.upper() in _CLASSES:
+                    if tok.upper() != "IN":
+                        raise ValueError(f"class {tok.upper()} is not IN")
+                else:
+                    break
+                tok, after = _split1(after)
+            rdtype = types.get(tok)
+            if rdtype is None:
+                rdtype = types[tok] = dns.rdatatype.from_text(tok)
+            wire, rtext = _rdata(rdtype, after, origin)
+            if ttl is not None:
+                last_ttl = ttl
+            else:
+                ttl = default_ttl if default_ttl is not None else last_ttl
+            if rdtype == _SOA:
+                soa_minimum = struct.unpack("!I", wire[-4:])[0]
+                if ttl is None:
+                    ttl = soa_minimum
+            if ttl is None:
+                if soa_minimum is None:
+                    raise ValueError("no TTL: add a $TTL directive or a TTL to the record")
+                ttl = soa_minimum
+        except NeedsFullReader:
+            raise
+        except (ValueError, dns.exception.DNSException) as exc:
+            detail = str(exc) if str(exc) != dns.exception.SyntaxError.__doc__ else "malformed record"
+            raise InputError(f"{detail}: {lines[lineno - 1].strip()!r}", file=path, line=lineno) from None
+        key = owner[0]
+        if key[:zlen] != zkey:
+            ignored.append(f"line {lineno} {owner[1]}")
+            continue
+        entry = sets.get((key, rdtype))
+        if entry is None:
+            sets[(key, rdtype)] = [owner[1], ttl, {wire: rtext}]
+        else:
+            entry[1] = min(entry[1], ttl)
+            entry[2][wire] = rtext
+    warnings = []
+    if ignored:
+        warnings.append(
+            f"{path}: ignoring out-of-zone data: {', '.join(ignored[:5])}"
+            + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
+        )
+    rrsets = [make_rrset(k, o, t, ttl, d.items()) for (k, t), (o, ttl, d) in sets.items()]
+    present = {t for (k, t) in sets if k == zkey}
+    if _SOA not in present:
+        raise InputError(f"no SOA record at the zone apex {zone_origin}", file=path)
+    if dns.rdatatype.NS not in present:
+        raise InputError(f"no NS records at the zone apex {zone_origin}", file=path)
+    return rrsets, warnings

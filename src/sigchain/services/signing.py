@@ -1,0 +1,75 @@
+"""Zone signing across processes: prepare once, share the units out to a pool of workers in
+large batches, write the signed text as a stream in canonical order."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+
+from cryptography.hazmat.primitives import serialization
+
+from sigchain.core import signer
+from sigchain.model.keys import KeyPair
+
+BATCH = 2000  # units per task: large enough that pickling and scheduling stay cheap
+
+_worker_ctx: signer.SigningContext | None = None
+
+
+def _portable(ctx: signer.SigningContext) -> tuple[signer.SigningContext, list[bytes]]:
+    """Private keys do not pickle: send them as PKCS#8 DER (in memory, to our own children)."""
+    ders = [
+        k.private.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        for k in ctx.keys
+    ]
+    return replace(ctx, keys=tuple(replace(k, private=None) for k in ctx.keys)), ders
+
+
+def _init_worker(ctx: signer.SigningContext, ders: list[bytes]) -> None:
+    global _worker_ctx
+    keys: list[KeyPair] = [
+        replace(k, private=serialization.load_der_private_key(der, None))
+        for k, der in zip(ctx.keys, ders, strict=True)
+    ]
+    _worker_ctx = replace(ctx, keys=tuple(keys))
+
+
+def _sign_batch(units: Sequence[signer.Unit]) -> tuple[str, list[int]]:
+    assert _worker_ctx is not None
+    return signer.sign_units(units, _worker_ctx)
+
+
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def sign_stream(
+    prep: signer.Prepared,
+    threads: int,
+    counts: list[int],
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[str]:
+    """Yield the signed zone's text in canonical order; `counts` gets signatures per key."""
+    batches = [prep.units[i : i + BATCH] for i in range(0, len(prep.units), BATCH)]
+
+    def tally(result: tuple[str, list[int]], n: int) -> str:
+        text, c = result
+        for i, v in enumerate(c):
+            counts[i] += v
+        if progress is not None:
+            progress(n)
+        return text
+
+    if threads <= 1 or len(batches) <= 1:
+        for b in batches:
+            yield tally(signer.sign_units(b, prep.ctx), len(b))
+        return
+    ctx, ders = _portable(prep.ctx)
+    mp = multiprocessing.get_context("fork")
+    with mp.Pool(threads, initializer=_init_worker, initargs=(ctx, ders)) as pool:
+        for b, result in zip(batches, pool.imap(_sign_batch, batches), strict=True):
+            yield tally(result, len(b))

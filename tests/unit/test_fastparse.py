@@ -1,0 +1,94 @@
+"""The signer's fast zone reader gives exactly the RRsets dnspython's reader gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.name
+import pytest
+
+from sigchain.core import records
+from sigchain.edge import fastparse, zonefile
+from sigchain.errors import InputError
+
+ZONE = r"""
+$TTL 1h
+$ORIGIN Example.TEST.
+@   IN  SOA ns1 hostmaster ( 2026112901 ; serial
+            7200 3600 1209600 300 )
+    IN  NS  ns1
+    IN  NS  ns2.example.test.
+    600 IN MX 10 Mail
+    IN  TXT "v=spf1 mx -all" "second; string" ; a comment with "quotes"
+ns1 IN  A   192.0.2.1
+ns2 IN 300 AAAA 2001:DB8::2
+www A 192.0.2.10
+    AAAA 2001:db8::10
+web CNAME www
+*.wild TXT "wild card"
+srv._tcp SRV 0 5 5060 sip.example.test.
+caa CAA 0 issue "ca.example.net"
+unk TYPE65534 \# 3 010203
+esc\.aped A 192.0.2.77
+txt2 TXT unquoted words
+$ORIGIN sub.example.test.
+@ NS ns
+  DS 12345 13 2 49FD46E6C4B45C55D4AC69CBD3CD34AC 1AFE51DE0E0F0B2BD10F8C3D2EE0B6E1
+ns A 192.0.2.53
+$ORIGIN example.test.
+dup A 192.0.2.1
+dup A 192.0.2.1
+outside.other. A 192.0.2.9
+"""
+
+
+def _by_dnspython(path: Path, origin: str) -> set[tuple]:
+    zone = zonefile.load_zone(str(path), origin)
+    return {_norm(r) for r in records.from_rdatasets(zone.nodes)}
+
+
+def _norm(r: records.RRsetRec) -> tuple:
+    return (r.key, r.rdtype, r.ttl, r.wires)
+
+
+def test_same_rrsets_as_dnspython(tmp_path: Path) -> None:
+    path = tmp_path / "z"
+    path.write_text(ZONE)
+    origin = dns.name.from_text("example.test.")
+    fast, warnings = fastparse.parse(ZONE, str(path), origin)
+    assert {_norm(r) for r in fast} == _by_dnspython(path, "example.test.")
+    assert any("outside.other." in w for w in warnings)
+    texts = {r.rdtype: r.texts for r in fast if r.key == records.key_of(origin)}
+    assert texts[15] == ("10 Mail.Example.TEST.",)  # names absolute, case kept
+    assert len([r for r in fast if r.key[-1:] == (b"dup",)][0].wires) == 1
+
+
+@pytest.mark.parametrize(("text", "line", "fragment"), [
+    ("@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A 192.0.2.999\n", 4, "192.0.2.999"),
+    ("@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww BOGUS 1\n", 4, "BOGUS"),
+    ("@ SOA ns h ( 1 2 3 4 5\n@ NS ns\n", 2, "parenthes"),
+    ("@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww CH A 192.0.2.1\n", 4, "not IN"),
+    ("@ SOA ns h 1 2 3 4 5\n@ NS ns\nbad..name A 192.0.2.1\n", 4, "bad..name"),
+])
+def test_errors_name_the_line(tmp_path: Path, text: str, line: int, fragment: str) -> None:
+    with pytest.raises(InputError) as err:
+        fastparse.parse("$TTL 60\n" + text, "f.zone", dns.name.from_text("example.test."))
+    assert err.value.line == line and fragment in str(err.value)
+
+
+def test_include_is_left_to_the_full_reader(tmp_path: Path) -> None:
+    (tmp_path / "inc").write_text("www A 192.0.2.1\n")
+    main = tmp_path / "main"
+    main.write_text(f"$TTL 60\n$ORIGIN example.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n$INCLUDE {tmp_path / 'inc'}\n")
+    with pytest.raises(fastparse.NeedsFullReader):
+        fastparse.parse(main.read_text(), str(main), dns.name.from_text("example.test."))
+    origin, rrsets, _ = zonefile.load_records(str(main))
+    assert any(r.key[-1:] == (b"www",) for r in rrsets)
+
+
+def test_ttl_rules() -> None:
+    text = "$ORIGIN example.test.\n@ 100 SOA ns h 1 2 3 4 5\n@ NS ns\nns 200 A 192.0.2.1\nx A 192.0.2.2\n"
+    rrsets, _ = fastparse.parse(text, "f", dns.name.from_text("example.test."))
+    ttl = {(r.key[-1] if len(r.key) > 2 else b"@", r.rdtype): r.ttl for r in rrsets}
+    assert ttl[(b"@", 6)] == 100 and ttl[(b"@", 2)] == 100  # last explicit TTL (RFC 2308)
+    assert ttl[(b"x", 1)] == 200
