@@ -43,6 +43,8 @@ def is_wild(key: Key) -> bool:
 def make_rrset(key: Key, owner: str, rdtype: int, ttl: int, rdatas: Iterable[tuple[bytes, str]]) -> RRsetRec:
     """An RRset from (wire, text) pairs: duplicates dropped, canonical rdata order."""
     pairs = sorted(dict(rdatas).items())
+    if len(pairs) == 1:
+        return RRsetRec(key, owner, rdtype, ttl, (pairs[0][0],), (pairs[0][1],))
     return RRsetRec(key, owner, rdtype, ttl, tuple(w for w, _ in pairs), tuple(t for _, t in pairs))
 
 

@@ -8,7 +8,7 @@ directly, every other type through dnspython. Files with $INCLUDE or $GENERATE a
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import struct
 from collections.abc import Iterator
 
@@ -106,7 +106,8 @@ def _name(tok: str, origin: _Origin) -> tuple[Key, str]:
         labels = tok.split(".")
         text = f"{tok}.{origin.text}" if origin.text != "." else f"{tok}."
         key = origin.key + tuple(lbl.lower().encode() for lbl in reversed(labels))
-    if any(not lbl or len(lbl) > 63 for lbl in labels) or len(key_wire(key)) > 255:
+    # Without escapes, an absolute name's wire form is one byte longer than its text.
+    if len(text) >= 255 or any(not lbl or len(lbl) > 63 for lbl in labels):
         raise ValueError(f"bad domain name {tok!r}")
     return key, text
 
@@ -139,9 +140,9 @@ def _rdata(rdtype: int, text: str, origin: _Origin) -> tuple[bytes, str]:
     text = text.strip()
     try:
         if rdtype == _A:
-            return ipaddress.IPv4Address(text).packed, text
+            return socket.inet_pton(socket.AF_INET, text), text
         if rdtype == _AAAA:
-            return ipaddress.IPv6Address(text).packed, text
+            return socket.inet_pton(socket.AF_INET6, text), text
         if rdtype in _NAME_TYPES:
             tok, extra = _split1(text)
             if not extra:
@@ -161,7 +162,7 @@ def _rdata(rdtype: int, text: str, origin: _Origin) -> tuple[bytes, str]:
             return struct.pack("!HBB", int(tag), int(alg), int(dtype)) + bytes.fromhex(hexd), (
                 f"{int(tag)} {int(alg)} {int(dtype)} {hexd.upper()}"
             )
-    except (ValueError, struct.error):
+    except (ValueError, struct.error, OSError):
         pass  # let dnspython parse it and say what is wrong
     rd = dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin.name, relativize=False)
     return rd.to_digestable(), rd.to_text(relativize=False)
