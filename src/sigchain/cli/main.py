@@ -7,6 +7,7 @@ import click
 from sigchain import __version__
 from sigchain.cli import ds as ds_cmd
 from sigchain.cli import keygen as keygen_cmd
+from sigchain.cli import lab as lab_cmd
 from sigchain.cli import serve as serve_cmd
 from sigchain.cli import sign as sign_cmd
 from sigchain.cli import verify as verify_cmd
@@ -23,6 +24,7 @@ cli.add_command(sign_cmd.sign)
 cli.add_command(verify_cmd.verify)
 cli.add_command(ds_cmd.ds)
 cli.add_command(serve_cmd.serve)
+cli.add_command(lab_cmd.lab)
 
 
 def main() -> None:
