@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import heapq
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -199,6 +199,10 @@ def _by_type(r: RRsetRec) -> int:
     return r.rdtype
 
 
+def _first(node: tuple[Key, str, list[RRsetRec]]) -> Key:
+    return node[0]
+
+
 class Unit(NamedTuple):
     """One RRset of the output and who signs it."""
 
@@ -227,7 +231,8 @@ class Prepared:
     """A zone ready to sign: the output RRsets in canonical order, each with its role."""
 
     origin: dns.name.Name
-    units: list[Unit]
+    units: Iterator[Unit]  # lazily generated: consume once
+    total: int  # how many units `units` yields
     ctx: SigningContext
     warnings: list[str]
     ksk_signs_dnskey: bool  # every algorithm has a SEP key signing the DNSKEY RRset
@@ -288,16 +293,23 @@ def prepare(
             got = bitmaps[(kind, types)] = type_bitmap(wanted)
         return got
 
-    extra: list[tuple[Key, str, list[RRsetRec]]] = []
+    # The chain and the units are generated lazily, in canonical order, as the signing pool
+    # takes them: a million NSEC3 records are never all in memory at once.
+    chain: Iterator[tuple[Key, str, list[RRsetRec]]]
     if opts.nsec3 is None:
-        auth = zshape.authoritative()
-        owners = {k: o for k, o, _ in nodes}
-        for i, k in enumerate(auth):
-            nxt = key_wire(auth[(i + 1) % len(auth)])
-            nxt_text = name_of(auth[(i + 1) % len(auth)]).to_text()
-            bits, bits_text = bitmap(k)
-            rec = RRsetRec(k, owners[k], RdataType.NSEC, denial_ttl, (nxt + bits,), (f"{nxt_text} {bits_text}",))
-            extra.append((k, owners[k], [rec]))
+        auth = [(k, o) for k, o, _ in nodes if zshape.kinds[k] in (NodeKind.APEX, NodeKind.AUTH, NodeKind.DELEGATION)]
+        chain_len = len(auth)
+
+        def nsec_chain() -> Iterator[tuple[Key, str, list[RRsetRec]]]:
+            for i, (k, owner) in enumerate(auth):
+                nk = auth[(i + 1) % len(auth)][0]
+                bits, bits_text = bitmap(k)
+                yield k, owner, [RRsetRec(
+                    k, owner, RdataType.NSEC, denial_ttl, (key_wire(nk) + bits,),
+                    (f"{name_of(nk).to_text()} {bits_text}",),
+                )]
+
+        chain = nsec_chain()
     else:
         p = opts.nsec3
         hashed: dict[bytes, Key] = {}
@@ -307,39 +319,46 @@ def prepare(
                 raise UnsafeRefused(f"NSEC3 hash collision between {name_of(hashed[d])} and {name_of(k)}: choose another salt")
             hashed[d] = k
         order = sorted(hashed)
-        flags = denial.NSEC3_FLAG_OPTOUT if p.opt_out else 0
-        head = struct.pack("!BBHB", p.algorithm, flags, p.iterations, len(p.salt)) + p.salt
-        salt_text = p.salt.hex().upper() or "-"
-        labels = [b32hex(d) for d in order]
-        for i, d in enumerate(order):
-            k = hashed[d]
-            j = (i + 1) % len(order)
-            bits, bits_text = bitmap(k)
-            owner_key = okey + (labels[i].encode(),)
-            owner = f"{labels[i]}.{origin_text}"
-            rec = RRsetRec(
-                owner_key, owner, RdataType.NSEC3, denial_ttl,
-                (head + bytes((len(order[j]),)) + order[j] + bits,),
-                (f"{p.algorithm} {flags} {p.iterations} {salt_text} {labels[j].upper()} {bits_text}".rstrip(),),
-            )
-            extra.append((owner_key, owner, [rec]))
-        taken = {k for k, _, _ in nodes}
-        for k, owner, _ in extra:
-            if k in taken:
-                raise UnsafeRefused(f"NSEC3 owner {owner} collides with a name in the zone")
+        chain_len = len(order)
+        for k, owner, _ in nodes:  # a real name that looks like a hashed owner
+            if len(k) == olen + 1 and len(k[-1]) == 32:
+                try:
+                    if base64.b32hexdecode(k[-1].upper()) in hashed:
+                        raise UnsafeRefused(f"NSEC3 owner {owner} collides with a name in the zone")
+                except ValueError:
+                    pass
+
+        def nsec3_chain() -> Iterator[tuple[Key, str, list[RRsetRec]]]:
+            assert p is not None
+            flags = denial.NSEC3_FLAG_OPTOUT if p.opt_out else 0
+            head = struct.pack("!BBHB", p.algorithm, flags, p.iterations, len(p.salt)) + p.salt
+            salt_text = p.salt.hex().upper() or "-"
+            label = b32hex(order[0])
+            for i, d in enumerate(order):
+                nxt = order[(i + 1) % len(order)]
+                next_label = b32hex(nxt)
+                bits, bits_text = bitmap(hashed[d])
+                owner_key = okey + (label.encode(),)
+                owner = f"{label}.{origin_text}"
+                yield owner_key, owner, [RRsetRec(
+                    owner_key, owner, RdataType.NSEC3, denial_ttl,
+                    (head + bytes((len(nxt),)) + nxt + bits,),
+                    (f"{p.algorithm} {flags} {p.iterations} {salt_text} {next_label.upper()} {bits_text}".rstrip(),),
+                )]
+                label = next_label
+
+        chain = nsec3_chain()
 
     # 4. Units: every RRset in canonical order with who signs it (RFC 4035 §2.2).
-    units: list[Unit] = []
-    for k, _owner, rs in heapq.merge(nodes, extra, key=lambda n: n[0]):
-        kind = zshape.kinds.get(k)  # None: an NSEC3 owner, authoritative
-        for r in rs if len(rs) == 1 else sorted(rs, key=_by_type):
-            if kind is None or zshape.is_signed_at(k, r.rdtype) or (
-                kind is NodeKind.DELEGATION and r.rdtype == RdataType.NSEC
-            ):
-                role = BY_KSK if k == okey and r.rdtype in _KSK_SIGNED else BY_ZSK
-            else:
-                role = UNSIGNED
-            units.append(Unit(r, role))
+    def units() -> Iterator[Unit]:
+        for k, _owner, rs in heapq.merge(nodes, chain, key=_first):
+            kind = zshape.kinds.get(k)  # None: an NSEC3 owner, authoritative
+            for r in rs if len(rs) == 1 else sorted(rs, key=_by_type):
+                if kind is None or zshape.is_signed_at(k, r.rdtype):
+                    role = BY_KSK if k == okey and r.rdtype in _KSK_SIGNED else BY_ZSK
+                else:
+                    role = UNSIGNED
+                yield Unit(r, role)
 
     signing = [k for ks in plan.zsk_signers.values() for k in ks]
     signing += [k for ks in plan.ksk_signers.values() for k in ks if k not in signing]
@@ -350,7 +369,8 @@ def prepare(
         opts.window, opts.deterministic,
     )
     ksk_signs = all(any(k.is_sep for k in ks) for ks in plan.ksk_signers.values())
-    return Prepared(origin, units, ctx, warnings, ksk_signs, plan.published)
+    total = sum(len(rs) for _, _, rs in nodes) + chain_len
+    return Prepared(origin, units(), total, ctx, warnings, ksk_signs, plan.published)
 
 
 def sign_units(units: Sequence[Unit], ctx: SigningContext) -> tuple[str, list[int]]:
@@ -426,7 +446,7 @@ def sign_zone(
             if rds.rdclass != dns.rdataclass.IN:
                 raise InputError(f"{name}: class {dns.rdataclass.to_text(rds.rdclass)} is not IN")
     prep = prepare(from_rdatasets(zone), origin, keys, opts, now)
-    text, counts = sign_units(prep.units, prep.ctx)
+    text, counts = sign_units(list(prep.units), prep.ctx)
     return SignResult(
         origin, text, prep.warnings, sum(counts), prep.ksk_signs_dnskey,
         key_summary(prep.published, prep.ctx, counts),

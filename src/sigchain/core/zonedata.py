@@ -109,7 +109,12 @@ def shape(
     `ignore` lets the verifier pass NSEC3/RRSIG so hashed NSEC3 owners and signature-only
     leftovers do not count as data.
     """
-    present = {n: {t for t in ts if t not in ignore} for n, ts in types_at.items()}
+    if ignore:
+        present: Mapping[Any, Iterable[int]] = {
+            n: {t for t in ts if t not in ignore} for n, ts in types_at.items()
+        }
+    else:
+        present = types_at
     names = sorted(n for n, ts in present.items() if ts)
     kinds: dict[Any, NodeKind] = {}
     cut: Any = None

@@ -260,10 +260,12 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
             ignored.append(f"line {lineno} {owner[1]}")
             continue
         entry = sets.get((key, rdtype))
-        if entry is None:
-            sets[(key, rdtype)] = [owner[1], ttl, {wire: rtext}]
+        if entry is None:  # most RRsets hold one record: no inner dict until a second one
+            sets[(key, rdtype)] = [owner[1], ttl, wire, rtext]
         else:
             entry[1] = min(entry[1], ttl)
+            if len(entry) == 4:
+                entry[2:] = [{entry[2]: entry[3]}]
             entry[2][wire] = rtext
     warnings = []
     if ignored:
@@ -271,8 +273,14 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
             f"{path}: ignoring out-of-zone data: {', '.join(ignored[:5])}"
             + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
         )
-    rrsets = [make_rrset(k, o, t, ttl, d.items()) for (k, t), (o, ttl, d) in sets.items()]
     present = {t for (k, t) in sets if k == zkey}
+    rrsets = []
+    while sets:  # pop as we go, so the parse table and the records are not both held whole
+        (k, t), entry = sets.popitem()
+        if len(entry) == 4:
+            rrsets.append(RRsetRec(k, entry[0], t, entry[1], (entry[2],), (entry[3],)))
+        else:
+            rrsets.append(make_rrset(k, entry[0], t, entry[1], entry[2].items()))
     if _SOA not in present:
         raise InputError(f"no SOA record at the zone apex {zone_origin}", file=path)
     if dns.rdatatype.NS not in present:

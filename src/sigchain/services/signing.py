@@ -3,10 +3,13 @@ large batches, write the signed text as a stream in canonical order."""
 
 from __future__ import annotations
 
+import collections
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from multiprocessing.pool import AsyncResult
 
 from cryptography.hazmat.primitives import serialization
 
@@ -53,8 +56,9 @@ def sign_stream(
     counts: list[int],
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[str]:
-    """Yield the signed zone's text in canonical order; `counts` gets signatures per key."""
-    batches = [prep.units[i : i + BATCH] for i in range(0, len(prep.units), BATCH)]
+    """Yield the signed zone's text in canonical order; `counts` gets signatures per key.
+    At most a few batches per worker are in flight, so memory stays bounded."""
+    batches = iter(lambda: list(itertools.islice(prep.units, BATCH)), [])
 
     def tally(result: tuple[str, list[int]], n: int) -> str:
         text, c = result
@@ -64,12 +68,21 @@ def sign_stream(
             progress(n)
         return text
 
-    if threads <= 1 or len(batches) <= 1:
+    if threads <= 1 or prep.total <= BATCH:
         for b in batches:
             yield tally(signer.sign_units(b, prep.ctx), len(b))
         return
     ctx, ders = _portable(prep.ctx)
-    mp = multiprocessing.get_context("fork")
+    # forkserver: workers start from a small clean process, not as copies of this one with
+    # the whole zone in it (the garbage collector would touch, and so copy, every page).
+    mp = multiprocessing.get_context("forkserver")
     with mp.Pool(threads, initializer=_init_worker, initargs=(ctx, ders)) as pool:
-        for b, result in zip(batches, pool.imap(_sign_batch, batches), strict=True):
-            yield tally(result, len(b))
+        pending: collections.deque[tuple[int, AsyncResult]] = collections.deque()
+        for b in batches:
+            pending.append((len(b), pool.apply_async(_sign_batch, (b,))))
+            while len(pending) > 3 * threads:
+                n, res = pending.popleft()
+                yield tally(res.get(), n)
+        while pending:
+            n, res = pending.popleft()
+            yield tally(res.get(), n)
