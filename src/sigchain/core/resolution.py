@@ -1,0 +1,550 @@
+"""Gathering the evidence for one question (pure, sans-I/O): a state machine that says which
+query to send next and is told what came back, in the manner of dnspython's `_Resolution`.
+
+    resolution = Resolution(question, anchor_names, hints=root_servers)
+    while (query := resolution.next_query()) is not None:
+        reply = <send query.message() to query.servers, in order, until one answers>
+        resolution.result(reply)                 # or resolution.result(None, "why not")
+    resolution.outcome                           # Gathered(evidence, …) or Failed(reason, …)
+
+Two modes. *Iterative*: from root hints, following referrals zone by zone (RD=0). *Server*:
+every query goes to one server; when its first reply has RA set it is a recursive resolver
+and is asked with RD=1 and CD=1, so that bogus data still comes back and the caller validates
+it (as delv does).
+
+After the question (and any CNAME/DNAME chain into other zones) is answered, it gathers what
+`validator.validate` needs for every zone between a trust anchor and the data: the zone's
+DNSKEY RRset from its own servers and its DS RRset — or the proof there is none — from the
+parent's. Zone cuts come from referrals (iterative), from RRSIG signer names and SOA owners,
+and in server mode from asking each ancestor of the names for SOA.
+
+No sockets, no clock, no randomness beyond dnspython's query ID: the caller owns all I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+from dns.rdatatype import RdataType
+
+from sigchain.core.anchors import Server, ipv4_first
+from sigchain.core.validator import Evidence, Question, ZoneCut
+
+EDNS_PAYLOAD = 1232  # DNS flag day 2020: no fragmentation on common paths
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on the work one trace may make the network do."""
+
+    max_queries: int = 200
+    max_referrals: int = 30  # per lookup
+    max_chain: int = 8  # CNAME/DNAME hops across zones
+    max_depth: int = 3  # nested lookups of name server addresses
+    max_ns_names: int = 4  # name servers without glue whose addresses are looked up
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query to send: try `servers` in order until one answers."""
+
+    qname: dns.name.Name
+    rdtype: int
+    servers: tuple[Server, ...]
+    rd: bool = False
+    cd: bool = False
+    zone: dns.name.Name | None = None  # whose servers these are (iterative mode)
+    purpose: str = ""
+
+    def message(self) -> dns.message.Message:
+        """The query on the wire: EDNS0 with DO=1 and a 1232-byte buffer."""
+        m = dns.message.make_query(self.qname, self.rdtype, dns.rdataclass.IN, use_edns=0,
+                                   want_dnssec=True, payload=EDNS_PAYLOAD)
+        m.flags = (dns.flags.RD if self.rd else 0) | (dns.flags.CD if self.cd else 0)
+        return m
+
+    def __str__(self) -> str:
+        return f"{self.qname} {dns.rdatatype.to_text(self.rdtype)}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What came back for a query, and from where."""
+
+    server: Server
+    message: dns.message.Message
+    tcp: bool = False
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A record of one query sent and its outcome, for the trace log."""
+
+    query: Query
+    server: Server | None
+    rcode: str | None  # None: no server answered
+    tcp: bool = False
+    size: int = 0
+    error: str = ""
+    flags: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "qname": self.query.qname.to_text(), "type": dns.rdatatype.to_text(self.query.rdtype),
+            "purpose": self.query.purpose,
+            "zone": self.query.zone.to_text() if self.query.zone is not None else None,
+            "server": str(self.server) if self.server else None, "rcode": self.rcode,
+            "flags": self.flags, "tcp": self.tcp, "size": self.size, "error": self.error,
+        }
+
+    def __str__(self) -> str:
+        where = f" ({self.query.zone})" if self.query.zone is not None else ""
+        if self.rcode is None:
+            return f"{self.query}{where} {self.query.purpose}: no answer: {self.error}"
+        via = "TCP" if self.tcp else "UDP"
+        return (f"{self.query}{where} {self.query.purpose}: {self.rcode} [{self.flags}] from "
+                f"{self.server} over {via}, {self.size} bytes")
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The resolution finished: the evidence for the validator, and how it was obtained."""
+
+    evidence: Evidence
+    exchanges: tuple[Exchange, ...]
+    notes: tuple[str, ...] = ()  # link queries that failed (the validator judges the gap)
+    recursive: bool | None = None  # server mode: whether the server offered recursion
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The question could not be answered. `unreachable`: no server answered at all."""
+
+    reason: str
+    unreachable: bool
+    exchanges: tuple[Exchange, ...]
+    rcode: int | None = None  # the error RCODE a server gave, when that is the reason
+    ede: tuple[tuple[int, str], ...] = ()  # RFC 8914 codes and texts it attached
+
+
+Outcome = Gathered | Failed
+
+
+class _Fail(Exception):
+    def __init__(self, reason: str, unreachable: bool = False, rcode: int | None = None,
+                 ede: tuple[tuple[int, str], ...] = ()):
+        super().__init__(reason)
+        self.reason, self.unreachable, self.rcode, self.ede = reason, unreachable, rcode, ede
+
+
+@dataclass
+class _ZoneServers:
+    name: dns.name.Name
+    servers: tuple[Server, ...]
+
+
+@dataclass
+class _Cut:
+    """A zone the evidence needs, and what was fetched for it."""
+
+    name: dns.name.Name
+    ds: list[dns.rrset.RRset] = field(default_factory=list)
+    ds_denial: list[dns.rrset.RRset] = field(default_factory=list)
+    dnskey: list[dns.rrset.RRset] = field(default_factory=list)
+
+    def freeze(self) -> ZoneCut:
+        return ZoneCut(self.name, tuple(self.ds), tuple(self.ds_denial), tuple(self.dnskey))
+
+
+_DENIAL = (RdataType.NSEC, RdataType.NSEC3)
+_Step = Generator[Query, "tuple[Reply | None, str]", "dns.message.Message"]
+
+
+def _ede(message: dns.message.Message) -> tuple[tuple[int, str], ...]:
+    out = []
+    for opt in message.options if message.edns >= 0 else ():
+        if opt.otype == 15:  # EDE (RFC 8914)
+            out.append((int(opt.code), str(opt.text or "")))  # type: ignore[attr-defined]
+    return tuple(out)
+
+
+def _flags(message: dns.message.Message) -> str:
+    return dns.flags.to_text(message.flags).lower()
+
+
+def _signers(rrsets: Iterable[dns.rrset.RRset]) -> set[dns.name.Name]:
+    return {rd.signer for r in rrsets if r.rdtype == RdataType.RRSIG for rd in r}  # type: ignore[attr-defined]
+
+
+def _soa_owners(rrsets: Iterable[dns.rrset.RRset]) -> set[dns.name.Name]:
+    return {r.name for r in rrsets if r.rdtype == RdataType.SOA}
+
+
+def _ancestors(name: dns.name.Name, top: dns.name.Name) -> list[dns.name.Name]:
+    """Names from just below `top` down to `name` itself, shallowest first."""
+    out = []
+    n = name
+    while n != top and len(n) > len(top):
+        out.append(n)
+        n = n.parent()
+    return out[::-1]
+
+
+def chain_target(message: dns.message.Message, name: dns.name.Name, rdtype: int) -> dns.name.Name | None:
+    """Where the CNAME/DNAME chain in `message`'s answer leads from `name`, when the response
+    does not itself finish it (no data of `rdtype` at the end and no negative answer that
+    covers the end); None when the response is complete."""
+    answer = message.answer
+
+    def done(n: dns.name.Name) -> bool:
+        return any(r.name == n and (r.rdtype == rdtype or rdtype == RdataType.ANY) for r in answer)
+
+    n, seen = name, {name}
+    while not done(n):
+        dnames = [r for r in answer if r.rdtype == RdataType.DNAME and n.is_subdomain(r.name) and n != r.name]
+        cname = next((r for r in answer if r.rdtype == RdataType.CNAME and r.name == n), None)
+        if dnames:
+            d = max(dnames, key=lambda r: len(r.name))
+            try:
+                nxt = n.relativize(d.name).derelativize(d[0].target)  # type: ignore[attr-defined]
+            except dns.name.NameTooLong:
+                return None
+        elif cname is not None and rdtype != RdataType.CNAME:
+            nxt = cname[0].target  # type: ignore[attr-defined]
+        else:
+            break
+        if nxt in seen:
+            return None  # a loop: the validator sees what there is
+        seen.add(nxt)
+        n = nxt
+    else:
+        return None
+    if n == name or message.rcode() == dns.rcode.NXDOMAIN:
+        return None
+    if any(n.is_subdomain(owner) for owner in _soa_owners(message.authority)):
+        return None
+    return n
+
+
+class Resolution:
+    """The state machine (see the module docstring). One instance answers one question."""
+
+    def __init__(self, question: Question, anchors: Iterable[dns.name.Name], *,
+                 hints: Sequence[Server] = (), server: Server | None = None,
+                 cd: bool | None = None, limits: Limits | None = None):
+        if (server is None) == (not hints):
+            raise ValueError("give exactly one of root hints (iterative) or a server")
+        self.question = question
+        self.anchors = set(anchors)
+        self.server = server
+        self.limits = limits or Limits()
+        self.cd_choice = cd  # None: CD=1 iff the server is recursive; True/False: forced
+        self.recursive: bool | None = None
+        self.zones: dict[dns.name.Name, _ZoneServers] = {}
+        if hints:
+            self.zones[dns.name.root] = _ZoneServers(dns.name.root, ipv4_first(hints))
+        self.exchanges: list[Exchange] = []
+        self.notes: list[str] = []
+        self.depth = 0
+        self.outcome: Outcome | None = None
+        self._pending: Query | None = None
+        self._gen = self._run()
+        self._advance(None)
+
+    # -- the public interface ------------------------------------------------------------
+
+    @property
+    def iterative(self) -> bool:
+        return self.server is None
+
+    def next_query(self) -> Query | None:
+        """The query to send now; None once `outcome` is set."""
+        return self._pending
+
+    def result(self, reply: Reply | None, error: str = "") -> None:
+        """Feed the reply to the pending query, or None with why no server answered."""
+        query = self._pending
+        if query is None:
+            raise RuntimeError("no query is pending")
+        if reply is None:
+            self.exchanges.append(Exchange(query, None, None, error=error or "no answer"))
+        else:
+            self.exchanges.append(Exchange(query, reply.server, dns.rcode.to_text(reply.message.rcode()),
+                                           reply.tcp, reply.size, flags=_flags(reply.message)))
+        self._advance((reply, error))
+
+    # -- driving the generator --------------------------------------------------------------
+
+    def _advance(self, value: tuple[Reply | None, str] | None) -> None:
+        try:
+            self._pending = self._gen.send(value)  # type: ignore[arg-type]
+        except StopIteration as stop:
+            self._pending = None
+            self.outcome = stop.value
+        except _Fail as fail:
+            self._pending = None
+            self.outcome = Failed(fail.reason, fail.unreachable, tuple(self.exchanges),
+                                  fail.rcode, fail.ede)
+
+    def _ask(self, query: Query) -> Generator[Query, tuple[Reply | None, str], tuple[Reply | None, str]]:
+        if len(self.exchanges) >= self.limits.max_queries:
+            raise _Fail(f"gave up after {self.limits.max_queries} queries (max_queries)")
+        reply, error = yield query
+        return reply, error
+
+    # -- one lookup ---------------------------------------------------------------------------
+
+    def _fetch(self, qname: dns.name.Name, rdtype: int, purpose: str) -> _Step:
+        if self.iterative:
+            return (yield from self._iterate(qname, rdtype, purpose))
+        return (yield from self._forward(qname, rdtype, purpose))
+
+    def _forward(self, qname: dns.name.Name, rdtype: int, purpose: str) -> _Step:
+        assert self.server is not None
+        if self.recursive is None:
+            rd, cd = True, self.cd_choice is not False
+        else:
+            rd = self.recursive or self.cd_choice is True
+            cd = self.cd_choice if self.cd_choice is not None else self.recursive
+        reply, error = yield from self._ask(Query(qname, rdtype, (self.server,), rd, cd, None, purpose))
+        if reply is None:
+            raise _Fail(f"no answer from {self.server}: {error}", unreachable=True)
+        if self.recursive is None:
+            self.recursive = bool(reply.message.flags & dns.flags.RA)
+        return reply.message
+
+    def _zone_for(self, qname: dns.name.Name, rdtype: int) -> _ZoneServers:
+        """The deepest zone with known servers that holds (qname, rdtype): strictly above
+        qname for DS, which lives on the parent side of a cut (RFC 4035 §2.4)."""
+        strict = rdtype == RdataType.DS and qname != dns.name.root
+        best = max((z for z in self.zones if qname.is_subdomain(z) and not (strict and z == qname)),
+                   key=len)
+        return self.zones[best]
+
+    def _iterate(self, qname: dns.name.Name, rdtype: int, purpose: str) -> _Step:
+        zone = self._zone_for(qname, rdtype)
+        servers = list(zone.servers)
+        problems: list[str] = []
+        for _ in range(self.limits.max_referrals + 1):
+            if not servers:
+                raise _Fail(f"{qname} {dns.rdatatype.to_text(rdtype)}: no server of {zone.name} "
+                            f"gave a usable answer ({'; '.join(problems)})")
+            q = Query(qname, rdtype, tuple(servers), False, False, zone.name, purpose)
+            reply, error = yield from self._ask(q)
+            if reply is None:
+                if problems:  # some server answered, badly; the rest are silent
+                    raise _Fail(f"{qname} {dns.rdatatype.to_text(rdtype)}: no server of {zone.name} "
+                                f"gave a usable answer ({'; '.join(problems + [error])})")
+                raise _Fail(f"no server of {zone.name} answered {qname} "
+                            f"{dns.rdatatype.to_text(rdtype)}: {error}", unreachable=True)
+            m = reply.message
+            rcode = m.rcode()
+            if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                problems.append(f"{reply.server}: {dns.rcode.to_text(rcode)}")
+                servers = [s for s in servers if s != reply.server]
+                continue
+            kind, child = self._classify(m, zone.name, qname, rdtype)
+            if kind == "answer":
+                return m
+            if kind == "lame":
+                problems.append(f"{reply.server}: {child}")
+                servers = [s for s in servers if s != reply.server]
+                continue
+            assert isinstance(child, dns.name.Name)
+            addresses = self._glue(m, zone.name, child)
+            if not addresses:
+                addresses = yield from self._ns_addresses(m, child)
+            if not addresses:
+                raise _Fail(f"no address for any name server of {child} (referred by {zone.name})")
+            zone = _ZoneServers(child, addresses)
+            self.zones[child] = zone
+            servers, problems = list(addresses), []
+        raise _Fail(f"{qname} {dns.rdatatype.to_text(rdtype)}: more than "
+                    f"{self.limits.max_referrals} referrals (max_referrals)")
+
+    @staticmethod
+    def _classify(m: dns.message.Message, zone: dns.name.Name, qname: dns.name.Name,
+                  rdtype: int) -> tuple[str, dns.name.Name | str | None]:
+        """("answer", None), ("referral", child zone) or ("lame", why)."""
+        if m.rcode() == dns.rcode.NXDOMAIN or m.answer or m.flags & dns.flags.AA:
+            return "answer", None
+        if any(r.rdtype == RdataType.SOA for r in m.authority):
+            return "answer", None
+        cuts = [r.name for r in m.authority if r.rdtype == RdataType.NS]
+        below = [c for c in cuts if c != zone and c.is_subdomain(zone) and qname.is_subdomain(c)
+                 and not (rdtype == RdataType.DS and c == qname)]
+        if below:
+            return "referral", max(below, key=len)
+        if cuts:
+            return "lame", f"referral to {', '.join(sorted(map(str, cuts)))} is not below {zone}"
+        return "lame", "neither an answer nor a referral"
+
+    @staticmethod
+    def _glue(m: dns.message.Message, zone: dns.name.Name, child: dns.name.Name) -> tuple[Server, ...]:
+        """Addresses of the child's name servers from the additional section, taken only
+        within the referring zone's bailiwick."""
+        ns = {rd.target for r in m.authority if r.rdtype == RdataType.NS and r.name == child
+              for rd in r}  # type: ignore[attr-defined]
+        out = [Server(rd.address) for r in m.additional  # type: ignore[attr-defined]
+               if r.rdtype in (RdataType.A, RdataType.AAAA) and r.name in ns and r.name.is_subdomain(zone)
+               for rd in r]
+        return ipv4_first(out)
+
+    def _ns_addresses(self, m: dns.message.Message, child: dns.name.Name) -> Generator[Query, tuple[Reply | None, str], tuple[Server, ...]]:
+        """Look up the A records of name servers that came without glue (bounded)."""
+        names = sorted({rd.target for r in m.authority if r.rdtype == RdataType.NS and r.name == child
+                        for rd in r})[: self.limits.max_ns_names]  # type: ignore[attr-defined]
+        if self.depth >= self.limits.max_depth:
+            raise _Fail(f"name server addresses for {child} nest too deep (max_depth)")
+        out: list[Server] = []
+        self.depth += 1
+        try:
+            for name in names:
+                if name.is_subdomain(child):
+                    continue  # needs glue we were not given
+                try:
+                    ans = yield from self._iterate(name, RdataType.A, f"address of {child} server")
+                except _Fail as fail:
+                    if len(self.exchanges) >= self.limits.max_queries:
+                        raise
+                    self.notes.append(f"address of {name}: {fail.reason}")
+                    continue
+                out += [Server(rd.address) for r in ans.answer if r.rdtype == RdataType.A
+                        for rd in r]  # type: ignore[attr-defined]
+                if out:
+                    break
+        finally:
+            self.depth -= 1
+        return ipv4_first(out)
+
+    # -- the whole trace ----------------------------------------------------------------------
+
+    def _anchor_above(self, name: dns.name.Name) -> dns.name.Name | None:
+        return max((a for a in self.anchors if name.is_subdomain(a)), key=len, default=None)
+
+    def _run(self) -> Generator[Query, tuple[Reply | None, str], Gathered]:
+        q = self.question
+        messages: list[dns.message.Message] = []
+        names = [q.name]
+        name = q.name
+        for _ in range(self.limits.max_chain + 1):
+            m = yield from self._fetch(name, q.rdtype, "question" if name == q.name else "CNAME target")
+            if m.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                where = f"{self.server}" if self.server else "the server"
+                raise _Fail(f"{dns.rcode.to_text(m.rcode())} from {where} for {name} "
+                            f"{dns.rdatatype.to_text(q.rdtype)}", rcode=m.rcode(), ede=_ede(m))
+            messages.append(m)
+            target = chain_target(m, name, q.rdtype)
+            if target is None:
+                break
+            name = target
+            names.append(name)
+        else:
+            raise _Fail(f"CNAME/DNAME chain longer than {self.limits.max_chain} (max_chain)")
+
+        answer = _merge(r for m in messages for r in m.answer)
+        authority = _merge(r for m in messages for r in m.authority
+                           if not (r.rdtype == RdataType.NS or r.covers == RdataType.NS))
+        rcode = messages[-1].rcode()
+
+        cuts = yield from self._zones(names, answer, authority)
+        evidence = Evidence(q, rcode, tuple(answer), tuple(authority), tuple(c.freeze() for c in cuts))
+        return Gathered(evidence, tuple(self.exchanges), tuple(self.notes), self.recursive)
+
+    def _zones(self, names: list[dns.name.Name], answer: list[dns.rrset.RRset],
+               authority: list[dns.rrset.RRset]) -> Generator[Query, tuple[Reply | None, str], list[_Cut]]:
+        """Find every zone from an anchor down to the data and fetch its DS and DNSKEY links."""
+        seeds: set[dns.name.Name] = set(_signers(answer) | _signers(authority) | _soa_owners(authority))
+        for n in names:
+            anchor = self._anchor_above(n)
+            if anchor is None:
+                continue
+            seeds.add(anchor)
+            if self.iterative:  # referrals already showed the cuts on the way down
+                seeds |= {z for z in self.zones if n.is_subdomain(z) and z.is_subdomain(anchor)}
+            else:  # ask each ancestor for SOA: an apex answers with its own SOA
+                for a in _ancestors(n, anchor):
+                    if (yield from self._is_apex(a)):
+                        seeds.add(a)
+        done: dict[dns.name.Name, _Cut] = {}
+        todo = set(seeds)
+        while todo:
+            z = min(todo, key=len)  # shallowest first: parents before children
+            todo.discard(z)
+            anchor = self._anchor_above(z)
+            if z in done or anchor is None:
+                continue
+            cut = _Cut(z)
+            done[z] = cut
+            if self.iterative and z not in self.zones:
+                # a zone seen only by its signatures or SOA: served by its parent's servers
+                self.zones[z] = _ZoneServers(z, self._zone_for(z, RdataType.SOA).servers)
+            found: set[dns.name.Name] = set()
+            dnskey = yield from self._link(z, RdataType.DNSKEY)
+            if dnskey is not None:
+                cut.dnskey = [r for r in dnskey.answer if r.name == z and
+                              (r.rdtype == RdataType.DNSKEY or r.covers == RdataType.DNSKEY)]
+            if z != anchor:  # an anchored zone needs no DS
+                ds = yield from self._link(z, RdataType.DS)
+                if ds is not None:
+                    cut.ds = [r for r in ds.answer if r.name == z and
+                              (r.rdtype == RdataType.DS or r.covers == RdataType.DS)]
+                    if not cut.ds:
+                        cut.ds_denial = [r for r in ds.authority
+                                         if r.rdtype in _DENIAL or r.covers in _DENIAL]
+                    # the zone that answered for the DS is the parent: it must be in the chain
+                    found |= _signers(ds.answer) | _signers(ds.authority) | _soa_owners(ds.authority)
+                # every known zone between the anchor and this one belongs in the chain
+                if self.iterative:
+                    found |= {p for p in self.zones if z.is_subdomain(p) and p.is_subdomain(anchor)}
+            todo |= {f for f in found if f not in done and z.is_subdomain(f)}
+        return sorted(done.values(), key=lambda c: (len(c.name), c.name))
+
+    def _link(self, zone: dns.name.Name, rdtype: int) -> Generator[Query, tuple[Reply | None, str], dns.message.Message | None]:
+        """A zone's DS or DNSKEY RRset; a failure becomes a note (the validator then reports
+        what is missing) unless the query budget is spent."""
+        what = f"{zone} {dns.rdatatype.to_text(rdtype)}"
+        try:
+            m = yield from self._fetch(zone, rdtype, f"{dns.rdatatype.to_text(rdtype)} link")
+        except _Fail as fail:
+            if len(self.exchanges) >= self.limits.max_queries:
+                raise
+            self.notes.append(f"{what}: {fail.reason}")
+            return None
+        if m.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            self.notes.append(f"{what}: {dns.rcode.to_text(m.rcode())}")
+            return None
+        return m
+
+    def _is_apex(self, name: dns.name.Name) -> Generator[Query, tuple[Reply | None, str], bool]:
+        try:
+            m = yield from self._fetch(name, RdataType.SOA, "zone cut")
+        except _Fail as fail:
+            if len(self.exchanges) >= self.limits.max_queries:
+                raise
+            self.notes.append(f"{name} SOA: {fail.reason}")
+            return False
+        return any(r.rdtype == RdataType.SOA and r.name == name for r in m.answer)
+
+
+def _merge(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
+    """RRsets from several responses, each (owner, type, covered) once, first seen first."""
+    out: dict[tuple[dns.name.Name, int, int], dns.rrset.RRset] = {}
+    for r in rrsets:
+        key = (r.name, r.rdtype, r.covers)
+        if key in out:
+            out[key].union_update(r)
+        else:
+            copy = dns.rrset.RRset(r.name, r.rdclass, r.rdtype, r.covers)
+            copy.update(r)
+            out[key] = copy
+    return list(out.values())
