@@ -35,9 +35,13 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def tree_pss(pid: int) -> int:
-    """Sum of PSS (bytes) of `pid` and its descendants."""
+def tree_sample(pid: int, cpu: dict[int, float]) -> int:
+    """Sum of PSS (bytes) of `pid` and its descendants; records each one's CPU seconds in
+    `cpu` (workers started through a fork server are never waited for by the signer, so
+    the usual children's-times accounting would miss them)."""
+    tick = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -47,10 +51,13 @@ def tree_pss(pid: int) -> int:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
+        stats[int(entry)] = fields
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         total += _pss(p)
+        if p in stats:
+            cpu[p] = (int(stats[p][11]) + int(stats[p][12])) / tick
         todo += children.get(p, [])
     return total
 
@@ -61,16 +68,18 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
     before = os.times()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
+    sampled: dict[int, float] = {}
     while proc.poll() is None:
-        peak = max(peak, tree_pss(proc.pid))
+        peak = max(peak, tree_sample(proc.pid, sampled))
         time.sleep(0.05)
     wall = time.monotonic() - start
     after = os.times()
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
-    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return wall, cpu, peak
+    waited = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    # The top process's own time is in `waited`; add the descendants it never waited for.
+    return wall, max(waited, sum(sampled.values())), peak
 
 
 def count_rrsigs(path: Path) -> int:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sigchain.cli.common import emit_json, handle_errors, warn
 from sigchain.cli.verify import render_findings
@@ -17,6 +20,7 @@ from sigchain.errors import InputError, UnsafeRefused
 from sigchain.findings import Severity
 from sigchain.services import signing
 
+PROGRESS_MIN = 20_000  # units (RRsets to write) before a progress bar is worth showing
 MAX_ITERATIONS = 150  # RFC 9276 §3.2: validators may treat more as insecure (BIND, Unbound)
 
 
@@ -112,8 +116,18 @@ def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None
             raise UnsafeRefused(f"the signed zone failed verification; {out_path} not written")
 
     header = f"; signed by sigchain\n$ORIGIN {prep.origin.to_text()}\n"
-    stream = signing.sign_stream(prep, nthreads, counts)
-    zonefile.write_atomic(out_path, _chain([header], stream), before_rename=check)
+    if sys.stderr.isatty() and prep.total >= PROGRESS_MIN and not as_json:
+        # A progress bar on a terminal for zones big enough to notice; quiet when piped.
+        with Progress(
+            TextColumn("signing {task.fields[zone]}"), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        ) as bar:
+            task = bar.add_task("sign", total=prep.total, zone=prep.origin.to_text())
+            stream = signing.sign_stream(prep, nthreads, counts, lambda n: bar.advance(task, n))
+            zonefile.write_atomic(out_path, _chain([header], stream), before_rename=check)
+    else:
+        stream = signing.sign_stream(prep, nthreads, counts)
+        zonefile.write_atomic(out_path, _chain([header], stream), before_rename=check)
     signatures = sum(counts)
     key_info = signer.key_summary(prep.published, prep.ctx, counts)
     if as_json:
