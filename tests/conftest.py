@@ -78,3 +78,15 @@ def need(tool: str) -> str:
     if path is None:
         pytest.fail(f"peer tool {tool!r} is not installed (run the README test command: bash dev/test)")
     return path
+
+
+def terminate(proc: subprocess.Popen | None, timeout: float = 10) -> None:  # type: ignore[type-arg]
+    """Stop a server a test started: SIGTERM, then SIGKILL if it does not exit in time."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -21,7 +21,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from tests.conftest import EXAMPLE_ZONE, need, sc, sigchain_cmd
+from tests.conftest import EXAMPLE_ZONE, need, sc, sigchain_cmd, terminate
 from tests.zonetools import dump, keygen, load
 
 HOST = "127.0.0.1"
@@ -93,13 +93,7 @@ class Server:
             time.sleep(0.05)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self._logf.close()
         return self.proc.returncode
 

@@ -9,7 +9,6 @@ in-bailiwick glue only.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from tests.conftest import need, sc
+from tests.conftest import need, sc, terminate
 from tests.interop.test_serve import HOST, Server, example_zone, free_port
 from tests.zonetools import keygen
 
@@ -69,13 +68,7 @@ zone "example.test" {{ type primary; file "{zone_file}"; }};
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self._logf.close()
 
 

@@ -44,7 +44,7 @@ import dns.zone
 from dns.rdatatype import RdataType
 
 from sigchain.edge import keystore
-from tests.conftest import need, sc
+from tests.conftest import need, sc, terminate
 
 PREFIX = "127.54.0."
 ROOT_IP, TLD_IP, SC_IP, PEER_IP, PLAIN_IP, RESOLVER_IP = (PREFIX + str(i) for i in (1, 2, 3, 4, 5, 9))
@@ -291,13 +291,7 @@ class Named:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 def _options(d: Path, address: str, extra: str) -> str:
