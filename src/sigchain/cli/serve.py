@@ -1,8 +1,10 @@
-"""`sigchain serve`: the authoritative server in the foreground (UDP and TCP, SIGHUP reload)."""
+"""`sigchain serve`: the authoritative server in the foreground (UDP and TCP, SIGHUP reload,
+zone transfers out and NOTIFY with `--config`)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import click
@@ -12,36 +14,57 @@ from sigchain.core.answer import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
 from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, parse_listen
 from sigchain.errors import InputError
 from sigchain.services.authoritative import AuthoritativeService, parse_zone_spec
+from sigchain.services.serveconfig import DEFAULT_LISTEN, from_flags, load_config
 
 
 @click.command()
+@click.option("--config", "config_path", metavar="FILE", default=None,
+              help="TOML config: zones, addresses, TSIG keys, transfer ACLs, NOTIFY targets.")
 @click.option("--zone", "zones", multiple=True, metavar="NAME=SIGNEDFILE",
-              help="A zone to serve (repeatable).")
+              help="A zone to serve (repeatable; without --config).")
 @click.option("--listen", "listens", multiple=True, metavar="ADDR[#PORT]",
-              help="Address to listen on, UDP and TCP (repeatable; default 127.0.0.1#53).")
-@click.option("--udp-size", type=int, default=DEFAULT_UDP_SIZE, show_default=True,
-              help="EDNS UDP size advertised, and the largest UDP answer sent.")
-@click.option("--tcp-idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT, show_default=True,
-              help="Seconds an idle TCP connection is kept open.")
+              help="Address to listen on, UDP and TCP (repeatable; without --config; "
+                   f"default {DEFAULT_LISTEN}).")
+@click.option("--udp-size", type=int, default=None,
+              help=f"EDNS UDP size advertised, and the largest UDP answer sent [default: {DEFAULT_UDP_SIZE}].")
+@click.option("--tcp-idle-timeout", type=float, default=None,
+              help=f"Seconds an idle TCP connection is kept open [default: {DEFAULT_IDLE_TIMEOUT:g}].")
 @click.option("-v", "--verbose", count=True, help="More logging (-v: debug).")
 @handle_errors
-def serve(zones: tuple[str, ...], listens: tuple[str, ...], udp_size: int,
-          tcp_idle_timeout: float, verbose: int) -> None:
+def serve(config_path: str | None, zones: tuple[str, ...], listens: tuple[str, ...],
+          udp_size: int | None, tcp_idle_timeout: float | None, verbose: int) -> None:
     """Serve signed zones authoritatively until SIGTERM/SIGINT; SIGHUP reloads zone files.
 
     A zone that fails to parse or to verify is refused at start (exit 2 / 4); on reload it
-    is skipped with an error logged, and its previous version stays served.
+    is skipped with an error logged, and its previous version stays served. Zone transfers
+    (AXFR/IXFR over TCP) are refused unless the --config file allows them; a reload with a
+    new serial NOTIFYs the zone's also-notify targets.
     """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s sigchain serve: %(levelname)s: %(message)s",
     )
-    if not MIN_UDP_SIZE <= udp_size <= 65535:
+    if udp_size is not None and not MIN_UDP_SIZE <= udp_size <= 65535:
         raise InputError(f"--udp-size {udp_size} out of range {MIN_UDP_SIZE}..65535")
-    if tcp_idle_timeout <= 0:
+    if tcp_idle_timeout is not None and tcp_idle_timeout <= 0:
         raise InputError("--tcp-idle-timeout must be positive")
-    specs = [parse_zone_spec(z) for z in zones]
-    addresses = [parse_listen(a) for a in (listens or ("127.0.0.1#53",))]
-    service = AuthoritativeService(specs, addresses, udp_size=udp_size, idle_timeout=tcp_idle_timeout)
+    if config_path is not None:
+        if zones or listens:
+            raise InputError("--config cannot be combined with --zone/--listen: "
+                             "list the zones and addresses in the config file")
+        config = load_config(config_path)
+        if udp_size is not None:
+            config = dataclasses.replace(config, udp_size=udp_size)
+        if tcp_idle_timeout is not None:
+            config = dataclasses.replace(config, tcp_idle_timeout=tcp_idle_timeout)
+    else:
+        specs = [parse_zone_spec(z) for z in zones]
+        addresses = [parse_listen(a) for a in (listens or (DEFAULT_LISTEN,))]
+        config = from_flags(
+            specs, addresses,
+            udp_size=DEFAULT_UDP_SIZE if udp_size is None else udp_size,
+            tcp_idle_timeout=DEFAULT_IDLE_TIMEOUT if tcp_idle_timeout is None else tcp_idle_timeout,
+        )
+    service = AuthoritativeService(config)
     service.load_all()
     asyncio.run(service.run())

@@ -505,6 +505,9 @@ def _error(query: dns.message.Message, rcode: int, udp_size: int) -> dns.message
     return response
 
 
+error_response = _error
+
+
 def answer(zones: ZoneSet, query: dns.message.Message, *, tcp: bool = False) -> dns.message.Message:
     """The full response to a parsed query (no size limit applied: see `render`)."""
     if query.opcode() != dns.opcode.QUERY:
@@ -519,7 +522,7 @@ def answer(zones: ZoneSet, query: dns.message.Message, *, tcp: bool = False) -> 
     if q.rdtype in _META_NOTIMP:
         return _error(query, dns.rcode.NOTIMP, zones.udp_size)
     zone = zones.find(q.name, q.rdtype) if q.rdclass == dns.rdataclass.IN else None
-    if zone is None or q.rdtype in _XFR:  # zone transfers are not served (yet)
+    if zone is None or q.rdtype in _XFR:  # transfers: services/xfrout.py, with ACLs and TSIG
         return _error(query, dns.rcode.REFUSED, zones.udp_size)
     do = query.edns >= 0 and bool(query.ednsflags & dns.flags.DO)
     # Look up (and synthesise wildcards) in the zone's case; only the question echoes the client's.
@@ -671,10 +674,25 @@ def _patch(full: bytes, wire: bytes, qwire: bytes) -> bytes:
     return bytes(out)
 
 
+PlainQuery = tuple[bytes, int, bool, bool, int]  # (qname wire, qtype, DO, EDNS, EDNS size)
+
+
+def plain_query(wire: bytes) -> PlainQuery | None:
+    """The cache key parts of a plain QUERY read straight from the wire (see `_fast_parse`):
+    None for anything else — other opcodes, TSIG-signed or IXFR queries, malformed wire."""
+    return _fast_parse(wire)
+
+
 def respond(zones: ZoneSet, wire: bytes, *, tcp: bool = False) -> bytes | None:
     """Query wire → response wire (None: send nothing). Hot path: memoised rendered answers,
     found without building a dnspython message for plain queries."""
-    fast = _fast_parse(wire)
+    return respond_plain(zones, wire, _fast_parse(wire), tcp=tcp)
+
+
+def respond_plain(
+    zones: ZoneSet, wire: bytes, fast: PlainQuery | None, *, tcp: bool = False
+) -> bytes | None:
+    """`respond` for a caller that has already run `plain_query` on `wire`."""
     if fast is not None and not (fast[1] == RdataType.ANY and not tcp):
         qwire, qtype, do, edns, payload = fast
         lowered = qwire.lower()

@@ -1,6 +1,8 @@
 """DNS listeners on asyncio: UDP, and TCP with 2-byte length framing (RFC 1035 §4.2,
 RFC 7766 §6.2: several queries per connection, idle timeout). They know nothing about zones:
-each query's wire goes to a handler that returns the response wire (or None: no answer).
+each query's wire goes to a handler, with whether it came over TCP and the client's address;
+the handler returns the response wire, None (no answer), or — for a zone transfer over TCP — an
+iterable of messages, sent one by one as they are produced (RFC 5936 §2.2).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import errno
 import ipaddress
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sigchain.errors import InputError, OperationalError
 
-Handler = Callable[[bytes, bool], "bytes | None"]  # (query wire, over TCP) → response wire
+Response = bytes | Iterable[bytes] | None
+Handler = Callable[[bytes, bool, str], Response]  # (query wire, over TCP, client address)
 
 DEFAULT_PORT = 53
 DEFAULT_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a query (RFC 7766 §6.2.3)
@@ -60,12 +63,13 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("UDP query from %s: %d bytes", addr[0], len(data))
         try:
-            response = self.handler(data, False)
+            response = self.handler(data, False, str(addr[0]))
+            if response is None or self.transport is None:
+                return
+            for wire in (response,) if isinstance(response, bytes) else response:
+                self.transport.sendto(wire, addr)
         except Exception:
             log.exception("error answering a UDP query from %s", addr[0])
-            return
-        if response is not None and self.transport is not None:
-            self.transport.sendto(response, addr)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP error: %s", exc)
@@ -83,6 +87,7 @@ class Listeners:
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         task = asyncio.current_task()
         if len(self.clients) >= MAX_TCP_CLIENTS:
             log.warning("too many TCP clients: closing %s", peer)
@@ -101,14 +106,21 @@ class Listeners:
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("TCP query from %s: %d bytes", peer, len(data))
                 try:
-                    response = self.handler(data, True)
+                    response = self.handler(data, True, client)
+                    if response is None:
+                        continue
+                    if isinstance(response, bytes):
+                        writer.write(struct.pack("!H", len(response)) + response)
+                        await writer.drain()
+                        continue
+                    for wire in response:  # a transfer: each message as soon as it is made
+                        writer.write(struct.pack("!H", len(wire)) + wire)
+                        await writer.drain()
+                except ConnectionError:
+                    raise
                 except Exception:
                     log.exception("error answering a TCP query from %s", peer)
                     return
-                if response is None:
-                    continue
-                writer.write(struct.pack("!H", len(response)) + response)
-                await writer.drain()
         except ConnectionError:
             return
         finally:

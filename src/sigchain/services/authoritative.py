@@ -1,9 +1,12 @@
-"""The authoritative server: zone files → verified `ZoneIndex`es → `ZoneSet` → listeners.
+"""The authoritative server: zone files → verified `ZoneIndex`es → one `ZoneSet` per listen
+address → listeners; zone transfers out, NOTIFY in and out (see `services.xfrout`).
 
-Zones are loaded and verified off the event loop; the served `ZoneSet` is swapped in one
-assignment, so a query sees either the old set or the new one (SIGHUP reload). A zone that
-fails to parse or verify is not loaded and its previous version stays served (DESIGN.md
-principle 6: never publish bogus).
+Zones are loaded and verified off the event loop; what the handlers read (every listener's
+`ZoneSet` and every zone's IXFR history) is swapped in one assignment, so a query or a
+transfer sees either the old versions or the new ones (SIGHUP reload). A zone that fails to
+parse or verify is not loaded and its previous version stays served (DESIGN.md principle 6:
+never publish bogus). A reload that brings a zone a new serial records the difference from
+the old version (for IXFR, RFC 1995) and NOTIFYs the zone's also-notify targets (RFC 1996).
 """
 
 from __future__ import annotations
@@ -12,30 +15,31 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import dns.exception
 import dns.name
 from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.answer import DEFAULT_UDP_SIZE, ZoneIndex, ZoneSet, respond
+from sigchain.core.answer import ZoneIndex, ZoneSet
+from sigchain.core.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify import verify_zone
-from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, ListenAddress, Listeners
+from sigchain.edge.notify import send_notify
+from sigchain.edge.server import Handler, Listeners, Response
 from sigchain.edge.zonefile import load_zone
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
+from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
+from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
 
 
-@dataclass(frozen=True)
-class ZoneSpec:
-    """A zone to serve: its name and the signed zone file."""
+ZoneSpec = ZoneConfig  # a zone to serve: its name and signed file (+ transfer settings)
 
-    name: dns.name.Name
-    path: str
+# The IXFR history of a zone keeps at most this many records per record of the zone (a full
+# re-sign changes every RRSIG: each such version costs about twice the zone's signatures).
+HISTORY_RECORDS_PER_ZONE_RECORD = 8
 
 
 def parse_zone_spec(text: str) -> ZoneSpec:
@@ -84,54 +88,97 @@ def load_checked(spec: ZoneSpec, now: int) -> tuple[ZoneIndex, list[str]]:
 
 
 class AuthoritativeService:
-    """Serves `specs` on `listens` until stopped; SIGHUP reloads, SIGTERM/SIGINT stop."""
+    """Serves the configured zones until stopped; SIGHUP reloads, SIGTERM/SIGINT stop."""
 
-    def __init__(
-        self,
-        specs: Sequence[ZoneSpec],
-        listens: Sequence[ListenAddress],
-        *,
-        clock: Clock = SYSTEM,
-        udp_size: int = DEFAULT_UDP_SIZE,
-        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-    ):
-        names = [s.name for s in specs]
+    def __init__(self, config: ServeConfig, *, clock: Clock = SYSTEM):
+        names = [z.name for z in config.zones]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise InputError(f"zone given twice: {', '.join(sorted(n.to_text() for n in dupes))}")
-        if not specs:
+        if not config.zones:
             raise InputError("no zone to serve: give --zone NAME=SIGNEDFILE")
-        self.specs = list(specs)
-        self.listens = list(listens)
+        self.config = config
+        self.specs = list(config.zones)
+        self.listens = [lc.address for lc in config.listens]
         self.clock = clock
-        self.zones = ZoneSet(udp_size=udp_size)
-        self.idle_timeout = idle_timeout
+        self.primary = Primary({z.name: z.allow_transfer for z in config.zones}, config.keys, clock)
+        self.indexes: dict[dns.name.Name, ZoneIndex] = {}
+        self.histories: dict[dns.name.Name, History] = {}
+        self.served = Served(tuple(ZoneSet(udp_size=config.udp_size) for _ in config.listens), {})
         self._stamps: dict[dns.name.Name, tuple[int, int, int] | None] = {}
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
+        self._notifying: dict[dns.name.Name, asyncio.Task[None]] = {}
 
-    def handle(self, wire: bytes, tcp: bool) -> bytes | None:
-        """The listeners' handler: the current zone set answers."""
-        return respond(self.zones, wire, tcp=tcp)
+    @property
+    def zones(self) -> ZoneSet:
+        """Every zone served (on one address or another), for inspection."""
+        return ZoneSet(self.indexes.values(), udp_size=self.config.udp_size)
+
+    def handler(self, listener: int) -> Handler:
+        """The handler of the `listener`-th listen address: reads the current snapshot."""
+        primary = self.primary
+
+        def handle(wire: bytes, tcp: bool, client: str) -> Response:
+            served = self.served
+            return primary.handle(served.sets[listener], served.histories, wire, tcp, client)
+
+        return handle
+
+    def handle(self, wire: bytes, tcp: bool, client: str = "127.0.0.1") -> Response:
+        """The first listener's handler (kept for callers that serve one zone set)."""
+        return self.handler(0)(wire, tcp, client)
+
+    def _publish(self) -> None:
+        """Build every listener's zone set from the current versions; swap them in at once."""
+        sets = tuple(
+            ZoneSet([self.indexes[n] for n in lc.zones if n in self.indexes],
+                    udp_size=self.config.udp_size)
+            for lc in self.config.listens
+        )
+        self.served = Served(sets, dict(self.histories))
 
     def load_all(self) -> None:
         """First load: every zone must parse and verify, or the server does not start."""
-        zones = self.zones
         for spec in self.specs:
             stamp = _stamp(spec.path)
             index, warnings = load_checked(spec, self.clock.now())
             for w in warnings:
                 log.warning("%s", w)
-            zones = zones.replace(index)
+            self.indexes[spec.name] = index
             self._stamps[spec.name] = stamp
             log.info("loaded zone %s serial %d from %s (%s)", spec.name, index.serial, spec.path, index.denial)
-        self.zones = zones
+        self._publish()
 
-    def reload(self) -> dict[str, str]:
-        """Reload changed zone files; a failing zone keeps its old version. Thread-safe
-        against the loop: builds a new set and swaps it in one assignment."""
+    def _next_history(self, spec: ZoneConfig, old: ZoneIndex, new: ZoneIndex) -> tuple[History, bool]:
+        """The zone's IXFR history after `old` → `new`, and whether secondaries should be
+        told (a greater serial, RFC 1982). Kept only for zones someone may transfer."""
+        history = self.histories.get(spec.name, History())
+        if new.serial == old.serial:
+            if spec.allow_transfer.entries and not diff(old, new).empty:
+                log.warning("zone %s changed but its serial %d did not: secondaries keep the "
+                            "old version; IXFR history dropped", spec.name, new.serial)
+                return History(), False
+            return history, False
+        if not serial_gt(new.serial, old.serial):
+            log.warning("zone %s serial went back from %d to %d: secondaries will not transfer "
+                        "it; IXFR history dropped", spec.name, old.serial, new.serial)
+            return History(), False
+        if not spec.allow_transfer.entries or self.config.ixfr_history <= 0:
+            return History(), True
+        delta = diff(old, new)
+        history = history.record(
+            delta, max_deltas=self.config.ixfr_history,
+            max_records=HISTORY_RECORDS_PER_ZONE_RECORD * record_count(new))
+        kept = history.serials
+        log.info("zone %s serial %d -> %d: %d record(s) deleted, %d added; IXFR from serials %s",
+                 spec.name, old.serial, new.serial, len(delta.deleted), len(delta.added),
+                 f"{kept[0]}..{kept[-2]}" if kept else "none")
+        return history, True
+
+    def _reload(self) -> tuple[dict[str, str], list[dns.name.Name]]:
         outcome: dict[str, str] = {}
-        zones = self.zones
+        changed: list[dns.name.Name] = []
         for spec in self.specs:
             stamp = _stamp(spec.path)
             if stamp is not None and stamp == self._stamps.get(spec.name):
@@ -140,25 +187,37 @@ class AuthoritativeService:
             try:
                 index, warnings = load_checked(spec, self.clock.now())
             except SigchainError as exc:
-                old = self.zones.zones.get(spec.name)
+                old = self.indexes.get(spec.name)
                 kept = f"serial {old.serial} stays served" if old else "not served"
                 log.error("reload of zone %s failed: %s; %s", spec.name, exc, kept)
                 outcome[spec.name.to_text()] = f"failed: {exc}"
                 continue
             for w in warnings:
                 log.warning("%s", w)
-            zones = zones.replace(index)
+            old = self.indexes.get(spec.name)
+            if old is not None:
+                self.histories[spec.name], notify = self._next_history(spec, old, index)
+                if notify:
+                    changed.append(spec.name)
+            self.indexes[spec.name] = index
             self._stamps[spec.name] = stamp
             log.info("reloaded zone %s serial %d", spec.name, index.serial)
             outcome[spec.name.to_text()] = f"serial {index.serial}"
-        self.zones = zones
-        return outcome
+        self._publish()
+        return outcome, changed
+
+    def reload(self) -> dict[str, str]:
+        """Reload changed zone files; a failing zone keeps its old version. Thread-safe
+        against the loop: builds new zone sets and swaps them in one assignment."""
+        return self._reload()[0]
 
     async def _reload_task(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             self._again = False
-            await loop.run_in_executor(None, self.reload)
+            _, changed = await loop.run_in_executor(None, self._reload)
+            for name in changed:
+                self.notify(name)
             if not self._again:
                 return
 
@@ -170,22 +229,69 @@ class AuthoritativeService:
         log.info("SIGHUP: reloading zones")
         self._reloading = asyncio.get_running_loop().create_task(self._reload_task())
 
+    # ---- NOTIFY out (RFC 1996) -------------------------------------------------------------
+
+    def notify(self, name: dns.name.Name) -> None:
+        """NOTIFY the zone's also-notify targets of its current serial (replacing a round of
+        NOTIFYs still retrying for an older one)."""
+        spec = next(s for s in self.specs if s.name == name)
+        if not spec.also_notify or name not in self.indexes:
+            return
+        running = self._notifying.pop(name, None)
+        if running is not None:
+            running.cancel()
+        index = self.indexes[name]
+        self._notifying[name] = asyncio.get_running_loop().create_task(
+            self._notify_all(index, spec.also_notify))
+
+    async def _notify_all(self, index: ZoneIndex, targets: tuple[NotifyTarget, ...]) -> None:
+        await asyncio.gather(*(self._notify_one(index, t) for t in targets))
+
+    async def _notify_one(self, index: ZoneIndex, target: NotifyTarget) -> None:
+        wire, check = self.primary.notify_request(index, target.key)
+        where = f"NOTIFY for zone {index.origin} serial {index.serial} to {target}"
+        try:
+            outcome = await send_notify(target.address.host, target.address.port, wire, check)
+        except OSError as exc:
+            log.error("%s: cannot send: %s", where, exc.strerror or exc)
+            return
+        if outcome.status is None:
+            log.warning("%s: no answer after %d tries", where, outcome.tries)
+        else:
+            log.info("%s: answered %s (try %d)", where, outcome.status, outcome.tries)
+
+    # ---- running -------------------------------------------------------------------------
+
     async def run(self) -> None:
-        """Bind, serve until SIGTERM/SIGINT, release the sockets."""
+        """Bind, NOTIFY the secondaries, serve until SIGTERM/SIGINT, release the sockets."""
         loop = asyncio.get_running_loop()
-        listeners = Listeners(self.handle, self.idle_timeout)
-        await listeners.start(self.listens)
+        listeners: list[Listeners] = []
+        try:
+            for i, lc in enumerate(self.config.listens):
+                group = Listeners(self.handler(i), self.config.tcp_idle_timeout)
+                listeners.append(group)
+                await group.start([lc.address])
+        except BaseException:
+            for group in listeners:
+                await group.close()
+            raise
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        log.info("ready: %d zone(s) on %s", len(self.zones.zones), ", ".join(map(str, self.listens)))
+        log.info("ready: %d zone(s) on %s", len(self.indexes), ", ".join(map(str, self.listens)))
+        for spec in self.specs:  # as BIND: secondaries hear of the version loaded at start
+            self.notify(spec.name)
         try:
             await stop.wait()
         finally:
             log.info("stopping")
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
-            await listeners.close()
+            for task in self._notifying.values():
+                task.cancel()
+            await asyncio.gather(*self._notifying.values(), return_exceptions=True)
+            for group in listeners:
+                await group.close()
             if self._reloading is not None:
                 await asyncio.gather(self._reloading, return_exceptions=True)

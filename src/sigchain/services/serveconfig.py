@@ -1,0 +1,501 @@
+"""`sigchain serve --config FILE`: the configuration file (TOML).
+
+Without a config file, `--zone NAME=FILE` and `--listen ADDR[#PORT]` serve every zone on
+every address, with zone transfers refused and no NOTIFY. The config file adds per-address
+zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
+
+    # Optional: TSIG keys in BIND syntax (a path, or a list of paths), e.g. a file
+    # written by `tsig-keygen`:  key "xfr-key" { algorithm hmac-sha256; secret "..."; };
+    tsig-keyfile = "tsig.key"
+
+    [options]                  # all optional
+    udp-size = 1232            # EDNS UDP size advertised, and the largest UDP answer
+    tcp-idle-timeout = 10      # seconds an idle TCP connection is kept
+    ixfr-history = 20          # zone versions whose differences are kept for IXFR (0: none)
+
+    [keys.xfr-key]             # a TSIG key (RFC 8945); the key name is the table name
+    algorithm = "hmac-sha256"  # hmac-md5, hmac-sha1, hmac-sha224, -sha256, -sha384, -sha512
+    secret = "base64..."
+
+    [zones."example.test."]    # quote zone names: they contain dots
+    file = "example.test.signed"
+    # AXFR/IXFR is REFUSED unless an entry matches: "any", an address "127.0.0.1",
+    # a network "10.0.0.0/8", a key "key:xfr-key" (TSIG-signed with that key, from
+    # anywhere), or both "127.0.0.1 key:xfr-key" (that address AND that key).
+    allow-transfer = ["127.0.0.1", "key:xfr-key"]
+    # Sent a NOTIFY when a reload brings a new serial (and at start-up), over UDP,
+    # retried until answered: "ADDR[#PORT]", or a table to sign it with a TSIG key.
+    also-notify = ["127.0.0.1#5301", { address = "127.0.0.2#5301", key = "xfr-key" }]
+
+    [[listen]]                 # one table per address; default: 127.0.0.1#53, every zone
+    address = "127.0.0.1#5300" # ADDR[#PORT], UDP and TCP
+    zones = ["example.test."]  # the zones served there (default: every zone)
+
+Each address answers for its own zones only: queries for the others get REFUSED, and
+transfer requests and NOTIFYs for them NOTAUTH, as BIND does for zones it does not serve.
+Relative file names are relative to the config file's directory. Zone names and key names
+may be written with or without the final dot. Unknown settings are errors (a typo must not
+silently open or close transfers). Errors name the file, and the line where it can be told.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.exception
+import dns.name
+import dns.tsig
+
+from sigchain.core.answer import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
+from sigchain.core.transfer import DEFAULT_HISTORY, Acl
+from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, ListenAddress, parse_listen
+from sigchain.errors import InputError
+
+DEFAULT_LISTEN = "127.0.0.1#53"
+TSIG_ALGORITHMS: Mapping[str, dns.name.Name] = {
+    "hmac-md5": dns.tsig.HMAC_MD5,
+    "hmac-sha1": dns.tsig.HMAC_SHA1,
+    "hmac-sha224": dns.tsig.HMAC_SHA224,
+    "hmac-sha256": dns.tsig.HMAC_SHA256,
+    "hmac-sha384": dns.tsig.HMAC_SHA384,
+    "hmac-sha512": dns.tsig.HMAC_SHA512,
+}
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """A secondary to NOTIFY, optionally with the TSIG key to sign the NOTIFY with."""
+
+    address: ListenAddress
+    key: dns.name.Name | None = None
+
+    def __str__(self) -> str:
+        return f"{self.address}" + (f" (TSIG {self.key})" if self.key else "")
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    """A zone to serve: its name, the signed zone file, who may transfer it, whom to NOTIFY."""
+
+    name: dns.name.Name
+    path: str
+    allow_transfer: Acl = field(default_factory=Acl)
+    also_notify: tuple[NotifyTarget, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    """One address (UDP and TCP) and the zones served on it."""
+
+    address: ListenAddress
+    zones: tuple[dns.name.Name, ...]
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything `sigchain serve` needs to run."""
+
+    zones: tuple[ZoneConfig, ...]
+    listens: tuple[ListenConfig, ...]
+    keys: Mapping[dns.name.Name, dns.tsig.Key] = field(default_factory=dict)
+    udp_size: int = DEFAULT_UDP_SIZE
+    tcp_idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    ixfr_history: int = DEFAULT_HISTORY
+    source: str | None = None  # the config file, for messages
+
+
+def from_flags(zones: Sequence[ZoneConfig], listens: Sequence[ListenAddress], *,
+               udp_size: int = DEFAULT_UDP_SIZE,
+               tcp_idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> ServeConfig:
+    """The config `--zone`/`--listen` describe: every zone on every address, no transfers."""
+    names = tuple(z.name for z in zones)
+    _check_zone_names(names, None)
+    return ServeConfig(tuple(zones), tuple(ListenConfig(a, names) for a in listens),
+                       udp_size=udp_size, tcp_idle_timeout=tcp_idle_timeout)
+
+
+def _check_zone_names(names: Sequence[dns.name.Name], path: str | None) -> None:
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise InputError(f"zone given twice: {', '.join(sorted(n.to_text() for n in dupes))}",
+                         file=path)
+    if not names:
+        raise InputError("no zone to serve: give --zone NAME=SIGNEDFILE, or [zones] in --config",
+                         file=path)
+
+
+# ---- BIND key files ------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+) | (?P<comment>\#[^\n]*|//[^\n]*|/\*.*?\*/) | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<punct>[{};]) | (?P<word>[^\s{};"\#/]+(?:/(?![/*])[^\s{};"\#/]*)*) | (?P<bad>.)
+""", re.VERBOSE | re.DOTALL)
+
+
+def _tokens(text: str, path: str) -> list[tuple[str, str, int]]:
+    out: list[tuple[str, str, int]] = []
+    line = 1
+    for m in _TOKEN.finditer(text):
+        kind, value = m.lastgroup or "bad", m.group()
+        if kind == "bad":
+            raise InputError(f"unexpected character {value!r}", file=path, line=line)
+        if kind == "string":
+            out.append(("word", value[1:-1].replace('\\"', '"'), line))
+        elif kind in ("punct", "word"):
+            out.append((kind if kind == "word" else value, value, line))
+        line += value.count("\n")
+    return out
+
+
+def parse_bind_keys(text: str, path: str) -> dict[dns.name.Name, dns.tsig.Key]:
+    """TSIG keys from BIND `key "NAME" { algorithm ALG; secret "BASE64"; };` statements
+    (as `tsig-keygen` writes them; comments in #, // and /* */ style)."""
+    toks = _tokens(text, path)
+    keys: dict[dns.name.Name, dns.tsig.Key] = {}
+    i = 0
+
+    def expect(kind: str, what: str) -> tuple[str, int]:
+        nonlocal i
+        if i >= len(toks):
+            last = toks[-1][2] if toks else 1
+            raise InputError(f"unexpected end of file: expected {what}", file=path, line=last)
+        k, v, line = toks[i]
+        if k != kind:
+            raise InputError(f"expected {what}, found {v!r}", file=path, line=line)
+        i += 1
+        return v, line
+
+    while i < len(toks):
+        word, line = expect("word", "key")
+        if word != "key":
+            raise InputError(f"only key statements are accepted here, found {word!r}",
+                             file=path, line=line)
+        name_text, name_line = expect("word", "a key name")
+        expect("{", "'{'")
+        fields: dict[str, tuple[str, int]] = {}
+        while i < len(toks) and toks[i][0] != "}":
+            opt, opt_line = expect("word", "algorithm or secret")
+            if opt not in ("algorithm", "secret"):
+                raise InputError(f"unknown key option {opt!r}", file=path, line=opt_line)
+            value, _ = expect("word", f"a value for {opt}")
+            expect(";", "';'")
+            fields[opt] = (value, opt_line)
+        expect("}", "'}'")
+        expect(";", "';' after '}'")
+        for needed in ("algorithm", "secret"):
+            if needed not in fields:
+                raise InputError(f"key {name_text!r} has no {needed}", file=path, line=name_line)
+        try:
+            key = make_key(name_text, fields["algorithm"][0], fields["secret"][0])
+        except ValueError as exc:
+            raise InputError(str(exc), file=path, line=fields["secret"][1]
+                             if "secret" in str(exc) else fields["algorithm"][1]) from None
+        if key.name in keys:
+            raise InputError(f"key {name_text!r} defined twice", file=path, line=name_line)
+        keys[key.name] = key
+    return keys
+
+
+def make_key(name: str, algorithm: str, secret: str) -> dns.tsig.Key:
+    """A dnspython TSIG key from its text parts; ValueError naming what is wrong (never
+    showing the secret)."""
+    try:
+        key_name = dns.name.from_text(name)
+    except dns.exception.DNSException as exc:
+        raise ValueError(f"bad key name {name!r}: {exc}") from None
+    alg = TSIG_ALGORITHMS.get(algorithm.lower().rstrip("."))
+    if alg is None:
+        raise ValueError(f"key {name!r}: unsupported algorithm {algorithm!r} "
+                         f"(expected one of {', '.join(TSIG_ALGORITHMS)})")
+    try:
+        raw = base64.b64decode(secret, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"key {name!r}: the secret is not valid base64") from None
+    if not raw:
+        raise ValueError(f"key {name!r}: the secret is empty")
+    return dns.tsig.Key(key_name, raw, alg)
+
+
+# ---- the TOML file -------------------------------------------------------------------------
+
+
+class _Where:
+    """Finds the line of a setting in the TOML text, for messages (best effort: tomllib gives
+    lines for syntax errors only)."""
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+
+    def _header(self, pattern: str, nth: int = 0) -> int | None:
+        rx = re.compile(pattern)
+        seen = 0
+        for n, line in enumerate(self.lines):
+            if rx.match(line.strip()):
+                if seen == nth:
+                    return n
+                seen += 1
+        return None
+
+    def find(self, table: str | None, key: str | None, nth: int = 0) -> int | None:
+        """Line (1-based) of `key` inside `[table]` (a regex for the header), or of the header."""
+        start = 0
+        if table is not None:
+            h = self._header(table, nth)
+            if h is None:
+                return None
+            start = h + 1
+            if key is None:
+                return h + 1
+        for n in range(start, len(self.lines)):
+            s = self.lines[n].strip()
+            if s.startswith("[") and (table is not None or n > start):
+                break
+            if key is not None and re.match(rf"""["']?{re.escape(key)}["']?\s*=""", s):
+                return n + 1
+        return None
+
+
+def _zone_header(name: str) -> str:
+    bare = name.rstrip(".")
+    alt = "|".join(re.escape(q + n + q) for n in {bare, bare + "."} for q in ('"', "'"))
+    return rf"\[\s*zones\s*\.\s*(?:{alt})\s*\]"
+
+
+class _Reader:
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.base = os.path.dirname(os.path.abspath(path))
+        self.where = _Where(text)
+
+    def fail(self, message: str, line: int | None = None) -> InputError:
+        return InputError(message, file=self.path, line=line)
+
+    def file_path(self, value: str) -> str:
+        return value if os.path.isabs(value) else os.path.join(self.base, value)
+
+    def table(self, value: Any, where: str, line: int | None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(f"{where} must be a table", line)
+        return value
+
+    def unknown(self, table: Mapping[str, Any], allowed: Iterable[str], where: str,
+                header: str | None) -> None:
+        extra = sorted(set(table) - set(allowed))
+        if extra:
+            line = self.where.find(header, extra[0])
+            raise self.fail(f"unknown setting {extra[0]!r} in {where} "
+                            f"(expected: {', '.join(sorted(allowed))})", line)
+
+    def string_list(self, value: Any, where: str, line: int | None) -> list[Any]:
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list):
+            raise self.fail(f"{where} must be a list", line)
+        return value
+
+
+def load_config(path: str) -> ServeConfig:
+    """Read and check a `sigchain serve` config file; InputError (exit 2) names the file and,
+    when it can, the line."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise InputError("no such config file", file=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the config file: {exc.strerror}", file=path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", file=path) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: str) -> ServeConfig:
+    """`load_config` on text already read (`path` for messages and relative file names)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", msg)
+        if m:
+            raise InputError(f"bad TOML: {msg[:m.start()]} (column {m.group(2)})", file=path,
+                             line=int(m.group(1))) from None
+        if msg.endswith("(at end of document)"):
+            raise InputError(f"bad TOML: {msg[:-len('(at end of document)')].strip()} at the end "
+                             "of the file", file=path, line=max(1, len(text.splitlines()))) from None
+        raise InputError(f"bad TOML: {msg}", file=path) from None
+    r = _Reader(path, text)
+    r.unknown(data, ("tsig-keyfile", "options", "keys", "zones", "listen"), "the file", None)
+
+    # options
+    udp_size, idle, history = DEFAULT_UDP_SIZE, DEFAULT_IDLE_TIMEOUT, DEFAULT_HISTORY
+    opts_header = r"\[\s*options\s*\]"
+    if "options" in data:
+        opts = r.table(data["options"], "[options]", r.where.find(opts_header, None))
+        r.unknown(opts, ("udp-size", "tcp-idle-timeout", "ixfr-history"), "[options]", opts_header)
+        if "udp-size" in opts:
+            udp_size = opts["udp-size"]
+            if not isinstance(udp_size, int) or isinstance(udp_size, bool) or not (
+                    MIN_UDP_SIZE <= udp_size <= 65535):
+                raise r.fail(f"options.udp-size must be an integer in {MIN_UDP_SIZE}..65535",
+                             r.where.find(opts_header, "udp-size"))
+        if "tcp-idle-timeout" in opts:
+            idle = opts["tcp-idle-timeout"]
+            if not isinstance(idle, (int, float)) or isinstance(idle, bool) or idle <= 0:
+                raise r.fail("options.tcp-idle-timeout must be a positive number of seconds",
+                             r.where.find(opts_header, "tcp-idle-timeout"))
+        if "ixfr-history" in opts:
+            history = opts["ixfr-history"]
+            if not isinstance(history, int) or isinstance(history, bool) or not 0 <= history <= 1000:
+                raise r.fail("options.ixfr-history must be an integer in 0..1000",
+                             r.where.find(opts_header, "ixfr-history"))
+
+    # keys: BIND key files first, then [keys.*]
+    keys: dict[dns.name.Name, dns.tsig.Key] = {}
+    if "tsig-keyfile" in data:
+        line = r.where.find(None, "tsig-keyfile")
+        for item in r.string_list(data["tsig-keyfile"], "tsig-keyfile", line):
+            if not isinstance(item, str) or not item:
+                raise r.fail("tsig-keyfile must be a path or a list of paths", line)
+            kpath = r.file_path(item)
+            try:
+                with open(kpath, encoding="utf-8") as f:
+                    ktext = f.read()
+            except FileNotFoundError:
+                raise r.fail(f"tsig-keyfile {item!r}: no such file", line) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise r.fail(f"tsig-keyfile {item!r}: cannot read it ({exc})", line) from None
+            for name, key in parse_bind_keys(ktext, kpath).items():
+                if name in keys:
+                    raise r.fail(f"key {name} defined twice (in {kpath})", line)
+                keys[name] = key
+    if "keys" in data:
+        table = r.table(data["keys"], "[keys]", r.where.find(r"\[\s*keys\b", None))
+        for name, body in table.items():
+            header = rf"\[\s*keys\s*\.\s*[\"']?{re.escape(name)}[\"']?\s*\]"
+            hline = r.where.find(header, None)
+            body = r.table(body, f"keys.{name}", hline)
+            r.unknown(body, ("algorithm", "secret"), f"[keys.{name}]", header)
+            for needed in ("algorithm", "secret"):
+                if not isinstance(body.get(needed), str):
+                    raise r.fail(f"keys.{name}: {needed} must be given as a string", hline)
+            try:
+                key = make_key(name, body["algorithm"], body["secret"])
+            except ValueError as exc:
+                what = "secret" if "secret" in str(exc) else "algorithm"
+                raise r.fail(str(exc), r.where.find(header, what) or hline) from None
+            if key.name in keys:
+                raise r.fail(f"key {key.name} defined twice", hline)
+            keys[key.name] = key
+
+    # zones
+    zones: list[ZoneConfig] = []
+    ztable = r.table(data.get("zones", {}), "[zones]", None)
+    for zname, body in ztable.items():
+        header = _zone_header(zname)
+        hline = r.where.find(header, None)
+        where = f'zones."{zname}"'
+        if isinstance(body, dict) and "file" not in body and any(isinstance(v, dict) for v in body.values()):
+            raise r.fail(f"zone table [zones.{zname}] has no file: quote zone names, "
+                         f'as in [zones."{zname}.example."]', hline)
+        body = r.table(body, where, hline)
+        r.unknown(body, ("file", "allow-transfer", "also-notify"), f"[{where}]", header)
+        try:
+            origin = dns.name.from_text(zname)
+        except dns.exception.DNSException as exc:
+            raise r.fail(f"bad zone name {zname!r}: {exc}", hline) from None
+        zfile = body.get("file")
+        if not isinstance(zfile, str) or not zfile:
+            raise r.fail(f"{where}: file must be given (the signed zone file)",
+                         r.where.find(header, "file") or hline)
+        line = r.where.find(header, "allow-transfer") or hline
+        entries = r.string_list(body.get("allow-transfer", []), f"{where}.allow-transfer", line)
+        if not all(isinstance(e, str) for e in entries):
+            raise r.fail(f"{where}.allow-transfer must be a list of strings", line)
+        try:
+            acl = Acl.parse(entries)
+        except ValueError as exc:
+            raise r.fail(f"{where}.allow-transfer: {exc}", line) from None
+        for k in acl.keys:
+            if k not in keys:
+                raise r.fail(f"{where}.allow-transfer: no TSIG key {k.to_text(True)!r} is defined",
+                             line)
+        line = r.where.find(header, "also-notify") or hline
+        targets: list[NotifyTarget] = []
+        for item in r.string_list(body.get("also-notify", []), f"{where}.also-notify", line):
+            key_name: dns.name.Name | None = None
+            if isinstance(item, dict):
+                r.unknown(item, ("address", "key"), f"{where}.also-notify entry", header)
+                addr_text = item.get("address")
+                if "key" in item:
+                    if not isinstance(item["key"], str):
+                        raise r.fail(f"{where}.also-notify: key must be a key name", line)
+                    try:
+                        key_name = dns.name.from_text(item["key"])
+                    except dns.exception.DNSException as exc:
+                        raise r.fail(f"{where}.also-notify: bad key name: {exc}", line) from None
+                    if key_name not in keys:
+                        raise r.fail(f"{where}.also-notify: no TSIG key {item['key']!r} is defined",
+                                     line)
+            else:
+                addr_text = item
+            if not isinstance(addr_text, str):
+                raise r.fail(f"{where}.also-notify entries are \"ADDR[#PORT]\" or "
+                             "{ address = \"ADDR[#PORT]\", key = \"NAME\" }", line)
+            try:
+                address = parse_listen(addr_text)
+            except InputError as exc:
+                raise r.fail(f"{where}.also-notify: {exc.message}", line) from None
+            targets.append(NotifyTarget(address, key_name))
+        zones.append(ZoneConfig(origin, r.file_path(zfile), acl, tuple(targets)))
+    names = [z.name for z in zones]
+    _check_zone_names(names, path)
+
+    # listen
+    listens: list[ListenConfig] = []
+    items = data.get("listen", [])
+    if not isinstance(items, list):
+        raise r.fail("listen must be an array of tables: [[listen]]",
+                     r.where.find(None, "listen") or r.where.find(r"\[\s*listen\s*\]", None))
+    seen: dict[ListenAddress, int] = {}
+    for n, body in enumerate(items):
+        header = r"\[\[\s*listen\s*\]\]"
+        hline = r.where.find(header, None, n)
+        body = r.table(body, f"listen #{n + 1}", hline)
+        where = f"[[listen]] #{n + 1}"
+        r.unknown(body, ("address", "zones"), where, header)
+        addr_text = body.get("address")
+        if not isinstance(addr_text, str):
+            raise r.fail(f"{where}: address must be given as \"ADDR[#PORT]\"", hline)
+        try:
+            address = parse_listen(addr_text)
+        except InputError as exc:
+            raise r.fail(f"{where}: {exc.message}", hline) from None
+        if address in seen:
+            raise r.fail(f"{where}: address {address} is already listed in [[listen]] "
+                         f"#{seen[address] + 1}", hline)
+        seen[address] = n
+        served: list[dns.name.Name] = list(names)
+        if "zones" in body:
+            zl = r.string_list(body["zones"], f"{where}.zones", hline)
+            served = []
+            for z in zl:
+                try:
+                    zn = dns.name.from_text(z) if isinstance(z, str) else None
+                except dns.exception.DNSException:
+                    zn = None
+                if zn is None or zn not in names:
+                    raise r.fail(f"{where}: zone {z!r} is not defined in [zones]", hline)
+                served.append(zn)
+        listens.append(ListenConfig(address, tuple(served)))
+    if not listens:
+        listens.append(ListenConfig(parse_listen(DEFAULT_LISTEN), tuple(names)))
+    return ServeConfig(tuple(zones), tuple(listens), keys, udp_size, float(idle), history, path)
