@@ -8,19 +8,13 @@ import os
 import dns.name
 
 from sigchain.core import algorithms, keyfile
-from sigchain.edge.zonefile import write_atomic
+from sigchain.edge.zonefile import read_text, write_atomic
 from sigchain.errors import InputError, OperationalError
 from sigchain.model.keys import KeyPair
 
 
 def _read(path: str) -> str:
-    try:
-        with open(path, encoding="ascii") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise InputError("no such file", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"unreadable key file: {exc}", file=path) from None
+    return read_text(path, encoding="ascii", what="key file")
 
 
 def key_base(path: str) -> str:

@@ -66,14 +66,15 @@ class _Reader(dns.zonefile.Reader):
             self.ignored.append((line, name.to_text()))
 
 
-def read_text(path: str) -> str:
+def read_text(path: str, encoding: str = "utf-8", what: str = "zone file") -> str:
+    """A whole text file; a missing, unreadable or binary file is an InputError naming it."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding=encoding) as f:
             return f.read()
     except FileNotFoundError:
         raise InputError("no such file", file=path) from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"not a text zone file ({exc.reason})", file=path) from None
+        raise InputError(f"not a text {what} ({exc.reason})", file=path) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=path) from None
 
