@@ -88,30 +88,24 @@ def main() -> None:
     queries(qfile, names)
     results = {}
 
-    port = 53531
-    srv = subprocess.Popen([SIGCHAIN, "serve", "--zone", f"{ORIGIN}={signed}", "--listen", f"{ADDR}#{port}"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(port, 600)
-        results["sigchain serve"] = dnsperf(port, qfile, seconds)
-    finally:
-        srv.send_signal(signal.SIGTERM)
-        srv.wait()
-
-    port = 53532
     conf = work / "named.conf"
     conf.write_text(
-        f'options {{ directory "{work}"; pid-file "{work}/named.pid"; listen-on port {port} {{ {ADDR}; }};\n'
+        f'options {{ directory "{work}"; pid-file "{work}/named.pid"; listen-on port 53532 {{ {ADDR}; }};\n'
         f'  listen-on-v6 {{ none; }}; recursion no; minimal-responses yes; notify no; }};\n'
         f'zone "{ORIGIN}" {{ type primary; file "{signed}"; }};\n'
     )
-    named = subprocess.Popen(["named", "-g", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(port, 600)
-        results["named"] = dnsperf(port, qfile, seconds)
-    finally:
-        named.send_signal(signal.SIGTERM)
-        named.wait()
+    servers = {
+        "sigchain serve": (53531, [SIGCHAIN, "serve", "--zone", f"{ORIGIN}={signed}", "--listen", f"{ADDR}#53531"]),
+        "named": (53532, ["named", "-g", "-c", str(conf)]),
+    }
+    for name, (port, cmd) in servers.items():
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(port, 600)
+            results[name] = dnsperf(port, qfile, seconds)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait()
 
     print(f"# {names}-name NSEC3 zone, DO=1, {seconds} s per server, dnsperf -c 8 -q 200, 2 cores shared")
     print("| server | QPS | avg latency ms | lost |")

@@ -90,3 +90,19 @@ def terminate(proc: subprocess.Popen | None, timeout: float = 10) -> None:  # ty
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A high port free for both UDP and TCP on `host` (a loopback address)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind((host, 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind((host, port))
+                except OSError:
+                    continue
+        if port > 1024:
+            return port
+    raise RuntimeError("no free port")

@@ -56,16 +56,21 @@ def remove_rrsig(nodes: Nodes, keydir: Path) -> None:
 
 def wrong_nsec_bitmap(nodes: Nodes, keydir: Path) -> None:
     """www has A and AAAA; its NSEC claims only A — correctly re-signed, so only the bitmap is wrong."""
-    rds = rdataset(nodes, WWW, RdataType.NSEC)
-    old = rds[0]
-    new = dns.rdata.from_text("IN", "NSEC", f"{old.next} A RRSIG NSEC")
-    fixed = dns.rdataset.Rdataset(rds.rdclass, RdataType.NSEC)
+    old = rdataset(nodes, WWW, RdataType.NSEC)[0]
+    _replace_and_resign(nodes, keydir, WWW, RdataType.NSEC, f"{old.next} A RRSIG NSEC")
+
+
+def _replace_and_resign(nodes: Nodes, keydir: Path, owner: dns.name.Name, rdtype: int, text: str) -> None:
+    """Put one record in place of the RRset (owner, rdtype) and sign it properly with the ZSK,
+    so that only its content is wrong."""
+    rds = rdataset(nodes, owner, rdtype)
+    fixed = dns.rdataset.Rdataset(rds.rdclass, rdtype)
     fixed.update_ttl(rds.ttl)
-    fixed.add(new)
-    drop(nodes, WWW, RdataType.NSEC)
-    nodes[WWW].append(fixed)
+    fixed.add(dns.rdata.from_text("IN", rdtype, text))
+    drop(nodes, owner, rdtype)
+    nodes[owner].append(fixed)
     _ksks, zsks = zone_keys(keydir, ORIGIN)
-    resign(nodes, ORIGIN, WWW, RdataType.NSEC, zsks, *_window())
+    resign(nodes, ORIGIN, owner, rdtype, zsks, *_window())
 
 
 def _www_nsec3_owner(nodes: Nodes) -> dns.name.Name:
@@ -79,17 +84,8 @@ def remove_nsec3(nodes: Nodes, keydir: Path) -> None:
 
 def wrong_nsec3_bitmap(nodes: Nodes, keydir: Path) -> None:
     owner = _www_nsec3_owner(nodes)
-    rds = rdataset(nodes, owner, RdataType.NSEC3)
-    old = rds[0]
-    text = old.to_text().rsplit(" ", 3)[0]  # drop "A AAAA RRSIG"
-    new = dns.rdata.from_text("IN", "NSEC3", f"{text} A RRSIG")
-    fixed = dns.rdataset.Rdataset(rds.rdclass, RdataType.NSEC3)
-    fixed.update_ttl(rds.ttl)
-    fixed.add(new)
-    drop(nodes, owner, RdataType.NSEC3)
-    nodes[owner].append(fixed)
-    _ksks, zsks = zone_keys(keydir, ORIGIN)
-    resign(nodes, ORIGIN, owner, RdataType.NSEC3, zsks, *_window())
+    text = rdataset(nodes, owner, RdataType.NSEC3)[0].to_text().rsplit(" ", 3)[0]  # drop "A AAAA RRSIG"
+    _replace_and_resign(nodes, keydir, owner, RdataType.NSEC3, f"{text} A RRSIG")
 
 
 def dnskey_signed_by_zsk_only(nodes: Nodes, keydir: Path) -> None:

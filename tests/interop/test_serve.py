@@ -21,7 +21,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from tests.conftest import EXAMPLE_ZONE, need, sc, sigchain_cmd, terminate
+from tests.conftest import EXAMPLE_ZONE, free_port, need, sc, sigchain_cmd, terminate
 from tests.zonetools import dump, keygen, load
 
 HOST = "127.0.0.1"
@@ -34,22 +34,6 @@ def example_zone(folder: Path) -> Path:
     path = folder / "example.test.zone"
     path.write_text(EXAMPLE_ZONE.read_text() + big)
     return path
-
-
-def free_port() -> int:
-    """A high port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((HOST, 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind((HOST, port))
-                except OSError:
-                    continue
-        if port > 1024:
-            return port
-    raise RuntimeError("no free port")
 
 
 class Server:

@@ -35,7 +35,7 @@ import dns.xfr
 import dns.zone
 import pytest
 
-from tests.conftest import EXAMPLE_ZONE, need, sc, sigchain_cmd
+from tests.conftest import EXAMPLE_ZONE, free_port, need, sc, sigchain_cmd
 from tests.zonetools import keygen
 
 SERVE_HOST = "127.0.0.1"  # sigchain serve, the primary
@@ -45,22 +45,6 @@ OTHER = "127.0.0.4"  # allowed nothing
 SECOND = "127.0.0.5"  # a second listen address, serving only other.test.
 ORIGIN = dns.name.from_text("example.test.")
 KEY_NAME = dns.name.from_text("xfr-key.")
-
-
-def free_port(host: str) -> int:
-    """A high port free for both UDP and TCP on `host`."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((host, 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind((host, port))
-                except OSError:
-                    continue
-        if port > 1024:
-            return port
-    raise RuntimeError("no free port")
 
 
 def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 30.0, *,

@@ -63,17 +63,17 @@ class Server:
         return ":" in self.host
 
 
-def parse_server(text: str, port: int | None = None) -> Server:
+def parse_server(text: str, port: int | None = None, what: str = "server") -> Server:
     """`ADDR` or `ADDR#PORT` as BIND writes it (an IPv4 or IPv6 literal); `port` (from -p)
-    applies when the text has none."""
+    applies when the text has none. `what` names the thing in error messages."""
     host, sep, port_text = text.partition("#")
     try:
         host = str(ipaddress.ip_address(host))
     except ValueError:
-        raise InputError(f"bad server {text!r}: expected an IP address, ADDR[#PORT]") from None
+        raise InputError(f"bad {what} {text!r}: expected an IP address, ADDR[#PORT]") from None
     if sep:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise InputError(f"bad port in server {text!r}")
+            raise InputError(f"bad port in {what} {text!r}")
         if port is not None and port != int(port_text):
             raise InputError(f"server {text!r} and -p {port} name different ports")
         return Server(host, int(port_text))

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import logging
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sigchain.errors import InputError, OperationalError
+from sigchain.core.anchors import parse_server
+from sigchain.errors import OperationalError
 
 Response = bytes | Iterable[bytes] | None
 Handler = Callable[[bytes, bool, str], Response]  # (query wire, over TCP, client address)
@@ -38,17 +38,8 @@ class ListenAddress:
 
 def parse_listen(text: str) -> ListenAddress:
     """`ADDR[#PORT]` as BIND writes it (IPv4 or IPv6 literal, port default 53)."""
-    host, _, port_text = text.partition("#")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise InputError(f"bad listen address {text!r}: expected an IP address, ADDR[#PORT]") from None
-    port = DEFAULT_PORT
-    if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise InputError(f"bad port in listen address {text!r}")
-        port = int(port_text)
-    return ListenAddress(host, port)
+    server = parse_server(text, what="listen address")
+    return ListenAddress(server.host, server.port)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
