@@ -374,3 +374,69 @@ def test_sighup_reload_swaps_good_zones_and_keeps_old_on_failure(tmp_path: Path,
         assert server.proc.poll() is None
     finally:
         assert server.stop() == 0, server.text()
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
+def _wait_children(pid: int, count: int, timeout: float = 10) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while len(kids := _children(pid)) != count:
+        assert time.monotonic() < deadline, f"{len(kids)} children, want {count}"
+        time.sleep(0.05)
+    return kids
+
+
+def test_udp_workers_answer_reload_replace_and_stop(tmp_path: Path, signed: dict[str, Path]) -> None:
+    """--udp-workers 3: two forked processes answer UDP beside the main one; a SIGHUP that
+    brings a new serial replaces them, and no query after the reload is answered from the
+    old zone; a worker killed is replaced; SIGTERM leaves no process behind."""
+    live = tmp_path / "example.test.signed"
+    live.write_text(signed["nsec3"].read_text())
+    server = Server(tmp_path, {"example.test": live}, "--udp-workers", "3")
+    pid = server.proc.pid
+    try:
+        first = _wait_children(pid, 2)
+        old = server.serial()
+        assert all(server.serial() == old for _ in range(200))
+        # The workers answer on their own: with the main process stopped, and then with the
+        # main process and one worker stopped, every query is still answered.
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            assert all(server.serial() == old for _ in range(50))
+            one = next(iter(first))
+            os.kill(one, signal.SIGSTOP)
+            try:
+                assert all(server.serial() == old for _ in range(50))
+            finally:
+                os.kill(one, signal.SIGCONT)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+        staged = tmp_path / "staged.signed"
+        sc("sign", signed["zone"], "--keys", signed["keys"], "--nsec3", "-o", staged,
+           "--serial", "increment", check=True)
+        os.replace(staged, live)
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_log("reloaded zone example.test.")
+        assert [server.serial() for _ in range(300)] == [old + 1] * 300
+        second = _wait_children(pid, 2)
+        assert not second & first
+
+        victim = next(iter(second))
+        os.kill(victim, signal.SIGKILL)
+        server.wait_log(f"UDP worker {victim} ended unexpectedly")
+        third = _wait_children(pid, 2)
+        assert victim not in third
+        assert server.serial() == old + 1
+    finally:
+        kids = _children(pid)
+        assert server.stop() == 0, server.text()
+    assert all(not Path(f"/proc/{k}").exists() or "Z" in Path(f"/proc/{k}/stat").read_text().split()[2]
+               for k in kids)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+        again.bind((HOST, server.port))  # nothing holds the port any more

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -123,6 +124,7 @@ GOOD_ZONE = '[zones."example.test."]\nfile = "z"\n'
     ('[keys.k]\nalgorithm = "hmac-md4"\nsecret = "$S"\n' + GOOD_ZONE, 2, "unsupported algorithm"),
     ("[options]\nudp-size = 100\n" + GOOD_ZONE, 2, "udp-size"),
     ("[options]\nixfr-history = -1\n" + GOOD_ZONE, 2, "ixfr-history"),
+    ("[options]\nudp-workers = 0\n" + GOOD_ZONE, 2, "udp-workers must be an integer in 1..64"),
     ('zones = 3\n', None, "must be a table"),
     ('tsig-keyfile = "missing.key"\n' + GOOD_ZONE, 1, "no such file"),
     ("", None, "no zone to serve"),
@@ -146,3 +148,11 @@ def test_tsig_keyfile_errors_point_into_the_key_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         load_config(str(path))
     assert re.fullmatch(r".*bad\.key:3: key 'a': the secret is not valid base64", str(exc.value))
+
+
+def test_udp_workers_default_to_the_cpus_and_can_be_set(tmp_path: Path) -> None:
+    path = tmp_path / "serve.toml"
+    path.write_text(GOOD_ZONE)
+    assert load_config(str(path)).udp_workers == len(os.sched_getaffinity(0))
+    path.write_text("[options]\nudp-workers = 3\n" + GOOD_ZONE)
+    assert load_config(str(path)).udp_workers == 3

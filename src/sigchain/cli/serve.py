@@ -14,7 +14,7 @@ from sigchain.core.answer import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
 from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, parse_listen
 from sigchain.errors import InputError
 from sigchain.services.authoritative import AuthoritativeService, parse_zone_spec
-from sigchain.services.serveconfig import DEFAULT_LISTEN, from_flags, load_config
+from sigchain.services.serveconfig import DEFAULT_LISTEN, MAX_UDP_WORKERS, from_flags, load_config
 
 
 @click.command()
@@ -29,10 +29,13 @@ from sigchain.services.serveconfig import DEFAULT_LISTEN, from_flags, load_confi
               help=f"EDNS UDP size advertised, and the largest UDP answer sent [default: {DEFAULT_UDP_SIZE}].")
 @click.option("--tcp-idle-timeout", type=float, default=None,
               help=f"Seconds an idle TCP connection is kept open [default: {DEFAULT_IDLE_TIMEOUT:g}].")
+@click.option("--udp-workers", type=int, default=None,
+              help="Processes answering UDP [default: one per CPU].")
 @click.option("-v", "--verbose", count=True, help="More logging (-v: debug).")
 @handle_errors
 def serve(config_path: str | None, zones: tuple[str, ...], listens: tuple[str, ...],
-          udp_size: int | None, tcp_idle_timeout: float | None, verbose: int) -> None:
+          udp_size: int | None, tcp_idle_timeout: float | None, udp_workers: int | None,
+          verbose: int) -> None:
     """Serve signed zones authoritatively until SIGTERM/SIGINT; SIGHUP reloads zone files.
 
     A zone that fails to parse or to verify is refused at start (exit 2 / 4); on reload it
@@ -48,6 +51,8 @@ def serve(config_path: str | None, zones: tuple[str, ...], listens: tuple[str, .
         raise InputError(f"--udp-size {udp_size} out of range {MIN_UDP_SIZE}..65535")
     if tcp_idle_timeout is not None and tcp_idle_timeout <= 0:
         raise InputError("--tcp-idle-timeout must be positive")
+    if udp_workers is not None and not 1 <= udp_workers <= MAX_UDP_WORKERS:
+        raise InputError(f"--udp-workers {udp_workers} out of range 1..{MAX_UDP_WORKERS}")
     if config_path is not None:
         if zones or listens:
             raise InputError("--config cannot be combined with --zone/--listen: "
@@ -65,6 +70,8 @@ def serve(config_path: str | None, zones: tuple[str, ...], listens: tuple[str, .
             udp_size=DEFAULT_UDP_SIZE if udp_size is None else udp_size,
             tcp_idle_timeout=DEFAULT_IDLE_TIMEOUT if tcp_idle_timeout is None else tcp_idle_timeout,
         )
+    if udp_workers is not None:
+        config = dataclasses.replace(config, udp_workers=udp_workers)
     service = AuthoritativeService(config)
     service.load_all()
     asyncio.run(service.run())

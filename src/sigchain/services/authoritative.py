@@ -15,6 +15,9 @@ import asyncio
 import logging
 import os
 import signal
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import dns.exception
 import dns.name
@@ -26,6 +29,7 @@ from sigchain.core.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify import verify_zone
 from sigchain.edge.notify import send_notify
 from sigchain.edge.server import Handler, Listeners, Response
+from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.edge.zonefile import load_zone
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
@@ -33,6 +37,7 @@ from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
 from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
+T = TypeVar("T")
 
 
 ZoneSpec = ZoneConfig  # a zone to serve: its name and signed file (+ transfer settings)
@@ -87,6 +92,41 @@ def load_checked(spec: ZoneSpec, now: int) -> tuple[ZoneIndex, list[str]]:
     return ZoneIndex.build(zone.origin, zone.nodes), warnings
 
 
+def _announce(outcome: dict[str, str]) -> None:
+    """Log the zones a reload brought in — once they are being served."""
+    for name, what in outcome.items():
+        if what.startswith("serial"):
+            log.info("reloaded zone %s %s", name, what)
+
+
+async def _in_thread(fn: Callable[[], T]) -> T:
+    """Run `fn` in a new thread that has ended when this returns."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, exc: BaseException | None) -> None:
+        if done.done():
+            return
+        if exc is not None:
+            done.set_exception(exc)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:  # noqa: BLE001 — handed to the awaiting task
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    thread = threading.Thread(target=work, name="sigchain-reload", daemon=True)
+    thread.start()
+    result = await done  # cancelled (server stopping): the daemon thread is left to the exit
+    thread.join()  # it has handed its result over: it ends at once
+    return result
+
+
 class AuthoritativeService:
     """Serves the configured zones until stopped; SIGHUP reloads, SIGTERM/SIGINT stop."""
 
@@ -109,6 +149,13 @@ class AuthoritativeService:
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
         self._notifying: dict[dns.name.Name, asyncio.Task[None]] = {}
+        self._workers = UdpWorkers(config.udp_workers - 1)  # the main process answers UDP too
+        self._udp: list[tuple[int, Handler]] = []
+
+    def _start_workers(self) -> None:
+        """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
+        if self._udp and self._workers.count:
+            self._workers.start(self._udp)
 
     @property
     def zones(self) -> ZoneSet:
@@ -176,7 +223,7 @@ class AuthoritativeService:
                  f"{kept[0]}..{kept[-2]}" if kept else "none")
         return history, True
 
-    def _reload(self) -> tuple[dict[str, str], list[dns.name.Name]]:
+    def _reload(self, publish: bool = True) -> tuple[dict[str, str], list[dns.name.Name]]:
         outcome: dict[str, str] = {}
         changed: list[dns.name.Name] = []
         for spec in self.specs:
@@ -201,9 +248,10 @@ class AuthoritativeService:
                     changed.append(spec.name)
             self.indexes[spec.name] = index
             self._stamps[spec.name] = stamp
-            log.info("reloaded zone %s serial %d", spec.name, index.serial)
             outcome[spec.name.to_text()] = f"serial {index.serial}"
-        self._publish()
+        if publish:
+            self._publish()
+            _announce(outcome)
         return outcome, changed
 
     def reload(self) -> dict[str, str]:
@@ -212,10 +260,15 @@ class AuthoritativeService:
         return self._reload()[0]
 
     async def _reload_task(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             self._again = False
-            _, changed = await loop.run_in_executor(None, self._reload)
+            # Zones load in a thread of their own that has ended before the new versions are
+            # published and the UDP workers forked with them (no fork beside live threads).
+            outcome, changed = await _in_thread(lambda: self._reload(publish=False))
+            self._publish()
+            if any(v.startswith("serial") for v in outcome.values()):
+                self._start_workers()
+            _announce(outcome)
             for name in changed:
                 self.notify(name)
             if not self._again:
@@ -262,6 +315,10 @@ class AuthoritativeService:
 
     # ---- running -------------------------------------------------------------------------
 
+    def _reap(self) -> None:
+        self._workers.reap()
+        asyncio.get_running_loop().call_later(REAP_SECONDS, self._reap)
+
     async def run(self) -> None:
         """Bind, NOTIFY the secondaries, serve until SIGTERM/SIGINT, release the sockets."""
         loop = asyncio.get_running_loop()
@@ -271,10 +328,13 @@ class AuthoritativeService:
                 group = Listeners(self.handler(i), self.config.tcp_idle_timeout)
                 listeners.append(group)
                 await group.start([lc.address])
+                self._udp += [(t.get_extra_info("socket").fileno(), self.handler(i)) for t in group.udp]
         except BaseException:
             for group in listeners:
                 await group.close()
             raise
+        self._start_workers()
+        reaper = loop.call_later(REAP_SECONDS, self._reap)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -288,6 +348,8 @@ class AuthoritativeService:
             log.info("stopping")
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            reaper.cancel()
+            self._workers.stop()
             for task in self._notifying.values():
                 task.cancel()
             await asyncio.gather(*self._notifying.values(), return_exceptions=True)

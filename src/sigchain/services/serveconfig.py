@@ -12,6 +12,7 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     udp-size = 1232            # EDNS UDP size advertised, and the largest UDP answer
     tcp-idle-timeout = 10      # seconds an idle TCP connection is kept
     ixfr-history = 20          # zone versions whose differences are kept for IXFR (0: none)
+    udp-workers = 2            # processes answering UDP (default: one per CPU, as Knot)
 
     [keys.xfr-key]             # a TSIG key (RFC 8945); the key name is the table name
     algorithm = "hmac-sha256"  # hmac-md5, hmac-sha1, hmac-sha224, -sha256, -sha384, -sha512
@@ -109,6 +110,19 @@ class ServeConfig:
     tcp_idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     ixfr_history: int = DEFAULT_HISTORY
     source: str | None = None  # the config file, for messages
+    udp_workers: int = field(default_factory=lambda: default_udp_workers())
+
+
+MAX_UDP_WORKERS = 64
+
+
+def default_udp_workers() -> int:
+    """One process answering UDP per CPU this process may run on (Knot's udp-workers)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_UDP_WORKERS))
 
 
 def from_flags(zones: Sequence[ZoneConfig], listens: Sequence[ListenAddress], *,
@@ -337,10 +351,12 @@ def parse_config(text: str, path: str) -> ServeConfig:
 
     # options
     udp_size, idle, history = DEFAULT_UDP_SIZE, DEFAULT_IDLE_TIMEOUT, DEFAULT_HISTORY
+    workers = default_udp_workers()
     opts_header = r"\[\s*options\s*\]"
     if "options" in data:
         opts = r.table(data["options"], "[options]", r.where.find(opts_header, None))
-        r.unknown(opts, ("udp-size", "tcp-idle-timeout", "ixfr-history"), "[options]", opts_header)
+        r.unknown(opts, ("udp-size", "tcp-idle-timeout", "ixfr-history", "udp-workers"),
+                  "[options]", opts_header)
         if "udp-size" in opts:
             udp_size = opts["udp-size"]
             if not isinstance(udp_size, int) or isinstance(udp_size, bool) or not (
@@ -357,6 +373,12 @@ def parse_config(text: str, path: str) -> ServeConfig:
             if not isinstance(history, int) or isinstance(history, bool) or not 0 <= history <= 1000:
                 raise r.fail("options.ixfr-history must be an integer in 0..1000",
                              r.where.find(opts_header, "ixfr-history"))
+        if "udp-workers" in opts:
+            workers = opts["udp-workers"]
+            if not isinstance(workers, int) or isinstance(workers, bool) or not (
+                    1 <= workers <= MAX_UDP_WORKERS):
+                raise r.fail(f"options.udp-workers must be an integer in 1..{MAX_UDP_WORKERS}",
+                             r.where.find(opts_header, "udp-workers"))
 
     # keys: BIND key files first, then [keys.*]
     keys: dict[dns.name.Name, dns.tsig.Key] = {}
@@ -498,4 +520,5 @@ def parse_config(text: str, path: str) -> ServeConfig:
         listens.append(ListenConfig(address, tuple(served)))
     if not listens:
         listens.append(ListenConfig(parse_listen(DEFAULT_LISTEN), tuple(names)))
-    return ServeConfig(tuple(zones), tuple(listens), keys, udp_size, float(idle), history, path)
+    return ServeConfig(tuple(zones), tuple(listens), keys, udp_size, float(idle), history, path,
+                       workers)
