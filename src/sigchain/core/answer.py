@@ -790,23 +790,24 @@ def respond(zones: ZoneSet, wire: bytes, *, tcp: bool = False) -> bytes | None:
     return respond_plain(zones, wire, _fast_parse(wire), tcp=tcp)
 
 
-def _compress(comp: dict[bytes, int], name: bytes, pos: int) -> bytes:
+def _compress(comp: dict[bytes, bytes], name: bytes, pos: int) -> bytes:
     """`name` (wire) written at offset `pos`: its labels up to the longest suffix already in
     the message — byte for byte, as `_ExactCaseCompression` — then a pointer to that suffix
-    (RFC 1035 §4.1.4). The suffixes written out become targets for later names."""
+    (RFC 1035 §4.1.4). The suffixes written out become targets for later names. `comp` maps
+    each target to its pointer."""
     i = 0
+    ptr = b""
     while name[i]:
-        off = comp.get(name[i:])
-        if off is not None:
+        hit = comp.get(name[i:])
+        if hit is not None:
+            ptr = hit
             break
         i += name[i] + 1
     j = 0
     while j < i and pos + j < 0x4000:
-        comp[name[j:]] = pos + j
+        comp[name[j:]] = (0xC000 | (pos + j)).to_bytes(2, "big")
         j += name[j] + 1
-    if not name[i]:
-        return name
-    return name[:i] + bytes((0xC0 | off >> 8, off & 0xFF))  # type: ignore[operator]
+    return name[:i] + ptr if ptr else name
 
 
 def render_sections(
@@ -820,25 +821,30 @@ def render_sections(
     out = bytearray(12)
     out += qkey
     out += struct.pack("!HH", qtype, dns.rdataclass.IN)
-    comp: dict[bytes, int] = {}
+    comp: dict[bytes, bytes] = {}
     if question_target:
         _compress(comp, qkey, 12)
+    memo = zone._wire if zone is not None else {}
     counts = []
     for items in (s.answer, s.authority, s.additional):
         n = 0
         for synth, rrset in items:
-            owner, tails = zone.wire_of(rrset, id(rrset) not in s.transient)  # type: ignore[union-attr]
+            hit = memo.get(id(rrset))
+            if hit is not None:
+                owner, tails = hit[1], hit[2]
+            else:
+                owner, tails = zone.wire_of(rrset, id(rrset) not in s.transient)  # type: ignore[union-attr]
             if synth is not None:
                 owner = synth
             for tail in tails:
-                out += _compress(comp, owner, len(out))
+                out += comp.get(owner) or _compress(comp, owner, len(out))
                 out += tail
             n += len(tails)
         counts.append(n)
     if edns:  # OPT (RFC 6891 §6.1.2): version 0, our UDP size, DO echoed
         out += struct.pack("!BHHIH", 0, RdataType.OPT, udp_size, 0x8000 if do else 0, 0)
         counts[2] += 1
-    flags = dns.flags.QR | (dns.flags.AA if s.aa else 0) | s.rcode
+    flags = (0x8400 if s.aa else 0x8000) | int(s.rcode)  # QR, AA (plain ints: enum "|" is slow)
     out[0:12] = struct.pack("!HHHHHH", 0, flags, 1, *counts)
     return bytes(out)
 
