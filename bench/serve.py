@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
@@ -61,16 +62,36 @@ def queries(path: Path, names: int, count: int = 100_000) -> None:
                 f.write(f"h{i:07d}.{ORIGIN} SRV\n")
 
 
-def dnsperf(port: int, qfile: Path, seconds: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (sigchain's UDP workers)."""
+    ticks = 0
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    for p in [str(pid), *kids]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def dnsperf(port: int, qfile: Path, seconds: int, pid: int) -> dict[str, float]:
+    before = cpu_seconds(pid)
     out = subprocess.run(
         ["dnsperf", "-s", ADDR, "-p", str(port), "-d", str(qfile), "-l", str(seconds), "-D", "-c", "8", "-q", "200"],
         capture_output=True, text=True, check=True,
     ).stdout
+    cpu = cpu_seconds(pid) - before
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = float(re.search(r"Queries completed:\s+(\d+)", out).group(1))  # type: ignore[union-attr]
     lat = re.search(r"Average Latency \(s\):\s+([\d.]+)", out)
     lost = re.search(r"Queries lost:\s+(\d+)", out)
     return {"qps": qps, "latency_ms": float(lat.group(1)) * 1000 if lat else float("nan"),
-            "lost": float(lost.group(1)) if lost else 0.0}
+            "lost": float(lost.group(1)) if lost else 0.0, "cpu_us": cpu / max(done, 1) * 1e6,
+            "load_s": 0.0}
 
 
 def main() -> None:
@@ -101,17 +122,21 @@ def main() -> None:
     for name, (port, cmd) in servers.items():
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_for(port, 600)
-            results[name] = dnsperf(port, qfile, seconds)
+            start = time.monotonic()
+            wait_for(port, 900)
+            loaded = time.monotonic() - start
+            results[name] = dnsperf(port, qfile, seconds, proc.pid)
+            results[name]["load_s"] = loaded
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait()
 
     print(f"# {names}-name NSEC3 zone, DO=1, {seconds} s per server, dnsperf -c 8 -q 200, 2 cores shared")
-    print("| server | QPS | avg latency ms | lost |")
-    print("|---|---:|---:|---:|")
+    print("| server | QPS | avg latency ms | lost | server CPU µs/query | start-up s |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, r in results.items():
-        print(f"| {name} | {r['qps']:.0f} | {r['latency_ms']:.2f} | {r['lost']:.0f} |")
+        print(f"| {name} | {r['qps']:.0f} | {r['latency_ms']:.2f} | {r['lost']:.0f} "
+              f"| {r['cpu_us']:.1f} | {r['load_s']:.1f} |")
     print(f"sigchain / named QPS ratio: {results['sigchain serve']['qps'] / results['named']['qps']:.2f}")
     shutil.rmtree(work)
 
