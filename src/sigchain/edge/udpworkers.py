@@ -17,6 +17,7 @@ and leaves when told to, or when the main process is gone.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import select
@@ -132,6 +133,9 @@ class UdpWorkers:
         # Signals wait until the worker has its own handlers: the inherited ones would wake
         # the parent's event loop instead (they write to its wake-up fd).
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        # The zones stay shared copy-on-write only if the worker's garbage collector leaves
+        # them alone (a collection writes to every object it visits): freeze them first.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 0
@@ -143,6 +147,7 @@ class UdpWorkers:
             finally:
                 logging.shutdown()
                 os._exit(code)
+        gc.unfreeze()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         for fd, _ in dups:
             os.close(fd)
