@@ -43,7 +43,8 @@ import dns.rrset
 from dns.rdatatype import RdataType
 
 from sigchain.core.denial import nsec3_digest_wire
-from sigchain.core.zonedata import NodeKind, shape
+from sigchain.core.records import Key, key_of, key_wire
+from sigchain.core.zonedata import LABEL_KEYS, NodeKind, shape
 from sigchain.errors import InputError
 
 DEFAULT_UDP_SIZE = 1232  # advertised and used as our UDP ceiling (DNS flag day 2020, BIND)
@@ -75,9 +76,6 @@ class ZoneIndex:
 
     origin: dns.name.Name
     nodes: Mapping[dns.name.Name, Node]  # every owner except NSEC3 owners
-    kinds: Mapping[dns.name.Name, NodeKind]  # zone shape: apex, auth, cuts, ENTs, occluded
-    cuts: frozenset[dns.name.Name]  # delegation points below the apex
-    dnames: frozenset[dns.name.Name]  # DNAME owners (RFC 6672)
     denial: str  # "nsec" | "nsec3" | "none"
     nsec3_hashes: tuple[bytes, ...]  # sorted raw digests
     nsec3_nodes: Mapping[bytes, Node]  # digest → NSEC3 RRset (+ its RRSIG)
@@ -86,13 +84,12 @@ class ZoneIndex:
     soa: dns.rrset.RRset
     negative_soa: dns.rrset.RRset  # TTL min(SOA TTL, MINIMUM), RFC 2308 §3 / RFC 9077
     negative_soa_sig: dns.rrset.RRset | None
-    wildcards: frozenset[dns.name.Name]
-    # The same, keyed by `wire_key` for the lookup:
+    # Names as `wire_key`s, for the lookup:
     okey: bytes
-    by_key: Mapping[bytes, Node]
-    kind_by_key: Mapping[bytes, NodeKind]
-    cut_keys: frozenset[bytes]
-    dname_keys: frozenset[bytes]
+    by_key: Mapping[bytes, Node]  # = nodes
+    kind_by_key: Mapping[bytes, NodeKind]  # zone shape: apex, auth, cuts, ENTs, occluded
+    cut_keys: frozenset[bytes]  # delegation points below the apex
+    dname_keys: frozenset[bytes]  # DNAME owners (RFC 6672)
     nsec_keys: tuple[bytes, ...]  # NSEC owners in canonical order (RFC 4034 §6.1)
     nsec_order: tuple[tuple[bytes, ...], ...]  # their `canonical_order` sort keys
     # Made on first use and kept with this version of the zone (see `wire_of`, `glue_of`).
@@ -108,46 +105,46 @@ class ZoneIndex:
     def build(
         cls, origin: dns.name.Name, zone: Mapping[dns.name.Name, Sequence[dns.rdataset.Rdataset]]
     ) -> ZoneIndex:
-        """Index a loaded (signed or unsigned) zone: rdatasets per owner name, as `load_zone`."""
-        rrsets: dict[dns.name.Name, dict[int, dns.rrset.RRset]] = {}
-        sigs: dict[dns.name.Name, dict[int, dns.rrset.RRset]] = {}
-        nsec3_owner: dict[dns.name.Name, dns.rrset.RRset] = {}
+        """Index a loaded (signed or unsigned) zone: rdatasets per owner name, as `load_zone`.
+        Names are handled as label keys (`core.records.key_of`: lower-cased labels from the
+        root, which sort in canonical order) and become wire keys for the lookup."""
+        okey = key_of(origin)
+        names: dict[Key, dns.name.Name] = {}
+        rrsets: dict[Key, dict[int, dns.rrset.RRset]] = {}
+        sigs: dict[Key, dict[int, dns.rrset.RRset]] = {}
+        nsec3_owner: dict[Key, dns.rrset.RRset] = {}
         for name, rdatasets in zone.items():
+            k = key_of(name)
+            names[k] = name
             for rds in rdatasets:
-                rrset = dns.rrset.RRset(name, rds.rdclass, rds.rdtype, rds.covers)
-                rrset.update(rds)
+                rrset = _as_rrset(name, rds)
                 if rds.rdtype == RdataType.RRSIG:
-                    sigs.setdefault(name, {})[rds.covers] = rrset
+                    sigs.setdefault(k, {})[rds.covers] = rrset
                 elif rds.rdtype == RdataType.NSEC3:
-                    nsec3_owner[name] = rrset
+                    nsec3_owner[k] = rrset
                 else:
-                    rrsets.setdefault(name, {})[rds.rdtype] = rrset
-        apex = rrsets.get(origin, {})
+                    rrsets.setdefault(k, {})[rds.rdtype] = rrset
+        apex = rrsets.get(okey, {})
         soa = apex.get(RdataType.SOA)
         if soa is None:
             raise InputError(f"no SOA record at the zone apex {origin}")
-        nodes = {n: Node(rs, sigs.get(n, {})) for n, rs in rrsets.items()}
-        zshape = shape(origin, {n: set(rs) for n, rs in rrsets.items()})
-        cuts = frozenset(n for n, k in zshape.kinds.items() if k is NodeKind.DELEGATION)
-        dnames = frozenset(
-            n for n, rs in rrsets.items()
-            if RdataType.DNAME in rs and zshape.kinds.get(n) is not NodeKind.OCCLUDED
-        )
-        wildcards = frozenset(n for n in nodes if n.is_wild())
-
-        nsec_owners = [wire_key(n) for n, rs in rrsets.items() if RdataType.NSEC in rs]
-        nsec_owners.sort(key=canonical_order)
+        by_label = {k: Node(rs, sigs.get(k, {})) for k, rs in rrsets.items()}
+        zshape = shape(okey, {k: set(rs) for k, rs in rrsets.items()}, ops=LABEL_KEYS)
+        cuts = [k for k, kind in zshape.kinds.items() if kind is NodeKind.DELEGATION]
+        dnames = [k for k, rs in rrsets.items()
+                  if RdataType.DNAME in rs and zshape.kinds.get(k) is not NodeKind.OCCLUDED]
+        nsec_owners = sorted(k for k, rs in rrsets.items() if RdataType.NSEC in rs)  # canonical
         nsec3_nodes: dict[bytes, Node] = {}
         salt, iterations = b"", 0
         param = apex.get(RdataType.NSEC3PARAM)
-        for owner, rrset in nsec3_owner.items():
-            if len(owner) != len(origin) + 1 or not owner.is_subdomain(origin):
+        for k, rrset in nsec3_owner.items():
+            if len(k) != len(okey) + 1 or k[:-1] != okey:
                 continue
             try:
-                digest = base64.b32hexdecode(owner.labels[0].upper())
+                digest = base64.b32hexdecode(k[-1].upper())
             except (binascii.Error, ValueError):
                 continue
-            nsec3_nodes[digest] = Node({RdataType.NSEC3: rrset}, sigs.get(owner, {}))
+            nsec3_nodes[digest] = Node({RdataType.NSEC3: rrset}, sigs.get(k, {}))
         if param is not None:
             salt, iterations = param[0].salt, param[0].iterations  # type: ignore[attr-defined]
         elif nsec3_nodes:
@@ -165,20 +162,20 @@ class ZoneIndex:
         neg_soa.update(soa)
         neg_soa.ttl = minimum
         neg_sig = None
-        soa_sig = sigs.get(origin, {}).get(RdataType.SOA)
+        soa_sig = sigs.get(okey, {}).get(RdataType.SOA)
         if soa_sig is not None:
             neg_sig = dns.rrset.RRset(origin, soa.rdclass, RdataType.RRSIG, RdataType.SOA)
             neg_sig.update(soa_sig)
             neg_sig.ttl = minimum
         return cls(
-            origin=origin, nodes=nodes, kinds=dict(zshape.kinds), cuts=cuts, dnames=dnames,
-            denial=denial, nsec3_hashes=tuple(sorted(nsec3_nodes)), nsec3_nodes=nsec3_nodes,
+            origin=origin, nodes={names[k]: node for k, node in by_label.items()}, denial=denial,
+            nsec3_hashes=tuple(sorted(nsec3_nodes)), nsec3_nodes=nsec3_nodes,
             nsec3_salt=salt, nsec3_iterations=iterations, soa=soa, negative_soa=neg_soa,
-            negative_soa_sig=neg_sig, wildcards=wildcards,
-            okey=wire_key(origin), by_key={wire_key(n): node for n, node in nodes.items()},
-            kind_by_key={wire_key(n): k for n, k in zshape.kinds.items()},
-            cut_keys=frozenset(map(wire_key, cuts)), dname_keys=frozenset(map(wire_key, dnames)),
-            nsec_keys=tuple(nsec_owners), nsec_order=tuple(map(canonical_order, nsec_owners)),
+            negative_soa_sig=neg_sig, okey=key_wire(okey),
+            by_key={key_wire(k): node for k, node in by_label.items()},
+            kind_by_key={key_wire(k): kind for k, kind in zshape.kinds.items()},
+            cut_keys=frozenset(map(key_wire, cuts)), dname_keys=frozenset(map(key_wire, dnames)),
+            nsec_keys=tuple(map(key_wire, nsec_owners)), nsec_order=tuple(nsec_owners),
         )
 
     def glue_of(self, cut: bytes) -> tuple[bytes, ...]:
@@ -240,6 +237,18 @@ class ZoneIndex:
         return hit[1], hit[2]
 
 
+def _as_rrset(name: dns.name.Name, rds: dns.rdataset.Rdataset) -> dns.rrset.RRset:
+    """`rds` as an RRset owned by `name`. Measured: `RRset.update` re-hashes every rdata (a
+    wire rendering each) and was most of `build`; copying the set's dict keeps the hashes,
+    as dnspython's own `Set._clone` does."""
+    if isinstance(rds, dns.rrset.RRset) and rds.name == name:
+        return rds
+    rrset = dns.rrset.RRset(name, rds.rdclass, rds.rdtype, rds.covers)
+    rrset.ttl = rds.ttl
+    rrset.items.update(rds.items)
+    return rrset
+
+
 # ---- names as keys -------------------------------------------------------------------------
 # The lookup runs on lower-cased wire names (`bytes`): hashing and slicing them is C-fast,
 # where dnspython's Name hashes and compares in Python. A key's parent is a slice.
@@ -247,9 +256,8 @@ class ZoneIndex:
 
 def wire_key(name: dns.name.Name) -> bytes:
     """An absolute name's lower-cased wire form (its canonical form, RFC 4034 §6.2)."""
-    wire = name.to_wire()
-    assert wire is not None
-    return wire.lower()  # ASCII only: label lengths (< 64) are never letters
+    # lower() changes ASCII letters only, and label lengths (< 64) are never letters.
+    return b"".join([bytes((len(label),)) + label for label in name.labels]).lower()
 
 
 def _parent(key: bytes) -> bytes:
