@@ -149,7 +149,9 @@ class AuthoritativeService:
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
         self._notifying: dict[dns.name.Name, asyncio.Task[None]] = {}
-        self._workers = UdpWorkers(config.udp_workers - 1)  # the main process answers UDP too
+        # With more than one, every process answering UDP is a forked worker (a blocking
+        # loop costs less per datagram than the event loop); with one, the main process.
+        self._workers = UdpWorkers(config.udp_workers if config.udp_workers > 1 else 0)
         self._udp: list[tuple[int, Handler]] = []
 
     def _start_workers(self) -> None:
@@ -334,6 +336,10 @@ class AuthoritativeService:
                 await group.close()
             raise
         self._start_workers()
+        if self._workers.count:
+            for group in listeners:
+                for t in group.udp:
+                    t.pause_reading()
         reaper = loop.call_later(REAP_SECONDS, self._reap)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
