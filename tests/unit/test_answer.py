@@ -624,3 +624,20 @@ def test_wire_assembly_says_what_dnspython_renders(zoneset: ZoneSet) -> None:
                     same_response(got, render(answer(zoneset, q, tcp=tcp), limit(q, tcp)))
                     checked += 1
     assert checked > 1500
+
+
+def test_prerendered_zone_answers_alike_and_renders_nothing_per_query() -> None:
+    nodes = _signed(ORIGIN, ZONE_TEXT, Nsec3Params())
+    lazy, eager = ZoneIndex.build(ORIGIN, nodes), ZoneIndex.build(ORIGIN, nodes)
+    eager.prerender()
+    rendered = len(eager._wire)
+    assert rendered >= sum(len(n.rrsets) + len(n.sigs) for n in eager.nodes.values())
+    for qname, qtype in [("www.example.test.", "A"), ("nope.example.test.", "A"),
+                         ("x.wild.example.test.", "TXT"), ("sub.example.test.", "A"),
+                         ("www.example.test.", "MX"), ("a.b.c.example.test.", "TXT")]:
+        q = dns.message.make_query(qname, qtype, want_dnssec=True)
+        got = respond(ZoneSet([eager]), q.to_wire())
+        want = respond(ZoneSet([lazy]), q.to_wire())
+        assert got is not None and want is not None
+        same_response(got, want)
+    assert len(eager._wire) == rendered and len(lazy._wire) > 0

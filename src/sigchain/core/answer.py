@@ -178,6 +178,20 @@ class ZoneIndex:
             nsec_keys=tuple(map(key_wire, nsec_owners)), nsec_order=tuple(nsec_owners),
         )
 
+    def prerender(self) -> None:
+        """Render every RRset of the zone to wire now (`wire_of`), rather than on first use:
+        the server does this while loading, before its UDP workers fork, so that they share
+        one copy and no query pays for it."""
+        for nodes in (self.nodes.values(), self.nsec3_nodes.values()):
+            for node in nodes:
+                for rrset in node.rrsets.values():
+                    self.wire_of(rrset)
+                for rrset in node.sigs.values():
+                    self.wire_of(rrset)
+        self.wire_of(self.negative_soa)
+        if self.negative_soa_sig is not None:
+            self.wire_of(self.negative_soa_sig)
+
     def glue_of(self, cut: bytes) -> tuple[bytes, ...]:
         """Keys of the in-zone NS targets of the delegation at `cut` that have records."""
         hit = self._glue.get(cut)

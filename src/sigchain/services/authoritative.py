@@ -89,7 +89,9 @@ def load_checked(spec: ZoneSpec, now: int) -> tuple[ZoneIndex, list[str]]:
             )
     else:
         warnings.append(f"zone {zone.origin} is unsigned: served without DNSSEC")
-    return ZoneIndex.build(zone.origin, zone.nodes), warnings
+    index = ZoneIndex.build(zone.origin, zone.nodes)
+    index.prerender()
+    return index, warnings
 
 
 def _announce(outcome: dict[str, str]) -> None:
