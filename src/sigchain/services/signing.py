@@ -4,10 +4,9 @@ large batches, write the signed text as a stream in canonical order."""
 from __future__ import annotations
 
 import collections
-import itertools
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from multiprocessing.pool import AsyncResult
 
@@ -41,9 +40,9 @@ def _init_worker(ctx: signer.SigningContext, ders: list[bytes]) -> None:
     _worker_ctx = replace(ctx, keys=tuple(keys))
 
 
-def _sign_batch(units: Sequence[signer.Unit]) -> tuple[str, list[int]]:
+def _sign_batch(batch: signer.Batch) -> tuple[str, list[int]]:
     assert _worker_ctx is not None
-    return signer.sign_units(units, _worker_ctx)
+    return signer.sign_units(batch, _worker_ctx)
 
 
 def default_threads() -> int:
@@ -58,7 +57,7 @@ def sign_stream(
 ) -> Iterator[str]:
     """Yield the signed zone's text in canonical order; `counts` gets signatures per key.
     At most a few batches per worker are in flight, so memory stays bounded."""
-    batches = iter(lambda: list(itertools.islice(prep.units, BATCH)), [])
+    batches = prep.batches(BATCH)
 
     def tally(result: tuple[str, list[int]], n: int) -> str:
         text, c = result
@@ -70,7 +69,7 @@ def sign_stream(
 
     if threads <= 1 or prep.total <= BATCH:
         for b in batches:
-            yield tally(signer.sign_units(b, prep.ctx), len(b))
+            yield tally(signer.sign_units(b, prep.ctx), b.units)
         return
     ctx, ders = _portable(prep.ctx)
     # forkserver: workers start from a small clean process, not as copies of this one with
@@ -79,7 +78,7 @@ def sign_stream(
     with mp.Pool(threads, initializer=_init_worker, initargs=(ctx, ders)) as pool:
         pending: collections.deque[tuple[int, AsyncResult]] = collections.deque()
         for b in batches:
-            pending.append((len(b), pool.apply_async(_sign_batch, (b,))))
+            pending.append((b.units, pool.apply_async(_sign_batch, (b,))))
             while len(pending) > 3 * threads:
                 n, res = pending.popleft()
                 yield tally(res.get(), n)
