@@ -14,6 +14,7 @@ from sigchain.core import algorithms, keyfile, signer
 from sigchain.core.denial import Nsec3Params
 from sigchain.core.records import b32hex, b32hex_decode, from_rdatasets
 from sigchain.core.rrsig import SigWindow
+from sigchain.core.timefmt import format_timestamp14
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 
 N = dns.name.from_text
@@ -83,3 +84,9 @@ def test_b32hex_round_trip() -> None:
             text = b32hex(data)
             assert text == base64.b32hexencode(data).decode().lower().rstrip("=")
             assert b32hex_decode(text.encode()) == data == b32hex_decode(text.upper())
+
+
+def test_rrsig_timestamps_match_strftime() -> None:
+    stamp = signer._Timestamps()
+    for t in (0, 1, 86399, 86400, 951782400, 1_800_000_000, 2**32 - 1, *range(1_799_990_000, 1_800_090_000, 997)):
+        assert stamp(t) == format_timestamp14(t)

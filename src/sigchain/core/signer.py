@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import hashlib
 import heapq
 import operator
@@ -25,6 +26,8 @@ import dns.rdataset
 import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 import dns.zone
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from dns.rdatatype import RdataType
 
 from sigchain.core import algorithms, denial, ds
@@ -35,7 +38,6 @@ from sigchain.core.records import (
     b32hex_decode,
     from_rdataset,
     from_rdatasets,
-    is_wild,
     key_of,
     key_wire,
     name_of,
@@ -426,41 +428,81 @@ def _denial_units(entries: list[tuple], ctx: SigningContext) -> list[tuple[RRset
     return out
 
 
+def _signer_for(alg: algorithms.Algorithm, key: KeyPair, deterministic: bool) -> Callable[[bytes], bytes]:
+    """`algorithms.sign` for one key, with the ECDSA scheme object made once, not per call."""
+    if alg.family == "ecdsa" and alg.hash is not None:
+        scheme = ec.ECDSA(alg.hash(), deterministic_signing=deterministic)  # type: ignore[call-arg]
+        sign, size = key.private.sign, alg.size  # type: ignore[union-attr]
+
+        def ecdsa(data: bytes) -> bytes:
+            r, s = decode_dss_signature(sign(data, scheme))  # type: ignore[call-arg, arg-type]
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+        return ecdsa
+    return functools.partial(_sign_with, alg, key.private, deterministic)
+
+
+def _sign_with(alg: algorithms.Algorithm, private: object, deterministic: bool, data: bytes) -> bytes:
+    return algorithms.sign(alg, private, data, deterministic)  # type: ignore[arg-type]
+
+
+class _Timestamps:
+    """YYYYMMDDHHMMSS for 32-bit RRSIG times, by arithmetic within a day: with jitter, nearly
+    every signature has its own expiration, and strftime per signature is slow."""
+
+    def __init__(self) -> None:
+        self.days: dict[int, str] = {}
+
+    def __call__(self, t: int) -> str:
+        day, sec = divmod(t, 86400)
+        prefix = self.days.get(day)
+        if prefix is None:
+            prefix = self.days[day] = format_timestamp14(day * 86400)[:8]
+        return f"{prefix}{sec // 3600:02d}{sec // 60 % 60:02d}{sec % 60:02d}"
+
+
 def sign_units(batch: Batch, ctx: SigningContext) -> tuple[str, list[int]]:
     """Sign and render a batch as master-file lines; also count signatures per key.
     Pure: a worker process needs only its arguments."""
     out: list[str] = []
+    add = out.append
     counts = [0] * len(ctx.keys)
     w = ctx.window
-    algs = [algorithms.get(k.algorithm) for k in ctx.keys]
+    signers = [_signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in ctx.keys]
+    # What does not change from one signature to the next, per key: algorithm, key tag, signer.
+    tails = [(struct.pack("!H", k.key_tag) + ctx.signer_wire, f" {k.key_tag} {ctx.signer_text} ") for k in ctx.keys]
+    zsk = [(i, ctx.keys[i].algorithm, signers[i], *tails[i]) for i in ctx.zsk]
+    ksk = [(i, ctx.keys[i].algorithm, signers[i], *tails[i]) for i in ctx.ksk]
     inception = w.inception % (1 << 32)
-    inc_text = format_timestamp14(inception)  # the 32-bit field's value (RFC 4034 §3.1.5)
-    exp_texts: dict[int, str] = {}
+    stamp = _Timestamps()
+    inc_text = stamp(inception)  # the 32-bit field's value (RFC 4034 §3.1.5)
+    pack = struct.pack
+    b64 = base64.b64encode
+    expiration_for = w.expiration_for
     units: Iterable[tuple[RRsetRec, int]] = zip(batch.rrsets, batch.roles, strict=True)
     if batch.denial:  # a name's NSEC goes after its data
         units = heapq.merge(units, _denial_units(batch.denial, ctx), key=_unit_owner)
     for r, role in units:
-        tname = type_text(r.rdtype)
-        prefix = f"{r.owner} {r.ttl} IN {tname} "
-        out.extend(prefix + t + "\n" for t in r.texts)
+        key, owner, rdtype, ttl, wires, texts = r
+        tname = type_text(rdtype)
+        prefix = f"{owner} {ttl} IN {tname} "
+        if len(texts) == 1:
+            add(prefix + texts[0] + "\n")
+        else:
+            out.extend([prefix + t + "\n" for t in texts])
         if not role:
             continue
-        owner_wire = key_wire(r.key)
-        labels = len(r.key) - (1 if is_wild(r.key) else 0)
-        expiration = w.expiration_for(owner_wire, r.rdtype)
-        exp_text = exp_texts.get(expiration)
-        if exp_text is None:
-            exp_text = exp_texts[expiration] = format_timestamp14(expiration % (1 << 32))
-        body = rrset_data(owner_wire, r.rdtype, r.ttl, r.wires)
-        for i in ctx.ksk if role == BY_KSK else ctx.zsk:
-            k = ctx.keys[i]
-            header = struct.pack(
-                "!HBBIIIH", r.rdtype, k.algorithm, labels, r.ttl, expiration % (1 << 32), inception, k.key_tag
-            ) + ctx.signer_wire
-            sig = algorithms.sign(algs[i], k.private, header + body, ctx.deterministic)
-            out.append(
-                f"{r.owner} {r.ttl} IN RRSIG {tname} {k.algorithm} {labels} {r.ttl} {exp_text} "
-                f"{inc_text} {k.key_tag} {ctx.signer_text} {base64.b64encode(sig).decode()}\n"
+        owner_wire = key_wire(key)
+        labels = len(key) - (1 if key and key[-1] == b"*" else 0)
+        expiration = expiration_for(owner_wire, rdtype) % (1 << 32)
+        exp_text = stamp(expiration)
+        body = rrset_data(owner_wire, rdtype, ttl, wires)
+        fixed = pack("!III", ttl, expiration, inception)  # original TTL, expiration, inception
+        rr_text = f"{owner} {ttl} IN RRSIG {tname} "
+        for i, alg, sign, tail_wire, tail_text in ksk if role == BY_KSK else zsk:
+            sig = sign(pack("!HBB", rdtype, alg, labels) + fixed + tail_wire + body)
+            add(
+                f"{rr_text}{alg} {labels} {ttl} {exp_text} {inc_text}{tail_text}{b64(sig).decode()}\n"
             )
             counts[i] += 1
     return "".join(out), counts
