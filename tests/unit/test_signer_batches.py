@@ -11,10 +11,11 @@ import dns.rdataset
 import pytest
 
 from sigchain.core import algorithms, keyfile, signer
-from sigchain.core.denial import Nsec3Params
+from sigchain.core.denial import Nsec3Params, nsec3_digest
 from sigchain.core.records import b32hex, b32hex_decode, from_rdatasets
 from sigchain.core.rrsig import SigWindow
 from sigchain.core.timefmt import format_timestamp14
+from sigchain.errors import UnsafeRefused
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 
 N = dns.name.from_text
@@ -90,3 +91,18 @@ def test_rrsig_timestamps_match_strftime() -> None:
     stamp = signer._Timestamps()
     for t in (0, 1, 86399, 86400, 951782400, 1_800_000_000, 2**32 - 1, *range(1_799_990_000, 1_800_090_000, 997)):
         assert stamp(t) == format_timestamp14(t)
+
+
+def test_nsec3_collisions_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = [_key(KeyRole.CSK)]
+    opts = signer.SignOptions(SigWindow(NOW - 3600, 86400, 0), Nsec3Params())
+    zone = _zone()
+    # A name whose label is the hashed owner of another name in the zone.
+    hashed = b32hex(nsec3_digest(N("ns.example.test."), b"", 0))
+    zone[N(f"{hashed}.example.test.")] = zone[N("ns.example.test.")]
+    with pytest.raises(UnsafeRefused, match=f"NSEC3 owner {hashed}.example.test. collides"):
+        signer.sign_zone(zone, ORIGIN, keys, opts, NOW)
+    # Two names with one hash (as if SHA-1 collided): both are named.
+    monkeypatch.setattr(signer, "b32hex", lambda d: "0" * 32)
+    with pytest.raises(UnsafeRefused, match=r"hash collision between example\.test\. and c\.example\.test\.:"):
+        signer.sign_zone(_zone(), ORIGIN, keys, opts, NOW)

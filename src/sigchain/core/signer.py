@@ -303,15 +303,22 @@ def prepare(
     # 3. The denial chain's order. Bitmaps repeat (a few type combinations in the whole
     # zone): compute each once. The records themselves are built by the workers.
     origin_text = origin.to_text()
-    bitmaps: dict[tuple[NodeKind, tuple[int, ...]], tuple[bytes, str]] = {}
+    bitmaps: dict[tuple[int, tuple[int, ...]], tuple[bytes, str]] = {}
+    kind_codes = {kind: i for i, kind in enumerate(NodeKind)}
 
     def bitmap(k: Key) -> tuple[bytes, str]:
         kind, types = kinds[k], types_at.get(k, ())
-        got = bitmaps.get((kind, types))
+        got = bitmaps.get((kind_codes[kind], types))  # not keyed by the enum: its hash is slow
         if got is None:
             wanted = nsec_types(kind, types) if opts.nsec3 is None else nsec3_types(kind, types, True)
-            got = bitmaps[(kind, types)] = type_bitmap(wanted)
+            got = bitmaps[(kind_codes[kind], types)] = type_bitmap(wanted)
         return got
+
+    def ring(items: list, i: int, j: int) -> list:  # type: ignore[type-arg]
+        """items[i + 1 : j + 1], wrapping around to the first."""
+        if j == i:
+            return []
+        return items[i + 1 : j + 1] if j < len(items) else items[i + 1 : j] + items[:1]
 
     chain: list  # type: ignore[type-arg]  # what the denial records are made from, in order
     chain_order: Callable[[object], tuple[Key, int]]
@@ -323,29 +330,32 @@ def prepare(
             return k, 1 << 16  # type: ignore[return-value]  # after the name's data RRsets
 
         def chain_entries(i: int, j: int) -> list[tuple]:  # type: ignore[type-arg]
-            n = len(chain)
-            return [(chain[x], owners[chain[x]], chain[(x + 1) % n], bitmap(chain[x])) for x in range(i, j)]
+            here = chain[i:j]
+            return list(zip(here, map(owners.__getitem__, here), ring(chain, i, j), map(bitmap, here), strict=True))
     else:
         p = opts.nsec3
-        hashed: dict[bytes, Key] = {}  # hashed owner label → the name it stands for
+        covered = nsec3_covered(zshape, types_at, p.opt_out)
         owire = key_wire(okey)
         salt, iterations = p.salt, p.iterations
         sha1 = hashlib.sha1
-        for k in nsec3_covered(zshape, types_at, p.opt_out):
+
+        def hashed_label(k: Key) -> bytes:
             if len(k) == olen + 1:  # most names: one label below the apex
                 wire = bytes((len(k[-1]),)) + k[-1] + owire
             else:
                 wire = key_wire(k)
-            if iterations:
-                d = denial.nsec3_digest_wire(wire, salt, iterations)
-            else:
-                d = sha1(wire + salt).digest()
-            label = b32hex(d).encode()
+            d = denial.nsec3_digest_wire(wire, salt, iterations) if iterations else sha1(wire + salt).digest()
+            return b32hex(d).encode()
+
+        hashed: dict[bytes, tuple[bytes, str]] = {}  # hashed owner label → its type bitmap
+        for k in covered:
+            label = hashed_label(k)
             if label in hashed:
+                other = next(o for o in covered if hashed_label(o) == label)
                 raise UnsafeRefused(
-                    f"NSEC3 hash collision between {name_of(hashed[label])} and {name_of(k)}: choose another salt"
+                    f"NSEC3 hash collision between {name_of(other)} and {name_of(k)}: choose another salt"
                 )
-            hashed[label] = k
+            hashed[label] = bitmap(k)
         chain = sorted(hashed)  # base32hex keeps the hashes' order
         for k in types_at:  # a real name that looks like a hashed owner
             if len(k) == olen + 1 and k[-1] in hashed:
@@ -355,8 +365,8 @@ def prepare(
             return okey + (label,), RdataType.NSEC3  # type: ignore[operator]
 
         def chain_entries(i: int, j: int) -> list[tuple]:  # type: ignore[type-arg]
-            n = len(chain)
-            return [(chain[x], chain[(x + 1) % n], bitmap(hashed[chain[x]])) for x in range(i, j)]
+            here = chain[i:j]
+            return list(zip(here, ring(chain, i, j), map(hashed.__getitem__, here), strict=True))
 
     # 4. Batches: stretches of the canonical order, each RRset with who signs it (RFC 4035
     # §2.2), made as the signing pool takes them.
