@@ -90,44 +90,50 @@ def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None
     elif iterations or salt not in ("-", "") or opt_out:
         raise InputError("--iterations, --salt and --opt-out need --nsec3")
 
-    zorigin, rrsets, zone_warnings = zonefile.load_records(zonefile_path, origin)
-    warnings += zone_warnings
-    keys = keystore.load_zone_keys(keydir, zorigin)
-    window = SigWindow(inception_t, validity_s, jitter_s, os.urandom(16))
-    opts = signer.SignOptions(window, params, cds, deterministic, serial, force)
-    prep = signer.prepare(rrsets, zorigin, keys, opts, now)
-    del rrsets
-    warnings += prep.warnings
-    out_path = output or zonefile_path + ".signed"
-    counts = [0] * len(prep.ctx.keys)
     nthreads = threads if threads is not None else signing.default_threads()
+    try:
+        big = os.path.getsize(zonefile_path) >= signing.EARLY_POOL_BYTES
+    except OSError:
+        big = False  # reading it says what is wrong
+    # For a big zone, the workers start while this process reads and prepares it.
+    with signing.worker_pool(nthreads if big else 1) as pool:
+        zorigin, rrsets, zone_warnings = zonefile.load_records(zonefile_path, origin)
+        warnings += zone_warnings
+        keys = keystore.load_zone_keys(keydir, zorigin)
+        window = SigWindow(inception_t, validity_s, jitter_s, os.urandom(16))
+        opts = signer.SignOptions(window, params, cds, deterministic, serial, force)
+        prep = signer.prepare(rrsets, zorigin, keys, opts, now)
+        del rrsets
+        warnings += prep.warnings
+        out_path = output or zonefile_path + ".signed"
+        counts = [0] * len(prep.ctx.keys)
 
-    def check(tmp_path: str) -> None:
-        # Never publish bogus: verify what is about to replace OUT, at the time it goes live.
-        if no_verify:
-            return
-        written = zonefile.load_zone(tmp_path, prep.origin.to_text(), require_ns=False)
-        report = verify.verify_zone(
-            written.nodes, prep.origin, max(now, inception_t), ignore_ksk=not prep.ksk_signs_dnskey
-        )
-        errs = [f for f in report.findings if f.severity is Severity.ERROR]
-        if errs:
-            render_findings(errs)
-            raise UnsafeRefused(f"the signed zone failed verification; {out_path} not written")
+        def check(tmp_path: str) -> None:
+            # Never publish bogus: verify what is about to replace OUT, at the time it goes live.
+            if no_verify:
+                return
+            written = zonefile.load_zone(tmp_path, prep.origin.to_text(), require_ns=False)
+            report = verify.verify_zone(
+                written.nodes, prep.origin, max(now, inception_t), ignore_ksk=not prep.ksk_signs_dnskey
+            )
+            errs = [f for f in report.findings if f.severity is Severity.ERROR]
+            if errs:
+                render_findings(errs)
+                raise UnsafeRefused(f"the signed zone failed verification; {out_path} not written")
 
-    header = f"; signed by sigchain\n$ORIGIN {prep.origin.to_text()}\n"
-    if sys.stderr.isatty() and prep.total >= PROGRESS_MIN and not as_json:
-        # A progress bar on a terminal for zones big enough to notice; quiet when piped.
-        with Progress(
-            TextColumn("signing {task.fields[zone]}"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-        ) as bar:
-            task = bar.add_task("sign", total=prep.total, zone=prep.origin.to_text())
-            stream = signing.sign_stream(prep, nthreads, counts, lambda n: bar.advance(task, n))
+        header = f"; signed by sigchain\n$ORIGIN {prep.origin.to_text()}\n"
+        if sys.stderr.isatty() and prep.total >= PROGRESS_MIN and not as_json:
+            # A progress bar on a terminal for zones big enough to notice; quiet when piped.
+            with Progress(
+                TextColumn("signing {task.fields[zone]}"), BarColumn(), MofNCompleteColumn(),
+                TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+            ) as bar:
+                task = bar.add_task("sign", total=prep.total, zone=prep.origin.to_text())
+                stream = signing.sign_stream(prep, nthreads, counts, lambda n: bar.advance(task, n), pool)
+                zonefile.write_atomic(out_path, _chain([header], stream), before_rename=check)
+        else:
+            stream = signing.sign_stream(prep, nthreads, counts, pool=pool)
             zonefile.write_atomic(out_path, _chain([header], stream), before_rename=check)
-    else:
-        stream = signing.sign_stream(prep, nthreads, counts)
-        zonefile.write_atomic(out_path, _chain([header], stream), before_rename=check)
     signatures = sum(counts)
     key_info = signer.key_summary(prep.published, prep.ctx, counts)
     if as_json:

@@ -77,11 +77,28 @@ _B32_PAIRS = [_B32HEX[i >> 5] + _B32HEX[i & 31] for i in range(1024)]
 def b32hex(data: bytes) -> str:
     """Lower-case base32hex without padding, as NSEC3 owner labels use (RFC 4648 §7);
     a table-driven version of base64.b32hexencode, which is pure Python and slow."""
+    if len(data) == 20:  # SHA-1, every NSEC3 hash: 160 bits, 16 pairs of characters, unrolled
+        n = int.from_bytes(data, "big")
+        p = _B32_PAIRS
+        return (
+            p[n >> 150] + p[(n >> 140) & 1023] + p[(n >> 130) & 1023] + p[(n >> 120) & 1023]
+            + p[(n >> 110) & 1023] + p[(n >> 100) & 1023] + p[(n >> 90) & 1023] + p[(n >> 80) & 1023]
+            + p[(n >> 70) & 1023] + p[(n >> 60) & 1023] + p[(n >> 50) & 1023] + p[(n >> 40) & 1023]
+            + p[(n >> 30) & 1023] + p[(n >> 20) & 1023] + p[(n >> 10) & 1023] + p[n & 1023]
+        )
     nbits = len(data) * 8
     pad = (-nbits) % 10
     n = int.from_bytes(data, "big") << pad
-    chars = "".join(_B32_PAIRS[(n >> s) & 1023] for s in range(nbits + pad - 10, -1, -10))
+    chars = "".join([_B32_PAIRS[(n >> s) & 1023] for s in range(nbits + pad - 10, -1, -10)])
     return chars[: (nbits + 4) // 5]
+
+
+def b32hex_decode(label: bytes | str) -> bytes:
+    """The inverse of `b32hex` for a valid label (either case): base-32 digits are exactly the
+    base32hex alphabet, so int() decodes it in C. Raises ValueError on other characters."""
+    nbytes = len(label) * 5 // 8
+    n = int(label, 32) >> (len(label) * 5 - nbytes * 8)
+    return n.to_bytes(nbytes, "big")
 
 
 def type_bitmap(types: Iterable[int]) -> tuple[bytes, str]:

@@ -8,9 +8,13 @@ but its arguments, so the per-RRset work can be shared out to worker processes.
 from __future__ import annotations
 
 import base64
+import bisect
+import functools
+import hashlib
 import heapq
+import operator
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -22,6 +26,8 @@ import dns.rdataset
 import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 import dns.zone
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from dns.rdatatype import RdataType
 
 from sigchain.core import algorithms, denial, ds
@@ -29,9 +35,9 @@ from sigchain.core.records import (
     Key,
     RRsetRec,
     b32hex,
+    b32hex_decode,
     from_rdataset,
     from_rdatasets,
-    is_wild,
     key_of,
     key_wire,
     name_of,
@@ -191,31 +197,35 @@ def _apex(
         apex[RdataType.SOA] = _rdataset(RdataType.SOA, soa_rds.ttl, [soa.replace(serial=new_serial)])
 
 
-def _by_owner_type(r: RRsetRec) -> tuple[Key, int]:
-    return r.key, r.rdtype
+_by_owner_type = operator.itemgetter(0, 2)  # an RRsetRec's (key, rdtype): canonical order
 
 
-def _by_type(r: RRsetRec) -> int:
-    return r.rdtype
-
-
-def _first(node: tuple[Key, str, list[RRsetRec]]) -> Key:
-    return node[0]
-
-
-class Unit(NamedTuple):
-    """One RRset of the output and who signs it."""
-
-    rrset: RRsetRec
-    role: int  # UNSIGNED, BY_ZSK or BY_KSK
+def _unit_owner(u: tuple[RRsetRec, int]) -> Key:
+    return u[0][0]
 
 
 UNSIGNED, BY_ZSK, BY_KSK = 0, 1, 2
 
 
+class Batch(NamedTuple):
+    """A stretch of the output in canonical order, for one worker: the data RRsets with who
+    signs each, and the denial records of the same stretch, still to be built (the worker
+    builds them, so the main process does not spend its time on a million record texts)."""
+
+    rrsets: list[RRsetRec]
+    roles: bytes  # UNSIGNED, BY_ZSK or BY_KSK for each of `rrsets`
+    # NSEC: (key, owner, next key, bitmap); NSEC3: (hashed label, next hashed label, bitmap)
+    denial: list[tuple]  # type: ignore[type-arg]
+
+    @property
+    def units(self) -> int:
+        """How many RRsets of the output this batch makes."""
+        return len(self.rrsets) + len(self.denial)
+
+
 @dataclass(frozen=True)
 class SigningContext:
-    """Everything a worker needs to sign units: no global state."""
+    """Everything a worker needs to sign batches: no global state."""
 
     signer_wire: bytes
     signer_text: str
@@ -224,15 +234,17 @@ class SigningContext:
     ksk: tuple[int, ...]
     window: SigWindow
     deterministic: bool
+    denial_ttl: int = 0
+    nsec3: denial.Nsec3Params | None = None
 
 
 @dataclass
 class Prepared:
-    """A zone ready to sign: the output RRsets in canonical order, each with its role."""
+    """A zone ready to sign: the output in canonical order, in batches made on demand."""
 
     origin: dns.name.Name
-    units: Iterator[Unit]  # lazily generated: consume once
-    total: int  # how many units `units` yields
+    batches: Callable[[int], Iterator[Batch]]  # batches of about N units; consume once
+    total: int  # how many units (output RRsets) the batches hold
     ctx: SigningContext
     warnings: list[str]
     ksk_signs_dnskey: bool  # every algorithm has a SEP key signing the DNSKEY RRset
@@ -242,123 +254,151 @@ class Prepared:
 def prepare(
     rrsets: Iterable[RRsetRec], origin: dns.name.Name, keys: Sequence[KeyPair], opts: SignOptions, now: int
 ) -> Prepared:
-    """Everything but the signatures: apex records, zone shape, the NSEC/NSEC3 chain."""
+    """Everything but the signatures: apex records, zone shape, the NSEC/NSEC3 chain order."""
     plan = plan_keys(keys, origin, now, opts.force)
     warnings = list(plan.warnings)
     okey = key_of(origin)
     olen = len(okey)
 
-    # 1. The unsigned data, grouped by owner in canonical order; what a signer makes is dropped.
+    # 1. The unsigned data in canonical order; what a signer makes is dropped.
     data = sorted((r for r in rrsets if r.rdtype not in DNSSEC_GENERATED), key=_by_owner_type)
     apex_in: dict[int, dns.rdataset.Rdataset] = {}
-    body: list[RRsetRec] = []
+    napex = 0
     for r in data:
-        if r.key[:olen] != okey:
-            raise InputError(f"{r.owner} is outside the zone {origin}")
-        if r.key == okey:
-            apex_in[r.rdtype] = _rdataset(
-                r.rdtype, r.ttl,
-                [dns.rdata.from_text(dns.rdataclass.IN, r.rdtype, t) for t in r.texts],
-            )
-        else:
-            body.append(r)
+        if r.key != okey:
+            break
+        napex += 1
+        apex_in[r.rdtype] = _rdataset(
+            r.rdtype, r.ttl, [dns.rdata.from_text(dns.rdataclass.IN, r.rdtype, t) for t in r.texts]
+        )
+    # Sorted, so names outside the zone are at either end of the body.
+    if len(data) > napex and (data[napex].key[:olen] != okey or data[-1].key[:olen] != okey):
+        r = next(r for r in data[napex:] if r.key[:olen] != okey)
+        raise InputError(f"{r.owner} is outside the zone {origin}")
     _apex(apex_in, origin, keys, plan, opts, now, warnings)
     soa_rds = apex_in[RdataType.SOA]
     denial_ttl = min(soa_rds[0].minimum, soa_rds.ttl)  # type: ignore[attr-defined]  # RFC 9077
-    apex = sorted(from_rdataset(origin, rds) for rds in apex_in.values())
+    data[:napex] = sorted(from_rdataset(origin, rds) for rds in apex_in.values())
 
-    # 2. Nodes in canonical order (the apex sorts first) and the zone shape.
-    nodes: list[tuple[Key, str, list[RRsetRec]]] = []
-    for r in apex + body:
-        if nodes and nodes[-1][0] == r.key:
-            nodes[-1][2].append(r)
-        else:
-            nodes.append((r.key, r.owner, [r]))
-    types_at = {k: tuple(r.rdtype for r in rs) for k, _, rs in nodes}
+    # 2. The types at each name and the zone shape.
+    types_at: dict[Key, tuple[int, ...]] = {}
+    prev: Key | None = None
+    acc: list[int] = []
+    for r in data:
+        k = r[0]
+        if k != prev:
+            if prev is not None:
+                types_at[prev] = tuple(acc)
+            prev, acc = k, []
+        acc.append(r[2])
+    if prev is not None:
+        types_at[prev] = tuple(acc)
     zshape = shape(okey, types_at, ops=LABEL_KEYS)
-    for k, owner, _ in nodes:
-        if zshape.kinds[k] is NodeKind.AUTH and RdataType.DS in types_at[k]:
+    kinds = zshape.kinds
+    for k, ts in types_at.items():
+        if RdataType.DS in ts and kinds[k] is NodeKind.AUTH:
+            owner = next(r.owner for r in data if r.key == k)
             raise InputError(f"{owner}: DS record without NS (a DS belongs at a delegation)")
 
-    # 3. The denial chain, as extra RRsets merged into the canonical order. Bitmaps repeat
-    # (a few type combinations in the whole zone): compute each once.
+    # 3. The denial chain's order. Bitmaps repeat (a few type combinations in the whole
+    # zone): compute each once. The records themselves are built by the workers.
     origin_text = origin.to_text()
-    bitmaps: dict[tuple[NodeKind, tuple[int, ...]], tuple[bytes, str]] = {}
+    bitmaps: dict[tuple[int, tuple[int, ...]], tuple[bytes, str]] = {}
+    kind_codes = {kind: i for i, kind in enumerate(NodeKind)}
 
     def bitmap(k: Key) -> tuple[bytes, str]:
-        kind, types = zshape.kinds[k], types_at.get(k, ())
-        got = bitmaps.get((kind, types))
+        kind, types = kinds[k], types_at.get(k, ())
+        got = bitmaps.get((kind_codes[kind], types))  # not keyed by the enum: its hash is slow
         if got is None:
             wanted = nsec_types(kind, types) if opts.nsec3 is None else nsec3_types(kind, types, True)
-            got = bitmaps[(kind, types)] = type_bitmap(wanted)
+            got = bitmaps[(kind_codes[kind], types)] = type_bitmap(wanted)
         return got
 
-    # The chain and the units are generated lazily, in canonical order, as the signing pool
-    # takes them: a million NSEC3 records are never all in memory at once.
-    chain: Iterator[tuple[Key, str, list[RRsetRec]]]
+    def ring(items: list, i: int, j: int) -> list:  # type: ignore[type-arg]
+        """items[i + 1 : j + 1], wrapping around to the first."""
+        if j == i:
+            return []
+        return items[i + 1 : j + 1] if j < len(items) else items[i + 1 : j] + items[:1]
+
+    chain: list  # type: ignore[type-arg]  # what the denial records are made from, in order
+    chain_order: Callable[[object], tuple[Key, int]]
     if opts.nsec3 is None:
-        auth = [(k, o) for k, o, _ in nodes if zshape.kinds[k] in (NodeKind.APEX, NodeKind.AUTH, NodeKind.DELEGATION)]
-        chain_len = len(auth)
+        chain = [k for k in zshape.order if kinds[k] in (NodeKind.APEX, NodeKind.AUTH, NodeKind.DELEGATION)]
+        owners = {r[0]: r[1] for r in data}
 
-        def nsec_chain() -> Iterator[tuple[Key, str, list[RRsetRec]]]:
-            for i, (k, owner) in enumerate(auth):
-                nk = auth[(i + 1) % len(auth)][0]
-                bits, bits_text = bitmap(k)
-                yield k, owner, [RRsetRec(
-                    k, owner, RdataType.NSEC, denial_ttl, (key_wire(nk) + bits,),
-                    (f"{name_of(nk).to_text()} {bits_text}",),
-                )]
+        def chain_order(k: object) -> tuple[Key, int]:
+            return k, 1 << 16  # type: ignore[return-value]  # after the name's data RRsets
 
-        chain = nsec_chain()
+        def chain_entries(i: int, j: int) -> list[tuple]:  # type: ignore[type-arg]
+            here = chain[i:j]
+            return list(zip(here, map(owners.__getitem__, here), ring(chain, i, j), map(bitmap, here), strict=True))
     else:
         p = opts.nsec3
-        hashed: dict[bytes, Key] = {}
-        for k in nsec3_covered(zshape, types_at, p.opt_out):
-            d = denial.nsec3_digest_wire(key_wire(k), p.salt, p.iterations)
-            if d in hashed:
-                raise UnsafeRefused(f"NSEC3 hash collision between {name_of(hashed[d])} and {name_of(k)}: choose another salt")
-            hashed[d] = k
-        order = sorted(hashed)
-        chain_len = len(order)
-        for k, owner, _ in nodes:  # a real name that looks like a hashed owner
-            if len(k) == olen + 1 and len(k[-1]) == 32:
-                try:
-                    if base64.b32hexdecode(k[-1].upper()) in hashed:
-                        raise UnsafeRefused(f"NSEC3 owner {owner} collides with a name in the zone")
-                except ValueError:
-                    pass
+        covered = nsec3_covered(zshape, types_at, p.opt_out)
+        owire = key_wire(okey)
+        salt, iterations = p.salt, p.iterations
+        sha1 = hashlib.sha1
 
-        def nsec3_chain() -> Iterator[tuple[Key, str, list[RRsetRec]]]:
-            assert p is not None
-            flags = denial.NSEC3_FLAG_OPTOUT if p.opt_out else 0
-            head = struct.pack("!BBHB", p.algorithm, flags, p.iterations, len(p.salt)) + p.salt
-            salt_text = p.salt.hex().upper() or "-"
-            label = b32hex(order[0])
-            for i, d in enumerate(order):
-                nxt = order[(i + 1) % len(order)]
-                next_label = b32hex(nxt)
-                bits, bits_text = bitmap(hashed[d])
-                owner_key = okey + (label.encode(),)
-                owner = f"{label}.{origin_text}"
-                yield owner_key, owner, [RRsetRec(
-                    owner_key, owner, RdataType.NSEC3, denial_ttl,
-                    (head + bytes((len(nxt),)) + nxt + bits,),
-                    (f"{p.algorithm} {flags} {p.iterations} {salt_text} {next_label.upper()} {bits_text}".rstrip(),),
-                )]
-                label = next_label
+        def hashed_label(k: Key) -> bytes:
+            if len(k) == olen + 1:  # most names: one label below the apex
+                wire = bytes((len(k[-1]),)) + k[-1] + owire
+            else:
+                wire = key_wire(k)
+            d = denial.nsec3_digest_wire(wire, salt, iterations) if iterations else sha1(wire + salt).digest()
+            return b32hex(d).encode()
 
-        chain = nsec3_chain()
+        hashed: dict[bytes, tuple[bytes, str]] = {}  # hashed owner label → its type bitmap
+        for k in covered:
+            label = hashed_label(k)
+            if label in hashed:
+                other = next(o for o in covered if hashed_label(o) == label)
+                raise UnsafeRefused(
+                    f"NSEC3 hash collision between {name_of(other)} and {name_of(k)}: choose another salt"
+                )
+            hashed[label] = bitmap(k)
+        chain = sorted(hashed)  # base32hex keeps the hashes' order
+        for k in types_at:  # a real name that looks like a hashed owner
+            if len(k) == olen + 1 and k[-1] in hashed:
+                raise UnsafeRefused(f"NSEC3 owner {name_of(k).to_text()} collides with a name in the zone")
 
-    # 4. Units: every RRset in canonical order with who signs it (RFC 4035 §2.2).
-    def units() -> Iterator[Unit]:
-        for k, _owner, rs in heapq.merge(nodes, chain, key=_first):
-            kind = zshape.kinds.get(k)  # None: an NSEC3 owner, authoritative
-            for r in rs if len(rs) == 1 else sorted(rs, key=_by_type):
-                if kind is None or zshape.is_signed_at(k, r.rdtype):
-                    role = BY_KSK if k == okey and r.rdtype in _KSK_SIGNED else BY_ZSK
-                else:
-                    role = UNSIGNED
-                yield Unit(r, role)
+        def chain_order(label: object) -> tuple[Key, int]:
+            return okey + (label,), RdataType.NSEC3  # type: ignore[operator]
+
+        def chain_entries(i: int, j: int) -> list[tuple]:  # type: ignore[type-arg]
+            here = chain[i:j]
+            return list(zip(here, ring(chain, i, j), map(hashed.__getitem__, here), strict=True))
+
+    # 4. Batches: stretches of the canonical order, each RRset with who signs it (RFC 4035
+    # §2.2), made as the signing pool takes them.
+    auth, deleg, apex_kind = NodeKind.AUTH, NodeKind.DELEGATION, NodeKind.APEX
+
+    def roles(seg: list[RRsetRec]) -> bytes:
+        out = bytearray()
+        add = out.append
+        for r in seg:
+            kind = kinds[r[0]]
+            if kind is auth:
+                add(BY_ZSK)
+            elif kind is deleg:
+                add(BY_ZSK if r[2] == RdataType.DS else UNSIGNED)
+            elif kind is apex_kind:
+                add(BY_KSK if r[2] in _KSK_SIGNED else BY_ZSK)
+            else:
+                add(UNSIGNED)
+        return bytes(out)
+
+    def batches(size: int) -> Iterator[Batch]:
+        di = ci = 0
+        nd, nc = len(data), len(chain)
+        while di < nd or ci < nc:
+            dj = min(di + size, nd)
+            cj = nc if dj == nd else bisect.bisect_left(chain, _by_owner_type(data[dj]), ci, nc, key=chain_order)
+            if cj - ci > size:  # a long stretch of the chain between two data RRsets
+                cj = ci + size
+                dj = bisect.bisect_left(data, chain_order(chain[cj]), di, dj, key=_by_owner_type)
+            seg = data[di:dj]
+            yield Batch(seg, roles(seg), chain_entries(ci, cj))
+            di, ci = dj, cj
 
     signing = [k for ks in plan.zsk_signers.values() for k in ks]
     signing += [k for ks in plan.ksk_signers.values() for k in ks if k not in signing]
@@ -366,45 +406,113 @@ def prepare(
         key_wire(okey), origin_text, tuple(signing),
         tuple(i for i, k in enumerate(signing) if any(k in ks for ks in plan.zsk_signers.values())),
         tuple(i for i, k in enumerate(signing) if any(k in ks for ks in plan.ksk_signers.values())),
-        opts.window, opts.deterministic,
+        opts.window, opts.deterministic, denial_ttl, opts.nsec3,
     )
     ksk_signs = all(any(k.is_sep for k in ks) for ks in plan.ksk_signers.values())
-    total = sum(len(rs) for _, _, rs in nodes) + chain_len
-    return Prepared(origin, units(), total, ctx, warnings, ksk_signs, plan.published)
+    return Prepared(origin, batches, len(data) + len(chain), ctx, warnings, ksk_signs, plan.published)
 
 
-def sign_units(units: Sequence[Unit], ctx: SigningContext) -> tuple[str, list[int]]:
-    """Sign and render a batch of units as master-file lines; also count signatures per key.
+def _denial_units(entries: list[tuple], ctx: SigningContext) -> list[tuple[RRsetRec, int]]:  # type: ignore[type-arg]
+    """Build a batch's NSEC or NSEC3 RRsets from what `prepare` sent."""
+    ttl = ctx.denial_ttl
+    p = ctx.nsec3
+    out: list[tuple[RRsetRec, int]] = []
+    if p is None:
+        for k, owner, nk, (bits, bits_text) in entries:
+            out.append((RRsetRec(
+                k, owner, RdataType.NSEC, ttl, (key_wire(nk) + bits,), (f"{name_of(nk).to_text()} {bits_text}",),
+            ), BY_ZSK))
+        return out
+    okey = key_of(dns.name.from_wire(ctx.signer_wire, 0)[0])
+    suffix = "." + ctx.signer_text
+    flags = denial.NSEC3_FLAG_OPTOUT if p.opt_out else 0
+    head = struct.pack("!BBHB", p.algorithm, flags, p.iterations, len(p.salt)) + p.salt
+    fields = f"{p.algorithm} {flags} {p.iterations} {p.salt.hex().upper() or '-'} "
+    for label, next_label, (bits, bits_text) in entries:
+        nxt = b32hex_decode(next_label)
+        out.append((RRsetRec(
+            okey + (label,), label.decode() + suffix, RdataType.NSEC3, ttl,
+            (head + bytes((len(nxt),)) + nxt + bits,),
+            ((fields + next_label.decode().upper() + " " + bits_text).rstrip(),),
+        ), BY_ZSK))
+    return out
+
+
+def _signer_for(alg: algorithms.Algorithm, key: KeyPair, deterministic: bool) -> Callable[[bytes], bytes]:
+    """`algorithms.sign` for one key, with the ECDSA scheme object made once, not per call."""
+    if alg.family == "ecdsa" and alg.hash is not None:
+        scheme = ec.ECDSA(alg.hash(), deterministic_signing=deterministic)  # type: ignore[call-arg]
+        sign, size = key.private.sign, alg.size  # type: ignore[union-attr]
+
+        def ecdsa(data: bytes) -> bytes:
+            r, s = decode_dss_signature(sign(data, scheme))  # type: ignore[call-arg, arg-type]
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+        return ecdsa
+    return functools.partial(_sign_with, alg, key.private, deterministic)
+
+
+def _sign_with(alg: algorithms.Algorithm, private: object, deterministic: bool, data: bytes) -> bytes:
+    return algorithms.sign(alg, private, data, deterministic)  # type: ignore[arg-type]
+
+
+class _Timestamps:
+    """YYYYMMDDHHMMSS for 32-bit RRSIG times, by arithmetic within a day: with jitter, nearly
+    every signature has its own expiration, and strftime per signature is slow."""
+
+    def __init__(self) -> None:
+        self.days: dict[int, str] = {}
+
+    def __call__(self, t: int) -> str:
+        day, sec = divmod(t, 86400)
+        prefix = self.days.get(day)
+        if prefix is None:
+            prefix = self.days[day] = format_timestamp14(day * 86400)[:8]
+        return f"{prefix}{sec // 3600:02d}{sec // 60 % 60:02d}{sec % 60:02d}"
+
+
+def sign_units(batch: Batch, ctx: SigningContext) -> tuple[str, list[int]]:
+    """Sign and render a batch as master-file lines; also count signatures per key.
     Pure: a worker process needs only its arguments."""
     out: list[str] = []
+    add = out.append
     counts = [0] * len(ctx.keys)
     w = ctx.window
-    algs = [algorithms.get(k.algorithm) for k in ctx.keys]
+    signers = [_signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in ctx.keys]
+    # What does not change from one signature to the next, per key: algorithm, key tag, signer.
+    tails = [(struct.pack("!H", k.key_tag) + ctx.signer_wire, f" {k.key_tag} {ctx.signer_text} ") for k in ctx.keys]
+    zsk = [(i, ctx.keys[i].algorithm, signers[i], *tails[i]) for i in ctx.zsk]
+    ksk = [(i, ctx.keys[i].algorithm, signers[i], *tails[i]) for i in ctx.ksk]
     inception = w.inception % (1 << 32)
-    inc_text = format_timestamp14(inception)  # the 32-bit field's value (RFC 4034 §3.1.5)
-    exp_texts: dict[int, str] = {}
+    stamp = _Timestamps()
+    inc_text = stamp(inception)  # the 32-bit field's value (RFC 4034 §3.1.5)
+    pack = struct.pack
+    b64 = base64.b64encode
+    expiration_for = w.expiration_for
+    units: Iterable[tuple[RRsetRec, int]] = zip(batch.rrsets, batch.roles, strict=True)
+    if batch.denial:  # a name's NSEC goes after its data
+        units = heapq.merge(units, _denial_units(batch.denial, ctx), key=_unit_owner)
     for r, role in units:
-        tname = type_text(r.rdtype)
-        prefix = f"{r.owner} {r.ttl} IN {tname} "
-        out.extend(prefix + t + "\n" for t in r.texts)
+        key, owner, rdtype, ttl, wires, texts = r
+        tname = type_text(rdtype)
+        prefix = f"{owner} {ttl} IN {tname} "
+        if len(texts) == 1:
+            add(prefix + texts[0] + "\n")
+        else:
+            out.extend([prefix + t + "\n" for t in texts])
         if not role:
             continue
-        owner_wire = key_wire(r.key)
-        labels = len(r.key) - (1 if is_wild(r.key) else 0)
-        expiration = w.expiration_for(owner_wire, r.rdtype)
-        exp_text = exp_texts.get(expiration)
-        if exp_text is None:
-            exp_text = exp_texts[expiration] = format_timestamp14(expiration % (1 << 32))
-        body = rrset_data(owner_wire, r.rdtype, r.ttl, r.wires)
-        for i in ctx.ksk if role == BY_KSK else ctx.zsk:
-            k = ctx.keys[i]
-            header = struct.pack(
-                "!HBBIIIH", r.rdtype, k.algorithm, labels, r.ttl, expiration % (1 << 32), inception, k.key_tag
-            ) + ctx.signer_wire
-            sig = algorithms.sign(algs[i], k.private, header + body, ctx.deterministic)
-            out.append(
-                f"{r.owner} {r.ttl} IN RRSIG {tname} {k.algorithm} {labels} {r.ttl} {exp_text} "
-                f"{inc_text} {k.key_tag} {ctx.signer_text} {base64.b64encode(sig).decode()}\n"
+        owner_wire = key_wire(key)
+        labels = len(key) - (1 if key and key[-1] == b"*" else 0)
+        expiration = expiration_for(owner_wire, rdtype) % (1 << 32)
+        exp_text = stamp(expiration)
+        body = rrset_data(owner_wire, rdtype, ttl, wires)
+        fixed = pack("!III", ttl, expiration, inception)  # original TTL, expiration, inception
+        rr_text = f"{owner} {ttl} IN RRSIG {tname} "
+        for i, alg, sign, tail_wire, tail_text in ksk if role == BY_KSK else zsk:
+            sig = sign(pack("!HBB", rdtype, alg, labels) + fixed + tail_wire + body)
+            add(
+                f"{rr_text}{alg} {labels} {ttl} {exp_text} {inc_text}{tail_text}{b64(sig).decode()}\n"
             )
             counts[i] += 1
     return "".join(out), counts
@@ -446,7 +554,13 @@ def sign_zone(
             if rds.rdclass != dns.rdataclass.IN:
                 raise InputError(f"{name}: class {dns.rdataclass.to_text(rds.rdclass)} is not IN")
     prep = prepare(from_rdatasets(zone), origin, keys, opts, now)
-    text, counts = sign_units(list(prep.units), prep.ctx)
+    texts: list[str] = []
+    counts = [0] * len(prep.ctx.keys)
+    for batch in prep.batches(max(prep.total, 1)):
+        text, c = sign_units(batch, prep.ctx)
+        texts.append(text)
+        counts = [a + b for a, b in zip(counts, c, strict=True)]
+    text = "".join(texts)
     return SignResult(
         origin, text, prep.warnings, sum(counts), prep.ksk_signs_dnskey,
         key_summary(prep.published, prep.ctx, counts),

@@ -96,6 +96,11 @@ def _name(tok: str, origin: _Origin) -> tuple[Key, str]:
     if "\\" in tok or not tok.isascii():
         n = dns.name.from_text(tok, origin.name)
         return key_of(n), n.to_text()
+    if "." not in tok:  # the common case: one label below the origin
+        text = f"{tok}.{origin.text}" if origin.text != "." else f"{tok}."
+        if not tok or len(tok) > 63 or len(text) >= 255:
+            raise ValueError(f"bad domain name {tok!r}")
+        return origin.key + (tok.lower().encode(),), text
     if tok.endswith("."):
         if tok == ".":
             return (), "."
@@ -186,7 +191,9 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
     n = len(lines)
     while i < n:
         lineno = i + 1
-        line = _strip_comment(lines[i])
+        line = lines[i]
+        if ";" in line:
+            line = _strip_comment(line)
         i += 1
         if not line.strip():
             continue
@@ -219,21 +226,29 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
                     raise ValueError("no owner name for this record")
                 rest = line
             else:
-                tok, rest = _split1(line)
+                parts = line.split(None, 1)
+                tok = parts[0]
+                rest = parts[1] if len(parts) > 1 else ""
                 if tok != owner_tok or owner is None:
                     owner = _name(tok, origin)
                     owner_tok = tok
             ttl: int | None = None
-            tok, after = _split1(rest)
+            parts = rest.split(None, 1)
+            tok = parts[0] if parts else ""
+            after = parts[1] if len(parts) > 1 else ""
             for _ in range(2):
-                if tok[:1].isdigit():
+                if tok == "IN":
+                    pass
+                elif tok[:1].isdigit():
                     ttl = dns.ttl.from_text(tok)
                 elif tok.upper() in _CLASSES:
                     if tok.upper() != "IN":
                         raise ValueError(f"class {tok.upper()} is not IN")
                 else:
                     break
-                tok, after = _split1(after)
+                parts = after.split(None, 1)
+                tok = parts[0] if parts else ""
+                after = parts[1] if len(parts) > 1 else ""
             rdtype = types.get(tok)
             if rdtype is None:
                 rdtype = types[tok] = dns.rdatatype.from_text(tok)
