@@ -10,7 +10,6 @@ or $GENERATE raise `fastparse.NeedsFullReader`; errors name the file and the rec
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime
 import struct
@@ -44,6 +43,7 @@ _EPOCH_DAY = datetime.date(1970, 1, 1).toordinal()
 _days: dict[str, int] = {}
 _types: dict[str, int] = {}
 _signers: dict[tuple[str, str], bytes] = {}
+_bitmaps: dict[tuple[str, ...], bytes] = {}
 
 
 def _type(tok: str) -> int:
@@ -53,34 +53,46 @@ def _type(tok: str) -> int:
     return t
 
 
-def _uint(tok: str) -> int:
-    if not (tok.isascii() and tok.isdigit()):
-        raise ValueError(tok)
-    return int(tok)
+def _digits(*toks: str) -> None:
+    """ValueError unless every token is ASCII decimal digits (int() takes more: '+1', '1_0')."""
+    joined = "".join(toks)
+    if not (joined.isascii() and joined.isdigit()):
+        raise ValueError(joined)
 
 
 def _sigtime(tok: str) -> int:
-    """An RRSIG time, YYYYMMDDHHMMSS or seconds (as dnspython's sigtime_to_posixtime)."""
+    """An RRSIG time, YYYYMMDDHHMMSS or seconds (as dnspython's sigtime_to_posixtime);
+    the caller has checked the digits."""
     if len(tok) <= 10:
-        return _uint(tok)
+        return int(tok)
     if len(tok) != 14:
         raise ValueError(tok)
     day = _days.get(tok[:8])
     if day is None:
-        _uint(tok[:8])
         day = datetime.date(int(tok[:4]), int(tok[4:6]), int(tok[6:8])).toordinal() - _EPOCH_DAY
         _days[tok[:8]] = day
-    h, m, s = _uint(tok[8:10]), _uint(tok[10:12]), _uint(tok[12:14])
+    h, m, s = int(tok[8:10]), int(tok[10:12]), int(tok[12:14])
     if h > 23 or m > 59 or s > 59:
         raise ValueError(tok)
     return day * 86400 + h * 3600 + m * 60 + s
 
 
 def _bitmap(tokens: list[str]) -> bytes:
-    types = [_type(t) for t in tokens]
-    if 0 in types:
-        raise ValueError("type 0 in a bitmap")
-    return type_bitmap(types)[0]
+    """A type bitmap's wire form (a zone has few distinct type lists: memoised)."""
+    key = tuple(tokens)
+    wire = _bitmaps.get(key)
+    if wire is None:
+        types = [_type(t) for t in tokens]
+        if 0 in types:
+            raise ValueError("type 0 in a bitmap")
+        wire = _bitmaps[key] = type_bitmap(types)[0]
+    return wire
+
+
+def _ttl(tok: str) -> int:
+    if tok.isdigit() and tok.isascii() and len(tok) < 10:
+        return int(tok)
+    return dns.ttl.from_text(tok)
 
 
 def _cased_wire(tok: str, origin: _Origin) -> bytes:
@@ -111,19 +123,20 @@ def _fast_rdata(rdtype: int, text: str, origin: _Origin) -> bytes:
     """Canonical wire of an RRSIG, NSEC or NSEC3 record; ValueError for dnspython to judge."""
     f = text.split()
     if rdtype == _RRSIG:
-        signer = _signer(f[7], origin)
+        _digits(*f[1:7])
         return _RRSIG_FIXED.pack(
-            _type(f[0]), _uint(f[1]), _uint(f[2]), _uint(f[3]), _sigtime(f[4]), _sigtime(f[5]), _uint(f[6])
-        ) + signer + base64.b64decode("".join(f[8:]))
+            _type(f[0]), int(f[1]), int(f[2]), int(f[3]), _sigtime(f[4]), _sigtime(f[5]), int(f[6])
+        ) + _signer(f[7], origin) + binascii.a2b_base64("".join(f[8:]))
     if rdtype == _NSEC:
         return _cased_wire(f[0], origin) + _bitmap(f[1:])
     salt = b"" if f[3] == "-" else binascii.unhexlify(f[3])
-    nxt = f[4].upper()
-    if len(nxt) % 8 or "=" in nxt:
+    nxt = f[4]
+    if len(nxt) % 8 or not (nxt.isascii() and nxt.isalnum()):
         raise ValueError(nxt)
-    digest = base64.b32hexdecode(nxt)
+    digest = int(nxt, 32).to_bytes(len(nxt) * 5 // 8, "big")  # base32hex digits are int()'s
+    _digits(*f[:3])
     return (
-        struct.pack("!BBHB", _uint(f[0]), _uint(f[1]), _uint(f[2]), len(salt)) + salt
+        struct.pack("!BBHB", int(f[0]), int(f[1]), int(f[2]), len(salt)) + salt
         + bytes((len(digest),)) + digest + _bitmap(f[5:])
     )
 
@@ -231,7 +244,7 @@ def parse(
             ttl: int | None = None
             for word in fields[pos : pos + 2]:
                 if word[:1].isdigit():
-                    ttl = dns.ttl.from_text(word)
+                    ttl = _ttl(word)
                 elif word.upper() in ("IN", "CH", "CS", "HS", "ANY", "NONE"):
                     if word.upper() != "IN":
                         raise ValueError(f"class {word.upper()} is not IN")
