@@ -13,12 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sigchain.cli.common import emit_json, handle_errors, warn
 from sigchain.cli.verify import render_findings
 from sigchain.clock import SYSTEM
-from sigchain.core import denial, signer, timefmt, verify
+from sigchain.core import denial, signer, timefmt
 from sigchain.core.rrsig import SigWindow
 from sigchain.edge import keystore, zonefile
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.findings import Severity
-from sigchain.services import signing
+from sigchain.services import signing, verifying
 
 PROGRESS_MIN = 20_000  # units (RRsets to write) before a progress bar is worth showing
 MAX_ITERATIONS = 150  # RFC 9276 §3.2: validators may treat more as insecure (BIND, Unbound)
@@ -112,9 +112,9 @@ def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None
             # Never publish bogus: verify what is about to replace OUT, at the time it goes live.
             if no_verify:
                 return
-            written = zonefile.load_zone(tmp_path, prep.origin.to_text(), require_ns=False)
-            report = verify.verify_zone(
-                written.nodes, prep.origin, max(now, inception_t), ignore_ksk=not prep.ksk_signs_dnskey
+            written = zonefile.load_wire(tmp_path, prep.origin.to_text(), require_ns=False)
+            report = verifying.verify_wire(
+                written, max(now, inception_t), ignore_ksk=not prep.ksk_signs_dnskey, threads=nthreads
             )
             errs = [f for f in report.findings if f.severity is Severity.ERROR]
             if errs:

@@ -5,12 +5,17 @@ RRSIG from each algorithm of the apex DNSKEY RRset within its validity window at
 DNSKEY RRset is signed by a SEP key of each algorithm; the NSEC or NSEC3 chain is complete,
 ordered, closed, with correct bitmaps and uniform parameters; glue, delegation NS and occluded
 data carry no signatures.
+
+The work is done on wire RRsets keyed by label tuples (core/zonewire), not dnspython Names:
+hashing and comparing Names is pure Python and dominated whole-zone runs. The signature
+checks themselves go through a `Checker`, so the caller may spread them over processes.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.dnssec
@@ -22,9 +27,11 @@ import dns.rdatatype
 from dns.rdatatype import RdataType
 
 from sigchain.core import algorithms, denial
-from sigchain.core.rrsig import header_of, rrsig_labels, signature_data, time_status
+from sigchain.core.records import Key, key_of, key_wire, type_bitmap
+from sigchain.core.rrsig import rrset_data, time_status
 from sigchain.core.timefmt import format_timestamp14
 from sigchain.core.zonedata import (
+    LABEL_KEYS,
     NodeKind,
     ZoneShape,
     bitmap_types,
@@ -34,10 +41,29 @@ from sigchain.core.zonedata import (
     shape,
     type_text,
 )
+from sigchain.core.zonewire import (
+    Rrsig,
+    WireRRset,
+    from_nodes,
+    key_text,
+    name_text,
+    parse_rrsig,
+    read_bitmap,
+    read_name,
+)
 from sigchain.findings import Finding
 from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, FLAG_ZONE
 
 Zone = Mapping[dns.name.Name, Sequence[dns.rdataset.Rdataset]]
+
+# One signature to check: (algorithm, indexes of candidate keys in the DNSKEY RRset's wire
+# list, signature, signed data).
+Job = tuple[int, tuple[int, ...], bytes, bytes]
+# (DNSKEY wires, jobs) → a function returning, per job, the index of the key that verified
+# it or -1. Returning a function lets a parallel checker work while the caller goes on.
+Checker = Callable[[Sequence[bytes], Sequence[Job]], Callable[[], list[int]]]
+
+CHUNK = 8000  # signatures planned per checker call: bounds memory on large zones
 
 
 @dataclass
@@ -50,201 +76,344 @@ class VerifyReport:
     signatures_verified: int = 0
     nsec3: dict[str, object] | None = None
 
-    def add(self, code: str, message: str, name: dns.name.Name | None = None, rdtype: int | None = None) -> None:
-        self.findings.append(
-            Finding(code, message, name.to_text() if name is not None else None,
-                    type_text(rdtype) if rdtype is not None else None)
-        )
+    def add(self, code: str, message: str, name: dns.name.Name | str | None = None,
+            rdtype: int | None = None) -> None:
+        self.findings.append(self.finding(code, message, name, rdtype))
+
+    @staticmethod
+    def finding(code: str, message: str, name: dns.name.Name | str | None = None,
+                rdtype: int | None = None) -> Finding:
+        if isinstance(name, dns.name.Name):
+            name = name.to_text()
+        return Finding(code, message, name, type_text(rdtype) if rdtype is not None else None)
 
 
-@dataclass(frozen=True)
-class _Key:
-    rdata: dns.rdata.Rdata
-    tag: int
-    pub: object
+def public_key(dnskey_wire: bytes) -> object:
+    """The public key of a DNSKEY's wire form (raises when unusable)."""
+    _flags, _proto, alg = struct.unpack_from("!HBB", dnskey_wire)
+    return algorithms.public_key_from_dnskey(algorithms.get(alg), dnskey_wire[4:])
+
+
+def check_jobs(dnskeys: Sequence[bytes], jobs: Iterable[Job]) -> list[int]:
+    """Per job, the index of the first candidate key whose signature verifies, or -1."""
+    pubs: dict[int, object] = {}
+    out = []
+    for alg_n, candidates, signature, data in jobs:
+        alg = algorithms.get(alg_n)
+        hit = -1
+        for i in candidates:
+            pub = pubs.get(i)
+            if pub is None:
+                pub = pubs[i] = public_key(dnskeys[i])
+            if algorithms.verify(alg, pub, signature, data):  # type: ignore[arg-type]
+                hit = i
+                break
+        out.append(hit)
+    return out
+
+
+def serial_checker(dnskeys: Sequence[bytes], jobs: Sequence[Job]) -> Callable[[], list[int]]:
+    return lambda: check_jobs(dnskeys, jobs)
 
 
 def verify_zone(zone: Zone, origin: dns.name.Name, now: int, ignore_ksk: bool = False) -> VerifyReport:
-    rep = VerifyReport(origin)
-    data: dict[dns.name.Name, dict[int, dns.rdataset.Rdataset]] = {}
-    sigs: dict[dns.name.Name, dict[int, list[dns.rdata.Rdata]]] = {}
-    for name, rdatasets in zone.items():
-        for rds in rdatasets:
-            if rds.rdtype == RdataType.RRSIG:
-                for rd in rds:
-                    sigs.setdefault(name, {}).setdefault(rd.type_covered, []).append(rd)  # type: ignore[attr-defined]
-                data.setdefault(name, {})
-            else:
-                data.setdefault(name, {})[rds.rdtype] = rds
+    """Verify rdatasets per dnspython Name (as `zonefile.load_zone` gives)."""
+    return verify_records(from_nodes(zone), origin, now, ignore_ksk)
 
-    apex = data.get(origin, {})
-    soa_rds = apex.get(RdataType.SOA)
-    if soa_rds is None:
+
+def verify_records(
+    rrsets: Iterable[WireRRset],
+    origin: dns.name.Name,
+    now: int,
+    ignore_ksk: bool = False,
+    checker: Checker = serial_checker,
+) -> VerifyReport:
+    """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged)."""
+    rep = VerifyReport(origin)
+    okey = key_of(origin)
+    owners: dict[Key, str] = {}
+    data: dict[Key, dict[int, WireRRset]] = {}
+    sigs: dict[Key, dict[int, list[Rrsig]]] = {}
+    signers: dict[bytes, Key] = {}
+    for rr in rrsets:
+        node = data.get(rr.key)
+        if node is None:
+            node = data[rr.key] = {}
+            owners[rr.key] = rr.owner
+        if rr.rdtype == RdataType.RRSIG:
+            node_sigs = sigs.setdefault(rr.key, {})
+            for wire in rr.wires:
+                sig = parse_rrsig(wire, signers)
+                node_sigs.setdefault(sig.type_covered, []).append(sig)
+        else:
+            node[rr.rdtype] = rr
+
+    apex = data.get(okey, {})
+    soa = apex.get(RdataType.SOA)
+    if soa is None:
         rep.add("NO_SOA", f"no SOA record at {origin}", origin)
         return rep
-    dnskey_rds = apex.get(RdataType.DNSKEY)
-    if dnskey_rds is None:
+    dnskey = apex.get(RdataType.DNSKEY)
+    if dnskey is None:
         rep.add("NO_DNSKEY", f"no DNSKEY RRset at {origin}", origin)
         return rep
 
-    keys: dict[tuple[int, int], list[_Key]] = {}
-    for rd in dnskey_rds:
-        if not rd.flags & FLAG_ZONE or rd.protocol != 3 or rd.flags & FLAG_REVOKE:  # type: ignore[attr-defined]
+    keys: dict[tuple[int, int], list[int]] = {}
+    for i, wire in enumerate(dnskey.wires):
+        flags, protocol, alg = struct.unpack_from("!HBB", wire)
+        if not flags & FLAG_ZONE or protocol != 3 or flags & FLAG_REVOKE:
             continue
-        if not algorithms.supported(rd.algorithm):  # type: ignore[attr-defined]
+        if not algorithms.supported(alg):
             continue
-        alg = algorithms.get(rd.algorithm)  # type: ignore[attr-defined]
         try:
-            pub = algorithms.public_key_from_dnskey(alg, rd.key)  # type: ignore[attr-defined]
+            public_key(wire)
         except Exception:
             continue
-        tag = dns.dnssec.key_id(rd)  # type: ignore[arg-type]
-        keys.setdefault((rd.algorithm, tag), []).append(_Key(rd, tag, pub))  # type: ignore[attr-defined]
+        rd = dns.rdata.from_wire(dns.rdataclass.IN, RdataType.DNSKEY, wire, 0, len(wire))
+        keys.setdefault((alg, dns.dnssec.key_id(rd)), []).append(i)  # type: ignore[arg-type]
     algs = sorted({a for a, _ in keys})
     rep.algorithms = algs
 
     # Zone shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers are not data.
     types_at = {n: set(rs) for n, rs in data.items()}
-    zshape = shape(origin, types_at, ignore=frozenset({RdataType.NSEC3, RdataType.RRSIG}))
+    zshape = shape(okey, types_at, ignore=frozenset({RdataType.NSEC3, RdataType.RRSIG}), ops=LABEL_KEYS)
 
-    _check_signatures(rep, data, sigs, zshape, keys, algs, now, ignore_ksk)
+    def text(key: Key) -> str:
+        t = owners.get(key)
+        return t if t is not None else key_text(key)
+
+    _Signatures(rep, data, sigs, zshape, keys, dnskey.wires, text, now, checker).run(algs, ignore_ksk)
     has_nsec = any(RdataType.NSEC in ts for ts in types_at.values())
-    has_nsec3 = any(RdataType.NSEC3 in ts for ts in types_at.values()) or RdataType.NSEC3PARAM in types_at[origin]
+    has_nsec3 = any(RdataType.NSEC3 in ts for ts in types_at.values()) or RdataType.NSEC3PARAM in types_at[okey]
     if has_nsec and has_nsec3:
         rep.add("NSEC_AND_NSEC3", "the zone has both NSEC and NSEC3 records")
+    soa_minimum = struct.unpack("!I", soa.wires[0][-4:])[0]
     if has_nsec:
         rep.denial = "nsec"
-        _check_nsec(rep, data, zshape, min(soa_rds[0].minimum, soa_rds.ttl))  # type: ignore[attr-defined]
+        _check_nsec(rep, data, zshape, min(soa_minimum, soa.ttl), text)
     elif has_nsec3:
         rep.denial = "nsec3"
-        _check_nsec3(rep, data, zshape, min(soa_rds[0].minimum, soa_rds.ttl))  # type: ignore[attr-defined]
+        _check_nsec3(rep, data, zshape, min(soa_minimum, soa.ttl), text)
     else:
         rep.add("NO_DENIAL_CHAIN", "the zone has neither an NSEC nor an NSEC3 chain", origin)
     return rep
 
 
-def _check_signatures(
-    rep: VerifyReport,
-    data: dict[dns.name.Name, dict[int, dns.rdataset.Rdataset]],
-    sigs: dict[dns.name.Name, dict[int, list[dns.rdata.Rdata]]],
-    zshape: ZoneShape,
-    keys: dict[tuple[int, int], list[_Key]],
-    algs: list[int],
-    now: int,
-    ignore_ksk: bool,
-) -> None:
-    origin = rep.origin
-    for name in sorted(data):
-        kind = zshape.kinds.get(name, NodeKind.AUTH)  # names outside `kinds` are NSEC3 owners
-        node_sigs = sigs.get(name, {})
+# A signature as planned: (algorithm, key tag, findings so far, fields ok, job index or -1
+# when there is no such key).
+_Planned = tuple[int, int, Sequence[Finding], bool, int]
+_RR_FIXED = struct.Struct("!HHIH")  # type, class, TTL, rdata length (RFC 4034 §6.2)
+_HALF = 1 << 31  # RRSIG times compare in serial arithmetic (RFC 4034 §3.1.5)
+
+
+class _Signatures:
+    """Every authoritative RRset's signatures: plan the checks a chunk at a time, hand the
+    crypto to the checker, then report in canonical order (the next chunk is planned while
+    the checker works on the last)."""
+
+    def __init__(
+        self,
+        rep: VerifyReport,
+        data: dict[Key, dict[int, WireRRset]],
+        sigs: dict[Key, dict[int, list[Rrsig]]],
+        zshape: ZoneShape,
+        keys: dict[tuple[int, int], list[int]],
+        dnskeys: tuple[bytes, ...],
+        text: Callable[[Key], str],
+        now: int,
+        checker: Checker,
+    ):
+        self.rep, self.data, self.sigs, self.zshape = rep, data, sigs, zshape
+        self.keys, self.dnskeys, self.text, self.now, self.checker = keys, dnskeys, text, now, checker
+        self.okey = zshape.origin
+        self.owire = key_wire(self.okey)
+
+    def run(self, algs: list[int], ignore_ksk: bool) -> None:
+        # pending: findings, or (name, rdtype, planned signatures) for an RRset
+        pending: list[Finding | tuple[Key, int, list[_Planned]]] = []
+        jobs: list[Job] = []
+        in_flight: tuple[list, Callable[[], list[int]]] | None = None
+        for name in sorted(self.data):
+            self._plan_name(name, pending, jobs)
+            if len(jobs) >= CHUNK:
+                if in_flight is not None:
+                    self._report(*in_flight, algs, ignore_ksk)
+                in_flight = (pending, self.checker(self.dnskeys, jobs))
+                pending, jobs = [], []
+        if in_flight is not None:
+            self._report(*in_flight, algs, ignore_ksk)
+        self._report(pending, self.checker(self.dnskeys, jobs), algs, ignore_ksk)
+
+    def _plan_name(self, name: Key, pending: list, jobs: list[Job]) -> None:
+        zshape = self.zshape
+        kind = zshape.kinds.get(name)
+        nsec3_owner = kind is None  # names outside `kinds` are NSEC3 owners (or RRSIG-only)
+        if kind is None:
+            kind = NodeKind.AUTH
+        node = self.data[name]
+        node_sigs = self.sigs.get(name, {})
         for covered in sorted(node_sigs):
-            if covered not in data[name] or not (
-                kind is not NodeKind.OCCLUDED
-                and (zshape.is_signed_at(name, covered) or name not in zshape.kinds)
+            if covered not in node or not (
+                kind is not NodeKind.OCCLUDED and (nsec3_owner or zshape.is_signed_at(name, covered))
             ):
-                what = "an RRset that is not there" if covered not in data[name] else f"{kind.value} data"
-                rep.add("RRSIG_ON_NON_AUTHORITATIVE", f"RRSIG over {what}", name, covered)
+                what = "an RRset that is not there" if covered not in node else f"{kind.value} data"
+                pending.append(self.rep.finding("RRSIG_ON_NON_AUTHORITATIVE", f"RRSIG over {what}",
+                                                self.text(name), covered))
         if kind is NodeKind.OCCLUDED:
-            continue
-        for rdtype, rds in sorted(data[name].items()):
-            if not (zshape.is_signed_at(name, rdtype) or name not in zshape.kinds):
+            return
+        owner_wire = None
+        now = self.now
+        labels = len(name) - (1 if name and name[-1] == b"*" else 0)
+        for rdtype, rr in sorted(node.items()):
+            if not (nsec3_owner or zshape.is_signed_at(name, rdtype)):
                 continue
-            rep.rrsets_checked += 1
+            self.rep.rrsets_checked += 1
+            planned: list[_Planned] = []
+            for sig in node_sigs.get(rdtype, ()):
+                alg, tag = sig.algorithm, sig.key_tag
+                found: Sequence[Finding]
+                if (  # the common case, with no finding to make: skip the detailed checks
+                    sig.signer == self.okey and sig.labels == labels and sig.original_ttl == rr.ttl
+                    and sig.inception <= now <= sig.expiration and sig.expiration - sig.inception < _HALF
+                ):
+                    found, ok = (), True
+                else:
+                    found = []
+                    ok = self._check_fields(found, f"RRSIG {alg}/{tag}", name, rr, sig, labels)
+                candidates = self.keys.get((alg, tag))
+                if not candidates:
+                    found = [*found, self.rep.finding(
+                        "RRSIG_UNKNOWN_KEY", f"RRSIG {alg}/{tag}: no such key in the apex DNSKEY RRset",
+                        self.text(name), rdtype)]
+                    planned.append((alg, tag, found, False, -1))
+                    continue
+                if owner_wire is None:
+                    owner_wire = key_wire(name)
+                if len(rr.wires) == 1:
+                    w = rr.wires[0]
+                    signed = sig.header + owner_wire + _RR_FIXED.pack(rdtype, 1, sig.original_ttl, len(w)) + w
+                else:
+                    signed = sig.header + rrset_data(owner_wire, rdtype, sig.original_ttl, rr.wires)
+                planned.append((alg, tag, found, ok, len(jobs)))
+                jobs.append((alg, tuple(candidates), sig.signature, signed))
+            pending.append((name, rdtype, planned))
+
+    def _check_fields(self, found: list[Finding], desc: str, name: Key, rr: WireRRset, sig: Rrsig,
+                      labels: int) -> bool:
+        """Signer, labels, original TTL and validity window; False when the RRSIG is unusable."""
+        rdtype = rr.rdtype
+        where = self.text(name)
+        ok = True
+        if sig.signer != self.okey:
+            signer = name_text(read_name(sig.header, 18)[0])
+            found.append(self.rep.finding("RRSIG_FIELDS_WRONG", f"{desc}: signer {signer} is not the apex", where, rdtype))
+            ok = False
+        if sig.labels != labels:
+            found.append(self.rep.finding(
+                "RRSIG_FIELDS_WRONG", f"{desc}: labels {sig.labels}, expected {labels}", where, rdtype))
+            ok = False
+        if sig.original_ttl != rr.ttl:
+            found.append(self.rep.finding(
+                "RRSIG_FIELDS_WRONG",
+                f"{desc}: original TTL {sig.original_ttl} differs from the RRset TTL {rr.ttl}", where, rdtype))
+        status = time_status(sig.inception, sig.expiration, self.now)
+        if status == "expired":
+            found.append(self.rep.finding(
+                "RRSIG_EXPIRED", f"{desc} expired at {format_timestamp14(sig.expiration)}", where, rdtype))
+            ok = False
+        elif status == "not-yet-valid":
+            found.append(self.rep.finding(
+                "RRSIG_NOT_YET_VALID", f"{desc} is valid only from {format_timestamp14(sig.inception)}", where, rdtype))
+            ok = False
+        return ok
+
+    def _report(self, pending: list, results: Callable[[], list[int]], algs: list[int], ignore_ksk: bool) -> None:
+        rep = self.rep
+        hits = results()
+        for item in pending:
+            if isinstance(item, Finding):
+                rep.findings.append(item)
+                continue
+            name, rdtype, planned = item
+            where = self.text(name)
             good_algs: set[int] = set()
             good_sep_algs: set[int] = set()
             seen_algs: set[int] = set()
-            for sig in node_sigs.get(rdtype, []):
-                seen_algs.add(sig.algorithm)  # type: ignore[attr-defined]
-                ok, sep = _check_one(rep, name, rds, sig, keys, origin, now)
+            for alg, tag, found, ok, job in planned:
+                seen_algs.add(alg)
+                rep.findings.extend(found)
+                if job < 0:
+                    continue
+                hit = hits[job]
+                if hit < 0:
+                    rep.add("RRSIG_BAD_SIGNATURE", f"RRSIG {alg}/{tag} does not verify", where, rdtype)
+                    continue
+                rep.signatures_verified += 1
                 if ok:
-                    good_algs.add(sig.algorithm)  # type: ignore[attr-defined]
-                    if sep:
-                        good_sep_algs.add(sig.algorithm)  # type: ignore[attr-defined]
+                    good_algs.add(alg)
+                    if struct.unpack_from("!H", self.dnskeys[hit])[0] & FLAG_SEP:
+                        good_sep_algs.add(alg)
             for a in algs:
                 if a not in seen_algs:
-                    rep.add("RRSIG_MISSING", f"no RRSIG of algorithm {a}", name, rdtype)
-            if rdtype == RdataType.DNSKEY and name == origin and not ignore_ksk:
+                    rep.add("RRSIG_MISSING", f"no RRSIG of algorithm {a}", where, rdtype)
+            if rdtype == RdataType.DNSKEY and name == self.okey and not ignore_ksk:
                 for a in algs:
                     if a in good_algs and a not in good_sep_algs:
                         rep.add(
                             "DNSKEY_NOT_SIGNED_BY_KSK",
                             f"the DNSKEY RRset is not signed by a SEP key of algorithm {a}",
-                            name, rdtype,
+                            where, rdtype,
                         )
-
-
-def _check_one(
-    rep: VerifyReport,
-    name: dns.name.Name,
-    rds: dns.rdataset.Rdataset,
-    sig: dns.rdata.Rdata,
-    keys: dict[tuple[int, int], list[_Key]],
-    origin: dns.name.Name,
-    now: int,
-) -> tuple[bool, bool]:
-    """Check one RRSIG over `rds`; report what is wrong. Returns (valid, by a SEP key)."""
-    rdtype = rds.rdtype
-    desc = f"RRSIG {sig.algorithm}/{sig.key_tag}"  # type: ignore[attr-defined]
-    candidates = keys.get((sig.algorithm, sig.key_tag), [])  # type: ignore[attr-defined]
-    ok = True
-    if sig.signer != origin:  # type: ignore[attr-defined]
-        rep.add("RRSIG_FIELDS_WRONG", f"{desc}: signer {sig.signer} is not the apex", name, rdtype)  # type: ignore[attr-defined]
-        ok = False
-    if sig.labels != rrsig_labels(name):  # type: ignore[attr-defined]
-        rep.add("RRSIG_FIELDS_WRONG", f"{desc}: labels {sig.labels}, expected {rrsig_labels(name)}", name, rdtype)  # type: ignore[attr-defined]
-        ok = False
-    if sig.original_ttl != rds.ttl:  # type: ignore[attr-defined]
-        rep.add("RRSIG_FIELDS_WRONG", f"{desc}: original TTL {sig.original_ttl} differs from the RRset TTL {rds.ttl}", name, rdtype)  # type: ignore[attr-defined]
-    status = time_status(sig.inception, sig.expiration, now)  # type: ignore[attr-defined]
-    if status == "expired":
-        rep.add("RRSIG_EXPIRED", f"{desc} expired at {format_timestamp14(sig.expiration)}", name, rdtype)  # type: ignore[attr-defined]
-        ok = False
-    elif status == "not-yet-valid":
-        rep.add("RRSIG_NOT_YET_VALID", f"{desc} is valid only from {format_timestamp14(sig.inception)}", name, rdtype)  # type: ignore[attr-defined]
-        ok = False
-    if not candidates:
-        rep.add("RRSIG_UNKNOWN_KEY", f"{desc}: no such key in the apex DNSKEY RRset", name, rdtype)
-        return False, False
-    data = signature_data(name, rdtype, rds.rdclass, sig.original_ttl, list(rds), header_of(sig))  # type: ignore[arg-type, attr-defined]
-    alg = algorithms.get(sig.algorithm)  # type: ignore[attr-defined]
-    for k in candidates:
-        if algorithms.verify(alg, k.pub, sig.signature, data):  # type: ignore[arg-type, attr-defined]
-            rep.signatures_verified += 1
-            return ok, bool(k.rdata.flags & FLAG_SEP)  # type: ignore[attr-defined]
-    rep.add("RRSIG_BAD_SIGNATURE", f"{desc} does not verify", name, rdtype)
-    return False, False
 
 
 def _check_nsec(
     rep: VerifyReport,
-    data: dict[dns.name.Name, dict[int, dns.rdataset.Rdataset]],
+    data: dict[Key, dict[int, WireRRset]],
     zshape: ZoneShape,
     ttl: int,
+    text: Callable[[Key], str],
 ) -> None:
     expected = zshape.authoritative()
     expected_set = set(expected)
     for name in sorted(data):
         if RdataType.NSEC in data[name] and name not in expected_set:
-            rep.add("NSEC_CHAIN_BROKEN", "NSEC record at a name that is not authoritative", name, RdataType.NSEC)
+            rep.add("NSEC_CHAIN_BROKEN", "NSEC record at a name that is not authoritative", text(name), RdataType.NSEC)
     ttl_reported = False
     for i, name in enumerate(expected):
-        rds = data.get(name, {}).get(RdataType.NSEC)
-        if rds is None:
-            rep.add("NSEC_MISSING", "authoritative name has no NSEC record", name)
+        rr = data.get(name, {}).get(RdataType.NSEC)
+        if rr is None:
+            rep.add("NSEC_MISSING", "authoritative name has no NSEC record", text(name))
             continue
-        if len(rds) != 1:
-            rep.add("NSEC_CHAIN_BROKEN", f"{len(rds)} NSEC records at one name", name, RdataType.NSEC)
-        rd = rds[0]
+        if len(rr.wires) != 1:
+            rep.add("NSEC_CHAIN_BROKEN", f"{len(rr.wires)} NSEC records at one name", text(name), RdataType.NSEC)
+        wire = rr.wires[0]
+        next_labels, end = read_name(wire, 0)
         nxt = expected[(i + 1) % len(expected)]
-        if rd.next != nxt:  # type: ignore[attr-defined]
-            rep.add("NSEC_CHAIN_BROKEN", f"NSEC next name is {rd.next}, expected {nxt}", name, RdataType.NSEC)  # type: ignore[attr-defined]
-        want = set(nsec_types(zshape.kinds[name], data[name]))
-        have = bitmap_types(rd.windows)  # type: ignore[attr-defined]
-        if want != have:
-            rep.add("NSEC_BITMAP_WRONG", _bitmap_diff(have, want), name, RdataType.NSEC)
-        if rds.ttl != ttl and not ttl_reported:
+        if tuple(label.lower() for label in reversed(next_labels)) != nxt:
+            rep.add("NSEC_CHAIN_BROKEN", f"NSEC next name is {name_text(next_labels)}, expected {text(nxt)}",
+                    text(name), RdataType.NSEC)
+        diff = _bitmap_check(wire, end, nsec_types(zshape.kinds[name], data[name]))
+        if diff:
+            rep.add("NSEC_BITMAP_WRONG", diff, text(name), RdataType.NSEC)
+        if rr.ttl != ttl and not ttl_reported:
             ttl_reported = True
-            rep.add("NSEC_TTL_WRONG", f"NSEC TTL {rds.ttl}, expected {ttl} (RFC 9077)", name, RdataType.NSEC)
+            rep.add("NSEC_TTL_WRONG", f"NSEC TTL {rr.ttl}, expected {ttl} (RFC 9077)", text(name), RdataType.NSEC)
+
+
+_bitmaps: dict[tuple[int, ...], bytes] = {}
+
+
+def _bitmap_check(wire: bytes, pos: int, want: list[int]) -> str | None:
+    """None when the type bitmap at `pos` lists exactly `want` (sorted), else what differs.
+    A zone has few distinct type sets: their canonical bitmaps are kept and compared whole."""
+    key = tuple(want)
+    expected = _bitmaps.get(key)
+    if expected is None:
+        expected = _bitmaps[key] = type_bitmap(want)[0]
+    if wire[pos:] == expected:
+        return None
+    have = bitmap_types(read_bitmap(wire, pos))
+    return _bitmap_diff(have, set(want)) if have != set(want) else None
 
 
 def _bitmap_diff(have: set[int], want: set[int]) -> str:
@@ -258,26 +427,32 @@ def _bitmap_diff(have: set[int], want: set[int]) -> str:
     return "type bitmap " + "; ".join(parts)
 
 
+def _nsec3_fields(wire: bytes) -> tuple[int, int, int, bytes, int]:
+    """(algorithm, flags, iterations, salt, offset after the salt) of NSEC3 or NSEC3PARAM."""
+    alg, flags, iterations, salt_len = struct.unpack_from("!BBHB", wire)
+    return alg, flags, iterations, wire[5 : 5 + salt_len], 5 + salt_len
+
+
 def _check_nsec3(
     rep: VerifyReport,
-    data: dict[dns.name.Name, dict[int, dns.rdataset.Rdataset]],
+    data: dict[Key, dict[int, WireRRset]],
     zshape: ZoneShape,
     ttl: int,
+    text: Callable[[Key], str],
 ) -> None:
     origin = rep.origin
-    records: list[tuple[dns.name.Name, dns.rdataset.Rdataset]] = [
-        (n, rs[RdataType.NSEC3]) for n, rs in data.items() if RdataType.NSEC3 in rs
-    ]
-    param_rds = data[origin].get(RdataType.NSEC3PARAM)
+    okey = zshape.origin
+    records = [(n, rs[RdataType.NSEC3]) for n, rs in data.items() if RdataType.NSEC3 in rs]
+    param_rr = data[okey].get(RdataType.NSEC3PARAM)
     params: tuple[int, int, bytes] | None = None
-    if param_rds is not None:
-        p = param_rds[0]
-        params = (p.algorithm, p.iterations, p.salt)  # type: ignore[attr-defined]
+    if param_rr is not None:
+        a, _, it, s, _ = _nsec3_fields(param_rr.wires[0])
+        params = (a, it, s)
     else:
         rep.add("NSEC3PARAM_MISSING", "no NSEC3PARAM at the apex", origin)
         if records:
-            r = records[0][1][0]
-            params = (r.algorithm, r.iterations, r.salt)  # type: ignore[attr-defined]
+            a, _, it, s, _ = _nsec3_fields(records[0][1].wires[0])
+            params = (a, it, s)
     if params is None:
         return
     alg, iterations, salt = params
@@ -290,53 +465,61 @@ def _check_nsec3(
         rep.add("NSEC3_PARAMS_INCONSISTENT", f"unknown NSEC3 hash algorithm {alg}", origin, RdataType.NSEC3PARAM)
         return
 
-    chain: dict[bytes, tuple[dns.name.Name, dns.rdata.Rdata]] = {}
+    # digest → (owner, next hashed owner, NSEC3 wire, where its type bitmap starts)
+    chain: dict[bytes, tuple[Key, bytes, bytes, int]] = {}
     opt_out = False
     inconsistent = False
-    for owner, rds in records:
-        rd = rds[0]
-        if len(rds) != 1:
-            rep.add("NSEC3_CHAIN_BROKEN", f"{len(rds)} NSEC3 records at one name", owner, RdataType.NSEC3)
-        if (rd.algorithm, rd.iterations, rd.salt) != params:  # type: ignore[attr-defined]
+    depth = len(okey) + 1
+    for owner, rr in records:
+        if len(rr.wires) != 1:
+            rep.add("NSEC3_CHAIN_BROKEN", f"{len(rr.wires)} NSEC3 records at one name", text(owner), RdataType.NSEC3)
+        r_alg, flags, r_iterations, r_salt, pos = _nsec3_fields(rr.wires[0])
+        if (r_alg, r_iterations, r_salt) != params:
             if not inconsistent:
-                rep.add("NSEC3_PARAMS_INCONSISTENT", "NSEC3 parameters differ from NSEC3PARAM", owner, RdataType.NSEC3)
+                rep.add("NSEC3_PARAMS_INCONSISTENT", "NSEC3 parameters differ from NSEC3PARAM", text(owner), RdataType.NSEC3)
             inconsistent = True
             continue
-        opt_out = opt_out or bool(rd.flags & denial.NSEC3_FLAG_OPTOUT)  # type: ignore[attr-defined]
-        label = owner.relativize(origin)
+        opt_out = opt_out or bool(flags & denial.NSEC3_FLAG_OPTOUT)
         try:
-            if len(label) != 1 or owner.parent() != origin:
+            if len(owner) != depth or owner[:-1] != okey:
                 raise ValueError
-            digest = base64.b32hexdecode(label.labels[0].upper())
-        except (ValueError, TypeError, UnicodeDecodeError):
-            rep.add("NSEC3_CHAIN_BROKEN", "NSEC3 owner is not a hash label under the apex", owner, RdataType.NSEC3)
+            label = owner[-1]
+            if len(label) % 8 == 0 and label.isalnum():  # base32hex digits are int()'s base 32
+                digest = int(label, 32).to_bytes(len(label) * 5 // 8, "big")
+            else:
+                digest = base64.b32hexdecode(label.upper())
+        except (ValueError, TypeError):
+            rep.add("NSEC3_CHAIN_BROKEN", "NSEC3 owner is not a hash label under the apex", text(owner), RdataType.NSEC3)
             continue
-        chain[digest] = (owner, rd)
-        if rds.ttl != ttl:
-            rep.add("NSEC_TTL_WRONG", f"NSEC3 TTL {rds.ttl}, expected {ttl} (RFC 9077)", owner, RdataType.NSEC3)
+        wire = rr.wires[0]
+        next_len = wire[pos]
+        chain[digest] = (owner, wire[pos + 1 : pos + 1 + next_len], wire, pos + 1 + next_len)
+        if rr.ttl != ttl:
+            rep.add("NSEC_TTL_WRONG", f"NSEC3 TTL {rr.ttl}, expected {ttl} (RFC 9077)", text(owner), RdataType.NSEC3)
     if opt_out:
         rep.add("NSEC3_OPT_OUT", "NSEC3 opt-out in use", origin, RdataType.NSEC3)
 
-    allowed = {denial.nsec3_digest(n, salt, iterations): n for n in nsec3_covered(zshape, data, False)}
+    allowed = {
+        denial.nsec3_digest_wire(key_wire(n), salt, iterations): n for n in nsec3_covered(zshape, data, False)
+    }
     required = set(nsec3_covered(zshape, data, opt_out)) if opt_out else set(allowed.values())
     for digest, name in allowed.items():
         if digest not in chain and name in required:
-            rep.add("NSEC3_MISSING", f"no NSEC3 record ({denial.b32hex(digest)}) for this name", name)
+            rep.add("NSEC3_MISSING", f"no NSEC3 record ({denial.b32hex(digest)}) for this name", text(name))
     order = sorted(chain)
     for i, digest in enumerate(order):
-        owner, rd = chain[digest]
+        owner, next_hash, wire, bitmap_at = chain[digest]
         nxt = order[(i + 1) % len(order)]
-        if rd.next != nxt:  # type: ignore[attr-defined]
+        if next_hash != nxt:
             rep.add(
                 "NSEC3_CHAIN_BROKEN",
-                f"next hashed owner is {denial.b32hex(rd.next)}, expected {denial.b32hex(nxt)}",  # type: ignore[attr-defined]
-                owner, RdataType.NSEC3,
+                f"next hashed owner is {denial.b32hex(next_hash)}, expected {denial.b32hex(nxt)}",
+                text(owner), RdataType.NSEC3,
             )
         name = allowed.get(digest)
         if name is None:
-            rep.add("NSEC3_CHAIN_BROKEN", "NSEC3 record matches no name of the zone", owner, RdataType.NSEC3)
+            rep.add("NSEC3_CHAIN_BROKEN", "NSEC3 record matches no name of the zone", text(owner), RdataType.NSEC3)
             continue
-        want = set(nsec3_types(zshape.kinds[name], data.get(name, {}), nsec3param=True))
-        have = bitmap_types(rd.windows)  # type: ignore[attr-defined]
-        if want != have:
-            rep.add("NSEC3_BITMAP_WRONG", f"{name}: " + _bitmap_diff(have, want), owner, RdataType.NSEC3)
+        diff = _bitmap_check(wire, bitmap_at, nsec3_types(zshape.kinds[name], data.get(name, {}), nsec3param=True))
+        if diff:
+            rep.add("NSEC3_BITMAP_WRONG", f"{text(name)}: {diff}", text(owner), RdataType.NSEC3)

@@ -17,8 +17,9 @@ import dns.tokenizer
 import dns.zone
 import dns.zonefile
 
-from sigchain.core import records
+from sigchain.core import records, zonewire
 from sigchain.core.records import RRsetRec
+from sigchain.core.zonewire import WireRRset
 from sigchain.errors import InputError, OperationalError
 
 _ORIGIN_RE = re.compile(r"^\$ORIGIN\s+(\S+)", re.IGNORECASE | re.MULTILINE)
@@ -147,6 +148,31 @@ def load_records(path: str, origin: str | None = None) -> tuple[dns.name.Name, l
         zone = load_zone(path, origin)
         return zone.origin, records.from_rdatasets(zone.nodes), zone.warnings
     return zorigin, rrsets, warnings
+
+
+@dataclass
+class WireZone:
+    """A zone as canonical wire RRsets (core/zonewire), the verifier's input."""
+
+    origin: dns.name.Name
+    rrsets: list[WireRRset]
+    path: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_wire(path: str, origin: str | None = None, *, require_ns: bool = True) -> WireZone:
+    """Parse a (signed) zone for verification: the fast reader, or `load_zone` for files with
+    $INCLUDE or $GENERATE. Same records, warnings and file:line errors as `load_zone`."""
+    from sigchain.edge import fastparse, signedparse
+
+    text = read_text(path)
+    zorigin = choose_origin(path, text, origin)
+    try:
+        rrsets, warnings = signedparse.parse(text, path, zorigin, require_ns)
+    except fastparse.NeedsFullReader:
+        zone = load_zone(path, origin, require_ns=require_ns)
+        return WireZone(zone.origin, zonewire.from_nodes(zone.nodes), path, zone.warnings)
+    return WireZone(zorigin, rrsets, path, warnings)
 
 
 def write_atomic(

@@ -1,0 +1,289 @@
+"""A fast master-file reader for verifying signed zones: text → wire RRsets (core/zonewire).
+
+Signed zones are mostly RRSIG, NSEC and NSEC3 records: those become canonical wire here,
+straight from their tokens; every other type goes through `fastparse` (its common types
+directly, the rest through dnspython). Anything the fast path does not take exactly as
+dnspython would (mnemonic algorithms, odd spellings, out-of-range values) is handed to
+dnspython too, so the records, and the error messages, are dnspython's. Files with $INCLUDE
+or $GENERATE raise `fastparse.NeedsFullReader`; errors name the file and the record's line.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime
+import struct
+from collections.abc import Iterator
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.ttl
+
+from sigchain.core.records import Key, key_wire, type_bitmap
+from sigchain.core.zonewire import WireRRset
+from sigchain.edge.fastparse import (
+    NeedsFullReader,
+    _drop_parens,
+    _name,
+    _Origin,
+    _parens,
+    _rdata,
+    _strip_comment,
+)
+from sigchain.errors import InputError
+
+_RRSIG, _NSEC, _NSEC3, _SOA, _NS = (
+    dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.SOA, dns.rdatatype.NS,
+)
+_RRSIG_FIXED = struct.Struct("!HBBIIIH")
+_EPOCH_DAY = datetime.date(1970, 1, 1).toordinal()
+_days: dict[str, int] = {}
+_types: dict[str, int] = {}
+_signers: dict[tuple[str, str], bytes] = {}
+_bitmaps: dict[tuple[str, ...], bytes] = {}
+
+
+def _type(tok: str) -> int:
+    t = _types.get(tok)
+    if t is None:
+        t = _types[tok] = dns.rdatatype.from_text(tok)
+    return t
+
+
+def _digits(*toks: str) -> None:
+    """ValueError unless every token is ASCII decimal digits (int() takes more: '+1', '1_0')."""
+    joined = "".join(toks)
+    if not (joined.isascii() and joined.isdigit()):
+        raise ValueError(joined)
+
+
+def _sigtime(tok: str) -> int:
+    """An RRSIG time, YYYYMMDDHHMMSS or seconds (as dnspython's sigtime_to_posixtime);
+    the caller has checked the digits."""
+    if len(tok) <= 10:
+        return int(tok)
+    if len(tok) != 14:
+        raise ValueError(tok)
+    day = _days.get(tok[:8])
+    if day is None:
+        day = datetime.date(int(tok[:4]), int(tok[4:6]), int(tok[6:8])).toordinal() - _EPOCH_DAY
+        _days[tok[:8]] = day
+    h, m, s = int(tok[8:10]), int(tok[10:12]), int(tok[12:14])
+    if h > 23 or m > 59 or s > 59:
+        raise ValueError(tok)
+    return day * 86400 + h * 3600 + m * 60 + s
+
+
+def _bitmap(tokens: list[str]) -> bytes:
+    """A type bitmap's wire form (a zone has few distinct type lists: memoised)."""
+    key = tuple(tokens)
+    wire = _bitmaps.get(key)
+    if wire is None:
+        types = [_type(t) for t in tokens]
+        if 0 in types:
+            raise ValueError("type 0 in a bitmap")
+        wire = _bitmaps[key] = type_bitmap(types)[0]
+    return wire
+
+
+def _ttl(tok: str) -> int:
+    if tok.isdigit() and tok.isascii() and len(tok) < 10:
+        return int(tok)
+    return dns.ttl.from_text(tok)
+
+
+def _cased_wire(tok: str, origin: _Origin) -> bytes:
+    """Wire form of a name with its case kept (NSEC next names are not lower-cased, RFC 6840
+    §5.1); plain ASCII names only, others raise ValueError."""
+    if tok == "@" or "\\" in tok or not tok.isascii():
+        raise ValueError(tok)
+    if tok.endswith("."):
+        labels = tok[:-1].split(".") if tok != "." else []
+    else:
+        labels = tok.split(".") + list(origin.labels)
+    parts = [label.encode() for label in labels]
+    wire = b"".join(bytes((len(p),)) + p for p in parts) + b"\x00"
+    if len(wire) > 255 or any(not p or len(p) > 63 for p in parts):
+        raise ValueError(tok)
+    return wire
+
+
+def _signer(tok: str, origin: _Origin) -> bytes:
+    """Canonical wire of an RRSIG signer name (nearly always the same few: memoised)."""
+    wire = _signers.get((tok, origin.text))
+    if wire is None:
+        wire = _signers[(tok, origin.text)] = key_wire(_name(tok, origin)[0])
+    return wire
+
+
+def _fast_rdata(rdtype: int, text: str, origin: _Origin) -> bytes:
+    """Canonical wire of an RRSIG, NSEC or NSEC3 record; ValueError for dnspython to judge."""
+    f = text.split()
+    if rdtype == _RRSIG:
+        _digits(*f[1:7])
+        return _RRSIG_FIXED.pack(
+            _type(f[0]), int(f[1]), int(f[2]), int(f[3]), _sigtime(f[4]), _sigtime(f[5]), int(f[6])
+        ) + _signer(f[7], origin) + binascii.a2b_base64("".join(f[8:]))
+    if rdtype == _NSEC:
+        return _cased_wire(f[0], origin) + _bitmap(f[1:])
+    salt = b"" if f[3] == "-" else binascii.unhexlify(f[3])
+    nxt = f[4]
+    if len(nxt) % 8 or not (nxt.isascii() and nxt.isalnum()):
+        raise ValueError(nxt)
+    digest = int(nxt, 32).to_bytes(len(nxt) * 5 // 8, "big")  # base32hex digits are int()'s
+    _digits(*f[:3])
+    return (
+        struct.pack("!BBHB", int(f[0]), int(f[1]), int(f[2]), len(salt)) + salt
+        + bytes((len(digest),)) + digest + _bitmap(f[5:])
+    )
+
+
+def _wire(rdtype: int, text: str, origin: _Origin) -> bytes:
+    if rdtype in (_RRSIG, _NSEC, _NSEC3):
+        try:
+            return _fast_rdata(rdtype, text, origin)
+        except (ValueError, IndexError, struct.error):
+            rd = dns.rdata.from_text(dns.rdataclass.IN, rdtype, text.strip(), origin.name, relativize=False)
+            return rd.to_digestable()
+    return _rdata(rdtype, text, origin)[0]
+
+
+def _logical_lines(text: str, path: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) per entry: comments dropped, parenthesised lines joined."""
+    held: list[str] = []
+    start = depth = 0
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = _strip_comment(raw)
+        if held:
+            held.append(line)
+            depth += _parens(line)
+            if depth <= 0:
+                if depth < 0:
+                    break
+                yield start, _drop_parens(" ".join(held))
+                held = []
+            continue
+        if not line or line.isspace():
+            continue
+        if "(" in line or ")" in line:
+            depth = _parens(line)
+            if depth > 0:
+                held, start = [line], lineno
+                continue
+            if depth < 0:
+                start = lineno
+                break
+            line = _drop_parens(line)
+        yield lineno, line
+    if depth:
+        raise InputError("unbalanced parentheses", file=path, line=start)
+
+
+def _bad_record(exc: Exception, path: str, lineno: int, line: str) -> InputError:
+    detail = str(exc)
+    if detail == dns.exception.SyntaxError.__doc__:
+        detail = "malformed record"
+    return InputError(f"{detail}: {line.strip()!r}", file=path, line=lineno)
+
+
+def _add(sets: dict[tuple[Key, int], list], owner: tuple[Key, str], rdtype: int, ttl: int, wire: bytes) -> None:
+    """One record into its RRset: [owner text, smallest TTL, wire, or a set of wires]."""
+    entry = sets.get((owner[0], rdtype))
+    if entry is None:
+        sets[(owner[0], rdtype)] = [owner[1], ttl, wire]
+        return
+    entry[1] = min(entry[1], ttl)
+    if isinstance(entry[2], bytes):
+        entry[2] = {entry[2]}
+    entry[2].add(wire)
+
+
+def parse(
+    text: str, path: str, zone_origin: dns.name.Name, require_ns: bool = True
+) -> tuple[list[WireRRset], list[str]]:
+    """Parse a master file into wire RRsets (in order of first appearance); returns
+    (rrsets, warnings)."""
+    origin = _Origin(zone_origin)
+    zkey = origin.key
+    zlen = len(zkey)
+    lines = text.split("\n")
+    default_ttl: int | None = None
+    last_ttl: int | None = None
+    soa_minimum: int | None = None
+    owner_tok: str | None = None
+    owner: tuple[Key, str] | None = None
+    sets: dict[tuple[Key, int], list] = {}  # (key, type) → see _add
+    ignored: list[str] = []
+    for lineno, line in _logical_lines(text, path):
+        try:
+            if line[0] == "$":
+                directive, *args = line.split() + [""]
+                word = directive.upper()
+                if word in ("$INCLUDE", "$GENERATE"):
+                    raise NeedsFullReader(word)
+                if word == "$TTL":
+                    default_ttl = dns.ttl.from_text(args[0])
+                elif word == "$ORIGIN":
+                    origin = _Origin(dns.name.from_text(args[0], origin.name))
+                    owner_tok = None  # relative owner names change meaning
+                else:
+                    raise ValueError(f"unknown directive {directive}")
+                continue
+            fields = line.split(None, 4)
+            pos = 0
+            if line[0] not in " \t":
+                if fields[0] != owner_tok or owner is None:
+                    owner = _name(fields[0], origin)
+                    owner_tok = fields[0]
+                pos = 1
+            elif owner is None:
+                raise ValueError("no owner name for this record")
+            ttl: int | None = None
+            for word in fields[pos : pos + 2]:
+                if word[:1].isdigit():
+                    ttl = _ttl(word)
+                elif word.upper() in ("IN", "CH", "CS", "HS", "ANY", "NONE"):
+                    if word.upper() != "IN":
+                        raise ValueError(f"class {word.upper()} is not IN")
+                else:
+                    break
+                pos += 1
+            rdtype = _type(fields[pos])
+            rest = line.split(None, pos + 1)
+            wire = _wire(rdtype, rest[pos + 1] if len(rest) > pos + 1 else "", origin)
+            if ttl is not None:
+                last_ttl = ttl
+            elif default_ttl is not None:
+                ttl = default_ttl
+            else:
+                ttl = last_ttl
+            if rdtype == _SOA:
+                soa_minimum = struct.unpack("!I", wire[-4:])[0]
+            if ttl is None:
+                ttl = soa_minimum
+                if ttl is None:
+                    raise ValueError("no TTL: add a $TTL directive or a TTL to the record")
+        except (ValueError, IndexError, dns.exception.DNSException) as exc:
+            raise _bad_record(exc, path, lineno, lines[lineno - 1]) from None
+        if owner[0][:zlen] == zkey:
+            _add(sets, owner, rdtype, ttl, wire)
+        else:
+            ignored.append(f"line {lineno} {owner[1]}")
+    warnings = []
+    if ignored:
+        warnings.append(
+            f"{path}: ignoring out-of-zone data: {', '.join(ignored[:5])}"
+            + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
+        )
+    if (zkey, _SOA) not in sets:
+        raise InputError(f"no SOA record at the zone apex {zone_origin}", file=path)
+    if require_ns and (zkey, _NS) not in sets:
+        raise InputError(f"no NS records at the zone apex {zone_origin}", file=path)
+    rrsets = [
+        WireRRset(k, e[0], t, e[1], (e[2],) if isinstance(e[2], bytes) else tuple(sorted(e[2])))
+        for (k, t), e in sets.items()
+    ]
+    return rrsets, warnings

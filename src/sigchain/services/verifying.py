@@ -1,0 +1,84 @@
+"""Zone verification with the signature checks spread over processes.
+
+core/verify plans every check and hands the signatures to a `Checker`; here that checker is
+a pool of worker processes, started only when a zone has enough signatures to pay for it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from multiprocessing.pool import Pool
+
+from sigchain.core import verify
+from sigchain.edge.zonefile import WireZone
+from sigchain.services.signing import default_threads
+
+BATCH = 1000  # signatures per task
+POOL_MIN = verify.CHUNK  # fewer signatures than one chunk are checked in this process
+
+
+def _warm() -> None:
+    """Worker start: the imports the first batch would otherwise wait for."""
+    verify.check_jobs([], [])
+
+
+class _PoolChecker:
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.pool: Pool | None = None
+
+    def start(self) -> None:
+        if self.pool is None:
+            # forkserver: workers start small, not as copies of this process and its zone.
+            self.pool = multiprocessing.get_context("forkserver").Pool(self.threads, initializer=_warm)
+
+    def __call__(self, dnskeys: Sequence[bytes], jobs: Sequence[verify.Job]) -> Callable[[], list[int]]:
+        if self.pool is None:
+            if len(jobs) < POOL_MIN:
+                return verify.serial_checker(dnskeys, jobs)
+            self.start()
+        assert self.pool is not None
+        keys = list(dnskeys)
+        pending = [
+            self.pool.apply_async(verify.check_jobs, (keys, jobs[i : i + BATCH]))
+            for i in range(0, len(jobs), BATCH)
+        ]
+        return lambda: [hit for r in pending for hit in r.get()]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+class Verifier:
+    """verify.verify_records with the signature checks over `threads` processes (default:
+    every core). The pool starts when a zone first has enough signatures, or at once with
+    `start_now` (a caller expecting a large zone can then read it while the workers start)."""
+
+    def __init__(self, threads: int | None = None, start_now: bool = False):
+        n = threads if threads is not None else default_threads()
+        self.checker = _PoolChecker(n) if n > 1 else None
+        if start_now and self.checker is not None:
+            self.checker.start()
+
+    def verify(self, zone: WireZone, now: int, ignore_ksk: bool = False) -> verify.VerifyReport:
+        checker: verify.Checker = self.checker if self.checker is not None else verify.serial_checker
+        return verify.verify_records(zone.rrsets, zone.origin, now, ignore_ksk, checker)
+
+    def close(self) -> None:
+        if self.checker is not None:
+            self.checker.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def verify_wire(zone: WireZone, now: int, ignore_ksk: bool = False, threads: int | None = None) -> verify.VerifyReport:
+    with Verifier(threads) as v:
+        return v.verify(zone, now, ignore_ksk)
