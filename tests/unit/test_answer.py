@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 
 import dns.dnssec
 import dns.edns
@@ -27,11 +28,12 @@ import dns.rrset
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core import algorithms, keyfile, signer
+from sigchain.core import algorithms, keyfile, signer, transfer
 from sigchain.core.answer import ZoneIndex, ZoneSet, answer, lookup, render, respond, rrsets
 from sigchain.core.denial import Nsec3Params
 from sigchain.core.rrsig import SigWindow
 from sigchain.core.zonedata import bitmap_types
+from sigchain.edge import zonefile
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 
 N = dns.name.from_text
@@ -81,10 +83,14 @@ def _key(zone: dns.name.Name, role: KeyRole) -> KeyPair:
     return KeyPair(zone, 13, keyfile.make_dnskey(a, priv, role.flags), priv, KeyTiming())
 
 
-def _signed(origin: dns.name.Name, text: dict[str, list[tuple[str, str]]], nsec3: Nsec3Params | None) -> dict[dns.name.Name, list[dns.rdataset.Rdataset]]:
+def _signed_text(origin: dns.name.Name, text: dict[str, list[tuple[str, str]]], nsec3: Nsec3Params | None) -> signer.SignResult:
     keys = [_key(origin, KeyRole.KSK), _key(origin, KeyRole.ZSK)]
     opts = signer.SignOptions(SigWindow(NOW - 3600, 30 * 86400, 0), nsec3, cds=True)
-    return signer.sign_zone(_zone(origin, text), origin, keys, opts, NOW).to_zone()
+    return signer.sign_zone(_zone(origin, text), origin, keys, opts, NOW)
+
+
+def _signed(origin: dns.name.Name, text: dict[str, list[tuple[str, str]]], nsec3: Nsec3Params | None) -> dict[dns.name.Name, list[dns.rdataset.Rdataset]]:
+    return _signed_text(origin, text, nsec3).to_zone()
 
 
 FLAVOURS = {"nsec": None, "nsec3": Nsec3Params(), "optout": Nsec3Params(2, b"\xab\xcd", opt_out=True)}
@@ -641,3 +647,26 @@ def test_prerendered_zone_answers_alike_and_renders_nothing_per_query() -> None:
         assert got is not None and want is not None
         same_response(got, want)
     assert len(eager._wire) == rendered and len(lazy._wire) > 0
+
+
+@pytest.mark.parametrize("flavour", list(FLAVOURS))
+def test_index_from_the_wire_reader_answers_as_from_dnspython(tmp_path: Path, flavour: str) -> None:
+    """The server indexes what `zonefile.load_wire` read (ZoneIndex.from_wire); every answer
+    says what the index built from dnspython's reader of the same file says."""
+    result = _signed_text(ORIGIN, ZONE_TEXT, FLAVOURS[flavour])
+    path = tmp_path / "signed"
+    path.write_text(result.text)
+    wired = zonefile.load_wire(str(path), "example.test.")
+    fast = ZoneSet([ZoneIndex.from_wire(ORIGIN, wired.rrsets)])
+    slow = ZoneSet([ZoneIndex.build(ORIGIN, zonefile.load_zone(str(path), "example.test.").nodes)])
+    z = slow.zones[ORIGIN]
+    names = {dns.name.from_wire(k, 0)[0] for k in z.kind_by_key}
+    names |= {dns.name.Name((b"zz",) + n.labels) for n in list(names)}
+    for name in sorted(names):
+        for qtype in ("A", "TXT", "NS", "DS", "SOA", "DNSKEY", "RRSIG", "NSEC", "NSEC3PARAM", "MX"):
+            q = dns.message.make_query(name, qtype, want_dnssec=True)
+            got, want = respond(fast, q.to_wire()), respond(slow, q.to_wire())
+            assert got is not None and want is not None
+            same_response(got, want)
+    axfr = [r.to_text() for r in transfer.zone_rrsets(fast.zones[ORIGIN])]
+    assert sorted(axfr) == sorted(r.to_text() for r in transfer.zone_rrsets(z))

@@ -35,6 +35,7 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
@@ -45,6 +46,7 @@ from dns.rdatatype import RdataType
 from sigchain.core.denial import nsec3_digest_wire
 from sigchain.core.records import Key, key_of, key_wire
 from sigchain.core.zonedata import LABEL_KEYS, NodeKind, shape
+from sigchain.core.zonewire import WireRRset
 from sigchain.errors import InputError
 
 DEFAULT_UDP_SIZE = 1232  # advertised and used as our UDP ceiling (DNS flag day 2020, BIND)
@@ -177,6 +179,36 @@ class ZoneIndex:
             cut_keys=frozenset(map(key_wire, cuts)), dname_keys=frozenset(map(key_wire, dnames)),
             nsec_keys=tuple(map(key_wire, nsec_owners)), nsec_order=tuple(nsec_owners),
         )
+
+    @classmethod
+    def from_wire(cls, origin: dns.name.Name, rrsets: Iterable[WireRRset]) -> ZoneIndex:
+        """Index a zone read as canonical wire RRsets (`zonefile.load_wire`): the records
+        become dnspython rdata (for transfers and the unusual queries) and their wire is kept
+        as the pre-rendered form — so rdata names are served in canonical (lower) case, which
+        validators compare anyway (RFC 4034 §6.2)."""
+        names: dict[str, dns.name.Name] = {}
+        nodes: dict[dns.name.Name, list[dns.rdataset.Rdataset]] = {}
+        seeds = []
+        for r in rrsets:
+            name = names.get(r.owner)
+            if name is None:
+                name = names[r.owner] = dns.name.from_text(r.owner)
+            covers = (r.wires[0][0] << 8 | r.wires[0][1]) if r.rdtype == RdataType.RRSIG else 0
+            rrset = dns.rrset.RRset(name, dns.rdataclass.IN, r.rdtype, covers)
+            rrset.update_ttl(r.ttl)
+            head = struct.pack("!HHI", r.rdtype, dns.rdataclass.IN, r.ttl)
+            tails = []
+            for wire in r.wires:
+                rrset.add(dns.rdata.from_wire(dns.rdataclass.IN, r.rdtype, wire, 0, len(wire)))
+                tails.append(head + struct.pack("!H", len(wire)) + wire)
+            nodes.setdefault(name, []).append(rrset)
+            seeds.append((rrset, tuple(tails)))
+        index = cls.build(origin, nodes)
+        for rrset, tails in seeds:
+            owner = rrset.name.to_wire()
+            assert owner is not None
+            index._wire[id(rrset)] = (rrset, owner, tails)
+        return index
 
     def prerender(self) -> None:
         """Render every RRset of the zone to wire now (`wire_of`), rather than on first use:

@@ -269,7 +269,10 @@ def parse(
         except (ValueError, IndexError, dns.exception.DNSException) as exc:
             raise _bad_record(exc, path, lineno, lines[lineno - 1]) from None
         if owner[0][:zlen] == zkey:
-            _add(sets, owner, rdtype, ttl, wire)
+            # RRSIGs are kept per covered type, each with its own TTL, as dnspython's
+            # rdatasets (the server answers with them): the covered type rides above bit 16.
+            _add(sets, owner, rdtype | (wire[0] << 24 | wire[1] << 16) if rdtype == _RRSIG else rdtype,
+                 ttl, wire)
         else:
             ignored.append(f"line {lineno} {owner[1]}")
     warnings = []
@@ -283,7 +286,7 @@ def parse(
     if require_ns and (zkey, _NS) not in sets:
         raise InputError(f"no NS records at the zone apex {zone_origin}", file=path)
     rrsets = [
-        WireRRset(k, e[0], t, e[1], (e[2],) if isinstance(e[2], bytes) else tuple(sorted(e[2])))
+        WireRRset(k, e[0], t & 0xFFFF, e[1], (e[2],) if isinstance(e[2], bytes) else tuple(sorted(e[2])))
         for (k, t), e in sets.items()
     ]
     return rrsets, warnings

@@ -26,11 +26,11 @@ from dns.rdatatype import RdataType
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.answer import ZoneIndex, ZoneSet
 from sigchain.core.transfer import History, diff, record_count, serial_gt
-from sigchain.core.verify import verify_zone
+from sigchain.core.verify import verify_records
 from sigchain.edge.notify import send_notify
 from sigchain.edge.server import Handler, Listeners, Response
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
-from sigchain.edge.zonefile import load_zone
+from sigchain.edge.zonefile import load_wire
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
@@ -68,15 +68,14 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
 
 
 def load_checked(spec: ZoneSpec, now: int) -> tuple[ZoneIndex, list[str]]:
-    """Parse, verify (if signed) and index one zone file; raise if it must not be served."""
-    zone = load_zone(spec.path, spec.name.to_text())
-    signed = any(
-        rds.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for rs in zone.nodes.values() for rds in rs
-    )
+    """Parse, verify (if signed) and index one zone file; raise if it must not be served.
+    The fast wire reader feeds both the verifier and the index (see ZoneIndex.from_wire)."""
+    zone = load_wire(spec.path, spec.name.to_text())
+    signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
     warnings = list(zone.warnings)
     if signed:
         # Validators ignore the SEP flag, so neither do we (as dnssec-verify -z).
-        report = verify_zone(zone.nodes, zone.origin, now, ignore_ksk=True)
+        report = verify_records(zone.rrsets, zone.origin, now, ignore_ksk=True)
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
         if errors:
             shown = "; ".join(
@@ -89,8 +88,8 @@ def load_checked(spec: ZoneSpec, now: int) -> tuple[ZoneIndex, list[str]]:
             )
     else:
         warnings.append(f"zone {zone.origin} is unsigned: served without DNSSEC")
-    index = ZoneIndex.build(zone.origin, zone.nodes)
-    index.prerender()
+    index = ZoneIndex.from_wire(zone.origin, zone.rrsets)
+    index.prerender()  # the few RRsets made while indexing (negative-answer SOA)
     return index, warnings
 
 
