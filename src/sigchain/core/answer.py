@@ -46,7 +46,7 @@ from dns.rdatatype import RdataType
 from sigchain.core.denial import nsec3_digest_wire
 from sigchain.core.records import Key, key_of, key_wire
 from sigchain.core.zonedata import LABEL_KEYS, NodeKind, shape
-from sigchain.core.zonewire import WireRRset
+from sigchain.core.zonewire import WireRRset, key_from_labels, read_name
 from sigchain.errors import InputError
 
 DEFAULT_UDP_SIZE = 1232  # advertised and used as our UDP ceiling (DNS flag day 2020, BIND)
@@ -93,7 +93,7 @@ class ZoneIndex:
     cut_keys: frozenset[bytes]  # delegation points below the apex
     dname_keys: frozenset[bytes]  # DNAME owners (RFC 6672)
     nsec_keys: tuple[bytes, ...]  # NSEC owners in canonical order (RFC 4034 §6.1)
-    nsec_order: tuple[tuple[bytes, ...], ...]  # their `canonical_order` sort keys
+    nsec_order: tuple[Key, ...]  # their `canonical_order` sort keys
     # Made on first use and kept with this version of the zone (see `wire_of`, `glue_of`).
     _wire: dict[int, tuple[dns.rrset.RRset, bytes, tuple[bytes, ...]]] = field(
         default_factory=dict, compare=False, repr=False)
@@ -196,33 +196,19 @@ class ZoneIndex:
             covers = (r.wires[0][0] << 8 | r.wires[0][1]) if r.rdtype == RdataType.RRSIG else 0
             rrset = dns.rrset.RRset(name, dns.rdataclass.IN, r.rdtype, covers)
             rrset.update_ttl(r.ttl)
-            head = struct.pack("!HHI", r.rdtype, dns.rdataclass.IN, r.ttl)
-            tails = []
             for wire in r.wires:
                 rrset.add(dns.rdata.from_wire(dns.rdataclass.IN, r.rdtype, wire, 0, len(wire)))
-                tails.append(head + struct.pack("!H", len(wire)) + wire)
             nodes.setdefault(name, []).append(rrset)
-            seeds.append((rrset, tuple(tails)))
+            seeds.append((rrset, r.wires))
         index = cls.build(origin, nodes)
-        for rrset, tails in seeds:
-            owner = rrset.name.to_wire()
-            assert owner is not None
-            index._wire[id(rrset)] = (rrset, owner, tails)
+        for rrset, wires in seeds:
+            index._keep(rrset, wires)
+        # The RRsets `build` made (the negative-answer SOA): rendered now too, so that the UDP
+        # workers forked after loading share every record's wire and no query renders one.
+        index.wire_of(index.negative_soa)
+        if index.negative_soa_sig is not None:
+            index.wire_of(index.negative_soa_sig)
         return index
-
-    def prerender(self) -> None:
-        """Render every RRset of the zone to wire now (`wire_of`), rather than on first use:
-        the server does this while loading, before its UDP workers fork, so that they share
-        one copy and no query pays for it."""
-        for nodes in (self.nodes.values(), self.nsec3_nodes.values()):
-            for node in nodes:
-                for rrset in node.rrsets.values():
-                    self.wire_of(rrset)
-                for rrset in node.sigs.values():
-                    self.wire_of(rrset)
-        self.wire_of(self.negative_soa)
-        if self.negative_soa_sig is not None:
-            self.wire_of(self.negative_soa_sig)
 
     def glue_of(self, cut: bytes) -> tuple[bytes, ...]:
         """Keys of the in-zone NS targets of the delegation at `cut` that have records."""
@@ -270,17 +256,20 @@ class ZoneIndex:
         kept (`keep`), for one made for a single answer (a DNAME's CNAME) made afresh."""
         hit = self._wire.get(id(rrset)) if keep else None
         if hit is None:
-            head = struct.pack("!HHI", rrset.rdtype, rrset.rdclass, rrset.ttl)
-            tails = []
-            for rd in rrset:
-                data = rd.to_wire()
-                tails.append(head + struct.pack("!H", len(data)) + data)
-            owner = rrset.name.to_wire()
-            assert owner is not None
-            hit = (rrset, owner, tuple(tails))
-            if keep:
-                self._wire[id(rrset)] = hit  # holding the RRset keeps its id from being reused
+            hit = self._keep(rrset, [rd.to_wire() for rd in rrset], keep)
         return hit[1], hit[2]
+
+    def _keep(self, rrset: dns.rrset.RRset, rdatas: Sequence[bytes], keep: bool = True,
+              ) -> tuple[dns.rrset.RRset, bytes, tuple[bytes, ...]]:
+        """`rrset`'s owner wire and its records' wire after the owner, from its rdata wires
+        (in the RRset's order), kept for `wire_of` unless `keep` is false."""
+        head = struct.pack("!HHI", rrset.rdtype, rrset.rdclass, rrset.ttl)
+        owner = rrset.name.to_wire()
+        assert owner is not None
+        hit = (rrset, owner, tuple(head + struct.pack("!H", len(d)) + d for d in rdatas))
+        if keep:
+            self._wire[id(rrset)] = hit  # holding the RRset keeps its id from being reused
+        return hit
 
 
 def _as_rrset(name: dns.name.Name, rds: dns.rdataset.Rdataset) -> dns.rrset.RRset:
@@ -302,27 +291,16 @@ def _as_rrset(name: dns.name.Name, rds: dns.rdataset.Rdataset) -> dns.rrset.RRse
 
 def wire_key(name: dns.name.Name) -> bytes:
     """An absolute name's lower-cased wire form (its canonical form, RFC 4034 §6.2)."""
-    # lower() changes ASCII letters only, and label lengths (< 64) are never letters.
-    return b"".join([bytes((len(label),)) + label for label in name.labels]).lower()
+    return key_wire(key_of(name))
 
 
 def _parent(key: bytes) -> bytes:
     return key[key[0] + 1:]
 
 
-def _labels(key: bytes) -> list[bytes]:
-    out, i = [], 0
-    while key[i]:
-        out.append(key[i + 1:i + 1 + key[i]])
-        i += key[i] + 1
-    return out
-
-
-def canonical_order(key: bytes) -> tuple[bytes, ...]:
-    """Sort key of RFC 4034 §6.1 canonical name order (labels compared from the root)."""
-    labels = _labels(key)
-    labels.reverse()
-    return tuple(labels)
+def canonical_order(key: bytes) -> Key:
+    """Sort key of RFC 4034 §6.1 canonical name order: the label key (core/records)."""
+    return key_from_labels(read_name(key, 0)[0])
 
 
 def _within(key: bytes, origin: bytes) -> bool:
