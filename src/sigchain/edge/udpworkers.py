@@ -24,7 +24,7 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from sigchain.edge.server import Handler
 
@@ -176,7 +176,7 @@ class UdpWorkers:
             self.current[i] = self._fork() if respawn else -1
         self.current = [p for p in self.current if p > 0]
 
-    def stop(self, timeout: float = 3.0, sleep: Callable[[float], None] = time.sleep) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
         """Stop every worker and wait for them (SIGKILL after `timeout` seconds)."""
         self._stop(self.current)
         self.current = []
@@ -184,7 +184,7 @@ class UdpWorkers:
         while self.leaving and waited < timeout:
             self.reap(respawn=False)
             if self.leaving:
-                sleep(0.05)
+                time.sleep(0.05)
                 waited += 0.05
         for pid in self.leaving:
             try:

@@ -99,6 +99,18 @@ class ListenConfig:
     zones: tuple[dns.name.Name, ...]
 
 
+MAX_UDP_WORKERS = 64
+
+
+def default_udp_workers() -> int:
+    """One process answering UDP per CPU this process may run on (Knot's udp-workers)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_UDP_WORKERS))
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """Everything `sigchain serve` needs to run."""
@@ -110,19 +122,7 @@ class ServeConfig:
     tcp_idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     ixfr_history: int = DEFAULT_HISTORY
     source: str | None = None  # the config file, for messages
-    udp_workers: int = field(default_factory=lambda: default_udp_workers())
-
-
-MAX_UDP_WORKERS = 64
-
-
-def default_udp_workers() -> int:
-    """One process answering UDP per CPU this process may run on (Knot's udp-workers)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_UDP_WORKERS))
+    udp_workers: int = field(default_factory=default_udp_workers)
 
 
 def from_flags(zones: Sequence[ZoneConfig], listens: Sequence[ListenAddress], *,
