@@ -473,11 +473,7 @@ if __name__ == "__main__":  # build and serve until interrupted, for poking with
     t0 = time.monotonic()
     try:
         h.build()
-    except BaseException:
-        h.stop()
-        raise
-    print(f"built in {time.monotonic() - t0:.1f}s in {h.base}", file=sys.stderr)
-    try:
+        print(f"built in {time.monotonic() - t0:.1f}s in {h.base}", file=sys.stderr)
         h.start()
     except BaseException:
         h.stop()

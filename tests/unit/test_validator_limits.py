@@ -32,31 +32,28 @@ ZONE = N("trap.test.")
 INCEPTION, EXPIRATION = NOW - DAY, NOW + 30 * DAY
 
 
-@pytest.fixture
-def verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts every signature verification the validator asks the crypto layer for."""
+def _counted(monkeypatch: pytest.MonkeyPatch, module: object, attr: str) -> list[int]:
+    """Wrap `module.attr` so that every call appends to the returned list."""
     calls: list[int] = []
-    real = algorithms.verify
+    real = getattr(module, attr)
 
     def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(algorithms, "verify", counting)
-    yield calls
+    monkeypatch.setattr(module, attr, counting)
+    return calls
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Counts every signature verification the validator asks the crypto layer for."""
+    yield _counted(monkeypatch, algorithms, "verify")
 
 
 @pytest.fixture
 def hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    calls: list[int] = []
-    real = denial.nsec3_digest
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(denial, "nsec3_digest", counting)
-    yield calls
+    yield _counted(monkeypatch, denial, "nsec3_digest")
 
 
 def _key_tag(rdata: bytes) -> int:
