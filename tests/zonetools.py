@@ -8,7 +8,7 @@ import dns.name
 import dns.rdataset
 import dns.rdatatype
 
-from sigchain.core.rrsig import sign_rrset
+from sigchain.core.dnssec.rrsig import sign_rrset
 from sigchain.edge import keystore, zonefile
 from sigchain.model.keys import KeyPair
 from tests.conftest import sc

@@ -98,7 +98,7 @@ CODES: dict[str, CodeInfo] = {
     "NO_DENIAL_CHAIN": CodeInfo(
         Severity.ERROR, "RFC 4035 §2.3", "the zone has neither an NSEC nor an NSEC3 chain", 12
     ),
-    # Validation (core/validator.py). The RRSIG_* codes above are shared with it.
+    # Validation (core/validate/validator.py). The RRSIG_* codes above are shared with it.
     "DNSKEY_MISSING": CodeInfo(
         Severity.ERROR, "RFC 4035 §5.2", "a zone's DNSKEY RRset is needed but absent", 9
     ),

@@ -13,7 +13,7 @@ import dns.name
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core import keyfile, timefmt
+from sigchain.core.dnssec import keyfile, timefmt
 from sigchain.edge import keystore
 from tests.conftest import EXAMPLE_ZONE, sc
 from tests.zonetools import keygen, load, rdataset
@@ -45,7 +45,7 @@ def _set_timing(keydir: Path, base: str, **times: int) -> None:
     kp = keystore.load_pair(str(keydir / base))
     from dataclasses import replace
 
-    from sigchain.core import algorithms
+    from sigchain.core.dnssec import algorithms
 
     timing = replace(kp.timing, **times)
     (keydir / f"{base}.private").write_text(

@@ -10,8 +10,8 @@ import dns.rrset
 import pytest
 
 from sigchain.cli.trace import parse_words
-from sigchain.core.resolution import Failed, Gathered
-from sigchain.core.validator import Evidence, Kind, Question, Status, Verdict
+from sigchain.core.resolve.resolution import Failed, Gathered
+from sigchain.core.validate.validator import Evidence, Kind, Question, Status, Verdict
 from sigchain.errors import InputError
 from sigchain.findings import Finding
 from sigchain.services.trace import TraceResult

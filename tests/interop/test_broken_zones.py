@@ -15,7 +15,7 @@ import dns.rdatatype
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core import denial
+from sigchain.core.zone import nsec3hash
 from tests.conftest import EXAMPLE_ZONE, need, run, sc
 from tests.zonetools import Nodes, drop, dump, keygen, load, rdataset, resign, zone_keys
 
@@ -75,7 +75,7 @@ def _replace_and_resign(nodes: Nodes, keydir: Path, owner: dns.name.Name, rdtype
 
 def _www_nsec3_owner(nodes: Nodes) -> dns.name.Name:
     param = rdataset(nodes, ORIGIN, RdataType.NSEC3PARAM)[0]
-    return denial.nsec3_owner(WWW, ORIGIN, denial.Nsec3Params(param.iterations, param.salt))
+    return nsec3hash.nsec3_owner(WWW, ORIGIN, nsec3hash.Nsec3Params(param.iterations, param.salt))
 
 
 def remove_nsec3(nodes: Nodes, keydir: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sigchain.core import labplan
+from sigchain.core.lab import labplan
 from sigchain.edge import loopback, processes
 from sigchain.errors import OperationalError
 from sigchain.services.lab import Lab

@@ -27,11 +27,12 @@ import dns.rdtypes.ANY.DS
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core import algorithms, ds, keyfile, rrsig, signer
-from sigchain.core.denial import Nsec3Params, nsec3_digest
-from sigchain.core.proofs import Nsec3Record, NsecRecord
-from sigchain.core.rrsig import SigWindow
-from sigchain.core.validator import Evidence, Question, ZoneCut
+from sigchain.core.dnssec import algorithms, ds, keyfile, rrsig
+from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.sign import signer
+from sigchain.core.validate.proofs import Nsec3Record, NsecRecord
+from sigchain.core.validate.validator import Evidence, Question, ZoneCut
+from sigchain.core.zone.nsec3hash import Nsec3Params, nsec3_digest
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 
 N = dns.name.from_text

@@ -1,4 +1,4 @@
-"""Trust anchors and root hints as users write them (core/anchors.py): zone-file DS/DNSKEY
+"""Trust anchors and root hints as users write them (core/validate/anchors.py): zone-file DS/DNSKEY
 records with any owner, BIND trust-anchors / managed-keys / trusted-keys, root hints; and the
 built-in IANA anchors and root servers."""
 
@@ -9,8 +9,8 @@ import dns.name
 import dns.rdatatype
 import pytest
 
-from sigchain.core import anchors
-from sigchain.core.anchors import Server
+from sigchain.core.validate import anchors
+from sigchain.core.validate.anchors import Server
 from sigchain.errors import InputError
 
 KSK2017 = "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D"

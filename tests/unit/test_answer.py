@@ -28,11 +28,13 @@ import dns.rrset
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core import algorithms, keyfile, signer, transfer
-from sigchain.core.answer import ZoneIndex, ZoneSet, answer, lookup, render, respond, rrsets
-from sigchain.core.denial import Nsec3Params
-from sigchain.core.rrsig import SigWindow
-from sigchain.core.zonedata import bitmap_types
+from sigchain.core.dnssec import algorithms, keyfile
+from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.serve import transfer
+from sigchain.core.serve.answer import ZoneIndex, ZoneSet, answer, lookup, render, respond, rrsets
+from sigchain.core.sign import signer
+from sigchain.core.zone.nsec3hash import Nsec3Params
+from sigchain.core.zone.shape import bitmap_types
 from sigchain.edge import zonefile
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 

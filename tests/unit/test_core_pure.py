@@ -9,11 +9,12 @@ import dns.rdataset
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core import algorithms, keyfile, signer, timefmt
-from sigchain.core.denial import Nsec3Params
-from sigchain.core.rrsig import SigWindow, serial_lt, time_status
-from sigchain.core.verify import verify_zone
-from sigchain.core.zonedata import NodeKind, shape
+from sigchain.core.dnssec import algorithms, keyfile, timefmt
+from sigchain.core.dnssec.rrsig import SigWindow, serial_lt, time_status
+from sigchain.core.sign import signer
+from sigchain.core.verify.verifier import verify_zone
+from sigchain.core.zone.nsec3hash import Nsec3Params
+from sigchain.core.zone.shape import NodeKind, shape
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import dns.name
 import pytest
 
-from sigchain.core import records
+from sigchain.core.zone import records
 from sigchain.edge import fastparse, zonefile
 from sigchain.errors import InputError
 

@@ -11,8 +11,9 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
-from sigchain.core import algorithms, ds, keyfile, labplan
-from sigchain.core.labplan import Denial, LabPaths, SigTimes
+from sigchain.core.dnssec import algorithms, ds, keyfile
+from sigchain.core.lab import labplan
+from sigchain.core.lab.labplan import Denial, LabPaths, SigTimes
 from sigchain.errors import InputError
 from sigchain.model.keys import KeyRole
 

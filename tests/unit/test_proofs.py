@@ -8,9 +8,9 @@ import dns.name
 import dns.rdata
 from dns.rdatatype import RdataType
 
-from sigchain.core import proofs
-from sigchain.core.denial import b32hex, nsec3_digest
-from sigchain.core.proofs import Nsec3Record, NsecRecord, ProofStatus
+from sigchain.core.validate import proofs
+from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, ProofStatus
+from sigchain.core.zone.nsec3hash import b32hex, nsec3_digest
 
 N = dns.name.from_text
 ZONE = N("zone.test.")

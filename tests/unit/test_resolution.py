@@ -1,4 +1,4 @@
-"""The resolution state machine (core/resolution.py), driven without sockets: each "server" is
+"""The resolution state machine (core/resolve/resolution.py), driven without sockets: each "server" is
 sigchain's pure authoritative answer function over zones signed in memory (tests/unit/lab.py),
 queried through the wire path, so the machine sees real responses — referrals, glue, NSEC and
 NSEC3 proofs, truncation. The gathered evidence then goes to the validator.
@@ -24,10 +24,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from sigchain.core.anchors import Server
-from sigchain.core.answer import ZoneIndex, ZoneSet, respond
-from sigchain.core.denial import Nsec3Params
-from sigchain.core.resolution import (
+from sigchain.core.resolve.resolution import (
     Failed,
     Gathered,
     Limits,
@@ -36,7 +33,10 @@ from sigchain.core.resolution import (
     Resolution,
     chain_target,
 )
-from sigchain.core.validator import Kind, Question, Status, validate
+from sigchain.core.serve.answer import ZoneIndex, ZoneSet, respond
+from sigchain.core.validate.anchors import Server
+from sigchain.core.validate.validator import Kind, Question, Status, validate
+from sigchain.core.zone.nsec3hash import Nsec3Params
 from tests.unit.lab import NOW, TTL, Zone, build, ds_entries
 
 N = dns.name.from_text

@@ -9,8 +9,8 @@ import dns.name
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core import zonewire
-from sigchain.core.verify import verify_records, verify_zone
+from sigchain.core.verify.verifier import verify_records, verify_zone
+from sigchain.core.zone import wire
 from sigchain.edge import signedparse, zonefile
 from sigchain.errors import InputError
 
@@ -42,10 +42,10 @@ outside.other. A 192.0.2.9
 
 def _wire_of_nodes(path: Path, origin: str | None) -> set[tuple]:
     zone = zonefile.load_zone(str(path), origin, require_ns=False)
-    return _norm(zonewire.from_nodes(zone.nodes))
+    return _norm(wire.from_nodes(zone.nodes))
 
 
-def _norm(rrsets: list[zonewire.WireRRset]) -> set[tuple]:
+def _norm(rrsets: list[wire.WireRRset]) -> set[tuple]:
     """dnspython keeps an RRSIG RRset per covered type, the fast reader one per name: compare
     the signatures per name (their TTLs do not matter)."""
     out = {(r.key, r.rdtype, r.ttl, r.wires) for r in rrsets if r.rdtype != RdataType.RRSIG}
@@ -67,7 +67,7 @@ def test_same_rrsets_as_dnspython(tmp_path: Path, zone: str) -> None:
     assert _norm(fast.rrsets) == _wire_of_nodes(path, origin)
     # Exactly dnspython's RRsets: an RRSIG RRset per covered type, each with its TTL.
     zone = zonefile.load_zone(str(path), origin, require_ns=False)
-    assert sorted(fast.rrsets) == sorted(zonewire.from_nodes(zone.nodes))
+    assert sorted(fast.rrsets) == sorted(wire.from_nodes(zone.nodes))
     if zone == "odd":
         assert any("outside.other." in w for w in fast.warnings)
 

@@ -10,11 +10,12 @@ import dns.name
 import dns.rdataset
 import pytest
 
-from sigchain.core import algorithms, keyfile, signer
-from sigchain.core.denial import Nsec3Params, nsec3_digest
-from sigchain.core.records import b32hex, b32hex_decode, from_rdatasets
-from sigchain.core.rrsig import SigWindow
-from sigchain.core.timefmt import format_timestamp14
+from sigchain.core.dnssec import algorithms, keyfile
+from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.dnssec.timefmt import format_timestamp14
+from sigchain.core.sign import signer
+from sigchain.core.zone.nsec3hash import Nsec3Params, nsec3_digest
+from sigchain.core.zone.records import b32hex, b32hex_decode, from_rdatasets
 from sigchain.errors import UnsafeRefused
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dns.name
 
-from sigchain.core import algorithms, keyfile, signer
-from sigchain.core.denial import Nsec3Params
-from sigchain.core.records import RRsetRec, key_of
-from sigchain.core.rrsig import SigWindow
+from sigchain.core.dnssec import algorithms, keyfile
+from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.sign import signer
+from sigchain.core.zone.nsec3hash import Nsec3Params
+from sigchain.core.zone.records import RRsetRec, key_of
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 from sigchain.services import signing
 

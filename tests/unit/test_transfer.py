@@ -1,4 +1,4 @@
-"""Zone transfers and NOTIFY, the pure part (core/transfer.py), without sockets.
+"""Zone transfers and NOTIFY, the pure part (core/serve/transfer.py), without sockets.
 
 Oracles independent of the code under test: set arithmetic on the records dnspython reads
 from zone text (what a diff must say), dnspython's own message parser for every rendered
@@ -21,9 +21,8 @@ import dns.zone
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core.answer import ZoneIndex, ZoneSet
-from sigchain.core.denial import Nsec3Params
-from sigchain.core.transfer import (
+from sigchain.core.serve.answer import ZoneIndex, ZoneSet
+from sigchain.core.serve.transfer import (
     Acl,
     AclEntry,
     History,
@@ -42,6 +41,7 @@ from sigchain.core.transfer import (
     xfr_messages,
     zone_rrsets,
 )
+from sigchain.core.zone.nsec3hash import Nsec3Params
 from tests.unit.test_answer import ZONE_TEXT, _signed
 
 N = dns.name.from_text

@@ -15,9 +15,8 @@ import dns.rdtypes.ANY.DNSKEY
 import dns.rrset
 import pytest
 
-from sigchain.core import algorithms, ds
-from sigchain.core.denial import Nsec3Params
-from sigchain.core.validator import (
+from sigchain.core.dnssec import algorithms, ds
+from sigchain.core.validate.validator import (
     Evidence,
     Kind,
     Limits,
@@ -27,6 +26,7 @@ from sigchain.core.validator import (
     ZoneCut,
     validate,
 )
+from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 from tests.unit.lab import DAY, NOW, TTL, Lab, Zone, build, build_lab, make_key
 

@@ -22,8 +22,17 @@ import dns.rdtypes.ANY.RRSIG
 import dns.rrset
 import pytest
 
-from sigchain.core import algorithms, denial, ds, rrsig
-from sigchain.core.validator import Evidence, Limits, Question, Status, Verdict, ZoneCut, validate
+from sigchain.core.dnssec import algorithms, ds, rrsig
+from sigchain.core.validate.validator import (
+    Evidence,
+    Limits,
+    Question,
+    Status,
+    Verdict,
+    ZoneCut,
+    validate,
+)
+from sigchain.core.zone import nsec3hash
 from sigchain.model.keys import KeyPair, KeyRole
 from tests.unit.lab import DAY, NOW, TTL, make_key
 
@@ -53,7 +62,7 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
 @pytest.fixture
 def hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    yield _counted(monkeypatch, denial, "nsec3_digest")
+    yield _counted(monkeypatch, nsec3hash, "nsec3_digest")
 
 
 def _key_tag(rdata: bytes) -> int:

@@ -32,11 +32,12 @@ import dns.zone
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core import algorithms, ds, rrsig, signer
-from sigchain.core.denial import Nsec3Params
-from sigchain.core.rrsig import SigWindow
-from sigchain.core.timefmt import parse_timestamp14
-from sigchain.core.validator import Evidence, Kind, Question, Status, ZoneCut, validate
+from sigchain.core.dnssec import algorithms, ds, rrsig
+from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.dnssec.timefmt import parse_timestamp14
+from sigchain.core.sign import signer
+from sigchain.core.validate.validator import Evidence, Kind, Question, Status, ZoneCut, validate
+from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.errors import UnsafeRefused
 from sigchain.model.keys import KeyRole
 from tests.unit.lab import DAY, Zone, build, make_key

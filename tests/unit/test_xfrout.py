@@ -24,8 +24,8 @@ import dns.zone
 import pytest
 
 from sigchain.clock import FakeClock
-from sigchain.core.answer import ZoneIndex, ZoneSet
-from sigchain.core.transfer import Acl, History, diff, zone_rrsets
+from sigchain.core.serve.answer import ZoneIndex, ZoneSet
+from sigchain.core.serve.transfer import Acl, History, diff, zone_rrsets
 from sigchain.edge.server import ListenAddress
 from sigchain.services.authoritative import AuthoritativeService
 from sigchain.services.serveconfig import ListenConfig, ServeConfig, ZoneConfig

@@ -6,7 +6,7 @@ import click
 import dns.rdatatype
 
 from sigchain.cli.common import handle_errors
-from sigchain.core import ds as dscore
+from sigchain.core.dnssec import ds as dscore
 from sigchain.edge import keystore, zonefile
 from sigchain.errors import InputError
 from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, FLAG_ZONE

@@ -8,7 +8,7 @@ import dns.name
 
 from sigchain.cli.common import handle_errors
 from sigchain.clock import SYSTEM
-from sigchain.core import algorithms, keyfile
+from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.edge import keystore
 from sigchain.errors import InputError, OperationalError
 from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from sigchain.cli.common import emit_json, handle_errors
-from sigchain.core import labplan
+from sigchain.core.lab import labplan
 from sigchain.services.lab import RESOLVER_CHOICES, Lab
 
 DIR_OPTION = click.option("--dir", "directory", default="lab", show_default=True,

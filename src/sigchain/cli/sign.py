@@ -13,8 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sigchain.cli.common import emit_json, handle_errors, warn
 from sigchain.cli.verify import render_findings
 from sigchain.clock import SYSTEM
-from sigchain.core import denial, signer, timefmt
-from sigchain.core.rrsig import SigWindow
+from sigchain.core.dnssec import timefmt
+from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.sign import signer
+from sigchain.core.zone import nsec3hash
 from sigchain.edge import keystore, zonefile
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.findings import Severity
@@ -80,7 +82,7 @@ def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None
                 f"--iterations {iterations} is above {MAX_ITERATIONS}: validators treat the zone "
                 "as insecure (RFC 9276 §3.2); use 0, or --force for a test zone"
             )
-        params = denial.Nsec3Params(iterations, parse_salt(salt), opt_out)
+        params = nsec3hash.Nsec3Params(iterations, parse_salt(salt), opt_out)
         if iterations > 0:
             warnings.append(f"NSEC3 iterations {iterations}: RFC 9276 recommends 0")
         if params.salt:

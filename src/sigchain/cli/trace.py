@@ -11,9 +11,10 @@ import dns.rdatatype
 
 from sigchain.cli.common import emit_json, handle_errors
 from sigchain.clock import SYSTEM
-from sigchain.core import anchors, timefmt
-from sigchain.core.resolution import Failed, Gathered
-from sigchain.core.validator import Question
+from sigchain.core.dnssec import timefmt
+from sigchain.core.resolve.resolution import Failed, Gathered
+from sigchain.core.validate import anchors
+from sigchain.core.validate.validator import Question
 from sigchain.edge.transport import DEFAULT_TIMEOUT
 from sigchain.errors import InputError
 from sigchain.services import trace as tracing

@@ -9,7 +9,7 @@ import click
 
 from sigchain.cli.common import emit_json, handle_errors
 from sigchain.clock import SYSTEM
-from sigchain.core import algorithms, timefmt
+from sigchain.core.dnssec import algorithms, timefmt
 from sigchain.edge import zonefile
 from sigchain.findings import Finding, Severity
 from sigchain.services import verifying

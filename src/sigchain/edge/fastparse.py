@@ -19,7 +19,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.ttl
 
-from sigchain.core.records import Key, RRsetRec, key_of, key_wire, make_rrset
+from sigchain.core.zone.records import Key, RRsetRec, key_of, key_wire, make_rrset
 from sigchain.errors import InputError
 
 

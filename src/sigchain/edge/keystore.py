@@ -7,7 +7,7 @@ import os
 
 import dns.name
 
-from sigchain.core import algorithms, keyfile
+from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.edge.zonefile import read_text, write_atomic
 from sigchain.errors import InputError, OperationalError
 from sigchain.model.keys import KeyPair

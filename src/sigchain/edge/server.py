@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sigchain.core.anchors import parse_server
+from sigchain.core.validate.anchors import parse_server
 from sigchain.errors import OperationalError
 
 Response = bytes | Iterable[bytes] | None

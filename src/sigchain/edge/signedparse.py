@@ -1,4 +1,4 @@
-"""A fast master-file reader for verifying signed zones: text → wire RRsets (core/zonewire).
+"""A fast master-file reader for verifying signed zones: text → wire RRsets (core/zone/wire).
 
 Signed zones are mostly RRSIG, NSEC and NSEC3 records: those become canonical wire here,
 straight from their tokens; every other type goes through `fastparse` (its common types
@@ -22,8 +22,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.ttl
 
-from sigchain.core.records import Key, key_wire, type_bitmap
-from sigchain.core.zonewire import WireRRset
+from sigchain.core.zone.records import Key, key_wire, type_bitmap
+from sigchain.core.zone.wire import WireRRset
 from sigchain.edge.fastparse import (
     NeedsFullReader,
     _drop_parens,

@@ -9,8 +9,8 @@ import dns.flags
 import dns.message
 import dns.query
 
-from sigchain.core.anchors import Server
-from sigchain.core.resolution import Outcome, Query, Reply, Resolution
+from sigchain.core.resolve.resolution import Outcome, Query, Reply, Resolution
+from sigchain.core.validate.anchors import Server
 
 DEFAULT_TIMEOUT = 2.0  # seconds per server and attempt
 

@@ -17,9 +17,9 @@ import dns.tokenizer
 import dns.zone
 import dns.zonefile
 
-from sigchain.core import records, zonewire
-from sigchain.core.records import RRsetRec
-from sigchain.core.zonewire import WireRRset
+from sigchain.core.zone import records, wire
+from sigchain.core.zone.records import RRsetRec
+from sigchain.core.zone.wire import WireRRset
 from sigchain.errors import InputError, OperationalError
 
 _ORIGIN_RE = re.compile(r"^\$ORIGIN\s+(\S+)", re.IGNORECASE | re.MULTILINE)
@@ -152,7 +152,7 @@ def load_records(path: str, origin: str | None = None) -> tuple[dns.name.Name, l
 
 @dataclass
 class WireZone:
-    """A zone as canonical wire RRsets (core/zonewire), the verifier's input."""
+    """A zone as canonical wire RRsets (core/zone/wire), the verifier's input."""
 
     origin: dns.name.Name
     rrsets: list[WireRRset]
@@ -171,7 +171,7 @@ def load_wire(path: str, origin: str | None = None, *, require_ns: bool = True) 
         rrsets, warnings = signedparse.parse(text, path, zorigin, require_ns)
     except fastparse.NeedsFullReader:
         zone = load_zone(path, origin, require_ns=require_ns)
-        return WireZone(zone.origin, zonewire.from_nodes(zone.nodes), path, zone.warnings)
+        return WireZone(zone.origin, wire.from_nodes(zone.nodes), path, zone.warnings)
     return WireZone(zorigin, rrsets, path, warnings)
 
 

@@ -24,9 +24,9 @@ import dns.name
 from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.answer import ZoneIndex, ZoneSet
-from sigchain.core.transfer import History, diff, record_count, serial_gt
-from sigchain.core.verify import verify_records
+from sigchain.core.serve.answer import ZoneIndex, ZoneSet
+from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
+from sigchain.core.verify.verifier import verify_records
 from sigchain.edge.notify import send_notify
 from sigchain.edge.server import Handler, Listeners, Response
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers

@@ -36,8 +36,9 @@ import dns.rdata
 import dns.rdatatype
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core import algorithms, ds, keyfile, labplan
-from sigchain.core.labplan import Denial, LabPaths, LabZone
+from sigchain.core.dnssec import algorithms, ds, keyfile
+from sigchain.core.lab import labplan
+from sigchain.core.lab.labplan import Denial, LabPaths, LabZone
 from sigchain.edge import keystore, loopback, processes, zonefile
 from sigchain.errors import InputError, OperationalError, SigchainError
 from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, KeyPair, KeyRole, KeyTiming

@@ -54,8 +54,8 @@ import dns.exception
 import dns.name
 import dns.tsig
 
-from sigchain.core.answer import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
-from sigchain.core.transfer import DEFAULT_HISTORY, Acl
+from sigchain.core.serve.answer import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
+from sigchain.core.serve.transfer import DEFAULT_HISTORY, Acl
 from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, ListenAddress, parse_listen
 from sigchain.errors import InputError
 

@@ -13,7 +13,7 @@ from multiprocessing.pool import AsyncResult, Pool
 
 from cryptography.hazmat.primitives import serialization
 
-from sigchain.core import signer
+from sigchain.core.sign import signer
 from sigchain.model.keys import KeyPair
 
 BATCH = 2000  # units per task: large enough that pickling and scheduling stay cheap

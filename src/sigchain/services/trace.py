@@ -17,12 +17,12 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core import anchors as anchors_mod
-from sigchain.core.anchors import Server
-from sigchain.core.resolution import Failed, Gathered, Limits, Resolution
-from sigchain.core.validator import DEFAULT_LIMITS as DEFAULT_VALIDATOR_LIMITS
-from sigchain.core.validator import Kind, Link, Question, Status, Verdict, validate
-from sigchain.core.validator import Limits as ValidatorLimits
+from sigchain.core.resolve.resolution import Failed, Gathered, Limits, Resolution
+from sigchain.core.validate import anchors as anchors_mod
+from sigchain.core.validate.anchors import Server
+from sigchain.core.validate.validator import DEFAULT_LIMITS as DEFAULT_VALIDATOR_LIMITS
+from sigchain.core.validate.validator import Kind, Link, Question, Status, Verdict, validate
+from sigchain.core.validate.validator import Limits as ValidatorLimits
 from sigchain.edge import transport
 from sigchain.errors import InputError
 from sigchain.findings import Finding

@@ -10,17 +10,17 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from multiprocessing.pool import Pool
 
-from sigchain.core import verify
+from sigchain.core.verify import verifier
 from sigchain.edge.zonefile import WireZone
 from sigchain.services.signing import default_threads
 
 BATCH = 1000  # signatures per task
-POOL_MIN = verify.CHUNK  # fewer signatures than one chunk are checked in this process
+POOL_MIN = verifier.CHUNK  # fewer signatures than one chunk are checked in this process
 
 
 def _warm() -> None:
     """Worker start: the imports the first batch would otherwise wait for."""
-    verify.check_jobs([], [])
+    verifier.check_jobs([], [])
 
 
 class _PoolChecker:
@@ -33,15 +33,15 @@ class _PoolChecker:
             # forkserver: workers start small, not as copies of this process and its zone.
             self.pool = multiprocessing.get_context("forkserver").Pool(self.threads, initializer=_warm)
 
-    def __call__(self, dnskeys: Sequence[bytes], jobs: Sequence[verify.Job]) -> Callable[[], list[int]]:
+    def __call__(self, dnskeys: Sequence[bytes], jobs: Sequence[verifier.Job]) -> Callable[[], list[int]]:
         if self.pool is None:
             if len(jobs) < POOL_MIN:
-                return verify.serial_checker(dnskeys, jobs)
+                return verifier.serial_checker(dnskeys, jobs)
             self.start()
         assert self.pool is not None
         keys = list(dnskeys)
         pending = [
-            self.pool.apply_async(verify.check_jobs, (keys, jobs[i : i + BATCH]))
+            self.pool.apply_async(verifier.check_jobs, (keys, jobs[i : i + BATCH]))
             for i in range(0, len(jobs), BATCH)
         ]
         return lambda: [hit for r in pending for hit in r.get()]
@@ -54,7 +54,7 @@ class _PoolChecker:
 
 
 class Verifier:
-    """verify.verify_records with the signature checks over `threads` processes (default:
+    """verifier.verify_records with the signature checks over `threads` processes (default:
     every core). The pool starts when a zone first has enough signatures, or at once with
     `start_now` (a caller expecting a large zone can then read it while the workers start)."""
 
@@ -64,9 +64,9 @@ class Verifier:
         if start_now and self.checker is not None:
             self.checker.start()
 
-    def verify(self, zone: WireZone, now: int, ignore_ksk: bool = False) -> verify.VerifyReport:
-        checker: verify.Checker = self.checker if self.checker is not None else verify.serial_checker
-        return verify.verify_records(zone.rrsets, zone.origin, now, ignore_ksk, checker)
+    def verify(self, zone: WireZone, now: int, ignore_ksk: bool = False) -> verifier.VerifyReport:
+        checker: verifier.Checker = self.checker if self.checker is not None else verifier.serial_checker
+        return verifier.verify_records(zone.rrsets, zone.origin, now, ignore_ksk, checker)
 
     def close(self) -> None:
         if self.checker is not None:
@@ -79,6 +79,6 @@ class Verifier:
         self.close()
 
 
-def verify_wire(zone: WireZone, now: int, ignore_ksk: bool = False, threads: int | None = None) -> verify.VerifyReport:
+def verify_wire(zone: WireZone, now: int, ignore_ksk: bool = False, threads: int | None = None) -> verifier.VerifyReport:
     with Verifier(threads) as v:
         return v.verify(zone, now, ignore_ksk)

@@ -32,7 +32,7 @@ import dns.tsig
 from dns.rdatatype import RdataType
 
 from sigchain.clock import Clock
-from sigchain.core.answer import (
+from sigchain.core.serve.answer import (
     ZoneIndex,
     ZoneSet,
     answer,
@@ -44,7 +44,7 @@ from sigchain.core.answer import (
     size_limit,
     truncated,
 )
-from sigchain.core.transfer import (
+from sigchain.core.serve.transfer import (
     XFR_MAX_MESSAGE,
     Acl,
     History,

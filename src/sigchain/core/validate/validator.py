@@ -31,9 +31,11 @@ import dns.rdtypes.ANY.RRSIG
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core import algorithms, denial, proofs
-from sigchain.core.proofs import Nsec3Record, NsecRecord, Proof, ProofStatus
-from sigchain.core.rrsig import header_of, rrsig_labels, signature_data, time_status
+from sigchain.core.dnssec import algorithms
+from sigchain.core.dnssec.rrsig import header_of, rrsig_labels, signature_data, time_status
+from sigchain.core.validate import proofs
+from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, Proof, ProofStatus
+from sigchain.core.zone import nsec3hash
 from sigchain.errors import InputError
 from sigchain.findings import Finding
 from sigchain.model.keys import FLAG_REVOKE, FLAG_ZONE
@@ -856,5 +858,5 @@ class _Run:
             if len(self.hashes) >= self.limits.max_nsec3_hashes:
                 raise _LimitHit(f"max_nsec3_hashes ({self.limits.max_nsec3_hashes}) NSEC3 hash "
                                 "computations per question reached")
-            self.hashes[key] = denial.nsec3_digest(name, record.salt, record.iterations)
+            self.hashes[key] = nsec3hash.nsec3_digest(name, record.salt, record.iterations)
         return self.hashes[key]

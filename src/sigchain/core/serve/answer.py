@@ -43,10 +43,10 @@ import dns.renderer
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.denial import nsec3_digest_wire
-from sigchain.core.records import Key, key_of, key_wire
-from sigchain.core.zonedata import LABEL_KEYS, NodeKind, shape
-from sigchain.core.zonewire import WireRRset, key_from_labels, read_name
+from sigchain.core.zone.nsec3hash import nsec3_digest_wire
+from sigchain.core.zone.records import Key, key_of, key_wire
+from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, shape
+from sigchain.core.zone.wire import WireRRset, key_from_labels, read_name
 from sigchain.errors import InputError
 
 DEFAULT_UDP_SIZE = 1232  # advertised and used as our UDP ceiling (DNS flag day 2020, BIND)
@@ -299,7 +299,7 @@ def _parent(key: bytes) -> bytes:
 
 
 def canonical_order(key: bytes) -> Key:
-    """Sort key of RFC 4034 §6.1 canonical name order: the label key (core/records)."""
+    """Sort key of RFC 4034 §6.1 canonical name order: the label key (core/zone/records)."""
     return key_from_labels(read_name(key, 0)[0])
 
 

@@ -10,7 +10,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.NSEC3PARAM
 
-from sigchain.core import records
+from sigchain.core.zone import records
 
 NSEC3_SHA1 = 1
 NSEC3_FLAG_OPTOUT = 0x01

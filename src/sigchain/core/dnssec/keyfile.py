@@ -14,9 +14,9 @@ import dns.rdtypes.ANY.DNSKEY
 import dns.rrset
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from sigchain.core import algorithms
-from sigchain.core.algorithms import Algorithm, PrivateKey
-from sigchain.core.timefmt import format_ctime, format_timestamp14, parse_timestamp14
+from sigchain.core.dnssec import algorithms
+from sigchain.core.dnssec.algorithms import Algorithm, PrivateKey
+from sigchain.core.dnssec.timefmt import format_ctime, format_timestamp14, parse_timestamp14
 from sigchain.errors import InputError
 from sigchain.model.keys import FLAG_SEP, TIMING_FIELDS, KeyPair, KeyTiming
 

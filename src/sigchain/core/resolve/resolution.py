@@ -35,8 +35,8 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.anchors import Server, ipv4_first
-from sigchain.core.validator import Evidence, Question, ZoneCut
+from sigchain.core.validate.anchors import Server, ipv4_first
+from sigchain.core.validate.validator import Evidence, Question, ZoneCut
 
 EDNS_PAYLOAD = 1232  # DNS flag day 2020: no fragmentation on common paths
 

@@ -17,7 +17,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.RRSIG
 
-from sigchain.core import algorithms
+from sigchain.core.dnssec import algorithms
 from sigchain.model.keys import KeyPair
 
 _SERIAL = 1 << 32

@@ -32,7 +32,7 @@ class NodeKind(enum.Enum):
 
 class NameOps(Protocol):
     """The three name operations the shape logic needs, so one implementation serves both
-    dnspython Names (verifier, server) and the signer's label-tuple keys (see core/records)."""
+    dnspython Names (verifier, server) and the signer's label-tuple keys (see core/zone/records)."""
 
     def below(self, a: Any, b: Any) -> bool:
         """a is strictly below b."""

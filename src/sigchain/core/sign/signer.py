@@ -30,8 +30,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from dns.rdatatype import RdataType
 
-from sigchain.core import algorithms, denial, ds
-from sigchain.core.records import (
+from sigchain.core.dnssec import algorithms, ds
+from sigchain.core.dnssec.rrsig import SigWindow, rrset_data
+from sigchain.core.dnssec.timefmt import format_timestamp14
+from sigchain.core.zone import nsec3hash
+from sigchain.core.zone.records import (
     Key,
     RRsetRec,
     b32hex,
@@ -44,9 +47,7 @@ from sigchain.core.records import (
     type_bitmap,
     type_text,
 )
-from sigchain.core.rrsig import SigWindow, rrset_data
-from sigchain.core.timefmt import format_timestamp14
-from sigchain.core.zonedata import (
+from sigchain.core.zone.shape import (
     DNSSEC_GENERATED,
     LABEL_KEYS,
     NodeKind,
@@ -66,7 +67,7 @@ _KSK_SIGNED = (RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY)
 @dataclass(frozen=True)
 class SignOptions:
     window: SigWindow
-    nsec3: denial.Nsec3Params | None = None
+    nsec3: nsec3hash.Nsec3Params | None = None
     cds: bool = False
     deterministic: bool = False
     serial: str = "keep"  # keep | increment | unixtime
@@ -190,7 +191,7 @@ def _apex(
             warnings.append("--cds: no active KSK to publish CDS/CDNSKEY for")
     if opts.nsec3 is not None:
         apex[RdataType.NSEC3PARAM] = _rdataset(
-            RdataType.NSEC3PARAM, 0, [denial.nsec3param_rdata(opts.nsec3)]
+            RdataType.NSEC3PARAM, 0, [nsec3hash.nsec3param_rdata(opts.nsec3)]
         )
     new_serial = next_serial(soa.serial, opts.serial, now)
     if new_serial != soa.serial:
@@ -235,7 +236,7 @@ class SigningContext:
     window: SigWindow
     deterministic: bool
     denial_ttl: int = 0
-    nsec3: denial.Nsec3Params | None = None
+    nsec3: nsec3hash.Nsec3Params | None = None
 
 
 @dataclass
@@ -344,7 +345,7 @@ def prepare(
                 wire = bytes((len(k[-1]),)) + k[-1] + owire
             else:
                 wire = key_wire(k)
-            d = denial.nsec3_digest_wire(wire, salt, iterations) if iterations else sha1(wire + salt).digest()
+            d = nsec3hash.nsec3_digest_wire(wire, salt, iterations) if iterations else sha1(wire + salt).digest()
             return b32hex(d).encode()
 
         hashed: dict[bytes, tuple[bytes, str]] = {}  # hashed owner label → its type bitmap
@@ -425,7 +426,7 @@ def _denial_units(entries: list[tuple], ctx: SigningContext) -> list[tuple[RRset
         return out
     okey = key_of(dns.name.from_wire(ctx.signer_wire, 0)[0])
     suffix = "." + ctx.signer_text
-    flags = denial.NSEC3_FLAG_OPTOUT if p.opt_out else 0
+    flags = nsec3hash.NSEC3_FLAG_OPTOUT if p.opt_out else 0
     head = struct.pack("!BBHB", p.algorithm, flags, p.iterations, len(p.salt)) + p.salt
     fields = f"{p.algorithm} {flags} {p.iterations} {p.salt.hex().upper() or '-'} "
     for label, next_label, (bits, bits_text) in entries:

@@ -6,7 +6,7 @@ DNSKEY RRset is signed by a SEP key of each algorithm; the NSEC or NSEC3 chain i
 ordered, closed, with correct bitmaps and uniform parameters; glue, delegation NS and occluded
 data carry no signatures.
 
-The work is done on wire RRsets keyed by label tuples (core/zonewire), not dnspython Names:
+The work is done on wire RRsets keyed by label tuples (core/zone/wire), not dnspython Names:
 hashing and comparing Names is pure Python and dominated whole-zone runs. The signature
 checks themselves go through a `Checker`, so the caller may spread them over processes.
 """
@@ -26,11 +26,12 @@ import dns.rdataset
 import dns.rdatatype
 from dns.rdatatype import RdataType
 
-from sigchain.core import algorithms, denial
-from sigchain.core.records import Key, key_of, key_wire, type_bitmap
-from sigchain.core.rrsig import rrset_data, time_status
-from sigchain.core.timefmt import format_timestamp14
-from sigchain.core.zonedata import (
+from sigchain.core.dnssec import algorithms
+from sigchain.core.dnssec.rrsig import rrset_data, time_status
+from sigchain.core.dnssec.timefmt import format_timestamp14
+from sigchain.core.zone import nsec3hash
+from sigchain.core.zone.records import Key, key_of, key_wire, type_bitmap
+from sigchain.core.zone.shape import (
     LABEL_KEYS,
     NodeKind,
     ZoneShape,
@@ -41,7 +42,7 @@ from sigchain.core.zonedata import (
     shape,
     type_text,
 )
-from sigchain.core.zonewire import (
+from sigchain.core.zone.wire import (
     Rrsig,
     WireRRset,
     from_nodes,
@@ -461,7 +462,7 @@ def _check_nsec3(
         rep.add("NSEC3_ITERATIONS_NONZERO", f"NSEC3 iterations {iterations} (RFC 9276: use 0)", origin, RdataType.NSEC3PARAM)
     if salt:
         rep.add("NSEC3_SALT_PRESENT", f"NSEC3 salt {salt.hex()} (RFC 9276: use none)", origin, RdataType.NSEC3PARAM)
-    if alg != denial.NSEC3_SHA1:
+    if alg != nsec3hash.NSEC3_SHA1:
         rep.add("NSEC3_PARAMS_INCONSISTENT", f"unknown NSEC3 hash algorithm {alg}", origin, RdataType.NSEC3PARAM)
         return
 
@@ -479,7 +480,7 @@ def _check_nsec3(
                 rep.add("NSEC3_PARAMS_INCONSISTENT", "NSEC3 parameters differ from NSEC3PARAM", text(owner), RdataType.NSEC3)
             inconsistent = True
             continue
-        opt_out = opt_out or bool(flags & denial.NSEC3_FLAG_OPTOUT)
+        opt_out = opt_out or bool(flags & nsec3hash.NSEC3_FLAG_OPTOUT)
         try:
             if len(owner) != depth or owner[:-1] != okey:
                 raise ValueError
@@ -500,12 +501,12 @@ def _check_nsec3(
         rep.add("NSEC3_OPT_OUT", "NSEC3 opt-out in use", origin, RdataType.NSEC3)
 
     allowed = {
-        denial.nsec3_digest_wire(key_wire(n), salt, iterations): n for n in nsec3_covered(zshape, data, False)
+        nsec3hash.nsec3_digest_wire(key_wire(n), salt, iterations): n for n in nsec3_covered(zshape, data, False)
     }
     required = set(nsec3_covered(zshape, data, opt_out)) if opt_out else set(allowed.values())
     for digest, name in allowed.items():
         if digest not in chain and name in required:
-            rep.add("NSEC3_MISSING", f"no NSEC3 record ({denial.b32hex(digest)}) for this name", text(name))
+            rep.add("NSEC3_MISSING", f"no NSEC3 record ({nsec3hash.b32hex(digest)}) for this name", text(name))
     order = sorted(chain)
     for i, digest in enumerate(order):
         owner, next_hash, wire, bitmap_at = chain[digest]
@@ -513,7 +514,7 @@ def _check_nsec3(
         if next_hash != nxt:
             rep.add(
                 "NSEC3_CHAIN_BROKEN",
-                f"next hashed owner is {denial.b32hex(next_hash)}, expected {denial.b32hex(nxt)}",
+                f"next hashed owner is {nsec3hash.b32hex(next_hash)}, expected {nsec3hash.b32hex(nxt)}",
                 text(owner), RdataType.NSEC3,
             )
         name = allowed.get(digest)

@@ -19,8 +19,8 @@ import dns.name
 import dns.rdata
 from dns.rdatatype import RdataType
 
-from sigchain.core.denial import NSEC3_FLAG_OPTOUT, NSEC3_SHA1
-from sigchain.core.zonedata import bitmap_types
+from sigchain.core.zone.nsec3hash import NSEC3_FLAG_OPTOUT, NSEC3_SHA1
+from sigchain.core.zone.shape import bitmap_types
 
 WRONG_SIDE = "DENIAL_WRONG_SIDE"  # finding codes a failed proof carries
 UNPROVEN = "DENIAL_UNPROVEN"

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import dns.name
 import dns.rdataset
 
-from sigchain.core.records import Key, key_of
+from sigchain.core.zone.records import Key, key_of
 
 
 class WireRRset(NamedTuple):

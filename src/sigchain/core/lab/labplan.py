@@ -28,7 +28,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.DNSKEY
 import dns.rdtypes.ANY.DS
 
-from sigchain.core import ds
+from sigchain.core.dnssec import ds
 from sigchain.errors import InputError
 
 N = dns.name.from_text
