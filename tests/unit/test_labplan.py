@@ -154,9 +154,9 @@ def test_anchor_texts() -> None:
     conf = labplan.anchor_conf_text(anchors)
     assert f'\t. static-ds {d.key_tag} 13 2 "{digest}";\n' in conf
     assert conf.rstrip().endswith("};") and "trust-anchors {" in conf
-    assert labplan.ds_matches(dns.name.root, d, [key])
-    assert not labplan.ds_matches(dns.name.root, d, [dnskey()])
-    assert not labplan.ds_matches(N("test."), d, [key])
+    assert ds.ds_matches(dns.name.root, d, key)
+    assert not ds.ds_matches(dns.name.root, d, dnskey())
+    assert not ds.ds_matches(N("test."), d, key)
 
 
 def test_resolver_configs_carry_the_peer_quirks_and_only_loopback() -> None:

@@ -27,10 +27,10 @@ import pytest
 from sigchain.core.resolve.resolution import (
     Failed,
     Gathered,
-    Limits,
     Query,
     Reply,
     Resolution,
+    ResolutionLimits,
     chain_target,
 )
 from sigchain.core.serve.answer import ZoneIndex, ZoneSet, respond
@@ -309,7 +309,7 @@ def test_upward_referral_is_lame() -> None:
 
 
 def test_query_budget_ends_the_trace() -> None:
-    outcome = iterative("www.example.test.", limits=Limits(max_queries=4))
+    outcome = iterative("www.example.test.", limits=ResolutionLimits(max_queries=4))
     assert isinstance(outcome, Failed) and "max_queries" in outcome.reason
     assert len(outcome.exchanges) == 4
 

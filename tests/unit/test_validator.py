@@ -15,11 +15,10 @@ import dns.rdtypes.ANY.DNSKEY
 import dns.rrset
 import pytest
 
-from sigchain.core.dnssec import algorithms, ds
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy, ValidationLimits
 from sigchain.core.validate.validator import (
     Evidence,
     Kind,
-    Limits,
     Question,
     Status,
     Verdict,
@@ -38,12 +37,9 @@ OPT = LAB["optout.test."]
 TLD = LAB["test."]
 
 
-DEFAULTS = Limits()
-
-
 def run(ev: Evidence, anchors: list[dns.rrset.RRset] | None = None, now: int = NOW,
-        limits: Limits = DEFAULTS) -> Verdict:
-    return validate(ev, LAB.anchors() if anchors is None else anchors, now, limits)
+        policy: DnssecPolicy = DEFAULT_POLICY) -> Verdict:
+    return validate(ev, LAB.anchors() if anchors is None else anchors, now, policy)
 
 
 def ask(qname: str, qtype: str, answer: tuple = (), authority: tuple = (), rcode: int = 0,
@@ -187,13 +183,17 @@ def test_unsupported_ds_algorithm_makes_the_zone_insecure(algorithm: int) -> Non
     assert v.status is Status.INSECURE and v.codes == {"ALGORITHM_UNSUPPORTED"} and v.ede == (1,)
 
 
-def test_may_validate_decides_support(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An algorithm the table marks `may_validate=False` counts as unsupported: insecure."""
-    table = dict(algorithms.ALGORITHMS)
-    table[13] = dataclasses.replace(table[13], may_validate=False)
-    monkeypatch.setattr(algorithms, "ALGORITHMS", table)
-    v = ask("www.example.test.", "A", EX.rrsets("www.example.test.", "A"))
+def test_the_policy_decides_which_algorithms_are_supported() -> None:
+    """An algorithm the policy does not validate counts as unsupported: insecure, EDE 1."""
+    no_p256 = DnssecPolicy(validate_algorithms=DEFAULT_POLICY.validate_algorithms - {13})
+    v = ask("www.example.test.", "A", EX.rrsets("www.example.test.", "A"), policy=no_p256)
     assert v.status is Status.INSECURE and v.ede == (1,)
+
+
+def test_the_policy_decides_which_ds_digests_are_supported() -> None:
+    only_sha384 = DnssecPolicy(validate_digests=frozenset({4}))
+    v = ask("www.example.test.", "A", EX.rrsets("www.example.test.", "A"), policy=only_sha384)
+    assert v.status is Status.INSECURE and v.codes == {"DS_DIGEST_UNSUPPORTED"} and v.ede == (2,)
 
 
 def test_unsupported_anchor_algorithm_is_insecure() -> None:
@@ -317,7 +317,7 @@ def test_clock_skew_allowance() -> None:
     ev = alone(zone, "www.skew.test.", "A", zone.rrsets("www.skew.test.", "A"))
     for now, skew, status in [(NOW + DAY + 50, 0, Status.BOGUS), (NOW + DAY + 50, 100, Status.SECURE),
                               (NOW - 50, 0, Status.BOGUS), (NOW - 50, 100, Status.SECURE)]:
-        v = run(ev, ds_anchor(zone), now=now, limits=Limits(clock_skew=skew))
+        v = run(ev, ds_anchor(zone), now=now, policy=DnssecPolicy(limits=ValidationLimits(clock_skew=skew)))
         assert v.status is status, (now, skew)
 
 
@@ -560,7 +560,7 @@ def test_nsec3_iterations_above_the_limit_are_insecure(iterations: int, limit: i
     zone = standalone("iter.test.", [make_key(origin, KeyRole.CSK)], nsec3=Nsec3Params(iterations=iterations))
     ev = alone(zone, "nope.iter.test.", "A", (), zone.rrsets("iter.test.", "SOA") + zone.all_denial(),
                dns.rcode.NXDOMAIN)
-    v = run(ev, ds_anchor(zone), limits=Limits(max_nsec3_iterations=limit))
+    v = run(ev, ds_anchor(zone), policy=DnssecPolicy(max_nsec3_iterations=limit))
     assert v.status is status
     assert (27 in v.ede) == (status is Status.INSECURE)
 
@@ -591,7 +591,6 @@ def test_verdict_serialises() -> None:
     v = ask("www.example.test.", "A", EX.rrsets("www.example.test.", "A", sigs=False))
     d = v.to_dict()
     assert d["status"] == "bogus" and d["ede"] == [10] and d["findings"][0]["code"] == "RRSIG_MISSING"  # type: ignore[index]
-    assert ds.DIGESTS  # the DS module stays the producer; the validator only compares
 
 
 def test_opt_out_proof_of_no_ds_in_the_chain() -> None:

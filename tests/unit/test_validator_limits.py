@@ -23,9 +23,9 @@ import dns.rrset
 import pytest
 
 from sigchain.core.dnssec import algorithms, ds, rrsig
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy, ValidationLimits
 from sigchain.core.validate.validator import (
     Evidence,
-    Limits,
     Question,
     Status,
     Verdict,
@@ -125,10 +125,10 @@ class TrapZone:
         return data, dns.rrset.from_rdata_list(name, TTL, sigs)
 
     def validate(self, answer: tuple = (), authority: tuple = (), rcode: int = 0,
-                 qname: str = "www.trap.test.", qtype: str = "A", limits: Limits | None = None) -> Verdict:
+                 qname: str = "www.trap.test.", qtype: str = "A", policy: DnssecPolicy = DEFAULT_POLICY) -> Verdict:
         q = Question(N(qname), dns.rdatatype.from_text(qtype))
         ev = Evidence(q, rcode, tuple(answer), tuple(authority), (self.cut,))
-        return validate(ev, self.anchor, NOW, limits or Limits())
+        return validate(ev, self.anchor, NOW, policy)
 
 
 def test_control_the_trap_zone_validates(verifications: list[int]) -> None:
@@ -175,7 +175,8 @@ def test_raised_caps_are_honoured(verifications: list[int]) -> None:
     answer = trap.signed("www.trap.test.", "A", "192.0.2.1", garbage=5)
     assert trap.validate(answer).status is Status.BOGUS  # 5 × 4 tries > 8
     verifications.clear()
-    v = trap.validate(answer, limits=Limits(max_verifications_per_rrset=100, max_verifications=200))
+    raised = ValidationLimits(max_verifications_per_rrset=100, max_verifications=200)
+    v = trap.validate(answer, policy=DnssecPolicy(limits=raised))
     assert v.status is Status.SECURE and len(verifications) == 1 + 5 * 4 + 1
 
 
@@ -208,6 +209,6 @@ def test_nsec3_hashes_stop_at_the_per_question_cap(hashes: list[int]) -> None:
     assert any("max_nsec3_hashes (150)" in f.message for f in v.findings)
     assert len(hashes) == 150
     hashes.clear()
-    v = validate(ev, anchor, NOW, Limits(max_nsec3_hashes=1000))
+    v = validate(ev, anchor, NOW, DnssecPolicy(limits=ValidationLimits(max_nsec3_hashes=1000)))
     assert v.status is Status.BOGUS and "WORK_LIMIT_EXCEEDED" not in v.codes  # the proof just fails
     assert len(hashes) > 150

@@ -9,6 +9,7 @@ import dns.name
 from sigchain.cli.common import handle_errors
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import algorithms, keyfile
+from sigchain.core.dnssec.policy import DEFAULT_POLICY
 from sigchain.edge import keystore
 from sigchain.errors import InputError, OperationalError
 from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
@@ -31,7 +32,7 @@ def keygen(zone: str, role: str, algorithm: str, bits: int | None, directory: st
     except dns.exception.DNSException as exc:
         raise InputError(f"bad zone name {zone!r}: {exc}") from None
     alg = algorithms.from_text(algorithm)
-    algorithms.check_may_sign(alg, force)
+    DEFAULT_POLICY.check_may_sign(alg, force)
     if bits is not None and alg.family != "rsa":
         raise InputError(f"--bits applies to RSA algorithms only, not {alg.mnemonic}")
     krole = KeyRole(role)

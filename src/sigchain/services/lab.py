@@ -674,7 +674,7 @@ class Lab:
 
 def _ds_entry(z: LabZone, rd: Any, dnskeys: list[Any], where: str) -> dict[str, Any]:
     return {"key_tag": rd.key_tag, "algorithm": rd.algorithm, "digest_type": rd.digest_type,
-            "matches_key": labplan.ds_matches(z.name, rd, dnskeys), "at": where}
+            "matches_key": any(ds.ds_matches(z.name, rd, k) for k in dnskeys), "at": where}
 
 
 def _soa_serial(z: LabZone) -> int | None:

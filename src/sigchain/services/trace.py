@@ -17,12 +17,11 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.resolve.resolution import Failed, Gathered, Limits, Resolution
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
+from sigchain.core.resolve.resolution import Failed, Gathered, Resolution, ResolutionLimits
 from sigchain.core.validate import anchors as anchors_mod
 from sigchain.core.validate.anchors import Server
-from sigchain.core.validate.validator import DEFAULT_LIMITS as DEFAULT_VALIDATOR_LIMITS
 from sigchain.core.validate.validator import Kind, Link, Question, Status, Verdict, validate
-from sigchain.core.validate.validator import Limits as ValidatorLimits
 from sigchain.edge import transport
 from sigchain.errors import InputError
 from sigchain.findings import Finding
@@ -33,7 +32,7 @@ NEGATIVE_VALIDATED = "; negative response, fully validated"
 UNSIGNED = "; unsigned answer"
 NEGATIVE_UNSIGNED = "; negative response, unsigned answer"
 
-DEFAULT_LIMITS = Limits()
+DEFAULT_LIMITS = ResolutionLimits()
 
 
 def read_anchors(path: str) -> list[dns.rrset.RRset]:
@@ -129,7 +128,7 @@ class TraceResult:
 def trace(question: Question, anchors: Sequence[dns.rrset.RRset], now: int, *,
           root_hints: Sequence[Server] | None = None, server: Server | None = None,
           cd: bool | None = None, timeout: float = transport.DEFAULT_TIMEOUT,
-          limits: Limits = DEFAULT_LIMITS, validator_limits: ValidatorLimits = DEFAULT_VALIDATOR_LIMITS,
+          limits: ResolutionLimits = DEFAULT_LIMITS, policy: DnssecPolicy = DEFAULT_POLICY,
           ) -> TraceResult:
     """Resolve and validate one question. Without `server`, iteratively from `root_hints`
     (default: the IANA root servers)."""
@@ -143,7 +142,7 @@ def trace(question: Question, anchors: Sequence[dns.rrset.RRset], now: int, *,
     mode = "server" if server is not None else "iterative"
     if isinstance(outcome, Failed):
         return TraceResult(question, mode, server, now, outcome)
-    verdict = validate(outcome.evidence, anchors, now, validator_limits)
+    verdict = validate(outcome.evidence, anchors, now, policy)
     return TraceResult(question, mode, server, now, outcome, verdict,
                        zone_reports(outcome, verdict, names))
 

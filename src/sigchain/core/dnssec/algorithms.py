@@ -67,12 +67,6 @@ def get(number: int) -> Algorithm:
         raise InputError(f"unknown DNSSEC algorithm {number}") from None
 
 
-def supported(number: int) -> bool:
-    """True when we can sign/verify with this algorithm at all."""
-    a = ALGORITHMS.get(number)
-    return a is not None and a.family != "none"
-
-
 def from_text(text: str) -> Algorithm:
     t = text.strip().lower()
     if t.isdigit():
@@ -81,17 +75,6 @@ def from_text(text: str) -> Algorithm:
         return ALGORITHMS[_NAMES[t]]
     names = ", ".join(sorted(a.mnemonic.lower() for a in ALGORITHMS.values() if a.may_sign))
     raise InputError(f"unknown algorithm {text!r} (choose one of {names})")
-
-
-def check_may_sign(alg: Algorithm, force: bool) -> None:
-    """Refuse algorithms that RFC 8624 / RFC 9904 forbid for signing, unless forced."""
-    if alg.family == "none":
-        raise UnsafeRefused(f"algorithm {alg.number} ({alg.mnemonic}) is not supported for signing")
-    if not alg.may_sign and not force:
-        raise UnsafeRefused(
-            f"algorithm {alg.number} ({alg.mnemonic}) MUST NOT be used for signing "
-            "(RFC 8624 §3.1, RFC 9904): use ecdsap256sha256, or --force for a legacy test zone"
-        )
 
 
 def generate(alg: Algorithm, bits: int | None = None) -> PrivateKey:

@@ -1,6 +1,10 @@
-"""DS, CDS and CDNSKEY from DNSKEYs (pure; RFC 4034 §5, RFC 4509, RFC 6605, RFC 7344)."""
+"""DS, CDS and CDNSKEY from DNSKEYs, and whether a DS matches a DNSKEY (pure; RFC 4034 §5,
+RFC 4509, RFC 6605, RFC 7344). Which digest types may be created or validated is the
+policy's (core/dnssec/policy); the digest itself is computed here, once."""
 
 from __future__ import annotations
+
+import hashlib
 
 import dns.dnssec
 import dns.name
@@ -11,23 +15,48 @@ import dns.rdtypes.ANY.CDS
 import dns.rdtypes.ANY.DNSKEY
 import dns.rdtypes.ANY.DS
 
-from sigchain.errors import InputError
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DIGEST_HASHES, DnssecPolicy
 
-DIGESTS = {2: "SHA256", 4: "SHA384"}
+
+def digest(owner: dns.name.Name, dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY, digest_type: int) -> bytes:
+    """RFC 4034 §5.1.4: the digest over the canonical owner name and the DNSKEY RDATA.
+    `digest_type` must be one of DIGEST_HASHES."""
+    wire = owner.canonicalize().to_wire()
+    assert wire is not None
+    return hashlib.new(DIGEST_HASHES[digest_type], wire + dnskey.to_digestable()).digest()
 
 
 def make_ds(
-    owner: dns.name.Name, dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY, digest: int
+    owner: dns.name.Name, dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY, digest_type: int,
+    policy: DnssecPolicy = DEFAULT_POLICY,
 ) -> dns.rdtypes.ANY.DS.DS:
-    if digest not in DIGESTS:
-        raise InputError(f"unsupported DS digest type {digest} (2 = SHA-256, 4 = SHA-384)")
-    return dns.dnssec.make_ds(owner, dnskey, DIGESTS[digest])  # type: ignore[return-value]
+    """A DS for `dnskey` with a digest type the policy allows creating (InputError if not)."""
+    policy.check_create_digest(digest_type)
+    return dns.rdtypes.ANY.DS.DS(
+        dns.rdataclass.IN, dns.rdatatype.DS, dns.dnssec.key_id(dnskey), dnskey.algorithm, digest_type,
+        digest(owner, dnskey, digest_type),
+    )
+
+
+def ds_matches(
+    owner: dns.name.Name, rd: dns.rdtypes.ANY.DS.DS, dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY,
+    policy: DnssecPolicy = DEFAULT_POLICY,
+) -> bool:
+    """Whether DS `rd` at `owner` names `dnskey`: algorithm, key tag and a digest type the
+    policy validates, with the same digest (RFC 4035 §5.2)."""
+    return (
+        policy.may_validate_digest(rd.digest_type)
+        and rd.algorithm == dnskey.algorithm
+        and rd.key_tag == dns.dnssec.key_id(dnskey)
+        and rd.digest == digest(owner, dnskey, rd.digest_type)
+    )
 
 
 def make_cds(
-    owner: dns.name.Name, dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY, digest: int
+    owner: dns.name.Name, dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY, digest_type: int,
+    policy: DnssecPolicy = DEFAULT_POLICY,
 ) -> dns.rdtypes.ANY.CDS.CDS:
-    d = make_ds(owner, dnskey, digest)
+    d = make_ds(owner, dnskey, digest_type, policy)
     return dns.rdtypes.ANY.CDS.CDS(
         dns.rdataclass.IN, dns.rdatatype.CDS, d.key_tag, d.algorithm, d.digest_type, d.digest
     )

@@ -406,11 +406,3 @@ def config_addresses(text: str) -> list[str]:
             continue
         out.append(candidate)
     return out
-
-
-def ds_matches(owner: dns.name.Name, rd: dns.rdtypes.ANY.DS.DS,
-               dnskeys: Iterable[dns.rdtypes.ANY.DNSKEY.DNSKEY]) -> bool:
-    """Whether DS `rd` at `owner` matches one of `dnskeys` (tag, algorithm and digest)."""
-    if rd.digest_type not in ds.DIGESTS:
-        return False
-    return any(ds.make_ds(owner, k, rd.digest_type) == rd for k in dnskeys)

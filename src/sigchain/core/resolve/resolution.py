@@ -42,8 +42,9 @@ EDNS_PAYLOAD = 1232  # DNS flag day 2020: no fragmentation on common paths
 
 
 @dataclass(frozen=True)
-class Limits:
-    """Bounds on the work one trace may make the network do."""
+class ResolutionLimits:
+    """Bounds on the work one trace may make the network do (the validator's caps are in
+    core/dnssec/policy.ValidationLimits)."""
 
     max_queries: int = 200
     max_referrals: int = 30  # per lookup
@@ -240,13 +241,13 @@ class Resolution:
 
     def __init__(self, question: Question, anchors: Iterable[dns.name.Name], *,
                  hints: Sequence[Server] = (), server: Server | None = None,
-                 cd: bool | None = None, limits: Limits | None = None):
+                 cd: bool | None = None, limits: ResolutionLimits | None = None):
         if (server is None) == (not hints):
             raise ValueError("give exactly one of root hints (iterative) or a server")
         self.question = question
         self.anchors = set(anchors)
         self.server = server
-        self.limits = limits or Limits()
+        self.limits = limits or ResolutionLimits()
         self.cd_choice = cd  # None: CD=1 iff the server is recursive; True/False: forced
         self.recursive: bool | None = None
         self.zones: dict[dns.name.Name, _ZoneServers] = {}

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms, ds
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import SigWindow, rrset_data
 from sigchain.core.dnssec.timefmt import format_timestamp14
 from sigchain.core.zone import nsec3hash
@@ -84,8 +85,10 @@ class KeyPlan:
     warnings: list[str]
 
 
-def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: bool) -> KeyPlan:
-    """Apply BIND timing metadata (as `dnssec-signzone -S`) and the KSK/ZSK/CSK rules."""
+def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: bool,
+              policy: DnssecPolicy = DEFAULT_POLICY) -> KeyPlan:
+    """Apply BIND timing metadata (as `dnssec-signzone -S`), the KSK/ZSK/CSK rules and the
+    policy's signing algorithms."""
     warnings: list[str] = []
     for k in keys:
         if k.zone != origin:
@@ -98,7 +101,7 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
     ksk: dict[int, list[KeyPair]] = {}
     zsk: dict[int, list[KeyPair]] = {}
     for a in algs:
-        algorithms.check_may_sign(algorithms.get(a), force)
+        policy.check_may_sign(algorithms.get(a), force)
         seps = [k for k in active if k.algorithm == a and k.is_sep]
         zones = [k for k in active if k.algorithm == a and not k.is_sep]
         if not seps and not zones:

@@ -14,7 +14,6 @@ question. Hitting a cap ends in bogus with a finding that names the cap.
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +31,8 @@ import dns.rrset
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms
+from sigchain.core.dnssec.ds import ds_matches
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import header_of, rrsig_labels, signature_data, time_status
 from sigchain.core.validate import proofs
 from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, Proof, ProofStatus
@@ -44,8 +45,6 @@ RRSIG = dns.rdtypes.ANY.RRSIG.RRSIG
 DNSKEY = dns.rdtypes.ANY.DNSKEY.DNSKEY
 DS = dns.rdtypes.ANY.DS.DS
 
-# DS digest types this validator computes (RFC 4034 §5.1.4, RFC 4509, RFC 6605); GOST (3) is not.
-DS_DIGESTS = {1: "sha1", 2: "sha256", 4: "sha384"}
 _SERIAL = 1 << 32
 
 
@@ -70,18 +69,6 @@ class Kind(enum.Enum):
     NXDOMAIN = "nxdomain"
     NODATA = "nodata"
     REFERRAL = "referral"  # a delegation to a child zone: the verdict is the delegation's
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Validator configuration: work caps (CVE-2023-50387/50868) and policy knobs."""
-
-    max_verifications_per_rrset: int = 8
-    max_keys_per_tag: int = 4
-    max_verifications: int = 64  # per question
-    max_nsec3_hashes: int = 150  # per question
-    max_nsec3_iterations: int = 150  # above: insecure with EDE 27 (RFC 9276 §3.2)
-    clock_skew: int = 0  # seconds of leeway on both ends of an RRSIG validity window
 
 
 @dataclass(frozen=True)
@@ -173,14 +160,13 @@ class Verdict:
         }
 
 
-DEFAULT_LIMITS = Limits()
 
 
 def validate(evidence: Evidence, anchors: Sequence[dns.rrset.RRset], now: int,
-             limits: Limits = DEFAULT_LIMITS) -> Verdict:
+             policy: DnssecPolicy = DEFAULT_POLICY) -> Verdict:
     """Validate the evidence for one question against DS or DNSKEY trust anchors (RRsets whose
     owner is the anchored zone) at `now`, seconds since the epoch."""
-    return _Run(evidence, anchors, now, limits).verdict()
+    return _Run(evidence, anchors, now, policy).verdict()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,13 +245,7 @@ def _finding(code: str, message: str, name: dns.name.Name | None = None,
                    dns.rdatatype.to_text(rdtype) if rdtype is not None else None)
 
 
-def _can_validate(algorithm: int) -> bool:
-    """RFC 8624 §3.1 / RFC 9904: algorithms we implement and may validate with."""
-    alg = algorithms.ALGORITHMS.get(algorithm)
-    return alg is not None and alg.family != "none" and alg.may_validate
-
-
-def _unusable(rd: DNSKEY) -> str:
+def _unusable(rd: DNSKEY, policy: DnssecPolicy) -> str:
     """Why a DNSKEY cannot authenticate anything (RFC 4034 §2.1.1-2.1.2, RFC 5011 §2.1)."""
     if rd.protocol != 3:
         return f"protocol {rd.protocol}, not 3"
@@ -273,16 +253,9 @@ def _unusable(rd: DNSKEY) -> str:
         return "the zone-key flag is clear"
     if rd.flags & FLAG_REVOKE:
         return "it is revoked"
-    if not _can_validate(rd.algorithm):
+    if not policy.may_validate(rd.algorithm):
         return f"algorithm {rd.algorithm} is not supported"
     return ""
-
-
-def _ds_digest(owner: dns.name.Name, key: DNSKEY, digest_type: int) -> bytes:
-    """RFC 4034 §5.1.4: digest over the canonical owner name and the DNSKEY RDATA."""
-    wire = owner.canonicalize().to_wire()
-    assert wire is not None
-    return hashlib.new(DS_DIGESTS[digest_type], wire + key.to_digestable()).digest()
 
 
 def _remaining(expiration: int, now: int) -> int:
@@ -299,10 +272,11 @@ def _source_of_synthesis(owner: dns.name.Name, labels: int) -> dns.name.Name:
 class _Run:
     """One validation: the evidence, the caches and the counters of work done."""
 
-    def __init__(self, ev: Evidence, anchors: Sequence[dns.rrset.RRset], now: int, limits: Limits):
+    def __init__(self, ev: Evidence, anchors: Sequence[dns.rrset.RRset], now: int, policy: DnssecPolicy):
         self.ev = ev
         self.now = now
-        self.limits = limits
+        self.policy = policy
+        self.limits = policy.limits
         self.anchors: dict[dns.name.Name, list[dns.rdata.Rdata]] = {}
         for rrset in anchors:
             if rrset.rdtype not in (RdataType.DS, RdataType.DNSKEY):
@@ -463,7 +437,8 @@ class _Run:
                  anchor_keys: Sequence[DNSKEY] = ()) -> _ZoneKeys:
         """RFC 4035 §5.2: a DS (or trust anchor) names a key that signs the DNSKEY RRset."""
         source = "trust anchor" if anchor else "DS"
-        usable = [d for d in ds_set if _can_validate(d.algorithm) and d.digest_type in DS_DIGESTS]
+        may = self.policy
+        usable = [d for d in ds_set if may.may_validate(d.algorithm) and may.may_validate_digest(d.digest_type)]
         # RFC 4509 §3: a SHA-1 DS is ignored when a SHA-256 DS exists for the same key.
         sha256 = {(d.key_tag, d.algorithm) for d in usable if d.digest_type == 2}
         for d in usable:
@@ -472,7 +447,7 @@ class _Run:
                     "DS_SHA1_IGNORED", f"SHA-1 {source} {d.key_tag}/{d.algorithm} ignored: a SHA-256 "
                     "DS exists for the same key", zone, RdataType.DS))
         usable = [d for d in usable if not (d.digest_type == 1 and (d.key_tag, d.algorithm) in sha256)]
-        usable_keys = [k for k in anchor_keys if _can_validate(k.algorithm)]
+        usable_keys = [k for k in anchor_keys if may.may_validate(k.algorithm)]
         if not usable and not usable_keys:
             return self._unsupported(zone, ds_set, anchor_keys, source)
 
@@ -500,10 +475,11 @@ class _Run:
     def _unsupported(self, zone: dns.name.Name, ds_set: Sequence[DS], anchor_keys: Sequence[DNSKEY],
                      source: str) -> _ZoneKeys:
         """RFC 4035 §5.2, RFC 6840 §4.2: no supported algorithm/digest → insecure, not bogus."""
-        algs = sorted({d.algorithm for d in ds_set if not _can_validate(d.algorithm)}
-                      | {k.algorithm for k in anchor_keys if not _can_validate(k.algorithm)})
-        digests = sorted({d.digest_type for d in ds_set if _can_validate(d.algorithm)
-                          and d.digest_type not in DS_DIGESTS})
+        may = self.policy
+        algs = sorted({d.algorithm for d in ds_set if not may.may_validate(d.algorithm)}
+                      | {k.algorithm for k in anchor_keys if not may.may_validate(k.algorithm)})
+        digests = sorted({d.digest_type for d in ds_set if may.may_validate(d.algorithm)
+                          and not may.may_validate_digest(d.digest_type)})
         if algs:
             self.findings.append(_finding(
                 "ALGORITHM_UNSUPPORTED", f"{source} algorithm(s) {', '.join(map(str, algs))} for "
@@ -519,7 +495,7 @@ class _Run:
         return _ZoneKeys(Status.INSECURE)
 
     def _key(self, rd: DNSKEY) -> _Key | None:
-        if _unusable(rd):
+        if _unusable(rd, self.policy):
             return None
         try:
             public = algorithms.public_key_from_dnskey(algorithms.get(rd.algorithm), rd.key)
@@ -539,7 +515,7 @@ class _Run:
             if key is None:
                 self.findings.append(_finding(
                     "DNSKEY_UNUSABLE", f"DNSKEY {dns.dnssec.key_id(rd)}/{rd.algorithm} matches the "
-                    f"{source} but cannot be used: {_unusable(rd) or 'malformed public key'}",
+                    f"{source} but cannot be used: {_unusable(rd, self.policy) or 'malformed public key'}",
                     zone, RdataType.DNSKEY))
                 return
             entry.setdefault((rd.algorithm, key.tag), []).append(key)
@@ -549,7 +525,7 @@ class _Run:
         for d in ds_set:
             same_tag = [rd for rd in dnskey.rrset
                         if rd.algorithm == d.algorithm and dns.dnssec.key_id(rd) == d.key_tag]  # type: ignore[attr-defined, arg-type]
-            matched = [rd for rd in same_tag[:cap] if _ds_digest(zone, rd, d.digest_type) == d.digest]  # type: ignore[arg-type]
+            matched = [rd for rd in same_tag[:cap] if ds_matches(zone, d, rd, self.policy)]  # type: ignore[arg-type]
             for rd in matched:
                 accept(rd, f"{source} {d.key_tag}/{d.algorithm}/digest {d.digest_type} matches")  # type: ignore[arg-type]
             if not matched and len(same_tag) > cap:
@@ -837,10 +813,10 @@ class _Run:
             code = "WILDCARD_UNPROVEN" if claim == "wildcard-answer" else "DENIAL_UNPROVEN"
             return Proof(ProofStatus.FAILED, claim, f"no verified NSEC or NSEC3 record of {zone}", code)
         high = max(r.iterations for r in nsec3s)
-        if high > self.limits.max_nsec3_iterations:
+        if high > self.policy.max_nsec3_iterations:
             # RFC 9276 §3.2: too many iterations to be worth hashing: insecure, EDE 27.
             return Proof(ProofStatus.INSECURE, claim, f"NSEC3 iterations {high} exceed the limit "
-                         f"{self.limits.max_nsec3_iterations}: treated as insecure",
+                         f"{self.policy.max_nsec3_iterations}: treated as insecure",
                          "NSEC3_ITERATIONS_TOO_HIGH")
         if claim == "nxdomain":
             return proofs.nsec3_nxdomain(nsec3s, name, zone, self._hash)

@@ -27,6 +27,7 @@ import dns.rdatatype
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import rrset_data, time_status
 from sigchain.core.dnssec.timefmt import format_timestamp14
 from sigchain.core.zone import nsec3hash
@@ -128,8 +129,10 @@ def verify_records(
     now: int,
     ignore_ksk: bool = False,
     checker: Checker = serial_checker,
+    policy: DnssecPolicy = DEFAULT_POLICY,
 ) -> VerifyReport:
-    """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged)."""
+    """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged);
+    keys of algorithms the policy does not validate are left out, as a validator would."""
     rep = VerifyReport(origin)
     okey = key_of(origin)
     owners: dict[Key, str] = {}
@@ -164,7 +167,7 @@ def verify_records(
         flags, protocol, alg = struct.unpack_from("!HBB", wire)
         if not flags & FLAG_ZONE or protocol != 3 or flags & FLAG_REVOKE:
             continue
-        if not algorithms.supported(alg):
+        if not policy.may_validate(alg):
             continue
         try:
             public_key(wire)
