@@ -139,6 +139,25 @@ def serial_lt(a: int, b: int) -> bool:
     return a != b and ((a < b and b - a < 2**31) or (a > b and a - b > 2**31))
 
 
+def wrong_fields(
+    *, signer_is_zone: bool, labels: int, owner_labels: int,
+    original_ttl: int | None = None, rrset_ttl: int | None = None, may_expand: bool = False,
+) -> list[str]:
+    """RFC 4035 §5.3.1: which of an RRSIG's signer, labels and original TTL fields do not fit
+    the RRset it covers ("signer", "labels", "original-ttl"). A validator passes
+    `may_expand` (fewer labels than the owner: a wildcard expansion, RFC 4035 §5.3.2) and no
+    TTLs (caches decrement them); a zone verifier passes the RRset TTL, which must equal the
+    original TTL, and requires the exact label count."""
+    wrong = []
+    if not signer_is_zone:
+        wrong.append("signer")
+    if labels > owner_labels or (labels < owner_labels and not may_expand):
+        wrong.append("labels")
+    if original_ttl is not None and rrset_ttl is not None and original_ttl != rrset_ttl:
+        wrong.append("original-ttl")
+    return wrong
+
+
 def time_status(inception: int, expiration: int, now: int) -> str:
     """'ok', 'expired' or 'not-yet-valid' for an RRSIG window at `now` (serial arithmetic)."""
     if serial_lt(expiration, now):

@@ -37,6 +37,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.validate.anchors import Server, ipv4_first
 from sigchain.core.validate.validator import Evidence, Question, ZoneCut
+from sigchain.core.zone.chain import follow
 
 EDNS_PAYLOAD = 1232  # DNS flag day 2020: no fragmentation on common paths
 
@@ -204,31 +205,10 @@ def chain_target(message: dns.message.Message, name: dns.name.Name, rdtype: int)
     """Where the CNAME/DNAME chain in `message`'s answer leads from `name`, when the response
     does not itself finish it (no data of `rdtype` at the end and no negative answer that
     covers the end); None when the response is complete."""
-    answer = message.answer
-
-    def done(n: dns.name.Name) -> bool:
-        return any(r.name == n and (r.rdtype == rdtype or rdtype == RdataType.ANY) for r in answer)
-
-    n, seen = name, {name}
-    while not done(n):
-        dnames = [r for r in answer if r.rdtype == RdataType.DNAME and n.is_subdomain(r.name) and n != r.name]
-        cname = next((r for r in answer if r.rdtype == RdataType.CNAME and r.name == n), None)
-        if dnames:
-            d = max(dnames, key=lambda r: len(r.name))
-            try:
-                nxt = n.relativize(d.name).derelativize(d[0].target)  # type: ignore[attr-defined]
-            except dns.name.NameTooLong:
-                return None
-        elif cname is not None and rdtype != RdataType.CNAME:
-            nxt = cname[0].target  # type: ignore[attr-defined]
-        else:
-            break
-        if nxt in seen:
-            return None  # a loop: the validator sees what there is
-        seen.add(nxt)
-        n = nxt
-    else:
-        return None
+    chain = follow(message.answer, name, rdtype, lambda r: r[0].target, any_type_ends=True)  # type: ignore[attr-defined]
+    if chain.stop != "open":
+        return None  # complete, or a loop / overlong name: the validator sees what there is
+    n = chain.end
     if n == name or message.rcode() == dns.rcode.NXDOMAIN:
         return None
     if any(n.is_subdomain(owner) for owner in _soa_owners(message.authority)):

@@ -33,10 +33,17 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.ds import ds_matches
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
-from sigchain.core.dnssec.rrsig import header_of, rrsig_labels, signature_data, time_status
+from sigchain.core.dnssec.rrsig import (
+    header_of,
+    rrsig_labels,
+    signature_data,
+    time_status,
+    wrong_fields,
+)
 from sigchain.core.validate import proofs
 from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, Proof, ProofStatus
 from sigchain.core.zone import nsec3hash
+from sigchain.core.zone.chain import follow
 from sigchain.errors import InputError
 from sigchain.findings import Finding
 from sigchain.model.keys import FLAG_REVOKE, FLAG_ZONE
@@ -311,29 +318,13 @@ class _Run:
     def _shape(self) -> tuple[list[tuple[str, _Signed, _Signed | None]], dns.name.Name, Kind]:
         """Follow the CNAME/DNAME chain from the question by names only (no crypto yet)."""
         q = self.ev.question
-        answer = _pair(self.ev.answer)
-        steps: list[tuple[str, _Signed, _Signed | None]] = []
-        name, seen = q.name, set()
-        while name not in seen:
-            seen.add(name)
-            final = _find(answer, name, q.rdtype)
-            if final is not None:
-                steps.append(("answer", final, None))
-                return steps, name, Kind.ANSWER
-            dname = max((s for s in answer if s.rdtype == RdataType.DNAME and name.is_subdomain(s.name)
-                         and name != s.name), key=lambda s: len(s.name), default=None)
-            cname = _find(answer, name, RdataType.CNAME)
-            if dname is not None:
-                steps.append(("dname", dname, cname))
-                try:
-                    name = name.relativize(dname.name).derelativize(dname.rrset[0].target)  # type: ignore[attr-defined]
-                except dns.name.NameTooLong:
-                    break
-            elif cname is not None and q.rdtype != RdataType.CNAME:
-                steps.append(("cname", cname, None))
-                name = cname.rrset[0].target  # type: ignore[attr-defined]
-            else:
-                break
+        chain = follow(_pair(self.ev.answer), q.name, q.rdtype, lambda s: s.rrset[0].target)  # type: ignore[attr-defined]
+        steps: list[tuple[str, _Signed, _Signed | None]] = [
+            (step.kind, step.item, step.synthesized) for step in chain.steps]
+        name = chain.end
+        if chain.final is not None:
+            steps.append(("answer", chain.final, None))
+            return steps, name, Kind.ANSWER
         if self.ev.rcode == dns.rcode.NXDOMAIN:
             return steps, name, Kind.NXDOMAIN
         if self._delegation_above(name) is not None:
@@ -567,11 +558,13 @@ class _Run:
         skew = self.limits.clock_skew
         for sig in signed.sigs:
             desc = f"RRSIG {sig.algorithm}/{sig.key_tag}"
-            if sig.signer != zone:
+            wrong = wrong_fields(signer_is_zone=sig.signer == zone, labels=sig.labels,
+                                 owner_labels=rrsig_labels(owner), may_expand=True)
+            if "signer" in wrong:
                 problem("RRSIG_FIELDS_WRONG", f"{desc}: signer {sig.signer} is not the zone {zone} "
                         "that holds the RRset (RFC 4035 §5.3.1)")
                 continue
-            if sig.labels > rrsig_labels(owner):
+            if "labels" in wrong:
                 problem("RRSIG_FIELDS_WRONG", f"{desc}: labels {sig.labels} exceeds the owner's "
                         f"{rrsig_labels(owner)} (RFC 4035 §5.3.1)")
                 continue

@@ -28,7 +28,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
-from sigchain.core.dnssec.rrsig import rrset_data, time_status
+from sigchain.core.dnssec.rrsig import rrset_data, time_status, wrong_fields
 from sigchain.core.dnssec.timefmt import format_timestamp14
 from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.records import Key, key_of, key_wire, type_bitmap
@@ -307,16 +307,18 @@ class _Signatures:
         """Signer, labels, original TTL and validity window; False when the RRSIG is unusable."""
         rdtype = rr.rdtype
         where = self.text(name)
+        wrong = wrong_fields(signer_is_zone=sig.signer == self.okey, labels=sig.labels,
+                             owner_labels=labels, original_ttl=sig.original_ttl, rrset_ttl=rr.ttl)
         ok = True
-        if sig.signer != self.okey:
+        if "signer" in wrong:
             signer = name_text(read_name(sig.header, 18)[0])
             found.append(self.rep.finding("RRSIG_FIELDS_WRONG", f"{desc}: signer {signer} is not the apex", where, rdtype))
             ok = False
-        if sig.labels != labels:
+        if "labels" in wrong:
             found.append(self.rep.finding(
                 "RRSIG_FIELDS_WRONG", f"{desc}: labels {sig.labels}, expected {labels}", where, rdtype))
             ok = False
-        if sig.original_ttl != rr.ttl:
+        if "original-ttl" in wrong:
             found.append(self.rep.finding(
                 "RRSIG_FIELDS_WRONG",
                 f"{desc}: original TTL {sig.original_ttl} differs from the RRset TTL {rr.ttl}", where, rdtype))

@@ -1,6 +1,6 @@
-"""The one DNSSEC policy object (core/dnssec/policy): each rule decided in one place and
-honoured by the parts it is handed to — key creation, DS, the signer, the validator and
-the verifier."""
+"""DNSSEC rules decided in one place (core/dnssec): the policy object — honoured by the
+parts it is handed to: key creation, DS, the signer, the validator and the verifier — and
+the RRSIG field rule the validator and the verifier share."""
 
 from __future__ import annotations
 
@@ -78,3 +78,17 @@ def test_one_nsec3_iteration_limit() -> None:
     DnssecPolicy(max_nsec3_iterations=0).check_nsec3_iterations(0, force=False)
     with pytest.raises(UnsafeRefused):
         DnssecPolicy(max_nsec3_iterations=0).check_nsec3_iterations(1, force=False)
+
+
+def test_rrsig_field_rule_for_validators_and_zone_verifiers() -> None:
+    from sigchain.core.dnssec.rrsig import wrong_fields
+
+    ok = {"signer_is_zone": True, "labels": 3, "owner_labels": 3}
+    assert wrong_fields(**ok) == []
+    assert wrong_fields(**{**ok, "signer_is_zone": False}) == ["signer"]
+    assert wrong_fields(**{**ok, "labels": 4}, may_expand=True) == ["labels"]
+    # Fewer labels: a wildcard expansion for a validator, an error in a zone file.
+    assert wrong_fields(**{**ok, "labels": 2}, may_expand=True) == []
+    assert wrong_fields(**{**ok, "labels": 2}) == ["labels"]
+    assert wrong_fields(**ok, original_ttl=300, rrset_ttl=60) == ["original-ttl"]
+    assert wrong_fields(**ok, original_ttl=300) == []  # a validator does not compare TTLs
