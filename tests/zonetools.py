@@ -7,13 +7,33 @@ from pathlib import Path
 import dns.name
 import dns.rdataset
 import dns.rdatatype
+import dns.zone
 
 from sigchain.core.dnssec.rrsig import sign_rrset
+from sigchain.core.sign import signer
+from sigchain.core.zone.records import from_rdatasets
 from sigchain.edge import keystore, zonefile
 from sigchain.model.keys import KeyPair
+from sigchain.services import signing
 from tests.conftest import sc
 
 Nodes = dict[dns.name.Name, list[dns.rdataset.Rdataset]]
+
+
+def sign_text(nodes: Nodes, origin: dns.name.Name, keys: list[KeyPair], opts: signer.SignOptions,
+              now: int) -> str:
+    """Sign in-memory rdatasets in this process the way `sigchain sign` does (prepare, then the
+    stream of signed batches); the signed zone's master-file text."""
+    prep = signer.prepare(from_rdatasets(nodes), origin, keys, opts, now)
+    return "".join(signing.sign_stream(prep, 1, signing.Tally([0] * len(prep.ctx.keys))))
+
+
+def sign_nodes(nodes: Nodes, origin: dns.name.Name, keys: list[KeyPair], opts: signer.SignOptions,
+               now: int) -> Nodes:
+    """`sign_text`, read back as rdatasets per owner name."""
+    z = dns.zone.from_text(sign_text(nodes, origin, keys, opts, now), origin, relativize=False,
+                           check_origin=False)
+    return {name: list(node.rdatasets) for name, node in z.nodes.items()}
 
 
 def keygen(keydir: Path, zone: str, role: str, algorithm: str = "ecdsap256sha256") -> str:

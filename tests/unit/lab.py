@@ -34,6 +34,7 @@ from sigchain.core.validate.proofs import Nsec3Record, NsecRecord
 from sigchain.core.validate.validator import Evidence, Question, ZoneCut
 from sigchain.core.zone.nsec3hash import Nsec3Params, nsec3_digest
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
+from tests.zonetools import sign_nodes
 
 N = dns.name.from_text
 NOW = 1_800_000_000
@@ -166,8 +167,7 @@ def build(origin: str, records: Records, keys: Sequence[KeyPair] | None = None,
         return Zone(o, [], data, signed=False)
     keys = list(keys) if keys is not None else [make_key(o, KeyRole.KSK), make_key(o, KeyRole.ZSK)]
     opts = signer.SignOptions(SigWindow(inception, validity, 0), nsec3)
-    result = signer.sign_zone(data, o, keys, opts, now)
-    return Zone(o, keys, result.to_zone())
+    return Zone(o, keys, sign_nodes(data, o, keys, opts, now))
 
 
 def ds_entries(child: Zone, digest: int = 2) -> list[tuple[str, tuple[str, ...]]]:

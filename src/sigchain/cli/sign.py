@@ -94,3 +94,5 @@ def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None
         for w in result.warnings:
             warn(w)
         click.echo(result.output)
+        if result.resign_at is not None:
+            click.echo(f"re-sign by {timefmt.format_timestamp14(result.resign_at)} ({result.resign_at})")
