@@ -2,18 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import dns.name
+import dns.rdata
+import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
+import dns.rdtypes.ANY.RRSIG
+import dns.zone
 
-from sigchain.core.dnssec.rrsig import sign_rrset
+from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.sign import signer
+from sigchain.core.sign.batches import BY_ZSK, Batch, SigningContext, sign_units
+from sigchain.core.zone.records import from_rdataset, from_rdatasets, key_of, key_wire
 from sigchain.edge import keystore, zonefile
 from sigchain.model.keys import KeyPair
+from sigchain.services import signing
 from tests.conftest import sc
 
 Nodes = dict[dns.name.Name, list[dns.rdataset.Rdataset]]
+
+
+def sign_text(nodes: Nodes, origin: dns.name.Name, keys: list[KeyPair], opts: signer.SignOptions,
+              now: int) -> str:
+    """Sign in-memory rdatasets in this process the way `sigchain sign` does (prepare, then the
+    stream of signed batches); the signed zone's master-file text."""
+    prep = signer.prepare(from_rdatasets(nodes), origin, keys, opts, now)
+    return "".join(signing.sign_stream(prep, 1, signing.Tally([0] * len(prep.ctx.keys))))
+
+
+def sign_rrset(owner: dns.name.Name, rdtype: int, ttl: int, rdatas: Sequence[dns.rdata.Rdata],
+               key: KeyPair, signer_name: dns.name.Name, inception: int, expiration: int,
+               deterministic: bool = False) -> dns.rdtypes.ANY.RRSIG.RRSIG:
+    """One RRSIG by `key` over the RRset, made by the signer's own worker function
+    (`sign_units` on a batch of this one RRset) and read back as rdata."""
+    rds = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
+    rds.update_ttl(ttl)
+    for rd in rdatas:
+        rds.add(rd)
+    ctx = SigningContext(key_wire(key_of(signer_name)), signer_name.to_text(), (key,), (0,), (),
+                         SigWindow(inception, expiration - inception, 0), deterministic)
+    text, _, _ = sign_units(Batch([from_rdataset(owner, rds)], bytes([BY_ZSK]), []), ctx)
+    rrsig_line = text.splitlines()[-1]
+    return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.RRSIG,  # type: ignore[return-value]
+                               rrsig_line.split(" IN RRSIG ", 1)[1])
+
+
+def sign_nodes(nodes: Nodes, origin: dns.name.Name, keys: list[KeyPair], opts: signer.SignOptions,
+               now: int) -> Nodes:
+    """`sign_text`, read back as rdatasets per owner name."""
+    z = dns.zone.from_text(sign_text(nodes, origin, keys, opts, now), origin, relativize=False,
+                           check_origin=False)
+    return {name: list(node.rdatasets) for name, node in z.nodes.items()}
 
 
 def keygen(keydir: Path, zone: str, role: str, algorithm: str = "ecdsap256sha256") -> str:

@@ -197,6 +197,23 @@ def test_json_summary(keys: Path, tmp_path: Path) -> None:
     assert "PrivateKey" not in json.dumps(summary)
 
 
+def test_resign_time_is_earliest_expiration_less_a_quarter_of_validity(keys: Path, tmp_path: Path) -> None:
+    """As dnssec-signzone's default cycle interval: re-sign validity/4 before the first RRSIG
+    expires. With jitter the earliest expiration is that of some RRset, not inception+validity."""
+    out = tmp_path / "s"
+    summary = json.loads(sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out, "--inception", "now-1h",
+                            "--validity", "8d", "--jitter", "2d", "--json", check=True).stdout)
+    nodes = load(out).nodes
+    expirations = [sig.expiration for rdatasets in nodes.values() for rds in rdatasets
+                   if rds.rdtype == RdataType.RRSIG for sig in rds]
+    assert len(set(expirations)) > 1  # the jitter spread them
+    assert summary["resign_at"] == min(expirations) - 2 * 86400
+    text = sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out, "--deterministic",
+              "--inception", "20261201000000", "--validity", "30d", check=True).stdout.splitlines()
+    due = timefmt.parse_timestamp14("20261201000000") + 30 * 86400 - 30 * 86400 // 4
+    assert text == [str(out), f"re-sign by {timefmt.format_timestamp14(due)} ({due})"]
+
+
 # --- bad input: exit 2, one message with file (and line), nothing written -------------------
 
 def _assert_bad_input(proc, out: Path, *fragments: str) -> None:  # type: ignore[no-untyped-def]

@@ -235,7 +235,7 @@ def _decoy_keys(count: int, avoid: set[int]) -> tuple[int, list[dns.rdata.Rdata]
 def _keytrap(keys_dir: Path) -> Callable[[dns.zone.Zone], None]:
     """DECOY_KEYS DNSKEYs sharing a key tag join the (re-signed) DNSKEY RRset; www TXT carries
     DECOY_SIGS RRSIGs naming that tag and none that verifies (CVE-2023-50387's shape)."""
-    from sigchain.core.dnssec.rrsig import sign_rrset
+    from tests.zonetools import sign_rrset
 
     def change(zone: dns.zone.Zone) -> None:
         origin = zone.origin

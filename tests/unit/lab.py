@@ -27,13 +27,14 @@ import dns.rdtypes.ANY.DS
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.dnssec import algorithms, ds, keyfile, rrsig
+from sigchain.core.dnssec import algorithms, ds, keyfile
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.sign import signer
 from sigchain.core.validate.proofs import Nsec3Record, NsecRecord
 from sigchain.core.validate.validator import Evidence, Question, ZoneCut
 from sigchain.core.zone.nsec3hash import Nsec3Params, nsec3_digest
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
+from tests.zonetools import sign_nodes, sign_rrset
 
 N = dns.name.from_text
 NOW = 1_800_000_000
@@ -133,7 +134,7 @@ class Zone:
         """An RRset at `owner` with a fresh RRSIG (by default by this zone's ZSK); `sign_as`
         signs it under another owner, as a wildcard is signed under `*.`."""
         rds = rdataset(rdtype, *texts, ttl=ttl)
-        sig = rrsig.sign_rrset(N(sign_as or owner), rds.rdtype, ttl, list(rds), key or self.zsk,
+        sig = sign_rrset(N(sign_as or owner), rds.rdtype, ttl, list(rds), key or self.zsk,
                                signer_name or self.origin, inception, expiration)
         data = dns.rrset.RRset(N(owner), rds.rdclass, rds.rdtype)
         data.update(rds)
@@ -166,8 +167,7 @@ def build(origin: str, records: Records, keys: Sequence[KeyPair] | None = None,
         return Zone(o, [], data, signed=False)
     keys = list(keys) if keys is not None else [make_key(o, KeyRole.KSK), make_key(o, KeyRole.ZSK)]
     opts = signer.SignOptions(SigWindow(inception, validity, 0), nsec3)
-    result = signer.sign_zone(data, o, keys, opts, now)
-    return Zone(o, keys, result.to_zone())
+    return Zone(o, keys, sign_nodes(data, o, keys, opts, now))
 
 
 def ds_entries(child: Zone, digest: int = 2) -> list[tuple[str, tuple[str, ...]]]:

@@ -37,6 +37,7 @@ from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.core.zone.shape import bitmap_types
 from sigchain.edge import zonefile
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
+from tests.zonetools import sign_nodes, sign_text
 
 N = dns.name.from_text
 NOW = 1_800_000_000
@@ -85,14 +86,16 @@ def _key(zone: dns.name.Name, role: KeyRole) -> KeyPair:
     return KeyPair(zone, 13, keyfile.make_dnskey(a, priv, role.flags), priv, KeyTiming())
 
 
-def _signed_text(origin: dns.name.Name, text: dict[str, list[tuple[str, str]]], nsec3: Nsec3Params | None) -> signer.SignResult:
+def _sign_args(
+    origin: dns.name.Name, text: dict[str, list[tuple[str, str]]], nsec3: Nsec3Params | None
+) -> tuple[dict[dns.name.Name, list[dns.rdataset.Rdataset]], dns.name.Name, list[KeyPair], signer.SignOptions, int]:
     keys = [_key(origin, KeyRole.KSK), _key(origin, KeyRole.ZSK)]
     opts = signer.SignOptions(SigWindow(NOW - 3600, 30 * 86400, 0), nsec3, cds=True)
-    return signer.sign_zone(_zone(origin, text), origin, keys, opts, NOW)
+    return _zone(origin, text), origin, keys, opts, NOW
 
 
 def _signed(origin: dns.name.Name, text: dict[str, list[tuple[str, str]]], nsec3: Nsec3Params | None) -> dict[dns.name.Name, list[dns.rdataset.Rdataset]]:
-    return _signed_text(origin, text, nsec3).to_zone()
+    return sign_nodes(*_sign_args(origin, text, nsec3))
 
 
 FLAVOURS = {"nsec": None, "nsec3": Nsec3Params(), "optout": Nsec3Params(2, b"\xab\xcd", opt_out=True)}
@@ -654,7 +657,7 @@ def test_index_from_the_wire_answers_alike_and_renders_nothing_per_query(tmp_pat
 def _written(tmp_path: Path, nsec3: Nsec3Params | None) -> Path:
     """The test zone signed, as a zone file."""
     path = tmp_path / "signed"
-    path.write_text(_signed_text(ORIGIN, ZONE_TEXT, nsec3).text)
+    path.write_text(sign_text(*_sign_args(ORIGIN, ZONE_TEXT, nsec3)))
     return path
 
 

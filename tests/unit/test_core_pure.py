@@ -11,12 +11,14 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms, keyfile, timefmt
 from sigchain.core.dnssec.rrsig import SigWindow, serial_lt, time_status
-from sigchain.core.sign import signer
+from sigchain.core.sign import apex, signer
 from sigchain.core.verify.verifier import verify_zone
 from sigchain.core.zone.nsec3hash import Nsec3Params
+from sigchain.core.zone.records import from_rdatasets
 from sigchain.core.zone.shape import NodeKind, shape
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
+from tests.zonetools import sign_nodes
 
 N = dns.name.from_text
 NOW = 1_800_000_000
@@ -50,7 +52,7 @@ def test_rrsig_windows_use_serial_arithmetic() -> None:
     (5, "unixtime", NOW, NOW), (NOW + 100, "unixtime", NOW, NOW + 101), (NOW, "unixtime", NOW, NOW + 1),
 ])
 def test_next_serial(current: int, policy: str, now: int, expect: int) -> None:
-    assert signer.next_serial(current, policy, now) == expect
+    assert apex.next_serial(current, policy, now) == expect
 
 
 def test_zone_shape() -> None:
@@ -102,14 +104,14 @@ def _zone() -> dict[dns.name.Name, list[dns.rdataset.Rdataset]]:
 def test_sign_then_verify_in_memory(nsec3: Nsec3Params | None) -> None:
     keys = [_key(KeyRole.KSK), _key(KeyRole.ZSK)]
     opts = signer.SignOptions(SigWindow(NOW - 3600, 86400, 3600, b"seed"), nsec3)
-    result = signer.sign_zone(_zone(), N("example.test."), keys, opts, NOW)
-    report = verify_zone(result.to_zone(), N("example.test."), NOW)
+    signed = sign_nodes(_zone(), N("example.test."), keys, opts, NOW)
+    report = verify_zone(signed, N("example.test."), NOW)
     assert report.findings == [] and report.denial == ("nsec3" if nsec3 else "nsec")
-    later = verify_zone(result.to_zone(), N("example.test."), NOW + 2 * 86400)
+    later = verify_zone(signed, N("example.test."), NOW + 2 * 86400)
     assert {f.code for f in later.findings} == {"RRSIG_EXPIRED"}
     # NSEC/NSEC3 TTL = min(SOA MINIMUM, SOA TTL) (RFC 9077)
     denial_type = RdataType.NSEC3 if nsec3 else RdataType.NSEC
-    ttls = {rds.ttl for rdatasets in result.to_zone().values() for rds in rdatasets if rds.rdtype == denial_type}
+    ttls = {rds.ttl for rdatasets in signed.values() for rds in rdatasets if rds.rdtype == denial_type}
     assert ttls == {60}
 
 
@@ -119,11 +121,12 @@ def test_algorithm_without_active_key_is_refused() -> None:
     pending = KeyPair(pending.zone, 15, pending.dnskey, pending.private, KeyTiming(publish=0, activate=NOW + 10))
     opts = signer.SignOptions(SigWindow(NOW, 86400, 0))
     with pytest.raises(UnsafeRefused, match="RFC 6840"):
-        signer.sign_zone(_zone(), N("example.test."), [ksk, pending], opts, NOW)
+        signer.prepare(from_rdatasets(_zone()), N("example.test."), [ksk, pending], opts, NOW)
 
 
 def test_missing_soa_is_input_error() -> None:
     zone = _zone()
     zone[N("example.test.")] = zone[N("example.test.")][1:]
     with pytest.raises(InputError, match="SOA"):
-        signer.sign_zone(zone, N("example.test."), [_key(KeyRole.CSK)], signer.SignOptions(SigWindow(NOW, 86400, 0)), NOW)
+        signer.prepare(from_rdatasets(zone), N("example.test."), [_key(KeyRole.CSK)],
+                       signer.SignOptions(SigWindow(NOW, 86400, 0)), NOW)

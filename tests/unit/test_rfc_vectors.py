@@ -29,6 +29,7 @@ import pytest
 from sigchain.core.dnssec import algorithms, ds, keyfile, rrsig
 from sigchain.core.zone import nsec3hash
 from sigchain.model.keys import KeyPair
+from tests.zonetools import sign_rrset
 
 
 def _rdata(rdtype: str, text: str) -> dns.rdata.Rdata:
@@ -110,7 +111,7 @@ class Vector:
     def sign(self, deterministic: bool = False) -> dns.rdtypes.ANY.RRSIG.RRSIG:
         """Sign the RFC's RRset with sigchain, with the RFC's RRSIG timing fields."""
         ref = self.rfc_rrsig()
-        return rrsig.sign_rrset(
+        return sign_rrset(
             self.owner_name(), dns.rdatatype.from_text(self.rrtype), self.ttl, self.rrset(),
             self.keypair(), ref.signer, ref.inception, ref.expiration, deterministic,
         )

@@ -3,7 +3,10 @@ the pool was started before the zone was read (as the CLI does for big zones) or
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dns.name
+from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.rrsig import SigWindow
@@ -12,6 +15,8 @@ from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.core.zone.records import RRsetRec, key_of
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 from sigchain.services import signing
+from tests.conftest import EXAMPLE_ZONE
+from tests.zonetools import keygen, load
 
 ORIGIN = dns.name.from_text("example.test.")
 NOW = 1_800_000_000
@@ -46,9 +51,28 @@ def test_pool_started_early_signs_the_same_text() -> None:
         with signing.worker_pool(threads if early else 1) as pool:
             prep = signer.prepare(records, ORIGIN, keys, opts, NOW)
             assert prep.total > signing.BATCH
-            counts = [0] * len(prep.ctx.keys)
-            return "".join(signing.sign_stream(prep, threads, counts, pool=pool)), counts
+            tally = signing.Tally([0] * len(prep.ctx.keys))
+            text = "".join(signing.sign_stream(prep, threads, tally, pool=pool))
+            return text, tally.counts
 
     alone = signed(1, False)
     assert signed(2, True) == alone
     assert signed(2, False) == alone
+
+
+def test_sign_file_in_process(tmp_path: Path) -> None:
+    """The service the CLI and the lab call: its result describes the file it wrote."""
+    keydir = tmp_path / "keys"
+    keygen(keydir, "example.test", "ksk")
+    keygen(keydir, "example.test", "zsk")
+    out = tmp_path / "signed"
+    result = signing.sign_file(
+        EXAMPLE_ZONE, str(keydir), now=NOW, inception=NOW - 3600, validity=10 * 86400,
+        jitter=86400, output=str(out), nsec3=signing.nsec3_params(0, "-", False, False), threads=2,
+    )
+    assert result.output == str(out) and result.zone == "example.test." and result.verified
+    sigs = [sig for rdatasets in load(out).nodes.values() for rds in rdatasets
+            if rds.rdtype == RdataType.RRSIG for sig in rds]
+    assert result.signatures == len(sigs) == sum(k["signatures"] for k in result.keys)  # type: ignore[misc]
+    assert result.resign_at == min(s.expiration for s in sigs) - 10 * 86400 // 4
+    assert result.to_json()["denial"] == "nsec3" and result.warnings == []

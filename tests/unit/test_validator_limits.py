@@ -35,6 +35,7 @@ from sigchain.core.validate.validator import (
 from sigchain.core.zone import nsec3hash
 from sigchain.model.keys import KeyPair, KeyRole
 from tests.unit.lab import DAY, NOW, TTL, make_key
+from tests.zonetools import sign_rrset
 
 N = dns.name.from_text
 ZONE = N("trap.test.")
@@ -110,7 +111,7 @@ class TrapZone:
         order = (self.fakes + [self.zsk.dnskey]) if fakes_first else ([self.zsk.dnskey] + self.fakes)
         keys = [self.ksk.dnskey] + order
         dnskey = dns.rrset.from_rdata_list(ZONE, TTL, keys)
-        sig = rrsig.sign_rrset(ZONE, dns.rdatatype.DNSKEY, TTL, keys, self.ksk, ZONE, INCEPTION, EXPIRATION)
+        sig = sign_rrset(ZONE, dns.rdatatype.DNSKEY, TTL, keys, self.ksk, ZONE, INCEPTION, EXPIRATION)
         self.cut = ZoneCut(ZONE, dnskey=(dnskey, dns.rrset.from_rdata(ZONE, TTL, sig)))
         self.anchor = [dns.rrset.from_rdata(ZONE, TTL, ds.make_ds(ZONE, self.ksk.dnskey, 2))]
 
@@ -120,7 +121,7 @@ class TrapZone:
         data = dns.rrset.from_text(name, TTL, "IN", rdtype, text)
         sigs = [garbage_rrsig(data.rdtype, self.zsk.key_tag, rrsig.rrsig_labels(name)) for _ in range(garbage)]
         if real:
-            sigs.append(rrsig.sign_rrset(name, data.rdtype, TTL, list(data), key or self.zsk, ZONE,
+            sigs.append(sign_rrset(name, data.rdtype, TTL, list(data), key or self.zsk, ZONE,
                                          INCEPTION, EXPIRATION))
         return data, dns.rrset.from_rdata_list(name, TTL, sigs)
 
@@ -192,14 +193,14 @@ def test_nsec3_hashes_stop_at_the_per_question_cap(hashes: list[int]) -> None:
     zone = N("deep.test.")
     csk = make_key(zone, KeyRole.CSK)
     keys = [csk.dnskey]
-    sig = rrsig.sign_rrset(zone, dns.rdatatype.DNSKEY, TTL, keys, csk, zone, INCEPTION, EXPIRATION)
+    sig = sign_rrset(zone, dns.rdatatype.DNSKEY, TTL, keys, csk, zone, INCEPTION, EXPIRATION)
     cut = ZoneCut(zone, dnskey=(dns.rrset.from_rdata_list(zone, TTL, keys), dns.rrset.from_rdata(zone, TTL, sig)))
     authority: list[dns.rrset.RRset] = []
     for salt in (b"\x01", b"\x02"):
         h = os.urandom(20)
         owner = dns.name.Name((base64.b32hexencode(h).lower(),) + zone.labels)
         data = dns.rrset.from_text(owner, TTL, "IN", "NSEC3", _nsec3_text(salt, 150))
-        s = rrsig.sign_rrset(owner, dns.rdatatype.NSEC3, TTL, list(data), csk, zone, INCEPTION, EXPIRATION)
+        s = sign_rrset(owner, dns.rdatatype.NSEC3, TTL, list(data), csk, zone, INCEPTION, EXPIRATION)
         authority += [data, dns.rrset.from_rdata(owner, TTL, s)]
     qname = dns.name.Name((b"a",) * 100 + zone.labels)
     ev = Evidence(Question(qname, dns.rdatatype.A), dns.rcode.NXDOMAIN, (), tuple(authority), (cut,))

@@ -42,6 +42,7 @@ from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.errors import UnsafeRefused
 from sigchain.model.keys import KeyRole
 from tests.unit.lab import DAY, Zone, build, make_key
+from tests.zonetools import sign_nodes
 
 DATA = Path(__file__).parent / "data"
 N = dns.name.from_text
@@ -280,7 +281,7 @@ def resigned_5155(opt_out: bool) -> Zone:
     keys = [make_key(EXAMPLE, KeyRole.KSK), make_key(EXAMPLE, KeyRole.ZSK)]
     params = Nsec3Params(iterations=12, salt=bytes.fromhex("aabbccdd"), opt_out=opt_out)
     opts = signer.SignOptions(SigWindow(NOW_5155 - DAY, 30 * DAY, 0), params)
-    return Zone(EXAMPLE, keys, signer.sign_zone(data, EXAMPLE, keys, opts, NOW_5155).to_zone())
+    return Zone(EXAMPLE, keys, sign_nodes(data, EXAMPLE, keys, opts, NOW_5155))
 
 
 def test_rfc5155_resigned_without_opt_out_is_secure() -> None:

@@ -173,65 +173,146 @@ def _rdata(rdtype: int, text: str, origin: _Origin) -> tuple[bytes, str]:
     return rd.to_digestable(), rd.to_text(relativize=False)
 
 
-def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetRec], list[str]]:
-    """Parse a master file into RRsets; returns (rrsets, warnings)."""
-    origin = _Origin(zone_origin)
-    zkey = origin.key
-    zlen = len(zkey)
-    default_ttl: int | None = None
-    last_ttl: int | None = None
-    soa_minimum: int | None = None
-    owner_tok: str | None = None
-    owner: tuple[Key, str] | None = None
-    types: dict[str, int] = {}
-    sets: dict[tuple[Key, int], list] = {}  # (key, type) → [owner text, ttl, {wire: text}]
-    ignored: list[str] = []
-    lines = text.split("\n")
-    i = 0
-    n = len(lines)
-    while i < n:
-        lineno = i + 1
-        line = lines[i]
-        if ";" in line:
-            line = _strip_comment(line)
-        i += 1
-        if not line.strip():
+class _State:
+    """What a master file's entries carry over to the next: the origin, $TTL, the last TTL
+    given, the SOA minimum, and the last owner name (token and parsed)."""
+
+    __slots__ = ("origin", "default_ttl", "last_ttl", "soa_minimum", "owner_tok", "owner")
+
+    def __init__(self, origin: _Origin) -> None:
+        self.origin = origin
+        self.default_ttl: int | None = None
+        self.last_ttl: int | None = None
+        self.soa_minimum: int | None = None
+        self.owner_tok: str | None = None
+        self.owner: tuple[Key, str] | None = None
+
+    def directive(self, line: str) -> None:
+        """$ORIGIN or $TTL; $INCLUDE and $GENERATE raise NeedsFullReader."""
+        directive, *args = line.split() + [""]
+        word = directive.upper()
+        if word in ("$INCLUDE", "$GENERATE"):
+            raise NeedsFullReader(word)
+        if word == "$TTL":
+            self.default_ttl = dns.ttl.from_text(args[0])
+        elif word == "$ORIGIN":
+            self.origin = _Origin(dns.name.from_text(args[0], self.origin.name))
+            self.owner_tok = None  # relative owner names change meaning
+        else:
+            raise ValueError(f"unknown directive {directive}")
+
+    def owner_named(self, tok: str) -> tuple[Key, str]:
+        """The owner written as `tok` (parsed once while it repeats)."""
+        if tok != self.owner_tok or self.owner is None:
+            self.owner = _name(tok, self.origin)
+            self.owner_tok = tok
+        return self.owner
+
+    def last_owner(self) -> tuple[Key, str]:
+        """The owner of a record whose line starts with blanks: the previous one."""
+        if self.owner is None:
+            raise ValueError("no owner name for this record")
+        return self.owner
+
+    def ttl_for(self, ttl: int | None, rdtype: int, wire: bytes) -> int:
+        """A record's TTL: its own, else $TTL, else the last one given, else (for a file
+        without either) the SOA's minimum field."""
+        if ttl is not None:
+            self.last_ttl = ttl
+        elif self.default_ttl is not None:
+            ttl = self.default_ttl
+        else:
+            ttl = self.last_ttl
+        if rdtype == _SOA:
+            self.soa_minimum = struct.unpack("!I", wire[-4:])[0]
+        if ttl is None:
+            ttl = self.soa_minimum
+            if ttl is None:
+                raise ValueError("no TTL: add a $TTL directive or a TTL to the record")
+        return ttl
+
+
+def logical_lines(text: str, path: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) per entry: comments dropped, parenthesised lines joined."""
+    held: list[str] = []
+    start = depth = 0
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = _strip_comment(raw) if ";" in raw else raw
+        if held:
+            held.append(line)
+            depth += _parens(line)
+            if depth <= 0:
+                if depth < 0:
+                    break
+                yield start, _drop_parens(" ".join(held))
+                held = []
+            continue
+        if not line or line.isspace():
             continue
         if "(" in line or ")" in line:
             depth = _parens(line)
-            while depth > 0 and i < n:
-                nxt = _strip_comment(lines[i])
-                i += 1
-                depth += _parens(nxt)
-                line += " " + nxt
-            if depth != 0:
-                raise InputError("unbalanced parentheses", file=path, line=lineno)
+            if depth > 0:
+                held, start = [line], lineno
+                continue
+            if depth < 0:
+                start = lineno
+                break
             line = _drop_parens(line)
+        yield lineno, line
+    if depth:
+        raise InputError("unbalanced parentheses", file=path, line=start)
+
+
+def bad_record(exc: Exception, path: str, lineno: int, line: str) -> InputError:
+    """The error for a record that does not parse: dnspython's words, the file and line."""
+    detail = str(exc)
+    if detail == dns.exception.SyntaxError.__doc__:
+        detail = "malformed record"
+    return InputError(f"{detail}: {line.strip()!r}", file=path, line=lineno)
+
+
+def ignored_warnings(path: str, ignored: list[str]) -> list[str]:
+    """The warning for records outside the zone (the first five named)."""
+    if not ignored:
+        return []
+    return [
+        f"{path}: ignoring out-of-zone data: {', '.join(ignored[:5])}"
+        + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
+    ]
+
+
+def check_apex(has_soa: bool, has_ns: bool, zone_origin: dns.name.Name, path: str) -> None:
+    if not has_soa:
+        raise InputError(f"no SOA record at the zone apex {zone_origin}", file=path)
+    if not has_ns:
+        raise InputError(f"no NS records at the zone apex {zone_origin}", file=path)
+
+
+def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetRec], list[str]]:
+    """Parse a master file into RRsets; returns (rrsets, warnings)."""
+    state = _State(_Origin(zone_origin))
+    zkey = state.origin.key
+    zlen = len(zkey)
+    types: dict[str, int] = {}
+    # (key, type) → [owner text, smallest TTL, wire, text] or, from a second record on,
+    # [owner text, smallest TTL, {wire: text}]
+    sets: dict[tuple[Key, int], list] = {}  # type: ignore[type-arg]
+    ignored: list[str] = []
+    for lineno, line in logical_lines(text, path):
         try:
             if line[0] == "$":
-                directive, rest = _split1(line)
-                d = directive.upper()
-                if d == "$ORIGIN":
-                    origin = _Origin(dns.name.from_text(_split1(rest)[0], origin.name))
-                    owner_tok = None  # relative owner names change meaning
-                elif d == "$TTL":
-                    default_ttl = dns.ttl.from_text(_split1(rest)[0])
-                elif d in ("$INCLUDE", "$GENERATE"):
-                    raise NeedsFullReader(d)
-                else:
-                    raise ValueError(f"unknown directive {directive}")
+                state.directive(line)
                 continue
             if line[0] in " \t":
-                if owner is None:
-                    raise ValueError("no owner name for this record")
+                owner = state.last_owner()
                 rest = line
             else:
                 parts = line.split(None, 1)
-                tok = parts[0]
+                if parts[0] != state.owner_tok:  # a new owner (None after $ORIGIN)
+                    state.owner, state.owner_tok = _name(parts[0], state.origin), parts[0]
+                owner = state.owner
                 rest = parts[1] if len(parts) > 1 else ""
-                if tok != owner_tok or owner is None:
-                    owner = _name(tok, origin)
-                    owner_tok = tok
+            # TTL and class (IN only) come in either order before the type.
             ttl: int | None = None
             parts = rest.split(None, 1)
             tok = parts[0] if parts else ""
@@ -252,24 +333,15 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
             rdtype = types.get(tok)
             if rdtype is None:
                 rdtype = types[tok] = dns.rdatatype.from_text(tok)
-            wire, rtext = _rdata(rdtype, after, origin)
-            if ttl is not None:
-                last_ttl = ttl
+            wire, rtext = _rdata(rdtype, after, state.origin)
+            if ttl is None and state.default_ttl is not None and rdtype != _SOA:
+                ttl = state.default_ttl  # the common case of `ttl_for`, without the call
             else:
-                ttl = default_ttl if default_ttl is not None else last_ttl
-            if rdtype == _SOA:
-                soa_minimum = struct.unpack("!I", wire[-4:])[0]
-                if ttl is None:
-                    ttl = soa_minimum
-            if ttl is None:
-                if soa_minimum is None:
-                    raise ValueError("no TTL: add a $TTL directive or a TTL to the record")
-                ttl = soa_minimum
+                ttl = state.ttl_for(ttl, rdtype, wire)
         except NeedsFullReader:
             raise
         except (ValueError, dns.exception.DNSException) as exc:
-            detail = str(exc) if str(exc) != dns.exception.SyntaxError.__doc__ else "malformed record"
-            raise InputError(f"{detail}: {lines[lineno - 1].strip()!r}", file=path, line=lineno) from None
+            raise bad_record(exc, path, lineno, text.split("\n", lineno)[lineno - 1]) from None
         key = owner[0]
         if key[:zlen] != zkey:
             ignored.append(f"line {lineno} {owner[1]}")
@@ -282,12 +354,7 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
             if len(entry) == 4:
                 entry[2:] = [{entry[2]: entry[3]}]
             entry[2][wire] = rtext
-    warnings = []
-    if ignored:
-        warnings.append(
-            f"{path}: ignoring out-of-zone data: {', '.join(ignored[:5])}"
-            + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
-        )
+    warnings = ignored_warnings(path, ignored)
     present = {t for (k, t) in sets if k == zkey}
     rrsets = []
     while sets:  # pop as we go, so the parse table and the records are not both held whole
@@ -296,8 +363,5 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
             rrsets.append(RRsetRec(k, entry[0], t, entry[1], (entry[2],), (entry[3],)))
         else:
             rrsets.append(make_rrset(k, entry[0], t, entry[1], entry[2].items()))
-    if _SOA not in present:
-        raise InputError(f"no SOA record at the zone apex {zone_origin}", file=path)
-    if dns.rdatatype.NS not in present:
-        raise InputError(f"no NS records at the zone apex {zone_origin}", file=path)
+    check_apex(_SOA in present, dns.rdatatype.NS in present, zone_origin, path)
     return rrsets, warnings

@@ -13,7 +13,6 @@ from __future__ import annotations
 import binascii
 import datetime
 import struct
-from collections.abc import Iterator
 
 import dns.exception
 import dns.name
@@ -25,15 +24,15 @@ import dns.ttl
 from sigchain.core.zone.records import Key, key_wire, type_bitmap
 from sigchain.core.zone.wire import WireRRset
 from sigchain.edge.fastparse import (
-    NeedsFullReader,
-    _drop_parens,
     _name,
     _Origin,
-    _parens,
     _rdata,
-    _strip_comment,
+    _State,
+    bad_record,
+    check_apex,
+    ignored_warnings,
+    logical_lines,
 )
-from sigchain.errors import InputError
 
 _RRSIG, _NSEC, _NSEC3, _SOA, _NS = (
     dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.SOA, dns.rdatatype.NS,
@@ -151,44 +150,6 @@ def _wire(rdtype: int, text: str, origin: _Origin) -> bytes:
     return _rdata(rdtype, text, origin)[0]
 
 
-def _logical_lines(text: str, path: str) -> Iterator[tuple[int, str]]:
-    """(line number, text) per entry: comments dropped, parenthesised lines joined."""
-    held: list[str] = []
-    start = depth = 0
-    for lineno, raw in enumerate(text.split("\n"), 1):
-        line = _strip_comment(raw)
-        if held:
-            held.append(line)
-            depth += _parens(line)
-            if depth <= 0:
-                if depth < 0:
-                    break
-                yield start, _drop_parens(" ".join(held))
-                held = []
-            continue
-        if not line or line.isspace():
-            continue
-        if "(" in line or ")" in line:
-            depth = _parens(line)
-            if depth > 0:
-                held, start = [line], lineno
-                continue
-            if depth < 0:
-                start = lineno
-                break
-            line = _drop_parens(line)
-        yield lineno, line
-    if depth:
-        raise InputError("unbalanced parentheses", file=path, line=start)
-
-
-def _bad_record(exc: Exception, path: str, lineno: int, line: str) -> InputError:
-    detail = str(exc)
-    if detail == dns.exception.SyntaxError.__doc__:
-        detail = "malformed record"
-    return InputError(f"{detail}: {line.strip()!r}", file=path, line=lineno)
-
-
 def _add(sets: dict[tuple[Key, int], list], owner: tuple[Key, str], rdtype: int, ttl: int, wire: bytes) -> None:
     """One record into its RRset: [owner text, smallest TTL, wire, or a set of wires]."""
     entry = sets.get((owner[0], rdtype))
@@ -201,73 +162,51 @@ def _add(sets: dict[tuple[Key, int], list], owner: tuple[Key, str], rdtype: int,
     entry[2].add(wire)
 
 
+def _header(fields: list[str], pos: int) -> tuple[int | None, int]:
+    """The TTL and class after the owner (either order, class IN): (TTL if given, position
+    of the type in `fields`)."""
+    ttl: int | None = None
+    for word in fields[pos : pos + 2]:
+        if word[:1].isdigit():
+            ttl = _ttl(word)
+        elif word.upper() in ("IN", "CH", "CS", "HS", "ANY", "NONE"):
+            if word.upper() != "IN":
+                raise ValueError(f"class {word.upper()} is not IN")
+        else:
+            break
+        pos += 1
+    return ttl, pos
+
+
 def parse(
     text: str, path: str, zone_origin: dns.name.Name, require_ns: bool = True
 ) -> tuple[list[WireRRset], list[str]]:
     """Parse a master file into wire RRsets (in order of first appearance); returns
     (rrsets, warnings)."""
-    origin = _Origin(zone_origin)
-    zkey = origin.key
+    state = _State(_Origin(zone_origin))
+    zkey = state.origin.key
     zlen = len(zkey)
-    lines = text.split("\n")
-    default_ttl: int | None = None
-    last_ttl: int | None = None
-    soa_minimum: int | None = None
-    owner_tok: str | None = None
-    owner: tuple[Key, str] | None = None
-    sets: dict[tuple[Key, int], list] = {}  # (key, type) → see _add
+    sets: dict[tuple[Key, int], list] = {}  # (key, type) → see _add  # type: ignore[type-arg]
     ignored: list[str] = []
-    for lineno, line in _logical_lines(text, path):
+    for lineno, line in logical_lines(text, path):
         try:
             if line[0] == "$":
-                directive, *args = line.split() + [""]
-                word = directive.upper()
-                if word in ("$INCLUDE", "$GENERATE"):
-                    raise NeedsFullReader(word)
-                if word == "$TTL":
-                    default_ttl = dns.ttl.from_text(args[0])
-                elif word == "$ORIGIN":
-                    origin = _Origin(dns.name.from_text(args[0], origin.name))
-                    owner_tok = None  # relative owner names change meaning
-                else:
-                    raise ValueError(f"unknown directive {directive}")
+                state.directive(line)
                 continue
             fields = line.split(None, 4)
-            pos = 0
             if line[0] not in " \t":
-                if fields[0] != owner_tok or owner is None:
-                    owner = _name(fields[0], origin)
-                    owner_tok = fields[0]
+                owner = state.owner_named(fields[0])
                 pos = 1
-            elif owner is None:
-                raise ValueError("no owner name for this record")
-            ttl: int | None = None
-            for word in fields[pos : pos + 2]:
-                if word[:1].isdigit():
-                    ttl = _ttl(word)
-                elif word.upper() in ("IN", "CH", "CS", "HS", "ANY", "NONE"):
-                    if word.upper() != "IN":
-                        raise ValueError(f"class {word.upper()} is not IN")
-                else:
-                    break
-                pos += 1
+            else:
+                owner = state.last_owner()
+                pos = 0
+            ttl, pos = _header(fields, pos)
             rdtype = _type(fields[pos])
             rest = line.split(None, pos + 1)
-            wire = _wire(rdtype, rest[pos + 1] if len(rest) > pos + 1 else "", origin)
-            if ttl is not None:
-                last_ttl = ttl
-            elif default_ttl is not None:
-                ttl = default_ttl
-            else:
-                ttl = last_ttl
-            if rdtype == _SOA:
-                soa_minimum = struct.unpack("!I", wire[-4:])[0]
-            if ttl is None:
-                ttl = soa_minimum
-                if ttl is None:
-                    raise ValueError("no TTL: add a $TTL directive or a TTL to the record")
+            wire = _wire(rdtype, rest[pos + 1] if len(rest) > pos + 1 else "", state.origin)
+            ttl = state.ttl_for(ttl, rdtype, wire)
         except (ValueError, IndexError, dns.exception.DNSException) as exc:
-            raise _bad_record(exc, path, lineno, lines[lineno - 1]) from None
+            raise bad_record(exc, path, lineno, text.split("\n", lineno)[lineno - 1]) from None
         if owner[0][:zlen] == zkey:
             # RRSIGs are kept per covered type, each with its own TTL, as dnspython's
             # rdatasets (the server answers with them): the covered type rides above bit 16.
@@ -275,16 +214,8 @@ def parse(
                  ttl, wire)
         else:
             ignored.append(f"line {lineno} {owner[1]}")
-    warnings = []
-    if ignored:
-        warnings.append(
-            f"{path}: ignoring out-of-zone data: {', '.join(ignored[:5])}"
-            + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
-        )
-    if (zkey, _SOA) not in sets:
-        raise InputError(f"no SOA record at the zone apex {zone_origin}", file=path)
-    if require_ns and (zkey, _NS) not in sets:
-        raise InputError(f"no NS records at the zone apex {zone_origin}", file=path)
+    warnings = ignored_warnings(path, ignored)
+    check_apex((zkey, _SOA) in sets, not require_ns or (zkey, _NS) in sets, zone_origin, path)
     rrsets = [
         WireRRset(k, e[0], t & 0xFFFF, e[1], (e[2],) if isinstance(e[2], bytes) else tuple(sorted(e[2])))
         for (k, t), e in sets.items()

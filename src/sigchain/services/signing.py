@@ -5,24 +5,33 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing.pool import AsyncResult, Pool
 
 from cryptography.hazmat.primitives import serialization
 
+from sigchain.core.dnssec.policy import DEFAULT_POLICY
+from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.sign import signer
+from sigchain.core.sign.batches import Batch, SigningContext, sign_units
+from sigchain.core.sign.keyset import key_summary
+from sigchain.core.zone import nsec3hash
+from sigchain.edge import keystore, zonefile
+from sigchain.errors import InputError, UnsafeRefused
+from sigchain.findings import Finding, Severity
 from sigchain.model.keys import KeyPair
 
 BATCH = 2000  # units per task: large enough that pickling and scheduling stay cheap
 EARLY_POOL_BYTES = 1 << 20  # zone files this big get their workers started before reading
 
-_worker_ctx: tuple[bytes, signer.SigningContext] | None = None
+_worker_ctx: tuple[bytes, SigningContext] | None = None
 
 
-def _portable(ctx: signer.SigningContext) -> tuple[signer.SigningContext, list[bytes]]:
+def _portable(ctx: SigningContext) -> tuple[SigningContext, list[bytes]]:
     """Private keys do not pickle: send them as PKCS#8 DER (in memory, to our own children)."""
     ders = [
         k.private.private_bytes(
@@ -34,8 +43,8 @@ def _portable(ctx: signer.SigningContext) -> tuple[signer.SigningContext, list[b
 
 
 def _sign_batch(
-    token: bytes, ctx: signer.SigningContext, ders: list[bytes], batch: signer.Batch
-) -> tuple[str, list[int]]:
+    token: bytes, ctx: SigningContext, ders: list[bytes], batch: Batch
+) -> tuple[str, list[int], int | None]:
     """A worker's task. The context comes with every batch (a pool may be started before the
     zone is read, so before the context exists); its keys are loaded once per signing run."""
     global _worker_ctx
@@ -45,7 +54,7 @@ def _sign_batch(
             for k, der in zip(ctx.keys, ders, strict=True)
         ]
         _worker_ctx = token, replace(ctx, keys=tuple(keys))
-    return signer.sign_units(batch, _worker_ctx[1])
+    return sign_units(batch, _worker_ctx[1])
 
 
 def _warm() -> None:
@@ -70,34 +79,48 @@ def worker_pool(threads: int) -> Iterator[Pool | None]:
         yield pool
 
 
+@dataclass
+class Tally:
+    """What the signed batches add up to: signatures per key (indexed as `prep.ctx.keys`)
+    and the earliest signature expiration (epoch seconds; None before any signature)."""
+
+    counts: list[int]
+    earliest: int | None = None
+
+    def add(self, counts: list[int], earliest: int | None) -> None:
+        for i, v in enumerate(counts):
+            self.counts[i] += v
+        if earliest is not None and (self.earliest is None or earliest < self.earliest):
+            self.earliest = earliest
+
+
 def sign_stream(
     prep: signer.Prepared,
     threads: int,
-    counts: list[int],
+    tally: Tally,
     progress: Callable[[int], None] | None = None,
     pool: Pool | None = None,
 ) -> Iterator[str]:
-    """Yield the signed zone's text in canonical order; `counts` gets signatures per key.
-    At most a few batches per worker are in flight, so memory stays bounded. `pool` is one
-    from `worker_pool` started earlier (closed here when the stream ends); without it, one
-    is started here when worth it."""
+    """Yield the signed zone's text in canonical order; `tally` adds up the signatures per
+    key and the earliest expiration. At most a few batches per worker are in flight, so
+    memory stays bounded. `pool` is one from `worker_pool` started earlier (closed here when
+    the stream ends); without it, one is started here when worth it."""
     batches = prep.batches(BATCH)
 
-    def tally(result: tuple[str, list[int]], n: int) -> str:
-        text, c = result
-        for i, v in enumerate(c):
-            counts[i] += v
+    def done(result: tuple[str, list[int], int | None], n: int) -> str:
+        text, counts, earliest = result
+        tally.add(counts, earliest)
         if progress is not None:
             progress(n)
         return text
 
     if threads <= 1 or prep.total <= BATCH:
         for b in batches:
-            yield tally(signer.sign_units(b, prep.ctx), b.units)
+            yield done(sign_units(b, prep.ctx), b.units)
         return
     if pool is None:
         with worker_pool(threads) as own:
-            yield from sign_stream(prep, threads, counts, progress, own)
+            yield from sign_stream(prep, threads, tally, progress, own)
         return
     ctx, ders = _portable(prep.ctx)
     token = os.urandom(8)
@@ -106,8 +129,165 @@ def sign_stream(
         pending.append((b.units, pool.apply_async(_sign_batch, (token, ctx, ders, b))))
         while len(pending) > 3 * threads:
             n, res = pending.popleft()
-            yield tally(res.get(), n)
+            yield done(res.get(), n)
     while pending:
         n, res = pending.popleft()
-        yield tally(res.get(), n)
+        yield done(res.get(), n)
     pool.close()  # done with it: the workers exit (and free their memory) before any verifying
+
+
+MAX_ITERATIONS = DEFAULT_POLICY.max_nsec3_iterations  # RFC 9276 §3.2: more reads as insecure
+
+
+class VerifyRefused(UnsafeRefused):
+    """The signed zone failed verification, so it was not written; `findings` says why."""
+
+    def __init__(self, message: str, findings: list[Finding]):
+        super().__init__(message)
+        self.findings = findings
+
+
+@dataclass(frozen=True)
+class SignFileResult:
+    """What `sign_file` did: the CLI prints it (`--json` as `to_json()`)."""
+
+    zone: str  # origin, absolute text
+    output: str  # the path written
+    signatures: int
+    nsec3: bool
+    keys: list[dict[str, object]]  # per published key: tag, algorithm, flags, file, signatures
+    warnings: list[str]
+    verified: bool
+    resign_at: int | None  # epoch seconds: re-sign by then (`signer.resign_at`); None: no RRSIGs
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "zone": self.zone, "output": self.output, "signatures": self.signatures,
+            "denial": "nsec3" if self.nsec3 else "nsec", "keys": self.keys,
+            "warnings": self.warnings, "verified": self.verified, "resign_at": self.resign_at,
+        }
+
+
+ProgressFactory = Callable[[signer.Prepared], contextlib.AbstractContextManager[Callable[[int], None] | None]]
+
+
+def parse_salt(text: str) -> bytes:
+    """Hex salt, or '-' / '' for none."""
+    if text in ("-", ""):
+        return b""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise InputError(f"bad salt {text!r}: use hex digits or '-'") from None
+
+
+def _refuse_iterations(iterations: int, force: bool) -> None:
+    if iterations > MAX_ITERATIONS and not force:
+        raise UnsafeRefused(
+            f"--iterations {iterations} is above {MAX_ITERATIONS}: validators treat the zone "
+            "as insecure (RFC 9276 §3.2); use 0, or --force for a test zone"
+        )
+
+
+def nsec3_params(iterations: int, salt: str, opt_out: bool, force: bool) -> nsec3hash.Nsec3Params:
+    """NSEC3 parameters from their option values, refusing what validators would not accept."""
+    if not 0 <= iterations <= 65535:
+        raise InputError(f"--iterations {iterations} out of range 0..65535")
+    _refuse_iterations(iterations, force)
+    return nsec3hash.Nsec3Params(iterations, parse_salt(salt), opt_out)
+
+
+def _nsec3_warnings(params: nsec3hash.Nsec3Params) -> list[str]:
+    warnings = []
+    if params.iterations > 0:
+        warnings.append(f"NSEC3 iterations {params.iterations}: RFC 9276 recommends 0")
+    if params.salt:
+        warnings.append("NSEC3 salt set: RFC 9276 recommends none")
+    if params.opt_out:
+        warnings.append("NSEC3 opt-out: insecure delegations are not proven (RFC 9276 §3.1)")
+    return warnings
+
+
+def _verifier(prep: signer.Prepared, out_path: str, at: int, threads: int) -> Callable[[str], None]:
+    """Never publish bogus: the check of what is about to replace OUT, at the time it goes
+    live; raises VerifyRefused with the errors."""
+    from sigchain.services import verifying  # it imports this module's default_threads
+
+    def check(tmp_path: str) -> None:
+        written = zonefile.load_wire(tmp_path, prep.origin.to_text(), require_ns=False)
+        report = verifying.verify_wire(written, at, ignore_ksk=not prep.ksk_signs_dnskey, threads=threads)
+        errs = [f for f in report.findings if f.severity is Severity.ERROR]
+        if errs:
+            raise VerifyRefused(f"the signed zone failed verification; {out_path} not written", errs)
+
+    return check
+
+
+def sign_file(
+    zonefile_path: str,
+    keydir: str,
+    *,
+    now: int,
+    inception: int,
+    validity: int,
+    jitter: int = 0,
+    origin: str | None = None,
+    output: str | None = None,
+    nsec3: nsec3hash.Nsec3Params | None = None,
+    serial: str = "keep",
+    cds: bool = False,
+    deterministic: bool = False,
+    force: bool = False,
+    verify: bool = True,
+    threads: int | None = None,
+    progress: ProgressFactory | None = None,
+) -> SignFileResult:
+    """Sign ZONEFILE_PATH with the keys for its origin in KEYDIR (BIND K-files) and write the
+    signed zone to OUTPUT (default ZONEFILE_PATH + ".signed") atomically: what `sigchain sign`
+    does. Read the zone, select the keys valid at `now`, sign over `threads` worker processes
+    (default every core), verify the result at max(now, inception) unless `verify` is false
+    (never publish bogus: `VerifyRefused`, with the findings, and nothing written), then rename
+    it into place.
+
+    Times are epoch seconds; `validity` and `jitter` are durations in seconds (RRSIG
+    expiration = inception + validity - a per-RRset share of jitter). `nsec3` None signs with
+    NSEC; iterations above the policy limit are refused unless `force` (make the parameters
+    with `nsec3_params`). `serial` is keep | increment | unixtime. `deterministic` uses RFC 6979
+    ECDSA (pass jitter 0 for reproducible output). `progress`, if given, is called with the
+    prepared zone and returns a context manager yielding a callback taking the number of units
+    done (or None for no progress). The result's `resign_at` is when the zone must next be
+    re-signed: the earliest expiration minus validity/4 (dnssec-signzone's default -i). Raises InputError (exit 2), UnsafeRefused (exit 4) or
+    OperationalError (exit 3).
+    """
+    warnings: list[str] = []
+    if nsec3 is not None:
+        _refuse_iterations(nsec3.iterations, force)
+        warnings += _nsec3_warnings(nsec3)
+    nthreads = threads if threads is not None else default_threads()
+    try:
+        big = os.path.getsize(zonefile_path) >= EARLY_POOL_BYTES
+    except OSError:
+        big = False  # reading it says what is wrong
+    # For a big zone, the workers start while this process reads and prepares it.
+    with worker_pool(nthreads if big else 1) as pool:
+        zorigin, rrsets, zone_warnings = zonefile.load_records(zonefile_path, origin)
+        warnings += zone_warnings
+        keys = keystore.load_zone_keys(keydir, zorigin)
+        window = SigWindow(inception, validity, jitter, os.urandom(16))
+        opts = signer.SignOptions(window, nsec3, cds, deterministic, serial, force)
+        prep = signer.prepare(rrsets, zorigin, keys, opts, now)
+        del rrsets
+        warnings += prep.warnings
+        out_path = output or zonefile_path + ".signed"
+        tally = Tally([0] * len(prep.ctx.keys))
+
+        header = f"; signed by sigchain\n$ORIGIN {prep.origin.to_text()}\n"
+        with progress(prep) if progress is not None else contextlib.nullcontext() as advance:
+            stream = sign_stream(prep, nthreads, tally, advance, pool)
+            check = _verifier(prep, out_path, max(now, inception), nthreads) if verify else None
+            zonefile.write_atomic(out_path, itertools.chain([header], stream), before_rename=check)
+    resign = None if tally.earliest is None else signer.resign_at(tally.earliest, window)
+    return SignFileResult(
+        prep.origin.to_text(), out_path, sum(tally.counts), nsec3 is not None,
+        key_summary(prep.published, prep.ctx.keys, tally.counts), warnings, verify, resign,
+    )

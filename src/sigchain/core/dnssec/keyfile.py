@@ -63,71 +63,88 @@ def private_to_text(alg: Algorithm, key: PrivateKey, timing: KeyTiming) -> str:
     return "\n".join(lines) + "\n"
 
 
-def private_from_text(text: str, filename: str) -> tuple[Algorithm, PrivateKey, KeyTiming]:
-    """Parse a BIND `.private` file (v1.2/v1.3); errors name the file and line."""
-    fields: dict[str, tuple[str, int]] = {}
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith(";"):
-            continue
-        if ":" not in line:
-            raise InputError("expected 'Field: value'", file=filename, line=lineno)
-        k, v = line.split(":", 1)
-        fields[k.strip()] = (v.strip(), lineno)
+class _PrivateFields:
+    """A `.private` file's 'Field: value' lines, each with its line number."""
 
-    def need(name: str) -> tuple[str, int]:
-        if name not in fields:
-            raise InputError(f"missing {name!r} field", file=filename, line=None)
-        return fields[name]
+    def __init__(self, text: str, filename: str) -> None:
+        self.filename = filename
+        self.fields: dict[str, tuple[str, int]] = {}
+        for lineno, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith(";"):
+                continue
+            if ":" not in line:
+                raise InputError("expected 'Field: value'", file=filename, line=lineno)
+            k, v = line.split(":", 1)
+            self.fields[k.strip()] = (v.strip(), lineno)
 
-    fmt, lineno = need("Private-key-format")
-    if not fmt.startswith("v1."):
-        raise InputError(f"unsupported private key format {fmt!r}", file=filename, line=lineno)
-    alg_text, lineno = need("Algorithm")
-    try:
-        alg = algorithms.get(int(alg_text.split()[0]))
-    except (ValueError, IndexError):
-        raise InputError(f"bad Algorithm field {alg_text!r}", file=filename, line=lineno) from None
-    except InputError as exc:
-        raise InputError(exc.message, file=filename, line=lineno) from None
+    def need(self, name: str) -> tuple[str, int]:
+        if name not in self.fields:
+            raise InputError(f"missing {name!r} field", file=self.filename, line=None)
+        return self.fields[name]
 
-    def blob(name: str) -> bytes:
-        value, ln = need(name)
+    def blob(self, name: str) -> bytes:
+        value, ln = self.need(name)
         try:
             return base64.b64decode(value, validate=True)
         except binascii.Error:
-            raise InputError(f"{name} is not valid base64", file=filename, line=ln) from None
+            raise InputError(f"{name} is not valid base64", file=self.filename, line=ln) from None
 
-    def integer(name: str) -> int:
-        return int.from_bytes(blob(name), "big")
+    def integer(self, name: str) -> int:
+        return int.from_bytes(self.blob(name), "big")
 
+
+def _algorithm(f: _PrivateFields) -> Algorithm:
+    """The format check and the Algorithm field."""
+    fmt, lineno = f.need("Private-key-format")
+    if not fmt.startswith("v1."):
+        raise InputError(f"unsupported private key format {fmt!r}", file=f.filename, line=lineno)
+    alg_text, lineno = f.need("Algorithm")
     try:
-        key: PrivateKey
+        return algorithms.get(int(alg_text.split()[0]))
+    except (ValueError, IndexError):
+        raise InputError(f"bad Algorithm field {alg_text!r}", file=f.filename, line=lineno) from None
+    except InputError as exc:
+        raise InputError(exc.message, file=f.filename, line=lineno) from None
+
+
+def _private_key(alg: Algorithm, f: _PrivateFields) -> PrivateKey:
+    """The key from its fields: the ECDSA scalar, the EdDSA seed, or the RSA numbers."""
+    try:
         if alg.family == "ecdsa":
             assert alg.curve is not None
-            key = ec.derive_private_key(integer("PrivateKey"), alg.curve())
-        elif alg.family == "eddsa":
+            return ec.derive_private_key(f.integer("PrivateKey"), alg.curve())
+        if alg.family == "eddsa":
             cls = ed25519.Ed25519PrivateKey if alg.number == 15 else ed448.Ed448PrivateKey
-            key = cls.from_private_bytes(blob("PrivateKey"))
-        elif alg.family == "rsa":
-            n, e, d, p, q, dmp1, dmq1, iqmp = (integer(f) for f in _RSA_FIELDS)
-            key = rsa.RSAPrivateNumbers(
+            return cls.from_private_bytes(f.blob("PrivateKey"))
+        if alg.family == "rsa":
+            n, e, d, p, q, dmp1, dmq1, iqmp = (f.integer(name) for name in _RSA_FIELDS)
+            return rsa.RSAPrivateNumbers(
                 p, q, d, dmp1, dmq1, iqmp, rsa.RSAPublicNumbers(e, n)
             ).private_key()
-        else:
-            raise InputError(f"algorithm {alg.number} ({alg.mnemonic}) is not supported", file=filename)
+        raise InputError(f"algorithm {alg.number} ({alg.mnemonic}) is not supported", file=f.filename)
     except ValueError as exc:
-        raise InputError(f"invalid private key: {exc}", file=filename) from None
+        raise InputError(f"invalid private key: {exc}", file=f.filename) from None
 
+
+def _timing(f: _PrivateFields) -> KeyTiming:
+    """BIND's timing metadata (Publish, Activate, ...), where present."""
     times: dict[str, int] = {}
     for attr, label in TIMING_FIELDS:
-        if label in fields:
-            value, ln = fields[label]
+        if label in f.fields:
+            value, ln = f.fields[label]
             try:
                 times[attr] = parse_timestamp14(value)
             except InputError as exc:
-                raise InputError(exc.message, file=filename, line=ln) from None
-    return alg, key, KeyTiming(**times)
+                raise InputError(exc.message, file=f.filename, line=ln) from None
+    return KeyTiming(**times)
+
+
+def private_from_text(text: str, filename: str) -> tuple[Algorithm, PrivateKey, KeyTiming]:
+    """Parse a BIND `.private` file (v1.2/v1.3); errors name the file and line."""
+    fields = _PrivateFields(text, filename)
+    alg = _algorithm(fields)
+    return alg, _private_key(alg, fields), _timing(fields)
 
 
 def make_dnskey(alg: Algorithm, key: PrivateKey, flags: int) -> dns.rdtypes.ANY.DNSKEY.DNSKEY:

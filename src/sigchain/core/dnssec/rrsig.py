@@ -17,9 +17,6 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.RRSIG
 
-from sigchain.core.dnssec import algorithms
-from sigchain.model.keys import KeyPair
-
 _SERIAL = 1 << 32
 
 
@@ -107,29 +104,6 @@ class SigWindow:
         h = hashlib.blake2b(self.jitter_seed + wire + rdtype.to_bytes(2, "big"), digest_size=8)
         share = int.from_bytes(h.digest(), "big") % (self.jitter + 1)
         return self.inception + self.validity - share
-
-
-def sign_rrset(
-    owner: dns.name.Name,
-    rdtype: int,
-    ttl: int,
-    rdatas: Sequence[dns.rdata.Rdata],
-    key: KeyPair,
-    signer: dns.name.Name,
-    inception: int,
-    expiration: int,
-    deterministic: bool = False,
-) -> dns.rdtypes.ANY.RRSIG.RRSIG:
-    alg = algorithms.get(key.algorithm)
-    header = rrsig_header(
-        rdtype, key.algorithm, rrsig_labels(owner), ttl, expiration, inception, key.key_tag, signer
-    )
-    data = signature_data(owner, rdtype, dns.rdataclass.IN, ttl, rdatas, header)
-    sig = algorithms.sign(alg, key.private, data, deterministic)
-    return dns.rdtypes.ANY.RRSIG.RRSIG(
-        dns.rdataclass.IN, dns.rdatatype.RRSIG, rdtype, key.algorithm, rrsig_labels(owner), ttl,
-        expiration % _SERIAL, inception % _SERIAL, key.key_tag, signer, sig,
-    )
 
 
 def serial_lt(a: int, b: int) -> bool:

@@ -1,0 +1,109 @@
+"""The apex records a signer sets: DNSKEY (with foreign keys kept), CDS/CDNSKEY, NSEC3PARAM
+and the SOA serial."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import dns.dnssec
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdataset
+import dns.rdtypes.ANY.SOA
+from dns.rdatatype import RdataType
+
+from sigchain.core.dnssec import ds
+from sigchain.core.sign.keyset import KeyPlan
+from sigchain.core.zone import nsec3hash
+from sigchain.errors import InputError
+from sigchain.model.keys import KeyPair
+
+
+class ApexOptions(Protocol):
+    """What `set_apex` reads of the signing options."""
+
+    @property
+    def cds(self) -> bool: ...
+    @property
+    def nsec3(self) -> nsec3hash.Nsec3Params | None: ...
+    @property
+    def serial(self) -> str: ...
+
+
+def next_serial(current: int, policy: str, now: int) -> int:
+    """RFC 1982 serial update; `unixtime` never goes backwards (falls back to increment)."""
+    inc = (current + 1) % (1 << 32) or 1
+    if policy == "keep":
+        return current
+    if policy == "increment":
+        return inc
+    if policy == "unixtime":
+        return now if (now - current) % (1 << 32) < (1 << 31) and now != current else inc
+    raise InputError(f"unknown serial policy {policy!r} (keep, increment or unixtime)")
+
+
+def rdataset(rdtype: int, ttl: int, rdatas: Sequence[dns.rdata.Rdata]) -> dns.rdataset.Rdataset:
+    rds = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
+    rds.update_ttl(ttl)
+    for rd in rdatas:
+        rds.add(rd)
+    return rds
+
+
+def set_apex(
+    apex: dict[int, dns.rdataset.Rdataset],
+    origin: dns.name.Name,
+    keys: Sequence[KeyPair],
+    plan: KeyPlan,
+    opts: ApexOptions,
+    now: int,
+    warnings: list[str],
+) -> None:
+    """Set the apex DNSSEC records in place: DNSKEY from the key directory (plus foreign
+    keys already in the zone), CDS/CDNSKEY with --cds, NSEC3PARAM, and the SOA serial."""
+    soa_rds = apex.get(RdataType.SOA)
+    if soa_rds is None:
+        raise InputError(f"no SOA record at the zone apex {origin}")
+    soa: dns.rdtypes.ANY.SOA.SOA = soa_rds[0]  # type: ignore[assignment]
+    ours = {(k.algorithm, k.key_tag, k.dnskey.key) for k in keys}
+    old_dnskey = apex.pop(RdataType.DNSKEY, None)
+    foreign = [
+        rd for rd in (old_dnskey or ())
+        if (rd.algorithm, dns.dnssec.key_id(rd), rd.key) not in ours  # type: ignore[attr-defined]
+    ]
+    for rd in foreign:
+        if rd.algorithm not in plan.zsk_signers:  # type: ignore[attr-defined]
+            raise InputError(
+                f"the zone's DNSKEY RRset has a key (tag {dns.dnssec.key_id(rd)}, algorithm "  # type: ignore[arg-type]
+                f"{rd.algorithm}) with no signing key of its algorithm in the key directory"  # type: ignore[attr-defined]
+            )
+    key_ttls = [k.ttl for k in plan.published if k.ttl is not None]
+    dnskey_ttl = min(key_ttls) if key_ttls else (old_dnskey.ttl if old_dnskey else soa_rds.ttl)
+    apex[RdataType.DNSKEY] = rdataset(
+        RdataType.DNSKEY, dnskey_ttl, [k.dnskey for k in plan.published] + foreign
+    )
+    if opts.cds:
+        sync = [
+            k for k in plan.published
+            if k.is_sep and k.timing.is_active(now)
+            and (k.timing.sync_publish is None or k.timing.sync_publish <= now)
+            and (k.timing.sync_delete is None or k.timing.sync_delete > now)
+        ]
+        if sync:
+            apex[RdataType.CDS] = rdataset(
+                RdataType.CDS, dnskey_ttl, [ds.make_cds(origin, k.dnskey, 2) for k in sync]
+            )
+            apex[RdataType.CDNSKEY] = rdataset(
+                RdataType.CDNSKEY, dnskey_ttl, [ds.make_cdnskey(k.dnskey) for k in sync]
+            )
+        else:
+            warnings.append("--cds: no active KSK to publish CDS/CDNSKEY for")
+    if opts.nsec3 is not None:
+        apex[RdataType.NSEC3PARAM] = rdataset(
+            RdataType.NSEC3PARAM, 0, [nsec3hash.nsec3param_rdata(opts.nsec3)]
+        )
+    new_serial = next_serial(soa.serial, opts.serial, now)
+    if new_serial != soa.serial:
+        apex[RdataType.SOA] = rdataset(RdataType.SOA, soa_rds.ttl, [soa.replace(serial=new_serial)])

@@ -1,0 +1,77 @@
+"""Key selection for signing: which keys are published and which sign what, at `now`
+(BIND timing metadata, KSK/ZSK/CSK roles, the policy's algorithms); the per-key summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dns.name
+
+from sigchain.core.dnssec import algorithms
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
+from sigchain.errors import InputError, UnsafeRefused
+from sigchain.model.keys import KeyPair
+
+
+@dataclass(frozen=True)
+class KeyPlan:
+    """Which keys are in the DNSKEY RRset and which sign what, at `now`."""
+
+    published: list[KeyPair]
+    ksk_signers: dict[int, list[KeyPair]]  # algorithm → keys signing DNSKEY/CDS/CDNSKEY
+    zsk_signers: dict[int, list[KeyPair]]  # algorithm → keys signing everything else
+    warnings: list[str]
+
+
+def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: bool,
+              policy: DnssecPolicy = DEFAULT_POLICY) -> KeyPlan:
+    """Apply BIND timing metadata (as `dnssec-signzone -S`), the KSK/ZSK/CSK rules and the
+    policy's signing algorithms."""
+    warnings: list[str] = []
+    for k in keys:
+        if k.zone != origin:
+            raise InputError(f"key {k.source} is for zone {k.zone}, not {origin}", file=k.source)
+    published = [k for k in keys if k.timing.is_published(now)]
+    active = [k for k in published if k.timing.is_active(now)]
+    if not active:
+        raise InputError(f"no active signing key for {origin} (of {len(keys)} key(s) found)")
+    algs = sorted({k.algorithm for k in published})
+    ksk: dict[int, list[KeyPair]] = {}
+    zsk: dict[int, list[KeyPair]] = {}
+    for a in algs:
+        policy.check_may_sign(algorithms.get(a), force)
+        seps = [k for k in active if k.algorithm == a and k.is_sep]
+        zones = [k for k in active if k.algorithm == a and not k.is_sep]
+        if not seps and not zones:
+            msg = (
+                f"algorithm {a} is in the DNSKEY RRset but has no active key: every algorithm "
+                "in the DNSKEY RRset must sign every RRset (RFC 6840 §5.11)"
+            )
+            if not force:
+                raise UnsafeRefused(msg)
+            warnings.append(msg)
+            continue
+        if not seps:
+            warnings.append(
+                f"algorithm {a} has no active KSK: its ZSK signs the DNSKEY RRset "
+                "(the zone passes dnssec-verify only with -z)"
+            )
+        ksk[a] = seps or zones
+        zsk[a] = zones or seps  # a KSK whose algorithm has no ZSK acts as a CSK
+    return KeyPlan(published, ksk, zsk, warnings)
+
+
+def key_summary(
+    published: Sequence[KeyPair], signing: Sequence[KeyPair], counts: Sequence[int]
+) -> list[dict[str, object]]:
+    """Each published key with how many signatures it made (`counts` is per `signing` key)."""
+    by_key = {id(k): counts[i] for i, k in enumerate(signing)}
+    return [
+        {
+            "key_tag": k.key_tag, "algorithm": k.algorithm, "flags": k.flags, "file": k.source,
+            "signatures": by_key.get(id(k), 0),
+            "state": "active" if by_key.get(id(k)) else "published",
+        }
+        for k in published
+    ]
