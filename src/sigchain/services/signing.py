@@ -136,9 +136,6 @@ def sign_stream(
     pool.close()  # done with it: the workers exit (and free their memory) before any verifying
 
 
-MAX_ITERATIONS = DEFAULT_POLICY.max_nsec3_iterations  # RFC 9276 §3.2: more reads as insecure
-
-
 class VerifyRefused(UnsafeRefused):
     """The signed zone failed verification, so it was not written; `findings` says why."""
 
@@ -181,19 +178,9 @@ def parse_salt(text: str) -> bytes:
         raise InputError(f"bad salt {text!r}: use hex digits or '-'") from None
 
 
-def _refuse_iterations(iterations: int, force: bool) -> None:
-    if iterations > MAX_ITERATIONS and not force:
-        raise UnsafeRefused(
-            f"--iterations {iterations} is above {MAX_ITERATIONS}: validators treat the zone "
-            "as insecure (RFC 9276 §3.2); use 0, or --force for a test zone"
-        )
-
-
 def nsec3_params(iterations: int, salt: str, opt_out: bool, force: bool) -> nsec3hash.Nsec3Params:
     """NSEC3 parameters from their option values, refusing what validators would not accept."""
-    if not 0 <= iterations <= 65535:
-        raise InputError(f"--iterations {iterations} out of range 0..65535")
-    _refuse_iterations(iterations, force)
+    DEFAULT_POLICY.check_nsec3_iterations(iterations, force)
     return nsec3hash.Nsec3Params(iterations, parse_salt(salt), opt_out)
 
 
@@ -261,7 +248,7 @@ def sign_file(
     """
     warnings: list[str] = []
     if nsec3 is not None:
-        _refuse_iterations(nsec3.iterations, force)
+        DEFAULT_POLICY.check_nsec3_iterations(nsec3.iterations, force)
         warnings += _nsec3_warnings(nsec3)
     nthreads = threads if threads is not None else default_threads()
     try:
