@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing.pool import AsyncResult, Pool
 
 from cryptography.hazmat.primitives import serialization
 
+from sigchain.core.dnssec.policy import DEFAULT_POLICY
+from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.sign import signer
+from sigchain.core.zone import nsec3hash
+from sigchain.edge import keystore, zonefile
+from sigchain.errors import InputError, UnsafeRefused
+from sigchain.findings import Finding, Severity
 from sigchain.model.keys import KeyPair
 
 BATCH = 2000  # units per task: large enough that pickling and scheduling stay cheap
@@ -111,3 +118,155 @@ def sign_stream(
         n, res = pending.popleft()
         yield tally(res.get(), n)
     pool.close()  # done with it: the workers exit (and free their memory) before any verifying
+
+
+MAX_ITERATIONS = DEFAULT_POLICY.max_nsec3_iterations  # RFC 9276 §3.2: more reads as insecure
+
+
+class VerifyRefused(UnsafeRefused):
+    """The signed zone failed verification, so it was not written; `findings` says why."""
+
+    def __init__(self, message: str, findings: list[Finding]):
+        super().__init__(message)
+        self.findings = findings
+
+
+@dataclass(frozen=True)
+class SignFileResult:
+    """What `sign_file` did: the CLI prints it (`--json` as `to_json()`)."""
+
+    zone: str  # origin, absolute text
+    output: str  # the path written
+    signatures: int
+    nsec3: bool
+    keys: list[dict[str, object]]  # per published key: tag, algorithm, flags, file, signatures
+    warnings: list[str]
+    verified: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "zone": self.zone, "output": self.output, "signatures": self.signatures,
+            "denial": "nsec3" if self.nsec3 else "nsec", "keys": self.keys,
+            "warnings": self.warnings, "verified": self.verified,
+        }
+
+
+ProgressFactory = Callable[[signer.Prepared], contextlib.AbstractContextManager[Callable[[int], None] | None]]
+
+
+def parse_salt(text: str) -> bytes:
+    """Hex salt, or '-' / '' for none."""
+    if text in ("-", ""):
+        return b""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise InputError(f"bad salt {text!r}: use hex digits or '-'") from None
+
+
+def _refuse_iterations(iterations: int, force: bool) -> None:
+    if iterations > MAX_ITERATIONS and not force:
+        raise UnsafeRefused(
+            f"--iterations {iterations} is above {MAX_ITERATIONS}: validators treat the zone "
+            "as insecure (RFC 9276 §3.2); use 0, or --force for a test zone"
+        )
+
+
+def nsec3_params(iterations: int, salt: str, opt_out: bool, force: bool) -> nsec3hash.Nsec3Params:
+    """NSEC3 parameters from their option values, refusing what validators would not accept."""
+    if not 0 <= iterations <= 65535:
+        raise InputError(f"--iterations {iterations} out of range 0..65535")
+    _refuse_iterations(iterations, force)
+    return nsec3hash.Nsec3Params(iterations, parse_salt(salt), opt_out)
+
+
+def _nsec3_warnings(params: nsec3hash.Nsec3Params) -> list[str]:
+    warnings = []
+    if params.iterations > 0:
+        warnings.append(f"NSEC3 iterations {params.iterations}: RFC 9276 recommends 0")
+    if params.salt:
+        warnings.append("NSEC3 salt set: RFC 9276 recommends none")
+    if params.opt_out:
+        warnings.append("NSEC3 opt-out: insecure delegations are not proven (RFC 9276 §3.1)")
+    return warnings
+
+
+def sign_file(
+    zonefile_path: str,
+    keydir: str,
+    *,
+    now: int,
+    inception: int,
+    validity: int,
+    jitter: int = 0,
+    origin: str | None = None,
+    output: str | None = None,
+    nsec3: nsec3hash.Nsec3Params | None = None,
+    serial: str = "keep",
+    cds: bool = False,
+    deterministic: bool = False,
+    force: bool = False,
+    verify: bool = True,
+    threads: int | None = None,
+    progress: ProgressFactory | None = None,
+) -> SignFileResult:
+    """Sign ZONEFILE_PATH with the keys for its origin in KEYDIR (BIND K-files) and write the
+    signed zone to OUTPUT (default ZONEFILE_PATH + ".signed") atomically: what `sigchain sign`
+    does. Read the zone, select the keys valid at `now`, sign over `threads` worker processes
+    (default every core), verify the result at max(now, inception) unless `verify` is false
+    (never publish bogus: `VerifyRefused`, with the findings, and nothing written), then rename
+    it into place.
+
+    Times are epoch seconds; `validity` and `jitter` are durations in seconds (RRSIG
+    expiration = inception + validity - a per-RRset share of jitter). `nsec3` None signs with
+    NSEC; iterations above the policy limit are refused unless `force` (make the parameters
+    with `nsec3_params`). `serial` is keep | increment | unixtime. `deterministic` uses RFC 6979
+    ECDSA (pass jitter 0 for reproducible output). `progress`, if given, is called with the
+    prepared zone and returns a context manager yielding a callback taking the number of units
+    done (or None for no progress). Raises InputError (exit 2), UnsafeRefused (exit 4) or
+    OperationalError (exit 3).
+    """
+    from sigchain.services import verifying  # it imports this module's default_threads
+
+    warnings: list[str] = []
+    if nsec3 is not None:
+        _refuse_iterations(nsec3.iterations, force)
+        warnings += _nsec3_warnings(nsec3)
+    nthreads = threads if threads is not None else default_threads()
+    try:
+        big = os.path.getsize(zonefile_path) >= EARLY_POOL_BYTES
+    except OSError:
+        big = False  # reading it says what is wrong
+    # For a big zone, the workers start while this process reads and prepares it.
+    with worker_pool(nthreads if big else 1) as pool:
+        zorigin, rrsets, zone_warnings = zonefile.load_records(zonefile_path, origin)
+        warnings += zone_warnings
+        keys = keystore.load_zone_keys(keydir, zorigin)
+        window = SigWindow(inception, validity, jitter, os.urandom(16))
+        opts = signer.SignOptions(window, nsec3, cds, deterministic, serial, force)
+        prep = signer.prepare(rrsets, zorigin, keys, opts, now)
+        del rrsets
+        warnings += prep.warnings
+        out_path = output or zonefile_path + ".signed"
+        counts = [0] * len(prep.ctx.keys)
+
+        def check(tmp_path: str) -> None:
+            # Never publish bogus: verify what is about to replace OUT, at the time it goes live.
+            if not verify:
+                return
+            written = zonefile.load_wire(tmp_path, prep.origin.to_text(), require_ns=False)
+            report = verifying.verify_wire(
+                written, max(now, inception), ignore_ksk=not prep.ksk_signs_dnskey, threads=nthreads
+            )
+            errs = [f for f in report.findings if f.severity is Severity.ERROR]
+            if errs:
+                raise VerifyRefused(f"the signed zone failed verification; {out_path} not written", errs)
+
+        header = f"; signed by sigchain\n$ORIGIN {prep.origin.to_text()}\n"
+        with progress(prep) if progress is not None else contextlib.nullcontext() as advance:
+            stream = sign_stream(prep, nthreads, counts, advance, pool)
+            zonefile.write_atomic(out_path, itertools.chain([header], stream), before_rename=check)
+    return SignFileResult(
+        prep.origin.to_text(), out_path, sum(counts), nsec3 is not None,
+        signer.key_summary(prep.published, prep.ctx, counts), warnings, verify,
+    )
