@@ -16,11 +16,9 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import dns.dnssec
@@ -43,20 +41,10 @@ from sigchain.core.lab.state import LabState, ProcessRecord, ZoneRecord
 from sigchain.edge import keystore, loopback, processes, zonefile
 from sigchain.errors import InputError, OperationalError, SigchainError
 from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
-from sigchain.services import labstatus
+from sigchain.services import labdaemons, labstatus, signing
 
 RESOLVER_CHOICES = ("unbound", "named", "none")
-START_TIMEOUT = 30.0
-# The Debian package that brings each program the lab runs.
-PACKAGES = {
-    "ip": "iproute2", "unbound": "unbound", "unbound-control": "unbound",
-    "unbound-checkconf": "unbound", "named": "bind9", "named-checkconf": "bind9-utils",
-}
 RESOLVER_PROGRAMS = {"unbound": ["unbound", "unbound-control"], "named": ["named"]}
-
-
-def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -100,6 +88,7 @@ class Lab:
         self.euid = euid
         self._state: LabState | None = None
         self._lock_fd: int | None = None
+        self.daemons = labdaemons.Daemons(self.paths, clock, which, self._proc_alive)
 
     @property
     def state(self) -> LabState:
@@ -142,14 +131,6 @@ class Lab:
                 "(run it as root, e.g. with sudo)"
             )
 
-    def _program(self, name: str) -> str:
-        path = self.which(name)
-        if path is None:
-            raise OperationalError(
-                f"{name} is not installed (Debian package {PACKAGES.get(name, name)})"
-            )
-        return path
-
     def preflight(self, resolver: str) -> None:
         """Root and peer programs (busy ports are the plan's refusal): fail before anything
         starts or changes."""
@@ -159,7 +140,7 @@ class Lab:
         wanted = ["ip", *RESOLVER_PROGRAMS.get(resolver, [])]
         missing = [p for p in wanted if self.which(p) is None]
         if missing:
-            pkgs = sorted({PACKAGES.get(p, p) for p in missing})
+            pkgs = sorted({labdaemons.PACKAGES.get(p, p) for p in missing})
             raise OperationalError(
                 f"missing peer program(s): {', '.join(missing)}; install with: "
                 f"apt-get install -y {' '.join(pkgs)}"
@@ -343,8 +324,8 @@ class Lab:
             elif isinstance(a, lab_plan.WaitServing):
                 if deadline is None:
                     report.servers = self._server_report(servers)
-                    deadline = self.clock.monotonic() + START_TIMEOUT
-                self._wait_serving(hierarchy.zone(a.zone), a.name, a.serial, deadline)
+                    deadline = self.daemons.deadline()
+                self.daemons.wait_serving(hierarchy.zone(a.zone), a.name, a.serial, deadline)
             else:
                 self._resolver_action(a, resolvers)
         kind = report.resolver
@@ -365,15 +346,15 @@ class Lab:
         if isinstance(a, lab_plan.RetireResolver):
             report[a.kind] = {"name": a.kind, "action": "stopped" if self._stop(a.kind) else "gone"}
         elif isinstance(a, lab_plan.FlushResolver):
-            self._flush_unbound()
+            self.daemons.flush_unbound()
             report[a.kind] = {"name": a.kind, "address": hierarchy.RESOLVERS[a.kind],
                               "pid": self.state.processes[a.kind].pid, "action": "cache flushed"}
         elif isinstance(a, lab_plan.StartResolver):
-            cmd, conf = self._resolver_cmd(a.kind)
-            self._check_config(a.kind, conf)
+            cmd, conf = self.daemons.resolver_cmd(a.kind)
+            self.daemons.check_config(a.kind, conf)
             proc = processes.spawn(cmd, self.paths.log(a.kind), None, cwd=self.paths.root)
             self._record(a.kind, proc.pid, conf, cmd, a.address, "resolver", a.config or "")
-            self._wait_resolver(a.kind, a.address)
+            self.daemons.wait_resolver(a.kind, a.address)
             report[a.kind] = {"name": a.kind, "address": a.address, "pid": proc.pid,
                               "action": "started"}
         else:
@@ -399,26 +380,24 @@ class Lab:
         raise OperationalError(f"could not find an unused key tag for {origin}")
 
     def _sign_all(self, zones: list[LabZone], now: int) -> None:
-        """Sign with `sigchain sign` (which verifies before it writes: never publish bogus),
-        every zone at once: a child's DS needs only its keys, not its signed zone."""
-        running = []
-        for z in zones:
-            cmd = [self.python, "-m", "sigchain", "sign", self.paths.unsigned(z),
-                   "--origin", z.name.to_text(), "--keys", self.paths.keys(z),
-                   "-o", self.paths.served(z), "--serial", "keep",
-                   "--inception", str(now - hierarchy.SIG_BACKDATE),
-                   "--validity", str(hierarchy.SIG_VALIDITY), "--jitter", str(hierarchy.SIG_JITTER)]
-            if z.denial is not Denial.NSEC:
-                cmd.append("--nsec3")
-            if z.denial is Denial.NSEC3_OPTOUT:
-                cmd.append("--opt-out")
-            running.append((z, subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                stderr=subprocess.PIPE, text=True)))
+        """Sign each zone as `sigchain sign` does (verified before it is written: never
+        publish bogus); the signer keeps the serial the zone text carries."""
         failed = []
-        for z, proc in running:
-            _, err = proc.communicate()
-            if proc.returncode != 0:
-                failed.append(f"{z.name}: {err.strip() or f'exit {proc.returncode}'}")
+        for z in zones:
+            nsec3 = None
+            if z.denial is not Denial.NSEC:
+                nsec3 = signing.nsec3_params(0, "-", z.denial is Denial.NSEC3_OPTOUT, False)
+            try:
+                signing.sign_file(
+                    self.paths.unsigned(z), self.paths.keys(z), now=now,
+                    inception=now - hierarchy.SIG_BACKDATE, validity=hierarchy.SIG_VALIDITY,
+                    jitter=hierarchy.SIG_JITTER, origin=z.name.to_text(),
+                    output=self.paths.served(z), nsec3=nsec3, serial="keep",
+                )
+            except signing.VerifyRefused as exc:
+                failed.append(f"{z.name}: {exc} ({', '.join(f.code for f in exc.findings)})")
+            except SigchainError as exc:
+                failed.append(f"{z.name}: {exc}")
         if failed:
             raise OperationalError("signing the lab zones failed: " + "; ".join(failed))
 
@@ -441,72 +420,6 @@ class Lab:
                 os.unlink(path)
         self._save(self.state.without_process(name))
         return was
-
-    def _wait_serving(self, z: LabZone, name: str, serial: int, deadline: float) -> None:
-        """Until the server answers the zone's SOA with the serial just written."""
-        seen = None
-        while True:
-            answered = labstatus.soa_serial(z, 0.3)
-            if answered is not None:
-                seen = answered
-                if seen == serial:
-                    return
-            if not self._proc_alive(name):
-                log = processes.tail(self.paths.log(name))
-                raise OperationalError(
-                    f"sigchain serve for {z.name} on {z.address} exited"
-                    + (f":\n{log}" if log else f" (see {self.paths.log(name)})")
-                )
-            if self.clock.monotonic() > deadline:
-                got = f"it serves serial {seen}" if seen is not None else "no answer"
-                raise OperationalError(
-                    f"{z.name} on {z.address} not serving serial {serial} after "
-                    f"{START_TIMEOUT:.0f}s ({got}); see {self.paths.log(name)}"
-                )
-            self.clock.sleep(0.1)
-
-    def _resolver_cmd(self, kind: str) -> tuple[list[str], str]:
-        if kind == "unbound":
-            conf = self.paths.path("unbound.conf")
-            return [self._program("unbound"), "-d", "-c", conf], conf
-        conf = self.paths.path("named.conf")
-        return [self._program("named"), "-4", "-g", "-c", conf], conf
-
-    def _check_config(self, kind: str, conf: str) -> None:
-        checker = self.which("unbound-checkconf" if kind == "unbound" else "named-checkconf")
-        if checker is None:
-            return
-        proc = processes.run_tool([checker, conf])
-        if proc.returncode != 0:
-            raise OperationalError(f"{os.path.basename(checker)} rejects {conf}: "
-                                   f"{(proc.stderr or proc.stdout).strip()}")
-
-    def _flush_unbound(self) -> None:
-        control = self._program("unbound-control")
-        conf = self.paths.path("unbound.conf")
-        for args in (["flush_zone", "."], ["flush_bogus"], ["flush_negative"], ["flush_infra", "all"]):
-            proc = processes.run_tool([control, "-c", conf, *args])
-            if proc.returncode != 0:
-                raise OperationalError(
-                    f"unbound-control {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}"
-                )
-
-    def _wait_resolver(self, kind: str, address: str) -> None:
-        q = dns.message.make_query("test.", dns.rdatatype.SOA, want_dnssec=True)
-        deadline = self.clock.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                dns.query.udp(q, address, port=hierarchy.PORT, timeout=0.5)
-                return
-            except (dns.exception.DNSException, OSError):
-                pass
-            if not self._proc_alive(kind):
-                log = processes.tail(self.paths.log(kind), 8)
-                raise OperationalError(f"{kind} exited at start" + (f":\n{log}" if log else ""))
-            if self.clock.monotonic() > deadline:
-                raise OperationalError(f"{kind} on {address} did not answer within {START_TIMEOUT:.0f}s; "
-                                       f"see {self.paths.log(kind)}")
-            self.clock.sleep(0.1)
 
     # ---- one command at a time; down -----------------------------------------------------------
 
