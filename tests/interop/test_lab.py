@@ -53,6 +53,9 @@ class LabDir:
     def state(self) -> dict:
         return json.loads((self.path / "lab.json").read_text())
 
+    def state_zones(self) -> list[dict]:
+        return [{"zone": k, **v} for k, v in self.state()["zones"].items()]
+
     def anchor(self) -> str:
         return (self.path / "anchor.ds").read_text()
 
@@ -282,6 +285,28 @@ def test_status_text_and_json(lab: LabDir) -> None:
     assert all(p["running"] for p in st["processes"])
 
 
+def test_dry_run_of_an_unchanged_lab_only_checks_the_servers(lab: LabDir) -> None:
+    before = (lab.path / "lab.json").read_bytes()
+    proc = sc("lab", "up", "--dir", lab.path, "--dry-run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"lab in {lab.path}: dry run, nothing changed; lab up would:"
+    serials = {z["zone"]: z["serial"] for z in lab.state_zones()}
+    assert lines[1:] == [f"  check {hierarchy.server_name(z)} serves {z.name} serial "
+                         f"{serials[z.name.to_text()]} (health check)" for z in hierarchy.ZONES]
+    plan = json.loads(sc("lab", "up", "--dir", lab.path, "--dry-run", "--json").stdout)
+    assert plan["dry_run"] and {a["action"] for a in plan["actions"]} == {"WaitServing"}
+    assert (lab.path / "lab.json").read_bytes() == before
+
+
+def test_dry_run_refuses_busy_ports_and_writes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "new"
+    proc = sc("lab", "up", "--dir", target, "--dry-run", "--resolver", "none", "--json")
+    assert proc.returncode == 3, proc.stdout + proc.stderr  # the module's lab holds the ports
+    assert "port 53 on 127.53.0.1 is already in use" in proc.stderr
+    assert not target.exists()
+
+
 def test_second_up_reuses_keys_and_anchor(lab: LabDir) -> None:
     keys_before = sorted(p.name for p in (lab.path / "keys").rglob("K*"))
     anchor, pids = lab.anchor(), {k: v["pid"] for k, v in lab.state()["processes"].items()}
@@ -322,6 +347,14 @@ def test_up_resigns_a_zone_past_half_its_validity(lab: LabDir) -> None:
        "--jitter", "0", check=True)
     st = json.loads(sc("lab", "status", "--dir", lab.path, "--json").stdout)
     assert next(z for z in st["zones"] if z["zone"] == "nsec.test.")["resign_due"]
+    signed_before = (zones / "nsec.test.signed").read_bytes()
+    dry = sc("lab", "up", "--dir", lab.path, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "  sign nsec.test. (past half validity)\n" in dry.stdout
+    assert "  reload serve-127.53.0.4 (nsec.test.) (its zone changed)\n" in dry.stdout
+    assert "  flush resolver unbound's cache (zones or the trust anchor changed)\n" in dry.stdout
+    assert "  sign " not in dry.stdout.replace("  sign nsec.test.", "")
+    assert (zones / "nsec.test.signed").read_bytes() == signed_before
     out_up = lab.up()
     actions = {z["zone"]: z["action"] for z in out_up["zones"]}
     assert actions.pop("nsec.test.") == "re-signed (past half validity)"
@@ -431,6 +464,22 @@ def test_down_stops_everything_and_removes_only_its_addresses(lab: LabDir) -> No
     assert again.returncode == 0 and "nothing to stop" in again.stdout
     # keys and zones stay for the next `up`
     assert list((lab.path / "keys" / "root").glob("K*.private"))
+
+
+def test_dry_run_of_a_new_lab_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
+    before = lo()
+    target = tmp_path / "new"
+    proc = sc("lab", "up", "--dir", target, "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    actions = json.loads(proc.stdout)["actions"]
+    kinds = [a["action"] for a in actions]
+    assert kinds.count("GenerateKey") == 2 * sum(z.signed for z in hierarchy.ZONES) + 1
+    assert kinds.count("AddAddress") == len(hierarchy.ZONES) + 1 and kinds[-1] == "StartResolver"
+    assert {a["because"] for a in actions if a["action"] == "WriteZone"} == {"new"}
+    text = sc("lab", "up", "--dir", target, "--dry-run").stdout
+    assert "  generate a decoy KSK for dnssec-failed.test. (its parent's DS must match no key)\n" in text
+    assert "  add 127.53.0.1/32 to lo (not on lo)\n" in text
+    assert not target.exists() and lo() == before
 
 
 def test_port_busy_is_exit_3_and_leaves_nothing(tmp_path: Path) -> None:
