@@ -22,20 +22,20 @@ from pathlib import Path
 
 import pytest
 
-from sigchain.core.lab import labplan
+from sigchain.core.lab import hierarchy
 from sigchain.edge import loopback, processes
 from sigchain.errors import OperationalError
 from sigchain.services.lab import Lab
 from tests.conftest import need, run, sc
 
-UNBOUND = labplan.RESOLVERS["unbound"]
-NAMED = labplan.RESOLVERS["named"]
-LAB_ADDRESSES = set(labplan.server_addresses()) | set(labplan.RESOLVERS.values())
+UNBOUND = hierarchy.RESOLVERS["unbound"]
+NAMED = hierarchy.RESOLVERS["named"]
+LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values())
 
 
 def lo() -> set[str]:
     """The lab's range on lo (127.53.0.0/16); other tests may add their own ranges meanwhile."""
-    return {a for a in loopback.addresses() if ipaddress.ip_address(a) in labplan.LAB_NET}
+    return {a for a in loopback.addresses() if ipaddress.ip_address(a) in hierarchy.LAB_NET}
 
 
 class LabDir:
@@ -52,6 +52,9 @@ class LabDir:
 
     def state(self) -> dict:
         return json.loads((self.path / "lab.json").read_text())
+
+    def state_zones(self) -> list[dict]:
+        return [{"zone": k, **v} for k, v in self.state()["zones"].items()]
 
     def anchor(self) -> str:
         return (self.path / "anchor.ds").read_text()
@@ -78,6 +81,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabDir]:
         # Whatever happened, leave no lab address behind on this machine.
         for a in lo() & LAB_ADDRESSES - before:
             loopback.remove(a)
+
+
+def ip_literals(text: str) -> list[str] | None:
+    """Every IPv4 literal in a text (also in ::ffff: form); None if it has another IPv6 one."""
+    if "::" in re.sub(r"::ffff:(?=\d)", "", text):
+        return None
+    return re.findall(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])", text)
 
 
 def dig(server: str, *args: str) -> tuple[str, set[str], str]:
@@ -172,9 +182,9 @@ def test_up_writes_the_lab_files(lab: LabDir) -> None:
     assert f'. static-ds {tag} {alg} {dt} "{digest}";' in (lab.path / "anchor.conf").read_text()
     assert f'. static-ds {tag} {alg} {dt} "{digest}";' in (lab.path / "named.conf").read_text()
     # every server address and the resolver's were added to lo, and recorded
-    assert lo() - lab.before == set(labplan.server_addresses()) | {UNBOUND}
-    assert set(lab.state()["added_addresses"]) == set(labplan.server_addresses()) | {UNBOUND}
-    for z in labplan.ZONES:
+    assert lo() - lab.before == set(hierarchy.server_addresses()) | {UNBOUND}
+    assert set(lab.state()["added_addresses"]) == set(hierarchy.server_addresses()) | {UNBOUND}
+    for z in hierarchy.ZONES:
         pid = int((lab.path / "run" / f"serve-{z.address}.pid").read_text())
         assert processes.is_ours(pid, str(lab.path)), z
     assert processes.is_ours(int((lab.path / "run" / "unbound.pid").read_text()), str(lab.path))
@@ -186,7 +196,9 @@ def test_generated_configs_pass_the_peers_checkers_and_stay_on_loopback(lab: Lab
     texts = {p.name: p.read_text() for p in lab.path.iterdir() if p.suffix in (".conf", ".hints", ".ds")}
     texts |= {p.name: p.read_text() for p in (lab.path / "zones").iterdir()}
     for name, text in texts.items():
-        for addr in labplan.config_addresses(text):
+        found = ip_literals(text)
+        assert found is not None, f"{name} names an IPv6 address"
+        for addr in found:
             assert addr.startswith("127."), f"{name} names {addr}"
             if not addr.startswith("127.0.0."):  # the ACLs say 127.0.0.0/8
                 assert addr.startswith("127.53."), f"{name} names {addr}"
@@ -202,7 +214,7 @@ def test_generated_configs_pass_the_peers_checkers_and_stay_on_loopback(lab: Lab
                  f'file "{lab.path}/root.hints";'):
         assert line in named, line
     assert texts["root.hints"].split("\n", 1)[1] == (
-        f".\t3600000\tIN\tNS\ta.root-servers.lab.\na.root-servers.lab.\t3600000\tIN\tA\t{labplan.ROOT.address}\n")
+        f".\t3600000\tIN\tNS\ta.root-servers.lab.\na.root-servers.lab.\t3600000\tIN\tA\t{hierarchy.ROOT.address}\n")
     for name, text in texts.items():  # no real root hints or root key anywhere
         assert "root-servers.net" not in text and "/usr/share/dns" not in text, name
 
@@ -230,7 +242,7 @@ def test_delv_rejects_dnssec_failed(lab: LabDir) -> None:
 
 def test_every_referral_is_real(lab: LabDir) -> None:
     """Each address serves only its own zone: the root refers to test., test. to its children."""
-    status, flags, out = dig(labplan.ROOT.address, "+norec", "+dnssec", "www.example.test", "A")
+    status, flags, out = dig(hierarchy.ROOT.address, "+norec", "+dnssec", "www.example.test", "A")
     assert status == "NOERROR" and "aa" not in flags and "test.\t" in out and "\tDS\t" in out, out
     status, flags, out = dig("127.53.0.2", "+norec", "www.example.test", "A")
     assert "aa" not in flags and "ns1.example.test." in out, out
@@ -245,7 +257,7 @@ def test_status_text_and_json(lab: LabDir) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = proc.stdout
     assert f"lab in {lab.path}: up; resolver unbound on {UNBOUND}" in text
-    for z in labplan.ZONES:
+    for z in hierarchy.ZONES:
         assert re.search(rf"^  {re.escape(z.name.to_text())}\s+{z.address}\s+yes\s", text, re.M), z.name
     assert "(matches no key!)" in text and "none (insecure)" in text
     proc = sc("lab", "status", "--dir", lab.path, "--json")
@@ -253,7 +265,7 @@ def test_status_text_and_json(lab: LabDir) -> None:
     assert st["running"] and st["resolver"] == "unbound" and st["resolver_address"] == UNBOUND
     zones = {z["zone"]: z for z in st["zones"]}
     now = time.time()
-    for z in labplan.ZONES:
+    for z in hierarchy.ZONES:
         entry = zones[z.name.to_text()]
         assert entry["server"] == z.address and entry["server_running"]
         assert entry["answering_serial"] == entry["serial"]
@@ -269,8 +281,30 @@ def test_status_text_and_json(lab: LabDir) -> None:
                 assert ds[0]["key_tag"] == ksk and ds[0]["matches_key"]
         else:
             assert entry["keys"] == [] and entry["ds_at_parent"] == [] and entry["earliest_expiry"] is None
-    assert {p["name"] for p in st["processes"]} == {f"serve-{a}" for a in labplan.server_addresses()} | {"unbound"}
+    assert {p["name"] for p in st["processes"]} == {f"serve-{a}" for a in hierarchy.server_addresses()} | {"unbound"}
     assert all(p["running"] for p in st["processes"])
+
+
+def test_dry_run_of_an_unchanged_lab_only_checks_the_servers(lab: LabDir) -> None:
+    before = (lab.path / "lab.json").read_bytes()
+    proc = sc("lab", "up", "--dir", lab.path, "--dry-run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"lab in {lab.path}: dry run, nothing changed; lab up would:"
+    serials = {z["zone"]: z["serial"] for z in lab.state_zones()}
+    assert lines[1:] == [f"  check {hierarchy.server_name(z)} serves {z.name} serial "
+                         f"{serials[z.name.to_text()]} (health check)" for z in hierarchy.ZONES]
+    plan = json.loads(sc("lab", "up", "--dir", lab.path, "--dry-run", "--json").stdout)
+    assert plan["dry_run"] and {a["action"] for a in plan["actions"]} == {"WaitServing"}
+    assert (lab.path / "lab.json").read_bytes() == before
+
+
+def test_dry_run_refuses_busy_ports_and_writes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "new"
+    proc = sc("lab", "up", "--dir", target, "--dry-run", "--resolver", "none", "--json")
+    assert proc.returncode == 3, proc.stdout + proc.stderr  # the module's lab holds the ports
+    assert "port 53 on 127.53.0.1 is already in use" in proc.stderr
+    assert not target.exists()
 
 
 def test_second_up_reuses_keys_and_anchor(lab: LabDir) -> None:
@@ -313,6 +347,14 @@ def test_up_resigns_a_zone_past_half_its_validity(lab: LabDir) -> None:
        "--jitter", "0", check=True)
     st = json.loads(sc("lab", "status", "--dir", lab.path, "--json").stdout)
     assert next(z for z in st["zones"] if z["zone"] == "nsec.test.")["resign_due"]
+    signed_before = (zones / "nsec.test.signed").read_bytes()
+    dry = sc("lab", "up", "--dir", lab.path, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "  sign nsec.test. (past half validity)\n" in dry.stdout
+    assert "  reload serve-127.53.0.4 (nsec.test.) (its zone changed)\n" in dry.stdout
+    assert "  flush resolver unbound's cache (zones or the trust anchor changed)\n" in dry.stdout
+    assert "  sign " not in dry.stdout.replace("  sign nsec.test.", "")
+    assert (zones / "nsec.test.signed").read_bytes() == signed_before
     out_up = lab.up()
     actions = {z["zone"]: z["action"] for z in out_up["zones"]}
     assert actions.pop("nsec.test.") == "re-signed (past half validity)"
@@ -395,7 +437,7 @@ def test_resolver_none_stops_the_resolver_and_keeps_the_servers(named_lab: LabDi
     assert [(r["name"], r["action"]) for r in out["resolvers"]] == [("named", "stopped")]
     assert {s["action"] for s in out["servers"]} == {"running"}
     assert loopback.port_problem(NAMED, 53) is None
-    status, flags, _ = dig(labplan.ROOT.address, "+norec", ".", "SOA")
+    status, flags, _ = dig(hierarchy.ROOT.address, "+norec", ".", "SOA")
     assert status == "NOERROR" and "aa" in flags
 
 
@@ -404,7 +446,7 @@ def test_resolver_none_stops_the_resolver_and_keeps_the_servers(named_lab: LabDi
 
 def test_down_stops_everything_and_removes_only_its_addresses(lab: LabDir) -> None:
     recorded = {k: (v["pid"], v["marker"]) for k, v in lab.state()["processes"].items()}
-    assert len(recorded) == len(labplan.ZONES)
+    assert len(recorded) == len(hierarchy.ZONES)
     proc = sc("lab", "down", "--dir", lab.path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("stopped: serve-127.53.0.1, ")
@@ -422,6 +464,22 @@ def test_down_stops_everything_and_removes_only_its_addresses(lab: LabDir) -> No
     assert again.returncode == 0 and "nothing to stop" in again.stdout
     # keys and zones stay for the next `up`
     assert list((lab.path / "keys" / "root").glob("K*.private"))
+
+
+def test_dry_run_of_a_new_lab_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
+    before = lo()
+    target = tmp_path / "new"
+    proc = sc("lab", "up", "--dir", target, "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    actions = json.loads(proc.stdout)["actions"]
+    kinds = [a["action"] for a in actions]
+    assert kinds.count("GenerateKey") == 2 * sum(z.signed for z in hierarchy.ZONES) + 1
+    assert kinds.count("AddAddress") == len(hierarchy.ZONES) + 1 and kinds[-1] == "StartResolver"
+    assert {a["because"] for a in actions if a["action"] == "WriteZone"} == {"new"}
+    text = sc("lab", "up", "--dir", target, "--dry-run").stdout
+    assert "  generate a decoy KSK for dnssec-failed.test. (its parent's DS must match no key)\n" in text
+    assert "  add 127.53.0.1/32 to lo (not on lo)\n" in text
+    assert not target.exists() and lo() == before
 
 
 def test_port_busy_is_exit_3_and_leaves_nothing(tmp_path: Path) -> None:
@@ -450,7 +508,7 @@ def test_failure_after_servers_started_tears_everything_down(tmp_path: Path) -> 
     st = json.loads((tmp_path / "lab" / "lab.json").read_text())
     assert st["processes"] == {} and st["added_addresses"] == []
     assert lo() == before
-    for a in labplan.server_addresses():
+    for a in hierarchy.server_addresses():
         assert loopback.port_problem(a, 53) is None, a
     assert not [p for p in (tmp_path / "lab" / "run").iterdir() if p.suffix == ".pid"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from sigchain.cli.common import emit_json, handle_errors
-from sigchain.core.lab import labplan
+from sigchain.core.lab import hierarchy
 from sigchain.services.lab import RESOLVER_CHOICES, Lab
 
 DIR_OPTION = click.option("--dir", "directory", default="lab", show_default=True,
@@ -27,10 +27,15 @@ def lab() -> None:
               help="Validating resolver to run: unbound on 127.53.1.1 (the first time's default), "
                    "named on 127.53.1.2, or none. Default: the lab's current one.")
 @click.option("--fresh", is_flag=True, help="New keys (and so a new trust anchor) for every zone.")
+@click.option("--dry-run", is_flag=True, help="Print what up would do, each step with its reason; "
+                                               "change nothing.")
 @JSON_OPTION
 @handle_errors
-def up(directory: str, resolver: str | None, fresh: bool, as_json: bool) -> None:
+def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json: bool) -> None:
     """Build, sign and serve the lab (as root); again: reuse keys, re-sign what is due."""
+    if dry_run:
+        _render_plan(Lab(directory), resolver, fresh, as_json)
+        return
     report = Lab(directory).up(resolver, fresh)
     if as_json:
         emit_json(report.to_json())
@@ -38,11 +43,11 @@ def up(directory: str, resolver: str | None, fresh: bool, as_json: bool) -> None
     d = report.directory
     click.echo(f"lab in {d}")
     for z in report.zones:
-        zone = labplan.zone(z["zone"])
+        zone = hierarchy.zone(z["zone"])
         click.echo(f"  {z['zone']:<24} {zone.address:<12} {z['action']:<34} {zone.about}")
     started = sum(1 for s in report.servers if s["action"] == "started")
-    click.echo(f"servers: {len(report.servers)} on {labplan.ZONES[0].address}-"
-               f"{labplan.ZONES[-1].address} port {labplan.PORT} ({started} started)")
+    click.echo(f"servers: {len(report.servers)} on {hierarchy.ZONES[0].address}-"
+               f"{hierarchy.ZONES[-1].address} port {hierarchy.PORT} ({started} started)")
     if report.added_addresses:
         click.echo(f"added to lo: {', '.join(report.added_addresses)}")
     click.echo(f"trust anchor ({'new' if report.anchor_changed else 'unchanged'}): {d}/anchor.ds")
@@ -51,11 +56,11 @@ def up(directory: str, resolver: str | None, fresh: bool, as_json: bool) -> None
     for r in report.resolvers:
         where = f" on {r['address']}" if "address" in r else ""
         click.echo(f"resolver: {r['name']}{where}: {r['action']}")
-    addr = labplan.RESOLVERS.get(report.resolver)
+    addr = hierarchy.RESOLVERS.get(report.resolver)
     if addr is None:
         click.echo("no resolver (--resolver none); configs to run one: "
                    f"{d}/unbound.conf, {d}/named.conf")
-        click.echo(f"query the servers directly, e.g.: dig @{labplan.ROOT.address} +dnssec +norec . SOA")
+        click.echo(f"query the servers directly, e.g.: dig @{hierarchy.ROOT.address} +dnssec +norec . SOA")
     else:
         click.echo("\nquery it:")
         click.echo(f"  dig @{addr} +dnssec www.example.test")
@@ -63,6 +68,19 @@ def up(directory: str, resolver: str | None, fresh: bool, as_json: bool) -> None
         click.echo(f"  dig @{addr} www.dnssec-failed.test     # SERVFAIL: its DS matches no key "
                    "(+cd shows the data)")
     click.echo(f"status: sigchain lab status --dir {d}\nstop:   sigchain lab down --dir {d}")
+
+
+def _render_plan(the_lab: Lab, resolver: str | None, fresh: bool, as_json: bool) -> None:
+    planned = the_lab.plan(resolver, fresh)
+    if as_json:
+        emit_json({"dir": the_lab.paths.root, "dry_run": True,
+                   "actions": [a.to_json() for a in planned.actions]})
+        return
+    click.echo(f"lab in {the_lab.paths.root}: dry run, nothing changed; lab up would:")
+    for a in planned.actions:
+        click.echo(f"  {a.describe()}")
+    if planned.needs_keys():
+        click.echo("(zone texts and the trust anchor are made once the new keys exist)")
 
 
 @lab.command()

@@ -1,28 +1,24 @@
-"""The lab: the hierarchy of `core.labplan` built, signed and served on loopback by one
+"""The lab: the hierarchy of `core.lab.hierarchy` built, signed and served on loopback by one
 `sigchain serve` per address, with a validating Unbound or named in front.
 
 Everything the lab makes lives in one directory: keys, zone files, the trust anchor, the
 resolver configs, PID and log files, and `lab.json` — what it started, which addresses it
-added to lo, and what each zone was signed from. `up` converges on the requested lab (reusing
-keys, re-signing only what changed or is past half its signature validity); `down` stops
-what `up` started, by PID, and removes only the addresses it added.
+added to lo, and what each zone was signed from. `up` observes, asks `core.lab.plan` what to
+do (reusing keys, re-signing only what changed or is past half its signature validity) and
+does it; `down` stops what `up` started, by PID, and removes only the addresses it added.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dns.dnssec
@@ -36,26 +32,19 @@ import dns.rdata
 import dns.rdatatype
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.dnssec import algorithms, ds, keyfile
-from sigchain.core.lab import labplan
-from sigchain.core.lab.labplan import Denial, LabPaths, LabZone
+from sigchain.core.dnssec import algorithms, keyfile
+from sigchain.core.lab import hierarchy
+from sigchain.core.lab import plan as lab_plan
+from sigchain.core.lab.hierarchy import Denial, LabPaths, LabZone
+from sigchain.core.lab.plan import Action, Observed, Plan, UpRequest, ZoneFiles
+from sigchain.core.lab.state import LabState, ProcessRecord, ZoneRecord
 from sigchain.edge import keystore, loopback, processes, zonefile
 from sigchain.errors import InputError, OperationalError, SigchainError
-from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, KeyPair, KeyRole, KeyTiming
+from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
+from sigchain.services import labdaemons, labstatus, signing
 
-STATE_VERSION = 1
 RESOLVER_CHOICES = ("unbound", "named", "none")
-START_TIMEOUT = 30.0
-# The Debian package that brings each program the lab runs.
-PACKAGES = {
-    "ip": "iproute2", "unbound": "unbound", "unbound-control": "unbound",
-    "unbound-checkconf": "unbound", "named": "bind9", "named-checkconf": "bind9-utils",
-}
 RESOLVER_PROGRAMS = {"unbound": ["unbound", "unbound-control"], "named": ["named"]}
-
-
-def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -75,12 +64,19 @@ class UpReport:
             "servers": self.servers, "resolvers": self.resolvers,
             "added_addresses": self.added_addresses, "anchor": self.anchor,
             "anchor_changed": self.anchor_changed,
-            "resolver_address": labplan.RESOLVERS.get(self.resolver),
+            "resolver_address": hierarchy.RESOLVERS.get(self.resolver),
         }
 
 
+def _zone_outcome(w: lab_plan.WriteZone) -> str:
+    signed = hierarchy.zone(w.zone).signed
+    if signed and w.because == "past half validity":
+        return "re-signed (past half validity)"
+    return ("signed" if signed else "written") + f" ({w.because})"
+
+
 class Lab:
-    """One lab directory. `which` finds peer programs; `clock` gives `now` for signing."""
+    """One lab directory. `which` finds peer programs; `clock` is the only clock it reads."""
 
     def __init__(self, directory: str, *, clock: Clock = SYSTEM,
                  which: Callable[[str], str | None] = processes.find_binary,
@@ -90,10 +86,12 @@ class Lab:
         self.which = which
         self.python = python
         self.euid = euid
-        self._state: dict[str, Any] | None = None
+        self._state: LabState | None = None
+        self._lock_fd: int | None = None
+        self.daemons = labdaemons.Daemons(self.paths, clock, which, self._proc_alive)
 
     @property
-    def state(self) -> dict[str, Any]:
+    def state(self) -> LabState:
         """lab.json, read on first use (after the root check, for commands that need root)."""
         if self._state is None:
             self._state = self._load_state()
@@ -101,32 +99,28 @@ class Lab:
 
     # ---- state ---------------------------------------------------------------------------
 
-    def _load_state(self) -> dict[str, Any]:
-        empty: dict[str, Any] = {"version": STATE_VERSION, "added_addresses": [], "processes": {},
-                                 "zones": {}, "resolver": None}
+    def _load_state(self) -> LabState:
         try:
             with open(self.paths.state, encoding="utf-8") as f:
                 data = json.load(f)
         except FileNotFoundError:
-            return empty
+            return LabState()
         except (OSError, ValueError) as exc:
             raise InputError(f"unreadable lab state: {exc}", file=self.paths.state) from None
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-            raise InputError("lab state of an unknown version", file=self.paths.state)
-        for k, v in empty.items():
-            data.setdefault(k, v)
-        return data
+        return LabState.from_json(data, self.paths.state)
 
-    def _save_state(self) -> None:
-        zonefile.write_atomic(self.paths.state, [json.dumps(self.state, indent=2, sort_keys=True), "\n"])
+    def _save(self, state: LabState) -> None:
+        self._state = state
+        text = json.dumps(state.to_json(), indent=2, sort_keys=True)
+        zonefile.write_atomic(self.paths.state, [text, "\n"])
 
     @property
     def exists(self) -> bool:
         return os.path.exists(self.paths.state)
 
     def _proc_alive(self, name: str) -> bool:
-        rec = self.state["processes"].get(name)
-        return bool(rec) and processes.is_ours(rec.get("pid"), rec.get("marker", "\0"))
+        rec = self.state.processes.get(name)
+        return rec is not None and processes.is_ours(rec.pid, rec.marker)
 
     # ---- checks before anything changes ----------------------------------------------------
 
@@ -137,35 +131,20 @@ class Lab:
                 "(run it as root, e.g. with sudo)"
             )
 
-    def _program(self, name: str) -> str:
-        path = self.which(name)
-        if path is None:
-            raise OperationalError(
-                f"{name} is not installed (Debian package {PACKAGES.get(name, name)})"
-            )
-        return path
-
     def preflight(self, resolver: str) -> None:
-        """Root, peer programs and free ports: fail here, before anything starts or changes."""
+        """Root and peer programs (busy ports are the plan's refusal): fail before anything
+        starts or changes."""
         if resolver not in RESOLVER_CHOICES:
             raise InputError(f"unknown resolver {resolver!r} (one of {', '.join(RESOLVER_CHOICES)})")
         self._need_root("up")
         wanted = ["ip", *RESOLVER_PROGRAMS.get(resolver, [])]
         missing = [p for p in wanted if self.which(p) is None]
         if missing:
-            pkgs = sorted({PACKAGES.get(p, p) for p in missing})
+            pkgs = sorted({labdaemons.PACKAGES.get(p, p) for p in missing})
             raise OperationalError(
                 f"missing peer program(s): {', '.join(missing)}; install with: "
                 f"apt-get install -y {' '.join(pkgs)}"
             )
-        held = {rec.get("address") for name, rec in self.state["processes"].items() if self._proc_alive(name)}
-        addresses = labplan.server_addresses()
-        if resolver in labplan.RESOLVERS:
-            addresses.append(labplan.RESOLVERS[resolver])
-        problems = [p for a in addresses if a not in held
-                    if (p := loopback.port_problem(a, labplan.PORT)) is not None]
-        if problems:
-            raise OperationalError("cannot bring the lab up: " + "; ".join(problems))
 
     def _check_directory(self) -> None:
         root = self.paths.root
@@ -180,10 +159,212 @@ class Lab:
         if len(ctl.encode()) > 100:
             raise InputError(f"lab directory path too long for Unbound's control socket ({ctl})")
 
-    # ---- keys --------------------------------------------------------------------------------
+    # ---- observing ---------------------------------------------------------------------------
+
+    def observe(self, resolver: str, generated: frozenset[str] = frozenset()) -> Observed:
+        """What `plan_up` needs to know, read without changing anything."""
+        ports = {a: p for a in lab_plan.wanted_addresses(resolver)
+                 if (p := loopback.port_problem(a, hierarchy.PORT)) is not None}
+        keys, decoys, files = {}, {}, {}
+        for z in hierarchy.ZONES:
+            name = z.name.to_text()
+            if z.signed and (found := _dnskeys(self.paths.keys(z), z.name)):
+                keys[name] = found
+            if z.broken_ds and (found := _dnskeys(self.paths.decoy_keys(z), z.name)):
+                decoys[name] = found
+        for fname in lab_plan.config_texts(self.paths, None):
+            try:
+                with open(self.paths.path(fname), encoding="utf-8") as f:
+                    files[fname] = lab_plan.sha256(f.read())
+            except (OSError, ValueError):
+                pass
+        return Observed(
+            addresses=frozenset(loopback.addresses()),
+            alive=frozenset(n for n in self.state.processes if self._proc_alive(n)),
+            port_problems=ports, keys=keys, decoy_keys=decoys,
+            zone_files={z.name.to_text(): self._zone_files(z) for z in hierarchy.ZONES},
+            files=files, generated=generated,
+        )
+
+    def _zone_files(self, z: LabZone) -> ZoneFiles:
+        served = self.paths.served(z)
+        unsigned, exists = os.path.exists(self.paths.unsigned(z)), os.path.exists(served)
+        times = None
+        if exists and z.signed:
+            try:
+                times = hierarchy.signature_times(zonefile.load_zone(served, z.name.to_text()).nodes)
+            except SigchainError:
+                times = None
+        return ZoneFiles(unsigned, exists, times)
+
+    # ---- lab up: plan, then do -----------------------------------------------------------
+
+    def up(self, resolver: str | None = None, fresh: bool = False) -> UpReport:
+        """Bring the lab to the requested shape (resolver: as last time, else unbound); on
+        failure after starting anything, take down everything the lab runs and every
+        address it added, then re-raise."""
+        with self._prepared(resolver, fresh) as request:
+            return self._up(request)
+
+    def plan(self, resolver: str | None = None, fresh: bool = False) -> Plan:
+        """What `up` would do now (`lab up --dry-run`); changes nothing."""
+        with self._prepared(resolver, fresh) as request:
+            return self._plan(request)
+
+    @contextlib.contextmanager
+    def _prepared(self, resolver: str | None, fresh: bool) -> Iterator[UpRequest]:
+        self._need_root("up")
+        self._check_directory()
+        with self._locked():
+            if resolver is None:
+                resolver = self.state.resolver or "unbound"
+            self.preflight(resolver)
+            yield UpRequest(self.paths, resolver, fresh, (self.python, "-m", "sigchain"))
+
+    def _plan(self, request: UpRequest, generated: frozenset[str] = frozenset()) -> Plan:
+        planned = lab_plan.plan_up(self.state, self.observe(request.resolver, generated),
+                                   self.clock.now(), request)
+        if planned.refusal is not None:
+            raise OperationalError(planned.refusal)
+        return planned
+
+    def _up(self, request: UpRequest) -> UpReport:
+        now = self.clock.now()
+        planned = self._plan(request)
+        os.makedirs(self.paths.root, exist_ok=True)
+        self._lock_now()
+        for sub in ("run", "logs"):
+            os.makedirs(self.paths.path(sub), exist_ok=True)
+        if planned.needs_keys():
+            # Zone texts and the anchor depend on the new keys: make them, then plan again.
+            generated = self._make_keys(planned.build, now)
+            planned = self._plan(replace(request, fresh=False), generated)
+        report = UpReport(self.paths.root, request.resolver)
+        self._build(planned, now, report)
+        try:
+            self._run(planned.run, report)
+        except BaseException:
+            self.teardown()
+            raise
+        return report
+
+    def _make_keys(self, actions: Iterable[Action], now: int) -> frozenset[str]:
+        generated = set()
+        for a in actions:
+            if isinstance(a, lab_plan.RemoveKeysAndZones):
+                for sub in ("keys", "zones"):
+                    shutil.rmtree(self.paths.path(sub), ignore_errors=True)
+                self._save(self.state.forget_fingerprints())
+            elif isinstance(a, lab_plan.GenerateKey):
+                z = hierarchy.zone(a.zone)
+                directory = self.paths.decoy_keys(z) if a.decoy else self.paths.keys(z)
+                os.makedirs(self.paths.path("keys"), mode=0o700, exist_ok=True)
+                os.chmod(self.paths.path("keys"), 0o700)
+                self._generate(directory, z.name, KeyRole(a.role), now)
+                generated.add(a.zone)
+        return frozenset(generated)
+
+    def _build(self, planned: Plan, now: int, report: UpReport) -> None:
+        """Zone files, signatures and configs; then the state says what they were built from
+        (only once every file is written)."""
+        os.makedirs(self.paths.path("keys"), mode=0o700, exist_ok=True)
+        os.chmod(self.paths.path("keys"), 0o700)
+        os.makedirs(self.paths.path("zones"), exist_ok=True)
+        built: dict[str, ZoneRecord] = {}
+        outcomes: dict[str, dict[str, Any]] = {}
+        to_sign: list[LabZone] = []
+        for a in planned.build:
+            if isinstance(a, lab_plan.WriteZone):
+                if a.text is None:
+                    raise OperationalError(f"no keys yet to write {a.zone} with")  # planned again first
+                z = hierarchy.zone(a.zone)
+                zonefile.write_atomic(self.paths.unsigned(z), [a.text])
+                built[a.zone] = ZoneRecord(a.fingerprint, a.serial, now)
+                outcomes[a.zone] = {"zone": a.zone, "action": _zone_outcome(a), "serial": a.serial}
+            elif isinstance(a, lab_plan.SignZone):
+                to_sign.append(hierarchy.zone(a.zone))
+            elif isinstance(a, lab_plan.WriteFile):
+                if a.text is None:
+                    raise OperationalError(f"no root keys yet to write {a.name} with")
+                zonefile.write_atomic(self.paths.path(a.name), [a.text])
+        self._sign_all(to_sign, now)
+        for z in hierarchy.ZONES:
+            name = z.name.to_text()
+            prev = self.state.zones.get(name)
+            kept = {"zone": name, "action": "kept", "serial": prev.serial if prev else None}
+            report.zones.append(outcomes.get(name, kept))
+        report.anchor = list(planned.anchor or ())
+        report.anchor_changed = planned.anchor_changed
+        self._save(replace(self.state.with_zones(built), resolver=report.resolver,
+                           anchor=tuple(report.anchor)))
+
+    def _run(self, actions: Iterable[Action], report: UpReport) -> None:
+        """Addresses, servers and resolvers, in the plan's order; the report lists every
+        server and the resolver asked for, whether or not anything was done to it."""
+        servers: dict[str, str] = {}
+        resolvers: dict[str, dict[str, Any]] = {}
+        deadline: float | None = None
+        for a in actions:
+            if isinstance(a, lab_plan.AddAddress):
+                loopback.add(a.address)
+                self._save(self.state.with_address(a.address))
+                report.added_addresses.append(a.address)
+            elif isinstance(a, lab_plan.StopProcess):
+                self._stop(a.name)
+            elif isinstance(a, lab_plan.StartServer):
+                proc = processes.spawn(a.cmd, self.paths.log(a.name), self.paths.pidfile(a.name),
+                                       cwd=self.paths.root)
+                self._record(a.name, proc.pid, self.paths.served(hierarchy.zone(a.zone)),
+                             list(a.cmd), a.address, "server")
+                servers[a.name] = "started"
+            elif isinstance(a, lab_plan.ReloadServer):
+                rec = self.state.processes[a.name]
+                processes.send_signal(rec.pid, rec.marker, signal.SIGHUP)
+                servers[a.name] = "reloaded"
+            elif isinstance(a, lab_plan.WaitServing):
+                if deadline is None:
+                    report.servers = self._server_report(servers)
+                    deadline = self.daemons.deadline()
+                self.daemons.wait_serving(hierarchy.zone(a.zone), a.name, a.serial, deadline)
+            else:
+                self._resolver_action(a, resolvers)
+        kind = report.resolver
+        if kind in hierarchy.RESOLVERS and kind not in resolvers:
+            resolvers[kind] = {"name": kind, "address": hierarchy.RESOLVERS[kind],
+                               "pid": self.state.processes[kind].pid, "action": "running"}
+        report.resolvers = [resolvers[k] for k in hierarchy.RESOLVERS if k in resolvers]
+
+    def _server_report(self, done: dict[str, str]) -> list[dict[str, Any]]:
+        out = []
+        for z in hierarchy.ZONES:
+            name = hierarchy.server_name(z)
+            out.append({"name": name, "zone": z.name.to_text(), "address": z.address,
+                        "pid": self.state.processes[name].pid, "action": done.get(name, "running")})
+        return out
+
+    def _resolver_action(self, a: Action, report: dict[str, dict[str, Any]]) -> None:
+        if isinstance(a, lab_plan.RetireResolver):
+            report[a.kind] = {"name": a.kind, "action": "stopped" if self._stop(a.kind) else "gone"}
+        elif isinstance(a, lab_plan.FlushResolver):
+            self.daemons.flush_unbound()
+            report[a.kind] = {"name": a.kind, "address": hierarchy.RESOLVERS[a.kind],
+                              "pid": self.state.processes[a.kind].pid, "action": "cache flushed"}
+        elif isinstance(a, lab_plan.StartResolver):
+            cmd, conf = self.daemons.resolver_cmd(a.kind)
+            self.daemons.check_config(a.kind, conf)
+            proc = processes.spawn(cmd, self.paths.log(a.kind), None, cwd=self.paths.root)
+            self._record(a.kind, proc.pid, conf, cmd, a.address, "resolver", a.config or "")
+            self.daemons.wait_resolver(a.kind, a.address)
+            report[a.kind] = {"name": a.kind, "address": a.address, "pid": proc.pid,
+                              "action": "started"}
+        else:
+            raise TypeError(f"not an action of lab up: {a!r}")
+
+    # ---- keys and signatures -------------------------------------------------------------------
 
     def _generate(self, directory: str, origin: dns.name.Name, role: KeyRole, now: int) -> KeyPair:
-        alg = algorithms.get(labplan.ALGORITHM)
+        alg = algorithms.get(hierarchy.ALGORITHM)
+        os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)
         used = keystore.existing_tags(directory, origin) if os.path.isdir(directory) else set()
         for _ in range(100):
             private = algorithms.generate(alg)
@@ -198,345 +379,55 @@ class Lab:
                                os.path.join(directory, base))
         raise OperationalError(f"could not find an unused key tag for {origin}")
 
-    def _zone_keys(self, directory: str, origin: dns.name.Name, roles: tuple[KeyRole, ...],
-                   now: int) -> tuple[list[KeyPair], bool]:
-        """The keys in `directory` for `origin`, generated (KSK + ZSK) if there are none."""
-        if os.path.isdir(directory) and keystore.zone_key_paths(directory, origin):
-            return keystore.load_zone_keys(directory, origin), False
-        os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)
-        return [self._generate(directory, origin, r, now) for r in roles], True
-
-    # ---- zones -------------------------------------------------------------------------------
-
     def _sign_all(self, zones: list[LabZone], now: int) -> None:
-        """Sign with `sigchain sign` (which verifies before it writes: never publish bogus),
-        every zone at once: a child's DS needs only its keys, not its signed zone."""
-        running = []
-        for z in zones:
-            cmd = [self.python, "-m", "sigchain", "sign", self.paths.unsigned(z),
-                   "--origin", z.name.to_text(), "--keys", self.paths.keys(z),
-                   "-o", self.paths.served(z), "--serial", "keep",
-                   "--inception", str(now - labplan.SIG_BACKDATE),
-                   "--validity", str(labplan.SIG_VALIDITY), "--jitter", str(labplan.SIG_JITTER)]
-            if z.denial is not Denial.NSEC:
-                cmd.append("--nsec3")
-            if z.denial is Denial.NSEC3_OPTOUT:
-                cmd.append("--opt-out")
-            running.append((z, subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                stderr=subprocess.PIPE, text=True)))
+        """Sign each zone as `sigchain sign` does (verified before it is written: never
+        publish bogus); the signer keeps the serial the zone text carries."""
         failed = []
-        for z, proc in running:
-            _, err = proc.communicate()
-            if proc.returncode != 0:
-                failed.append(f"{z.name}: {err.strip() or f'exit {proc.returncode}'}")
+        for z in zones:
+            nsec3 = None
+            if z.denial is not Denial.NSEC:
+                nsec3 = signing.nsec3_params(0, "-", z.denial is Denial.NSEC3_OPTOUT, False)
+            try:
+                signing.sign_file(
+                    self.paths.unsigned(z), self.paths.keys(z), now=now,
+                    inception=now - hierarchy.SIG_BACKDATE, validity=hierarchy.SIG_VALIDITY,
+                    jitter=hierarchy.SIG_JITTER, origin=z.name.to_text(),
+                    output=self.paths.served(z), nsec3=nsec3, serial="keep",
+                )
+            except signing.VerifyRefused as exc:
+                failed.append(f"{z.name}: {exc} ({', '.join(f.code for f in exc.findings)})")
+            except SigchainError as exc:
+                failed.append(f"{z.name}: {exc}")
         if failed:
             raise OperationalError("signing the lab zones failed: " + "; ".join(failed))
-
-    def _build(self, now: int, report: UpReport) -> set[dns.name.Name]:
-        """Keys, zone files and signatures; returns the zones whose served file changed."""
-        os.makedirs(self.paths.path("keys"), mode=0o700, exist_ok=True)
-        os.chmod(self.paths.path("keys"), 0o700)
-        os.makedirs(self.paths.path("zones"), exist_ok=True)
-        keys: dict[dns.name.Name, list[KeyPair]] = {}
-        new_keys: dict[dns.name.Name, bool] = {}
-        child_ds: dict[dns.name.Name, list[Any]] = {}
-        both = (KeyRole.KSK, KeyRole.ZSK)
-        for z in labplan.ZONES:
-            if not z.signed:
-                continue
-            keys[z.name], new_keys[z.name] = self._zone_keys(self.paths.keys(z), z.name, both, now)
-            ksks = [k for k in keys[z.name] if k.is_sep]
-            if z.broken_ds:
-                # The parent gets the DS of a key the zone never publishes (dnssec-failed.org).
-                decoys, _ = self._zone_keys(self.paths.decoy_keys(z), z.name, (KeyRole.KSK,), now)
-                ksks = [k for k in decoys if k.is_sep]
-            child_ds[z.name] = [ds.make_ds(z.name, k.dnskey, labplan.DS_DIGEST) for k in ksks]
-
-        changed: set[dns.name.Name] = set()
-        to_sign: list[LabZone] = []
-        built: dict[str, dict[str, Any]] = {}
-        outcomes: dict[dns.name.Name, dict[str, Any]] = {}
-        for z in labplan.bottom_up():
-            name = z.name.to_text()
-            zkeys = keys.get(z.name, [])
-            fp = labplan.fingerprint(labplan.zone_text(z, 0, child_ds), [k.dnskey for k in zkeys], z.denial)
-            prev = self.state["zones"].get(name) or {}
-            served = self.paths.served(z)
-            reason = None
-            if not os.path.exists(served) or not os.path.exists(self.paths.unsigned(z)):
-                reason = "new"
-            elif prev.get("fingerprint") != fp:
-                reason = "new keys" if new_keys.get(z.name) else "changed"
-            elif z.signed:
-                try:
-                    times = labplan.signature_times(zonefile.load_zone(served, name).nodes)
-                except SigchainError:
-                    times = None
-                if times is None:
-                    reason = "unreadable"
-                elif labplan.past_half_validity(times, now):
-                    reason = "past half validity"
-            if reason is None:
-                outcomes[z.name] = {"zone": name, "action": "kept", "serial": prev.get("serial")}
-                continue
-            serial = labplan.next_serial(int(prev.get("serial") or 0), now)
-            zonefile.write_atomic(self.paths.unsigned(z), [labplan.zone_text(z, serial, child_ds)])
-            if z.signed:
-                to_sign.append(z)
-            action = ("signed" if z.signed else "written") + f" ({reason})"
-            if z.signed and reason == "past half validity":
-                action = "re-signed (past half validity)"
-            built[name] = {"fingerprint": fp, "serial": serial, "built": now}
-            changed.add(z.name)
-            outcomes[z.name] = {"zone": name, "action": action, "serial": serial}
-        self._sign_all(to_sign, now)
-        self.state["zones"].update(built)  # only once every file is written
-        report.zones = [outcomes[z.name] for z in labplan.ZONES]
-        return changed
-
-    def _write_configs(self, report: UpReport) -> dict[str, str]:
-        """anchor.ds, anchor.conf, root.hints, unbound.conf, named.conf; returns the texts."""
-        root_keys = keystore.load_zone_keys(self.paths.keys(labplan.ROOT), dns.name.root)
-        anchors = labplan.anchor_ds([k.dnskey for k in root_keys if k.is_sep])
-        texts = {
-            "anchor.ds": labplan.anchor_ds_text(anchors),
-            "anchor.conf": labplan.anchor_conf_text(anchors),
-            "root.hints": labplan.root_hints_text(),
-            "unbound.conf": labplan.unbound_conf(self.paths),
-            "named.conf": labplan.named_conf(self.paths, anchors),
-        }
-        for fname, text in texts.items():
-            path = self.paths.path(fname)
-            try:
-                with open(path, encoding="utf-8") as f:
-                    if f.read() == text:
-                        continue
-            except OSError:
-                pass
-            zonefile.write_atomic(path, [text])
-        report.anchor = [ln for ln in texts["anchor.ds"].splitlines() if not ln.startswith(";")]
-        report.anchor_changed = self.state.get("anchor") != report.anchor
-        self.state["anchor"] = report.anchor
-        return texts
 
     # ---- processes ---------------------------------------------------------------------------
 
     def _record(self, name: str, pid: int, marker: str, cmd: list[str], address: str,
                 kind: str, config: str = "") -> None:
-        self.state["processes"][name] = {
-            "pid": pid, "marker": marker, "cmd": cmd, "address": address, "kind": kind,
-            "config": config, "log": self.paths.log(name), "started": self.clock.now(),
-        }
-        self._save_state()
+        rec = ProcessRecord(pid, marker, tuple(cmd), address, kind, config, self.paths.log(name),
+                            self.clock.now())
+        self._save(self.state.with_process(name, rec))
 
     def _stop(self, name: str) -> bool:
-        rec = self.state["processes"].pop(name, None)
-        was = False
-        if rec:
-            was = processes.terminate(int(rec.get("pid") or 0), rec.get("marker", "\0"))
+        rec = self.state.processes.get(name)
+        was = rec is not None and processes.terminate(rec.pid, rec.marker)
         leftovers = [self.paths.pidfile(name)]
         if name == "unbound":
             leftovers.append(self.paths.unbound_control)
         for path in leftovers:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
-        self._save_state()
+        self._save(self.state.without_process(name))
         return was
 
-    def _add_addresses(self, resolver: str, report: UpReport) -> None:
-        wanted = labplan.server_addresses()
-        if resolver in labplan.RESOLVERS:
-            wanted.append(labplan.RESOLVERS[resolver])
-        present = loopback.addresses()
-        for a in wanted:
-            if a in present:
-                continue
-            loopback.add(a)
-            if a not in self.state["added_addresses"]:
-                self.state["added_addresses"].append(a)
-            self._save_state()
-            report.added_addresses.append(a)
-
-    def _servers(self, changed: set[dns.name.Name], report: UpReport) -> None:
-        waiting: list[tuple[LabZone, str]] = []
-        for z in labplan.ZONES:
-            name = labplan.server_name(z)
-            cmd = [self.python, "-m", "sigchain", *labplan.serve_args(z, self.paths)]
-            marker = self.paths.served(z)
-            rec = self.state["processes"].get(name)
-            if rec and self._proc_alive(name) and rec.get("cmd") == cmd:
-                if z.name in changed:
-                    processes.send_signal(rec["pid"], marker, signal.SIGHUP)
-                    action = "reloaded"
-                else:
-                    action = "running"
-            else:
-                if rec:
-                    self._stop(name)
-                proc = processes.spawn(cmd, self.paths.log(name), self.paths.pidfile(name),
-                                       cwd=self.paths.root)
-                self._record(name, proc.pid, marker, cmd, z.address, "server")
-                action = "started"
-            report.servers.append({"name": name, "zone": z.name.to_text(), "address": z.address,
-                                   "pid": self.state["processes"][name]["pid"], "action": action})
-            waiting.append((z, name))
-        deadline = time.monotonic() + START_TIMEOUT
-        for z, name in waiting:
-            serial = int(self.state["zones"][z.name.to_text()]["serial"])
-            self._wait_serving(z, name, serial, deadline)
-
-    def _wait_serving(self, z: LabZone, name: str, serial: int, deadline: float) -> None:
-        """Until the server answers the zone's SOA with the serial just written."""
-        q = dns.message.make_query(z.name, dns.rdatatype.SOA)
-        q.flags &= ~dns.flags.RD
-        seen = None
-        while True:
-            try:
-                r = dns.query.udp(q, z.address, port=labplan.PORT, timeout=0.3)
-                if r.rcode() == dns.rcode.NOERROR and r.answer:
-                    seen = r.answer[0][0].serial  # type: ignore[attr-defined]
-                    if seen == serial:
-                        return
-            except (dns.exception.DNSException, OSError):
-                pass
-            if not self._proc_alive(name):
-                log = processes.tail(self.paths.log(name))
-                raise OperationalError(
-                    f"sigchain serve for {z.name} on {z.address} exited"
-                    + (f":\n{log}" if log else f" (see {self.paths.log(name)})")
-                )
-            if time.monotonic() > deadline:
-                got = f"it serves serial {seen}" if seen is not None else "no answer"
-                raise OperationalError(
-                    f"{z.name} on {z.address} not serving serial {serial} after "
-                    f"{START_TIMEOUT:.0f}s ({got}); see {self.paths.log(name)}"
-                )
-            time.sleep(0.1)
-
-    def _resolver_cmd(self, kind: str) -> tuple[list[str], str]:
-        if kind == "unbound":
-            conf = self.paths.path("unbound.conf")
-            return [self._program("unbound"), "-d", "-c", conf], conf
-        conf = self.paths.path("named.conf")
-        return [self._program("named"), "-4", "-g", "-c", conf], conf
-
-    def _check_config(self, kind: str, conf: str) -> None:
-        checker = self.which("unbound-checkconf" if kind == "unbound" else "named-checkconf")
-        if checker is None:
-            return
-        proc = processes.run_tool([checker, conf])
-        if proc.returncode != 0:
-            raise OperationalError(f"{os.path.basename(checker)} rejects {conf}: "
-                                   f"{(proc.stderr or proc.stdout).strip()}")
-
-    def _flush_unbound(self) -> None:
-        control = self._program("unbound-control")
-        conf = self.paths.path("unbound.conf")
-        for args in (["flush_zone", "."], ["flush_bogus"], ["flush_negative"], ["flush_infra", "all"]):
-            proc = processes.run_tool([control, "-c", conf, *args])
-            if proc.returncode != 0:
-                raise OperationalError(
-                    f"unbound-control {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}"
-                )
-
-    def _resolvers(self, resolver: str, texts: dict[str, str], zones_changed: bool,
-                   report: UpReport) -> None:
-        for kind in labplan.RESOLVERS:
-            rec = self.state["processes"].get(kind)
-            if kind != resolver:
-                if rec:
-                    stopped = self._stop(kind)
-                    report.resolvers.append({"name": kind, "action": "stopped" if stopped else "gone"})
-                continue
-            address = labplan.RESOLVERS[kind]
-            conf_text = texts[f"{kind}.conf"] + texts["anchor.ds"]
-            config = hashlib.sha256(conf_text.encode()).hexdigest()[:32]
-            if rec and self._proc_alive(kind) and rec.get("config") == config:
-                action = "running"
-                if zones_changed:
-                    if kind == "unbound":
-                        self._flush_unbound()
-                        action = "cache flushed"
-                    else:
-                        self._stop(kind)
-                        rec = None
-                if rec is not None:
-                    report.resolvers.append({"name": kind, "address": address, "pid": rec["pid"],
-                                             "action": action})
-                    continue
-            elif rec:
-                self._stop(kind)
-            cmd, conf = self._resolver_cmd(kind)
-            self._check_config(kind, conf)
-            proc = processes.spawn(cmd, self.paths.log(kind), None, cwd=self.paths.root)
-            self._record(kind, proc.pid, conf, cmd, address, "resolver", config)
-            self._wait_resolver(kind, address)
-            report.resolvers.append({"name": kind, "address": address, "pid": proc.pid,
-                                     "action": "started"})
-
-    def _wait_resolver(self, kind: str, address: str) -> None:
-        q = dns.message.make_query("test.", dns.rdatatype.SOA, want_dnssec=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                dns.query.udp(q, address, port=labplan.PORT, timeout=0.5)
-                return
-            except (dns.exception.DNSException, OSError):
-                pass
-            if not self._proc_alive(kind):
-                log = processes.tail(self.paths.log(kind), 8)
-                raise OperationalError(f"{kind} exited at start" + (f":\n{log}" if log else ""))
-            if time.monotonic() > deadline:
-                raise OperationalError(f"{kind} on {address} did not answer within {START_TIMEOUT:.0f}s; "
-                                       f"see {self.paths.log(kind)}")
-            time.sleep(0.1)
-
-    # ---- the commands ------------------------------------------------------------------------
-
-    def up(self, resolver: str | None = None, fresh: bool = False) -> UpReport:
-        """Bring the lab to the requested shape (resolver: as last time, else unbound); on
-        failure after starting anything, take down everything the lab runs and every
-        address it added, then re-raise."""
-        self._need_root("up")
-        self._check_directory()
-        with self._locked():
-            if resolver is None:
-                resolver = self.state.get("resolver") or "unbound"
-            self.preflight(resolver)
-            return self._up(resolver, fresh)
-
-    def _up(self, resolver: str, fresh: bool) -> UpReport:
-        now = self.clock.now()
-        report = UpReport(self.paths.root, resolver)
-        os.makedirs(self.paths.root, exist_ok=True)
-        self._lock_now()
-        for sub in ("run", "logs"):
-            os.makedirs(self.paths.path(sub), exist_ok=True)
-        if fresh:
-            for sub in ("keys", "zones"):
-                shutil.rmtree(self.paths.path(sub), ignore_errors=True)
-            for entry in self.state["zones"].values():
-                entry["fingerprint"] = None  # rebuild all; serials keep going up
-        changed = self._build(now, report)
-        texts = self._write_configs(report)
-        self.state["resolver"] = resolver
-        self._save_state()
-        try:
-            self._add_addresses(resolver, report)
-            self._servers(changed, report)
-            self._resolvers(resolver, texts, bool(changed) or report.anchor_changed, report)
-        except BaseException:
-            self.teardown()
-            raise
-        return report
+    # ---- one command at a time; down -----------------------------------------------------------
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """One lab command at a time per directory (flock on the directory itself; a
         directory that does not exist yet is locked as soon as `up` creates it)."""
-        self._lock_fd: int | None = None
+        self._lock_fd = None
         try:
             self._lock_now()
             yield
@@ -546,7 +437,7 @@ class Lab:
                 self._lock_fd = None
 
     def _lock_now(self) -> None:
-        if getattr(self, "_lock_fd", None) is not None or not os.path.isdir(self.paths.root):
+        if self._lock_fd is not None or not os.path.isdir(self.paths.root):
             return
         fd = os.open(self.paths.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -563,18 +454,16 @@ class Lab:
         """Stop every process the lab recorded (by PID, if still ours) and remove every
         address it added to lo. Keys, zones and configs stay."""
         stopped, gone, removed = [], [], []
-        for name in list(self.state["processes"]):
-            (stopped if self._stop(name) else gone).append(name)
-        added = list(self.state["added_addresses"])
-        if added:
-            present = loopback.addresses()
-            for a in added:
-                if a in present:
-                    loopback.remove(a)
-                    removed.append(a)
-                self.state["added_addresses"].remove(a)
-                self._save_state()
-        self._save_state()
+        present = frozenset(loopback.addresses()) if self.state.added_addresses else frozenset()
+        for a in lab_plan.plan_down(self.state, Observed(addresses=present)):
+            if isinstance(a, lab_plan.StopProcess):
+                (stopped if self._stop(a.name) else gone).append(a.name)
+            elif isinstance(a, lab_plan.RemoveAddress):
+                if a.present:
+                    loopback.remove(a.address)
+                    removed.append(a.address)
+                self._save(self.state.without_address(a.address))
+        self._save(self.state)
         return {"stopped": stopped, "not_running": gone, "removed_addresses": removed}
 
     def down(self) -> dict[str, list[str]]:
@@ -582,7 +471,7 @@ class Lab:
             self._need_root("down")
         if not self.exists:
             return {"stopped": [], "not_running": [], "removed_addresses": []}
-        if self.state["processes"] or self.state["added_addresses"]:
+        if self.state.processes or self.state.added_addresses:
             self._need_root("down")
         with self._locked():
             return self.teardown()
@@ -592,98 +481,11 @@ class Lab:
         process and whether it runs. `probe` asks each running server for the zone's SOA."""
         if not self.exists:
             raise InputError(f"no lab in {self.paths.root} (run: sigchain lab up --dir {self.paths.root})")
-        now = self.clock.now()
-        served: dict[dns.name.Name, zonefile.LoadedZone | None] = {}
-        for z in labplan.ZONES:
-            try:
-                served[z.name] = zonefile.load_zone(self.paths.served(z), z.name.to_text())
-            except SigchainError:
-                served[z.name] = None
-        zones = []
-        for z in labplan.ZONES:
-            entry: dict[str, Any] = {
-                "zone": z.name.to_text(), "about": z.about, "denial": z.denial.value,
-                "server": z.address, "parent": z.parent.to_text() if z.parent else None,
-            }
-            dnskeys = []
-            keys = []
-            if z.signed and os.path.isdir(self.paths.keys(z)):
-                try:
-                    for path in keystore.zone_key_paths(self.paths.keys(z), z.name):
-                        _, _, dnskey = keystore.load_public(path)
-                        dnskeys.append(dnskey)
-                        keys.append({"key_tag": dns.dnssec.key_id(dnskey),  # type: ignore[arg-type]
-                                     "role": "ksk" if dnskey.flags & FLAG_SEP else "zsk",  # type: ignore[attr-defined]
-                                     "algorithm": dnskey.algorithm})  # type: ignore[attr-defined]
-                except (SigchainError, OSError) as exc:
-                    entry["keys_error"] = str(exc)  # e.g. not root: the key directory is 0700
-            entry["keys"] = keys
-            loaded = served[z.name]
-            entry["serial"] = None
-            entry["earliest_expiry"] = None
-            if loaded is not None:
-                for rds in loaded.nodes.get(z.name, []):
-                    if rds.rdtype == dns.rdatatype.SOA:
-                        entry["serial"] = rds[0].serial  # type: ignore[attr-defined]
-                times = labplan.signature_times(loaded.nodes)
-                if times is not None:
-                    entry["earliest_expiry"] = iso(times.expiration)
-                    entry["earliest_expiry_epoch"] = times.expiration
-                    entry["resign_due"] = labplan.past_half_validity(times, now)
-            entry["ds_at_parent"] = self._parent_ds(z, served, dnskeys)
-            name = labplan.server_name(z)
-            rec = self.state["processes"].get(name)
-            entry["server_pid"] = rec.get("pid") if rec else None
-            entry["server_running"] = self._proc_alive(name)
-            if probe and entry["server_running"]:
-                entry["answering_serial"] = _soa_serial(z)
-            zones.append(entry)
-        procs = []
-        for name, rec in sorted(self.state["processes"].items()):
-            procs.append({"name": name, "pid": rec.get("pid"), "address": rec.get("address"),
-                          "kind": rec.get("kind"), "running": self._proc_alive(name),
-                          "log": rec.get("log")})
-        resolver = self.state.get("resolver")
-        return {
-            "dir": self.paths.root,
-            "resolver": resolver,
-            "resolver_address": labplan.RESOLVERS.get(resolver or ""),
-            "anchor": self.state.get("anchor", []),
-            "zones": zones,
-            "processes": procs,
-            "running": bool(procs) and all(p["running"] for p in procs),
-            "added_addresses": list(self.state["added_addresses"]),
-        }
-
-    def _parent_ds(self, z: LabZone, served: dict[dns.name.Name, Any], dnskeys: list[Any]) -> list[dict[str, Any]]:
-        if z.parent is None:  # the root: its DS is the trust anchor
-            rds_list = [ln.split() for ln in self.state.get("anchor", [])]
-            out = []
-            for t in rds_list:
-                rd = dns.rdata.from_text("IN", "DS", " ".join(t[4:]))
-                out.append(_ds_entry(z, rd, dnskeys, where="trust anchor"))
-            return out
-        parent = served.get(z.parent)
-        if parent is None:
-            return []
-        for rds in parent.nodes.get(z.name, []):
-            if rds.rdtype == dns.rdatatype.DS:
-                return [_ds_entry(z, rd, dnskeys, where=z.parent.to_text()) for rd in rds]
-        return []
+        return labstatus.status(self.paths, self.state, self._proc_alive, self.clock.now(), probe)
 
 
-def _ds_entry(z: LabZone, rd: Any, dnskeys: list[Any], where: str) -> dict[str, Any]:
-    return {"key_tag": rd.key_tag, "algorithm": rd.algorithm, "digest_type": rd.digest_type,
-            "matches_key": any(ds.ds_matches(z.name, rd, k) for k in dnskeys), "at": where}
-
-
-def _soa_serial(z: LabZone) -> int | None:
-    q = dns.message.make_query(z.name, dns.rdatatype.SOA)
-    q.flags &= ~dns.flags.RD
-    try:
-        r = dns.query.udp(q, z.address, port=labplan.PORT, timeout=0.5)
-    except (dns.exception.DNSException, OSError):
-        return None
-    if r.rcode() != dns.rcode.NOERROR or not r.answer:
-        return None
-    return int(r.answer[0][0].serial)  # type: ignore[attr-defined]
+def _dnskeys(directory: str, origin: dns.name.Name) -> tuple[Any, ...]:
+    """The DNSKEYs of the key files for `origin` in `directory` (none if it does not exist)."""
+    if not os.path.isdir(directory):
+        return ()
+    return tuple(keystore.load_public(p)[2] for p in keystore.zone_key_paths(directory, origin))

@@ -1,1 +1,1 @@
-"""The lab hierarchy's plan: which zones are served where, with which records and keys, and what to do to bring it up."""
+"""The lab: its hierarchy (zones, addresses, file texts), its state (lab.json) and the plan that brings it up or down."""

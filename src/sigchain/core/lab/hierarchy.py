@@ -1,4 +1,4 @@
-"""The lab's plan (pure): which zones, served where, with which records; the texts of the
+"""The lab hierarchy (pure): which zones, served where, with which records; the texts of the
 files it writes (zones, root hints, trust anchor, resolver configs); when to re-sign.
 
     .                      127.53.0.1   signed, NSEC         the lab root; anchor = DS of its KSK
@@ -200,12 +200,6 @@ def signature_times(nodes: Mapping[dns.name.Name, Iterable[object]]) -> SigTimes
     return SigTimes(inception, expiration, count)
 
 
-def next_serial(previous: int, now: int) -> int:
-    """A SOA serial for a new version: the time, or one more than before if that is not
-    greater (a lab re-signed twice in a second still changes serial)."""
-    return max(now, previous + 1) % (1 << 32) or 1
-
-
 def past_half_validity(times: SigTimes, now: int) -> bool:
     """True once half the time from inception to the earliest expiry has gone by."""
     return now >= times.inception + (times.expiration - times.inception) // 2
@@ -392,17 +386,3 @@ zone "." {{
 
 """ + trust_anchors_clause(anchors)
 
-
-def config_addresses(text: str) -> list[str]:
-    """Every IP address literal in a config or hints text (to check none leaves loopback)."""
-    out = []
-    for token in text.replace(";", " ").replace("{", " ").replace("}", " ").replace('"', " ").split():
-        candidate = token.split("/")[0].split("#")[0].split("@")[0]
-        if candidate.startswith("::ffff:"):
-            candidate = candidate[len("::ffff:"):]
-        try:
-            ipaddress.ip_address(candidate)
-        except ValueError:
-            continue
-        out.append(candidate)
-    return out

@@ -1,0 +1,114 @@
+"""The peer daemons of the lab: how each resolver is started, checked and flushed, and the
+waits until a server or resolver answers (with the lab's clock for the deadlines)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rdatatype
+
+from sigchain.clock import Clock
+from sigchain.core.lab import hierarchy
+from sigchain.core.lab.hierarchy import LabPaths, LabZone
+from sigchain.edge import processes
+from sigchain.errors import OperationalError
+from sigchain.services.labstatus import soa_serial
+
+START_TIMEOUT = 30.0
+# The Debian package that brings each program the lab runs.
+PACKAGES = {
+    "ip": "iproute2", "unbound": "unbound", "unbound-control": "unbound",
+    "unbound-checkconf": "unbound", "named": "bind9", "named-checkconf": "bind9-utils",
+}
+
+
+class Daemons:
+    """`which` finds programs; `alive(name)` says whether a recorded process still runs."""
+
+    def __init__(self, paths: LabPaths, clock: Clock, which: Callable[[str], str | None],
+                 alive: Callable[[str], bool]):
+        self.paths = paths
+        self.clock = clock
+        self.which = which
+        self.alive = alive
+
+    def deadline(self) -> float:
+        return self.clock.monotonic() + START_TIMEOUT
+
+    def program(self, name: str) -> str:
+        path = self.which(name)
+        if path is None:
+            raise OperationalError(
+                f"{name} is not installed (Debian package {PACKAGES.get(name, name)})"
+            )
+        return path
+
+    def wait_serving(self, z: LabZone, name: str, serial: int, deadline: float) -> None:
+        """Until the server answers the zone's SOA with the serial just written."""
+        seen = None
+        while True:
+            answered = soa_serial(z, 0.3)
+            if answered is not None:
+                seen = answered
+                if seen == serial:
+                    return
+            if not self.alive(name):
+                log = processes.tail(self.paths.log(name))
+                raise OperationalError(
+                    f"sigchain serve for {z.name} on {z.address} exited"
+                    + (f":\n{log}" if log else f" (see {self.paths.log(name)})")
+                )
+            if self.clock.monotonic() > deadline:
+                got = f"it serves serial {seen}" if seen is not None else "no answer"
+                raise OperationalError(
+                    f"{z.name} on {z.address} not serving serial {serial} after "
+                    f"{START_TIMEOUT:.0f}s ({got}); see {self.paths.log(name)}"
+                )
+            self.clock.sleep(0.1)
+
+    def resolver_cmd(self, kind: str) -> tuple[list[str], str]:
+        if kind == "unbound":
+            conf = self.paths.path("unbound.conf")
+            return [self.program("unbound"), "-d", "-c", conf], conf
+        conf = self.paths.path("named.conf")
+        return [self.program("named"), "-4", "-g", "-c", conf], conf
+
+    def check_config(self, kind: str, conf: str) -> None:
+        checker = self.which("unbound-checkconf" if kind == "unbound" else "named-checkconf")
+        if checker is None:
+            return
+        proc = processes.run_tool([checker, conf])
+        if proc.returncode != 0:
+            raise OperationalError(f"{os.path.basename(checker)} rejects {conf}: "
+                                   f"{(proc.stderr or proc.stdout).strip()}")
+
+    def flush_unbound(self) -> None:
+        control = self.program("unbound-control")
+        conf = self.paths.path("unbound.conf")
+        for args in (["flush_zone", "."], ["flush_bogus"], ["flush_negative"], ["flush_infra", "all"]):
+            proc = processes.run_tool([control, "-c", conf, *args])
+            if proc.returncode != 0:
+                raise OperationalError(
+                    f"unbound-control {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}"
+                )
+
+    def wait_resolver(self, kind: str, address: str) -> None:
+        q = dns.message.make_query("test.", dns.rdatatype.SOA, want_dnssec=True)
+        deadline = self.clock.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                dns.query.udp(q, address, port=hierarchy.PORT, timeout=0.5)
+                return
+            except (dns.exception.DNSException, OSError):
+                pass
+            if not self.alive(kind):
+                log = processes.tail(self.paths.log(kind), 8)
+                raise OperationalError(f"{kind} exited at start" + (f":\n{log}" if log else ""))
+            if self.clock.monotonic() > deadline:
+                raise OperationalError(f"{kind} on {address} did not answer within {START_TIMEOUT:.0f}s; "
+                                       f"see {self.paths.log(kind)}")
+            self.clock.sleep(0.1)
