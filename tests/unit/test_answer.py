@@ -31,7 +31,10 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.serve import transfer
-from sigchain.core.serve.answer import ZoneIndex, ZoneSet, answer, lookup, render, respond, rrsets
+from sigchain.core.serve.fastpath import respond
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
+from sigchain.core.serve.lookup import lookup
+from sigchain.core.serve.message import answer, render, rrsets
 from sigchain.core.sign import signer
 from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.core.zone.shape import bitmap_types
@@ -638,7 +641,7 @@ def test_index_from_the_wire_answers_alike_and_renders_nothing_per_query(tmp_pat
     path = _written(tmp_path, Nsec3Params())
     lazy = ZoneIndex.build(ORIGIN, zonefile.load_zone(str(path), "example.test.").nodes)
     eager = ZoneIndex.from_wire(ORIGIN, zonefile.load_wire(str(path), "example.test.").rrsets)
-    rendered = len(eager._wire)
+    rendered = len(eager.wires)
     assert rendered >= sum(len(n.rrsets) + len(n.sigs) for n in eager.nodes.values())
     for qname, qtype in [("www.example.test.", "A"), ("nope.example.test.", "A"),
                          ("x.wild.example.test.", "TXT"), ("sub.example.test.", "A"),
@@ -648,7 +651,7 @@ def test_index_from_the_wire_answers_alike_and_renders_nothing_per_query(tmp_pat
         want = respond(ZoneSet([lazy]), q.to_wire())
         assert got is not None and want is not None
         same_response(got, want)
-    assert len(eager._wire) == rendered and len(lazy._wire) > 0
+    assert len(eager.wires) == rendered and len(lazy.wires) > 0
 
 
 def _written(tmp_path: Path, nsec3: Nsec3Params | None) -> Path:

@@ -21,7 +21,7 @@ import dns.zone
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core.serve.answer import ZoneIndex, ZoneSet
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import (
     Acl,
     AclEntry,

@@ -24,7 +24,7 @@ import dns.zone
 import pytest
 
 from sigchain.clock import FakeClock
-from sigchain.core.serve.answer import ZoneIndex, ZoneSet
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import Acl, History, diff, zone_rrsets
 from sigchain.edge.server import ListenAddress
 from sigchain.services.authoritative import AuthoritativeService

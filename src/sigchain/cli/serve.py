@@ -10,7 +10,7 @@ import logging
 import click
 
 from sigchain.cli.common import handle_errors
-from sigchain.core.serve.answer import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
+from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
 from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, parse_listen
 from sigchain.errors import InputError
 from sigchain.services.authoritative import AuthoritativeService, parse_zone_spec

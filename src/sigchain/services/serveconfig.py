@@ -54,7 +54,7 @@ import dns.exception
 import dns.name
 import dns.tsig
 
-from sigchain.core.serve.answer import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
+from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
 from sigchain.core.serve.transfer import DEFAULT_HISTORY, Acl
 from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, ListenAddress, parse_listen
 from sigchain.errors import InputError

@@ -35,7 +35,8 @@ import dns.renderer
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.serve.answer import ZoneIndex, ZoneSet, error_response
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
+from sigchain.core.serve.message import error_response
 
 RR = tuple[dns.name.Name, int, dns.rdata.Rdata]  # owner, TTL, rdata (type and covers inside)
 
