@@ -52,8 +52,9 @@ import dns.exception
 import dns.name
 import dns.tsig
 
+from sigchain.core.serve.acl import Acl
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
-from sigchain.core.serve.transfer import DEFAULT_HISTORY, Acl
+from sigchain.core.serve.transfer import DEFAULT_HISTORY
 from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, ListenAddress, parse_listen
 from sigchain.errors import InputError
 from sigchain.services.tsigkeys import make_key, parse_bind_keys

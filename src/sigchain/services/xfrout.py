@@ -32,6 +32,7 @@ import dns.tsig
 from dns.rdatatype import RdataType
 
 from sigchain.clock import Clock
+from sigchain.core.serve.acl import Acl
 from sigchain.core.serve.fastpath import plain_query, respond_plain
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.message import (
@@ -44,7 +45,6 @@ from sigchain.core.serve.message import (
 )
 from sigchain.core.serve.transfer import (
     XFR_MAX_MESSAGE,
-    Acl,
     History,
     TransferDecision,
     XfrMessage,
