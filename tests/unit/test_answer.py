@@ -492,6 +492,25 @@ def test_id_and_case_echoed_and_cache_matches_fresh_render(zoneset: ZoneSet) -> 
     assert zoneset.cached > 0
 
 
+def test_response_cache_keeps_at_most_its_bound_and_a_new_version_starts_empty(
+        zoneset: ZoneSet) -> None:
+    z = zoneset.zones[ORIGIN]
+    bounded = ZoneSet([z], cache_entries=3)
+    queries = [dns.message.make_query(name, qtype, want_dnssec=True)
+               for name in ("www.example.test.", "nope.example.test.", "x.wild.example.test.")
+               for qtype in ("A", "TXT")]
+    for q in queries * 2:  # the second round: three from the cache, three rendered afresh
+        got = respond(bounded, q.to_wire())
+        assert got is not None
+        same_response(got, render(answer(zoneset, q), 1232))
+    assert bounded.cached == len(bounded.cache) == 3
+    assert bounded.cache.put((b"\x00", 1, False, False, False), (b"", 0)) is False
+    swapped = bounded.replace(z)
+    assert swapped.cached == 0 and swapped.cache.entries == 3
+    bounded.cache.clear()
+    assert bounded.cached == 0
+
+
 def test_memoised_path_agrees_with_fresh_render_on_odd_queries(zoneset: ZoneSet) -> None:
     """Queries the wire shortcut must pass to, or serve like, the full parser."""
     cookie = dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"\x01" * 8)
