@@ -10,7 +10,7 @@ import dns.rrset
 from dns.rdatatype import RdataType
 
 from sigchain.core.serve.index import Node, ZoneIndex, key_name, parent, wire_key, within
-from sigchain.core.serve.outcome import Kind, Outcome, Sections
+from sigchain.core.serve.outcome import Outcome, Sections
 from sigchain.core.serve.proofs import prove
 from sigchain.core.zone.shape import NodeKind
 
@@ -81,15 +81,15 @@ class _Lookup:
             if kind == "dname":
                 return self._dname(key, at)
             if self.s.answer:
-                return Outcome(Kind.BELOW_CUT, key, cut=at)
+                return Outcome("below-cut", key, cut=at)
             self._referral(at)
-            return Outcome(Kind.DELEGATION, key, cut=at)
+            return Outcome("delegation", key, cut=at)
         node = z.by_key.get(key)
         if node is not None:
             return self._at_node(node, key, None, qtype)
         if z.kind_by_key.get(key) is NodeKind.ENT:
             self._soa()
-            return Outcome(Kind.NODATA, key)
+            return Outcome("nodata", key)
         return self._missing(key, qtype)
 
     def _missing(self, key: bytes, qtype: int) -> Outcome:
@@ -103,12 +103,12 @@ class _Lookup:
         if wnode is None:
             self.s.rcode = dns.rcode.NXDOMAIN
             self._soa()
-            return Outcome(Kind.NXDOMAIN, key, ce=ce)
+            return Outcome("nxdomain", key, ce=ce)
         if qtype in wnode.rrsets or qtype == RdataType.ANY or RdataType.CNAME in wnode.rrsets:
             found = self._at_node(wnode, key, key, qtype)
             return Outcome(found.kind, key, target=found.target, ce=ce, wildcard=wild)
         self._soa()
-        return Outcome(Kind.NODATA, key, ce=ce, wildcard=wild)
+        return Outcome("nodata", key, ce=ce, wildcard=wild)
 
     def _at_node(self, node: Node, key: bytes, synth: bytes | None, qtype: int) -> Outcome:
         """Answer from an existing node (`synth`: the queried key when a wildcard answers)."""
@@ -117,20 +117,20 @@ class _Lookup:
                 self.s.add("answer", node.rrsets[t], synth)
                 if self.z.denial != "none":
                     self.s.add("answer", node.sigs.get(t), synth)
-            return Outcome(Kind.HIT, key)
+            return Outcome("hit", key)
         if qtype == RdataType.RRSIG and synth is None and node.sigs:
             for t in sorted(node.sigs):
                 self.s.add("answer", node.sigs[t])
-            return Outcome(Kind.HIT, key)
+            return Outcome("hit", key)
         if qtype in node.rrsets:
             self._rrset("answer", node, qtype, synth)
-            return Outcome(Kind.HIT, key)
+            return Outcome("hit", key)
         if RdataType.CNAME in node.rrsets:
             self._rrset("answer", node, RdataType.CNAME, synth)
             target = wire_key(node.rrsets[RdataType.CNAME][0].target)  # type: ignore[attr-defined]
-            return Outcome(Kind.CNAME, key, target=target)
+            return Outcome("cname", key, target=target)
         self._soa()
-        return Outcome(Kind.NODATA, key, existing=True)
+        return Outcome("nodata", key, existing=True)
 
     def _referral(self, cut: bytes) -> None:
         """Delegation (RFC 1034 §4.3.2 step 3b): NS and glue, AA off (the DS or its absence
@@ -155,8 +155,8 @@ class _Lookup:
             target = name.relativize(key_name(at)).concatenate(dname[0].target)  # type: ignore[attr-defined]
         except dns.name.NameTooLong:
             self.s.rcode = dns.rcode.YXDOMAIN
-            return Outcome(Kind.YXDOMAIN, key)
+            return Outcome("yxdomain", key)
         cname = dns.rrset.from_text(name, dname.ttl, "IN", "CNAME", target.to_text())
         self.s.transient.add(id(cname))
         self.s.add("answer", cname)
-        return Outcome(Kind.DNAME, key, target=wire_key(target))
+        return Outcome("dname", key, target=wire_key(target))
