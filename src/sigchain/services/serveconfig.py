@@ -53,7 +53,7 @@ import dns.name
 import dns.tsig
 
 from sigchain.core.serve.acl import Acl
-from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
+from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
 from sigchain.core.serve.transfer import DEFAULT_HISTORY
 from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, ListenAddress, parse_listen
 from sigchain.errors import InputError
@@ -260,7 +260,7 @@ class _Option:
 
 
 _OPTIONS = (
-    _Option("udp-size", "udp_size", int, MIN_UDP_SIZE, 65535),
+    _Option("udp-size", "udp_size", int, MIN_UDP_SIZE, MAX_UDP_SIZE),
     _Option("tcp-idle-timeout", "tcp_idle_timeout", float, 0, must="a positive number of seconds"),
     _Option("ixfr-history", "ixfr_history", int, 0, 1000),
     _Option("udp-workers", "udp_workers", int, 1, MAX_UDP_WORKERS),

@@ -2,6 +2,7 @@
 
 DEFAULT_UDP_SIZE = 1232  # advertised and used as our UDP ceiling (DNS flag day 2020, BIND)
 MIN_UDP_SIZE = 512  # RFC 1035 §4.2.1; RFC 6891 §6.2.5: smaller EDNS sizes count as 512
+MAX_UDP_SIZE = 65535  # the EDNS UDP size field is 16 bits (RFC 6891 §6.1.2)
 TCP_MAX = 65535
 
 
