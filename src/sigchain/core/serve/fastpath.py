@@ -127,7 +127,8 @@ def respond_plain(
         query = dns.message.from_wire(wire, question_only=True)
         if query.flags & dns.flags.QR:
             return None
-        return render(error_response(query, dns.rcode.NOTAUTH, zones.udp_size), size_limit(zones, query, tcp))
+        notauth = error_response(query, dns.rcode.NOTAUTH, zones.udp_size)
+        return render(notauth, size_limit(zones, query, tcp))
     except Exception:  # any parse failure is the client's: FORMERR and keep serving
         return formerr(wire)
     if query.flags & dns.flags.QR:

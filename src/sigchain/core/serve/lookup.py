@@ -93,7 +93,8 @@ class _Lookup:
         return self._missing(key, qtype)
 
     def _missing(self, key: bytes, qtype: int) -> Outcome:
-        """The name does not exist: find the closest encloser, then the wildcard (RFC 4592 §4.3.2)."""
+        """The name does not exist: find the closest encloser, then the wildcard
+        (RFC 4592 §4.3.2)."""
         z = self.z
         ce = parent(key)
         while ce not in z.kind_by_key and len(ce) > len(z.okey):
@@ -152,7 +153,8 @@ class _Lookup:
         self._rrset("answer", node, RdataType.DNAME)
         name = key_name(key)
         try:
-            target = name.relativize(key_name(at)).concatenate(dname[0].target)  # type: ignore[attr-defined]
+            suffix = dname[0].target  # type: ignore[attr-defined]
+            target = name.relativize(key_name(at)).concatenate(suffix)
         except dns.name.NameTooLong:
             self.s.rcode = dns.rcode.YXDOMAIN
             return Outcome("yxdomain", key)

@@ -37,8 +37,6 @@ def rrsets(items: list[Item]) -> list[dns.rrset.RRset]:
     return [rrset if owner is None else _renamed(rrset, key_name(owner)) for owner, rrset in items]
 
 
-
-
 def error_response(query: dns.message.Message, rcode: int, udp_size: int) -> dns.message.Message:
     """A response with no data: FORMERR, NOTIMP, REFUSED, BADVERS (question echoed)."""
     response = dns.message.Message(id=query.id)

@@ -9,7 +9,8 @@ from typing import Literal, NamedTuple
 import dns.rcode
 import dns.rrset
 
-Item = tuple[bytes | None, dns.rrset.RRset]  # (owner when synthesised — a wildcard — else None, RRset)
+# (the owner when a wildcard synthesises the RRset, else None; the RRset)
+Item = tuple[bytes | None, dns.rrset.RRset]
 
 
 # How one lookup step ended (as Knot's `solve_*` steps: hit, miss, nodata, delegation, follow
