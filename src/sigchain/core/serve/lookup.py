@@ -86,7 +86,7 @@ class _Lookup:
             return Outcome("delegation", key, cut=at)
         node = z.by_key.get(key)
         if node is not None:
-            return self._at_node(node, key, None, qtype)
+            return self._at_node(node, key, qtype)
         if z.kind_by_key.get(key) is NodeKind.ENT:
             self._soa()
             return Outcome("nodata", key)
@@ -106,30 +106,32 @@ class _Lookup:
             self._soa()
             return Outcome("nxdomain", key, ce=ce)
         if qtype in wnode.rrsets or qtype == RdataType.ANY or RdataType.CNAME in wnode.rrsets:
-            found = self._at_node(wnode, key, key, qtype)
-            return Outcome(found.kind, key, target=found.target, ce=ce, wildcard=wild)
+            return self._at_node(wnode, key, qtype, ce, wild)
         self._soa()
         return Outcome("nodata", key, ce=ce, wildcard=wild)
 
-    def _at_node(self, node: Node, key: bytes, synth: bytes | None, qtype: int) -> Outcome:
-        """Answer from an existing node (`synth`: the queried key when a wildcard answers)."""
+    def _at_node(self, node: Node, key: bytes, qtype: int, ce: bytes | None = None,
+                 wild: bytes | None = None) -> Outcome:
+        """Answer from an existing node: `key`'s own, or the wildcard `wild` below the closest
+        encloser `ce` (its records then given the owner `key`, RFC 4592 §4.3.3)."""
+        synth = None if wild is None else key
         if qtype == RdataType.ANY:  # every RRset and its RRSIGs, DO or not (as BIND)
             for t in sorted(node.rrsets):
                 self.s.add("answer", node.rrsets[t], synth)
                 if self.z.denial != "none":
                     self.s.add("answer", node.sigs.get(t), synth)
-            return Outcome("hit", key)
+            return Outcome("hit", key, None, ce, wild)
         if qtype == RdataType.RRSIG and synth is None and node.sigs:
             for t in sorted(node.sigs):
                 self.s.add("answer", node.sigs[t])
             return Outcome("hit", key)
         if qtype in node.rrsets:
             self._rrset("answer", node, qtype, synth)
-            return Outcome("hit", key)
+            return Outcome("hit", key, None, ce, wild)
         if RdataType.CNAME in node.rrsets:
             self._rrset("answer", node, RdataType.CNAME, synth)
             target = wire_key(node.rrsets[RdataType.CNAME][0].target)  # type: ignore[attr-defined]
-            return Outcome("cname", key, target=target)
+            return Outcome("cname", key, target, ce, wild)
         self._soa()
         return Outcome("nodata", key, existing=True)
 
