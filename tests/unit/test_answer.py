@@ -31,7 +31,10 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.serve import transfer
-from sigchain.core.serve.answer import ZoneIndex, ZoneSet, answer, lookup, render, respond, rrsets
+from sigchain.core.serve.fastpath import respond
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
+from sigchain.core.serve.lookup import lookup
+from sigchain.core.serve.message import answer, render, rrsets
 from sigchain.core.sign import signer
 from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.core.zone.shape import bitmap_types
@@ -492,6 +495,25 @@ def test_id_and_case_echoed_and_cache_matches_fresh_render(zoneset: ZoneSet) -> 
     assert zoneset.cached > 0
 
 
+def test_response_cache_keeps_at_most_its_bound_and_a_new_version_starts_empty(
+        zoneset: ZoneSet) -> None:
+    z = zoneset.zones[ORIGIN]
+    bounded = ZoneSet([z], cache_entries=3)
+    queries = [dns.message.make_query(name, qtype, want_dnssec=True)
+               for name in ("www.example.test.", "nope.example.test.", "x.wild.example.test.")
+               for qtype in ("A", "TXT")]
+    for q in queries * 2:  # the second round: three from the cache, three rendered afresh
+        got = respond(bounded, q.to_wire())
+        assert got is not None
+        same_response(got, render(answer(zoneset, q), 1232))
+    assert bounded.cached == len(bounded.cache) == 3
+    assert bounded.cache.put((b"\x00", 1, False, False, False), (b"", 0)) is False
+    swapped = bounded.replace(z)
+    assert swapped.cached == 0 and swapped.cache.entries == 3
+    bounded.cache.clear()
+    assert bounded.cached == 0
+
+
 def test_memoised_path_agrees_with_fresh_render_on_odd_queries(zoneset: ZoneSet) -> None:
     """Queries the wire shortcut must pass to, or serve like, the full parser."""
     cookie = dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"\x01" * 8)
@@ -641,7 +663,7 @@ def test_index_from_the_wire_answers_alike_and_renders_nothing_per_query(tmp_pat
     path = _written(tmp_path, Nsec3Params())
     lazy = ZoneIndex.build(ORIGIN, zonefile.load_zone(str(path), "example.test.").nodes)
     eager = ZoneIndex.from_wire(ORIGIN, zonefile.load_wire(str(path), "example.test.").rrsets)
-    rendered = len(eager._wire)
+    rendered = len(eager.wires)
     assert rendered >= sum(len(n.rrsets) + len(n.sigs) for n in eager.nodes.values())
     for qname, qtype in [("www.example.test.", "A"), ("nope.example.test.", "A"),
                          ("x.wild.example.test.", "TXT"), ("sub.example.test.", "A"),
@@ -651,7 +673,7 @@ def test_index_from_the_wire_answers_alike_and_renders_nothing_per_query(tmp_pat
         want = respond(ZoneSet([lazy]), q.to_wire())
         assert got is not None and want is not None
         same_response(got, want)
-    assert len(eager._wire) == rendered and len(lazy._wire) > 0
+    assert len(eager.wires) == rendered and len(lazy.wires) > 0
 
 
 def _written(tmp_path: Path, nsec3: Nsec3Params | None) -> Path:

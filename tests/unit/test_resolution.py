@@ -33,7 +33,8 @@ from sigchain.core.resolve.resolution import (
     ResolutionLimits,
     chain_target,
 )
-from sigchain.core.serve.answer import ZoneIndex, ZoneSet, respond
+from sigchain.core.serve.fastpath import respond
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import Kind, Question, Status, validate
 from sigchain.core.zone.nsec3hash import Nsec3Params

@@ -14,7 +14,8 @@ import pytest
 
 from sigchain.errors import InputError
 from sigchain.services import serveconfig
-from sigchain.services.serveconfig import load_config, parse_bind_keys, parse_config
+from sigchain.services.serveconfig import load_config, parse_config
+from sigchain.services.tsigkeys import parse_bind_keys
 
 N = dns.name.from_text
 SECRET = base64.b64encode(b"s" * 32).decode()

@@ -21,10 +21,9 @@ import dns.zone
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core.serve.answer import ZoneIndex, ZoneSet
+from sigchain.core.serve.acl import Acl, AclEntry, parse_acl_entry
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import (
-    Acl,
-    AclEntry,
     History,
     axfr_answer,
     condense,
@@ -34,7 +33,6 @@ from sigchain.core.serve.transfer import (
     notify_message,
     notify_reply_status,
     notify_response,
-    parse_acl_entry,
     plan_ixfr,
     record_count,
     serial_gt,

@@ -10,7 +10,7 @@ import logging
 import click
 
 from sigchain.cli.common import handle_errors
-from sigchain.core.serve.answer import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
+from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
 from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, parse_listen
 from sigchain.errors import InputError
 from sigchain.services.authoritative import AuthoritativeService, parse_zone_spec
@@ -47,8 +47,8 @@ def serve(config_path: str | None, zones: tuple[str, ...], listens: tuple[str, .
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s sigchain serve: %(levelname)s: %(message)s",
     )
-    if udp_size is not None and not MIN_UDP_SIZE <= udp_size <= 65535:
-        raise InputError(f"--udp-size {udp_size} out of range {MIN_UDP_SIZE}..65535")
+    if udp_size is not None and not MIN_UDP_SIZE <= udp_size <= MAX_UDP_SIZE:
+        raise InputError(f"--udp-size {udp_size} out of range {MIN_UDP_SIZE}..{MAX_UDP_SIZE}")
     if tcp_idle_timeout is not None and tcp_idle_timeout <= 0:
         raise InputError("--tcp-idle-timeout must be positive")
     if udp_workers is not None and not 1 <= udp_workers <= MAX_UDP_WORKERS:

@@ -24,7 +24,7 @@ import dns.name
 from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.serve.answer import ZoneIndex, ZoneSet
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify.verifier import verify_records
 from sigchain.edge.notify import send_notify

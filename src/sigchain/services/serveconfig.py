@@ -41,8 +41,6 @@ silently open or close transfers). Errors name the file, and the line where it c
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 import tomllib
@@ -54,20 +52,14 @@ import dns.exception
 import dns.name
 import dns.tsig
 
-from sigchain.core.serve.answer import DEFAULT_UDP_SIZE, MIN_UDP_SIZE
-from sigchain.core.serve.transfer import DEFAULT_HISTORY, Acl
+from sigchain.core.serve.acl import Acl
+from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
+from sigchain.core.serve.transfer import DEFAULT_HISTORY
 from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, ListenAddress, parse_listen
 from sigchain.errors import InputError
+from sigchain.services.tsigkeys import make_key, parse_bind_keys
 
 DEFAULT_LISTEN = "127.0.0.1#53"
-TSIG_ALGORITHMS: Mapping[str, dns.name.Name] = {
-    "hmac-md5": dns.tsig.HMAC_MD5,
-    "hmac-sha1": dns.tsig.HMAC_SHA1,
-    "hmac-sha224": dns.tsig.HMAC_SHA224,
-    "hmac-sha256": dns.tsig.HMAC_SHA256,
-    "hmac-sha384": dns.tsig.HMAC_SHA384,
-    "hmac-sha512": dns.tsig.HMAC_SHA512,
-}
 
 
 @dataclass(frozen=True)
@@ -143,98 +135,6 @@ def _check_zone_names(names: Sequence[dns.name.Name], path: str | None) -> None:
     if not names:
         raise InputError("no zone to serve: give --zone NAME=SIGNEDFILE, or [zones] in --config",
                          file=path)
-
-
-# ---- BIND key files ------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"""
-    (?P<space>\s+) | (?P<comment>\#[^\n]*|//[^\n]*|/\*.*?\*/) | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<punct>[{};]) | (?P<word>[^\s{};"\#/]+(?:/(?![/*])[^\s{};"\#/]*)*) | (?P<bad>.)
-""", re.VERBOSE | re.DOTALL)
-
-
-def _tokens(text: str, path: str) -> list[tuple[str, str, int]]:
-    out: list[tuple[str, str, int]] = []
-    line = 1
-    for m in _TOKEN.finditer(text):
-        kind, value = m.lastgroup or "bad", m.group()
-        if kind == "bad":
-            raise InputError(f"unexpected character {value!r}", file=path, line=line)
-        if kind == "string":
-            out.append(("word", value[1:-1].replace('\\"', '"'), line))
-        elif kind in ("punct", "word"):
-            out.append((kind if kind == "word" else value, value, line))
-        line += value.count("\n")
-    return out
-
-
-def parse_bind_keys(text: str, path: str) -> dict[dns.name.Name, dns.tsig.Key]:
-    """TSIG keys from BIND `key "NAME" { algorithm ALG; secret "BASE64"; };` statements
-    (as `tsig-keygen` writes them; comments in #, // and /* */ style)."""
-    toks = _tokens(text, path)
-    keys: dict[dns.name.Name, dns.tsig.Key] = {}
-    i = 0
-
-    def expect(kind: str, what: str) -> tuple[str, int]:
-        nonlocal i
-        if i >= len(toks):
-            last = toks[-1][2] if toks else 1
-            raise InputError(f"unexpected end of file: expected {what}", file=path, line=last)
-        k, v, line = toks[i]
-        if k != kind:
-            raise InputError(f"expected {what}, found {v!r}", file=path, line=line)
-        i += 1
-        return v, line
-
-    while i < len(toks):
-        word, line = expect("word", "key")
-        if word != "key":
-            raise InputError(f"only key statements are accepted here, found {word!r}",
-                             file=path, line=line)
-        name_text, name_line = expect("word", "a key name")
-        expect("{", "'{'")
-        fields: dict[str, tuple[str, int]] = {}
-        while i < len(toks) and toks[i][0] != "}":
-            opt, opt_line = expect("word", "algorithm or secret")
-            if opt not in ("algorithm", "secret"):
-                raise InputError(f"unknown key option {opt!r}", file=path, line=opt_line)
-            value, _ = expect("word", f"a value for {opt}")
-            expect(";", "';'")
-            fields[opt] = (value, opt_line)
-        expect("}", "'}'")
-        expect(";", "';' after '}'")
-        for needed in ("algorithm", "secret"):
-            if needed not in fields:
-                raise InputError(f"key {name_text!r} has no {needed}", file=path, line=name_line)
-        try:
-            key = make_key(name_text, fields["algorithm"][0], fields["secret"][0])
-        except ValueError as exc:
-            raise InputError(str(exc), file=path, line=fields["secret"][1]
-                             if "secret" in str(exc) else fields["algorithm"][1]) from None
-        if key.name in keys:
-            raise InputError(f"key {name_text!r} defined twice", file=path, line=name_line)
-        keys[key.name] = key
-    return keys
-
-
-def make_key(name: str, algorithm: str, secret: str) -> dns.tsig.Key:
-    """A dnspython TSIG key from its text parts; ValueError naming what is wrong (never
-    showing the secret)."""
-    try:
-        key_name = dns.name.from_text(name)
-    except dns.exception.DNSException as exc:
-        raise ValueError(f"bad key name {name!r}: {exc}") from None
-    alg = TSIG_ALGORITHMS.get(algorithm.lower().rstrip("."))
-    if alg is None:
-        raise ValueError(f"key {name!r}: unsupported algorithm {algorithm!r} "
-                         f"(expected one of {', '.join(TSIG_ALGORITHMS)})")
-    try:
-        raw = base64.b64decode(secret, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"key {name!r}: the secret is not valid base64") from None
-    if not raw:
-        raise ValueError(f"key {name!r}: the secret is empty")
-    return dns.tsig.Key(key_name, raw, alg)
 
 
 # ---- the TOML file -------------------------------------------------------------------------
@@ -332,10 +232,61 @@ def load_config(path: str) -> ServeConfig:
     return parse_config(text, path)
 
 
+@dataclass(frozen=True)
+class _Option:
+    """A setting of [options]: its name there, the `ServeConfig` field it sets, and the
+    numbers it accepts — integers in `low..high`, or (`kind` float) any number above `low`."""
+
+    name: str
+    field: str
+    kind: type
+    low: int
+    high: int | None = None
+    must: str = ""  # what the error says it must be, when not "an integer in low..high"
+
+    def read(self, value: Any) -> int | float | None:
+        """`value` as this option's type, or None when it is not accepted."""
+        number = (int, float) if self.kind is float else int
+        if isinstance(value, bool) or not isinstance(value, number):
+            return None
+        if self.kind is float:
+            return None if value <= self.low else float(value)
+        assert self.high is not None
+        return value if self.low <= value <= self.high else None
+
+    def error(self) -> str:
+        must = self.must or f"an integer in {self.low}..{self.high}"
+        return f"options.{self.name} must be {must}"
+
+
+_OPTIONS = (
+    _Option("udp-size", "udp_size", int, MIN_UDP_SIZE, MAX_UDP_SIZE),
+    _Option("tcp-idle-timeout", "tcp_idle_timeout", float, 0, must="a positive number of seconds"),
+    _Option("ixfr-history", "ixfr_history", int, 0, 1000),
+    _Option("udp-workers", "udp_workers", int, 1, MAX_UDP_WORKERS),
+)
+_OPTIONS_HEADER = r"\[\s*options\s*\]"
+
+
 def parse_config(text: str, path: str) -> ServeConfig:
     """`load_config` on text already read (`path` for messages and relative file names)."""
+    data = _toml(text, path)
+    r = _Reader(path, text)
+    r.unknown(data, ("tsig-keyfile", "options", "keys", "zones", "listen"), "the file", None)
+    options = _options(r, data)
+    keys = _keyfile_keys(r, data)
+    _table_keys(r, data, keys)
+    zones = [_zone(r, zname, body, keys)
+             for zname, body in r.table(data.get("zones", {}), "[zones]", None).items()]
+    names = [z.name for z in zones]
+    _check_zone_names(names, path)
+    return ServeConfig(tuple(zones), _listens(r, data, names), keys, source=path, **options)
+
+
+def _toml(text: str, path: str) -> dict[str, Any]:
+    """The TOML document; its syntax errors as InputError with the line."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", msg)
@@ -344,156 +295,161 @@ def parse_config(text: str, path: str) -> ServeConfig:
                              line=int(m.group(1))) from None
         if msg.endswith("(at end of document)"):
             raise InputError(f"bad TOML: {msg[:-len('(at end of document)')].strip()} at the end "
-                             "of the file", file=path, line=max(1, len(text.splitlines()))) from None
+                             "of the file", file=path,
+                             line=max(1, len(text.splitlines()))) from None
         raise InputError(f"bad TOML: {msg}", file=path) from None
-    r = _Reader(path, text)
-    r.unknown(data, ("tsig-keyfile", "options", "keys", "zones", "listen"), "the file", None)
 
-    # options
-    udp_size, idle, history = DEFAULT_UDP_SIZE, DEFAULT_IDLE_TIMEOUT, DEFAULT_HISTORY
-    workers = default_udp_workers()
-    opts_header = r"\[\s*options\s*\]"
-    if "options" in data:
-        opts = r.table(data["options"], "[options]", r.where.find(opts_header, None))
-        r.unknown(opts, ("udp-size", "tcp-idle-timeout", "ixfr-history", "udp-workers"),
-                  "[options]", opts_header)
-        if "udp-size" in opts:
-            udp_size = opts["udp-size"]
-            if not isinstance(udp_size, int) or isinstance(udp_size, bool) or not (
-                    MIN_UDP_SIZE <= udp_size <= 65535):
-                raise r.fail(f"options.udp-size must be an integer in {MIN_UDP_SIZE}..65535",
-                             r.where.find(opts_header, "udp-size"))
-        if "tcp-idle-timeout" in opts:
-            idle = opts["tcp-idle-timeout"]
-            if not isinstance(idle, (int, float)) or isinstance(idle, bool) or idle <= 0:
-                raise r.fail("options.tcp-idle-timeout must be a positive number of seconds",
-                             r.where.find(opts_header, "tcp-idle-timeout"))
-        if "ixfr-history" in opts:
-            history = opts["ixfr-history"]
-            if not isinstance(history, int) or isinstance(history, bool) or not 0 <= history <= 1000:
-                raise r.fail("options.ixfr-history must be an integer in 0..1000",
-                             r.where.find(opts_header, "ixfr-history"))
-        if "udp-workers" in opts:
-            workers = opts["udp-workers"]
-            if not isinstance(workers, int) or isinstance(workers, bool) or not (
-                    1 <= workers <= MAX_UDP_WORKERS):
-                raise r.fail(f"options.udp-workers must be an integer in 1..{MAX_UDP_WORKERS}",
-                             r.where.find(opts_header, "udp-workers"))
 
-    # keys: BIND key files first, then [keys.*]
+def _options(r: _Reader, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The [options] given, as `ServeConfig` fields (those not given keep their defaults)."""
+    if "options" not in data:
+        return {}
+    opts = r.table(data["options"], "[options]", r.where.find(_OPTIONS_HEADER, None))
+    r.unknown(opts, [o.name for o in _OPTIONS], "[options]", _OPTIONS_HEADER)
+    out: dict[str, Any] = {}
+    for option in _OPTIONS:
+        if option.name in opts:
+            value = option.read(opts[option.name])
+            if value is None:
+                raise r.fail(option.error(), r.where.find(_OPTIONS_HEADER, option.name))
+            out[option.field] = value
+    return out
+
+
+def _keyfile_keys(r: _Reader, data: Mapping[str, Any]) -> dict[dns.name.Name, dns.tsig.Key]:
+    """The TSIG keys of the BIND key files `tsig-keyfile` names."""
     keys: dict[dns.name.Name, dns.tsig.Key] = {}
-    if "tsig-keyfile" in data:
-        line = r.where.find(None, "tsig-keyfile")
-        for item in r.string_list(data["tsig-keyfile"], "tsig-keyfile", line):
-            if not isinstance(item, str) or not item:
-                raise r.fail("tsig-keyfile must be a path or a list of paths", line)
-            kpath = r.file_path(item)
-            try:
-                with open(kpath, encoding="utf-8") as f:
-                    ktext = f.read()
-            except FileNotFoundError:
-                raise r.fail(f"tsig-keyfile {item!r}: no such file", line) from None
-            except (OSError, UnicodeDecodeError) as exc:
-                raise r.fail(f"tsig-keyfile {item!r}: cannot read it ({exc})", line) from None
-            for name, key in parse_bind_keys(ktext, kpath).items():
-                if name in keys:
-                    raise r.fail(f"key {name} defined twice (in {kpath})", line)
-                keys[name] = key
-    if "keys" in data:
-        table = r.table(data["keys"], "[keys]", r.where.find(r"\[\s*keys\b", None))
-        for name, body in table.items():
-            header = rf"\[\s*keys\s*\.\s*[\"']?{re.escape(name)}[\"']?\s*\]"
-            hline = r.where.find(header, None)
-            body = r.table(body, f"keys.{name}", hline)
-            r.unknown(body, ("algorithm", "secret"), f"[keys.{name}]", header)
-            for needed in ("algorithm", "secret"):
-                if not isinstance(body.get(needed), str):
-                    raise r.fail(f"keys.{name}: {needed} must be given as a string", hline)
-            try:
-                key = make_key(name, body["algorithm"], body["secret"])
-            except ValueError as exc:
-                what = "secret" if "secret" in str(exc) else "algorithm"
-                raise r.fail(str(exc), r.where.find(header, what) or hline) from None
-            if key.name in keys:
-                raise r.fail(f"key {key.name} defined twice", hline)
-            keys[key.name] = key
+    if "tsig-keyfile" not in data:
+        return keys
+    line = r.where.find(None, "tsig-keyfile")
+    for item in r.string_list(data["tsig-keyfile"], "tsig-keyfile", line):
+        if not isinstance(item, str) or not item:
+            raise r.fail("tsig-keyfile must be a path or a list of paths", line)
+        kpath = r.file_path(item)
+        try:
+            with open(kpath, encoding="utf-8") as f:
+                ktext = f.read()
+        except FileNotFoundError:
+            raise r.fail(f"tsig-keyfile {item!r}: no such file", line) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise r.fail(f"tsig-keyfile {item!r}: cannot read it ({exc})", line) from None
+        for name, key in parse_bind_keys(ktext, kpath).items():
+            if name in keys:
+                raise r.fail(f"key {name} defined twice (in {kpath})", line)
+            keys[name] = key
+    return keys
 
-    # zones
-    zones: list[ZoneConfig] = []
-    ztable = r.table(data.get("zones", {}), "[zones]", None)
-    for zname, body in ztable.items():
-        header = _zone_header(zname)
+
+def _table_keys(r: _Reader, data: Mapping[str, Any],
+                keys: dict[dns.name.Name, dns.tsig.Key]) -> None:
+    """Add the TSIG keys of the [keys.NAME] tables to `keys`."""
+    if "keys" not in data:
+        return
+    table = r.table(data["keys"], "[keys]", r.where.find(r"\[\s*keys\b", None))
+    for name, body in table.items():
+        header = rf"\[\s*keys\s*\.\s*[\"']?{re.escape(name)}[\"']?\s*\]"
         hline = r.where.find(header, None)
-        where = f'zones."{zname}"'
-        if isinstance(body, dict) and "file" not in body and any(isinstance(v, dict) for v in body.values()):
-            raise r.fail(f"zone table [zones.{zname}] has no file: quote zone names, "
-                         f'as in [zones."{zname}.example."]', hline)
-        body = r.table(body, where, hline)
-        r.unknown(body, ("file", "allow-transfer", "also-notify"), f"[{where}]", header)
+        body = r.table(body, f"keys.{name}", hline)
+        r.unknown(body, ("algorithm", "secret"), f"[keys.{name}]", header)
+        for needed in ("algorithm", "secret"):
+            if not isinstance(body.get(needed), str):
+                raise r.fail(f"keys.{name}: {needed} must be given as a string", hline)
         try:
-            origin = dns.name.from_text(zname)
-        except dns.exception.DNSException as exc:
-            raise r.fail(f"bad zone name {zname!r}: {exc}", hline) from None
-        zfile = body.get("file")
-        if not isinstance(zfile, str) or not zfile:
-            raise r.fail(f"{where}: file must be given (the signed zone file)",
-                         r.where.find(header, "file") or hline)
-        line = r.where.find(header, "allow-transfer") or hline
-        entries = r.string_list(body.get("allow-transfer", []), f"{where}.allow-transfer", line)
-        if not all(isinstance(e, str) for e in entries):
-            raise r.fail(f"{where}.allow-transfer must be a list of strings", line)
-        try:
-            acl = Acl.parse(entries)
+            key = make_key(name, body["algorithm"], body["secret"])
         except ValueError as exc:
-            raise r.fail(f"{where}.allow-transfer: {exc}", line) from None
-        for k in acl.keys:
-            if k not in keys:
-                raise r.fail(f"{where}.allow-transfer: no TSIG key {k.to_text(True)!r} is defined",
-                             line)
-        line = r.where.find(header, "also-notify") or hline
-        targets: list[NotifyTarget] = []
-        for item in r.string_list(body.get("also-notify", []), f"{where}.also-notify", line):
-            key_name: dns.name.Name | None = None
-            if isinstance(item, dict):
-                r.unknown(item, ("address", "key"), f"{where}.also-notify entry", header)
-                addr_text = item.get("address")
-                if "key" in item:
-                    if not isinstance(item["key"], str):
-                        raise r.fail(f"{where}.also-notify: key must be a key name", line)
-                    try:
-                        key_name = dns.name.from_text(item["key"])
-                    except dns.exception.DNSException as exc:
-                        raise r.fail(f"{where}.also-notify: bad key name: {exc}", line) from None
-                    if key_name not in keys:
-                        raise r.fail(f"{where}.also-notify: no TSIG key {item['key']!r} is defined",
-                                     line)
-            else:
-                addr_text = item
-            if not isinstance(addr_text, str):
-                raise r.fail(f"{where}.also-notify entries are \"ADDR[#PORT]\" or "
-                             "{ address = \"ADDR[#PORT]\", key = \"NAME\" }", line)
-            try:
-                address = parse_listen(addr_text)
-            except InputError as exc:
-                raise r.fail(f"{where}.also-notify: {exc.message}", line) from None
-            targets.append(NotifyTarget(address, key_name))
-        zones.append(ZoneConfig(origin, r.file_path(zfile), acl, tuple(targets)))
-    names = [z.name for z in zones]
-    _check_zone_names(names, path)
+            what = "secret" if "secret" in str(exc) else "algorithm"
+            raise r.fail(str(exc), r.where.find(header, what) or hline) from None
+        if key.name in keys:
+            raise r.fail(f"key {key.name} defined twice", hline)
+        keys[key.name] = key
 
-    # listen
-    listens: list[ListenConfig] = []
+
+def _zone(r: _Reader, zname: str, body: Any,
+          keys: Mapping[dns.name.Name, dns.tsig.Key]) -> ZoneConfig:
+    """One [zones."NAME"] table."""
+    header = _zone_header(zname)
+    hline = r.where.find(header, None)
+    where = f'zones."{zname}"'
+    nested = isinstance(body, dict) and any(isinstance(v, dict) for v in body.values())
+    if nested and "file" not in body:
+        raise r.fail(f"zone table [zones.{zname}] has no file: quote zone names, "
+                     f'as in [zones."{zname}.example."]', hline)
+    body = r.table(body, where, hline)
+    r.unknown(body, ("file", "allow-transfer", "also-notify"), f"[{where}]", header)
+    try:
+        origin = dns.name.from_text(zname)
+    except dns.exception.DNSException as exc:
+        raise r.fail(f"bad zone name {zname!r}: {exc}", hline) from None
+    zfile = body.get("file")
+    if not isinstance(zfile, str) or not zfile:
+        raise r.fail(f"{where}: file must be given (the signed zone file)",
+                     r.where.find(header, "file") or hline)
+    acl = _allow_transfer(r, body, where, r.where.find(header, "allow-transfer") or hline, keys)
+    line = r.where.find(header, "also-notify") or hline
+    items = r.string_list(body.get("also-notify", []), f"{where}.also-notify", line)
+    targets = tuple(_notify_target(r, item, where, header, line, keys) for item in items)
+    return ZoneConfig(origin, r.file_path(zfile), acl, targets)
+
+
+def _allow_transfer(r: _Reader, body: Mapping[str, Any], where: str, line: int | None,
+                    keys: Mapping[dns.name.Name, dns.tsig.Key]) -> Acl:
+    entries = r.string_list(body.get("allow-transfer", []), f"{where}.allow-transfer", line)
+    if not all(isinstance(e, str) for e in entries):
+        raise r.fail(f"{where}.allow-transfer must be a list of strings", line)
+    try:
+        acl = Acl.parse(entries)
+    except ValueError as exc:
+        raise r.fail(f"{where}.allow-transfer: {exc}", line) from None
+    for k in acl.keys:
+        if k not in keys:
+            raise r.fail(f"{where}.allow-transfer: no TSIG key {k.to_text(True)!r} is defined",
+                         line)
+    return acl
+
+
+def _notify_target(r: _Reader, item: Any, where: str, header: str, line: int | None,
+                   keys: Mapping[dns.name.Name, dns.tsig.Key]) -> NotifyTarget:
+    """One also-notify entry: "ADDR[#PORT]", or { address = ..., key = ... }."""
+    key_name: dns.name.Name | None = None
+    if isinstance(item, dict):
+        r.unknown(item, ("address", "key"), f"{where}.also-notify entry", header)
+        addr_text = item.get("address")
+        if "key" in item:
+            if not isinstance(item["key"], str):
+                raise r.fail(f"{where}.also-notify: key must be a key name", line)
+            try:
+                key_name = dns.name.from_text(item["key"])
+            except dns.exception.DNSException as exc:
+                raise r.fail(f"{where}.also-notify: bad key name: {exc}", line) from None
+            if key_name not in keys:
+                raise r.fail(f"{where}.also-notify: no TSIG key {item['key']!r} is defined",
+                             line)
+    else:
+        addr_text = item
+    if not isinstance(addr_text, str):
+        raise r.fail(f"{where}.also-notify entries are \"ADDR[#PORT]\" or "
+                     "{ address = \"ADDR[#PORT]\", key = \"NAME\" }", line)
+    try:
+        address = parse_listen(addr_text)
+    except InputError as exc:
+        raise r.fail(f"{where}.also-notify: {exc.message}", line) from None
+    return NotifyTarget(address, key_name)
+
+
+def _listens(r: _Reader, data: Mapping[str, Any], names: Sequence[dns.name.Name],
+             ) -> tuple[ListenConfig, ...]:
+    """The [[listen]] tables; without any, every zone on `DEFAULT_LISTEN`."""
     items = data.get("listen", [])
     if not isinstance(items, list):
         raise r.fail("listen must be an array of tables: [[listen]]",
                      r.where.find(None, "listen") or r.where.find(r"\[\s*listen\s*\]", None))
+    listens: list[ListenConfig] = []
     seen: dict[ListenAddress, int] = {}
     for n, body in enumerate(items):
-        header = r"\[\[\s*listen\s*\]\]"
-        hline = r.where.find(header, None, n)
+        hline = r.where.find(r"\[\[\s*listen\s*\]\]", None, n)
         body = r.table(body, f"listen #{n + 1}", hline)
         where = f"[[listen]] #{n + 1}"
-        r.unknown(body, ("address", "zones"), where, header)
+        r.unknown(body, ("address", "zones"), where, r"\[\[\s*listen\s*\]\]")
         addr_text = body.get("address")
         if not isinstance(addr_text, str):
             raise r.fail(f"{where}: address must be given as \"ADDR[#PORT]\"", hline)
@@ -505,20 +461,23 @@ def parse_config(text: str, path: str) -> ServeConfig:
             raise r.fail(f"{where}: address {address} is already listed in [[listen]] "
                          f"#{seen[address] + 1}", hline)
         seen[address] = n
-        served: list[dns.name.Name] = list(names)
-        if "zones" in body:
-            zl = r.string_list(body["zones"], f"{where}.zones", hline)
-            served = []
-            for z in zl:
-                try:
-                    zn = dns.name.from_text(z) if isinstance(z, str) else None
-                except dns.exception.DNSException:
-                    zn = None
-                if zn is None or zn not in names:
-                    raise r.fail(f"{where}: zone {z!r} is not defined in [zones]", hline)
-                served.append(zn)
+        served = names if "zones" not in body else _listen_zones(
+            r, body["zones"], where, hline, names)
         listens.append(ListenConfig(address, tuple(served)))
     if not listens:
         listens.append(ListenConfig(parse_listen(DEFAULT_LISTEN), tuple(names)))
-    return ServeConfig(tuple(zones), tuple(listens), keys, udp_size, float(idle), history, path,
-                       workers)
+    return tuple(listens)
+
+
+def _listen_zones(r: _Reader, value: Any, where: str, hline: int | None,
+                  names: Sequence[dns.name.Name]) -> list[dns.name.Name]:
+    served = []
+    for z in r.string_list(value, f"{where}.zones", hline):
+        try:
+            zn = dns.name.from_text(z) if isinstance(z, str) else None
+        except dns.exception.DNSException:
+            zn = None
+        if zn is None or zn not in names:
+            raise r.fail(f"{where}: zone {z!r} is not defined in [zones]", hline)
+        served.append(zn)
+    return served

@@ -1,7 +1,7 @@
 """The primary's side of the protocol around plain answers: TSIG (RFC 8945), zone transfers
 out (AXFR, RFC 5936; IXFR, RFC 1995) and NOTIFY (RFC 1996), in front of the answer function.
 
-Plain queries go straight to `core.answer` (its memoised hot path). Everything else — a
+Plain queries go straight to `core.serve.fastpath` (its memoised hot path). Everything else — a
 TSIG-signed message, AXFR/IXFR, NOTIFY — is parsed here with the keyring: signatures are
 verified and answers signed by dnspython (`dns.message` keyring support, `dns.tsig`), which
 reads the wall clock for the TSIG time check itself. A request whose signature does not
@@ -32,21 +32,19 @@ import dns.tsig
 from dns.rdatatype import RdataType
 
 from sigchain.clock import Clock
-from sigchain.core.serve.answer import (
-    ZoneIndex,
-    ZoneSet,
+from sigchain.core.serve.acl import Acl
+from sigchain.core.serve.fastpath import plain_query, respond_plain
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
+from sigchain.core.serve.message import (
     answer,
     error_response,
     formerr,
-    plain_query,
     render,
-    respond_plain,
     size_limit,
     truncated,
 )
 from sigchain.core.serve.transfer import (
     XFR_MAX_MESSAGE,
-    Acl,
     History,
     TransferDecision,
     XfrMessage,

@@ -1,5 +1,6 @@
 """Zone transfers and NOTIFY, the pure part: differences between zone versions, which IXFR
-answer to give, the message sequence of a transfer, transfer ACLs and NOTIFY messages.
+answer to give, the message sequence of a transfer, and NOTIFY messages (who may transfer:
+`acl.py`).
 
 RFC 5936 (AXFR), RFC 1995 (IXFR), RFC 1996 (NOTIFY), RFC 1982 (serial arithmetic).
 
@@ -17,9 +18,8 @@ so they live in the service (`services/xfrout.py`).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import dns.exception
@@ -35,7 +35,9 @@ import dns.renderer
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.serve.answer import ZoneIndex, ZoneSet, error_response
+from sigchain.core.serve.acl import Acl
+from sigchain.core.serve.index import ZoneIndex, ZoneSet
+from sigchain.core.serve.message import error_response
 
 RR = tuple[dns.name.Name, int, dns.rdata.Rdata]  # owner, TTL, rdata (type and covers inside)
 
@@ -355,94 +357,6 @@ def xfr_messages(
     yield p.finish()
 
 
-# ---- who may transfer ------------------------------------------------------------------------
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True)
-class AclEntry:
-    """Matches requests from `network` (any address when None) signed with `key` (signed or
-    not when None). Both given: both must hold."""
-
-    network: Network | None = None
-    key: dns.name.Name | None = None
-
-    def matches(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-                key: dns.name.Name | None) -> bool:
-        if self.key is not None and self.key != key:
-            return False
-        return self.network is None or (
-            address.version == self.network.version and address in self.network)
-
-    def __str__(self) -> str:
-        parts = []
-        if self.network is not None:
-            parts.append(str(self.network))
-        if self.key is not None:
-            parts.append(f"key:{self.key.to_text(omit_final_dot=True)}")
-        return " ".join(parts) or "any"
-
-
-def parse_acl_entry(text: str) -> AclEntry:
-    """`any`, `ADDR`, `ADDR/LEN`, `key:NAME`, or `ADDR[/LEN] key:NAME` (both required).
-    Raises ValueError with a message for anything else."""
-    words = text.split()
-    if words == ["any"]:
-        return AclEntry()
-    network: Network | None = None
-    key: dns.name.Name | None = None
-    for word in words:
-        if word.startswith("key:"):
-            if key is not None or not word[4:]:
-                raise ValueError(f"bad ACL entry {text!r}: one key:NAME at most, with a name")
-            try:
-                key = dns.name.from_text(word[4:])
-            except dns.exception.DNSException as exc:
-                raise ValueError(f"bad key name in ACL entry {text!r}: {exc}") from None
-        elif network is None:
-            try:
-                network = ipaddress.ip_network(word, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"bad ACL entry {text!r}: expected any, ADDR[/LEN], key:NAME "
-                    "or ADDR[/LEN] key:NAME") from None
-        else:
-            raise ValueError(f"bad ACL entry {text!r}: one address or network at most")
-    if network is None and key is None:
-        raise ValueError("empty ACL entry")
-    return AclEntry(network, key)
-
-
-@dataclass(frozen=True)
-class Acl:
-    """An address/TSIG-key match list; a request is allowed when any entry matches. Empty:
-    nothing is allowed (sigchain's default for transfers)."""
-
-    entries: tuple[AclEntry, ...] = field(default_factory=tuple)
-
-    @classmethod
-    def parse(cls, items: Iterable[str]) -> Acl:
-        return cls(tuple(parse_acl_entry(i) for i in items))
-
-    @property
-    def keys(self) -> frozenset[dns.name.Name]:
-        return frozenset(e.key for e in self.entries if e.key is not None)
-
-    def allows(self, address: str, key: dns.name.Name | None) -> bool:
-        """Whether a request from `address`, TSIG-verified with `key` (None: unsigned), matches."""
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(e.matches(ip, key) for e in self.entries)
-
-    def __str__(self) -> str:
-        return ", ".join(map(str, self.entries)) or "none"
-
-
 # ---- NOTIFY (RFC 1996) -----------------------------------------------------------------------
 
 
@@ -533,8 +447,14 @@ def decide_transfer(
     if q.rdtype == RdataType.AXFR:
         if not tcp:
             return TransferDecision("attempted AXFR over UDP", dns.rcode.FORMERR, zone=zone)
-        return TransferDecision("", kind="AXFR", zone=zone,
-                                answer=axfr_answer(zone))
+        return TransferDecision("", kind="AXFR", zone=zone, answer=axfr_answer(zone))
+    return _ixfr_decision(zone, histories.get(zone.origin, History()), query, tcp)
+
+
+def _ixfr_decision(zone: ZoneIndex, history: History, query: dns.message.Message,
+                   tcp: bool) -> TransferDecision:
+    """An allowed IXFR: the client's SOA is required (RFC 1995 §3); one SOA over UDP or for
+    a current client; else `plan_ixfr`'s incremental or AXFR-style answer."""
     client_soa = None
     for rrset in query.authority:
         if rrset.rdtype == RdataType.SOA and rrset.name == zone.origin and len(rrset) == 1:
@@ -542,14 +462,15 @@ def decide_transfer(
     if client_soa is None:
         return TransferDecision("IXFR request missing SOA", dns.rcode.FORMERR, zone=zone)
     begin = _serial(client_soa)
-    plan = plan_ixfr(zone, histories.get(zone.origin, History()), begin)
+    plan = plan_ixfr(zone, history, begin)
+    serials = (begin, zone.serial)
     if plan.kind == "current" or not tcp:
         why = plan.reason if plan.kind == "current" else "IXFR over UDP: one SOA, use TCP"
         return TransferDecision(why, kind="IXFR SOA-only", zone=zone, answer=[zone.soa],
-                                serials=(begin, zone.serial))
+                                serials=serials)
     if plan.kind == "incremental":
         assert plan.delta is not None
         return TransferDecision(plan.reason, kind="IXFR", zone=zone,
-                                answer=ixfr_answer(plan.delta), serials=(begin, zone.serial))
+                                answer=ixfr_answer(plan.delta), serials=serials)
     return TransferDecision(plan.reason, kind="AXFR-style IXFR", zone=zone,
-                            answer=axfr_answer(zone), serials=(begin, zone.serial))
+                            answer=axfr_answer(zone), serials=serials)
