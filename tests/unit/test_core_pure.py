@@ -12,9 +12,10 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec import algorithms, keyfile, timefmt
 from sigchain.core.dnssec.rrsig import SigWindow, serial_lt, time_status
 from sigchain.core.sign import signer
-from sigchain.core.verify.verifier import verify_zone
+from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.core.zone.shape import NodeKind, shape
+from sigchain.core.zone.wire import from_nodes
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 
@@ -103,9 +104,9 @@ def test_sign_then_verify_in_memory(nsec3: Nsec3Params | None) -> None:
     keys = [_key(KeyRole.KSK), _key(KeyRole.ZSK)]
     opts = signer.SignOptions(SigWindow(NOW - 3600, 86400, 3600, b"seed"), nsec3)
     result = signer.sign_zone(_zone(), N("example.test."), keys, opts, NOW)
-    report = verify_zone(result.to_zone(), N("example.test."), NOW)
+    report = verify_records(from_nodes(result.to_zone()), N("example.test."), NOW)
     assert report.findings == [] and report.denial == ("nsec3" if nsec3 else "nsec")
-    later = verify_zone(result.to_zone(), N("example.test."), NOW + 2 * 86400)
+    later = verify_records(from_nodes(result.to_zone()), N("example.test."), NOW + 2 * 86400)
     assert {f.code for f in later.findings} == {"RRSIG_EXPIRED"}
     # NSEC/NSEC3 TTL = min(SOA MINIMUM, SOA TTL) (RFC 9077)
     denial_type = RdataType.NSEC3 if nsec3 else RdataType.NSEC

@@ -19,7 +19,7 @@ from sigchain.core.sign import signer
 from sigchain.core.zone import nsec3hash
 from sigchain.edge import keystore, zonefile
 from sigchain.errors import InputError, UnsafeRefused
-from sigchain.findings import Severity
+from sigchain.findings import Finding, Severity
 from sigchain.services import signing, verifying
 
 PROGRESS_MIN = 20_000  # units (RRsets to write) before a progress bar is worth showing
@@ -106,7 +106,7 @@ def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None
         opts = signer.SignOptions(window, params, cds, deterministic, serial, force)
         prep = signer.prepare(rrsets, zorigin, keys, opts, now)
         del rrsets
-        warnings += prep.warnings
+        warnings += [_word(w) for w in prep.warnings]
         out_path = output or zonefile_path + ".signed"
         counts = [0] * len(prep.ctx.keys)
 
@@ -148,6 +148,13 @@ def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None
         for w in warnings:
             warn(w)
         click.echo(out_path)
+
+
+def _word(finding: Finding) -> str:
+    """A signer warning as this command words it: naming the flag that asked for the work."""
+    if finding.code == "CDS_NO_ACTIVE_KSK":
+        return f"--cds: {finding.message}"
+    return finding.message
 
 
 def _chain(*parts: Iterable[str]) -> Iterator[str]:

@@ -58,6 +58,7 @@ from sigchain.core.zone.shape import (
     shape,
 )
 from sigchain.errors import InputError, UnsafeRefused
+from sigchain.findings import Finding
 from sigchain.model.keys import KeyPair
 
 Zone = Mapping[dns.name.Name, Sequence[dns.rdataset.Rdataset]]
@@ -82,14 +83,14 @@ class KeyPlan:
     published: list[KeyPair]
     ksk_signers: dict[int, list[KeyPair]]  # algorithm → keys signing DNSKEY/CDS/CDNSKEY
     zsk_signers: dict[int, list[KeyPair]]  # algorithm → keys signing everything else
-    warnings: list[str]
+    warnings: list[Finding]
 
 
 def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: bool,
               policy: DnssecPolicy = DEFAULT_POLICY) -> KeyPlan:
     """Apply BIND timing metadata (as `dnssec-signzone -S`), the KSK/ZSK/CSK rules and the
     policy's signing algorithms."""
-    warnings: list[str] = []
+    warnings: list[Finding] = []
     for k in keys:
         if k.zone != origin:
             raise InputError(f"key {k.source} is for zone {k.zone}, not {origin}", file=k.source)
@@ -105,19 +106,13 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
         seps = [k for k in active if k.algorithm == a and k.is_sep]
         zones = [k for k in active if k.algorithm == a and not k.is_sep]
         if not seps and not zones:
-            msg = (
-                f"algorithm {a} is in the DNSKEY RRset but has no active key: every algorithm "
-                "in the DNSKEY RRset must sign every RRset (RFC 6840 §5.11)"
-            )
+            unsigned = Finding("SIGN_ALGORITHM_NO_ACTIVE_KEY", {"algorithm": a})
             if not force:
-                raise UnsafeRefused(msg)
-            warnings.append(msg)
+                raise UnsafeRefused(unsigned.message)
+            warnings.append(unsigned)
             continue
         if not seps:
-            warnings.append(
-                f"algorithm {a} has no active KSK: its ZSK signs the DNSKEY RRset "
-                "(the zone passes dnssec-verify only with -z)"
-            )
+            warnings.append(Finding("SIGN_NO_ACTIVE_KSK", {"algorithm": a}))
         ksk[a] = seps or zones
         zsk[a] = zones or seps  # a KSK whose algorithm has no ZSK acts as a CSK
     return KeyPlan(published, ksk, zsk, warnings)
@@ -151,7 +146,7 @@ def _apex(
     plan: KeyPlan,
     opts: SignOptions,
     now: int,
-    warnings: list[str],
+    warnings: list[Finding],
 ) -> None:
     """Set the apex DNSSEC records in place: DNSKEY from the key directory (plus foreign
     keys already in the zone), CDS/CDNSKEY with --cds, NSEC3PARAM, and the SOA serial."""
@@ -191,7 +186,7 @@ def _apex(
                 RdataType.CDNSKEY, dnskey_ttl, [ds.make_cdnskey(k.dnskey) for k in sync]
             )
         else:
-            warnings.append("--cds: no active KSK to publish CDS/CDNSKEY for")
+            warnings.append(Finding("CDS_NO_ACTIVE_KSK", {}))
     if opts.nsec3 is not None:
         apex[RdataType.NSEC3PARAM] = _rdataset(
             RdataType.NSEC3PARAM, 0, [nsec3hash.nsec3param_rdata(opts.nsec3)]
@@ -250,7 +245,7 @@ class Prepared:
     batches: Callable[[int], Iterator[Batch]]  # batches of about N units; consume once
     total: int  # how many units (output RRsets) the batches hold
     ctx: SigningContext
-    warnings: list[str]
+    warnings: list[Finding]
     ksk_signs_dnskey: bool  # every algorithm has a SEP key signing the DNSKEY RRset
     published: list[KeyPair]
 
@@ -526,7 +521,7 @@ def sign_units(batch: Batch, ctx: SigningContext) -> tuple[str, list[int]]:
 class SignResult:
     origin: dns.name.Name
     text: str  # the signed zone as master-file text, canonical order
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
     signatures: int = 0
     ksk_signs_dnskey: bool = True
     keys: list[dict[str, object]] = field(default_factory=list)

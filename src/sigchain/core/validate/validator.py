@@ -38,7 +38,7 @@ from sigchain.core.validate import proofs
 from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, Proof, ProofStatus
 from sigchain.core.zone import nsec3hash
 from sigchain.errors import InputError
-from sigchain.findings import Finding
+from sigchain.findings import Finding, Param
 from sigchain.model.keys import FLAG_REVOKE, FLAG_ZONE
 
 RRSIG = dns.rdtypes.ANY.RRSIG.RRSIG
@@ -177,6 +177,10 @@ def validate(evidence: Evidence, anchors: Sequence[dns.rrset.RRset], now: int,
 class _LimitHit(Exception):
     """A per-question work cap was reached: validation stops, the verdict is bogus."""
 
+    def __init__(self, limit: str, value: int, what: str):
+        super().__init__(limit)
+        self.params: dict[str, Param] = {"limit": limit, "value": value, "what": what}
+
 
 @dataclass(frozen=True)
 class _Signed:
@@ -239,9 +243,9 @@ class _Checked:
     problems: tuple[Finding, ...] = ()
 
 
-def _finding(code: str, message: str, name: dns.name.Name | None = None,
-             rdtype: int | None = None) -> Finding:
-    return Finding(code, message, name.to_text() if name is not None else None,
+def _finding(code: str, params: Mapping[str, Param], name: dns.name.Name | None = None,
+              rdtype: int | None = None) -> Finding:
+    return Finding(code, params, name.to_text() if name is not None else None,
                    dns.rdatatype.to_text(rdtype) if rdtype is not None else None)
 
 
@@ -300,11 +304,10 @@ class _Run:
         try:
             status = self._validate(steps, last, kind)
         except _LimitHit as hit:
-            self.findings.append(_finding("WORK_LIMIT_EXCEEDED", str(hit), self.ev.question.name))
+            self.findings.append(_finding("WORK_LIMIT_EXCEEDED", hit.params, self.ev.question.name))
             status = Status.BOGUS
         if status is Status.INDETERMINATE:
-            self.findings.append(_finding(
-                "NO_TRUST_ANCHOR", "no trust anchor covers the data", self.ev.question.name))
+            self.findings.append(_finding("NO_TRUST_ANCHOR", {}, self.ev.question.name))
         ttl = min(self.ttls) if self.ttls and status is not Status.BOGUS else None
         return Verdict(status, kind, ttl, tuple(self.links), tuple(self.findings))
 
@@ -353,9 +356,8 @@ class _Run:
         if self.ev.rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or (
             kind is Kind.ANSWER and self.ev.rcode != dns.rcode.NOERROR
         ):
-            self.findings.append(_finding(
-                "RCODE_MISMATCH", f"RCODE {dns.rcode.to_text(self.ev.rcode)} does not fit a "
-                f"{kind.value} response", self.ev.question.name))
+            self.findings.append(_finding("RCODE_MISMATCH", {
+                "rcode": dns.rcode.to_text(self.ev.rcode), "kind": kind.value}, self.ev.question.name))
             status = Status.BOGUS
         for step, signed, cname in steps:
             status = _worst(status, self._positive(signed))
@@ -422,9 +424,9 @@ class _Run:
                 self.links.append(Link(parent, "no-ds", name, RdataType.DS, detail=proof.detail))
                 return _ZoneKeys(Status.INSECURE)
             return _ZoneKeys(Status.BOGUS)
-        self.findings.append(_finding(
-            "DS_ABSENCE_UNPROVEN", f"{parent} is secure but the evidence has neither a DS RRset "
-            f"for {name} nor a proof that it has none", name, RdataType.DS))
+        self.findings.append(_finding("DS_ABSENCE_UNPROVEN", {"claim": "no-ds", "detail": (
+            f"{parent} is secure but the evidence has neither a DS RRset for {name} nor a proof "
+            "that it has none")}, name, RdataType.DS))
         return _ZoneKeys(Status.BOGUS)
 
     def _from_anchor(self, name: dns.name.Name) -> _ZoneKeys:
@@ -443,9 +445,8 @@ class _Run:
         sha256 = {(d.key_tag, d.algorithm) for d in usable if d.digest_type == 2}
         for d in usable:
             if d.digest_type == 1 and (d.key_tag, d.algorithm) in sha256:
-                self.findings.append(_finding(
-                    "DS_SHA1_IGNORED", f"SHA-1 {source} {d.key_tag}/{d.algorithm} ignored: a SHA-256 "
-                    "DS exists for the same key", zone, RdataType.DS))
+                self.findings.append(_finding("DS_SHA1_IGNORED", {
+                    "source": source, "tag": d.key_tag, "algorithm": d.algorithm}, zone, RdataType.DS))
         usable = [d for d in usable if not (d.digest_type == 1 and (d.key_tag, d.algorithm) in sha256)]
         usable_keys = [k for k in anchor_keys if may.may_validate(k.algorithm)]
         if not usable and not usable_keys:
@@ -453,9 +454,8 @@ class _Run:
 
         dnskey = _find(_pair(self.cuts[zone].dnskey), zone, RdataType.DNSKEY) if zone in self.cuts else None
         if dnskey is None:
-            self.findings.append(_finding(
-                "DNSKEY_MISSING", f"the {source} for {zone} needs its DNSKEY RRset, which the "
-                "evidence lacks", zone, RdataType.DNSKEY))
+            self.findings.append(_finding("DNSKEY_MISSING", {"source": source, "zone": zone.to_text()},
+                                          zone, RdataType.DNSKEY))
             return _ZoneKeys(Status.BOGUS)
         entry = self._entry_keys(zone, dnskey, usable, usable_keys, source)
         if not entry:
@@ -481,16 +481,14 @@ class _Run:
         digests = sorted({d.digest_type for d in ds_set if may.may_validate(d.algorithm)
                           and not may.may_validate_digest(d.digest_type)})
         if algs:
-            self.findings.append(_finding(
-                "ALGORITHM_UNSUPPORTED", f"{source} algorithm(s) {', '.join(map(str, algs))} for "
-                f"{zone} cannot be validated: the zone is treated as insecure", zone, RdataType.DS))
+            self.findings.append(_finding("ALGORITHM_UNSUPPORTED", {
+                "source": source, "algorithms": algs, "zone": zone.to_text()}, zone, RdataType.DS))
         if digests:
-            self.findings.append(_finding(
-                "DS_DIGEST_UNSUPPORTED", f"DS digest type(s) {', '.join(map(str, digests))} for "
-                f"{zone} are not supported: the zone is treated as insecure", zone, RdataType.DS))
+            self.findings.append(_finding("DS_DIGEST_UNSUPPORTED", {
+                "digests": digests, "zone": zone.to_text()}, zone, RdataType.DS))
         if not algs and not digests:
-            self.findings.append(_finding(
-                "DS_ABSENCE_UNPROVEN", f"the {source} RRset for {zone} is empty", zone, RdataType.DS))
+            self.findings.append(_finding("DS_ABSENCE_UNPROVEN", {
+                "claim": "no-ds", "detail": f"the {source} RRset for {zone} is empty"}, zone, RdataType.DS))
             return _ZoneKeys(Status.BOGUS)
         return _ZoneKeys(Status.INSECURE)
 
@@ -513,9 +511,9 @@ class _Run:
         def accept(rd: DNSKEY, why: str) -> None:
             key = self._key(rd)
             if key is None:
-                self.findings.append(_finding(
-                    "DNSKEY_UNUSABLE", f"DNSKEY {dns.dnssec.key_id(rd)}/{rd.algorithm} matches the "
-                    f"{source} but cannot be used: {_unusable(rd, self.policy) or 'malformed public key'}",
+                self.findings.append(_finding("DNSKEY_UNUSABLE", {
+                    "tag": dns.dnssec.key_id(rd), "algorithm": rd.algorithm, "source": source,
+                    "reason": _unusable(rd, self.policy) or "malformed public key"},
                     zone, RdataType.DNSKEY))
                 return
             entry.setdefault((rd.algorithm, key.tag), []).append(key)
@@ -529,27 +527,26 @@ class _Run:
             for rd in matched:
                 accept(rd, f"{source} {d.key_tag}/{d.algorithm}/digest {d.digest_type} matches")  # type: ignore[arg-type]
             if not matched and len(same_tag) > cap:
-                self.findings.append(_finding(
-                    "WORK_LIMIT_EXCEEDED", f"{len(same_tag)} DNSKEYs share key tag {d.key_tag}: "
-                    f"max_keys_per_tag ({cap}) reached", zone, RdataType.DNSKEY))
+                self.findings.append(_finding("WORK_LIMIT_EXCEEDED", {
+                    "limit": "max_keys_per_tag", "value": cap,
+                    "what": f"keys with tag {d.key_tag} (of {len(same_tag)})"}, zone, RdataType.DNSKEY))
         for anchor in anchor_keys:
             for rd in dnskey.rrset:
                 if (rd.algorithm, rd.protocol, rd.key) == (anchor.algorithm, anchor.protocol, anchor.key):  # type: ignore[attr-defined]
                     accept(rd, f"{source} DNSKEY {dns.dnssec.key_id(anchor)} is in the RRset")  # type: ignore[arg-type]
         if not entry:
-            described = ", ".join([f"DS {d.key_tag}/{d.algorithm}/{d.digest_type}" for d in ds_set]
-                                  + [f"DNSKEY {dns.dnssec.key_id(k)}" for k in anchor_keys])
-            self.findings.append(_finding(
-                "DS_NO_MATCHING_DNSKEY", f"no usable DNSKEY of {zone} matches the {source} "
-                f"({described})", zone, RdataType.DNSKEY))
+            described = ([f"DS {d.key_tag}/{d.algorithm}/{d.digest_type}" for d in ds_set]
+                         + [f"DNSKEY {dns.dnssec.key_id(k)}" for k in anchor_keys])
+            self.findings.append(_finding("DS_NO_MATCHING_DNSKEY", {
+                "zone": zone.to_text(), "source": source, "records": described}, zone, RdataType.DNSKEY))
         return entry
 
     # -- one RRset's signatures (RFC 4035 §5.3) ---------------------------------------------
 
     def _spend(self) -> None:
         if self.verifications >= self.limits.max_verifications:
-            raise _LimitHit(f"max_verifications ({self.limits.max_verifications}) signature "
-                            "verifications per question reached")
+            raise _LimitHit("max_verifications", self.limits.max_verifications,
+                            "signature verifications per question")
         self.verifications += 1
 
     def _check(self, signed: _Signed, zone: dns.name.Name, keys: KeyMap) -> _Checked:
@@ -558,34 +555,33 @@ class _Run:
         rrset, owner = signed.rrset, signed.name
         problems: list[Finding] = []
 
-        def problem(code: str, message: str) -> None:
-            problems.append(_finding(code, message, owner, rrset.rdtype))
+        def problem(code: str, **params: Param) -> None:
+            problems.append(_finding(code, params, owner, rrset.rdtype))
 
         if not signed.sigs:
-            problem("RRSIG_MISSING", f"no RRSIG over the RRset in the signed zone {zone}")
+            problem("RRSIG_MISSING", algorithm=sorted({alg for alg, _ in keys}), zone=zone.to_text())
         candidates: list[tuple[RRSIG, Sequence[_Key]]] = []
         skew = self.limits.clock_skew
         for sig in signed.sigs:
-            desc = f"RRSIG {sig.algorithm}/{sig.key_tag}"
+            ids: dict[str, Param] = {"algorithm": sig.algorithm, "tag": sig.key_tag}
             if sig.signer != zone:
-                problem("RRSIG_FIELDS_WRONG", f"{desc}: signer {sig.signer} is not the zone {zone} "
-                        "that holds the RRset (RFC 4035 §5.3.1)")
+                problem("RRSIG_FIELDS_WRONG", **ids, field="signer", found=sig.signer.to_text(),
+                        expected=zone.to_text())
                 continue
             if sig.labels > rrsig_labels(owner):
-                problem("RRSIG_FIELDS_WRONG", f"{desc}: labels {sig.labels} exceeds the owner's "
-                        f"{rrsig_labels(owner)} (RFC 4035 §5.3.1)")
+                problem("RRSIG_FIELDS_WRONG", **ids, field="labels", found=sig.labels,
+                        expected=f"at most {rrsig_labels(owner)}")
                 continue
             status = time_status(sig.inception - skew, sig.expiration + skew, self.now)
             if status == "expired":
-                problem("RRSIG_EXPIRED", f"{desc} expired (expiration {sig.expiration}, now {self.now})")
+                problem("RRSIG_EXPIRED", **ids, expiration=sig.expiration)
                 continue
             if status == "not-yet-valid":
-                problem("RRSIG_NOT_YET_VALID", f"{desc} is valid only from {sig.inception} (now {self.now})")
+                problem("RRSIG_NOT_YET_VALID", **ids, inception=sig.inception)
                 continue
             matching = keys.get((sig.algorithm, sig.key_tag), ())
             if not matching:
-                problem("RRSIG_UNKNOWN_KEY", f"{desc}: no authenticated key of {zone} has this "
-                        "algorithm and key tag")
+                problem("RRSIG_UNKNOWN_KEY", **ids, zone=zone.to_text())
                 continue
             candidates.append((sig, matching))
 
@@ -600,8 +596,8 @@ class _Run:
             alg = algorithms.get(sig.algorithm)
             for key in matching[:per_tag]:
                 if tried >= per_rrset:
-                    problem("WORK_LIMIT_EXCEEDED", f"max_verifications_per_rrset ({per_rrset}) "
-                            "reached before any RRSIG verified")
+                    problem("WORK_LIMIT_EXCEEDED", limit="max_verifications_per_rrset",
+                            value=per_rrset, what="signature verifications of one RRset")
                     return _Checked(False, problems=tuple(problems))
                 self._spend()
                 tried += 1
@@ -613,10 +609,10 @@ class _Run:
                                 + (f" (expanded from {signer_owner})" if wildcard else ""))
                     return _Checked(True, ttl, wildcard, link)
             if len(matching) > per_tag:
-                problem("WORK_LIMIT_EXCEEDED", f"{len(matching)} keys share tag {sig.key_tag}: "
-                        f"max_keys_per_tag ({per_tag}) reached without a verifying key")
+                problem("WORK_LIMIT_EXCEEDED", limit="max_keys_per_tag", value=per_tag,
+                        what=f"keys with tag {sig.key_tag} (of {len(matching)})")
             else:
-                problem("RRSIG_BAD_SIGNATURE", f"RRSIG {sig.algorithm}/{sig.key_tag} does not verify")
+                problem("RRSIG_BAD_SIGNATURE", algorithm=sig.algorithm, tag=sig.key_tag)
         return _Checked(False, problems=tuple(problems))
 
     def _link(self, checked: _Checked) -> None:
@@ -661,9 +657,9 @@ class _Run:
             return Status.SECURE  # the validator follows the DNAME itself
         expected = cname.name.relativize(dname.name).derelativize(dname.rrset[0].target)  # type: ignore[attr-defined]
         if cname.rrset[0].target != expected:  # type: ignore[attr-defined]
-            self.findings.append(_finding(
-                "DNAME_SYNTHESIS_WRONG", f"the CNAME at {cname.name} points to "
-                f"{cname.rrset[0].target}, but the DNAME at {dname.name} gives {expected}",  # type: ignore[attr-defined]
+            self.findings.append(_finding("DNAME_SYNTHESIS_WRONG", {
+                "cname": cname.name.to_text(), "target": cname.rrset[0].target.to_text(),  # type: ignore[attr-defined]
+                "dname": dname.name.to_text(), "expected": expected.to_text()},
                 cname.name, RdataType.CNAME))
             return Status.BOGUS
         return Status.SECURE
@@ -695,9 +691,8 @@ class _Run:
         if not proof.holds and proof.code != "DENIAL_WRONG_SIDE":
             other = "nodata" if claim == "nxdomain" else "nxdomain"
             if self._denial(zone, keys, self.authority, other, name, qtype, report=False).holds:
-                self.findings.append(_finding(
-                    "RCODE_MISMATCH", f"RCODE {dns.rcode.to_text(self.ev.rcode)}, but the records "
-                    f"prove {other} for {name}", name, qtype))
+                self.findings.append(_finding("RCODE_MISMATCH", {
+                    "rcode": dns.rcode.to_text(self.ev.rcode), "kind": other}, name, qtype))
         return _worst(status, self._proof_status(proof))
 
     def _referral(self, name: dns.name.Name) -> Status:
@@ -746,10 +741,10 @@ class _Run:
             if s.rdtype not in (RdataType.NSEC, RdataType.NSEC3) or not s.name.is_subdomain(zone):
                 continue
             if s.sigs and all(sig.signer != zone and sig.signer.is_subdomain(zone) for sig in s.sigs):
-                problems.append(_finding(
-                    "DENIAL_WRONG_SIDE", f"the {dns.rdatatype.to_text(s.rdtype)} at {s.name} is "
-                    f"signed by the child zone {s.sigs[0].signer}; the proof must come from "
-                    f"{zone} (RFC 4035 §3.1.4.1)", s.name, s.rdtype))
+                problems.append(_finding("DENIAL_WRONG_SIDE", {"claim": claim, "detail": (
+                    f"the {dns.rdatatype.to_text(s.rdtype)} at {s.name} is signed by the child "
+                    f"zone {s.sigs[0].signer}; the proof must come from {zone} (RFC 4035 §3.1.4.1)")},
+                    s.name, s.rdtype))
                 continue
             if s.rdtype == RdataType.NSEC3 and s.name.parent() != zone:
                 continue
@@ -774,13 +769,13 @@ class _Run:
             self.links.append(Link(zone, "denial", name, qtype, detail=f"{proof.claim}: {proof.detail}"))
             if proof.status is ProofStatus.INSECURE:
                 code = proof.code or "NSEC3_OPT_OUT_INSECURE"
-                self.findings.append(_finding(code, proof.detail, name, qtype))
+                self.findings.append(_finding(code, proof.params or {"detail": proof.detail}, name, qtype))
         else:
             self.findings.extend(problems)
             code = proof.code or "DENIAL_UNPROVEN"
             if claim == "no-ds" and code == "DENIAL_UNPROVEN":
                 code = "DS_ABSENCE_UNPROVEN"
-            self.findings.append(_finding(code, f"{proof.claim} not proven: {proof.detail}", name, qtype))
+            self.findings.append(_finding(code, {"claim": proof.claim, "detail": proof.detail}, name, qtype))
         return proof
 
     def _cached_check(self, signed: _Signed, zone: dns.name.Name, keys: _ZoneKeys) -> _Checked:
@@ -817,7 +812,8 @@ class _Run:
             # RFC 9276 §3.2: too many iterations to be worth hashing: insecure, EDE 27.
             return Proof(ProofStatus.INSECURE, claim, f"NSEC3 iterations {high} exceed the limit "
                          f"{self.policy.max_nsec3_iterations}: treated as insecure",
-                         "NSEC3_ITERATIONS_TOO_HIGH")
+                         "NSEC3_ITERATIONS_TOO_HIGH",
+                         params={"iterations": high, "limit": self.policy.max_nsec3_iterations})
         if claim == "nxdomain":
             return proofs.nsec3_nxdomain(nsec3s, name, zone, self._hash)
         if claim == "nodata":
@@ -832,7 +828,7 @@ class _Run:
         key = (name, record.algorithm, record.iterations, record.salt)
         if key not in self.hashes:
             if len(self.hashes) >= self.limits.max_nsec3_hashes:
-                raise _LimitHit(f"max_nsec3_hashes ({self.limits.max_nsec3_hashes}) NSEC3 hash "
-                                "computations per question reached")
+                raise _LimitHit("max_nsec3_hashes", self.limits.max_nsec3_hashes,
+                                "NSEC3 hash computations per question")
             self.hashes[key] = nsec3hash.nsec3_digest(name, record.salt, record.iterations)
         return self.hashes[key]

@@ -29,7 +29,6 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import rrset_data, time_status
-from sigchain.core.dnssec.timefmt import format_timestamp14
 from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.records import Key, key_of, key_wire, type_bitmap
 from sigchain.core.zone.shape import (
@@ -46,17 +45,15 @@ from sigchain.core.zone.shape import (
 from sigchain.core.zone.wire import (
     Rrsig,
     WireRRset,
-    from_nodes,
     key_text,
     name_text,
     parse_rrsig,
     read_bitmap,
     read_name,
 )
-from sigchain.findings import Finding
+from sigchain.errors import InputError
+from sigchain.findings import Finding, Param
 from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, FLAG_ZONE
-
-Zone = Mapping[dns.name.Name, Sequence[dns.rdataset.Rdataset]]
 
 # One signature to check: (algorithm, indexes of candidate keys in the DNSKEY RRset's wire
 # list, signature, signed data).
@@ -78,16 +75,16 @@ class VerifyReport:
     signatures_verified: int = 0
     nsec3: dict[str, object] | None = None
 
-    def add(self, code: str, message: str, name: dns.name.Name | str | None = None,
+    def add(self, code: str, params: Mapping[str, Param], name: dns.name.Name | str | None = None,
             rdtype: int | None = None) -> None:
-        self.findings.append(self.finding(code, message, name, rdtype))
+        self.findings.append(self.finding(code, params, name, rdtype))
 
     @staticmethod
-    def finding(code: str, message: str, name: dns.name.Name | str | None = None,
+    def finding(code: str, params: Mapping[str, Param], name: dns.name.Name | str | None = None,
                 rdtype: int | None = None) -> Finding:
         if isinstance(name, dns.name.Name):
             name = name.to_text()
-        return Finding(code, message, name, type_text(rdtype) if rdtype is not None else None)
+        return Finding(code, params, name, type_text(rdtype) if rdtype is not None else None)
 
 
 def public_key(dnskey_wire: bytes) -> object:
@@ -118,11 +115,6 @@ def serial_checker(dnskeys: Sequence[bytes], jobs: Sequence[Job]) -> Callable[[]
     return lambda: check_jobs(dnskeys, jobs)
 
 
-def verify_zone(zone: Zone, origin: dns.name.Name, now: int, ignore_ksk: bool = False) -> VerifyReport:
-    """Verify rdatasets per dnspython Name (as `zonefile.load_zone` gives)."""
-    return verify_records(from_nodes(zone), origin, now, ignore_ksk)
-
-
 def verify_records(
     rrsets: Iterable[WireRRset],
     origin: dns.name.Name,
@@ -139,6 +131,7 @@ def verify_records(
     data: dict[Key, dict[int, WireRRset]] = {}
     sigs: dict[Key, dict[int, list[Rrsig]]] = {}
     signers: dict[bytes, Key] = {}
+    signing_algs: set[int] = set()  # algorithms of every RRSIG in the zone
     for rr in rrsets:
         node = data.get(rr.key)
         if node is None:
@@ -149,17 +142,17 @@ def verify_records(
             for wire in rr.wires:
                 sig = parse_rrsig(wire, signers)
                 node_sigs.setdefault(sig.type_covered, []).append(sig)
+                signing_algs.add(sig.algorithm)
         else:
             node[rr.rdtype] = rr
 
     apex = data.get(okey, {})
     soa = apex.get(RdataType.SOA)
-    if soa is None:
-        rep.add("NO_SOA", f"no SOA record at {origin}", origin)
-        return rep
+    if soa is None:  # every zone reader refuses such a file first (bad input, exit 2)
+        raise InputError(f"no SOA record at the zone apex {origin}")
     dnskey = apex.get(RdataType.DNSKEY)
     if dnskey is None:
-        rep.add("NO_DNSKEY", f"no DNSKEY RRset at {origin}", origin)
+        rep.add("NO_DNSKEY", {"zone": origin.to_text()}, origin)
         return rep
 
     keys: dict[tuple[int, int], list[int]] = {}
@@ -186,11 +179,17 @@ def verify_records(
         t = owners.get(key)
         return t if t is not None else key_text(key)
 
-    _Signatures(rep, data, sigs, zshape, keys, dnskey.wires, text, now, checker).run(algs, ignore_ksk)
+    # RFC 4035 §2.2, RFC 6840 §5.11: each algorithm of the DNSKEY RRset signs every RRset. One
+    # that signs nothing at all is one finding, not a missing RRSIG on every RRset of the zone.
+    for a in algs:
+        if a not in signing_algs:
+            rep.add("DNSKEY_ALGORITHM_UNSIGNED", {"algorithm": a}, origin, RdataType.DNSKEY)
+    signing = [a for a in algs if a in signing_algs]
+    _Signatures(rep, data, sigs, zshape, keys, dnskey.wires, text, now, checker).run(signing, ignore_ksk)
     has_nsec = any(RdataType.NSEC in ts for ts in types_at.values())
     has_nsec3 = any(RdataType.NSEC3 in ts for ts in types_at.values()) or RdataType.NSEC3PARAM in types_at[okey]
     if has_nsec and has_nsec3:
-        rep.add("NSEC_AND_NSEC3", "the zone has both NSEC and NSEC3 records")
+        rep.add("NSEC_AND_NSEC3", {})
     soa_minimum = struct.unpack("!I", soa.wires[0][-4:])[0]
     if has_nsec:
         rep.denial = "nsec"
@@ -199,7 +198,7 @@ def verify_records(
         rep.denial = "nsec3"
         _check_nsec3(rep, data, zshape, min(soa_minimum, soa.ttl), text)
     else:
-        rep.add("NO_DENIAL_CHAIN", "the zone has neither an NSEC nor an NSEC3 chain", origin)
+        rep.add("NO_DENIAL_CHAIN", {}, origin)
     return rep
 
 
@@ -260,8 +259,8 @@ class _Signatures:
             if covered not in node or not (
                 kind is not NodeKind.OCCLUDED and (nsec3_owner or zshape.is_signed_at(name, covered))
             ):
-                what = "an RRset that is not there" if covered not in node else f"{kind.value} data"
-                pending.append(self.rep.finding("RRSIG_ON_NON_AUTHORITATIVE", f"RRSIG over {what}",
+                what = "absent" if covered not in node else kind.value
+                pending.append(self.rep.finding("RRSIG_ON_NON_AUTHORITATIVE", {"kind": what},
                                                 self.text(name), covered))
         if kind is NodeKind.OCCLUDED:
             return
@@ -283,11 +282,11 @@ class _Signatures:
                     found, ok = (), True
                 else:
                     found = []
-                    ok = self._check_fields(found, f"RRSIG {alg}/{tag}", name, rr, sig, labels)
+                    ok = self._check_fields(found, name, rr, sig, labels)
                 candidates = self.keys.get((alg, tag))
                 if not candidates:
                     found = [*found, self.rep.finding(
-                        "RRSIG_UNKNOWN_KEY", f"RRSIG {alg}/{tag}: no such key in the apex DNSKEY RRset",
+                        "RRSIG_UNKNOWN_KEY", {"algorithm": alg, "tag": tag, "zone": self.text(self.okey)},
                         self.text(name), rdtype)]
                     planned.append((alg, tag, found, False, -1))
                     continue
@@ -302,32 +301,31 @@ class _Signatures:
                 jobs.append((alg, tuple(candidates), sig.signature, signed))
             pending.append((name, rdtype, planned))
 
-    def _check_fields(self, found: list[Finding], desc: str, name: Key, rr: WireRRset, sig: Rrsig,
+    def _check_fields(self, found: list[Finding], name: Key, rr: WireRRset, sig: Rrsig,
                       labels: int) -> bool:
         """Signer, labels, original TTL and validity window; False when the RRSIG is unusable."""
-        rdtype = rr.rdtype
-        where = self.text(name)
+        where, rdtype = self.text(name), rr.rdtype
+        ids = {"algorithm": sig.algorithm, "tag": sig.key_tag}
+
+        def add(code: str, **params: Param) -> None:
+            found.append(self.rep.finding(code, {**ids, **params}, where, rdtype))
+
         ok = True
         if sig.signer != self.okey:
             signer = name_text(read_name(sig.header, 18)[0])
-            found.append(self.rep.finding("RRSIG_FIELDS_WRONG", f"{desc}: signer {signer} is not the apex", where, rdtype))
+            add("RRSIG_FIELDS_WRONG", field="signer", found=signer, expected=self.text(self.okey))
             ok = False
         if sig.labels != labels:
-            found.append(self.rep.finding(
-                "RRSIG_FIELDS_WRONG", f"{desc}: labels {sig.labels}, expected {labels}", where, rdtype))
+            add("RRSIG_FIELDS_WRONG", field="labels", found=sig.labels, expected=labels)
             ok = False
         if sig.original_ttl != rr.ttl:
-            found.append(self.rep.finding(
-                "RRSIG_FIELDS_WRONG",
-                f"{desc}: original TTL {sig.original_ttl} differs from the RRset TTL {rr.ttl}", where, rdtype))
+            add("RRSIG_FIELDS_WRONG", field="original TTL", found=sig.original_ttl, expected=rr.ttl)
         status = time_status(sig.inception, sig.expiration, self.now)
         if status == "expired":
-            found.append(self.rep.finding(
-                "RRSIG_EXPIRED", f"{desc} expired at {format_timestamp14(sig.expiration)}", where, rdtype))
+            add("RRSIG_EXPIRED", expiration=sig.expiration)
             ok = False
         elif status == "not-yet-valid":
-            found.append(self.rep.finding(
-                "RRSIG_NOT_YET_VALID", f"{desc} is valid only from {format_timestamp14(sig.inception)}", where, rdtype))
+            add("RRSIG_NOT_YET_VALID", inception=sig.inception)
             ok = False
         return ok
 
@@ -350,7 +348,7 @@ class _Signatures:
                     continue
                 hit = hits[job]
                 if hit < 0:
-                    rep.add("RRSIG_BAD_SIGNATURE", f"RRSIG {alg}/{tag} does not verify", where, rdtype)
+                    rep.add("RRSIG_BAD_SIGNATURE", {"algorithm": alg, "tag": tag}, where, rdtype)
                     continue
                 rep.signatures_verified += 1
                 if ok:
@@ -359,15 +357,11 @@ class _Signatures:
                         good_sep_algs.add(alg)
             for a in algs:
                 if a not in seen_algs:
-                    rep.add("RRSIG_MISSING", f"no RRSIG of algorithm {a}", where, rdtype)
+                    rep.add("RRSIG_MISSING", {"algorithm": a, "zone": self.text(self.okey)}, where, rdtype)
             if rdtype == RdataType.DNSKEY and name == self.okey and not ignore_ksk:
                 for a in algs:
                     if a in good_algs and a not in good_sep_algs:
-                        rep.add(
-                            "DNSKEY_NOT_SIGNED_BY_KSK",
-                            f"the DNSKEY RRset is not signed by a SEP key of algorithm {a}",
-                            where, rdtype,
-                        )
+                        rep.add("DNSKEY_NOT_SIGNED_BY_KSK", {"algorithm": a}, where, rdtype)
 
 
 def _check_nsec(
@@ -381,33 +375,35 @@ def _check_nsec(
     expected_set = set(expected)
     for name in sorted(data):
         if RdataType.NSEC in data[name] and name not in expected_set:
-            rep.add("NSEC_CHAIN_BROKEN", "NSEC record at a name that is not authoritative", text(name), RdataType.NSEC)
+            rep.add("NSEC_CHAIN_BROKEN", {"record": "NSEC", "field": "owner", "found": text(name),
+                    "expected": "an authoritative name"}, text(name), RdataType.NSEC)
     ttl_reported = False
     for i, name in enumerate(expected):
         rr = data.get(name, {}).get(RdataType.NSEC)
         if rr is None:
-            rep.add("NSEC_MISSING", "authoritative name has no NSEC record", text(name))
+            rep.add("NSEC_MISSING", {}, text(name))
             continue
         if len(rr.wires) != 1:
-            rep.add("NSEC_CHAIN_BROKEN", f"{len(rr.wires)} NSEC records at one name", text(name), RdataType.NSEC)
+            rep.add("NSEC_CHAIN_BROKEN", _one_record("NSEC", len(rr.wires)), text(name), RdataType.NSEC)
         wire = rr.wires[0]
         next_labels, end = read_name(wire, 0)
         nxt = expected[(i + 1) % len(expected)]
         if tuple(label.lower() for label in reversed(next_labels)) != nxt:
-            rep.add("NSEC_CHAIN_BROKEN", f"NSEC next name is {name_text(next_labels)}, expected {text(nxt)}",
-                    text(name), RdataType.NSEC)
+            rep.add("NSEC_CHAIN_BROKEN", {"record": "NSEC", "field": "next name",
+                    "found": name_text(next_labels), "expected": text(nxt)}, text(name), RdataType.NSEC)
         diff = _bitmap_check(wire, end, nsec_types(zshape.kinds[name], data[name]))
         if diff:
             rep.add("NSEC_BITMAP_WRONG", diff, text(name), RdataType.NSEC)
         if rr.ttl != ttl and not ttl_reported:
             ttl_reported = True
-            rep.add("NSEC_TTL_WRONG", f"NSEC TTL {rr.ttl}, expected {ttl} (RFC 9077)", text(name), RdataType.NSEC)
+            rep.add("NSEC_TTL_WRONG", {"record": "NSEC", "ttl": rr.ttl, "expected": ttl}, text(name),
+                    RdataType.NSEC)
 
 
 _bitmaps: dict[tuple[int, ...], bytes] = {}
 
 
-def _bitmap_check(wire: bytes, pos: int, want: list[int]) -> str | None:
+def _bitmap_check(wire: bytes, pos: int, want: list[int]) -> dict[str, Param] | None:
     """None when the type bitmap at `pos` lists exactly `want` (sorted), else what differs.
     A zone has few distinct type sets: their canonical bitmaps are kept and compared whole."""
     key = tuple(want)
@@ -420,15 +416,19 @@ def _bitmap_check(wire: bytes, pos: int, want: list[int]) -> str | None:
     return _bitmap_diff(have, set(want)) if have != set(want) else None
 
 
-def _bitmap_diff(have: set[int], want: set[int]) -> str:
-    extra = " ".join(type_text(t) for t in sorted(have - want))
-    missing = " ".join(type_text(t) for t in sorted(want - have))
-    parts = []
-    if missing:
-        parts.append(f"missing {missing}")
-    if extra:
-        parts.append(f"lists absent {extra}")
-    return "type bitmap " + "; ".join(parts)
+def _bitmap_diff(have: set[int], want: set[int]) -> dict[str, Param]:
+    """The types a bitmap lacks and the types it lists that are not there."""
+    return {"missing": [type_text(t) for t in sorted(want - have)],
+            "extra": [type_text(t) for t in sorted(have - want)]}
+
+
+def _one_record(record: str, count: int) -> dict[str, Param]:
+    return {"record": record, "field": "records at one name", "found": count, "expected": 1}
+
+
+def _params_text(alg: int, iterations: int, salt: bytes) -> str:
+    """NSEC3 parameters as NSEC3PARAM presents them: algorithm, iterations, salt (RFC 5155 §4.3)."""
+    return f"{alg} {iterations} {salt.hex().upper() or '-'}"
 
 
 def _nsec3_fields(wire: bytes) -> tuple[int, int, int, bytes, int]:
@@ -453,7 +453,7 @@ def _check_nsec3(
         a, _, it, s, _ = _nsec3_fields(param_rr.wires[0])
         params = (a, it, s)
     else:
-        rep.add("NSEC3PARAM_MISSING", "no NSEC3PARAM at the apex", origin)
+        rep.add("NSEC3PARAM_MISSING", {}, origin)
         if records:
             a, _, it, s, _ = _nsec3_fields(records[0][1].wires[0])
             params = (a, it, s)
@@ -462,11 +462,12 @@ def _check_nsec3(
     alg, iterations, salt = params
     rep.nsec3 = {"algorithm": alg, "iterations": iterations, "salt": salt.hex() or "-"}
     if iterations > 0:
-        rep.add("NSEC3_ITERATIONS_NONZERO", f"NSEC3 iterations {iterations} (RFC 9276: use 0)", origin, RdataType.NSEC3PARAM)
+        rep.add("NSEC3_ITERATIONS_NONZERO", {"iterations": iterations}, origin, RdataType.NSEC3PARAM)
     if salt:
-        rep.add("NSEC3_SALT_PRESENT", f"NSEC3 salt {salt.hex()} (RFC 9276: use none)", origin, RdataType.NSEC3PARAM)
+        rep.add("NSEC3_SALT_PRESENT", {"salt": salt.hex()}, origin, RdataType.NSEC3PARAM)
     if alg != nsec3hash.NSEC3_SHA1:
-        rep.add("NSEC3_PARAMS_INCONSISTENT", f"unknown NSEC3 hash algorithm {alg}", origin, RdataType.NSEC3PARAM)
+        rep.add("NSEC3_PARAMS_INCONSISTENT", {"field": "hash algorithm", "found": alg,
+                "expected": nsec3hash.NSEC3_SHA1}, origin, RdataType.NSEC3PARAM)
         return
 
     # digest → (owner, next hashed owner, NSEC3 wire, where its type bitmap starts)
@@ -476,11 +477,13 @@ def _check_nsec3(
     depth = len(okey) + 1
     for owner, rr in records:
         if len(rr.wires) != 1:
-            rep.add("NSEC3_CHAIN_BROKEN", f"{len(rr.wires)} NSEC3 records at one name", text(owner), RdataType.NSEC3)
+            rep.add("NSEC3_CHAIN_BROKEN", _one_record("NSEC3", len(rr.wires)), text(owner), RdataType.NSEC3)
         r_alg, flags, r_iterations, r_salt, pos = _nsec3_fields(rr.wires[0])
         if (r_alg, r_iterations, r_salt) != params:
             if not inconsistent:
-                rep.add("NSEC3_PARAMS_INCONSISTENT", "NSEC3 parameters differ from NSEC3PARAM", text(owner), RdataType.NSEC3)
+                rep.add("NSEC3_PARAMS_INCONSISTENT", {"field": "parameters",
+                        "found": _params_text(r_alg, r_iterations, r_salt),
+                        "expected": _params_text(*params)}, text(owner), RdataType.NSEC3)
             inconsistent = True
             continue
         opt_out = opt_out or bool(flags & nsec3hash.NSEC3_FLAG_OPTOUT)
@@ -493,15 +496,17 @@ def _check_nsec3(
             else:
                 digest = base64.b32hexdecode(label.upper())
         except (ValueError, TypeError):
-            rep.add("NSEC3_CHAIN_BROKEN", "NSEC3 owner is not a hash label under the apex", text(owner), RdataType.NSEC3)
+            rep.add("NSEC3_CHAIN_BROKEN", {"record": "NSEC3", "field": "owner", "found": text(owner),
+                    "expected": "a hash label under the apex"}, text(owner), RdataType.NSEC3)
             continue
         wire = rr.wires[0]
         next_len = wire[pos]
         chain[digest] = (owner, wire[pos + 1 : pos + 1 + next_len], wire, pos + 1 + next_len)
         if rr.ttl != ttl:
-            rep.add("NSEC_TTL_WRONG", f"NSEC3 TTL {rr.ttl}, expected {ttl} (RFC 9077)", text(owner), RdataType.NSEC3)
+            rep.add("NSEC_TTL_WRONG", {"record": "NSEC3", "ttl": rr.ttl, "expected": ttl}, text(owner),
+                    RdataType.NSEC3)
     if opt_out:
-        rep.add("NSEC3_OPT_OUT", "NSEC3 opt-out in use", origin, RdataType.NSEC3)
+        rep.add("NSEC3_OPT_OUT", {}, origin, RdataType.NSEC3)
 
     allowed = {
         nsec3hash.nsec3_digest_wire(key_wire(n), salt, iterations): n for n in nsec3_covered(zshape, data, False)
@@ -509,21 +514,20 @@ def _check_nsec3(
     required = set(nsec3_covered(zshape, data, opt_out)) if opt_out else set(allowed.values())
     for digest, name in allowed.items():
         if digest not in chain and name in required:
-            rep.add("NSEC3_MISSING", f"no NSEC3 record ({nsec3hash.b32hex(digest)}) for this name", text(name))
+            rep.add("NSEC3_MISSING", {"hash": nsec3hash.b32hex(digest)}, text(name))
     order = sorted(chain)
     for i, digest in enumerate(order):
         owner, next_hash, wire, bitmap_at = chain[digest]
         nxt = order[(i + 1) % len(order)]
         if next_hash != nxt:
-            rep.add(
-                "NSEC3_CHAIN_BROKEN",
-                f"next hashed owner is {nsec3hash.b32hex(next_hash)}, expected {nsec3hash.b32hex(nxt)}",
-                text(owner), RdataType.NSEC3,
-            )
+            rep.add("NSEC3_CHAIN_BROKEN", {"record": "NSEC3", "field": "next hashed owner",
+                    "found": nsec3hash.b32hex(next_hash), "expected": nsec3hash.b32hex(nxt)},
+                    text(owner), RdataType.NSEC3)
         name = allowed.get(digest)
         if name is None:
-            rep.add("NSEC3_CHAIN_BROKEN", "NSEC3 record matches no name of the zone", text(owner), RdataType.NSEC3)
+            rep.add("NSEC3_CHAIN_BROKEN", {"record": "NSEC3", "field": "hash", "found": nsec3hash.b32hex(digest),
+                    "expected": "the hash of a name of the zone"}, text(owner), RdataType.NSEC3)
             continue
         diff = _bitmap_check(wire, bitmap_at, nsec3_types(zshape.kinds[name], data.get(name, {}), nsec3param=True))
         if diff:
-            rep.add("NSEC3_BITMAP_WRONG", f"{text(name)}: {diff}", text(owner), RdataType.NSEC3)
+            rep.add("NSEC3_BITMAP_WRONG", {"name": text(name), **diff}, text(owner), RdataType.NSEC3)
