@@ -13,9 +13,8 @@ checks themselves go through a `Checker`, so the caller may spread them over pro
 
 from __future__ import annotations
 
-import base64
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import dns.dnssec
@@ -29,18 +28,14 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import rrset_data, time_status
-from sigchain.core.zone import nsec3hash
-from sigchain.core.zone.records import Key, key_of, key_wire, type_bitmap
+from sigchain.core.verify.chains import check_nsec, check_nsec3
+from sigchain.core.verify.report import VerifyReport
+from sigchain.core.zone.records import Key, key_of, key_wire
 from sigchain.core.zone.shape import (
     LABEL_KEYS,
     NodeKind,
     ZoneShape,
-    bitmap_types,
-    nsec3_covered,
-    nsec3_types,
-    nsec_types,
     shape,
-    type_text,
 )
 from sigchain.core.zone.wire import (
     Rrsig,
@@ -48,12 +43,13 @@ from sigchain.core.zone.wire import (
     key_text,
     name_text,
     parse_rrsig,
-    read_bitmap,
     read_name,
 )
 from sigchain.errors import InputError
 from sigchain.findings import Finding, Param
 from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, FLAG_ZONE
+
+__all__ = ["Checker", "Job", "VerifyReport", "check_jobs", "serial_checker", "verify_records"]
 
 # One signature to check: (algorithm, indexes of candidate keys in the DNSKEY RRset's wire
 # list, signature, signed data).
@@ -63,28 +59,6 @@ Job = tuple[int, tuple[int, ...], bytes, bytes]
 Checker = Callable[[Sequence[bytes], Sequence[Job]], Callable[[], list[int]]]
 
 CHUNK = 8000  # signatures planned per checker call: bounds memory on large zones
-
-
-@dataclass
-class VerifyReport:
-    origin: dns.name.Name
-    findings: list[Finding] = field(default_factory=list)
-    denial: str = "none"  # nsec | nsec3 | none
-    algorithms: list[int] = field(default_factory=list)
-    rrsets_checked: int = 0
-    signatures_verified: int = 0
-    nsec3: dict[str, object] | None = None
-
-    def add(self, code: str, params: Mapping[str, Param], name: dns.name.Name | str | None = None,
-            rdtype: int | None = None) -> None:
-        self.findings.append(self.finding(code, params, name, rdtype))
-
-    @staticmethod
-    def finding(code: str, params: Mapping[str, Param], name: dns.name.Name | str | None = None,
-                rdtype: int | None = None) -> Finding:
-        if isinstance(name, dns.name.Name):
-            name = name.to_text()
-        return Finding(code, params, name, type_text(rdtype) if rdtype is not None else None)
 
 
 def public_key(dnskey_wire: bytes) -> object:
@@ -115,23 +89,26 @@ def serial_checker(dnskeys: Sequence[bytes], jobs: Sequence[Job]) -> Callable[[]
     return lambda: check_jobs(dnskeys, jobs)
 
 
-def verify_records(
-    rrsets: Iterable[WireRRset],
-    origin: dns.name.Name,
-    now: int,
-    ignore_ksk: bool = False,
-    checker: Checker = serial_checker,
-    policy: DnssecPolicy = DEFAULT_POLICY,
-) -> VerifyReport:
-    """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged);
-    keys of algorithms the policy does not validate are left out, as a validator would."""
-    rep = VerifyReport(origin)
-    okey = key_of(origin)
-    owners: dict[Key, str] = {}
-    data: dict[Key, dict[int, WireRRset]] = {}
-    sigs: dict[Key, dict[int, list[Rrsig]]] = {}
+@dataclass
+class _Indexed:
+    """A zone's RRsets by owner (label-tuple key) and type, its RRSIGs by owner and covered
+    type, the owners' presentation forms, and the algorithms of every RRSIG."""
+
+    data: dict[Key, dict[int, WireRRset]] = field(default_factory=dict)
+    sigs: dict[Key, dict[int, list[Rrsig]]] = field(default_factory=dict)
+    owners: dict[Key, str] = field(default_factory=dict)
+    signing_algs: set[int] = field(default_factory=set)
+
+    def text(self, key: Key) -> str:
+        t = self.owners.get(key)
+        return t if t is not None else key_text(key)
+
+
+def _index(rrsets: Iterable[WireRRset]) -> _Indexed:
+    """Several RRSIG RRsets at one name are merged."""
+    z = _Indexed()
+    data, sigs, owners, algs = z.data, z.sigs, z.owners, z.signing_algs
     signers: dict[bytes, Key] = {}
-    signing_algs: set[int] = set()  # algorithms of every RRSIG in the zone
     for rr in rrsets:
         node = data.get(rr.key)
         if node is None:
@@ -142,19 +119,15 @@ def verify_records(
             for wire in rr.wires:
                 sig = parse_rrsig(wire, signers)
                 node_sigs.setdefault(sig.type_covered, []).append(sig)
-                signing_algs.add(sig.algorithm)
+                algs.add(sig.algorithm)
         else:
             node[rr.rdtype] = rr
+    return z
 
-    apex = data.get(okey, {})
-    soa = apex.get(RdataType.SOA)
-    if soa is None:  # every zone reader refuses such a file first (bad input, exit 2)
-        raise InputError(f"no SOA record at the zone apex {origin}")
-    dnskey = apex.get(RdataType.DNSKEY)
-    if dnskey is None:
-        rep.add("NO_DNSKEY", {"zone": origin.to_text()}, origin)
-        return rep
 
+def _usable_keys(dnskey: WireRRset, policy: DnssecPolicy) -> dict[tuple[int, int], list[int]]:
+    """(algorithm, key tag) → indexes of the zone keys a validator could use: protocol 3, not
+    revoked, an algorithm the policy validates, a well-formed public key."""
     keys: dict[tuple[int, int], list[int]] = {}
     for i, wire in enumerate(dnskey.wires):
         flags, protocol, alg = struct.unpack_from("!HBB", wire)
@@ -168,38 +141,66 @@ def verify_records(
             continue
         rd = dns.rdata.from_wire(dns.rdataclass.IN, RdataType.DNSKEY, wire, 0, len(wire))
         keys.setdefault((alg, dns.dnssec.key_id(rd)), []).append(i)  # type: ignore[arg-type]
-    algs = sorted({a for a, _ in keys})
-    rep.algorithms = algs
+    return keys
+
+
+def verify_records(
+    rrsets: Iterable[WireRRset],
+    origin: dns.name.Name,
+    now: int,
+    ignore_ksk: bool = False,
+    checker: Checker = serial_checker,
+    policy: DnssecPolicy = DEFAULT_POLICY,
+) -> VerifyReport:
+    """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged);
+    keys of algorithms the policy does not validate are left out, as a validator would."""
+    rep = VerifyReport(origin)
+    okey = key_of(origin)
+    z = _index(rrsets)
+    apex = z.data.get(okey, {})
+    soa = apex.get(RdataType.SOA)
+    if soa is None:  # every zone reader refuses such a file first (bad input, exit 2)
+        raise InputError(f"no SOA record at the zone apex {origin}")
+    dnskey = apex.get(RdataType.DNSKEY)
+    if dnskey is None:
+        rep.add("NO_DNSKEY", {"zone": origin.to_text()}, origin)
+        return rep
+    keys = _usable_keys(dnskey, policy)
+    algs = rep.algorithms = sorted({a for a, _ in keys})
 
     # Zone shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers are not data.
-    types_at = {n: set(rs) for n, rs in data.items()}
+    types_at = {n: set(rs) for n, rs in z.data.items()}
     zshape = shape(okey, types_at, ignore=frozenset({RdataType.NSEC3, RdataType.RRSIG}), ops=LABEL_KEYS)
-
-    def text(key: Key) -> str:
-        t = owners.get(key)
-        return t if t is not None else key_text(key)
 
     # RFC 4035 §2.2, RFC 6840 §5.11: each algorithm of the DNSKEY RRset signs every RRset. One
     # that signs nothing at all is one finding, not a missing RRSIG on every RRset of the zone.
     for a in algs:
-        if a not in signing_algs:
+        if a not in z.signing_algs:
             rep.add("DNSKEY_ALGORITHM_UNSIGNED", {"algorithm": a}, origin, RdataType.DNSKEY)
-    signing = [a for a in algs if a in signing_algs]
-    _Signatures(rep, data, sigs, zshape, keys, dnskey.wires, text, now, checker).run(signing, ignore_ksk)
+    signing = [a for a in algs if a in z.signing_algs]
+    _Signatures(rep, z.data, z.sigs, zshape, keys, dnskey.wires, z.text, now, checker).run(signing, ignore_ksk)
+    _check_denial(rep, z, zshape, types_at, soa)
+    return rep
+
+
+def _check_denial(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: dict[Key, set[int]],
+                  soa: WireRRset) -> None:
+    """The zone has one denial chain, NSEC or NSEC3, checked whole; its TTL is
+    min(SOA MINIMUM, SOA TTL) (RFC 9077)."""
     has_nsec = any(RdataType.NSEC in ts for ts in types_at.values())
-    has_nsec3 = any(RdataType.NSEC3 in ts for ts in types_at.values()) or RdataType.NSEC3PARAM in types_at[okey]
+    has_nsec3 = (any(RdataType.NSEC3 in ts for ts in types_at.values())
+                 or RdataType.NSEC3PARAM in types_at[zshape.origin])
     if has_nsec and has_nsec3:
         rep.add("NSEC_AND_NSEC3", {})
-    soa_minimum = struct.unpack("!I", soa.wires[0][-4:])[0]
+    ttl = min(struct.unpack("!I", soa.wires[0][-4:])[0], soa.ttl)
     if has_nsec:
         rep.denial = "nsec"
-        _check_nsec(rep, data, zshape, min(soa_minimum, soa.ttl), text)
+        check_nsec(rep, z.data, zshape, ttl, z.text)
     elif has_nsec3:
         rep.denial = "nsec3"
-        _check_nsec3(rep, data, zshape, min(soa_minimum, soa.ttl), text)
+        check_nsec3(rep, z.data, zshape, ttl, z.text)
     else:
-        rep.add("NO_DENIAL_CHAIN", {}, origin)
-    return rep
+        rep.add("NO_DENIAL_CHAIN", {}, rep.origin)
 
 
 # A signature as planned: (algorithm, key tag, findings so far, fields ok, job index or -1
@@ -362,172 +363,3 @@ class _Signatures:
                 for a in algs:
                     if a in good_algs and a not in good_sep_algs:
                         rep.add("DNSKEY_NOT_SIGNED_BY_KSK", {"algorithm": a}, where, rdtype)
-
-
-def _check_nsec(
-    rep: VerifyReport,
-    data: dict[Key, dict[int, WireRRset]],
-    zshape: ZoneShape,
-    ttl: int,
-    text: Callable[[Key], str],
-) -> None:
-    expected = zshape.authoritative()
-    expected_set = set(expected)
-    for name in sorted(data):
-        if RdataType.NSEC in data[name] and name not in expected_set:
-            rep.add("NSEC_CHAIN_BROKEN", {"record": "NSEC", "field": "owner", "found": text(name),
-                    "expected": "an authoritative name"}, text(name), RdataType.NSEC)
-    ttl_reported = False
-    for i, name in enumerate(expected):
-        rr = data.get(name, {}).get(RdataType.NSEC)
-        if rr is None:
-            rep.add("NSEC_MISSING", {}, text(name))
-            continue
-        if len(rr.wires) != 1:
-            rep.add("NSEC_CHAIN_BROKEN", _one_record("NSEC", len(rr.wires)), text(name), RdataType.NSEC)
-        wire = rr.wires[0]
-        next_labels, end = read_name(wire, 0)
-        nxt = expected[(i + 1) % len(expected)]
-        if tuple(label.lower() for label in reversed(next_labels)) != nxt:
-            rep.add("NSEC_CHAIN_BROKEN", {"record": "NSEC", "field": "next name",
-                    "found": name_text(next_labels), "expected": text(nxt)}, text(name), RdataType.NSEC)
-        diff = _bitmap_check(wire, end, nsec_types(zshape.kinds[name], data[name]))
-        if diff:
-            rep.add("NSEC_BITMAP_WRONG", diff, text(name), RdataType.NSEC)
-        if rr.ttl != ttl and not ttl_reported:
-            ttl_reported = True
-            rep.add("NSEC_TTL_WRONG", {"record": "NSEC", "ttl": rr.ttl, "expected": ttl}, text(name),
-                    RdataType.NSEC)
-
-
-_bitmaps: dict[tuple[int, ...], bytes] = {}
-
-
-def _bitmap_check(wire: bytes, pos: int, want: list[int]) -> dict[str, Param] | None:
-    """None when the type bitmap at `pos` lists exactly `want` (sorted), else what differs.
-    A zone has few distinct type sets: their canonical bitmaps are kept and compared whole."""
-    key = tuple(want)
-    expected = _bitmaps.get(key)
-    if expected is None:
-        expected = _bitmaps[key] = type_bitmap(want)[0]
-    if wire[pos:] == expected:
-        return None
-    have = bitmap_types(read_bitmap(wire, pos))
-    return _bitmap_diff(have, set(want)) if have != set(want) else None
-
-
-def _bitmap_diff(have: set[int], want: set[int]) -> dict[str, Param]:
-    """The types a bitmap lacks and the types it lists that are not there."""
-    return {"missing": [type_text(t) for t in sorted(want - have)],
-            "extra": [type_text(t) for t in sorted(have - want)]}
-
-
-def _one_record(record: str, count: int) -> dict[str, Param]:
-    return {"record": record, "field": "records at one name", "found": count, "expected": 1}
-
-
-def _params_text(alg: int, iterations: int, salt: bytes) -> str:
-    """NSEC3 parameters as NSEC3PARAM presents them: algorithm, iterations, salt (RFC 5155 §4.3)."""
-    return f"{alg} {iterations} {salt.hex().upper() or '-'}"
-
-
-def _nsec3_fields(wire: bytes) -> tuple[int, int, int, bytes, int]:
-    """(algorithm, flags, iterations, salt, offset after the salt) of NSEC3 or NSEC3PARAM."""
-    alg, flags, iterations, salt_len = struct.unpack_from("!BBHB", wire)
-    return alg, flags, iterations, wire[5 : 5 + salt_len], 5 + salt_len
-
-
-def _check_nsec3(
-    rep: VerifyReport,
-    data: dict[Key, dict[int, WireRRset]],
-    zshape: ZoneShape,
-    ttl: int,
-    text: Callable[[Key], str],
-) -> None:
-    origin = rep.origin
-    okey = zshape.origin
-    records = [(n, rs[RdataType.NSEC3]) for n, rs in data.items() if RdataType.NSEC3 in rs]
-    param_rr = data[okey].get(RdataType.NSEC3PARAM)
-    params: tuple[int, int, bytes] | None = None
-    if param_rr is not None:
-        a, _, it, s, _ = _nsec3_fields(param_rr.wires[0])
-        params = (a, it, s)
-    else:
-        rep.add("NSEC3PARAM_MISSING", {}, origin)
-        if records:
-            a, _, it, s, _ = _nsec3_fields(records[0][1].wires[0])
-            params = (a, it, s)
-    if params is None:
-        return
-    alg, iterations, salt = params
-    rep.nsec3 = {"algorithm": alg, "iterations": iterations, "salt": salt.hex() or "-"}
-    if iterations > 0:
-        rep.add("NSEC3_ITERATIONS_NONZERO", {"iterations": iterations}, origin, RdataType.NSEC3PARAM)
-    if salt:
-        rep.add("NSEC3_SALT_PRESENT", {"salt": salt.hex()}, origin, RdataType.NSEC3PARAM)
-    if alg != nsec3hash.NSEC3_SHA1:
-        rep.add("NSEC3_PARAMS_INCONSISTENT", {"field": "hash algorithm", "found": alg,
-                "expected": nsec3hash.NSEC3_SHA1}, origin, RdataType.NSEC3PARAM)
-        return
-
-    # digest → (owner, next hashed owner, NSEC3 wire, where its type bitmap starts)
-    chain: dict[bytes, tuple[Key, bytes, bytes, int]] = {}
-    opt_out = False
-    inconsistent = False
-    depth = len(okey) + 1
-    for owner, rr in records:
-        if len(rr.wires) != 1:
-            rep.add("NSEC3_CHAIN_BROKEN", _one_record("NSEC3", len(rr.wires)), text(owner), RdataType.NSEC3)
-        r_alg, flags, r_iterations, r_salt, pos = _nsec3_fields(rr.wires[0])
-        if (r_alg, r_iterations, r_salt) != params:
-            if not inconsistent:
-                rep.add("NSEC3_PARAMS_INCONSISTENT", {"field": "parameters",
-                        "found": _params_text(r_alg, r_iterations, r_salt),
-                        "expected": _params_text(*params)}, text(owner), RdataType.NSEC3)
-            inconsistent = True
-            continue
-        opt_out = opt_out or bool(flags & nsec3hash.NSEC3_FLAG_OPTOUT)
-        try:
-            if len(owner) != depth or owner[:-1] != okey:
-                raise ValueError
-            label = owner[-1]
-            if len(label) % 8 == 0 and label.isalnum():  # base32hex digits are int()'s base 32
-                digest = int(label, 32).to_bytes(len(label) * 5 // 8, "big")
-            else:
-                digest = base64.b32hexdecode(label.upper())
-        except (ValueError, TypeError):
-            rep.add("NSEC3_CHAIN_BROKEN", {"record": "NSEC3", "field": "owner", "found": text(owner),
-                    "expected": "a hash label under the apex"}, text(owner), RdataType.NSEC3)
-            continue
-        wire = rr.wires[0]
-        next_len = wire[pos]
-        chain[digest] = (owner, wire[pos + 1 : pos + 1 + next_len], wire, pos + 1 + next_len)
-        if rr.ttl != ttl:
-            rep.add("NSEC_TTL_WRONG", {"record": "NSEC3", "ttl": rr.ttl, "expected": ttl}, text(owner),
-                    RdataType.NSEC3)
-    if opt_out:
-        rep.add("NSEC3_OPT_OUT", {}, origin, RdataType.NSEC3)
-
-    allowed = {
-        nsec3hash.nsec3_digest_wire(key_wire(n), salt, iterations): n for n in nsec3_covered(zshape, data, False)
-    }
-    required = set(nsec3_covered(zshape, data, opt_out)) if opt_out else set(allowed.values())
-    for digest, name in allowed.items():
-        if digest not in chain and name in required:
-            rep.add("NSEC3_MISSING", {"hash": nsec3hash.b32hex(digest)}, text(name))
-    order = sorted(chain)
-    for i, digest in enumerate(order):
-        owner, next_hash, wire, bitmap_at = chain[digest]
-        nxt = order[(i + 1) % len(order)]
-        if next_hash != nxt:
-            rep.add("NSEC3_CHAIN_BROKEN", {"record": "NSEC3", "field": "next hashed owner",
-                    "found": nsec3hash.b32hex(next_hash), "expected": nsec3hash.b32hex(nxt)},
-                    text(owner), RdataType.NSEC3)
-        name = allowed.get(digest)
-        if name is None:
-            rep.add("NSEC3_CHAIN_BROKEN", {"record": "NSEC3", "field": "hash", "found": nsec3hash.b32hex(digest),
-                    "expected": "the hash of a name of the zone"}, text(owner), RdataType.NSEC3)
-            continue
-        diff = _bitmap_check(wire, bitmap_at, nsec3_types(zshape.kinds[name], data.get(name, {}), nsec3param=True))
-        if diff:
-            rep.add("NSEC3_BITMAP_WRONG", {"name": text(name), **diff}, text(owner), RdataType.NSEC3)
