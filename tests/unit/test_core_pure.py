@@ -123,6 +123,14 @@ def test_algorithm_without_active_key_is_refused() -> None:
         signer.sign_zone(_zone(), N("example.test."), [ksk, pending], opts, NOW)
 
 
+def test_verifying_a_zone_without_soa_is_input_error() -> None:
+    """Every zone reader refuses such a zone; the verifier does too, rather than guess."""
+    zone = _zone()
+    zone[N("example.test.")] = zone[N("example.test.")][1:]
+    with pytest.raises(InputError, match="no SOA record at the zone apex example.test."):
+        verify_records(from_nodes(zone), N("example.test."), NOW)
+
+
 def test_missing_soa_is_input_error() -> None:
     zone = _zone()
     zone[N("example.test.")] = zone[N("example.test.")][1:]
