@@ -183,7 +183,8 @@ CODES: dict[str, CodeInfo] = {
 }
 
 # One message template per code, shared by every path that emits it. `{x}` names a parameter;
-# `{x:time}` renders seconds since the epoch as YYYYMMDDHHMMSS (UTC); a list renders as "a, b" ("none" when empty).
+# `{x:time}` renders seconds since the epoch as YYYYMMDDHHMMSS (UTC); a list renders as
+# "a, b" ("none" when empty).
 TEMPLATES: dict[str, str] = {
     "NO_DNSKEY": "no DNSKEY RRset at {zone}",
     "RRSIG_MISSING": "no RRSIG of algorithm {algorithm} over the RRset in the signed zone {zone}",
@@ -245,6 +246,8 @@ Param = str | int | list[str] | list[int]
 
 
 class _Renderer(string.Formatter):
+    """str.format with the `time` spec and list rendering the templates use."""
+
     def format_field(self, value: object, format_spec: str) -> str:
         if format_spec == "time":
             return datetime.fromtimestamp(value, tz=UTC).strftime("%Y%m%d%H%M%S")  # type: ignore[arg-type]
