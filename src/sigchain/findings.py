@@ -1,9 +1,13 @@
-"""Problems in DNS data as data: a Finding has a stable code, severity, message and RFC rule."""
+"""Problems in DNS data as data: a Finding has a stable code, severity, RFC rule, and the
+parameters its code's message template is rendered from (DESIGN.md principle 4)."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 
 class Severity(enum.Enum):
@@ -23,7 +27,6 @@ class CodeInfo:
 # The registry of codes. Codes are stable: users and tests match on them.
 CODES: dict[str, CodeInfo] = {
     "NO_DNSKEY": CodeInfo(Severity.ERROR, "RFC 4035 §2.1", "no DNSKEY RRset at the zone apex", 9),
-    "NO_SOA": CodeInfo(Severity.ERROR, "RFC 1035 §5.2", "no SOA record at the zone apex"),
     "RRSIG_MISSING": CodeInfo(
         Severity.ERROR, "RFC 4035 §2.2",
         "an authoritative RRset lacks an RRSIG for an algorithm in the DNSKEY RRset", 10,
@@ -164,19 +167,132 @@ CODES: dict[str, CodeInfo] = {
         Severity.INFO, "RFC 4033 §5; RFC 4035 §4.3",
         "no trust anchor covers the data: the answer is indeterminate",
     ),
+    # Signing (core/sign): warnings the CLI words for the user.
+    "SIGN_ALGORITHM_NO_ACTIVE_KEY": CodeInfo(
+        Severity.WARNING, "RFC 6840 §5.11",
+        "an algorithm in the DNSKEY RRset has no active key to sign with",
+    ),
+    "SIGN_NO_ACTIVE_KSK": CodeInfo(
+        Severity.WARNING, "RFC 4035 §2.1; RFC 6781 §3.1",
+        "an algorithm has no active KSK: its ZSK signs the DNSKEY RRset",
+    ),
+    "CDS_NO_ACTIVE_KSK": CodeInfo(
+        Severity.WARNING, "RFC 7344 §4.1",
+        "CDS/CDNSKEY were asked for but no active KSK exists to publish them for",
+    ),
 }
+
+# One message template per code, shared by every path that emits it. `{x}` names a parameter;
+# `{x:time}` renders seconds since the epoch as YYYYMMDDHHMMSS (UTC); a list renders as
+# "a, b" ("none" when empty).
+TEMPLATES: dict[str, str] = {
+    "NO_DNSKEY": "no DNSKEY RRset at {zone}",
+    "RRSIG_MISSING": "no RRSIG of algorithm {algorithm} over the RRset in the signed zone {zone}",
+    "RRSIG_BAD_SIGNATURE": "RRSIG {algorithm}/{tag} does not verify",
+    "RRSIG_EXPIRED": "RRSIG {algorithm}/{tag} expired at {expiration:time}",
+    "RRSIG_NOT_YET_VALID": "RRSIG {algorithm}/{tag} is valid only from {inception:time}",
+    "RRSIG_UNKNOWN_KEY": "RRSIG {algorithm}/{tag}: no usable key of {zone} has this algorithm and "
+                         "key tag",
+    "RRSIG_FIELDS_WRONG": "RRSIG {algorithm}/{tag}: {field} {found}, expected {expected}",
+    "RRSIG_ON_NON_AUTHORITATIVE": "RRSIG over {kind} data",
+    "DNSKEY_NOT_SIGNED_BY_KSK": "the DNSKEY RRset is not signed by a SEP key of algorithm "
+                                "{algorithm}",
+    "DNSKEY_ALGORITHM_UNSIGNED": "algorithm {algorithm} is in the DNSKEY RRset but signs no RRset",
+    "NSEC_MISSING": "authoritative name has no NSEC record",
+    "NSEC_CHAIN_BROKEN": "{record} {field}: {found}, expected {expected}",
+    "NSEC_BITMAP_WRONG": "type bitmap missing {missing}; lists absent {extra}",
+    "NSEC_TTL_WRONG": "{record} TTL {ttl}, expected {expected} (RFC 9077)",
+    "NSEC3_MISSING": "no NSEC3 record ({hash}) for this name",
+    "NSEC3_CHAIN_BROKEN": "{record} {field}: {found}, expected {expected}",
+    "NSEC3_BITMAP_WRONG": "{name}: type bitmap missing {missing}; lists absent {extra}",
+    "NSEC3_PARAMS_INCONSISTENT": "NSEC3 {field} {found}, expected {expected}",
+    "NSEC3PARAM_MISSING": "no NSEC3PARAM at the apex",
+    "NSEC3_ITERATIONS_NONZERO": "NSEC3 iterations {iterations} (RFC 9276: use 0)",
+    "NSEC3_SALT_PRESENT": "NSEC3 salt {salt} (RFC 9276: use none)",
+    "NSEC3_OPT_OUT": "NSEC3 opt-out in use",
+    "NSEC_AND_NSEC3": "the zone has both NSEC and NSEC3 records",
+    "NO_DENIAL_CHAIN": "the zone has neither an NSEC nor an NSEC3 chain",
+    "DNSKEY_MISSING": "the {source} for {zone} needs its DNSKEY RRset, which the evidence lacks",
+    "DS_NO_MATCHING_DNSKEY": "no usable DNSKEY of {zone} matches the {source} ({records})",
+    "DNSKEY_UNUSABLE": "DNSKEY {tag}/{algorithm} matches the {source} but cannot be used: {reason}",
+    "ALGORITHM_UNSUPPORTED": "{source} algorithm(s) {algorithms} for {zone} cannot be validated: "
+                             "the zone is treated as insecure",
+    "DS_DIGEST_UNSUPPORTED": "DS digest type(s) {digests} for {zone} are not supported: the zone "
+                             "is treated as insecure",
+    "DS_SHA1_IGNORED": "SHA-1 {source} {tag}/{algorithm} ignored: a SHA-256 DS exists for the "
+                       "same key",
+    # Denial findings carry the proof's claim and its own account of what is missing.
+    "DS_ABSENCE_UNPROVEN": "{claim} not proven: {detail}",
+    "DENIAL_UNPROVEN": "{claim} not proven: {detail}",
+    "DENIAL_WRONG_SIDE": "{claim} not proven: {detail}",
+    "WILDCARD_UNPROVEN": "{claim} not proven: {detail}",
+    "RCODE_MISMATCH": "RCODE {rcode} does not fit a {kind} response",
+    "DNAME_SYNTHESIS_WRONG": "the CNAME at {cname} points to {target}, but the DNAME at {dname} "
+                             "gives {expected}",
+    "NSEC3_ITERATIONS_TOO_HIGH": "NSEC3 iterations {iterations} exceed the limit {limit}: treated "
+                                 "as insecure",
+    "NSEC3_OPT_OUT_INSECURE": "{detail}",
+    "WORK_LIMIT_EXCEEDED": "{limit} ({value}) {what} reached",
+    "NO_TRUST_ANCHOR": "no trust anchor covers the data",
+    "SIGN_ALGORITHM_NO_ACTIVE_KEY": "algorithm {algorithm} is in the DNSKEY RRset but has no "
+                                    "active key: every algorithm in the DNSKEY RRset must sign "
+                                    "every RRset (RFC 6840 §5.11)",
+    "SIGN_NO_ACTIVE_KSK": "algorithm {algorithm} has no active KSK: its ZSK signs the DNSKEY "
+                          "RRset (the zone passes dnssec-verify only with -z)",
+    "CDS_NO_ACTIVE_KSK": "no active KSK to publish CDS/CDNSKEY for",
+}
+
+Param = str | int | list[str] | list[int]
+
+
+class _Renderer(string.Formatter):
+    """str.format with the `time` spec and list rendering the templates use."""
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        if format_spec == "time":
+            return datetime.fromtimestamp(value, tz=UTC).strftime("%Y%m%d%H%M%S")  # type: ignore[arg-type]
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value) or "none"
+        return super().format_field(value, format_spec)
+
+
+_RENDER = _Renderer()
+
+
+def template_params(code: str) -> frozenset[str]:
+    """The parameter names a code's template requires."""
+    return frozenset(f for _, f, _, _ in _RENDER.parse(TEMPLATES[code]) if f)
+
+
+def _plain(value: object) -> bool:
+    if isinstance(value, list):
+        return all(isinstance(v, str | int) and not isinstance(v, bool) for v in value)
+    return isinstance(value, str | int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem: its code, the values its template names (plain JSON values), and the
+    owner name and type concerned. The prose is rendered from the template on demand."""
+
     code: str
-    message: str
+    params: Mapping[str, Param] = field(default_factory=dict, hash=False)
     name: str | None = None  # owner name concerned, presentation form
     rdtype: str | None = None
 
     def __post_init__(self) -> None:
         if self.code not in CODES:
             raise ValueError(f"unregistered finding code {self.code!r}")
+        want, have = template_params(self.code), set(self.params)
+        if have != want:
+            raise ValueError(f"{self.code} takes parameters {sorted(want)}, not {sorted(have)}")
+        bad = [k for k, v in self.params.items() if not _plain(v)]
+        if bad:
+            raise ValueError(f"{self.code}: parameters {bad} are not str, int or a list of them")
+
+    @property
+    def message(self) -> str:
+        return _RENDER.format(TEMPLATES[self.code], **self.params)
 
     @property
     def info(self) -> CodeInfo:
@@ -199,11 +315,15 @@ class Finding:
             "code": self.code,
             "severity": self.severity.value,
             "message": self.message,
+            "params": dict(self.params),
             "name": self.name,
             "type": self.rdtype,
             "rfc": self.rfc,
             "ede": self.ede,
         }
+
+
+assert set(TEMPLATES) == set(CODES), set(TEMPLATES) ^ set(CODES)
 
 
 def errors(findings: list[Finding]) -> list[Finding]:

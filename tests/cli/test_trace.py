@@ -61,9 +61,11 @@ def test_delv_verdict_lines(status: Status, kind: Kind, answer: tuple[dns.rrset.
 
 
 def test_bogus_names_the_first_error_and_exit_codes() -> None:
-    f = Finding("RRSIG_EXPIRED", "RRSIG 13/1 expired", "www.example.", "A")
+    f = Finding("RRSIG_EXPIRED", {"algorithm": 13, "tag": 1, "expiration": 1_800_000_000},
+                "www.example.", "A")
     r = _result(Status.BOGUS, Kind.ANSWER, findings=(f,))
-    assert r.verdict_line == ";; resolution failed: bogus: RRSIG_EXPIRED (RRSIG 13/1 expired)"
+    assert r.verdict_line == (";; resolution failed: bogus: RRSIG_EXPIRED "
+                              "(RRSIG 13/1 expired at 20270115080000)")
     assert r.exit_code() == 1
     assert _result(Status.INDETERMINATE, Kind.ANSWER).exit_code() == 1
     assert _result(Status.INSECURE, Kind.ANSWER).exit_code(require_secure=True) == 1

@@ -12,10 +12,11 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec import algorithms, keyfile, timefmt
 from sigchain.core.dnssec.rrsig import SigWindow, serial_lt, time_status
 from sigchain.core.sign import apex, signer
-from sigchain.core.verify.verifier import verify_zone
+from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.core.zone.records import from_rdatasets
 from sigchain.core.zone.shape import NodeKind, shape
+from sigchain.core.zone.wire import from_nodes
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 from tests.zonetools import sign_nodes
@@ -105,9 +106,9 @@ def test_sign_then_verify_in_memory(nsec3: Nsec3Params | None) -> None:
     keys = [_key(KeyRole.KSK), _key(KeyRole.ZSK)]
     opts = signer.SignOptions(SigWindow(NOW - 3600, 86400, 3600, b"seed"), nsec3)
     signed = sign_nodes(_zone(), N("example.test."), keys, opts, NOW)
-    report = verify_zone(signed, N("example.test."), NOW)
+    report = verify_records(from_nodes(signed), N("example.test."), NOW)
     assert report.findings == [] and report.denial == ("nsec3" if nsec3 else "nsec")
-    later = verify_zone(signed, N("example.test."), NOW + 2 * 86400)
+    later = verify_records(from_nodes(signed), N("example.test."), NOW + 2 * 86400)
     assert {f.code for f in later.findings} == {"RRSIG_EXPIRED"}
     # NSEC/NSEC3 TTL = min(SOA MINIMUM, SOA TTL) (RFC 9077)
     denial_type = RdataType.NSEC3 if nsec3 else RdataType.NSEC
@@ -122,6 +123,14 @@ def test_algorithm_without_active_key_is_refused() -> None:
     opts = signer.SignOptions(SigWindow(NOW, 86400, 0))
     with pytest.raises(UnsafeRefused, match="RFC 6840"):
         signer.prepare(from_rdatasets(_zone()), N("example.test."), [ksk, pending], opts, NOW)
+
+
+def test_verifying_a_zone_without_soa_is_input_error() -> None:
+    """Every zone reader refuses such a zone; the verifier does too, rather than guess."""
+    zone = _zone()
+    zone[N("example.test.")] = zone[N("example.test.")][1:]
+    with pytest.raises(InputError, match="no SOA record at the zone apex example.test."):
+        verify_records(from_nodes(zone), N("example.test."), NOW)
 
 
 def test_missing_soa_is_input_error() -> None:

@@ -184,6 +184,13 @@ def nsec3_params(iterations: int, salt: str, opt_out: bool, force: bool) -> nsec
     return nsec3hash.Nsec3Params(iterations, parse_salt(salt), opt_out)
 
 
+def _word(finding: Finding) -> str:
+    """A signer finding as the sign command words it: naming the flag that asked for the work."""
+    if finding.code == "CDS_NO_ACTIVE_KSK":
+        return f"--cds: {finding.message}"
+    return finding.message
+
+
 def _nsec3_warnings(params: nsec3hash.Nsec3Params) -> list[str]:
     warnings = []
     if params.iterations > 0:
@@ -264,7 +271,7 @@ def sign_file(
         opts = signer.SignOptions(window, nsec3, cds, deterministic, serial, force)
         prep = signer.prepare(rrsets, zorigin, keys, opts, now)
         del rrsets
-        warnings += prep.warnings
+        warnings += [_word(w) for w in prep.warnings]
         out_path = output or zonefile_path + ".signed"
         tally = Tally([0] * len(prep.ctx.keys))
 

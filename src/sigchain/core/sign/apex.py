@@ -18,6 +18,7 @@ from sigchain.core.dnssec import ds
 from sigchain.core.sign.keyset import KeyPlan
 from sigchain.core.zone import nsec3hash
 from sigchain.errors import InputError
+from sigchain.findings import Finding
 from sigchain.model.keys import KeyPair
 
 
@@ -59,7 +60,7 @@ def set_apex(
     plan: KeyPlan,
     opts: ApexOptions,
     now: int,
-    warnings: list[str],
+    warnings: list[Finding],
 ) -> None:
     """Set the apex DNSSEC records in place: DNSKEY from the key directory (plus foreign
     keys already in the zone), CDS/CDNSKEY with --cds, NSEC3PARAM, and the SOA serial."""
@@ -99,7 +100,7 @@ def set_apex(
                 RdataType.CDNSKEY, dnskey_ttl, [ds.make_cdnskey(k.dnskey) for k in sync]
             )
         else:
-            warnings.append("--cds: no active KSK to publish CDS/CDNSKEY for")
+            warnings.append(Finding("CDS_NO_ACTIVE_KSK", {}))
     if opts.nsec3 is not None:
         apex[RdataType.NSEC3PARAM] = rdataset(
             RdataType.NSEC3PARAM, 0, [nsec3hash.nsec3param_rdata(opts.nsec3)]

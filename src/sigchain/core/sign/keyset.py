@@ -11,6 +11,7 @@ import dns.name
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.errors import InputError, UnsafeRefused
+from sigchain.findings import Finding
 from sigchain.model.keys import KeyPair
 
 
@@ -21,14 +22,14 @@ class KeyPlan:
     published: list[KeyPair]
     ksk_signers: dict[int, list[KeyPair]]  # algorithm → keys signing DNSKEY/CDS/CDNSKEY
     zsk_signers: dict[int, list[KeyPair]]  # algorithm → keys signing everything else
-    warnings: list[str]
+    warnings: list[Finding]
 
 
 def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: bool,
               policy: DnssecPolicy = DEFAULT_POLICY) -> KeyPlan:
     """Apply BIND timing metadata (as `dnssec-signzone -S`), the KSK/ZSK/CSK rules and the
     policy's signing algorithms."""
-    warnings: list[str] = []
+    warnings: list[Finding] = []
     for k in keys:
         if k.zone != origin:
             raise InputError(f"key {k.source} is for zone {k.zone}, not {origin}", file=k.source)
@@ -44,19 +45,13 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
         seps = [k for k in active if k.algorithm == a and k.is_sep]
         zones = [k for k in active if k.algorithm == a and not k.is_sep]
         if not seps and not zones:
-            msg = (
-                f"algorithm {a} is in the DNSKEY RRset but has no active key: every algorithm "
-                "in the DNSKEY RRset must sign every RRset (RFC 6840 §5.11)"
-            )
+            unsigned = Finding("SIGN_ALGORITHM_NO_ACTIVE_KEY", {"algorithm": a})
             if not force:
-                raise UnsafeRefused(msg)
-            warnings.append(msg)
+                raise UnsafeRefused(unsigned.message)
+            warnings.append(unsigned)
             continue
         if not seps:
-            warnings.append(
-                f"algorithm {a} has no active KSK: its ZSK signs the DNSKEY RRset "
-                "(the zone passes dnssec-verify only with -z)"
-            )
+            warnings.append(Finding("SIGN_NO_ACTIVE_KSK", {"algorithm": a}))
         ksk[a] = seps or zones
         zsk[a] = zones or seps  # a KSK whose algorithm has no ZSK acts as a CSK
     return KeyPlan(published, ksk, zsk, warnings)

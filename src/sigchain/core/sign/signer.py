@@ -28,6 +28,7 @@ from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.records import Key, RRsetRec, from_rdataset, key_of, key_wire
 from sigchain.core.zone.shape import DNSSEC_GENERATED, LABEL_KEYS, NodeKind, ZoneShape, shape
 from sigchain.errors import InputError
+from sigchain.findings import Finding
 from sigchain.model.keys import KeyPair
 
 
@@ -49,7 +50,7 @@ class Prepared:
     batches: Callable[[int], Iterator[Batch]]  # batches of about N units; consume once
     total: int  # how many units (output RRsets) the batches hold
     ctx: SigningContext
-    warnings: list[str]
+    warnings: list[Finding]
     ksk_signs_dnskey: bool  # every algorithm has a SEP key signing the DNSKEY RRset
     published: list[KeyPair]
 

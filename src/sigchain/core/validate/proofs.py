@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import dns.name
 import dns.rdata
@@ -21,6 +21,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.zone.nsec3hash import NSEC3_FLAG_OPTOUT, NSEC3_SHA1
 from sigchain.core.zone.shape import bitmap_types
+from sigchain.findings import Param
 
 WRONG_SIDE = "DENIAL_WRONG_SIDE"  # finding codes a failed proof carries
 UNPROVEN = "DENIAL_UNPROVEN"
@@ -41,6 +42,7 @@ class Proof:
     detail: str
     code: str | None = None  # the finding code: why FAILED, or why INSECURE when not opt-out
     records: tuple[dns.name.Name, ...] = ()  # owners of the records the proof rests on
+    params: Mapping[str, Param] | None = field(default=None, hash=False)  # the finding's parameters, when not claim/detail
 
     @property
     def holds(self) -> bool:

@@ -13,9 +13,8 @@ checks themselves go through a `Checker`, so the caller may spread them over pro
 
 from __future__ import annotations
 
-import base64
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import dns.dnssec
@@ -29,34 +28,28 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import rrset_data, time_status, wrong_fields
-from sigchain.core.dnssec.timefmt import format_timestamp14
-from sigchain.core.zone import nsec3hash
-from sigchain.core.zone.records import Key, key_of, key_wire, type_bitmap
+from sigchain.core.verify.chains import check_nsec, check_nsec3
+from sigchain.core.verify.report import VerifyReport
+from sigchain.core.zone.records import Key, key_of, key_wire
 from sigchain.core.zone.shape import (
     LABEL_KEYS,
     NodeKind,
     ZoneShape,
-    bitmap_types,
-    nsec3_covered,
-    nsec3_types,
-    nsec_types,
     shape,
-    type_text,
 )
 from sigchain.core.zone.wire import (
     Rrsig,
     WireRRset,
-    from_nodes,
     key_text,
     name_text,
     parse_rrsig,
-    read_bitmap,
     read_name,
 )
-from sigchain.findings import Finding
+from sigchain.errors import InputError
+from sigchain.findings import Finding, Param
 from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, FLAG_ZONE
 
-Zone = Mapping[dns.name.Name, Sequence[dns.rdataset.Rdataset]]
+__all__ = ["Checker", "Job", "VerifyReport", "check_jobs", "serial_checker", "verify_records"]
 
 # One signature to check: (algorithm, indexes of candidate keys in the DNSKEY RRset's wire
 # list, signature, signed data).
@@ -66,28 +59,6 @@ Job = tuple[int, tuple[int, ...], bytes, bytes]
 Checker = Callable[[Sequence[bytes], Sequence[Job]], Callable[[], list[int]]]
 
 CHUNK = 8000  # signatures planned per checker call: bounds memory on large zones
-
-
-@dataclass
-class VerifyReport:
-    origin: dns.name.Name
-    findings: list[Finding] = field(default_factory=list)
-    denial: str = "none"  # nsec | nsec3 | none
-    algorithms: list[int] = field(default_factory=list)
-    rrsets_checked: int = 0
-    signatures_verified: int = 0
-    nsec3: dict[str, object] | None = None
-
-    def add(self, code: str, message: str, name: dns.name.Name | str | None = None,
-            rdtype: int | None = None) -> None:
-        self.findings.append(self.finding(code, message, name, rdtype))
-
-    @staticmethod
-    def finding(code: str, message: str, name: dns.name.Name | str | None = None,
-                rdtype: int | None = None) -> Finding:
-        if isinstance(name, dns.name.Name):
-            name = name.to_text()
-        return Finding(code, message, name, type_text(rdtype) if rdtype is not None else None)
 
 
 def public_key(dnskey_wire: bytes) -> object:
@@ -118,9 +89,59 @@ def serial_checker(dnskeys: Sequence[bytes], jobs: Sequence[Job]) -> Callable[[]
     return lambda: check_jobs(dnskeys, jobs)
 
 
-def verify_zone(zone: Zone, origin: dns.name.Name, now: int, ignore_ksk: bool = False) -> VerifyReport:
-    """Verify rdatasets per dnspython Name (as `zonefile.load_zone` gives)."""
-    return verify_records(from_nodes(zone), origin, now, ignore_ksk)
+@dataclass
+class _Indexed:
+    """A zone's RRsets by owner (label-tuple key) and type, its RRSIGs by owner and covered
+    type, the owners' presentation forms, and the algorithms of every RRSIG."""
+
+    data: dict[Key, dict[int, WireRRset]] = field(default_factory=dict)
+    sigs: dict[Key, dict[int, list[Rrsig]]] = field(default_factory=dict)
+    owners: dict[Key, str] = field(default_factory=dict)
+    signing_algs: set[int] = field(default_factory=set)
+
+    def text(self, key: Key) -> str:
+        t = self.owners.get(key)
+        return t if t is not None else key_text(key)
+
+
+def _index(rrsets: Iterable[WireRRset]) -> _Indexed:
+    """Several RRSIG RRsets at one name are merged."""
+    z = _Indexed()
+    data, sigs, owners, algs = z.data, z.sigs, z.owners, z.signing_algs
+    signers: dict[bytes, Key] = {}
+    for rr in rrsets:
+        node = data.get(rr.key)
+        if node is None:
+            node = data[rr.key] = {}
+            owners[rr.key] = rr.owner
+        if rr.rdtype == RdataType.RRSIG:
+            node_sigs = sigs.setdefault(rr.key, {})
+            for wire in rr.wires:
+                sig = parse_rrsig(wire, signers)
+                node_sigs.setdefault(sig.type_covered, []).append(sig)
+                algs.add(sig.algorithm)
+        else:
+            node[rr.rdtype] = rr
+    return z
+
+
+def _usable_keys(dnskey: WireRRset, policy: DnssecPolicy) -> dict[tuple[int, int], list[int]]:
+    """(algorithm, key tag) → indexes of the zone keys a validator could use: protocol 3, not
+    revoked, an algorithm the policy validates, a well-formed public key."""
+    keys: dict[tuple[int, int], list[int]] = {}
+    for i, wire in enumerate(dnskey.wires):
+        flags, protocol, alg = struct.unpack_from("!HBB", wire)
+        if not flags & FLAG_ZONE or protocol != 3 or flags & FLAG_REVOKE:
+            continue
+        if not policy.may_validate(alg):
+            continue
+        try:
+            public_key(wire)
+        except Exception:
+            continue
+        rd = dns.rdata.from_wire(dns.rdataclass.IN, RdataType.DNSKEY, wire, 0, len(wire))
+        keys.setdefault((alg, dns.dnssec.key_id(rd)), []).append(i)  # type: ignore[arg-type]
+    return keys
 
 
 def verify_records(
@@ -135,72 +156,51 @@ def verify_records(
     keys of algorithms the policy does not validate are left out, as a validator would."""
     rep = VerifyReport(origin)
     okey = key_of(origin)
-    owners: dict[Key, str] = {}
-    data: dict[Key, dict[int, WireRRset]] = {}
-    sigs: dict[Key, dict[int, list[Rrsig]]] = {}
-    signers: dict[bytes, Key] = {}
-    for rr in rrsets:
-        node = data.get(rr.key)
-        if node is None:
-            node = data[rr.key] = {}
-            owners[rr.key] = rr.owner
-        if rr.rdtype == RdataType.RRSIG:
-            node_sigs = sigs.setdefault(rr.key, {})
-            for wire in rr.wires:
-                sig = parse_rrsig(wire, signers)
-                node_sigs.setdefault(sig.type_covered, []).append(sig)
-        else:
-            node[rr.rdtype] = rr
-
-    apex = data.get(okey, {})
+    z = _index(rrsets)
+    apex = z.data.get(okey, {})
     soa = apex.get(RdataType.SOA)
-    if soa is None:
-        rep.add("NO_SOA", f"no SOA record at {origin}", origin)
-        return rep
+    if soa is None:  # every zone reader refuses such a file first (bad input, exit 2)
+        raise InputError(f"no SOA record at the zone apex {origin}")
     dnskey = apex.get(RdataType.DNSKEY)
     if dnskey is None:
-        rep.add("NO_DNSKEY", f"no DNSKEY RRset at {origin}", origin)
+        rep.add("NO_DNSKEY", {"zone": origin.to_text()}, origin)
         return rep
-
-    keys: dict[tuple[int, int], list[int]] = {}
-    for i, wire in enumerate(dnskey.wires):
-        flags, protocol, alg = struct.unpack_from("!HBB", wire)
-        if not flags & FLAG_ZONE or protocol != 3 or flags & FLAG_REVOKE:
-            continue
-        if not policy.may_validate(alg):
-            continue
-        try:
-            public_key(wire)
-        except Exception:
-            continue
-        rd = dns.rdata.from_wire(dns.rdataclass.IN, RdataType.DNSKEY, wire, 0, len(wire))
-        keys.setdefault((alg, dns.dnssec.key_id(rd)), []).append(i)  # type: ignore[arg-type]
-    algs = sorted({a for a, _ in keys})
-    rep.algorithms = algs
+    keys = _usable_keys(dnskey, policy)
+    algs = rep.algorithms = sorted({a for a, _ in keys})
 
     # Zone shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers are not data.
-    types_at = {n: set(rs) for n, rs in data.items()}
+    types_at = {n: set(rs) for n, rs in z.data.items()}
     zshape = shape(okey, types_at, ignore=frozenset({RdataType.NSEC3, RdataType.RRSIG}), ops=LABEL_KEYS)
 
-    def text(key: Key) -> str:
-        t = owners.get(key)
-        return t if t is not None else key_text(key)
+    # RFC 4035 §2.2, RFC 6840 §5.11: each algorithm of the DNSKEY RRset signs every RRset. One
+    # that signs nothing at all is one finding, not a missing RRSIG on every RRset of the zone.
+    for a in algs:
+        if a not in z.signing_algs:
+            rep.add("DNSKEY_ALGORITHM_UNSIGNED", {"algorithm": a}, origin, RdataType.DNSKEY)
+    signing = [a for a in algs if a in z.signing_algs]
+    _Signatures(rep, z.data, z.sigs, zshape, keys, dnskey.wires, z.text, now, checker).run(signing, ignore_ksk)
+    _check_denial(rep, z, zshape, types_at, soa)
+    return rep
 
-    _Signatures(rep, data, sigs, zshape, keys, dnskey.wires, text, now, checker).run(algs, ignore_ksk)
+
+def _check_denial(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: dict[Key, set[int]],
+                  soa: WireRRset) -> None:
+    """The zone has one denial chain, NSEC or NSEC3, checked whole; its TTL is
+    min(SOA MINIMUM, SOA TTL) (RFC 9077)."""
     has_nsec = any(RdataType.NSEC in ts for ts in types_at.values())
-    has_nsec3 = any(RdataType.NSEC3 in ts for ts in types_at.values()) or RdataType.NSEC3PARAM in types_at[okey]
+    has_nsec3 = (any(RdataType.NSEC3 in ts for ts in types_at.values())
+                 or RdataType.NSEC3PARAM in types_at[zshape.origin])
     if has_nsec and has_nsec3:
-        rep.add("NSEC_AND_NSEC3", "the zone has both NSEC and NSEC3 records")
-    soa_minimum = struct.unpack("!I", soa.wires[0][-4:])[0]
+        rep.add("NSEC_AND_NSEC3", {})
+    ttl = min(struct.unpack("!I", soa.wires[0][-4:])[0], soa.ttl)
     if has_nsec:
         rep.denial = "nsec"
-        _check_nsec(rep, data, zshape, min(soa_minimum, soa.ttl), text)
+        check_nsec(rep, z.data, zshape, ttl, z.text)
     elif has_nsec3:
         rep.denial = "nsec3"
-        _check_nsec3(rep, data, zshape, min(soa_minimum, soa.ttl), text)
+        check_nsec3(rep, z.data, zshape, ttl, z.text)
     else:
-        rep.add("NO_DENIAL_CHAIN", "the zone has neither an NSEC nor an NSEC3 chain", origin)
-    return rep
+        rep.add("NO_DENIAL_CHAIN", {}, rep.origin)
 
 
 # A signature as planned: (algorithm, key tag, findings so far, fields ok, job index or -1
@@ -260,8 +260,8 @@ class _Signatures:
             if covered not in node or not (
                 kind is not NodeKind.OCCLUDED and (nsec3_owner or zshape.is_signed_at(name, covered))
             ):
-                what = "an RRset that is not there" if covered not in node else f"{kind.value} data"
-                pending.append(self.rep.finding("RRSIG_ON_NON_AUTHORITATIVE", f"RRSIG over {what}",
+                what = "absent" if covered not in node else kind.value
+                pending.append(self.rep.finding("RRSIG_ON_NON_AUTHORITATIVE", {"kind": what},
                                                 self.text(name), covered))
         if kind is NodeKind.OCCLUDED:
             return
@@ -283,11 +283,11 @@ class _Signatures:
                     found, ok = (), True
                 else:
                     found = []
-                    ok = self._check_fields(found, f"RRSIG {alg}/{tag}", name, rr, sig, labels)
+                    ok = self._check_fields(found, name, rr, sig, labels)
                 candidates = self.keys.get((alg, tag))
                 if not candidates:
                     found = [*found, self.rep.finding(
-                        "RRSIG_UNKNOWN_KEY", f"RRSIG {alg}/{tag}: no such key in the apex DNSKEY RRset",
+                        "RRSIG_UNKNOWN_KEY", {"algorithm": alg, "tag": tag, "zone": self.text(self.okey)},
                         self.text(name), rdtype)]
                     planned.append((alg, tag, found, False, -1))
                     continue
@@ -302,34 +302,33 @@ class _Signatures:
                 jobs.append((alg, tuple(candidates), sig.signature, signed))
             pending.append((name, rdtype, planned))
 
-    def _check_fields(self, found: list[Finding], desc: str, name: Key, rr: WireRRset, sig: Rrsig,
+    def _check_fields(self, found: list[Finding], name: Key, rr: WireRRset, sig: Rrsig,
                       labels: int) -> bool:
         """Signer, labels, original TTL and validity window; False when the RRSIG is unusable."""
-        rdtype = rr.rdtype
-        where = self.text(name)
+        where, rdtype = self.text(name), rr.rdtype
+        ids = {"algorithm": sig.algorithm, "tag": sig.key_tag}
+
+        def add(code: str, **params: Param) -> None:
+            found.append(self.rep.finding(code, {**ids, **params}, where, rdtype))
+
         wrong = wrong_fields(signer_is_zone=sig.signer == self.okey, labels=sig.labels,
                              owner_labels=labels, original_ttl=sig.original_ttl, rrset_ttl=rr.ttl)
         ok = True
         if "signer" in wrong:
             signer = name_text(read_name(sig.header, 18)[0])
-            found.append(self.rep.finding("RRSIG_FIELDS_WRONG", f"{desc}: signer {signer} is not the apex", where, rdtype))
+            add("RRSIG_FIELDS_WRONG", field="signer", found=signer, expected=self.text(self.okey))
             ok = False
         if "labels" in wrong:
-            found.append(self.rep.finding(
-                "RRSIG_FIELDS_WRONG", f"{desc}: labels {sig.labels}, expected {labels}", where, rdtype))
+            add("RRSIG_FIELDS_WRONG", field="labels", found=sig.labels, expected=labels)
             ok = False
         if "original-ttl" in wrong:
-            found.append(self.rep.finding(
-                "RRSIG_FIELDS_WRONG",
-                f"{desc}: original TTL {sig.original_ttl} differs from the RRset TTL {rr.ttl}", where, rdtype))
+            add("RRSIG_FIELDS_WRONG", field="original TTL", found=sig.original_ttl, expected=rr.ttl)
         status = time_status(sig.inception, sig.expiration, self.now)
         if status == "expired":
-            found.append(self.rep.finding(
-                "RRSIG_EXPIRED", f"{desc} expired at {format_timestamp14(sig.expiration)}", where, rdtype))
+            add("RRSIG_EXPIRED", expiration=sig.expiration)
             ok = False
         elif status == "not-yet-valid":
-            found.append(self.rep.finding(
-                "RRSIG_NOT_YET_VALID", f"{desc} is valid only from {format_timestamp14(sig.inception)}", where, rdtype))
+            add("RRSIG_NOT_YET_VALID", inception=sig.inception)
             ok = False
         return ok
 
@@ -352,7 +351,7 @@ class _Signatures:
                     continue
                 hit = hits[job]
                 if hit < 0:
-                    rep.add("RRSIG_BAD_SIGNATURE", f"RRSIG {alg}/{tag} does not verify", where, rdtype)
+                    rep.add("RRSIG_BAD_SIGNATURE", {"algorithm": alg, "tag": tag}, where, rdtype)
                     continue
                 rep.signatures_verified += 1
                 if ok:
@@ -361,171 +360,8 @@ class _Signatures:
                         good_sep_algs.add(alg)
             for a in algs:
                 if a not in seen_algs:
-                    rep.add("RRSIG_MISSING", f"no RRSIG of algorithm {a}", where, rdtype)
+                    rep.add("RRSIG_MISSING", {"algorithm": a, "zone": self.text(self.okey)}, where, rdtype)
             if rdtype == RdataType.DNSKEY and name == self.okey and not ignore_ksk:
                 for a in algs:
                     if a in good_algs and a not in good_sep_algs:
-                        rep.add(
-                            "DNSKEY_NOT_SIGNED_BY_KSK",
-                            f"the DNSKEY RRset is not signed by a SEP key of algorithm {a}",
-                            where, rdtype,
-                        )
-
-
-def _check_nsec(
-    rep: VerifyReport,
-    data: dict[Key, dict[int, WireRRset]],
-    zshape: ZoneShape,
-    ttl: int,
-    text: Callable[[Key], str],
-) -> None:
-    expected = zshape.authoritative()
-    expected_set = set(expected)
-    for name in sorted(data):
-        if RdataType.NSEC in data[name] and name not in expected_set:
-            rep.add("NSEC_CHAIN_BROKEN", "NSEC record at a name that is not authoritative", text(name), RdataType.NSEC)
-    ttl_reported = False
-    for i, name in enumerate(expected):
-        rr = data.get(name, {}).get(RdataType.NSEC)
-        if rr is None:
-            rep.add("NSEC_MISSING", "authoritative name has no NSEC record", text(name))
-            continue
-        if len(rr.wires) != 1:
-            rep.add("NSEC_CHAIN_BROKEN", f"{len(rr.wires)} NSEC records at one name", text(name), RdataType.NSEC)
-        wire = rr.wires[0]
-        next_labels, end = read_name(wire, 0)
-        nxt = expected[(i + 1) % len(expected)]
-        if tuple(label.lower() for label in reversed(next_labels)) != nxt:
-            rep.add("NSEC_CHAIN_BROKEN", f"NSEC next name is {name_text(next_labels)}, expected {text(nxt)}",
-                    text(name), RdataType.NSEC)
-        diff = _bitmap_check(wire, end, nsec_types(zshape.kinds[name], data[name]))
-        if diff:
-            rep.add("NSEC_BITMAP_WRONG", diff, text(name), RdataType.NSEC)
-        if rr.ttl != ttl and not ttl_reported:
-            ttl_reported = True
-            rep.add("NSEC_TTL_WRONG", f"NSEC TTL {rr.ttl}, expected {ttl} (RFC 9077)", text(name), RdataType.NSEC)
-
-
-_bitmaps: dict[tuple[int, ...], bytes] = {}
-
-
-def _bitmap_check(wire: bytes, pos: int, want: list[int]) -> str | None:
-    """None when the type bitmap at `pos` lists exactly `want` (sorted), else what differs.
-    A zone has few distinct type sets: their canonical bitmaps are kept and compared whole."""
-    key = tuple(want)
-    expected = _bitmaps.get(key)
-    if expected is None:
-        expected = _bitmaps[key] = type_bitmap(want)[0]
-    if wire[pos:] == expected:
-        return None
-    have = bitmap_types(read_bitmap(wire, pos))
-    return _bitmap_diff(have, set(want)) if have != set(want) else None
-
-
-def _bitmap_diff(have: set[int], want: set[int]) -> str:
-    extra = " ".join(type_text(t) for t in sorted(have - want))
-    missing = " ".join(type_text(t) for t in sorted(want - have))
-    parts = []
-    if missing:
-        parts.append(f"missing {missing}")
-    if extra:
-        parts.append(f"lists absent {extra}")
-    return "type bitmap " + "; ".join(parts)
-
-
-def _nsec3_fields(wire: bytes) -> tuple[int, int, int, bytes, int]:
-    """(algorithm, flags, iterations, salt, offset after the salt) of NSEC3 or NSEC3PARAM."""
-    alg, flags, iterations, salt_len = struct.unpack_from("!BBHB", wire)
-    return alg, flags, iterations, wire[5 : 5 + salt_len], 5 + salt_len
-
-
-def _check_nsec3(
-    rep: VerifyReport,
-    data: dict[Key, dict[int, WireRRset]],
-    zshape: ZoneShape,
-    ttl: int,
-    text: Callable[[Key], str],
-) -> None:
-    origin = rep.origin
-    okey = zshape.origin
-    records = [(n, rs[RdataType.NSEC3]) for n, rs in data.items() if RdataType.NSEC3 in rs]
-    param_rr = data[okey].get(RdataType.NSEC3PARAM)
-    params: tuple[int, int, bytes] | None = None
-    if param_rr is not None:
-        a, _, it, s, _ = _nsec3_fields(param_rr.wires[0])
-        params = (a, it, s)
-    else:
-        rep.add("NSEC3PARAM_MISSING", "no NSEC3PARAM at the apex", origin)
-        if records:
-            a, _, it, s, _ = _nsec3_fields(records[0][1].wires[0])
-            params = (a, it, s)
-    if params is None:
-        return
-    alg, iterations, salt = params
-    rep.nsec3 = {"algorithm": alg, "iterations": iterations, "salt": salt.hex() or "-"}
-    if iterations > 0:
-        rep.add("NSEC3_ITERATIONS_NONZERO", f"NSEC3 iterations {iterations} (RFC 9276: use 0)", origin, RdataType.NSEC3PARAM)
-    if salt:
-        rep.add("NSEC3_SALT_PRESENT", f"NSEC3 salt {salt.hex()} (RFC 9276: use none)", origin, RdataType.NSEC3PARAM)
-    if alg != nsec3hash.NSEC3_SHA1:
-        rep.add("NSEC3_PARAMS_INCONSISTENT", f"unknown NSEC3 hash algorithm {alg}", origin, RdataType.NSEC3PARAM)
-        return
-
-    # digest → (owner, next hashed owner, NSEC3 wire, where its type bitmap starts)
-    chain: dict[bytes, tuple[Key, bytes, bytes, int]] = {}
-    opt_out = False
-    inconsistent = False
-    depth = len(okey) + 1
-    for owner, rr in records:
-        if len(rr.wires) != 1:
-            rep.add("NSEC3_CHAIN_BROKEN", f"{len(rr.wires)} NSEC3 records at one name", text(owner), RdataType.NSEC3)
-        r_alg, flags, r_iterations, r_salt, pos = _nsec3_fields(rr.wires[0])
-        if (r_alg, r_iterations, r_salt) != params:
-            if not inconsistent:
-                rep.add("NSEC3_PARAMS_INCONSISTENT", "NSEC3 parameters differ from NSEC3PARAM", text(owner), RdataType.NSEC3)
-            inconsistent = True
-            continue
-        opt_out = opt_out or bool(flags & nsec3hash.NSEC3_FLAG_OPTOUT)
-        try:
-            if len(owner) != depth or owner[:-1] != okey:
-                raise ValueError
-            label = owner[-1]
-            if len(label) % 8 == 0 and label.isalnum():  # base32hex digits are int()'s base 32
-                digest = int(label, 32).to_bytes(len(label) * 5 // 8, "big")
-            else:
-                digest = base64.b32hexdecode(label.upper())
-        except (ValueError, TypeError):
-            rep.add("NSEC3_CHAIN_BROKEN", "NSEC3 owner is not a hash label under the apex", text(owner), RdataType.NSEC3)
-            continue
-        wire = rr.wires[0]
-        next_len = wire[pos]
-        chain[digest] = (owner, wire[pos + 1 : pos + 1 + next_len], wire, pos + 1 + next_len)
-        if rr.ttl != ttl:
-            rep.add("NSEC_TTL_WRONG", f"NSEC3 TTL {rr.ttl}, expected {ttl} (RFC 9077)", text(owner), RdataType.NSEC3)
-    if opt_out:
-        rep.add("NSEC3_OPT_OUT", "NSEC3 opt-out in use", origin, RdataType.NSEC3)
-
-    allowed = {
-        nsec3hash.nsec3_digest_wire(key_wire(n), salt, iterations): n for n in nsec3_covered(zshape, data, False)
-    }
-    required = set(nsec3_covered(zshape, data, opt_out)) if opt_out else set(allowed.values())
-    for digest, name in allowed.items():
-        if digest not in chain and name in required:
-            rep.add("NSEC3_MISSING", f"no NSEC3 record ({nsec3hash.b32hex(digest)}) for this name", text(name))
-    order = sorted(chain)
-    for i, digest in enumerate(order):
-        owner, next_hash, wire, bitmap_at = chain[digest]
-        nxt = order[(i + 1) % len(order)]
-        if next_hash != nxt:
-            rep.add(
-                "NSEC3_CHAIN_BROKEN",
-                f"next hashed owner is {nsec3hash.b32hex(next_hash)}, expected {nsec3hash.b32hex(nxt)}",
-                text(owner), RdataType.NSEC3,
-            )
-        name = allowed.get(digest)
-        if name is None:
-            rep.add("NSEC3_CHAIN_BROKEN", "NSEC3 record matches no name of the zone", text(owner), RdataType.NSEC3)
-            continue
-        diff = _bitmap_check(wire, bitmap_at, nsec3_types(zshape.kinds[name], data.get(name, {}), nsec3param=True))
-        if diff:
-            rep.add("NSEC3_BITMAP_WRONG", f"{text(name)}: {diff}", text(owner), RdataType.NSEC3)
+                        rep.add("DNSKEY_NOT_SIGNED_BY_KSK", {"algorithm": a}, where, rdtype)
