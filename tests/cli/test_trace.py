@@ -10,7 +10,7 @@ import dns.rrset
 import pytest
 
 from sigchain.cli.trace import parse_words
-from sigchain.core.resolve.resolution import Failed, Gathered
+from sigchain.core.resolve.exchange import Failed, Gathered
 from sigchain.core.validate.validator import Evidence, Kind, Question, Status, Verdict
 from sigchain.errors import InputError
 from sigchain.findings import Finding

@@ -24,15 +24,8 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from sigchain.core.resolve.resolution import (
-    Failed,
-    Gathered,
-    Query,
-    Reply,
-    Resolution,
-    ResolutionLimits,
-    chain_target,
-)
+from sigchain.core.resolve.exchange import Failed, Gathered, Query, Reply, ResolutionLimits
+from sigchain.core.resolve.resolution import Resolution, chain_target
 from sigchain.core.serve.fastpath import respond
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.validate.anchors import Server

@@ -12,7 +12,7 @@ import dns.rdatatype
 from sigchain.cli.common import emit_json, handle_errors
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import timefmt
-from sigchain.core.resolve.resolution import Failed, Gathered
+from sigchain.core.resolve.exchange import Failed, Gathered
 from sigchain.core.validate import anchors
 from sigchain.core.validate.validator import Question
 from sigchain.edge.transport import DEFAULT_TIMEOUT

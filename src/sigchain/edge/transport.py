@@ -1,5 +1,5 @@
 """DNS queries on the wire for the resolver side: UDP with EDNS0 (DO=1, 1232-byte buffer, as
-`core.resolution.Query.message` builds them), TCP when the reply is truncated (RFC 7766 §5),
+`core.resolve.exchange.Query.message` builds them), TCP when the reply is truncated (RFC 7766 §5),
 and the next server when one does not answer in time."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import dns.flags
 import dns.message
 import dns.query
 
-from sigchain.core.resolve.resolution import Outcome, Query, Reply, Resolution
+from sigchain.core.resolve.exchange import Outcome, Query, Reply
+from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.validate.anchors import Server
 
 DEFAULT_TIMEOUT = 2.0  # seconds per server and attempt

@@ -18,7 +18,8 @@ import dns.rrset
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
-from sigchain.core.resolve.resolution import Failed, Gathered, Resolution, ResolutionLimits
+from sigchain.core.resolve.exchange import Failed, Gathered, ResolutionLimits
+from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.validate import anchors as anchors_mod
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import Kind, Link, Question, Status, Verdict, validate

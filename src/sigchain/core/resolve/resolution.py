@@ -35,110 +35,18 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
+from sigchain.core.resolve.exchange import (
+    Exchange,
+    Failed,
+    Gathered,
+    Outcome,
+    Query,
+    Reply,
+    ResolutionLimits,
+)
 from sigchain.core.validate.anchors import Server, ipv4_first
 from sigchain.core.validate.validator import Evidence, Question, ZoneCut
 from sigchain.core.zone.chain import follow
-
-EDNS_PAYLOAD = 1232  # DNS flag day 2020: no fragmentation on common paths
-
-
-@dataclass(frozen=True)
-class ResolutionLimits:
-    """Bounds on the work one trace may make the network do (the validator's caps are in
-    core/dnssec/policy.ValidationLimits)."""
-
-    max_queries: int = 200
-    max_referrals: int = 30  # per lookup
-    max_chain: int = 8  # CNAME/DNAME hops across zones
-    max_depth: int = 3  # nested lookups of name server addresses
-    max_ns_names: int = 4  # name servers without glue whose addresses are looked up
-
-
-@dataclass(frozen=True)
-class Query:
-    """One query to send: try `servers` in order until one answers."""
-
-    qname: dns.name.Name
-    rdtype: int
-    servers: tuple[Server, ...]
-    rd: bool = False
-    cd: bool = False
-    zone: dns.name.Name | None = None  # whose servers these are (iterative mode)
-    purpose: str = ""
-
-    def message(self) -> dns.message.Message:
-        """The query on the wire: EDNS0 with DO=1 and a 1232-byte buffer."""
-        m = dns.message.make_query(self.qname, self.rdtype, dns.rdataclass.IN, use_edns=0,
-                                   want_dnssec=True, payload=EDNS_PAYLOAD)
-        m.flags = (dns.flags.RD if self.rd else 0) | (dns.flags.CD if self.cd else 0)
-        return m
-
-    def __str__(self) -> str:
-        return f"{self.qname} {dns.rdatatype.to_text(self.rdtype)}"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What came back for a query, and from where."""
-
-    server: Server
-    message: dns.message.Message
-    tcp: bool = False
-    size: int = 0
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """A record of one query sent and its outcome, for the trace log."""
-
-    query: Query
-    server: Server | None
-    rcode: str | None  # None: no server answered
-    tcp: bool = False
-    size: int = 0
-    error: str = ""
-    flags: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "qname": self.query.qname.to_text(), "type": dns.rdatatype.to_text(self.query.rdtype),
-            "purpose": self.query.purpose,
-            "zone": self.query.zone.to_text() if self.query.zone is not None else None,
-            "server": str(self.server) if self.server else None, "rcode": self.rcode,
-            "flags": self.flags, "tcp": self.tcp, "size": self.size, "error": self.error,
-        }
-
-    def __str__(self) -> str:
-        where = f" ({self.query.zone})" if self.query.zone is not None else ""
-        if self.rcode is None:
-            return f"{self.query}{where} {self.query.purpose}: no answer: {self.error}"
-        via = "TCP" if self.tcp else "UDP"
-        return (f"{self.query}{where} {self.query.purpose}: {self.rcode} [{self.flags}] from "
-                f"{self.server} over {via}, {self.size} bytes")
-
-
-@dataclass(frozen=True)
-class Gathered:
-    """The resolution finished: the evidence for the validator, and how it was obtained."""
-
-    evidence: Evidence
-    exchanges: tuple[Exchange, ...]
-    notes: tuple[str, ...] = ()  # link queries that failed (the validator judges the gap)
-    recursive: bool | None = None  # server mode: whether the server offered recursion
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The question could not be answered. `unreachable`: no server answered at all."""
-
-    reason: str
-    unreachable: bool
-    exchanges: tuple[Exchange, ...]
-    rcode: int | None = None  # the error RCODE a server gave, when that is the reason
-    ede: tuple[tuple[int, str], ...] = ()  # RFC 8914 codes and texts it attached
-
-
-Outcome = Gathered | Failed
 
 
 class _Fail(Exception):
