@@ -143,6 +143,24 @@ def test_signatures_past_half_their_validity_are_renewed() -> None:
     assert [w.because for w in of(lp.plan_up(state, unreadable, NOW, REQUEST).build, lp.WriteZone)] == ["unreadable"]
 
 
+def test_the_plan_says_when_to_plan_again_the_first_zone_due_for_re_signing() -> None:
+    state, observed = converged()
+    fresh = observed.zone_files["nsec.test."].sig_times
+    assert fresh is not None
+    unchanged = lp.plan_up(state, observed, NOW + 3600, REQUEST)
+    assert unchanged.wake_at == hierarchy.resign_time(fresh)
+    older = SigTimes(NOW - 10 * DAY, NOW + 12 * DAY, 50)  # due at NOW + 1 day, before the rest
+    observed = replace(observed, zone_files={**observed.zone_files, "nsec.test.": lp.ZoneFiles(True, True, older)})
+    assert lp.plan_up(state, observed, NOW + 3600, REQUEST).wake_at == NOW + DAY
+    # Once past due, the zone is signed in this plan: the wake-up counts it as signed now,
+    # with the shortest validity the lab's jitter allows.
+    later = NOW + 2 * DAY
+    p = lp.plan_up(state, observed, later, REQUEST)
+    assert [w.zone for w in of(p.build, lp.WriteZone)] == ["nsec.test."]
+    assert p.wake_at == min(hierarchy.resign_time(fresh), hierarchy.resign_time(hierarchy.fresh_signature_times(later)))
+    assert later < p.wake_at
+
+
 def test_the_serial_follows_the_signers_unixtime_rule() -> None:
     state, observed = converged()
     ahead = replace(state, zones={**state.zones, "nsec.test.": ZoneRecord("other", NOW + 5, NOW)})

@@ -3,6 +3,7 @@ a validating resolver that trusts only the lab root."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -67,20 +68,28 @@ def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json
         click.echo(f"  delv @{addr} -a {d}/anchor.conf +root=. www.example.test A")
         click.echo(f"  dig @{addr} www.dnssec-failed.test     # SERVFAIL: its DS matches no key "
                    "(+cd shows the data)")
+    if report.resign_by is not None:
+        click.echo(f"re-sign: run `sigchain lab up` again before {_when(report.resign_by)}")
     click.echo(f"status: sigchain lab status --dir {d}\nstop:   sigchain lab down --dir {d}")
+
+
+def _when(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
 def _render_plan(the_lab: Lab, resolver: str | None, fresh: bool, as_json: bool) -> None:
     planned = the_lab.plan(resolver, fresh)
     if as_json:
         emit_json({"dir": the_lab.paths.root, "dry_run": True,
-                   "actions": [a.to_json() for a in planned.actions]})
+                   "actions": [a.to_json() for a in planned.actions], "wake_at": planned.wake_at})
         return
     click.echo(f"lab in {the_lab.paths.root}: dry run, nothing changed; lab up would:")
     for a in planned.actions:
         click.echo(f"  {a.describe()}")
     if planned.needs_keys():
         click.echo("(zone texts and the trust anchor are made once the new keys exist)")
+    elif planned.wake_at is not None:
+        click.echo(f"after that, plan again before {_when(planned.wake_at)} (re-sign at half validity)")
 
 
 @lab.command()

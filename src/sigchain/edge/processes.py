@@ -7,9 +7,9 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Sequence
 
+from sigchain.clock import SYSTEM, Clock
 from sigchain.errors import OperationalError
 
 # Peer daemons live in sbin, which an ordinary user's PATH often lacks.
@@ -71,28 +71,29 @@ def is_ours(pid: int | None, marker: str) -> bool:
     return argv is not None and any(marker in a for a in argv)
 
 
-def terminate(pid: int, marker: str, timeout: float = 10.0) -> bool:
-    """SIGTERM the process if it is ours, wait, SIGKILL if it lingers. True if it was ours."""
+def terminate(pid: int, marker: str, timeout: float = 10.0, clock: Clock = SYSTEM) -> bool:
+    """SIGTERM the process if it is ours, wait (on `clock`), SIGKILL if it lingers. True if it
+    was ours."""
     if not is_ours(pid, marker):
         return False
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = clock.monotonic() + timeout
+    while clock.monotonic() < deadline:
         _reap(pid)
         if not is_ours(pid, marker):
             return True
-        time.sleep(0.05)
+        clock.sleep(0.05)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return True
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and is_ours(pid, marker):
+    deadline = clock.monotonic() + 5
+    while clock.monotonic() < deadline and is_ours(pid, marker):
         _reap(pid)
-        time.sleep(0.05)
+        clock.sleep(0.05)
     return True
 
 

@@ -57,13 +57,14 @@ class UpReport:
     added_addresses: list[str] = field(default_factory=list)
     anchor: list[str] = field(default_factory=list)
     anchor_changed: bool = False
+    resign_by: int | None = None  # run `lab up` again by then: a signed zone passes half validity
 
     def to_json(self) -> dict[str, Any]:
         return {
             "dir": self.directory, "resolver": self.resolver, "zones": self.zones,
             "servers": self.servers, "resolvers": self.resolvers,
             "added_addresses": self.added_addresses, "anchor": self.anchor,
-            "anchor_changed": self.anchor_changed,
+            "anchor_changed": self.anchor_changed, "resign_by": self.resign_by,
             "resolver_address": hierarchy.RESOLVERS.get(self.resolver),
         }
 
@@ -295,6 +296,7 @@ class Lab:
             report.zones.append(outcomes.get(name, kept))
         report.anchor = list(planned.anchor or ())
         report.anchor_changed = planned.anchor_changed
+        report.resign_by = planned.wake_at
         self._save(replace(self.state.with_zones(built), resolver=report.resolver,
                            anchor=tuple(report.anchor)))
 
@@ -411,7 +413,7 @@ class Lab:
 
     def _stop(self, name: str) -> bool:
         rec = self.state.processes.get(name)
-        was = rec is not None and processes.terminate(rec.pid, rec.marker)
+        was = rec is not None and processes.terminate(rec.pid, rec.marker, clock=self.clock)
         leftovers = [self.paths.pidfile(name)]
         if name == "unbound":
             leftovers.append(self.paths.unbound_control)

@@ -200,9 +200,20 @@ def signature_times(nodes: Mapping[dns.name.Name, Iterable[object]]) -> SigTimes
     return SigTimes(inception, expiration, count)
 
 
+def resign_time(times: SigTimes) -> int:
+    """When half the time from inception to the earliest expiry has gone by: the lab re-signs
+    from then on, leaving the other half for caches and a late `lab up`."""
+    return times.inception + (times.expiration - times.inception) // 2
+
+
 def past_half_validity(times: SigTimes, now: int) -> bool:
-    """True once half the time from inception to the earliest expiry has gone by."""
-    return now >= times.inception + (times.expiration - times.inception) // 2
+    return now >= resign_time(times)
+
+
+def fresh_signature_times(now: int) -> SigTimes:
+    """The worst case of a zone the lab signs at `now`: the earliest expiry any jitter allows."""
+    inception = now - SIG_BACKDATE
+    return SigTimes(inception, inception + SIG_VALIDITY - SIG_JITTER, 0)
 
 
 # ---- trust anchor, hints and resolver configurations ----------------------------------------------

@@ -226,6 +226,7 @@ class Plan:
     refusal: str | None = None
     anchor: tuple[str, ...] | None = None  # the trust anchor's DS lines; None: not known yet
     anchor_changed: bool = False
+    wake_at: int | None = None  # epoch seconds: plan again by then (a signed zone is due)
 
     @property
     def actions(self) -> tuple[Action, ...]:
@@ -284,7 +285,23 @@ def plan_up(state: LabState, observed: Observed, now: int, request: UpRequest) -
                          if a not in observed.addresses]
     run += _server_actions(state, observed, request, changed, writes)
     run += _resolver_actions(state, observed, request, bool(changed) or anchor_changed, texts)
-    return Plan(tuple(build), tuple(run), None, anchor, anchor_changed)
+    return Plan(tuple(build), tuple(run), None, anchor, anchor_changed,
+                _wake_at(observed, {w.zone for w in writes}, now))
+
+
+def _wake_at(observed: Observed, rewritten: set[str], now: int) -> int | None:
+    """When the first signed zone passes half its signature validity, counting the zones this
+    plan signs as signed at `now`; None when no signed zone's times are known."""
+    dues = []
+    for z in hierarchy.ZONES:
+        name = z.name.to_text()
+        if not z.signed:
+            continue
+        times = (hierarchy.fresh_signature_times(now) if name in rewritten
+                 else observed.zone_files.get(name, ZoneFiles()).sig_times)
+        if times is not None:
+            dues.append(hierarchy.resign_time(times))
+    return min(dues, default=None)
 
 
 class _KeyView:
