@@ -292,10 +292,14 @@ def test_dry_run_of_an_unchanged_lab_only_checks_the_servers(lab: LabDir) -> Non
     lines = proc.stdout.splitlines()
     assert lines[0] == f"lab in {lab.path}: dry run, nothing changed; lab up would:"
     serials = {z["zone"]: z["serial"] for z in lab.state_zones()}
-    assert lines[1:] == [f"  check {hierarchy.server_name(z)} serves {z.name} serial "
-                         f"{serials[z.name.to_text()]} (health check)" for z in hierarchy.ZONES]
+    assert lines[1:-1] == [f"  check {hierarchy.server_name(z)} serves {z.name} serial "
+                           f"{serials[z.name.to_text()]} (health check)" for z in hierarchy.ZONES]
     plan = json.loads(sc("lab", "up", "--dir", lab.path, "--dry-run", "--json").stdout)
     assert plan["dry_run"] and {a["action"] for a in plan["actions"]} == {"WaitServing"}
+    # Signed for 30 days less up to 1 day of jitter: due for re-signing half-way, ~14.5 days on.
+    assert 14 * 86400 < plan["wake_at"] - time.time() < 15 * 86400
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(plan["wake_at"]))
+    assert lines[-1] == f"after that, plan again before {when} (re-sign at half validity)"
     assert (lab.path / "lab.json").read_bytes() == before
 
 
@@ -318,6 +322,10 @@ def test_second_up_reuses_keys_and_anchor(lab: LabDir) -> None:
     assert [(r["name"], r["action"]) for r in out["resolvers"]] == [("unbound", "running")]
     assert {k: v["pid"] for k, v in lab.state()["processes"].items()} == pids
     assert out["added_addresses"] == []
+    # Nothing re-signed: the next re-signing is due when the first zone reaches half validity.
+    status = json.loads(sc("lab", "status", "--dir", lab.path, "--json").stdout)
+    expiries = [z["earliest_expiry_epoch"] for z in status["zones"] if z.get("earliest_expiry_epoch")]
+    assert out["resign_by"] is not None and out["resign_by"] < min(expiries)
 
 
 def test_status_flags_a_dead_server_and_up_restarts_it(lab: LabDir) -> None:
@@ -527,12 +535,17 @@ def test_missing_peer_binaries_and_not_root_are_clear_errors(tmp_path: Path) -> 
 
 
 def test_not_root_from_the_command_line(tmp_path: Path) -> None:
-    """Run as `nobody`: exit 3, one clear line, nothing written."""
-    setpriv = need("setpriv")
+    """Run with a non-root user ID: exit 3, one clear line, nothing written. A new user
+    namespace without a mapping makes the process's user ID `nobody` (65534) while the kernel
+    still checks its file access as the real owner's, so the checkout may live anywhere (a
+    clone under a 0700 /root is not readable by the real `nobody`)."""
+    unshare = need("unshare")
     target = tmp_path / "lab"
     proc = subprocess.run(
-        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
-         "-m", "sigchain", "lab", "up", "--dir", str(target)],
+        [unshare, "--user", sys.executable, "-c",
+         "import os, runpy, sys; assert os.geteuid() == 65534, os.geteuid(); "
+         "sys.argv = ['sigchain', *sys.argv[1:]]; runpy.run_module('sigchain', run_name='__main__')",
+         "lab", "up", "--dir", str(target)],
         capture_output=True, text=True, timeout=60, cwd="/",
     )
     assert proc.returncode == 3, proc.stdout + proc.stderr
