@@ -180,6 +180,10 @@ CODES: dict[str, CodeInfo] = {
         Severity.WARNING, "RFC 7344 §4.1",
         "CDS/CDNSKEY were asked for but no active KSK exists to publish them for",
     ),
+    "SIGN_DENIAL_CHANGED": CodeInfo(
+        Severity.WARNING, "RFC 5155 §10.4",
+        "the signed input's denial of existence (NSEC or NSEC3 parameters) is replaced",
+    ),
 }
 
 # One message template per code, shared by every path that emits it. `{x}` names a parameter;
@@ -240,6 +244,7 @@ TEMPLATES: dict[str, str] = {
     "SIGN_NO_ACTIVE_KSK": "algorithm {algorithm} has no active KSK: its ZSK signs the DNSKEY "
                           "RRset (the zone passes dnssec-verify only with -z)",
     "CDS_NO_ACTIVE_KSK": "no active KSK to publish CDS/CDNSKEY for",
+    "SIGN_DENIAL_CHANGED": "denial of existence changes from the input's {found} to {signed}",
 }
 
 Param = str | int | list[str] | list[int]
