@@ -187,7 +187,8 @@ CODES: dict[str, CodeInfo] = {
 }
 
 # One message template per code, shared by every path that emits it. `{x}` names a parameter;
-# `{x:time}` renders seconds since the epoch as YYYYMMDDHHMMSS (UTC); a list renders as
+# `{x:time}` renders seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (as every message
+# shows a time; --json keeps the epoch seconds in `params`); a list renders as
 # "a, b" ("none" when empty).
 TEMPLATES: dict[str, str] = {
     "NO_DNSKEY": "no DNSKEY RRset at {zone}",
@@ -255,7 +256,8 @@ class _Renderer(string.Formatter):
 
     def format_field(self, value: object, format_spec: str) -> str:
         if format_spec == "time":
-            return datetime.fromtimestamp(value, tz=UTC).strftime("%Y%m%d%H%M%S")  # type: ignore[arg-type]
+            return datetime.fromtimestamp(value, tz=UTC).strftime(  # type: ignore[arg-type]
+                "%Y-%m-%d %H:%M:%S UTC")
         if isinstance(value, list):
             return ", ".join(str(v) for v in value) or "none"
         return super().format_field(value, format_spec)

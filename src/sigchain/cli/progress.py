@@ -49,8 +49,16 @@ class TerminalPhases:
             bar.stop_task(task)
 
 
-def phases_for(label: str, quiet: bool) -> contextlib.AbstractContextManager[TerminalPhases | None]:
-    """Phases shown on stderr when it is a terminal and not `quiet` (--json); else None."""
+class Quiet:
+    """Phases that show nothing (piped, or --json)."""
+
+    @contextlib.contextmanager
+    def phase(self, name: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        yield lambda n: None
+
+
+def phases_for(label: str, quiet: bool) -> contextlib.AbstractContextManager[TerminalPhases | Quiet]:
+    """Phases shown on stderr when it is a terminal and not `quiet` (--json)."""
     if quiet or not sys.stderr.isatty():
-        return contextlib.nullcontext()
+        return contextlib.nullcontext(Quiet())
     return TerminalPhases(label)
