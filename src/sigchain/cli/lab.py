@@ -3,12 +3,11 @@ a validating resolver that trusts only the lab root."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
 
-from sigchain.cli.common import emit_json, handle_errors
+from sigchain.cli.common import emit_json, handle_errors, when
 from sigchain.core.lab import hierarchy
 from sigchain.services.lab import RESOLVER_CHOICES, Lab
 
@@ -69,12 +68,8 @@ def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json
         click.echo(f"  dig @{addr} www.dnssec-failed.test     # SERVFAIL: its DS matches no key "
                    "(+cd shows the data)")
     if report.resign_by is not None:
-        click.echo(f"re-sign: run `sigchain lab up` again before {_when(report.resign_by)}")
+        click.echo(f"re-sign: run `sigchain lab up` again before {when(report.resign_by)}")
     click.echo(f"status: sigchain lab status --dir {d}\nstop:   sigchain lab down --dir {d}")
-
-
-def _when(epoch: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
 def _render_plan(the_lab: Lab, resolver: str | None, fresh: bool, as_json: bool) -> None:
@@ -89,7 +84,7 @@ def _render_plan(the_lab: Lab, resolver: str | None, fresh: bool, as_json: bool)
     if planned.needs_keys():
         click.echo("(zone texts and the trust anchor are made once the new keys exist)")
     elif planned.wake_at is not None:
-        click.echo(f"after that, plan again before {_when(planned.wake_at)} (re-sign at half validity)")
+        click.echo(f"after that, plan again before {when(planned.wake_at)} (re-sign at half validity)")
 
 
 @lab.command()
@@ -122,6 +117,11 @@ def _ds_text(entry: dict[str, Any]) -> str:
     return " ".join(f"{d['key_tag']}{'' if d['matches_key'] else ' (matches no key!)'}" for d in ds)
 
 
+def _expiry(zone: dict[str, Any]) -> str:
+    epoch = zone.get("earliest_expiry_epoch")
+    return "-" if epoch is None else when(epoch)
+
+
 def _render_status(st: dict[str, Any]) -> None:
     procs = st["processes"]
     if not procs:
@@ -140,7 +140,7 @@ def _render_status(st: dict[str, Any]) -> None:
             running = "no answer"
         rows.append((z["zone"], z["server"], running, str(z["serial"] or "-"), z["denial"],
                      _keys_text(z["keys"]), _ds_text(z),
-                     (z["earliest_expiry"] or "-") + (" (re-sign due)" if z.get("resign_due") else "")))
+                     _expiry(z) + (" (re-sign due)" if z.get("resign_due") else "")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
