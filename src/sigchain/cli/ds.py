@@ -16,12 +16,14 @@ from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, FLAG_ZONE
 
 @click.command()
 @click.argument("keyfiles", nargs=-1)
-@click.option("--zone", "zonefile_", metavar="SIGNEDZONE", help="Take the KSKs from a zone file.")
+@click.option("--zone", "zonefile_", metavar="SIGNEDZONE",
+              help="Take the KSKs (SEP, not revoked) from this zone file's apex DNSKEY RRset "
+                   "instead of key files (default: the KEYFILE arguments).")
 @click.option("--origin", default=None, help="Zone name for --zone (default: $ORIGIN or file name).")
 @click.option("--digest", type=click.Choice(["2", "4"]), default="2", show_default=True,
-              help="2 = SHA-256, 4 = SHA-384.")
-@click.option("--cds", is_flag=True, help="Also print CDS records.")
-@click.option("--cdnskey", is_flag=True, help="Also print CDNSKEY records.")
+              help="DS digest type: 2 = SHA-256, 4 = SHA-384.")
+@click.option("--cds", is_flag=True, help="Also print a CDS record per key (RFC 7344).")
+@click.option("--cdnskey", is_flag=True, help="Also print a CDNSKEY record per key (RFC 7344).")
 @JSON_OPTION
 @handle_errors
 @json_keys("records")

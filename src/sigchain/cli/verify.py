@@ -65,7 +65,7 @@ def totals(errors: list[Finding], warnings: int, checked: int, valid: int) -> st
 @click.option("--origin", default=None, help="Zone name (default: $ORIGIN, else the file name).")
 @click.option("--at", "at", default=None,
               help="Check the signatures' validity at TIME (YYYYMMDDHHMMSS UTC, epoch seconds, or "
-                   "now±DURATION) instead of now.")
+                   "now±DURATION; default: now).")
 @click.option("-z", "--ignore-ksk", is_flag=True,
               help="Accept a DNSKEY RRset signed by any key (as dnssec-verify -z).")
 @click.option("--all", "show_all", is_flag=True,
