@@ -56,3 +56,26 @@ def test_ds_and_keygen_have_structured_json(keys: Path, tmp_path: Path) -> None:
 def test_usage_errors_are_json_too(args: list[str]) -> None:
     data = _json(*args, code=2)
     assert data["error"]["code"] == "usage" and data["error"]["exit"] == 2
+
+
+def test_sign_that_fails_its_verification_says_so(keys: Path, tmp_path: Path) -> None:
+    # --force lets an expired window past the up-front check; the verification still refuses.
+    args = ("sign", EXAMPLE_ZONE, "--keys", keys, "-o", tmp_path / "s", "--inception", "now-30d",
+            "--validity", "7d", "--force")
+    data = _json(*args, code=4)
+    assert data["verified"] is False and data["error"]["code"] == "verify-failed"
+    assert {f["code"] for f in data["findings"]} == {"RRSIG_EXPIRED"} and len(data["findings"]) > 3
+    human = sc(*args)
+    assert human.returncode == 4 and not (tmp_path / "s").exists()
+    lines = human.stderr.splitlines()
+    assert lines[0].startswith(f"ERROR RRSIG_EXPIRED ({len(data['findings'])}): ")
+    assert len(lines) == 1 + 3 + 1 + 1 and lines[-1].startswith("sigchain: error: the signed zone")
+
+
+def test_lab_json_keys_on_failure_and_success(tmp_path: Path) -> None:
+    from sigchain.cli.lab import DOWN_KEYS, STATUS_KEYS
+
+    missing = _json("lab", "status", "--dir", tmp_path / "none", code=2)
+    assert set(missing) == {*STATUS_KEYS, "error"} and missing["zones"] is None
+    nothing = _json("lab", "down", "--dir", tmp_path / "none", code=0)
+    assert set(nothing) == {*DOWN_KEYS, "error"} and nothing["error"] is None

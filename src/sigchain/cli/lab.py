@@ -7,13 +7,18 @@ from typing import Any
 
 import click
 
-from sigchain.cli.common import emit_json, handle_errors, when
+from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, when
 from sigchain.core.lab import hierarchy
 from sigchain.services.lab import RESOLVER_CHOICES, Lab
 
 DIR_OPTION = click.option("--dir", "directory", default="lab", show_default=True,
                           help="Lab directory: keys, zones, configs, PID and log files, state.")
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+# The keys of each command's --json (null on failure, beside "error").
+UP_KEYS = ("dir", "resolver", "zones", "servers", "resolvers", "added_addresses", "anchor",
+           "anchor_changed", "resign_by", "resolver_address", "dry_run", "actions", "wake_at")
+STATUS_KEYS = ("dir", "resolver", "resolver_address", "anchor", "zones", "processes", "running",
+               "added_addresses")
+DOWN_KEYS = ("stopped", "not_running", "removed_addresses")
 
 
 @click.group()
@@ -31,6 +36,7 @@ def lab() -> None:
                                                "change nothing.")
 @JSON_OPTION
 @handle_errors
+@json_keys(*UP_KEYS)
 def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json: bool) -> None:
     """Build, sign and serve the lab (as root); again: reuse keys, re-sign what is due."""
     if dry_run:
@@ -38,7 +44,7 @@ def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json
         return
     report = Lab(directory).up(resolver, fresh)
     if as_json:
-        emit_json(report.to_json())
+        emit_json({**dict.fromkeys(UP_KEYS), **report.to_json(), "dry_run": False, "error": None})
         return
     d = report.directory
     click.echo(f"lab in {d}")
@@ -75,8 +81,9 @@ def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json
 def _render_plan(the_lab: Lab, resolver: str | None, fresh: bool, as_json: bool) -> None:
     planned = the_lab.plan(resolver, fresh)
     if as_json:
-        emit_json({"dir": the_lab.paths.root, "dry_run": True,
-                   "actions": [a.to_json() for a in planned.actions], "wake_at": planned.wake_at})
+        emit_json({**dict.fromkeys(UP_KEYS), "dir": the_lab.paths.root, "dry_run": True,
+                   "actions": [a.to_json() for a in planned.actions], "wake_at": planned.wake_at,
+                   "error": None})
         return
     click.echo(f"lab in {the_lab.paths.root}: dry run, nothing changed; lab up would:")
     for a in planned.actions:
@@ -91,13 +98,14 @@ def _render_plan(the_lab: Lab, resolver: str | None, fresh: bool, as_json: bool)
 @DIR_OPTION
 @JSON_OPTION
 @handle_errors
+@json_keys(*STATUS_KEYS)
 def status(directory: str, as_json: bool) -> None:
     """Zones, servers, key tags, DS at the parent, earliest signature expiry, processes.
     Exit 1 when a process the lab started is no longer running."""
     st = Lab(directory).status()
     degraded = any(not p["running"] for p in st["processes"])
     if as_json:
-        emit_json(st)
+        emit_json({**st, "error": None})
     else:
         _render_status(st)
     if degraded:
@@ -160,11 +168,12 @@ def _render_status(st: dict[str, Any]) -> None:
 @DIR_OPTION
 @JSON_OPTION
 @handle_errors
+@json_keys(*DOWN_KEYS)
 def down(directory: str, as_json: bool) -> None:
     """Stop what `lab up` started (by PID) and remove the lo addresses it added; keys stay."""
     out = Lab(directory).down()
     if as_json:
-        emit_json(out)
+        emit_json({**out, "error": None})
         return
     if not any(out.values()):
         click.echo("lab: nothing to stop")

@@ -26,7 +26,7 @@ def _line(f: Finding) -> str:
     return f"{where}: {f.message}" if where else f.message
 
 
-def render_findings(findings: list[Finding], show_all: bool = True) -> None:
+def render_findings(findings: list[Finding], show_all: bool = False) -> None:
     """Findings on stderr grouped by code, errors first: a header with the count, then every
     finding (`show_all`) or the first few and how many more."""
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
