@@ -60,6 +60,13 @@ def totals(errors: list[Finding], warnings: int, checked: int, valid: int) -> st
             f"{valid} valid")
 
 
+def _nsec3(params: dict[str, object] | None) -> dict[str, object] | None:
+    """The NSEC3 parameters for --json: no salt is null, not "-"."""
+    if params is None:
+        return None
+    return {**params, "salt": None if params["salt"] in ("-", "") else params["salt"]}
+
+
 @click.command()
 @click.argument("zonefile_path", metavar="SIGNEDZONE")
 @click.option("--origin", default=None, help="Zone name (default: $ORIGIN, else the file name).")
@@ -98,7 +105,7 @@ def verify(zonefile_path: str, origin: str | None, at: str | None, ignore_ksk: b
     if as_json:
         emit_json({
             "zone": zone.origin.to_text(), "at": when, "ok": not errors,
-            "algorithms": report.algorithms, "denial": report.denial, "nsec3": report.nsec3,
+            "algorithms": report.algorithms, "denial": report.denial, "nsec3": _nsec3(report.nsec3),
             "rrsets_checked": report.rrsets_checked,
             "signatures_checked": report.signatures_checked,
             "signatures_valid": report.signatures_valid,
