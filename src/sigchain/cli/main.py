@@ -62,7 +62,7 @@ def main() -> None:
         else:
             exc.show()
         sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("Aborted!", err=True)
-        sys.exit(1)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("sigchain: interrupted", err=True)
+        sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)

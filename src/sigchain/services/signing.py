@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.pool import AsyncResult, Pool
@@ -64,7 +65,9 @@ def _sign_batch(
 
 
 def _warm() -> None:
-    """Worker start-up: importing this module imports the signer, dnspython and cryptography."""
+    """Worker start-up: importing this module imports the signer, dnspython and cryptography.
+    Ctrl-C is the parent's to handle (it ends the pool): no traceback from every worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def default_threads() -> int:
