@@ -40,6 +40,18 @@ def test_resigning_keeps_the_inputs_nsec3_parameters(keys: Path, tmp_path: Path)
     assert sc("verify", third).returncode == 0
 
 
+def test_kept_iterations_above_the_limit_are_refused_with_the_way_out(keys: Path,
+                                                                     tmp_path: Path) -> None:
+    many, again = tmp_path / "many", tmp_path / "again"
+    sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", many, "--nsec3", "--iterations", "200",
+       "--force", check=True)
+    refused = sc("sign", many, "--keys", keys, "-o", again)
+    assert refused.returncode == 4 and "kept from the input's NSEC3 chain" in refused.stderr
+    assert not again.exists()
+    sc("sign", many, "--keys", keys, "-o", again, "--iterations", "0", check=True)
+    assert _nsec3(again)[0] == 0
+
+
 def test_changing_the_denial_is_asked_for_and_warned(keys: Path, tmp_path: Path) -> None:
     nsec, nsec3, back = tmp_path / "nsec", tmp_path / "nsec3", tmp_path / "back"
     sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", nsec, check=True)

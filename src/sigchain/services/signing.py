@@ -298,7 +298,13 @@ def _denial(
         chosen, found = denialcore.choose(request, denialcore.found_denial(rrsets, key_of(zorigin)))
         warnings += [_word(f) for f in found]
     if chosen.nsec3 is not None:
-        DEFAULT_POLICY.check_nsec3_iterations(chosen.nsec3.iterations, force)
+        try:
+            DEFAULT_POLICY.check_nsec3_iterations(chosen.nsec3.iterations, force)
+        except UnsafeRefused as exc:
+            if request is None or request.iterations is not None:
+                raise
+            raise UnsafeRefused(f"{exc} (kept from the input's NSEC3 chain; --iterations 0 "
+                                "changes it)") from None
         warnings += _nsec3_warnings(chosen.nsec3)
     return chosen, warnings
 
