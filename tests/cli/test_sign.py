@@ -88,7 +88,9 @@ def test_published_inactive_and_deleted_keys(keys: Path, tmp_path: Path) -> None
     future = keygen(keys, "example.test", "zsk")  # not yet published
     _set_timing(keys, future, publish=now + 86400, activate=now + 2 * 86400)
     out = tmp_path / "s"
-    sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out, check=True)
+    summary = sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out, check=True).stdout.splitlines()
+    assert summary[2] == ("algorithm ECDSAP256SHA256: KSKs: 1 active, 0 stand-by, 0 revoked; "
+                          "ZSKs: 1 active, 2 stand-by, 0 revoked")
     tag = lambda base: int(base.rsplit("+", 1)[1])  # noqa: E731
     published = _dnskey_tags(out)
     assert tag(standby) in published and tag(retired) in published

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import NoReturn
 
 import click
@@ -141,6 +142,13 @@ def _refused(e: signing.VerifyRefused, as_json: bool) -> NoReturn:
     sys.exit(e.exit_code)
 
 
+def _state(key: dict[str, object]) -> str:
+    """As dnssec-signzone counts keys: revoked, else active (signing), else stand-by."""
+    if int(key["flags"]) & 0x80:  # type: ignore[call-overload]
+        return "revoked"
+    return "active" if key["state"] == "active" else "stand-by"
+
+
 def summary(result: signing.SignFileResult, elapsed: float) -> list[str]:
     """What was written and with what, as dnssec-signzone sums it up."""
     from sigchain.core.dnssec import algorithms
@@ -150,11 +158,9 @@ def summary(result: signing.SignFileResult, elapsed: float) -> list[str]:
         keys = [k for k in result.keys if k["algorithm"] == alg]
         roles = []
         for role, sep in (("KSKs", 1), ("ZSKs", 0)):
-            ks = [k for k in keys if int(k["flags"]) & 1 == sep]  # type: ignore[call-overload]
-            revoked = sum(1 for k in ks if int(k["flags"]) & 0x80)  # type: ignore[call-overload]
-            active = sum(1 for k in ks if k["state"] == "active")
-            roles.append(f"{role}: {active} active, {len(ks) - active - revoked} stand-by, "
-                         f"{revoked} revoked")
+            states = Counter(_state(k) for k in keys if int(k["flags"]) & 1 == sep)  # type: ignore[call-overload]
+            roles.append(f"{role}: {states['active']} active, {states['stand-by']} stand-by, "
+                         f"{states['revoked']} revoked")
         name = algorithms.ALGORITHMS[alg].mnemonic if alg in algorithms.ALGORITHMS else str(alg)
         lines.append(f"algorithm {name}: {'; '.join(roles)}")
     rate = f" ({result.signatures / elapsed:.0f}/s)" if elapsed > 0 else ""
