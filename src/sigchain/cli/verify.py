@@ -49,15 +49,19 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def totals(errors: list[Finding], warnings: int, checked: int, valid: int) -> str:
-    """The verdict's counts, worded so they cannot be misread."""
+def totals(errors: list[Finding], warnings: int, checked: int, valid: int, correct: int) -> str:
+    """The verdict's counts, worded so they cannot be misread: `valid` signatures verify, are
+    in their window and have the right fields; `correct` ones only verify."""
     kinds = len({f.code for f in errors})
     if errors:
         head = f"FAILED: {_plural(len(errors), 'error')} of {_plural(kinds, 'kind')}"
     else:
         head = "verified: no errors"
-    return (f"{head}, {_plural(warnings, 'warning')}; {_plural(checked, 'signature')} checked, "
+    text = (f"{head}, {_plural(warnings, 'warning')}; {_plural(checked, 'signature')} checked, "
             f"{valid} valid")
+    if correct != valid:
+        text += f" ({correct} cryptographically correct)"
+    return text
 
 
 def _nsec3(params: dict[str, object] | None) -> dict[str, object] | None:
@@ -119,8 +123,9 @@ def verify(zonefile_path: str, origin: str | None, at: str | None, ignore_ksk: b
 
         render_findings(report.findings, show_all)
         names = ", ".join(algorithms.ALGORITHMS[a].mnemonic for a in report.algorithms)
-        counts = totals(errors, warnings, report.signatures_checked, report.signatures_valid)
-        click.echo(f"zone {zone.origin} {counts} (at {timefmt.format_utc(when)}); "
+        counts = totals(errors, warnings, report.signatures_checked, report.signatures_valid,
+                        report.signatures_verified)
+        click.echo(f"zone {zone.origin} {counts}; at {timefmt.format_utc(when)}; "
                    f"{report.rrsets_checked} RRsets, algorithms {names or '-'}, "
                    f"denial {report.denial}")
     sys.exit(1 if errors else 0)
