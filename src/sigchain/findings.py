@@ -180,10 +180,15 @@ CODES: dict[str, CodeInfo] = {
         Severity.WARNING, "RFC 7344 §4.1",
         "CDS/CDNSKEY were asked for but no active KSK exists to publish them for",
     ),
+    "SIGN_DENIAL_CHANGED": CodeInfo(
+        Severity.WARNING, "RFC 5155 §10.4",
+        "the signed input's denial of existence (NSEC or NSEC3 parameters) is replaced",
+    ),
 }
 
 # One message template per code, shared by every path that emits it. `{x}` names a parameter;
-# `{x:time}` renders seconds since the epoch as YYYYMMDDHHMMSS (UTC); a list renders as
+# `{x:time}` renders seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (as every message
+# shows a time; --json keeps the epoch seconds in `params`); a list renders as
 # "a, b" ("none" when empty).
 TEMPLATES: dict[str, str] = {
     "NO_DNSKEY": "no DNSKEY RRset at {zone}",
@@ -240,6 +245,7 @@ TEMPLATES: dict[str, str] = {
     "SIGN_NO_ACTIVE_KSK": "algorithm {algorithm} has no active KSK: its ZSK signs the DNSKEY "
                           "RRset (the zone passes dnssec-verify only with -z)",
     "CDS_NO_ACTIVE_KSK": "no active KSK to publish CDS/CDNSKEY for",
+    "SIGN_DENIAL_CHANGED": "denial of existence changes from the input's {found} to {signed}",
 }
 
 Param = str | int | list[str] | list[int]
@@ -250,7 +256,8 @@ class _Renderer(string.Formatter):
 
     def format_field(self, value: object, format_spec: str) -> str:
         if format_spec == "time":
-            return datetime.fromtimestamp(value, tz=UTC).strftime("%Y%m%d%H%M%S")  # type: ignore[arg-type]
+            return datetime.fromtimestamp(value, tz=UTC).strftime(  # type: ignore[arg-type]
+                "%Y-%m-%d %H:%M:%S UTC")
         if isinstance(value, list):
             return ", ".join(str(v) for v in value) or "none"
         return super().format_field(value, format_spec)

@@ -65,7 +65,7 @@ def test_bogus_names_the_first_error_and_exit_codes() -> None:
                 "www.example.", "A")
     r = _result(Status.BOGUS, Kind.ANSWER, findings=(f,))
     assert r.verdict_line == (";; resolution failed: bogus: RRSIG_EXPIRED "
-                              "(RRSIG 13/1 expired at 20270115080000)")
+                              "(RRSIG 13/1 expired at 2027-01-15 08:00:00 UTC)")
     assert r.exit_code() == 1
     assert _result(Status.INDETERMINATE, Kind.ANSWER).exit_code() == 1
     assert _result(Status.INSECURE, Kind.ANSWER).exit_code(require_secure=True) == 1

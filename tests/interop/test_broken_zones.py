@@ -152,8 +152,8 @@ Break = Callable[[Nodes, Path], None]
 CASES: list[tuple[str, tuple[str, ...], Break | None, str]] = [
     ("tampered-rdata", (), tamper_rdata, "RRSIG_BAD_SIGNATURE"),
     ("removed-rrsig", (), remove_rrsig, "RRSIG_MISSING"),
-    ("expired-rrsig", ("--inception", "now-30d", "--validity", "7d"), None, "RRSIG_EXPIRED"),
-    ("inception-in-future", ("--inception", "now+2d", "--validity", "14d"), None, "RRSIG_NOT_YET_VALID"),
+    ("expired-rrsig", ("--inception", "now-30d", "--validity", "7d", "--force"), None, "RRSIG_EXPIRED"),
+    ("inception-in-future", ("--inception", "now+2d", "--validity", "14d", "--force"), None, "RRSIG_NOT_YET_VALID"),
     ("nsec3-record-removed", ("--nsec3",), remove_nsec3, "NSEC3_CHAIN_BROKEN"),
     ("wrong-nsec-bitmap", (), wrong_nsec_bitmap, "NSEC_BITMAP_WRONG"),
     ("wrong-nsec3-bitmap", ("--nsec3",), wrong_nsec3_bitmap, "NSEC3_BITMAP_WRONG"),
@@ -211,7 +211,7 @@ def test_every_problem_is_reported_not_just_the_first(keydir: Path, tmp_path: Pa
 
 def test_verify_at_a_time_inside_and_outside_the_window(keydir: Path, tmp_path: Path) -> None:
     signed = tmp_path / "signed"
-    _sign(keydir, signed, "--inception", "20300101000000", "--validity", "10d", "--jitter", "0", "-P")
+    _sign(keydir, signed, "--inception", "20300101000000", "--validity", "10d", "--jitter", "0", "-P", "--force")
     assert sc("verify", signed, "--at", "20300105000000").returncode == 0
     late = sc("verify", signed, "--at", "20300112000000", "--json")
     assert late.returncode == 1 and "RRSIG_EXPIRED" in late.stdout

@@ -365,7 +365,7 @@ def test_sighup_reload_swaps_good_zones_and_keeps_old_on_failure(tmp_path: Path,
         # A version that parses but fails verification (expired signatures): not loaded either.
         expired = tmp_path / "expired.signed"
         sc("sign", signed["zone"], "--keys", signed["keys"], "-o", expired, "--serial", "unixtime",
-           "--inception", "now-30d", "--validity", "7d", "--jitter", "0", "-P", check=True)
+           "--inception", "now-30d", "--validity", "7d", "--jitter", "0", "-P", "--force", check=True)
         os.replace(expired, live)
         server.proc.send_signal(signal.SIGHUP)
         server.wait_log("reload of zone example.test. failed", 2)

@@ -151,8 +151,8 @@ def _sign_sigchain(d: Path, origin: str, unsigned: Path, flavour: str) -> Path:
     out = d / "signed"
     extra: list[str] = {
         "sigchain": [], "sigchain-nsec3": ["--nsec3"], "sigchain-optout": ["--nsec3", "--opt-out"],
-        "sigchain-expired": ["--inception", "now-30d", "--validity", "10d", "--jitter", "0", "-P"],
-        "sigchain-future": ["--inception", "now+10d", "--validity", "30d", "--jitter", "0", "-P"],
+        "sigchain-expired": ["--inception", "now-30d", "--validity", "10d", "--jitter", "0", "-P", "--force"],
+        "sigchain-future": ["--inception", "now+10d", "--validity", "30d", "--jitter", "0", "-P", "--force"],
         "sigchain-iter200": ["--nsec3", "--iterations", "200", "--force"],
     }[flavour]
     sc("sign", unsigned, "--keys", keys, "-o", out, *extra, check=True)

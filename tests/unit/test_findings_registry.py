@@ -39,7 +39,7 @@ def test_every_code_has_a_template() -> None:
 def test_message_is_rendered_from_the_parameters() -> None:
     f = Finding("RRSIG_EXPIRED", {"algorithm": 13, "tag": 4711, "expiration": 1_800_000_000},
                 "www.example.", "A")
-    assert f.message == "RRSIG 13/4711 expired at 20270115080000"
+    assert f.message == "RRSIG 13/4711 expired at 2027-01-15 08:00:00 UTC"
     d = f.to_dict()
     assert d["params"] == {"algorithm": 13, "tag": 4711, "expiration": 1_800_000_000}
     assert d["message"] == f.message and d["ede"] == 7

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 import dns.exception
 import dns.name
 
-from sigchain.cli.common import handle_errors
+from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
@@ -14,18 +16,31 @@ from sigchain.edge import keystore
 from sigchain.errors import InputError, OperationalError
 from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
 
+JSON_KEYS = ("zone", "base", "key_tag", "algorithm", "flags", "role", "files")
+
 
 @click.command()
 @click.argument("zone")
-@click.option("--role", type=click.Choice(["ksk", "zsk", "csk"]), required=True)
-@click.option("--algorithm", "-a", default="ecdsap256sha256", show_default=True)
-@click.option("--bits", "-b", type=int, default=None, help="RSA modulus size (default 2048).")
-@click.option("--dir", "directory", default=".", show_default=True, help="Key directory.")
-@click.option("--ttl", "-L", type=int, default=None, help="DNSKEY TTL written into the .key file.")
+@click.option("--role", type=click.Choice(["ksk", "zsk", "csk"]), required=True,
+              help="ksk: SEP flag (257), signs the DNSKEY RRset; zsk: flags 256, signs the "
+                   "zone's data; csk: both.")
+@click.option("--algorithm", "-a", default="ecdsap256sha256", show_default=True,
+              help="DNSSEC algorithm, by name or number: "
+                   + ", ".join(sorted(a.mnemonic.lower() for a in algorithms.ALGORITHMS.values()
+                                      if a.may_sign)) + ".")
+@click.option("--bits", "-b", type=click.IntRange(1024, 4096), default=None,
+              help="RSA modulus size in bits (RSA only; default 2048).")
+@click.option("--dir", "directory", default=".", show_default=True,
+              help="Key directory (made, mode 0700, if missing).")
+@click.option("--ttl", "-L", type=click.IntRange(0), default=None,
+              help="DNSKEY TTL in seconds written into the .key file (default: none, the "
+                   "zone's TTL applies).")
 @click.option("--force", is_flag=True, help="Allow algorithms RFC 8624/9904 forbid for signing.")
+@JSON_OPTION
 @handle_errors
+@json_keys(*JSON_KEYS)
 def keygen(zone: str, role: str, algorithm: str, bits: int | None, directory: str,
-           ttl: int | None, force: bool) -> None:
+           ttl: int | None, force: bool, as_json: bool) -> None:
     """Generate a key pair for ZONE; prints the BIND base name (Kzone.+AAA+TTTTT)."""
     try:
         origin = dns.name.from_text(zone)
@@ -50,4 +65,11 @@ def keygen(zone: str, role: str, algorithm: str, bits: int | None, directory: st
             break
     else:
         raise OperationalError("could not find an unused key tag")
-    click.echo(keystore.write_pair(directory, kp, alg))
+    base = keystore.write_pair(directory, kp, alg)
+    if as_json:
+        path = os.path.join(directory, base)
+        emit_json({"zone": origin.to_text(), "base": base, "key_tag": kp.key_tag,
+                   "algorithm": alg.number, "flags": kp.flags, "role": role,
+                   "files": {"key": path + ".key", "private": path + ".private"}, "error": None})
+    else:
+        click.echo(base)

@@ -3,18 +3,22 @@ a validating resolver that trusts only the lab root."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
 
-from sigchain.cli.common import emit_json, handle_errors
+from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, when
 from sigchain.core.lab import hierarchy
 from sigchain.services.lab import RESOLVER_CHOICES, Lab
 
 DIR_OPTION = click.option("--dir", "directory", default="lab", show_default=True,
                           help="Lab directory: keys, zones, configs, PID and log files, state.")
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+# The keys of each command's --json (null on failure, beside "error").
+UP_KEYS = ("dir", "resolver", "zones", "servers", "resolvers", "added_addresses", "anchor",
+           "anchor_changed", "resign_by", "resolver_address", "dry_run", "actions", "wake_at")
+STATUS_KEYS = ("dir", "resolver", "resolver_address", "anchor", "zones", "processes", "running",
+               "added_addresses")
+DOWN_KEYS = ("stopped", "not_running", "removed_addresses")
 
 
 @click.group()
@@ -32,6 +36,7 @@ def lab() -> None:
                                                "change nothing.")
 @JSON_OPTION
 @handle_errors
+@json_keys(*UP_KEYS)
 def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json: bool) -> None:
     """Build, sign and serve the lab (as root); again: reuse keys, re-sign what is due."""
     if dry_run:
@@ -39,7 +44,7 @@ def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json
         return
     report = Lab(directory).up(resolver, fresh)
     if as_json:
-        emit_json(report.to_json())
+        emit_json({**dict.fromkeys(UP_KEYS), **report.to_json(), "dry_run": False, "error": None})
         return
     d = report.directory
     click.echo(f"lab in {d}")
@@ -69,19 +74,16 @@ def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json
         click.echo(f"  dig @{addr} www.dnssec-failed.test     # SERVFAIL: its DS matches no key "
                    "(+cd shows the data)")
     if report.resign_by is not None:
-        click.echo(f"re-sign: run `sigchain lab up` again before {_when(report.resign_by)}")
+        click.echo(f"re-sign: run `sigchain lab up` again before {when(report.resign_by)}")
     click.echo(f"status: sigchain lab status --dir {d}\nstop:   sigchain lab down --dir {d}")
-
-
-def _when(epoch: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
 def _render_plan(the_lab: Lab, resolver: str | None, fresh: bool, as_json: bool) -> None:
     planned = the_lab.plan(resolver, fresh)
     if as_json:
-        emit_json({"dir": the_lab.paths.root, "dry_run": True,
-                   "actions": [a.to_json() for a in planned.actions], "wake_at": planned.wake_at})
+        emit_json({**dict.fromkeys(UP_KEYS), "dir": the_lab.paths.root, "dry_run": True,
+                   "actions": [a.to_json() for a in planned.actions], "wake_at": planned.wake_at,
+                   "error": None})
         return
     click.echo(f"lab in {the_lab.paths.root}: dry run, nothing changed; lab up would:")
     for a in planned.actions:
@@ -89,20 +91,21 @@ def _render_plan(the_lab: Lab, resolver: str | None, fresh: bool, as_json: bool)
     if planned.needs_keys():
         click.echo("(zone texts and the trust anchor are made once the new keys exist)")
     elif planned.wake_at is not None:
-        click.echo(f"after that, plan again before {_when(planned.wake_at)} (re-sign at half validity)")
+        click.echo(f"after that, plan again before {when(planned.wake_at)} (re-sign at half validity)")
 
 
 @lab.command()
 @DIR_OPTION
 @JSON_OPTION
 @handle_errors
+@json_keys(*STATUS_KEYS)
 def status(directory: str, as_json: bool) -> None:
     """Zones, servers, key tags, DS at the parent, earliest signature expiry, processes.
     Exit 1 when a process the lab started is no longer running."""
     st = Lab(directory).status()
     degraded = any(not p["running"] for p in st["processes"])
     if as_json:
-        emit_json(st)
+        emit_json({**st, "error": None})
     else:
         _render_status(st)
     if degraded:
@@ -120,6 +123,11 @@ def _ds_text(entry: dict[str, Any]) -> str:
     if not ds:
         return "none (insecure)" if entry["parent"] else "-"
     return " ".join(f"{d['key_tag']}{'' if d['matches_key'] else ' (matches no key!)'}" for d in ds)
+
+
+def _expiry(zone: dict[str, Any]) -> str:
+    epoch = zone.get("earliest_expiry_epoch")
+    return "-" if epoch is None else when(epoch)
 
 
 def _render_status(st: dict[str, Any]) -> None:
@@ -140,7 +148,7 @@ def _render_status(st: dict[str, Any]) -> None:
             running = "no answer"
         rows.append((z["zone"], z["server"], running, str(z["serial"] or "-"), z["denial"],
                      _keys_text(z["keys"]), _ds_text(z),
-                     (z["earliest_expiry"] or "-") + (" (re-sign due)" if z.get("resign_due") else "")))
+                     _expiry(z) + (" (re-sign due)" if z.get("resign_due") else "")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -160,11 +168,12 @@ def _render_status(st: dict[str, Any]) -> None:
 @DIR_OPTION
 @JSON_OPTION
 @handle_errors
+@json_keys(*DOWN_KEYS)
 def down(directory: str, as_json: bool) -> None:
     """Stop what `lab up` started (by PID) and remove the lo addresses it added; keys stay."""
     out = Lab(directory).down()
     if as_json:
-        emit_json(out)
+        emit_json({**out, "error": None})
         return
     if not any(out.values()):
         click.echo("lab: nothing to stop")

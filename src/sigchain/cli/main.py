@@ -1,33 +1,68 @@
-"""`sigchain` command line: one module per command group, registered here."""
+"""`sigchain` command line: one module per command group, imported only when its command runs
+(so `--version` and `--help` start in a few tens of milliseconds)."""
 
 from __future__ import annotations
+
+import importlib
+import json
+import sys
 
 import click
 
 from sigchain import __version__
-from sigchain.cli import ds as ds_cmd
-from sigchain.cli import keygen as keygen_cmd
-from sigchain.cli import lab as lab_cmd
-from sigchain.cli import serve as serve_cmd
-from sigchain.cli import sign as sign_cmd
-from sigchain.cli import trace as trace_cmd
-from sigchain.cli import verify as verify_cmd
+
+# name → (module, attribute, one-line help shown by `sigchain --help` without importing it)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "keygen": ("sigchain.cli.keygen", "keygen", "Generate a key pair (BIND K-files) for a zone."),
+    "sign": ("sigchain.cli.sign", "sign", "Sign a zone file (dnssec-signzone)."),
+    "verify": ("sigchain.cli.verify", "verify", "Verify a signed zone (dnssec-verify)."),
+    "ds": ("sigchain.cli.ds", "ds", "Print DS records for keys or a zone (dnssec-dsfromkey)."),
+    "serve": ("sigchain.cli.serve", "serve", "Serve zones authoritatively (UDP, TCP, XFR out)."),
+    "lab": ("sigchain.cli.lab", "lab", "A signed hierarchy on loopback with a validating resolver."),
+    "trace": ("sigchain.cli.trace", "trace", "Resolve and validate a name, showing the chain (delv)."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, about) for name, (_, _, about) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sigchain")
 def cli() -> None:
-    """sigchain — DNSSEC keys, signing, verification, DS, serving, tracing and the lab."""
+    """sigchain — DNSSEC keys, signing, verification, DS, serving, tracing and the lab.
 
-
-cli.add_command(keygen_cmd.keygen)
-cli.add_command(sign_cmd.sign)
-cli.add_command(verify_cmd.verify)
-cli.add_command(ds_cmd.ds)
-cli.add_command(serve_cmd.serve)
-cli.add_command(lab_cmd.lab)
-cli.add_command(trace_cmd.trace)
+    Exit codes: 0 ok, 1 the check found problems, 2 bad input or usage, 3 operational
+    failure (I/O, network), 4 refused as unsafe (--force where it can make sense)."""
 
 
 def main() -> None:
-    cli(prog_name="sigchain")
+    """Run the command line; a usage error with --json is a JSON error on stdout (exit 2)."""
+    args = sys.argv[1:]
+    try:
+        rv = cli.main(args, prog_name="sigchain", standalone_mode=False)
+    except click.ClickException as exc:
+        if "--json" in args:
+            error = {"code": "usage", "message": exc.format_message(), "exit": exc.exit_code,
+                     "file": None, "line": None}
+            click.echo(json.dumps({"error": error}, indent=2, sort_keys=True))
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("sigchain: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,65 +1,132 @@
-"""`sigchain verify`: the dnssec-verify equivalent, with stable finding codes."""
+"""`sigchain verify`: the dnssec-verify equivalent, with stable finding codes, grouped by code."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 
 import click
 
-from sigchain.cli.common import emit_json, handle_errors
+from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
+from sigchain.cli.progress import phases_for
 from sigchain.clock import SYSTEM
-from sigchain.core.dnssec import algorithms, timefmt
-from sigchain.edge import zonefile
+from sigchain.core.dnssec import timefmt
 from sigchain.findings import Finding, Severity
-from sigchain.services import verifying
 
 BIG_FILE = 4 << 20  # bytes
+EXAMPLES = 3  # findings shown per code without --all
+JSON_KEYS = ("zone", "at", "ok", "algorithms", "denial", "nsec3", "rrsets_checked",
+             "signatures_checked", "signatures_valid", "signatures_verified", "errors",
+             "warnings", "counts", "findings")
 
 
-def render_findings(findings: list[Finding]) -> None:
+def _line(f: Finding) -> str:
+    where = f"{f.name}/{f.rdtype}" if f.rdtype else (f.name or "")
+    return f"{where}: {f.message}" if where else f.message
+
+
+def render_findings(findings: list[Finding], show_all: bool = False) -> None:
+    """Findings on stderr grouped by code, errors first: a header with the count, then every
+    finding (`show_all`) or the first few and how many more."""
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    groups: dict[str, list[Finding]] = {}
     for f in findings:
-        where = f"{f.name}/{f.rdtype}" if f.rdtype else (f.name or "")
-        click.echo(f"{f.severity.value.upper()} {f.code} {where}: {f.message} ({f.rfc})", err=True)
+        groups.setdefault(f.code, []).append(f)
+    for code, group in sorted(groups.items(), key=lambda kv: (order[kv[1][0].severity], kv[0])):
+        first = group[0]
+        click.echo(f"{first.severity.value.upper()} {code} ({len(group)}): {first.info.summary} "
+                   f"({first.rfc})", err=True)
+        shown = group if show_all else group[:EXAMPLES]
+        for f in shown:
+            click.echo(f"  {code} {_line(f)}", err=True)
+        if len(group) > len(shown):
+            click.echo(f"  ... and {len(group) - len(shown)} more {code} (--all lists every one)",
+                       err=True)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def totals(errors: list[Finding], warnings: int, checked: int, valid: int, correct: int) -> str:
+    """The verdict's counts, worded so they cannot be misread: `valid` signatures verify, are
+    in their window and have the right fields; `correct` ones only verify."""
+    kinds = len({f.code for f in errors})
+    if errors:
+        head = f"FAILED: {_plural(len(errors), 'error')} of {_plural(kinds, 'kind')}"
+    else:
+        head = "verified: no errors"
+    text = (f"{head}, {_plural(warnings, 'warning')}; {_plural(checked, 'signature')} checked, "
+            f"{valid} valid")
+    if correct != valid:
+        text += f" ({correct} cryptographically correct)"
+    return text
+
+
+def _nsec3(params: dict[str, object] | None) -> dict[str, object] | None:
+    """The NSEC3 parameters for --json: no salt is null, not "-"."""
+    if params is None:
+        return None
+    return {**params, "salt": None if params["salt"] in ("-", "") else params["salt"]}
 
 
 @click.command()
 @click.argument("zonefile_path", metavar="SIGNEDZONE")
 @click.option("--origin", default=None, help="Zone name (default: $ORIGIN, else the file name).")
-@click.option("--at", "at", default=None, help="Check validity at TIME instead of now.")
+@click.option("--at", "at", default=None,
+              help="Check the signatures' validity at TIME (YYYYMMDDHHMMSS UTC, epoch seconds, or "
+                   "now±DURATION; default: now).")
 @click.option("-z", "--ignore-ksk", is_flag=True,
               help="Accept a DNSKEY RRset signed by any key (as dnssec-verify -z).")
-@click.option("--threads", type=int, default=None,
+@click.option("--all", "show_all", is_flag=True,
+              help=f"List every finding (default: the first {EXAMPLES} of each code and a count; "
+                   "--json always has every one).")
+@click.option("--threads", type=click.IntRange(1), default=None,
               help="Processes checking signatures (default: every core).")
-@click.option("--json", "as_json", is_flag=True)
+@JSON_OPTION
 @handle_errors
+@json_keys(*JSON_KEYS)
 def verify(zonefile_path: str, origin: str | None, at: str | None, ignore_ksk: bool,
-           threads: int | None, as_json: bool) -> None:
+           show_all: bool, threads: int | None, as_json: bool) -> None:
     """Verify a signed zone; exit 1 when it has errors (warnings do not fail)."""
+    from sigchain.edge import zonefile
+    from sigchain.services import verifying
+
     now = SYSTEM.now()
     when = timefmt.parse_time(at, now) if at is not None else now
     # A zone file of some megabytes has enough signatures for a pool: start its workers
     # while the file is read.
     big = os.path.getsize(zonefile_path) > BIG_FILE if os.path.isfile(zonefile_path) else False
-    with verifying.Verifier(threads, start_now=big) as verifier:
-        zone = zonefile.load_wire(zonefile_path, origin, require_ns=False)
-        report = verifier.verify(zone, when, ignore_ksk)
+    with phases_for("verify", as_json) as phases, \
+            verifying.Verifier(threads, start_now=big) as verifier:
+        with phases.phase("read"):
+            zone = zonefile.load_wire(zonefile_path, origin, require_ns=False)
+        with phases.phase("check signatures and chains"):
+            report = verifier.verify(zone, when, ignore_ksk)
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    warnings = sum(1 for f in report.findings if f.severity is Severity.WARNING)
     if as_json:
         emit_json({
             "zone": zone.origin.to_text(), "at": when, "ok": not errors,
-            "algorithms": report.algorithms, "denial": report.denial, "nsec3": report.nsec3,
+            "algorithms": report.algorithms, "denial": report.denial, "nsec3": _nsec3(report.nsec3),
             "rrsets_checked": report.rrsets_checked,
+            "signatures_checked": report.signatures_checked,
+            "signatures_valid": report.signatures_valid,
             "signatures_verified": report.signatures_verified,
-            "findings": [f.to_dict() for f in report.findings],
+            "errors": len(errors), "warnings": warnings,
+            "counts": dict(Counter(f.code for f in report.findings)),
+            "findings": [f.to_dict() for f in report.findings], "error": None,
         })
     else:
-        render_findings(report.findings)
+        from sigchain.core.dnssec import algorithms
+
+        render_findings(report.findings, show_all)
         names = ", ".join(algorithms.ALGORITHMS[a].mnemonic for a in report.algorithms)
-        verdict = "verified" if not errors else f"FAILED with {len(errors)} error(s)"
-        click.echo(
-            f"zone {zone.origin} {verdict}: {report.rrsets_checked} RRsets, "
-            f"{report.signatures_verified} signatures verified, algorithms {names or '-'}, "
-            f"denial {report.denial}"
-        )
+        counts = totals(errors, warnings, report.signatures_checked, report.signatures_valid,
+                        report.signatures_verified)
+        click.echo(f"zone {zone.origin} {counts}; at {timefmt.format_utc(when)}; "
+                   f"{report.rrsets_checked} RRsets, algorithms {names or '-'}, "
+                   f"denial {report.denial}")
     sys.exit(1 if errors else 0)
+

@@ -8,20 +8,27 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.pool import AsyncResult, Pool
+from typing import Protocol
 
+import dns.name
 from cryptography.hazmat.primitives import serialization
 
+from sigchain.core.dnssec import timefmt
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
 from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.sign import denial as denialcore
 from sigchain.core.sign import signer
 from sigchain.core.sign.batches import Batch, SigningContext, sign_units
+from sigchain.core.sign.denial import Denial, DenialRequest
 from sigchain.core.sign.keyset import key_summary
 from sigchain.core.zone import nsec3hash
+from sigchain.core.zone.records import RRsetRec, key_of
 from sigchain.edge import keystore, zonefile
-from sigchain.errors import InputError, UnsafeRefused
+from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.findings import Finding, Severity
 from sigchain.model.keys import KeyPair
 
@@ -58,7 +65,9 @@ def _sign_batch(
 
 
 def _warm() -> None:
-    """Worker start-up: importing this module imports the signer, dnspython and cryptography."""
+    """Worker start-up: importing this module imports the signer, dnspython and cryptography.
+    Ctrl-C is the parent's to handle (it ends the pool): no traceback from every worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def default_threads() -> int:
@@ -151,21 +160,44 @@ class SignFileResult:
     zone: str  # origin, absolute text
     output: str  # the path written
     signatures: int
-    nsec3: bool
+    denial: Denial  # the chain signed with (NSEC, or NSEC3 and its parameters)
     keys: list[dict[str, object]]  # per published key: tag, algorithm, flags, file, signatures
     warnings: list[str]
-    verified: bool
+    verified: bool  # verified before it was written, and passed
     resign_at: int | None  # epoch seconds: re-sign by then (`signer.resign_at`); None: no RRSIGs
 
+    @property
+    def nsec3(self) -> bool:
+        return self.denial.nsec3 is not None
+
     def to_json(self) -> dict[str, object]:
+        p = self.denial.nsec3
         return {
             "zone": self.zone, "output": self.output, "signatures": self.signatures,
-            "denial": "nsec3" if self.nsec3 else "nsec", "keys": self.keys,
-            "warnings": self.warnings, "verified": self.verified, "resign_at": self.resign_at,
+            "denial": self.denial.kind,
+            "nsec3": None if p is None else {
+                "iterations": p.iterations, "salt": p.salt.hex().upper() or None,
+                "opt_out": p.opt_out,
+            },
+            "keys": self.keys, "warnings": self.warnings, "verified": self.verified,
+            "resign_at": self.resign_at,
         }
 
 
-ProgressFactory = Callable[[signer.Prepared], contextlib.AbstractContextManager[Callable[[int], None] | None]]
+class Phases(Protocol):
+    """Progress by phase (read, prepare, sign, verify): `phase(name, total)` is a context
+    manager yielding a callback taking the number of units done (total None: no count)."""
+
+    def phase(self, name: str, total: int | None = None) -> contextlib.AbstractContextManager[
+            Callable[[int], None]]: ...
+
+
+class NoPhases:
+    """No progress shown."""
+
+    @contextlib.contextmanager
+    def phase(self, name: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        yield lambda n: None
 
 
 def parse_salt(text: str) -> bytes:
@@ -188,6 +220,9 @@ def _word(finding: Finding) -> str:
     """A signer finding as the sign command words it: naming the flag that asked for the work."""
     if finding.code == "CDS_NO_ACTIVE_KSK":
         return f"--cds: {finding.message}"
+    if finding.code == "SIGN_DENIAL_CHANGED":
+        return f"{finding.message}, as asked (without --nsec, --nsec3 or NSEC3 options the " \
+               "input's chain is kept)"
     return finding.message
 
 
@@ -202,19 +237,76 @@ def _nsec3_warnings(params: nsec3hash.Nsec3Params) -> list[str]:
     return warnings
 
 
-def _verifier(prep: signer.Prepared, out_path: str, at: int, threads: int) -> Callable[[str], None]:
+def _verifier(
+    prep: signer.Prepared, out_path: str, at: int, threads: int, phases: Phases
+) -> Callable[[str], None]:
     """Never publish bogus: the check of what is about to replace OUT, at the time it goes
     live; raises VerifyRefused with the errors."""
     from sigchain.services import verifying  # it imports this module's default_threads
 
     def check(tmp_path: str) -> None:
-        written = zonefile.load_wire(tmp_path, prep.origin.to_text(), require_ns=False)
-        report = verifying.verify_wire(written, at, ignore_ksk=not prep.ksk_signs_dnskey, threads=threads)
+        with phases.phase("verify"):
+            written = zonefile.load_wire(tmp_path, prep.origin.to_text(), require_ns=False)
+            report = verifying.verify_wire(written, at, ignore_ksk=not prep.ksk_signs_dnskey,
+                                           threads=threads)
         errs = [f for f in report.findings if f.severity is Severity.ERROR]
         if errs:
             raise VerifyRefused(f"the signed zone failed verification; {out_path} not written", errs)
 
     return check
+
+
+def check_window(window: SigWindow, now: int, force: bool) -> None:
+    """Before any work: refuse a signature window not valid at the signing moment `now`
+    (inception in the future, or some expiration already past) unless `force`; signing
+    such a zone takes the whole run only to give signatures validators reject."""
+    latest = window.inception + window.validity
+    earliest = latest - window.jitter
+    if force or window.inception <= now < earliest:
+        return
+    if window.inception > now:
+        why = f"inception {timefmt.format_utc(window.inception)} is in the future"
+    elif latest <= now:
+        why = f"expiration {timefmt.format_utc(latest)} is already past"
+    else:
+        why = f"with --jitter, expirations from {timefmt.format_utc(earliest)} are already past"
+    raise UnsafeRefused(f"signature window not valid now ({timefmt.format_utc(now)}): {why}; "
+                        "validators would reject the signatures (--force signs anyway)")
+
+
+def check_output(path: str) -> None:
+    """Before any work: the output's folder exists and can be written (exit 3 otherwise)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OperationalError(f"cannot write: no such directory {folder}", file=path)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OperationalError(f"cannot write: permission denied in {folder}", file=path)
+    if os.path.isdir(path):
+        raise OperationalError("cannot write: is a directory", file=path)
+
+
+def _denial(
+    rrsets: list[RRsetRec], zorigin: dns.name.Name, nsec3: nsec3hash.Nsec3Params | None,
+    request: DenialRequest | None, force: bool,
+) -> tuple[Denial, list[str]]:
+    """The chain to sign with: `request` resolved against the input's own chain, or `nsec3`
+    as given when there is no request; with the warnings to print."""
+    warnings: list[str] = []
+    if request is None:
+        chosen = Denial("nsec3", nsec3) if nsec3 is not None else Denial("nsec")
+    else:
+        chosen, found = denialcore.choose(request, denialcore.found_denial(rrsets, key_of(zorigin)))
+        warnings += [_word(f) for f in found]
+    if chosen.nsec3 is not None:
+        try:
+            DEFAULT_POLICY.check_nsec3_iterations(chosen.nsec3.iterations, force)
+        except UnsafeRefused as exc:
+            if request is None or request.iterations is not None:
+                raise
+            raise UnsafeRefused(f"{exc} (kept from the input's NSEC3 chain; --iterations 0 "
+                                "changes it)") from None
+        warnings += _nsec3_warnings(chosen.nsec3)
+    return chosen, warnings
 
 
 def sign_file(
@@ -228,35 +320,37 @@ def sign_file(
     origin: str | None = None,
     output: str | None = None,
     nsec3: nsec3hash.Nsec3Params | None = None,
+    denial: DenialRequest | None = None,
     serial: str = "keep",
     cds: bool = False,
     deterministic: bool = False,
     force: bool = False,
     verify: bool = True,
     threads: int | None = None,
-    progress: ProgressFactory | None = None,
+    progress: Phases | None = None,
 ) -> SignFileResult:
     """Sign ZONEFILE_PATH with the keys for its origin in KEYDIR (BIND K-files) and write the
     signed zone to OUTPUT (default ZONEFILE_PATH + ".signed") atomically: what `sigchain sign`
-    does. Read the zone, select the keys valid at `now`, sign over `threads` worker processes
-    (default every core), verify the result at max(now, inception) unless `verify` is false
-    (never publish bogus: `VerifyRefused`, with the findings, and nothing written), then rename
-    it into place.
+    does. Check the window and the output first, read the zone, select the keys valid at `now`,
+    sign over `threads` worker processes (default every core), verify the result at max(now,
+    inception) unless `verify` is false (never publish bogus: `VerifyRefused`, with the
+    findings, and nothing written), then rename it into place.
 
     Times are epoch seconds; `validity` and `jitter` are durations in seconds (RRSIG
-    expiration = inception + validity - a per-RRset share of jitter). `nsec3` None signs with
-    NSEC; iterations above the policy limit are refused unless `force` (make the parameters
-    with `nsec3_params`). `serial` is keep | increment | unixtime. `deterministic` uses RFC 6979
-    ECDSA (pass jitter 0 for reproducible output). `progress`, if given, is called with the
-    prepared zone and returns a context manager yielding a callback taking the number of units
-    done (or None for no progress). The result's `resign_at` is when the zone must next be
-    re-signed: the earliest expiration minus validity/4 (dnssec-signzone's default -i). Raises InputError (exit 2), UnsafeRefused (exit 4) or
-    OperationalError (exit 3).
+    expiration = inception + validity - a per-RRset share of jitter); a window not valid at
+    `now` is refused unless `force`. The denial is `denial` resolved against the input's own
+    chain (kept unless the request changes it) or, without a request, `nsec3` (None: NSEC);
+    iterations above the policy limit are refused unless `force`. `serial` is keep |
+    increment | unixtime. `deterministic` uses RFC 6979 ECDSA (pass jitter 0 for reproducible
+    output). `progress` shows the phases. The result's `resign_at` is when the zone must next
+    be re-signed: the earliest expiration minus validity/4 (dnssec-signzone's default -i).
+    Raises InputError (exit 2), UnsafeRefused (exit 4) or OperationalError (exit 3).
     """
-    warnings: list[str] = []
-    if nsec3 is not None:
-        DEFAULT_POLICY.check_nsec3_iterations(nsec3.iterations, force)
-        warnings += _nsec3_warnings(nsec3)
+    window = SigWindow(inception, validity, jitter, os.urandom(16))
+    check_window(window, now, force)
+    out_path = output or zonefile_path + ".signed"
+    check_output(out_path)
+    phases = progress or NoPhases()
     nthreads = threads if threads is not None else default_threads()
     try:
         big = os.path.getsize(zonefile_path) >= EARLY_POOL_BYTES
@@ -264,24 +358,24 @@ def sign_file(
         big = False  # reading it says what is wrong
     # For a big zone, the workers start while this process reads and prepares it.
     with worker_pool(nthreads if big else 1) as pool:
-        zorigin, rrsets, zone_warnings = zonefile.load_records(zonefile_path, origin)
-        warnings += zone_warnings
+        with phases.phase("read"):
+            zorigin, rrsets, warnings = zonefile.load_records(zonefile_path, origin)
+        chosen, denial_warnings = _denial(rrsets, zorigin, nsec3, denial, force)
+        warnings = denial_warnings + warnings
         keys = keystore.load_zone_keys(keydir, zorigin)
-        window = SigWindow(inception, validity, jitter, os.urandom(16))
-        opts = signer.SignOptions(window, nsec3, cds, deterministic, serial, force)
-        prep = signer.prepare(rrsets, zorigin, keys, opts, now)
+        opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force)
+        with phases.phase("prepare"):
+            prep = signer.prepare(rrsets, zorigin, keys, opts, now)
         del rrsets
         warnings += [_word(w) for w in prep.warnings]
-        out_path = output or zonefile_path + ".signed"
         tally = Tally([0] * len(prep.ctx.keys))
-
         header = f"; signed by sigchain\n$ORIGIN {prep.origin.to_text()}\n"
-        with progress(prep) if progress is not None else contextlib.nullcontext() as advance:
+        check = _verifier(prep, out_path, max(now, inception), nthreads, phases) if verify else None
+        with phases.phase("sign", prep.total) as advance:
             stream = sign_stream(prep, nthreads, tally, advance, pool)
-            check = _verifier(prep, out_path, max(now, inception), nthreads) if verify else None
             zonefile.write_atomic(out_path, itertools.chain([header], stream), before_rename=check)
     resign = None if tally.earliest is None else signer.resign_at(tally.earliest, window)
     return SignFileResult(
-        prep.origin.to_text(), out_path, sum(tally.counts), nsec3 is not None,
+        prep.origin.to_text(), out_path, sum(tally.counts), chosen,
         key_summary(prep.published, prep.ctx.keys, tally.counts), warnings, verify, resign,
     )

@@ -7,6 +7,7 @@ a pool of worker processes, started only when a zone has enough signatures to pa
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable, Sequence
 from multiprocessing.pool import Pool
 
@@ -19,7 +20,9 @@ POOL_MIN = verifier.CHUNK  # fewer signatures than one chunk are checked in this
 
 
 def _warm() -> None:
-    """Worker start: the imports the first batch would otherwise wait for."""
+    """Worker start: the imports the first batch would otherwise wait for; Ctrl-C is the
+    parent's to handle (it ends the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     verifier.check_jobs([], [])
 
 

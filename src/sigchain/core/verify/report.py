@@ -19,7 +19,9 @@ class VerifyReport:
     denial: str = "none"  # nsec | nsec3 | none
     algorithms: list[int] = field(default_factory=list)
     rrsets_checked: int = 0
-    signatures_verified: int = 0
+    signatures_verified: int = 0  # RRSIGs whose signature verifies (in their window or not)
+    signatures_checked: int = 0  # every RRSIG over an authoritative RRset
+    signatures_valid: int = 0  # verifies, in its validity window, with the right fields
     nsec3: dict[str, object] | None = None
 
     def add(self, code: str, params: Mapping[str, Param], name: dns.name.Name | str | None = None,

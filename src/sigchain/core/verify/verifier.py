@@ -347,6 +347,7 @@ class _Signatures:
             for alg, tag, found, ok, job in planned:
                 seen_algs.add(alg)
                 rep.findings.extend(found)
+                rep.signatures_checked += 1
                 if job < 0:
                     continue
                 hit = hits[job]
@@ -355,6 +356,7 @@ class _Signatures:
                     continue
                 rep.signatures_verified += 1
                 if ok:
+                    rep.signatures_valid += 1
                     good_algs.add(alg)
                     if struct.unpack_from("!H", self.dnskeys[hit])[0] & FLAG_SEP:
                         good_sep_algs.add(alg)

@@ -1,0 +1,61 @@
+"""`sigchain verify` sums up: findings grouped by code with counts and a few examples (every
+one with --all and in --json), totals that say what was checked and what was valid."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import dns.zone
+from dns.rdatatype import RdataType
+
+from tests.conftest import EXAMPLE_ZONE, sc
+
+
+def _signed(keys: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "signed"
+    sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out, "--nsec3", "--salt", "AB", check=True)
+    return out
+
+
+def _rrsigs(path: Path) -> int:
+    """How many RRSIGs the file holds (read by dnspython, not by sigchain's reader)."""
+    zone = dns.zone.from_file(str(path), "example.test.", relativize=False)
+    return sum(len(rds) for _, rds in zone.iterate_rdatasets() if rds.rdtype == RdataType.RRSIG)
+
+
+def test_expired_zone_is_grouped_by_code_with_counts(keys: Path, tmp_path: Path) -> None:
+    signed = _signed(keys, tmp_path)
+    n = _rrsigs(signed)
+    later = int(time.time()) + 60 * 86400
+    proc = sc("verify", signed, "--at", later)
+    assert proc.returncode == 1
+    err = proc.stderr.splitlines()
+    assert f"ERROR RRSIG_EXPIRED ({n}): an RRSIG has expired (RFC 4035 §5.3.1)" in err
+    examples = [line for line in err if line.startswith("  RRSIG_EXPIRED ")]
+    assert len(examples) == 3 and " UTC" in examples[0]
+    assert f"  ... and {n - 3} more RRSIG_EXPIRED (--all lists every one)" in err
+    assert "WARNING NSEC3_SALT_PRESENT (1): NSEC3 salt is not empty (RFC 9276 §3.1)" in err
+    assert err.index(f"ERROR RRSIG_EXPIRED ({n}): an RRSIG has expired (RFC 4035 §5.3.1)") == 0
+    assert proc.stdout.startswith(f"zone example.test. FAILED: {n} errors of 1 kind, 1 warning; "
+                                  f"{n} signatures checked, 0 valid ({n} cryptographically "
+                                  "correct); at ")
+    every = sc("verify", signed, "--at", later, "--all").stderr.splitlines()
+    assert len([line for line in every if line.startswith("  RRSIG_EXPIRED ")]) == n
+    data = json.loads(sc("verify", signed, "--at", later, "--json").stdout)
+    assert data["counts"] == {"RRSIG_EXPIRED": n, "NSEC3_SALT_PRESENT": 1}
+    assert len(data["findings"]) == n + 1 and data["errors"] == n and data["warnings"] == 1
+    assert data["signatures_checked"] == n and data["signatures_valid"] == 0
+    assert data["findings"][0]["params"]["expiration"] < later  # epoch seconds in JSON
+
+
+def test_a_good_zone_says_every_signature_is_valid(keys: Path, tmp_path: Path) -> None:
+    signed = _signed(keys, tmp_path)
+    n = _rrsigs(signed)
+    proc = sc("verify", signed)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(f"zone example.test. verified: no errors, 1 warning; "
+                                  f"{n} signatures checked, {n} valid; at ")
+    assert re.search(r"; at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC;", proc.stdout)
