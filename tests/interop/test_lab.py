@@ -307,7 +307,8 @@ def test_dry_run_refuses_busy_ports_and_writes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "new"
     proc = sc("lab", "up", "--dir", target, "--dry-run", "--resolver", "none", "--json")
     assert proc.returncode == 3, proc.stdout + proc.stderr  # the module's lab holds the ports
-    assert "port 53 on 127.53.0.1 is already in use" in proc.stderr
+    error = json.loads(proc.stdout)["error"]  # with --json, the error is JSON on stdout
+    assert error["exit"] == 3 and "port 53 on 127.53.0.1 is already in use" in error["message"]
     assert not target.exists()
 
 
