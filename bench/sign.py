@@ -172,14 +172,20 @@ def table(rows: list[tuple]) -> None:  # type: ignore[type-arg]
               f"({fastest[1]}, {fastest[2]:.1f} s)\n")
 
 
-def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
-    work = Path(tempfile.mkdtemp(prefix="sigchain-bench-"))
+def workspace(prefix: str) -> tuple[Path, Path]:
+    """A fresh work directory and a P-256 KSK + ZSK made by `sigchain keygen` in work/keys."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     print(f"# machine: {os.cpu_count()} cores; work dir {work}")
     keys = work / "keys"
     for role in ("ksk", "zsk"):
         subprocess.run(SIGCHAIN + ["keygen", ORIGIN, "--role", role, "--dir", str(keys)], check=True,
                        stdout=subprocess.DEVNULL)
+    return work, keys
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
+    work, keys = workspace("sigchain-bench-")
     bases = sorted(str(p.with_suffix("")) for p in keys.glob("*.key"))
     ceiling = openssl_ceiling()
     rows = []

@@ -4,17 +4,15 @@ time, peak memory (sum of PSS over the process tree) and wall time ÷ the fastes
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import genzone  # noqa: E402
 import knot  # noqa: E402
-from sign import ORIGIN, SIGCHAIN, run  # noqa: E402
+from sign import ORIGIN, SIGCHAIN, run, workspace  # noqa: E402
 
 
 def verifiers(signed: Path, work: Path) -> dict[str, list[str]]:
@@ -37,12 +35,7 @@ def verifiers(signed: Path, work: Path) -> dict[str, list[str]]:
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
-    work = Path(tempfile.mkdtemp(prefix="sigchain-bench-verify-"))
-    print(f"# machine: {os.cpu_count()} cores; work dir {work}")
-    keys = work / "keys"
-    for role in ("ksk", "zsk"):
-        subprocess.run(SIGCHAIN + ["keygen", ORIGIN, "--role", role, "--dir", str(keys)], check=True,
-                       stdout=subprocess.DEVNULL)
+    work, keys = workspace("sigchain-bench-verify-")
     rows = []
     for n in sizes:
         zone, signed = work / f"zone{n}", work / f"zone{n}.signed"
