@@ -1,4 +1,5 @@
-"""dnsperf against sigchain serve and named on the same signed zone, one after the other."""
+"""dnsperf against sigchain serve, named and knotd on the same signed zone, one after the other:
+QPS, latency, CPU per query, load time and server memory (sum of PSS over its processes)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import os
 import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,29 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import genzone  # noqa: E402
+import knot  # noqa: E402
+from sign import tree_sample  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGCHAIN = str(ROOT / ".venv" / "bin" / "sigchain")
 ORIGIN = "bench.test."
 ADDR = "127.0.0.1"
-
-
-def wait_for(port: int, timeout: float = 30.0) -> None:
-    """Until the server answers a SOA query on UDP."""
-    query = bytes.fromhex("abcd01000001000000000000") + b"".join(
-        bytes((len(lbl),)) + lbl.encode() for lbl in ORIGIN.rstrip(".").split(".")
-    ) + b"\x00\x00\x06\x00\x01"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(0.5)
-            try:
-                s.sendto(query, (ADDR, port))
-                if s.recv(512)[:2] == query[:2]:
-                    return
-            except OSError:
-                time.sleep(0.2)
-    raise SystemExit(f"server on port {port} did not come up")
 
 
 def queries(path: Path, names: int, count: int = 100_000) -> None:
@@ -63,19 +46,10 @@ def queries(path: Path, names: int, count: int = 100_000) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (sigchain's UDP workers)."""
-    ticks = 0
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        kids = []
-    for p in [str(pid), *kids]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of a server's process tree (sigchain's UDP workers included)."""
+    cpu: dict[int, float] = {}
+    tree_sample(pid, cpu)
+    return sum(cpu.values())
 
 
 def dnsperf(port: int, qfile: Path, seconds: int, pid: int) -> dict[str, float]:
@@ -91,7 +65,7 @@ def dnsperf(port: int, qfile: Path, seconds: int, pid: int) -> dict[str, float]:
     lost = re.search(r"Queries lost:\s+(\d+)", out)
     return {"qps": qps, "latency_ms": float(lat.group(1)) * 1000 if lat else float("nan"),
             "lost": float(lost.group(1)) if lost else 0.0, "cpu_us": cpu / max(done, 1) * 1e6,
-            "load_s": 0.0}
+            "load_s": 0.0, "pss_mib": tree_sample(pid, {}) / 2**20}
 
 
 def main() -> None:
@@ -115,30 +89,49 @@ def main() -> None:
         f'  listen-on-v6 {{ none; }}; recursion no; minimal-responses yes; notify no; }};\n'
         f'zone "{ORIGIN}" {{ type primary; file "{signed}"; }};\n'
     )
+    knot_conf = knot.config(work, ORIGIN, signed, 53533, sign=False) if shutil.which("knotd") else None
     servers = {
         "sigchain serve": (53531, [SIGCHAIN, "serve", "--zone", f"{ORIGIN}={signed}", "--listen", f"{ADDR}#53531"]),
         "named": (53532, ["named", "-g", "-c", str(conf)]),
     }
+    if knot_conf is not None:
+        servers["knotd"] = (53533, ["knotd", "-c", str(knot_conf)])
+    else:
+        print("# knotd not installed (dev/peers installs it): skipped")
     for name, (port, cmd) in servers.items():
+        start = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            start = time.monotonic()
-            wait_for(port, 900)
+            knot.wait_soa(port, ORIGIN, signed=True, proc=proc, timeout=900)
             loaded = time.monotonic() - start
             results[name] = dnsperf(port, qfile, seconds, proc.pid)
             results[name]["load_s"] = loaded
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait()
-
-    print(f"# {names}-name NSEC3 zone, DO=1, {seconds} s per server, dnsperf -c 8 -q 200, 2 cores shared")
-    print("| server | QPS | avg latency ms | lost | server CPU µs/query | start-up s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, r in results.items():
-        print(f"| {name} | {r['qps']:.0f} | {r['latency_ms']:.2f} | {r['lost']:.0f} "
-              f"| {r['cpu_us']:.1f} | {r['load_s']:.1f} |")
-    print(f"sigchain / named QPS ratio: {results['sigchain serve']['qps'] / results['named']['qps']:.2f}")
+            knot.stop(proc)
+    report(results, names, seconds)
     shutil.rmtree(work)
+
+
+def report(results: dict[str, dict[str, float]], names: int, seconds: int) -> None:
+    """The table, with QPS, load time and memory as ratios to the best peer (not sigchain)."""
+    peers = {k: v for k, v in results.items() if k != "sigchain serve"}
+    best_qps = max(r["qps"] for r in peers.values())
+    best_load = min(r["load_s"] for r in peers.values())
+    best_mem = min(r["pss_mib"] for r in peers.values())
+    print(f"# {names}-name NSEC3 zone, DO=1, {seconds} s per server, dnsperf -c 8 -q 200, "
+          f"{os.cpu_count()} cores shared")
+    print("| server | QPS | QPS ÷ best peer | avg latency ms | lost | server CPU µs/query | start-up s "
+          "| start-up ÷ best peer | PSS MiB | PSS ÷ best peer |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r['qps']:.0f} | {r['qps'] / best_qps:.2f} | {r['latency_ms']:.2f} | {r['lost']:.0f} "
+              f"| {r['cpu_us']:.1f} | {r['load_s']:.1f} | {r['load_s'] / best_load:.2f} "
+              f"| {r['pss_mib']:.0f} | {r['pss_mib'] / best_mem:.2f} |")
+    if "sigchain serve" in results:
+        ours = results["sigchain serve"]
+        fastest = max(peers, key=lambda k: peers[k]["qps"])
+        print(f"sigchain QPS = {ours['qps'] / best_qps:.2f}x the fastest peer ({fastest}); start-up "
+              f"{ours['load_s'] / best_load:.2f}x and memory {ours['pss_mib'] / best_mem:.2f}x the best peer's")
 
 
 if __name__ == "__main__":
