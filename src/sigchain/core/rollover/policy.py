@@ -25,14 +25,10 @@ DIGEST_NAMES = {"sha-256": 2, "sha256": 2, "sha-384": 4, "sha384": 4, "sha-1": 1
 DAY = 86400
 
 
-@dataclass(frozen=True)
-class KeySpec:
-    """One `keys` entry: a role, an algorithm and a lifetime (None = unlimited)."""
+class RoleMixin:
+    """What a key of this role signs: a KSK the DNSKEY RRset, a ZSK the zone, a CSK both."""
 
     role: str
-    algorithm: int
-    lifetime: int | None = None
-    store: str | None = None
 
     @property
     def signs_dnskey(self) -> bool:
@@ -41,6 +37,16 @@ class KeySpec:
     @property
     def signs_zone(self) -> bool:
         return self.role in ("zsk", "csk")
+
+
+@dataclass(frozen=True)
+class KeySpec(RoleMixin):
+    """One `keys` entry: a role, an algorithm and a lifetime (None = unlimited)."""
+
+    role: str
+    algorithm: int
+    lifetime: int | None = None
+    store: str | None = None
 
 
 @dataclass(frozen=True)

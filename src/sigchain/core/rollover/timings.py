@@ -92,6 +92,22 @@ def iret_child(p: KeyPolicy) -> Interval:
                               ("dnskey-ttl", p.dnskey_ttl), ("retire-safety", p.retire_safety)))
 
 
+def iret_parent(p: KeyPolicy) -> Interval:
+    """RFC 7583 §3.3.1: IretP = DprpP + TTLds (+ retire-safety): the old DS gone from caches,
+    counted from when its withdrawal is seen at the parent."""
+    return Interval("IretP", (("parent-propagation-delay", p.parent_propagation_delay),
+                              ("parent-ds-ttl", p.parent_ds_ttl),
+                              ("retire-safety", p.retire_safety)))
+
+
+def zrrsig_in(p: KeyPolicy) -> Interval:
+    """A new key's signatures on every RRset in every cache: Dsgn + Dprp + TTLsig (+ safety)."""
+    return Interval("IsigIn", (("Dsgn (signatures-validity - signatures-refresh)", sign_delay(p)),
+                               ("zone-propagation-delay", p.zone_propagation_delay),
+                               ("max-zone-ttl", p.max_zone_ttl),
+                               ("publish-safety", p.publish_safety)))
+
+
 def rolls(p: KeyPolicy) -> dict[str, Roll]:
     """The roll each role needs, from publication of the successor to removal of the old key."""
     gate = "the new DS seen at every parent server (DS step gated on that observation)"
