@@ -1,1 +1,3 @@
-"""Key rollovers (RFC 7583): key states derived from timestamps, timings, and the planner plan(keys, policy, observations, now) -> actions + wake-up."""
+"""Key rollovers (RFC 7583): the TOML key and signing policy (policy, durations), roll timings
+and policy checks (timings), key record states derived from timestamps (states), and the
+planner plan(keys, policy, observations, now) -> actions + wake-up (planner)."""

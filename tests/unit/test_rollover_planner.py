@@ -1,0 +1,135 @@
+"""The planner on a fake clock: initial key set, ZSK pre-publication, KSK double-DS and CSK
+rolls. After each run an oracle replays the published history and checks, at every instant
+something changes, every DS/DNSKEY/signature combination a resolver may have cached."""
+
+from __future__ import annotations
+
+import pytest
+
+from sigchain.core.rollover import timings
+from sigchain.core.rollover.planner import plan
+from sigchain.core.rollover.policy import KeyPolicy, KeySpec, builtin
+from sigchain.core.rollover.states import Key, State, states
+from tests.unit.rollover_oracle import (
+    T0,
+    drive,
+    failures,
+    observations,
+    state_model_disagreements,
+)
+
+D = 86400
+
+
+def _safe(keys: tuple[Key, ...], p: KeyPolicy) -> None:
+    assert failures(keys, p) == []
+    assert state_model_disagreements(keys, p) == []
+
+
+def _by_role(keys: tuple[Key, ...], role: str) -> list[Key]:
+    return sorted((k for k in keys if k.role == role), key=lambda k: k.created)
+
+
+def test_initial_key_set_asks_for_the_ds_only_once_everything_is_cached() -> None:
+    p = builtin("ksk-zsk")
+    keys, log = drive(p, days=30)
+    (ksk,), (zsk,) = _by_role(keys, "ksk"), _by_role(keys, "zsk")
+    assert ksk.published == ksk.active == zsk.published == zsk.active == T0
+    assert ksk.cds_published == T0 + timings.zrrsig_in(p).seconds  # ZRRSIG omnipresent
+    assert ksk.ds_published == ksk.cds_published + 2 * D
+    assert [a.kind for _, a in log if a.kind != "await-ds"] == [
+        "create", "publish", "activate", "create", "publish", "activate", "publish-cds",
+        "ds-seen"]
+    _safe(keys, p)
+
+
+def test_zsk_prepublication_roll_never_breaks_the_chain() -> None:
+    p = builtin("ksk-zsk")
+    keys, _ = drive(p, days=200)
+    zsks = _by_role(keys, "zsk")
+    assert len(zsks) == 3  # rolled at 90 and 180 days
+    ipub, iret = timings.ipub(p).seconds, timings.iret_zsk(p).seconds
+    for old, new in zip(zsks, zsks[1:], strict=False):
+        assert new.predecessor == old.id
+        assert old.active is not None and new.published is not None and new.active is not None
+        assert new.active == old.retired == old.active + 90 * D  # RFC 7583: Tact(N+1)=Tret(N)
+        assert new.active - new.published >= ipub  # Tpub(N+1) <= Tact(N) + Lzsk - Ipub
+        assert old.removed is not None and old.removed - old.retired >= iret  # Trem >= Tret+Iret
+    assert len(_by_role(keys, "ksk")) == 1
+    _safe(keys, p)
+
+
+def _ksk_policy(lifetime: int) -> KeyPolicy:
+    return KeyPolicy("t", keys=(KeySpec("ksk", 13, lifetime), KeySpec("zsk", 13, None)))
+
+
+@pytest.mark.parametrize("lag", [60, 10 * D])  # a fast parent, a slow registry
+def test_ksk_double_ds_roll_waits_for_the_observed_ds(lag: int) -> None:
+    p = _ksk_policy(60 * D)
+    keys, log = drive(p, days=150, lag=lag)
+    ksks = _by_role(keys, "ksk")
+    assert len(ksks) == 3
+    ipubp = timings.ipub_parent(p).seconds
+    for old, new in zip(ksks, ksks[1:], strict=False):
+        assert new.cds_published is not None and new.ds_published is not None
+        assert new.ds_published == new.cds_published + lag
+        # double-DS: the DNSKEY swap happens only once the new DS is in every cache
+        assert new.published == new.active == old.removed == old.retired
+        assert new.published >= new.ds_published + ipubp
+        assert old.cds_withdrawn is not None
+        assert old.cds_withdrawn >= old.removed + timings.iret_child(p).seconds
+    assert any(a.kind == "await-ds" for _, a in log)
+    _safe(keys, p)
+
+
+def test_ksk_roll_never_swaps_without_the_ds_observation() -> None:
+    p = _ksk_policy(30 * D)
+    keys, log = drive(p, days=120, lag=10**9)  # the parent never publishes
+    (old, new) = _by_role(keys, "ksk")
+    assert new.published is None and old.retired is None  # old KSK kept past its lifetime
+    assert old.ds_published is None  # even the first DS never came: zone stays insecure
+    now = T0 + 120 * D
+    result = plan(keys, p, observations(keys, 10**9, now), now)
+    assert {a.kind for a in result.actions} == {"await-ds"}
+    _safe(keys, p)
+
+
+def test_csk_roll() -> None:
+    p = KeyPolicy("t", keys=(KeySpec("csk", 13, 30 * D),))
+    keys, _ = drive(p, days=100, lag=60)
+    csks = _by_role(keys, "csk")
+    assert len(csks) == 4
+    for old, new in zip(csks, csks[1:], strict=False):
+        assert new.published is not None and new.active is not None
+        assert new.ds_published is not None and old.retired == new.active
+        assert new.active - new.published >= timings.ipub(p).seconds
+        assert new.active >= new.ds_published + timings.ipub_parent(p).seconds
+    first = csks[0]
+    assert first.ds_withdrawn is not None
+    assert states(first, p, T0 + 100 * D).dnskey == State.HIDDEN
+    _safe(keys, p)
+
+
+def test_builtins_over_three_years() -> None:
+    for name in ("default", "ksk-zsk"):
+        p = builtin(name)
+        keys, _ = drive(p, days=3 * 365)
+        _safe(keys, p)
+    assert len(_by_role(keys, "ksk")) == 3 and len(_by_role(keys, "zsk")) >= 12
+
+
+def test_the_oracle_catches_an_unsafe_history() -> None:
+    p = builtin("ksk-zsk")
+    keys, _ = drive(p, days=30)
+    zsk = _by_role(keys, "zsk")[0]
+    now = T0 + 20 * D
+    hasty = Key("zsk-new", "zsk", 13, None, now, published=now, active=now, predecessor=zsk.id)
+    unsafe = tuple(k.replace(retired=now, removed=now) if k.id == zsk.id else k
+                   for k in keys) + (hasty,)
+    assert any("not in DNSKEY" in f for f in failures(unsafe, p))
+    no_wait = tuple(k.replace(ds_withdrawn=now) if k.role == "ksk" else k for k in keys)
+    no_wait += (Key("ksk-new", "ksk", 13, None, now, published=now, active=now,
+                    ds_published=now),)
+    no_wait = tuple(k.replace(removed=now, retired=now) if k.id == _by_role(keys, "ksk")[0].id
+                    else k for k in no_wait)
+    assert any("matches no signer" in f for f in failures(no_wait, p))
