@@ -87,31 +87,41 @@ def breakpoints(keys: Iterable[Key]) -> list[int]:
                                              k.ds_published, k.ds_withdrawn) if v is not None})
 
 
-def failures(keys: Iterable[Key], p: KeyPolicy) -> list[str]:
-    """Every (instant, cached DS, DNSKEY, signature) that would not validate; empty if none."""
+Combination = tuple[frozenset[str], frozenset[str], frozenset[str], str | None]
+
+
+def combinations(keys: Iterable[Key], p: KeyPolicy) -> dict[Combination, int]:
+    """Every (cached DS, DNSKEY, DNSKEY signers, data signer) a resolver may hold under a
+    DS, with the first instant it can happen (a cache holds any version published within
+    propagation + TTL of the instant asked about)."""
     keys = list(keys)
     events = breakpoints(keys)
     w_key = p.zone_propagation_delay + p.dnskey_ttl
     w_ds = p.parent_propagation_delay + p.parent_ds_ttl
     w_sig = p.zone_propagation_delay + p.max_zone_ttl
-    checks = sorted({c + d for e in events for w in (0, w_key, w_ds, w_sig)
-                     for c in (e + w,) for d in (-1, 0)})
-    out = []
+    checks = sorted({e + w + d for e in events for w in (0, w_key, w_ds, w_sig) for d in (-1, 0)})
+    out: dict[Combination, int] = {}
     for t in checks:
-        ds_sets = {z.ds for z in _cached(keys, p, t, w_ds, events)}
+        ds_sets = {z.ds for z in _cached(keys, p, t, w_ds, events)} - {frozenset()}  # insecure
         key_sets = {(z.dnskey, z.dnskey_signers) for z in _cached(keys, p, t, w_key, events)}
         signers = {s for z in _cached(keys, p, t, w_sig, events)
                    for s in (z.data_signers or {None})}
         for ds in ds_sets:
-            if not ds:
-                continue  # no DS: insecure, not bogus
             for dnskey, dnskey_signers in key_sets:
-                if not ds & dnskey_signers:
-                    out.append(f"{t}: DS {sorted(ds)} matches no signer of DNSKEY "
-                               f"{sorted(dnskey)}")
-                    continue
-                out += [f"{t}: data signed by {s} not in DNSKEY {sorted(dnskey)}"
-                        for s in signers if s not in dnskey]
+                for signer in signers:
+                    out.setdefault((ds, dnskey, dnskey_signers, signer), t)
+    return out
+
+
+def failures(keys: Iterable[Key], p: KeyPolicy) -> list[str]:
+    """Every cached combination that breaks the key-state model's rules: a DS must match a
+    key that signs the cached DNSKEY RRset, and the data's signer must be in that RRset."""
+    out = []
+    for (ds, dnskey, dnskey_signers, signer), t in combinations(keys, p).items():
+        if not ds & dnskey_signers:
+            out.append(f"{t}: DS {sorted(ds)} matches no signer of DNSKEY {sorted(dnskey)}")
+        elif signer not in dnskey:
+            out.append(f"{t}: data signed by {signer} not in DNSKEY {sorted(dnskey)}")
     return out
 
 

@@ -17,12 +17,14 @@ from tests.unit.rollover_oracle import (
     observations,
     state_model_disagreements,
 )
+from tests.unit.rollover_validator import validator_failures
 
 D = 86400
 
 
 def _safe(keys: tuple[Key, ...], p: KeyPolicy) -> None:
     assert failures(keys, p) == []
+    assert validator_failures(keys, p) == []
     assert state_model_disagreements(keys, p) == []
 
 
@@ -127,9 +129,11 @@ def test_the_oracle_catches_an_unsafe_history() -> None:
     unsafe = tuple(k.replace(retired=now, removed=now) if k.id == zsk.id else k
                    for k in keys) + (hasty,)
     assert any("not in DNSKEY" in f for f in failures(unsafe, p))
+    assert any("bogus" in f for f in validator_failures(unsafe, p))
     no_wait = tuple(k.replace(ds_withdrawn=now) if k.role == "ksk" else k for k in keys)
     no_wait += (Key("ksk-new", "ksk", 13, None, now, published=now, active=now,
                     ds_published=now),)
     no_wait = tuple(k.replace(removed=now, retired=now) if k.id == _by_role(keys, "ksk")[0].id
                     else k for k in no_wait)
     assert any("matches no signer" in f for f in failures(no_wait, p))
+    assert any("bogus" in f for f in validator_failures(no_wait, p))
