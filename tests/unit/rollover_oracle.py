@@ -27,10 +27,10 @@ def observations(keys: Iterable[Key], lag: int, now: int) -> list[Observation]:
     return out
 
 
-def drive(policy: KeyPolicy, days: int, lag: int = 2 * 86400,
-          keys: tuple[Key, ...] = ()) -> tuple[tuple[Key, ...], list[tuple[int, Action]]]:
+def drive(policy: KeyPolicy, days: int, lag: int = 2 * 86400, keys: tuple[Key, ...] = (),
+          start: int = T0) -> tuple[tuple[Key, ...], list[tuple[int, Action]]]:
     """Run the planner on a fake clock: plan, apply, jump to the next wake-up or parent event."""
-    now, end, log = T0, T0 + days * 86400, []
+    now, end, log = start, start + days * 86400, []
     for _ in range(10_000):
         result = plan(keys, policy, observations(keys, lag, now), now)
         keys = apply(keys, result.actions)
@@ -58,8 +58,6 @@ class Zone:
 
 def zone_at(keys: Iterable[Key], p: KeyPolicy, u: int) -> Zone:
     """What the child's primary and the parent published at instant u."""
-    dsgn = timings.sign_delay(p)
-
     def live(start: int | None, end: int | None, extra: int = 0) -> bool:
         return start is not None and start <= u < (NEVER if end is None else end + extra)
 
@@ -67,11 +65,8 @@ def zone_at(keys: Iterable[Key], p: KeyPolicy, u: int) -> Zone:
     dnskey = frozenset(k.id for k in keys if live(k.published, k.removed))
     return Zone(
         dnskey,
-        frozenset(k.id for k in keys if k.signs_dnskey and k.id in dnskey
-                  and live(k.active, k.retired)),
-        # Signatures are replaced RRset by RRset as they are refreshed: a retired key's stay
-        # on some RRsets for up to Dsgn.
-        frozenset(k.id for k in keys if k.signs_zone and live(k.active, k.retired, dsgn)),
+        frozenset(k.id for k in keys if k.signs_dnskey and live(k.active, k.retired)),
+        frozenset(k.id for k in keys if k.signs_zone and live(k.active, k.retired)),
         frozenset(k.id for k in keys if live(k.ds_published, k.ds_withdrawn)),
     )
 
@@ -87,7 +82,7 @@ def breakpoints(keys: Iterable[Key]) -> list[int]:
                                              k.ds_published, k.ds_withdrawn) if v is not None})
 
 
-Combination = tuple[frozenset[str], frozenset[str], frozenset[str], str | None]
+Combination = tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]
 
 
 def combinations(keys: Iterable[Key], p: KeyPolicy) -> dict[Combination, int]:
@@ -98,14 +93,15 @@ def combinations(keys: Iterable[Key], p: KeyPolicy) -> dict[Combination, int]:
     events = breakpoints(keys)
     w_key = p.zone_propagation_delay + p.dnskey_ttl
     w_ds = p.parent_propagation_delay + p.parent_ds_ttl
-    w_sig = p.zone_propagation_delay + p.max_zone_ttl
+    # Signatures are refreshed RRset by RRset: one may carry what the keys active at any
+    # moment of the last Dsgn made, and be cached for propagation + TTL after that.
+    w_sig = p.zone_propagation_delay + p.max_zone_ttl + timings.sign_delay(p)
     checks = sorted({e + w + d for e in events for w in (0, w_key, w_ds, w_sig) for d in (-1, 0)})
     out: dict[Combination, int] = {}
     for t in checks:
         ds_sets = {z.ds for z in _cached(keys, p, t, w_ds, events)} - {frozenset()}  # insecure
         key_sets = {(z.dnskey, z.dnskey_signers) for z in _cached(keys, p, t, w_key, events)}
-        signers = {s for z in _cached(keys, p, t, w_sig, events)
-                   for s in (z.data_signers or {None})}
+        signers = {z.data_signers for z in _cached(keys, p, t, w_sig, events)}
         for ds in ds_sets:
             for dnskey, dnskey_signers in key_sets:
                 for signer in signers:
@@ -115,13 +111,13 @@ def combinations(keys: Iterable[Key], p: KeyPolicy) -> dict[Combination, int]:
 
 def failures(keys: Iterable[Key], p: KeyPolicy) -> list[str]:
     """Every cached combination that breaks the key-state model's rules: a DS must match a
-    key that signs the cached DNSKEY RRset, and the data's signer must be in that RRset."""
+    key in the cached DNSKEY RRset that signs it, and one of the data's signers must be in it."""
     out = []
-    for (ds, dnskey, dnskey_signers, signer), t in combinations(keys, p).items():
-        if not ds & dnskey_signers:
+    for (ds, dnskey, dnskey_signers, signers), t in combinations(keys, p).items():
+        if not ds & dnskey_signers & dnskey:
             out.append(f"{t}: DS {sorted(ds)} matches no signer of DNSKEY {sorted(dnskey)}")
-        elif signer not in dnskey:
-            out.append(f"{t}: data signed by {signer} not in DNSKEY {sorted(dnskey)}")
+        elif not signers & dnskey:
+            out.append(f"{t}: data signed by {sorted(signers)} not in DNSKEY {sorted(dnskey)}")
     return out
 
 

@@ -137,3 +137,31 @@ def test_the_oracle_catches_an_unsafe_history() -> None:
                     else k for k in no_wait)
     assert any("matches no signer" in f for f in failures(no_wait, p))
     assert any("bogus" in f for f in validator_failures(no_wait, p))
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    (builtin("ksk-zsk"), KeyPolicy("ed", keys=(KeySpec("ksk", 15, None),
+                                               KeySpec("zsk", 15, 90 * D)))),
+    (builtin("default"), builtin("ksk-zsk")),  # a migration between policies: CSK → KSK + ZSK
+    (builtin("default"), KeyPolicy("p384", keys=(KeySpec("csk", 14, None),))),
+])
+def test_algorithm_roll_follows_rfc6781_order(before: KeyPolicy, after: KeyPolicy) -> None:
+    keys, _ = drive(before, days=40, lag=3600)
+    old_ids = {k.id for k in keys}
+    keys, _ = drive(after, days=80, lag=3600, keys=keys, start=T0 + 40 * D)
+    old = [k for k in keys if k.id in old_ids]
+    new = [k for k in keys if k.id not in old_ids]
+    assert {(k.role, k.algorithm) for k in new} == {(s.role, s.algorithm) for s in after.keys}
+    swap = max(k.cds_published or 0 for k in new)
+    for k in new:  # RFC 6781 §4.1.4: new RRSIGs, then new DNSKEY, then the DS swap
+        assert k.active is not None and k.published is not None
+        sigs_in = timings.zrrsig_in(after) if k.signs_zone else timings.ipub(after)  # KRRSIG
+        assert k.published - k.active >= sigs_in.seconds
+        assert swap - k.published >= timings.ipub(after).seconds
+    for k in old:  # then the old DNSKEY, then the old RRSIGs
+        assert k.removed is not None and k.retired is not None
+        if k.signs_dnskey:
+            assert k.cds_withdrawn == swap and k.ds_withdrawn is not None
+            assert k.removed >= k.ds_withdrawn + timings.iret_parent(after).seconds
+        assert k.retired - k.removed >= timings.iret_child(after).seconds
+    _safe(keys, after)

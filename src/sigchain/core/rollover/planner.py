@@ -1,6 +1,7 @@
 """The rollover planner (pure): plan(keys, policy, observations, now) → the actions due now and
-when to run next. Rolls: the initial key set, ZSK pre-publication, KSK double-DS and CSK
-(pre-publication + double-DS); every DS step waits for the parent's DS as observed, never for
+when to run next. Rolls: the initial key set, ZSK pre-publication, KSK double-DS, CSK
+(pre-publication + double-DS), and an algorithm or role change (RFC 6781 §4.1.4, which also
+migrates between policies); every DS step waits for the parent's DS as observed, never for
 elapsed time alone. `apply` records actions as key timestamps (what an executor stores).
 """
 
@@ -121,26 +122,35 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
                     and k.ds_withdrawn is None and k.cds_withdrawn is not None:
                 pl.actions.append(Action("ds-gone", k.id, ob.since, "DS gone from the parent"))
             pl.keys = list(apply(pl.keys, pl.actions[-1:]))
+    orphans = [k for k in pl.keys if not any(
+        (k.role, k.algorithm) == (spec.role, spec.algorithm) for spec in p.keys)]
     for spec in p.keys:
-        _lineage(pl, spec)
+        _lineage(pl, spec, migrating=any(k.retired is None for k in orphans))
+    if orphans:
+        algorithm_roll(pl, [k.id for k in orphans])
     for k in list(pl.keys):
         pl.wakes += [t for t in [next_change(pl.key(k.id), p, now)] if t is not None]
     wake = min((t for t in pl.wakes if t > now), default=None)
     return Plan(tuple(pl.actions), wake)
 
 
-def _lineage(pl: _Planner, spec: KeySpec) -> None:
-    """Plan one policy key's line of succession: start, roll, retire and clean up."""
+def _lineage(pl: _Planner, spec: KeySpec, migrating: bool) -> None:
+    """Plan one policy key's line of succession: start, roll, retire and clean up. While
+    keys of another algorithm (or role) are still in use, a new line starts by signing only:
+    RFC 6781 §4.1.4, new RRSIGs before the new DNSKEY (algorithm_roll publishes it)."""
     line = [k for k in pl.keys if k.role == spec.role and k.algorithm == spec.algorithm]
     current = next((k for k in reversed(line) if k.active is not None and k.retired is None),
                    None)
     if current is None and not any(k.retired is None for k in line):
         key = pl.create(spec, None, f"the policy wants a {spec.role}")
-        pl.do("publish", key, "initial key: publish its DNSKEY")
-        pl.do("activate", key, "initial key: sign with it")
+        if not migrating:
+            pl.do("publish", key, "initial key: publish its DNSKEY")
+        pl.do("activate", key, "new algorithm: sign with it first" if migrating
+              else "initial key: sign with it")
         current = pl.key(key.id)
     if current is not None:
-        _initial_ds(pl, current)
+        if not migrating:
+            _initial_ds(pl, current)
         _roll(pl, spec, current)
     for k in line:
         if k.retired is not None:
@@ -200,3 +210,40 @@ def _clean_up(pl: _Planner, k: Key) -> None:
         k = pl.key(k.id)
     if k.cds_withdrawn is not None and k.ds_withdrawn is None:
         pl.do("await-ds-gone", k, "waiting for its DS to leave every parent server")
+
+
+def algorithm_roll(pl: _Planner, old_ids: list[str]) -> None:
+    """RFC 6781 §4.1.4 (conservative): new RRSIGs, then new DNSKEYs, then the DS swap (gated
+    on the parent as observed), then old DNSKEYs out, then old RRSIGs out."""
+    old = [pl.key(i) for i in old_ids]
+    new = [k for k in pl.keys if k.id not in old_ids and k.retired is None]
+    st = {k.id: states(k, pl.p, pl.now) for k in pl.keys}
+    for k in new:
+        signed = (not k.signs_zone or st[k.id].zrrsig == OMNI) and (
+            not k.signs_dnskey or st[k.id].krrsig == OMNI)
+        if k.published is None and k.active is not None and signed:
+            pl.do("publish", k, "its signatures are in every cache: publish its DNSKEY")
+    if any(pl.key(k.id).published is None or st[k.id].dnskey != OMNI for k in new):
+        return
+    new_ksks = [k for k in new if k.signs_dnskey]
+    if any(k.cds_published is None for k in new_ksks):
+        for k in new_ksks:
+            pl.do("publish-cds", k, "new DNSKEYs in every cache: swap the DS to the new keys")
+        for k in old:
+            if k.signs_dnskey and k.cds_published is not None:
+                pl.do("withdraw-cds", k, "DS swap: the old algorithm's DS goes")
+    new_ksks = [pl.key(k.id) for k in new_ksks]
+    waiting = [k for k in new_ksks if k.ds_published is None]
+    for k in waiting:
+        pl.do("await-ds", k, "the algorithm roll waits for the new DS at every parent server")
+    gone = [k for k in old if k.cds_withdrawn is not None and k.ds_withdrawn is None]
+    for k in gone:
+        pl.do("await-ds-gone", k, "the algorithm roll waits for the old DS to leave the parent")
+    if waiting or gone or any(st[k.id].ds != OMNI for k in new_ksks) or any(
+            st[k.id].ds != HIDDEN for k in old):
+        return
+    for k in old:
+        if k.removed is None:
+            pl.do("remove", k, "the DS swap is in every cache: the old DNSKEY goes")
+        elif k.retired is None and st[k.id].dnskey == HIDDEN:
+            pl.do("retire", k, "the old DNSKEY is out of every cache: its RRSIGs go")
