@@ -1,37 +1,34 @@
-"""The real validator as the rollover oracle's judge: each cached combination becomes small
-synthetic RRsets (DS anchor, DNSKEY RRset with its RRSIGs, a signed A RRset) with real keys."""
+"""The real validator as the rollover simulator's judge: each cached combination becomes small
+synthetic RRsets (a DS anchor, the DNSKEY RRset and its RRSIGs, a signed A RRset) made with
+real keys of each key's algorithm, and core/validate decides."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
 
 import dns.dnssec
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from sigchain.core.rollover.policy import KeyPolicy
+from sigchain.core.dnssec import algorithms
 from sigchain.core.rollover.states import Key
 from sigchain.core.validate.validator import validate
 from sigchain.core.validate.verdict import Evidence, Question, Status, ZoneCut
-from tests.unit.rollover_oracle import combinations
+
+Combination = tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]
 
 ZONE = dns.name.from_text("roll.test.")
 WWW = dns.name.from_text("www.roll.test.")
 NOW = 1_900_000_000
 Info = dict[str, tuple[bool, int]]  # key id → (signs the DNSKEY RRset, algorithm)
-PRIVATE = {13: lambda: ec.generate_private_key(ec.SECP256R1()),
-           14: lambda: ec.generate_private_key(ec.SECP384R1()),
-           15: ed25519.Ed25519PrivateKey.generate}
 
 
 @cache
-def _private(key_id: str, algorithm: int) -> Any:
-    return PRIVATE[algorithm]()
+def _private(key_id: str, algorithm: int) -> algorithms.PrivateKey:
+    return algorithms.generate(algorithms.get(algorithm))
 
 
 def _dnskey(key_id: str, info: Info) -> dns.dnssec.DNSKEY:
@@ -49,12 +46,13 @@ def _signed(rrset: dns.rrset.RRset, signers: Iterable[str], info: Info) -> dns.r
     return sigs
 
 
-def validator_failures(keys: Iterable[Key], p: KeyPolicy) -> list[str]:
-    """Every cached combination the real validator does not find secure."""
-    keys = list(keys)
+def insecure_verdicts(keys: Iterable[Key], combos: Iterable[Combination]) -> dict[Combination, str]:
+    """The combinations (DS, DNSKEY, DNSKEY signers, data signers) that do not validate as
+    secure, with the validator's status."""
     info = {k.id: (k.signs_dnskey, k.algorithm) for k in keys}
-    out = []
-    for (ds, dnskey, dnskey_signers, signers), t in combinations(keys, p).items():
+    out = {}
+    for combo in combos:
+        ds, dnskey, dnskey_signers, signers = combo
         anchor = dns.rrset.RRset(ZONE, dns.rdataclass.IN, dns.rdatatype.DS)
         for key_id in sorted(ds):
             anchor.add(dns.dnssec.make_ds(ZONE, _dnskey(key_id, info), "SHA256"), 3600)
@@ -63,11 +61,9 @@ def validator_failures(keys: Iterable[Key], p: KeyPolicy) -> list[str]:
             keyset.add(_dnskey(key_id, info), 3600)
         data = dns.rrset.from_text(WWW, 300, "IN", "A", "192.0.2.1")
         answer = (data, _signed(data, signers, info)) if signers else (data,)
-        keysigs = _signed(keyset, dnskey_signers, info)
-        evidence = Evidence(Question(WWW, dns.rdatatype.A), answer=answer,
-                            zones=(ZoneCut(ZONE, dnskey=(keyset, keysigs)),))
+        evidence = Evidence(Question(WWW, dns.rdatatype.A), answer=answer, zones=(
+            ZoneCut(ZONE, dnskey=(keyset, _signed(keyset, dnskey_signers, info))),))
         verdict = validate(evidence, [anchor], NOW)
         if verdict.status is not Status.SECURE:
-            out.append(f"{t}: DS {sorted(ds)} DNSKEY {sorted(dnskey)} signed by "
-                       f"{sorted(dnskey_signers)}, data by {sorted(signers)}: {verdict.status.value}")
+            out[combo] = verdict.status.value
     return out

@@ -1,6 +1,8 @@
-"""Test helpers for rollovers: a fake parent, a fake-clock driver for the planner, and an
-oracle that replays the published history and checks every combination of DS, DNSKEY and
-data signatures a resolver may have cached at any instant (independent of the state model)."""
+"""The rollover simulator (pure): a model parent that publishes DS records a lag after the
+child asks, a fake-clock driver for the real planner, and an oracle that replays the published
+history and judges every DS/DNSKEY/signature combination a resolver may have cached at any
+instant — by the key-state rules and by the real validator (judge) — independent of the
+planner's own state model. The world's TTLs may differ from what the policy declares."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sigchain.core.rollover import timings
+from sigchain.core.rollover.judge import Combination, insecure_verdicts
 from sigchain.core.rollover.planner import Action, Observation, apply, plan
 from sigchain.core.rollover.policy import KeyPolicy
-from sigchain.core.rollover.states import Key, State, states
+from sigchain.core.rollover.states import Key
+from sigchain.errors import OperationalError
 
 T0 = 1_800_000_000
 NEVER = 10**12
@@ -43,9 +47,8 @@ def drive(policy: KeyPolicy, days: int, lag: int = 2 * 86400, keys: tuple[Key, .
         following = min([t for t in [result.wake_at, *pending] if t is not None], default=None)
         if following is None or following > end:
             return keys, log
-        assert following > now
         now = following
-    raise AssertionError("the planner never settled")
+    raise OperationalError("the planner did not settle (10000 steps without reaching the end)")
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def zone_at(keys: Iterable[Key], p: KeyPolicy, u: int) -> Zone:
     )
 
 
-def _cached(keys: list[Key], p: KeyPolicy, t: int, window: int, times: list[int]) -> list[Zone]:
+def cached_versions(keys: list[Key], p: KeyPolicy, t: int, window: int, times: list[int]) -> list[Zone]:
     """Every version a cache may hold at t: any published in [t - window, t]."""
     return [zone_at(keys, p, u) for u in {t - window, t, *(e for e in times
                                                           if t - window < e <= t)}]
@@ -82,7 +85,6 @@ def breakpoints(keys: Iterable[Key]) -> list[int]:
                                              k.ds_published, k.ds_withdrawn) if v is not None})
 
 
-Combination = tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]
 
 
 def combinations(keys: Iterable[Key], p: KeyPolicy) -> dict[Combination, int]:
@@ -99,9 +101,9 @@ def combinations(keys: Iterable[Key], p: KeyPolicy) -> dict[Combination, int]:
     checks = sorted({e + w + d for e in events for w in (0, w_key, w_ds, w_sig) for d in (-1, 0)})
     out: dict[Combination, int] = {}
     for t in checks:
-        ds_sets = {z.ds for z in _cached(keys, p, t, w_ds, events)} - {frozenset()}  # insecure
-        key_sets = {(z.dnskey, z.dnskey_signers) for z in _cached(keys, p, t, w_key, events)}
-        signers = {z.data_signers for z in _cached(keys, p, t, w_sig, events)}
+        ds_sets = {z.ds for z in cached_versions(keys, p, t, w_ds, events)} - {frozenset()}  # insecure
+        key_sets = {(z.dnskey, z.dnskey_signers) for z in cached_versions(keys, p, t, w_key, events)}
+        signers = {z.data_signers for z in cached_versions(keys, p, t, w_sig, events)}
         for ds in ds_sets:
             for dnskey, dnskey_signers in key_sets:
                 for signer in signers:
@@ -109,34 +111,42 @@ def combinations(keys: Iterable[Key], p: KeyPolicy) -> dict[Combination, int]:
     return out
 
 
-def failures(keys: Iterable[Key], p: KeyPolicy) -> list[str]:
-    """Every cached combination that breaks the key-state model's rules: a DS must match a
-    key in the cached DNSKEY RRset that signs it, and one of the data's signers must be in it."""
-    out = []
-    for (ds, dnskey, dnskey_signers, signers), t in combinations(keys, p).items():
-        if not ds & dnskey_signers & dnskey:
-            out.append(f"{t}: DS {sorted(ds)} matches no signer of DNSKEY {sorted(dnskey)}")
-        elif not signers & dnskey:
-            out.append(f"{t}: data signed by {sorted(signers)} not in DNSKEY {sorted(dnskey)}")
-    return out
+@dataclass(frozen=True)
+class Failure:
+    """One instant at which some cache would not validate: what it held and why."""
+
+    at: int
+    ds: tuple[str, ...]
+    dnskey: tuple[str, ...]
+    dnskey_signers: tuple[str, ...]
+    data_signers: tuple[str, ...]
+    cause: str
+
+    def __str__(self) -> str:
+        return (f"{self.at}: cached DS {list(self.ds)}, DNSKEY {list(self.dnskey)} signed by "
+                f"{list(self.dnskey_signers)}, data signed by {list(self.data_signers)}: "
+                f"{self.cause}")
 
 
-def state_model_disagreements(keys: Iterable[Key], p: KeyPolicy) -> list[str]:
-    """Hidden records must be in no cache, omnipresent ones in every cache."""
+def _failure(at: int, c: Combination, cause: str) -> Failure:
+    ds, dnskey, signers, data = (tuple(sorted(x)) for x in c)
+    return Failure(at, ds, dnskey, signers, data, cause)
+
+
+def failures(keys: Iterable[Key], p: KeyPolicy, validator: bool = True) -> list[Failure]:
+    """Every cached combination that does not validate, earliest first: by the key-state
+    rules (a DS must match a key in the cached DNSKEY RRset that signs it; one of the data's
+    signers must be in it) and, with `validator`, by core/validate on synthetic RRsets."""
     keys = list(keys)
-    events = breakpoints(keys)
-    w_key = p.zone_propagation_delay + p.dnskey_ttl
-    w_ds = p.parent_propagation_delay + p.parent_ds_ttl
+    combos = combinations(keys, p)
     out = []
-    for t in sorted({e + d for e in events for d in (-1, 0, 1)}):
-        dnskeys = [z.dnskey for z in _cached(keys, p, t, w_key, events)]
-        dses = [z.ds for z in _cached(keys, p, t, w_ds, events)]
-        for k in keys:
-            s = states(k, p, t)
-            for name, state, versions in (("DNSKEY", s.dnskey, dnskeys), ("DS", s.ds, dses)):
-                cached = [k.id in v for v in versions]
-                if state == State.HIDDEN and any(cached):
-                    out.append(f"{t}: {k.id} {name} hidden but cached")
-                if state == State.OMNIPRESENT and not all(cached):
-                    out.append(f"{t}: {k.id} {name} omnipresent but missing from a cache")
-    return out
+    for c, t in combos.items():
+        ds, dnskey, dnskey_signers, signers = c
+        if not ds & dnskey_signers & dnskey:
+            out.append(_failure(t, c, "no DS matches a key that signs the DNSKEY RRset"))
+        elif not signers & dnskey:
+            out.append(_failure(t, c, "the data's signing keys are not in the DNSKEY RRset"))
+    if validator:
+        out += [_failure(combos[c], c, f"the validator says {status}")
+                for c, status in insecure_verdicts(keys, combos).items()]
+    return sorted(out, key=lambda f: f.at)
