@@ -65,3 +65,28 @@ def test_bad_files_exit_2_naming_file_and_line(tmp_path: Path) -> None:
     assert error["file"] == str(f) and error["line"] == 1 and "not valid TOML" in error["message"]
     missing = sc("policy", "check", tmp_path / "nope.toml")
     assert missing.returncode == 2 and "built-in policy" in missing.stderr
+
+
+def test_simulate_builtins_pass_three_years() -> None:
+    for name in ("default", "ksk-zsk"):
+        out = sc("policy", "simulate", name, "--years", "3")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "every cached combination validates at every instant" in out.stdout
+    data = json.loads(sc("policy", "simulate", "ksk-zsk", "--json", check=True).stdout)
+    assert data["safe"] is True and data["failures"] == []
+    assert sum(k["role"] == "ksk" for k in data["keys"]) == 3  # rolled yearly
+
+
+def test_simulate_fails_when_the_world_has_longer_ttls_than_declared() -> None:
+    out = sc("policy", "simulate", "ksk-zsk", "--actual-parent-ds-ttl", "10d")
+    assert out.returncode == 1
+    assert "FAILS at 2028-01-17 08:00:00 UTC: cached DS ['ksk-13-1']" in out.stdout
+    assert "no DS matches a key that signs the DNSKEY RRset" in out.stdout
+    data = json.loads(sc("policy", "simulate", "ksk-zsk", "--actual-max-zone-ttl", "30d",
+                         "--json").stdout)
+    assert data["safe"] is False
+    assert data["failures"][0]["cause"] == "the data's signing keys are not in the DNSKEY RRset"
+    # a slow parent is only waited for: the DS step is gated on the observed DS
+    assert sc("policy", "simulate", "ksk-zsk", "--ds-lag", "60d").returncode == 0
+    bad = sc("policy", "simulate", "ksk-zsk", "--ds-lag", "soon")
+    assert bad.returncode == 2 and "--ds-lag: bad duration" in bad.stderr

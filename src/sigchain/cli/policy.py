@@ -1,5 +1,6 @@
 """`sigchain policy`: read a key and signing policy (TOML file or built-in name), list every
-problem with it and show the rollover timings it implies."""
+problem with it and the rollover timings it implies (check), and run it for years on a fake
+clock against a model parent and every resolver cache state (simulate)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from typing import Any
 import click
 
 from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
+from sigchain.core.rollover import durations, timings
 from sigchain.core.rollover import policy as pol
-from sigchain.core.rollover import timings
 from sigchain.core.rollover.durations import render
 from sigchain.errors import InputError, OperationalError
 
 CHECK_KEYS = ("policy", "timings", "problems", "safe")
+SIMULATE_KEYS = ("policy", "start", "years", "ds_lag", "parent_ds_ttl", "max_zone_ttl", "keys",
+                 "actions", "combinations", "failures", "safe")
 
 
 def load(source: str) -> pol.KeyPolicy:
@@ -63,6 +66,77 @@ def check(source: str, as_json: bool) -> None:
     else:
         click.echo(_text(the_policy, rolls, problems, safe))
     sys.exit(0 if safe else 1)
+
+
+@policy.command()
+@click.argument("source", metavar="[FILE|NAME]", default="default")
+@click.option("--years", type=click.IntRange(1, 30), default=3, show_default=True,
+              help="How long to simulate.")
+@click.option("--ds-lag", default="2d", show_default=True,
+              help="How long the parent takes to publish or remove a DS the child asks for.")
+@click.option("--actual-parent-ds-ttl", default=None, metavar="DUR",
+              help="The parent's real DS TTL (default: the policy's parent-ds-ttl).")
+@click.option("--actual-max-zone-ttl", default=None, metavar="DUR",
+              help="The zone's real largest TTL (default: the policy's max-zone-ttl).")
+@JSON_OPTION
+@handle_errors
+@json_keys(*SIMULATE_KEYS)
+def simulate(source: str, years: int, ds_lag: str, actual_parent_ds_ttl: str | None,
+             actual_max_zone_ttl: str | None, as_json: bool) -> None:
+    """Run the rollover engine on a fake clock against a model parent and every resolver
+    cache state; exit 1 naming the first instant some cached DS/DNSKEY/RRSIG fails."""
+    from sigchain.core.rollover import simulate as sim
+
+    the_policy = load(source)
+    lag = _option_duration("--ds-lag", ds_lag)
+    world = sim.world_of(the_policy, _option_duration("--actual-parent-ds-ttl",
+                                                      actual_parent_ds_ttl),
+                         _option_duration("--actual-max-zone-ttl", actual_max_zone_ttl))
+    result = sim.run(the_policy, years * 365, lag, world)
+    if as_json:
+        emit_json({"policy": the_policy.name, "start": sim.T0, "years": years, "ds_lag": lag,
+                   "parent_ds_ttl": world.parent_ds_ttl, "max_zone_ttl": world.max_zone_ttl,
+                   "keys": [dataclasses.asdict(k) for k in result.keys],
+                   "actions": [dataclasses.asdict(a) for _, a in result.log],
+                   "combinations": result.combinations,
+                   "failures": [dataclasses.asdict(f) for f in result.failures],
+                   "safe": not result.failures})
+    else:
+        click.echo(_simulation_text(the_policy, years, lag, world, result))
+    sys.exit(1 if result.failures else 0)
+
+
+def _option_duration(option: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return durations.parse(text)
+    except InputError as exc:
+        raise InputError(f"{option}: {exc.message}") from None
+
+
+def _simulation_text(p: pol.KeyPolicy, years: int, lag: int, world: pol.KeyPolicy,
+                     result: Any) -> str:
+    from sigchain.core.dnssec.timefmt import format_utc
+
+    created: dict[str, int] = {}
+    for k in result.keys:
+        created[k.role] = created.get(k.role, 0) + 1
+    lines = [f"policy {p.name}: {years} years from {format_utc(result.keys[0].created)}, "
+             f"DS lag {render(lag)}, parent DS TTL {render(world.parent_ds_ttl)}, max zone TTL "
+             f"{render(world.max_zone_ttl)}",
+             f"  {len(result.log)} actions at {len({t for t, _ in result.log})} instants; keys: "
+             + ", ".join(f"{role} {n}" for role, n in sorted(created.items())),
+             f"  {result.combinations} cached DS/DNSKEY/RRSIG combinations judged"]
+    if not result.failures:
+        lines.append(f"policy {p.name}: every cached combination validates at every instant")
+        return "\n".join(lines)
+    first = result.failures[0]
+    lines.append(f"policy {p.name}: FAILS at {format_utc(first.at)}: cached DS "
+                 f"{list(first.ds)}, DNSKEY {list(first.dnskey)} signed by "
+                 f"{list(first.dnskey_signers)}, data signed by {list(first.data_signers)}: "
+                 f"{first.cause} ({len(result.failures)} failing combinations)")
+    return "\n".join(lines)
 
 
 def _roll_json(roll: timings.Roll) -> dict[str, Any]:

@@ -6,6 +6,7 @@ planner's own state model. The world's TTLs may differ from what the policy decl
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -138,7 +139,10 @@ def failures(keys: Iterable[Key], p: KeyPolicy, validator: bool = True) -> list[
     rules (a DS must match a key in the cached DNSKEY RRset that signs it; one of the data's
     signers must be in it) and, with `validator`, by core/validate on synthetic RRsets."""
     keys = list(keys)
-    combos = combinations(keys, p)
+    return judge(keys, combinations(keys, p), validator)
+
+
+def judge(keys: list[Key], combos: dict[Combination, int], validator: bool) -> list[Failure]:
     out = []
     for c, t in combos.items():
         ds, dnskey, dnskey_signers, signers = c
@@ -150,3 +154,25 @@ def failures(keys: Iterable[Key], p: KeyPolicy, validator: bool = True) -> list[
         out += [_failure(combos[c], c, f"the validator says {status}")
                 for c, status in insecure_verdicts(keys, combos).items()]
     return sorted(out, key=lambda f: f.at)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    keys: tuple[Key, ...]
+    log: tuple[tuple[int, Action], ...]
+    combinations: int  # distinct cached combinations judged
+    failures: tuple[Failure, ...]
+
+
+def world_of(p: KeyPolicy, parent_ds_ttl: int | None, max_zone_ttl: int | None) -> KeyPolicy:
+    """The TTLs the world really has (the policy may have declared them wrong)."""
+    return dataclasses.replace(
+        p, parent_ds_ttl=p.parent_ds_ttl if parent_ds_ttl is None else parent_ds_ttl,
+        max_zone_ttl=p.max_zone_ttl if max_zone_ttl is None else max_zone_ttl)
+
+
+def run(p: KeyPolicy, days: int, lag: int, world: KeyPolicy, start: int = T0) -> Simulation:
+    """The planner run under `p` for `days` against a parent with `lag`, judged in `world`."""
+    keys, log = drive(p, days, lag, start=start)
+    combos = combinations(keys, world)
+    return Simulation(keys, tuple(log), len(combos), tuple(judge(list(keys), combos, True)))
