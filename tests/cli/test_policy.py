@@ -90,3 +90,15 @@ def test_simulate_fails_when_the_world_has_longer_ttls_than_declared() -> None:
     assert sc("policy", "simulate", "ksk-zsk", "--ds-lag", "60d").returncode == 0
     bad = sc("policy", "simulate", "ksk-zsk", "--ds-lag", "soon")
     assert bad.returncode == 2 and "--ds-lag: bad duration" in bad.stderr
+
+
+def test_simulate_a_policy_that_never_secures_the_zone(tmp_path: Path) -> None:
+    f = tmp_path / "tiny.toml"  # a ZSK that rolls before its signatures are ever everywhere
+    f.write_text('[[keys]]\nrole = "ksk"\nlifetime = "3d"\n[[keys]]\nrole = "zsk"\n'
+                 'lifetime = "2d"\n')
+    out = sc("policy", "simulate", f, "--years", "1")
+    assert out.returncode == 1
+    assert "no DS was ever published, so the zone stayed insecure" in out.stdout
+    f.write_text("keys = []\n")
+    out = sc("policy", "simulate", f, "--years", "1", "--json")
+    assert out.returncode == 1 and json.loads(out.stdout)["secured"] is False

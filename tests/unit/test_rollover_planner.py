@@ -106,13 +106,29 @@ def test_ksk_double_ds_roll_waits_for_the_observed_ds(lag: int) -> None:
 
 def test_ksk_roll_never_swaps_without_the_ds_observation() -> None:
     p = _ksk_policy(30 * D)
-    keys, log = drive(p, days=120, lag=10**9)  # the parent never publishes
+    keys, _ = drive(p, days=20)  # the first DS is published and seen
+    (first,) = _by_role(keys, "ksk")
+    assert first.ds_published is not None
+    keys, _ = drive(p, days=100, lag=10**9, keys=keys, start=T0 + 20 * D)  # parent goes quiet
     (old, new) = _by_role(keys, "ksk")
-    assert new.published is None and old.retired is None  # old KSK kept past its lifetime
-    assert old.ds_published is None  # even the first DS never came: zone stays insecure
+    assert new.cds_published is not None and new.published is None
+    assert old.retired is None and old.removed is None  # kept past its lifetime
     now = T0 + 120 * D
     result = plan(keys, p, observations(keys, 10**9, now), now)
-    assert {a.kind for a in result.actions} == {"await-ds"}
+    assert [(a.kind, a.key) for a in result.actions] == [("await-ds", new.id)]
+    _safe(keys, p)
+
+
+def test_no_roll_before_the_current_ds_is_everywhere() -> None:
+    # Lifetimes shorter than the rolls (policy check calls this unsafe) still never break
+    # the chain: a KSK is not rolled before its own DS is in every cache.
+    p = KeyPolicy("t", keys=(KeySpec("ksk", 13, 3 * D), KeySpec("zsk", 13, 20 * D)))
+    keys, _ = drive(p, days=120)
+    ksks = _by_role(keys, "ksk")
+    assert len(ksks) > 3
+    for old, new in zip(ksks, ksks[1:], strict=False):
+        assert old.ds_published is not None and new.cds_published is not None
+        assert new.cds_published >= old.ds_published + timings.ipub_parent(p).seconds
     _safe(keys, p)
 
 

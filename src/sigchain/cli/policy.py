@@ -19,7 +19,7 @@ from sigchain.errors import InputError, OperationalError
 
 CHECK_KEYS = ("policy", "timings", "problems", "safe")
 SIMULATE_KEYS = ("policy", "start", "years", "ds_lag", "parent_ds_ttl", "max_zone_ttl", "keys",
-                 "actions", "combinations", "failures", "safe")
+                 "actions", "combinations", "failures", "secured", "safe")
 
 
 def load(source: str) -> pol.KeyPolicy:
@@ -93,6 +93,7 @@ def simulate(source: str, years: int, ds_lag: str, actual_parent_ds_ttl: str | N
                                                       actual_parent_ds_ttl),
                          _option_duration("--actual-max-zone-ttl", actual_max_zone_ttl))
     result = sim.run(the_policy, years * 365, lag, world)
+    secured = any(k.ds_published is not None for k in result.keys)
     if as_json:
         emit_json({"policy": the_policy.name, "start": sim.T0, "years": years, "ds_lag": lag,
                    "parent_ds_ttl": world.parent_ds_ttl, "max_zone_ttl": world.max_zone_ttl,
@@ -100,10 +101,10 @@ def simulate(source: str, years: int, ds_lag: str, actual_parent_ds_ttl: str | N
                    "actions": [dataclasses.asdict(a) for _, a in result.log],
                    "combinations": result.combinations,
                    "failures": [dataclasses.asdict(f) for f in result.failures],
-                   "safe": not result.failures})
+                   "secured": secured, "safe": not result.failures and secured})
     else:
         click.echo(_simulation_text(the_policy, years, lag, world, result))
-    sys.exit(1 if result.failures else 0)
+    sys.exit(1 if result.failures or not secured else 0)
 
 
 def _option_duration(option: str, text: str | None) -> int | None:
@@ -122,12 +123,20 @@ def _simulation_text(p: pol.KeyPolicy, years: int, lag: int, world: pol.KeyPolic
     created: dict[str, int] = {}
     for k in result.keys:
         created[k.role] = created.get(k.role, 0) + 1
-    lines = [f"policy {p.name}: {years} years from {format_utc(result.keys[0].created)}, "
+    from sigchain.core.rollover.simulate import T0
+
+    lines = [f"policy {p.name}: {years} years from {format_utc(T0)}, "
              f"DS lag {render(lag)}, parent DS TTL {render(world.parent_ds_ttl)}, max zone TTL "
              f"{render(world.max_zone_ttl)}",
              f"  {len(result.log)} actions at {len({t for t, _ in result.log})} instants; keys: "
              + ", ".join(f"{role} {n}" for role, n in sorted(created.items())),
              f"  {result.combinations} cached DS/DNSKEY/RRSIG combinations judged"]
+    if not any(k.ds_published is not None for k in result.keys):
+        why = ("it has no keys" if not result.keys else
+               "its keys never all reached every cache: see policy check")
+        lines.append(f"policy {p.name}: FAILS: no DS was ever published, so the zone stayed "
+                     f"insecure ({why})")
+        return "\n".join(lines)
     if not result.failures:
         lines.append(f"policy {p.name}: every cached combination validates at every instant")
         return "\n".join(lines)

@@ -176,6 +176,11 @@ def _roll(pl: _Planner, spec: KeySpec, current: Key) -> None:
         if pl.now < start:
             pl.wakes.append(start)
             return
+        st = states(current, pl.p, pl.now)
+        if spec.role != "zsk" and current.cds_published is not None and st.ds != OMNI:
+            return  # the current key's own DS is not in every cache yet: roll after it is
+        if spec.role != "zsk" and current.cds_published is None:
+            return  # not even asked for yet (the zone is still being signed for the first time)
         successor = pl.create(spec, current, f"{current.id} retires at {due}: roll")
         if spec.role in ("zsk", "csk"):
             pl.do("publish", successor, "pre-publish the successor's DNSKEY")
