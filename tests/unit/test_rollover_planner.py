@@ -85,7 +85,7 @@ def _ksk_policy(lifetime: int) -> KeyPolicy:
     return KeyPolicy("t", keys=(KeySpec("ksk", 13, lifetime), KeySpec("zsk", 13, None)))
 
 
-@pytest.mark.parametrize("lag", [60, 10 * D])  # a fast parent, a slow registry
+@pytest.mark.parametrize("lag", [0, 60, 10 * D])  # instant, fast parent, slow registry
 def test_ksk_double_ds_roll_waits_for_the_observed_ds(lag: int) -> None:
     p = _ksk_policy(60 * D)
     keys, log = drive(p, days=150, lag=lag)

@@ -44,8 +44,10 @@ def drive(policy: KeyPolicy, days: int, lag: int = 2 * 86400, keys: tuple[Key, .
             k.cds_published + lag if k.cds_published is not None and k.ds_published is None
             else None,
             k.cds_withdrawn + lag if k.cds_withdrawn is not None and k.ds_withdrawn is None
-            else None) if t is not None and t > now]
-        following = min([t for t in [result.wake_at, *pending] if t is not None], default=None)
+            else None) if t is not None]
+        # A parent event due now (lag 0) is seen by planning again at the same instant.
+        following = min([t for t in [result.wake_at, *pending] if t is not None and t >= now],
+                        default=None)
         if following is None or following > end:
             return keys, log
         now = following
