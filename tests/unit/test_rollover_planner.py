@@ -17,7 +17,7 @@ from sigchain.core.rollover.simulate import (
     failures,
     observations,
 )
-from sigchain.core.rollover.states import Key, State, states
+from sigchain.core.rollover.states import Key, State, gone_since, states
 
 D = 86400
 
@@ -203,3 +203,17 @@ def test_algorithm_roll_follows_rfc6781_order(before: KeyPolicy, after: KeyPolic
             assert k.removed >= k.ds_withdrawn + timings.iret_parent(after).seconds
         assert k.retired - k.removed >= timings.iret_child(after).seconds
     _safe(keys, after)
+
+
+def test_purge_keys_deletes_a_key_only_after_it_left_every_cache() -> None:
+    p = builtin("ksk-zsk")  # purge-keys 90d
+    keys, _ = drive(p, days=400)
+    purged = [k for k in keys if k.purged is not None]
+    assert purged and all(k.role == "zsk" for k in purged)  # the first KSK is not gone yet
+    for k in purged:
+        gone = gone_since(k, p)
+        assert gone is not None and k.purged == gone + 90 * D
+        assert states(k, p, gone) == states(k, p, k.purged)  # all hidden
+        assert set(states(k, p, gone).as_dict().values()) == {"hidden"}
+    never = KeyPolicy("keep", keys=p.keys, purge_keys=0)
+    assert not any(k.purged for k in drive(never, days=400)[0])

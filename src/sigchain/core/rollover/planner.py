@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sigchain.core.rollover import timings
 from sigchain.core.rollover.policy import KeyPolicy, KeySpec
-from sigchain.core.rollover.states import Key, State, next_change, states
+from sigchain.core.rollover.states import Key, State, gone_since, next_change, states
 
 OMNI = State.OMNIPRESENT
 HIDDEN = State.HIDDEN
@@ -20,7 +20,7 @@ HIDDEN = State.HIDDEN
 # Which timestamp each action sets; await-* only report what the plan waits for.
 _STAMPS = {"publish": "published", "activate": "active", "retire": "retired",
            "remove": "removed", "publish-cds": "cds_published", "withdraw-cds": "cds_withdrawn",
-           "ds-seen": "ds_published", "ds-gone": "ds_withdrawn"}
+           "ds-seen": "ds_published", "ds-gone": "ds_withdrawn", "purge": "purged"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Observation:
 @dataclass(frozen=True)
 class Action:
     kind: str  # create publish activate retire remove publish-cds withdraw-cds ds-seen
-    key: str   # ds-gone await-ds await-ds-gone
+    key: str   # ds-gone purge await-ds await-ds-gone
     at: int
     reason: str
     role: str = ""
@@ -128,6 +128,7 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
         _lineage(pl, spec, migrating=any(k.retired is None for k in orphans))
     if orphans:
         algorithm_roll(pl, [k.id for k in orphans])
+    _purge(pl)
     for k in list(pl.keys):
         pl.wakes += [t for t in [next_change(pl.key(k.id), p, now)] if t is not None]
     wake = min((t for t in pl.wakes if t > now), default=None)
@@ -155,6 +156,20 @@ def _lineage(pl: _Planner, spec: KeySpec, migrating: bool) -> None:
     for k in line:
         if k.retired is not None:
             _clean_up(pl, pl.key(k.id))
+
+
+def _purge(pl: _Planner) -> None:
+    """BIND's purge-keys: delete a key `purge-keys` after its last record left every cache
+    (0: keep keys for ever)."""
+    if pl.p.purge_keys <= 0:
+        return
+    for k in pl.keys:
+        gone = gone_since(k, pl.p)
+        if k.purged is None and gone is not None:
+            if pl.now >= gone + pl.p.purge_keys:
+                pl.do("purge", k, "gone from every cache for purge-keys: delete its files")
+            else:
+                pl.wakes.append(gone + pl.p.purge_keys)
 
 
 def _initial_ds(pl: _Planner, k: Key) -> None:

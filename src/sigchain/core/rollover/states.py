@@ -45,6 +45,7 @@ class Key(RoleMixin):
     ds_published: int | None = None
     ds_withdrawn: int | None = None
     predecessor: str | None = None
+    purged: int | None = None  # its files deleted (purge-keys after it was gone everywhere)
 
     def replace(self, **changes: object) -> Key:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -114,3 +115,14 @@ def states(key: Key, p: KeyPolicy, now: int) -> KeyStates:
 def next_change(key: Key, p: KeyPolicy, now: int) -> int | None:
     """The first instant after `now` at which one of the key's record states changes."""
     return _first(*(t for r in _records(key, p) for t in r.changes() if t > now))
+
+
+def gone_since(key: Key, p: KeyPolicy) -> int | None:
+    """When every record of a removed key became hidden for good (None while any is still
+    in use or cached, or if it was never removed)."""
+    if key.removed is None:
+        return None
+    records = [r for r in _records(key, p) if r.start is not None]
+    if any(r.end is None for r in records):
+        return None
+    return max((r.end + r.fall for r in records if r.end is not None), default=key.removed)
