@@ -217,3 +217,13 @@ def test_purge_keys_deletes_a_key_only_after_it_left_every_cache() -> None:
         assert set(states(k, p, gone).as_dict().values()) == {"hidden"}
     never = KeyPolicy("keep", keys=p.keys, purge_keys=0)
     assert not any(k.purged for k in drive(never, days=400)[0])
+
+
+def test_a_repeated_key_entry_is_one_line_of_succession() -> None:
+    p = KeyPolicy("d", keys=(KeySpec("ksk", 13, None), KeySpec("zsk", 13, 30 * D),
+                             KeySpec("zsk", 13, 30 * D)))
+    assert [x.code for x in timings.check(p)] == ["duplicate-key"]
+    keys, log = drive(p, days=100)
+    assert len(_by_role(keys, "zsk")) == 4  # 0, 30, 60, 90 days
+    assert len([a for _, a in log if a.kind == "activate"]) == len(keys)  # none twice
+    _safe(keys, p)

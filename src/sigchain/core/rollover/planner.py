@@ -124,7 +124,12 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
             pl.keys = list(apply(pl.keys, pl.actions[-1:]))
     orphans = [k for k in pl.keys if not any(
         (k.role, k.algorithm) == (spec.role, spec.algorithm) for spec in p.keys)]
+    # One line of succession per role and algorithm (a second identical entry adds nothing;
+    # policy check warns about it).
+    specs: dict[tuple[str, int], KeySpec] = {}
     for spec in p.keys:
+        specs.setdefault((spec.role, spec.algorithm), spec)
+    for spec in specs.values():
         _lineage(pl, spec, migrating=any(k.retired is None for k in orphans))
     if orphans:
         algorithm_roll(pl, [k.id for k in orphans])

@@ -161,6 +161,11 @@ def _key_problems(p: KeyPolicy, rules: DnssecPolicy) -> list[Problem]:
             out.append(Problem("lifetime-shorter-than-roll",
                                f"keys[{i}]: {key.role} lifetime {render(key.lifetime)} is shorter "
                                f"than its {roll.name} roll {render(roll.total)}"))
+    pairs = [(k.role, k.algorithm) for k in p.keys]
+    for role, alg in sorted({x for x in pairs if pairs.count(x) > 1}):
+        out.append(Problem("duplicate-key", f"more than one {role} with algorithm {alg}: "
+                           "sigchain keeps one line of succession per role and algorithm",
+                           unsafe=False))
     if not any(k.signs_dnskey for k in p.keys):
         out.append(Problem("no-key-for-role", "no ksk or csk: nothing signs the DNSKEY RRset"))
     if not any(k.signs_zone for k in p.keys):
