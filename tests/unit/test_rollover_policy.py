@@ -71,6 +71,8 @@ lifetime = "unlimited"
     assert p.nsec3 == pol.Nsec3Param(0, 0, True)
     assert p.keys == (pol.KeySpec("ksk", 14, 365 * D), pol.KeySpec("zsk", 14, None))
     assert pol.parse("nsec = true\n", "p.toml", "p").nsec3 is None
+    alias = pol.parse('[[keys]]\nrole = "csk"\nalgorithm = "ECDSA256"\n', "p.toml", "p")
+    assert alias.keys == (pol.KeySpec("csk", 13),)  # BIND's short name
     assert pol.parse("", "p.toml", "p").keys == (pol.KeySpec("csk", 13),)  # as BIND: no keys
 
 

@@ -23,6 +23,8 @@ from sigchain.errors import InputError
 ROLES = ("ksk", "zsk", "csk")
 DIGEST_NAMES = {"sha-256": 2, "sha256": 2, "sha-384": 4, "sha384": 4, "sha-1": 1, "sha1": 1}
 DAY = 86400
+# Short names BIND's dnssec-policy also takes (as in `csk lifetime unlimited algorithm ecdsa256`).
+ALGORITHM_ALIASES = {"ecdsa256": 13, "ecdsa384": 14}
 
 
 class RoleMixin:
@@ -239,6 +241,8 @@ def _key(src: _Source, i: int, entry: object) -> KeySpec:
         raise src.error(f"{path}.role", f"expected \"ksk\", \"zsk\" or \"csk\", not {role!r}",
                         line("role") or line("keys"))
     alg_value = entry.get("algorithm", 13)
+    if isinstance(alg_value, str):
+        alg_value = ALGORITHM_ALIASES.get(alg_value.lower(), alg_value)
     try:
         alg = algorithms.from_text(str(alg_value)) if not isinstance(alg_value, bool) else None
     except InputError as exc:
