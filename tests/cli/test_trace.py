@@ -26,6 +26,10 @@ CNAME = dns.rrset.from_text("www.example.", 60, "IN", "CNAME", "gone.example.")
     (("www.example.", "MX"), ("www.example.", dns.rdatatype.MX, None)),
     (("www.example.", "aaaa", "@127.0.0.1#5353"), ("www.example.", dns.rdatatype.AAAA, "127.0.0.1#5353")),
     (("@::1", "example.", "DNSKEY"), ("example.", dns.rdatatype.DNSKEY, "::1")),
+    (("A", "www.example."), ("www.example.", dns.rdatatype.A, None)),  # dig's order too
+    (("dnskey", "@::1", "example."), ("example.", dns.rdatatype.DNSKEY, "::1")),
+    (("TYPE65534", "example."), ("example.", 65534, None)),
+    (("MX", "a"), ("a", dns.rdatatype.MX, None)),  # once the type is known, a type name is a name
 ])
 def test_words_in_any_order(words: tuple[str, ...], expected: tuple[str, int, str | None]) -> None:
     assert parse_words(words) == expected
@@ -34,6 +38,7 @@ def test_words_in_any_order(words: tuple[str, ...], expected: tuple[str, int, st
 @pytest.mark.parametrize("words, message", [
     ((), "NAME"), (("a.", "NOPE"), "unknown record type"), (("a.", "A", "b."), "unexpected argument"),
     (("a.", "@1.2.3.4", "@5.6.7.8"), "two servers"),
+    (("MX",), "NAME"), (("MX", "a.", "b."), "unexpected argument"),
 ])
 def test_bad_words(words: tuple[str, ...], message: str) -> None:
     with pytest.raises(InputError, match=message):

@@ -18,13 +18,16 @@ import concurrent.futures
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import dns.dnssec
 import pytest
 
 from tests.conftest import need, run, sc, sigchain_cmd
-from tests.interop.trace_hierarchy import PREFIX, RESOLVER_IP, SC_IP, Hierarchy
+from tests.interop.hostile_net import SPOOF_IP, silent_servers, spoofing_relay
+from tests.interop.trace_hierarchy import PREFIX, RESOLVER_IP, SC_IP, Hierarchy, _dnskeys
 
 FULLY = "; fully validated"
 NEGATIVE = "; negative response, fully validated"
@@ -317,16 +320,84 @@ def test_builtin_iana_anchors_do_not_match_a_test_root(net: Hierarchy) -> None:
     assert "DS 20326/8/2" in f["message"] and "DS 38696/8/2" in f["message"]
 
 
-def test_server_that_does_not_answer_exits_3(net: Hierarchy) -> None:
-    p = sc("trace", "www.sc.test.", f"@{DEAD_IP}", "--anchor", net.zone_anchor, "--timeout", "0.3")
-    assert p.returncode == 3
-    assert f"no answer from {DEAD_IP}" in p.stderr and "timed out" in p.stderr
+def test_refusing_server_fails_at_once_with_one_message_on_stderr(net: Hierarchy) -> None:
+    """Nothing listens on DEAD_IP: ICMP port unreachable ends the exchange at once (as delv
+    says `connection refused`), not after the per-server timeout; exit 3, said once."""
+    p = sc("trace", "www.sc.test.", f"@{DEAD_IP}", "--anchor", net.zone_anchor)
+    assert p.returncode == 3 and p.stdout == ""
+    assert p.stderr == f";; resolution failed: no answer from {DEAD_IP}: connection refused\n"
     hints = net.base / "dead.hints"
     hints.write_text(f". NS ns.dead.\nns.dead. A {DEAD_IP}\n")
-    p = sc("trace", "www.sc.test.", "--root-hints", hints, "--anchor", net.zone_anchor, "--timeout", "0.3", "--json")
+    p = sc("trace", "www.sc.test.", "--root-hints", hints, "--anchor", net.zone_anchor, "--json")
     data = json.loads(p.stdout)
-    assert p.returncode == data["exit_code"] == 3
+    assert p.returncode == data["exit_code"] == 3 and p.stderr == ""
     assert data["status"] == "unreachable" and data["failure"]["unreachable"] is True
+    assert data["unanswered"] == [{"server": DEAD_IP, "error": "connection refused"}]
+
+
+def test_spoofed_replies_racing_every_answer_are_ignored(net: Hierarchy) -> None:
+    """RFC 5452: a relay in front of the resolver sends, before every real answer, a reply
+    with the wrong ID, one with the right ID for another question and a non-DNS datagram to
+    the client's port (and a forged reply from another port, which the connected socket never
+    sees). Each is ignored and counted; the trace still validates."""
+    with spoofing_relay(RESOLVER_IP) as relay:
+        p = _sc("trace", "www.sc.test.", f"@{SPOOF_IP}", "--anchor", net.zone_anchor, "-v")
+        j = _sc("trace", "www.sc.test.", "A", f"@{SPOOF_IP}", "--anchor", net.zone_anchor, "--json")
+        forged = relay.forged
+    assert p.returncode == 0 and p.stdout.startswith(FULLY + "\n"), p.stdout + p.stderr
+    data = json.loads(j.stdout)
+    assert j.returncode == 0 and data["verdict_line"] == FULLY
+    queries = data["queries"]
+    assert queries and all(q["ignored"] == 3 for q in queries)
+    assert data["ignored_replies"] == 3 * len(queries) and forged == 6 * len(queries)
+    print(f"{forged} forged replies over {2 * len(queries)} queries, all ignored")
+    assert f"({3 * len(queries)} non-matching replies ignored, RFC 5452)" in p.stdout
+
+
+def test_silent_servers_are_remembered_and_skipped(net: Hierarchy) -> None:
+    """Root hints list a silent server and a refusing one before the real root: each is tried
+    once, then skipped for the rest of the trace (the root zone is asked three times), and
+    the report names them."""
+    hints = net.base / "silent.hints"
+    with silent_servers(1) as [silent]:
+        hints.write_text(f". NS a.silent.\n. NS b.dead.\n. NS ns.root.\na.silent. A {silent.address}\n"
+                         f"b.dead. A {DEAD_IP}\nns.root. A {PREFIX}1\n")
+        p = sc("trace", "www.sc.test.", "--root-hints", hints, "--anchor", net.zone_anchor, "--json")
+        received = silent.received
+    data = json.loads(p.stdout)
+    assert p.returncode == 0 and data["verdict_line"] == FULLY
+    assert data["unanswered"] == [{"server": silent.address, "error": "timed out"},
+                                  {"server": DEAD_IP, "error": "connection refused"}]
+    assert sum(q["zone"] == "." for q in data["queries"]) >= 3 and received == 1
+
+
+def test_time_budget_ends_the_trace_and_names_what_timed_out(net: Hierarchy) -> None:
+    hints = net.base / "silent2.hints"
+    with silent_servers(2) as [first, second]:
+        hints.write_text(f". NS a.silent.\n. NS b.silent.\na.silent. A {first.address}\n"
+                         f"b.silent. A {second.address}\n")
+        start = time.monotonic()
+        p = sc("trace", "www.sc.test.", "--root-hints", hints, "--anchor", net.zone_anchor,
+               "--timeout", "1.5")
+        elapsed = time.monotonic() - start
+    print(f"trace with a 1.5 s budget ended after {elapsed:.2f} s")
+    assert p.returncode == 3 and p.stdout == "" and elapsed < 1.5 + 2.0
+    assert p.stderr == (";; resolution failed: time budget of 1.5 s spent after 1 query; "
+                        f"no answer from {first.address} (timed out)\n")
+
+
+def test_bogus_ds_link_lists_both_sides_key_tags(net: Hierarchy, outcomes: dict[str, Outcome]) -> None:
+    """dsmismatch.test.: the DS in test. names another KSK; the report puts the DS's key tags
+    beside the zone's DNSKEYs."""
+    [wrong] = _dnskeys(net.base / "dsmismatch-wrong", "dsmismatch.test.")
+    [key] = _dnskeys(net.base / "dsmismatch.test" / "keys", "dsmismatch.test.")
+    o = outcomes["break-ds-mismatch"]
+    wrong_tag, tag = (dns.dnssec.key_id(k) for k in (wrong, key))  # type: ignore[arg-type]
+    assert o.server_json["key_tags"] == [{
+        "zone": "dsmismatch.test.", "ds": [{"tag": wrong_tag, "algorithm": 13, "digest_type": 2}],
+        "dnskey": [{"tag": tag, "algorithm": 13, "flags": 257}]}]
+    assert f"{wrong_tag:>7}   13  digest 2     -" in o.iterative.stdout
+    assert f"{tag:>7}   13  -            KSK" in o.iterative.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -440,3 +440,15 @@ def test_chain_target() -> None:
     assert chain_target(_msg({"a.": ("DNAME", "c.")}), N("q.a."), a) == N("q.c.")
     assert chain_target(_msg({"q.a.": ("CNAME", "q.a.")}), N("q.a."), a) is None  # a loop
     assert chain_target(_msg({"q.a.": ("CNAME", "t.b.")}), N("q.a."), dns.rdatatype.CNAME) is None
+
+
+def test_give_up_ends_the_resolution_unanswered() -> None:
+    """The caller's time budget is spent: the pending query is recorded as unanswered and the
+    outcome is a failure for want of answers (exit 3), never a half-gathered verdict."""
+    res = Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, hints=[ROOT])
+    q = res.next_query()
+    assert q is not None
+    res.give_up("time budget of 1 s spent", "192.0.2.1: timed out")
+    assert res.next_query() is None and isinstance(res.outcome, Failed)
+    assert res.outcome.unreachable and res.outcome.reason == "time budget of 1 s spent"
+    assert [e.error for e in res.outcome.exchanges] == ["192.0.2.1: timed out"]

@@ -15,7 +15,7 @@ from sigchain.core.dnssec import timefmt
 from sigchain.core.resolve.exchange import Failed, Gathered
 from sigchain.core.validate import anchors
 from sigchain.core.validate.validator import Question
-from sigchain.edge.transport import DEFAULT_TIMEOUT
+from sigchain.edge.transport import DEFAULT_BUDGET, SERVER_TIMEOUT
 from sigchain.errors import InputError
 from sigchain.services import trace as tracing
 
@@ -37,8 +37,17 @@ def _ede(code: int | None) -> str:
     return "no EDE" if code is None else f"EDE {code} {EDE_NAMES.get(code, '')}".rstrip()
 
 
+def _rdtype(word: str) -> int | None:
+    try:
+        return dns.rdatatype.from_text(word)
+    except dns.rdatatype.UnknownRdatatype:
+        return None
+
+
 def parse_words(words: tuple[str, ...]) -> tuple[str, int, str | None]:
-    """dig-style positionals in any order: NAME, TYPE, @SERVER."""
+    """dig-style positionals in any order: NAME, TYPE, @SERVER. As dig does, a word that is
+    a record type name (`A`, `dnskey`, `TYPE65534`) is the type, so `A NAME` and `NAME A`
+    both work; once the type is known, the next other word is the name."""
     name: str | None = None
     rdtype: int | None = None
     server: str | None = None
@@ -48,16 +57,15 @@ def parse_words(words: tuple[str, ...]) -> tuple[str, int, str | None]:
                 raise InputError(f"two servers given: @{server} and {w}")
             server = w[1:]
             continue
-        if name is not None and rdtype is None:
-            try:
-                rdtype = dns.rdatatype.from_text(w)
-                continue
-            except dns.rdatatype.UnknownRdatatype:
-                raise InputError(f"unknown record type {w!r}") from None
-        if name is None:
+        as_type = _rdtype(w) if rdtype is None else None
+        if as_type is not None:
+            rdtype = as_type
+        elif name is None:
             name = w
-            continue
-        raise InputError(f"unexpected argument {w!r}: usage NAME [TYPE] [@SERVER]")
+        elif rdtype is None:
+            raise InputError(f"unknown record type {w!r}")
+        else:
+            raise InputError(f"unexpected argument {w!r}: usage NAME [TYPE] [@SERVER]")
     if name is None:
         raise InputError("a NAME to trace is required")
     return name, rdtype if rdtype is not None else dns.rdatatype.A, server
@@ -78,8 +86,10 @@ def parse_words(words: tuple[str, ...]) -> tuple[str, int, str | None]:
                    "CD=1 when the server sets RA.")
 @click.option("--at", "at", default=None, metavar="TIME",
               help="Validate as at TIME (YYYYMMDDHHMMSS, epoch, now±N[smhdw]) instead of now.")
-@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds to wait for each server.")
+@click.option("--timeout", type=float, default=DEFAULT_BUDGET, show_default=True,
+              metavar="SECONDS",
+              help=f"Time budget for the whole trace, in seconds (each server is given at most "
+                   f"{SERVER_TIMEOUT:g} s; one that does not answer is skipped from then on).")
 @click.option("--require-secure", is_flag=True, help="Exit 1 unless the answer is secure.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list every query sent.")
 @click.option("--json", "as_json", is_flag=True)
@@ -91,7 +101,7 @@ def trace(words: tuple[str, ...], anchor_file: str | None, hints_file: str | Non
 
     Without @SERVER it resolves iteratively from the root hints; with @SERVER (ADDR or
     ADDR#PORT) it asks that server for every link. Exit 0 secure or insecure, 1 bogus,
-    indeterminate or failed, 3 when no server answers.
+    indeterminate or failed, 3 when no server answers or the time budget is spent.
     """
     text, rdtype, server_text = parse_words(words)
     try:
@@ -113,21 +123,22 @@ def trace(words: tuple[str, ...], anchor_file: str | None, hints_file: str | Non
     now = timefmt.parse_time(at, clock_now) if at is not None else clock_now
 
     result = tracing.trace(Question(qname, rdtype), trust, now, root_hints=hints, server=server,
-                           cd=cd, timeout=timeout)
+                           cd=cd, budget=timeout)
     code = result.exit_code(require_secure)
     if as_json:
         emit_json(to_json(result, code))
     else:
         render(result, verbose)
-        if isinstance(result.outcome, Failed) and result.outcome.unreachable:
-            click.echo(f"sigchain: error: {result.outcome.reason}", err=True)
     sys.exit(code)
 
 
 def render(result: tracing.TraceResult, verbose: bool) -> None:
+    """The report on stdout. A trace that could not be done (no server answered, the time
+    budget spent: exit 3) says so once, on stderr, as delv does."""
     out = click.echo
+    unreachable = isinstance(result.outcome, Failed) and result.outcome.unreachable
     for line in result.verdict_lines:
-        out(line)
+        click.echo(line, err=unreachable)
     outcome = result.outcome
     if isinstance(outcome, Failed):
         for code, text in outcome.ede:
@@ -158,13 +169,34 @@ def render(result: tracing.TraceResult, verbose: bool) -> None:
                 what = f"{f.name} {f.rdtype}" if f.rdtype else (f.name or "")
                 out(f";;   {f.severity.value.upper()} {f.code} {what}: {f.message}")
                 out(f";;       ({f.rfc}; {_ede(f.ede)})")
+                for tags in result.key_tags if f.code == "DS_NO_MATCHING_DNSKEY" else ():
+                    if tags.zone.to_text() == f.params["zone"]:
+                        for line in key_tag_table(tags):
+                            out(f";;       {line}")
         for note in outcome.notes:
             out(f";; note: {note}")
+        for server, why in result.unanswered:
+            out(f";; note: no answer from {server} ({why}): skipped for the rest of the trace")
     if verbose:
         out(";;")
-        out(";; Queries:")
+        out(f";; Queries: ({result.ignored} non-matching "
+            f"{'reply' if result.ignored == 1 else 'replies'} ignored, RFC 5452)")
         for ex in outcome.exchanges:
             out(f";;   {ex}")
+
+
+def key_tag_table(tags: tracing.KeyTags) -> list[str]:
+    """The DS RRset's key tags and the zone's DNSKEYs side by side, one row per key tag."""
+    rows: dict[tuple[int, int], list[str]] = {}
+    for tag, alg, digest in tags.ds:
+        rows.setdefault((tag, alg), ["-", "-"])[0] = f"digest {digest}" if digest else "anchor key"
+    for tag, alg, flags in tags.dnskey:
+        role = "KSK" if flags & 1 else "ZSK"
+        rows.setdefault((tag, alg), ["-", "-"])[1] = role + (" REVOKED" if flags & 0x80 else "")
+    lines = [f"{'key tag':>7}  {'alg':>3}  {'DS':<11}  DNSKEY in {tags.zone}"]
+    for (tag, alg), (ds, key) in sorted(rows.items()):
+        lines.append(f"{tag:>7}  {alg:>3}  {ds:<11}  {key}")
+    return lines
 
 
 def to_json(result: tracing.TraceResult, code: int) -> dict[str, object]:
@@ -177,6 +209,9 @@ def to_json(result: tracing.TraceResult, code: int) -> dict[str, object]:
         "verdict_lines": result.verdict_lines,
         "rcode": tracing.rcode_text(result), "exit_code": code,
         "queries": [ex.to_dict() for ex in outcome.exchanges],
+        "ignored_replies": result.ignored,
+        "unanswered": [{"server": s, "error": why} for s, why in result.unanswered],
+        "key_tags": [t.to_dict() for t in result.key_tags],
     }
     if isinstance(outcome, Gathered):
         assert result.verdict is not None

@@ -1,55 +1,182 @@
 """DNS queries on the wire for the resolver side: UDP with EDNS0 (DO=1, 1232-byte buffer, as
 `core.resolve.exchange.Query.message` builds them), TCP when the reply is truncated (RFC 7766 §5),
-and the next server when one does not answer in time."""
+and the next server when one does not answer in time.
+
+Hardened as RFC 5452 asks: each query goes out on its own connected UDP socket (a fresh random
+source port; the kernel passes on only datagrams from the server's address and port, and
+reports ICMP port unreachable, so a refusing server fails at once, as with delv and Unbound's
+`udp-connect`), and a datagram that is not the reply to the query (ID, opcode, question, or
+malformed) is ignored and counted while the wait for the real one goes on. One `Transport`
+serves one trace: it holds the trace's time budget and remembers the servers that did not
+answer, which are then skipped for the rest of the run.
+"""
 
 from __future__ import annotations
 
+import socket
+from dataclasses import dataclass, field
+
 import dns.exception
 import dns.flags
+import dns.inet
 import dns.message
 import dns.query
 
+from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve.exchange import Outcome, Query, Reply
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.validate.anchors import Server
 
-DEFAULT_TIMEOUT = 2.0  # seconds per server and attempt
+SERVER_TIMEOUT = 2.0  # seconds per server and attempt
+DEFAULT_BUDGET = 30.0  # seconds for a whole trace
+MAX_DATAGRAM = 65535
+
+
+class NoReply(TimeoutError):
+    """No reply in time; `ignored` datagrams came that were not it."""
+
+    def __init__(self, timeout: float, ignored: int):
+        super().__init__(f"no reply within {timeout:g} s")
+        self.ignored = ignored
+
+
+class TcpFailed(dns.exception.DNSException):
+    """The retry over TCP after a truncated UDP reply failed (the server did answer)."""
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, dns.exception.Timeout):
+    if isinstance(exc, (dns.exception.Timeout, TimeoutError)):
         return "timed out"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
     return str(exc) or type(exc).__name__
 
 
-def ask(server: Server, message: dns.message.Message, timeout: float = DEFAULT_TIMEOUT) -> Reply:
+def _from_server(source: object, server: Server) -> bool:
+    """Whether a datagram's source (address, port, …) is the server queried."""
+    if not isinstance(source, tuple) or len(source) < 2:
+        return False
+    try:
+        same = dns.inet.inet_pton(dns.inet.af_for_address(source[0]), source[0]) == \
+            dns.inet.inet_pton(dns.inet.af_for_address(server.host), server.host)
+    except (ValueError, OSError):
+        return False
+    return same and source[1] == server.port
+
+
+def _reply_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | None:
+    """The message in `wire` if it answers `query` (RFC 5452 §9.1: ID and question match);
+    a truncated reply that matches comes back with only its header and question."""
+    try:
+        reply = dns.message.from_wire(wire, raise_on_truncation=True)
+    except dns.message.Truncated as exc:
+        reply = exc.message()
+    except (dns.exception.DNSException, ValueError, EOFError):
+        return None
+    return reply if query.is_response(reply) else None
+
+
+def udp(server: Server, query: dns.message.Message, timeout: float) -> tuple[dns.message.Message, int]:
+    """Send `query` over UDP and wait up to `timeout` seconds for its reply; the reply and how
+    many datagrams were ignored because they were not it. Raises NoReply, or
+    ConnectionRefusedError when the server's port is closed."""
+    family = socket.AF_INET6 if server.ipv6 else socket.AF_INET
+    deadline = SYSTEM.monotonic() + timeout
+    ignored = 0
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.connect((server.host, server.port))
+        sock.send(query.to_wire())
+        while (left := deadline - SYSTEM.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                wire, source = sock.recvfrom(MAX_DATAGRAM)
+            except TimeoutError:
+                break
+            reply = _reply_to(query, wire) if _from_server(source, server) else None
+            if reply is None:
+                ignored += 1
+                continue
+            return reply, ignored
+    raise NoReply(timeout, ignored)
+
+
+def ask(server: Server, message: dns.message.Message, timeout: float = SERVER_TIMEOUT) -> Reply:
     """One exchange with one server: UDP, then TCP if the UDP reply has TC set."""
-    udp = dns.query.udp(message, server.host, timeout=timeout, port=server.port,
-                        ignore_unexpected=True)
-    if not udp.flags & dns.flags.TC:
-        return Reply(server, udp, False, len(udp.to_wire()))
-    tcp = dns.query.tcp(message, server.host, timeout=timeout, port=server.port)
-    return Reply(server, tcp, True, len(tcp.to_wire()))
+    reply, ignored = udp(server, message, timeout)
+    if not reply.flags & dns.flags.TC:
+        return Reply(server, reply, False, len(reply.to_wire()), ignored)
+    try:
+        tcp = dns.query.tcp(message, server.host, timeout=timeout, port=server.port)
+    except (OSError, EOFError, dns.exception.DNSException) as exc:
+        raise TcpFailed(f"truncated over UDP, then over TCP: {_describe(exc)}") from None
+    return Reply(server, tcp, True, len(tcp.to_wire()), ignored)
 
 
-def exchange(query: Query, timeout: float = DEFAULT_TIMEOUT) -> tuple[Reply | None, str]:
-    """Send `query` to its servers in order until one answers; (None, why) if none does."""
-    message = query.message()
-    errors: list[str] = []
-    for server in query.servers:
-        try:
-            return ask(server, message, timeout), ""
-        except (dns.exception.DNSException, OSError, EOFError, ValueError) as exc:
-            errors.append(f"{server}: {_describe(exc)}")
-    return None, "; ".join(errors) or "no server to ask"
+@dataclass
+class Transport:
+    """The network for one trace: its time budget, the servers that did not answer (skipped
+    from then on) and the count of datagrams ignored as not being the reply."""
 
+    budget: float = DEFAULT_BUDGET
+    server_timeout: float = SERVER_TIMEOUT
+    clock: Clock = SYSTEM
+    unanswered: dict[Server, str] = field(default_factory=dict)
+    ignored: int = 0
+    queries: int = 0
+    deadline: float = field(init=False)
 
-def run(resolution: Resolution, timeout: float = DEFAULT_TIMEOUT) -> Outcome:
-    """Drive a resolution over the network until it has an outcome."""
-    while (query := resolution.next_query()) is not None:
-        reply, error = exchange(query, timeout)
-        resolution.result(reply, error)
-    assert resolution.outcome is not None
-    return resolution.outcome
+    def __post_init__(self) -> None:
+        self.deadline = self.clock.monotonic() + self.budget
+
+    @property
+    def spent(self) -> bool:
+        return self.clock.monotonic() >= self.deadline
+
+    def exchange(self, query: Query) -> tuple[Reply | None, str]:
+        """Send `query` to its servers in order until one answers; (None, why) if none does."""
+        message = query.message()
+        errors: list[str] = []
+        for server in query.servers:
+            if server in self.unanswered:
+                errors.append(f"{server}: {self.unanswered[server]} earlier, skipped")
+                continue
+            left = self.deadline - self.clock.monotonic()
+            if left <= 0:
+                errors.append(f"{server}: not asked, time budget spent")
+                continue
+            self.queries += 1
+            try:
+                reply = ask(server, message, min(self.server_timeout, left))
+            except (TimeoutError, OSError) as exc:  # silent, refused, unreachable network
+                self.ignored += getattr(exc, "ignored", 0)
+                self.unanswered[server] = _describe(exc)
+                errors.append(f"{server}: {_describe(exc)}")
+                continue
+            except (dns.exception.DNSException, EOFError, ValueError) as exc:
+                errors.append(f"{server}: {_describe(exc)}")
+                continue
+            self.ignored += reply.ignored
+            return reply, ""
+        return None, "; ".join(errors) or "no server to ask"
+
+    def budget_reason(self) -> str:
+        silent = ", ".join(f"{s} ({why})" for s, why in self.unanswered.items())
+        n = self.queries
+        return (f"time budget of {self.budget:g} s spent after {n} {'query' if n == 1 else 'queries'}"
+                + (f"; no answer from {silent}" if silent else ""))
+
+    def run(self, resolution: Resolution) -> Outcome:
+        """Drive a resolution over the network until it has an outcome or the budget is spent."""
+        while (query := resolution.next_query()) is not None:
+            if self.spent:
+                resolution.give_up(self.budget_reason())
+                break
+            reply, error = self.exchange(query)
+            if reply is None and self.spent:
+                resolution.give_up(self.budget_reason(), error)
+                break
+            resolution.result(reply, error)
+        assert resolution.outcome is not None
+        return resolution.outcome

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dns.dnssec
 import dns.name
 import dns.rcode
 import dns.rdatatype
@@ -69,6 +70,21 @@ class ZoneReport:
 
 
 @dataclass(frozen=True)
+class KeyTags:
+    """A DS link that matches no key, side by side: the key tags the DS RRset (or trust
+    anchor) names and those of the zone's DNSKEY RRset — what an operator needs to fix it."""
+
+    zone: dns.name.Name
+    ds: tuple[tuple[int, int, int], ...]  # (key tag, algorithm, digest type)
+    dnskey: tuple[tuple[int, int, int], ...]  # (key tag, algorithm, flags)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"zone": self.zone.to_text(),
+                "ds": [{"tag": t, "algorithm": a, "digest_type": d} for t, a, d in self.ds],
+                "dnskey": [{"tag": t, "algorithm": a, "flags": f} for t, a, f in self.dnskey]}
+
+
+@dataclass(frozen=True)
 class TraceResult:
     question: Question
     mode: str  # "iterative" | "server"
@@ -77,6 +93,9 @@ class TraceResult:
     outcome: Gathered | Failed
     verdict: Verdict | None = None
     zones: tuple[ZoneReport, ...] = field(default=())
+    key_tags: tuple[KeyTags, ...] = ()  # per DS link that matches no key
+    ignored: int = 0  # datagrams ignored as not the reply to their query (RFC 5452)
+    unanswered: tuple[tuple[str, str], ...] = ()  # servers that did not answer, and how
 
     @property
     def failed(self) -> Failed | None:
@@ -128,10 +147,12 @@ class TraceResult:
 
 def trace(question: Question, anchors: Sequence[dns.rrset.RRset], now: int, *,
           root_hints: Sequence[Server] | None = None, server: Server | None = None,
-          cd: bool | None = None, timeout: float = transport.DEFAULT_TIMEOUT,
+          cd: bool | None = None, budget: float = transport.DEFAULT_BUDGET,
+          server_timeout: float = transport.SERVER_TIMEOUT,
           limits: ResolutionLimits = DEFAULT_LIMITS, policy: DnssecPolicy = DEFAULT_POLICY,
           ) -> TraceResult:
-    """Resolve and validate one question. Without `server`, iteratively from `root_hints`
+    """Resolve and validate one question within `budget` seconds, waiting at most
+    `server_timeout` for each server. Without `server`, iteratively from `root_hints`
     (default: the IANA root servers)."""
     names = {r.name for r in anchors}
     if server is not None:
@@ -139,13 +160,42 @@ def trace(question: Question, anchors: Sequence[dns.rrset.RRset], now: int, *,
     else:
         hints = tuple(root_hints) if root_hints else anchors_mod.root_hint_servers()
         resolution = Resolution(question, names, hints=hints, limits=limits)
-    outcome = transport.run(resolution, timeout)
+    net = transport.Transport(budget, server_timeout)
+    outcome = net.run(resolution)
     mode = "server" if server is not None else "iterative"
+    seen = {"ignored": net.ignored,
+            "unanswered": tuple((str(s), why) for s, why in net.unanswered.items())}
     if isinstance(outcome, Failed):
-        return TraceResult(question, mode, server, now, outcome)
+        return TraceResult(question, mode, server, now, outcome, **seen)  # type: ignore[arg-type]
     verdict = validate(outcome.evidence, anchors, now, policy)
     return TraceResult(question, mode, server, now, outcome, verdict,
-                       zone_reports(outcome, verdict, names))
+                       zone_reports(outcome, verdict, names),
+                       key_tags(outcome, verdict, anchors), **seen)  # type: ignore[arg-type]
+
+
+def key_tags(gathered: Gathered, verdict: Verdict,
+             anchors: Sequence[dns.rrset.RRset]) -> tuple[KeyTags, ...]:
+    """For each zone whose DS RRset (or trust anchor) matches no DNSKEY: the key tags on
+    both sides, from the evidence the validator was given."""
+    cuts = {c.name: c for c in gathered.evidence.zones}
+    out = []
+    for f in verdict.findings:
+        if f.code != "DS_NO_MATCHING_DNSKEY":
+            continue
+        zone = dns.name.from_text(str(f.params["zone"]))
+        cut = cuts.get(zone)
+        if cut is None:
+            continue
+        named = [r for r in (anchors if f.params.get("source") == "trust anchor" else cut.ds)
+                 if r.name == zone]
+        ds = [(rd.key_tag, rd.algorithm, rd.digest_type) for r in named
+              if r.rdtype == RdataType.DS for rd in r]  # type: ignore[attr-defined]
+        ds += [(dns.dnssec.key_id(rd), rd.algorithm, 0) for r in named  # type: ignore[arg-type]
+               if r.rdtype == RdataType.DNSKEY for rd in r]  # type: ignore[attr-defined]
+        keys = [(dns.dnssec.key_id(rd), rd.algorithm, rd.flags) for r in cut.dnskey  # type: ignore[arg-type]
+                if r.rdtype == RdataType.DNSKEY for rd in r]  # type: ignore[attr-defined]
+        out.append(KeyTags(zone, tuple(sorted(set(ds))), tuple(sorted(set(keys)))))
+    return tuple(out)
 
 
 def _zone_of_finding(f: Finding, zones: Sequence[dns.name.Name]) -> dns.name.Name | None:

@@ -60,6 +60,7 @@ class Reply:
     message: dns.message.Message
     tcp: bool = False
     size: int = 0
+    ignored: int = 0  # datagrams that came while waiting and were not this reply (RFC 5452)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Exchange:
     size: int = 0
     error: str = ""
     flags: str = ""
+    ignored: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -81,6 +83,7 @@ class Exchange:
             "zone": self.query.zone.to_text() if self.query.zone is not None else None,
             "server": str(self.server) if self.server else None, "rcode": self.rcode,
             "flags": self.flags, "tcp": self.tcp, "size": self.size, "error": self.error,
+            "ignored": self.ignored,
         }
 
     def __str__(self) -> str:
@@ -88,8 +91,10 @@ class Exchange:
         if self.rcode is None:
             return f"{self.query}{where} {self.query.purpose}: no answer: {self.error}"
         via = "TCP" if self.tcp else "UDP"
+        n = self.ignored
+        ignored = f", {n} non-matching {'reply' if n == 1 else 'replies'} ignored" if n else ""
         return (f"{self.query}{where} {self.query.purpose}: {self.rcode} [{self.flags}] from "
-                f"{self.server} over {via}, {self.size} bytes")
+                f"{self.server} over {via}, {self.size} bytes{ignored}")
 
 
 @dataclass(frozen=True)

@@ -168,8 +168,21 @@ class Resolution:
             self.exchanges.append(Exchange(query, None, None, error=error or "no answer"))
         else:
             self.exchanges.append(Exchange(query, reply.server, dns.rcode.to_text(reply.message.rcode()),
-                                           reply.tcp, reply.size, flags=_flags(reply.message)))
+                                           reply.tcp, reply.size, flags=_flags(reply.message),
+                                           ignored=reply.ignored))
         self._advance((reply, error))
+
+    def give_up(self, reason: str, error: str = "") -> None:
+        """End the resolution unanswered (the caller's time budget is spent): the outcome is
+        a failure for want of answers. With `error`, the pending query was sent and got no
+        answer for that reason; without, it was not sent."""
+        if self.outcome is not None:
+            return
+        if error and self._pending is not None:
+            self.exchanges.append(Exchange(self._pending, None, None, error=error))
+        self._gen.close()
+        self._pending = None
+        self.outcome = Failed(reason, True, tuple(self.exchanges))
 
     # -- driving the generator --------------------------------------------------------------
 
@@ -206,7 +219,7 @@ class Resolution:
             cd = self.cd_choice if self.cd_choice is not None else self.recursive
         reply, error = yield from self._ask(Query(qname, rdtype, (self.server,), rd, cd, None, purpose))
         if reply is None:
-            raise _Fail(f"no answer from {self.server}: {error}", unreachable=True)
+            raise _Fail(f"no answer from {error}", unreachable=True)
         if self.recursive is None:
             self.recursive = bool(reply.message.flags & dns.flags.RA)
         return reply.message
