@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import tempfile
@@ -272,6 +273,32 @@ def load_wire(path: str, origin: str | None = None, *, require_ns: bool = True) 
     return WireZone(zorigin, rrsets, path, warnings)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, someone else's
+    return True
+
+
+def remove_stale_temps(path: str) -> list[str]:
+    """Remove temp files `write_atomic` left for `path` when its writer was killed: only ours
+    (TMP_PREFIX, this target's name) and only those whose writer (the PID in the name) is gone."""
+    folder, name = os.path.split(os.path.abspath(path))
+    removed = []
+    for tmp in glob.glob(os.path.join(glob.escape(folder), f"{TMP_PREFIX}*-*-{glob.escape(name)}.tmp")):
+        pid = os.path.basename(tmp)[len(TMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            try:
+                os.unlink(tmp)
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
 def write_atomic(
     path: str,
     chunks: Iterable[str],
@@ -279,9 +306,19 @@ def write_atomic(
     before_rename: Callable[[str], None] | None = None,
 ) -> None:
     """Write to a temp file in the same folder, fsync, rename: the old file survives a failure.
+    A new file gets `mode`; a replaced one keeps its permissions. The temp file is named
+    TMP_PREFIX<pid>-<random>-<name>.tmp, so a later write removes one a killed writer left.
     `before_rename(tmp)` may check the written file and raise to abandon it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".sigchain-", suffix=".tmp", dir=folder)
+    folder, name = os.path.split(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        pass
+    try:
+        remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=f"-{name}.tmp", dir=folder)
+    except OSError as exc:
+        raise OperationalError(f"cannot write: {exc.strerror}", file=path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for chunk in chunks:
