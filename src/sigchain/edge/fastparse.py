@@ -272,6 +272,46 @@ def ignored_warnings(path: str, ignored: list[str]) -> list[str]:
     ]
 
 
+_NEUTRAL = frozenset({dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.KEY})
+
+
+def _regular(rdtype: int) -> bool:
+    """Data that may not sit beside a CNAME: not the CNAME itself nor the DNSSEC types (RFC
+    4035 §2.5), as dnspython classifies them. An RRSIG counts as the type it covers, taken
+    from above bit 16 (signedparse's keys); without it (fastparse's), as neutral."""
+    base = rdtype & 0xFFFF
+    if base == dns.rdatatype.RRSIG:
+        base = rdtype >> 16
+        if base == 0:
+            return False
+    return base != dns.rdatatype.CNAME and base not in _NEUTRAL
+
+
+class CnameCheck:
+    """CNAME and other data (RFC 1034 §3.6.2, RFC 2181 §10.1) refused at the line of the later
+    record, as dnspython's reader refuses it; told of each new RRset once."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.cnames: dict[Key, tuple[int, str, str]] = {}  # owner → its CNAME's line, name, text
+
+    def error(self, lineno: int, owner: str, line: str) -> InputError:
+        return InputError(f"CNAME and other data at {owner}: {excerpt(line)}", file=self.path, line=lineno)
+
+    def new_rrset(self, key: Key, owner: str, rdtype: int, lineno: int, line: str) -> None:
+        if rdtype == dns.rdatatype.CNAME:
+            self.cnames.setdefault(key, (lineno, owner, line))
+        elif self.cnames and key in self.cnames and _regular(rdtype):
+            raise self.error(lineno, owner, line)
+
+    def finish(self, rrsets: Iterable[tuple[Key, int]]) -> None:
+        """A CNAME that came after other data at its name (the earliest such line)."""
+        if self.cnames:
+            clashes = [self.cnames[k] for k, t in rrsets if k in self.cnames and _regular(t)]
+            if clashes:
+                raise self.error(*min(clashes))
+
+
 def check_apex(has_soa: bool, has_ns: bool, zone_origin: dns.name.Name, path: str) -> None:
     if not has_soa:
         raise InputError(f"no SOA record at the zone apex {zone_origin}", file=path)
@@ -292,6 +332,7 @@ def parse(
     # [owner text, smallest TTL, {wire: text}]
     sets: dict[tuple[Key, int], list] = {}  # type: ignore[type-arg]
     ignored: list[str] = []
+    cnames = CnameCheck(path)
     for lineno, line in logical_lines(text, path):
         try:
             if line[0] == "$":
@@ -343,12 +384,14 @@ def parse(
             continue
         entry = sets.get((key, rdtype))
         if entry is None:  # most RRsets hold one record: no inner dict until a second one
+            cnames.new_rrset(key, owner[1], rdtype, lineno, line)
             sets[(key, rdtype)] = [owner[1], ttl, wire, rtext]
         else:
             entry[1] = min(entry[1], ttl)
             if len(entry) == 4:
                 entry[2:] = [{entry[2]: entry[3]}]
             entry[2][wire] = rtext
+    cnames.finish(sets)
     warnings = ignored_warnings(path, ignored)
     present = {t for (k, t) in sets if k == zkey}
     rrsets = []

@@ -25,6 +25,7 @@ import dns.ttl
 from sigchain.core.zone.records import Key, key_wire, type_bitmap
 from sigchain.core.zone.wire import WireRRset
 from sigchain.edge.fastparse import (
+    CnameCheck,
     _name,
     _Origin,
     _rdata,
@@ -158,16 +159,18 @@ def _checked_wire(rdtype: int, text: str, origin: _Origin) -> bytes:
     return wire
 
 
-def _add(sets: dict[tuple[Key, int], list], owner: tuple[Key, str], rdtype: int, ttl: int, wire: bytes) -> None:
-    """One record into its RRset: [owner text, smallest TTL, wire, or a set of wires]."""
+def _add(sets: dict[tuple[Key, int], list], owner: tuple[Key, str], rdtype: int, ttl: int, wire: bytes) -> bool:
+    """One record into its RRset: [owner text, smallest TTL, wire, or a set of wires]; True if
+    it starts a new RRset."""
     entry = sets.get((owner[0], rdtype))
     if entry is None:
         sets[(owner[0], rdtype)] = [owner[1], ttl, wire]
-        return
+        return True
     entry[1] = min(entry[1], ttl)
     if isinstance(entry[2], bytes):
         entry[2] = {entry[2]}
     entry[2].add(wire)
+    return False
 
 
 def _header(fields: list[str], pos: int) -> tuple[int | None, int]:
@@ -196,6 +199,7 @@ def parse(
     zlen = len(zkey)
     sets: dict[tuple[Key, int], list] = {}  # (key, type) → see _add  # type: ignore[type-arg]
     ignored: list[str] = []
+    cnames = CnameCheck(path)
     for lineno, line in logical_lines(text, path):
         try:
             if line[0] == "$":
@@ -218,10 +222,12 @@ def parse(
         if owner[0][:zlen] == zkey:
             # RRSIGs are kept per covered type, each with its own TTL, as dnspython's
             # rdatasets (the server answers with them): the covered type rides above bit 16.
-            _add(sets, owner, rdtype | (wire[0] << 24 | wire[1] << 16) if rdtype == _RRSIG else rdtype,
-                 ttl, wire)
+            t = rdtype | (wire[0] << 24 | wire[1] << 16) if rdtype == _RRSIG else rdtype
+            if _add(sets, owner, t, ttl, wire):
+                cnames.new_rrset(owner[0], owner[1], t, lineno, line)
         else:
             ignored.append(f"line {lineno} {owner[1]}")
+    cnames.finish(sets)
     warnings = ignored_warnings(path, ignored)
     check_apex((zkey, _SOA) in sets, not require_ns or (zkey, _NS) in sets, zone_origin, path)
     rrsets = [

@@ -97,6 +97,8 @@ class _Reader(dns.zonefile.Reader):
         filename, line = self.tok.where()
         try:
             super()._rr_line()
+        except dns.zonefile.CNAMEAndOtherData:
+            raise _RecordError(str(filename), line, f"CNAME and other data at {self.last_name}") from None
         except dns.exception.DNSException as exc:
             raise _RecordError(str(filename), line, detail(exc)) from None
         name = self.last_name
@@ -192,10 +194,14 @@ def _read_full(path: str, zorigin: dns.name.Name, manager: dns.zone.Zone) -> _Re
         except _RecordError as exc:
             raise InputError(_quoted(exc.filename, exc.line, exc.message), file=exc.filename,
                              line=exc.line) from None
-        except dns.exception.SyntaxError as exc:
+        except dns.exception.SyntaxError as exc:  # from a directive: "file:line: what"
             m = re.match(r"^(.*?):(\d+): (.*)$", str(exc), re.DOTALL)
-            if m:
-                raise InputError(detail(m.group(3)), file=m.group(1), line=int(m.group(2))) from None
+            tok = reader.tok
+            if m and m.group(1) == str(tok.filename):
+                # The tokenizer may have read (and put back) the line's newline already.
+                line = tok.line_number - (1 if tok.ungotten_char == "\n" else 0)
+                raise InputError(_quoted(m.group(1), line, detail(m.group(3))), file=m.group(1),
+                                 line=line) from None
             raise InputError(detail(exc), file=path) from None
         except (dns.exception.DNSException, UnicodeDecodeError) as exc:
             filename, line = reader.tok.where()
