@@ -50,6 +50,10 @@ CASES = {  # name: (files, file:line the error names, a fragment of the message)
     "generate_past_2_31": ({"z.zone": HEAD + "$GENERATE 2147483648-2147483648 h$ A 192.0.2.1\n"},
                            "z.zone:6", "invalid range"),
     "long_line_fast": ({"z.zone": HEAD + "bad A " + "1" * 100_000 + "\n"}, "z.zone:6", "'bad A 111"),
+    "line_over_1mib_fast": ({"z.zone": HEAD + "x TXT " + "a" * (1 << 20) + "\n"}, "z.zone:6",
+                            "line longer than 1048576 characters"),
+    "line_over_1mib_full": ({"z.zone": HEAD + GEN + ";" + "c" * (4 << 20) + "\nx TXT " + "a" * (1 << 20) + "\n"},
+                            "z.zone:8", "line longer than 1048576 characters"),
     "long_token_full": ({"z.zone": HEAD + GEN + "bad " + "B" * 100_000 + " 1\n"}, "z.zone:7", "'bad BBB"),
 }
 

@@ -22,6 +22,7 @@ from sigchain.core.zone import records, wire
 from sigchain.core.zone.records import RRsetRec
 from sigchain.core.zone.wire import WireRRset
 from sigchain.edge.zonetext import (
+    LineStream,
     check_rdata_size,
     detail,
     excerpt,
@@ -186,11 +187,14 @@ def _quoted(filename: str, line: int, message: str) -> str:
 def _read_full(path: str, zorigin: dns.name.Name, manager: dns.zone.Zone) -> _Reader:
     """dnspython's reader over the file (streamed), its failures as InputErrors."""
     with open_text(path) as f:
-        reader = _Reader(dns.tokenizer.Tokenizer(f, path), dns.rdataclass.IN,
+        tok = dns.tokenizer.Tokenizer(LineStream(physical_lines(f, path)), path)  # type: ignore[arg-type]
+        reader = _Reader(tok, dns.rdataclass.IN,
                          manager.writer(True), allow_include=True)
         try:
             reader.read()
             reader.txn.commit()
+        except InputError:
+            raise
         except _RecordError as exc:
             raise InputError(_quoted(exc.filename, exc.line, exc.message), file=exc.filename,
                              line=exc.line) from None

@@ -93,6 +93,26 @@ def physical_lines(f: TextIO, path: str, what: str = "zone file") -> Iterator[st
         raise InputError(f"not a text {what} ({exc.reason})", file=path) from None
 
 
+class LineStream:
+    """`physical_lines` as the file dnspython's tokenizer reads (a character at a time), so
+    its reader gets the same bounded lines, with over-long comments already dropped."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines = lines
+        self.buf = ""
+        self.pos = 0
+
+    def read(self, n: int = 1) -> str:
+        if self.pos >= len(self.buf):
+            line = next(self.lines, None)
+            if line is None:
+                return ""
+            self.buf, self.pos = line + "\n", 0
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += len(out)
+        return out
+
+
 def line_at(path: str, lineno: int) -> str:
     """Line `lineno` of a file (for quoting it in an error), streamed; '' if unreadable."""
     try:
