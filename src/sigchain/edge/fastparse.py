@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dns.exception
 import dns.name
@@ -20,6 +20,8 @@ import dns.rdatatype
 import dns.ttl
 
 from sigchain.core.zone.records import Key, RRsetRec, key_of, key_wire, make_rrset
+from sigchain.edge.zonetext import MAX_LINE, check_rdata_size, detail, excerpt
+from sigchain.edge.zonetext import unquoted as _unquoted
 from sigchain.errors import InputError
 
 
@@ -48,20 +50,6 @@ def _split1(s: str) -> tuple[str, str]:
     if not parts:
         return "", ""
     return parts[0], parts[1] if len(parts) > 1 else ""
-
-
-def _unquoted(line: str) -> Iterator[tuple[int, str]]:
-    """(index, character) for each character outside double quotes (escapes honoured)."""
-    quoted = escaped = False
-    for i, ch in enumerate(line):
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif not quoted:
-            yield i, ch
 
 
 def _strip_comment(line: str) -> str:
@@ -99,7 +87,7 @@ def _name(tok: str, origin: _Origin) -> tuple[Key, str]:
     if "." not in tok:  # the common case: one label below the origin
         text = f"{tok}.{origin.text}" if origin.text != "." else f"{tok}."
         if not tok or len(tok) > 63 or len(text) >= 255:
-            raise ValueError(f"bad domain name {tok!r}")
+            raise ValueError(f"bad domain name {excerpt(tok)}")
         return origin.key + (tok.lower().encode(),), text
     if tok.endswith("."):
         if tok == ".":
@@ -113,7 +101,7 @@ def _name(tok: str, origin: _Origin) -> tuple[Key, str]:
         key = origin.key + tuple(lbl.lower().encode() for lbl in reversed(labels))
     # Without escapes, an absolute name's wire form is one byte longer than its text.
     if len(text) >= 255 or any(not lbl or len(lbl) > 63 for lbl in labels):
-        raise ValueError(f"bad domain name {tok!r}")
+        raise ValueError(f"bad domain name {excerpt(tok)}")
     return key, text
 
 
@@ -232,14 +220,19 @@ class _State:
         return ttl
 
 
-def logical_lines(text: str, path: str) -> Iterator[tuple[int, str]]:
-    """(line number, text) per entry: comments dropped, parenthesised lines joined."""
+def logical_lines(lines: str | Iterable[str], path: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) per entry: comments dropped, parenthesised lines joined. `lines` is
+    the text, or its lines without their newlines (`zonetext.physical_lines`)."""
     held: list[str] = []
-    start = depth = 0
-    for lineno, raw in enumerate(text.split("\n"), 1):
+    start = depth = held_len = 0
+    for lineno, raw in enumerate(lines.split("\n") if isinstance(lines, str) else lines, 1):
         line = _strip_comment(raw) if ";" in raw else raw
         if held:
             held.append(line)
+            held_len += len(line)
+            if held_len > MAX_LINE:
+                raise InputError(f"record longer than {MAX_LINE} characters (a missing ')'?)",
+                                 file=path, line=start)
             depth += _parens(line)
             if depth <= 0:
                 if depth < 0:
@@ -252,7 +245,7 @@ def logical_lines(text: str, path: str) -> Iterator[tuple[int, str]]:
         if "(" in line or ")" in line:
             depth = _parens(line)
             if depth > 0:
-                held, start = [line], lineno
+                held, start, held_len = [line], lineno, len(line)
                 continue
             if depth < 0:
                 start = lineno
@@ -264,11 +257,9 @@ def logical_lines(text: str, path: str) -> Iterator[tuple[int, str]]:
 
 
 def bad_record(exc: Exception, path: str, lineno: int, line: str) -> InputError:
-    """The error for a record that does not parse: dnspython's words, the file and line."""
-    detail = str(exc)
-    if detail == dns.exception.SyntaxError.__doc__:
-        detail = "malformed record"
-    return InputError(f"{detail}: {line.strip()!r}", file=path, line=lineno)
+    """The error for a record that does not parse: dnspython's words (cut short: they may
+    quote a huge token), the file and line, and the start of the record."""
+    return InputError(f"{detail(exc)}: {excerpt(line)}", file=path, line=lineno)
 
 
 def ignored_warnings(path: str, ignored: list[str]) -> list[str]:
@@ -281,6 +272,46 @@ def ignored_warnings(path: str, ignored: list[str]) -> list[str]:
     ]
 
 
+_NEUTRAL = frozenset({dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.KEY})
+
+
+def _regular(rdtype: int) -> bool:
+    """Data that may not sit beside a CNAME: not the CNAME itself nor the DNSSEC types (RFC
+    4035 §2.5), as dnspython classifies them. An RRSIG counts as the type it covers, taken
+    from above bit 16 (signedparse's keys); without it (fastparse's), as neutral."""
+    base = rdtype & 0xFFFF
+    if base == dns.rdatatype.RRSIG:
+        base = rdtype >> 16
+        if base == 0:
+            return False
+    return base != dns.rdatatype.CNAME and base not in _NEUTRAL
+
+
+class CnameCheck:
+    """CNAME and other data (RFC 1034 §3.6.2, RFC 2181 §10.1) refused at the line of the later
+    record, as dnspython's reader refuses it; told of each new RRset once."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.cnames: dict[Key, tuple[int, str, str]] = {}  # owner → its CNAME's line, name, text
+
+    def error(self, lineno: int, owner: str, line: str) -> InputError:
+        return InputError(f"CNAME and other data at {owner}: {excerpt(line)}", file=self.path, line=lineno)
+
+    def new_rrset(self, key: Key, owner: str, rdtype: int, lineno: int, line: str) -> None:
+        if rdtype == dns.rdatatype.CNAME:
+            self.cnames.setdefault(key, (lineno, owner, line))
+        elif self.cnames and key in self.cnames and _regular(rdtype):
+            raise self.error(lineno, owner, line)
+
+    def finish(self, rrsets: Iterable[tuple[Key, int]]) -> None:
+        """A CNAME that came after other data at its name (the earliest such line)."""
+        if self.cnames:
+            clashes = [self.cnames[k] for k, t in rrsets if k in self.cnames and _regular(t)]
+            if clashes:
+                raise self.error(*min(clashes))
+
+
 def check_apex(has_soa: bool, has_ns: bool, zone_origin: dns.name.Name, path: str) -> None:
     if not has_soa:
         raise InputError(f"no SOA record at the zone apex {zone_origin}", file=path)
@@ -288,8 +319,11 @@ def check_apex(has_soa: bool, has_ns: bool, zone_origin: dns.name.Name, path: st
         raise InputError(f"no NS records at the zone apex {zone_origin}", file=path)
 
 
-def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetRec], list[str]]:
-    """Parse a master file into RRsets; returns (rrsets, warnings)."""
+def parse(
+    text: str | Iterable[str], path: str, zone_origin: dns.name.Name
+) -> tuple[list[RRsetRec], list[str]]:
+    """Parse a master file (its text, or its lines as `logical_lines` takes them) into
+    RRsets; returns (rrsets, warnings)."""
     state = _State(_Origin(zone_origin))
     zkey = state.origin.key
     zlen = len(zkey)
@@ -298,6 +332,7 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
     # [owner text, smallest TTL, {wire: text}]
     sets: dict[tuple[Key, int], list] = {}  # type: ignore[type-arg]
     ignored: list[str] = []
+    cnames = CnameCheck(path)
     for lineno, line in logical_lines(text, path):
         try:
             if line[0] == "$":
@@ -334,6 +369,7 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
             if rdtype is None:
                 rdtype = types[tok] = dns.rdatatype.from_text(tok)
             wire, rtext = _rdata(rdtype, after, state.origin)
+            check_rdata_size(wire)
             if ttl is None and state.default_ttl is not None and rdtype != _SOA:
                 ttl = state.default_ttl  # the common case of `ttl_for`, without the call
             else:
@@ -341,19 +377,21 @@ def parse(text: str, path: str, zone_origin: dns.name.Name) -> tuple[list[RRsetR
         except NeedsFullReader:
             raise
         except (ValueError, dns.exception.DNSException) as exc:
-            raise bad_record(exc, path, lineno, text.split("\n", lineno)[lineno - 1]) from None
+            raise bad_record(exc, path, lineno, line) from None
         key = owner[0]
         if key[:zlen] != zkey:
             ignored.append(f"line {lineno} {owner[1]}")
             continue
         entry = sets.get((key, rdtype))
         if entry is None:  # most RRsets hold one record: no inner dict until a second one
+            cnames.new_rrset(key, owner[1], rdtype, lineno, line)
             sets[(key, rdtype)] = [owner[1], ttl, wire, rtext]
         else:
             entry[1] = min(entry[1], ttl)
             if len(entry) == 4:
                 entry[2:] = [{entry[2]: entry[3]}]
             entry[2][wire] = rtext
+    cnames.finish(sets)
     warnings = ignored_warnings(path, ignored)
     present = {t for (k, t) in sets if k == zkey}
     rrsets = []

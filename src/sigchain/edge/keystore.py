@@ -9,7 +9,7 @@ import dns.name
 
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.edge.zonefile import read_text, write_atomic
-from sigchain.errors import InputError, OperationalError
+from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.model.keys import KeyPair
 
 
@@ -31,10 +31,39 @@ def load_public(path: str) -> tuple[dns.name.Name, int | None, object]:
     return keyfile.public_from_text(_read(kfile), kfile)
 
 
-def load_pair(path: str) -> KeyPair:
-    """Load a key pair and check that the private half matches the published DNSKEY."""
+def check_private_mode(pfile: str, force: bool = False) -> None:
+    """Refuse a private key file group or others may read or write, as OpenSSH refuses a
+    loose private key (UnsafeRefused, exit 4; `force` overrides)."""
+    try:
+        mode = os.stat(pfile).st_mode & 0o777
+    except OSError:
+        return  # reading it says what is wrong
+    if mode & 0o077 and not force:
+        raise UnsafeRefused(
+            f"permissions {mode:04o} are too open: group and others must not read a private key; "
+            f"run: chmod 600 {pfile}  (--force overrides)", file=pfile,
+        )
+
+
+def check_key_directory(directory: str, force: bool = False) -> None:
+    """Refuse a key directory group or others may write to: they could swap the keys."""
+    try:
+        mode = os.stat(directory).st_mode & 0o7777
+    except OSError:
+        return
+    if mode & 0o022 and not force:
+        raise UnsafeRefused(
+            f"permissions {mode & 0o777:04o} are too open: group and others must not write to a key "
+            f"directory; run: chmod go-w {directory}  (--force overrides)", file=directory,
+        )
+
+
+def load_pair(path: str, force: bool = False) -> KeyPair:
+    """Load a key pair and check that the private half matches the published DNSKEY. A
+    private key file group or others can read is refused unless `force`."""
     base = key_base(path)
     kfile, pfile = base + ".key", base + ".private"
+    check_private_mode(pfile, force)
     owner, ttl, dnskey = keyfile.public_from_text(_read(kfile), kfile)
     alg, private, timing = keyfile.private_from_text(_read(pfile), pfile)
     if alg.number != dnskey.algorithm:  # type: ignore[attr-defined]
@@ -57,10 +86,12 @@ def zone_key_paths(directory: str, origin: dns.name.Name) -> list[str]:
     return sorted(found)
 
 
-def load_zone_keys(directory: str, origin: dns.name.Name) -> list[KeyPair]:
-    """Every key pair in `directory` for `origin`; a key file for another zone is an error."""
+def load_zone_keys(directory: str, origin: dns.name.Name, *, force: bool = False) -> list[KeyPair]:
+    """Every key pair in `directory` for `origin`; a key file for another zone is an error.
+    A directory others can write to, or a private key they can read, is refused unless `force`."""
     if not os.path.isdir(directory):
         raise InputError("key directory does not exist", file=directory)
+    check_key_directory(directory, force)
     paths = zone_key_paths(directory, origin)
     if not paths:
         others = sorted(
@@ -70,7 +101,7 @@ def load_zone_keys(directory: str, origin: dns.name.Name) -> list[KeyPair]:
         raise InputError(f"no keys for zone {origin} in the key directory{hint}", file=directory)
     keys = []
     for path in paths:
-        kp = load_pair(path)
+        kp = load_pair(path, force)
         if kp.zone != origin:
             raise InputError(
                 f"key file is named for {origin} but its DNSKEY belongs to {kp.zone}", file=path

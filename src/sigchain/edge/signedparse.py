@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import datetime
 import struct
+from collections.abc import Iterable
 
 import dns.exception
 import dns.name
@@ -24,6 +25,7 @@ import dns.ttl
 from sigchain.core.zone.records import Key, key_wire, type_bitmap
 from sigchain.core.zone.wire import WireRRset
 from sigchain.edge.fastparse import (
+    CnameCheck,
     _name,
     _Origin,
     _rdata,
@@ -33,6 +35,7 @@ from sigchain.edge.fastparse import (
     ignored_warnings,
     logical_lines,
 )
+from sigchain.edge.zonetext import check_rdata_size
 
 _RRSIG, _NSEC, _NSEC3, _SOA, _NS = (
     dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.SOA, dns.rdatatype.NS,
@@ -150,16 +153,24 @@ def _wire(rdtype: int, text: str, origin: _Origin) -> bytes:
     return _rdata(rdtype, text, origin)[0]
 
 
-def _add(sets: dict[tuple[Key, int], list], owner: tuple[Key, str], rdtype: int, ttl: int, wire: bytes) -> None:
-    """One record into its RRset: [owner text, smallest TTL, wire, or a set of wires]."""
+def _checked_wire(rdtype: int, text: str, origin: _Origin) -> bytes:
+    wire = _wire(rdtype, text, origin)
+    check_rdata_size(wire)
+    return wire
+
+
+def _add(sets: dict[tuple[Key, int], list], owner: tuple[Key, str], rdtype: int, ttl: int, wire: bytes) -> bool:
+    """One record into its RRset: [owner text, smallest TTL, wire, or a set of wires]; True if
+    it starts a new RRset."""
     entry = sets.get((owner[0], rdtype))
     if entry is None:
         sets[(owner[0], rdtype)] = [owner[1], ttl, wire]
-        return
+        return True
     entry[1] = min(entry[1], ttl)
     if isinstance(entry[2], bytes):
         entry[2] = {entry[2]}
     entry[2].add(wire)
+    return False
 
 
 def _header(fields: list[str], pos: int) -> tuple[int | None, int]:
@@ -179,15 +190,16 @@ def _header(fields: list[str], pos: int) -> tuple[int | None, int]:
 
 
 def parse(
-    text: str, path: str, zone_origin: dns.name.Name, require_ns: bool = True
+    text: str | Iterable[str], path: str, zone_origin: dns.name.Name, require_ns: bool = True
 ) -> tuple[list[WireRRset], list[str]]:
-    """Parse a master file into wire RRsets (in order of first appearance); returns
-    (rrsets, warnings)."""
+    """Parse a master file (its text, or its lines as `fastparse.logical_lines` takes them)
+    into wire RRsets (in order of first appearance); returns (rrsets, warnings)."""
     state = _State(_Origin(zone_origin))
     zkey = state.origin.key
     zlen = len(zkey)
     sets: dict[tuple[Key, int], list] = {}  # (key, type) → see _add  # type: ignore[type-arg]
     ignored: list[str] = []
+    cnames = CnameCheck(path)
     for lineno, line in logical_lines(text, path):
         try:
             if line[0] == "$":
@@ -203,17 +215,19 @@ def parse(
             ttl, pos = _header(fields, pos)
             rdtype = _type(fields[pos])
             rest = line.split(None, pos + 1)
-            wire = _wire(rdtype, rest[pos + 1] if len(rest) > pos + 1 else "", state.origin)
+            wire = _checked_wire(rdtype, rest[pos + 1] if len(rest) > pos + 1 else "", state.origin)
             ttl = state.ttl_for(ttl, rdtype, wire)
         except (ValueError, IndexError, dns.exception.DNSException) as exc:
-            raise bad_record(exc, path, lineno, text.split("\n", lineno)[lineno - 1]) from None
+            raise bad_record(exc, path, lineno, line) from None
         if owner[0][:zlen] == zkey:
             # RRSIGs are kept per covered type, each with its own TTL, as dnspython's
             # rdatasets (the server answers with them): the covered type rides above bit 16.
-            _add(sets, owner, rdtype | (wire[0] << 24 | wire[1] << 16) if rdtype == _RRSIG else rdtype,
-                 ttl, wire)
+            t = rdtype | (wire[0] << 24 | wire[1] << 16) if rdtype == _RRSIG else rdtype
+            if _add(sets, owner, t, ttl, wire):
+                cnames.new_rrset(owner[0], owner[1], t, lineno, line)
         else:
             ignored.append(f"line {lineno} {owner[1]}")
+    cnames.finish(sets)
     warnings = ignored_warnings(path, ignored)
     check_apex((zkey, _SOA) in sets, not require_ns or (zkey, _NS) in sets, zone_origin, path)
     rrsets = [

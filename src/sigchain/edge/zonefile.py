@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import tempfile
@@ -20,12 +21,23 @@ import dns.zonefile
 from sigchain.core.zone import records, wire
 from sigchain.core.zone.records import RRsetRec
 from sigchain.core.zone.wire import WireRRset
+from sigchain.edge.zonetext import (
+    LineStream,
+    check_rdata_size,
+    detail,
+    excerpt,
+    line_at,
+    open_text,
+    physical_lines,
+)
 from sigchain.errors import InputError, OperationalError
 
-_ORIGIN_RE = re.compile(r"^\$ORIGIN\s+(\S+)", re.IGNORECASE | re.MULTILINE)
-_ABS_SOA_RE = re.compile(
-    r"^(\S+\.)\s+(?:\d+\s+)?(?:IN\s+)?(?:\d+\s+)?SOA\b", re.IGNORECASE | re.MULTILINE
-)
+_ORIGIN_RE = re.compile(r"^\$ORIGIN\s+(\S+)", re.IGNORECASE)
+_ABS_SOA_RE = re.compile(r"^(\S+\.)\s+(?:\d+\s+)?(?:IN\s+)?(?:\d+\s+)?SOA\b", re.IGNORECASE)
+MAX_INCLUDE_DEPTH = 10  # $INCLUDE nesting (a loop is refused before it gets that deep)
+MAX_GENERATE = 65536  # records one $GENERATE may make (BIND sets no count; see _Reader)
+MAX_GENERATED = 1 << 20  # records all the $GENERATE lines of a zone may make together
+TMP_PREFIX = ".sigchain-"  # write_atomic's temp files: .sigchain-<pid>-<random>-<name>.tmp
 
 
 @dataclass
@@ -45,26 +57,90 @@ class _RecordError(Exception):
         self.filename, self.line, self.message = filename, line, message
 
 
+class _Includes(list):  # type: ignore[type-arg]
+    """dnspython's stack of files an $INCLUDE interrupted (`Reader.saved_state`): pushing one
+    more is refused past MAX_INCLUDE_DEPTH, or when a file on the stack is there already
+    (a loop), at the $INCLUDE line, before the file is opened again."""
+
+    def __init__(self, reader: _Reader):
+        super().__init__()
+        self.reader = reader
+        self.at: tuple[str, int] = ("", 0)  # the $INCLUDE being followed: file, line
+
+    def append(self, state: object) -> None:
+        tok = self.reader.tok
+        # The tokenizer has read the $INCLUDE line's newline (unless the file ended).
+        self.at = (str(tok.filename), tok.line_number - (0 if tok.eof else 1))
+        chain = [str(s[0].filename) for s in self] + [str(tok.filename)]
+        real = [os.path.realpath(f) for f in chain]
+        if real[-1] in real[:-1]:  # the loop, from the first time round, by file name
+            loop = [os.path.basename(f) for f in chain[real.index(real[-1]):]]
+            raise _RecordError(*self.at, "$INCLUDE loop: " + " includes ".join(loop))
+        if len(self) >= MAX_INCLUDE_DEPTH:
+            raise _RecordError(*self.at, f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep")
+        super().append(state)
+
+
 class _Reader(dns.zonefile.Reader):
     """dnspython's master-file reader, reporting the line where the bad record starts (the
-    tokenizer has often moved past its end) and remembering out-of-zone records it skips."""
+    tokenizer has often moved past its end), remembering out-of-zone records it skips, and
+    bounding what a file can make it do: $INCLUDE depth and loops, $GENERATE ranges (BIND's
+    rules: 0 <= start <= stop < 2**31, step >= 1; BIND sets no count, we cap it), rdata size."""
 
     def __init__(self, *args: object, **kwargs: object):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.ignored: list[tuple[int, str]] = []
+        self.saved_state = _Includes(self)
+        self.generated = 0
+        self.txn.check_put_rdataset(_check_size)
 
     def _rr_line(self) -> None:
         filename, line = self.tok.where()
         try:
             super()._rr_line()
-        except dns.exception.SyntaxError as exc:
-            detail = str(exc)
-            if detail == dns.exception.SyntaxError.__doc__ or not detail:
-                detail = "malformed record"
-            raise _RecordError(str(filename), line, detail) from None
+        except dns.zonefile.CNAMEAndOtherData:
+            raise _RecordError(str(filename), line, f"CNAME and other data at {self.last_name}") from None
+        except dns.exception.DNSException as exc:
+            raise _RecordError(str(filename), line, detail(exc)) from None
         name = self.last_name
         if name is not None and self.zone_origin is not None and not name.is_subdomain(self.zone_origin):
             self.ignored.append((line, name.to_text()))
+
+    def _generate_line(self) -> None:
+        filename, line = self.tok.where()
+        token = self.tok.get()
+        m = re.fullmatch(r"(\d+)-(\d+)(?:/(\d+))?", token.value)
+        start, stop, step = (int(g) for g in m.groups("1")) if m else (0, -1, 0)
+        if not m or start > stop or stop >= 1 << 31 or step < 1:
+            raise _RecordError(str(filename), line, f"$GENERATE: invalid range {excerpt(token.value)}")
+        count = (stop - start) // step + 1
+        self.generated += count
+        if count > MAX_GENERATE or self.generated > MAX_GENERATED:
+            raise _RecordError(
+                str(filename), line,
+                f"$GENERATE range {token.value} makes {count} records; at most {MAX_GENERATE} "
+                f"per line and {MAX_GENERATED} per zone",
+            )
+        self.tok.unget(token)
+        try:
+            super()._generate_line()
+        except dns.exception.DNSException as exc:
+            raise _RecordError(str(filename), line, detail(exc)) from None
+
+
+def _check_size(_txn: object, _name: object, rdataset: dns.rdataset.Rdataset) -> None:
+    """dnspython accepts rdata no record can carry (e.g. TXT of 300 strings)."""
+    if rdataset.rdtype in _LARGE:
+        for rd in rdataset:
+            try:
+                check_rdata_size(rd.to_digestable())
+            except ValueError as exc:
+                raise dns.exception.SyntaxError(str(exc)) from None
+
+
+# Types whose text form can hold more than 65535 bytes of data: many strings or items.
+_LARGE = {dns.rdatatype.TXT, dns.rdatatype.SPF, dns.rdatatype.APL, dns.rdatatype.CAA,
+          dns.rdatatype.SVCB, dns.rdatatype.HTTPS, dns.rdatatype.HINFO, dns.rdatatype.NAPTR}
 
 
 def read_text(path: str, encoding: str = "utf-8", what: str = "zone file") -> str:
@@ -80,42 +156,74 @@ def read_text(path: str, encoding: str = "utf-8", what: str = "zone file") -> st
         raise InputError(f"cannot read: {exc.strerror}", file=path) from None
 
 
-def choose_origin(path: str, text: str, origin: str | None) -> dns.name.Name:
-    """`--origin`, else the file's first `$ORIGIN`, else the absolute owner of its SOA record
-    (as in signed zones BIND and ldns write), else the file name (as dnssec-signzone)."""
+def _origin_in_file(path: str) -> str | None:
+    """The first `$ORIGIN`, or absolute owner of an SOA record, in the file (streamed: it
+    usually stops at the first lines)."""
+    with open_text(path) as f:
+        for line in physical_lines(f, path):
+            m = _ORIGIN_RE.match(line) or _ABS_SOA_RE.match(line)
+            if m:
+                return m.group(1)
+    return None
+
+
+def choose_origin(path: str, origin: str | None) -> dns.name.Name:
+    """`--origin`, else the file's first `$ORIGIN` or absolute owner of its SOA record (as in
+    signed zones BIND and ldns write), else the file name (as dnssec-signzone)."""
     if origin is None:
-        m = _ORIGIN_RE.search(text) or _ABS_SOA_RE.search(text)
-        origin = m.group(1) if m else os.path.basename(path)
+        origin = _origin_in_file(path) or os.path.basename(path)
     try:
         return dns.name.from_text(origin)
     except dns.exception.DNSException as exc:
-        raise InputError(f"bad origin {origin!r}: {exc}", file=path) from None
+        raise InputError(f"bad origin {excerpt(origin)}: {exc}", file=path) from None
+
+
+def _quoted(filename: str, line: int, message: str) -> str:
+    """`message`, with the start of the line it is about when that can be read."""
+    text = line_at(filename, line) if line > 0 else ""
+    return f"{message}: {excerpt(text)}" if text.strip() else message
+
+
+def _read_full(path: str, zorigin: dns.name.Name, manager: dns.zone.Zone) -> _Reader:
+    """dnspython's reader over the file (streamed), its failures as InputErrors."""
+    with open_text(path) as f:
+        tok = dns.tokenizer.Tokenizer(LineStream(physical_lines(f, path)), path)  # type: ignore[arg-type]
+        reader = _Reader(tok, dns.rdataclass.IN,
+                         manager.writer(True), allow_include=True)
+        try:
+            reader.read()
+            reader.txn.commit()
+        except InputError:
+            raise
+        except _RecordError as exc:
+            raise InputError(_quoted(exc.filename, exc.line, exc.message), file=exc.filename,
+                             line=exc.line) from None
+        except dns.exception.SyntaxError as exc:  # from a directive: "file:line: what"
+            m = re.match(r"^(.*?):(\d+): (.*)$", str(exc), re.DOTALL)
+            tok = reader.tok
+            if m and m.group(1) == str(tok.filename):
+                # The tokenizer may have read (and put back) the line's newline already.
+                line = tok.line_number - (1 if tok.ungotten_char == "\n" else 0)
+                raise InputError(_quoted(m.group(1), line, detail(m.group(3))), file=m.group(1),
+                                 line=line) from None
+            raise InputError(detail(exc), file=path) from None
+        except (dns.exception.DNSException, UnicodeDecodeError) as exc:
+            filename, line = reader.tok.where()
+            raise InputError(detail(exc), file=str(filename), line=line) from None
+        except OSError as exc:  # an $INCLUDE file that cannot be opened
+            filename, line = reader.saved_state.at
+            what = f"cannot read $INCLUDE file {excerpt(str(exc.filename))}: {exc.strerror}"
+            raise InputError(what, file=filename, line=line) from None
+    return reader
 
 
 def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) -> LoadedZone:
     """Parse a master file into rdatasets per owner name; errors name the file and line."""
-    text = read_text(path)
-    zorigin = choose_origin(path, text, origin)
+    zorigin = choose_origin(path, origin)
     # dns.zone.Zone as the transaction target: a dict of nodes (dnspython's RRsets reader
     # manager searches a list per record, which is quadratic in the zone size).
     manager = dns.zone.Zone(zorigin, dns.rdataclass.IN, relativize=False)
-    try:
-        with manager.writer(True) as txn:
-            reader = _Reader(dns.tokenizer.Tokenizer(text, path), dns.rdataclass.IN, txn, allow_include=True)
-            reader.read()
-    except _RecordError as exc:
-        message = exc.message
-        if exc.filename == path and 0 < exc.line <= text.count("\n") + 1:
-            message += f": {text.splitlines()[exc.line - 1].strip()!r}"
-        raise InputError(message, file=exc.filename, line=exc.line) from None
-    except dns.exception.SyntaxError as exc:
-        msg = str(exc)
-        m = re.match(r"^(.*?):(\d+): (.*)$", msg, re.DOTALL)
-        if m:
-            raise InputError(m.group(3), file=m.group(1), line=int(m.group(2))) from None
-        raise InputError(msg, file=path) from None
-    except dns.exception.DNSException as exc:
-        raise InputError(str(exc) or type(exc).__name__, file=path) from None
+    reader = _read_full(path, zorigin, manager)
     zone = LoadedZone(zorigin, {}, path)
     ignored = reader.ignored
     for name, node in manager.nodes.items():
@@ -140,10 +248,10 @@ def load_records(path: str, origin: str | None = None) -> tuple[dns.name.Name, l
     reader for files with $INCLUDE or $GENERATE). Returns (origin, rrsets, warnings)."""
     from sigchain.edge import fastparse
 
-    text = read_text(path)
-    zorigin = choose_origin(path, text, origin)
+    zorigin = choose_origin(path, origin)
     try:
-        rrsets, warnings = fastparse.parse(text, path, zorigin)
+        with open_text(path) as f:
+            rrsets, warnings = fastparse.parse(physical_lines(f, path), path, zorigin)
     except fastparse.NeedsFullReader:
         zone = load_zone(path, origin)
         return zone.origin, records.from_rdatasets(zone.nodes), zone.warnings
@@ -165,14 +273,40 @@ def load_wire(path: str, origin: str | None = None, *, require_ns: bool = True) 
     $INCLUDE or $GENERATE. Same records, warnings and file:line errors as `load_zone`."""
     from sigchain.edge import fastparse, signedparse
 
-    text = read_text(path)
-    zorigin = choose_origin(path, text, origin)
+    zorigin = choose_origin(path, origin)
     try:
-        rrsets, warnings = signedparse.parse(text, path, zorigin, require_ns)
+        with open_text(path) as f:
+            rrsets, warnings = signedparse.parse(physical_lines(f, path), path, zorigin, require_ns)
     except fastparse.NeedsFullReader:
         zone = load_zone(path, origin, require_ns=require_ns)
         return WireZone(zone.origin, wire.from_nodes(zone.nodes), path, zone.warnings)
     return WireZone(zorigin, rrsets, path, warnings)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, someone else's
+    return True
+
+
+def remove_stale_temps(path: str) -> list[str]:
+    """Remove temp files `write_atomic` left for `path` when its writer was killed: only ours
+    (TMP_PREFIX, this target's name) and only those whose writer (the PID in the name) is gone."""
+    folder, name = os.path.split(os.path.abspath(path))
+    removed = []
+    for tmp in glob.glob(os.path.join(glob.escape(folder), f"{TMP_PREFIX}*-*-{glob.escape(name)}.tmp")):
+        pid = os.path.basename(tmp)[len(TMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            try:
+                os.unlink(tmp)
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
 
 
 def write_atomic(
@@ -182,9 +316,19 @@ def write_atomic(
     before_rename: Callable[[str], None] | None = None,
 ) -> None:
     """Write to a temp file in the same folder, fsync, rename: the old file survives a failure.
+    A new file gets `mode`; a replaced one keeps its permissions. The temp file is named
+    TMP_PREFIX<pid>-<random>-<name>.tmp, so a later write removes one a killed writer left.
     `before_rename(tmp)` may check the written file and raise to abandon it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".sigchain-", suffix=".tmp", dir=folder)
+    folder, name = os.path.split(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        pass
+    try:
+        remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=f"-{name}.tmp", dir=folder)
+    except OSError as exc:
+        raise OperationalError(f"cannot write: {exc.strerror}", file=path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for chunk in chunks:

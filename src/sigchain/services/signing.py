@@ -362,7 +362,7 @@ def sign_file(
             zorigin, rrsets, warnings = zonefile.load_records(zonefile_path, origin)
         chosen, denial_warnings = _denial(rrsets, zorigin, nsec3, denial, force)
         warnings = denial_warnings + warnings
-        keys = keystore.load_zone_keys(keydir, zorigin)
+        keys = keystore.load_zone_keys(keydir, zorigin, force=force)
         opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force)
         with phases.phase("prepare"):
             prep = signer.prepare(rrsets, zorigin, keys, opts, now)
