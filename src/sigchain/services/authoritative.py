@@ -28,7 +28,7 @@ from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify.verifier import verify_records
 from sigchain.edge.notify import send_notify
-from sigchain.edge.server import Handler, Listeners, Response
+from sigchain.edge.server import Handler, Listeners, Response, TcpTable
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.edge.zonefile import load_wire
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
@@ -152,6 +152,7 @@ class AuthoritativeService:
         # loop costs less per datagram than the event loop); with one, the main process.
         self._workers = UdpWorkers(config.udp_workers if config.udp_workers > 1 else 0)
         self._udp: list[tuple[int, Handler]] = []
+        self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
 
     def _start_workers(self) -> None:
         """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
@@ -326,7 +327,7 @@ class AuthoritativeService:
         listeners: list[Listeners] = []
         try:
             for i, lc in enumerate(self.config.listens):
-                group = Listeners(self.handler(i), self.config.tcp_idle_timeout)
+                group = Listeners(self.handler(i), self.tcp)
                 listeners.append(group)
                 await group.start([lc.address])
                 self._udp += [(t.get_extra_info("socket").fileno(), self.handler(i)) for t in group.udp]

@@ -11,6 +11,9 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     [options]                  # all optional
     udp-size = 1232            # EDNS UDP size advertised, and the largest UDP answer
     tcp-idle-timeout = 10      # seconds an idle TCP connection is kept
+    tcp-io-timeout = 2         # seconds to read the rest of a query or write one answer
+    tcp-clients = 256          # TCP connections open at once (full: the longest idle closed)
+    tcp-clients-per-address = 32  # of them from one client address
     ixfr-history = 20          # zone versions whose differences are kept for IXFR (0: none)
     udp-workers = 2            # processes answering UDP (default: one per CPU, as Knot)
 
@@ -55,7 +58,15 @@ import dns.tsig
 from sigchain.core.serve.acl import Acl
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
 from sigchain.core.serve.transfer import DEFAULT_HISTORY
-from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, ListenAddress, parse_listen
+from sigchain.edge.server import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_IO_TIMEOUT,
+    DEFAULT_TCP_CLIENTS,
+    DEFAULT_TCP_CLIENTS_PER_ADDRESS,
+    ListenAddress,
+    TcpLimits,
+    parse_listen,
+)
 from sigchain.errors import InputError
 from sigchain.services.tsigkeys import make_key, parse_bind_keys
 
@@ -115,6 +126,14 @@ class ServeConfig:
     ixfr_history: int = DEFAULT_HISTORY
     source: str | None = None  # the config file, for messages
     udp_workers: int = field(default_factory=default_udp_workers)
+    tcp_io_timeout: float = DEFAULT_IO_TIMEOUT
+    tcp_clients: int = DEFAULT_TCP_CLIENTS
+    tcp_clients_per_address: int = DEFAULT_TCP_CLIENTS_PER_ADDRESS
+
+    @property
+    def tcp_limits(self) -> TcpLimits:
+        return TcpLimits(self.tcp_idle_timeout, self.tcp_io_timeout, self.tcp_clients,
+                         self.tcp_clients_per_address)
 
 
 def from_flags(zones: Sequence[ZoneConfig], listens: Sequence[ListenAddress], *,
@@ -264,6 +283,9 @@ _OPTIONS = (
     _Option("tcp-idle-timeout", "tcp_idle_timeout", float, 0, must="a positive number of seconds"),
     _Option("ixfr-history", "ixfr_history", int, 0, 1000),
     _Option("udp-workers", "udp_workers", int, 1, MAX_UDP_WORKERS),
+    _Option("tcp-io-timeout", "tcp_io_timeout", float, 0, must="a positive number of seconds"),
+    _Option("tcp-clients", "tcp_clients", int, 1, 65535),
+    _Option("tcp-clients-per-address", "tcp_clients_per_address", int, 1, 65535),
 )
 _OPTIONS_HEADER = r"\[\s*options\s*\]"
 

@@ -1,0 +1,175 @@
+"""`sigchain serve` against hostile clients and careless operators (issue 14): TCP clients
+that never read, a crashed main process, a signed zone reloaded unsigned, reloads of
+unchanged and of big zones, floods of loggable events, the answer cache's memory, and
+response-rate limiting. Everything binds in 127.60.0.0/16 (this file's range)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+from tests.conftest import EXAMPLE_ZONE, free_port, sc, sigchain_cmd
+from tests.interop.test_serve import Server as ServeProcess
+from tests.zonetools import keygen
+
+HOST = "127.60.0.1"
+
+
+class Server(ServeProcess):
+    """A `sigchain serve --config` subprocess on HOST; its log goes to a file."""
+
+    def __init__(self, tmp: Path, zones: dict[str, Path], options: str = "",
+                 zone_extra: str = "", port: int | None = None):
+        self.port = port or free_port(HOST)
+        self.log = tmp / f"serve-{self.port}-{time.monotonic_ns()}.log"
+        config = tmp / f"serve-{self.port}.toml"
+        text = f"[options]\n{options}\n"
+        for name, path in zones.items():
+            text += f'[zones."{name}"]\nfile = "{path}"\n{zone_extra}\n'
+        text += f'[[listen]]\naddress = "{HOST}#{self.port}"\n'
+        config.write_text(text)
+        self._logf = open(self.log, "w")
+        self.proc = subprocess.Popen([*sigchain_cmd(), "serve", "--config", str(config)],
+                                     stdout=self._logf, stderr=subprocess.STDOUT)
+        self.wait_log("ready:")
+
+    def query(self, qname: str, qtype: str, tcp: bool = False,  # type: ignore[override]
+              source: str = "127.60.9.9", timeout: float = 5) -> dns.message.Message:
+        q = dns.message.make_query(qname, qtype, want_dnssec=True)
+        if tcp:
+            return dns.query.tcp(q, HOST, port=self.port, timeout=timeout, source=source)
+        return dns.query.udp(q, HOST, port=self.port, timeout=timeout, source=source)
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The bundled example zone plus a TXT RRset whose answer is ~60 KB, its keys, and the
+    zone signed with NSEC3."""
+    base = tmp_path_factory.mktemp("hardening")
+    keys = base / "keys"
+    keygen(keys, "example.test", "ksk")
+    keygen(keys, "example.test", "zsk")
+    zone = base / "example.test.zone"
+    chunk = " ".join(f'"{i:03d}{"x" * 240}"' for i in range(4))
+    zone.write_text(EXAMPLE_ZONE.read_text()
+                    + "".join(f"huge 3600 IN TXT \"{n}\" {chunk}\n" for n in range(60)))
+    out = {"keys": keys, "zone": zone, "signed": base / "example.test.signed"}
+    sc("sign", zone, "--keys", keys, "-o", out["signed"], "--nsec3", check=True)
+    return out
+
+
+@pytest.fixture
+def server(tmp_path: Path, signed: dict[str, Path]) -> Iterator[Server]:
+    s = Server(tmp_path, {"example.test": signed["signed"]}, "udp-workers = 1")
+    yield s
+    assert s.stop() == 0, s.text()[-3000:]
+
+
+def _established(port: int) -> int:
+    """TCP connections the server holds open on HOST#port (from /proc/net/tcp)."""
+    local = f"{socket.htonl(int.from_bytes(socket.inet_aton(HOST), 'big')):08X}:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for r in rows if r.split()[1] == local and r.split()[3] == "01")
+
+
+def _framed(qname: str, qtype: str) -> bytes:
+    wire = dns.message.make_query(qname, qtype, want_dnssec=True).to_wire()
+    return struct.pack("!H", len(wire)) + wire
+
+
+# ---- 1. TCP clients that never read ----------------------------------------------------------
+
+
+def test_tcp_clients_that_never_read_do_not_shut_out_a_new_client(server: Server) -> None:
+    """300 connections from 30 addresses send 100 DNSKEY queries each and never read: a new
+    client (from another address) still gets its answer within 2 s."""
+    burst = _framed("example.test.", "DNSKEY") * 100
+    hogs: list[socket.socket] = []
+    try:
+        for i in range(300):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.bind((f"127.60.1.{1 + i // 10}", 0))
+            s.settimeout(5)
+            s.connect((HOST, server.port))
+            s.sendall(burst)
+            hogs.append(s)
+        time.sleep(0.5)
+        held = _established(server.port)
+        start = time.monotonic()
+        answer = server.query("example.test.", "SOA", tcp=True, source="127.60.2.1", timeout=2)
+        took = time.monotonic() - start
+        assert answer.rcode() == dns.rcode.NOERROR and answer.answer
+        print(f"\n300 non-reading TCP clients: server held {held} connections; a new client "
+              f"answered in {took:.3f} s")
+        assert took < 2
+    finally:
+        for s in hogs:
+            s.close()
+
+
+def test_tcp_client_that_stops_reading_is_closed_after_the_io_timeout(server: Server) -> None:
+    """Four connections ask for a ~60 KB answer 150 times and never read: once the answers
+    they leave unread fill the socket buffers, each is closed within tcp-io-timeout (2 s)."""
+    assert len(server.query("huge.example.test.", "TXT", tcp=True).to_wire()) > 50_000
+    burst = _framed("huge.example.test.", "TXT") * 150
+    hogs = []
+    try:
+        for i in range(4):
+            s = socket.create_connection((HOST, server.port), timeout=5,
+                                         source_address=(f"127.60.4.{i + 1}", 0))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(burst)
+            hogs.append(s)
+        held = _established(server.port)
+        start = time.monotonic()
+        while _established(server.port) and time.monotonic() - start < 15:
+            time.sleep(0.1)
+        took = time.monotonic() - start
+        print(f"\n{held} TCP clients not reading 150 answers of ~60 KB each: all closed after "
+              f"{took:.1f} s")
+        assert _established(server.port) == 0 and took < 6
+        server.wait_log("did not read its answer within 2s")
+    finally:
+        for s in hogs:
+            s.close()
+
+
+def test_tcp_connections_per_address_are_capped(tmp_path: Path, signed: dict[str, Path]) -> None:
+    """One address opening 20 connections with tcp-clients-per-address = 5 holds 5; the
+    others are closed at once, and another address is still served."""
+    server = Server(tmp_path, {"example.test": signed["signed"]},
+                    "udp-workers = 1\ntcp-clients-per-address = 5")
+    socks = []
+    try:
+        for _ in range(20):
+            s = socket.create_connection((HOST, server.port), timeout=5,
+                                         source_address=("127.60.3.1", 0))
+            socks.append(s)
+        time.sleep(0.5)
+        closed = 0
+        for s in socks:
+            s.settimeout(0.2)
+            try:
+                closed += s.recv(1) == b""
+            except ConnectionError:
+                closed += 1
+            except TimeoutError:
+                pass
+        held = _established(server.port)
+        print(f"\n20 connections from one address, cap 5: {held} held, {closed} closed")
+        assert held == 5 and closed == 15
+        assert server.query("example.test.", "SOA", tcp=True).rcode() == dns.rcode.NOERROR
+    finally:
+        for s in socks:
+            s.close()
+        assert server.stop() == 0, server.text()[-3000:]
