@@ -5,9 +5,12 @@ response-rate limiting. Everything binds in 127.60.0.0/16 (this file's range).""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ import pytest
 
 from tests.conftest import EXAMPLE_ZONE, free_port, sc, sigchain_cmd
 from tests.interop.test_serve import Server as ServeProcess
+from tests.interop.test_serve import _wait_children
 from tests.zonetools import keygen
 
 HOST = "127.60.0.1"
@@ -173,3 +177,64 @@ def test_tcp_connections_per_address_are_capped(tmp_path: Path, signed: dict[str
         for s in socks:
             s.close()
         assert server.stop() == 0, server.text()[-3000:]
+
+
+# ---- 2. workers die with their parent ------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_die_with_a_killed_main_process_and_a_restart_binds(
+        tmp_path: Path, signed: dict[str, Path]) -> None:
+    """kill -9 of the main process while UDP queries flow: every worker is gone within 1 s,
+    and a new `serve` on the same address starts and answers."""
+    zones = {"example.test": signed["signed"]}
+    server = Server(tmp_path, zones, "udp-workers = 2")
+    workers = _wait_children(server.proc.pid, 2)
+    stop = threading.Event()
+    answered = [0]
+
+    def traffic() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.60.5.1", 0))
+            s.settimeout(0.05)
+            wire = dns.message.make_query("www.example.test.", "A").to_wire()
+            while not stop.is_set():
+                s.sendto(wire, (HOST, server.port))
+                try:
+                    s.recv(4096)
+                    answered[0] += 1
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        before = answered[0]
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+        start = time.monotonic()
+        while any(_alive(w) for w in workers) and time.monotonic() - start < 5:
+            time.sleep(0.01)
+        gone = time.monotonic() - start
+    finally:
+        stop.set()
+        thread.join()
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+    print(f"\n{before} queries answered, then kill -9 of the main process: its 2 workers were "
+          f"gone after {gone:.3f} s")
+    assert before > 0 and gone < 1
+    again = Server(tmp_path, zones, "udp-workers = 2", port=server.port)
+    try:
+        assert again.query("www.example.test.", "A").rcode() == dns.rcode.NOERROR
+        assert again.query("www.example.test.", "A", tcp=True).rcode() == dns.rcode.NOERROR
+    finally:
+        assert again.stop() == 0, again.text()[-3000:]

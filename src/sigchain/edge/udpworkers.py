@@ -11,11 +11,14 @@ and reloads stay in the main process.
 
 A worker closes every file descriptor it inherited except its UDP sockets and stdio (the
 main process's event loop, TCP listeners and signal wake-up pipe are not its business),
-and leaves when told to, or when the main process is gone.
+and leaves when told to, or when the main process is gone: the kernel kills it when its
+parent dies (Linux `PR_SET_PDEATHSIG`), and it checks its parent between batches of datagrams
+too, so a crashed main process never leaves workers answering from old zones on its port.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import gc
 import logging
@@ -34,6 +37,21 @@ POLL_MS = 250  # how often an idle worker checks that it should still run
 BATCH = 64  # datagrams read from one socket before looking at the others
 REAP_SECONDS = 1.0
 _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent ends (Linux); if the parent is
+    already gone (it died before this ran), leave now."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols: libc's
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the loop's parent check remains
+        pass
+    if os.getppid() != parent:
+        raise _Stopped
 
 
 def _close_inherited(keep: set[int]) -> None:
@@ -63,6 +81,7 @@ def _on_stop(signum: int, frame: object) -> None:
 def _serve(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
     """A worker's life: answer datagrams until SIGTERM/SIGINT, or the parent is gone."""
     try:
+        _die_with_parent(parent)
         _loop(sockets, parent)
     except _Stopped:
         return
@@ -82,10 +101,8 @@ def _loop(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
         poller.register(fd, select.POLLIN)
     while True:
         ready = poller.poll(POLL_MS)
-        if not ready:
-            if os.getppid() != parent:
-                return
-            continue
+        if os.getppid() != parent:  # busy or idle: a worker never outlives the main process
+            return
         for fd, _ in ready:
             sock, handler = socks[fd]
             for _ in range(BATCH):
