@@ -18,6 +18,7 @@ from pathlib import Path
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdatatype
 import pytest
 
 from tests.conftest import EXAMPLE_ZONE, free_port, sc, sigchain_cmd
@@ -238,3 +239,41 @@ def test_workers_die_with_a_killed_main_process_and_a_restart_binds(
         assert again.query("www.example.test.", "A", tcp=True).rcode() == dns.rcode.NOERROR
     finally:
         assert again.stop() == 0, again.text()[-3000:]
+
+
+# ---- 3. a signed zone reloaded unsigned ----------------------------------------------------
+
+_DNSSEC_TYPES = {"DNSKEY", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "CDS", "CDNSKEY"}
+
+
+def _strip_dnssec(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if len(line.split()) < 4 or line.split()[3] not in _DNSSEC_TYPES)
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_signed_zone_reloaded_unsigned_is_refused_unless_allowed(
+        tmp_path: Path, signed: dict[str, Path], allow: bool) -> None:
+    """SIGHUP with the DNSSEC records stripped from the file: the signed version stays served
+    and the refusal is logged, unless the zone says allow-unsigned = true."""
+    live = tmp_path / "example.test.signed"
+    live.write_text(signed["signed"].read_text())
+    server = Server(tmp_path, {"example.test": live}, "udp-workers = 1",
+                    zone_extra="allow-unsigned = true" if allow else "")
+    try:
+        assert server.query("example.test.", "DNSKEY").answer
+        live.write_text(_strip_dnssec(live.read_text()))
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_log("reloaded zone example.test." if allow
+                        else "reload of zone example.test. failed")
+        answer = server.query("example.test.", "DNSKEY")
+        keys = sum(len(r) for r in answer.answer if r.rdtype == dns.rdatatype.DNSKEY)
+        print(f"\nallow-unsigned = {allow}: after a reload of the stripped file, DNSKEY answer "
+              f"has {keys} key(s) and {len(answer.answer) - (keys > 0)} RRSIG RRset(s)")
+        if allow:
+            assert keys == 0
+        else:
+            assert keys == 2 and "was signed and the new file is not" in server.text()
+            assert "serial" in server.text().split("was signed and the new file is not", 1)[1]
+    finally:
+        assert server.stop() == 0, server.text()[-3000:]

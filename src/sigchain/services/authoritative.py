@@ -91,6 +91,17 @@ def load_checked(spec: ZoneSpec, now: int) -> tuple[ZoneIndex, list[str]]:
     return ZoneIndex.from_wire(zone.origin, zone.rrsets), warnings
 
 
+def _check_downgrade(spec: ZoneSpec, old: ZoneIndex | None, new: ZoneIndex) -> None:
+    """Refuse to replace a signed zone with an unsigned one (bogus wherever the parent has a
+    DS) unless the zone's config allows it to go insecure."""
+    if old is None or old.denial == "none" or new.denial != "none" or spec.allow_unsigned:
+        return
+    raise UnsafeRefused(
+        f"zone {spec.name} was signed and the new file is not (validators would find it "
+        f"bogus while the parent has a DS): refused; set allow-unsigned = true in "
+        f'[zones."{spec.name}"] to take the zone insecure', file=spec.path)
+
+
 def _announce(outcome: dict[str, str]) -> None:
     """Log the zones a reload brought in — once they are being served."""
     for name, what in outcome.items():
@@ -235,6 +246,7 @@ class AuthoritativeService:
                 continue
             try:
                 index, warnings = load_checked(spec, self.clock.now())
+                _check_downgrade(spec, self.indexes.get(spec.name), index)
             except SigchainError as exc:
                 old = self.indexes.get(spec.name)
                 kept = f"serial {old.serial} stays served" if old else "not served"
