@@ -67,8 +67,9 @@ def _close_inherited(keep: set[int]) -> None:
                 pass
 
 
-class _Stopped(Exception):
-    pass
+class _Stopped(BaseException):
+    """Raised by SIGTERM wherever the worker is; not an Exception, so that the per-query
+    `except Exception` does not swallow it and leave an old snapshot answering."""
 
 
 def _on_stop(signum: int, frame: object) -> None:
