@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dns.exception
+import dns.flags
 import dns.message
+import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype
@@ -374,3 +376,41 @@ def test_answers_flow_over_udp_and_tcp_during_a_long_reload(tmp_path: Path, big:
     assert tally["udp"][1] == 0 and tally["tcp"][1] == 0
     assert tally["udp"][0] > 0 and tally["tcp"][0] > 0
     assert "Traceback" not in server.text()  # the old workers left cleanly, mid-query or not
+
+
+# ---- 5. logs an attacker can fill ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_notify_flood_leaves_a_small_log(tmp_path: Path, signed: dict[str, Path],
+                                           workers: int) -> None:
+    """20,000 NOTIFYs: each answered, but logged only the first few times per minute, then
+    summed up in one line with the count."""
+    server = Server(tmp_path, {"example.test": signed["signed"]}, f"udp-workers = {workers}")
+    notify = dns.message.make_query("example.test.", "SOA")
+    notify.flags = dns.flags.AA
+    notify.set_opcode(dns.opcode.NOTIFY)
+    wire = notify.to_wire()
+    answered = 0
+    try:
+        before = server.log.stat().st_size
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.60.8.1", 0))
+            s.settimeout(0.5)
+            for _ in range(20_000 // 50):
+                for _ in range(50):
+                    s.sendto(wire, (HOST, server.port))
+                for _ in range(50):
+                    try:
+                        s.recv(4096)
+                        answered += 1
+                    except TimeoutError:
+                        break
+    finally:
+        assert server.stop() == 0, server.text()[-3000:]
+    grown = server.log.stat().st_size - before
+    print(f"\n20,000 NOTIFYs ({workers} UDP process(es)): {answered} answered, log grew by "
+          f"{grown} bytes")
+    assert answered > 19_000
+    assert grown < 20_000
+    assert "more line(s) like 'client %s: received NOTIFY" in server.text()

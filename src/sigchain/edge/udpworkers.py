@@ -29,6 +29,7 @@ import socket
 import time
 from collections.abc import Sequence
 
+from sigchain.edge.logthrottle import flush_all
 from sigchain.edge.server import Handler
 
 log = logging.getLogger("sigchain.server")
@@ -163,6 +164,7 @@ class UdpWorkers:
                 log.exception("UDP worker failed")
                 code = 1
             finally:
+                flush_all()
                 logging.shutdown()
                 os._exit(code)
         gc.unfreeze()

@@ -28,6 +28,7 @@ from sigchain.clock import SYSTEM, Clock
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify.verifier import verify_records
+from sigchain.edge.logthrottle import LogThrottle, throttle
 from sigchain.edge.notify import send_notify
 from sigchain.edge.server import Handler, Listeners, Response, TcpTable
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
@@ -39,6 +40,7 @@ from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
 T = TypeVar("T")
+THROTTLED_LOGS = ("sigchain.xfrout", "sigchain.server")
 
 
 ZoneSpec = ZoneConfig  # a zone to serve: its name and signed file (+ transfer settings)
@@ -179,6 +181,7 @@ class AuthoritativeService:
         self._workers = UdpWorkers(config.udp_workers if config.udp_workers > 1 else 0)
         self._udp: list[tuple[int, Handler]] = []
         self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
+        self._throttles: list[LogThrottle] = []
 
     def _start_workers(self) -> None:
         """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
@@ -353,11 +356,15 @@ class AuthoritativeService:
 
     def _reap(self) -> None:
         self._workers.reap()
+        for t in self._throttles:
+            t.flush(self.clock.now())
         asyncio.get_running_loop().call_later(REAP_SECONDS, self._reap)
 
     async def run(self) -> None:
         """Bind, NOTIFY the secondaries, serve until SIGTERM/SIGINT, release the sockets."""
         loop = asyncio.get_running_loop()
+        # Lines a client can cause (NOTIFY, refused transfers, TCP rejections): rate-limited.
+        self._throttles = throttle(THROTTLED_LOGS)
         listeners: list[Listeners] = []
         try:
             for i, lc in enumerate(self.config.listens):
@@ -390,6 +397,8 @@ class AuthoritativeService:
                 loop.remove_signal_handler(sig)
             reaper.cancel()
             self._workers.stop()
+            for t in self._throttles:
+                t.flush(float("inf"))
             for task in self._notifying.values():
                 task.cancel()
             await asyncio.gather(*self._notifying.values(), return_exceptions=True)
