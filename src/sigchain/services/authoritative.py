@@ -25,6 +25,7 @@ import dns.name
 from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
+from sigchain.core.serve.cache import CacheBudget, ResponseCache
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify.verifier import verify_records
@@ -209,9 +210,10 @@ class AuthoritativeService:
 
     def _publish(self) -> None:
         """Build every listener's zone set from the current versions; swap them in at once."""
+        budget = CacheBudget(self.config.answer_cache_size << 20)  # shared by the listeners
         sets = tuple(
             ZoneSet([self.indexes[n] for n in lc.zones if n in self.indexes],
-                    udp_size=self.config.udp_size)
+                    udp_size=self.config.udp_size, cache=ResponseCache(budget=budget))
             for lc in self.config.listens
         )
         self.served = Served(sets, dict(self.histories))

@@ -14,6 +14,7 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     tcp-io-timeout = 2         # seconds to read the rest of a query or write one answer
     tcp-clients = 256          # TCP connections open at once (full: the longest idle closed)
     tcp-clients-per-address = 32  # of them from one client address
+    answer-cache-size = 32     # MiB of rendered answers kept per process (every address's)
     ixfr-history = 20          # zone versions whose differences are kept for IXFR (0: none)
     udp-workers = 2            # processes answering UDP (default: one per CPU, as Knot)
 
@@ -58,6 +59,7 @@ import dns.name
 import dns.tsig
 
 from sigchain.core.serve.acl import Acl
+from sigchain.core.serve.cache import DEFAULT_CACHE_BYTES
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
 from sigchain.core.serve.transfer import DEFAULT_HISTORY
 from sigchain.edge.server import (
@@ -133,6 +135,7 @@ class ServeConfig:
     tcp_io_timeout: float = DEFAULT_IO_TIMEOUT
     tcp_clients: int = DEFAULT_TCP_CLIENTS
     tcp_clients_per_address: int = DEFAULT_TCP_CLIENTS_PER_ADDRESS
+    answer_cache_size: int = DEFAULT_CACHE_BYTES >> 20  # MiB
 
     @property
     def tcp_limits(self) -> TcpLimits:
@@ -194,6 +197,7 @@ _OPTIONS = (
     Option("tcp-io-timeout", "tcp_io_timeout", float, 0, must="a positive number of seconds"),
     Option("tcp-clients", "tcp_clients", int, 1, 65535),
     Option("tcp-clients-per-address", "tcp_clients_per_address", int, 1, 65535),
+    Option("answer-cache-size", "answer_cache_size", int, 0, 1 << 20),
 )
 _OPTIONS_HEADER = r"\[\s*options\s*\]"
 
