@@ -414,3 +414,56 @@ def test_a_notify_flood_leaves_a_small_log(tmp_path: Path, signed: dict[str, Pat
     assert answered > 19_000
     assert grown < 20_000
     assert "more line(s) like 'client %s: received NOTIFY" in server.text()
+
+
+# ---- 7. response-rate limiting -----------------------------------------------------------------
+
+
+def _flood(server: Server, source: str, count: int) -> tuple[int, int, int]:
+    """`count` identical queries within about a second: (answered, truncated, unanswered)."""
+    wire = dns.message.make_query("www.example.test.", "A", want_dnssec=True).to_wire()
+    full = truncated = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        s.settimeout(0.02)
+        for _ in range(count // 50):
+            for _ in range(50):
+                s.sendto(wire, (HOST, server.port))
+            for _ in range(50):
+                try:
+                    reply = s.recv(4096)
+                except TimeoutError:
+                    break
+                if reply[2] & 0x02:
+                    truncated += 1
+                else:
+                    full += 1
+    return full, truncated, count - full - truncated
+
+
+@pytest.mark.parametrize("per_second", [0, 5])
+def test_rate_limiting_drops_or_slips_a_flood_of_identical_queries(
+        tmp_path: Path, signed: dict[str, Path], per_second: int) -> None:
+    """1,000 identical queries from one source in about a second: with RRL at 5 answers a
+    second (slip 2) at most a few dozen are answered in full, half the rest truncated (TC=1,
+    the client would retry over TCP), the others dropped; with it off (the default) all are
+    answered; TCP is never limited."""
+    options = "udp-workers = 2" + (f"\nrate-limit-responses-per-second = {per_second}"
+                                   if per_second else "")
+    server = Server(tmp_path, {"example.test": signed["signed"]}, options)
+    try:
+        start = time.monotonic()
+        full, truncated, dropped = _flood(server, "127.60.10.1", 1000)
+        took = time.monotonic() - start
+        tcp = server.query("www.example.test.", "A", tcp=True, source="127.60.10.1")
+        other = server.query("www.example.test.", "A", source="127.60.11.1")
+    finally:
+        assert server.stop() == 0, server.text()[-3000:]
+    print(f"\nRRL {per_second or 'off'}/s: 1,000 identical queries in {took:.2f} s: {full} "
+          f"answered, {truncated} truncated (slip), {dropped} dropped")
+    assert tcp.answer and other.answer  # TCP, and another /24, unaffected
+    if per_second:
+        assert full < 100 and truncated > 300 and dropped > 300
+        assert "rate limit: responses to 127.60.10.0/24 limited" in server.text()
+    else:
+        assert full == 1000

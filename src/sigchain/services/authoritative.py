@@ -27,6 +27,7 @@ from dns.rdatatype import RdataType
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.serve.cache import CacheBudget, ResponseCache
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
+from sigchain.core.serve.rrl import SEND, SLIP, RateLimiter, network, response_key, slipped
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify.verifier import verify_records
 from sigchain.edge.logthrottle import LogThrottle, throttle
@@ -41,7 +42,8 @@ from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
 T = TypeVar("T")
-THROTTLED_LOGS = ("sigchain.xfrout", "sigchain.server")
+THROTTLED_LOGS = ("sigchain.xfrout", "sigchain.server", "sigchain.rrl")
+rrl_log = logging.getLogger("sigchain.rrl")
 
 
 ZoneSpec = ZoneConfig  # a zone to serve: its name and signed file (+ transfer settings)
@@ -183,6 +185,9 @@ class AuthoritativeService:
         self._udp: list[tuple[int, Handler]] = []
         self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
         self._throttles: list[LogThrottle] = []
+        on = config.rate_limit.per_second > 0
+        self.limiter = RateLimiter(config.rate_limit) if on else None
+        self._limited_logged = 0
 
     def _start_workers(self) -> None:
         """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
@@ -195,14 +200,39 @@ class AuthoritativeService:
         return ZoneSet(self.indexes.values(), udp_size=self.config.udp_size)
 
     def handler(self, listener: int) -> Handler:
-        """The handler of the `listener`-th listen address: reads the current snapshot."""
+        """The handler of the `listener`-th listen address: reads the current snapshot; UDP
+        answers go through response-rate limiting when it is on."""
         primary = self.primary
+        limiter = self.limiter
 
         def handle(wire: bytes, tcp: bool, client: str) -> Response:
             served = self.served
-            return primary.handle(served.sets[listener], served.histories, wire, tcp, client)
+            zones = served.sets[listener]
+            response = primary.handle(zones, served.histories, wire, tcp, client)
+            if limiter is None or tcp or not isinstance(response, bytes):
+                return response
+            return self._rate_limited(limiter, zones, response, client)
 
         return handle
+
+    def _rate_limited(self, limiter: RateLimiter, zones: ZoneSet, response: bytes,
+                      client: str) -> bytes | None:
+        """`response`, its truncated stand-in (slip), or None (dropped), as RRL decides."""
+        key = response_key(response)
+        if key is None:
+            return response
+        if key[2]:  # NXDOMAIN and errors count per zone, whatever the (random) name
+            zone = zones.find_key(key[0], key[1])
+            key = (zone.okey if zone is not None else b"", 0, key[2])
+        verdict = limiter.decide(client, key, self.clock.now())
+        if verdict == SEND:
+            return response
+        if limiter.stats["limited"] != self._limited_logged:
+            self._limited_logged = limiter.stats["limited"]
+            rrl_log.info("rate limit: responses to %s limited (%d dropped, %d slipped so far)",
+                         network(client, limiter.limit), limiter.stats["dropped"],
+                         limiter.stats["slipped"])
+        return slipped(response) if verdict == SLIP else None
 
     def handle(self, wire: bytes, tcp: bool, client: str = "127.0.0.1") -> Response:
         """The first listener's handler (kept for callers that serve one zone set)."""
@@ -399,6 +429,10 @@ class AuthoritativeService:
                 loop.remove_signal_handler(sig)
             reaper.cancel()
             self._workers.stop()
+            if self.limiter is not None:
+                stats = self.limiter.stats
+                log.info("rate limit (main process): %d answers sent, %d dropped, %d slipped",
+                         stats["send"], stats["dropped"], stats["slipped"])
             for t in self._throttles:
                 t.flush(float("inf"))
             for task in self._notifying.values():

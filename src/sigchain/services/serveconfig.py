@@ -15,6 +15,9 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     tcp-clients = 256          # TCP connections open at once (full: the longest idle closed)
     tcp-clients-per-address = 32  # of them from one client address
     answer-cache-size = 32     # MiB of rendered answers kept per process (every address's)
+    rate-limit-responses-per-second = 0  # UDP response-rate limiting as BIND's (0: off)
+    rate-limit-window = 15     # seconds of debt a client network can run up
+    rate-limit-slip = 2        # every 2nd limited answer sent truncated (TC=1); 0: drop all
     ixfr-history = 20          # zone versions whose differences are kept for IXFR (0: none)
     udp-workers = 2            # processes answering UDP (default: one per CPU, as Knot)
 
@@ -61,6 +64,7 @@ import dns.tsig
 from sigchain.core.serve.acl import Acl
 from sigchain.core.serve.cache import DEFAULT_CACHE_BYTES
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
+from sigchain.core.serve.rrl import RateLimit
 from sigchain.core.serve.transfer import DEFAULT_HISTORY
 from sigchain.edge.server import (
     DEFAULT_IDLE_TIMEOUT,
@@ -136,6 +140,7 @@ class ServeConfig:
     tcp_clients: int = DEFAULT_TCP_CLIENTS
     tcp_clients_per_address: int = DEFAULT_TCP_CLIENTS_PER_ADDRESS
     answer_cache_size: int = DEFAULT_CACHE_BYTES >> 20  # MiB
+    rate_limit: RateLimit = RateLimit()
 
     @property
     def tcp_limits(self) -> TcpLimits:
@@ -198,6 +203,9 @@ _OPTIONS = (
     Option("tcp-clients", "tcp_clients", int, 1, 65535),
     Option("tcp-clients-per-address", "tcp_clients_per_address", int, 1, 65535),
     Option("answer-cache-size", "answer_cache_size", int, 0, 1 << 20),
+    Option("rate-limit-responses-per-second", "rrl_per_second", int, 0, 1000),
+    Option("rate-limit-window", "rrl_window", int, 1, 3600),
+    Option("rate-limit-slip", "rrl_slip", int, 0, 10),
 )
 _OPTIONS_HEADER = r"\[\s*options\s*\]"
 
@@ -214,6 +222,9 @@ def parse_config(text: str, path: str) -> ServeConfig:
              for zname, body in r.table(data.get("zones", {}), "[zones]", None).items()]
     names = [z.name for z in zones]
     _check_zone_names(names, path)
+    rrl = {k[4:]: options.pop(k) for k in list(options) if k.startswith("rrl_")}
+    if rrl:
+        options["rate_limit"] = RateLimit(**rrl)
     return ServeConfig(tuple(zones), _listens(r, data, names), keys, source=path, **options)
 
 
