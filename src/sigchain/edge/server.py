@@ -11,6 +11,7 @@ import asyncio
 import errno
 import logging
 import struct
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -22,7 +23,9 @@ Handler = Callable[[bytes, bool, str], Response]  # (query wire, over TCP, clien
 
 DEFAULT_PORT = 53
 DEFAULT_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a query (RFC 7766 §6.2.3)
-MAX_TCP_CLIENTS = 256
+DEFAULT_IO_TIMEOUT = 2.0  # seconds to read the rest of a query, or to get one answer out
+DEFAULT_TCP_CLIENTS = 256  # connections open at once
+DEFAULT_TCP_CLIENTS_PER_ADDRESS = 32
 
 log = logging.getLogger("sigchain.server")
 
@@ -66,58 +69,151 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         log.debug("UDP error: %s", exc)
 
 
+@dataclass(frozen=True)
+class TcpLimits:
+    """Bounds on TCP clients (as BIND's tcp-clients, Knot's tcp-max-clients, tcp-io-timeout,
+    tcp-idle-timeout): no client may hold a connection, or the table, for as long as it likes."""
+
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # waiting for the next query
+    io_timeout: float = DEFAULT_IO_TIMEOUT  # reading the rest of a query, writing an answer
+    clients: int = DEFAULT_TCP_CLIENTS  # connections open at once, every listener together
+    per_address: int = DEFAULT_TCP_CLIENTS_PER_ADDRESS  # of them from one client address
+
+
+class _Conn:
+    """One open TCP connection: who, its task and transport, when it last made progress."""
+
+    __slots__ = ("client", "task", "transport", "last")
+
+    def __init__(self, client: str, task: asyncio.Task[None] | None,
+                 transport: asyncio.BaseTransport, now: float):
+        self.client = client
+        self.task = task
+        self.transport = transport
+        self.last = now
+
+    def drop(self) -> None:
+        """Close at once, discarding what is still unsent."""
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
+        if isinstance(self.transport, asyncio.WriteTransport):
+            self.transport.abort()
+        else:
+            self.transport.close()
+
+
+class TcpTable:
+    """The open TCP connections of a server (shared by its listeners). A client address at
+    its cap gets no more; when the table is full the connection that has made no progress
+    for longest (the oldest idle one, or one whose client stopped reading) is closed to make
+    room, as Knot and NSD do, so a new client is always served."""
+
+    def __init__(self, limits: TcpLimits):
+        self.limits = limits
+        self.open: dict[_Conn, None] = {}  # in opening order
+        self.per_client: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()  # rejected, evicted, io-timeout: for logs and tests
+
+    def admit(self, conn: _Conn) -> bool:
+        """Take `conn` in (closing the stalest connection if the table is full), or refuse it
+        because its address holds its share already."""
+        if self.per_client[conn.client] >= self.limits.per_address:
+            self.stats["rejected"] += 1
+            log.warning("TCP client %s has %d connections open already: new one refused",
+                        conn.client, self.per_client[conn.client])
+            return False
+        while len(self.open) >= self.limits.clients and self.open:
+            stale = min(self.open, key=lambda c: c.last)
+            self.stats["evicted"] += 1
+            log.warning("TCP connections full (%d): closing the longest idle one, from %s",
+                        self.limits.clients, stale.client)
+            self.release(stale)
+            stale.drop()
+        self.open[conn] = None
+        self.per_client[conn.client] += 1
+        return True
+
+    def release(self, conn: _Conn) -> None:
+        if self.open.pop(conn, 0) is None:
+            self.per_client[conn.client] -= 1
+            if self.per_client[conn.client] <= 0:
+                del self.per_client[conn.client]
+
+    def close_all(self) -> None:
+        for conn in list(self.open):
+            self.release(conn)
+            if conn.task is not None:
+                conn.task.cancel()
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+
+class _Stalled(Exception):
+    """The client did not read its answer within the I/O timeout."""
+
+
 @dataclass
 class Listeners:
     """The sockets one server holds; `close()` releases them all."""
 
     handler: Handler
-    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    table: TcpTable = field(default_factory=lambda: TcpTable(TcpLimits()))
     udp: list[asyncio.DatagramTransport] = field(default_factory=list)
     tcp: list[asyncio.Server] = field(default_factory=list)
-    clients: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def _send(self, writer: asyncio.StreamWriter, wire: bytes) -> None:
+        writer.write(struct.pack("!H", len(wire)) + wire)
+        try:
+            await asyncio.wait_for(writer.drain(), self.table.limits.io_timeout)
+        except TimeoutError:
+            raise _Stalled from None
+
+    async def _query(self, reader: asyncio.StreamReader) -> bytes:
+        """The next query: its length within the idle timeout, the rest within the I/O one."""
+        limits = self.table.limits
+        head = await asyncio.wait_for(reader.readexactly(2), limits.idle_timeout)
+        (length,) = struct.unpack("!H", head)
+        return await asyncio.wait_for(reader.readexactly(length), limits.io_timeout)
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        task = asyncio.current_task()
-        if len(self.clients) >= MAX_TCP_CLIENTS:
-            log.warning("too many TCP clients: closing %s", peer)
-            writer.close()
+        loop = asyncio.get_running_loop()
+        conn = _Conn(client, asyncio.current_task(), writer.transport, loop.time())
+        if not self.table.admit(conn):
+            conn.drop()
             return
-        if task is not None:
-            self.clients.add(task)
         try:
             while True:
                 try:
-                    head = await asyncio.wait_for(reader.readexactly(2), self.idle_timeout)
-                    (length,) = struct.unpack("!H", head)
-                    data = await asyncio.wait_for(reader.readexactly(length), self.idle_timeout)
+                    data = await self._query(reader)
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
+                conn.last = loop.time()
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("TCP query from %s: %d bytes", peer, len(data))
                 try:
                     response = self.handler(data, True, client)
                     if response is None:
                         continue
-                    if isinstance(response, bytes):
-                        writer.write(struct.pack("!H", len(response)) + response)
-                        await writer.drain()
-                        continue
-                    for wire in response:  # a transfer: each message as soon as it is made
-                        writer.write(struct.pack("!H", len(wire)) + wire)
-                        await writer.drain()
-                except ConnectionError:
+                    for wire in (response,) if isinstance(response, bytes) else response:
+                        await self._send(writer, wire)  # a transfer: each message once made
+                        conn.last = loop.time()
+                except (ConnectionError, _Stalled):
                     raise
                 except Exception:
                     log.exception("error answering a TCP query from %s", peer)
                     return
+        except _Stalled:
+            self.table.stats["io-timeout"] += 1
+            log.warning("TCP client %s did not read its answer within %gs: connection closed",
+                        client, self.table.limits.io_timeout)
         except ConnectionError:
             return
         finally:
-            if task is not None:
-                self.clients.discard(task)
-            writer.close()
+            self.table.release(conn)
+            conn.drop()
 
     async def start(self, addresses: list[ListenAddress]) -> None:
         """Bind UDP and TCP on every address; on failure release what was bound and raise."""
@@ -129,7 +225,8 @@ class Listeners:
                 )
                 self.udp.append(transport)
                 server = await asyncio.start_server(
-                    self._tcp_client, a.host, a.port, reuse_address=True
+                    self._tcp_client, a.host, a.port, reuse_address=True,
+                    backlog=max(128, self.table.limits.clients),
                 )
                 self.tcp.append(server)
                 log.info("listening on %s (UDP and TCP)", a)
@@ -150,8 +247,7 @@ class Listeners:
             t.close()
         for s in self.tcp:
             s.close()
-        for task in list(self.clients):
-            task.cancel()
+        self.table.close_all()
         for s in self.tcp:
             await s.wait_closed()
         self.udp.clear()

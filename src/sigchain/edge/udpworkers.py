@@ -11,11 +11,14 @@ and reloads stay in the main process.
 
 A worker closes every file descriptor it inherited except its UDP sockets and stdio (the
 main process's event loop, TCP listeners and signal wake-up pipe are not its business),
-and leaves when told to, or when the main process is gone.
+and leaves when told to, or when the main process is gone: the kernel kills it when its
+parent dies (Linux `PR_SET_PDEATHSIG`), and it checks its parent between batches of datagrams
+too, so a crashed main process never leaves workers answering from old zones on its port.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import gc
 import logging
@@ -26,6 +29,7 @@ import socket
 import time
 from collections.abc import Sequence
 
+from sigchain.edge.logthrottle import flush_all
 from sigchain.edge.server import Handler
 
 log = logging.getLogger("sigchain.server")
@@ -34,6 +38,21 @@ POLL_MS = 250  # how often an idle worker checks that it should still run
 BATCH = 64  # datagrams read from one socket before looking at the others
 REAP_SECONDS = 1.0
 _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent ends (Linux); if the parent is
+    already gone (it died before this ran), leave now."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols: libc's
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the loop's parent check remains
+        pass
+    if os.getppid() != parent:
+        raise _Stopped
 
 
 def _close_inherited(keep: set[int]) -> None:
@@ -49,8 +68,9 @@ def _close_inherited(keep: set[int]) -> None:
                 pass
 
 
-class _Stopped(Exception):
-    pass
+class _Stopped(BaseException):
+    """Raised by SIGTERM wherever the worker is; not an Exception, so that the per-query
+    `except Exception` does not swallow it and leave an old snapshot answering."""
 
 
 def _on_stop(signum: int, frame: object) -> None:
@@ -63,6 +83,7 @@ def _on_stop(signum: int, frame: object) -> None:
 def _serve(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
     """A worker's life: answer datagrams until SIGTERM/SIGINT, or the parent is gone."""
     try:
+        _die_with_parent(parent)
         _loop(sockets, parent)
     except _Stopped:
         return
@@ -82,10 +103,8 @@ def _loop(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
         poller.register(fd, select.POLLIN)
     while True:
         ready = poller.poll(POLL_MS)
-        if not ready:
-            if os.getppid() != parent:
-                return
-            continue
+        if os.getppid() != parent:  # busy or idle: a worker never outlives the main process
+            return
         for fd, _ in ready:
             sock, handler = socks[fd]
             for _ in range(BATCH):
@@ -145,6 +164,7 @@ class UdpWorkers:
                 log.exception("UDP worker failed")
                 code = 1
             finally:
+                flush_all()
                 logging.shutdown()
                 os._exit(code)
         gc.unfreeze()

@@ -12,6 +12,7 @@ the old version (for IXFR, RFC 1995) and NOTIFYs the zone's also-notify targets 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import signal
@@ -24,11 +25,14 @@ import dns.name
 from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
+from sigchain.core.serve.cache import CacheBudget, ResponseCache
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
+from sigchain.core.serve.rrl import SEND, SLIP, RateLimiter, network, response_key, slipped
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify.verifier import verify_records
+from sigchain.edge.logthrottle import LogThrottle, throttle
 from sigchain.edge.notify import send_notify
-from sigchain.edge.server import Handler, Listeners, Response
+from sigchain.edge.server import Handler, Listeners, Response, TcpTable
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.edge.zonefile import load_wire
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
@@ -38,6 +42,8 @@ from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
 T = TypeVar("T")
+THROTTLED_LOGS = ("sigchain.xfrout", "sigchain.server", "sigchain.rrl")
+rrl_log = logging.getLogger("sigchain.rrl")
 
 
 ZoneSpec = ZoneConfig  # a zone to serve: its name and signed file (+ transfer settings)
@@ -57,6 +63,19 @@ def parse_zone_spec(text: str) -> ZoneSpec:
     except dns.exception.DNSException as exc:
         raise InputError(f"bad zone name {name!r}: {exc}") from None
     return ZoneSpec(origin, path)
+
+
+def _digest(path: str) -> bytes | None:
+    """A hash of the file's bytes: a reload of the same content needs no re-verification
+    (same content, same verdict). None when it cannot be read (the load will say why)."""
+    h = hashlib.blake2b(digest_size=32)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.digest()
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:
@@ -89,6 +108,17 @@ def load_checked(spec: ZoneSpec, now: int) -> tuple[ZoneIndex, list[str]]:
     else:
         warnings.append(f"zone {zone.origin} is unsigned: served without DNSSEC")
     return ZoneIndex.from_wire(zone.origin, zone.rrsets), warnings
+
+
+def _check_downgrade(spec: ZoneSpec, old: ZoneIndex | None, new: ZoneIndex) -> None:
+    """Refuse to replace a signed zone with an unsigned one (bogus wherever the parent has a
+    DS) unless the zone's config allows it to go insecure."""
+    if old is None or old.denial == "none" or new.denial != "none" or spec.allow_unsigned:
+        return
+    raise UnsafeRefused(
+        f"zone {spec.name} was signed and the new file is not (validators would find it "
+        f"bogus while the parent has a DS): refused; set allow-unsigned = true in "
+        f'[zones."{spec.name}"] to take the zone insecure', file=spec.path)
 
 
 def _announce(outcome: dict[str, str]) -> None:
@@ -145,6 +175,7 @@ class AuthoritativeService:
         self.histories: dict[dns.name.Name, History] = {}
         self.served = Served(tuple(ZoneSet(udp_size=config.udp_size) for _ in config.listens), {})
         self._stamps: dict[dns.name.Name, tuple[int, int, int] | None] = {}
+        self._digests: dict[dns.name.Name, bytes | None] = {}  # of the files served now
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
         self._notifying: dict[dns.name.Name, asyncio.Task[None]] = {}
@@ -152,6 +183,11 @@ class AuthoritativeService:
         # loop costs less per datagram than the event loop); with one, the main process.
         self._workers = UdpWorkers(config.udp_workers if config.udp_workers > 1 else 0)
         self._udp: list[tuple[int, Handler]] = []
+        self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
+        self._throttles: list[LogThrottle] = []
+        on = config.rate_limit.per_second > 0
+        self.limiter = RateLimiter(config.rate_limit) if on else None
+        self._limited_logged = 0
 
     def _start_workers(self) -> None:
         """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
@@ -164,14 +200,39 @@ class AuthoritativeService:
         return ZoneSet(self.indexes.values(), udp_size=self.config.udp_size)
 
     def handler(self, listener: int) -> Handler:
-        """The handler of the `listener`-th listen address: reads the current snapshot."""
+        """The handler of the `listener`-th listen address: reads the current snapshot; UDP
+        answers go through response-rate limiting when it is on."""
         primary = self.primary
+        limiter = self.limiter
 
         def handle(wire: bytes, tcp: bool, client: str) -> Response:
             served = self.served
-            return primary.handle(served.sets[listener], served.histories, wire, tcp, client)
+            zones = served.sets[listener]
+            response = primary.handle(zones, served.histories, wire, tcp, client)
+            if limiter is None or tcp or not isinstance(response, bytes):
+                return response
+            return self._rate_limited(limiter, zones, response, client)
 
         return handle
+
+    def _rate_limited(self, limiter: RateLimiter, zones: ZoneSet, response: bytes,
+                      client: str) -> bytes | None:
+        """`response`, its truncated stand-in (slip), or None (dropped), as RRL decides."""
+        key = response_key(response)
+        if key is None:
+            return response
+        if key[2]:  # NXDOMAIN and errors count per zone, whatever the (random) name
+            zone = zones.find_key(key[0], key[1])
+            key = (zone.okey if zone is not None else b"", 0, key[2])
+        verdict = limiter.decide(client, key, self.clock.now())
+        if verdict == SEND:
+            return response
+        if limiter.stats["limited"] != self._limited_logged:
+            self._limited_logged = limiter.stats["limited"]
+            rrl_log.info("rate limit: responses to %s limited (%d dropped, %d slipped so far)",
+                         network(client, limiter.limit), limiter.stats["dropped"],
+                         limiter.stats["slipped"])
+        return slipped(response) if verdict == SLIP else None
 
     def handle(self, wire: bytes, tcp: bool, client: str = "127.0.0.1") -> Response:
         """The first listener's handler (kept for callers that serve one zone set)."""
@@ -179,9 +240,10 @@ class AuthoritativeService:
 
     def _publish(self) -> None:
         """Build every listener's zone set from the current versions; swap them in at once."""
+        budget = CacheBudget(self.config.answer_cache_size << 20)  # shared by the listeners
         sets = tuple(
             ZoneSet([self.indexes[n] for n in lc.zones if n in self.indexes],
-                    udp_size=self.config.udp_size)
+                    udp_size=self.config.udp_size, cache=ResponseCache(budget=budget))
             for lc in self.config.listens
         )
         self.served = Served(sets, dict(self.histories))
@@ -189,12 +251,12 @@ class AuthoritativeService:
     def load_all(self) -> None:
         """First load: every zone must parse and verify, or the server does not start."""
         for spec in self.specs:
-            stamp = _stamp(spec.path)
+            stamp, digest = _stamp(spec.path), _digest(spec.path)
             index, warnings = load_checked(spec, self.clock.now())
             for w in warnings:
                 log.warning("%s", w)
             self.indexes[spec.name] = index
-            self._stamps[spec.name] = stamp
+            self._stamps[spec.name], self._digests[spec.name] = stamp, digest
             log.info("loaded zone %s serial %d from %s (%s)", spec.name, index.serial, spec.path, index.denial)
         self._publish()
 
@@ -232,8 +294,16 @@ class AuthoritativeService:
             if stamp is not None and stamp == self._stamps.get(spec.name):
                 outcome[spec.name.to_text()] = "unchanged"
                 continue
+            digest = _digest(spec.path)
+            if digest is not None and digest == self._digests.get(spec.name):
+                self._stamps[spec.name] = stamp
+                log.info("zone %s: %s unchanged (same content), not re-verified", spec.name,
+                         spec.path)
+                outcome[spec.name.to_text()] = "unchanged"
+                continue
             try:
                 index, warnings = load_checked(spec, self.clock.now())
+                _check_downgrade(spec, self.indexes.get(spec.name), index)
             except SigchainError as exc:
                 old = self.indexes.get(spec.name)
                 kept = f"serial {old.serial} stays served" if old else "not served"
@@ -248,7 +318,7 @@ class AuthoritativeService:
                 if notify:
                     changed.append(spec.name)
             self.indexes[spec.name] = index
-            self._stamps[spec.name] = stamp
+            self._stamps[spec.name], self._digests[spec.name] = stamp, digest
             outcome[spec.name.to_text()] = f"serial {index.serial}"
         if publish:
             self._publish()
@@ -318,15 +388,19 @@ class AuthoritativeService:
 
     def _reap(self) -> None:
         self._workers.reap()
+        for t in self._throttles:
+            t.flush(self.clock.now())
         asyncio.get_running_loop().call_later(REAP_SECONDS, self._reap)
 
     async def run(self) -> None:
         """Bind, NOTIFY the secondaries, serve until SIGTERM/SIGINT, release the sockets."""
         loop = asyncio.get_running_loop()
+        # Lines a client can cause (NOTIFY, refused transfers, TCP rejections): rate-limited.
+        self._throttles = throttle(THROTTLED_LOGS)
         listeners: list[Listeners] = []
         try:
             for i, lc in enumerate(self.config.listens):
-                group = Listeners(self.handler(i), self.config.tcp_idle_timeout)
+                group = Listeners(self.handler(i), self.tcp)
                 listeners.append(group)
                 await group.start([lc.address])
                 self._udp += [(t.get_extra_info("socket").fileno(), self.handler(i)) for t in group.udp]
@@ -355,6 +429,12 @@ class AuthoritativeService:
                 loop.remove_signal_handler(sig)
             reaper.cancel()
             self._workers.stop()
+            if self.limiter is not None:
+                stats = self.limiter.stats
+                log.info("rate limit (main process): %d answers sent, %d dropped, %d slipped",
+                         stats["send"], stats["dropped"], stats["slipped"])
+            for t in self._throttles:
+                t.flush(float("inf"))
             for task in self._notifying.values():
                 task.cancel()
             await asyncio.gather(*self._notifying.values(), return_exceptions=True)

@@ -11,6 +11,13 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     [options]                  # all optional
     udp-size = 1232            # EDNS UDP size advertised, and the largest UDP answer
     tcp-idle-timeout = 10      # seconds an idle TCP connection is kept
+    tcp-io-timeout = 2         # seconds to read the rest of a query or write one answer
+    tcp-clients = 256          # TCP connections open at once (full: the longest idle closed)
+    tcp-clients-per-address = 32  # of them from one client address
+    answer-cache-size = 32     # MiB of rendered answers kept per process (every address's)
+    rate-limit-responses-per-second = 0  # UDP response-rate limiting as BIND's (0: off)
+    rate-limit-window = 15     # seconds of debt a client network can run up
+    rate-limit-slip = 2        # every 2nd limited answer sent truncated (TC=1); 0: drop all
     ixfr-history = 20          # zone versions whose differences are kept for IXFR (0: none)
     udp-workers = 2            # processes answering UDP (default: one per CPU, as Knot)
 
@@ -27,6 +34,9 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     # Sent a NOTIFY when a reload brings a new serial (and at start-up), over UDP,
     # retried until answered: "ADDR[#PORT]", or a table to sign it with a TSIG key.
     also-notify = ["127.0.0.1#5301", { address = "127.0.0.2#5301", key = "xfr-key" }]
+    # A reload that would serve the zone unsigned after signed is refused (the old version
+    # stays) unless the zone is meant to go insecure (its DS gone from the parent first).
+    allow-unsigned = false
 
     [[listen]]                 # one table per address; default: 127.0.0.1#53, every zone
     address = "127.0.0.1#5300" # ADDR[#PORT], UDP and TCP
@@ -43,8 +53,7 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,10 +62,21 @@ import dns.name
 import dns.tsig
 
 from sigchain.core.serve.acl import Acl
+from sigchain.core.serve.cache import DEFAULT_CACHE_BYTES
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
+from sigchain.core.serve.rrl import RateLimit
 from sigchain.core.serve.transfer import DEFAULT_HISTORY
-from sigchain.edge.server import DEFAULT_IDLE_TIMEOUT, ListenAddress, parse_listen
+from sigchain.edge.server import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_IO_TIMEOUT,
+    DEFAULT_TCP_CLIENTS,
+    DEFAULT_TCP_CLIENTS_PER_ADDRESS,
+    ListenAddress,
+    TcpLimits,
+    parse_listen,
+)
 from sigchain.errors import InputError
+from sigchain.services.configtext import Option, Reader, parse_toml
 from sigchain.services.tsigkeys import make_key, parse_bind_keys
 
 DEFAULT_LISTEN = "127.0.0.1#53"
@@ -81,6 +101,7 @@ class ZoneConfig:
     path: str
     allow_transfer: Acl = field(default_factory=Acl)
     also_notify: tuple[NotifyTarget, ...] = ()
+    allow_unsigned: bool = False  # a reload may replace the signed zone with an unsigned one
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,16 @@ class ServeConfig:
     ixfr_history: int = DEFAULT_HISTORY
     source: str | None = None  # the config file, for messages
     udp_workers: int = field(default_factory=default_udp_workers)
+    tcp_io_timeout: float = DEFAULT_IO_TIMEOUT
+    tcp_clients: int = DEFAULT_TCP_CLIENTS
+    tcp_clients_per_address: int = DEFAULT_TCP_CLIENTS_PER_ADDRESS
+    answer_cache_size: int = DEFAULT_CACHE_BYTES >> 20  # MiB
+    rate_limit: RateLimit = RateLimit()
+
+    @property
+    def tcp_limits(self) -> TcpLimits:
+        return TcpLimits(self.tcp_idle_timeout, self.tcp_io_timeout, self.tcp_clients,
+                         self.tcp_clients_per_address)
 
 
 def from_flags(zones: Sequence[ZoneConfig], listens: Sequence[ListenAddress], *,
@@ -140,79 +171,10 @@ def _check_zone_names(names: Sequence[dns.name.Name], path: str | None) -> None:
 # ---- the TOML file -------------------------------------------------------------------------
 
 
-class _Where:
-    """Finds the line of a setting in the TOML text, for messages (best effort: tomllib gives
-    lines for syntax errors only)."""
-
-    def __init__(self, text: str):
-        self.lines = text.splitlines()
-
-    def _header(self, pattern: str, nth: int = 0) -> int | None:
-        rx = re.compile(pattern)
-        seen = 0
-        for n, line in enumerate(self.lines):
-            if rx.match(line.strip()):
-                if seen == nth:
-                    return n
-                seen += 1
-        return None
-
-    def find(self, table: str | None, key: str | None, nth: int = 0) -> int | None:
-        """Line (1-based) of `key` inside `[table]` (a regex for the header), or of the header."""
-        start = 0
-        if table is not None:
-            h = self._header(table, nth)
-            if h is None:
-                return None
-            start = h + 1
-            if key is None:
-                return h + 1
-        for n in range(start, len(self.lines)):
-            s = self.lines[n].strip()
-            if s.startswith("[") and (table is not None or n > start):
-                break
-            if key is not None and re.match(rf"""["']?{re.escape(key)}["']?\s*=""", s):
-                return n + 1
-        return None
-
-
 def _zone_header(name: str) -> str:
     bare = name.rstrip(".")
     alt = "|".join(re.escape(q + n + q) for n in {bare, bare + "."} for q in ('"', "'"))
     return rf"\[\s*zones\s*\.\s*(?:{alt})\s*\]"
-
-
-class _Reader:
-    def __init__(self, path: str, text: str):
-        self.path = path
-        self.base = os.path.dirname(os.path.abspath(path))
-        self.where = _Where(text)
-
-    def fail(self, message: str, line: int | None = None) -> InputError:
-        return InputError(message, file=self.path, line=line)
-
-    def file_path(self, value: str) -> str:
-        return value if os.path.isabs(value) else os.path.join(self.base, value)
-
-    def table(self, value: Any, where: str, line: int | None) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(f"{where} must be a table", line)
-        return value
-
-    def unknown(self, table: Mapping[str, Any], allowed: Iterable[str], where: str,
-                header: str | None) -> None:
-        extra = sorted(set(table) - set(allowed))
-        if extra:
-            line = self.where.find(header, extra[0])
-            raise self.fail(f"unknown setting {extra[0]!r} in {where} "
-                            f"(expected: {', '.join(sorted(allowed))})", line)
-
-    def string_list(self, value: Any, where: str, line: int | None) -> list[Any]:
-        if isinstance(value, str):
-            return [value]
-        if not isinstance(value, list):
-            raise self.fail(f"{where} must be a list", line)
-        return value
 
 
 def load_config(path: str) -> ServeConfig:
@@ -232,46 +194,26 @@ def load_config(path: str) -> ServeConfig:
     return parse_config(text, path)
 
 
-@dataclass(frozen=True)
-class _Option:
-    """A setting of [options]: its name there, the `ServeConfig` field it sets, and the
-    numbers it accepts — integers in `low..high`, or (`kind` float) any number above `low`."""
-
-    name: str
-    field: str
-    kind: type
-    low: int
-    high: int | None = None
-    must: str = ""  # what the error says it must be, when not "an integer in low..high"
-
-    def read(self, value: Any) -> int | float | None:
-        """`value` as this option's type, or None when it is not accepted."""
-        number = (int, float) if self.kind is float else int
-        if isinstance(value, bool) or not isinstance(value, number):
-            return None
-        if self.kind is float:
-            return None if value <= self.low else float(value)
-        assert self.high is not None
-        return value if self.low <= value <= self.high else None
-
-    def error(self) -> str:
-        must = self.must or f"an integer in {self.low}..{self.high}"
-        return f"options.{self.name} must be {must}"
-
-
 _OPTIONS = (
-    _Option("udp-size", "udp_size", int, MIN_UDP_SIZE, MAX_UDP_SIZE),
-    _Option("tcp-idle-timeout", "tcp_idle_timeout", float, 0, must="a positive number of seconds"),
-    _Option("ixfr-history", "ixfr_history", int, 0, 1000),
-    _Option("udp-workers", "udp_workers", int, 1, MAX_UDP_WORKERS),
+    Option("udp-size", "udp_size", int, MIN_UDP_SIZE, MAX_UDP_SIZE),
+    Option("tcp-idle-timeout", "tcp_idle_timeout", float, 0, must="a positive number of seconds"),
+    Option("ixfr-history", "ixfr_history", int, 0, 1000),
+    Option("udp-workers", "udp_workers", int, 1, MAX_UDP_WORKERS),
+    Option("tcp-io-timeout", "tcp_io_timeout", float, 0, must="a positive number of seconds"),
+    Option("tcp-clients", "tcp_clients", int, 1, 65535),
+    Option("tcp-clients-per-address", "tcp_clients_per_address", int, 1, 65535),
+    Option("answer-cache-size", "answer_cache_size", int, 0, 1 << 20),
+    Option("rate-limit-responses-per-second", "rrl_per_second", int, 0, 1000),
+    Option("rate-limit-window", "rrl_window", int, 1, 3600),
+    Option("rate-limit-slip", "rrl_slip", int, 0, 10),
 )
 _OPTIONS_HEADER = r"\[\s*options\s*\]"
 
 
 def parse_config(text: str, path: str) -> ServeConfig:
     """`load_config` on text already read (`path` for messages and relative file names)."""
-    data = _toml(text, path)
-    r = _Reader(path, text)
+    data = parse_toml(text, path)
+    r = Reader(path, text)
     r.unknown(data, ("tsig-keyfile", "options", "keys", "zones", "listen"), "the file", None)
     options = _options(r, data)
     keys = _keyfile_keys(r, data)
@@ -280,27 +222,13 @@ def parse_config(text: str, path: str) -> ServeConfig:
              for zname, body in r.table(data.get("zones", {}), "[zones]", None).items()]
     names = [z.name for z in zones]
     _check_zone_names(names, path)
+    rrl = {k[4:]: options.pop(k) for k in list(options) if k.startswith("rrl_")}
+    if rrl:
+        options["rate_limit"] = RateLimit(**rrl)
     return ServeConfig(tuple(zones), _listens(r, data, names), keys, source=path, **options)
 
 
-def _toml(text: str, path: str) -> dict[str, Any]:
-    """The TOML document; its syntax errors as InputError with the line."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", msg)
-        if m:
-            raise InputError(f"bad TOML: {msg[:m.start()]} (column {m.group(2)})", file=path,
-                             line=int(m.group(1))) from None
-        if msg.endswith("(at end of document)"):
-            raise InputError(f"bad TOML: {msg[:-len('(at end of document)')].strip()} at the end "
-                             "of the file", file=path,
-                             line=max(1, len(text.splitlines()))) from None
-        raise InputError(f"bad TOML: {msg}", file=path) from None
-
-
-def _options(r: _Reader, data: Mapping[str, Any]) -> dict[str, Any]:
+def _options(r: Reader, data: Mapping[str, Any]) -> dict[str, Any]:
     """The [options] given, as `ServeConfig` fields (those not given keep their defaults)."""
     if "options" not in data:
         return {}
@@ -316,7 +244,7 @@ def _options(r: _Reader, data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _keyfile_keys(r: _Reader, data: Mapping[str, Any]) -> dict[dns.name.Name, dns.tsig.Key]:
+def _keyfile_keys(r: Reader, data: Mapping[str, Any]) -> dict[dns.name.Name, dns.tsig.Key]:
     """The TSIG keys of the BIND key files `tsig-keyfile` names."""
     keys: dict[dns.name.Name, dns.tsig.Key] = {}
     if "tsig-keyfile" not in data:
@@ -340,7 +268,7 @@ def _keyfile_keys(r: _Reader, data: Mapping[str, Any]) -> dict[dns.name.Name, dn
     return keys
 
 
-def _table_keys(r: _Reader, data: Mapping[str, Any],
+def _table_keys(r: Reader, data: Mapping[str, Any],
                 keys: dict[dns.name.Name, dns.tsig.Key]) -> None:
     """Add the TSIG keys of the [keys.NAME] tables to `keys`."""
     if "keys" not in data:
@@ -364,7 +292,7 @@ def _table_keys(r: _Reader, data: Mapping[str, Any],
         keys[key.name] = key
 
 
-def _zone(r: _Reader, zname: str, body: Any,
+def _zone(r: Reader, zname: str, body: Any,
           keys: Mapping[dns.name.Name, dns.tsig.Key]) -> ZoneConfig:
     """One [zones."NAME"] table."""
     header = _zone_header(zname)
@@ -375,7 +303,8 @@ def _zone(r: _Reader, zname: str, body: Any,
         raise r.fail(f"zone table [zones.{zname}] has no file: quote zone names, "
                      f'as in [zones."{zname}.example."]', hline)
     body = r.table(body, where, hline)
-    r.unknown(body, ("file", "allow-transfer", "also-notify"), f"[{where}]", header)
+    r.unknown(body, ("file", "allow-transfer", "also-notify", "allow-unsigned"), f"[{where}]",
+              header)
     try:
         origin = dns.name.from_text(zname)
     except dns.exception.DNSException as exc:
@@ -388,10 +317,14 @@ def _zone(r: _Reader, zname: str, body: Any,
     line = r.where.find(header, "also-notify") or hline
     items = r.string_list(body.get("also-notify", []), f"{where}.also-notify", line)
     targets = tuple(_notify_target(r, item, where, header, line, keys) for item in items)
-    return ZoneConfig(origin, r.file_path(zfile), acl, targets)
+    insecure = body.get("allow-unsigned", False)
+    if not isinstance(insecure, bool):
+        raise r.fail(f"{where}.allow-unsigned must be true or false",
+                     r.where.find(header, "allow-unsigned") or hline)
+    return ZoneConfig(origin, r.file_path(zfile), acl, targets, insecure)
 
 
-def _allow_transfer(r: _Reader, body: Mapping[str, Any], where: str, line: int | None,
+def _allow_transfer(r: Reader, body: Mapping[str, Any], where: str, line: int | None,
                     keys: Mapping[dns.name.Name, dns.tsig.Key]) -> Acl:
     entries = r.string_list(body.get("allow-transfer", []), f"{where}.allow-transfer", line)
     if not all(isinstance(e, str) for e in entries):
@@ -407,7 +340,7 @@ def _allow_transfer(r: _Reader, body: Mapping[str, Any], where: str, line: int |
     return acl
 
 
-def _notify_target(r: _Reader, item: Any, where: str, header: str, line: int | None,
+def _notify_target(r: Reader, item: Any, where: str, header: str, line: int | None,
                    keys: Mapping[dns.name.Name, dns.tsig.Key]) -> NotifyTarget:
     """One also-notify entry: "ADDR[#PORT]", or { address = ..., key = ... }."""
     key_name: dns.name.Name | None = None
@@ -436,7 +369,7 @@ def _notify_target(r: _Reader, item: Any, where: str, header: str, line: int | N
     return NotifyTarget(address, key_name)
 
 
-def _listens(r: _Reader, data: Mapping[str, Any], names: Sequence[dns.name.Name],
+def _listens(r: Reader, data: Mapping[str, Any], names: Sequence[dns.name.Name],
              ) -> tuple[ListenConfig, ...]:
     """The [[listen]] tables; without any, every zone on `DEFAULT_LISTEN`."""
     items = data.get("listen", [])
@@ -469,7 +402,7 @@ def _listens(r: _Reader, data: Mapping[str, Any], names: Sequence[dns.name.Name]
     return tuple(listens)
 
 
-def _listen_zones(r: _Reader, value: Any, where: str, hline: int | None,
+def _listen_zones(r: Reader, value: Any, where: str, hline: int | None,
                   names: Sequence[dns.name.Name]) -> list[dns.name.Name]:
     served = []
     for z in r.string_list(value, f"{where}.zones", hline):

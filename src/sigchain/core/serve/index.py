@@ -312,11 +312,12 @@ class ZoneSet:
         *,
         udp_size: int = DEFAULT_UDP_SIZE,
         cache_entries: int = DEFAULT_CACHE_ENTRIES,
+        cache: ResponseCache | None = None,  # an empty one (sharing a budget with others)
     ):
         self.zones: dict[dns.name.Name, ZoneIndex] = {z.origin: z for z in zones}
         self.by_key: dict[bytes, ZoneIndex] = {z.okey: z for z in self.zones.values()}
         self.udp_size = udp_size
-        self.cache = ResponseCache(cache_entries)
+        self.cache = ResponseCache(cache_entries) if cache is None else cache
 
     def replace(self, zone: ZoneIndex) -> ZoneSet:
         """A new set with `zone` added or swapped in (empty cache); this one is untouched."""
