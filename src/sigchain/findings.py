@@ -54,6 +54,10 @@ CODES: dict[str, CodeInfo] = {
         Severity.ERROR, "RFC 4035 §2.1; RFC 6840 §5.11",
         "the DNSKEY RRset is not signed by a SEP (KSK) key of each algorithm", 6,
     ),
+    "CNAME_AND_OTHER_DATA": CodeInfo(
+        Severity.ERROR, "RFC 1034 §3.6.2; RFC 2181 §10.1; RFC 4035 §2.5",
+        "a name with a CNAME also has other data",
+    ),
     "DNSKEY_ALGORITHM_UNSIGNED": CodeInfo(
         Severity.ERROR, "RFC 6840 §5.11",
         "an algorithm in the DNSKEY RRset signs no RRset", 10,
@@ -202,6 +206,7 @@ TEMPLATES: dict[str, str] = {
     "RRSIG_ON_NON_AUTHORITATIVE": "RRSIG over {kind} data",
     "DNSKEY_NOT_SIGNED_BY_KSK": "the DNSKEY RRset is not signed by a SEP key of algorithm "
                                 "{algorithm}",
+    "CNAME_AND_OTHER_DATA": "CNAME and other data: the name also has {types}",
     "DNSKEY_ALGORITHM_UNSIGNED": "algorithm {algorithm} is in the DNSKEY RRset but signs no RRset",
     "NSEC_MISSING": "authoritative name has no NSEC record",
     "NSEC_CHAIN_BROKEN": "{record} {field}: {found}, expected {expected}",

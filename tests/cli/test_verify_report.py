@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import dns.zone
 from dns.rdatatype import RdataType
 
-from tests.conftest import EXAMPLE_ZONE, sc
+from tests.conftest import EXAMPLE_ZONE, need, sc
 
 
 def _signed(keys: Path, tmp_path: Path) -> Path:
@@ -59,3 +60,21 @@ def test_a_good_zone_says_every_signature_is_valid(keys: Path, tmp_path: Path) -
     assert proc.stdout.startswith(f"zone example.test. verified: no errors, 1 warning; "
                                   f"{n} signatures checked, {n} valid; at ")
     assert re.search(r"; at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC;", proc.stdout)
+
+
+def test_cname_and_other_data_is_a_finding_as_dnssec_verify_refuses_it(keys: Path, tmp_path: Path) -> None:
+    """A signed zone where a CNAME name also has an A record: the readers refuse it for
+    signing (file:line, exit 2); `verify` reports it as a finding, as dnssec-verify fails."""
+    signed = _signed(keys, tmp_path)
+    with signed.open("a") as f:
+        f.write("web.example.test. 3600 IN A 192.0.2.77\n")
+    proc = sc("verify", signed, "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    found = [f for f in json.loads(proc.stdout)["findings"] if f["code"] == "CNAME_AND_OTHER_DATA"]
+    assert [(f["name"], f["type"], f["params"]) for f in found] == [
+        ("web.example.test.", "CNAME", {"types": ["A"]})]
+    assert "CNAME and other data: the name also has A" in sc("verify", signed, "--all").stderr
+    peer = subprocess.run([need("dnssec-verify"), "-o", "example.test.", str(signed)],
+                          capture_output=True, text=True, timeout=60)
+    assert peer.returncode != 0 and "CNAME and other data" in peer.stdout + peer.stderr
+    assert sc("sign", signed, "--keys", keys, "-o", tmp_path / "again").returncode == 2

@@ -20,6 +20,7 @@ import dns.rdatatype
 import dns.ttl
 
 from sigchain.core.zone.records import Key, RRsetRec, key_of, key_wire, make_rrset
+from sigchain.core.zone.shape import clashes_with_cname
 from sigchain.edge.zonetext import MAX_LINE, check_rdata_size, detail, excerpt
 from sigchain.edge.zonetext import unquoted as _unquoted
 from sigchain.errors import InputError
@@ -272,42 +273,30 @@ def ignored_warnings(path: str, ignored: list[str]) -> list[str]:
     ]
 
 
-_NEUTRAL = frozenset({dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.KEY})
-
-
-def _regular(rdtype: int) -> bool:
-    """Data that may not sit beside a CNAME: not the CNAME itself nor the DNSSEC types (RFC
-    4035 §2.5), as dnspython classifies them. An RRSIG counts as the type it covers, taken
-    from above bit 16 (signedparse's keys); without it (fastparse's), as neutral."""
-    base = rdtype & 0xFFFF
-    if base == dns.rdatatype.RRSIG:
-        base = rdtype >> 16
-        if base == 0:
-            return False
-    return base != dns.rdatatype.CNAME and base not in _NEUTRAL
-
-
 class CnameCheck:
     """CNAME and other data (RFC 1034 §3.6.2, RFC 2181 §10.1) refused at the line of the later
     record, as dnspython's reader refuses it; told of each new RRset once."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, refuse: bool = True) -> None:
         self.path = path
+        self.refuse = refuse  # False: the verifier reports the clash as a finding instead
         self.cnames: dict[Key, tuple[int, str, str]] = {}  # owner → its CNAME's line, name, text
 
     def error(self, lineno: int, owner: str, line: str) -> InputError:
         return InputError(f"CNAME and other data at {owner}: {excerpt(line)}", file=self.path, line=lineno)
 
     def new_rrset(self, key: Key, owner: str, rdtype: int, lineno: int, line: str) -> None:
+        if not self.refuse:
+            return
         if rdtype == dns.rdatatype.CNAME:
             self.cnames.setdefault(key, (lineno, owner, line))
-        elif self.cnames and key in self.cnames and _regular(rdtype):
+        elif self.cnames and key in self.cnames and clashes_with_cname(rdtype):
             raise self.error(lineno, owner, line)
 
     def finish(self, rrsets: Iterable[tuple[Key, int]]) -> None:
         """A CNAME that came after other data at its name (the earliest such line)."""
         if self.cnames:
-            clashes = [self.cnames[k] for k, t in rrsets if k in self.cnames and _regular(t)]
+            clashes = [self.cnames[k] for k, t in rrsets if k in self.cnames and clashes_with_cname(t)]
             if clashes:
                 raise self.error(*min(clashes))
 

@@ -190,16 +190,18 @@ def _header(fields: list[str], pos: int) -> tuple[int | None, int]:
 
 
 def parse(
-    text: str | Iterable[str], path: str, zone_origin: dns.name.Name, require_ns: bool = True
+    text: str | Iterable[str], path: str, zone_origin: dns.name.Name, require_ns: bool = True,
+    refuse_cname_clash: bool = True,
 ) -> tuple[list[WireRRset], list[str]]:
     """Parse a master file (its text, or its lines as `fastparse.logical_lines` takes them)
-    into wire RRsets (in order of first appearance); returns (rrsets, warnings)."""
+    into wire RRsets (in order of first appearance); returns (rrsets, warnings).
+    `refuse_cname_clash` False leaves CNAME-and-other-data to the verifier's finding."""
     state = _State(_Origin(zone_origin))
     zkey = state.origin.key
     zlen = len(zkey)
     sets: dict[tuple[Key, int], list] = {}  # (key, type) → see _add  # type: ignore[type-arg]
     ignored: list[str] = []
-    cnames = CnameCheck(path)
+    cnames = CnameCheck(path, refuse_cname_clash)
     for lineno, line in logical_lines(text, path):
         try:
             if line[0] == "$":

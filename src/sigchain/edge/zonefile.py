@@ -268,15 +268,19 @@ class WireZone:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_wire(path: str, origin: str | None = None, *, require_ns: bool = True) -> WireZone:
+def load_wire(path: str, origin: str | None = None, *, require_ns: bool = True,
+              refuse_cname_clash: bool = True) -> WireZone:
     """Parse a (signed) zone for verification: the fast reader, or `load_zone` for files with
-    $INCLUDE or $GENERATE. Same records, warnings and file:line errors as `load_zone`."""
+    $INCLUDE or $GENERATE. Same records, warnings and file:line errors as `load_zone`
+    (`refuse_cname_clash` False: the fast reader keeps CNAME and other data for `verify` to
+    report; dnspython's reader still refuses it)."""
     from sigchain.edge import fastparse, signedparse
 
     zorigin = choose_origin(path, origin)
     try:
         with open_text(path) as f:
-            rrsets, warnings = signedparse.parse(physical_lines(f, path), path, zorigin, require_ns)
+            rrsets, warnings = signedparse.parse(physical_lines(f, path), path, zorigin, require_ns,
+                                                 refuse_cname_clash)
     except fastparse.NeedsFullReader:
         zone = load_zone(path, origin, require_ns=require_ns)
         return WireZone(zone.origin, wire.from_nodes(zone.nodes), path, zone.warnings)

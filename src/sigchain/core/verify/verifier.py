@@ -30,11 +30,12 @@ from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import rrset_data, time_status, wrong_fields
 from sigchain.core.verify.chains import check_nsec, check_nsec3
 from sigchain.core.verify.report import VerifyReport
-from sigchain.core.zone.records import Key, key_of, key_wire
+from sigchain.core.zone.records import Key, key_of, key_wire, type_text
 from sigchain.core.zone.shape import (
     LABEL_KEYS,
     NodeKind,
     ZoneShape,
+    clashes_with_cname,
     shape,
 )
 from sigchain.core.zone.wire import (
@@ -170,6 +171,7 @@ def verify_records(
 
     # Zone shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers are not data.
     types_at = {n: set(rs) for n, rs in z.data.items()}
+    _check_cnames(rep, types_at, z.text)
     zshape = shape(okey, types_at, ignore=frozenset({RdataType.NSEC3, RdataType.RRSIG}), ops=LABEL_KEYS)
 
     # RFC 4035 §2.2, RFC 6840 §5.11: each algorithm of the DNSKEY RRset signs every RRset. One
@@ -181,6 +183,17 @@ def verify_records(
     _Signatures(rep, z.data, z.sigs, zshape, keys, dnskey.wires, z.text, now, checker).run(signing, ignore_ksk)
     _check_denial(rep, z, zshape, types_at, soa)
     return rep
+
+
+def _check_cnames(rep: VerifyReport, types_at: dict[Key, set[int]], text: Callable[[Key], str]) -> None:
+    """CNAME and other data at one name (RFC 1034 §3.6.2, RFC 2181 §10.1), as dnssec-verify
+    and named-checkzone refuse it."""
+    for k, types in types_at.items():
+        if RdataType.CNAME in types:
+            others = sorted(t for t in types if clashes_with_cname(t))
+            if others:
+                rep.add("CNAME_AND_OTHER_DATA", {"types": [type_text(t) for t in others]},
+                        text(k), RdataType.CNAME)
 
 
 def _check_denial(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: dict[Key, set[int]],

@@ -204,3 +204,19 @@ def bitmap_types(windows: Iterable[tuple[int, bytes]]) -> set[int]:
 
 def type_text(t: int) -> str:
     return dns.rdatatype.to_text(t)
+
+
+_BESIDE_CNAME = frozenset({RdataType.CNAME, RdataType.NSEC, RdataType.NSEC3, RdataType.KEY})
+
+
+def clashes_with_cname(rdtype: int) -> bool:
+    """Data that may not share a name with a CNAME (RFC 1034 §3.6.2, RFC 2181 §10.1): anything
+    but the CNAME itself and the DNSSEC types (RFC 4035 §2.5), as dnspython classifies them.
+    An RRSIG counts as the type it covers, taken from above bit 16 (the signed reader's keys);
+    without it, as neutral."""
+    base = rdtype & 0xFFFF
+    if base == RdataType.RRSIG:
+        base = rdtype >> 16
+        if base == 0:
+            return False
+    return base not in _BESIDE_CNAME
