@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import dns.dnssec
 import pytest
 
+from sigchain.cli.trace import TRACE_KEYS
 from tests.conftest import need, run, sc, sigchain_cmd
 from tests.interop.hostile_net import SPOOF_IP, silent_servers, spoofing_relay
 from tests.interop.trace_hierarchy import PREFIX, RESOLVER_IP, SC_IP, Hierarchy, _dnskeys
@@ -333,6 +334,11 @@ def test_refusing_server_fails_at_once_with_one_message_on_stderr(net: Hierarchy
     assert p.returncode == data["exit_code"] == 3 and p.stderr == ""
     assert data["status"] == "unreachable" and data["failure"]["unreachable"] is True
     assert data["unanswered"] == [{"server": DEAD_IP, "error": "connection refused"}]
+    # The same top-level keys for a bogus trace, a failed one and an input error (issue 13).
+    bogus = json.loads(sc("trace", "www.sc.test.", "--root-hints", net.hints, "--json").stdout)
+    error = json.loads(sc("trace", "bad..name", "--json").stdout)
+    assert error["error"]["exit"] == 2 and data["error"] is None and bogus["error"] is None
+    assert set(data) == set(bogus) == set(error) == {*TRACE_KEYS, "error"}
 
 
 def test_spoofed_replies_racing_every_answer_are_ignored(net: Hierarchy) -> None:

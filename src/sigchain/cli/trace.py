@@ -9,7 +9,7 @@ import dns.exception
 import dns.name
 import dns.rdatatype
 
-from sigchain.cli.common import emit_json, handle_errors
+from sigchain.cli.common import emit_json, handle_errors, json_keys
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import timefmt
 from sigchain.core.resolve.exchange import Failed, Gathered
@@ -71,6 +71,12 @@ def parse_words(words: tuple[str, ...]) -> tuple[str, int, str | None]:
     return name, rdtype if rdtype is not None else dns.rdatatype.A, server
 
 
+# The top-level keys of `trace --json`, the same on success, on a failed trace and on an error.
+TRACE_KEYS = ("question", "mode", "server", "at", "status", "verdict_line", "verdict_lines",
+              "rcode", "exit_code", "queries", "ignored_replies", "unanswered", "key_tags",
+              "recursive", "answer", "authority", "verdict", "zones", "notes", "failure")
+
+
 @click.command()
 @click.argument("words", nargs=-1, metavar="NAME [TYPE] [@SERVER]")
 @click.option("--anchor", "anchor_file", metavar="FILE",
@@ -94,6 +100,7 @@ def parse_words(words: tuple[str, ...]) -> tuple[str, int, str | None]:
 @click.option("-v", "--verbose", is_flag=True, help="Also list every query sent.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
+@json_keys(*TRACE_KEYS)
 def trace(words: tuple[str, ...], anchor_file: str | None, hints_file: str | None,
           port: int | None, cd: bool | None, at: str | None, timeout: float,
           require_secure: bool, verbose: bool, as_json: bool) -> None:
@@ -211,7 +218,7 @@ def to_json(result: tracing.TraceResult, code: int) -> dict[str, object]:
         "queries": [ex.to_dict() for ex in outcome.exchanges],
         "ignored_replies": result.ignored,
         "unanswered": [{"server": s, "error": why} for s, why in result.unanswered],
-        "key_tags": [t.to_dict() for t in result.key_tags],
+        "key_tags": [t.to_dict() for t in result.key_tags], "error": None,
     }
     if isinstance(outcome, Gathered):
         assert result.verdict is not None
@@ -224,7 +231,8 @@ def to_json(result: tracing.TraceResult, code: int) -> dict[str, object]:
             "notes": list(outcome.notes), "failure": None,
         })
     else:
-        data.update({"verdict": None, "zones": [], "notes": [],
+        data.update({"recursive": None, "answer": None, "authority": None,
+                     "verdict": None, "zones": [], "notes": [],
                      "failure": {"reason": outcome.reason, "unreachable": outcome.unreachable,
                                  "ede": [{"code": c, "text": t} for c, t in outcome.ede]}})
     return data
