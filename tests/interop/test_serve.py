@@ -330,6 +330,26 @@ def test_bogus_zone_at_start_is_refused(tmp_path: Path, signed: dict[str, Path])
     assert proc.returncode == 4 and "RRSIG_BAD_SIGNATURE" in proc.stderr
 
 
+def test_expired_zone_is_refused_unless_forced_and_then_said_loudly(tmp_path: Path, signed: dict[str, Path]) -> None:
+    """Expired signatures: refused at start (exit 4); `--force` serves it (an operator restoring
+    service from the last known zone) with a loud warning; a bad signature stays refused."""
+    expired = tmp_path / "expired.signed"
+    sc("sign", signed["zone"], "--keys", signed["keys"], "-o", expired, "--inception", "now-30d",
+       "--validity", "7d", "--jitter", "0", "-P", "--force", check=True)
+    proc = sc("serve", "--zone", f"example.test={expired}", "--listen", f"{HOST}#{free_port()}")
+    assert proc.returncode == 4 and "RRSIG_EXPIRED" in proc.stderr
+    server = Server(tmp_path, {"example.test": expired}, "--force")
+    try:
+        assert "SERVED WITH --force" in server.text() and "bogus" in server.text()
+        assert server.query("www.example.test.", "A").rcode() == dns.rcode.NOERROR
+    finally:
+        server.stop()
+    bogus = tmp_path / "bogus.zone"
+    bogus.write_text(expired.read_text().replace(" IN A 192.0.2.10", " IN A 192.0.2.11"))
+    proc = sc("serve", "--force", "--zone", f"example.test={bogus}", "--listen", f"{HOST}#{free_port()}")
+    assert proc.returncode == 4 and "RRSIG_BAD_SIGNATURE" in proc.stderr
+
+
 def test_port_in_use_is_exit_3(signed: dict[str, Path]) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
         busy.bind((HOST, 0))

@@ -31,11 +31,15 @@ from sigchain.services.serveconfig import DEFAULT_LISTEN, MAX_UDP_WORKERS, from_
               help=f"Seconds an idle TCP connection is kept open [default: {DEFAULT_IDLE_TIMEOUT:g}].")
 @click.option("--udp-workers", type=int, default=None,
               help="Processes answering UDP [default: one per CPU].")
+@click.option("--force", is_flag=True,
+              help="Serve a zone even though its signatures are expired or not yet valid (to "
+                   "restore service from the last known zone), with a loud warning; other "
+                   "verification errors are still refused. Default: refuse (exit 4).")
 @click.option("-v", "--verbose", count=True, help="More logging (-v: debug).")
 @handle_errors
 def serve(config_path: str | None, zones: tuple[str, ...], listens: tuple[str, ...],
           udp_size: int | None, tcp_idle_timeout: float | None, udp_workers: int | None,
-          verbose: int) -> None:
+          force: bool, verbose: int) -> None:
     """Serve signed zones authoritatively until SIGTERM/SIGINT; SIGHUP reloads zone files.
 
     A zone that fails to parse or to verify is refused at start (exit 2 / 4); on reload it
@@ -72,6 +76,6 @@ def serve(config_path: str | None, zones: tuple[str, ...], listens: tuple[str, .
         )
     if udp_workers is not None:
         config = dataclasses.replace(config, udp_workers=udp_workers)
-    service = AuthoritativeService(config)
+    service = AuthoritativeService(config, force=force)
     service.load_all()
     asyncio.run(service.run())

@@ -86,9 +86,16 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def load_checked(spec: ZoneSpec, now: int) -> tuple[ZoneIndex, list[str]]:
+# Errors that only say the signatures' window does not hold `now`: `serve --force` may serve
+# such a zone (restoring service from the last known zone), loudly; never any other error.
+OUT_OF_WINDOW = frozenset({"RRSIG_EXPIRED", "RRSIG_NOT_YET_VALID"})
+
+
+def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneIndex, list[str]]:
     """Parse, verify (if signed) and index one zone file; raise if it must not be served.
-    The fast wire reader feeds both the verifier and the index (see ZoneIndex.from_wire)."""
+    The fast wire reader feeds both the verifier and the index (see ZoneIndex.from_wire).
+    `force` serves a zone whose only errors are signatures outside their window, with a
+    warning that validators will find it bogus."""
     zone = load_wire(spec.path, spec.name.to_text())
     signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
     warnings = list(zone.warnings)
@@ -96,7 +103,14 @@ def load_checked(spec: ZoneSpec, now: int) -> tuple[ZoneIndex, list[str]]:
         # Validators ignore the SEP flag, so neither do we (as dnssec-verify -z).
         report = verify_records(zone.rrsets, zone.origin, now, ignore_ksk=True)
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
+        if errors and force and {f.code for f in errors} <= OUT_OF_WINDOW:
+            warnings.append(
+                f"zone {zone.origin}: SERVED WITH --force although {len(errors)} signature(s) "
+                "are outside their validity window: every validating resolver finds it bogus "
+                "until it is re-signed")
+            errors = []
         if errors:
+            errors.sort(key=lambda f: f.code in OUT_OF_WINDOW)  # the errors --force cannot pass first
             shown = "; ".join(
                 f"{f.code} {f.name or ''}{'/' + f.rdtype if f.rdtype else ''}: {f.message}"
                 for f in errors[:3]
@@ -159,7 +173,7 @@ async def _in_thread(fn: Callable[[], T]) -> T:
 class AuthoritativeService:
     """Serves the configured zones until stopped; SIGHUP reloads, SIGTERM/SIGINT stop."""
 
-    def __init__(self, config: ServeConfig, *, clock: Clock = SYSTEM):
+    def __init__(self, config: ServeConfig, *, clock: Clock = SYSTEM, force: bool = False):
         names = [z.name for z in config.zones]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
@@ -170,6 +184,7 @@ class AuthoritativeService:
         self.specs = list(config.zones)
         self.listens = [lc.address for lc in config.listens]
         self.clock = clock
+        self.force = force  # serve zones whose only errors are expired / not-yet-valid RRSIGs
         self.primary = Primary({z.name: z.allow_transfer for z in config.zones}, config.keys, clock)
         self.indexes: dict[dns.name.Name, ZoneIndex] = {}
         self.histories: dict[dns.name.Name, History] = {}
@@ -252,7 +267,7 @@ class AuthoritativeService:
         """First load: every zone must parse and verify, or the server does not start."""
         for spec in self.specs:
             stamp, digest = _stamp(spec.path), _digest(spec.path)
-            index, warnings = load_checked(spec, self.clock.now())
+            index, warnings = load_checked(spec, self.clock.now(), self.force)
             for w in warnings:
                 log.warning("%s", w)
             self.indexes[spec.name] = index
@@ -302,7 +317,7 @@ class AuthoritativeService:
                 outcome[spec.name.to_text()] = "unchanged"
                 continue
             try:
-                index, warnings = load_checked(spec, self.clock.now())
+                index, warnings = load_checked(spec, self.clock.now(), self.force)
                 _check_downgrade(spec, self.indexes.get(spec.name), index)
             except SigchainError as exc:
                 old = self.indexes.get(spec.name)
