@@ -9,6 +9,7 @@ transfer client (`dns.xfr.Inbound`) applies AXFR/IXFR answers to a zone.
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from sigchain.core.serve.acl import Acl
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, zone_rrsets
 from sigchain.edge.server import ListenAddress
+from sigchain.services import authoritative
 from sigchain.services.authoritative import AuthoritativeService
 from sigchain.services.serveconfig import ListenConfig, ServeConfig, ZoneConfig
 from sigchain.services.xfrout import Primary
@@ -250,3 +252,31 @@ def test_reload_keeps_an_ixfr_history_and_serves_condensed_deltas(tmp_path: Path
     q.authority = [dns.rrset.from_text(ORIGIN, 0, "IN", "SOA", "ns1. hostmaster. 0 1 1 1 1")]
     r = dns.message.from_wire(wires(service.handle(q.to_wire(), True, "127.0.0.1"))[0], xfr=True)
     assert r.answer[0][0].serial == 1 and r.answer[1].rdtype != dns.rdatatype.SOA  # AXFR-style
+
+
+def test_a_file_replaced_while_it_loads_is_read_again_at_the_next_reload(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The content hash that spares a reload its verification must be of what is served: a
+    file replaced between hashing and reading is not remembered, so a later reload of the
+    first content is loaded, not taken for "unchanged"."""
+    live = tmp_path / "example.test.zone"
+    _write(live, V1)
+    config = ServeConfig((ZoneConfig(ORIGIN, str(live), Acl.parse([])),),
+                         (ListenConfig(ListenAddress("127.0.0.1", 5300), (ORIGIN,)),))
+    service = AuthoritativeService(config)
+    real = authoritative.load_checked
+
+    def replaced_meanwhile(*args: object) -> object:
+        newer = tmp_path / "newer.zone"
+        _write(newer, V2)
+        os.replace(newer, live)  # after the hash, before the read
+        return real(*args)
+
+    monkeypatch.setattr(authoritative, "load_checked", replaced_meanwhile)
+    service.load_all()
+    monkeypatch.setattr(authoritative, "load_checked", real)
+    assert service.indexes[ORIGIN].serial == V2.serial
+    _write(live, V1)  # the content that was hashed at start-up
+    outcome, _ = service._reload()
+    assert outcome == {"example.test.": f"serial {V1.serial}"}
+    assert service.indexes[ORIGIN].serial == V1.serial

@@ -263,6 +263,15 @@ class AuthoritativeService:
         )
         self.served = Served(sets, dict(self.histories))
 
+    def _remember(self, spec: ZoneSpec, stamp: tuple[int, int, int] | None,
+                  digest: bytes | None) -> None:
+        """Keep what identifies the file just loaded — unless it changed while it was hashed
+        and read (the digest might then not be of what is served): then nothing, so the next
+        reload reads and verifies it again."""
+        if stamp is None or _stamp(spec.path) != stamp:
+            stamp = digest = None
+        self._stamps[spec.name], self._digests[spec.name] = stamp, digest
+
     def load_all(self) -> None:
         """First load: every zone must parse and verify, or the server does not start."""
         for spec in self.specs:
@@ -271,7 +280,7 @@ class AuthoritativeService:
             for w in warnings:
                 log.warning("%s", w)
             self.indexes[spec.name] = index
-            self._stamps[spec.name], self._digests[spec.name] = stamp, digest
+            self._remember(spec, stamp, digest)
             log.info("loaded zone %s serial %d from %s (%s)", spec.name, index.serial, spec.path, index.denial)
         self._publish()
 
@@ -333,7 +342,7 @@ class AuthoritativeService:
                 if notify:
                     changed.append(spec.name)
             self.indexes[spec.name] = index
-            self._stamps[spec.name], self._digests[spec.name] = stamp, digest
+            self._remember(spec, stamp, digest)
             outcome[spec.name.to_text()] = f"serial {index.serial}"
         if publish:
             self._publish()
