@@ -82,9 +82,3 @@ def warn(message: str) -> None:
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
-
-def when(epoch: int) -> str:
-    """A time as every command shows it: `2026-12-05 17:00:00 UTC`."""
-    from sigchain.core.dnssec import timefmt
-
-    return timefmt.format_utc(epoch)

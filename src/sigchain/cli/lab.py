@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, when
+from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
+from sigchain.core.dnssec.timefmt import format_utc
 from sigchain.core.lab import hierarchy
 from sigchain.services.lab import RESOLVER_CHOICES, Lab
 
@@ -74,7 +75,7 @@ def up(directory: str, resolver: str | None, fresh: bool, dry_run: bool, as_json
         click.echo(f"  dig @{addr} www.dnssec-failed.test     # SERVFAIL: its DS matches no key "
                    "(+cd shows the data)")
     if report.resign_by is not None:
-        click.echo(f"re-sign: run `sigchain lab up` again before {when(report.resign_by)}")
+        click.echo(f"re-sign: run `sigchain lab up` again before {format_utc(report.resign_by)}")
     click.echo(f"status: sigchain lab status --dir {d}\nstop:   sigchain lab down --dir {d}")
 
 
@@ -91,7 +92,7 @@ def _render_plan(the_lab: Lab, resolver: str | None, fresh: bool, as_json: bool)
     if planned.needs_keys():
         click.echo("(zone texts and the trust anchor are made once the new keys exist)")
     elif planned.wake_at is not None:
-        click.echo(f"after that, plan again before {when(planned.wake_at)} (re-sign at half validity)")
+        click.echo(f"after that, plan again before {format_utc(planned.wake_at)} (re-sign at half validity)")
 
 
 @lab.command()
@@ -127,7 +128,7 @@ def _ds_text(entry: dict[str, Any]) -> str:
 
 def _expiry(zone: dict[str, Any]) -> str:
     epoch = zone.get("earliest_expiry_epoch")
-    return "-" if epoch is None else when(epoch)
+    return "-" if epoch is None else format_utc(epoch)
 
 
 def _render_status(st: dict[str, Any]) -> None:

@@ -17,7 +17,6 @@ from sigchain.cli.common import (
     handle_errors,
     json_keys,
     warn,
-    when,
 )
 from sigchain.cli.progress import phases_for
 from sigchain.cli.verify import render_findings
@@ -167,6 +166,6 @@ def summary(result: signing.SignFileResult, elapsed: float) -> list[str]:
     checked = "verified before writing" if result.verified else "not verified (-P)"
     lines.append(f"signatures made: {result.signatures} in {elapsed:.2f} s{rate}; {checked}")
     if result.resign_at is not None:
-        lines.append(f"re-sign by {when(result.resign_at)} ({result.resign_at})")
+        lines.append(f"re-sign by {timefmt.format_utc(result.resign_at)} ({result.resign_at})")
     return lines
 
