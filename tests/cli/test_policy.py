@@ -62,7 +62,7 @@ def test_bad_files_exit_2_naming_file_and_line(tmp_path: Path) -> None:
     out = sc("policy", "check", f, "--json")
     assert out.returncode == 2
     error = json.loads(out.stdout)["error"]
-    assert error["file"] == str(f) and error["line"] == 1 and "not valid TOML" in error["message"]
+    assert error["file"] == str(f) and error["line"] == 1 and "bad TOML" in error["message"]
     missing = sc("policy", "check", tmp_path / "nope.toml")
     assert missing.returncode == 2 and "built-in policy" in missing.stderr
 

@@ -77,7 +77,7 @@ lifetime = "unlimited"
 
 
 @pytest.mark.parametrize(("text", "line", "words"), [
-    ("dnskey-ttl = \n", 1, "not valid TOML"),
+    ("dnskey-ttl = \n", 1, "bad TOML"),
     ("\n\ndnskey-tll = 5\n", 3, "dnskey-tll: unknown option"),
     ("dnskey-ttl = 1\nretire-safety = \"soon\"\n", 2, "retire-safety: bad duration"),
     ("[[keys]]\nrole = \"zsk\"\n[[keys]]\nrole = \"kzk\"\n", 4, "keys[1].role"),

@@ -61,6 +61,7 @@ import dns.exception
 import dns.name
 import dns.tsig
 
+from sigchain import tomltext
 from sigchain.core.serve.acl import Acl
 from sigchain.core.serve.cache import DEFAULT_CACHE_BYTES
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
@@ -76,7 +77,7 @@ from sigchain.edge.server import (
     parse_listen,
 )
 from sigchain.errors import InputError
-from sigchain.services.configtext import Option, Reader, parse_toml
+from sigchain.services.configtext import Option, Reader
 from sigchain.services.tsigkeys import make_key, parse_bind_keys
 
 DEFAULT_LISTEN = "127.0.0.1#53"
@@ -212,7 +213,7 @@ _OPTIONS_HEADER = r"\[\s*options\s*\]"
 
 def parse_config(text: str, path: str) -> ServeConfig:
     """`load_config` on text already read (`path` for messages and relative file names)."""
-    data = parse_toml(text, path)
+    data = tomltext.loads(text, path)
     r = Reader(path, text)
     r.unknown(data, ("tsig-keyfile", "options", "keys", "zones", "listen"), "the file", None)
     options = _options(r, data)

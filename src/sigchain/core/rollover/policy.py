@@ -12,10 +12,10 @@ both built-ins deny with NSEC3 at RFC 9276 §3.1's values: 0 extra iterations, n
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from sigchain import tomltext
 from sigchain.core.dnssec import algorithms
 from sigchain.core.rollover import durations
 from sigchain.errors import InputError
@@ -100,22 +100,18 @@ class _Source:
     """The policy text, to name the line of a semantic error by its key path."""
 
     def __init__(self, text: str, file: str):
-        self.lines = text.splitlines()
+        self.where = tomltext.Where(text)
         self.file = file
 
     def line_of(self, key: str, table: str | None = None, nth: int = 0) -> int | None:
-        """Line of `key = …`, inside the `nth` `[[table]]` (or `[table]`) when given."""
-        start = 0
-        if table is not None:
-            header = re.compile(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$")
-            heads = [i for i, line in enumerate(self.lines) if header.match(line)]
-            if len(heads) > nth:
-                start = heads[nth]
-        assign = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
-        for i in range(start, len(self.lines)):
-            if assign.match(self.lines[i]) or (i == start and table is not None and key == table):
-                return i + 1
-        return None
+        """Line of `key = …`, inside the `nth` `[[table]]` (or `[table]`) when given; the
+        table's header (or its inline `table = {…}`) when `key` is the table."""
+        if table is None:
+            return self.where.find(None, key)
+        header = rf"^\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$"
+        if key == table:
+            return self.where.find(header, None, nth) or self.where.find(None, key)
+        return self.where.find(header, key, nth)
 
     def error(self, path: str, problem: str, line: int | None) -> InputError:
         return InputError(f"{path}: {problem}", file=self.file, line=line)
@@ -131,16 +127,7 @@ def builtin(name: str) -> KeyPolicy:
 
 def parse(text: str, file: str, name: str) -> KeyPolicy:
     """A policy from TOML text; InputError naming file, line and key path on any problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # Python < 3.14 gives the place only in the message: "… (at line 3, column 7)".
-        where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        line = getattr(exc, "lineno", None) or (int(where.group(1)) if where else None)
-        if line is None and "end of document" in str(exc):
-            line = max(len(text.rstrip().splitlines()), 1)
-        message = str(exc).split(" (at ")[0]
-        raise InputError(f"not valid TOML: {message}", file=file, line=line) from None
+    data = tomltext.loads(text, file)
     src = _Source(text, file)
     for key in data:
         if key not in _TOP:
