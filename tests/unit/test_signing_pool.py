@@ -11,6 +11,7 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.sign import signer
+from sigchain.core.sign.denial import DenialRequest
 from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.core.zone.records import RRsetRec, key_of
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
@@ -68,7 +69,7 @@ def test_sign_file_in_process(tmp_path: Path) -> None:
     out = tmp_path / "signed"
     result = signing.sign_file(
         EXAMPLE_ZONE, str(keydir), now=NOW, inception=NOW - 3600, validity=10 * 86400,
-        jitter=86400, output=str(out), nsec3=signing.nsec3_params(0, "-", False, False), threads=2,
+        jitter=86400, output=str(out), denial=DenialRequest("nsec3"), threads=2,
     )
     assert result.output == str(out) and result.zone == "example.test." and result.verified
     sigs = [sig for rdatasets in load(out).nodes.values() for rds in rdatasets

@@ -38,6 +38,7 @@ from sigchain.core.lab import plan as lab_plan
 from sigchain.core.lab.hierarchy import Denial, LabPaths, LabZone
 from sigchain.core.lab.plan import Action, Observed, Plan, UpRequest, ZoneFiles
 from sigchain.core.lab.state import LabState, ProcessRecord, ZoneRecord
+from sigchain.core.sign.denial import DenialRequest
 from sigchain.edge import keystore, loopback, processes, zonefile
 from sigchain.errors import InputError, OperationalError, SigchainError
 from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
@@ -386,15 +387,14 @@ class Lab:
         publish bogus); the signer keeps the serial the zone text carries."""
         failed = []
         for z in zones:
-            nsec3 = None
-            if z.denial is not Denial.NSEC:
-                nsec3 = signing.nsec3_params(0, "-", z.denial is Denial.NSEC3_OPTOUT, False)
+            denial = DenialRequest("nsec") if z.denial is Denial.NSEC else DenialRequest(
+                "nsec3", iterations=0, salt=b"", opt_out=z.denial is Denial.NSEC3_OPTOUT)
             try:
                 signing.sign_file(
                     self.paths.unsigned(z), self.paths.keys(z), now=now,
                     inception=now - hierarchy.SIG_BACKDATE, validity=hierarchy.SIG_VALIDITY,
                     jitter=hierarchy.SIG_JITTER, origin=z.name.to_text(),
-                    output=self.paths.served(z), nsec3=nsec3, serial="keep",
+                    output=self.paths.served(z), denial=denial, serial="keep",
                 )
             except signing.VerifyRefused as exc:
                 failed.append(f"{z.name}: {exc} ({', '.join(f.code for f in exc.findings)})")

@@ -210,12 +210,6 @@ def parse_salt(text: str) -> bytes:
         raise InputError(f"bad salt {text!r}: use hex digits or '-'") from None
 
 
-def nsec3_params(iterations: int, salt: str, opt_out: bool, force: bool) -> nsec3hash.Nsec3Params:
-    """NSEC3 parameters from their option values, refusing what validators would not accept."""
-    DEFAULT_POLICY.check_nsec3_iterations(iterations, force)
-    return nsec3hash.Nsec3Params(iterations, parse_salt(salt), opt_out)
-
-
 def _word(finding: Finding) -> str:
     """A signer finding as the sign command words it: naming the flag that asked for the work."""
     if finding.code == "CDS_NO_ACTIVE_KSK":
@@ -286,27 +280,25 @@ def check_output(path: str) -> None:
 
 
 def _denial(
-    rrsets: list[RRsetRec], zorigin: dns.name.Name, nsec3: nsec3hash.Nsec3Params | None,
-    request: DenialRequest | None, force: bool,
+    rrsets: list[RRsetRec], zorigin: dns.name.Name, request: DenialRequest, force: bool,
 ) -> tuple[Denial, list[str]]:
-    """The chain to sign with: `request` resolved against the input's own chain, or `nsec3`
-    as given when there is no request; with the warnings to print."""
-    warnings: list[str] = []
-    if request is None:
-        chosen = Denial("nsec3", nsec3) if nsec3 is not None else Denial("nsec")
-    else:
-        chosen, found = denialcore.choose(request, denialcore.found_denial(rrsets, key_of(zorigin)))
-        warnings += [_word(f) for f in found]
+    """The chain to sign with: `request` resolved against the input's own chain; with the
+    warnings to print."""
+    chosen, found = denialcore.choose(request, denialcore.found_denial(rrsets, key_of(zorigin)))
+    warnings = [_word(f) for f in found]
     if chosen.nsec3 is not None:
         try:
             DEFAULT_POLICY.check_nsec3_iterations(chosen.nsec3.iterations, force)
         except UnsafeRefused as exc:
-            if request is None or request.iterations is not None:
+            if request.iterations is not None:
                 raise
             raise UnsafeRefused(f"{exc} (kept from the input's NSEC3 chain; --iterations 0 "
                                 "changes it)") from None
         warnings += _nsec3_warnings(chosen.nsec3)
     return chosen, warnings
+
+
+KEEP_DENIAL = DenialRequest()  # the input's own chain; NSEC for an unsigned zone
 
 
 def sign_file(
@@ -319,8 +311,7 @@ def sign_file(
     jitter: int = 0,
     origin: str | None = None,
     output: str | None = None,
-    nsec3: nsec3hash.Nsec3Params | None = None,
-    denial: DenialRequest | None = None,
+    denial: DenialRequest = KEEP_DENIAL,
     serial: str = "keep",
     cds: bool = False,
     deterministic: bool = False,
@@ -339,7 +330,7 @@ def sign_file(
     Times are epoch seconds; `validity` and `jitter` are durations in seconds (RRSIG
     expiration = inception + validity - a per-RRset share of jitter); a window not valid at
     `now` is refused unless `force`. The denial is `denial` resolved against the input's own
-    chain (kept unless the request changes it) or, without a request, `nsec3` (None: NSEC);
+    chain (kept unless the request changes it; NSEC for an unsigned input by default);
     iterations above the policy limit are refused unless `force`. `serial` is keep |
     increment | unixtime. `deterministic` uses RFC 6979 ECDSA (pass jitter 0 for reproducible
     output). `progress` shows the phases. The result's `resign_at` is when the zone must next
@@ -360,7 +351,7 @@ def sign_file(
     with worker_pool(nthreads if big else 1) as pool:
         with phases.phase("read"):
             zorigin, rrsets, warnings = zonefile.load_records(zonefile_path, origin)
-        chosen, denial_warnings = _denial(rrsets, zorigin, nsec3, denial, force)
+        chosen, denial_warnings = _denial(rrsets, zorigin, denial, force)
         warnings = denial_warnings + warnings
         keys = keystore.load_zone_keys(keydir, zorigin, force=force)
         opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force)
