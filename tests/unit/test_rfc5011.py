@@ -1,0 +1,222 @@
+"""RFC 5011 trust-anchor maintenance (core/validate/rfc5011.py) over DNSKEY RRsets signed here,
+at fake times: hold-downs, Missing, revocation, forged RRsets, the refresh timers."""
+
+from __future__ import annotations
+
+import dns.dnssec
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.DNSKEY
+import dns.rrset
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sigchain.core.validate import rfc5011
+from sigchain.core.validate.rfc5011 import DAY, KeyState, Timers, TrustPoint, observe, trusted
+from sigchain.model.keys import FLAG_REVOKE
+
+ZONE = dns.name.root
+T0 = 1_780_000_000
+TTL = 172800  # 2 days, as the root's DNSKEY RRset
+VALIDITY = 20 * DAY
+
+
+class Key:
+    """An ECDSA P-256 key with its DNSKEY (257 = KSK, 256 = ZSK), revocable."""
+
+    def __init__(self, flags: int = 257):
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY = dns.dnssec.make_dnskey(
+            self.private.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256, flags=flags)
+
+    def revoked(self) -> Key:
+        other = Key.__new__(Key)
+        other.private = self.private
+        other.dnskey = rfc5011.with_flags(self.dnskey, self.dnskey.flags | FLAG_REVOKE)
+        return other
+
+    @property
+    def tag(self) -> int:
+        return dns.dnssec.key_id(self.dnskey)
+
+    def ds(self) -> dns.rrset.RRset:
+        return dns.rrset.from_rdata_list(ZONE, TTL, [dns.dnssec.make_ds(ZONE, self.dnskey, "SHA256")])
+
+
+def rrset(published: list[Key], signers: list[Key], now: int, ttl: int = TTL,
+          validity: int = VALIDITY) -> tuple[dns.rrset.RRset, dns.rrset.RRset]:
+    """The DNSKEY RRset of `published` keys, signed by `signers` from now-1h for `validity`."""
+    keys = dns.rrset.from_rdata_list(ZONE, ttl, [k.dnskey for k in published])
+    sigs = dns.rrset.RRset(ZONE, dns.rdataclass.IN, dns.rdatatype.RRSIG)
+    for k in signers:
+        sigs.add(dns.dnssec.sign(keys, k.private, ZONE, k.dnskey, inception=now - 3600,
+                                 expiration=now - 3600 + validity), ttl)
+    return keys, sigs
+
+
+def states(tp: TrustPoint) -> dict[int, KeyState]:
+    return {k.tag: k.state for k in tp.keys}
+
+
+def trusted_tags(tp: TrustPoint) -> set[int]:
+    return {dns.dnssec.key_id(rd) for r in trusted(tp) if r.rdtype == dns.rdatatype.DNSKEY for rd in r}
+
+
+def step(tp: TrustPoint, published: list[Key], signers: list[Key], now: int, **kw: object
+         ) -> tuple[TrustPoint, list[str]]:
+    keys, sigs = rrset(published, signers, now)
+    tp, events = observe(tp, keys, sigs, now, **kw)  # type: ignore[arg-type]
+    return tp, [e.code for e in events]
+
+
+def anchored(k1: Key, zsk: Key, now: int = T0) -> TrustPoint:
+    """A trust point started from a DS for k1 (as the built-in root anchors) and primed."""
+    tp = rfc5011.from_anchors([k1.ds()], now)[ZONE]
+    tp, codes = step(tp, [k1, zsk], [k1], now)
+    assert codes == ["KEY_VALID"] and not tp.ds
+    return tp
+
+
+def test_ds_anchor_primes_to_its_key_and_zsks_are_not_tracked() -> None:
+    k1, zsk = Key(), Key(256)
+    tp = anchored(k1, zsk)
+    assert states(tp) == {k1.tag: KeyState.VALID}
+    assert trusted_tags(tp) == {k1.tag}
+
+
+def test_new_key_waits_the_add_holddown_then_becomes_trusted() -> None:
+    k1, k2, zsk = Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    t1 = T0 + DAY
+    tp, codes = step(tp, [k1, k2, zsk], [k1], t1)
+    assert codes == ["KEY_ADDPEND"] and states(tp)[k2.tag] is KeyState.ADDPEND
+    assert trusted_tags(tp) == {k1.tag}
+    tp, codes = step(tp, [k1, k2, zsk], [k1], t1 + 29 * DAY)
+    assert codes == [] and trusted_tags(tp) == {k1.tag}
+    tp, codes = step(tp, [k1, k2, zsk], [k1], t1 + 30 * DAY + 3600)
+    assert codes == ["KEY_VALID"] and trusted_tags(tp) == {k1.tag, k2.tag}
+
+
+def test_key_gone_before_holddown_ends_is_never_trusted() -> None:
+    k1, k2, zsk = Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    tp, _ = step(tp, [k1, k2, zsk], [k1], T0 + DAY)
+    tp, codes = step(tp, [k1, zsk], [k1], T0 + 10 * DAY)
+    assert codes == ["KEY_FORGOTTEN"] and k2.tag not in states(tp)
+    # Back again: the hold-down starts over, so 31 days after the first sighting is not enough.
+    tp, codes = step(tp, [k1, k2, zsk], [k1], T0 + 20 * DAY)
+    assert codes == ["KEY_ADDPEND"]
+    tp, codes = step(tp, [k1, k2, zsk], [k1], T0 + 32 * DAY)
+    assert codes == [] and trusted_tags(tp) == {k1.tag}
+
+
+def test_forged_rrset_changes_no_key() -> None:
+    k1, evil, zsk = Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    before = tp.keys
+    # Signed only by a key we do not trust, with k1 left out and a new key offered.
+    tp2, codes = step(tp, [evil, zsk], [evil], T0 + DAY)
+    assert codes == ["NOT_VALIDATED"] and tp2.keys == before and tp2.failures == 1
+    # k1 published but the RRSIG is by the stranger: still nothing learned.
+    tp3, codes = step(tp, [k1, evil, zsk], [evil], T0 + DAY)
+    assert codes == ["NOT_VALIDATED"] and tp3.keys == before
+    # A revoked-looking k1 signed by the stranger is not a revocation either.
+    tp4, codes = step(tp, [k1.revoked(), evil], [evil], T0 + DAY)
+    assert codes == ["NOT_VALIDATED"] and tp4.keys == before
+    assert trusted_tags(tp4) == {k1.tag}
+
+
+def test_failed_fetch_is_retried_after_the_retry_interval() -> None:
+    k1, zsk = Key(), Key(256)
+    tp = anchored(k1, zsk)
+    tp, events = observe(tp, None, None, T0 + DAY, failure="timed out")
+    assert [e.code for e in events] == ["REFRESH_FAILED"] and "timed out" in str(events[0])
+    assert tp.next_refresh == T0 + DAY + tp.retry_interval and tp.failures == 1
+
+
+def test_refresh_and_retry_intervals_follow_rfc5011_2_3() -> None:
+    k1, zsk = Key(), Key(256)
+    tp = anchored(k1, zsk)
+    # TTL 2 days, RRSIGs valid 20 days from an hour ago.
+    assert tp.query_interval == DAY  # min(15 d, TTL/2 = 1 d, ~20 d/2)
+    assert tp.retry_interval == TTL // 10  # min(1 d, 4.8 h, ~2 d)
+    assert rfc5011.next_refresh(tp, T0) == T0 + DAY
+    keys, sigs = rrset([k1, zsk], [k1], T0, ttl=600, validity=3 * DAY)
+    tp, _ = observe(tp, keys, sigs, T0)
+    assert (tp.query_interval, tp.retry_interval) == (3600, 3600)  # never under an hour
+    keys, sigs = rrset([k1, zsk], [k1], T0, ttl=100 * DAY, validity=100 * DAY)
+    tp, _ = observe(tp, keys, sigs, T0)
+    assert (tp.query_interval, tp.retry_interval) == (15 * DAY, DAY)
+
+
+def test_valid_key_missing_stays_trusted_and_comes_back() -> None:
+    k1, k2, zsk = Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    tp, _ = step(tp, [k1, k2, zsk], [k1], T0 + DAY)
+    tp, _ = step(tp, [k1, k2, zsk], [k1], T0 + 32 * DAY)
+    tp, codes = step(tp, [k2, zsk], [k2], T0 + 33 * DAY)
+    assert codes == ["KEY_MISSING"] and trusted_tags(tp) == {k1.tag, k2.tag}
+    tp, codes = step(tp, [k1, k2, zsk], [k2], T0 + 34 * DAY)
+    assert codes == ["KEY_PRESENT"] and states(tp)[k1.tag] is KeyState.VALID
+
+
+def test_self_signed_revocation_ends_trust_and_remove_holddown_removes() -> None:
+    k1, k2, zsk = Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    tp, _ = step(tp, [k1, k2, zsk], [k1], T0 + DAY)
+    tp, _ = step(tp, [k1, k2, zsk], [k1], T0 + 32 * DAY)
+    r1 = k1.revoked()
+    assert r1.tag != k1.tag  # the REVOKE bit changes the tag
+    tp, codes = step(tp, [r1, k2, zsk], [r1, k2], T0 + 40 * DAY)
+    assert codes == ["KEY_REVOKED"] and trusted_tags(tp) == {k2.tag}
+    assert states(tp)[r1.tag] is KeyState.REVOKED
+    tp, codes = step(tp, [r1, k2, zsk], [r1, k2], T0 + 60 * DAY)
+    assert codes == []
+    tp, codes = step(tp, [k2, zsk], [k2], T0 + 71 * DAY)
+    assert codes == ["KEY_REMOVED"] and states(tp)[r1.tag] is KeyState.REMOVED
+    # A removed key published again without the REVOKE bit is not trusted again.
+    tp, codes = step(tp, [k1, k2, zsk], [k2], T0 + 80 * DAY)
+    assert codes == [] and trusted_tags(tp) == {k2.tag}
+
+
+def test_revoke_bit_without_self_signature_is_ignored() -> None:
+    k1, k2, zsk = Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    tp, _ = step(tp, [k1, k2, zsk], [k1], T0 + DAY)
+    tp, _ = step(tp, [k1, k2, zsk], [k1], T0 + 32 * DAY)
+    tp, codes = step(tp, [k1.revoked(), k2, zsk], [k2], T0 + 40 * DAY)
+    assert "KEY_REVOKED" not in codes and k1.tag in trusted_tags(tp)
+
+
+def test_revoking_the_last_key_without_replacement_keeps_it() -> None:
+    k1, zsk = Key(), Key(256)
+    tp = anchored(k1, zsk)
+    r1 = k1.revoked()
+    tp, codes = step(tp, [r1, zsk], [r1], T0 + DAY)
+    assert codes[0] == "LAST_KEY_REVOCATION_IGNORED" and trusted_tags(tp) == {k1.tag}
+    # The zone offers no usable trusted key any more: nothing validates (fail closed).
+    assert codes[1:] == ["NOT_VALIDATED"]
+
+
+def test_a_pending_key_cannot_sign_in_a_new_key() -> None:
+    k1, k2, k3, zsk = Key(), Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    tp, _ = step(tp, [k1, k2, zsk], [k1], T0 + DAY)
+    tp2, codes = step(tp, [k2, k3, zsk], [k2], T0 + 2 * DAY)
+    assert codes == ["NOT_VALIDATED"] and tp2.keys == tp.keys
+
+
+def test_holddown_is_at_least_the_dnskey_ttl() -> None:
+    k1, k2, zsk = Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    keys, sigs = rrset([k1, k2, zsk], [k1], T0 + DAY, ttl=3 * DAY)
+    tp, _ = observe(tp, keys, sigs, T0 + DAY, Timers(add_holddown=DAY))
+    assert {k.tag: k.holddown for k in tp.keys}[k2.tag] == 3 * DAY
+
+
+def test_expired_signature_teaches_nothing() -> None:
+    k1, k2, zsk = Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    keys, sigs = rrset([k1, k2, zsk], [k1], T0, validity=2 * DAY)
+    tp2, events = observe(tp, keys, sigs, T0 + 5 * DAY)
+    assert [e.code for e in events] == ["NOT_VALIDATED"] and tp2.keys == tp.keys
