@@ -3,17 +3,23 @@ at fake times: hold-downs, Missing, revocation, forged RRsets, the refresh timer
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dns.dnssec
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.DNSKEY
 import dns.rrset
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sigchain.core.validate import rfc5011
 from sigchain.core.validate.rfc5011 import DAY, KeyState, Timers, TrustPoint, observe, trusted
+from sigchain.core.validate.verdict import Status
+from sigchain.errors import InputError, OperationalError
 from sigchain.model.keys import FLAG_REVOKE
+from sigchain.services import anchors5011
 
 ZONE = dns.name.root
 T0 = 1_780_000_000
@@ -220,3 +226,94 @@ def test_expired_signature_teaches_nothing() -> None:
     keys, sigs = rrset([k1, k2, zsk], [k1], T0, validity=2 * DAY)
     tp2, events = observe(tp, keys, sigs, T0 + 5 * DAY)
     assert [e.code for e in events] == ["NOT_VALIDATED"] and tp2.keys == tp.keys
+
+
+# -- ManagedAnchors (services/anchors5011.py): the state file -----------------------------------
+
+
+def fetcher(published: list[Key], signers: list[Key], at: int) -> anchors5011.Fetch:
+    keys, sigs = rrset(published, signers, at)
+    return lambda zone: (keys, sigs)
+
+
+def test_managed_state_survives_a_restart(tmp_path: Path) -> None:
+    k1, k2, zsk = Key(), Key(), Key(256)
+    path = str(tmp_path / "anchors.state")
+    logged: list[str] = []
+    managed = anchors5011.ManagedAnchors(path, [k1.ds()], T0, log=logged.append)
+    assert [r.rdtype for r in managed.trusted(T0)] == [dns.rdatatype.DS]
+    managed.refresh(fetcher([k1, zsk], [k1], T0), T0)
+    managed.refresh(fetcher([k1, k2, zsk], [k1], T0 + DAY), T0 + DAY)
+    assert any(line.startswith(f"trust anchor .: key {k2.tag}/13 new: add hold-down") for line in logged)
+    assert managed.next_refresh_at == T0 + 2 * DAY
+    # Not due yet: nothing is asked.
+    assert managed.refresh(lambda zone: pytest.fail("asked before due"), T0 + DAY + 60) == []
+    again = anchors5011.ManagedAnchors(path, [k1.ds()], T0 + 2 * DAY)
+    assert again.points == managed.points
+    assert {dns.dnssec.key_id(rd) for r in again.trusted(T0) for rd in r} == {k1.tag}
+    events = again.refresh(fetcher([k1, k2, zsk], [k1], T0 + 32 * DAY), T0 + 32 * DAY)
+    assert [e.code for e in events] == ["KEY_VALID"]
+    third = anchors5011.ManagedAnchors(path, [k1.ds()], T0 + 33 * DAY)
+    assert {dns.dnssec.key_id(rd) for r in third.trusted(T0) for rd in r} == {k1.tag, k2.tag}
+
+
+def test_failed_fetch_is_logged_and_kept(tmp_path: Path) -> None:
+    k1 = Key()
+    path = str(tmp_path / "anchors.state")
+    managed = anchors5011.ManagedAnchors(path, [k1.ds()], T0)
+
+    def down(zone: dns.name.Name) -> tuple[None, None]:
+        raise OperationalError("127.0.0.9: timed out")
+
+    events = managed.refresh(down, T0)
+    assert [e.code for e in events] == ["REFRESH_FAILED"] and "timed out" in str(events[0])
+    assert anchors5011.read_state(path)[0][ZONE].failures == 1
+
+
+def test_damaged_state_file_names_its_line(tmp_path: Path) -> None:
+    k1, zsk = Key(), Key(256)
+    path = tmp_path / "anchors.state"
+    managed = anchors5011.ManagedAnchors(str(path), [k1.ds()], T0)
+    managed.refresh(fetcher([k1, zsk], [k1], T0), T0)
+    good = path.read_text().splitlines()
+    assert len(good) == 3  # header, trust point, key
+    key = f'"dnskey": "{k1.dnskey.to_text()}"'
+    cases = {
+        "{not json": "not JSON",
+        '{"key": ".", "state": "trusted", "since": 1, "holddown": 0, ' + key + "}":
+            "unknown key state 'trusted'",
+        '{"key": ".", "state": "valid", "since": -5, "holddown": 0, ' + key + "}":
+            "'since' must be a non-negative integer",
+        '{"key": ".", "state": "valid", "since": 5, "holddown": 0, "dnskey": "257 3 8 !"}':
+            "bad DNSKEY",
+        '{"key": "example.", "state": "valid", "since": 5, "holddown": 0, ' + key + "}":
+            "before its trust_point line",
+        '["a list"]': "expected a JSON object",
+    }
+    for line, message in cases.items():
+        path.write_text("\n".join([*good[:2], line]) + "\n")
+        with pytest.raises(InputError, match=message) as err:
+            anchors5011.ManagedAnchors(str(path), [k1.ds()], T0)
+        assert err.value.exit_code == 2 and str(err.value).startswith(f"{path}:3: ")
+    path.write_text("")
+    with pytest.raises(InputError, match="empty"):
+        anchors5011.ManagedAnchors(str(path), [k1.ds()], T0)
+
+
+def test_unwritable_state_file_is_an_io_failure(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OperationalError) as err:
+        anchors5011.ManagedAnchors(str(tmp_path / "file" / "anchors.state"), [Key().ds()], T0)
+    assert err.value.exit_code == 3
+
+
+def test_negative_anchors_persist_and_recheck(tmp_path: Path) -> None:
+    path = str(tmp_path / "anchors.state")
+    managed = anchors5011.ManagedAnchors(path, [Key().ds()], T0)
+    broken = dns.name.from_text("broken.test.")
+    managed.add_negative(broken, T0, lifetime=3600)
+    again = anchors5011.ManagedAnchors(path, [Key().ds()], T0)
+    assert again.is_negative(dns.name.from_text("www.broken.test."), T0 + 10)
+    assert again.recheck_negative(lambda name: Status.BOGUS, T0 + 300) == []
+    assert again.recheck_negative(lambda name: Status.SECURE, T0 + 600) == [broken]
+    assert not anchors5011.ManagedAnchors(path, [Key().ds()], T0).is_negative(broken, T0 + 700)
