@@ -126,13 +126,15 @@ def _index(rrsets: Iterable[WireRRset]) -> _Indexed:
     return z
 
 
-def _usable_keys(dnskey: WireRRset, policy: DnssecPolicy) -> dict[tuple[int, int], list[int]]:
+def _usable_keys(dnskey: WireRRset, policy: DnssecPolicy,
+                 revoked: bool = False) -> dict[tuple[int, int], list[int]]:
     """(algorithm, key tag) → indexes of the zone keys a validator could use: protocol 3, not
-    revoked, an algorithm the policy validates, a well-formed public key."""
+    revoked, an algorithm the policy validates, a well-formed public key. With `revoked`, the
+    revoked keys instead (they may only sign the DNSKEY RRset themselves: RFC 5011 §2.1)."""
     keys: dict[tuple[int, int], list[int]] = {}
     for i, wire in enumerate(dnskey.wires):
         flags, protocol, alg = struct.unpack_from("!HBB", wire)
-        if not flags & FLAG_ZONE or protocol != 3 or flags & FLAG_REVOKE:
+        if not flags & FLAG_ZONE or protocol != 3 or bool(flags & FLAG_REVOKE) != revoked:
             continue
         if not policy.may_validate(alg):
             continue
@@ -180,7 +182,8 @@ def verify_records(
         if a not in z.signing_algs:
             rep.add("DNSKEY_ALGORITHM_UNSIGNED", {"algorithm": a}, origin, RdataType.DNSKEY)
     signing = [a for a in algs if a in z.signing_algs]
-    _Signatures(rep, z.data, z.sigs, zshape, keys, dnskey.wires, z.text, now, checker).run(signing, ignore_ksk)
+    _Signatures(rep, z.data, z.sigs, zshape, keys, dnskey.wires, z.text, now, checker,
+                _usable_keys(dnskey, policy, revoked=True)).run(signing, ignore_ksk)
     _check_denial(rep, z, zshape, types_at, soa)
     return rep
 
@@ -239,9 +242,11 @@ class _Signatures:
         text: Callable[[Key], str],
         now: int,
         checker: Checker,
+        self_signers: dict[tuple[int, int], list[int]] | None = None,
     ):
         self.rep, self.data, self.sigs, self.zshape = rep, data, sigs, zshape
         self.keys, self.dnskeys, self.text, self.now, self.checker = keys, dnskeys, text, now, checker
+        self.self_signers = self_signers or {}  # revoked keys: they sign only the DNSKEY RRset
         self.okey = zshape.origin
         self.owire = key_wire(self.okey)
 
@@ -298,6 +303,8 @@ class _Signatures:
                     found = []
                     ok = self._check_fields(found, name, rr, sig, labels)
                 candidates = self.keys.get((alg, tag))
+                if not candidates and rdtype == RdataType.DNSKEY and name == self.okey:
+                    candidates = self.self_signers.get((alg, tag))
                 if not candidates:
                     found = [*found, self.rep.finding(
                         "RRSIG_UNKNOWN_KEY", {"algorithm": alg, "tag": tag, "zone": self.text(self.okey)},
