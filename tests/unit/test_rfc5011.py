@@ -313,7 +313,27 @@ def test_negative_anchors_persist_and_recheck(tmp_path: Path) -> None:
     broken = dns.name.from_text("broken.test.")
     managed.add_negative(broken, T0, lifetime=3600)
     again = anchors5011.ManagedAnchors(path, [Key().ds()], T0)
+    assert again.next_negative_check_at == T0 + 300
     assert again.is_negative(dns.name.from_text("www.broken.test."), T0 + 10)
     assert again.recheck_negative(lambda name: Status.BOGUS, T0 + 300) == []
     assert again.recheck_negative(lambda name: Status.SECURE, T0 + 600) == [broken]
     assert not anchors5011.ManagedAnchors(path, [Key().ds()], T0).is_negative(broken, T0 + 700)
+
+
+def test_configuration_decides_the_zones_and_the_file_their_keys(tmp_path: Path) -> None:
+    k1, k2, zsk = Key(), Key(), Key(256)
+    path = str(tmp_path / "anchors.state")
+    managed = anchors5011.ManagedAnchors(path, [k1.ds()], T0)
+    managed.refresh(fetcher([k1, zsk], [k1], T0), T0)
+    # Restarted with another initial anchor for the root: the learned keys win (as BIND's
+    # managed-keys database does), and a newly configured zone starts from its anchor.
+    other = dns.rrset.from_rdata_list("test.", TTL, [k2.dnskey])
+    logged: list[str] = []
+    again = anchors5011.ManagedAnchors(path, [k2.ds(), other], T0 + 60, log=logged.append)
+    assert {dns.dnssec.key_id(rd) for r in again.trusted(T0) for rd in r
+            if r.name == ZONE} == {k1.tag}
+    assert [r.name for r in again.trusted(T0)] == [ZONE, dns.name.from_text("test.")]
+    # Dropped from the configuration: dropped from the file, and said.
+    anchors5011.ManagedAnchors(path, [other], T0 + 120, log=logged.append)
+    assert logged == [f"trust anchor .: no longer configured; dropped from {path}"]
+    assert list(anchors5011.read_state(path)[0]) == [dns.name.from_text("test.")]

@@ -122,6 +122,11 @@ class ManagedAnchors:
         self.log(f"negative trust anchor {name} removed")
         self._save()
 
+    @property
+    def next_negative_check_at(self) -> int | None:
+        """When `recheck_negative` next has work (an NTA to re-check or expire), if ever."""
+        return self.negative.next_event()
+
     def recheck_negative(self, check: Check, now: int) -> list[dns.name.Name]:
         """Drop expired NTAs, and re-check those due; the names whose NTA went."""
         ntas, expired = self.negative.expire(now)
