@@ -95,7 +95,8 @@ class Root:
             self.log = self.tmp / "serve.log"
             args = [*sigchain_cmd(), "serve", "--listen", f"{HOST}#{self.port}", "--udp-workers", "1",
                     "--zone", f".={self.live}", "--zone", f"example.={child}"]
-            self.proc = subprocess.Popen(args, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+            with open(self.log, "w") as log:
+                self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         else:
             staged = self.tmp / "root.staged"
             shutil.copy(signed, staged)
