@@ -148,5 +148,8 @@ def test_uri_parts() -> None:
     assert (uri.token, uri.object, uri.id, uri.module()) == ("My Token", "zsk", b"\x01\x02",
                                                              "/lib/x.so")
     assert uri.pin_value == "secret"
+    assert pkcs11store.key_uri("pkcs11:token=T?pin-source=/p", "ksk 1") == \
+        "pkcs11:token=T;object=ksk%201?pin-source=/p"
+    assert pkcs11store.key_uri("pkcs11:object=old;token=T", "k") == "pkcs11:token=T;object=k"
     with pytest.raises(InputError, match="pin-value or pin-source"):
         pkcs11store.parse_uri("pkcs11:token=T;object=k?pin-value=1&pin-source=/p")

@@ -86,6 +86,18 @@ def parse_uri(text: str) -> Pkcs11Uri:
                      got.get("pin-value"), got.get("pin-source"), got.get("module-path"))
 
 
+def key_uri(store: str, label: str) -> str:
+    """One key's URI in a store (a policy's `store = "pkcs11:token=T?pin-source=F"`): the
+    store's URI with object=LABEL, so each key gets its own label, as BIND's key-store."""
+    path, mark, query = store.partition("?")
+    scheme, _, attrs = path.partition(":")
+    parts = [p for p in attrs.split(";") if p and not p.startswith("object=")]
+    parts.append("object=" + urllib.parse.quote(label, safe=""))
+    text = f"{scheme}:{';'.join(parts)}{mark}{query}"
+    parse_uri(text)
+    return text
+
+
 def _pin(uri: Pkcs11Uri) -> str | None:
     if uri.pin_source is None:
         return uri.pin_value
@@ -198,7 +210,9 @@ def _template(uri: Pkcs11Uri, kind: str) -> dict[Any, Any]:
 def _one(session: Any, uri: Pkcs11Uri, kind: str) -> Any:
     found = list(session.get_objects(_template(uri, kind)))
     if not found:
-        raise InputError(f"PKCS#11 {uri.token_name}: no {kind} key labelled {uri.object!r}")
+        hint = "" if kind == "public" or uri.pin_value or uri.pin_source else \
+            " (the URI gives no PIN: private keys show only after login; add pin-source=FILE)"
+        raise InputError(f"PKCS#11 {uri.token_name}: no {kind} key labelled {uri.object!r}{hint}")
     if len(found) > 1:
         raise InputError(f"PKCS#11 {uri.token_name}: more than one {kind} key labelled "
                          f"{uri.object!r}; add id= to the URI")
