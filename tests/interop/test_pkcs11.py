@@ -55,8 +55,9 @@ def test_zone_signed_by_keys_in_the_token_passes_dnssec_verify(token: str, tmp_p
     pin_file.write_text(PIN + "\n")
     ksk = sc("keygen", "example.test", "--role", "ksk", "--dir", keys, "--store",
              f"pkcs11:token={token};object=ksk1?pin-source={pin_file}", check=True).stdout.strip()
-    sc("keygen", "example.test", "--role", "zsk", "--dir", keys, "--store",
-       f"pkcs11:token={token};object=zsk1?pin-value={PIN}", check=True)
+    warned = sc("keygen", "example.test", "--role", "zsk", "--dir", keys, "--store",
+                f"pkcs11:token={token};object=zsk1?pin-value={PIN}", check=True).stderr
+    assert "pin-source=FILE keeps it" in warned
     for private in keys.glob("*.private"):
         # A reference, as BIND writes for HSM keys: no key material in the file.
         assert _fields(private) == {"Private-key-format", "Algorithm", "Label", "Created",
@@ -130,6 +131,11 @@ def test_bad_uris_pins_and_modules_get_one_line_and_nothing_written(token: str,
     _fails(keygen(f"pkcs11:token={token};object=x?pin-source={tmp_path}/nopin"), 3,
            "cannot read the PKCS#11 PIN")
     assert not keys.exists()
+    # The files cannot be written: the key made in the token is taken out again.
+    (tmp_path / "file").write_text("")
+    proc = sc("keygen", "example.test", "--role", "zsk", "--dir", tmp_path / "file" / "keys",
+              "--store", f"pkcs11:token={token};object=x?pin-value={PIN}")
+    _fails(proc, 3, "cannot create key directory")
     sc("keygen", "example.test", "--role", "zsk", "--dir", keys, "--store",
        f"pkcs11:token={token};object=x?pin-value={PIN}", check=True)
     _fails(keygen(f"pkcs11:token={token};object=x?pin-value={PIN}"), 3, "already has an object")

@@ -8,7 +8,7 @@ import click
 import dns.exception
 import dns.name
 
-from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
+from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, warn
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
@@ -56,8 +56,7 @@ def keygen(zone: str, role: str, algorithm: str, bits: int | None, directory: st
     if bits is not None and alg.family != "rsa":
         raise InputError(f"--bits applies to RSA algorithms only, not {alg.mnemonic}")
     krole = KeyRole(role)
-    if store is not None:
-        pkcs11store.parse_uri(store)  # a bad URI is told before anything is made
+    uri = None if store is None else pkcs11store.parse_uri(store)  # told before anything is made
     now = SYSTEM.now()
     used = keystore.existing_tags(directory, origin)
     for _ in range(100):
@@ -81,6 +80,9 @@ def keygen(zone: str, role: str, algorithm: str, bits: int | None, directory: st
         if store is not None:  # nothing half-made: no key in the token without its files
             pkcs11store.destroy(private)
         raise
+    if uri is not None and uri.pin_value is not None:
+        warn("the PIN (pin-value) is written into the .private file's Label; pin-source=FILE "
+             "keeps it in a file of its own")
     if as_json:
         path = os.path.join(directory, base)
         emit_json({"zone": origin.to_text(), "base": base, "key_tag": kp.key_tag,
