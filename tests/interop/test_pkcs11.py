@@ -73,7 +73,7 @@ def test_zone_signed_by_keys_in_the_token_passes_dnssec_verify(token: str, tmp_p
     run([need("ldns-verify-zone"), str(out)], check=True)
 
 
-@pytest.mark.parametrize("alg", ["ed25519", "rsasha256"])
+@pytest.mark.parametrize("alg", ["ecdsap384sha384", "ed25519", "ed448", "rsasha256"])
 def test_other_algorithms_sign_in_the_token(token: str, tmp_path: Path, alg: str) -> None:
     keys = tmp_path / "keys"
     sc("keygen", "example.test", "--role", "csk", "-a", alg, "--dir", keys, "--store",
