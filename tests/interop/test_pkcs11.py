@@ -145,6 +145,9 @@ def test_bad_uris_pins_and_modules_get_one_line_and_nothing_written(token: str,
     private.write_text(private.read_text().replace(f"pin-value={PIN}", "pin-value=9999"))
     out = tmp_path / "z.signed"
     _fails(sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out), 2, f"{private}: PKCS#11")
+    private.write_text(private.read_text().replace("Label: pkcs11:", "Label: pkcs11:colour=red;"))
+    _fails(sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out), 2,
+           f"{private}:3: bad PKCS#11 URI")
     assert not out.exists()
 
 

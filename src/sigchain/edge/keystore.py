@@ -68,7 +68,7 @@ def load_pair(path: str, force: bool = False) -> KeyPair:
     owner, ttl, dnskey = keyfile.public_from_text(_read(kfile), kfile)
     alg, private, timing = keyfile.private_from_text(_read(pfile), pfile)
     if isinstance(private, keyfile.KeyLabel):  # the key is in a PKCS#11 token
-        private = pkcs11store.open_key(private.label, alg, pfile)
+        private = pkcs11store.open_key(private.label, alg, pfile, private.line)
     if alg.number != dnskey.algorithm:  # type: ignore[attr-defined]
         raise InputError(
             f"algorithm {alg.number} in .private differs from the DNSKEY's "

@@ -305,12 +305,13 @@ def _unpickle(text: str, algorithm: int) -> HsmKey:
     return HsmKey(parse_uri(text), algorithms.get(algorithm))
 
 
-def open_key(label: str, alg: Algorithm, source: str | None = None) -> HsmKey:
+def open_key(label: str, alg: Algorithm, source: str | None = None,
+             line: int | None = None) -> HsmKey:
     """The key a `.private` file's `Label:` names (no token access until it is used)."""
     try:
         return HsmKey(parse_uri(label), alg, source)
     except InputError as exc:
-        raise InputError(exc.message, file=source) from None
+        raise InputError(exc.message, file=source, line=line) from None
 
 
 def _generate_in(session: Any, uri: Pkcs11Uri, alg: Algorithm, bits: int | None) -> None:
