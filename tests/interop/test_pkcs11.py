@@ -79,7 +79,9 @@ def test_other_algorithms_sign_in_the_token(token: str, tmp_path: Path, alg: str
     sc("keygen", "example.test", "--role", "csk", "-a", alg, "--dir", keys, "--store",
        f"pkcs11:token={token};object=csk?pin-value={PIN}", check=True)
     out = tmp_path / "z.signed"
-    sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out, check=True)
+    proc = sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out, "--deterministic",
+              "--inception", "now-1h", check=True)
+    assert "token's own nonces" in proc.stderr
     run([need("dnssec-verify"), "-z", "-o", "example.test", str(out)], check=True)
 
 

@@ -358,6 +358,9 @@ def sign_file(
         chosen, denial_warnings = _denial(rrsets, zorigin, denial, force)
         warnings = denial_warnings + warnings
         keys = keystore.load_zone_keys(keydir, zorigin, force=force)
+        if deterministic and any(isinstance(k.private, TokenKey) for k in keys):
+            warnings.append("--deterministic: keys in a PKCS#11 token sign with the token's "
+                            "own nonces, so their signatures differ from run to run")
         opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force)
         with phases.phase("prepare"):
             prep = signer.prepare(rrsets, zorigin, keys, opts, now)
