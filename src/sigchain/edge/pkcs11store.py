@@ -138,7 +138,7 @@ def _lib(module: str) -> Any:
     got = _LIBS.get(module)
     if got is not None and got[0] == os.getpid():
         return got[1]
-    if not os.path.exists(module):
+    if os.sep in module and not os.path.exists(module):  # a bare name: the loader's search
         raise OperationalError(f"no PKCS#11 module at {module} (install softhsm2, or set "
                                f"module-path= in the URI or {MODULE_ENV})")
     try:
