@@ -8,11 +8,11 @@ import click
 import dns.exception
 import dns.name
 
-from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
+from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, warn
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
-from sigchain.edge import keystore
+from sigchain.edge import keystore, pkcs11store
 from sigchain.errors import InputError, OperationalError
 from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
 
@@ -35,12 +35,17 @@ JSON_KEYS = ("zone", "base", "key_tag", "algorithm", "flags", "role", "files")
 @click.option("--ttl", "-L", type=click.IntRange(0), default=None,
               help="DNSKEY TTL in seconds written into the .key file (default: none, the "
                    "zone's TTL applies).")
+@click.option("--store", default=None, metavar="URI",
+              help="Make the key pair inside a PKCS#11 token, non-extractable: an RFC 7512 URI "
+                   "such as 'pkcs11:token=T;object=LABEL?pin-source=FILE' (or pin-value=, "
+                   "module-path=; default module $SIGCHAIN_PKCS11_MODULE or SoftHSM2's). The "
+                   ".private file then holds only the URI (Label:), no key material.")
 @click.option("--force", is_flag=True, help="Allow algorithms RFC 8624/9904 forbid for signing.")
 @JSON_OPTION
 @handle_errors
 @json_keys(*JSON_KEYS)
 def keygen(zone: str, role: str, algorithm: str, bits: int | None, directory: str,
-           ttl: int | None, force: bool, as_json: bool) -> None:
+           ttl: int | None, store: str | None, force: bool, as_json: bool) -> None:
     """Generate a key pair for ZONE; prints the BIND base name (Kzone.+AAA+TTTTT)."""
     try:
         origin = dns.name.from_text(zone)
@@ -51,21 +56,33 @@ def keygen(zone: str, role: str, algorithm: str, bits: int | None, directory: st
     if bits is not None and alg.family != "rsa":
         raise InputError(f"--bits applies to RSA algorithms only, not {alg.mnemonic}")
     krole = KeyRole(role)
+    uri = None if store is None else pkcs11store.parse_uri(store)  # told before anything is made
     now = SYSTEM.now()
     used = keystore.existing_tags(directory, origin)
     for _ in range(100):
-        private = algorithms.generate(alg, bits)
-        dnskey = keyfile.make_dnskey(alg, private, krole.flags)
+        private = algorithms.generate(alg, bits) if store is None else \
+            pkcs11store.generate(store, alg, bits)
         timing = KeyTiming(created=now, publish=now, activate=now)
-        kp = KeyPair(origin, alg.number, dnskey, private, timing, ttl)
+        kp = KeyPair(origin, alg.number, keyfile.make_dnskey(alg, private, krole.flags), private,
+                     timing, ttl)
         revoked = keyfile.make_dnskey(alg, private, krole.flags | FLAG_REVOKE)
         revoked_tag = KeyPair(origin, alg.number, revoked, private, timing).key_tag
         # As dnssec-keygen: avoid a tag (or revoked tag) already used in the directory.
         if (alg.number, kp.key_tag) not in used and (alg.number, revoked_tag) not in used:
             break
+        if store is not None:
+            pkcs11store.destroy(private)  # the label is needed for the next try
     else:
         raise OperationalError("could not find an unused key tag")
-    base = keystore.write_pair(directory, kp, alg)
+    try:
+        base = keystore.write_pair(directory, kp, alg)
+    except BaseException:
+        if store is not None:  # nothing half-made: no key in the token without its files
+            pkcs11store.destroy(private)
+        raise
+    if uri is not None and uri.pin_value is not None:
+        warn("the PIN (pin-value) is written into the .private file's Label; pin-source=FILE "
+             "keeps it in a file of its own")
     if as_json:
         path = os.path.join(directory, base)
         emit_json({"zone": origin.to_text(), "base": base, "key_tag": kp.key_tag,

@@ -15,7 +15,9 @@ from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
 from sigchain.core.rollover import durations, timings
 from sigchain.core.rollover import policy as pol
 from sigchain.core.rollover.durations import render
+from sigchain.edge.zonefile import write_atomic
 from sigchain.errors import InputError, OperationalError
+from sigchain.services.signing import check_output
 
 CHECK_KEYS = ("policy", "timings", "problems", "safe")
 SIMULATE_KEYS = ("policy", "start", "years", "ds_lag", "parent_ds_ttl", "max_zone_ttl", "keys",
@@ -78,11 +80,14 @@ def check(source: str, as_json: bool) -> None:
               help="The parent's real DS TTL (default: the policy's parent-ds-ttl).")
 @click.option("--actual-max-zone-ttl", default=None, metavar="DUR",
               help="The zone's real largest TTL (default: the policy's max-zone-ttl).")
+@click.option("--svg", "svg_out", default=None, metavar="OUT",
+              help="Also draw each key's record states over the years as an SVG picture "
+                   "(written atomically to OUT, even when the policy fails).")
 @JSON_OPTION
 @handle_errors
 @json_keys(*SIMULATE_KEYS)
 def simulate(source: str, years: int, ds_lag: str, actual_parent_ds_ttl: str | None,
-             actual_max_zone_ttl: str | None, as_json: bool) -> None:
+             actual_max_zone_ttl: str | None, svg_out: str | None, as_json: bool) -> None:
     """Run the rollover engine on a fake clock against a model parent and every resolver
     cache state; exit 1 naming the first instant some cached DS/DNSKEY/RRSIG fails."""
     from sigchain.core.rollover import simulate as sim
@@ -92,8 +97,18 @@ def simulate(source: str, years: int, ds_lag: str, actual_parent_ds_ttl: str | N
     world = sim.world_of(the_policy, _option_duration("--actual-parent-ds-ttl",
                                                       actual_parent_ds_ttl),
                          _option_duration("--actual-max-zone-ttl", actual_max_zone_ttl))
+    if svg_out is not None:
+        check_output(svg_out)  # before years of simulation
     result = sim.run(the_policy, years * 365, lag, world)
     secured = any(k.ds_published is not None for k in result.keys)
+    if svg_out is not None:
+        from sigchain.core.rollover import svg
+
+        failure = result.failures[0].at if result.failures else None
+        # States as the world's caches see them (its TTLs, which --actual-* may change).
+        picture = svg.timeline(result.keys, world, sim.T0, sim.T0 + years * 365 * 86400,
+                               failure)
+        write_atomic(svg_out, [picture])
     if as_json:
         emit_json({"policy": the_policy.name, "start": sim.T0, "years": years, "ds_lag": lag,
                    "parent_ds_ttl": world.parent_ds_ttl, "max_zone_ttl": world.max_zone_ttl,

@@ -8,6 +8,7 @@ import os
 import dns.name
 
 from sigchain.core.dnssec import algorithms, keyfile
+from sigchain.edge import pkcs11store
 from sigchain.edge.zonefile import read_text, write_atomic
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.model.keys import KeyPair
@@ -66,6 +67,8 @@ def load_pair(path: str, force: bool = False) -> KeyPair:
     check_private_mode(pfile, force)
     owner, ttl, dnskey = keyfile.public_from_text(_read(kfile), kfile)
     alg, private, timing = keyfile.private_from_text(_read(pfile), pfile)
+    if isinstance(private, keyfile.KeyLabel):  # the key is in a PKCS#11 token
+        private = pkcs11store.open_key(private.label, alg, pfile, private.line)
     if alg.number != dnskey.algorithm:  # type: ignore[attr-defined]
         raise InputError(
             f"algorithm {alg.number} in .private differs from the DNSKEY's "

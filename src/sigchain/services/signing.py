@@ -18,6 +18,7 @@ import dns.name
 from cryptography.hazmat.primitives import serialization
 
 from sigchain.core.dnssec import timefmt
+from sigchain.core.dnssec.algorithms import TokenKey
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.sign import denial as denialcore
@@ -38,26 +39,29 @@ EARLY_POOL_BYTES = 1 << 20  # zone files this big get their workers started befo
 _worker_ctx: tuple[bytes, SigningContext] | None = None
 
 
-def _portable(ctx: SigningContext) -> tuple[SigningContext, list[bytes]]:
-    """Private keys do not pickle: send them as PKCS#8 DER (in memory, to our own children)."""
+def _portable(ctx: SigningContext) -> tuple[SigningContext, list[bytes | None]]:
+    """Private keys do not pickle: send them as PKCS#8 DER (in memory, to our own children).
+    A token's key (PKCS#11) goes as itself, its URI: each worker opens its own session."""
     ders = [
-        k.private.private_bytes(
+        None if isinstance(k.private, TokenKey) else k.private.private_bytes(
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         for k in ctx.keys
     ]
-    return replace(ctx, keys=tuple(replace(k, private=None) for k in ctx.keys)), ders
+    keys = tuple(k if der is None else replace(k, private=None)
+                 for k, der in zip(ctx.keys, ders, strict=True))
+    return replace(ctx, keys=keys), ders
 
 
 def _sign_batch(
-    token: bytes, ctx: SigningContext, ders: list[bytes], batch: Batch
+    token: bytes, ctx: SigningContext, ders: list[bytes | None], batch: Batch
 ) -> tuple[str, list[int], int | None]:
     """A worker's task. The context comes with every batch (a pool may be started before the
     zone is read, so before the context exists); its keys are loaded once per signing run."""
     global _worker_ctx
     if _worker_ctx is None or _worker_ctx[0] != token:
         keys: list[KeyPair] = [
-            replace(k, private=serialization.load_der_private_key(der, None))
+            k if der is None else replace(k, private=serialization.load_der_private_key(der, None))
             for k, der in zip(ctx.keys, ders, strict=True)
         ]
         _worker_ctx = token, replace(ctx, keys=tuple(keys))
@@ -354,6 +358,9 @@ def sign_file(
         chosen, denial_warnings = _denial(rrsets, zorigin, denial, force)
         warnings = denial_warnings + warnings
         keys = keystore.load_zone_keys(keydir, zorigin, force=force)
+        if deterministic and any(isinstance(k.private, TokenKey) for k in keys):
+            warnings.append("--deterministic: keys in a PKCS#11 token sign with the token's "
+                            "own nonces, so their signatures differ from run to run")
         opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force)
         with phases.phase("prepare"):
             prep = signer.prepare(rrsets, zorigin, keys, opts, now)

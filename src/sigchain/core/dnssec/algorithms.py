@@ -7,6 +7,7 @@ RSA PKCS#1 v1.5 (RFC 3110, RFC 5702).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -24,6 +25,19 @@ PrivateKey = (
 PublicKey = (
     ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 )
+
+
+@runtime_checkable
+class TokenKey(Protocol):
+    """A private key that stays in a token (PKCS#11, edge/pkcs11store): it signs in DNSSEC
+    wire form itself and is known by its RFC 7512 URI (`label`, as BIND's .private `Label:`)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def public_key(self) -> PublicKey: ...
+
+    def sign_dnssec(self, data: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,7 @@ def _int_to_bytes(value: int, length: int | None = None) -> bytes:
 
 def public_key_bytes(alg: Algorithm, key: PrivateKey | PublicKey) -> bytes:
     """The DNSKEY public key field for a key (RFC 3110, RFC 6605, RFC 8080)."""
-    pub = key.public_key() if hasattr(key, "private_bytes") else key
+    pub = key.public_key() if hasattr(key, "private_bytes") or isinstance(key, TokenKey) else key
     if alg.family == "ecdsa":
         nums = pub.public_numbers()  # type: ignore[union-attr]
         return _int_to_bytes(nums.x, alg.size) + _int_to_bytes(nums.y, alg.size)
@@ -144,7 +158,10 @@ def public_key_from_dnskey(alg: Algorithm, data: bytes) -> PublicKey:
 
 
 def sign(alg: Algorithm, key: PrivateKey, data: bytes, deterministic: bool = False) -> bytes:
-    """Sign `data`; ECDSA may use RFC 6979 deterministic nonces for reproducible output."""
+    """Sign `data`; ECDSA may use RFC 6979 deterministic nonces for reproducible output.
+    A token's key signs itself (its own nonces)."""
+    if isinstance(key, TokenKey):
+        return key.sign_dnssec(data)
     if alg.family == "ecdsa":
         assert alg.hash is not None
         der = key.sign(data, ec.ECDSA(alg.hash(), deterministic_signing=deterministic))  # type: ignore[call-arg, union-attr]

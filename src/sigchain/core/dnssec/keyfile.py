@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 
 import dns.exception
 import dns.name
@@ -15,7 +16,7 @@ import dns.rrset
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from sigchain.core.dnssec import algorithms
-from sigchain.core.dnssec.algorithms import Algorithm, PrivateKey
+from sigchain.core.dnssec.algorithms import Algorithm, PrivateKey, TokenKey
 from sigchain.core.dnssec.timefmt import format_ctime, format_timestamp14, parse_timestamp14
 from sigchain.errors import InputError
 from sigchain.model.keys import FLAG_SEP, TIMING_FIELDS, KeyPair, KeyTiming
@@ -40,7 +41,9 @@ def _b64(value: int | bytes) -> str:
 def private_to_text(alg: Algorithm, key: PrivateKey, timing: KeyTiming) -> str:
     """The `.private` file in BIND's Private-key-format v1.3."""
     lines = ["Private-key-format: v1.3", f"Algorithm: {alg.number} ({alg.mnemonic})"]
-    if alg.family == "ecdsa":
+    if isinstance(key, TokenKey):  # in a token: a reference, no key material (as BIND's HSM keys)
+        lines.append(f"Label: {key.label}")
+    elif alg.family == "ecdsa":
         d = key.private_numbers().private_value  # type: ignore[union-attr]
         lines.append(f"PrivateKey: {_b64(d.to_bytes(alg.size, 'big'))}")
     elif alg.family == "eddsa":
@@ -140,10 +143,28 @@ def _timing(f: _PrivateFields) -> KeyTiming:
     return KeyTiming(**times)
 
 
-def private_from_text(text: str, filename: str) -> tuple[Algorithm, PrivateKey, KeyTiming]:
-    """Parse a BIND `.private` file (v1.2/v1.3); errors name the file and line."""
+@dataclass(frozen=True)
+class KeyLabel:
+    """A `.private` file that names a key in a token (`Label:`, an RFC 7512 URI) instead of
+    holding it; the key store opens it."""
+
+    label: str
+    line: int
+
+
+_KEY_MATERIAL = ("PrivateKey", "PrivateExponent")
+
+
+def private_from_text(
+    text: str, filename: str
+) -> tuple[Algorithm, PrivateKey | KeyLabel, KeyTiming]:
+    """Parse a BIND `.private` file (v1.2/v1.3); errors name the file and line. A file with
+    a `Label:` and no key material gives the KeyLabel."""
     fields = _PrivateFields(text, filename)
     alg = _algorithm(fields)
+    if "Label" in fields.fields and not any(f in fields.fields for f in _KEY_MATERIAL):
+        label, lineno = fields.fields["Label"]
+        return alg, KeyLabel(label, lineno), _timing(fields)
     return alg, _private_key(alg, fields), _timing(fields)
 
 

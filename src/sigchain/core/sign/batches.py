@@ -108,6 +108,8 @@ def cut(data: list[RRsetRec], chain: Chain, kinds: Mapping[Key, NodeKind], size:
 
 def _signer_for(alg: algorithms.Algorithm, key: KeyPair, deterministic: bool) -> Callable[[bytes], bytes]:
     """`algorithms.sign` for one key, with the ECDSA scheme object made once, not per call."""
+    if isinstance(key.private, algorithms.TokenKey):
+        return key.private.sign_dnssec
     if alg.family == "ecdsa" and alg.hash is not None:
         scheme = ec.ECDSA(alg.hash(), deterministic_signing=deterministic)  # type: ignore[call-arg]
         sign, size = key.private.sign, alg.size  # type: ignore[union-attr]
