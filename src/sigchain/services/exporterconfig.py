@@ -1,0 +1,163 @@
+"""What `sigchain exporter` probes and how often: from the command line or a TOML file
+(errors name the file and line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dns.exception
+import dns.name
+
+from sigchain import tomltext
+from sigchain.core.dnssec.timefmt import parse_duration
+from sigchain.core.validate.anchors import Server, parse_server
+from sigchain.edge.server import ListenAddress, parse_listen
+from sigchain.errors import InputError
+
+DEFAULT_INTERVAL = 60
+DEFAULT_TIMEOUT = 2.0
+MIN_INTERVAL = 1
+
+
+@dataclass(frozen=True)
+class ZoneTarget:
+    """One zone to watch: its servers (listed, and/or found from its NS), the parent servers
+    whose DS is compared, the resolvers asked for AD, and whether to AXFR the whole zone."""
+
+    zone: dns.name.Name
+    servers: tuple[Server, ...] = ()
+    find_servers: bool = False
+    axfr: bool = False
+    parent_servers: tuple[Server, ...] = ()
+    resolvers: tuple[Server, ...] = ()
+    interval: int = DEFAULT_INTERVAL
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    listen: ListenAddress
+    zones: tuple[ZoneTarget, ...] = field(default=())
+    timeout: float = DEFAULT_TIMEOUT
+
+
+def parse_zone_arg(text: str) -> tuple[dns.name.Name, tuple[Server, ...]]:
+    """`ZONE` or `ZONE=SERVER[,SERVER...]` as given to --zone."""
+    name, _, servers = text.partition("=")
+    zone = _zone_name(name, f"--zone {text!r}")
+    listed = tuple(parse_server(s.strip()) for s in servers.split(",") if s.strip())
+    return zone, listed
+
+
+def _zone_name(text: str, where: str) -> dns.name.Name:
+    if not text.strip():
+        raise InputError(f"bad {where}: no zone name")
+    try:
+        return dns.name.from_text(text.strip())
+    except dns.exception.DNSException as exc:
+        raise InputError(f"bad zone name in {where}: {exc}") from None
+
+
+def interval_seconds(text: str) -> int:
+    seconds = parse_duration(text)
+    if seconds < MIN_INTERVAL:
+        raise InputError(f"interval {text!r} is shorter than {MIN_INTERVAL} s")
+    return seconds
+
+
+def check_target(t: ZoneTarget) -> ZoneTarget:
+    if not t.servers and not (t.find_servers and t.parent_servers):
+        raise InputError(f"zone {t.zone}: give its servers (ZONE=SERVER,...), or a parent server "
+                         "to find them from the delegation")
+    return t
+
+
+def from_flags(listen: str, zones: tuple[str, ...], parent_servers: tuple[str, ...],
+               resolvers: tuple[str, ...], interval: str, find_servers: bool, axfr: bool,
+               timeout: float) -> ExporterConfig:
+    parents = tuple(parse_server(s, what="parent server") for s in parent_servers)
+    res = tuple(parse_server(s, what="resolver") for s in resolvers)
+    every = interval_seconds(interval)
+    targets = []
+    for z in zones:
+        zone, listed = parse_zone_arg(z)
+        targets.append(check_target(ZoneTarget(zone, listed, find_servers or not listed, axfr,
+                                               parents, res, every)))
+    if not targets:
+        raise InputError("no zone to probe: give --zone ZONE[=SERVER,...] (or --config FILE)")
+    return ExporterConfig(parse_listen(listen), tuple(targets), timeout)
+
+
+def load_config(path: str) -> ExporterConfig:
+    """The TOML file: top-level `listen`, `interval`, `timeout`, `parent-servers`,
+    `resolvers` (defaults for every zone), and one `[zones."NAME"]` table per zone."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    doc = tomltext.loads(text, path)
+    where = tomltext.Where(text)
+
+    def bad(message: str, table: str | None, key: str | None) -> InputError:
+        return InputError(message, file=path, line=where.find(table, key))
+
+    def servers(value: Any, what: str, table: str | None, key: str) -> tuple[Server, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad(f"{key} must be a list of \"ADDR[#PORT]\" strings", table, key)
+        try:
+            return tuple(parse_server(v, what=what) for v in value)
+        except InputError as exc:
+            raise bad(str(exc), table, key) from None
+
+    def duration(value: Any, table: str | None, key: str) -> int:
+        try:
+            return interval_seconds(str(value))
+        except InputError as exc:
+            raise bad(str(exc), table, key) from None
+
+    top = {"listen", "interval", "timeout", "parent-servers", "resolvers", "zones"}
+    for key in doc:
+        if key not in top:
+            raise bad(f"unknown setting {key!r}", None, key)
+    if not isinstance(doc.get("listen"), str):
+        raise bad("listen = \"ADDR#PORT\" is required", None, "listen")
+    try:
+        listen = parse_listen(doc["listen"])
+    except InputError as exc:
+        raise bad(str(exc), None, "listen") from None
+    every = duration(doc.get("interval", DEFAULT_INTERVAL), None, "interval")
+    timeout = doc.get("timeout", DEFAULT_TIMEOUT)
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise bad("timeout must be a positive number of seconds", None, "timeout")
+    parents = servers(doc.get("parent-servers", []), "parent server", None, "parent-servers")
+    res = servers(doc.get("resolvers", []), "resolver", None, "resolvers")
+    zones = doc.get("zones", {})
+    if not isinstance(zones, dict) or not zones:
+        raise bad('no zone to probe: add a [zones."NAME"] table', None, None)
+    targets = []
+    keys = {"servers", "find-servers", "axfr", "parent-servers", "resolvers", "interval"}
+    for name, table in zones.items():
+        header = rf"\[zones\.[\"']?{name.replace('.', '[.]')}[\"']?\]"
+        if not isinstance(table, dict):
+            raise bad(f"zones.{name} must be a table", header, None)
+        for key in table:
+            if key not in keys:
+                raise bad(f"unknown setting {key!r} for zone {name}", header, key)
+        for flag in ("find-servers", "axfr"):
+            if not isinstance(table.get(flag, False), bool):
+                raise bad(f"{flag} must be true or false", header, flag)
+        listed = servers(table.get("servers", []), "server", header, "servers")
+        target = ZoneTarget(
+            _zone_name(name, f"zone table {name!r}"), listed,
+            table.get("find-servers", not listed), table.get("axfr", False),
+            servers(table["parent-servers"], "parent server", header, "parent-servers")
+            if "parent-servers" in table else parents,
+            servers(table["resolvers"], "resolver", header, "resolvers")
+            if "resolvers" in table else res,
+            duration(table["interval"], header, "interval") if "interval" in table else every)
+        try:
+            targets.append(check_target(target))
+        except InputError as exc:
+            raise bad(str(exc), header, None) from None
+    return ExporterConfig(listen, tuple(targets), float(timeout))

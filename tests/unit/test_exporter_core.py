@@ -1,0 +1,101 @@
+"""The exporter's pure parts: signature times, the DS comparison, the metric families, and
+the config file's errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.dnssec
+import dns.flags
+import dns.message
+import dns.name
+import dns.rdata
+import dns.rrset
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sigchain.core.dnssec.ds import make_ds
+from sigchain.core.probe import zone as judge
+from sigchain.core.probe.metrics import families
+from sigchain.core.probe.zone import DsProbe, ServerProbe, SigTimes, ZoneSnapshot
+from sigchain.errors import InputError
+from sigchain.services.exporterconfig import load_config
+
+ZONE = dns.name.from_text("ops.test.")
+NOW = 1_800_000_000
+
+
+def _signed_keys(expiration: int) -> tuple[dns.rrset.RRset, dns.rrset.RRset, dns.rdata.Rdata]:
+    private = ec.generate_private_key(ec.SECP256R1())
+    key = dns.dnssec.make_dnskey(private.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256,
+                                 flags=257)
+    keys = dns.rrset.from_rdata(ZONE, 300, key)
+    sig = dns.dnssec.sign(keys, private, ZONE, key, inception=NOW - 3600,
+                          expiration=expiration)
+    return keys, dns.rrset.from_rdata(ZONE, 300, sig), key
+
+
+def test_signature_times_take_the_earliest_per_rrset() -> None:
+    keys, sigs, _ = _signed_keys(NOW + 100)
+    _, later, _ = _signed_keys(NOW + 900)
+    both = dns.rrset.from_rdata(ZONE, 300, sigs[0], later[0])
+    times = judge.signature_times([keys, both])
+    assert times == (SigTimes("ops.test.", "DNSKEY", NOW + 100, NOW - 3600),)
+
+
+def test_ds_match_needs_a_key_that_signs_the_dnskey_rrset() -> None:
+    keys, sigs, key = _signed_keys(NOW + 86400)
+    ds = dns.rrset.from_rdata(ZONE, 300, make_ds(ZONE, key, 2))
+    assert judge.ds_match(ZONE, ds, [keys, sigs], NOW)
+    assert not judge.ds_match(ZONE, ds, [keys, sigs], NOW + 2 * 86400)  # signature expired
+    assert not judge.ds_match(ZONE, ds, [keys], NOW)  # no signature
+    _, _, stranger = _signed_keys(NOW + 86400)
+    other = dns.rrset.from_rdata(ZONE, 300, make_ds(ZONE, stranger, 2))  # type: ignore[arg-type]
+    assert not judge.ds_match(ZONE, other, [keys, sigs], NOW)
+    assert not judge.ds_match(ZONE, None, [keys, sigs], NOW)
+
+
+def test_an_answer_without_aa_or_signatures_is_not_good() -> None:
+    query = dns.message.make_query(ZONE, "SOA")
+    reply = dns.message.make_response(query)
+    reply.answer.append(dns.rrset.from_text(ZONE, 300, "IN", "SOA", "ns h 1 2 3 4 5"))
+    assert "lame" in judge.authoritative_answer(reply, ZONE, 6)[1]
+    reply.flags |= dns.flags.AA
+    assert "no RRSIG" in judge.authoritative_answer(reply, ZONE, 6)[1]
+
+
+def _samples(snaps: list[ZoneSnapshot]) -> dict[tuple[str, tuple[str, ...]], float]:
+    return {(f.name, labels): v for f in families(snaps) for labels, v in f.samples}
+
+
+def test_families_per_server_and_no_stale_data_for_a_failed_probe() -> None:
+    sigs = (SigTimes("ops.test.", "SOA", NOW + 50, NOW - 10),
+            SigTimes("www.ops.test.", "A", NOW + 20, NOW - 10))
+    snap = ZoneSnapshot("ops.test.", NOW, (
+        ServerProbe("ops.test.", "127.0.0.1", True, 0.01, serial=7, sigs=sigs),
+        ServerProbe("ops.test.", "127.0.0.2", False, 2.0, "timed out")),
+        (DsProbe("ops.test.", "127.0.0.2", True, 0.5, count=2, matches=True),))
+    s = _samples([snap])
+    assert s[("dnssec_zone_rrsig_earliest_expiry_timestamp_seconds",
+              ("ops.test.", "127.0.0.1"))] == NOW + 20
+    assert s[("dnssec_zone_serial", ("ops.test.", "127.0.0.1"))] == 7
+    assert ("dnssec_zone_serial", ("ops.test.", "127.0.0.2")) not in s
+    # 127.0.0.2 is probed as a server (failed) and as a parent (ok): one series, failed.
+    assert s[("dnssec_probe_success", ("ops.test.", "127.0.0.2"))] == 0
+    assert s[("dnssec_probe_duration_seconds", ("ops.test.", "127.0.0.2"))] == 2.5
+    assert s[("dnssec_zone_ds_count", ("ops.test.", "127.0.0.2"))] == 2
+
+
+def test_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "exporter.toml"
+    path.write_text('listen = "127.0.0.1#9999"\ninterval = "30s"\nresolvers = ["127.0.0.3"]\n\n'
+                    '[zones."ops.test."]\nservers = ["127.0.0.1#5300"]\naxfr = true\n')
+    config = load_config(str(path))
+    (t,) = config.zones
+    assert (t.zone, t.axfr, t.interval, str(t.servers[0]), str(t.resolvers[0])) == (
+        ZONE, True, 30, "127.0.0.1#5300", "127.0.0.3")
+    path.write_text('listen = "127.0.0.1#9999"\n\n[zones."ops.test."]\n'
+                    'servers = ["127.0.0.1#5300"]\naxfr = "yes"\n')
+    with pytest.raises(InputError) as err:
+        load_config(str(path))
+    assert err.value.line == 5 and "axfr" in str(err.value)
