@@ -8,13 +8,22 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import sc, sigchain_cmd, terminate
+import dns.exception
+import dns.message
+import dns.name
+import dns.query
+import dns.rdatatype
+import dns.zone
+
+from tests.conftest import need, sc, sigchain_cmd, terminate
 from tests.zonetools import keygen
 
 ZONE = "ops.test."
 FRESH, STALE = "127.57.1.1", "127.57.1.2"  # ns1 and ns2 of ops.test.
 PARENT, WRONG_PARENT = "127.57.0.1", "127.57.0.2"
-SILENT = "127.57.9.9"  # nothing listens there
+SILENT = "127.57.9.9"  # bound by the tests, never answers
+RESOLVER, BOGUS_RESOLVER = "127.57.0.53", "127.57.0.54"  # Unbound via PARENT, via WRONG_PARENT
+MIXED = "127.57.1.3"  # the whole-zone (AXFR) probe target
 DAY = 86400
 
 OPS = """$ORIGIN ops.test.
@@ -63,13 +72,70 @@ def build(base: Path, stale_expiry_days: float = 2) -> dict[str, Path]:
         out[name] = base / f"ops.{name}.signed"
         sc("sign", src, "--keys", keys, "-o", out[name], "--jitter", "0", *extra, check=True)
     pkeys = base / "pkeys"
-    keygen(pkeys, "test", "csk")
+    csk = keygen(pkeys, "test", "csk")
+    (base / "test.ds").write_text(ds_line(pkeys, csk))
     for name, ds in (("parent", ds_line(keys, ksk)), ("wrong", ds_line(other, stranger))):
         src = base / f"test.{name}.zone"
         src.write_text(PARENT_ZONE.format(ds=ds))
         out[name] = base / f"test.{name}.signed"
         sc("sign", src, "--origin", "test.", "--keys", pkeys, "-o", out[name], check=True)
     return out
+
+
+def mixed(base: Path, zones: dict[str, Path]) -> Path:
+    """The fresh zone with www's A signature taken from the stale one (same keys, so it
+    verifies): only a whole-zone probe sees that signature's early expiry."""
+    fresh = dns.zone.from_file(str(zones["fresh"]), ZONE, relativize=False)
+    stale = dns.zone.from_file(str(zones["stale"]), ZONE, relativize=False)
+    www = dns.name.from_text("www", dns.name.from_text(ZONE))
+    old = stale.find_rdataset(www, dns.rdatatype.RRSIG, dns.rdatatype.A)
+    fresh.replace_rdataset(www, old)
+    path = base / "ops.mixed.signed"
+    fresh.to_file(str(path), relativize=False)
+    return path
+
+
+UNBOUND = """server:
+  interface: {address}@53
+  do-ip6: no
+  do-not-query-localhost: no
+  username: ""
+  chroot: ""
+  directory: "{dir}"
+  pidfile: "{dir}/unbound-{address}.pid"
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  module-config: "validator iterator"
+  trust-anchor: "{anchor}"
+  qname-minimisation: no
+  local-zone: "test." nodefault
+  harden-referral-path: no
+  target-fetch-policy: "0 0 0 0 0"
+stub-zone:
+  name: "test."
+  stub-addr: {parent}@53
+"""
+
+
+def unbound(base: Path, address: str, parent: str) -> subprocess.Popen[bytes]:
+    """A validating Unbound on `address`, trusting `test.`'s key, with `parent` as the
+    server of `test.`; returns once it answers."""
+    conf = base / f"unbound-{address}.conf"
+    conf.write_text(UNBOUND.format(address=address, dir=base, parent=parent,
+                                   anchor=(base / "test.ds").read_text().strip()))
+    log = open(base / f"unbound-{address}.log", "wb")
+    proc = subprocess.Popen([need("unbound"), "-d", "-c", str(conf)], stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            dns.query.udp(dns.message.make_query("test.", "SOA"), address, timeout=0.5)
+            return proc
+        except (dns.exception.Timeout, OSError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                terminate(proc)
+                raise AssertionError((base / f"unbound-{address}.log").read_text()) from None
 
 
 class Daemon:

@@ -13,18 +13,23 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port
+from tests.conftest import free_port, terminate
 from tests.interop.exporter_zones import (
+    BOGUS_RESOLVER,
     DAY,
     FRESH,
+    MIXED,
     PARENT,
+    RESOLVER,
     SILENT,
     STALE,
     WRONG_PARENT,
     ZONE,
     Daemon,
     build,
+    mixed,
     serve,
+    unbound,
 )
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -64,24 +69,31 @@ def world(silent: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                serve(base, PARENT, "test.", zones["parent"]),
                serve(base, WRONG_PARENT, "test.", zones["wrong"])]
     exporter = None
+    resolvers = []
     try:
+        resolvers = [unbound(base, RESOLVER, PARENT), unbound(base, BOGUS_RESOLVER, WRONG_PARENT)]
         exporter, url = start_exporter(
             base, "--zone", f"{ZONE}={FRESH},{SILENT}", "--find-servers",
-            "--parent-server", PARENT, "--parent-server", WRONG_PARENT)
+            "--parent-server", PARENT, "--parent-server", WRONG_PARENT,
+            "--resolver", RESOLVER, "--resolver", BOGUS_RESOLVER)
         deadline = time.monotonic() + 20
         while True:
             samples = scrape(url)
             if value(samples, "dnssec_zone_ds_count", zone=ZONE, parent_server=WRONG_PARENT) \
-                    is not None:
+                    is not None and value(samples, "dnssec_zone_validates", zone=ZONE,
+                                          resolver=BOGUS_RESOLVER) is not None:
                 break
             assert time.monotonic() < deadline, exporter.text()
             time.sleep(0.2)
-        yield {"url": url, "samples": samples, "exporter": exporter, "now": time.time()}
+        yield {"url": url, "samples": samples, "exporter": exporter, "now": time.time(),
+               "zones": zones}
     finally:
         if exporter is not None:
             exporter.stop()
         for d in daemons:
             d.stop()
+        for r in resolvers:
+            terminate(r)
 
 
 def test_each_server_shows_its_own_earliest_expiry(world: dict[str, object]) -> None:
@@ -126,6 +138,16 @@ def test_ds_compared_with_the_served_keys(world: dict[str, object]) -> None:
     assert value(s, "dnssec_zone_ds_count", zone=ZONE, parent_server=WRONG_PARENT) == 1
 
 
+def test_resolvers_validate_or_not(world: dict[str, object]) -> None:
+    """Unbound through the parent with the right DS validates (AD); through the one with a
+    DS for a key the zone does not have, it answers SERVFAIL."""
+    s = world["samples"]
+    assert isinstance(s, dict)
+    assert value(s, "dnssec_zone_validates", zone=ZONE, resolver=RESOLVER) == 1
+    assert value(s, "dnssec_zone_validates", zone=ZONE, resolver=BOGUS_RESOLVER) == 0
+    assert value(s, "dnssec_probe_success", zone=ZONE, server=BOGUS_RESOLVER) == 1
+
+
 def test_scrape_is_fast_while_a_server_is_silent(world: dict[str, object]) -> None:
     """Probes of the silent server take 0.5 s each and run every second: scrapes land while
     one is waiting, and still answer at once. (A scrape that waited on DNS would take the
@@ -142,6 +164,37 @@ def test_scrape_is_fast_while_a_server_is_silent(world: dict[str, object]) -> No
         time.sleep(0.1)
     shown = [round(t, 3) for t in times]
     assert sum(t < 0.1 for t in times) >= 12 and max(times) < 0.4, shown
+
+
+def test_axfr_probe_covers_the_whole_zone(tmp_path: Path, world: dict[str, object]) -> None:
+    """With --axfr the earliest expiry is that of the zone's first signature to expire
+    (www A, older than the apex's), and each RRset has its own series."""
+    path = mixed(tmp_path, world["zones"])  # type: ignore[arg-type]
+    config = tmp_path / "serve.toml"
+    config.write_text(f'[zones."{ZONE}"]\nfile = "{path}"\nallow-transfer = ["127.0.0.0/8"]\n'
+                      f'[[listen]]\naddress = "{MIXED}#53"\n')
+    server = Daemon(tmp_path / "serve.log", ["serve", "--config", str(config),
+                                              "--udp-workers", "1"])
+    exporter, url = start_exporter(tmp_path, "--axfr", "--zone", f"{ZONE}={MIXED}")
+    try:
+        deadline = time.monotonic() + 20
+        while (s := scrape(url)) and value(s, "dnssec_probe_success", zone=ZONE,
+                                           server=MIXED) is None:
+            assert time.monotonic() < deadline, exporter.text()
+            time.sleep(0.2)
+    finally:
+        exporter.stop()
+        server.stop()
+    assert value(s, "dnssec_probe_success", zone=ZONE, server=MIXED) == 1, exporter.text()
+    www = value(s, "dnssec_zone_rrsig_expiry_timestamp_seconds", zone=ZONE, server=MIXED,
+                name=f"www.{ZONE}", type="A")
+    soa = value(s, "dnssec_zone_rrsig_expiry_timestamp_seconds", zone=ZONE, server=MIXED,
+                name=ZONE, type="SOA")
+    assert www is not None and soa is not None and www < soa - 10 * DAY
+    assert value(s, "dnssec_zone_rrsig_earliest_expiry_timestamp_seconds", zone=ZONE,
+                 server=MIXED) == www
+    assert value(s, "dnssec_zone_rrsig_expiry_timestamp_seconds", zone=ZONE, server=MIXED,
+                 name=f"mail.{ZONE}", type="NSEC") is not None
 
 
 def test_exits_cleanly_on_sigterm(tmp_path: Path, silent: None) -> None:
