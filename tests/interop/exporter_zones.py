@@ -55,13 +55,12 @@ def ds_line(keys: Path, base: str) -> str:
     return sc("ds", keys / f"{base}.key", check=True).stdout.strip()
 
 
-def build(base: Path, stale_expiry_days: float = 2) -> dict[str, Path]:
+def build(base: Path, stale_expiry_days: float = 2, parents: bool = True) -> dict[str, Path]:
     """Sign the zones: fresh (now-1h, 14 days), stale (serial one lower, expiring in
     `stale_expiry_days`), the parent with the right DS and a parent with a wrong one."""
     keys, other = base / "keys", base / "other"
     ksk = keygen(keys, "ops.test", "ksk")
     keygen(keys, "ops.test", "zsk")
-    stranger = keygen(other, "ops.test", "ksk")
     out: dict[str, Path] = {}
     for name, serial, extra in (
             ("fresh", 2, ["--validity", "14d"]),
@@ -71,9 +70,12 @@ def build(base: Path, stale_expiry_days: float = 2) -> dict[str, Path]:
         src.write_text(OPS.format(serial=serial))
         out[name] = base / f"ops.{name}.signed"
         sc("sign", src, "--keys", keys, "-o", out[name], "--jitter", "0", *extra, check=True)
+    if not parents:
+        return out
     pkeys = base / "pkeys"
     csk = keygen(pkeys, "test", "csk")
     (base / "test.ds").write_text(ds_line(pkeys, csk))
+    stranger = keygen(other, "ops.test", "ksk")
     for name, ds in (("parent", ds_line(keys, ksk)), ("wrong", ds_line(other, stranger))):
         src = base / f"test.{name}.zone"
         src.write_text(PARENT_ZONE.format(ds=ds))
