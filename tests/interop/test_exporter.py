@@ -178,8 +178,8 @@ def test_axfr_probe_covers_the_whole_zone(tmp_path: Path, world: dict[str, objec
     exporter, url = start_exporter(tmp_path, "--axfr", "--zone", f"{ZONE}={MIXED}")
     try:
         deadline = time.monotonic() + 20
-        while (s := scrape(url)) and value(s, "dnssec_probe_success", zone=ZONE,
-                                           server=MIXED) is None:
+        while value(s := scrape(url), "dnssec_probe_success", zone=ZONE,
+                    server=MIXED) is None:
             assert time.monotonic() < deadline, exporter.text()
             time.sleep(0.2)
     finally:

@@ -35,7 +35,8 @@ from sigchain.services.exporterconfig import DEFAULT_TIMEOUT, from_flags, load_c
               help="A validating resolver: is the zone's SOA answered with AD?")
 @click.option("--interval", default="60s", show_default=True, metavar="DURATION",
               help="Time between probe rounds of a zone.")
-@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=click.FloatRange(0, min_open=True),
+              default=DEFAULT_TIMEOUT, show_default=True,
               metavar="SECONDS", help="Wait per query.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @handle_errors
@@ -48,8 +49,6 @@ def exporter(config_path: str | None, listen: str | None, zones: tuple[str, ...]
     DS count and whether a DS matches a signing DNSKEY; per resolver: AD seen."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s sigchain exporter: %(levelname)s: %(message)s")
-    if timeout <= 0:
-        raise InputError("--timeout must be positive")
     if config_path is not None:
         if listen or zones or parents or resolvers or find_servers or axfr:
             raise InputError("--config cannot be combined with --listen/--zone/--parent-server/"

@@ -19,7 +19,7 @@ from dns.rdatatype import RdataType
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.probe import zone as judge
 from sigchain.core.probe.zone import DsProbe, ResolverProbe, ServerProbe, ZoneSnapshot
-from sigchain.core.resolve.exchange import EDNS_PAYLOAD
+from sigchain.core.resolve.exchange import Query
 from sigchain.core.validate.anchors import Server, ipv4_first
 from sigchain.edge import transport
 from sigchain.services.exporterconfig import ZoneTarget
@@ -34,9 +34,7 @@ class ProbeFailed(Exception):
 
 def _query(server: Server, qname: dns.name.Name, rdtype: int, timeout: float,
            rd: bool = False) -> dns.message.Message:
-    msg = dns.message.make_query(qname, rdtype, dns.rdataclass.IN, use_edns=0,
-                                 want_dnssec=True, payload=EDNS_PAYLOAD)
-    msg.flags = dns.flags.RD if rd else 0
+    msg = Query(qname, rdtype, (server,), rd=rd).message()
     try:
         return transport.ask(server, msg, timeout).message
     except NETWORK_ERRORS as exc:
