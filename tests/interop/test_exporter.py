@@ -75,7 +75,7 @@ def world(silent: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         exporter, url = start_exporter(
             base, "--zone", f"{ZONE}={FRESH},{SILENT}", "--find-servers",
             "--parent-server", PARENT, "--parent-server", WRONG_PARENT,
-            "--resolver", RESOLVER, "--resolver", BOGUS_RESOLVER)
+            "--resolver", RESOLVER, "--resolver", BOGUS_RESOLVER, "--anchor", str(base / "test.ds"))
         deadline = time.monotonic() + 20
         while True:
             samples = scrape(url)
@@ -146,6 +146,9 @@ def test_resolvers_validate_or_not(world: dict[str, object]) -> None:
     assert value(s, "dnssec_zone_validates", zone=ZONE, resolver=RESOLVER) == 1
     assert value(s, "dnssec_zone_validates", zone=ZONE, resolver=BOGUS_RESOLVER) == 0
     assert value(s, "dnssec_probe_success", zone=ZONE, server=BOGUS_RESOLVER) == 1
+    # sigchain's own validation from test.'s key, through each resolver with CD=1
+    assert value(s, "dnssec_zone_chain_validates", zone=ZONE, resolver=RESOLVER) == 1
+    assert value(s, "dnssec_zone_chain_validates", zone=ZONE, resolver=BOGUS_RESOLVER) == 0
 
 
 def test_scrape_is_fast_while_a_server_is_silent(world: dict[str, object]) -> None:

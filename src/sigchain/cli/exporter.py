@@ -33,6 +33,9 @@ from sigchain.services.exporterconfig import DEFAULT_TIMEOUT, from_flags, load_c
               help="A server of the parent zone whose DS is compared with the DNSKEYs.")
 @click.option("--resolver", "resolvers", multiple=True, metavar="ADDR[#PORT]",
               help="A validating resolver: is the zone's SOA answered with AD?")
+@click.option("--anchor", metavar="FILE",
+              help="Trust anchors (DS/DNSKEY records or BIND trust-anchors): sigchain also "
+                   "validates each zone itself through each --resolver, with CD=1.")
 @click.option("--interval", default="60s", show_default=True, metavar="DURATION",
               help="Time between probe rounds of a zone.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
@@ -42,7 +45,8 @@ from sigchain.services.exporterconfig import DEFAULT_TIMEOUT, from_flags, load_c
 @handle_errors
 def exporter(config_path: str | None, listen: str | None, zones: tuple[str, ...],
              find_servers: bool, axfr: bool, parents: tuple[str, ...],
-             resolvers: tuple[str, ...], interval: str, timeout: float, verbose: bool) -> None:
+             resolvers: tuple[str, ...], anchor: str | None, interval: str, timeout: float,
+             verbose: bool) -> None:
     """Probe zones on a schedule and serve the results as Prometheus metrics until
     SIGTERM/SIGINT (exit 0). Metrics per authoritative server: RRSIG expiry and inception
     per RRset and the earliest, SOA serial, probe success and duration; per parent server:
@@ -50,15 +54,15 @@ def exporter(config_path: str | None, listen: str | None, zones: tuple[str, ...]
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s sigchain exporter: %(levelname)s: %(message)s")
     if config_path is not None:
-        if listen or zones or parents or resolvers or find_servers or axfr:
+        if listen or zones or parents or resolvers or find_servers or axfr or anchor:
             raise InputError("--config cannot be combined with --listen/--zone/--parent-server/"
-                             "--resolver/--find-servers/--axfr: put them in the file")
+                             "--resolver/--anchor/--find-servers/--axfr: put them in the file")
         config = load_config(config_path)
     else:
         if listen is None:
             raise InputError("--listen ADDR#PORT is required (or --config FILE)")
         config = from_flags(listen, zones, parents, resolvers, interval, find_servers, axfr,
-                            timeout)
+                            timeout, anchor)
     service = Exporter(config)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -83,7 +83,7 @@ class Exporter:
         while not self._stop.is_set():
             started = self.clock.monotonic()
             try:
-                snap = probe_zone(target, self.config.timeout, self.clock)
+                snap = probe_zone(target, self.config.timeout, self.clock, self.config.anchors)
             except Exception:  # a bug in one probe must not stop the zone's monitoring
                 log.exception("probe of %s failed", target.zone)
             else:

@@ -9,12 +9,14 @@ from typing import Any
 
 import dns.exception
 import dns.name
+import dns.rrset
 
 from sigchain import tomltext
 from sigchain.core.dnssec.timefmt import parse_duration
 from sigchain.core.validate.anchors import Server, parse_server
 from sigchain.edge.server import ListenAddress, parse_listen
 from sigchain.errors import InputError
+from sigchain.services.trace import read_anchors
 
 DEFAULT_INTERVAL = 60
 DEFAULT_TIMEOUT = 2.0
@@ -40,6 +42,7 @@ class ExporterConfig:
     listen: ListenAddress
     zones: tuple[ZoneTarget, ...] = field(default=())
     timeout: float = DEFAULT_TIMEOUT
+    anchors: tuple[dns.rrset.RRset, ...] = ()  # trust anchors for sigchain's own validation
 
 
 def parse_zone_arg(text: str) -> tuple[dns.name.Name, tuple[Server, ...]]:
@@ -75,7 +78,7 @@ def check_target(t: ZoneTarget) -> ZoneTarget:
 
 def from_flags(listen: str, zones: tuple[str, ...], parent_servers: tuple[str, ...],
                resolvers: tuple[str, ...], interval: str, find_servers: bool, axfr: bool,
-               timeout: float) -> ExporterConfig:
+               timeout: float, anchor: str | None) -> ExporterConfig:
     parents = tuple(parse_server(s, what="parent server") for s in parent_servers)
     res = tuple(parse_server(s, what="resolver") for s in resolvers)
     every = interval_seconds(interval)
@@ -86,7 +89,10 @@ def from_flags(listen: str, zones: tuple[str, ...], parent_servers: tuple[str, .
                                                parents, res, every)))
     if not targets:
         raise InputError("no zone to probe: give --zone ZONE[=SERVER,...] (or --config FILE)")
-    return ExporterConfig(parse_listen(listen), tuple(targets), timeout)
+    if anchor and not res:
+        raise InputError("--anchor is for validating through a --resolver; none was given")
+    anchors = tuple(read_anchors(anchor)) if anchor else ()
+    return ExporterConfig(parse_listen(listen), tuple(targets), timeout, anchors)
 
 
 def load_config(path: str) -> ExporterConfig:
@@ -116,7 +122,7 @@ def load_config(path: str) -> ExporterConfig:
         except InputError as exc:
             raise bad(str(exc), table, key) from None
 
-    top = {"listen", "interval", "timeout", "parent-servers", "resolvers", "zones"}
+    top = {"listen", "interval", "timeout", "parent-servers", "resolvers", "zones", "anchor"}
     for key in doc:
         if key not in top:
             raise bad(f"unknown setting {key!r}", None, key)
@@ -160,4 +166,8 @@ def load_config(path: str) -> ExporterConfig:
             targets.append(check_target(target))
         except InputError as exc:
             raise bad(str(exc), header, None) from None
-    return ExporterConfig(listen, tuple(targets), float(timeout))
+    anchor = doc.get("anchor")
+    if anchor is not None and not isinstance(anchor, str):
+        raise bad('anchor = "FILE" (DS/DNSKEY records or BIND trust-anchors)', None, "anchor")
+    anchors = tuple(read_anchors(str(Path(path).parent / anchor))) if anchor else ()
+    return ExporterConfig(listen, tuple(targets), float(timeout), anchors)

@@ -4,6 +4,8 @@ The judging is `core.probe.zone`; this module only sends the queries."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dns.exception
 import dns.flags
 import dns.message
@@ -21,7 +23,9 @@ from sigchain.core.probe import zone as judge
 from sigchain.core.probe.zone import DsProbe, ResolverProbe, ServerProbe, ZoneSnapshot
 from sigchain.core.resolve.exchange import Query
 from sigchain.core.validate.anchors import Server, ipv4_first
+from sigchain.core.validate.validator import Question
 from sigchain.edge import transport
+from sigchain.services import trace as tracing
 from sigchain.services.exporterconfig import ZoneTarget
 
 APEX_TYPES = (RdataType.SOA, RdataType.DNSKEY, RdataType.NS)
@@ -138,7 +142,10 @@ def probe_ds(target: ZoneTarget, parent: Server, dnskey: list[dns.rrset.RRset], 
 
 
 def probe_resolver(target: ZoneTarget, resolver: Server, timeout: float,
-                   clock: Clock = SYSTEM) -> ResolverProbe:
+                   anchors: Sequence[dns.rrset.RRset] = (), clock: Clock = SYSTEM,
+                   ) -> ResolverProbe:
+    """AD on the zone's SOA; with anchors, also sigchain's own validation of it from the
+    anchors through the resolver with CD=1 (as `sigchain trace @resolver`)."""
     start = clock.monotonic()
     try:
         reply = _query(resolver, target.zone, RdataType.SOA, timeout, rd=True)
@@ -146,11 +153,18 @@ def probe_resolver(target: ZoneTarget, resolver: Server, timeout: float,
         return ResolverProbe(target.zone.to_text(), str(resolver), False,
                              clock.monotonic() - start, str(exc))
     validates, why = judge.resolver_validates(reply)
+    chain = None
+    if anchors:
+        traced = tracing.trace(Question(target.zone, RdataType.SOA), anchors, clock.now(),
+                               server=resolver, cd=True, budget=timeout * 5,
+                               server_timeout=timeout)
+        chain = None if traced.status == "unreachable" else traced.status == "secure"
     return ResolverProbe(target.zone.to_text(), str(resolver), True, clock.monotonic() - start,
-                         why, validates)
+                         why, validates, chain)
 
 
-def probe_zone(target: ZoneTarget, timeout: float, clock: Clock = SYSTEM) -> ZoneSnapshot:
+def probe_zone(target: ZoneTarget, timeout: float, clock: Clock = SYSTEM,
+               anchors: Sequence[dns.rrset.RRset] = ()) -> ZoneSnapshot:
     """One round: every server of the zone, then the DS at each parent server (against the
     first DNSKEY answer got), then each resolver."""
     servers, note = find_servers(target, timeout)
@@ -164,5 +178,5 @@ def probe_zone(target: ZoneTarget, timeout: float, clock: Clock = SYSTEM) -> Zon
         results.append(ServerProbe(target.zone.to_text(), "-", False, 0.0, note or "no server"))
     now = clock.now()
     ds = tuple(probe_ds(target, p, dnskey, now, timeout, clock) for p in target.parent_servers)
-    res = tuple(probe_resolver(target, r, timeout, clock) for r in target.resolvers)
+    res = tuple(probe_resolver(target, r, timeout, anchors, clock) for r in target.resolvers)
     return ZoneSnapshot(target.zone.to_text(), clock.now(), tuple(results), ds, res)

@@ -38,6 +38,9 @@ def _families() -> dict[str, Family]:
          "RRset validates, else 0.", zp),
         ("dnssec_zone_ds_count", "DS records for the zone at this parent server.", zp),
         ("dnssec_zone_validates", "1 when the resolver answered the zone's SOA with AD set.", zr),
+        ("dnssec_zone_chain_validates",
+         "1 when sigchain itself validates the zone's SOA from the configured anchor, asking "
+         "this resolver with CD=1 (the data is there and the chain holds), else 0.", zr),
         ("dnssec_probe_success", "1 when the last probe of this server got a good answer.", zs),
         ("dnssec_probe_duration_seconds", "How long the last probe of this server took.", zs),
         ("dnssec_probe_timestamp_seconds", "When the zone's last probe round finished.",
@@ -84,6 +87,9 @@ def families(snapshots: Iterable[ZoneSnapshot]) -> list[Family]:
         for r in snap.resolvers:
             if probed((snap.zone, r.resolver), r.ok, r.duration):
                 put("dnssec_zone_validates", (snap.zone, r.resolver), 1 if r.validates else 0)
+            if r.chain_secure is not None:
+                put("dnssec_zone_chain_validates", (snap.zone, r.resolver),
+                    1 if r.chain_secure else 0)
     for labels, (ok, took) in probes.items():
         put("dnssec_probe_success", labels, ok)
         put("dnssec_probe_duration_seconds", labels, round(took, 6))

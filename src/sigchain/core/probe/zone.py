@@ -69,6 +69,7 @@ class ResolverProbe:
     duration: float
     error: str = ""
     validates: bool = False
+    chain_secure: bool | None = None  # sigchain's own validation from the anchor, CD=1
 
 
 @dataclass(frozen=True)
