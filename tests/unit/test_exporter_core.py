@@ -99,3 +99,37 @@ def test_config_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         load_config(str(path))
     assert err.value.line == 5 and "axfr" in str(err.value)
+
+
+def test_key_state_families_come_from_a_key_source() -> None:
+    """The seam for the key lifecycle: a KeySource's families are served beside the probes'."""
+    from prometheus_client import generate_latest
+
+    from sigchain.core.probe.metrics import Family
+    from sigchain.services.exporter import Exporter
+    from sigchain.services.exporterconfig import ExporterConfig, ListenAddress
+
+    class Keys:
+        def families(self, now: int) -> list[Family]:
+            return [Family("dnssec_key_state", "state", ("zone", "keytag", "role", "record"),
+                           [(("ops.test.", "12345", "ksk", "DS"), 2.0)])]
+
+    exporter = Exporter(ExporterConfig(ListenAddress("127.0.0.1", 9)), keys=[Keys()])
+    text = generate_latest(exporter.registry).decode()
+    assert 'dnssec_key_state{keytag="12345",record="DS",role="ksk",zone="ops.test."} 2.0' in text
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    from tests.conftest import sc
+
+    config = tmp_path / "bad.toml"
+    config.write_text('listen = "127.0.0.1#9"\n[zones."x."]\nservers = ["nope"]\n')
+    proc = sc("exporter", "--config", config)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"sigchain: error: {config}:3: bad server 'nope': expected an "
+                                   "IP address, ADDR[#PORT]")
+    proc = sc("exporter", "--listen", "127.0.0.1#9", "--zone", "x.=127.0.0.1", "--anchor", config)
+    assert proc.returncode == 2 and "--resolver" in proc.stderr
+    proc = sc("walk", "x.", "--server", "127.0.0.1", "--wordlist", tmp_path / "missing")
+    assert proc.returncode == 2 and "missing: cannot read" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -80,6 +80,7 @@ class Exporter:
         self._stop.set()
 
     def _probe_loop(self, target: ZoneTarget) -> None:
+        failing: dict[str, str] = {}  # server → its error: logged when it starts or ends
         while not self._stop.is_set():
             started = self.clock.monotonic()
             try:
@@ -88,9 +89,7 @@ class Exporter:
                 log.exception("probe of %s failed", target.zone)
             else:
                 self.snapshots.put(snap)
-                for p in (*snap.servers, *snap.ds, *snap.resolvers):
-                    if not p.ok:
-                        log.warning("%s: %s", target.zone, p.error)
+                _log_changes(target, snap, failing)
             self._stop.wait(max(0.0, target.interval - (self.clock.monotonic() - started)))
 
     def run(self) -> None:
@@ -113,3 +112,18 @@ class Exporter:
             server.server_close()
             thread.join(2)
         log.info("stopped")
+
+
+def _log_changes(target: ZoneTarget, snap: ZoneSnapshot, failing: dict[str, str]) -> None:
+    """Log a probe that starts failing (or fails differently) and one that recovers, not
+    the same failure every round."""
+    probes = [(p.server, p.ok, p.error) for p in snap.servers]
+    probes += [(p.parent_server, p.ok, p.error) for p in snap.ds]
+    probes += [(p.resolver, p.ok, p.error) for p in snap.resolvers]
+    for server, ok, error in probes:
+        if not ok and failing.get(server) != error:
+            log.warning("%s at %s: %s", target.zone, server, error)
+            failing[server] = error
+        elif ok and server in failing:
+            log.info("%s at %s: answering again", target.zone, server)
+            del failing[server]

@@ -95,79 +95,90 @@ def from_flags(listen: str, zones: tuple[str, ...], parent_servers: tuple[str, .
     return ExporterConfig(parse_listen(listen), tuple(targets), timeout, anchors)
 
 
+class _Reader:
+    """Reads settings of the TOML file; every error names the file and the setting's line."""
+
+    def __init__(self, path: str, text: str):
+        self.path, self.where = path, tomltext.Where(text)
+
+    def bad(self, message: str, table: str | None, key: str | None) -> InputError:
+        return InputError(message, file=self.path, line=self.where.find(table, key))
+
+    def servers(self, value: Any, what: str, table: str | None, key: str) -> tuple[Server, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.bad(f"{key} must be a list of \"ADDR[#PORT]\" strings", table, key)
+        try:
+            return tuple(parse_server(v, what=what) for v in value)
+        except InputError as exc:
+            raise self.bad(str(exc), table, key) from None
+
+    def duration(self, value: Any, table: str | None, key: str) -> int:
+        try:
+            return interval_seconds(str(value))
+        except InputError as exc:
+            raise self.bad(str(exc), table, key) from None
+
+    def zone(self, name: str, table: Any, defaults: ZoneTarget) -> ZoneTarget:
+        """One `[zones."NAME"]` table; unset settings come from `defaults`."""
+        header = rf"\[zones\.[\"']?{name.replace('.', '[.]')}[\"']?\]"
+        if not isinstance(table, dict):
+            raise self.bad(f"zones.{name} must be a table", header, None)
+        keys = {"servers", "find-servers", "axfr", "parent-servers", "resolvers", "interval"}
+        for key in table:
+            if key not in keys:
+                raise self.bad(f"unknown setting {key!r} for zone {name}", header, key)
+        for flag in ("find-servers", "axfr"):
+            if not isinstance(table.get(flag, False), bool):
+                raise self.bad(f"{flag} must be true or false", header, flag)
+        listed = self.servers(table.get("servers", []), "server", header, "servers")
+        target = ZoneTarget(
+            _zone_name(name, f"zone table {name!r}"), listed,
+            table.get("find-servers", not listed), table.get("axfr", False),
+            self.servers(table["parent-servers"], "parent server", header, "parent-servers")
+            if "parent-servers" in table else defaults.parent_servers,
+            self.servers(table["resolvers"], "resolver", header, "resolvers")
+            if "resolvers" in table else defaults.resolvers,
+            self.duration(table["interval"], header, "interval")
+            if "interval" in table else defaults.interval)
+        try:
+            return check_target(target)
+        except InputError as exc:
+            raise self.bad(str(exc), header, None) from None
+
+
 def load_config(path: str) -> ExporterConfig:
     """The TOML file: top-level `listen`, `interval`, `timeout`, `parent-servers`,
-    `resolvers` (defaults for every zone), and one `[zones."NAME"]` table per zone."""
+    `resolvers` (defaults for every zone), `anchor`, and one `[zones."NAME"]` table per zone."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=path) from None
     doc = tomltext.loads(text, path)
-    where = tomltext.Where(text)
-
-    def bad(message: str, table: str | None, key: str | None) -> InputError:
-        return InputError(message, file=path, line=where.find(table, key))
-
-    def servers(value: Any, what: str, table: str | None, key: str) -> tuple[Server, ...]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad(f"{key} must be a list of \"ADDR[#PORT]\" strings", table, key)
-        try:
-            return tuple(parse_server(v, what=what) for v in value)
-        except InputError as exc:
-            raise bad(str(exc), table, key) from None
-
-    def duration(value: Any, table: str | None, key: str) -> int:
-        try:
-            return interval_seconds(str(value))
-        except InputError as exc:
-            raise bad(str(exc), table, key) from None
-
+    r = _Reader(path, text)
     top = {"listen", "interval", "timeout", "parent-servers", "resolvers", "zones", "anchor"}
     for key in doc:
         if key not in top:
-            raise bad(f"unknown setting {key!r}", None, key)
+            raise r.bad(f"unknown setting {key!r}", None, key)
     if not isinstance(doc.get("listen"), str):
-        raise bad("listen = \"ADDR#PORT\" is required", None, "listen")
+        raise r.bad("listen = \"ADDR#PORT\" is required", None, "listen")
     try:
         listen = parse_listen(doc["listen"])
     except InputError as exc:
-        raise bad(str(exc), None, "listen") from None
-    every = duration(doc.get("interval", DEFAULT_INTERVAL), None, "interval")
+        raise r.bad(str(exc), None, "listen") from None
     timeout = doc.get("timeout", DEFAULT_TIMEOUT)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise bad("timeout must be a positive number of seconds", None, "timeout")
-    parents = servers(doc.get("parent-servers", []), "parent server", None, "parent-servers")
-    res = servers(doc.get("resolvers", []), "resolver", None, "resolvers")
+        raise r.bad("timeout must be a positive number of seconds", None, "timeout")
+    defaults = ZoneTarget(
+        dns.name.root, (), False, False,
+        r.servers(doc.get("parent-servers", []), "parent server", None, "parent-servers"),
+        r.servers(doc.get("resolvers", []), "resolver", None, "resolvers"),
+        r.duration(doc.get("interval", DEFAULT_INTERVAL), None, "interval"))
     zones = doc.get("zones", {})
     if not isinstance(zones, dict) or not zones:
-        raise bad('no zone to probe: add a [zones."NAME"] table', None, None)
-    targets = []
-    keys = {"servers", "find-servers", "axfr", "parent-servers", "resolvers", "interval"}
-    for name, table in zones.items():
-        header = rf"\[zones\.[\"']?{name.replace('.', '[.]')}[\"']?\]"
-        if not isinstance(table, dict):
-            raise bad(f"zones.{name} must be a table", header, None)
-        for key in table:
-            if key not in keys:
-                raise bad(f"unknown setting {key!r} for zone {name}", header, key)
-        for flag in ("find-servers", "axfr"):
-            if not isinstance(table.get(flag, False), bool):
-                raise bad(f"{flag} must be true or false", header, flag)
-        listed = servers(table.get("servers", []), "server", header, "servers")
-        target = ZoneTarget(
-            _zone_name(name, f"zone table {name!r}"), listed,
-            table.get("find-servers", not listed), table.get("axfr", False),
-            servers(table["parent-servers"], "parent server", header, "parent-servers")
-            if "parent-servers" in table else parents,
-            servers(table["resolvers"], "resolver", header, "resolvers")
-            if "resolvers" in table else res,
-            duration(table["interval"], header, "interval") if "interval" in table else every)
-        try:
-            targets.append(check_target(target))
-        except InputError as exc:
-            raise bad(str(exc), header, None) from None
+        raise r.bad('no zone to probe: add a [zones."NAME"] table', None, None)
+    targets = tuple(r.zone(name, table, defaults) for name, table in zones.items())
     anchor = doc.get("anchor")
     if anchor is not None and not isinstance(anchor, str):
-        raise bad('anchor = "FILE" (DS/DNSKEY records or BIND trust-anchors)', None, "anchor")
+        raise r.bad('anchor = "FILE" (DS/DNSKEY records or BIND trust-anchors)', None, "anchor")
     anchors = tuple(read_anchors(str(Path(path).parent / anchor))) if anchor else ()
-    return ExporterConfig(listen, tuple(targets), float(timeout), anchors)
+    return ExporterConfig(listen, targets, float(timeout), anchors)
