@@ -16,7 +16,7 @@ import dns.rdatatype
 from dns.rdatatype import RdataType
 
 from sigchain.core.walk.nsec import bitmap_types
-from sigchain.core.zone.nsec3hash import nsec3_digest
+from sigchain.core.zone.nsec3hash import nsec3_digest, nsec3_digest_wire
 from sigchain.core.zone.records import b32hex, b32hex_decode
 
 LABEL_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -124,24 +124,35 @@ def recover(chain: Nsec3Chain, words: Iterable[dns.name.Name],
             max_hashes: int = 50_000_000) -> dict[bytes, dns.name.Name]:
     """Hash → name for every hash of the chain a candidate matches. Candidates are each word
     under the apex, then under every name recovered (names found are empty non-terminals
-    too, so `a.b.c` comes from `c`, then `b.c`), and `*` for wildcards."""
-    wordlist = list(dict.fromkeys([*words, dns.name.from_text("*", origin=None)]))
+    too, so `a.b.c` comes from `c`, then `b.c`), and `*` for wildcards. Hashes are taken
+    over wire bytes put together directly (the hot loop of an audit with a big wordlist)."""
+    assert chain.params is not None
+    salt, iterations = chain.params.salt, chain.params.iterations
+    star = dns.name.from_text("*", origin=None)
+    prefixes = [(w, _wire(w)) for w in dict.fromkeys([*words, star])]
     found: dict[bytes, dns.name.Name] = {}
     apex_hash = chain.hash(chain.apex)
     if apex_hash in chain.records:
         found[apex_hash] = chain.apex
     parents = [chain.apex]
     hashed = 0
+    records = chain.records
     while parents and hashed < max_hashes:
         parent = parents.pop()
-        for word in wordlist:
-            try:
-                name = word.concatenate(parent)
-            except dns.name.NameTooLong:
+        tail = parent.canonicalize().to_wire()
+        assert tail is not None
+        for word, prefix in prefixes:
+            if len(prefix) + len(tail) > 255:
                 continue
             hashed += 1
-            h = chain.hash(name)
-            if h in chain.records and h not in found:
+            h = nsec3_digest_wire(prefix + tail, salt, iterations)
+            if h in records and h not in found:
+                name = word.concatenate(parent)
                 found[h] = name
                 parents.append(name)
     return found
+
+
+def _wire(relative: dns.name.Name) -> bytes:
+    """A relative name's labels in canonical (lower-case) wire form, without the root."""
+    return b"".join(bytes([len(label)]) + label.lower() for label in relative.labels)
