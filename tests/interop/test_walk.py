@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.exception
+import dns.message
 import dns.name
+import dns.query
 import dns.rdatatype
 import dns.zone
 import pytest
 
-from tests.conftest import EXAMPLE_ZONE, need, sc
+from tests.conftest import EXAMPLE_ZONE, need, sc, terminate
 from tests.interop.exporter_zones import Daemon
 from tests.zonetools import keygen
 
@@ -103,6 +107,49 @@ def test_nsec3_partial_wordlist(servers: dict[str, object]) -> None:
     total = len(owners(servers["files"]["nsec3"], "NSEC3"))  # type: ignore[index]
     assert f"3 of {total} hashes recovered" in proc.stdout
     assert proc.stdout.count("; not recovered: ") == total - 3
+
+
+KNOT_CONF = """server:
+    listen: {host}@53
+    rundir: {dir}
+database:
+    storage: {dir}
+template:
+  - id: default
+    storage: {dir}
+zone:
+  - domain: example.test
+    file: {zone}
+    module: mod-onlinesign
+"""
+
+
+def test_white_lies_from_knot_online_signing(tmp_path: Path) -> None:
+    """Knot's online signing answers with minimal NSEC records (black lies, RFC 9824): the
+    walk says so, exit 1, and lists only the apex rather than made-up names."""
+    host = "127.57.3.1"
+    conf = tmp_path / "knot.conf"
+    conf.write_text(KNOT_CONF.format(host=host, dir=tmp_path, zone=EXAMPLE_ZONE))
+    knot = subprocess.Popen([need("knotd"), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = dns.query.udp(dns.message.make_query(ORIGIN, "DNSKEY"), host, timeout=0.5)
+                if r.answer:
+                    break
+            except (dns.exception.Timeout, OSError):
+                pass
+            assert knot.poll() is None and time.monotonic() < deadline, "knotd did not start"
+            time.sleep(0.2)
+        proc = sc("walk", ORIGIN, "--server", host, "--json")
+    finally:
+        terminate(knot)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["white_lies"] and not data["complete"] and "white lies" in data["problem"]
+    assert [n["name"] for n in data["names"]] == [ORIGIN]
 
 
 def test_unanswering_server_exits_3() -> None:

@@ -66,6 +66,7 @@ def test_nsec_walk_stops_on_white_lies() -> None:
     walk.result(reply_to(APEX, "NSEC", answer=["@ NSEC \\000.example.test. NS SOA RRSIG NSEC"]))
     assert walk.next_query() is None
     assert walk.white_lies and not walk.complete and "white lies" in walk.problem
+    assert list(walk.names) == [APEX]
 
 
 def _chain(names: list[dns.name.Name], params: Params) -> Nsec3Chain:

@@ -110,6 +110,8 @@ class NsecWalk:
             return
         owner, nxt = nsec.name, nsec[0].next  # type: ignore[attr-defined]
         if is_white_lie(owner, nxt, self._asked[0]):
+            if owner == self.apex:  # the apex is real, and so are its types
+                self.names[owner] = bitmap_types(nsec[0])
             self.white_lies = True
             self._stop("the server synthesises minimal NSEC records (white lies, RFC 4470/9824):"
                        " the chain names no real neighbours")
