@@ -10,7 +10,7 @@ import click
 import dns.exception
 import dns.name
 
-from sigchain.cli.common import emit_json, handle_errors, json_keys
+from sigchain.cli.common import emit_json, handle_errors, json_keys, warn
 from sigchain.core.validate.anchors import parse_server
 from sigchain.core.walk.nsec3 import read_words
 from sigchain.edge.transport import SERVER_TIMEOUT
@@ -58,6 +58,8 @@ def walk(zone: str, server: str, wordlist: str | None, max_queries: int, timeout
             raise InputError(f"cannot read: {exc.strerror or exc}", file=wordlist) from None
     result = walk_zone(origin, parse_server(server), words, timeout=timeout,
                        max_queries=max_queries)
+    if words is not None and result.denial == "nsec":
+        warn("--wordlist is for NSEC3 zones: an NSEC chain names every name itself")
     if as_json:
         emit_json(to_json(result))
     else:

@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import dns.exception
-import dns.flags
 import dns.message
 import dns.name
 import dns.query
 import dns.rcode
-import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.xfr

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import dns.message
 import dns.name
-import dns.rdatatype
 from dns.rdatatype import RdataType
 
 from sigchain.core.walk.nsec import bitmap_types
