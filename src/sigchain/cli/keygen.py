@@ -10,11 +10,11 @@ import dns.name
 
 from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
 from sigchain.clock import SYSTEM
-from sigchain.core.dnssec import algorithms, keyfile
+from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
 from sigchain.edge import keystore
-from sigchain.errors import InputError, OperationalError
-from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
+from sigchain.errors import InputError
+from sigchain.model.keys import KeyRole, KeyTiming
 
 JSON_KEYS = ("zone", "base", "key_tag", "algorithm", "flags", "role", "files")
 
@@ -52,19 +52,8 @@ def keygen(zone: str, role: str, algorithm: str, bits: int | None, directory: st
         raise InputError(f"--bits applies to RSA algorithms only, not {alg.mnemonic}")
     krole = KeyRole(role)
     now = SYSTEM.now()
-    used = keystore.existing_tags(directory, origin)
-    for _ in range(100):
-        private = algorithms.generate(alg, bits)
-        dnskey = keyfile.make_dnskey(alg, private, krole.flags)
-        timing = KeyTiming(created=now, publish=now, activate=now)
-        kp = KeyPair(origin, alg.number, dnskey, private, timing, ttl)
-        revoked = keyfile.make_dnskey(alg, private, krole.flags | FLAG_REVOKE)
-        revoked_tag = KeyPair(origin, alg.number, revoked, private, timing).key_tag
-        # As dnssec-keygen: avoid a tag (or revoked tag) already used in the directory.
-        if (alg.number, kp.key_tag) not in used and (alg.number, revoked_tag) not in used:
-            break
-    else:
-        raise OperationalError("could not find an unused key tag")
+    kp = keystore.new_pair(origin, alg, krole, directory,
+                           KeyTiming(created=now, publish=now, activate=now), ttl, bits)
     base = keystore.write_pair(directory, kp, alg)
     if as_json:
         path = os.path.join(directory, base)
