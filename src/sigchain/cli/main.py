@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("sigchain.cli.lab", "lab", "A signed hierarchy on loopback with a validating resolver."),
     "trace": ("sigchain.cli.trace", "trace", "Resolve and validate a name, showing the chain (delv)."),
     "policy": ("sigchain.cli.policy", "policy", "Check or simulate a key and signing policy (dnssec-policy)."),
+    "keys": ("sigchain.cli.keys", "keys", "Run a zone's key rollovers by a policy (dnssec-keymgr)."),
 }
 
 

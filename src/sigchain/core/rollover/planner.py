@@ -102,9 +102,13 @@ class _Planner:
         return True
 
     def lead(self, role: str) -> int:
-        """How long before a key's retirement its successor must start (RFC 7583)."""
-        ipub, ipubp = timings.ipub(self.p).seconds, timings.ipub_parent(self.p).seconds
-        return {"zsk": ipub, "ksk": ipubp, "csk": max(ipub, ipubp)}[role]
+        return lead_time(self.p, role)
+
+
+def lead_time(p: KeyPolicy, role: str) -> int:
+    """How long before a key's retirement its successor must start (RFC 7583)."""
+    ipub, ipubp = timings.ipub(p).seconds, timings.ipub_parent(p).seconds
+    return {"zsk": ipub, "ksk": ipubp, "csk": max(ipub, ipubp)}[role]
 
 
 def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
