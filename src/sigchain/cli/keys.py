@@ -196,3 +196,28 @@ def roll(zone: str, tag: str, keydir: str, at: str | None) -> None:
     sk = keymanager.start_roll(origin, keydir, tag, now)
     click.echo(f"zone {origin}: roll of key {sk.tag} ({sk.key.role}) starts at "
                f"{timefmt.format_utc(now)}; run `sigchain keys run` to create its successor")
+
+
+@keys.command("import-bind")
+@click.argument("directory", metavar="DIR")
+@click.option("--policy", "source", required=True, metavar="FILE|NAME",
+              help="The zone's dnssec-policy as a sigchain policy (its TTLs derive the states).")
+@AT_OPTION
+@JSON_OPTION
+@handle_errors
+@json_keys("zones")
+def import_bind(directory: str, source: str, at: str | None, as_json: bool) -> None:
+    """Take over a key directory BIND's dnssec-policy manages (.key/.private/.state), with
+    every key's current states, so the roll continues where BIND was."""
+    from sigchain.cli.policy import load
+    from sigchain.services import bindimport
+
+    found = bindimport.import_bind(directory, load(source), _now(at))
+    if as_json:
+        emit_json({"zones": {zone: [_key_json(sk) for sk in keys]
+                             for zone, keys in found.items()}, "error": None})
+        return
+    for zone, stored in found.items():
+        click.echo(f"zone {zone}: imported {len(stored)} key(s) from BIND: "
+                   + ", ".join(f"{sk.tag} ({sk.key.role})" for sk in stored))
+        click.echo(f"  see them with: sigchain keys status {zone} --keys {directory}")

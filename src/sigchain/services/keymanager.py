@@ -273,8 +273,11 @@ def status(zone: dns.name.Name, directory: str, now: int) -> Status:
         st = states(sk.key, policy, now).as_dict()
         at = next_change(sk.key, policy, now)
         later = states(sk.key, policy, at).as_dict() if at is not None else {}
-        goal = "hidden" if sk.key.retired is not None or sk.key.removed is not None \
-            else "omnipresent"
+        # As BIND: a key on its way out (retired, removed, or its successor started) aims at
+        # hidden, every other one at omnipresent.
+        leaving = sk.key.retired is not None or sk.key.removed is not None or any(
+            o.key.predecessor == sk.key.id for o in state.keys)
+        goal = "hidden" if leaving else "omnipresent"
         rows.append(KeyStatus(sk, st, goal, at,
                               {r: v for r, v in later.items() if st[r] != v}))
     by_id = {sk.key.id: sk for sk in state.keys}
