@@ -10,7 +10,7 @@ import click
 import dns.exception
 import dns.name
 
-from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
+from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, warn
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import timefmt
 from sigchain.core.rollover.planner import Action, Plan
@@ -189,13 +189,38 @@ _observation_command("ds-gone", "ds-withdrawn", "The key's DS is gone from every
 @click.option("--key", "tag", required=True, help="The key's tag (or id in the key state).")
 @KEYS_OPTION
 @AT_OPTION
+@click.option("--emergency", is_flag=True,
+              help="A compromised key: retire it as soon as the TTLs allow without breaking "
+                   "any cached chain.")
+@click.option("--within", default=None, metavar="DUR",
+              help="With --emergency: it must be out of use within DUR; refused (exit 4) when "
+                   "the TTLs do not allow it.")
+@click.option("--force", is_flag=True,
+              help="With --within: take the key out of use by then even though cached records "
+                   "will fail to validate.")
 @handle_errors
-def roll(zone: str, tag: str, keydir: str, at: str | None) -> None:
+def roll(zone: str, tag: str, keydir: str, at: str | None, emergency: bool,
+         within: str | None, force: bool) -> None:
     """Start rolling a key now (as `rndc dnssec -rollover`); the next run makes its successor."""
     origin, now = _zone(zone), _now(at)
-    sk = keymanager.start_roll(origin, keydir, tag, now)
-    click.echo(f"zone {origin}: roll of key {sk.tag} ({sk.key.role}) starts at "
-               f"{timefmt.format_utc(now)}; run `sigchain keys run` to create its successor")
+    if (within is not None or force) and not emergency:
+        raise InputError("--within and --force apply to --emergency rolls only")
+    limit = None if within is None else timefmt.parse_duration(within)
+    started = keymanager.start_roll(origin, keydir, tag, now, emergency=emergency,
+                                    within=limit, force=force)
+    sk = started.stored
+    if not emergency:
+        click.echo(f"zone {origin}: roll of key {sk.tag} ({sk.key.role}) starts at "
+                   f"{timefmt.format_utc(now)}; run `sigchain keys run` to create its successor")
+        return
+    assert started.earliest is not None
+    click.echo(f"zone {origin}: emergency roll of key {sk.tag} ({sk.key.role}): it can stop "
+               f"signing at the earliest at {timefmt.format_utc(started.earliest)} "
+               f"({started.why})")
+    if started.deadline is not None:
+        warn(f"forced: key {sk.tag} leaves at {timefmt.format_utc(started.deadline)}, before "
+             "caches can follow; resolvers holding its records will fail to validate")
+    click.echo(f"run `sigchain keys run {origin} ...` now, and again when it says")
 
 
 @keys.command("import-bind")

@@ -16,7 +16,7 @@ from sigchain.core.rollover.planner import Action, Observation, Plan, apply, pla
 from sigchain.core.rollover.policy import KeyPolicy, KeySpec
 from sigchain.core.rollover.states import Key
 from sigchain.edge import keystore
-from sigchain.errors import InputError, OperationalError
+from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 from sigchain.services import keystate
 from sigchain.services.keystate import StoredKey
@@ -210,11 +210,24 @@ def observe(zone: dns.name.Name, directory: str, tag: str, kind: str, now: int,
     return sk
 
 
-def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int,
-               clock: Clock = SYSTEM) -> StoredKey:
+@dataclass(frozen=True)
+class RollStart:
+    stored: StoredKey
+    earliest: int | None  # emergency: the earliest instant it can safely stop signing
+    why: str
+    deadline: int | None  # forced: out of use by then, safe or not
+
+
+def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int, *,
+               emergency: bool = False, within: int | None = None, force: bool = False,
+               clock: Clock = SYSTEM) -> RollStart:
     """`keys roll`: make the key's lifetime end so its successor starts at `now` (as `rndc
-    dnssec -rollover`); the next run creates the successor."""
-    from sigchain.core.rollover.planner import lead_time
+    dnssec -rollover`); the next run creates the successor. An emergency roll (a compromised
+    key) retires it as soon as the TTLs allow; one that must be done `within` less than that
+    is refused as unsafe unless `force`, which then takes the key out of use by then."""
+    from sigchain.core.dnssec.timefmt import format_utc
+    from sigchain.core.rollover.durations import render
+    from sigchain.core.rollover.planner import emergency_earliest, lead_time
 
     with keystate.locked(directory, clock):
         state, policy = stored_zone(zone, directory)
@@ -222,11 +235,24 @@ def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int,
         k = sk.key
         if k.active is None or k.retired is not None:
             raise InputError(f"key {k.id} is not signing (nothing to roll)")
-        if any(o.key.predecessor == k.id for o in state.keys):
-            raise InputError(f"key {k.id} is already being rolled")
-        lifetime = max(now + lead_time(policy, k.role) - k.active, 1)
-        keystate.set_lifetime(directory, zone.to_text(), k.id, lifetime)
-    return sk
+        if not emergency:
+            if any(o.key.predecessor == k.id for o in state.keys):
+                raise InputError(f"key {k.id} is already being rolled")
+            lifetime = max(now + lead_time(policy, k.role) - k.active, 1)
+            keystate.set_roll(directory, zone.to_text(), k.id, lifetime)
+            return RollStart(sk, None, "", None)
+        earliest, why = emergency_earliest(k, policy, now)
+        deadline = None
+        if within is not None and earliest > now + within:
+            if not force:
+                raise UnsafeRefused(
+                    f"key {k.id} cannot stop signing before {format_utc(earliest)} without "
+                    f"breaking validation ({why}); --within {render(within)} is shorter: "
+                    "resolvers still holding the old records would fail to validate the zone "
+                    "(--force takes it out of use by then anyway)")
+            deadline = now + within
+        keystate.set_roll(directory, zone.to_text(), k.id, max(now - k.active, 1), deadline)
+    return RollStart(sk, earliest, why, deadline)
 
 
 @dataclass(frozen=True)

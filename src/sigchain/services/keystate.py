@@ -165,11 +165,13 @@ def observe(directory: str, zone: str, ob: Observation) -> None:
                                file=db_path(directory)) from None
 
 
-def set_lifetime(directory: str, zone: str, key_id: str, lifetime: int) -> None:
+def set_roll(directory: str, zone: str, key_id: str, lifetime: int,
+             deadline: int | None = None) -> None:
+    """A roll started by hand: the key's new lifetime, and a forced deadline (emergency)."""
     try:
         with _transaction(directory) as conn:
-            conn.execute("UPDATE keys SET lifetime = ? WHERE zone = ? AND id = ?",
-                         (lifetime, zone, key_id))
+            conn.execute("UPDATE keys SET lifetime = ?, deadline = ? WHERE zone = ? AND id = ?",
+                         (lifetime, deadline, zone, key_id))
     except sqlite3.Error as exc:
         raise OperationalError(f"cannot write the key state: {exc}",
                                file=db_path(directory)) from None
