@@ -192,3 +192,22 @@ def test_bind_metadata_semantics_for_unscheduled_and_standby_keys() -> None:
     standby = KeyTiming(created=T0, publish=T0)
     assert standby.is_published(T0) and not standby.is_active(T0 + DAY)
     assert KeyTiming().is_published(0) and KeyTiming().is_active(0)
+
+
+def test_keygen_keys_are_adopted_and_a_bad_key_directory_is_refused(tmp_path: Path) -> None:
+    kdir = _kdir(tmp_path)
+    made = sc("keygen", ZONE, "--role", "csk", "--dir", kdir, "--json", check=True)
+    tag = json.loads(made.stdout)["key_tag"]
+    out = json.loads(sc("keys", "run", ZONE, "--policy", "default", "--keys", kdir, "--at",
+                        _at(T0), "--json", check=True).stdout)
+    assert out["adopted"] == [str(tag)] and out["created"] == []  # the policy's csk: that one
+    before = _snapshot(kdir)
+    private = next(kdir.glob("*.private"))
+    private.write_text(private.read_text().replace("PrivateKey: ", "PrivateKey: !!"))
+    bad = sc("keys", "run", ZONE, "--policy", "default", "--keys", kdir, "--at", _at(T0 + DAY))
+    assert bad.returncode == 2 and f"{private}:3: PrivateKey is not valid base64" in bad.stderr
+    (kdir / keystate.DB_NAME).write_bytes(b"not a database at all" * 100)
+    private.write_bytes(before[private.name])
+    broken = sc("keys", "status", ZONE, "--keys", kdir)
+    assert broken.returncode == 2 and "not a sigchain key state database" in broken.stderr
+    assert {p.name for p in kdir.iterdir()} == set(before)
