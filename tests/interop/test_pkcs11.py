@@ -164,3 +164,21 @@ def test_uri_parts() -> None:
     assert pkcs11store.key_uri("pkcs11:object=old;token=T", "k") == "pkcs11:token=T;object=k"
     with pytest.raises(InputError, match="pin-value or pin-source"):
         pkcs11store.parse_uri("pkcs11:token=T;object=k?pin-value=1&pin-source=/p")
+
+
+def test_keys_run_makes_a_policys_keys_in_its_store(token: str, tmp_path: Path) -> None:
+    """A policy's `store = "pkcs11:…"` sends `keys run` to the token; `sign` then signs with
+    those keys and dnssec-verify accepts the zone."""
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    policy = tmp_path / "hsm.toml"
+    policy.write_text(f'[[keys]]\nrole = "csk"\nalgorithm = "ecdsap256sha256"\n'
+                      f'lifetime = "unlimited"\nstore = "pkcs11:token={token}?pin-value={PIN}"\n')
+    sc("keys", "run", "example.test", "--policy", policy, "--keys", keys, check=True)
+    privates = list(keys.glob("*.private"))
+    assert len(privates) == 1
+    assert "Label: pkcs11:token=T;object=example.test-csk-13-" in privates[0].read_text()
+    assert "PrivateKey:" not in privates[0].read_text()
+    out = tmp_path / "example.signed"
+    sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out, check=True)
+    run([need("dnssec-verify"), "-z", "-o", "example.test", str(out)], check=True)  # a CSK

@@ -10,11 +10,11 @@ import dns.name
 
 from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, warn
 from sigchain.clock import SYSTEM
-from sigchain.core.dnssec import algorithms, keyfile
+from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
 from sigchain.edge import keystore, pkcs11store
-from sigchain.errors import InputError, OperationalError
-from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
+from sigchain.errors import InputError
+from sigchain.model.keys import KeyRole, KeyTiming
 
 JSON_KEYS = ("zone", "base", "key_tag", "algorithm", "flags", "role", "files")
 
@@ -58,28 +58,9 @@ def keygen(zone: str, role: str, algorithm: str, bits: int | None, directory: st
     krole = KeyRole(role)
     uri = None if store is None else pkcs11store.parse_uri(store)  # told before anything is made
     now = SYSTEM.now()
-    used = keystore.existing_tags(directory, origin)
-    for _ in range(100):
-        private = algorithms.generate(alg, bits) if store is None else \
-            pkcs11store.generate(store, alg, bits)
-        timing = KeyTiming(created=now, publish=now, activate=now)
-        kp = KeyPair(origin, alg.number, keyfile.make_dnskey(alg, private, krole.flags), private,
-                     timing, ttl)
-        revoked = keyfile.make_dnskey(alg, private, krole.flags | FLAG_REVOKE)
-        revoked_tag = KeyPair(origin, alg.number, revoked, private, timing).key_tag
-        # As dnssec-keygen: avoid a tag (or revoked tag) already used in the directory.
-        if (alg.number, kp.key_tag) not in used and (alg.number, revoked_tag) not in used:
-            break
-        if store is not None:
-            pkcs11store.destroy(private)  # the label is needed for the next try
-    else:
-        raise OperationalError("could not find an unused key tag")
-    try:
-        base = keystore.write_pair(directory, kp, alg)
-    except BaseException:
-        if store is not None:  # nothing half-made: no key in the token without its files
-            pkcs11store.destroy(private)
-        raise
+    kp = keystore.new_pair(origin, alg, krole, directory,
+                           KeyTiming(created=now, publish=now, activate=now), ttl, bits, store)
+    base = keystore.write_new_pair(directory, kp, alg)
     if uri is not None and uri.pin_value is not None:
         warn("the PIN (pin-value) is written into the .private file's Label; pin-source=FILE "
              "keeps it in a file of its own")

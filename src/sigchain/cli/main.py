@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "policy": ("sigchain.cli.policy", "policy", "Check or simulate a key and signing policy (dnssec-policy)."),
     "exporter": ("sigchain.cli.exporter", "exporter", "Prometheus exporter: signature expiry, DS, validation."),
     "walk": ("sigchain.cli.walk", "walk", "Enumerate a zone through its NSEC/NSEC3 records."),
+    "keys": ("sigchain.cli.keys", "keys", "Run a zone's key rollovers by a policy (dnssec-keymgr)."),
 }
 
 

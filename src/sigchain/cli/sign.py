@@ -72,9 +72,13 @@ def _jitter(text: str, validity: int, deterministic: bool) -> int:
               show_default=True,
               help="SOA serial: as in the file, +1, or the time in seconds since the epoch "
                    "(never going back).")
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="Sign as if it were TIME: the instant at which the keys' timing metadata "
+                   "is read and signatures begin (YYYYMMDDHHMMSS UTC, epoch seconds or "
+                   "now±DURATION; default: now).")
 @click.option("--inception", default=None,
               help="Signature inception: YYYYMMDDHHMMSS (UTC), epoch seconds, or now±DURATION "
-                   "(default: now-1h, for clock skew).")
+                   "(now is --at; default: now-1h, for clock skew).")
 @click.option("--validity", default="14d", show_default=True,
               help="Signature lifetime from the inception: seconds, or units s m h d w y, "
                    "compound as 1d12h.")
@@ -96,11 +100,11 @@ def _jitter(text: str, validity: int, deterministic: bool) -> int:
 @json_keys(*JSON_KEYS)
 def sign(zonefile_path: str, origin: str | None, keydir: str, output: str | None, nsec3: bool,
          nsec: bool, iterations: int | None, salt: str | None, opt_out: bool | None,
-         serial: str, inception: str | None, validity: str, jitter: str, cds: bool,
+         serial: str, at: str | None, inception: str | None, validity: str, jitter: str, cds: bool,
          deterministic: bool, force: bool, no_verify: bool, threads: int | None,
          as_json: bool) -> None:
     """Sign ZONEFILE with the keys for its origin in --keys DIR; verify it, then write it."""
-    now = SYSTEM.now()
+    now = SYSTEM.now() if at is None else timefmt.parse_time(at, SYSTEM.now())
     if deterministic and inception is None:
         raise InputError("--deterministic requires --inception, so the output does not depend on the clock")
     inception_t = timefmt.parse_time(inception, now) if inception is not None else now - 3600

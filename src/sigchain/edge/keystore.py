@@ -11,7 +11,7 @@ from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.edge import pkcs11store
 from sigchain.edge.zonefile import read_text, write_atomic
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
-from sigchain.model.keys import KeyPair
+from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
 
 
 def _read(path: str) -> str:
@@ -139,3 +139,56 @@ def write_pair(directory: str, kp: KeyPair, alg: algorithms.Algorithm) -> str:
     write_atomic(path + ".private", [keyfile.private_to_text(alg, kp.private, kp.timing)], mode=0o600)
     write_atomic(path + ".key", [keyfile.public_to_text(kp)], mode=0o644)
     return base
+
+
+def new_pair(origin: dns.name.Name, alg: algorithms.Algorithm, role: KeyRole, directory: str,
+             timing: KeyTiming, ttl: int | None = None, bits: int | None = None,
+             store: str | None = None) -> KeyPair:
+    """Generate a key pair whose tag (and revoked tag) no key of `origin` in `directory` uses
+    yet, as dnssec-keygen does (not written: `write_pair` does that). With `store` (a PKCS#11
+    URI naming the object) the pair is made inside the token."""
+    used = existing_tags(directory, origin)
+    for _ in range(100):
+        private = algorithms.generate(alg, bits) if store is None else \
+            pkcs11store.generate(store, alg, bits)
+        dnskey = keyfile.make_dnskey(alg, private, role.flags)
+        kp = KeyPair(origin, alg.number, dnskey, private, timing, ttl)
+        revoked = keyfile.make_dnskey(alg, private, role.flags | FLAG_REVOKE)
+        revoked_tag = KeyPair(origin, alg.number, revoked, private, timing).key_tag
+        if (alg.number, kp.key_tag) not in used and (alg.number, revoked_tag) not in used:
+            return kp
+        if store is not None:
+            pkcs11store.destroy(private)  # the label is needed for the next try
+    raise OperationalError("could not find an unused key tag")
+
+
+def write_new_pair(directory: str, kp: KeyPair, alg: algorithms.Algorithm) -> str:
+    """write_pair for a pair just made by new_pair: a key made in a token whose files cannot
+    be written is taken out of the token again (nothing half-made)."""
+    try:
+        return write_pair(directory, kp, alg)
+    except BaseException:
+        if isinstance(kp.private, pkcs11store.HsmKey):
+            pkcs11store.destroy(kp.private)
+        raise
+
+
+def write_timing(base: str, timing: KeyTiming) -> None:
+    """Replace the timing metadata of the key pair at `base` (`.private` keeps mode 0600;
+    each file written to a temp file and renamed)."""
+    kfile, pfile = base + ".key", base + ".private"
+    private = keyfile.with_timing_private(_read(pfile), timing)
+    public = keyfile.with_timing_public(_read(kfile), timing)
+    write_atomic(pfile, [private], mode=0o600)
+    write_atomic(kfile, [public], mode=0o644)
+
+
+def delete_pair(base: str) -> None:
+    """Remove a key pair's files (purge-keys); a file already gone is not an error."""
+    for ext in (".key", ".private"):
+        try:
+            os.unlink(base + ext)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise OperationalError(f"cannot delete: {exc.strerror}", file=base + ext) from None

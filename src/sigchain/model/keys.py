@@ -55,16 +55,25 @@ class KeyTiming:
     def is_deleted(self, now: int) -> bool:
         return self.delete is not None and self.delete <= now
 
+    def is_unscheduled(self) -> bool:
+        """Timing metadata without a Publish or Activate time (e.g. Created only): a key made
+        ahead of its roll, which `dnssec-signzone -S` leaves out until one is set."""
+        return self.publish is None and self.activate is None and self != KeyTiming()
+
     def is_published(self, now: int) -> bool:
-        """In the DNSKEY RRset at `now` (as `dnssec-signzone -S`: no Publish time = published)."""
-        if self.is_deleted(now):
+        """In the DNSKEY RRset at `now` (as `dnssec-signzone -S`: a key with no timing metadata
+        at all is published; one with some but no Publish/Activate time is not yet)."""
+        if self.is_deleted(now) or self.is_unscheduled():
             return False
         start = self.publish if self.publish is not None else self.activate
         return start is None or start <= now
 
     def is_active(self, now: int) -> bool:
-        """Signing at `now`: activated, not yet inactive, not deleted."""
+        """Signing at `now`: activated, not yet inactive, not deleted (a key published with no
+        Activate time is a stand-by key, as BIND treats it)."""
         if self.is_deleted(now):
+            return False
+        if self.activate is None and self.publish is not None:
             return False
         if self.activate is not None and self.activate > now:
             return False

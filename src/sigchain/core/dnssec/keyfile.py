@@ -219,3 +219,31 @@ def public_from_text(
     except dns.exception.DNSException as exc:
         raise InputError(f"bad DNSKEY record: {exc}", file=filename, line=lineno) from None
     return owner, ttl, rdata  # type: ignore[return-value]
+
+
+_LABELS = {label for _, label in TIMING_FIELDS}
+
+
+def with_timing_private(text: str, timing: KeyTiming) -> str:
+    """A `.private` file's text with its timing metadata replaced by `timing` (the key fields
+    untouched, so any key store's private file keeps what it holds)."""
+    kept = [line for line in text.splitlines()
+            if line.split(":", 1)[0].strip() not in _LABELS or ":" not in line]
+    for attr, label in TIMING_FIELDS:
+        value = getattr(timing, attr)
+        if value is not None:
+            kept.append(f"{label}: {format_timestamp14(value)}")
+    return "\n".join(kept) + "\n"
+
+
+def with_timing_public(text: str, timing: KeyTiming) -> str:
+    """A `.key` file's text with its timing comments replaced by `timing`, as dnssec-keygen
+    writes them (after the header comment, before the DNSKEY record)."""
+    lines = text.splitlines()
+    comments = [ln for ln in lines if ln.startswith(";")
+                and ln[1:].split(":", 1)[0].strip() not in _LABELS]
+    records = [ln for ln in lines if ln.strip() and not ln.startswith(";")]
+    stamps = [f"; {label}: {format_timestamp14(getattr(timing, attr))} "
+              f"({format_ctime(getattr(timing, attr))})"
+              for attr, label in TIMING_FIELDS if getattr(timing, attr) is not None]
+    return "\n".join(comments[:1] + stamps + comments[1:] + records) + "\n"

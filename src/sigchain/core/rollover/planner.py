@@ -102,9 +102,13 @@ class _Planner:
         return True
 
     def lead(self, role: str) -> int:
-        """How long before a key's retirement its successor must start (RFC 7583)."""
-        ipub, ipubp = timings.ipub(self.p).seconds, timings.ipub_parent(self.p).seconds
-        return {"zsk": ipub, "ksk": ipubp, "csk": max(ipub, ipubp)}[role]
+        return lead_time(self.p, role)
+
+
+def lead_time(p: KeyPolicy, role: str) -> int:
+    """How long before a key's retirement its successor must start (RFC 7583)."""
+    ipub, ipubp = timings.ipub(p).seconds, timings.ipub_parent(p).seconds
+    return {"zsk": ipub, "ksk": ipubp, "csk": max(ipub, ipubp)}[role]
 
 
 def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
@@ -207,6 +211,11 @@ def _roll(pl: _Planner, spec: KeySpec, current: Key) -> None:
         if spec.role in ("ksk", "csk"):
             pl.do("publish-cds", successor, "ask the parent for the successor's DS")
     s = pl.key(successor.id)
+    if current.deadline is not None and pl.now >= current.deadline:
+        _forced_swap(pl, current, s)
+        return
+    if current.deadline is not None:
+        pl.wakes.append(current.deadline)
     if spec.role in ("ksk", "csk") and s.ds_published is None:
         pl.do("await-ds", s, "the roll waits for the successor's DS at every parent server")
         return
@@ -221,6 +230,32 @@ def _roll(pl: _Planner, spec: KeySpec, current: Key) -> None:
         pl.do("remove", current, "both DS in every cache: swap out the old KSK")
     pl.do("activate", s, "the successor's records are in every cache: sign with it")
     pl.do("retire", current, "replaced by its successor")
+
+
+def _forced_swap(pl: _Planner, current: Key, s: Key) -> None:
+    """An emergency roll forced past what the TTLs allow: the successor takes over now and
+    the compromised key leaves at once; caches holding the old records fail to validate."""
+    why = "forced emergency roll: taken out of use now, before caches could follow"
+    if s.published is None:
+        pl.do("publish", s, why)
+    pl.do("activate", s, why)
+    pl.do("retire", current, why)
+    pl.do("remove", current, why)
+
+
+def emergency_earliest(key: Key, p: KeyPolicy, now: int) -> tuple[int, str]:
+    """The earliest instant an emergency roll started at `now` can take `key` out of signing
+    without breaking any cached chain, and the arithmetic: a ZSK's successor must be in every
+    cached DNSKEY RRset first (Ipub); a KSK's successor DS must be seen at the parent and be
+    in every cache (IpubP after the parent publishes it: this is the earliest, if at once)."""
+    ipub, ipubp = timings.ipub(p), timings.ipub_parent(p)
+    if key.role == "zsk":
+        return now + ipub.seconds, ipub.text()
+    if key.role == "ksk":
+        return now + ipubp.seconds, f"{ipubp.text()}, after the parent publishes the new DS"
+    wait = max(ipub, ipubp, key=lambda i: i.seconds)
+    return now + wait.seconds, f"{wait.text()} (the longer of Ipub and IpubP; IpubP after " \
+                               "the parent publishes the new DS)"
 
 
 def _clean_up(pl: _Planner, k: Key) -> None:

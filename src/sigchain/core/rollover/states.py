@@ -46,6 +46,8 @@ class Key(RoleMixin):
     ds_withdrawn: int | None = None
     predecessor: str | None = None
     purged: int | None = None  # its files deleted (purge-keys after it was gone everywhere)
+    # An emergency roll forced (--force) to take it out of use by then, safe or not.
+    deadline: int | None = None
 
     def replace(self, **changes: object) -> Key:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

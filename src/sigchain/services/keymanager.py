@@ -1,0 +1,318 @@
+"""The offline key manager (`sigchain keys`): load a zone's key state from its key directory,
+adopt K-files found there, run the rollover planner for `now`, create keys, record the run in
+one transaction and write BIND timing metadata into the K-files so signers select the right
+keys; plus the status report and the operator's observations."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import dns.name
+
+from sigchain.clock import SYSTEM, Clock
+from sigchain.core.dnssec import algorithms
+from sigchain.core.rollover.planner import Action, Observation, Plan, apply, plan
+from sigchain.core.rollover.policy import KeyPolicy, KeySpec
+from sigchain.core.rollover.states import Key
+from sigchain.edge import keystore, pkcs11store
+from sigchain.errors import InputError, OperationalError, UnsafeRefused
+from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
+from sigchain.services import keystate
+from sigchain.services.keystate import StoredKey
+
+
+def create_key(spec: KeySpec, zone: dns.name.Name, directory: str, now: int) -> KeyPair:
+    """Make one key of `spec` for `zone` in its store (the one place keys are created): BIND
+    K-files in `directory`, with only a Created time until the plan schedules it."""
+    store = None
+    if spec.store not in (None, "file"):
+        if not str(spec.store).startswith("pkcs11:"):
+            raise InputError(f"key store {spec.store!r} is not supported (\"file\" or a "
+                             "pkcs11: URI)")
+        store = pkcs11store.key_uri(str(spec.store), f"{zone.to_text(omit_final_dot=True)}-"
+                                    f"{spec.role}-{spec.algorithm}-{now}")
+    alg = algorithms.get(spec.algorithm)
+    kp = keystore.new_pair(zone, alg, KeyRole(spec.role), directory, KeyTiming(created=now),
+                           store=store)
+    base = keystore.write_new_pair(directory, kp, alg)
+    return replace(kp, source=os.path.join(directory, base))
+
+
+def timing_of(k: Key) -> KeyTiming:
+    """A key's timestamps as BIND timing metadata (what `dnssec-signzone -S` reads)."""
+    return KeyTiming(created=k.created, publish=k.published, activate=k.active,
+                     inactive=k.retired, delete=k.removed, sync_publish=k.cds_published,
+                     sync_delete=k.cds_withdrawn)
+
+
+def _role_of(kp: KeyPair, policy: KeyPolicy) -> str:
+    if not kp.is_sep:
+        return "zsk"
+    roles = {s.role for s in policy.keys if s.algorithm == kp.algorithm}
+    return "csk" if "csk" in roles and "ksk" not in roles else "ksk"
+
+
+def _spec_lifetime(policy: KeyPolicy, role: str, algorithm: int) -> int | None:
+    return next((s.lifetime for s in policy.keys if (s.role, s.algorithm) == (role, algorithm)),
+                None)
+
+
+def adopt(kp: KeyPair, policy: KeyPolicy, taken: set[str], now: int) -> StoredKey:
+    """A K-file the state does not know yet (made by keygen or another tool), with the times
+    its metadata gives (no metadata: published and active since `now`)."""
+    t = kp.timing
+    role = _role_of(kp, policy)
+    key_id = str(kp.key_tag) if str(kp.key_tag) not in taken else f"{kp.key_tag}-{kp.algorithm}"
+    plain = t == KeyTiming()
+    key = Key(key_id, role, kp.algorithm, _spec_lifetime(policy, role, kp.algorithm),
+              t.created if t.created is not None else now,
+              published=now if plain else (t.publish if t.publish is not None else t.activate),
+              active=now if plain else t.activate, retired=t.inactive, removed=t.delete,
+              cds_published=t.sync_publish, cds_withdrawn=t.sync_delete)
+    return StoredKey(key, kp.key_tag, os.path.basename(kp.source))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    zone: str
+    now: int
+    plan: Plan
+    keys: tuple[StoredKey, ...]
+    adopted: tuple[str, ...]  # key ids taken over from K-files
+    created: tuple[str, ...]  # key ids made in this run
+    written: tuple[str, ...]  # K-file bases whose metadata was rewritten
+    dry_run: bool
+
+
+def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
+          ) -> tuple[keystate.ZoneState, list[StoredKey], list[str]]:
+    """The stored state plus every K-file of the zone it does not know (adopted)."""
+    state = keystate.load(directory, zone.to_text())
+    known = {sk.base.lower() for sk in state.keys}
+    for sk in state.keys:
+        path = os.path.join(directory, sk.base)
+        if sk.key.purged is None and not os.path.exists(path + ".key"):
+            raise InputError(f"key {sk.key.id} of the key state has no key file",
+                             file=path + ".key")
+    stored = list(state.keys)
+    adopted = []
+    if os.path.isdir(directory):
+        for path in keystore.zone_key_paths(directory, zone):
+            base = keystore.key_base(path)
+            if os.path.basename(base).lower() in known:
+                continue
+            sk = adopt(keystore.load_pair(path), policy, {s.key.id for s in stored}, now)
+            stored.append(sk)
+            adopted.append(sk.key.id)
+    return state, stored, adopted
+
+
+def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: list[StoredKey],
+             actions: tuple[Action, ...], now: int) -> tuple[tuple[Action, ...], list[StoredKey],
+                                                              list[str]]:
+    """Create the plan's new keys (renaming the planner's ids to their tags) and purge."""
+    rename: dict[str, str] = {}
+    info: dict[str, tuple[int, str]] = {}
+    specs = {(s.role, s.algorithm): s for s in reversed(policy.keys)}
+    for a in actions:
+        if a.kind == "create":
+            spec = specs.get((a.role, a.algorithm), KeySpec(a.role, a.algorithm, a.lifetime))
+            kp = create_key(spec, zone, directory, now)
+            rename[a.key] = str(kp.key_tag)
+            info[rename[a.key]] = kp.key_tag, os.path.basename(kp.source)
+    renamed = tuple(replace(a, key=rename.get(a.key, a.key),
+                            predecessor=rename.get(a.predecessor or "", a.predecessor))
+                    for a in actions)
+    bases = {sk.key.id: (sk.tag, sk.base) for sk in stored} | info
+    keys = apply([sk.key for sk in stored], renamed)
+    out = [StoredKey(k, *bases[k.id]) for k in keys]
+    for a in renamed:
+        if a.kind == "purge":
+            keystore.delete_pair(os.path.join(directory, bases[a.key][1]))
+    return renamed, out, list(info)
+
+
+def _write_metadata(directory: str, keys: list[StoredKey]) -> list[str]:
+    """Rewrite the timing metadata of every K-file whose metadata differs from the state."""
+    written = []
+    for sk in keys:
+        if sk.key.purged is not None:
+            continue
+        base = os.path.join(directory, sk.base)
+        current = keystore.load_pair(base).timing
+        if current != timing_of(sk.key):
+            keystore.write_timing(base, timing_of(sk.key))
+            written.append(sk.base)
+    return written
+
+
+def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
+        dry_run: bool = False, clock: Clock = SYSTEM) -> RunResult:
+    """`keys run`: plan for `now` and (unless `dry_run`, which writes nothing) carry it out."""
+    if dry_run:
+        _check_directory(directory, must_exist=False)
+        state, stored, adopted = _load(zone, directory, policy, now)
+        p = plan([sk.key for sk in stored], policy, state.observations, now)
+        return RunResult(zone.to_text(), now, p, tuple(stored), tuple(adopted), (), (), True)
+    _check_directory(directory, must_exist=False)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise OperationalError(f"cannot create key directory: {exc.strerror}",
+                               file=directory) from None
+    with keystate.locked(directory, clock):
+        state, stored, adopted = _load(zone, directory, policy, now)
+        p = plan([sk.key for sk in stored], policy, state.observations, now)
+        actions, keys, created = _execute(zone, directory, policy, stored, p.actions, now)
+        try:
+            keystate.save(directory, zone.to_text(), tuple(keys), actions, policy)
+        except BaseException:
+            for sk in keys:  # nothing half-done: keys the state does not hold are not kept
+                if sk.key.id in created:
+                    keystore.delete_pair(os.path.join(directory, sk.base))
+            raise
+        written = _write_metadata(directory, keys)
+    return RunResult(zone.to_text(), now, replace(p, actions=actions), tuple(keys),
+                     tuple(adopted), tuple(created), tuple(written), False)
+
+
+def _check_directory(directory: str, must_exist: bool) -> None:
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise InputError("not a directory", file=directory)
+    if must_exist and not os.path.isdir(directory):
+        raise InputError("key directory does not exist", file=directory)
+    if os.path.isdir(directory):
+        keystore.check_key_directory(directory)
+
+
+def stored_zone(zone: dns.name.Name, directory: str) -> tuple[keystate.ZoneState, KeyPolicy]:
+    """A zone's state for the commands that do not take a policy: it must have been run."""
+    _check_directory(directory, must_exist=True)
+    state = keystate.load(directory, zone.to_text())
+    if state.policy is None:
+        raise InputError(f"no key state for {zone} here: run `sigchain keys run {zone} "
+                         "--policy ... --keys DIR` first", file=directory)
+    return state, state.policy
+
+
+def find_key(state: keystate.ZoneState, tag: str) -> StoredKey:
+    found = [sk for sk in state.keys if sk.key.id == tag or str(sk.tag) == tag]
+    if len(found) != 1:
+        known = ", ".join(sk.key.id for sk in state.keys) or "none"
+        what = "no" if not found else "more than one"
+        raise InputError(f"{what} key {tag} in the key state (keys: {known})")
+    return found[0]
+
+
+def observe(zone: dns.name.Name, directory: str, tag: str, kind: str, now: int,
+            clock: Clock = SYSTEM) -> StoredKey:
+    """`keys ds-seen|ds-gone`: the operator's word that the parent publishes (or no longer
+    publishes) the key's DS at every server since `now`; the next run acts on it."""
+    with keystate.locked(directory, clock):
+        state, _ = stored_zone(zone, directory)
+        sk = find_key(state, tag)
+        keystate.observe(directory, zone.to_text(), Observation(sk.key.id, kind, now))
+    return sk
+
+
+@dataclass(frozen=True)
+class RollStart:
+    stored: StoredKey
+    earliest: int | None  # emergency: the earliest instant it can safely stop signing
+    why: str
+    deadline: int | None  # forced: out of use by then, safe or not
+
+
+def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int, *,
+               emergency: bool = False, within: int | None = None, force: bool = False,
+               clock: Clock = SYSTEM) -> RollStart:
+    """`keys roll`: make the key's lifetime end so its successor starts at `now` (as `rndc
+    dnssec -rollover`); the next run creates the successor. An emergency roll (a compromised
+    key) retires it as soon as the TTLs allow; one that must be done `within` less than that
+    is refused as unsafe unless `force`, which then takes the key out of use by then."""
+    from sigchain.core.dnssec.timefmt import format_utc
+    from sigchain.core.rollover.durations import render
+    from sigchain.core.rollover.planner import emergency_earliest, lead_time
+
+    with keystate.locked(directory, clock):
+        state, policy = stored_zone(zone, directory)
+        sk = find_key(state, tag)
+        k = sk.key
+        if k.active is None or k.retired is not None:
+            raise InputError(f"key {k.id} is not signing (nothing to roll)")
+        if not emergency:
+            if any(o.key.predecessor == k.id for o in state.keys):
+                raise InputError(f"key {k.id} is already being rolled")
+            lifetime = max(now + lead_time(policy, k.role) - k.active, 1)
+            keystate.set_roll(directory, zone.to_text(), k.id, lifetime)
+            return RollStart(sk, None, "", None)
+        earliest, why = emergency_earliest(k, policy, now)
+        deadline = None
+        if within is not None and earliest > now + within:
+            if not force:
+                raise UnsafeRefused(
+                    f"key {k.id} cannot stop signing before {format_utc(earliest)} without "
+                    f"breaking validation ({why}); --within {render(within)} is shorter: "
+                    "resolvers still holding the old records would fail to validate the zone "
+                    "(--force takes it out of use by then anyway)")
+            deadline = now + within
+        keystate.set_roll(directory, zone.to_text(), k.id, max(now - k.active, 1), deadline)
+    return RollStart(sk, earliest, why, deadline)
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    stored: StoredKey
+    states: dict[str, str]
+    goal: str  # omnipresent: the key is (to be) in use; hidden: it is on its way out
+    next_at: int | None
+    next_states: dict[str, str]  # the records whose state changes then, and to what
+
+
+@dataclass(frozen=True)
+class Status:
+    zone: str
+    now: int
+    policy: KeyPolicy
+    keys: tuple[KeyStatus, ...]
+    plan: Plan  # what a run at `now` would do (await-* are what the roll waits for)
+    waiting: tuple[str, ...]  # one line per thing the roll waits for
+
+
+def _waiting_line(zone: str, a: Action, k: StoredKey) -> str:
+    from sigchain.core.dnssec.timefmt import format_utc
+
+    if a.kind == "await-ds":
+        since = k.key.cds_published
+        return (f"waiting for DS of key {k.tag} at the parent"
+                + (f" since {format_utc(since)}" if since is not None else "")
+                + f"; run `sigchain keys ds-seen {zone} --key {k.key.id}` when it is")
+    since = k.key.cds_withdrawn
+    return (f"waiting for the DS of key {k.tag} to leave the parent"
+            + (f" since {format_utc(since)}" if since is not None else "")
+            + f"; run `sigchain keys ds-gone {zone} --key {k.key.id}` when it has")
+
+
+def status(zone: dns.name.Name, directory: str, now: int) -> Status:
+    """`keys status`: every key's record states at `now`, and what the roll waits for."""
+    from sigchain.core.rollover.states import next_change, states
+
+    state, policy = stored_zone(zone, directory)
+    p = plan([sk.key for sk in state.keys], policy, state.observations, now)
+    rows = []
+    for sk in state.keys:
+        st = states(sk.key, policy, now).as_dict()
+        at = next_change(sk.key, policy, now)
+        later = states(sk.key, policy, at).as_dict() if at is not None else {}
+        # As BIND: a key on its way out (retired, removed, or its successor started) aims at
+        # hidden, every other one at omnipresent.
+        leaving = sk.key.retired is not None or sk.key.removed is not None or any(
+            o.key.predecessor == sk.key.id for o in state.keys)
+        goal = "hidden" if leaving else "omnipresent"
+        rows.append(KeyStatus(sk, st, goal, at,
+                              {r: v for r, v in later.items() if st[r] != v}))
+    by_id = {sk.key.id: sk for sk in state.keys}
+    waiting = tuple(_waiting_line(zone.to_text(), a, by_id[a.key]) for a in p.waiting
+                    if a.key in by_id)
+    return Status(zone.to_text(), now, policy, tuple(rows), p, waiting)

@@ -1,0 +1,213 @@
+"""`sigchain keys run|status|ds-seen|roll` on a key directory: SQLite state, BIND timing
+metadata the signer (ours and dnssec-signzone -S) selects keys by, dry runs that write nothing,
+the lock, bad input, and `sign --at`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import dns.name
+import pytest
+
+from sigchain.clock import FakeClock
+from sigchain.core.dnssec import keyfile, timefmt
+from sigchain.edge import keystore
+from sigchain.errors import OperationalError
+from sigchain.model.keys import KeyTiming
+from sigchain.services import keystate
+from tests.conftest import need, sc
+
+ZONE = "example.test."
+T0 = timefmt.parse_timestamp14("20260101000000")  # in the past: dnssec-signzone reads the clock
+DAY = 86400
+ZONE_TEXT = f"""$ORIGIN {ZONE}
+$TTL 300
+@ SOA ns hm 1 3600 600 86400 300
+@ NS ns
+ns A 192.0.2.1
+www A 192.0.2.2
+"""
+FAST = """dnskey-ttl = "1h"
+max-zone-ttl = "5m"
+parent-ds-ttl = "1h"
+signatures-validity = "3d"
+signatures-validity-dnskey = "3d"
+signatures-refresh = "1d"
+signatures-jitter = "1h"
+purge-keys = "10d"
+[[keys]]
+role = "ksk"
+lifetime = "60d"
+[[keys]]
+role = "zsk"
+lifetime = "10d"
+"""
+
+
+def _at(t: int) -> str:
+    return timefmt.format_timestamp14(t)
+
+
+def _kdir(tmp_path: Path) -> Path:
+    tmp_path.chmod(0o700)
+    return tmp_path / "keys"
+
+
+def _snapshot(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in d.iterdir()} if d.exists() else {}
+
+
+def test_first_run_makes_keys_state_and_metadata_the_signers_follow(tmp_path: Path) -> None:
+    kdir = _kdir(tmp_path)
+    out = sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", kdir, "--at", _at(T0),
+             "--json", check=True)
+    data = json.loads(out.stdout)
+    assert sorted(a["kind"] for a in data["actions"]) == ["activate", "activate", "create",
+                                                          "create", "publish", "publish"]
+    assert data["next_run"] == T0 + 2 * 3600 + 300  # Ipub: 5m + 1h + 1h
+    assert (kdir / keystate.DB_NAME).stat().st_mode & 0o777 == 0o600
+    keys = keystore.load_zone_keys(str(kdir), dns.name.from_text(ZONE))
+    assert len(keys) == 2
+    for kp in keys:
+        assert kp.timing == KeyTiming(created=T0, publish=T0, activate=T0)
+        assert os.stat(kp.source + ".private").st_mode & 0o777 == 0o600
+    # dnssec-signzone -S selects them by their metadata (it reads the real clock: T0 is past).
+    (tmp_path / "z.db").write_text(ZONE_TEXT)
+    bind = subprocess.run([need("dnssec-signzone"), "-S", "-K", str(kdir), "-o", ZONE, "-f",
+                           str(tmp_path / "z.bind"), str(tmp_path / "z.db")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert bind.returncode == 0, bind.stderr
+    assert "KSKs: 1 active" in bind.stdout and "ZSKs: 1 active" in bind.stdout
+    again = sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", kdir, "--at",
+               _at(T0 + 60), check=True)
+    assert "nothing to do now" in again.stdout
+
+
+def test_dry_run_and_bad_policy_write_nothing(tmp_path: Path) -> None:
+    kdir = _kdir(tmp_path)
+    dry = sc("keys", "run", ZONE, "--policy", "default", "--keys", kdir, "--dry-run",
+             "--at", _at(T0), check=True)
+    assert "would do: create key" in dry.stdout and not kdir.exists()
+    sc("keys", "run", ZONE, "--policy", "default", "--keys", kdir, "--at", _at(T0), check=True)
+    before = _snapshot(kdir)
+    sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", kdir, "--dry-run",
+       "--at", _at(T0 + 400 * DAY), check=True)
+    assert _snapshot(kdir) == before
+    bad = tmp_path / "bad.toml"
+    bad.write_text('dnskey-ttl = "1h"\n[[keys]]\nrole = "ksk"\nlifetime = "soon"\n')
+    out = sc("keys", "run", ZONE, "--policy", bad, "--keys", kdir, "--at", _at(T0 + DAY))
+    assert out.returncode == 2 and f"{bad}:4: keys[0].lifetime" in out.stderr
+    assert _snapshot(kdir) == before
+
+
+def test_a_second_run_waits_then_refuses(tmp_path: Path) -> None:
+    kdir = _kdir(tmp_path)
+    kdir.mkdir(mode=0o700)
+    with keystate.locked(str(kdir)):
+        with pytest.raises(OperationalError, match="another `sigchain keys` run holds the lock"):
+            with keystate.locked(str(kdir), FakeClock(), wait=2):
+                pass
+    with keystate.locked(str(kdir), FakeClock(), wait=2):
+        pass  # free again once the first has finished
+
+
+def test_status_asks_for_the_ds_and_ds_seen_moves_the_roll_on(tmp_path: Path) -> None:
+    kdir, policy = _kdir(tmp_path), tmp_path / "fast.toml"
+    policy.write_text(FAST)
+    sc("keys", "run", ZONE, "--policy", policy, "--keys", kdir, "--at", _at(T0), check=True)
+    sc("keys", "run", ZONE, "--policy", policy, "--keys", kdir, "--at", _at(T0 + 3 * DAY),
+       check=True)
+    status = json.loads(sc("keys", "status", ZONE, "--keys", kdir, "--at", _at(T0 + 3 * DAY),
+                           "--json", check=True).stdout)
+    ksk = next(k for k in status["keys"] if k["role"] == "ksk")
+    assert ksk["states"] == {"dnskey": "omnipresent", "krrsig": "omnipresent",
+                             "zrrsig": "hidden", "ds": "hidden"}
+    assert status["waiting"] == [
+        f"waiting for DS of key {ksk['tag']} at the parent since 2026-01-04 00:00:00 UTC; run "
+        f"`sigchain keys ds-seen {ZONE} --key {ksk['id']}` when it is"]
+    sc("keys", "ds-seen", ZONE, "--key", ksk["tag"], "--keys", kdir, "--at",
+       _at(T0 + 3 * DAY + 3600), check=True)
+    sc("keys", "run", ZONE, "--policy", policy, "--keys", kdir, "--at", _at(T0 + 4 * DAY),
+       check=True)
+    text = sc("keys", "status", ZONE, "--keys", kdir, "--at", _at(T0 + 4 * DAY),
+              check=True).stdout
+    assert f"key {ksk['tag']} (ksk, algorithm 13): dnskey=omnipresent krrsig=omnipresent " \
+           "zrrsig=hidden ds=omnipresent; goal omnipresent" in text
+    unknown = sc("keys", "ds-seen", ZONE, "--key", "1", "--keys", kdir)
+    assert unknown.returncode == 2 and "no key 1 in the key state" in unknown.stderr
+
+
+def test_roll_starts_a_successor_that_is_prepublished(tmp_path: Path) -> None:
+    kdir = _kdir(tmp_path)
+    sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", kdir, "--at", _at(T0), check=True)
+    status = json.loads(sc("keys", "status", ZONE, "--keys", kdir, "--at", _at(T0 + DAY),
+                           "--json", check=True).stdout)
+    zsk = next(k for k in status["keys"] if k["role"] == "zsk")
+    sc("keys", "roll", ZONE, "--key", zsk["tag"], "--keys", kdir, "--at", _at(T0 + DAY),
+       check=True)
+    data = json.loads(sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", kdir, "--at",
+                         _at(T0 + DAY), "--json", check=True).stdout)
+    assert [a["kind"] for a in data["actions"]] == ["create", "publish"]
+    new = next(k for k in data["keys"] if k["predecessor"] == zsk["id"])
+    timing = keystore.load_pair(str(kdir / new["base"])).timing
+    assert (timing.publish, timing.activate) == (T0 + DAY, None)  # stand-by: not signing yet
+
+
+def test_sign_at_reads_the_metadata_and_starts_signatures_then(tmp_path: Path) -> None:
+    kdir = _kdir(tmp_path)
+    sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", kdir, "--at", _at(T0), check=True)
+    (tmp_path / "z.db").write_text(ZONE_TEXT)
+    early = sc("sign", tmp_path / "z.db", "--keys", kdir, "--at", _at(T0 - DAY))
+    assert early.returncode == 2 and "no active signing key" in early.stderr
+    out = sc("sign", tmp_path / "z.db", "--keys", kdir, "--at", _at(T0 + DAY), "--json",
+             check=True)
+    assert json.loads(out.stdout)["verified"] is True
+    signed = (tmp_path / "z.db.signed").read_text()
+    assert f" {_at(T0 + DAY - 3600)} " in signed  # inception: --at minus an hour
+    ldns = subprocess.run([need("ldns-verify-zone"), "-t", _at(T0 + DAY),
+                           str(tmp_path / "z.db.signed")], capture_output=True, text=True)
+    assert ldns.returncode == 0, ldns.stdout + ldns.stderr
+
+
+def test_timing_metadata_rewrite_keeps_the_key() -> None:
+    text = "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: AAAA\n" \
+           "Created: 20260101000000\nPublish: 20260101000000\n"
+    out = keyfile.with_timing_private(text, KeyTiming(created=T0, inactive=T0 + DAY))
+    assert out.splitlines() == ["Private-key-format: v1.3", "Algorithm: 13 (ECDSAP256SHA256)",
+                                "PrivateKey: AAAA", "Created: 20260101000000",
+                                "Inactive: 20260102000000"]
+    pub = "; This is a zone-signing key, keyid 1, for x.\n; Created: 20260101000000 (Thu Jan " \
+          "01 00:00:00 2026)\nx. IN DNSKEY 256 3 13 AAAA\n"
+    assert keyfile.with_timing_public(pub, KeyTiming(created=T0, publish=T0)).splitlines() == [
+        "; This is a zone-signing key, keyid 1, for x.",
+        "; Created: 20260101000000 (Thu Jan 01 00:00:00 2026)",
+        "; Publish: 20260101000000 (Thu Jan 01 00:00:00 2026)", "x. IN DNSKEY 256 3 13 AAAA"]
+
+
+def test_bind_metadata_semantics_for_unscheduled_and_standby_keys() -> None:
+    assert not KeyTiming(created=T0).is_published(T0 + DAY)  # made ahead of its roll
+    standby = KeyTiming(created=T0, publish=T0)
+    assert standby.is_published(T0) and not standby.is_active(T0 + DAY)
+    assert KeyTiming().is_published(0) and KeyTiming().is_active(0)
+
+
+def test_keygen_keys_are_adopted_and_a_bad_key_directory_is_refused(tmp_path: Path) -> None:
+    kdir = _kdir(tmp_path)
+    made = sc("keygen", ZONE, "--role", "csk", "--dir", kdir, "--json", check=True)
+    tag = json.loads(made.stdout)["key_tag"]
+    out = json.loads(sc("keys", "run", ZONE, "--policy", "default", "--keys", kdir, "--at",
+                        _at(T0), "--json", check=True).stdout)
+    assert out["adopted"] == [str(tag)] and out["created"] == []  # the policy's csk: that one
+    before = _snapshot(kdir)
+    private = next(kdir.glob("*.private"))
+    private.write_text(private.read_text().replace("PrivateKey: ", "PrivateKey: !!"))
+    bad = sc("keys", "run", ZONE, "--policy", "default", "--keys", kdir, "--at", _at(T0 + DAY))
+    assert bad.returncode == 2 and f"{private}:3: PrivateKey is not valid base64" in bad.stderr
+    (kdir / keystate.DB_NAME).write_bytes(b"not a database at all" * 100)
+    private.write_bytes(before[private.name])
+    broken = sc("keys", "status", ZONE, "--keys", kdir)
+    assert broken.returncode == 2 and "not a sigchain key state database" in broken.stderr
+    assert {p.name for p in kdir.iterdir()} == set(before)
