@@ -33,6 +33,17 @@ class ApexOptions(Protocol):
     def serial(self) -> str: ...
 
 
+def _syncs(k: KeyPair, now: int, cds: bool) -> bool:
+    """Whether a KSK's CDS/CDNSKEY are published at `now`: inside its SyncPublish..SyncDelete
+    window when it has one (what `keys run` writes; dnssec-signzone -S does the same), else
+    with --cds while it is active."""
+    if k.timing.sync_delete is not None and k.timing.sync_delete <= now:
+        return False
+    if k.timing.sync_publish is not None:
+        return k.timing.sync_publish <= now
+    return cds and k.timing.is_active(now)
+
+
 def next_serial(current: int, policy: str, now: int) -> int:
     """RFC 1982 serial update; `unixtime` never goes backwards (falls back to increment)."""
     inc = (current + 1) % (1 << 32) or 1
@@ -85,22 +96,16 @@ def set_apex(
     apex[RdataType.DNSKEY] = rdataset(
         RdataType.DNSKEY, dnskey_ttl, [k.dnskey for k in plan.published] + foreign
     )
-    if opts.cds:
-        sync = [
-            k for k in plan.published
-            if k.is_sep and k.timing.is_active(now)
-            and (k.timing.sync_publish is None or k.timing.sync_publish <= now)
-            and (k.timing.sync_delete is None or k.timing.sync_delete > now)
-        ]
-        if sync:
-            apex[RdataType.CDS] = rdataset(
-                RdataType.CDS, dnskey_ttl, [ds.make_cds(origin, k.dnskey, 2) for k in sync]
-            )
-            apex[RdataType.CDNSKEY] = rdataset(
-                RdataType.CDNSKEY, dnskey_ttl, [ds.make_cdnskey(k.dnskey) for k in sync]
-            )
-        else:
-            warnings.append(Finding("CDS_NO_ACTIVE_KSK", {}))
+    sync = [k for k in plan.published if k.is_sep and _syncs(k, now, opts.cds)]
+    if sync:
+        apex[RdataType.CDS] = rdataset(
+            RdataType.CDS, dnskey_ttl, [ds.make_cds(origin, k.dnskey, 2) for k in sync]
+        )
+        apex[RdataType.CDNSKEY] = rdataset(
+            RdataType.CDNSKEY, dnskey_ttl, [ds.make_cdnskey(k.dnskey) for k in sync]
+        )
+    elif opts.cds:
+        warnings.append(Finding("CDS_NO_ACTIVE_KSK", {}))
     if opts.nsec3 is not None:
         apex[RdataType.NSEC3PARAM] = rdataset(
             RdataType.NSEC3PARAM, 0, [nsec3hash.nsec3param_rdata(opts.nsec3)]
