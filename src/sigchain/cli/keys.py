@@ -246,3 +246,54 @@ def import_bind(directory: str, source: str, at: str | None, as_json: bool) -> N
         click.echo(f"zone {zone}: imported {len(stored)} key(s) from BIND: "
                    + ", ".join(f"{sk.tag} ({sk.key.role})" for sk in stored))
         click.echo(f"  see them with: sigchain keys status {zone} --keys {directory}")
+
+
+CHECKDS_KEYS = ("zone", "parent", "now", "servers", "keys", "recorded", "reset", "agree",
+                "warnings")
+
+
+@keys.command()
+@click.argument("zone")
+@KEYS_OPTION
+@click.option("--parent-server", "parent_servers", multiple=True, metavar="ADDR[#PORT]",
+              help="A server of the parent zone to ask (repeatable; as BIND's parental-agents)."
+                   " Default: every server the parent's referral names, found from root hints.")
+@click.option("--anchor", "anchor_file", default=None, metavar="FILE",
+              help="Trust anchor(s) to validate the DS from (DS/DNSKEY records or BIND "
+                   "trust-anchors); with --parent-server, one for the parent zone or above it "
+                   "that those servers serve. Default: the IANA root anchors.")
+@click.option("--root-hints", "hints_file", default=None, metavar="FILE",
+              help="Root hints for finding the parent's servers (default: the IANA roots).")
+@AT_OPTION
+@JSON_OPTION
+@handle_errors
+@json_keys(*CHECKDS_KEYS)
+def checkds(zone: str, keydir: str, parent_servers: tuple[str, ...], anchor_file: str | None,
+            hints_file: str | None, at: str | None, as_json: bool) -> None:
+    """Ask every parent server over TCP for ZONE's DS, validate each answer, and record in the
+    key state the keys whose DS is at every server (or gone from all). Exit 1 when servers
+    disagree or fail (the roll keeps waiting; never an outage)."""
+    from sigchain.cli.parentview import checkds_json, checkds_lines
+    from sigchain.core.parent.agreement import disagreements
+    from sigchain.core.validate import anchors as anchors_mod
+    from sigchain.services import parentcheck, trace
+
+    origin, now = _zone(zone), _now(at)
+    servers = [anchors_mod.parse_server(s, what="parent server") for s in parent_servers]
+    anchors = trace.read_anchors(anchor_file) if anchor_file else \
+        anchors_mod.iana_root_anchors()
+    hints = trace.read_root_hints(hints_file) if hints_file else \
+        anchors_mod.root_hint_servers()
+    result = parentcheck.check(origin, keydir, now, anchors, servers=servers,
+                               hints=() if servers else hints)
+    warnings = disagreements(result.agreement) + [
+        f"zone {origin}: parent server {s.server}: {s.error}" for s in result.agreement.failed]
+    if as_json:
+        emit_json({**checkds_json(result, now), "warnings": warnings, "error": None})
+    else:
+        for line in checkds_lines(result):
+            click.echo(line)
+        for line in warnings:
+            warn(line)
+    if not result.agreement.agree or warnings:
+        raise SystemExit(1)

@@ -165,6 +165,17 @@ def observe(directory: str, zone: str, ob: Observation) -> None:
                                file=db_path(directory)) from None
 
 
+def forget(directory: str, zone: str, key: str, kind: str) -> None:
+    """Drop an observation (a parent check that no longer sees it at every server)."""
+    try:
+        with _transaction(directory) as conn:
+            conn.execute("DELETE FROM observations WHERE zone = ? AND key = ? AND kind = ?",
+                         (zone, key, kind))
+    except sqlite3.Error as exc:
+        raise OperationalError(f"cannot write the key state: {exc}",
+                               file=db_path(directory)) from None
+
+
 def set_roll(directory: str, zone: str, key_id: str, lifetime: int,
              deadline: int | None = None) -> None:
     """A roll started by hand: the key's new lifetime, and a forced deadline (emergency)."""

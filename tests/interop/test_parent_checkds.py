@@ -1,0 +1,142 @@
+"""`sigchain keys checkds`: the parent zone served by `sigchain serve` on 127.61.0.1 and
+127.61.0.2, one with the new DS and one stale; a KSK roll run by `keys run` waits while they
+disagree and goes on once every parent server has the new DS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sigchain.clock import SYSTEM
+from sigchain.core.dnssec import timefmt
+from tests.conftest import free_port, sc, sigchain_cmd, terminate
+from tests.unit.test_keys_run import FAST  # the fast policy the key tests share
+from tests.zonetools import keygen
+
+ZONE = "example.test."
+PARENT = "test."
+A, B = "127.61.0.1", "127.61.0.2"
+DAY = 86400
+
+
+class Parent:
+    """`sigchain serve` of the parent zone on one address; `serve(ds_lines)` (re)starts it
+    with the zone signed carrying those DS records for the child."""
+
+    def __init__(self, folder: Path, host: str, pkeys: Path):
+        self.folder, self.host, self.pkeys = folder, host, pkeys
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def serve(self, ds_lines: list[str]) -> str:
+        self.stop()
+        text = (f"$ORIGIN {PARENT}\n$TTL 300\n@ SOA ns hm 1 3600 600 86400 300\n@ NS ns\n"
+                f"ns A {A}\nexample NS ns.example\nns.example A 127.61.0.9\n"
+                + "".join(line + "\n" for line in ds_lines))
+        unsigned = self.folder / f"parent-{self.host}.zone"
+        unsigned.write_text(text)
+        signed = self.folder / f"parent-{self.host}.signed"
+        sc("sign", unsigned, "--keys", self.pkeys, "-o", signed, check=True)
+        self.port = free_port(self.host)
+        log = self.folder / f"serve-{self.host}-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [*sigchain_cmd(), "serve", "--zone", f"{PARENT}={signed}", "--listen",
+             f"{self.host}#{self.port}", "--udp-workers", "1"],
+            stdout=log.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while "ready:" not in log.read_text():
+            assert self.proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        return f"{self.host}#{self.port}"
+
+    def stop(self) -> None:
+        terminate(self.proc)
+        self.proc = None
+
+
+@pytest.fixture()
+def parents(tmp_path: Path) -> Iterator[tuple[Parent, Parent, Path]]:
+    pkeys = tmp_path / "pkeys"
+    ksk = keygen(pkeys, PARENT, "ksk")
+    keygen(pkeys, PARENT, "zsk")
+    anchor = tmp_path / "anchor.txt"
+    anchor.write_text(sc("ds", pkeys / f"{ksk}.key", check=True).stdout)
+    both = Parent(tmp_path, A, pkeys), Parent(tmp_path, B, pkeys)
+    yield both[0], both[1], anchor
+    for p in both:
+        p.stop()
+
+
+def _at(t: int) -> str:
+    return timefmt.format_timestamp14(t)
+
+
+def _ds(kdir: Path, base: str) -> str:
+    return sc("ds", kdir / f"{base}.key", check=True).stdout.strip()
+
+
+def _status(kdir: Path, t: int) -> dict:  # type: ignore[type-arg]
+    return json.loads(sc("keys", "status", ZONE, "--keys", kdir, "--at", _at(t), "--json",
+                         check=True).stdout)
+
+
+def test_ksk_roll_waits_while_a_parent_server_is_stale(
+        tmp_path: Path, parents: tuple[Parent, Parent, Path]) -> None:
+    a, b, anchor = parents
+    tmp_path.chmod(0o700)
+    kdir, policy = tmp_path / "keys", tmp_path / "fast.toml"
+    policy.write_text(FAST)
+    t0 = SYSTEM.now()
+
+    def run(t: int) -> dict:  # type: ignore[type-arg]
+        return json.loads(sc("keys", "run", ZONE, "--policy", policy, "--keys", kdir, "--at",
+                             _at(t), "--json", check=True).stdout)
+
+    def checkds(t: int, *servers: str) -> subprocess.CompletedProcess[str]:
+        args = [a for s in servers for a in ("--parent-server", s)]
+        return sc("keys", "checkds", ZONE, "--keys", kdir, "--anchor", anchor, "--at", _at(t),
+                  *args)
+
+    run(t0)
+    run(t0 + 3 * DAY)
+    old = next(k for k in _status(kdir, t0 + 3 * DAY)["keys"] if k["role"] == "ksk")
+    servers = [a.serve([_ds(kdir, old["base"])]), b.serve([_ds(kdir, old["base"])])]
+    first = checkds(t0 + 3 * DAY + 3600, *servers)
+    assert first.returncode == 0, first.stderr
+    assert f"key {old['tag']}: DS at every parent server since" in first.stdout
+    run(t0 + 4 * DAY)
+    assert next(k for k in _status(kdir, t0 + 4 * DAY)["keys"]
+                if k["id"] == old["id"])["states"]["ds"] == "omnipresent"
+
+    sc("keys", "roll", ZONE, "--key", old["tag"], "--keys", kdir, "--at", _at(t0 + 4 * DAY),
+       check=True)
+    run(t0 + 4 * DAY)
+    new = next(k for k in _status(kdir, t0 + 4 * DAY)["keys"] if k["predecessor"] == old["id"])
+    both = [_ds(kdir, old["base"]), _ds(kdir, new["base"])]
+    servers = [a.serve(both), b.serve([_ds(kdir, old["base"])])]  # B is stale
+    stale = checkds(t0 + 4 * DAY + 3600, *servers)
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    assert (f"warning: zone {ZONE}: parent servers disagree on the DS of key {new['tag']}: "
+            f"at {servers[0]}; not at {servers[1]}") in stale.stderr
+    later = run(t0 + 6 * DAY)  # days later: time alone does not move the roll
+    assert [w["kind"] for w in later["waiting"]] == ["await-ds"]
+    assert later["waiting"][0]["key"] == new["id"] and later["actions"] == []
+    assert any(f"waiting for DS of key {new['tag']}" in w
+               for w in _status(kdir, t0 + 6 * DAY)["waiting"])
+
+    servers[1] = b.serve(both)
+    agreed = checkds(t0 + 6 * DAY + 3600, *servers)
+    assert agreed.returncode == 0, agreed.stdout + agreed.stderr
+    assert f"key {new['tag']}: DS at every parent server since " \
+           f"{timefmt.format_utc(t0 + 6 * DAY + 3600)}; recorded (ds-published)" in agreed.stdout
+    done = run(t0 + 7 * DAY)
+    kinds = {(x["kind"], x["key"]) for x in done["actions"]}
+    assert {("ds-seen", new["id"]), ("publish", new["id"]), ("remove", old["id"]),
+            ("activate", new["id"])} <= kinds
+    assert done["waiting"] == []
