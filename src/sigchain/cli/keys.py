@@ -297,3 +297,45 @@ def checkds(zone: str, keydir: str, parent_servers: tuple[str, ...], anchor_file
             warn(line)
     if not result.agreement.agree or warnings:
         raise SystemExit(1)
+
+
+@keys.command("submit-ds")
+@click.argument("zone")
+@KEYS_OPTION
+@click.option("--update", "update", default=None, metavar="ADDR[#PORT]",
+              help="Send an RFC 2136 UPDATE replacing ZONE's DS RRset to the parent's primary.")
+@click.option("--tsig", "tsig_file", default=None, metavar="FILE",
+              help="With --update: sign it with the TSIG key in FILE (as tsig-keygen writes).")
+@click.option("--hook", "hook", default=None, metavar="CMD",
+              help="Run CMD (by /bin/sh) with the DS set as JSON on stdin (its DS lines also in "
+                   "$DS_TEXT), $ZONE and $ACTION set; its exit status decides.")
+@click.option("--force", is_flag=True, help="Submit even an empty DS set (the zone goes "
+                                            "insecure).")
+@AT_OPTION
+@JSON_OPTION
+@handle_errors
+@json_keys("zone", "via", "ttl", "ds")
+def submit_ds(zone: str, keydir: str, update: str | None, tsig_file: str | None,
+              hook: str | None, force: bool, at: str | None, as_json: bool) -> None:
+    """Push the DS set the key state wants now (the keys in their CDS window) to the parent.
+    Nothing is recorded as seen: `keys checkds` (or `keys ds-seen`) confirms it."""
+    from sigchain.core.validate import anchors as anchors_mod
+    from sigchain.services import dssubmit
+
+    if (update is None) == (hook is None):
+        raise InputError("give exactly one of --update ADDR[#PORT] or --hook CMD")
+    if tsig_file is not None and update is None:
+        raise InputError("--tsig applies to --update only")
+    origin, now = _zone(zone), _now(at)
+    server = None if update is None else anchors_mod.parse_server(update, what="--update")
+    key = None if tsig_file is None else dssubmit.load_tsig(tsig_file)
+    done = dssubmit.submit(origin, keydir, now, update=server, tsig=key, hook=hook,
+                           force=force)
+    if as_json:
+        emit_json({"zone": origin.to_text(), "via": done.how, "ttl": done.ttl,
+                   "ds": list(done.lines), "error": None})
+        return
+    click.echo(f"zone {origin}: DS set of {len(done.wanted)} key(s) submitted by {done.how}:")
+    for line in done.lines:
+        click.echo(f"  {line}")
+    click.echo(f"  confirm with: sigchain keys checkds {origin} --keys {keydir} ...")

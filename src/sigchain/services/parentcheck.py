@@ -46,7 +46,7 @@ def ask_tcp(server: Server, qname: dns.name.Name, rdtype: int,
     return dns.query.tcp(message, server.host, port=server.port, timeout=timeout)
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     if isinstance(exc, (dns.exception.Timeout, TimeoutError)):
         return "timed out"
     if isinstance(exc, OSError) and exc.strerror:
@@ -66,7 +66,7 @@ def _drive(res: Resolution, clock: Clock, budget: float = BUDGET) -> object:
             try:
                 m = ask_tcp(s, q.qname, q.rdtype)
             except (OSError, EOFError, dns.exception.DNSException) as exc:
-                errors.append(f"{s}: {_describe(exc)}")
+                errors.append(f"{s}: {describe(exc)}")
                 continue
             reply = Reply(s, m, True, len(m.to_wire()))
             break
@@ -119,7 +119,7 @@ def server_ds(zone: dns.name.Name, server: Server, parent: Parent,
     try:
         m = ask_tcp(server, zone, RdataType.DS)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        return ServerDs(str(server), None, _describe(exc))
+        return ServerDs(str(server), None, describe(exc))
     if m.rcode() != dns.rcode.NOERROR:
         return ServerDs(str(server), None, f"{dns.rcode.to_text(m.rcode())}")
     if not m.flags & dns.flags.AA:
