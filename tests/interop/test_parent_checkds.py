@@ -33,19 +33,20 @@ class Parent:
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
-    def serve(self, ds_lines: list[str]) -> str:
+    def serve(self, ds_lines: list[str], port: int | None = None,
+              zone: str = PARENT, head: str = "") -> str:
         self.stop()
-        text = (f"$ORIGIN {PARENT}\n$TTL 300\n@ SOA ns hm 1 3600 600 86400 300\n@ NS ns\n"
-                f"ns A {A}\nexample NS ns.example\nns.example A 127.61.0.9\n"
+        text = (f"$ORIGIN {zone}\n$TTL 300\n@ SOA ns hm 1 3600 600 86400 300\n"
+                + (head or f"@ NS ns\nns A {A}\nexample NS ns.example\nns.example A 127.61.0.9\n")
                 + "".join(line + "\n" for line in ds_lines))
         unsigned = self.folder / f"parent-{self.host}.zone"
         unsigned.write_text(text)
         signed = self.folder / f"parent-{self.host}.signed"
         sc("sign", unsigned, "--keys", self.pkeys, "-o", signed, check=True)
-        self.port = free_port(self.host)
+        self.port = port or free_port(self.host)
         log = self.folder / f"serve-{self.host}-{self.port}.log"
         self.proc = subprocess.Popen(
-            [*sigchain_cmd(), "serve", "--zone", f"{PARENT}={signed}", "--listen",
+            [*sigchain_cmd(), "serve", "--zone", f"{zone}={signed}", "--listen",
              f"{self.host}#{self.port}", "--udp-workers", "1"],
             stdout=log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -140,3 +141,44 @@ def test_ksk_roll_waits_while_a_parent_server_is_stale(
     assert {("ds-seen", new["id"]), ("publish", new["id"]), ("remove", old["id"]),
             ("activate", new["id"])} <= kinds
     assert done["waiting"] == []
+
+
+def test_parent_servers_found_from_root_hints_and_validated_from_the_root(
+        tmp_path: Path, parents: tuple[Parent, Parent, Path]) -> None:
+    """Without --parent-server: the parent's servers are those the root's referral names (on
+    port 53 of 127.61.0.1/.2), and each DS answer validates from the root's anchor."""
+    a, b, parent_anchor = parents
+    tmp_path.chmod(0o700)
+    kdir, policy = tmp_path / "keys", tmp_path / "fast.toml"
+    policy.write_text(FAST)
+    t0 = SYSTEM.now()
+    for t in (t0, t0 + 3 * DAY):
+        sc("keys", "run", ZONE, "--policy", policy, "--keys", kdir, "--at", _at(t), check=True)
+    ksk = next(k for k in _status(kdir, t0 + 3 * DAY)["keys"] if k["role"] == "ksk")
+    head = (f"@ NS ns1\n@ NS ns2\nns1 A {A}\nns2 A {B}\n"
+            "example NS ns.example\nns.example A 127.61.0.9\n")
+    for p in (a, b):
+        p.serve([_ds(kdir, ksk["base"])], port=53, head=head)
+    rkeys = tmp_path / "rkeys"
+    rksk = keygen(rkeys, ".", "ksk")
+    keygen(rkeys, ".", "zsk")
+    root = Parent(tmp_path, "127.61.0.10", rkeys)
+    try:
+        parent_ds = [line for line in parent_anchor.read_text().splitlines() if line.strip()]
+        root.serve(parent_ds, port=53, zone=".", head=(
+            "@ NS a.root-servers.\na.root-servers. A 127.61.0.10\n"
+            f"test. NS ns1.test.\ntest. NS ns2.test.\nns1.test. A {A}\nns2.test. A {B}\n"))
+        hints = tmp_path / "root.hints"
+        hints.write_text(". NS a.root-servers.\na.root-servers. A 127.61.0.10\n")
+        anchor = tmp_path / "root.anchor"
+        anchor.write_text(sc("ds", rkeys / f"{rksk}.key", check=True).stdout)
+        out = sc("keys", "checkds", ZONE, "--keys", kdir, "--root-hints", hints, "--anchor",
+                 anchor, "--at", _at(t0 + 3 * DAY + 60), "--json")
+        assert out.returncode == 0, out.stdout + out.stderr
+        data = json.loads(out.stdout)
+        assert data["parent"] == PARENT and data["agree"] is True
+        assert [s["server"] for s in data["servers"]] == [A, B]
+        assert data["recorded"] == [{"key": ksk["id"], "observation": "ds-published",
+                                     "since": t0 + 3 * DAY + 60}]
+    finally:
+        root.stop()
