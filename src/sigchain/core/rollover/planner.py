@@ -126,6 +126,18 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
                     and k.ds_withdrawn is None and k.cds_withdrawn is not None:
                 pl.actions.append(Action("ds-gone", k.id, ob.since, "DS gone from the parent"))
             pl.keys = list(apply(pl.keys, pl.actions[-1:]))
+    if p.insecure:
+        go_insecure(pl)
+    else:
+        _follow_policy(pl, p)
+    _purge(pl)
+    for k in list(pl.keys):
+        pl.wakes += [t for t in [next_change(pl.key(k.id), p, now)] if t is not None]
+    wake = min((t for t in pl.wakes if t > now), default=None)
+    return Plan(tuple(pl.actions), wake)
+
+
+def _follow_policy(pl: _Planner, p: KeyPolicy) -> None:
     orphans = [k for k in pl.keys if not any(
         (k.role, k.algorithm) == (spec.role, spec.algorithm) for spec in p.keys)]
     # One line of succession per role and algorithm (a second identical entry adds nothing;
@@ -137,11 +149,31 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
         _lineage(pl, spec, migrating=any(k.retired is None for k in orphans))
     if orphans:
         algorithm_roll(pl, [k.id for k in orphans])
-    _purge(pl)
-    for k in list(pl.keys):
-        pl.wakes += [t for t in [next_change(pl.key(k.id), p, now)] if t is not None]
-    wake = min((t for t in pl.wakes if t > now), default=None)
-    return Plan(tuple(pl.actions), wake)
+
+
+def go_insecure(pl: _Planner) -> None:
+    """The policy says go unsigned (RFC 8078 §4, as BIND's `insecure` policy): ask the parent
+    to delete the DS (the signer publishes the CDS/CDNSKEY delete form while the keys' CDS is
+    withdrawn), wait until every parent server has dropped it and it is out of every cache,
+    then take every key out at once (no cached chain can fail: without a DS the zone is
+    insecure). No key is made or rolled meanwhile."""
+    live = [k for k in pl.keys if k.removed is None or k.retired is None]
+    for k in live:
+        if k.signs_dnskey and k.cds_published is not None and k.cds_withdrawn is None:
+            pl.do("withdraw-cds", k, "going insecure: the CDS/CDNSKEY delete form asks the "
+                                     "parent to remove the DS")
+    waiting = [pl.key(k.id) for k in live if k.signs_dnskey]
+    waiting = [k for k in waiting if k.ds_published is not None and k.ds_withdrawn is None]
+    for k in waiting:
+        pl.do("await-ds-gone", k, "going insecure: waiting for the DS to leave every parent "
+                                  "server (CDS delete form published)")
+    if waiting or any(states(pl.key(k.id), pl.p, pl.now).ds != HIDDEN for k in live):
+        return
+    for k in live:
+        if k.active is not None and k.retired is None:
+            pl.do("retire", k, "going insecure: no DS in any cache, stop signing")
+        if k.removed is None:
+            pl.do("remove", k, "going insecure: no DS in any cache, the DNSKEY goes")
 
 
 def _lineage(pl: _Planner, spec: KeySpec, migrating: bool) -> None:

@@ -79,6 +79,7 @@ class KeyPolicy:
     cds_digest_types: tuple[int, ...] = (2,)
     cdnskey: bool = True
     nsec3: Nsec3Param | None = field(default_factory=Nsec3Param)
+    insecure: bool = False  # go unsigned: CDS/CDNSKEY delete form, DS out, then keys out
 
 
 BUILTINS: dict[str, KeyPolicy] = {
@@ -91,7 +92,8 @@ _DURATIONS = ("dnskey-ttl", "publish-safety", "retire-safety", "purge-keys",
               "signatures-validity", "signatures-validity-dnskey", "signatures-refresh",
               "signatures-jitter", "max-zone-ttl", "zone-propagation-delay", "parent-ds-ttl",
               "parent-propagation-delay")
-_TOP = frozenset((*_DURATIONS, "cds-digest-types", "cdnskey", "nsec3param", "nsec", "keys"))
+_TOP = frozenset((*_DURATIONS, "cds-digest-types", "cdnskey", "nsec3param", "nsec", "keys",
+                  "insecure"))
 _KEY_FIELDS = frozenset(("role", "algorithm", "lifetime", "store"))
 _NSEC3_FIELDS = frozenset(("iterations", "salt-length", "optout"))
 
@@ -139,6 +141,8 @@ def parse(text: str, file: str, name: str) -> KeyPolicy:
             values[key.replace("-", "_")] = _duration(src, key, data[key], src.line_of(key))
     if "cdnskey" in data:
         values["cdnskey"] = _bool(src, "cdnskey", data["cdnskey"], src.line_of("cdnskey"))
+    if "insecure" in data:
+        values["insecure"] = _bool(src, "insecure", data["insecure"], src.line_of("insecure"))
     if "cds-digest-types" in data:
         values["cds_digest_types"] = _digests(src, data["cds-digest-types"])
     values["nsec3"] = _denial(src, data)

@@ -31,6 +31,12 @@ class ApexOptions(Protocol):
     def nsec3(self) -> nsec3hash.Nsec3Params | None: ...
     @property
     def serial(self) -> str: ...
+    @property
+    def cds_delete(self) -> bool: ...
+
+
+CDS_DELETE = dns.rdata.from_text(dns.rdataclass.IN, RdataType.CDS, "0 0 0 00")
+CDNSKEY_DELETE = dns.rdata.from_text(dns.rdataclass.IN, RdataType.CDNSKEY, "0 3 0 AA==")
 
 
 def _syncs(k: KeyPair, now: int, cds: bool) -> bool:
@@ -74,7 +80,8 @@ def set_apex(
     warnings: list[Finding],
 ) -> None:
     """Set the apex DNSSEC records in place: DNSKEY from the key directory (plus foreign
-    keys already in the zone), CDS/CDNSKEY with --cds, NSEC3PARAM, and the SOA serial."""
+    keys already in the zone), CDS/CDNSKEY with --cds (or their delete form when the key
+    policy goes insecure and no key is in its CDS window), NSEC3PARAM, and the SOA serial."""
     soa_rds = apex.get(RdataType.SOA)
     if soa_rds is None:
         raise InputError(f"no SOA record at the zone apex {origin}")
@@ -104,6 +111,9 @@ def set_apex(
         apex[RdataType.CDNSKEY] = rdataset(
             RdataType.CDNSKEY, dnskey_ttl, [ds.make_cdnskey(k.dnskey) for k in sync]
         )
+    elif opts.cds_delete:  # RFC 8078 §4: ask the parent to remove the DS (signed by the KSK)
+        apex[RdataType.CDS] = rdataset(RdataType.CDS, dnskey_ttl, [CDS_DELETE])
+        apex[RdataType.CDNSKEY] = rdataset(RdataType.CDNSKEY, dnskey_ttl, [CDNSKEY_DELETE])
     elif opts.cds:
         warnings.append(Finding("CDS_NO_ACTIVE_KSK", {}))
     if opts.nsec3 is not None:

@@ -40,6 +40,7 @@ class SignOptions:
     deterministic: bool = False
     serial: str = "keep"  # keep | increment | unixtime
     force: bool = False
+    cds_delete: bool = False  # the key policy goes insecure: RFC 8078 delete form
 
 
 @dataclass
