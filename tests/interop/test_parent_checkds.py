@@ -10,11 +10,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.rdatatype
+import dns.zone
 import pytest
+from dns.rdataclass import IN
+from dns.rdatatype import RRSIG
 
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import timefmt
-from tests.conftest import free_port, sc, sigchain_cmd, terminate
+from tests.conftest import EXAMPLE_ZONE, free_port, need, run, sc, sigchain_cmd, terminate
 from tests.unit.test_keys_run import FAST  # the fast policy the key tests share
 from tests.zonetools import keygen
 
@@ -42,7 +46,9 @@ class Parent:
         unsigned = self.folder / f"parent-{self.host}.zone"
         unsigned.write_text(text)
         signed = self.folder / f"parent-{self.host}.signed"
-        sc("sign", unsigned, "--keys", self.pkeys, "-o", signed, check=True)
+        # signatures valid from 8 days back: checks run --at days before or after now
+        sc("sign", unsigned, "--keys", self.pkeys, "-o", signed, "--inception", "now-8d",
+           "--validity", "30d", check=True)
         self.port = port or free_port(self.host)
         log = self.folder / f"serve-{self.host}-{self.port}.log"
         self.proc = subprocess.Popen(
@@ -182,3 +188,59 @@ def test_parent_servers_found_from_root_hints_and_validated_from_the_root(
                                      "since": t0 + 3 * DAY + 60}]
     finally:
         root.stop()
+
+
+def test_going_insecure_publishes_the_delete_form_and_waits_for_the_parent(
+        tmp_path: Path, parents: tuple[Parent, Parent, Path]) -> None:
+    """A policy with `insecure = true`: the signer publishes CDS/CDNSKEY's delete form (signed
+    by the KSK; dnssec-verify accepts the zone), status says what it waits for, the hook gets
+    the empty set, and once every parent server has dropped the DS the keys go."""
+    a, b, anchor = parents
+    tmp_path.chmod(0o700)
+    kdir, policy, off = tmp_path / "keys", tmp_path / "fast.toml", tmp_path / "off.toml"
+    policy.write_text(FAST)
+    off.write_text("insecure = true\n" + FAST)
+    now = SYSTEM.now()
+    t0 = now - 6 * DAY
+    for t in (t0, t0 + 3 * DAY):
+        sc("keys", "run", ZONE, "--policy", policy, "--keys", kdir, "--at", _at(t), check=True)
+    ksk = next(k for k in _status(kdir, t0 + 3 * DAY)["keys"] if k["role"] == "ksk")
+    servers = [p.serve([_ds(kdir, ksk["base"])]) for p in (a, b)]
+    args = [x for s in servers for x in ("--parent-server", s)]
+    sc("keys", "checkds", ZONE, "--keys", kdir, "--anchor", anchor, *args, "--at",
+       _at(t0 + 3 * DAY + 60), check=True)
+    sc("keys", "run", ZONE, "--policy", policy, "--keys", kdir, "--at", _at(t0 + 4 * DAY),
+       check=True)
+
+    sc("keys", "run", ZONE, "--policy", off, "--keys", kdir, "--at", _at(now), check=True)
+    status = _status(kdir, now)
+    assert any(f"DS of key {ksk['tag']} to leave the parent (going insecure" in w
+               for w in status["waiting"])
+    signed = tmp_path / "example.test.signed"
+    sc("sign", EXAMPLE_ZONE, "--keys", kdir, "-o", signed, check=True)
+    apex = dns.zone.from_file(str(signed), ZONE, relativize=False).get_node(ZONE)
+    assert apex is not None
+    for rdtype, delete in (("CDS", "0 0 0 00"), ("CDNSKEY", "0 3 0 AA==")):
+        rds = apex.get_rdataset(IN, dns.rdatatype.from_text(rdtype))
+        assert rds is not None and [rd.to_text() for rd in rds] == [delete]
+        sigs = apex.get_rdataset(IN, RRSIG, dns.rdatatype.from_text(rdtype))
+        assert sigs is not None
+        assert {rd.key_tag for rd in sigs} == {int(ksk["tag"])}  # signed by the KSK
+    verified = run([need("dnssec-verify"), "-o", ZONE, str(signed)])
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    got = tmp_path / "hook.json"
+    sc("keys", "submit-ds", ZONE, "--keys", kdir, "--hook", f"cat > {got}", "--at",
+       _at(now), check=True)
+    assert json.loads(got.read_text())["action"] == "delete"
+    servers = [p.serve([]) for p in (a, b)]
+    args = [x for s in servers for x in ("--parent-server", s)]
+    gone = sc("keys", "checkds", ZONE, "--keys", kdir, "--anchor", anchor, *args, "--at",
+              _at(now + 60), "--json")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert json.loads(gone.stdout)["recorded"] == [
+        {"key": ksk["id"], "observation": "ds-withdrawn", "since": now + 60}]
+    done = json.loads(sc("keys", "run", ZONE, "--policy", off, "--keys", kdir, "--at",
+                         _at(now + DAY), "--json", check=True).stdout)
+    assert {a["kind"] for a in done["actions"]} == {"ds-gone", "retire", "remove"}
+    assert done["waiting"] == []

@@ -41,8 +41,10 @@ class Submission:
     ttl: int
 
 
-def wanted_now(zone: dns.name.Name, directory: str, now: int) -> tuple[tuple[Wanted, ...], int]:
-    """The DS the parent should hold now, by the stored policy, and the DS TTL it declares."""
+def wanted_now(zone: dns.name.Name, directory: str, now: int
+               ) -> tuple[tuple[Wanted, ...], int, bool]:
+    """The DS the parent should hold now, by the stored policy, the DS TTL it declares, and
+    whether the policy goes insecure (an empty set is then what it wants)."""
     state, policy = keymanager.stored_zone(zone, directory)
     keys = []
     for sk in state.keys:
@@ -50,13 +52,14 @@ def wanted_now(zone: dns.name.Name, directory: str, now: int) -> tuple[tuple[Wan
             _, _, dnskey = keystore.load_public(os.path.join(directory, sk.base))
             keys.append((sk.key, sk.tag, dnskey))
     wanted = wanted_ds(zone, keys, policy.cds_digest_types, now)  # type: ignore[arg-type]
-    return wanted, policy.parent_ds_ttl
+    return wanted, policy.parent_ds_ttl, policy.insecure
 
 
 def _refuse_empty(zone: dns.name.Name, wanted: tuple[Wanted, ...], force: bool) -> None:
     if not wanted and not force:
         raise UnsafeRefused(f"no key of {zone} is in its CDS window now: submitting an empty DS "
-                            "set would make the zone insecure (--force to do it anyway)")
+                            "set would make the zone insecure (--force to do it anyway, or a "
+                            "policy with insecure = true)")
 
 
 def load_tsig(path: str) -> dns.tsig.Key:
@@ -149,8 +152,8 @@ def submit(zone: dns.name.Name, directory: str, now: int, *, update: Server | No
            tsig: dns.tsig.Key | None = None, hook: str | None = None,
            force: bool = False) -> Submission:
     """Push the wanted DS set one way or the other."""
-    wanted, ttl = wanted_now(zone, directory, now)
-    _refuse_empty(zone, wanted, force)
+    wanted, ttl, insecure = wanted_now(zone, directory, now)
+    _refuse_empty(zone, wanted, force or insecure)
     lines = tuple(ds_lines(zone, wanted))
     if update is not None:
         parent = send_update(zone, update, wanted, ttl, tsig)

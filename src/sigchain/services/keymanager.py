@@ -289,7 +289,9 @@ def _waiting_line(zone: str, a: Action, k: StoredKey) -> str:
                 + (f" since {format_utc(since)}" if since is not None else "")
                 + f"; run `sigchain keys ds-seen {zone} --key {k.key.id}` when it is")
     since = k.key.cds_withdrawn
-    return (f"waiting for the DS of key {k.tag} to leave the parent"
+    why = " (going insecure: CDS/CDNSKEY delete form)" if a.reason.startswith("going insecure") \
+        else ""
+    return (f"waiting for the DS of key {k.tag} to leave the parent{why}"
             + (f" since {format_utc(since)}" if since is not None else "")
             + f"; run `sigchain keys ds-gone {zone} --key {k.key.id}` when it has")
 

@@ -305,6 +305,15 @@ def _denial(
 KEEP_DENIAL = DenialRequest()  # the input's own chain; NSEC for an unsigned zone
 
 
+def _going_insecure(keydir: str, origin: dns.name.Name) -> bool:
+    """Whether `keys run` runs the zone by a policy that says go insecure (then the signer
+    publishes the CDS/CDNSKEY delete form once no key is in its CDS window)."""
+    from sigchain.services import keystate
+
+    policy = keystate.load(keydir, origin.to_text()).policy
+    return policy is not None and policy.insecure
+
+
 def sign_file(
     zonefile_path: str,
     keydir: str,
@@ -361,7 +370,8 @@ def sign_file(
         if deterministic and any(isinstance(k.private, TokenKey) for k in keys):
             warnings.append("--deterministic: keys in a PKCS#11 token sign with the token's "
                             "own nonces, so their signatures differ from run to run")
-        opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force)
+        opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force,
+                                  cds_delete=_going_insecure(keydir, zorigin))
         with phases.phase("prepare"):
             prep = signer.prepare(rrsets, zorigin, keys, opts, now)
         del rrsets
