@@ -114,6 +114,12 @@ def test_ksk_roll_waits_while_a_parent_server_is_stale(
     run(t0 + 3 * DAY)
     old = next(k for k in _status(kdir, t0 + 3 * DAY)["keys"] if k["role"] == "ksk")
     servers = [a.serve([_ds(kdir, old["base"])]), b.serve([_ds(kdir, old["base"])])]
+    wrong = tmp_path / "wrong.anchor"  # an anchor the parent's keys do not match
+    wrong.write_text(f"{PARENT} IN DS 1 13 2 {'AB' * 32}\n")
+    bogus = sc("keys", "checkds", ZONE, "--keys", kdir, "--anchor", wrong, "--parent-server",
+               servers[0], "--at", _at(t0 + 3 * DAY + 60))
+    assert bogus.returncode == 1 and "recorded" not in bogus.stdout
+    assert f"parent server {servers[0]}: DS answer is bogus" in bogus.stderr
     first = checkds(t0 + 3 * DAY + 3600, *servers)
     assert first.returncode == 0, first.stderr
     assert f"key {old['tag']}: DS at every parent server since" in first.stdout
@@ -138,7 +144,13 @@ def test_ksk_roll_waits_while_a_parent_server_is_stale(
                for w in _status(kdir, t0 + 6 * DAY)["waiting"])
 
     servers[1] = b.serve(both)
-    agreed = checkds(t0 + 6 * DAY + 3600, *servers)
+    assert checkds(t0 + 6 * DAY + 60, *servers).returncode == 0  # first seen everywhere
+    closed = f"127.61.0.3#{free_port('127.61.0.3')}"  # a parent server that does not answer
+    failing = checkds(t0 + 6 * DAY + 1800, *servers, closed)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert f"zone {ZONE}: DS of key {new['tag']} unknown at {closed}" in failing.stderr
+    assert f"key {new['tag']}: DS unknown" in failing.stdout and "time reset" in failing.stdout
+    agreed = checkds(t0 + 6 * DAY + 3600, *servers)  # seen again: since now, not before
     assert agreed.returncode == 0, agreed.stdout + agreed.stderr
     assert f"key {new['tag']}: DS at every parent server since " \
            f"{timefmt.format_utc(t0 + 6 * DAY + 3600)}; recorded (ds-published)" in agreed.stdout
