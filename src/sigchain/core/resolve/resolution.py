@@ -23,7 +23,7 @@ No sockets, no clock, no randomness beyond dnspython's query ID: the caller owns
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.flags
@@ -129,7 +129,8 @@ class Resolution:
 
     def __init__(self, question: Question, anchors: Iterable[dns.name.Name], *,
                  hints: Sequence[Server] = (), server: Server | None = None,
-                 cd: bool | None = None, limits: ResolutionLimits | None = None):
+                 cd: bool | None = None, limits: ResolutionLimits | None = None,
+                 known: Mapping[dns.name.Name, Sequence[Server]] | None = None):
         if (server is None) == (not hints):
             raise ValueError("give exactly one of root hints (iterative) or a server")
         self.question = question
@@ -141,6 +142,10 @@ class Resolution:
         self.zones: dict[dns.name.Name, _ZoneServers] = {}
         if hints:
             self.zones[dns.name.root] = _ZoneServers(dns.name.root, ipv4_first(hints))
+            # delegations a resolver learned earlier (its cache): start from the deepest one
+            for zone, servers in (known or {}).items():
+                if servers:
+                    self.zones[zone] = _ZoneServers(zone, ipv4_first(servers))
         self.exchanges: list[Exchange] = []
         self.notes: list[str] = []
         self.depth = 0

@@ -1,0 +1,232 @@
+"""The resolver's cache (pure, told the time): answers to client questions with their
+validation status, upstream replies, and delegations, in one LRU bounded by bytes.
+
+TTLs follow RFC 2308 for negative answers (≤ the SOA's TTL and its MINIMUM field), are capped
+(max/min, and a separate negative cap, as Unbound's cache-max-ttl / cache-min-ttl /
+cache-max-negative-ttl), and bogus or failed results are kept only a few seconds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rrset
+from dns.rdatatype import RdataType
+
+from sigchain.core.resolve.ede import Ede
+from sigchain.core.validate.anchors import Server
+from sigchain.core.validate.verdict import Status
+
+ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, beyond its records (measured roughly)
+
+
+@dataclass(frozen=True)
+class CacheLimits:
+    max_bytes: int = 64 << 20
+    max_ttl: int = 86400
+    min_ttl: int = 0
+    max_negative_ttl: int = 3600
+    bogus_ttl: int = 60  # Unbound's val-bogus-ttl
+    failure_ttl: int = 5  # no server answered: try again soon
+
+
+@dataclass
+class Answer:
+    """What a client question resolved to. `status` None: the resolution failed (SERVFAIL)."""
+
+    rcode: int
+    answer: tuple[dns.rrset.RRset, ...]
+    authority: tuple[dns.rrset.RRset, ...]
+    status: Status | None
+    ede: tuple[Ede, ...]
+    stored: int
+    ttl: int
+    size: int = 0
+    wire: dict[Any, tuple[int, bytes]] = field(default_factory=dict)  # pre-rendered responses
+
+    def expired(self, now: int) -> bool:
+        return now >= self.stored + self.ttl
+
+    def age(self, now: int) -> int:
+        return max(0, now - self.stored)
+
+
+@dataclass
+class _Message:
+    wire: bytes
+    stored: int
+    ttl: int
+
+    @property
+    def size(self) -> int:
+        return len(self.wire) + ENTRY_OVERHEAD
+
+
+@dataclass
+class _Delegation:
+    servers: tuple[Server, ...]
+    stored: int
+    ttl: int
+    size: int = ENTRY_OVERHEAD
+
+
+def _rrsets_size(rrsets: Iterable[dns.rrset.RRset]) -> int:
+    return sum(len(r.name.to_wire()) * len(r) + sum(len(rd.to_digestable()) + 10 for rd in r)
+               for r in rrsets)
+
+
+def negative(rcode: int, qtype: int, answer: Sequence[dns.rrset.RRset]) -> bool:
+    """NXDOMAIN, or no RRset of the asked type at the end of the answer (NODATA)."""
+    if rcode == dns.rcode.NXDOMAIN:
+        return True
+    return not any(r.rdtype == qtype or (r.rdtype == RdataType.CNAME and qtype == RdataType.ANY)
+                   for r in answer)
+
+
+def data_ttl(rcode: int, qtype: int, answer: Sequence[dns.rrset.RRset],
+             authority: Sequence[dns.rrset.RRset], limits: CacheLimits) -> int:
+    """How long an answer may be kept: its smallest TTL; for a negative answer also the SOA's
+    MINIMUM (RFC 2308 §5); capped."""
+    ttls = [r.ttl for r in (*answer, *authority)]
+    if negative(rcode, qtype, answer):
+        soa = [r for r in authority if r.rdtype == RdataType.SOA]
+        if not soa:
+            return min(limits.failure_ttl, limits.max_negative_ttl)  # unprovable: keep briefly
+        ttls += [rd.minimum for rd in soa[0]]  # type: ignore[attr-defined]
+        return max(0, min(min(ttls), limits.max_negative_ttl))
+    if not ttls:
+        return limits.failure_ttl
+    return max(limits.min_ttl, min(min(ttls), limits.max_ttl))
+
+
+class Cache:
+    """One LRU for every kind of entry; `size` counts bytes, evicting the least recently used
+    past `limits.max_bytes`. Not thread-safe: the resolver serialises access."""
+
+    def __init__(self, limits: CacheLimits | None = None):
+        self.limits = limits or CacheLimits()
+        self._lru: OrderedDict[tuple[Any, ...], Answer | _Message | _Delegation] = OrderedDict()
+        self.size = 0
+        self.stats: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    # -- the LRU ------------------------------------------------------------------------------
+
+    def _get(self, key: tuple[Any, ...], now: int) -> Any:
+        entry = self._lru.get(key)
+        if entry is None:
+            return None
+        if now >= entry.stored + entry.ttl:
+            self._drop(key)
+            return None
+        self._lru.move_to_end(key)
+        return entry
+
+    def _put(self, key: tuple[Any, ...], entry: Answer | _Message | _Delegation) -> None:
+        if key in self._lru:
+            self._drop(key)
+        if entry.ttl <= 0 or entry.size > self.limits.max_bytes:
+            return
+        self._lru[key] = entry
+        self.size += entry.size
+        while self.size > self.limits.max_bytes:
+            old, _ = next(iter(self._lru.items()))
+            self._drop(old)
+            self.stats["evicted"] += 1
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        entry = self._lru.pop(key, None)
+        if entry is not None:
+            self.size -= entry.size
+
+    def flush(self) -> None:
+        self._lru.clear()
+        self.size = 0
+
+    # -- answers to client questions ------------------------------------------------------------
+
+    def answer(self, qname: dns.name.Name, qtype: int, now: int) -> Answer | None:
+        entry: Answer | None = self._get(("a", qname, qtype), now)
+        self.stats["hits" if entry is not None else "misses"] += 1
+        return entry
+
+    def store_answer(self, qname: dns.name.Name, qtype: int, entry: Answer) -> Answer:
+        """Keep `entry`, its TTL capped by its status (bogus and failures briefly); its
+        records' TTLs are lowered to the entry's so that they count down together."""
+        if entry.status is None:
+            entry.ttl = min(entry.ttl, self.limits.failure_ttl)
+        elif entry.status is Status.BOGUS:
+            entry.ttl = min(entry.ttl, self.limits.bogus_ttl)
+        entry.answer = _capped(entry.answer, entry.ttl)
+        entry.authority = _capped(entry.authority, entry.ttl)
+        entry.size = _rrsets_size((*entry.answer, *entry.authority)) + ENTRY_OVERHEAD
+        self._put(("a", qname, qtype), entry)
+        return entry
+
+    # -- upstream replies -----------------------------------------------------------------------
+
+    def message(self, qname: dns.name.Name, qtype: int, now: int) -> dns.message.Message | None:
+        """An upstream reply kept earlier, its TTLs counted down to `now`."""
+        entry: _Message | None = self._get(("m", qname, qtype), now)
+        if entry is None:
+            return None
+        m = dns.message.from_wire(entry.wire)
+        age = now - entry.stored
+        for section in (m.answer, m.authority, m.additional):
+            for r in section:
+                r.ttl = max(0, min(r.ttl, entry.ttl) - age)
+        return m
+
+    def store_message(self, qname: dns.name.Name, qtype: int, message: dns.message.Message,
+                      now: int) -> None:
+        """Keep an upstream reply that answers (qname, qtype) — not a referral (delegations
+        are kept by `store_delegation`) and never its additional section."""
+        ttl = data_ttl(message.rcode(), qtype, message.answer, message.authority, self.limits)
+        kept = dns.message.make_response(dns.message.make_query(qname, qtype))
+        kept.id = 0
+        kept.flags = message.flags
+        kept.set_rcode(message.rcode())
+        kept.answer = list(message.answer)
+        kept.authority = list(message.authority)
+        if message.edns >= 0:
+            kept.use_edns(0, message.ednsflags, message.payload)
+        self._put(("m", qname, qtype), _Message(kept.to_wire(), now, ttl))
+
+    # -- delegations ----------------------------------------------------------------------------
+
+    def delegations(self, qname: dns.name.Name, now: int) -> dict[dns.name.Name, tuple[Server, ...]]:
+        """The known delegations that enclose `qname` (its ancestors' servers)."""
+        out = {}
+        name = qname
+        while True:
+            entry: _Delegation | None = self._get(("z", name), now)
+            if entry is not None:
+                out[name] = entry.servers
+            if name == dns.name.root or name == dns.name.empty:
+                return out
+            name = name.parent()
+
+    def store_delegation(self, zone: dns.name.Name, servers: Sequence[Server], ttl: int,
+                         now: int) -> None:
+        ttl = max(self.limits.min_ttl, min(ttl, self.limits.max_ttl))
+        self._put(("z", zone), _Delegation(tuple(servers), now, ttl))
+
+
+def _capped(rrsets: Iterable[dns.rrset.RRset], ttl: int) -> tuple[dns.rrset.RRset, ...]:
+    out = []
+    for r in rrsets:
+        if r.ttl > ttl:
+            copy = dns.rrset.RRset(r.name, r.rdclass, r.rdtype, r.covers)
+            copy.update(r)
+            copy.ttl = ttl
+            r = copy
+        out.append(r)
+    return tuple(out)

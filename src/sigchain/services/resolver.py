@@ -1,0 +1,226 @@
+"""`sigchain resolver` as a service: a validating recursive resolver. Client queries come in
+over UDP and TCP (edge.server); answers come from the cache, or from an iterative resolution
+(services.resolverupstream) judged by the core validator, run in worker threads so that one
+slow zone does not hold up the others. SIGHUP re-reads the config; SIGTERM/SIGINT stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import ipaddress
+import logging
+import signal
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import dns.name
+import dns.rcode
+
+from sigchain.clock import SYSTEM, Clock
+from sigchain.core.dnssec.policy import DEFAULT_POLICY
+from sigchain.core.resolve import ede as edes
+from sigchain.core.resolve.cache import Answer, Cache, data_ttl
+from sigchain.core.resolve.exchange import Failed
+from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
+from sigchain.core.resolve.trust import AnchorSource, StaticAnchors
+from sigchain.core.validate import anchors as anchors_mod
+from sigchain.core.validate.validator import validate
+from sigchain.core.validate.verdict import Question, Status
+from sigchain.edge.server import Listeners
+from sigchain.errors import SigchainError
+from sigchain.services.resolverconfig import ResolverConfig, load_config
+from sigchain.services.resolverupstream import Upstream
+from sigchain.services.trace import read_anchors, read_root_hints
+
+log = logging.getLogger("sigchain.resolver")
+WORKERS = 32  # resolutions at once
+
+
+def load_anchors(config: ResolverConfig) -> AnchorSource:
+    if config.anchor is None:
+        return StaticAnchors(anchors_mod.iana_root_anchors())
+    return StaticAnchors(read_anchors(config.anchor))
+
+
+def load_hints(config: ResolverConfig) -> tuple[anchors_mod.Server, ...]:
+    if config.root_hints is None:
+        return anchors_mod.root_hint_servers()
+    return read_root_hints(config.root_hints)
+
+
+class ResolverService:
+    def __init__(self, config: ResolverConfig, anchors: AnchorSource | None = None,
+                 clock: Clock = SYSTEM, reread: Callable[[], ResolverConfig] | None = None):
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.stats: Counter[str] = Counter()
+        self.pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="resolve")
+        self._inflight: dict[tuple[dns.name.Name, int], concurrent.futures.Future[Answer]] = {}
+        self._fixed_anchors = anchors
+        self._reread = reread or (lambda: load_config(self.config.source or ""))
+        self.apply(config)
+
+    def apply(self, config: ResolverConfig) -> None:
+        """Take a (re-read) config: anchors, hints, policy; the cache starts empty."""
+        anchors = self._fixed_anchors or load_anchors(config)
+        hints = load_hints(config)
+        self.config = config
+        self.anchors = anchors
+        self.cache = Cache(config.cache)
+        self.upstream = Upstream(hints, self.cache, self.lock)
+
+    # -- client side -----------------------------------------------------------------------------
+
+    def allowed(self, client: str) -> bool:
+        try:
+            address = ipaddress.ip_address(client.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address.version == n.version and address in n for n in self.config.allow)
+
+    def handle(self, wire: bytes, tcp: bool, client: str) -> bytes | None | Awaitable[bytes | None]:
+        try:
+            q = read_query(wire, tcp)
+        except Unanswerable as bad:
+            return bad.wire
+        if not self.allowed(client):
+            self._count("REFUSED")
+            return error(q.message, dns.rcode.REFUSED,
+                         [(edes.PROHIBITED, f"{client} may not query this resolver")])
+        if not q.rd:  # as Unbound's "allow": recursion clients only
+            self._count("REFUSED")
+            return error(q.message, dns.rcode.REFUSED,
+                         [(edes.PROHIBITED, "recursion not desired: this is a resolver")])
+        now = self.clock.now()
+        with self.lock:
+            entry = self.cache.answer(q.qname, q.qtype, now)
+            if entry is not None:
+                return self._render(q, entry, now)
+        return asyncio.wrap_future(self.pool.submit(self._answer, q))
+
+    def _answer(self, q: ClientQuery) -> bytes:
+        try:
+            entry = self._shared(q.qname, q.qtype)
+        except Exception:
+            log.exception("resolving %s %s", q.qname, q.qtype)
+            entry = Answer(dns.rcode.SERVFAIL, (), (), None, ((edes.OTHER, "internal error"),),
+                           self.clock.now(), 0)
+        now = self.clock.now()
+        with self.lock:
+            return self._render(q, entry, now)
+
+    def _render(self, q: ClientQuery, entry: Answer, now: int) -> bytes:
+        """The response wire, pre-rendered per (flags the client set) and second."""
+        key = q.render_key()
+        kept = entry.wire.get(key)
+        if kept is None or kept[0] != now:
+            kept = (now, render(q, entry, now))
+            entry.wire[key] = kept
+        wire = kept[1]
+        if len(wire) > q.limit:
+            wire = render(q, entry, now)
+        self._count(dns.rcode.to_text(wire[3] & 0xF) if len(wire) > 3 else "?")
+        return q.message.id.to_bytes(2, "big") + wire[2:]
+
+    def _count(self, what: str) -> None:
+        self.stats[what] += 1
+
+    # -- resolution ------------------------------------------------------------------------------
+
+    def _shared(self, qname: dns.name.Name, qtype: int) -> Answer:
+        """One resolution per question at a time: clients asking the same wait for it."""
+        key = (qname, qtype)
+        with self.lock:
+            running = self._inflight.get(key)
+            mine = running is None
+            if mine:
+                running = self._inflight[key] = concurrent.futures.Future()
+        assert running is not None
+        if not mine:
+            return running.result()
+        try:
+            entry = self.resolve(qname, qtype)
+            running.set_result(entry)
+            return entry
+        except BaseException as exc:
+            running.set_exception(exc)
+            raise
+        finally:
+            with self.lock:
+                self._inflight.pop(key, None)
+
+    def resolve(self, qname: dns.name.Name, qtype: int) -> Answer:
+        """Resolve, validate and cache one question (blocking)."""
+        now = self.clock.now()
+        anchors = self.anchors.trusted(now)
+        outcome = self.upstream.resolve(Question(qname, qtype), {r.name for r in anchors}, now)
+        if isinstance(outcome, Failed):
+            log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
+            entry = Answer(dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
+        else:
+            ev = outcome.evidence
+            verdict = validate(ev, anchors, now, DEFAULT_POLICY)
+            status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
+            self.stats[f"validation {status.value}"] += 1
+            ttl = data_ttl(ev.rcode, qtype, ev.answer, ev.authority, self.config.cache)
+            if verdict.ttl is not None:
+                ttl = min(ttl, verdict.ttl)
+            entry = Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict),
+                           now, ttl)
+            if status is Status.BOGUS:
+                log.info("bogus %s %s: %s", qname, qtype, "; ".join(t for _, t in entry.ede))
+        entry = self._policy(qname, entry)
+        with self.lock:
+            return self.cache.store_answer(qname, qtype, entry)
+
+    def _policy(self, qname: dns.name.Name, entry: Answer) -> Answer:
+        """require-secure: under those names anything not secure is a SERVFAIL that says so."""
+        required = [n for n in self.config.require_secure if qname.is_subdomain(n)]
+        if not required or entry.status in (Status.SECURE, None):
+            return entry
+        state = entry.status.value if entry.status else "unresolved"
+        text = f"{max(required, key=len)} requires DNSSEC: this answer is {state}"
+        entry.status = None
+        entry.ede = ((edes.POLICY, text), *entry.ede)
+        return entry
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        if self.config.source is None:
+            log.info("SIGHUP: no config file to re-read; cache flushed")
+            with self.lock:
+                self.cache.flush()
+            return
+        try:
+            config = self._reread()
+            if config.listens != self.config.listens:
+                log.warning("SIGHUP: listen addresses are kept until a restart")
+                config = dataclasses.replace(config, listens=self.config.listens)
+            self.apply(config)
+        except SigchainError as exc:
+            log.error("SIGHUP: config not re-read, the old one stays: %s", exc)
+            return
+        log.info("SIGHUP: config %s re-read; cache flushed", self.config.source)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        listeners = Listeners(self.handle)
+        await listeners.start(list(self.config.listens))
+        stop = asyncio.Event()
+        handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: self.reload}
+        for sig, act in handlers.items():
+            loop.add_signal_handler(sig, act)
+        log.info("ready: resolving on %s", ", ".join(map(str, self.config.listens)))
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping")
+            for sig in handlers:
+                loop.remove_signal_handler(sig)
+            await listeners.close()
+            self.pool.shutdown(wait=False, cancel_futures=True)

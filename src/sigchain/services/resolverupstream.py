@@ -1,0 +1,87 @@
+"""The resolver's upstream side: one client question resolved by the core resolution machine
+over the network, its queries answered from the cache where it can, and what the replies
+taught (answers, delegations) kept for the next question."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rcode
+from dns.rdatatype import RdataType
+
+from sigchain.core.resolve.cache import Cache
+from sigchain.core.resolve.exchange import Outcome, Query, Reply, ResolutionLimits
+from sigchain.core.resolve.resolution import Resolution
+from sigchain.core.validate.anchors import Server
+from sigchain.core.validate.verdict import Question
+from sigchain.edge import transport
+
+BUDGET = 8.0  # seconds for one client question (dig waits 5 s and retries twice)
+SERVER_TIMEOUT = 1.5
+DELEGATION_TTL = 3600  # when the referral's NS RRset did not say (capped by the cache)
+
+
+@dataclass
+class Upstream:
+    """Resolves questions iteratively from `hints`, sharing `cache` (under `lock`)."""
+
+    hints: tuple[Server, ...]
+    cache: Cache
+    lock: threading.Lock
+    limits: ResolutionLimits = field(default_factory=ResolutionLimits)
+    budget: float = BUDGET
+    server_timeout: float = SERVER_TIMEOUT
+    stats: Counter[str] = field(default_factory=Counter)  # queries, cached, ignored, errors
+
+    def resolve(self, question: Question, anchor_names: set[dns.name.Name], now: int) -> Outcome:
+        with self.lock:
+            known = self.cache.delegations(question.name, now)
+        resolution = Resolution(question, anchor_names, hints=self.hints, limits=self.limits,
+                                known=known)
+        net = transport.Transport(self.budget, self.server_timeout)
+        ns_ttl: dict[dns.name.Name, int] = {}
+        while (query := resolution.next_query()) is not None:
+            if net.spent:
+                resolution.give_up(net.budget_reason())
+                break
+            with self.lock:
+                cached = self.cache.message(query.qname, query.rdtype, now)
+            if cached is not None:
+                self.stats["cached"] += 1
+                resolution.result(Reply(query.servers[0], cached))
+                continue
+            reply, error = net.exchange(query)
+            if reply is None and net.spent:
+                resolution.give_up(net.budget_reason(), error)
+                break
+            if reply is not None:
+                self._learn(query, reply, ns_ttl, now)
+            resolution.result(reply, error)
+        self.stats["queries"] += net.queries
+        self.stats["ignored"] += net.ignored
+        for server in net.unanswered:
+            self.stats[f"unanswered {server}"] += 1
+        with self.lock:
+            for zone, servers in resolution.zones.items():
+                if zone in ns_ttl:
+                    self.cache.store_delegation(zone, servers.servers, ns_ttl[zone], now)
+        assert resolution.outcome is not None
+        return resolution.outcome
+
+    def _learn(self, query: Query, reply: Reply, ns_ttl: dict[dns.name.Name, int], now: int) -> None:
+        """Keep an answer (never a referral's glue or other additional data: those are used
+        for this resolution only, within bailiwick); note the TTL of referrals' NS RRsets."""
+        m = reply.message
+        if m.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            return
+        zone = query.zone or dns.name.root
+        kind, child = Resolution._classify(m, zone, query.qname, query.rdtype)
+        if kind == "answer":
+            with self.lock:
+                self.cache.store_message(query.qname, query.rdtype, m, now)
+        elif kind == "referral" and isinstance(child, dns.name.Name):
+            ttls = [r.ttl for r in m.authority if r.rdtype == RdataType.NS and r.name == child]
+            ns_ttl[child] = min(ttls, default=DELEGATION_TTL)
