@@ -1,0 +1,186 @@
+"""`sigchain resolver` against the lab (as root, 127.53.x port 53): AD only on validated data,
+SERVFAIL with the EDE naming the cause for bogus data and the data with +cd, no AD for
+unsigned children, validated NXDOMAIN, REFUSED + EDE 18 outside --allow, SIGHUP re-reading the
+config; and, in process, the cache: repeated and NSEC-covered questions asked of nobody."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from sigchain.core.lab import hierarchy
+from sigchain.edge import loopback
+from sigchain.services.resolver import ResolverService
+from sigchain.services.resolverconfig import from_flags
+from tests.conftest import sc, sigchain_cmd, terminate
+
+RESOLVER = "127.53.1.3"  # the lab's range, beside its Unbound (.1) and named (.2)
+OUTSIDER = "127.55.0.1"  # a client address outside --allow
+LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values())
+
+
+def _lab_on_lo() -> set[str]:
+    return {a for a in loopback.addresses() if ipaddress.ip_address(a) in hierarchy.LAB_NET}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.fail("the resolver's lab tests run as root (port 53, addresses on lo)")
+    before = _lab_on_lo()
+    assert not before & LAB_ADDRESSES, f"lab addresses already on lo: {before}"
+    path = tmp_path_factory.mktemp("rlab")
+    proc = sc("lab", "up", "--dir", path, "--resolver", "unbound")
+    try:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        yield path
+    finally:
+        sc("lab", "down", "--dir", path)
+        for a in _lab_on_lo() & LAB_ADDRESSES - before:
+            loopback.remove(a)
+
+
+def _wait_ready(proc: subprocess.Popen, log: Path) -> None:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if "ready:" in log.read_text():
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    pytest.fail(f"the resolver did not start: {log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def resolver(lab: Path) -> Iterator[tuple[subprocess.Popen, Path, Path]]:  # type: ignore[type-arg]
+    config = lab / "resolver.toml"
+    config.write_text(f'listen = "{RESOLVER}"\nanchor = "anchor.ds"\nroot-hints = "root.hints"\n'
+                      'allow = ["127.0.0.1/32"]\n')
+    log = lab / "resolver.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--config", str(config)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(proc, log)
+        yield proc, config, log
+    finally:
+        terminate(proc)
+
+
+def ask(name: str, rdtype: str = "A", *, do: bool = True, cd: bool = False, ad: bool = False,
+        tcp: bool = False, source: str = "127.0.0.1") -> dns.message.Message:
+    q = dns.message.make_query(name, rdtype, use_edns=0, want_dnssec=do)
+    q.flags |= (dns.flags.CD if cd else 0) | (dns.flags.AD if ad else 0)
+    if tcp:
+        return dns.query.tcp(q, RESOLVER, timeout=10, source=source)
+    return dns.query.udp(q, RESOLVER, timeout=10, source=source)
+
+
+def ede(m: dns.message.Message) -> list[tuple[int, str]]:
+    return [(int(o.code), o.text or "") for o in m.options if isinstance(o, dns.edns.EDEOption)]
+
+
+def has(m: dns.message.Message, rdtype: str) -> bool:
+    return any(r.rdtype == dns.rdatatype.from_text(rdtype) for r in m.answer)
+
+
+@pytest.mark.parametrize("name,rdtype", [("www.example.test", "A"), ("www.nsec.test", "AAAA"),
+                                         ("example.test", "MX"), ("www.optout.test", "A")])
+def test_secure_names_get_ad_and_rrsigs_with_do(resolver, name: str, rdtype: str) -> None:
+    m = ask(name, rdtype)
+    assert m.rcode() == dns.rcode.NOERROR and m.flags & dns.flags.AD, m
+    assert has(m, rdtype) and has(m, "RRSIG")
+
+
+def test_ad_only_when_asked_for_and_rrsigs_only_with_do(resolver) -> None:
+    plain = ask("www.example.test", do=False)
+    assert has(plain, "A") and not has(plain, "RRSIG") and not plain.flags & dns.flags.AD
+    ad = ask("www.example.test", do=False, ad=True)
+    assert has(ad, "A") and not has(ad, "RRSIG") and ad.flags & dns.flags.AD
+
+
+def test_bogus_is_servfail_with_ede_6_and_cd_shows_the_data(resolver) -> None:
+    m = ask("www.dnssec-failed.test")
+    assert m.rcode() == dns.rcode.SERVFAIL and not m.answer
+    [(code, text)] = ede(m)
+    assert code == 6 and "dnssec-failed.test" in text and "matches no DNSKEY" in text
+    cd = ask("www.dnssec-failed.test", cd=True)
+    assert cd.rcode() == dns.rcode.NOERROR and has(cd, "A") and not cd.flags & dns.flags.AD
+
+
+@pytest.mark.parametrize("name", ["www.insecure.test", "www.unsigned.optout.test"])
+def test_unsigned_children_resolve_without_ad(resolver, name: str) -> None:
+    m = ask(name, ad=True)
+    assert m.rcode() == dns.rcode.NOERROR and has(m, "A") and not m.flags & dns.flags.AD
+    assert not ede(m)
+
+
+@pytest.mark.parametrize("name", ["nope.example.test", "nope.nsec.test"])
+def test_nxdomain_under_a_signed_zone_is_validated(resolver, name: str) -> None:
+    m = ask(name, tcp=True)
+    assert m.rcode() == dns.rcode.NXDOMAIN and m.flags & dns.flags.AD
+    assert any(r.rdtype in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3) for r in m.authority)
+
+
+def test_client_outside_allow_is_refused_and_sighup_rereads_the_config(resolver) -> None:
+    proc, config, log = resolver
+    m = ask("www.example.test", source=OUTSIDER)
+    assert m.rcode() == dns.rcode.REFUSED and [c for c, _ in ede(m)] == [18]
+    config.write_text(config.read_text().replace('["127.0.0.1/32"]', '["127.0.0.1/32", "127.55.0.0/16"]'))
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "re-read" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    m = ask("www.example.test", source=OUTSIDER)
+    assert m.rcode() == dns.rcode.NOERROR and m.flags & dns.flags.AD
+
+
+def test_no_recursion_desired_and_junk(resolver) -> None:
+    q = dns.message.make_query("www.example.test", "A")
+    q.flags &= ~dns.flags.RD
+    assert dns.query.udp(q, RESOLVER, timeout=5).rcode() == dns.rcode.REFUSED
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(b"\x12\x34\x01\x00\x00\x01", (RESOLVER, 53))  # a header cut short
+        s.sendto(dns.message.make_query("www.example.test", "A").to_wire(), (RESOLVER, 53))
+        reply = dns.message.from_wire(s.recv(65535))
+    assert reply.rcode() == dns.rcode.NOERROR  # still answering after the junk
+
+
+# ---- in process: the cache ---------------------------------------------------------------------
+
+@pytest.fixture()
+def service(lab: Path) -> Iterator[ResolverService]:
+    config = from_flags(anchor=str(lab / "anchor.ds"), root_hints=str(lab / "root.hints"))
+    s = ResolverService(config)
+    yield s
+    s.pool.shutdown()
+
+
+def _n(text: str) -> dns.name.Name:
+    return dns.name.from_text(text)
+
+
+def test_repeated_questions_are_answered_from_the_cache(service: ResolverService) -> None:
+    first = service.resolve(_n("www.example.test"), dns.rdatatype.A)
+    asked = service.upstream.stats["queries"]
+    assert first.status is not None and first.status.value == "secure" and asked > 0
+    assert service.cache.answer(_n("www.example.test"), dns.rdatatype.A, service.clock.now())
+    # another name of the same zone: the delegations and keys are known, one query suffices
+    service.resolve(_n("mail.example.test"), dns.rdatatype.A)
+    assert service.upstream.stats["queries"] == asked + 1
