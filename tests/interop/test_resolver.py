@@ -184,3 +184,26 @@ def test_repeated_questions_are_answered_from_the_cache(service: ResolverService
     # another name of the same zone: the delegations and keys are known, one query suffices
     service.resolve(_n("mail.example.test"), dns.rdatatype.A)
     assert service.upstream.stats["queries"] == asked + 1
+
+
+def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) -> None:
+    """RFC 8198: after one validated NXDOMAIN, another name the same NSEC covers, and a NODATA
+    the kept NSEC/NSEC3 records prove, are answered with no upstream query."""
+    first = service.resolve(_n("nope.nsec.test"), dns.rdatatype.A)
+    assert first.rcode == dns.rcode.NXDOMAIN and first.status is not None
+    assert first.status.value == "secure"
+    now = service.clock.now()
+    assert service.cache.answer(_n("nope.nsec.test"), dns.rdatatype.A, now) is not None
+    asked = service.upstream.stats["queries"]
+    other = service.resolve(_n("nopf.nsec.test"), dns.rdatatype.AAAA)  # same NSEC interval
+    assert other.rcode == dns.rcode.NXDOMAIN and other.status.value == "secure"  # type: ignore[union-attr]
+    assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == 1
+    for zone in ("nsec.test", "example.test"):  # NSEC and NSEC3: NODATA for another type
+        assert service.resolve(_n(f"www.{zone}"), dns.rdatatype.TXT).rcode == dns.rcode.NOERROR
+        asked = service.upstream.stats["queries"]
+        nodata = service.resolve(_n(f"www.{zone}"), dns.rdatatype.MX)
+        assert nodata.rcode == dns.rcode.NOERROR and not nodata.answer
+        assert nodata.status.value == "secure"  # type: ignore[union-attr]
+        assert service.upstream.stats["queries"] == asked, zone
+    # a name that exists is never denied from the kept records
+    assert service.resolve(_n("mail.nsec.test"), dns.rdatatype.A).answer

@@ -17,17 +17,19 @@ from collections.abc import Awaitable, Callable
 
 import dns.name
 import dns.rcode
+import dns.rrset
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
 from sigchain.core.resolve import ede as edes
+from sigchain.core.resolve.aggressive import candidates, denial_zone
 from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
 from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
 from sigchain.core.resolve.trust import AnchorSource, StaticAnchors
 from sigchain.core.validate import anchors as anchors_mod
 from sigchain.core.validate.validator import validate
-from sigchain.core.validate.verdict import Question, Status
+from sigchain.core.validate.verdict import Kind, Question, Status
 from sigchain.edge.server import Listeners
 from sigchain.errors import SigchainError
 from sigchain.services.resolverconfig import ResolverConfig, load_config
@@ -36,6 +38,7 @@ from sigchain.services.trace import read_anchors, read_root_hints
 
 log = logging.getLogger("sigchain.resolver")
 WORKERS = 32  # resolutions at once
+_NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
 
 
 def load_anchors(config: ResolverConfig) -> AnchorSource:
@@ -157,6 +160,10 @@ class ResolverService:
         """Resolve, validate and cache one question (blocking)."""
         now = self.clock.now()
         anchors = self.anchors.trusted(now)
+        entry = self._aggressive(qname, qtype, anchors, now)
+        if entry is not None:
+            with self.lock:
+                return self.cache.store_answer(qname, qtype, self._policy(qname, entry))
         outcome = self.upstream.resolve(Question(qname, qtype), {r.name for r in anchors}, now)
         if isinstance(outcome, Failed):
             log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
@@ -171,11 +178,33 @@ class ResolverService:
                 ttl = min(ttl, verdict.ttl)
             entry = Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict),
                            now, ttl)
+            zone = denial_zone(ev.authority)
+            if status is Status.SECURE and verdict.kind in _NEGATIVE and zone is not None:
+                with self.lock:
+                    self.cache.store_denials(zone, ev.authority, ev.zones, now)
             if status is Status.BOGUS:
                 log.info("bogus %s %s: %s", qname, qtype, "; ".join(t for _, t in entry.ede))
         entry = self._policy(qname, entry)
         with self.lock:
             return self.cache.store_answer(qname, qtype, entry)
+
+    def _aggressive(self, qname: dns.name.Name, qtype: int, anchors: list[dns.rrset.RRset],
+                    now: int) -> Answer | None:
+        """RFC 8198: NXDOMAIN or NODATA from validated NSEC/NSEC3 records already kept, when
+        the validator finds them a secure proof; None otherwise (ask upstream)."""
+        with self.lock:
+            kept = self.cache.denials(qname, now)
+        if kept is None:
+            return None
+        denials, remaining = kept
+        for ev in candidates(denials, qname, qtype):
+            verdict = validate(ev, anchors, now, DEFAULT_POLICY)
+            if verdict.status is Status.SECURE and verdict.kind in _NEGATIVE:
+                self.stats["aggressive"] += 1
+                ttl = min(data_ttl(ev.rcode, qtype, (), ev.authority, self.config.cache),
+                          verdict.ttl or 0, remaining)
+                return Answer(ev.rcode, (), ev.authority, Status.SECURE, (), now, ttl)
+        return None
 
     def _policy(self, qname: dns.name.Name, entry: Answer) -> Answer:
         """require-secure: under those names anything not secure is a SERVFAIL that says so."""

@@ -9,7 +9,7 @@ cache-max-negative-ttl), and bogus or failed results are kept only a few seconds
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,10 @@ import dns.rcode
 import dns.rrset
 from dns.rdatatype import RdataType
 
+from sigchain.core.resolve.aggressive import ZoneDenials
 from sigchain.core.resolve.ede import Ede
 from sigchain.core.validate.anchors import Server
-from sigchain.core.validate.verdict import Status
+from sigchain.core.validate.verdict import Status, ZoneCut
 
 ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, beyond its records (measured roughly)
 
@@ -76,6 +77,14 @@ class _Delegation:
     size: int = ENTRY_OVERHEAD
 
 
+@dataclass
+class _Denials:
+    value: ZoneDenials
+    stored: int
+    ttl: int
+    size: int = ENTRY_OVERHEAD
+
+
 def _rrsets_size(rrsets: Iterable[dns.rrset.RRset]) -> int:
     return sum(len(r.name.to_wire()) * len(r) + sum(len(rd.to_digestable()) + 10 for rd in r)
                for r in rrsets)
@@ -111,7 +120,7 @@ class Cache:
 
     def __init__(self, limits: CacheLimits | None = None):
         self.limits = limits or CacheLimits()
-        self._lru: OrderedDict[tuple[Any, ...], Answer | _Message | _Delegation] = OrderedDict()
+        self._lru: OrderedDict[tuple[Any, ...], Answer | _Message | _Delegation | _Denials] = OrderedDict()
         self.size = 0
         self.stats: Counter[str] = Counter()
 
@@ -130,7 +139,7 @@ class Cache:
         self._lru.move_to_end(key)
         return entry
 
-    def _put(self, key: tuple[Any, ...], entry: Answer | _Message | _Delegation) -> None:
+    def _put(self, key: tuple[Any, ...], entry: Answer | _Message | _Delegation | _Denials) -> None:
         if key in self._lru:
             self._drop(key)
         if entry.ttl <= 0 or entry.size > self.limits.max_bytes:
@@ -202,17 +211,48 @@ class Cache:
 
     # -- delegations ----------------------------------------------------------------------------
 
-    def delegations(self, qname: dns.name.Name, now: int) -> dict[dns.name.Name, tuple[Server, ...]]:
-        """The known delegations that enclose `qname` (its ancestors' servers)."""
-        out = {}
+    def _enclosing(self, kind: str, qname: dns.name.Name, now: int) -> Iterator[tuple[dns.name.Name, Any]]:
+        """The entries of `kind` kept for `qname` and its ancestors, deepest first."""
         name = qname
         while True:
-            entry: _Delegation | None = self._get(("z", name), now)
+            entry = self._get((kind, name), now)
             if entry is not None:
-                out[name] = entry.servers
+                yield name, entry
             if name == dns.name.root or name == dns.name.empty:
-                return out
+                return
             name = name.parent()
+
+    def delegations(self, qname: dns.name.Name, now: int) -> dict[dns.name.Name, tuple[Server, ...]]:
+        """The known delegations that enclose `qname` (its ancestors' servers)."""
+        return {name: entry.servers for name, entry in self._enclosing("z", qname, now)}
+
+    # -- validated denial records (RFC 8198) ----------------------------------------------------
+
+    def denials(self, qname: dns.name.Name, now: int) -> tuple[ZoneDenials, int] | None:
+        """The denial records kept for the deepest signed zone above `qname`, and for how
+        many more seconds they may be used."""
+        for _, entry in self._enclosing("n", qname, now):
+            return entry.value, entry.stored + entry.ttl - now
+        return None
+
+    def store_denials(self, zone: dns.name.Name, authority: Sequence[dns.rrset.RRset],
+                      chain: Sequence[ZoneCut], now: int) -> None:
+        """Keep a secure negative answer's NSEC/NSEC3 records (with their RRSIGs) for the zone.
+        An entry expires with its earliest record: records added later do not extend it."""
+        key = ("n", zone)
+        entry: _Denials | None = self._get(key, now)
+        if entry is None:
+            soa = tuple(r for r in authority if r.name == zone and RdataType.SOA in (r.rdtype, r.covers))
+            d = ZoneDenials(zone, soa, tuple(chain))
+            d.add(authority)
+            ttl = min(d.ttl(), self.limits.max_negative_ttl)
+            entry = _Denials(d, now, ttl)
+        else:
+            entry.value.add(authority)
+            self._drop(key)
+        rrsets = [r for pair in entry.value.records.values() for r in pair if r is not None]
+        entry.size = _rrsets_size(rrsets) + ENTRY_OVERHEAD
+        self._put(key, entry)
 
     def store_delegation(self, zone: dns.name.Name, servers: Sequence[Server], ttl: int,
                          now: int) -> None:
