@@ -207,7 +207,7 @@ class Cache:
         kept.authority = list(message.authority)
         if message.edns >= 0:
             kept.use_edns(0, message.ednsflags, message.payload)
-        self._put(("m", qname, qtype), _Message(kept.to_wire(), now, ttl))
+        self._put(("m", qname, qtype), _Message(kept.to_wire(max_size=65535), now, ttl))
 
     # -- delegations ----------------------------------------------------------------------------
 
