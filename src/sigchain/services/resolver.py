@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import dns.name
 import dns.rcode
+import dns.rdatatype
 import dns.rrset
 
 from sigchain.clock import SYSTEM, Clock
@@ -28,8 +29,9 @@ from sigchain.core.resolve.exchange import Failed
 from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
 from sigchain.core.resolve.trust import AnchorSource, StaticAnchors
 from sigchain.core.validate import anchors as anchors_mod
+from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import validate
-from sigchain.core.validate.verdict import Kind, Question, Status
+from sigchain.core.validate.verdict import Evidence, Kind, Question, Status
 from sigchain.edge.server import Listeners
 from sigchain.errors import SigchainError
 from sigchain.services.resolverconfig import ResolverConfig, load_config
@@ -39,6 +41,7 @@ from sigchain.services.trace import read_anchors, read_root_hints
 log = logging.getLogger("sigchain.resolver")
 WORKERS = 32  # resolutions at once
 _NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
+_MISSING = (9, 10, 12)  # EDE codes of records that are absent: a stripping upstream's mark
 
 
 def load_anchors(config: ResolverConfig) -> AnchorSource:
@@ -161,32 +164,60 @@ class ResolverService:
         now = self.clock.now()
         anchors = self.anchors.trusted(now)
         entry = self._aggressive(qname, qtype, anchors, now)
-        if entry is not None:
-            with self.lock:
-                return self.cache.store_answer(qname, qtype, self._policy(qname, entry))
-        outcome = self.upstream.resolve(Question(qname, qtype), {r.name for r in anchors}, now)
-        if isinstance(outcome, Failed):
-            log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
-            entry = Answer(dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
-        else:
-            ev = outcome.evidence
-            verdict = validate(ev, anchors, now, DEFAULT_POLICY)
-            status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
-            self.stats[f"validation {status.value}"] += 1
-            ttl = data_ttl(ev.rcode, qtype, ev.answer, ev.authority, self.config.cache)
-            if verdict.ttl is not None:
-                ttl = min(ttl, verdict.ttl)
-            entry = Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict),
-                           now, ttl)
-            zone = denial_zone(ev.authority)
-            if status is Status.SECURE and verdict.kind in _NEGATIVE and zone is not None:
-                with self.lock:
-                    self.cache.store_denials(zone, ev.authority, ev.zones, now)
-            if status is Status.BOGUS:
-                log.info("bogus %s %s: %s", qname, qtype, "; ".join(t for _, t in entry.ede))
+        if entry is None:
+            forwarders = self.forwarders(qname)
+            fetched = self.upstream.resolve(Question(qname, qtype), {r.name for r in anchors},
+                                            now, forwarders)
+            outcome = fetched.outcome
+            if isinstance(outcome, Failed):
+                log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
+                entry = Answer(dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
+            else:
+                entry = self._judge(outcome.evidence, anchors, now)
+            if entry.status is Status.BOGUS:
+                with self.lock:  # fetch afresh next time: the bad copy may have been in transit
+                    self.cache.forget_messages(fetched.used)
+                entry.ede = (*self._diagnose(forwarders, anchors, entry), *entry.ede)
+                log.info("bogus %s %s: %s", qname, dns.rdatatype.to_text(qtype),
+                         "; ".join(t for _, t in entry.ede))
         entry = self._policy(qname, entry)
         with self.lock:
             return self.cache.store_answer(qname, qtype, entry)
+
+    def _judge(self, ev: Evidence, anchors: list[dns.rrset.RRset], now: int) -> Answer:
+        """Validate the evidence; keep a secure denial's NSEC/NSEC3 records for RFC 8198."""
+        verdict = validate(ev, anchors, now, DEFAULT_POLICY)
+        status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
+        self.stats[f"validation {status.value}"] += 1
+        ttl = data_ttl(ev.rcode, ev.question.rdtype, ev.answer, ev.authority, self.config.cache)
+        if verdict.ttl is not None:
+            ttl = min(ttl, verdict.ttl)
+        zone = denial_zone(ev.authority)
+        if status is Status.SECURE and verdict.kind in _NEGATIVE and zone is not None:
+            with self.lock:
+                self.cache.store_denials(zone, ev.authority, ev.zones, now)
+        return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl)
+
+    def forwarders(self, qname: dns.name.Name) -> tuple[Server, ...]:
+        """The servers of the deepest --forward zone holding `qname`; () to iterate."""
+        zones = [(z, s) for z, s in self.config.forward if qname.is_subdomain(z)]
+        return max(zones, key=lambda zs: len(zs[0]))[1] if zones else ()
+
+    def _diagnose(self, forwarders: tuple[Server, ...], anchors: list[dns.rrset.RRset],
+                  entry: Answer) -> tuple[edes.Ede, ...]:
+        """Bogus through forwarders for want of records: ask each whether it passes DNSSEC
+        records on; one that does not is named (log, EDE 10) as the cause."""
+        if not forwarders or not any(code in _MISSING for code, _ in entry.ede):
+            return ()
+        zone = min((r.name for r in anchors), key=len, default=dns.name.root)
+        out = []
+        for server in forwarders:
+            problem = self.upstream.probe(server, zone)
+            if problem:
+                log.warning("%s %s", server, problem)
+                self.stats[f"upstream error {server}"] += 1
+                out.append((edes.RRSIGS_MISSING, f"forwarder {server} {problem}"))
+        return tuple(out)
 
     def _aggressive(self, qname: dns.name.Name, qtype: int, anchors: list[dns.rrset.RRset],
                     now: int) -> Answer | None:

@@ -8,6 +8,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+import dns.flags
 import dns.name
 import dns.rcode
 from dns.rdatatype import RdataType
@@ -24,6 +25,15 @@ SERVER_TIMEOUT = 1.5
 DELEGATION_TTL = 3600  # when the referral's NS RRset did not say (capped by the cache)
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A resolution's outcome and the (name, type) of every query it made: what to forget
+    from the cache when the outcome turns out bogus, so that a retry fetches afresh."""
+
+    outcome: Outcome
+    used: tuple[tuple[dns.name.Name, int], ...]
+
+
 @dataclass
 class Upstream:
     """Resolves questions iteratively from `hints`, sharing `cache` (under `lock`)."""
@@ -36,14 +46,22 @@ class Upstream:
     server_timeout: float = SERVER_TIMEOUT
     stats: Counter[str] = field(default_factory=Counter)  # queries, cached, ignored, errors
 
-    def resolve(self, question: Question, anchor_names: set[dns.name.Name], now: int) -> Outcome:
-        with self.lock:
-            known = self.cache.delegations(question.name, now)
-        resolution = Resolution(question, anchor_names, hints=self.hints, limits=self.limits,
-                                known=known)
+    def resolve(self, question: Question, anchor_names: set[dns.name.Name], now: int,
+                forwarders: tuple[Server, ...] = ()) -> Fetched:
+        """Iteratively from the hints, or through `forwarders` (RD=1, CD=1: validated here)."""
+        if forwarders:
+            resolution = Resolution(question, anchor_names, server=forwarders[0], cd=True,
+                                    fallbacks=forwarders[1:], limits=self.limits)
+        else:
+            with self.lock:
+                known = self.cache.delegations(question.name, now)
+            resolution = Resolution(question, anchor_names, hints=self.hints, limits=self.limits,
+                                    known=known)
         net = transport.Transport(self.budget, self.server_timeout)
+        used: list[tuple[dns.name.Name, int]] = []
         ns_ttl: dict[dns.name.Name, int] = {}
         while (query := resolution.next_query()) is not None:
+            used.append((query.qname, query.rdtype))
             if net.spent:
                 resolution.give_up(net.budget_reason())
                 break
@@ -69,7 +87,27 @@ class Upstream:
                 if zone in ns_ttl:
                     self.cache.store_delegation(zone, servers.servers, ns_ttl[zone], now)
         assert resolution.outcome is not None
-        return resolution.outcome
+        return Fetched(resolution.outcome, tuple(used))
+
+    def probe(self, server: Server, zone: dns.name.Name) -> str:
+        """Whether a forwarder passes DNSSEC records on: asked for `zone`'s DNSKEY RRset with
+        DO=1 and CD=1, it must answer with the keys and their RRSIGs and echo DO. Returns
+        what is wrong ("strips DNSSEC records", …), or "" when nothing is."""
+        query = Query(zone, RdataType.DNSKEY, (server,), rd=True, cd=True)
+        try:
+            reply = transport.ask(server, query.message(), self.server_timeout)
+        except Exception as exc:  # noqa: BLE001 (any failure: the probe has no verdict)
+            return f"did not answer a DNSKEY probe ({type(exc).__name__})"
+        m = reply.message
+        if m.edns < 0 or not m.ednsflags & dns.flags.DO:
+            return "ignores DO (no DNSSEC records asked for come back)"
+        keys = [r for r in m.answer if r.rdtype == RdataType.DNSKEY and r.name == zone]
+        sigs = [r for r in m.answer if r.rdtype == RdataType.RRSIG and r.covers == RdataType.DNSKEY]
+        if not keys:
+            return "strips DNSSEC records (no DNSKEY)"
+        if not sigs:
+            return "strips DNSSEC records (no RRSIG)"
+        return ""
 
     def _learn(self, query: Query, reply: Reply, ns_ttl: dict[dns.name.Name, int], now: int) -> None:
         """Keep an answer (never a referral's glue or other additional data: those are used

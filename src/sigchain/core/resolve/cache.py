@@ -209,6 +209,10 @@ class Cache:
             kept.use_edns(0, message.ednsflags, message.payload)
         self._put(("m", qname, qtype), _Message(kept.to_wire(max_size=65535), now, ttl))
 
+    def forget_messages(self, keys: Iterable[tuple[dns.name.Name, int]]) -> None:
+        for qname, qtype in keys:
+            self._drop(("m", qname, qtype))
+
     # -- delegations ----------------------------------------------------------------------------
 
     def _enclosing(self, kind: str, qname: dns.name.Name, now: int) -> Iterator[tuple[dns.name.Name, Any]]:

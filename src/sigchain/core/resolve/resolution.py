@@ -130,12 +130,14 @@ class Resolution:
     def __init__(self, question: Question, anchors: Iterable[dns.name.Name], *,
                  hints: Sequence[Server] = (), server: Server | None = None,
                  cd: bool | None = None, limits: ResolutionLimits | None = None,
-                 known: Mapping[dns.name.Name, Sequence[Server]] | None = None):
+                 known: Mapping[dns.name.Name, Sequence[Server]] | None = None,
+                 fallbacks: Sequence[Server] = ()):
         if (server is None) == (not hints):
             raise ValueError("give exactly one of root hints (iterative) or a server")
         self.question = question
         self.anchors = set(anchors)
         self.server = server
+        self.fallbacks = tuple(fallbacks)  # server mode: asked in turn when `server` does not answer
         self.limits = limits or ResolutionLimits()
         self.cd_choice = cd  # None: CD=1 iff the server is recursive; True/False: forced
         self.recursive: bool | None = None
@@ -222,7 +224,8 @@ class Resolution:
         else:
             rd = self.recursive or self.cd_choice is True
             cd = self.cd_choice if self.cd_choice is not None else self.recursive
-        reply, error = yield from self._ask(Query(qname, rdtype, (self.server,), rd, cd, None, purpose))
+        servers = (self.server, *self.fallbacks)
+        reply, error = yield from self._ask(Query(qname, rdtype, servers, rd, cd, None, purpose))
         if reply is None:
             raise _Fail(f"no answer from {error}", unreachable=True)
         if self.recursive is None:
