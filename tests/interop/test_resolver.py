@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from tests.conftest import sc, sigchain_cmd, terminate
 
 RESOLVER = "127.53.1.3"  # the lab's range, beside its Unbound (.1) and named (.2)
 OUTSIDER = "127.55.0.1"  # a client address outside --allow
+METRICS, METRICS_PORT = "127.55.0.7", 9153
 LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values())
 
 
@@ -70,7 +72,7 @@ def _wait_ready(proc: subprocess.Popen, log: Path) -> None:  # type: ignore[type
 def resolver(lab: Path) -> Iterator[tuple[subprocess.Popen, Path, Path]]:  # type: ignore[type-arg]
     config = lab / "resolver.toml"
     config.write_text(f'listen = "{RESOLVER}"\nanchor = "anchor.ds"\nroot-hints = "root.hints"\n'
-                      'allow = ["127.0.0.1/32"]\n')
+                      f'allow = ["127.0.0.1/32"]\nmetrics = "{METRICS}#{METRICS_PORT}"\n')
     log = lab / "resolver.log"
     with log.open("w") as out:
         proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--config", str(config)],
@@ -160,6 +162,31 @@ def test_no_recursion_desired_and_junk(resolver) -> None:
         s.sendto(dns.message.make_query("www.example.test", "A").to_wire(), (RESOLVER, 53))
         reply = dns.message.from_wire(s.recv(65535))
     assert reply.rcode() == dns.rcode.NOERROR  # still answering after the junk
+
+
+def test_metrics_count_answers_servfails_cache_and_validations(resolver) -> None:
+    ask("www.dnssec-failed.test", "TXT")
+    ask("www.example.test", "TXT")
+    ask("www.example.test", "TXT")
+    norec = dns.message.make_query("www.example.test", "A")
+    norec.flags &= ~dns.flags.RD
+    assert dns.query.udp(norec, RESOLVER, timeout=5).rcode() == dns.rcode.REFUSED
+    with urllib.request.urlopen(f"http://{METRICS}:{METRICS_PORT}/metrics", timeout=5) as page:
+        text = page.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            values[key] = float(value)
+    assert values['sigchain_resolver_servfail_total{ede="6",zone="dnssec-failed.test."}'] >= 1
+    assert values['sigchain_resolver_queries_total{rcode="NOERROR"}'] >= 2
+    assert values['sigchain_resolver_queries_total{rcode="REFUSED"}'] >= 1
+    assert values["sigchain_resolver_cache_hits_total"] >= 1
+    assert values["sigchain_resolver_cache_misses_total"] >= 2
+    assert values["sigchain_resolver_cache_bytes"] > 0
+    assert values['sigchain_resolver_validations_total{result="secure"}'] >= 1
+    assert values['sigchain_resolver_validations_total{result="bogus"}'] >= 1
+    assert values["sigchain_resolver_latency_seconds_count"] >= 3
 
 
 # ---- in process: the cache ---------------------------------------------------------------------

@@ -35,6 +35,7 @@ from sigchain.core.validate.verdict import Evidence, Kind, Question, Status
 from sigchain.edge.server import Listeners
 from sigchain.errors import SigchainError
 from sigchain.services.resolverconfig import ResolverConfig, load_config
+from sigchain.services.resolvermetrics import ResolverMetrics
 from sigchain.services.resolverupstream import Upstream
 from sigchain.services.trace import read_anchors, read_root_hints
 
@@ -66,6 +67,7 @@ class ResolverService:
         self._inflight: dict[tuple[dns.name.Name, int], concurrent.futures.Future[Answer]] = {}
         self._fixed_anchors = anchors
         self._reread = reread or (lambda: load_config(self.config.source or ""))
+        self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache))
         self.apply(config)
 
     def apply(self, config: ResolverConfig) -> None:
@@ -75,7 +77,10 @@ class ResolverService:
         self.config = config
         self.anchors = anchors
         self.cache = Cache(config.cache)
-        self.upstream = Upstream(hints, self.cache, self.lock)
+        self.upstream = Upstream(hints, self.cache, self.lock, on_error=self._upstream_error)
+
+    def _upstream_error(self, server: str, error: str) -> None:
+        self.metrics.upstream_errors.labels(server, error).inc()
 
     # -- client side -----------------------------------------------------------------------------
 
@@ -89,6 +94,7 @@ class ResolverService:
         return any(address.version == n.version and address in n for n in self.config.allow)
 
     def handle(self, wire: bytes, tcp: bool, client: str) -> bytes | None | Awaitable[bytes | None]:
+        started = self.clock.monotonic()
         try:
             q = read_query(wire, tcp)
         except Unanswerable as bad:
@@ -105,10 +111,14 @@ class ResolverService:
         with self.lock:
             entry = self.cache.answer(q.qname, q.qtype, now)
             if entry is not None:
-                return self._render(q, entry, now)
-        return asyncio.wrap_future(self.pool.submit(self._answer, q))
+                self.metrics.cache_hits.inc()
+                wire = self._render(q, entry, now)
+                self.metrics.latency.observe(self.clock.monotonic() - started)
+                return wire
+        self.metrics.cache_misses.inc()
+        return asyncio.wrap_future(self.pool.submit(self._answer, q, started))
 
-    def _answer(self, q: ClientQuery) -> bytes:
+    def _answer(self, q: ClientQuery, started: float) -> bytes:
         try:
             entry = self._shared(q.qname, q.qtype)
         except Exception:
@@ -117,7 +127,9 @@ class ResolverService:
                            self.clock.now(), 0)
         now = self.clock.now()
         with self.lock:
-            return self._render(q, entry, now)
+            wire = self._render(q, entry, now)
+        self.metrics.latency.observe(self.clock.monotonic() - started)
+        return wire
 
     def _render(self, q: ClientQuery, entry: Answer, now: int) -> bytes:
         """The response wire, pre-rendered per (flags the client set) and second."""
@@ -129,11 +141,15 @@ class ResolverService:
         wire = kept[1]
         if len(wire) > q.limit:
             wire = render(q, entry, now)
-        self._count(dns.rcode.to_text(wire[3] & 0xF) if len(wire) > 3 else "?")
+        rcode = wire[3] & 0xF
+        self._count(dns.rcode.to_text(rcode))
+        if rcode == dns.rcode.SERVFAIL:
+            self.metrics.servfail.labels(str(entry.ede[0][0]) if entry.ede else "none",
+                                         entry.zone or "-").inc()
         return q.message.id.to_bytes(2, "big") + wire[2:]
 
-    def _count(self, what: str) -> None:
-        self.stats[what] += 1
+    def _count(self, rcode: str) -> None:
+        self.metrics.queries.labels(rcode).inc()
 
     # -- resolution ------------------------------------------------------------------------------
 
@@ -188,7 +204,7 @@ class ResolverService:
         """Validate the evidence; keep a secure denial's NSEC/NSEC3 records for RFC 8198."""
         verdict = validate(ev, anchors, now, DEFAULT_POLICY)
         status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
-        self.stats[f"validation {status.value}"] += 1
+        self.metrics.validations.labels(status.value).inc()
         ttl = data_ttl(ev.rcode, ev.question.rdtype, ev.answer, ev.authority, self.config.cache)
         if verdict.ttl is not None:
             ttl = min(ttl, verdict.ttl)
@@ -196,7 +212,10 @@ class ResolverService:
         if status is Status.SECURE and verdict.kind in _NEGATIVE and zone is not None:
             with self.lock:
                 self.cache.store_denials(zone, ev.authority, ev.zones, now)
-        return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl)
+        zone = max((c.name for c in ev.zones if ev.question.name.is_subdomain(c.name)), key=len,
+                   default=None)
+        return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl,
+                      zone=zone.to_text() if zone is not None else "")
 
     def forwarders(self, qname: dns.name.Name) -> tuple[Server, ...]:
         """The servers of the deepest --forward zone holding `qname`; () to iterate."""
@@ -215,7 +234,7 @@ class ResolverService:
             problem = self.upstream.probe(server, zone)
             if problem:
                 log.warning("%s %s", server, problem)
-                self.stats[f"upstream error {server}"] += 1
+                self._upstream_error(str(server), problem.split(" (")[0])
                 out.append((edes.RRSIGS_MISSING, f"forwarder {server} {problem}"))
         return tuple(out)
 
@@ -271,6 +290,12 @@ class ResolverService:
         loop = asyncio.get_running_loop()
         listeners = Listeners(self.handle)
         await listeners.start(list(self.config.listens))
+        if self.config.metrics is not None:
+            try:
+                self.metrics.serve(self.config.metrics)
+            except BaseException:
+                await listeners.close()
+                raise
         stop = asyncio.Event()
         handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: self.reload}
         for sig, act in handlers.items():
@@ -283,4 +308,5 @@ class ResolverService:
             for sig in handlers:
                 loop.remove_signal_handler(sig)
             await listeners.close()
+            self.metrics.close()
             self.pool.shutdown(wait=False, cancel_futures=True)

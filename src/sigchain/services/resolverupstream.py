@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dns.flags
@@ -44,7 +45,8 @@ class Upstream:
     limits: ResolutionLimits = field(default_factory=ResolutionLimits)
     budget: float = BUDGET
     server_timeout: float = SERVER_TIMEOUT
-    stats: Counter[str] = field(default_factory=Counter)  # queries, cached, ignored, errors
+    stats: Counter[str] = field(default_factory=Counter)  # queries, cached, ignored
+    on_error: Callable[[str, str], None] = lambda server, error: None
 
     def resolve(self, question: Question, anchor_names: set[dns.name.Name], now: int,
                 forwarders: tuple[Server, ...] = ()) -> Fetched:
@@ -80,8 +82,8 @@ class Upstream:
             resolution.result(reply, error)
         self.stats["queries"] += net.queries
         self.stats["ignored"] += net.ignored
-        for server in net.unanswered:
-            self.stats[f"unanswered {server}"] += 1
+        for server, why in net.unanswered.items():
+            self.on_error(str(server), why)
         with self.lock:
             for zone, servers in resolution.zones.items():
                 if zone in ns_ttl:

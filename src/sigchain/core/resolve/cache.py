@@ -50,6 +50,7 @@ class Answer:
     ttl: int
     size: int = 0
     wire: dict[Any, tuple[int, bytes]] = field(default_factory=dict)  # pre-rendered responses
+    zone: str = ""  # the zone the data is from (for metrics and logs)
 
     def expired(self, now: int) -> bool:
         return now >= self.stored + self.ttl
