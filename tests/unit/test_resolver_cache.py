@@ -146,3 +146,35 @@ def test_queries_a_resolver_does_not_answer(make, rcode: int) -> None:
     with pytest.raises(Unanswerable) as junk:
         read_query(b"\x12\x34\x01\x00\x00\x01" + bytes(6) + b"\x03ab", False)
     assert junk.value.wire is not None and junk.value.wire[:2] == b"\x12\x34"
+
+
+# ---- the fast path's reading of a query ------------------------------------------------------
+
+def test_plain_query_keys_by_flags_and_question_and_gives_the_udp_limit() -> None:
+    from sigchain.core.resolve.fastpath import plain_query
+
+    def key(**kw: object):
+        q = dns.message.make_query("WwW.example.", "A", **kw)  # type: ignore[arg-type]
+        return plain_query(q.to_wire())
+
+    plain = key()
+    assert plain is not None and plain[1] == 512
+    do = key(use_edns=0, want_dnssec=True, payload=4096)
+    assert do is not None and do[1] == 1232 and do[0] != plain[0] and do[0][2] is True
+    assert key(use_edns=0)[0] != do[0]  # type: ignore[index]
+    assert b"WwW" in plain[0][3]  # the client's letter case, echoed as sent
+    q = dns.message.make_query("www.example.", "A")
+    q.flags |= dns.flags.CD
+    assert plain_query(q.to_wire())[0] != plain[0]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dns.message.make_query("a.example.", "A", use_edns=1),  # EDNS version 1: BADVERS
+    lambda: dns.message.make_response(dns.message.make_query("a.example.", "A")),  # a response
+    lambda: dns.message.Message(),  # no question
+])
+def test_anything_unusual_takes_the_full_parser(make) -> None:
+    from sigchain.core.resolve.fastpath import plain_query
+    assert plain_query(make().to_wire()) is None
+    wire = dns.message.make_query("a.example.", "A").to_wire()
+    assert plain_query(wire[:-2]) is None and plain_query(wire + b"\x00") is None

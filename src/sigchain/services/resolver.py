@@ -14,6 +14,7 @@ import signal
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import dns.name
 import dns.rcode
@@ -26,6 +27,7 @@ from sigchain.core.resolve import ede as edes
 from sigchain.core.resolve.aggressive import candidates, denial_zone
 from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
+from sigchain.core.resolve.fastpath import Key, plain_query
 from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
 from sigchain.core.resolve.trust import AnchorSource, StaticAnchors
 from sigchain.core.validate import anchors as anchors_mod
@@ -41,6 +43,8 @@ from sigchain.services.trace import read_anchors, read_root_hints
 
 log = logging.getLogger("sigchain.resolver")
 WORKERS = 32  # resolutions at once
+MAX_FAST = 100_000  # rendered responses (and client ACL results) kept for the fast path
+_RCODES = [dns.rcode.to_text(i) for i in range(16)]
 _NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
 _MISSING = (9, 10, 12)  # EDE codes of records that are absent: a stripping upstream's mark
 
@@ -68,6 +72,7 @@ class ResolverService:
         self._fixed_anchors = anchors
         self._reread = reread or (lambda: load_config(self.config.source or ""))
         self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache))
+        self._by_rcode: dict[str, Any] = {}
         self.apply(config)
 
     def apply(self, config: ResolverConfig) -> None:
@@ -77,6 +82,8 @@ class ResolverService:
         self.config = config
         self.anchors = anchors
         self.cache = Cache(config.cache)
+        self._fast: dict[Key, tuple[Answer, int, bytes]] = {}  # rendered hits, this second's
+        self._acl: dict[str, bool] = {}
         self.upstream = Upstream(hints, self.cache, self.lock, on_error=self._upstream_error)
 
     def _upstream_error(self, server: str, error: str) -> None:
@@ -95,11 +102,26 @@ class ResolverService:
 
     def handle(self, wire: bytes, tcp: bool, client: str) -> bytes | None | Awaitable[bytes | None]:
         started = self.clock.monotonic()
+        allowed = self._acl.get(client)
+        if allowed is None:
+            if len(self._acl) > MAX_FAST:
+                self._acl.clear()
+            allowed = self._acl[client] = self.allowed(client)
+        plain = plain_query(wire) if allowed else None
+        if plain is not None:  # the fast path: a response rendered this second for this query
+            kept = self._fast.get(plain[0])
+            if kept is not None and kept[1] == self.clock.now() and (tcp or len(kept[2]) <= plain[1]):
+                out = kept[2]
+                self.metrics.cache_hits.inc()
+                self._count(_RCODES[out[3] & 0xF])
+                self.metrics.latency.observe(self.clock.monotonic() - started)
+                return wire[:2] + out[2:]
         try:
             q = read_query(wire, tcp)
         except Unanswerable as bad:
             return bad.wire
-        if not self.allowed(client):
+        fast = plain[0] if plain is not None else None
+        if not allowed:
             self._count("REFUSED")
             return error(q.message, dns.rcode.REFUSED,
                          [(edes.PROHIBITED, f"{client} may not query this resolver")])
@@ -112,13 +134,13 @@ class ResolverService:
             entry = self.cache.answer(q.qname, q.qtype, now)
             if entry is not None:
                 self.metrics.cache_hits.inc()
-                wire = self._render(q, entry, now)
+                out = self._render(q, entry, now, fast)
                 self.metrics.latency.observe(self.clock.monotonic() - started)
-                return wire
+                return out
         self.metrics.cache_misses.inc()
-        return asyncio.wrap_future(self.pool.submit(self._answer, q, started))
+        return asyncio.wrap_future(self.pool.submit(self._answer, q, started, fast))
 
-    def _answer(self, q: ClientQuery, started: float) -> bytes:
+    def _answer(self, q: ClientQuery, started: float, fast: Key | None) -> bytes:
         try:
             entry = self._shared(q.qname, q.qtype)
         except Exception:
@@ -127,12 +149,13 @@ class ResolverService:
                            self.clock.now(), 0)
         now = self.clock.now()
         with self.lock:
-            wire = self._render(q, entry, now)
+            wire = self._render(q, entry, now, fast)
         self.metrics.latency.observe(self.clock.monotonic() - started)
         return wire
 
-    def _render(self, q: ClientQuery, entry: Answer, now: int) -> bytes:
-        """The response wire, pre-rendered per (flags the client set) and second."""
+    def _render(self, q: ClientQuery, entry: Answer, now: int, fast: Key | None = None) -> bytes:
+        """The response wire, pre-rendered per (flags the client set) and second; kept for
+        the fast path under the query's `fast` key when it fits."""
         key = q.render_key()
         kept = entry.wire.get(key)
         if kept is None or kept[0] != now:
@@ -141,6 +164,10 @@ class ResolverService:
         wire = kept[1]
         if len(wire) > q.limit:
             wire = render(q, entry, now)
+        elif fast is not None:
+            if len(self._fast) > MAX_FAST:
+                self._fast.clear()
+            self._fast[fast] = (entry, now, wire)
         rcode = wire[3] & 0xF
         self._count(dns.rcode.to_text(rcode))
         if rcode == dns.rcode.SERVFAIL:
@@ -149,7 +176,11 @@ class ResolverService:
         return q.message.id.to_bytes(2, "big") + wire[2:]
 
     def _count(self, rcode: str) -> None:
-        self.metrics.queries.labels(rcode).inc()
+        """Count an answer by RCODE (the labelled child looked up once per RCODE)."""
+        counter = self._by_rcode.get(rcode)
+        if counter is None:
+            counter = self._by_rcode[rcode] = self.metrics.queries.labels(rcode)
+        counter.inc()
 
     # -- resolution ------------------------------------------------------------------------------
 
