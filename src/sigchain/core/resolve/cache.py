@@ -61,13 +61,10 @@ class Answer:
 
 @dataclass
 class _Message:
-    wire: bytes
+    message: dns.message.Message  # shared, never changed: copies are made to count TTLs down
     stored: int
     ttl: int
-
-    @property
-    def size(self) -> int:
-        return len(self.wire) + ENTRY_OVERHEAD
+    size: int
 
 
 @dataclass
@@ -188,11 +185,16 @@ class Cache:
         entry: _Message | None = self._get(("m", qname, qtype), now)
         if entry is None:
             return None
-        m = dns.message.from_wire(entry.wire)
-        age = now - entry.stored
-        for section in (m.answer, m.authority, m.additional):
-            for r in section:
-                r.ttl = max(0, min(r.ttl, entry.ttl) - age)
+        kept, age = entry.message, now - entry.stored
+        if age <= 0:
+            return kept
+        m = dns.message.Message(id=0)
+        m.flags = kept.flags
+        m.question = kept.question
+        if kept.edns >= 0:
+            m.use_edns(0, kept.ednsflags, kept.payload, options=kept.options)
+        m.answer = [_aged(r, entry.ttl, age) for r in kept.answer]
+        m.authority = [_aged(r, entry.ttl, age) for r in kept.authority]
         return m
 
     def store_message(self, qname: dns.name.Name, qtype: int, message: dns.message.Message,
@@ -207,8 +209,9 @@ class Cache:
         kept.answer = list(message.answer)
         kept.authority = list(message.authority)
         if message.edns >= 0:
-            kept.use_edns(0, message.ednsflags, message.payload)
-        self._put(("m", qname, qtype), _Message(kept.to_wire(max_size=65535), now, ttl))
+            kept.use_edns(0, message.ednsflags, message.payload, options=message.options)
+        size = _rrsets_size((*kept.answer, *kept.authority)) + ENTRY_OVERHEAD
+        self._put(("m", qname, qtype), _Message(kept, now, ttl, size))
 
     def forget_messages(self, keys: Iterable[tuple[dns.name.Name, int]]) -> None:
         for qname, qtype in keys:
@@ -263,6 +266,13 @@ class Cache:
                          now: int) -> None:
         ttl = max(self.limits.min_ttl, min(ttl, self.limits.max_ttl))
         self._put(("z", zone), _Delegation(tuple(servers), now, ttl))
+
+
+def _aged(r: dns.rrset.RRset, cap: int, age: int) -> dns.rrset.RRset:
+    copy = dns.rrset.RRset(r.name, r.rdclass, r.rdtype, r.covers)
+    copy.update(r)
+    copy.ttl = max(0, min(r.ttl, cap) - age)
+    return copy
 
 
 def _capped(rrsets: Iterable[dns.rrset.RRset], ttl: int) -> tuple[dns.rrset.RRset, ...]:
