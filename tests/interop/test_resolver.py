@@ -5,6 +5,7 @@ config; and, in process, the cache: repeated and NSEC-covered questions asked of
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import signal
@@ -25,6 +26,7 @@ import dns.rdatatype
 import pytest
 
 from sigchain.core.lab import hierarchy
+from sigchain.core.validate.anchors import Server
 from sigchain.edge import loopback
 from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import from_flags
@@ -234,3 +236,33 @@ def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) 
         assert service.upstream.stats["queries"] == asked, zone
     # a name that exists is never denied from the kept records
     assert service.resolve(_n("mail.nsec.test"), dns.rdatatype.A).answer
+
+
+def test_serve_stale_only_when_asked_for_and_only_with_valid_rrsigs(lab: Path) -> None:
+    """RFC 8767, off by default: with a window, an expired secure answer is served (EDE 3,
+    TTL 30) when no server answers; never past the window, never once its RRSIGs expired."""
+    from sigchain.clock import FakeClock
+    from sigchain.core.resolve.cache import CacheLimits
+
+    dead = [(dns.name.root, (Server("127.55.0.29"),))]  # nothing listens there: refused at once
+    for window in (0, 3600, 90 * 86400):
+        clock = FakeClock(int(time.time()))
+        config = from_flags(anchor=str(lab / "anchor.ds"), root_hints=str(lab / "root.hints"))
+        service = ResolverService(dataclasses.replace(config, cache=CacheLimits(stale_window=window)),
+                                  clock=clock)
+        try:
+            fresh = service.resolve(_n("www.example.test"), dns.rdatatype.A)
+            assert fresh.status is not None and fresh.status.value == "secure"
+            service.config = dataclasses.replace(service.config, forward=tuple(dead))
+            clock.advance(fresh.ttl + 10)
+            stale = service.resolve(_n("www.example.test"), dns.rdatatype.A)
+            if window == 0:
+                assert stale.status is None and stale.ede[0][0] == 22  # SERVFAIL, no authority
+                continue
+            assert stale.status.value == "secure" and stale.ede[0][0] == 3  # type: ignore[union-attr]
+            assert stale.answer and all(r.ttl <= 30 for r in stale.answer)
+            # past the window (3600 s), or inside it (90 days) but past the RRSIGs' expiration
+            clock.advance(3600 if window == 3600 else 40 * 86400)
+            assert service.resolve(_n("www.example.test"), dns.rdatatype.A).status is None
+        finally:
+            service.pool.shutdown()

@@ -217,8 +217,10 @@ class ResolverService:
                                             now, forwarders)
             outcome = fetched.outcome
             if isinstance(outcome, Failed):
-                log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
-                entry = Answer(dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
+                entry = self._stale(qname, qtype, outcome, now) or Answer(
+                    dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
+                if entry.status is None:
+                    log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
             else:
                 entry = self._judge(outcome.evidence, anchors, now)
             if entry.status is Status.BOGUS:
@@ -230,6 +232,22 @@ class ResolverService:
         entry = self._policy(qname, entry)
         with self.lock:
             return self.cache.store_answer(qname, qtype, entry)
+
+    def _stale(self, qname: dns.name.Name, qtype: int, failed: Failed, now: int) -> Answer | None:
+        """RFC 8767: when no server answers, an answer kept past its TTL (within the window,
+        its RRSIGs still valid) is served for `stale_ttl` seconds, marked with EDE 3."""
+        if not failed.unreachable:
+            return None
+        with self.lock:
+            stale = self.cache.stale_answer(qname, qtype, now)
+        if stale is None:
+            return None
+        log.info("stale answer for %s %s: %s", qname, dns.rdatatype.to_text(qtype), failed.reason)
+        ttl = min(self.config.cache.stale_ttl, stale.stale_end(self.config.cache.stale_window) - now)
+        return Answer(stale.rcode, stale.answer, stale.authority, stale.status,
+                      ((edes.STALE, f"no server answered: {failed.reason}"[:edes.MAX_TEXT]),),
+                      now, ttl, zone=stale.zone,
+                      stale_until=stale.stale_end(self.config.cache.stale_window))
 
     def _judge(self, ev: Evidence, anchors: list[dns.rrset.RRset], now: int) -> Answer:
         """Validate the evidence; keep a secure denial's NSEC/NSEC3 records for RFC 8198."""

@@ -93,6 +93,8 @@ _CACHE = (
     Option("min-ttl", "min_ttl", int, 0, 86400),
     Option("max-negative-ttl", "max_negative_ttl", int, 0, 1 << 31),
     Option("bogus-ttl", "bogus_ttl", int, 0, 86400),
+    Option("stale-window", "stale_window", int, 0, 7 * 86400),
+    Option("stale-ttl", "stale_ttl", int, 1, 3600),
 )
 
 

@@ -35,6 +35,8 @@ class CacheLimits:
     max_negative_ttl: int = 3600
     bogus_ttl: int = 60  # Unbound's val-bogus-ttl
     failure_ttl: int = 5  # no server answered: try again soon
+    stale_window: int = 0  # RFC 8767 serve-stale: seconds past expiry an answer may serve; 0 off
+    stale_ttl: int = 30  # the TTL a stale answer is given (RFC 8767 §4)
 
 
 @dataclass
@@ -51,9 +53,13 @@ class Answer:
     size: int = 0
     wire: dict[Any, tuple[int, bytes]] = field(default_factory=dict)  # pre-rendered responses
     zone: str = ""  # the zone the data is from (for metrics and logs)
+    stale_until: int | None = None  # a stale answer served again: the original window's end
 
     def expired(self, now: int) -> bool:
         return now >= self.stored + self.ttl
+
+    def stale_end(self, window: int) -> int:
+        return self.stale_until if self.stale_until is not None else self.stored + self.ttl + window
 
     def age(self, now: int) -> int:
         return max(0, now - self.stored)
@@ -132,9 +138,25 @@ class Cache:
         if entry is None:
             return None
         if now >= entry.stored + entry.ttl:
-            self._drop(key)
+            stale = key[0] == "a" and now < entry.stale_end(self.limits.stale_window)
+            if not stale:
+                self._drop(key)
             return None
         self._lru.move_to_end(key)
+        return entry
+
+    def stale_answer(self, qname: dns.name.Name, qtype: int, now: int) -> Answer | None:
+        """An expired answer still inside the serve-stale window (RFC 8767), if it was secure
+        or insecure — never bogus or a failure — and every RRSIG in it is still valid."""
+        entry = self._lru.get(("a", qname, qtype))
+        if not isinstance(entry, Answer) or entry.status not in (Status.SECURE, Status.INSECURE):
+            return None
+        if not entry.stored + entry.ttl <= now < entry.stale_end(self.limits.stale_window):
+            return None
+        sigs = [rd for r in (*entry.answer, *entry.authority) if r.rdtype == RdataType.RRSIG
+                for rd in r]
+        if any(not rd.inception <= now < rd.expiration for rd in sigs):  # type: ignore[attr-defined]
+            return None
         return entry
 
     def _put(self, key: tuple[Any, ...], entry: Answer | _Message | _Delegation | _Denials) -> None:
