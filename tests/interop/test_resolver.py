@@ -266,3 +266,28 @@ def test_serve_stale_only_when_asked_for_and_only_with_valid_rrsigs(lab: Path) -
             assert service.resolve(_n("www.example.test"), dns.rdatatype.A).status is None
         finally:
             service.pool.shutdown()
+
+
+def test_qname_minimisation_shows_each_server_one_label_more(lab: Path) -> None:
+    """RFC 9156: the root hears only `test.`, `test.` only `example.test.`; the answer is the
+    same and validates."""
+    from sigchain.core.resolve.resolution import Resolution
+    from sigchain.core.validate.anchors import parse_anchors, parse_root_hints
+    from sigchain.core.validate.validator import Question, validate
+    from sigchain.edge import transport
+
+    anchors = parse_anchors((lab / "anchor.ds").read_text())
+    hints = parse_root_hints((lab / "root.hints").read_text())
+    for minimise in (True, False):
+        r = Resolution(Question(_n("www.example.test."), dns.rdatatype.AAAA), {dns.name.root},
+                       hints=hints, minimise=minimise)
+        outcome = transport.Transport().run(r)
+        assert validate(outcome.evidence, anchors, int(time.time())).status.value == "secure"  # type: ignore[union-attr]
+        seen = {(x.query.zone, x.query.qname) for x in r.exchanges if x.query.zone is not None}
+        deepest = {z: max(len(q) - len(z) for zz, q in seen if zz == z) for z, _ in seen}
+        if minimise:  # one label below each zone (DS/DNSKEY links are the zone's own names)
+            assert deepest[dns.name.root] == 1 and deepest[_n("test.")] == 1, seen
+            assert all(x.query.rdtype == dns.rdatatype.A for x in r.exchanges
+                       if x.query.qname != _n("www.example.test.") and "minimised" in x.query.purpose)
+        else:
+            assert deepest[dns.name.root] == 3, seen

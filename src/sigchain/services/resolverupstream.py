@@ -45,6 +45,7 @@ class Upstream:
     limits: ResolutionLimits = field(default_factory=ResolutionLimits)
     budget: float = BUDGET
     server_timeout: float = SERVER_TIMEOUT
+    minimise: bool = True  # QNAME minimisation (RFC 9156), as Unbound does by default
     stats: Counter[str] = field(default_factory=Counter)  # queries, cached, ignored
     on_error: Callable[[str, str], None] = lambda server, error: None
 
@@ -58,7 +59,7 @@ class Upstream:
             with self.lock:
                 known = self.cache.delegations(question.name, now)
             resolution = Resolution(question, anchor_names, hints=self.hints, limits=self.limits,
-                                    known=known)
+                                    known=known, minimise=self.minimise)
         net = transport.Transport(self.budget, self.server_timeout)
         used: list[tuple[dns.name.Name, int]] = []
         ns_ttl: dict[dns.name.Name, int] = {}
