@@ -291,3 +291,15 @@ def test_qname_minimisation_shows_each_server_one_label_more(lab: Path) -> None:
                        if x.query.qname != _n("www.example.test.") and "minimised" in x.query.purpose)
         else:
             assert deepest[dns.name.root] == 3, seen
+
+
+def test_work_limit_per_question_ends_in_servfail_naming_it(lab: Path) -> None:
+    config = from_flags(anchor=str(lab / "anchor.ds"), root_hints=str(lab / "root.hints"))
+    limited = dataclasses.replace(config, limits=dataclasses.replace(config.limits, max_queries=2))
+    service = ResolverService(limited)
+    try:
+        entry = service.resolve(_n("www.example.test"), dns.rdatatype.A)
+        assert entry.status is None and "max_queries" in entry.ede[0][1]
+        assert service.upstream.stats["queries"] == 2
+    finally:
+        service.pool.shutdown()

@@ -29,6 +29,16 @@ def test_the_readme_example_parses(tmp_path: Path) -> None:
     assert c.require_secure == (dns.name.from_text("corp.example."),)
     assert str(c.metrics) == "127.0.0.1#9153"
     assert (c.cache.max_bytes, c.cache.bogus_ttl, c.cache.stale_window) == (67108864, 60, 0)
+    assert (c.limits.max_queries, c.limits.max_chain, c.limits.max_depth) == (64, 8, 3)
+    assert (c.policy.limits.max_verifications, c.policy.max_nsec3_iterations) == (64, 150)
+
+
+def test_limits_table_sets_the_work_bounds(tmp_path: Path) -> None:
+    c = parse_config("[limits]\nmax-queries = 5\nmax-nsec3-iterations = 0\nmax-verifications = 9\n",
+                     str(tmp_path / "r.toml"))
+    assert c.limits.max_queries == 5 and c.limits.max_referrals == 30
+    assert c.policy.max_nsec3_iterations == 0 and c.policy.limits.max_verifications == 9
+    assert c.policy.limits.max_nsec3_hashes == 150
 
 
 def test_flags_override_the_file(tmp_path: Path) -> None:
@@ -45,6 +55,7 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     ('[cache]\nmax-ttl = -1\n', 2, "cache.max-ttl must be"),
     ('[cache]\nsize = 1\n', 2, "unknown setting 'size' in [cache]"),
     ('listen = [1]\n', 1, "listen must be a string"),
+    ('[limits]\nmax-queries = 0\n', 2, "limits.max-queries must be an integer in 1..1000"),
 ])
 def test_bad_settings_name_the_line(tmp_path: Path, text: str, line: int, words: str) -> None:
     with pytest.raises(InputError) as bad:

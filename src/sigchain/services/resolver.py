@@ -22,7 +22,6 @@ import dns.rdatatype
 import dns.rrset
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.dnssec.policy import DEFAULT_POLICY
 from sigchain.core.resolve import ede as edes
 from sigchain.core.resolve.aggressive import candidates, denial_zone
 from sigchain.core.resolve.cache import Answer, Cache, data_ttl
@@ -84,7 +83,8 @@ class ResolverService:
         self.cache = Cache(config.cache)
         self._fast: dict[Key, tuple[Answer, int, bytes]] = {}  # rendered hits, this second's
         self._acl: dict[str, bool] = {}
-        self.upstream = Upstream(hints, self.cache, self.lock, on_error=self._upstream_error)
+        self.upstream = Upstream(hints, self.cache, self.lock, config.limits,
+                                 on_error=self._upstream_error)
 
     def _upstream_error(self, server: str, error: str) -> None:
         self.metrics.upstream_errors.labels(server, error).inc()
@@ -251,7 +251,7 @@ class ResolverService:
 
     def _judge(self, ev: Evidence, anchors: list[dns.rrset.RRset], now: int) -> Answer:
         """Validate the evidence; keep a secure denial's NSEC/NSEC3 records for RFC 8198."""
-        verdict = validate(ev, anchors, now, DEFAULT_POLICY)
+        verdict = validate(ev, anchors, now, self.config.policy)
         status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
         self.metrics.validations.labels(status.value).inc()
         ttl = data_ttl(ev.rcode, ev.question.rdtype, ev.answer, ev.authority, self.config.cache)
@@ -297,7 +297,7 @@ class ResolverService:
             return None
         denials, remaining = kept
         for ev in candidates(denials, qname, qtype):
-            verdict = validate(ev, anchors, now, DEFAULT_POLICY)
+            verdict = validate(ev, anchors, now, self.config.policy)
             if verdict.status is Status.SECURE and verdict.kind in _NEGATIVE:
                 self.stats["aggressive"] += 1
                 ttl = min(data_ttl(ev.rcode, qtype, (), ev.authority, self.config.cache),

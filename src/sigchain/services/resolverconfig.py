@@ -13,7 +13,9 @@ import dns.exception
 import dns.name
 
 from sigchain import tomltext
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.resolve.cache import CacheLimits
+from sigchain.core.resolve.exchange import ResolutionLimits
 from sigchain.core.validate.anchors import Server, parse_server
 from sigchain.edge.server import ListenAddress, parse_listen
 from sigchain.errors import InputError
@@ -22,6 +24,9 @@ from sigchain.services.configtext import Option, Reader, read_config_text
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 DEFAULT_LISTEN = "127.0.0.1"
+# Per client question (Unbound bounds its sends per query similarly): a hostile zone cannot
+# make one question cost more than this many upstream queries.
+RESOLVER_LIMITS = ResolutionLimits(max_queries=64)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class ResolverConfig:
     require_secure: tuple[dns.name.Name, ...] = ()
     metrics: ListenAddress | None = None
     cache: CacheLimits = field(default_factory=CacheLimits)
+    limits: ResolutionLimits = RESOLVER_LIMITS  # per client query: upstream work
+    policy: DnssecPolicy = DEFAULT_POLICY  # validation work: signatures, NSEC3 hashes
     source: str | None = None  # the config file, re-read on SIGHUP
 
 
@@ -86,7 +93,7 @@ def from_flags(listens: Iterable[str] = (), anchor: str | None = None,
 
 
 _KEYS = ("listen", "anchor", "root-hints", "allow", "forward", "require-secure", "metrics",
-         "cache")
+         "cache", "limits")
 _CACHE = (
     Option("max-bytes", "max_bytes", int, 0, 1 << 40),
     Option("max-ttl", "max_ttl", int, 0, 1 << 31),
@@ -133,6 +140,7 @@ def parse_config(text: str, path: str) -> ResolverConfig:
     base = ResolverConfig(anchor=r.file_path(anchor) if anchor else None,
                           root_hints=r.file_path(hints) if hints else None,
                           cache=_cache(r, data), source=path)
+    base = dataclasses.replace(base, **dict(zip(("limits", "policy"), _limits(r, data), strict=True)))
     c = base
     for key, flag in (("listen", "listens"), ("allow", "allow"), ("forward", "forward"),
                       ("require-secure", "require_secure")):
@@ -143,6 +151,27 @@ def parse_config(text: str, path: str) -> ResolverConfig:
     if metrics is not None:
         c = at("metrics", lambda: from_flags(metrics=metrics, base=c))
     return c
+
+
+_LIMITS = (
+    Option("max-queries", "max_queries", int, 1, 1000),
+    Option("max-referrals", "max_referrals", int, 1, 100),
+    Option("max-cname-chain", "max_chain", int, 0, 32),
+    Option("max-ns-depth", "max_depth", int, 0, 10),
+    Option("max-verifications", "max_verifications", int, 1, 10000),
+    Option("max-nsec3-hashes", "max_nsec3_hashes", int, 1, 10000),
+    Option("max-nsec3-iterations", "max_nsec3_iterations", int, 0, 2500),
+)
+_VALIDATION = ("max_verifications", "max_nsec3_hashes")
+
+
+def _limits(r: Reader, data: Mapping[str, Any]) -> tuple[ResolutionLimits, DnssecPolicy]:
+    given = r.numbers(data, "limits", _LIMITS)
+    iterations = given.pop("max_nsec3_iterations", DEFAULT_POLICY.max_nsec3_iterations)
+    checks = dataclasses.replace(DEFAULT_POLICY.limits, **{k: given.pop(k) for k in _VALIDATION
+                                                           if k in given})
+    policy = dataclasses.replace(DEFAULT_POLICY, max_nsec3_iterations=iterations, limits=checks)
+    return dataclasses.replace(RESOLVER_LIMITS, **given), policy
 
 
 def _cache(r: Reader, data: Mapping[str, Any]) -> CacheLimits:
