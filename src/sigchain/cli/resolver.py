@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import click
@@ -30,11 +29,15 @@ from sigchain.services.resolverconfig import DEFAULT_LISTEN, ResolverConfig, fro
               help="Answers under NAME must validate as secure: insecure ones get SERVFAIL too.")
 @click.option("--metrics", metavar="ADDR#PORT", default=None,
               help="Serve Prometheus metrics over HTTP there.")
+@click.option("--workers", type=int, default=None,
+              help="Processes answering on the same addresses (SO_REUSEPORT), each with its "
+                   "own cache [default: 1].")
 @click.option("-v", "--verbose", count=True, help="More logging (-v: debug).")
 @handle_errors
 def resolver(config_path: str | None, listens: tuple[str, ...], anchor: str | None,
              root_hints: str | None, allow: tuple[str, ...], forward: tuple[str, ...],
-             require_secure: tuple[str, ...], metrics: str | None, verbose: int) -> None:
+             require_secure: tuple[str, ...], metrics: str | None, workers: int | None,
+             verbose: int) -> None:
     """Resolve and validate for clients until SIGTERM/SIGINT; SIGHUP re-reads the config.
 
     AD only on validated data (and only when the client set DO or AD); bogus answers get
@@ -48,7 +51,7 @@ def resolver(config_path: str | None, listens: tuple[str, ...], anchor: str | No
     def config() -> ResolverConfig:
         base = load_config(config_path) if config_path is not None else None
         return from_flags(listens, anchor, root_hints, allow, forward, require_secure, metrics,
-                          base=base)
+                          workers, base=base)
 
     service = ResolverService(config(), reread=config)
-    asyncio.run(service.run())
+    service.serve()

@@ -178,6 +178,7 @@ class Listeners:
     table: TcpTable = field(default_factory=lambda: TcpTable(TcpLimits()))
     udp: list[asyncio.DatagramTransport] = field(default_factory=list)
     tcp: list[asyncio.Server] = field(default_factory=list)
+    reuse_port: bool = False  # several processes answering on one address (SO_REUSEPORT)
 
     async def _send(self, writer: asyncio.StreamWriter, wire: bytes) -> None:
         writer.write(struct.pack("!H", len(wire)) + wire)
@@ -240,12 +241,13 @@ class Listeners:
         try:
             for a in addresses:
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self.handler), local_addr=(a.host, a.port)
+                    lambda: _UdpProtocol(self.handler), local_addr=(a.host, a.port),
+                    reuse_port=self.reuse_port or None,
                 )
                 self.udp.append(transport)
                 server = await asyncio.start_server(
                     self._tcp_client, a.host, a.port, reuse_address=True,
-                    backlog=max(128, self.table.limits.clients),
+                    reuse_port=self.reuse_port or None, backlog=max(128, self.table.limits.clients),
                 )
                 self.tcp.append(server)
                 log.info("listening on %s (UDP and TCP)", a)

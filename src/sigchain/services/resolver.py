@@ -10,6 +10,7 @@ import concurrent.futures
 import dataclasses
 import ipaddress
 import logging
+import os
 import signal
 import threading
 from collections import Counter
@@ -72,6 +73,7 @@ class ResolverService:
         self._reread = reread or (lambda: load_config(self.config.source or ""))
         self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache))
         self._by_rcode: dict[str, Any] = {}
+        self.worker = 0  # 0: the main process; n: the n-th extra worker process
         self.apply(config)
 
     def apply(self, config: ResolverConfig) -> None:
@@ -335,27 +337,72 @@ class ResolverService:
             return
         log.info("SIGHUP: config %s re-read; cache flushed", self.config.source)
 
-    async def run(self) -> None:
+    async def run(self, reuse_port: bool = False, children: tuple[int, ...] = ()) -> None:
+        """Answer until SIGTERM/SIGINT. `children`: worker processes answering on the same
+        addresses (SO_REUSEPORT), sent on each SIGHUP; this process alone serves metrics."""
         loop = asyncio.get_running_loop()
-        listeners = Listeners(self.handle)
+        listeners = Listeners(self.handle, reuse_port=reuse_port)
         await listeners.start(list(self.config.listens))
-        if self.config.metrics is not None:
+        if self.config.metrics is not None and not self.worker:
             try:
                 self.metrics.serve(self.config.metrics)
             except BaseException:
                 await listeners.close()
                 raise
         stop = asyncio.Event()
-        handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: self.reload}
+
+        def hup() -> None:
+            self.reload()
+            for pid in children:
+                _signal(pid, signal.SIGHUP)
+
+        handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: hup}
         for sig, act in handlers.items():
             loop.add_signal_handler(sig, act)
-        log.info("ready: resolving on %s", ", ".join(map(str, self.config.listens)))
+        who = f" (worker {self.worker})" if self.worker else ""
+        log.info("ready%s: resolving on %s", who, ", ".join(map(str, self.config.listens)))
         try:
             await stop.wait()
         finally:
-            log.info("stopping")
+            log.info("stopping%s", who)
             for sig in handlers:
                 loop.remove_signal_handler(sig)
             await listeners.close()
             self.metrics.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def serve(self) -> None:
+        """Run in the foreground. With `workers` > 1, the other worker processes are forked
+        first, each with its own sockets on the same addresses and its own cache; they stop
+        with this one."""
+        if self.config.workers <= 1:
+            asyncio.run(self.run())
+            return
+        children = []
+        for i in range(1, self.config.workers):
+            pid = os.fork()
+            if pid == 0:
+                self.worker = i
+                code = 0
+                try:
+                    asyncio.run(self.run(reuse_port=True))
+                except BaseException as exc:  # noqa: BLE001 (a worker reports and exits)
+                    log.error("worker %d: %s", i, exc)
+                    code = 3
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        try:
+            asyncio.run(self.run(reuse_port=True, children=tuple(children)))
+        finally:
+            for pid in children:
+                _signal(pid, signal.SIGTERM)
+            for pid in children:
+                os.waitpid(pid, 0)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

@@ -27,6 +27,7 @@ DEFAULT_LISTEN = "127.0.0.1"
 # Per client question (Unbound bounds its sends per query similarly): a hostile zone cannot
 # make one question cost more than this many upstream queries.
 RESOLVER_LIMITS = ResolutionLimits(max_queries=64)
+MAX_WORKERS = 64
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ResolverConfig:
     cache: CacheLimits = field(default_factory=CacheLimits)
     limits: ResolutionLimits = RESOLVER_LIMITS  # per client query: upstream work
     policy: DnssecPolicy = DEFAULT_POLICY  # validation work: signatures, NSEC3 hashes
+    workers: int = 1  # processes answering on the same addresses, each with its own cache
     source: str | None = None  # the config file, re-read on SIGHUP
 
 
@@ -70,7 +72,8 @@ def parse_forward(text: str) -> tuple[dns.name.Name, tuple[Server, ...]]:
 def from_flags(listens: Iterable[str] = (), anchor: str | None = None,
                root_hints: str | None = None, allow: Iterable[str] = (),
                forward: Iterable[str] = (), require_secure: Iterable[str] = (),
-               metrics: str | None = None, base: ResolverConfig | None = None) -> ResolverConfig:
+               metrics: str | None = None, workers: int | None = None,
+               base: ResolverConfig | None = None) -> ResolverConfig:
     """The config the flags describe; given on top of a config file (`base`), each flag
     given replaces that setting of the file."""
     c = base or ResolverConfig()
@@ -89,11 +92,15 @@ def from_flags(listens: Iterable[str] = (), anchor: str | None = None,
         changes["require_secure"] = tuple(parse_name(n, "--require-secure") for n in require_secure)
     if metrics is not None:
         changes["metrics"] = parse_listen(metrics)
+    if workers is not None:
+        if not 1 <= workers <= MAX_WORKERS:
+            raise InputError(f"workers {workers} out of range 1..{MAX_WORKERS}")
+        changes["workers"] = workers
     return dataclasses.replace(c, **changes)
 
 
 _KEYS = ("listen", "anchor", "root-hints", "allow", "forward", "require-secure", "metrics",
-         "cache", "limits")
+         "cache", "limits", "workers")
 _CACHE = (
     Option("max-bytes", "max_bytes", int, 0, 1 << 40),
     Option("max-ttl", "max_ttl", int, 0, 1 << 31),
@@ -150,6 +157,11 @@ def parse_config(text: str, path: str) -> ResolverConfig:
     metrics = one("metrics")
     if metrics is not None:
         c = at("metrics", lambda: from_flags(metrics=metrics, base=c))
+    if "workers" in data:
+        workers = data["workers"]
+        if isinstance(workers, bool) or not isinstance(workers, int):
+            raise r.fail("workers must be an integer", r.where.find(None, "workers"))
+        c = at("workers", lambda: from_flags(workers=workers, base=c))
     return c
 
 
