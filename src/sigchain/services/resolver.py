@@ -14,13 +14,14 @@ import os
 import signal
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve import ede as edes
@@ -33,7 +34,7 @@ from sigchain.core.resolve.trust import AnchorSource, StaticAnchors
 from sigchain.core.validate import anchors as anchors_mod
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import validate
-from sigchain.core.validate.verdict import Evidence, Kind, Question, Status
+from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Status
 from sigchain.edge.server import Listeners
 from sigchain.errors import SigchainError
 from sigchain.services.resolverconfig import ResolverConfig, load_config
@@ -212,6 +213,8 @@ class ResolverService:
         """Resolve, validate and cache one question (blocking)."""
         now = self.clock.now()
         anchors = self.anchors.trusted(now)
+        with self.lock:  # zones validated before: their keys anchor this validation
+            anchors = anchors + self.cache.key_anchors(qname, now)
         entry = self._aggressive(qname, qtype, anchors, now)
         if entry is None:
             forwarders = self.forwarders(qname)
@@ -256,6 +259,8 @@ class ResolverService:
         verdict = validate(ev, anchors, now, self.config.policy)
         status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
         self.metrics.validations.labels(status.value).inc()
+        if status is not Status.BOGUS:
+            self._keep_keys(ev, verdict.links, {r.name for r in anchors}, now)
         ttl = data_ttl(ev.rcode, ev.question.rdtype, ev.answer, ev.authority, self.config.cache)
         if verdict.ttl is not None:
             ttl = min(ttl, verdict.ttl)
@@ -267,6 +272,22 @@ class ResolverService:
                    default=None)
         return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl,
                       zone=zone.to_text() if zone is not None else "")
+
+    def _keep_keys(self, ev: Evidence, links: Sequence[Link], anchored: set[dns.name.Name],
+                   now: int) -> None:
+        """Keep each zone's DNSKEY RRset the verdict authenticated (until its TTL or its
+        RRSIGs' expiry), so that the next question under it starts there."""
+        verified = {link.zone for link in links if link.kind == "rrsig"
+                    and link.rdtype == RdataType.DNSKEY and link.name == link.zone}
+        for cut in ev.zones:
+            if cut.name not in verified or cut.name in anchored:
+                continue
+            keys = [r for r in cut.dnskey if r.rdtype == RdataType.DNSKEY]
+            sigs = [rd for r in cut.dnskey if r.rdtype == RdataType.RRSIG for rd in r]
+            if keys and sigs:
+                expires = min(rd.expiration for rd in sigs)  # type: ignore[attr-defined]
+                with self.lock:
+                    self.cache.store_key_anchor(keys[0], min(keys[0].ttl, expires - now), now)
 
     def forwarders(self, qname: dns.name.Name) -> tuple[Server, ...]:
         """The servers of the deepest --forward zone holding `qname`; () to iterate."""

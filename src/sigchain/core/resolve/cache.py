@@ -89,6 +89,14 @@ class _Denials:
     size: int = ENTRY_OVERHEAD
 
 
+@dataclass
+class _Keys:
+    value: dns.rrset.RRset
+    stored: int
+    ttl: int
+    size: int
+
+
 def _rrsets_size(rrsets: Iterable[dns.rrset.RRset]) -> int:
     return sum(len(r.name.to_wire()) * len(r) + sum(len(rd.to_digestable()) + 10 for rd in r)
                for r in rrsets)
@@ -124,7 +132,7 @@ class Cache:
 
     def __init__(self, limits: CacheLimits | None = None):
         self.limits = limits or CacheLimits()
-        self._lru: OrderedDict[tuple[Any, ...], Answer | _Message | _Delegation | _Denials] = OrderedDict()
+        self._lru: OrderedDict[tuple[Any, ...], Answer | _Message | _Delegation | _Denials | _Keys] = OrderedDict()
         self.size = 0
         self.stats: Counter[str] = Counter()
 
@@ -159,7 +167,7 @@ class Cache:
             return None
         return entry
 
-    def _put(self, key: tuple[Any, ...], entry: Answer | _Message | _Delegation | _Denials) -> None:
+    def _put(self, key: tuple[Any, ...], entry: Answer | _Message | _Delegation | _Denials | _Keys) -> None:
         if key in self._lru:
             self._drop(key)
         if entry.ttl <= 0 or entry.size > self.limits.max_bytes:
@@ -255,6 +263,17 @@ class Cache:
     def delegations(self, qname: dns.name.Name, now: int) -> dict[dns.name.Name, tuple[Server, ...]]:
         """The known delegations that enclose `qname` (its ancestors' servers)."""
         return {name: entry.servers for name, entry in self._enclosing("z", qname, now)}
+
+    # -- validated zone keys (as Unbound's key cache) ------------------------------------------
+
+    def key_anchors(self, qname: dns.name.Name, now: int) -> list[dns.rrset.RRset]:
+        """The validated DNSKEY RRsets kept for `qname`'s zones: trust anchors for the next
+        validation, which then checks only the links below them."""
+        return [entry.value for _, entry in self._enclosing("k", qname, now)]
+
+    def store_key_anchor(self, dnskey: dns.rrset.RRset, ttl: int, now: int) -> None:
+        ttl = min(ttl, self.limits.max_ttl)
+        self._put(("k", dnskey.name), _Keys(dnskey, now, ttl, _rrsets_size((dnskey,)) + ENTRY_OVERHEAD))
 
     # -- validated denial records (RFC 8198) ----------------------------------------------------
 
