@@ -22,6 +22,7 @@ from sign import tree_sample  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SIGCHAIN = str(ROOT / ".venv" / "bin" / "sigchain")
 ADDR, SIGCHAIN_PORT, UNBOUND_PORT, METRICS = "127.55.0.30", 5301, 5302, 9301
+WORKERS = int(os.environ.get("WORKERS", os.cpu_count() or 1))  # sigchain processes
 ZONES = ("example.test.", "nsec.test.", "insecure.test.", "optout.test.", "unsigned.optout.test.")
 WARM = [f"{label}{z} {t}" for z in ZONES for label, t in
         (("www.", "A"), ("www.", "AAAA"), ("mail.", "A"), ("", "MX"), ("nope.", "A"), ("www.", "TXT"))]
@@ -114,7 +115,8 @@ def main() -> None:
             "sigchain": run_one("sigchain", [
                 SIGCHAIN, "resolver", "--listen", f"{ADDR}#{SIGCHAIN_PORT}", "--anchor",
                 str(lab / "anchor.ds"), "--root-hints", str(lab / "root.hints"),
-                "--metrics", f"{ADDR}#{METRICS}"], SIGCHAIN_PORT, work, seconds, cold),
+                "--metrics", f"{ADDR}#{METRICS}", "--workers", str(WORKERS)],
+                SIGCHAIN_PORT, work, seconds, cold),
             "unbound": run_one("unbound", ["unbound", "-d", "-c", str(unbound_conf(work, lab))],
                                UNBOUND_PORT, work, seconds, cold),
         }
@@ -126,7 +128,8 @@ def main() -> None:
 
 def report(results: dict[str, dict[str, object]], seconds: int, cold: int) -> None:
     print(f"# lab, DO=0, warm: {len(WARM)} questions for {seconds} s; cold: {cold} new names once; "
-          f"dnsperf -c 8 -q 200; {os.cpu_count()} cores shared")
+          f"dnsperf -c 8 -q 200; {os.cpu_count()} cores shared; sigchain --workers {WORKERS}, "
+          f"Unbound num-threads {os.cpu_count()}")
     print("| resolver | warm QPS | warm ms | cold QPS | cold ms | cold lost | PSS MiB | rcodes (cold) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for name, r in results.items():
