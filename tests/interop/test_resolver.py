@@ -236,6 +236,15 @@ def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) 
         assert service.upstream.stats["queries"] == asked, zone
     # a name that exists is never denied from the kept records
     assert service.resolve(_n("mail.nsec.test"), dns.rdatatype.A).answer
+    # a validated wildcard answer is expanded for another name the kept NSEC shows absent
+    first = service.resolve(_n("one.wild.nsec.test"), dns.rdatatype.A)
+    assert first.status is not None and first.status.value == "secure"
+    asked, synthesised = service.upstream.stats["queries"], service.stats["aggressive"]
+    other = service.resolve(_n("two.wild.nsec.test"), dns.rdatatype.A)
+    assert other.status is not None and other.status.value == "secure"
+    assert [(r.name, rd.address) for r in other.answer if r.rdtype == dns.rdatatype.A for rd in r] == [
+        (_n("two.wild.nsec.test"), hierarchy.record_addresses(hierarchy.zone("nsec.test."))["wild"])]
+    assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == synthesised + 1
 
 
 def test_serve_stale_only_when_asked_for_and_only_with_valid_rrsigs(lab: Path) -> None:

@@ -25,7 +25,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve import ede as edes
-from sigchain.core.resolve.aggressive import candidates, denial_zone
+from sigchain.core.resolve.aggressive import candidates, denial_zone, wildcard_zone
 from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
 from sigchain.core.resolve.fastpath import Key, plain_query
@@ -264,10 +264,10 @@ class ResolverService:
         ttl = data_ttl(ev.rcode, ev.question.rdtype, ev.answer, ev.authority, self.config.cache)
         if verdict.ttl is not None:
             ttl = min(ttl, verdict.ttl)
-        zone = denial_zone(ev.authority)
-        if status is Status.SECURE and verdict.kind in _NEGATIVE and zone is not None:
+        zone = denial_zone(ev.authority) if verdict.kind in _NEGATIVE else wildcard_zone(ev.answer)
+        if status is Status.SECURE and zone is not None:
             with self.lock:
-                self.cache.store_denials(zone, ev.authority, ev.zones, now)
+                self.cache.store_denials(zone, ev.answer, ev.authority, ev.zones, now)
         zone = max((c.name for c in ev.zones if ev.question.name.is_subdomain(c.name)), key=len,
                    default=None)
         return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl,
@@ -321,11 +321,11 @@ class ResolverService:
         denials, remaining = kept
         for ev in candidates(denials, qname, qtype):
             verdict = validate(ev, anchors, now, self.config.policy)
-            if verdict.status is Status.SECURE and verdict.kind in _NEGATIVE:
+            if verdict.status is Status.SECURE and verdict.kind in (*_NEGATIVE, Kind.ANSWER):
                 self.stats["aggressive"] += 1
-                ttl = min(data_ttl(ev.rcode, qtype, (), ev.authority, self.config.cache),
+                ttl = min(data_ttl(ev.rcode, qtype, ev.answer, ev.authority, self.config.cache),
                           verdict.ttl or 0, remaining)
-                return Answer(ev.rcode, (), ev.authority, Status.SECURE, (), now, ttl)
+                return Answer(ev.rcode, ev.answer, ev.authority, Status.SECURE, (), now, ttl)
         return None
 
     def _policy(self, qname: dns.name.Name, entry: Answer) -> Answer:

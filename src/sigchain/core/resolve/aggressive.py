@@ -31,6 +31,25 @@ class ZoneDenials:
     chain: tuple[ZoneCut, ...]
     records: dict[tuple[dns.name.Name, int], tuple[dns.rrset.RRset, dns.rrset.RRset | None]] = \
         field(default_factory=dict)
+    # validated wildcard RRsets (owner *.X) and their RRSIGs, to expand for other names
+    wildcards: dict[tuple[dns.name.Name, int], tuple[dns.rrset.RRset, dns.rrset.RRset]] = \
+        field(default_factory=dict)
+
+    def add_wildcard(self, answer: Sequence[dns.rrset.RRset]) -> None:
+        """Keep the source of a validated wildcard expansion: the RRset and its RRSIG whose
+        labels field is below the owner's label count (RFC 4035 §5.3.2), re-owned at *.X."""
+        sigs = {(r.name, r.covers): r for r in answer if r.rdtype == RdataType.RRSIG}
+        for r in answer:
+            sig = sigs.get((r.name, r.rdtype))
+            if sig is None or r.rdtype in (RdataType.CNAME, RdataType.DNAME):
+                continue
+            labels = min(rd.labels for rd in sig)  # type: ignore[attr-defined]
+            if labels >= len(r.name) - 1 or not r.name.is_subdomain(self.zone):
+                continue
+            owner = dns.name.Name((b"*", *r.name.labels[-(labels + 1):]))
+            self.wildcards[(owner, r.rdtype)] = (_renamed(r, owner), _renamed(sig, owner))
+            while len(self.wildcards) > MAX_RECORDS:
+                del self.wildcards[next(iter(self.wildcards))]
 
     def add(self, rrsets: Sequence[dns.rrset.RRset]) -> None:
         sigs = {(r.name, r.covers): r for r in rrsets if r.rdtype == RdataType.RRSIG}
@@ -51,6 +70,17 @@ class ZoneDenials:
 def denial_zone(authority: Sequence[dns.rrset.RRset]) -> dns.name.Name | None:
     """The zone a negative answer's proof comes from: its SOA's owner."""
     return next((r.name for r in authority if r.rdtype == RdataType.SOA), None)
+
+
+def wildcard_zone(answer: Sequence[dns.rrset.RRset]) -> dns.name.Name | None:
+    """The signer of a wildcard-expanded RRset in a positive answer (RRSIG labels below the
+    owner's count), or None when nothing in it was expanded."""
+    for r in answer:
+        if r.rdtype == RdataType.RRSIG:
+            for rd in r:
+                if rd.labels < len(r.name) - 1:  # type: ignore[attr-defined]
+                    return rd.signer  # type: ignore[attr-defined, no-any-return]
+    return None
 
 
 def _targets(qname: dns.name.Name, zone: dns.name.Name) -> Iterator[dns.name.Name]:
@@ -93,18 +123,33 @@ def _relevant(d: ZoneDenials, qname: dns.name.Name) -> list[tuple[dns.rrset.RRse
 
 
 def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int) -> list[Evidence]:
-    """Evidence the kept records could prove for (qname, qtype) — NXDOMAIN first, then NODATA
-    — for the validator to judge; [] when no kept record bears on the name."""
+    """Evidence the kept records could prove for (qname, qtype) — a wildcard expansion
+    first, then NXDOMAIN, then NODATA — for the validator to judge; [] when no kept record
+    bears on the name."""
     if not qname.is_subdomain(d.zone) or qtype in (RdataType.DS, RdataType.RRSIG):
         return []
     found = _relevant(d, qname)
     if not found:
         return []
-    authority: list[dns.rrset.RRset] = list(d.soa)
+    proof: list[dns.rrset.RRset] = []
     for rrset, sig in found[:MAX_PROOF]:
-        authority.append(rrset)
+        proof.append(rrset)
         if sig is not None:
-            authority.append(sig)
+            proof.append(sig)
     q = Question(qname, qtype)
-    return [Evidence(q, rcode, (), tuple(authority), d.chain)
-            for rcode in (dns.rcode.NXDOMAIN, dns.rcode.NOERROR)]
+    out = []
+    for owner in _targets(qname, d.zone):
+        source = d.wildcards.get((owner, qtype)) if owner.labels[:1] == (b"*",) else None
+        if source is not None:
+            answer = (_renamed(source[0], qname), _renamed(source[1], qname))
+            out.append(Evidence(q, dns.rcode.NOERROR, answer, tuple(proof), d.chain))
+    authority = (*d.soa, *proof)
+    return out[:1] + [Evidence(q, rcode, (), authority, d.chain)
+                      for rcode in (dns.rcode.NXDOMAIN, dns.rcode.NOERROR)]
+
+
+def _renamed(r: dns.rrset.RRset, name: dns.name.Name) -> dns.rrset.RRset:
+    copy = dns.rrset.RRset(name, r.rdclass, r.rdtype, r.covers)
+    copy.update(r)
+    copy.ttl = r.ttl
+    return copy

@@ -284,22 +284,27 @@ class Cache:
             return entry.value, entry.stored + entry.ttl - now
         return None
 
-    def store_denials(self, zone: dns.name.Name, authority: Sequence[dns.rrset.RRset],
-                      chain: Sequence[ZoneCut], now: int) -> None:
-        """Keep a secure negative answer's NSEC/NSEC3 records (with their RRSIGs) for the zone.
-        An entry expires with its earliest record: records added later do not extend it."""
+    def store_denials(self, zone: dns.name.Name, answer: Sequence[dns.rrset.RRset],
+                      authority: Sequence[dns.rrset.RRset], chain: Sequence[ZoneCut],
+                      now: int) -> None:
+        """Keep a secure answer's NSEC/NSEC3 records (with their RRSIGs) for the zone, and the
+        wildcard a positive answer was expanded from. An entry expires with its earliest
+        record: records added later do not extend it."""
         key = ("n", zone)
         entry: _Denials | None = self._get(key, now)
         if entry is None:
             soa = tuple(r for r in authority if r.name == zone and RdataType.SOA in (r.rdtype, r.covers))
             d = ZoneDenials(zone, soa, tuple(chain))
             d.add(authority)
+            d.add_wildcard(answer)
             ttl = min(d.ttl(), self.limits.max_negative_ttl)
             entry = _Denials(d, now, ttl)
         else:
             entry.value.add(authority)
+            entry.value.add_wildcard(answer)
             self._drop(key)
-        rrsets = [r for pair in entry.value.records.values() for r in pair if r is not None]
+        rrsets = [r for pair in (*entry.value.records.values(), *entry.value.wildcards.values())
+                  for r in pair if r is not None]
         entry.size = _rrsets_size(rrsets) + ENTRY_OVERHEAD
         self._put(key, entry)
 
