@@ -63,6 +63,9 @@ def load_hints(config: ResolverConfig) -> tuple[anchors_mod.Server, ...]:
 
 
 class ResolverService:
+    """The resolver: its config, cache, upstream side and metrics; `handle` answers one
+    client query, `serve` runs it."""
+
     def __init__(self, config: ResolverConfig, anchors: AnchorSource | None = None,
                  clock: Clock = SYSTEM, reread: Callable[[], ResolverConfig] | None = None):
         self.clock = clock
@@ -95,6 +98,7 @@ class ResolverService:
     # -- client side -----------------------------------------------------------------------------
 
     def allowed(self, client: str) -> bool:
+        """Whether a client address is in --allow (an IPv4-mapped IPv6 address as IPv4)."""
         try:
             address = ipaddress.ip_address(client.split("%", 1)[0])
         except ValueError:
@@ -116,7 +120,7 @@ class ResolverService:
             if kept is not None and kept[1] == self.clock.now() and (tcp or len(kept[2]) <= plain[1]):
                 out = kept[2]
                 self.metrics.cache_hits.inc()
-                self._count(_RCODES[out[3] & 0xF])
+                self._count_answer(kept[0], out[3] & 0xF)
                 self.metrics.latency.observe(self.clock.monotonic() - started)
                 return wire[:2] + out[2:]
         try:
@@ -171,12 +175,14 @@ class ResolverService:
             if len(self._fast) > MAX_FAST:
                 self._fast.clear()
             self._fast[fast] = (entry, now, wire)
-        rcode = wire[3] & 0xF
-        self._count(dns.rcode.to_text(rcode))
+        self._count_answer(entry, wire[3] & 0xF)
+        return q.message.id.to_bytes(2, "big") + wire[2:]
+
+    def _count_answer(self, entry: Answer, rcode: int) -> None:
+        self._count(_RCODES[rcode])
         if rcode == dns.rcode.SERVFAIL:
             self.metrics.servfail.labels(str(entry.ede[0][0]) if entry.ede else "none",
                                          entry.zone or "-").inc()
-        return q.message.id.to_bytes(2, "big") + wire[2:]
 
     def _count(self, rcode: str) -> None:
         """Count an answer by RCODE (the labelled child looked up once per RCODE)."""
