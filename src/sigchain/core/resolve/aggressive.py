@@ -149,7 +149,6 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int) -> list[Evidenc
 
 
 def _renamed(r: dns.rrset.RRset, name: dns.name.Name) -> dns.rrset.RRset:
-    copy = dns.rrset.RRset(name, r.rdclass, r.rdtype, r.covers)
-    copy.update(r)
-    copy.ttl = r.ttl
+    copy = r.copy()  # the rdata as they are: no re-hashing
+    copy.name = name
     return copy

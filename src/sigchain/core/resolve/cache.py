@@ -315,8 +315,7 @@ class Cache:
 
 
 def _aged(r: dns.rrset.RRset, cap: int, age: int) -> dns.rrset.RRset:
-    copy = dns.rrset.RRset(r.name, r.rdclass, r.rdtype, r.covers)
-    copy.update(r)
+    copy = r.copy()  # the rdata as they are: no re-hashing
     copy.ttl = max(0, min(r.ttl, cap) - age)
     return copy
 
@@ -325,8 +324,7 @@ def _capped(rrsets: Iterable[dns.rrset.RRset], ttl: int) -> tuple[dns.rrset.RRse
     out = []
     for r in rrsets:
         if r.ttl > ttl:
-            copy = dns.rrset.RRset(r.name, r.rdclass, r.rdtype, r.covers)
-            copy.update(r)
+            copy = r.copy()  # the rdata as they are: no re-hashing
             copy.ttl = ttl
             r = copy
         out.append(r)

@@ -493,7 +493,6 @@ def _merge(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
         if key in out:
             out[key].union_update(r)
         else:
-            copy = dns.rrset.RRset(r.name, r.rdclass, r.rdtype, r.covers)
-            copy.update(r)
+            copy = r.copy()  # the rdata as they are: no re-hashing
             out[key] = copy
     return list(out.values())

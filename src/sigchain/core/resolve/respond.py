@@ -125,8 +125,7 @@ def _shown(rrsets: Sequence[dns.rrset.RRset], do: bool, qtype: int, age: int,
                 and not (keep_dnssec_answer and r.rdtype == qtype):
             continue
         if age:
-            copy = dns.rrset.RRset(r.name, r.rdclass, r.rdtype, r.covers)
-            copy.update(r)
+            copy = r.copy()  # the rdata as they are: no re-hashing
             copy.ttl = max(0, r.ttl - age)
             r = copy
         out.append(r)
