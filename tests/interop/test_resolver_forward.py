@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +126,26 @@ def test_require_secure_fails_insecure_names_under_it_only(lab: Path) -> None:  
         assert secure.status is not None and secure.status.value == "secure"
     finally:
         service.pool.shutdown()
+
+
+def test_a_silent_forwarder_is_held_down_across_questions(lab: Path) -> None:  # noqa: F811
+    """The first question waits for a forwarder that never answers, then asks the next; the
+    following questions skip it (back-off, as Unbound's infra cache) and answer at once."""
+    from tests.interop.hostile_net import Silent
+
+    silent = Silent("127.55.0.71")
+    config = from_flags(anchor=str(lab / "anchor.ds"), forward=[f".=127.55.0.71,{UPSTREAM}"])
+    service = ResolverService(config)
+    try:
+        started = time.monotonic()
+        first = service.resolve(dns.name.from_text("www.example.test."), dns.rdatatype.A)
+        waited = time.monotonic() - started
+        assert first.status is not None and first.status.value == "secure" and waited >= 1.0
+        heard = silent.received
+        started = time.monotonic()
+        second = service.resolve(dns.name.from_text("mail.nsec.test."), dns.rdatatype.A)
+        assert second.status is not None and second.status.value == "secure"
+        assert time.monotonic() - started < 1.0 and silent.received == heard
+    finally:
+        service.pool.shutdown()
+        silent.close()
