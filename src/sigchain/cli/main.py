@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("sigchain.cli.serve", "serve", "Serve zones authoritatively (UDP, TCP, XFR out)."),
     "lab": ("sigchain.cli.lab", "lab", "A signed hierarchy on loopback with a validating resolver."),
     "trace": ("sigchain.cli.trace", "trace", "Resolve and validate a name, showing the chain (delv)."),
+    "resolver": ("sigchain.cli.resolver", "resolver", "A validating recursive resolver (Unbound-like)."),
     "policy": ("sigchain.cli.policy", "policy", "Check or simulate a key and signing policy (dnssec-policy)."),
     "exporter": ("sigchain.cli.exporter", "exporter", "Prometheus exporter: signature expiry, DS, validation."),
     "walk": ("sigchain.cli.walk", "walk", "Enumerate a zone through its NSEC/NSEC3 records."),

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import inspect
 import logging
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from sigchain.core.validate.anchors import parse_server
 from sigchain.errors import OperationalError
 
 Response = bytes | Iterable[bytes] | None
-Handler = Callable[[bytes, bool, str], Response]  # (query wire, over TCP, client address)
+# (query wire, over TCP, client address) → the response, or an awaitable of it (a resolver's
+# answer that needs upstream queries first)
+Handler = Callable[[bytes, bool, str], "Response | Awaitable[bytes | None]"]
 
 DEFAULT_PORT = 53
 DEFAULT_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a query (RFC 7766 §6.2.3)
@@ -49,6 +52,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, handler: Handler):
         self.handler = handler
         self.transport: asyncio.DatagramTransport | None = None
+        self.pending: set[asyncio.Future[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -58,9 +62,22 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             log.debug("UDP query from %s: %d bytes", addr[0], len(data))
         try:
             response = self.handler(data, False, str(addr[0]))
+            if inspect.isawaitable(response):
+                task = asyncio.ensure_future(self._later(response, addr))
+                self.pending.add(task)  # held until done: the loop keeps only weak references
+                task.add_done_callback(self.pending.discard)
+                return
             if response is None or self.transport is None:
                 return
             for wire in (response,) if isinstance(response, bytes) else response:
+                self.transport.sendto(wire, addr)
+        except Exception:
+            log.exception("error answering a UDP query from %s", addr[0])
+
+    async def _later(self, response: Awaitable[bytes | None], addr: tuple[str | object, ...]) -> None:
+        try:
+            wire = await response
+            if wire is not None and self.transport is not None:
                 self.transport.sendto(wire, addr)
         except Exception:
             log.exception("error answering a UDP query from %s", addr[0])
@@ -161,6 +178,7 @@ class Listeners:
     table: TcpTable = field(default_factory=lambda: TcpTable(TcpLimits()))
     udp: list[asyncio.DatagramTransport] = field(default_factory=list)
     tcp: list[asyncio.Server] = field(default_factory=list)
+    reuse_port: bool = False  # several processes answering on one address (SO_REUSEPORT)
 
     async def _send(self, writer: asyncio.StreamWriter, wire: bytes) -> None:
         writer.write(struct.pack("!H", len(wire)) + wire)
@@ -195,6 +213,8 @@ class Listeners:
                     log.debug("TCP query from %s: %d bytes", peer, len(data))
                 try:
                     response = self.handler(data, True, client)
+                    if inspect.isawaitable(response):
+                        response = await response
                     if response is None:
                         continue
                     for wire in (response,) if isinstance(response, bytes) else response:
@@ -221,12 +241,13 @@ class Listeners:
         try:
             for a in addresses:
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self.handler), local_addr=(a.host, a.port)
+                    lambda: _UdpProtocol(self.handler), local_addr=(a.host, a.port),
+                    reuse_port=self.reuse_port or None,
                 )
                 self.udp.append(transport)
                 server = await asyncio.start_server(
                     self._tcp_client, a.host, a.port, reuse_address=True,
-                    backlog=max(128, self.table.limits.clients),
+                    reuse_port=self.reuse_port or None, backlog=max(128, self.table.limits.clients),
                 )
                 self.tcp.append(server)
                 log.info("listening on %s (UDP and TCP)", a)

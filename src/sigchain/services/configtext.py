@@ -5,12 +5,28 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sigchain.errors import InputError
 from sigchain.tomltext import Where
+
+
+def read_config_text(path: str) -> str:
+    """A config file's text; InputError (exit 2) naming the file when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise InputError("no such config file", file=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the config file: {exc.strerror}", file=path) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", file=path) from None
 
 
 class Reader:
@@ -37,6 +53,24 @@ class Reader:
             line = self.where.find(header, extra[0])
             raise self.fail(f"unknown setting {extra[0]!r} in {where} "
                             f"(expected: {', '.join(sorted(allowed))})", line)
+
+    def numbers(self, data: Mapping[str, Any], name: str, options: Iterable[Option]) -> dict[str, Any]:
+        """The settings of table [name] that are given, by their fields (the rest keep their
+        defaults); a wrong or unknown one is an error naming its line."""
+        if name not in data:
+            return {}
+        header = rf"\[\s*{re.escape(name)}\s*\]"
+        table = self.table(data[name], f"[{name}]", self.where.find(header, None))
+        options = list(options)
+        self.unknown(table, [o.name for o in options], f"[{name}]", header)
+        out: dict[str, Any] = {}
+        for option in options:
+            if option.name in table:
+                value = option.read(table[option.name])
+                if value is None:
+                    raise self.fail(option.error(name), self.where.find(header, option.name))
+                out[option.field] = value
+        return out
 
     def string_list(self, value: Any, where: str, line: int | None) -> list[Any]:
         if isinstance(value, str):
@@ -68,6 +102,6 @@ class Option:
         assert self.high is not None
         return value if self.low <= value <= self.high else None
 
-    def error(self) -> str:
+    def error(self, table: str = "options") -> str:
         must = self.must or f"an integer in {self.low}..{self.high}"
-        return f"options.{self.name} must be {must}"
+        return f"{table}.{self.name} must be {must}"

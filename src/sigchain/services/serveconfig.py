@@ -77,7 +77,7 @@ from sigchain.edge.server import (
     parse_listen,
 )
 from sigchain.errors import InputError
-from sigchain.services.configtext import Option, Reader
+from sigchain.services.configtext import Option, Reader, read_config_text
 from sigchain.services.tsigkeys import make_key, parse_bind_keys
 
 DEFAULT_LISTEN = "127.0.0.1#53"
@@ -181,17 +181,7 @@ def _zone_header(name: str) -> str:
 def load_config(path: str) -> ServeConfig:
     """Read and check a `sigchain serve` config file; InputError (exit 2) names the file and,
     when it can, the line."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise InputError("no such config file", file=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the config file: {exc.strerror}", file=path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", file=path) from None
+    text = read_config_text(path)
     return parse_config(text, path)
 
 
@@ -208,7 +198,6 @@ _OPTIONS = (
     Option("rate-limit-window", "rrl_window", int, 1, 3600),
     Option("rate-limit-slip", "rrl_slip", int, 0, 10),
 )
-_OPTIONS_HEADER = r"\[\s*options\s*\]"
 
 
 def parse_config(text: str, path: str) -> ServeConfig:
@@ -231,18 +220,7 @@ def parse_config(text: str, path: str) -> ServeConfig:
 
 def _options(r: Reader, data: Mapping[str, Any]) -> dict[str, Any]:
     """The [options] given, as `ServeConfig` fields (those not given keep their defaults)."""
-    if "options" not in data:
-        return {}
-    opts = r.table(data["options"], "[options]", r.where.find(_OPTIONS_HEADER, None))
-    r.unknown(opts, [o.name for o in _OPTIONS], "[options]", _OPTIONS_HEADER)
-    out: dict[str, Any] = {}
-    for option in _OPTIONS:
-        if option.name in opts:
-            value = option.read(opts[option.name])
-            if value is None:
-                raise r.fail(option.error(), r.where.find(_OPTIONS_HEADER, option.name))
-            out[option.field] = value
-    return out
+    return r.numbers(data, "options", _OPTIONS)
 
 
 def _keyfile_keys(r: Reader, data: Mapping[str, Any]) -> dict[dns.name.Name, dns.tsig.Key]:

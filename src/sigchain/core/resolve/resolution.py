@@ -12,6 +12,9 @@ every query goes to one server; when its first reply has RA set it is a recursiv
 and is asked with RD=1 and CD=1, so that bogus data still comes back and the caller validates
 it (as delv does).
 
+With `minimise`, iterative queries show each zone's servers one label more of the name than
+they need (RFC 9156, relaxed: the full question after NXDOMAIN or an error).
+
 After the question (and any CNAME/DNAME chain into other zones) is answered, it gathers what
 `validator.validate` needs for every zone between a trust anchor and the data: the zone's
 DNSKEY RRset from its own servers and its DS RRset — or the proof there is none — from the
@@ -23,7 +26,7 @@ No sockets, no clock, no randomness beyond dnspython's query ID: the caller owns
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.flags
@@ -44,6 +47,7 @@ from sigchain.core.resolve.exchange import (
     Reply,
     ResolutionLimits,
 )
+from sigchain.core.resolve.minimise import minimised
 from sigchain.core.validate.anchors import Server, ipv4_first
 from sigchain.core.validate.validator import Evidence, Question, ZoneCut
 from sigchain.core.zone.chain import follow
@@ -129,18 +133,26 @@ class Resolution:
 
     def __init__(self, question: Question, anchors: Iterable[dns.name.Name], *,
                  hints: Sequence[Server] = (), server: Server | None = None,
-                 cd: bool | None = None, limits: ResolutionLimits | None = None):
+                 cd: bool | None = None, limits: ResolutionLimits | None = None,
+                 known: Mapping[dns.name.Name, Sequence[Server]] | None = None,
+                 fallbacks: Sequence[Server] = (), minimise: bool = False):
         if (server is None) == (not hints):
             raise ValueError("give exactly one of root hints (iterative) or a server")
         self.question = question
         self.anchors = set(anchors)
         self.server = server
+        self.fallbacks = tuple(fallbacks)  # server mode: asked in turn when `server` does not answer
+        self.minimise = minimise  # iterative mode: QNAME minimisation (RFC 9156, relaxed)
         self.limits = limits or ResolutionLimits()
         self.cd_choice = cd  # None: CD=1 iff the server is recursive; True/False: forced
         self.recursive: bool | None = None
         self.zones: dict[dns.name.Name, _ZoneServers] = {}
         if hints:
             self.zones[dns.name.root] = _ZoneServers(dns.name.root, ipv4_first(hints))
+            # delegations a resolver learned earlier (its cache): start from the deepest one
+            for zone, servers in (known or {}).items():
+                if servers:
+                    self.zones[zone] = _ZoneServers(zone, ipv4_first(servers))
         self.exchanges: list[Exchange] = []
         self.notes: list[str] = []
         self.depth = 0
@@ -217,7 +229,8 @@ class Resolution:
         else:
             rd = self.recursive or self.cd_choice is True
             cd = self.cd_choice if self.cd_choice is not None else self.recursive
-        reply, error = yield from self._ask(Query(qname, rdtype, (self.server,), rd, cd, None, purpose))
+        servers = (self.server, *self.fallbacks)
+        reply, error = yield from self._ask(Query(qname, rdtype, servers, rd, cd, None, purpose))
         if reply is None:
             raise _Fail(f"no answer from {error}", unreachable=True)
         if self.recursive is None:
@@ -236,10 +249,27 @@ class Resolution:
         zone = self._zone_for(qname, rdtype)
         servers = list(zone.servers)
         problems: list[str] = []
-        for _ in range(self.limits.max_referrals + 1):
+        full, extra = not self.minimise, 0  # RFC 9156: labels asked below the zone, beyond one
+        for _ in range(self.limits.max_referrals + len(qname) + 1):
             if not servers:
                 raise _Fail(f"{qname} {dns.rdatatype.to_text(rdtype)}: no server of {zone.name} "
                             f"gave a usable answer ({'; '.join(problems)})")
+            ask = qname if full else minimised(qname, zone.name, extra)
+            if ask != qname:
+                q = Query(ask, RdataType.A, tuple(servers), False, False, zone.name,
+                          f"{purpose} (minimised)")
+                reply, error = yield from self._ask(q)
+                step = self._minimised_step(reply, zone.name, ask)
+                if step == "deeper":
+                    extra += 1
+                    continue
+                if step == "full":
+                    full = True
+                    continue
+                assert reply is not None and isinstance(step, dns.name.Name)
+                zone, servers = yield from self._referred(reply.message, zone, step)
+                problems, extra = [], 0
+                continue
             q = Query(qname, rdtype, tuple(servers), False, False, zone.name, purpose)
             reply, error = yield from self._ask(q)
             if reply is None:
@@ -262,16 +292,33 @@ class Resolution:
                 servers = [s for s in servers if s != reply.server]
                 continue
             assert isinstance(child, dns.name.Name)
-            addresses = self._glue(m, zone.name, child)
-            if not addresses:
-                addresses = yield from self._ns_addresses(m, child)
-            if not addresses:
-                raise _Fail(f"no address for any name server of {child} (referred by {zone.name})")
-            zone = _ZoneServers(child, addresses)
-            self.zones[child] = zone
-            servers, problems = list(addresses), []
+            zone, servers = yield from self._referred(m, zone, child)
+            problems, extra = [], 0
         raise _Fail(f"{qname} {dns.rdatatype.to_text(rdtype)}: more than "
                     f"{self.limits.max_referrals} referrals (max_referrals)")
+
+    def _minimised_step(self, reply: Reply | None, zone: dns.name.Name,
+                        ask: dns.name.Name) -> str | dns.name.Name:
+        """After a minimised query: the child zone it was referred to; "deeper" (the name
+        exists, not as a cut: add a label); or "full" (ask the real question — on NXDOMAIN,
+        so that the proof comes for the name asked; on any error, as relaxed mode does)."""
+        if reply is None or reply.message.rcode() != dns.rcode.NOERROR:
+            return "full"
+        kind, child = self._classify(reply.message, zone, ask, RdataType.A)
+        if kind == "referral" and isinstance(child, dns.name.Name):
+            return child
+        return "deeper" if kind == "answer" else "full"
+
+    def _referred(self, m: dns.message.Message, zone: _ZoneServers, child: dns.name.Name,
+                  ) -> Generator[Query, tuple[Reply | None, str], tuple[_ZoneServers, list[Server]]]:
+        """Follow a referral: the child zone's servers, from glue or looked up."""
+        addresses = self._glue(m, zone.name, child)
+        if not addresses:
+            addresses = yield from self._ns_addresses(m, child)
+        if not addresses:
+            raise _Fail(f"no address for any name server of {child} (referred by {zone.name})")
+        self.zones[child] = _ZoneServers(child, addresses)
+        return self.zones[child], list(addresses)
 
     @staticmethod
     def _classify(m: dns.message.Message, zone: dns.name.Name, qname: dns.name.Name,
@@ -446,7 +493,6 @@ def _merge(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
         if key in out:
             out[key].union_update(r)
         else:
-            copy = dns.rrset.RRset(r.name, r.rdclass, r.rdtype, r.covers)
-            copy.update(r)
+            copy = r.copy()  # the rdata as they are: no re-hashing
             out[key] = copy
     return list(out.values())

@@ -1,0 +1,148 @@
+"""dnsperf against `sigchain resolver` and Unbound (num-threads = cores) on the lab, one after
+the other: warm (a small list, all cached after a priming pass) and cold (each name once:
+wildcard and NXDOMAIN names nobody asked before), QPS, latency, and the ratios; memory per
+cached entry from the resolver's own metrics."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import knot  # noqa: E402
+from sign import tree_sample  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGCHAIN = str(ROOT / ".venv" / "bin" / "sigchain")
+ADDR, SIGCHAIN_PORT, UNBOUND_PORT, METRICS = "127.55.0.30", 5301, 5302, 9301
+WORKERS = int(os.environ.get("WORKERS", os.cpu_count() or 1))  # sigchain processes
+ZONES = ("example.test.", "nsec.test.", "insecure.test.", "optout.test.", "unsigned.optout.test.")
+WARM = [f"{label}{z} {t}" for z in ZONES for label, t in
+        (("www.", "A"), ("www.", "AAAA"), ("mail.", "A"), ("", "MX"), ("nope.", "A"), ("www.", "TXT"))]
+
+
+def cold_list(path: Path, count: int, tag: str) -> None:
+    """Names nobody asked before: wildcard expansions and NXDOMAINs, spread over the zones."""
+    with open(path, "w") as f:
+        for i in range(count):
+            z = ZONES[i % len(ZONES)]
+            f.write(f"c{tag}{i}.wild.{z} A\n" if i % 2 else f"nx{tag}{i}.{z} A\n")
+
+
+def dnsperf(port: int, qfile: Path, seconds: int, once: bool = False) -> dict[str, float]:
+    args = ["dnsperf", "-s", ADDR, "-p", str(port), "-d", str(qfile), "-l", str(seconds), "-D",
+            "-c", "8", "-q", "200", "-t", "10"] + (["-n", "1"] if once else [])
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = re.search(r"Average Latency \(s\):\s+([\d.]+)", out)
+    lost = re.search(r"Queries lost:\s+(\d+)", out)
+    codes = re.search(r"Response codes:\s+(.*)", out)
+    return {"qps": qps, "latency_ms": float(lat.group(1)) * 1000 if lat else float("nan"),
+            "lost": float(lost.group(1)) if lost else 0.0, "codes": codes.group(1) if codes else ""}  # type: ignore[dict-item]
+
+
+def wait_answer(port: int, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"resolver on port {port} exited before answering")
+        r = subprocess.run(["dig", f"@{ADDR}", "-p", str(port), "+time=1", "+tries=1",
+                            "www.example.test", "A"], capture_output=True, text=True)
+        if "status: NOERROR" in r.stdout:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"resolver on port {port} did not answer")
+
+
+def unbound_conf(work: Path, lab: Path) -> Path:
+    """The lab's own Unbound config (its hints, anchor and settings) on the bench's address,
+    with a thread per core."""
+    text = (lab / "unbound.conf").read_text()
+    text = re.sub(r"interface: .*", f"interface: {ADDR}", text)
+    text = re.sub(r"port: 53\b", f"port: {UNBOUND_PORT}", text)
+    text = re.sub(r"num-threads: .*", f"num-threads: {os.cpu_count() or 1}\n\tso-reuseport: yes", text)
+    conf = work / "unbound.conf"
+    conf.write_text(text)
+    return conf
+
+
+def metrics() -> dict[str, float]:
+    with urllib.request.urlopen(f"http://{ADDR}:{METRICS}/metrics", timeout=5) as page:
+        text = page.read().decode()
+    return {k: float(v) for k, _, v in (line.rpartition(" ") for line in text.splitlines()
+                                       if line and not line.startswith("#"))}
+
+
+def run_one(name: str, cmd: list[str], port: int, work: Path, seconds: int, cold: int) -> dict[str, object]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_answer(port, proc)
+        warm_file, cold_file = work / "warm", work / f"cold-{port}"
+        warm_file.write_text("\n".join(WARM) + "\n")
+        cold_list(cold_file, cold, "u" if port == UNBOUND_PORT else "s")
+        dnsperf(port, warm_file, 2)  # prime
+        warm = dnsperf(port, warm_file, seconds)
+        before = tree_sample(proc.pid, {})
+        cold_r = dnsperf(port, cold_file, seconds * 4, once=True)
+        after = tree_sample(proc.pid, {})
+        out: dict[str, object] = {"warm": warm, "cold": cold_r, "pss_mib": after / 2**20,
+                                  "pss_growth_per_name": (after - before) / cold}
+        if name == "sigchain":
+            m = metrics()
+            out["cache_bytes_per_entry"] = m["sigchain_resolver_cache_bytes"] / max(
+                m["sigchain_resolver_cache_entries"], 1)
+        return out
+    finally:
+        knot.stop(proc)
+
+
+def main() -> None:
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    cold = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
+    work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resolve-"))
+    lab = work / "lab"
+    subprocess.run([SIGCHAIN, "lab", "up", "--dir", str(lab), "--resolver", "none"], check=True,
+                   stdout=subprocess.DEVNULL)
+    try:
+        results = {
+            "sigchain": run_one("sigchain", [
+                SIGCHAIN, "resolver", "--listen", f"{ADDR}#{SIGCHAIN_PORT}", "--anchor",
+                str(lab / "anchor.ds"), "--root-hints", str(lab / "root.hints"),
+                "--metrics", f"{ADDR}#{METRICS}", "--workers", str(WORKERS)],
+                SIGCHAIN_PORT, work, seconds, cold),
+            "unbound": run_one("unbound", ["unbound", "-d", "-c", str(unbound_conf(work, lab))],
+                               UNBOUND_PORT, work, seconds, cold),
+        }
+    finally:
+        subprocess.run([SIGCHAIN, "lab", "down", "--dir", str(lab)], stdout=subprocess.DEVNULL)
+    report(results, seconds, cold)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results: dict[str, dict[str, object]], seconds: int, cold: int) -> None:
+    print(f"# lab, DO=0, warm: {len(WARM)} questions for {seconds} s; cold: {cold} new names once; "
+          f"dnsperf -c 8 -q 200; {os.cpu_count()} cores shared; sigchain --workers {WORKERS}, "
+          f"Unbound num-threads {os.cpu_count()}")
+    print("| resolver | warm QPS | warm ms | cold QPS | cold ms | cold lost | PSS MiB | rcodes (cold) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for name, r in results.items():
+        w, c = r["warm"], r["cold"]
+        print(f"| {name} | {w['qps']:.0f} | {w['latency_ms']:.2f} | {c['qps']:.0f} | "  # type: ignore[index]
+              f"{c['latency_ms']:.2f} | {c['lost']:.0f} | {r['pss_mib']:.0f} | {c['codes']} |")  # type: ignore[index]
+    s, u = results["sigchain"], results["unbound"]
+    print(f"warm: sigchain = {s['warm']['qps'] / u['warm']['qps']:.2f}x Unbound; "  # type: ignore[index]
+          f"cold: {s['cold']['qps'] / u['cold']['qps']:.2f}x; "  # type: ignore[index]
+          f"sigchain cache {s['cache_bytes_per_entry']:.0f} bytes/entry (estimate), "
+          f"PSS growth {s['pss_growth_per_name']:.0f} bytes per cold name "
+          f"(Unbound {u['pss_growth_per_name']:.0f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Aggressive use of DNSSEC-validated cache (RFC 8198), pure: the NSEC/NSEC3 records of a
+zone's validated negative answers are kept, and a later question they may deny is answered
+from them — after the validator has judged the synthesised evidence secure, never on the
+records' say-so alone (opt-out NSEC3 never proves NXDOMAIN: RFC 8198 §5.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rcode
+import dns.rrset
+from dns.rdatatype import RdataType
+
+from sigchain.core.validate.proofs import Nsec3Record, NsecRecord
+from sigchain.core.validate.verdict import Evidence, Question, ZoneCut
+from sigchain.core.zone import nsec3hash
+
+MAX_RECORDS = 64  # NSEC/NSEC3 RRsets kept per zone (the most recent)
+MAX_PROOF = 8  # records offered to the validator for one question
+
+
+@dataclass
+class ZoneDenials:
+    """One signed zone's validated denial records, the SOA (with RRSIGs) negative answers
+    carry, and the chain of trust (DS/DNSKEY links) that validated them."""
+
+    zone: dns.name.Name
+    soa: tuple[dns.rrset.RRset, ...]
+    chain: tuple[ZoneCut, ...]
+    records: dict[tuple[dns.name.Name, int], tuple[dns.rrset.RRset, dns.rrset.RRset | None]] = \
+        field(default_factory=dict)
+    # validated wildcard RRsets (owner *.X) and their RRSIGs, to expand for other names
+    wildcards: dict[tuple[dns.name.Name, int], tuple[dns.rrset.RRset, dns.rrset.RRset]] = \
+        field(default_factory=dict)
+
+    def add_wildcard(self, answer: Sequence[dns.rrset.RRset]) -> None:
+        """Keep the source of a validated wildcard expansion: the RRset and its RRSIG whose
+        labels field is below the owner's label count (RFC 4035 §5.3.2), re-owned at *.X."""
+        sigs = {(r.name, r.covers): r for r in answer if r.rdtype == RdataType.RRSIG}
+        for r in answer:
+            sig = sigs.get((r.name, r.rdtype))
+            if sig is None or r.rdtype in (RdataType.CNAME, RdataType.DNAME):
+                continue
+            labels = min(rd.labels for rd in sig)  # type: ignore[attr-defined]
+            if labels >= len(r.name) - 1 or not r.name.is_subdomain(self.zone):
+                continue
+            owner = dns.name.Name((b"*", *r.name.labels[-(labels + 1):]))
+            self.wildcards[(owner, r.rdtype)] = (_renamed(r, owner), _renamed(sig, owner))
+            while len(self.wildcards) > MAX_RECORDS:
+                del self.wildcards[next(iter(self.wildcards))]
+
+    def add(self, rrsets: Sequence[dns.rrset.RRset]) -> None:
+        sigs = {(r.name, r.covers): r for r in rrsets if r.rdtype == RdataType.RRSIG}
+        for r in rrsets:
+            if r.rdtype in (RdataType.NSEC, RdataType.NSEC3) and r.name.is_subdomain(self.zone):
+                self.records.pop((r.name, r.rdtype), None)
+                self.records[(r.name, r.rdtype)] = (r, sigs.get((r.name, r.rdtype)))
+        while len(self.records) > MAX_RECORDS:
+            del self.records[next(iter(self.records))]
+
+    def ttl(self) -> int:
+        rrsets = [r for pair in self.records.values() for r in pair if r is not None]
+        rrsets += [*self.soa, *(r for c in self.chain for r in (*c.ds, *c.ds_denial, *c.dnskey))]
+        soa_min = [rd.minimum for r in self.soa if r.rdtype == RdataType.SOA for rd in r]  # type: ignore[attr-defined]
+        return min([r.ttl for r in rrsets] + soa_min, default=0)
+
+
+def denial_zone(authority: Sequence[dns.rrset.RRset]) -> dns.name.Name | None:
+    """The zone a negative answer's proof comes from: its SOA's owner."""
+    return next((r.name for r in authority if r.rdtype == RdataType.SOA), None)
+
+
+def wildcard_zone(answer: Sequence[dns.rrset.RRset]) -> dns.name.Name | None:
+    """The signer of a wildcard-expanded RRset in a positive answer (RRSIG labels below the
+    owner's count), or None when nothing in it was expanded."""
+    for r in answer:
+        if r.rdtype == RdataType.RRSIG:
+            for rd in r:
+                if rd.labels < len(r.name) - 1:  # type: ignore[attr-defined]
+                    return rd.signer  # type: ignore[attr-defined, no-any-return]
+    return None
+
+
+def _targets(qname: dns.name.Name, zone: dns.name.Name) -> Iterator[dns.name.Name]:
+    """The names a denial of qname may rest on: qname, its ancestors down to the zone, and the
+    wildcard at each of them."""
+    n = qname
+    while True:
+        yield n
+        if n == zone or len(n) <= len(zone):
+            return
+        parent = n.parent()
+        yield dns.name.Name((b"*", *parent.labels))
+        n = parent
+
+
+def _relevant(d: ZoneDenials, qname: dns.name.Name) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None]]:
+    """The records that match or cover a name the denial of `qname` needs (no signature checked
+    yet: the validator does that)."""
+    targets = list(_targets(qname, d.zone))
+    out = []
+    hashes: dict[tuple[bytes, int], list[bytes]] = {}
+    for rrset, sig in d.records.values():
+        for rd in rrset:
+            if rrset.rdtype == RdataType.NSEC:
+                rec = NsecRecord.from_rdata(rrset.name, rd)
+                hit = any(t == rec.owner or rec.covers(t) for t in targets)
+            else:
+                rec3 = Nsec3Record.from_rdata(rrset.name, rd)
+                if rec3 is None or rec3.opt_out or rec3.algorithm != 1:
+                    continue
+                key = (rec3.salt, rec3.iterations)
+                if key not in hashes:
+                    hashes[key] = [nsec3hash.nsec3_digest(t, rec3.salt, rec3.iterations)
+                                   for t in targets]
+                hit = any(h == rec3.hash or rec3.covers(h) for h in hashes[key])
+            if hit:
+                out.append((rrset, sig))
+                break
+    return out
+
+
+def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int) -> list[Evidence]:
+    """Evidence the kept records could prove for (qname, qtype) — a wildcard expansion
+    first, then NXDOMAIN, then NODATA — for the validator to judge; [] when no kept record
+    bears on the name."""
+    if not qname.is_subdomain(d.zone) or qtype in (RdataType.DS, RdataType.RRSIG):
+        return []
+    found = _relevant(d, qname)
+    if not found:
+        return []
+    proof: list[dns.rrset.RRset] = []
+    for rrset, sig in found[:MAX_PROOF]:
+        proof.append(rrset)
+        if sig is not None:
+            proof.append(sig)
+    q = Question(qname, qtype)
+    out = []
+    for owner in _targets(qname, d.zone):
+        source = d.wildcards.get((owner, qtype)) if owner.labels[:1] == (b"*",) else None
+        if source is not None:
+            answer = (_renamed(source[0], qname), _renamed(source[1], qname))
+            out.append(Evidence(q, dns.rcode.NOERROR, answer, tuple(proof), d.chain))
+    authority = (*d.soa, *proof)
+    return out[:1] + [Evidence(q, rcode, (), authority, d.chain)
+                      for rcode in (dns.rcode.NXDOMAIN, dns.rcode.NOERROR)]
+
+
+def _renamed(r: dns.rrset.RRset, name: dns.name.Name) -> dns.rrset.RRset:
+    copy = r.copy()  # the rdata as they are: no re-hashing
+    copy.name = name
+    return copy

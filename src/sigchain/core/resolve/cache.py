@@ -1,0 +1,331 @@
+"""The resolver's cache (pure, told the time): answers to client questions with their
+validation status, upstream replies, and delegations, in one LRU bounded by bytes.
+
+TTLs follow RFC 2308 for negative answers (≤ the SOA's TTL and its MINIMUM field), are capped
+(max/min, and a separate negative cap, as Unbound's cache-max-ttl / cache-min-ttl /
+cache-max-negative-ttl), and bogus or failed results are kept only a few seconds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rrset
+from dns.rdatatype import RdataType
+
+from sigchain.core.resolve.aggressive import ZoneDenials
+from sigchain.core.resolve.ede import Ede
+from sigchain.core.validate.anchors import Server
+from sigchain.core.validate.verdict import Status, ZoneCut
+
+ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, beyond its records (measured roughly)
+
+
+@dataclass(frozen=True)
+class CacheLimits:
+    max_bytes: int = 64 << 20
+    max_ttl: int = 86400
+    min_ttl: int = 0
+    max_negative_ttl: int = 3600
+    bogus_ttl: int = 60  # Unbound's val-bogus-ttl
+    failure_ttl: int = 5  # no server answered: try again soon
+    stale_window: int = 0  # RFC 8767 serve-stale: seconds past expiry an answer may serve; 0 off
+    stale_ttl: int = 30  # the TTL a stale answer is given (RFC 8767 §4)
+
+
+@dataclass
+class Answer:
+    """What a client question resolved to. `status` None: the resolution failed (SERVFAIL)."""
+
+    rcode: int
+    answer: tuple[dns.rrset.RRset, ...]
+    authority: tuple[dns.rrset.RRset, ...]
+    status: Status | None
+    ede: tuple[Ede, ...]
+    stored: int
+    ttl: int
+    size: int = 0
+    wire: dict[Any, tuple[int, bytes]] = field(default_factory=dict)  # pre-rendered responses
+    zone: str = ""  # the zone the data is from (for metrics and logs)
+    stale_until: int | None = None  # a stale answer served again: the original window's end
+
+    def expired(self, now: int) -> bool:
+        return now >= self.stored + self.ttl
+
+    def stale_end(self, window: int) -> int:
+        return self.stale_until if self.stale_until is not None else self.stored + self.ttl + window
+
+    def age(self, now: int) -> int:
+        return max(0, now - self.stored)
+
+
+@dataclass
+class _Message:
+    message: dns.message.Message  # shared, never changed: copies are made to count TTLs down
+    stored: int
+    ttl: int
+    size: int
+
+
+@dataclass
+class _Delegation:
+    servers: tuple[Server, ...]
+    stored: int
+    ttl: int
+    size: int = ENTRY_OVERHEAD
+
+
+@dataclass
+class _Denials:
+    value: ZoneDenials
+    stored: int
+    ttl: int
+    size: int = ENTRY_OVERHEAD
+
+
+@dataclass
+class _Keys:
+    value: dns.rrset.RRset
+    stored: int
+    ttl: int
+    size: int
+
+
+def _rrsets_size(rrsets: Iterable[dns.rrset.RRset]) -> int:
+    return sum(len(r.name.to_wire()) * len(r) + sum(len(rd.to_digestable()) + 10 for rd in r)
+               for r in rrsets)
+
+
+def negative(rcode: int, qtype: int, answer: Sequence[dns.rrset.RRset]) -> bool:
+    """NXDOMAIN, or no RRset of the asked type at the end of the answer (NODATA)."""
+    if rcode == dns.rcode.NXDOMAIN:
+        return True
+    return not any(r.rdtype == qtype or (r.rdtype == RdataType.CNAME and qtype == RdataType.ANY)
+                   for r in answer)
+
+
+def data_ttl(rcode: int, qtype: int, answer: Sequence[dns.rrset.RRset],
+             authority: Sequence[dns.rrset.RRset], limits: CacheLimits) -> int:
+    """How long an answer may be kept: its smallest TTL; for a negative answer also the SOA's
+    MINIMUM (RFC 2308 §5); capped."""
+    ttls = [r.ttl for r in (*answer, *authority)]
+    if negative(rcode, qtype, answer):
+        soa = [r for r in authority if r.rdtype == RdataType.SOA]
+        if not soa:
+            return min(limits.failure_ttl, limits.max_negative_ttl)  # unprovable: keep briefly
+        ttls += [rd.minimum for rd in soa[0]]  # type: ignore[attr-defined]
+        return max(0, min(min(ttls), limits.max_negative_ttl))
+    if not ttls:
+        return limits.failure_ttl
+    return max(limits.min_ttl, min(min(ttls), limits.max_ttl))
+
+
+class Cache:
+    """One LRU for every kind of entry; `size` counts bytes, evicting the least recently used
+    past `limits.max_bytes`. Not thread-safe: the resolver serialises access."""
+
+    def __init__(self, limits: CacheLimits | None = None):
+        self.limits = limits or CacheLimits()
+        self._lru: OrderedDict[tuple[Any, ...], Answer | _Message | _Delegation | _Denials | _Keys] = OrderedDict()
+        self.size = 0
+        self.stats: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    # -- the LRU ------------------------------------------------------------------------------
+
+    def _get(self, key: tuple[Any, ...], now: int) -> Any:
+        entry = self._lru.get(key)
+        if entry is None:
+            return None
+        if now >= entry.stored + entry.ttl:
+            stale = key[0] == "a" and now < entry.stale_end(self.limits.stale_window)
+            if not stale:
+                self._drop(key)
+            return None
+        self._lru.move_to_end(key)
+        return entry
+
+    def stale_answer(self, qname: dns.name.Name, qtype: int, now: int) -> Answer | None:
+        """An expired answer still inside the serve-stale window (RFC 8767), if it was secure
+        or insecure — never bogus or a failure — and every RRSIG in it is still valid."""
+        entry = self._lru.get(("a", qname, qtype))
+        if not isinstance(entry, Answer) or entry.status not in (Status.SECURE, Status.INSECURE):
+            return None
+        if not entry.stored + entry.ttl <= now < entry.stale_end(self.limits.stale_window):
+            return None
+        sigs = [rd for r in (*entry.answer, *entry.authority) if r.rdtype == RdataType.RRSIG
+                for rd in r]
+        if any(not rd.inception <= now < rd.expiration for rd in sigs):  # type: ignore[attr-defined]
+            return None
+        return entry
+
+    def _put(self, key: tuple[Any, ...], entry: Answer | _Message | _Delegation | _Denials | _Keys) -> None:
+        if key in self._lru:
+            self._drop(key)
+        if entry.ttl <= 0 or entry.size > self.limits.max_bytes:
+            return
+        self._lru[key] = entry
+        self.size += entry.size
+        while self.size > self.limits.max_bytes:
+            old, _ = next(iter(self._lru.items()))
+            self._drop(old)
+            self.stats["evicted"] += 1
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        entry = self._lru.pop(key, None)
+        if entry is not None:
+            self.size -= entry.size
+
+    def flush(self) -> None:
+        self._lru.clear()
+        self.size = 0
+
+    # -- answers to client questions ------------------------------------------------------------
+
+    def answer(self, qname: dns.name.Name, qtype: int, now: int) -> Answer | None:
+        entry: Answer | None = self._get(("a", qname, qtype), now)
+        self.stats["hits" if entry is not None else "misses"] += 1
+        return entry
+
+    def store_answer(self, qname: dns.name.Name, qtype: int, entry: Answer) -> Answer:
+        """Keep `entry`, its TTL capped by its status (bogus and failures briefly); its
+        records' TTLs are lowered to the entry's so that they count down together."""
+        if entry.status is None:
+            entry.ttl = min(entry.ttl, self.limits.failure_ttl)
+        elif entry.status is Status.BOGUS:
+            entry.ttl = min(entry.ttl, self.limits.bogus_ttl)
+        entry.answer = _capped(entry.answer, entry.ttl)
+        entry.authority = _capped(entry.authority, entry.ttl)
+        entry.size = _rrsets_size((*entry.answer, *entry.authority)) + ENTRY_OVERHEAD
+        self._put(("a", qname, qtype), entry)
+        return entry
+
+    # -- upstream replies -----------------------------------------------------------------------
+
+    def message(self, qname: dns.name.Name, qtype: int, now: int) -> dns.message.Message | None:
+        """An upstream reply kept earlier, its TTLs counted down to `now`."""
+        entry: _Message | None = self._get(("m", qname, qtype), now)
+        if entry is None:
+            return None
+        kept, age = entry.message, now - entry.stored
+        if age <= 0:
+            return kept
+        m = dns.message.Message(id=0)
+        m.flags = kept.flags
+        m.question = kept.question
+        if kept.edns >= 0:
+            m.use_edns(0, kept.ednsflags, kept.payload, options=kept.options)
+        m.answer = [_aged(r, entry.ttl, age) for r in kept.answer]
+        m.authority = [_aged(r, entry.ttl, age) for r in kept.authority]
+        return m
+
+    def store_message(self, qname: dns.name.Name, qtype: int, message: dns.message.Message,
+                      now: int) -> None:
+        """Keep an upstream reply that answers (qname, qtype) — not a referral (delegations
+        are kept by `store_delegation`) and never its additional section."""
+        ttl = data_ttl(message.rcode(), qtype, message.answer, message.authority, self.limits)
+        kept = dns.message.make_response(dns.message.make_query(qname, qtype))
+        kept.id = 0
+        kept.flags = message.flags
+        kept.set_rcode(message.rcode())
+        kept.answer = list(message.answer)
+        kept.authority = list(message.authority)
+        if message.edns >= 0:
+            kept.use_edns(0, message.ednsflags, message.payload, options=message.options)
+        size = _rrsets_size((*kept.answer, *kept.authority)) + ENTRY_OVERHEAD
+        self._put(("m", qname, qtype), _Message(kept, now, ttl, size))
+
+    def forget_messages(self, keys: Iterable[tuple[dns.name.Name, int]]) -> None:
+        for qname, qtype in keys:
+            self._drop(("m", qname, qtype))
+
+    # -- delegations ----------------------------------------------------------------------------
+
+    def _enclosing(self, kind: str, qname: dns.name.Name, now: int) -> Iterator[tuple[dns.name.Name, Any]]:
+        """The entries of `kind` kept for `qname` and its ancestors, deepest first."""
+        name = qname
+        while True:
+            entry = self._get((kind, name), now)
+            if entry is not None:
+                yield name, entry
+            if name == dns.name.root or name == dns.name.empty:
+                return
+            name = name.parent()
+
+    def delegations(self, qname: dns.name.Name, now: int) -> dict[dns.name.Name, tuple[Server, ...]]:
+        """The known delegations that enclose `qname` (its ancestors' servers)."""
+        return {name: entry.servers for name, entry in self._enclosing("z", qname, now)}
+
+    # -- validated zone keys (as Unbound's key cache) ------------------------------------------
+
+    def key_anchors(self, qname: dns.name.Name, now: int) -> list[dns.rrset.RRset]:
+        """The validated DNSKEY RRsets kept for `qname`'s zones: trust anchors for the next
+        validation, which then checks only the links below them."""
+        return [entry.value for _, entry in self._enclosing("k", qname, now)]
+
+    def store_key_anchor(self, dnskey: dns.rrset.RRset, ttl: int, now: int) -> None:
+        ttl = min(ttl, self.limits.max_ttl)
+        self._put(("k", dnskey.name), _Keys(dnskey, now, ttl, _rrsets_size((dnskey,)) + ENTRY_OVERHEAD))
+
+    # -- validated denial records (RFC 8198) ----------------------------------------------------
+
+    def denials(self, qname: dns.name.Name, now: int) -> tuple[ZoneDenials, int] | None:
+        """The denial records kept for the deepest signed zone above `qname`, and for how
+        many more seconds they may be used."""
+        for _, entry in self._enclosing("n", qname, now):
+            return entry.value, entry.stored + entry.ttl - now
+        return None
+
+    def store_denials(self, zone: dns.name.Name, answer: Sequence[dns.rrset.RRset],
+                      authority: Sequence[dns.rrset.RRset], chain: Sequence[ZoneCut],
+                      now: int) -> None:
+        """Keep a secure answer's NSEC/NSEC3 records (with their RRSIGs) for the zone, and the
+        wildcard a positive answer was expanded from. An entry expires with its earliest
+        record: records added later do not extend it."""
+        key = ("n", zone)
+        entry: _Denials | None = self._get(key, now)
+        if entry is None:
+            soa = tuple(r for r in authority if r.name == zone and RdataType.SOA in (r.rdtype, r.covers))
+            d = ZoneDenials(zone, soa, tuple(chain))
+            d.add(authority)
+            d.add_wildcard(answer)
+            ttl = min(d.ttl(), self.limits.max_negative_ttl)
+            entry = _Denials(d, now, ttl)
+        else:
+            entry.value.add(authority)
+            entry.value.add_wildcard(answer)
+            self._drop(key)
+        rrsets = [r for pair in (*entry.value.records.values(), *entry.value.wildcards.values())
+                  for r in pair if r is not None]
+        entry.size = _rrsets_size(rrsets) + ENTRY_OVERHEAD
+        self._put(key, entry)
+
+    def store_delegation(self, zone: dns.name.Name, servers: Sequence[Server], ttl: int,
+                         now: int) -> None:
+        ttl = max(self.limits.min_ttl, min(ttl, self.limits.max_ttl))
+        self._put(("z", zone), _Delegation(tuple(servers), now, ttl))
+
+
+def _aged(r: dns.rrset.RRset, cap: int, age: int) -> dns.rrset.RRset:
+    copy = r.copy()  # the rdata as they are: no re-hashing
+    copy.ttl = max(0, min(r.ttl, cap) - age)
+    return copy
+
+
+def _capped(rrsets: Iterable[dns.rrset.RRset], ttl: int) -> tuple[dns.rrset.RRset, ...]:
+    out = []
+    for r in rrsets:
+        if r.ttl > ttl:
+            copy = r.copy()  # the rdata as they are: no re-hashing
+            copy.ttl = ttl
+            r = copy
+        out.append(r)
+    return tuple(out)

@@ -1,0 +1,52 @@
+"""The resolver's fast path for cache hits (pure): a plain query's header, question and OPT
+record read straight from the wire — no dnspython objects — into the key under which its
+pre-rendered response is kept, and the size limit the response must fit."""
+
+from __future__ import annotations
+
+import struct
+
+from sigchain.core.resolve.respond import EDNS_PAYLOAD, PLAIN_UDP
+
+_COUNTS = struct.Struct("!HHHH")
+_OPT = struct.Struct("!BHHBBHH")  # root owner, TYPE 41, payload, ext-rcode, version, flags, rdlen
+
+Key = tuple[int, int, bool, bytes]  # (RD, AD|CD bits, EDNS DO, question as sent)
+
+
+def plain_query(wire: bytes) -> tuple[Key, int] | None:
+    """(key, UDP size limit) for a standard query with one uncompressed question and at most
+    an EDNS version 0 OPT record; None for anything else (the full parser handles it). The
+    question bytes are kept as sent, so a response echoes the client's letter case."""
+    if len(wire) < 17 or wire[2] & 0xF8:  # QR set, or an opcode other than QUERY
+        return None
+    qd, an, ns, ar = _COUNTS.unpack_from(wire, 4)
+    if qd != 1 or an or ns or ar > 1:
+        return None
+    pos = 12
+    end = len(wire)
+    while True:
+        if pos >= end:
+            return None
+        n = wire[pos]
+        if n == 0:
+            break
+        if n & 0xC0 or pos - 12 > 255:
+            return None
+        pos += n + 1
+    question_end = pos + 5
+    if question_end > end:
+        return None
+    question = wire[12:question_end]
+    do, edns, limit = False, False, PLAIN_UDP
+    if ar:
+        if question_end + 11 > end:
+            return None
+        owner, rdtype, payload, _, version, flags, rdlen = _OPT.unpack_from(wire, question_end)
+        if owner != 0 or rdtype != 41 or version != 0 or question_end + 11 + rdlen != end:
+            return None
+        do, edns = bool(flags & 0x8000), True
+        limit = max(PLAIN_UDP, min(payload, EDNS_PAYLOAD))
+    elif question_end != end:
+        return None
+    return (wire[2] & 0x01, wire[3] & 0x30, do, question + (b"E" if edns else b"")), limit

@@ -1,0 +1,435 @@
+"""`sigchain resolver` as a service: a validating recursive resolver. Client queries come in
+over UDP and TCP (edge.server); answers come from the cache, or from an iterative resolution
+(services.resolverupstream) judged by the core validator, run in worker threads so that one
+slow zone does not hold up the others. SIGHUP re-reads the config; SIGTERM/SIGINT stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import ipaddress
+import logging
+import os
+import signal
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+from dns.rdatatype import RdataType
+
+from sigchain.clock import SYSTEM, Clock
+from sigchain.core.resolve import ede as edes
+from sigchain.core.resolve.aggressive import candidates, denial_zone, wildcard_zone
+from sigchain.core.resolve.cache import Answer, Cache, data_ttl
+from sigchain.core.resolve.exchange import Failed
+from sigchain.core.resolve.fastpath import Key, plain_query
+from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
+from sigchain.core.resolve.trust import AnchorSource, StaticAnchors
+from sigchain.core.validate import anchors as anchors_mod
+from sigchain.core.validate.anchors import Server
+from sigchain.core.validate.validator import validate
+from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Status
+from sigchain.edge.server import Listeners
+from sigchain.errors import SigchainError
+from sigchain.services.resolverconfig import ResolverConfig, load_config
+from sigchain.services.resolvermetrics import ResolverMetrics
+from sigchain.services.resolverupstream import Upstream
+from sigchain.services.trace import read_anchors, read_root_hints
+
+log = logging.getLogger("sigchain.resolver")
+WORKERS = 32  # resolutions at once
+MAX_FAST = 100_000  # rendered responses (and client ACL results) kept for the fast path
+_RCODES = [dns.rcode.to_text(i) for i in range(16)]
+_NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
+_MISSING = (9, 10, 12)  # EDE codes of records that are absent: a stripping upstream's mark
+
+
+def load_anchors(config: ResolverConfig) -> AnchorSource:
+    if config.anchor is None:
+        return StaticAnchors(anchors_mod.iana_root_anchors())
+    return StaticAnchors(read_anchors(config.anchor))
+
+
+def load_hints(config: ResolverConfig) -> tuple[anchors_mod.Server, ...]:
+    if config.root_hints is None:
+        return anchors_mod.root_hint_servers()
+    return read_root_hints(config.root_hints)
+
+
+class ResolverService:
+    """The resolver: its config, cache, upstream side and metrics; `handle` answers one
+    client query, `serve` runs it."""
+
+    def __init__(self, config: ResolverConfig, anchors: AnchorSource | None = None,
+                 clock: Clock = SYSTEM, reread: Callable[[], ResolverConfig] | None = None):
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.stats: Counter[str] = Counter()
+        self.pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="resolve")
+        self._inflight: dict[tuple[dns.name.Name, int], concurrent.futures.Future[Answer]] = {}
+        self._fixed_anchors = anchors
+        self._reread = reread or (lambda: load_config(self.config.source or ""))
+        self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache))
+        self._by_rcode: dict[str, Any] = {}
+        self.worker = 0  # 0: the main process; n: the n-th extra worker process
+        self.apply(config)
+
+    def apply(self, config: ResolverConfig) -> None:
+        """Take a (re-read) config: anchors, hints, policy; the cache starts empty."""
+        anchors = self._fixed_anchors or load_anchors(config)
+        hints = load_hints(config)
+        self.config = config
+        self.anchors = anchors
+        self.cache = Cache(config.cache)
+        self._fast: dict[Key, tuple[Answer, int, bytes]] = {}  # rendered hits, this second's
+        self._acl: dict[str, bool] = {}
+        self.upstream = Upstream(hints, self.cache, self.lock, config.limits,
+                                 on_error=self._upstream_error)
+
+    def _upstream_error(self, server: str, error: str) -> None:
+        self.metrics.upstream_errors.labels(server, error).inc()
+
+    # -- client side -----------------------------------------------------------------------------
+
+    def allowed(self, client: str) -> bool:
+        """Whether a client address is in --allow (an IPv4-mapped IPv6 address as IPv4)."""
+        try:
+            address = ipaddress.ip_address(client.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address.version == n.version and address in n for n in self.config.allow)
+
+    def handle(self, wire: bytes, tcp: bool, client: str) -> bytes | None | Awaitable[bytes | None]:
+        started = self.clock.monotonic()
+        allowed = self._acl.get(client)
+        if allowed is None:
+            if len(self._acl) > MAX_FAST:
+                self._acl.clear()
+            allowed = self._acl[client] = self.allowed(client)
+        plain = plain_query(wire) if allowed else None
+        if plain is not None:  # the fast path: a response rendered this second for this query
+            kept = self._fast.get(plain[0])
+            if kept is not None and kept[1] == self.clock.now() and (tcp or len(kept[2]) <= plain[1]):
+                out = kept[2]
+                self.metrics.cache_hits.inc()
+                self._count_answer(kept[0], out[3] & 0xF)
+                self.metrics.latency.observe(self.clock.monotonic() - started)
+                return wire[:2] + out[2:]
+        try:
+            q = read_query(wire, tcp)
+        except Unanswerable as bad:
+            return bad.wire
+        fast = plain[0] if plain is not None else None
+        if not allowed:
+            self._count("REFUSED")
+            return error(q.message, dns.rcode.REFUSED,
+                         [(edes.PROHIBITED, f"{client} may not query this resolver")])
+        if not q.rd:  # as Unbound's "allow": recursion clients only
+            self._count("REFUSED")
+            return error(q.message, dns.rcode.REFUSED,
+                         [(edes.PROHIBITED, "recursion not desired: this is a resolver")])
+        now = self.clock.now()
+        with self.lock:
+            entry = self.cache.answer(q.qname, q.qtype, now)
+            if entry is not None:
+                self.metrics.cache_hits.inc()
+                out = self._render(q, entry, now, fast)
+                self.metrics.latency.observe(self.clock.monotonic() - started)
+                return out
+        self.metrics.cache_misses.inc()
+        return asyncio.wrap_future(self.pool.submit(self._answer, q, started, fast))
+
+    def _answer(self, q: ClientQuery, started: float, fast: Key | None) -> bytes:
+        try:
+            entry = self._shared(q.qname, q.qtype)
+        except Exception:
+            log.exception("resolving %s %s", q.qname, q.qtype)
+            entry = Answer(dns.rcode.SERVFAIL, (), (), None, ((edes.OTHER, "internal error"),),
+                           self.clock.now(), 0)
+        now = self.clock.now()
+        with self.lock:
+            wire = self._render(q, entry, now, fast)
+        self.metrics.latency.observe(self.clock.monotonic() - started)
+        return wire
+
+    def _render(self, q: ClientQuery, entry: Answer, now: int, fast: Key | None = None) -> bytes:
+        """The response wire, pre-rendered per (flags the client set) and second; kept for
+        the fast path under the query's `fast` key when it fits."""
+        key = q.render_key()
+        kept = entry.wire.get(key)
+        if kept is None or kept[0] != now:
+            kept = (now, render(q, entry, now))
+            entry.wire[key] = kept
+        wire = kept[1]
+        if len(wire) > q.limit:
+            wire = render(q, entry, now)
+        elif fast is not None:
+            if len(self._fast) > MAX_FAST:
+                self._fast.clear()
+            self._fast[fast] = (entry, now, wire)
+        self._count_answer(entry, wire[3] & 0xF)
+        return q.message.id.to_bytes(2, "big") + wire[2:]
+
+    def _count_answer(self, entry: Answer, rcode: int) -> None:
+        self._count(_RCODES[rcode])
+        if rcode == dns.rcode.SERVFAIL:
+            self.metrics.servfail.labels(str(entry.ede[0][0]) if entry.ede else "none",
+                                         entry.zone or "-").inc()
+
+    def _count(self, rcode: str) -> None:
+        """Count an answer by RCODE (the labelled child looked up once per RCODE)."""
+        counter = self._by_rcode.get(rcode)
+        if counter is None:
+            counter = self._by_rcode[rcode] = self.metrics.queries.labels(rcode)
+        counter.inc()
+
+    # -- resolution ------------------------------------------------------------------------------
+
+    def _shared(self, qname: dns.name.Name, qtype: int) -> Answer:
+        """One resolution per question at a time: clients asking the same wait for it."""
+        key = (qname, qtype)
+        with self.lock:
+            running = self._inflight.get(key)
+            mine = running is None
+            if mine:
+                running = self._inflight[key] = concurrent.futures.Future()
+        assert running is not None
+        if not mine:
+            return running.result()
+        try:
+            entry = self.resolve(qname, qtype)
+            running.set_result(entry)
+            return entry
+        except BaseException as exc:
+            running.set_exception(exc)
+            raise
+        finally:
+            with self.lock:
+                self._inflight.pop(key, None)
+
+    def resolve(self, qname: dns.name.Name, qtype: int) -> Answer:
+        """Resolve, validate and cache one question (blocking)."""
+        now = self.clock.now()
+        anchors = self.anchors.trusted(now)
+        with self.lock:  # zones validated before: their keys anchor this validation
+            anchors = anchors + self.cache.key_anchors(qname, now)
+        entry = self._aggressive(qname, qtype, anchors, now)
+        if entry is None:
+            forwarders = self.forwarders(qname)
+            fetched = self.upstream.resolve(Question(qname, qtype), {r.name for r in anchors},
+                                            now, forwarders)
+            outcome = fetched.outcome
+            if isinstance(outcome, Failed):
+                entry = self._stale(qname, qtype, outcome, now) or Answer(
+                    dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
+                if entry.status is None:
+                    log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
+            else:
+                entry = self._judge(outcome.evidence, anchors, now)
+            if entry.status is Status.BOGUS:
+                with self.lock:  # fetch afresh next time: the bad copy may have been in transit
+                    self.cache.forget_messages(fetched.used)
+                entry.ede = (*self._diagnose(forwarders, anchors, entry), *entry.ede)
+                log.info("bogus %s %s: %s", qname, dns.rdatatype.to_text(qtype),
+                         "; ".join(t for _, t in entry.ede))
+        entry = self._policy(qname, entry)
+        with self.lock:
+            return self.cache.store_answer(qname, qtype, entry)
+
+    def _stale(self, qname: dns.name.Name, qtype: int, failed: Failed, now: int) -> Answer | None:
+        """RFC 8767: when no server answers, an answer kept past its TTL (within the window,
+        its RRSIGs still valid) is served for `stale_ttl` seconds, marked with EDE 3."""
+        if not failed.unreachable:
+            return None
+        with self.lock:
+            stale = self.cache.stale_answer(qname, qtype, now)
+        if stale is None:
+            return None
+        log.info("stale answer for %s %s: %s", qname, dns.rdatatype.to_text(qtype), failed.reason)
+        ttl = min(self.config.cache.stale_ttl, stale.stale_end(self.config.cache.stale_window) - now)
+        return Answer(stale.rcode, stale.answer, stale.authority, stale.status,
+                      ((edes.STALE, f"no server answered: {failed.reason}"[:edes.MAX_TEXT]),),
+                      now, ttl, zone=stale.zone,
+                      stale_until=stale.stale_end(self.config.cache.stale_window))
+
+    def _judge(self, ev: Evidence, anchors: list[dns.rrset.RRset], now: int) -> Answer:
+        """Validate the evidence; keep a secure denial's NSEC/NSEC3 records for RFC 8198."""
+        verdict = validate(ev, anchors, now, self.config.policy)
+        status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
+        self.metrics.validations.labels(status.value).inc()
+        if status is not Status.BOGUS:
+            self._keep_keys(ev, verdict.links, {r.name for r in anchors}, now)
+        ttl = data_ttl(ev.rcode, ev.question.rdtype, ev.answer, ev.authority, self.config.cache)
+        if verdict.ttl is not None:
+            ttl = min(ttl, verdict.ttl)
+        zone = denial_zone(ev.authority) if verdict.kind in _NEGATIVE else wildcard_zone(ev.answer)
+        if status is Status.SECURE and zone is not None:
+            with self.lock:
+                self.cache.store_denials(zone, ev.answer, ev.authority, ev.zones, now)
+        zone = max((c.name for c in ev.zones if ev.question.name.is_subdomain(c.name)), key=len,
+                   default=None)
+        return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl,
+                      zone=zone.to_text() if zone is not None else "")
+
+    def _keep_keys(self, ev: Evidence, links: Sequence[Link], anchored: set[dns.name.Name],
+                   now: int) -> None:
+        """Keep each zone's DNSKEY RRset the verdict authenticated (until its TTL or its
+        RRSIGs' expiry), so that the next question under it starts there."""
+        verified = {link.zone for link in links if link.kind == "rrsig"
+                    and link.rdtype == RdataType.DNSKEY and link.name == link.zone}
+        for cut in ev.zones:
+            if cut.name not in verified or cut.name in anchored:
+                continue
+            keys = [r for r in cut.dnskey if r.rdtype == RdataType.DNSKEY]
+            sigs = [rd for r in cut.dnskey if r.rdtype == RdataType.RRSIG for rd in r]
+            if keys and sigs:
+                expires = min(rd.expiration for rd in sigs)  # type: ignore[attr-defined]
+                with self.lock:
+                    self.cache.store_key_anchor(keys[0], min(keys[0].ttl, expires - now), now)
+
+    def forwarders(self, qname: dns.name.Name) -> tuple[Server, ...]:
+        """The servers of the deepest --forward zone holding `qname`; () to iterate."""
+        zones = [(z, s) for z, s in self.config.forward if qname.is_subdomain(z)]
+        return max(zones, key=lambda zs: len(zs[0]))[1] if zones else ()
+
+    def _diagnose(self, forwarders: tuple[Server, ...], anchors: list[dns.rrset.RRset],
+                  entry: Answer) -> tuple[edes.Ede, ...]:
+        """Bogus through forwarders for want of records: ask each whether it passes DNSSEC
+        records on; one that does not is named (log, EDE 10) as the cause."""
+        if not forwarders or not any(code in _MISSING for code, _ in entry.ede):
+            return ()
+        zone = min((r.name for r in anchors), key=len, default=dns.name.root)
+        out = []
+        for server in forwarders:
+            problem = self.upstream.probe(server, zone)
+            if problem:
+                log.warning("%s %s", server, problem)
+                self._upstream_error(str(server), problem.split(" (")[0])
+                out.append((edes.RRSIGS_MISSING, f"forwarder {server} {problem}"))
+        return tuple(out)
+
+    def _aggressive(self, qname: dns.name.Name, qtype: int, anchors: list[dns.rrset.RRset],
+                    now: int) -> Answer | None:
+        """RFC 8198: NXDOMAIN or NODATA from validated NSEC/NSEC3 records already kept, when
+        the validator finds them a secure proof; None otherwise (ask upstream)."""
+        with self.lock:
+            kept = self.cache.denials(qname, now)
+        if kept is None:
+            return None
+        denials, remaining = kept
+        for ev in candidates(denials, qname, qtype):
+            verdict = validate(ev, anchors, now, self.config.policy)
+            if verdict.status is Status.SECURE and verdict.kind in (*_NEGATIVE, Kind.ANSWER):
+                self.stats["aggressive"] += 1
+                ttl = min(data_ttl(ev.rcode, qtype, ev.answer, ev.authority, self.config.cache),
+                          verdict.ttl or 0, remaining)
+                return Answer(ev.rcode, ev.answer, ev.authority, Status.SECURE, (), now, ttl)
+        return None
+
+    def _policy(self, qname: dns.name.Name, entry: Answer) -> Answer:
+        """require-secure: under those names anything not secure is a SERVFAIL that says so."""
+        required = [n for n in self.config.require_secure if qname.is_subdomain(n)]
+        if not required or entry.status in (Status.SECURE, None):
+            return entry
+        state = entry.status.value if entry.status else "unresolved"
+        text = f"{max(required, key=len)} requires DNSSEC: this answer is {state}"
+        entry.status = None
+        entry.ede = ((edes.POLICY, text), *entry.ede)
+        return entry
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        if self.config.source is None:
+            log.info("SIGHUP: no config file to re-read; cache flushed")
+            with self.lock:
+                self.cache.flush()
+            return
+        try:
+            config = self._reread()
+            if config.listens != self.config.listens:
+                log.warning("SIGHUP: listen addresses are kept until a restart")
+                config = dataclasses.replace(config, listens=self.config.listens)
+            self.apply(config)
+        except SigchainError as exc:
+            log.error("SIGHUP: config not re-read, the old one stays: %s", exc)
+            return
+        log.info("SIGHUP: config %s re-read; cache flushed", self.config.source)
+
+    async def run(self, reuse_port: bool = False, children: tuple[int, ...] = ()) -> None:
+        """Answer until SIGTERM/SIGINT. `children`: worker processes answering on the same
+        addresses (SO_REUSEPORT), sent on each SIGHUP; this process alone serves metrics."""
+        loop = asyncio.get_running_loop()
+        listeners = Listeners(self.handle, reuse_port=reuse_port)
+        await listeners.start(list(self.config.listens))
+        if self.config.metrics is not None and not self.worker:
+            try:
+                self.metrics.serve(self.config.metrics)
+            except BaseException:
+                await listeners.close()
+                raise
+        stop = asyncio.Event()
+
+        def hup() -> None:
+            self.reload()
+            for pid in children:
+                _signal(pid, signal.SIGHUP)
+
+        handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: hup}
+        for sig, act in handlers.items():
+            loop.add_signal_handler(sig, act)
+        who = f" (worker {self.worker})" if self.worker else ""
+        log.info("ready%s: resolving on %s", who, ", ".join(map(str, self.config.listens)))
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping%s", who)
+            for sig in handlers:
+                loop.remove_signal_handler(sig)
+            await listeners.close()
+            self.metrics.close()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def serve(self) -> None:
+        """Run in the foreground. With `workers` > 1, the other worker processes are forked
+        first, each with its own sockets on the same addresses and its own cache; they stop
+        with this one."""
+        if self.config.workers <= 1:
+            asyncio.run(self.run())
+            return
+        children = []
+        for i in range(1, self.config.workers):
+            pid = os.fork()
+            if pid == 0:
+                self.worker = i
+                code = 0
+                try:
+                    asyncio.run(self.run(reuse_port=True))
+                except BaseException as exc:  # noqa: BLE001 (a worker reports and exits)
+                    log.error("worker %d: %s", i, exc)
+                    code = 3
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        try:
+            asyncio.run(self.run(reuse_port=True, children=tuple(children)))
+        finally:
+            for pid in children:
+                _signal(pid, signal.SIGTERM)
+            for pid in children:
+                os.waitpid(pid, 0)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

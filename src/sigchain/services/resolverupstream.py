@@ -1,0 +1,155 @@
+"""The resolver's upstream side: one client question resolved by the core resolution machine
+over the network, its queries answered from the cache where it can, and what the replies
+taught (answers, delegations) kept for the next question."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dns.flags
+import dns.name
+import dns.rcode
+from dns.rdatatype import RdataType
+
+from sigchain.clock import SYSTEM, Clock
+from sigchain.core.resolve.cache import Cache
+from sigchain.core.resolve.exchange import Outcome, Query, Reply, ResolutionLimits
+from sigchain.core.resolve.resolution import Resolution
+from sigchain.core.validate.anchors import Server
+from sigchain.core.validate.verdict import Question
+from sigchain.edge import transport
+
+BUDGET = 8.0  # seconds for one client question (dig waits 5 s and retries twice)
+HOLD_DOWN = (5.0, 300.0)  # a server that did not answer is skipped this long, doubling per miss
+SERVER_TIMEOUT = 1.5
+DELEGATION_TTL = 3600  # when the referral's NS RRset did not say (capped by the cache)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A resolution's outcome and the (name, type) of every query it made: what to forget
+    from the cache when the outcome turns out bogus, so that a retry fetches afresh."""
+
+    outcome: Outcome
+    used: tuple[tuple[dns.name.Name, int], ...]
+
+
+@dataclass
+class Upstream:
+    """Resolves questions iteratively from `hints`, sharing `cache` (under `lock`)."""
+
+    hints: tuple[Server, ...]
+    cache: Cache
+    lock: threading.Lock
+    limits: ResolutionLimits = field(default_factory=ResolutionLimits)
+    budget: float = BUDGET
+    server_timeout: float = SERVER_TIMEOUT
+    minimise: bool = True  # QNAME minimisation (RFC 9156), as Unbound does by default
+    stats: Counter[str] = field(default_factory=Counter)  # queries, cached, ignored
+    on_error: Callable[[str, str], None] = lambda server, error: None
+    clock: Clock = SYSTEM
+    # servers that did not answer: (skipped until, last hold-down), shared by all questions
+    down: dict[Server, tuple[float, float]] = field(default_factory=dict)
+
+    def resolve(self, question: Question, anchor_names: set[dns.name.Name], now: int,
+                forwarders: tuple[Server, ...] = ()) -> Fetched:
+        """Iteratively from the hints, or through `forwarders` (RD=1, CD=1: validated here)."""
+        if forwarders:
+            resolution = Resolution(question, anchor_names, server=forwarders[0], cd=True,
+                                    fallbacks=forwarders[1:], limits=self.limits)
+        else:
+            with self.lock:
+                known = self.cache.delegations(question.name, now)
+            resolution = Resolution(question, anchor_names, hints=self.hints, limits=self.limits,
+                                    known=known, minimise=self.minimise)
+        net = transport.Transport(self.budget, self.server_timeout, unanswered=self._skipped())
+        skipped = set(net.unanswered)
+        used: list[tuple[dns.name.Name, int]] = []
+        ns_ttl: dict[dns.name.Name, int] = {}
+        while (query := resolution.next_query()) is not None:
+            used.append((query.qname, query.rdtype))
+            if net.spent:
+                resolution.give_up(net.budget_reason())
+                break
+            with self.lock:
+                cached = self.cache.message(query.qname, query.rdtype, now)
+            if cached is not None:
+                self.stats["cached"] += 1
+                resolution.result(Reply(query.servers[0], cached))
+                continue
+            reply, error = net.exchange(query)
+            if reply is None and net.spent:
+                resolution.give_up(net.budget_reason(), error)
+                break
+            if reply is not None:
+                self._learn(query, reply, ns_ttl, now)
+            resolution.result(reply, error)
+        self.stats["queries"] += net.queries
+        self.stats["ignored"] += net.ignored
+        for server, why in net.unanswered.items():
+            if server not in skipped:
+                self.on_error(str(server), why)
+                self._hold_down(server)
+        with self.lock:  # hold-downs that ran out, of servers that did not fail again: over
+            for server in [s for s in self.down if s not in net.unanswered]:
+                del self.down[server]
+        with self.lock:
+            for zone, servers in resolution.zones.items():
+                if zone in ns_ttl:
+                    self.cache.store_delegation(zone, servers.servers, ns_ttl[zone], now)
+        assert resolution.outcome is not None
+        return Fetched(resolution.outcome, tuple(used))
+
+    def probe(self, server: Server, zone: dns.name.Name) -> str:
+        """Whether a forwarder passes DNSSEC records on: asked for `zone`'s DNSKEY RRset with
+        DO=1 and CD=1, it must answer with the keys and their RRSIGs and echo DO. Returns
+        what is wrong ("strips DNSSEC records", …), or "" when nothing is."""
+        query = Query(zone, RdataType.DNSKEY, (server,), rd=True, cd=True)
+        try:
+            reply = transport.ask(server, query.message(), self.server_timeout)
+        except Exception as exc:  # noqa: BLE001 (any failure: the probe has no verdict)
+            return f"did not answer a DNSKEY probe ({type(exc).__name__})"
+        m = reply.message
+        if m.edns < 0 or not m.ednsflags & dns.flags.DO:
+            return "ignores DO (no DNSSEC records asked for come back)"
+        keys = [r for r in m.answer if r.rdtype == RdataType.DNSKEY and r.name == zone]
+        sigs = [r for r in m.answer if r.rdtype == RdataType.RRSIG and r.covers == RdataType.DNSKEY]
+        if not keys:
+            return "strips DNSSEC records (no DNSKEY)"
+        if not sigs:
+            return "strips DNSSEC records (no RRSIG)"
+        return ""
+
+    def _skipped(self) -> dict[Server, str]:
+        """Servers still held down, as the transport's already-unanswered ones."""
+        now = self.clock.monotonic()
+        with self.lock:
+            return {s: f"no answer earlier, held down {until - now:.0f} s more"
+                    for s, (until, _) in self.down.items() if until > now}
+
+    def _hold_down(self, server: Server) -> None:
+        """Back off from a silent server: 5 s, doubling on each further miss, at most 5 min
+        (as Unbound's infra cache backs off from a server that times out)."""
+        first, cap = HOLD_DOWN
+        with self.lock:
+            _, last = self.down.get(server, (0.0, 0.0))
+            hold = min(cap, last * 2) if last else first
+            self.down[server] = (self.clock.monotonic() + hold, hold)
+
+    def _learn(self, query: Query, reply: Reply, ns_ttl: dict[dns.name.Name, int], now: int) -> None:
+        """Keep an answer (never a referral's glue or other additional data: those are used
+        for this resolution only, within bailiwick); note the TTL of referrals' NS RRsets."""
+        m = reply.message
+        if m.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            return
+        zone = query.zone or dns.name.root
+        kind, child = Resolution._classify(m, zone, query.qname, query.rdtype)
+        if kind == "answer":
+            with self.lock:
+                self.cache.store_message(query.qname, query.rdtype, m, now)
+        elif kind == "referral" and isinstance(child, dns.name.Name):
+            ttls = [r.ttl for r in m.authority if r.rdtype == RdataType.NS and r.name == child]
+            ns_ttl[child] = min(ttls, default=DELEGATION_TTL)

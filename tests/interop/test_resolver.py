@@ -1,0 +1,314 @@
+"""`sigchain resolver` against the lab (as root, 127.53.x port 53): AD only on validated data,
+SERVFAIL with the EDE naming the cause for bogus data and the data with +cd, no AD for
+unsigned children, validated NXDOMAIN, REFUSED + EDE 18 outside --allow, SIGHUP re-reading the
+config; and, in process, the cache: repeated and NSEC-covered questions asked of nobody."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from sigchain.core.lab import hierarchy
+from sigchain.core.validate.anchors import Server
+from sigchain.edge import loopback
+from sigchain.services.resolver import ResolverService
+from sigchain.services.resolverconfig import from_flags
+from tests.conftest import sc, sigchain_cmd, terminate
+
+RESOLVER = "127.53.1.3"  # the lab's range, beside its Unbound (.1) and named (.2)
+OUTSIDER = "127.55.0.1"  # a client address outside --allow
+METRICS, METRICS_PORT = "127.55.0.7", 9153
+LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values())
+
+
+def _lab_on_lo() -> set[str]:
+    return {a for a in loopback.addresses() if ipaddress.ip_address(a) in hierarchy.LAB_NET}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.fail("the resolver's lab tests run as root (port 53, addresses on lo)")
+    before = _lab_on_lo()
+    assert not before & LAB_ADDRESSES, f"lab addresses already on lo: {before}"
+    path = tmp_path_factory.mktemp("rlab")
+    proc = sc("lab", "up", "--dir", path, "--resolver", "unbound")
+    try:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        yield path
+    finally:
+        sc("lab", "down", "--dir", path)
+        for a in _lab_on_lo() & LAB_ADDRESSES - before:
+            loopback.remove(a)
+
+
+def _wait_ready(proc: subprocess.Popen, log: Path) -> None:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if "ready:" in log.read_text():
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    pytest.fail(f"the resolver did not start: {log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def resolver(lab: Path) -> Iterator[tuple[subprocess.Popen, Path, Path]]:  # type: ignore[type-arg]
+    config = lab / "resolver.toml"
+    config.write_text(f'listen = "{RESOLVER}"\nanchor = "anchor.ds"\nroot-hints = "root.hints"\n'
+                      f'allow = ["127.0.0.1/32"]\nmetrics = "{METRICS}#{METRICS_PORT}"\n')
+    log = lab / "resolver.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--config", str(config)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(proc, log)
+        yield proc, config, log
+    finally:
+        terminate(proc)
+
+
+def ask(name: str, rdtype: str = "A", *, do: bool = True, cd: bool = False, ad: bool = False,
+        tcp: bool = False, source: str = "127.0.0.1") -> dns.message.Message:
+    q = dns.message.make_query(name, rdtype, use_edns=0, want_dnssec=do)
+    q.flags |= (dns.flags.CD if cd else 0) | (dns.flags.AD if ad else 0)
+    if tcp:
+        return dns.query.tcp(q, RESOLVER, timeout=10, source=source)
+    return dns.query.udp(q, RESOLVER, timeout=10, source=source)
+
+
+def ede(m: dns.message.Message) -> list[tuple[int, str]]:
+    return [(int(o.code), o.text or "") for o in m.options if isinstance(o, dns.edns.EDEOption)]
+
+
+def has(m: dns.message.Message, rdtype: str) -> bool:
+    return any(r.rdtype == dns.rdatatype.from_text(rdtype) for r in m.answer)
+
+
+@pytest.mark.parametrize("name,rdtype", [("www.example.test", "A"), ("www.nsec.test", "AAAA"),
+                                         ("example.test", "MX"), ("www.optout.test", "A")])
+def test_secure_names_get_ad_and_rrsigs_with_do(resolver, name: str, rdtype: str) -> None:
+    m = ask(name, rdtype)
+    assert m.rcode() == dns.rcode.NOERROR and m.flags & dns.flags.AD, m
+    assert has(m, rdtype) and has(m, "RRSIG")
+
+
+def test_ad_only_when_asked_for_and_rrsigs_only_with_do(resolver) -> None:
+    plain = ask("www.example.test", do=False)
+    assert has(plain, "A") and not has(plain, "RRSIG") and not plain.flags & dns.flags.AD
+    ad = ask("www.example.test", do=False, ad=True)
+    assert has(ad, "A") and not has(ad, "RRSIG") and ad.flags & dns.flags.AD
+
+
+def test_bogus_is_servfail_with_ede_6_and_cd_shows_the_data(resolver) -> None:
+    m = ask("www.dnssec-failed.test")
+    assert m.rcode() == dns.rcode.SERVFAIL and not m.answer
+    [(code, text)] = ede(m)
+    assert code == 6 and "dnssec-failed.test" in text and "matches no DNSKEY" in text
+    cd = ask("www.dnssec-failed.test", cd=True)
+    assert cd.rcode() == dns.rcode.NOERROR and has(cd, "A") and not cd.flags & dns.flags.AD
+
+
+@pytest.mark.parametrize("name", ["www.insecure.test", "www.unsigned.optout.test"])
+def test_unsigned_children_resolve_without_ad(resolver, name: str) -> None:
+    m = ask(name, ad=True)
+    assert m.rcode() == dns.rcode.NOERROR and has(m, "A") and not m.flags & dns.flags.AD
+    assert not ede(m)
+
+
+@pytest.mark.parametrize("name", ["nope.example.test", "nope.nsec.test"])
+def test_nxdomain_under_a_signed_zone_is_validated(resolver, name: str) -> None:
+    m = ask(name, tcp=True)
+    assert m.rcode() == dns.rcode.NXDOMAIN and m.flags & dns.flags.AD
+    assert any(r.rdtype in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3) for r in m.authority)
+
+
+def test_client_outside_allow_is_refused_and_sighup_rereads_the_config(resolver) -> None:
+    proc, config, log = resolver
+    m = ask("www.example.test", source=OUTSIDER)
+    assert m.rcode() == dns.rcode.REFUSED and [c for c, _ in ede(m)] == [18]
+    config.write_text(config.read_text().replace('["127.0.0.1/32"]', '["127.0.0.1/32", "127.55.0.0/16"]'))
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "re-read" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    m = ask("www.example.test", source=OUTSIDER)
+    assert m.rcode() == dns.rcode.NOERROR and m.flags & dns.flags.AD
+
+
+def test_no_recursion_desired_and_junk(resolver) -> None:
+    q = dns.message.make_query("www.example.test", "A")
+    q.flags &= ~dns.flags.RD
+    assert dns.query.udp(q, RESOLVER, timeout=5).rcode() == dns.rcode.REFUSED
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(b"\x12\x34\x01\x00\x00\x01", (RESOLVER, 53))  # a header cut short
+        s.sendto(dns.message.make_query("www.example.test", "A").to_wire(), (RESOLVER, 53))
+        reply = dns.message.from_wire(s.recv(65535))
+    assert reply.rcode() == dns.rcode.NOERROR  # still answering after the junk
+
+
+def test_metrics_count_answers_servfails_cache_and_validations(resolver) -> None:
+    ask("www.dnssec-failed.test", "TXT")
+    ask("www.example.test", "TXT")
+    ask("www.example.test", "TXT")
+    norec = dns.message.make_query("www.example.test", "A")
+    norec.flags &= ~dns.flags.RD
+    assert dns.query.udp(norec, RESOLVER, timeout=5).rcode() == dns.rcode.REFUSED
+    with urllib.request.urlopen(f"http://{METRICS}:{METRICS_PORT}/metrics", timeout=5) as page:
+        text = page.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            values[key] = float(value)
+    assert values['sigchain_resolver_servfail_total{ede="6",zone="dnssec-failed.test."}'] >= 1
+    assert values['sigchain_resolver_queries_total{rcode="NOERROR"}'] >= 2
+    assert values['sigchain_resolver_queries_total{rcode="REFUSED"}'] >= 1
+    assert values["sigchain_resolver_cache_hits_total"] >= 1
+    assert values["sigchain_resolver_cache_misses_total"] >= 2
+    assert values["sigchain_resolver_cache_bytes"] > 0
+    assert values['sigchain_resolver_validations_total{result="secure"}'] >= 1
+    assert values['sigchain_resolver_validations_total{result="bogus"}'] >= 1
+    assert values["sigchain_resolver_latency_seconds_count"] >= 3
+
+
+# ---- in process: the cache ---------------------------------------------------------------------
+
+@pytest.fixture()
+def service(lab: Path) -> Iterator[ResolverService]:
+    config = from_flags(anchor=str(lab / "anchor.ds"), root_hints=str(lab / "root.hints"))
+    s = ResolverService(config)
+    yield s
+    s.pool.shutdown()
+
+
+def _n(text: str) -> dns.name.Name:
+    return dns.name.from_text(text)
+
+
+def test_repeated_questions_are_answered_from_the_cache(service: ResolverService) -> None:
+    first = service.resolve(_n("www.example.test"), dns.rdatatype.A)
+    asked = service.upstream.stats["queries"]
+    assert first.status is not None and first.status.value == "secure" and asked > 0
+    assert service.cache.answer(_n("www.example.test"), dns.rdatatype.A, service.clock.now())
+    # another name of the same zone: the delegations and keys are known, one query suffices
+    service.resolve(_n("mail.example.test"), dns.rdatatype.A)
+    assert service.upstream.stats["queries"] == asked + 1
+
+
+def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) -> None:
+    """RFC 8198: after one validated NXDOMAIN, another name the same NSEC covers, and a NODATA
+    the kept NSEC/NSEC3 records prove, are answered with no upstream query."""
+    first = service.resolve(_n("nope.nsec.test"), dns.rdatatype.A)
+    assert first.rcode == dns.rcode.NXDOMAIN and first.status is not None
+    assert first.status.value == "secure"
+    now = service.clock.now()
+    assert service.cache.answer(_n("nope.nsec.test"), dns.rdatatype.A, now) is not None
+    asked = service.upstream.stats["queries"]
+    other = service.resolve(_n("nopf.nsec.test"), dns.rdatatype.AAAA)  # same NSEC interval
+    assert other.rcode == dns.rcode.NXDOMAIN and other.status.value == "secure"  # type: ignore[union-attr]
+    assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == 1
+    for zone in ("nsec.test", "example.test"):  # NSEC and NSEC3: NODATA for another type
+        assert service.resolve(_n(f"www.{zone}"), dns.rdatatype.TXT).rcode == dns.rcode.NOERROR
+        asked = service.upstream.stats["queries"]
+        nodata = service.resolve(_n(f"www.{zone}"), dns.rdatatype.MX)
+        assert nodata.rcode == dns.rcode.NOERROR and not nodata.answer
+        assert nodata.status.value == "secure"  # type: ignore[union-attr]
+        assert service.upstream.stats["queries"] == asked, zone
+    # a name that exists is never denied from the kept records
+    assert service.resolve(_n("mail.nsec.test"), dns.rdatatype.A).answer
+    # a validated wildcard answer is expanded for another name the kept NSEC shows absent
+    first = service.resolve(_n("one.wild.nsec.test"), dns.rdatatype.A)
+    assert first.status is not None and first.status.value == "secure"
+    asked, synthesised = service.upstream.stats["queries"], service.stats["aggressive"]
+    other = service.resolve(_n("two.wild.nsec.test"), dns.rdatatype.A)
+    assert other.status is not None and other.status.value == "secure"
+    assert [(r.name, rd.address) for r in other.answer if r.rdtype == dns.rdatatype.A for rd in r] == [
+        (_n("two.wild.nsec.test"), hierarchy.record_addresses(hierarchy.zone("nsec.test."))["wild"])]
+    assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == synthesised + 1
+
+
+def test_serve_stale_only_when_asked_for_and_only_with_valid_rrsigs(lab: Path) -> None:
+    """RFC 8767, off by default: with a window, an expired secure answer is served (EDE 3,
+    TTL 30) when no server answers; never past the window, never once its RRSIGs expired."""
+    from sigchain.clock import FakeClock
+    from sigchain.core.resolve.cache import CacheLimits
+
+    dead = [(dns.name.root, (Server("127.55.0.29"),))]  # nothing listens there: refused at once
+    for window in (0, 3600, 90 * 86400):
+        clock = FakeClock(int(time.time()))
+        config = from_flags(anchor=str(lab / "anchor.ds"), root_hints=str(lab / "root.hints"))
+        service = ResolverService(dataclasses.replace(config, cache=CacheLimits(stale_window=window)),
+                                  clock=clock)
+        try:
+            fresh = service.resolve(_n("www.example.test"), dns.rdatatype.A)
+            assert fresh.status is not None and fresh.status.value == "secure"
+            service.config = dataclasses.replace(service.config, forward=tuple(dead))
+            clock.advance(fresh.ttl + 10)
+            stale = service.resolve(_n("www.example.test"), dns.rdatatype.A)
+            if window == 0:
+                assert stale.status is None and stale.ede[0][0] == 22  # SERVFAIL, no authority
+                continue
+            assert stale.status.value == "secure" and stale.ede[0][0] == 3  # type: ignore[union-attr]
+            assert stale.answer and all(r.ttl <= 30 for r in stale.answer)
+            # past the window (3600 s), or inside it (90 days) but past the RRSIGs' expiration
+            clock.advance(3600 if window == 3600 else 40 * 86400)
+            assert service.resolve(_n("www.example.test"), dns.rdatatype.A).status is None
+        finally:
+            service.pool.shutdown()
+
+
+def test_qname_minimisation_shows_each_server_one_label_more(lab: Path) -> None:
+    """RFC 9156: the root hears only `test.`, `test.` only `example.test.`; the answer is the
+    same and validates."""
+    from sigchain.core.resolve.resolution import Resolution
+    from sigchain.core.validate.anchors import parse_anchors, parse_root_hints
+    from sigchain.core.validate.validator import Question, validate
+    from sigchain.edge import transport
+
+    anchors = parse_anchors((lab / "anchor.ds").read_text())
+    hints = parse_root_hints((lab / "root.hints").read_text())
+    for minimise in (True, False):
+        r = Resolution(Question(_n("www.example.test."), dns.rdatatype.AAAA), {dns.name.root},
+                       hints=hints, minimise=minimise)
+        outcome = transport.Transport().run(r)
+        assert validate(outcome.evidence, anchors, int(time.time())).status.value == "secure"  # type: ignore[union-attr]
+        seen = {(x.query.zone, x.query.qname) for x in r.exchanges if x.query.zone is not None}
+        deepest = {z: max(len(q) - len(z) for zz, q in seen if zz == z) for z, _ in seen}
+        if minimise:  # one label below each zone (DS/DNSKEY links are the zone's own names)
+            assert deepest[dns.name.root] == 1 and deepest[_n("test.")] == 1, seen
+            assert all(x.query.rdtype == dns.rdatatype.A for x in r.exchanges
+                       if x.query.qname != _n("www.example.test.") and "minimised" in x.query.purpose)
+        else:
+            assert deepest[dns.name.root] == 3, seen
+
+
+def test_work_limit_per_question_ends_in_servfail_naming_it(lab: Path) -> None:
+    config = from_flags(anchor=str(lab / "anchor.ds"), root_hints=str(lab / "root.hints"))
+    limited = dataclasses.replace(config, limits=dataclasses.replace(config.limits, max_queries=2))
+    service = ResolverService(limited)
+    try:
+        entry = service.resolve(_n("www.example.test"), dns.rdatatype.A)
+        assert entry.status is None and "max_queries" in entry.ede[0][1]
+        assert service.upstream.stats["queries"] == 2
+    finally:
+        service.pool.shutdown()

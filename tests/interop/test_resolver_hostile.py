@@ -1,0 +1,75 @@
+"""A hostile path between the resolver and its upstream (tests/interop/hostile_net.py's
+spoofing relay in front of the lab's Unbound, on 127.55.0.19): replies with the wrong ID, for
+another question, from another port, junk, and out-of-bailiwick extras in the real replies.
+None of it is accepted or cached (counted: every forgery ignored, 0 accepted)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+from sigchain.core.lab import hierarchy
+from sigchain.services.resolver import ResolverService
+from sigchain.services.resolverconfig import from_flags
+from tests.interop.hostile_net import SpoofingRelay
+from tests.interop.test_resolver import lab  # noqa: F401 (the lab fixture)
+
+RELAY = "127.55.0.19"
+UPSTREAM = hierarchy.RESOLVERS["unbound"]
+POISON = "192.0.2.66"
+QUESTIONS = [("www.nsec.test.", "A"), ("mail.example.test.", "A"), ("nope.nsec.test.", "A"),
+             ("www.insecure.test.", "A")]
+
+
+class _Poisoning:
+    """A relay socket whose real replies carry an extra A record for a name outside the
+    question's zone (www.example.test.) in their additional section."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.poisoned = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)
+
+    def sendto(self, data: bytes, client: tuple[str, int]) -> int:
+        try:
+            m = dns.message.from_wire(data)
+        except Exception:  # noqa: BLE001 (the forged junk: passed on as it is)
+            return self.sock.sendto(data, client)
+        if m.answer and m.question[0].name != dns.name.from_text("www.example.test."):
+            m.additional.append(dns.rrset.from_text("www.example.test.", 300, "IN", "A", POISON))
+            self.poisoned += 1
+        return self.sock.sendto(m.to_wire(max_size=65535), client)
+
+
+def test_spoofed_replies_and_extras_are_never_accepted(lab: Path) -> None:  # noqa: F811
+    relay = SpoofingRelay(RELAY, (UPSTREAM, 53))
+    poisoning = relay.sock = _Poisoning(relay.sock)  # type: ignore[assignment]
+    config = from_flags(anchor=str(lab / "anchor.ds"), forward=[f".={RELAY}"])
+    service = ResolverService(config)
+    try:
+        results = {q: service.resolve(dns.name.from_text(q[0]), dns.rdatatype.from_text(q[1]))
+                   for q in QUESTIONS}
+        assert relay.forged > 0 and relay.relayed > 0 and poisoning.poisoned > 0
+        # every forgery that reached the resolver's port was ignored, and counted
+        assert service.upstream.stats["ignored"] == relay.forged
+        assert results[("www.nsec.test.", "A")].rcode == dns.rcode.NOERROR
+        assert results[("mail.example.test.", "A")].answer
+        assert results[("nope.nsec.test.", "A")].rcode == dns.rcode.NXDOMAIN
+        assert all(e.status is not None and e.status.value != "bogus" for e in results.values())
+        # the extra never became an answer: www.example.test. is asked of the upstream anew
+        asked = service.upstream.stats["queries"]
+        www = service.resolve(dns.name.from_text("www.example.test."), dns.rdatatype.A)
+        assert service.upstream.stats["queries"] > asked
+        assert [rd.address for r in www.answer if r.rdtype == dns.rdatatype.A for rd in r] == [
+            hierarchy.record_addresses(hierarchy.zone("example.test."))["www"]]
+    finally:
+        service.pool.shutdown()
+        relay.close()

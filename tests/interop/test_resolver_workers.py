@@ -1,0 +1,62 @@
+"""`sigchain resolver --workers 2`: two processes answer on one address (SO_REUSEPORT), a
+SIGHUP reaches both, and SIGTERM stops both (no worker left behind)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.rcode
+
+from tests.conftest import sigchain_cmd, terminate
+from tests.interop.test_resolver import _wait_ready
+
+ADDRESS, PORT = "127.55.0.50", 5399
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def test_two_workers_answer_on_one_address_and_stop_together(tmp_path: Path) -> None:
+    log = tmp_path / "resolver.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--listen", f"{ADDRESS}#{PORT}",
+                                 "--workers", "2"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(proc, log)
+        deadline = time.monotonic() + 10
+        while log.read_text().count("ready") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "ready (worker 1): resolving on 127.55.0.50#5399" in log.read_text()
+        [worker] = children(proc.pid)
+        q = dns.message.make_query("www.example.test", "A")
+        q.flags &= ~dns.flags.RD  # refused without any upstream: the reply proves who listens
+        for _ in range(40):  # each from its own source port: the kernel spreads them
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(5)
+                s.sendto(q.to_wire(), (ADDRESS, PORT))
+                assert dns.message.from_wire(s.recv(65535)).rcode() == dns.rcode.REFUSED
+        proc.send_signal(signal.SIGHUP)
+        while log.read_text().count("SIGHUP") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert log.read_text().count("SIGHUP") == 2, log.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text()
+    finally:
+        terminate(proc)

@@ -1,0 +1,180 @@
+"""The resolver's cache and response rendering (pure, told the time): RFC 2308 negative TTLs,
+caps, bogus kept briefly, the byte bound with LRU eviction; AD/DO/CD rules, EDE, truncation."""
+
+from __future__ import annotations
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from sigchain.core.resolve.cache import Answer, Cache, CacheLimits, data_ttl
+from sigchain.core.resolve.respond import Unanswerable, read_query, render
+from sigchain.core.validate.verdict import Status
+
+NOW = 1_800_000_000
+A = dns.rdatatype.A
+
+
+def rrset(text: str) -> dns.rrset.RRset:
+    name, ttl, rdtype, *data = text.split(None, 3)
+    return dns.rrset.from_text(name, int(ttl), "IN", rdtype, *data)
+
+
+def soa(ttl: int, minimum: int) -> dns.rrset.RRset:
+    return rrset(f"example. {ttl} SOA ns.example. host.example. 1 7200 3600 1209600 {minimum}")
+
+
+@pytest.mark.parametrize("soa_ttl,minimum,expect", [(300, 60, 60), (30, 600, 30), (9000, 9000, 3600)])
+def test_negative_ttl_is_the_smaller_of_soa_ttl_and_minimum_capped(soa_ttl: int, minimum: int,
+                                                                   expect: int) -> None:
+    limits = CacheLimits(max_negative_ttl=3600)
+    assert data_ttl(dns.rcode.NXDOMAIN, A, (), (soa(soa_ttl, minimum),), limits) == expect
+    # NODATA is negative too
+    assert data_ttl(dns.rcode.NOERROR, A, (), (soa(soa_ttl, minimum),), limits) == expect
+
+
+def test_positive_ttl_capped_both_ways() -> None:
+    limits = CacheLimits(max_ttl=100, min_ttl=10)
+    assert data_ttl(0, A, (rrset("a.example. 5000 A 192.0.2.1"),), (), limits) == 100
+    assert data_ttl(0, A, (rrset("a.example. 2 A 192.0.2.1"),), (), limits) == 10
+    assert data_ttl(0, A, (rrset("a.example. 50 A 192.0.2.1"), rrset("a.example. 40 RRSIG A 13 2 "
+                    "50 20300101000000 20200101000000 1 example. AAAA")), (), limits) == 40
+
+
+def entry(status: Status | None, ttl: int = 300, name: str = "a.example.") -> Answer:
+    return Answer(0, (rrset(f"{name} {ttl} A 192.0.2.1"),), (), status, (), NOW, ttl)
+
+
+def test_bogus_and_failures_are_kept_briefly() -> None:
+    cache = Cache(CacheLimits(bogus_ttl=7, failure_ttl=3))
+    name = dns.name.from_text("a.example.")
+    cache.store_answer(name, A, entry(Status.BOGUS))
+    assert cache.answer(name, A, NOW + 6) is not None
+    assert cache.answer(name, A, NOW + 7) is None
+    cache.store_answer(name, A, entry(None))
+    assert cache.answer(name, A, NOW + 2) is not None and cache.answer(name, A, NOW + 3) is None
+    cache.store_answer(name, A, entry(Status.SECURE))
+    assert cache.answer(name, A, NOW + 299) is not None and cache.answer(name, A, NOW + 300) is None
+
+
+def test_byte_bound_evicts_the_least_recently_used() -> None:
+    one = Cache().store_answer(dns.name.from_text("x.example."), A, entry(Status.SECURE)).size
+    cache = Cache(CacheLimits(max_bytes=one * 10 + one // 2))
+    names = [dns.name.from_text(f"n{i:03d}.example.") for i in range(30)]
+    for n in names:
+        cache.store_answer(n, A, entry(Status.SECURE, name=n.to_text()))
+        assert cache.answer(names[0], A, NOW) is not None  # kept warm: never the LRU one
+        assert cache.size <= cache.limits.max_bytes
+    assert len(cache) == 10 and cache.stats["evicted"] == 20
+    assert cache.answer(names[-1], A, NOW) is not None and cache.answer(names[1], A, NOW) is None
+
+
+def test_upstream_messages_count_down_and_drop_the_additional_section() -> None:
+    cache = Cache()
+    q = dns.message.make_query("a.example.", "A")
+    r = dns.message.make_response(q)
+    r.answer.append(rrset("a.example. 100 A 192.0.2.1"))
+    r.additional.append(rrset("evil.other. 100 A 192.0.2.66"))
+    cache.store_message(dns.name.from_text("a.example."), A, r, NOW)
+    m = cache.message(dns.name.from_text("a.example."), A, NOW + 30)
+    assert m is not None and m.answer[0].ttl == 70 and not m.additional
+    assert cache.message(dns.name.from_text("a.example."), A, NOW + 100) is None
+
+
+# ---- rendering -----------------------------------------------------------------------------
+
+def query(do: bool = True, cd: bool = False, ad: bool = False, edns: bool = True,
+          tcp: bool = False, name: str = "a.example.", payload: int = 1232):
+    q = dns.message.make_query(name, "A", use_edns=0 if edns else False, want_dnssec=do,
+                               payload=payload)
+    q.flags |= (dns.flags.CD if cd else 0) | (dns.flags.AD if ad else 0)
+    return read_query(q.to_wire(), tcp)
+
+
+SIGNED = Answer(0, (rrset("a.example. 300 A 192.0.2.1"), rrset(
+    "a.example. 300 RRSIG A 13 2 300 20300101000000 20200101000000 1 example. AAAA")), (),
+    Status.SECURE, (), NOW, 300)
+
+
+def test_ad_only_on_secure_data_when_asked_and_rrsigs_only_with_do() -> None:
+    m = dns.message.from_wire(render(query(), SIGNED, NOW + 10))
+    assert m.flags & dns.flags.AD and len(m.answer) == 2 and m.answer[0].ttl == 290
+    plain = dns.message.from_wire(render(query(do=False), SIGNED, NOW))
+    assert not plain.flags & dns.flags.AD and len(plain.answer) == 1
+    ad = dns.message.from_wire(render(query(do=False, ad=True), SIGNED, NOW))
+    assert ad.flags & dns.flags.AD and len(ad.answer) == 1
+    insecure = Answer(0, SIGNED.answer[:1], (), Status.INSECURE, ((1, "alg 253"),), NOW, 300)
+    m = dns.message.from_wire(render(query(ad=True), insecure, NOW))
+    assert not m.flags & dns.flags.AD and [o.code for o in m.options] == [1]
+
+
+def test_bogus_is_servfail_with_ede_unless_cd() -> None:
+    bogus = Answer(0, SIGNED.answer, (), Status.BOGUS, ((7, "RRSIG expired"),), NOW, 60)
+    m = dns.message.from_wire(render(query(), bogus, NOW))
+    assert m.rcode() == dns.rcode.SERVFAIL and not m.answer
+    assert [(o.code, o.text) for o in m.options if isinstance(o, dns.edns.EDEOption)] == [(7, "RRSIG expired")]
+    cd = dns.message.from_wire(render(query(cd=True), bogus, NOW))
+    assert cd.rcode() == dns.rcode.NOERROR and cd.answer and not cd.flags & dns.flags.AD
+    assert cd.flags & dns.flags.CD
+    plain = dns.message.from_wire(render(query(do=False, edns=False), bogus, NOW))
+    assert plain.rcode() == dns.rcode.SERVFAIL and plain.edns < 0  # no EDNS: no EDE
+
+
+def test_too_big_for_udp_is_truncated_and_fits_over_tcp() -> None:
+    big = dns.rrset.from_text("a.example.", 300, "IN", "TXT", *[f'"{i} {"x" * 200}"' for i in range(10)])
+    e = Answer(0, (big,), (), Status.INSECURE, (), NOW, 300)
+    q = dns.message.make_query("a.example.", "TXT", use_edns=0, payload=1232)
+    udp = dns.message.from_wire(render(read_query(q.to_wire(), False), e, NOW))
+    assert udp.flags & dns.flags.TC and not udp.answer
+    tcp = dns.message.from_wire(render(read_query(q.to_wire(), True), e, NOW))
+    assert not tcp.flags & dns.flags.TC and tcp.answer
+
+
+@pytest.mark.parametrize("make,rcode", [
+    (lambda: dns.message.make_query("a.example.", "AXFR"), dns.rcode.REFUSED),
+    (lambda: dns.message.make_query("a.example.", "A", rdclass="CH"), dns.rcode.REFUSED),
+])
+def test_queries_a_resolver_does_not_answer(make, rcode: int) -> None:
+    with pytest.raises(Unanswerable) as bad:
+        read_query(make().to_wire(), False)
+    assert bad.value.wire is not None and dns.message.from_wire(bad.value.wire).rcode() == rcode
+    with pytest.raises(Unanswerable) as junk:
+        read_query(b"\x12\x34\x01\x00\x00\x01" + bytes(6) + b"\x03ab", False)
+    assert junk.value.wire is not None and junk.value.wire[:2] == b"\x12\x34"
+
+
+# ---- the fast path's reading of a query ------------------------------------------------------
+
+def test_plain_query_keys_by_flags_and_question_and_gives_the_udp_limit() -> None:
+    from sigchain.core.resolve.fastpath import plain_query
+
+    def key(**kw: object):
+        q = dns.message.make_query("WwW.example.", "A", **kw)  # type: ignore[arg-type]
+        return plain_query(q.to_wire())
+
+    plain = key()
+    assert plain is not None and plain[1] == 512
+    do = key(use_edns=0, want_dnssec=True, payload=4096)
+    assert do is not None and do[1] == 1232 and do[0] != plain[0] and do[0][2] is True
+    assert key(use_edns=0)[0] != do[0]  # type: ignore[index]
+    assert b"WwW" in plain[0][3]  # the client's letter case, echoed as sent
+    q = dns.message.make_query("www.example.", "A")
+    q.flags |= dns.flags.CD
+    assert plain_query(q.to_wire())[0] != plain[0]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dns.message.make_query("a.example.", "A", use_edns=1),  # EDNS version 1: BADVERS
+    lambda: dns.message.make_response(dns.message.make_query("a.example.", "A")),  # a response
+    lambda: dns.message.Message(),  # no question
+])
+def test_anything_unusual_takes_the_full_parser(make) -> None:
+    from sigchain.core.resolve.fastpath import plain_query
+    assert plain_query(make().to_wire()) is None
+    wire = dns.message.make_query("a.example.", "A").to_wire()
+    assert plain_query(wire[:-2]) is None and plain_query(wire + b"\x00") is None

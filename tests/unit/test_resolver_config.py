@@ -1,0 +1,73 @@
+"""`sigchain resolver`'s config: the README's example parses; flags override the file; bad
+settings name the file and line (exit 2)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import dns.name
+import pytest
+
+from sigchain.errors import InputError
+from sigchain.services.resolverconfig import from_flags, parse_config
+from tests.conftest import ROOT, sc
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text().split("### `sigchain resolver`", 1)[1]
+    return text.split("```toml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_parses(tmp_path: Path) -> None:
+    c = parse_config(readme_example(), str(tmp_path / "resolver.toml"))
+    assert [str(a) for a in c.listens] == ["127.0.0.1#53", "::1#5353"]
+    assert c.anchor == str(tmp_path / "anchor.ds") and c.root_hints == str(tmp_path / "root.hints")
+    assert c.allow == (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8"))
+    [(zone, servers)] = c.forward
+    assert zone == dns.name.from_text("corp.example.") and [str(s) for s in servers] == ["10.0.0.53", "10.0.0.54"]
+    assert c.require_secure == (dns.name.from_text("corp.example."),)
+    assert str(c.metrics) == "127.0.0.1#9153"
+    assert (c.cache.max_bytes, c.cache.bogus_ttl, c.cache.stale_window) == (67108864, 60, 0)
+    assert (c.limits.max_queries, c.limits.max_chain, c.limits.max_depth) == (64, 8, 3)
+    assert (c.policy.limits.max_verifications, c.policy.max_nsec3_iterations) == (64, 150)
+
+
+def test_limits_table_sets_the_work_bounds(tmp_path: Path) -> None:
+    c = parse_config("[limits]\nmax-queries = 5\nmax-nsec3-iterations = 0\nmax-verifications = 9\n",
+                     str(tmp_path / "r.toml"))
+    assert c.limits.max_queries == 5 and c.limits.max_referrals == 30
+    assert c.policy.max_nsec3_iterations == 0 and c.policy.limits.max_verifications == 9
+    assert c.policy.limits.max_nsec3_hashes == 150
+
+
+def test_flags_override_the_file(tmp_path: Path) -> None:
+    base = parse_config('allow = "10.0.0.0/8"\nlisten = "127.0.0.2"\n', str(tmp_path / "r.toml"))
+    c = from_flags(listens=["127.0.0.3#5300"], base=base)
+    assert [str(a) for a in c.listens] == ["127.0.0.3#5300"]
+    assert c.allow == (ipaddress.ip_network("10.0.0.0/8"),)
+
+
+@pytest.mark.parametrize("text,line,words", [
+    ('listen = "127.0.0.1"\nallow = ["10.0.0.0/33"]\n', 2, "bad --allow"),
+    ('forward = ["corp.example."]\n', 1, "expected ZONE=ADDR"),
+    ('colour = "blue"\n', 1, "unknown setting 'colour'"),
+    ('[cache]\nmax-ttl = -1\n', 2, "cache.max-ttl must be"),
+    ('[cache]\nsize = 1\n', 2, "unknown setting 'size' in [cache]"),
+    ('listen = [1]\n', 1, "listen must be a string"),
+    ('[limits]\nmax-queries = 0\n', 2, "limits.max-queries must be an integer in 1..1000"),
+])
+def test_bad_settings_name_the_line(tmp_path: Path, text: str, line: int, words: str) -> None:
+    with pytest.raises(InputError) as bad:
+        parse_config(text, str(tmp_path / "r.toml"))
+    assert bad.value.line == line and words in str(bad.value)
+
+
+def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text('allow = ["nonsense"]\n')
+    proc = sc("resolver", "--config", path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{path}:1:" in proc.stderr and "bad --allow" in proc.stderr
+    missing = sc("resolver", "--anchor", tmp_path / "nope.ds", "--listen", "127.55.0.40#5399")
+    assert missing.returncode == 2 and "nope.ds" in missing.stderr and "Traceback" not in missing.stderr
