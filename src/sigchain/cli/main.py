@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("sigchain.cli.serve", "serve", "Serve zones authoritatively (UDP, TCP, XFR out)."),
     "lab": ("sigchain.cli.lab", "lab", "A signed hierarchy on loopback with a validating resolver."),
     "trace": ("sigchain.cli.trace", "trace", "Resolve and validate a name, showing the chain (delv)."),
+    "diagnose": ("sigchain.cli.diagnose", "diagnose", "Say why a name fails to validate, and the fix."),
     "policy": ("sigchain.cli.policy", "policy", "Check or simulate a key and signing policy (dnssec-policy)."),
 }
 

@@ -71,6 +71,27 @@ def parse_words(words: tuple[str, ...]) -> tuple[str, int, str | None]:
     return name, rdtype if rdtype is not None else dns.rdatatype.A, server
 
 
+def parse_question(words: tuple[str, ...], timeout: float) -> tuple[dns.name.Name, int, str | None]:
+    """NAME, TYPE and @SERVER from the positionals (see parse_words), the name parsed, and a
+    positive --timeout checked."""
+    text, rdtype, server_text = parse_words(words)
+    try:
+        qname = dns.name.from_text(text)
+    except dns.exception.DNSException as exc:
+        raise InputError(f"bad name {text!r}: {exc}") from None
+    if timeout <= 0:
+        raise InputError("--timeout must be positive")
+    return qname, rdtype, server_text
+
+
+ANCHOR_OPTION = click.option(
+    "--anchor", "anchor_file", metavar="FILE",
+    help="Trust anchors (DS/DNSKEY records, or BIND trust-anchors { … };) replacing the "
+         "built-in IANA root anchors.")
+HINTS_OPTION = click.option(
+    "--root-hints", "hints_file", metavar="FILE",
+    help="Root hints for iterative resolution (default: the IANA root servers).")
+
 # The top-level keys of `trace --json`, the same on success, on a failed trace and on an error.
 TRACE_KEYS = ("question", "mode", "server", "at", "status", "verdict_line", "verdict_lines",
               "rcode", "exit_code", "queries", "ignored_replies", "unanswered", "key_tags",
@@ -79,11 +100,8 @@ TRACE_KEYS = ("question", "mode", "server", "at", "status", "verdict_line", "ver
 
 @click.command()
 @click.argument("words", nargs=-1, metavar="NAME [TYPE] [@SERVER]")
-@click.option("--anchor", "anchor_file", metavar="FILE",
-              help="Trust anchors (DS/DNSKEY records, or BIND trust-anchors { … };) replacing "
-                   "the built-in IANA root anchors.")
-@click.option("--root-hints", "hints_file", metavar="FILE",
-              help="Root hints for iterative resolution (default: the IANA root servers).")
+@ANCHOR_OPTION
+@HINTS_OPTION
 @click.option("-p", "--port", type=int, default=None, help="Port of @SERVER (default 53).")
 @click.option("--cd/--no-cd", "cd", default=None,
               help="With @SERVER: --cd sets RD=1 and CD=1 on every query even if the server "
@@ -110,13 +128,7 @@ def trace(words: tuple[str, ...], anchor_file: str | None, hints_file: str | Non
     ADDR#PORT) it asks that server for every link. Exit 0 secure or insecure, 1 bogus,
     indeterminate or failed, 3 when no server answers or the time budget is spent.
     """
-    text, rdtype, server_text = parse_words(words)
-    try:
-        qname = dns.name.from_text(text)
-    except dns.exception.DNSException as exc:
-        raise InputError(f"bad name {text!r}: {exc}") from None
-    if timeout <= 0:
-        raise InputError("--timeout must be positive")
+    qname, rdtype, server_text = parse_question(words, timeout)
     server = anchors.parse_server(server_text, port) if server_text is not None else None
     if server is None and port is not None:
         raise InputError("-p PORT applies to @SERVER; none was given")

@@ -1,0 +1,90 @@
+"""`sigchain diagnose` on the lab (as root, 127.53.x port 53) with Unbound as the resolver:
+the lab's known-good, insecure, broken and missing names each get their exact cause, and a
+zone whose server stops answering is named "not a DNSSEC problem"."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sigchain.core.lab import hierarchy
+from tests.conftest import need, sc
+
+UNBOUND = hierarchy.RESOLVERS["unbound"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.fail("the lab tests run as root (port 53, addresses on lo): run bash dev/test as root")
+    for tool in ("unbound", "unbound-control", "dig"):
+        need(tool)
+    d = tmp_path_factory.mktemp("diaglab")
+    proc = sc("lab", "up", "--dir", d, "--resolver", "unbound")
+    try:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        yield d
+    finally:
+        sc("lab", "down", "--dir", d)
+
+
+def diagnose(lab: Path, *args: str) -> tuple[int, dict]:
+    proc = sc("diagnose", *args, "--resolver", UNBOUND, "--anchor", lab / "anchor.ds",
+              "--root-hints", lab / "root.hints", "--timeout", "8", "--json")
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def dig(*args: str) -> str:
+    return subprocess.run(["dig", f"@{UNBOUND}", "+dnssec", "+tries=1", "+time=3", *args],
+                          capture_output=True, text=True, timeout=30).stdout
+
+
+@pytest.mark.parametrize(("qname", "cause", "code"), [
+    ("www.example.test", "SECURE", 0),
+    ("www.insecure.test", "INSECURE", 0),
+    ("www.dnssec-failed.test", "DS_MISMATCH", 1),
+    ("nothing-here.example.test", "NXDOMAIN", 3),
+])
+def test_lab_names_get_their_cause(lab: Path, qname: str, cause: str, code: int) -> None:
+    rc, out = diagnose(lab, qname)
+    assert (out["cause"], rc) == (cause, code), out["reason"]
+    assert out["exit_code"] == code and out["fix"]
+
+
+def test_ds_mismatch_shows_both_answers_and_the_failing_link(lab: Path) -> None:
+    rc, out = diagnose(lab, "www.dnssec-failed.test", "A")
+    assert "status: SERVFAIL" in dig("www.dnssec-failed.test", "A")  # Unbound, as the oracle
+    assert out["resolver_answer"]["reply"]["rcode"] == "SERVFAIL"
+    cd = out["resolver_answer_cd"]["reply"]
+    assert cd["rcode"] == "NOERROR" and cd["answer_types"] == ["A"]
+    link = out["failing_link"]
+    assert (link["code"], link["name"]) == ("DS_NO_MATCHING_DNSKEY", "dnssec-failed.test.")
+    tags = out["key_tags"][0]
+    assert tags["ds"] and tags["dnskey"]
+    assert {d["tag"] for d in tags["ds"]}.isdisjoint({k["tag"] for k in tags["dnskey"]})
+    text = sc("diagnose", "www.dnssec-failed.test", "--resolver", UNBOUND, "--anchor",
+              lab / "anchor.ds", "--root-hints", lab / "root.hints")
+    assert text.returncode == 1
+    assert "DNSSEC validation failure: DS_MISMATCH" in text.stdout
+    assert "asked with CD: NOERROR" in text.stdout and "fix: publish at the parent" in text.stdout
+
+
+def test_a_zone_whose_server_is_silent_is_not_a_dnssec_problem(lab: Path) -> None:
+    state = json.loads((lab / "lab.json").read_text())
+    pid = state["processes"][hierarchy.server_name(hierarchy.zone("nsec.test."))]["pid"]
+    subprocess.run(["unbound-control", "-c", lab / "unbound.conf", "flush_zone", "."],
+                   capture_output=True, check=True)
+    os.killpg(pid, signal.SIGSTOP)  # the server and its workers stop answering
+    try:
+        rc, out = diagnose(lab, "www.nsec.test")
+    finally:
+        os.killpg(pid, signal.SIGCONT)
+    assert (out["cause"], rc) == ("SERVERS_UNREACHABLE", 3), out["reason"]
+    assert out["category"] == "not a DNSSEC problem"
+    assert "127.53.0.4" in out["reason"]
