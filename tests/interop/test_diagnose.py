@@ -14,24 +14,15 @@ from pathlib import Path
 import pytest
 
 from sigchain.core.lab import hierarchy
-from tests.conftest import need, sc
+from tests.conftest import sc
+from tests.interop.diaglab import unbound_lab
 
 UNBOUND = hierarchy.RESOLVERS["unbound"]
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.fail("the lab tests run as root (port 53, addresses on lo): run bash dev/test as root")
-    for tool in ("unbound", "unbound-control", "dig"):
-        need(tool)
-    d = tmp_path_factory.mktemp("diaglab")
-    proc = sc("lab", "up", "--dir", d, "--resolver", "unbound")
-    try:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        yield d
-    finally:
-        sc("lab", "down", "--dir", d)
+    yield from unbound_lab(tmp_path_factory, "diaglab")
 
 
 def diagnose(lab: Path, *args: str) -> tuple[int, dict]:

@@ -1,0 +1,94 @@
+"""The lab's failure drills (pure): which drills exist, what each breaks and the cause
+`diagnose` must name for it, and the record of an active drill (drills/active.json) that
+`lab repair` reads to know what to undo."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import dns.exception
+import dns.name
+
+from sigchain.core.lab import hierarchy
+from sigchain.errors import InputError
+
+DAY = 86400
+EXPIRED_AGO = 10 * DAY  # expired-rrsig: the signatures ran out this long ago
+
+
+@dataclass(frozen=True)
+class Drill:
+    name: str
+    about: str
+    cause: str  # what `diagnose` names while the drill runs
+    zone_drill: bool  # breaks one signed zone (--zone); else the resolver's path or anchor
+    probe: str  # a name whose validation the drill breaks, {zone} filled in
+
+    def probe_name(self, zone: str) -> str:
+        return self.probe.format(zone=zone)
+
+
+DRILLS: dict[str, Drill] = {d.name: d for d in (
+    Drill("broken-ds", "the zone is re-signed with a new KSK: the DS at the parent now names a "
+          "KSK the zone no longer serves", "DS_MISMATCH", True, "www.{zone}"),
+    Drill("expired-rrsig", f"re-signing stalled: the zone is served (serve --force) with "
+          f"signatures that expired {EXPIRED_AGO // DAY} days ago", "RRSIG_EXPIRED", True,
+          "www.{zone}"),
+    Drill("stale-anchor", "the resolver is configured with a retired root key as its trust "
+          "anchor", "TRUST_ANCHOR_STALE", False, "www.{zone}"),
+)}
+
+DEFAULT_ZONE = "example.test."
+
+
+def drill(name: str) -> Drill:
+    found = DRILLS.get(name)
+    if found is None:
+        raise InputError(f"unknown drill {name!r} (one of {', '.join(DRILLS)})")
+    return found
+
+
+def drill_zone(d: Drill, zone: str | None) -> hierarchy.LabZone:
+    """The lab zone a drill works on: a signed zone below the root (for zone drills)."""
+    try:
+        z = hierarchy.zone(dns.name.from_text(zone or DEFAULT_ZONE))
+    except dns.exception.DNSException as exc:
+        raise InputError(f"bad zone {zone!r}: {exc}") from None
+    if d.zone_drill and (not z.signed or z.parent is None or z.broken_ds):
+        good = [x.name.to_text() for x in hierarchy.ZONES
+                if x.signed and x.parent is not None and not x.broken_ds]
+        raise InputError(f"drill {d.name} needs a signed, correctly delegated lab zone "
+                         f"({', '.join(good)}), not {z.name}")
+    return z
+
+
+@dataclass(frozen=True)
+class Active:
+    """The drill that runs: its name and zone, when it started, what it changed and the
+    backups (original path → copy) repair puts back."""
+
+    name: str
+    zone: str
+    started: int
+    changed: tuple[str, ...] = ()
+    backups: Mapping[str, str] = field(default_factory=dict)
+    restart: tuple[str, ...] = ()  # lab processes restarted differently (to restart as before)
+    serial: int | None = None  # the zone's serial before the drill (served again on repair)
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "zone": self.zone, "started": self.started,
+                "changed": list(self.changed), "backups": dict(self.backups),
+                "restart": list(self.restart), "serial": self.serial}
+
+    @classmethod
+    def from_json(cls, data: object, where: str) -> Active:
+        try:
+            assert isinstance(data, dict)
+            return cls(str(data["name"]), str(data["zone"]), int(data["started"]),
+                       tuple(map(str, data.get("changed", ()))),
+                       {str(k): str(v) for k, v in data.get("backups", {}).items()},
+                       tuple(map(str, data.get("restart", ()))),
+                       None if data.get("serial") is None else int(data["serial"]))
+        except (AssertionError, KeyError, TypeError, ValueError, AttributeError):
+            raise InputError("not a drill record", file=where) from None

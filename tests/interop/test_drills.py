@@ -1,0 +1,81 @@
+"""`sigchain lab drill|repair` on one lab (as root, 127.53.x port 53, Unbound as the validator):
+each drill makes Unbound SERVFAIL while `+cd` still has the data and `diagnose` names the
+drill's exact cause; its repair brings validation back. The drills run in sequence on the
+module's lab, in file order."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sigchain.core.lab import hierarchy
+from tests.conftest import sc
+from tests.interop.diaglab import unbound_lab
+
+UNBOUND = hierarchy.RESOLVERS["unbound"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield from unbound_lab(tmp_path_factory, "drilllab")
+
+
+def dig(*args: str) -> tuple[str, bool, list[str]]:
+    """Unbound's RCODE, AD flag and answer data for a question."""
+    out = subprocess.run(["dig", f"@{UNBOUND}", "+dnssec", "+tries=1", "+time=5", *args],
+                         capture_output=True, text=True, timeout=30).stdout
+    status = out.split("status: ", 1)[1].split(",", 1)[0]
+    flags = out.split(";; flags:", 1)[1].split(";", 1)[0].split()
+    records = [line.split()[-1] for line in out.splitlines()
+               if line and not line.startswith(";") and line.split()[3:4] == ["A"]]
+    return status, "ad" in flags, records
+
+
+def diagnose(lab: Path, qname: str) -> dict:
+    proc = sc("diagnose", qname, "--resolver", UNBOUND, "--anchor", lab / "anchor.ds",
+              "--root-hints", lab / "root.hints", "--timeout", "8", "--json")
+    return json.loads(proc.stdout) | {"rc": proc.returncode}
+
+
+@pytest.mark.parametrize(("name", "zone", "cause"), [
+    ("broken-ds", "example.test", "DS_MISMATCH"),
+    ("expired-rrsig", "nsec.test", "RRSIG_EXPIRED"),
+    ("stale-anchor", "example.test", "TRUST_ANCHOR_STALE"),
+])
+def test_drill_then_repair(lab: Path, name: str, zone: str, cause: str) -> None:
+    probe = f"www.{zone}"
+    address = hierarchy.record_addresses(hierarchy.zone(zone + "."))["www"]
+    assert dig(probe, "A") == ("NOERROR", True, [address])
+    proc = sc("lab", "drill", name, "--zone", zone, "--dir", lab, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["expected_cause"], report["probe"]) == (cause, probe)
+    assert dig(probe, "A")[0] == "SERVFAIL"
+    assert dig("+cd", probe, "A")[2] == [address]
+    found = diagnose(lab, probe)
+    assert (found["cause"], found["rc"]) == (cause, 1), found["reason"]
+
+    proc = sc("lab", "repair", name, "--dir", lab)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert dig(probe, "A") == ("NOERROR", True, [address])
+    assert diagnose(lab, probe)["cause"] == "SECURE"
+    assert not (lab / "drills" / "active.json").exists()
+
+
+def test_one_drill_at_a_time_and_repair_names_the_running_one(lab: Path) -> None:
+    assert sc("lab", "drill", "broken-ds", "--dir", lab).returncode == 0
+    try:
+        second = sc("lab", "drill", "stale-anchor", "--dir", lab)
+        assert second.returncode == 4 and "repair broken-ds first" in second.stderr
+        wrong = sc("lab", "repair", "expired-rrsig", "--dir", lab)
+        assert wrong.returncode == 2 and "drill broken-ds is running" in wrong.stderr
+    finally:
+        assert sc("lab", "repair", "broken-ds", "--dir", lab).returncode == 0
+    bad = sc("lab", "drill", "no-such-drill", "--dir", lab)
+    assert bad.returncode == 2 and "broken-ds" in bad.stderr
+    unsigned = sc("lab", "drill", "broken-ds", "--zone", "insecure.test", "--dir", lab)
+    assert unsigned.returncode == 2 and "needs a signed" in unsigned.stderr
