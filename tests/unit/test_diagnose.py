@@ -53,6 +53,11 @@ def case(status: str, *findings: Finding, kind: str = "answer", plain: ResolverA
     (case("secure", plain=SERVFAIL, cd=OK_SIGNED, root_plain=SERVFAIL), Cause.TRUST_ANCHOR_STALE, 1),
     (case("secure", plain=SERVFAIL, cd=OK_SIGNED, root_plain=OK_AD), Cause.RESOLVER_FAILURE, 1),
     (case("secure", plain=SERVFAIL, cd=None, udp_large_lost=True), Cause.EDNS_TRUNCATION, 1),
+    (case("secure", kind="nxdomain", plain=SERVFAIL, cd=SERVFAIL, root_plain=OK_AD,
+          largest_reply=700), Cause.EDNS_TRUNCATION, 1),
+    # small answers failing the same way are not the 512-byte limit
+    (case("secure", kind="nxdomain", plain=SERVFAIL, cd=SERVFAIL, root_plain=OK_AD,
+          largest_reply=400), Cause.RESOLVER_FAILURE, 1),
     (case("unreachable", plain=None, cd=None, trace_reason="no server of x. answered"),
      Cause.SERVERS_UNREACHABLE, 3),
     (case("failed", plain=SERVFAIL, cd=SERVFAIL), Cause.SERVERS_UNREACHABLE, 3),

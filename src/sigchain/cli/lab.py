@@ -188,7 +188,7 @@ def down(directory: str, as_json: bool) -> None:
 
 
 DRILL_KEYS = ("drill", "action", "about", "zone", "changed", "restarted", "expected_cause",
-              "probe", "resolver", "flushed")
+              "probe", "cd_data", "resolver", "flushed")
 
 
 def _render_drill(out: dict[str, Any], as_json: bool) -> None:
@@ -200,14 +200,15 @@ def _render_drill(out: dict[str, Any], as_json: bool) -> None:
         click.echo(f"changed: {', '.join(out['changed'])}; Unbound's cache flushed")
         click.echo("what on-call sees now:")
         click.echo(f"  dig @{out['resolver']} {out['probe']}          # SERVFAIL")
-        click.echo(f"  dig @{out['resolver']} +cd {out['probe']}      # the data is there")
+        cd = "the data is there" if out["cd_data"] else "SERVFAIL too: the answer never arrives"
+        click.echo(f"  dig @{out['resolver']} +cd {out['probe']}      # {cd}")
         click.echo(f"  sigchain diagnose {out['probe']} --resolver {out['resolver']} "
                    f"--anchor DIR/anchor.ds --root-hints DIR/root.hints   # {out['expected_cause']}")
         click.echo(f"undo: sigchain lab repair {out['drill']}")
     else:
         click.echo(f"repaired {out['drill']} on {out['zone']}: restored "
                    f"{', '.join(out['changed'])}; Unbound's cache flushed")
-        click.echo(f"  dig @{out['resolver']} {out['probe']}          # validates again (ad)")
+        click.echo(f"  dig @{out['resolver']} +dnssec {out['probe']}  # validates again (ad)")
 
 
 @lab.command()
@@ -218,7 +219,8 @@ def _render_drill(out: dict[str, Any], as_json: bool) -> None:
 @handle_errors
 @json_keys(*DRILL_KEYS)
 def drill(name: str, zone: str | None, directory: str, as_json: bool) -> None:
-    """Break the running lab on purpose: broken-ds, expired-rrsig or stale-anchor. One drill
+    """Break the running lab on purpose: broken-ds, expired-rrsig, stale-anchor,
+    stripping-middlebox or small-edns. One drill
     at a time; `lab repair DRILL` undoes it."""
     from sigchain.services.labdrills import Drills
 

@@ -16,7 +16,13 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from sigchain.core.diagnose.classify import Diagnosis, Observations, ResolverAnswer, classify
+from sigchain.core.diagnose.classify import (
+    CLASSIC_UDP,
+    Diagnosis,
+    Observations,
+    ResolverAnswer,
+    classify,
+)
 from sigchain.core.validate.anchors import Server, parse_server
 from sigchain.core.validate.validator import Question
 from sigchain.edge import transport
@@ -24,7 +30,6 @@ from sigchain.errors import InputError
 from sigchain.services import trace as tracing
 
 RESOLV_CONF = "/etc/resolv.conf"
-CLASSIC_UDP = 512  # the pre-EDNS limit a broken middlebox enforces
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,8 @@ def observe(plain: Asked, cd: Asked, root: Asked | None,
         plain=plain.summary, cd=cd.summary,
         resolver_error=plain.error if plain.reply is None else "",
         root_plain=root.summary if root is not None else None,
-        udp_large_lost=plain.udp_large_lost or cd.udp_large_lost)
+        udp_large_lost=plain.udp_large_lost or cd.udp_large_lost,
+        largest_reply=max((ex.size for ex in traced.outcome.exchanges), default=0))
 
 
 def diagnose(question: Question, resolver: Server, anchors: Sequence[dns.rrset.RRset], now: int,

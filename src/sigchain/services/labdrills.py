@@ -13,7 +13,18 @@ from typing import Any
 import dns.name
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.diagnose.drills import EXPIRED_AGO, Active, Drill, drill, drill_zone
+from sigchain.core.diagnose import drills as catalogue
+from sigchain.core.diagnose.drills import (
+    EXPIRED_AGO,
+    FORWARDER,
+    FORWARDER_NAME,
+    PROXIES,
+    PROXY_NAME,
+    Active,
+    Drill,
+    drill,
+    drill_zone,
+)
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.lab import hierarchy
 from sigchain.core.lab.hierarchy import Denial, LabZone
@@ -73,6 +84,8 @@ class Drills:
             now = self.clock.now()
             if name == "stale-anchor":
                 active = self._stale_anchor(z, now)
+            elif name in PROXIES:
+                active = self._middlebox(d, z, now)
             else:
                 active = self._resign(d, z, now)
             self._save(active)
@@ -151,6 +164,37 @@ class Drills:
         zonefile.write_atomic(conf, [text.replace(line, f'trust-anchor-file: "{stale}"')])
         return Active("stale-anchor", z.name.to_text(), now, (conf, stale), backups)
 
+    def _middlebox(self, d: Drill, z: LabZone, now: int) -> Active:
+        """A plain forwarder (if not yet running), the misbehaving proxy in front of it, and
+        the lab's Unbound forwarding everything to the proxy."""
+        mode, address = PROXIES[d.name]
+        fconf = self.path("forwarder.conf")
+        zonefile.write_atomic(fconf, [catalogue.forwarder_conf(self.paths)])
+        if not self.lab._proc_alive(FORWARDER_NAME):
+            self._start(FORWARDER_NAME, [self.lab.daemons.program("unbound"), "-d", "-c", fconf],
+                        fconf, FORWARDER)
+        self._start(PROXY_NAME, [self.lab.python, "-m", "sigchain.services.labproxy", mode,
+                                 address, FORWARDER, self.paths.root], self.paths.root, address)
+        conf = self.paths.path("unbound.conf")
+        backups = {conf: self._backup(conf)}
+        self._forward(conf, address)
+        return Active(d.name, z.name.to_text(), now, (conf,), backups, (PROXY_NAME,))
+
+    def _forward(self, conf: str, address: str) -> None:
+        """Make the lab's Unbound forward everything to `address` (replacing an earlier
+        drill's forward clause)."""
+        with open(conf, encoding="utf-8") as f:
+            text = f.read().split(catalogue.FORWARD_MARK, 1)[0].rstrip("\n") + "\n"
+        zonefile.write_atomic(conf, [text + catalogue.forward_zone(address)])
+
+    def _start(self, name: str, cmd: list[str], marker: str, address: str) -> None:
+        if self.lab._proc_alive(name):
+            self.lab._stop(name)
+        proc = processes.spawn(cmd, self.paths.log(name), self.paths.pidfile(name),
+                               cwd=self.paths.root)
+        self.lab._record(name, proc.pid, marker, cmd, address, "drill")
+        self.lab.daemons.wait_resolver(name, address)
+
     # ---- repair ------------------------------------------------------------------------------
 
     def repair(self, name: str) -> dict[str, Any]:
@@ -169,7 +213,10 @@ class Drills:
                     os.unlink(made)  # what the drill itself wrote (only under drills/)
             z = hierarchy.zone(active.zone)
             server = hierarchy.server_name(z)
-            if d.zone_drill:
+            if d.name in PROXIES:  # the resolver keeps validating, through a clean path
+                self._forward(self.paths.path("unbound.conf"), FORWARDER)
+                self.lab._stop(PROXY_NAME)
+            elif d.zone_drill:
                 if server in active.restart:
                     self._restart_server(server, force=False)
                 else:
@@ -220,5 +267,5 @@ class Drills:
         zone = dns.name.from_text(active.zone).to_text(omit_final_dot=True)
         return {"drill": d.name, "action": what, "about": d.about, "zone": active.zone,
                 "changed": list(active.changed), "restarted": list(active.restart),
-                "expected_cause": d.cause, "probe": d.probe_name(zone),
+                "expected_cause": d.cause, "probe": d.probe_name(zone), "cd_data": d.cd_data,
                 "resolver": hierarchy.RESOLVERS["unbound"], "flushed": ["unbound"]}

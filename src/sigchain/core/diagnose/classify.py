@@ -12,6 +12,8 @@ import dns.rcode
 
 from sigchain.findings import Finding
 
+CLASSIC_UDP = 512  # the pre-EDNS UDP limit (RFC 1035 §4.2.1)
+
 
 class Cause(enum.Enum):
     SECURE = "SECURE"
@@ -111,6 +113,14 @@ class Observations:
     (does it validate anything at all). `udp_large_lost`: a large UDP answer of the resolver
     never came (or came cut, TC unset) while TCP delivered it."""
 
+    def large_answers_fail(self) -> bool:
+        """The fingerprint of a 512-byte middlebox on the resolver's path: it fails even with
+        CD (no data at all, not a validation failure) on a question whose authoritative
+        replies exceed 512 bytes, while it validates the small `. DNSKEY` answer."""
+        return (self.udp_large_lost or (
+            self.cd is not None and self.cd.servfail and self.largest_reply > CLASSIC_UDP
+            and self.root_plain is not None and self.root_plain.ad))
+
     trace_status: str
     trace_kind: str | None = None
     trace_reason: str = ""
@@ -120,6 +130,7 @@ class Observations:
     resolver_error: str = ""
     root_plain: ResolverAnswer | None = None
     udp_large_lost: bool = False
+    largest_reply: int = 0  # bytes: the largest authoritative reply the trace needed
 
 
 @dataclass(frozen=True)
@@ -178,9 +189,10 @@ def _resolver_side(obs: Observations) -> Diagnosis | None:
     plain, cd = obs.plain, obs.cd
     if plain is None or not plain.servfail:
         return None
-    if obs.udp_large_lost:
-        return Diagnosis(Cause.EDNS_TRUNCATION, "the resolver's large UDP answers are lost or "
-                         "cut without TC, while TCP delivers them")
+    if obs.large_answers_fail():
+        return Diagnosis(Cause.EDNS_TRUNCATION, "answers over 512 bytes fail on the resolver's "
+                         f"path (the authoritative replies reach {obs.largest_reply} bytes; "
+                         "the resolver SERVFAILs even with CD) while small ones validate")
     if cd is not None and cd.has_data and not cd.signed_types and obs.trace_status == "secure":
         return Diagnosis(Cause.RRSIGS_STRIPPED, "the resolver SERVFAILs; with CD it returns the "
                          "data without RRSIGs, while the authoritative servers sign it")

@@ -24,6 +24,7 @@ class Drill:
     cause: str  # what `diagnose` names while the drill runs
     zone_drill: bool  # breaks one signed zone (--zone); else the resolver's path or anchor
     probe: str  # a name whose validation the drill breaks, {zone} filled in
+    cd_data: bool = True  # whether the resolver still returns the data with CD
 
     def probe_name(self, zone: str) -> str:
         return self.probe.format(zone=zone)
@@ -37,7 +38,57 @@ DRILLS: dict[str, Drill] = {d.name: d for d in (
           "www.{zone}"),
     Drill("stale-anchor", "the resolver is configured with a retired root key as its trust "
           "anchor", "TRUST_ANCHOR_STALE", False, "www.{zone}"),
+    Drill("stripping-middlebox", "the resolver forwards through a proxy that drops RRSIG and "
+          "DNSKEY records; repair points it at the DNSSEC-transparent forwarder behind it",
+          "RRSIGS_STRIPPED", False, "www.{zone}"),
+    Drill("small-edns", "the resolver forwards through a proxy that cuts UDP answers at 512 "
+          "bytes without setting TC (a denial with NSEC3 proofs is larger)", "EDNS_TRUNCATION",
+          False, "no-such-name.{zone}", cd_data=False),
 )}
+
+# The middlebox drills: the proxy's mode and address, and the plain forwarder behind it.
+PROXIES = {"stripping-middlebox": ("strip", "127.53.9.1"), "small-edns": ("small", "127.53.9.2")}
+FORWARDER = "127.53.9.10"
+FORWARDER_NAME = "drill-forwarder"
+PROXY_NAME = "drill-proxy"
+FORWARD_MARK = "\n# sigchain lab drill: forward everything to"
+
+
+def forward_zone(address: str) -> str:
+    """The clause that makes the lab's Unbound forward everything to `address` (it still
+    validates: the anchor and module-config stay)."""
+    return (f"{FORWARD_MARK} {address}\n"
+            f'forward-zone:\n\tname: "."\n\tforward-addr: {address}@{hierarchy.PORT}\n')
+
+
+def forwarder_conf(paths: hierarchy.LabPaths) -> str:
+    """A plain (non-validating) iterating Unbound on FORWARDER: DNSSEC-transparent, it hands
+    on RRSIGs and DNSKEYs as the authoritative servers send them."""
+    d = paths.path("drills")
+    return f"""\
+# sigchain lab drill: DNSSEC-transparent forwarder (no validation) on {FORWARDER}
+server:
+\tusername: ""
+\tchroot: ""
+\tdirectory: "{d}"
+\tpidfile: "{d}/forwarder.pid"
+\tuse-syslog: no
+\tlogfile: ""
+\tinterface: {FORWARDER}
+\tport: {hierarchy.PORT}
+\tinterface-automatic: no
+\tdo-ip6: no
+\taccess-control: 127.0.0.0/8 allow
+\tdo-not-query-localhost: no
+\tlocal-zone: "test." nodefault
+\troot-hints: "{paths.path('root.hints')}"
+\tmodule-config: "iterator"
+\tcache-max-ttl: {hierarchy.TTL}
+\tnum-threads: 1
+
+remote-control:
+\tcontrol-enable: no
+"""
 
 DEFAULT_ZONE = "example.test."
 
