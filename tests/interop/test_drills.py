@@ -41,20 +41,50 @@ def diagnose(lab: Path, qname: str) -> dict:
     return json.loads(proc.stdout) | {"rc": proc.returncode}
 
 
+def check(lab: Path, zone: str, *extra: str) -> tuple[int, dict[int, dict]]:
+    proc = sc("check", zone, "--resolver", UNBOUND, "--anchor", lab / "anchor.ds",
+              "--root-hints", lab / "root.hints", "--json", *extra)
+    return proc.returncode, {r["row"]: r for r in json.loads(proc.stdout)["rows"]}
+
+
+def failing_rows(lab: Path, zone: str) -> set[int]:
+    rc, rows = check(lab, zone, "--zone-file", lab / "zones" / f"{zone}.signed")
+    failing = {n for n, r in rows.items() if not r["ok"]}
+    assert rc == (1 if failing else 0)
+    return failing
+
+
+def test_check_passes_all_five_rows_on_the_healthy_lab(lab: Path) -> None:
+    assert failing_rows(lab, "example.test") == set()
+    rc, rows = check(lab, "nsec.test", "--zone-file", lab / "zones" / "nsec.test.signed")
+    assert rc == 0 and [r["ok"] for r in rows.values()] == [True] * 5
+    assert "SERVFAIL" in rows[5]["detail"] and "ad" in rows[4]["detail"].split("flags", 1)[1]
+    # the lab's servers refuse AXFR: row 1 says so and asks for the zone file
+    rc, rows = check(lab, "example.test")
+    assert rc == 1 and not rows[1]["ok"] and "REFUSED" in rows[1]["detail"]
+    assert all(rows[n]["ok"] for n in (2, 3, 4, 5))
+    # a zone whose DS matches no key fails row 3 (and its chain, row 2)
+    rc, rows = check(lab, "dnssec-failed.test", "--zone-file",
+                     lab / "zones" / "dnssec-failed.test.signed")
+    assert rc == 1 and not rows[3]["ok"] and not rows[2]["ok"] and rows[1]["ok"]
+
+
 def healthy(zone: str, probe: str) -> tuple[str, bool, list[str]]:
     if probe.startswith("www."):
         return "NOERROR", True, [hierarchy.record_addresses(hierarchy.zone(zone + "."))["www"]]
     return "NXDOMAIN", True, []
 
 
-@pytest.mark.parametrize(("name", "zone", "cause", "probe"), [
-    ("broken-ds", "example.test", "DS_MISMATCH", "www.example.test"),
-    ("expired-rrsig", "nsec.test", "RRSIG_EXPIRED", "www.nsec.test"),
-    ("stale-anchor", "example.test", "TRUST_ANCHOR_STALE", "www.example.test"),
-    ("stripping-middlebox", "example.test", "RRSIGS_STRIPPED", "www.example.test"),
-    ("small-edns", "example.test", "EDNS_TRUNCATION", "no-such-name.example.test"),
+@pytest.mark.parametrize(("name", "zone", "cause", "probe", "check_fails"), [
+    ("broken-ds", "example.test", "DS_MISMATCH", "www.example.test", {2, 3, 4}),
+    ("expired-rrsig", "nsec.test", "RRSIG_EXPIRED", "www.nsec.test", {1, 2, 4}),
+    ("stale-anchor", "example.test", "TRUST_ANCHOR_STALE", "www.example.test", {4}),
+    ("stripping-middlebox", "example.test", "RRSIGS_STRIPPED", "www.example.test", {4}),
+    # the zone's SOA answer fits in 512 bytes: the checklist does not see this one
+    ("small-edns", "example.test", "EDNS_TRUNCATION", "no-such-name.example.test", set()),
 ])
-def test_drill_then_repair(lab: Path, name: str, zone: str, cause: str, probe: str) -> None:
+def test_drill_then_repair(lab: Path, name: str, zone: str, cause: str, probe: str,
+                           check_fails: set[int]) -> None:
     good = healthy(zone, probe)
     assert dig(probe, "A") == good
     proc = sc("lab", "drill", name, "--zone", zone, "--dir", lab, "--json")
@@ -69,12 +99,14 @@ def test_drill_then_repair(lab: Path, name: str, zone: str, cause: str, probe: s
         assert with_cd[0] == "SERVFAIL"
     found = diagnose(lab, probe)
     assert (found["cause"], found["rc"]) == (cause, 1), found["reason"]
+    assert failing_rows(lab, zone) == check_fails
 
     proc = sc("lab", "repair", name, "--dir", lab)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert dig(probe, "A") == good
     assert diagnose(lab, probe)["cause"] in ("SECURE", "NXDOMAIN")
     assert not (lab / "drills" / "active.json").exists()
+    assert failing_rows(lab, zone) == set()
 
 
 def test_one_drill_at_a_time_and_repair_names_the_running_one(lab: Path) -> None:

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("sigchain.cli.lab", "lab", "A signed hierarchy on loopback with a validating resolver."),
     "trace": ("sigchain.cli.trace", "trace", "Resolve and validate a name, showing the chain (delv)."),
     "diagnose": ("sigchain.cli.diagnose", "diagnose", "Say why a name fails to validate, and the fix."),
+    "check": ("sigchain.cli.check", "check", "The five-point DNSSEC checklist for a zone."),
     "policy": ("sigchain.cli.policy", "policy", "Check or simulate a key and signing policy (dnssec-policy)."),
 }
 
