@@ -79,3 +79,36 @@ def test_a_zone_whose_server_is_silent_is_not_a_dnssec_problem(lab: Path) -> Non
     assert (out["cause"], rc) == ("SERVERS_UNREACHABLE", 3), out["reason"]
     assert out["category"] == "not a DNSSEC problem"
     assert "127.53.0.4" in out["reason"]
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_texts(path: Path) -> list[tuple[str, str]]:
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    return [(t.text or "", t.get("class") or "") for t in root.iter(SVG + "text")]
+
+
+def test_diagnose_and_trace_draw_the_chain_with_the_failing_link_named(lab: Path,
+                                                                       tmp_path: Path) -> None:
+    out = tmp_path / "failed.svg"
+    rc, found = diagnose(lab, "www.dnssec-failed.test", "--svg", str(out))
+    assert rc == 1 and found["cause"] == "DS_MISMATCH"
+    texts = svg_texts(out)
+    failing = [t for t, cls in texts if cls == "failing"]
+    assert len(failing) == 1 and failing[0].startswith("FAILING LINK DS_NO_MATCHING_DNSKEY")
+    assert "dnssec-failed.test." in failing[0]
+    assert any(t.startswith("dnssec-failed.test.  [bogus]") for t, _ in texts)
+    assert [t for t, cls in texts if cls == "verdict"][0].startswith(";; resolution failed")
+
+    good = tmp_path / "good.svg"
+    proc = sc("trace", "www.example.test", "--anchor", lab / "anchor.ds", "--root-hints",
+              lab / "root.hints", "--svg", good)
+    assert proc.returncode == 0, proc.stderr
+    texts = svg_texts(good)
+    assert not [t for t, cls in texts if cls in ("failing", "link-failing")]
+    zones = [t.split()[0] for t, _ in texts if "  [" in t]
+    assert zones == [".", "test.", "example.test."]
+    assert [t for t, cls in texts if cls == "verdict"] == ["; fully validated"]

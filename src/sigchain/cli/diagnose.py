@@ -10,7 +10,7 @@ import dns.name
 import dns.rdatatype
 
 from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
-from sigchain.cli.trace import ANCHOR_OPTION, HINTS_OPTION, parse_question
+from sigchain.cli.trace import ANCHOR_OPTION, HINTS_OPTION, SVG_OPTION, parse_question, write_svg
 from sigchain.clock import SYSTEM
 from sigchain.core.validate import anchors
 from sigchain.core.validate.validator import Question
@@ -33,11 +33,12 @@ DIAGNOSE_KEYS = ("question", "resolver", "cause", "category", "reason", "fix", "
 @HINTS_OPTION
 @click.option("--timeout", type=float, default=DEFAULT_BUDGET, show_default=True,
               metavar="SECONDS", help="Time budget for the trace.")
+@SVG_OPTION
 @JSON_OPTION
 @handle_errors
 @json_keys(*DIAGNOSE_KEYS)
 def diagnose(words: tuple[str, ...], resolver_text: str | None, anchor_file: str | None,
-             hints_file: str | None, timeout: float, as_json: bool) -> None:
+             hints_file: str | None, timeout: float, svg_path: str | None, as_json: bool) -> None:
     """Ask the resolver with and without CD, trace the chain from the authoritative servers,
     and name the cause. Exit 0 secure or insecure, 1 DNSSEC failure, 3 not a DNSSEC problem
     (servers unreachable, NXDOMAIN)."""
@@ -50,6 +51,7 @@ def diagnose(words: tuple[str, ...], resolver_text: str | None, anchor_file: str
     hints = tracing.read_root_hints(hints_file) if hints_file else None
     result = diag.diagnose(Question(qname, rdtype), resolver, trust, SYSTEM.now(),
                            root_hints=hints, budget=timeout)
+    write_svg(svg_path, result.traced)
     if as_json:
         emit_json(to_json(result))
     else:

@@ -88,6 +88,21 @@ ANCHOR_OPTION = click.option(
     "--anchor", "anchor_file", metavar="FILE",
     help="Trust anchors (DS/DNSKEY records, or BIND trust-anchors { … };) replacing the "
          "built-in IANA root anchors.")
+SVG_OPTION = click.option(
+    "--svg", "svg_path", metavar="OUT",
+    help="Also draw the chain of trust as an SVG picture into OUT (the failing link in red).")
+
+
+def write_svg(path: str | None, result: tracing.TraceResult) -> None:
+    """The picture of the chain, written atomically (nothing half-written)."""
+    if path is None:
+        return
+    from sigchain.edge import zonefile
+    from sigchain.services.diagnose import chain_svg
+
+    zonefile.write_atomic(path, [chain_svg(result)])
+
+
 HINTS_OPTION = click.option(
     "--root-hints", "hints_file", metavar="FILE",
     help="Root hints for iterative resolution (default: the IANA root servers).")
@@ -115,13 +130,14 @@ TRACE_KEYS = ("question", "mode", "server", "at", "status", "verdict_line", "ver
               help=f"Time budget for the whole trace, in seconds (each server is given at most "
                    f"{SERVER_TIMEOUT:g} s; one that does not answer is skipped from then on).")
 @click.option("--require-secure", is_flag=True, help="Exit 1 unless the answer is secure.")
+@SVG_OPTION
 @click.option("-v", "--verbose", is_flag=True, help="Also list every query sent.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 @json_keys(*TRACE_KEYS)
 def trace(words: tuple[str, ...], anchor_file: str | None, hints_file: str | None,
           port: int | None, cd: bool | None, at: str | None, timeout: float,
-          require_secure: bool, verbose: bool, as_json: bool) -> None:
+          require_secure: bool, svg_path: str | None, verbose: bool, as_json: bool) -> None:
     """Resolve NAME/TYPE and validate the chain of trust from the anchors down.
 
     Without @SERVER it resolves iteratively from the root hints; with @SERVER (ADDR or
@@ -144,6 +160,7 @@ def trace(words: tuple[str, ...], anchor_file: str | None, hints_file: str | Non
     result = tracing.trace(Question(qname, rdtype), trust, now, root_hints=hints, server=server,
                            cd=cd, budget=timeout)
     code = result.exit_code(require_secure)
+    write_svg(svg_path, result)
     if as_json:
         emit_json(to_json(result, code))
     else:

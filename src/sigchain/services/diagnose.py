@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import dns.dnssec
 import dns.edns
 import dns.exception
 import dns.flags
@@ -16,6 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from sigchain.core.diagnose import svg
 from sigchain.core.diagnose.classify import (
     CLASSIC_UDP,
     Diagnosis,
@@ -23,6 +25,7 @@ from sigchain.core.diagnose.classify import (
     ResolverAnswer,
     classify,
 )
+from sigchain.core.resolve.exchange import Gathered
 from sigchain.core.validate.anchors import Server, parse_server
 from sigchain.core.validate.validator import Question
 from sigchain.edge import transport
@@ -137,3 +140,32 @@ def diagnose(question: Question, resolver: Server, anchors: Sequence[dns.rrset.R
                            server_timeout=timeout)
     return DiagnoseResult(question, resolver, plain, cd, root, traced,
                           classify(observe(plain, cd, root, traced)))
+
+
+def chain_svg(traced: tracing.TraceResult) -> str:
+    """The trace's chain of trust as an SVG picture (core.diagnose.svg)."""
+    q = traced.question
+    question = f"{q.name} {dns.rdatatype.to_text(q.rdtype)}"
+    if not isinstance(traced.outcome, Gathered):
+        return svg.render([], question, traced.verdict_line)
+    cuts = {c.name: c for c in traced.outcome.evidence.zones}
+    boxes = []
+    for zr in traced.zones:
+        cut = cuts.get(zr.zone)
+        ds = [f"trust anchor {link.key_tag}/{link.algorithm}" for link in zr.links
+              if link.kind == "anchor"]
+        keys = []
+        if cut is not None:
+            ds += [f"DS {rd.key_tag}/{rd.algorithm}/{rd.digest_type}" for r in cut.ds
+                   if r.rdtype == dns.rdatatype.DS for rd in r]
+            for r in cut.dnskey:
+                if r.rdtype != dns.rdatatype.DNSKEY:
+                    continue
+                for rd in r:
+                    role = ("KSK" if rd.flags & 1 else "ZSK") + (" REVOKED" if rd.flags & 0x80 else "")
+                    keys.append(f"DNSKEY {dns.dnssec.key_id(rd)}/{rd.algorithm} {role}")
+        signs = [f"{link.key_tag} signs {dns.rdatatype.to_text(link.rdtype)} {link.name}"
+                 for link in zr.links if link.kind == "rrsig"]
+        failing = [f"{f.code}: {f.message}" for f in zr.findings if f.severity.value == "error"]
+        boxes.append(svg.ZoneBox(zr.zone.to_text(), zr.status, ds, keys, signs, failing))
+    return svg.render(boxes, question, traced.verdict_line)
