@@ -112,3 +112,26 @@ def test_diagnose_and_trace_draw_the_chain_with_the_failing_link_named(lab: Path
     zones = [t.split()[0] for t, _ in texts if "  [" in t]
     assert zones == [".", "test.", "example.test."]
     assert [t for t, cls in texts if cls == "verdict"] == ["; fully validated"]
+
+
+def test_json_keys_are_the_same_on_success_failure_and_bad_input(tmp_path: Path) -> None:
+    """Without a lab: nothing listens on 127.53.9.250/251, so the resolver and the root
+    refuse at once (not a DNSSEC problem, exit 3); bad input is exit 2 with the same keys."""
+    hints = tmp_path / "hints"
+    hints.write_text(". 3600 IN NS a.root.\na.root. 3600 IN A 127.53.9.251\n")
+    anchor = tmp_path / "anchor"
+    anchor.write_text(". 300 IN DS 20326 8 2 "
+                      "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n")
+    args = ("--anchor", anchor, "--root-hints", hints, "--timeout", "5", "--json")
+    unreachable = sc("diagnose", "www.example.test", "--resolver", "127.53.9.250", *args)
+    data = json.loads(unreachable.stdout)
+    assert unreachable.returncode == 3 and data["cause"] == "SERVERS_UNREACHABLE"
+    assert data["category"] == "not a DNSSEC problem" and data["error"] is None
+    bad = sc("diagnose", "bad..name", "--resolver", "127.53.9.250", *args)
+    assert bad.returncode == 2 and set(json.loads(bad.stdout)) == set(data)
+    assert "Traceback" not in bad.stderr + unreachable.stderr
+    no_lab = sc("lab", "drill", "broken-ds", "--dir", tmp_path / "nolab", "--json")
+    assert no_lab.returncode == 2 and "no lab in" in json.loads(no_lab.stdout)["error"]["message"]
+    checked = sc("check", "example.test", "--resolver", "127.53.9.250", *args)
+    rows = json.loads(checked.stdout)["rows"]
+    assert checked.returncode == 1 and [r["ok"] for r in rows] == [False] * 5

@@ -116,6 +116,10 @@ def test_one_drill_at_a_time_and_repair_names_the_running_one(lab: Path) -> None
         assert second.returncode == 4 and "repair broken-ds first" in second.stderr
         wrong = sc("lab", "repair", "expired-rrsig", "--dir", lab)
         assert wrong.returncode == 2 and "drill broken-ds is running" in wrong.stderr
+        # lab up meanwhile keeps the lab up (the zone keeps its serial) and the drill on
+        again = sc("lab", "up", "--dir", lab)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert dig("www.example.test", "A")[0] == "SERVFAIL", again.stdout
     finally:
         assert sc("lab", "repair", "broken-ds", "--dir", lab).returncode == 0
     bad = sc("lab", "drill", "no-such-drill", "--dir", lab)

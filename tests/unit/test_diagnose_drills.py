@@ -25,7 +25,7 @@ def test_zone_drills_refuse_zones_they_cannot_break_and_default_to_example_test(
 def test_the_record_round_trips_and_a_bad_one_is_input_error() -> None:
     a = Active("expired-rrsig", "nsec.test.", 1_800_000_000, ("/l/zones/nsec.test.signed",),
                {"/l/zones/nsec.test.signed": "/l/drills/backup/nsec.test.signed"},
-               ("serve-127.53.0.4",), 1_796_460_261)
+               ("serve-127.53.0.4",), "SOA 13 2 300 20270103142825 20261205074421 30810 nsec.test. AAAA")
     assert Active.from_json(a.to_json(), "active.json") == a
     with pytest.raises(InputError, match="active.json"):
         Active.from_json({"name": "x"}, "active.json")

@@ -8,9 +8,15 @@ import json
 import os
 import shutil
 import signal
+from collections.abc import Callable
 from typing import Any
 
+import dns.exception
+import dns.flags
+import dns.message
 import dns.name
+import dns.query
+import dns.rdatatype
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.diagnose import drills as catalogue
@@ -34,9 +40,21 @@ from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.model.keys import KeyRole
 from sigchain.services import signing
 from sigchain.services.lab import Lab
-from sigchain.services.labstatus import soa_serial
 
 SERVE_WAIT = 30.0
+
+
+def soa_signature(z: LabZone, timeout: float) -> str | None:
+    """The RRSIG over the zone's SOA as its server serves it now (None: no answer)."""
+    q = dns.message.make_query(z.name, dns.rdatatype.SOA, want_dnssec=True)
+    q.flags &= ~dns.flags.RD
+    try:
+        r = dns.query.udp(q, z.address, port=hierarchy.PORT, timeout=timeout)
+    except (dns.exception.DNSException, OSError):
+        return None
+    sigs = sorted(rd.to_text() for rrset in r.answer if rrset.rdtype == dns.rdatatype.RRSIG
+                  for rd in rrset)
+    return " ".join(sigs) or None
 
 
 class Drills:
@@ -104,7 +122,7 @@ class Drills:
         """broken-ds: sign with a new KSK (the parent's DS names the old one); expired-rrsig:
         sign as if at a time whose signatures have since expired, served with --force."""
         served = self.paths.served(z)
-        before = soa_serial(z, 1.0)
+        before = soa_signature(z, 1.0)
         if before is None:
             raise OperationalError(f"the lab server of {z.name} on {z.address} does not answer")
         backups = {served: self._backup(served)}
@@ -120,7 +138,7 @@ class Drills:
             restart = (name,)
         else:
             self._hup(name)
-        self._wait_serial(z, before + 1)
+        self._wait_served(z, lambda sig: sig is not None and sig != before)
         return Active(d.name, z.name.to_text(), now, (served,), backups, restart, before)
 
     def _keys_with_new_ksk(self, z: LabZone, now: int) -> str:
@@ -145,7 +163,7 @@ class Drills:
         expired = inception + hierarchy.SIG_VALIDITY < now
         signing.sign_file(self.paths.unsigned(z), keys, now=now, inception=inception,
                           validity=hierarchy.SIG_VALIDITY, origin=z.name.to_text(),
-                          output=self.paths.served(z), denial=denial, serial="increment",
+                          output=self.paths.served(z), denial=denial, serial="keep",
                           force=expired, verify=not expired)
 
     def _stale_anchor(self, z: LabZone, now: int) -> Active:
@@ -221,8 +239,8 @@ class Drills:
                     self._restart_server(server, force=False)
                 else:
                     self._hup(server)
-                if active.serial is not None:
-                    self._wait_serial(z, active.serial)
+                if active.signature is not None:
+                    self._wait_served(z, lambda sig: sig == active.signature)
             self._reload_unbound()
             shutil.rmtree(self.path("backup"), ignore_errors=True)
             shutil.rmtree(self.path("keys"), ignore_errors=True)
@@ -247,25 +265,34 @@ class Drills:
                                cwd=self.paths.root)
         self.lab._record(name, proc.pid, rec.marker, cmd, rec.address, rec.kind)
 
-    def _wait_serial(self, z: LabZone, serial: int) -> None:
+    def _wait_served(self, z: LabZone, done: Callable[[str | None], bool]) -> None:
+        """Until the zone's server serves the version wanted, told by its SOA's RRSIG (the
+        serial stays, so that `lab up`'s health check still knows the zone)."""
         deadline = self.clock.monotonic() + SERVE_WAIT
-        while soa_serial(z, 0.3) != serial:
+        while not done(soa_signature(z, 0.3)):
             if self.clock.monotonic() > deadline:
-                raise OperationalError(f"{z.name} on {z.address} is not serving serial {serial} "
+                raise OperationalError(f"{z.name} on {z.address} does not serve the new version "
                                        f"after {SERVE_WAIT:.0f}s; see {self.paths.log(hierarchy.server_name(z))}")
             self.clock.sleep(0.1)
 
     def _reload_unbound(self) -> None:
-        """`unbound-control reload`: re-reads the config and trust anchor, empties the cache."""
+        """`unbound-control reload`: re-reads the config and trust anchor, empties the cache;
+        the same for a drill forwarder behind it (its cache would hide the change)."""
         control = self.lab.daemons.program("unbound-control")
-        proc = processes.run_tool([control, "-c", self.paths.path("unbound.conf"), "reload"])
-        if proc.returncode != 0:
-            raise OperationalError(f"unbound-control reload failed: "
-                                   f"{(proc.stderr or proc.stdout).strip()}")
+        confs = [self.paths.path("unbound.conf")]
+        if self.lab._proc_alive(FORWARDER_NAME):
+            confs.insert(0, self.path("forwarder.conf"))
+        for conf in confs:
+            proc = processes.run_tool([control, "-c", conf, "reload"])
+            if proc.returncode != 0:
+                raise OperationalError(f"unbound-control -c {conf} reload failed: "
+                                       f"{(proc.stderr or proc.stdout).strip()}")
 
     def _report(self, d: Drill, active: Active, what: str) -> dict[str, Any]:
         zone = dns.name.from_text(active.zone).to_text(omit_final_dot=True)
         return {"drill": d.name, "action": what, "about": d.about, "zone": active.zone,
                 "changed": list(active.changed), "restarted": list(active.restart),
                 "expected_cause": d.cause, "probe": d.probe_name(zone), "cd_data": d.cd_data,
-                "resolver": hierarchy.RESOLVERS["unbound"], "flushed": ["unbound"]}
+                "resolver": hierarchy.RESOLVERS["unbound"],
+                "flushed": ["unbound"] + ([FORWARDER_NAME] if self.lab._proc_alive(FORWARDER_NAME)
+                                          else [])}

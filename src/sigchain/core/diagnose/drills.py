@@ -87,7 +87,9 @@ server:
 \tnum-threads: 1
 
 remote-control:
-\tcontrol-enable: no
+\tcontrol-enable: yes
+\tcontrol-interface: "{d}/forwarder.ctl"
+\tcontrol-use-cert: no
 """
 
 DEFAULT_ZONE = "example.test."
@@ -125,12 +127,12 @@ class Active:
     changed: tuple[str, ...] = ()
     backups: Mapping[str, str] = field(default_factory=dict)
     restart: tuple[str, ...] = ()  # lab processes restarted differently (to restart as before)
-    serial: int | None = None  # the zone's serial before the drill (served again on repair)
+    signature: str | None = None  # the zone's SOA RRSIG before the drill (served again on repair)
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "zone": self.zone, "started": self.started,
                 "changed": list(self.changed), "backups": dict(self.backups),
-                "restart": list(self.restart), "serial": self.serial}
+                "restart": list(self.restart), "signature": self.signature}
 
     @classmethod
     def from_json(cls, data: object, where: str) -> Active:
@@ -140,6 +142,6 @@ class Active:
                        tuple(map(str, data.get("changed", ()))),
                        {str(k): str(v) for k, v in data.get("backups", {}).items()},
                        tuple(map(str, data.get("restart", ()))),
-                       None if data.get("serial") is None else int(data["serial"]))
+                       None if data.get("signature") is None else str(data["signature"]))
         except (AssertionError, KeyError, TypeError, ValueError, AttributeError):
             raise InputError("not a drill record", file=where) from None
