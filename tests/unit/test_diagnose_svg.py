@@ -38,6 +38,8 @@ def test_one_box_per_zone_and_the_failing_link_in_red() -> None:
                           for r in root.iter(NS + "rect"))
     verdict_y = next(float(t.get("y", 0)) for t in root.iter(NS + "text") if t.get("class") == "verdict")
     assert verdict_y > last_box_bottom  # at the bottom
+    longest = max(len(t) for t, _, _ in found)
+    assert float(root.get("width", 0)) >= longest * 7  # wide enough for its longest line
 
 
 def test_a_failed_trace_still_draws_its_verdict() -> None:

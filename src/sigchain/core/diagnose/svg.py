@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-WIDTH = 760
+WIDTH = 760  # at least; wider when a line needs it
+CHAR = 7.3  # px per character of 12-13 px monospace
 LINE = 16
 PAD = 10
 GAP = 46
@@ -27,7 +28,8 @@ class ZoneBox:
 
     @property
     def lines(self) -> list[tuple[str, str]]:
-        out = [(f"DS at parent: {d}", BLACK) for d in self.ds]
+        out = [(d if d.startswith("trust anchor") else f"DS at parent: {d}", BLACK)
+               for d in self.ds]
         out += [(k, BLACK) for k in self.dnskeys]
         out += [(s, GREY) for s in self.signs]
         out += [(f"FAILING LINK {f}", RED) for f in self.failing]
@@ -45,6 +47,9 @@ def _text(x: int, y: int, text: str, colour: str, *, bold: bool = False, size: i
 def render(boxes: Sequence[ZoneBox], question: str, verdict: str) -> str:
     """The SVG document: boxes from the anchor down, joined by DS arrows (red into a zone
     whose link fails), the question on top and the verdict at the bottom."""
+    longest = max([len(verdict), len(question) + 20]
+                  + [len(t) + 4 for b in boxes for t, _ in b.lines])
+    width = max(WIDTH, int(longest * CHAR) + 4 * PAD)
     parts: list[str] = []
     y = 30
     parts.append(_text(PAD, y - 8, f"chain of trust for {question}", BLACK, bold=True, size=14))
@@ -55,14 +60,14 @@ def render(boxes: Sequence[ZoneBox], question: str, verdict: str) -> str:
         colour = RED if bad else STATUS_COLOUR.get(box.status, GREY)
         if i:
             top = y - GAP
-            parts.append(f'<line x1="{WIDTH // 2}" y1="{top}" x2="{WIDTH // 2}" y2="{y - 4}" '
+            parts.append(f'<line x1="{width // 2}" y1="{top}" x2="{width // 2}" y2="{y - 4}" '
                          f'stroke="{RED if bad else BLACK}" stroke-width="{3 if bad else 1.5}" '
                          f'marker-end="url(#arrow)"/>')
             label = "DS → DNSKEY: BROKEN" if bad and box.ds else "delegation (DS → DNSKEY)"
-            parts.append(_text(WIDTH // 2 + 8, top + GAP // 2 + 4, label,
+            parts.append(_text(width // 2 + 8, top + GAP // 2 + 4, label,
                                RED if bad else GREY, cls="link-failing" if bad else "link"))
         parts.append(f'<g class="zone" id="zone-{escape(box.zone)}">')
-        parts.append(f'<rect x="{PAD}" y="{y}" width="{WIDTH - 2 * PAD}" height="{height}" '
+        parts.append(f'<rect x="{PAD}" y="{y}" width="{width - 2 * PAD}" height="{height}" '
                      f'rx="8" fill="#ffffff" stroke="{colour}" stroke-width="{3 if bad else 1.5}"/>')
         parts.append(_text(PAD * 2, y + PAD + LINE - 4, f"{box.zone}  [{box.status}]", colour,
                            bold=True, size=13))
@@ -76,8 +81,8 @@ def render(boxes: Sequence[ZoneBox], question: str, verdict: str) -> str:
     parts.append(_text(PAD, y, verdict, GREEN if ok else RED, bold=True, size=13, cls="verdict"))
     height = y + 20
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-            f'viewBox="0 0 {WIDTH} {height}" font-family="monospace">\n'
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="monospace">\n'
             f'<defs><marker id="arrow" markerWidth="10" markerHeight="8" refX="9" refY="4" '
             f'orient="auto"><path d="M0,0 L10,4 L0,8 z" fill="{BLACK}"/></marker></defs>\n'
             + "\n".join(parts) + "\n</svg>\n")
