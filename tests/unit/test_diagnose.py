@@ -13,6 +13,8 @@ OK_AD = ResolverAnswer(dns.rcode.NOERROR, True, ("A",), ("A",))
 OK_SIGNED = ResolverAnswer(dns.rcode.NOERROR, False, ("A",), ("A",))
 OK_BARE = ResolverAnswer(dns.rcode.NOERROR, False, ("A",), ())
 NXD = ResolverAnswer(dns.rcode.NXDOMAIN, True)
+ROOT_KEYS = ResolverAnswer(dns.rcode.NOERROR, False, ("DNSKEY",), ("DNSKEY",))
+ROOT_KEYS_BARE = ResolverAnswer(dns.rcode.NOERROR, False, ("DNSKEY",), ())
 
 
 def ds_mismatch(source: str = "DS") -> Finding:
@@ -51,6 +53,13 @@ def case(status: str, *findings: Finding, kind: str = "answer", plain: ResolverA
     # the authoritative chain is fine; the resolver's own path tells the cause
     (case("secure", plain=SERVFAIL, cd=OK_BARE), Cause.RRSIGS_STRIPPED, 1),
     (case("secure", plain=SERVFAIL, cd=OK_SIGNED, root_plain=SERVFAIL), Cause.TRUST_ANCHOR_STALE, 1),
+    (case("secure", plain=SERVFAIL, cd=OK_SIGNED, root_plain=SERVFAIL, root_cd=ROOT_KEYS),
+     Cause.TRUST_ANCHOR_STALE, 1),
+    # a denial (no data to look at) behind a stripping middlebox: the root's keys tell
+    (case("secure", kind="nxdomain", plain=SERVFAIL, cd=NXD, root_plain=SERVFAIL,
+          root_cd=ROOT_KEYS_BARE), Cause.RRSIGS_STRIPPED, 1),
+    (case("secure", kind="nxdomain", plain=SERVFAIL, cd=NXD, root_plain=SERVFAIL,
+          root_cd=ResolverAnswer(dns.rcode.NOERROR, False)), Cause.RRSIGS_STRIPPED, 1),
     (case("secure", plain=SERVFAIL, cd=OK_SIGNED, root_plain=OK_AD), Cause.RESOLVER_FAILURE, 1),
     (case("secure", plain=SERVFAIL, cd=None, udp_large_lost=True), Cause.EDNS_TRUNCATION, 1),
     (case("secure", kind="nxdomain", plain=SERVFAIL, cd=SERVFAIL, root_plain=OK_AD,

@@ -21,6 +21,7 @@ from sigchain.services import trace as tracing
 
 DIAGNOSE_KEYS = ("question", "resolver", "cause", "category", "reason", "fix", "failing_link",
                  "notes", "exit_code", "resolver_answer", "resolver_answer_cd", "resolver_root",
+                 "resolver_root_cd",
                  "trace", "key_tags")
 
 
@@ -76,7 +77,7 @@ def to_json(result: diag.DiagnoseResult) -> dict[str, object]:
                      "type": dns.rdatatype.to_text(result.question.rdtype)},
         "resolver": str(result.resolver), **result.diagnosis.to_dict(),
         "resolver_answer": _asked(result.plain), "resolver_answer_cd": _asked(result.cd),
-        "resolver_root": _asked(result.root),
+        "resolver_root": _asked(result.root), "resolver_root_cd": _asked(result.root_cd),
         "trace": trace_json(t, t.exit_code()), "key_tags": [k.to_dict() for k in t.key_tags],
         "error": None,
     }
@@ -92,7 +93,7 @@ def render(result: diag.DiagnoseResult) -> None:
     out(f"  fix: {d.fix}")
     out(f"evidence from resolver {result.resolver}:")
     for label, asked in (("asked normally", result.plain), ("asked with CD", result.cd),
-                         (". DNSKEY, normally", result.root)):
+                         (". DNSKEY, normally", result.root), (". DNSKEY, with CD", result.root_cd)):
         if asked is None:
             continue
         lines = asked.lines()

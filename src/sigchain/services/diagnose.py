@@ -105,6 +105,7 @@ class DiagnoseResult:
     plain: Asked
     cd: Asked
     root: Asked | None
+    root_cd: Asked | None
     traced: tracing.TraceResult
     diagnosis: Diagnosis
 
@@ -113,7 +114,7 @@ class DiagnoseResult:
         return self.diagnosis.exit_code
 
 
-def observe(plain: Asked, cd: Asked, root: Asked | None,
+def observe(plain: Asked, cd: Asked, root: Asked | None, root_cd: Asked | None,
             traced: tracing.TraceResult) -> Observations:
     verdict = traced.verdict
     reason = traced.failed.reason if traced.failed is not None else ""
@@ -123,6 +124,7 @@ def observe(plain: Asked, cd: Asked, root: Asked | None,
         plain=plain.summary, cd=cd.summary,
         resolver_error=plain.error if plain.reply is None else "",
         root_plain=root.summary if root is not None else None,
+        root_cd=root_cd.summary if root_cd is not None else None,
         udp_large_lost=plain.udp_large_lost or cd.udp_large_lost,
         largest_reply=max((ex.size for ex in traced.outcome.exchanges), default=0))
 
@@ -133,13 +135,15 @@ def diagnose(question: Question, resolver: Server, anchors: Sequence[dns.rrset.R
     """Ask, trace, classify. The resolver is asked first, so its cache is what clients see."""
     plain = ask_resolver(resolver, question, False, timeout)
     cd = ask_resolver(resolver, question, True, timeout)
-    root = None
+    root = root_cd = None
     if plain.reply is not None and plain.reply.rcode() == dns.rcode.SERVFAIL:
-        root = ask_resolver(resolver, Question(dns.name.root, dns.rdatatype.DNSKEY), False, timeout)
+        keys = Question(dns.name.root, dns.rdatatype.DNSKEY)
+        root = ask_resolver(resolver, keys, False, timeout)
+        root_cd = ask_resolver(resolver, keys, True, timeout)
     traced = tracing.trace(question, anchors, now, root_hints=root_hints, budget=budget,
                            server_timeout=timeout)
-    return DiagnoseResult(question, resolver, plain, cd, root, traced,
-                          classify(observe(plain, cd, root, traced)))
+    return DiagnoseResult(question, resolver, plain, cd, root, root_cd, traced,
+                          classify(observe(plain, cd, root, root_cd, traced)))
 
 
 def chain_svg(traced: tracing.TraceResult) -> str:

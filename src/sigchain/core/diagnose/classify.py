@@ -129,6 +129,7 @@ class Observations:
     cd: ResolverAnswer | None = None
     resolver_error: str = ""
     root_plain: ResolverAnswer | None = None
+    root_cd: ResolverAnswer | None = None  # `. DNSKEY` with CD: do DNSKEYs reach it signed?
     udp_large_lost: bool = False
     largest_reply: int = 0  # bytes: the largest authoritative reply the trace needed
 
@@ -197,6 +198,12 @@ def _resolver_side(obs: Observations) -> Diagnosis | None:
         return Diagnosis(Cause.RRSIGS_STRIPPED, "the resolver SERVFAILs; with CD it returns the "
                          "data without RRSIGs, while the authoritative servers sign it")
     if obs.root_plain is not None and obs.root_plain.servfail and obs.trace_status == "secure":
+        rc = obs.root_cd
+        if rc is not None and not (rc.has_data and "DNSKEY" in rc.answer_types
+                                   and "DNSKEY" in rc.signed_types):
+            return Diagnosis(Cause.RRSIGS_STRIPPED, "the resolver SERVFAILs even the root's "
+                             "DNSKEY RRset, and with CD it gets that RRset without its RRSIGs "
+                             "(or not at all), while the root serves it signed")
         return Diagnosis(Cause.TRUST_ANCHOR_STALE, "the resolver SERVFAILs even the root's "
                          "DNSKEY RRset, which validates from the anchor: its own trust anchor "
                          "matches no root key")
