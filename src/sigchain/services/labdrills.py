@@ -198,12 +198,13 @@ class Drills:
         self._forward(conf, address)
         return Active(d.name, z.name.to_text(), now, (conf,), backups, (PROXY_NAME,))
 
-    def _forward(self, conf: str, address: str) -> None:
+    def _forward(self, conf: str, address: str | None) -> None:
         """Make the lab's Unbound forward everything to `address` (replacing an earlier
-        drill's forward clause)."""
+        drill's forward clause), or (None) resolve by itself again."""
         with open(conf, encoding="utf-8") as f:
             text = f.read().split(catalogue.FORWARD_MARK, 1)[0].rstrip("\n") + "\n"
-        zonefile.write_atomic(conf, [text + catalogue.forward_zone(address)])
+        clause = catalogue.forward_zone(address) if address is not None else ""
+        zonefile.write_atomic(conf, [text + clause])
 
     def _start(self, name: str, cmd: list[str], marker: str, address: str) -> None:
         if self.lab._proc_alive(name):
@@ -232,7 +233,8 @@ class Drills:
             z = hierarchy.zone(active.zone)
             server = hierarchy.server_name(z)
             if d.name in PROXIES:  # the resolver keeps validating, through a clean path
-                self._forward(self.paths.path("unbound.conf"), FORWARDER)
+                alive = self.lab._proc_alive(FORWARDER_NAME)  # (gone after a lab down)
+                self._forward(self.paths.path("unbound.conf"), FORWARDER if alive else None)
                 self.lab._stop(PROXY_NAME)
             elif d.zone_drill:
                 if server in active.restart:
