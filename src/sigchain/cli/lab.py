@@ -185,3 +185,56 @@ def down(directory: str, as_json: bool) -> None:
         click.echo(f"already gone: {', '.join(out['not_running'])}")
     if out["removed_addresses"]:
         click.echo(f"removed from lo: {', '.join(out['removed_addresses'])}")
+
+
+DRILL_KEYS = ("drill", "action", "about", "zone", "changed", "restarted", "expected_cause",
+              "probe", "cd_data", "resolver", "flushed")
+
+
+def _render_drill(out: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json({**out, "error": None})
+        return
+    if out["action"] == "drill":
+        click.echo(f"drill {out['drill']} on {out['zone']}: {out['about']}")
+        click.echo(f"changed: {', '.join(out['changed'])}; Unbound's cache flushed")
+        click.echo("what on-call sees now:")
+        click.echo(f"  dig @{out['resolver']} {out['probe']}          # SERVFAIL")
+        cd = "the data is there" if out["cd_data"] else "SERVFAIL too: the answer never arrives"
+        click.echo(f"  dig @{out['resolver']} +cd {out['probe']}      # {cd}")
+        click.echo(f"  sigchain diagnose {out['probe']} --resolver {out['resolver']} "
+                   f"--anchor DIR/anchor.ds --root-hints DIR/root.hints   # {out['expected_cause']}")
+        click.echo(f"undo: sigchain lab repair {out['drill']}")
+    else:
+        click.echo(f"repaired {out['drill']} on {out['zone']}: restored "
+                   f"{', '.join(out['changed'])}; Unbound's cache flushed")
+        click.echo(f"  dig @{out['resolver']} +dnssec {out['probe']}  # validates again (ad)")
+
+
+@lab.command()
+@click.argument("name", metavar="DRILL")
+@click.option("--zone", default=None, help="The lab zone to break (default example.test).")
+@DIR_OPTION
+@JSON_OPTION
+@handle_errors
+@json_keys(*DRILL_KEYS)
+def drill(name: str, zone: str | None, directory: str, as_json: bool) -> None:
+    """Break the running lab on purpose: broken-ds, expired-rrsig, stale-anchor,
+    stripping-middlebox or small-edns. One drill
+    at a time; `lab repair DRILL` undoes it."""
+    from sigchain.services.labdrills import Drills
+
+    _render_drill(Drills(directory).run(name, zone), as_json)
+
+
+@lab.command()
+@click.argument("name", metavar="DRILL")
+@DIR_OPTION
+@JSON_OPTION
+@handle_errors
+@json_keys(*DRILL_KEYS)
+def repair(name: str, directory: str, as_json: bool) -> None:
+    """Undo the running drill DRILL and flush the resolver: validation is back."""
+    from sigchain.services.labdrills import Drills
+
+    _render_drill(Drills(directory).repair(name), as_json)

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("sigchain.cli.lab", "lab", "A signed hierarchy on loopback with a validating resolver."),
     "trace": ("sigchain.cli.trace", "trace", "Resolve and validate a name, showing the chain (delv)."),
     "resolver": ("sigchain.cli.resolver", "resolver", "A validating recursive resolver (Unbound-like)."),
+    "diagnose": ("sigchain.cli.diagnose", "diagnose", "Say why a name fails to validate, and the fix."),
+    "check": ("sigchain.cli.check", "check", "The five-point DNSSEC checklist for a zone."),
     "policy": ("sigchain.cli.policy", "policy", "Check or simulate a key and signing policy (dnssec-policy)."),
     "exporter": ("sigchain.cli.exporter", "exporter", "Prometheus exporter: signature expiry, DS, validation."),
     "walk": ("sigchain.cli.walk", "walk", "Enumerate a zone through its NSEC/NSEC3 records."),

@@ -71,6 +71,42 @@ def parse_words(words: tuple[str, ...]) -> tuple[str, int, str | None]:
     return name, rdtype if rdtype is not None else dns.rdatatype.A, server
 
 
+def parse_question(words: tuple[str, ...], timeout: float) -> tuple[dns.name.Name, int, str | None]:
+    """NAME, TYPE and @SERVER from the positionals (see parse_words), the name parsed, and a
+    positive --timeout checked."""
+    text, rdtype, server_text = parse_words(words)
+    try:
+        qname = dns.name.from_text(text)
+    except dns.exception.DNSException as exc:
+        raise InputError(f"bad name {text!r}: {exc}") from None
+    if timeout <= 0:
+        raise InputError("--timeout must be positive")
+    return qname, rdtype, server_text
+
+
+ANCHOR_OPTION = click.option(
+    "--anchor", "anchor_file", metavar="FILE",
+    help="Trust anchors (DS/DNSKEY records, or BIND trust-anchors { … };) replacing the "
+         "built-in IANA root anchors.")
+SVG_OPTION = click.option(
+    "--svg", "svg_path", metavar="OUT",
+    help="Also draw the chain of trust as an SVG picture into OUT (the failing link in red).")
+
+
+def write_svg(path: str | None, result: tracing.TraceResult) -> None:
+    """The picture of the chain, written atomically (nothing half-written)."""
+    if path is None:
+        return
+    from sigchain.edge import zonefile
+    from sigchain.services.diagnose import chain_svg
+
+    zonefile.write_atomic(path, [chain_svg(result)])
+
+
+HINTS_OPTION = click.option(
+    "--root-hints", "hints_file", metavar="FILE",
+    help="Root hints for iterative resolution (default: the IANA root servers).")
+
 # The top-level keys of `trace --json`, the same on success, on a failed trace and on an error.
 TRACE_KEYS = ("question", "mode", "server", "at", "status", "verdict_line", "verdict_lines",
               "rcode", "exit_code", "queries", "ignored_replies", "unanswered", "key_tags",
@@ -79,11 +115,8 @@ TRACE_KEYS = ("question", "mode", "server", "at", "status", "verdict_line", "ver
 
 @click.command()
 @click.argument("words", nargs=-1, metavar="NAME [TYPE] [@SERVER]")
-@click.option("--anchor", "anchor_file", metavar="FILE",
-              help="Trust anchors (DS/DNSKEY records, or BIND trust-anchors { … };) replacing "
-                   "the built-in IANA root anchors.")
-@click.option("--root-hints", "hints_file", metavar="FILE",
-              help="Root hints for iterative resolution (default: the IANA root servers).")
+@ANCHOR_OPTION
+@HINTS_OPTION
 @click.option("-p", "--port", type=int, default=None, help="Port of @SERVER (default 53).")
 @click.option("--cd/--no-cd", "cd", default=None,
               help="With @SERVER: --cd sets RD=1 and CD=1 on every query even if the server "
@@ -97,26 +130,21 @@ TRACE_KEYS = ("question", "mode", "server", "at", "status", "verdict_line", "ver
               help=f"Time budget for the whole trace, in seconds (each server is given at most "
                    f"{SERVER_TIMEOUT:g} s; one that does not answer is skipped from then on).")
 @click.option("--require-secure", is_flag=True, help="Exit 1 unless the answer is secure.")
+@SVG_OPTION
 @click.option("-v", "--verbose", is_flag=True, help="Also list every query sent.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 @json_keys(*TRACE_KEYS)
 def trace(words: tuple[str, ...], anchor_file: str | None, hints_file: str | None,
           port: int | None, cd: bool | None, at: str | None, timeout: float,
-          require_secure: bool, verbose: bool, as_json: bool) -> None:
+          require_secure: bool, svg_path: str | None, verbose: bool, as_json: bool) -> None:
     """Resolve NAME/TYPE and validate the chain of trust from the anchors down.
 
     Without @SERVER it resolves iteratively from the root hints; with @SERVER (ADDR or
     ADDR#PORT) it asks that server for every link. Exit 0 secure or insecure, 1 bogus,
     indeterminate or failed, 3 when no server answers or the time budget is spent.
     """
-    text, rdtype, server_text = parse_words(words)
-    try:
-        qname = dns.name.from_text(text)
-    except dns.exception.DNSException as exc:
-        raise InputError(f"bad name {text!r}: {exc}") from None
-    if timeout <= 0:
-        raise InputError("--timeout must be positive")
+    qname, rdtype, server_text = parse_question(words, timeout)
     server = anchors.parse_server(server_text, port) if server_text is not None else None
     if server is None and port is not None:
         raise InputError("-p PORT applies to @SERVER; none was given")
@@ -132,6 +160,7 @@ def trace(words: tuple[str, ...], anchor_file: str | None, hints_file: str | Non
     result = tracing.trace(Question(qname, rdtype), trust, now, root_hints=hints, server=server,
                            cd=cd, budget=timeout)
     code = result.exit_code(require_secure)
+    write_svg(svg_path, result)
     if as_json:
         emit_json(to_json(result, code))
     else:

@@ -1,0 +1,1 @@
+"""Diagnosis (pure): evidence from a resolver and from the authoritative chain → one cause."""
