@@ -3,6 +3,7 @@ scraped over HTTP and read with prometheus_client's own parser."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port, terminate
+from tests.conftest import free_port, sc, terminate
 from tests.interop.exporter_zones import (
     BOGUS_RESOLVER,
     DAY,
@@ -208,3 +209,31 @@ def test_exits_cleanly_on_sigterm(tmp_path: Path, silent: None) -> None:
     assert exporter.proc.wait(5) == 0, exporter.text()
     exporter.stop()
     assert "Traceback" not in exporter.text()
+
+
+def test_key_states_of_a_managed_zone(tmp_path: Path, silent: None) -> None:
+    """--keys ZONE=DIR: each key's record states and next change, as `keys status` has them,
+    read from the key directory's state at scrape time."""
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    at = int(time.time())
+    sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", keys, check=True)
+    status = json.loads(sc("keys", "status", ZONE, "--keys", keys, "--json", check=True).stdout)
+    exporter, url = start_exporter(tmp_path, "--zone", f"{ZONE}={SILENT}", "--keys",
+                                   f"{ZONE}={keys}")
+    try:
+        samples = scrape(url)
+    finally:
+        exporter.stop()
+    rows = status["keys"]
+    assert len(rows) == 2
+    for row in rows:
+        tag, role = str(row["tag"]), row["role"]
+        for record, state in row["states"].items():
+            expected = {"hidden": 0, "rumoured": 1, "omnipresent": 2, "unretentive": 3}[state]
+            assert value(samples, "dnssec_key_state", zone=ZONE, keytag=tag, role=role,
+                         record=record.upper()) == expected
+        # Just published: the DNSKEY is rumoured until the TTLs pass, and that is the next event.
+        assert row["states"]["dnskey"] == "rumoured"
+        nxt = value(samples, "dnssec_key_next_event_timestamp_seconds", zone=ZONE, keytag=tag)
+        assert nxt is not None and nxt > at

@@ -99,6 +99,15 @@ def test_config_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         load_config(str(path))
     assert err.value.line == 5 and "axfr" in str(err.value)
+    # keys = "DIR": the zone's sigchain key directory, relative to the file.
+    path.write_text('listen = "127.0.0.1#9999"\n\n[zones."ops.test."]\n'
+                    'servers = ["127.0.0.1#5300"]\nkeys = "k"\n')
+    assert load_config(str(path)).zones[0].keys == str(tmp_path / "k")
+    path.write_text('listen = "127.0.0.1#9999"\n\n[zones."ops.test."]\n'
+                    'servers = ["127.0.0.1#5300"]\nkeys = 3\n')
+    with pytest.raises(InputError) as err:
+        load_config(str(path))
+    assert err.value.line == 5 and "keys" in str(err.value)
 
 
 def test_key_state_families_come_from_a_key_source() -> None:

@@ -41,12 +41,14 @@ from sigchain.services.exporterconfig import DEFAULT_TIMEOUT, from_flags, load_c
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               default=DEFAULT_TIMEOUT, show_default=True,
               metavar="SECONDS", help="Wait per query.")
+@click.option("--keys", "key_dirs", multiple=True, metavar="ZONE=DIR",
+              help="The zone's `sigchain keys` directory: key-state metrics from its state.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @handle_errors
 def exporter(config_path: str | None, listen: str | None, zones: tuple[str, ...],
              find_servers: bool, axfr: bool, parents: tuple[str, ...],
              resolvers: tuple[str, ...], anchor: str | None, interval: str, timeout: float,
-             verbose: bool) -> None:
+             key_dirs: tuple[str, ...], verbose: bool) -> None:
     """Probe zones on a schedule and serve the results as Prometheus metrics until
     SIGTERM/SIGINT (exit 0). Metrics per authoritative server: RRSIG expiry and inception
     per RRset and the earliest, SOA serial, probe success and duration; per parent server:
@@ -54,7 +56,7 @@ def exporter(config_path: str | None, listen: str | None, zones: tuple[str, ...]
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s sigchain exporter: %(levelname)s: %(message)s")
     if config_path is not None:
-        if listen or zones or parents or resolvers or find_servers or axfr or anchor:
+        if listen or zones or parents or resolvers or find_servers or axfr or anchor or key_dirs:
             raise InputError("--config cannot be combined with --listen/--zone/--parent-server/"
                              "--resolver/--anchor/--find-servers/--axfr: put them in the file")
         config = load_config(config_path)
@@ -62,7 +64,7 @@ def exporter(config_path: str | None, listen: str | None, zones: tuple[str, ...]
         if listen is None:
             raise InputError("--listen ADDR#PORT is required (or --config FILE)")
         config = from_flags(listen, zones, parents, resolvers, interval, find_servers, axfr,
-                            timeout, anchor)
+                            timeout, anchor, key_dirs)
     service = Exporter(config)
 
     def stop(signum: int, frame: FrameType | None) -> None:

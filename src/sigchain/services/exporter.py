@@ -4,7 +4,7 @@ snapshot of each zone kept whole, and a Prometheus endpoint that only reads the 
 
 Key-state metrics (`dnssec_key_state{zone,keytag,role,record}`, value 0 hidden, 1 rumoured,
 2 omnipresent, 3 unretentive, and `dnssec_key_next_event_timestamp_seconds{zone,keytag}`)
-come from a `KeySource` (the key lifecycle's state store) passed to `Exporter`; none yet.
+come from a `KeySource` per zone with a key directory (services/exporterkeys).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sigchain.core.probe.metrics import Family, families
 from sigchain.core.probe.zone import ZoneSnapshot
 from sigchain.errors import OperationalError
 from sigchain.services.exporterconfig import ExporterConfig, ZoneTarget
+from sigchain.services.exporterkeys import KeyStateSource
 from sigchain.services.exporterprobe import probe_zone
 
 log = logging.getLogger("sigchain.exporter")
@@ -71,6 +72,7 @@ class Exporter:
     def __init__(self, config: ExporterConfig, keys: Sequence[KeySource] = (),
                  clock: Clock = SYSTEM):
         self.config, self.clock = config, clock
+        keys = list(keys) + [KeyStateSource(t.zone, t.keys) for t in config.zones if t.keys]
         self.snapshots = Snapshots()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self.snapshots, keys, clock))  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ class ZoneTarget:
     parent_servers: tuple[Server, ...] = ()
     resolvers: tuple[Server, ...] = ()
     interval: int = DEFAULT_INTERVAL
+    keys: str | None = None  # the zone's key directory when `sigchain keys` manages it
 
 
 @dataclass(frozen=True)
@@ -78,21 +79,33 @@ def check_target(t: ZoneTarget) -> ZoneTarget:
 
 def from_flags(listen: str, zones: tuple[str, ...], parent_servers: tuple[str, ...],
                resolvers: tuple[str, ...], interval: str, find_servers: bool, axfr: bool,
-               timeout: float, anchor: str | None) -> ExporterConfig:
+               timeout: float, anchor: str | None,
+               key_dirs: tuple[str, ...] = ()) -> ExporterConfig:
     parents = tuple(parse_server(s, what="parent server") for s in parent_servers)
     res = tuple(parse_server(s, what="resolver") for s in resolvers)
     every = interval_seconds(interval)
+    dirs = dict(_keys_arg(k) for k in key_dirs)
     targets = []
     for z in zones:
         zone, listed = parse_zone_arg(z)
         targets.append(check_target(ZoneTarget(zone, listed, find_servers or not listed, axfr,
-                                               parents, res, every)))
+                                               parents, res, every, dirs.pop(zone, None))))
     if not targets:
         raise InputError("no zone to probe: give --zone ZONE[=SERVER,...] (or --config FILE)")
+    if dirs:
+        raise InputError(f"--keys for a zone not given with --zone: {next(iter(dirs))}")
     if anchor and not res:
         raise InputError("--anchor is for validating through a --resolver; none was given")
     anchors = tuple(read_anchors(anchor)) if anchor else ()
     return ExporterConfig(parse_listen(listen), tuple(targets), timeout, anchors)
+
+
+def _keys_arg(text: str) -> tuple[dns.name.Name, str]:
+    """`--keys ZONE=DIR`."""
+    zone, sep, directory = text.partition("=")
+    if not sep or not zone or not directory:
+        raise InputError(f"--keys {text!r}: expected ZONE=DIR (the zone's key directory)")
+    return _zone_name(zone, f"--keys {text!r}"), directory
 
 
 class _Reader:
@@ -112,6 +125,14 @@ class _Reader:
         except InputError as exc:
             raise self.bad(str(exc), table, key) from None
 
+    def key_dir(self, value: Any, table: str) -> str | None:
+        """`keys = "DIR"`: relative to the config file, as `anchor`."""
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise self.bad('keys = "DIR" (the zone\'s sigchain key directory)', table, "keys")
+        return str(Path(self.path).parent / value)
+
     def duration(self, value: Any, table: str | None, key: str) -> int:
         try:
             return interval_seconds(str(value))
@@ -123,7 +144,8 @@ class _Reader:
         header = rf"\[zones\.[\"']?{name.replace('.', '[.]')}[\"']?\]"
         if not isinstance(table, dict):
             raise self.bad(f"zones.{name} must be a table", header, None)
-        keys = {"servers", "find-servers", "axfr", "parent-servers", "resolvers", "interval"}
+        keys = {"servers", "find-servers", "axfr", "parent-servers", "resolvers", "interval",
+                "keys"}
         for key in table:
             if key not in keys:
                 raise self.bad(f"unknown setting {key!r} for zone {name}", header, key)
@@ -139,7 +161,8 @@ class _Reader:
             self.servers(table["resolvers"], "resolver", header, "resolvers")
             if "resolvers" in table else defaults.resolvers,
             self.duration(table["interval"], header, "interval")
-            if "interval" in table else defaults.interval)
+            if "interval" in table else defaults.interval,
+            self.key_dir(table.get("keys"), header))
         try:
             return check_target(target)
         except InputError as exc:
