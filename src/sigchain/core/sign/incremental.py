@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 import dns.name
 import dns.rdata
@@ -22,6 +21,7 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.sign.apex import next_serial, set_apex
 from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED
+from sigchain.core.sign.difference import Changes, Diff, put
 from sigchain.core.sign.keyset import plan_keys
 from sigchain.core.sign.render import denial_units
 from sigchain.core.sign.rrsigs import RRsetSigner, covered_type
@@ -44,7 +44,6 @@ from sigchain.model.keys import KeyPair
 
 _KSK_SIGNED = frozenset({RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY})
 _IN_NSEC_CHAIN = (NodeKind.APEX, NodeKind.AUTH, NodeKind.DELEGATION)
-Ident = tuple[Key, int, int]  # owner, type, type covered (RRSIG) or 0
 
 
 def role(kind: NodeKind | None, rdtype: int) -> int:
@@ -56,46 +55,6 @@ def role(kind: NodeKind | None, rdtype: int) -> int:
     if kind is NodeKind.DELEGATION and rdtype == RdataType.DS:
         return BY_ZSK
     return UNSIGNED
-
-
-@dataclass(frozen=True)
-class Diff:
-    """One change to the signed zone as IXFR carries it (RFC 1995): RRsets removed (the old
-    SOA first) and added (the new SOA first). An RRset that changed is in both."""
-
-    removed: tuple[RRsetRec, ...]
-    added: tuple[RRsetRec, ...]
-    old_serial: int
-    new_serial: int
-
-    @property
-    def empty(self) -> bool:
-        return not self.removed and not self.added
-
-
-class _Changes:
-    """RRsets as they were before this change and as they are now, by identity."""
-
-    def __init__(self) -> None:
-        self.before: dict[Ident, RRsetRec | None] = {}
-        self.after: dict[Ident, RRsetRec | None] = {}
-
-    def note(self, ident: Ident, old: RRsetRec | None, new: RRsetRec | None) -> None:
-        self.before.setdefault(ident, old)
-        self.after[ident] = new
-
-    def diff(self, old_serial: int, new_serial: int, soa: Ident) -> Diff:
-        removed, added = [], []
-        for ident, old in self.before.items():
-            new = self.after[ident]
-            if old == new:
-                continue
-            first = ident == soa
-            if old is not None:
-                removed.insert(0, old) if first else removed.append(old)
-            if new is not None:
-                added.insert(0, new) if first else added.append(new)
-        return Diff(tuple(removed), tuple(added), old_serial, new_serial)
 
 
 class SignedZone:
@@ -118,7 +77,7 @@ class SignedZone:
         self.unhashed: dict[Key, Key] = {}  # NSEC3: NSEC3 owner → name
         self.denial_ttl = 0
         self.signer: RRsetSigner | None = None
-        self._log: _Changes | None = None
+        self._log: Changes | None = None
 
     # ---- building --------------------------------------------------------------------------
 
@@ -191,7 +150,7 @@ class SignedZone:
         the result would be no zone (SOA gone, data outside, DS without NS, NSEC3 clash)."""
         self._check(changes)
         old_serial = self.serial
-        log = self._log = _Changes()
+        log = self._log = Changes()
         try:
             touched: dict[Key, set[int]] = {}
             cut_before = {k: self._is_cut(k) for k in {r.key for r in (*changes.removed, *changes.added)}}
@@ -213,7 +172,7 @@ class SignedZone:
         """Re-sign the RRsets `due` ((owner, type): data, NSEC or NSEC3) in `window`, as a
         signature refresh does, and bump and re-sign the SOA."""
         old_serial = self.serial
-        self._log = _Changes()
+        self._log = Changes()
         try:
             for key, rdtype in due:
                 if rdtype in (RdataType.NSEC, RdataType.NSEC3):
@@ -461,13 +420,13 @@ class SignedZone:
         return owner
 
     def _put_data(self, key: Key, rdtype: int, r: RRsetRec | None) -> None:
-        old = _put(self.data, key, rdtype, r)
+        old = put(self.data, key, rdtype, r)
         if self._log is not None:
             self._log.note((key, rdtype, 0), old, r)
 
     def _put_sig(self, key: Key, covered: int, r: RRsetRec | None) -> None:
         assert r is None or covered_type(r.wires[0]) == covered
-        old = _put(self.sigs, key, covered, r)
+        old = put(self.sigs, key, covered, r)
         if self._log is not None:
             self._log.note((key, RdataType.RRSIG, covered), old, r)
 
@@ -480,20 +439,6 @@ class SignedZone:
         if self._log is not None:
             rdtype = RdataType.NSEC if self.opts.nsec3 is None else RdataType.NSEC3
             self._log.note((owner, rdtype, 0), old, r)
-
-
-def _put(store: dict[Key, dict[int, RRsetRec]], key: Key, rdtype: int,
-         r: RRsetRec | None) -> RRsetRec | None:
-    """Set or remove (None) one RRset of a by-owner store; gives the one it replaces."""
-    node = store.get(key)
-    old = None if node is None else node.get(rdtype)
-    if r is not None:
-        store.setdefault(key, {})[rdtype] = r
-    elif node is not None:
-        node.pop(rdtype, None)
-        if not node:
-            del store[key]
-    return old
 
 
 _BITMAPS: dict[tuple[int, ...], tuple[bytes, str]] = {}
