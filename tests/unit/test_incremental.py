@@ -231,3 +231,22 @@ def test_soa_minimum_change_redoes_the_denial_ttl() -> None:
     assert {r.ttl for r in zone.denial.values()} == {30}
     assert actual(zone) == expected(zone, keys, signer.SignOptions(WINDOW, None))
     verify_clean(zone, NOW + 100)
+
+
+def test_delegation_bitmaps_list_only_ns_and_ds() -> None:
+    """Data beside NS at a cut is the child's: dnssec-signzone's NSEC there says `NS DS RRSIG
+    NSEC` and dnssec-verify rejects one listing A; the full signer and the incremental one
+    agree (an update adding NS to a name with an A makes exactly that)."""
+    keys = make_keys()
+    z = {ORIGIN: [rds("SOA", "ns.example.test. h.example.test. 1 2 3 4 60"), rds("NS", "ns.example.test.")],
+         N("ns.example.test."): [rds("A", "192.0.2.1")],
+         N("sub.example.test."): [rds("A", "192.0.2.9"), rds("NS", "ns.elsewhere.test."),
+                                  rds("DS", "1 13 2 " + "01" * 32)]}
+    for nsec3, want in ((None, "NS DS RRSIG NSEC"), (Nsec3Params(), "NS DS RRSIG")):
+        zone, _ = SignedZone.sign(from_rdatasets(z), ORIGIN, keys, signer.SignOptions(WINDOW, nsec3), NOW)
+        assert actual(zone) == expected(zone, keys, signer.SignOptions(WINDOW, nsec3))
+        sub = key_of(N("sub.example.test."))
+        owner = zone.hashed[sub] if nsec3 else sub
+        fields = zone.denial[owner].texts[0].split(maxsplit=5 if nsec3 else 1)
+        assert fields[-1] == want
+        verify_clean(zone, NOW + 100)
