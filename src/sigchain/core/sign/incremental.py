@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 import dns.name
 import dns.rdata
@@ -19,12 +20,13 @@ import dns.rdataclass
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec.rrsig import SigWindow
-from sigchain.core.sign.apex import next_serial, set_apex
+from sigchain.core.sign.apex import next_serial, rdataset, set_apex
 from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED
+from sigchain.core.sign.changecheck import check_changes
 from sigchain.core.sign.difference import Changes, Diff, put
 from sigchain.core.sign.keyset import plan_keys
 from sigchain.core.sign.render import denial_units
-from sigchain.core.sign.rrsigs import RRsetSigner, covered_type
+from sigchain.core.sign.rrsigs import RRsetSigner, covered_type, fits, role, split_signed
 from sigchain.core.sign.signer import SignOptions, _canonical_data, _check_ds, _context, _types_at
 from sigchain.core.update.changes import ChangeSet
 from sigchain.core.zone import nsec3hash
@@ -38,23 +40,11 @@ from sigchain.core.zone.records import (
     type_bitmap,
 )
 from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, nsec3_types, nsec_types, shape
-from sigchain.errors import InputError, UnsafeRefused
+from sigchain.errors import InputError
 from sigchain.findings import Finding
 from sigchain.model.keys import KeyPair
 
-_KSK_SIGNED = frozenset({RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY})
 _IN_NSEC_CHAIN = (NodeKind.APEX, NodeKind.AUTH, NodeKind.DELEGATION)
-
-
-def role(kind: NodeKind | None, rdtype: int) -> int:
-    """Who signs the RRset `rdtype` at a name of `kind` (RFC 4035 §2.2)."""
-    if kind is NodeKind.AUTH:
-        return BY_ZSK
-    if kind is NodeKind.APEX:
-        return BY_KSK if rdtype in _KSK_SIGNED else BY_ZSK
-    if kind is NodeKind.DELEGATION and rdtype == RdataType.DS:
-        return BY_ZSK
-    return UNSIGNED
 
 
 class SignedZone:
@@ -91,27 +81,88 @@ class SignedZone:
         data, apex_in, napex = _canonical_data(rrsets, origin, z.okey)
         set_apex(apex_in, origin, keys, z.plan, opts, now, warnings)
         data[:napex] = sorted(from_rdataset(origin, rds) for rds in apex_in.values())
-        types_at = _types_at(data)
-        zshape = shape(z.okey, types_at, ops=LABEL_KEYS)
-        _check_ds(data, types_at, zshape)
-        for r in data:
-            z.data.setdefault(r.key, {})[r.rdtype] = r
-        z.kinds, z.names = dict(zshape.kinds), list(zshape.order)
-        z.denial_ttl = z._denial_ttl()
-        ctx = _context(z.plan, z.okey, origin, opts, z.denial_ttl)
-        z.signer = RRsetSigner(ctx)
-        members = [n for n in z.names if z._in_chain(n)]
-        if opts.nsec3 is not None:
-            for n in members:
-                z._hash_in(n)
-            z.chain = sorted(z.unhashed)
-        else:
-            z.chain = members
+        z._hold(data)
         for n in z.chain:
             z._rebuild_denial(n, opts.window)
         for n in z.names:
             z._sync_sigs(n, set(z.data.get(n, ())), opts.window)
         return z, warnings
+
+    @classmethod
+    def adopt(cls, signed: Iterable[RRsetRec], origin: dns.name.Name, keys: Sequence[KeyPair],
+              opts: SignOptions, now: int) -> tuple[SignedZone, Diff, list[Finding]]:
+        """Take over a zone signed before (this signer's output read back, after a restart):
+        its signatures are kept where they still fit (made by the keys that sign now, for
+        the RRset's TTL, valid at `now`), its denial records where the chain wants them
+        unchanged; the rest is re-signed or rebuilt, with the apex records the keys want.
+        The difference from the zone as read, with the serial bumped, unless nothing changed."""
+        z = cls(origin, keys, opts, now)
+        warnings = list(z.plan.warnings)
+        data, loaded_sigs, loaded_denial = split_signed(signed)
+        z._hold(sorted(data, key=lambda r: (r.key, r.rdtype)))
+        z.sigs, z.denial = loaded_sigs, loaded_denial
+        old_serial = z.serial
+        log = z._log = Changes()
+        try:
+            z._drop_unfit(now)
+            apex = {t: rdataset(t, r.ttl, [dns.rdata.from_text(dns.rdataclass.IN, t, x)
+                                           for x in r.texts])
+                    for t, r in z.data[z.okey].items() if t != RdataType.NSEC3PARAM}
+            set_apex(apex, origin, keys, z.plan, replace(opts, serial="keep"), now, warnings)
+            wanted = {t: from_rdataset(origin, rds) for t, rds in apex.items()}
+            touched = {t for t in set(wanted) | set(z.data[z.okey])
+                       if not _same(wanted.get(t), z.rrset(z.okey, t))}
+            for t in touched:
+                z._put_data(z.okey, t, wanted.get(t))
+            z._repair({z.okey: touched} if touched else {}, {}, opts.window)
+            for n in z.names:
+                z._sync_sigs(n, set(), opts.window)
+            for owner in z.chain:
+                z._rebuild_denial(owner, opts.window)
+            if all(log.before[i] == log.after[i] for i in log.after):
+                return z, Diff((), (), old_serial, old_serial), warnings
+            z._bump_serial(old_serial, now, opts.window)
+            return z, log.diff(old_serial, z.serial, (z.okey, RdataType.SOA, 0)), warnings
+        finally:
+            z._log = None
+
+    def _hold(self, data: list[RRsetRec]) -> None:
+        """Take the zone's data RRsets (canonical order): shape, signer, chain order."""
+        for r in data:
+            self.data.setdefault(r.key, {})[r.rdtype] = r
+        zshape = shape(self.okey, _types_at(data), ops=LABEL_KEYS)
+        _check_ds(data, _types_at(data), zshape)
+        self.kinds, self.names = dict(zshape.kinds), list(zshape.order)
+        self.denial_ttl = self._denial_ttl()
+        self.signer = RRsetSigner(_context(self.plan, self.okey, self.origin, self.opts,
+                                           self.denial_ttl))
+        members = [n for n in self.names if self._in_chain(n)]
+        if self.opts.nsec3 is not None:
+            for n in members:
+                self._hash_in(n)
+            self.chain = sorted(self.unhashed)
+        else:
+            self.chain = members
+
+    def _drop_unfit(self, now: int) -> None:
+        """Adopting: remove denial records off the chain and signatures that cannot stay."""
+        assert self.signer is not None
+        chain = set(self.chain)
+        denial_type = RdataType.NSEC if self.opts.nsec3 is None else RdataType.NSEC3
+        for owner in [o for o in self.denial if o not in chain]:
+            self._put_denial(owner, None)
+        signers = {BY_ZSK: {(a, t) for a, t, _ in self.signer.zsk},
+                   BY_KSK: {(a, t) for a, t, _ in self.signer.ksk}}
+        for key, node in list(self.sigs.items()):
+            for covered, sig in list(node.items()):
+                if covered == denial_type and key in chain:
+                    r: RRsetRec | None = self.denial.get(key)
+                    who = BY_ZSK
+                else:
+                    r = self.rrset(key, covered)
+                    who = role(self.kinds.get(key), covered)
+                if r is None or who == UNSIGNED or not fits(sig, r.ttl, signers[who], now):
+                    self._put_sig(key, covered, None)
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -148,7 +199,7 @@ class SignedZone:
         """Apply a change set (RRsets removed and added, as `core.update` gives) and re-sign
         what it touches; refused (InputError / UnsafeRefused) before anything changes when
         the result would be no zone (SOA gone, data outside, DS without NS, NSEC3 clash)."""
-        self._check(changes)
+        check_changes(self, changes)
         old_serial = self.serial
         log = self._log = Changes()
         try:
@@ -195,48 +246,6 @@ class SignedZone:
         for key, node in self.sigs.items():
             for rdtype, sig in node.items():
                 yield key, rdtype, min(int.from_bytes(w[8:12], "big") for w in sig.wires)
-
-    # ---- checks before any change ----------------------------------------------------------
-
-    def _check(self, changes: ChangeSet) -> None:
-        olen, okey = len(self.okey), self.okey
-        final: dict[Key, set[int]] = {}
-        for r in (*changes.removed, *changes.added):
-            if r.key[:olen] != okey:
-                raise InputError(f"{r.owner} is outside the zone {self.origin}")
-            if r.rdtype in (RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3):
-                raise InputError(f"{r.owner}: {dns.rdatatype.to_text(r.rdtype)} is the signer's")
-            final.setdefault(r.key, set(self.data.get(r.key, ())))
-        for r in changes.removed:
-            final[r.key].discard(r.rdtype)
-        for r in changes.added:
-            final[r.key].add(r.rdtype)
-        if RdataType.SOA not in final.get(okey, {RdataType.SOA}):
-            raise InputError(f"no SOA record at the zone apex {self.origin}")
-        for k, ts in final.items():
-            if RdataType.DS in ts and RdataType.NS not in ts and k != okey:
-                raise InputError(f"{dns.name.Name(tuple(reversed(k)) + (b'',))}: DS record "
-                                 "without NS (a DS belongs at a delegation)")
-        if self.opts.nsec3 is not None:
-            self._check_hashes(final)
-
-    def _check_hashes(self, final: dict[Key, set[int]]) -> None:
-        """NSEC3: a new name or empty non-terminal whose hash another name has, or a new name
-        that looks like a hashed owner, is refused (as `signer.prepare` refuses them)."""
-        olen = len(self.okey)
-        for k, ts in final.items():
-            if ts and len(k) == olen + 1 and k in self.unhashed:
-                raise UnsafeRefused(f"NSEC3 owner {_text(k)} collides with a name in the zone")
-            n = k
-            while len(n) > olen and n not in self.hashed:
-                owner = self._nsec3_owner(n)
-                other = self.unhashed.get(owner)
-                if other is not None and other != n:
-                    raise UnsafeRefused(f"NSEC3 hash collision between {_text(other)} and "
-                                        f"{_text(n)}: choose another salt")
-                if owner in self.data:
-                    raise UnsafeRefused(f"NSEC3 owner {_text(owner)} collides with a name in the zone")
-                n = n[:-1]
 
     # ---- the zone shape, around the changed names ------------------------------------------
 
@@ -379,7 +388,7 @@ class SignedZone:
             rdtype = RdataType.NSEC3
         ((record, _),) = denial_units([entry], self.denial_ttl, self.opts.nsec3, ctx.signer_wire,
                                       ctx.signer_text, BY_ZSK)
-        if record != self.denial.get(owner):
+        if not _same(record, self.denial.get(owner)) or rdtype not in self.sigs.get(owner, {}):
             self._put_denial(owner, record)
             self._put_sig(owner, rdtype, self._sign(record, BY_ZSK, window))
 
@@ -408,14 +417,14 @@ class SignedZone:
         soa = self.data[self.okey][RdataType.SOA]
         return min(int(soa.texts[0].split()[6]), soa.ttl)  # RFC 9077
 
-    def _nsec3_owner(self, n: Key) -> Key:
+    def nsec3_owner(self, n: Key) -> Key:
         p = self.opts.nsec3
         assert p is not None
         digest = nsec3hash.nsec3_digest_wire(key_wire(n), p.salt, p.iterations)
         return self.okey + (b32hex(digest).encode(),)
 
     def _hash_in(self, n: Key) -> Key:
-        owner = self._nsec3_owner(n)
+        owner = self.nsec3_owner(n)
         self.hashed[n], self.unhashed[owner] = owner, n
         return owner
 
@@ -452,9 +461,10 @@ def _bitmap(types: Iterable[int]) -> tuple[bytes, str]:
     return got
 
 
+def _same(a: RRsetRec | None, b: RRsetRec | None) -> bool:
+    """The same records (the presentation text may differ: case, a reader's spelling)."""
+    return a is b or (a is not None and b is not None and (a.ttl, a.wires) == (b.ttl, b.wires))
+
+
 def _soa_serial(soa: RRsetRec) -> int:
     return int(soa.texts[0].split()[2])
-
-
-def _text(k: Key) -> str:
-    return dns.name.Name(tuple(reversed(k)) + (b"",)).to_text()

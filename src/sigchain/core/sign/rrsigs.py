@@ -1,18 +1,21 @@
-"""One RRset signed into its RRSIG RRset (wire and text), with the keys of a `SigningContext`:
-what the incremental signer calls for each RRset it re-signs."""
+"""RRSIG RRsets one at a time, for the incremental signer: who signs an RRset (`role`), one
+RRset signed with the keys of a `SigningContext`, a signed zone split into data, RRSIGs and
+denial records, and whether a signature found there can stay (`fits`)."""
 
 from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Iterable
 
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.rrsig import SigWindow, rrset_data
-from sigchain.core.sign.batches import BY_KSK, SigningContext, _signer_for
+from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED, SigningContext, _signer_for
 from sigchain.core.sign.render import Timestamps
-from sigchain.core.zone.records import RRsetRec, is_wild, key_wire, make_rrset, type_text
+from sigchain.core.zone.records import Key, RRsetRec, is_wild, key_wire, make_rrset, type_text
+from sigchain.core.zone.shape import NodeKind
 
 
 class RRsetSigner:
@@ -53,3 +56,51 @@ def expiration_of(sigs: RRsetRec) -> int:
 
 def covered_type(sig_wire: bytes) -> int:
     return int(struct.unpack_from("!H", sig_wire)[0])
+
+
+_KSK_SIGNED = frozenset({RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY})
+
+
+def role(kind: NodeKind | None, rdtype: int) -> int:
+    """Who signs the RRset `rdtype` at a name of `kind` (RFC 4035 §2.2)."""
+    if kind is NodeKind.AUTH:
+        return BY_ZSK
+    if kind is NodeKind.APEX:
+        return BY_KSK if rdtype in _KSK_SIGNED else BY_ZSK
+    if kind is NodeKind.DELEGATION and rdtype == RdataType.DS:
+        return BY_ZSK
+    return UNSIGNED
+
+
+def split_signed(
+    signed: Iterable[RRsetRec],
+) -> tuple[list[RRsetRec], dict[Key, dict[int, RRsetRec]], dict[Key, RRsetRec]]:
+    """A signed zone's RRsets as data, RRSIG RRsets by (owner, type covered), and NSEC or
+    NSEC3 RRsets by owner."""
+    data: list[RRsetRec] = []
+    sigs: dict[Key, dict[int, RRsetRec]] = {}
+    denial: dict[Key, RRsetRec] = {}
+    for r in signed:
+        if r.rdtype == RdataType.RRSIG:
+            by_type: dict[int, list[tuple[bytes, str]]] = {}
+            for w, t in zip(r.wires, r.texts, strict=True):
+                by_type.setdefault(covered_type(w), []).append((w, t))
+            for covered, pairs in by_type.items():
+                sigs.setdefault(r.key, {})[covered] = make_rrset(r.key, r.owner, r.rdtype, r.ttl, pairs)
+        elif r.rdtype in (RdataType.NSEC, RdataType.NSEC3):
+            denial[r.key] = r
+        else:
+            data.append(r)
+    return data, sigs, denial
+
+
+def fits(sig: RRsetRec, ttl: int, signers: set[tuple[int, int]], now: int) -> bool:
+    """An RRSIG RRset made by exactly the keys that sign now, over the RRset's TTL, valid at
+    `now` (its expiration beyond the inception-to-now time it has already lived)."""
+    made = set()
+    for w in sig.wires:
+        _, alg, _, original_ttl, expiration, inception, tag = struct.unpack_from("!HBBIIIH", w)
+        if original_ttl != ttl or not inception <= now < expiration:
+            return False
+        made.add((alg, tag))
+    return made == signers
