@@ -6,6 +6,7 @@ one, and its signatures verify."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import dns.name
 import dns.rcode
@@ -299,3 +300,32 @@ def test_adopting_re_signs_what_cannot_stay(change: str) -> None:
     if change == "expired":  # only the ones that expired were re-signed
         resigned = {(r.key, r.wires[0][:2]) for r in diff.added if r.rdtype == RdataType.RRSIG}
         assert 1 < len(resigned) < len(list(again.expirations())) - 1
+
+
+def test_rekey_follows_a_zsk_roll() -> None:
+    """Pre-publication ZSK roll (RFC 6781 §4.1.1.1): the new ZSK published first changes only
+    the DNSKEY RRset (and the SOA); once it signs, every ZSK signature is replaced."""
+    keys = make_keys()
+    opts = signer.SignOptions(WINDOW, Nsec3Params(), serial="increment")
+    zone, _ = SignedZone.sign(make_zone(150, random.Random(9)), ORIGIN, keys, opts, NOW)
+    new = make_keys()[1]
+    day = 86400
+    new = replace(new, timing=KeyTiming(publish=NOW, activate=NOW + 2 * day))
+    old = replace(keys[1], timing=KeyTiming(activate=NOW - day, inactive=NOW + 2 * day))
+    step1, _ = zone.rekey([keys[0], old, new], NOW + 60, WINDOW)
+    assert sorted(r.rdtype for r in step1.added) == sorted(
+        [RdataType.SOA, RdataType.DNSKEY, RdataType.RRSIG, RdataType.RRSIG])
+    assert len(zone.rrset(key_of(ORIGIN), RdataType.DNSKEY).wires) == 3  # type: ignore[union-attr]
+    later = NOW + 2 * day + 60
+    window = SigWindow(later - 3600, 30 * day, day, b"w")
+    before = snapshot(zone)
+    step2, _ = zone.rekey([keys[0], old, new], later, window)
+    assert records(apply_diff(before, step2)) == records(snapshot(zone))
+    zsk_signed = sum(len(n) for n in zone.sigs.values()) - 1  # all but the DNSKEY RRset's
+    assert sum(r.rdtype == RdataType.RRSIG for r in step2.added) == zsk_signed
+    tags = {int.from_bytes(w[16:18], "big") for n in zone.sigs.values() for s in n.values()
+            for w in s.wires}
+    assert tags == {keys[0].key_tag, new.key_tag}
+    assert actual(zone) == expected(zone, [keys[0], old, new],
+                                    signer.SignOptions(window, Nsec3Params()))
+    verify_clean(zone, later)

@@ -101,30 +101,48 @@ class SignedZone:
         data, loaded_sigs, loaded_denial = split_signed(signed)
         z._hold(sorted(data, key=lambda r: (r.key, r.rdtype)))
         z.sigs, z.denial = loaded_sigs, loaded_denial
-        old_serial = z.serial
-        log = z._log = Changes()
+        return z, z._reconcile(keys, now, opts.window, warnings), warnings
+
+    def rekey(self, keys: Sequence[KeyPair], now: int, window: SigWindow) -> tuple[Diff, list[Finding]]:
+        """The keys or their timing changed (a rollover's step): the key plan redone at `now`,
+        the DNSKEY, CDS and CDNSKEY RRsets as the keys want them, and every signature not made
+        by exactly the keys that sign now replaced (all of them when the ZSKs change: the
+        zone's whole re-sign, the only step of a roll that costs the zone's size)."""
+        self.plan = plan_keys(keys, self.origin, now, self.opts.force)
+        self.signer = RRsetSigner(_context(self.plan, self.okey, self.origin, self.opts,
+                                           self.denial_ttl))
+        warnings = list(self.plan.warnings)
+        return self._reconcile(keys, now, window, warnings), warnings
+
+    def _reconcile(self, keys: Sequence[KeyPair], now: int, window: SigWindow,
+                   warnings: list[Finding]) -> Diff:
+        """Bring the apex records, signatures and denial records in line with the key plan
+        and the data; the difference, with the serial bumped unless nothing changed."""
+        old_serial = self.serial
+        log = self._log = Changes()
         try:
-            z._drop_unfit(now)
+            self._drop_unfit(now)
             apex = {t: rdataset(t, r.ttl, [dns.rdata.from_text(dns.rdataclass.IN, t, x)
                                            for x in r.texts])
-                    for t, r in z.data[z.okey].items() if t != RdataType.NSEC3PARAM}
-            set_apex(apex, origin, keys, z.plan, replace(opts, serial="keep"), now, warnings)
-            wanted = {t: from_rdataset(origin, rds) for t, rds in apex.items()}
-            touched = {t for t in set(wanted) | set(z.data[z.okey])
-                       if not _same(wanted.get(t), z.rrset(z.okey, t))}
+                    for t, r in self.data[self.okey].items() if t != RdataType.NSEC3PARAM}
+            set_apex(apex, self.origin, keys, self.plan, replace(self.opts, serial="keep"), now,
+                     warnings)
+            wanted = {t: from_rdataset(self.origin, rds) for t, rds in apex.items()}
+            touched = {t for t in set(wanted) | set(self.data[self.okey])
+                       if not _same(wanted.get(t), self.rrset(self.okey, t))}
             for t in touched:
-                z._put_data(z.okey, t, wanted.get(t))
-            z._repair({z.okey: touched} if touched else {}, {}, opts.window)
-            for n in z.names:
-                z._sync_sigs(n, set(), opts.window)
-            for owner in z.chain:
-                z._rebuild_denial(owner, opts.window)
+                self._put_data(self.okey, t, wanted.get(t))
+            self._repair({self.okey: touched} if touched else {}, {}, window)
+            for n in self.names:
+                self._sync_sigs(n, set(), window)
+            for owner in self.chain:
+                self._rebuild_denial(owner, window)
             if all(log.before[i] == log.after[i] for i in log.after):
-                return z, Diff((), (), old_serial, old_serial), warnings
-            z._bump_serial(old_serial, now, opts.window)
-            return z, log.diff(old_serial, z.serial, (z.okey, RdataType.SOA, 0)), warnings
+                return Diff((), (), old_serial, old_serial)
+            self._bump_serial(old_serial, now, window)
+            return log.diff(old_serial, self.serial, (self.okey, RdataType.SOA, 0))
         finally:
-            z._log = None
+            self._log = None
 
     def _hold(self, data: list[RRsetRec]) -> None:
         """Take the zone's data RRsets (canonical order): shape, signer, chain order."""
