@@ -20,7 +20,8 @@ from tests.conftest import need, run, sc
 from tests.unit.test_incremental import ORIGIN, make_keys, make_zone, random_update
 
 
-@pytest.mark.parametrize("nsec3", [None, Nsec3Params()], ids=["nsec", "nsec3"])
+@pytest.mark.parametrize("nsec3", [None, Nsec3Params(), Nsec3Params(opt_out=True)],
+                         ids=["nsec", "nsec3", "opt-out"])
 @pytest.mark.parametrize("alg", [13, 15], ids=["p256", "ed25519"])
 def test_incrementally_kept_zone_passes_peers(tmp_path: Path, nsec3: Nsec3Params | None,
                                               alg: int) -> None:

@@ -167,7 +167,8 @@ def random_update(zone: SignedZone, rng: random.Random, step: int) -> dns.update
     return u
 
 
-@pytest.mark.parametrize("nsec3", [None, Nsec3Params(), Nsec3Params(1, b"\xca\xfe")])
+@pytest.mark.parametrize("nsec3", [None, Nsec3Params(), Nsec3Params(1, b"\xca\xfe"),
+                                   Nsec3Params(opt_out=True)], ids=["nsec", "nsec3", "salt", "opt-out"])
 def test_random_updates_match_a_full_resign(nsec3: Nsec3Params | None) -> None:
     rng = random.Random(15 + (nsec3.iterations if nsec3 else 7))
     keys = make_keys()
@@ -329,3 +330,20 @@ def test_rekey_follows_a_zsk_roll() -> None:
     assert actual(zone) == expected(zone, [keys[0], old, new],
                                     signer.SignOptions(window, Nsec3Params()))
     verify_clean(zone, later)
+
+
+def test_opt_out_covers_an_empty_non_terminal_only_while_something_secure_is_below() -> None:
+    keys = make_keys()
+    opts = signer.SignOptions(WINDOW, Nsec3Params(opt_out=True))
+    z = {ORIGIN: [rds("SOA", "ns.example.test. h.example.test. 1 2 3 4 60"), rds("NS", "ns.example.test.")],
+         N("ns.example.test."): [rds("A", "192.0.2.1")],
+         N("a.ent.example.test."): [rds("NS", "ns.elsewhere.test.")]}
+    zone, _ = SignedZone.sign(from_rdatasets(z), ORIGIN, keys, opts, NOW)
+    ent = key_of(N("ent.example.test."))
+    assert ent not in zone.hashed  # only an insecure delegation below it
+    ds = from_rdatasets({N("a.ent.example.test."): [rds("DS", "1 13 2 " + "01" * 32)]})
+    zone.apply(ChangeSet((), tuple(ds)), WINDOW, NOW)
+    assert ent in zone.hashed and actual(zone) == expected(zone, keys, opts)
+    zone.apply(ChangeSet(tuple(ds), ()), WINDOW, NOW)
+    assert ent not in zone.hashed and actual(zone) == expected(zone, keys, opts)
+    verify_clean(zone, NOW + 100)

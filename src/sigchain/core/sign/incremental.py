@@ -40,7 +40,6 @@ from sigchain.core.zone.records import (
     type_bitmap,
 )
 from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, nsec3_types, nsec_types, shape
-from sigchain.errors import InputError
 from sigchain.findings import Finding
 from sigchain.model.keys import KeyPair
 
@@ -53,8 +52,6 @@ class SignedZone:
 
     def __init__(self, origin: dns.name.Name, keys: Sequence[KeyPair], opts: SignOptions,
                  now: int) -> None:
-        if opts.nsec3 is not None and opts.nsec3.opt_out:
-            raise InputError("incremental signing does not do NSEC3 opt-out")
         self.origin, self.okey, self.opts = origin, key_of(origin), opts
         self.plan = plan_keys(keys, origin, now, opts.force)
         self.data: dict[Key, dict[int, RRsetRec]] = {}
@@ -329,6 +326,13 @@ class SignedZone:
         names = set(touched) | set(changed_kinds)
         for n in names:
             self._sync_sigs(n, touched.get(n, set()), window)
+        if self.opts.nsec3 is not None and self.opts.nsec3.opt_out:
+            # Opt-out: whether an empty non-terminal is covered depends on what is below it.
+            olen = len(self.okey)
+            for n in list(names):
+                while len(n) > olen + 1:
+                    n = n[:-1]
+                    names.add(n)
         dirty: set[Key] = set()
         self._rechain(names, dirty)
         ttl = self._denial_ttl()
@@ -353,10 +357,27 @@ class SignedZone:
                 self._put_sig(n, rdtype, self._sign(r, signer, window))
 
     def _in_chain(self, n: Key) -> bool:
+        """Whether `n` owns an NSEC record, or has an NSEC3 record (RFC 5155 §7.1: with
+        opt-out, not an insecure delegation, nor an empty non-terminal with only those
+        below it)."""
         kind = self.kinds.get(n)
-        if self.opts.nsec3 is not None:
-            return kind is not None and kind is not NodeKind.OCCLUDED
-        return kind in _IN_NSEC_CHAIN
+        p = self.opts.nsec3
+        if p is None:
+            return kind in _IN_NSEC_CHAIN
+        if kind is None or kind is NodeKind.OCCLUDED:
+            return False
+        if not p.opt_out or kind in (NodeKind.APEX, NodeKind.AUTH):
+            return True
+        if kind is NodeKind.DELEGATION:
+            return RdataType.DS in self.data[n]
+        names, i = self.names, bisect.bisect_right(self.names, n)
+        while i < len(names) and names[i][: len(n)] == n:
+            below = self.kinds[names[i]]
+            if below is NodeKind.AUTH or (below is NodeKind.DELEGATION
+                                          and RdataType.DS in self.data[names[i]]):
+                return True
+            i += 1
+        return False
 
     def _rechain(self, names: Iterable[Key], dirty: set[Key]) -> None:
         """Insert and remove the chain owners of `names`; mark the records to rebuild: each
