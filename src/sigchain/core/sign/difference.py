@@ -62,3 +62,12 @@ def put(store: dict[Key, dict[int, RRsetRec]], key: Key, rdtype: int,
         if not node:
             del store[key]
     return old
+
+
+def same(a: RRsetRec | None, b: RRsetRec | None) -> bool:
+    """The same records (the presentation text may differ: case, a reader's spelling)."""
+    return a is b or (a is not None and b is not None and (a.ttl, a.wires) == (b.ttl, b.wires))
+
+
+def soa_serial(soa: RRsetRec) -> int:
+    return int(soa.texts[0].split()[2])

@@ -23,7 +23,7 @@ from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.sign.apex import next_serial, rdataset, set_apex
 from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED
 from sigchain.core.sign.changecheck import check_changes
-from sigchain.core.sign.difference import Changes, Diff, put
+from sigchain.core.sign.difference import Changes, Diff, put, same, soa_serial
 from sigchain.core.sign.keyset import plan_keys
 from sigchain.core.sign.render import denial_units
 from sigchain.core.sign.rrsigs import RRsetSigner, covered_type, fits, role, split_signed
@@ -126,7 +126,7 @@ class SignedZone:
                      warnings)
             wanted = {t: from_rdataset(self.origin, rds) for t, rds in apex.items()}
             touched = {t for t in set(wanted) | set(self.data[self.okey])
-                       if not _same(wanted.get(t), self.rrset(self.okey, t))}
+                       if not same(wanted.get(t), self.rrset(self.okey, t))}
             for t in touched:
                 self._put_data(self.okey, t, wanted.get(t))
             self._repair({self.okey: touched} if touched else {}, {}, window)
@@ -190,7 +190,7 @@ class SignedZone:
 
     @property
     def serial(self) -> int:
-        return _soa_serial(self.data[self.okey][RdataType.SOA])
+        return soa_serial(self.data[self.okey][RdataType.SOA])
 
     def rrsets(self) -> Iterator[RRsetRec]:
         """Every RRset of the signed zone: data, RRSIGs, NSEC or NSEC3."""
@@ -427,7 +427,7 @@ class SignedZone:
             rdtype = RdataType.NSEC3
         ((record, _),) = denial_units([entry], self.denial_ttl, self.opts.nsec3, ctx.signer_wire,
                                       ctx.signer_text, BY_ZSK)
-        if not _same(record, self.denial.get(owner)) or rdtype not in self.sigs.get(owner, {}):
+        if not same(record, self.denial.get(owner)) or rdtype not in self.sigs.get(owner, {}):
             self._put_denial(owner, record)
             self._put_sig(owner, rdtype, self._sign(record, BY_ZSK, window))
 
@@ -435,7 +435,7 @@ class SignedZone:
         """The serial by the policy's rule (`keep` counts as `increment`: every change must
         reach the secondaries), unless the change itself raised it; the SOA re-signed."""
         soa = self.data[self.okey][RdataType.SOA]
-        serial = _soa_serial(soa)
+        serial = soa_serial(soa)
         if not 0 < (serial - old_serial) % (1 << 32) < (1 << 31):
             rule = self.opts.serial if self.opts.serial != "keep" else "increment"
             fields = soa.texts[0].split()
@@ -498,12 +498,3 @@ def _bitmap(types: Iterable[int]) -> tuple[bytes, str]:
     if got is None:
         got = _BITMAPS[ts] = type_bitmap(ts)
     return got
-
-
-def _same(a: RRsetRec | None, b: RRsetRec | None) -> bool:
-    """The same records (the presentation text may differ: case, a reader's spelling)."""
-    return a is b or (a is not None and b is not None and (a.ttl, a.wires) == (b.ttl, b.wires))
-
-
-def _soa_serial(soa: RRsetRec) -> int:
-    return int(soa.texts[0].split()[2])
