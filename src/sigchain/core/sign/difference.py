@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sigchain.core.zone.records import Key, RRsetRec
 
 Ident = tuple[Key, int, int]  # owner, type, type covered (RRSIG) or 0
+Record = tuple[Key, int, int, bytes]  # owner, TTL, type, rdata (canonical wire)
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,13 @@ class Diff:
     @property
     def empty(self) -> bool:
         return not self.removed and not self.added
+
+    def records(self) -> tuple[frozenset[Record], frozenset[Record]]:
+        """Record by record, as an IXFR body carries them (SOA included): deleted and added
+        (owner, TTL, type, rdata wire); a record in both, TTL included, is left out."""
+        old = {(r.key, r.ttl, r.rdtype, w) for r in self.removed for w in r.wires}
+        new = {(r.key, r.ttl, r.rdtype, w) for r in self.added for w in r.wires}
+        return frozenset(old - new), frozenset(new - old)
 
 
 class Changes:
