@@ -199,3 +199,30 @@ def test_cname_rules() -> None:
     u.add("alias.example.test.", 300, "CNAME", "elsewhere.test.")  # replaces the CNAME
     zone = _applied(u)
     assert _texts(zone, "alias.example.test.", "CNAME") == {"elsewhere.test."}
+
+
+def test_ds_only_at_a_delegation() -> None:
+    u = dns.update.UpdateMessage(ORIGIN)
+    u.add("www.example.test.", 300, "DS", "1 13 2 " + "ab" * 32)
+    res = _run(u)
+    assert res.rcode == R.REFUSED and res.changes.empty
+    u = dns.update.UpdateMessage(ORIGIN)
+    u.add("sub.example.test.", 300, "NS", "ns.elsewhere.test.")
+    u.add("sub.example.test.", 300, "DS", "1 13 2 " + "ab" * 32)
+    assert _run(u).rcode == R.NOERROR
+    zone = _zone()
+    zone.apply(_run(u).changes)
+    u = dns.update.UpdateMessage(ORIGIN)
+    u.delete("sub.example.test.", "NS")  # leaving the DS alone
+    assert _run(u, zone).rcode == R.REFUSED
+
+
+def test_a_tsig_signed_update_parses_and_the_caller_checks_the_key() -> None:
+    import dns.tsigkeyring
+
+    keyring = dns.tsigkeyring.from_text({"upd.": "c2VjcmV0c2VjcmV0c2VjcmV0"})
+    u = dns.update.UpdateMessage(ORIGIN, keyring=keyring)
+    u.add("new.example.test.", 300, "A", "192.0.2.9")
+    msg = parse(u.to_wire())
+    assert msg is not None and msg.had_tsig and msg.keyname == dns.name.from_text("upd.")
+    assert process(msg, _zone(), ORIGIN, True).rcode == R.NOERROR

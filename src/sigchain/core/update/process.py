@@ -99,6 +99,11 @@ def process(
     work = _Work(zone)
     for rr in msg.update:
         _apply(work, rr, zone.okey)
+    for key in work.changed:  # a DS belongs at a delegation: the signer refuses one elsewhere
+        types = work.types(key)
+        if key != zone.okey and RdataType.DS in types and RdataType.NS not in types:
+            name = dns.name.Name(tuple(reversed(key)) + (b"",))
+            return _fail(dns.rcode.REFUSED, f"update {name} DS: DS without NS (not a delegation)")
     return UpdateResult(dns.rcode.NOERROR, work.changeset())
 
 
