@@ -353,3 +353,21 @@ def test_opt_out_covers_an_empty_non_terminal_only_while_something_secure_is_bel
     zone.apply(ChangeSet(tuple(ds), ()), WINDOW, NOW)
     assert ent not in zone.hashed and actual(zone) == expected(zone, keys, opts)
     verify_clean(zone, NOW + 100)
+
+
+@pytest.mark.parametrize("nsec3", [None, Nsec3Params()], ids=["nsec", "nsec3"])
+def test_undelegating_brings_back_the_names_below_with_their_empty_non_terminals(
+        nsec3: Nsec3Params | None) -> None:
+    keys = make_keys()
+    opts = signer.SignOptions(WINDOW, nsec3)
+    z = {ORIGIN: [rds("SOA", "ns.example.test. h.example.test. 1 2 3 4 60"), rds("NS", "ns.example.test.")],
+         N("ns.example.test."): [rds("A", "192.0.2.1")],
+         N("sub.example.test."): [rds("NS", "ns.x.sub.example.test.")],
+         N("ns.x.sub.example.test."): [rds("A", "192.0.2.2")]}  # glue, below x.sub
+    zone, _ = SignedZone.sign(from_rdatasets(z), ORIGIN, keys, opts, NOW)
+    ns = from_rdatasets({N("sub.example.test."): [rds("NS", "ns.x.sub.example.test.")]})
+    zone.apply(ChangeSet(tuple(ns), ()), WINDOW, NOW)  # sub is no cut: x.sub becomes an ENT
+    assert actual(zone) == expected(zone, keys, opts)
+    zone.apply(ChangeSet((), tuple(ns)), WINDOW, NOW)  # and back
+    assert actual(zone) == expected(zone, keys, opts)
+    verify_clean(zone, NOW + 100)

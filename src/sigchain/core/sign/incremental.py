@@ -300,7 +300,10 @@ class SignedZone:
             if cut_before.get(k, False) != self._is_cut(k):
                 i = bisect.bisect_right(self.names, k)
                 while i < len(self.names) and self.names[i][: len(k)] == k:
-                    region.add(self.names[i])
+                    below = self.names[i]
+                    while len(below) > len(k) and below not in region:  # and would-be ENTs
+                        region.add(below)
+                        below = below[:-1]
                     i += 1
         changed: dict[Key, NodeKind | None] = {}
         for n in sorted(region, reverse=True):  # descendants before their ancestors
