@@ -142,12 +142,12 @@ def verify_clean(zone: SignedZone, at: int = NOW) -> None:
 def random_update(zone: SignedZone, rng: random.Random, step: int) -> dns.update.UpdateMessage:
     """One update of a random kind: new names (deep ones make empty non-terminals), data
     added to or deleted from existing names, whole names deleted, delegations made (hiding
-    what is below them) and unmade."""
+    what is below them, empty non-terminals included) and unmade."""
     u = dns.update.UpdateMessage(ORIGIN)
     names = sorted(k for k in zone.data if len(k) > 2)
     name = rng.choice(names)
     text = dns.name.Name(tuple(reversed(name)) + (b"",)).to_text()
-    kind = rng.randrange(7)
+    kind = rng.randrange(8)
     if kind == 0:
         depth = rng.randrange(1, 4)
         labels = ".".join(f"n{step}x{rng.randrange(5)}" for _ in range(depth))
@@ -166,8 +166,11 @@ def random_update(zone: SignedZone, rng: random.Random, step: int) -> dns.update
     elif kind == 5:
         parent = dns.name.Name(tuple(reversed(name[:-1])) + (b"",)).to_text()
         u.add(f"new{step}.{parent}", 300, "A", "10.1.2.3")
-    else:
+    elif kind == 6:
         u.delete(text, "A")
+    else:  # a cut above existing names (often an empty non-terminal): they go out of the zone
+        above = dns.name.Name(tuple(reversed(name[:max(3, len(name) - 2)])) + (b"",)).to_text()
+        u.add(above, 300, "NS", "ns.elsewhere.test.")
     return u
 
 
