@@ -32,6 +32,7 @@ KEY_RECORDS = frozenset({RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY})
 _NOT_DELETABLE_BY_TYPE = frozenset({RdataType.AXFR, RdataType.IXFR, RdataType.MAILA,
                                     RdataType.MAILB})
 _SINGLETONS = frozenset({RdataType.CNAME, RdataType.DNAME})  # an add replaces the one there
+_NEVER_ADDED = frozenset({RdataType.MD, RdataType.MF})  # RFC 1123 §5.2.11 (BIND ignores them)
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,10 @@ def process(
     work = _Work(zone)
     for rr in msg.update:
         _apply(work, rr, zone.okey)
-    for key in work.changed:  # a DS belongs at a delegation: the signer refuses one elsewhere
+    for key in list(work.changed):  # RFC 3658 §2.2: a DS left without NS goes (as BIND)
         types = work.types(key)
-        if key != zone.okey and RdataType.DS in types and RdataType.NS not in types:
-            name = dns.name.Name(tuple(reversed(key)) + (b"",))
-            return _fail(dns.rcode.REFUSED, f"update {name} DS: DS without NS (not a delegation)")
+        if RdataType.DS in types and (RdataType.NS not in types or key == zone.okey):
+            work.put(key, RdataType.DS, None)
     return UpdateResult(dns.rcode.NOERROR, work.changeset())
 
 
@@ -237,6 +237,9 @@ def _apply(work: _Work, rr: dns.rrset.RRset, okey: Key) -> None:
 
 def _add(work: _Work, rr: dns.rrset.RRset, key: Key, rd: dns.rdata.Rdata, apex: bool) -> None:
     rdtype = rr.rdtype
+    if rdtype in _NEVER_ADDED or (apex and rdtype == RdataType.DS) or (
+            rdtype in (RdataType.NS, RdataType.DNAME) and rr.name.is_wild()):
+        return  # ignored as BIND does: obsolete MD/MF, a DS at the apex, a wildcard cut
     have = work.get(key, rdtype)
     owner = have.owner if have is not None else rr.name.to_text()
     if rdtype == RdataType.SOA:
