@@ -47,8 +47,10 @@ _IN_NSEC_CHAIN = (NodeKind.APEX, NodeKind.AUTH, NodeKind.DELEGATION)
 
 
 class SignedZone:
-    """A signed zone kept up to date change by change. Build it with `sign`; change it with
-    `apply` (data) or `resign` (signature refresh)."""
+    """A signed zone kept up to date change by change. Build it with `sign` (from unsigned
+    data) or `adopt` (a zone signed before); change it with `apply` (data), `resign`
+    (signature refresh) or `rekey` (a key roll's step). Not safe to share between threads:
+    a server applies changes between answers, or serves an index made from each version."""
 
     def __init__(self, origin: dns.name.Name, keys: Sequence[KeyPair], opts: SignOptions,
                  now: int) -> None:
