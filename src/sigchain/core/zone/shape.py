@@ -148,16 +148,24 @@ def shape(
     return ZoneShape(origin, kinds, tuple(sorted(kinds)), ops)
 
 
+def _authoritative_types(kind: NodeKind, data_types: Iterable[int]) -> set[int]:
+    """The types a denial bitmap lists: at a zone cut only NS and DS, the rest there being
+    the child's (as dnssec-signzone and dnssec-verify have it)."""
+    if kind is NodeKind.DELEGATION:
+        return {t for t in data_types if t in (RdataType.NS, RdataType.DS)}
+    return {t for t in data_types if t not in DNSSEC_GENERATED}
+
+
 def nsec_types(kind: NodeKind, data_types: Iterable[int]) -> list[int]:
     """The NSEC type bitmap for a node: its data types plus NSEC and RRSIG."""
-    types = {t for t in data_types if t not in DNSSEC_GENERATED}
+    types = _authoritative_types(kind, data_types)
     types |= {RdataType.NSEC, RdataType.RRSIG}
     return sorted(types)
 
 
 def nsec3_types(kind: NodeKind, data_types: Iterable[int], nsec3param: bool) -> list[int]:
     """The NSEC3 type bitmap: data types, RRSIG when the node has signed data (RFC 5155 §7.1)."""
-    types = {t for t in data_types if t not in DNSSEC_GENERATED}
+    types = _authoritative_types(kind, data_types)
     if kind is NodeKind.APEX and nsec3param:
         types.add(RdataType.NSEC3PARAM)
     if kind in (NodeKind.APEX, NodeKind.AUTH) and types:
