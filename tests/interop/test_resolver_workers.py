@@ -36,7 +36,8 @@ def test_two_workers_answer_on_one_address_and_stop_together(tmp_path: Path) -> 
     log = tmp_path / "resolver.log"
     with log.open("w") as out:
         proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--listen", f"{ADDRESS}#{PORT}",
-                                 "--workers", "2"], stdout=out, stderr=subprocess.STDOUT)
+                                 "--workers", "2", "--anchor-state", str(tmp_path / "anchors.json")],
+                                stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_ready(proc, log)
         deadline = time.monotonic() + 10

@@ -30,17 +30,18 @@ from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
 from sigchain.core.resolve.fastpath import Key, plain_query
 from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
-from sigchain.core.resolve.trust import AnchorSource, StaticAnchors
+from sigchain.core.resolve.trust import AnchorSource
 from sigchain.core.validate import anchors as anchors_mod
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import validate
 from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Status
 from sigchain.edge.server import Listeners
 from sigchain.errors import SigchainError
+from sigchain.services.resolveranchors import AnchorKeeper, load_anchors
 from sigchain.services.resolverconfig import ResolverConfig, load_config
 from sigchain.services.resolvermetrics import ResolverMetrics
 from sigchain.services.resolverupstream import Upstream
-from sigchain.services.trace import read_anchors, read_root_hints
+from sigchain.services.trace import read_root_hints
 
 log = logging.getLogger("sigchain.resolver")
 WORKERS = 32  # resolutions at once
@@ -48,12 +49,6 @@ MAX_FAST = 100_000  # rendered responses (and client ACL results) kept for the f
 _RCODES = [dns.rcode.to_text(i) for i in range(16)]
 _NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
 _MISSING = (9, 10, 12)  # EDE codes of records that are absent: a stripping upstream's mark
-
-
-def load_anchors(config: ResolverConfig) -> AnchorSource:
-    if config.anchor is None:
-        return StaticAnchors(anchors_mod.iana_root_anchors())
-    return StaticAnchors(read_anchors(config.anchor))
 
 
 def load_hints(config: ResolverConfig) -> tuple[anchors_mod.Server, ...]:
@@ -82,7 +77,7 @@ class ResolverService:
 
     def apply(self, config: ResolverConfig) -> None:
         """Take a (re-read) config: anchors, hints, policy; the cache starts empty."""
-        anchors = self._fixed_anchors or load_anchors(config)
+        anchors = self._fixed_anchors or load_anchors(config, self.clock.now())
         hints = load_hints(config)
         self.config = config
         self.anchors = anchors
@@ -91,6 +86,7 @@ class ResolverService:
         self._acl: dict[str, bool] = {}
         self.upstream = Upstream(hints, self.cache, self.lock, config.limits,
                                  on_error=self._upstream_error)
+        self.keeper = AnchorKeeper(self, self.clock.now())
 
     def _upstream_error(self, server: str, error: str) -> None:
         self.metrics.upstream_errors.labels(server, error).inc()
@@ -216,12 +212,21 @@ class ResolverService:
                 self._inflight.pop(key, None)
 
     def resolve(self, qname: dns.name.Name, qtype: int) -> Answer:
-        """Resolve, validate and cache one question (blocking)."""
+        """Resolve, validate (unless under a negative trust anchor) and cache one question."""
+        self.keeper.used = True
+        entry = self.lookup(qname, qtype, self.keeper.is_negative(qname, self.clock.now()))
+        entry = self._policy(qname, entry)
+        with self.lock:
+            return self.cache.store_answer(qname, qtype, entry)
+
+    def lookup(self, qname: dns.name.Name, qtype: int, negative: bool = False) -> Answer:
+        """Resolve and validate one question (blocking), nothing cached for the answer;
+        `negative`: under an NTA, answered without validation (never AD)."""
         now = self.clock.now()
         anchors = self.anchors.trusted(now)
         with self.lock:  # zones validated before: their keys anchor this validation
             anchors = anchors + self.cache.key_anchors(qname, now)
-        entry = self._aggressive(qname, qtype, anchors, now)
+        entry = None if negative else self._aggressive(qname, qtype, anchors, now)
         if entry is None:
             forwarders = self.forwarders(qname)
             fetched = self.upstream.resolve(Question(qname, qtype), {r.name for r in anchors},
@@ -232,6 +237,8 @@ class ResolverService:
                     dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
                 if entry.status is None:
                     log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
+            elif negative:
+                entry = self.keeper.unvalidated(outcome.evidence, now)
             else:
                 entry = self._judge(outcome.evidence, anchors, now)
             if entry.status is Status.BOGUS:
@@ -240,9 +247,7 @@ class ResolverService:
                 entry.ede = (*self._diagnose(forwarders, anchors, entry), *entry.ede)
                 log.info("bogus %s %s: %s", qname, dns.rdatatype.to_text(qtype),
                          "; ".join(t for _, t in entry.ede))
-        entry = self._policy(qname, entry)
-        with self.lock:
-            return self.cache.store_answer(qname, qtype, entry)
+        return entry
 
     def _stale(self, qname: dns.name.Name, qtype: int, failed: Failed, now: int) -> Answer | None:
         """RFC 8767: when no server answers, an answer kept past its TTL (within the window,
@@ -386,6 +391,7 @@ class ResolverService:
         handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: hup}
         for sig, act in handlers.items():
             loop.add_signal_handler(sig, act)
+        upkeep = asyncio.ensure_future(self.keeper.run(stop, self.pool))
         who = f" (worker {self.worker})" if self.worker else ""
         log.info("ready%s: resolving on %s", who, ", ".join(map(str, self.config.listens)))
         try:
@@ -394,6 +400,7 @@ class ResolverService:
             log.info("stopping%s", who)
             for sig in handlers:
                 loop.remove_signal_handler(sig)
+            upkeep.cancel()
             await listeners.close()
             self.metrics.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
