@@ -36,6 +36,7 @@ from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import validate
 from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Status
 from sigchain.edge.server import Listeners
+from sigchain.edge.udpworkers import kill_with_parent
 from sigchain.errors import SigchainError
 from sigchain.services.resolveranchors import AnchorKeeper, load_anchors
 from sigchain.services.resolverconfig import ResolverConfig, load_config
@@ -45,6 +46,7 @@ from sigchain.services.trace import read_root_hints
 
 log = logging.getLogger("sigchain.resolver")
 WORKERS = 32  # resolutions at once
+ORPHAN_CHECK = 0.5  # seconds between a worker's looks at whether its main process lives
 MAX_FAST = 100_000  # rendered responses (and client ACL results) kept for the fast path
 _RCODES = [dns.rcode.to_text(i) for i in range(16)]
 _NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
@@ -369,9 +371,11 @@ class ResolverService:
             return
         log.info("SIGHUP: config %s re-read; cache flushed", self.config.source)
 
-    async def run(self, reuse_port: bool = False, children: tuple[int, ...] = ()) -> None:
+    async def run(self, reuse_port: bool = False, children: tuple[int, ...] = (),
+                  parent: int | None = None) -> None:
         """Answer until SIGTERM/SIGINT. `children`: worker processes answering on the same
-        addresses (SO_REUSEPORT), sent on each SIGHUP; this process alone serves metrics."""
+        addresses (SO_REUSEPORT), sent on each SIGHUP; this process alone serves metrics.
+        `parent`: (a worker) the main process, whose end ends this one too."""
         loop = asyncio.get_running_loop()
         listeners = Listeners(self.handle, reuse_port=reuse_port)
         await listeners.start(list(self.config.listens))
@@ -392,6 +396,7 @@ class ResolverService:
         for sig, act in handlers.items():
             loop.add_signal_handler(sig, act)
         upkeep = asyncio.ensure_future(self.keeper.run(stop, self.pool))
+        watch = asyncio.ensure_future(_orphaned(parent, stop)) if parent is not None else None
         who = f" (worker {self.worker})" if self.worker else ""
         log.info("ready%s: resolving on %s", who, ", ".join(map(str, self.config.listens)))
         try:
@@ -401,6 +406,8 @@ class ResolverService:
             for sig in handlers:
                 loop.remove_signal_handler(sig)
             upkeep.cancel()
+            if watch is not None:
+                watch.cancel()
             await listeners.close()
             self.metrics.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
@@ -413,13 +420,16 @@ class ResolverService:
             asyncio.run(self.run())
             return
         children = []
+        parent = os.getpid()
         for i in range(1, self.config.workers):
             pid = os.fork()
             if pid == 0:
                 self.worker = i
                 code = 0
                 try:
-                    asyncio.run(self.run(reuse_port=True))
+                    kill_with_parent()
+                    if os.getppid() == parent:  # not already orphaned before the line above
+                        asyncio.run(self.run(reuse_port=True, parent=parent))
                 except BaseException as exc:  # noqa: BLE001 (a worker reports and exits)
                     log.error("worker %d: %s", i, exc)
                     code = 3
@@ -433,6 +443,14 @@ class ResolverService:
                 _signal(pid, signal.SIGTERM)
             for pid in children:
                 os.waitpid(pid, 0)
+
+
+async def _orphaned(parent: int, stop: asyncio.Event) -> None:
+    """Stop a worker whose main process is gone (beside PR_SET_PDEATHSIG, for other systems)."""
+    while os.getppid() == parent:
+        await asyncio.sleep(ORPHAN_CHECK)
+    log.warning("the main process %d is gone: stopping", parent)
+    stop.set()
 
 
 def _signal(pid: int, sig: int) -> None:
