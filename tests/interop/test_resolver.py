@@ -32,10 +32,10 @@ from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import from_flags
 from tests.conftest import sc, sigchain_cmd, terminate
 
-RESOLVER = "127.53.1.3"  # the lab's range, beside its Unbound (.1) and named (.2)
+RESOLVER = "127.53.1.4"  # the lab's range, beside its Unbound (.1), named (.2) and sigchain (.3)
 OUTSIDER = "127.55.0.1"  # a client address outside --allow
 METRICS, METRICS_PORT = "127.55.0.7", 9153
-LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values())
+LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values()) | {hierarchy.SIGCHAIN_RESOLVER[1]}
 
 
 def _lab_on_lo() -> set[str]:
