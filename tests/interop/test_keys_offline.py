@@ -25,6 +25,7 @@ from sigchain.core.rollover import policy as pol
 from sigchain.core.validate.validator import validate
 from sigchain.core.validate.verdict import Evidence, Question, Status, ZoneCut
 from sigchain.services import keymanager, signing
+from tests import clockshift
 from tests.conftest import need
 from tests.unit.test_keys_run import FAST
 
@@ -42,50 +43,12 @@ $TTL 300
 ns A 192.0.2.1
 www A 192.0.2.2
 """
-# libfaketime deadlocks in BIND 9.18's jemalloc (libfaketime issue #130), so dnssec-verify runs
-# with this shim preloaded instead: the wall clock moved by SIGCHAIN_CLOCK_SHIFT seconds.
-CLOCK_SHIFT_C = r"""
-#define _GNU_SOURCE
-#include <stdlib.h>
-#include <sys/syscall.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
-static long shift(void) { const char *s = getenv("SIGCHAIN_CLOCK_SHIFT"); return s ? atol(s) : 0; }
-int clock_gettime(clockid_t c, struct timespec *ts) {
-    int r = (int)syscall(SYS_clock_gettime, c, ts);
-    if (r == 0 && (c == CLOCK_REALTIME || c == CLOCK_REALTIME_COARSE)) ts->tv_sec += shift();
-    return r;
-}
-int gettimeofday(struct timeval *tv, void *tz) {
-    struct timespec ts;
-    int r = clock_gettime(CLOCK_REALTIME, &ts);
-    if (r == 0 && tv) { tv->tv_sec = ts.tv_sec; tv->tv_usec = ts.tv_nsec / 1000; }
-    (void)tz;
-    return r;
-}
-time_t time(time_t *t) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (t) *t = ts.tv_sec;
-    return ts.tv_sec;
-}
-"""
 
 Signed = tuple[dns.rrset.RRset, dns.rrset.RRset, dns.rrset.RRset, dns.rrset.RRset]
 
 
-def _clock_shift(tmp: Path) -> str:
-    (tmp / "clockshift.c").write_text(CLOCK_SHIFT_C)
-    lib = tmp / "clockshift.so"
-    subprocess.run([need("gcc"), "-shared", "-fPIC", "-O2", "-o", str(lib),
-                    str(tmp / "clockshift.c")], check=True, capture_output=True)
-    return str(lib)
-
-
 def _peers_accept(path: Path, at: int, shim: str) -> None:
-    real = int(subprocess.run(["date", "+%s"], capture_output=True, text=True).stdout)
-    env = {**os.environ, "LD_PRELOAD": shim, "SIGCHAIN_CLOCK_SHIFT": str(at - real)}
+    env = clockshift.environment(shim, at)
     bind = subprocess.run([need("dnssec-verify"), "-q", "-o", ZONE.to_text(), str(path)],
                           capture_output=True, text=True, env=env)
     assert bind.returncode == 0, f"dnssec-verify at {timefmt.format_utc(at)}: {bind.stderr}"
@@ -171,7 +134,7 @@ def test_two_years_of_daily_runs_stay_valid_for_peers_and_caches() -> None:
 
 def _two_years(tmp_path: Path) -> None:
     tmp_path.chmod(0o700)
-    shim = _clock_shift(tmp_path)
+    shim = clockshift.build(tmp_path)
     policy_file = tmp_path / "fast.toml"
     policy_file.write_text(POLICY)
     policy = pol.parse(POLICY, str(policy_file), "fast")

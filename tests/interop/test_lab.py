@@ -30,7 +30,8 @@ from tests.conftest import need, run, sc
 
 UNBOUND = hierarchy.RESOLVERS["unbound"]
 NAMED = hierarchy.RESOLVERS["named"]
-LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values())
+SIGCHAIN = hierarchy.SIGCHAIN_RESOLVER[1]  # sigchain's own resolver, beside Unbound or named
+LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values()) | {SIGCHAIN}
 
 
 def lo() -> set[str]:
@@ -182,8 +183,8 @@ def test_up_writes_the_lab_files(lab: LabDir) -> None:
     assert f'. static-ds {tag} {alg} {dt} "{digest}";' in (lab.path / "anchor.conf").read_text()
     assert f'. static-ds {tag} {alg} {dt} "{digest}";' in (lab.path / "named.conf").read_text()
     # every server address and the resolver's were added to lo, and recorded
-    assert lo() - lab.before == set(hierarchy.server_addresses()) | {UNBOUND}
-    assert set(lab.state()["added_addresses"]) == set(hierarchy.server_addresses()) | {UNBOUND}
+    assert lo() - lab.before == set(hierarchy.server_addresses()) | {UNBOUND, SIGCHAIN}
+    assert set(lab.state()["added_addresses"]) == set(hierarchy.server_addresses()) | {UNBOUND, SIGCHAIN}
     for z in hierarchy.ZONES:
         pid = int((lab.path / "run" / f"serve-{z.address}.pid").read_text())
         assert processes.is_ours(pid, str(lab.path)), z
@@ -227,6 +228,21 @@ def test_unbound_validates_the_lab(lab: LabDir, qname: str, qtype: str, rcode: s
 
 def test_unbound_servfails_dnssec_failed_and_cd_shows_the_data(lab: LabDir) -> None:
     check_dnssec_failed_with_cd(UNBOUND)
+
+
+@pytest.mark.parametrize(("qname", "qtype", "rcode", "ad", "rtype"), VALIDATING)
+def test_sigchain_resolver_validates_the_lab(lab: LabDir, qname: str, qtype: str, rcode: str,
+                                             ad: bool, rtype: str | None) -> None:
+    check_resolver(SIGCHAIN, qname, qtype, rcode, ad, rtype)
+
+
+def test_sigchain_resolver_servfails_dnssec_failed_with_ede_and_cd_shows_the_data(lab: LabDir) -> None:
+    status, _, out = dig(SIGCHAIN, "+dnssec", "www.dnssec-failed.test", "A")
+    assert status == "SERVFAIL" and "EDE: 6 (DNSSEC Bogus)" in out and "matches no DNSKEY" in out, out
+    check_dnssec_failed_with_cd(SIGCHAIN)
+    st = json.loads(sc("lab", "status", "--dir", lab.path, "--json").stdout)
+    [rec] = [p for p in st["processes"] if p["name"] == "sigchain-resolver"]
+    assert rec["running"] and rec["address"] == SIGCHAIN and rec["kind"] == "resolver"
 
 
 @pytest.mark.parametrize(("qname", "qtype", "verdict"), DELV)
@@ -281,7 +297,8 @@ def test_status_text_and_json(lab: LabDir) -> None:
                 assert ds[0]["key_tag"] == ksk and ds[0]["matches_key"]
         else:
             assert entry["keys"] == [] and entry["ds_at_parent"] == [] and entry["earliest_expiry"] is None
-    assert {p["name"] for p in st["processes"]} == {f"serve-{a}" for a in hierarchy.server_addresses()} | {"unbound"}
+    assert {p["name"] for p in st["processes"]} == {f"serve-{a}" for a in hierarchy.server_addresses()} | {
+        "unbound", "sigchain-resolver"}
     assert all(p["running"] for p in st["processes"])
 
 
@@ -320,7 +337,8 @@ def test_second_up_reuses_keys_and_anchor(lab: LabDir) -> None:
     assert sorted(p.name for p in (lab.path / "keys").rglob("K*")) == keys_before
     assert {z["action"] for z in out["zones"]} == {"kept"}
     assert {s["action"] for s in out["servers"]} == {"running"}
-    assert [(r["name"], r["action"]) for r in out["resolvers"]] == [("unbound", "running")]
+    assert [(r["name"], r["action"]) for r in out["resolvers"]] == [
+        ("unbound", "running"), ("sigchain-resolver", "running")]
     assert {k: v["pid"] for k, v in lab.state()["processes"].items()} == pids
     assert out["added_addresses"] == []
     # Nothing re-signed: the next re-signing is due when the first zone reaches half validity.
@@ -370,7 +388,8 @@ def test_up_resigns_a_zone_past_half_its_validity(lab: LabDir) -> None:
     assert set(actions.values()) == {"kept"}
     servers = {s["zone"]: s["action"] for s in out_up["servers"]}
     assert servers.pop("nsec.test.") == "reloaded" and set(servers.values()) == {"running"}
-    assert [(r["name"], r["action"]) for r in out_up["resolvers"]] == [("unbound", "cache flushed")]
+    assert [(r["name"], r["action"]) for r in out_up["resolvers"]] == [
+        ("unbound", "cache flushed"), ("sigchain-resolver", "cache flushed")]
     _, _, out = dig(UNBOUND, "nsec.test", "SOA")  # a cached SOA would still show the old serial
     assert int(answer(out)[0][6]) > old_serial
     st = json.loads(sc("lab", "status", "--dir", lab.path, "--json").stdout)
@@ -394,7 +413,8 @@ def test_a_second_lab_finds_the_ports_busy(lab: LabDir, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def named_lab(lab: LabDir) -> LabDir:
     out = lab.up("--resolver", "named")
-    assert {(r["name"], r["action"]) for r in out["resolvers"]} == {("unbound", "stopped"), ("named", "started")}
+    assert {(r["name"], r["action"]) for r in out["resolvers"]} == {
+        ("unbound", "stopped"), ("named", "started"), ("sigchain-resolver", "running")}
     assert out["added_addresses"] == [NAMED]
     assert {z["action"] for z in out["zones"]} == {"kept"}
     return lab
@@ -433,7 +453,8 @@ def test_fresh_makes_new_keys_and_anchor(named_lab: LabDir, tmp_path: Path) -> N
     assert out["anchor_changed"] and lab.anchor() != anchor
     assert not keys_before & {p.name for p in (lab.path / "keys").rglob("K*")}
     assert {z["action"].split(" ")[0] for z in out["zones"]} == {"signed", "written"}
-    assert [(r["name"], r["action"]) for r in out["resolvers"]] == [("named", "started")]
+    assert [(r["name"], r["action"]) for r in out["resolvers"]] == [
+        ("named", "started"), ("sigchain-resolver", "started")]  # a new anchor: restarted
     check_resolver(NAMED, "www.example.test", "A", "NOERROR", True, "A")
     check_resolver(NAMED, "www.dnssec-failed.test", "A", "SERVFAIL", False, None)
     assert "; fully validated" in delv(NAMED, lab.path / "anchor.conf", "www.example.test", "A")
@@ -443,9 +464,10 @@ def test_fresh_makes_new_keys_and_anchor(named_lab: LabDir, tmp_path: Path) -> N
 
 def test_resolver_none_stops_the_resolver_and_keeps_the_servers(named_lab: LabDir) -> None:
     out = named_lab.up("--resolver", "none")
-    assert [(r["name"], r["action"]) for r in out["resolvers"]] == [("named", "stopped")]
+    assert [(r["name"], r["action"]) for r in out["resolvers"]] == [
+        ("named", "stopped"), ("sigchain-resolver", "stopped")]
     assert {s["action"] for s in out["servers"]} == {"running"}
-    assert loopback.port_problem(NAMED, 53) is None
+    assert loopback.port_problem(NAMED, 53) is None and loopback.port_problem(SIGCHAIN, 53) is None
     status, flags, _ = dig(hierarchy.ROOT.address, "+norec", ".", "SOA")
     assert status == "NOERROR" and "aa" in flags
 
@@ -459,7 +481,7 @@ def test_down_stops_everything_and_removes_only_its_addresses(lab: LabDir) -> No
     proc = sc("lab", "down", "--dir", lab.path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("stopped: serve-127.53.0.1, ")
-    assert "removed from lo: 127.53.0.1, " in proc.stdout and "127.53.1.1, 127.53.1.2" in proc.stdout
+    assert "removed from lo: 127.53.0.1, " in proc.stdout and "127.53.1.1, 127.53.1.3, 127.53.1.2" in proc.stdout
     for name, (pid, marker) in recorded.items():
         assert not processes.is_ours(pid, marker), name
         assert not (lab.path / "run" / f"{name}.pid").exists(), name
@@ -483,7 +505,7 @@ def test_dry_run_of_a_new_lab_prints_the_plan_and_changes_nothing(tmp_path: Path
     actions = json.loads(proc.stdout)["actions"]
     kinds = [a["action"] for a in actions]
     assert kinds.count("GenerateKey") == 2 * sum(z.signed for z in hierarchy.ZONES) + 1
-    assert kinds.count("AddAddress") == len(hierarchy.ZONES) + 1 and kinds[-1] == "StartResolver"
+    assert kinds.count("AddAddress") == len(hierarchy.ZONES) + 2 and kinds[-2:] == ["StartResolver"] * 2
     assert {a["because"] for a in actions if a["action"] == "WriteZone"} == {"new"}
     text = sc("lab", "up", "--dir", target, "--dry-run").stdout
     assert "  generate a decoy KSK for dnssec-failed.test. (its parent's DS must match no key)\n" in text

@@ -32,10 +32,10 @@ from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import from_flags
 from tests.conftest import sc, sigchain_cmd, terminate
 
-RESOLVER = "127.53.1.3"  # the lab's range, beside its Unbound (.1) and named (.2)
+RESOLVER = "127.53.1.4"  # the lab's range, beside its Unbound (.1), named (.2) and sigchain (.3)
 OUTSIDER = "127.55.0.1"  # a client address outside --allow
 METRICS, METRICS_PORT = "127.55.0.7", 9153
-LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values())
+LAB_ADDRESSES = set(hierarchy.server_addresses()) | set(hierarchy.RESOLVERS.values()) | {hierarchy.SIGCHAIN_RESOLVER[1]}
 
 
 def _lab_on_lo() -> set[str]:
@@ -312,3 +312,45 @@ def test_work_limit_per_question_ends_in_servfail_naming_it(lab: Path) -> None:
         assert service.upstream.stats["queries"] == 2
     finally:
         service.pool.shutdown()
+
+
+NTA_RESOLVER = "127.53.1.6"  # a second resolver, with negative trust anchors
+
+
+def test_negative_trust_anchors_answer_unvalidated_until_the_zone_validates(lab: Path, resolver) -> None:
+    """RFC 7646: under an NTA the bogus dnssec-failed.test. resolves (NOERROR, never AD); an NTA
+    on the secure example.test. withholds AD until the re-check finds the zone validating and
+    drops it (log line); the bogus zone's NTA stays."""
+    assert ask("www.dnssec-failed.test").rcode() == dns.rcode.SERVFAIL  # without an NTA
+    config = lab / "nta.toml"
+    config.write_text(f'listen = "{NTA_RESOLVER}"\nanchor = "anchor.ds"\nroot-hints = "root.hints"\n'
+                      'nta-recheck = 2\n')
+    log = lab / "nta-resolver.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--config", str(config),
+                                 "--negative-anchor", "dnssec-failed.test=1h",
+                                 "--negative-anchor", "example.test"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(proc, log)
+
+        def nta_ask(name: str) -> dns.message.Message:
+            q = dns.message.make_query(name, "A", want_dnssec=True)
+            q.flags |= dns.flags.AD
+            return dns.query.udp(q, NTA_RESOLVER, timeout=10)
+
+        failed, secure = nta_ask("www.dnssec-failed.test"), nta_ask("www.example.test")
+        assert failed.rcode() == dns.rcode.NOERROR and not failed.flags & dns.flags.AD
+        assert has(failed, "A") and not ede(failed)
+        assert secure.rcode() == dns.rcode.NOERROR and not secure.flags & dns.flags.AD
+        deadline = time.monotonic() + 15
+        dropped = "negative trust anchor example.test. removed: the zone validates again"
+        while dropped not in log.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        assert nta_ask("www.example.test").flags & dns.flags.AD
+        failed = nta_ask("www.dnssec-failed.test")
+        assert failed.rcode() == dns.rcode.NOERROR and not failed.flags & dns.flags.AD
+        assert "dnssec-failed.test. removed" not in log.read_text()
+    finally:
+        terminate(proc)

@@ -36,7 +36,8 @@ def test_two_workers_answer_on_one_address_and_stop_together(tmp_path: Path) -> 
     log = tmp_path / "resolver.log"
     with log.open("w") as out:
         proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--listen", f"{ADDRESS}#{PORT}",
-                                 "--workers", "2"], stdout=out, stderr=subprocess.STDOUT)
+                                 "--workers", "2", "--anchor-state", str(tmp_path / "anchors.json")],
+                                stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_ready(proc, log)
         deadline = time.monotonic() + 10
@@ -60,3 +61,56 @@ def test_two_workers_answer_on_one_address_and_stop_together(tmp_path: Path) -> 
         assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text()
     finally:
         terminate(proc)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _refused_without_rd() -> bool:
+    q = dns.message.make_query("www.example.test", "A")
+    q.flags &= ~dns.flags.RD
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.sendto(q.to_wire(), (ADDRESS, PORT))
+        return dns.message.from_wire(s.recv(65535)).rcode() == dns.rcode.REFUSED
+
+
+def _start_two(tmp_path: Path, log: Path) -> subprocess.Popen:  # type: ignore[type-arg]
+    with log.open("w") as out:
+        proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--listen", f"{ADDRESS}#{PORT}",
+                                 "--workers", "2", "--anchor-state", str(tmp_path / "anchors.json")],
+                                stdout=out, stderr=subprocess.STDOUT)
+    _wait_ready(proc, log)
+    deadline = time.monotonic() + 10
+    while "ready (worker 1)" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    return proc
+
+
+def test_workers_die_with_a_killed_main_process(tmp_path: Path) -> None:
+    """kill -9 of the main process: its worker is gone within a second (PR_SET_PDEATHSIG), so
+    a new resolver on the same address answers alone."""
+    proc = _start_two(tmp_path, tmp_path / "first.log")
+    try:
+        [worker] = children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        deadline = time.monotonic() + 1.0
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(worker), "the worker outlived its main process"
+    finally:
+        terminate(proc)
+    again = _start_two(tmp_path, tmp_path / "second.log")
+    try:
+        assert all(_refused_without_rd() for _ in range(10))
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(10) == 0
+    finally:
+        terminate(again)

@@ -87,9 +87,13 @@ def test_a_fresh_lab_makes_keys_first_then_everything_in_order() -> None:
     assert [s.zone for s in of(p.build, lp.SignZone)] == [w.zone for w in writes if w.zone in SIGNED]
     assert {f.name: f.text is None for f in of(p.build, lp.WriteFile)} == {
         "anchor.ds": True, "anchor.conf": True, "root.hints": False, "unbound.conf": False,
-        "named.conf": True}
-    assert kinds(p.run) == ["AddAddress"] * 9 + ["StartServer"] * 8 + ["WaitServing"] * 8 + ["StartResolver"]
-    assert [a.address for a in of(p.run, lp.AddAddress)] == [*hierarchy.server_addresses(), "127.53.1.1"]
+        "named.conf": True, "sigchain-resolver.toml": False}
+    assert kinds(p.run) == (["AddAddress"] * 10 + ["StartServer"] * 8 + ["WaitServing"] * 8
+                            + ["StartResolver"] * 2)
+    assert [a.address for a in of(p.run, lp.AddAddress)] == [*hierarchy.server_addresses(), "127.53.1.1",
+                                                             "127.53.1.3"]
+    assert [(a.kind, a.address) for a in of(p.run, lp.StartResolver)] == [
+        ("unbound", "127.53.1.1"), ("sigchain-resolver", "127.53.1.3")]
     assert of(p.run, lp.StartServer)[2].cmd == (
         "/usr/bin/python3", "-m", "sigchain", "serve", "--listen", "127.53.0.3#53",
         "--zone", "example.test.=/srv/lab/zones/example.test.signed")
@@ -138,7 +142,7 @@ def test_signatures_past_half_their_validity_are_renewed() -> None:
     assert [(w.zone, w.because) for w in of(p.build, lp.WriteZone)] == [("nsec.test.", "past half validity")]
     assert of(p.build, lp.SignZone)[0].describe() == "sign nsec.test. (past half validity)"
     assert [r.zone for r in of(p.run, lp.ReloadServer)] == ["nsec.test."]
-    assert [a.kind for a in of(p.run, lp.FlushResolver)] == ["unbound"]
+    assert [a.kind for a in of(p.run, lp.FlushResolver)] == ["unbound", "sigchain-resolver"]
     unreadable = replace(observed, zone_files={**observed.zone_files, "nsec.test.": lp.ZoneFiles(True, True, None)})
     assert [w.because for w in of(lp.plan_up(state, unreadable, NOW, REQUEST).build, lp.WriteZone)] == ["unreadable"]
 
@@ -197,7 +201,8 @@ def test_switching_the_resolver_retires_the_old_one() -> None:
     assert (start.kind, start.address) == ("named", "127.53.1.2") and start.config
     none = lp.plan_up(state, observed, NOW, replace(REQUEST, resolver="none"))
     assert [a.describe() for a in of(none.run, lp.RetireResolver)] == [
-        "stop resolver unbound (the lab's resolver is now none)"]
+        "stop resolver unbound (the lab's resolver is now none)",
+        "stop resolver sigchain-resolver (the lab's resolver is now none)"]
 
 
 def test_changed_zones_restart_named_rather_than_flush_it() -> None:
@@ -206,7 +211,8 @@ def test_changed_zones_restart_named_rather_than_flush_it() -> None:
     old = SigTimes(NOW - 20 * DAY, NOW + 10 * DAY, 50)
     observed = replace(observed, zone_files={**observed.zone_files, "test.": lp.ZoneFiles(True, True, old)})
     p = lp.plan_up(state, observed, NOW, named)
-    assert kinds(p.run)[-2:] == ["StopProcess", "StartResolver"] and not of(p.run, lp.FlushResolver)
+    assert kinds(p.run)[-3:] == ["StopProcess", "StartResolver", "FlushResolver"]
+    assert [a.kind for a in of(p.run, lp.FlushResolver)] == ["sigchain-resolver"]
 
 
 def test_fresh_removes_keys_and_zones_and_rebuilds_all() -> None:
@@ -226,9 +232,10 @@ def test_down_stops_every_process_then_removes_its_addresses() -> None:
     actions = lp.plan_down(state, observed)
     assert [a.name for a in of(actions, lp.StopProcess)] == list(state.processes)
     removes = of(actions, lp.RemoveAddress)
-    assert kinds(actions) == ["StopProcess"] * 9 + ["RemoveAddress"] * 10
-    assert [a.describe() for a in removes[-2:]] == [
-        "remove 127.53.1.1/32 from lo (lab down)", "forget 127.53.9.9 (lab down)"]
+    assert kinds(actions) == ["StopProcess"] * 10 + ["RemoveAddress"] * 11
+    assert [a.describe() for a in removes[-3:]] == [
+        "remove 127.53.1.1/32 from lo (lab down)", "remove 127.53.1.3/32 from lo (lab down)",
+        "forget 127.53.9.9 (lab down)"]
 
 
 def test_actions_as_json_leave_the_texts_out() -> None:

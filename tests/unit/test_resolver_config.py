@@ -71,3 +71,14 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     assert f"{path}:1:" in proc.stderr and "bad --allow" in proc.stderr
     missing = sc("resolver", "--anchor", tmp_path / "nope.ds", "--listen", "127.55.0.40#5399")
     assert missing.returncode == 2 and "nope.ds" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_negative_anchors_from_the_config_file(tmp_path: Path) -> None:
+    c = parse_config('nta-recheck = 60\n[[negative-anchors]]\nname = "a.test"\nlifetime = "2h"\n'
+                     '[[negative-anchors]]\nname = "b.test."\n', str(tmp_path / "r.toml"))
+    assert c.nta_recheck == 60 and [(n.to_text(), t) for n, t in c.negative] == [
+        ("a.test.", 7200), ("b.test.", 3600)]
+    with pytest.raises(InputError) as bad:
+        parse_config('[[negative-anchors]]\nname = "a.test"\n\n[[negative-anchors]]\nname = "b"\n'
+                     'lifetime = "8d"\n', str(tmp_path / "r.toml"))
+    assert bad.value.line == 4 and "at most 7 days" in str(bad.value)

@@ -8,7 +8,13 @@ import click
 
 from sigchain.cli.common import handle_errors
 from sigchain.services.resolver import ResolverService
-from sigchain.services.resolverconfig import DEFAULT_LISTEN, ResolverConfig, from_flags, load_config
+from sigchain.services.resolverconfig import (
+    DEFAULT_ANCHOR_STATE,
+    DEFAULT_LISTEN,
+    ResolverConfig,
+    from_flags,
+    load_config,
+)
 
 
 @click.command()
@@ -18,7 +24,16 @@ from sigchain.services.resolverconfig import DEFAULT_LISTEN, ResolverConfig, fro
 @click.option("--listen", "listens", multiple=True, metavar="ADDR[#PORT]",
               help=f"Address to answer on, UDP and TCP (repeatable; default {DEFAULT_LISTEN}).")
 @click.option("--anchor", metavar="FILE", default=None,
-              help="Trust anchors (DS/DNSKEY records or BIND trust-anchors); default: the IANA root.")
+              help="Static trust anchors (DS/DNSKEY records or BIND trust-anchors); default: "
+                   "the IANA root's, kept current by RFC 5011.")
+@click.option("--managed-anchor", metavar="FILE", default=None,
+              help="Trust anchors to keep current by RFC 5011 (instead of the IANA root's).")
+@click.option("--anchor-state", metavar="FILE", default=None,
+              help=f"RFC 5011 state of the managed anchors, created if absent [default: "
+                   f"{DEFAULT_ANCHOR_STATE}].")
+@click.option("--negative-anchor", "negative", multiple=True, metavar="NAME[=LIFETIME]",
+              help="Answer names under NAME without validation (RFC 7646) until LIFETIME "
+                   "(seconds or 30m/1h/2d; default 1h) or until the zone validates again.")
 @click.option("--root-hints", metavar="FILE", default=None,
               help="Root hints (NS and address records); default: the IANA root servers.")
 @click.option("--allow", "allow", multiple=True, metavar="CIDR",
@@ -37,6 +52,7 @@ from sigchain.services.resolverconfig import DEFAULT_LISTEN, ResolverConfig, fro
 def resolver(config_path: str | None, listens: tuple[str, ...], anchor: str | None,
              root_hints: str | None, allow: tuple[str, ...], forward: tuple[str, ...],
              require_secure: tuple[str, ...], metrics: str | None, workers: int | None,
+             managed_anchor: str | None, anchor_state: str | None, negative: tuple[str, ...],
              verbose: int) -> None:
     """Resolve and validate for clients until SIGTERM/SIGINT; SIGHUP re-reads the config.
 
@@ -51,7 +67,8 @@ def resolver(config_path: str | None, listens: tuple[str, ...], anchor: str | No
     def config() -> ResolverConfig:
         base = load_config(config_path) if config_path is not None else None
         return from_flags(listens, anchor, root_hints, allow, forward, require_secure, metrics,
-                          workers, base=base)
+                          workers, base=base, managed_anchor=managed_anchor,
+                          anchor_state=anchor_state, negative=negative)
 
     service = ResolverService(config(), reread=config)
     service.serve()

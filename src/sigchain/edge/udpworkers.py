@@ -43,14 +43,19 @@ _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _die_with_parent(parent: int) -> None:
-    """Have the kernel SIGKILL this process when its parent ends (Linux); if the parent is
-    already gone (it died before this ran), leave now."""
+def kill_with_parent() -> None:
+    """Have the kernel SIGKILL this (forked) process when its parent ends (Linux only; the
+    caller still checks os.getppid(), for other systems and a parent gone before this ran)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols: libc's
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the loop's parent check remains
         pass
+
+
+def _die_with_parent(parent: int) -> None:
+    """Die with the parent; if it is already gone (it died before this ran), leave now."""
+    kill_with_parent()
     if os.getppid() != parent:
         raise _Stopped
 

@@ -69,6 +69,11 @@ class ManagedAnchors:
             log(f"trust anchor {zone}: no longer configured; dropped from {path}")
         self._save()
 
+    def reread(self) -> None:
+        """Take the trust points' state from the file again (another process refreshed them)."""
+        stored, self.negative = read_state(self.path)
+        self.points = {z: stored.get(z, tp) for z, tp in self.points.items()}
+
     # -- what the resolver asks -------------------------------------------------------------
 
     def trusted(self, now: int) -> list[dns.rrset.RRset]:

@@ -331,11 +331,13 @@ class Lab:
                 self.daemons.wait_serving(hierarchy.zone(a.zone), a.name, a.serial, deadline)
             else:
                 self._resolver_action(a, resolvers)
-        kind = report.resolver
-        if kind in hierarchy.RESOLVERS and kind not in resolvers:
-            resolvers[kind] = {"name": kind, "address": hierarchy.RESOLVERS[kind],
-                               "pid": self.state.processes[kind].pid, "action": "running"}
-        report.resolvers = [resolvers[k] for k in hierarchy.RESOLVERS if k in resolvers]
+        wanted = lab_plan.lab_resolvers(report.resolver)
+        for kind, address in wanted.items():
+            if kind not in resolvers:
+                resolvers[kind] = {"name": kind, "address": address,
+                                   "pid": self.state.processes[kind].pid, "action": "running"}
+        order = [*hierarchy.RESOLVERS, hierarchy.SIGCHAIN_RESOLVER[0]]
+        report.resolvers = [resolvers[k] for k in order if k in resolvers]
 
     def _server_report(self, done: dict[str, str]) -> list[dict[str, Any]]:
         out = []
@@ -349,11 +351,15 @@ class Lab:
         if isinstance(a, lab_plan.RetireResolver):
             report[a.kind] = {"name": a.kind, "action": "stopped" if self._stop(a.kind) else "gone"}
         elif isinstance(a, lab_plan.FlushResolver):
-            self.daemons.flush_unbound()
-            report[a.kind] = {"name": a.kind, "address": hierarchy.RESOLVERS[a.kind],
-                              "pid": self.state.processes[a.kind].pid, "action": "cache flushed"}
+            rec = self.state.processes[a.kind]
+            if a.kind == "unbound":
+                self.daemons.flush_unbound()
+            else:  # sigchain's resolver re-reads its config and empties its cache on SIGHUP
+                processes.send_signal(rec.pid, rec.marker, signal.SIGHUP)
+            report[a.kind] = {"name": a.kind, "address": rec.address, "pid": rec.pid,
+                              "action": "cache flushed"}
         elif isinstance(a, lab_plan.StartResolver):
-            cmd, conf = self.daemons.resolver_cmd(a.kind)
+            cmd, conf = self.daemons.resolver_cmd(a.kind, self.python)
             self.daemons.check_config(a.kind, conf)
             proc = processes.spawn(cmd, self.paths.log(a.kind), None, cwd=self.paths.root)
             self._record(a.kind, proc.pid, conf, cmd, a.address, "resolver", a.config or "")

@@ -70,7 +70,12 @@ class Daemons:
                 )
             self.clock.sleep(0.1)
 
-    def resolver_cmd(self, kind: str) -> tuple[list[str], str]:
+    def resolver_cmd(self, kind: str, python: str) -> tuple[list[str], str]:
+        """The command starting a resolver of the lab (`python`: the one running sigchain),
+        and its config file (also the marker that finds the process again)."""
+        if kind == "sigchain-resolver":
+            conf = self.paths.path(hierarchy.RESOLVER_CONFIGS[kind])
+            return [python, "-m", "sigchain", "resolver", "--config", conf], conf
         if kind == "unbound":
             conf = self.paths.path("unbound.conf")
             return [self.program("unbound"), "-d", "-c", conf], conf
@@ -78,6 +83,8 @@ class Daemons:
         return [self.program("named"), "-4", "-g", "-c", conf], conf
 
     def check_config(self, kind: str, conf: str) -> None:
+        if kind == "sigchain-resolver":
+            return  # the resolver itself says what is wrong with its config, at start
         checker = self.which("unbound-checkconf" if kind == "unbound" else "named-checkconf")
         if checker is None:
             return

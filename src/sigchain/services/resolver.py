@@ -30,30 +30,27 @@ from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
 from sigchain.core.resolve.fastpath import Key, plain_query
 from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
-from sigchain.core.resolve.trust import AnchorSource, StaticAnchors
+from sigchain.core.resolve.trust import AnchorSource
 from sigchain.core.validate import anchors as anchors_mod
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import validate
 from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Status
 from sigchain.edge.server import Listeners
+from sigchain.edge.udpworkers import kill_with_parent
 from sigchain.errors import SigchainError
+from sigchain.services.resolveranchors import AnchorKeeper, load_anchors
 from sigchain.services.resolverconfig import ResolverConfig, load_config
 from sigchain.services.resolvermetrics import ResolverMetrics
 from sigchain.services.resolverupstream import Upstream
-from sigchain.services.trace import read_anchors, read_root_hints
+from sigchain.services.trace import read_root_hints
 
 log = logging.getLogger("sigchain.resolver")
 WORKERS = 32  # resolutions at once
+ORPHAN_CHECK = 0.5  # seconds between a worker's looks at whether its main process lives
 MAX_FAST = 100_000  # rendered responses (and client ACL results) kept for the fast path
 _RCODES = [dns.rcode.to_text(i) for i in range(16)]
 _NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
 _MISSING = (9, 10, 12)  # EDE codes of records that are absent: a stripping upstream's mark
-
-
-def load_anchors(config: ResolverConfig) -> AnchorSource:
-    if config.anchor is None:
-        return StaticAnchors(anchors_mod.iana_root_anchors())
-    return StaticAnchors(read_anchors(config.anchor))
 
 
 def load_hints(config: ResolverConfig) -> tuple[anchors_mod.Server, ...]:
@@ -82,7 +79,7 @@ class ResolverService:
 
     def apply(self, config: ResolverConfig) -> None:
         """Take a (re-read) config: anchors, hints, policy; the cache starts empty."""
-        anchors = self._fixed_anchors or load_anchors(config)
+        anchors = self._fixed_anchors or load_anchors(config, self.clock.now())
         hints = load_hints(config)
         self.config = config
         self.anchors = anchors
@@ -91,6 +88,7 @@ class ResolverService:
         self._acl: dict[str, bool] = {}
         self.upstream = Upstream(hints, self.cache, self.lock, config.limits,
                                  on_error=self._upstream_error)
+        self.keeper = AnchorKeeper(self, self.clock.now())
 
     def _upstream_error(self, server: str, error: str) -> None:
         self.metrics.upstream_errors.labels(server, error).inc()
@@ -216,12 +214,21 @@ class ResolverService:
                 self._inflight.pop(key, None)
 
     def resolve(self, qname: dns.name.Name, qtype: int) -> Answer:
-        """Resolve, validate and cache one question (blocking)."""
+        """Resolve, validate (unless under a negative trust anchor) and cache one question."""
+        self.keeper.used = True
+        entry = self.lookup(qname, qtype, self.keeper.is_negative(qname, self.clock.now()))
+        entry = self._policy(qname, entry)
+        with self.lock:
+            return self.cache.store_answer(qname, qtype, entry)
+
+    def lookup(self, qname: dns.name.Name, qtype: int, negative: bool = False) -> Answer:
+        """Resolve and validate one question (blocking), nothing cached for the answer;
+        `negative`: under an NTA, answered without validation (never AD)."""
         now = self.clock.now()
         anchors = self.anchors.trusted(now)
         with self.lock:  # zones validated before: their keys anchor this validation
             anchors = anchors + self.cache.key_anchors(qname, now)
-        entry = self._aggressive(qname, qtype, anchors, now)
+        entry = None if negative else self._aggressive(qname, qtype, anchors, now)
         if entry is None:
             forwarders = self.forwarders(qname)
             fetched = self.upstream.resolve(Question(qname, qtype), {r.name for r in anchors},
@@ -232,6 +239,8 @@ class ResolverService:
                     dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
                 if entry.status is None:
                     log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
+            elif negative:
+                entry = self.keeper.unvalidated(outcome.evidence, now)
             else:
                 entry = self._judge(outcome.evidence, anchors, now)
             if entry.status is Status.BOGUS:
@@ -240,9 +249,7 @@ class ResolverService:
                 entry.ede = (*self._diagnose(forwarders, anchors, entry), *entry.ede)
                 log.info("bogus %s %s: %s", qname, dns.rdatatype.to_text(qtype),
                          "; ".join(t for _, t in entry.ede))
-        entry = self._policy(qname, entry)
-        with self.lock:
-            return self.cache.store_answer(qname, qtype, entry)
+        return entry
 
     def _stale(self, qname: dns.name.Name, qtype: int, failed: Failed, now: int) -> Answer | None:
         """RFC 8767: when no server answers, an answer kept past its TTL (within the window,
@@ -364,9 +371,11 @@ class ResolverService:
             return
         log.info("SIGHUP: config %s re-read; cache flushed", self.config.source)
 
-    async def run(self, reuse_port: bool = False, children: tuple[int, ...] = ()) -> None:
+    async def run(self, reuse_port: bool = False, children: tuple[int, ...] = (),
+                  parent: int | None = None) -> None:
         """Answer until SIGTERM/SIGINT. `children`: worker processes answering on the same
-        addresses (SO_REUSEPORT), sent on each SIGHUP; this process alone serves metrics."""
+        addresses (SO_REUSEPORT), sent on each SIGHUP; this process alone serves metrics.
+        `parent`: (a worker) the main process, whose end ends this one too."""
         loop = asyncio.get_running_loop()
         listeners = Listeners(self.handle, reuse_port=reuse_port)
         await listeners.start(list(self.config.listens))
@@ -386,6 +395,8 @@ class ResolverService:
         handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: hup}
         for sig, act in handlers.items():
             loop.add_signal_handler(sig, act)
+        upkeep = asyncio.ensure_future(self.keeper.run(stop, self.pool))
+        watch = asyncio.ensure_future(_orphaned(parent, stop)) if parent is not None else None
         who = f" (worker {self.worker})" if self.worker else ""
         log.info("ready%s: resolving on %s", who, ", ".join(map(str, self.config.listens)))
         try:
@@ -394,6 +405,9 @@ class ResolverService:
             log.info("stopping%s", who)
             for sig in handlers:
                 loop.remove_signal_handler(sig)
+            upkeep.cancel()
+            if watch is not None:
+                watch.cancel()
             await listeners.close()
             self.metrics.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
@@ -406,13 +420,16 @@ class ResolverService:
             asyncio.run(self.run())
             return
         children = []
+        parent = os.getpid()
         for i in range(1, self.config.workers):
             pid = os.fork()
             if pid == 0:
                 self.worker = i
                 code = 0
                 try:
-                    asyncio.run(self.run(reuse_port=True))
+                    kill_with_parent()
+                    if os.getppid() == parent:  # not already orphaned before the line above
+                        asyncio.run(self.run(reuse_port=True, parent=parent))
                 except BaseException as exc:  # noqa: BLE001 (a worker reports and exits)
                     log.error("worker %d: %s", i, exc)
                     code = 3
@@ -426,6 +443,14 @@ class ResolverService:
                 _signal(pid, signal.SIGTERM)
             for pid in children:
                 os.waitpid(pid, 0)
+
+
+async def _orphaned(parent: int, stop: asyncio.Event) -> None:
+    """Stop a worker whose main process is gone (beside PR_SET_PDEATHSIG, for other systems)."""
+    while os.getppid() == parent:
+        await asyncio.sleep(ORPHAN_CHECK)
+    log.warning("the main process %d is gone: stopping", parent)
+    stop.set()
 
 
 def _signal(pid: int, sig: int) -> None:

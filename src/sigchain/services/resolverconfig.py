@@ -17,6 +17,7 @@ from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.resolve.cache import CacheLimits
 from sigchain.core.resolve.exchange import ResolutionLimits
 from sigchain.core.validate.anchors import Server, parse_server
+from sigchain.core.validate.nta import DEFAULT_LIFETIME, MAX_LIFETIME, RECHECK
 from sigchain.edge.server import ListenAddress, parse_listen
 from sigchain.errors import InputError
 from sigchain.services.configtext import Option, Reader, read_config_text
@@ -28,12 +29,19 @@ DEFAULT_LISTEN = "127.0.0.1"
 # make one question cost more than this many upstream queries.
 RESOLVER_LIMITS = ResolutionLimits(max_queries=64)
 MAX_WORKERS = 64
+# Where RFC 5011 keeps what it learnt of the managed anchors (Unbound: auto-trust-anchor-file).
+DEFAULT_ANCHOR_STATE = "/var/lib/sigchain/root-anchors.json"
 
 
 @dataclass(frozen=True)
 class ResolverConfig:
     listens: tuple[ListenAddress, ...] = (ListenAddress(DEFAULT_LISTEN, 53),)
-    anchor: str | None = None  # file of DS/DNSKEY anchors; None: the built-in root anchors
+    anchor: str | None = None  # file of static DS/DNSKEY anchors
+    managed_anchor: str | None = None  # file of anchors kept by RFC 5011; neither: the built-in
+    anchor_state: str = DEFAULT_ANCHOR_STATE  # RFC 5011 state of the managed anchors
+    # negative trust anchors (RFC 7646): (name, lifetime in seconds)
+    negative: tuple[tuple[dns.name.Name, int], ...] = ()
+    nta_recheck: int = RECHECK  # seconds between re-checks of an NTA's zone (BIND: nta-recheck)
     root_hints: str | None = None  # None: the IANA root servers
     allow: tuple[Network, ...] = LOOPBACK
     forward: tuple[tuple[dns.name.Name, tuple[Server, ...]], ...] = ()
@@ -69,11 +77,29 @@ def parse_forward(text: str) -> tuple[dns.name.Name, tuple[Server, ...]]:
             tuple(parse_server(s.strip(), what="forwarder") for s in servers.split(",")))
 
 
+def parse_negative(text: str) -> tuple[dns.name.Name, int]:
+    """`NAME[=LIFETIME]`: a negative trust anchor, LIFETIME in seconds (or with s/m/h/d)."""
+    name, sep, lifetime = text.partition("=")
+    return parse_name(name, "negative anchor"), (parse_lifetime(lifetime) if sep else DEFAULT_LIFETIME)
+
+
+def parse_lifetime(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    t = text.strip().lower()
+    scale = units.get(t[-1:], 0)
+    digits = t[:-1] if scale else t
+    if not digits.isdigit() or not 1 <= int(digits) * (scale or 1) <= MAX_LIFETIME:
+        raise InputError(f"bad negative anchor lifetime {text!r}: expected seconds (or with "
+                         f"s/m/h/d), at most {MAX_LIFETIME // 86400} days")
+    return int(digits) * (scale or 1)
+
+
 def from_flags(listens: Iterable[str] = (), anchor: str | None = None,
                root_hints: str | None = None, allow: Iterable[str] = (),
                forward: Iterable[str] = (), require_secure: Iterable[str] = (),
                metrics: str | None = None, workers: int | None = None,
-               base: ResolverConfig | None = None) -> ResolverConfig:
+               base: ResolverConfig | None = None, managed_anchor: str | None = None,
+               anchor_state: str | None = None, negative: Iterable[str] = ()) -> ResolverConfig:
     """The config the flags describe; given on top of a config file (`base`), each flag
     given replaces that setting of the file."""
     c = base or ResolverConfig()
@@ -81,7 +107,15 @@ def from_flags(listens: Iterable[str] = (), anchor: str | None = None,
     if listens:
         changes["listens"] = tuple(parse_listen(a) for a in listens)
     if anchor is not None:
-        changes["anchor"] = anchor
+        changes.update(anchor=anchor, managed_anchor=None)
+    if managed_anchor is not None:
+        if anchor is not None:
+            raise InputError("give --anchor (static) or --managed-anchor (RFC 5011), not both")
+        changes.update(managed_anchor=managed_anchor, anchor=None)
+    if anchor_state is not None:
+        changes["anchor_state"] = anchor_state
+    if negative:
+        changes["negative"] = tuple(parse_negative(n) for n in negative)
     if root_hints is not None:
         changes["root_hints"] = root_hints
     if allow:
@@ -99,7 +133,7 @@ def from_flags(listens: Iterable[str] = (), anchor: str | None = None,
     return dataclasses.replace(c, **changes)
 
 
-_KEYS = ("listen", "anchor", "root-hints", "allow", "forward", "require-secure", "metrics",
+_KEYS = ("listen", "anchor", "managed-anchor", "anchor-state", "negative-anchors", "nta-recheck", "root-hints", "allow", "forward", "require-secure", "metrics",
          "cache", "limits", "workers")
 _CACHE = (
     Option("max-bytes", "max_bytes", int, 0, 1 << 40),
@@ -144,9 +178,15 @@ def parse_config(text: str, path: str) -> ResolverConfig:
             raise r.fail(str(exc), r.where.find(None, key)) from None
 
     anchor, hints = one("anchor"), one("root-hints")
+    managed, state = one("managed-anchor"), one("anchor-state")
+    if anchor and managed:
+        raise r.fail("give anchor (static) or managed-anchor (RFC 5011), not both",
+                     r.where.find(None, "managed-anchor"))
     base = ResolverConfig(anchor=r.file_path(anchor) if anchor else None,
+                          managed_anchor=r.file_path(managed) if managed else None,
+                          anchor_state=r.file_path(state) if state else DEFAULT_ANCHOR_STATE,
                           root_hints=r.file_path(hints) if hints else None,
-                          cache=_cache(r, data), source=path)
+                          negative=_negative(r, data, text), cache=_cache(r, data), source=path)
     base = dataclasses.replace(base, **dict(zip(("limits", "policy"), _limits(r, data), strict=True)))
     c = base
     for key, flag in (("listen", "listens"), ("allow", "allow"), ("forward", "forward"),
@@ -157,6 +197,11 @@ def parse_config(text: str, path: str) -> ResolverConfig:
     metrics = one("metrics")
     if metrics is not None:
         c = at("metrics", lambda: from_flags(metrics=metrics, base=c))
+    if "nta-recheck" in data:
+        recheck = data["nta-recheck"]
+        if isinstance(recheck, bool) or not isinstance(recheck, int) or not 1 <= recheck <= 86400:
+            raise r.fail("nta-recheck must be seconds in 1..86400", r.where.find(None, "nta-recheck"))
+        c = dataclasses.replace(c, nta_recheck=recheck)
     if "workers" in data:
         workers = data["workers"]
         if isinstance(workers, bool) or not isinstance(workers, int):
@@ -188,3 +233,31 @@ def _limits(r: Reader, data: Mapping[str, Any]) -> tuple[ResolutionLimits, Dnsse
 
 def _cache(r: Reader, data: Mapping[str, Any]) -> CacheLimits:
     return CacheLimits(**r.numbers(data, "cache", _CACHE))
+
+
+def _negative(r: Reader, data: Mapping[str, Any],
+              text: str) -> tuple[tuple[dns.name.Name, int], ...]:
+    """`[[negative-anchors]]` tables: name = "…", lifetime = seconds or "1h" (default 1 h);
+    an error names the line of its table's header."""
+    tables = data.get("negative-anchors", [])
+    heads = [n for n, line in enumerate(text.splitlines(), 1)
+             if line.strip().startswith("[[negative-anchors]]")]
+    where = heads[0] if heads else r.where.find(None, "negative-anchors")
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise r.fail("negative-anchors must be tables: [[negative-anchors]] name = \"…\"", where)
+    out = []
+    for i, t in enumerate(tables):
+        where = heads[i] if i < len(heads) else where
+        extra = sorted(set(t) - {"name", "lifetime"})
+        if extra:
+            raise r.fail(f"unknown setting {extra[0]!r} in [[negative-anchors]] "
+                         "(expected: lifetime, name)", where)
+        name, lifetime = t.get("name"), t.get("lifetime", DEFAULT_LIFETIME)
+        if not isinstance(name, str) or isinstance(lifetime, bool) \
+                or not isinstance(lifetime, int | str):
+            raise r.fail("negative-anchors need name = \"NAME\" and lifetime = seconds", where)
+        try:
+            out.append((parse_name(name, "negative anchor"), parse_lifetime(str(lifetime))))
+        except InputError as exc:
+            raise r.fail(str(exc), where) from None
+    return tuple(out)

@@ -43,6 +43,10 @@ ALGORITHM = 13  # ECDSAP256SHA256
 DS_DIGEST = 2  # SHA-256
 ROOT_SERVER = N("a.root-servers.lab.")
 RESOLVERS = {"unbound": "127.53.1.1", "named": "127.53.1.2"}
+# sigchain's own resolver runs beside the one chosen (not with --resolver none)
+SIGCHAIN_RESOLVER = ("sigchain-resolver", "127.53.1.3")
+RESOLVER_CONFIGS = {"unbound": "unbound.conf", "named": "named.conf",
+                    "sigchain-resolver": "sigchain-resolver.toml"}
 
 
 class Denial(enum.Enum):
@@ -357,6 +361,25 @@ remote-control:
 \tcontrol-enable: yes
 \tcontrol-interface: "{paths.unbound_control}"
 \tcontrol-use-cert: no
+"""
+
+
+def sigchain_resolver_conf(paths: LabPaths) -> str:
+    """`sigchain resolver --config DIR/sigchain-resolver.toml`: validating from the lab root's
+    anchor (static, as Unbound's trust-anchor-file), TTLs capped as Unbound's are."""
+    kind, addr = SIGCHAIN_RESOLVER
+    return f"""\
+# sigchain lab: sigchain's validating resolver on {addr}, trusting only the lab root.
+# Run: sigchain resolver --config {paths.path(RESOLVER_CONFIGS[kind])}   (sigchain lab up does this)
+# Flush: kill -HUP its pid (it re-reads this file and empties its cache)
+listen = "{addr}#{PORT}"
+anchor = "{paths.path('anchor.ds')}"
+root-hints = "{paths.path('root.hints')}"
+allow = ["127.0.0.0/8"]
+
+[cache]
+max-ttl = {TTL}
+max-negative-ttl = {TTL}
 """
 
 

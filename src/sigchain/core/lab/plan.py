@@ -247,8 +247,16 @@ def sha256(text: str) -> str:
 def wanted_addresses(resolver: str) -> list[str]:
     out = hierarchy.server_addresses()
     if resolver in hierarchy.RESOLVERS:
-        out.append(hierarchy.RESOLVERS[resolver])
+        out += [hierarchy.RESOLVERS[resolver], hierarchy.SIGCHAIN_RESOLVER[1]]
     return out
+
+
+def lab_resolvers(resolver: str) -> dict[str, str]:
+    """The resolvers the lab runs with `--resolver`: the one chosen and sigchain's beside it
+    (none with `none`), by kind → address."""
+    if resolver not in hierarchy.RESOLVERS:
+        return {}
+    return dict([(resolver, hierarchy.RESOLVERS[resolver]), hierarchy.SIGCHAIN_RESOLVER])
 
 
 def refusal(state: LabState, observed: Observed, resolver: str) -> str | None:
@@ -394,6 +402,7 @@ def config_texts(paths: LabPaths, root_ksks: tuple[DNSKEY, ...] | None) -> dict[
         "root.hints": hierarchy.root_hints_text(),
         "unbound.conf": hierarchy.unbound_conf(paths),
         "named.conf": None if anchors is None else hierarchy.named_conf(paths, anchors),
+        "sigchain-resolver.toml": hierarchy.sigchain_resolver_conf(paths),
     }
 
 
@@ -436,9 +445,10 @@ def _server_actions(state: LabState, observed: Observed, request: UpRequest, cha
 def _resolver_actions(state: LabState, observed: Observed, request: UpRequest,
                       zones_changed: bool, texts: Mapping[str, str | None]) -> list[Action]:
     out: list[Action] = []
-    for kind, address in hierarchy.RESOLVERS.items():
+    wanted = lab_resolvers(request.resolver)
+    for kind, address in [*hierarchy.RESOLVERS.items(), hierarchy.SIGCHAIN_RESOLVER]:
         rec = state.processes.get(kind)
-        if kind != request.resolver:
+        if kind not in wanted:
             if rec:
                 out.append(RetireResolver(f"the lab's resolver is now {request.resolver}", kind))
             continue
@@ -446,7 +456,7 @@ def _resolver_actions(state: LabState, observed: Observed, request: UpRequest,
         if rec and kind in observed.alive and config is not None and rec.config == config:
             if not zones_changed:
                 continue
-            if kind == "unbound":
+            if kind != "named":  # Unbound: unbound-control; sigchain: SIGHUP
                 out.append(FlushResolver("zones or the trust anchor changed", kind))
                 continue
             out.append(StopProcess("zones or the trust anchor changed: named starts afresh", kind))
@@ -459,7 +469,7 @@ def _resolver_actions(state: LabState, observed: Observed, request: UpRequest,
 
 def resolver_config(kind: str, texts: Mapping[str, str | None]) -> str | None:
     """Fingerprint of a resolver's config and the anchor it reads (None: anchor not known yet)."""
-    conf, anchor = texts[f"{kind}.conf"], texts["anchor.ds"]
+    conf, anchor = texts[hierarchy.RESOLVER_CONFIGS[kind]], texts["anchor.ds"]
     return None if conf is None or anchor is None else sha256(conf + anchor)[:32]
 
 
