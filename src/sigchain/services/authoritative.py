@@ -27,13 +27,22 @@ from dns.rdatatype import RdataType
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.serve.cache import CacheBudget, ResponseCache
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
-from sigchain.core.serve.rrl import SEND, SLIP, RateLimiter, network, response_key, slipped
+from sigchain.core.serve.rrl import (
+    SEND,
+    SLIP,
+    STATS,
+    RateLimiter,
+    RrlStats,
+    network,
+    response_key,
+    slipped,
+)
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify.verifier import verify_records
 from sigchain.edge.logthrottle import LogThrottle, throttle
 from sigchain.edge.notify import send_notify
 from sigchain.edge.server import Handler, Listeners, Response, TcpTable
-from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
+from sigchain.edge.udpworkers import REAP_SECONDS, SharedCounters, UdpWorkers
 from sigchain.edge.zonefile import load_wire
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
@@ -51,6 +60,8 @@ ZoneSpec = ZoneConfig  # a zone to serve: its name and signed file (+ transfer s
 # The IXFR history of a zone keeps at most this many records per record of the zone (a full
 # re-sign changes every RRSIG: each such version costs about twice the zone's signatures).
 HISTORY_RECORDS_PER_ZONE_RECORD = 8
+# How often the dropped/slipped totals of response-rate limiting are logged while they grow.
+RRL_REPORT_SECONDS = 10
 
 
 def parse_zone_spec(text: str) -> ZoneSpec:
@@ -135,15 +146,26 @@ def _check_downgrade(spec: ZoneSpec, old: ZoneIndex | None, new: ZoneIndex) -> N
         f'[zones."{spec.name}"] to take the zone insecure', file=spec.path)
 
 
-def _announce(outcome: dict[str, str]) -> None:
-    """Log the zones a reload brought in — once they are being served."""
+def _announce(outcome: dict[str, str], indexes: dict[dns.name.Name, ZoneIndex]) -> None:
+    """Log the zones a reload brought in — once they are being served — and that each was
+    verified (an unchanged file is not reloaded: see `_reload`)."""
     for name, what in outcome.items():
         if what.startswith("serial"):
-            log.info("reloaded zone %s %s", name, what)
+            unsigned = indexes[dns.name.from_text(name)].denial == "none"
+            log.info("reloaded zone %s %s (%s)", name, what,
+                     "unsigned: not verified" if unsigned else "verified")
 
 
-async def _in_thread(fn: Callable[[], T]) -> T:
-    """Run `fn` in a new thread that has ended when this returns."""
+# The niceness of a reload's thread when forked workers answer every query: with the CPUs
+# busy answering, the load gets about a seventh of their time (Linux nice is per thread), so
+# answering keeps most of its speed and a reload under a flood still ends.
+RELOAD_NICE = 5
+
+
+async def _in_thread(fn: Callable[[], T], nice: int = 0) -> T:
+    """Run `fn` in a new thread that has ended when this returns; `nice` lowers its priority
+    (not when the main process answers queries itself: a thread holding the GIL at a low
+    priority would hold up the answering one)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
 
@@ -156,6 +178,11 @@ async def _in_thread(fn: Callable[[], T]) -> T:
             done.set_result(result)  # type: ignore[arg-type]
 
     def work() -> None:
+        if nice:
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            except OSError:
+                pass
         try:
             result = fn()
         except BaseException as exc:  # noqa: BLE001 — handed to the awaiting task
@@ -194,20 +221,53 @@ class AuthoritativeService:
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
         self._notifying: dict[dns.name.Name, asyncio.Task[None]] = {}
-        # With more than one, every process answering UDP is a forked worker (a blocking
-        # loop costs less per datagram than the event loop); with one, the main process.
-        self._workers = UdpWorkers(config.udp_workers if config.udp_workers > 1 else 0)
-        self._udp: list[tuple[int, Handler]] = []
-        self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
-        self._throttles: list[LogThrottle] = []
         on = config.rate_limit.per_second > 0
         self.limiter = RateLimiter(config.rate_limit) if on else None
+        # With more than one, every process answering UDP is a forked worker (a blocking
+        # loop costs less per datagram than the event loop); with one, the main process.
+        # Then TCP is answered by a forked worker too, and the main process only reloads.
+        count = config.udp_workers if config.udp_workers > 1 else 0
+        self._workers = UdpWorkers(count, config.tcp_limits,
+                                   SharedCounters(len(STATS)) if on and count else None,
+                                   self._count_in_shared)
+        self._udp: list[tuple[int, Handler]] = []
+        self._tcp: list[tuple[int, Handler]] = []
+        self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
+        self._throttles: list[LogThrottle] = []
+        self._rrl_reported = (0, 0, 0.0)  # dropped, slipped, when logged
         self._limited_logged = 0
+
+    def _count_in_shared(self, counters: memoryview) -> None:
+        """In a new UDP worker: count its rate-limit decisions where the main process sums
+        them."""
+        if self.limiter is not None:
+            self.limiter.stats = RrlStats(counters)
+
+    def rrl_totals(self) -> dict[str, int]:
+        """Rate-limit counts of every process that answered UDP (empty when it is off)."""
+        if self.limiter is None:
+            return {}
+        totals = self.limiter.stats.as_dict()
+        if self._workers.counters is not None:
+            for name, n in zip(STATS, self._workers.counters.totals(), strict=True):
+                totals[name] += n
+        return totals
+
+    def _report_rrl(self, now: float) -> None:
+        """Log the dropped/slipped totals when they grew, at most every RRL_REPORT_SECONDS."""
+        totals = self.rrl_totals()
+        dropped, slipped_, when = self._rrl_reported
+        if not totals or now - when < RRL_REPORT_SECONDS or (
+                (totals["dropped"], totals["slipped"]) == (dropped, slipped_)):
+            return
+        self._rrl_reported = (totals["dropped"], totals["slipped"], now)
+        rrl_log.info("rate limit: %d answers dropped, %d slipped so far (all UDP processes)",
+                     totals["dropped"], totals["slipped"])
 
     def _start_workers(self) -> None:
         """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
         if self._udp and self._workers.count:
-            self._workers.start(self._udp)
+            self._workers.start(self._udp, self._tcp)
 
     @property
     def zones(self) -> ZoneSet:
@@ -228,6 +288,8 @@ class AuthoritativeService:
                 return response
             return self._rate_limited(limiter, zones, response, client)
 
+        if limiter is None:  # every UDP answer may then come from the exact-query cache
+            handle.exact_cache = lambda: self.served.sets[listener].cache.get_exact  # type: ignore[attr-defined]
         return handle
 
     def _rate_limited(self, limiter: RateLimiter, zones: ZoneSet, response: bytes,
@@ -346,7 +408,7 @@ class AuthoritativeService:
             outcome[spec.name.to_text()] = f"serial {index.serial}"
         if publish:
             self._publish()
-            _announce(outcome)
+            _announce(outcome, self.indexes)
         return outcome, changed
 
     def reload(self) -> dict[str, str]:
@@ -359,11 +421,12 @@ class AuthoritativeService:
             self._again = False
             # Zones load in a thread of their own that has ended before the new versions are
             # published and the UDP workers forked with them (no fork beside live threads).
-            outcome, changed = await _in_thread(lambda: self._reload(publish=False))
+            outcome, changed = await _in_thread(lambda: self._reload(publish=False),
+                                                nice=RELOAD_NICE if self._workers.count else 0)
             self._publish()
             if any(v.startswith("serial") for v in outcome.values()):
                 self._start_workers()
-            _announce(outcome)
+            _announce(outcome, self.indexes)
             for name in changed:
                 self.notify(name)
             if not self._again:
@@ -412,6 +475,7 @@ class AuthoritativeService:
 
     def _reap(self) -> None:
         self._workers.reap()
+        self._report_rrl(self.clock.monotonic())
         for t in self._throttles:
             t.flush(self.clock.now())
         asyncio.get_running_loop().call_later(REAP_SECONDS, self._reap)
@@ -426,8 +490,9 @@ class AuthoritativeService:
             for i, lc in enumerate(self.config.listens):
                 group = Listeners(self.handler(i), self.tcp)
                 listeners.append(group)
-                await group.start([lc.address])
+                await group.start([lc.address], serve_tcp=not self._workers.count)
                 self._udp += [(t.get_extra_info("socket").fileno(), self.handler(i)) for t in group.udp]
+                self._tcp += [(sock.fileno(), self.handler(i)) for sock in group.tcp_sockets]
         except BaseException:
             for group in listeners:
                 await group.close()
@@ -454,9 +519,9 @@ class AuthoritativeService:
             reaper.cancel()
             self._workers.stop()
             if self.limiter is not None:
-                stats = self.limiter.stats
-                log.info("rate limit (main process): %d answers sent, %d dropped, %d slipped",
-                         stats["send"], stats["dropped"], stats["slipped"])
+                totals = self.rrl_totals()
+                log.info("rate limit: %d answers sent, %d dropped, %d slipped (all UDP "
+                         "processes)", totals["send"], totals["dropped"], totals["slipped"])
             for t in self._throttles:
                 t.flush(float("inf"))
             for task in self._notifying.values():
