@@ -231,6 +231,7 @@ class UdpWorkers:
         self._tcp = [(s if isinstance(s, int) else s.fileno(), h) for s, h in tcp]
         old, self.current = self.current, []
         old_tcp, self.tcp_pid = self.tcp_pid, 0
+        _release_free_memory()
         for _ in range(self.count):
             self.current.append(self._fork())
         if self._tcp:
@@ -329,6 +330,17 @@ class UdpWorkers:
     def _release(self, pid: int) -> None:
         if self.counters is not None:
             self.counters.release(pid)
+
+
+def _release_free_memory() -> None:
+    """Collect garbage and hand the C heap's free pages back to the system (glibc
+    `malloc_trim`), so that what a load left behind is not inherited by every worker (and
+    counted in their memory) but gone."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _exited(pid: int) -> int | None:

@@ -4,8 +4,10 @@ A `ZoneSet` holds one (`ZoneSet.cache`); swapping zones means a new set with an 
 so nothing is ever invalidated. Keys are (lower-cased qname wire, qtype, DO, EDNS, mixed
 case, RD/CD bits); values are (response wire after the ID, rcode) — see `fastpath.respond_plain`. The bytes
 are counted in a `CacheBudget` that the caches of every listener share (one limit per
-process, however many addresses it serves); a full budget keeps no more answers (they are
-still answered, rendered each time), so a flood of random names costs at most the budget.
+process, however many addresses it serves). A cache that is full, or whose budget is, is
+emptied and fills again with what is asked from then on (as a generation of a generational
+cache: the hot answers come back at once, a flood of random names evicts them at most once
+per budget's worth and costs at most the budget).
 
 Beside it, `exact` maps a UDP query's bytes after its ID to the response's bytes after the
 ID: for the client that repeats a query byte for byte (the same flags, EDNS size and
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 DEFAULT_CACHE_ENTRIES = 200_000
-DEFAULT_CACHE_BYTES = 32 << 20
+DEFAULT_CACHE_BYTES = 128 << 20  # the answers of ~100k distinct NSEC3 questions
 # What one entry costs beyond its qname and wire: the dict slot, the key and value tuples,
 # two bytes-object headers (CPython 3.11, 64-bit; measured in tests/unit/test_cache.py).
 ENTRY_OVERHEAD = 320
@@ -45,7 +47,7 @@ class CacheBudget:
 
 class ResponseCache:
     """Rendered answers by query shape, within its byte budget and at most `entries` of them
-    (later ones are not kept)."""
+    (then emptied: see the module doc)."""
 
     __slots__ = ("entries", "budget", "_memo", "get", "_exact", "get_exact", "_used")
 
@@ -72,7 +74,11 @@ class ResponseCache:
     def _keep(self, memo: dict[Any, Any], key: object, value: object, cost: int) -> bool:
         budget = self.budget
         if len(memo) >= self.entries or budget.used + cost > budget.limit:
-            return False
+            if not self._used:
+                return False  # the budget is other listeners' caches'
+            self.clear()  # full: start again with what is asked now (the working set)
+            if budget.used + cost > budget.limit:
+                return False
         if key not in memo:
             budget.used += cost
             self._used += cost
@@ -89,6 +95,11 @@ class ResponseCache:
         """A new empty cache with the same bounds and a budget of its own (for the next
         version of the zones)."""
         return ResponseCache(self.entries, CacheBudget(self.budget.limit))
+
+    @property
+    def held(self) -> int:
+        """Bytes of the budget this cache holds."""
+        return self._used
 
     def __len__(self) -> int:
         return len(self._memo)
