@@ -7,6 +7,9 @@ transfer sees either the old versions or the new ones (SIGHUP reload). A zone th
 parse or verify is not loaded and its previous version stays served (DESIGN.md principle 6:
 never publish bogus). A reload that brings a zone a new serial records the difference from
 the old version (for IXFR, RFC 1995) and NOTIFYs the zone's also-notify targets (RFC 1996).
+With UDP workers (the default on more than one CPU) every query, UDP or TCP, is answered by
+forked workers from the snapshot they were forked with (`edge.udpworkers`): a reload's load
+in the main process delays no answer, and new workers replace the old ones once it is done.
 """
 
 from __future__ import annotations
