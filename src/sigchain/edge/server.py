@@ -308,18 +308,21 @@ class Listeners:
 
 
 def serve_tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
-                     alive: Callable[[], bool], tick: Callable[[], None]) -> None:
+                     alive: Callable[[], bool], tick: Callable[[], None],
+                     released: Callable[[], None]) -> None:
     """A TCP worker process's life (see `edge.udpworkers`): answer TCP on the listening
     sockets `sockets` (file descriptors, with their handlers) on an event loop of its own,
     until SIGTERM/SIGINT (stop now) or `alive()` turns false; SIGHUP (replaced by a newer
     worker after a reload) stops accepting and finishes the answers under way, for at most
-    DRAIN_SECONDS. `tick` runs every quarter second (log throttles)."""
+    DRAIN_SECONDS; `released` is called once it accepts no more. `tick` runs every quarter
+    second (log throttles)."""
     asyncio.events._set_running_loop(None)  # the forked parent's loop is not ours (3.11)
-    asyncio.run(_tcp_worker(sockets, limits, alive, tick))
+    asyncio.run(_tcp_worker(sockets, limits, alive, tick, released))
 
 
 async def _tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
-                      alive: Callable[[], bool], tick: Callable[[], None]) -> None:
+                      alive: Callable[[], bool], tick: Callable[[], None],
+                      released: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     table = TcpTable(limits)
     servers = []
@@ -327,24 +330,30 @@ async def _tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
         group = Listeners(handler, table)
         sock = socket.socket(fileno=fd)
         servers.append(await asyncio.start_server(group._tcp_client, sock=sock))
-    stop, drain = asyncio.Event(), asyncio.Event()
+    stop = asyncio.Event()
+    deadline: list[float] = []  # set once draining
+
+    def drain() -> None:
+        """Replaced: stop accepting at once (the new worker accepts from now on, connections
+        queued meanwhile included), then finish what is under way."""
+        if not deadline:
+            deadline.append(loop.time() + DRAIN_SECONDS)
+            for server in servers:
+                server.close()  # this process's copy of the socket only
+            released()
+            table.drain()
+
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, drain.set)
+    loop.add_signal_handler(signal.SIGHUP, drain)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
-    deadline = None
     while not stop.is_set() and alive():
         try:
             await asyncio.wait_for(stop.wait(), 0.25)
         except TimeoutError:
             pass
         tick()
-        if drain.is_set() and deadline is None:
-            deadline = loop.time() + DRAIN_SECONDS
-            for server in servers:
-                server.close()  # this process's copy of the socket: the new worker accepts
-            table.drain()
-        if deadline is not None and (not table.open or loop.time() > deadline):
+        if deadline and (not table.open or loop.time() > deadline[0]):
             break
     for server in servers:
         server.close()

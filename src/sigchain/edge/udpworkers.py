@@ -95,16 +95,18 @@ def _serve(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
         return
 
 
-def _serve_tcp(sockets: Sequence[tuple[int, Handler]], parent: int, limits: TcpLimits) -> None:
-    """The TCP worker's life (see `edge.server.serve_tcp_worker`)."""
+def _serve_tcp(sockets: Sequence[tuple[int, Handler]], parent: int, limits: TcpLimits,
+               told: int) -> None:
+    """The TCP worker's life (see `edge.server.serve_tcp_worker`); it closes `told` (a pipe
+    to the main process) once it accepts no more (`UdpWorkers.wait_released`)."""
     try:
         _die_with_parent(parent)
     except _Stopped:
         return
     signal.set_wakeup_fd(-1)  # the parent's event loop owns the inherited wake-up fd
-    _close_inherited({fd for fd, _ in sockets})
+    _close_inherited({fd for fd, _ in sockets} | {told})
     serve_tcp_worker(sockets, limits, lambda: os.getppid() == parent,
-                     lambda: flush_all(SYSTEM.now()))
+                     lambda: flush_all(SYSTEM.now()), lambda: os.close(told))
 
 
 def _loop(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
@@ -220,6 +222,7 @@ class UdpWorkers:
         self.leaving: list[int] = []
         self._sockets: list[tuple[int, Handler]] = []
         self._tcp: list[tuple[int, Handler]] = []
+        self._released: dict[int, int] = {}  # TCP worker → pipe it closes once it accepts no more
 
     def start(self, sockets: Sequence[tuple[socket.socket | int, Handler]],
               tcp: Sequence[tuple[socket.socket | int, Handler]] = ()) -> None:
@@ -240,9 +243,22 @@ class UdpWorkers:
         if old_tcp:
             self._stop([old_tcp], signal.SIGHUP)
 
+    def wait_released(self, timeout: float = 1.0) -> None:
+        """Wait (at most `timeout` seconds) until the TCP workers told to leave accept no
+        more connections: from then on every new one is answered from the new zones (a
+        NOTIFY sent before could bring a secondary's IXFR to the old worker)."""
+        pending = [fd for pid, fd in self._released.items() if pid != self.tcp_pid]
+        deadline = time.monotonic() + timeout
+        while pending and (left := deadline - time.monotonic()) > 0:
+            done, _, _ = select.select(pending, [], [], left)  # EOF: closed, or it ended
+            pending = [fd for fd in pending if fd not in done]
+        for pid in [p for p in self._released if p != self.tcp_pid]:
+            os.close(self._released.pop(pid))
+
     def _fork(self, tcp: bool = False) -> int:
         parent = os.getpid()
         dups = [(os.dup(fd), h) for fd, h in (self._tcp if tcp else self._sockets)]
+        told, tell = os.pipe() if tcp else (-1, -1)
         # Signals wait until the worker has its own handlers: the inherited ones would wake
         # the parent's event loop instead (they write to its wake-up fd).
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
@@ -256,7 +272,8 @@ class UdpWorkers:
             code = 0
             try:
                 if tcp:
-                    _serve_tcp(dups, parent, self.tcp_limits)
+                    os.close(told)
+                    _serve_tcp(dups, parent, self.tcp_limits, tell)
                 else:
                     if counters is not None and self.on_fork is not None:
                         self.on_fork(counters.view(slot))
@@ -272,6 +289,9 @@ class UdpWorkers:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         for fd, _ in dups:
             os.close(fd)
+        if tcp:
+            os.close(tell)
+            self._released[pid] = told
         if counters is not None:
             counters.own(slot, pid)
         log.debug("%s worker %d started", "TCP" if tcp else "UDP", pid)

@@ -429,6 +429,7 @@ class AuthoritativeService:
             self._publish()
             if any(v.startswith("serial") for v in outcome.values()):
                 self._start_workers()
+                self._workers.wait_released()  # before a NOTIFY brings a secondary's IXFR
             _announce(outcome, self.indexes)
             for name in changed:
                 self.notify(name)
