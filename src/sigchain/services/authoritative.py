@@ -30,32 +30,22 @@ from dns.rdatatype import RdataType
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.serve.cache import CacheBudget, ResponseCache
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
-from sigchain.core.serve.rrl import (
-    SEND,
-    SLIP,
-    STATS,
-    RateLimiter,
-    RrlStats,
-    network,
-    response_key,
-    slipped,
-)
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify.verifier import verify_records
 from sigchain.edge.logthrottle import LogThrottle, throttle
 from sigchain.edge.notify import send_notify
 from sigchain.edge.server import Handler, Listeners, Response, TcpTable
-from sigchain.edge.udpworkers import REAP_SECONDS, SharedCounters, UdpWorkers
+from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.edge.zonefile import load_wire
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
+from sigchain.services.ratelimit import RateLimiting
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
 from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
 T = TypeVar("T")
 THROTTLED_LOGS = ("sigchain.xfrout", "sigchain.server", "sigchain.rrl")
-rrl_log = logging.getLogger("sigchain.rrl")
 
 
 ZoneSpec = ZoneConfig  # a zone to serve: its name and signed file (+ transfer settings)
@@ -63,8 +53,6 @@ ZoneSpec = ZoneConfig  # a zone to serve: its name and signed file (+ transfer s
 # The IXFR history of a zone keeps at most this many records per record of the zone (a full
 # re-sign changes every RRSIG: each such version costs about twice the zone's signatures).
 HISTORY_RECORDS_PER_ZONE_RECORD = 8
-# How often the dropped/slipped totals of response-rate limiting are logged while they grow.
-RRL_REPORT_SECONDS = 10
 
 
 def parse_zone_spec(text: str) -> ZoneSpec:
@@ -224,48 +212,19 @@ class AuthoritativeService:
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
         self._notifying: dict[dns.name.Name, asyncio.Task[None]] = {}
-        on = config.rate_limit.per_second > 0
-        self.limiter = RateLimiter(config.rate_limit) if on else None
         # With more than one, every process answering UDP is a forked worker (a blocking
         # loop costs less per datagram than the event loop); with one, the main process.
         # Then TCP is answered by a forked worker too, and the main process only reloads.
         count = config.udp_workers if config.udp_workers > 1 else 0
+        self.rrl = RateLimiting(config.rate_limit, count > 0) \
+            if config.rate_limit.per_second > 0 else None
         self._workers = UdpWorkers(count, config.tcp_limits,
-                                   SharedCounters(len(STATS)) if on and count else None,
-                                   self._count_in_shared)
+                                   self.rrl.counters if self.rrl else None,
+                                   self.rrl.in_worker if self.rrl else None)
         self._udp: list[tuple[int, Handler]] = []
         self._tcp: list[tuple[int, Handler]] = []
         self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
         self._throttles: list[LogThrottle] = []
-        self._rrl_reported = (0, 0, 0.0)  # dropped, slipped, when logged
-        self._limited_logged = 0
-
-    def _count_in_shared(self, counters: memoryview) -> None:
-        """In a new UDP worker: count its rate-limit decisions where the main process sums
-        them."""
-        if self.limiter is not None:
-            self.limiter.stats = RrlStats(counters)
-
-    def rrl_totals(self) -> dict[str, int]:
-        """Rate-limit counts of every process that answered UDP (empty when it is off)."""
-        if self.limiter is None:
-            return {}
-        totals = self.limiter.stats.as_dict()
-        if self._workers.counters is not None:
-            for name, n in zip(STATS, self._workers.counters.totals(), strict=True):
-                totals[name] += n
-        return totals
-
-    def _report_rrl(self, now: float) -> None:
-        """Log the dropped/slipped totals when they grew, at most every RRL_REPORT_SECONDS."""
-        totals = self.rrl_totals()
-        dropped, slipped_, when = self._rrl_reported
-        if not totals or now - when < RRL_REPORT_SECONDS or (
-                (totals["dropped"], totals["slipped"]) == (dropped, slipped_)):
-            return
-        self._rrl_reported = (totals["dropped"], totals["slipped"], now)
-        rrl_log.info("rate limit: %d answers dropped, %d slipped so far (all UDP processes)",
-                     totals["dropped"], totals["slipped"])
 
     def _start_workers(self) -> None:
         """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
@@ -281,38 +240,19 @@ class AuthoritativeService:
         """The handler of the `listener`-th listen address: reads the current snapshot; UDP
         answers go through response-rate limiting when it is on."""
         primary = self.primary
-        limiter = self.limiter
+        rrl = self.rrl
 
         def handle(wire: bytes, tcp: bool, client: str) -> Response:
             served = self.served
             zones = served.sets[listener]
             response = primary.handle(zones, served.histories, wire, tcp, client)
-            if limiter is None or tcp or not isinstance(response, bytes):
+            if rrl is None or tcp or not isinstance(response, bytes):
                 return response
-            return self._rate_limited(limiter, zones, response, client)
+            return rrl.apply(zones, response, client, self.clock.now())
 
-        if limiter is None:  # every UDP answer may then come from the exact-query cache
+        if rrl is None:  # every UDP answer may then come from the exact-query cache
             handle.exact_cache = lambda: self.served.sets[listener].cache.get_exact  # type: ignore[attr-defined]
         return handle
-
-    def _rate_limited(self, limiter: RateLimiter, zones: ZoneSet, response: bytes,
-                      client: str) -> bytes | None:
-        """`response`, its truncated stand-in (slip), or None (dropped), as RRL decides."""
-        key = response_key(response)
-        if key is None:
-            return response
-        if key[2]:  # NXDOMAIN and errors count per zone, whatever the (random) name
-            zone = zones.find_key(key[0], key[1])
-            key = (zone.okey if zone is not None else b"", 0, key[2])
-        verdict = limiter.decide(client, key, self.clock.now())
-        if verdict == SEND:
-            return response
-        if limiter.stats["limited"] != self._limited_logged:
-            self._limited_logged = limiter.stats["limited"]
-            rrl_log.info("rate limit: responses to %s limited (%d dropped, %d slipped so far)",
-                         network(client, limiter.limit), limiter.stats["dropped"],
-                         limiter.stats["slipped"])
-        return slipped(response) if verdict == SLIP else None
 
     def handle(self, wire: bytes, tcp: bool, client: str = "127.0.0.1") -> Response:
         """The first listener's handler (kept for callers that serve one zone set)."""
@@ -479,7 +419,8 @@ class AuthoritativeService:
 
     def _reap(self) -> None:
         self._workers.reap()
-        self._report_rrl(self.clock.monotonic())
+        if self.rrl is not None:
+            self.rrl.report(self.clock.monotonic())
         for t in self._throttles:
             t.flush(self.clock.now())
         asyncio.get_running_loop().call_later(REAP_SECONDS, self._reap)
@@ -522,10 +463,8 @@ class AuthoritativeService:
                 loop.remove_signal_handler(sig)
             reaper.cancel()
             self._workers.stop()
-            if self.limiter is not None:
-                totals = self.rrl_totals()
-                log.info("rate limit: %d answers sent, %d dropped, %d slipped (all UDP "
-                         "processes)", totals["send"], totals["dropped"], totals["slipped"])
+            if self.rrl is not None:
+                self.rrl.final()
             for t in self._throttles:
                 t.flush(float("inf"))
             for task in self._notifying.values():
