@@ -164,7 +164,9 @@ def test_tcp_connections_per_address_are_capped(tmp_path: Path, signed: dict[str
             s = socket.create_connection((HOST, server.port), timeout=5,
                                          source_address=("127.60.3.1", 0))
             socks.append(s)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 5  # a loaded machine: the server accepts in its time
+        while _established(server.port) > 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
         closed = 0
         for s in socks:
             s.settimeout(0.2)
