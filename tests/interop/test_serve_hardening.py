@@ -36,14 +36,15 @@ class Server(ServeProcess):
     """A `sigchain serve --config` subprocess on HOST; its log goes to a file."""
 
     def __init__(self, tmp: Path, zones: dict[str, Path], options: str = "",
-                 zone_extra: str = "", port: int | None = None):
-        self.port = port or free_port(HOST)
+                 zone_extra: str = "", port: int | None = None, host: str = HOST):
+        self.host = host
+        self.port = port or free_port(host)
         self.log = tmp / f"serve-{self.port}-{time.monotonic_ns()}.log"
         config = tmp / f"serve-{self.port}.toml"
         text = f"[options]\n{options}\n"
         for name, path in zones.items():
             text += f'[zones."{name}"]\nfile = "{path}"\n{zone_extra}\n'
-        text += f'[[listen]]\naddress = "{HOST}#{self.port}"\n'
+        text += f'[[listen]]\naddress = "{host}#{self.port}"\n'
         config.write_text(text)
         self._logf = open(self.log, "w")
         self.proc = subprocess.Popen([*sigchain_cmd(), "serve", "--config", str(config)],
@@ -54,8 +55,8 @@ class Server(ServeProcess):
               source: str = "127.60.9.9", timeout: float = 5) -> dns.message.Message:
         q = dns.message.make_query(qname, qtype, want_dnssec=True)
         if tcp:
-            return dns.query.tcp(q, HOST, port=self.port, timeout=timeout, source=source)
-        return dns.query.udp(q, HOST, port=self.port, timeout=timeout, source=source)
+            return dns.query.tcp(q, self.host, port=self.port, timeout=timeout, source=source)
+        return dns.query.udp(q, self.host, port=self.port, timeout=timeout, source=source)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,9 @@ def test_tcp_connections_per_address_are_capped(tmp_path: Path, signed: dict[str
             s = socket.create_connection((HOST, server.port), timeout=5,
                                          source_address=("127.60.3.1", 0))
             socks.append(s)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 5  # a loaded machine: the server accepts in its time
+        while _established(server.port) > 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
         closed = 0
         for s in socks:
             s.settimeout(0.2)
@@ -195,11 +198,11 @@ def _alive(pid: int) -> bool:
 
 def test_workers_die_with_a_killed_main_process_and_a_restart_binds(
         tmp_path: Path, signed: dict[str, Path]) -> None:
-    """kill -9 of the main process while UDP queries flow: every worker is gone within 1 s,
-    and a new `serve` on the same address starts and answers."""
+    """kill -9 of the main process while UDP queries flow: every worker (2 UDP, 1 TCP) is
+    gone within 1 s, and a new `serve` on the same address starts and answers."""
     zones = {"example.test": signed["signed"]}
     server = Server(tmp_path, zones, "udp-workers = 2")
-    workers = _wait_children(server.proc.pid, 2)
+    workers = _wait_children(server.proc.pid, 3)
     stop = threading.Event()
     answered = [0]
 
@@ -233,7 +236,7 @@ def test_workers_die_with_a_killed_main_process_and_a_restart_binds(
         for w in workers:
             if _alive(w):
                 os.kill(w, signal.SIGKILL)
-    print(f"\n{before} queries answered, then kill -9 of the main process: its 2 workers were "
+    print(f"\n{before} queries answered, then kill -9 of the main process: its 3 workers were "
           f"gone after {gone:.3f} s")
     assert before > 0 and gone < 1
     again = Server(tmp_path, zones, "udp-workers = 2", port=server.port)
@@ -282,7 +285,7 @@ def test_signed_zone_reloaded_unsigned_is_refused_unless_allowed(
         assert server.stop() == 0, server.text()[-3000:]
 
 
-# ---- 4. reloads: unchanged files cost nothing, answers flow during a long one ---------------
+# ---- 4. reloads: unchanged files cost nothing (answers during a long one: test_serve_reload) --
 
 
 @pytest.fixture(scope="module")
@@ -334,48 +337,6 @@ def test_reload_of_an_unchanged_file_is_not_reverified_and_a_bad_signature_is_re
         assert unchanged < verified
     finally:
         assert server.stop() == 0, server.text()[-3000:]
-
-
-def test_answers_flow_over_udp_and_tcp_during_a_long_reload(tmp_path: Path, big: Path) -> None:
-    """Clients querying in a loop over UDP and over TCP (1 s timeout each) see no timeouts
-    while a zone that takes a second or more is re-verified and swapped in."""
-    live = tmp_path / "big.signed"
-    live.write_text(big.read_text())
-    server = Server(tmp_path, {"example.test": live}, "udp-workers = 2")
-    stop = threading.Event()
-    tally = {"udp": [0, 0, 0.0], "tcp": [0, 0, 0.0]}  # answered, timed out, slowest
-
-    def ask(kind: str) -> None:
-        while not stop.is_set():
-            start = time.monotonic()
-            try:
-                server.query("h5.example.test.", "A", tcp=kind == "tcp", timeout=1,
-                             source="127.60.6.1")
-                tally[kind][0] += 1
-                tally[kind][2] = max(tally[kind][2], time.monotonic() - start)
-            except dns.exception.Timeout:
-                tally[kind][1] += 1
-
-    threads = [threading.Thread(target=ask, args=(k,)) for k in tally]
-    for t in threads:
-        t.start()
-    try:
-        time.sleep(0.3)
-        with live.open("a") as f:
-            f.write("; touched\n")
-        took = _reload(server, "reloaded zone example.test.")
-        time.sleep(0.3)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-        assert server.stop() == 0, server.text()[-3000:]
-    print(f"\nreload {took:.2f} s; UDP {tally['udp'][0]} answered, {tally['udp'][1]} timed out, "
-          f"slowest {tally['udp'][2]:.3f} s; TCP {tally['tcp'][0]} answered, "
-          f"{tally['tcp'][1]} timed out, slowest {tally['tcp'][2]:.3f} s")
-    assert tally["udp"][1] == 0 and tally["tcp"][1] == 0
-    assert tally["udp"][0] > 0 and tally["tcp"][0] > 0
-    assert "Traceback" not in server.text()  # the old workers left cleanly, mid-query or not
 
 
 # ---- 5. logs an attacker can fill ------------------------------------------------------------

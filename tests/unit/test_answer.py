@@ -507,7 +507,9 @@ def test_response_cache_keeps_at_most_its_bound_and_a_new_version_starts_empty(
         assert got is not None
         same_response(got, render(answer(zoneset, q), 1232))
     assert bounded.cached == len(bounded.cache) == 3
-    assert bounded.cache.put((b"\x00", 1, False, False, False), (b"", 0)) is False
+    # Full: emptied, and filled again with what is asked now.
+    assert bounded.cache.put((b"\x00", 1, False, False, False, 0), (b"", 0)) is True
+    assert bounded.cached == 1
     swapped = bounded.replace(z)
     assert swapped.cached == 0 and swapped.cache.entries == 3
     bounded.cache.clear()

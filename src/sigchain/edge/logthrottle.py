@@ -68,10 +68,11 @@ def throttle(names: tuple[str, ...], first: int = LOG_FIRST,
     return out
 
 
-def flush_all() -> None:
-    """Sum up every installed throttle's open intervals (a process about to end)."""
+def flush_all(now: float = float("inf")) -> None:
+    """Sum up every installed throttle's intervals over by `now` (default: all of them, for
+    a process about to end)."""
     loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]
     for logger in loggers:
         for f in logger.filters:
             if isinstance(f, LogThrottle):
-                f.flush(float("inf"))
+                f.flush(now)

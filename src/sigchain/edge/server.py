@@ -11,9 +11,12 @@ import asyncio
 import errno
 import inspect
 import logging
+import os
+import signal
+import socket
 import struct
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sigchain.core.validate.anchors import parse_server
@@ -29,6 +32,11 @@ DEFAULT_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a query 
 DEFAULT_IO_TIMEOUT = 2.0  # seconds to read the rest of a query, or to get one answer out
 DEFAULT_TCP_CLIENTS = 256  # connections open at once
 DEFAULT_TCP_CLIENTS_PER_ADDRESS = 32
+# How long a TCP worker replaced by a reload may take to finish the answers it is sending
+# (an AXFR under way); its idle connections are closed soon (RFC 7766 §6.2.3 lets a server
+# close idle connections; clients open a new one, to the new worker).
+DRAIN_SECONDS = 30.0
+DRAIN_IDLE = 0.5  # seconds an idle connection of a replaced worker may still send a query
 
 log = logging.getLogger("sigchain.server")
 
@@ -100,7 +108,7 @@ class TcpLimits:
 class _Conn:
     """One open TCP connection: who, its task and transport, when it last made progress."""
 
-    __slots__ = ("client", "task", "transport", "last")
+    __slots__ = ("client", "task", "transport", "last", "busy")
 
     def __init__(self, client: str, task: asyncio.Task[None] | None,
                  transport: asyncio.BaseTransport, now: float):
@@ -108,6 +116,7 @@ class _Conn:
         self.task = task
         self.transport = transport
         self.last = now
+        self.busy = False  # answering a query (between reading it and sending the answer)
 
     def drop(self) -> None:
         """Close at once, discarding what is still unsent."""
@@ -130,6 +139,7 @@ class TcpTable:
         self.open: dict[_Conn, None] = {}  # in opening order
         self.per_client: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()  # rejected, evicted, io-timeout: for logs and tests
+        self.draining = False  # no new queries: each connection closes after its answer
 
     def admit(self, conn: _Conn) -> bool:
         """Take `conn` in (closing the stalest connection if the table is full), or refuse it
@@ -156,6 +166,17 @@ class TcpTable:
             if self.per_client[conn.client] <= 0:
                 del self.per_client[conn.client]
 
+    def drain(self) -> None:
+        """Stop taking queries: each connection closes after its next answer, or after
+        DRAIN_IDLE seconds more without a query (one already on its way is answered)."""
+        self.draining = True
+        asyncio.get_running_loop().call_later(DRAIN_IDLE, self._close_idle)
+
+    def _close_idle(self) -> None:
+        for conn in [c for c in self.open if not c.busy]:
+            self.release(conn)
+            conn.drop()
+
     def close_all(self) -> None:
         for conn in list(self.open):
             self.release(conn)
@@ -179,6 +200,7 @@ class Listeners:
     udp: list[asyncio.DatagramTransport] = field(default_factory=list)
     tcp: list[asyncio.Server] = field(default_factory=list)
     reuse_port: bool = False  # several processes answering on one address (SO_REUSEPORT)
+    tcp_sockets: list[socket.socket] = field(default_factory=list)  # listening, served or not
 
     async def _send(self, writer: asyncio.StreamWriter, wire: bytes) -> None:
         writer.write(struct.pack("!H", len(wire)) + wire)
@@ -211,19 +233,22 @@ class Listeners:
                 conn.last = loop.time()
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("TCP query from %s: %d bytes", peer, len(data))
+                conn.busy = True
                 try:
                     response = self.handler(data, True, client)
                     if inspect.isawaitable(response):
                         response = await response
-                    if response is None:
-                        continue
-                    for wire in (response,) if isinstance(response, bytes) else response:
+                    for wire in () if response is None else (
+                            (response,) if isinstance(response, bytes) else response):
                         await self._send(writer, wire)  # a transfer: each message once made
                         conn.last = loop.time()
                 except (ConnectionError, _Stalled):
                     raise
                 except Exception:
                     log.exception("error answering a TCP query from %s", peer)
+                    return
+                conn.busy = False
+                if self.table.draining:
                     return
         except _Stalled:
             self.table.stats["io-timeout"] += 1
@@ -235,9 +260,12 @@ class Listeners:
             self.table.release(conn)
             conn.drop()
 
-    async def start(self, addresses: list[ListenAddress]) -> None:
-        """Bind UDP and TCP on every address; on failure release what was bound and raise."""
+    async def start(self, addresses: list[ListenAddress], serve_tcp: bool = True) -> None:
+        """Bind UDP and TCP on every address; on failure release what was bound and raise.
+        With `serve_tcp` False the TCP sockets listen but are left to a TCP worker process
+        (`tcp_sockets`, `serve_tcp_worker`)."""
         loop = asyncio.get_running_loop()
+        backlog = max(128, self.table.limits.clients)
         try:
             for a in addresses:
                 transport, _ = await loop.create_datagram_endpoint(
@@ -245,11 +273,12 @@ class Listeners:
                     reuse_port=self.reuse_port or None,
                 )
                 self.udp.append(transport)
-                server = await asyncio.start_server(
-                    self._tcp_client, a.host, a.port, reuse_address=True,
-                    reuse_port=self.reuse_port or None, backlog=max(128, self.table.limits.clients),
-                )
-                self.tcp.append(server)
+                family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+                sock = socket.create_server((a.host, a.port), family=family, backlog=backlog,
+                                            reuse_port=self.reuse_port)
+                self.tcp_sockets.append(sock)
+                if serve_tcp:
+                    self.tcp.append(await asyncio.start_server(self._tcp_client, sock=sock))
                 log.info("listening on %s (UDP and TCP)", a)
         except OSError as exc:
             await self.close()
@@ -271,5 +300,63 @@ class Listeners:
         self.table.close_all()
         for s in self.tcp:
             await s.wait_closed()
+        for sock in self.tcp_sockets:
+            sock.close()
         self.udp.clear()
         self.tcp.clear()
+        self.tcp_sockets.clear()
+
+
+def serve_tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
+                     alive: Callable[[], bool], tick: Callable[[], None],
+                     released: Callable[[], None]) -> None:
+    """A TCP worker process's life (see `edge.udpworkers`): answer TCP on the listening
+    sockets `sockets` (file descriptors, with their handlers) on an event loop of its own,
+    until SIGTERM/SIGINT (stop now) or `alive()` turns false; SIGHUP (replaced by a newer
+    worker after a reload) stops accepting and finishes the answers under way, for at most
+    DRAIN_SECONDS; `released` is called once it accepts no more. `tick` runs every quarter
+    second (log throttles)."""
+    asyncio.events._set_running_loop(None)  # the forked parent's loop is not ours (3.11)
+    asyncio.run(_tcp_worker(sockets, limits, alive, tick, released))
+
+
+async def _tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
+                      alive: Callable[[], bool], tick: Callable[[], None],
+                      released: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    table = TcpTable(limits)
+    servers = []
+    for fd, handler in sockets:
+        group = Listeners(handler, table)
+        sock = socket.socket(fileno=fd)
+        servers.append(await asyncio.start_server(group._tcp_client, sock=sock))
+    stop = asyncio.Event()
+    deadline: list[float] = []  # set once draining
+
+    def drain() -> None:
+        """Replaced: stop accepting at once (the new worker accepts from now on, connections
+        queued meanwhile included), then finish what is under way."""
+        if not deadline:
+            deadline.append(loop.time() + DRAIN_SECONDS)
+            for server in servers:
+                server.close()  # this process's copy of the socket only
+            released()
+            table.drain()
+
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, drain)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    while not stop.is_set() and alive():
+        try:
+            await asyncio.wait_for(stop.wait(), 0.25)
+        except TimeoutError:
+            pass
+        tick()
+        if deadline and (not table.open or loop.time() > deadline[0]):
+            break
+    for server in servers:
+        server.close()
+    table.close_all()
+    await asyncio.sleep(0)  # let the cancelled connections close their transports
+    log.debug("TCP worker %d leaves", os.getpid())

@@ -4,10 +4,14 @@ process cannot use (the GIL).
 The server binds its UDP sockets once; `UdpWorkers.start()` forks processes that answer
 queries arriving on those very sockets with the handler as it was at the fork — a snapshot
 of the zones, shared copy-on-write. A datagram goes to whichever process reads it first,
-so a busy process takes less. After a reload the server calls `start()` again: new
-processes with the new zones begin answering, then the old ones are told to stop (SIGTERM,
-honoured between queries), as NSD does with its server processes. TCP, transfers, NOTIFY
-and reloads stay in the main process.
+so a busy process takes less. Given the server's listening TCP sockets, it forks one more
+process that answers TCP (on an event loop of its own, `edge.server.serve_tcp_worker`), so
+that the main process answers nothing: a reload parses, verifies and indexes there while
+every query is answered from the old snapshot at full speed. After a reload the server calls
+`start()` again: new processes with the new zones begin answering, then the old ones are
+told to stop (SIGTERM, honoured between queries; the old TCP worker stops accepting and
+finishes the answers it is sending), as NSD does with its server processes. Reloads,
+NOTIFY out and the timers stay in the main process.
 
 A worker closes every file descriptor it inherited except its UDP sockets and stdio (the
 main process's event loop, TCP listeners and signal wake-up pipe are not its business),
@@ -22,15 +26,17 @@ import ctypes
 import errno
 import gc
 import logging
+import mmap
 import os
 import select
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from sigchain.clock import SYSTEM
 from sigchain.edge.logthrottle import flush_all
-from sigchain.edge.server import Handler
+from sigchain.edge.server import Handler, TcpLimits, serve_tcp_worker
 
 log = logging.getLogger("sigchain.server")
 
@@ -94,6 +100,20 @@ def _serve(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
         return
 
 
+def _serve_tcp(sockets: Sequence[tuple[int, Handler]], parent: int, limits: TcpLimits,
+               told: int) -> None:
+    """The TCP worker's life (see `edge.server.serve_tcp_worker`); it closes `told` (a pipe
+    to the main process) once it accepts no more (`UdpWorkers.wait_released`)."""
+    try:
+        _die_with_parent(parent)
+    except _Stopped:
+        return
+    signal.set_wakeup_fd(-1)  # the parent's event loop owns the inherited wake-up fd
+    _close_inherited({fd for fd, _ in sockets} | {told})
+    serve_tcp_worker(sockets, limits, lambda: os.getppid() == parent,
+                     lambda: flush_all(SYSTEM.now()), lambda: os.close(told))
+
+
 def _loop(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
     signal.set_wakeup_fd(-1)  # the parent's event loop owns the inherited wake-up fd
     signal.signal(signal.SIGTERM, _on_stop)
@@ -106,67 +126,165 @@ def _loop(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
     for fd, (sock, _) in socks.items():
         sock.setblocking(False)
         poller.register(fd, select.POLLIN)
+    # The handler's exact-query cache of this snapshot, if it has one (see core.serve.cache).
+    exact = {fd: getattr(h, "exact_cache", lambda: None)() for fd, (_, h) in socks.items()}
     while True:
         ready = poller.poll(POLL_MS)
         if os.getppid() != parent:  # busy or idle: a worker never outlives the main process
             return
         for fd, _ in ready:
             sock, handler = socks[fd]
-            for _ in range(BATCH):
-                try:
-                    data, addr = sock.recvfrom(65535)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    log.debug("UDP receive error: %s", exc)
-                    break
-                try:
-                    response = handler(data, False, str(addr[0]))
-                    if response is None:
-                        continue
-                    for wire in (response,) if isinstance(response, bytes) else response:
-                        sock.sendto(wire, addr)
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.ECONNREFUSED):
-                        log.debug("UDP send error to %s: %s", addr[0], exc)
-                except Exception:
-                    log.exception("error answering a UDP query from %s", addr[0])
+            _batch(sock, handler, exact[fd])
+
+
+def _batch(sock: socket.socket, handler: Handler,
+           exact: Callable[[bytes], bytes | None] | None) -> None:
+    """Answer up to BATCH datagrams waiting on `sock`; a query seen before byte for byte
+    (after its ID) is answered from `exact` without calling the handler."""
+    recvfrom, sendto = sock.recvfrom, sock.sendto
+    for _ in range(BATCH):
+        try:
+            data, addr = recvfrom(65535)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("UDP receive error: %s", exc)
+            return
+        try:
+            if exact is not None and (hit := exact(data[2:])) is not None:
+                sendto(data[:2] + hit, addr)
+                continue
+            response = handler(data, False, str(addr[0]))
+            if response is None:
+                continue
+            for wire in (response,) if isinstance(response, bytes) else response:
+                sendto(wire, addr)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNREFUSED):
+                log.debug("UDP send error to %s: %s", addr[0], exc)
+        except Exception:
+            log.exception("error answering a UDP query from %s", addr[0])
+
+
+MAX_SLOTS = 256  # UDP workers alive at once (current and leaving) with shared counters
+
+
+class SharedCounters:
+    """Counters that forked UDP workers add to and the main process sums: `fields` signed
+    64-bit integers per slot in memory shared across fork (anonymous MAP_SHARED). A worker
+    owns one slot while it runs; a slot handed to the next worker keeps its counts, so the
+    sums cover every worker that ever ran."""
+
+    def __init__(self, fields: int, slots: int = MAX_SLOTS):
+        self.fields = fields
+        self._map = mmap.mmap(-1, 8 * fields * slots)
+        self._values = memoryview(self._map).cast("q")
+        self._owner: list[int] = [0] * slots  # the pid using each slot, 0 if free
+
+    def take(self) -> int:
+        """A free slot, reserved until `own` names its worker (-1 if none is free: that
+        worker's counts go uncounted)."""
+        try:
+            slot = self._owner.index(0)
+        except ValueError:
+            return -1
+        self._owner[slot] = -1
+        return slot
+
+    def own(self, slot: int, pid: int) -> None:
+        if slot >= 0:
+            self._owner[slot] = pid
+
+    def release(self, pid: int) -> None:
+        if pid in self._owner:
+            self._owner[self._owner.index(pid)] = 0
+
+    def view(self, slot: int) -> memoryview:
+        """Slot `slot`'s counters (a private buffer for -1)."""
+        if slot < 0:
+            return memoryview(bytearray(8 * self.fields)).cast("q")
+        return self._values[slot * self.fields:(slot + 1) * self.fields]
+
+    def totals(self) -> list[int]:
+        values = self._values
+        return [sum(values[i::self.fields]) for i in range(self.fields)]
 
 
 class UdpWorkers:
-    """Forked processes answering UDP on given sockets (see module doc)."""
+    """Forked processes answering UDP on given sockets, and (given listening TCP sockets) one
+    answering TCP (see module doc)."""
 
-    def __init__(self, count: int):
+    def __init__(self, count: int, tcp_limits: TcpLimits | None = None,
+                 counters: SharedCounters | None = None,
+                 on_fork: Callable[[memoryview], None] | None = None):
         self.count = max(0, count)
+        self.tcp_limits = tcp_limits or TcpLimits()
+        # Each UDP worker gets a slot of `counters`, handed to `on_fork` in the worker.
+        self.counters = counters
+        self.on_fork = on_fork
         self.current: list[int] = []
+        self.tcp_pid = 0  # the TCP worker, 0 when there is none
         self.leaving: list[int] = []
         self._sockets: list[tuple[int, Handler]] = []
+        self._tcp: list[tuple[int, Handler]] = []
+        self._released: dict[int, int] = {}  # TCP worker → pipe it closes once it accepts no more
 
-    def start(self, sockets: Sequence[tuple[socket.socket | int, Handler]]) -> None:
-        """Fork `count` workers serving `sockets` with their handlers as they are now; the
-        workers started before (an older snapshot) are told to stop once these run."""
+    def start(self, sockets: Sequence[tuple[socket.socket | int, Handler]],
+              tcp: Sequence[tuple[socket.socket | int, Handler]] = ()) -> None:
+        """Fork `count` workers serving `sockets` (and one serving the listening sockets
+        `tcp`, if any) with their handlers as they are now; the workers started before (an
+        older snapshot) are told to stop once these run: the UDP ones at once, the TCP one
+        once it has finished the answers it is sending (SIGHUP: it drains)."""
         self._sockets = [(s if isinstance(s, int) else s.fileno(), h) for s, h in sockets]
+        self._tcp = [(s if isinstance(s, int) else s.fileno(), h) for s, h in tcp]
         old, self.current = self.current, []
+        old_tcp, self.tcp_pid = self.tcp_pid, 0
+        _release_free_memory()
         for _ in range(self.count):
             self.current.append(self._fork())
+        if self._tcp:
+            self.tcp_pid = self._fork(tcp=True)
         self._stop(old)
+        if old_tcp:
+            self._stop([old_tcp], signal.SIGHUP)
 
-    def _fork(self) -> int:
+    def wait_released(self, timeout: float = 1.0) -> None:
+        """Wait (at most `timeout` seconds) until the TCP workers told to leave accept no
+        more connections: from then on every new one is answered from the new zones (a
+        NOTIFY sent before could bring a secondary's IXFR to the old worker)."""
+        pending = [fd for pid, fd in self._released.items() if pid != self.tcp_pid]
+        deadline = time.monotonic() + timeout
+        while pending and (left := deadline - time.monotonic()) > 0:
+            done, _, _ = select.select(pending, [], [], left)  # EOF: closed, or it ended
+            pending = [fd for fd in pending if fd not in done]
+        for pid in [p for p in self._released if p != self.tcp_pid]:
+            os.close(self._released.pop(pid))
+
+    def _fork(self, tcp: bool = False) -> int:
         parent = os.getpid()
-        dups = [(os.dup(fd), h) for fd, h in self._sockets]
+        dups = [(os.dup(fd), h) for fd, h in (self._tcp if tcp else self._sockets)]
+        told, tell = os.pipe() if tcp else (-1, -1)
         # Signals wait until the worker has its own handlers: the inherited ones would wake
         # the parent's event loop instead (they write to its wake-up fd).
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         # The zones stay shared copy-on-write only if the worker's garbage collector leaves
         # them alone (a collection writes to every object it visits): freeze them first.
         gc.freeze()
+        counters = self.counters if not tcp else None
+        slot = counters.take() if counters is not None else -1
         pid = os.fork()
         if pid == 0:  # the worker
             code = 0
             try:
-                _serve(dups, parent)
+                if tcp:
+                    os.close(told)
+                    _serve_tcp(dups, parent, self.tcp_limits, tell)
+                else:
+                    if counters is not None and self.on_fork is not None:
+                        self.on_fork(counters.view(slot))
+                    _serve(dups, parent)
             except BaseException:
-                log.exception("UDP worker failed")
+                log.exception("%s worker failed", "TCP" if tcp else "UDP")
                 code = 1
             finally:
                 flush_all()
@@ -176,35 +294,47 @@ class UdpWorkers:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         for fd, _ in dups:
             os.close(fd)
-        log.debug("UDP worker %d started", pid)
+        if tcp:
+            os.close(tell)
+            self._released[pid] = told
+        if counters is not None:
+            counters.own(slot, pid)
+        log.debug("%s worker %d started", "TCP" if tcp else "UDP", pid)
         return pid
 
-    def _stop(self, pids: list[int]) -> None:
+    def _stop(self, pids: list[int], sig: signal.Signals = signal.SIGTERM) -> None:
         for pid in pids:
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 continue
-            self.leaving.append(pid)
+            if pid not in self.leaving:
+                self.leaving.append(pid)
 
     def reap(self, respawn: bool = True) -> None:
         """Collect workers that ended; replace a current one that died unasked."""
         for pid in list(self.leaving):
             if _exited(pid) is not None:
                 self.leaving.remove(pid)
+                self._release(pid)
         for i, pid in enumerate(list(self.current)):
             status = _exited(pid)
             if status is None:
                 continue
+            self._release(pid)
             log.error("UDP worker %d ended unexpectedly (status %d)%s", pid, status,
                       ": starting another" if respawn else "")
             self.current[i] = self._fork() if respawn else -1
         self.current = [p for p in self.current if p > 0]
+        if self.tcp_pid and (status := _exited(self.tcp_pid)) is not None:
+            log.error("TCP worker %d ended unexpectedly (status %d)%s", self.tcp_pid, status,
+                      ": starting another" if respawn else "")
+            self.tcp_pid = self._fork(tcp=True) if respawn else 0
 
     def stop(self, timeout: float = 3.0) -> None:
         """Stop every worker and wait for them (SIGKILL after `timeout` seconds)."""
-        self._stop(self.current)
-        self.current = []
+        self._stop(self.current + ([self.tcp_pid] if self.tcp_pid else []) + self.leaving)
+        self.current, self.tcp_pid = [], 0
         waited = 0.0
         while self.leaving and waited < timeout:
             self.reap(respawn=False)
@@ -219,7 +349,23 @@ class UdpWorkers:
                 pass
             except ProcessLookupError:
                 pass
+            self._release(pid)
         self.leaving = []
+
+    def _release(self, pid: int) -> None:
+        if self.counters is not None:
+            self.counters.release(pid)
+
+
+def _release_free_memory() -> None:
+    """Collect garbage and hand the C heap's free pages back to the system (glibc
+    `malloc_trim`), so that what a load left behind is not inherited by every worker (and
+    counted in their memory) but gone."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _exited(pid: int) -> int | None:

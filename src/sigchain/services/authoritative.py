@@ -7,6 +7,9 @@ transfer sees either the old versions or the new ones (SIGHUP reload). A zone th
 parse or verify is not loaded and its previous version stays served (DESIGN.md principle 6:
 never publish bogus). A reload that brings a zone a new serial records the difference from
 the old version (for IXFR, RFC 1995) and NOTIFYs the zone's also-notify targets (RFC 1996).
+With UDP workers (the default on more than one CPU) every query, UDP or TCP, is answered by
+forked workers from the snapshot they were forked with (`edge.udpworkers`): a reload's load
+in the main process delays no answer, and new workers replace the old ones once it is done.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from dns.rdatatype import RdataType
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.serve.cache import CacheBudget, ResponseCache
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
-from sigchain.core.serve.rrl import SEND, SLIP, RateLimiter, network, response_key, slipped
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.core.verify.verifier import verify_records
 from sigchain.edge.logthrottle import LogThrottle, throttle
@@ -37,13 +39,13 @@ from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.edge.zonefile import load_wire
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
+from sigchain.services.ratelimit import RateLimiting
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
 from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
 T = TypeVar("T")
 THROTTLED_LOGS = ("sigchain.xfrout", "sigchain.server", "sigchain.rrl")
-rrl_log = logging.getLogger("sigchain.rrl")
 
 
 ZoneSpec = ZoneConfig  # a zone to serve: its name and signed file (+ transfer settings)
@@ -135,15 +137,26 @@ def _check_downgrade(spec: ZoneSpec, old: ZoneIndex | None, new: ZoneIndex) -> N
         f'[zones."{spec.name}"] to take the zone insecure', file=spec.path)
 
 
-def _announce(outcome: dict[str, str]) -> None:
-    """Log the zones a reload brought in — once they are being served."""
+def _announce(outcome: dict[str, str], indexes: dict[dns.name.Name, ZoneIndex]) -> None:
+    """Log the zones a reload brought in — once they are being served — and that each was
+    verified (an unchanged file is not reloaded: see `_reload`)."""
     for name, what in outcome.items():
         if what.startswith("serial"):
-            log.info("reloaded zone %s %s", name, what)
+            unsigned = indexes[dns.name.from_text(name)].denial == "none"
+            log.info("reloaded zone %s %s (%s)", name, what,
+                     "unsigned: not verified" if unsigned else "verified")
 
 
-async def _in_thread(fn: Callable[[], T]) -> T:
-    """Run `fn` in a new thread that has ended when this returns."""
+# The niceness of a reload's thread when forked workers answer every query: with the CPUs
+# busy answering, the load gets about a seventh of their time (Linux nice is per thread), so
+# answering keeps most of its speed and a reload under a flood still ends.
+RELOAD_NICE = 5
+
+
+async def _in_thread(fn: Callable[[], T], nice: int = 0) -> T:
+    """Run `fn` in a new thread that has ended when this returns; `nice` lowers its priority
+    (not when the main process answers queries itself: a thread holding the GIL at a low
+    priority would hold up the answering one)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
 
@@ -156,6 +169,11 @@ async def _in_thread(fn: Callable[[], T]) -> T:
             done.set_result(result)  # type: ignore[arg-type]
 
     def work() -> None:
+        if nice:
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            except OSError:
+                pass
         try:
             result = fn()
         except BaseException as exc:  # noqa: BLE001 — handed to the awaiting task
@@ -196,18 +214,22 @@ class AuthoritativeService:
         self._notifying: dict[dns.name.Name, asyncio.Task[None]] = {}
         # With more than one, every process answering UDP is a forked worker (a blocking
         # loop costs less per datagram than the event loop); with one, the main process.
-        self._workers = UdpWorkers(config.udp_workers if config.udp_workers > 1 else 0)
+        # Then TCP is answered by a forked worker too, and the main process only reloads.
+        count = config.udp_workers if config.udp_workers > 1 else 0
+        self.rrl = RateLimiting(config.rate_limit, count > 0) \
+            if config.rate_limit.per_second > 0 else None
+        self._workers = UdpWorkers(count, config.tcp_limits,
+                                   self.rrl.counters if self.rrl else None,
+                                   self.rrl.in_worker if self.rrl else None)
         self._udp: list[tuple[int, Handler]] = []
+        self._tcp: list[tuple[int, Handler]] = []
         self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
         self._throttles: list[LogThrottle] = []
-        on = config.rate_limit.per_second > 0
-        self.limiter = RateLimiter(config.rate_limit) if on else None
-        self._limited_logged = 0
 
     def _start_workers(self) -> None:
         """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
         if self._udp and self._workers.count:
-            self._workers.start(self._udp)
+            self._workers.start(self._udp, self._tcp)
 
     @property
     def zones(self) -> ZoneSet:
@@ -218,36 +240,19 @@ class AuthoritativeService:
         """The handler of the `listener`-th listen address: reads the current snapshot; UDP
         answers go through response-rate limiting when it is on."""
         primary = self.primary
-        limiter = self.limiter
+        rrl = self.rrl
 
         def handle(wire: bytes, tcp: bool, client: str) -> Response:
             served = self.served
             zones = served.sets[listener]
             response = primary.handle(zones, served.histories, wire, tcp, client)
-            if limiter is None or tcp or not isinstance(response, bytes):
+            if rrl is None or tcp or not isinstance(response, bytes):
                 return response
-            return self._rate_limited(limiter, zones, response, client)
+            return rrl.apply(zones, response, client, self.clock.now())
 
+        if rrl is None:  # every UDP answer may then come from the exact-query cache
+            handle.exact_cache = lambda: self.served.sets[listener].cache.get_exact  # type: ignore[attr-defined]
         return handle
-
-    def _rate_limited(self, limiter: RateLimiter, zones: ZoneSet, response: bytes,
-                      client: str) -> bytes | None:
-        """`response`, its truncated stand-in (slip), or None (dropped), as RRL decides."""
-        key = response_key(response)
-        if key is None:
-            return response
-        if key[2]:  # NXDOMAIN and errors count per zone, whatever the (random) name
-            zone = zones.find_key(key[0], key[1])
-            key = (zone.okey if zone is not None else b"", 0, key[2])
-        verdict = limiter.decide(client, key, self.clock.now())
-        if verdict == SEND:
-            return response
-        if limiter.stats["limited"] != self._limited_logged:
-            self._limited_logged = limiter.stats["limited"]
-            rrl_log.info("rate limit: responses to %s limited (%d dropped, %d slipped so far)",
-                         network(client, limiter.limit), limiter.stats["dropped"],
-                         limiter.stats["slipped"])
-        return slipped(response) if verdict == SLIP else None
 
     def handle(self, wire: bytes, tcp: bool, client: str = "127.0.0.1") -> Response:
         """The first listener's handler (kept for callers that serve one zone set)."""
@@ -346,7 +351,7 @@ class AuthoritativeService:
             outcome[spec.name.to_text()] = f"serial {index.serial}"
         if publish:
             self._publish()
-            _announce(outcome)
+            _announce(outcome, self.indexes)
         return outcome, changed
 
     def reload(self) -> dict[str, str]:
@@ -359,11 +364,13 @@ class AuthoritativeService:
             self._again = False
             # Zones load in a thread of their own that has ended before the new versions are
             # published and the UDP workers forked with them (no fork beside live threads).
-            outcome, changed = await _in_thread(lambda: self._reload(publish=False))
+            outcome, changed = await _in_thread(lambda: self._reload(publish=False),
+                                                nice=RELOAD_NICE if self._workers.count else 0)
             self._publish()
             if any(v.startswith("serial") for v in outcome.values()):
                 self._start_workers()
-            _announce(outcome)
+                self._workers.wait_released()  # before a NOTIFY brings a secondary's IXFR
+            _announce(outcome, self.indexes)
             for name in changed:
                 self.notify(name)
             if not self._again:
@@ -412,6 +419,8 @@ class AuthoritativeService:
 
     def _reap(self) -> None:
         self._workers.reap()
+        if self.rrl is not None:
+            self.rrl.report(self.clock.monotonic())
         for t in self._throttles:
             t.flush(self.clock.now())
         asyncio.get_running_loop().call_later(REAP_SECONDS, self._reap)
@@ -426,8 +435,9 @@ class AuthoritativeService:
             for i, lc in enumerate(self.config.listens):
                 group = Listeners(self.handler(i), self.tcp)
                 listeners.append(group)
-                await group.start([lc.address])
+                await group.start([lc.address], serve_tcp=not self._workers.count)
                 self._udp += [(t.get_extra_info("socket").fileno(), self.handler(i)) for t in group.udp]
+                self._tcp += [(sock.fileno(), self.handler(i)) for sock in group.tcp_sockets]
         except BaseException:
             for group in listeners:
                 await group.close()
@@ -453,10 +463,8 @@ class AuthoritativeService:
                 loop.remove_signal_handler(sig)
             reaper.cancel()
             self._workers.stop()
-            if self.limiter is not None:
-                stats = self.limiter.stats
-                log.info("rate limit (main process): %d answers sent, %d dropped, %d slipped",
-                         stats["send"], stats["dropped"], stats["slipped"])
+            if self.rrl is not None:
+                self.rrl.final()
             for t in self._throttles:
                 t.flush(float("inf"))
             for task in self._notifying.values():

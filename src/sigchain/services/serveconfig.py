@@ -14,7 +14,7 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     tcp-io-timeout = 2         # seconds to read the rest of a query or write one answer
     tcp-clients = 256          # TCP connections open at once (full: the longest idle closed)
     tcp-clients-per-address = 32  # of them from one client address
-    answer-cache-size = 32     # MiB of rendered answers kept per process (every address's)
+    answer-cache-size = 128    # MiB of rendered answers kept per process (every address's)
     rate-limit-responses-per-second = 0  # UDP response-rate limiting as BIND's (0: off)
     rate-limit-window = 15     # seconds of debt a client network can run up
     rate-limit-slip = 2        # every 2nd limited answer sent truncated (TC=1); 0: drop all

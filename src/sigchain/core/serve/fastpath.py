@@ -1,6 +1,6 @@
 """The fast path: plain queries read straight from the wire (`plain_query`), answered from
-the served set's response cache (`cache.ResponseCache`) with the ID, RD/CD bits and the
-question's letter case patched in per query, so a hot name costs one dict lookup and a few
+the served set's response cache (`cache.ResponseCache`, kept without the ID and keyed by
+the RD/CD bits too) with the ID and the question's letter case put in per query, so a hot name costs one dict lookup and a few
 byte copies; misses are looked up and rendered by `wire.render_sections`. Anything unusual
 goes to the dnspython message path (`message`). Only the question echoes the client's case
 (nothing is compressed against a mixed-case question, so patching it is safe)."""
@@ -72,14 +72,11 @@ def plain_query(wire: bytes) -> PlainQuery | None:
     return qwire, qtype, do, True, payload
 
 
-def _patch(full: bytes, wire: bytes, qwire: bytes) -> bytes:
-    """A cached response `full` made the answer to query `wire`: its ID, RD and CD bits and
-    its question's letter case."""
-    out = bytearray(full)
-    out[0:2] = wire[0:2]  # ID
-    out[2] |= wire[2] & 0x01  # RD
-    out[3] |= wire[3] & 0x10  # CD
-    out[12:12 + len(qwire)] = qwire  # the question's letter case (see `message.to_wire`)
+def _with_case(body: bytes, qwire: bytes) -> bytes:
+    """A cached response `body` (from its flags on, after the ID) with its question in the
+    letter case of the query's `qwire` (see `message.to_wire`)."""
+    out = bytearray(body)
+    out[10:10 + len(qwire)] = qwire
     return bytes(out)
 
 
@@ -111,16 +108,25 @@ def respond_plain(
     if fast is not None and not (fast[1] == RdataType.ANY and not tcp):
         qwire, qtype, do, edns, payload = fast
         lowered = qwire.lower()
-        key = (lowered, qtype, do, edns, lowered != qwire)
+        mixed = lowered != qwire
+        rdcd = (wire[2] & 0x01) << 8 | wire[3] & 0x10  # the query bits the response echoes
+        key = (lowered, qtype, do, edns, mixed, rdcd)
         cache = zones.cache
         hit = cache.get(key)
         if hit is None:
-            hit = _answer_plain(zones, lowered, qtype, do, edns, lowered != qwire)
-            if hit is not None and hit[1] in _MEMO_RCODES:
-                cache.put(key, hit)
-        if hit is not None:
-            if len(hit[0]) <= response_limit(zones.udp_size, tcp, edns, payload):
-                return _patch(hit[0], wire, qwire)
+            made = _answer_plain(zones, lowered, qtype, do, edns, mixed)
+            if made is not None:
+                full, rcode = made
+                hit = (bytes((full[2] | wire[2] & 0x01, full[3] | wire[3] & 0x10)) + full[4:],
+                       rcode)
+                if rcode in _MEMO_RCODES:
+                    cache.put(key, hit)
+        if hit is not None and len(hit[0]) + 2 <= response_limit(
+                zones.udp_size, tcp, edns, payload):
+            body = _with_case(hit[0], qwire) if mixed else hit[0]
+            if not tcp and hit[1] in _MEMO_RCODES:
+                cache.put_exact(wire[2:], body, shared=not mixed)
+            return wire[:2] + body
     try:
         query = dns.message.from_wire(wire)
     except dns.message.UnknownTSIGKey:

@@ -6,7 +6,6 @@ real client retries over TCP) and the others are dropped. Time is a parameter (`
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -52,14 +51,39 @@ def response_key(wire: bytes) -> tuple[bytes, int, int] | None:
     return (wire[12:end + 1].lower(), (wire[end + 1] << 8) | wire[end + 2], rcode)
 
 
+STATS = ("send", "limited", "slipped", "dropped")  # what `RrlStats` counts, in this order
+_STAT_INDEX = {name: i for i, name in enumerate(STATS)}
+
+
+class RrlStats:
+    """A limiter's counts (answers sent, accounts limited, answers slipped and dropped) in a
+    buffer of signed 64-bit integers, one per name in `STATS`: its own, or one that a server
+    shares between processes, so that one total covers every process answering UDP."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: memoryview | None = None):
+        self._values = memoryview(bytearray(8 * len(STATS))).cast("q") if values is None \
+            else values
+
+    def __getitem__(self, name: str) -> int:
+        return self._values[_STAT_INDEX[name]]
+
+    def __setitem__(self, name: str, value: int) -> None:
+        self._values[_STAT_INDEX[name]] = value
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: self._values[i] for i, name in enumerate(STATS)}
+
+
 class RateLimiter:
     """The accounts (credit, last time) and the decision for each response."""
 
-    def __init__(self, limit: RateLimit):
+    def __init__(self, limit: RateLimit, stats: RrlStats | None = None):
         self.limit = limit
         # → [credit, time, limited responses]
         self._accounts: dict[tuple[str, bytes, int, int], list[int]] = {}
-        self.stats: Counter[str] = Counter()  # sent / slipped / dropped
+        self.stats = RrlStats() if stats is None else stats
 
     def decide(self, client: str, key: tuple[bytes, int, int], now: int) -> str:
         """SEND, SLIP or DROP for one response (counted as `key`) to `client` at `now`."""
