@@ -90,7 +90,6 @@ def _nsec3(params: dict[str, object] | None) -> dict[str, object] | None:
 def verify(zonefile_path: str, origin: str | None, at: str | None, ignore_ksk: bool,
            show_all: bool, threads: int | None, as_json: bool) -> None:
     """Verify a signed zone; exit 1 when it has errors (warnings do not fail)."""
-    from sigchain.edge import zonefile
     from sigchain.services import verifying
 
     now = SYSTEM.now()
@@ -101,8 +100,8 @@ def verify(zonefile_path: str, origin: str | None, at: str | None, ignore_ksk: b
     with phases_for("verify", as_json) as phases, \
             verifying.Verifier(threads, start_now=big) as verifier:
         with phases.phase("read"):
-            zone = zonefile.load_wire(zonefile_path, origin, require_ns=False,
-                                      refuse_cname_clash=False)
+            zone = verifier.read(zonefile_path, origin, require_ns=False,
+                                 refuse_cname_clash=False)
         with phases.phase("check signatures and chains"):
             report = verifier.verify(zone, when, ignore_ksk)
     errors = [f for f in report.findings if f.severity is Severity.ERROR]

@@ -33,7 +33,6 @@ from sigchain.edge.logthrottle import LogThrottle, throttle
 from sigchain.edge.notify import send_notify
 from sigchain.edge.server import Handler, Listeners, Response, TcpTable
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
-from sigchain.edge.zonefile import load_wire
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
@@ -108,7 +107,7 @@ def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneInd
     read, when it is big enough to need it). `force` serves a zone whose only errors are
     signatures outside their window, with a warning that validators will find it bogus."""
     with Verifier(start_now=_big(spec.path)) as verifier:
-        zone = load_wire(spec.path, spec.name.to_text())
+        zone = verifier.read(spec.path, spec.name.to_text())  # a big file: read in parts
         signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
         # Validators ignore the SEP flag, so neither do we (as dnssec-verify -z).
         report = verifier.verify(zone, now, ignore_ksk=True) if signed else None
