@@ -22,7 +22,6 @@ from typing import TypeVar
 
 import dns.exception
 import dns.name
-from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.serve.cache import CacheBudget, ResponseCache
@@ -85,16 +84,6 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _big(path: str) -> bool:
-    """Whether a zone file is big enough that its signatures are worth a process pool."""
-    try:
-        return os.path.getsize(path) >= BIG_ZONE_FILE
-    except OSError:
-        return False  # the reader says why
-
-
-BIG_ZONE_FILE = 4 << 20  # bytes: about 30k signatures (the pool starts in ~0.3 s)
-
 # Errors that only say the signatures' window does not hold `now`: `serve --force` may serve
 # such a zone (restoring service from the last known zone), loudly; never any other error.
 OUT_OF_WINDOW = frozenset({"RRSIG_EXPIRED", "RRSIG_NOT_YET_VALID"})
@@ -103,14 +92,11 @@ OUT_OF_WINDOW = frozenset({"RRSIG_EXPIRED", "RRSIG_NOT_YET_VALID"})
 def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneIndex, list[str]]:
     """Parse, verify (if signed) and index one zone file; raise if it must not be served.
     The fast wire reader feeds both the verifier and the index (see ZoneIndex.from_wire).
-    The signatures are checked over every core (the verify pool starts while the file is
-    read, when it is big enough to need it). `force` serves a zone whose only errors are
+    A big file is read and its signatures checked over every core (Verifier.read_and_verify). `force` serves a zone whose only errors are
     signatures outside their window, with a warning that validators will find it bogus."""
-    with Verifier(start_now=_big(spec.path)) as verifier:
-        zone = verifier.read(spec.path, spec.name.to_text())  # a big file: read in parts
-        signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
-        # Validators ignore the SEP flag, so neither do we (as dnssec-verify -z).
-        report = verifier.verify(zone, now, ignore_ksk=True) if signed else None
+    with Verifier() as verifier:  # validators ignore the SEP flag: so do we (dnssec-verify -z)
+        zone, report = verifier.read_and_verify(spec.path, spec.name.to_text(), now, ignore_ksk=True,
+                                                only_signed=True)
     warnings = list(zone.warnings)
     if report is not None:
         errors = [f for f in report.findings if f.severity is Severity.ERROR]

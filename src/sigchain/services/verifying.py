@@ -2,7 +2,7 @@
 
 core/verify plans every check and hands the signatures to a `Checker`; here that checker is
 a pool of worker processes, started only when a zone has enough signatures to pay for it.
-The same workers first read a big zone file in parts (`Verifier.read`, edge/zonesplit).
+A big zone file is read and verified in parts instead (`Verifier.read_and_verify`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import signal
 from collections.abc import Callable, Sequence
 from multiprocessing.pool import Pool
 
+from dns.rdatatype import RdataType
+
 from sigchain.core.verify import verifier
 from sigchain.edge import zonefile, zonesplit
-from sigchain.edge.fastparse import check_apex, ignored_warnings
-from sigchain.edge.signedparse import Part
 from sigchain.edge.zonefile import WireZone
+from sigchain.services import partverify
 from sigchain.services.signing import default_threads
 
 BATCH = 1000  # signatures per task
@@ -69,38 +70,37 @@ class Verifier:
     `start_now` (a caller expecting a large zone can then read it while the workers start)."""
 
     def __init__(self, threads: int | None = None, start_now: bool = False):
-        n = threads if threads is not None else default_threads()
+        n = self.threads = threads if threads is not None else default_threads()
         self.checker = _PoolChecker(n) if n > 1 else None
         if start_now and self.checker is not None:
             self.checker.start()
 
-    def read(self, path: str, origin: str | None = None, *, require_ns: bool = True,
-             refuse_cname_clash: bool = True) -> WireZone:
-        """`zonefile.load_wire`, with a big file read in parts by the workers (each part a
-        stretch of whole owners; the same RRsets, warnings and errors as one reader gives:
-        a file that cannot be cut so, or whose parts find any error, is read whole)."""
-        def whole() -> WireZone:
-            return zonefile.load_wire(path, origin, require_ns=require_ns,
-                                      refuse_cname_clash=refuse_cname_clash)
-
-        checker = self.checker
-        if checker is None or not _at_least(path, PARALLEL_READ):
-            return whole()
-        zorigin = zonefile.choose_origin(path, origin)
-        cuts = zonesplit.plan(path, zorigin, checker.threads)
-        if cuts is None:
-            return whole()
-        pool = checker.start()
-        pending = [pool.apply_async(zonesplit.read_part, (path, zorigin.to_text(), cut, refuse_cname_clash))
-                   for cut in cuts]
-        parts = [p.get() for p in pending]
-        if not _whole_owners(parts):
-            return whole()
-        check_apex(any(p.has_soa for p in parts), not require_ns or any(p.has_ns for p in parts),
-                   zorigin, path)
-        ignored = [line for p in parts for line in p.ignored]
-        return WireZone(zorigin, [r for p in parts for r in p.rrsets], path,
-                        ignored_warnings(path, ignored))
+    def read_and_verify(
+        self, path: str, origin: str | None, now: int, ignore_ksk: bool = False, *,
+        require_ns: bool = True, refuse_cname_clash: bool = True, records: bool = True,
+        only_signed: bool = False,
+    ) -> tuple[WireZone, verifier.VerifyReport | None]:
+        """Read a zone file (`zonefile.load_wire`) and verify it: (the zone, with its RRsets
+        when `records`; its report, None when `only_signed` and it is not signed). A big
+        file is read and verified in parts by one process per core (services/partverify):
+        the same records, warnings, errors and findings; a file that cannot be cut into
+        parts of whole owners, or whose parts find an error, is read whole."""
+        if self.threads > 1 and _at_least(path, PARALLEL_READ):
+            zorigin = zonefile.choose_origin(path, origin)
+            cuts = zonesplit.plan(path, zorigin, self.threads)
+            if cuts is not None:
+                parts = partverify.Parts(path, zorigin, cuts, refuse_cname_clash)
+                try:
+                    done = partverify.read_and_verify(parts, now, ignore_ksk, require_ns=require_ns,
+                                                      records=records, only_signed=only_signed)
+                finally:
+                    parts.close()
+                if done is not None:
+                    return done
+        zone = zonefile.load_wire(path, origin, require_ns=require_ns,
+                                  refuse_cname_clash=refuse_cname_clash)
+        signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
+        return zone, self.verify(zone, now, ignore_ksk) if signed or not only_signed else None
 
     def verify(self, zone: WireZone, now: int, ignore_ksk: bool = False) -> verifier.VerifyReport:
         checker: verifier.Checker = self.checker if self.checker is not None else verifier.serial_checker
@@ -122,22 +122,3 @@ def _at_least(path: str, size: int) -> bool:
         return os.path.getsize(path) >= size
     except OSError:
         return False  # the reader says why
-
-
-def _whole_owners(parts: Sequence[Part | None]) -> bool:
-    """Every part was read, and no owner has records in two parts (their RRsets would have
-    to be merged: such a file is read whole)."""
-    seen: set[tuple[bytes, ...]] = set()
-    for part in parts:
-        if part is None:
-            return False
-        keys = {r.key for r in part.rrsets}
-        if not seen.isdisjoint(keys):
-            return False
-        seen |= keys
-    return True
-
-
-def verify_wire(zone: WireZone, now: int, ignore_ksk: bool = False, threads: int | None = None) -> verifier.VerifyReport:
-    with Verifier(threads) as v:
-        return v.verify(zone, now, ignore_ksk)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import dns.dnssec
 import dns.name
@@ -50,7 +51,8 @@ from sigchain.errors import InputError
 from sigchain.findings import Finding, Param
 from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, FLAG_ZONE
 
-__all__ = ["Checker", "Job", "VerifyReport", "check_jobs", "serial_checker", "verify_records"]
+__all__ = ["Checker", "Job", "SigContext", "VerifyReport", "begin", "check_jobs", "check_signatures",
+           "finish", "serial_checker", "verify_records"]
 
 # One signature to check: (algorithm, indexes of candidate keys in the DNSKEY RRset's wire
 # list, signature, signed data).
@@ -145,6 +147,70 @@ def _usable_keys(dnskey: WireRRset, policy: DnssecPolicy) -> dict[tuple[int, int
     return keys
 
 
+class SigContext(NamedTuple):
+    """What checking the signatures of some of a zone's names needs from the whole zone:
+    the apex, its DNSKEY RRset and usable keys, the algorithms that sign, the names whose
+    types make zone cuts (NS, DNAME) or the apex, with their types."""
+
+    okey: Key
+    apex_text: str
+    dnskeys: tuple[bytes, ...]
+    keys: dict[tuple[int, int], list[int]]
+    algs: list[int]
+    cuts: dict[Key, set[int]]
+    now: int
+    ignore_ksk: bool
+
+
+_NOT_DATA = frozenset({RdataType.NSEC3, RdataType.RRSIG})
+
+
+def begin(rep: VerifyReport, z: _Indexed, now: int, ignore_ksk: bool, policy: DnssecPolicy
+          ) -> tuple[SigContext | None, ZoneShape, dict[Key, set[int]], WireRRset]:
+    """The whole-zone checks that come before the signatures (apex, keys, CNAMEs, algorithms
+    that sign nothing); the signatures' context (None: no DNSKEY, nothing to check), the
+    zone's shape, types by name and SOA for `finish`. `z` needs no RRSIG wires."""
+    okey = key_of(rep.origin)
+    apex = z.data.get(okey, {})
+    soa = apex.get(RdataType.SOA)
+    if soa is None:  # every zone reader refuses such a file first (bad input, exit 2)
+        raise InputError(f"no SOA record at the zone apex {rep.origin}")
+    # Zone shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers are not data.
+    types_at = {n: set(rs) for n, rs in z.data.items()}
+    dnskey = apex.get(RdataType.DNSKEY)
+    if dnskey is None:
+        rep.add("NO_DNSKEY", {"zone": rep.origin.to_text()}, rep.origin)
+        return None, shape(okey, {}, ops=LABEL_KEYS), types_at, soa
+    keys = _usable_keys(dnskey, policy)
+    algs = rep.algorithms = sorted({a for a, _ in keys})
+    _check_cnames(rep, types_at, z.text)
+    zshape = shape(okey, types_at, ignore=_NOT_DATA, ops=LABEL_KEYS)
+    # RFC 4035 §2.2, RFC 6840 §5.11: each algorithm of the DNSKEY RRset signs every RRset. One
+    # that signs nothing at all is one finding, not a missing RRSIG on every RRset of the zone.
+    for a in algs:
+        if a not in z.signing_algs:
+            rep.add("DNSKEY_ALGORITHM_UNSIGNED", {"algorithm": a}, rep.origin, RdataType.DNSKEY)
+    signing = [a for a in algs if a in z.signing_algs]
+    cuts = {n: ts for n, ts in types_at.items()
+            if n == okey or RdataType.NS in ts or RdataType.DNAME in ts}
+    ctx = SigContext(okey, z.text(okey), dnskey.wires, keys, signing, cuts, now, ignore_ksk)
+    return ctx, zshape, types_at, soa
+
+
+def check_signatures(rep: VerifyReport, z: _Indexed, ctx: SigContext, zshape: ZoneShape | None,
+                     checker: Checker = serial_checker,
+                     marks: list[tuple[Key, int]] | None = None) -> None:
+    """Every signature over the RRsets of `z` (the whole zone, or some of its names: then
+    `zshape` None, their shape is worked out with the zone cuts of `ctx`); `marks` gets
+    (name, index of its first finding) per name."""
+    if zshape is None:
+        z.owners.setdefault(ctx.okey, ctx.apex_text)
+        types_at: dict[Key, set[int]] = {**ctx.cuts, **{n: set(rs) for n, rs in z.data.items()}}
+        zshape = shape(ctx.okey, types_at, ignore=_NOT_DATA, ops=LABEL_KEYS)
+    _Signatures(rep, z.data, z.sigs, zshape, ctx.keys, ctx.dnskeys, z.text, ctx.now, checker,
+                marks).run(ctx.algs, ctx.ignore_ksk)
+
+
 def verify_records(
     rrsets: Iterable[WireRRset],
     origin: dns.name.Name,
@@ -156,32 +222,12 @@ def verify_records(
     """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged);
     keys of algorithms the policy does not validate are left out, as a validator would."""
     rep = VerifyReport(origin)
-    okey = key_of(origin)
     z = _index(rrsets)
-    apex = z.data.get(okey, {})
-    soa = apex.get(RdataType.SOA)
-    if soa is None:  # every zone reader refuses such a file first (bad input, exit 2)
-        raise InputError(f"no SOA record at the zone apex {origin}")
-    dnskey = apex.get(RdataType.DNSKEY)
-    if dnskey is None:
-        rep.add("NO_DNSKEY", {"zone": origin.to_text()}, origin)
+    ctx, zshape, types_at, soa = begin(rep, z, now, ignore_ksk, policy)
+    if ctx is None:
         return rep
-    keys = _usable_keys(dnskey, policy)
-    algs = rep.algorithms = sorted({a for a, _ in keys})
-
-    # Zone shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers are not data.
-    types_at = {n: set(rs) for n, rs in z.data.items()}
-    _check_cnames(rep, types_at, z.text)
-    zshape = shape(okey, types_at, ignore=frozenset({RdataType.NSEC3, RdataType.RRSIG}), ops=LABEL_KEYS)
-
-    # RFC 4035 §2.2, RFC 6840 §5.11: each algorithm of the DNSKEY RRset signs every RRset. One
-    # that signs nothing at all is one finding, not a missing RRSIG on every RRset of the zone.
-    for a in algs:
-        if a not in z.signing_algs:
-            rep.add("DNSKEY_ALGORITHM_UNSIGNED", {"algorithm": a}, origin, RdataType.DNSKEY)
-    signing = [a for a in algs if a in z.signing_algs]
-    _Signatures(rep, z.data, z.sigs, zshape, keys, dnskey.wires, z.text, now, checker).run(signing, ignore_ksk)
-    _check_denial(rep, z, zshape, types_at, soa)
+    check_signatures(rep, z, ctx, zshape, checker)
+    finish(rep, z, zshape, types_at, soa)
     return rep
 
 
@@ -196,8 +242,8 @@ def _check_cnames(rep: VerifyReport, types_at: dict[Key, set[int]], text: Callab
                         text(k), RdataType.CNAME)
 
 
-def _check_denial(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: dict[Key, set[int]],
-                  soa: WireRRset) -> None:
+def finish(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: dict[Key, set[int]],
+           soa: WireRRset) -> None:
     """The zone has one denial chain, NSEC or NSEC3, checked whole; its TTL is
     min(SOA MINIMUM, SOA TTL) (RFC 9077)."""
     has_nsec = any(RdataType.NSEC in ts for ts in types_at.values())
@@ -223,6 +269,12 @@ _RR_FIXED = struct.Struct("!HHIH")  # type, class, TTL, rdata length (RFC 4034 �
 _HALF = 1 << 31  # RRSIG times compare in serial arithmetic (RFC 4034 §3.1.5)
 
 
+class _Mark(NamedTuple):
+    """In the plan: the findings from here on are about `name`."""
+
+    name: Key
+
+
 class _Signatures:
     """Every authoritative RRset's signatures: plan the checks a chunk at a time, hand the
     crypto to the checker, then report in canonical order (the next chunk is planned while
@@ -239,18 +291,23 @@ class _Signatures:
         text: Callable[[Key], str],
         now: int,
         checker: Checker,
+        marks: list[tuple[Key, int]] | None = None,
     ):
+        self.marks = marks
         self.rep, self.data, self.sigs, self.zshape = rep, data, sigs, zshape
         self.keys, self.dnskeys, self.text, self.now, self.checker = keys, dnskeys, text, now, checker
         self.okey = zshape.origin
         self.owire = key_wire(self.okey)
 
     def run(self, algs: list[int], ignore_ksk: bool) -> None:
-        # pending: findings, or (name, rdtype, planned signatures) for an RRset
-        pending: list[Finding | tuple[Key, int, list[_Planned]]] = []
+        # pending: findings, or (name, rdtype, planned signatures) for an RRset, or marks
+        pending: list[Finding | tuple[Key, int, list[_Planned]] | _Mark] = []
         jobs: list[Job] = []
         in_flight: tuple[list, Callable[[], list[int]]] | None = None
+        marks = self.marks is not None
         for name in sorted(self.data):
+            if marks:
+                pending.append(_Mark(name))
             self._plan_name(name, pending, jobs)
             if len(jobs) >= CHUNK:
                 if in_flight is not None:
@@ -349,6 +406,9 @@ class _Signatures:
         rep = self.rep
         hits = results()
         for item in pending:
+            if item.__class__ is _Mark:
+                self.marks.append((item.name, len(rep.findings)))  # type: ignore[union-attr]
+                continue
             if isinstance(item, Finding):
                 rep.findings.append(item)
                 continue
