@@ -17,6 +17,7 @@ import dns.rdatatype
 import pytest
 from dns.rdatatype import RdataType
 
+from sigchain.core.serve.fromwire import served_form
 from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone import nsec3hash
 from sigchain.edge import zonefile, zonesplit
@@ -290,19 +291,23 @@ def test_a_zone_verified_in_parts_has_the_same_findings(
     now = int(time.time())
     whole = zonefile.load_wire(str(broken), "example.test.", require_ns=False, refuse_cname_clash=False)
     want = verify_records(whole.rrsets, ORIGIN, now)
-    for count in (2, 3):
+    for count, served in ((2, False), (3, True)):
         cuts = zonesplit.plan(str(broken), ORIGIN, count)
         assert cuts is not None and len(cuts) == count
         parts = partverify.Parts(str(broken), ORIGIN, cuts, refuse_cname_clash=False)
         try:
             done = partverify.read_and_verify(parts, now, False, require_ns=False, records=True,
-                                              only_signed=False)
+                                              only_signed=False, served=served)
         finally:
             parts.close()
         assert done is not None, "the file was not read in parts"
         zone, got = done
         assert got is not None and got.findings == want.findings and want.findings
-        assert zone.rrsets == whole.rrsets and zone.warnings == whole.warnings
+        if served:  # the server's form of the same records
+            assert zone.served == served_form(whole.rrsets) and not zone.rrsets
+        else:
+            assert zone.rrsets == whole.rrsets and zone.served is None
+        assert zone.warnings == whole.warnings
         counts = ("rrsets_checked", "signatures_checked", "signatures_verified", "signatures_valid",
                   "denial", "nsec3", "algorithms")
         assert [getattr(got, c) for c in counts] == [getattr(want, c) for c in counts]

@@ -15,6 +15,7 @@ import dns.name
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
+from sigchain.core.serve.fromwire import served_form
 from sigchain.core.verify import parts as vparts
 from sigchain.core.verify import verifier
 from sigchain.core.verify.report import VerifyReport
@@ -37,6 +38,8 @@ def _worker(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse
         kind, arg = msg
         if kind == "check":
             conn.send(vparts.check_part(part.rrsets, arg, name))
+        elif kind == "served":
+            conn.send(served_form(part.rrsets))
         else:
             conn.send(part.rrsets)
 
@@ -95,9 +98,11 @@ class Parts:
 
 
 def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: bool,
-                    records: bool, only_signed: bool) -> tuple[WireZone, VerifyReport | None] | None:
-    """The zone (its RRsets when `records`) and its report (None: `only_signed` and the zone
-    is not signed); None when the file must be read whole instead."""
+                    records: bool, only_signed: bool, served: bool = False,
+                    ) -> tuple[WireZone, VerifyReport | None] | None:
+    """The zone (its RRsets when `records`: in `served_form` when `served`) and its report
+    (None: `only_signed` and the zone is not signed); None when the file must be read whole
+    instead."""
     got = parts.summaries()
     if got is None:
         return None
@@ -117,7 +122,10 @@ def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: boo
             vparts.add_checked(report, parts.answers())
             report.findings += tail.findings
             report.denial, report.nsec3 = tail.denial, tail.nsec3
-    if records:
+    if records and served:
+        parts.ask("served")
+        zone.served = [r for rs in parts.answers() for r in rs]
+    elif records:
         parts.ask("rrsets")
         zone.rrsets = [r for rs in parts.answers() for r in rs]
     return zone, report

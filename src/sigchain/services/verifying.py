@@ -78,10 +78,11 @@ class Verifier:
     def read_and_verify(
         self, path: str, origin: str | None, now: int, ignore_ksk: bool = False, *,
         require_ns: bool = True, refuse_cname_clash: bool = True, records: bool = True,
-        only_signed: bool = False,
+        only_signed: bool = False, served: bool = False,
     ) -> tuple[WireZone, verifier.VerifyReport | None]:
         """Read a zone file (`zonefile.load_wire`) and verify it: (the zone, with its RRsets
-        when `records`; its report, None when `only_signed` and it is not signed). A big
+        when `records`, or with `served`, maybe as `WireZone.served`; its report, None when
+        `only_signed` and it is not signed). A big
         file is read and verified in parts by one process per core (services/partverify):
         the same records, warnings, errors and findings; a file that cannot be cut into
         parts of whole owners, or whose parts find an error, is read whole."""
@@ -92,7 +93,8 @@ class Verifier:
                 parts = partverify.Parts(path, zorigin, cuts, refuse_cname_clash)
                 try:
                     done = partverify.read_and_verify(parts, now, ignore_ksk, require_ns=require_ns,
-                                                      records=records, only_signed=only_signed)
+                                                      records=records, only_signed=only_signed,
+                                                      served=served)
                 finally:
                     parts.close()
                 if done is not None:

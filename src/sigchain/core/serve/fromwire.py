@@ -12,13 +12,11 @@ import dns.name
 from dns.rdatatype import RdataType
 
 from sigchain.core.serve.index import Node, ZoneIndex
-from sigchain.core.serve.rrsets import NamedNodes, ServedRRset, rdata_of, tails_of
+from sigchain.core.serve.rrsets import NamedNodes, One, ServedRRset, compact, rdata_of, tails_of
 from sigchain.core.zone.records import Key, key_of, key_wire
 from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, shape
 from sigchain.core.zone.wire import WireRRset
 from sigchain.errors import InputError
-
-_NO_SIGS: dict[int, ServedRRset] = {}  # shared by every node without RRSIGs (never mutated)
 
 
 def owner_wire(text: str) -> bytes:
@@ -42,6 +40,24 @@ def _digest(label: bytes) -> bytes | None:
         return None
 
 
+# An RRset as the index takes it: (label key, owner wire in the zone's case, type, covered type,
+# TTL, `tails_of` its records). Plain tuples of bytes: a worker process pickles them fast.
+Served = tuple[Key, bytes, int, int, int, tuple[bytes, ...]]
+
+
+def served_form(rrsets: Iterable[WireRRset]) -> list[Served]:
+    """Wire RRsets in the form the index takes (owner wires made once per owner)."""
+    owners: dict[str, bytes] = {}
+    out = []
+    for r in rrsets:
+        owner = owners.get(r.owner)
+        if owner is None:
+            owner = owners[r.owner] = owner_wire(r.owner)
+        covers = r.wires[0][0] << 8 | r.wires[0][1] if r.rdtype == RdataType.RRSIG else 0
+        out.append((r.key, owner, r.rdtype, covers, r.ttl, tails_of(r.rdtype, r.ttl, r.wires)))
+    return out
+
+
 class WireIndexer:
     """Collects a zone's wire RRsets, then makes its `ZoneIndex` (as `ZoneIndex.build` does
     from dnspython rdatasets: the same nodes, shape, chains and negative-answer SOA)."""
@@ -49,34 +65,32 @@ class WireIndexer:
     def __init__(self, origin: dns.name.Name) -> None:
         self.origin = origin
         self.okey = key_of(origin)
-        self.owners: dict[str, bytes] = {}  # owner text → its wire, zone case
         self.keys: dict[Key, bytes] = {}  # label key → lower-cased wire
         self.data: dict[Key, dict[int, ServedRRset]] = {}
         self.sigs: dict[Key, dict[int, ServedRRset]] = {}
         self.nsec3: dict[Key, ServedRRset] = {}
 
     def add_all(self, rrsets: Iterable[WireRRset]) -> WireIndexer:
-        owners, sigs, data = self.owners, self.sigs, self.data
-        for r in rrsets:
-            owner = owners.get(r.owner)
-            if owner is None:
-                owner = owners[r.owner] = owner_wire(r.owner)
-                self.keys[r.key] = owner.lower()  # ASCII-only lower case, as DNS's
-            rdtype = r.rdtype
+        return self.add_served(served_form(rrsets))
+
+    def add_served(self, records: Iterable[Served]) -> WireIndexer:
+        """Add RRsets in `served_form`."""
+        sigs, data, keys = self.sigs, self.data, self.keys
+        for key, owner, rdtype, covers, ttl, tails in records:
+            if key not in keys:
+                keys[key] = owner.lower()  # ASCII-only lower case, as DNS's
+            rrset = ServedRRset(owner, rdtype, covers, ttl, tails)
             if rdtype == RdataType.RRSIG:
-                covers = r.wires[0][0] << 8 | r.wires[0][1]
-                node = sigs.get(r.key)
+                node = sigs.get(key)
                 if node is None:
-                    node = sigs[r.key] = {}
-                node[covers] = ServedRRset(owner, rdtype, covers, r.ttl, tails_of(rdtype, r.ttl, r.wires))
-                continue
-            rrset = ServedRRset(owner, rdtype, 0, r.ttl, tails_of(rdtype, r.ttl, r.wires))
-            if rdtype == RdataType.NSEC3:
-                self.nsec3[r.key] = rrset
+                    node = sigs[key] = {}
+                node[covers] = rrset
+            elif rdtype == RdataType.NSEC3:
+                self.nsec3[key] = rrset
             else:
-                node = data.get(r.key)
+                node = data.get(key)
                 if node is None:
-                    node = data[r.key] = {}
+                    node = data[key] = {}
                 node[rdtype] = rrset
         return self
 
@@ -88,7 +102,7 @@ class WireIndexer:
         if soa is None:
             raise InputError(f"no SOA record at the zone apex {origin}")
         zshape = shape(okey, {k: rs.keys() for k, rs in data.items()}, ops=LABEL_KEYS)
-        by_key = {keys[k]: Node(rs, sigs.get(k, _NO_SIGS)) for k, rs in data.items()}
+        by_key = {keys[k]: Node(compact(rs), compact(sigs.get(k))) for k, rs in data.items()}
         cuts = [keys[k] for k, kind in zshape.kinds.items() if kind is NodeKind.DELEGATION]
         dnames = [keys[k] for k, rs in data.items()
                   if RdataType.DNAME in rs and zshape.kinds.get(k) is not NodeKind.OCCLUDED]
@@ -99,7 +113,7 @@ class WireIndexer:
             if len(k) == depth and k[:-1] == okey:
                 digest = _digest(k[-1])
                 if digest is not None:
-                    nsec3_nodes[digest] = Node({RdataType.NSEC3: rrset}, sigs.get(k, _NO_SIGS))
+                    nsec3_nodes[digest] = Node(One(RdataType.NSEC3, rrset), compact(sigs.get(k)))
         salt, iterations = _nsec3_params(apex.get(RdataType.NSEC3PARAM), nsec3_nodes)
         denial = "nsec3" if nsec3_nodes else "nsec" if nsec_owners else "none"
         soa_rdata = rdata_of(soa.tails[0])

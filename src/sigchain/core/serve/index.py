@@ -199,6 +199,13 @@ class ZoneIndex:
 
         return WireIndexer(origin).add_all(rrsets).index()
 
+    @classmethod
+    def from_served(cls, origin: dns.name.Name, records: Iterable[tuple]) -> ZoneIndex:  # type: ignore[type-arg]
+        """`from_wire` of RRsets already in `fromwire.served_form`."""
+        from sigchain.core.serve.fromwire import WireIndexer
+
+        return WireIndexer(origin).add_served(records).index()
+
     def glue_of(self, cut: bytes) -> tuple[bytes, ...]:
         """Keys of the in-zone NS targets of the delegation at `cut` that have records."""
         hit = self._glue.get(cut)
