@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import dns.name
 from dns.rdatatype import RdataType
@@ -66,8 +66,9 @@ class WireIndexer:
         self.origin = origin
         self.okey = key_of(origin)
         self.keys: dict[Key, bytes] = {}  # label key → lower-cased wire
-        self.data: dict[Key, dict[int, ServedRRset]] = {}
-        self.sigs: dict[Key, dict[int, ServedRRset]] = {}
+        # by name: type (RRSIGs: covered type) → RRset, held as `One` until a second comes
+        self.data: dict[Key, Mapping[int, ServedRRset]] = {}
+        self.sigs: dict[Key, Mapping[int, ServedRRset]] = {}
         self.nsec3: dict[Key, ServedRRset] = {}
 
     def add_all(self, rrsets: Iterable[WireRRset]) -> WireIndexer:
@@ -81,17 +82,11 @@ class WireIndexer:
                 keys[key] = owner.lower()  # ASCII-only lower case, as DNS's
             rrset = ServedRRset(owner, rdtype, covers, ttl, tails)
             if rdtype == RdataType.RRSIG:
-                node = sigs.get(key)
-                if node is None:
-                    node = sigs[key] = {}
-                node[covers] = rrset
+                _put(sigs, key, covers, rrset)
             elif rdtype == RdataType.NSEC3:
                 self.nsec3[key] = rrset
             else:
-                node = data.get(key)
-                if node is None:
-                    node = data[key] = {}
-                node[rdtype] = rrset
+                _put(data, key, rdtype, rrset)
         return self
 
     def index(self) -> ZoneIndex:
@@ -101,7 +96,7 @@ class WireIndexer:
         soa = apex.get(RdataType.SOA)
         if soa is None:
             raise InputError(f"no SOA record at the zone apex {origin}")
-        zshape = shape(okey, {k: rs.keys() for k, rs in data.items()}, ops=LABEL_KEYS)
+        zshape = shape(okey, data, ops=LABEL_KEYS)
         by_key = {keys[k]: Node(compact(rs), compact(sigs.get(k))) for k, rs in data.items()}
         cuts = [keys[k] for k, kind in zshape.kinds.items() if kind is NodeKind.DELEGATION]
         dnames = [keys[k] for k, rs in data.items()
@@ -135,6 +130,18 @@ class WireIndexer:
             cut_keys=frozenset(cuts), dname_keys=frozenset(dnames),
             nsec_keys=tuple(keys[k] for k in nsec_owners), nsec_order=tuple(nsec_owners),
         )
+
+
+def _put(nodes: dict[Key, Mapping[int, ServedRRset]], key: Key, t: int, rrset: ServedRRset) -> None:
+    """`rrset` under `t` at `key`: a `One` for the first, a dict from the second on (no
+    one-entry dict is made only to be thrown away)."""
+    node = nodes.get(key)
+    if node is None:
+        nodes[key] = One(t, rrset)
+    elif isinstance(node, One):
+        nodes[key] = {node.key: node.value, t: rrset}
+    else:
+        node[t] = rrset  # type: ignore[index]
 
 
 def _nsec3_params(param: ServedRRset | None, nodes: dict[bytes, Node]) -> tuple[bytes, int]:

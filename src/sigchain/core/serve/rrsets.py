@@ -159,6 +159,8 @@ def compact(mapping: Mapping[int, Any] | None) -> Mapping[int, Any]:
     """`mapping` as small as it can be held: shared when empty, a `One` with one entry."""
     if not mapping:
         return _EMPTY
+    if isinstance(mapping, One):
+        return mapping
     if len(mapping) == 1:
         return One(*next(iter(mapping.items())))
     return mapping

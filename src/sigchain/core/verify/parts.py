@@ -53,11 +53,18 @@ def merge(summaries: Sequence[Summary]) -> _Indexed:
     (placeholders stand for the RRsets no whole-zone check reads)."""
     z = _Indexed()
     kept = {(r.key, r.rdtype): r for s in summaries for r in s.kept}
+    shared: dict[tuple[int, ...], dict[int, None]] = {}  # names with no kept RRset share one
     for s in summaries:
         z.signing_algs |= s.signing_algs
         for key, owner, types in s.names:
             z.owners[key] = owner
-            z.data[key] = {t: kept.get((key, t)) for t in types}  # type: ignore[misc]
+            if _KEPT.isdisjoint(types):
+                node = shared.get(types)
+                if node is None:
+                    node = shared[types] = dict.fromkeys(types)
+                z.data[key] = node  # type: ignore[assignment]
+            else:
+                z.data[key] = {t: kept.get((key, t)) for t in types}  # type: ignore[misc]
     return z
 
 

@@ -14,7 +14,8 @@ checks themselves go through a `Checker`, so the caller may spread them over pro
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -157,7 +158,7 @@ class SigContext(NamedTuple):
     dnskeys: tuple[bytes, ...]
     keys: dict[tuple[int, int], list[int]]
     algs: list[int]
-    cuts: dict[Key, set[int]]
+    cuts: Mapping[Key, AbstractSet[int]]
     now: int
     ignore_ksk: bool
 
@@ -165,8 +166,35 @@ class SigContext(NamedTuple):
 _NOT_DATA = frozenset({RdataType.NSEC3, RdataType.RRSIG})
 
 
+def type_sets(data: Mapping[Key, Iterable[int]]) -> dict[Key, frozenset[int]]:
+    """Each name's types; names with the same types share one set (a zone has few kinds of
+    name, and a set per name of a big zone is tens of megabytes)."""
+    shared: dict[tuple[int, ...], frozenset[int]] = {}
+    out = {}
+    for n, rs in data.items():
+        k = tuple(rs)
+        ts = shared.get(k)
+        if ts is None:
+            ts = shared[k] = frozenset(k)
+        out[n] = ts
+    return out
+
+
+def _data_shape(okey: Key, types_at: Mapping[Key, frozenset[int]]) -> ZoneShape:
+    """The zone's shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers
+    are not data (as `shape(..., ignore=...)`, with the sets shared)."""
+    memo: dict[frozenset[int], frozenset[int]] = {}
+    present = {}
+    for n, ts in types_at.items():
+        p = memo.get(ts)
+        if p is None:
+            p = memo[ts] = ts - _NOT_DATA
+        present[n] = p
+    return shape(okey, present, ops=LABEL_KEYS)
+
+
 def begin(rep: VerifyReport, z: _Indexed, now: int, ignore_ksk: bool, policy: DnssecPolicy
-          ) -> tuple[SigContext | None, ZoneShape, dict[Key, set[int]], WireRRset]:
+          ) -> tuple[SigContext | None, ZoneShape, Mapping[Key, AbstractSet[int]], WireRRset]:
     """The whole-zone checks that come before the signatures (apex, keys, CNAMEs, algorithms
     that sign nothing); the signatures' context (None: no DNSKEY, nothing to check), the
     zone's shape, types by name and SOA for `finish`. `z` needs no RRSIG wires."""
@@ -175,8 +203,7 @@ def begin(rep: VerifyReport, z: _Indexed, now: int, ignore_ksk: bool, policy: Dn
     soa = apex.get(RdataType.SOA)
     if soa is None:  # every zone reader refuses such a file first (bad input, exit 2)
         raise InputError(f"no SOA record at the zone apex {rep.origin}")
-    # Zone shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers are not data.
-    types_at = {n: set(rs) for n, rs in z.data.items()}
+    types_at = type_sets(z.data)
     dnskey = apex.get(RdataType.DNSKEY)
     if dnskey is None:
         rep.add("NO_DNSKEY", {"zone": rep.origin.to_text()}, rep.origin)
@@ -184,7 +211,7 @@ def begin(rep: VerifyReport, z: _Indexed, now: int, ignore_ksk: bool, policy: Dn
     keys = _usable_keys(dnskey, policy)
     algs = rep.algorithms = sorted({a for a, _ in keys})
     _check_cnames(rep, types_at, z.text)
-    zshape = shape(okey, types_at, ignore=_NOT_DATA, ops=LABEL_KEYS)
+    zshape = _data_shape(okey, types_at)
     # RFC 4035 §2.2, RFC 6840 §5.11: each algorithm of the DNSKEY RRset signs every RRset. One
     # that signs nothing at all is one finding, not a missing RRSIG on every RRset of the zone.
     for a in algs:
@@ -205,8 +232,7 @@ def check_signatures(rep: VerifyReport, z: _Indexed, ctx: SigContext, zshape: Zo
     (name, index of its first finding) per name."""
     if zshape is None:
         z.owners.setdefault(ctx.okey, ctx.apex_text)
-        types_at: dict[Key, set[int]] = {**ctx.cuts, **{n: set(rs) for n, rs in z.data.items()}}
-        zshape = shape(ctx.okey, types_at, ignore=_NOT_DATA, ops=LABEL_KEYS)
+        zshape = _data_shape(ctx.okey, {**ctx.cuts, **type_sets(z.data)})
     _Signatures(rep, z.data, z.sigs, zshape, ctx.keys, ctx.dnskeys, z.text, ctx.now, checker,
                 marks).run(ctx.algs, ctx.ignore_ksk)
 
@@ -231,7 +257,7 @@ def verify_records(
     return rep
 
 
-def _check_cnames(rep: VerifyReport, types_at: dict[Key, set[int]], text: Callable[[Key], str]) -> None:
+def _check_cnames(rep: VerifyReport, types_at: Mapping[Key, AbstractSet[int]], text: Callable[[Key], str]) -> None:
     """CNAME and other data at one name (RFC 1034 §3.6.2, RFC 2181 §10.1), as dnssec-verify
     and named-checkzone refuse it."""
     for k, types in types_at.items():
@@ -242,7 +268,7 @@ def _check_cnames(rep: VerifyReport, types_at: dict[Key, set[int]], text: Callab
                         text(k), RdataType.CNAME)
 
 
-def finish(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: dict[Key, set[int]],
+def finish(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: Mapping[Key, AbstractSet[int]],
            soa: WireRRset) -> None:
     """The zone has one denial chain, NSEC or NSEC3, checked whole; its TTL is
     min(SOA MINIMUM, SOA TTL) (RFC 9077)."""
