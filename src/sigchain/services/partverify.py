@@ -97,6 +97,26 @@ class Parts:
                 p.join()
 
 
+def _verify(parts: Parts, summaries: list[vparts.Summary], now: int, ignore_ksk: bool,
+            only_signed: bool) -> VerifyReport | None:
+    """The report from the parts' summaries and their own signature checks (the whole-zone
+    structures made here are gone when it returns)."""
+    z = vparts.merge(summaries)
+    signed = bool(z.signing_algs) or any(RdataType.DNSKEY in rs for rs in z.data.values())
+    if not signed and only_signed:
+        return None
+    report = VerifyReport(parts.origin)
+    ctx, zshape, types_at, soa = verifier.begin(report, z, now, ignore_ksk, DEFAULT_POLICY)
+    if ctx is not None:
+        parts.ask("check", ctx)
+        tail = VerifyReport(parts.origin)
+        verifier.finish(tail, z, zshape, types_at, soa)  # while the parts check signatures
+        vparts.add_checked(report, parts.answers())
+        report.findings += tail.findings
+        report.denial, report.nsec3 = tail.denial, tail.nsec3
+    return report
+
+
 def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: bool,
                     records: bool, only_signed: bool, served: bool = False,
                     ) -> tuple[WireZone, VerifyReport | None] | None:
@@ -109,22 +129,13 @@ def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: boo
     path, origin = parts.path, parts.origin
     check_apex(any(g[1] for g in got), not require_ns or any(g[2] for g in got), origin, path)
     zone = WireZone(origin, [], path, ignored_warnings(path, [i for g in got for i in g[0]]))
-    z = vparts.merge([g[3] for g in got])
-    signed = bool(z.signing_algs) or any(RdataType.DNSKEY in rs for rs in z.data.values())
-    report: VerifyReport | None = None
-    if signed or not only_signed:
-        report = VerifyReport(origin)
-        ctx, zshape, types_at, soa = verifier.begin(report, z, now, ignore_ksk, DEFAULT_POLICY)
-        if ctx is not None:
-            parts.ask("check", ctx)
-            tail = VerifyReport(origin)
-            verifier.finish(tail, z, zshape, types_at, soa)  # while the parts check signatures
-            vparts.add_checked(report, parts.answers())
-            report.findings += tail.findings
-            report.denial, report.nsec3 = tail.denial, tail.nsec3
+    report = _verify(parts, [g[3] for g in got], now, ignore_ksk, only_signed)
+    del got  # the names' summaries go before the records come (less left fragmented)
     if records and served:
         parts.ask("served")
-        zone.served = [r for rs in parts.answers() for r in rs]
+        zone.served = []
+        for c in parts.conns:  # a part at a time: one part's list is freed before the next
+            zone.served += c.recv()
     elif records:
         parts.ask("rrsets")
         zone.rrsets = [r for rs in parts.answers() for r in rs]
