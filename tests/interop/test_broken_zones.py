@@ -17,7 +17,11 @@ import dns.rdatatype
 import pytest
 from dns.rdatatype import RdataType
 
+from sigchain.core.serve.fromwire import served_form
+from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone import nsec3hash
+from sigchain.edge import zonefile, zonesplit
+from sigchain.services import partverify
 from tests.conftest import EXAMPLE_ZONE, need, run, sc
 from tests.zonetools import Nodes, drop, dump, keygen, load, rdataset, resign, zone_keys
 
@@ -267,3 +271,43 @@ def test_problem_dnssec_verify_passes_is_reported(
 
     peer = run([need("dnssec-verify"), "-o", "example.test", str(broken)])
     assert peer.returncode == 0, peer.stdout + peer.stderr
+
+
+ALL_CASES = [c[:3] for c in CASES] + [c[:3] for c in OURS_ONLY]
+
+
+@pytest.mark.parametrize(("case", "sign_args", "breaker"), ALL_CASES, ids=[c[0] for c in ALL_CASES])
+def test_a_zone_verified_in_parts_has_the_same_findings(
+    keydir: Path, tmp_path: Path, case: str, sign_args: tuple[str, ...], breaker: Break | None
+) -> None:
+    """A big file is read and verified in parts by one process each (services/partverify):
+    on every broken zone, the same findings in the same order and the same counts as one
+    pass over the whole zone (verifier.verify_records)."""
+    nodes = _sign(keydir, tmp_path / "signed", *sign_args, *(("-P",) if breaker is None else ()))
+    if breaker is not None:
+        breaker(nodes, keydir)
+    broken = tmp_path / f"{case}.zone"
+    dump(broken, ORIGIN, nodes)
+    now = int(time.time())
+    whole = zonefile.load_wire(str(broken), "example.test.", require_ns=False, refuse_cname_clash=False)
+    want = verify_records(whole.rrsets, ORIGIN, now)
+    for count, served in ((2, False), (3, True)):
+        cuts = zonesplit.plan(str(broken), ORIGIN, count)
+        assert cuts is not None and len(cuts) == count
+        parts = partverify.Parts(str(broken), ORIGIN, cuts, refuse_cname_clash=False)
+        try:
+            done = partverify.read_and_verify(parts, now, False, require_ns=False, records=True,
+                                              only_signed=False, served=served)
+        finally:
+            parts.close()
+        assert done is not None, "the file was not read in parts"
+        zone, got = done
+        assert got is not None and got.findings == want.findings and want.findings
+        if served:  # the server's form of the same records
+            assert zone.served == served_form(whole.rrsets) and not zone.rrsets
+        else:
+            assert zone.rrsets == whole.rrsets and zone.served is None
+        assert zone.warnings == whole.warnings
+        counts = ("rrsets_checked", "signatures_checked", "signatures_verified", "signatures_valid",
+                  "denial", "nsec3", "algorithms")
+        assert [getattr(got, c) for c in counts] == [getattr(want, c) for c in counts]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
 
@@ -14,7 +13,6 @@ from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import timefmt
 from sigchain.findings import Finding, Severity
 
-BIG_FILE = 4 << 20  # bytes
 EXAMPLES = 3  # findings shown per code without --all
 JSON_KEYS = ("zone", "at", "ok", "algorithms", "denial", "nsec3", "rrsets_checked",
              "signatures_checked", "signatures_valid", "signatures_verified", "errors",
@@ -90,21 +88,16 @@ def _nsec3(params: dict[str, object] | None) -> dict[str, object] | None:
 def verify(zonefile_path: str, origin: str | None, at: str | None, ignore_ksk: bool,
            show_all: bool, threads: int | None, as_json: bool) -> None:
     """Verify a signed zone; exit 1 when it has errors (warnings do not fail)."""
-    from sigchain.edge import zonefile
     from sigchain.services import verifying
 
     now = SYSTEM.now()
     when = timefmt.parse_time(at, now) if at is not None else now
-    # A zone file of some megabytes has enough signatures for a pool: start its workers
-    # while the file is read.
-    big = os.path.getsize(zonefile_path) > BIG_FILE if os.path.isfile(zonefile_path) else False
-    with phases_for("verify", as_json) as phases, \
-            verifying.Verifier(threads, start_now=big) as verifier:
-        with phases.phase("read"):
-            zone = zonefile.load_wire(zonefile_path, origin, require_ns=False,
-                                      refuse_cname_clash=False)
-        with phases.phase("check signatures and chains"):
-            report = verifier.verify(zone, when, ignore_ksk)
+    with phases_for("verify", as_json) as phases, verifying.Verifier(threads) as verifier, \
+            phases.phase("read and check"):
+        zone, report = verifier.read_and_verify(zonefile_path, origin, when, ignore_ksk,
+                                                require_ns=False, refuse_cname_clash=False,
+                                                records=False)
+    assert report is not None  # every zone is verified (only_signed is off)
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
     warnings = sum(1 for f in report.findings if f.severity is Severity.WARNING)
     if as_json:

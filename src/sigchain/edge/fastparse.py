@@ -221,12 +221,13 @@ class _State:
         return ttl
 
 
-def logical_lines(lines: str | Iterable[str], path: str) -> Iterator[tuple[int, str]]:
+def logical_lines(lines: str | Iterable[str], path: str, first: int = 1) -> Iterator[tuple[int, str]]:
     """(line number, text) per entry: comments dropped, parenthesised lines joined. `lines` is
-    the text, or its lines without their newlines (`zonetext.physical_lines`)."""
+    the text, or its lines without their newlines (`zonetext.physical_lines`); the first of
+    them is line `first` of the file."""
     held: list[str] = []
     start = depth = held_len = 0
-    for lineno, raw in enumerate(lines.split("\n") if isinstance(lines, str) else lines, 1):
+    for lineno, raw in enumerate(lines.split("\n") if isinstance(lines, str) else lines, first):
         line = _strip_comment(raw) if ";" in raw else raw
         if held:
             held.append(line)

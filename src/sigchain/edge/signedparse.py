@@ -14,6 +14,7 @@ import binascii
 import datetime
 import struct
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import dns.exception
 import dns.name
@@ -22,7 +23,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.ttl
 
-from sigchain.core.zone.records import Key, key_wire, type_bitmap
+from sigchain.core.zone.records import Key, key_of, key_wire, type_bitmap
 from sigchain.core.zone.wire import WireRRset
 from sigchain.edge.fastparse import (
     CnameCheck,
@@ -196,13 +197,34 @@ def parse(
     """Parse a master file (its text, or its lines as `fastparse.logical_lines` takes them)
     into wire RRsets (in order of first appearance); returns (rrsets, warnings).
     `refuse_cname_clash` False leaves CNAME-and-other-data to the verifier's finding."""
-    state = _State(_Origin(zone_origin))
-    zkey = state.origin.key
+    part = parse_part(text, path, zone_origin, refuse_cname_clash)
+    check_apex(part.has_soa, not require_ns or part.has_ns, zone_origin, path)
+    return part.rrsets, ignored_warnings(path, part.ignored)
+
+
+class Part(NamedTuple):
+    """What a stretch of a master file holds: its RRsets (in order of first appearance), the
+    out-of-zone records it skipped, and whether the apex SOA and NS are among them."""
+
+    rrsets: list[WireRRset]
+    ignored: list[str]
+    has_soa: bool
+    has_ns: bool
+
+
+def parse_part(
+    text: str | Iterable[str], path: str, zone_origin: dns.name.Name, refuse_cname_clash: bool = True,
+    state: _State | None = None, first: int = 1,
+) -> Part:
+    """`parse` of a master file or a stretch of one that starts at a record with its owner
+    written out (line `first`, in the $ORIGIN and $TTL of `state`), without the apex checks."""
+    state = state if state is not None else _State(_Origin(zone_origin))
+    zkey = key_of(zone_origin)
     zlen = len(zkey)
     sets: dict[tuple[Key, int], list] = {}  # (key, type) → see _add  # type: ignore[type-arg]
     ignored: list[str] = []
     cnames = CnameCheck(path, refuse_cname_clash)
-    for lineno, line in logical_lines(text, path):
+    for lineno, line in logical_lines(text, path, first):
         try:
             if line[0] == "$":
                 state.directive(line)
@@ -230,10 +252,8 @@ def parse(
         else:
             ignored.append(f"line {lineno} {owner[1]}")
     cnames.finish(sets)
-    warnings = ignored_warnings(path, ignored)
-    check_apex((zkey, _SOA) in sets, not require_ns or (zkey, _NS) in sets, zone_origin, path)
     rrsets = [
         WireRRset(k, e[0], t & 0xFFFF, e[1], (e[2],) if isinstance(e[2], bytes) else tuple(sorted(e[2])))
         for (k, t), e in sets.items()
     ]
-    return rrsets, warnings
+    return Part(rrsets, ignored, (zkey, _SOA) in sets, (zkey, _NS) in sets)

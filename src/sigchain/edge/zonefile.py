@@ -266,6 +266,9 @@ class WireZone:
     rrsets: list[WireRRset]
     path: str
     warnings: list[str] = field(default_factory=list)
+    # Instead of `rrsets`, when the reader was asked for them so: the RRsets in the form the
+    # server's index takes (core/serve/fromwire.served_form).
+    served: list[tuple] | None = None  # type: ignore[type-arg]
 
 
 def load_wire(path: str, origin: str | None = None, *, require_ns: bool = True,

@@ -25,22 +25,20 @@ from typing import TypeVar
 
 import dns.exception
 import dns.name
-from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.serve.cache import CacheBudget, ResponseCache
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
-from sigchain.core.verify.verifier import verify_records
 from sigchain.edge.logthrottle import LogThrottle, throttle
 from sigchain.edge.notify import send_notify
 from sigchain.edge.server import Handler, Listeners, Response, TcpTable
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
-from sigchain.edge.zonefile import load_wire
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
 from sigchain.services.ratelimit import RateLimiting
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
+from sigchain.services.verifying import Verifier
 from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
@@ -96,14 +94,13 @@ OUT_OF_WINDOW = frozenset({"RRSIG_EXPIRED", "RRSIG_NOT_YET_VALID"})
 def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneIndex, list[str]]:
     """Parse, verify (if signed) and index one zone file; raise if it must not be served.
     The fast wire reader feeds both the verifier and the index (see ZoneIndex.from_wire).
-    `force` serves a zone whose only errors are signatures outside their window, with a
-    warning that validators will find it bogus."""
-    zone = load_wire(spec.path, spec.name.to_text())
-    signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
+    A big file is read and its signatures checked over every core (Verifier.read_and_verify). `force` serves a zone whose only errors are
+    signatures outside their window, with a warning that validators will find it bogus."""
+    with Verifier() as verifier:  # validators ignore the SEP flag: so do we (dnssec-verify -z)
+        zone, report = verifier.read_and_verify(spec.path, spec.name.to_text(), now, ignore_ksk=True,
+                                                only_signed=True, served=True)
     warnings = list(zone.warnings)
-    if signed:
-        # Validators ignore the SEP flag, so neither do we (as dnssec-verify -z).
-        report = verify_records(zone.rrsets, zone.origin, now, ignore_ksk=True)
+    if report is not None:
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
         if errors and force and {f.code for f in errors} <= OUT_OF_WINDOW:
             warnings.append(
@@ -123,6 +120,8 @@ def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneInd
             )
     else:
         warnings.append(f"zone {zone.origin} is unsigned: served without DNSSEC")
+    if zone.served is not None:
+        return ZoneIndex.from_served(zone.origin, zone.served), warnings
     return ZoneIndex.from_wire(zone.origin, zone.rrsets), warnings
 
 

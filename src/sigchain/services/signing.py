@@ -243,10 +243,11 @@ def _verifier(
     from sigchain.services import verifying  # it imports this module's default_threads
 
     def check(tmp_path: str) -> None:
-        with phases.phase("verify"):
-            written = zonefile.load_wire(tmp_path, prep.origin.to_text(), require_ns=False)
-            report = verifying.verify_wire(written, at, ignore_ksk=not prep.ksk_signs_dnskey,
-                                           threads=threads)
+        with phases.phase("verify"), verifying.Verifier(threads) as verifier:
+            _, report = verifier.read_and_verify(tmp_path, prep.origin.to_text(), at,
+                                                 not prep.ksk_signs_dnskey, require_ns=False,
+                                                 records=False)
+            assert report is not None
         errs = [f for f in report.findings if f.severity is Severity.ERROR]
         if errs:
             raise VerifyRefused(f"the signed zone failed verification; {out_path} not written", errs)

@@ -1,22 +1,29 @@
-"""Zone verification with the signature checks spread over processes.
+"""Zone verification with the reading and the signature checks spread over processes.
 
 core/verify plans every check and hands the signatures to a `Checker`; here that checker is
 a pool of worker processes, started only when a zone has enough signatures to pay for it.
+A big zone file is read and verified in parts instead (`Verifier.read_and_verify`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable, Sequence
 from multiprocessing.pool import Pool
 
+from dns.rdatatype import RdataType
+
 from sigchain.core.verify import verifier
+from sigchain.edge import zonefile, zonesplit
 from sigchain.edge.zonefile import WireZone
+from sigchain.services import partverify
 from sigchain.services.signing import default_threads
 
 BATCH = 1000  # signatures per task
 POOL_MIN = verifier.CHUNK  # fewer signatures than one chunk are checked in this process
+PARALLEL_READ = 8 << 20  # bytes: a smaller file is read in one process
 
 
 def _warm() -> None:
@@ -31,10 +38,11 @@ class _PoolChecker:
         self.threads = threads
         self.pool: Pool | None = None
 
-    def start(self) -> None:
+    def start(self) -> Pool:
         if self.pool is None:
             # forkserver: workers start small, not as copies of this process and its zone.
             self.pool = multiprocessing.get_context("forkserver").Pool(self.threads, initializer=_warm)
+        return self.pool
 
     def __call__(self, dnskeys: Sequence[bytes], jobs: Sequence[verifier.Job]) -> Callable[[], list[int]]:
         if self.pool is None:
@@ -62,10 +70,39 @@ class Verifier:
     `start_now` (a caller expecting a large zone can then read it while the workers start)."""
 
     def __init__(self, threads: int | None = None, start_now: bool = False):
-        n = threads if threads is not None else default_threads()
+        n = self.threads = threads if threads is not None else default_threads()
         self.checker = _PoolChecker(n) if n > 1 else None
         if start_now and self.checker is not None:
             self.checker.start()
+
+    def read_and_verify(
+        self, path: str, origin: str | None, now: int, ignore_ksk: bool = False, *,
+        require_ns: bool = True, refuse_cname_clash: bool = True, records: bool = True,
+        only_signed: bool = False, served: bool = False,
+    ) -> tuple[WireZone, verifier.VerifyReport | None]:
+        """Read a zone file (`zonefile.load_wire`) and verify it: (the zone, with its RRsets
+        when `records`, or with `served`, maybe as `WireZone.served`; its report, None when
+        `only_signed` and it is not signed). A big
+        file is read and verified in parts by one process per core (services/partverify):
+        the same records, warnings, errors and findings; a file that cannot be cut into
+        parts of whole owners, or whose parts find an error, is read whole."""
+        if self.threads > 1 and _at_least(path, PARALLEL_READ):
+            zorigin = zonefile.choose_origin(path, origin)
+            cuts = zonesplit.plan(path, zorigin, self.threads)
+            if cuts is not None:
+                parts = partverify.Parts(path, zorigin, cuts, refuse_cname_clash)
+                try:
+                    done = partverify.read_and_verify(parts, now, ignore_ksk, require_ns=require_ns,
+                                                      records=records, only_signed=only_signed,
+                                                      served=served)
+                finally:
+                    parts.close()
+                if done is not None:
+                    return done
+        zone = zonefile.load_wire(path, origin, require_ns=require_ns,
+                                  refuse_cname_clash=refuse_cname_clash)
+        signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
+        return zone, self.verify(zone, now, ignore_ksk) if signed or not only_signed else None
 
     def verify(self, zone: WireZone, now: int, ignore_ksk: bool = False) -> verifier.VerifyReport:
         checker: verifier.Checker = self.checker if self.checker is not None else verifier.serial_checker
@@ -82,6 +119,8 @@ class Verifier:
         self.close()
 
 
-def verify_wire(zone: WireZone, now: int, ignore_ksk: bool = False, threads: int | None = None) -> verifier.VerifyReport:
-    with Verifier(threads) as v:
-        return v.verify(zone, now, ignore_ksk)
+def _at_least(path: str, size: int) -> bool:
+    try:
+        return os.path.getsize(path) >= size
+    except OSError:
+        return False  # the reader says why

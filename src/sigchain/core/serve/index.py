@@ -27,6 +27,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.serve.cache import DEFAULT_CACHE_ENTRIES, ResponseCache
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE
+from sigchain.core.serve.rrsets import ServedRRset, rdata_of
 from sigchain.core.zone.nsec3hash import nsec3_digest_wire
 from sigchain.core.zone.records import Key, key_of, key_wire
 from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, shape
@@ -189,39 +190,31 @@ class ZoneIndex:
 
     @classmethod
     def from_wire(cls, origin: dns.name.Name, rrsets: Iterable[WireRRset]) -> ZoneIndex:
-        """Index a zone read as canonical wire RRsets (`zonefile.load_wire`): the records
-        become dnspython rdata (for transfers and the unusual queries) and their wire is kept
-        as the pre-rendered form — so rdata names are served in canonical (lower) case, which
-        validators compare anyway (RFC 4034 §6.2)."""
-        names: dict[str, dns.name.Name] = {}
-        nodes: dict[dns.name.Name, list[dns.rdataset.Rdataset]] = {}
-        seeds = []
-        for r in rrsets:
-            name = names.get(r.owner)
-            if name is None:
-                name = names[r.owner] = dns.name.from_text(r.owner)
-            covers = (r.wires[0][0] << 8 | r.wires[0][1]) if r.rdtype == RdataType.RRSIG else 0
-            rrset = dns.rrset.RRset(name, dns.rdataclass.IN, r.rdtype, covers)
-            rrset.update_ttl(r.ttl)
-            for wire in r.wires:
-                rrset.add(dns.rdata.from_wire(dns.rdataclass.IN, r.rdtype, wire, 0, len(wire)))
-            nodes.setdefault(name, []).append(rrset)
-            seeds.append((rrset, r.wires))
-        index = cls.build(origin, nodes)
-        for rrset, wires in seeds:
-            index.wires.keep(rrset, wires)
-        # The RRsets `build` made (the negative-answer SOA): rendered now too, so that the UDP
-        # workers forked after loading share every record's wire and no query renders one.
-        index.wires.keep(index.negative_soa)
-        if index.negative_soa_sig is not None:
-            index.wires.keep(index.negative_soa_sig)
-        return index
+        """Index a zone read as canonical wire RRsets (`zonefile.load_wire`): every RRset
+        becomes a `ServedRRset` that keeps its records as the wire answers are assembled from
+        (dnspython rdata only when a transfer or the message path asks) — so rdata names are
+        served in canonical (lower) case, which validators compare anyway (RFC 4034 §6.2).
+        The same index as `build` gives for the same records."""
+        from sigchain.core.serve.fromwire import WireIndexer  # it builds on this module
+
+        return WireIndexer(origin).add_all(rrsets).index()
+
+    @classmethod
+    def from_served(cls, origin: dns.name.Name, records: Iterable[tuple]) -> ZoneIndex:  # type: ignore[type-arg]
+        """`from_wire` of RRsets already in `fromwire.served_form`."""
+        from sigchain.core.serve.fromwire import WireIndexer
+
+        return WireIndexer(origin).add_served(records).index()
 
     def glue_of(self, cut: bytes) -> tuple[bytes, ...]:
         """Keys of the in-zone NS targets of the delegation at `cut` that have records."""
         hit = self._glue.get(cut)
         if hit is None:
-            targets = (wire_key(ns.target) for ns in self.by_key[cut].rrsets[RdataType.NS])  # type: ignore[attr-defined]
+            ns = self.by_key[cut].rrsets[RdataType.NS]
+            if isinstance(ns, ServedRRset):  # NS rdata is the target's canonical wire: its key
+                targets: Iterable[bytes] = map(rdata_of, ns.tails)
+            else:
+                targets = (wire_key(rd.target) for rd in ns)  # type: ignore[attr-defined]
             hit = self._glue[cut] = tuple(
                 t for t in dict.fromkeys(targets) if t in self.by_key and within(t, self.okey))
         return hit

@@ -11,6 +11,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.serve.index import RecordWire, RecordWires, ZoneIndex
 from sigchain.core.serve.outcome import Sections
+from sigchain.core.serve.rrsets import ServedRRset
 
 _NONE: dict[int, RecordWire] = {}
 
@@ -54,12 +55,15 @@ def render_sections(
     for items in (s.answer, s.authority, s.additional):
         n = 0
         for synth, rrset in items:
-            hit = kept(id(rrset))
-            if hit is None:
-                assert zone is not None  # without a zone (REFUSED) there are no records
-                hit = (RecordWires.make(rrset, [rd.to_wire() for rd in rrset])
-                       if id(rrset) in s.transient else zone.wires.keep(rrset))
-            owner, tails = hit[0], hit[1]
+            if rrset.__class__ is ServedRRset:  # a zone read as wire: its records are bytes
+                owner, tails = rrset.owner, rrset.tails  # type: ignore[attr-defined]
+            else:
+                hit = kept(id(rrset))
+                if hit is None:
+                    assert zone is not None  # without a zone (REFUSED) there are no records
+                    hit = (RecordWires.make(rrset, [rd.to_wire() for rd in rrset])
+                           if id(rrset) in s.transient else zone.wires.keep(rrset))
+                owner, tails = hit[0], hit[1]
             if synth is not None:
                 owner = synth
             for tail in tails:

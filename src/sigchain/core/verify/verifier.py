@@ -14,8 +14,10 @@ checks themselves go through a `Checker`, so the caller may spread them over pro
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import dns.dnssec
 import dns.name
@@ -50,7 +52,8 @@ from sigchain.errors import InputError
 from sigchain.findings import Finding, Param
 from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, FLAG_ZONE
 
-__all__ = ["Checker", "Job", "VerifyReport", "check_jobs", "serial_checker", "verify_records"]
+__all__ = ["Checker", "Job", "SigContext", "VerifyReport", "begin", "check_jobs", "check_signatures",
+           "finish", "serial_checker", "verify_records"]
 
 # One signature to check: (algorithm, indexes of candidate keys in the DNSKEY RRset's wire
 # list, signature, signed data).
@@ -147,6 +150,98 @@ def _usable_keys(dnskey: WireRRset, policy: DnssecPolicy,
     return keys
 
 
+class SigContext(NamedTuple):
+    """What checking the signatures of some of a zone's names needs from the whole zone:
+    the apex, its DNSKEY RRset and usable keys, the algorithms that sign, the names whose
+    types make zone cuts (NS, DNAME) or the apex, with their types."""
+
+    okey: Key
+    apex_text: str
+    dnskeys: tuple[bytes, ...]
+    keys: dict[tuple[int, int], list[int]]
+    algs: list[int]
+    cuts: Mapping[Key, AbstractSet[int]]
+    now: int
+    ignore_ksk: bool
+    # Revoked keys: they may only sign the DNSKEY RRset themselves (RFC 5011 §2.1).
+    self_signers: dict[tuple[int, int], list[int]]
+
+
+_NOT_DATA = frozenset({RdataType.NSEC3, RdataType.RRSIG})
+
+
+def type_sets(data: Mapping[Key, Iterable[int]]) -> dict[Key, frozenset[int]]:
+    """Each name's types; names with the same types share one set (a zone has few kinds of
+    name, and a set per name of a big zone is tens of megabytes)."""
+    shared: dict[tuple[int, ...], frozenset[int]] = {}
+    out = {}
+    for n, rs in data.items():
+        k = tuple(rs)
+        ts = shared.get(k)
+        if ts is None:
+            ts = shared[k] = frozenset(k)
+        out[n] = ts
+    return out
+
+
+def _data_shape(okey: Key, types_at: Mapping[Key, frozenset[int]]) -> ZoneShape:
+    """The zone's shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers
+    are not data (as `shape(..., ignore=...)`, with the sets shared)."""
+    memo: dict[frozenset[int], frozenset[int]] = {}
+    present = {}
+    for n, ts in types_at.items():
+        p = memo.get(ts)
+        if p is None:
+            p = memo[ts] = ts - _NOT_DATA
+        present[n] = p
+    return shape(okey, present, ops=LABEL_KEYS)
+
+
+def begin(rep: VerifyReport, z: _Indexed, now: int, ignore_ksk: bool, policy: DnssecPolicy
+          ) -> tuple[SigContext | None, ZoneShape, Mapping[Key, AbstractSet[int]], WireRRset]:
+    """The whole-zone checks that come before the signatures (apex, keys, CNAMEs, algorithms
+    that sign nothing); the signatures' context (None: no DNSKEY, nothing to check), the
+    zone's shape, types by name and SOA for `finish`. `z` needs no RRSIG wires."""
+    okey = key_of(rep.origin)
+    apex = z.data.get(okey, {})
+    soa = apex.get(RdataType.SOA)
+    if soa is None:  # every zone reader refuses such a file first (bad input, exit 2)
+        raise InputError(f"no SOA record at the zone apex {rep.origin}")
+    types_at = type_sets(z.data)
+    dnskey = apex.get(RdataType.DNSKEY)
+    if dnskey is None:
+        rep.add("NO_DNSKEY", {"zone": rep.origin.to_text()}, rep.origin)
+        return None, shape(okey, {}, ops=LABEL_KEYS), types_at, soa
+    keys = _usable_keys(dnskey, policy)
+    algs = rep.algorithms = sorted({a for a, _ in keys})
+    _check_cnames(rep, types_at, z.text)
+    zshape = _data_shape(okey, types_at)
+    # RFC 4035 §2.2, RFC 6840 §5.11: each algorithm of the DNSKEY RRset signs every RRset. One
+    # that signs nothing at all is one finding, not a missing RRSIG on every RRset of the zone.
+    for a in algs:
+        if a not in z.signing_algs:
+            rep.add("DNSKEY_ALGORITHM_UNSIGNED", {"algorithm": a}, rep.origin, RdataType.DNSKEY)
+    signing = [a for a in algs if a in z.signing_algs]
+    cuts = {n: ts for n, ts in types_at.items()
+            if n == okey or RdataType.NS in ts or RdataType.DNAME in ts}
+    ctx = SigContext(okey, z.text(okey), dnskey.wires, keys, signing, cuts, now, ignore_ksk,
+                     _usable_keys(dnskey, policy, revoked=True))
+    return ctx, zshape, types_at, soa
+
+
+def check_signatures(rep: VerifyReport, z: _Indexed, ctx: SigContext, zshape: ZoneShape | None,
+                     checker: Checker = serial_checker,
+                     marks: list[tuple[Key, int]] | None = None) -> None:
+    """Every signature over the RRsets of `z` (the whole zone, or some of its names: then
+    `zshape` None, their shape is worked out with the zone cuts of `ctx`); `marks` gets
+    (name, index of its first finding) per name."""
+    if zshape is None:
+        z.owners.setdefault(ctx.okey, ctx.apex_text)
+        zshape = _data_shape(ctx.okey, {**ctx.cuts, **type_sets(z.data)})
+    _Signatures(rep, z.data, z.sigs, zshape, ctx.keys, ctx.dnskeys, z.text, ctx.now, checker,
+                marks, ctx.self_signers).run(ctx.algs, ctx.ignore_ksk)
+
+
 def verify_records(
     rrsets: Iterable[WireRRset],
     origin: dns.name.Name,
@@ -158,37 +253,16 @@ def verify_records(
     """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged);
     keys of algorithms the policy does not validate are left out, as a validator would."""
     rep = VerifyReport(origin)
-    okey = key_of(origin)
     z = _index(rrsets)
-    apex = z.data.get(okey, {})
-    soa = apex.get(RdataType.SOA)
-    if soa is None:  # every zone reader refuses such a file first (bad input, exit 2)
-        raise InputError(f"no SOA record at the zone apex {origin}")
-    dnskey = apex.get(RdataType.DNSKEY)
-    if dnskey is None:
-        rep.add("NO_DNSKEY", {"zone": origin.to_text()}, origin)
+    ctx, zshape, types_at, soa = begin(rep, z, now, ignore_ksk, policy)
+    if ctx is None:
         return rep
-    keys = _usable_keys(dnskey, policy)
-    algs = rep.algorithms = sorted({a for a, _ in keys})
-
-    # Zone shape: hashed NSEC3 owners (only NSEC3 + RRSIG) and RRSIG-only leftovers are not data.
-    types_at = {n: set(rs) for n, rs in z.data.items()}
-    _check_cnames(rep, types_at, z.text)
-    zshape = shape(okey, types_at, ignore=frozenset({RdataType.NSEC3, RdataType.RRSIG}), ops=LABEL_KEYS)
-
-    # RFC 4035 §2.2, RFC 6840 §5.11: each algorithm of the DNSKEY RRset signs every RRset. One
-    # that signs nothing at all is one finding, not a missing RRSIG on every RRset of the zone.
-    for a in algs:
-        if a not in z.signing_algs:
-            rep.add("DNSKEY_ALGORITHM_UNSIGNED", {"algorithm": a}, origin, RdataType.DNSKEY)
-    signing = [a for a in algs if a in z.signing_algs]
-    _Signatures(rep, z.data, z.sigs, zshape, keys, dnskey.wires, z.text, now, checker,
-                _usable_keys(dnskey, policy, revoked=True)).run(signing, ignore_ksk)
-    _check_denial(rep, z, zshape, types_at, soa)
+    check_signatures(rep, z, ctx, zshape, checker)
+    finish(rep, z, zshape, types_at, soa)
     return rep
 
 
-def _check_cnames(rep: VerifyReport, types_at: dict[Key, set[int]], text: Callable[[Key], str]) -> None:
+def _check_cnames(rep: VerifyReport, types_at: Mapping[Key, AbstractSet[int]], text: Callable[[Key], str]) -> None:
     """CNAME and other data at one name (RFC 1034 §3.6.2, RFC 2181 §10.1), as dnssec-verify
     and named-checkzone refuse it."""
     for k, types in types_at.items():
@@ -199,8 +273,8 @@ def _check_cnames(rep: VerifyReport, types_at: dict[Key, set[int]], text: Callab
                         text(k), RdataType.CNAME)
 
 
-def _check_denial(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: dict[Key, set[int]],
-                  soa: WireRRset) -> None:
+def finish(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: Mapping[Key, AbstractSet[int]],
+           soa: WireRRset) -> None:
     """The zone has one denial chain, NSEC or NSEC3, checked whole; its TTL is
     min(SOA MINIMUM, SOA TTL) (RFC 9077)."""
     has_nsec = any(RdataType.NSEC in ts for ts in types_at.values())
@@ -226,6 +300,12 @@ _RR_FIXED = struct.Struct("!HHIH")  # type, class, TTL, rdata length (RFC 4034 �
 _HALF = 1 << 31  # RRSIG times compare in serial arithmetic (RFC 4034 §3.1.5)
 
 
+class _Mark(NamedTuple):
+    """In the plan: the findings from here on are about `name`."""
+
+    name: Key
+
+
 class _Signatures:
     """Every authoritative RRset's signatures: plan the checks a chunk at a time, hand the
     crypto to the checker, then report in canonical order (the next chunk is planned while
@@ -242,8 +322,10 @@ class _Signatures:
         text: Callable[[Key], str],
         now: int,
         checker: Checker,
+        marks: list[tuple[Key, int]] | None = None,
         self_signers: dict[tuple[int, int], list[int]] | None = None,
     ):
+        self.marks = marks
         self.rep, self.data, self.sigs, self.zshape = rep, data, sigs, zshape
         self.keys, self.dnskeys, self.text, self.now, self.checker = keys, dnskeys, text, now, checker
         self.self_signers = self_signers or {}  # revoked keys: they sign only the DNSKEY RRset
@@ -251,11 +333,14 @@ class _Signatures:
         self.owire = key_wire(self.okey)
 
     def run(self, algs: list[int], ignore_ksk: bool) -> None:
-        # pending: findings, or (name, rdtype, planned signatures) for an RRset
-        pending: list[Finding | tuple[Key, int, list[_Planned]]] = []
+        # pending: findings, or (name, rdtype, planned signatures) for an RRset, or marks
+        pending: list[Finding | tuple[Key, int, list[_Planned]] | _Mark] = []
         jobs: list[Job] = []
         in_flight: tuple[list, Callable[[], list[int]]] | None = None
+        marks = self.marks is not None
         for name in sorted(self.data):
+            if marks:
+                pending.append(_Mark(name))
             self._plan_name(name, pending, jobs)
             if len(jobs) >= CHUNK:
                 if in_flight is not None:
@@ -356,6 +441,9 @@ class _Signatures:
         rep = self.rep
         hits = results()
         for item in pending:
+            if item.__class__ is _Mark:
+                self.marks.append((item.name, len(rep.findings)))  # type: ignore[union-attr]
+                continue
             if isinstance(item, Finding):
                 rep.findings.append(item)
                 continue
