@@ -124,3 +124,10 @@ def _at_least(path: str, size: int) -> bool:
         return os.path.getsize(path) >= size
     except OSError:
         return False  # the reader says why
+
+
+def verify_wire(zone: WireZone, now: int, ignore_ksk: bool = False,
+                threads: int | None = None) -> verifier.VerifyReport:
+    """Verify a zone already read (e.g. transferred by AXFR), on the pool."""
+    with Verifier(threads) as v:
+        return v.verify(zone, now, ignore_ksk)
