@@ -134,20 +134,16 @@ class ManagedAnchors:
 
     def recheck_negative(self, check: Check, now: int) -> list[dns.name.Name]:
         """Drop expired NTAs, and re-check those due; the names whose NTA went."""
-        ntas, expired = self.negative.expire(now)
-        gone = [e.name for e in expired]
-        for name in gone:
-            self.log(f"negative trust anchor {name} expired")
-        for name in ntas.due(now):
-            ntas, dropped = ntas.rechecked(name, check(name), now)
-            if dropped:
-                gone.append(name)
-                self.log(f"negative trust anchor {name} removed: the zone validates again")
+        ntas, expired, dropped = self.negative.recheck(check, now)
+        for e in expired:
+            self.log(f"negative trust anchor {e.name} expired")
+        for name, _ in dropped:
+            self.log(f"negative trust anchor {name} removed: the zone validates again")
         changed = ntas != self.negative
         self.negative = ntas
         if changed:
             self._save()
-        return gone
+        return [e.name for e in expired] + [name for name, _ in dropped]
 
     # -- the state file ---------------------------------------------------------------------
 

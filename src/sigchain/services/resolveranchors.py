@@ -180,13 +180,10 @@ def resolving_fetch(upstream: Upstream, forwarders: Callable[[dns.name.Name], tu
 
 def recheck_negative(ntas: NegativeAnchors, check: Check, now: int) -> NegativeAnchors:
     """Expire NTAs past their lifetime; drop those due whose zone validates again (logged)."""
-    ntas, expired = ntas.expire(now)
+    ntas, expired, dropped = ntas.recheck(check, now)
     for e in expired:
         log.info("negative trust anchor %s expired", e.name)
-    for name in ntas.due(now):
-        status = check(name)
-        ntas, dropped = ntas.rechecked(name, status, now)
-        if dropped:
-            log.info("negative trust anchor %s removed: the zone validates again (%s)",
-                     name, status.value)
+    for name, status in dropped:
+        log.info("negative trust anchor %s removed: the zone validates again (%s)",
+                 name, status.value)
     return ntas

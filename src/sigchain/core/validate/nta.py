@@ -7,6 +7,7 @@ five minutes (nta-lifetime, nta-recheck); a forced NTA is never re-checked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import dns.name
@@ -80,3 +81,17 @@ class NegativeAnchors:
         entries = tuple(replace(e, next_check=now + recheck)
                         if e.name == name and e.next_check is not None else e for e in self.entries)
         return NegativeAnchors(entries), False
+
+    def recheck(self, check: Callable[[dns.name.Name], Status], now: int) -> tuple[
+            NegativeAnchors, tuple[NegativeAnchor, ...], tuple[tuple[dns.name.Name, Status], ...]]:
+        """Expire the NTAs past their lifetime, then re-check those due (`check`: the status
+        the name validates to without its NTA). Returns (the new set, the NTAs expired, the
+        names whose NTA the re-check dropped with the status they validated to)."""
+        ntas, expired = self.expire(now)
+        dropped = []
+        for name in ntas.due(now):
+            status = check(name)
+            ntas, gone = ntas.rechecked(name, status, now)
+            if gone:
+                dropped.append((name, status))
+        return ntas, expired, tuple(dropped)
