@@ -19,6 +19,7 @@ from sigchain.core.zone import nsec3hash
 
 MAX_RECORDS = 64  # NSEC/NSEC3 RRsets kept per zone (the most recent)
 MAX_PROOF = 8  # records offered to the validator for one question
+_Parsed = NsecRecord | Nsec3Record | None  # None: an NSEC3 owner that is not a hash
 
 
 @dataclass
@@ -29,7 +30,9 @@ class ZoneDenials:
     zone: dns.name.Name
     soa: tuple[dns.rrset.RRset, ...]
     chain: tuple[ZoneCut, ...]
-    records: dict[tuple[dns.name.Name, int], tuple[dns.rrset.RRset, dns.rrset.RRset | None]] = \
+    # NSEC/NSEC3 RRsets, their RRSIGs, and their records parsed (once, not per question)
+    records: dict[tuple[dns.name.Name, int],
+                  tuple[dns.rrset.RRset, dns.rrset.RRset | None, tuple[_Parsed, ...]]] = \
         field(default_factory=dict)
     # validated wildcard RRsets (owner *.X) and their RRSIGs, to expand for other names
     wildcards: dict[tuple[dns.name.Name, int], tuple[dns.rrset.RRset, dns.rrset.RRset]] = \
@@ -56,12 +59,14 @@ class ZoneDenials:
         for r in rrsets:
             if r.rdtype in (RdataType.NSEC, RdataType.NSEC3) and r.name.is_subdomain(self.zone):
                 self.records.pop((r.name, r.rdtype), None)
-                self.records[(r.name, r.rdtype)] = (r, sigs.get((r.name, r.rdtype)))
+                parse = NsecRecord.from_rdata if r.rdtype == RdataType.NSEC else Nsec3Record.from_rdata
+                self.records[(r.name, r.rdtype)] = (r, sigs.get((r.name, r.rdtype)),
+                                                    tuple(parse(r.name, rd) for rd in r))
         while len(self.records) > MAX_RECORDS:
             del self.records[next(iter(self.records))]
 
     def ttl(self) -> int:
-        rrsets = [r for pair in self.records.values() for r in pair if r is not None]
+        rrsets = [r for rrset, sig, _ in self.records.values() for r in (rrset, sig) if r is not None]
         rrsets += [*self.soa, *(r for c in self.chain for r in (*c.ds, *c.ds_denial, *c.dnskey))]
         soa_min = [rd.minimum for r in self.soa if r.rdtype == RdataType.SOA for rd in r]  # type: ignore[attr-defined]
         return min([r.ttl for r in rrsets] + soa_min, default=0)
@@ -102,20 +107,18 @@ def _relevant(d: ZoneDenials, qname: dns.name.Name) -> list[tuple[dns.rrset.RRse
     targets = list(_targets(qname, d.zone))
     out = []
     hashes: dict[tuple[bytes, int], list[bytes]] = {}
-    for rrset, sig in d.records.values():
-        for rd in rrset:
-            if rrset.rdtype == RdataType.NSEC:
-                rec = NsecRecord.from_rdata(rrset.name, rd)
+    for rrset, sig, parsed in d.records.values():
+        for rec in parsed:
+            if isinstance(rec, NsecRecord):
                 hit = any(t == rec.owner or rec.covers(t) for t in targets)
             else:
-                rec3 = Nsec3Record.from_rdata(rrset.name, rd)
-                if rec3 is None or rec3.opt_out or rec3.algorithm != 1:
+                if rec is None or rec.opt_out or rec.algorithm != 1:
                     continue
-                key = (rec3.salt, rec3.iterations)
+                key = (rec.salt, rec.iterations)
                 if key not in hashes:
-                    hashes[key] = [nsec3hash.nsec3_digest(t, rec3.salt, rec3.iterations)
+                    hashes[key] = [nsec3hash.nsec3_digest(t, rec.salt, rec.iterations)
                                    for t in targets]
-                hit = any(h == rec3.hash or rec3.covers(h) for h in hashes[key])
+                hit = any(h == rec.hash or rec.covers(h) for h in hashes[key])
             if hit:
                 out.append((rrset, sig))
                 break

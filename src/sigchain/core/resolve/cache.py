@@ -304,7 +304,7 @@ class Cache:
             entry.value.add_wildcard(answer)
             self._drop(key)
         rrsets = [r for pair in (*entry.value.records.values(), *entry.value.wildcards.values())
-                  for r in pair if r is not None]
+                  for r in pair[:2] if r is not None]
         entry.size = _rrsets_size(rrsets) + ENTRY_OVERHEAD
         self._put(key, entry)
 
