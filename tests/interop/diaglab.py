@@ -1,5 +1,5 @@
-"""The lab the diagnose, drill and check tests share the shape of: one per module, with
-Unbound, always taken down."""
+"""The lab the diagnose, drill, check and resolver tests share the shape of: one per module,
+with Unbound, always taken down."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
 import signal
 import socket
 import subprocess
@@ -30,7 +29,8 @@ from sigchain.core.validate.anchors import Server
 from sigchain.edge import loopback
 from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import from_flags
-from tests.conftest import sc, sigchain_cmd, terminate
+from tests.conftest import sigchain_cmd, terminate
+from tests.interop.diaglab import unbound_lab
 
 RESOLVER = "127.53.1.4"  # the lab's range, beside its Unbound (.1), named (.2) and sigchain (.3)
 OUTSIDER = "127.55.0.1"  # a client address outside --allow
@@ -44,17 +44,11 @@ def _lab_on_lo() -> set[str]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.fail("the resolver's lab tests run as root (port 53, addresses on lo)")
     before = _lab_on_lo()
     assert not before & LAB_ADDRESSES, f"lab addresses already on lo: {before}"
-    path = tmp_path_factory.mktemp("rlab")
-    proc = sc("lab", "up", "--dir", path, "--resolver", "unbound")
     try:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        yield path
+        yield from unbound_lab(tmp_path_factory, "rlab")
     finally:
-        sc("lab", "down", "--dir", path)
         for a in _lab_on_lo() & LAB_ADDRESSES - before:
             loopback.remove(a)
 
