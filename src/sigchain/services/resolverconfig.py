@@ -186,7 +186,7 @@ def parse_config(text: str, path: str) -> ResolverConfig:
                           managed_anchor=r.file_path(managed) if managed else None,
                           anchor_state=r.file_path(state) if state else DEFAULT_ANCHOR_STATE,
                           root_hints=r.file_path(hints) if hints else None,
-                          negative=_negative(r, data, text), cache=_cache(r, data), source=path)
+                          negative=_negative(r, data), cache=_cache(r, data), source=path)
     base = dataclasses.replace(base, **dict(zip(("limits", "policy"), _limits(r, data), strict=True)))
     c = base
     for key, flag in (("listen", "listens"), ("allow", "allow"), ("forward", "forward"),
@@ -235,19 +235,17 @@ def _cache(r: Reader, data: Mapping[str, Any]) -> CacheLimits:
     return CacheLimits(**r.numbers(data, "cache", _CACHE))
 
 
-def _negative(r: Reader, data: Mapping[str, Any],
-              text: str) -> tuple[tuple[dns.name.Name, int], ...]:
+def _negative(r: Reader, data: Mapping[str, Any]) -> tuple[tuple[dns.name.Name, int], ...]:
     """`[[negative-anchors]]` tables: name = "…", lifetime = seconds or "1h" (default 1 h);
     an error names the line of its table's header."""
     tables = data.get("negative-anchors", [])
-    heads = [n for n, line in enumerate(text.splitlines(), 1)
-             if line.strip().startswith("[[negative-anchors]]")]
-    where = heads[0] if heads else r.where.find(None, "negative-anchors")
+    header = r"\[\[\s*negative-anchors\s*\]\]"
+    where = r.where.find(header, None) or r.where.find(None, "negative-anchors")
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise r.fail("negative-anchors must be tables: [[negative-anchors]] name = \"…\"", where)
     out = []
     for i, t in enumerate(tables):
-        where = heads[i] if i < len(heads) else where
+        where = r.where.find(header, None, i) or where
         extra = sorted(set(t) - {"name", "lifetime"})
         if extra:
             raise r.fail(f"unknown setting {extra[0]!r} in [[negative-anchors]] "
