@@ -8,7 +8,6 @@ wall clock (the server checks them against its own, unshifted clock)."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -26,50 +25,11 @@ from sigchain.services.anchors5011 import read_state
 from tests import clockshift
 from tests.conftest import need, sigchain_cmd, terminate
 from tests.interop.test_resolver import _wait_ready
-from tests.interop.test_rfc5011 import _keyset, _sign_all
+from tests.interop.test_rfc5011 import Root, _keyset, _root_zone, _sign_all
 from tests.zonetools import keygen
 
 ROOT, RESOLVER = "127.58.1.1", "127.58.1.2"
 DAY = 86400
-
-
-def _root_zone(serial: int, child_ds: str) -> str:
-    return (f"$ORIGIN .\n$TTL 3600\n@ SOA ns.root. hostmaster.root. {serial} 7200 3600 1209600 300\n"
-            f"@ NS ns.root.\nns.root. A {ROOT}\nexample. NS ns.example.\nns.example. A {ROOT}\n"
-            f"{child_ds}\n")
-
-
-class Root:
-    """`sigchain serve` on ROOT#53 for the root and example.; `publish` swaps the root's file."""
-
-    def __init__(self, tmp: Path, child: Path):
-        self.tmp, self.live, self.log = tmp, tmp / "root.live", tmp / "serve.log"
-        self.child = child
-        self.proc: subprocess.Popen | None = None  # type: ignore[type-arg]
-
-    def publish(self, signed: Path, serial: int) -> None:
-        staged = self.tmp / "root.staged"
-        staged.write_bytes(signed.read_bytes())
-        staged.replace(self.live)
-        if self.proc is None:
-            with open(self.log, "w") as out:
-                self.proc = subprocess.Popen(
-                    [*sigchain_cmd(), "serve", "--listen", ROOT, "--zone", f".={self.live}",
-                     "--zone", f"example.={self.child}"], stdout=out, stderr=subprocess.STDOUT)
-        else:
-            self.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 30
-        while self._serial() != serial:
-            assert self.proc.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, f"serial {serial} not served: {self.log.read_text()}"
-            time.sleep(0.05)
-
-    def _serial(self) -> int | None:
-        try:
-            r = dns.query.udp(dns.message.make_query(".", "SOA"), ROOT, timeout=1)
-        except (OSError, dns.exception.Timeout):
-            return None
-        return int(r.answer[0][0].serial) if r.answer else None  # type: ignore[attr-defined]
 
 
 def _resolve_at(tmp: Path, shim: str, at: int, args: list[str], step: str,
@@ -119,7 +79,7 @@ def test_resolver_follows_a_root_ksk_roll_across_restarts(tmp_path: Path) -> Non
     child_zone.write_text(f"$ORIGIN example.\n$TTL 3600\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n"
                           f"@ NS ns\nns A {ROOT}\nwww A 192.0.2.1\n")
     for n in range(1, len(plan) + 1):
-        (tmp_path / f"root.{n}.zone").write_text(_root_zone(n, child_ds))
+        (tmp_path / f"root.{n}.zone").write_text(_root_zone(n, child_ds, ROOT))
     _sign_all([(child_zone, child_keys, child, t0)] + [
         (tmp_path / f"root.{n}.zone", d, tmp_path / f"root.{n}.signed", at)
         for n, (d, at) in enumerate(plan, 1)])
@@ -131,11 +91,11 @@ def test_resolver_follows_a_root_ksk_roll_across_restarts(tmp_path: Path) -> Non
     args = ["--root-hints", str(tmp_path / "hints"), "--managed-anchor", str(anchor),
             "--anchor-state", str(state)]
     shim = clockshift.build(tmp_path)
-    root = Root(tmp_path, child)
+    root = Root(tmp_path, ROOT, 53)
 
     def run(serial: int, at: int, step: str, refresh: bool = True) -> tuple[str, dns.message.Message]:
-        if root._serial() != serial:
-            root.publish(tmp_path / f"root.{serial}.signed", serial)
+        if root.serial != serial:
+            root.publish(tmp_path / f"root.{serial}.signed", serial, child)
         return _resolve_at(tmp_path, shim, at, args, step, refresh)
 
     try:
@@ -158,4 +118,4 @@ def test_resolver_follows_a_root_ksk_roll_across_restarts(tmp_path: Path) -> Non
         [ede] = [o for o in reply.options if o.otype == dns.edns.EDE]
         assert ede.code == 6 and "trust anchor for . matches no DNSKEY" in str(ede.text), ede
     finally:
-        terminate(root.proc)
+        root.stop()

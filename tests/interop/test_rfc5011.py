@@ -65,24 +65,26 @@ def _sign_all(jobs: list[tuple[Path, Path, Path, int]]) -> None:
         assert proc.returncode == 0, f"sigchain sign -o {out} exited {proc.returncode}:\n{text}"
 
 
-def _root_zone(serial: int, child_ds: str) -> str:
+def _root_zone(serial: int, child_ds: str, host: str = HOST) -> str:
     return f"""$ORIGIN .
 $TTL 3600
 @ SOA ns.root. hostmaster.root. {serial} 7200 3600 1209600 300
 @ NS ns.root.
-ns.root. A {HOST}
+ns.root. A {host}
 example. NS ns.example.
-ns.example. A {HOST}
+ns.example. A {host}
 {child_ds}
 """
 
 
 class Root:
-    """The root zone (and example.) served by `sigchain serve`; each version a new serial."""
+    """The root zone (and example.) served by `sigchain serve` on `host` (port: a free one
+    unless given); each version a new serial."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, host: str = HOST, port: int | None = None):
         self.tmp = tmp
-        self.port = free_port(HOST)
+        self.host = host
+        self.port = free_port(host) if port is None else port
         self.live = tmp / "root.signed"
         self.serial = 0
         self.proc: subprocess.Popen | None = None  # type: ignore[type-arg]
@@ -93,7 +95,7 @@ class Root:
         if self.proc is None:
             shutil.copy(signed, self.live)
             self.log = self.tmp / "serve.log"
-            args = [*sigchain_cmd(), "serve", "--listen", f"{HOST}#{self.port}", "--udp-workers", "1",
+            args = [*sigchain_cmd(), "serve", "--listen", f"{self.host}#{self.port}", "--udp-workers", "1",
                     "--zone", f".={self.live}", "--zone", f"example.={child}"]
             with open(self.log, "w") as log:
                 self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -110,14 +112,14 @@ class Root:
 
     def _served_serial(self) -> int | None:
         try:
-            r = dns.query.udp(dns.message.make_query(".", "SOA"), HOST, port=self.port, timeout=1)
+            r = dns.query.udp(dns.message.make_query(".", "SOA"), self.host, port=self.port, timeout=1)
         except (OSError, dns.exception.Timeout):
             return None
         return int(r.answer[0][0].serial) if r.answer else None  # type: ignore[attr-defined]
 
     @property
     def server(self) -> Server:
-        return Server(HOST, self.port)
+        return Server(self.host, self.port)
 
     def stop(self) -> None:
         terminate(self.proc)
