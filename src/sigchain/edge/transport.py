@@ -14,6 +14,7 @@ answer, which are then skipped for the rest of the run.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dns.exception
@@ -167,13 +168,17 @@ class Transport:
         return (f"time budget of {self.budget:g} s spent after {n} {'query' if n == 1 else 'queries'}"
                 + (f"; no answer from {silent}" if silent else ""))
 
-    def run(self, resolution: Resolution) -> Outcome:
-        """Drive a resolution over the network until it has an outcome or the budget is spent."""
+    def run(self, resolution: Resolution,
+            ask: Callable[[Query], tuple[Reply | None, str]] | None = None) -> Outcome:
+        """Drive a resolution until it has an outcome or the budget is spent; each query is
+        answered by `ask` (a resolver's cache in front of `exchange`), by default over the
+        network."""
+        ask = ask or self.exchange
         while (query := resolution.next_query()) is not None:
             if self.spent:
                 resolution.give_up(self.budget_reason())
                 break
-            reply, error = self.exchange(query)
+            reply, error = ask(query)
             if reply is None and self.spent:
                 resolution.give_up(self.budget_reason(), error)
                 break

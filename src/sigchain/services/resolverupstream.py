@@ -69,24 +69,21 @@ class Upstream:
         skipped = set(net.unanswered)
         used: list[tuple[dns.name.Name, int]] = []
         ns_ttl: dict[dns.name.Name, int] = {}
-        while (query := resolution.next_query()) is not None:
+
+        def ask(query: Query) -> tuple[Reply | None, str]:
+            """From the cache if kept there; else over the network, what it teaches kept."""
             used.append((query.qname, query.rdtype))
-            if net.spent:
-                resolution.give_up(net.budget_reason())
-                break
             with self.lock:
                 cached = self.cache.message(query.qname, query.rdtype, now)
             if cached is not None:
                 self.stats["cached"] += 1
-                resolution.result(Reply(query.servers[0], cached))
-                continue
+                return Reply(query.servers[0], cached), ""
             reply, error = net.exchange(query)
-            if reply is None and net.spent:
-                resolution.give_up(net.budget_reason(), error)
-                break
             if reply is not None:
                 self._learn(query, reply, ns_ttl, now)
-            resolution.result(reply, error)
+            return reply, error
+
+        outcome = net.run(resolution, ask)
         self.stats["queries"] += net.queries
         self.stats["ignored"] += net.ignored
         for server, why in net.unanswered.items():
@@ -100,8 +97,7 @@ class Upstream:
             for zone, servers in resolution.zones.items():
                 if zone in ns_ttl:
                     self.cache.store_delegation(zone, servers.servers, ns_ttl[zone], now)
-        assert resolution.outcome is not None
-        return Fetched(resolution.outcome, tuple(used))
+        return Fetched(outcome, tuple(used))
 
     def probe(self, server: Server, zone: dns.name.Name) -> str:
         """Whether a forwarder passes DNSSEC records on: asked for `zone`'s DNSKEY RRset with
