@@ -34,25 +34,16 @@ def children(pid: int) -> list[int]:
 
 def test_two_workers_answer_on_one_address_and_stop_together(tmp_path: Path) -> None:
     log = tmp_path / "resolver.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--listen", f"{ADDRESS}#{PORT}",
-                                 "--workers", "2", "--anchor-state", str(tmp_path / "anchors.json")],
-                                stdout=out, stderr=subprocess.STDOUT)
+    proc = _start_two(tmp_path, log)
     try:
-        _wait_ready(proc, log)
-        deadline = time.monotonic() + 10
-        while log.read_text().count("ready") < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
         assert "ready (worker 1): resolving on 127.55.0.50#5399" in log.read_text()
         [worker] = children(proc.pid)
-        q = dns.message.make_query("www.example.test", "A")
-        q.flags &= ~dns.flags.RD  # refused without any upstream: the reply proves who listens
-        for _ in range(40):  # each from its own source port: the kernel spreads them
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(5)
-                s.sendto(q.to_wire(), (ADDRESS, PORT))
-                assert dns.message.from_wire(s.recv(65535)).rcode() == dns.rcode.REFUSED
+        # refused without any upstream: the reply proves who listens; each query from its
+        # own source port: the kernel spreads them
+        for _ in range(40):
+            assert _refused_without_rd()
         proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
         while log.read_text().count("SIGHUP") < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert log.read_text().count("SIGHUP") == 2, log.read_text()
@@ -85,11 +76,15 @@ def _start_two(tmp_path: Path, log: Path) -> subprocess.Popen:  # type: ignore[t
         proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--listen", f"{ADDRESS}#{PORT}",
                                  "--workers", "2", "--anchor-state", str(tmp_path / "anchors.json")],
                                 stdout=out, stderr=subprocess.STDOUT)
-    _wait_ready(proc, log)
-    deadline = time.monotonic() + 10
-    while "ready (worker 1)" not in log.read_text():
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
+    try:
+        _wait_ready(proc, log)
+        deadline = time.monotonic() + 10
+        while "ready (worker 1)" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+    except BaseException:
+        terminate(proc)
+        raise
     return proc
 
 
