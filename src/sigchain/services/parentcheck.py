@@ -31,7 +31,7 @@ from sigchain.core.resolve.exchange import Failed, Query, Reply
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import Evidence, Question, Status, ZoneCut, validate
-from sigchain.edge import keystore
+from sigchain.edge import keystore, transport
 from sigchain.errors import OperationalError
 from sigchain.services import keymanager, keystate
 
@@ -46,14 +46,6 @@ def ask_tcp(server: Server, qname: dns.name.Name, rdtype: int,
     return dns.query.tcp(message, server.host, port=server.port, timeout=timeout)
 
 
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, (dns.exception.Timeout, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
-
-
 def _drive(res: Resolution, clock: Clock, budget: float = BUDGET) -> object:
     """Run a resolution over TCP only (what a parent check asks for), within `budget`."""
     deadline = clock.monotonic() + budget
@@ -66,7 +58,7 @@ def _drive(res: Resolution, clock: Clock, budget: float = BUDGET) -> object:
             try:
                 m = ask_tcp(s, q.qname, q.rdtype)
             except (OSError, EOFError, dns.exception.DNSException) as exc:
-                errors.append(f"{s}: {describe(exc)}")
+                errors.append(f"{s}: {transport._describe(exc)}")
                 continue
             reply = Reply(s, m, True, len(m.to_wire()))
             break
@@ -119,7 +111,7 @@ def server_ds(zone: dns.name.Name, server: Server, parent: Parent,
     try:
         m = ask_tcp(server, zone, RdataType.DS)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        return ServerDs(str(server), None, describe(exc))
+        return ServerDs(str(server), None, transport._describe(exc))
     if m.rcode() != dns.rcode.NOERROR:
         return ServerDs(str(server), None, f"{dns.rcode.to_text(m.rcode())}")
     if not m.flags & dns.flags.AA:
