@@ -159,13 +159,12 @@ def check(zone: dns.name.Name, directory: str, now: int, anchors: Sequence[dns.r
     views = [server_ds(zone, s, parent, anchors, now) for s in parent.servers]
     agreement = judge(zone, views, keys)
     changes = observations(agreement, state.observations, now)
-    if record:
-        for ob in changes.record:
-            keymanager.observe(zone, directory, ob.key, ob.kind, now, clock)
-        if changes.forget:
-            with keystate.locked(directory, clock):
-                for key_id, kind in changes.forget:
-                    keystate.forget(directory, zone.to_text(), key_id, kind)
+    if record and (changes.record or changes.forget):
+        with keystate.locked(directory, clock):
+            for ob in changes.record:
+                keystate.observe(directory, zone.to_text(), ob)
+            for key_id, kind in changes.forget:
+                keystate.forget(directory, zone.to_text(), key_id, kind)
     since = {o.key: o.since for o in state.observations if o.kind == "ds-published"}
     since |= {o.key: o.since for o in changes.record if o.kind == "ds-published"}
     for key_id, kind in changes.forget:
