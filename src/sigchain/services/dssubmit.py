@@ -25,7 +25,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.parent.wanted import Wanted, ds_lines, wanted_ds
 from sigchain.core.validate.anchors import Server
-from sigchain.edge import keystore, transport
+from sigchain.edge import transport
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.services import keymanager, parentcheck, tsigkeys
 
@@ -46,11 +46,7 @@ def wanted_now(zone: dns.name.Name, directory: str, now: int
     """The DS the parent should hold now, by the stored policy, the DS TTL it declares, and
     whether the policy goes insecure (an empty set is then what it wants)."""
     state, policy = keymanager.stored_zone(zone, directory)
-    keys = []
-    for sk in state.keys:
-        if sk.key.signs_dnskey and sk.key.purged is None:
-            _, _, dnskey = keystore.load_public(os.path.join(directory, sk.base))
-            keys.append((sk.key, sk.tag, dnskey))
+    keys = [(sk.key, sk.tag, dnskey) for sk, dnskey in keymanager.ds_keys(directory, state)]
     wanted = wanted_ds(zone, keys, policy.cds_digest_types, now)  # type: ignore[arg-type]
     return wanted, policy.parent_ds_ttl, policy.insecure
 

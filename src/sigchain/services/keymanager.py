@@ -196,6 +196,13 @@ def stored_zone(zone: dns.name.Name, directory: str) -> tuple[keystate.ZoneState
     return state, state.policy
 
 
+def ds_keys(directory: str, state: keystate.ZoneState) -> list[tuple[StoredKey, object]]:
+    """The zone's keys whose DS the parent may hold (KSK/CSK still in the key directory), each
+    with its DNSKEY from its .key file."""
+    return [(sk, keystore.load_public(os.path.join(directory, sk.base))[2])
+            for sk in state.keys if sk.key.signs_dnskey and sk.key.purged is None]
+
+
 def find_key(state: keystate.ZoneState, tag: str) -> StoredKey:
     found = [sk for sk in state.keys if sk.key.id == tag or str(sk.tag) == tag]
     if len(found) != 1:

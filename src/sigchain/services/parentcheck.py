@@ -4,7 +4,6 @@ the key state what every server shows (the observations the rollover planner wai
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ from sigchain.core.resolve.exchange import Failed, Query, Reply
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import Evidence, Question, Status, ZoneCut, validate
-from sigchain.edge import keystore, transport
+from sigchain.edge import transport
 from sigchain.errors import OperationalError
 from sigchain.services import keymanager, keystate
 
@@ -130,15 +129,9 @@ def server_ds(zone: dns.name.Name, server: Server, parent: Parent,
 
 def zone_keys(directory: str, state: keystate.ZoneState) -> list[ZoneKey]:
     """The zone's keys whose DS the parent may hold (KSK/CSK still in the key directory)."""
-    out = []
-    for sk in state.keys:
-        k = sk.key
-        if not k.signs_dnskey or k.purged is not None:
-            continue
-        _, _, dnskey = keystore.load_public(os.path.join(directory, sk.base))
-        out.append(ZoneKey(k.id, sk.tag, dnskey, k.ds_published,  # type: ignore[arg-type]
-                           k.cds_withdrawn, k.ds_withdrawn))
-    return out
+    return [ZoneKey(sk.key.id, sk.tag, dnskey, sk.key.ds_published,  # type: ignore[arg-type]
+                    sk.key.cds_withdrawn, sk.key.ds_withdrawn)
+            for sk, dnskey in keymanager.ds_keys(directory, state)]
 
 
 @dataclass(frozen=True)
