@@ -34,7 +34,6 @@ HOOK_TIMEOUT = 120.0  # seconds a hook may take
 
 @dataclass(frozen=True)
 class Submission:
-    zone: dns.name.Name
     wanted: tuple[Wanted, ...]
     lines: tuple[str, ...]
     how: str  # "update to ADDR (parent zone P)" | "hook"
@@ -153,7 +152,7 @@ def submit(zone: dns.name.Name, directory: str, now: int, *, update: Server | No
     lines = tuple(ds_lines(zone, wanted))
     if update is not None:
         parent = send_update(zone, update, wanted, ttl, tsig)
-        return Submission(zone, wanted, lines, f"UPDATE to {update} (zone {parent})", ttl)
+        return Submission(wanted, lines, f"UPDATE to {update} (zone {parent})", ttl)
     assert hook is not None
     run_hook(zone, hook, wanted, ttl, now)
-    return Submission(zone, wanted, lines, "hook", ttl)
+    return Submission(wanted, lines, "hook", ttl)
