@@ -14,14 +14,14 @@ import dns.name
 from sigchain.core.dnssec.timefmt import parse_timestamp14
 from sigchain.core.rollover import timings
 from sigchain.core.rollover.policy import KeyPolicy
-from sigchain.core.rollover.states import Key
+from sigchain.core.rollover.states import Key, State
 from sigchain.edge import keystore
 from sigchain.edge.zonefile import read_text
 from sigchain.errors import InputError
 from sigchain.services import keystate
 from sigchain.services.keystate import StoredKey
 
-STATES = ("hidden", "rumoured", "omnipresent", "unretentive")
+STATES = tuple(State)  # BIND's .state names are ours (Mekking's model)
 # .state labels whose value is a time (the rest: numbers, yes/no, states).
 _TIMES = ("Generated", "Published", "Active", "Retired", "Removed", "PublishCDS", "DeleteCDS",
           "DSPublish", "DSRemoved", "DNSKEYChange", "KRRSIGChange", "ZRRSIGChange", "DSChange")

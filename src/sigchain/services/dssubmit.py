@@ -25,7 +25,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.parent.wanted import Wanted, ds_lines, wanted_ds
 from sigchain.core.validate.anchors import Server
-from sigchain.edge import keystore
+from sigchain.edge import transport
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.services import keymanager, parentcheck, tsigkeys
 
@@ -34,7 +34,6 @@ HOOK_TIMEOUT = 120.0  # seconds a hook may take
 
 @dataclass(frozen=True)
 class Submission:
-    zone: dns.name.Name
     wanted: tuple[Wanted, ...]
     lines: tuple[str, ...]
     how: str  # "update to ADDR (parent zone P)" | "hook"
@@ -46,11 +45,7 @@ def wanted_now(zone: dns.name.Name, directory: str, now: int
     """The DS the parent should hold now, by the stored policy, the DS TTL it declares, and
     whether the policy goes insecure (an empty set is then what it wants)."""
     state, policy = keymanager.stored_zone(zone, directory)
-    keys = []
-    for sk in state.keys:
-        if sk.key.signs_dnskey and sk.key.purged is None:
-            _, _, dnskey = keystore.load_public(os.path.join(directory, sk.base))
-            keys.append((sk.key, sk.tag, dnskey))
+    keys = [(sk.key, sk.tag, dnskey) for sk, dnskey in keymanager.ds_keys(directory, state)]
     wanted = wanted_ds(zone, keys, policy.cds_digest_types, now)  # type: ignore[arg-type]
     return wanted, policy.parent_ds_ttl, policy.insecure
 
@@ -86,7 +81,7 @@ def parent_zone_of(zone: dns.name.Name, server: Server) -> dns.name.Name:
     try:
         m = parentcheck.ask_tcp(server, zone, RdataType.DS)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        raise OperationalError(f"parent primary {server}: {parentcheck.describe(exc)}") from None
+        raise OperationalError(f"parent primary {server}: {transport._describe(exc)}") from None
     for r in list(m.answer) + list(m.authority):
         if r.rdtype == RdataType.SOA and zone.is_subdomain(r.name) and r.name != zone:
             return r.name
@@ -112,7 +107,7 @@ def send_update(zone: dns.name.Name, server: Server, wanted: tuple[Wanted, ...],
         raise OperationalError(f"parent primary {server} rejected the UPDATE's TSIG: "
                                f"{type(exc).__name__}") from None
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        raise OperationalError(f"UPDATE to {server}: {parentcheck.describe(exc)}") from None
+        raise OperationalError(f"UPDATE to {server}: {transport._describe(exc)}") from None
     if reply.rcode() != dns.rcode.NOERROR:
         raise OperationalError(f"parent primary {server} answered the UPDATE of {zone} DS in "
                                f"{parent} with {dns.rcode.to_text(reply.rcode())}")
@@ -157,7 +152,7 @@ def submit(zone: dns.name.Name, directory: str, now: int, *, update: Server | No
     lines = tuple(ds_lines(zone, wanted))
     if update is not None:
         parent = send_update(zone, update, wanted, ttl, tsig)
-        return Submission(zone, wanted, lines, f"UPDATE to {update} (zone {parent})", ttl)
+        return Submission(wanted, lines, f"UPDATE to {update} (zone {parent})", ttl)
     assert hook is not None
     run_hook(zone, hook, wanted, ttl, now)
-    return Submission(zone, wanted, lines, "hook", ttl)
+    return Submission(wanted, lines, "hook", ttl)

@@ -76,13 +76,11 @@ def adopt(kp: KeyPair, policy: KeyPolicy, taken: set[str], now: int) -> StoredKe
 @dataclass(frozen=True)
 class RunResult:
     zone: str
-    now: int
     plan: Plan
     keys: tuple[StoredKey, ...]
     adopted: tuple[str, ...]  # key ids taken over from K-files
     created: tuple[str, ...]  # key ids made in this run
     written: tuple[str, ...]  # K-file bases whose metadata was rewritten
-    dry_run: bool
 
 
 def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
@@ -150,12 +148,11 @@ def _write_metadata(directory: str, keys: list[StoredKey]) -> list[str]:
 def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         dry_run: bool = False, clock: Clock = SYSTEM) -> RunResult:
     """`keys run`: plan for `now` and (unless `dry_run`, which writes nothing) carry it out."""
+    _check_directory(directory, must_exist=False)
     if dry_run:
-        _check_directory(directory, must_exist=False)
         state, stored, adopted = _load(zone, directory, policy, now)
         p = plan([sk.key for sk in stored], policy, state.observations, now)
-        return RunResult(zone.to_text(), now, p, tuple(stored), tuple(adopted), (), (), True)
-    _check_directory(directory, must_exist=False)
+        return RunResult(zone.to_text(), p, tuple(stored), tuple(adopted), (), ())
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError as exc:
@@ -173,8 +170,8 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
                     keystore.delete_pair(os.path.join(directory, sk.base))
             raise
         written = _write_metadata(directory, keys)
-    return RunResult(zone.to_text(), now, replace(p, actions=actions), tuple(keys),
-                     tuple(adopted), tuple(created), tuple(written), False)
+    return RunResult(zone.to_text(), replace(p, actions=actions), tuple(keys),
+                     tuple(adopted), tuple(created), tuple(written))
 
 
 def _check_directory(directory: str, must_exist: bool) -> None:
@@ -194,6 +191,13 @@ def stored_zone(zone: dns.name.Name, directory: str) -> tuple[keystate.ZoneState
         raise InputError(f"no key state for {zone} here: run `sigchain keys run {zone} "
                          "--policy ... --keys DIR` first", file=directory)
     return state, state.policy
+
+
+def ds_keys(directory: str, state: keystate.ZoneState) -> list[tuple[StoredKey, object]]:
+    """The zone's keys whose DS the parent may hold (KSK/CSK still in the key directory), each
+    with its DNSKEY from its .key file."""
+    return [(sk, keystore.load_public(os.path.join(directory, sk.base))[2])
+            for sk in state.keys if sk.key.signs_dnskey and sk.key.purged is None]
 
 
 def find_key(state: keystate.ZoneState, tag: str) -> StoredKey:

@@ -114,6 +114,8 @@ def load(directory: str, zone: str) -> ZoneState:
 
 @contextlib.contextmanager
 def _transaction(directory: str) -> Iterator[sqlite3.Connection]:
+    """One write transaction, rolled back on any error; an SQLite error in it is an
+    OperationalError naming the database."""
     path = db_path(directory)
     new = not os.path.exists(path)
     try:
@@ -123,69 +125,56 @@ def _transaction(directory: str) -> Iterator[sqlite3.Connection]:
     except sqlite3.Error as exc:
         raise OperationalError(f"cannot open the key state: {exc}", file=path) from None
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise OperationalError(f"cannot write the key state: {exc}", file=path) from None
 
 
 def save(directory: str, zone: str, keys: tuple[StoredKey, ...], actions: tuple[Action, ...],
          policy: KeyPolicy | None) -> None:
     """Store a run in one transaction: every key's timestamps, the policy, the actions."""
-    try:
-        with _transaction(directory) as conn:
-            marks = ", ".join("?" * (len(_KEY_COLUMNS) + 3))
-            for sk in keys:
-                values = [getattr(sk.key, c) for c in _KEY_COLUMNS]
-                conn.execute(f"INSERT OR REPLACE INTO keys (zone, {', '.join(_KEY_COLUMNS)}, "
-                             f"tag, base) VALUES ({marks})", [zone, *values, sk.tag, sk.base])
-            if policy is not None:
-                conn.execute("INSERT OR REPLACE INTO policy VALUES (?, ?, ?)",
-                             (zone, policy.name, policy_to_json(policy)))
-            conn.executemany("INSERT INTO log VALUES (?, ?, ?, ?, ?)",
-                             [(zone, a.at, a.kind, a.key, a.reason) for a in actions])
-    except sqlite3.Error as exc:
-        raise OperationalError(f"cannot write the key state: {exc}",
-                               file=db_path(directory)) from None
+    with _transaction(directory) as conn:
+        marks = ", ".join("?" * (len(_KEY_COLUMNS) + 3))
+        for sk in keys:
+            values = [getattr(sk.key, c) for c in _KEY_COLUMNS]
+            conn.execute(f"INSERT OR REPLACE INTO keys (zone, {', '.join(_KEY_COLUMNS)}, "
+                         f"tag, base) VALUES ({marks})", [zone, *values, sk.tag, sk.base])
+        if policy is not None:
+            conn.execute("INSERT OR REPLACE INTO policy VALUES (?, ?, ?)",
+                         (zone, policy.name, policy_to_json(policy)))
+        conn.executemany("INSERT INTO log VALUES (?, ?, ?, ?, ?)",
+                         [(zone, a.at, a.kind, a.key, a.reason) for a in actions])
 
 
 def observe(directory: str, zone: str, ob: Observation) -> None:
     """Store the operator's word about the parent (a later one replaces an earlier one)."""
-    try:
-        with _transaction(directory) as conn:
-            conn.execute("INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?)",
-                         (zone, ob.key, ob.kind, ob.since))
-    except sqlite3.Error as exc:
-        raise OperationalError(f"cannot write the key state: {exc}",
-                               file=db_path(directory)) from None
+    with _transaction(directory) as conn:
+        conn.execute("INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?)",
+                     (zone, ob.key, ob.kind, ob.since))
 
 
 def forget(directory: str, zone: str, key: str, kind: str) -> None:
     """Drop an observation (a parent check that no longer sees it at every server)."""
-    try:
-        with _transaction(directory) as conn:
-            conn.execute("DELETE FROM observations WHERE zone = ? AND key = ? AND kind = ?",
-                         (zone, key, kind))
-    except sqlite3.Error as exc:
-        raise OperationalError(f"cannot write the key state: {exc}",
-                               file=db_path(directory)) from None
+    with _transaction(directory) as conn:
+        conn.execute("DELETE FROM observations WHERE zone = ? AND key = ? AND kind = ?",
+                     (zone, key, kind))
 
 
 def set_roll(directory: str, zone: str, key_id: str, lifetime: int,
              deadline: int | None = None) -> None:
     """A roll started by hand: the key's new lifetime, and a forced deadline (emergency)."""
-    try:
-        with _transaction(directory) as conn:
-            conn.execute("UPDATE keys SET lifetime = ?, deadline = ? WHERE zone = ? AND id = ?",
-                         (lifetime, deadline, zone, key_id))
-    except sqlite3.Error as exc:
-        raise OperationalError(f"cannot write the key state: {exc}",
-                               file=db_path(directory)) from None
+    with _transaction(directory) as conn:
+        conn.execute("UPDATE keys SET lifetime = ?, deadline = ? WHERE zone = ? AND id = ?",
+                     (lifetime, deadline, zone, key_id))
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ the key state what every server shows (the observations the rollover planner wai
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ from sigchain.core.resolve.exchange import Failed, Query, Reply
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import Evidence, Question, Status, ZoneCut, validate
-from sigchain.edge import keystore
+from sigchain.edge import transport
 from sigchain.errors import OperationalError
 from sigchain.services import keymanager, keystate
 
@@ -46,14 +45,6 @@ def ask_tcp(server: Server, qname: dns.name.Name, rdtype: int,
     return dns.query.tcp(message, server.host, port=server.port, timeout=timeout)
 
 
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, (dns.exception.Timeout, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
-
-
 def _drive(res: Resolution, clock: Clock, budget: float = BUDGET) -> object:
     """Run a resolution over TCP only (what a parent check asks for), within `budget`."""
     deadline = clock.monotonic() + budget
@@ -66,7 +57,7 @@ def _drive(res: Resolution, clock: Clock, budget: float = BUDGET) -> object:
             try:
                 m = ask_tcp(s, q.qname, q.rdtype)
             except (OSError, EOFError, dns.exception.DNSException) as exc:
-                errors.append(f"{s}: {describe(exc)}")
+                errors.append(f"{s}: {transport._describe(exc)}")
                 continue
             reply = Reply(s, m, True, len(m.to_wire()))
             break
@@ -119,7 +110,7 @@ def server_ds(zone: dns.name.Name, server: Server, parent: Parent,
     try:
         m = ask_tcp(server, zone, RdataType.DS)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        return ServerDs(str(server), None, describe(exc))
+        return ServerDs(str(server), None, transport._describe(exc))
     if m.rcode() != dns.rcode.NOERROR:
         return ServerDs(str(server), None, f"{dns.rcode.to_text(m.rcode())}")
     if not m.flags & dns.flags.AA:
@@ -138,15 +129,9 @@ def server_ds(zone: dns.name.Name, server: Server, parent: Parent,
 
 def zone_keys(directory: str, state: keystate.ZoneState) -> list[ZoneKey]:
     """The zone's keys whose DS the parent may hold (KSK/CSK still in the key directory)."""
-    out = []
-    for sk in state.keys:
-        k = sk.key
-        if not k.signs_dnskey or k.purged is not None:
-            continue
-        _, _, dnskey = keystore.load_public(os.path.join(directory, sk.base))
-        out.append(ZoneKey(k.id, sk.tag, dnskey, k.ds_published,  # type: ignore[arg-type]
-                           k.cds_withdrawn, k.ds_withdrawn))
-    return out
+    return [ZoneKey(sk.key.id, sk.tag, dnskey, sk.key.ds_published,  # type: ignore[arg-type]
+                    sk.key.cds_withdrawn, sk.key.ds_withdrawn)
+            for sk, dnskey in keymanager.ds_keys(directory, state)]
 
 
 @dataclass(frozen=True)
@@ -167,13 +152,12 @@ def check(zone: dns.name.Name, directory: str, now: int, anchors: Sequence[dns.r
     views = [server_ds(zone, s, parent, anchors, now) for s in parent.servers]
     agreement = judge(zone, views, keys)
     changes = observations(agreement, state.observations, now)
-    if record:
-        for ob in changes.record:
-            keymanager.observe(zone, directory, ob.key, ob.kind, now, clock)
-        if changes.forget:
-            with keystate.locked(directory, clock):
-                for key_id, kind in changes.forget:
-                    keystate.forget(directory, zone.to_text(), key_id, kind)
+    if record and (changes.record or changes.forget):
+        with keystate.locked(directory, clock):
+            for ob in changes.record:
+                keystate.observe(directory, zone.to_text(), ob)
+            for key_id, kind in changes.forget:
+                keystate.forget(directory, zone.to_text(), key_id, kind)
     since = {o.key: o.since for o in state.observations if o.kind == "ds-published"}
     since |= {o.key: o.since for o in changes.record if o.kind == "ds-published"}
     for key_id, kind in changes.forget:

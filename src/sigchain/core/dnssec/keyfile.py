@@ -59,11 +59,19 @@ def private_to_text(alg: Algorithm, key: PrivateKey, timing: KeyTiming) -> str:
         lines += [f"{name}: {_b64(v)}" for name, v in zip(_RSA_FIELDS, values, strict=True)]
     else:
         raise InputError(f"algorithm {alg.number} has no private key format")
-    for attr, label in TIMING_FIELDS:
-        value = getattr(timing, attr)
-        if value is not None:
-            lines.append(f"{label}: {format_timestamp14(value)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _private_stamps(timing)) + "\n"
+
+
+def _private_stamps(timing: KeyTiming) -> list[str]:
+    """The timing lines of a `.private` file (`Publish: YYYYMMDDHHMMSS`), in BIND's order."""
+    return [f"{label}: {format_timestamp14(value)}" for attr, label in TIMING_FIELDS
+            if (value := getattr(timing, attr)) is not None]
+
+
+def _public_stamps(timing: KeyTiming) -> list[str]:
+    """The timing comments of a `.key` file, as dnssec-keygen writes them."""
+    return [f"; {label}: {format_timestamp14(value)} ({format_ctime(value)})"
+            for attr, label in TIMING_FIELDS if (value := getattr(timing, attr)) is not None]
 
 
 class _PrivateFields:
@@ -178,11 +186,8 @@ def make_dnskey(alg: Algorithm, key: PrivateKey, flags: int) -> dns.rdtypes.ANY.
 def public_to_text(kp: KeyPair) -> str:
     """The `.key` file as dnssec-keygen writes it: comment header, then the DNSKEY line."""
     kind = "key-signing" if kp.flags & FLAG_SEP else "zone-signing"
-    lines = [f"; This is a {kind} key, keyid {kp.key_tag}, for {kp.zone.to_text()}"]
-    for attr, label in TIMING_FIELDS:
-        value = getattr(kp.timing, attr)
-        if value is not None:
-            lines.append(f"; {label}: {format_timestamp14(value)} ({format_ctime(value)})")
+    lines = [f"; This is a {kind} key, keyid {kp.key_tag}, for {kp.zone.to_text()}",
+             *_public_stamps(kp.timing)]
     ttl = f"{kp.ttl} " if kp.ttl is not None else ""
     lines.append(f"{kp.zone.to_text()} {ttl}IN DNSKEY {kp.dnskey.to_text()}")
     return "\n".join(lines) + "\n"
@@ -229,11 +234,7 @@ def with_timing_private(text: str, timing: KeyTiming) -> str:
     untouched, so any key store's private file keeps what it holds)."""
     kept = [line for line in text.splitlines()
             if line.split(":", 1)[0].strip() not in _LABELS or ":" not in line]
-    for attr, label in TIMING_FIELDS:
-        value = getattr(timing, attr)
-        if value is not None:
-            kept.append(f"{label}: {format_timestamp14(value)}")
-    return "\n".join(kept) + "\n"
+    return "\n".join(kept + _private_stamps(timing)) + "\n"
 
 
 def with_timing_public(text: str, timing: KeyTiming) -> str:
@@ -243,7 +244,4 @@ def with_timing_public(text: str, timing: KeyTiming) -> str:
     comments = [ln for ln in lines if ln.startswith(";")
                 and ln[1:].split(":", 1)[0].strip() not in _LABELS]
     records = [ln for ln in lines if ln.strip() and not ln.startswith(";")]
-    stamps = [f"; {label}: {format_timestamp14(getattr(timing, attr))} "
-              f"({format_ctime(getattr(timing, attr))})"
-              for attr, label in TIMING_FIELDS if getattr(timing, attr) is not None]
-    return "\n".join(comments[:1] + stamps + comments[1:] + records) + "\n"
+    return "\n".join(comments[:1] + _public_stamps(timing) + comments[1:] + records) + "\n"
