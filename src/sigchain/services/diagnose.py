@@ -76,7 +76,7 @@ def ask_resolver(server: Server, question: Question, cd: bool, timeout: float) -
     except transport.NoReply as exc:
         udp_error = str(exc)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        return Asked(None, transport._describe(exc))
+        return Asked(None, transport.describe(exc))
     try:
         reply = dns.query.tcp(q, server.host, timeout=timeout, port=server.port)
     except (OSError, EOFError, dns.exception.DNSException):
