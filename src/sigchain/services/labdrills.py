@@ -209,9 +209,7 @@ class Drills:
     def _start(self, name: str, cmd: list[str], marker: str, address: str) -> None:
         if self.lab._proc_alive(name):
             self.lab._stop(name)
-        proc = processes.spawn(cmd, self.paths.log(name), self.paths.pidfile(name),
-                               cwd=self.paths.root)
-        self.lab._record(name, proc.pid, marker, cmd, address, "drill")
+        self.lab.spawn(name, cmd, marker, address, "drill")
         self.lab.daemons.wait_resolver(name, address)
 
     # ---- repair ------------------------------------------------------------------------------
@@ -263,9 +261,7 @@ class Drills:
             raise OperationalError(f"the lab has no process {name}: run lab up first")
         cmd = [c for c in rec.cmd if c != "--force"] + (["--force"] if force else [])
         self.lab._stop(name)
-        proc = processes.spawn(cmd, self.paths.log(name), self.paths.pidfile(name),
-                               cwd=self.paths.root)
-        self.lab._record(name, proc.pid, rec.marker, cmd, rec.address, rec.kind)
+        self.lab.spawn(name, cmd, rec.marker, rec.address, rec.kind)
 
     def _wait_served(self, z: LabZone, done: Callable[[str | None], bool]) -> None:
         """Until the zone's server serves the version wanted, told by its SOA's RRSIG (the
