@@ -45,7 +45,8 @@ class TcpFailed(dns.exception.DNSException):
     """The retry over TCP after a truncated UDP reply failed (the server did answer)."""
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """What went wrong with an exchange, in a few words (for reports and logs)."""
     if isinstance(exc, (dns.exception.Timeout, TimeoutError)):
         return "timed out"
     if isinstance(exc, ConnectionRefusedError):
@@ -111,7 +112,7 @@ def ask(server: Server, message: dns.message.Message, timeout: float = SERVER_TI
     try:
         tcp = dns.query.tcp(message, server.host, timeout=timeout, port=server.port)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        raise TcpFailed(f"truncated over UDP, then over TCP: {_describe(exc)}") from None
+        raise TcpFailed(f"truncated over UDP, then over TCP: {describe(exc)}") from None
     return Reply(server, tcp, True, len(tcp.to_wire()), ignored)
 
 
@@ -152,11 +153,11 @@ class Transport:
                 reply = ask(server, message, min(self.server_timeout, left))
             except (TimeoutError, OSError) as exc:  # silent, refused, unreachable network
                 self.ignored += getattr(exc, "ignored", 0)
-                self.unanswered[server] = _describe(exc)
-                errors.append(f"{server}: {_describe(exc)}")
+                self.unanswered[server] = describe(exc)
+                errors.append(f"{server}: {describe(exc)}")
                 continue
             except (dns.exception.DNSException, EOFError, ValueError) as exc:
-                errors.append(f"{server}: {_describe(exc)}")
+                errors.append(f"{server}: {describe(exc)}")
                 continue
             self.ignored += reply.ignored
             return reply, ""

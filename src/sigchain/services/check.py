@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import dns.exception
-import dns.message
 import dns.name
 import dns.query
 import dns.rcode
@@ -16,7 +15,7 @@ import dns.rrset
 import dns.zone
 
 from sigchain.core.diagnose.checklist import Row, ds_row
-from sigchain.core.resolve.exchange import Gathered
+from sigchain.core.resolve.exchange import Gathered, Query
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import Question
 from sigchain.core.zone import wire
@@ -77,10 +76,9 @@ def verify_row(zone: dns.name.Name, traced: tracing.TraceResult, zone_file: str 
 def parent_ds(zone: dns.name.Name, servers: Sequence[Server]) -> dict[str, Sequence[object] | str]:
     out: dict[str, Sequence[object] | str] = {}
     for s in servers:
-        q = dns.message.make_query(zone, dns.rdatatype.DS, want_dnssec=True, payload=1232)
-        q.flags = 0  # iterative: the parent's own data
+        q = Query(zone, dns.rdatatype.DS, (s,))  # iterative: the parent's own data
         try:
-            reply = transport.ask(s, q).message
+            reply = transport.ask(s, q.message()).message
         except (OSError, EOFError, dns.exception.DNSException) as exc:
             out[str(s)] = str(exc) or type(exc).__name__
             continue

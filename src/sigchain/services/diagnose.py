@@ -25,7 +25,7 @@ from sigchain.core.diagnose.classify import (
     ResolverAnswer,
     classify,
 )
-from sigchain.core.resolve.exchange import Gathered
+from sigchain.core.resolve.exchange import Gathered, Query
 from sigchain.core.validate.anchors import Server, parse_server
 from sigchain.core.validate.validator import Question
 from sigchain.edge import transport
@@ -68,15 +68,13 @@ def ask_resolver(server: Server, question: Question, cd: bool, timeout: float) -
     """Ask as a stub does (RD, DO, EDNS 1232), with or without CD: UDP, TCP when truncated.
     A UDP answer that never comes (or comes unparseable) but arrives over TCP larger than
     512 bytes is the fingerprint of a middlebox that cuts UDP without setting TC."""
-    q = dns.message.make_query(question.name, question.rdtype, want_dnssec=True, payload=1232)
-    if cd:
-        q.flags |= dns.flags.CD
+    q = Query(question.name, question.rdtype, (server,), rd=True, cd=cd).message()
     try:
         return Asked(transport.ask(server, q, timeout).message)
     except transport.NoReply as exc:
         udp_error = str(exc)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        return Asked(None, transport._describe(exc))
+        return Asked(None, transport.describe(exc))
     try:
         reply = dns.query.tcp(q, server.host, timeout=timeout, port=server.port)
     except (OSError, EOFError, dns.exception.DNSException):

@@ -1,6 +1,7 @@
 """Key-state metrics for zones whose keys sigchain manages (`sigchain keys`): read from the
 key directory's SQLite state at scrape time (a local read, never DNS), as the record states
-`keys status` shows and the time of each key's next change."""
+`keys status` shows and the time of each key's next change. Only the key timings are read:
+the rollover planner (what `keys status` also shows a run would do) is not run per scrape."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import dns.name
 
 from sigchain.core.probe.metrics import Family
+from sigchain.core.rollover.states import next_change, states
 from sigchain.errors import SigchainError
 from sigchain.services import keymanager
 
@@ -37,18 +39,19 @@ class KeyStateSource:
                      "When a managed key's record states change next (Unix time)",
                      ("zone", "keytag"))
         try:
-            status = keymanager.status(self.zone, self.directory, now)
+            stored, policy = keymanager.stored_zone(self.zone, self.directory)
         except SigchainError as exc:
             if str(exc) != self._failing:  # once per distinct problem, not every scrape
                 log.warning("key state of %s in %s: %s", zone, self.directory, exc)
                 self._failing = str(exc)
             return [state, nxt]
         self._failing = None
-        for row in status.keys:
-            tag, role = str(row.stored.tag), row.stored.key.role
+        for sk in stored.keys:
+            tag, role = str(sk.tag), sk.key.role
+            now_states = states(sk.key, policy, now)
             for record in RECORDS:
-                value = STATE_VALUES[row.states[record]]
+                value = STATE_VALUES[getattr(now_states, record).value]
                 state.samples.append(((zone, tag, role, record.upper()), float(value)))
-            if row.next_at is not None:
-                nxt.samples.append(((zone, tag), float(row.next_at)))
+            if (at := next_change(sk.key, policy, now)) is not None:
+                nxt.samples.append(((zone, tag), float(at)))
         return [state, nxt]

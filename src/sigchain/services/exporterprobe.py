@@ -41,7 +41,7 @@ def _query(server: Server, qname: dns.name.Name, rdtype: int, timeout: float,
         return transport.ask(server, msg, timeout).message
     except NETWORK_ERRORS as exc:
         raise ProbeFailed(f"{qname} {dns.rdatatype.to_text(rdtype)}: "
-                          f"{transport._describe(exc)}") from None
+                          f"{transport.describe(exc)}") from None
 
 
 def _axfr(zone: dns.name.Name, server: Server, timeout: float) -> list[dns.rrset.RRset]:
@@ -55,7 +55,7 @@ def _axfr(zone: dns.name.Name, server: Server, timeout: float) -> list[dns.rrset
     except dns.xfr.TransferError as exc:
         raise ProbeFailed(f"{zone} AXFR: {dns.rcode.to_text(exc.rcode)}") from None
     except NETWORK_ERRORS as exc:
-        raise ProbeFailed(f"{zone} AXFR: {transport._describe(exc)}") from None
+        raise ProbeFailed(f"{zone} AXFR: {transport.describe(exc)}") from None
     return rrsets
 
 

@@ -315,10 +315,8 @@ class Lab:
             elif isinstance(a, lab_plan.StopProcess):
                 self._stop(a.name)
             elif isinstance(a, lab_plan.StartServer):
-                proc = processes.spawn(a.cmd, self.paths.log(a.name), self.paths.pidfile(a.name),
-                                       cwd=self.paths.root)
-                self._record(a.name, proc.pid, self.paths.served(hierarchy.zone(a.zone)),
-                             list(a.cmd), a.address, "server")
+                self.spawn(a.name, list(a.cmd), self.paths.served(hierarchy.zone(a.zone)),
+                           a.address, "server")
                 servers[a.name] = "started"
             elif isinstance(a, lab_plan.ReloadServer):
                 rec = self.state.processes[a.name]
@@ -361,10 +359,10 @@ class Lab:
         elif isinstance(a, lab_plan.StartResolver):
             cmd, conf = self.daemons.resolver_cmd(a.kind, self.python)
             self.daemons.check_config(a.kind, conf)
-            proc = processes.spawn(cmd, self.paths.log(a.kind), None, cwd=self.paths.root)
-            self._record(a.kind, proc.pid, conf, cmd, a.address, "resolver", a.config or "")
+            pid = self.spawn(a.kind, cmd, conf, a.address, "resolver", a.config or "",
+                             pidfile=False)
             self.daemons.wait_resolver(a.kind, a.address)
-            report[a.kind] = {"name": a.kind, "address": a.address, "pid": proc.pid,
+            report[a.kind] = {"name": a.kind, "address": a.address, "pid": pid,
                               "action": "started"}
         else:
             raise TypeError(f"not an action of lab up: {a!r}")
@@ -411,11 +409,16 @@ class Lab:
 
     # ---- processes ---------------------------------------------------------------------------
 
-    def _record(self, name: str, pid: int, marker: str, cmd: list[str], address: str,
-                kind: str, config: str = "") -> None:
-        rec = ProcessRecord(pid, marker, tuple(cmd), address, kind, config, self.paths.log(name),
-                            self.clock.now())
+    def spawn(self, name: str, cmd: list[str], marker: str, address: str, kind: str,
+              config: str = "", pidfile: bool = True) -> int:
+        """Start a lab process (its log and pidfile under the lab directory) and record it in
+        the lab state, so status, repair and down find it again; its pid."""
+        proc = processes.spawn(cmd, self.paths.log(name),
+                               self.paths.pidfile(name) if pidfile else None, cwd=self.paths.root)
+        rec = ProcessRecord(proc.pid, marker, tuple(cmd), address, kind, config,
+                            self.paths.log(name), self.clock.now())
         self._save(self.state.with_process(name, rec))
+        return proc.pid
 
     def _stop(self, name: str) -> bool:
         rec = self.state.processes.get(name)

@@ -12,10 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import dns.exception
-import dns.flags
-import dns.message
 import dns.name
-import dns.query
 import dns.rdatatype
 
 from sigchain.clock import SYSTEM, Clock
@@ -34,8 +31,10 @@ from sigchain.core.diagnose.drills import (
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.lab import hierarchy
 from sigchain.core.lab.hierarchy import Denial, LabZone
+from sigchain.core.resolve.exchange import Query
 from sigchain.core.sign.denial import DenialRequest
-from sigchain.edge import keystore, processes, zonefile
+from sigchain.core.validate.anchors import Server
+from sigchain.edge import keystore, processes, transport, zonefile
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.model.keys import KeyRole
 from sigchain.services import signing
@@ -46,11 +45,11 @@ SERVE_WAIT = 30.0
 
 def soa_signature(z: LabZone, timeout: float) -> str | None:
     """The RRSIG over the zone's SOA as its server serves it now (None: no answer)."""
-    q = dns.message.make_query(z.name, dns.rdatatype.SOA, want_dnssec=True)
-    q.flags &= ~dns.flags.RD
+    server = Server(z.address, hierarchy.PORT)
     try:
-        r = dns.query.udp(q, z.address, port=hierarchy.PORT, timeout=timeout)
-    except (dns.exception.DNSException, OSError):
+        r = transport.ask(server, Query(z.name, dns.rdatatype.SOA, (server,)).message(),
+                          timeout).message
+    except (dns.exception.DNSException, OSError, EOFError):
         return None
     sigs = sorted(rd.to_text() for rrset in r.answer if rrset.rdtype == dns.rdatatype.RRSIG
                   for rd in rrset)
@@ -209,9 +208,7 @@ class Drills:
     def _start(self, name: str, cmd: list[str], marker: str, address: str) -> None:
         if self.lab._proc_alive(name):
             self.lab._stop(name)
-        proc = processes.spawn(cmd, self.paths.log(name), self.paths.pidfile(name),
-                               cwd=self.paths.root)
-        self.lab._record(name, proc.pid, marker, cmd, address, "drill")
+        self.lab.spawn(name, cmd, marker, address, "drill")
         self.lab.daemons.wait_resolver(name, address)
 
     # ---- repair ------------------------------------------------------------------------------
@@ -263,9 +260,7 @@ class Drills:
             raise OperationalError(f"the lab has no process {name}: run lab up first")
         cmd = [c for c in rec.cmd if c != "--force"] + (["--force"] if force else [])
         self.lab._stop(name)
-        proc = processes.spawn(cmd, self.paths.log(name), self.paths.pidfile(name),
-                               cwd=self.paths.root)
-        self.lab._record(name, proc.pid, rec.marker, cmd, rec.address, rec.kind)
+        self.lab.spawn(name, cmd, rec.marker, rec.address, rec.kind)
 
     def _wait_served(self, z: LabZone, done: Callable[[str | None], bool]) -> None:
         """Until the zone's server serves the version wanted, told by its SOA's RRSIG (the

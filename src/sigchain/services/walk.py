@@ -45,7 +45,7 @@ def _ask(server: Server, qname: dns.name.Name, rdtype: int, timeout: float) -> d
         try:
             return transport.ask(server, message, timeout).message
         except (OSError, EOFError, ValueError, dns.exception.DNSException) as exc:
-            why = transport._describe(exc)
+            why = transport.describe(exc)
             if isinstance(exc, ConnectionRefusedError):
                 break
     raise OperationalError(f"{server}: {qname} {dns.rdatatype.to_text(rdtype)}: {why}")

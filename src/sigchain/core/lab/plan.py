@@ -245,10 +245,7 @@ def sha256(text: str) -> str:
 
 
 def wanted_addresses(resolver: str) -> list[str]:
-    out = hierarchy.server_addresses()
-    if resolver in hierarchy.RESOLVERS:
-        out += [hierarchy.RESOLVERS[resolver], hierarchy.SIGCHAIN_RESOLVER[1]]
-    return out
+    return hierarchy.server_addresses() + list(lab_resolvers(resolver).values())
 
 
 def lab_resolvers(resolver: str) -> dict[str, str]:

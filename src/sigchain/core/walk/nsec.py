@@ -14,6 +14,8 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
+from sigchain.core.zone import shape
+
 Question = tuple[dns.name.Name, int]
 
 
@@ -127,8 +129,4 @@ class NsecWalk:
 
 def bitmap_types(rd: object) -> list[str]:
     """The type names in an NSEC/NSEC3 type bitmap, sorted."""
-    out: list[int] = []
-    for window, bitmap in rd.windows:  # type: ignore[attr-defined]
-        for i, byte in enumerate(bitmap):
-            out += [window * 256 + i * 8 + b for b in range(8) if byte & (0x80 >> b)]
-    return sorted(dns.rdatatype.to_text(t) for t in out)
+    return sorted(dns.rdatatype.to_text(t) for t in shape.bitmap_types(rd.windows))  # type: ignore[attr-defined]
