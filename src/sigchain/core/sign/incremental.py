@@ -147,8 +147,9 @@ class SignedZone:
         """Take the zone's data RRsets (canonical order): shape, signer, chain order."""
         for r in data:
             self.data.setdefault(r.key, {})[r.rdtype] = r
-        zshape = shape(self.okey, _types_at(data), ops=LABEL_KEYS)
-        _check_ds(data, _types_at(data), zshape)
+        types_at = _types_at(data)
+        zshape = shape(self.okey, types_at, ops=LABEL_KEYS)
+        _check_ds(data, types_at, zshape)
         self.kinds, self.names = dict(zshape.kinds), list(zshape.order)
         self.denial_ttl = self._denial_ttl()
         self.signer = RRsetSigner(_context(self.plan, self.okey, self.origin, self.opts,
