@@ -26,7 +26,14 @@ from sigchain.core.sign.changecheck import check_changes
 from sigchain.core.sign.difference import Changes, Diff, put, same, soa_serial
 from sigchain.core.sign.keyset import plan_keys
 from sigchain.core.sign.render import denial_units
-from sigchain.core.sign.rrsigs import RRsetSigner, covered_type, fits, role, split_signed
+from sigchain.core.sign.rrsigs import (
+    RRsetSigner,
+    covered_type,
+    expiration_of,
+    fits,
+    role,
+    split_signed,
+)
 from sigchain.core.sign.signer import SignOptions, _canonical_data, _check_ds, _context, _types_at
 from sigchain.core.update.changes import ChangeSet
 from sigchain.core.zone import nsec3hash
@@ -263,7 +270,7 @@ class SignedZone:
         """(owner, type covered, earliest expiration) of every RRSIG RRset."""
         for key, node in self.sigs.items():
             for rdtype, sig in node.items():
-                yield key, rdtype, min(int.from_bytes(w[8:12], "big") for w in sig.wires)
+                yield key, rdtype, expiration_of(sig)
 
     # ---- the zone shape, around the changed names ------------------------------------------
 
