@@ -19,7 +19,7 @@ import dns.rdata
 import dns.rdataclass
 from dns.rdatatype import RdataType
 
-from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.dnssec.rrsig import SigWindow, serial_lt
 from sigchain.core.sign.apex import next_serial, rdataset, set_apex
 from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED
 from sigchain.core.sign.changecheck import check_changes
@@ -449,7 +449,7 @@ class SignedZone:
         reach the secondaries), unless the change itself raised it; the SOA re-signed."""
         soa = self.data[self.okey][RdataType.SOA]
         serial = soa_serial(soa)
-        if not 0 < (serial - old_serial) % (1 << 32) < (1 << 31):
+        if not serial_lt(old_serial, serial):
             rule = self.opts.serial if self.opts.serial != "keep" else "increment"
             fields = soa.texts[0].split()
             fields[2] = str(next_serial(old_serial, rule, now))
