@@ -21,7 +21,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec.rrsig import SigWindow, serial_lt
 from sigchain.core.sign.apex import next_serial, rdataset, set_apex
-from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED
+from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED, role
 from sigchain.core.sign.changecheck import check_changes
 from sigchain.core.sign.difference import Changes, Diff, put, same, soa_serial
 from sigchain.core.sign.keyset import plan_keys
@@ -31,7 +31,6 @@ from sigchain.core.sign.rrsigs import (
     covered_type,
     expiration_of,
     fits,
-    role,
     split_signed,
 )
 from sigchain.core.sign.signer import SignOptions, _canonical_data, _check_ds, _context, _types_at
