@@ -104,7 +104,7 @@ def cut(data: list[RRsetRec], chain: Chain, kinds: Mapping[Key, NodeKind], size:
         di, ci = dj, cj
 
 
-def _signer_for(alg: algorithms.Algorithm, key: KeyPair, deterministic: bool) -> Callable[[bytes], bytes]:
+def signer_for(alg: algorithms.Algorithm, key: KeyPair, deterministic: bool) -> Callable[[bytes], bytes]:
     """`algorithms.sign` for one key, with the ECDSA scheme object made once, not per call."""
     if isinstance(key.private, algorithms.TokenKey):
         return key.private.sign_dnssec
@@ -133,7 +133,7 @@ def sign_units(batch: Batch, ctx: SigningContext) -> tuple[str, list[int], int |
     counts = [0] * len(ctx.keys)
     w = ctx.window
     earliest = _NEVER
-    signers = [_signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in ctx.keys]
+    signers = [signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in ctx.keys]
     # What does not change from one signature to the next, per key: algorithm, key tag, signer.
     tails = [(struct.pack("!H", k.key_tag) + ctx.signer_wire, f" {k.key_tag} {ctx.signer_text} ") for k in ctx.keys]
     zsk = [(i, ctx.keys[i].algorithm, signers[i], *tails[i]) for i in ctx.zsk]

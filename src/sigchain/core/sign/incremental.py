@@ -33,7 +33,7 @@ from sigchain.core.sign.rrsigs import (
     fits,
     split_signed,
 )
-from sigchain.core.sign.signer import SignOptions, _canonical_data, _check_ds, _context, _types_at
+from sigchain.core.sign.signer import SignOptions, canonical_data, data_shape, signing_context
 from sigchain.core.update.changes import ChangeSet
 from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.records import (
@@ -45,7 +45,7 @@ from sigchain.core.zone.records import (
     key_wire,
     type_bitmap,
 )
-from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, nsec3_types, nsec_types, shape
+from sigchain.core.zone.shape import NodeKind, nsec3_types, nsec_types
 from sigchain.findings import Finding
 from sigchain.model.keys import KeyPair
 
@@ -83,7 +83,7 @@ class SignedZone:
         records of a signed input dropped) and keep it for incremental changes."""
         z = cls(origin, keys, opts, now)
         warnings = list(z.plan.warnings)
-        data, apex_in, napex = _canonical_data(rrsets, origin, z.okey)
+        data, apex_in, napex = canonical_data(rrsets, origin, z.okey)
         set_apex(apex_in, origin, keys, z.plan, opts, now, warnings)
         data[:napex] = sorted(from_rdataset(origin, rds) for rds in apex_in.values())
         z._hold(data)
@@ -114,8 +114,8 @@ class SignedZone:
         by exactly the keys that sign now replaced (all of them when the ZSKs change: the
         zone's whole re-sign, the only step of a roll that costs the zone's size)."""
         self.plan = plan_keys(keys, self.origin, now, self.opts.force)
-        self.signer = RRsetSigner(_context(self.plan, self.okey, self.origin, self.opts,
-                                           self.denial_ttl))
+        self.signer = RRsetSigner(signing_context(self.plan, self.okey, self.origin, self.opts,
+                                                  self.denial_ttl))
         warnings = list(self.plan.warnings)
         return self._reconcile(keys, now, window, warnings), warnings
 
@@ -153,13 +153,11 @@ class SignedZone:
         """Take the zone's data RRsets (canonical order): shape, signer, chain order."""
         for r in data:
             self.data.setdefault(r.key, {})[r.rdtype] = r
-        types_at = _types_at(data)
-        zshape = shape(self.okey, types_at, ops=LABEL_KEYS)
-        _check_ds(data, types_at, zshape)
+        _, zshape = data_shape(self.okey, data)
         self.kinds, self.names = dict(zshape.kinds), list(zshape.order)
         self.denial_ttl = self._denial_ttl()
-        self.signer = RRsetSigner(_context(self.plan, self.okey, self.origin, self.opts,
-                                           self.denial_ttl))
+        self.signer = RRsetSigner(signing_context(self.plan, self.okey, self.origin, self.opts,
+                                                  self.denial_ttl))
         members = [n for n in self.names if self._in_chain(n)]
         if self.opts.nsec3 is not None:
             for n in members:

@@ -12,7 +12,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.rrsig import SigWindow, rrset_data
-from sigchain.core.sign.batches import BY_KSK, SigningContext, _signer_for
+from sigchain.core.sign.batches import BY_KSK, SigningContext, signer_for
 from sigchain.core.sign.render import Timestamps
 from sigchain.core.zone.records import Key, RRsetRec, is_wild, key_wire, make_rrset, type_text
 
@@ -23,7 +23,7 @@ class RRsetSigner:
     def __init__(self, ctx: SigningContext) -> None:
         self.ctx = ctx
         keys = ctx.keys
-        sign = [_signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in keys]
+        sign = [signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in keys]
         self.zsk = [(keys[i].algorithm, keys[i].key_tag, sign[i]) for i in ctx.zsk]
         self.ksk = [(keys[i].algorithm, keys[i].key_tag, sign[i]) for i in ctx.ksk]
         self.stamp = Timestamps()
