@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.serve.cache import DEFAULT_CACHE_ENTRIES, ResponseCache
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE
-from sigchain.core.serve.rrsets import ServedRRset, rdata_of
+from sigchain.core.serve.rrsets import ServedRRset, rdata_of, tails_of
 from sigchain.core.zone.nsec3hash import nsec3_digest_wire
 from sigchain.core.zone.records import Key, key_of, key_wire
 from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, shape
@@ -66,10 +65,9 @@ class RecordWires:
     @staticmethod
     def make(rrset: dns.rrset.RRset, rdatas: Sequence[bytes]) -> RecordWire:
         """`rrset`'s wire from its records' rdata wires (in the RRset's order), not kept."""
-        head = struct.pack("!HHI", rrset.rdtype, rrset.rdclass, rrset.ttl)
         owner = rrset.name.to_wire()
         assert owner is not None
-        return owner, tuple(head + struct.pack("!H", len(d)) + d for d in rdatas), rrset
+        return owner, tails_of(rrset.rdtype, rrset.ttl, rdatas, rrset.rdclass), rrset
 
     def keep(self, rrset: dns.rrset.RRset, rdatas: Sequence[bytes] | None = None) -> RecordWire:
         """Make (from `rdatas`, else by rendering the rdata) and keep `rrset`'s wire."""
