@@ -79,6 +79,16 @@ class RecordWires:
         return len(self._by_id)
 
 
+def nsec3_label_digest(label: bytes) -> bytes | None:
+    """The hash an NSEC3 owner label spells (base32hex), None when it spells none."""
+    try:
+        if len(label) % 8 == 0 and label.isalnum():  # base32hex digits are int()'s base 32
+            return int(label, 32).to_bytes(len(label) * 5 // 8, "big")
+        return base64.b32hexdecode(label.upper())
+    except (binascii.Error, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class ZoneIndex:
     """One zone, indexed once per load so that answering is lookups and bisection."""
@@ -148,9 +158,8 @@ class ZoneIndex:
         for k, rrset in nsec3_owner.items():
             if len(k) != len(okey) + 1 or k[:-1] != okey:
                 continue
-            try:
-                digest = base64.b32hexdecode(k[-1].upper())
-            except (binascii.Error, ValueError):
+            digest = nsec3_label_digest(k[-1])
+            if digest is None:
                 continue
             nsec3_nodes[digest] = Node({RdataType.NSEC3: rrset}, sigs.get(k, {}))
         if param is not None:
