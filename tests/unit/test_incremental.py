@@ -15,7 +15,6 @@ import dns.update
 import pytest
 from dns.rdatatype import RdataType
 
-from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.sign import signer
 from sigchain.core.sign.batches import BY_ZSK, UNSIGNED
@@ -30,6 +29,7 @@ from sigchain.core.zone.wire import WireRRset
 from sigchain.errors import InputError
 from sigchain.findings import Severity
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
+from tests.unit.lab import make_key
 
 N = dns.name.from_text
 NOW = 1_800_000_000
@@ -38,12 +38,7 @@ WINDOW = SigWindow(NOW - 3600, 30 * 86400, 86400, b"seed")
 
 
 def make_keys(alg: int = 15) -> list[KeyPair]:
-    a = algorithms.get(alg)
-    out = []
-    for role in (KeyRole.KSK, KeyRole.ZSK):
-        priv = algorithms.generate(a)
-        out.append(KeyPair(ORIGIN, alg, keyfile.make_dnskey(a, priv, role.flags), priv, KeyTiming()))
-    return out
+    return [make_key(ORIGIN, role, alg) for role in (KeyRole.KSK, KeyRole.ZSK)]
 
 
 def rds(t: str, *texts: str, ttl: int = 300) -> dns.rdataset.Rdataset:

@@ -67,7 +67,7 @@ def _boundary(f: BinaryIO, target: int) -> int | None:
     return None
 
 
-def _scan(f: BinaryIO, starts: list[int]) -> tuple[list[int], list[int]] | None:
+def _scan(f: BinaryIO, starts: list[int]) -> tuple[list[int], list[int]]:
     """One pass over the file, a chunk at a time: the line number at each of `starts`, and
     the offsets of the directive lines ($...)."""
     f.seek(0)
@@ -106,10 +106,7 @@ def plan(path: str, zone_origin: dns.name.Name, parts: int) -> list[Cut] | None:
                 if b is None or b <= starts[-1]:
                     return None
                 starts.append(b)
-            scanned = _scan(f, starts)
-            if scanned is None:
-                return None
-            lines, at = scanned
+            lines, at = _scan(f, starts)
             texts = [(a, _directive(f, a)) for a in at]
             if any(t.split()[0].upper() in ("$INCLUDE", "$GENERATE") for _, t in texts if t.split()):
                 return None

@@ -217,6 +217,8 @@ class AuthoritativeService:
         count = config.udp_workers if config.udp_workers > 1 else 0
         self.rrl = RateLimiting(config.rate_limit, count > 0) \
             if config.rate_limit.per_second > 0 else None
+        # The exact-query cache (core.serve.cache) is read by forked workers without RRL only.
+        self._exact = count > 0 and self.rrl is None
         self._workers = UdpWorkers(count, config.tcp_limits,
                                    self.rrl.counters if self.rrl else None,
                                    self.rrl.in_worker if self.rrl else None)
@@ -249,7 +251,7 @@ class AuthoritativeService:
                 return response
             return rrl.apply(zones, response, client, self.clock.now())
 
-        if rrl is None:  # every UDP answer may then come from the exact-query cache
+        if self._exact:  # every UDP answer may then come from the exact-query cache
             handle.exact_cache = lambda: self.served.sets[listener].cache.get_exact  # type: ignore[attr-defined]
         return handle
 
@@ -262,7 +264,8 @@ class AuthoritativeService:
         budget = CacheBudget(self.config.answer_cache_size << 20)  # shared by the listeners
         sets = tuple(
             ZoneSet([self.indexes[n] for n in lc.zones if n in self.indexes],
-                    udp_size=self.config.udp_size, cache=ResponseCache(budget=budget))
+                    udp_size=self.config.udp_size,
+                    cache=ResponseCache(budget=budget, exact=self._exact))
             for lc in self.config.listens
         )
         self.served = Served(sets, dict(self.histories))

@@ -49,10 +49,14 @@ class ResponseCache:
     """Rendered answers by query shape, within its byte budget and at most `entries` of them
     (then emptied: see the module doc)."""
 
-    __slots__ = ("entries", "budget", "_memo", "get", "_exact", "get_exact", "_used")
+    __slots__ = ("entries", "budget", "_memo", "get", "_exact", "get_exact", "_used", "keep_exact")
 
-    def __init__(self, entries: int = DEFAULT_CACHE_ENTRIES, budget: CacheBudget | None = None):
+    def __init__(self, entries: int = DEFAULT_CACHE_ENTRIES, budget: CacheBudget | None = None,
+                 exact: bool = True):
         self.entries = entries
+        # Whether `exact` entries are kept: only where something reads them (`get_exact`),
+        # else they would spend the budget and empty the cache the sooner for nothing.
+        self.keep_exact = exact
         self.budget = CacheBudget() if budget is None else budget
         self._memo: dict[CacheKey, CacheEntry] = {}
         # The dict's own `get`, bound once: the hot path costs one C call, no Python frame.
@@ -68,6 +72,8 @@ class ResponseCache:
     def put_exact(self, query: bytes, response: bytes, shared: bool = False) -> bool:
         """Keep the response (after its ID) to a UDP query (after its ID) unless full;
         `shared`: `response` is the very object a `put` entry holds (costs nothing more)."""
+        if not self.keep_exact:
+            return False
         cost = len(query) + (0 if shared else len(response) + BYTES_OVERHEAD) + EXACT_OVERHEAD
         return self._keep(self._exact, query, response, cost)
 

@@ -3,15 +3,13 @@ answering with nothing made per record but the bytes answers are built from (`Se
 
 from __future__ import annotations
 
-import base64
-import binascii
 import struct
 from collections.abc import Iterable, Mapping
 
 import dns.name
 from dns.rdatatype import RdataType
 
-from sigchain.core.serve.index import Node, ZoneIndex
+from sigchain.core.serve.index import Node, ZoneIndex, nsec3_label_digest
 from sigchain.core.serve.rrsets import NamedNodes, One, ServedRRset, compact, rdata_of, tails_of
 from sigchain.core.zone.records import Key, key_of, key_wire
 from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, shape
@@ -28,16 +26,6 @@ def owner_wire(text: str) -> bytes:
     if text == ".":
         return b"\x00"
     return b"".join(bytes((len(p),)) + p for p in text[:-1].encode().split(b".")) + b"\x00"
-
-
-def _digest(label: bytes) -> bytes | None:
-    """The hash an NSEC3 owner label spells (base32hex), None when it spells none."""
-    try:
-        if len(label) % 8 == 0 and label.isalnum():  # base32hex digits are int()'s base 32
-            return int(label, 32).to_bytes(len(label) * 5 // 8, "big")
-        return base64.b32hexdecode(label.upper())
-    except (binascii.Error, ValueError):
-        return None
 
 
 # An RRset as the index takes it: (label key, owner wire in the zone's case, type, covered type,
@@ -106,7 +94,7 @@ class WireIndexer:
         depth = len(okey) + 1
         for k, rrset in self.nsec3.items():
             if len(k) == depth and k[:-1] == okey:
-                digest = _digest(k[-1])
+                digest = nsec3_label_digest(k[-1])
                 if digest is not None:
                     nsec3_nodes[digest] = Node(One(RdataType.NSEC3, rrset), compact(sigs.get(k)))
         salt, iterations = _nsec3_params(apex.get(RdataType.NSEC3PARAM), nsec3_nodes)

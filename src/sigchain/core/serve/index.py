@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.serve.cache import DEFAULT_CACHE_ENTRIES, ResponseCache
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE
-from sigchain.core.serve.rrsets import ServedRRset, rdata_of
+from sigchain.core.serve.rrsets import ServedRRset, rdata_of, tails_of
 from sigchain.core.zone.nsec3hash import nsec3_digest_wire
 from sigchain.core.zone.records import Key, key_of, key_wire
 from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, shape
@@ -66,10 +65,9 @@ class RecordWires:
     @staticmethod
     def make(rrset: dns.rrset.RRset, rdatas: Sequence[bytes]) -> RecordWire:
         """`rrset`'s wire from its records' rdata wires (in the RRset's order), not kept."""
-        head = struct.pack("!HHI", rrset.rdtype, rrset.rdclass, rrset.ttl)
         owner = rrset.name.to_wire()
         assert owner is not None
-        return owner, tuple(head + struct.pack("!H", len(d)) + d for d in rdatas), rrset
+        return owner, tails_of(rrset.rdtype, rrset.ttl, rdatas, rrset.rdclass), rrset
 
     def keep(self, rrset: dns.rrset.RRset, rdatas: Sequence[bytes] | None = None) -> RecordWire:
         """Make (from `rdatas`, else by rendering the rdata) and keep `rrset`'s wire."""
@@ -79,6 +77,16 @@ class RecordWires:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+def nsec3_label_digest(label: bytes) -> bytes | None:
+    """The hash an NSEC3 owner label spells (base32hex), None when it spells none."""
+    try:
+        if len(label) % 8 == 0 and label.isalnum():  # base32hex digits are int()'s base 32
+            return int(label, 32).to_bytes(len(label) * 5 // 8, "big")
+        return base64.b32hexdecode(label.upper())
+    except (binascii.Error, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -150,9 +158,8 @@ class ZoneIndex:
         for k, rrset in nsec3_owner.items():
             if len(k) != len(okey) + 1 or k[:-1] != okey:
                 continue
-            try:
-                digest = base64.b32hexdecode(k[-1].upper())
-            except (binascii.Error, ValueError):
+            digest = nsec3_label_digest(k[-1])
+            if digest is None:
                 continue
             nsec3_nodes[digest] = Node({RdataType.NSEC3: rrset}, sigs.get(k, {}))
         if param is not None:

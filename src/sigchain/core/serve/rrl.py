@@ -79,11 +79,11 @@ class RrlStats:
 class RateLimiter:
     """The accounts (credit, last time) and the decision for each response."""
 
-    def __init__(self, limit: RateLimit, stats: RrlStats | None = None):
+    def __init__(self, limit: RateLimit):
         self.limit = limit
         # → [credit, time, limited responses]
         self._accounts: dict[tuple[str, bytes, int, int], list[int]] = {}
-        self.stats = RrlStats() if stats is None else stats
+        self.stats = RrlStats()  # a server's UDP worker gives it a shared buffer (services/ratelimit)
 
     def decide(self, client: str, key: tuple[bytes, int, int], now: int) -> str:
         """SEND, SLIP or DROP for one response (counted as `key`) to `client` at `now`."""

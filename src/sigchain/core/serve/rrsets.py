@@ -29,9 +29,9 @@ def _rdtype(value: int) -> dns.rdatatype.RdataType:
     return t
 
 
-def tails_of(rdtype: int, ttl: int, rdatas: Iterable[bytes]) -> tuple[bytes, ...]:
-    """Each record's wire after its owner: type, class IN, TTL, length, rdata."""
-    return tuple(_HEAD.pack(rdtype, 1, ttl, len(d)) + d for d in rdatas)
+def tails_of(rdtype: int, ttl: int, rdatas: Iterable[bytes], rdclass: int = 1) -> tuple[bytes, ...]:
+    """Each record's wire after its owner: type, class (IN), TTL, length, rdata."""
+    return tuple(_HEAD.pack(rdtype, rdclass, ttl, len(d)) + d for d in rdatas)
 
 
 class ServedRRset(dns.rrset.RRset):

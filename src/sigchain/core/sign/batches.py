@@ -26,7 +26,7 @@ from sigchain.core.zone.records import Key, RRsetRec, key_wire, type_text
 from sigchain.core.zone.shape import NodeKind
 from sigchain.model.keys import KeyPair
 
-_KSK_SIGNED = (RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY)
+_KSK_SIGNED = frozenset({RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY})
 
 by_owner_type = operator.itemgetter(0, 2)  # an RRsetRec's (key, rdtype): canonical order
 
@@ -70,23 +70,21 @@ class SigningContext:
     nsec3: nsec3hash.Nsec3Params | None = None
 
 
+def role(kind: NodeKind | None, rdtype: int) -> int:
+    """Who signs the RRset `rdtype` at a name of `kind` (RFC 4035 §2.2): nothing below a zone
+    cut but DS, the KSKs the apex DNSKEY/CDS/CDNSKEY, the ZSKs the rest."""
+    if kind is NodeKind.AUTH:
+        return BY_ZSK
+    if kind is NodeKind.APEX:
+        return BY_KSK if rdtype in _KSK_SIGNED else BY_ZSK
+    if kind is NodeKind.DELEGATION and rdtype == RdataType.DS:
+        return BY_ZSK
+    return UNSIGNED
+
+
 def roles(seg: list[RRsetRec], kinds: Mapping[Key, NodeKind]) -> bytes:
-    """Who signs each RRset of `seg` (RFC 4035 §2.2): nothing below a zone cut but DS, the
-    KSKs the apex DNSKEY/CDS/CDNSKEY, the ZSKs the rest."""
-    auth, deleg, apex_kind = NodeKind.AUTH, NodeKind.DELEGATION, NodeKind.APEX
-    out = bytearray()
-    add = out.append
-    for r in seg:
-        kind = kinds[r[0]]
-        if kind is auth:
-            add(BY_ZSK)
-        elif kind is deleg:
-            add(BY_ZSK if r[2] == RdataType.DS else UNSIGNED)
-        elif kind is apex_kind:
-            add(BY_KSK if r[2] in _KSK_SIGNED else BY_ZSK)
-        else:
-            add(UNSIGNED)
-    return bytes(out)
+    """Who signs each RRset of `seg` (`role`)."""
+    return bytes([role(kinds[r[0]], r[2]) for r in seg])
 
 
 def cut(data: list[RRsetRec], chain: Chain, kinds: Mapping[Key, NodeKind], size: int) -> Iterator[Batch]:
@@ -106,7 +104,7 @@ def cut(data: list[RRsetRec], chain: Chain, kinds: Mapping[Key, NodeKind], size:
         di, ci = dj, cj
 
 
-def _signer_for(alg: algorithms.Algorithm, key: KeyPair, deterministic: bool) -> Callable[[bytes], bytes]:
+def signer_for(alg: algorithms.Algorithm, key: KeyPair, deterministic: bool) -> Callable[[bytes], bytes]:
     """`algorithms.sign` for one key, with the ECDSA scheme object made once, not per call."""
     if isinstance(key.private, algorithms.TokenKey):
         return key.private.sign_dnssec
@@ -135,7 +133,7 @@ def sign_units(batch: Batch, ctx: SigningContext) -> tuple[str, list[int], int |
     counts = [0] * len(ctx.keys)
     w = ctx.window
     earliest = _NEVER
-    signers = [_signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in ctx.keys]
+    signers = [signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in ctx.keys]
     # What does not change from one signature to the next, per key: algorithm, key tag, signer.
     tails = [(struct.pack("!H", k.key_tag) + ctx.signer_wire, f" {k.key_tag} {ctx.signer_text} ") for k in ctx.keys]
     zsk = [(i, ctx.keys[i].algorithm, signers[i], *tails[i]) for i in ctx.zsk]

@@ -12,6 +12,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.update.changes import ChangeSet
 from sigchain.core.zone.records import Key
+from sigchain.core.zone.wire import key_text
 from sigchain.errors import InputError, UnsafeRefused
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def check_changes(zone: SignedZone, changes: ChangeSet) -> None:
         raise InputError(f"no SOA record at the zone apex {zone.origin}")
     for k, ts in final.items():
         if RdataType.DS in ts and RdataType.NS not in ts and k != okey:
-            raise InputError(f"{_text(k)}: DS record "
+            raise InputError(f"{key_text(k)}: DS record "
                              "without NS (a DS belongs at a delegation)")
     if zone.opts.nsec3 is not None:
         _check_hashes(zone, final)
@@ -49,18 +50,15 @@ def _check_hashes(zone: SignedZone, final: dict[Key, set[int]]) -> None:
     olen = len(zone.okey)
     for k, ts in final.items():
         if ts and len(k) == olen + 1 and k in zone.unhashed:
-            raise UnsafeRefused(f"NSEC3 owner {_text(k)} collides with a name in the zone")
+            raise UnsafeRefused(f"NSEC3 owner {key_text(k)} collides with a name in the zone")
         n = k
         while len(n) > olen and n not in zone.hashed:
             owner = zone.nsec3_owner(n)
             other = zone.unhashed.get(owner)
             if other is not None and other != n:
-                raise UnsafeRefused(f"NSEC3 hash collision between {_text(other)} and "
-                                    f"{_text(n)}: choose another salt")
+                raise UnsafeRefused(f"NSEC3 hash collision between {key_text(other)} and "
+                                    f"{key_text(n)}: choose another salt")
             if owner in zone.data:
-                raise UnsafeRefused(f"NSEC3 owner {_text(owner)} collides with a name in the zone")
+                raise UnsafeRefused(f"NSEC3 owner {key_text(owner)} collides with a name in the zone")
             n = n[:-1]
 
-
-def _text(k: Key) -> str:
-    return dns.name.Name(tuple(reversed(k)) + (b"",)).to_text()

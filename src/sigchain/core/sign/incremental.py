@@ -19,15 +19,21 @@ import dns.rdata
 import dns.rdataclass
 from dns.rdatatype import RdataType
 
-from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.dnssec.rrsig import SigWindow, serial_lt
 from sigchain.core.sign.apex import next_serial, rdataset, set_apex
-from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED
+from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED, role
 from sigchain.core.sign.changecheck import check_changes
 from sigchain.core.sign.difference import Changes, Diff, put, same, soa_serial
 from sigchain.core.sign.keyset import plan_keys
 from sigchain.core.sign.render import denial_units
-from sigchain.core.sign.rrsigs import RRsetSigner, covered_type, fits, role, split_signed
-from sigchain.core.sign.signer import SignOptions, _canonical_data, _check_ds, _context, _types_at
+from sigchain.core.sign.rrsigs import (
+    RRsetSigner,
+    covered_type,
+    expiration_of,
+    fits,
+    split_signed,
+)
+from sigchain.core.sign.signer import SignOptions, canonical_data, data_shape, signing_context
 from sigchain.core.update.changes import ChangeSet
 from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.records import (
@@ -39,7 +45,7 @@ from sigchain.core.zone.records import (
     key_wire,
     type_bitmap,
 )
-from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, nsec3_types, nsec_types, shape
+from sigchain.core.zone.shape import NodeKind, nsec3_types, nsec_types
 from sigchain.findings import Finding
 from sigchain.model.keys import KeyPair
 
@@ -77,7 +83,7 @@ class SignedZone:
         records of a signed input dropped) and keep it for incremental changes."""
         z = cls(origin, keys, opts, now)
         warnings = list(z.plan.warnings)
-        data, apex_in, napex = _canonical_data(rrsets, origin, z.okey)
+        data, apex_in, napex = canonical_data(rrsets, origin, z.okey)
         set_apex(apex_in, origin, keys, z.plan, opts, now, warnings)
         data[:napex] = sorted(from_rdataset(origin, rds) for rds in apex_in.values())
         z._hold(data)
@@ -108,8 +114,8 @@ class SignedZone:
         by exactly the keys that sign now replaced (all of them when the ZSKs change: the
         zone's whole re-sign, the only step of a roll that costs the zone's size)."""
         self.plan = plan_keys(keys, self.origin, now, self.opts.force)
-        self.signer = RRsetSigner(_context(self.plan, self.okey, self.origin, self.opts,
-                                           self.denial_ttl))
+        self.signer = RRsetSigner(signing_context(self.plan, self.okey, self.origin, self.opts,
+                                                  self.denial_ttl))
         warnings = list(self.plan.warnings)
         return self._reconcile(keys, now, window, warnings), warnings
 
@@ -147,12 +153,11 @@ class SignedZone:
         """Take the zone's data RRsets (canonical order): shape, signer, chain order."""
         for r in data:
             self.data.setdefault(r.key, {})[r.rdtype] = r
-        zshape = shape(self.okey, _types_at(data), ops=LABEL_KEYS)
-        _check_ds(data, _types_at(data), zshape)
+        _, zshape = data_shape(self.okey, data)
         self.kinds, self.names = dict(zshape.kinds), list(zshape.order)
         self.denial_ttl = self._denial_ttl()
-        self.signer = RRsetSigner(_context(self.plan, self.okey, self.origin, self.opts,
-                                           self.denial_ttl))
+        self.signer = RRsetSigner(signing_context(self.plan, self.okey, self.origin, self.opts,
+                                                  self.denial_ttl))
         members = [n for n in self.names if self._in_chain(n)]
         if self.opts.nsec3 is not None:
             for n in members:
@@ -262,7 +267,7 @@ class SignedZone:
         """(owner, type covered, earliest expiration) of every RRSIG RRset."""
         for key, node in self.sigs.items():
             for rdtype, sig in node.items():
-                yield key, rdtype, min(int.from_bytes(w[8:12], "big") for w in sig.wires)
+                yield key, rdtype, expiration_of(sig)
 
     # ---- the zone shape, around the changed names ------------------------------------------
 
@@ -441,7 +446,7 @@ class SignedZone:
         reach the secondaries), unless the change itself raised it; the SOA re-signed."""
         soa = self.data[self.okey][RdataType.SOA]
         serial = soa_serial(soa)
-        if not 0 < (serial - old_serial) % (1 << 32) < (1 << 31):
+        if not serial_lt(old_serial, serial):
             rule = self.opts.serial if self.opts.serial != "keep" else "increment"
             fields = soa.texts[0].split()
             fields[2] = str(next_serial(old_serial, rule, now))

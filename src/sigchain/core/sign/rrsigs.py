@@ -1,6 +1,6 @@
-"""RRSIG RRsets one at a time, for the incremental signer: who signs an RRset (`role`), one
-RRset signed with the keys of a `SigningContext`, a signed zone split into data, RRSIGs and
-denial records, and whether a signature found there can stay (`fits`)."""
+"""RRSIG RRsets one at a time, for the incremental signer (who signs an RRset is
+`batches.role`): one RRset signed with the keys of a `SigningContext`, a signed zone split
+into data, RRSIGs and denial records, and whether a signature found there can stay (`fits`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.rrsig import SigWindow, rrset_data
-from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED, SigningContext, _signer_for
+from sigchain.core.sign.batches import BY_KSK, SigningContext, signer_for
 from sigchain.core.sign.render import Timestamps
 from sigchain.core.zone.records import Key, RRsetRec, is_wild, key_wire, make_rrset, type_text
-from sigchain.core.zone.shape import NodeKind
 
 
 class RRsetSigner:
@@ -24,7 +23,7 @@ class RRsetSigner:
     def __init__(self, ctx: SigningContext) -> None:
         self.ctx = ctx
         keys = ctx.keys
-        sign = [_signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in keys]
+        sign = [signer_for(algorithms.get(k.algorithm), k, ctx.deterministic) for k in keys]
         self.zsk = [(keys[i].algorithm, keys[i].key_tag, sign[i]) for i in ctx.zsk]
         self.ksk = [(keys[i].algorithm, keys[i].key_tag, sign[i]) for i in ctx.ksk]
         self.stamp = Timestamps()
@@ -56,20 +55,6 @@ def expiration_of(sigs: RRsetRec) -> int:
 
 def covered_type(sig_wire: bytes) -> int:
     return int(struct.unpack_from("!H", sig_wire)[0])
-
-
-_KSK_SIGNED = frozenset({RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY})
-
-
-def role(kind: NodeKind | None, rdtype: int) -> int:
-    """Who signs the RRset `rdtype` at a name of `kind` (RFC 4035 §2.2)."""
-    if kind is NodeKind.AUTH:
-        return BY_ZSK
-    if kind is NodeKind.APEX:
-        return BY_KSK if rdtype in _KSK_SIGNED else BY_ZSK
-    if kind is NodeKind.DELEGATION and rdtype == RdataType.DS:
-        return BY_ZSK
-    return UNSIGNED
 
 
 def split_signed(

@@ -64,15 +64,13 @@ def prepare(
     warnings = list(plan.warnings)
     okey = key_of(origin)
     # 1. The unsigned data in canonical order, with the apex records the signer sets.
-    data, apex_in, napex = _canonical_data(rrsets, origin, okey)
+    data, apex_in, napex = canonical_data(rrsets, origin, okey)
     set_apex(apex_in, origin, keys, plan, opts, now, warnings)
     soa_rds = apex_in[RdataType.SOA]
     denial_ttl = min(soa_rds[0].minimum, soa_rds.ttl)  # type: ignore[attr-defined]  # RFC 9077
     data[:napex] = sorted(from_rdataset(origin, rds) for rds in apex_in.values())
     # 2. The types at each name and the zone shape.
-    types_at = _types_at(data)
-    zshape = shape(okey, types_at, ops=LABEL_KEYS)
-    _check_ds(data, types_at, zshape)
+    types_at, zshape = data_shape(okey, data)
     # 3. The denial chain's order. The records themselves are built by the workers.
     bitmap = Bitmaps(zshape.kinds, types_at, opts.nsec3 is not None)
     chain: Chain = (
@@ -80,13 +78,13 @@ def prepare(
         else Nsec3Chain(zshape, types_at, opts.nsec3, okey, bitmap)
     )
     # 4. Batches: stretches of the canonical order, made as the signing pool takes them.
-    ctx = _context(plan, okey, origin, opts, denial_ttl)
+    ctx = signing_context(plan, okey, origin, opts, denial_ttl)
     ksk_signs = all(any(k.is_sep for k in ks) for ks in plan.ksk_signers.values())
     cut = functools.partial(batching.cut, data, chain, zshape.kinds)
     return Prepared(origin, cut, len(data) + len(chain.items), ctx, warnings, ksk_signs, plan.published)
 
 
-def _canonical_data(
+def canonical_data(
     rrsets: Iterable[RRsetRec], origin: dns.name.Name, okey: Key
 ) -> tuple[list[RRsetRec], dict[int, dns.rdataset.Rdataset], int]:
     """The RRsets in canonical order without what a signer makes, the apex ones as rdatasets
@@ -107,6 +105,15 @@ def _canonical_data(
         r = next(r for r in data[napex:] if r.key[:olen] != okey)
         raise InputError(f"{r.owner} is outside the zone {origin}")
     return data, apex_in, napex
+
+
+def data_shape(okey: Key, data: list[RRsetRec]) -> tuple[dict[Key, tuple[int, ...]], ZoneShape]:
+    """The types at each name of `data` (in canonical order) and the zone's shape; refuses
+    a DS without NS."""
+    types_at = _types_at(data)
+    zshape = shape(okey, types_at, ops=LABEL_KEYS)
+    _check_ds(data, types_at, zshape)
+    return types_at, zshape
 
 
 def _types_at(data: list[RRsetRec]) -> dict[Key, tuple[int, ...]]:
@@ -134,7 +141,7 @@ def _check_ds(data: list[RRsetRec], types_at: dict[Key, tuple[int, ...]], zshape
             raise InputError(f"{owner}: DS record without NS (a DS belongs at a delegation)")
 
 
-def _context(
+def signing_context(
     plan: KeyPlan, okey: Key, origin: dns.name.Name, opts: SignOptions, denial_ttl: int
 ) -> SigningContext:
     """The signing keys (ZSKs first) with who signs what (RFC 4035 §2.2), for the workers."""

@@ -20,6 +20,7 @@ import dns.rrset
 import dns.update
 from dns.rdatatype import RdataType
 
+from sigchain.core.dnssec.rrsig import serial_lt
 from sigchain.core.update.changes import ChangeSet, ZoneData
 from sigchain.core.zone.records import Key, RRsetRec, key_of, make_rrset, type_text
 from sigchain.core.zone.shape import clashes_with_cname
@@ -243,7 +244,7 @@ def _add(work: _Work, rr: dns.rrset.RRset, key: Key, rd: dns.rdata.Rdata, apex: 
     have = work.get(key, rdtype)
     owner = have.owner if have is not None else rr.name.to_text()
     if rdtype == RdataType.SOA:
-        if not apex or have is None or not _serial_gt(rd.serial, _serial(have)):  # type: ignore[attr-defined]
+        if not apex or have is None or not serial_lt(_serial(have), rd.serial):  # type: ignore[attr-defined]
             return
         have = None  # the one SOA is replaced
     elif rdtype == RdataType.CNAME:
@@ -261,9 +262,3 @@ def _add(work: _Work, rr: dns.rrset.RRset, key: Key, rd: dns.rdata.Rdata, apex: 
 
 def _serial(soa: RRsetRec) -> int:
     return int(soa.texts[0].split()[2])
-
-
-def _serial_gt(a: int, b: int) -> bool:
-    """RFC 1982 §3.2 on 32 bits."""
-    d = (a - b) % (1 << 32)
-    return 0 < d < (1 << 31)

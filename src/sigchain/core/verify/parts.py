@@ -12,7 +12,7 @@ from typing import NamedTuple
 from dns.rdatatype import RdataType
 
 from sigchain.core.verify.report import VerifyReport
-from sigchain.core.verify.verifier import SigContext, _index, _Indexed, check_signatures
+from sigchain.core.verify.verifier import Indexed, SigContext, check_signatures, index_zone
 from sigchain.core.zone.records import Key
 from sigchain.core.zone.wire import WireRRset
 from sigchain.findings import Finding
@@ -48,10 +48,10 @@ def summary(rrsets: Sequence[WireRRset]) -> Summary:
     return Summary([(k, o, tuple(ts)) for k, (o, ts) in names.items()], kept, algs)
 
 
-def merge(summaries: Sequence[Summary]) -> _Indexed:
-    """The whole zone's names, in order, as `verifier._index` gives them, without the RRSIGs
+def merge(summaries: Sequence[Summary]) -> Indexed:
+    """The whole zone's names, in order, as `verifier.index_zone` gives them, without the RRSIGs
     (placeholders stand for the RRsets no whole-zone check reads)."""
-    z = _Indexed()
+    z = Indexed()
     kept = {(r.key, r.rdtype): r for s in summaries for r in s.kept}
     shared: dict[tuple[int, ...], dict[int, None]] = {}  # names with no kept RRset share one
     for s in summaries:
@@ -81,7 +81,7 @@ def check_part(rrsets: Sequence[WireRRset], ctx: SigContext, origin: object) -> 
     """The signatures of a part's RRsets (in a worker, serially)."""
     rep = VerifyReport(origin)  # type: ignore[arg-type]
     marks: list[tuple[Key, int]] = []
-    z = _index(rrsets)
+    z = index_zone(rrsets)
     check_signatures(rep, z, ctx, None, marks=marks)
     counts = (rep.rrsets_checked, rep.signatures_checked, rep.signatures_verified,
               rep.signatures_valid)

@@ -52,8 +52,8 @@ from sigchain.errors import InputError
 from sigchain.findings import Finding, Param
 from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, FLAG_ZONE
 
-__all__ = ["Checker", "Job", "SigContext", "VerifyReport", "begin", "check_jobs", "check_signatures",
-           "finish", "serial_checker", "verify_records"]
+__all__ = ["Checker", "Indexed", "Job", "SigContext", "VerifyReport", "begin", "check_jobs", "check_signatures",
+           "finish", "index_zone", "serial_checker", "verify_records"]
 
 # One signature to check: (algorithm, indexes of candidate keys in the DNSKEY RRset's wire
 # list, signature, signed data).
@@ -94,7 +94,7 @@ def serial_checker(dnskeys: Sequence[bytes], jobs: Sequence[Job]) -> Callable[[]
 
 
 @dataclass
-class _Indexed:
+class Indexed:
     """A zone's RRsets by owner (label-tuple key) and type, its RRSIGs by owner and covered
     type, the owners' presentation forms, and the algorithms of every RRSIG."""
 
@@ -108,9 +108,9 @@ class _Indexed:
         return t if t is not None else key_text(key)
 
 
-def _index(rrsets: Iterable[WireRRset]) -> _Indexed:
+def index_zone(rrsets: Iterable[WireRRset]) -> Indexed:
     """Several RRSIG RRsets at one name are merged."""
-    z = _Indexed()
+    z = Indexed()
     data, sigs, owners, algs = z.data, z.sigs, z.owners, z.signing_algs
     signers: dict[bytes, Key] = {}
     for rr in rrsets:
@@ -197,7 +197,7 @@ def _data_shape(okey: Key, types_at: Mapping[Key, frozenset[int]]) -> ZoneShape:
     return shape(okey, present, ops=LABEL_KEYS)
 
 
-def begin(rep: VerifyReport, z: _Indexed, now: int, ignore_ksk: bool, policy: DnssecPolicy
+def begin(rep: VerifyReport, z: Indexed, now: int, ignore_ksk: bool, policy: DnssecPolicy
           ) -> tuple[SigContext | None, ZoneShape, Mapping[Key, AbstractSet[int]], WireRRset]:
     """The whole-zone checks that come before the signatures (apex, keys, CNAMEs, algorithms
     that sign nothing); the signatures' context (None: no DNSKEY, nothing to check), the
@@ -229,7 +229,7 @@ def begin(rep: VerifyReport, z: _Indexed, now: int, ignore_ksk: bool, policy: Dn
     return ctx, zshape, types_at, soa
 
 
-def check_signatures(rep: VerifyReport, z: _Indexed, ctx: SigContext, zshape: ZoneShape | None,
+def check_signatures(rep: VerifyReport, z: Indexed, ctx: SigContext, zshape: ZoneShape | None,
                      checker: Checker = serial_checker,
                      marks: list[tuple[Key, int]] | None = None) -> None:
     """Every signature over the RRsets of `z` (the whole zone, or some of its names: then
@@ -253,7 +253,7 @@ def verify_records(
     """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged);
     keys of algorithms the policy does not validate are left out, as a validator would."""
     rep = VerifyReport(origin)
-    z = _index(rrsets)
+    z = index_zone(rrsets)
     ctx, zshape, types_at, soa = begin(rep, z, now, ignore_ksk, policy)
     if ctx is None:
         return rep
@@ -273,7 +273,7 @@ def _check_cnames(rep: VerifyReport, types_at: Mapping[Key, AbstractSet[int]], t
                         text(k), RdataType.CNAME)
 
 
-def finish(rep: VerifyReport, z: _Indexed, zshape: ZoneShape, types_at: Mapping[Key, AbstractSet[int]],
+def finish(rep: VerifyReport, z: Indexed, zshape: ZoneShape, types_at: Mapping[Key, AbstractSet[int]],
            soa: WireRRset) -> None:
     """The zone has one denial chain, NSEC or NSEC3, checked whole; its TTL is
     min(SOA MINIMUM, SOA TTL) (RFC 9077)."""
