@@ -81,7 +81,7 @@ def parent_zone_of(zone: dns.name.Name, server: Server) -> dns.name.Name:
     try:
         m = parentcheck.ask_tcp(server, zone, RdataType.DS)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        raise OperationalError(f"parent primary {server}: {transport._describe(exc)}") from None
+        raise OperationalError(f"parent primary {server}: {transport.describe(exc)}") from None
     for r in list(m.answer) + list(m.authority):
         if r.rdtype == RdataType.SOA and zone.is_subdomain(r.name) and r.name != zone:
             return r.name
@@ -107,7 +107,7 @@ def send_update(zone: dns.name.Name, server: Server, wanted: tuple[Wanted, ...],
         raise OperationalError(f"parent primary {server} rejected the UPDATE's TSIG: "
                                f"{type(exc).__name__}") from None
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        raise OperationalError(f"UPDATE to {server}: {transport._describe(exc)}") from None
+        raise OperationalError(f"UPDATE to {server}: {transport.describe(exc)}") from None
     if reply.rcode() != dns.rcode.NOERROR:
         raise OperationalError(f"parent primary {server} answered the UPDATE of {zone} DS in "
                                f"{parent} with {dns.rcode.to_text(reply.rcode())}")

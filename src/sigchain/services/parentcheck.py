@@ -57,7 +57,7 @@ def _drive(res: Resolution, clock: Clock, budget: float = BUDGET) -> object:
             try:
                 m = ask_tcp(s, q.qname, q.rdtype)
             except (OSError, EOFError, dns.exception.DNSException) as exc:
-                errors.append(f"{s}: {transport._describe(exc)}")
+                errors.append(f"{s}: {transport.describe(exc)}")
                 continue
             reply = Reply(s, m, True, len(m.to_wire()))
             break
@@ -110,7 +110,7 @@ def server_ds(zone: dns.name.Name, server: Server, parent: Parent,
     try:
         m = ask_tcp(server, zone, RdataType.DS)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        return ServerDs(str(server), None, transport._describe(exc))
+        return ServerDs(str(server), None, transport.describe(exc))
     if m.rcode() != dns.rcode.NOERROR:
         return ServerDs(str(server), None, f"{dns.rcode.to_text(m.rcode())}")
     if not m.flags & dns.flags.AA:
