@@ -55,3 +55,11 @@ def test_recheck_drops_the_nta_once_the_zone_validates() -> None:
 def test_forced_nta_is_never_rechecked() -> None:
     ntas = NegativeAnchors().add(N("broken.test."), T, 3600, forced=True)
     assert ntas.due(T + 3000) == () and ntas.next_event() == T + 3600
+
+
+def test_every_recheck_keeps_the_nta_s_own_interval() -> None:
+    """nta-recheck set to 60 s: the re-check after a bogus one is 60 s later, not the default."""
+    ntas = NegativeAnchors().add(N("broken.test."), T, 3600, recheck=60)
+    assert ntas.due(T + 60) == (N("broken.test."),)
+    still, _ = ntas.rechecked(N("broken.test."), Status.BOGUS, T + 60)
+    assert still.due(T + 119) == () and still.due(T + 120) == (N("broken.test."),)

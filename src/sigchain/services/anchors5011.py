@@ -31,7 +31,7 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.validate import rfc5011
 from sigchain.core.validate.anchors import Server
-from sigchain.core.validate.nta import DEFAULT_LIFETIME, NegativeAnchor, NegativeAnchors
+from sigchain.core.validate.nta import DEFAULT_LIFETIME, RECHECK, NegativeAnchor, NegativeAnchors
 from sigchain.core.validate.rfc5011 import TIMERS, Event, KeyState, Timers, TrackedKey, TrustPoint
 from sigchain.core.validate.verdict import Status
 from sigchain.edge import transport
@@ -165,7 +165,7 @@ def _lines(points: dict[dns.name.Name, TrustPoint], ntas: NegativeAnchors) -> It
                               "dnskey": k.dnskey.to_text(chunksize=0)}) + "\n"
     for e in ntas.entries:
         yield json.dumps({"nta": e.name.to_text(), "added": e.added, "expiry": e.expiry,
-                          "next_check": e.next_check}) + "\n"
+                          "next_check": e.next_check, "recheck": e.recheck}) + "\n"
 
 
 class _Record:
@@ -246,8 +246,10 @@ def read_state(path: str) -> tuple[dict[dns.name.Name, TrustPoint], NegativeAnch
                 raise rec.fail(f"key for {zone} before its trust_point line")
             keys.setdefault(zone, []).append(_key(rec))
         elif "nta" in data:
+            recheck = rec.int("recheck", optional=True)  # absent in files written before it
             ntas.append(NegativeAnchor(rec.name("nta"), rec.int("added"), rec.int("expiry"),
-                                       rec.int("next_check", optional=True)))
+                                       rec.int("next_check", optional=True),
+                                       RECHECK if recheck is None else recheck))
         else:
             raise rec.fail("expected a trust_point, key or nta record")
     if not header:

@@ -26,6 +26,7 @@ class NegativeAnchor:
     added: int
     expiry: int
     next_check: int | None  # None: forced, never re-checked
+    recheck: int = RECHECK  # seconds between its re-checks (nta-recheck)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class NegativeAnchors:
         if not 0 < lifetime <= MAX_LIFETIME:
             raise InputError(f"negative trust anchor {name}: lifetime {lifetime} s is not between "
                              f"1 s and one week ({MAX_LIFETIME} s)")
-        entry = NegativeAnchor(name, now, now + lifetime, None if forced else now + recheck)
+        entry = NegativeAnchor(name, now, now + lifetime, None if forced else now + recheck,
+                               recheck)
         return NegativeAnchors(tuple(e for e in self.entries if e.name != name) + (entry,))
 
     def remove(self, name: dns.name.Name) -> NegativeAnchors:
@@ -70,15 +72,16 @@ class NegativeAnchors:
                                                      if e.next_check is not None]
         return min(times, default=None)
 
-    def rechecked(self, name: dns.name.Name, status: Status, now: int,
-                  recheck: int = RECHECK) -> tuple[NegativeAnchors, bool]:
+    def rechecked(self, name: dns.name.Name, status: Status,
+                  now: int) -> tuple[NegativeAnchors, bool]:
         """The re-check's verdict for `name` (validated as if it had no NTA): secure or
         insecure means the zone no longer fails, so the NTA goes (RFC 7646 §2, as BIND's
-        nta-recheck); bogus or indeterminate keeps it until the next re-check.
+        nta-recheck); bogus or indeterminate keeps it until the next re-check, its own
+        interval later.
         Returns (the new set, whether an NTA was dropped)."""
         if status in (Status.SECURE, Status.INSECURE):
             return self.remove(name), any(e.name == name for e in self.entries)
-        entries = tuple(replace(e, next_check=now + recheck)
+        entries = tuple(replace(e, next_check=now + e.recheck)
                         if e.name == name and e.next_check is not None else e for e in self.entries)
         return NegativeAnchors(entries), False
 
