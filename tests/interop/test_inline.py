@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import dns.dnssec
@@ -210,3 +211,45 @@ def test_sighup_change_is_signed_incrementally_and_nsd_follows_by_ixfr(tmp_path:
         nsd.stop()
     assert code == 0, serve.text()[-3000:]
     assert os.path.exists(tmp_path / "keys" / "sigchain-inline.sqlite3")
+
+
+FAST_POLICY = """# seconds, so that several refreshes happen within a test
+signatures-validity = "24s"
+signatures-validity-dnskey = "24s"
+signatures-refresh = "12s"
+signatures-jitter = "8s"
+"""
+
+
+def test_signatures_are_refreshed_in_bounded_batches_and_the_zone_stays_valid(
+        tmp_path: Path) -> None:
+    """signatures-validity 24 s, refresh 12 s, jitter 8 s: within 24 s every signature of
+    the first signing has come due and been replaced, a share of the zone per refresh; at
+    each look (every few seconds) the served zone passes dnssec-verify, and at the end
+    none of the first signatures is left (they would have expired)."""
+    port = free_port(HOST)
+    (tmp_path / "fast.toml").write_text(FAST_POLICY)
+    serve = Serve(tmp_path, config(tmp_path, port, policy="fast.toml"), port)
+    try:
+        first = axfr(HOST, port)
+        first_sigs = {(n, rd.to_text()) for n, node in first.nodes.items()
+                      for rds in node.rdatasets if rds.rdtype == dns.rdatatype.RRSIG
+                      for rd in rds}
+        deadline = time.monotonic() + 24
+        looks = 0
+        while time.monotonic() < deadline:
+            time.sleep(4)
+            dnssec_verify(axfr(HOST, port), tmp_path / f"look{looks}.zone")
+            looks += 1
+        last = axfr(HOST, port)
+        dnssec_verify(last, tmp_path / "last.zone")
+    finally:
+        assert serve.stop() == 0, serve.text()[-3000:]
+    left = {(n, rd.to_text()) for n, node in last.nodes.items() for rds in node.rdatasets
+            if rds.rdtype == dns.rdatatype.RRSIG for rd in rds} & first_sigs
+    assert not left, f"{len(left)} signature(s) of the first signing still served"
+    batches = [(int(a), int(b)) for a, b in re.findall(
+        r"signatures of (\d+) of (\d+) RRsets refreshed", serve.text())]
+    assert len(batches) >= 3, serve.text()[-3000:]
+    assert sum(a for a, _ in batches) >= batches[0][1]
+    assert all(a <= total // 2 + 1 for a, total in batches), batches  # never the whole zone

@@ -168,6 +168,8 @@ class InlineZone:
         diff = Diff((), (), self._signed().serial, self._signed().serial)
         if plan.due:
             diff = self._signed().resign(plan.due, plan.window, now)
+            log.info("zone %s: signatures of %d of %d RRsets refreshed", self.name,
+                     len(plan.due), len(self.queue))
         return self._changed(diff, now, f"refresh of {len(plan.due)} RRset(s)")
 
     @_locked
