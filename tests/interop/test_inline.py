@@ -8,6 +8,7 @@ binds in 127.62.0.0/16 (this file's range)."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import subprocess
@@ -253,3 +254,41 @@ def test_signatures_are_refreshed_in_bounded_batches_and_the_zone_stays_valid(
     assert len(batches) >= 3, serve.text()[-3000:]
     assert sum(a for a, _ in batches) >= batches[0][1]
     assert all(a <= total // 2 + 1 for a, total in batches), batches  # never the whole zone
+
+
+def test_sigkill_at_random_instants_then_restart_serves_a_valid_zone_never_an_older_serial(
+        tmp_path: Path) -> None:
+    """Six rounds: start, SIGHUP with a new name (re-sign under way) and SIGKILL at a random
+    instant soon after, with the fast policy so refreshes run too. After every restart the
+    zone verifies, its serial is above every serial served before, the key files are the
+    ones made at the first start, and the key and inline state databases open."""
+    port = free_port(HOST)
+    (tmp_path / "fast.toml").write_text(FAST_POLICY)
+    cfg = config(tmp_path, port, policy="fast.toml")
+    unsigned = tmp_path / "example.test.zone"
+    rng = random.Random(15)
+    highest = 0
+    keys: list[str] | None = None
+    for round_ in range(6):
+        serve = Serve(tmp_path, cfg, port)
+        try:
+            now_serving = serial(HOST, port)
+            assert now_serving is not None and now_serving > highest, serve.text()[-2000:]
+            highest = now_serving
+            dnssec_verify(axfr(HOST, port), tmp_path / f"round{round_}.zone")
+            keys = keys or key_files(tmp_path)
+            assert key_files(tmp_path) == keys
+            unsigned.write_text(unsigned.read_text() + f"k{round_} IN A 192.0.2.{round_}\n")
+            serve.proc.send_signal(signal.SIGHUP)
+            time.sleep(rng.uniform(0.0, 0.4))
+            highest = max(highest, serial(HOST, port) or 0)
+        finally:
+            serve.proc.kill()
+            serve.proc.wait()
+            serve.stop()
+    serve = Serve(tmp_path, cfg, port)
+    try:
+        assert (serial(HOST, port) or 0) > highest
+        dnssec_verify(axfr(HOST, port), tmp_path / "after.zone")
+    finally:
+        assert serve.stop() == 0, serve.text()[-3000:]
