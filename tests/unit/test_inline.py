@@ -12,6 +12,9 @@ from dns.rdatatype import RdataType
 
 from sigchain.clock import FakeClock
 from sigchain.core.rollover.policy import builtin
+from sigchain.core.serve.fromwire import served_form
+from sigchain.core.serve.index import ZoneIndex
+from sigchain.core.serve.transfer import diff
 from sigchain.core.sign.rrsigs import expiration_of
 from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone.wire import WireRRset
@@ -32,7 +35,11 @@ ns1 IN A 192.0.2.1
 
 
 def verify(iz: InlineZone, at: int) -> None:
+    """The signed zone verifies at `at`, and the index served is made of exactly its RRsets
+    (the index's form is kept up to date change by change)."""
     assert iz.zone is not None
+    whole = ZoneIndex.from_served(ORIGIN, served_form(iz.zone.rrsets()))
+    assert diff(whole, iz.index()).empty and whole.serial == iz.index().serial
     wire = [WireRRset(r.key, r.owner, r.rdtype, r.ttl, r.wires) for r in iz.zone.rrsets()]
     errors = [f.message for f in verify_records(wire, ORIGIN, at, ignore_ksk=True).findings
               if f.severity is Severity.ERROR]
@@ -118,13 +125,13 @@ def test_edit_of_the_unsigned_file_is_applied_incrementally(tmp_path: Path) -> N
     old = iz.index()
     (tmp_path / "example.test.zone").write_text(UNSIGNED + "new IN A 192.0.2.200\n")
     clock.advance(10)
-    diff = iz.reload(clock.now())
-    assert diff.new_serial == diff.old_serial + 1
-    added = {(r.owner, r.rdtype) for r in diff.added}
+    change = iz.reload(clock.now())
+    assert change.new_serial == change.old_serial + 1
+    added = {(r.owner, r.rdtype) for r in change.added}
     assert ("new.example.test.", RdataType.A) in added
     # The change, its NSEC3 neighbour and the SOA: a few RRsets, not the zone.
-    assert len(diff.added) < 12, added
-    assert iz.index() is not old and iz.index().serial == diff.new_serial
+    assert len(change.added) < 12, added
+    assert iz.index() is not old and iz.index().serial == change.new_serial
     verify(iz, clock.now())
     unchanged = iz.reload(clock.now())
     assert unchanged.empty
@@ -144,8 +151,8 @@ def test_signature_refresh_replaces_a_bounded_share_per_tick_and_keeps_the_zone_
     shares = []
     while clock.now() < START + 15 * DAY:  # past every first signature's expiration
         clock.set(max(clock.now() + 60, iz.refresh_at or 0))
-        diff = iz.refresh_due(clock.now())
-        shares.append(sum(1 for r in diff.added if r.rdtype == RdataType.RRSIG))
+        change = iz.refresh_due(clock.now())
+        shares.append(sum(1 for r in change.added if r.rdtype == RdataType.RRSIG))
         verify(iz, clock.now())
     assert max(shares) <= total // 8, shares  # an hour of a 12 h jitter window, about 1/12
     assert sum(shares) >= total, shares  # yet every signature was replaced once
