@@ -216,3 +216,10 @@ def test_resign_now_replaces_every_signature_and_status_reports_keys_and_timers(
     assert isinstance(keys, list) and sorted(k["role"] for k in keys) == ["ksk", "zsk"]
     assert all(set(k["states"]) == {"dnskey", "krrsig", "zrrsig", "ds"} for k in keys), keys
     assert st["next_refresh"] == iz.refresh_at and st["next_key_event"] == iz.key_at
+
+
+def test_an_unsigned_file_that_cannot_load_makes_no_keys(tmp_path: Path) -> None:
+    (tmp_path / "example.test.zone").write_text(UNSIGNED.replace("@ IN SOA", "; @ IN SOA"))
+    with pytest.raises(InputError, match="no SOA"):
+        make(tmp_path, FakeClock(START))
+    assert not list(tmp_path.glob("keys/K*"))

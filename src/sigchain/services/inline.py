@@ -127,6 +127,7 @@ class InlineZone:
     def start(self, now: int) -> ZoneIndex:
         """First load: run the key engine (making keys on the first run), read the unsigned
         file, sign it all, serve it with a serial above any served before."""
+        rrsets = self._read_unsigned()  # first: no keys made for a zone that cannot load
         self._run_keys(now)
         keys = keystore.load_zone_keys(self.keydir, self.name)
         state = inlinestate.load(self.keydir, self.zone_text)
@@ -138,7 +139,6 @@ class InlineZone:
         nsec3 = None if p is None else nsec3hash.Nsec3Params(p.iterations, self.salt, p.optout)
         self.opts = SignOptions(self.window(now), nsec3, cds=True, serial="keep",
                                 cds_delete=self.policy.insecure)
-        rrsets = self._read_unsigned()
         self.unsigned = DictZone(self.okey, rrsets)
         zone, warnings = SignedZone.sign(rrsets, self.name, keys, self.opts, now)
         for w in warnings:
