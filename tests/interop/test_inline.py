@@ -192,6 +192,8 @@ def test_sighup_change_is_signed_incrementally_and_nsd_follows_by_ixfr(tmp_path:
         assert new == serial(NSD, nsd.port) and new == (old or 0) + 1
         wait_for("the IXFR in the log", lambda: f"IXFR of zone example.test. started (serial "
                  f"{old} -> {new}" in serve.text(), 10, text=serve.text)
+        assert f"reloaded zone example.test. serial {new} (re-signed incrementally)" \
+            in serve.text()
         ended = re.findall(r"IXFR of zone example.test. ended: \d+ message\(s\), (\d+) record",
                            serve.text())
         assert ended and int(ended[-1]) < 40, serve.text()  # the change, not the zone

@@ -144,8 +144,9 @@ def _announce(outcome: dict[str, str], indexes: dict[dns.name.Name, ZoneIndex]) 
     for name, what in outcome.items():
         if what.startswith("serial"):
             unsigned = indexes[dns.name.from_text(name)].denial == "none"
-            log.info("reloaded zone %s %s (%s)", name, what,
-                     "unsigned: not verified" if unsigned else "verified")
+            how = "re-signed incrementally" if what.endswith("inline") else \
+                "unsigned: not verified" if unsigned else "verified"
+            log.info("reloaded zone %s %s (%s)", name, what.removesuffix(" inline"), how)
 
 
 # The niceness of a reload's thread when forked workers answer every query: with the CPUs
@@ -342,7 +343,7 @@ class AuthoritativeService(InlineServing):
                     if self._inline_reload(spec):
                         changed.append(spec.name)
                     self._remember(spec, stamp, digest)
-                    outcome[spec.name.to_text()] = f"serial {self.indexes[spec.name].serial}"
+                    outcome[spec.name.to_text()] = f"serial {self.indexes[spec.name].serial} inline"
                     continue
                 index, warnings = load_checked(spec, self.clock.now(), self.force)
                 _check_downgrade(spec, self.indexes.get(spec.name), index)

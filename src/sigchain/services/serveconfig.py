@@ -38,11 +38,6 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     # stays) unless the zone is meant to go insecure (its DS gone from the parent first).
     allow-unsigned = false
 
-    [zones."inline.test."]     # inline signing (services.inline): no file, the server signs
-    unsigned = "inline.test.zone"  # never written; SIGHUP re-signs its changes
-    keys = "keys/inline.test"  # K-files, key state and inline state
-    policy = "default"         # "default", "ksk-zsk" or a policy file
-
     [[listen]]                 # one table per address; default: 127.0.0.1#53, every zone
     address = "127.0.0.1#5300" # ADDR[#PORT], UDP and TCP
     zones = ["example.test."]  # the zones served there (default: every zone)
@@ -52,6 +47,8 @@ transfer requests and NOTIFYs for them NOTAUTH, as BIND does for zones it does n
 Relative file names are relative to the config file's directory. Zone names and key names
 may be written with or without the final dot. Unknown settings are errors (a typo must not
 silently open or close transfers). Errors name the file, and the line where it can be told.
+A zone signed by the server instead (services.inline, README "Inline signing") has no
+`file` but `unsigned = FILE`, `keys = DIR` and `policy = "default"|"ksk-zsk"|FILE`.
 """
 
 from __future__ import annotations
