@@ -47,6 +47,8 @@ transfer requests and NOTIFYs for them NOTAUTH, as BIND does for zones it does n
 Relative file names are relative to the config file's directory. Zone names and key names
 may be written with or without the final dot. Unknown settings are errors (a typo must not
 silently open or close transfers). Errors name the file, and the line where it can be told.
+A zone signed by the server instead (services.inline, README "Inline signing") has no
+`file` but `unsigned = FILE`, `keys = DIR` and `policy = "default"|"ksk-zsk"|FILE`.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ import dns.name
 import dns.tsig
 
 from sigchain import tomltext
+from sigchain.core.rollover.policy import KeyPolicy
 from sigchain.core.serve.acl import Acl
 from sigchain.core.serve.cache import DEFAULT_CACHE_BYTES
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
@@ -78,6 +81,7 @@ from sigchain.edge.server import (
 )
 from sigchain.errors import InputError
 from sigchain.services.configtext import Option, Reader, read_config_text
+from sigchain.services.inlineconfig import INLINE_KEYS, inline_settings
 from sigchain.services.tsigkeys import make_key, parse_bind_keys
 
 DEFAULT_LISTEN = "127.0.0.1#53"
@@ -103,6 +107,13 @@ class ZoneConfig:
     allow_transfer: Acl = field(default_factory=Acl)
     also_notify: tuple[NotifyTarget, ...] = ()
     allow_unsigned: bool = False  # a reload may replace the signed zone with an unsigned one
+    # Inline signing (services.inline): `path` is then the unsigned file, signed by the server.
+    keys: str | None = None  # the key directory
+    policy: KeyPolicy | None = None
+
+    @property
+    def inline(self) -> bool:
+        return self.policy is not None
 
 
 @dataclass(frozen=True)
@@ -282,13 +293,14 @@ def _zone(r: Reader, zname: str, body: Any,
         raise r.fail(f"zone table [zones.{zname}] has no file: quote zone names, "
                      f'as in [zones."{zname}.example."]', hline)
     body = r.table(body, where, hline)
-    r.unknown(body, ("file", "allow-transfer", "also-notify", "allow-unsigned"), f"[{where}]",
-              header)
+    r.unknown(body, ("file", "allow-transfer", "also-notify", "allow-unsigned", *INLINE_KEYS),
+              f"[{where}]", header)
     try:
         origin = dns.name.from_text(zname)
     except dns.exception.DNSException as exc:
         raise r.fail(f"bad zone name {zname!r}: {exc}", hline) from None
-    zfile = body.get("file")
+    inline = inline_settings(r, body, where, header, hline)
+    zfile = body.get("file") if inline is None else inline[0]
     if not isinstance(zfile, str) or not zfile:
         raise r.fail(f"{where}: file must be given (the signed zone file)",
                      r.where.find(header, "file") or hline)
@@ -300,6 +312,8 @@ def _zone(r: Reader, zname: str, body: Any,
     if not isinstance(insecure, bool):
         raise r.fail(f"{where}.allow-unsigned must be true or false",
                      r.where.find(header, "allow-unsigned") or hline)
+    if inline is not None:
+        return ZoneConfig(origin, zfile, acl, targets, insecure, inline[1], inline[2])
     return ZoneConfig(origin, r.file_path(zfile), acl, targets, insecure)
 
 
