@@ -36,8 +36,10 @@ from sigchain.edge.server import Handler, Listeners, Response, TcpTable
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
+from sigchain.services.control import Channels
 from sigchain.services.ratelimit import RateLimiting
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
+from sigchain.services.updatein import UpdateIntake
 from sigchain.services.verifying import Verifier
 from sigchain.services.xfrout import Primary, Served
 
@@ -204,6 +206,10 @@ class AuthoritativeService:
         self.force = force  # serve zones whose only errors are expired / not-yet-valid RRSIGs
         self.primary = Primary({z.name: z.allow_transfer for z in config.zones}, config.keys, clock)
         self.indexes: dict[dns.name.Name, ZoneIndex] = {}
+        self.loaded_at: dict[dns.name.Name, int] = {}  # when each version served was loaded
+        self.last_reload: dict[str, str] = {}  # each zone's outcome of the last reload
+        self.updates = UpdateIntake(self)  # RFC 2136 UPDATE (services.updatein)
+        self.primary.update = self.updates.hook
         self.histories: dict[dns.name.Name, History] = {}
         self.served = Served(tuple(ZoneSet(udp_size=config.udp_size) for _ in config.listens), {})
         self._stamps: dict[dns.name.Name, tuple[int, int, int] | None] = {}
@@ -287,6 +293,7 @@ class AuthoritativeService:
             for w in warnings:
                 log.warning("%s", w)
             self.indexes[spec.name] = index
+            self.loaded_at[spec.name] = self.clock.now()
             self._remember(spec, stamp, digest)
             log.info("loaded zone %s serial %d from %s (%s)", spec.name, index.serial, spec.path, index.denial)
         self._publish()
@@ -349,6 +356,7 @@ class AuthoritativeService:
                 if notify:
                     changed.append(spec.name)
             self.indexes[spec.name] = index
+            self.loaded_at[spec.name] = self.clock.now()
             self._remember(spec, stamp, digest)
             outcome[spec.name.to_text()] = f"serial {index.serial}"
         if publish:
@@ -369,6 +377,7 @@ class AuthoritativeService:
             outcome, changed = await _in_thread(lambda: self._reload(publish=False),
                                                 nice=RELOAD_NICE if self._workers.count else 0)
             self._publish()
+            self.last_reload = outcome
             if any(v.startswith("serial") for v in outcome.values()):
                 self._start_workers()
                 self._workers.wait_released()  # before a NOTIFY brings a secondary's IXFR
@@ -385,6 +394,13 @@ class AuthoritativeService:
             return
         log.info("SIGHUP: reloading zones")
         self._reloading = asyncio.get_running_loop().create_task(self._reload_task())
+
+    async def reload_now(self) -> dict[str, str]:
+        """`sigchain ctl reload`: the SIGHUP reload, awaited; each zone's outcome."""
+        self.request_reload()
+        if self._reloading is not None:
+            await asyncio.shield(self._reloading)
+        return dict(self.last_reload)
 
     # ---- NOTIFY out (RFC 1996) -------------------------------------------------------------
 
@@ -433,6 +449,8 @@ class AuthoritativeService:
         # Lines a client can cause (NOTIFY, refused transfers, TCP rejections): rate-limited.
         self._throttles = throttle(THROTTLED_LOGS)
         listeners: list[Listeners] = []
+        channels = Channels(self)  # ctl socket, update intake: before the workers fork
+        await channels.open()
         try:
             for i, lc in enumerate(self.config.listens):
                 group = Listeners(self.handler(i), self.tcp)
@@ -443,6 +461,7 @@ class AuthoritativeService:
         except BaseException:
             for group in listeners:
                 await group.close()
+            await channels.close()
             raise
         self._start_workers()
         if self._workers.count:
@@ -476,3 +495,4 @@ class AuthoritativeService:
                 await group.close()
             if self._reloading is not None:
                 await asyncio.gather(self._reloading, return_exceptions=True)
+            await channels.close()
