@@ -54,32 +54,30 @@ def _when(t: int | None) -> str:
     return "never" if t is None else timefmt.format_utc(t)
 
 
-def _show_keys(keys: dict[str, Any]) -> None:
-    click.echo(f"  policy {keys['policy']}")
-    for k in keys["keys"]:
+def _show_signing(st: dict[str, Any]) -> None:
+    click.echo(f"  policy {st['policy']}, unsigned file {st['unsigned']}, keys in "
+               f"{st['key_directory']}")
+    for k in st["keys"]:
         states = " ".join(f"{r}={v}" for r, v in k["states"].items())
         click.echo(f"  key {k['tag']} ({k['role']}, algorithm {k['algorithm']}): {states}; "
                    f"goal {k['goal']}")
         if k["next"] is not None:
             change = ", ".join(f"{r} → {v}" for r, v in k["next"]["states"].items())
             click.echo(f"    next: {change} at {_when(k['next']['at'])}")
-    for line in keys["waiting"]:
+    for line in st["waiting"]:
         click.echo(f"  {line}")
-    if keys["due"]:
-        click.echo(f"  {len(keys['due'])} key action(s) due now")
-    elif not keys["waiting"]:
+    if not st["waiting"]:
         click.echo("  the roll waits for nothing but time")
-    click.echo(f"  key engine next runs: {_when(keys['next_run'])}")
+    click.echo(f"  next signature refresh: {_when(st['next_refresh'])}; next key event: "
+               f"{_when(st['next_key_event'])}")
 
 
 def _show_zone(z: dict[str, Any]) -> None:
-    kind = "signed by this server (inline)" if z["inline"] else "pre-signed file"
+    kind = "signed by this server (inline) from" if z["inline"] else "pre-signed file"
     click.echo(f"zone {z['zone']}: serial {z['serial']}, {kind} {z['file']}, loaded "
                f"{_when(z['loaded_at'])}")
-    for what, value in (z.get("signing") or {}).items():
-        click.echo(f"  {what}: {value}")
-    if z.get("keys"):
-        _show_keys(z["keys"])
+    if z.get("signing"):
+        _show_signing(z["signing"])
 
 
 def _show_status(result: dict[str, Any]) -> None:

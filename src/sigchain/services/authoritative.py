@@ -37,6 +37,8 @@ from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
 from sigchain.services.control import Channels
+from sigchain.services.inline import InlineZone
+from sigchain.services.inlineserve import InlineServing
 from sigchain.services.ratelimit import RateLimiting
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
 from sigchain.services.updatein import UpdateIntake
@@ -189,8 +191,9 @@ async def _in_thread(fn: Callable[[], T], nice: int = 0) -> T:
     return result
 
 
-class AuthoritativeService:
-    """Serves the configured zones until stopped; SIGHUP reloads, SIGTERM/SIGINT stop."""
+class AuthoritativeService(InlineServing):
+    """Serves the configured zones until stopped; SIGHUP reloads, SIGTERM/SIGINT stop.
+    Zones with a policy are signed here (`self.inline`, see services.inline)."""
 
     def __init__(self, config: ServeConfig, *, clock: Clock = SYSTEM, force: bool = False):
         names = [z.name for z in config.zones]
@@ -211,6 +214,7 @@ class AuthoritativeService:
         self.updates = UpdateIntake(self)  # RFC 2136 UPDATE (services.updatein)
         self.primary.update = self.updates.hook
         self.histories: dict[dns.name.Name, History] = {}
+        self.inline: dict[dns.name.Name, InlineZone] = {}
         self.served = Served(tuple(ZoneSet(udp_size=config.udp_size) for _ in config.listens), {})
         self._stamps: dict[dns.name.Name, tuple[int, int, int] | None] = {}
         self._digests: dict[dns.name.Name, bytes | None] = {}  # of the files served now
@@ -289,7 +293,8 @@ class AuthoritativeService:
         """First load: every zone must parse and verify, or the server does not start."""
         for spec in self.specs:
             stamp, digest = _stamp(spec.path), _digest(spec.path)
-            index, warnings = load_checked(spec, self.clock.now(), self.force)
+            index, warnings = (self._inline_start(spec), []) if spec.inline else \
+                load_checked(spec, self.clock.now(), self.force)
             for w in warnings:
                 log.warning("%s", w)
             self.indexes[spec.name] = index
@@ -340,6 +345,12 @@ class AuthoritativeService:
                 outcome[spec.name.to_text()] = "unchanged"
                 continue
             try:
+                if spec.inline:  # changes applied (and IXFR history kept) incrementally
+                    if self._inline_reload(spec):
+                        changed.append(spec.name)
+                    self._remember(spec, stamp, digest)
+                    outcome[spec.name.to_text()] = f"serial {self.indexes[spec.name].serial}"
+                    continue
                 index, warnings = load_checked(spec, self.clock.now(), self.force)
                 _check_downgrade(spec, self.indexes.get(spec.name), index)
             except SigchainError as exc:
@@ -476,10 +487,14 @@ class AuthoritativeService:
         log.info("ready: %d zone(s) on %s", len(self.indexes), ", ".join(map(str, self.listens)))
         for spec in self.specs:  # as BIND: secondaries hear of the version loaded at start
             self.notify(spec.name)
+        timers = loop.create_task(self._inline_timers()) if self.inline else None
         try:
             await stop.wait()
         finally:
             log.info("stopping")
+            if timers is not None:
+                timers.cancel()
+                await asyncio.gather(timers, return_exceptions=True)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             reaper.cancel()

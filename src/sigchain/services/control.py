@@ -25,24 +25,6 @@ COMMANDS = ("status", "reload", "sign", "roll", "ds-seen", "ds-gone")
 _OBSERVATIONS = {"ds-seen": "ds-published", "ds-gone": "ds-withdrawn"}
 
 
-def keys_status_json(st: keymanager.Status) -> dict[str, Any]:
-    """`keys status` as data: each key's identity, times, record states and next change; what
-    the roll waits for; when the key engine next needs to run."""
-    keys = []
-    for ks in st.keys:
-        k = ks.stored.key
-        keys.append({
-            "id": k.id, "tag": ks.stored.tag, "role": k.role, "algorithm": k.algorithm,
-            "published": k.published, "active": k.active, "retired": k.retired,
-            "removed": k.removed, "states": ks.states, "goal": ks.goal,
-            "next": None if ks.next_at is None else {"at": ks.next_at, "states": ks.next_states},
-        })
-    due = [{"kind": a.kind, "key": a.key, "at": a.at, "reason": a.reason}
-           for a in st.plan.actions if not a.kind.startswith("await")]
-    return {"policy": st.policy.name, "now": st.now, "keys": keys, "waiting": list(st.waiting),
-            "due": due, "next_run": st.plan.wake_at}
-
-
 class Control:
     """The control socket's handler: one request → the command's result (a dict), or a
     SigchainError whose exit code the client keeps (unknown zone: InputError, exit 2)."""
@@ -110,15 +92,9 @@ class Control:
             "loaded_at": self.service.loaded_at.get(name), "inline": False,
         }
         inline = getattr(self.service, "inline", {}).get(name)
-        if inline is None:
-            return out
-        now = self._now()
-        out["inline"] = True
-        out["signing"] = inline.status(now)
-        keydir = getattr(spec, "keys", None)
-        if keydir:
-            st = await asyncio.to_thread(keymanager.status, name, str(keydir), now)
-            out["keys"] = keys_status_json(st)
+        if inline is not None:
+            out["inline"] = True
+            out["signing"] = await asyncio.to_thread(inline.status, self._now())
         return out
 
     async def reload(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +109,8 @@ class Control:
     async def sign(self, req: dict[str, Any]) -> dict[str, Any]:
         """Re-sign the inline zone now (as `rndc sign`)."""
         name = self._zone(req)
-        self._inline(name, "sign").resign_now(self._now())
+        inline = self._inline(name, "sign")
+        await self._change(name, inline.resign_now, self._now())
         return self._served(name)
 
     async def roll(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +119,7 @@ class Control:
         inline, keydir, tag = self._inline(name, "roll"), self._keydir(name), self._tag(req)
         now = self._now()
         started = await asyncio.to_thread(keymanager.start_roll, name, keydir, tag, now)
-        inline.key_event(now)
+        await self._change(name, inline.key_event, now)
         return {**self._served(name), "key": started.stored.key.id, "tag": started.stored.tag}
 
     async def observe(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -154,9 +131,16 @@ class Control:
         now = self._now()
         kind = _OBSERVATIONS[req["command"]]
         sk = await asyncio.to_thread(keymanager.observe, name, keydir, tag, kind, now)
-        inline.key_event(now)
+        await self._change(name, inline.key_event, now)
         return {**self._served(name), "key": sk.key.id, "tag": sk.tag, "observation": kind,
                 "since": now}
+
+    async def _change(self, name: dns.name.Name, change: Callable[[int], Any], now: int) -> None:
+        """Make a change to an inline zone off the event loop, then serve it; one change at a
+        time (with the updates: `service.updates.serial`)."""
+        async with self.service.updates.serial:
+            diff = await asyncio.to_thread(change, now)
+            self.service.publish_inline(name, diff)
 
     def _tag(self, req: dict[str, Any]) -> str:
         tag = req.get("key")

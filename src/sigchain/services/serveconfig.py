@@ -66,6 +66,7 @@ import dns.name
 import dns.tsig
 
 from sigchain import tomltext
+from sigchain.core.rollover.policy import KeyPolicy
 from sigchain.core.serve.acl import Acl
 from sigchain.core.serve.cache import DEFAULT_CACHE_BYTES
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE, MAX_UDP_SIZE, MIN_UDP_SIZE
@@ -82,6 +83,7 @@ from sigchain.edge.server import (
 )
 from sigchain.errors import InputError
 from sigchain.services.configtext import Option, Reader, read_config_text
+from sigchain.services.inlineconfig import INLINE_KEYS, inline_settings
 from sigchain.services.tsigkeys import make_key, parse_bind_keys
 
 DEFAULT_LISTEN = "127.0.0.1#53"
@@ -107,7 +109,14 @@ class ZoneConfig:
     allow_transfer: Acl = field(default_factory=Acl)
     also_notify: tuple[NotifyTarget, ...] = ()
     allow_unsigned: bool = False  # a reload may replace the signed zone with an unsigned one
+    # Inline signing (services.inline): `path` is then the unsigned file, signed by the server.
+    keys: str | None = None  # the key directory
+    policy: KeyPolicy | None = None
     allow_update: Acl = field(default_factory=Acl)  # RFC 2136 UPDATE (inline zones): who may
+
+    @property
+    def inline(self) -> bool:
+        return self.policy is not None
 
 
 @dataclass(frozen=True)
@@ -297,13 +306,15 @@ def _zone(r: Reader, zname: str, body: Any,
         raise r.fail(f"zone table [zones.{zname}] has no file: quote zone names, "
                      f'as in [zones."{zname}.example."]', hline)
     body = r.table(body, where, hline)
-    r.unknown(body, ("file", "allow-transfer", "also-notify", "allow-unsigned", "allow-update"),
+    r.unknown(body, ("file", "allow-transfer", "also-notify", "allow-unsigned", "allow-update",
+                     *INLINE_KEYS),
               f"[{where}]", header)
     try:
         origin = dns.name.from_text(zname)
     except dns.exception.DNSException as exc:
         raise r.fail(f"bad zone name {zname!r}: {exc}", hline) from None
-    zfile = body.get("file")
+    inline = inline_settings(r, body, where, header, hline)
+    zfile = body.get("file") if inline is None else inline[0]
     if not isinstance(zfile, str) or not zfile:
         raise r.fail(f"{where}: file must be given (the signed zone file)",
                      r.where.find(header, "file") or hline)
@@ -317,7 +328,10 @@ def _zone(r: Reader, zname: str, body: Any,
     if not isinstance(insecure, bool):
         raise r.fail(f"{where}.allow-unsigned must be true or false",
                      r.where.find(header, "allow-unsigned") or hline)
-    return ZoneConfig(origin, r.file_path(zfile), acl, targets, insecure, updaters)
+    if inline is not None:
+        return ZoneConfig(origin, zfile, acl, targets, insecure, inline[1], inline[2],
+                          allow_update=updaters)
+    return ZoneConfig(origin, r.file_path(zfile), acl, targets, insecure, allow_update=updaters)
 
 
 def _allow_transfer(r: Reader, body: Mapping[str, Any], where: str, line: int | None,

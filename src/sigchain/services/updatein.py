@@ -29,7 +29,7 @@ import dns.tsig
 import dns.update
 
 from sigchain.core.serve.index import ZoneSet
-from sigchain.core.update.process import process, zone_name
+from sigchain.core.update.process import UpdateResult, process, zone_name
 from sigchain.edge.ctlsocket import CtlServer, request
 from sigchain.errors import InputError, SigchainError
 
@@ -61,6 +61,7 @@ class UpdateIntake:
         self._dir: str | None = None
         self._server: CtlServer | None = None
         self.path: str | None = None  # the private socket the workers forward to
+        self.serial = asyncio.Lock()  # one change to the inline zones at a time (and ctl's)
 
     async def start(self) -> None:
         """Listen on the private socket (before the workers are forked)."""
@@ -91,7 +92,7 @@ class UpdateIntake:
             log.info("%s: update for zone %s: not served here: NOTAUTH", _who(client, query), name)
             return _reply(query, dns.rcode.NOTAUTH)
         if os.getpid() == self.main_pid:
-            return self.answer(query, client)
+            return self.answer(query, client)  # the main process's loop awaits it
         if self.path is None:
             return _reply(query, dns.rcode.SERVFAIL)
         req = {"command": "update", "wire": base64.b64encode(wire).decode(), "client": client}
@@ -123,12 +124,12 @@ class UpdateIntake:
             query = dns.message.from_wire(wire, keyring=dict(self.service.config.keys))
         except (dns.exception.DNSException, ValueError):
             return {"wire": None}  # the worker checked it: only a race with the clock here
-        out = self.answer(query, str(req.get("client", "")))
+        out = await self.answer(query, str(req.get("client", "")))
         return {"wire": base64.b64encode(out).decode()}
 
     # ---- the update itself (main process) ------------------------------------------------
 
-    def answer(self, query: dns.message.Message, client: str) -> bytes:
+    async def answer(self, query: dns.message.Message, client: str) -> bytes:
         """Check, apply, re-sign and serve one update; the reply's wire."""
         assert isinstance(query, dns.update.UpdateMessage)
         name = zone_name(query)
@@ -143,22 +144,35 @@ class UpdateIntake:
             return _reply(query, dns.rcode.REFUSED)
         key = query.keyname if query.had_tsig else None
         allowed = spec.allow_update.allows(client, key)
-        result = process(query, inline.zone_data(), name, allowed)
+        now = self.service.clock.now()
+        async with self.serial:
+            try:
+                result, diff = await asyncio.to_thread(self._apply, inline, query, name,
+                                                       allowed, now)
+            except SigchainError as exc:
+                log.error("%s: update for zone %s not applied: %s: SERVFAIL", who, name, exc)
+                return _reply(query, dns.rcode.SERVFAIL)
+            if diff is not None:
+                self.service.publish_inline(name, diff)
         if not result.ok:
             level = logging.WARNING if result.rcode == dns.rcode.REFUSED else logging.INFO
             log.log(level, "%s: update for zone %s: %s: %s", who, name, result.reason,
                     dns.rcode.to_text(result.rcode))
-            return _reply(query, result.rcode)
-        changes = result.changes
-        if changes.empty:
+        elif result.changes.empty:
             log.info("%s: update for zone %s: nothing changed", who, name)
-            return _reply(query, dns.rcode.NOERROR)
-        try:
-            diff = inline.apply_changes(changes, self.service.clock.now())
-            self.service.publish_inline(name, diff)
-        except SigchainError as exc:
-            log.error("%s: update for zone %s not applied: %s: SERVFAIL", who, name, exc)
-            return _reply(query, dns.rcode.SERVFAIL)
-        log.info("%s: update for zone %s: %d RRset(s) replaced or removed, %d added or "
-                 "replaced", who, name, len(changes.removed), len(changes.added))
-        return _reply(query, dns.rcode.NOERROR)
+        else:
+            log.info("%s: update for zone %s: %d RRset(s) replaced or removed, %d added or "
+                     "replaced; serial %s", who, name, len(result.changes.removed),
+                     len(result.changes.added), diff.new_serial if diff else "?")
+        return _reply(query, result.rcode)
+
+    @staticmethod
+    def _apply(inline: Any, query: dns.update.UpdateMessage, name: dns.name.Name,
+               allowed: bool, now: int) -> tuple[UpdateResult, Any]:
+        """In a thread, under the zone's lock: the update checked against the unsigned data
+        and, if it changes something, applied and re-signed (all of it, or nothing)."""
+        with inline.lock:
+            result = process(query, inline.zone_data(), name, allowed)
+            if not result.ok or result.changes.empty:
+                return result, None
+            return result, inline.apply_changes(result.changes, now)

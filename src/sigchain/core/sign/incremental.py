@@ -263,6 +263,12 @@ class SignedZone:
         finally:
             self._log = None
 
+    def serial_above(self, floor: int, now: int, window: SigWindow) -> None:
+        """Raise the SOA serial above `floor` (served before a restart) by the serial rule,
+        the SOA re-signed; nothing when it is above already."""
+        if not serial_lt(floor, self.serial):
+            self._bump_serial(floor, now, window)
+
     def expirations(self) -> Iterator[tuple[Key, int, int]]:
         """(owner, type covered, earliest expiration) of every RRSIG RRset."""
         for key, node in self.sigs.items():

@@ -1,0 +1,119 @@
+"""The authoritative server's inline-signing part (a mixin of `AuthoritativeService`): start
+each inline zone, turn its changes into IXFR history, publish and NOTIFY, and run its timers
+(signature refresh, key engine) on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import TYPE_CHECKING
+
+import dns.name
+
+from sigchain.core.serve.index import ZoneIndex
+from sigchain.core.serve.transfer import History, record_count
+from sigchain.core.sign.difference import Diff
+from sigchain.errors import SigchainError
+from sigchain.services.inline import InlineZone, delta_of
+from sigchain.services.serveconfig import ZoneConfig
+
+if TYPE_CHECKING:
+    from sigchain.services.authoritative import AuthoritativeService
+
+log = logging.getLogger("sigchain.serve")
+TIMER_POLL = 1.0  # seconds between looks at the inline zones' timers
+RETRY_SECONDS = 60  # after a scheduled signing failed
+
+
+class InlineServing:
+    """What `AuthoritativeService` does for its inline-signed zones (`self.inline`)."""
+
+    inline: dict[dns.name.Name, InlineZone]
+
+    def _inline_start(self: AuthoritativeService, spec: ZoneConfig) -> ZoneIndex:
+        """First load of an inline zone: keys, sign, index."""
+        assert spec.policy is not None and spec.keys is not None
+        iz = InlineZone(spec.name, spec.path, spec.keys, spec.policy, self.clock)
+        index = iz.start(self.clock.now())
+        self.inline[spec.name] = iz
+        return index
+
+    def _inline_history(self: AuthoritativeService, spec: ZoneConfig, old: ZoneIndex,
+                        new: ZoneIndex, diff: Diff) -> None:
+        """Record `diff` (old → new) in the zone's IXFR history."""
+        if not spec.allow_transfer.entries or self.config.ixfr_history <= 0:
+            self.histories[spec.name] = History()
+            return
+        from sigchain.services.authoritative import HISTORY_RECORDS_PER_ZONE_RECORD
+
+        delta = delta_of(diff, old.soa, new.soa)
+        history = self.histories.get(spec.name, History())
+        self.histories[spec.name] = history.record(
+            delta, max_deltas=self.config.ixfr_history,
+            max_records=HISTORY_RECORDS_PER_ZONE_RECORD * record_count(new))
+        log.info("zone %s serial %d -> %d: %d record(s) deleted, %d added", spec.name,
+                 diff.old_serial, diff.new_serial, len(delta.deleted), len(delta.added))
+
+    def _inline_take(self: AuthoritativeService, name: dns.name.Name, diff: Diff) -> bool:
+        """Make the inline zone's current version the one to serve (history kept); whether
+        it changed. Publishing is the caller's."""
+        if diff.empty:
+            return False
+        spec = next(s for s in self.specs if s.name == name)
+        new = self.inline[name].index()
+        old = self.indexes.get(name)
+        if old is not None:
+            self._inline_history(spec, old, new, diff)
+        self.indexes[name] = new
+        return True
+
+    def publish_inline(self: AuthoritativeService, name: dns.name.Name, diff: Diff) -> None:
+        """Serve an inline zone's new version (after `apply_changes`, `resign_now`, a timer):
+        IXFR history, the zone sets swapped, workers re-forked, NOTIFY. On the event loop."""
+        if not self._inline_take(name, diff):
+            return
+        self._publish()
+        self._start_workers()
+        self._workers.wait_released()
+        self.notify(name)
+
+    def _inline_reload(self: AuthoritativeService, spec: ZoneConfig) -> bool:
+        """SIGHUP for an inline zone (in the reload thread): its unsigned file's changes
+        re-signed incrementally; whether a new version is to be served."""
+        diff = self.inline[spec.name].reload(self.clock.now())
+        return self._inline_take(spec.name, diff)
+
+    def _inline_tick(self, iz: InlineZone, now: int) -> list[Diff]:
+        """The zone's due work (in a thread): the key engine, then a refresh batch."""
+        diffs = []
+        if iz.key_at is not None and iz.key_at <= now:
+            diffs.append(iz.key_event(now))
+        if iz.refresh_at is not None and iz.refresh_at <= now:
+            diffs.append(iz.refresh_due(now))
+        return diffs
+
+    async def _inline_timers(self: AuthoritativeService) -> None:
+        """Wake each inline zone when its refresh or key event is due (looked at every
+        TIMER_POLL seconds of the service's clock), its work done off the event loop and
+        each change published as its own version. A failing tick is logged and retried."""
+        from sigchain.services.authoritative import _in_thread
+
+        while True:
+            await asyncio.sleep(TIMER_POLL)
+            if self._reloading is not None and not self._reloading.done():
+                continue  # the reload publishes; the timers come back after it
+            now = self.clock.now()
+            for name, iz in self.inline.items():
+                wake = iz.wake_at
+                if wake is None or wake > now:
+                    continue
+                try:
+                    diffs = await _in_thread(functools.partial(self._inline_tick, iz, now))
+                except SigchainError as exc:
+                    log.error("zone %s: scheduled signing failed: %s; retried in %d s", name,
+                              exc, RETRY_SECONDS)
+                    iz.refresh_at = now + RETRY_SECONDS
+                    continue
+                for diff in diffs:
+                    self.publish_inline(name, diff)
