@@ -141,3 +141,67 @@ def _config(tmp: Path, zone: Path, sock: Path, tag: str) -> Path:
                     f'[zones."example.test."]\nfile = "{zone}"\n'
                     f'[[listen]]\naddress = "{HOST}#{free_port(HOST)}"\n')
     return path
+
+
+@pytest.fixture
+def inline(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
+    """example.test signed by the server itself (policy ksk-zsk), with a control socket."""
+    unsigned = tmp_path / "example.test.zone"
+    unsigned.write_text(EXAMPLE_ZONE.read_text())
+    sock = tmp_path / "run" / "serve.sock"
+    # The zone goes in as a further table after [options] (Server writes file-only zones).
+    server = Server(tmp_path, {}, f'udp-workers = 2\ncontrol-socket = "{sock}"\n'
+                    f'[zones."example.test."]\nunsigned = "{unsigned}"\n'
+                    f'keys = "{tmp_path / "keys"}"\npolicy = "ksk-zsk"\n', host="127.63.0.2")
+    yield server, sock
+    assert server.stop() == 0, server.text()[-3000:]
+    assert "Traceback" not in server.text()
+
+
+def _status(sock: Path) -> dict[str, object]:
+    code, out, err = ctl(sock, "status", "example.test", "--json")
+    assert code == 0, err
+    zone: dict[str, object] = json.loads(out)["zones"][0]
+    return zone
+
+
+def _dnskeys(server: Server) -> set[int]:
+    import dns.dnssec
+
+    answer = server.query("example.test.", "DNSKEY").answer[0]
+    return {dns.dnssec.key_id(rd) for rd in answer}  # type: ignore[arg-type]
+
+
+def test_inline_zone_status_sign_roll_and_ds_seen(inline: tuple[Server, Path]) -> None:
+    server, sock = inline
+    zone = _status(sock)
+    signing = zone["signing"]
+    assert zone["inline"] and isinstance(signing, dict)
+    keys = {k["role"]: k for k in signing["keys"]}
+    assert set(keys) == {"ksk", "zsk"} and _dnskeys(server) == {k["tag"] for k in keys.values()}
+    assert keys["ksk"]["states"]["ds"] == "hidden"  # the parent has not been told yet
+    code, out, _ = ctl(sock, "status")
+    assert code == 0 and "signed by this server (inline)" in out
+    assert f"key {keys['zsk']['tag']} (zsk, algorithm 13): dnskey=rumoured" in out
+
+    before = zone["serial"]
+    code, out, err = ctl(sock, "sign", "example.test")
+    assert code == 0, err
+    served = server.query("example.test.", "SOA").answer[0][0].serial  # type: ignore[attr-defined]
+    assert served > before and f"serial {served}" in out  # type: ignore[operator]
+
+    zsk = keys["zsk"]["tag"]
+    code, out, err = ctl(sock, "roll", "example.test", "--key", str(zsk))
+    assert code == 0, err
+    after = {k["tag"]: k for k in _status(sock)["signing"]["keys"]}  # type: ignore[index]
+    new = set(after) - {k["tag"] for k in keys.values()}
+    assert len(new) == 1 and after[zsk]["goal"] == "hidden"
+    assert _dnskeys(server) == set(after)  # the successor's DNSKEY is served at once
+
+    ksk = keys["ksk"]["tag"]
+    code, out, err = ctl(sock, "ds-seen", "example.test", "--key", str(ksk), "--json")
+    assert code == 0, err
+    assert json.loads(out)["observation"] == "ds-published"
+    assert f"key {ksk}: ds-seen" in server.text()
+    code, _, err = ctl(sock, "roll", "example.test", "--key", "999")
+    assert code == 2 and "no key 999" in err
