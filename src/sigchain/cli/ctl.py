@@ -78,6 +78,13 @@ def _show_zone(z: dict[str, Any]) -> None:
                f"{_when(z['loaded_at'])}")
     if z.get("signing"):
         _show_signing(z["signing"])
+    parent = z.get("parent")
+    if parent:
+        servers = ", ".join(parent.get("servers", ()))
+        verdict = "agree" if parent["agree"] else "do not agree"
+        click.echo(f"  parent check at {_when(parent['at'])}: servers {servers or '-'} {verdict}")
+        for line in parent["warnings"]:
+            click.echo(f"  {line}")
 
 
 def _show_status(result: dict[str, Any]) -> None:

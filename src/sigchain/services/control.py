@@ -15,6 +15,7 @@ import dns.name
 from sigchain.edge.ctlsocket import CtlServer
 from sigchain.errors import InputError
 from sigchain.services import keymanager
+from sigchain.services.parentwatch import ParentWatch
 
 if TYPE_CHECKING:
     from sigchain.services.authoritative import AuthoritativeService
@@ -29,8 +30,9 @@ class Control:
     """The control socket's handler: one request → the command's result (a dict), or a
     SigchainError whose exit code the client keeps (unknown zone: InputError, exit 2)."""
 
-    def __init__(self, service: AuthoritativeService):
+    def __init__(self, service: AuthoritativeService, watch: ParentWatch | None = None):
         self.service = service
+        self.watch = watch
         self._commands: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
             "status": self.status, "reload": self.reload, "sign": self.sign,
             "roll": self.roll, "ds-seen": self.observe, "ds-gone": self.observe,
@@ -95,6 +97,8 @@ class Control:
         if inline is not None:
             out["inline"] = True
             out["signing"] = await asyncio.to_thread(inline.status, self._now())
+            if self.watch is not None and name in self.watch.last:
+                out["parent"] = self.watch.last[name]
         return out
 
     async def reload(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -160,20 +164,27 @@ class Channels:
     def __init__(self, service: AuthoritativeService):
         self.service = service
         self.ctl: CtlServer | None = None
+        self.watch = ParentWatch(service)
+        self._watching: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         await self.service.updates.start()
         path = self.service.config.control_socket
         if path is not None:
-            self.ctl = CtlServer(path, Control(self.service))
+            self.ctl = CtlServer(path, Control(self.service, self.watch))
             try:
                 await self.ctl.start()
             except BaseException:
                 await self.service.updates.close()
                 raise
             log.info("control socket %s (sigchain ctl)", self.ctl.path)
+        if self.watch.specs:
+            self._watching = asyncio.get_running_loop().create_task(self.watch.run())
 
     async def close(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            await asyncio.gather(self._watching, return_exceptions=True)
         if self.ctl is not None:
             await self.ctl.close()
         await self.service.updates.close()

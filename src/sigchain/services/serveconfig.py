@@ -84,6 +84,7 @@ from sigchain.edge.server import (
 from sigchain.errors import InputError
 from sigchain.services.configtext import Option, Reader, read_config_text
 from sigchain.services.inlineconfig import INLINE_KEYS, inline_settings
+from sigchain.services.parentwatch import ParentCheckSettings, parse_settings
 from sigchain.services.tsigkeys import make_key, parse_bind_keys
 
 DEFAULT_LISTEN = "127.0.0.1#53"
@@ -113,6 +114,7 @@ class ZoneConfig:
     keys: str | None = None  # the key directory
     policy: KeyPolicy | None = None
     allow_update: Acl = field(default_factory=Acl)  # RFC 2136 UPDATE (inline zones): who may
+    parent_check: ParentCheckSettings | None = None  # the DS at the parent (services.parentwatch)
 
     @property
     def inline(self) -> bool:
@@ -301,13 +303,14 @@ def _zone(r: Reader, zname: str, body: Any,
     header = _zone_header(zname)
     hline = r.where.find(header, None)
     where = f'zones."{zname}"'
-    nested = isinstance(body, dict) and any(isinstance(v, dict) for v in body.values())
+    nested = isinstance(body, dict) and any(isinstance(v, dict) for k, v in body.items()
+                                            if k != "parent-check")
     if nested and "file" not in body:
         raise r.fail(f"zone table [zones.{zname}] has no file: quote zone names, "
                      f'as in [zones."{zname}.example."]', hline)
     body = r.table(body, where, hline)
     r.unknown(body, ("file", "allow-transfer", "also-notify", "allow-unsigned", "allow-update",
-                     *INLINE_KEYS),
+                     "parent-check", *INLINE_KEYS),
               f"[{where}]", header)
     try:
         origin = dns.name.from_text(zname)
@@ -328,9 +331,15 @@ def _zone(r: Reader, zname: str, body: Any,
     if not isinstance(insecure, bool):
         raise r.fail(f"{where}.allow-unsigned must be true or false",
                      r.where.find(header, "allow-unsigned") or hline)
+    parent = None
+    if "parent-check" in body:
+        pline = r.where.find(header, "parent-check") or hline
+        if inline is None:
+            raise r.fail(f"{where}.parent-check needs a zone the server signs (policy)", pline)
+        parent = parse_settings(r, body["parent-check"], where, pline)
     if inline is not None:
         return ZoneConfig(origin, zfile, acl, targets, insecure, inline[1], inline[2],
-                          allow_update=updaters)
+                          allow_update=updaters, parent_check=parent)
     return ZoneConfig(origin, r.file_path(zfile), acl, targets, insecure, allow_update=updaters)
 
 

@@ -1,0 +1,121 @@
+"""The parent's DS step in the running server: for an inline zone with `parent-check`, ask
+every parent server for the zone's DS every `interval` seconds (services.parentcheck: over TCP,
+validated, all must agree), record what every server shows in the key state, and run the key
+engine at once when that changes, so a roll moves past its DS step on the parent's word, never
+on time alone. The last verdict, with the servers that still disagree, is kept for `ctl status`
+and logged as a warning whenever it changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import dns.name
+
+from sigchain.core.validate.anchors import Server, parse_server
+from sigchain.errors import InputError, SigchainError
+from sigchain.services.configtext import Reader
+
+if TYPE_CHECKING:
+    from sigchain.services.authoritative import AuthoritativeService
+
+log = logging.getLogger("sigchain.parent")
+
+DEFAULT_INTERVAL = 60  # seconds between checks (Knot's check-interval default)
+POLL = 1.0  # seconds between looks at which zone is due
+
+
+@dataclass(frozen=True)
+class ParentCheckSettings:
+    """A zone's `parent-check = { servers = [...], anchor = FILE, interval = SECONDS }`."""
+
+    servers: tuple[Server, ...]
+    anchor: str  # DS/DNSKEY records (or BIND trust-anchors) for the parent or above it
+    interval: int = DEFAULT_INTERVAL
+
+
+def parse_settings(r: Reader, value: Any, where: str, line: int | None) -> ParentCheckSettings:
+    """The `parent-check` table of a zone in `serve`'s config."""
+    what = f"{where}.parent-check"
+    if not isinstance(value, dict):
+        raise r.fail(f"{what} must be a table: {{ servers = [...], anchor = \"FILE\" }}", line)
+    r.unknown(value, ("servers", "anchor", "interval"), what, None)
+    servers = r.string_list(value.get("servers", []), f"{what}.servers", line)
+    if not servers or not all(isinstance(s, str) for s in servers):
+        raise r.fail(f"{what}.servers must list the parent's servers as \"ADDR[#PORT]\"", line)
+    try:
+        parsed = tuple(parse_server(s, what="parent server") for s in servers)
+    except (InputError, ValueError) as exc:
+        raise r.fail(f"{what}.servers: {exc}", line) from None
+    anchor = value.get("anchor")
+    if not isinstance(anchor, str) or not anchor:
+        raise r.fail(f"{what}.anchor must name the trust anchor file for the parent", line)
+    interval = value.get("interval", DEFAULT_INTERVAL)
+    if not isinstance(interval, int) or isinstance(interval, bool) or not 1 <= interval <= 86400:
+        raise r.fail(f"{what}.interval must be 1..86400 seconds", line)
+    return ParentCheckSettings(parsed, r.file_path(anchor), interval)
+
+
+class ParentWatch:
+    """Runs the parent checks of the service's inline zones that have `parent-check`."""
+
+    def __init__(self, service: AuthoritativeService):
+        self.service = service
+        self.specs = [s for s in service.specs
+                      if getattr(s, "parent_check", None) is not None and s.inline]
+        self.last: dict[dns.name.Name, dict[str, Any]] = {}  # for `ctl status`
+        self._logged: dict[dns.name.Name, tuple[str, ...]] = {}
+
+    async def run(self) -> None:
+        due = {s.name: 0 for s in self.specs}
+        while True:
+            for spec in self.specs:
+                now = self.service.clock.now()
+                if due[spec.name] <= now:
+                    await self.check(spec)
+                    due[spec.name] = now + spec.parent_check.interval
+            await asyncio.sleep(POLL)
+
+    async def check(self, spec: Any) -> None:
+        """One check of one zone; the key engine runs when the observations changed."""
+        from sigchain.core.parent.agreement import disagreements
+        from sigchain.services import parentcheck, trace
+
+        name, settings = spec.name, spec.parent_check
+        now = self.service.clock.now()
+        try:
+            anchors = trace.read_anchors(settings.anchor)
+            result = await asyncio.to_thread(parentcheck.check, name, spec.keys, now, anchors,
+                                             servers=settings.servers)
+        except (SigchainError, OSError) as exc:
+            self._report(name, {"at": now, "agree": False, "warnings": [
+                f"zone {name}: parent check failed: {exc}; the roll keeps waiting"]})
+            return
+        a = result.agreement
+        warnings = disagreements(a) + [f"zone {name}: parent server {s.server}: {s.error}"
+                                       for s in a.failed]
+        self._report(name, {"at": now, "parent": result.parent.zone.to_text(),
+                            "servers": [s.server for s in a.servers], "agree": a.agree,
+                            "warnings": warnings})
+        if not (result.changes.record or result.changes.forget):
+            return
+        for ob in result.changes.record:
+            log.info("zone %s: parent check: key %s %s at every parent server", name, ob.key,
+                     "DS published" if ob.kind == "ds-published" else "DS withdrawn")
+        inline = self.service.inline[name]
+        async with self.service.updates.serial:
+            diff = await asyncio.to_thread(inline.key_event, self.service.clock.now())
+            self.service.publish_inline(name, diff)
+
+    def _report(self, name: dns.name.Name, verdict: Mapping[str, Any]) -> None:
+        self.last[name] = dict(verdict)
+        lines = tuple(verdict["warnings"])
+        if lines != self._logged.get(name):
+            for line in lines:
+                log.warning("%s", line)
+            if not lines and name in self._logged:
+                log.info("zone %s: parent servers agree again", name)
+            self._logged[name] = lines

@@ -1,0 +1,97 @@
+"""The parent's DS step in a running `sigchain serve` (issue 15): an inline zone with
+`parent-check` asks both parent servers (each a `sigchain serve` of the signed parent zone)
+every second; while one is stale the KSK keeps waiting and `ctl status` names the servers that
+disagree; once both have the DS the observation is recorded and the key engine moves on at
+once. Everything binds in 127.63.2.0/24 (this file's range)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import sc
+from tests.interop.test_parent_checkds import Parent
+from tests.interop.test_serve_hardening import Server
+from tests.zonetools import keygen
+
+ZONE = "example.test."
+A, B, CHILD = "127.63.2.1", "127.63.2.2", "127.63.2.3"
+# Every delay a second, signatures re-made at once: a key reaches its DS step in seconds.
+TIMINGS = {"dnskey-ttl": "1s", "max-zone-ttl": "1s", "publish-safety": "1s",
+           "retire-safety": "1s", "zone-propagation-delay": "1s", "parent-ds-ttl": "1s",
+           "parent-propagation-delay": "1s", "signatures-validity": "600s",
+           "signatures-validity-dnskey": "600s", "signatures-refresh": "597s",
+           "signatures-jitter": "1s"}
+POLICY = "".join(f'{k} = "{v}"\n' for k, v in TIMINGS.items()) + \
+    '[[keys]]\nrole = "ksk"\n[[keys]]\nrole = "zsk"\n'
+UNSIGNED = f"$ORIGIN {ZONE}\n$TTL 1\n@ SOA ns hostmaster 1 3600 600 86400 1\n@ NS ns\n" \
+           "ns A 192.0.2.53\nwww A 192.0.2.80\n"
+
+
+@pytest.fixture
+def parents(tmp_path: Path) -> Iterator[tuple[Parent, Parent, Path]]:
+    pkeys = tmp_path / "pkeys"
+    keygen(pkeys, "test.", "zsk")
+    anchor = tmp_path / "parent.anchor"
+    anchor.write_text(sc("ds", pkeys / f"{keygen(pkeys, 'test.', 'ksk')}.key", check=True).stdout)
+    pair = [Parent(tmp_path, host, pkeys) for host in (A, B)]
+    yield pair[0], pair[1], anchor
+    for p in pair:
+        p.stop()
+
+
+def _status(sock: Path) -> dict:  # type: ignore[type-arg]
+    r = sc("ctl", "--socket", sock, "status", ZONE, "--json", check=True)
+    return json.loads(r.stdout)["zones"][0]  # type: ignore[no-any-return]
+
+
+def _wait(what: str, test: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not test():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def test_the_roll_waits_for_every_parent_server_then_moves_on(
+        tmp_path: Path, parents: tuple[Parent, Parent, Path]) -> None:
+    a, b, anchor = parents
+    policy, keys, unsigned = tmp_path / "fast.toml", tmp_path / "keys", tmp_path / "child.zone"
+    policy.write_text(POLICY)
+    unsigned.write_text(UNSIGNED)
+    tmp_path.chmod(0o700)
+    sc("keys", "run", ZONE, "--policy", policy, "--keys", keys, check=True)  # the keys first
+    status = json.loads(sc("keys", "status", ZONE, "--keys", keys, "--json", check=True).stdout)
+    ksk = next(k for k in status["keys"] if k["role"] == "ksk")
+    ds = sc("ds", keys / f"{ksk['base']}.key", check=True).stdout.strip().splitlines()
+    ds = [line.replace(" IN DS ", " 1 IN DS ") for line in ds]
+    at_a, at_b = a.serve(ds), b.serve([])  # B is stale: no DS yet
+    sock = tmp_path / "run" / "ctl.sock"
+    server = Server(tmp_path, {}, f'udp-workers = 1\ncontrol-socket = "{sock}"\n'
+                    f'[zones."{ZONE}"]\nunsigned = "{unsigned}"\nkeys = "{keys}"\n'
+                    f'policy = "{policy}"\nparent-check = {{ servers = ["{at_a}", "{at_b}"], '
+                    f'anchor = "{anchor}", interval = 1 }}\n', host=CHILD)
+    try:
+        _wait("the KSK to wait for its DS", lambda: _status(sock)["signing"]["waiting"])
+        zone = _status(sock)
+        assert f"waiting for DS of key {ksk['tag']} at the parent" in zone["signing"]["waiting"][0]
+        assert zone["parent"]["agree"] is False
+        disagree = f"parent servers disagree on the DS of key {ksk['tag']}: at {at_a}; not at {at_b}"
+        assert any(disagree in w for w in zone["parent"]["warnings"]), zone["parent"]
+        text = sc("ctl", "--socket", sock, "status", check=True).stdout
+        assert disagree in text and "do not agree" in text
+        time.sleep(3)  # the roll does not move on time alone
+        assert _status(sock)["signing"]["waiting"], "moved past the DS step on time alone"
+        b.serve(ds, port=int(at_b.split("#")[1]))  # the stale server catches up
+        _wait("the DS step to pass", lambda: not _status(sock)["signing"]["waiting"])
+        zone = _status(sock)
+        assert zone["parent"]["agree"] is True and not zone["parent"]["warnings"]
+        state = next(k for k in zone["signing"]["keys"] if k["tag"] == ksk["tag"])
+        assert state["states"]["ds"] != "hidden"
+        assert f"key {ksk['id']} DS published at every parent server" in server.text()
+    finally:
+        assert server.stop() == 0, server.text()[-3000:]
+    assert "Traceback" not in server.text()
