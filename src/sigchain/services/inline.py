@@ -22,16 +22,17 @@ from dns.rdatatype import RdataType
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.rollover.policy import KeyPolicy
-from sigchain.core.serve.fromwire import served_form
+from sigchain.core.serve.fromwire import Served, served_form
 from sigchain.core.serve.index import ZoneIndex
 from sigchain.core.serve.transfer import RR, Delta
 from sigchain.core.sign.difference import Diff, same
 from sigchain.core.sign.incremental import SignedZone
 from sigchain.core.sign.refresh import INCEPTION_SKEW, RefreshQueue
+from sigchain.core.sign.rrsigs import covered_type
 from sigchain.core.sign.signer import SignOptions
 from sigchain.core.update.changes import ChangeSet, DictZone, ZoneData
 from sigchain.core.zone import nsec3hash
-from sigchain.core.zone.records import RRsetRec, key_of, name_of
+from sigchain.core.zone.records import Key, RRsetRec, key_of, name_of
 from sigchain.core.zone.shape import DNSSEC_GENERATED
 from sigchain.edge import keystore, zonefile
 from sigchain.errors import InputError
@@ -44,6 +45,11 @@ T = TypeVar("T")
 # Records the signer makes at the apex from the keys and the policy: an unsigned file's own
 # copies are ignored (as BIND's inline signing takes the DNSKEY RRset from the key directory).
 SIGNER_MADE = DNSSEC_GENERATED | {RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY}
+
+
+def _ident(r: RRsetRec) -> tuple[Key, int, int]:
+    """An RRset's identity in the signed zone: owner, type, and the type an RRSIG covers."""
+    return r.key, r.rdtype, covered_type(r.wires[0]) if r.rdtype == RdataType.RRSIG else 0
 
 
 def changes_between(old: DictZone, new: DictZone) -> ChangeSet:
@@ -96,6 +102,7 @@ class InlineZone:
         self.salt = b""  # NSEC3 salt (kept in the state: a restart keeps the chain)
         self.opts = SignOptions(self.window(clock.now()))
         self._index: ZoneIndex | None = None
+        self._served: dict[tuple[Key, int, int], Served] = {}
         self.lock = threading.RLock()
 
     # ---- the pieces the server (and `sigchain ctl`) call ---------------------------------
@@ -168,6 +175,8 @@ class InlineZone:
         diff = Diff((), (), self._signed().serial, self._signed().serial)
         if plan.due:
             diff = self._signed().resign(plan.due, plan.window, now)
+            log.info("zone %s: signatures of %d of %d RRsets refreshed", self.name,
+                     len(plan.due), len(self.queue))
         return self._changed(diff, now, f"refresh of {len(plan.due)} RRset(s)")
 
     @_locked
@@ -240,6 +249,7 @@ class InlineZone:
         zone = self._signed()
         if not diff.empty or self._index is None:
             self.queue.track(diff)
+            self._follow(diff)
             self._index = None
             inlinestate.record(self.keydir, self.zone_text, zone.serial, self.salt, now, what,
                                len(diff.removed), len(diff.added))
@@ -251,9 +261,21 @@ class InlineZone:
     def index(self) -> ZoneIndex:
         """The signed zone as the server answers from it (made once per version)."""
         if self._index is None:
-            assert self.zone is not None
-            self._index = ZoneIndex.from_served(self.name, served_form(self.zone.rrsets()))
+            self._index = ZoneIndex.from_served(self.name, self._served.values())
         return self._index
+
+    def _follow(self, diff: Diff) -> None:
+        """Keep the RRsets in the index's form (`served_form`) as the zone changes, so that
+        a new version costs its difference here, not the whole zone's conversion."""
+        if not self._served:
+            self._served = {_ident(r): s for r, s in zip(self._signed().rrsets(),
+                                                          served_form(self._signed().rrsets()),
+                                                          strict=True)}
+            return
+        for r in diff.removed:
+            self._served.pop(_ident(r), None)
+        for r, s in zip(diff.added, served_form(diff.added), strict=True):
+            self._served[_ident(r)] = s
 
     @property
     def wake_at(self) -> int | None:

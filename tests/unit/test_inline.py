@@ -1,0 +1,181 @@
+"""Inline signing (services.inline) on a fake clock: the config's inline keys and their
+errors, the first signing, restarts (same keys, serial never back), edits re-signed
+incrementally, signature refresh in bounded batches, key events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.name
+import pytest
+from dns.rdatatype import RdataType
+
+from sigchain.clock import FakeClock
+from sigchain.core.rollover.policy import builtin
+from sigchain.core.serve.fromwire import served_form
+from sigchain.core.serve.index import ZoneIndex
+from sigchain.core.serve.transfer import diff
+from sigchain.core.sign.rrsigs import expiration_of
+from sigchain.core.verify.verifier import verify_records
+from sigchain.core.zone.wire import WireRRset
+from sigchain.errors import InputError
+from sigchain.findings import Severity
+from sigchain.services.inline import InlineZone
+from sigchain.services.serveconfig import parse_config
+
+ORIGIN = dns.name.from_text("example.test.")
+START = 1_800_000_000
+DAY = 86400
+UNSIGNED = """$ORIGIN example.test.
+$TTL 300
+@ IN SOA ns1 hostmaster 7 3600 600 86400 300
+@ IN NS ns1
+ns1 IN A 192.0.2.1
+""" + "".join(f"h{i} IN A 192.0.2.{i % 250}\n" for i in range(300))
+
+
+def verify(iz: InlineZone, at: int) -> None:
+    """The signed zone verifies at `at`, and the index served is made of exactly its RRsets
+    (the index's form is kept up to date change by change)."""
+    assert iz.zone is not None
+    whole = ZoneIndex.from_served(ORIGIN, served_form(iz.zone.rrsets()))
+    assert diff(whole, iz.index()).empty and whole.serial == iz.index().serial
+    wire = [WireRRset(r.key, r.owner, r.rdtype, r.ttl, r.wires) for r in iz.zone.rrsets()]
+    errors = [f.message for f in verify_records(wire, ORIGIN, at, ignore_ksk=True).findings
+              if f.severity is Severity.ERROR]
+    assert not errors, errors[:5]
+
+
+def make(tmp_path: Path, clock: FakeClock, policy: str = "ksk-zsk") -> InlineZone:
+    unsigned = tmp_path / "example.test.zone"
+    if not unsigned.exists():
+        unsigned.write_text(UNSIGNED)
+    iz = InlineZone(ORIGIN, str(unsigned), str(tmp_path / "keys"), builtin(policy), clock)
+    iz.start(clock.now())
+    return iz
+
+
+# ---- config ----------------------------------------------------------------------------------
+
+
+def _config(tmp_path: Path, body: str) -> str:
+    return f'[zones."example.test."]\n{body}\n'
+
+
+@pytest.mark.parametrize(("body", "line", "needle"), [
+    ('unsigned = "z"\nkeys = "k"', 2, "unsigned needs policy"),
+    ('file = "z.signed"\nunsigned = "z"\nkeys = "k"\npolicy = "default"', 2,
+     "file (a zone signed elsewhere) cannot be given"),
+    ('unsigned = "z"\npolicy = "default"', 1, "keys must be given"),
+    ('unsigned = "z"\nkeys = "k"\npolicy = "no-such-policy"', None, "nor a built-in policy"),
+])
+def test_bad_inline_settings_name_the_file_and_line(tmp_path: Path, body: str, line: int | None,
+                                                    needle: str) -> None:
+    path = str(tmp_path / "serve.toml")
+    with pytest.raises(InputError) as err:
+        parse_config(_config(tmp_path, body), path)
+    assert needle in err.value.message
+    if line is not None:
+        assert err.value.line == line and err.value.file == path
+
+
+def test_inline_settings_resolve_paths_from_the_config_directory(tmp_path: Path) -> None:
+    (tmp_path / "fast.toml").write_text('signatures-validity = "40s"\n'
+                                        'signatures-refresh = "20s"\n'
+                                        'signatures-jitter = "10s"\n')
+    cfg = parse_config(_config(tmp_path, 'unsigned = "z.zone"\nkeys = "k"\npolicy = "fast.toml"'),
+                       str(tmp_path / "serve.toml"))
+    z = cfg.zones[0]
+    assert z.inline and z.path == str(tmp_path / "z.zone") and z.keys == str(tmp_path / "k")
+    assert z.policy is not None and z.policy.signatures_validity == 40
+
+
+def test_a_policy_whose_refresh_cannot_work_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('signatures-validity = "1d"\nsignatures-refresh = "2d"\n'
+                                       'signatures-jitter = "1h"\n')
+    with pytest.raises(InputError) as err:
+        parse_config(_config(tmp_path, 'unsigned = "z"\nkeys = "k"\npolicy = "bad.toml"'),
+                     str(tmp_path / "serve.toml"))
+    assert "signatures-refresh" in err.value.message and err.value.line == 4
+
+
+# ---- the zone ----------------------------------------------------------------------------------
+
+
+def test_first_start_makes_keys_signs_and_a_restart_keeps_keys_and_raises_the_serial(
+        tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock)
+    verify(iz, START)
+    keys = sorted(p.name for p in (tmp_path / "keys").glob("K*.key"))
+    assert len(keys) == 2  # ksk-zsk: a KSK and a ZSK
+    first = iz.zone.serial if iz.zone else 0
+    assert first >= 7
+    clock.advance(60)
+    again = make(tmp_path, clock)
+    assert again.zone is not None and again.zone.serial > first
+    assert sorted(p.name for p in (tmp_path / "keys").glob("K*.key")) == keys
+    assert (tmp_path / "example.test.zone").read_text() == UNSIGNED
+    verify(again, clock.now())
+
+
+def test_edit_of_the_unsigned_file_is_applied_incrementally(tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock)
+    old = iz.index()
+    (tmp_path / "example.test.zone").write_text(UNSIGNED + "new IN A 192.0.2.200\n")
+    clock.advance(10)
+    change = iz.reload(clock.now())
+    assert change.new_serial == change.old_serial + 1
+    added = {(r.owner, r.rdtype) for r in change.added}
+    assert ("new.example.test.", RdataType.A) in added
+    # The change, its NSEC3 neighbour and the SOA: a few RRsets, not the zone.
+    assert len(change.added) < 12, added
+    assert iz.index() is not old and iz.index().serial == change.new_serial
+    verify(iz, clock.now())
+    unchanged = iz.reload(clock.now())
+    assert unchanged.empty
+
+
+def test_signature_refresh_replaces_a_bounded_share_per_tick_and_keeps_the_zone_valid(
+        tmp_path: Path) -> None:
+    """Default policy (validity 14 d, refresh 5 d, jitter 12 h): nothing is due before
+    9 d - 12 h; then each tick re-signs the RRsets due within the next hour, a small share
+    of the zone, until every signature of the first signing is replaced; the zone verifies
+    at every step and after the first signatures would have expired."""
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock, "default")
+    assert iz.zone is not None
+    total = len(list(iz.zone.expirations()))
+    assert iz.refresh_at is not None and iz.refresh_at >= START + 9 * DAY - 12 * 3600 - 3600
+    shares = []
+    while clock.now() < START + 15 * DAY:  # past every first signature's expiration
+        clock.set(max(clock.now() + 60, iz.refresh_at or 0))
+        change = iz.refresh_due(clock.now())
+        shares.append(sum(1 for r in change.added if r.rdtype == RdataType.RRSIG))
+        verify(iz, clock.now())
+    assert max(shares) <= total // 8, shares  # an hour of a 12 h jitter window, about 1/12
+    assert sum(shares) >= total, shares  # yet every signature was replaced once
+    assert min(expiration_of(r) for r in iz.zone.rrsets() if r.rdtype == RdataType.RRSIG) \
+        > clock.now() + 5 * DAY - 3600  # nothing left within signatures-refresh (an hour's slack)
+
+
+def test_key_event_publishes_the_successor_zsk_before_the_old_one_retires(
+        tmp_path: Path) -> None:
+    """ksk-zsk: the ZSK's lifetime (90 d) ends; at the key engine's wake-ups the successor is
+    created and its DNSKEY published (pre-publish roll) while the zone stays valid."""
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock)
+    assert iz.zone is not None
+    dnskeys = len(iz.zone.rrset(iz.okey, RdataType.DNSKEY).wires)  # type: ignore[union-attr]
+    steps = 0
+    while clock.now() < START + 90 * DAY and steps < 200:
+        wake = iz.key_at if iz.key_at is not None else clock.now() + DAY
+        clock.set(min(max(wake, clock.now() + 1), clock.now() + 5 * DAY))
+        iz.key_event(clock.now())
+        while iz.refresh_at is not None and iz.refresh_at <= clock.now():
+            iz.refresh_due(clock.now())
+        verify(iz, clock.now())
+        steps += 1
+    assert len(iz.zone.rrset(iz.okey, RdataType.DNSKEY).wires) > dnskeys  # type: ignore[union-attr]
+    assert len(list((tmp_path / "keys").glob("K*.key"))) == 3
