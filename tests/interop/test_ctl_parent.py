@@ -44,6 +44,30 @@ def parents(tmp_path: Path) -> Iterator[tuple[Parent, Parent, Path]]:
         p.stop()
 
 
+def _child_keys(tmp: Path) -> dict:  # type: ignore[type-arg]
+    """The child's files and keys (made before the server starts, to know its KSK): the KSK."""
+    tmp.chmod(0o700)
+    (tmp / "fast.toml").write_text(POLICY)
+    (tmp / "child.zone").write_text(UNSIGNED)
+    return next(k for k in _keys_of(ZONE, tmp / "fast.toml", tmp / "keys")["keys"]
+                if k["role"] == "ksk")
+
+
+def _keys_of(zone: str, policy: Path | str, keys: Path) -> dict:  # type: ignore[type-arg]
+    sc("keys", "run", zone, "--policy", policy, "--keys", keys, check=True)
+    return json.loads(sc("keys", "status", zone, "--keys", keys, "--json", check=True).stdout)
+
+
+def _child(tmp: Path, parent_check: str, extra: str = "") -> tuple[Server, Path]:
+    """The child's server, checking its parent every second; its control socket."""
+    sock = tmp / "run" / "ctl.sock"
+    server = Server(tmp, {}, f'udp-workers = 1\ncontrol-socket = "{sock}"\n{extra}'
+                    f'[zones."{ZONE}"]\nunsigned = "{tmp / "child.zone"}"\n'
+                    f'keys = "{tmp / "keys"}"\npolicy = "{tmp / "fast.toml"}"\n'
+                    f'parent-check = {{ {parent_check}, interval = 1 }}\n', host=CHILD)
+    return server, sock
+
+
 def _status(sock: Path) -> dict:  # type: ignore[type-arg]
     r = sc("ctl", "--socket", sock, "status", ZONE, "--json", check=True)
     return json.loads(r.stdout)["zones"][0]  # type: ignore[no-any-return]
@@ -59,21 +83,11 @@ def _wait(what: str, test: object, timeout: float = 30) -> None:
 def test_the_roll_waits_for_every_parent_server_then_moves_on(
         tmp_path: Path, parents: tuple[Parent, Parent, Path]) -> None:
     a, b, anchor = parents
-    policy, keys, unsigned = tmp_path / "fast.toml", tmp_path / "keys", tmp_path / "child.zone"
-    policy.write_text(POLICY)
-    unsigned.write_text(UNSIGNED)
-    tmp_path.chmod(0o700)
-    sc("keys", "run", ZONE, "--policy", policy, "--keys", keys, check=True)  # the keys first
-    status = json.loads(sc("keys", "status", ZONE, "--keys", keys, "--json", check=True).stdout)
-    ksk = next(k for k in status["keys"] if k["role"] == "ksk")
-    ds = sc("ds", keys / f"{ksk['base']}.key", check=True).stdout.strip().splitlines()
-    ds = [line.replace(" IN DS ", " 1 IN DS ") for line in ds]
+    ksk = _child_keys(tmp_path)
+    ds = sc("ds", tmp_path / "keys" / f"{ksk['base']}.key", check=True).stdout.split("\n")
+    ds = [line.replace(" IN DS ", " 1 IN DS ") for line in ds if line]
     at_a, at_b = a.serve(ds), b.serve([])  # B is stale: no DS yet
-    sock = tmp_path / "run" / "ctl.sock"
-    server = Server(tmp_path, {}, f'udp-workers = 1\ncontrol-socket = "{sock}"\n'
-                    f'[zones."{ZONE}"]\nunsigned = "{unsigned}"\nkeys = "{keys}"\n'
-                    f'policy = "{policy}"\nparent-check = {{ servers = ["{at_a}", "{at_b}"], '
-                    f'anchor = "{anchor}", interval = 1 }}\n', host=CHILD)
+    server, sock = _child(tmp_path, f'servers = ["{at_a}", "{at_b}"], anchor = "{anchor}"')
     try:
         _wait("the KSK to wait for its DS", lambda: _status(sock)["signing"]["waiting"])
         zone = _status(sock)
@@ -95,3 +109,46 @@ def test_the_roll_waits_for_every_parent_server_then_moves_on(
     finally:
         assert server.stop() == 0, server.text()[-3000:]
     assert "Traceback" not in server.text()
+
+
+PARENT_ZONE = "$ORIGIN test.\n$TTL 1\n@ SOA ns hostmaster 1 3600 600 86400 1\n@ NS ns\n" \
+              f"ns A {A}\nexample NS ns.example\nns.example A {CHILD}\n"
+SECRET = "c2lnY2hhaW4tZHMtcHVzaC10ZXN0LXNlY3JldC0wMTI="
+
+
+def test_the_ds_is_pushed_by_update_to_a_sigchain_parent_once_it_accepts_it(
+        tmp_path: Path) -> None:
+    """The parent is itself an inline zone of `sigchain serve` taking DS updates; while it
+    REFUSEs them the roll waits and `ctl status` says why; once it accepts, the DS is pushed,
+    seen by the parent check, and the key engine moves on."""
+    ksk, pkeys = _child_keys(tmp_path), tmp_path / "pk"
+    (tmp_path / "parent.zone").write_text(PARENT_ZONE)
+    csk = _keys_of("test.", "default", pkeys)["keys"][0]
+    anchor = tmp_path / "parent.anchor"
+    anchor.write_text(sc("ds", pkeys / f"{csk['base']}.key", check=True).stdout)
+    tsig = f'[keys.dsup]\nalgorithm = "hmac-sha256"\nsecret = "{SECRET}"\n'
+    parent_zone = (f'[zones."test."]\nunsigned = "{tmp_path / "parent.zone"}"\n'
+                   f'keys = "{pkeys}"\npolicy = "default"\n')
+    parent = Server(tmp_path, {}, "udp-workers = 1\n" + tsig + parent_zone, host=A)
+    at = f"{A}#{parent.port}"
+    child, sock = _child(tmp_path, f'servers = ["{at}"], anchor = "{anchor}", submit = "{at}", '
+                                   'tsig = "dsup"', tsig)
+    try:
+        refused = f"DS submission failed: parent primary {at} answered the UPDATE of {ZONE} DS " \
+                  "in test. with REFUSED"
+        _wait("the refused submission", lambda: any(
+            refused in w for w in _status(sock).get("parent", {}).get("warnings", [])))
+        assert f"waiting for DS of key {ksk['tag']}" in _status(sock)["signing"]["waiting"][0]
+        assert refused in sc("ctl", "--socket", sock, "status", check=True).stdout
+        assert parent.stop() == 0, parent.text()[-3000:]
+        parent = Server(tmp_path, {}, "udp-workers = 1\n" + tsig + parent_zone
+                        + 'allow-update = ["key:dsup"]\n', host=A, port=parent.port)
+        _wait("the DS step to pass", lambda: not _status(sock)["signing"]["waiting"])
+        assert f"DS set submitted by UPDATE to {at} (zone test.)" in child.text()
+        served = parent.query(ZONE, "DS").answer
+        assert {rd.key_tag for r in served if r.rdtype == 43 for rd in r} == {ksk["tag"]}
+        assert _status(sock)["parent"]["agree"] is True
+    finally:
+        assert child.stop() == 0, child.text()[-3000:]
+        assert parent.stop() == 0, parent.text()[-3000:]
+    assert "Traceback" not in child.text() + parent.text()

@@ -80,3 +80,29 @@ def test_stale_socket_replaced_other_files_and_open_directories_refused(
     open_dir.chmod(0o1777)  # even sticky, as /tmp: another user could squat the name first
     with pytest.raises(UnsafeRefused, match="writable by others"):
         bind_socket(str(open_dir / "ctl.sock"))
+
+
+def test_parent_check_settings(tmp_path: Path) -> None:
+    inline = ('[zones."example.test."]\nunsigned = "z.zone"\nkeys = "k"\npolicy = "default"\n')
+    key = f'[keys.upd]\nalgorithm = "hmac-sha256"\nsecret = "{SECRET}"\n'
+    text = (key + inline + 'parent-check = { servers = ["127.0.0.1#5353", "::1"], anchor = '
+            '"p.anchor", interval = 5, submit = "127.0.0.1#5353", tsig = "upd" }\n')
+    (zone,) = parse_config(text, str(tmp_path / "serve.toml")).zones
+    pc = zone.parent_check
+    assert pc is not None and [(s.host, s.port) for s in pc.servers] == [("127.0.0.1", 5353), ("::1", 53)]
+    assert pc.anchor == str(tmp_path / "p.anchor") and pc.interval == 5
+    assert pc.tsig is not None and pc.tsig.name.to_text() == "upd." and pc.hook is None
+    for bad, message in (
+            ('{ servers = [], anchor = "a" }', "must list the parent's servers"),
+            ('{ servers = ["127.0.0.1"] }', "anchor must name"),
+            ('{ servers = ["127.0.0.1"], anchor = "a", tsig = "upd" }', "give submit too"),
+            ('{ servers = ["127.0.0.1"], anchor = "a", submit = "127.0.0.1", tsig = "x" }',
+             "no TSIG key 'x'"),
+            ('{ servers = ["127.0.0.1"], anchor = "a", hook = "x", submit = "127.0.0.1" }',
+             "not both")):
+        with pytest.raises(InputError, match=message) as info:
+            parse_config(key + inline + f"parent-check = {bad}\n", str(tmp_path / "s.toml"))
+        assert info.value.line == 8
+    with pytest.raises(InputError, match="needs a zone the server signs"):
+        parse_config(ZONE + 'parent-check = { servers = ["127.0.0.1"], anchor = "a" }\n',
+                     str(tmp_path / "s.toml"))

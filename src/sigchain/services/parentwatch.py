@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import dns.name
+import dns.tsig
 
 from sigchain.core.validate.anchors import Server, parse_server
 from sigchain.errors import InputError, SigchainError
@@ -30,19 +31,25 @@ POLL = 1.0  # seconds between looks at which zone is due
 
 @dataclass(frozen=True)
 class ParentCheckSettings:
-    """A zone's `parent-check = { servers = [...], anchor = FILE, interval = SECONDS }`."""
+    """A zone's `parent-check = { servers = [...], anchor = FILE, interval = SECONDS }`, and
+    how to push the DS set when the parent lacks it: `submit = "ADDR[#PORT]"` (an UPDATE to
+    the parent's primary, signed with `tsig`, a key of the config) or `hook = "CMD"`."""
 
     servers: tuple[Server, ...]
     anchor: str  # DS/DNSKEY records (or BIND trust-anchors) for the parent or above it
     interval: int = DEFAULT_INTERVAL
+    submit: Server | None = None
+    tsig: dns.tsig.Key | None = None
+    hook: str | None = None
 
 
-def parse_settings(r: Reader, value: Any, where: str, line: int | None) -> ParentCheckSettings:
+def parse_settings(r: Reader, value: Any, where: str, line: int | None,
+                   keys: Mapping[dns.name.Name, dns.tsig.Key]) -> ParentCheckSettings:
     """The `parent-check` table of a zone in `serve`'s config."""
     what = f"{where}.parent-check"
     if not isinstance(value, dict):
         raise r.fail(f"{what} must be a table: {{ servers = [...], anchor = \"FILE\" }}", line)
-    r.unknown(value, ("servers", "anchor", "interval"), what, None)
+    r.unknown(value, ("servers", "anchor", "interval", "submit", "tsig", "hook"), what, None)
     servers = r.string_list(value.get("servers", []), f"{what}.servers", line)
     if not servers or not all(isinstance(s, str) for s in servers):
         raise r.fail(f"{what}.servers must list the parent's servers as \"ADDR[#PORT]\"", line)
@@ -56,7 +63,32 @@ def parse_settings(r: Reader, value: Any, where: str, line: int | None) -> Paren
     interval = value.get("interval", DEFAULT_INTERVAL)
     if not isinstance(interval, int) or isinstance(interval, bool) or not 1 <= interval <= 86400:
         raise r.fail(f"{what}.interval must be 1..86400 seconds", line)
-    return ParentCheckSettings(parsed, r.file_path(anchor), interval)
+    return ParentCheckSettings(parsed, r.file_path(anchor), interval,
+                               *_submission(r, value, what, line, keys))
+
+
+def _submission(r: Reader, value: Mapping[str, Any], what: str, line: int | None,
+                keys: Mapping[dns.name.Name, dns.tsig.Key],
+                ) -> tuple[Server | None, dns.tsig.Key | None, str | None]:
+    submit, tsig, hook = value.get("submit"), value.get("tsig"), value.get("hook")
+    if submit is not None and hook is not None:
+        raise r.fail(f"{what}: submit (an UPDATE) or hook, not both", line)
+    if tsig is not None and submit is None:
+        raise r.fail(f"{what}.tsig signs the UPDATE of submit: give submit too", line)
+    for name, v in (("submit", submit), ("tsig", tsig), ("hook", hook)):
+        if v is not None and (not isinstance(v, str) or not v):
+            raise r.fail(f"{what}.{name} must be a string", line)
+    server = key = None
+    if submit is not None:
+        try:
+            server = parse_server(submit, what="parent primary")
+        except (InputError, ValueError) as exc:
+            raise r.fail(f"{what}.submit: {exc}", line) from None
+    if tsig is not None:
+        key = keys.get(dns.name.from_text(tsig))
+        if key is None:
+            raise r.fail(f"{what}.tsig: no TSIG key {tsig!r} is defined", line)
+    return server, key, hook
 
 
 class ParentWatch:
@@ -68,6 +100,7 @@ class ParentWatch:
                       if getattr(s, "parent_check", None) is not None and s.inline]
         self.last: dict[dns.name.Name, dict[str, Any]] = {}  # for `ctl status`
         self._logged: dict[dns.name.Name, tuple[str, ...]] = {}
+        self._pushed: dict[dns.name.Name, frozenset[object]] = {}  # the DS set last submitted
 
     async def run(self) -> None:
         due = {s.name: 0 for s in self.specs}
@@ -97,9 +130,10 @@ class ParentWatch:
         a = result.agreement
         warnings = disagreements(a) + [f"zone {name}: parent server {s.server}: {s.error}"
                                        for s in a.failed]
+        failed = await self._submit(spec, a, now)
         self._report(name, {"at": now, "parent": result.parent.zone.to_text(),
                             "servers": [s.server for s in a.servers], "agree": a.agree,
-                            "warnings": warnings})
+                            "warnings": warnings + ([failed] if failed else [])})
         if not (result.changes.record or result.changes.forget):
             return
         for ob in result.changes.record:
@@ -109,6 +143,35 @@ class ParentWatch:
         async with self.service.updates.serial:
             diff = await asyncio.to_thread(inline.key_event, self.service.clock.now())
             self.service.publish_inline(name, diff)
+
+    async def _submit(self, spec: Any, a: Any, now: int) -> str | None:
+        """Push the DS set the key state wants when a parent server lacks it (once per set;
+        again after a failure at the next check). Nothing is recorded: the check confirms."""
+        from sigchain.services import dssubmit
+
+        settings, name = spec.parent_check, spec.name
+        if settings.submit is None and settings.hook is None:
+            return None
+        wanted, _, insecure = await asyncio.to_thread(dssubmit.wanted_now, name, spec.keys, now)
+        want = frozenset((d.key_tag, d.algorithm, d.digest_type, d.digest)
+                         for w in wanted for d in w.ds)
+        if all(s.ds is not None and s.key_set() == want for s in a.servers):
+            self._pushed.pop(name, None)  # there: should it go missing, push it again
+            return None
+        if not want and not insecure:
+            return None
+        if self._pushed.get(name) == want:
+            return None
+        try:
+            done = await asyncio.to_thread(dssubmit.submit, name, spec.keys, now,
+                                           update=settings.submit, tsig=settings.tsig,
+                                           hook=settings.hook, force=insecure)
+        except SigchainError as exc:
+            return f"zone {name}: DS submission failed: {exc}; retried at the next check"
+        self._pushed[name] = want
+        log.info("zone %s: DS set submitted by %s: %s", name, done.how,
+                 "; ".join(done.lines) or "empty (going insecure)")
+        return None
 
     def _report(self, name: dns.name.Name, verdict: Mapping[str, Any]) -> None:
         self.last[name] = dict(verdict)

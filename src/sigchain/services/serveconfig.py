@@ -336,7 +336,7 @@ def _zone(r: Reader, zname: str, body: Any,
         pline = r.where.find(header, "parent-check") or hline
         if inline is None:
             raise r.fail(f"{where}.parent-check needs a zone the server signs (policy)", pline)
-        parent = parse_settings(r, body["parent-check"], where, pline)
+        parent = parse_settings(r, body["parent-check"], where, pline, keys)
     if inline is not None:
         return ZoneConfig(origin, zfile, acl, targets, insecure, inline[1], inline[2],
                           allow_update=updaters, parent_check=parent)
