@@ -132,7 +132,7 @@ def test_the_ds_is_pushed_by_update_to_a_sigchain_parent_once_it_accepts_it(
     parent = Server(tmp_path, {}, "udp-workers = 1\n" + tsig + parent_zone, host=A)
     at = f"{A}#{parent.port}"
     child, sock = _child(tmp_path, f'servers = ["{at}"], anchor = "{anchor}", submit = "{at}", '
-                                   'tsig = "dsup"', tsig)
+                                   'tsig = "dsup", warn-after = 1', tsig)
     try:
         refused = f"DS submission failed: parent primary {at} answered the UPDATE of {ZONE} DS " \
                   "in test. with REFUSED"
@@ -140,6 +140,10 @@ def test_the_ds_is_pushed_by_update_to_a_sigchain_parent_once_it_accepts_it(
             refused in w for w in _status(sock).get("parent", {}).get("warnings", [])))
         assert f"waiting for DS of key {ksk['tag']}" in _status(sock)["signing"]["waiting"][0]
         assert refused in sc("ctl", "--socket", sock, "status", check=True).stdout
+        stuck = f"DS of key {ksk['tag']} asked for since"
+        _wait("the overdue warning", lambda: any(
+            stuck in w and f"at no parent server yet ({at})" in w
+            for w in _status(sock)["parent"]["warnings"]))
         assert parent.stop() == 0, parent.text()[-3000:]
         parent = Server(tmp_path, {}, "udp-workers = 1\n" + tsig + parent_zone
                         + 'allow-update = ["key:dsup"]\n', host=A, port=parent.port)
@@ -147,7 +151,8 @@ def test_the_ds_is_pushed_by_update_to_a_sigchain_parent_once_it_accepts_it(
         assert f"DS set submitted by UPDATE to {at} (zone test.)" in child.text()
         served = parent.query(ZONE, "DS").answer
         assert {rd.key_tag for r in served if r.rdtype == 43 for rd in r} == {ksk["tag"]}
-        assert _status(sock)["parent"]["agree"] is True
+        verdict = _status(sock)["parent"]
+        assert verdict["agree"] is True and verdict["warnings"] == []
     finally:
         assert child.stop() == 0, child.text()[-3000:]
         assert parent.stop() == 0, parent.text()[-3000:]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sigchain.parent")
 
 DEFAULT_INTERVAL = 60  # seconds between checks (Knot's check-interval default)
+DEFAULT_WARN_AFTER = 86400  # a DS asked for (CDS published) and at no parent server this long
 POLL = 1.0  # seconds between looks at which zone is due
 
 
@@ -38,6 +39,7 @@ class ParentCheckSettings:
     servers: tuple[Server, ...]
     anchor: str  # DS/DNSKEY records (or BIND trust-anchors) for the parent or above it
     interval: int = DEFAULT_INTERVAL
+    warn_after: int = DEFAULT_WARN_AFTER
     submit: Server | None = None
     tsig: dns.tsig.Key | None = None
     hook: str | None = None
@@ -49,7 +51,8 @@ def parse_settings(r: Reader, value: Any, where: str, line: int | None,
     what = f"{where}.parent-check"
     if not isinstance(value, dict):
         raise r.fail(f"{what} must be a table: {{ servers = [...], anchor = \"FILE\" }}", line)
-    r.unknown(value, ("servers", "anchor", "interval", "submit", "tsig", "hook"), what, None)
+    r.unknown(value, ("servers", "anchor", "interval", "warn-after", "submit", "tsig", "hook"),
+              what, None)
     servers = r.string_list(value.get("servers", []), f"{what}.servers", line)
     if not servers or not all(isinstance(s, str) for s in servers):
         raise r.fail(f"{what}.servers must list the parent's servers as \"ADDR[#PORT]\"", line)
@@ -60,10 +63,12 @@ def parse_settings(r: Reader, value: Any, where: str, line: int | None,
     anchor = value.get("anchor")
     if not isinstance(anchor, str) or not anchor:
         raise r.fail(f"{what}.anchor must name the trust anchor file for the parent", line)
-    interval = value.get("interval", DEFAULT_INTERVAL)
-    if not isinstance(interval, int) or isinstance(interval, bool) or not 1 <= interval <= 86400:
-        raise r.fail(f"{what}.interval must be 1..86400 seconds", line)
-    return ParentCheckSettings(parsed, r.file_path(anchor), interval,
+    interval, warn_after = (value.get(k, d) for k, d in (("interval", DEFAULT_INTERVAL),
+                                                         ("warn-after", DEFAULT_WARN_AFTER)))
+    for key, v, most in (("interval", interval, 86400), ("warn-after", warn_after, 1 << 30)):
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= most:
+            raise r.fail(f"{what}.{key} must be 1..{most} seconds", line)
+    return ParentCheckSettings(parsed, r.file_path(anchor), interval, warn_after,
                                *_submission(r, value, what, line, keys))
 
 
@@ -130,6 +135,7 @@ class ParentWatch:
         a = result.agreement
         warnings = disagreements(a) + [f"zone {name}: parent server {s.server}: {s.error}"
                                        for s in a.failed]
+        warnings += await asyncio.to_thread(self._overdue, spec, a, now)
         failed = await self._submit(spec, a, now)
         self._report(name, {"at": now, "parent": result.parent.zone.to_text(),
                             "servers": [s.server for s in a.servers], "agree": a.agree,
@@ -143,6 +149,24 @@ class ParentWatch:
         async with self.service.updates.serial:
             diff = await asyncio.to_thread(inline.key_event, self.service.clock.now())
             self.service.publish_inline(name, diff)
+
+    @staticmethod
+    def _overdue(spec: Any, a: Any, now: int) -> list[str]:
+        """The keys whose DS was asked for (CDS published) more than `warn-after` ago and that
+        no parent server shows yet: the registrar's update lags or failed (a warning state,
+        never an outage: the old chain stays)."""
+        from sigchain.core.dnssec.timefmt import format_utc
+        from sigchain.services import keymanager
+
+        state, _ = keymanager.stored_zone(spec.name, spec.keys)
+        asked = {sk.key.id: sk.key.cds_published for sk in state.keys
+                 if sk.key.ds_published is None and sk.key.cds_published is not None
+                 and sk.key.cds_withdrawn is None}
+        return [f"zone {spec.name}: DS of key {row.key.tag} asked for since "
+                f"{format_utc(asked[row.key.id])} and at no parent server yet "
+                f"({', '.join(row.absent)}): the roll waits; is the parent's DS update stuck?"
+                for row in a.keys if row.state == "withdrawn" and row.key.id in asked
+                and now - asked[row.key.id] >= spec.parent_check.warn_after]
 
     async def _submit(self, spec: Any, a: Any, now: int) -> str | None:
         """Push the DS set the key state wants when a parent server lacks it (once per set;
