@@ -16,6 +16,7 @@ from sigchain.core.serve.fromwire import served_form
 from sigchain.core.serve.index import ZoneIndex
 from sigchain.core.serve.transfer import diff
 from sigchain.core.sign.rrsigs import expiration_of
+from sigchain.core.update.changes import ChangeSet
 from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone.wire import WireRRset
 from sigchain.errors import InputError
@@ -179,3 +180,39 @@ def test_key_event_publishes_the_successor_zsk_before_the_old_one_retires(
         steps += 1
     assert len(iz.zone.rrset(iz.okey, RdataType.DNSKEY).wires) > dnskeys  # type: ignore[union-attr]
     assert len(list((tmp_path / "keys").glob("K*.key"))) == 3
+
+
+def test_a_bad_unsigned_file_changes_nothing_and_signer_records_are_refused(
+        tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock)
+    served = iz.index()
+    (tmp_path / "example.test.zone").write_text(UNSIGNED + "broken IN A not-an-address\n")
+    with pytest.raises(InputError):
+        iz.reload(clock.now())
+    assert iz.index() is served
+    assert iz.zone is not None
+    dnskey = iz.zone.rrset(iz.okey, RdataType.DNSKEY)
+    assert dnskey is not None
+    with pytest.raises(InputError, match="made by the signer"):
+        iz.apply_changes(ChangeSet(removed=(dnskey,)), clock.now())
+    assert iz.index() is served
+
+
+def test_resign_now_replaces_every_signature_and_status_reports_keys_and_timers(
+        tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock)
+    assert iz.zone is not None
+    before = {(r.key, r.wires) for r in iz.zone.rrsets() if r.rdtype == RdataType.RRSIG}
+    clock.advance(3600)
+    change = iz.resign_now(clock.now())
+    after = {(r.key, r.wires) for r in iz.zone.rrsets() if r.rdtype == RdataType.RRSIG}
+    assert not before & after and change.new_serial == change.old_serial + 1
+    verify(iz, clock.now())
+    st = iz.status(clock.now())
+    assert st["serial"] == change.new_serial and st["policy"] == "ksk-zsk"
+    keys = st["keys"]
+    assert isinstance(keys, list) and sorted(k["role"] for k in keys) == ["ksk", "zsk"]
+    assert all(set(k["states"]) == {"dnskey", "krrsig", "zrrsig", "ds"} for k in keys), keys
+    assert st["next_refresh"] == iz.refresh_at and st["next_key_event"] == iz.key_at

@@ -63,8 +63,12 @@ class InlineServing:
         spec = next(s for s in self.specs if s.name == name)
         new = self.inline[name].index()
         old = self.indexes.get(name)
-        if old is not None:
+        if old is not None and (old.serial, new.serial) == (diff.old_serial, diff.new_serial):
             self._inline_history(spec, old, new, diff)
+        elif old is not None:  # another change came between: this diff is not old -> new
+            log.warning("zone %s: serial %d -> %d published with another change; IXFR history "
+                        "dropped", name, old.serial, new.serial)
+            self.histories[name] = History()
         self.indexes[name] = new
         return True
 
@@ -84,14 +88,15 @@ class InlineServing:
         diff = self.inline[spec.name].reload(self.clock.now())
         return self._inline_take(spec.name, diff)
 
-    def _inline_tick(self, iz: InlineZone, now: int) -> list[Diff]:
-        """The zone's due work (in a thread): the key engine, then a refresh batch."""
-        diffs = []
+    def _inline_tick(self, iz: InlineZone, now: int) -> Diff:
+        """The zone's due work (in a thread): the key engine if due, else a refresh batch
+        (one change per tick, each its own version); the new index made here, off the loop."""
         if iz.key_at is not None and iz.key_at <= now:
-            diffs.append(iz.key_event(now))
-        if iz.refresh_at is not None and iz.refresh_at <= now:
-            diffs.append(iz.refresh_due(now))
-        return diffs
+            diff = iz.key_event(now)
+        else:
+            diff = iz.refresh_due(now)
+        iz.index()
+        return diff
 
     async def _inline_timers(self: AuthoritativeService) -> None:
         """Wake each inline zone when its refresh or key event is due (looked at every
@@ -109,11 +114,10 @@ class InlineServing:
                 if wake is None or wake > now:
                     continue
                 try:
-                    diffs = await _in_thread(functools.partial(self._inline_tick, iz, now))
+                    diff = await _in_thread(functools.partial(self._inline_tick, iz, now))
                 except SigchainError as exc:
                     log.error("zone %s: scheduled signing failed: %s; retried in %d s", name,
                               exc, RETRY_SECONDS)
                     iz.refresh_at = now + RETRY_SECONDS
                     continue
-                for diff in diffs:
-                    self.publish_inline(name, diff)
+                self.publish_inline(name, diff)

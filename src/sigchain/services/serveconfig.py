@@ -42,6 +42,11 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     # unless one matches (as BIND without allow-update).
     allow-update = ["key:xfr-key"]
 
+    [zones."inline.test."]     # inline signing (services.inline): no file, the server signs
+    unsigned = "inline.test.zone"  # never written; SIGHUP re-signs its changes
+    keys = "keys/inline.test"  # K-files, key state and inline state
+    policy = "default"         # "default", "ksk-zsk" or a policy file
+
     [[listen]]                 # one table per address; default: 127.0.0.1#53, every zone
     address = "127.0.0.1#5300" # ADDR[#PORT], UDP and TCP
     zones = ["example.test."]  # the zones served there (default: every zone)
