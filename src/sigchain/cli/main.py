@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "exporter": ("sigchain.cli.exporter", "exporter", "Prometheus exporter: signature expiry, DS, validation."),
     "walk": ("sigchain.cli.walk", "walk", "Enumerate a zone through its NSEC/NSEC3 records."),
     "keys": ("sigchain.cli.keys", "keys", "Run a zone's key rollovers by a policy (dnssec-keymgr)."),
+    "ctl": ("sigchain.cli.ctl", "ctl", "Control a running `sigchain serve` (status, reload, sign, roll)."),
 }
 
 

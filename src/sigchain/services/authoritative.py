@@ -36,10 +36,12 @@ from sigchain.edge.server import Handler, Listeners, Response, TcpTable
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
+from sigchain.services.control import Channels
 from sigchain.services.inline import InlineZone
 from sigchain.services.inlineserve import InlineServing
 from sigchain.services.ratelimit import RateLimiting
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
+from sigchain.services.updatein import UpdateIntake
 from sigchain.services.verifying import Verifier
 from sigchain.services.xfrout import Primary, Served
 
@@ -208,6 +210,10 @@ class AuthoritativeService(InlineServing):
         self.force = force  # serve zones whose only errors are expired / not-yet-valid RRSIGs
         self.primary = Primary({z.name: z.allow_transfer for z in config.zones}, config.keys, clock)
         self.indexes: dict[dns.name.Name, ZoneIndex] = {}
+        self.loaded_at: dict[dns.name.Name, int] = {}  # when each version served was loaded
+        self.last_reload: dict[str, str] = {}  # each zone's outcome of the last reload
+        self.updates = UpdateIntake(self)  # RFC 2136 UPDATE (services.updatein)
+        self.primary.update = self.updates.hook
         self.histories: dict[dns.name.Name, History] = {}
         self.inline: dict[dns.name.Name, InlineZone] = {}
         self.served = Served(tuple(ZoneSet(udp_size=config.udp_size) for _ in config.listens), {})
@@ -293,6 +299,7 @@ class AuthoritativeService(InlineServing):
             for w in warnings:
                 log.warning("%s", w)
             self.indexes[spec.name] = index
+            self.loaded_at[spec.name] = self.clock.now()
             self._remember(spec, stamp, digest)
             log.info("loaded zone %s serial %d from %s (%s)", spec.name, index.serial, spec.path, index.denial)
         self._publish()
@@ -361,6 +368,7 @@ class AuthoritativeService(InlineServing):
                 if notify:
                     changed.append(spec.name)
             self.indexes[spec.name] = index
+            self.loaded_at[spec.name] = self.clock.now()
             self._remember(spec, stamp, digest)
             outcome[spec.name.to_text()] = f"serial {index.serial}"
         if publish:
@@ -381,6 +389,7 @@ class AuthoritativeService(InlineServing):
             outcome, changed = await _in_thread(lambda: self._reload(publish=False),
                                                 nice=RELOAD_NICE if self._workers.count else 0)
             self._publish()
+            self.last_reload = outcome
             if any(v.startswith("serial") for v in outcome.values()):
                 self._start_workers()
                 self._workers.wait_released()  # before a NOTIFY brings a secondary's IXFR
@@ -397,6 +406,13 @@ class AuthoritativeService(InlineServing):
             return
         log.info("SIGHUP: reloading zones")
         self._reloading = asyncio.get_running_loop().create_task(self._reload_task())
+
+    async def reload_now(self) -> dict[str, str]:
+        """`sigchain ctl reload`: the SIGHUP reload, awaited; each zone's outcome."""
+        self.request_reload()
+        if self._reloading is not None:
+            await asyncio.shield(self._reloading)
+        return dict(self.last_reload)
 
     # ---- NOTIFY out (RFC 1996) -------------------------------------------------------------
 
@@ -445,6 +461,8 @@ class AuthoritativeService(InlineServing):
         # Lines a client can cause (NOTIFY, refused transfers, TCP rejections): rate-limited.
         self._throttles = throttle(THROTTLED_LOGS)
         listeners: list[Listeners] = []
+        channels = Channels(self)  # ctl socket, update intake: before the workers fork
+        await channels.open()
         try:
             for i, lc in enumerate(self.config.listens):
                 group = Listeners(self.handler(i), self.tcp)
@@ -455,6 +473,7 @@ class AuthoritativeService(InlineServing):
         except BaseException:
             for group in listeners:
                 await group.close()
+            await channels.close()
             raise
         self._start_workers()
         if self._workers.count:
@@ -492,3 +511,4 @@ class AuthoritativeService(InlineServing):
                 await group.close()
             if self._reloading is not None:
                 await asyncio.gather(self._reloading, return_exceptions=True)
+            await channels.close()

@@ -20,6 +20,7 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     rate-limit-slip = 2        # every 2nd limited answer sent truncated (TC=1); 0: drop all
     ixfr-history = 20          # zone versions whose differences are kept for IXFR (0: none)
     udp-workers = 2            # processes answering UDP (default: one per CPU, as Knot)
+    control-socket = "/run/sigchain/serve.sock"  # for `sigchain ctl` (0600; default: none)
 
     [keys.xfr-key]             # a TSIG key (RFC 8945); the key name is the table name
     algorithm = "hmac-sha256"  # hmac-md5, hmac-sha1, hmac-sha224, -sha256, -sha384, -sha512
@@ -37,6 +38,9 @@ zone sets, TSIG keys, transfer ACLs and NOTIFY targets::
     # A reload that would serve the zone unsigned after signed is refused (the old version
     # stays) unless the zone is meant to go insecure (its DS gone from the parent first).
     allow-unsigned = false
+    # RFC 2136 UPDATE (inline-signed zones only), same entries as allow-transfer; REFUSED
+    # unless one matches (as BIND without allow-update).
+    allow-update = ["key:xfr-key"]
 
     [[listen]]                 # one table per address; default: 127.0.0.1#53, every zone
     address = "127.0.0.1#5300" # ADDR[#PORT], UDP and TCP
@@ -82,6 +86,7 @@ from sigchain.edge.server import (
 from sigchain.errors import InputError
 from sigchain.services.configtext import Option, Reader, read_config_text
 from sigchain.services.inlineconfig import INLINE_KEYS, inline_settings
+from sigchain.services.parentwatch import ParentCheckSettings, parse_settings
 from sigchain.services.tsigkeys import make_key, parse_bind_keys
 
 DEFAULT_LISTEN = "127.0.0.1#53"
@@ -110,6 +115,8 @@ class ZoneConfig:
     # Inline signing (services.inline): `path` is then the unsigned file, signed by the server.
     keys: str | None = None  # the key directory
     policy: KeyPolicy | None = None
+    allow_update: Acl = field(default_factory=Acl)  # RFC 2136 UPDATE (inline zones): who may
+    parent_check: ParentCheckSettings | None = None  # the DS at the parent (services.parentwatch)
 
     @property
     def inline(self) -> bool:
@@ -153,6 +160,7 @@ class ServeConfig:
     tcp_clients_per_address: int = DEFAULT_TCP_CLIENTS_PER_ADDRESS
     answer_cache_size: int = DEFAULT_CACHE_BYTES >> 20  # MiB
     rate_limit: RateLimit = RateLimit()
+    control_socket: str | None = None  # `sigchain ctl`'s Unix socket (none: no control)
 
     @property
     def tcp_limits(self) -> TcpLimits:
@@ -231,7 +239,16 @@ def parse_config(text: str, path: str) -> ServeConfig:
 
 def _options(r: Reader, data: Mapping[str, Any]) -> dict[str, Any]:
     """The [options] given, as `ServeConfig` fields (those not given keep their defaults)."""
-    return r.numbers(data, "options", _OPTIONS)
+    raw = data.get("options")
+    if not isinstance(raw, dict) or "control-socket" not in raw:
+        return r.numbers(data, "options", _OPTIONS)
+    raw = dict(raw)
+    value = raw.pop("control-socket")
+    if not isinstance(value, str) or not value:
+        raise r.fail("[options] control-socket must be a path (a string)",
+                     r.where.find(r"\[\s*options\s*\]", "control-socket"))
+    return {**r.numbers({**data, "options": raw}, "options", _OPTIONS),
+            "control_socket": r.file_path(value)}
 
 
 def _keyfile_keys(r: Reader, data: Mapping[str, Any]) -> dict[dns.name.Name, dns.tsig.Key]:
@@ -288,12 +305,14 @@ def _zone(r: Reader, zname: str, body: Any,
     header = _zone_header(zname)
     hline = r.where.find(header, None)
     where = f'zones."{zname}"'
-    nested = isinstance(body, dict) and any(isinstance(v, dict) for v in body.values())
+    nested = isinstance(body, dict) and any(isinstance(v, dict) for k, v in body.items()
+                                            if k != "parent-check")
     if nested and "file" not in body:
         raise r.fail(f"zone table [zones.{zname}] has no file: quote zone names, "
                      f'as in [zones."{zname}.example."]', hline)
     body = r.table(body, where, hline)
-    r.unknown(body, ("file", "allow-transfer", "also-notify", "allow-unsigned", *INLINE_KEYS),
+    r.unknown(body, ("file", "allow-transfer", "also-notify", "allow-unsigned", "allow-update",
+                     "parent-check", *INLINE_KEYS),
               f"[{where}]", header)
     try:
         origin = dns.name.from_text(zname)
@@ -305,6 +324,8 @@ def _zone(r: Reader, zname: str, body: Any,
         raise r.fail(f"{where}: file must be given (the signed zone file)",
                      r.where.find(header, "file") or hline)
     acl = _allow_transfer(r, body, where, r.where.find(header, "allow-transfer") or hline, keys)
+    updaters = _allow_transfer(r, body, where, r.where.find(header, "allow-update") or hline,
+                               keys, "allow-update")
     line = r.where.find(header, "also-notify") or hline
     items = r.string_list(body.get("also-notify", []), f"{where}.also-notify", line)
     targets = tuple(_notify_target(r, item, where, header, line, keys) for item in items)
@@ -312,24 +333,32 @@ def _zone(r: Reader, zname: str, body: Any,
     if not isinstance(insecure, bool):
         raise r.fail(f"{where}.allow-unsigned must be true or false",
                      r.where.find(header, "allow-unsigned") or hline)
+    parent = None
+    if "parent-check" in body:
+        pline = r.where.find(header, "parent-check") or hline
+        if inline is None:
+            raise r.fail(f"{where}.parent-check needs a zone the server signs (policy)", pline)
+        parent = parse_settings(r, body["parent-check"], where, pline, keys)
     if inline is not None:
-        return ZoneConfig(origin, zfile, acl, targets, insecure, inline[1], inline[2])
-    return ZoneConfig(origin, r.file_path(zfile), acl, targets, insecure)
+        return ZoneConfig(origin, zfile, acl, targets, insecure, inline[1], inline[2],
+                          allow_update=updaters, parent_check=parent)
+    return ZoneConfig(origin, r.file_path(zfile), acl, targets, insecure, allow_update=updaters)
 
 
 def _allow_transfer(r: Reader, body: Mapping[str, Any], where: str, line: int | None,
-                    keys: Mapping[dns.name.Name, dns.tsig.Key]) -> Acl:
-    entries = r.string_list(body.get("allow-transfer", []), f"{where}.allow-transfer", line)
+                    keys: Mapping[dns.name.Name, dns.tsig.Key], what: str = "allow-transfer",
+                    ) -> Acl:
+    """An address/key match list (`what`: allow-transfer or allow-update)."""
+    entries = r.string_list(body.get(what, []), f"{where}.{what}", line)
     if not all(isinstance(e, str) for e in entries):
-        raise r.fail(f"{where}.allow-transfer must be a list of strings", line)
+        raise r.fail(f"{where}.{what} must be a list of strings", line)
     try:
         acl = Acl.parse(entries)
     except ValueError as exc:
-        raise r.fail(f"{where}.allow-transfer: {exc}", line) from None
+        raise r.fail(f"{where}.{what}: {exc}", line) from None
     for k in acl.keys:
         if k not in keys:
-            raise r.fail(f"{where}.allow-transfer: no TSIG key {k.to_text(True)!r} is defined",
-                         line)
+            raise r.fail(f"{where}.{what}: no TSIG key {k.to_text(True)!r} is defined", line)
     return acl
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import dns.entropy
@@ -70,6 +70,10 @@ class Served:
     histories: Mapping[dns.name.Name, History]
 
 
+# (zones, the parsed and TSIG-verified UPDATE, its wire, over TCP, client) → the reply
+UpdateHook = Callable[[ZoneSet, dns.message.Message, bytes, bool, str],
+                      "bytes | Awaitable[bytes | None] | None"]
+
 _TSIG_ERRORS = {dns.rcode.BADSIG: "BADSIG", dns.rcode.BADKEY: "BADKEY", dns.rcode.BADTIME: "BADTIME"}
 
 
@@ -86,6 +90,8 @@ class Primary:
         self.keyring = dict(keyring)
         self.clock = clock
         self.stats: Counter[str] = Counter()  # outcomes, for logs and tests
+        # RFC 2136 UPDATE (services.updatein); without it, updates get what they got before.
+        self.update: UpdateHook | None = None
 
     # ---- dispatch ----------------------------------------------------------------------------
 
@@ -110,6 +116,9 @@ class Primary:
         opcode = query.opcode()
         if opcode == dns.opcode.NOTIFY:
             return self._notify_in(zones, query, tcp, client)
+        if opcode == dns.opcode.UPDATE and self.update is not None:
+            self.stats["update"] += 1
+            return self.update(zones, query, wire, tcp, client)  # type: ignore[return-value]
         if opcode == dns.opcode.QUERY and len(query.question) == 1 and (
                 query.question[0].rdtype in _XFR):
             return self._transfer(zones, histories, query, tcp, client)
