@@ -321,8 +321,9 @@ class Drills:
                 said = [line for line in f if "SIGHUP:" in line]
             if any("cache flushed" in line for line in said):
                 return
-            if said:
-                raise OperationalError(f"{SIGCHAIN} did not take its config: {said[0].strip()}")
+            refused = [line for line in said if "not re-read" in line]
+            if refused:  # its old config stays: the drill (or repair) would not show
+                raise OperationalError(f"{SIGCHAIN} did not take its config: {refused[0].strip()}")
             self.clock.sleep(0.05)
         raise OperationalError(f"{SIGCHAIN} did not confirm its SIGHUP within {FLUSH_WAIT:.0f}s; "
                                f"see {log}")
