@@ -94,8 +94,8 @@ def scraped(prometheus: str, zone: str) -> bool:
         return False
 
 
-def diagnose(lab: Path, qname: str) -> dict:
-    proc = sc("diagnose", qname, "--resolver", UNBOUND, "--anchor", lab / "anchor.ds",
+def diagnose(lab: Path, qname: str, resolver: str = UNBOUND) -> dict:
+    proc = sc("diagnose", qname, "--resolver", resolver, "--anchor", lab / "anchor.ds",
               "--root-hints", lab / "root.hints", "--timeout", "8", "--json")
     return json.loads(proc.stdout) | {"rc": proc.returncode}
 
@@ -118,6 +118,11 @@ def test_check_passes_all_five_rows_on_the_healthy_lab(lab: Path) -> None:
     rc, rows = check(lab, "nsec.test", "--zone-file", lab / "zones" / "nsec.test.signed")
     assert rc == 0 and [r["ok"] for r in rows.values()] == [True] * 5
     assert "SERVFAIL" in rows[5]["detail"] and "ad" in rows[4]["detail"].split("flags", 1)[1]
+    # sigchain's resolver passes rows 4 and 5 as Unbound does
+    rc, rows = check(lab, "nsec.test", "--zone-file", lab / "zones" / "nsec.test.signed",
+                     "--resolver", VALIDATORS["sigchain"])
+    assert rc == 0 and f"{VALIDATORS['sigchain']}: NOERROR" in rows[4]["detail"], rows[4]
+    assert f"{VALIDATORS['sigchain']}: SERVFAIL" in rows[5]["detail"], rows[5]
     # the lab's servers refuse AXFR: row 1 says so and asks for the zone file
     rc, rows = check(lab, "example.test")
     assert rc == 1 and not rows[1]["ok"] and "REFUSED" in rows[1]["detail"]
@@ -207,6 +212,11 @@ def test_drill_then_repair(lab: Path, exporter: str, prometheus: str, name: str,
         wait_alerts(prometheus, zone + ".", {"pending", "firing"})
     found = diagnose(lab, probe)
     assert (found["cause"], found["rc"]) == (cause, 1), found["reason"]
+    # small-edns: sigchain's resolver holds its one forwarder down for seconds after the cut
+    # answers time out and fails every name meanwhile: what diagnose sees through it varies
+    if name != "small-edns":
+        found = diagnose(lab, probe, VALIDATORS["sigchain"])
+        assert (found["cause"], found["rc"]) == (cause, 1), found["reason"]
     assert failing_rows(lab, zone) == check_fails
     if name == "stripping-middlebox":  # a denial has no data to compare: the root's keys tell
         assert diagnose(lab, f"no-such-name.{zone}")["cause"] == cause
