@@ -4,8 +4,12 @@ for the zone's KSK, at another for a key the zone does not have."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import dns.exception
@@ -14,8 +18,9 @@ import dns.name
 import dns.query
 import dns.rdatatype
 import dns.zone
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import need, sc, sigchain_cmd, terminate
+from tests.conftest import ROOT, free_port, need, sc, sigchain_cmd, terminate
 from tests.zonetools import keygen
 
 ZONE = "ops.test."
@@ -168,3 +173,46 @@ def serve(log_dir: Path, address: str, zone: str, path: Path, *extra: str) -> Da
     return Daemon(log_dir / f"serve-{address}.log",
                   ["serve", "--listen", f"{address}#53", "--zone", f"{zone}={path}",
                    "--udp-workers", "1", *extra])
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+RULES = ROOT / "alerts" / "dnssec.rules.yml"
+
+
+def scrape(url: str) -> Samples:
+    """A /metrics page, read with prometheus_client's own parser."""
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def get_json(url: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def prometheus(base: Path, address: str, target: str, short_for: str) -> Iterator[str]:
+    """Debian's Prometheus on `address` scraping `target` (HOST:PORT) every second and
+    evaluating the shipped rules and a copy whose `for: 15m` is `short_for` (group
+    dnssec-short); its URL."""
+    short = base / "short.rules.yml"
+    short.write_text(RULES.read_text().replace("name: dnssec\n", "name: dnssec-short\n")
+                     .replace("for: 15m", f"for: {short_for}"))
+    config = base / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: ['{RULES}', '{short}']\n"
+        f"scrape_configs:\n  - job_name: dnssec\n    static_configs:\n"
+        f"      - targets: ['{target}']\n")
+    web = free_port(address)
+    with open(base / "prometheus.log", "w") as log:
+        proc = subprocess.Popen([need("prometheus"), f"--config.file={config}",
+                                 f"--storage.tsdb.path={base / 'tsdb'}",
+                                 f"--web.listen-address={address}:{web}"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield f"http://{address}:{web}"
+        finally:
+            terminate(proc)

@@ -7,12 +7,10 @@ import json
 import signal
 import socket
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port, sc, terminate
 from tests.interop.exporter_zones import (
@@ -27,20 +25,13 @@ from tests.interop.exporter_zones import (
     WRONG_PARENT,
     ZONE,
     Daemon,
+    Samples,
     build,
     mixed,
+    scrape,
     serve,
     unbound,
 )
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(url: str) -> Samples:
-    with urllib.request.urlopen(url, timeout=5) as r:
-        text = r.read().decode()
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
 def value(samples: Samples, metric: str, /, **labels: str) -> float | None:

@@ -4,19 +4,18 @@ expire in two days."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, need, terminate
-from tests.interop.exporter_zones import FRESH, STALE, ZONE, Daemon, build, serve
+from tests.conftest import free_port, need
+from tests.interop.exporter_zones import FRESH, RULES, STALE, ZONE, Daemon, build, serve
+from tests.interop.exporter_zones import get_json as _get
+from tests.interop.exporter_zones import prometheus as run_prometheus
 
-RULES = ROOT / "alerts" / "dnssec.rules.yml"
 PROMETHEUS = "127.57.0.9"
 
 
@@ -59,34 +58,13 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     exporter = Daemon(base / "exporter.log", [
         "exporter", "--listen", f"{PROMETHEUS}#{port}", "--interval", "1s",
         "--zone", f"{ZONE}={FRESH},{STALE}"])
-    short = base / "short.rules.yml"
-    short.write_text(RULES.read_text().replace("name: dnssec\n", "name: dnssec-short\n")
-                     .replace("for: 15m", "for: 2s"))
-    config = base / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"rule_files: ['{RULES}', '{short}']\n"
-        f"scrape_configs:\n  - job_name: dnssec\n    static_configs:\n"
-        f"      - targets: ['{PROMETHEUS}:{port}']\n")
-    web = free_port(PROMETHEUS)
-    log = open(base / "prometheus.log", "w")
-    proc = subprocess.Popen([need("prometheus"), f"--config.file={config}",
-                             f"--storage.tsdb.path={base / 'tsdb'}",
-                             f"--web.listen-address={PROMETHEUS}:{web}"],
-                            stdout=log, stderr=subprocess.STDOUT)
     try:
-        yield f"http://{PROMETHEUS}:{web}"
+        with run_prometheus(base, PROMETHEUS, f"{PROMETHEUS}:{port}", "2s") as url:
+            yield url
     finally:
-        terminate(proc)
-        log.close()
         exporter.stop()
         for s in servers:
             s.stop()
-
-
-def _get(url: str) -> dict:  # type: ignore[type-arg]
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return json.loads(r.read())  # type: ignore[no-any-return]
 
 
 def test_prometheus_evaluates_the_shipped_rules_on_the_exporter(prometheus: str) -> None:

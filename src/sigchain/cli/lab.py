@@ -188,7 +188,7 @@ def down(directory: str, as_json: bool) -> None:
 
 
 DRILL_KEYS = ("drill", "action", "about", "zone", "changed", "restarted", "expected_cause",
-              "probe", "cd_data", "resolver", "flushed")
+              "probe", "cd_data", "resolver", "resolvers", "flushed")
 
 
 def _render_drill(out: dict[str, Any], as_json: bool) -> None:
@@ -197,18 +197,21 @@ def _render_drill(out: dict[str, Any], as_json: bool) -> None:
         return
     if out["action"] == "drill":
         click.echo(f"drill {out['drill']} on {out['zone']}: {out['about']}")
-        click.echo(f"changed: {', '.join(out['changed'])}; Unbound's cache flushed")
+        click.echo(f"changed: {', '.join(out['changed'])}; caches flushed: "
+                   f"{', '.join(out['flushed'])}")
         click.echo("what on-call sees now:")
-        click.echo(f"  dig @{out['resolver']} {out['probe']}          # SERVFAIL")
         cd = "the data is there" if out["cd_data"] else "SERVFAIL too: the answer never arrives"
-        click.echo(f"  dig @{out['resolver']} +cd {out['probe']}      # {cd}")
+        for address in out["resolvers"].values():
+            click.echo(f"  dig @{address} {out['probe']}          # SERVFAIL")
+            click.echo(f"  dig @{address} +cd {out['probe']}      # {cd}")
         click.echo(f"  sigchain diagnose {out['probe']} --resolver {out['resolver']} "
                    f"--anchor DIR/anchor.ds --root-hints DIR/root.hints   # {out['expected_cause']}")
         click.echo(f"undo: sigchain lab repair {out['drill']}")
     else:
         click.echo(f"repaired {out['drill']} on {out['zone']}: restored "
-                   f"{', '.join(out['changed'])}; Unbound's cache flushed")
-        click.echo(f"  dig @{out['resolver']} +dnssec {out['probe']}  # validates again (ad)")
+                   f"{', '.join(out['changed'])}; caches flushed: {', '.join(out['flushed'])}")
+        for address in out["resolvers"].values():
+            click.echo(f"  dig @{address} +dnssec {out['probe']}  # validates again (ad)")
 
 
 @lab.command()

@@ -1,6 +1,7 @@
 """`sigchain lab drill|repair`: inject a failure into the running lab (the catalogue is
 `core.diagnose.drills`), keep what was changed in DIR/drills/active.json, and undo it.
-Each drill and repair reloads the lab's Unbound (a full cache flush) so it shows at once."""
+The drills apply to both lab validators, Unbound and sigchain's resolver (when it runs); each
+drill and repair empties both caches (Unbound: reload; sigchain's: SIGHUP) so it shows at once."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ from sigchain.services import signing
 from sigchain.services.lab import Lab
 
 SERVE_WAIT = 30.0
+FLUSH_WAIT = 10.0
+SIGCHAIN = hierarchy.SIGCHAIN_RESOLVER[0]
 
 
 def soa_signature(z: LabZone, timeout: float) -> str | None:
@@ -64,6 +67,7 @@ class Drills:
         self.paths = self.lab.paths
         self.clock = clock
         self.record = self.paths.path("drills", "active.json")
+        self.sigchain_conf = self.paths.path(hierarchy.RESOLVER_CONFIGS[SIGCHAIN])
 
     def path(self, *parts: str) -> str:
         return self.paths.path("drills", *parts)
@@ -106,7 +110,7 @@ class Drills:
             else:
                 active = self._resign(d, z, now)
             self._save(active)
-            self._reload_unbound()
+            self._flush()
         return self._report(d, active, "drill")
 
     def _save(self, active: Active) -> None:
@@ -166,7 +170,8 @@ class Drills:
                           force=expired, verify=not expired)
 
     def _stale_anchor(self, z: LabZone, now: int) -> Active:
-        """Point Unbound's trust-anchor-file at the DS of a root key that signs nothing."""
+        """Point Unbound's trust-anchor-file (and sigchain's resolver's `anchor`) at the DS of
+        a root key that signs nothing."""
         conf = self.paths.path("unbound.conf")
         alg = algorithms.get(hierarchy.ALGORITHM)
         retired = keyfile.make_dnskey(alg, algorithms.generate(alg), KeyRole.KSK.flags)
@@ -178,12 +183,22 @@ class Drills:
         if line not in text:
             raise OperationalError(f"{conf} does not name the lab's anchor.ds: run lab up first")
         backups = {conf: self._backup(conf)}
+        changed = [conf, stale]
+        if self._sigchain_alive():
+            ours = self._read(self.sigchain_conf)
+            staled = catalogue.sigchain_anchor(ours, self.paths.path("anchor.ds"), stale)
+            if staled is None:
+                raise OperationalError(f"{self.sigchain_conf} does not name the lab's anchor.ds: "
+                                       "run lab up first")
+            backups[self.sigchain_conf] = self._backup(self.sigchain_conf)
+            zonefile.write_atomic(self.sigchain_conf, [staled])
+            changed.insert(1, self.sigchain_conf)
         zonefile.write_atomic(conf, [text.replace(line, f'trust-anchor-file: "{stale}"')])
-        return Active("stale-anchor", z.name.to_text(), now, (conf, stale), backups)
+        return Active("stale-anchor", z.name.to_text(), now, tuple(changed), backups)
 
     def _middlebox(self, d: Drill, z: LabZone, now: int) -> Active:
         """A plain forwarder (if not yet running), the misbehaving proxy in front of it, and
-        the lab's Unbound forwarding everything to the proxy."""
+        the lab's validators (Unbound, sigchain's resolver) forwarding everything to the proxy."""
         mode, address = PROXIES[d.name]
         fconf = self.path("forwarder.conf")
         zonefile.write_atomic(fconf, [catalogue.forwarder_conf(self.paths)])
@@ -194,16 +209,26 @@ class Drills:
                                  address, FORWARDER, self.paths.root], self.paths.root, address)
         conf = self.paths.path("unbound.conf")
         backups = {conf: self._backup(conf)}
-        self._forward(conf, address)
-        return Active(d.name, z.name.to_text(), now, (conf,), backups, (PROXY_NAME,))
+        if self._sigchain_alive():
+            backups[self.sigchain_conf] = self._backup(self.sigchain_conf)
+        self._forward(address)
+        return Active(d.name, z.name.to_text(), now, tuple(backups), backups, (PROXY_NAME,))
 
-    def _forward(self, conf: str, address: str | None) -> None:
-        """Make the lab's Unbound forward everything to `address` (replacing an earlier
-        drill's forward clause), or (None) resolve by itself again."""
-        with open(conf, encoding="utf-8") as f:
-            text = f.read().split(catalogue.FORWARD_MARK, 1)[0].rstrip("\n") + "\n"
+    def _forward(self, address: str | None) -> None:
+        """Make the lab's validators forward everything to `address` (replacing an earlier
+        drill's forward clause), or (None) resolve by themselves again."""
+        conf = self.paths.path("unbound.conf")
+        text = self._read(conf).split(catalogue.FORWARD_MARK, 1)[0].rstrip("\n") + "\n"
         clause = catalogue.forward_zone(address) if address is not None else ""
         zonefile.write_atomic(conf, [text + clause])
+        if self._sigchain_alive():
+            ours = self._read(self.sigchain_conf)
+            zonefile.write_atomic(self.sigchain_conf, [catalogue.sigchain_forward(ours, address)])
+
+    @staticmethod
+    def _read(path: str) -> str:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
 
     def _start(self, name: str, cmd: list[str], marker: str, address: str) -> None:
         if self.lab._proc_alive(name):
@@ -231,7 +256,7 @@ class Drills:
             server = hierarchy.server_name(z)
             if d.name in PROXIES:  # the resolver keeps validating, through a clean path
                 alive = self.lab._proc_alive(FORWARDER_NAME)  # (gone after a lab down)
-                self._forward(self.paths.path("unbound.conf"), FORWARDER if alive else None)
+                self._forward(FORWARDER if alive else None)
                 self.lab._stop(PROXY_NAME)
             elif d.zone_drill:
                 if server in active.restart:
@@ -240,7 +265,7 @@ class Drills:
                     self._hup(server)
                 if active.signature is not None:
                     self._wait_served(z, lambda sig: sig == active.signature)
-            self._reload_unbound()
+            self._flush()
             shutil.rmtree(self.path("backup"), ignore_errors=True)
             shutil.rmtree(self.path("keys"), ignore_errors=True)
             os.unlink(self.record)
@@ -272,6 +297,37 @@ class Drills:
                                        f"after {SERVE_WAIT:.0f}s; see {self.paths.log(hierarchy.server_name(z))}")
             self.clock.sleep(0.1)
 
+    def _sigchain_alive(self) -> bool:
+        return self.lab._proc_alive(SIGCHAIN)
+
+    def _flush(self) -> None:
+        """Both validators start over: Unbound (and a drill forwarder) reloaded, sigchain's
+        resolver sent SIGHUP (it re-reads its config and empties its cache)."""
+        self._reload_unbound()
+        if self._sigchain_alive():
+            self._flush_sigchain()
+
+    def _flush_sigchain(self) -> None:
+        """SIGHUP sigchain's resolver and wait until its log says the config was re-read
+        (so the next question meets the new config and an empty cache)."""
+        rec = self.lab.state.processes[SIGCHAIN]
+        log = self.paths.log(SIGCHAIN)
+        start = os.path.getsize(log) if os.path.exists(log) else 0
+        processes.send_signal(rec.pid, rec.marker, signal.SIGHUP)
+        deadline = self.clock.monotonic() + FLUSH_WAIT
+        while self.clock.monotonic() < deadline:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                f.seek(start)
+                said = [line for line in f if "SIGHUP:" in line]
+            if any("cache flushed" in line for line in said):
+                return
+            refused = [line for line in said if "not re-read" in line]
+            if refused:  # its old config stays: the drill (or repair) would not show
+                raise OperationalError(f"{SIGCHAIN} did not take its config: {refused[0].strip()}")
+            self.clock.sleep(0.05)
+        raise OperationalError(f"{SIGCHAIN} did not confirm its SIGHUP within {FLUSH_WAIT:.0f}s; "
+                               f"see {log}")
+
     def _reload_unbound(self) -> None:
         """`unbound-control reload`: re-reads the config and trust anchor, empties the cache;
         the same for a drill forwarder behind it (its cache would hide the change)."""
@@ -287,9 +343,12 @@ class Drills:
 
     def _report(self, d: Drill, active: Active, what: str) -> dict[str, Any]:
         zone = dns.name.from_text(active.zone).to_text(omit_final_dot=True)
+        resolvers = {"unbound": hierarchy.RESOLVERS["unbound"]}
+        if self._sigchain_alive():
+            resolvers[SIGCHAIN] = hierarchy.SIGCHAIN_RESOLVER[1]
         return {"drill": d.name, "action": what, "about": d.about, "zone": active.zone,
                 "changed": list(active.changed), "restarted": list(active.restart),
                 "expected_cause": d.cause, "probe": d.probe_name(zone), "cd_data": d.cd_data,
-                "resolver": hierarchy.RESOLVERS["unbound"],
-                "flushed": ["unbound"] + ([FORWARDER_NAME] if self.lab._proc_alive(FORWARDER_NAME)
-                                          else [])}
+                "resolver": hierarchy.RESOLVERS["unbound"], "resolvers": resolvers,
+                "flushed": [*resolvers] + ([FORWARDER_NAME] if self.lab._proc_alive(FORWARDER_NAME)
+                                           else [])}

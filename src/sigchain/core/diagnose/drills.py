@@ -61,6 +61,30 @@ def forward_zone(address: str) -> str:
             f'forward-zone:\n\tname: "."\n\tforward-addr: {address}@{hierarchy.PORT}\n')
 
 
+def sigchain_forward(text: str, address: str | None) -> str:
+    """sigchain's resolver config (TOML) with its top-level `forward` set to `address` for
+    every name (replacing an earlier drill's), or (None) without one: it resolves by itself.
+    The line goes before the first table, where TOML keeps top-level keys."""
+    lines = text.splitlines(keepends=True)
+    kept = [line for i, line in enumerate(lines)
+            if not line.startswith(FORWARD_MARK.strip()) and not (
+                i and lines[i - 1].startswith(FORWARD_MARK.strip()))]
+    if address is None:
+        return "".join(kept)
+    at = next((i for i, line in enumerate(kept) if line.startswith("[")), len(kept))
+    clause = [f"{FORWARD_MARK.strip()} {address}\n", f'forward = ".={address}#{hierarchy.PORT}"\n']
+    return "".join(kept[:at] + clause + kept[at:])
+
+
+def sigchain_anchor(text: str, current: str, anchor: str) -> str | None:
+    """sigchain's resolver config with its static `anchor` file `current` replaced by
+    `anchor`; None when the config does not name `current` (not the lab's config)."""
+    line = f'anchor = "{current}"'
+    if line not in text.splitlines():
+        return None
+    return text.replace(line, f'anchor = "{anchor}"')
+
+
 def forwarder_conf(paths: hierarchy.LabPaths) -> str:
     """A plain (non-validating) iterating Unbound on FORWARDER: DNSSEC-transparent, it hands
     on RRSIGs and DNSKEYs as the authoritative servers send them."""
