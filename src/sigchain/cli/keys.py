@@ -4,6 +4,7 @@ DS, and start a roll."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -49,7 +50,8 @@ def _key_json(sk: StoredKey) -> dict[str, Any]:
             "published": k.published, "active": k.active, "retired": k.retired,
             "removed": k.removed, "cds_published": k.cds_published,
             "cds_withdrawn": k.cds_withdrawn, "ds_published": k.ds_published,
-            "ds_withdrawn": k.ds_withdrawn, "predecessor": k.predecessor, "purged": k.purged}
+            "ds_withdrawn": k.ds_withdrawn, "predecessor": k.predecessor, "purged": k.purged,
+            "revoked": k.revoked}
 
 
 def _action_json(a: Action) -> dict[str, Any]:
@@ -129,7 +131,9 @@ def status(zone: str, keydir: str, at: str | None, as_json: bool) -> None:
         emit_json({"zone": st.zone, "now": st.now, "policy": st.policy.name,
                    "keys": [{**_key_json(k.stored), "states": k.states, "goal": k.goal,
                              "next": None if k.next_at is None else
-                             {"at": k.next_at, "states": k.next_states}} for k in st.keys],
+                             {"at": k.next_at, "states": k.next_states},
+                             "revoked_tag": k.revoked_tag, "leaves_at": k.leaves_at}
+                            for k in st.keys],
                    "waiting": list(st.waiting), "due": [_action_json(a) for a in due],
                    "next_run": st.plan.wake_at, "error": None})
         return
@@ -139,6 +143,12 @@ def status(zone: str, keydir: str, at: str | None, as_json: bool) -> None:
         states = " ".join(f"{r}={v}" for r, v in k.states.items())
         click.echo(f"  key {sk.tag} ({sk.key.role}, algorithm {sk.key.algorithm}): {states}; "
                    f"goal {k.goal}")
+        if sk.key.revoked is not None:
+            assert k.leaves_at is not None
+            as_tag = "" if k.revoked_tag is None else f" (published as tag {k.revoked_tag})"
+            gone = "removed" if sk.key.removed is not None else "to be removed"
+            click.echo(f"    revoked since {timefmt.format_utc(sk.key.revoked)}{as_tag}; "
+                       f"{gone} at {timefmt.format_utc(k.leaves_at)} (RFC 5011 hold-down)")
         if k.next_at is not None:
             change = ", ".join(f"{r} → {v}" for r, v in k.next_states.items())
             click.echo(f"    next: {change} at {timefmt.format_utc(k.next_at)}")
@@ -165,15 +175,21 @@ def _observe(zone: str, tag: str, keydir: str, at: str | None, kind: str,
                f"{timefmt.format_utc(now)}; the next `keys run` acts on it")
 
 
+def _one_key(*json_out: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options of a command about one key: ZONE --key TAG --keys DIR [--at] [--json]."""
+    def wrap(fn: Callable[..., None]) -> Callable[..., None]:
+        for deco in (json_keys(*json_out), handle_errors, JSON_OPTION, AT_OPTION, KEYS_OPTION,
+                     click.option("--key", "tag", required=True,
+                                  help="The key's tag (or id in the key state)."),
+                     click.argument("zone")):
+            fn = deco(fn)
+        return fn
+    return wrap
+
+
 def _observation_command(name: str, kind: str, about: str) -> None:
     @keys.command(name, help=about)
-    @click.argument("zone")
-    @click.option("--key", "tag", required=True, help="The key's tag (or id in the key state).")
-    @KEYS_OPTION
-    @AT_OPTION
-    @JSON_OPTION
-    @handle_errors
-    @json_keys(*OBSERVE_KEYS)
+    @_one_key(*OBSERVE_KEYS)
     def command(zone: str, tag: str, keydir: str, at: str | None, as_json: bool) -> None:
         _observe(zone, tag, keydir, at, kind, as_json)
 
@@ -221,6 +237,29 @@ def roll(zone: str, tag: str, keydir: str, at: str | None, emergency: bool,
         warn(f"forced: key {sk.tag} leaves at {timefmt.format_utc(started.deadline)}, before "
              "caches can follow; resolvers holding its records will fail to validate")
     click.echo(f"run `sigchain keys run {origin} ...` now, and again when it says")
+
+
+@keys.command()
+@_one_key("zone", "key", "tag", "revoked_tag", "revoked", "leaves_at")
+def revoke(zone: str, tag: str, keydir: str, at: str | None, as_json: bool) -> None:
+    """Revoke a trust point's KSK/CSK (RFC 5011, as dnssec-settime -R): published with the
+    REVOKE bit and self-signed for the hold-down, then removed. Refused (exit 4) unless
+    another KSK is in every cache."""
+    origin, now = _zone(zone), _now(at)
+    sk = keymanager.revoke(origin, keydir, tag, now)
+    st = keymanager.status(origin, keydir, now)
+    row = next(k for k in st.keys if k.stored.key.id == sk.key.id)
+    assert row.leaves_at is not None
+    if as_json:
+        emit_json({"zone": origin.to_text(), "key": sk.key.id, "tag": sk.tag,
+                   "revoked_tag": row.revoked_tag, "revoked": now, "leaves_at": row.leaves_at,
+                   "error": None})
+        return
+    click.echo(f"zone {origin}: key {sk.tag} ({sk.key.role}) revoked at "
+               f"{timefmt.format_utc(now)}: published as tag {row.revoked_tag} with the REVOKE "
+               f"bit and signing itself until {timefmt.format_utc(row.leaves_at)} (RFC 5011 "
+               "hold-down); Revoke: written to its K-files")
+    click.echo(f"run `sigchain keys run {origin} ...` now (its CDS/CDNSKEY go), then sign")
 
 
 @keys.command("import-bind")

@@ -42,8 +42,8 @@ def create_key(spec: KeySpec, zone: dns.name.Name, directory: str, now: int) -> 
 def timing_of(k: Key) -> KeyTiming:
     """A key's timestamps as BIND timing metadata (what `dnssec-signzone -S` reads)."""
     return KeyTiming(created=k.created, publish=k.published, activate=k.active,
-                     inactive=k.retired, delete=k.removed, sync_publish=k.cds_published,
-                     sync_delete=k.cds_withdrawn)
+                     revoke=k.revoked, inactive=k.retired, delete=k.removed,
+                     sync_publish=k.cds_published, sync_delete=k.cds_withdrawn)
 
 
 def _role_of(kp: KeyPair, policy: KeyPolicy) -> str:
@@ -69,7 +69,7 @@ def adopt(kp: KeyPair, policy: KeyPolicy, taken: set[str], now: int) -> StoredKe
               t.created if t.created is not None else now,
               published=now if plain else (t.publish if t.publish is not None else t.activate),
               active=now if plain else t.activate, retired=t.inactive, removed=t.delete,
-              cds_published=t.sync_publish, cds_withdrawn=t.sync_delete)
+              cds_published=t.sync_publish, cds_withdrawn=t.sync_delete, revoked=t.revoke)
     return StoredKey(key, kp.key_tag, os.path.basename(kp.source))
 
 
@@ -245,6 +245,9 @@ def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int, *,
         k = sk.key
         if k.active is None or k.retired is not None:
             raise InputError(f"key {k.id} is not signing (nothing to roll)")
+        if k.revoked is not None:
+            raise InputError(f"key {k.id} is revoked: it leaves the zone after the RFC 5011 "
+                             "hold-down (nothing to roll)")
         if not emergency:
             if any(o.key.predecessor == k.id for o in state.keys):
                 raise InputError(f"key {k.id} is already being rolled")
@@ -265,6 +268,38 @@ def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int, *,
     return RollStart(sk, earliest, why, deadline)
 
 
+def revoke(zone: dns.name.Name, directory: str, tag: str, now: int,
+           clock: Clock = SYSTEM) -> StoredKey:
+    """`keys revoke`: revoke a trust point's KSK/CSK at `now` (RFC 5011, as `dnssec-settime -R`):
+    stored in the key state and written as `Revoke:` into its K-files, so our signer and
+    `dnssec-signzone -S` publish it with the REVOKE bit, self-signed, until the plan removes
+    it after the hold-down. Refused (unsafe) while no other KSK is in every cache."""
+    from sigchain.core.rollover.revoke import refusal
+
+    with keystate.locked(directory, clock):
+        state, policy = stored_zone(zone, directory)
+        sk = find_key(state, tag)
+        k = sk.key
+        if not k.signs_dnskey:
+            raise InputError(f"key {k.id} is a ZSK: only a KSK or CSK (a trust anchor) is "
+                             "revoked (RFC 5011)")
+        if k.revoked is not None:
+            raise InputError(f"key {k.id} is already revoked")
+        if k.active is None or k.retired is not None or k.removed is not None \
+                or k.published is None or k.published > now:
+            raise InputError(f"key {k.id} is not published and signing the DNSKEY RRset: a "
+                             "revoked key must sign itself (RFC 5011 §2.1)")
+        if any(o.key.predecessor == k.id and o.key.removed is None for o in state.keys):
+            raise InputError(f"key {k.id} is being rolled: let the roll finish first")
+        why = refusal([o.key for o in state.keys], k.id, policy, now)
+        if why is not None:
+            raise UnsafeRefused(f"not revoking: {why}")
+        keystate.set_revoked(directory, zone.to_text(), k.id, now)
+        done = replace(sk, key=k.replace(revoked=now))
+        _write_metadata(directory, [done])
+    return done
+
+
 @dataclass(frozen=True)
 class KeyStatus:
     stored: StoredKey
@@ -272,6 +307,8 @@ class KeyStatus:
     goal: str  # omnipresent: the key is (to be) in use; hidden: it is on its way out
     next_at: int | None
     next_states: dict[str, str]  # the records whose state changes then, and to what
+    revoked_tag: int | None = None  # revoked: its tag with the REVOKE bit (RFC 5011)
+    leaves_at: int | None = None  # revoked: when the plan removes it (after the hold-down)
 
 
 @dataclass(frozen=True)
@@ -300,6 +337,24 @@ def _waiting_line(zone: str, a: Action, k: StoredKey) -> str:
             + f"; run `sigchain keys ds-gone {zone} --key {k.key.id}` when it has")
 
 
+def _revocation(directory: str, sk: StoredKey, policy: KeyPolicy
+                ) -> tuple[int | None, int | None]:
+    """A revoked key's tag with the REVOKE bit and when it leaves the zone (or Nones)."""
+    import dns.dnssec
+
+    from sigchain.core.rollover.revoke import removal_time
+    from sigchain.model.keys import FLAG_REVOKE
+
+    k = sk.key
+    if k.revoked is None:
+        return None, None
+    tag = None
+    if k.purged is None:
+        rd = keystore.load_public(os.path.join(directory, sk.base))[2]
+        tag = dns.dnssec.key_id(rd.replace(flags=rd.flags | FLAG_REVOKE))  # type: ignore[attr-defined]
+    return tag, k.removed if k.removed is not None else removal_time(k, policy)
+
+
 def status(zone: dns.name.Name, directory: str, now: int) -> Status:
     """`keys status`: every key's record states at `now`, and what the roll waits for."""
     from sigchain.core.rollover.states import next_change, states
@@ -314,10 +369,10 @@ def status(zone: dns.name.Name, directory: str, now: int) -> Status:
         # As BIND: a key on its way out (retired, removed, or its successor started) aims at
         # hidden, every other one at omnipresent.
         leaving = sk.key.retired is not None or sk.key.removed is not None or any(
-            o.key.predecessor == sk.key.id for o in state.keys)
+            o.key.predecessor == sk.key.id for o in state.keys) or sk.key.revoked is not None
         goal = "hidden" if leaving else "omnipresent"
-        rows.append(KeyStatus(sk, st, goal, at,
-                              {r: v for r, v in later.items() if st[r] != v}))
+        rows.append(KeyStatus(sk, st, goal, at, {r: v for r, v in later.items() if st[r] != v},
+                              *_revocation(directory, sk, policy)))
     by_id = {sk.key.id: sk for sk in state.keys}
     waiting = tuple(_waiting_line(zone.to_text(), a, by_id[a.key]) for a in p.waiting
                     if a.key in by_id)

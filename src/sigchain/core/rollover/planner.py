@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sigchain.core.rollover import timings
+from sigchain.core.rollover import revoke, timings
 from sigchain.core.rollover.policy import KeyPolicy, KeySpec
 from sigchain.core.rollover.states import Key, State, gone_since, next_change, states
 
@@ -130,6 +130,8 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
         go_insecure(pl)
     else:
         _follow_policy(pl, p)
+        for k in [k for k in pl.keys if revoke.is_revoked(k, now)]:
+            revoke.follow(pl, k)
     _purge(pl)
     for k in list(pl.keys):
         pl.wakes += [t for t in [next_change(pl.key(k.id), p, now)] if t is not None]
@@ -138,7 +140,7 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
 
 
 def _follow_policy(pl: _Planner, p: KeyPolicy) -> None:
-    orphans = [k for k in pl.keys if not any(
+    orphans = [k for k in pl.keys if not revoke.is_revoked(k, pl.now) and not any(
         (k.role, k.algorithm) == (spec.role, spec.algorithm) for spec in p.keys)]
     # One line of succession per role and algorithm (a second identical entry adds nothing;
     # policy check warns about it).
@@ -180,7 +182,8 @@ def _lineage(pl: _Planner, spec: KeySpec, migrating: bool) -> None:
     """Plan one policy key's line of succession: start, roll, retire and clean up. While
     keys of another algorithm (or role) are still in use, a new line starts by signing only:
     RFC 6781 §4.1.4, new RRSIGs before the new DNSKEY (algorithm_roll publishes it)."""
-    line = [k for k in pl.keys if k.role == spec.role and k.algorithm == spec.algorithm]
+    line = [k for k in pl.keys if k.role == spec.role and k.algorithm == spec.algorithm
+            and not revoke.is_revoked(k, pl.now)]  # it leaves its line (revoke.follow)
     current = next((k for k in reversed(line) if k.active is not None and k.retired is None),
                    None)
     if current is None and not any(k.retired is None for k in line):
