@@ -14,6 +14,7 @@ import dns.name
 from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, warn
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import timefmt
+from sigchain.core.rollover.durations import render
 from sigchain.core.rollover.planner import Action, Plan
 from sigchain.errors import InputError
 from sigchain.services import keymanager
@@ -132,7 +133,8 @@ def status(zone: str, keydir: str, at: str | None, as_json: bool) -> None:
                    "keys": [{**_key_json(k.stored), "states": k.states, "goal": k.goal,
                              "next": None if k.next_at is None else
                              {"at": k.next_at, "states": k.next_states},
-                             "revoked_tag": k.revoked_tag, "leaves_at": k.leaves_at}
+                             "revoked_tag": k.revoked_tag, "leaves_at": k.leaves_at,
+                             "retire_at": k.retire_at}
                             for k in st.keys],
                    "waiting": list(st.waiting), "due": [_action_json(a) for a in due],
                    "next_run": st.plan.wake_at, "error": None})
@@ -143,6 +145,11 @@ def status(zone: str, keydir: str, at: str | None, as_json: bool) -> None:
         states = " ".join(f"{r}={v}" for r, v in k.states.items())
         click.echo(f"  key {sk.tag} ({sk.key.role}, algorithm {sk.key.algorithm}): {states}; "
                    f"goal {k.goal}")
+        if sk.key.retired is None and sk.key.revoked is None and sk.key.lifetime is not None \
+                and sk.key.active is not None:
+            when = "when its successor's DS is seen at the parent" if k.retire_at is None \
+                else f"at {timefmt.format_utc(k.retire_at)}"
+            click.echo(f"    lifetime {render(sk.key.lifetime)}: retires {when}")
         if sk.key.revoked is not None:
             assert k.leaves_at is not None
             as_tag = "" if k.revoked_tag is None else f" (published as tag {k.revoked_tag})"

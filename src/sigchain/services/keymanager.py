@@ -151,7 +151,8 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
     _check_directory(directory, must_exist=False)
     if dry_run:
         state, stored, adopted = _load(zone, directory, policy, now)
-        p = plan([sk.key for sk in stored], policy, state.observations, now)
+        p = plan([sk.key for sk in stored], policy, state.observations, now,
+                 previous=state.policy)
         return RunResult(zone.to_text(), p, tuple(stored), tuple(adopted), (), ())
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -160,7 +161,8 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
                                file=directory) from None
     with keystate.locked(directory, clock):
         state, stored, adopted = _load(zone, directory, policy, now)
-        p = plan([sk.key for sk in stored], policy, state.observations, now)
+        p = plan([sk.key for sk in stored], policy, state.observations, now,
+                 previous=state.policy)
         actions, keys, created = _execute(zone, directory, policy, stored, p.actions, now)
         try:
             keystate.save(directory, zone.to_text(), tuple(keys), actions, policy)
@@ -309,6 +311,7 @@ class KeyStatus:
     next_states: dict[str, str]  # the records whose state changes then, and to what
     revoked_tag: int | None = None  # revoked: its tag with the REVOKE bit (RFC 5011)
     leaves_at: int | None = None  # revoked: when the plan removes it (after the hold-down)
+    retire_at: int | None = None  # when it is planned to stop signing (planner.planned_retire)
 
 
 @dataclass(frozen=True)
@@ -357,6 +360,7 @@ def _revocation(directory: str, sk: StoredKey, policy: KeyPolicy
 
 def status(zone: dns.name.Name, directory: str, now: int) -> Status:
     """`keys status`: every key's record states at `now`, and what the roll waits for."""
+    from sigchain.core.rollover.planner import planned_retire
     from sigchain.core.rollover.states import next_change, states
 
     state, policy = stored_zone(zone, directory)
@@ -372,7 +376,8 @@ def status(zone: dns.name.Name, directory: str, now: int) -> Status:
             o.key.predecessor == sk.key.id for o in state.keys) or sk.key.revoked is not None
         goal = "hidden" if leaving else "omnipresent"
         rows.append(KeyStatus(sk, st, goal, at, {r: v for r, v in later.items() if st[r] != v},
-                              *_revocation(directory, sk, policy)))
+                              *_revocation(directory, sk, policy),
+                              planned_retire(sk.key, [o.key for o in state.keys], policy, now)))
     by_id = {sk.key.id: sk for sk in state.keys}
     waiting = tuple(_waiting_line(zone.to_text(), a, by_id[a.key]) for a in p.waiting
                     if a.key in by_id)
