@@ -89,6 +89,10 @@ def run(zone: str, source: str, keydir: str, at: str | None, dry_run: bool,
     origin = _zone(zone)
     now = _now(at)
     the_policy = load(source)
+    try:
+        keymanager.usable(the_policy)
+    except InputError as exc:  # name the policy file (a built-in one is always usable)
+        raise InputError(exc.message, file=source) from None
     result = keymanager.run(origin, the_policy, keydir, now, dry_run=dry_run)
     waiting = [a for a in result.plan.waiting]
     done = [a for a in result.plan.actions if not a.kind.startswith("await")]

@@ -83,9 +83,50 @@ class RunResult:
     written: tuple[str, ...]  # K-file bases whose metadata was rewritten
 
 
+def _record_line(kfile: str) -> int | None:
+    """The line of a `.key` file's DNSKEY record (the first that is not a comment)."""
+    try:
+        with open(kfile, encoding="utf-8", errors="replace") as f:
+            return next((n for n, line in enumerate(f, 1)
+                         if line.split(";", 1)[0].strip()), None)
+    except OSError:
+        return None
+
+
+def _checked_pair(path: str, zone: dns.name.Name) -> KeyPair:
+    """A K-file pair of the zone, every problem found before anything is written."""
+    kp = keystore.load_pair(path)
+    if kp.zone != zone:
+        kfile = keystore.key_base(path) + ".key"
+        raise InputError(f"key file is named for {zone} but its DNSKEY belongs to {kp.zone}",
+                         file=kfile, line=_record_line(kfile))
+    return kp
+
+
+def usable(policy: KeyPolicy) -> None:
+    """Refuse (bad input) a policy that `keys run` cannot follow: no key to sign the DNSKEY
+    RRset or the zone, an algorithm with only half its roles (as BIND refuses such a
+    dnssec-policy), or a key store URI that does not parse."""
+    from sigchain.core.rollover.timings import check
+
+    if not policy.insecure:
+        for problem in check(policy):
+            if problem.code in ("no-key-for-role", "algorithm-half-covered"):
+                raise InputError(f"policy {policy.name}: {problem.message} (`sigchain policy "
+                                 "check` lists every problem)")
+    for i, spec in enumerate(policy.keys):
+        if spec.store is not None and str(spec.store).startswith("pkcs11:"):
+            try:
+                pkcs11store.key_uri(str(spec.store), "check")
+            except InputError as exc:
+                raise InputError(f"policy {policy.name}: keys[{i}].store: {exc.message}") \
+                    from None
+
+
 def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
           ) -> tuple[keystate.ZoneState, list[StoredKey], list[str]]:
-    """The stored state plus every K-file of the zone it does not know (adopted)."""
+    """The stored state plus every K-file of the zone it does not know (adopted); every K-file
+    is read and checked here, before anything is written."""
     state = keystate.load(directory, zone.to_text())
     known = {sk.base.lower() for sk in state.keys}
     for sk in state.keys:
@@ -93,6 +134,8 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
         if sk.key.purged is None and not os.path.exists(path + ".key"):
             raise InputError(f"key {sk.key.id} of the key state has no key file",
                              file=path + ".key")
+        if sk.key.purged is None:
+            _checked_pair(path, zone)
     stored = list(state.keys)
     adopted = []
     if os.path.isdir(directory):
@@ -100,7 +143,7 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
             base = keystore.key_base(path)
             if os.path.basename(base).lower() in known:
                 continue
-            sk = adopt(keystore.load_pair(path), policy, {s.key.id for s in stored}, now)
+            sk = adopt(_checked_pair(path, zone), policy, {s.key.id for s in stored}, now)
             stored.append(sk)
             adopted.append(sk.key.id)
     return state, stored, adopted
@@ -113,12 +156,18 @@ def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: lis
     rename: dict[str, str] = {}
     info: dict[str, tuple[int, str]] = {}
     specs = {(s.role, s.algorithm): s for s in reversed(policy.keys)}
-    for a in actions:
-        if a.kind == "create":
-            spec = specs.get((a.role, a.algorithm), KeySpec(a.role, a.algorithm, a.lifetime))
-            kp = create_key(spec, zone, directory, now)
-            rename[a.key] = str(kp.key_tag)
-            info[rename[a.key]] = kp.key_tag, os.path.basename(kp.source)
+    try:
+        for a in actions:
+            if a.kind == "create":
+                spec = specs.get((a.role, a.algorithm), KeySpec(a.role, a.algorithm,
+                                                                a.lifetime))
+                kp = create_key(spec, zone, directory, now)
+                rename[a.key] = str(kp.key_tag)
+                info[rename[a.key]] = kp.key_tag, os.path.basename(kp.source)
+    except BaseException:
+        for _, base in info.values():  # nothing half-done: no key of a run that failed
+            keystore.delete_pair(os.path.join(directory, base))
+        raise
     renamed = tuple(replace(a, key=rename.get(a.key, a.key),
                             predecessor=rename.get(a.predecessor or "", a.predecessor))
                     for a in actions)
@@ -148,6 +197,7 @@ def _write_metadata(directory: str, keys: list[StoredKey]) -> list[str]:
 def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         dry_run: bool = False, clock: Clock = SYSTEM) -> RunResult:
     """`keys run`: plan for `now` and (unless `dry_run`, which writes nothing) carry it out."""
+    usable(policy)
     _check_directory(directory, must_exist=False)
     if dry_run:
         state, stored, adopted = _load(zone, directory, policy, now)

@@ -250,4 +250,7 @@ def _key(src: _Source, i: int, entry: object) -> KeySpec:
     store = entry.get("store")
     if store is not None and not isinstance(store, str):
         raise src.error(f"{path}.store", f"expected a string, not {store!r}", line("store"))
+    if store is not None and store != "file" and not store.startswith("pkcs11:"):
+        raise src.error(f"{path}.store", f"key store {store!r} is not supported (\"file\" or "
+                        "a pkcs11: URI, RFC 7512)", line("store"))
     return KeySpec(role, alg.number, seconds, store)
