@@ -57,10 +57,10 @@ def _policy(text: str) -> Callable[[Path, Path], str]:
      "p.toml:3: keys[0].store: key store 'hsm:x' is not supported"),
     (_policy('[[keys]]\nrole = "ksk"\nalgorithm = 15\n[[keys]]\nrole = "zsk"\nalgorithm = 15\n'
              'store = "pkcs11:nonsense"\n'),
-     "p.toml: policy p: keys[1].store: bad PKCS#11 URI: unknown attribute 'nonsense'"),
-    (_policy("keys = []\n"), "p.toml: policy p: no ksk or csk: nothing signs the DNSKEY RRset"),
+     "p.toml:7: keys[1].store: bad PKCS#11 URI: unknown attribute 'nonsense'"),
+    (_policy("keys = []\n"), "p.toml:1: keys: no ksk or csk: nothing signs the DNSKEY RRset"),
     (_policy('[[keys]]\nrole = "csk"\n[[keys]]\nrole = "zsk"\nalgorithm = 15\n'),
-     "p.toml: policy p: algorithm 15 has only a zsk"),
+     "p.toml:1: keys: algorithm 15 has only a zsk"),
 ], ids=["garbage-key", "wrong-owner", "store", "pkcs11-uri", "no-keys", "half-algorithm"])
 def test_keys_run_refuses_bad_input_and_writes_nothing(
         tmp_path: Path, mutate: Callable[[Path, Path], str], expect: str) -> None:

@@ -5,6 +5,7 @@ DS, and start a roll."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -85,14 +86,15 @@ def run(zone: str, source: str, keydir: str, at: str | None, dry_run: bool,
         as_json: bool) -> None:
     """Carry out the key plan for ZONE at TIME and say when to run next (cron-friendly)."""
     from sigchain.cli.policy import load
+    from sigchain.core.rollover.policy import locate
 
     origin = _zone(zone)
     now = _now(at)
     the_policy = load(source)
-    try:
-        keymanager.usable(the_policy)
-    except InputError as exc:  # name the policy file (a built-in one is always usable)
-        raise InputError(exc.message, file=source) from None
+    for path, problem in keymanager.unusable(the_policy)[:1]:  # a built-in one is usable
+        text = Path(source).read_text(encoding="utf-8")  # load() has just read it
+        raise InputError(f"{path}: {problem}", file=source,
+                         line=locate(text, source, path))
     result = keymanager.run(origin, the_policy, keydir, now, dry_run=dry_run)
     waiting = [a for a in result.plan.waiting]
     done = [a for a in result.plan.actions if not a.kind.startswith("await")]

@@ -103,24 +103,24 @@ def _checked_pair(path: str, zone: dns.name.Name) -> KeyPair:
     return kp
 
 
-def usable(policy: KeyPolicy) -> None:
-    """Refuse (bad input) a policy that `keys run` cannot follow: no key to sign the DNSKEY
-    RRset or the zone, an algorithm with only half its roles (as BIND refuses such a
-    dnssec-policy), or a key store URI that does not parse."""
+def unusable(policy: KeyPolicy) -> list[tuple[str, str]]:
+    """What makes a policy one `keys run` cannot follow, as (key path, problem): no key to
+    sign the DNSKEY RRset or the zone, an algorithm with only half its roles (as BIND refuses
+    such a dnssec-policy), a key store URI that does not parse. Empty: it is usable."""
     from sigchain.core.rollover.timings import check
 
+    out = []
     if not policy.insecure:
-        for problem in check(policy):
-            if problem.code in ("no-key-for-role", "algorithm-half-covered"):
-                raise InputError(f"policy {policy.name}: {problem.message} (`sigchain policy "
-                                 "check` lists every problem)")
+        out += [("keys", f"{problem.message} (`sigchain policy check` lists every problem)")
+                for problem in check(policy)
+                if problem.code in ("no-key-for-role", "algorithm-half-covered")]
     for i, spec in enumerate(policy.keys):
         if spec.store is not None and str(spec.store).startswith("pkcs11:"):
             try:
                 pkcs11store.key_uri(str(spec.store), "check")
             except InputError as exc:
-                raise InputError(f"policy {policy.name}: keys[{i}].store: {exc.message}") \
-                    from None
+                out.append((f"keys[{i}].store", exc.message))
+    return out
 
 
 def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
@@ -197,7 +197,8 @@ def _write_metadata(directory: str, keys: list[StoredKey]) -> list[str]:
 def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         dry_run: bool = False, clock: Clock = SYSTEM) -> RunResult:
     """`keys run`: plan for `now` and (unless `dry_run`, which writes nothing) carry it out."""
-    usable(policy)
+    for path, problem in unusable(policy)[:1]:
+        raise InputError(f"policy {policy.name}: {path}: {problem}")
     _check_directory(directory, must_exist=False)
     if dry_run:
         state, stored, adopted = _load(zone, directory, policy, now)

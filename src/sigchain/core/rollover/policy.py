@@ -119,6 +119,16 @@ class _Source:
         return InputError(f"{path}: {problem}", file=self.file, line=line)
 
 
+def locate(text: str, file: str, path: str) -> int | None:
+    """The line of a key path in policy text (`keys[1].store`, `keys`, `dnskey-ttl`), to name
+    it in a problem found after parsing; None when the text does not have it."""
+    src = _Source(text, file)
+    entry = re.fullmatch(r"keys\[(\d+)\]\.([\w-]+)", path)
+    if entry:
+        return src.line_of(entry.group(2), "keys", int(entry.group(1)))
+    return src.line_of(path, "keys" if path == "keys" else None)
+
+
 def builtin(name: str) -> KeyPolicy:
     try:
         return BUILTINS[name]
