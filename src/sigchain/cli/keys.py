@@ -160,7 +160,8 @@ def status(zone: str, keydir: str, at: str | None, as_json: bool) -> None:
             assert k.leaves_at is not None
             as_tag = "" if k.revoked_tag is None else f" (published as tag {k.revoked_tag})"
             gone = "removed" if sk.key.removed is not None else "to be removed"
-            click.echo(f"    revoked since {timefmt.format_utc(sk.key.revoked)}{as_tag}; "
+            since = "revoked since" if sk.key.revoked <= st.now else "to be revoked at"
+            click.echo(f"    {since} {timefmt.format_utc(sk.key.revoked)}{as_tag}; "
                        f"{gone} at {timefmt.format_utc(k.leaves_at)} (RFC 5011 hold-down)")
         if k.next_at is not None:
             change = ", ".join(f"{r} → {v}" for r, v in k.next_states.items())
