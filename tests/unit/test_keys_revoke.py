@@ -11,7 +11,9 @@ from pathlib import Path
 
 import dns.dnssec
 import dns.name
+import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 import dns.zone
 
 from sigchain.core.dnssec import algorithms, timefmt
