@@ -4,6 +4,8 @@ DS, and start a roll."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +15,7 @@ import dns.name
 from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, warn
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import timefmt
+from sigchain.core.rollover.durations import render
 from sigchain.core.rollover.planner import Action, Plan
 from sigchain.errors import InputError
 from sigchain.services import keymanager
@@ -49,7 +52,8 @@ def _key_json(sk: StoredKey) -> dict[str, Any]:
             "published": k.published, "active": k.active, "retired": k.retired,
             "removed": k.removed, "cds_published": k.cds_published,
             "cds_withdrawn": k.cds_withdrawn, "ds_published": k.ds_published,
-            "ds_withdrawn": k.ds_withdrawn, "predecessor": k.predecessor, "purged": k.purged}
+            "ds_withdrawn": k.ds_withdrawn, "predecessor": k.predecessor, "purged": k.purged,
+            "revoked": k.revoked}
 
 
 def _action_json(a: Action) -> dict[str, Any]:
@@ -82,10 +86,15 @@ def run(zone: str, source: str, keydir: str, at: str | None, dry_run: bool,
         as_json: bool) -> None:
     """Carry out the key plan for ZONE at TIME and say when to run next (cron-friendly)."""
     from sigchain.cli.policy import load
+    from sigchain.core.rollover.policy import locate
 
     origin = _zone(zone)
     now = _now(at)
     the_policy = load(source)
+    for path, problem in keymanager.unusable(the_policy)[:1]:  # a built-in one is usable
+        text = Path(source).read_text(encoding="utf-8")  # load() has just read it
+        raise InputError(f"{path}: {problem}", file=source,
+                         line=locate(text, source, path))
     result = keymanager.run(origin, the_policy, keydir, now, dry_run=dry_run)
     waiting = [a for a in result.plan.waiting]
     done = [a for a in result.plan.actions if not a.kind.startswith("await")]
@@ -129,7 +138,10 @@ def status(zone: str, keydir: str, at: str | None, as_json: bool) -> None:
         emit_json({"zone": st.zone, "now": st.now, "policy": st.policy.name,
                    "keys": [{**_key_json(k.stored), "states": k.states, "goal": k.goal,
                              "next": None if k.next_at is None else
-                             {"at": k.next_at, "states": k.next_states}} for k in st.keys],
+                             {"at": k.next_at, "states": k.next_states},
+                             "revoked_tag": k.revoked_tag, "leaves_at": k.leaves_at,
+                             "retire_at": k.retire_at}
+                            for k in st.keys],
                    "waiting": list(st.waiting), "due": [_action_json(a) for a in due],
                    "next_run": st.plan.wake_at, "error": None})
         return
@@ -139,6 +151,18 @@ def status(zone: str, keydir: str, at: str | None, as_json: bool) -> None:
         states = " ".join(f"{r}={v}" for r, v in k.states.items())
         click.echo(f"  key {sk.tag} ({sk.key.role}, algorithm {sk.key.algorithm}): {states}; "
                    f"goal {k.goal}")
+        if sk.key.retired is None and sk.key.revoked is None and sk.key.lifetime is not None \
+                and sk.key.active is not None:
+            when = "when its successor's DS is seen at the parent" if k.retire_at is None \
+                else f"at {timefmt.format_utc(k.retire_at)}"
+            click.echo(f"    lifetime {render(sk.key.lifetime)}: retires {when}")
+        if sk.key.revoked is not None:
+            assert k.leaves_at is not None
+            as_tag = "" if k.revoked_tag is None else f" (published as tag {k.revoked_tag})"
+            gone = "removed" if sk.key.removed is not None else "to be removed"
+            since = "revoked since" if sk.key.revoked <= st.now else "to be revoked at"
+            click.echo(f"    {since} {timefmt.format_utc(sk.key.revoked)}{as_tag}; "
+                       f"{gone} at {timefmt.format_utc(k.leaves_at)} (RFC 5011 hold-down)")
         if k.next_at is not None:
             change = ", ".join(f"{r} → {v}" for r, v in k.next_states.items())
             click.echo(f"    next: {change} at {timefmt.format_utc(k.next_at)}")
@@ -165,15 +189,21 @@ def _observe(zone: str, tag: str, keydir: str, at: str | None, kind: str,
                f"{timefmt.format_utc(now)}; the next `keys run` acts on it")
 
 
+def _one_key(*json_out: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options of a command about one key: ZONE --key TAG --keys DIR [--at] [--json]."""
+    def wrap(fn: Callable[..., None]) -> Callable[..., None]:
+        for deco in (json_keys(*json_out), handle_errors, JSON_OPTION, AT_OPTION, KEYS_OPTION,
+                     click.option("--key", "tag", required=True,
+                                  help="The key's tag (or id in the key state)."),
+                     click.argument("zone")):
+            fn = deco(fn)
+        return fn
+    return wrap
+
+
 def _observation_command(name: str, kind: str, about: str) -> None:
     @keys.command(name, help=about)
-    @click.argument("zone")
-    @click.option("--key", "tag", required=True, help="The key's tag (or id in the key state).")
-    @KEYS_OPTION
-    @AT_OPTION
-    @JSON_OPTION
-    @handle_errors
-    @json_keys(*OBSERVE_KEYS)
+    @_one_key(*OBSERVE_KEYS)
     def command(zone: str, tag: str, keydir: str, at: str | None, as_json: bool) -> None:
         _observe(zone, tag, keydir, at, kind, as_json)
 
@@ -221,6 +251,29 @@ def roll(zone: str, tag: str, keydir: str, at: str | None, emergency: bool,
         warn(f"forced: key {sk.tag} leaves at {timefmt.format_utc(started.deadline)}, before "
              "caches can follow; resolvers holding its records will fail to validate")
     click.echo(f"run `sigchain keys run {origin} ...` now, and again when it says")
+
+
+@keys.command()
+@_one_key("zone", "key", "tag", "revoked_tag", "revoked", "leaves_at")
+def revoke(zone: str, tag: str, keydir: str, at: str | None, as_json: bool) -> None:
+    """Revoke a trust point's KSK/CSK (RFC 5011, as dnssec-settime -R): published with the
+    REVOKE bit and self-signed for the hold-down, then removed. Refused (exit 4) unless
+    another KSK is in every cache."""
+    origin, now = _zone(zone), _now(at)
+    sk = keymanager.revoke(origin, keydir, tag, now)
+    st = keymanager.status(origin, keydir, now)
+    row = next(k for k in st.keys if k.stored.key.id == sk.key.id)
+    assert row.leaves_at is not None
+    if as_json:
+        emit_json({"zone": origin.to_text(), "key": sk.key.id, "tag": sk.tag,
+                   "revoked_tag": row.revoked_tag, "revoked": now, "leaves_at": row.leaves_at,
+                   "error": None})
+        return
+    click.echo(f"zone {origin}: key {sk.tag} ({sk.key.role}) revoked at "
+               f"{timefmt.format_utc(now)}: published as tag {row.revoked_tag} with the REVOKE "
+               f"bit and signing itself until {timefmt.format_utc(row.leaves_at)} (RFC 5011 "
+               "hold-down); Revoke: written to its K-files")
+    click.echo(f"run `sigchain keys run {origin} ...` now (its CDS/CDNSKEY go), then sign")
 
 
 @keys.command("import-bind")

@@ -68,6 +68,11 @@ class KeyTiming:
         start = self.publish if self.publish is not None else self.activate
         return start is None or start <= now
 
+    def is_revoked(self, now: int) -> bool:
+        """Revoked at `now` (BIND's Revoke time passed, not yet deleted): published with the
+        REVOKE bit and signing the DNSKEY RRset itself (RFC 5011 §2.1), as dnssec-signzone -S."""
+        return self.revoke is not None and self.revoke <= now and not self.is_deleted(now)
+
     def is_active(self, now: int) -> bool:
         """Signing at `now`: activated, not yet inactive, not deleted (a key published with no
         Activate time is a stand-by key, as BIND treats it)."""

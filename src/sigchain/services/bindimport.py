@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.name
 
@@ -23,6 +23,7 @@ from sigchain.services.keystate import StoredKey
 
 STATES = tuple(State)  # BIND's .state names are ours (Mekking's model)
 # .state labels whose value is a time (the rest: numbers, yes/no, states).
+_NUMBERS = ("Algorithm", "Length", "Lifetime", "Predecessor", "Successor")
 _TIMES = ("Generated", "Published", "Active", "Retired", "Removed", "PublishCDS", "DeleteCDS",
           "DSPublish", "DSRemoved", "DNSKEYChange", "KRRSIGChange", "ZRRSIGChange", "DSChange")
 
@@ -34,6 +35,7 @@ class StateFile:
     path: str
     times: dict[str, int]
     text: dict[str, str]
+    lines: dict[str, int] = field(default_factory=dict)  # label → its line, for errors
 
     def state(self, record: str) -> str | None:
         return self.text.get(f"{record}State")
@@ -42,6 +44,7 @@ class StateFile:
 def parse_state(text: str, path: str) -> StateFile:
     times: dict[str, int] = {}
     fields: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith(";"):
@@ -57,12 +60,19 @@ def parse_state(text: str, path: str) -> StateFile:
         elif label.endswith("State") and value not in STATES:
             raise InputError(f"{label}: unknown state {value!r} (expected one of "
                              f"{', '.join(STATES)})", file=path, line=lineno)
+        elif label in _NUMBERS and not value.isdigit():
+            raise InputError(f"{label}: expected a number, not {value!r}", file=path,
+                             line=lineno)
+        elif label in ("KSK", "ZSK") and value not in ("yes", "no"):
+            raise InputError(f"{label}: expected yes or no, not {value!r}", file=path,
+                             line=lineno)
         else:
             fields[label] = value
+            lines[label] = lineno
     for need in ("KSK", "ZSK", "Lifetime"):
         if need not in fields:
             raise InputError(f"missing {need!r} field: not a BIND key state file", file=path)
-    return StateFile(path, times, fields)
+    return StateFile(path, times, fields, lines)
 
 
 def _span(st: StateFile, record: str, rise: int, fall: int, now: int
@@ -127,8 +137,9 @@ def read_zone(directory: str, zone: dns.name.Name, policy: KeyPolicy, now: int
                          state_path)
         key = _key(st, kp.key_tag, policy, now)
         if key.algorithm != kp.algorithm or (key.role != "zsk") != kp.is_sep:
-            raise InputError(f"algorithm or role differs from the key file {base}.key",
-                             file=state_path)
+            what = "Algorithm" if key.algorithm != kp.algorithm else "KSK"
+            raise InputError(f"{what}: algorithm or role differs from the key file {base}.key",
+                             file=state_path, line=st.lines.get(what))
         out.append(StoredKey(key, kp.key_tag, os.path.basename(base)))
     return out
 

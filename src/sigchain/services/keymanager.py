@@ -42,8 +42,8 @@ def create_key(spec: KeySpec, zone: dns.name.Name, directory: str, now: int) -> 
 def timing_of(k: Key) -> KeyTiming:
     """A key's timestamps as BIND timing metadata (what `dnssec-signzone -S` reads)."""
     return KeyTiming(created=k.created, publish=k.published, activate=k.active,
-                     inactive=k.retired, delete=k.removed, sync_publish=k.cds_published,
-                     sync_delete=k.cds_withdrawn)
+                     revoke=k.revoked, inactive=k.retired, delete=k.removed,
+                     sync_publish=k.cds_published, sync_delete=k.cds_withdrawn)
 
 
 def _role_of(kp: KeyPair, policy: KeyPolicy) -> str:
@@ -69,7 +69,7 @@ def adopt(kp: KeyPair, policy: KeyPolicy, taken: set[str], now: int) -> StoredKe
               t.created if t.created is not None else now,
               published=now if plain else (t.publish if t.publish is not None else t.activate),
               active=now if plain else t.activate, retired=t.inactive, removed=t.delete,
-              cds_published=t.sync_publish, cds_withdrawn=t.sync_delete)
+              cds_published=t.sync_publish, cds_withdrawn=t.sync_delete, revoked=t.revoke)
     return StoredKey(key, kp.key_tag, os.path.basename(kp.source))
 
 
@@ -83,9 +83,50 @@ class RunResult:
     written: tuple[str, ...]  # K-file bases whose metadata was rewritten
 
 
+def _record_line(kfile: str) -> int | None:
+    """The line of a `.key` file's DNSKEY record (the first that is not a comment)."""
+    try:
+        with open(kfile, encoding="utf-8", errors="replace") as f:
+            return next((n for n, line in enumerate(f, 1)
+                         if line.split(";", 1)[0].strip()), None)
+    except OSError:
+        return None
+
+
+def _checked_pair(path: str, zone: dns.name.Name) -> KeyPair:
+    """A K-file pair of the zone, every problem found before anything is written."""
+    kp = keystore.load_pair(path)
+    if kp.zone != zone:
+        kfile = keystore.key_base(path) + ".key"
+        raise InputError(f"key file is named for {zone} but its DNSKEY belongs to {kp.zone}",
+                         file=kfile, line=_record_line(kfile))
+    return kp
+
+
+def unusable(policy: KeyPolicy) -> list[tuple[str, str]]:
+    """What makes a policy one `keys run` cannot follow, as (key path, problem): no key to
+    sign the DNSKEY RRset or the zone, an algorithm with only half its roles (as BIND refuses
+    such a dnssec-policy), a key store URI that does not parse. Empty: it is usable."""
+    from sigchain.core.rollover.timings import check
+
+    out = []
+    if not policy.insecure:
+        out += [("keys", f"{problem.message} (`sigchain policy check` lists every problem)")
+                for problem in check(policy)
+                if problem.code in ("no-key-for-role", "algorithm-half-covered")]
+    for i, spec in enumerate(policy.keys):
+        if spec.store is not None and str(spec.store).startswith("pkcs11:"):
+            try:
+                pkcs11store.key_uri(str(spec.store), "check")
+            except InputError as exc:
+                out.append((f"keys[{i}].store", exc.message))
+    return out
+
+
 def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
           ) -> tuple[keystate.ZoneState, list[StoredKey], list[str]]:
-    """The stored state plus every K-file of the zone it does not know (adopted)."""
+    """The stored state plus every K-file of the zone it does not know (adopted); every K-file
+    is read and checked here, before anything is written."""
     state = keystate.load(directory, zone.to_text())
     known = {sk.base.lower() for sk in state.keys}
     for sk in state.keys:
@@ -93,6 +134,8 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
         if sk.key.purged is None and not os.path.exists(path + ".key"):
             raise InputError(f"key {sk.key.id} of the key state has no key file",
                              file=path + ".key")
+        if sk.key.purged is None:
+            _checked_pair(path, zone)
     stored = list(state.keys)
     adopted = []
     if os.path.isdir(directory):
@@ -100,7 +143,7 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
             base = keystore.key_base(path)
             if os.path.basename(base).lower() in known:
                 continue
-            sk = adopt(keystore.load_pair(path), policy, {s.key.id for s in stored}, now)
+            sk = adopt(_checked_pair(path, zone), policy, {s.key.id for s in stored}, now)
             stored.append(sk)
             adopted.append(sk.key.id)
     return state, stored, adopted
@@ -113,12 +156,18 @@ def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: lis
     rename: dict[str, str] = {}
     info: dict[str, tuple[int, str]] = {}
     specs = {(s.role, s.algorithm): s for s in reversed(policy.keys)}
-    for a in actions:
-        if a.kind == "create":
-            spec = specs.get((a.role, a.algorithm), KeySpec(a.role, a.algorithm, a.lifetime))
-            kp = create_key(spec, zone, directory, now)
-            rename[a.key] = str(kp.key_tag)
-            info[rename[a.key]] = kp.key_tag, os.path.basename(kp.source)
+    try:
+        for a in actions:
+            if a.kind == "create":
+                spec = specs.get((a.role, a.algorithm), KeySpec(a.role, a.algorithm,
+                                                                a.lifetime))
+                kp = create_key(spec, zone, directory, now)
+                rename[a.key] = str(kp.key_tag)
+                info[rename[a.key]] = kp.key_tag, os.path.basename(kp.source)
+    except BaseException:
+        for _, base in info.values():  # nothing half-done: no key of a run that failed
+            keystore.delete_pair(os.path.join(directory, base))
+        raise
     renamed = tuple(replace(a, key=rename.get(a.key, a.key),
                             predecessor=rename.get(a.predecessor or "", a.predecessor))
                     for a in actions)
@@ -148,10 +197,13 @@ def _write_metadata(directory: str, keys: list[StoredKey]) -> list[str]:
 def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         dry_run: bool = False, clock: Clock = SYSTEM) -> RunResult:
     """`keys run`: plan for `now` and (unless `dry_run`, which writes nothing) carry it out."""
+    for path, problem in unusable(policy)[:1]:
+        raise InputError(f"policy {policy.name}: {path}: {problem}")
     _check_directory(directory, must_exist=False)
     if dry_run:
         state, stored, adopted = _load(zone, directory, policy, now)
-        p = plan([sk.key for sk in stored], policy, state.observations, now)
+        p = plan([sk.key for sk in stored], policy, state.observations, now,
+                 previous=state.policy)
         return RunResult(zone.to_text(), p, tuple(stored), tuple(adopted), (), ())
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -160,7 +212,8 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
                                file=directory) from None
     with keystate.locked(directory, clock):
         state, stored, adopted = _load(zone, directory, policy, now)
-        p = plan([sk.key for sk in stored], policy, state.observations, now)
+        p = plan([sk.key for sk in stored], policy, state.observations, now,
+                 previous=state.policy)
         actions, keys, created = _execute(zone, directory, policy, stored, p.actions, now)
         try:
             keystate.save(directory, zone.to_text(), tuple(keys), actions, policy)
@@ -245,6 +298,9 @@ def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int, *,
         k = sk.key
         if k.active is None or k.retired is not None:
             raise InputError(f"key {k.id} is not signing (nothing to roll)")
+        if k.revoked is not None:
+            raise InputError(f"key {k.id} is revoked: it leaves the zone after the RFC 5011 "
+                             "hold-down (nothing to roll)")
         if not emergency:
             if any(o.key.predecessor == k.id for o in state.keys):
                 raise InputError(f"key {k.id} is already being rolled")
@@ -265,6 +321,38 @@ def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int, *,
     return RollStart(sk, earliest, why, deadline)
 
 
+def revoke(zone: dns.name.Name, directory: str, tag: str, now: int,
+           clock: Clock = SYSTEM) -> StoredKey:
+    """`keys revoke`: revoke a trust point's KSK/CSK at `now` (RFC 5011, as `dnssec-settime -R`):
+    stored in the key state and written as `Revoke:` into its K-files, so our signer and
+    `dnssec-signzone -S` publish it with the REVOKE bit, self-signed, until the plan removes
+    it after the hold-down. Refused (unsafe) while no other KSK is in every cache."""
+    from sigchain.core.rollover.revoke import refusal
+
+    with keystate.locked(directory, clock):
+        state, policy = stored_zone(zone, directory)
+        sk = find_key(state, tag)
+        k = sk.key
+        if not k.signs_dnskey:
+            raise InputError(f"key {k.id} is a ZSK: only a KSK or CSK (a trust anchor) is "
+                             "revoked (RFC 5011)")
+        if k.revoked is not None:
+            raise InputError(f"key {k.id} is already revoked")
+        if k.active is None or k.retired is not None or k.removed is not None \
+                or k.published is None or k.published > now:
+            raise InputError(f"key {k.id} is not published and signing the DNSKEY RRset: a "
+                             "revoked key must sign itself (RFC 5011 §2.1)")
+        if any(o.key.predecessor == k.id and o.key.removed is None for o in state.keys):
+            raise InputError(f"key {k.id} is being rolled: let the roll finish first")
+        why = refusal([o.key for o in state.keys], k.id, policy, now)
+        if why is not None:
+            raise UnsafeRefused(f"not revoking: {why}")
+        keystate.set_revoked(directory, zone.to_text(), k.id, now)
+        done = replace(sk, key=k.replace(revoked=now))
+        _write_metadata(directory, [done])
+    return done
+
+
 @dataclass(frozen=True)
 class KeyStatus:
     stored: StoredKey
@@ -272,6 +360,9 @@ class KeyStatus:
     goal: str  # omnipresent: the key is (to be) in use; hidden: it is on its way out
     next_at: int | None
     next_states: dict[str, str]  # the records whose state changes then, and to what
+    revoked_tag: int | None = None  # revoked: its tag with the REVOKE bit (RFC 5011)
+    leaves_at: int | None = None  # revoked: when the plan removes it (after the hold-down)
+    retire_at: int | None = None  # when it is planned to stop signing (planner.planned_retire)
 
 
 @dataclass(frozen=True)
@@ -300,8 +391,27 @@ def _waiting_line(zone: str, a: Action, k: StoredKey) -> str:
             + f"; run `sigchain keys ds-gone {zone} --key {k.key.id}` when it has")
 
 
+def _revocation(directory: str, sk: StoredKey, policy: KeyPolicy
+                ) -> tuple[int | None, int | None]:
+    """A revoked key's tag with the REVOKE bit and when it leaves the zone (or Nones)."""
+    import dns.dnssec
+
+    from sigchain.core.rollover.revoke import removal_time
+    from sigchain.model.keys import FLAG_REVOKE
+
+    k = sk.key
+    if k.revoked is None:
+        return None, None
+    tag = None
+    if k.purged is None:
+        rd = keystore.load_public(os.path.join(directory, sk.base))[2]
+        tag = dns.dnssec.key_id(rd.replace(flags=rd.flags | FLAG_REVOKE))  # type: ignore[attr-defined]
+    return tag, k.removed if k.removed is not None else removal_time(k, policy)
+
+
 def status(zone: dns.name.Name, directory: str, now: int) -> Status:
     """`keys status`: every key's record states at `now`, and what the roll waits for."""
+    from sigchain.core.rollover.planner import planned_retire
     from sigchain.core.rollover.states import next_change, states
 
     state, policy = stored_zone(zone, directory)
@@ -314,10 +424,11 @@ def status(zone: dns.name.Name, directory: str, now: int) -> Status:
         # As BIND: a key on its way out (retired, removed, or its successor started) aims at
         # hidden, every other one at omnipresent.
         leaving = sk.key.retired is not None or sk.key.removed is not None or any(
-            o.key.predecessor == sk.key.id for o in state.keys)
+            o.key.predecessor == sk.key.id for o in state.keys) or sk.key.revoked is not None
         goal = "hidden" if leaving else "omnipresent"
-        rows.append(KeyStatus(sk, st, goal, at,
-                              {r: v for r, v in later.items() if st[r] != v}))
+        rows.append(KeyStatus(sk, st, goal, at, {r: v for r, v in later.items() if st[r] != v},
+                              *_revocation(directory, sk, policy),
+                              planned_retire(sk.key, [o.key for o in state.keys], policy, now)))
     by_id = {sk.key.id: sk for sk in state.keys}
     waiting = tuple(_waiting_line(zone.to_text(), a, by_id[a.key]) for a in p.waiting
                     if a.key in by_id)

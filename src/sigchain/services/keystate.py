@@ -22,7 +22,7 @@ from sigchain.errors import InputError, OperationalError
 
 DB_NAME = "sigchain-keys.sqlite3"
 LOCK_NAME = "sigchain-keys.lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: keys.revoked (RFC 5011 revocation)
 LOCK_WAIT = 5.0  # seconds a run waits for another to finish before it refuses
 
 _KEY_COLUMNS = tuple(f.name for f in dataclasses.fields(Key))
@@ -86,6 +86,13 @@ def _connect(path: str, readonly: bool) -> sqlite3.Connection:
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
+    elif version == 1 and not readonly:  # version 1 had no revoked column: add it
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ALTER TABLE keys ADD COLUMN revoked INTEGER")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    elif version == 1:
+        pass  # read as is: load() reads the columns version 1 has
     elif version != SCHEMA_VERSION:
         raise InputError(f"key state schema version {version}; this sigchain reads version "
                          f"{SCHEMA_VERSION}", file=path)
@@ -99,7 +106,9 @@ def load(directory: str, zone: str) -> ZoneState:
         return ZoneState((), (), None)
     conn = _connect(path, readonly=True)
     try:
-        rows = conn.execute(f"SELECT {', '.join(_KEY_COLUMNS)}, tag, base FROM keys "
+        have = {row[1] for row in conn.execute("PRAGMA table_info(keys)")}
+        columns = [c if c in have else f"NULL AS {c}" for c in _KEY_COLUMNS]
+        rows = conn.execute(f"SELECT {', '.join(columns)}, tag, base FROM keys "
                             "WHERE zone = ? ORDER BY created, id", (zone,)).fetchall()
         keys = tuple(StoredKey(Key(*row[:-2]), row[-2], row[-1]) for row in rows)
         obs = tuple(Observation(*row) for row in conn.execute(
@@ -175,6 +184,13 @@ def set_roll(directory: str, zone: str, key_id: str, lifetime: int,
     with _transaction(directory) as conn:
         conn.execute("UPDATE keys SET lifetime = ?, deadline = ? WHERE zone = ? AND id = ?",
                      (lifetime, deadline, zone, key_id))
+
+
+def set_revoked(directory: str, zone: str, key_id: str, revoked: int) -> None:
+    """The operator revoked the key (RFC 5011) at `revoked`."""
+    with _transaction(directory) as conn:
+        conn.execute("UPDATE keys SET revoked = ? WHERE zone = ? AND id = ?",
+                     (revoked, zone, key_id))
 
 
 @contextlib.contextmanager

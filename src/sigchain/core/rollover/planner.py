@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sigchain.core.rollover import timings
+from sigchain.core.rollover import revoke, timings
+from sigchain.core.rollover.durations import render
 from sigchain.core.rollover.policy import KeyPolicy, KeySpec
 from sigchain.core.rollover.states import Key, State, gone_since, next_change, states
 
@@ -36,7 +37,7 @@ class Observation:
 @dataclass(frozen=True)
 class Action:
     kind: str  # create publish activate retire remove publish-cds withdraw-cds ds-seen
-    key: str   # ds-gone purge await-ds await-ds-gone
+    key: str   # ds-gone purge await-ds await-ds-gone lifetime
     at: int
     reason: str
     role: str = ""
@@ -62,6 +63,8 @@ def apply(keys: Iterable[Key], actions: Iterable[Action]) -> tuple[Key, ...]:
         if a.kind == "create":
             out[a.key] = Key(a.key, a.role, a.algorithm, a.lifetime, a.at,
                              predecessor=a.predecessor)
+        elif a.kind == "lifetime":
+            out[a.key] = out[a.key].replace(lifetime=a.lifetime)
         elif a.kind in _STAMPS and getattr(out[a.key], _STAMPS[a.kind]) is None:
             out[a.key] = out[a.key].replace(**{_STAMPS[a.kind]: a.at})
     return tuple(out.values())
@@ -112,9 +115,10 @@ def lead_time(p: KeyPolicy, role: str) -> int:
 
 
 def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
-         now: int) -> Plan:
+         now: int, previous: KeyPolicy | None = None) -> Plan:
     """What to do at `now` so that every cached DS/DNSKEY/RRSIG combination keeps validating,
-    and when to look again."""
+    and when to look again. `previous` is the policy the keys were last run with: a lifetime
+    it gave that `p` changes is applied to the keys still in use (new_lifetimes)."""
     pl = _Planner(keys, p, now)
     known = {k.id for k in keys}
     for ob in observations:
@@ -129,7 +133,10 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
     if p.insecure:
         go_insecure(pl)
     else:
+        new_lifetimes(pl, p, previous)
         _follow_policy(pl, p)
+        for k in [k for k in pl.keys if revoke.is_revoked(k, now)]:
+            revoke.follow(pl, k)
     _purge(pl)
     for k in list(pl.keys):
         pl.wakes += [t for t in [next_change(pl.key(k.id), p, now)] if t is not None]
@@ -137,8 +144,60 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
     return Plan(tuple(pl.actions), wake)
 
 
+def new_lifetimes(pl: _Planner, p: KeyPolicy, previous: KeyPolicy | None) -> None:
+    """A policy whose key lifetime changed after keys exist, as BIND's keymgr does: every key
+    of that role and algorithm still in use (not retiring: no successor, not retired, removed
+    or revoked) takes the new lifetime, so its retirement moves with it. A key whose lifetime
+    is not the old policy's (a roll started by hand) keeps its own. A retirement that moves
+    into the past starts the roll at once; the key still retires only when its successor is
+    in every cache (_roll), never before."""
+    if previous is None:
+        return
+    old = {}
+    for spec in previous.keys:
+        old.setdefault((spec.role, spec.algorithm), spec.lifetime)
+    done: set[tuple[str, int]] = set()
+    for spec in p.keys:
+        line = (spec.role, spec.algorithm)
+        if line in done or line not in old or old[line] == spec.lifetime:
+            continue
+        done.add(line)
+        for k in list(pl.keys):
+            if (k.role, k.algorithm) != line or k.lifetime != old[line] or k.retired is not None \
+                    or k.removed is not None or k.revoked is not None \
+                    or any(o.predecessor == k.id for o in pl.keys):
+                continue
+            was = "unlimited" if old[line] is None else render(old[line])
+            new = "unlimited" if spec.lifetime is None else render(spec.lifetime)
+            pl.actions.append(Action("lifetime", k.id, pl.now, f"the policy's {spec.role} "
+                                     f"lifetime changed from {was} to {new}", k.role,
+                                     k.algorithm, spec.lifetime))
+            pl.keys = list(apply(pl.keys, pl.actions[-1:]))
+
+
+def planned_retire(key: Key, keys: Sequence[Key], p: KeyPolicy, now: int) -> int | None:
+    """When `key` is planned to stop signing (None: never, or not until the parent's DS is
+    seen): its lifetime's end, but never before its successor can be in every cache."""
+    if key.retired is not None or key.lifetime is None or key.active is None:
+        return key.retired
+    due = key.active + key.lifetime
+    successor = next((k for k in keys if k.predecessor == key.id), None)
+    if successor is None:
+        return max(due, now + lead_time(p, key.role))
+    ready = []
+    if key.role != "ksk":
+        if successor.published is None:
+            return None
+        ready.append(successor.published + timings.ipub(p).seconds)
+    if key.role != "zsk":
+        if successor.ds_published is None:
+            return None
+        ready.append(successor.ds_published + timings.ipub_parent(p).seconds)
+    return max(due, *ready)
+
+
 def _follow_policy(pl: _Planner, p: KeyPolicy) -> None:
-    orphans = [k for k in pl.keys if not any(
+    orphans = [k for k in pl.keys if not revoke.is_revoked(k, pl.now) and not any(
         (k.role, k.algorithm) == (spec.role, spec.algorithm) for spec in p.keys)]
     # One line of succession per role and algorithm (a second identical entry adds nothing;
     # policy check warns about it).
@@ -180,7 +239,8 @@ def _lineage(pl: _Planner, spec: KeySpec, migrating: bool) -> None:
     """Plan one policy key's line of succession: start, roll, retire and clean up. While
     keys of another algorithm (or role) are still in use, a new line starts by signing only:
     RFC 6781 §4.1.4, new RRSIGs before the new DNSKEY (algorithm_roll publishes it)."""
-    line = [k for k in pl.keys if k.role == spec.role and k.algorithm == spec.algorithm]
+    line = [k for k in pl.keys if k.role == spec.role and k.algorithm == spec.algorithm
+            and not revoke.is_revoked(k, pl.now)]  # it leaves its line (revoke.follow)
     current = next((k for k in reversed(line) if k.active is not None and k.retired is None),
                    None)
     if current is None and not any(k.retired is None for k in line):

@@ -119,6 +119,16 @@ class _Source:
         return InputError(f"{path}: {problem}", file=self.file, line=line)
 
 
+def locate(text: str, file: str, path: str) -> int | None:
+    """The line of a key path in policy text (`keys[1].store`, `keys`, `dnskey-ttl`), to name
+    it in a problem found after parsing; None when the text does not have it."""
+    src = _Source(text, file)
+    entry = re.fullmatch(r"keys\[(\d+)\]\.([\w-]+)", path)
+    if entry:
+        return src.line_of(entry.group(2), "keys", int(entry.group(1)))
+    return src.line_of(path, "keys" if path == "keys" else None)
+
+
 def builtin(name: str) -> KeyPolicy:
     try:
         return BUILTINS[name]
@@ -250,4 +260,7 @@ def _key(src: _Source, i: int, entry: object) -> KeySpec:
     store = entry.get("store")
     if store is not None and not isinstance(store, str):
         raise src.error(f"{path}.store", f"expected a string, not {store!r}", line("store"))
+    if store is not None and store != "file" and not store.startswith("pkcs11:"):
+        raise src.error(f"{path}.store", f"key store {store!r} is not supported (\"file\" or "
+                        "a pkcs11: URI, RFC 7512)", line("store"))
     return KeySpec(role, alg.number, seconds, store)

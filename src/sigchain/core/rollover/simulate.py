@@ -33,11 +33,13 @@ def observations(keys: Iterable[Key], lag: int, now: int) -> list[Observation]:
 
 
 def drive(policy: KeyPolicy, days: int, lag: int = 2 * 86400, keys: tuple[Key, ...] = (),
-          start: int = T0) -> tuple[tuple[Key, ...], list[tuple[int, Action]]]:
-    """Run the planner on a fake clock: plan, apply, jump to the next wake-up or parent event."""
+          start: int = T0, previous: KeyPolicy | None = None
+          ) -> tuple[tuple[Key, ...], list[tuple[int, Action]]]:
+    """Run the planner on a fake clock: plan, apply, jump to the next wake-up or parent event
+    (`previous`: the policy `keys` were run with before, as `keys run` passes it)."""
     now, end, log = start, start + days * 86400, []
     for _ in range(10_000):
-        result = plan(keys, policy, observations(keys, lag, now), now)
+        result = plan(keys, policy, observations(keys, lag, now), now, previous=previous)
         keys = apply(keys, result.actions)
         log += [(now, a) for a in result.actions]
         pending = [t for k in keys for t in (

@@ -29,7 +29,8 @@ class Key(RoleMixin):
     """One key's stored facts (epoch seconds; None = not yet). `published`/`removed` bound its
     DNSKEY in the zone, `active`/`retired` its signing (DNSKEY RRset for ksk/csk, zone data for
     zsk/csk), `ds_published`/`ds_withdrawn` the DS as observed at every parent server, and
-    `cds_published`/`cds_withdrawn` the child's CDS/CDNSKEY request for it."""
+    `cds_published`/`cds_withdrawn` the child's CDS/CDNSKEY request for it; `revoked` when
+    the operator revoked it (RFC 5011)."""
 
     id: str
     role: str
@@ -48,6 +49,8 @@ class Key(RoleMixin):
     purged: int | None = None  # its files deleted (purge-keys after it was gone everywhere)
     # An emergency roll forced (--force) to take it out of use by then, safe or not.
     deadline: int | None = None
+    # Revoked (RFC 5011): published with the REVOKE bit and self-signed until removed.
+    revoked: int | None = None
 
     def replace(self, **changes: object) -> Key:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -42,7 +42,9 @@ CDNSKEY_DELETE = dns.rdata.from_text(dns.rdataclass.IN, RdataType.CDNSKEY, "0 3 
 def _syncs(k: KeyPair, now: int, cds: bool) -> bool:
     """Whether a KSK's CDS/CDNSKEY are published at `now`: inside its SyncPublish..SyncDelete
     window when it has one (what `keys run` writes; dnssec-signzone -S does the same), else
-    with --cds while it is active."""
+    with --cds while it is active. Never for a revoked key (it leaves the chain)."""
+    if k.timing.is_revoked(now):
+        return False
     if k.timing.sync_delete is not None and k.timing.sync_delete <= now:
         return False
     if k.timing.sync_publish is not None:
@@ -86,11 +88,11 @@ def set_apex(
     if soa_rds is None:
         raise InputError(f"no SOA record at the zone apex {origin}")
     soa: dns.rdtypes.ANY.SOA.SOA = soa_rds[0]  # type: ignore[assignment]
-    ours = {(k.algorithm, k.key_tag, k.dnskey.key) for k in keys}
+    ours = {(k.algorithm, k.dnskey.key) for k in keys}  # whatever its flags (REVOKE)
     old_dnskey = apex.pop(RdataType.DNSKEY, None)
     foreign = [
         rd for rd in (old_dnskey or ())
-        if (rd.algorithm, dns.dnssec.key_id(rd), rd.key) not in ours  # type: ignore[attr-defined]
+        if (rd.algorithm, rd.key) not in ours  # type: ignore[attr-defined]
     ]
     for rd in foreign:
         if rd.algorithm not in plan.zsk_signers:  # type: ignore[attr-defined]

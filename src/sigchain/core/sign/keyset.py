@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dns.name
+import dns.rdtypes.ANY.DNSKEY
 
 from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.findings import Finding
-from sigchain.model.keys import KeyPair
+from sigchain.model.keys import FLAG_REVOKE, KeyPair
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,11 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
     for k in keys:
         if k.zone != origin:
             raise InputError(f"key {k.source} is for zone {k.zone}, not {origin}", file=k.source)
-    published = [k for k in keys if k.timing.is_published(now)]
+    revoked = [_revoked(k) for k in keys if k.is_sep and k.timing.is_revoked(now)]
+    published = [k for k in keys if k.timing.is_published(now) and not (
+        k.is_sep and k.timing.is_revoked(now))]
     active = [k for k in published if k.timing.is_active(now)]
+    published += revoked
     if not active:
         raise InputError(f"no active signing key for {origin} (of {len(keys)} key(s) found)")
     algs = sorted({k.algorithm for k in published})
@@ -52,9 +56,18 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
             continue
         if not seps:
             warnings.append(Finding("SIGN_NO_ACTIVE_KSK", {"algorithm": a}))
-        ksk[a] = seps or zones
+        # A revoked key signs the DNSKEY RRset itself (RFC 5011 §2.1), and nothing else.
+        ksk[a] = (seps or zones) + [k for k in revoked if k.algorithm == a]
         zsk[a] = zones or seps  # a KSK whose algorithm has no ZSK acts as a CSK
     return KeyPlan(published, ksk, zsk, warnings)
+
+
+def _revoked(k: KeyPair) -> KeyPair:
+    """The key as published once its Revoke time has passed: the REVOKE bit set (a new tag)."""
+    rd = k.dnskey
+    flagged = dns.rdtypes.ANY.DNSKEY.DNSKEY(rd.rdclass, rd.rdtype, rd.flags | FLAG_REVOKE,
+                                            rd.protocol, rd.algorithm, rd.key)
+    return replace(k, dnskey=flagged)
 
 
 def key_summary(
