@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,6 @@ from tests.interop.hostile_net import Silent, _Listener
 from tests.zonetools import keygen
 
 PREFIX = "127.55.200."
-ROOT, FAST, SLOW, DEAD, BACKEND = (PREFIX + str(i) for i in (201, 202, 203, 204, 205))
 SLOW_DELAY = 0.1
 NAMES = 200  # A records per zone
 N = dns.name.from_text
@@ -99,13 +99,13 @@ def _sign(d: Path, zones: dict[str, str]) -> dict[str, tuple[Path, str]]:
 class Net:
     hints: Path
     anchor: Path
-    fast: Relay
-    slow: Relay
-    silent: Silent
+    relays: list[_Listener]  # fast, slow, silent (none: the fast address is the server's own)
 
 
-def _serve(d: Path, name: str, address: str, zones: dict[str, Path]) -> subprocess.Popen:  # type: ignore[type-arg]
-    args = [*sigchain_cmd(), "serve", "--listen", address, "--udp-workers", "1"]
+def _serve(d: Path, name: str, addresses: list[str], zones: dict[str, Path]) -> subprocess.Popen:  # type: ignore[type-arg]
+    args = [*sigchain_cmd(), "serve", "--udp-workers", "1"]
+    for address in addresses:
+        args += ["--listen", address]
     for origin, path in zones.items():
         args += ["--zone", f"{origin}={path}"]
     with open(d / f"{name}.log", "w") as log:
@@ -122,37 +122,49 @@ def _wait_served(address: str, origin: str) -> None:
         except (OSError, dns.exception.Timeout):
             pass
         time.sleep(0.05)
-    pytest.fail(f"{origin} not served on {address}")
+    raise AssertionError(f"{origin} not served on {address}")
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    d = tmp_path_factory.mktemp("selection")
-    body = "".join(f"n{i} A 192.0.2.{i % 250 + 1}\n" for i in range(NAMES))
-    servers = {f"sel{i}.": {"fast": FAST, "lag": SLOW} for i in range(4)}
-    servers |= {f"dead{i}.": {"fast": FAST, "dead": DEAD} for i in range(4)}
+@contextmanager
+def hierarchy(d: Path, prefix: str = PREFIX, names: int = NAMES, relays: bool = True) -> Iterator[Net]:
+    """The root and the sel and dead zones (`names` A records each) on `prefix`.201-205.
+    Without `relays`, the fast address is served directly and nothing listens on the slow
+    and dead ones (for measuring the resolver alone: bench/resolve.py --local)."""
+    root_ip, fast, slow, dead, backend = (prefix + str(i) for i in (201, 202, 203, 204, 205))
+    body = "".join(f"n{i} A 192.0.2.{i % 250 + 1}\n" for i in range(names))
+    servers = {f"sel{i}.": {"fast": fast, "lag": slow} for i in range(4)}
+    servers |= {f"dead{i}.": {"fast": fast, "dead": dead} for i in range(4)}
     children = _sign(d, {z: _zone(z, ns, body) for z, ns in servers.items()})
     root_text = (f"$ORIGIN .\n$TTL 3600\n@ SOA ns.root. h.root. 1 7200 3600 1209600 300\n"
-                 f"@ NS ns.root.\nns.root. A {ROOT}\n")
+                 f"@ NS ns.root.\nns.root. A {root_ip}\n")
     for z, ns in servers.items():
         root_text += "".join(f"{z} NS {label}.ns.{z}\n{label}.ns.{z} A {a}\n" for label, a in ns.items())
         root_text += children[z][1]
     root = _sign(d, {".": root_text})["."][0]
-    (d / "root.hints").write_text(f". 3600000 NS ns.root.\nns.root. 3600000 A {ROOT}\n")
+    (d / "root.hints").write_text(f". 3600000 NS ns.root.\nns.root. 3600000 A {root_ip}\n")
     key = next((d / "keys-.").glob("*.key"))
     (d / "anchor.key").write_text(key.read_text())
-    procs = [_serve(d, "root", ROOT, {".": root}), _serve(d, "zones", BACKEND, {z: f for z, (f, _) in children.items()})]
-    relays: list[_Listener] = []
+    zones = {z: f for z, (f, _) in children.items()}
+    procs = [_serve(d, "root", [root_ip], {".": root}),
+             _serve(d, "zones", [backend] if relays else [backend, fast], zones)]
+    listeners: list[_Listener] = []
     try:
-        _wait_served(ROOT, ".")
-        _wait_served(BACKEND, "dead3.")
-        relays = [Relay(FAST, BACKEND), Relay(SLOW, BACKEND, SLOW_DELAY), Silent(DEAD)]
-        yield Net(d / "root.hints", d / "anchor.key", *relays)  # type: ignore[arg-type]
+        _wait_served(root_ip, ".")
+        _wait_served(backend, "dead3.")
+        if relays:
+            listeners = [Relay(fast, backend), Relay(slow, backend, SLOW_DELAY), Silent(dead)]
+        yield Net(d / "root.hints", d / "anchor.key", listeners)
     finally:
-        for r in relays:
+        for r in listeners:
             r.close()
         for p in procs:
             terminate(p)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    with hierarchy(tmp_path_factory.mktemp("selection")) as made:
+        yield made
 
 
 class Later(SystemClock):
@@ -181,8 +193,10 @@ def test_nearly_all_queries_go_to_the_faster_server(net: Net) -> None:
     try:
         for i in range(60):
             _secure(service, f"n{i}.sel{i % 4}.")
-        fast = sum(n for z, n in net.fast.received.items() if z.startswith("sel"))
-        slow = sum(n for z, n in net.slow.received.items() if z.startswith("sel"))
+        fast_relay, slow_relay, _ = net.relays
+        assert isinstance(fast_relay, Relay) and isinstance(slow_relay, Relay)
+        fast = sum(n for z, n in fast_relay.received.items() if z.startswith("sel"))
+        slow = sum(n for z, n in slow_relay.received.items() if z.startswith("sel"))
         assert fast + slow >= 60
         assert slow <= 4 and fast >= 0.9 * (fast + slow), (fast, slow)
     finally:
@@ -199,7 +213,8 @@ def test_a_dead_server_does_not_add_its_timeout_to_every_resolution(net: Net) ->
         for round in range(3):
             waits += [_secure(service, f"n{round * 8 + i}.dead{i % 4}.") for i in range(8)]
             clock.ahead += 301  # past the longest hold-down
-        assert net.silent.received <= 2
+        silent = net.relays[2]
+        assert isinstance(silent, Silent) and silent.received <= 2
         slow = [w for w in waits if w >= 1.0]  # the dead server's 1.5-s timeout, waited out
         assert len(slow) <= 1, waits
     finally:

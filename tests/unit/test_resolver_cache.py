@@ -178,3 +178,19 @@ def test_anything_unusual_takes_the_full_parser(make) -> None:
     assert plain_query(make().to_wire()) is None
     wire = dns.message.make_query("a.example.", "A").to_wire()
     assert plain_query(wire[:-2]) is None and plain_query(wire + b"\x00") is None
+
+
+def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name() -> None:
+    """RFC 8198 candidates: a kept apex NSEC that covers only the wildcard proves nothing
+    about n5.sel. (no validation is tried for it); an NSEC covering the name itself does."""
+    from sigchain.core.resolve.aggressive import ZoneDenials, candidates
+
+    kept = ZoneDenials(dns.name.from_text("sel."), (), ())
+    kept.add([rrset("sel. 300 NSEC n0.sel. NS SOA RRSIG NSEC DNSKEY"),
+              rrset("n101.sel. 300 NSEC n102.sel. A RRSIG NSEC")])
+    assert candidates(kept, dns.name.from_text("n5.sel."), dns.rdatatype.A) == []
+    assert candidates(kept, dns.name.from_text("x.n5.sel."), dns.rdatatype.A) == []
+    found = candidates(kept, dns.name.from_text("n1015.sel."), dns.rdatatype.A)
+    assert [e.rcode for e in found] == [dns.rcode.NXDOMAIN, dns.rcode.NOERROR]
+    nodata = candidates(kept, dns.name.from_text("n101.sel."), dns.rdatatype.AAAA)
+    assert nodata and all(len(e.authority) == 2 for e in nodata)  # both NSECs offered
