@@ -194,3 +194,30 @@ def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name(
     assert [e.rcode for e in found] == [dns.rcode.NXDOMAIN, dns.rcode.NOERROR]
     nodata = candidates(kept, dns.name.from_text("n101.sel."), dns.rdatatype.AAAA)
     assert nodata and all(len(e.authority) == 2 for e in nodata)  # both NSECs offered
+
+
+def test_verified_signatures_are_remembered_by_rrset_object_and_times_still_count(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a memo (the resolver's), the same RRset objects validated again cost no signature
+    verification; an equal RRset in a new object, or no memo, costs them again; and a memo hit
+    still checks the RRSIG's validity window against `now`."""
+    from sigchain.core.dnssec import algorithms
+    from sigchain.core.validate.memo import IdentityMemo
+    from sigchain.core.validate.validator import Evidence, Question, validate
+    from tests.unit.test_validator_limits import EXPIRATION, NOW, TrapZone, _counted
+
+    calls = _counted(monkeypatch, algorithms, "verify")
+    zone = TrapZone(0)
+    answer = zone.signed("www.trap.test.", "A", "192.0.2.1", garbage=0)
+    ev = Evidence(Question(dns.name.from_text("www.trap.test."), A), 0, answer, (), (zone.cut,))
+    memo = IdentityMemo(100)
+    assert validate(ev, zone.anchor, NOW, verified=memo).status is Status.SECURE
+    assert len(calls) == 2  # the DNSKEY RRset and the A RRset
+    assert validate(ev, zone.anchor, NOW, verified=memo).status is Status.SECURE
+    assert len(calls) == 2
+    copy = Evidence(ev.question, 0, tuple(r.copy() for r in answer), (), (zone.cut,))
+    assert validate(copy, zone.anchor, NOW, verified=memo).status is Status.SECURE
+    assert len(calls) == 3  # the A RRset's copy checked again, the DNSKEY RRset not
+    assert validate(ev, zone.anchor, NOW).status is Status.SECURE and len(calls) == 5
+    late = validate(ev, zone.anchor, EXPIRATION + 86400, verified=memo)
+    assert late.status is Status.BOGUS and any(f.code == "RRSIG_EXPIRED" for f in late.findings)
