@@ -83,6 +83,10 @@ def test_upstream_messages_count_down_and_drop_the_additional_section() -> None:
     cache.store_message(dns.name.from_text("a.example."), A, r, NOW)
     m = cache.message(dns.name.from_text("a.example."), A, NOW + 30)
     assert m is not None and m.answer[0].ttl == 70 and not m.additional
+    # within one second the same copy (the validator's memo knows its RRsets); then a new one
+    assert cache.message(dns.name.from_text("a.example."), A, NOW + 30) is m
+    later = cache.message(dns.name.from_text("a.example."), A, NOW + 31)
+    assert later is not None and later is not m and later.answer[0].ttl == 69
     assert cache.message(dns.name.from_text("a.example."), A, NOW + 100) is None
 
 
