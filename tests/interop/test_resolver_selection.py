@@ -219,3 +219,33 @@ def test_a_dead_server_does_not_add_its_timeout_to_every_resolution(net: Net) ->
         assert len(slow) <= 1, waits
     finally:
         service.pool.shutdown()
+
+
+def test_a_quick_timeout_is_retried_in_full_then_the_server_is_held_down() -> None:
+    """The transport with a selection: a server measured as fast gets a short timeout; when
+    it stays silent it is asked once more with the full timeout, then held down, and the next
+    query skips it without sending anything."""
+    from sigchain.core.resolve.exchange import Query
+    from sigchain.core.resolve.selection import HOLD_DOWN, MIN_TIMEOUT, Selection
+    from sigchain.core.validate.anchors import Server
+    from sigchain.edge.transport import Transport
+
+    silent = Silent(PREFIX + "210")
+    try:
+        server = Server(silent.address)
+        selection = Selection(max_timeout=0.6)
+        selection.answered(server, 0.001)
+        net = Transport(5.0, 0.6, selection=selection)
+        query = Query(N("n1.sel0."), dns.rdatatype.A, (server,))
+        started = time.monotonic()
+        reply, error = net.exchange(query)
+        waited = time.monotonic() - started
+        assert reply is None and "timed out" in error
+        assert silent.received == 2 and MIN_TIMEOUT + 0.6 <= waited < MIN_TIMEOUT + 0.6 + 0.5
+        assert selection.held((server,), time.monotonic()) != {}
+        later = Transport(5.0, 0.6, selection=selection)
+        reply, error = later.exchange(query)
+        assert reply is None and f"held down {HOLD_DOWN[0]:.0f} s more" in error
+        assert silent.received == 2
+    finally:
+        silent.close()
