@@ -83,10 +83,11 @@ def _reply_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | 
     return reply if query.is_response(reply) else None
 
 
-def udp(server: Server, query: dns.message.Message, timeout: float) -> tuple[dns.message.Message, int]:
-    """Send `query` over UDP and wait up to `timeout` seconds for its reply; the reply and how
-    many datagrams were ignored because they were not it. Raises NoReply, or
-    ConnectionRefusedError when the server's port is closed."""
+def udp(server: Server, query: dns.message.Message,
+        timeout: float) -> tuple[dns.message.Message, int, int]:
+    """Send `query` over UDP and wait up to `timeout` seconds for its reply; the reply, how
+    many datagrams were ignored because they were not it, and the reply's size. Raises
+    NoReply, or ConnectionRefusedError when the server's port is closed."""
     family = socket.AF_INET6 if server.ipv6 else socket.AF_INET
     deadline = SYSTEM.monotonic() + timeout
     ignored = 0
@@ -103,15 +104,15 @@ def udp(server: Server, query: dns.message.Message, timeout: float) -> tuple[dns
             if reply is None:
                 ignored += 1
                 continue
-            return reply, ignored
+            return reply, ignored, len(wire)
     raise NoReply(timeout, ignored)
 
 
 def ask(server: Server, message: dns.message.Message, timeout: float = SERVER_TIMEOUT) -> Reply:
     """One exchange with one server: UDP, then TCP if the UDP reply has TC set."""
-    reply, ignored = udp(server, message, timeout)
+    reply, ignored, size = udp(server, message, timeout)
     if not reply.flags & dns.flags.TC:
-        return Reply(server, reply, False, len(reply.to_wire()), ignored)
+        return Reply(server, reply, False, size, ignored)
     try:
         tcp = dns.query.tcp(message, server.host, timeout=timeout, port=server.port)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
