@@ -1,7 +1,12 @@
 """dnsperf against `sigchain resolver` and Unbound (num-threads = cores) on the lab, one after
 the other: warm (a small list, all cached after a priming pass) and cold (each name once:
 wildcard and NXDOMAIN names nobody asked before), QPS, latency, and the ratios; memory per
-cached entry from the resolver's own metrics."""
+cached entry from the resolver's own metrics.
+
+`resolve.py --local [NAMES]`: no lab, no Unbound: the resolver's cold path alone, in process
+(one worker), against the selection test's hierarchy on 127.55.201.x (sigchain serve):
+NAMES new names under four signed zones, one after another and from 32 threads, with the
+CPU time per name."""
 
 from __future__ import annotations
 
@@ -103,7 +108,44 @@ def run_one(name: str, cmd: list[str], port: int, work: Path, seconds: int, cold
         knot.stop(proc)
 
 
+def local(count: int) -> None:
+    """The in-process cold measurement (see the module docstring)."""
+    import concurrent.futures
+
+    import dns.name
+    import dns.rdatatype
+
+    sys.path.insert(0, str(ROOT))
+    from sigchain.services.resolver import ResolverService
+    from sigchain.services.resolverconfig import from_flags
+    from tests.interop.test_resolver_selection import hierarchy
+
+    work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resolve-"))
+    print(f"# in process, one worker: {count} cold names (A, secure) under 4 signed zones")
+    with hierarchy(work, "127.55.201.", names=count // 4 + 10, relays=False) as net:
+        for mode in ("sequential", "32 threads"):
+            svc = ResolverService(from_flags(anchor=str(net.anchor), root_hints=str(net.hints)))
+            for z in range(4):  # the zones' keys validated once, as in a running resolver
+                svc.resolve(dns.name.from_text(f"n{count}.sel{z}."), dns.rdatatype.A)
+            names = [dns.name.from_text(f"n{i // 4}.sel{i % 4}.") for i in range(count)]
+            wall, cpu = time.perf_counter(), time.process_time()
+            if mode == "sequential":
+                out = [svc.resolve(q, dns.rdatatype.A) for q in names]
+            else:
+                with concurrent.futures.ThreadPoolExecutor(32) as pool:
+                    out = list(pool.map(svc._shared, names, [dns.rdatatype.A] * count))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            secure = sum(e.status is not None and e.status.value == "secure" for e in out)
+            print(f"{mode}: {count / wall:.0f} names/s, {1000 * wall / count:.2f} ms wall and "
+                  f"{1000 * cpu / count:.2f} ms CPU per name; {secure} of {count} secure")
+            svc.pool.shutdown()
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--local"]:
+        local(int(sys.argv[2]) if len(sys.argv) > 2 else 2000)
+        return
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     cold = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
     work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resolve-"))

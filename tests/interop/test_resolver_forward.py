@@ -130,12 +130,15 @@ def test_require_secure_fails_insecure_names_under_it_only(lab: Path) -> None:  
 
 def test_a_silent_forwarder_is_held_down_across_questions(lab: Path) -> None:  # noqa: F811
     """The first question waits for a forwarder that never answers, then asks the next; the
-    following questions skip it (back-off, as Unbound's infra cache) and answer at once."""
+    following questions skip it (ranked by measured RTT, as Unbound's infra cache) and answer
+    at once. The good upstream starts measured as slow (500 ms), so that the silent one, never
+    measured (a few ms), is asked first."""
     from tests.interop.hostile_net import Silent
 
     silent = Silent("127.55.0.71")
     config = from_flags(anchor=str(lab / "anchor.ds"), forward=[f".=127.55.0.71,{UPSTREAM}"])
     service = ResolverService(config)
+    service.upstream.selection.answered(config.forward[0][1][1], 0.5)
     try:
         started = time.monotonic()
         first = service.resolve(dns.name.from_text("www.example.test."), dns.rdatatype.A)

@@ -83,6 +83,10 @@ def test_upstream_messages_count_down_and_drop_the_additional_section() -> None:
     cache.store_message(dns.name.from_text("a.example."), A, r, NOW)
     m = cache.message(dns.name.from_text("a.example."), A, NOW + 30)
     assert m is not None and m.answer[0].ttl == 70 and not m.additional
+    # within one second the same copy (the validator's memo knows its RRsets); then a new one
+    assert cache.message(dns.name.from_text("a.example."), A, NOW + 30) is m
+    later = cache.message(dns.name.from_text("a.example."), A, NOW + 31)
+    assert later is not None and later is not m and later.answer[0].ttl == 69
     assert cache.message(dns.name.from_text("a.example."), A, NOW + 100) is None
 
 
@@ -178,3 +182,46 @@ def test_anything_unusual_takes_the_full_parser(make) -> None:
     assert plain_query(make().to_wire()) is None
     wire = dns.message.make_query("a.example.", "A").to_wire()
     assert plain_query(wire[:-2]) is None and plain_query(wire + b"\x00") is None
+
+
+def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name() -> None:
+    """RFC 8198 candidates: a kept apex NSEC that covers only the wildcard proves nothing
+    about n5.sel. (no validation is tried for it); an NSEC covering the name itself does."""
+    from sigchain.core.resolve.aggressive import ZoneDenials, candidates
+
+    kept = ZoneDenials(dns.name.from_text("sel."), (), ())
+    kept.add([rrset("sel. 300 NSEC n0.sel. NS SOA RRSIG NSEC DNSKEY"),
+              rrset("n101.sel. 300 NSEC n102.sel. A RRSIG NSEC")])
+    assert candidates(kept, dns.name.from_text("n5.sel."), dns.rdatatype.A) == []
+    assert candidates(kept, dns.name.from_text("x.n5.sel."), dns.rdatatype.A) == []
+    found = candidates(kept, dns.name.from_text("n1015.sel."), dns.rdatatype.A)
+    assert [e.rcode for e in found] == [dns.rcode.NXDOMAIN, dns.rcode.NOERROR]
+    nodata = candidates(kept, dns.name.from_text("n101.sel."), dns.rdatatype.AAAA)
+    assert nodata and all(len(e.authority) == 2 for e in nodata)  # both NSECs offered
+
+
+def test_verified_signatures_are_remembered_by_rrset_object_and_times_still_count(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a memo (the resolver's), the same RRset objects validated again cost no signature
+    verification; an equal RRset in a new object, or no memo, costs them again; and a memo hit
+    still checks the RRSIG's validity window against `now`."""
+    from sigchain.core.dnssec import algorithms
+    from sigchain.core.validate.memo import IdentityMemo
+    from sigchain.core.validate.validator import Evidence, Question, validate
+    from tests.unit.test_validator_limits import EXPIRATION, NOW, TrapZone, _counted
+
+    calls = _counted(monkeypatch, algorithms, "verify")
+    zone = TrapZone(0)
+    answer = zone.signed("www.trap.test.", "A", "192.0.2.1", garbage=0)
+    ev = Evidence(Question(dns.name.from_text("www.trap.test."), A), 0, answer, (), (zone.cut,))
+    memo = IdentityMemo(100)
+    assert validate(ev, zone.anchor, NOW, verified=memo).status is Status.SECURE
+    assert len(calls) == 2  # the DNSKEY RRset and the A RRset
+    assert validate(ev, zone.anchor, NOW, verified=memo).status is Status.SECURE
+    assert len(calls) == 2
+    copy = Evidence(ev.question, 0, tuple(r.copy() for r in answer), (), (zone.cut,))
+    assert validate(copy, zone.anchor, NOW, verified=memo).status is Status.SECURE
+    assert len(calls) == 3  # the A RRset's copy checked again, the DNSKEY RRset not
+    assert validate(ev, zone.anchor, NOW).status is Status.SECURE and len(calls) == 5
+    late = validate(ev, zone.anchor, EXPIRATION + 86400, verified=memo)
+    assert late.status is Status.BOGUS and any(f.code == "RRSIG_EXPIRED" for f in late.findings)

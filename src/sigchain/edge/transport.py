@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.exception
 import dns.flags
@@ -26,6 +28,7 @@ import dns.query
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve.exchange import Outcome, Query, Reply
 from sigchain.core.resolve.resolution import Resolution
+from sigchain.core.resolve.selection import Selection
 from sigchain.core.validate.anchors import Server
 
 SERVER_TIMEOUT = 2.0  # seconds per server and attempt
@@ -80,10 +83,11 @@ def _reply_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | 
     return reply if query.is_response(reply) else None
 
 
-def udp(server: Server, query: dns.message.Message, timeout: float) -> tuple[dns.message.Message, int]:
-    """Send `query` over UDP and wait up to `timeout` seconds for its reply; the reply and how
-    many datagrams were ignored because they were not it. Raises NoReply, or
-    ConnectionRefusedError when the server's port is closed."""
+def udp(server: Server, query: dns.message.Message,
+        timeout: float) -> tuple[dns.message.Message, int, int]:
+    """Send `query` over UDP and wait up to `timeout` seconds for its reply; the reply, how
+    many datagrams were ignored because they were not it, and the reply's size. Raises
+    NoReply, or ConnectionRefusedError when the server's port is closed."""
     family = socket.AF_INET6 if server.ipv6 else socket.AF_INET
     deadline = SYSTEM.monotonic() + timeout
     ignored = 0
@@ -100,15 +104,15 @@ def udp(server: Server, query: dns.message.Message, timeout: float) -> tuple[dns
             if reply is None:
                 ignored += 1
                 continue
-            return reply, ignored
+            return reply, ignored, len(wire)
     raise NoReply(timeout, ignored)
 
 
 def ask(server: Server, message: dns.message.Message, timeout: float = SERVER_TIMEOUT) -> Reply:
     """One exchange with one server: UDP, then TCP if the UDP reply has TC set."""
-    reply, ignored = udp(server, message, timeout)
+    reply, ignored, size = udp(server, message, timeout)
     if not reply.flags & dns.flags.TC:
-        return Reply(server, reply, False, len(reply.to_wire()), ignored)
+        return Reply(server, reply, False, size, ignored)
     try:
         tcp = dns.query.tcp(message, server.host, timeout=timeout, port=server.port)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
@@ -119,7 +123,10 @@ def ask(server: Server, message: dns.message.Message, timeout: float = SERVER_TI
 @dataclass
 class Transport:
     """The network for one trace: its time budget, the servers that did not answer (skipped
-    from then on) and the count of datagrams ignored as not being the reply."""
+    from then on) and the count of datagrams ignored as not being the reply. With a
+    `selection` (a resolver's, shared by its resolutions under `lock`), each query's servers
+    are asked fastest first, each with a timeout from its measured RTT, and what happens is
+    measured into it; without one, in the order given, each with `server_timeout`."""
 
     budget: float = DEFAULT_BUDGET
     server_timeout: float = SERVER_TIMEOUT
@@ -127,6 +134,9 @@ class Transport:
     unanswered: dict[Server, str] = field(default_factory=dict)
     ignored: int = 0
     queries: int = 0
+    selection: Selection | None = None
+    lock: AbstractContextManager[Any] = field(default_factory=nullcontext)
+    held: dict[Server, str] = field(default_factory=dict)  # skipped: held down by the selection
     deadline: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -136,32 +146,80 @@ class Transport:
     def spent(self) -> bool:
         return self.clock.monotonic() >= self.deadline
 
+    def _order(self, servers: tuple[Server, ...], errors: list[str]) -> list[Server]:
+        """The servers to try, in order; those skipped said in `errors`."""
+        if self.selection is None:
+            order = list(servers)
+        else:
+            now = self.clock.monotonic()
+            with self.lock:
+                order = self.selection.order(servers, now)
+                held = self.selection.held(servers, now)
+            for server, left in held.items():
+                self.held[server] = f"no answer earlier, held down {left:.0f} s more"
+                errors.append(f"{server}: {self.held[server]}, skipped")
+        for server in [s for s in order if s in self.unanswered]:
+            errors.append(f"{server}: {self.unanswered[server]} earlier, skipped")
+            order.remove(server)
+        return order
+
+    def _timeout(self, server: Server) -> float:
+        if self.selection is None:
+            return self.server_timeout
+        with self.lock:
+            return self.selection.timeout(server)
+
     def exchange(self, query: Query) -> tuple[Reply | None, str]:
-        """Send `query` to its servers in order until one answers; (None, why) if none does."""
+        """Send `query` to its servers in order until one answers; (None, why) if none does.
+        A server that timed out on a timeout shorter than `server_timeout` (its RTT said it
+        would be quick) gets one more try with the full timeout when no other answered."""
         message = query.message()
         errors: list[str] = []
-        for server in query.servers:
-            if server in self.unanswered:
-                errors.append(f"{server}: {self.unanswered[server]} earlier, skipped")
-                continue
-            left = self.deadline - self.clock.monotonic()
-            if left <= 0:
-                errors.append(f"{server}: not asked, time budget spent")
-                continue
-            self.queries += 1
-            try:
-                reply = ask(server, message, min(self.server_timeout, left))
-            except (TimeoutError, OSError) as exc:  # silent, refused, unreachable network
-                self.ignored += getattr(exc, "ignored", 0)
-                self.unanswered[server] = describe(exc)
-                errors.append(f"{server}: {describe(exc)}")
-                continue
-            except (dns.exception.DNSException, EOFError, ValueError) as exc:
-                errors.append(f"{server}: {describe(exc)}")
-                continue
-            self.ignored += reply.ignored
-            return reply, ""
+        again: list[Server] = []
+        for server in self._order(query.servers, errors):
+            reply, quick = self._try(server, message, self._timeout(server), errors)
+            if reply is not None:
+                return reply, ""
+            if quick:
+                again.append(server)
+        for server in again:
+            reply, _ = self._try(server, message, self.server_timeout, errors)
+            if reply is not None:
+                return reply, ""
         return None, "; ".join(errors) or "no server to ask"
+
+    def _try(self, server: Server, message: dns.message.Message, timeout: float,
+             errors: list[str]) -> tuple[Reply | None, bool]:
+        """One exchange with `server`, measured into the selection: (the reply, False), or
+        (None, whether it timed out on a timeout shorter than `server_timeout`) with why in
+        `errors`."""
+        left = self.deadline - self.clock.monotonic()
+        if left <= 0:
+            errors.append(f"{server}: not asked, time budget spent")
+            return None, False
+        self.queries += 1
+        wait = min(timeout, left)
+        started = self.clock.monotonic()
+        try:
+            reply = ask(server, message, wait)
+        except (TimeoutError, OSError) as exc:  # silent, refused, unreachable network
+            self.ignored += getattr(exc, "ignored", 0)
+            errors.append(f"{server}: {describe(exc)}")
+            quick = isinstance(exc, TimeoutError) and timeout < min(self.server_timeout, left)
+            if not quick:
+                self.unanswered[server] = describe(exc)
+            if self.selection is not None:
+                with self.lock:
+                    self.selection.timed_out(server, wait, self.clock.monotonic())
+            return None, quick
+        except (dns.exception.DNSException, EOFError, ValueError) as exc:
+            errors.append(f"{server}: {describe(exc)}")
+            return None, False
+        self.ignored += reply.ignored
+        if self.selection is not None and not reply.tcp:
+            with self.lock:
+                self.selection.answered(server, self.clock.monotonic() - started)
+        return reply, False
 
     def budget_reason(self) -> str:
         silent = ", ".join(f"{s} ({why})" for s, why in self.unanswered.items())

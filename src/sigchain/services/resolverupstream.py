@@ -18,12 +18,12 @@ from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve.cache import Cache
 from sigchain.core.resolve.exchange import Outcome, Query, Reply, ResolutionLimits
 from sigchain.core.resolve.resolution import Resolution
+from sigchain.core.resolve.selection import Selection
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.verdict import Question
 from sigchain.edge import transport
 
 BUDGET = 8.0  # seconds for one client question (dig waits 5 s and retries twice)
-HOLD_DOWN = (5.0, 300.0)  # a server that did not answer is skipped this long, doubling per miss
 SERVER_TIMEOUT = 1.5
 DELEGATION_TTL = 3600  # when the referral's NS RRset did not say (capped by the cache)
 
@@ -51,8 +51,11 @@ class Upstream:
     stats: Counter[str] = field(default_factory=Counter)  # queries, cached, ignored
     on_error: Callable[[str, str], None] = lambda server, error: None
     clock: Clock = SYSTEM
-    # servers that did not answer: (skipped until, last hold-down), shared by all questions
-    down: dict[Server, tuple[float, float]] = field(default_factory=dict)
+    # each server's measured RTT and back-off, shared by all questions (under `lock`)
+    selection: Selection = field(default_factory=Selection)
+
+    def __post_init__(self) -> None:
+        self.selection.max_timeout = self.server_timeout
 
     def resolve(self, question: Question, anchor_names: set[dns.name.Name], now: int,
                 forwarders: tuple[Server, ...] = ()) -> Fetched:
@@ -65,8 +68,8 @@ class Upstream:
                 known = self.cache.delegations(question.name, now)
             resolution = Resolution(question, anchor_names, hints=self.hints, limits=self.limits,
                                     known=known, minimise=self.minimise)
-        net = transport.Transport(self.budget, self.server_timeout, unanswered=self._skipped())
-        skipped = set(net.unanswered)
+        net = transport.Transport(self.budget, self.server_timeout, self.clock,
+                                  selection=self.selection, lock=self.lock)
         used: list[tuple[dns.name.Name, int]] = []
         ns_ttl: dict[dns.name.Name, int] = {}
 
@@ -87,12 +90,7 @@ class Upstream:
         self.stats["queries"] += net.queries
         self.stats["ignored"] += net.ignored
         for server, why in net.unanswered.items():
-            if server not in skipped:
-                self.on_error(str(server), why)
-                self._hold_down(server)
-        with self.lock:  # hold-downs that ran out, of servers that did not fail again: over
-            for server in [s for s in self.down if s not in net.unanswered]:
-                del self.down[server]
+            self.on_error(str(server), why)
         with self.lock:
             for zone, servers in resolution.zones.items():
                 if zone in ns_ttl:
@@ -118,22 +116,6 @@ class Upstream:
         if not sigs:
             return "strips DNSSEC records (no RRSIG)"
         return ""
-
-    def _skipped(self) -> dict[Server, str]:
-        """Servers still held down, as the transport's already-unanswered ones."""
-        now = self.clock.monotonic()
-        with self.lock:
-            return {s: f"no answer earlier, held down {until - now:.0f} s more"
-                    for s, (until, _) in self.down.items() if until > now}
-
-    def _hold_down(self, server: Server) -> None:
-        """Back off from a silent server: 5 s, doubling on each further miss, at most 5 min
-        (as Unbound's infra cache backs off from a server that times out)."""
-        first, cap = HOLD_DOWN
-        with self.lock:
-            _, last = self.down.get(server, (0.0, 0.0))
-            hold = min(cap, last * 2) if last else first
-            self.down[server] = (self.clock.monotonic() + hold, hold)
 
     def _learn(self, query: Query, reply: Reply, ns_ttl: dict[dns.name.Name, int], now: int) -> None:
         """Keep an answer (never a referral's glue or other additional data: those are used

@@ -103,14 +103,18 @@ def _targets(qname: dns.name.Name, zone: dns.name.Name) -> Iterator[dns.name.Nam
 
 def _relevant(d: ZoneDenials, qname: dns.name.Name) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None]]:
     """The records that match or cover a name the denial of `qname` needs (no signature checked
-    yet: the validator does that)."""
+    yet: the validator does that); [] when none matches or covers qname or one of its
+    ancestors below the zone — every proof (NXDOMAIN, NODATA, wildcard) needs one such record,
+    and without it the validator could only say no, at the cost of its signature checks."""
     targets = list(_targets(qname, d.zone))
+    own = [i for i, t in enumerate(targets) if t.labels[:1] != (b"*",) and (t != d.zone or i == 0)]
     out = []
     hashes: dict[tuple[bytes, int], list[bytes]] = {}
+    needed = False
     for rrset, sig, parsed in d.records.values():
         for rec in parsed:
             if isinstance(rec, NsecRecord):
-                hit = any(t == rec.owner or rec.covers(t) for t in targets)
+                hits = [i for i, t in enumerate(targets) if t == rec.owner or rec.covers(t)]
             else:
                 if rec is None or rec.opt_out or rec.algorithm != 1:
                     continue
@@ -118,11 +122,12 @@ def _relevant(d: ZoneDenials, qname: dns.name.Name) -> list[tuple[dns.rrset.RRse
                 if key not in hashes:
                     hashes[key] = [nsec3hash.nsec3_digest(t, rec.salt, rec.iterations)
                                    for t in targets]
-                hit = any(h == rec.hash or rec.covers(h) for h in hashes[key])
-            if hit:
+                hits = [i for i, h in enumerate(hashes[key]) if h == rec.hash or rec.covers(h)]
+            if hits:
+                needed = needed or any(i in own for i in hits)
                 out.append((rrset, sig))
                 break
-    return out
+    return out if needed else []
 
 
 def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int) -> list[Evidence]:

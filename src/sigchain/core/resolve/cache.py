@@ -71,6 +71,9 @@ class _Message:
     stored: int
     ttl: int
     size: int
+    # the copy counted down to one second, handed out for that whole second: the same RRset
+    # objects, so that the validator's memo of verified signatures finds them
+    aged: tuple[int, dns.message.Message] | None = None
 
 
 @dataclass
@@ -218,6 +221,8 @@ class Cache:
         kept, age = entry.message, now - entry.stored
         if age <= 0:
             return kept
+        if entry.aged is not None and entry.aged[0] == now:
+            return entry.aged[1]
         m = dns.message.Message(id=0)
         m.flags = kept.flags
         m.question = kept.question
@@ -225,6 +230,7 @@ class Cache:
             m.use_edns(0, kept.ednsflags, kept.payload, options=kept.options)
         m.answer = [_aged(r, entry.ttl, age) for r in kept.answer]
         m.authority = [_aged(r, entry.ttl, age) for r in kept.authority]
+        entry.aged = (now, m)
         return m
 
     def store_message(self, qname: dns.name.Name, qtype: int, message: dns.message.Message,

@@ -25,6 +25,7 @@ from sigchain.core.dnssec.rrsig import (
     wrong_fields,
 )
 from sigchain.core.validate import proofs
+from sigchain.core.validate.memo import IdentityMemo
 from sigchain.core.validate.proofs import Nsec3Record
 from sigchain.core.validate.verdict import Evidence, Link, Status
 from sigchain.core.zone import nsec3hash
@@ -129,8 +130,12 @@ class SignatureChecks:
     """The state of one validation and its RRset signature checks; the chain of trust and the
     denial proofs build on it (core/validate/trust.py, denial.py)."""
 
-    def __init__(self, ev: Evidence, anchors: Sequence[dns.rrset.RRset], now: int, policy: DnssecPolicy):
+    def __init__(self, ev: Evidence, anchors: Sequence[dns.rrset.RRset], now: int, policy: DnssecPolicy,
+                 verified: IdentityMemo | None = None):
         self.ev = ev
+        # signatures that verified before, by the identity of (RRset, owner, RRSIG, DNSKEY):
+        # neither the crypto nor the canonical rendering is redone (the times still are checked)
+        self.verified = verified
         self.now = now
         self.policy = policy
         self.limits = policy.limits
@@ -207,6 +212,8 @@ class SignatureChecks:
                                   list(rrset), header_of(sig))
             alg = algorithms.get(sig.algorithm)
             for key in matching[:per_tag]:
+                if self.verified is not None and self.verified.get(rrset, owner, sig, key.rdata):
+                    return self._verified(zone, owner, signer_owner, rrset, sig)
                 if tried >= per_rrset:
                     problem("WORK_LIMIT_EXCEEDED", limit="max_verifications_per_rrset",
                             value=per_rrset, what="signature verifications of one RRset")
@@ -214,18 +221,25 @@ class SignatureChecks:
                 self._spend()
                 tried += 1
                 if algorithms.verify(alg, key.public, sig.signature, data):
-                    ttl = min(rrset.ttl, sig.original_ttl, _remaining(sig.expiration + skew, self.now))
-                    wildcard = signer_owner.parent() if signer_owner != owner else None
-                    link = Link(zone, "rrsig", owner, rrset.rdtype, sig.key_tag, sig.algorithm,
-                                f"RRSIG by {zone} key {sig.key_tag} verifies"
-                                + (f" (expanded from {signer_owner})" if wildcard else ""))
-                    return Checked(True, ttl, wildcard, link)
+                    if self.verified is not None:
+                        self.verified.put((rrset, owner, sig, key.rdata), True)
+                    return self._verified(zone, owner, signer_owner, rrset, sig)
             if len(matching) > per_tag:
                 problem("WORK_LIMIT_EXCEEDED", limit="max_keys_per_tag", value=per_tag,
                         what=f"keys with tag {sig.key_tag} (of {len(matching)})")
             else:
                 problem("RRSIG_BAD_SIGNATURE", algorithm=sig.algorithm, tag=sig.key_tag)
         return Checked(False, problems=tuple(problems))
+
+    def _verified(self, zone: dns.name.Name, owner: dns.name.Name, signer_owner: dns.name.Name,
+                  rrset: dns.rrset.RRset, sig: RRSIG) -> Checked:
+        ttl = min(rrset.ttl, sig.original_ttl,
+                  _remaining(sig.expiration + self.limits.clock_skew, self.now))
+        wildcard = signer_owner.parent() if signer_owner != owner else None
+        link = Link(zone, "rrsig", owner, rrset.rdtype, sig.key_tag, sig.algorithm,
+                    f"RRSIG by {zone} key {sig.key_tag} verifies"
+                    + (f" (expanded from {signer_owner})" if wildcard else ""))
+        return Checked(True, ttl, wildcard, link)
 
     def _link(self, checked: Checked) -> None:
         if checked.link is not None:

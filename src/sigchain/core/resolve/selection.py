@@ -1,0 +1,106 @@
+"""Server selection by measured round-trip time (pure; `now` is a monotonic reading passed in):
+a smoothed RTT per server address, the timeout it implies, and back-off for silent servers."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sigchain.core.validate.anchors import Server
+
+UNKNOWN_RTT = (0.001, 0.032)  # seconds: a server never measured starts at random in here (BIND)
+ALPHA, BETA = 0.3, 0.25  # weight of a new sample in the smoothed RTT (BIND) and its variance
+AGE = 0.98  # a server passed over has its SRTT aged by this, so that it is tried again in time
+MIN_TIMEOUT = 0.2  # seconds: a loaded peer may take this long even on loopback
+MISSES_TO_HOLD = 2  # timeouts in a row after which a server is held down
+HOLD_DOWN = (5.0, 300.0)  # first hold-down, then doubling per further miss up to this
+MAX_SERVERS = 10_000  # addresses remembered (the oldest forgotten first)
+
+
+@dataclass
+class _Infra:
+    """What is known of one server address (as an entry of Unbound's infra cache)."""
+
+    srtt: float
+    rttvar: float = 0.0
+    rto: float = 0.0  # the timeout to use next; 0: not measured yet (the maximum)
+    misses: int = 0  # timeouts since its last answer
+    held_until: float = 0.0
+    hold: float = 0.0  # the last hold-down's length
+
+
+@dataclass
+class Selection:
+    """Which of a zone's servers to ask first and how long to wait: the lowest smoothed RTT
+    among those not held down; the others age towards being tried again (exploration)."""
+
+    max_timeout: float = 1.5
+    rng: random.Random = field(default_factory=random.Random)
+    _infra: dict[Server, _Infra] = field(default_factory=dict)
+
+    def _entry(self, server: Server) -> _Infra:
+        entry = self._infra.get(server)
+        if entry is None:
+            if len(self._infra) >= MAX_SERVERS:
+                del self._infra[next(iter(self._infra))]
+            entry = self._infra[server] = _Infra(self.rng.uniform(*UNKNOWN_RTT))
+        return entry
+
+    def order(self, servers: Iterable[Server], now: float) -> list[Server]:
+        """`servers` not held down at `now`, the one to ask first first; those passed over
+        are aged so that a slower server is measured again now and then."""
+        usable = [s for s in dict.fromkeys(servers) if self._entry(s).held_until <= now]
+        usable.sort(key=lambda s: self._infra[s].srtt)
+        for s in usable[1:]:
+            self._infra[s].srtt *= AGE
+        return usable
+
+    def held(self, servers: Iterable[Server], now: float) -> dict[Server, float]:
+        """Those of `servers` held down at `now`, with the seconds the hold-down has left."""
+        out = {}
+        for s in servers:
+            entry = self._infra.get(s)
+            if entry is not None and entry.held_until > now:
+                out[s] = entry.held_until - now
+        return out
+
+    def timeout(self, server: Server) -> float:
+        """How long to wait for `server`: from its RTT (srtt + 4 rttvar, RFC 6298), doubled
+        per timeout since its last answer, within [MIN_TIMEOUT, max_timeout]; the maximum
+        for a server never measured."""
+        entry = self._infra.get(server)
+        if entry is None or not entry.rto:
+            return self.max_timeout
+        return min(self.max_timeout, max(MIN_TIMEOUT, entry.rto))
+
+    def srtt(self, server: Server) -> float | None:
+        entry = self._infra.get(server)
+        return entry.srtt if entry is not None else None
+
+    def answered(self, server: Server, rtt: float) -> None:
+        """`server` answered after `rtt` seconds: smooth it in; any back-off is over."""
+        entry = self._entry(server)
+        if not entry.rto:  # the first sample (RFC 6298 §2.2)
+            entry.srtt, entry.rttvar = rtt, rtt / 2
+        else:
+            entry.rttvar = (1 - BETA) * entry.rttvar + BETA * abs(entry.srtt - rtt)
+            entry.srtt = (1 - ALPHA) * entry.srtt + ALPHA * rtt
+        entry.rto = entry.srtt + 4 * entry.rttvar
+        entry.misses, entry.held_until, entry.hold = 0, 0.0, 0.0
+
+    def timed_out(self, server: Server, waited: float, now: float) -> float:
+        """`server` did not answer within `waited` seconds: its timeout doubles, its SRTT
+        rises at least to the wait (it goes to the back of the line), and after repeated
+        misses it is held down (HOLD_DOWN, doubling per further miss, as Unbound backs off).
+        Returns the hold-down begun now, 0 if none."""
+        entry = self._entry(server)
+        entry.misses += 1
+        entry.rto = min(self.max_timeout, max(entry.rto, waited) * 2)
+        entry.srtt = max(entry.srtt * 2, waited, entry.rto)
+        if entry.misses < MISSES_TO_HOLD:
+            return 0.0
+        first, cap = HOLD_DOWN
+        entry.hold = min(cap, entry.hold * 2) if entry.hold else first
+        entry.held_until = now + entry.hold
+        return entry.hold
