@@ -28,6 +28,7 @@ import dns.name
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.serve.cache import CacheBudget, ResponseCache
+from sigchain.core.serve.fromwire import WireIndexer
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.edge.logthrottle import LogThrottle, throttle
@@ -96,9 +97,11 @@ def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneInd
     The fast wire reader feeds both the verifier and the index (see ZoneIndex.from_wire).
     A big file is read and its signatures checked over every core (Verifier.read_and_verify). `force` serves a zone whose only errors are
     signatures outside their window, with a warning that validators will find it bogus."""
+    indexer = WireIndexer(spec.name)  # a big file's records are indexed as they arrive
     with Verifier() as verifier:  # validators ignore the SEP flag: so do we (dnssec-verify -z)
         zone, report = verifier.read_and_verify(spec.path, spec.name.to_text(), now, ignore_ksk=True,
-                                                only_signed=True, served=True)
+                                                only_signed=True, served=True,
+                                                sink=indexer.add_served)
     warnings = list(zone.warnings)
     if report is not None:
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
@@ -120,6 +123,8 @@ def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneInd
             )
     else:
         warnings.append(f"zone {zone.origin} is unsigned: served without DNSSEC")
+    if indexer.keys:
+        return indexer.index(), warnings
     if zone.served is not None:
         return ZoneIndex.from_served(zone.origin, zone.served), warnings
     return ZoneIndex.from_wire(zone.origin, zone.rrsets), warnings
