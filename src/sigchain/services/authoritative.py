@@ -38,6 +38,7 @@ from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
 from sigchain.services.ratelimit import RateLimiting
+from sigchain.services.reloadmem import served_versions_frozen
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
 from sigchain.services.verifying import Verifier
 from sigchain.services.xfrout import Primary, Served
@@ -323,6 +324,15 @@ class AuthoritativeService:
         return history, True
 
     def _reload(self, publish: bool = True) -> tuple[dict[str, str], list[dns.name.Name]]:
+        with served_versions_frozen():  # the served zones' pages stay shared with the workers
+            outcome, changed = self._load_changed()
+        if publish:
+            self._publish()
+            _announce(outcome, self.indexes)
+        return outcome, changed
+
+    def _load_changed(self) -> tuple[dict[str, str], list[dns.name.Name]]:
+        """Load every zone whose file changed (see `_reload`); publish nothing."""
         outcome: dict[str, str] = {}
         changed: list[dns.name.Name] = []
         for spec in self.specs:
@@ -356,9 +366,6 @@ class AuthoritativeService:
             self.indexes[spec.name] = index
             self._remember(spec, stamp, digest)
             outcome[spec.name.to_text()] = f"serial {index.serial}"
-        if publish:
-            self._publish()
-            _announce(outcome, self.indexes)
         return outcome, changed
 
     def reload(self) -> dict[str, str]:
