@@ -58,6 +58,7 @@ def _send_served(conn: Connection, rrsets: list[WireRRset]) -> None:
     while rrsets:
         chunk = rrsets[-SERVED_CHUNK:]
         del rrsets[-SERVED_CHUNK:]
+        chunk.reverse()  # back in the file's order
         conn.send(served_form(chunk))
         del chunk
     conn.send(None)
