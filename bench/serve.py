@@ -4,7 +4,8 @@ Each server first gets one cold pass over distinct questions (every name once, a
 as many NXDOMAIN names: 133k for 100k names, in random order), then the warm run.
 
 Usage: bench/serve [NAMES] [SECONDS] [--signed FILE]  (FILE: a signed bench.test. zone of
-NAMES names made by an earlier run, to skip signing)."""
+NAMES names made by an earlier run, to skip signing). bench/serve --reload [NAMES]: the memory
+of a reload instead (bench/reloadmem.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import genzone  # noqa: E402
 import knot  # noqa: E402
+import reloadmem  # noqa: E402
 from sign import tree_sample  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,9 +97,14 @@ def main() -> None:
     p.add_argument("names", type=int, nargs="?", default=100_000)
     p.add_argument("seconds", type=int, nargs="?", default=15)
     p.add_argument("--signed", type=Path, help="a signed zone of NAMES names from an earlier run")
+    p.add_argument("--reload", action="store_true", help="measure a reload's memory instead")
     args = p.parse_args()
     names, seconds = args.names, args.seconds
     work = Path(tempfile.mkdtemp(prefix="sigchain-bench-serve-"))
+    if args.reload:
+        reloadmem.run(work, ORIGIN, names, SIGCHAIN)
+        shutil.rmtree(work)
+        return
     zone, signed, keys, qfile = work / "zone", work / "zone.signed", work / "keys", work / "queries"
     if args.signed is not None:
         shutil.copy(args.signed, signed)

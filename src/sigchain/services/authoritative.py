@@ -28,6 +28,7 @@ import dns.name
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.serve.cache import CacheBudget, ResponseCache
+from sigchain.core.serve.fromwire import WireIndexer
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
 from sigchain.edge.logthrottle import LogThrottle, throttle
@@ -40,6 +41,7 @@ from sigchain.services.control import Channels
 from sigchain.services.inline import InlineZone
 from sigchain.services.inlineserve import InlineServing
 from sigchain.services.ratelimit import RateLimiting
+from sigchain.services.reloadmem import served_versions_frozen
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
 from sigchain.services.updatein import UpdateIntake
 from sigchain.services.verifying import Verifier
@@ -100,9 +102,11 @@ def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneInd
     The fast wire reader feeds both the verifier and the index (see ZoneIndex.from_wire).
     A big file is read and its signatures checked over every core (Verifier.read_and_verify). `force` serves a zone whose only errors are
     signatures outside their window, with a warning that validators will find it bogus."""
+    indexer = WireIndexer(spec.name)  # a big file's records are indexed as they arrive
     with Verifier() as verifier:  # validators ignore the SEP flag: so do we (dnssec-verify -z)
         zone, report = verifier.read_and_verify(spec.path, spec.name.to_text(), now, ignore_ksk=True,
-                                                only_signed=True, served=True)
+                                                only_signed=True, served=True,
+                                                sink=indexer.add_served)
     warnings = list(zone.warnings)
     if report is not None:
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
@@ -124,6 +128,8 @@ def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneInd
             )
     else:
         warnings.append(f"zone {zone.origin} is unsigned: served without DNSSEC")
+    if indexer.keys:
+        return indexer.index(), warnings
     if zone.served is not None:
         return ZoneIndex.from_served(zone.origin, zone.served), warnings
     return ZoneIndex.from_wire(zone.origin, zone.rrsets), warnings
@@ -331,6 +337,15 @@ class AuthoritativeService(InlineServing):
         return history, True
 
     def _reload(self, publish: bool = True) -> tuple[dict[str, str], list[dns.name.Name]]:
+        with served_versions_frozen():  # the served zones' pages stay shared with the workers
+            outcome, changed = self._load_changed()
+        if publish:
+            self._publish()
+            _announce(outcome, self.indexes)
+        return outcome, changed
+
+    def _load_changed(self) -> tuple[dict[str, str], list[dns.name.Name]]:
+        """Load every zone whose file changed (see `_reload`); publish nothing."""
         outcome: dict[str, str] = {}
         changed: list[dns.name.Name] = []
         for spec in self.specs:
@@ -371,9 +386,6 @@ class AuthoritativeService(InlineServing):
             self.loaded_at[spec.name] = self.clock.now()
             self._remember(spec, stamp, digest)
             outcome[spec.name.to_text()] = f"serial {index.serial}"
-        if publish:
-            self._publish()
-            _announce(outcome, self.indexes)
         return outcome, changed
 
     def reload(self) -> dict[str, str]:

@@ -1,13 +1,14 @@
 """A big zone file read and verified in parts: one worker process per part (edge/zonesplit)
 reads it, sends this process a summary of its names, then checks its own signatures in the
 context the whole zone gives (core/verify/parts) while this process checks the chains; the
-RRsets come back only when asked for (the server indexes them)."""
+RRsets come back only when asked for (the server indexes them), a part at a time and in
+chunks that the part lets go of as it sends them (a reload's peak memory, see `_send_served`)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -19,6 +20,7 @@ from sigchain.core.serve.fromwire import served_form
 from sigchain.core.verify import parts as vparts
 from sigchain.core.verify import verifier
 from sigchain.core.verify.report import VerifyReport
+from sigchain.core.zone.wire import WireRRset
 from sigchain.edge import zonesplit
 from sigchain.edge.fastparse import check_apex, ignored_warnings
 from sigchain.edge.zonefile import WireZone
@@ -39,9 +41,27 @@ def _worker(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse
         if kind == "check":
             conn.send(vparts.check_part(part.rrsets, arg, name))
         elif kind == "served":
-            conn.send(served_form(part.rrsets))
+            _send_served(conn, part.rrsets)
         else:
             conn.send(part.rrsets)
+
+
+# RRsets per message of a part's records in `served_form`: small enough that neither side
+# holds more than a few MB of pickled records at a time, big enough to cost nothing.
+SERVED_CHUNK = 20_000
+
+
+def _send_served(conn: Connection, rrsets: list[WireRRset]) -> None:
+    """Send `rrsets` in `served_form`, in chunks, then None; each chunk's RRsets are let go
+    of as it is sent (this part shrinks while the server's index grows)."""
+    rrsets.reverse()  # taken from the end: each chunk is freed without moving the rest
+    while rrsets:
+        chunk = rrsets[-SERVED_CHUNK:]
+        del rrsets[-SERVED_CHUNK:]
+        chunk.reverse()  # back in the file's order
+        conn.send(served_form(chunk))
+        del chunk
+    conn.send(None)
 
 
 class Parts:
@@ -84,17 +104,33 @@ class Parts:
     def answers(self) -> list[Any]:
         return [c.recv() for c in self.conns]
 
+    def served(self, sink: Callable[[list[Any]], object]) -> None:
+        """Each part's RRsets in `served_form`, chunk by chunk to `sink`, a part at a time;
+        each part's process is ended once it has sent its last (its memory goes with it)."""
+        for i, c in enumerate(self.conns):
+            c.send(("served", None))
+            while (chunk := c.recv()) is not None:
+                sink(chunk)
+                del chunk
+            self._end(i)
+
+    def _end(self, i: int) -> None:
+        c, p = self.conns[i], self.procs[i]
+        if c.closed:
+            return
+        try:
+            c.send(None)
+        except OSError:
+            pass
+        c.close()
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+            p.join()
+
     def close(self) -> None:
-        for c, p in zip(self.conns, self.procs, strict=True):
-            try:
-                c.send(None)
-            except OSError:
-                pass
-            c.close()
-            p.join(5)
-            if p.is_alive():
-                p.kill()
-                p.join()
+        for i in range(len(self.conns)):
+            self._end(i)
 
 
 def _verify(parts: Parts, summaries: list[vparts.Summary], now: int, ignore_ksk: bool,
@@ -119,10 +155,11 @@ def _verify(parts: Parts, summaries: list[vparts.Summary], now: int, ignore_ksk:
 
 def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: bool,
                     records: bool, only_signed: bool, served: bool = False,
+                    sink: Callable[[list[Any]], object] | None = None,
                     ) -> tuple[WireZone, VerifyReport | None] | None:
-    """The zone (its RRsets when `records`: in `served_form` when `served`) and its report
-    (None: `only_signed` and the zone is not signed); None when the file must be read whole
-    instead."""
+    """The zone (its RRsets when `records`: in `served_form` when `served`, handed to `sink`
+    chunk by chunk when given, else as `zone.served`) and its report (None: `only_signed`
+    and the zone is not signed); None when the file must be read whole instead."""
     got = parts.summaries()
     if got is None:
         return None
@@ -132,10 +169,10 @@ def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: boo
     report = _verify(parts, [g[3] for g in got], now, ignore_ksk, only_signed)
     del got  # the names' summaries go before the records come (less left fragmented)
     if records and served:
-        parts.ask("served")
-        zone.served = []
-        for c in parts.conns:  # a part at a time: one part's list is freed before the next
-            zone.served += c.recv()
+        if sink is None:
+            zone.served = []
+            sink = zone.served.extend
+        parts.served(sink)
     elif records:
         parts.ask("rrsets")
         zone.rrsets = [r for rs in parts.answers() for r in rs]

@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from multiprocessing.pool import Pool
+from typing import Any
 
 from dns.rdatatype import RdataType
 
@@ -79,6 +80,7 @@ class Verifier:
         self, path: str, origin: str | None, now: int, ignore_ksk: bool = False, *,
         require_ns: bool = True, refuse_cname_clash: bool = True, records: bool = True,
         only_signed: bool = False, served: bool = False,
+        sink: Callable[[list[Any]], object] | None = None,
     ) -> tuple[WireZone, verifier.VerifyReport | None]:
         """Read a zone file (`zonefile.load_wire`) and verify it: (the zone, with its RRsets
         when `records`, or with `served`, maybe as `WireZone.served`; its report, None when
@@ -94,7 +96,7 @@ class Verifier:
                 try:
                     done = partverify.read_and_verify(parts, now, ignore_ksk, require_ns=require_ns,
                                                       records=records, only_signed=only_signed,
-                                                      served=served)
+                                                      served=served, sink=sink)
                 finally:
                     parts.close()
                 if done is not None:

@@ -80,9 +80,24 @@ def zone_rrsets(zone: ZoneIndex) -> Iterator[dns.rrset.RRset]:
         yield from node.sigs.values()
 
 
+def _node_rrsets(zone: ZoneIndex) -> Iterator[tuple[tuple[bytes, int, int], dns.rrset.RRset]]:
+    """Every RRset of `zone` but the apex SOA, keyed by (owner's wire key or NSEC3 digest,
+    type, covered type): read through the index's own keys, so that no owner Name is made
+    (a reload's difference then costs no memory per RRset of the zone)."""
+    okey, soa = zone.okey, RdataType.SOA
+    for nodes, tag in ((zone.by_key, b"n"), (zone.nsec3_nodes, b"3")):
+        for key, node in nodes.items():
+            k = tag + key
+            for rdtype, rrset in node.rrsets.items():
+                if not (rdtype == soa and key == okey and tag == b"n"):
+                    yield (k, rdtype, 0), rrset
+            for covers, sig in node.sigs.items():
+                yield (k, RdataType.RRSIG, covers), sig
+
+
 def record_count(zone: ZoneIndex) -> int:
     """Resource records in the zone, SOA included."""
-    return 1 + sum(len(r) for r in zone_rrsets(zone))
+    return 1 + sum(len(r) for _, r in _node_rrsets(zone))
 
 
 @dataclass(frozen=True)
@@ -117,27 +132,38 @@ def _records(rrset: dns.rrset.RRset) -> Iterator[RR]:
     return ((rrset.name, rrset.ttl, rd) for rd in rrset)
 
 
+def _same(a: dns.rrset.RRset, b: dns.rrset.RRset) -> bool:
+    """Whether two versions of an RRset hold the same records with the same TTL; RRsets
+    served from their wire compare their wire (the same sorted records: the same tails)."""
+    tails_a, tails_b = getattr(a, "tails", None), getattr(b, "tails", None)
+    if tails_a is not None and tails_a == tails_b:
+        return True
+    return a.ttl == b.ttl and a == b
+
+
 def diff(old: ZoneIndex, new: ZoneIndex) -> Delta:
-    """The `Delta` turning zone version `old` into `new` (RFC 1995 §4: deleted, then added)."""
+    """The `Delta` turning zone version `old` into `new` (RFC 1995 §4: deleted, then added).
+    The two versions are walked by their index keys and an RRset's records are looked at
+    only where it changed: no copy of either version is made."""
     if old.origin != new.origin:
         raise ValueError(f"cannot diff {old.origin} against {new.origin}")
-    before = {(r.name, r.rdtype, r.covers): r for r in zone_rrsets(old)}
-    after = {(r.name, r.rdtype, r.covers): r for r in zone_rrsets(new)}
+    after = dict(_node_rrsets(new))  # keys and references only
     deleted: set[RR] = set()
     added: set[RR] = set()
-    for key, rrset in before.items():
-        other = after.get(key)
+    for key, rrset in _node_rrsets(old):
+        other = after.pop(key, None)
         if other is None:
             deleted.update(_records(rrset))
+        elif _same(rrset, other):
+            continue
         elif other.ttl != rrset.ttl:
             deleted.update(_records(rrset))
             added.update(_records(other))
-        elif other != rrset:
+        else:
             deleted.update((rrset.name, rrset.ttl, rd) for rd in rrset if rd not in other)
             added.update((other.name, other.ttl, rd) for rd in other if rd not in rrset)
-    for key, rrset in after.items():
-        if key not in before:
-            added.update(_records(rrset))
+    for rrset in after.values():
+        added.update(_records(rrset))
     return Delta(old.soa, new.soa, frozenset(deleted), frozenset(added))
 
 
