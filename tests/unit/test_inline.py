@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dns.name
+import dns.update
 import pytest
 from dns.rdatatype import RdataType
 
@@ -17,7 +18,9 @@ from sigchain.core.serve.index import ZoneIndex
 from sigchain.core.serve.transfer import diff
 from sigchain.core.sign.rrsigs import expiration_of
 from sigchain.core.update.changes import ChangeSet
+from sigchain.core.update.process import process
 from sigchain.core.verify.verifier import verify_records
+from sigchain.core.zone.records import key_of
 from sigchain.core.zone.wire import WireRRset
 from sigchain.errors import InputError
 from sigchain.findings import Severity
@@ -223,3 +226,60 @@ def test_an_unsigned_file_that_cannot_load_makes_no_keys(tmp_path: Path) -> None
     with pytest.raises(InputError, match="no SOA"):
         make(tmp_path, FakeClock(START))
     assert not list(tmp_path.glob("keys/K*"))
+
+
+def _update(iz: InlineZone, now: int, *ops: tuple[str, str, str]) -> None:
+    """A dynamic update (RFC 2136, through core.update) of ('add'|'delete', name, address)."""
+    msg = dns.update.UpdateMessage(ORIGIN)
+    for op, label, addr in ops:
+        name = dns.name.from_text(label, ORIGIN)
+        if op == "add":
+            msg.add(name, 300, "A", addr)
+        else:
+            msg.delete(name, "A")
+    result = process(msg, iz.zone_data(), ORIGIN, True)
+    assert result.ok
+    iz.apply_changes(result.changes, now)
+
+
+def _a(iz: InlineZone, name: str) -> tuple[str, ...] | None:
+    assert iz.zone is not None
+    r = iz.zone.rrset(key_of(dns.name.from_text(name, ORIGIN)), RdataType.A)
+    return None if r is None else r.texts
+
+
+def test_dynamic_updates_outlive_reloads_and_restarts_until_the_file_changes_their_rrset(
+        tmp_path: Path) -> None:
+    """As BIND keeps an inline zone's updates in its journal: an edit of other names in the
+    unsigned file, or a restart, keeps every update; the file changing the same RRset wins."""
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock)
+    _update(iz, clock.now(), ("add", "dyn", "192.0.2.77"), ("delete", "h1", ""),
+            ("add", "h2", "192.0.2.99"))
+    (tmp_path / "example.test.zone").write_text(UNSIGNED + "filed IN A 192.0.2.201\n")
+    clock.advance(10)
+    iz.reload(clock.now())
+    assert _a(iz, "dyn") == ("192.0.2.77",) and _a(iz, "h1") is None
+    assert _a(iz, "h2") == ("192.0.2.2", "192.0.2.99") and _a(iz, "filed") == ("192.0.2.201",)
+    verify(iz, clock.now())
+    serial = iz.index().serial
+
+    clock.advance(10)
+    again = make(tmp_path, clock)  # a restart: the updates come back from the state
+    assert _a(again, "dyn") == ("192.0.2.77",) and _a(again, "h1") is None
+    assert _a(again, "h2") == ("192.0.2.2", "192.0.2.99")
+    assert again.index().serial > serial
+    verify(again, clock.now())
+
+    # the operator now edits h2 in the file (and leaves the rest): the file's h2 counts
+    (tmp_path / "example.test.zone").write_text(
+        UNSIGNED.replace("h2 IN A 192.0.2.2\n", "h2 IN A 192.0.2.222\n")
+        + "filed IN A 192.0.2.201\n")
+    clock.advance(10)
+    again.reload(clock.now())
+    assert _a(again, "h2") == ("192.0.2.222",) and _a(again, "dyn") == ("192.0.2.77",)
+    clock.advance(10)
+    third = make(tmp_path, clock)
+    assert _a(third, "h2") == ("192.0.2.222",) and _a(third, "h1") is None
+    assert set(third.dynamic) == {(key_of(dns.name.from_text("dyn", ORIGIN)), RdataType.A),
+                                  (key_of(dns.name.from_text("h1", ORIGIN)), RdataType.A)}

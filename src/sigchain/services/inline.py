@@ -40,6 +40,7 @@ from sigchain.edge import keystore, zonefile
 from sigchain.errors import InputError
 from sigchain.services import inlinestate, keymanager
 from sigchain.services.inlineconfig import refresh_policy
+from sigchain.services.inlinestate import Ident
 
 log = logging.getLogger("sigchain.inline")
 T = TypeVar("T")
@@ -120,6 +121,8 @@ class InlineZone:
         self._index: ZoneIndex | None = None
         self._served: dict[tuple[Key, int, int], Served] = {}
         self.lock = threading.RLock()
+        # RRsets dynamic updates changed, kept over reloads and restarts (inlinestate)
+        self.dynamic: inlinestate.Dynamic = {}
 
     # ---- the pieces the server (and `sigchain ctl`) call ---------------------------------
 
@@ -128,6 +131,8 @@ class InlineZone:
         """First load: run the key engine (making keys on the first run), read the unsigned
         file, sign it all, serve it with a serial above any served before."""
         rrsets = self._read_unsigned()  # first: no keys made for a zone that cannot load
+        self.dynamic = inlinestate.load_dynamic(self.keydir, self.zone_text)
+        rrsets, forget = self._with_updates(rrsets)
         self._run_keys(now)
         keys = keystore.load_zone_keys(self.keydir, self.name)
         state = inlinestate.load(self.keydir, self.zone_text)
@@ -147,7 +152,7 @@ class InlineZone:
             zone.serial_above(state.serial, now, self.window(now))
         self.zone = zone
         self.queue = RefreshQueue(zone.expirations())
-        self._changed(Diff((), (), zone.serial, zone.serial), now, "signed")
+        self._changed(Diff((), (), zone.serial, zone.serial), now, "signed", forget=forget)
         return self.index()
 
     def zone_data(self) -> ZoneData:
@@ -158,23 +163,56 @@ class InlineZone:
     def apply_changes(self, changes: ChangeSet, now: int) -> Diff:
         """Apply a change to the unsigned data and re-sign what it touches; the server then
         publishes the difference (`AuthoritativeService.publish_inline`). Refused (InputError,
-        UnsafeRefused) before anything changes when the result would be no zone."""
+        UnsafeRefused) before anything changes when the result would be no zone. The RRsets
+        it changes are kept in the state with the version (a dynamic update outlives reloads
+        and restarts until the unsigned file itself changes that RRset)."""
+        after = {(r.key, r.rdtype): r for r in changes.added}
+        kept = {kt: (self.dynamic[kt][0] if kt in self.dynamic
+                     else inlinestate.digest(self.unsigned.rrset(*kt)), after.get(kt))
+                for kt in changes.touched()}
+        diff = self._apply(changes, now, "update", kept)
+        self.dynamic.update(kept)
+        return diff
+
+    def _apply(self, changes: ChangeSet, now: int, what: str,
+               kept: inlinestate.Dynamic | None = None, forget: tuple[Ident, ...] = ()) -> Diff:
         mine = [r for r in (*changes.removed, *changes.added) if r.rdtype in SIGNER_MADE]
         if mine:
             raise InputError(f"{mine[0].owner}: {dns.rdatatype.to_text(mine[0].rdtype)} is "
                              "made by the signer from the key directory")
         diff = self._signed().apply(changes, self.window(now), now)
         self.unsigned.apply(changes)
-        return self._changed(diff, now, "update")
+        return self._changed(diff, now, what, kept, forget)
 
     @_locked
     def reload(self, now: int) -> Diff:
-        """SIGHUP: the unsigned file's changes since it was read, applied incrementally."""
-        rrsets = self._read_unsigned()
+        """SIGHUP: the unsigned file's changes since it was read, applied incrementally; an
+        RRset a dynamic update changed keeps the update's content unless the file changed it."""
+        rrsets, forget = self._with_updates(self._read_unsigned())
         changes = changes_between(self.unsigned, DictZone(self.okey, rrsets))
         if changes.empty:
+            if forget:  # the file now says what the update did: the file has it again
+                inlinestate.forget_dynamic(self.keydir, self.zone_text, forget)
             return Diff((), (), self._signed().serial, self._signed().serial)
-        return self.apply_changes(changes, now)
+        return self._apply(changes, now, "reload", forget=forget)
+
+    def _with_updates(self, rrsets: list[RRsetRec]) -> tuple[list[RRsetRec], tuple[Ident, ...]]:
+        """The unsigned file's RRsets with those dynamic updates changed in their place, and
+        the updated RRsets whose file version changed since (the file wins: forgotten)."""
+        if not self.dynamic:
+            return rrsets, ()
+        data = {(r.key, r.rdtype): r for r in rrsets}
+        forget = []
+        for kt, (base, value) in self.dynamic.items():
+            if inlinestate.digest(data.get(kt)) != base:
+                forget.append(kt)
+            elif value is None:
+                data.pop(kt, None)
+            else:
+                data[kt] = value
+        for kt in forget:
+            del self.dynamic[kt]
+        return list(data.values()), tuple(forget)
 
     @_locked
     def resign_now(self, now: int) -> Diff:
@@ -259,7 +297,8 @@ class InlineZone:
                         self.unsigned_path)
         return [r for r in rrsets if r.rdtype not in SIGNER_MADE]
 
-    def _changed(self, diff: Diff, now: int, what: str) -> Diff:
+    def _changed(self, diff: Diff, now: int, what: str, kept: inlinestate.Dynamic | None = None,
+                 forget: tuple[Ident, ...] = ()) -> Diff:
         """After every change: the refresh queue follows it, the index is made anew, the
         serial served is recorded (before it is served), the next refresh planned."""
         zone = self._signed()
@@ -268,7 +307,7 @@ class InlineZone:
             self._follow(diff)
             self._index = None
             inlinestate.record(self.keydir, self.zone_text, zone.serial, self.salt, now, what,
-                               len(diff.removed), len(diff.added))
+                               len(diff.removed), len(diff.added), dynamic=kept, forget=forget)
         nxt = self.queue.plan(now, self.refresh, b"")
         self.refresh_at = nxt.wake if not nxt.due else now
         return diff
