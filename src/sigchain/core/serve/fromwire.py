@@ -97,18 +97,9 @@ class WireIndexer:
                 digest = nsec3_label_digest(k[-1])
                 if digest is not None:
                     nsec3_nodes[digest] = Node(One(RdataType.NSEC3, rrset), compact(sigs.get(k)))
-        salt, iterations = _nsec3_params(apex.get(RdataType.NSEC3PARAM), nsec3_nodes)
+        salt, iterations = nsec3_params(apex.get(RdataType.NSEC3PARAM), nsec3_nodes)
         denial = "nsec3" if nsec3_nodes else "nsec" if nsec_owners else "none"
-        soa_rdata = rdata_of(soa.tails[0])
-        minimum = min(soa.ttl, struct.unpack("!I", soa_rdata[-4:])[0])
-        apex_wire = origin.to_wire()  # the negative SOA is owned by the zone's name as given
-        assert apex_wire is not None
-        neg_soa = ServedRRset(apex_wire, RdataType.SOA, 0, minimum, soa.with_ttl(minimum).tails)
-        soa_sig = sigs.get(okey, {}).get(RdataType.SOA)
-        neg_sig = None
-        if soa_sig is not None:
-            neg_sig = ServedRRset(apex_wire, RdataType.RRSIG, RdataType.SOA, minimum,
-                                  soa_sig.with_ttl(minimum).tails)
+        neg_soa, neg_sig = negative_soa(origin, soa, sigs.get(okey, {}).get(RdataType.SOA))
         return ZoneIndex(
             origin=origin, nodes=NamedNodes(by_key), denial=denial,
             nsec3_hashes=tuple(sorted(nsec3_nodes)), nsec3_nodes=nsec3_nodes,
@@ -132,7 +123,22 @@ def _put(nodes: dict[Key, Mapping[int, ServedRRset]], key: Key, t: int, rrset: S
         node[t] = rrset  # type: ignore[index]
 
 
-def _nsec3_params(param: ServedRRset | None, nodes: dict[bytes, Node]) -> tuple[bytes, int]:
+def negative_soa(origin: dns.name.Name, soa: ServedRRset, soa_sig: ServedRRset | None
+                 ) -> tuple[ServedRRset, ServedRRset | None]:
+    """The SOA (and its RRSIG) negative answers carry: TTL min(SOA TTL, MINIMUM), RFC 2308
+    §3 / RFC 9077, owned by the zone's name as given."""
+    minimum = min(soa.ttl, struct.unpack("!I", rdata_of(soa.tails[0])[-4:])[0])
+    apex_wire = origin.to_wire()
+    assert apex_wire is not None
+    neg_soa = ServedRRset(apex_wire, RdataType.SOA, 0, minimum, soa.with_ttl(minimum).tails)
+    neg_sig = None
+    if soa_sig is not None:
+        neg_sig = ServedRRset(apex_wire, RdataType.RRSIG, RdataType.SOA, minimum,
+                              soa_sig.with_ttl(minimum).tails)
+    return neg_soa, neg_sig
+
+
+def nsec3_params(param: ServedRRset | None, nodes: dict[bytes, Node]) -> tuple[bytes, int]:
     """(salt, iterations) from the NSEC3PARAM record, else from the first NSEC3 record."""
     if param is not None:
         wire = rdata_of(param.tails[0])

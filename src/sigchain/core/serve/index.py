@@ -213,6 +213,15 @@ class ZoneIndex:
 
         return WireIndexer(origin).add_served(records).index()
 
+    def patched(self, removed: Iterable[tuple], added: Iterable[tuple]) -> ZoneIndex:  # type: ignore[type-arg]
+        """The next version: this one with the RRsets `removed` taken out (by owner, type
+        and covered type) and `added` put in, both in `served_form` — the index `from_served`
+        gives for the whole new zone, made in the time of the change. This one is left as it
+        was and shares every unchanged node with the new one (`core.serve.patch`)."""
+        from sigchain.core.serve.patch import patch_index
+
+        return patch_index(self, removed, added)
+
     def glue_of(self, cut: bytes) -> tuple[bytes, ...]:
         """Keys of the in-zone NS targets of the delegation at `cut` that have records."""
         hit = self._glue.get(cut)
