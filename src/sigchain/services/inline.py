@@ -305,7 +305,6 @@ class InlineZone:
         if not diff.empty or self._index is None:
             self.queue.track(diff)
             self._follow(diff)
-            self._index = None
             inlinestate.record(self.keydir, self.zone_text, zone.serial, self.salt, now, what,
                                len(diff.removed), len(diff.added), dynamic=kept, forget=forget)
         nxt = self.queue.plan(now, self.refresh, b"")
@@ -327,11 +326,14 @@ class InlineZone:
             self._served = {_ident(r): s for r, s in zip(self._signed().rrsets(),
                                                           served_form(self._signed().rrsets()),
                                                           strict=True)}
+            self._index = None
             return
-        for r in diff.removed:
-            self._served.pop(_ident(r), None)
-        for r, s in zip(diff.added, served_form(diff.added), strict=True):
+        removed = [s for s in (self._served.pop(_ident(r), None) for r in diff.removed) if s]
+        added = served_form(diff.added)
+        for r, s in zip(diff.added, added, strict=True):
             self._served[_ident(r)] = s
+        if self._index is not None:  # the next version patched from this one, not rebuilt
+            self._index = self._index.patched(removed, added)
 
     @property
     def wake_at(self) -> int | None:
