@@ -223,14 +223,15 @@ def test_a_dead_server_does_not_add_its_timeout_to_every_resolution(net: Net) ->
 
 def test_a_quick_timeout_is_retried_in_full_then_the_server_is_held_down() -> None:
     """The transport with a selection: a server measured as fast gets a short timeout; when
-    it stays silent it is asked once more with the full timeout, then held down, and the next
-    query skips it without sending anything."""
+    it stays silent it is asked once more with the full timeout, then held down: the next
+    query skips it while another server is there to ask, and, as its only server, probes it
+    once with a short timeout (never leaving the query with nobody to ask)."""
     from sigchain.core.resolve.exchange import Query
     from sigchain.core.resolve.selection import HOLD_DOWN, MIN_TIMEOUT, Selection
     from sigchain.core.validate.anchors import Server
     from sigchain.edge.transport import Transport
 
-    silent = Silent(PREFIX + "210")
+    silent, other = Silent(PREFIX + "210"), Silent(PREFIX + "211")
     try:
         server = Server(silent.address)
         selection = Selection(max_timeout=0.6)
@@ -243,9 +244,15 @@ def test_a_quick_timeout_is_retried_in_full_then_the_server_is_held_down() -> No
         assert reply is None and "timed out" in error
         assert silent.received == 2 and MIN_TIMEOUT + 0.6 <= waited < MIN_TIMEOUT + 0.6 + 0.5
         assert selection.held((server,), time.monotonic()) != {}
-        later = Transport(5.0, 0.6, selection=selection)
-        reply, error = later.exchange(query)
+        both = Query(N("n1.sel0."), dns.rdatatype.A, (server, Server(other.address)))
+        reply, error = Transport(5.0, 0.3, selection=selection).exchange(both)
         assert reply is None and f"held down {HOLD_DOWN[0]:.0f} s more" in error
-        assert silent.received == 2
+        assert silent.received == 2 and other.received == 2
+        started = time.monotonic()
+        reply, error = Transport(5.0, 0.6, selection=selection).exchange(query)
+        waited = time.monotonic() - started
+        assert reply is None and "timed out" in error and silent.received == 3
+        assert waited < selection.probe_timeout(server) + 0.3
     finally:
         silent.close()
+        other.close()

@@ -102,3 +102,29 @@ def test_memory_is_bounded() -> None:
     for i in range(sel.MAX_SERVERS + 50):
         s.answered(Server(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"), 0.01)
     assert len(s._infra) == sel.MAX_SERVERS
+
+
+def test_when_every_server_is_held_down_the_one_freed_first_is_still_probed() -> None:
+    s = Selection(max_timeout=1.5, rng=random.Random(4))
+    s.answered(FAST, 0.002)
+    s.answered(SLOW, 0.100)
+    assert s.probe((FAST, SLOW), 0.0) is None  # some server usable: no probe
+    for server, at in ((SLOW, 0.0), (FAST, 1.0)):
+        s.timed_out(server, 0.2, at)
+        s.timed_out(server, 0.2, at)
+    assert s.order((FAST, SLOW), 2.0) == []
+    assert s.probe((FAST, SLOW), 2.0) == SLOW  # its hold-down ends first
+    assert s.probe((FAST,), 2.0) == FAST  # a single forwarder is never left unasked
+    assert sel.MIN_TIMEOUT <= s.probe_timeout(FAST) <= 0.75 < s.timeout(FAST) + 0.5
+    s.answered(FAST, 0.002)  # the probe's answer ends the hold-down
+    assert s.order((FAST, SLOW), 2.1) == [FAST] and s.held((FAST,), 2.1) == {}
+    s.reached(SLOW)  # an answer over TCP (no RTT sample) ends it too
+    assert s.held((SLOW,), 2.1) == {}
+
+
+def test_a_server_that_loses_large_answers_is_asked_with_a_small_buffer_for_a_while() -> None:
+    s = Selection()
+    assert s.payload(FAST, 0.0) == 1232 and s.payload(NEW, 0.0) == 1232
+    s.needs_small(FAST, 10.0)
+    assert s.payload(FAST, 11.0) == 512 and s.payload(SLOW, 11.0) == 1232
+    assert s.payload(FAST, 10.0 + sel.SMALL_FOR + 1) == 1232  # tried at 1232 again later

@@ -1,6 +1,7 @@
 """DNS queries on the wire for the resolver side: UDP with EDNS0 (DO=1, 1232-byte buffer, as
 `core.resolve.exchange.Query.message` builds them), TCP when the reply is truncated (RFC 7766 §5),
-and the next server when one does not answer in time.
+and the next server when one does not answer in time (for a resolver, once more with a
+512-byte buffer when none did: the fallback for paths that lose larger answers).
 
 Hardened as RFC 5452 asks: each query goes out on its own connected UDP socket (a fresh random
 source port; the kernel passes on only datagrams from the server's address and port, and
@@ -26,7 +27,7 @@ import dns.message
 import dns.query
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.resolve.exchange import Outcome, Query, Reply
+from sigchain.core.resolve.exchange import EDNS_PAYLOAD, SMALL_PAYLOAD, Outcome, Query, Reply
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.resolve.selection import Selection
 from sigchain.core.validate.anchors import Server
@@ -146,8 +147,11 @@ class Transport:
     def spent(self) -> bool:
         return self.clock.monotonic() >= self.deadline
 
-    def _order(self, servers: tuple[Server, ...], errors: list[str]) -> list[Server]:
-        """The servers to try, in order; those skipped said in `errors`."""
+    def _order(self, servers: tuple[Server, ...],
+               errors: list[str]) -> tuple[list[Server], Server | None]:
+        """The servers to try, in order, and the one among them probed although held down
+        (all are held down: it is asked anyway, briefly); those skipped said in `errors`."""
+        probe = None
         if self.selection is None:
             order = list(servers)
         else:
@@ -155,44 +159,63 @@ class Transport:
             with self.lock:
                 order = self.selection.order(servers, now)
                 held = self.selection.held(servers, now)
+                probe = self.selection.probe(servers, now)
             for server, left in held.items():
                 self.held[server] = f"no answer earlier, held down {left:.0f} s more"
-                errors.append(f"{server}: {self.held[server]}, skipped")
+                if server != probe:
+                    errors.append(f"{server}: {self.held[server]}, skipped")
+            order += [probe] if probe is not None else []
         for server in [s for s in order if s in self.unanswered]:
             errors.append(f"{server}: {self.unanswered[server]} earlier, skipped")
             order.remove(server)
-        return order
+        return order, probe
 
-    def _timeout(self, server: Server) -> float:
+    def _timeout(self, server: Server, probe: bool = False) -> float:
         if self.selection is None:
             return self.server_timeout
         with self.lock:
-            return self.selection.timeout(server)
+            return self.selection.probe_timeout(server) if probe else self.selection.timeout(server)
+
+    def _message(self, query: Query, server: Server, small: bool = False) -> dns.message.Message:
+        """`query` for `server`: with the small EDNS buffer if asked or if the selection
+        remembers that larger answers from it are lost; DO=1 always (never EDNS dropped)."""
+        if self.selection is not None and not small:
+            with self.lock:
+                return query.message(self.selection.payload(server, self.clock.monotonic()))
+        return query.message(SMALL_PAYLOAD if small else EDNS_PAYLOAD)
 
     def exchange(self, query: Query) -> tuple[Reply | None, str]:
         """Send `query` to its servers in order until one answers; (None, why) if none does.
-        A server that timed out on a timeout shorter than `server_timeout` (its RTT said it
-        would be quick) gets one more try with the full timeout when no other answered."""
-        message = query.message()
+        With a selection, a server that timed out is asked once more when no other answered,
+        with the full timeout and a 512-byte EDNS buffer (as BIND falls back: an answer lost
+        on the path at 1232 bytes comes back truncated, then over TCP); when that answer
+        needed TCP, the selection remembers to ask that server so from then on."""
         errors: list[str] = []
         again: list[Server] = []
-        for server in self._order(query.servers, errors):
-            reply, quick = self._try(server, message, self._timeout(server), errors)
+        order, probe = self._order(query.servers, errors)
+        for server in order:
+            retry = self.selection is not None and server != probe
+            reply, timed_out = self._try(server, self._message(query, server),
+                                         self._timeout(server, server == probe), errors, retry)
             if reply is not None:
                 return reply, ""
-            if quick:
+            if timed_out and retry:
                 again.append(server)
         for server in again:
-            reply, _ = self._try(server, message, self.server_timeout, errors)
+            reply, _ = self._try(server, self._message(query, server, small=True),
+                                 self.server_timeout, errors)
             if reply is not None:
+                if reply.tcp and self.selection is not None:
+                    with self.lock:
+                        self.selection.needs_small(server, self.clock.monotonic())
                 return reply, ""
         return None, "; ".join(errors) or "no server to ask"
 
     def _try(self, server: Server, message: dns.message.Message, timeout: float,
-             errors: list[str]) -> tuple[Reply | None, bool]:
+             errors: list[str], retry: bool = False) -> tuple[Reply | None, bool]:
         """One exchange with `server`, measured into the selection: (the reply, False), or
-        (None, whether it timed out on a timeout shorter than `server_timeout`) with why in
-        `errors`."""
+        (None, whether it timed out) with why in `errors`. A server that failed is skipped for
+        the rest of the run, unless it timed out and is to be asked again (`retry`)."""
         left = self.deadline - self.clock.monotonic()
         if left <= 0:
             errors.append(f"{server}: not asked, time budget spent")
@@ -205,20 +228,23 @@ class Transport:
         except (TimeoutError, OSError) as exc:  # silent, refused, unreachable network
             self.ignored += getattr(exc, "ignored", 0)
             errors.append(f"{server}: {describe(exc)}")
-            quick = isinstance(exc, TimeoutError) and timeout < min(self.server_timeout, left)
-            if not quick:
+            timed_out = isinstance(exc, TimeoutError)
+            if not (timed_out and retry):
                 self.unanswered[server] = describe(exc)
             if self.selection is not None:
                 with self.lock:
                     self.selection.timed_out(server, wait, self.clock.monotonic())
-            return None, quick
+            return None, timed_out
         except (dns.exception.DNSException, EOFError, ValueError) as exc:
             errors.append(f"{server}: {describe(exc)}")
             return None, False
         self.ignored += reply.ignored
-        if self.selection is not None and not reply.tcp:
+        if self.selection is not None:
             with self.lock:
-                self.selection.answered(server, self.clock.monotonic() - started)
+                if reply.tcp:
+                    self.selection.reached(server)
+                else:
+                    self.selection.answered(server, self.clock.monotonic() - started)
         return reply, False
 
     def budget_reason(self) -> str:

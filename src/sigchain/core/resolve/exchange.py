@@ -15,6 +15,7 @@ from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import Evidence
 
 EDNS_PAYLOAD = 1232  # DNS flag day 2020: no fragmentation on common paths
+SMALL_PAYLOAD = 512  # the fallback for a path that loses larger answers: TC, then TCP
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,10 @@ class Query:
     zone: dns.name.Name | None = None  # whose servers these are (iterative mode)
     purpose: str = ""
 
-    def message(self) -> dns.message.Message:
-        """The query on the wire: EDNS0 with DO=1 and a 1232-byte buffer."""
+    def message(self, payload: int = EDNS_PAYLOAD) -> dns.message.Message:
+        """The query on the wire: EDNS0 with DO=1 and a 1232-byte buffer (`payload`)."""
         m = dns.message.make_query(self.qname, self.rdtype, dns.rdataclass.IN, use_edns=0,
-                                   want_dnssec=True, payload=EDNS_PAYLOAD)
+                                   want_dnssec=True, payload=payload)
         m.flags = (dns.flags.RD if self.rd else 0) | (dns.flags.CD if self.cd else 0)
         return m
 

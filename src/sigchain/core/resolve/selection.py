@@ -1,5 +1,6 @@
 """Server selection by measured round-trip time (pure; `now` is a monotonic reading passed in):
-a smoothed RTT per server address, the timeout it implies, and back-off for silent servers."""
+a smoothed RTT per server address, the timeout it implies, back-off for silent servers, the
+probe of the best one when all are backed off, and which servers need a small EDNS buffer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sigchain.core.resolve.exchange import EDNS_PAYLOAD, SMALL_PAYLOAD
 from sigchain.core.validate.anchors import Server
 
 UNKNOWN_RTT = (0.001, 0.032)  # seconds: a server never measured starts at random in here (BIND)
@@ -16,6 +18,7 @@ MIN_TIMEOUT = 0.2  # seconds: a loaded peer may take this long even on loopback
 MISSES_TO_HOLD = 2  # timeouts in a row after which a server is held down
 HOLD_DOWN = (5.0, 300.0)  # first hold-down, then doubling per further miss up to this
 MAX_SERVERS = 10_000  # addresses remembered (the oldest forgotten first)
+SMALL_FOR = 900.0  # seconds a server stays on the small EDNS buffer (Unbound's infra-host-ttl)
 
 
 @dataclass
@@ -28,6 +31,8 @@ class _Infra:
     misses: int = 0  # timeouts since its last answer
     held_until: float = 0.0
     hold: float = 0.0  # the last hold-down's length
+    answered_rto: float = 0.0  # the timeout its last answer implied (for probes)
+    small_until: float = 0.0  # until then, ask with SMALL_PAYLOAD: larger answers are lost
 
 
 @dataclass
@@ -55,6 +60,32 @@ class Selection:
         for s in usable[1:]:
             self._infra[s].srtt *= AGE
         return usable
+
+    def probe(self, servers: Iterable[Server], now: float) -> Server | None:
+        """When every one of `servers` is held down at `now`, the one whose hold-down ends
+        first, to be asked anyway (with `probe_timeout`): as Unbound and BIND, a zone is never
+        left with no server to ask. None when some server is not held down (or none given)."""
+        entries = [(self._entry(s).held_until, s) for s in dict.fromkeys(servers)]
+        if not entries or any(until <= now for until, _ in entries):
+            return None
+        return min(entries, key=lambda e: e[0])[1]
+
+    def probe_timeout(self, server: Server) -> float:
+        """A short wait for a held-down server: twice the timeout its last answer implied,
+        within [MIN_TIMEOUT, max_timeout / 2]."""
+        entry = self._infra.get(server)
+        rto = entry.answered_rto if entry is not None else 0.0
+        return max(MIN_TIMEOUT, min(self.max_timeout / 2, 2 * rto or self.max_timeout))
+
+    def payload(self, server: Server, now: float) -> int:
+        """The EDNS buffer size to advertise to `server` at `now`."""
+        entry = self._infra.get(server)
+        return SMALL_PAYLOAD if entry is not None and entry.small_until > now else EDNS_PAYLOAD
+
+    def needs_small(self, server: Server, now: float) -> None:
+        """`server` answered only once asked with the small buffer (the larger answer was lost
+        on the path): keep asking it so, for SMALL_FOR seconds."""
+        self._entry(server).small_until = now + SMALL_FOR
 
     def held(self, servers: Iterable[Server], now: float) -> dict[Server, float]:
         """Those of `servers` held down at `now`, with the seconds the hold-down has left."""
@@ -86,7 +117,12 @@ class Selection:
         else:
             entry.rttvar = (1 - BETA) * entry.rttvar + BETA * abs(entry.srtt - rtt)
             entry.srtt = (1 - ALPHA) * entry.srtt + ALPHA * rtt
-        entry.rto = entry.srtt + 4 * entry.rttvar
+        entry.rto = entry.answered_rto = entry.srtt + 4 * entry.rttvar
+        self.reached(server)
+
+    def reached(self, server: Server) -> None:
+        """`server` answered (over TCP too, which gives no RTT sample): any back-off is over."""
+        entry = self._entry(server)
         entry.misses, entry.held_until, entry.hold = 0, 0.0, 0.0
 
     def timed_out(self, server: Server, waited: float, now: float) -> float:
