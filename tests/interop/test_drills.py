@@ -142,7 +142,8 @@ def healthy(zone: str, probe: str) -> Dig:
 
 def observe(samples: Samples, zone: str) -> tuple[float | None, str, float | None, float | None]:
     """What the exporter says of a zone: DS matches a key at the parent; whether its earliest
-    RRSIG expiry is past, under the alert's 3 days or later; AD at Unbound, at sigchain's."""
+    RRSIG expiry is past, under the alert's 3 days or later; AD at Unbound, at sigchain's;
+    the large answers (DNSKEY RRset, a signed denial) whole with AD at each."""
     def v(metric: str, **labels: str) -> float | None:
         return samples.get((metric, frozenset({"zone": zone + ".", **labels}.items())))
 
@@ -151,10 +152,11 @@ def observe(samples: Samples, zone: str) -> tuple[float | None, str, float | Non
     left = None if expiry is None else expiry - time.time()
     when = "none" if left is None else "past" if left < 0 else "soon" if left < 3 * DAY else "later"
     return (v("dnssec_zone_ds_matches_dnskey", parent_server=PARENT), when,
-            *(v("dnssec_zone_validates", resolver=r) for r in VALIDATORS.values()))
+            *(v("dnssec_zone_validates", resolver=r) for r in VALIDATORS.values()),
+            *(v("dnssec_zone_resolver_large_answer_ok", resolver=r) for r in VALIDATORS.values()))
 
 
-HEALTHY = (1.0, "later", 1.0, 1.0)
+HEALTHY = (1.0, "later", 1.0, 1.0, 1.0, 1.0)
 
 
 def wait_observed(exporter: str, zone: str, want: tuple[object, ...]) -> None:
@@ -163,20 +165,21 @@ def wait_observed(exporter: str, zone: str, want: tuple[object, ...]) -> None:
 
 @pytest.mark.parametrize(("name", "zone", "cause", "probe", "check_fails", "ede", "metrics"), [
     ("broken-ds", "example.test", "DS_MISMATCH", "www.example.test", {2, 3, 4}, {6},
-     (0.0, "later", 0.0, 0.0)),
+     (0.0, "later", 0.0, 0.0, 0.0, 0.0)),
     # the exporter's DS metric asks for the link a validator needs (a DS-named key whose
     # signature over the DNSKEY RRset holds now): expired signatures break it too
     ("expired-rrsig", "nsec.test", "RRSIG_EXPIRED", "www.nsec.test", {1, 2, 4}, {7},
-     (0.0, "past", 0.0, 0.0)),
+     (0.0, "past", 0.0, 0.0, 0.0, 0.0)),
     ("stale-anchor", "example.test", "TRUST_ANCHOR_STALE", "www.example.test", {4}, {6},
-     (1.0, "later", 0.0, 0.0)),
+     (1.0, "later", 0.0, 0.0, 0.0, 0.0)),
     # sigchain's resolver asks its forwarder whether it passes DNSSEC on: 10 names it, 9 follows
     ("stripping-middlebox", "example.test", "RRSIGS_STRIPPED", "www.example.test", {4}, {9, 10},
-     (1.0, "later", 0.0, 0.0)),
-    # the zone's SOA answer fits in 512 bytes: neither the checklist nor the exporter (which
-    # asks for the SOA) sees this one; sigchain's resolver gets no usable answer (EDE 22)
+     (1.0, "later", 0.0, 0.0, 0.0, 0.0)),
+    # the zone's SOA answer fits in 512 bytes: the checklist and dnssec_zone_validates miss
+    # this one, the large-answer probe (its NSEC3 denial is over 512) sees it; sigchain's
+    # resolver gets no usable answer (EDE 22)
     ("small-edns", "example.test", "EDNS_TRUNCATION", "no-such-name.example.test", set(), {22},
-     HEALTHY),
+     (1.0, "later", 1.0, 1.0, 0.0, 0.0)),
 ])
 def test_drill_then_repair(lab: Path, exporter: str, prometheus: str, name: str, zone: str,
                            cause: str, probe: str, check_fails: set[int], ede: set[int],

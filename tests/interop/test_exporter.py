@@ -138,6 +138,11 @@ def test_resolvers_validate_or_not(world: dict[str, object]) -> None:
     assert value(s, "dnssec_zone_validates", zone=ZONE, resolver=RESOLVER) == 1
     assert value(s, "dnssec_zone_validates", zone=ZONE, resolver=BOGUS_RESOLVER) == 0
     assert value(s, "dnssec_probe_success", zone=ZONE, server=BOGUS_RESOLVER) == 1
+    # the zone's large answers (DNSKEY RRset, the denial of a made-up name) come whole with
+    # AD from the first; the second fails them as it fails the SOA
+    large = "dnssec_zone_resolver_large_answer_ok"
+    assert value(s, large, zone=ZONE, resolver=RESOLVER) == 1
+    assert value(s, large, zone=ZONE, resolver=BOGUS_RESOLVER) == 0
     # sigchain's own validation from test.'s key, through each resolver with CD=1
     assert value(s, "dnssec_zone_chain_validates", zone=ZONE, resolver=RESOLVER) == 1
     assert value(s, "dnssec_zone_chain_validates", zone=ZONE, resolver=BOGUS_RESOLVER) == 0

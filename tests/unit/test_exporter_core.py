@@ -9,7 +9,9 @@ import dns.dnssec
 import dns.flags
 import dns.message
 import dns.name
+import dns.rcode
 import dns.rdata
+import dns.rdatatype
 import dns.rrset
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sigchain.core.dnssec.ds import make_ds
 from sigchain.core.probe import zone as judge
 from sigchain.core.probe.metrics import families
-from sigchain.core.probe.zone import DsProbe, ServerProbe, SigTimes, ZoneSnapshot
+from sigchain.core.probe.zone import DsProbe, ResolverProbe, ServerProbe, SigTimes, ZoneSnapshot
 from sigchain.errors import InputError
 from sigchain.services.exporterconfig import load_config
 
@@ -62,6 +64,45 @@ def test_an_answer_without_aa_or_signatures_is_not_good() -> None:
     assert "lame" in judge.authoritative_answer(reply, ZONE, 6)[1]
     reply.flags |= dns.flags.AA
     assert "no RRSIG" in judge.authoritative_answer(reply, ZONE, 6)[1]
+
+
+def test_a_large_answer_counts_only_validated_and_whole() -> None:
+    """The DNSKEY RRset needs AD and its RRSIGs; a denial needs AD and signed proofs; a
+    SERVFAIL (what a resolver says when the path cut the answer) fails."""
+    keys, sigs, _ = _signed_keys(NOW + 86400)
+    reply = dns.message.make_response(dns.message.make_query(ZONE, "DNSKEY", want_dnssec=True))
+    reply.answer += [keys, sigs]
+    assert judge.large_answer(reply, dns.rdatatype.DNSKEY) == "NOERROR without AD"
+    reply.flags |= dns.flags.AD
+    assert judge.large_answer(reply, dns.rdatatype.DNSKEY) == ""
+    reply.answer = [keys]
+    assert "without its RRSIGs" in judge.large_answer(reply, dns.rdatatype.DNSKEY)
+    reply.answer = []
+    assert "no DNSKEY" in judge.large_answer(reply, dns.rdatatype.DNSKEY)
+    absent = dns.name.from_text("nope", ZONE)
+    denial = dns.message.make_response(dns.message.make_query(absent, "A", want_dnssec=True))
+    denial.set_rcode(dns.rcode.NXDOMAIN)
+    denial.flags |= dns.flags.AD
+    assert "without its signed proofs" in judge.large_answer(denial, dns.rdatatype.A)
+    denial.authority.append(dns.rrset.from_rdata(ZONE, 300, sigs[0]))
+    assert judge.large_answer(denial, dns.rdatatype.A) == ""
+    denial.set_rcode(dns.rcode.SERVFAIL)
+    assert judge.large_answer(denial, dns.rdatatype.A) == "SERVFAIL"
+
+
+def test_large_answer_family_beside_validates() -> None:
+    """Exported per resolver that answered the SOA; absent for one that did not answer."""
+    snap = ZoneSnapshot("ops.test.", NOW, resolvers=(
+        ResolverProbe("ops.test.", "127.0.0.8", True, 0.1, validates=True, large_ok=False,
+                      large_error="DNSKEY: timed out"),
+        ResolverProbe("ops.test.", "127.0.0.9", True, 0.1, validates=True, large_ok=True),
+        ResolverProbe("ops.test.", "127.0.0.10", False, 2.0, "timed out")))
+    s = _samples([snap])
+    large = "dnssec_zone_resolver_large_answer_ok"
+    assert s[(large, ("ops.test.", "127.0.0.8"))] == 0
+    assert s[("dnssec_zone_validates", ("ops.test.", "127.0.0.8"))] == 1
+    assert s[(large, ("ops.test.", "127.0.0.9"))] == 1
+    assert (large, ("ops.test.", "127.0.0.10")) not in s
 
 
 def _samples(snaps: list[ZoneSnapshot]) -> dict[tuple[str, tuple[str, ...]], float]:

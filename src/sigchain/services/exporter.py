@@ -122,6 +122,8 @@ def _log_changes(target: ZoneTarget, snap: ZoneSnapshot, failing: dict[str, str]
     probes = [(p.server, p.ok, p.error) for p in snap.servers]
     probes += [(p.parent_server, p.ok, p.error) for p in snap.ds]
     probes += [(p.resolver, p.ok, p.error) for p in snap.resolvers]
+    probes += [(f"{p.resolver} (large answers)", not p.large_error, p.large_error)
+               for p in snap.resolvers if p.ok]
     for server, ok, error in probes:
         if not ok and failing.get(server) != error:
             log.warning("%s at %s: %s", target.zone, server, error)

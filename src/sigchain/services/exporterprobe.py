@@ -1,9 +1,11 @@
 """One probe round of one zone over the network: find its servers, ask each for the apex
-SOA/DNSKEY/NS (or the whole zone by AXFR), the parents for the DS, the resolvers for AD.
+SOA/DNSKEY/NS (or the whole zone by AXFR), the parents for the DS, the resolvers for AD (on
+the SOA and on the zone's large answers).
 The judging is `core.probe.zone`; this module only sends the queries."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 import dns.exception
@@ -35,13 +37,13 @@ class ProbeFailed(Exception):
 
 
 def _query(server: Server, qname: dns.name.Name, rdtype: int, timeout: float,
-           rd: bool = False) -> dns.message.Message:
+           rd: bool = False, what: str = "") -> dns.message.Message:
     msg = Query(qname, rdtype, (server,), rd=rd).message()
     try:
         return transport.ask(server, msg, timeout).message
     except NETWORK_ERRORS as exc:
-        raise ProbeFailed(f"{qname} {dns.rdatatype.to_text(rdtype)}: "
-                          f"{transport.describe(exc)}") from None
+        what = what or f"{qname} {dns.rdatatype.to_text(rdtype)}"
+        raise ProbeFailed(f"{what}: {transport.describe(exc)}") from None
 
 
 def _axfr(zone: dns.name.Name, server: Server, timeout: float) -> list[dns.rrset.RRset]:
@@ -142,8 +144,9 @@ def probe_ds(target: ZoneTarget, parent: Server, dnskey: list[dns.rrset.RRset], 
 def probe_resolver(target: ZoneTarget, resolver: Server, timeout: float,
                    anchors: Sequence[dns.rrset.RRset] = (), clock: Clock = SYSTEM,
                    ) -> ResolverProbe:
-    """AD on the zone's SOA; with anchors, also sigchain's own validation of it from the
-    anchors through the resolver with CD=1 (as `sigchain trace @resolver`)."""
+    """AD on the zone's SOA, and on its large answers; with anchors, also sigchain's own
+    validation of the SOA from the anchors through the resolver with CD=1 (as `sigchain
+    trace @resolver`)."""
     start = clock.monotonic()
     try:
         reply = _query(resolver, target.zone, RdataType.SOA, timeout, rd=True)
@@ -151,6 +154,7 @@ def probe_resolver(target: ZoneTarget, resolver: Server, timeout: float,
         return ResolverProbe(target.zone.to_text(), str(resolver), False,
                              clock.monotonic() - start, str(exc))
     validates, why = judge.resolver_validates(reply)
+    large = large_answers(target.zone, resolver, timeout)
     chain = None
     if anchors:
         traced = tracing.trace(Question(target.zone, RdataType.SOA), anchors, clock.now(),
@@ -158,7 +162,25 @@ def probe_resolver(target: ZoneTarget, resolver: Server, timeout: float,
                                server_timeout=timeout)
         chain = None if traced.status == "unreachable" else traced.status == "secure"
     return ResolverProbe(target.zone.to_text(), str(resolver), True, clock.monotonic() - start,
-                         why, validates, chain)
+                         why, validates, chain, not large, large)
+
+
+def large_answers(zone: dns.name.Name, resolver: Server, timeout: float) -> str:
+    """Why the resolver does not give the zone's large answers whole and validated ("" when
+    it does): the DNSKEY RRset with its RRSIGs (big with RSA keys or mid-rollover) and the
+    denial of a made-up name with its NSEC/NSEC3 proofs — a new name each round, so that the
+    answer crosses the resolver's path to the zone rather than coming from its cache. A
+    middlebox that cuts UDP answers at 512 bytes, or drops fragments, loses these first."""
+    absent = dns.name.Name((f"sigchain-probe-{secrets.token_hex(4)}".encode(),)) + zone
+    for qname, rdtype, what in ((zone, RdataType.DNSKEY, "DNSKEY"),
+                                (absent, RdataType.A, "denial of a made-up name")):
+        try:
+            reply = _query(resolver, qname, rdtype, timeout, rd=True, what=what)
+        except ProbeFailed as exc:
+            return str(exc)
+        if why := judge.large_answer(reply, rdtype):
+            return f"{what}: {why}"
+    return ""
 
 
 def probe_zone(target: ZoneTarget, timeout: float, clock: Clock = SYSTEM,

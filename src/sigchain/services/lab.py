@@ -21,28 +21,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import dns.dnssec
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.rdata
-import dns.rdatatype
-
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.lab import hierarchy
 from sigchain.core.lab import plan as lab_plan
-from sigchain.core.lab.hierarchy import Denial, LabPaths, LabZone
+from sigchain.core.lab.hierarchy import LabPaths, LabZone
 from sigchain.core.lab.plan import Action, Observed, Plan, UpRequest, ZoneFiles
 from sigchain.core.lab.state import LabState, ProcessRecord, ZoneRecord
-from sigchain.core.sign.denial import DenialRequest
-from sigchain.edge import keystore, loopback, processes, zonefile
+from sigchain.edge import loopback, processes, zonefile
 from sigchain.errors import InputError, OperationalError, SigchainError
-from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
-from sigchain.services import labdaemons, labstatus, signing
+from sigchain.model.keys import KeyRole
+from sigchain.services import labdaemons, labkeys, labstatus
 
 RESOLVER_CHOICES = ("unbound", "named", "none")
 RESOLVER_PROGRAMS = {"unbound": ["unbound", "unbound-control"], "named": ["named"]}
@@ -170,9 +158,9 @@ class Lab:
         keys, decoys, files = {}, {}, {}
         for z in hierarchy.ZONES:
             name = z.name.to_text()
-            if z.signed and (found := _dnskeys(self.paths.keys(z), z.name)):
+            if z.signed and (found := labkeys.dnskeys(self.paths.keys(z), z.name)):
                 keys[name] = found
-            if z.broken_ds and (found := _dnskeys(self.paths.decoy_keys(z), z.name)):
+            if z.broken_ds and (found := labkeys.dnskeys(self.paths.decoy_keys(z), z.name)):
                 decoys[name] = found
         for fname in lab_plan.config_texts(self.paths, None):
             try:
@@ -262,7 +250,7 @@ class Lab:
                 directory = self.paths.decoy_keys(z) if a.decoy else self.paths.keys(z)
                 os.makedirs(self.paths.path("keys"), mode=0o700, exist_ok=True)
                 os.chmod(self.paths.path("keys"), 0o700)
-                self._generate(directory, z.name, KeyRole(a.role), now)
+                labkeys.generate(directory, z.name, KeyRole(a.role), now)
                 generated.add(a.zone)
         return frozenset(generated)
 
@@ -289,7 +277,7 @@ class Lab:
                 if a.text is None:
                     raise OperationalError(f"no root keys yet to write {a.name} with")
                 zonefile.write_atomic(self.paths.path(a.name), [a.text])
-        self._sign_all(to_sign, now)
+        labkeys.sign_all(self.paths, to_sign, now)
         for z in hierarchy.ZONES:
             name = z.name.to_text()
             prev = self.state.zones.get(name)
@@ -352,8 +340,8 @@ class Lab:
             rec = self.state.processes[a.kind]
             if a.kind == "unbound":
                 self.daemons.flush_unbound()
-            else:  # sigchain's resolver re-reads its config and empties its cache on SIGHUP
-                processes.send_signal(rec.pid, rec.marker, signal.SIGHUP)
+            else:  # SIGHUP: it re-reads its config and empties its cache; wait until it says so
+                self.daemons.flush_sigchain(rec)
             report[a.kind] = {"name": a.kind, "address": rec.address, "pid": rec.pid,
                               "action": "cache flushed"}
         elif isinstance(a, lab_plan.StartResolver):
@@ -366,46 +354,6 @@ class Lab:
                               "action": "started"}
         else:
             raise TypeError(f"not an action of lab up: {a!r}")
-
-    # ---- keys and signatures -------------------------------------------------------------------
-
-    def _generate(self, directory: str, origin: dns.name.Name, role: KeyRole, now: int) -> KeyPair:
-        alg = algorithms.get(hierarchy.ALGORITHM)
-        os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)
-        used = keystore.existing_tags(directory, origin) if os.path.isdir(directory) else set()
-        for _ in range(100):
-            private = algorithms.generate(alg)
-            dnskey = keyfile.make_dnskey(alg, private, role.flags)
-            timing = KeyTiming(created=now, publish=now, activate=now)
-            kp = KeyPair(origin, alg.number, dnskey, private, timing)
-            revoked = keyfile.make_dnskey(alg, private, role.flags | FLAG_REVOKE)
-            revoked_tag = KeyPair(origin, alg.number, revoked, private, timing).key_tag
-            if (alg.number, kp.key_tag) not in used and (alg.number, revoked_tag) not in used:
-                base = keystore.write_pair(directory, kp, alg)
-                return KeyPair(origin, alg.number, dnskey, private, timing, None,
-                               os.path.join(directory, base))
-        raise OperationalError(f"could not find an unused key tag for {origin}")
-
-    def _sign_all(self, zones: list[LabZone], now: int) -> None:
-        """Sign each zone as `sigchain sign` does (verified before it is written: never
-        publish bogus); the signer keeps the serial the zone text carries."""
-        failed = []
-        for z in zones:
-            denial = DenialRequest("nsec") if z.denial is Denial.NSEC else DenialRequest(
-                "nsec3", iterations=0, salt=b"", opt_out=z.denial is Denial.NSEC3_OPTOUT)
-            try:
-                signing.sign_file(
-                    self.paths.unsigned(z), self.paths.keys(z), now=now,
-                    inception=now - hierarchy.SIG_BACKDATE, validity=hierarchy.SIG_VALIDITY,
-                    jitter=hierarchy.SIG_JITTER, origin=z.name.to_text(),
-                    output=self.paths.served(z), denial=denial, serial="keep",
-                )
-            except signing.VerifyRefused as exc:
-                failed.append(f"{z.name}: {exc} ({', '.join(f.code for f in exc.findings)})")
-            except SigchainError as exc:
-                failed.append(f"{z.name}: {exc}")
-        if failed:
-            raise OperationalError("signing the lab zones failed: " + "; ".join(failed))
 
     # ---- processes ---------------------------------------------------------------------------
 
@@ -494,9 +442,3 @@ class Lab:
             raise InputError(f"no lab in {self.paths.root} (run: sigchain lab up --dir {self.paths.root})")
         return labstatus.status(self.paths, self.state, self._proc_alive, self.clock.now(), probe)
 
-
-def _dnskeys(directory: str, origin: dns.name.Name) -> tuple[Any, ...]:
-    """The DNSKEYs of the key files for `origin` in `directory` (none if it does not exist)."""
-    if not os.path.isdir(directory):
-        return ()
-    return tuple(keystore.load_public(p)[2] for p in keystore.zone_key_paths(directory, origin))

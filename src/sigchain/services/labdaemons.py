@@ -1,9 +1,11 @@
 """The peer daemons of the lab: how each resolver is started, checked and flushed, and the
-waits until a server or resolver answers (with the lab's clock for the deadlines)."""
+waits until a server or resolver answers, or sigchain's resolver confirms a SIGHUP (with the
+lab's clock for the deadlines)."""
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 
 import dns.exception
@@ -14,11 +16,13 @@ import dns.rdatatype
 from sigchain.clock import Clock
 from sigchain.core.lab import hierarchy
 from sigchain.core.lab.hierarchy import LabPaths, LabZone
+from sigchain.core.lab.state import ProcessRecord
 from sigchain.edge import processes
 from sigchain.errors import OperationalError
 from sigchain.services.labstatus import soa_serial
 
 START_TIMEOUT = 30.0
+FLUSH_WAIT = 10.0  # for sigchain's resolver to say it took a SIGHUP
 # The Debian package that brings each program the lab runs.
 PACKAGES = {
     "ip": "iproute2", "unbound": "unbound", "unbound-control": "unbound",
@@ -102,6 +106,28 @@ class Daemons:
                 raise OperationalError(
                     f"unbound-control {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}"
                 )
+
+    def flush_sigchain(self, rec: ProcessRecord) -> None:
+        """SIGHUP sigchain's resolver and wait until its log says the config was re-read and
+        the cache flushed, so the next question meets the new config and an empty cache;
+        a config it refused (the old one stays) is an error."""
+        name = hierarchy.SIGCHAIN_RESOLVER[0]
+        log = self.paths.log(name)
+        start = os.path.getsize(log) if os.path.exists(log) else 0
+        processes.send_signal(rec.pid, rec.marker, signal.SIGHUP)
+        deadline = self.clock.monotonic() + FLUSH_WAIT
+        while self.clock.monotonic() < deadline:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                f.seek(start)
+                said = [line for line in f if "SIGHUP:" in line]
+            if any("cache flushed" in line for line in said):
+                return
+            refused = [line for line in said if "not re-read" in line]
+            if refused:
+                raise OperationalError(f"{name} did not take its config: {refused[0].strip()}")
+            self.clock.sleep(0.05)
+        raise OperationalError(f"{name} did not confirm its SIGHUP within {FLUSH_WAIT:.0f}s; "
+                               f"see {log}")
 
     def wait_resolver(self, kind: str, address: str) -> None:
         q = dns.message.make_query("test.", dns.rdatatype.SOA, want_dnssec=True)

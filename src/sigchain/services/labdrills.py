@@ -31,18 +31,16 @@ from sigchain.core.diagnose.drills import (
 )
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.lab import hierarchy
-from sigchain.core.lab.hierarchy import Denial, LabZone
+from sigchain.core.lab.hierarchy import LabZone
 from sigchain.core.resolve.exchange import Query
-from sigchain.core.sign.denial import DenialRequest
 from sigchain.core.validate.anchors import Server
 from sigchain.edge import keystore, processes, transport, zonefile
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.model.keys import KeyRole
-from sigchain.services import signing
+from sigchain.services import labkeys, signing
 from sigchain.services.lab import Lab
 
 SERVE_WAIT = 30.0
-FLUSH_WAIT = 10.0
 SIGCHAIN = hierarchy.SIGCHAIN_RESOLVER[0]
 
 
@@ -155,18 +153,16 @@ class Drills:
             base = keystore.key_base(path)
             for ext in (".key", ".private"):
                 shutil.copy2(base + ext, directory)
-        self.lab._generate(directory, z.name, KeyRole.KSK, now)
+        labkeys.generate(directory, z.name, KeyRole.KSK, now)
         return directory
 
     def _sign(self, z: LabZone, keys: str, now: int, inception: int) -> None:
         """Sign as the lab does; a window already past (expired-rrsig) is forced and not
         verified: publishing it is the point of the drill."""
-        denial = DenialRequest("nsec") if z.denial is Denial.NSEC else DenialRequest(
-            "nsec3", iterations=0, salt=b"", opt_out=z.denial is Denial.NSEC3_OPTOUT)
         expired = inception + hierarchy.SIG_VALIDITY < now
         signing.sign_file(self.paths.unsigned(z), keys, now=now, inception=inception,
                           validity=hierarchy.SIG_VALIDITY, origin=z.name.to_text(),
-                          output=self.paths.served(z), denial=denial, serial="keep",
+                          output=self.paths.served(z), denial=labkeys.denial(z), serial="keep",
                           force=expired, verify=not expired)
 
     def _stale_anchor(self, z: LabZone, now: int) -> Active:
@@ -304,29 +300,8 @@ class Drills:
         """Both validators start over: Unbound (and a drill forwarder) reloaded, sigchain's
         resolver sent SIGHUP (it re-reads its config and empties its cache)."""
         self._reload_unbound()
-        if self._sigchain_alive():
-            self._flush_sigchain()
-
-    def _flush_sigchain(self) -> None:
-        """SIGHUP sigchain's resolver and wait until its log says the config was re-read
-        (so the next question meets the new config and an empty cache)."""
-        rec = self.lab.state.processes[SIGCHAIN]
-        log = self.paths.log(SIGCHAIN)
-        start = os.path.getsize(log) if os.path.exists(log) else 0
-        processes.send_signal(rec.pid, rec.marker, signal.SIGHUP)
-        deadline = self.clock.monotonic() + FLUSH_WAIT
-        while self.clock.monotonic() < deadline:
-            with open(log, encoding="utf-8", errors="replace") as f:
-                f.seek(start)
-                said = [line for line in f if "SIGHUP:" in line]
-            if any("cache flushed" in line for line in said):
-                return
-            refused = [line for line in said if "not re-read" in line]
-            if refused:  # its old config stays: the drill (or repair) would not show
-                raise OperationalError(f"{SIGCHAIN} did not take its config: {refused[0].strip()}")
-            self.clock.sleep(0.05)
-        raise OperationalError(f"{SIGCHAIN} did not confirm its SIGHUP within {FLUSH_WAIT:.0f}s; "
-                               f"see {log}")
+        if self._sigchain_alive():  # waits for its "re-read; cache flushed" (as lab up does)
+            self.lab.daemons.flush_sigchain(self.lab.state.processes[SIGCHAIN])
 
     def _reload_unbound(self) -> None:
         """`unbound-control reload`: re-reads the config and trust anchor, empties the cache;

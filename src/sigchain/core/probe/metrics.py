@@ -38,6 +38,10 @@ def _families() -> dict[str, Family]:
          "RRset validates, else 0.", zp),
         ("dnssec_zone_ds_count", "DS records for the zone at this parent server.", zp),
         ("dnssec_zone_validates", "1 when the resolver answered the zone's SOA with AD set.", zr),
+        ("dnssec_zone_resolver_large_answer_ok",
+         "1 when the resolver gave the zone's large answers (its DNSKEY RRset and the signed "
+         "denial of a made-up name, asked with DO) whole and with AD, else 0: a path that cuts "
+         "or drops big UDP answers fails them while the small SOA still validates.", zr),
         ("dnssec_zone_chain_validates",
          "1 when sigchain itself validates the zone's SOA from the configured anchor, asking "
          "this resolver with CD=1 (the data is there and the chain holds), else 0.", zr),
@@ -87,6 +91,9 @@ def families(snapshots: Iterable[ZoneSnapshot]) -> list[Family]:
         for r in snap.resolvers:
             if probed((snap.zone, r.resolver), r.ok, r.duration):
                 put("dnssec_zone_validates", (snap.zone, r.resolver), 1 if r.validates else 0)
+                if r.large_ok is not None:
+                    put("dnssec_zone_resolver_large_answer_ok", (snap.zone, r.resolver),
+                        1 if r.large_ok else 0)
             if r.chain_secure is not None:
                 put("dnssec_zone_chain_validates", (snap.zone, r.resolver),
                     1 if r.chain_secure else 0)

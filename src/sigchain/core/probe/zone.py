@@ -1,5 +1,6 @@
 """What one probe's answers say: the RRSIG times per RRset, the SOA serial, whether the
-parent's DS matches a key that signs the zone's DNSKEY RRset, a resolver's AD (pure)."""
+parent's DS matches a key that signs the zone's DNSKEY RRset, a resolver's AD on the SOA and
+on the zone's large answers (pure)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ class DsProbe:
 
 @dataclass(frozen=True)
 class ResolverProbe:
-    """Whether a validating resolver answered the zone's SOA with AD set."""
+    """Whether a validating resolver answered the zone's SOA with AD set, and its large
+    answers (the DNSKEY RRset, a signed denial) whole with AD; `large_error` says why not."""
 
     zone: str
     resolver: str
@@ -70,6 +72,8 @@ class ResolverProbe:
     error: str = ""
     validates: bool = False
     chain_secure: bool | None = None  # sigchain's own validation from the anchor, CD=1
+    large_ok: bool | None = None  # None: not asked (the SOA got no answer)
+    large_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,3 +172,23 @@ def resolver_validates(reply: dns.message.Message) -> tuple[bool, str]:
     if not reply.flags & dns.flags.AD:
         return False, "answer without AD"
     return True, ""
+
+
+def large_answer(reply: dns.message.Message, rdtype: int) -> str:
+    """Why a resolver's reply to a question with a large signed answer (DO=1) is not that
+    answer, validated and whole ("" when it is): the DNSKEY RRset with its RRSIGs, or (any
+    other type, asked of a name that does not exist) a denial with AD and its signed proofs."""
+    rcode = reply.rcode()
+    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        return dns.rcode.to_text(rcode)
+    if not reply.flags & dns.flags.AD:
+        return f"{dns.rcode.to_text(rcode)} without AD"
+    if rdtype == RdataType.DNSKEY:
+        if not any(r.rdtype == RdataType.DNSKEY for r in reply.answer):
+            return "no DNSKEY RRset in the answer"
+        if not any(r.rdtype == RdataType.RRSIG and r.covers == RdataType.DNSKEY
+                   for r in reply.answer):
+            return "the DNSKEY RRset without its RRSIGs"
+    elif not any(r.rdtype == RdataType.RRSIG for r in (*reply.answer, *reply.authority)):
+        return "the denial without its signed proofs"
+    return ""
