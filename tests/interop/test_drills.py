@@ -163,6 +163,16 @@ def wait_observed(exporter: str, zone: str, want: tuple[object, ...]) -> None:
     wait_metrics(exporter, lambda s: observe(s, zone) == want, f"{zone} as {want}")
 
 
+@pytest.fixture
+def repaired(lab: Path) -> Iterator[None]:
+    """A drill whose test failed half-way is repaired, so the next test starts healthy."""
+    yield
+    active = lab / "drills" / "active.json"
+    if active.exists():
+        sc("lab", "repair", json.loads(active.read_text())["name"], "--dir", lab)
+
+
+@pytest.mark.usefixtures("repaired")
 @pytest.mark.parametrize(("name", "zone", "cause", "probe", "check_fails", "ede", "metrics"), [
     ("broken-ds", "example.test", "DS_MISMATCH", "www.example.test", {2, 3, 4}, {6},
      (0.0, "later", 0.0, 0.0, 0.0, 0.0)),
@@ -176,13 +186,14 @@ def wait_observed(exporter: str, zone: str, want: tuple[object, ...]) -> None:
     ("stripping-middlebox", "example.test", "RRSIGS_STRIPPED", "www.example.test", {4}, {9, 10},
      (1.0, "later", 0.0, 0.0, 0.0, 0.0)),
     # the zone's SOA answer fits in 512 bytes: the checklist and dnssec_zone_validates miss
-    # this one, the large-answer probe (its NSEC3 denial is over 512) sees it; sigchain's
-    # resolver gets no usable answer (EDE 22)
-    ("small-edns", "example.test", "EDNS_TRUNCATION", "no-such-name.example.test", set(), {22},
-     (1.0, "later", 1.0, 1.0, 0.0, 0.0)),
+    # this one, the large-answer probe (its NSEC3 denial is over 512) sees it at Unbound;
+    # sigchain's resolver retries a silent server with a 512-byte buffer, gets TC and asks
+    # over TCP: it keeps validating behind this middlebox (ede None: it must not fail)
+    ("small-edns", "example.test", "EDNS_TRUNCATION", "no-such-name.example.test", set(), None,
+     (1.0, "later", 1.0, 1.0, 0.0, 1.0)),
 ])
 def test_drill_then_repair(lab: Path, exporter: str, prometheus: str, name: str, zone: str,
-                           cause: str, probe: str, check_fails: set[int], ede: set[int],
+                           cause: str, probe: str, check_fails: set[int], ede: set[int] | None,
                            metrics: tuple[object, ...]) -> None:
     good = healthy(zone, probe)
     for address in VALIDATORS.values():
@@ -202,6 +213,9 @@ def test_drill_then_repair(lab: Path, exporter: str, prometheus: str, name: str,
     assert {"unbound", "sigchain-resolver"} <= set(report["flushed"])
     for kind, address in VALIDATORS.items():
         bad = dig(address, probe, "A")
+        if kind == "sigchain" and ede is None:  # it works around this failure
+            assert bad == good, bad
+            continue
         assert bad.status == "SERVFAIL" and not bad.ad, (kind, bad)
         if kind == "sigchain":
             assert bad.ede == ede, bad
@@ -215,9 +229,7 @@ def test_drill_then_repair(lab: Path, exporter: str, prometheus: str, name: str,
         wait_alerts(prometheus, zone + ".", {"pending", "firing"})
     found = diagnose(lab, probe)
     assert (found["cause"], found["rc"]) == (cause, 1), found["reason"]
-    # small-edns: sigchain's resolver holds its one forwarder down for seconds after the cut
-    # answers time out and fails every name meanwhile: what diagnose sees through it varies
-    if name != "small-edns":
+    if ede is not None:  # through sigchain's resolver, as through Unbound
         found = diagnose(lab, probe, VALIDATORS["sigchain"])
         assert (found["cause"], found["rc"]) == (cause, 1), found["reason"]
     assert failing_rows(lab, zone) == check_fails
