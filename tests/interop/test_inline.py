@@ -26,7 +26,7 @@ import dns.xfr
 import dns.zone
 
 from tests.conftest import free_port, need
-from tests.interop.test_transfer import Serve, _stop, wait_for
+from tests.interop.test_transfer import Nsd, Serve, wait_for
 
 HOST = "127.62.0.1"  # sigchain serve
 NSD = "127.62.0.2"  # the secondary
@@ -119,56 +119,6 @@ def test_inline_zone_is_signed_served_verified_and_restart_keeps_keys_and_serial
     assert (tmp_path / "example.test.zone").read_bytes() == unsigned_before
 
 
-class Nsd:
-    """NSD on 127.62.0.2, secondary of the inline zone: NOTIFY and transfers without keys."""
-
-    def __init__(self, folder: Path, primary_port: int):
-        self.port = free_port(NSD)
-        self.folder = folder
-        self.conf = folder / "nsd.conf"
-        self.log = folder / "nsd.log"
-        self.pidfile = folder / "nsd.pid"
-        self.conf.write_text(f"""
-server:
-    ip-address: {NSD}@{self.port}
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{folder}"
-    database: ""
-    zonelistfile: "{folder}/zone.list"
-    xfrdfile: "{folder}/xfrd.state"
-    xfrdir: "{folder}/xfr"
-    pidfile: "{self.pidfile}"
-    logfile: "{self.log}"
-    verbosity: 2
-    server-count: 1
-    xfrd-reload-timeout: 0
-remote-control:
-    control-enable: no
-zone:
-    name: "example.test"
-    zonefile: "{folder}/secondary.zone"
-    request-xfr: {HOST}@{primary_port} NOKEY
-    allow-notify: 127.0.0.0/8 NOKEY
-    provide-xfr: 127.0.0.0/8 NOKEY
-""")
-        self.out = open(folder / "nsd.stdout", "w")
-        self.proc = subprocess.Popen([need("nsd"), "-d", "-c", str(self.conf)],
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-        wait_for("nsd to start", lambda: "nsd started" in self.text() or
-                 self.proc.poll() is not None, text=self.text)
-
-    def text(self) -> str:
-        return (self.log.read_text() if self.log.exists() else "") + \
-            (self.folder / "nsd.stdout").read_text()
-
-    def stop(self) -> None:
-        text = self.pidfile.read_text().strip() if self.pidfile.exists() else ""
-        _stop(self.proc, (int(text),) if text.isdigit() else ())
-        self.out.close()
-
-
 def test_sighup_change_is_signed_incrementally_and_nsd_follows_by_ixfr(tmp_path: Path) -> None:
     """A name added to the unsigned file and SIGHUP: the server signs it (and its NSEC3
     neighbours), bumps the serial, NOTIFYs NSD, which takes an IXFR and serves the new name
@@ -176,7 +126,7 @@ def test_sighup_change_is_signed_incrementally_and_nsd_follows_by_ixfr(tmp_path:
     port = free_port(HOST)
     nsd_folder = tmp_path / "nsd"
     nsd_folder.mkdir()
-    nsd = Nsd(nsd_folder, port)
+    nsd = Nsd(nsd_folder, free_port(NSD), port, None, host=NSD, primary=HOST)
     serve = Serve(tmp_path, config(tmp_path, port, extra=f'also-notify = ["{NSD}#{nsd.port}"]'),
                   port)
     try:

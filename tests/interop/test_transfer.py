@@ -92,18 +92,24 @@ class Serve:
 
 
 class Nsd:
-    """NSD as a secondary of sigchain serve: TSIG-signed transfers, NOTIFY accepted with the
-    key, AXFR out to loopback without a key (so the tests can dump what it serves)."""
+    """NSD as a secondary of sigchain serve: transfers and NOTIFY TSIG-signed with `secret`
+    as key xfr-key (or without a key when `secret` is None), AXFR out to loopback without a
+    key (so the tests can dump what it serves)."""
 
-    def __init__(self, folder: Path, port: int, primary_port: int, secret: str):
+    def __init__(self, folder: Path, port: int, primary_port: int, secret: str | None, *,
+                 host: str = NSD_HOST, primary: str = SERVE_HOST):
         self.port = port
+        self.host = host
         self.dir = folder
         self.conf = folder / "nsd.conf"
         self.logfile = folder / "nsd.log"
         self.pidfile = folder / "nsd.pid"
+        key = "NOKEY" if secret is None else "xfr-key"
+        keydef = "" if secret is None else \
+            f'key:\n    name: "xfr-key"\n    algorithm: hmac-sha256\n    secret: "{secret}"\n'
         self.conf.write_text(f"""
 server:
-    ip-address: {NSD_HOST}@{port}
+    ip-address: {host}@{port}
     do-ip6: no
     username: ""
     chroot: ""
@@ -119,15 +125,11 @@ server:
     xfrd-reload-timeout: 0
 remote-control:
     control-enable: no
-key:
-    name: "xfr-key"
-    algorithm: hmac-sha256
-    secret: "{secret}"
-zone:
+{keydef}zone:
     name: "example.test"
     zonefile: "{folder}/example.test.zone"
-    request-xfr: {SERVE_HOST}@{primary_port} xfr-key
-    allow-notify: 127.0.0.0/8 xfr-key
+    request-xfr: {primary}@{primary_port} {key}
+    allow-notify: 127.0.0.0/8 {key}
     provide-xfr: 127.0.0.0/8 NOKEY
 """)
         check = subprocess.run([need("nsd-checkconf"), str(self.conf)], capture_output=True, text=True)
@@ -145,7 +147,8 @@ zone:
 
     def serial(self) -> int | None:
         try:
-            r = dns.query.udp(dns.message.make_query(ORIGIN, "SOA"), NSD_HOST, port=self.port, timeout=1)
+            r = dns.query.udp(dns.message.make_query(ORIGIN, "SOA"), self.host, port=self.port,
+                              timeout=1)
         except (dns.exception.Timeout, OSError):
             return None
         if r.rcode() != dns.rcode.NOERROR or not r.answer:
