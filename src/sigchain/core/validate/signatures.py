@@ -208,8 +208,7 @@ class SignatureChecks:
             signer_owner = owner
             if sig.labels < rrsig_labels(owner):  # wildcard expansion (RFC 4035 §5.3.2)
                 signer_owner = _source_of_synthesis(owner, sig.labels)
-            data = signature_data(signer_owner, rrset.rdtype, rrset.rdclass, sig.original_ttl,
-                                  list(rrset), header_of(sig))
+            data: bytes | None = None  # rendered for the first check the memo cannot answer
             alg = algorithms.get(sig.algorithm)
             for key in matching[:per_tag]:
                 if self.verified is not None and self.verified.get(rrset, owner, sig, key.rdata):
@@ -220,6 +219,9 @@ class SignatureChecks:
                     return Checked(False, problems=tuple(problems))
                 self._spend()
                 tried += 1
+                if data is None:
+                    data = signature_data(signer_owner, rrset.rdtype, rrset.rdclass,
+                                          sig.original_ttl, list(rrset), header_of(sig))
                 if algorithms.verify(alg, key.public, sig.signature, data):
                     if self.verified is not None:
                         self.verified.put((rrset, owner, sig, key.rdata), True)
