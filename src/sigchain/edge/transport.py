@@ -137,7 +137,6 @@ class Transport:
     queries: int = 0
     selection: Selection | None = None
     lock: AbstractContextManager[Any] = field(default_factory=nullcontext)
-    held: dict[Server, str] = field(default_factory=dict)  # skipped: held down by the selection
     deadline: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -161,9 +160,9 @@ class Transport:
                 held = self.selection.held(servers, now)
                 probe = self.selection.probe(servers, now)
             for server, left in held.items():
-                self.held[server] = f"no answer earlier, held down {left:.0f} s more"
                 if server != probe:
-                    errors.append(f"{server}: {self.held[server]}, skipped")
+                    errors.append(f"{server}: no answer earlier, held down {left:.0f} s more, "
+                                  "skipped")
             order += [probe] if probe is not None else []
         for server in [s for s in order if s in self.unanswered]:
             errors.append(f"{server}: {self.unanswered[server]} earlier, skipped")
