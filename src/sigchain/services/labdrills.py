@@ -207,17 +207,18 @@ class Drills:
         backups = {conf: self._backup(conf)}
         if self._sigchain_alive():
             backups[self.sigchain_conf] = self._backup(self.sigchain_conf)
-        self._forward(address)
+        self._forward(address, self.sigchain_conf in backups)
         return Active(d.name, z.name.to_text(), now, tuple(backups), backups, (PROXY_NAME,))
 
-    def _forward(self, address: str | None) -> None:
+    def _forward(self, address: str | None, sigchain: bool) -> None:
         """Make the lab's validators forward everything to `address` (replacing an earlier
-        drill's forward clause), or (None) resolve by themselves again."""
+        drill's forward clause), or (None) resolve by themselves again: Unbound, and
+        sigchain's resolver when `sigchain` (decided once per drill: its config backed up)."""
         conf = self.paths.path("unbound.conf")
         text = self._read(conf).split(catalogue.FORWARD_MARK, 1)[0].rstrip("\n") + "\n"
         clause = catalogue.forward_zone(address) if address is not None else ""
         zonefile.write_atomic(conf, [text + clause])
-        if self._sigchain_alive():
+        if sigchain:
             ours = self._read(self.sigchain_conf)
             zonefile.write_atomic(self.sigchain_conf, [catalogue.sigchain_forward(ours, address)])
 
@@ -252,7 +253,8 @@ class Drills:
             server = hierarchy.server_name(z)
             if d.name in PROXIES:  # the resolver keeps validating, through a clean path
                 alive = self.lab._proc_alive(FORWARDER_NAME)  # (gone after a lab down)
-                self._forward(FORWARDER if alive else None)
+                self._forward(FORWARDER if alive else None,
+                              self.sigchain_conf in active.backups)
                 self.lab._stop(PROXY_NAME)
             elif d.zone_drill:
                 if server in active.restart:
