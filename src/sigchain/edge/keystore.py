@@ -5,13 +5,14 @@ from __future__ import annotations
 import glob
 import os
 
+import dns.dnssec
 import dns.name
 
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.edge import pkcs11store
 from sigchain.edge.zonefile import read_text, write_atomic
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
-from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
+from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 
 
 def _read(path: str) -> str:
@@ -153,8 +154,7 @@ def new_pair(origin: dns.name.Name, alg: algorithms.Algorithm, role: KeyRole, di
             pkcs11store.generate(store, alg, bits)
         dnskey = keyfile.make_dnskey(alg, private, role.flags)
         kp = KeyPair(origin, alg.number, dnskey, private, timing, ttl)
-        revoked = keyfile.make_dnskey(alg, private, role.flags | FLAG_REVOKE)
-        revoked_tag = KeyPair(origin, alg.number, revoked, private, timing).key_tag
+        revoked_tag = dns.dnssec.key_id(keyfile.revoked(dnskey))
         if (alg.number, kp.key_tag) not in used and (alg.number, revoked_tag) not in used:
             return kp
         if store is not None:

@@ -8,33 +8,22 @@ from typing import Any
 
 import dns.name
 
-from sigchain.core.dnssec import algorithms, keyfile
+from sigchain.core.dnssec import algorithms
 from sigchain.core.lab import hierarchy
 from sigchain.core.lab.hierarchy import Denial, LabPaths, LabZone
 from sigchain.core.sign.denial import DenialRequest
 from sigchain.edge import keystore
 from sigchain.errors import OperationalError, SigchainError
-from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
+from sigchain.model.keys import KeyRole, KeyTiming
 from sigchain.services import signing
 
 
-def generate(directory: str, origin: dns.name.Name, role: KeyRole, now: int) -> KeyPair:
+def generate(directory: str, origin: dns.name.Name, role: KeyRole, now: int) -> None:
     """A new key for `origin` written to `directory`, its tag (and its revoked tag) unused."""
     alg = algorithms.get(hierarchy.ALGORITHM)
     os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)
-    used = keystore.existing_tags(directory, origin) if os.path.isdir(directory) else set()
-    for _ in range(100):
-        private = algorithms.generate(alg)
-        dnskey = keyfile.make_dnskey(alg, private, role.flags)
-        timing = KeyTiming(created=now, publish=now, activate=now)
-        kp = KeyPair(origin, alg.number, dnskey, private, timing)
-        revoked = keyfile.make_dnskey(alg, private, role.flags | FLAG_REVOKE)
-        revoked_tag = KeyPair(origin, alg.number, revoked, private, timing).key_tag
-        if (alg.number, kp.key_tag) not in used and (alg.number, revoked_tag) not in used:
-            base = keystore.write_pair(directory, kp, alg)
-            return KeyPair(origin, alg.number, dnskey, private, timing, None,
-                           os.path.join(directory, base))
-    raise OperationalError(f"could not find an unused key tag for {origin}")
+    timing = KeyTiming(created=now, publish=now, activate=now)
+    keystore.write_pair(directory, keystore.new_pair(origin, alg, role, directory, timing), alg)
 
 
 def dnskeys(directory: str, origin: dns.name.Name) -> tuple[Any, ...]:

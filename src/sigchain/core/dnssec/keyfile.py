@@ -19,7 +19,7 @@ from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.algorithms import Algorithm, PrivateKey, TokenKey
 from sigchain.core.dnssec.timefmt import format_ctime, format_timestamp14, parse_timestamp14
 from sigchain.errors import InputError
-from sigchain.model.keys import FLAG_SEP, TIMING_FIELDS, KeyPair, KeyTiming
+from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP, TIMING_FIELDS, KeyPair, KeyTiming
 
 _RSA_FIELDS = (
     "Modulus", "PublicExponent", "PrivateExponent", "Prime1", "Prime2",
@@ -181,6 +181,12 @@ def make_dnskey(alg: Algorithm, key: PrivateKey, flags: int) -> dns.rdtypes.ANY.
         dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags, 3, alg.number,
         algorithms.public_key_bytes(alg, key),
     )
+
+
+def revoked(rd: dns.rdtypes.ANY.DNSKEY.DNSKEY) -> dns.rdtypes.ANY.DNSKEY.DNSKEY:
+    """The DNSKEY as published once revoked (RFC 5011 §2.1): the REVOKE bit set, so a new tag."""
+    return dns.rdtypes.ANY.DNSKEY.DNSKEY(rd.rdclass, rd.rdtype, rd.flags | FLAG_REVOKE,
+                                         rd.protocol, rd.algorithm, rd.key)
 
 
 def public_to_text(kp: KeyPair) -> str:

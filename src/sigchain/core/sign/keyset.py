@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 import dns.name
 import dns.rdtypes.ANY.DNSKEY
 
-from sigchain.core.dnssec import algorithms
+from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.errors import InputError, UnsafeRefused
 from sigchain.findings import Finding
-from sigchain.model.keys import FLAG_REVOKE, KeyPair
+from sigchain.model.keys import KeyPair
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,7 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
 
 def _revoked(k: KeyPair) -> KeyPair:
     """The key as published once its Revoke time has passed: the REVOKE bit set (a new tag)."""
-    rd = k.dnskey
-    flagged = dns.rdtypes.ANY.DNSKEY.DNSKEY(rd.rdclass, rd.rdtype, rd.flags | FLAG_REVOKE,
-                                            rd.protocol, rd.algorithm, rd.key)
-    return replace(k, dnskey=flagged)
+    return replace(k, dnskey=keyfile.revoked(k.dnskey))
 
 
 def key_summary(

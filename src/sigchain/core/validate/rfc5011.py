@@ -23,7 +23,7 @@ import dns.rdtypes.ANY.RRSIG
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.dnssec import algorithms
+from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.ds import ds_matches
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import header_of, serial_lt, signature_data, time_status
@@ -94,7 +94,7 @@ class TrackedKey:
     def tag(self) -> int:
         """The key tag as the zone shows it now: a revoked key's tag includes the REVOKE bit."""
         if self.state in (KeyState.REVOKED, KeyState.REMOVED):
-            return key_tag(with_flags(self.dnskey, self.dnskey.flags | FLAG_REVOKE))
+            return key_tag(keyfile.revoked(self.dnskey))
         return key_tag(self.dnskey)
 
     def describe(self) -> str:
