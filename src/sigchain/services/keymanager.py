@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import dns.name
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.dnssec import algorithms
+from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.rollover.planner import Action, Observation, Plan, apply, plan
 from sigchain.core.rollover.policy import KeyPolicy, KeySpec
 from sigchain.core.rollover.states import Key
@@ -123,19 +123,27 @@ def unusable(policy: KeyPolicy) -> list[tuple[str, str]]:
     return out
 
 
-def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
-          ) -> tuple[keystate.ZoneState, list[StoredKey], list[str]]:
+@dataclass(frozen=True)
+class _Loaded:
+    state: keystate.ZoneState
+    stored: list[StoredKey]
+    adopted: list[str]
+    timings: dict[str, KeyTiming]  # each K-file's timing metadata as read, by base name
+
+
+def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int) -> _Loaded:
     """The stored state plus every K-file of the zone it does not know (adopted); every K-file
     is read and checked here, before anything is written."""
     state = keystate.load(directory, zone.to_text())
     known = {sk.base.lower() for sk in state.keys}
+    timings: dict[str, KeyTiming] = {}
     for sk in state.keys:
         path = os.path.join(directory, sk.base)
         if sk.key.purged is None and not os.path.exists(path + ".key"):
             raise InputError(f"key {sk.key.id} of the key state has no key file",
                              file=path + ".key")
         if sk.key.purged is None:
-            _checked_pair(path, zone)
+            timings[sk.base] = _checked_pair(path, zone).timing
     stored = list(state.keys)
     adopted = []
     if os.path.isdir(directory):
@@ -143,10 +151,12 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int
             base = keystore.key_base(path)
             if os.path.basename(base).lower() in known:
                 continue
-            sk = adopt(_checked_pair(path, zone), policy, {s.key.id for s in stored}, now)
+            kp = _checked_pair(path, zone)
+            sk = adopt(kp, policy, {s.key.id for s in stored}, now)
+            timings[sk.base] = kp.timing
             stored.append(sk)
             adopted.append(sk.key.id)
-    return state, stored, adopted
+    return _Loaded(state, stored, adopted, timings)
 
 
 def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: list[StoredKey],
@@ -180,14 +190,17 @@ def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: lis
     return renamed, out, list(info)
 
 
-def _write_metadata(directory: str, keys: list[StoredKey]) -> list[str]:
-    """Rewrite the timing metadata of every K-file whose metadata differs from the state."""
+def _write_metadata(directory: str, keys: list[StoredKey],
+                    timings: dict[str, KeyTiming] | None = None) -> list[str]:
+    """Rewrite the timing metadata of every K-file whose metadata differs from the state
+    (`timings`: the metadata as `_load` read it, so those files are not read again)."""
     written = []
     for sk in keys:
         if sk.key.purged is not None:
             continue
         base = os.path.join(directory, sk.base)
-        current = keystore.load_pair(base).timing
+        known = (timings or {}).get(sk.base)
+        current = known if known is not None else keystore.load_pair(base).timing
         if current != timing_of(sk.key):
             keystore.write_timing(base, timing_of(sk.key))
             written.append(sk.base)
@@ -201,20 +214,20 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         raise InputError(f"policy {policy.name}: {path}: {problem}")
     _check_directory(directory, must_exist=False)
     if dry_run:
-        state, stored, adopted = _load(zone, directory, policy, now)
-        p = plan([sk.key for sk in stored], policy, state.observations, now,
-                 previous=state.policy)
-        return RunResult(zone.to_text(), p, tuple(stored), tuple(adopted), (), ())
+        ld = _load(zone, directory, policy, now)
+        p = plan([sk.key for sk in ld.stored], policy, ld.state.observations, now,
+                 previous=ld.state.policy)
+        return RunResult(zone.to_text(), p, tuple(ld.stored), tuple(ld.adopted), (), ())
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError as exc:
         raise OperationalError(f"cannot create key directory: {exc.strerror}",
                                file=directory) from None
     with keystate.locked(directory, clock):
-        state, stored, adopted = _load(zone, directory, policy, now)
-        p = plan([sk.key for sk in stored], policy, state.observations, now,
-                 previous=state.policy)
-        actions, keys, created = _execute(zone, directory, policy, stored, p.actions, now)
+        ld = _load(zone, directory, policy, now)
+        p = plan([sk.key for sk in ld.stored], policy, ld.state.observations, now,
+                 previous=ld.state.policy)
+        actions, keys, created = _execute(zone, directory, policy, ld.stored, p.actions, now)
         try:
             keystate.save(directory, zone.to_text(), tuple(keys), actions, policy)
         except BaseException:
@@ -222,9 +235,9 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
                 if sk.key.id in created:
                     keystore.delete_pair(os.path.join(directory, sk.base))
             raise
-        written = _write_metadata(directory, keys)
+        written = _write_metadata(directory, keys, ld.timings)
     return RunResult(zone.to_text(), replace(p, actions=actions), tuple(keys),
-                     tuple(adopted), tuple(created), tuple(written))
+                     tuple(ld.adopted), tuple(created), tuple(written))
 
 
 def _check_directory(directory: str, must_exist: bool) -> None:
@@ -397,7 +410,6 @@ def _revocation(directory: str, sk: StoredKey, policy: KeyPolicy
     import dns.dnssec
 
     from sigchain.core.rollover.revoke import removal_time
-    from sigchain.model.keys import FLAG_REVOKE
 
     k = sk.key
     if k.revoked is None:
@@ -405,7 +417,7 @@ def _revocation(directory: str, sk: StoredKey, policy: KeyPolicy
     tag = None
     if k.purged is None:
         rd = keystore.load_public(os.path.join(directory, sk.base))[2]
-        tag = dns.dnssec.key_id(rd.replace(flags=rd.flags | FLAG_REVOKE))  # type: ignore[attr-defined]
+        tag = dns.dnssec.key_id(keyfile.revoked(rd))
     return tag, k.removed if k.removed is not None else removal_time(k, policy)
 
 
