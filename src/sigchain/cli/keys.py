@@ -19,7 +19,6 @@ from sigchain.core.rollover.durations import render
 from sigchain.core.rollover.planner import Action, Plan
 from sigchain.errors import InputError
 from sigchain.services import keymanager
-from sigchain.services.keystate import StoredKey
 
 RUN_KEYS = ("zone", "now", "dry_run", "actions", "keys", "adopted", "created", "written",
             "waiting", "next_run")
@@ -43,17 +42,6 @@ def _zone(text: str) -> dns.name.Name:
 def _now(at: str | None) -> int:
     now = SYSTEM.now()
     return now if at is None else timefmt.parse_time(at, now)
-
-
-def _key_json(sk: StoredKey) -> dict[str, Any]:
-    k = sk.key
-    return {"id": k.id, "tag": sk.tag, "role": k.role, "algorithm": k.algorithm,
-            "base": sk.base, "lifetime": k.lifetime, "created": k.created,
-            "published": k.published, "active": k.active, "retired": k.retired,
-            "removed": k.removed, "cds_published": k.cds_published,
-            "cds_withdrawn": k.cds_withdrawn, "ds_published": k.ds_published,
-            "ds_withdrawn": k.ds_withdrawn, "predecessor": k.predecessor, "purged": k.purged,
-            "revoked": k.revoked}
 
 
 def _action_json(a: Action) -> dict[str, Any]:
@@ -101,7 +89,7 @@ def run(zone: str, source: str, keydir: str, at: str | None, dry_run: bool,
     if as_json:
         emit_json({"zone": result.zone, "now": now, "dry_run": dry_run,
                    "actions": [_action_json(a) for a in done],
-                   "keys": [_key_json(sk) for sk in result.keys],
+                   "keys": [keymanager.key_json(sk) for sk in result.keys],
                    "adopted": list(result.adopted), "created": list(result.created),
                    "written": list(result.written),
                    "waiting": [_action_json(a) for a in waiting],
@@ -136,12 +124,7 @@ def status(zone: str, keydir: str, at: str | None, as_json: bool) -> None:
     due = [a for a in st.plan.actions if not a.kind.startswith("await")]
     if as_json:
         emit_json({"zone": st.zone, "now": st.now, "policy": st.policy.name,
-                   "keys": [{**_key_json(k.stored), "states": k.states, "goal": k.goal,
-                             "next": None if k.next_at is None else
-                             {"at": k.next_at, "states": k.next_states},
-                             "revoked_tag": k.revoked_tag, "leaves_at": k.leaves_at,
-                             "retire_at": k.retire_at}
-                            for k in st.keys],
+                   "keys": keymanager.status_rows(st),
                    "waiting": list(st.waiting), "due": [_action_json(a) for a in due],
                    "next_run": st.plan.wake_at, "error": None})
         return
@@ -292,7 +275,7 @@ def import_bind(directory: str, source: str, at: str | None, as_json: bool) -> N
 
     found = bindimport.import_bind(directory, load(source), _now(at))
     if as_json:
-        emit_json({"zones": {zone: [_key_json(sk) for sk in keys]
+        emit_json({"zones": {zone: [keymanager.key_json(sk) for sk in keys]
                              for zone, keys in found.items()}, "error": None})
         return
     for zone, stored in found.items():

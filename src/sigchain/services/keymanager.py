@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import Any
 
 import dns.name
 
@@ -445,3 +446,23 @@ def status(zone: dns.name.Name, directory: str, now: int) -> Status:
     waiting = tuple(_waiting_line(zone.to_text(), a, by_id[a.key]) for a in p.waiting
                     if a.key in by_id)
     return Status(zone.to_text(), now, policy, tuple(rows), p, waiting)
+
+
+def key_json(sk: StoredKey) -> dict[str, Any]:
+    """A key as the `--json` outputs show it (its stored timestamps, tag and file)."""
+    k = sk.key
+    return {"id": k.id, "tag": sk.tag, "role": k.role, "algorithm": k.algorithm,
+            "base": sk.base, "lifetime": k.lifetime, "created": k.created,
+            "published": k.published, "active": k.active, "retired": k.retired,
+            "removed": k.removed, "cds_published": k.cds_published,
+            "cds_withdrawn": k.cds_withdrawn, "ds_published": k.ds_published,
+            "ds_withdrawn": k.ds_withdrawn, "predecessor": k.predecessor, "purged": k.purged,
+            "revoked": k.revoked}
+
+
+def status_rows(st: Status) -> list[dict[str, Any]]:
+    """Each key of `status` as `keys status --json` (and `sigchain ctl status`) show it."""
+    return [{**key_json(k.stored), "states": k.states, "goal": k.goal,
+             "next": None if k.next_at is None else {"at": k.next_at, "states": k.next_states},
+             "revoked_tag": k.revoked_tag, "leaves_at": k.leaves_at, "retire_at": k.retire_at}
+            for k in st.keys]
