@@ -41,7 +41,7 @@ from sigchain.services.control import Channels
 from sigchain.services.inline import InlineZone
 from sigchain.services.inlineserve import InlineServing
 from sigchain.services.ratelimit import RateLimiting
-from sigchain.services.reloadmem import served_versions_frozen
+from sigchain.services.reloadmem import collector_held_off, served_versions_frozen
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
 from sigchain.services.updatein import UpdateIntake
 from sigchain.services.verifying import Verifier
@@ -128,11 +128,12 @@ def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneInd
             )
     else:
         warnings.append(f"zone {zone.origin} is unsigned: served without DNSSEC")
-    if indexer.keys:
-        return indexer.index(), warnings
-    if zone.served is not None:
-        return ZoneIndex.from_served(zone.origin, zone.served), warnings
-    return ZoneIndex.from_wire(zone.origin, zone.rrsets), warnings
+    with collector_held_off():
+        if indexer.keys:
+            return indexer.index(), warnings
+        if zone.served is not None:
+            return ZoneIndex.from_served(zone.origin, zone.served), warnings
+        return ZoneIndex.from_wire(zone.origin, zone.rrsets), warnings
 
 
 def _check_downgrade(spec: ZoneSpec, old: ZoneIndex | None, new: ZoneIndex) -> None:
@@ -222,6 +223,7 @@ class AuthoritativeService(InlineServing):
         self.primary.update = self.updates.hook
         self.histories: dict[dns.name.Name, History] = {}
         self.inline: dict[dns.name.Name, InlineZone] = {}
+        self._inline_records: dict[dns.name.Name, tuple[ZoneIndex, int]] = {}
         self.served = Served(tuple(ZoneSet(udp_size=config.udp_size) for _ in config.listens), {})
         self._stamps: dict[dns.name.Name, tuple[int, int, int] | None] = {}
         self._digests: dict[dns.name.Name, bytes | None] = {}  # of the files served now

@@ -4,14 +4,11 @@ from them, its signature-refresh queue and key-engine wake-up, and the serials i
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import functools
-import gc
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import dns.name
@@ -24,23 +21,23 @@ from dns.rdatatype import RdataType
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.rollover.policy import KeyPolicy
-from sigchain.core.serve.fromwire import Served, served_form
+from sigchain.core.serve.fromwire import served_form
 from sigchain.core.serve.index import ZoneIndex
 from sigchain.core.serve.transfer import RR, Delta
 from sigchain.core.sign.difference import Diff, same
 from sigchain.core.sign.incremental import SignedZone
 from sigchain.core.sign.refresh import INCEPTION_SKEW, RefreshQueue
-from sigchain.core.sign.rrsigs import covered_type
 from sigchain.core.sign.signer import SignOptions
 from sigchain.core.update.changes import ChangeSet, DictZone, ZoneData
 from sigchain.core.zone import nsec3hash
-from sigchain.core.zone.records import Key, RRsetRec, key_of, name_of
+from sigchain.core.zone.records import RRsetRec, key_of, name_of
 from sigchain.core.zone.shape import DNSSEC_GENERATED
 from sigchain.edge import keystore, zonefile
 from sigchain.errors import InputError
 from sigchain.services import inlinestate, keymanager
 from sigchain.services.inlineconfig import refresh_policy
 from sigchain.services.inlinestate import Ident
+from sigchain.services.reloadmem import collector_held_off
 
 log = logging.getLogger("sigchain.inline")
 T = TypeVar("T")
@@ -48,25 +45,6 @@ T = TypeVar("T")
 # Records the signer makes at the apex from the keys and the policy: an unsigned file's own
 # copies are ignored (as BIND's inline signing takes the DNSKEY RRset from the key directory).
 SIGNER_MADE = DNSSEC_GENERATED | {RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY}
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """The cyclic garbage collector held off while an index is built: its millions of new
-    objects (none garbage) would trigger collections walking them over and over (at 100k
-    names the build took three times as long)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _ident(r: RRsetRec) -> tuple[Key, int, int]:
-    """An RRset's identity in the signed zone: owner, type, and the type an RRSIG covers."""
-    return r.key, r.rdtype, covered_type(r.wires[0]) if r.rdtype == RdataType.RRSIG else 0
 
 
 def changes_between(old: DictZone, new: DictZone) -> ChangeSet:
@@ -119,7 +97,6 @@ class InlineZone:
         self.salt = b""  # NSEC3 salt (kept in the state: a restart keeps the chain)
         self.opts = SignOptions(self.window(clock.now()))
         self._index: ZoneIndex | None = None
-        self._served: dict[tuple[Key, int, int], Served] = {}
         self.lock = threading.RLock()
         # RRsets dynamic updates changed, kept over reloads and restarts (inlinestate)
         self.dynamic: inlinestate.Dynamic = {}
@@ -248,13 +225,9 @@ class InlineZone:
         """The keys as `keys status --json` shows them, the serial served, the next refresh
         and the next key event."""
         st = keymanager.status(self.name, self.keydir, now)
-        keys = [{**dataclasses.asdict(k.stored.key), "tag": k.stored.tag, "base": k.stored.base,
-                 "states": k.states, "goal": k.goal,
-                 "next": None if k.next_at is None else {"at": k.next_at,
-                                                         "states": k.next_states}}
-                for k in st.keys]
         return {"zone": self.zone_text, "now": now, "policy": self.policy.name,
-                "serial": self._signed().serial, "keys": keys, "waiting": list(st.waiting),
+                "serial": self._signed().serial, "keys": keymanager.status_rows(st),
+                "waiting": list(st.waiting),
                 "next_refresh": self.refresh_at, "next_key_event": self.key_at,
                 "unsigned": self.unsigned_path, "key_directory": self.keydir}
 
@@ -313,27 +286,21 @@ class InlineZone:
 
     @_locked
     def index(self) -> ZoneIndex:
-        """The signed zone as the server answers from it (made once per version)."""
+        """The signed zone as the server answers from it (one per version)."""
         if self._index is None:
-            with _no_gc():
-                self._index = ZoneIndex.from_served(self.name, self._served.values())
+            raise InputError(f"zone {self.name} is not signed yet")
         return self._index
 
     def _follow(self, diff: Diff) -> None:
-        """Keep the RRsets in the index's form (`served_form`) as the zone changes, so that
-        a new version costs its difference here, not the whole zone's conversion."""
-        if not self._served:
-            self._served = {_ident(r): s for r, s in zip(self._signed().rrsets(),
-                                                          served_form(self._signed().rrsets()),
-                                                          strict=True)}
-            self._index = None
-            return
-        removed = [s for s in (self._served.pop(_ident(r), None) for r in diff.removed) if s]
-        added = served_form(diff.added)
-        for r, s in zip(diff.added, added, strict=True):
-            self._served[_ident(r)] = s
-        if self._index is not None:  # the next version patched from this one, not rebuilt
-            self._index = self._index.patched(removed, added)
+        """The index follows the zone: built whole at the first signing, then each version
+        patched from the last with the difference (a change costs its size, not the zone's)."""
+        if self._index is None:
+            with collector_held_off():
+                self._index = ZoneIndex.from_served(self.name,
+                                                    served_form(self._signed().rrsets()))
+        else:
+            self._index = self._index.patched(served_form(diff.removed),
+                                              served_form(diff.added))
 
     @property
     def wake_at(self) -> int | None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dns.name
 
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
     from sigchain.services.authoritative import AuthoritativeService
 
 log = logging.getLogger("sigchain.serve")
+T = TypeVar("T")
+
+
+def _itself(diff: Any) -> Diff | None:
+    return diff  # type: ignore[no-any-return]
+
 TIMER_POLL = 1.0  # seconds between looks at the inline zones' timers
 RETRY_SECONDS = 60  # after a scheduled signing failed
 
@@ -30,6 +37,8 @@ class InlineServing:
     """What `AuthoritativeService` does for its inline-signed zones (`self.inline`)."""
 
     inline: dict[dns.name.Name, InlineZone]
+    # per inline zone: the index last recorded in its IXFR history and its record count
+    _inline_records: dict[dns.name.Name, tuple[ZoneIndex, int]]
 
     def _inline_start(self: AuthoritativeService, spec: ZoneConfig) -> ZoneIndex:
         """First load of an inline zone: keys, sign, index."""
@@ -48,10 +57,15 @@ class InlineServing:
         from sigchain.services.authoritative import HISTORY_RECORDS_PER_ZONE_RECORD
 
         delta = delta_of(diff, old.soa, new.soa)
+        # the zone's record count follows its deltas (counted whole once: not per change)
+        counted = self._inline_records.get(spec.name)
+        records = counted[1] - len(delta.deleted) + len(delta.added) \
+            if counted is not None and counted[0] is old else record_count(new)
+        self._inline_records[spec.name] = (new, records)
         history = self.histories.get(spec.name, History())
         self.histories[spec.name] = history.record(
             delta, max_deltas=self.config.ixfr_history,
-            max_records=HISTORY_RECORDS_PER_ZONE_RECORD * record_count(new))
+            max_records=HISTORY_RECORDS_PER_ZONE_RECORD * records)
         log.info("zone %s serial %d -> %d: %d record(s) deleted, %d added", spec.name,
                  diff.old_serial, diff.new_serial, len(delta.deleted), len(delta.added))
 
@@ -70,6 +84,7 @@ class InlineServing:
                         "dropped", name, old.serial, new.serial)
             self.histories[name] = History()
         self.indexes[name] = new
+        self.loaded_at[name] = self.clock.now()
         return True
 
     def publish_inline(self: AuthoritativeService, name: dns.name.Name, diff: Diff) -> None:
@@ -88,21 +103,32 @@ class InlineServing:
         diff = self.inline[spec.name].reload(self.clock.now())
         return self._inline_take(spec.name, diff)
 
-    def _inline_tick(self, iz: InlineZone, now: int) -> Diff:
+    @staticmethod
+    def _inline_tick(iz: InlineZone, now: int) -> Diff:
         """The zone's due work (in a thread): the key engine if due, else a refresh batch
-        (one change per tick, each its own version); the new index made here, off the loop."""
+        (one change per tick, each its own version)."""
         if iz.key_at is not None and iz.key_at <= now:
-            diff = iz.key_event(now)
-        else:
-            diff = iz.refresh_due(now)
-        iz.index()
-        return diff
+            return iz.key_event(now)
+        return iz.refresh_due(now)
+
+    async def change_inline(self: AuthoritativeService, name: dns.name.Name,
+                            change: Callable[[], T],
+                            diff_of: Callable[[T], Diff | None] = _itself) -> T:
+        """Every change to an inline zone (UPDATE, `ctl`, the parent check, the timers), one
+        at a time: made off the event loop, then its version served (`publish_inline`)."""
+        from sigchain.services.authoritative import _in_thread
+
+        async with self.updates.serial:
+            out = await _in_thread(change)
+            diff = diff_of(out)
+            if diff is not None:
+                self.publish_inline(name, diff)
+        return out
 
     async def _inline_timers(self: AuthoritativeService) -> None:
         """Wake each inline zone when its refresh or key event is due (looked at every
         TIMER_POLL seconds of the service's clock), its work done off the event loop and
         each change published as its own version. A failing tick is logged and retried."""
-        from sigchain.services.authoritative import _in_thread
 
         while True:
             await asyncio.sleep(TIMER_POLL)
@@ -114,10 +140,8 @@ class InlineServing:
                 if wake is None or wake > now:
                     continue
                 try:
-                    diff = await _in_thread(functools.partial(self._inline_tick, iz, now))
+                    await self.change_inline(name, functools.partial(self._inline_tick, iz, now))
                 except SigchainError as exc:
                     log.error("zone %s: scheduled signing failed: %s; retried in %d s", name,
                               exc, RETRY_SECONDS)
                     iz.refresh_at = now + RETRY_SECONDS
-                    continue
-                self.publish_inline(name, diff)

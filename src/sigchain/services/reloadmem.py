@@ -1,5 +1,5 @@
-"""What keeps a reload's memory down in the main process that is not the loading itself:
-the zone versions being served stay out of the garbage collector's way meanwhile."""
+"""The garbage collector during loads: the zone versions being served stay out of its way
+while the next ones are read (memory), and it is held off while an index is built (time)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,17 @@ def served_versions_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@contextmanager
+def collector_held_off() -> Iterator[None]:
+    """The cyclic garbage collector held off while an index is built: its millions of new
+    objects (none garbage) would trigger collections walking them over and over (at 100k
+    names the build took about twice as long)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
