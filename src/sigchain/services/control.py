@@ -5,6 +5,7 @@ the inline signer, the key manager). Runs on the server's event loop (see edge.c
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -61,18 +62,11 @@ class Control:
         return name
 
     def _inline(self, name: dns.name.Name, command: str) -> Any:
-        zone = getattr(self.service, "inline", {}).get(name)
+        zone = self.service.inline.get(name)
         if zone is None:
             raise InputError(f"{command}: zone {name} is served from a signed file, not signed "
                              "by this server (no policy): nothing to do")
         return zone
-
-    def _keydir(self, name: dns.name.Name) -> str:
-        spec = next(s for s in self.service.specs if s.name == name)
-        keydir = getattr(spec, "keys", None)
-        if not keydir:
-            raise InputError(f"zone {name} has no key directory (keys = DIR in its config)")
-        return str(keydir)
 
     def _now(self) -> int:
         return self.service.clock.now()
@@ -93,7 +87,7 @@ class Control:
             "serial": None if index is None else index.serial,
             "loaded_at": self.service.loaded_at.get(name), "inline": False,
         }
-        inline = getattr(self.service, "inline", {}).get(name)
+        inline = self.service.inline.get(name)
         if inline is not None:
             out["inline"] = True
             out["signing"] = await asyncio.to_thread(inline.status, self._now())
@@ -120,9 +114,9 @@ class Control:
     async def roll(self, req: dict[str, Any]) -> dict[str, Any]:
         """Start rolling a key now (as `rndc dnssec -rollover`); the key engine acts at once."""
         name = self._zone(req)
-        inline, keydir, tag = self._inline(name, "roll"), self._keydir(name), self._tag(req)
+        inline, tag = self._inline(name, "roll"), self._tag(req)
         now = self._now()
-        started = await asyncio.to_thread(keymanager.start_roll, name, keydir, tag, now)
+        started = await asyncio.to_thread(keymanager.start_roll, name, inline.keydir, tag, now)
         await self._change(name, inline.key_event, now)
         return {**self._served(name), "key": started.stored.key.id, "tag": started.stored.tag}
 
@@ -130,21 +124,17 @@ class Control:
         """The operator's word that the key's DS is at (ds-seen) or gone from (ds-gone) every
         parent server (as `rndc dnssec -checkds`); the key engine acts at once."""
         name = self._zone(req)
-        inline, keydir, tag = self._inline(name, req["command"]), self._keydir(name), \
-            self._tag(req)
+        inline, tag = self._inline(name, req["command"]), self._tag(req)
         now = self._now()
         kind = _OBSERVATIONS[req["command"]]
-        sk = await asyncio.to_thread(keymanager.observe, name, keydir, tag, kind, now)
+        sk = await asyncio.to_thread(keymanager.observe, name, inline.keydir, tag, kind, now)
         await self._change(name, inline.key_event, now)
         return {**self._served(name), "key": sk.key.id, "tag": sk.tag, "observation": kind,
                 "since": now}
 
     async def _change(self, name: dns.name.Name, change: Callable[[int], Any], now: int) -> None:
-        """Make a change to an inline zone off the event loop, then serve it; one change at a
-        time (with the updates: `service.updates.serial`)."""
-        async with self.service.updates.serial:
-            diff = await asyncio.to_thread(change, now)
-            self.service.publish_inline(name, diff)
+        """Make a change to an inline zone off the event loop, then serve it (one at a time)."""
+        await self.service.change_inline(name, functools.partial(change, now))
 
     def _tag(self, req: dict[str, Any]) -> str:
         tag = req.get("key")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import logging
 import os
 import shutil
@@ -137,7 +138,7 @@ class UpdateIntake:
         spec = next((s for s in self.service.specs if s.name == name), None)
         if name is None or spec is None:
             return _reply(query, dns.rcode.NOTAUTH)
-        inline = getattr(self.service, "inline", {}).get(name)
+        inline = self.service.inline.get(name)
         if inline is None:
             log.warning("%s: update for zone %s: refused: the zone is served from a signed "
                         "file, not signed by this server", who, name)
@@ -145,15 +146,13 @@ class UpdateIntake:
         key = query.keyname if query.had_tsig else None
         allowed = spec.allow_update.allows(client, key)
         now = self.service.clock.now()
-        async with self.serial:
-            try:
-                result, diff = await asyncio.to_thread(self._apply, inline, query, name,
-                                                       allowed, now)
-            except SigchainError as exc:
-                log.error("%s: update for zone %s not applied: %s: SERVFAIL", who, name, exc)
-                return _reply(query, dns.rcode.SERVFAIL)
-            if diff is not None:
-                self.service.publish_inline(name, diff)
+        try:
+            result, diff = await self.service.change_inline(
+                name, functools.partial(self._apply, inline, query, name, allowed, now),
+                lambda applied: applied[1])
+        except SigchainError as exc:
+            log.error("%s: update for zone %s not applied: %s: SERVFAIL", who, name, exc)
+            return _reply(query, dns.rcode.SERVFAIL)
         if not result.ok:
             level = logging.WARNING if result.rcode == dns.rcode.REFUSED else logging.INFO
             log.log(level, "%s: update for zone %s: %s: %s", who, name, result.reason,
