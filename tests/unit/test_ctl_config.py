@@ -98,6 +98,8 @@ def test_parent_check_settings(tmp_path: Path) -> None:
             ('{ servers = ["127.0.0.1"], anchor = "a", tsig = "upd" }', "give submit too"),
             ('{ servers = ["127.0.0.1"], anchor = "a", submit = "127.0.0.1", tsig = "x" }',
              "no TSIG key 'x'"),
+            ('{ servers = ["127.0.0.1"], anchor = "a", submit = "127.0.0.1", tsig = "a..b" }',
+             "tsig: bad key name"),
             ('{ servers = ["127.0.0.1"], anchor = "a", hook = "x", submit = "127.0.0.1" }',
              "not both")):
         with pytest.raises(InputError, match=message) as info:

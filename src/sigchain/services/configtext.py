@@ -10,6 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import dns.exception
+import dns.name
+import dns.tsig
+
 from sigchain.errors import InputError
 from sigchain.tomltext import Where
 
@@ -105,3 +109,15 @@ class Option:
     def error(self, table: str = "options") -> str:
         must = self.must or f"an integer in {self.low}..{self.high}"
         return f"{table}.{self.name} must be {must}"
+
+
+def key_ref(r: Reader, text: str, what: str, line: int | None,
+            keys: Mapping[dns.name.Name, dns.tsig.Key]) -> dns.name.Name:
+    """The name of a TSIG key the config defines, named by `text` (else file:line: problem)."""
+    try:
+        name = dns.name.from_text(text)
+    except dns.exception.DNSException as exc:
+        raise r.fail(f"{what}: bad key name: {exc}", line) from None
+    if name not in keys:
+        raise r.fail(f"{what}: no TSIG key {text!r} is defined", line)
+    return name

@@ -8,6 +8,7 @@ and logged as a warning whenever it changes."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import dns.tsig
 
 from sigchain.core.validate.anchors import Server, parse_server
 from sigchain.errors import InputError, SigchainError
-from sigchain.services.configtext import Reader
+from sigchain.services.configtext import Reader, key_ref
 
 if TYPE_CHECKING:
     from sigchain.services.authoritative import AuthoritativeService
@@ -90,9 +91,7 @@ def _submission(r: Reader, value: Mapping[str, Any], what: str, line: int | None
         except (InputError, ValueError) as exc:
             raise r.fail(f"{what}.submit: {exc}", line) from None
     if tsig is not None:
-        key = keys.get(dns.name.from_text(tsig))
-        if key is None:
-            raise r.fail(f"{what}.tsig: no TSIG key {tsig!r} is defined", line)
+        key = keys[key_ref(r, tsig, f"{what}.tsig", line, keys)]
     return server, key, hook
 
 
@@ -102,7 +101,7 @@ class ParentWatch:
     def __init__(self, service: AuthoritativeService):
         self.service = service
         self.specs = [s for s in service.specs
-                      if getattr(s, "parent_check", None) is not None and s.inline]
+                      if s.parent_check is not None and s.inline]
         self.last: dict[dns.name.Name, dict[str, Any]] = {}  # for `ctl status`
         self._logged: dict[dns.name.Name, tuple[str, ...]] = {}
         self._pushed: dict[dns.name.Name, frozenset[object]] = {}  # the DS set last submitted
@@ -146,9 +145,8 @@ class ParentWatch:
             log.info("zone %s: parent check: key %s %s at every parent server", name, ob.key,
                      "DS published" if ob.kind == "ds-published" else "DS withdrawn")
         inline = self.service.inline[name]
-        async with self.service.updates.serial:
-            diff = await asyncio.to_thread(inline.key_event, self.service.clock.now())
-            self.service.publish_inline(name, diff)
+        await self.service.change_inline(
+            name, functools.partial(inline.key_event, self.service.clock.now()))
 
     @staticmethod
     def _overdue(spec: Any, a: Any, now: int) -> list[str]:

@@ -84,7 +84,7 @@ from sigchain.edge.server import (
     parse_listen,
 )
 from sigchain.errors import InputError
-from sigchain.services.configtext import Option, Reader, read_config_text
+from sigchain.services.configtext import Option, Reader, key_ref, read_config_text
 from sigchain.services.inlineconfig import INLINE_KEYS, inline_settings
 from sigchain.services.parentwatch import ParentCheckSettings, parse_settings
 from sigchain.services.tsigkeys import make_key, parse_bind_keys
@@ -372,13 +372,7 @@ def _notify_target(r: Reader, item: Any, where: str, header: str, line: int | No
         if "key" in item:
             if not isinstance(item["key"], str):
                 raise r.fail(f"{where}.also-notify: key must be a key name", line)
-            try:
-                key_name = dns.name.from_text(item["key"])
-            except dns.exception.DNSException as exc:
-                raise r.fail(f"{where}.also-notify: bad key name: {exc}", line) from None
-            if key_name not in keys:
-                raise r.fail(f"{where}.also-notify: no TSIG key {item['key']!r} is defined",
-                             line)
+            key_name = key_ref(r, item["key"], f"{where}.also-notify", line, keys)
     else:
         addr_text = item
     if not isinstance(addr_text, str):
