@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import dns.name
 
 from sigchain.core.zone.records import Key, RRsetRec, key_of, key_wire
+from sigchain.core.zone.wire import key_from_labels, read_name
 from sigchain.errors import InputError, OperationalError
 
 DB_NAME = "sigchain-inline.sqlite3"
@@ -113,17 +114,14 @@ def load_dynamic(directory: str, zone: str) -> Dynamic:
         conn.close()
     out: Dynamic = {}
     for owner, rdtype, base, value in rows:
-        out[(_key_from_wire(bytes.fromhex(owner)), int(rdtype))] = (base, _decode(int(rdtype), value))
+        key = key_from_labels(read_name(bytes.fromhex(owner), 0)[0])
+        out[(key, int(rdtype))] = (base, _decode(int(rdtype), value))
     return out
 
 
-def _key_from_wire(wire: bytes) -> Key:
-    """The inverse of `key_wire`."""
-    labels, i = [], 0
-    while wire[i]:
-        labels.append(wire[i + 1:i + 1 + wire[i]])
-        i += 1 + wire[i]
-    return tuple(reversed(labels))
+def _forget(conn: sqlite3.Connection, zone: str, forget: tuple[Ident, ...]) -> None:
+    conn.executemany("DELETE FROM dynamic WHERE zone = ? AND owner = ? AND rdtype = ?",
+                     [(zone, key_wire(k).hex(), t) for k, t in forget])
 
 
 def forget_dynamic(directory: str, zone: str, forget: tuple[Ident, ...]) -> None:
@@ -131,8 +129,7 @@ def forget_dynamic(directory: str, zone: str, forget: tuple[Ident, ...]) -> None
     conn = _connect(directory)
     try:
         with conn:
-            conn.executemany("DELETE FROM dynamic WHERE zone = ? AND owner = ? AND rdtype = ?",
-                             [(zone, key_wire(k).hex(), t) for k, t in forget])
+            _forget(conn, zone, forget)
     except sqlite3.DatabaseError as exc:
         raise OperationalError(f"cannot write the inline state: {exc}",
                                file=os.path.join(directory, DB_NAME)) from None
@@ -151,9 +148,7 @@ def record(directory: str, zone: str, serial: int, salt: bytes, at: int, what: s
         for (key, rdtype), (base, value) in (dynamic or {}).items():
             conn.execute("INSERT OR REPLACE INTO dynamic VALUES (?, ?, ?, ?, ?)",
                          (zone, key_wire(key).hex(), rdtype, base, _encode(value)))
-        for key, rdtype in forget:
-            conn.execute("DELETE FROM dynamic WHERE zone = ? AND owner = ? AND rdtype = ?",
-                         (zone, key_wire(key).hex(), rdtype))
+        _forget(conn, zone, forget)
         conn.execute("INSERT INTO zone (zone, serial, salt) VALUES (?, ?, ?) ON CONFLICT(zone) "
                      "DO UPDATE SET serial = excluded.serial, salt = excluded.salt",
                      (zone, serial, salt.hex()))
