@@ -3,14 +3,20 @@ each sign an unsigned zone themselves (one CSK, P-256, NSEC3 0 iterations, no sa
 take TSIG-signed RFC 2136 UPDATEs of one record each; the latency is from sending the
 UPDATE until the new record is answered with its RRSIG (polled over UDP every ms).
 
-Usage: bench/resign [NAMES ...] [--updates N]   (default 10000 100000; 1000000 takes long)"""
+With `--via sighup` (sigchain only) each change is a record appended to the unsigned file
+and SIGHUP, the latency until it is answered signed the same way.
+
+Usage: bench/resign [NAMES ...] [--updates N] [--servers LIST] [--via update|sighup]
+(default 10000 100000; 1000000 takes long)"""
 
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -81,18 +87,24 @@ def wait(what: Callable[[], bool], proc: subprocess.Popen, timeout: float, label
     raise SystemExit(f"{label}: not signed within {timeout:.0f} s")
 
 
-def update_latencies(port: int, count: int) -> list[float]:
-    """`count` one-record UPDATEs; seconds from sending each until it is served signed."""
+def send_update(port: int, name: str, address: str) -> None:
+    """A TSIG-signed UPDATE adding one A record."""
+    upd = dns.update.UpdateMessage(ORIGIN, keyring=KEYRING, keyname="upd.",
+                                   keyalgorithm="hmac-sha256")
+    upd.add(name, 300, "A", address)
+    reply = dns.query.tcp(upd, ADDR, port=port, timeout=30)
+    if reply.rcode() != dns.rcode.NOERROR:
+        raise SystemExit(f"UPDATE on port {port}: {dns.rcode.to_text(reply.rcode())}")
+
+
+def change_latencies(port: int, count: int, change: Callable[[str, str], None]) -> list[float]:
+    """`count` one-record changes (`change(name, address)`); seconds from making each until
+    it is served signed."""
     out = []
     for n in range(count):
         name = f"rs{n:05d}-{os.getpid()}.{ORIGIN}"
-        upd = dns.update.UpdateMessage(ORIGIN, keyring=KEYRING, keyname="upd.",
-                                       keyalgorithm="hmac-sha256")
-        upd.add(name, 300, "A", f"192.0.2.{n % 250 + 1}")
         start = time.perf_counter()
-        reply = dns.query.tcp(upd, ADDR, port=port, timeout=30)
-        if reply.rcode() != dns.rcode.NOERROR:
-            raise SystemExit(f"UPDATE on port {port}: {dns.rcode.to_text(reply.rcode())}")
+        change(name, f"192.0.2.{n % 250 + 1}")
         while not signed_answer(port, name, "A"):
             if time.perf_counter() - start > 30:
                 raise SystemExit(f"port {port}: {name} not served signed within 30 s")
@@ -158,8 +170,17 @@ SERVERS = {"sigchain serve": (53541, sigchain_conf), "named": (53542, named_conf
            "knotd": (53543, knot_conf)}
 
 
+def by_sighup(proc: subprocess.Popen, unsigned: Path) -> Callable[[str, str], None]:  # type: ignore[type-arg]
+    """A change made by appending to the unsigned file and SIGHUP (sigchain serve)."""
+    def change(name: str, address: str) -> None:
+        with open(unsigned, "a") as f:
+            f.write(f"{name} 300 IN A {address}\n")
+        proc.send_signal(signal.SIGHUP)
+    return change
+
+
 def run_one(label: str, port: int, make: Callable[[Path, Path, int], list[str]], work: Path,
-            zone: Path, names: int, updates: int) -> dict[str, float]:
+            zone: Path, names: int, updates: int, via: str = "update") -> dict[str, float]:
     sub = work / label.split()[0]
     sub.mkdir()
     cmd = make(sub, zone, port)
@@ -170,7 +191,9 @@ def run_one(label: str, port: int, make: Callable[[Path, Path, int], list[str]],
         wait(lambda: fully_signed(port, names), proc, SIGN_TIMEOUT, label)
         signed_s = time.monotonic() - start
         time.sleep(2)  # let background signing settle before timing single changes
-        lat = update_latencies(port, updates)
+        change = by_sighup(proc, sub / "sigchain.zone") if via == "sighup" else \
+            functools.partial(send_update, port)
+        lat = change_latencies(port, updates, change)
     finally:
         knot.stop(proc)
         log.close()
@@ -185,7 +208,11 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=20)
     p.add_argument("--servers", default=",".join(SERVERS),
                    help=f"comma-separated subset of: {', '.join(SERVERS)}")
+    p.add_argument("--via", choices=("update", "sighup"), default="update",
+                   help="how each change is made (sighup: sigchain serve only)")
     args = p.parse_args()
+    if args.via == "sighup":
+        args.servers = "sigchain serve"
     missing = [t for t in ("named", "knotd") if shutil.which(t) is None]
     if missing:
         raise SystemExit(f"missing peers {missing}: run dev/peers")
@@ -197,15 +224,16 @@ def main() -> None:
             genzone.generate(ORIGIN, names, f)
         for label in args.servers.split(","):
             port, make = SERVERS[label.strip()]
-            r = run_one(label.strip(), port, make, work, zone, names, args.updates)
+            r = run_one(label.strip(), port, make, work, zone, names, args.updates, args.via)
             rows.append((names, label.strip(), r))
             print(f"# {names} names, {label}: {r}", flush=True)
         shutil.rmtree(work)
-    report(rows, args.updates)
+    report(rows, args.updates, args.via)
 
 
-def report(rows: list[tuple[int, str, dict[str, float]]], updates: int) -> None:
-    print(f"# one CSK P-256, NSEC3 0 iterations; {updates} one-record UPDATEs (TSIG, TCP) per "
+def report(rows: list[tuple[int, str, dict[str, float]]], updates: int, via: str) -> None:
+    how = "UPDATEs (TSIG, TCP)" if via == "update" else "edits of the unsigned file + SIGHUP"
+    print(f"# one CSK P-256, NSEC3 0 iterations; {updates} one-record {how} per "
           f"server, latency until served with its RRSIG; {os.cpu_count()} cores shared")
     print("| names | server | first full sign s | update median ms | p90 ms | max ms "
           "| median ÷ best peer |")
