@@ -42,7 +42,7 @@ def test_sign_publishes_cds_in_the_sync_window_as_dnssec_signzone(
     zone = tmp_path / "example.test.zone"
     shutil.copy(EXAMPLE_ZONE, zone)
     run([need("dnssec-signzone"), "-S", "-K", str(keys), "-o", "example.test", "-f",
-         str(theirs), str(zone)], check=True)
+         str(theirs), str(zone)], cwd=tmp_path, check=True)  # it writes dsset-* into its cwd
     expected = {"CDS", "CDNSKEY"} if published else set()
     assert _cds_types(theirs) == expected  # BIND's reading of the same metadata
     assert _cds_types(ours) == expected
