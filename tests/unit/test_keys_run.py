@@ -211,3 +211,38 @@ def test_keygen_keys_are_adopted_and_a_bad_key_directory_is_refused(tmp_path: Pa
     broken = sc("keys", "status", ZONE, "--keys", kdir)
     assert broken.returncode == 2 and "not a sigchain key state database" in broken.stderr
     assert {p.name for p in kdir.iterdir()} == set(before)
+
+
+def test_a_run_that_fails_before_its_state_is_saved_purges_no_key_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A purge whose run dies before the state says so (the server SIGKILLed, the database
+    unwritable) must not have deleted the key's files: the state still lists the key, and a
+    key of the state without its files stops every later run (and the inline signer's start)."""
+    from sigchain.core.rollover.policy import parse
+    from sigchain.services import keymanager
+
+    kdir, zone = _kdir(tmp_path), dns.name.from_text(ZONE)
+    policy = parse(FAST.replace('purge-keys = "10d"', 'purge-keys = "1d"'), "fast.toml", "fast")
+    t = T0
+    while not any(a.kind == "purge" for a in keymanager.run(
+            zone, policy, str(kdir), t, dry_run=True).plan.actions):
+        keymanager.run(zone, policy, str(kdir), t)
+        t += DAY // 2
+        assert t < T0 + 100 * DAY, "no purge in 100 days"
+    files = _snapshot(kdir)
+
+    def dies(*args: object) -> None:
+        raise OperationalError("cannot write the key state: disk I/O error")
+
+    monkeypatch.setattr(keystate, "save", dies)
+    with pytest.raises(OperationalError):
+        keymanager.run(zone, policy, str(kdir), t)
+    monkeypatch.undo()
+    assert {n for n in _snapshot(kdir) if n.startswith("K")} == \
+        {n for n in files if n.startswith("K")}  # the state was not saved: nothing purged
+    done = keymanager.run(zone, policy, str(kdir), t)  # the next run purges for real
+    gone = next(a.key for a in done.plan.actions if a.kind == "purge")
+    base = next(sk.base for sk in done.keys if sk.key.id == gone)
+    assert not (kdir / f"{base}.key").exists() and not (kdir / f"{base}.private").exists()
+    assert next(sk.key.purged for sk in keystate.load(str(kdir), ZONE).keys
+                if sk.key.id == gone) == t

@@ -163,7 +163,8 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int) -> _
 def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: list[StoredKey],
              actions: tuple[Action, ...], now: int) -> tuple[tuple[Action, ...], list[StoredKey],
                                                               list[str]]:
-    """Create the plan's new keys (renaming the planner's ids to their tags) and purge."""
+    """Create the plan's new keys (renaming the planner's ids to their tags); purged keys'
+    files are deleted by `run` once the state says so."""
     rename: dict[str, str] = {}
     info: dict[str, tuple[int, str]] = {}
     specs = {(s.role, s.algorithm): s for s in reversed(policy.keys)}
@@ -184,11 +185,7 @@ def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: lis
                     for a in actions)
     bases = {sk.key.id: (sk.tag, sk.base) for sk in stored} | info
     keys = apply([sk.key for sk in stored], renamed)
-    out = [StoredKey(k, *bases[k.id]) for k in keys]
-    for a in renamed:
-        if a.kind == "purge":
-            keystore.delete_pair(os.path.join(directory, bases[a.key][1]))
-    return renamed, out, list(info)
+    return renamed, [StoredKey(k, *bases[k.id]) for k in keys], list(info)
 
 
 def _write_metadata(directory: str, keys: list[StoredKey],
@@ -236,6 +233,10 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
                 if sk.key.id in created:
                     keystore.delete_pair(os.path.join(directory, sk.base))
             raise
+        bases = {sk.key.id: sk.base for sk in keys}
+        for a in actions:  # once the state says purged: a run killed before keeps the files
+            if a.kind == "purge":
+                keystore.delete_pair(os.path.join(directory, bases[a.key]))
         written = _write_metadata(directory, keys, ld.timings)
     return RunResult(zone.to_text(), replace(p, actions=actions), tuple(keys),
                      tuple(ld.adopted), tuple(created), tuple(written))
