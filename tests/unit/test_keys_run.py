@@ -246,3 +246,50 @@ def test_a_run_that_fails_before_its_state_is_saved_purges_no_key_file(
     assert not (kdir / f"{base}.key").exists() and not (kdir / f"{base}.private").exists()
     assert next(sk.key.purged for sk in keystate.load(str(kdir), ZONE).keys
                 if sk.key.id == gone) == t
+
+
+def _killed_in(tmp: Path, monkeypatch: pytest.MonkeyPatch, when: str, at: int) -> None:
+    """A `keys run` SIGKILLed (no clean-up runs: os._exit in a forked child) just before or
+    just after it saves the key state."""
+    from sigchain.core.rollover.policy import parse
+    from sigchain.services import keymanager
+
+    save = keystate.save
+
+    def dies(*args: object) -> None:
+        if when == "after":
+            save(*args)  # type: ignore[arg-type]
+        os._exit(9)
+
+    pid = os.fork()
+    if pid == 0:  # the child: killed inside its run
+        try:
+            monkeypatch.setattr(keystate, "save", dies)
+            keymanager.run(dns.name.from_text(ZONE), parse(FAST, "fast.toml", "fast"),
+                           str(tmp), at)
+        finally:
+            os._exit(1)
+    assert os.waitpid(pid, 0)[1] >> 8 == 9
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_run_killed_around_its_state_save_leaves_no_stray_or_missing_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """The first run (the zone's first keys) killed just before its state is saved: the next
+    run makes and starts the keys as a first run does, with no key of the dead run left to be
+    adopted as an unscheduled key (one that would stop the policy's keys from ever being
+    made). Killed just after: the next run finds the keys the state holds, files and all."""
+    from sigchain.core.rollover.policy import parse
+    from sigchain.services import keymanager
+
+    kdir = _kdir(tmp_path)
+    _killed_in(kdir, monkeypatch, when, T0)
+    done = keymanager.run(dns.name.from_text(ZONE), parse(FAST, "fast.toml", "fast"), str(kdir),
+                          T0 + 60)
+    assert done.adopted == ()
+    assert sorted(sk.key.role for sk in done.keys) == ["ksk", "zsk"]
+    assert all(sk.key.published is not None and sk.key.active is not None for sk in done.keys)
+    bases = {sk.base for sk in done.keys}
+    assert {p.name for p in kdir.glob("K*")} == {b + e for b in bases for e in (".key",
+                                                                             ".private")}
+    assert len(keystore.load_zone_keys(str(kdir), dns.name.from_text(ZONE))) == 2
