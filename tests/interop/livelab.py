@@ -21,8 +21,10 @@ import dns.rcode
 
 from tests.conftest import need, run, sc
 from tests.interop.test_serve_hardening import Server
+from tests.interop.test_transfer import Nsd
 
 ROOT, TLD, CHILD = "127.64.0.1", "127.64.0.2", "127.64.0.3"
+PRIMARY = "127.64.0.4"  # test.'s hidden primary, when NSD serves test. at TLD (`hidden`)
 UNBOUND, NAMED = "127.64.1.1", "127.64.1.2"
 RESOLVERS = {"unbound": UNBOUND, "named": NAMED}
 ZONE = "example.test."
@@ -65,18 +67,23 @@ def ds_lines(keydir: Path, base: str) -> list[str]:
 
 @dataclass
 class Lab:
-    """The three servers and the two resolvers; `tld_options` gives test.'s allow-update."""
+    """The three servers and the two resolvers. `hidden`: test. is signed by a hidden primary
+    (PRIMARY) taking the DS UPDATEs, and served at TLD by NSD, its secondary: the primary can
+    be restarted (to change its allow-update) while the resolvers see no outage."""
 
     tmp: Path
     servers: dict[str, Server] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     anchor_ds: list[str] = field(default_factory=list)
+    hidden: bool = False
+    nsd: Nsd | None = None
 
     @property
     def sock(self) -> Path:
         return self.tmp / "run" / "ctl.sock"
 
-    def start(self, allow_update: bool) -> None:
+    def start(self, allow_update: bool, hidden: bool = False) -> None:
+        self.hidden = hidden
         self.tmp.chmod(0o700)
         (self.tmp / "run").mkdir(exist_ok=True)
         tld_csk = keys_json("test.", "default", self.tmp / "k-test")["keys"][0]
@@ -96,6 +103,12 @@ class Lab:
         self.servers["root"] = Server(self.tmp, {}, "udp-workers = 1\n" + _inline(
             ".", self.tmp / "root.zone", self.tmp / "k-root", "default"), host=ROOT, port=53)
         self.start_tld(allow_update)
+        if hidden:
+            (self.tmp / "nsd").mkdir(exist_ok=True)
+            self.nsd = Nsd(self.tmp / "nsd", 53, 53, None, host=TLD, primary=PRIMARY,
+                           zone="test")
+            wait("NSD to serve test.", lambda: (r := ask(TLD, "test.", "SOA")) is not None
+                 and r.rcode() == dns.rcode.NOERROR and r.answer, 20)
         self.start_child()
         self.start_resolvers()
 
@@ -104,17 +117,19 @@ class Lab:
         if old is not None:
             assert old.stop() == 0, old.text()[-3000:]
         acl = 'allow-update = ["key:dsup"]\n' if allow_update else ""
+        if self.hidden:  # NSD follows by NOTIFY and IXFR
+            acl += f'also-notify = ["{TLD}#53"]\nallow-transfer = ["127.0.0.0/8"]\n'
         self.servers["tld"] = Server(self.tmp, {}, "udp-workers = 1\n" + TSIG + _inline(
             "test.", self.tmp / "test.zone", self.tmp / "k-test", "default") + acl,
-            host=TLD, port=53)
+            host=PRIMARY if self.hidden else TLD, port=53)
 
     def start_child(self) -> None:
         old = self.servers.pop("child", None)
         if old is not None:
             assert old.stop() == 0, old.text()[-3000:]
-        at = f"{TLD}#53"
+        at, primary = f"{TLD}#53", f"{PRIMARY if self.hidden else TLD}#53"
         check = (f'parent-check = {{ servers = ["{at}"], anchor = "{self.tmp / "test.anchor"}", '
-                 f'submit = "{at}", tsig = "dsup", interval = 1, warn-after = 5 }}\n')
+                 f'submit = "{primary}", tsig = "dsup", interval = 1, warn-after = 5 }}\n')
         self.servers["child"] = Server(
             self.tmp, {}, f'udp-workers = 1\ncontrol-socket = "{self.sock}"\n' + TSIG
             + _inline(ZONE, self.tmp / "child.zone", self.tmp / "keys", str(self.tmp / "fast.toml"))
@@ -145,6 +160,8 @@ class Lab:
         for proc in self.procs.values():
             proc.terminate()
             proc.wait(10)
+        if self.nsd is not None:
+            self.nsd.stop()
         texts = []
         for server in self.servers.values():
             code = server.stop()

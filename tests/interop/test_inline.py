@@ -11,7 +11,9 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +24,8 @@ import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.tsigkeyring
+import dns.update
 import dns.xfr
 import dns.zone
 
@@ -208,39 +212,142 @@ def test_signatures_are_refreshed_in_bounded_batches_and_the_zone_stays_valid(
     assert all(a <= total // 2 + 1 for a, total in batches), batches  # never the whole zone
 
 
-def test_sigkill_at_random_instants_then_restart_serves_a_valid_zone_never_an_older_serial(
-        tmp_path: Path) -> None:
-    """Six rounds: start, SIGHUP with a new name (re-sign under way) and SIGKILL at a random
-    instant soon after, with the fast policy so refreshes run too. After every restart the
-    zone verifies, its serial is above every serial served before, the key files are the
-    ones made at the first start, and the key and inline state databases open."""
-    port = free_port(HOST)
-    (tmp_path / "fast.toml").write_text(FAST_POLICY)
-    cfg = config(tmp_path, port, policy="fast.toml")
-    unsigned = tmp_path / "example.test.zone"
-    rng = random.Random(15)
-    highest = 0
-    keys: list[str] | None = None
-    for round_ in range(6):
-        serve = Serve(tmp_path, cfg, port)
-        try:
-            now_serving = serial(HOST, port)
-            assert now_serving is not None and now_serving > highest, serve.text()[-2000:]
-            highest = now_serving
-            dnssec_verify(axfr(HOST, port), tmp_path / f"round{round_}.zone")
-            keys = keys or key_files(tmp_path)
-            assert key_files(tmp_path) == keys
-            unsigned.write_text(unsigned.read_text() + f"k{round_} IN A 192.0.2.{round_}\n")
-            serve.proc.send_signal(signal.SIGHUP)
-            time.sleep(rng.uniform(0.0, 0.4))
-            highest = max(highest, serial(HOST, port) or 0)
-        finally:
-            serve.proc.kill()
-            serve.proc.wait()
-            serve.stop()
-    serve = Serve(tmp_path, cfg, port)
+# The kill loop's policy: a ZSK rolled every 8 s with every delay a second (a key event
+# each second or two: create, publish, activate, retire, remove, purge), signatures of 12 s
+# refreshed 1-3 s after they are made (a refresh batch every second or two), a KSK whose
+# DS step waits (no parent here) so the key engine runs every second.
+KILL_POLICY = "".join(f'{k} = "{v}"\n' for k, v in (
+    ("dnskey-ttl", "1s"), ("max-zone-ttl", "1s"), ("publish-safety", "1s"),
+    ("retire-safety", "1s"), ("zone-propagation-delay", "1s"), ("parent-ds-ttl", "1s"),
+    ("parent-propagation-delay", "1s"), ("signatures-validity", "12s"),
+    ("signatures-validity-dnskey", "12s"), ("signatures-refresh", "10s"),
+    ("signatures-jitter", "1s"), ("purge-keys", "2s"))) + \
+    '[[keys]]\nrole = "ksk"\n[[keys]]\nrole = "zsk"\nlifetime = "8s"\n'
+KILL_ZONE = "$ORIGIN example.test.\n$TTL 1\n@ SOA ns1 hostmaster 1 3600 600 86400 1\n" \
+    "@ NS ns1\nns1 A 127.62.0.1\n" + "".join(f"h{i} A 192.0.2.{i}\n" for i in range(30))
+UPDATE_SECRET = "c2lnY2hhaW4ta2lsbGxvb3AtdGVzdC1zZWNyZXQtMDE="
+# What the killer waits for in the server's log before it strikes (the work that line starts
+# is still going on: the key event's re-sign, the refresh batch's publication).
+TRIGGERS = {"key event": re.compile(r": key \d+: (create|publish|activate|retire|remove|purge) "),
+            "refresh": re.compile(r"signatures of \d+ of \d+ RRsets refreshed")}
+
+
+class Updater(threading.Thread):
+    """Sends TSIG-signed UPDATEs over TCP, each adding one name, one after the other; keeps
+    the numbers of those answered NOERROR (acknowledged: they must never be lost) and the
+    highest serial seen served after one."""
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.port, self.acked, self.highest = port, set(), 0  # type: set[int]
+        self.sent = threading.Event()  # set after each UPDATE sent, until its answer
+        self.halt = threading.Event()
+        self.keyring = dns.tsigkeyring.from_text({"upd.": ("hmac-sha256", UPDATE_SECRET)})
+
+    def run(self) -> None:
+        n = 0
+        while not self.halt.wait(0.1):
+            n += 1
+            u = dns.update.UpdateMessage(ORIGIN, keyring=self.keyring, keyname="upd.",
+                                         keyalgorithm="hmac-sha256")
+            u.add(f"u{n}", 1, "A", f"198.51.100.{n % 250}")
+            self.sent.set()
+            try:
+                r = dns.query.tcp(u, HOST, port=self.port, timeout=2)
+            except (dns.exception.DNSException, OSError, EOFError):
+                continue  # not acknowledged: the server was killed or is starting
+            if r.rcode() == dns.rcode.NOERROR:
+                self.acked.add(n)
+                self.highest = max(self.highest, serial(HOST, self.port) or 0)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(10)
+
+
+def key_rows(folder: Path) -> dict[str, str | None]:
+    """The key state's rows: key id -> K-file base, None once the key is purged."""
+    conn = sqlite3.connect(f"file:{folder / 'keys' / 'sigchain-keys.sqlite3'}?mode=ro",
+                           uri=True, timeout=5)
     try:
-        assert (serial(HOST, port) or 0) > highest
-        dnssec_verify(axfr(HOST, port), tmp_path / "after.zone")
+        return {i: (None if purged is not None else base) for i, base, purged in
+                conn.execute("SELECT id, base, purged FROM keys")}
     finally:
+        conn.close()
+
+
+def strike(serve: Serve, updater: Updater, mode: str, rng: random.Random) -> None:
+    """SIGKILL at a random instant of the work `mode` names: a few milliseconds after the
+    log shows a key event or a refresh batch begun, or after an UPDATE went out."""
+    if mode == "update":
+        updater.sent.clear()
+        assert updater.sent.wait(5), "no UPDATE sent"
+    else:
+        seen = len(TRIGGERS[mode].findall(serve.text()))
+        wait_for(f"a {mode}", lambda: len(TRIGGERS[mode].findall(serve.text())) > seen, 15,
+                 text=serve.text)
+    time.sleep(rng.uniform(0.0, 0.03))
+    serve.proc.kill()
+    serve.proc.wait()
+    serve.stop()
+
+
+def logged_serials(text: str) -> list[int]:
+    """Every serial the server's log says it made to serve (logged before it is served)."""
+    return [int(s) for s in re.findall(r"zone example\.test\. serial (?:\d+ -> )?(\d+)", text)]
+
+
+def test_sigkill_during_rolls_refreshes_and_updates_loses_nothing_and_never_goes_back(
+        tmp_path: Path) -> None:
+    """21 SIGKILLs, each at a random instant of a key-roll step, a signature refresh batch
+    or an UPDATE being applied (UPDATEs keep coming all along). After every restart: the zone
+    served passes dnssec-verify, its serial is above every serial served before, every key
+    file and key state row there before the kill is still there (or the state says the key
+    was purged), every update acknowledged NOERROR is served, the unsigned file unchanged."""
+    tmp_path.chmod(0o700)
+    port = free_port(HOST)
+    (tmp_path / "fast.toml").write_text(KILL_POLICY)
+    (tmp_path / "example.test.zone").write_text(KILL_ZONE)
+    unsigned = (tmp_path / "example.test.zone").read_bytes()
+    cfg = config(tmp_path, port, policy="fast.toml", extra='allow-update = ["key:upd"]')
+    cfg.write_text(f'[keys.upd]\nalgorithm = "hmac-sha256"\nsecret = "{UPDATE_SECRET}"\n'
+                   + cfg.read_text())
+    seed = random.randrange(1 << 32)
+    rng = random.Random(seed)
+    updater = Updater(port)
+    updater.start()
+    highest, files, rows, kills = 0, set(), {}, []  # type: ignore[var-annotated]
+    serve: Serve | None = None
+    try:
+        for round_ in range(22):
+            highest = max(highest, updater.highest)  # the last server is gone: final
+            serve = Serve(tmp_path, cfg, port)
+            where = f"seed {seed}, round {round_} after {kills[-1:]}"
+            now_serving = serial(HOST, port)
+            assert now_serving is not None and now_serving > highest, \
+                f"{where}: serial {now_serving} served after the restart, {highest} before"
+            acked = set(updater.acked)
+            zone = axfr(HOST, port)
+            dnssec_verify(zone, tmp_path / "round.zone")
+            served = {n.to_text() for n in zone.nodes}
+            lost = sorted(n for n in acked if f"u{n}.example.test." not in served)
+            assert not lost, f"{where}: acknowledged updates lost: {lost}"
+            now_rows = key_rows(tmp_path)
+            assert set(rows) <= set(now_rows), (where, rows, now_rows)
+            purged = {rows[i] for i, base in now_rows.items() if base is None and rows.get(i)}
+            left = {f for f in files if f.rsplit(".", 1)[0] not in purged}
+            assert left <= set(key_files(tmp_path)), (where, left - set(key_files(tmp_path)))
+            if round_ == 21:
+                break
+            mode = ("update", "refresh", "key event")[round_ % 3]
+            files, rows = set(key_files(tmp_path)), key_rows(tmp_path)
+            strike(serve, updater, mode, rng)
+            kills.append(mode)
+            highest = max(highest, *logged_serials(serve.text()))
         assert serve.stop() == 0, serve.text()[-3000:]
+    finally:
+        updater.stop()
+        if serve is not None and serve.proc.poll() is None:
+            serve.stop()
+    assert len(kills) >= 20 and len(updater.acked) > 20, (kills, len(updater.acked))
+    assert (tmp_path / "example.test.zone").read_bytes() == unsigned

@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need, run
-from tests.interop.livelab import RESOLVERS, UNBOUND, ZONE, Lab, Querier, ask, fast_policy, wait
+from tests.interop.livelab import (
+    PRIMARY,
+    RESOLVERS,
+    UNBOUND,
+    ZONE,
+    Lab,
+    Querier,
+    ask,
+    fast_policy,
+    wait,
+)
 
 
 @pytest.fixture
@@ -112,9 +122,9 @@ def _algorithm_roll(lab: Lab, t: Transitions) -> float:
     return time.monotonic() - start
 
 
-def _running(lab: Lab, allow_update: bool) -> tuple[Transitions, Querier]:
+def _running(lab: Lab, allow_update: bool, hidden: bool = False) -> tuple[Transitions, Querier]:
     """The lab up and validating, the querier asking both resolvers."""
-    lab.start(allow_update=allow_update)
+    lab.start(allow_update=allow_update, hidden=hidden)
     _secure(lab)
     querier = Querier()
     querier.start()
@@ -149,3 +159,39 @@ def test_zsk_ksk_and_algorithm_rolls_under_live_validating_resolvers(lab: Lab) -
         t.states_of(ksk[1]), t.states_of(ksk[1])
     assert "; fully validated" in _delv(lab), _delv(lab)
 
+
+
+def test_ksk_roll_holds_at_the_ds_step_while_the_parent_refuses_the_update(lab: Lab) -> None:
+    """test.'s (hidden) primary REFUSEs the DS UPDATE: the KSK roll stops at its DS step
+    (`ctl status` says it waits for the new key's DS and that the submission was refused), the
+    old KSK and its DS stay, the resolvers keep validating; once the primary takes UPDATEs
+    (restarted with allow-update, while NSD keeps serving test.) the roll ends."""
+    t, querier = _running(lab, allow_update=False, hidden=True)
+    try:
+        old = _current(t, "ksk")
+        lab.ctl("roll", ZONE, "--key", str(old["tag"]))
+        wait("the successor to wait for its DS", lambda: t.poll()["signing"]["waiting"], 30)
+        new = next(k for k in t.keys() if k["predecessor"] == old["id"])
+        refused = f"answered the UPDATE of {ZONE} DS in test. with REFUSED"
+        wait("the refused submission", lambda: any(
+            refused in w for w in t.poll().get("parent", {}).get("warnings", [])), 15)
+        time.sleep(3)  # the roll does not move on time alone
+        zone = t.poll()
+        assert f"waiting for DS of key {new['tag']} at the parent" in zone["signing"]["waiting"][0]
+        text = lab.ctl("status", ZONE)
+        assert refused in text and f"waiting for DS of key {new['tag']}" in text, text
+        still = next(k for k in t.keys() if k["tag"] == old["tag"])
+        assert {still["states"][r] for r in SIGNS["ksk"]} == {"omnipresent"}, still
+        assert next(k for k in t.keys() if k["tag"] == new["tag"])["states"]["ds"] == "hidden"
+        held = time.monotonic()
+        lab.start_tld(allow_update=True)
+        wait("the KSK roll to finish", lambda: _done(t, "ksk", {old["tag"]}, old["algorithm"]),
+             40)
+    finally:
+        querier.stop()
+    print(f"\nKSK roll {old['tag']} -> {new['tag']} held at the DS step, finished "
+          f"{time.monotonic() - held:.1f} s after the parent took UPDATEs; {querier.asked} "
+          f"queries, {len(querier.timeouts)} timeouts {querier.timeouts[:5]}")
+    assert querier.bad == [], querier.bad[:20]
+    assert f"DS set submitted by UPDATE to {PRIMARY} (zone test.)" in lab.servers["child"].text()
+    assert "; fully validated" in _delv(lab), _delv(lab)

@@ -97,7 +97,7 @@ class Nsd:
     key (so the tests can dump what it serves)."""
 
     def __init__(self, folder: Path, port: int, primary_port: int, secret: str | None, *,
-                 host: str = NSD_HOST, primary: str = SERVE_HOST):
+                 host: str = NSD_HOST, primary: str = SERVE_HOST, zone: str = "example.test"):
         self.port = port
         self.host = host
         self.dir = folder
@@ -126,8 +126,8 @@ server:
 remote-control:
     control-enable: no
 {keydef}zone:
-    name: "example.test"
-    zonefile: "{folder}/example.test.zone"
+    name: "{zone}"
+    zonefile: "{folder}/{zone}.zone"
     request-xfr: {primary}@{primary_port} {key}
     allow-notify: 127.0.0.0/8 {key}
     provide-xfr: 127.0.0.0/8 NOKEY

@@ -211,3 +211,85 @@ def test_keygen_keys_are_adopted_and_a_bad_key_directory_is_refused(tmp_path: Pa
     broken = sc("keys", "status", ZONE, "--keys", kdir)
     assert broken.returncode == 2 and "not a sigchain key state database" in broken.stderr
     assert {p.name for p in kdir.iterdir()} == set(before)
+
+
+def test_a_run_that_fails_before_its_state_is_saved_purges_no_key_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A purge whose run dies before the state says so (the server SIGKILLed, the database
+    unwritable) must not have deleted the key's files: the state still lists the key, and a
+    key of the state without its files stops every later run (and the inline signer's start)."""
+    from sigchain.core.rollover.policy import parse
+    from sigchain.services import keymanager
+
+    kdir, zone = _kdir(tmp_path), dns.name.from_text(ZONE)
+    policy = parse(FAST.replace('purge-keys = "10d"', 'purge-keys = "1d"'), "fast.toml", "fast")
+    t = T0
+    while not any(a.kind == "purge" for a in keymanager.run(
+            zone, policy, str(kdir), t, dry_run=True).plan.actions):
+        keymanager.run(zone, policy, str(kdir), t)
+        t += DAY // 2
+        assert t < T0 + 100 * DAY, "no purge in 100 days"
+    files = _snapshot(kdir)
+
+    def dies(*args: object) -> None:
+        raise OperationalError("cannot write the key state: disk I/O error")
+
+    monkeypatch.setattr(keystate, "save", dies)
+    with pytest.raises(OperationalError):
+        keymanager.run(zone, policy, str(kdir), t)
+    monkeypatch.undo()
+    assert {n for n in _snapshot(kdir) if n.startswith("K")} == \
+        {n for n in files if n.startswith("K")}  # the state was not saved: nothing purged
+    done = keymanager.run(zone, policy, str(kdir), t)  # the next run purges for real
+    gone = next(a.key for a in done.plan.actions if a.kind == "purge")
+    base = next(sk.base for sk in done.keys if sk.key.id == gone)
+    assert not (kdir / f"{base}.key").exists() and not (kdir / f"{base}.private").exists()
+    assert next(sk.key.purged for sk in keystate.load(str(kdir), ZONE).keys
+                if sk.key.id == gone) == t
+
+
+def _killed_in(tmp: Path, monkeypatch: pytest.MonkeyPatch, when: str, at: int) -> None:
+    """A `keys run` SIGKILLed (no clean-up runs: os._exit in a forked child) just before or
+    just after it saves the key state."""
+    from sigchain.core.rollover.policy import parse
+    from sigchain.services import keymanager
+
+    save = keystate.save
+
+    def dies(*args: object) -> None:
+        if when == "after":
+            save(*args)  # type: ignore[arg-type]
+        os._exit(9)
+
+    pid = os.fork()
+    if pid == 0:  # the child: killed inside its run
+        try:
+            monkeypatch.setattr(keystate, "save", dies)
+            keymanager.run(dns.name.from_text(ZONE), parse(FAST, "fast.toml", "fast"),
+                           str(tmp), at)
+        finally:
+            os._exit(1)
+    assert os.waitpid(pid, 0)[1] >> 8 == 9
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_run_killed_around_its_state_save_leaves_no_stray_or_missing_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """The first run (the zone's first keys) killed just before its state is saved: the next
+    run makes and starts the keys as a first run does, with no key of the dead run left to be
+    adopted as an unscheduled key (one that would stop the policy's keys from ever being
+    made). Killed just after: the next run finds the keys the state holds, files and all."""
+    from sigchain.core.rollover.policy import parse
+    from sigchain.services import keymanager
+
+    kdir = _kdir(tmp_path)
+    _killed_in(kdir, monkeypatch, when, T0)
+    done = keymanager.run(dns.name.from_text(ZONE), parse(FAST, "fast.toml", "fast"), str(kdir),
+                          T0 + 60)
+    assert done.adopted == ()
+    assert sorted(sk.key.role for sk in done.keys) == ["ksk", "zsk"]
+    assert all(sk.key.published is not None and sk.key.active is not None for sk in done.keys)
+    bases = {sk.base for sk in done.keys}
+    assert {p.name for p in kdir.glob("K*")} == {b + e for b in bases for e in (".key",
+                                                                             ".private")}
+    assert len(keystore.load_zone_keys(str(kdir), dns.name.from_text(ZONE))) == 2

@@ -227,3 +227,17 @@ def test_a_repeated_key_entry_is_one_line_of_succession() -> None:
     assert len(_by_role(keys, "zsk")) == 4  # 0, 30, 60, 90 days
     assert len([a for _, a in log if a.kind == "activate"]) == len(keys)  # none twice
     _safe(keys, p)
+
+
+def test_a_roll_due_when_the_first_ds_is_asked_for_starts_in_the_same_run() -> None:
+    """The parent had the KSK's DS before the child asked (a DS placed by hand, as a lab or a
+    registrar transfer does) and the roll is due (`ctl roll` right after the start): the run
+    that asks for the DS also starts the roll. Before, it asked only and planned no wake-up,
+    so the roll stayed unstarted until something else woke the key engine."""
+    p = _ksk_policy(30 * D)
+    ksk = Key("k", "ksk", 13, 30 * D, T0, published=T0, active=T0, ds_published=T0)
+    zsk = Key("z", "zsk", 13, None, T0, published=T0, active=T0)
+    now = T0 + 30 * D
+    result = plan((ksk, zsk), p, (), now)
+    kinds = [(a.kind, a.key if a.key in ("k", "z") else "new") for a in result.actions]
+    assert kinds[:3] == [("publish-cds", "k"), ("create", "new"), ("publish-cds", "new")], kinds

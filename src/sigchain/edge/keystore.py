@@ -126,8 +126,9 @@ def existing_tags(directory: str, origin: dns.name.Name) -> set[tuple[int, int]]
     return out
 
 
-def write_pair(directory: str, kp: KeyPair, alg: algorithms.Algorithm) -> str:
-    """Write `.key` (0644) and `.private` (0600); never overwrite. Returns the base name."""
+def write_pair(directory: str, kp: KeyPair, alg: algorithms.Algorithm, pending: bool = False) -> str:
+    """Write `.key` (0644) and `.private` (0600); never overwrite. Returns the base name.
+    `pending`: under PENDING names, no key yet until `install_pending` (see keymanager.run)."""
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError as exc:
@@ -137,9 +138,38 @@ def write_pair(directory: str, kp: KeyPair, alg: algorithms.Algorithm) -> str:
     for ext in (".key", ".private"):
         if os.path.exists(path + ext):
             raise OperationalError("key file already exists", file=path + ext)
-    write_atomic(path + ".private", [keyfile.private_to_text(alg, kp.private, kp.timing)], mode=0o600)
-    write_atomic(path + ".key", [keyfile.public_to_text(kp)], mode=0o644)
+    tail = PENDING if pending else ""
+    write_atomic(path + ".private" + tail, [keyfile.private_to_text(alg, kp.private, kp.timing)],
+                 mode=0o600)
+    write_atomic(path + ".key" + tail, [keyfile.public_to_text(kp)], mode=0o644)
     return base
+
+
+PENDING = ".pending"  # a new key's files until the key state holds the key
+
+
+def pending_bases(directory: str, origin: dns.name.Name) -> list[str]:
+    """The bases (paths without extension) of `origin`'s key files written pending."""
+    prefix = f"k{origin.to_text().lower()}+"
+    return sorted({p[: -len(PENDING)].rsplit(".", 1)[0]
+                   for p in glob.glob(os.path.join(glob.escape(directory), f"K*{PENDING}"))
+                   if os.path.basename(p).lower().startswith(prefix)})
+
+
+def install_pending(base: str) -> None:
+    """Give a pending pair its K-file names (`.private` first: a `.key` is never alone)."""
+    for ext in (".private", ".key"):
+        try:
+            os.replace(base + ext + PENDING, base + ext)
+        except FileNotFoundError:
+            pass  # installed already
+        except OSError as exc:
+            raise OperationalError(f"cannot rename: {exc.strerror}", file=base + ext) from None
+
+
+def drop_pending(base: str) -> None:
+    """Remove a pending pair (its run failed or died before the state held the key)."""
+    delete_pair(base, PENDING)
 
 
 def new_pair(origin: dns.name.Name, alg: algorithms.Algorithm, role: KeyRole, directory: str,
@@ -162,11 +192,12 @@ def new_pair(origin: dns.name.Name, alg: algorithms.Algorithm, role: KeyRole, di
     raise OperationalError("could not find an unused key tag")
 
 
-def write_new_pair(directory: str, kp: KeyPair, alg: algorithms.Algorithm) -> str:
+def write_new_pair(directory: str, kp: KeyPair, alg: algorithms.Algorithm,
+                   pending: bool = False) -> str:
     """write_pair for a pair just made by new_pair: a key made in a token whose files cannot
     be written is taken out of the token again (nothing half-made)."""
     try:
-        return write_pair(directory, kp, alg)
+        return write_pair(directory, kp, alg, pending)
     except BaseException:
         if isinstance(kp.private, pkcs11store.HsmKey):
             pkcs11store.destroy(kp.private)
@@ -183,11 +214,11 @@ def write_timing(base: str, timing: KeyTiming) -> None:
     write_atomic(kfile, [public], mode=0o644)
 
 
-def delete_pair(base: str) -> None:
+def delete_pair(base: str, tail: str = "") -> None:
     """Remove a key pair's files (purge-keys); a file already gone is not an error."""
     for ext in (".key", ".private"):
         try:
-            os.unlink(base + ext)
+            os.unlink(base + ext + tail)
         except FileNotFoundError:
             pass
         except OSError as exc:

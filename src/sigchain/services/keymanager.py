@@ -23,9 +23,11 @@ from sigchain.services import keystate
 from sigchain.services.keystate import StoredKey
 
 
-def create_key(spec: KeySpec, zone: dns.name.Name, directory: str, now: int) -> KeyPair:
+def create_key(spec: KeySpec, zone: dns.name.Name, directory: str, now: int,
+               pending: bool = False) -> KeyPair:
     """Make one key of `spec` for `zone` in its store (the one place keys are created): BIND
-    K-files in `directory`, with only a Created time until the plan schedules it."""
+    K-files in `directory`, with only a Created time until the plan schedules it (`pending`:
+    under keystore.PENDING names until the run's state holds the key)."""
     store = None
     if spec.store not in (None, "file"):
         if not str(spec.store).startswith("pkcs11:"):
@@ -36,7 +38,7 @@ def create_key(spec: KeySpec, zone: dns.name.Name, directory: str, now: int) -> 
     alg = algorithms.get(spec.algorithm)
     kp = keystore.new_pair(zone, alg, KeyRole(spec.role), directory, KeyTiming(created=now),
                            store=store)
-    base = keystore.write_new_pair(directory, kp, alg)
+    base = keystore.write_new_pair(directory, kp, alg, pending)
     return replace(kp, source=os.path.join(directory, base))
 
 
@@ -163,7 +165,8 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int) -> _
 def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: list[StoredKey],
              actions: tuple[Action, ...], now: int) -> tuple[tuple[Action, ...], list[StoredKey],
                                                               list[str]]:
-    """Create the plan's new keys (renaming the planner's ids to their tags) and purge."""
+    """Create the plan's new keys (renaming the planner's ids to their tags); purged keys'
+    files are deleted by `run` once the state says so."""
     rename: dict[str, str] = {}
     info: dict[str, tuple[int, str]] = {}
     specs = {(s.role, s.algorithm): s for s in reversed(policy.keys)}
@@ -172,23 +175,19 @@ def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: lis
             if a.kind == "create":
                 spec = specs.get((a.role, a.algorithm), KeySpec(a.role, a.algorithm,
                                                                 a.lifetime))
-                kp = create_key(spec, zone, directory, now)
+                kp = create_key(spec, zone, directory, now, pending=True)
                 rename[a.key] = str(kp.key_tag)
                 info[rename[a.key]] = kp.key_tag, os.path.basename(kp.source)
     except BaseException:
         for _, base in info.values():  # nothing half-done: no key of a run that failed
-            keystore.delete_pair(os.path.join(directory, base))
+            keystore.drop_pending(os.path.join(directory, base))
         raise
     renamed = tuple(replace(a, key=rename.get(a.key, a.key),
                             predecessor=rename.get(a.predecessor or "", a.predecessor))
                     for a in actions)
     bases = {sk.key.id: (sk.tag, sk.base) for sk in stored} | info
     keys = apply([sk.key for sk in stored], renamed)
-    out = [StoredKey(k, *bases[k.id]) for k in keys]
-    for a in renamed:
-        if a.kind == "purge":
-            keystore.delete_pair(os.path.join(directory, bases[a.key][1]))
-    return renamed, out, list(info)
+    return renamed, [StoredKey(k, *bases[k.id]) for k in keys], list(info)
 
 
 def _write_metadata(directory: str, keys: list[StoredKey],
@@ -225,20 +224,41 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         raise OperationalError(f"cannot create key directory: {exc.strerror}",
                                file=directory) from None
     with keystate.locked(directory, clock):
+        _settle_pending(zone, directory)
         ld = _load(zone, directory, policy, now)
         p = plan([sk.key for sk in ld.stored], policy, ld.state.observations, now,
                  previous=ld.state.policy)
         actions, keys, created = _execute(zone, directory, policy, ld.stored, p.actions, now)
+        bases = {sk.key.id: sk.base for sk in keys}
         try:
             keystate.save(directory, zone.to_text(), tuple(keys), actions, policy)
         except BaseException:
-            for sk in keys:  # nothing half-done: keys the state does not hold are not kept
-                if sk.key.id in created:
-                    keystore.delete_pair(os.path.join(directory, sk.base))
+            for key_id in created:  # nothing half-done: keys the state does not hold are not kept
+                keystore.drop_pending(os.path.join(directory, bases[key_id]))
             raise
+        for key_id in created:  # K-files once the state holds the key: never one it lacks
+            keystore.install_pending(os.path.join(directory, bases[key_id]))
+        for a in actions:  # once the state says purged: a run killed before keeps the files
+            if a.kind == "purge":
+                keystore.delete_pair(os.path.join(directory, bases[a.key]))
         written = _write_metadata(directory, keys, ld.timings)
     return RunResult(zone.to_text(), replace(p, actions=actions), tuple(keys),
                      tuple(ld.adopted), tuple(created), tuple(written))
+
+
+def _settle_pending(zone: dns.name.Name, directory: str) -> None:
+    """New keys' files a run killed (or failed) between writing them and installing them
+    left: installed when its state was saved (it holds the key), removed when it was not."""
+    found = keystore.pending_bases(directory, zone)
+    if not found:
+        return
+    held = {sk.base for sk in keystate.load(directory, zone.to_text()).keys
+            if sk.key.purged is None}
+    for base in found:
+        if os.path.basename(base) in held:
+            keystore.install_pending(base)
+        else:
+            keystore.drop_pending(base)
 
 
 def _check_directory(directory: str, must_exist: bool) -> None:

@@ -253,7 +253,7 @@ def _lineage(pl: _Planner, spec: KeySpec, migrating: bool) -> None:
     if current is not None:
         if not migrating:
             _initial_ds(pl, current)
-        _roll(pl, spec, current)
+        _roll(pl, spec, pl.key(current.id))  # as _initial_ds left it (CDS asked for now)
     for k in line:
         if k.retired is not None:
             _clean_up(pl, pl.key(k.id))
