@@ -47,7 +47,8 @@ ns.sub IN A 192.0.2.20
 """ + "".join(f"h{i} IN A 192.0.2.{i}\n" for i in range(40))
 
 
-def config(folder: Path, port: int, policy: str = "default", extra: str = "") -> Path:
+def config(folder: Path, port: int, policy: str = "default", extra: str = "",
+           host: str = HOST) -> Path:
     if not (folder / "example.test.zone").exists():
         (folder / "example.test.zone").write_text(UNSIGNED)
     path = folder / "serve.toml"
@@ -61,7 +62,7 @@ policy = "{policy}"
 allow-transfer = ["127.0.0.0/8"]
 {extra}
 [[listen]]
-address = "{HOST}#{port}"
+address = "{host}#{port}"
 """)
     return path
 

@@ -351,16 +351,17 @@ class AuthoritativeService(InlineServing):
         outcome: dict[str, str] = {}
         changed: list[dns.name.Name] = []
         for spec in self.specs:
+            policy = self._inline_policy(spec) if spec.inline else None
             stamp = _stamp(spec.path)
             if stamp is not None and stamp == self._stamps.get(spec.name):
-                outcome[spec.name.to_text()] = "unchanged"
+                outcome[spec.name.to_text()] = policy or "unchanged"
                 continue
             digest = _digest(spec.path)
             if digest is not None and digest == self._digests.get(spec.name):
                 self._stamps[spec.name] = stamp
                 log.info("zone %s: %s unchanged (same content), not re-verified", spec.name,
                          spec.path)
-                outcome[spec.name.to_text()] = "unchanged"
+                outcome[spec.name.to_text()] = policy or "unchanged"
                 continue
             try:
                 if spec.inline:  # changes applied (and IXFR history kept) incrementally

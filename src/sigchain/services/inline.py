@@ -221,6 +221,27 @@ class InlineZone:
             log.warning("zone %s: %s", self.name, w.message)
         return self._changed(diff, now, "key event")
 
+    @_locked
+    def set_policy(self, policy: KeyPolicy, now: int) -> bool:
+        """A policy re-read on SIGHUP: keys, lifetimes, timings and signature settings
+        take effect at once (the key engine runs at the next tick: a new algorithm starts
+        an algorithm roll, a shorter lifetime a roll, as BIND's reconfig does); whether it
+        changed. The denial (NSEC/NSEC3) and going insecure need a restart: InputError."""
+        if policy == self.policy:
+            return False
+        for what, old, new in (("NSEC/NSEC3 settings", self.policy.nsec3, policy.nsec3),
+                               ("insecure", self.policy.insecure, policy.insecure)):
+            if old != new:
+                raise InputError(f"policy {policy.name}: a change of {what} applies at the "
+                                 "next restart; the running policy stays until then")
+        try:
+            self.refresh = refresh_policy(policy)
+        except ValueError as exc:
+            raise InputError(f"policy {policy.name}: {exc}") from None
+        self.policy = policy
+        self.key_at = now
+        return True
+
     def status(self, now: int) -> dict[str, object]:
         """The keys as `keys status --json` shows them, the serial served, the next refresh
         and the next key event."""

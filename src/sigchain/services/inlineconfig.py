@@ -24,11 +24,23 @@ def refresh_policy(policy: pol.KeyPolicy) -> RefreshPolicy:
                          policy.signatures_jitter, REFRESH_BATCH, interval)
 
 
+def policy_file(source: str, base: str) -> str | None:
+    """The file a zone's `policy` names (relative to `base`), None for a built-in policy
+    (a file of the same name wins)."""
+    path = os.path.join(base, source)
+    return None if source in pol.BUILTINS and not os.path.exists(path) else path
+
+
 def load_policy(source: str, base: str) -> pol.KeyPolicy:
     """A built-in policy by name, or a TOML policy file (relative to `base`; a file wins)."""
-    path = os.path.join(base, source)
-    if source in pol.BUILTINS and not os.path.exists(path):
+    path = policy_file(source, base)
+    if path is None:
         return pol.builtin(source)
+    return read_policy(path)
+
+
+def read_policy(path: str) -> pol.KeyPolicy:
+    """A TOML policy file (InputError naming the file and line when it is bad)."""
     try:
         with open(path, "rb") as f:
             text = f.read().decode("utf-8")
@@ -41,9 +53,10 @@ def load_policy(source: str, base: str) -> pol.KeyPolicy:
 
 
 def inline_settings(r: Reader, body: Mapping[str, Any], where: str, header: str,
-                    hline: int | None) -> tuple[str, str, pol.KeyPolicy] | None:
-    """(unsigned file, key directory, policy) of an inline-signed zone; None for a zone
-    served from a signed file. Paths are relative to the config file's directory."""
+                    hline: int | None) -> tuple[str, str, pol.KeyPolicy, str | None] | None:
+    """(unsigned file, key directory, policy, policy file or None for a built-in) of an
+    inline-signed zone; None for a zone served from a signed file. Paths are relative to
+    the config file's directory."""
     given = [k for k in INLINE_KEYS if k in body]
     if not given:
         return None
@@ -67,4 +80,5 @@ def inline_settings(r: Reader, body: Mapping[str, Any], where: str, header: str,
         refresh_policy(policy)
     except ValueError as exc:
         raise r.fail(f"{where}.policy {policy.name}: {exc}", line("policy")) from None
-    return r.file_path(body["unsigned"]), r.file_path(body["keys"]), policy
+    return (r.file_path(body["unsigned"]), r.file_path(body["keys"]), policy,
+            policy_file(body["policy"], r.base))

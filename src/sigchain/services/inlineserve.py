@@ -17,6 +17,7 @@ from sigchain.core.serve.transfer import History, record_count
 from sigchain.core.sign.difference import Diff
 from sigchain.errors import SigchainError
 from sigchain.services.inline import InlineZone, delta_of
+from sigchain.services.inlineconfig import read_policy
 from sigchain.services.serveconfig import ZoneConfig
 
 if TYPE_CHECKING:
@@ -102,6 +103,24 @@ class InlineServing:
         re-signed incrementally; whether a new version is to be served."""
         diff = self.inline[spec.name].reload(self.clock.now())
         return self._inline_take(spec.name, diff)
+
+    def _inline_policy(self: AuthoritativeService, spec: ZoneConfig) -> str | None:
+        """SIGHUP: re-read an inline zone's policy file (a built-in policy cannot change);
+        a bad or refused policy is logged and the running one kept. The outcome to report,
+        None when nothing changed."""
+        if spec.policy_file is None:
+            return None
+        iz = self.inline[spec.name]
+        try:
+            changed = iz.set_policy(read_policy(spec.policy_file), self.clock.now())
+        except SigchainError as exc:
+            log.error("zone %s: policy not changed: %s", spec.name, exc)
+            return f"failed: {exc}"
+        if not changed:
+            return None
+        log.info("zone %s: policy %s re-read from %s; the key engine runs now", spec.name,
+                 iz.policy.name, spec.policy_file)
+        return "policy re-read"
 
     @staticmethod
     def _inline_tick(iz: InlineZone, now: int) -> Diff:

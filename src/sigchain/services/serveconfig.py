@@ -115,6 +115,7 @@ class ZoneConfig:
     # Inline signing (services.inline): `path` is then the unsigned file, signed by the server.
     keys: str | None = None  # the key directory
     policy: KeyPolicy | None = None
+    policy_file: str | None = None  # re-read on SIGHUP (None: a built-in policy)
     allow_update: Acl = field(default_factory=Acl)  # RFC 2136 UPDATE (inline zones): who may
     parent_check: ParentCheckSettings | None = None  # the DS at the parent (services.parentwatch)
 
@@ -341,7 +342,7 @@ def _zone(r: Reader, zname: str, body: Any,
         parent = parse_settings(r, body["parent-check"], where, pline, keys)
     if inline is not None:
         return ZoneConfig(origin, zfile, acl, targets, insecure, inline[1], inline[2],
-                          allow_update=updaters, parent_check=parent)
+                          inline[3], allow_update=updaters, parent_check=parent)
     return ZoneConfig(origin, r.file_path(zfile), acl, targets, insecure, allow_update=updaters)
 
 
