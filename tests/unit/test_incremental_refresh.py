@@ -87,3 +87,17 @@ def test_refresh_policy_is_checked() -> None:
         RefreshPolicy(validity=DAY, refresh=DAY)
     with pytest.raises(ValueError):
         RefreshPolicy(validity=10 * DAY, refresh=5 * DAY, jitter=6 * DAY)
+
+
+def test_an_rrset_whose_expiration_was_set_again_is_due_once() -> None:
+    """A change that removes and re-adds an RRSIG with the same expiration (or sets the same
+    one twice) left two live heap entries: the batch listed the RRset twice ("77 of 71")."""
+    policy = RefreshPolicy(validity=14 * DAY, refresh=5 * DAY, batch=50)
+    www, mail = (b"test", b"example", b"www"), (b"test", b"example", b"mail")
+    queue = RefreshQueue([(www, 1, NOW + DAY), (mail, 1, NOW + 2 * DAY)])
+    queue.set(www, 1, None)
+    queue.set(www, 1, NOW + DAY)
+    queue.set(mail, 1, NOW + 2 * DAY)
+    plan = queue.plan(NOW, policy)
+    assert sorted(plan.due) == sorted([(www, 1), (mail, 1)])
+    assert queue.plan(NOW, policy).due == plan.due  # planning again: the same batch

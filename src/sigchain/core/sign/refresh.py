@@ -68,6 +68,8 @@ class RefreshQueue:
         if expiration is None:
             self.current.pop((key, rdtype), None)
             return
+        if self.current.get((key, rdtype)) == expiration:
+            return  # its entry is in the heap already
         self.current[(key, rdtype)] = expiration
         heapq.heappush(self.heap, (expiration, key, rdtype))
 
@@ -102,7 +104,10 @@ class RefreshQueue:
             top = self._top()
             if top is None or top[0] - policy.refresh > now:
                 break
-            taken.append(heapq.heappop(self.heap))
+            entry = heapq.heappop(self.heap)
+            if taken and entry == taken[-1]:
+                continue  # a second entry for the same expiration (removed, re-added): dropped
+            taken.append(entry)
             due.append((top[1], top[2]))
         nxt = self._top()  # the first one not taken
         for entry in taken:  # still live until re-signed: `track` replaces them
