@@ -56,42 +56,94 @@ def parse_listen(text: str) -> ListenAddress:
     return ListenAddress(server.host, server.port)
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, handler: Handler):
-        self.handler = handler
-        self.transport: asyncio.DatagramTransport | None = None
+BATCH = 64  # datagrams read from one UDP socket before the event loop looks at anything else
+
+
+class UdpListener:
+    """One bound UDP socket read from the event loop in batches: every readiness drains up to
+    BATCH datagrams, and an answer the handler has at once goes out with one `sendto`. (An
+    asyncio datagram transport reads one datagram per wake-up of the loop, which cost a
+    resolver's cache hits more than the answer itself.) An answer that is not ready yet (a
+    resolver's upstream work) is sent when it is. A datagram that cannot be sent at once (a
+    full socket buffer) is dropped, as a UDP answer may be: the client asks again."""
+
+    def __init__(self, sock: socket.socket, handler: Handler, loop: asyncio.AbstractEventLoop):
+        self.sock, self.handler, self.loop = sock, handler, loop
         self.pending: set[asyncio.Future[None]] = set()
+        self.closed = False
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), self._ready)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("UDP query from %s: %d bytes", addr[0], len(data))
+    @classmethod
+    def bind(cls, address: ListenAddress, handler: Handler, reuse_port: bool) -> UdpListener:
+        family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            response = self.handler(data, False, str(addr[0]))
-            if inspect.isawaitable(response):
-                task = asyncio.ensure_future(self._later(response, addr))
-                self.pending.add(task)  # held until done: the loop keeps only weak references
-                task.add_done_callback(self.pending.discard)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((address.host, address.port))
+            return cls(sock, handler, asyncio.get_running_loop())
+        except BaseException:
+            sock.close()
+            raise
+
+    def get_extra_info(self, name: str) -> object:
+        """As an asyncio transport's: "socket" and "sockname"."""
+        return {"socket": self.sock, "sockname": self.sock.getsockname()}.get(name)
+
+    def pause_reading(self) -> None:
+        """Leave the socket to other readers (forked workers answering on it)."""
+        if not self.closed:
+            self.loop.remove_reader(self.sock.fileno())
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_reader(self.sock.fileno())
+        for task in list(self.pending):
+            task.cancel()
+        self.sock.close()
+
+    def _ready(self) -> None:
+        recvfrom, handler, debug = self.sock.recvfrom, self.handler, log.isEnabledFor(logging.DEBUG)
+        for _ in range(BATCH):
+            try:
+                data, addr = recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
                 return
-            if response is None or self.transport is None:
+            except OSError as exc:  # an ICMP error reported on the socket, and the like
+                log.debug("UDP receive error: %s", exc)
                 return
-            for wire in (response,) if isinstance(response, bytes) else response:
-                self.transport.sendto(wire, addr)
-        except Exception:
-            log.exception("error answering a UDP query from %s", addr[0])
+            if debug:
+                log.debug("UDP query from %s: %d bytes", addr[0], len(data))
+            try:
+                response = handler(data, False, str(addr[0]))
+                if inspect.isawaitable(response):
+                    task = asyncio.ensure_future(self._later(response, addr))
+                    self.pending.add(task)  # held until done: the loop keeps only weak references
+                    task.add_done_callback(self.pending.discard)
+                elif response is not None:
+                    for wire in (response,) if isinstance(response, bytes) else response:
+                        self._send(wire, addr)
+            except Exception:
+                log.exception("error answering a UDP query from %s", addr[0])
+
+    def _send(self, wire: bytes, addr: tuple[str | object, ...]) -> None:
+        try:
+            self.sock.sendto(wire, addr)
+        except OSError as exc:  # a full buffer, an unreachable client: the answer is dropped
+            log.debug("UDP send error to %s: %s", addr[0], exc)
 
     async def _later(self, response: Awaitable[bytes | None], addr: tuple[str | object, ...]) -> None:
         try:
             wire = await response
-            if wire is not None and self.transport is not None:
-                self.transport.sendto(wire, addr)
+            if wire is not None and not self.closed:
+                self._send(wire, addr)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("error answering a UDP query from %s", addr[0])
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("UDP error: %s", exc)
 
 
 @dataclass(frozen=True)
@@ -197,7 +249,7 @@ class Listeners:
 
     handler: Handler
     table: TcpTable = field(default_factory=lambda: TcpTable(TcpLimits()))
-    udp: list[asyncio.DatagramTransport] = field(default_factory=list)
+    udp: list[UdpListener] = field(default_factory=list)
     tcp: list[asyncio.Server] = field(default_factory=list)
     reuse_port: bool = False  # several processes answering on one address (SO_REUSEPORT)
     tcp_sockets: list[socket.socket] = field(default_factory=list)  # listening, served or not
@@ -264,15 +316,10 @@ class Listeners:
         """Bind UDP and TCP on every address; on failure release what was bound and raise.
         With `serve_tcp` False the TCP sockets listen but are left to a TCP worker process
         (`tcp_sockets`, `serve_tcp_worker`)."""
-        loop = asyncio.get_running_loop()
         backlog = max(128, self.table.limits.clients)
         try:
             for a in addresses:
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self.handler), local_addr=(a.host, a.port),
-                    reuse_port=self.reuse_port or None,
-                )
-                self.udp.append(transport)
+                self.udp.append(UdpListener.bind(a, self.handler, self.reuse_port))
                 family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
                 sock = socket.create_server((a.host, a.port), family=family, backlog=backlog,
                                             reuse_port=self.reuse_port)
