@@ -109,3 +109,21 @@ def test_nsec3_owner_label_must_be_base32hex() -> None:
     rd = dns.rdata.from_text("IN", "NSEC3", "1 0 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom A")
     assert Nsec3Record.from_rdata(N("not-a-hash!.zone.test."), rd) is None
     assert Nsec3Record.from_rdata(N("0p9mhaveqvm6t7vbl5lop2u3t2rp3tom.zone.test."), rd) is not None
+
+
+def test_covers_agrees_with_dnspython_canonical_order() -> None:
+    """The tuple keys order names as dnspython's canonical comparison does: case, label
+    counts, a zero octet and octets above 0x7f included."""
+    import itertools
+
+    labels = [b"a", b"A", b"b", b"a\x00", b"\x00", b"\xff", b"z", b"aa", b"*", b"-"]
+    names = [dns.name.Name((*combo, b"example", b"")) for n in (0, 1, 2)
+             for combo in itertools.product(labels, repeat=n)]
+    names.append(dns.name.Name((b"example", b"")))
+    for owner, nxt in [(names[3], names[40]), (names[40], names[3]), (names[0], names[0])]:
+        rec = NsecRecord(owner, nxt, frozenset())
+        for name in names:
+            expected = owner < name < nxt if owner < nxt else (name > owner or name < nxt)
+            assert rec.covers(name) is expected, (owner, nxt, name)
+    for x, y in itertools.product(names[:60], repeat=2):
+        assert (proofs.canonical_key(x) < proofs.canonical_key(y)) is (x < y)

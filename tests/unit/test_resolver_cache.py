@@ -225,3 +225,25 @@ def test_verified_signatures_are_remembered_by_rrset_object_and_times_still_coun
     assert validate(ev, zone.anchor, NOW).status is Status.SECURE and len(calls) == 5
     late = validate(ev, zone.anchor, EXPIRATION + 86400, verified=memo)
     assert late.status is Status.BOGUS and any(f.code == "RRSIG_EXPIRED" for f in late.findings)
+
+
+@pytest.mark.parametrize("text", [
+    "a.example. 60 A 192.0.2.1",
+    "a.example. 60 AAAA 2001:db8::1",
+    "a.example. 60 RRSIG A 13 2 60 20270101000000 20260101000000 12345 example. "
+    "oJB1W6WNGv+ldvQ3WDG0MQkg5IEhjRip8WTrPYGv07h108dUKGMeDPKijVCHX3DDKdfb+v6oB9wfuh3DTJXUAfI/M0zmO/zz8bW0Rznl8O3tGNazPwQKkRN20XPXV6nwwfoXmJQbsLNrLfkGJ5D6fwFm8nN+6pBzeDQfsS3Ap3o=",
+    "example. 60 NSEC b.example. A NS SOA RRSIG NSEC DNSKEY TYPE65534",
+    "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom.example. 60 NSEC3 1 1 0 aabb 2t7b4g4vsa5smi47k61mv5bv1a22bojr A RRSIG",
+    "example. 60 DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==",
+    "example. 60 DS 12345 13 2 49fd46e6c4b45c55d4ac69cbd3cd34ac1afe51de7b4f6e3e4f6b1b0b0b0b0b0b",
+    "example. 60 SOA ns.example. host.example. 1 7200 3600 1209600 300",
+    "example. 60 MX 10 mail.example.",
+    "example. 60 TXT \"some text\" \"and more\"",
+])
+def test_size_estimate_is_the_wire_length(text: str) -> None:
+    """The cache's size of an RRset, read off its fields, is what rendering it gives."""
+    from sigchain.core.resolve.cache import _rrsets_size
+
+    r = rrset(text)
+    rendered = len(r.name.to_wire()) * len(r) + sum(len(rd.to_digestable()) + 10 for rd in r)
+    assert _rrsets_size([r]) == rendered

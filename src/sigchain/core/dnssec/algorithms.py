@@ -130,7 +130,23 @@ def public_key_bytes(alg: Algorithm, key: PrivateKey | PublicKey) -> bytes:
 
 
 def public_key_from_dnskey(alg: Algorithm, data: bytes) -> PublicKey:
-    """Parse a DNSKEY public key field; raises InputError when malformed."""
+    """Parse a DNSKEY public key field; raises InputError when malformed. The same key
+    field gives the same (immutable, thread-safe) key object: a resolver validating one
+    zone's names meets the zone's few keys again and again."""
+    key = (alg.number, bytes(data))
+    pub = _KEYS.get(key)
+    if pub is None:
+        if len(_KEYS) >= _KEYS_KEPT:
+            _KEYS.clear()
+        pub = _KEYS[key] = _public_key(alg, key[1])
+    return pub
+
+
+_KEYS: dict[tuple[int, bytes], PublicKey] = {}
+_KEYS_KEPT = 4096
+
+
+def _public_key(alg: Algorithm, data: bytes) -> PublicKey:
     try:
         if alg.family == "ecdsa":
             assert alg.curve is not None

@@ -13,7 +13,7 @@ import dns.rcode
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.validate.proofs import Nsec3Record, NsecRecord
+from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, canonical_key
 from sigchain.core.validate.verdict import Evidence, Question, ZoneCut
 from sigchain.core.zone import nsec3hash
 
@@ -108,13 +108,14 @@ def _relevant(d: ZoneDenials, qname: dns.name.Name) -> list[tuple[dns.rrset.RRse
     and without it the validator could only say no, at the cost of its signature checks."""
     targets = list(_targets(qname, d.zone))
     own = [i for i, t in enumerate(targets) if t.labels[:1] != (b"*",) and (t != d.zone or i == 0)]
+    keys = [canonical_key(t) for t in targets]
     out = []
     hashes: dict[tuple[bytes, int], list[bytes]] = {}
     needed = False
     for rrset, sig, parsed in d.records.values():
         for rec in parsed:
             if isinstance(rec, NsecRecord):
-                hits = [i for i, t in enumerate(targets) if t == rec.owner or rec.covers(t)]
+                hits = [i for i, k in enumerate(keys) if k == rec.owner_key or rec.covers_key(k)]
             else:
                 if rec is None or rec.opt_out or rec.algorithm != 1:
                     continue

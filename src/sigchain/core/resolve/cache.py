@@ -16,6 +16,7 @@ from typing import Any
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rrset
 from dns.rdatatype import RdataType
 
@@ -100,9 +101,36 @@ class _Keys:
     size: int
 
 
+def _name_size(name: dns.name.Name) -> int:
+    return sum(map(len, name.labels)) + len(name.labels)
+
+
+def _rdata_size(rd: dns.rdata.Rdata) -> int:
+    """The rdata's wire length (uncompressed), read off its fields for the types a resolver
+    keeps most (rendering every record to count it cost more than keeping it)."""
+    t = rd.rdtype
+    if t == RdataType.A:
+        return 4
+    if t == RdataType.AAAA:
+        return 16
+    if t == RdataType.RRSIG:
+        return 18 + _name_size(rd.signer) + len(rd.signature)  # type: ignore[attr-defined]
+    if t == RdataType.NSEC:
+        return _name_size(rd.next) + sum(2 + len(w[1]) for w in rd.windows)  # type: ignore[attr-defined]
+    if t == RdataType.NSEC3:
+        return (6 + len(rd.salt) + len(rd.next)  # type: ignore[attr-defined]
+                + sum(2 + len(w[1]) for w in rd.windows))  # type: ignore[attr-defined]
+    if t == RdataType.DNSKEY:
+        return 4 + len(rd.key)  # type: ignore[attr-defined]
+    if t == RdataType.DS:
+        return 4 + len(rd.digest)  # type: ignore[attr-defined]
+    if t == RdataType.SOA:
+        return 20 + _name_size(rd.mname) + _name_size(rd.rname)  # type: ignore[attr-defined]
+    return len(rd.to_digestable())
+
+
 def _rrsets_size(rrsets: Iterable[dns.rrset.RRset]) -> int:
-    return sum(len(r.name.to_wire()) * len(r) + sum(len(rd.to_digestable()) + 10 for rd in r)
-               for r in rrsets)
+    return sum(_name_size(r.name) * len(r) + sum(_rdata_size(rd) + 10 for rd in r) for r in rrsets)
 
 
 def negative(rcode: int, qtype: int, answer: Sequence[dns.rrset.RRset]) -> bool:
