@@ -22,10 +22,12 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
 
 from sigchain.core.lab import hierarchy
 from sigchain.core.validate.anchors import Server
+from sigchain.core.validate.verdict import Status
 from sigchain.edge import loopback
 from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import from_flags
@@ -239,6 +241,28 @@ def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) 
     assert [(r.name, rd.address) for r in other.answer if r.rdtype == dns.rdatatype.A for rd in r] == [
         (_n("two.wild.nsec.test"), hierarchy.record_addresses(hierarchy.zone("nsec.test."))["wild"])]
     assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == synthesised + 1
+
+
+def test_a_zone_proven_insecure_is_not_proven_again_for_each_name(service: ResolverService) -> None:
+    """As Unbound's null key entries: once the parent proved a zone has no DS, later names
+    under it are insecure without the chain being checked again — but not the zone's own DS
+    (the signed parent's secure answer), and not under a trust anchor set inside the zone."""
+    first = service.resolve(_n("www.insecure.test"), dns.rdatatype.A)
+    assert first.status is Status.INSECURE and service.stats["insecure_known"] == 0
+    now = service.clock.now()
+    assert service.cache.insecure_zone(_n("x.y.insecure.test"), now) == _n("insecure.test")
+    for name, rcode in (("mail.insecure.test", dns.rcode.NOERROR), ("nope.insecure.test", dns.rcode.NXDOMAIN)):
+        other = service.resolve(_n(name), dns.rdatatype.A)
+        assert (other.rcode, other.status, other.zone) == (rcode, Status.INSECURE, "insecure.test.")
+    assert service.stats["insecure_known"] == 2
+    ds = service.resolve(_n("insecure.test"), dns.rdatatype.DS)
+    assert ds.status is Status.SECURE and service.stats["insecure_known"] == 2
+    inside = dns.rrset.from_text("sub.insecure.test.", 60, "IN", "DS", "1 13 2 " + "00" * 32)
+    assert service._insecure_zone(_n("a.sub.insecure.test"), dns.rdatatype.A, [inside], now) is None
+    assert service._insecure_zone(_n("a.insecure.test"), dns.rdatatype.A, [], now) == _n("insecure.test")
+    # the proof's TTL ends the entry
+    ttl = service.cache._lru[("i", _n("insecure.test"))].ttl
+    assert service.cache.insecure_zone(_n("www.insecure.test"), now + ttl) is None
 
 
 def test_serve_stale_only_when_asked_for_and_only_with_valid_rrsigs(lab: Path) -> None:

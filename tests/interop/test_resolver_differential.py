@@ -15,11 +15,16 @@ import dns.edns
 import dns.exception
 import dns.flags
 import dns.message
+import dns.name
 import dns.query
 import dns.rcode
+import dns.rdatatype
 import pytest
 
 from sigchain.core.lab import hierarchy as lab_hierarchy
+from sigchain.core.validate.verdict import Status
+from sigchain.services.resolver import ResolverService
+from sigchain.services.resolverconfig import from_flags
 from tests.conftest import need, sigchain_cmd, terminate
 from tests.interop.test_resolver import RESOLVER as LAB_SIGCHAIN
 from tests.interop.test_resolver import _wait_ready, lab  # noqa: F401 (the lab fixture)
@@ -157,3 +162,19 @@ def test_each_break_names_its_cause(net: tuple[Hierarchy, Path], qname: str, rco
     assert dns.rcode.to_text(r.rcode()) == rcode and not r.flags & dns.flags.AD
     codes = [int(o.code) for o in r.options if o.otype == dns.edns.EDE]
     assert codes[:1] == [code], r
+
+
+def test_an_alias_out_of_a_zone_known_insecure_is_validated(net: tuple[Hierarchy, Path]) -> None:
+    """Below a zone kept as proven insecure nothing is checked again, unless the answer leaves
+    it: a CNAME from unsigned.test. to a tampered signed name is bogus, as Unbound says."""
+    h, _ = net
+    service = ResolverService(from_flags(anchor=str(h.zone_anchor), root_hints=str(h.hints)))
+    try:
+        assert service.resolve(dns.name.from_text("www.unsigned.test."), dns.rdatatype.A).status is Status.INSECURE
+        alias = service.resolve(dns.name.from_text("alias.unsigned.test."), dns.rdatatype.A)
+        assert alias.status is Status.BOGUS  # rendered as SERVFAIL
+        assert service.stats["insecure_left"] == 1
+        assert outcome(NET_UNBOUND, "alias.unsigned.test.", "A") == ("SERVFAIL", False)
+        assert outcome(NET_UNBOUND, "www.unsigned.test.", "A") == ("NOERROR", False)
+    finally:
+        service.pool.shutdown()

@@ -99,7 +99,8 @@ www A 192.0.2.23
     "dsa.test.": (PEER_IP, "ldns-signzone-dsa", f"ns A {PEER_IP}\nwww A 192.0.2.24\n"),
 }
 PLAIN_ZONES = {
-    "unsigned.test.": (PLAIN_IP, "none", f"ns A {PLAIN_IP}\nwww A 192.0.2.30\n"),
+    "unsigned.test.": (PLAIN_IP, "none", f"ns A {PLAIN_IP}\nwww A 192.0.2.30\n"
+                                         "alias CNAME www.tampered.test.\n"),
     "unsigned.optout.test.": (PLAIN_IP, "none", f"ns A {PLAIN_IP}\nhost A 192.0.2.31\n"),
 }
 LEAVES = {**SC_ZONES, **PEER_ZONES, **PLAIN_ZONES}

@@ -234,9 +234,18 @@ class ResolverService:
         entry = None if negative else self._aggressive(qname, qtype, anchors, now)
         if entry is None:
             forwarders = self.forwarders(qname)
-            fetched = self.upstream.resolve(Question(qname, qtype), {r.name for r in anchors},
+            question = Question(qname, qtype)
+            insecure = None if negative else self._insecure_zone(qname, qtype, anchors, now)
+            # below a zone proven insecure, no chain is fetched or checked (no anchor above)
+            fetched = self.upstream.resolve(question, set() if insecure else {r.name for r in anchors},
                                             now, forwarders)
             outcome = fetched.outcome
+            if insecure is not None and not isinstance(outcome, Failed) and not _within(
+                    outcome.evidence, insecure):  # a CNAME out of the zone: validate it all
+                self.stats["insecure_left"] += 1
+                insecure = None
+                fetched = self.upstream.resolve(question, {r.name for r in anchors}, now, forwarders)
+                outcome = fetched.outcome
             if isinstance(outcome, Failed):
                 entry = self._stale(qname, qtype, outcome, now) or Answer(
                     dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
@@ -244,6 +253,11 @@ class ResolverService:
                     log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
             elif negative:
                 entry = self.keeper.unvalidated(outcome.evidence, now)
+            elif insecure is not None:
+                self.stats["insecure_known"] += 1
+                self.metrics.validations.labels(Status.INSECURE.value).inc()
+                entry = dataclasses.replace(self.keeper.unvalidated(outcome.evidence, now),
+                                            zone=insecure.to_text())
             else:
                 entry = self._judge(outcome.evidence, anchors, now)
             if entry.status is Status.BOGUS:
@@ -277,6 +291,7 @@ class ResolverService:
         self.metrics.validations.labels(status.value).inc()
         if status is not Status.BOGUS:
             self._keep_keys(ev, verdict.links, {r.name for r in anchors}, now)
+            self._keep_insecure(ev, verdict.links, now)
         ttl = data_ttl(ev.rcode, ev.question.rdtype, ev.answer, ev.authority, self.config.cache)
         if verdict.ttl is not None:
             ttl = min(ttl, verdict.ttl)
@@ -288,6 +303,32 @@ class ResolverService:
                    default=None)
         return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl,
                       zone=zone.to_text() if zone is not None else "")
+
+    def _insecure_zone(self, qname: dns.name.Name, qtype: int, anchors: list[dns.rrset.RRset],
+                       now: int) -> dns.name.Name | None:
+        """The zone above `qname` kept as proven insecure, unless a trust anchor lies within
+        it (the closest anchor wins, RFC 6840 §4.10) or the question is that zone's own DS
+        (answered, and proven, by the secure parent)."""
+        with self.lock:
+            zone = self.cache.insecure_zone(qname.parent() if qtype == RdataType.DS and
+                                            qname != dns.name.root else qname, now)
+        if zone is None or any(r.name.is_subdomain(zone) for r in anchors):
+            return None
+        return zone
+
+    def _keep_insecure(self, ev: Evidence, links: Sequence[Link], now: int) -> None:
+        """Keep each zone whose parent proved it has no DS, for as long as that proof may be
+        kept (its records' TTLs, its RRSIGs' validity)."""
+        for link in links:
+            if link.kind != "no-ds":
+                continue
+            cut = next((c for c in ev.zones if c.name == link.name), None)
+            if cut is None or not cut.ds_denial:
+                continue
+            expiry = [rd.expiration - now for r in cut.ds_denial if r.rdtype == RdataType.RRSIG  # type: ignore[attr-defined]
+                      for rd in r]
+            with self.lock:
+                self.cache.store_insecure(link.name, min([r.ttl for r in cut.ds_denial] + expiry), now)
 
     def _keep_keys(self, ev: Evidence, links: Sequence[Link], anchored: set[dns.name.Name],
                    now: int) -> None:
@@ -446,6 +487,11 @@ class ResolverService:
                 _signal(pid, signal.SIGTERM)
             for pid in children:
                 os.waitpid(pid, 0)
+
+
+def _within(ev: Evidence, zone: dns.name.Name) -> bool:
+    """Whether everything an answer holds is at or below `zone`."""
+    return all(r.name.is_subdomain(zone) for r in (*ev.answer, *ev.authority))
 
 
 async def _orphaned(parent: int, stop: asyncio.Event) -> None:

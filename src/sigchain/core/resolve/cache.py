@@ -94,6 +94,13 @@ class _Denials:
 
 
 @dataclass
+class _Insecure:
+    stored: int
+    ttl: int
+    size: int = ENTRY_OVERHEAD
+
+
+@dataclass
 class _Keys:
     value: dns.rrset.RRset
     stored: int
@@ -163,7 +170,8 @@ class Cache:
 
     def __init__(self, limits: CacheLimits | None = None):
         self.limits = limits or CacheLimits()
-        self._lru: OrderedDict[tuple[Any, ...], Answer | _Message | _Delegation | _Denials | _Keys] = OrderedDict()
+        self._lru: OrderedDict[tuple[Any, ...], Answer | _Message | _Delegation | _Denials | _Keys | _Insecure] = \
+            OrderedDict()
         self.size = 0
         self.stats: Counter[str] = Counter()
 
@@ -198,7 +206,7 @@ class Cache:
             return None
         return entry
 
-    def _put(self, key: tuple[Any, ...], entry: Answer | _Message | _Delegation | _Denials | _Keys) -> None:
+    def _put(self, key: tuple[Any, ...], entry: Answer | _Message | _Delegation | _Denials | _Keys | _Insecure) -> None:
         if key in self._lru:
             self._drop(key)
         if entry.ttl <= 0 or entry.size > self.limits.max_bytes:
@@ -308,6 +316,19 @@ class Cache:
     def store_key_anchor(self, dnskey: dns.rrset.RRset, ttl: int, now: int) -> None:
         ttl = min(ttl, self.limits.max_ttl)
         self._put(("k", dnskey.name), _Keys(dnskey, now, ttl, _rrsets_size((dnskey,)) + ENTRY_OVERHEAD))
+
+    # -- zones proven insecure (as Unbound's null key entries) ----------------------------------
+
+    def insecure_zone(self, qname: dns.name.Name, now: int) -> dns.name.Name | None:
+        """The deepest zone enclosing `qname` whose parent proved, with validated NSEC/NSEC3,
+        that it has no DS, while that proof may be kept: what is below it is insecure
+        without fetching and checking the chain again."""
+        for name, _ in self._enclosing("i", qname, now):
+            return name
+        return None
+
+    def store_insecure(self, zone: dns.name.Name, ttl: int, now: int) -> None:
+        self._put(("i", zone), _Insecure(now, max(0, min(ttl, self.limits.max_ttl))))
 
     # -- validated denial records (RFC 8198) ----------------------------------------------------
 
