@@ -8,7 +8,9 @@ iterable of messages, sent one by one as they are produced (RFC 5936 §2.2).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
+import functools
 import inspect
 import logging
 import os
@@ -24,8 +26,10 @@ from sigchain.errors import OperationalError
 
 Response = bytes | Iterable[bytes] | None
 # (query wire, over TCP, client address) → the response, or an awaitable of it (a resolver's
-# answer that needs upstream queries first)
-Handler = Callable[[bytes, bool, str], "Response | Awaitable[bytes | None]"]
+# answer that needs upstream queries first), or — over UDP — a future another thread
+# completes (the answer is then sent from that thread, without a trip through the event loop)
+Handler = Callable[[bytes, bool, str],
+                   "Response | Awaitable[bytes | None] | concurrent.futures.Future[bytes | None]"]
 
 DEFAULT_PORT = 53
 DEFAULT_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a query (RFC 7766 §6.2.3)
@@ -119,7 +123,9 @@ class UdpListener:
                 log.debug("UDP query from %s: %d bytes", addr[0], len(data))
             try:
                 response = handler(data, False, str(addr[0]))
-                if inspect.isawaitable(response):
+                if isinstance(response, concurrent.futures.Future):
+                    response.add_done_callback(functools.partial(self._done, addr))
+                elif inspect.isawaitable(response):
                     task = asyncio.ensure_future(self._later(response, addr))
                     self.pending.add(task)  # held until done: the loop keeps only weak references
                     task.add_done_callback(self.pending.discard)
@@ -134,6 +140,18 @@ class UdpListener:
             self.sock.sendto(wire, addr)
         except OSError as exc:  # a full buffer, an unreachable client: the answer is dropped
             log.debug("UDP send error to %s: %s", addr[0], exc)
+
+    def _done(self, addr: tuple[str | object, ...], future: concurrent.futures.Future[bytes | None]) -> None:
+        """Send a future's answer (in the thread that completed it: `sendto` on a UDP socket
+        is safe from any thread)."""
+        if future.cancelled():
+            return
+        if (exc := future.exception()) is not None:
+            log.error("error answering a UDP query from %s: %s", addr[0], exc)
+            return
+        wire = future.result()
+        if wire is not None and not self.closed:
+            self._send(wire, addr)
 
     async def _later(self, response: Awaitable[bytes | None], addr: tuple[str | object, ...]) -> None:
         try:

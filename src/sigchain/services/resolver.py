@@ -108,7 +108,8 @@ class ResolverService:
             address = address.ipv4_mapped
         return any(address.version == n.version and address in n for n in self.config.allow)
 
-    def handle(self, wire: bytes, tcp: bool, client: str) -> bytes | None | Awaitable[bytes | None]:
+    def handle(self, wire: bytes, tcp: bool,
+               client: str) -> bytes | None | Awaitable[bytes | None] | concurrent.futures.Future[bytes | None]:
         started = self.clock.monotonic()
         allowed = self._acl.get(client)
         if allowed is None:
@@ -146,7 +147,8 @@ class ResolverService:
                 self.metrics.latency.observe(self.clock.monotonic() - started)
                 return out
         self.metrics.cache_misses.inc()
-        return asyncio.wrap_future(self.pool.submit(self._answer, q, started, fast))
+        answer = self.pool.submit(self._answer, q, started, fast)
+        return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent by the thread
 
     def _answer(self, q: ClientQuery, started: float, fast: Key | None) -> bytes:
         try:
