@@ -30,6 +30,21 @@ from sigchain.core.validate.verdict import Link, Status
 from sigchain.errors import InputError
 from sigchain.model.keys import FLAG_REVOKE, FLAG_ZONE
 
+_TAGS: dict[tuple[int, int, int, bytes], int] = {}
+_TAGS_KEPT = 4096
+
+
+def key_tag(rd: DNSKEY) -> int:
+    """The key tag (RFC 4034 Appendix B), remembered by the key's fields: a resolver meets
+    the same few keys for every name, and dnspython renders the record to count it."""
+    fields = (rd.flags, rd.protocol, rd.algorithm, rd.key)
+    tag = _TAGS.get(fields)
+    if tag is None:
+        if len(_TAGS) >= _TAGS_KEPT:
+            _TAGS.clear()
+        tag = _TAGS[fields] = dns.dnssec.key_id(rd)
+    return tag
+
 
 def unusable(rd: DNSKEY, policy: DnssecPolicy) -> str:
     """Why a DNSKEY cannot authenticate anything (RFC 4034 §2.1.1-2.1.2, RFC 5011 §2.1)."""
@@ -175,7 +190,7 @@ class TrustChain(SignatureChecks):
             public = algorithms.public_key_from_dnskey(algorithms.get(rd.algorithm), rd.key)
         except InputError:
             return None
-        return Key(rd, dns.dnssec.key_id(rd), public)
+        return Key(rd, key_tag(rd), public)
 
     def _entry_keys(self, zone: dns.name.Name, dnskey: Signed, ds_set: Sequence[DS],
                     anchor_keys: Sequence[DNSKEY], source: str) -> dict[tuple[int, int], list[Key]]:
@@ -188,7 +203,7 @@ class TrustChain(SignatureChecks):
             key = self._key(rd)
             if key is None:
                 self.findings.append(finding("DNSKEY_UNUSABLE", {
-                    "tag": dns.dnssec.key_id(rd), "algorithm": rd.algorithm, "source": source,
+                    "tag": key_tag(rd), "algorithm": rd.algorithm, "source": source,
                     "reason": unusable(rd, self.policy) or "malformed public key"},
                     zone, RdataType.DNSKEY))
                 return
@@ -198,7 +213,7 @@ class TrustChain(SignatureChecks):
 
         for d in ds_set:
             same_tag = [rd for rd in dnskey.rrset
-                        if rd.algorithm == d.algorithm and dns.dnssec.key_id(rd) == d.key_tag]  # type: ignore[attr-defined, arg-type]
+                        if rd.algorithm == d.algorithm and key_tag(rd) == d.key_tag]  # type: ignore[attr-defined, arg-type]
             matched = [rd for rd in same_tag[:cap] if ds_matches(zone, d, rd, self.policy)]  # type: ignore[arg-type]
             for rd in matched:
                 accept(rd, f"{source} {d.key_tag}/{d.algorithm}/digest {d.digest_type} matches")  # type: ignore[arg-type]
@@ -209,10 +224,10 @@ class TrustChain(SignatureChecks):
         for anchor in anchor_keys:
             for rd in dnskey.rrset:
                 if (rd.algorithm, rd.protocol, rd.key) == (anchor.algorithm, anchor.protocol, anchor.key):  # type: ignore[attr-defined]
-                    accept(rd, f"{source} DNSKEY {dns.dnssec.key_id(anchor)} is in the RRset")  # type: ignore[arg-type]
+                    accept(rd, f"{source} DNSKEY {key_tag(anchor)} is in the RRset")  # type: ignore[arg-type]
         if not entry:
             described = ([f"DS {d.key_tag}/{d.algorithm}/{d.digest_type}" for d in ds_set]
-                         + [f"DNSKEY {dns.dnssec.key_id(k)}" for k in anchor_keys])
+                         + [f"DNSKEY {key_tag(k)}" for k in anchor_keys])
             self.findings.append(finding("DS_NO_MATCHING_DNSKEY", {
                 "zone": zone.to_text(), "source": source, "records": described}, zone, RdataType.DNSKEY))
         return entry
