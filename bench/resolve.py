@@ -3,6 +3,10 @@ the other: warm (a small list, all cached after a priming pass) and cold (each n
 wildcard and NXDOMAIN names nobody asked before), QPS, latency, and the ratios; memory per
 cached entry from the resolver's own metrics.
 
+`resolve.py --by-kind [NAMES]`: the lab, no Unbound: NAMES cold names of each kind (NXDOMAIN,
+wildcard) in each zone resolved in process, one after another, with the CPU time and the
+upstream queries per name.
+
 `resolve.py --local [NAMES]`: no lab, no Unbound: the resolver's cold path alone, in process
 (one worker), against the selection test's hierarchy on 127.55.201.x (sigchain serve):
 NAMES new names under four signed zones, one after another and from 32 threads, with the
@@ -142,9 +146,53 @@ def local(count: int) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def by_kind(count: int) -> None:
+    """The bench's cold names resolved in process against the lab, one kind at a time: CPU
+    per name and upstream queries per name for NXDOMAIN and wildcard names in each zone."""
+    import dns.name
+    import dns.rdatatype
+
+    sys.path.insert(0, str(ROOT))
+    from sigchain.services.resolver import ResolverService
+    from sigchain.services.resolverconfig import from_flags
+
+    work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resolve-"))
+    lab = work / "lab"
+    subprocess.run([SIGCHAIN, "lab", "up", "--dir", str(lab), "--resolver", "none"], check=True,
+                   stdout=subprocess.DEVNULL)
+    try:
+        svc = ResolverService(from_flags(anchor=str(lab / "anchor.ds"), root_hints=str(lab / "root.hints")))
+        for z in ZONES:  # delegations and keys known, as in a running resolver
+            svc.resolve(dns.name.from_text(f"www.{z}"), dns.rdatatype.A)
+        print(f"# in process, one thread: {count} cold names of each kind, one after another")
+        print("| zone | names | CPU ms/name | upstream queries/name | status/rcode |")
+        print("|---|---|---:|---:|---|")
+        total = 0.0
+        for z in ZONES:
+            for kind in ("nx", "wild"):
+                names = [dns.name.from_text(f"{kind}{i}." + ("wild." if kind == "wild" else "") + z)
+                         for i in range(count)]
+                asked, cpu = svc.upstream.stats["queries"], time.process_time()
+                out = [svc.resolve(n, dns.rdatatype.A) for n in names]
+                cpu = time.process_time() - cpu
+                total += cpu
+                kinds = sorted({f"{e.status.value if e.status else '-'}/{e.rcode}" for e in out})
+                label = "NXDOMAIN" if kind == "nx" else "wildcard"
+                print(f"| {z} | {label} | {1000 * cpu / count:.2f} | "
+                      f"{(svc.upstream.stats['queries'] - asked) / count:.2f} | {', '.join(kinds)} |")
+        print(f"mean: {1000 * total / (count * 2 * len(ZONES)):.2f} ms CPU per cold name")
+        svc.pool.shutdown()
+    finally:
+        subprocess.run([SIGCHAIN, "lab", "down", "--dir", str(lab)], stdout=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--local"]:
         local(int(sys.argv[2]) if len(sys.argv) > 2 else 2000)
+        return
+    if sys.argv[1:2] == ["--by-kind"]:
+        by_kind(int(sys.argv[2]) if len(sys.argv) > 2 else 300)
         return
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     cold = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
