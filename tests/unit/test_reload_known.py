@@ -204,3 +204,39 @@ def test_a_reload_failing_after_the_old_version_was_let_go_reads_the_file_again(
         assert outcome["example.test."].startswith("failed: ")
         assert "a worker restarted meanwhile would not serve the zone" in outcome["example.test."]
         assert ORIGIN not in service.indexes
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_reload_failing_after_the_old_version_was_let_go_serves_the_old_version_again(
+        tmp_path: Path, signed: str, monkeypatch: pytest.MonkeyPatch, in_place: bool) -> None:
+    """The file of the version served is held open: when the reload that let it go fails,
+    that version is read back from it — though the path now names a new file (a rename, as
+    `sigchain sign` writes) — and the reload fails as any other, the old version served. A
+    file rewritten in place cannot be read back: the new one is read again instead (failing
+    here too: the error says what that means)."""
+    monkeypatch.setattr(verifying, "PARALLEL_READ", 0)
+    live = tmp_path / "z.signed"
+    live.write_text(signed)
+    config = ServeConfig((ZoneConfig(ORIGIN, str(live), Acl.parse([])),),
+                         (ListenConfig(ListenAddress("127.0.0.1", 5300), (ORIGIN,)),))
+    service = AuthoritativeService(config, clock=FakeClock(NOW))
+    service._workers.count = 2
+    service.load_all()
+    assert ORIGIN in service._held
+    newer = signed + "; touched: new content, the same zone\n"
+    if in_place:
+        live.write_text(newer)
+    else:
+        (tmp_path / "next").write_text(newer)
+        (tmp_path / "next").rename(live)
+    load, calls = _failing(service, 2 if in_place else 1)
+    monkeypatch.setattr(authoritative, "load_checked", load)
+    outcome, _ = service._reload()
+    assert calls == [True, False]
+    if in_place:
+        assert "a worker restarted meanwhile would not serve the zone" in outcome["example.test."]
+        assert ORIGIN not in service.indexes
+    else:
+        assert outcome == {"example.test.": "failed: z.signed changed while it was read: not "
+                                            "loaded (reload again)"}
+        assert service.indexes[ORIGIN].serial == 1  # the old version, read back and served

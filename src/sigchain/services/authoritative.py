@@ -15,6 +15,7 @@ in the main process delays no answer, and new workers replace the old ones once 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -38,6 +39,7 @@ from sigchain.edge.server import Handler, Listeners, Response, TcpTable
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
+from sigchain.services import verifying
 from sigchain.services.control import Channels
 from sigchain.services.inline import InlineZone
 from sigchain.services.inlineserve import InlineServing
@@ -248,6 +250,7 @@ class AuthoritativeService(InlineServing):
         # The digests of the signatures verified in each zone served now (core/verify/known),
         # and the last reload's (signatures checked, known) per zone, for its log line.
         self._verified: dict[dns.name.Name, bytes] = {}
+        self._held: dict[dns.name.Name, int] = {}  # open files of versions served (`_hold`)
         self._counts: dict[dns.name.Name, tuple[int, int]] = {}
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
@@ -319,6 +322,50 @@ class AuthoritativeService(InlineServing):
         if stamp is None or _stamp(spec.path) != stamp:
             stamp = digest = None
         self._stamps[spec.name], self._digests[spec.name] = stamp, digest
+        self._hold(spec, stamp)
+
+    def _hold(self, spec: ZoneSpec, stamp: tuple[int, int, int] | None) -> None:
+        """Keep the file of a version `_load_file` may let go of open: should the reload
+        then fail, that version is read back from it — the same bytes, even once the path
+        names a new file (replaced by a rename, as `sigchain sign` writes)."""
+        held = self._held.pop(spec.name, None)
+        if held is not None:
+            os.close(held)
+        if (stamp is None or spec.inline or spec.allow_transfer.entries or not self._workers.count
+                or stamp[1] < verifying.PARALLEL_READ):
+            return
+        try:
+            fd = os.open(spec.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        st = os.fstat(fd)
+        if (st.st_mtime_ns, st.st_size, st.st_ino) != stamp:
+            os.close(fd)
+            return
+        self._held[spec.name] = fd
+
+    def _restore(self, spec: ZoneSpec, let_go: int) -> bool:
+        """After a failed reload that let go of the version served (serial `let_go`): read
+        it back from its held file, checked to be the bytes loaded then (their digest) and
+        verified again; whether it is served again."""
+        fd, digest = self._held.get(spec.name), self._digests.get(spec.name)
+        if fd is None or digest is None:
+            return False
+        held = f"/proc/{os.getpid()}/fd/{fd}"
+        if _digest(held) != digest:
+            log.warning("zone %s: the file of serial %d was rewritten in place: it cannot be "
+                        "read back", spec.name, let_go)
+            return False
+        try:
+            index, _, _ = load_checked(dataclasses.replace(spec, path=held), self.clock.now(),
+                                       self.force, self._verified.get(spec.name, b""),
+                                       RELOAD_NICE if self._workers.count else None)
+        except SigchainError as exc:
+            log.warning("zone %s: serial %d could not be read back: %s", spec.name, let_go, exc)
+            return False
+        self.indexes[spec.name] = index
+        self._publish()
+        return True
 
     def load_all(self) -> None:
         """First load: every zone must parse and verify, or the server does not start."""
@@ -435,10 +482,12 @@ class AuthoritativeService(InlineServing):
         with the workers (issue 14: a reload's peak 2.4x the steady memory with both held,
         2.0x without). Not when the zone's transfers are allowed (the IXFR difference needs
         both versions). The last value returned: the serial of the version let go, or None.
-        Should the index then not be made (the file rewritten in place between the readings
-        or the reading process killed), the file is loaded again at once; if that fails too,
-        the workers serve the old version until the next good reload, and the error says
-        that a worker restarted meanwhile would not serve the zone."""
+        Should the index then not be made (the file changed between the readings, or the
+        reading process killed), the old version is read back from its file, held open since
+        it was loaded (`_hold`, `_restore`), and the reload fails as any other; only when that
+        cannot be (the old file rewritten in place) is the file loaded again at once; if that
+        fails too, the workers serve the old version until the next good reload, and the
+        error says that a worker restarted meanwhile would not serve the zone."""
         alone = RELOAD_NICE if self._workers.count else None
         known = self._verified.get(spec.name, b"")
         let_go: list[int] = []
@@ -457,8 +506,8 @@ class AuthoritativeService(InlineServing):
             index, warnings, report = load_checked(spec, self.clock.now(), self.force, known,
                                                    alone, verified)
         except SigchainError as exc:
-            if not let_go:
-                raise
+            if not let_go or self._restore(spec, let_go[0]):
+                raise  # (restored: the reload failed as any other, the old version served)
             log.warning("zone %s: %s; reading it again", spec.name, exc)
             try:
                 index, warnings, report = load_checked(spec, self.clock.now(), self.force,
