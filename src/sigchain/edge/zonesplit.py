@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, Protocol
 
 import dns.exception
 import dns.name
@@ -32,6 +32,10 @@ class Cut(NamedTuple):
     first: int
     origin: str
     ttl: int | None
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
 
 
 class _NeedsEarlier(Exception):
@@ -123,15 +127,17 @@ def plan(path: str, zone_origin: dns.name.Name, parts: int) -> list[Cut] | None:
     return cuts
 
 
-def _part_lines(f: BinaryIO, end: int) -> Iterator[str]:
-    """The lines of a part without their newline, streamed; over-long lines or bad UTF-8
-    raise (the whole-file reader then says what is wrong)."""
+def _part_lines(f: BinaryIO, end: int, hasher: Hasher | None = None) -> Iterator[str]:
+    """The lines of a part without their newline, streamed (and their bytes fed to `hasher`);
+    over-long lines or bad UTF-8 raise (the whole-file reader then says what is wrong)."""
     pos = f.tell()
     while pos < end:
         raw = f.readline(MAX_LINE + 1)
         if not raw:
             return
         pos += len(raw)
+        if hasher is not None:
+            hasher.update(raw)
         if raw[-1:] == b"\n":
             yield raw[:-1].decode("utf-8")
         elif len(raw) > MAX_LINE:
@@ -140,15 +146,17 @@ def _part_lines(f: BinaryIO, end: int) -> Iterator[str]:
             yield raw.decode("utf-8")
 
 
-def read_part(path: str, zone_origin: str, cut: Cut, refuse_cname_clash: bool) -> Part | None:
+def read_part(path: str, zone_origin: str, cut: Cut, refuse_cname_clash: bool,
+              hasher: Hasher | None = None) -> Part | None:
     """Read one part (in a worker process); None when it must be read with the whole file
-    (any error: the whole-file reader reports it with the right line)."""
+    (any error: the whole-file reader reports it with the right line). The bytes read go to
+    `hasher` (a part read twice can be told to be the same both times)."""
     try:
         state = _PartState(_Origin(dns.name.from_text(cut.origin)))
         state.default_ttl = cut.ttl
         with open(path, "rb") as f:
             f.seek(cut.start)
-            return parse_part(_part_lines(f, cut.end), path, dns.name.from_text(zone_origin),
+            return parse_part(_part_lines(f, cut.end, hasher), path, dns.name.from_text(zone_origin),
                               refuse_cname_clash, state, cut.first)
     except (OSError, UnicodeDecodeError, InputError, NeedsFullReader, _NeedsEarlier,
             dns.exception.DNSException):

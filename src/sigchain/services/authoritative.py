@@ -15,6 +15,7 @@ in the main process delays no answer, and new workers replace the old ones once 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -31,12 +32,14 @@ from sigchain.core.serve.cache import CacheBudget, ResponseCache
 from sigchain.core.serve.fromwire import WireIndexer
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, record_count, serial_gt
+from sigchain.core.verify.report import VerifyReport
 from sigchain.edge.logthrottle import LogThrottle, throttle
 from sigchain.edge.notify import send_notify
 from sigchain.edge.server import Handler, Listeners, Response, TcpTable
 from sigchain.edge.udpworkers import REAP_SECONDS, UdpWorkers
 from sigchain.errors import InputError, SigchainError, UnsafeRefused
 from sigchain.findings import Severity
+from sigchain.services import verifying
 from sigchain.services.control import Channels
 from sigchain.services.inline import InlineZone
 from sigchain.services.inlineserve import InlineServing
@@ -97,16 +100,26 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
 OUT_OF_WINDOW = frozenset({"RRSIG_EXPIRED", "RRSIG_NOT_YET_VALID"})
 
 
-def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneIndex, list[str]]:
+def load_checked(spec: ZoneSpec, now: int, force: bool = False, known: bytes = b"",
+                 alone: int | None = None,
+                 verified: Callable[[VerifyReport | None], object] | None = None,
+                 ) -> tuple[ZoneIndex, list[str], VerifyReport | None]:
     """Parse, verify (if signed) and index one zone file; raise if it must not be served.
     The fast wire reader feeds both the verifier and the index (see ZoneIndex.from_wire).
-    A big file is read and its signatures checked over every core (Verifier.read_and_verify). `force` serves a zone whose only errors are
-    signatures outside their window, with a warning that validators will find it bogus."""
+    A big file is read and its signatures checked over every core (Verifier.read_and_verify),
+    or with `alone` (a niceness) by one process reading its parts one at a time (a reload
+    beside the answering workers: their CPU, and the reload's memory). The crypto of the
+    signatures in `known` (the last load's report's `verified_digests`) is skipped; their
+    fields and validity window are checked as any other's. `force` serves a zone whose only errors are
+    signatures outside their window, with a warning that validators will find it bogus.
+    Returns the index, the warnings and the report (None: not signed)."""
     indexer = WireIndexer(spec.name)  # a big file's records are indexed as they arrive
-    with Verifier() as verifier:  # validators ignore the SEP flag: so do we (dnssec-verify -z)
+    # validators ignore the SEP flag: so do we (dnssec-verify -z)
+    with Verifier(1 if alone is not None else None) as verifier:
         zone, report = verifier.read_and_verify(spec.path, spec.name.to_text(), now, ignore_ksk=True,
                                                 only_signed=True, served=True,
-                                                sink=indexer.add_served)
+                                                sink=indexer.add_served, known=known, alone=alone,
+                                                verified=verified)
     warnings = list(zone.warnings)
     if report is not None:
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
@@ -130,10 +143,10 @@ def load_checked(spec: ZoneSpec, now: int, force: bool = False) -> tuple[ZoneInd
         warnings.append(f"zone {zone.origin} is unsigned: served without DNSSEC")
     with collector_held_off():
         if indexer.keys:
-            return indexer.index(), warnings
+            return indexer.index(), warnings, report
         if zone.served is not None:
-            return ZoneIndex.from_served(zone.origin, zone.served), warnings
-        return ZoneIndex.from_wire(zone.origin, zone.rrsets), warnings
+            return ZoneIndex.from_served(zone.origin, zone.served), warnings, report
+        return ZoneIndex.from_wire(zone.origin, zone.rrsets), warnings, report
 
 
 def _check_downgrade(spec: ZoneSpec, old: ZoneIndex | None, new: ZoneIndex) -> None:
@@ -147,14 +160,21 @@ def _check_downgrade(spec: ZoneSpec, old: ZoneIndex | None, new: ZoneIndex) -> N
         f'[zones."{spec.name}"] to take the zone insecure', file=spec.path)
 
 
-def _announce(outcome: dict[str, str], indexes: dict[dns.name.Name, ZoneIndex]) -> None:
+def _announce(outcome: dict[str, str], indexes: dict[dns.name.Name, ZoneIndex],
+              reports: dict[dns.name.Name, tuple[int, int]] | None = None) -> None:
     """Log the zones a reload brought in — once they are being served — and that each was
-    verified (an unchanged file is not reloaded: see `_reload`)."""
+    verified: how many signatures by their crypto, how many known from the zone's last load
+    (their fields and window checked, see core/verify/known). An unchanged file is not
+    reloaded: see `_reload`."""
     for name, what in outcome.items():
         if what.startswith("serial"):
-            unsigned = indexes[dns.name.from_text(name)].denial == "none"
+            origin = dns.name.from_text(name)
+            unsigned = indexes[origin].denial == "none"
             how = "re-signed incrementally" if what.endswith("inline") else \
                 "unsigned: not verified" if unsigned else "verified"
+            counts = (reports or {}).get(origin)
+            if how == "verified" and counts is not None:
+                how += f"; {counts[0]} signature(s) checked, {counts[1]} known from the last load"
             log.info("reloaded zone %s %s (%s)", name, what.removesuffix(" inline"), how)
 
 
@@ -227,6 +247,11 @@ class AuthoritativeService(InlineServing):
         self.served = Served(tuple(ZoneSet(udp_size=config.udp_size) for _ in config.listens), {})
         self._stamps: dict[dns.name.Name, tuple[int, int, int] | None] = {}
         self._digests: dict[dns.name.Name, bytes | None] = {}  # of the files served now
+        # The digests of the signatures verified in each zone served now (core/verify/known),
+        # and the last reload's (signatures checked, known) per zone, for its log line.
+        self._verified: dict[dns.name.Name, bytes] = {}
+        self._held: dict[dns.name.Name, int] = {}  # open files of versions served (`_hold`)
+        self._counts: dict[dns.name.Name, tuple[int, int]] = {}
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
         self._notifying: dict[dns.name.Name, asyncio.Task[None]] = {}
@@ -297,13 +322,58 @@ class AuthoritativeService(InlineServing):
         if stamp is None or _stamp(spec.path) != stamp:
             stamp = digest = None
         self._stamps[spec.name], self._digests[spec.name] = stamp, digest
+        self._hold(spec, stamp)
+
+    def _hold(self, spec: ZoneSpec, stamp: tuple[int, int, int] | None) -> None:
+        """Keep the file of a version `_load_file` may let go of open: should the reload
+        then fail, that version is read back from it — the same bytes, even once the path
+        names a new file (replaced by a rename, as `sigchain sign` writes)."""
+        held = self._held.pop(spec.name, None)
+        if held is not None:
+            os.close(held)
+        if (stamp is None or spec.inline or spec.allow_transfer.entries or not self._workers.count
+                or stamp[1] < verifying.PARALLEL_READ):
+            return
+        try:
+            fd = os.open(spec.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        st = os.fstat(fd)
+        if (st.st_mtime_ns, st.st_size, st.st_ino) != stamp:
+            os.close(fd)
+            return
+        self._held[spec.name] = fd
+
+    def _restore(self, spec: ZoneSpec, let_go: int) -> bool:
+        """After a failed reload that let go of the version served (serial `let_go`): read
+        it back from its held file, checked to be the bytes loaded then (their digest) and
+        verified again; whether it is served again."""
+        fd, digest = self._held.get(spec.name), self._digests.get(spec.name)
+        if fd is None or digest is None:
+            return False
+        held = f"/proc/{os.getpid()}/fd/{fd}"
+        if _digest(held) != digest:
+            log.warning("zone %s: the file of serial %d was rewritten in place: it cannot be "
+                        "read back", spec.name, let_go)
+            return False
+        try:
+            index, _, _ = load_checked(dataclasses.replace(spec, path=held), self.clock.now(),
+                                       self.force, self._verified.get(spec.name, b""),
+                                       RELOAD_NICE if self._workers.count else None)
+        except SigchainError as exc:
+            log.warning("zone %s: serial %d could not be read back: %s", spec.name, let_go, exc)
+            return False
+        self.indexes[spec.name] = index
+        self._publish()
+        return True
 
     def load_all(self) -> None:
         """First load: every zone must parse and verify, or the server does not start."""
         for spec in self.specs:
             stamp, digest = _stamp(spec.path), _digest(spec.path)
-            index, warnings = (self._inline_start(spec), []) if spec.inline else \
+            index, warnings, report = (self._inline_start(spec), [], None) if spec.inline else \
                 load_checked(spec, self.clock.now(), self.force)
+            self._verified[spec.name] = report.verified_digests if report is not None else b""
             for w in warnings:
                 log.warning("%s", w)
             self.indexes[spec.name] = index
@@ -343,7 +413,7 @@ class AuthoritativeService(InlineServing):
             outcome, changed = self._load_changed()
         if publish:
             self._publish()
-            _announce(outcome, self.indexes)
+            _announce(outcome, self.indexes, self._counts)
         return outcome, changed
 
     def _load_changed(self) -> tuple[dict[str, str], list[dns.name.Name]]:
@@ -370,11 +440,12 @@ class AuthoritativeService(InlineServing):
                     self._remember(spec, stamp, digest)
                     outcome[spec.name.to_text()] = f"serial {self.indexes[spec.name].serial} inline"
                     continue
-                index, warnings = load_checked(spec, self.clock.now(), self.force)
+                index, warnings, report, let_go = self._load_file(spec)
                 _check_downgrade(spec, self.indexes.get(spec.name), index)
             except SigchainError as exc:
                 old = self.indexes.get(spec.name)
-                kept = f"serial {old.serial} stays served" if old else "not served"
+                kept = f"serial {old.serial} stays served" if old else \
+                    "its workers keep serving it" if spec.name in self._verified else "not served"
                 log.error("reload of zone %s failed: %s; %s", spec.name, exc, kept)
                 outcome[spec.name.to_text()] = f"failed: {exc}"
                 continue
@@ -385,11 +456,68 @@ class AuthoritativeService(InlineServing):
                 self.histories[spec.name], notify = self._next_history(spec, old, index)
                 if notify:
                     changed.append(spec.name)
+            elif let_go is not None:  # no transfers: no history, secondaries told of a newer serial
+                self.histories[spec.name] = History()
+                if serial_gt(index.serial, let_go):
+                    changed.append(spec.name)
+                elif index.serial != let_go:
+                    log.warning("zone %s serial went back from %d to %d", spec.name, let_go,
+                                index.serial)
             self.indexes[spec.name] = index
             self.loaded_at[spec.name] = self.clock.now()
             self._remember(spec, stamp, digest)
+            self._verified[spec.name] = report.verified_digests if report is not None else b""
+            if report is not None:
+                self._counts[spec.name] = (report.signatures_checked - report.signatures_known,
+                                           report.signatures_known)
             outcome[spec.name.to_text()] = f"serial {index.serial}"
         return outcome, changed
+
+    def _load_file(self, spec: ZoneSpec) -> tuple[ZoneIndex, list[str], VerifyReport | None, int | None]:
+        """`load_checked` for a reload: beside answering workers the file is read by one
+        process at a lower priority; and once the new version has verified, the main process
+        lets go of the old one before it indexes the new (the workers answer from their own
+        copy until new ones are forked): its memory is unmapped instead of copied page by
+        page as the new index's allocations, and then its release, write to pages shared
+        with the workers (issue 14: a reload's peak 2.4x the steady memory with both held,
+        2.0x without). Not when the zone's transfers are allowed (the IXFR difference needs
+        both versions). The last value returned: the serial of the version let go, or None.
+        Should the index then not be made (the file changed between the readings, or the
+        reading process killed), the old version is read back from its file, held open since
+        it was loaded (`_hold`, `_restore`), and the reload fails as any other; only when that
+        cannot be (the old file rewritten in place) is the file loaded again at once; if that
+        fails too, the workers serve the old version until the next good reload, and the
+        error says that a worker restarted meanwhile would not serve the zone."""
+        alone = RELOAD_NICE if self._workers.count else None
+        known = self._verified.get(spec.name, b"")
+        let_go: list[int] = []
+
+        def verified(report: VerifyReport | None) -> None:
+            old = self.indexes.get(spec.name)
+            if (old is None or report is None or spec.allow_transfer.entries or alone is None
+                    or any(f.severity is Severity.ERROR for f in report.findings)):
+                return
+            let_go.append(old.serial)
+            del old
+            self.indexes.pop(spec.name)
+            self._publish()  # the zone sets held the old version too
+
+        try:
+            index, warnings, report = load_checked(spec, self.clock.now(), self.force, known,
+                                                   alone, verified)
+        except SigchainError as exc:
+            if not let_go or self._restore(spec, let_go[0]):
+                raise  # (restored: the reload failed as any other, the old version served)
+            log.warning("zone %s: %s; reading it again", spec.name, exc)
+            try:
+                index, warnings, report = load_checked(spec, self.clock.now(), self.force,
+                                                       known, alone)
+            except SigchainError as again:
+                raise type(again)(
+                    f"{again}; the workers answer from serial {let_go[0]} until a reload "
+                    "succeeds, but a worker restarted meanwhile would not serve the zone",
+                    file=again.file, line=again.line) from None
+        return index, warnings, report, let_go[0] if let_go else None
 
     def reload(self) -> dict[str, str]:
         """Reload changed zone files; a failing zone keeps its old version. Thread-safe
@@ -408,7 +536,7 @@ class AuthoritativeService(InlineServing):
             if any(v.startswith("serial") for v in outcome.values()):
                 self._start_workers()
                 self._workers.wait_released()  # before a NOTIFY brings a secondary's IXFR
-            _announce(outcome, self.indexes)
+            _announce(outcome, self.indexes, self._counts)
             for name in changed:
                 self.notify(name)
             if not self._again:

@@ -2,11 +2,18 @@
 reads it, sends this process a summary of its names, then checks its own signatures in the
 context the whole zone gives (core/verify/parts) while this process checks the chains; the
 RRsets come back only when asked for (the server indexes them), a part at a time and in
-chunks that the part lets go of as it sends them (a reload's peak memory, see `_send_served`)."""
+chunks that the part lets go of as it sends them (a reload's peak memory, see `_send_served`).
+
+`read_and_verify_alone` is the lean form a server's reload uses beside the workers answering
+queries: one process at a lower priority reads the parts one after the other, verifies the
+zone and ends (its memory: the names' summaries and one part); a second reads each part again
+for the index, refusing a part whose bytes differ from the first reading's."""
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -19,11 +26,13 @@ from sigchain.core.dnssec.policy import DEFAULT_POLICY
 from sigchain.core.serve.fromwire import served_form
 from sigchain.core.verify import parts as vparts
 from sigchain.core.verify import verifier
+from sigchain.core.verify.known import known_set
 from sigchain.core.verify.report import VerifyReport
 from sigchain.core.zone.wire import WireRRset
 from sigchain.edge import zonesplit
 from sigchain.edge.fastparse import check_apex, ignored_warnings
 from sigchain.edge.zonefile import WireZone
+from sigchain.errors import InputError
 
 
 def _worker(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse: bool) -> None:
@@ -54,6 +63,11 @@ SERVED_CHUNK = 20_000
 def _send_served(conn: Connection, rrsets: list[WireRRset]) -> None:
     """Send `rrsets` in `served_form`, in chunks, then None; each chunk's RRsets are let go
     of as it is sent (this part shrinks while the server's index grows)."""
+    _send_chunks(conn, rrsets)
+    conn.send(None)
+
+
+def _send_chunks(conn: Connection, rrsets: list[WireRRset]) -> None:
     rrsets.reverse()  # taken from the end: each chunk is freed without moving the rest
     while rrsets:
         chunk = rrsets[-SERVED_CHUNK:]
@@ -61,7 +75,6 @@ def _send_served(conn: Connection, rrsets: list[WireRRset]) -> None:
         chunk.reverse()  # back in the file's order
         conn.send(served_form(chunk))
         del chunk
-    conn.send(None)
 
 
 class Parts:
@@ -87,14 +100,8 @@ class Parts:
         """Each part's (ignored lines, has SOA, has NS, summary); None when some part must be
         read with the whole file (see `zonesplit.read_part`) or an owner is in two parts."""
         got = [c.recv() for c in self.conns]
-        if any(g is None for g in got):
+        if any(g is None for g in got) or not _disjoint([g[3] for g in got]):
             return None
-        seen: set[tuple[bytes, ...]] = set()
-        for g in got:
-            keys = {k for k, _, _ in g[3].names}
-            if not seen.isdisjoint(keys):
-                return None
-            seen |= keys
         return got
 
     def ask(self, kind: str, arg: object = None) -> None:
@@ -133,21 +140,36 @@ class Parts:
             self._end(i)
 
 
-def _verify(parts: Parts, summaries: list[vparts.Summary], now: int, ignore_ksk: bool,
-            only_signed: bool) -> VerifyReport | None:
-    """The report from the parts' summaries and their own signature checks (the whole-zone
-    structures made here are gone when it returns)."""
+def _disjoint(summaries: Sequence[vparts.Summary]) -> bool:
+    """Whether no owner is in two parts."""
+    seen: set[tuple[bytes, ...]] = set()
+    for s in summaries:
+        keys = {k for k, _, _ in s.names}
+        if not seen.isdisjoint(keys):
+            return False
+        seen |= keys
+    return True
+
+
+def _verify(origin: dns.name.Name, summaries: list[vparts.Summary], now: int, ignore_ksk: bool,
+            only_signed: bool, ask: Callable[[verifier.SigContext], object],
+            answers: Callable[[], list[vparts.Checked]],
+            known: frozenset[bytes] = frozenset()) -> VerifyReport | None:
+    """The report from the parts' summaries and their own signature checks (`ask` starts
+    them, `answers` collects them); the whole-zone structures made here are gone when it
+    returns."""
     z = vparts.merge(summaries)
+    summaries.clear()  # what the checks need of them is in `z` (the caller may hold no other)
     signed = bool(z.signing_algs) or any(RdataType.DNSKEY in rs for rs in z.data.values())
     if not signed and only_signed:
         return None
-    report = VerifyReport(parts.origin)
-    ctx, zshape, types_at, soa = verifier.begin(report, z, now, ignore_ksk, DEFAULT_POLICY)
+    report = VerifyReport(origin)
+    ctx, zshape, types_at, soa = verifier.begin(report, z, now, ignore_ksk, DEFAULT_POLICY, known)
     if ctx is not None:
-        parts.ask("check", ctx)
-        tail = VerifyReport(parts.origin)
+        ask(ctx)
+        tail = VerifyReport(origin)
         verifier.finish(tail, z, zshape, types_at, soa)  # while the parts check signatures
-        vparts.add_checked(report, parts.answers())
+        vparts.add_checked(report, answers())
         report.findings += tail.findings
         report.denial, report.nsec3 = tail.denial, tail.nsec3
     return report
@@ -155,7 +177,7 @@ def _verify(parts: Parts, summaries: list[vparts.Summary], now: int, ignore_ksk:
 
 def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: bool,
                     records: bool, only_signed: bool, served: bool = False,
-                    sink: Callable[[list[Any]], object] | None = None,
+                    sink: Callable[[list[Any]], object] | None = None, known: bytes = b"",
                     ) -> tuple[WireZone, VerifyReport | None] | None:
     """The zone (its RRsets when `records`: in `served_form` when `served`, handed to `sink`
     chunk by chunk when given, else as `zone.served`) and its report (None: `only_signed`
@@ -166,7 +188,8 @@ def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: boo
     path, origin = parts.path, parts.origin
     check_apex(any(g[1] for g in got), not require_ns or any(g[2] for g in got), origin, path)
     zone = WireZone(origin, [], path, ignored_warnings(path, [i for g in got for i in g[0]]))
-    report = _verify(parts, [g[3] for g in got], now, ignore_ksk, only_signed)
+    report = _verify(origin, [g[3] for g in got], now, ignore_ksk, only_signed,
+                     lambda ctx: parts.ask("check", ctx), parts.answers, known_set(known))
     del got  # the names' summaries go before the records come (less left fragmented)
     if records and served:
         if sink is None:
@@ -176,4 +199,146 @@ def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: boo
     elif records:
         parts.ask("rrsets")
         zone.rrsets = [r for rs in parts.answers() for r in rs]
+    return zone, report
+
+
+# ---- one process at a time (a reload beside the answering workers) ---------------------------
+
+class _Changed(Exception):
+    """A part's bytes differ from its first reading's."""
+
+
+def _lower(nice: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+        except OSError:
+            pass
+
+
+def _reread(path: str, origin: str, cut: zonesplit.Cut, refuse: bool, digest: bytes) -> list[WireRRset]:
+    h = hashlib.blake2b(digest_size=32)
+    part = zonesplit.read_part(path, origin, cut, refuse, h)
+    if part is None or h.digest() != digest:
+        raise _Changed
+    return part.rrsets
+
+
+def _alone_verify(conn: Connection, path: str, origin: str, cuts: Sequence[zonesplit.Cut],
+                  refuse: bool, now: int, ignore_ksk: bool, only_signed: bool, known: bytes,
+                  nice: int) -> None:
+    """Read the parts one after the other for their summaries, then again one after the
+    other for their signature checks; send (ignored lines, has SOA, has NS, report, each
+    part's digest), None when the file must be read whole, "changed" when it changed."""
+    _lower(nice)
+    name = dns.name.from_text(origin)
+    got, digests = [], []
+    for cut in cuts:
+        h = hashlib.blake2b(digest_size=32)
+        part = zonesplit.read_part(path, origin, cut, refuse, h)
+        if part is None:
+            conn.send(None)
+            return
+        got.append((part.ignored, part.has_soa, part.has_ns, vparts.summary(part.rrsets)))
+        digests.append(h.digest())
+        del part
+    ignored = [i for g in got for i in g[0]]
+    has_soa, has_ns = any(g[1] for g in got), any(g[2] for g in got)
+    summaries = [g[3] for g in got]
+    del got  # the summaries' names go once merged (`_verify`)
+    if not _disjoint(summaries):
+        conn.send(None)
+        return
+    todo: list[verifier.SigContext] = []
+
+    def answers() -> list[vparts.Checked]:
+        return [vparts.check_part(_reread(path, origin, cut, refuse, d), todo[0], name)
+                for cut, d in zip(cuts, digests, strict=True)]
+
+    try:
+        report = _verify(name, summaries, now, ignore_ksk, only_signed, todo.append, answers,
+                         known_set(known))
+    except _Changed:
+        conn.send("changed")
+        return
+    conn.send((ignored, has_soa, has_ns, report, digests))
+
+
+def _alone_served(conn: Connection, path: str, origin: str, cuts: Sequence[zonesplit.Cut],
+                  refuse: bool, digests: list[bytes], nice: int) -> None:
+    """Each part read again and sent in `served_form` chunks, then None ("changed" instead
+    when a part's bytes are not those verified)."""
+    _lower(nice)
+    for cut, d in zip(cuts, digests, strict=True):
+        try:
+            rrsets = _reread(path, origin, cut, refuse, d)
+        except _Changed:
+            conn.send("changed")
+            return
+        _send_chunks(conn, rrsets)
+        del rrsets
+    conn.send(None)
+
+
+def _one(target: Callable[..., None], *args: object) -> tuple[Connection, Any]:
+    ctx = multiprocessing.get_context("forkserver")
+    mine, theirs = ctx.Pipe()
+    p = ctx.Process(target=target, args=(theirs, *args), daemon=True)
+    p.start()
+    theirs.close()
+    return mine, p
+
+
+def _end(conn: Connection, p: Any) -> None:
+    conn.close()
+    p.join(5)
+    if p.is_alive():
+        p.kill()
+        p.join()
+
+
+def _changed(path: str) -> InputError:
+    return InputError(f"{path} changed while it was read: not loaded (reload again)", file=path)
+
+
+def read_and_verify_alone(path: str, origin: dns.name.Name, cuts: Sequence[zonesplit.Cut], now: int,
+                          ignore_ksk: bool, *, require_ns: bool, refuse_cname_clash: bool,
+                          only_signed: bool, known: bytes, nice: int,
+                          sink: Callable[[list[Any]], object],
+                          verified: Callable[[VerifyReport | None], object] | None = None,
+                          ) -> tuple[WireZone, VerifyReport | None] | None:
+    """`read_and_verify` with `served` and `sink`, the parts read one at a time by one
+    process at niceness `nice`, then again by another for `sink`; the crypto of signatures
+    whose digest is in `known` (core/verify/known) is skipped."""
+    refuse = refuse_cname_clash
+    conn, p = _one(_alone_verify, path, origin.to_text(), list(cuts), refuse, now, ignore_ksk,
+                   only_signed, known, nice)
+    try:
+        got = conn.recv()
+    except EOFError:
+        got = None  # the reading process failed: the whole-file reader says why
+    finally:
+        _end(conn, p)
+    if got is None:
+        return None
+    if got == "changed":
+        raise _changed(path)
+    ignored, has_soa, has_ns, report, digests = got
+    check_apex(has_soa, not require_ns or has_ns, origin, path)
+    zone = WireZone(origin, [], path, ignored_warnings(path, ignored))
+    if verified is not None:
+        verified(report)
+    conn, p = _one(_alone_served, path, origin.to_text(), list(cuts), refuse, digests, nice)
+    try:
+        while (chunk := conn.recv()) is not None:
+            if chunk == "changed":
+                raise _changed(path)
+            sink(chunk)
+            del chunk
+    except EOFError:
+        raise InputError(f"{path}: the process reading it again ended early: not loaded",
+                         file=path) from None
+    finally:
+        _end(conn, p)
     return zone, report

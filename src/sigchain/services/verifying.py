@@ -17,6 +17,7 @@ from typing import Any
 from dns.rdatatype import RdataType
 
 from sigchain.core.verify import verifier
+from sigchain.core.verify.known import known_set
 from sigchain.edge import zonefile, zonesplit
 from sigchain.edge.zonefile import WireZone
 from sigchain.services import partverify
@@ -25,6 +26,9 @@ from sigchain.services.signing import default_threads
 BATCH = 1000  # signatures per task
 POOL_MIN = verifier.CHUNK  # fewer signatures than one chunk are checked in this process
 PARALLEL_READ = 8 << 20  # bytes: a smaller file is read in one process
+# bytes per part when the parts are read one at a time (`alone`): what the reading process
+# holds parsed at once is about 30 times this (a 100k-name signed zone is ~66 MB)
+ALONE_PART = 4 << 20
 
 
 def _warm() -> None:
@@ -81,14 +85,30 @@ class Verifier:
         require_ns: bool = True, refuse_cname_clash: bool = True, records: bool = True,
         only_signed: bool = False, served: bool = False,
         sink: Callable[[list[Any]], object] | None = None,
+        known: bytes = b"", alone: int | None = None,
+        verified: Callable[[verifier.VerifyReport | None], object] | None = None,
     ) -> tuple[WireZone, verifier.VerifyReport | None]:
         """Read a zone file (`zonefile.load_wire`) and verify it: (the zone, with its RRsets
         when `records`, or with `served`, maybe as `WireZone.served`; its report, None when
         `only_signed` and it is not signed). A big
         file is read and verified in parts by one process per core (services/partverify):
         the same records, warnings, errors and findings; a file that cannot be cut into
-        parts of whole owners, or whose parts find an error, is read whole."""
-        if self.threads > 1 and _at_least(path, PARALLEL_READ):
+        parts of whole owners, or whose parts find an error, is read whole. The crypto of
+        the signatures in `known` (core/verify/known: an earlier report's `verified_digests`)
+        is skipped. With `alone` (a niceness) and a `sink`, a big file's parts are read one
+        at a time by one process at that niceness (partverify.read_and_verify_alone: the
+        memory of a reload beside the answering workers)."""
+        if alone is not None and sink is not None and _at_least(path, PARALLEL_READ):
+            zorigin = zonefile.choose_origin(path, origin)
+            cuts = zonesplit.plan(path, zorigin, max(2, os.path.getsize(path) // ALONE_PART))
+            if cuts is not None:
+                done = partverify.read_and_verify_alone(
+                    path, zorigin, cuts, now, ignore_ksk, require_ns=require_ns,
+                    refuse_cname_clash=refuse_cname_clash, only_signed=only_signed, known=known,
+                    nice=alone, sink=sink, verified=verified)
+                if done is not None:
+                    return done
+        elif self.threads > 1 and _at_least(path, PARALLEL_READ):
             zorigin = zonefile.choose_origin(path, origin)
             cuts = zonesplit.plan(path, zorigin, self.threads)
             if cuts is not None:
@@ -96,7 +116,7 @@ class Verifier:
                 try:
                     done = partverify.read_and_verify(parts, now, ignore_ksk, require_ns=require_ns,
                                                       records=records, only_signed=only_signed,
-                                                      served=served, sink=sink)
+                                                      served=served, sink=sink, known=known)
                 finally:
                     parts.close()
                 if done is not None:
@@ -104,11 +124,13 @@ class Verifier:
         zone = zonefile.load_wire(path, origin, require_ns=require_ns,
                                   refuse_cname_clash=refuse_cname_clash)
         signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
-        return zone, self.verify(zone, now, ignore_ksk) if signed or not only_signed else None
+        return zone, self.verify(zone, now, ignore_ksk, known) if signed or not only_signed else None
 
-    def verify(self, zone: WireZone, now: int, ignore_ksk: bool = False) -> verifier.VerifyReport:
+    def verify(self, zone: WireZone, now: int, ignore_ksk: bool = False,
+               known: bytes = b"") -> verifier.VerifyReport:
         checker: verifier.Checker = self.checker if self.checker is not None else verifier.serial_checker
-        return verifier.verify_records(zone.rrsets, zone.origin, now, ignore_ksk, checker)
+        return verifier.verify_records(zone.rrsets, zone.origin, now, ignore_ksk, checker,
+                                       known=known_set(known))
 
     def close(self) -> None:
         if self.checker is not None:

@@ -11,8 +11,15 @@ from typing import NamedTuple
 
 from dns.rdatatype import RdataType
 
+from sigchain.core.verify.known import KnownChecker
 from sigchain.core.verify.report import VerifyReport
-from sigchain.core.verify.verifier import Indexed, SigContext, check_signatures, index_zone
+from sigchain.core.verify.verifier import (
+    Indexed,
+    SigContext,
+    check_signatures,
+    index_zone,
+    serial_checker,
+)
 from sigchain.core.zone.records import Key
 from sigchain.core.zone.wire import WireRRset
 from sigchain.findings import Finding
@@ -69,23 +76,26 @@ def merge(summaries: Sequence[Summary]) -> Indexed:
 
 
 class Checked(NamedTuple):
-    """A part's signatures checked: its findings, where each name's findings start, and
-    the report's counts."""
+    """A part's signatures checked: its findings, where each name's findings start, the
+    report's counts, and the digests of the signatures verified (core/verify/known)."""
 
     findings: list[Finding]
     marks: list[tuple[Key, int]]
-    counts: tuple[int, int, int, int]
+    counts: tuple[int, int, int, int, int]
+    verified: bytes
 
 
 def check_part(rrsets: Sequence[WireRRset], ctx: SigContext, origin: object) -> Checked:
-    """The signatures of a part's RRsets (in a worker, serially)."""
+    """The signatures of a part's RRsets (in a worker, serially; those in `ctx.known`
+    without their crypto)."""
     rep = VerifyReport(origin)  # type: ignore[arg-type]
     marks: list[tuple[Key, int]] = []
     z = index_zone(rrsets)
-    check_signatures(rep, z, ctx, None, marks=marks)
+    kc = KnownChecker(serial_checker, ctx.known)
+    check_signatures(rep, z, ctx, None, kc, marks=marks)
     counts = (rep.rrsets_checked, rep.signatures_checked, rep.signatures_verified,
-              rep.signatures_valid)
-    return Checked(rep.findings, marks, counts)
+              rep.signatures_valid, kc.skipped)
+    return Checked(rep.findings, marks, counts, kc.packed)
 
 
 def add_checked(rep: VerifyReport, parts: Sequence[Checked]) -> None:
@@ -102,3 +112,5 @@ def add_checked(rep: VerifyReport, parts: Sequence[Checked]) -> None:
         rep.signatures_checked += c.counts[1]
         rep.signatures_verified += c.counts[2]
         rep.signatures_valid += c.counts[3]
+        rep.signatures_known += c.counts[4]
+    rep.verified_digests += b"".join(c.verified for c in parts)

@@ -22,6 +22,8 @@ class VerifyReport:
     signatures_verified: int = 0  # RRSIGs whose signature verifies (in their window or not)
     signatures_checked: int = 0  # every RRSIG over an authoritative RRset
     signatures_valid: int = 0  # verifies, in its validity window, with the right fields
+    signatures_known: int = 0  # of those verified: known from the last load, crypto skipped
+    verified_digests: bytes = b""  # of every signature verified (core/verify/known)
     nsec3: dict[str, object] | None = None
 
     def add(self, code: str, params: Mapping[str, Param], name: dns.name.Name | str | None = None,

@@ -31,6 +31,7 @@ from sigchain.core.dnssec import algorithms
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import rrset_data, time_status, wrong_fields
 from sigchain.core.verify.chains import check_nsec, check_nsec3
+from sigchain.core.verify.known import KnownChecker
 from sigchain.core.verify.report import VerifyReport
 from sigchain.core.zone.records import Key, key_of, key_wire, type_text
 from sigchain.core.zone.shape import (
@@ -165,6 +166,8 @@ class SigContext(NamedTuple):
     ignore_ksk: bool
     # Revoked keys: they may only sign the DNSKEY RRset themselves (RFC 5011 §2.1).
     self_signers: dict[tuple[int, int], list[int]]
+    # Digests of the signatures verified at the last load (core/verify/known).
+    known: AbstractSet[bytes] = frozenset()
 
 
 _NOT_DATA = frozenset({RdataType.NSEC3, RdataType.RRSIG})
@@ -197,8 +200,8 @@ def _data_shape(okey: Key, types_at: Mapping[Key, frozenset[int]]) -> ZoneShape:
     return shape(okey, present, ops=LABEL_KEYS)
 
 
-def begin(rep: VerifyReport, z: Indexed, now: int, ignore_ksk: bool, policy: DnssecPolicy
-          ) -> tuple[SigContext | None, ZoneShape, Mapping[Key, AbstractSet[int]], WireRRset]:
+def begin(rep: VerifyReport, z: Indexed, now: int, ignore_ksk: bool, policy: DnssecPolicy,
+          known: AbstractSet[bytes] = frozenset()) -> tuple[SigContext | None, ZoneShape, Mapping[Key, AbstractSet[int]], WireRRset]:
     """The whole-zone checks that come before the signatures (apex, keys, CNAMEs, algorithms
     that sign nothing); the signatures' context (None: no DNSKEY, nothing to check), the
     zone's shape, types by name and SOA for `finish`. `z` needs no RRSIG wires."""
@@ -225,7 +228,7 @@ def begin(rep: VerifyReport, z: Indexed, now: int, ignore_ksk: bool, policy: Dns
     cuts = {n: ts for n, ts in types_at.items()
             if n == okey or RdataType.NS in ts or RdataType.DNAME in ts}
     ctx = SigContext(okey, z.text(okey), dnskey.wires, keys, signing, cuts, now, ignore_ksk,
-                     _usable_keys(dnskey, policy, revoked=True))
+                     _usable_keys(dnskey, policy, revoked=True), known)
     return ctx, zshape, types_at, soa
 
 
@@ -249,15 +252,19 @@ def verify_records(
     ignore_ksk: bool = False,
     checker: Checker = serial_checker,
     policy: DnssecPolicy = DEFAULT_POLICY,
+    known: AbstractSet[bytes] = frozenset(),
 ) -> VerifyReport:
     """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged);
-    keys of algorithms the policy does not validate are left out, as a validator would."""
+    keys of algorithms the policy does not validate are left out, as a validator would.
+    The crypto of signatures in `known` (core/verify/known) is skipped."""
     rep = VerifyReport(origin)
     z = index_zone(rrsets)
     ctx, zshape, types_at, soa = begin(rep, z, now, ignore_ksk, policy)
     if ctx is None:
         return rep
-    check_signatures(rep, z, ctx, zshape, checker)
+    kc = KnownChecker(checker, known)
+    check_signatures(rep, z, ctx, zshape, kc)
+    rep.signatures_known, rep.verified_digests = kc.skipped, kc.packed
     finish(rep, z, zshape, types_at, soa)
     return rep
 
