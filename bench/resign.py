@@ -41,7 +41,9 @@ import knot  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SIGCHAIN = str(ROOT / ".venv" / "bin" / "sigchain")
 ORIGIN = "bench.test."
-ADDR = "127.0.0.1"
+# Its own loopback address: bench/sign and bench/serve use 127.0.0.1 (bench/sign's knotd on
+# port 53541 too), and the interop tests their 127.5x-127.6x ranges; both may run meanwhile.
+ADDR = "127.65.0.1"
 SECRET = base64.b64encode(b"sigchain-bench-resign-key-32byte").decode()
 KEYRING = dns.tsigkeyring.from_text({"upd.": ("hmac-sha256", SECRET)})
 SIGN_TIMEOUT = 3600.0

@@ -8,8 +8,9 @@ parse or verify is not loaded and its previous version stays served (DESIGN.md p
 never publish bogus). A reload that brings a zone a new serial records the difference from
 the old version (for IXFR, RFC 1995) and NOTIFYs the zone's also-notify targets (RFC 1996).
 With UDP workers (the default on more than one CPU) every query, UDP or TCP, is answered by
-forked workers from the snapshot they were forked with (`edge.udpworkers`): a reload's load
-in the main process delays no answer, and new workers replace the old ones once it is done.
+forked workers (`edge.udpworkers`): a reload's load in the main process delays no answer;
+an inline zone's change is then sent to the workers as a patch of the index they hold, any
+other change has new workers forked to replace the old ones (`services.workersync`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from sigchain.services.reloadmem import collector_held_off, served_versions_froz
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
 from sigchain.services.updatein import UpdateIntake
 from sigchain.services.verifying import Verifier
+from sigchain.services.workersync import Synced, WorkerSync
 from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
@@ -199,7 +201,7 @@ async def _in_thread(fn: Callable[[], T], nice: int = 0) -> T:
     return result
 
 
-class AuthoritativeService(InlineServing):
+class AuthoritativeService(InlineServing, WorkerSync):
     """Serves the configured zones until stopped; SIGHUP reloads, SIGTERM/SIGINT stop.
     Zones with a policy are signed here (`self.inline`, see services.inline)."""
 
@@ -240,16 +242,14 @@ class AuthoritativeService(InlineServing):
         self._exact = count > 0 and self.rrl is None
         self._workers = UdpWorkers(count, config.tcp_limits,
                                    self.rrl.counters if self.rrl else None,
-                                   self.rrl.in_worker if self.rrl else None)
+                                   self.rrl.in_worker if self.rrl else None,
+                                   self._worker_update)
+        self.index_versions: dict[dns.name.Name, int] = {}  # see services.workersync
+        self._synced: Synced | None = None
         self._udp: list[tuple[int, Handler]] = []
         self._tcp: list[tuple[int, Handler]] = []
         self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
         self._throttles: list[LogThrottle] = []
-
-    def _start_workers(self) -> None:
-        """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
-        if self._udp and self._workers.count:
-            self._workers.start(self._udp, self._tcp)
 
     @property
     def zones(self) -> ZoneSet:
@@ -406,8 +406,7 @@ class AuthoritativeService(InlineServing):
             self._publish()
             self.last_reload = outcome
             if any(v.startswith("serial") for v in outcome.values()):
-                self._start_workers()
-                self._workers.wait_released()  # before a NOTIFY brings a secondary's IXFR
+                self._sync_workers()  # before a NOTIFY brings a secondary's IXFR
             _announce(outcome, self.indexes)
             for name in changed:
                 self.notify(name)
