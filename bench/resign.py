@@ -38,10 +38,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import genzone  # noqa: E402
 import knot  # noqa: E402
 
+from sigchain.edge import loopback  # noqa: E402
+from sigchain.errors import SigchainError  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SIGCHAIN = str(ROOT / ".venv" / "bin" / "sigchain")
 ORIGIN = "bench.test."
-ADDR = "127.0.0.1"
+# Its own loopback address: bench/sign and bench/serve use 127.0.0.1 (bench/sign's knotd on
+# port 53541 too), and the interop tests their 127.5x-127.6x ranges; both may run meanwhile.
+# named listens only on addresses configured on an interface: it is added to lo for the run
+# when missing (as the lab adds its own; root needed) and removed after.
+ADDR = "127.65.0.1"
 SECRET = base64.b64encode(b"sigchain-bench-resign-key-32byte").decode()
 KEYRING = dns.tsigkeyring.from_text({"upd.": ("hmac-sha256", SECRET)})
 SIGN_TIMEOUT = 3600.0
@@ -120,7 +127,7 @@ def named_conf(work: Path, zone: Path, port: int) -> list[str]:
     conf = work / "named.conf"
     conf.write_text(
         f'options {{ directory "{work}"; pid-file "{work}/named.pid"; listen-on port {port} {{ {ADDR}; }};\n'
-        '  listen-on-v6 { none; }; recursion no; notify no; };\n'
+        '  listen-on-v6 { none; }; recursion no; notify no; dnssec-validation no; };\n'
         f'key "upd." {{ algorithm hmac-sha256; secret "{SECRET}"; }};\n'
         'dnssec-policy "bench" { keys { csk lifetime unlimited algorithm ecdsap256sha256; };\n'
         '  nsec3param iterations 0 optout no salt-length 0; };\n'
@@ -148,6 +155,8 @@ def knot_conf(work: Path, zone: Path, port: int) -> list[str]:
         f"    signing-threads: {cores}\n"
         f"zone:\n  - domain: {ORIGIN}\n    file: {work}/knot.zone\n    storage: {db}\n"
         "    zonefile-sync: -1\n    zonefile-load: whole\n    semantic-checks: off\n"
+        # the default 100 MiB journal cannot hold the first signing of 1M names
+        "    journal-max-usage: 8G\n"
         "    dnssec-signing: on\n    dnssec-policy: bench\n    acl: upd\n"
     )
     return ["knotd", "-c", str(conf)]
@@ -216,6 +225,21 @@ def main() -> None:
     missing = [t for t in ("named", "knotd") if shutil.which(t) is None]
     if missing:
         raise SystemExit(f"missing peers {missing}: run dev/peers")
+    added = ADDR not in loopback.addresses()
+    if added:
+        try:
+            loopback.add(ADDR)
+        except SigchainError as exc:
+            raise SystemExit(f"{exc} (named needs {ADDR} configured on lo)") from None
+    try:
+        rows = run_all(args)
+    finally:
+        if added:
+            loopback.remove(ADDR)
+    report(rows, args.updates, args.via)
+
+
+def run_all(args: argparse.Namespace) -> list[tuple[int, str, dict[str, float]]]:
     rows = []
     for names in args.names:
         work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resign-"))
@@ -228,7 +252,7 @@ def main() -> None:
             rows.append((names, label.strip(), r))
             print(f"# {names} names, {label}: {r}", flush=True)
         shutil.rmtree(work)
-    report(rows, args.updates, args.via)
+    return rows
 
 
 def report(rows: list[tuple[int, str, dict[str, float]]], updates: int, via: str) -> None:

@@ -8,7 +8,9 @@ forwarded to the main process. Everything binds in 127.63.1.0/24 (this file's ra
 from __future__ import annotations
 
 import base64
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,3 +134,53 @@ def test_a_zone_served_from_a_signed_file_refuses_updates(server: Server) -> Non
     assert r.returncode != 0 and "update failed: REFUSED" in r.stdout + r.stderr, r.stderr
     assert serial(server, "other.test.") == before
     assert "served from a signed file" in server.text()
+
+
+def _workers(server: Server) -> set[int]:
+    """The server's forked answering workers (its child processes)."""
+    pid = server.proc.pid
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids |= {int(p) for p in (task / "children").read_text().split()}
+    return kids
+
+
+def _served_everywhere(server: Server, name: str, before: int) -> None:
+    """`name`'s A record is answered signed over UDP and TCP, and an IXFR from serial
+    `before` carries it (with its RRSIG) incrementally."""
+    for tcp in (False, True):
+        r = server.query(name, "A", tcp=tcp)
+        assert {rrset.rdtype for rrset in r.answer} == {dns.rdatatype.A, dns.rdatatype.RRSIG}, r
+    messages = list(dns.query.xfr(server.host, "example.test.", rdtype=dns.rdatatype.IXFR,
+                                  serial=before, port=server.port, timeout=10,
+                                  relativize=False))
+    rrsets = [rrset for m in messages for rrset in m.answer]
+    soas = [rrset for rrset in rrsets if rrset.rdtype == dns.rdatatype.SOA]
+    assert len(soas) > 1, "an IXFR answered with the whole zone, not the difference"
+    owners = {(rrset.name.to_text(), rrset.rdtype) for rrset in rrsets}
+    assert (name, dns.rdatatype.A) in owners and (name, dns.rdatatype.RRSIG) in owners, owners
+
+
+def test_changes_reach_the_running_workers_without_forking_new_ones(server: Server) -> None:
+    """An UPDATE and a SIGHUP after an edit of the unsigned file are handed to the running
+    workers (same pids), and served at once over UDP, TCP and IXFR."""
+    workers = _workers(server)
+    assert len(workers) == 3  # two for UDP, one for TCP
+    before = serial(server)
+    r = nsupdate(server, "zone example.test\nupdate add kept.example.test. 300 A 192.0.2.71")
+    assert r.returncode == 0, r.stdout + r.stderr
+    _served_everywhere(server, "kept.example.test.", before)
+    assert _workers(server) == workers
+
+    before = serial(server)
+    unsigned = server.log.parent / "example.test.zone"
+    with open(unsigned, "a") as f:
+        f.write("edited.example.test. 300 IN A 192.0.2.72\n")
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while serial(server) == before:
+        assert time.monotonic() < deadline, server.text()[-3000:]
+        time.sleep(0.05)
+    _served_everywhere(server, "edited.example.test.", before)
+    assert _workers(server) == workers
+    assert "did not apply an update" not in server.text()

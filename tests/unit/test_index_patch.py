@@ -16,6 +16,7 @@ import dns.rdatatype
 import pytest
 from dns.rdatatype import RdataType
 
+from sigchain.core.serve import persist
 from sigchain.core.serve.fastpath import respond
 from sigchain.core.serve.fromwire import Served
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
@@ -188,9 +189,21 @@ def answers(z: ZoneIndex) -> list[bytes | str | None]:
     return out
 
 
+@pytest.fixture(params=["whole", "pieces"])
+def pieces(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The index's maps and sorted lists as plain dicts and tuples (a small zone), or in
+    tiny shards and chunks (as a big zone's are, see core.serve.persist)."""
+    if request.param == "pieces":
+        for name, value in (("SHARD_MIN", 4), ("SHARD_SIZE", 2), ("CHUNK_MIN", 4),
+                            ("CHUNK_SIZE", 2)):
+            monkeypatch.setattr(persist, name, value)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("nsec3", [False, True], ids=["nsec", "nsec3"])
 @pytest.mark.parametrize("seed", range(3))
-def test_patched_equals_a_whole_rebuild_change_after_change(nsec3: bool, seed: int) -> None:
+def test_patched_equals_a_whole_rebuild_change_after_change(nsec3: bool, seed: int,
+                                                            pieces: str) -> None:
     zone = Zone(random.Random(seed * 2 + nsec3), nsec3)
     index = zone.whole()
     for _ in range(20):
@@ -213,3 +226,54 @@ def test_patched_shares_the_unchanged_nodes() -> None:
     for k, node in index.by_key.items():
         if k not in touched and k in new.by_key:
             assert new.by_key[k] is node
+
+
+def _big(names: int, rng: random.Random) -> dict[tuple, Served]:
+    """An NSEC3-signed zone of `names` names (one A record each), by (key, type, covers)."""
+    out: dict[tuple, Served] = {}
+    apex = _name("@")
+    for s in (_rrset(apex, RdataType.SOA, [SOA.format(serial=1, minimum=300)], 300),
+              _sig(apex, RdataType.SOA, rng), _rrset(apex, RdataType.NS, ["ns1.other.test."], 300),
+              _rrset(apex, RdataType.NSEC3PARAM, ["1 0 0 -"], 0)):
+        out[(s[0], s[2], s[3])] = s
+    for i in range(names):
+        name = _name(f"h{i}")
+        for s in (_rrset(name, RdataType.A, ["192.0.2.1"], 300), _sig(name, RdataType.A, rng),
+                  _nsec3(hashlib.sha1(name.to_wire() or b"").digest(), rng)[1]):
+            out[(s[0], s[2], s[3])] = s
+    return out
+
+
+@pytest.mark.parametrize("names", [2000, 20000])
+def test_a_one_name_change_copies_a_few_shards_and_one_chunk(names: int) -> None:
+    """What `patched` copies for one name added (its A, RRSIG and NSEC3 record, a neighbour's
+    NSEC3 and the SOA replaced): a few shards of each map and one chunk of the hash list;
+    everything else is shared with the version before."""
+    rng = random.Random(names)
+    zone = _big(names, rng)
+    old = ZoneIndex.from_served(ORIGIN, zone.values())
+    name = _name("added")
+    digest = hashlib.sha1(name.to_wire() or b"").digest()
+    neighbour = old.nsec3_hashes[persist.bisect_right(old.nsec3_hashes, digest) - 1]
+    label = base64.b32hexencode(neighbour).decode().lower().rstrip("=")
+    before = zone[(key_of(dns.name.from_text(label, ORIGIN)), RdataType.NSEC3, 0)]
+    soa = [s for k, s in zone.items() if k[1] == RdataType.SOA or k[2] == RdataType.SOA]
+    added = [_rrset(name, RdataType.A, ["192.0.2.9"], 300), _sig(name, RdataType.A, rng),
+             _nsec3(digest, rng)[1], _nsec3(neighbour, rng)[1],
+             _rrset(_name("@"), RdataType.SOA, [SOA.format(serial=2, minimum=300)], 300),
+             _sig(_name("@"), RdataType.SOA, rng)]
+    new = old.patched([before, *soa], added)
+    assert new.serial == 2 and persist.bisect_right(new.nsec3_hashes, digest) > 0
+    for field in ("by_key", "kind_by_key", "nsec3_nodes"):
+        a, b = getattr(old, field), getattr(new, field)
+        assert isinstance(b, persist.ShardedMap) and isinstance(a, persist.ShardedMap), field
+        assert b.shard_count - b.shared_shards(a) <= 3, field
+        assert len(b) == len(a) + 1 and set(b) == set(a) | {
+            name.to_wire() if field != "nsec3_nodes" else digest}, field
+    hashes, was = new.nsec3_hashes, old.nsec3_hashes
+    assert isinstance(hashes, persist.Chunks) and isinstance(was, persist.Chunks)
+    assert hashes.chunk_count - hashes.shared_chunks(was) <= 2  # one, or the two it split in
+    assert was.chunk_count - hashes.shared_chunks(was) == 1
+    assert list(hashes) == sorted([*was, digest])
+    assert structures(new) == structures(ZoneIndex.from_served(ORIGIN, [
+        s for k, s in zone.items() if s is not before and s not in soa] + added))

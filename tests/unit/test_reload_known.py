@@ -240,3 +240,19 @@ def test_a_reload_failing_after_the_old_version_was_let_go_serves_the_old_versio
         assert outcome == {"example.test.": "failed: z.signed changed while it was read: not "
                                             "loaded (reload again)"}
         assert service.indexes[ORIGIN].serial == 1  # the old version, read back and served
+
+
+def test_workers_keep_a_zone_let_go_of_while_other_zones_are_patched(
+        tmp_path: Path, signed: str) -> None:
+    """While a reload has let go of a zone's old version, an inline zone's change is still
+    sent to the workers as patches (they keep serving their copy of the zone being reloaded);
+    a zone missing for any other reason, or back with a new version, has them forked anew."""
+    service, _live = _service(tmp_path, signed)
+    service._synced = service._synced_now()
+    assert service._worker_message() == []  # nothing changed
+    kept = service.indexes.pop(ORIGIN)
+    assert service._worker_message() is None  # gone: fork (the workers must not keep it)
+    service.let_go.add(ORIGIN)
+    assert service._worker_message() == []  # let go of during a reload: the workers keep it
+    service.indexes[ORIGIN] = kept.patched([], [])  # the reload's new version
+    assert service._worker_message() is None

@@ -25,10 +25,12 @@ from sigchain.core.serve.acl import Acl, AclEntry, parse_acl_entry
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import (
     History,
+    after_step,
     axfr_answer,
     condense,
     decide_transfer,
     diff,
+    history_step,
     ixfr_answer,
     notify_message,
     notify_reply_status,
@@ -147,6 +149,26 @@ def test_history_is_consecutive_and_bounded() -> None:
     assert h3.serials[-1] == 26 and h3.records <= 8 and len(h3.deltas) == 2
     assert h.record(diff(V1, V2), max_records=3).deltas == ()
     assert h.record(diff(versions[-1], V1), max_deltas=0).deltas == ()
+
+
+def test_history_steps_are_small_and_rebuild_the_history() -> None:
+    """What forked workers are sent (`history_step`) makes the main process's history from
+    theirs (`after_step`): one delta after a change, the whole history only otherwise."""
+    versions = [index(f"v 3600 IN TXT \"{i}\"\n", i) for i in range(1, 8)]
+    h = History()
+    for a, b in zip(versions, versions[1:], strict=False):
+        new = h.record(diff(a, b), max_deltas=3)
+        step = history_step(h, new)
+        assert step is not None and step[0] == "append"
+        assert after_step(h, step).deltas == new.deltas
+        h = new
+    assert history_step(h, h) is None and after_step(h, None) is h
+    restarted = h.record(diff(versions[0], versions[2]))  # does not follow on: one delta
+    assert after_step(h, history_step(h, restarted)).deltas == restarted.deltas
+    for other in (History(), None):
+        step = history_step(h, other)
+        assert after_step(h, step).deltas == ()
+    assert history_step(None, h)[0] == "whole"  # type: ignore[index]
 
 
 def test_plan_ixfr_current_incremental_and_fallbacks() -> None:

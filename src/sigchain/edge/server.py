@@ -374,20 +374,28 @@ class Listeners:
 
 def serve_tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
                      alive: Callable[[], bool], tick: Callable[[], None],
-                     released: Callable[[], None]) -> None:
+                     released: Callable[[], None],
+                     updates: tuple[int, Callable[[], bool]] | None = None) -> None:
     """A TCP worker process's life (see `edge.udpworkers`): answer TCP on the listening
     sockets `sockets` (file descriptors, with their handlers) on an event loop of its own,
     until SIGTERM/SIGINT (stop now) or `alive()` turns false; SIGHUP (replaced by a newer
     worker after a reload) stops accepting and finishes the answers under way, for at most
     DRAIN_SECONDS; `released` is called once it accepts no more. `tick` runs every quarter
-    second (log throttles)."""
+    second (log throttles). `updates` (a file descriptor, and what to call when it is
+    readable) brings the zones' new versions; answers under way keep the version they began
+    with. A failing update ends the worker (raised again once its loop has stopped)."""
     asyncio.events._set_running_loop(None)  # the forked parent's loop is not ours (3.11)
-    asyncio.run(_tcp_worker(sockets, limits, alive, tick, released))
+    failed: list[BaseException] = []
+    asyncio.run(_tcp_worker(sockets, limits, alive, tick, released, updates, failed))
+    if failed:
+        raise failed[0]
 
 
 async def _tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
                       alive: Callable[[], bool], tick: Callable[[], None],
-                      released: Callable[[], None]) -> None:
+                      released: Callable[[], None],
+                      updates: tuple[int, Callable[[], bool]] | None,
+                      failed: list[BaseException]) -> None:
     loop = asyncio.get_running_loop()
     table = TcpTable(limits)
     servers = []
@@ -411,6 +419,19 @@ async def _tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, drain)
+    if updates is not None:
+        fd, receive = updates
+
+        def on_update() -> None:
+            try:
+                if not receive():
+                    loop.remove_reader(fd)
+            except BaseException as exc:  # noqa: BLE001 — ends the worker, see above
+                failed.append(exc)
+                loop.remove_reader(fd)
+                stop.set()
+
+        loop.add_reader(fd, on_update)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     while not stop.is_set() and alive():
         try:

@@ -13,6 +13,14 @@ told to stop (SIGTERM, honoured between queries; the old TCP worker stops accept
 finishes the answers it is sending), as NSD does with its server processes. Reloads,
 NOTIFY out and the timers stay in the main process.
 
+A small change (an UPDATE, an incremental re-sign) need not re-fork them: `update()` hands
+every running worker a message over a socket pair of its own (made at the fork), which the
+worker applies between batches of datagrams (the TCP worker between events of its loop)
+with the `on_update` callback — that makes its own next version of the zones from its copy
+— and acknowledges, so the main process knows when every answer comes from the new version.
+A worker forked later starts from the main process's current zones. Re-forking stays the
+way for whole-zone changes, and for a worker that does not acknowledge in time.
+
 A worker closes every file descriptor it inherited except its UDP sockets and stdio (the
 main process's event loop, TCP listeners and signal wake-up pipe are not its business),
 and leaves when told to, or when the main process is gone: the kernel kills it when its
@@ -31,6 +39,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import time
 from collections.abc import Callable, Sequence
 
@@ -42,6 +51,10 @@ log = logging.getLogger("sigchain.server")
 
 POLL_MS = 250  # how often an idle worker checks that it should still run
 BATCH = 64  # datagrams read from one socket before looking at the others
+UPDATE_SECONDS = 2.0  # a worker that has not applied an update by then is replaced
+CHANNEL_BUFFER = 1 << 20  # asked-for socket buffer of the update channels (the kernel caps it)
+_FRAME = struct.Struct("!QI")  # an update: its sequence number and payload length
+_ACK = struct.Struct("!Q")  # a worker's acknowledgement: the sequence number it applied
 REAP_SECONDS = 1.0
 _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
@@ -79,6 +92,68 @@ def _close_inherited(keep: set[int]) -> None:
                 pass
 
 
+class UpdateFailed(BaseException):
+    """A worker could not apply an update: it ends (not an Exception, so that no per-query
+    handler swallows it and leaves the worker answering from an old version), and the main
+    process forks a fresh one from the current zones."""
+
+
+class _Channel:
+    """A worker's end of its update channel: frames from the main process, each applied
+    (`apply(payload)`) then acknowledged with its sequence number (see `UdpWorkers.update`)."""
+
+    def __init__(self, sock: socket.socket, apply: Callable[[bytes], None]):
+        sock.setblocking(False)
+        self.sock, self.apply = sock, apply
+        self.buf = bytearray()
+        self.applied = 0  # updates applied so far (the UDP loop re-reads its caches on change)
+        self.closed = False
+
+    def receive(self) -> bool:
+        """Apply every whole update waiting (a part-written one waits for the rest); false
+        once the main process closed the channel. An update that cannot be applied raises
+        `UpdateFailed`: the worker ends and a fresh one replaces it."""
+        while not self.closed:
+            try:
+                chunk = self.sock.recv(1 << 18)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:  # the main process closed it: no more updates for this worker
+                self.closed = True
+                break
+            self.buf += chunk
+        while len(self.buf) >= _FRAME.size:
+            seq, size = _FRAME.unpack_from(self.buf)
+            end = _FRAME.size + size
+            if len(self.buf) < end:
+                break
+            payload = bytes(self.buf[_FRAME.size:end])
+            del self.buf[:end]
+            try:
+                self.apply(payload)
+            except Exception as exc:
+                raise UpdateFailed(f"update {seq} not applied: {exc}") from exc
+            self.applied += 1
+            try:
+                self.sock.send(_ACK.pack(seq))
+            except OSError:
+                pass
+        return not self.closed
+
+
+_CHANNEL: _Channel | None = None  # in a worker: its update channel
+
+
+def catch_up() -> None:
+    """In a worker, apply the updates already sent to it (called after it relayed an
+    UPDATE's reply: the main process wrote the new version's update before replying); in
+    the main process, nothing."""
+    if _CHANNEL is not None:
+        _CHANNEL.receive()
+
+
 class _Stopped(BaseException):
     """Raised by SIGTERM wherever the worker is; not an Exception, so that the per-query
     `except Exception` does not swallow it and leave an old snapshot answering."""
@@ -91,17 +166,18 @@ def _on_stop(signum: int, frame: object) -> None:
     raise _Stopped
 
 
-def _serve(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
+def _serve(sockets: Sequence[tuple[int, Handler]], parent: int,
+           channel: _Channel | None = None) -> None:
     """A worker's life: answer datagrams until SIGTERM/SIGINT, or the parent is gone."""
     try:
         _die_with_parent(parent)
-        _loop(sockets, parent)
+        _loop(sockets, parent, channel)
     except _Stopped:
         return
 
 
 def _serve_tcp(sockets: Sequence[tuple[int, Handler]], parent: int, limits: TcpLimits,
-               told: int) -> None:
+               told: int, channel: _Channel | None = None) -> None:
     """The TCP worker's life (see `edge.server.serve_tcp_worker`); it closes `told` (a pipe
     to the main process) once it accepts no more (`UdpWorkers.wait_released`)."""
     try:
@@ -109,39 +185,61 @@ def _serve_tcp(sockets: Sequence[tuple[int, Handler]], parent: int, limits: TcpL
     except _Stopped:
         return
     signal.set_wakeup_fd(-1)  # the parent's event loop owns the inherited wake-up fd
-    _close_inherited({fd for fd, _ in sockets} | {told})
+    keep = {fd for fd, _ in sockets} | {told}
+    if channel is not None:
+        keep.add(channel.sock.fileno())
+    _close_inherited(keep)
     serve_tcp_worker(sockets, limits, lambda: os.getppid() == parent,
-                     lambda: flush_all(SYSTEM.now()), lambda: os.close(told))
+                     lambda: flush_all(SYSTEM.now()), lambda: os.close(told),
+                     (channel.sock.fileno(), channel.receive) if channel is not None else None)
 
 
-def _loop(sockets: Sequence[tuple[int, Handler]], parent: int) -> None:
+def _loop(sockets: Sequence[tuple[int, Handler]], parent: int,
+          channel: _Channel | None = None) -> None:
     signal.set_wakeup_fd(-1)  # the parent's event loop owns the inherited wake-up fd
     signal.signal(signal.SIGTERM, _on_stop)
     signal.signal(signal.SIGINT, _on_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the main process reloads and replaces us
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     socks = {fd: (socket.socket(fileno=fd), handler) for fd, handler in sockets}
-    _close_inherited(set(socks))
+    chan = channel.sock.fileno() if channel is not None else -1
+    _close_inherited(set(socks) | {chan})
     poller = select.poll()
     for fd, (sock, _) in socks.items():
         sock.setblocking(False)
         poller.register(fd, select.POLLIN)
-    # The handler's exact-query cache of this snapshot, if it has one (see core.serve.cache).
-    exact = {fd: getattr(h, "exact_cache", lambda: None)() for fd, (_, h) in socks.items()}
+    if channel is not None:
+        poller.register(chan, select.POLLIN)
+    applied = -1
+    exact: dict[int, Callable[[bytes], bytes | None] | None] = {}
     while True:
+        if channel is not None and channel.applied != applied:
+            # The handler's exact-query cache of the version served now, if it has one (see
+            # core.serve.cache): read again after every update (a new version, a new cache).
+            applied = channel.applied
+            exact = {fd: getattr(h, "exact_cache", lambda: None)() for fd, (_, h) in socks.items()}
+        elif not exact:
+            exact = {fd: getattr(h, "exact_cache", lambda: None)() for fd, (_, h) in socks.items()}
         ready = poller.poll(POLL_MS)
         if os.getppid() != parent:  # busy or idle: a worker never outlives the main process
             return
+        if channel is not None and any(fd == chan for fd, _ in ready):
+            channel.receive()  # updates first: what comes after them is answered from them
+            if channel.closed:
+                poller.unregister(chan)
+            continue
         for fd, _ in ready:
             sock, handler = socks[fd]
-            _batch(sock, handler, exact[fd])
+            _batch(sock, handler, exact[fd], channel)
 
 
 def _batch(sock: socket.socket, handler: Handler,
-           exact: Callable[[bytes], bytes | None] | None) -> None:
+           exact: Callable[[bytes], bytes | None] | None, channel: _Channel | None) -> None:
     """Answer up to BATCH datagrams waiting on `sock`; a query seen before byte for byte
-    (after its ID) is answered from `exact` without calling the handler."""
+    (after its ID) is answered from `exact` without calling the handler. Stops early once
+    the handler applied an update (`catch_up`): `exact` is then of an older version."""
     recvfrom, sendto = sock.recvfrom, sock.sendto
+    applied = channel.applied if channel is not None else 0
     for _ in range(BATCH):
         try:
             data, addr = recvfrom(65535)
@@ -164,6 +262,8 @@ def _batch(sock: socket.socket, handler: Handler,
                 log.debug("UDP send error to %s: %s", addr[0], exc)
         except Exception:
             log.exception("error answering a UDP query from %s", addr[0])
+        if channel is not None and channel.applied != applied:
+            return
 
 
 MAX_SLOTS = 256  # UDP workers alive at once (current and leaving) with shared counters
@@ -216,12 +316,19 @@ class UdpWorkers:
 
     def __init__(self, count: int, tcp_limits: TcpLimits | None = None,
                  counters: SharedCounters | None = None,
-                 on_fork: Callable[[memoryview], None] | None = None):
+                 on_fork: Callable[[memoryview], None] | None = None,
+                 on_update: Callable[[bytes], None] | None = None):
         self.count = max(0, count)
         self.tcp_limits = tcp_limits or TcpLimits()
         # Each UDP worker gets a slot of `counters`, handed to `on_fork` in the worker.
         self.counters = counters
         self.on_fork = on_fork
+        # Applies an `update()` payload in a worker (None: workers take no updates).
+        self.on_update = on_update
+        self._channels: dict[int, socket.socket] = {}  # worker → main process's end
+        self._acked: dict[int, int] = {}  # worker → the last update it acknowledged
+        self._ack_buf: dict[int, bytes] = {}
+        self._seq = 0
         self.current: list[int] = []
         self.tcp_pid = 0  # the TCP worker, 0 when there is none
         self.leaving: list[int] = []
@@ -248,6 +355,96 @@ class UdpWorkers:
         if old_tcp:
             self._stop([old_tcp], signal.SIGHUP)
 
+    def update(self, payload: bytes, wait: bool = True, skip: int = 0,
+               timeout: float = UPDATE_SECONDS) -> list[int]:
+        """Hand `payload` to every running worker (applied there by `on_update`, in the
+        order sent) and, with `wait`, wait until each has applied it — except `skip`, a
+        worker that cannot answer now (it waits for the main process; it applies the update
+        with `catch_up` first). A worker that takes longer than `timeout` seconds is
+        replaced by a new one forked from the current zones. The pids replaced."""
+        self._seq += 1
+        seq = self._seq
+        frame = _FRAME.pack(seq, len(payload)) + payload
+        pids = [p for p in [*self.current, self.tcp_pid] if p and p in self._channels]
+        deadline = time.monotonic() + timeout
+        late = self._send(pids, frame, deadline)
+        if wait:
+            late += self._wait_acks([p for p in pids if p not in late and p != skip], seq,
+                                    deadline)
+        for pid in late:
+            self._replace(pid)
+        return late
+
+    def _send(self, pids: list[int], frame: bytes, deadline: float) -> list[int]:
+        """Write `frame` to each worker's channel; the workers it could not be written to."""
+        todo = {p: memoryview(frame) for p in pids}
+        failed: list[int] = []
+        while todo:
+            for pid, left in list(todo.items()):
+                try:
+                    sent = self._channels[pid].send(left)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:  # it is gone: reaped and replaced as such
+                    del todo[pid]
+                    continue
+                if sent == len(left):
+                    del todo[pid]
+                else:
+                    todo[pid] = left[sent:]
+            if todo:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    failed += todo
+                    break
+                select.select([], [self._channels[p] for p in todo], [], wait)
+        return failed
+
+    def _wait_acks(self, pids: list[int], seq: int, deadline: float) -> list[int]:
+        """Wait until each of `pids` has acknowledged `seq`; those that did not in time."""
+        pending = [p for p in pids if self._acked.get(p, seq) < seq]
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([self._channels[p] for p in pending], [], [], left)
+            for pid in list(pending):
+                if self._channels[pid] in ready:
+                    self._read_acks(pid)
+                    if self._acked.get(pid, seq) >= seq:
+                        pending.remove(pid)
+        return pending
+
+    def _read_acks(self, pid: int) -> None:
+        chan = self._channels[pid]
+        data = self._ack_buf.get(pid, b"")
+        while True:
+            try:
+                chunk = chan.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:  # it ended: counted as having nothing left to apply
+                self._acked[pid] = self._seq
+                break
+            data += chunk
+        whole = len(data) - len(data) % _ACK.size
+        for off in range(0, whole, _ACK.size):
+            self._acked[pid] = max(self._acked.get(pid, 0), _ACK.unpack_from(data, off)[0])
+        self._ack_buf[pid] = data[whole:]
+
+    def _replace(self, pid: int) -> None:
+        """A worker that did not apply an update in time: told to stop, a new one forked."""
+        log.warning("worker %d did not apply an update within %.0f s: replaced", pid,
+                    UPDATE_SECONDS)
+        if pid == self.tcp_pid:
+            self._stop([pid], signal.SIGHUP)
+            self.tcp_pid = self._fork(tcp=True)
+        elif pid in self.current:
+            self._stop([pid])
+            self.current[self.current.index(pid)] = self._fork()
+
     def wait_released(self, timeout: float = 1.0) -> None:
         """Wait (at most `timeout` seconds) until the TCP workers told to leave accept no
         more connections: from then on every new one is answered from the new zones (a
@@ -264,6 +461,12 @@ class UdpWorkers:
         parent = os.getpid()
         dups = [(os.dup(fd), h) for fd, h in (self._tcp if tcp else self._sockets)]
         told, tell = os.pipe() if tcp else (-1, -1)
+        mine = theirs = None
+        if self.on_update is not None:
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            for end in (mine, theirs):
+                end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CHANNEL_BUFFER)
+                end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CHANNEL_BUFFER)
         # Signals wait until the worker has its own handlers: the inherited ones would wake
         # the parent's event loop instead (they write to its wake-up fd).
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
@@ -274,15 +477,19 @@ class UdpWorkers:
         slot = counters.take() if counters is not None else -1
         pid = os.fork()
         if pid == 0:  # the worker
+            global _CHANNEL
             code = 0
             try:
+                channel = None
+                if theirs is not None and self.on_update is not None:
+                    channel = _CHANNEL = _Channel(theirs, self.on_update)
                 if tcp:
                     os.close(told)
-                    _serve_tcp(dups, parent, self.tcp_limits, tell)
+                    _serve_tcp(dups, parent, self.tcp_limits, tell, channel)
                 else:
                     if counters is not None and self.on_fork is not None:
                         self.on_fork(counters.view(slot))
-                    _serve(dups, parent)
+                    _serve(dups, parent, channel)
             except BaseException:
                 log.exception("%s worker failed", "TCP" if tcp else "UDP")
                 code = 1
@@ -297,6 +504,11 @@ class UdpWorkers:
         if tcp:
             os.close(tell)
             self._released[pid] = told
+        if mine is not None and theirs is not None:
+            theirs.close()
+            mine.setblocking(False)
+            self._channels[pid] = mine
+            self._acked[pid] = self._seq  # it starts from the zones as they are now
         if counters is not None:
             counters.own(slot, pid)
         log.debug("%s worker %d started", "TCP" if tcp else "UDP", pid)
@@ -304,6 +516,7 @@ class UdpWorkers:
 
     def _stop(self, pids: list[int], sig: signal.Signals = signal.SIGTERM) -> None:
         for pid in pids:
+            self._close_channel(pid)
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
@@ -327,6 +540,7 @@ class UdpWorkers:
             self.current[i] = self._fork() if respawn else -1
         self.current = [p for p in self.current if p > 0]
         if self.tcp_pid and (status := _exited(self.tcp_pid)) is not None:
+            self._close_channel(self.tcp_pid)
             log.error("TCP worker %d ended unexpectedly (status %d)%s", self.tcp_pid, status,
                       ": starting another" if respawn else "")
             self.tcp_pid = self._fork(tcp=True) if respawn else 0
@@ -352,7 +566,15 @@ class UdpWorkers:
             self._release(pid)
         self.leaving = []
 
+    def _close_channel(self, pid: int) -> None:
+        chan = self._channels.pop(pid, None)
+        if chan is not None:
+            chan.close()
+        self._acked.pop(pid, None)
+        self._ack_buf.pop(pid, None)
+
     def _release(self, pid: int) -> None:
+        self._close_channel(pid)
         if self.counters is not None:
             self.counters.release(pid)
 

@@ -8,8 +8,9 @@ parse or verify is not loaded and its previous version stays served (DESIGN.md p
 never publish bogus). A reload that brings a zone a new serial records the difference from
 the old version (for IXFR, RFC 1995) and NOTIFYs the zone's also-notify targets (RFC 1996).
 With UDP workers (the default on more than one CPU) every query, UDP or TCP, is answered by
-forked workers from the snapshot they were forked with (`edge.udpworkers`): a reload's load
-in the main process delays no answer, and new workers replace the old ones once it is done.
+forked workers (`edge.udpworkers`): a reload's load in the main process delays no answer;
+an inline zone's change is then sent to the workers as a patch of the index they hold, any
+other change has new workers forked to replace the old ones (`services.workersync`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from sigchain.services.reloadmem import collector_held_off, served_versions_froz
 from sigchain.services.serveconfig import NotifyTarget, ServeConfig, ZoneConfig
 from sigchain.services.updatein import UpdateIntake
 from sigchain.services.verifying import Verifier
+from sigchain.services.workersync import Synced, WorkerSync
 from sigchain.services.xfrout import Primary, Served
 
 log = logging.getLogger("sigchain.serve")
@@ -219,7 +221,7 @@ async def _in_thread(fn: Callable[[], T], nice: int = 0) -> T:
     return result
 
 
-class AuthoritativeService(InlineServing):
+class AuthoritativeService(InlineServing, WorkerSync):
     """Serves the configured zones until stopped; SIGHUP reloads, SIGTERM/SIGINT stop.
     Zones with a policy are signed here (`self.inline`, see services.inline)."""
 
@@ -251,6 +253,9 @@ class AuthoritativeService(InlineServing):
         # and the last reload's (signatures checked, known) per zone, for its log line.
         self._verified: dict[dns.name.Name, bytes] = {}
         self._held: dict[dns.name.Name, int] = {}  # open files of versions served (`_hold`)
+        # Zones whose version the main process let go of during a reload under way (see
+        # `_load_file`): the workers keep serving their own copy until the new one is in.
+        self.let_go: set[dns.name.Name] = set()
         self._counts: dict[dns.name.Name, tuple[int, int]] = {}
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
@@ -265,16 +270,14 @@ class AuthoritativeService(InlineServing):
         self._exact = count > 0 and self.rrl is None
         self._workers = UdpWorkers(count, config.tcp_limits,
                                    self.rrl.counters if self.rrl else None,
-                                   self.rrl.in_worker if self.rrl else None)
+                                   self.rrl.in_worker if self.rrl else None,
+                                   self._worker_update)
+        self.index_versions: dict[dns.name.Name, int] = {}  # see services.workersync
+        self._synced: Synced | None = None
         self._udp: list[tuple[int, Handler]] = []
         self._tcp: list[tuple[int, Handler]] = []
         self.tcp = TcpTable(config.tcp_limits)  # every listener's TCP connections
         self._throttles: list[LogThrottle] = []
-
-    def _start_workers(self) -> None:
-        """(Re)start the UDP worker processes on the current zones (see edge/udpworkers)."""
-        if self._udp and self._workers.count:
-            self._workers.start(self._udp, self._tcp)
 
     @property
     def zones(self) -> ZoneSet:
@@ -444,6 +447,8 @@ class AuthoritativeService(InlineServing):
                 _check_downgrade(spec, self.indexes.get(spec.name), index)
             except SigchainError as exc:
                 old = self.indexes.get(spec.name)
+                if old is not None:  # (read back, if it was let go)
+                    self.let_go.discard(spec.name)
                 kept = f"serial {old.serial} stays served" if old else \
                     "its workers keep serving it" if spec.name in self._verified else "not served"
                 log.error("reload of zone %s failed: %s; %s", spec.name, exc, kept)
@@ -464,6 +469,7 @@ class AuthoritativeService(InlineServing):
                     log.warning("zone %s serial went back from %d to %d", spec.name, let_go,
                                 index.serial)
             self.indexes[spec.name] = index
+            self.let_go.discard(spec.name)
             self.loaded_at[spec.name] = self.clock.now()
             self._remember(spec, stamp, digest)
             self._verified[spec.name] = report.verified_digests if report is not None else b""
@@ -499,6 +505,7 @@ class AuthoritativeService(InlineServing):
                 return
             let_go.append(old.serial)
             del old
+            self.let_go.add(spec.name)  # the workers keep theirs (services.workersync)
             self.indexes.pop(spec.name)
             self._publish()  # the zone sets held the old version too
 
@@ -534,8 +541,7 @@ class AuthoritativeService(InlineServing):
             self._publish()
             self.last_reload = outcome
             if any(v.startswith("serial") for v in outcome.values()):
-                self._start_workers()
-                self._workers.wait_released()  # before a NOTIFY brings a secondary's IXFR
+                self._sync_workers()  # before a NOTIFY brings a secondary's IXFR
             _announce(outcome, self.indexes, self._counts)
             for name in changed:
                 self.notify(name)

@@ -4,6 +4,7 @@ from them, its signature-refresh queue and key-engine wake-up, and the serials i
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import os
@@ -21,7 +22,7 @@ from dns.rdatatype import RdataType
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.rollover.policy import KeyPolicy
-from sigchain.core.serve.fromwire import served_form
+from sigchain.core.serve.fromwire import Served, served_form
 from sigchain.core.serve.index import ZoneIndex
 from sigchain.core.serve.transfer import RR, Delta
 from sigchain.core.sign.difference import Diff, same
@@ -45,6 +46,9 @@ T = TypeVar("T")
 # Records the signer makes at the apex from the keys and the policy: an unsigned file's own
 # copies are ignored (as BIND's inline signing takes the DNSKEY RRset from the key directory).
 SIGNER_MADE = DNSSEC_GENERATED | {RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY}
+MAX_STEPS = 64  # index patches kept for `InlineZone.steps`
+# A bigger patch is not kept (a whole-zone re-sign: the workers are forked anew for it).
+MAX_STEP_RRSETS = 20_000
 
 
 def changes_between(old: DictZone, new: DictZone) -> ChangeSet:
@@ -97,6 +101,12 @@ class InlineZone:
         self.salt = b""  # NSEC3 salt (kept in the state: a restart keeps the chain)
         self.opts = SignOptions(self.window(clock.now()))
         self._index: ZoneIndex | None = None
+        # The versions of the index (counted from 1) and the latest patches between them,
+        # (version made, RRsets removed, RRsets added) in `served_form`: what a server's
+        # forked workers are sent to make the same versions from theirs (`steps`).
+        self.version = 0
+        self._steps: collections.deque[tuple[int, list[Served] | None, list[Served] | None]] = \
+            collections.deque(maxlen=MAX_STEPS)
         self.lock = threading.RLock()
         # RRsets dynamic updates changed, kept over reloads and restarts (inlinestate)
         self.dynamic: inlinestate.Dynamic = {}
@@ -312,16 +322,36 @@ class InlineZone:
             raise InputError(f"zone {self.name} is not signed yet")
         return self._index
 
+    @_locked
+    def versioned(self) -> tuple[ZoneIndex, int]:
+        """The index served now and its version (see `steps`)."""
+        return self.index(), self.version
+
+    def steps(self, since: int, until: int) -> list[tuple[list[Served], list[Served]]] | None:
+        """The patches (`ZoneIndex.patched`'s arguments) that turn version `since` of the
+        index into version `until`, in order; None when they are not all kept (a version
+        built whole, or too many since)."""
+        with self.lock:
+            out = [(removed, added) for v, removed, added in self._steps if since < v <= until]
+        if len(out) != until - since or any(r is None or a is None for r, a in out):
+            return None
+        return out  # type: ignore[return-value]
+
     def _follow(self, diff: Diff) -> None:
         """The index follows the zone: built whole at the first signing, then each version
         patched from the last with the difference (a change costs its size, not the zone's)."""
+        self.version += 1
         if self._index is None:
             with collector_held_off():
                 self._index = ZoneIndex.from_served(self.name,
                                                     served_form(self._signed().rrsets()))
+            self._steps.clear()
         else:
-            self._index = self._index.patched(served_form(diff.removed),
-                                              served_form(diff.added))
+            removed, added = served_form(diff.removed), served_form(diff.added)
+            self._index = self._index.patched(removed, added)
+            small = len(removed) + len(added) <= MAX_STEP_RRSETS
+            self._steps.append((self.version, removed if small else None,
+                                added if small else None))
 
     @property
     def wake_at(self) -> int | None:

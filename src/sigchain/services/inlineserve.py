@@ -45,8 +45,9 @@ class InlineServing:
         """First load of an inline zone: keys, sign, index."""
         assert spec.policy is not None and spec.keys is not None
         iz = InlineZone(spec.name, spec.path, spec.keys, spec.policy, self.clock)
-        index = iz.start(self.clock.now())
+        iz.start(self.clock.now())
         self.inline[spec.name] = iz
+        index, self.index_versions[spec.name] = iz.versioned()
         return index
 
     def _inline_history(self: AuthoritativeService, spec: ZoneConfig, old: ZoneIndex,
@@ -76,7 +77,7 @@ class InlineServing:
         if diff.empty:
             return False
         spec = next(s for s in self.specs if s.name == name)
-        new = self.inline[name].index()
+        new, self.index_versions[name] = self.inline[name].versioned()
         old = self.indexes.get(name)
         if old is not None and (old.serial, new.serial) == (diff.old_serial, diff.new_serial):
             self._inline_history(spec, old, new, diff)
@@ -88,14 +89,15 @@ class InlineServing:
         self.loaded_at[name] = self.clock.now()
         return True
 
-    def publish_inline(self: AuthoritativeService, name: dns.name.Name, diff: Diff) -> None:
+    def publish_inline(self: AuthoritativeService, name: dns.name.Name, diff: Diff,
+                       skip: int = 0) -> None:
         """Serve an inline zone's new version (after `apply_changes`, `resign_now`, a timer):
-        IXFR history, the zone sets swapped, workers re-forked, NOTIFY. On the event loop."""
+        IXFR history, the zone sets swapped, the workers brought to it (`_sync_workers`;
+        `skip`: a worker waiting for this process), NOTIFY. On the event loop."""
         if not self._inline_take(name, diff):
             return
         self._publish()
-        self._start_workers()
-        self._workers.wait_released()
+        self._sync_workers(skip)
         self.notify(name)
 
     def _inline_reload(self: AuthoritativeService, spec: ZoneConfig) -> bool:
@@ -132,16 +134,17 @@ class InlineServing:
 
     async def change_inline(self: AuthoritativeService, name: dns.name.Name,
                             change: Callable[[], T],
-                            diff_of: Callable[[T], Diff | None] = _itself) -> T:
+                            diff_of: Callable[[T], Diff | None] = _itself, skip: int = 0) -> T:
         """Every change to an inline zone (UPDATE, `ctl`, the parent check, the timers), one
-        at a time: made off the event loop, then its version served (`publish_inline`)."""
+        at a time: made off the event loop, then its version served (`publish_inline`;
+        `skip`: the UDP worker that forwarded an UPDATE, waiting for the reply)."""
         from sigchain.services.authoritative import _in_thread
 
         async with self.updates.serial:
             out = await _in_thread(change)
             diff = diff_of(out)
             if diff is not None:
-                self.publish_inline(name, diff)
+                self.publish_inline(name, diff, skip)
         return out
 
     async def _inline_timers(self: AuthoritativeService) -> None:

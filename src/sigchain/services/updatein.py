@@ -32,6 +32,7 @@ import dns.update
 from sigchain.core.serve.index import ZoneSet
 from sigchain.core.update.process import UpdateResult, process, zone_name
 from sigchain.edge.ctlsocket import CtlServer, request
+from sigchain.edge.udpworkers import catch_up
 from sigchain.errors import InputError, SigchainError
 
 if TYPE_CHECKING:
@@ -99,7 +100,12 @@ class UpdateIntake:
         req = {"command": "update", "wire": base64.b64encode(wire).decode(), "client": client}
         if tcp:  # the TCP worker runs an event loop: wait beside it
             return self._forward_async(req)
-        return self._forward(req)
+        # A UDP worker waits here: the main process does not wait for it to take the new
+        # version (`UdpWorkers.update`'s skip); it takes it before answering anything else.
+        req["waiting"] = os.getpid()
+        reply = self._forward(req)
+        catch_up()
+        return reply
 
     def _forward(self, req: dict[str, Any]) -> bytes | None:
         assert self.path is not None
@@ -125,13 +131,16 @@ class UpdateIntake:
             query = dns.message.from_wire(wire, keyring=dict(self.service.config.keys))
         except (dns.exception.DNSException, ValueError):
             return {"wire": None}  # the worker checked it: only a race with the clock here
-        out = await self.answer(query, str(req.get("client", "")))
+        waiting = req.get("waiting")
+        out = await self.answer(query, str(req.get("client", "")),
+                                waiting if isinstance(waiting, int) else 0)
         return {"wire": base64.b64encode(out).decode()}
 
     # ---- the update itself (main process) ------------------------------------------------
 
-    async def answer(self, query: dns.message.Message, client: str) -> bytes:
-        """Check, apply, re-sign and serve one update; the reply's wire."""
+    async def answer(self, query: dns.message.Message, client: str, waiting: int = 0) -> bytes:
+        """Check, apply, re-sign and serve one update; the reply's wire (`waiting`: the
+        UDP worker that forwarded it and waits for the reply)."""
         assert isinstance(query, dns.update.UpdateMessage)
         name = zone_name(query)
         who = _who(client, query)
@@ -149,7 +158,7 @@ class UpdateIntake:
         try:
             result, diff = await self.service.change_inline(
                 name, functools.partial(self._apply, inline, query, name, allowed, now),
-                lambda applied: applied[1])
+                lambda applied: applied[1], skip=waiting)
         except SigchainError as exc:
             log.error("%s: update for zone %s not applied: %s: SERVFAIL", who, name, exc)
             return _reply(query, dns.rcode.SERVFAIL)

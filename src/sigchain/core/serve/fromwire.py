@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 import dns.name
 from dns.rdatatype import RdataType
 
+from sigchain.core.serve import persist
 from sigchain.core.serve.index import Node, ZoneIndex, nsec3_label_digest
 from sigchain.core.serve.rrsets import NamedNodes, One, ServedRRset, compact, rdata_of, tails_of
 from sigchain.core.zone.records import Key, key_of, key_wire
@@ -100,14 +101,20 @@ class WireIndexer:
         salt, iterations = nsec3_params(apex.get(RdataType.NSEC3PARAM), nsec3_nodes)
         denial = "nsec3" if nsec3_nodes else "nsec" if nsec_owners else "none"
         neg_soa, neg_sig = negative_soa(origin, soa, sigs.get(okey, {}).get(RdataType.SOA))
+        # Big zones' maps and sorted lists in pieces, so that `patched` copies few of them.
+        served_by_key = persist.mapping(by_key)
         return ZoneIndex(
-            origin=origin, nodes=NamedNodes(by_key), denial=denial,
-            nsec3_hashes=tuple(sorted(nsec3_nodes)), nsec3_nodes=nsec3_nodes,
+            origin=origin, nodes=NamedNodes(served_by_key), denial=denial,
+            nsec3_hashes=persist.sequence(sorted(nsec3_nodes)),
+            nsec3_nodes=persist.mapping(nsec3_nodes),
             nsec3_salt=salt, nsec3_iterations=iterations, soa=soa, negative_soa=neg_soa,
-            negative_soa_sig=neg_sig, okey=keys.get(okey) or key_wire(okey), by_key=by_key,
-            kind_by_key={keys.get(k) or key_wire(k): kind for k, kind in zshape.kinds.items()},
+            negative_soa_sig=neg_sig, okey=keys.get(okey) or key_wire(okey),
+            by_key=served_by_key,
+            kind_by_key=persist.mapping(
+                {keys.get(k) or key_wire(k): kind for k, kind in zshape.kinds.items()}),
             cut_keys=frozenset(cuts), dname_keys=frozenset(dnames),
-            nsec_keys=tuple(keys[k] for k in nsec_owners), nsec_order=tuple(nsec_owners),
+            nsec_keys=persist.sequence([keys[k] for k in nsec_owners]),
+            nsec_order=persist.sequence(nsec_owners),
         )
 
 

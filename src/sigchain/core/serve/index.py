@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ import dns.rdataset
 import dns.rrset
 from dns.rdatatype import RdataType
 
+from sigchain.core.serve import persist
 from sigchain.core.serve.cache import DEFAULT_CACHE_ENTRIES, ResponseCache
 from sigchain.core.serve.limits import DEFAULT_UDP_SIZE
 from sigchain.core.serve.rrsets import ServedRRset, rdata_of, tails_of
@@ -96,7 +96,7 @@ class ZoneIndex:
     origin: dns.name.Name
     nodes: Mapping[dns.name.Name, Node]  # every owner except NSEC3 owners
     denial: str  # "nsec" | "nsec3" | "none"
-    nsec3_hashes: tuple[bytes, ...]  # sorted raw digests
+    nsec3_hashes: Sequence[bytes]  # sorted raw digests (a tuple, or `persist.Chunks`)
     nsec3_nodes: Mapping[bytes, Node]  # digest → NSEC3 RRset (+ its RRSIG)
     nsec3_salt: bytes
     nsec3_iterations: int
@@ -109,8 +109,10 @@ class ZoneIndex:
     kind_by_key: Mapping[bytes, NodeKind]  # zone shape: apex, auth, cuts, ENTs, occluded
     cut_keys: frozenset[bytes]  # delegation points below the apex
     dname_keys: frozenset[bytes]  # DNAME owners (RFC 6672)
-    nsec_keys: tuple[bytes, ...]  # NSEC owners in canonical order (RFC 4034 §6.1)
-    nsec_order: tuple[Key, ...]  # their `canonical_order` sort keys
+    nsec_keys: Sequence[bytes]  # NSEC owners in canonical order (RFC 4034 §6.1)
+    nsec_order: Sequence[Key]  # their `canonical_order` sort keys
+    # (The maps of a big zone are `persist.ShardedMap`s and its sequences `persist.Chunks`:
+    # the next version, `patched`, copies only the pieces a change touches.)
     # Made on first use and kept with this version of the zone (see `RecordWires`, `glue_of`).
     wires: RecordWires = field(default_factory=RecordWires, compare=False, repr=False)
     _glue: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict, compare=False, repr=False)
@@ -239,8 +241,8 @@ class ZoneIndex:
 
     def covering_nsec(self, key: bytes) -> bytes:
         """Key of the NSEC owner whose span holds `key` (or matches it), RFC 4034 §4.1.1."""
-        i = bisect.bisect_right(self.nsec_order, canonical_order(key)) - 1
-        return self.nsec_keys[i]  # i == -1 wraps to the last NSEC (it points at the apex)
+        # below the first it wraps to the last NSEC (it points at the apex)
+        return persist.cover(self.nsec_order, canonical_order(key), self.nsec_keys)  # type: ignore[no-any-return]
 
     def nsec3_hash(self, key: bytes) -> bytes:
         return nsec3_digest_wire(key, self.nsec3_salt, self.nsec3_iterations)
@@ -252,8 +254,7 @@ class ZoneIndex:
     def nsec3_cover(self, key: bytes) -> bytes:
         """Digest of the NSEC3 record whose hash span covers H(name) (RFC 5155 §7.2.1)."""
         h = self.nsec3_hash(key)
-        i = bisect.bisect_right(self.nsec3_hashes, h) - 1
-        return self.nsec3_hashes[i]  # -1 wraps: the last NSEC3 covers past the end
+        return persist.cover(self.nsec3_hashes, h)  # type: ignore[no-any-return]  # wraps: the last covers past the end
 
     def closest_provable_encloser(self, key: bytes) -> tuple[bytes, bytes]:
         """(matching NSEC3 digest, next closer name) for `key` (RFC 5155 §7.2.1, §8.3)."""

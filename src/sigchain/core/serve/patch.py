@@ -3,12 +3,12 @@ that changed, sharing every unchanged node with it (the old version stays as it 
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dns.rdatatype import RdataType
 
+from sigchain.core.serve import persist
 from sigchain.core.serve.fromwire import Served, negative_soa, nsec3_params
 from sigchain.core.serve.index import (
     Node,
@@ -18,6 +18,7 @@ from sigchain.core.serve.index import (
     parent,
     within,
 )
+from sigchain.core.serve.persist import Draft
 from sigchain.core.serve.rrsets import NamedNodes, One, ServedRRset, compact
 from sigchain.core.zone.records import Key, key_of, key_wire
 from sigchain.core.zone.shape import LABEL_KEYS, NodeKind, shape
@@ -92,7 +93,9 @@ class _Patch:
 
     def __init__(self, old: ZoneIndex, olabels: Key, touched: Mapping[Key, _Owner]) -> None:
         self.old, self.olabels, self.touched = old, olabels, touched
-        self.by_key = dict(old.by_key)
+        # The new version's maps, as changes over the old ones (persist.Draft): a big zone's
+        # are sharded, and only the shards changed are copied (`finish`).
+        self.by_key: Draft[bytes, Node] = Draft(old.by_key)
         self.kinds: Mapping[bytes, NodeKind] = old.kind_by_key
         self.cut_keys, self.dname_keys = old.cut_keys, old.dname_keys
 
@@ -106,6 +109,9 @@ class _Patch:
             else:
                 self.by_key.pop(o.wire, None)
         self._shape()
+        by_key = self.by_key.finish()
+        kinds = self.kinds.finish() if isinstance(self.kinds, Draft) else self.kinds \
+            if self.kinds is old.kind_by_key else persist.mapping(dict(self.kinds))
         soa, neg_soa, neg_sig = old.soa, old.negative_soa, old.negative_soa_sig
         salt, iterations = old.nsec3_salt, old.nsec3_iterations
         apex = self.touched.get(self.olabels)
@@ -115,26 +121,26 @@ class _Patch:
                 raise InputError(f"no SOA record at the zone apex {old.origin}")
             neg_soa, neg_sig = negative_soa(old.origin, soa, apex.sigs.get(RdataType.SOA))
         if apex is not None or nsec3_nodes is not old.nsec3_nodes:
-            param = self.by_key[old.okey].rrsets.get(RdataType.NSEC3PARAM)
+            param = by_key[old.okey].rrsets.get(RdataType.NSEC3PARAM)
             salt, iterations = nsec3_params(param, nsec3_nodes)
         denial = "nsec3" if nsec3_nodes else "nsec" if nsec_keys else "none"
         return ZoneIndex(
-            origin=old.origin, nodes=NamedNodes(self.by_key), denial=denial,
+            origin=old.origin, nodes=NamedNodes(by_key), denial=denial,
             nsec3_hashes=hashes, nsec3_nodes=nsec3_nodes, nsec3_salt=salt,
             nsec3_iterations=iterations, soa=soa, negative_soa=neg_soa,
-            negative_soa_sig=neg_sig, okey=old.okey, by_key=self.by_key,
-            kind_by_key=self.kinds, cut_keys=self.cut_keys, dname_keys=self.dname_keys,
+            negative_soa_sig=neg_sig, okey=old.okey, by_key=by_key,
+            kind_by_key=kinds, cut_keys=self.cut_keys, dname_keys=self.dname_keys,
             nsec_keys=nsec_keys, nsec_order=nsec_order,
         )
 
-    def _nsec3(self) -> tuple[Mapping[bytes, Node], tuple[bytes, ...]]:
+    def _nsec3(self) -> tuple[Mapping[bytes, Node], Sequence[bytes]]:
         """The NSEC3 nodes and sorted hashes (the old ones when no NSEC3 record changed)."""
         old = self.old
         mine = [o for o in self.touched.values() if o.digest is not None]
         if not mine:
             return old.nsec3_nodes, old.nsec3_hashes
-        nodes = dict(old.nsec3_nodes)
-        hashes: list[bytes] | None = None
+        nodes: Draft[bytes, Node] = Draft(old.nsec3_nodes)
+        hashes = old.nsec3_hashes
         for o in mine:
             d = o.digest
             assert d is not None
@@ -144,34 +150,23 @@ class _Patch:
             else:
                 nodes.pop(d, None)
             if had != (o.nsec3 is not None):
-                if hashes is None:
-                    hashes = list(old.nsec3_hashes)
-                if had:
-                    del hashes[bisect.bisect_left(hashes, d)]
-                else:
-                    bisect.insort(hashes, d)
-        return nodes, old.nsec3_hashes if hashes is None else tuple(hashes)
+                i = persist.bisect_left(hashes, d)
+                hashes = persist.deleted(hashes, i) if had else persist.inserted(hashes, i, d)
+        return nodes.finish(), hashes
 
-    def _nsec(self) -> tuple[tuple[bytes, ...], tuple[Key, ...]]:
+    def _nsec(self) -> tuple[Sequence[bytes], Sequence[Key]]:
         """The NSEC owners (wire keys and their canonical sort keys), kept in step."""
-        old = self.old
-        keys: list[bytes] | None = None
-        order: list[Key] = []
+        keys, order = self.old.nsec_keys, self.old.nsec_order
         for k, o in self.touched.items():
             had, has = o.before[3], o.facts()[3]
             if had == has:
                 continue
-            if keys is None:
-                keys, order = list(old.nsec_keys), list(old.nsec_order)
-            i = bisect.bisect_left(order, k)
+            i = persist.bisect_left(order, k)
             if had:
-                del keys[i], order[i]
+                keys, order = persist.deleted(keys, i), persist.deleted(order, i)
             else:
-                keys.insert(i, o.wire)
-                order.insert(i, k)
-        if keys is None:
-            return old.nsec_keys, old.nsec_order
-        return tuple(keys), tuple(order)
+                keys, order = persist.inserted(keys, i, o.wire), persist.inserted(order, i, k)
+        return keys, order
 
     # ---- the zone shape -------------------------------------------------------------------
 
@@ -186,7 +181,7 @@ class _Patch:
                for o in moved):
             self._reshape()
             return
-        kinds = self.kinds = dict(self.kinds)
+        kinds = self.kinds = Draft(self.kinds)
         gone: set[bytes] = set()
         for o in moved:
             if o.facts()[0]:
@@ -205,7 +200,7 @@ class _Patch:
             else:
                 kinds.pop(a, None)
 
-    def _arrive(self, kinds: dict[bytes, NodeKind], wire: bytes) -> None:
+    def _arrive(self, kinds: Draft[bytes, NodeKind], wire: bytes) -> None:
         """A name that owns data now (no NS, no DNAME): its kind, and its ENT ancestors."""
         okey = self.old.okey
         if kinds.get(wire) is NodeKind.OCCLUDED:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import dns.exception
 import dns.flags
@@ -500,3 +500,35 @@ def _ixfr_decision(zone: ZoneIndex, history: History, query: dns.message.Message
                                 answer=ixfr_answer(plan.delta), serials=serials)
     return TransferDecision(plan.reason, kind="AXFR-style IXFR", zone=zone,
                             answer=axfr_answer(zone), serials=serials)
+
+
+# A history's change from one version to the next, as sent to forked workers: None when it
+# is unchanged, ("append", delta, kept) when `delta` was recorded and the newest `kept`
+# deltas are kept, ("whole", history) otherwise.
+HistoryStep = tuple[str, Any, int] | tuple[str, "History"] | None
+
+
+def history_step(old: History | None, new: History | None) -> HistoryStep:
+    """The step that turns history `old` into `new` (see `HistoryStep`): small when `new` is
+    `old` with one delta recorded (`History.record`), as it is after a change."""
+    old = old if old is not None else History()
+    new = new if new is not None else History()
+    if len(new.deltas) == len(old.deltas) and all(a is b for a, b in zip(new.deltas, old.deltas, strict=True)):
+        return None
+    if new.deltas:
+        *kept, last = new.deltas
+        if not kept or (len(kept) <= len(old.deltas)
+                        and all(a is b for a, b in zip(kept, old.deltas[-len(kept):], strict=True))):
+            return ("append", last, len(new.deltas))
+    return ("whole", new)
+
+
+def after_step(old: History | None, step: HistoryStep) -> History:
+    """History `old` after `step` (made by `history_step(old, new)`): `new`."""
+    old = old if old is not None else History()
+    if step is None:
+        return old
+    if step[0] == "append":
+        _, delta, kept = step
+        return History((*old.deltas, delta)[-kept:])
+    return step[1]  # type: ignore[return-value, no-any-return]
