@@ -27,7 +27,7 @@ from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.edge.server import ListenAddress
 from sigchain.errors import InputError
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
-from sigchain.services import authoritative, partverify, verifying
+from sigchain.services import partverify, verifying, zonefiles
 from sigchain.services.authoritative import AuthoritativeService
 from sigchain.services.serveconfig import ListenConfig, ServeConfig, ZoneConfig
 from tests.zonetools import sign_text
@@ -171,7 +171,7 @@ def _service(tmp_path: Path, signed: str) -> tuple[AuthoritativeService, Path]:
 def _failing(service: AuthoritativeService, times: int) -> tuple[object, list[bool]]:
     """`load_checked` that, its first `times` calls, lets the old version go (as once the
     new one has verified) and then fails (as when the file changed between the readings)."""
-    real = authoritative.load_checked
+    real = zonefiles.load_checked
     calls: list[bool] = []
 
     def load(spec: ZoneConfig, now: int, force: bool, known: bytes, alone: int | None,
@@ -194,7 +194,7 @@ def test_a_reload_failing_after_the_old_version_was_let_go_reads_the_file_again(
     """Read again at once: served when that works; else the error says what it means."""
     service, _live = _service(tmp_path, signed)
     load, calls = _failing(service, failures)
-    monkeypatch.setattr(authoritative, "load_checked", load)
+    monkeypatch.setattr(zonefiles, "load_checked", load)
     outcome, _ = service._reload()
     assert calls == [True, False]
     if failures == 1:
@@ -230,7 +230,7 @@ def test_a_reload_failing_after_the_old_version_was_let_go_serves_the_old_versio
         (tmp_path / "next").write_text(newer)
         (tmp_path / "next").rename(live)
     load, calls = _failing(service, 2 if in_place else 1)
-    monkeypatch.setattr(authoritative, "load_checked", load)
+    monkeypatch.setattr(zonefiles, "load_checked", load)
     outcome, _ = service._reload()
     assert calls == [True, False]
     if in_place:

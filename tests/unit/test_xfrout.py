@@ -29,7 +29,7 @@ from sigchain.core.serve.acl import Acl
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.transfer import History, diff, zone_rrsets
 from sigchain.edge.server import ListenAddress
-from sigchain.services import authoritative
+from sigchain.services import zonefiles
 from sigchain.services.authoritative import AuthoritativeService
 from sigchain.services.serveconfig import ListenConfig, ServeConfig, ZoneConfig
 from sigchain.services.xfrout import Primary
@@ -264,7 +264,7 @@ def test_a_file_replaced_while_it_loads_is_read_again_at_the_next_reload(
     config = ServeConfig((ZoneConfig(ORIGIN, str(live), Acl.parse([])),),
                          (ListenConfig(ListenAddress("127.0.0.1", 5300), (ORIGIN,)),))
     service = AuthoritativeService(config)
-    real = authoritative.load_checked
+    real = zonefiles.load_checked
 
     def replaced_meanwhile(*args: object) -> object:
         newer = tmp_path / "newer.zone"
@@ -272,9 +272,9 @@ def test_a_file_replaced_while_it_loads_is_read_again_at_the_next_reload(
         os.replace(newer, live)  # after the hash, before the read
         return real(*args)
 
-    monkeypatch.setattr(authoritative, "load_checked", replaced_meanwhile)
+    monkeypatch.setattr(zonefiles, "load_checked", replaced_meanwhile)
     service.load_all()
-    monkeypatch.setattr(authoritative, "load_checked", real)
+    monkeypatch.setattr(zonefiles, "load_checked", real)
     assert service.indexes[ORIGIN].serial == V2.serial
     _write(live, V1)  # the content that was hashed at start-up
     outcome, _ = service._reload()
