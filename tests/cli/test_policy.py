@@ -92,6 +92,24 @@ def test_simulate_fails_when_the_world_has_longer_ttls_than_declared() -> None:
     assert bad.returncode == 2 and "--ds-lag: bad duration" in bad.stderr
 
 
+def test_simulate_without_the_ds_gate_fails_when_the_parent_is_slower_than_it_waits() -> None:
+    # Gated, a slow parent is only waited for (above). An engine that trusts elapsed time
+    # instead swaps the KSK IpubP after asking for the DS, and only publish-safety (1h in
+    # ksk-zsk) of that is slack for the parent's own delay: a DS later than that breaks it.
+    within = sc("policy", "simulate", "ksk-zsk", "--no-ds-gate", "--ds-lag", "1h")
+    assert within.returncode == 0, within.stdout
+    assert "DS steps NOT gated" in within.stdout
+    late = sc("policy", "simulate", "ksk-zsk", "--no-ds-gate", "--ds-lag", "1h1s")
+    assert late.returncode == 1
+    assert ("FAILS at 2028-01-15 08:00:00 UTC: cached DS ['ksk-13-1'], DNSKEY ['ksk-13-7'"
+            in late.stdout), late.stdout
+    assert "no DS matches a key that signs the DNSKEY RRset" in late.stdout
+    for gate, safe in ((["--no-ds-gate"], False), ([], True)):
+        data = json.loads(sc("policy", "simulate", "ksk-zsk", "--ds-lag", "2d", "--json",
+                             *gate).stdout)
+        assert data["ds_gate"] is not gate and data["safe"] is safe
+
+
 def test_simulate_a_policy_that_never_secures_the_zone(tmp_path: Path) -> None:
     f = tmp_path / "tiny.toml"  # a ZSK that rolls before its signatures are ever everywhere
     f.write_text('[[keys]]\nrole = "ksk"\nlifetime = "3d"\n[[keys]]\nrole = "zsk"\n'

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sigchain.core.rollover import timings
+from sigchain.core.rollover import simulate, timings
 from sigchain.core.rollover.planner import plan
 from sigchain.core.rollover.policy import KeyPolicy, KeySpec, builtin
 from sigchain.core.rollover.simulate import (
@@ -117,6 +117,21 @@ def test_ksk_roll_never_swaps_without_the_ds_observation() -> None:
     result = plan(keys, p, observations(keys, 10**9, now), now)
     assert [(a.kind, a.key) for a in result.actions] == [("await-ds", new.id)]
     _safe(keys, p)
+
+
+def test_without_the_ds_gate_a_parent_slower_than_publish_safety_breaks_the_swap() -> None:
+    # The simulator's model of an engine that trusts elapsed time: told the DS is in the
+    # moment it asks, it swaps IpubP later; the caches are judged with the parent's real times.
+    p = _ksk_policy(60 * D)
+    assert simulate.run(p, 100, p.publish_safety, p, gated=False).failures == ()
+    late = simulate.run(p, 100, p.publish_safety + 1, p, gated=False)
+    old, new = _by_role(late.keys, "ksk")[:2]
+    assert new.cds_published is not None
+    assert new.ds_published == new.cds_published + p.publish_safety + 1  # the parent's time
+    assert new.published == old.removed == new.cds_published + timings.ipub_parent(p).seconds
+    assert late.failures and late.failures[0].at == new.published  # at the DNSKEY swap
+    assert late.failures[0].cause == "no DS matches a key that signs the DNSKEY RRset"
+    assert simulate.run(p, 100, 30 * D, p).failures == ()  # gated: the slow parent is awaited
 
 
 def test_no_roll_before_the_current_ds_is_everywhere() -> None:

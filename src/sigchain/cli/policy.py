@@ -20,7 +20,7 @@ from sigchain.errors import InputError, OperationalError
 from sigchain.services.signing import check_output
 
 CHECK_KEYS = ("policy", "timings", "problems", "safe")
-SIMULATE_KEYS = ("policy", "start", "years", "ds_lag", "parent_ds_ttl", "max_zone_ttl", "keys",
+SIMULATE_KEYS = ("policy", "start", "years", "ds_lag", "ds_gate", "parent_ds_ttl", "max_zone_ttl", "keys",
                  "actions", "combinations", "failures", "secured", "safe")
 
 
@@ -76,6 +76,10 @@ def check(source: str, as_json: bool) -> None:
               help="How long to simulate.")
 @click.option("--ds-lag", default="2d", show_default=True,
               help="How long the parent takes to publish or remove a DS the child asks for.")
+@click.option("--no-ds-gate", "ds_gate", flag_value=False, default=True,
+              help="Run the engine without the DS observation gate, as one that trusts "
+                   "elapsed time: it takes a DS as in (out) at the parent the moment it asks "
+                   "and waits only the policy's timings, so a --ds-lag beyond them fails.")
 @click.option("--actual-parent-ds-ttl", default=None, metavar="DUR",
               help="The parent's real DS TTL (default: the policy's parent-ds-ttl).")
 @click.option("--actual-max-zone-ttl", default=None, metavar="DUR",
@@ -86,8 +90,9 @@ def check(source: str, as_json: bool) -> None:
 @JSON_OPTION
 @handle_errors
 @json_keys(*SIMULATE_KEYS)
-def simulate(source: str, years: int, ds_lag: str, actual_parent_ds_ttl: str | None,
-             actual_max_zone_ttl: str | None, svg_out: str | None, as_json: bool) -> None:
+def simulate(source: str, years: int, ds_lag: str, ds_gate: bool,
+             actual_parent_ds_ttl: str | None, actual_max_zone_ttl: str | None,
+             svg_out: str | None, as_json: bool) -> None:
     """Run the rollover engine on a fake clock against a model parent and every resolver
     cache state; exit 1 naming the first instant some cached DS/DNSKEY/RRSIG fails."""
     from sigchain.core.rollover import simulate as sim
@@ -99,7 +104,7 @@ def simulate(source: str, years: int, ds_lag: str, actual_parent_ds_ttl: str | N
                          _option_duration("--actual-max-zone-ttl", actual_max_zone_ttl))
     if svg_out is not None:
         check_output(svg_out)  # before years of simulation
-    result = sim.run(the_policy, years * 365, lag, world)
+    result = sim.run(the_policy, years * 365, lag, world, gated=ds_gate)
     secured = any(k.ds_published is not None for k in result.keys)
     if svg_out is not None:
         from sigchain.core.rollover import svg
@@ -111,6 +116,7 @@ def simulate(source: str, years: int, ds_lag: str, actual_parent_ds_ttl: str | N
         write_atomic(svg_out, [picture])
     if as_json:
         emit_json({"policy": the_policy.name, "start": sim.T0, "years": years, "ds_lag": lag,
+                   "ds_gate": ds_gate,
                    "parent_ds_ttl": world.parent_ds_ttl, "max_zone_ttl": world.max_zone_ttl,
                    "keys": [dataclasses.asdict(k) for k in result.keys],
                    "actions": [dataclasses.asdict(a) for _, a in result.log],
@@ -118,7 +124,7 @@ def simulate(source: str, years: int, ds_lag: str, actual_parent_ds_ttl: str | N
                    "failures": [dataclasses.asdict(f) for f in result.failures],
                    "secured": secured, "safe": not result.failures and secured})
     else:
-        click.echo(_simulation_text(the_policy, years, lag, world, result))
+        click.echo(_simulation_text(the_policy, years, lag, ds_gate, world, result))
     sys.exit(1 if result.failures or not secured else 0)
 
 
@@ -131,8 +137,8 @@ def _option_duration(option: str, text: str | None) -> int | None:
         raise InputError(f"{option}: {exc.message}") from None
 
 
-def _simulation_text(p: pol.KeyPolicy, years: int, lag: int, world: pol.KeyPolicy,
-                     result: Any) -> str:
+def _simulation_text(p: pol.KeyPolicy, years: int, lag: int, gated: bool,
+                     world: pol.KeyPolicy, result: Any) -> str:
     from sigchain.core.dnssec.timefmt import format_utc
 
     created: dict[str, int] = {}
@@ -145,7 +151,10 @@ def _simulation_text(p: pol.KeyPolicy, years: int, lag: int, world: pol.KeyPolic
              f"{render(world.max_zone_ttl)}",
              f"  {len(result.log)} actions at {len({t for t, _ in result.log})} instants; keys: "
              + ", ".join(f"{role} {n}" for role, n in sorted(created.items())),
-             f"  {result.combinations} cached DS/DNSKEY/RRSIG combinations judged"]
+             f"  {result.combinations} cached DS/DNSKEY/RRSIG combinations judged",
+             "  DS steps gated on the DS seen at the parent" if gated else
+             "  DS steps NOT gated: the engine takes a DS as in (out) at the parent the moment "
+             "it asks for it"]
     if not any(k.ds_published is not None for k in result.keys):
         why = ("it has no keys" if not result.keys else
                "its keys never all reached every cache: see policy check")

@@ -175,8 +175,22 @@ def world_of(p: KeyPolicy, parent_ds_ttl: int | None, max_zone_ttl: int | None) 
         max_zone_ttl=p.max_zone_ttl if max_zone_ttl is None else max_zone_ttl)
 
 
-def run(p: KeyPolicy, days: int, lag: int, world: KeyPolicy, start: int = T0) -> Simulation:
-    """The planner run under `p` for `days` against a parent with `lag`, judged in `world`."""
-    keys, log = drive(p, days, lag, start=start)
+def as_the_parent_acted(keys: Iterable[Key], lag: int) -> tuple[Key, ...]:
+    """The keys with the DS times the parent really had: in (out) `lag` after the child asked."""
+    return tuple(k.replace(
+        ds_published=k.ds_published if k.cds_published is None else k.cds_published + lag,
+        ds_withdrawn=k.ds_withdrawn if k.cds_withdrawn is None else k.cds_withdrawn + lag)
+        for k in keys)
+
+
+def run(p: KeyPolicy, days: int, lag: int, world: KeyPolicy, start: int = T0,
+        gated: bool = True) -> Simulation:
+    """The planner run under `p` for `days` against a parent with `lag`, judged in `world`.
+    Not `gated`: an engine that trusts elapsed time instead of the DS observation, modelled by
+    telling the planner the DS is in (out) the moment it asks; the caches are then judged with
+    the DS times the parent really had."""
+    keys, log = drive(p, days, lag if gated else 0, start=start)
+    if not gated:
+        keys = as_the_parent_acted(keys, lag)
     combos = combinations(keys, world)
     return Simulation(keys, tuple(log), len(combos), tuple(judge(list(keys), combos, True)))
