@@ -1,6 +1,7 @@
 """`keys import-bind` on a key directory BIND 9.18's dnssec-policy made: named (on 127.56.0.1)
 makes the keys, `rndc dnssec -rollover` starts a ZSK roll, and after the import `keys status`
-shows the states `rndc dnssec -status` shows; a run then continues the roll (no new key)."""
+shows the states `rndc dnssec -status` shows; runs then continue the roll at BIND's times (the
+old ZSK retired at its .state's Retired, removed by its Removed; no new key)."""
 
 from __future__ import annotations
 
@@ -143,3 +144,26 @@ options {{ default-key "rndc-key"; default-server {HOST}; default-port {RNDC_POR
                           "--json", check=True).stdout)
     new = next(k for k in later["keys"] if k["tag"] == successor["tag"])
     assert new["states"]["dnskey"] == "omnipresent" and new["goal"] == "omnipresent"
+    # The roll goes on at BIND's times: the old ZSK retires when BIND's .state says, and is
+    # removed once its signatures are out of every cache (at the latest when BIND would).
+    retired, removed = (_state_time(tmp_path, zsk, what) for what in ("Retired", "Removed"))
+    kinds = []
+    for at in (retired - 1, retired, removed):
+        step = json.loads(sc("keys", "run", ZONE, "--policy", tmp_path / "fast.toml", "--keys",
+                             tmp_path, "--at", at, "--json", check=True).stdout)
+        assert step["created"] == []
+        kinds.append(sorted((a["kind"], str(a["key"])) for a in step["actions"]))
+    assert kinds[0] == [] and ("retire", zsk) in kinds[1], kinds
+    assert ("remove", zsk) in kinds[1] + kinds[2], kinds
+    final = json.loads(sc("keys", "status", ZONE, "--keys", tmp_path, "--at", removed + 86400,
+                          "--json", check=True).stdout)
+    old = next(k for k in final["keys"] if str(k["tag"]) == zsk)
+    assert set(old["states"].values()) == {"hidden"}
+
+
+def _state_time(directory: Path, tag: str, label: str) -> int:
+    """A time from BIND's .state file of key `tag` (`Retired: 20261208035850 (...)`)."""
+    (path,) = directory.glob(f"K*+{int(tag):05d}.state")
+    m = re.search(rf"^{label}: (\d{{14}})", path.read_text(), re.M)
+    assert m, path.read_text()
+    return timegm(time.strptime(m.group(1), "%Y%m%d%H%M%S"))

@@ -134,6 +134,31 @@ def test_without_the_ds_gate_a_parent_slower_than_publish_safety_breaks_the_swap
     assert simulate.run(p, 100, 30 * D, p).failures == ()  # gated: the slow parent is awaited
 
 
+@pytest.mark.parametrize("old_first", [True, False])
+def test_a_successor_already_signing_does_not_stall_the_roll(old_first: bool) -> None:
+    """BIND 9.18 makes a ZSK successor active as it creates it (its ZRRSIG rumoured beside the
+    old key's), so `keys import-bind` can bring two signing ZSKs of one line: the old one is
+    still the line's current key and its roll goes on, whatever order the store lists them.
+    Before, the key listed last was taken as current: with the old key first, it was never
+    retired nor removed."""
+    p = KeyPolicy("t", keys=(KeySpec("ksk", 13, None), KeySpec("zsk", 13, 30 * D)))
+    ipub = timings.ipub(p).seconds
+    start = T0 + 30 * D - ipub  # BIND's rollover: successor published and signing
+    ksk = Key("k", "ksk", 13, None, T0, published=T0, active=T0, cds_published=T0 + 20 * D,
+              ds_published=T0 + 20 * D)
+    old = Key("a", "zsk", 13, 30 * D, T0, published=T0, active=T0)
+    new = Key("b", "zsk", 13, 30 * D, start, published=start, active=start, predecessor="a")
+    keys = (ksk, old, new) if old_first else (ksk, new, old)
+    assert plan(keys, p, (), start + ipub - 1).actions == ()
+    kinds = [(a.kind, a.key) for a in plan(keys, p, (), start + ipub).actions]
+    assert ("retire", "a") in kinds and not any(k == "create" for k, _ in kinds)
+    keys, _ = drive(p, days=20, keys=keys, start=start)
+    (old,) = (k for k in keys if k.id == "a")
+    assert old.retired == start + ipub and old.removed is not None
+    assert len(_by_role(keys, "zsk")) == 2
+    _safe(keys, p)
+
+
 def test_no_roll_before_the_current_ds_is_everywhere() -> None:
     # Lifetimes shorter than the rolls (policy check calls this unsafe) still never break
     # the chain: a KSK is not rolled before its own DS is in every cache.

@@ -241,8 +241,11 @@ def _lineage(pl: _Planner, spec: KeySpec, migrating: bool) -> None:
     RFC 6781 §4.1.4, new RRSIGs before the new DNSKEY (algorithm_roll publishes it)."""
     line = [k for k in pl.keys if k.role == spec.role and k.algorithm == spec.algorithm
             and not revoke.is_revoked(k, pl.now)]  # it leaves its line (revoke.follow)
-    current = next((k for k in reversed(line) if k.active is not None and k.retired is None),
-                   None)
+    signing = [k for k in line if k.active is not None and k.retired is None]
+    # Two sign at once only mid-roll (BIND activates a ZSK successor as it makes it; `keys
+    # import-bind` takes that over): the current key is the one the other succeeds.
+    current = next((k for k in reversed(signing)
+                    if not any(k.predecessor == o.id for o in signing)), None)
     if current is None and not any(k.retired is None for k in line):
         key = pl.create(spec, None, f"the policy wants a {spec.role}")
         if not migrating:
