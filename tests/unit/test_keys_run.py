@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import dns.name
+import dns.zone
 import pytest
 
 from sigchain.clock import FakeClock
@@ -170,6 +171,33 @@ def test_sign_at_reads_the_metadata_and_starts_signatures_then(tmp_path: Path) -
     ldns = subprocess.run([need("ldns-verify-zone"), "-t", _at(T0 + DAY),
                            str(tmp_path / "z.db.signed")], capture_output=True, text=True)
     assert ldns.returncode == 0, ldns.stdout + ldns.stderr
+
+
+def test_the_dnskey_rrset_gets_the_policys_dnskey_ttl(tmp_path: Path) -> None:
+    """The rolls wait for the policy's dnskey-ttl, so the DNSKEY RRset must carry it. Before,
+    the key files had no TTL and the signer gave the DNSKEY RRset the SOA's (here 2 days
+    against 1h): caches kept an old key set 48 times longer than a roll waited for."""
+    kdir, origin = _kdir(tmp_path), dns.name.from_text(ZONE)
+    sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", kdir, "--at", _at(T0), check=True)
+    assert {kp.ttl for kp in keystore.load_zone_keys(str(kdir), origin)} == {3600}
+    (tmp_path / "z.db").write_text(ZONE_TEXT.replace("$TTL 300", "$TTL 172800"))
+    sc("sign", tmp_path / "z.db", "--keys", kdir, "--at", _at(T0 + DAY), check=True)
+    signed = dns.zone.from_file(str(tmp_path / "z.db.signed"), origin, relativize=False)
+    assert signed.find_rdataset(origin, "DNSKEY").ttl == 3600
+    # A dnskey-ttl changed in the policy reaches the existing keys' files at the next run.
+    policy = tmp_path / "p.toml"
+    policy.write_text('dnskey-ttl = "2h"\n[[keys]]\nrole = "ksk"\nlifetime = "365d"\n'
+                      '[[keys]]\nrole = "zsk"\nlifetime = "90d"\n')
+    before = {kp.key_tag: kp for kp in keystore.load_zone_keys(str(kdir), origin)}
+    private = {p.name: p.read_bytes() for p in kdir.glob("*.private")}
+    out = json.loads(sc("keys", "run", ZONE, "--policy", policy, "--keys", kdir, "--at",
+                        _at(T0 + DAY), "--json", check=True).stdout)
+    assert out["actions"] == [] and len(out["written"]) == 2
+    after = keystore.load_zone_keys(str(kdir), origin)
+    assert {kp.ttl for kp in after} == {7200}
+    assert {(kp.dnskey, kp.timing) for kp in after} == {
+        (kp.dnskey, kp.timing) for kp in before.values()}
+    assert {p.name: p.read_bytes() for p in kdir.glob("*.private")} == private
 
 
 def test_timing_metadata_rewrite_keeps_the_key() -> None:

@@ -204,12 +204,12 @@ def write_new_pair(directory: str, kp: KeyPair, alg: algorithms.Algorithm,
         raise
 
 
-def write_timing(base: str, timing: KeyTiming) -> None:
-    """Replace the timing metadata of the key pair at `base` (`.private` keeps mode 0600;
-    each file written to a temp file and renamed)."""
+def write_timing(base: str, timing: KeyTiming, ttl: int | None = None) -> None:
+    """Replace the timing metadata of the key pair at `base`, and with `ttl` its DNSKEY
+    record's TTL (`.private` keeps mode 0600; each file written to a temp file and renamed)."""
     kfile, pfile = base + ".key", base + ".private"
     private = keyfile.with_timing_private(_read(pfile), timing)
-    public = keyfile.with_timing_public(_read(kfile), timing)
+    public = keyfile.with_timing_public(_read(kfile), timing, ttl)
     write_atomic(pfile, [private], mode=0o600)
     write_atomic(kfile, [public], mode=0o644)
 

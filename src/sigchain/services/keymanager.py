@@ -24,10 +24,11 @@ from sigchain.services.keystate import StoredKey
 
 
 def create_key(spec: KeySpec, zone: dns.name.Name, directory: str, now: int,
-               pending: bool = False) -> KeyPair:
+               pending: bool = False, ttl: int | None = None) -> KeyPair:
     """Make one key of `spec` for `zone` in its store (the one place keys are created): BIND
     K-files in `directory`, with only a Created time until the plan schedules it (`pending`:
-    under keystore.PENDING names until the run's state holds the key)."""
+    under keystore.PENDING names until the run's state holds the key) and the DNSKEY TTL
+    `ttl` (the policy's dnskey-ttl, which signers give the DNSKEY RRset, as BIND's do)."""
     store = None
     if spec.store not in (None, "file"):
         if not str(spec.store).startswith("pkcs11:"):
@@ -37,7 +38,7 @@ def create_key(spec: KeySpec, zone: dns.name.Name, directory: str, now: int,
                                     f"{spec.role}-{spec.algorithm}-{now}")
     alg = algorithms.get(spec.algorithm)
     kp = keystore.new_pair(zone, alg, KeyRole(spec.role), directory, KeyTiming(created=now),
-                           store=store)
+                           ttl=ttl, store=store)
     base = keystore.write_new_pair(directory, kp, alg, pending)
     return replace(kp, source=os.path.join(directory, base))
 
@@ -132,6 +133,7 @@ class _Loaded:
     stored: list[StoredKey]
     adopted: list[str]
     timings: dict[str, KeyTiming]  # each K-file's timing metadata as read, by base name
+    ttls: dict[str, int | None]  # and its DNSKEY TTL
 
 
 def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int) -> _Loaded:
@@ -140,13 +142,15 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int) -> _
     state = keystate.load(directory, zone.to_text())
     known = {sk.base.lower() for sk in state.keys}
     timings: dict[str, KeyTiming] = {}
+    ttls: dict[str, int | None] = {}
     for sk in state.keys:
         path = os.path.join(directory, sk.base)
         if sk.key.purged is None and not os.path.exists(path + ".key"):
             raise InputError(f"key {sk.key.id} of the key state has no key file",
                              file=path + ".key")
         if sk.key.purged is None:
-            timings[sk.base] = _checked_pair(path, zone).timing
+            kp = _checked_pair(path, zone)
+            timings[sk.base], ttls[sk.base] = kp.timing, kp.ttl
     stored = list(state.keys)
     adopted = []
     if os.path.isdir(directory):
@@ -156,10 +160,10 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int) -> _
                 continue
             kp = _checked_pair(path, zone)
             sk = adopt(kp, policy, {s.key.id for s in stored}, now)
-            timings[sk.base] = kp.timing
+            timings[sk.base], ttls[sk.base] = kp.timing, kp.ttl
             stored.append(sk)
             adopted.append(sk.key.id)
-    return _Loaded(state, stored, adopted, timings)
+    return _Loaded(state, stored, adopted, timings, ttls)
 
 
 def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: list[StoredKey],
@@ -175,7 +179,8 @@ def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: lis
             if a.kind == "create":
                 spec = specs.get((a.role, a.algorithm), KeySpec(a.role, a.algorithm,
                                                                 a.lifetime))
-                kp = create_key(spec, zone, directory, now, pending=True)
+                kp = create_key(spec, zone, directory, now, pending=True,
+                                ttl=policy.dnskey_ttl)
                 rename[a.key] = str(kp.key_tag)
                 info[rename[a.key]] = kp.key_tag, os.path.basename(kp.source)
     except BaseException:
@@ -190,19 +195,24 @@ def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: lis
     return renamed, [StoredKey(k, *bases[k.id]) for k in keys], list(info)
 
 
-def _write_metadata(directory: str, keys: list[StoredKey],
-                    timings: dict[str, KeyTiming] | None = None) -> list[str]:
-    """Rewrite the timing metadata of every K-file whose metadata differs from the state
-    (`timings`: the metadata as `_load` read it, so those files are not read again)."""
+def _write_metadata(directory: str, keys: list[StoredKey], loaded: _Loaded | None = None,
+                    ttl: int | None = None) -> list[str]:
+    """Rewrite the timing metadata of every K-file whose metadata differs from the state, and
+    with `ttl` (the policy's dnskey-ttl) its DNSKEY TTL where that differs (`loaded`: the
+    files as `_load` read them, so those are not read again)."""
     written = []
     for sk in keys:
         if sk.key.purged is not None:
             continue
         base = os.path.join(directory, sk.base)
-        known = (timings or {}).get(sk.base)
-        current = known if known is not None else keystore.load_pair(base).timing
-        if current != timing_of(sk.key):
-            keystore.write_timing(base, timing_of(sk.key))
+        if loaded is not None and sk.base in loaded.timings:
+            timing, key_ttl = loaded.timings[sk.base], loaded.ttls[sk.base]
+        else:
+            kp = keystore.load_pair(base)
+            timing, key_ttl = kp.timing, kp.ttl
+        new_ttl = ttl if ttl is not None and key_ttl != ttl else None
+        if timing != timing_of(sk.key) or new_ttl is not None:
+            keystore.write_timing(base, timing_of(sk.key), new_ttl)
             written.append(sk.base)
     return written
 
@@ -241,7 +251,7 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         for a in actions:  # once the state says purged: a run killed before keeps the files
             if a.kind == "purge":
                 keystore.delete_pair(os.path.join(directory, bases[a.key]))
-        written = _write_metadata(directory, keys, ld.timings)
+        written = _write_metadata(directory, keys, ld, policy.dnskey_ttl)
     return RunResult(zone.to_text(), replace(p, actions=actions), tuple(keys),
                      tuple(ld.adopted), tuple(created), tuple(written))
 

@@ -243,11 +243,15 @@ def with_timing_private(text: str, timing: KeyTiming) -> str:
     return "\n".join(kept + _private_stamps(timing)) + "\n"
 
 
-def with_timing_public(text: str, timing: KeyTiming) -> str:
+def with_timing_public(text: str, timing: KeyTiming, ttl: int | None = None) -> str:
     """A `.key` file's text with its timing comments replaced by `timing`, as dnssec-keygen
-    writes them (after the header comment, before the DNSKEY record)."""
+    writes them (after the header comment, before the DNSKEY record); with `ttl`, the
+    record written again with that TTL."""
     lines = text.splitlines()
     comments = [ln for ln in lines if ln.startswith(";")
                 and ln[1:].split(":", 1)[0].strip() not in _LABELS]
     records = [ln for ln in lines if ln.strip() and not ln.startswith(";")]
+    if ttl is not None:
+        owner, _, dnskey = public_from_text(text, "")
+        records = [f"{owner.to_text()} {ttl} IN DNSKEY {dnskey.to_text()}"]
     return "\n".join(comments[:1] + _public_stamps(timing) + comments[1:] + records) + "\n"
