@@ -175,12 +175,12 @@ def test_sign_at_reads_the_metadata_and_starts_signatures_then(tmp_path: Path) -
 
 def test_the_dnskey_rrset_gets_the_policys_dnskey_ttl(tmp_path: Path) -> None:
     """The rolls wait for the policy's dnskey-ttl, so the DNSKEY RRset must carry it. Before,
-    the key files had no TTL and the signer gave the DNSKEY RRset the SOA's (here 2 days
-    against 1h): caches kept an old key set 48 times longer than a roll waited for."""
+    the key files had no TTL and the signer gave the DNSKEY RRset the SOA's (here 1 day
+    against 1h): caches kept an old key set 24 times longer than a roll waited for."""
     kdir, origin = _kdir(tmp_path), dns.name.from_text(ZONE)
     sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", kdir, "--at", _at(T0), check=True)
     assert {kp.ttl for kp in keystore.load_zone_keys(str(kdir), origin)} == {3600}
-    (tmp_path / "z.db").write_text(ZONE_TEXT.replace("$TTL 300", "$TTL 172800"))
+    (tmp_path / "z.db").write_text(ZONE_TEXT.replace("$TTL 300", "$TTL 86400"))
     sc("sign", tmp_path / "z.db", "--keys", kdir, "--at", _at(T0 + DAY), check=True)
     signed = dns.zone.from_file(str(tmp_path / "z.db.signed"), origin, relativize=False)
     assert signed.find_rdataset(origin, "DNSKEY").ttl == 3600
@@ -198,6 +198,27 @@ def test_the_dnskey_rrset_gets_the_policys_dnskey_ttl(tmp_path: Path) -> None:
     assert {(kp.dnskey, kp.timing) for kp in after} == {
         (kp.dnskey, kp.timing) for kp in before.values()}
     assert {p.name: p.read_bytes() for p in kdir.glob("*.private")} == private
+
+
+def test_sign_refuses_a_ttl_above_the_policys_max_zone_ttl(tmp_path: Path) -> None:
+    """As BIND's dnssec-policy refuses to load such a zone: the rolls wait max-zone-ttl for
+    old signatures to leave the caches, so a longer TTL would outlive the key that signed it.
+    Keys not run by a policy (no key state) sign it as before."""
+    kdir = _kdir(tmp_path)
+    sc("keys", "run", ZONE, "--policy", "ksk-zsk", "--keys", kdir, "--at", _at(T0), check=True)
+    zone = tmp_path / "z.db"
+    zone.write_text(ZONE_TEXT + "long 86401 TXT x\nlonger 172800 TXT y\n")
+    out = sc("sign", zone, "--keys", kdir, "--at", _at(T0 + DAY))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert (f"{zone}: TTL 172800 of longer.{ZONE} TXT exceeds the key policy's max-zone-ttl "
+            "86400 (2 RRset(s) over it)") in out.stderr, out.stderr
+    assert not (tmp_path / "z.db.signed").exists()
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o700)
+    for f in kdir.glob("K*"):
+        (loose / f.name).write_bytes(f.read_bytes())
+        (loose / f.name).chmod(f.stat().st_mode & 0o777)
+    sc("sign", zone, "--keys", loose, "--at", _at(T0 + DAY), check=True)
 
 
 def test_timing_metadata_rewrite_keeps_the_key() -> None:

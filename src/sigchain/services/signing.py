@@ -9,18 +9,20 @@ import itertools
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.pool import AsyncResult, Pool
 from typing import Protocol
 
 import dns.name
+import dns.rdatatype
 from cryptography.hazmat.primitives import serialization
 
 from sigchain.core.dnssec import timefmt
 from sigchain.core.dnssec.algorithms import TokenKey
 from sigchain.core.dnssec.policy import DEFAULT_POLICY
 from sigchain.core.dnssec.rrsig import SigWindow
+from sigchain.core.rollover.policy import KeyPolicy
 from sigchain.core.sign import denial as denialcore
 from sigchain.core.sign import signer
 from sigchain.core.sign.batches import Batch, SigningContext, sign_units
@@ -306,13 +308,30 @@ def _denial(
 KEEP_DENIAL = DenialRequest()  # the input's own chain; NSEC for an unsigned zone
 
 
-def _going_insecure(keydir: str, origin: dns.name.Name) -> bool:
-    """Whether `keys run` runs the zone by a policy that says go insecure (then the signer
-    publishes the CDS/CDNSKEY delete form once no key is in its CDS window)."""
+def _key_policy(keydir: str, origin: dns.name.Name) -> KeyPolicy | None:
+    """The policy `keys run` runs the zone by (None: its keys are not run by sigchain)."""
     from sigchain.services import keystate
 
-    policy = keystate.load(keydir, origin.to_text()).policy
-    return policy is not None and policy.insecure
+    return keystate.load(keydir, origin.to_text()).policy
+
+
+# Records the signer makes, with TTLs of its own (the DNSKEY RRset's is the policy's dnskey-ttl).
+_SIGNER_TTLS = frozenset((dns.rdatatype.DNSKEY, dns.rdatatype.CDS, dns.rdatatype.CDNSKEY,
+                          dns.rdatatype.RRSIG))
+
+
+def check_max_zone_ttl(rrsets: Iterable[RRsetRec], policy: KeyPolicy | None, path: str) -> None:
+    """As BIND's dnssec-policy, refuse a zone with a TTL above the policy's max-zone-ttl: the
+    rolls are timed on it, so such a record would stay cached, signed by a key already gone."""
+    if policy is None:
+        return
+    over = [r for r in rrsets if r.ttl > policy.max_zone_ttl and r.rdtype not in _SIGNER_TTLS]
+    if over:
+        r = max(over, key=lambda r: r.ttl)
+        raise InputError(f"TTL {r.ttl} of {r.owner} {dns.rdatatype.to_text(r.rdtype)} "
+                         f"exceeds the key policy's max-zone-ttl {policy.max_zone_ttl} "
+                         f"({len(over)} RRset(s) over it): the key rolls are timed on it",
+                         file=path)
 
 
 def sign_file(
@@ -365,6 +384,8 @@ def sign_file(
     with worker_pool(nthreads if big else 1) as pool:
         with phases.phase("read"):
             zorigin, rrsets, warnings = zonefile.load_records(zonefile_path, origin)
+        key_policy = _key_policy(keydir, zorigin)
+        check_max_zone_ttl(rrsets, key_policy, zonefile_path)
         chosen, denial_warnings = _denial(rrsets, zorigin, denial, force)
         warnings = denial_warnings + warnings
         keys = keystore.load_zone_keys(keydir, zorigin, force=force)
@@ -372,7 +393,7 @@ def sign_file(
             warnings.append("--deterministic: keys in a PKCS#11 token sign with the token's "
                             "own nonces, so their signatures differ from run to run")
         opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force,
-                                  cds_delete=_going_insecure(keydir, zorigin))
+                                  cds_delete=key_policy is not None and key_policy.insecure)
         with phases.phase("prepare"):
             prep = signer.prepare(rrsets, zorigin, keys, opts, now)
         del rrsets
