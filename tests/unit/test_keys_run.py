@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import dns.dnssec
 import dns.name
 import dns.zone
 import pytest
@@ -219,6 +220,25 @@ def test_sign_refuses_a_ttl_above_the_policys_max_zone_ttl(tmp_path: Path) -> No
         (loose / f.name).write_bytes(f.read_bytes())
         (loose / f.name).chmod(f.stat().st_mode & 0o777)
     sc("sign", zone, "--keys", loose, "--at", _at(T0 + DAY), check=True)
+
+
+def test_sign_publishes_the_cds_digests_and_cdnskey_the_policy_asks_for(tmp_path: Path) -> None:
+    """cds-digest-types and cdnskey as BIND's dnssec-policy: a CDS per digest type for the
+    key in its CDS window, and no CDNSKEY with `cdnskey = false`. Before, `sign` published
+    SHA-256 CDS and a CDNSKEY whatever the policy said."""
+    kdir, policy, zone = _kdir(tmp_path), tmp_path / "p.toml", tmp_path / "z.db"
+    policy.write_text('cds-digest-types = ["sha-256", "sha-384"]\ncdnskey = false\n' + FAST)
+    zone.write_text(ZONE_TEXT)
+    for at in (T0, T0 + 3 * DAY):  # the second run asks for the KSK's DS
+        sc("keys", "run", ZONE, "--policy", policy, "--keys", kdir, "--at", _at(at), check=True)
+    sc("sign", zone, "--keys", kdir, "--at", _at(T0 + 3 * DAY), check=True)
+    origin = dns.name.from_text(ZONE)
+    signed = dns.zone.from_file(str(tmp_path / "z.db.signed"), origin, relativize=False)
+    cds = signed.find_rdataset(origin, "CDS")
+    (ksk,) = (k for k in signed.find_rdataset(origin, "DNSKEY") if k.flags & 1)
+    assert sorted((r.key_tag, r.digest_type) for r in cds) == [
+        (dns.dnssec.key_id(ksk), 2), (dns.dnssec.key_id(ksk), 4)]
+    assert signed.get_rdataset(origin, "CDNSKEY") is None
 
 
 def test_timing_metadata_rewrite_keeps_the_key() -> None:

@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.pool import AsyncResult, Pool
-from typing import Protocol
+from typing import Any, Protocol
 
 import dns.name
 import dns.rdatatype
@@ -315,6 +315,13 @@ def _key_policy(keydir: str, origin: dns.name.Name) -> KeyPolicy | None:
     return keystate.load(keydir, origin.to_text()).policy
 
 
+def _cds_options(policy: KeyPolicy | None) -> dict[str, Any]:
+    """The CDS digests and CDNSKEY the key policy asks for (cds-digest-types, cdnskey)."""
+    if policy is None:
+        return {}
+    return {"cds_digests": policy.cds_digest_types, "cdnskey": policy.cdnskey}
+
+
 # Records the signer makes, with TTLs of its own (the DNSKEY RRset's is the policy's dnskey-ttl).
 _SIGNER_TTLS = frozenset((dns.rdatatype.DNSKEY, dns.rdatatype.CDS, dns.rdatatype.CDNSKEY,
                           dns.rdatatype.RRSIG))
@@ -393,7 +400,8 @@ def sign_file(
             warnings.append("--deterministic: keys in a PKCS#11 token sign with the token's "
                             "own nonces, so their signatures differ from run to run")
         opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force,
-                                  cds_delete=key_policy is not None and key_policy.insecure)
+                                  cds_delete=key_policy is not None and key_policy.insecure,
+                                  **_cds_options(key_policy))
         with phases.phase("prepare"):
             prep = signer.prepare(rrsets, zorigin, keys, opts, now)
         del rrsets

@@ -33,6 +33,10 @@ class ApexOptions(Protocol):
     def serial(self) -> str: ...
     @property
     def cds_delete(self) -> bool: ...
+    @property
+    def cds_digests(self) -> tuple[int, ...]: ...
+    @property
+    def cdnskey(self) -> bool: ...
 
 
 CDS_DELETE = dns.rdata.from_text(dns.rdataclass.IN, RdataType.CDS, "0 0 0 00")
@@ -107,12 +111,14 @@ def set_apex(
     )
     sync = [k for k in plan.published if k.is_sep and _syncs(k, now, opts.cds)]
     if sync:
-        apex[RdataType.CDS] = rdataset(
-            RdataType.CDS, dnskey_ttl, [ds.make_cds(origin, k.dnskey, 2) for k in sync]
-        )
-        apex[RdataType.CDNSKEY] = rdataset(
-            RdataType.CDNSKEY, dnskey_ttl, [ds.make_cdnskey(k.dnskey) for k in sync]
-        )
+        apex[RdataType.CDS] = rdataset(RdataType.CDS, dnskey_ttl, [
+            ds.make_cds(origin, k.dnskey, digest) for k in sync for digest in opts.cds_digests])
+        if opts.cdnskey:
+            apex[RdataType.CDNSKEY] = rdataset(
+                RdataType.CDNSKEY, dnskey_ttl, [ds.make_cdnskey(k.dnskey) for k in sync]
+            )
+        else:
+            apex.pop(RdataType.CDNSKEY, None)
     elif opts.cds_delete:  # RFC 8078 §4: ask the parent to remove the DS (signed by the KSK)
         apex[RdataType.CDS] = rdataset(RdataType.CDS, dnskey_ttl, [CDS_DELETE])
         apex[RdataType.CDNSKEY] = rdataset(RdataType.CDNSKEY, dnskey_ttl, [CDNSKEY_DELETE])

@@ -41,6 +41,8 @@ class SignOptions:
     serial: str = "keep"  # keep | increment | unixtime
     force: bool = False
     cds_delete: bool = False  # the key policy goes insecure: RFC 8078 delete form
+    cds_digests: tuple[int, ...] = (2,)  # the key policy's cds-digest-types
+    cdnskey: bool = True  # and its cdnskey
 
 
 @dataclass
