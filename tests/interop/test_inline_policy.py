@@ -17,7 +17,7 @@ import dns.rdatatype
 
 from tests.conftest import free_port
 from tests.interop.livelab import fast_policy
-from tests.interop.test_inline import ORIGIN, axfr, config, dnssec_verify
+from tests.interop.test_inline import ORIGIN, UNSIGNED, axfr, config, dnssec_verify
 from tests.interop.test_transfer import Serve, wait_for
 
 HOST = "127.62.9.1"
@@ -48,6 +48,8 @@ def test_sighup_with_a_new_algorithm_in_the_policy_file_starts_an_algorithm_roll
     port = free_port(HOST)
     policy = tmp_path / "fast.toml"
     policy.write_text(fast_policy("ecdsap256sha256"))
+    # TTLs within the fast policy's max-zone-ttl (1s), or the zone is refused, as by BIND
+    (tmp_path / "example.test.zone").write_text(UNSIGNED.replace("$TTL 300", "$TTL 1"))
     serve = Serve(tmp_path, config(tmp_path, port, "fast.toml", host=HOST), port)
     try:
         assert _algorithms(port, "DNSKEY") == {13}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dns.name
+import dns.rcode
 import dns.update
 import pytest
 from dns.rdatatype import RdataType
@@ -18,7 +19,7 @@ from sigchain.core.serve.index import ZoneIndex
 from sigchain.core.serve.transfer import diff
 from sigchain.core.sign.rrsigs import expiration_of
 from sigchain.core.update.changes import ChangeSet
-from sigchain.core.update.process import process
+from sigchain.core.update.process import UpdatePolicy, process
 from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone.records import key_of
 from sigchain.core.zone.wire import WireRRset
@@ -200,6 +201,30 @@ def test_a_bad_unsigned_file_changes_nothing_and_signer_records_are_refused(
     with pytest.raises(InputError, match="made by the signer"):
         iz.apply_changes(ChangeSet(removed=(dnskey,)), clock.now())
     assert iz.index() is served
+
+
+def test_a_ttl_above_max_zone_ttl_is_refused_at_start_reload_and_update(tmp_path: Path) -> None:
+    """As BIND's dnssec-policy: the rolls wait max-zone-ttl (ksk-zsk: 1 day) for old
+    signatures to leave caches, so a longer TTL is refused, in the file or in an update."""
+    clock = FakeClock(START)
+    (tmp_path / "example.test.zone").write_text(UNSIGNED + "long 172800 IN A 192.0.2.9\n")
+    with pytest.raises(InputError, match="TTL 172800 of long.example.test. A exceeds"):
+        make(tmp_path, clock)
+    assert not list(tmp_path.glob("keys/K*"))
+    (tmp_path / "example.test.zone").write_text(UNSIGNED)
+    iz = make(tmp_path, clock)
+    served = iz.index()
+    (tmp_path / "example.test.zone").write_text(UNSIGNED + "long 172800 IN A 192.0.2.9\n")
+    with pytest.raises(InputError, match="max-zone-ttl 86400"):
+        iz.reload(clock.now())
+    assert iz.index() is served
+    msg = dns.update.UpdateMessage(ORIGIN)
+    msg.add(dns.name.from_text("long", ORIGIN), 86401, "A", "192.0.2.9")
+    result = process(msg, iz.zone_data(), ORIGIN, True, UpdatePolicy(max_ttl=86400))
+    assert result.rcode == dns.rcode.REFUSED and "max-zone-ttl 86400" in result.reason
+    msg = dns.update.UpdateMessage(ORIGIN)
+    msg.add(dns.name.from_text("long", ORIGIN), 86400, "A", "192.0.2.9")
+    assert process(msg, iz.zone_data(), ORIGIN, True, UpdatePolicy(max_ttl=86400)).ok
 
 
 def test_resign_now_replaces_every_signature_and_status_reports_keys_and_timers(

@@ -35,7 +35,7 @@ from sigchain.core.zone.records import RRsetRec, key_of, name_of
 from sigchain.core.zone.shape import DNSSEC_GENERATED
 from sigchain.edge import keystore, zonefile
 from sigchain.errors import InputError
-from sigchain.services import inlinestate, keymanager
+from sigchain.services import inlinestate, keymanager, signing
 from sigchain.services.inlineconfig import refresh_policy
 from sigchain.services.inlinestate import Ident
 from sigchain.services.reloadmem import collector_held_off
@@ -301,7 +301,9 @@ class InlineZone:
             log.warning("zone %s: %s in %s ignored: the signer makes them", self.name,
                         ", ".join(sorted(dns.rdatatype.to_text(t) for t in dropped)),
                         self.unsigned_path)
-        return [r for r in rrsets if r.rdtype not in SIGNER_MADE]
+        kept = [r for r in rrsets if r.rdtype not in SIGNER_MADE]
+        signing.check_max_zone_ttl(kept, self.policy, self.unsigned_path)
+        return kept
 
     def _changed(self, diff: Diff, now: int, what: str, kept: inlinestate.Dynamic | None = None,
                  forget: tuple[Ident, ...] = ()) -> Diff:

@@ -30,7 +30,7 @@ import dns.tsig
 import dns.update
 
 from sigchain.core.serve.index import ZoneSet
-from sigchain.core.update.process import UpdateResult, process, zone_name
+from sigchain.core.update.process import UpdatePolicy, UpdateResult, process, zone_name
 from sigchain.edge.ctlsocket import CtlServer, request
 from sigchain.edge.udpworkers import catch_up
 from sigchain.errors import InputError, SigchainError
@@ -180,7 +180,8 @@ class UpdateIntake:
         """In a thread, under the zone's lock: the update checked against the unsigned data
         and, if it changes something, applied and re-signed (all of it, or nothing)."""
         with inline.lock:
-            result = process(query, inline.zone_data(), name, allowed)
+            result = process(query, inline.zone_data(), name, allowed,
+                             UpdatePolicy(max_ttl=inline.policy.max_zone_ttl))
             if not result.ok or result.changes.empty:
                 return result, None
             return result, inline.apply_changes(result.changes, now)

@@ -39,9 +39,11 @@ _NEVER_ADDED = frozenset({RdataType.MD, RdataType.MF})  # RFC 1123 §5.2.11 (BIN
 @dataclass(frozen=True)
 class UpdatePolicy:
     """What clients may change beyond ordinary data: with `client_keys`, DNSKEY, CDS and
-    CDNSKEY (a zone whose keys no policy manages, or a multi-signer peer's key)."""
+    CDNSKEY (a zone whose keys no policy manages, or a multi-signer peer's key); with
+    `max_ttl` (the key policy's max-zone-ttl), no record with a longer TTL."""
 
     client_keys: bool = False
+    max_ttl: int | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,9 @@ def _prescan(
             return _fail(dns.rcode.REFUSED,
                          f"{what}: explicit {type_text(rdtype)} updates are not allowed in a "
                          "signed zone")
+        if rr.deleting is None and policy.max_ttl is not None and rr.ttl > policy.max_ttl:
+            return _fail(dns.rcode.REFUSED, f"{what}: TTL {rr.ttl} exceeds the key policy's "
+                         f"max-zone-ttl {policy.max_ttl}")
         if rdtype in KEY_RECORDS and not policy.client_keys:
             return _fail(dns.rcode.REFUSED, f"{what}: {type_text(rdtype)} is kept by the key policy")
     return None
