@@ -28,6 +28,7 @@ import dns.query
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve.exchange import EDNS_PAYLOAD, SMALL_PAYLOAD, Outcome, Query, Reply
+from sigchain.core.resolve.replywire import read_reply
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.resolve.selection import Selection
 from sigchain.core.validate.anchors import Server
@@ -76,7 +77,7 @@ def _reply_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | 
     """The message in `wire` if it answers `query` (RFC 5452 §9.1: ID and question match);
     a truncated reply that matches comes back with only its header and question."""
     try:
-        reply = dns.message.from_wire(wire, raise_on_truncation=True)
+        reply = read_reply(wire)
     except dns.message.Truncated as exc:
         reply = exc.message()
     except (dns.exception.DNSException, ValueError, EOFError):
