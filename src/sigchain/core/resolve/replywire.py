@@ -56,6 +56,11 @@ def _name(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, bytes]:
     return hit
 
 
+def name_of(labels: tuple[bytes, ...]) -> dns.name.Name:
+    """The Name for `labels` (root label included), shared with the replies read."""
+    return _name(labels)[0]
+
+
 def read_name(wire: bytes, pos: int, seen: dict[int, tuple[bytes, ...]]
               ) -> tuple[tuple[bytes, ...], int]:
     """The labels of the (possibly compressed) name at `pos`, root label included, and the
