@@ -194,3 +194,15 @@ def test_corrupted_replies_read_as_dnspython_or_fail_as_it_does():
         got = read_reply(wire)
         assert got == want and [[r.ttl for r in s] for s in got.sections] == \
             [[r.ttl for r in s] for s in want.sections]
+
+
+def test_random_bytes_never_crash_the_reader():
+    rng = random.Random(1212)
+    for _ in range(3000):
+        header = _header(an=rng.randrange(4), ns=rng.randrange(4), ar=rng.randrange(3),
+                         qd=rng.randrange(3))
+        wire = header + bytes(rng.randrange(256) for _ in range(rng.randrange(80)))
+        try:
+            read_reply(wire)
+        except dns.exception.DNSException:
+            pass
