@@ -206,3 +206,16 @@ def test_random_bytes_never_crash_the_reader():
             read_reply(wire)
         except dns.exception.DNSException:
             pass
+
+
+@pytest.mark.parametrize("rd,cd,payload", [(False, False, 1232), (True, True, 512), (True, False, 1232)])
+def test_upstream_query_written_as_dnspython_writes_it(rd, cd, payload):
+    from sigchain.core.resolve.exchange import Query, query_wire
+    from sigchain.core.validate.anchors import Server
+
+    m = Query(dns.name.from_text("Nx1.OptOut.test."), 48, (Server("127.0.0.1"),), rd, cd).message(payload)
+    assert query_wire(m) == m.to_wire()
+    plain = dns.message.make_query("a.test.", "A")  # no EDNS
+    assert query_wire(plain) == plain.to_wire()
+    cookie = dns.message.make_query("a.test.", "A", use_edns=0, options=[dns.edns.GenericOption(10, b"12345678")])
+    assert query_wire(cookie) == cookie.to_wire()  # options: dnspython writes it

@@ -27,7 +27,14 @@ import dns.message
 import dns.query
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.resolve.exchange import EDNS_PAYLOAD, SMALL_PAYLOAD, Outcome, Query, Reply
+from sigchain.core.resolve.exchange import (
+    EDNS_PAYLOAD,
+    SMALL_PAYLOAD,
+    Outcome,
+    Query,
+    Reply,
+    query_wire,
+)
 from sigchain.core.resolve.replywire import read_reply
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.resolve.selection import Selection
@@ -95,7 +102,7 @@ def udp(server: Server, query: dns.message.Message,
     ignored = 0
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.connect((server.host, server.port))
-        sock.send(query.to_wire())
+        sock.send(query_wire(query))
         while (left := deadline - SYSTEM.monotonic()) > 0:
             sock.settimeout(left)
             try:
