@@ -144,6 +144,38 @@ def test_pointer_chain_that_loops_back_is_refused():
         read_reply(wire)
 
 
+def test_pointer_target_overlapping_the_name_that_points_is_refused():
+    # record 1 (owner at 26) holds the A rdata 07 61 62 63 at 37; record 2's owner at 41 is
+    # "x" and a pointer to 37, where a 7-octet label runs over that very owner up to the
+    # record's TYPE (00 01), which would end the name: dnspython refuses the overlap
+    a = struct.pack("!HHIH", 1, 1, 300, 4) + b"\x07abc"
+    wire = _header(an=2) + QUESTION + b"\x00" + a + b"\x01x\xc0\x25" + A_TAIL
+    with pytest.raises(dns.exception.FormError):
+        dns.message.from_wire(wire)
+    with pytest.raises(dns.exception.FormError):
+        read_reply(wire)
+
+
+@pytest.mark.parametrize("hops,ok", [(16, True), (17, False)])
+def test_pointer_chains_longer_than_dnspython_allows_are_refused(hops, ok):
+    # record 1's unknown-type rdata holds a root label and a chain of pointers, each to the
+    # one before; record 2's owner points at the last: `hops` pointers followed in all
+    rdata_at = 26 + 1 + 10  # after the question, record 1's root owner and its fixed fields
+    pointers = [rdata_at + 1 + 2 * i for i in range(hops - 1)]  # where each pointer sits
+    targets = [rdata_at, *pointers[:-1]]
+    rdata1 = b"\x00" + b"".join(struct.pack("!H", 0xC000 | t) for t in targets)
+    rec1 = b"\x00" + struct.pack("!HHIH", 65280, 1, 300, len(rdata1)) + rdata1
+    wire = _header(an=2) + QUESTION + rec1 + struct.pack("!H", 0xC000 | pointers[-1]) + A_TAIL
+    if ok:
+        _same(wire)
+        assert read_reply(wire).answer[1].name == dns.name.root
+    else:
+        with pytest.raises(dns.name.PointerChainTooLong):
+            dns.message.from_wire(wire)
+        with pytest.raises(dns.name.PointerChainTooLong):
+            read_reply(wire)
+
+
 def test_name_longer_than_255_through_pointers():
     label = b"\x3f" + b"x" * 63
     wire = bytearray(_header(an=1) + QUESTION)

@@ -1,6 +1,6 @@
 """An upstream reply read from the wire (pure) into the `dns.message.Message` the resolution
 machine and the validator take, the same message `dns.message.from_wire` makes, for less:
-names are decoded once per offset and kept across replies, rdata whose wire form holds no
+names are made once per distinct name and kept across replies, rdata whose wire form holds no
 compressed name (RRSIG, NSEC3, A, DNSKEY, …: most of a DNSSEC reply) is made once per distinct
 wire form and shared (dnspython's rdata are immutable), and RRsets are grouped on bytes
 instead of on `Name` hashes. Anything unusual (TC, another opcode, TSIG) goes to dnspython.
@@ -61,51 +61,45 @@ def name_of(labels: tuple[bytes, ...]) -> dns.name.Name:
     return _name(labels)[0]
 
 
-def read_name(wire: bytes, pos: int, seen: dict[int, tuple[bytes, ...]]
-              ) -> tuple[tuple[bytes, ...], int]:
+def read_name(wire: bytes, pos: int, end: int) -> tuple[tuple[bytes, ...], int]:
     """The labels of the (possibly compressed) name at `pos`, root label included, and the
-    offset after it. As dnspython, each pointer must point before the last one followed
-    (so no loop can form). `seen` maps offsets already decoded to the labels from there on."""
+    offset after it, by dnspython's rules (`dns.name.from_wire_parser`): the name starts
+    before `end`; each pointer points before the last one followed (so no loop can form), at
+    most 16 of them, and what a pointer leads to lies wholly before the part of the name that
+    holds the pointer."""
     labels: list[bytes] = []
-    starts: list[int] = []
-    end = -1
-    limit = pos  # a pointer must point before this
-    size = len(wire)
+    after = -1
+    limit = start = pos  # a pointer must point before `limit`
+    hops = 0
     while True:
-        if pos >= size:
-            raise dns.exception.FormError("name runs past the end of the message")
+        if pos >= end:
+            raise dns.exception.FormError("name runs past its end")
         n = wire[pos]
         if n == 0:
             labels.append(b"")
             pos += 1
             break
         if n < 64:
-            if pos + 1 + n > size:
-                raise dns.exception.FormError("label runs past the end of the message")
-            starts.append(pos)
+            if pos + 1 + n > end:
+                raise dns.exception.FormError("label runs past its end")
             labels.append(wire[pos + 1 : pos + 1 + n])
             pos += 1 + n
             continue
         if n < 0xC0:
             raise dns.name.BadLabelType
-        if pos + 1 >= size:
-            raise dns.exception.FormError("pointer runs past the end of the message")
+        if pos + 1 >= end:
+            raise dns.exception.FormError("pointer runs past its end")
         target = (n & 0x3F) << 8 | wire[pos + 1]
-        if end < 0:
-            end = pos + 2
+        if after < 0:
+            after = pos + 2
         if target >= limit:
             raise dns.name.BadPointer
-        limit = target
-        tail = seen.get(target)
-        if tail is not None:
-            labels.extend(tail)
-            break
-        pos = target
-    out = tuple(labels)
-    for i, start in enumerate(starts):
-        if start not in seen:
-            seen[start] = out[i:]
-    return out, pos if end < 0 else end
+        hops += 1
+        if hops > dns.name.MAX_COMPRESSION_POINTER_CHAIN:
+            raise dns.name.PointerChainTooLong
+        limit = pos = target
+        end, start = start, target  # the target must not overlap this part of the name
+    return tuple(labels), pos if after < 0 else after
 
 
 def _slow_rdata(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int) -> dns.rdata.Rdata:
@@ -193,11 +187,10 @@ def _read(wire: bytes, msg_id: int, flags: int, qd: int, counts: tuple[int, int,
     m.flags = dns.flags.Flag(flags)
     m.wire = wire
     m.index = None  # find_rrset searches the sections (the index is built only by it)
-    seen: dict[int, tuple[bytes, ...]] = {}
     size = len(wire)
     pos = 12
     for _ in range(qd):
-        labels, pos = read_name(wire, pos, seen)
+        labels, pos = read_name(wire, pos, size)
         if pos + 4 > size:
             raise dns.exception.FormError("question runs past the end of the message")
         rdtype, rdclass = _QUESTION.unpack_from(wire, pos)
@@ -206,7 +199,7 @@ def _read(wire: bytes, msg_id: int, flags: int, qd: int, counts: tuple[int, int,
     for number, count in enumerate(counts, 1):
         groups: dict[tuple[bytes, int, int, int], list] = {}  # type: ignore[type-arg]
         for _ in range(count):
-            labels, pos = read_name(wire, pos, seen)
+            labels, pos = read_name(wire, pos, size)
             if pos + 10 > size:
                 raise dns.exception.FormError("record runs past the end of the message")
             rdtype, rdclass, ttl, rdlen = _RR.unpack_from(wire, pos)

@@ -96,7 +96,7 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
         question_end, opt_at = plain
         qtype, qclass = struct.unpack_from("!HH", wire, question_end - 4)
         if qclass == dns.rdataclass.IN and qtype not in _TRANSFERS:
-            labels, _ = read_name(wire, 12, {})
+            labels, _ = read_name(wire, 12, question_end)
             try:
                 qname = name_of(labels)
             except dns.exception.DNSException:
