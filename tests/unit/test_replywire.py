@@ -251,3 +251,22 @@ def test_upstream_query_written_as_dnspython_writes_it(rd, cd, payload):
     assert query_wire(plain) == plain.to_wire()
     cookie = dns.message.make_query("a.test.", "A", use_edns=0, options=[dns.edns.GenericOption(10, b"12345678")])
     assert query_wire(cookie) == cookie.to_wire()  # options: dnspython writes it
+
+
+def test_names_in_rdata_decompressed_only_where_dnspython_does():
+    # the same DNAME target written plainly, then compressed (a pointer to the question's
+    # "test."): dnspython refuses the second even though it has read the first
+    def reply(target: bytes) -> bytes:
+        rdata = struct.pack("!HHIH", 39, 1, 300, len(target)) + target
+        return _header(an=1) + QUESTION + b"\xc0\x0c" + rdata
+    plain, compressed = reply(b"\x01d\x04test\x00"), reply(b"\x01d\xc0\x10")
+    _same(plain)
+    with pytest.raises(dns.name.DecompressionForbidden):
+        dns.message.from_wire(compressed)
+    with pytest.raises(dns.name.DecompressionForbidden):
+        read_reply(compressed)
+    # an SOA, written plainly or compressed, is the same record either way
+    soa = dns.rrset.from_text("test.", 300, "IN", "SOA", "ns.test. host.test. 1 2 3 4 5")
+    for wire in (_header(ns=1) + QUESTION + _rr(soa), _reply(authority=[
+            ("test.", 300, "SOA", "ns.test. host.test. 1 2 3 4 5")], qname="www.test.")):
+        _same(wire)

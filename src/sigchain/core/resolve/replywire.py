@@ -31,13 +31,16 @@ _QUESTION = struct.Struct("!HH")
 # (RFC 4034 §3.1.7, §4.1.1); a reply that does it anyway is read the slow way.
 _NAME_FREE = frozenset({RdataType.A, RdataType.AAAA, RdataType.NSEC3, RdataType.NSEC3PARAM,
                         RdataType.DNSKEY, RdataType.DS, RdataType.TXT})
-_UNCOMPRESSED_NAME_AT = {RdataType.RRSIG: 18, RdataType.NSEC: 0}
+_UNCOMPRESSED_NAME_AT = {RdataType.RRSIG: 18, RdataType.NSEC: 0, RdataType.DNAME: 0}
+# types whose names dnspython decompresses: (octets before the names, names, octets after)
+_NAMED = {RdataType.SOA: (0, 2, 20), RdataType.NS: (0, 1, 0), RdataType.CNAME: (0, 1, 0),
+          RdataType.PTR: (0, 1, 0), RdataType.MX: (2, 1, 0)}
 _SINGLETONS = frozenset(t for t in RdataType if dns.rdatatype.is_singleton(t))
 _IN = dns.rdataclass.IN
 MAX_KEPT = 50_000  # names and rdata kept across replies (the lot is dropped when full)
 
 _names: dict[tuple[bytes, ...], tuple[dns.name.Name, bytes]] = {}  # labels → (name, key)
-_kept_rdata: dict[tuple[int, int, bytes], dns.rdata.Rdata] = {}  # (type, class, wire) → rdata
+_kept_rdata: dict[tuple[object, ...], dns.rdata.Rdata] = {}  # `_share_key` → rdata
 _kept_rrsets: dict[tuple[object, ...], dns.rrset.RRset] = {}  # never handed out: copies are
 
 
@@ -108,28 +111,46 @@ def _slow_rdata(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int) ->
         return dns.rdata.from_wire_parser(rdclass, rdtype, parser, None)
 
 
-def _shareable(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int) -> bool:
-    """Whether the record's rdata object is a function of its bytes alone (no compressed name)."""
+def _share_key(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int
+               ) -> tuple[object, ...] | None:
+    """What the record's rdata object is a function of, when it can be shared between
+    replies: its bytes when it holds no compressed name, its fixed octets and decompressed
+    names for the types dnspython decompresses (SOA, NS, …); None otherwise (made anew)."""
     if rdclass != _IN:
-        return False
+        return None
+    end = pos + rdlen
     if rdtype in _NAME_FREE:
-        return True
+        return (rdtype, wire[pos:end])
     at = _UNCOMPRESSED_NAME_AT.get(rdtype)
-    if at is None:
-        return False
-    i, end = pos + at, pos + rdlen
-    while i < end and 0 < wire[i] < 64:
-        i += 1 + wire[i]
-    return i < end and not wire[i]  # the root label inside the rdata: no pointer
+    if at is not None:
+        i = pos + at
+        while i < end and 0 < wire[i] < 64:
+            i += 1 + wire[i]
+        return (rdtype, wire[pos:end]) if i < end and not wire[i] else None  # no pointer
+    shape = _NAMED.get(rdtype)
+    if shape is None:
+        return None
+    head, names, tail = shape
+    i = pos + head
+    key: list[object] = [rdtype, wire[pos:i]]
+    try:
+        for _ in range(names):
+            labels, i = read_name(wire, i, end)
+            key.append(labels)
+    except dns.exception.DNSException:
+        return None  # dnspython says why
+    if i + tail != end:
+        return None
+    key.append(wire[i:end])
+    return tuple(key)
 
 
-def _rdata(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int, shared: bool
-           ) -> dns.rdata.Rdata:
-    """One record's rdata object: made once for all the replies holding the same bytes when
-    they are `shared` (see `_shareable`)."""
-    if not shared:
+def _rdata(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int,
+           key: tuple[object, ...] | None) -> dns.rdata.Rdata:
+    """One record's rdata object: made once for all the replies holding the same one when
+    it has a `key` (see `_share_key`)."""
+    if key is None:
         return _slow_rdata(wire, rdtype, rdclass, pos, rdlen)
-    key = (rdtype, rdclass, wire[pos : pos + rdlen])
     rd = _kept_rdata.get(key)
     if rd is None:
         if len(_kept_rdata) >= MAX_KEPT:
@@ -143,8 +164,9 @@ def _rrset(wire: bytes, name: dns.name.Name, labels: tuple[bytes, ...], rdclass:
     """The RRset of `records` (rdata offsets and lengths), as dnspython's reader adds them one
     by one (duplicates dropped, a singleton type's last record kept). One whose records are
     all shareable is kept, and handed out as copies (a copy does not hash its rdata again)."""
-    shared = all(_shareable(wire, rdtype, rdclass, p, n) for p, n in records)
-    key = (labels, rdclass, rdtype, covers, ttl, *(wire[p : p + n] for p, n in records))
+    keys = [_share_key(wire, rdtype, rdclass, p, n) for p, n in records]
+    shared = None not in keys
+    key = (labels, rdclass, rdtype, covers, ttl, *keys)
     if shared:
         kept = _kept_rrsets.get(key)
         if kept is not None:
@@ -153,8 +175,8 @@ def _rrset(wire: bytes, name: dns.name.Name, labels: tuple[bytes, ...], rdclass:
     rrset.ttl = ttl
     items = rrset.items
     singleton = rdtype in _SINGLETONS
-    for p, n in records:
-        rd = _rdata(wire, rdtype, rdclass, p, n, shared)
+    for (p, n), k in zip(records, keys, strict=True):
+        rd = _rdata(wire, rdtype, rdclass, p, n, k)
         if singleton:
             items.clear()
         if rd not in items:
@@ -210,7 +232,8 @@ def _read(wire: bytes, msg_id: int, flags: int, qd: int, counts: tuple[int, int,
             if rdtype == RdataType.OPT:
                 if number != 3 or m.opt is not None or key != b"\x00":
                     raise dns.message.BadEDNS
-                m.opt = dns.rrset.from_rdata(name, ttl, _rdata(wire, rdtype, rdclass, pos, rdlen, True))
+                shape = (rdtype, rdclass, wire[pos : pos + rdlen])  # OPT: no names; CLASS is the size
+                m.opt = dns.rrset.from_rdata(name, ttl, _rdata(wire, rdtype, rdclass, pos, rdlen, shape))
                 pos += rdlen
                 continue
             if rdtype == RdataType.TSIG:
