@@ -21,7 +21,8 @@ _HEADER = struct.Struct("!HHHHHH")
 _DNSSEC_TYPES = (RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3)
 QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
 DO = 0x8000
-MAX_KEPT = 100_000  # rdata and owner wire forms kept by object (all dropped when full)
+MAX_KEPT = 20_000  # rdata and owner wire forms kept by object (all dropped when full); small,
+# as they keep alive what the cache may have evicted
 
 # id(object) → (object, wire): the object is held so that its id is not reused meanwhile
 _rdata_wires: dict[int, tuple[dns.rdata.Rdata, bytes]] = {}

@@ -37,7 +37,8 @@ _NAMED = {RdataType.SOA: (0, 2, 20), RdataType.NS: (0, 1, 0), RdataType.CNAME: (
           RdataType.PTR: (0, 1, 0), RdataType.MX: (2, 1, 0)}
 _SINGLETONS = frozenset(t for t in RdataType if dns.rdatatype.is_singleton(t))
 _IN = dns.rdataclass.IN
-MAX_KEPT = 50_000  # names and rdata kept across replies (the lot is dropped when full)
+MAX_KEPT = 10_000  # names, rdata and RRsets kept across replies (each lot dropped when full):
+# bounded apart from the cache, and small, since what recurs is the zones' own records
 
 _names: dict[tuple[bytes, ...], tuple[dns.name.Name, bytes]] = {}  # labels → (name, key)
 _kept_rdata: dict[tuple[object, ...], dns.rdata.Rdata] = {}  # `_share_key` → rdata
