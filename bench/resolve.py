@@ -7,6 +7,10 @@ cached entry from the resolver's own metrics.
 wildcard) in each zone resolved in process, one after another, with the CPU time and the
 upstream queries per name.
 
+`resolve.py --cpu [NAMES]`: the lab, no Unbound: one `sigchain resolver --workers 1`, NAMES
+cold names through dnsperf as in the main bench, and the resolver process's CPU time per name
+(end to end: the client query read, resolution, validation and the response rendered).
+
 `resolve.py --local [NAMES]`: no lab, no Unbound: the resolver's cold path alone, in process
 (one worker), against the selection test's hierarchy on 127.55.201.x (sigchain serve):
 NAMES new names under four signed zones, one after another and from 32 threads, with the
@@ -187,7 +191,43 @@ def by_kind(count: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_name(count: int) -> None:
+    """End to end, one worker process: CPU time per cold name (see the module docstring)."""
+    work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resolve-"))
+    lab = work / "lab"
+    subprocess.run([SIGCHAIN, "lab", "up", "--dir", str(lab), "--resolver", "none"], check=True,
+                   stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([SIGCHAIN, "resolver", "--listen", f"{ADDR}#{SIGCHAIN_PORT}", "--anchor",
+                             str(lab / "anchor.ds"), "--root-hints", str(lab / "root.hints"),
+                             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_answer(SIGCHAIN_PORT, proc)
+        warm_file, cold_file = work / "warm", work / "cold"
+        warm_file.write_text("\n".join(WARM) + "\n")
+        cold_list(cold_file, count, "p")
+        dnsperf(SIGCHAIN_PORT, warm_file, 2)  # delegations and zone keys known
+        before = proc_cpu(proc.pid)
+        cold = dnsperf(SIGCHAIN_PORT, cold_file, 60, once=True)
+        cpu = proc_cpu(proc.pid) - before
+        print(f"# one worker, {count} cold names once (dnsperf -c 8 -q 200), load {os.getloadavg()[0]:.1f}")
+        print(f"{cold['qps']:.0f} QPS, {1000 * cpu / count:.2f} ms CPU per cold name, "
+              f"{cold['lost']:.0f} lost; {cold['codes']}")
+    finally:
+        knot.stop(proc)
+        subprocess.run([SIGCHAIN, "lab", "down", "--dir", str(lab)], stdout=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--cpu"]:
+        cpu_per_name(int(sys.argv[2]) if len(sys.argv) > 2 else 3000)
+        return
     if sys.argv[1:2] == ["--local"]:
         local(int(sys.argv[2]) if len(sys.argv) > 2 else 2000)
         return

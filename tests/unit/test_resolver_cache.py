@@ -74,6 +74,33 @@ def test_byte_bound_evicts_the_least_recently_used() -> None:
     assert cache.answer(names[-1], A, NOW) is not None and cache.answer(names[1], A, NOW) is None
 
 
+def test_zone_entries_found_for_names_below_them_until_they_go() -> None:
+    from sigchain.core.validate.anchors import Server
+
+    n = dns.name.from_text
+    cache = Cache()
+    cache.store_delegation(n("Example.TEST."), [Server("127.0.0.1")], 60, NOW)
+    cache.store_delegation(n("test."), [Server("127.0.0.2")], 600, NOW)
+    cache.store_insecure(n("sub.example.test."), 30, NOW)
+    found = cache.delegations(n("www.sub.EXAMPLE.test."), NOW)
+    assert list(found) == [n("example.test."), n("test.")]  # deepest first
+    assert [k.to_text() for k in found] == ["EXAMPLE.test.", "test."]  # the name asked about
+    assert cache.insecure_zone(n("a.b.sub.example.test."), NOW) == n("sub.example.test.")
+    assert cache.insecure_zone(n("example.test."), NOW) is None
+    assert list(cache.delegations(n("www.example.test."), NOW + 60)) == [n("test.")]  # expired
+    cache.store_delegation(n("example.test."), [Server("127.0.0.3")], 60, NOW + 60)  # again
+    assert cache.delegations(n("www.example.test."), NOW + 61)[n("example.test.")] == \
+        (Server("127.0.0.3"),)
+    cache.flush()
+    assert cache.delegations(n("www.example.test."), NOW) == {}
+    one = Cache()
+    one.store_delegation(n("a."), [Server("127.0.0.1")], 60, NOW)
+    small = Cache(CacheLimits(max_bytes=one.size))
+    small.store_delegation(n("a."), [Server("127.0.0.1")], 60, NOW)
+    small.store_delegation(n("b."), [Server("127.0.0.1")], 60, NOW)  # evicts a.
+    assert small.delegations(n("x.a."), NOW) == {} and list(small.delegations(n("x.b."), NOW)) == [n("b.")]
+
+
 def test_upstream_messages_count_down_and_drop_the_additional_section() -> None:
     cache = Cache()
     q = dns.message.make_query("a.example.", "A")

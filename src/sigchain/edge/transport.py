@@ -27,7 +27,15 @@ import dns.message
 import dns.query
 
 from sigchain.clock import SYSTEM, Clock
-from sigchain.core.resolve.exchange import EDNS_PAYLOAD, SMALL_PAYLOAD, Outcome, Query, Reply
+from sigchain.core.resolve.exchange import (
+    EDNS_PAYLOAD,
+    SMALL_PAYLOAD,
+    Outcome,
+    Query,
+    Reply,
+    query_wire,
+)
+from sigchain.core.resolve.replywire import read_reply
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.resolve.selection import Selection
 from sigchain.core.validate.anchors import Server
@@ -76,7 +84,7 @@ def _reply_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | 
     """The message in `wire` if it answers `query` (RFC 5452 §9.1: ID and question match);
     a truncated reply that matches comes back with only its header and question."""
     try:
-        reply = dns.message.from_wire(wire, raise_on_truncation=True)
+        reply = read_reply(wire)
     except dns.message.Truncated as exc:
         reply = exc.message()
     except (dns.exception.DNSException, ValueError, EOFError):
@@ -94,7 +102,7 @@ def udp(server: Server, query: dns.message.Message,
     ignored = 0
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.connect((server.host, server.port))
-        sock.send(query.to_wire())
+        sock.send(query_wire(query))
         while (left := deadline - SYSTEM.monotonic()) > 0:
             sock.settimeout(left)
             try:

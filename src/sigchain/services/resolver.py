@@ -179,7 +179,7 @@ class ResolverService:
                 self._fast.clear()
             self._fast[fast] = (entry, now, wire)
         self._count_answer(entry, wire[3] & 0xF)
-        return q.message.id.to_bytes(2, "big") + wire[2:]
+        return q.wire[:2] + wire[2:]
 
     def _count_answer(self, entry: Answer, rcode: int) -> None:
         self._count(_RCODES[rcode])

@@ -164,6 +164,13 @@ def data_ttl(rcode: int, qtype: int, answer: Sequence[dns.rrset.RRset],
     return max(limits.min_ttl, min(min(ttls), limits.max_ttl))
 
 
+_ZONE_KINDS = frozenset("zkin")  # delegations, validated keys, insecure zones, denials
+
+
+def _labels_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    return tuple(label.lower() for label in name.labels)
+
+
 class Cache:
     """One LRU for every kind of entry; `size` counts bytes, evicting the least recently used
     past `limits.max_bytes`. Not thread-safe: the resolver serialises access."""
@@ -174,6 +181,9 @@ class Cache:
             OrderedDict()
         self.size = 0
         self.stats: Counter[str] = Counter()
+        # (kind, lower-cased labels) → LRU key, for the kinds kept per zone: a name's ancestors
+        # are looked up on tuples of bytes instead of hashing a dnspython Name per ancestor
+        self._zone_keys: dict[tuple[str, tuple[bytes, ...]], tuple[Any, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._lru)
@@ -213,6 +223,8 @@ class Cache:
             return
         self._lru[key] = entry
         self.size += entry.size
+        if key[0] in _ZONE_KINDS:
+            self._zone_keys[(key[0], _labels_key(key[1]))] = key
         while self.size > self.limits.max_bytes:
             old, _ = next(iter(self._lru.items()))
             self._drop(old)
@@ -222,9 +234,12 @@ class Cache:
         entry = self._lru.pop(key, None)
         if entry is not None:
             self.size -= entry.size
+            if key[0] in _ZONE_KINDS:
+                self._zone_keys.pop((key[0], _labels_key(key[1])), None)
 
     def flush(self) -> None:
         self._lru.clear()
+        self._zone_keys.clear()
         self.size = 0
 
     # -- answers to client questions ------------------------------------------------------------
@@ -293,14 +308,13 @@ class Cache:
 
     def _enclosing(self, kind: str, qname: dns.name.Name, now: int) -> Iterator[tuple[dns.name.Name, Any]]:
         """The entries of `kind` kept for `qname` and its ancestors, deepest first."""
-        name = qname
-        while True:
-            entry = self._get((kind, name), now)
-            if entry is not None:
-                yield name, entry
-            if name == dns.name.root or name == dns.name.empty:
-                return
-            name = name.parent()
+        labels = _labels_key(qname)
+        for i in range(len(labels) + 1):
+            key = self._zone_keys.get((kind, labels[i:]))
+            if key is not None:
+                entry = self._get(key, now)
+                if entry is not None:
+                    yield dns.name.Name(qname.labels[i:]), entry
 
     def delegations(self, qname: dns.name.Name, now: int) -> dict[dns.name.Name, tuple[Server, ...]]:
         """The known delegations that enclose `qname` (its ancestors' servers)."""

@@ -3,6 +3,7 @@ exchange, the outcome (gathered evidence or a failure), and the bounds on the wo
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import dns.flags
@@ -51,6 +52,25 @@ class Query:
 
     def __str__(self) -> str:
         return f"{self.qname} {dns.rdatatype.to_text(self.rdtype)}"
+
+
+_HEADER = struct.Struct("!HHHHHH")
+_OPT = struct.Struct("!BHHIH")  # root owner, TYPE 41, payload, TTL (ext. rcode, version, flags), rdlen
+
+
+def query_wire(m: dns.message.Message) -> bytes:
+    """`m.to_wire()` for a query as `Query.message` makes it (one question, nothing else but an
+    OPT record without options), written directly; anything else is left to dnspython."""
+    opt = m.opt
+    if (len(m.question) != 1 or m.answer or m.authority or m.additional or m.tsig is not None
+            or (opt is not None and opt[0].options)):  # type: ignore[attr-defined]
+        return m.to_wire()
+    q = m.question[0]
+    qname = q.name.to_wire()
+    assert qname is not None  # absolute
+    head = _HEADER.pack(m.id, int(m.flags) | (m.opcode() << 11), 1, 0, 0, 0 if opt is None else 1)
+    tail = b"" if opt is None else _OPT.pack(0, 41, opt.rdclass, opt.ttl, 0)
+    return head + qname + struct.pack("!HH", q.rdtype, q.rdclass) + tail
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import struct
 
-from sigchain.core.resolve.respond import EDNS_PAYLOAD, PLAIN_UDP
+EDNS_PAYLOAD = 1232  # advertised, and the largest UDP response sent (DNS flag day 2020)
+PLAIN_UDP = 512  # a client without EDNS (RFC 1035 §4.2.1)
 
 _COUNTS = struct.Struct("!HHHH")
 _OPT = struct.Struct("!BHHBBHH")  # root owner, TYPE 41, payload, ext-rcode, version, flags, rdlen
@@ -14,10 +15,10 @@ _OPT = struct.Struct("!BHHBBHH")  # root owner, TYPE 41, payload, ext-rcode, ver
 Key = tuple[int, int, bool, bytes]  # (RD, AD|CD bits, EDNS DO, question as sent)
 
 
-def plain_query(wire: bytes) -> tuple[Key, int] | None:
-    """(key, UDP size limit) for a standard query with one uncompressed question and at most
-    an EDNS version 0 OPT record; None for anything else (the full parser handles it). The
-    question bytes are kept as sent, so a response echoes the client's letter case."""
+def plain_question(wire: bytes) -> tuple[int, int | None] | None:
+    """For a standard query with one uncompressed question and at most an EDNS version 0 OPT
+    record: (where the question ends, where the OPT record starts or None);
+    None for anything else (the full parser handles it)."""
     if len(wire) < 17 or wire[2] & 0xF8:  # QR set, or an opcode other than QUERY
         return None
     qd, an, ns, ar = _COUNTS.unpack_from(wire, 4)
@@ -37,16 +38,27 @@ def plain_query(wire: bytes) -> tuple[Key, int] | None:
     question_end = pos + 5
     if question_end > end:
         return None
+    if not ar:
+        return (question_end, None) if question_end == end else None
+    if question_end + 11 > end:
+        return None
+    owner, rdtype, _, _, version, _, rdlen = _OPT.unpack_from(wire, question_end)
+    if owner != 0 or rdtype != 41 or version != 0 or question_end + 11 + rdlen != end:
+        return None
+    return question_end, question_end
+
+
+def plain_query(wire: bytes) -> tuple[Key, int] | None:
+    """(key, UDP size limit) for a query `plain_question` takes; None for anything else. The
+    question bytes are kept as sent, so a response echoes the client's letter case."""
+    plain = plain_question(wire)
+    if plain is None:
+        return None
+    question_end, opt_at = plain
     question = wire[12:question_end]
     do, edns, limit = False, False, PLAIN_UDP
-    if ar:
-        if question_end + 11 > end:
-            return None
-        owner, rdtype, payload, _, version, flags, rdlen = _OPT.unpack_from(wire, question_end)
-        if owner != 0 or rdtype != 41 or version != 0 or question_end + 11 + rdlen != end:
-            return None
+    if opt_at is not None:
+        _, _, payload, _, _, flags, _ = _OPT.unpack_from(wire, opt_at)
         do, edns = bool(flags & 0x8000), True
         limit = max(PLAIN_UDP, min(payload, EDNS_PAYLOAD))
-    elif question_end != end:
-        return None
     return (wire[2] & 0x01, wire[3] & 0x30, do, question + (b"E" if edns else b"")), limit

@@ -5,8 +5,10 @@ data even when bogus, SERVFAIL with RFC 8914 EDEs saying why otherwise; truncate
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import dns.edns
 import dns.exception
@@ -19,51 +21,62 @@ import dns.rdataclass
 import dns.rrset
 from dns.rdatatype import RdataType
 
+from sigchain.core.resolve.answerwire import AD, CD, QR, RA, opt, render_wire, shown
 from sigchain.core.resolve.cache import Answer
 from sigchain.core.resolve.ede import Ede
+from sigchain.core.resolve.fastpath import EDNS_PAYLOAD, PLAIN_UDP, plain_question
+from sigchain.core.resolve.replywire import name_of, read_name
 from sigchain.core.validate.verdict import Status
 
-EDNS_PAYLOAD = 1232  # advertised, and the largest UDP response sent (DNS flag day 2020)
-PLAIN_UDP = 512  # a client without EDNS (RFC 1035 §4.2.1)
-_DNSSEC_TYPES = (RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3)
 _TRANSFERS = (RdataType.AXFR, RdataType.IXFR)
 
 
 @dataclass(frozen=True)
 class ClientQuery:
-    message: dns.message.Message
+    """A client's query as the resolver needs it: read from the wire for a plain query (see
+    `read_query`), its dnspython `message` made only when asked for (error responses)."""
+
+    wire: bytes
     qname: dns.name.Name
     qtype: int
     tcp: bool
+    question: bytes  # the question section as sent (name, type, class)
+    edns: bool = False
+    ednsflags: int = 0
+    payload: int = 0
+
+    @cached_property
+    def message(self) -> dns.message.Message:
+        return dns.message.from_wire(self.wire)
 
     @property
     def do(self) -> bool:
-        return bool(self.message.ednsflags & dns.flags.DO) if self.message.edns >= 0 else False
+        return self.edns and bool(self.ednsflags & 0x8000)  # DO (plain ints: enum "&" is slow)
 
     @property
     def cd(self) -> bool:
-        return bool(self.message.flags & dns.flags.CD)
+        return bool(self.wire[3] & CD)
 
     @property
     def ad(self) -> bool:
-        return bool(self.message.flags & dns.flags.AD)
+        return bool(self.wire[3] & AD)
 
     @property
     def rd(self) -> bool:
-        return bool(self.message.flags & dns.flags.RD)
+        return bool(self.wire[2] & 0x01)
 
     @property
     def limit(self) -> int:
         """The largest response the client takes over this transport."""
         if self.tcp:
             return 65535
-        if self.message.edns < 0:
+        if not self.edns:
             return PLAIN_UDP
-        return max(PLAIN_UDP, min(self.message.payload, EDNS_PAYLOAD))
+        return max(PLAIN_UDP, min(self.payload, EDNS_PAYLOAD))
 
     def render_key(self) -> tuple[bool, bool, bool, bool, bool]:
         """What the response depends on besides the answer and the ID."""
-        return (self.do, self.cd, self.ad, self.rd, self.message.edns >= 0)
+        return (self.do, self.cd, self.ad, self.rd, self.edns)
 
 
 class Unanswerable(Exception):
@@ -76,7 +89,23 @@ class Unanswerable(Exception):
 
 def read_query(wire: bytes, tcp: bool) -> ClientQuery:
     """The client's query; Unanswerable with FORMERR/NOTIMP/REFUSED (or nothing, for junk that
-    is not even a query) when it is not one a resolver answers."""
+    is not even a query) when it is not one a resolver answers. A plain query (one question,
+    at most an OPT record without options) is read from the wire, the rest by dnspython."""
+    plain = plain_question(wire)
+    if plain is not None and (plain[1] is None or wire[-2:] == b"\0\0"):  # no EDNS options
+        question_end, opt_at = plain
+        qtype, qclass = struct.unpack_from("!HH", wire, question_end - 4)
+        if qclass == dns.rdataclass.IN and qtype not in _TRANSFERS:
+            labels, _ = read_name(wire, 12, question_end)
+            try:
+                qname = name_of(labels)
+            except dns.exception.DNSException:
+                qname = None
+            if qname is not None:
+                if opt_at is None:
+                    return ClientQuery(wire, qname, qtype, tcp, wire[12:question_end])
+                payload, _, _, flags = struct.unpack_from("!HBBH", wire, opt_at + 3)
+                return ClientQuery(wire, qname, qtype, tcp, wire[12:question_end], True, flags, payload)
     try:
         m = dns.message.from_wire(wire)
     except dns.message.BadEDNS as exc:  # unknown EDNS version: BADVERS (RFC 6891 §6.1.3)
@@ -92,7 +121,8 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
     q = m.question[0]
     if q.rdclass != dns.rdataclass.IN or q.rdtype in _TRANSFERS:
         raise Unanswerable(error(m, dns.rcode.REFUSED))
-    return ClientQuery(m, q.name, q.rdtype, tcp)
+    question = q.name.to_wire() + struct.pack("!HH", q.rdtype, q.rdclass)
+    return ClientQuery(wire, q.name, q.rdtype, tcp, question, m.edns >= 0, m.ednsflags, m.payload)
 
 
 def _formerr(wire: bytes) -> bytes | None:
@@ -116,13 +146,36 @@ def error(query: dns.message.Message, rcode: int, ede: Iterable[Ede] = ()) -> by
     return _response(query, rcode, ede).to_wire()
 
 
+def render(query: ClientQuery, entry: Answer, now: int, extra: Sequence[Ede] = ()) -> bytes:
+    """The response to `query` from `entry` at `now` (TTLs counted down), fitted to the
+    client's size limit (TC set, records dropped, when it does not fit over UDP)."""
+    bogus = entry.status is Status.BOGUS
+    ede = (*entry.ede, *extra)
+    opt_record = opt(query.do, EDNS_PAYLOAD, ede) if query.edns else None
+    flags = QR | RA | (query.wire[2] & 0x01) << 8 | (query.wire[3] & CD)
+    if entry.status is None or (bogus and not query.cd):
+        flags |= dns.rcode.SERVFAIL
+        sections: tuple[list[dns.rrset.RRset], ...] = ([], [])
+    else:
+        if entry.rcode > 0xF:
+            return _render_message(query, entry, now, ede)
+        flags |= entry.rcode
+        if entry.status is Status.SECURE and (query.do or query.ad):
+            flags |= AD
+        sections = ([r for r in entry.answer if shown(r, query.do, query.qtype, True)],
+                    [r for r in entry.authority if shown(r, query.do, query.qtype, False)])
+    wire = render_wire(query.wire[:2], flags, query.question, sections, entry.age(now), opt_record)
+    if len(wire) <= query.limit:
+        return wire
+    # too big: truncated as dnspython's renderer decides it (it compresses names in rdata)
+    return _render_message(query, entry, now, ede)
+
+
 def _shown(rrsets: Sequence[dns.rrset.RRset], do: bool, qtype: int, age: int,
            keep_dnssec_answer: bool) -> list[dns.rrset.RRset]:
     out = []
     for r in rrsets:
-        rdtype = r.covers if r.rdtype == RdataType.RRSIG else r.rdtype
-        if not do and (r.rdtype == RdataType.RRSIG or rdtype in _DNSSEC_TYPES) \
-                and not (keep_dnssec_answer and r.rdtype == qtype):
+        if not shown(r, do, qtype, keep_dnssec_answer):
             continue
         if age:
             copy = r.copy()  # the rdata as they are: no re-hashing
@@ -132,11 +185,9 @@ def _shown(rrsets: Sequence[dns.rrset.RRset], do: bool, qtype: int, age: int,
     return out
 
 
-def render(query: ClientQuery, entry: Answer, now: int, extra: Sequence[Ede] = ()) -> bytes:
-    """The response to `query` from `entry` at `now` (TTLs counted down), fitted to the
-    client's size limit (TC set, records dropped, when it does not fit over UDP)."""
+def _render_message(query: ClientQuery, entry: Answer, now: int, ede: Sequence[Ede]) -> bytes:
+    """`render` through a dnspython message (responses that do not fit, extended rcodes)."""
     bogus = entry.status is Status.BOGUS
-    ede = (*entry.ede, *extra)
     if entry.status is None or (bogus and not query.cd):
         return _fit(_response(query.message, dns.rcode.SERVFAIL, ede), query)
     r = _response(query.message, entry.rcode, ede)

@@ -16,23 +16,25 @@ from sigchain.core.serve.rrsets import ServedRRset
 _NONE: dict[int, RecordWire] = {}
 
 
-def _compress(comp: dict[bytes, bytes], name: bytes, pos: int) -> bytes:
+def _compress(comp: dict[bytes, bytes], name: bytes, pos: int, key: bytes | None = None) -> bytes:
     """`name` (wire) written at offset `pos`: its labels up to the longest suffix already in
     the message — byte for byte, as `message.to_wire` — then a pointer to that suffix
     (RFC 1035 §4.1.4). The suffixes written out become targets for later names. `comp` maps
-    each target to its pointer."""
+    each target to its pointer; suffixes are matched on `key` (`name` itself by default; the
+    resolver passes it lower-cased, to match regardless of letter case as dnspython does)."""
+    low = name if key is None else key
     i = 0
     ptr = b""
-    while name[i]:
-        hit = comp.get(name[i:])
+    while low[i]:
+        hit = comp.get(low[i:])
         if hit is not None:
             ptr = hit
             break
-        i += name[i] + 1
+        i += low[i] + 1
     j = 0
     while j < i and pos + j < 0x4000:
-        comp[name[j:]] = (0xC000 | (pos + j)).to_bytes(2, "big")
-        j += name[j] + 1
+        comp[low[j:]] = (0xC000 | (pos + j)).to_bytes(2, "big")
+        j += low[j] + 1
     return name[:i] + ptr if ptr else name
 
 
