@@ -33,7 +33,7 @@ from sigchain.core.dnssec.rrsig import rrset_data, time_status, wrong_fields
 from sigchain.core.verify.chains import check_nsec, check_nsec3
 from sigchain.core.verify.known import KnownChecker
 from sigchain.core.verify.report import VerifyReport
-from sigchain.core.zone.records import Key, key_of, key_wire, type_text
+from sigchain.core.zone.records import Key, key_of, key_wire, key_wire_via, type_text
 from sigchain.core.zone.shape import (
     LABEL_KEYS,
     NodeKind,
@@ -338,6 +338,7 @@ class _Signatures:
         self.self_signers = self_signers or {}  # revoked keys: they sign only the DNSKEY RRset
         self.okey = zshape.origin
         self.owire = key_wire(self.okey)
+        self.parent_wires: dict[Key, bytes] = {}  # for key_wire_via (most names share a parent)
 
     def run(self, algs: list[int], ignore_ksk: bool) -> None:
         # pending: findings, or (name, rdtype, planned signatures) for an RRset, or marks
@@ -404,7 +405,7 @@ class _Signatures:
                     planned.append((alg, tag, found, False, -1))
                     continue
                 if owner_wire is None:
-                    owner_wire = key_wire(name)
+                    owner_wire = key_wire_via(name, self.parent_wires)
                 if len(rr.wires) == 1:
                     w = rr.wires[0]
                     signed = sig.header + owner_wire + _RR_FIXED.pack(rdtype, 1, sig.original_ttl, len(w)) + w
