@@ -45,11 +45,20 @@ def _worker(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse
         return
     conn.send((part.ignored, part.has_soa, part.has_ns, vparts.summary(part.rrsets)))
     name = dns.name.from_text(origin)
+    # Indexed while this process would otherwise wait for the parent to merge the summaries.
+    try:
+        indexed: verifier.Indexed | None = verifier.index_zone(part.rrsets)
+    except ValueError:
+        indexed = None  # a malformed RRSIG: said when (and if) the check is asked for
     while (msg := conn.recv()) is not None:
         kind, arg = msg
         if kind == "check":
-            conn.send(vparts.check_part(part.rrsets, arg, name))
-        elif kind == "served":
+            z, indexed = indexed, None  # used once
+            conn.send(vparts.check_part(z if z is not None else part.rrsets, arg, name))
+            del z
+            continue
+        indexed = None  # it would hold the records `_send_served` lets go of
+        if kind == "served":
             _send_served(conn, part.rrsets)
         else:
             conn.send(part.rrsets)
