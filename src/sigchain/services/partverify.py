@@ -11,6 +11,7 @@ for the index, refusing a part whose bytes differ from the first reading's."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -33,12 +34,19 @@ from sigchain.edge import zonesplit
 from sigchain.edge.fastparse import check_apex, ignored_warnings
 from sigchain.edge.zonefile import WireZone
 from sigchain.errors import InputError
+from sigchain.services.reloadmem import collector_held_off
 
 
 def _worker(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse: bool) -> None:
     """One part's process: read, summarise, then answer "check" and "rrsets" until told to
-    stop (None)."""
+    stop (None). Its millions of objects are none of them garbage: the collector stays off
+    (it walked them over and over: a third of the CPU a part spent outside the crypto)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    with collector_held_off():
+        _work(conn, path, origin, cut, refuse)
+
+
+def _work(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse: bool) -> None:
     part = zonesplit.read_part(path, origin, cut, refuse)
     if part is None:
         conn.send(None)
@@ -191,15 +199,16 @@ def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: boo
     """The zone (its RRsets when `records`: in `served_form` when `served`, handed to `sink`
     chunk by chunk when given, else as `zone.served`) and its report (None: `only_signed`
     and the zone is not signed); None when the file must be read whole instead."""
-    got = parts.summaries()
-    if got is None:
-        return None
-    path, origin = parts.path, parts.origin
-    check_apex(any(g[1] for g in got), not require_ns or any(g[2] for g in got), origin, path)
-    zone = WireZone(origin, [], path, ignored_warnings(path, [i for g in got for i in g[0]]))
-    report = _verify(origin, [g[3] for g in got], now, ignore_ksk, only_signed,
-                     lambda ctx: parts.ask("check", ctx), parts.answers, known_set(known))
-    del got  # the names' summaries go before the records come (less left fragmented)
+    with collector_held_off():  # (the summaries' names: no garbage, see `_worker`)
+        got = parts.summaries()
+        if got is None:
+            return None
+        path, origin = parts.path, parts.origin
+        check_apex(any(g[1] for g in got), not require_ns or any(g[2] for g in got), origin, path)
+        zone = WireZone(origin, [], path, ignored_warnings(path, [i for g in got for i in g[0]]))
+        report = _verify(origin, [g[3] for g in got], now, ignore_ksk, only_signed,
+                         lambda ctx: parts.ask("check", ctx), parts.answers, known_set(known))
+        del got  # the names' summaries go before the records come (less left fragmented)
     if records and served:
         if sink is None:
             zone.served = []
@@ -218,7 +227,10 @@ class _Changed(Exception):
 
 
 def _lower(nice: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    """Ctrl-C is the parent's; `nice`; and the collector off for the process's life (see
+    `_worker`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()
     if nice:
         try:
             os.setpriority(os.PRIO_PROCESS, 0, nice)

@@ -21,6 +21,7 @@ from sigchain.core.verify.known import known_set
 from sigchain.edge import zonefile, zonesplit
 from sigchain.edge.zonefile import WireZone
 from sigchain.services import partverify
+from sigchain.services.reloadmem import collector_held_off
 from sigchain.services.signing import default_threads
 
 BATCH = 1000  # signatures per task
@@ -121,10 +122,11 @@ class Verifier:
                     parts.close()
                 if done is not None:
                     return done
-        zone = zonefile.load_wire(path, origin, require_ns=require_ns,
-                                  refuse_cname_clash=refuse_cname_clash)
-        signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
-        return zone, self.verify(zone, now, ignore_ksk, known) if signed or not only_signed else None
+        with collector_held_off():  # (as in partverify: millions of objects, no garbage)
+            zone = zonefile.load_wire(path, origin, require_ns=require_ns,
+                                      refuse_cname_clash=refuse_cname_clash)
+            signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
+            return zone, self.verify(zone, now, ignore_ksk, known) if signed or not only_signed else None
 
     def verify(self, zone: WireZone, now: int, ignore_ksk: bool = False,
                known: bytes = b"") -> verifier.VerifyReport:
