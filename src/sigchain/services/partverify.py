@@ -171,7 +171,7 @@ def _disjoint(summaries: Sequence[vparts.Summary]) -> bool:
 def _verify(origin: dns.name.Name, summaries: list[vparts.Summary], now: int, ignore_ksk: bool,
             only_signed: bool, ask: Callable[[verifier.SigContext], object],
             answers: Callable[[], list[vparts.Checked]],
-            known: frozenset[bytes] = frozenset()) -> VerifyReport | None:
+            known: frozenset[bytes] = frozenset(), learn: bool = True) -> VerifyReport | None:
     """The report from the parts' summaries and their own signature checks (`ask` starts
     them, `answers` collects them); the whole-zone structures made here are gone when it
     returns."""
@@ -181,7 +181,7 @@ def _verify(origin: dns.name.Name, summaries: list[vparts.Summary], now: int, ig
     if not signed and only_signed:
         return None
     report = VerifyReport(origin)
-    ctx, zshape, types_at, soa = verifier.begin(report, z, now, ignore_ksk, DEFAULT_POLICY, known)
+    ctx, zshape, types_at, soa = verifier.begin(report, z, now, ignore_ksk, DEFAULT_POLICY, known, learn)
     if ctx is not None:
         ask(ctx)
         tail = VerifyReport(origin)
@@ -195,6 +195,7 @@ def _verify(origin: dns.name.Name, summaries: list[vparts.Summary], now: int, ig
 def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: bool,
                     records: bool, only_signed: bool, served: bool = False,
                     sink: Callable[[list[Any]], object] | None = None, known: bytes = b"",
+                    learn: bool = True,
                     ) -> tuple[WireZone, VerifyReport | None] | None:
     """The zone (its RRsets when `records`: in `served_form` when `served`, handed to `sink`
     chunk by chunk when given, else as `zone.served`) and its report (None: `only_signed`
@@ -207,7 +208,7 @@ def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: boo
         check_apex(any(g[1] for g in got), not require_ns or any(g[2] for g in got), origin, path)
         zone = WireZone(origin, [], path, ignored_warnings(path, [i for g in got for i in g[0]]))
         report = _verify(origin, [g[3] for g in got], now, ignore_ksk, only_signed,
-                         lambda ctx: parts.ask("check", ctx), parts.answers, known_set(known))
+                         lambda ctx: parts.ask("check", ctx), parts.answers, known_set(known), learn)
         del got  # the names' summaries go before the records come (less left fragmented)
     if records and served:
         if sink is None:

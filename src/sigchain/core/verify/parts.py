@@ -91,7 +91,7 @@ def check_part(rrsets: Sequence[WireRRset] | Indexed, ctx: SigContext, origin: o
     rep = VerifyReport(origin)  # type: ignore[arg-type]
     marks: list[tuple[Key, int]] = []
     z = rrsets if isinstance(rrsets, Indexed) else index_zone(rrsets)
-    kc = KnownChecker(serial_checker, ctx.known)
+    kc = KnownChecker(serial_checker, ctx.known, ctx.learn)
     check_signatures(rep, z, ctx, None, kc, marks=marks)
     counts = (rep.rrsets_checked, rep.signatures_checked, rep.signatures_verified,
               rep.signatures_valid, kc.skipped)
