@@ -256,3 +256,23 @@ def test_workers_keep_a_zone_let_go_of_while_other_zones_are_patched(
     assert service._worker_message() == []  # let go of during a reload: the workers keep it
     service.indexes[ORIGIN] = kept.patched([], [])  # the reload's new version
     assert service._worker_message() is None
+
+
+@pytest.mark.parametrize("parts", [False, True], ids=["whole", "parts"])
+def test_a_one_off_check_collects_no_digests(tmp_path: Path, signed: str, parts: bool,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without `learn` (`sigchain verify`, sign's check before writing: no next load to
+    give them to) the report is the same but for the digests, in parts or whole."""
+    if parts:
+        monkeypatch.setattr(verifying, "PARALLEL_READ", 0)
+    line, damaged = _first_signature(signed, "h7.example.test.")
+    path = tmp_path / "z.signed"
+    path.write_text(signed.replace(line, damaged))
+    with verifying.Verifier(2) as v:
+        _, kept = v.read_and_verify(str(path), "example.test.", NOW, True, records=False)
+        _, lean = v.read_and_verify(str(path), "example.test.", NOW, True, records=False, learn=False)
+    assert kept is not None and lean is not None
+    assert len(kept.verified_digests) == 16 * kept.signatures_verified and lean.verified_digests == b""
+    assert _codes(lean) == {"RRSIG_BAD_SIGNATURE"} and lean.findings == kept.findings
+    counts = ("rrsets_checked", "signatures_checked", "signatures_verified", "signatures_valid")
+    assert [getattr(lean, c) for c in counts] == [getattr(kept, c) for c in counts]

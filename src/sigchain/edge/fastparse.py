@@ -44,6 +44,8 @@ class _Origin:
         self.text = name.to_text()
         self.key = key_of(name)
         self.labels = tuple(lbl.decode("ascii", "backslashreplace") for lbl in name.labels[:-1])
+        # An absolute name one label below ends with this (None: the root's "." would not do).
+        self.below = "." + self.text if self.text != "." else None
 
 
 def _split1(s: str) -> tuple[str, str]:
@@ -90,6 +92,11 @@ def _name(tok: str, origin: _Origin) -> tuple[Key, str]:
         if not tok or len(tok) > 63 or len(text) >= 255:
             raise ValueError(f"bad domain name {excerpt(tok)}")
         return origin.key + (tok.lower().encode(),), text
+    below = origin.below
+    if below is not None and tok.endswith(below):  # as common in signed zones: one label below, absolute
+        head = tok[: -len(below)]
+        if head and "." not in head and len(head) <= 63 and len(tok) < 255:
+            return origin.key + (head.lower().encode(),), tok
     if tok.endswith("."):
         if tok == ".":
             return (), "."

@@ -63,11 +63,17 @@ def _digits(*toks: str) -> None:
         raise ValueError(joined)
 
 
+_times: dict[str, int] = {}  # the first few thousand times read (the inceptions repeat)
+
+
 def _sigtime(tok: str) -> int:
     """An RRSIG time, YYYYMMDDHHMMSS or seconds (as dnspython's sigtime_to_posixtime);
     the caller has checked the digits."""
     if len(tok) <= 10:
         return int(tok)
+    t = _times.get(tok)
+    if t is not None:
+        return t
     if len(tok) != 14:
         raise ValueError(tok)
     day = _days.get(tok[:8])
@@ -77,7 +83,10 @@ def _sigtime(tok: str) -> int:
     h, m, s = int(tok[8:10]), int(tok[10:12]), int(tok[12:14])
     if h > 23 or m > 59 or s > 59:
         raise ValueError(tok)
-    return day * 86400 + h * 3600 + m * 60 + s
+    t = day * 86400 + h * 3600 + m * 60 + s
+    if len(_times) < 4096:
+        _times[tok] = t
+    return t
 
 
 def _bitmap(tokens: list[str]) -> bytes:
@@ -238,7 +247,7 @@ def parse_part(
                 pos = 0
             ttl, pos = _header(fields, pos)
             rdtype = _type(fields[pos])
-            rest = line.split(None, pos + 1)
+            rest = fields if pos == 3 else line.split(None, pos + 1)  # (owner, TTL, class given)
             wire = _checked_wire(rdtype, rest[pos + 1] if len(rest) > pos + 1 else "", state.origin)
             ttl = state.ttl_for(ttl, rdtype, wire)
         except (ValueError, IndexError, dns.exception.DNSException) as exc:

@@ -11,6 +11,7 @@ for the index, refusing a part whose bytes differ from the first reading's."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -33,23 +34,39 @@ from sigchain.edge import zonesplit
 from sigchain.edge.fastparse import check_apex, ignored_warnings
 from sigchain.edge.zonefile import WireZone
 from sigchain.errors import InputError
+from sigchain.services.reloadmem import collector_held_off
 
 
 def _worker(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse: bool) -> None:
     """One part's process: read, summarise, then answer "check" and "rrsets" until told to
-    stop (None)."""
+    stop (None). Its millions of objects are none of them garbage: the collector stays off
+    (it walked them over and over: a third of the CPU a part spent outside the crypto)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    with collector_held_off():
+        _work(conn, path, origin, cut, refuse)
+
+
+def _work(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse: bool) -> None:
     part = zonesplit.read_part(path, origin, cut, refuse)
     if part is None:
         conn.send(None)
         return
     conn.send((part.ignored, part.has_soa, part.has_ns, vparts.summary(part.rrsets)))
     name = dns.name.from_text(origin)
+    # Indexed while this process would otherwise wait for the parent to merge the summaries.
+    try:
+        indexed: verifier.Indexed | None = verifier.index_zone(part.rrsets)
+    except ValueError:
+        indexed = None  # a malformed RRSIG: said when (and if) the check is asked for
     while (msg := conn.recv()) is not None:
         kind, arg = msg
         if kind == "check":
-            conn.send(vparts.check_part(part.rrsets, arg, name))
-        elif kind == "served":
+            z, indexed = indexed, None  # used once
+            conn.send(vparts.check_part(z if z is not None else part.rrsets, arg, name))
+            del z
+            continue
+        indexed = None  # it would hold the records `_send_served` lets go of
+        if kind == "served":
             _send_served(conn, part.rrsets)
         else:
             conn.send(part.rrsets)
@@ -154,7 +171,7 @@ def _disjoint(summaries: Sequence[vparts.Summary]) -> bool:
 def _verify(origin: dns.name.Name, summaries: list[vparts.Summary], now: int, ignore_ksk: bool,
             only_signed: bool, ask: Callable[[verifier.SigContext], object],
             answers: Callable[[], list[vparts.Checked]],
-            known: frozenset[bytes] = frozenset()) -> VerifyReport | None:
+            known: frozenset[bytes] = frozenset(), learn: bool = True) -> VerifyReport | None:
     """The report from the parts' summaries and their own signature checks (`ask` starts
     them, `answers` collects them); the whole-zone structures made here are gone when it
     returns."""
@@ -164,7 +181,7 @@ def _verify(origin: dns.name.Name, summaries: list[vparts.Summary], now: int, ig
     if not signed and only_signed:
         return None
     report = VerifyReport(origin)
-    ctx, zshape, types_at, soa = verifier.begin(report, z, now, ignore_ksk, DEFAULT_POLICY, known)
+    ctx, zshape, types_at, soa = verifier.begin(report, z, now, ignore_ksk, DEFAULT_POLICY, known, learn)
     if ctx is not None:
         ask(ctx)
         tail = VerifyReport(origin)
@@ -178,19 +195,21 @@ def _verify(origin: dns.name.Name, summaries: list[vparts.Summary], now: int, ig
 def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: bool,
                     records: bool, only_signed: bool, served: bool = False,
                     sink: Callable[[list[Any]], object] | None = None, known: bytes = b"",
+                    learn: bool = True,
                     ) -> tuple[WireZone, VerifyReport | None] | None:
     """The zone (its RRsets when `records`: in `served_form` when `served`, handed to `sink`
     chunk by chunk when given, else as `zone.served`) and its report (None: `only_signed`
     and the zone is not signed); None when the file must be read whole instead."""
-    got = parts.summaries()
-    if got is None:
-        return None
-    path, origin = parts.path, parts.origin
-    check_apex(any(g[1] for g in got), not require_ns or any(g[2] for g in got), origin, path)
-    zone = WireZone(origin, [], path, ignored_warnings(path, [i for g in got for i in g[0]]))
-    report = _verify(origin, [g[3] for g in got], now, ignore_ksk, only_signed,
-                     lambda ctx: parts.ask("check", ctx), parts.answers, known_set(known))
-    del got  # the names' summaries go before the records come (less left fragmented)
+    with collector_held_off():  # (the summaries' names: no garbage, see `_worker`)
+        got = parts.summaries()
+        if got is None:
+            return None
+        path, origin = parts.path, parts.origin
+        check_apex(any(g[1] for g in got), not require_ns or any(g[2] for g in got), origin, path)
+        zone = WireZone(origin, [], path, ignored_warnings(path, [i for g in got for i in g[0]]))
+        report = _verify(origin, [g[3] for g in got], now, ignore_ksk, only_signed,
+                         lambda ctx: parts.ask("check", ctx), parts.answers, known_set(known), learn)
+        del got  # the names' summaries go before the records come (less left fragmented)
     if records and served:
         if sink is None:
             zone.served = []
@@ -209,7 +228,10 @@ class _Changed(Exception):
 
 
 def _lower(nice: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    """Ctrl-C is the parent's; `nice`; and the collector off for the process's life (see
+    `_worker`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()
     if nice:
         try:
             os.setpriority(os.PRIO_PROCESS, 0, nice)

@@ -21,6 +21,7 @@ from sigchain.core.verify.known import known_set
 from sigchain.edge import zonefile, zonesplit
 from sigchain.edge.zonefile import WireZone
 from sigchain.services import partverify
+from sigchain.services.reloadmem import collector_held_off
 from sigchain.services.signing import default_threads
 
 BATCH = 1000  # signatures per task
@@ -85,7 +86,7 @@ class Verifier:
         require_ns: bool = True, refuse_cname_clash: bool = True, records: bool = True,
         only_signed: bool = False, served: bool = False,
         sink: Callable[[list[Any]], object] | None = None,
-        known: bytes = b"", alone: int | None = None,
+        known: bytes = b"", alone: int | None = None, learn: bool = True,
         verified: Callable[[verifier.VerifyReport | None], object] | None = None,
     ) -> tuple[WireZone, verifier.VerifyReport | None]:
         """Read a zone file (`zonefile.load_wire`) and verify it: (the zone, with its RRsets
@@ -95,7 +96,8 @@ class Verifier:
         the same records, warnings, errors and findings; a file that cannot be cut into
         parts of whole owners, or whose parts find an error, is read whole. The crypto of
         the signatures in `known` (core/verify/known: an earlier report's `verified_digests`)
-        is skipped. With `alone` (a niceness) and a `sink`, a big file's parts are read one
+        is skipped; without `learn` the report's `verified_digests` stay empty (a one-off
+        check has no next load to give them to). With `alone` (a niceness) and a `sink`, a big file's parts are read one
         at a time by one process at that niceness (partverify.read_and_verify_alone: the
         memory of a reload beside the answering workers)."""
         if alone is not None and sink is not None and _at_least(path, PARALLEL_READ):
@@ -116,21 +118,23 @@ class Verifier:
                 try:
                     done = partverify.read_and_verify(parts, now, ignore_ksk, require_ns=require_ns,
                                                       records=records, only_signed=only_signed,
-                                                      served=served, sink=sink, known=known)
+                                                      served=served, sink=sink, known=known,
+                                                      learn=learn)
                 finally:
                     parts.close()
                 if done is not None:
                     return done
-        zone = zonefile.load_wire(path, origin, require_ns=require_ns,
-                                  refuse_cname_clash=refuse_cname_clash)
-        signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
-        return zone, self.verify(zone, now, ignore_ksk, known) if signed or not only_signed else None
+        with collector_held_off():  # (as in partverify: millions of objects, no garbage)
+            zone = zonefile.load_wire(path, origin, require_ns=require_ns,
+                                      refuse_cname_clash=refuse_cname_clash)
+            signed = any(r.rdtype in (RdataType.DNSKEY, RdataType.RRSIG) for r in zone.rrsets)
+            return zone, self.verify(zone, now, ignore_ksk, known, learn) if signed or not only_signed else None
 
     def verify(self, zone: WireZone, now: int, ignore_ksk: bool = False,
-               known: bytes = b"") -> verifier.VerifyReport:
+               known: bytes = b"", learn: bool = True) -> verifier.VerifyReport:
         checker: verifier.Checker = self.checker if self.checker is not None else verifier.serial_checker
         return verifier.verify_records(zone.rrsets, zone.origin, now, ignore_ksk, checker,
-                                       known=known_set(known))
+                                       known=known_set(known), learn=learn)
 
     def close(self) -> None:
         if self.checker is not None:

@@ -191,6 +191,9 @@ def sign(alg: Algorithm, key: PrivateKey, data: bytes, deterministic: bool = Fal
     raise UnsafeRefused(f"algorithm {alg.number} cannot sign")
 
 
+_ECDSA: dict[int, ec.ECDSA] = {}  # per algorithm: made once, not per signature verified
+
+
 def verify(alg: Algorithm, pub: PublicKey, signature: bytes, data: bytes) -> bool:
     """True when `signature` verifies over `data` with `pub`."""
     try:
@@ -200,7 +203,10 @@ def verify(alg: Algorithm, pub: PublicKey, signature: bytes, data: bytes) -> boo
                 return False
             r = int.from_bytes(signature[: alg.size], "big")
             s = int.from_bytes(signature[alg.size :], "big")
-            pub.verify(encode_dss_signature(r, s), data, ec.ECDSA(alg.hash()))  # type: ignore[call-arg, union-attr]
+            ecdsa = _ECDSA.get(alg.number)
+            if ecdsa is None:
+                ecdsa = _ECDSA[alg.number] = ec.ECDSA(alg.hash())
+            pub.verify(encode_dss_signature(r, s), data, ecdsa)  # type: ignore[call-arg, union-attr]
         elif alg.family == "eddsa":
             pub.verify(signature, data)  # type: ignore[call-arg, union-attr]
         elif alg.family == "rsa":

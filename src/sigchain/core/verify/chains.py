@@ -11,7 +11,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.verify.report import VerifyReport
 from sigchain.core.zone import nsec3hash
-from sigchain.core.zone.records import Key, key_wire, type_bitmap
+from sigchain.core.zone.records import Key, key_wire_via, type_bitmap
 from sigchain.core.zone.shape import (
     ZoneShape,
     bitmap_types,
@@ -188,8 +188,10 @@ def _nsec3_links(rep: VerifyReport, chain: _Chain, params: _Params, opt_out: boo
     """Every name that needs an NSEC3 has one; each record links to the next hash, matches a
     name of the zone and lists that name's types."""
     _alg, iterations, salt = params
+    parents: dict[Key, bytes] = {}
     allowed = {
-        nsec3hash.nsec3_digest_wire(key_wire(n), salt, iterations): n for n in nsec3_covered(zshape, data, False)
+        nsec3hash.nsec3_digest_wire(key_wire_via(n, parents), salt, iterations): n
+        for n in nsec3_covered(zshape, data, False)
     }
     required = set(nsec3_covered(zshape, data, opt_out)) if opt_out else set(allowed.values())
     for digest, name in allowed.items():

@@ -85,23 +85,32 @@ class Checked(NamedTuple):
     verified: bytes
 
 
-def check_part(rrsets: Sequence[WireRRset], ctx: SigContext, origin: object) -> Checked:
-    """The signatures of a part's RRsets (in a worker, serially; those in `ctx.known`
-    without their crypto)."""
+def check_part(rrsets: Sequence[WireRRset] | Indexed, ctx: SigContext, origin: object) -> Checked:
+    """The signatures of a part's RRsets, or of its `index_zone` (made while the whole zone's
+    context was awaited), in a worker, serially; those in `ctx.known` without their crypto."""
     rep = VerifyReport(origin)  # type: ignore[arg-type]
     marks: list[tuple[Key, int]] = []
-    z = index_zone(rrsets)
-    kc = KnownChecker(serial_checker, ctx.known)
+    z = rrsets if isinstance(rrsets, Indexed) else index_zone(rrsets)
+    kc = KnownChecker(serial_checker, ctx.known, ctx.learn)
     check_signatures(rep, z, ctx, None, kc, marks=marks)
     counts = (rep.rrsets_checked, rep.signatures_checked, rep.signatures_verified,
               rep.signatures_valid, kc.skipped)
-    return Checked(rep.findings, marks, counts, kc.packed)
+    return Checked(rep.findings, _found_at(marks, len(rep.findings)), counts, kc.packed)
+
+
+def _found_at(marks: list[tuple[Key, int]], total: int) -> list[tuple[Key, int]]:
+    """The marks of the names that have findings: a mark per name of the part was most of
+    what a part sent back (`add_checked` groups the findings by the marks kept)."""
+    ends = [i for _, i in marks[1:]] + [total]
+    return [m for m, end in zip(marks, ends, strict=True) if end > m[1]]
 
 
 def add_checked(rep: VerifyReport, parts: Sequence[Checked]) -> None:
     """The parts' findings into `rep` in canonical name order (as one pass over the whole
     zone makes them), and their counts."""
     def groups(c: Checked) -> list[tuple[Key, list[Finding]]]:
+        if not c.marks:  # (a part with no findings)
+            return []
         ends = [i for _, i in c.marks[1:]] + [len(c.findings)]
         return [(name, c.findings[i:end]) for (name, i), end in zip(c.marks, ends, strict=True)]
 

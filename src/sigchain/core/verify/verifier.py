@@ -33,7 +33,7 @@ from sigchain.core.dnssec.rrsig import rrset_data, time_status, wrong_fields
 from sigchain.core.verify.chains import check_nsec, check_nsec3
 from sigchain.core.verify.known import KnownChecker
 from sigchain.core.verify.report import VerifyReport
-from sigchain.core.zone.records import Key, key_of, key_wire, type_text
+from sigchain.core.zone.records import Key, key_of, key_wire, key_wire_via, type_text
 from sigchain.core.zone.shape import (
     LABEL_KEYS,
     NodeKind,
@@ -168,6 +168,8 @@ class SigContext(NamedTuple):
     self_signers: dict[tuple[int, int], list[int]]
     # Digests of the signatures verified at the last load (core/verify/known).
     known: AbstractSet[bytes] = frozenset()
+    # Whether to collect the digests of the signatures verified (for the next load).
+    learn: bool = True
 
 
 _NOT_DATA = frozenset({RdataType.NSEC3, RdataType.RRSIG})
@@ -201,7 +203,8 @@ def _data_shape(okey: Key, types_at: Mapping[Key, frozenset[int]]) -> ZoneShape:
 
 
 def begin(rep: VerifyReport, z: Indexed, now: int, ignore_ksk: bool, policy: DnssecPolicy,
-          known: AbstractSet[bytes] = frozenset()) -> tuple[SigContext | None, ZoneShape, Mapping[Key, AbstractSet[int]], WireRRset]:
+          known: AbstractSet[bytes] = frozenset(), learn: bool = True,
+          ) -> tuple[SigContext | None, ZoneShape, Mapping[Key, AbstractSet[int]], WireRRset]:
     """The whole-zone checks that come before the signatures (apex, keys, CNAMEs, algorithms
     that sign nothing); the signatures' context (None: no DNSKEY, nothing to check), the
     zone's shape, types by name and SOA for `finish`. `z` needs no RRSIG wires."""
@@ -228,7 +231,7 @@ def begin(rep: VerifyReport, z: Indexed, now: int, ignore_ksk: bool, policy: Dns
     cuts = {n: ts for n, ts in types_at.items()
             if n == okey or RdataType.NS in ts or RdataType.DNAME in ts}
     ctx = SigContext(okey, z.text(okey), dnskey.wires, keys, signing, cuts, now, ignore_ksk,
-                     _usable_keys(dnskey, policy, revoked=True), known)
+                     _usable_keys(dnskey, policy, revoked=True), known, learn)
     return ctx, zshape, types_at, soa
 
 
@@ -253,16 +256,18 @@ def verify_records(
     checker: Checker = serial_checker,
     policy: DnssecPolicy = DEFAULT_POLICY,
     known: AbstractSet[bytes] = frozenset(),
+    learn: bool = True,
 ) -> VerifyReport:
     """Verify a zone given as wire RRsets (several RRSIG RRsets at one name are merged);
     keys of algorithms the policy does not validate are left out, as a validator would.
-    The crypto of signatures in `known` (core/verify/known) is skipped."""
+    The crypto of signatures in `known` (core/verify/known) is skipped; with `learn`, the
+    report's `verified_digests` are the next load's `known`."""
     rep = VerifyReport(origin)
     z = index_zone(rrsets)
     ctx, zshape, types_at, soa = begin(rep, z, now, ignore_ksk, policy)
     if ctx is None:
         return rep
-    kc = KnownChecker(checker, known)
+    kc = KnownChecker(checker, known, learn)
     check_signatures(rep, z, ctx, zshape, kc)
     rep.signatures_known, rep.verified_digests = kc.skipped, kc.packed
     finish(rep, z, zshape, types_at, soa)
@@ -338,6 +343,7 @@ class _Signatures:
         self.self_signers = self_signers or {}  # revoked keys: they sign only the DNSKEY RRset
         self.okey = zshape.origin
         self.owire = key_wire(self.okey)
+        self.parent_wires: dict[Key, bytes] = {}  # for key_wire_via (most names share a parent)
 
     def run(self, algs: list[int], ignore_ksk: bool) -> None:
         # pending: findings, or (name, rdtype, planned signatures) for an RRset, or marks
@@ -404,7 +410,7 @@ class _Signatures:
                     planned.append((alg, tag, found, False, -1))
                     continue
                 if owner_wire is None:
-                    owner_wire = key_wire(name)
+                    owner_wire = key_wire_via(name, self.parent_wires)
                 if len(rr.wires) == 1:
                     w = rr.wires[0]
                     signed = sig.header + owner_wire + _RR_FIXED.pack(rdtype, 1, sig.original_ttl, len(w)) + w

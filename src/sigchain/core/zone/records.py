@@ -36,6 +36,19 @@ def key_wire(key: Key) -> bytes:
     return b"".join(bytes((len(label),)) + label for label in reversed(key)) + b"\x00"
 
 
+def key_wire_via(key: Key, parents: dict[Key, bytes]) -> bytes:
+    """`key_wire(key)` from its parent's wire, memoised in `parents`: a zone's names share a
+    few parents, and building each name's wire label by label was a tenth of verify's planning."""
+    if not key:
+        return b"\x00"
+    parent = key[:-1]
+    pw = parents.get(parent)
+    if pw is None:
+        pw = parents[parent] = key_wire(parent)
+    label = key[-1]
+    return bytes((len(label),)) + label + pw
+
+
 def is_wild(key: Key) -> bool:
     return bool(key) and key[-1] == b"*"
 
