@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from sigchain.errors import InputError, UnsafeRefused
+from sigchain.memo import Kept
 
 PrivateKey = (
     ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
@@ -136,14 +137,11 @@ def public_key_from_dnskey(alg: Algorithm, data: bytes) -> PublicKey:
     key = (alg.number, bytes(data))
     pub = _KEYS.get(key)
     if pub is None:
-        if len(_KEYS) >= _KEYS_KEPT:
-            _KEYS.clear()
-        pub = _KEYS[key] = _public_key(alg, key[1])
+        pub = _KEYS.keep(key, _public_key(alg, key[1]))
     return pub
 
 
-_KEYS: dict[tuple[int, bytes], PublicKey] = {}
-_KEYS_KEPT = 4096
+_KEYS: Kept[tuple[int, bytes], PublicKey] = Kept(4096)
 
 
 def _public_key(alg: Algorithm, data: bytes) -> PublicKey:

@@ -15,6 +15,7 @@ import dns.rrset
 from dns.rdatatype import RdataType
 
 from sigchain.core.serve.wire import _compress
+from sigchain.memo import Kept
 
 _RR = struct.Struct("!HHIH")
 _HEADER = struct.Struct("!HHHHHH")
@@ -25,27 +26,23 @@ MAX_KEPT = 20_000  # rdata and owner wire forms kept by object (all dropped when
 # as they keep alive what the cache may have evicted
 
 # id(object) → (object, wire): the object is held so that its id is not reused meanwhile
-_rdata_wires: dict[int, tuple[dns.rdata.Rdata, bytes]] = {}
-_name_wires: dict[int, tuple[dns.name.Name, bytes]] = {}
+_rdata_wires: Kept[int, tuple[dns.rdata.Rdata, bytes]] = Kept(MAX_KEPT)
+_name_wires: Kept[int, tuple[dns.name.Name, bytes]] = Kept(MAX_KEPT)
 
 
 def _rdata_wire(rd: dns.rdata.Rdata) -> bytes:
     kept = _rdata_wires.get(id(rd))
     if kept is None or kept[0] is not rd:
-        if len(_rdata_wires) >= MAX_KEPT:
-            _rdata_wires.clear()
-        kept = _rdata_wires[id(rd)] = (rd, rd.to_wire())
+        kept = _rdata_wires.keep(id(rd), (rd, rd.to_wire()))
     return kept[1]
 
 
 def _name_wire(name: dns.name.Name) -> bytes:
     kept = _name_wires.get(id(name))
     if kept is None or kept[0] is not name:
-        if len(_name_wires) >= MAX_KEPT:
-            _name_wires.clear()
         wire = name.to_wire()
         assert wire is not None  # absolute names only: they came off the wire
-        kept = _name_wires[id(name)] = (name, wire)
+        kept = _name_wires.keep(id(name), (name, wire))
     return kept[1]
 
 

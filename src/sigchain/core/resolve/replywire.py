@@ -23,6 +23,8 @@ import dns.rrset
 import dns.wire
 from dns.rdatatype import RdataType
 
+from sigchain.memo import Kept
+
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 _QUESTION = struct.Struct("!HH")
@@ -40,9 +42,9 @@ _IN = dns.rdataclass.IN
 MAX_KEPT = 10_000  # names, rdata and RRsets kept across replies (each lot dropped when full):
 # bounded apart from the cache, and small, since what recurs is the zones' own records
 
-_names: dict[tuple[bytes, ...], tuple[dns.name.Name, bytes]] = {}  # labels → (name, key)
-_kept_rdata: dict[tuple[object, ...], dns.rdata.Rdata] = {}  # `_share_key` → rdata
-_kept_rrsets: dict[tuple[object, ...], dns.rrset.RRset] = {}  # never handed out: copies are
+_names: Kept[tuple[bytes, ...], tuple[dns.name.Name, bytes]] = Kept(MAX_KEPT)  # labels → (name, key)
+_kept_rdata: Kept[tuple[object, ...], dns.rdata.Rdata] = Kept(MAX_KEPT)  # `_share_key` → rdata
+_kept_rrsets: Kept[tuple[object, ...], dns.rrset.RRset] = Kept(MAX_KEPT)  # never handed out: copies are
 
 
 class _Unusual(Exception):
@@ -53,10 +55,8 @@ def _name(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, bytes]:
     """The (shared) Name for `labels` (root label included) and its lower-cased wire key."""
     hit = _names.get(labels)
     if hit is None:
-        if len(_names) >= MAX_KEPT:
-            _names.clear()
         name = dns.name.Name(labels)  # raises NameTooLong past 255 octets
-        hit = _names[labels] = (name, b"".join(bytes((len(x),)) + x for x in labels).lower())
+        hit = _names.keep(labels, (name, b"".join(bytes((len(x),)) + x for x in labels).lower()))
     return hit
 
 
@@ -154,9 +154,7 @@ def _rdata(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int,
         return _slow_rdata(wire, rdtype, rdclass, pos, rdlen)
     rd = _kept_rdata.get(key)
     if rd is None:
-        if len(_kept_rdata) >= MAX_KEPT:
-            _kept_rdata.clear()
-        rd = _kept_rdata[key] = _slow_rdata(wire, rdtype, rdclass, pos, rdlen)
+        rd = _kept_rdata.keep(key, _slow_rdata(wire, rdtype, rdclass, pos, rdlen))
     return rd
 
 
@@ -183,10 +181,7 @@ def _rrset(wire: bytes, name: dns.name.Name, labels: tuple[bytes, ...], rdclass:
         if rd not in items:
             items[rd] = None
     if shared:
-        if len(_kept_rrsets) >= MAX_KEPT:
-            _kept_rrsets.clear()
-        _kept_rrsets[key] = rrset
-        return rrset.copy()
+        return _kept_rrsets.keep(key, rrset).copy()
     return rrset
 
 

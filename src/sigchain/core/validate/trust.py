@@ -28,10 +28,10 @@ from sigchain.core.validate.signatures import (
 )
 from sigchain.core.validate.verdict import Link, Status
 from sigchain.errors import InputError
+from sigchain.memo import Kept
 from sigchain.model.keys import FLAG_REVOKE, FLAG_ZONE
 
-_TAGS: dict[tuple[int, int, int, bytes], int] = {}
-_TAGS_KEPT = 4096
+_TAGS: Kept[tuple[int, int, int, bytes], int] = Kept(4096)
 
 
 def key_tag(rd: DNSKEY) -> int:
@@ -40,9 +40,7 @@ def key_tag(rd: DNSKEY) -> int:
     fields = (rd.flags, rd.protocol, rd.algorithm, rd.key)
     tag = _TAGS.get(fields)
     if tag is None:
-        if len(_TAGS) >= _TAGS_KEPT:
-            _TAGS.clear()
-        tag = _TAGS[fields] = dns.dnssec.key_id(rd)
+        tag = _TAGS.keep(fields, dns.dnssec.key_id(rd))
     return tag
 
 
