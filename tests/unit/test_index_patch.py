@@ -194,8 +194,8 @@ def pieces(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """The index's maps and sorted lists as plain dicts and tuples (a small zone), or in
     tiny shards and chunks (as a big zone's are, see core.serve.persist)."""
     if request.param == "pieces":
-        for name, value in (("SHARD_MIN", 4), ("SHARD_SIZE", 2), ("CHUNK_MIN", 4),
-                            ("CHUNK_SIZE", 2)):
+        for name, value in (("SHARD_MIN", 4), ("SHARD_SIZE", 2), ("GROUP_SHARDS", 2),
+                            ("CHUNK_MIN", 4), ("CHUNK_SIZE", 2), ("BLOCK_SIZE", 2)):
             monkeypatch.setattr(persist, name, value)
     return str(request.param)
 
