@@ -94,12 +94,14 @@ class ShardedMap(Mapping[K, V]):
         groups: list[Any] = list(self._groups)
         mask, bits, inner, length = self._mask, self._bits, self._inner, self._len
         fresh: set[int] = set()
+        copied: set[int] = set()
 
         def own(h: int) -> dict[K, V]:
             """Shard `h` copied for this version (once), its group too."""
             g = h >> bits
-            if type(groups[g]) is tuple:
+            if g not in copied:
                 groups[g] = list(groups[g])
+                copied.add(g)
             if h not in fresh:
                 groups[g][h & inner] = dict(groups[g][h & inner])
                 fresh.add(h)
@@ -116,7 +118,9 @@ class ShardedMap(Mapping[K, V]):
                 continue
             del own(h)[k]
             length -= 1
-        return ShardedMap(tuple(g if type(g) is tuple else tuple(g) for g in groups), length)
+        for g in copied:
+            groups[g] = tuple(groups[g])
+        return ShardedMap(tuple(groups), length)
 
     def shared_shards(self, other: ShardedMap[K, V]) -> int:
         """How many shards this version shares with `other` (for tests and measurements)."""
