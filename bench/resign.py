@@ -52,6 +52,7 @@ ADDR = "127.65.0.1"
 SECRET = base64.b64encode(b"sigchain-bench-resign-key-32byte").decode()
 KEYRING = dns.tsigkeyring.from_text({"upd.": ("hmac-sha256", SECRET)})
 SIGN_TIMEOUT = 3600.0
+NAMED_QUANTUM = 10000  # named's signing quantum (see named_conf)
 
 
 def ask(port: int, qname: str, rdtype: str, timeout: float = 0.5) -> dns.message.Message | None:
@@ -132,7 +133,11 @@ def named_conf(work: Path, zone: Path, port: int) -> list[str]:
         'dnssec-policy "bench" { keys { csk lifetime unlimited algorithm ecdsap256sha256; };\n'
         '  nsec3param iterations 0 optout no salt-length 0; };\n'
         f'zone "{ORIGIN}" {{ type primary; file "{work}/named.zone"; key-directory "{keys}";\n'
-        '  dnssec-policy "bench"; inline-signing yes; allow-update { key "upd."; }; };\n'
+        '  dnssec-policy "bench"; inline-signing yes; allow-update { key "upd."; };\n'
+        # named signs a new key's zone in quanta of sig-signing-nodes names (default 100) or
+        # sig-signing-signatures signatures (default 10), a timer apart: 496 s for 100k names.
+        # Quanta of 10000 sign as fast as the cores allow; the updates timed are unaffected.
+        f'  sig-signing-nodes {NAMED_QUANTUM}; sig-signing-signatures {NAMED_QUANTUM}; }};\n'
     )
     return ["named", "-g", "-n", str(os.cpu_count() or 1), "-c", str(conf)]
 

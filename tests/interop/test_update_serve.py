@@ -148,7 +148,7 @@ def _workers(server: Server) -> set[int]:
 def _served_everywhere(server: Server, name: str, before: int) -> None:
     """`name`'s A record is answered signed over UDP and TCP, and an IXFR from serial
     `before` carries it (with its RRSIG) incrementally."""
-    for tcp in (False, True):
+    for tcp in (True, False):
         r = server.query(name, "A", tcp=tcp)
         assert {rrset.rdtype for rrset in r.answer} == {dns.rdatatype.A, dns.rdatatype.RRSIG}, r
     messages = list(dns.query.xfr(server.host, "example.test.", rdtype=dns.rdatatype.IXFR,
@@ -170,6 +170,14 @@ def test_changes_reach_the_running_workers_without_forking_new_ones(server: Serv
     r = nsupdate(server, "zone example.test\nupdate add kept.example.test. 300 A 192.0.2.71")
     assert r.returncode == 0, r.stdout + r.stderr
     _served_everywhere(server, "kept.example.test.", before)
+    assert _workers(server) == workers
+    # Over TCP (nsupdate -v), which the TCP worker forwards: it is not waited for and takes
+    # the new version lazily, yet answers nothing older than the reply.
+    before = serial(server)
+    r = nsupdate(server, "zone example.test\nupdate add viatcp.example.test. 300 A 192.0.2.73",
+                 tcp=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    _served_everywhere(server, "viatcp.example.test.", before)
     assert _workers(server) == workers
 
     before = serial(server)

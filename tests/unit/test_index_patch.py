@@ -20,7 +20,7 @@ from sigchain.core.serve import persist
 from sigchain.core.serve.fastpath import respond
 from sigchain.core.serve.fromwire import Served
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
-from sigchain.core.serve.rrsets import tails_of
+from sigchain.core.serve.rrsets import _ITEMS, ServedRRset, tails_of
 from sigchain.core.zone.records import key_of
 
 ORIGIN = dns.name.from_text("example.test.")
@@ -194,8 +194,8 @@ def pieces(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """The index's maps and sorted lists as plain dicts and tuples (a small zone), or in
     tiny shards and chunks (as a big zone's are, see core.serve.persist)."""
     if request.param == "pieces":
-        for name, value in (("SHARD_MIN", 4), ("SHARD_SIZE", 2), ("CHUNK_MIN", 4),
-                            ("CHUNK_SIZE", 2)):
+        for name, value in (("SHARD_MIN", 4), ("SHARD_SIZE", 2), ("GROUP_SHARDS", 2),
+                            ("CHUNK_MIN", 4), ("CHUNK_SIZE", 2), ("BLOCK_SIZE", 2)):
             monkeypatch.setattr(persist, name, value)
     return str(request.param)
 
@@ -277,3 +277,19 @@ def test_a_one_name_change_copies_a_few_shards_and_one_chunk(names: int) -> None
     assert list(hashes) == sorted([*was, digest])
     assert structures(new) == structures(ZoneIndex.from_served(ORIGIN, [
         s for k, s in zone.items() if s is not before and s not in soa] + added))
+
+
+def test_the_serial_is_read_without_parsing_the_soa() -> None:
+    """`ZoneIndex.serial` (asked by every worker for every update it applies) reads the
+    serial from the SOA's wire; its rdata stays unparsed until something needs it."""
+    rng = random.Random(5)
+    zone = _big(50, rng)
+    new = ZoneIndex.from_served(ORIGIN, zone.values()).patched(
+        [s for k, s in zone.items() if k[1] == RdataType.SOA],
+        [_rrset(_name("@"), RdataType.SOA, [SOA.format(serial=4294967295, minimum=300)], 300)])
+    soa = new.soa
+    assert isinstance(soa, ServedRRset)
+    assert new.serial == 4294967295
+    with pytest.raises(AttributeError):
+        _ITEMS.__get__(soa)  # not parsed
+    assert new.serial == soa[0].serial  # type: ignore[attr-defined]

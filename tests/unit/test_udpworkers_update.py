@@ -1,10 +1,12 @@
 """`UdpWorkers.update`: a running worker takes a change handed to it (same pid, the next
 answer from the new state); one that cannot apply it ends and is replaced by a worker
-forked from the main process's current state. Real forked workers on a loopback socket."""
+forked from the main process's current state; the TCP worker is not waited for, yet answers
+nothing older than what `update` returned after. Real forked workers on loopback sockets."""
 
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from collections.abc import Iterator
 
@@ -22,7 +24,12 @@ def handler(wire: bytes, tcp: bool, client: str) -> bytes:
 def on_update(payload: bytes) -> None:
     if payload == b"boom":
         raise ValueError("cannot apply this one")
+    if payload.startswith(b"slow"):
+        time.sleep(SLOW)
     STATE["answer"] = payload
+
+
+SLOW = 1.0  # seconds a b"slow..." update takes to apply
 
 
 @pytest.fixture
@@ -67,3 +74,53 @@ def test_a_worker_that_cannot_apply_an_update_is_replaced(
         workers.reap()
         time.sleep(0.05)
     assert ask(where) == b"v2"  # the new worker was forked from the current state
+
+
+
+@pytest.fixture(params=[1, 0], ids=["with a UDP worker", "TCP worker alone"])
+def served_tcp(request: pytest.FixtureRequest
+               ) -> Iterator[tuple[UdpWorkers, tuple[str, int], tuple[str, int]]]:
+    STATE["answer"] = b"v1"
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    tcp = socket.create_server(("127.0.0.1", 0))
+    workers = UdpWorkers(request.param, on_update=on_update)
+    workers.start([(udp, handler)], [(tcp, handler)])
+    yield workers, udp.getsockname(), tcp.getsockname()
+    workers.stop()
+    udp.close()
+    tcp.close()
+
+
+def ask_tcp(where: tuple[str, int]) -> bytes:
+    query = b"\x00\x01question"  # not an UPDATE (opcode 5): answered from the zones
+    with socket.create_connection(where, timeout=5) as c:
+        c.sendall(struct.pack("!H", len(query)) + query)
+        data = b""
+        while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+            chunk = c.recv(512)
+            assert chunk, "connection closed without an answer"
+            data += chunk
+        return data[2:]
+
+
+def test_the_tcp_worker_is_not_waited_for_yet_answers_from_the_new_state(
+        served_tcp: tuple[UdpWorkers, tuple[str, int], tuple[str, int]]) -> None:
+    workers, udp, tcp = served_tcp
+    assert ask_tcp(tcp) == b"v1"
+    tcp_pid = workers.tcp_pid
+    for n in range(2, 5):
+        STATE["answer"] = f"v{n}".encode()
+        assert workers.update(f"v{n}".encode()) == []
+        assert ask_tcp(tcp) == f"v{n}".encode()  # asked at once: taken before answering
+        if workers.current:
+            assert ask(udp) == f"v{n}".encode()
+    # An update slow to apply: `update` waits for the UDP worker's acknowledgement only;
+    # the TCP worker applies it when it next answers (that answer waits, and is the new one).
+    STATE["answer"] = b"slow-v5"
+    start = time.monotonic()
+    assert workers.update(b"slow-v5") == []
+    waited = time.monotonic() - start
+    assert waited >= SLOW if workers.current else waited < SLOW / 2, waited
+    assert ask_tcp(tcp) == b"slow-v5"
+    assert workers.tcp_pid == tcp_pid

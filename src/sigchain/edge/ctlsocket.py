@@ -177,15 +177,31 @@ _BY_EXIT: dict[object, type[SigchainError]] = {2: InputError, 3: OperationalErro
 def request(path: str, req: Request, timeout: float = CLIENT_TIMEOUT) -> Any:
     """Send `req` to the server at `path`; its result, or the SigchainError it reported
     (exit code kept). No server there: OperationalError (exit 3)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
+    return read_reply(send_request(path, req, timeout), path)
+
+
+def send_request(path: str, req: Request, timeout: float = CLIENT_TIMEOUT) -> socket.socket:
+    """`request`'s first half: `req` sent; the connection its reply comes on."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+    except OSError as exc:
+        s.close()
+        raise OperationalError(f"no server listening on control socket {path}: "
+                               f"{exc.strerror or exc}") from None
+    try:
+        s.sendall(json.dumps(req).encode() + b"\n")
+    except OSError as exc:
+        s.close()
+        raise OperationalError(f"control socket {path}: {exc.strerror or exc}") from None
+    return s
+
+
+def read_reply(s: socket.socket, path: str) -> Any:
+    """`request`'s second half: the reply read from `s` (closed then)."""
+    with s:
         try:
-            s.connect(path)
-        except OSError as exc:
-            raise OperationalError(f"no server listening on control socket {path}: "
-                                   f"{exc.strerror or exc}") from None
-        try:
-            s.sendall(json.dumps(req).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n") and len(data) < MAX_LINE:
                 chunk = s.recv(65536)

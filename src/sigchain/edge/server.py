@@ -20,6 +20,7 @@ import struct
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sigchain.core.validate.anchors import parse_server
 from sigchain.errors import OperationalError
@@ -30,6 +31,11 @@ Response = bytes | Iterable[bytes] | None
 # completes (the answer is then sent from that thread, without a trip through the event loop)
 Handler = Callable[[bytes, bool, str],
                    "Response | Awaitable[bytes | None] | concurrent.futures.Future[bytes | None]"]
+
+# A TCP worker's update channel: its file descriptor, what reads it when readable, and
+# what applies the updates read (`edge.udpworkers._Channel`).
+Updates = tuple[int, Callable[[], bool], Callable[[], None]]
+_OPCODE_UPDATE = 5  # RFC 2136
 
 DEFAULT_PORT = 53
 DEFAULT_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a query (RFC 7766 §6.2.3)
@@ -375,15 +381,17 @@ class Listeners:
 def serve_tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
                      alive: Callable[[], bool], tick: Callable[[], None],
                      released: Callable[[], None],
-                     updates: tuple[int, Callable[[], bool]] | None = None) -> None:
+                     updates: Updates | None = None) -> None:
     """A TCP worker process's life (see `edge.udpworkers`): answer TCP on the listening
     sockets `sockets` (file descriptors, with their handlers) on an event loop of its own,
     until SIGTERM/SIGINT (stop now) or `alive()` turns false; SIGHUP (replaced by a newer
     worker after a reload) stops accepting and finishes the answers under way, for at most
     DRAIN_SECONDS; `released` is called once it accepts no more. `tick` runs every quarter
-    second (log throttles). `updates` (a file descriptor, and what to call when it is
-    readable) brings the zones' new versions; answers under way keep the version they began
-    with. A failing update ends the worker (raised again once its loop has stopped)."""
+    second (log throttles). `updates` (a file descriptor, what to call when it is readable,
+    and what applies the updates read) brings the zones' new versions: they are applied
+    before the next query is answered — but for an UPDATE, which the main process answers —
+    and when idle; answers under way keep the version they began with. A failing update
+    ends the worker (raised again once its loop has stopped)."""
     asyncio.events._set_running_loop(None)  # the forked parent's loop is not ours (3.11)
     failed: list[BaseException] = []
     asyncio.run(_tcp_worker(sockets, limits, alive, tick, released, updates, failed))
@@ -394,16 +402,29 @@ def serve_tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
 async def _tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
                       alive: Callable[[], bool], tick: Callable[[], None],
                       released: Callable[[], None],
-                      updates: tuple[int, Callable[[], bool]] | None,
+                      updates: Updates | None,
                       failed: list[BaseException]) -> None:
     loop = asyncio.get_running_loop()
     table = TcpTable(limits)
     servers = []
+    stop = asyncio.Event()
+
+    def take() -> bool:
+        """The updates read so far applied; false (and the worker stopping) if one fails."""
+        if updates is None or failed:
+            return not failed
+        try:
+            updates[2]()
+        except BaseException as exc:  # noqa: BLE001 — ends the worker, see above
+            failed.append(exc)
+            loop.remove_reader(updates[0])
+            stop.set()
+        return not failed
+
     for fd, handler in sockets:
-        group = Listeners(handler, table)
+        group = Listeners(_taking(handler, take) if updates is not None else handler, table)
         sock = socket.socket(fileno=fd)
         servers.append(await asyncio.start_server(group._tcp_client, sock=sock))
-    stop = asyncio.Event()
     deadline: list[float] = []  # set once draining
 
     def drain() -> None:
@@ -420,7 +441,7 @@ async def _tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, drain)
     if updates is not None:
-        fd, receive = updates
+        fd, receive, _ = updates
 
         def on_update() -> None:
             try:
@@ -439,6 +460,7 @@ async def _tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
         except TimeoutError:
             pass
         tick()
+        take()  # idle: what came meanwhile, so that it does not pile up
         if deadline and (not table.open or loop.time() > deadline[0]):
             break
     for server in servers:
@@ -446,3 +468,13 @@ async def _tcp_worker(sockets: Sequence[tuple[int, Handler]], limits: TcpLimits,
     table.close_all()
     await asyncio.sleep(0)  # let the cancelled connections close their transports
     log.debug("TCP worker %d leaves", os.getpid())
+
+
+def _taking(handler: Handler, take: Callable[[], bool]) -> Handler:
+    """`handler` once the updates read so far are applied (`take`) — but for an UPDATE
+    (opcode 5), forwarded to the main process, which answers it from its own zones."""
+    def answer(wire: bytes, tcp: bool, client: str) -> Any:
+        if (len(wire) < 3 or (wire[2] >> 3) & 0xF != _OPCODE_UPDATE) and not take():
+            return None  # the worker is ending: a fresh one answers from the current zones
+        return handler(wire, tcp, client)
+    return answer

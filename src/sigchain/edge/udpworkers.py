@@ -15,9 +15,11 @@ NOTIFY out and the timers stay in the main process.
 
 A small change (an UPDATE, an incremental re-sign) need not re-fork them: `update()` hands
 every running worker a message over a socket pair of its own (made at the fork), which the
-worker applies between batches of datagrams (the TCP worker between events of its loop)
-with the `on_update` callback — that makes its own next version of the zones from its copy
-— and acknowledges, so the main process knows when every answer comes from the new version.
+worker applies between batches of datagrams with the `on_update` callback — that makes its
+own next version of the zones from its copy — and acknowledges, so the main process knows
+when every UDP answer comes from the new version. The TCP worker reads them as they come
+but applies them only when it next answers a query (or is idle): it is not waited for, one
+process fewer on the two cores while an UPDATE's reply waits.
 A worker forked later starts from the main process's current zones. Re-forking stays the
 way for whole-zone changes, and for a worker that does not acknowledge in time.
 
@@ -100,19 +102,23 @@ class UpdateFailed(BaseException):
 
 class _Channel:
     """A worker's end of its update channel: frames from the main process, each applied
-    (`apply(payload)`) then acknowledged with its sequence number (see `UdpWorkers.update`)."""
+    (`apply(payload)`) then acknowledged with its sequence number (see `UdpWorkers.update`).
+    A `lazy` channel (the TCP worker's) only reads them as they come; `take` applies them,
+    before the worker next answers from the zones."""
 
-    def __init__(self, sock: socket.socket, apply: Callable[[bytes], None]):
+    def __init__(self, sock: socket.socket, apply: Callable[[bytes], None], lazy: bool = False):
         sock.setblocking(False)
-        self.sock, self.apply = sock, apply
+        self.sock, self.apply, self.lazy = sock, apply, lazy
         self.buf = bytearray()
         self.applied = 0  # updates applied so far (the UDP loop re-reads its caches on change)
         self.closed = False
+        self.failed: UpdateFailed | None = None  # raised again by every later `take`
 
     def receive(self) -> bool:
-        """Apply every whole update waiting (a part-written one waits for the rest); false
-        once the main process closed the channel. An update that cannot be applied raises
-        `UpdateFailed`: the worker ends and a fresh one replaces it."""
+        """Read what has come (so that the main process's writes never block) and, unless
+        lazy, apply every whole update in it; false once the main process closed the
+        channel. An update that cannot be applied raises `UpdateFailed`: the worker ends
+        and a fresh one replaces it."""
         while not self.closed:
             try:
                 chunk = self.sock.recv(1 << 18)
@@ -124,6 +130,25 @@ class _Channel:
                 self.closed = True
                 break
             self.buf += chunk
+        if not self.lazy:
+            self._apply_read()
+        return not self.closed
+
+    def take(self) -> None:
+        """Apply every update sent so far (all the main process wrote before this call:
+        an answer given after it is from a version at least as new as any reply the main
+        process sent before the query came). Once one failed, raises that again: nothing
+        more is answered from the version before it."""
+        if self.failed is not None:
+            raise self.failed
+        self.receive()
+        self._apply_read()
+
+    @property
+    def pending(self) -> bool:
+        return len(self.buf) >= _FRAME.size
+
+    def _apply_read(self) -> None:
         while len(self.buf) >= _FRAME.size:
             seq, size = _FRAME.unpack_from(self.buf)
             end = _FRAME.size + size
@@ -134,24 +159,25 @@ class _Channel:
             try:
                 self.apply(payload)
             except Exception as exc:
-                raise UpdateFailed(f"update {seq} not applied: {exc}") from exc
+                self.failed = UpdateFailed(f"update {seq} not applied: {exc}")
+                raise self.failed from exc
             self.applied += 1
             try:
                 self.sock.send(_ACK.pack(seq))
             except OSError:
                 pass
-        return not self.closed
 
 
 _CHANNEL: _Channel | None = None  # in a worker: its update channel
 
 
 def catch_up() -> None:
-    """In a worker, apply the updates already sent to it (called after it relayed an
-    UPDATE's reply: the main process wrote the new version's update before replying); in
+    """In a worker, apply the updates already sent to it (a UDP worker calls it after it
+    relayed an UPDATE's reply: the main process wrote the new version's update before
+    replying; the TCP worker while the main process works on an UPDATE it forwarded); in
     the main process, nothing."""
     if _CHANNEL is not None:
-        _CHANNEL.receive()
+        _CHANNEL.take()
 
 
 class _Stopped(BaseException):
@@ -191,7 +217,8 @@ def _serve_tcp(sockets: Sequence[tuple[int, Handler]], parent: int, limits: TcpL
     _close_inherited(keep)
     serve_tcp_worker(sockets, limits, lambda: os.getppid() == parent,
                      lambda: flush_all(SYSTEM.now()), lambda: os.close(told),
-                     (channel.sock.fileno(), channel.receive) if channel is not None else None)
+                     (channel.sock.fileno(), channel.receive, channel.take)
+                     if channel is not None else None)
 
 
 def _loop(sockets: Sequence[tuple[int, Handler]], parent: int,
@@ -358,19 +385,24 @@ class UdpWorkers:
     def update(self, payload: bytes, wait: bool = True, skip: int = 0,
                timeout: float = UPDATE_SECONDS) -> list[int]:
         """Hand `payload` to every running worker (applied there by `on_update`, in the
-        order sent) and, with `wait`, wait until each has applied it — except `skip`, a
-        worker that cannot answer now (it waits for the main process; it applies the update
-        with `catch_up` first). A worker that takes longer than `timeout` seconds is
-        replaced by a new one forked from the current zones. The pids replaced."""
+        order sent) and, with `wait`, wait until each UDP worker has applied it — except
+        `skip`, a worker that cannot answer now (it waits for the main process; it applies
+        the update with `catch_up` first). The TCP worker is not waited for: it applies what
+        it was sent before it next answers a query (`_Channel.take`), so no TCP answer
+        after this returns is older. A worker that takes longer than `timeout` seconds (to
+        read, or for a UDP worker to apply) is replaced by a new one forked from the current
+        zones. The pids replaced."""
         self._seq += 1
         seq = self._seq
         frame = _FRAME.pack(seq, len(payload)) + payload
         pids = [p for p in [*self.current, self.tcp_pid] if p and p in self._channels]
         deadline = time.monotonic() + timeout
         late = self._send(pids, frame, deadline)
+        if self.tcp_pid in self._channels:
+            self._read_acks(self.tcp_pid)  # only so that they do not pile up unread
         if wait:
-            late += self._wait_acks([p for p in pids if p not in late and p != skip], seq,
-                                    deadline)
+            late += self._wait_acks([p for p in pids if p not in late and p != skip
+                                     and p != self.tcp_pid], seq, deadline)
         for pid in late:
             self._replace(pid)
         return late
@@ -482,7 +514,7 @@ class UdpWorkers:
             try:
                 channel = None
                 if theirs is not None and self.on_update is not None:
-                    channel = _CHANNEL = _Channel(theirs, self.on_update)
+                    channel = _CHANNEL = _Channel(theirs, self.on_update, lazy=tcp)
                 if tcp:
                     os.close(told)
                     _serve_tcp(dups, parent, self.tcp_limits, tell, channel)

@@ -31,8 +31,8 @@ import dns.update
 
 from sigchain.core.serve.index import ZoneSet
 from sigchain.core.update.process import UpdatePolicy, UpdateResult, process, zone_name
-from sigchain.edge.ctlsocket import CtlServer, request
-from sigchain.edge.udpworkers import catch_up
+from sigchain.edge.ctlsocket import CtlServer, read_reply, request, send_request
+from sigchain.edge.udpworkers import UpdateFailed, catch_up
 from sigchain.errors import InputError, SigchainError
 
 if TYPE_CHECKING:
@@ -110,14 +110,34 @@ class UpdateIntake:
     def _forward(self, req: dict[str, Any]) -> bytes | None:
         assert self.path is not None
         try:
-            result = request(self.path, req, timeout=FORWARD_TIMEOUT)
+            return self._result(request(self.path, req, timeout=FORWARD_TIMEOUT))
         except SigchainError as exc:
-            log.error("update forwarded to the main process failed: %s", exc)
-            return None  # the client retries (nsupdate does), as after a lost datagram
-        return base64.b64decode(result["wire"]) if result.get("wire") else None
+            return self._failed(exc)
 
     async def _forward_async(self, req: dict[str, Any]) -> bytes | None:
-        return await asyncio.to_thread(self._forward, req)
+        """The TCP worker's forward: the request sent, then — while the main process works
+        on it — the versions this worker was sent and has not applied yet (it takes them
+        lazily, `UdpWorkers.update`), then the reply awaited beside the event loop."""
+        assert self.path is not None
+        try:
+            conn = send_request(self.path, req, timeout=FORWARD_TIMEOUT)
+            try:
+                catch_up()
+            except UpdateFailed:
+                pass  # kept by the channel: the worker's next answer or idle moment ends it
+            result = await asyncio.to_thread(read_reply, conn, self.path)
+        except SigchainError as exc:
+            return self._failed(exc)
+        return self._result(result)
+
+    @staticmethod
+    def _result(result: dict[str, Any]) -> bytes | None:
+        return base64.b64decode(result["wire"]) if result.get("wire") else None
+
+    @staticmethod
+    def _failed(exc: SigchainError) -> None:
+        log.error("update forwarded to the main process failed: %s", exc)
+        return None  # the client retries (nsupdate does), as after a lost datagram
 
     async def _forwarded(self, req: dict[str, Any]) -> dict[str, Any]:
         """The private socket's handler (main process): a worker's UPDATE, answered."""
