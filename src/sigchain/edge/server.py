@@ -33,7 +33,7 @@ Handler = Callable[[bytes, bool, str],
                    "Response | Awaitable[bytes | None] | concurrent.futures.Future[bytes | None]"]
 
 # A TCP worker's update channel: its file descriptor, what reads it when readable, and
-# what applies the updates read (`edge.udpworkers._Channel`).
+# what applies the updates read (`edge.updatechannel.Channel`).
 Updates = tuple[int, Callable[[], bool], Callable[[], None]]
 _OPCODE_UPDATE = 5  # RFC 2136
 

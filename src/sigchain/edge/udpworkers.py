@@ -41,22 +41,19 @@ import os
 import select
 import signal
 import socket
-import struct
 import time
 from collections.abc import Callable, Sequence
 
 from sigchain.clock import SYSTEM
 from sigchain.edge.logthrottle import flush_all
 from sigchain.edge.server import Handler, TcpLimits, serve_tcp_worker
+from sigchain.edge.updatechannel import ACK, CHANNEL_BUFFER, FRAME, Channel, install
 
 log = logging.getLogger("sigchain.server")
 
 POLL_MS = 250  # how often an idle worker checks that it should still run
 BATCH = 64  # datagrams read from one socket before looking at the others
 UPDATE_SECONDS = 2.0  # a worker that has not applied an update by then is replaced
-CHANNEL_BUFFER = 1 << 20  # asked-for socket buffer of the update channels (the kernel caps it)
-_FRAME = struct.Struct("!QI")  # an update: its sequence number and payload length
-_ACK = struct.Struct("!Q")  # a worker's acknowledgement: the sequence number it applied
 REAP_SECONDS = 1.0
 _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
@@ -94,92 +91,6 @@ def _close_inherited(keep: set[int]) -> None:
                 pass
 
 
-class UpdateFailed(BaseException):
-    """A worker could not apply an update: it ends (not an Exception, so that no per-query
-    handler swallows it and leaves the worker answering from an old version), and the main
-    process forks a fresh one from the current zones."""
-
-
-class _Channel:
-    """A worker's end of its update channel: frames from the main process, each applied
-    (`apply(payload)`) then acknowledged with its sequence number (see `UdpWorkers.update`).
-    A `lazy` channel (the TCP worker's) only reads them as they come; `take` applies them,
-    before the worker next answers from the zones."""
-
-    def __init__(self, sock: socket.socket, apply: Callable[[bytes], None], lazy: bool = False):
-        sock.setblocking(False)
-        self.sock, self.apply, self.lazy = sock, apply, lazy
-        self.buf = bytearray()
-        self.applied = 0  # updates applied so far (the UDP loop re-reads its caches on change)
-        self.closed = False
-        self.failed: UpdateFailed | None = None  # raised again by every later `take`
-
-    def receive(self) -> bool:
-        """Read what has come (so that the main process's writes never block) and, unless
-        lazy, apply every whole update in it; false once the main process closed the
-        channel. An update that cannot be applied raises `UpdateFailed`: the worker ends
-        and a fresh one replaces it."""
-        while not self.closed:
-            try:
-                chunk = self.sock.recv(1 << 18)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                chunk = b""
-            if not chunk:  # the main process closed it: no more updates for this worker
-                self.closed = True
-                break
-            self.buf += chunk
-        if not self.lazy:
-            self._apply_read()
-        return not self.closed
-
-    def take(self) -> None:
-        """Apply every update sent so far (all the main process wrote before this call:
-        an answer given after it is from a version at least as new as any reply the main
-        process sent before the query came). Once one failed, raises that again: nothing
-        more is answered from the version before it."""
-        if self.failed is not None:
-            raise self.failed
-        self.receive()
-        self._apply_read()
-
-    @property
-    def pending(self) -> bool:
-        return len(self.buf) >= _FRAME.size
-
-    def _apply_read(self) -> None:
-        while len(self.buf) >= _FRAME.size:
-            seq, size = _FRAME.unpack_from(self.buf)
-            end = _FRAME.size + size
-            if len(self.buf) < end:
-                break
-            payload = bytes(self.buf[_FRAME.size:end])
-            del self.buf[:end]
-            try:
-                self.apply(payload)
-            except Exception as exc:
-                self.failed = UpdateFailed(f"update {seq} not applied: {exc}")
-                raise self.failed from exc
-            self.applied += 1
-            try:
-                self.sock.send(_ACK.pack(seq))
-            except OSError:
-                pass
-
-
-_CHANNEL: _Channel | None = None  # in a worker: its update channel
-
-
-def catch_up() -> None:
-    """In a worker, apply the updates already sent to it (a UDP worker calls it after it
-    relayed an UPDATE's reply: the main process wrote the new version's update before
-    replying; the TCP worker while the main process works on an UPDATE it forwarded); in
-    the main process, nothing."""
-    if _CHANNEL is not None:
-        _CHANNEL.take()
-
-
 class _Stopped(BaseException):
     """Raised by SIGTERM wherever the worker is; not an Exception, so that the per-query
     `except Exception` does not swallow it and leave an old snapshot answering."""
@@ -193,7 +104,7 @@ def _on_stop(signum: int, frame: object) -> None:
 
 
 def _serve(sockets: Sequence[tuple[int, Handler]], parent: int,
-           channel: _Channel | None = None) -> None:
+           channel: Channel | None = None) -> None:
     """A worker's life: answer datagrams until SIGTERM/SIGINT, or the parent is gone."""
     try:
         _die_with_parent(parent)
@@ -203,7 +114,7 @@ def _serve(sockets: Sequence[tuple[int, Handler]], parent: int,
 
 
 def _serve_tcp(sockets: Sequence[tuple[int, Handler]], parent: int, limits: TcpLimits,
-               told: int, channel: _Channel | None = None) -> None:
+               told: int, channel: Channel | None = None) -> None:
     """The TCP worker's life (see `edge.server.serve_tcp_worker`); it closes `told` (a pipe
     to the main process) once it accepts no more (`UdpWorkers.wait_released`)."""
     try:
@@ -222,7 +133,7 @@ def _serve_tcp(sockets: Sequence[tuple[int, Handler]], parent: int, limits: TcpL
 
 
 def _loop(sockets: Sequence[tuple[int, Handler]], parent: int,
-          channel: _Channel | None = None) -> None:
+          channel: Channel | None = None) -> None:
     signal.set_wakeup_fd(-1)  # the parent's event loop owns the inherited wake-up fd
     signal.signal(signal.SIGTERM, _on_stop)
     signal.signal(signal.SIGINT, _on_stop)
@@ -261,7 +172,7 @@ def _loop(sockets: Sequence[tuple[int, Handler]], parent: int,
 
 
 def _batch(sock: socket.socket, handler: Handler,
-           exact: Callable[[bytes], bytes | None] | None, channel: _Channel | None) -> None:
+           exact: Callable[[bytes], bytes | None] | None, channel: Channel | None) -> None:
     """Answer up to BATCH datagrams waiting on `sock`; a query seen before byte for byte
     (after its ID) is answered from `exact` without calling the handler. Stops early once
     the handler applied an update (`catch_up`): `exact` is then of an older version."""
@@ -388,13 +299,13 @@ class UdpWorkers:
         order sent) and, with `wait`, wait until each UDP worker has applied it — except
         `skip`, a worker that cannot answer now (it waits for the main process; it applies
         the update with `catch_up` first). The TCP worker is not waited for: it applies what
-        it was sent before it next answers a query (`_Channel.take`), so no TCP answer
+        it was sent before it next answers a query (`Channel.take`), so no TCP answer
         after this returns is older. A worker that takes longer than `timeout` seconds (to
         read, or for a UDP worker to apply) is replaced by a new one forked from the current
         zones. The pids replaced."""
         self._seq += 1
         seq = self._seq
-        frame = _FRAME.pack(seq, len(payload)) + payload
+        frame = FRAME.pack(seq, len(payload)) + payload
         pids = [p for p in [*self.current, self.tcp_pid] if p and p in self._channels]
         deadline = time.monotonic() + timeout
         late = self._send(pids, frame, deadline)
@@ -461,9 +372,9 @@ class UdpWorkers:
                 self._acked[pid] = self._seq
                 break
             data += chunk
-        whole = len(data) - len(data) % _ACK.size
-        for off in range(0, whole, _ACK.size):
-            self._acked[pid] = max(self._acked.get(pid, 0), _ACK.unpack_from(data, off)[0])
+        whole = len(data) - len(data) % ACK.size
+        for off in range(0, whole, ACK.size):
+            self._acked[pid] = max(self._acked.get(pid, 0), ACK.unpack_from(data, off)[0])
         self._ack_buf[pid] = data[whole:]
 
     def _replace(self, pid: int) -> None:
@@ -509,12 +420,11 @@ class UdpWorkers:
         slot = counters.take() if counters is not None else -1
         pid = os.fork()
         if pid == 0:  # the worker
-            global _CHANNEL
             code = 0
             try:
                 channel = None
                 if theirs is not None and self.on_update is not None:
-                    channel = _CHANNEL = _Channel(theirs, self.on_update, lazy=tcp)
+                    channel = install(theirs, self.on_update, lazy=tcp)
                 if tcp:
                     os.close(told)
                     _serve_tcp(dups, parent, self.tcp_limits, tell, channel)

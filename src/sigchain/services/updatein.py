@@ -32,7 +32,7 @@ import dns.update
 from sigchain.core.serve.index import ZoneSet
 from sigchain.core.update.process import UpdatePolicy, UpdateResult, process, zone_name
 from sigchain.edge.ctlsocket import CtlServer, read_reply, request, send_request
-from sigchain.edge.udpworkers import UpdateFailed, catch_up
+from sigchain.edge.updatechannel import UpdateFailed, catch_up
 from sigchain.errors import InputError, SigchainError
 
 if TYPE_CHECKING:
