@@ -131,8 +131,7 @@ class InlineZone:
         nsec3 = None if p is None else nsec3hash.Nsec3Params(p.iterations, self.salt, p.optout)
         self.opts = SignOptions(self.window(now), nsec3, cds=True, serial="keep",
                                 cds_delete=self.policy.insecure,
-                                cds_digests=self.policy.cds_digest_types,
-                                cdnskey=self.policy.cdnskey)
+                                **signing.cds_options(self.policy))
         self.unsigned = DictZone(self.okey, rrsets)
         zone, warnings = SignedZone.sign(rrsets, self.name, keys, self.opts, now)
         for w in warnings:

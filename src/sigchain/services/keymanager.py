@@ -132,8 +132,7 @@ class _Loaded:
     state: keystate.ZoneState
     stored: list[StoredKey]
     adopted: list[str]
-    timings: dict[str, KeyTiming]  # each K-file's timing metadata as read, by base name
-    ttls: dict[str, int | None]  # and its DNSKEY TTL
+    pairs: dict[str, KeyPair]  # each K-file as read, by base name
 
 
 def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int) -> _Loaded:
@@ -141,16 +140,14 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int) -> _
     is read and checked here, before anything is written."""
     state = keystate.load(directory, zone.to_text())
     known = {sk.base.lower() for sk in state.keys}
-    timings: dict[str, KeyTiming] = {}
-    ttls: dict[str, int | None] = {}
+    pairs: dict[str, KeyPair] = {}
     for sk in state.keys:
         path = os.path.join(directory, sk.base)
         if sk.key.purged is None and not os.path.exists(path + ".key"):
             raise InputError(f"key {sk.key.id} of the key state has no key file",
                              file=path + ".key")
         if sk.key.purged is None:
-            kp = _checked_pair(path, zone)
-            timings[sk.base], ttls[sk.base] = kp.timing, kp.ttl
+            pairs[sk.base] = _checked_pair(path, zone)
     stored = list(state.keys)
     adopted = []
     if os.path.isdir(directory):
@@ -160,10 +157,10 @@ def _load(zone: dns.name.Name, directory: str, policy: KeyPolicy, now: int) -> _
                 continue
             kp = _checked_pair(path, zone)
             sk = adopt(kp, policy, {s.key.id for s in stored}, now)
-            timings[sk.base], ttls[sk.base] = kp.timing, kp.ttl
+            pairs[sk.base] = kp
             stored.append(sk)
             adopted.append(sk.key.id)
-    return _Loaded(state, stored, adopted, timings, ttls)
+    return _Loaded(state, stored, adopted, pairs)
 
 
 def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: list[StoredKey],
@@ -205,13 +202,11 @@ def _write_metadata(directory: str, keys: list[StoredKey], loaded: _Loaded | Non
         if sk.key.purged is not None:
             continue
         base = os.path.join(directory, sk.base)
-        if loaded is not None and sk.base in loaded.timings:
-            timing, key_ttl = loaded.timings[sk.base], loaded.ttls[sk.base]
-        else:
+        kp = loaded.pairs.get(sk.base) if loaded is not None else None
+        if kp is None:
             kp = keystore.load_pair(base)
-            timing, key_ttl = kp.timing, kp.ttl
-        new_ttl = ttl if ttl is not None and key_ttl != ttl else None
-        if timing != timing_of(sk.key) or new_ttl is not None:
+        new_ttl = ttl if ttl is not None and kp.ttl != ttl else None
+        if kp.timing != timing_of(sk.key) or new_ttl is not None:
             keystore.write_timing(base, timing_of(sk.key), new_ttl)
             written.append(sk.base)
     return written

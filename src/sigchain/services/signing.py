@@ -315,7 +315,7 @@ def _key_policy(keydir: str, origin: dns.name.Name) -> KeyPolicy | None:
     return keystate.load(keydir, origin.to_text()).policy
 
 
-def _cds_options(policy: KeyPolicy | None) -> dict[str, Any]:
+def cds_options(policy: KeyPolicy | None) -> dict[str, Any]:
     """The CDS digests and CDNSKEY the key policy asks for (cds-digest-types, cdnskey)."""
     if policy is None:
         return {}
@@ -401,7 +401,7 @@ def sign_file(
                             "own nonces, so their signatures differ from run to run")
         opts = signer.SignOptions(window, chosen.nsec3, cds, deterministic, serial, force,
                                   cds_delete=key_policy is not None and key_policy.insecure,
-                                  **_cds_options(key_policy))
+                                  **cds_options(key_policy))
         with phases.phase("prepare"):
             prep = signer.prepare(rrsets, zorigin, keys, opts, now)
         del rrsets
