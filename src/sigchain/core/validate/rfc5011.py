@@ -24,7 +24,7 @@ import dns.rrset
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms, keyfile
-from sigchain.core.dnssec.ds import ds_matches
+from sigchain.core.dnssec.ds import ds_matches, key_tag
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.dnssec.rrsig import header_of, serial_lt, signature_data, time_status
 from sigchain.core.validate.validator import Evidence, Question, Status, Verdict, ZoneCut, validate
@@ -70,10 +70,6 @@ TIMERS = Timers()
 def material(rd: DNSKEY) -> tuple[int, int, bytes]:
     """What identifies a key whatever its flags: a revoked key is the same key (RFC 5011 §3)."""
     return rd.algorithm, rd.protocol, rd.key
-
-
-def key_tag(rd: DNSKEY) -> int:
-    return dns.dnssec.key_id(rd)
 
 
 def with_flags(rd: DNSKEY, flags: int) -> DNSKEY:

@@ -11,7 +11,7 @@ import dns.rdatatype
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms
-from sigchain.core.dnssec.ds import ds_matches
+from sigchain.core.dnssec.ds import ds_matches, key_tag
 from sigchain.core.dnssec.policy import DnssecPolicy
 from sigchain.core.validate.proofs import Proof
 from sigchain.core.validate.signatures import (
@@ -28,20 +28,7 @@ from sigchain.core.validate.signatures import (
 )
 from sigchain.core.validate.verdict import Link, Status
 from sigchain.errors import InputError
-from sigchain.memo import Kept
 from sigchain.model.keys import FLAG_REVOKE, FLAG_ZONE
-
-_TAGS: Kept[tuple[int, int, int, bytes], int] = Kept(4096)
-
-
-def key_tag(rd: DNSKEY) -> int:
-    """The key tag (RFC 4034 Appendix B), remembered by the key's fields: a resolver meets
-    the same few keys for every name, and dnspython renders the record to count it."""
-    fields = (rd.flags, rd.protocol, rd.algorithm, rd.key)
-    tag = _TAGS.get(fields)
-    if tag is None:
-        tag = _TAGS.keep(fields, dns.dnssec.key_id(rd))
-    return tag
 
 
 def unusable(rd: DNSKEY, policy: DnssecPolicy) -> str:
