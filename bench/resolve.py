@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import knot  # noqa: E402
+from serve import cpu_seconds  # noqa: E402
 from sign import tree_sample  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,12 +192,6 @@ def by_kind(count: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_per_name(count: int) -> None:
     """End to end, one worker process: CPU time per cold name (see the module docstring)."""
     work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resolve-"))
@@ -212,9 +207,9 @@ def cpu_per_name(count: int) -> None:
         warm_file.write_text("\n".join(WARM) + "\n")
         cold_list(cold_file, count, "p")
         dnsperf(SIGCHAIN_PORT, warm_file, 2)  # delegations and zone keys known
-        before = proc_cpu(proc.pid)
+        before = cpu_seconds(proc.pid)
         cold = dnsperf(SIGCHAIN_PORT, cold_file, 60, once=True)
-        cpu = proc_cpu(proc.pid) - before
+        cpu = cpu_seconds(proc.pid) - before
         print(f"# one worker, {count} cold names once (dnsperf -c 8 -q 200), load {os.getloadavg()[0]:.1f}")
         print(f"{cold['qps']:.0f} QPS, {1000 * cpu / count:.2f} ms CPU per cold name, "
               f"{cold['lost']:.0f} lost; {cold['codes']}")

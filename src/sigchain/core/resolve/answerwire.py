@@ -20,7 +20,7 @@ from sigchain.memo import Kept
 _RR = struct.Struct("!HHIH")
 _HEADER = struct.Struct("!HHHHHH")
 _DNSSEC_TYPES = (RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3)
-QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
+QR, RA, AD, CD = 0x8000, 0x0080, 0x0020, 0x0010
 DO = 0x8000
 MAX_KEPT = 20_000  # rdata and owner wire forms kept by object (all dropped when full); small,
 # as they keep alive what the cache may have evicted
@@ -76,10 +76,11 @@ def render_wire(msg_id: bytes, flags: int, question: bytes, sections: Sequence[S
         n = 0
         for r in rrsets:
             owner = _name_wire(r.name)
+            low = owner.lower()
             head = _RR.pack(r.rdtype, r.rdclass, max(0, r.ttl - age), 0)[:-2]
             for rd in r:
                 data = _rdata_wire(rd)
-                out += _compress(comp, owner, len(out), owner.lower())
+                out += _compress(comp, owner, len(out), low)
                 out += head
                 out += len(data).to_bytes(2, "big")
                 out += data

@@ -68,7 +68,7 @@ def query_wire(m: dns.message.Message) -> bytes:
     q = m.question[0]
     qname = q.name.to_wire()
     assert qname is not None  # absolute
-    head = _HEADER.pack(m.id, int(m.flags) | (m.opcode() << 11), 1, 0, 0, 0 if opt is None else 1)
+    head = _HEADER.pack(m.id, int(m.flags), 1, 0, 0, 0 if opt is None else 1)
     tail = b"" if opt is None else _OPT.pack(0, 41, opt.rdclass, opt.ttl, 0)
     return head + qname + struct.pack("!HH", q.rdtype, q.rdclass) + tail
 
