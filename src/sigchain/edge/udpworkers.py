@@ -46,13 +46,12 @@ from collections.abc import Callable, Sequence
 
 from sigchain.clock import SYSTEM
 from sigchain.edge.logthrottle import flush_all
-from sigchain.edge.server import Handler, TcpLimits, serve_tcp_worker
+from sigchain.edge.server import BATCH, Handler, TcpLimits, serve_tcp_worker
 from sigchain.edge.updatechannel import ACK, CHANNEL_BUFFER, FRAME, Channel, install
 
 log = logging.getLogger("sigchain.server")
 
 POLL_MS = 250  # how often an idle worker checks that it should still run
-BATCH = 64  # datagrams read from one socket before looking at the others
 UPDATE_SECONDS = 2.0  # a worker that has not applied an update by then is replaced
 REAP_SECONDS = 1.0
 _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}

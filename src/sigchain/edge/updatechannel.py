@@ -63,10 +63,6 @@ class Channel:
         self.receive()
         self._apply_read()
 
-    @property
-    def pending(self) -> bool:
-        return len(self.buf) >= FRAME.size
-
     def _apply_read(self) -> None:
         while len(self.buf) >= FRAME.size:
             seq, size = FRAME.unpack_from(self.buf)

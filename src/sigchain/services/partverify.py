@@ -100,16 +100,11 @@ class Parts:
 
     def __init__(self, path: str, origin: dns.name.Name, cuts: Sequence[zonesplit.Cut],
                  refuse_cname_clash: bool) -> None:
-        ctx = multiprocessing.get_context("forkserver")
         self.path, self.origin = path, origin
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
         for cut in cuts:
-            mine, theirs = ctx.Pipe()
-            p = ctx.Process(target=_worker, args=(theirs, path, origin.to_text(), cut, refuse_cname_clash),
-                            daemon=True)
-            p.start()
-            theirs.close()
+            mine, p = _one(_worker, path, origin.to_text(), cut, refuse_cname_clash)
             self.conns.append(mine)
             self.procs.append(p)
 
@@ -146,11 +141,7 @@ class Parts:
             c.send(None)
         except OSError:
             pass
-        c.close()
-        p.join(5)
-        if p.is_alive():
-            p.kill()
-            p.join()
+        _end(c, p)
 
     def close(self) -> None:
         for i in range(len(self.conns)):

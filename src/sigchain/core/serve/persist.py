@@ -234,10 +234,8 @@ class _Block:
 
     def at(self, rel: int) -> tuple[int, int]:
         """(chunk, offset in it) of position `rel` in the block (its end: in the last)."""
-        c = bisect.bisect_right(self.starts, rel) - 1
-        if c >= len(self.chunks):
-            c = len(self.chunks) - 1
-        return max(c, 0), rel - self.starts[max(c, 0)]
+        c = max(bisect.bisect_right(self.starts, rel) - 1, 0)  # one start per chunk
+        return c, rel - self.starts[c]
 
 
 def _blocks_of(chunks: list[tuple[Any, ...]]) -> list[_Block]:
@@ -331,10 +329,7 @@ class Chunks(Sequence[T]):
     def _locate(self, i: int) -> tuple[int, int, int]:
         """(block, chunk in it, offset in that) of position `i` (0 <= i <= len: the end is
         in the last chunk)."""
-        b = bisect.bisect_right(self._starts, i) - 1
-        if b >= len(self._blocks):
-            b = len(self._blocks) - 1
-        b = max(b, 0)
+        b = max(bisect.bisect_right(self._starts, i) - 1, 0)  # one start per block
         c, at = self._blocks[b].at(i - self._starts[b])
         return b, c, at
 
