@@ -227,13 +227,14 @@ def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name(
     assert nodata and all(len(e.authority) == 2 for e in nodata)  # both NSECs offered
 
 
-def test_verified_signatures_are_remembered_by_rrset_object_and_times_still_count(
+def test_verified_signatures_are_remembered_by_rdata_objects_and_times_still_count(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a memo (the resolver's), the same RRset objects validated again cost no signature
-    verification; an equal RRset in a new object, or no memo, costs them again; and a memo hit
-    still checks the RRSIG's validity window against `now`."""
+    """With a memo (the resolver's), the same rdata objects validated again cost no signature
+    verification, even in a new RRset object (replywire hands out copies sharing rdata); an
+    equal RRset made of new rdata objects, or no memo, costs them again; and a memo hit still
+    checks the RRSIG's validity window against `now`."""
     from sigchain.core.dnssec import algorithms
-    from sigchain.core.validate.memo import IdentityMemo
+    from sigchain.core.validate.memo import Verified
     from sigchain.core.validate.validator import Evidence, Question, validate
     from tests.unit.test_validator_limits import EXPIRATION, NOW, TrapZone, _counted
 
@@ -241,17 +242,89 @@ def test_verified_signatures_are_remembered_by_rrset_object_and_times_still_coun
     zone = TrapZone(0)
     answer = zone.signed("www.trap.test.", "A", "192.0.2.1", garbage=0)
     ev = Evidence(Question(dns.name.from_text("www.trap.test."), A), 0, answer, (), (zone.cut,))
-    memo = IdentityMemo(100)
+    memo = Verified(100)
     assert validate(ev, zone.anchor, NOW, verified=memo).status is Status.SECURE
     assert len(calls) == 2  # the DNSKEY RRset and the A RRset
     assert validate(ev, zone.anchor, NOW, verified=memo).status is Status.SECURE
     assert len(calls) == 2
     copy = Evidence(ev.question, 0, tuple(r.copy() for r in answer), (), (zone.cut,))
     assert validate(copy, zone.anchor, NOW, verified=memo).status is Status.SECURE
-    assert len(calls) == 3  # the A RRset's copy checked again, the DNSKEY RRset not
+    assert len(calls) == 2  # a copy shares its rdata objects
+    fresh = tuple(dns.rrset.from_text_list(r.name, r.ttl, r.rdclass, r.rdtype, [rd.to_text() for rd in r])
+                  for r in answer)
+    anew = Evidence(ev.question, 0, fresh, (), (zone.cut,))
+    assert validate(anew, zone.anchor, NOW, verified=memo).status is Status.SECURE
+    assert len(calls) == 3  # the A RRset's new rdata checked again, the DNSKEY RRset not
     assert validate(ev, zone.anchor, NOW).status is Status.SECURE and len(calls) == 5
     late = validate(ev, zone.anchor, EXPIRATION + 86400, verified=memo)
     assert late.status is Status.BOGUS and any(f.code == "RRSIG_EXPIRED" for f in late.findings)
+
+
+def test_a_remembered_signature_moved_to_another_owner_is_checked_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same RRSIG and rdata objects under another owner (a replayed signature) are not a
+    memo hit: the signature is verified over the new owner, fails, and the answer is bogus."""
+    from sigchain.core.dnssec import algorithms
+    from sigchain.core.validate.memo import Verified
+    from sigchain.core.validate.validator import Evidence, Question, validate
+    from tests.unit.test_validator_limits import NOW, TrapZone, _counted
+
+    calls = _counted(monkeypatch, algorithms, "verify")
+    zone = TrapZone(0)
+    answer = zone.signed("www.trap.test.", "A", "192.0.2.1", garbage=0)
+    memo = Verified(100)
+    ev = Evidence(Question(dns.name.from_text("www.trap.test."), A), 0, answer, (), (zone.cut,))
+    assert validate(ev, zone.anchor, NOW, verified=memo).status is Status.SECURE
+    other = dns.name.from_text("evil.trap.test.")
+    moved = []
+    for r in answer:
+        m = dns.rrset.RRset(other, r.rdclass, r.rdtype)
+        for rd in r:
+            m.add(rd, r.ttl)
+        assert all(a is b for a, b in zip(m, r, strict=True))
+        moved.append(m)
+    replay = Evidence(Question(other, A), 0, tuple(moved), (), (zone.cut,))
+    verdict = validate(replay, zone.anchor, NOW, verified=memo)
+    assert verdict.status is Status.BOGUS
+    assert any(f.code == "RRSIG_BAD_SIGNATURE" for f in verdict.findings)
+    assert len(calls) == 3  # checked, not taken from the memo
+    # the owner is compared as DNS names are: case does not matter
+    upper = Evidence(Question(dns.name.from_text("WWW.Trap.TEST."), A), 0,
+                     tuple(r.copy() for r in answer), (), (zone.cut,))
+    for r in upper.answer:
+        r.name = dns.name.from_text("WWW.Trap.TEST.")
+    assert validate(upper, zone.anchor, NOW, verified=memo).status is Status.SECURE
+    assert len(calls) == 3
+
+
+def test_verified_memo_never_confuses_two_signatures() -> None:
+    """`Verified` answers only for the very objects it was given: an equal but distinct
+    RRSIG, key or rdata, another type or another owner is not held; a full memo forgets."""
+    from sigchain.core.validate.memo import Verified
+
+    sig = rrset("a.example. 60 RRSIG A 13 2 60 20270101000000 20260101000000 12345 example. "
+                "oJB1W6WNGv+ldvQ3WDG0MQkg5IEhjRip8WTrPYGv07h108dUKGMeDPKijVCHX3DDKdfb+v6oB9wfuh3DTJXUAfI/"
+                "M0zmO/zz8bW0Rznl8O3tGNazPwQKkRN20XPXV6nwwfoXmJQbsLNrLfkGJ5D6fwFm8nN+6pBzeDQfsS3Ap3o=")
+    key = rrset("example. 60 DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+"
+                "KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==")
+    data = rrset("a.example. 60 A 192.0.2.1")
+    twin = rrset("a.example. 60 A 192.0.2.1")
+    owner = dns.name.from_text("a.example.")
+    s, k, d = sig[0], key[0], list(data)
+    memo = Verified(2)
+    assert not memo.holds(owner, A, 1, s, k, d)
+    memo.add(owner, A, 1, s, k, d)
+    assert memo.holds(owner, A, 1, s, k, d)
+    assert memo.holds(dns.name.from_text("A.EXAMPLE."), A, 1, s, k, d)
+    assert not memo.holds(owner, A, 1, s, k, list(twin))  # equal rdata, another object
+    assert not memo.holds(owner, A, 1, rrset("a.example. 60 RRSIG " + s.to_text())[0], k, d)
+    assert not memo.holds(owner, A, 1, s, rrset("example. 60 DNSKEY " + k.to_text())[0], d)
+    assert not memo.holds(dns.name.from_text("b.example."), A, 1, s, k, d)
+    assert not memo.holds(owner, dns.rdatatype.AAAA, 1, s, k, d)
+    assert not memo.holds(owner, A, 1, s, k, d + d)
+    memo.add(owner, A, 1, s, k, list(twin))
+    memo.add(dns.name.from_text("b.example."), A, 1, s, k, d)  # full: the memo starts again
+    assert not memo.holds(owner, A, 1, s, k, d)
 
 
 @pytest.mark.parametrize("text", [

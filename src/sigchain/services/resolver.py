@@ -33,7 +33,7 @@ from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read
 from sigchain.core.resolve.trust import AnchorSource
 from sigchain.core.validate import anchors as anchors_mod
 from sigchain.core.validate.anchors import Server
-from sigchain.core.validate.memo import IdentityMemo
+from sigchain.core.validate.memo import Verified
 from sigchain.core.validate.validator import validate
 from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Status
 from sigchain.edge.server import Listeners
@@ -48,7 +48,7 @@ from sigchain.services.trace import read_root_hints
 log = logging.getLogger("sigchain.resolver")
 WORKERS = 32  # resolutions at once
 ORPHAN_CHECK = 0.5  # seconds between a worker's looks at whether its main process lives
-VERIFIED = 20_000  # signatures remembered as verified (by RRset object: see core.validate.memo)
+VERIFIED = 20_000  # signatures remembered as verified (by rdata objects: see core.validate.memo)
 MAX_FAST = 100_000  # rendered responses (and client ACL results) kept for the fast path
 _RCODES = [dns.rcode.to_text(i) for i in range(16)]
 _NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
@@ -86,7 +86,7 @@ class ResolverService:
         self.config = config
         self.anchors = anchors
         self.cache = Cache(config.cache)
-        self.verified = IdentityMemo(VERIFIED)  # signatures of kept RRsets that verified
+        self.verified = Verified(VERIFIED)  # signatures of kept RRsets that verified
         self._fast: dict[Key, tuple[Answer, int, bytes]] = {}  # rendered hits, this second's
         self._acl: dict[str, bool] = {}
         self.upstream = Upstream(hints, self.cache, self.lock, config.limits,

@@ -25,7 +25,7 @@ from sigchain.core.dnssec.rrsig import (
     wrong_fields,
 )
 from sigchain.core.validate import proofs
-from sigchain.core.validate.memo import IdentityMemo
+from sigchain.core.validate.memo import Verified
 from sigchain.core.validate.proofs import Nsec3Record
 from sigchain.core.validate.verdict import Evidence, Link, Status
 from sigchain.core.zone import nsec3hash
@@ -131,10 +131,11 @@ class SignatureChecks:
     denial proofs build on it (core/validate/trust.py, denial.py)."""
 
     def __init__(self, ev: Evidence, anchors: Sequence[dns.rrset.RRset], now: int, policy: DnssecPolicy,
-                 verified: IdentityMemo | None = None):
+                 verified: Verified | None = None):
         self.ev = ev
-        # signatures that verified before, by the identity of (RRset, owner, RRSIG, DNSKEY):
-        # neither the crypto nor the canonical rendering is redone (the times still are checked)
+        # signatures that verified before, by the covered owner and the identity of the RRSIG,
+        # DNSKEY and signed rdata: neither the crypto nor the canonical rendering is redone
+        # (the fields and times still are checked)
         self.verified = verified
         self.now = now
         self.policy = policy
@@ -203,6 +204,7 @@ class SignatureChecks:
             candidates.append((sig, matching))
 
         tried = 0
+        memo = self.verified
         per_rrset, per_tag = self.limits.max_verifications_per_rrset, self.limits.max_keys_per_tag
         for sig, matching in candidates:
             signer_owner = owner
@@ -210,8 +212,10 @@ class SignatureChecks:
                 signer_owner = _source_of_synthesis(owner, sig.labels)
             data: bytes | None = None  # rendered for the first check the memo cannot answer
             alg = algorithms.get(sig.algorithm)
+            rdatas = list(rrset)
             for key in matching[:per_tag]:
-                if self.verified is not None and self.verified.get(rrset, owner, sig, key.rdata):
+                if memo is not None and memo.holds(signer_owner, rrset.rdtype, rrset.rdclass, sig,
+                                                   key.rdata, rdatas):
                     return self._verified(zone, owner, signer_owner, rrset, sig)
                 if tried >= per_rrset:
                     problem("WORK_LIMIT_EXCEEDED", limit="max_verifications_per_rrset",
@@ -221,10 +225,10 @@ class SignatureChecks:
                 tried += 1
                 if data is None:
                     data = signature_data(signer_owner, rrset.rdtype, rrset.rdclass,
-                                          sig.original_ttl, list(rrset), header_of(sig))
+                                          sig.original_ttl, rdatas, header_of(sig))
                 if algorithms.verify(alg, key.public, sig.signature, data):
-                    if self.verified is not None:
-                        self.verified.put((rrset, owner, sig, key.rdata), True)
+                    if memo is not None:
+                        memo.add(signer_owner, rrset.rdtype, rrset.rdclass, sig, key.rdata, rdatas)
                     return self._verified(zone, owner, signer_owner, rrset, sig)
             if len(matching) > per_tag:
                 problem("WORK_LIMIT_EXCEEDED", limit="max_keys_per_tag", value=per_tag,

@@ -21,7 +21,7 @@ import dns.rrset
 
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.validate.denial import Denials
-from sigchain.core.validate.memo import IdentityMemo
+from sigchain.core.validate.memo import Verified
 from sigchain.core.validate.shape import Step, dname_synthesis, shape
 from sigchain.core.validate.signatures import Checked, LimitHit, Signed, finding
 from sigchain.core.validate.verdict import (
@@ -39,7 +39,7 @@ __all__ = ["Evidence", "Kind", "Link", "Question", "Status", "Verdict", "ZoneCut
 
 
 def validate(evidence: Evidence, anchors: Sequence[dns.rrset.RRset], now: int,
-             policy: DnssecPolicy = DEFAULT_POLICY, verified: IdentityMemo | None = None) -> Verdict:
+             policy: DnssecPolicy = DEFAULT_POLICY, verified: Verified | None = None) -> Verdict:
     """Validate the evidence for one question against DS or DNSKEY trust anchors (RRsets whose
     owner is the anchored zone) at `now`, seconds since the epoch. `verified`: a caller's memo
     of signatures already verified (a resolver's, for the RRset objects it keeps)."""
