@@ -36,6 +36,7 @@ from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.memo import Verified
 from sigchain.core.validate.validator import validate
 from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Status
+from sigchain.core.zone.sharedname import share
 from sigchain.edge.server import Listeners
 from sigchain.edge.udpworkers import kill_with_parent
 from sigchain.errors import SigchainError
@@ -220,6 +221,7 @@ class ResolverService:
 
     def resolve(self, qname: dns.name.Name, qtype: int) -> Answer:
         """Resolve, validate (unless under a negative trust anchor) and cache one question."""
+        qname = share(qname)  # compared and hashed all along the way
         self.keeper.used = True
         entry = self.lookup(qname, qtype, self.keeper.is_negative(qname, self.clock.now()))
         entry = self._policy(qname, entry)
@@ -229,6 +231,7 @@ class ResolverService:
     def lookup(self, qname: dns.name.Name, qtype: int, negative: bool = False) -> Answer:
         """Resolve and validate one question (blocking), nothing cached for the answer;
         `negative`: under an NTA, answered without validation (never AD)."""
+        qname = share(qname)
         now = self.clock.now()
         anchors = self.anchors.trusted(now)
         with self.lock:  # zones validated before: their keys anchor this validation

@@ -24,6 +24,7 @@ from sigchain.core.resolve.aggressive import ZoneDenials
 from sigchain.core.resolve.ede import Ede
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.verdict import Status, ZoneCut
+from sigchain.core.zone.sharedname import lower_labels, shared
 
 ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, beyond its records (measured roughly)
 
@@ -168,7 +169,7 @@ _ZONE_KINDS = frozenset("zkin")  # delegations, validated keys, insecure zones, 
 
 
 def _labels_key(name: dns.name.Name) -> tuple[bytes, ...]:
-    return tuple(label.lower() for label in name.labels)
+    return lower_labels(name)
 
 
 class Cache:
@@ -314,7 +315,7 @@ class Cache:
             if key is not None:
                 entry = self._get(key, now)
                 if entry is not None:
-                    yield dns.name.Name(qname.labels[i:]), entry
+                    yield shared(qname.labels[i:]), entry
 
     def delegations(self, qname: dns.name.Name, now: int) -> dict[dns.name.Name, tuple[Server, ...]]:
         """The known delegations that enclose `qname` (its ancestors' servers)."""

@@ -23,6 +23,7 @@ import dns.rrset
 import dns.wire
 from dns.rdatatype import RdataType
 
+from sigchain.core.zone.sharedname import SharedName, shared
 from sigchain.memo import Kept
 
 _HEADER = struct.Struct("!HHHHHH")
@@ -55,7 +56,7 @@ def _name(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, bytes]:
     """The (shared) Name for `labels` (root label included) and its lower-cased wire key."""
     hit = _names.get(labels)
     if hit is None:
-        name = dns.name.Name(labels)  # raises NameTooLong past 255 octets
+        name = SharedName(labels)  # raises NameTooLong past 255 octets
         hit = _names.keep(labels, (name, b"".join(bytes((len(x),)) + x for x in labels).lower()))
     return hit
 
@@ -109,7 +110,10 @@ def read_name(wire: bytes, pos: int, end: int) -> tuple[tuple[bytes, ...], int]:
 def _slow_rdata(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int) -> dns.rdata.Rdata:
     parser = dns.wire.Parser(wire, pos)
     with parser.restrict_to(rdlen):
-        return dns.rdata.from_wire_parser(rdclass, rdtype, parser, None)
+        rd = dns.rdata.from_wire_parser(rdclass, rdtype, parser, None)
+    if rdtype == RdataType.RRSIG:  # the signer is compared with zone names, again and again
+        rd = rd.replace(signer=shared(rd.signer.labels))  # type: ignore[attr-defined]
+    return rd
 
 
 def _share_key(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int

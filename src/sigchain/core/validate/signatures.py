@@ -29,6 +29,7 @@ from sigchain.core.validate.memo import Verified
 from sigchain.core.validate.proofs import Nsec3Record
 from sigchain.core.validate.verdict import Evidence, Link, Status
 from sigchain.core.zone import nsec3hash
+from sigchain.core.zone.sharedname import share
 from sigchain.errors import InputError
 from sigchain.findings import Finding, Param
 
@@ -144,8 +145,8 @@ class SignatureChecks:
         for rrset in anchors:
             if rrset.rdtype not in (RdataType.DS, RdataType.DNSKEY):
                 raise InputError(f"trust anchor {rrset.name} is a {dns.rdatatype.to_text(rrset.rdtype)} record, not DS or DNSKEY")
-            self.anchors.setdefault(rrset.name, []).extend(rrset)
-        self.cuts = {c.name: c for c in ev.zones}
+            self.anchors.setdefault(share(rrset.name), []).extend(rrset)
+        self.cuts = {share(c.name): c for c in ev.zones}
         self.known = set(self.cuts) | set(self.anchors)
         self.authority = pair(ev.authority)
         self.findings: list[Finding] = []
