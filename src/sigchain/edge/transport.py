@@ -31,6 +31,7 @@ from sigchain.core.resolve.exchange import (
     EDNS_PAYLOAD,
     SMALL_PAYLOAD,
     Outcome,
+    Outgoing,
     Query,
     Reply,
     query_wire,
@@ -80,7 +81,10 @@ def _from_server(source: object, server: Server) -> bool:
     return same and source[1] == server.port
 
 
-def _reply_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | None:
+Sendable = dns.message.Message | Outgoing  # a resolution's queries are Outgoing
+
+
+def _reply_to(query: Sendable, wire: bytes) -> dns.message.Message | None:
     """The message in `wire` if it answers `query` (RFC 5452 §9.1: ID and question match);
     a truncated reply that matches comes back with only its header and question."""
     try:
@@ -92,7 +96,7 @@ def _reply_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | 
     return reply if query.is_response(reply) else None
 
 
-def udp(server: Server, query: dns.message.Message,
+def udp(server: Server, query: Sendable,
         timeout: float) -> tuple[dns.message.Message, int, int]:
     """Send `query` over UDP and wait up to `timeout` seconds for its reply; the reply, how
     many datagrams were ignored because they were not it, and the reply's size. Raises
@@ -102,7 +106,7 @@ def udp(server: Server, query: dns.message.Message,
     ignored = 0
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.connect((server.host, server.port))
-        sock.send(query_wire(query))
+        sock.send(query.to_wire() if isinstance(query, Outgoing) else query_wire(query))
         while (left := deadline - SYSTEM.monotonic()) > 0:
             sock.settimeout(left)
             try:
@@ -117,11 +121,13 @@ def udp(server: Server, query: dns.message.Message,
     raise NoReply(timeout, ignored)
 
 
-def ask(server: Server, message: dns.message.Message, timeout: float = SERVER_TIMEOUT) -> Reply:
+def ask(server: Server, message: Sendable, timeout: float = SERVER_TIMEOUT) -> Reply:
     """One exchange with one server: UDP, then TCP if the UDP reply has TC set."""
     reply, ignored, size = udp(server, message, timeout)
     if not reply.flags & dns.flags.TC:
         return Reply(server, reply, False, size, ignored)
+    if isinstance(message, Outgoing):
+        message = message.message()
     try:
         tcp = dns.query.tcp(message, server.host, timeout=timeout, port=server.port)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
@@ -183,13 +189,13 @@ class Transport:
         with self.lock:
             return self.selection.probe_timeout(server) if probe else self.selection.timeout(server)
 
-    def _message(self, query: Query, server: Server, small: bool = False) -> dns.message.Message:
+    def _message(self, query: Query, server: Server, small: bool = False) -> Outgoing:
         """`query` for `server`: with the small EDNS buffer if asked or if the selection
         remembers that larger answers from it are lost; DO=1 always (never EDNS dropped)."""
         if self.selection is not None and not small:
             with self.lock:
-                return query.message(self.selection.payload(server, self.clock.monotonic()))
-        return query.message(SMALL_PAYLOAD if small else EDNS_PAYLOAD)
+                return query.outgoing(self.selection.payload(server, self.clock.monotonic()))
+        return query.outgoing(SMALL_PAYLOAD if small else EDNS_PAYLOAD)
 
     def exchange(self, query: Query) -> tuple[Reply | None, str]:
         """Send `query` to its servers in order until one answers; (None, why) if none does.
@@ -218,7 +224,7 @@ class Transport:
                 return reply, ""
         return None, "; ".join(errors) or "no server to ask"
 
-    def _try(self, server: Server, message: dns.message.Message, timeout: float,
+    def _try(self, server: Server, message: Sendable, timeout: float,
              errors: list[str], retry: bool = False) -> tuple[Reply | None, bool]:
         """One exchange with `server`, measured into the selection: (the reply, False), or
         (None, whether it timed out) with why in `errors`. A server that failed is skipped for

@@ -6,9 +6,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import dns.entropy
 import dns.flags
 import dns.message
 import dns.name
+import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
@@ -50,6 +52,11 @@ class Query:
         m.flags = (dns.flags.RD if self.rd else 0) | (dns.flags.CD if self.cd else 0)
         return m
 
+    def outgoing(self, payload: int = EDNS_PAYLOAD) -> Outgoing:
+        """The same query as `message`, without dnspython's Message (for the transport)."""
+        return Outgoing(dns.entropy.random_16(), self.qname, self.rdtype,
+                        (dns.flags.RD if self.rd else 0) | (dns.flags.CD if self.cd else 0), payload)
+
     def __str__(self) -> str:
         return f"{self.qname} {dns.rdatatype.to_text(self.rdtype)}"
 
@@ -71,6 +78,49 @@ def query_wire(m: dns.message.Message) -> bytes:
     head = _HEADER.pack(m.id, int(m.flags), 1, 0, 0, 0 if opt is None else 1)
     tail = b"" if opt is None else _OPT.pack(0, 41, opt.rdclass, opt.ttl, 0)
     return head + qname + struct.pack("!HH", q.rdtype, q.rdclass) + tail
+
+
+_DO = 0x8000  # the OPT TTL of EDNS version 0 with DO set
+_QUESTION = struct.Struct("!HH")
+_EMPTY_QUESTION_OK = frozenset((dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode.NOTIMP, dns.rcode.REFUSED))
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A query as `Query.message` makes it (one question, IN, EDNS0 with DO=1 and `payload`)
+    without dnspython's Message, whose making was most of the cost of sending one: its wire,
+    and whether a reply answers it, as `Message.is_response` decides (RFC 5452 §9.1: QR,
+    ID, opcode and question). `message()` makes the dnspython Message (for TCP)."""
+
+    id: int
+    qname: dns.name.Name
+    rdtype: int
+    flags: int  # RD and CD only: opcode QUERY
+    payload: int
+
+    def to_wire(self) -> bytes:
+        return (_HEADER.pack(self.id, self.flags, 1, 0, 0, 1) + self.qname.to_wire()  # type: ignore[operator]
+                + _QUESTION.pack(self.rdtype, dns.rdataclass.IN) + _OPT.pack(0, 41, self.payload, _DO, 0))
+
+    def is_response(self, reply: dns.message.Message) -> bool:
+        if not reply.flags & dns.flags.QR or reply.id != self.id or reply.flags & 0x7800:
+            return False  # not a response, another ID, or an opcode other than QUERY
+        if not reply.question:
+            return reply.rcode() in _EMPTY_QUESTION_OK
+        origin = reply.origin
+        for r in reply.question:
+            name = r.name.derelativize(origin) if origin else r.name
+            if (name != self.qname or r.rdclass != dns.rdataclass.IN or r.rdtype != self.rdtype
+                    or r.covers != 0):
+                return False
+        return True
+
+    def message(self) -> dns.message.Message:
+        m = dns.message.make_query(self.qname, self.rdtype, dns.rdataclass.IN, use_edns=0,
+                                   want_dnssec=True, payload=self.payload)
+        m.id = self.id
+        m.flags = self.flags
+        return m
 
 
 @dataclass(frozen=True)

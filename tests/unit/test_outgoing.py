@@ -1,0 +1,75 @@
+"""The resolver's outgoing query without dnspython's Message: the same wire as
+`Query.message`, and the same answer to "is this datagram the reply?"."""
+
+from __future__ import annotations
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from sigchain.core.resolve.exchange import Query, query_wire
+from sigchain.core.validate.anchors import Server
+
+SERVER = Server(dns.name.from_text("ns."), "127.0.0.1")
+
+
+@pytest.mark.parametrize("rd,cd,payload", [(False, False, 1232), (True, True, 512), (True, False, 4096)])
+def test_outgoing_wire_is_the_message_wire(rd: bool, cd: bool, payload: int) -> None:
+    q = Query(dns.name.from_text("Www.Example.Test."), dns.rdatatype.DNSKEY, (SERVER,), rd=rd, cd=cd)
+    out = q.outgoing(payload)
+    m = q.message(payload)
+    m.id = out.id
+    assert out.to_wire() == query_wire(m) == m.to_wire()
+    again = out.message()
+    assert again.to_wire() == m.to_wire() and again.id == out.id
+
+
+def _replies(m: dns.message.Message) -> list[dns.message.Message]:
+    """Replies to `m`, good and bad, each as read from the wire."""
+    out = []
+    for change in ("same", "upper", "id", "qr", "opcode", "type", "class", "name", "two", "extra",
+                   "empty-refused", "empty-noerror", "empty-servfail"):
+        r = dns.message.make_response(m)
+        if change == "upper":
+            r.question = [dns.rrset.RRset(dns.name.from_text("WWW.EXAMPLE.TEST."), dns.rdataclass.IN,
+                                          dns.rdatatype.A)]
+        elif change == "id":
+            r.id ^= 1
+        elif change == "qr":
+            r.flags &= ~dns.flags.QR
+        elif change == "opcode":
+            r.set_opcode(dns.opcode.NOTIFY)
+        elif change == "type":
+            r.question = [dns.rrset.RRset(m.question[0].name, dns.rdataclass.IN, dns.rdatatype.AAAA)]
+        elif change == "class":
+            r.question = [dns.rrset.RRset(m.question[0].name, dns.rdataclass.CH, dns.rdatatype.A)]
+        elif change == "name":
+            r.question = [dns.rrset.RRset(dns.name.from_text("www.example.test.org."),
+                                          dns.rdataclass.IN, dns.rdatatype.A)]
+        elif change == "two":
+            r.question = [m.question[0], m.question[0]]
+        elif change == "extra":
+            r.question = [m.question[0], dns.rrset.RRset(dns.name.from_text("x."), dns.rdataclass.IN,
+                                                         dns.rdatatype.A)]
+        elif change.startswith("empty"):
+            r.question = []
+            r.set_rcode({"empty-refused": dns.rcode.REFUSED, "empty-noerror": dns.rcode.NOERROR,
+                         "empty-servfail": dns.rcode.SERVFAIL}[change])
+        out.append(dns.message.from_wire(r.to_wire()))
+    return out
+
+
+def test_outgoing_decides_replies_as_dnspython_does() -> None:
+    q = Query(dns.name.from_text("www.example.test."), dns.rdatatype.A, (SERVER,))
+    out = q.outgoing()
+    m = out.message()
+    verdicts = [(out.is_response(r), m.is_response(r)) for r in _replies(m)]
+    assert all(ours == theirs for ours, theirs in verdicts), verdicts
+    assert [v for v, _ in verdicts] == [True, True, False, False, False, False, False, False, True,
+                                        False, True, False, True]
