@@ -65,3 +65,11 @@ def test_pickle_and_copy_keep_the_name() -> None:
     again = pickle.loads(pickle.dumps(name))
     assert isinstance(again, SharedName) and again == name and again.to_text() == "Mixed.Case."
     assert copy.copy(name) == name and copy.deepcopy(name) == name
+
+
+def test_text_is_dnspythons_and_kept() -> None:
+    name = share(N("Www.Example.Test."))
+    assert str(name) == name.to_text() == "Www.Example.Test." and name.to_text() is name.to_text()
+    assert name.to_text(omit_final_dot=True) == "Www.Example.Test"
+    assert share(N("a\\.b.\\032c.")).to_text() == N("a\\.b.\\032c.").to_text()
+    assert repr(name) == "<DNS name Www.Example.Test.>" and str(share(dns.name.root)) == "."

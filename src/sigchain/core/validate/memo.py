@@ -9,12 +9,13 @@ from typing import Any
 
 import dns.name
 
+from sigchain.core.zone.sharedname import lower_labels
 from sigchain.memo import Kept
 
 
 class Verified:
     """A bounded memo of signature checks that succeeded, keyed by the owner the signature
-    covers (by value, in canonical form: a wildcard's expansions share their source), the
+    covers (by value, its labels lower-cased: a wildcard's expansions share their source), the
     RRset's type and class, and by identity the RRSIG rdata, the DNSKEY rdata and each signed
     rdata. Each entry holds those objects, so no id is reused while it is remembered, and a
     hit is checked object by object: an unverified signature never counts as verified."""
@@ -27,7 +28,7 @@ class Verified:
     @staticmethod
     def _key(owner: dns.name.Name, rdtype: int, rdclass: int, sig: Any, key: Any,
              rdatas: Sequence[Any]) -> tuple[Any, ...]:
-        return (owner.to_digestable(), rdtype, rdclass, id(sig), id(key), *map(id, rdatas))
+        return (lower_labels(owner), rdtype, rdclass, id(sig), id(key), *map(id, rdatas))
 
     def holds(self, owner: dns.name.Name, rdtype: int, rdclass: int, sig: Any, key: Any,
               rdatas: Sequence[Any]) -> bool:

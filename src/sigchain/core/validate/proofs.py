@@ -21,6 +21,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.zone.nsec3hash import NSEC3_FLAG_OPTOUT, NSEC3_SHA1
 from sigchain.core.zone.shape import bitmap_types
+from sigchain.core.zone.sharedname import shared
 from sigchain.findings import Param
 
 WRONG_SIDE = "DENIAL_WRONG_SIDE"  # finding codes a failed proof carries
@@ -62,7 +63,7 @@ def _failed(claim: str, detail: str, code: str = UNPROVEN) -> Proof:
 
 def wildcard_of(name: dns.name.Name) -> dns.name.Name:
     """`*.name`: the wildcard whose expansion a closest encloser would allow (RFC 4592)."""
-    return dns.name.Name((b"*",) + name.labels)
+    return shared((b"*",) + name.labels)
 
 
 def _is_below(name: dns.name.Name, ancestor: dns.name.Name) -> bool:

@@ -19,9 +19,10 @@ MAX_SHARED = 10_000  # names kept for `shared` (all dropped when full)
 class SharedName(dns.name.Name):
     """An absolute name with `key`, its labels lower-cased (root label included), and its
     hash computed once. Made by `shared`; methods dnspython implements by building a new
-    name (split, concatenate, relativize…) return plain Names; `parent` returns a shared one."""
+    name (split, concatenate, relativize…) return plain Names; `parent` returns a shared one.
+Its presentation text is made once too."""
 
-    __slots__ = ("key", "_hash")
+    __slots__ = ("key", "_hash", "_text")
 
     def __init__(self, labels: Any):
         super().__init__(labels)  # dnspython's checks: label and name lengths
@@ -29,6 +30,7 @@ class SharedName(dns.name.Name):
             raise ValueError("a SharedName is absolute")
         object.__setattr__(self, "key", tuple(x.lower() for x in self.labels))
         object.__setattr__(self, "_hash", None)
+        object.__setattr__(self, "_text", None)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (shared, (self.labels,))
@@ -42,6 +44,17 @@ class SharedName(dns.name.Name):
                     h += (h << 3) + c
             object.__setattr__(self, "_hash", h)
         return h
+
+    def to_text(self, omit_final_dot: bool = False, style: Any = None) -> str:
+        """dnspython's text; the usual form (final dot, default style) made once: the
+        validator's links and proofs name the same zones and records for every name."""
+        if omit_final_dot or style is not None:
+            return super().to_text(omit_final_dot, style)
+        text = self._text
+        if text is None:
+            text = super().to_text()
+            object.__setattr__(self, "_text", text)
+        return text
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is SharedName:
