@@ -1,5 +1,6 @@
 """The resolver's outgoing query without dnspython's Message: the same wire as
-`Query.message`, and the same answer to "is this datagram the reply?"."""
+`Query.message`, and the same answer to "is this datagram the reply?"; and the reply's
+flags text as the exchange log writes it."""
 
 from __future__ import annotations
 
@@ -73,3 +74,14 @@ def test_outgoing_decides_replies_as_dnspython_does() -> None:
     assert all(ours == theirs for ours, theirs in verdicts), verdicts
     assert [v for v, _ in verdicts] == [True, True, False, False, False, False, False, False, True,
                                         False, True, False, True]
+
+
+def test_reply_flags_text_is_dnspythons() -> None:
+    """The trace log's flags text comes from a table made once per value, as dnspython writes it."""
+    from sigchain.core.resolve.resolution import _flags
+
+    for flags in (0, 0x8180, 0x8583, 0x8400, 0x8190 | 0x40, 0xFFFF, 0x0100):
+        m = dns.message.Message()
+        m.flags = flags
+        assert _flags(m) == dns.flags.to_text(flags).lower()
+        assert _flags(m) is _flags(m)

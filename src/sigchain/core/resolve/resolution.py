@@ -91,8 +91,16 @@ def _ede(message: dns.message.Message) -> tuple[tuple[int, str], ...]:
     return tuple(out)
 
 
+_FLAG_TEXT: dict[int, str] = {}  # header flags value → text: at most 65536, a few in use
+
+
 def _flags(message: dns.message.Message) -> str:
-    return dns.flags.to_text(message.flags).lower()
+    """The reply's header flags as the trace log writes them ("qr aa rd"), made once per value."""
+    flags = int(message.flags)
+    text = _FLAG_TEXT.get(flags)
+    if text is None:
+        text = _FLAG_TEXT[flags] = dns.flags.to_text(flags).lower()
+    return text
 
 
 def _signers(rrsets: Iterable[dns.rrset.RRset]) -> set[dns.name.Name]:
