@@ -347,3 +347,36 @@ def test_size_estimate_is_the_wire_length(text: str) -> None:
     r = rrset(text)
     rendered = len(r.name.to_wire()) * len(r) + sum(len(rd.to_digestable()) + 10 for rd in r)
     assert _rrsets_size([r]) == rendered
+
+
+@pytest.mark.parametrize("rcode,edns", [(dns.rcode.NOERROR, True), (dns.rcode.NXDOMAIN, True),
+                                        (dns.rcode.NOERROR, False), (dns.rcode.BADVERS, True)])
+def test_kept_reply_is_what_make_response_gave(rcode: int, edns: bool) -> None:
+    """The cache's copy of an upstream reply, made directly, is the Message that
+    make_response(make_query(...)) with the reply's flags, RCODE, sections and EDNS gave."""
+    from sigchain.core.resolve.cache import kept_reply
+
+    qname = dns.name.from_text("Www.Example.")
+    q = dns.message.make_query(qname, A, use_edns=0 if edns else None, want_dnssec=edns)
+    reply = dns.message.make_response(q)
+    reply.flags |= dns.flags.AA | dns.flags.AD
+    reply.set_rcode(rcode)
+    reply.answer = [rrset("www.example. 60 A 192.0.2.1")]
+    reply.authority = [rrset("example. 60 SOA ns.example. host.example. 1 7200 3600 1209600 300")]
+    if edns:
+        reply.use_edns(0, reply.ednsflags | dns.flags.DO, 1232,
+                       options=[dns.edns.EDEOption(dns.edns.EDECode.OTHER, "x")])
+    old = dns.message.make_response(dns.message.make_query(qname, A))
+    old.id = 0
+    old.flags = reply.flags
+    old.set_rcode(reply.rcode())
+    old.answer = list(reply.answer)
+    old.authority = list(reply.authority)
+    if reply.edns >= 0:
+        old.use_edns(0, reply.ednsflags, reply.payload, options=reply.options)
+    new = kept_reply(qname, A, reply)
+    assert type(new) is type(old)
+    assert new.to_wire() == old.to_wire() and new == old
+    assert (new.flags, new.ednsflags, new.edns, new.payload, new.options, new.rcode()) == (
+        old.flags, old.ednsflags, old.edns, old.payload, old.options, old.rcode())
+    assert new.question[0].name.to_text() == "Www.Example."

@@ -17,6 +17,7 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdata
+import dns.rdataclass
 import dns.rrset
 from dns.rdatatype import RdataType
 
@@ -165,6 +166,21 @@ def data_ttl(rcode: int, qtype: int, answer: Sequence[dns.rrset.RRset],
     return max(limits.min_ttl, min(min(ttls), limits.max_ttl))
 
 
+def kept_reply(qname: dns.name.Name, qtype: int, message: dns.message.Message) -> dns.message.QueryMessage:
+    """What the cache keeps of an upstream reply: ID 0, its flags, RCODE, answer, authority and
+    EDNS, under the question (qname, qtype, IN) — the Message `make_response(make_query(…))`
+    gave, made directly (making the query and the response cost more than the rest)."""
+    kept = dns.message.QueryMessage(id=0)
+    kept.flags = message.flags
+    kept.set_rcode(message.rcode())
+    kept.question = [dns.rrset.RRset(qname, dns.rdataclass.IN, qtype)]
+    kept.answer = list(message.answer)
+    kept.authority = list(message.authority)
+    if message.edns >= 0:
+        kept.use_edns(0, message.ednsflags, message.payload, options=message.options)
+    return kept
+
+
 _ZONE_KINDS = frozenset("zkin")  # delegations, validated keys, insecure zones, denials
 
 
@@ -290,14 +306,7 @@ class Cache:
         """Keep an upstream reply that answers (qname, qtype) — not a referral (delegations
         are kept by `store_delegation`) and never its additional section."""
         ttl = data_ttl(message.rcode(), qtype, message.answer, message.authority, self.limits)
-        kept = dns.message.make_response(dns.message.make_query(qname, qtype))
-        kept.id = 0
-        kept.flags = message.flags
-        kept.set_rcode(message.rcode())
-        kept.answer = list(message.answer)
-        kept.authority = list(message.authority)
-        if message.edns >= 0:
-            kept.use_edns(0, message.ednsflags, message.payload, options=message.options)
+        kept = kept_reply(qname, qtype, message)
         size = _rrsets_size((*kept.answer, *kept.authority)) + ENTRY_OVERHEAD
         self._put(("m", qname, qtype), _Message(kept, now, ttl, size))
 
