@@ -184,10 +184,6 @@ def kept_reply(qname: dns.name.Name, qtype: int, message: dns.message.Message) -
 _ZONE_KINDS = frozenset("zkin")  # delegations, validated keys, insecure zones, denials
 
 
-def _labels_key(name: dns.name.Name) -> tuple[bytes, ...]:
-    return lower_labels(name)
-
-
 class Cache:
     """One LRU for every kind of entry; `size` counts bytes, evicting the least recently used
     past `limits.max_bytes`. Not thread-safe: the resolver serialises access."""
@@ -241,7 +237,7 @@ class Cache:
         self._lru[key] = entry
         self.size += entry.size
         if key[0] in _ZONE_KINDS:
-            self._zone_keys[(key[0], _labels_key(key[1]))] = key
+            self._zone_keys[(key[0], lower_labels(key[1]))] = key
         while self.size > self.limits.max_bytes:
             old, _ = next(iter(self._lru.items()))
             self._drop(old)
@@ -252,7 +248,7 @@ class Cache:
         if entry is not None:
             self.size -= entry.size
             if key[0] in _ZONE_KINDS:
-                self._zone_keys.pop((key[0], _labels_key(key[1])), None)
+                self._zone_keys.pop((key[0], lower_labels(key[1])), None)
 
     def flush(self) -> None:
         self._lru.clear()
@@ -318,7 +314,7 @@ class Cache:
 
     def _enclosing(self, kind: str, qname: dns.name.Name, now: int) -> Iterator[tuple[dns.name.Name, Any]]:
         """The entries of `kind` kept for `qname` and its ancestors, deepest first."""
-        labels = _labels_key(qname)
+        labels = lower_labels(qname)
         for i in range(len(labels) + 1):
             key = self._zone_keys.get((kind, labels[i:]))
             if key is not None:

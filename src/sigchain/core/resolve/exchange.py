@@ -47,10 +47,7 @@ class Query:
 
     def message(self, payload: int = EDNS_PAYLOAD) -> dns.message.Message:
         """The query on the wire: EDNS0 with DO=1 and a 1232-byte buffer (`payload`)."""
-        m = dns.message.make_query(self.qname, self.rdtype, dns.rdataclass.IN, use_edns=0,
-                                   want_dnssec=True, payload=payload)
-        m.flags = (dns.flags.RD if self.rd else 0) | (dns.flags.CD if self.cd else 0)
-        return m
+        return self.outgoing(payload).message()
 
     def outgoing(self, payload: int = EDNS_PAYLOAD) -> Outgoing:
         """The same query as `message`, without dnspython's Message (for the transport)."""
