@@ -31,6 +31,7 @@ from sigchain.core.validate.verdict import Status
 from sigchain.edge import loopback
 from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import from_flags
+from sigchain.services.resolvermetrics import HITS
 from tests.conftest import sigchain_cmd, terminate
 from tests.interop.diaglab import unbound_lab
 
@@ -209,6 +210,26 @@ def test_repeated_questions_are_answered_from_the_cache(service: ResolverService
     # another name of the same zone: the delegations and keys are known, one query suffices
     service.resolve(_n("mail.example.test"), dns.rdatatype.A)
     assert service.upstream.stats["queries"] == asked + 1
+
+
+def test_a_repeated_query_is_answered_from_its_bytes_for_allowed_clients_only(
+        service: ResolverService) -> None:
+    """The fast path: the same query (another ID) gets the same response with its own ID,
+    counted as a cache hit; a client outside --allow sending those very bytes is REFUSED;
+    after a flush nothing is answered from what was rendered before."""
+    q = dns.message.make_query("www.example.test", "A", use_edns=0, want_dnssec=True)
+    q.id = 1
+    first = service.handle(q.to_wire(), False, "127.0.0.1")
+    first = first if isinstance(first, bytes) else first.result()  # type: ignore[union-attr]
+    hits = service.metrics.shared.totals()[HITS]
+    q.id = 2
+    again = service.handle(q.to_wire(), False, "127.0.0.1")
+    assert isinstance(again, bytes) and again[:2] == b"\x00\x02" and again[2:] == first[2:]
+    assert service.metrics.shared.totals()[HITS] == hits + 1
+    refused = service.handle(q.to_wire(), False, "192.0.2.1")
+    assert isinstance(refused, bytes) and refused[3] & 0xF == dns.rcode.REFUSED
+    service.flush()
+    assert not isinstance(service.handle(q.to_wire(), False, "127.0.0.1"), bytes)  # resolved anew
 
 
 def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) -> None:

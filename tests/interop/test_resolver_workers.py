@@ -1,5 +1,6 @@
-"""`sigchain resolver --workers 2`: two processes answer on one address (SO_REUSEPORT), a
-SIGHUP reaches both, and SIGTERM stops both (no worker left behind)."""
+"""`sigchain resolver --workers 2`: two processes answer on one address (SO_REUSEPORT), both
+counted in the metrics, a SIGHUP reaches both, and SIGTERM stops both (no worker left
+behind)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import dns.flags
@@ -16,7 +18,7 @@ import dns.rcode
 from tests.conftest import sigchain_cmd, terminate
 from tests.interop.test_resolver import _wait_ready
 
-ADDRESS, PORT = "127.55.0.50", 5399
+ADDRESS, PORT, METRICS_PORT = "127.55.0.50", 5399, 9399
 
 
 def children(pid: int) -> list[int]:
@@ -42,6 +44,9 @@ def test_two_workers_answer_on_one_address_and_stop_together(tmp_path: Path) -> 
         # own source port: the kernel spreads them
         for _ in range(40):
             assert _refused_without_rd()
+        with urllib.request.urlopen(f"http://{ADDRESS}:{METRICS_PORT}/metrics", timeout=5) as page:
+            text = page.read().decode()
+        assert 'sigchain_resolver_queries_total{rcode="REFUSED"} 40.0' in text.splitlines(), text
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while log.read_text().count("SIGHUP") < 2 and time.monotonic() < deadline:
@@ -74,7 +79,8 @@ def _refused_without_rd() -> bool:
 def _start_two(tmp_path: Path, log: Path) -> subprocess.Popen:  # type: ignore[type-arg]
     with log.open("w") as out:
         proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--listen", f"{ADDRESS}#{PORT}",
-                                 "--workers", "2", "--anchor-state", str(tmp_path / "anchors.json")],
+                                 "--workers", "2", "--metrics", f"{ADDRESS}#{METRICS_PORT}",
+                                 "--anchor-state", str(tmp_path / "anchors.json")],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_ready(proc, log)

@@ -179,24 +179,18 @@ def test_queries_a_resolver_does_not_answer(make, rcode: int) -> None:
     assert junk.value.wire is not None and junk.value.wire[:2] == b"\x12\x34"
 
 
-# ---- the fast path's reading of a query ------------------------------------------------------
+# ---- telling a plain query from the wire --------------------------------------------------------
 
-def test_plain_query_keys_by_flags_and_question_and_gives_the_udp_limit() -> None:
-    from sigchain.core.resolve.fastpath import plain_query
+def test_plain_question_finds_the_question_and_the_opt_record() -> None:
+    from sigchain.core.resolve.fastpath import plain_question
 
-    def key(**kw: object):
-        q = dns.message.make_query("WwW.example.", "A", **kw)  # type: ignore[arg-type]
-        return plain_query(q.to_wire())
-
-    plain = key()
-    assert plain is not None and plain[1] == 512
-    do = key(use_edns=0, want_dnssec=True, payload=4096)
-    assert do is not None and do[1] == 1232 and do[0] != plain[0] and do[0][2] is True
-    assert key(use_edns=0)[0] != do[0]  # type: ignore[index]
-    assert b"WwW" in plain[0][3]  # the client's letter case, echoed as sent
+    wire = dns.message.make_query("WwW.example.", "A").to_wire()
+    assert plain_question(wire) == (len(wire), None)
+    edns = dns.message.make_query("WwW.example.", "A", use_edns=0, want_dnssec=True).to_wire()
+    assert plain_question(edns) == (len(wire), len(wire))  # the OPT record right after it
     q = dns.message.make_query("www.example.", "A")
     q.flags |= dns.flags.CD
-    assert plain_query(q.to_wire())[0] != plain[0]  # type: ignore[index]
+    assert plain_question(q.to_wire()) == (len(wire), None)
 
 
 @pytest.mark.parametrize("make", [
@@ -205,10 +199,10 @@ def test_plain_query_keys_by_flags_and_question_and_gives_the_udp_limit() -> Non
     lambda: dns.message.Message(),  # no question
 ])
 def test_anything_unusual_takes_the_full_parser(make) -> None:
-    from sigchain.core.resolve.fastpath import plain_query
-    assert plain_query(make().to_wire()) is None
+    from sigchain.core.resolve.fastpath import plain_question
+    assert plain_question(make().to_wire()) is None
     wire = dns.message.make_query("a.example.", "A").to_wire()
-    assert plain_query(wire[:-2]) is None and plain_query(wire + b"\x00") is None
+    assert plain_question(wire[:-2]) is None and plain_question(wire + b"\x00") is None
 
 
 def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name() -> None:

@@ -15,7 +15,6 @@ import signal
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 import dns.name
 import dns.rcode
@@ -28,7 +27,7 @@ from sigchain.core.resolve import ede as edes
 from sigchain.core.resolve.aggressive import candidates, denial_zone, wildcard_zone
 from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
-from sigchain.core.resolve.fastpath import Key, plain_query
+from sigchain.core.resolve.fastpath import plain_question
 from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
 from sigchain.core.resolve.trust import AnchorSource
 from sigchain.core.validate import anchors as anchors_mod
@@ -51,7 +50,6 @@ WORKERS = 32  # resolutions at once
 ORPHAN_CHECK = 0.5  # seconds between a worker's looks at whether its main process lives
 VERIFIED = 20_000  # signatures remembered as verified (by rdata objects: see core.validate.memo)
 MAX_FAST = 100_000  # rendered responses (and client ACL results) kept for the fast path
-_RCODES = [dns.rcode.to_text(i) for i in range(16)]
 _NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
 _MISSING = (9, 10, 12)  # EDE codes of records that are absent: a stripping upstream's mark
 
@@ -75,8 +73,8 @@ class ResolverService:
         self._inflight: dict[tuple[dns.name.Name, int], concurrent.futures.Future[Answer]] = {}
         self._fixed_anchors = anchors
         self._reread = reread or (lambda: load_config(self.config.source or ""))
-        self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache))
-        self._by_rcode: dict[str, Any] = {}
+        self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache),
+                                       config.workers)
         self.worker = 0  # 0: the main process; n: the n-th extra worker process
         self.apply(config)
 
@@ -88,7 +86,8 @@ class ResolverService:
         self.anchors = anchors
         self.cache = Cache(config.cache)
         self.verified = Verified(VERIFIED)  # signatures of kept RRsets that verified
-        self._fast: dict[Key, tuple[Answer, int, bytes]] = {}  # rendered hits, this second's
+        # rendered UDP responses of this second, by the query's bytes after its ID
+        self._exact: dict[bytes, tuple[int, bytes, int, Answer]] = {}
         self._acl: dict[str, bool] = {}
         self.upstream = Upstream(hints, self.cache, self.lock, config.limits,
                                  on_error=self._upstream_error)
@@ -111,47 +110,47 @@ class ResolverService:
 
     def handle(self, wire: bytes, tcp: bool,
                client: str) -> bytes | None | Awaitable[bytes | None] | concurrent.futures.Future[bytes | None]:
+        """Answer one client query: at once from the cache, or later (a future) once resolved.
+        Runs on the event loop's thread."""
         started = self.clock.monotonic()
+        now = self.clock.now()
         allowed = self._acl.get(client)
-        if allowed is None:
+        if allowed:  # the fast path: this very query answered this second (its ID aside)
+            kept = self._exact.get(wire[2:])
+            if kept is not None and kept[0] == now:
+                rcode = kept[2]
+                self.metrics.loop.answer(rcode, True, self.clock.monotonic() - started)
+                if rcode == dns.rcode.SERVFAIL:
+                    self._count_servfail(kept[3])
+                return wire[:2] + kept[1]
+        elif allowed is None:
             if len(self._acl) > MAX_FAST:
                 self._acl.clear()
             allowed = self._acl[client] = self.allowed(client)
-        plain = plain_query(wire) if allowed else None
-        if plain is not None:  # the fast path: a response rendered this second for this query
-            kept = self._fast.get(plain[0])
-            if kept is not None and kept[1] == self.clock.now() and (tcp or len(kept[2]) <= plain[1]):
-                out = kept[2]
-                self.metrics.cache_hits.inc()
-                self._count_answer(kept[0], out[3] & 0xF)
-                self.metrics.latency.observe(self.clock.monotonic() - started)
-                return wire[:2] + out[2:]
         try:
             q = read_query(wire, tcp)
         except Unanswerable as bad:
+            if bad.wire is not None:
+                self.metrics.loop.other(bad.wire[3] & 0xF)
             return bad.wire
-        fast = plain[0] if plain is not None else None
         if not allowed:
-            self._count("REFUSED")
+            self.metrics.loop.other(dns.rcode.REFUSED)
             return error(q.message, dns.rcode.REFUSED,
                          [(edes.PROHIBITED, f"{client} may not query this resolver")])
         if not q.rd:  # as Unbound's "allow": recursion clients only
-            self._count("REFUSED")
+            self.metrics.loop.other(dns.rcode.REFUSED)
             return error(q.message, dns.rcode.REFUSED,
                          [(edes.PROHIBITED, "recursion not desired: this is a resolver")])
-        now = self.clock.now()
         with self.lock:
             entry = self.cache.answer(q.qname, q.qtype, now)
             if entry is not None:
-                self.metrics.cache_hits.inc()
-                out = self._render(q, entry, now, fast)
-                self.metrics.latency.observe(self.clock.monotonic() - started)
+                out = self._render(q, entry, now)
+                self.metrics.loop.answer(out[3] & 0xF, True, self.clock.monotonic() - started)
                 return out
-        self.metrics.cache_misses.inc()
-        answer = self.pool.submit(self._answer, q, started, fast)
+        answer = self.pool.submit(self._answer, q, started)
         return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent by the thread
 
-    def _answer(self, q: ClientQuery, started: float, fast: Key | None) -> bytes:
+    def _answer(self, q: ClientQuery, started: float) -> bytes:
         try:
             entry = self._shared(q.qname, q.qtype)
         except Exception:
@@ -160,13 +159,14 @@ class ResolverService:
                            self.clock.now(), 0)
         now = self.clock.now()
         with self.lock:
-            wire = self._render(q, entry, now, fast)
-        self.metrics.latency.observe(self.clock.monotonic() - started)
+            wire = self._render(q, entry, now)
+            self.metrics.threads.answer(wire[3] & 0xF, False, self.clock.monotonic() - started)
         return wire
 
-    def _render(self, q: ClientQuery, entry: Answer, now: int, fast: Key | None = None) -> bytes:
+    def _render(self, q: ClientQuery, entry: Answer, now: int) -> bytes:
         """The response wire, pre-rendered per (flags the client set) and second; kept for
-        the fast path under the query's `fast` key when it fits."""
+        the fast path under the query's bytes when it is a plain UDP query and fits (with
+        the lock held)."""
         key = q.render_key()
         kept = entry.wire.get(key)
         if kept is None or kept[0] != now:
@@ -175,25 +175,17 @@ class ResolverService:
         wire = kept[1]
         if len(wire) > q.limit:
             wire = render(q, entry, now)
-        elif fast is not None:
-            if len(self._fast) > MAX_FAST:
-                self._fast.clear()
-            self._fast[fast] = (entry, now, wire)
-        self._count_answer(entry, wire[3] & 0xF)
+        elif not q.tcp and plain_question(q.wire) is not None:
+            if len(self._exact) > MAX_FAST:
+                self._exact.clear()
+            self._exact[q.wire[2:]] = (now, wire[2:], wire[3] & 0xF, entry)
+        if wire[3] & 0xF == dns.rcode.SERVFAIL:
+            self._count_servfail(entry)
         return q.wire[:2] + wire[2:]
 
-    def _count_answer(self, entry: Answer, rcode: int) -> None:
-        self._count(_RCODES[rcode])
-        if rcode == dns.rcode.SERVFAIL:
-            self.metrics.servfail.labels(str(entry.ede[0][0]) if entry.ede else "none",
-                                         entry.zone or "-").inc()
-
-    def _count(self, rcode: str) -> None:
-        """Count an answer by RCODE (the labelled child looked up once per RCODE)."""
-        counter = self._by_rcode.get(rcode)
-        if counter is None:
-            counter = self._by_rcode[rcode] = self.metrics.queries.labels(rcode)
-        counter.inc()
+    def _count_servfail(self, entry: Answer) -> None:
+        self.metrics.servfail.labels(str(entry.ede[0][0]) if entry.ede else "none",
+                                     entry.zone or "-").inc()
 
     # -- resolution ------------------------------------------------------------------------------
 
@@ -401,13 +393,18 @@ class ResolverService:
         entry.ede = ((edes.POLICY, text), *entry.ede)
         return entry
 
+    def flush(self) -> None:
+        """Empty the cache, and the responses rendered from it."""
+        with self.lock:
+            self.cache.flush()
+            self._exact.clear()
+
     # -- running ---------------------------------------------------------------------------------
 
     def reload(self) -> None:
         if self.config.source is None:
             log.info("SIGHUP: no config file to re-read; cache flushed")
-            with self.lock:
-                self.cache.flush()
+            self.flush()
             return
         try:
             config = self._reread()
@@ -426,6 +423,7 @@ class ResolverService:
         addresses (SO_REUSEPORT), sent on each SIGHUP; this process alone serves metrics.
         `parent`: (a worker) the main process, whose end ends this one too."""
         loop = asyncio.get_running_loop()
+        self.metrics.worker(self.worker)
         listeners = Listeners(self.handle, reuse_port=reuse_port)
         await listeners.start(list(self.config.listens))
         if self.config.metrics is not None and not self.worker:

@@ -117,7 +117,7 @@ class AnchorKeeper:
             ntas = recheck_negative(self.negative, self._check, now)
             if ntas != self.negative:
                 self.negative = ntas
-                self._flush()
+                self.service.flush()
 
     def _refresh(self, m: ManagedAnchors, now: int) -> None:
         s = self.service
@@ -127,14 +127,14 @@ class AnchorKeeper:
         log.info("trust anchors refreshed: trusting %s; next refresh in %d s",
                  ", ".join(f"{zone} {tag}" for zone, tag in trusted) or "DS anchors (not yet primed)", m.next_refresh_at - now)
         if events:
-            self._flush()  # what was validated with the old keys is judged again
+            self.service.flush()  # what was validated with the old keys is judged again
 
     def _reread(self, m: ManagedAnchors) -> None:
         mtime = _mtime(m.path)
         if mtime != self.state_mtime:
             self.state_mtime = mtime
             m.reread()
-            self._flush()
+            self.service.flush()
 
     def _check(self, name: dns.name.Name) -> Status:
         """An NTA re-check: how `name`'s SOA validates without the NTA."""
@@ -144,11 +144,6 @@ class AnchorKeeper:
     def _forget_keys(self, zone: dns.name.Name) -> None:
         with self.service.lock:
             self.service.cache.forget_messages([(zone, RdataType.DNSKEY)])
-
-    def _flush(self) -> None:
-        with self.service.lock:
-            self.service.cache.flush()
-            self.service._fast.clear()
 
 
 def _mtime(path: str) -> float:

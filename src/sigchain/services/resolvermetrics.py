@@ -1,31 +1,97 @@
 """The resolver's Prometheus metrics (prometheus_client, one registry per service): queries by
 RCODE, SERVFAIL by EDE code and zone, cache hits/misses/size, validations by result, upstream
-errors by server, answer latency; served over HTTP with `--metrics ADDR#PORT`."""
+errors by server, answer latency; served over HTTP with `--metrics ADDR#PORT`.
+
+Queries by RCODE, cache hits and misses and the latency histogram are counted for every
+answer, so they are plain integers in memory shared across fork (`Tally`), not
+prometheus_client objects (a lock and several calls per increment: more than a cache hit
+costs to answer). Each worker process counts into slots of its own; the process serving
+`/metrics` sums every slot, so they cover all workers. The other metrics (labelled by zone,
+EDE, server: open-ended) are prometheus_client counters of the process that serves them."""
 
 from __future__ import annotations
 
+import bisect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from sigchain.edge.server import ListenAddress
+from sigchain.edge.udpworkers import SharedCounters
 from sigchain.errors import OperationalError
 
 log = logging.getLogger("sigchain.resolver")
 LATENCY_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0)
+RCODES = 16  # the header's RCODE values
+HITS, MISSES = RCODES, RCODES + 1
+LATENCY = RCODES + 2  # a count per bucket (the last: above every bound), then the sum in ns
+LATENCY_SUM = LATENCY + len(LATENCY_BUCKETS) + 1
+FIELDS = LATENCY_SUM + 1
+_RCODE_TEXT = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
+               "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "RESERVED12",
+               "RESERVED13", "RESERVED14", "RESERVED15")
+
+
+class Tally:
+    """One writer's counts (a slot of shared memory): a single thread writes to it, or
+    several holding one lock — an increment is not atomic across threads."""
+
+    def __init__(self, view: memoryview):
+        self.view = view
+
+    def answer(self, rcode: int, hit: bool, seconds: float) -> None:
+        """An answer sent: its RCODE, whether the cache had it, how long it took."""
+        v = self.view
+        v[rcode] += 1
+        v[HITS if hit else MISSES] += 1
+        v[LATENCY + bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: bound included
+        v[LATENCY_SUM] += int(seconds * 1e9)
+
+    def other(self, rcode: int) -> None:
+        """An answer given without looking at the cache (REFUSED, FORMERR, NOTIMP)."""
+        self.view[rcode] += 1
+
+
+class _Tallies(Collector):
+    """The Prometheus view of every slot's counts, summed."""
+
+    def __init__(self, shared: SharedCounters):
+        self.shared = shared
+
+    def collect(self) -> Iterator[Metric]:
+        totals = self.shared.totals()
+        p = "sigchain_resolver_"
+        queries = CounterMetricFamily(p + "queries", "Client queries answered, by RCODE", labels=["rcode"])
+        for code in range(RCODES):
+            if totals[code]:
+                queries.add_metric([_RCODE_TEXT[code]], totals[code])
+        yield queries
+        yield CounterMetricFamily(p + "cache_hits", "Questions answered from the cache", totals[HITS])
+        yield CounterMetricFamily(p + "cache_misses", "Questions that needed resolution", totals[MISSES])
+        cumulative, buckets = 0, []
+        for i, bound in enumerate((*LATENCY_BUCKETS, float("inf"))):
+            cumulative += totals[LATENCY + i]
+            buckets.append((floatToGoString(bound), cumulative))
+        yield HistogramMetricFamily(p + "latency_seconds", "Time to answer a client query",
+                                    buckets=buckets, sum_value=totals[LATENCY_SUM] / 1e9)
 
 
 class ResolverMetrics:
-    def __init__(self, cache_size: Callable[[], float], cache_entries: Callable[[], float]):
+    def __init__(self, cache_size: Callable[[], float], cache_entries: Callable[[], float],
+                 processes: int = 1):
         r = self.registry = CollectorRegistry()
         p = "sigchain_resolver_"
-        self.queries = Counter(p + "queries", "Client queries answered, by RCODE", ["rcode"], registry=r)
+        # two slots per process: its event loop's thread, and its resolution threads (locked)
+        self.shared = SharedCounters(FIELDS, 2 * max(processes, 1))
+        r.register(_Tallies(self.shared))
+        self.worker(0)
         self.servfail = Counter(p + "servfail", "SERVFAIL answers by EDE code and zone",
                                 ["ede", "zone"], registry=r)
-        self.cache_hits = Counter(p + "cache_hits", "Questions answered from the cache", registry=r)
-        self.cache_misses = Counter(p + "cache_misses", "Questions that needed resolution", registry=r)
         size = Gauge(p + "cache_bytes", "Bytes held by the cache (estimated)", registry=r)
         size.set_function(cache_size)
         entries = Gauge(p + "cache_entries", "Entries in the cache", registry=r)
@@ -33,9 +99,12 @@ class ResolverMetrics:
         self.validations = Counter(p + "validations", "Validations by result", ["result"], registry=r)
         self.upstream_errors = Counter(p + "upstream_errors", "Upstream failures by server and kind",
                                        ["server", "error"], registry=r)
-        self.latency = Histogram(p + "latency_seconds", "Time to answer a client query",
-                                 buckets=LATENCY_BUCKETS, registry=r)
         self._server: Any = None
+
+    def worker(self, index: int) -> None:
+        """Count into worker `index`'s slots from now on (called in a forked worker)."""
+        self.loop = Tally(self.shared.view(2 * index))  # the event loop's thread only
+        self.threads = Tally(self.shared.view(2 * index + 1))  # under the service's lock
 
     def serve(self, address: ListenAddress) -> None:
         try:

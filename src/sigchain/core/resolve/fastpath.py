@@ -1,6 +1,6 @@
-"""The resolver's fast path for cache hits (pure): a plain query's header, question and OPT
-record read straight from the wire — no dnspython objects — into the key under which its
-pre-rendered response is kept, and the size limit the response must fit."""
+"""The shape of a plain query (pure): a standard query with one question and at most an EDNS
+OPT record, told straight from the wire — no dnspython objects. The resolver reads such a query
+without dnspython, and keeps its rendered response for the same bytes asked again."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ PLAIN_UDP = 512  # a client without EDNS (RFC 1035 §4.2.1)
 
 _COUNTS = struct.Struct("!HHHH")
 _OPT = struct.Struct("!BHHBBHH")  # root owner, TYPE 41, payload, ext-rcode, version, flags, rdlen
-
-Key = tuple[int, int, bool, bytes]  # (RD, AD|CD bits, EDNS DO, question as sent)
 
 
 def plain_question(wire: bytes) -> tuple[int, int | None] | None:
@@ -46,19 +44,3 @@ def plain_question(wire: bytes) -> tuple[int, int | None] | None:
     if owner != 0 or rdtype != 41 or version != 0 or question_end + 11 + rdlen != end:
         return None
     return question_end, question_end
-
-
-def plain_query(wire: bytes) -> tuple[Key, int] | None:
-    """(key, UDP size limit) for a query `plain_question` takes; None for anything else. The
-    question bytes are kept as sent, so a response echoes the client's letter case."""
-    plain = plain_question(wire)
-    if plain is None:
-        return None
-    question_end, opt_at = plain
-    question = wire[12:question_end]
-    do, edns, limit = False, False, PLAIN_UDP
-    if opt_at is not None:
-        _, _, payload, _, _, flags, _ = _OPT.unpack_from(wire, opt_at)
-        do, edns = bool(flags & 0x8000), True
-        limit = max(PLAIN_UDP, min(payload, EDNS_PAYLOAD))
-    return (wire[2] & 0x01, wire[3] & 0x30, do, question + (b"E" if edns else b"")), limit
