@@ -7,9 +7,11 @@ cached entry from the resolver's own metrics.
 wildcard) in each zone resolved in process, one after another, with the CPU time and the
 upstream queries per name.
 
-`resolve.py --cpu [NAMES]`: the lab, no Unbound: one `sigchain resolver --workers 1`, NAMES
-cold names through dnsperf as in the main bench, and the resolver process's CPU time per name
-(end to end: the client query read, resolution, validation and the response rendered).
+`resolve.py --cpu [NAMES]`: the lab; one `sigchain resolver --workers 1`, then Unbound with
+one thread: the warm list for 10 s and NAMES cold names through dnsperf as in the main bench,
+and each resolver process's CPU time per warm query and per cold name (end to end: the client
+query read, resolution, validation and the response rendered). CPU time, unlike QPS, hardly
+depends on what else the machine runs.
 
 `resolve.py --local [NAMES]`: no lab, no Unbound: the resolver's cold path alone, in process
 (one worker), against the selection test's hierarchy on 127.55.201.x (sigchain serve):
@@ -57,9 +59,11 @@ def dnsperf(port: int, qfile: Path, seconds: int, once: bool = False) -> dict[st
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = re.search(r"Average Latency \(s\):\s+([\d.]+)", out)
     lost = re.search(r"Queries lost:\s+(\d+)", out)
+    done = re.search(r"Queries completed:\s+(\d+)", out)
     codes = re.search(r"Response codes:\s+(.*)", out)
     return {"qps": qps, "latency_ms": float(lat.group(1)) * 1000 if lat else float("nan"),
-            "lost": float(lost.group(1)) if lost else 0.0, "codes": codes.group(1) if codes else ""}  # type: ignore[dict-item]
+            "lost": float(lost.group(1)) if lost else 0.0,
+            "completed": float(done.group(1)) if done else float("nan"), "codes": codes.group(1) if codes else ""}  # type: ignore[dict-item]
 
 
 def wait_answer(port: int, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
@@ -75,13 +79,13 @@ def wait_answer(port: int, proc: subprocess.Popen) -> None:  # type: ignore[type
     raise SystemExit(f"resolver on port {port} did not answer")
 
 
-def unbound_conf(work: Path, lab: Path) -> Path:
+def unbound_conf(work: Path, lab: Path, threads: int = os.cpu_count() or 1) -> Path:
     """The lab's own Unbound config (its hints, anchor and settings) on the bench's address,
-    with a thread per core."""
+    with `threads` threads (one per core by default)."""
     text = (lab / "unbound.conf").read_text()
     text = re.sub(r"interface: .*", f"interface: {ADDR}", text)
     text = re.sub(r"port: 53\b", f"port: {UNBOUND_PORT}", text)
-    text = re.sub(r"num-threads: .*", f"num-threads: {os.cpu_count() or 1}\n\tso-reuseport: yes", text)
+    text = re.sub(r"num-threads: .*", f"num-threads: {threads}\n\tso-reuseport: yes", text)
     conf = work / "unbound.conf"
     conf.write_text(text)
     return conf
@@ -193,30 +197,48 @@ def by_kind(count: int) -> None:
 
 
 def cpu_per_name(count: int) -> None:
-    """End to end, one worker process: CPU time per cold name (see the module docstring)."""
+    """End to end, one process or thread each: CPU time per warm query and per cold name (see
+    the module docstring)."""
     work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resolve-"))
     lab = work / "lab"
     subprocess.run([SIGCHAIN, "lab", "up", "--dir", str(lab), "--resolver", "none"], check=True,
                    stdout=subprocess.DEVNULL)
-    proc = subprocess.Popen([SIGCHAIN, "resolver", "--listen", f"{ADDR}#{SIGCHAIN_PORT}", "--anchor",
-                             str(lab / "anchor.ds"), "--root-hints", str(lab / "root.hints"),
-                             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = {
+        "sigchain": ([SIGCHAIN, "resolver", "--listen", f"{ADDR}#{SIGCHAIN_PORT}", "--anchor",
+                      str(lab / "anchor.ds"), "--root-hints", str(lab / "root.hints"),
+                      "--workers", "1"], SIGCHAIN_PORT),
+        "unbound": (["unbound", "-d", "-c", str(unbound_conf(work, lab, 1))], UNBOUND_PORT),
+    }
+    print(f"# one process (Unbound: one thread) each; warm list for 10 s, then {count} cold names "
+          f"once (dnsperf -c 8 -q 200), load {os.getloadavg()[0]:.1f}")
+    print("| resolver | warm QPS | CPU µs per warm query | cold QPS | CPU ms per cold name | cold lost |")
+    print("|---|---:|---:|---:|---:|---:|")
+    out = {}
     try:
-        wait_answer(SIGCHAIN_PORT, proc)
-        warm_file, cold_file = work / "warm", work / "cold"
-        warm_file.write_text("\n".join(WARM) + "\n")
-        cold_list(cold_file, count, "p")
-        dnsperf(SIGCHAIN_PORT, warm_file, 2)  # delegations and zone keys known
-        before = cpu_seconds(proc.pid)
-        cold = dnsperf(SIGCHAIN_PORT, cold_file, 60, once=True)
-        cpu = cpu_seconds(proc.pid) - before
-        print(f"# one worker, {count} cold names once (dnsperf -c 8 -q 200), load {os.getloadavg()[0]:.1f}")
-        print(f"{cold['qps']:.0f} QPS, {1000 * cpu / count:.2f} ms CPU per cold name, "
-              f"{cold['lost']:.0f} lost; {cold['codes']}")
+        for name, (cmd, port) in runs.items():
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_answer(port, proc)
+                warm_file, cold_file = work / "warm", work / f"cold-{port}"
+                warm_file.write_text("\n".join(WARM) + "\n")
+                cold_list(cold_file, count, "p" if name == "sigchain" else "q")
+                dnsperf(port, warm_file, 2)  # delegations and zone keys known
+                before = cpu_seconds(proc.pid)
+                warm = dnsperf(port, warm_file, 10)
+                warm_cpu = (cpu_seconds(proc.pid) - before) / warm["completed"]
+                before = cpu_seconds(proc.pid)
+                cold = dnsperf(port, cold_file, 60, once=True)
+                cold_cpu = (cpu_seconds(proc.pid) - before) / count
+            finally:
+                knot.stop(proc)
+            out[name] = (warm_cpu, cold_cpu)
+            print(f"| {name} | {warm['qps']:.0f} | {1e6 * warm_cpu:.1f} | {cold['qps']:.0f} | "
+                  f"{1000 * cold_cpu:.3f} | {cold['lost']:.0f} |")
     finally:
-        knot.stop(proc)
         subprocess.run([SIGCHAIN, "lab", "down", "--dir", str(lab)], stdout=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
+    (sw, sc), (uw, uc) = out["sigchain"], out["unbound"]
+    print(f"CPU per query, sigchain ÷ Unbound: warm {sw / uw:.2f}, cold {sc / uc:.2f}")
 
 
 def main() -> None:

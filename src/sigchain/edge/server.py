@@ -129,14 +129,16 @@ class UdpListener:
                 log.debug("UDP query from %s: %d bytes", addr[0], len(data))
             try:
                 response = handler(data, False, str(addr[0]))
-                if isinstance(response, concurrent.futures.Future):
+                if isinstance(response, bytes):  # the common case first: an answer at once
+                    self._send(response, addr)
+                elif isinstance(response, concurrent.futures.Future):
                     response.add_done_callback(functools.partial(self._done, addr))
                 elif inspect.isawaitable(response):
                     task = asyncio.ensure_future(self._later(response, addr))
                     self.pending.add(task)  # held until done: the loop keeps only weak references
                     task.add_done_callback(self.pending.discard)
                 elif response is not None:
-                    for wire in (response,) if isinstance(response, bytes) else response:
+                    for wire in response:
                         self._send(wire, addr)
             except Exception:
                 log.exception("error answering a UDP query from %s", addr[0])
