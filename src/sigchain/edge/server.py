@@ -67,6 +67,10 @@ def parse_listen(text: str) -> ListenAddress:
 
 
 BATCH = 64  # datagrams read from one UDP socket before the event loop looks at anything else
+# A listening UDP socket's receive buffer (asked for; the kernel caps it at net.core.rmem_max):
+# the default (~208 KiB, about 200 small queries) overflowed under a burst of queries while a
+# resolver's threads held the GIL, and the client's query was lost.
+UDP_RCVBUF = 1 << 20
 
 
 class UdpListener:
@@ -91,6 +95,7 @@ class UdpListener:
         try:
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
             sock.bind((address.host, address.port))
             return cls(sock, handler, asyncio.get_running_loop())
         except BaseException:
