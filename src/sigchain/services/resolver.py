@@ -49,7 +49,7 @@ log = logging.getLogger("sigchain.resolver")
 WORKERS = 32  # resolutions at once
 ORPHAN_CHECK = 0.5  # seconds between a worker's looks at whether its main process lives
 VERIFIED = 20_000  # signatures remembered as verified (by rdata objects: see core.validate.memo)
-MAX_FAST = 100_000  # rendered responses (and client ACL results) kept for the fast path
+MAX_FAST = 20_000  # rendered responses (≤ 1232 bytes each: ≤ ~25 MB) and client ACL results kept
 _NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
 _MISSING = (9, 10, 12)  # EDE codes of records that are absent: a stripping upstream's mark
 
