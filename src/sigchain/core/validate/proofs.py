@@ -21,7 +21,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.zone.nsec3hash import NSEC3_FLAG_OPTOUT, NSEC3_SHA1
 from sigchain.core.zone.shape import bitmap_types
-from sigchain.core.zone.sharedname import shared
+from sigchain.core.zone.sharedname import lower_labels, shared
 from sigchain.findings import Param
 
 WRONG_SIDE = "DENIAL_WRONG_SIDE"  # finding codes a failed proof carries
@@ -80,7 +80,7 @@ def canonical_key(name: dns.name.Name) -> tuple[bytes, ...]:
     root down, each lowercased; a name sorts before the names below it. Compared as tuples of
     bytes, so an NSEC's coverage costs a few tuple comparisons instead of dnspython's
     label-by-label `fullcompare`."""
-    return tuple(label.lower() for label in reversed(name.labels))
+    return tuple(reversed(lower_labels(name)))
 
 
 @dataclass(frozen=True)

@@ -260,6 +260,6 @@ class SignatureChecks:
             if len(self.hashes) >= self.limits.max_nsec3_hashes:
                 raise LimitHit("max_nsec3_hashes", self.limits.max_nsec3_hashes,
                                 "NSEC3 hash computations per question")
-            self.hashes[key] = nsec3hash.nsec3_digest(name, record.salt, record.iterations)
+            self.hashes[key] = nsec3hash.kept_digest(name, record.salt, record.iterations)
         return self.hashes[key]
 
