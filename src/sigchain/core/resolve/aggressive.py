@@ -13,7 +13,7 @@ import dns.rcode
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, canonical_key
+from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, canonical_key, parsed
 from sigchain.core.validate.verdict import Evidence, Question, ZoneCut
 from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.sharedname import shared
@@ -60,9 +60,8 @@ class ZoneDenials:
         for r in rrsets:
             if r.rdtype in (RdataType.NSEC, RdataType.NSEC3) and r.name.is_subdomain(self.zone):
                 self.records.pop((r.name, r.rdtype), None)
-                parse = NsecRecord.from_rdata if r.rdtype == RdataType.NSEC else Nsec3Record.from_rdata
                 self.records[(r.name, r.rdtype)] = (r, sigs.get((r.name, r.rdtype)),
-                                                    tuple(parse(r.name, rd) for rd in r))
+                                                    tuple(parsed(r.name, rd) for rd in r))
         while len(self.records) > MAX_RECORDS:
             del self.records[next(iter(self.records))]
 
