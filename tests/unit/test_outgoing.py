@@ -85,3 +85,19 @@ def test_reply_flags_text_is_dnspythons() -> None:
         m.flags = flags
         assert _flags(m) == dns.flags.to_text(flags).lower()
         assert _flags(m) is _flags(m)
+
+
+@pytest.mark.parametrize("edns", [None, 0])
+def test_reply_rcode_is_dnspythons(edns: int | None) -> None:
+    """`rcode_of` gives what `Message.rcode()` gives, extended RCODEs (EDNS) included, for
+    each value however often it is asked."""
+    from sigchain.core.resolve.exchange import rcode_of
+
+    q = dns.message.make_query("a.test.", dns.rdatatype.A, use_edns=edns)
+    values = range(16) if edns is None else (*range(24), 3841, 4095)
+    for value in (*values, *values):
+        r = dns.message.make_response(q)
+        r.set_rcode(dns.rcode.Rcode.make(value))
+        r.flags |= dns.flags.AA | dns.flags.CD
+        assert rcode_of(r) == r.rcode() and type(rcode_of(r)) is type(r.rcode())
+

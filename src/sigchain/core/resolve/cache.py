@@ -23,6 +23,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.resolve.aggressive import ZoneDenials
 from sigchain.core.resolve.ede import Ede
+from sigchain.core.resolve.exchange import rcode_of
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.verdict import Status, ZoneCut
 from sigchain.core.zone.sharedname import lower_labels, shared
@@ -172,7 +173,7 @@ def kept_reply(qname: dns.name.Name, qtype: int, message: dns.message.Message) -
     gave, made directly (making the query and the response cost more than the rest)."""
     kept = dns.message.QueryMessage(id=0)
     kept.flags = message.flags
-    kept.set_rcode(message.rcode())
+    kept.set_rcode(rcode_of(message))
     kept.question = [dns.rrset.RRset(qname, dns.rdataclass.IN, qtype)]
     kept.answer = list(message.answer)
     kept.authority = list(message.authority)
@@ -301,7 +302,7 @@ class Cache:
                       now: int) -> None:
         """Keep an upstream reply that answers (qname, qtype) — not a referral (delegations
         are kept by `store_delegation`) and never its additional section."""
-        ttl = data_ttl(message.rcode(), qtype, message.answer, message.authority, self.limits)
+        ttl = data_ttl(rcode_of(message), qtype, message.answer, message.authority, self.limits)
         kept = kept_reply(qname, qtype, message)
         size = _rrsets_size((*kept.answer, *kept.authority)) + ENTRY_OVERHEAD
         self._put(("m", qname, qtype), _Message(kept, now, ttl, size))

@@ -46,6 +46,7 @@ from sigchain.core.resolve.exchange import (
     Query,
     Reply,
     ResolutionLimits,
+    rcode_of,
 )
 from sigchain.core.resolve.minimise import minimised
 from sigchain.core.validate.anchors import Server, ipv4_first
@@ -129,7 +130,7 @@ def chain_target(message: dns.message.Message, name: dns.name.Name, rdtype: int)
     if chain.stop != "open":
         return None  # complete, or a loop / overlong name: the validator sees what there is
     n = chain.end
-    if n == name or message.rcode() == dns.rcode.NXDOMAIN:
+    if n == name or rcode_of(message) == dns.rcode.NXDOMAIN:
         return None
     if any(n.is_subdomain(owner) for owner in _soa_owners(message.authority)):
         return None
@@ -187,7 +188,7 @@ class Resolution:
         if reply is None:
             self.exchanges.append(Exchange(query, None, None, error=error or "no answer"))
         else:
-            self.exchanges.append(Exchange(query, reply.server, dns.rcode.to_text(reply.message.rcode()),
+            self.exchanges.append(Exchange(query, reply.server, dns.rcode.to_text(rcode_of(reply.message)),
                                            reply.tcp, reply.size, flags=_flags(reply.message),
                                            ignored=reply.ignored))
         self._advance((reply, error))
@@ -287,7 +288,7 @@ class Resolution:
                 raise _Fail(f"no server of {zone.name} answered {qname} "
                             f"{dns.rdatatype.to_text(rdtype)}: {error}", unreachable=True)
             m = reply.message
-            rcode = m.rcode()
+            rcode = rcode_of(m)
             if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 problems.append(f"{reply.server}: {dns.rcode.to_text(rcode)}")
                 servers = [s for s in servers if s != reply.server]
@@ -310,7 +311,7 @@ class Resolution:
         """After a minimised query: the child zone it was referred to; "deeper" (the name
         exists, not as a cut: add a label); or "full" (ask the real question — on NXDOMAIN,
         so that the proof comes for the name asked; on any error, as relaxed mode does)."""
-        if reply is None or reply.message.rcode() != dns.rcode.NOERROR:
+        if reply is None or rcode_of(reply.message) != dns.rcode.NOERROR:
             return "full"
         kind, child = self._classify(reply.message, zone, ask, RdataType.A)
         if kind == "referral" and isinstance(child, dns.name.Name):
@@ -332,7 +333,7 @@ class Resolution:
     def _classify(m: dns.message.Message, zone: dns.name.Name, qname: dns.name.Name,
                   rdtype: int) -> tuple[str, dns.name.Name | str | None]:
         """("answer", None), ("referral", child zone) or ("lame", why)."""
-        if m.rcode() == dns.rcode.NXDOMAIN or m.answer or m.flags & dns.flags.AA:
+        if rcode_of(m) == dns.rcode.NXDOMAIN or m.answer or m.flags & dns.flags.AA:
             return "answer", None
         if any(r.rdtype == RdataType.SOA for r in m.authority):
             return "answer", None
@@ -395,10 +396,10 @@ class Resolution:
         name = q.name
         for _ in range(self.limits.max_chain + 1):
             m = yield from self._fetch(name, q.rdtype, "question" if name == q.name else "CNAME target")
-            if m.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            if rcode_of(m) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 where = f"{self.server}" if self.server else "the server"
-                raise _Fail(f"{dns.rcode.to_text(m.rcode())} from {where} for {name} "
-                            f"{dns.rdatatype.to_text(q.rdtype)}", rcode=m.rcode(), ede=_ede(m))
+                raise _Fail(f"{dns.rcode.to_text(rcode_of(m))} from {where} for {name} "
+                            f"{dns.rdatatype.to_text(q.rdtype)}", rcode=rcode_of(m), ede=_ede(m))
             messages.append(m)
             target = chain_target(m, name, q.rdtype)
             if target is None:
@@ -411,7 +412,7 @@ class Resolution:
         answer = _merge(r for m in messages for r in m.answer)
         authority = _merge(r for m in messages for r in m.authority
                            if not (r.rdtype == RdataType.NS or r.covers == RdataType.NS))
-        rcode = messages[-1].rcode()
+        rcode = rcode_of(messages[-1])
 
         cuts = yield from self._zones(names, answer, authority)
         evidence = Evidence(q, rcode, tuple(answer), tuple(authority), tuple(c.freeze() for c in cuts))
@@ -477,8 +478,8 @@ class Resolution:
                 raise
             self.notes.append(f"{what}: {fail.reason}")
             return None
-        if m.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            self.notes.append(f"{what}: {dns.rcode.to_text(m.rcode())}")
+        if rcode_of(m) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            self.notes.append(f"{what}: {dns.rcode.to_text(rcode_of(m))}")
             return None
         return m
 
