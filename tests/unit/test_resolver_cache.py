@@ -379,4 +379,9 @@ def test_kept_reply_is_what_make_response_gave(rcode: int, edns: bool) -> None:
     assert new.to_wire() == old.to_wire() and new == old
     assert (new.flags, new.ednsflags, new.edns, new.payload, new.options, new.rcode()) == (
         old.flags, old.ednsflags, old.edns, old.payload, old.options, old.rcode())
+    assert (new.request_payload, new.pad) == (old.request_payload, old.pad)
+    if edns:  # the kept copy's EDNS is its own: setting it leaves the reply's alone
+        assert new.opt is not reply.opt
+        new.ednsflags = 0
+        assert reply.ednsflags == old.ednsflags
     assert new.question[0].name.to_text() == "Www.Example."

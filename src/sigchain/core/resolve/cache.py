@@ -177,9 +177,20 @@ def kept_reply(qname: dns.name.Name, qtype: int, message: dns.message.Message) -
     kept.question = [dns.rrset.RRset(qname, dns.rdataclass.IN, qtype)]
     kept.answer = list(message.answer)
     kept.authority = list(message.authority)
-    if message.edns >= 0:
-        kept.use_edns(0, message.ednsflags, message.payload, options=message.options)
+    _edns_from(kept, message)
     return kept
+
+
+def _edns_from(kept: dns.message.Message, message: dns.message.Message) -> None:
+    """`kept.use_edns(0, …)` with `message`'s EDNS flags, payload and options, if it has EDNS:
+    for EDNS version 0 a copy of its OPT RRset, which is what that makes (use_edns builds the
+    OPT record and its RRset anew, hashing the record, for every upstream reply)."""
+    if message.opt is not None and message.edns == 0:
+        kept.opt = message.opt.copy()  # its own RRset (a TTL set on it is the copy's alone)
+        kept.request_payload = message.payload
+        kept.pad = 0
+    elif message.edns >= 0:
+        kept.use_edns(0, message.ednsflags, message.payload, options=message.options)
 
 
 _ZONE_KINDS = frozenset("zkin")  # delegations, validated keys, insecure zones, denials
@@ -291,8 +302,7 @@ class Cache:
         m = dns.message.Message(id=0)
         m.flags = kept.flags
         m.question = kept.question
-        if kept.edns >= 0:
-            m.use_edns(0, kept.ednsflags, kept.payload, options=kept.options)
+        _edns_from(m, kept)
         m.answer = [_aged(r, entry.ttl, age) for r in kept.answer]
         m.authority = [_aged(r, entry.ttl, age) for r in kept.authority]
         entry.aged = (now, m)
