@@ -495,13 +495,20 @@ class Resolution:
 
 
 def _merge(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
-    """RRsets from several responses, each (owner, type, covered) once, first seen first."""
+    """RRsets from several responses, each (owner, type, covered) once, first seen first. One
+    met once is the response's own object (nothing changes the RRsets of a response, the
+    evidence or the cache: TTLs are counted down on copies); one met again becomes a copy
+    that takes in the others' records, so no response's RRset is changed."""
     out: dict[tuple[dns.name.Name, int, int], dns.rrset.RRset] = {}
+    copied: set[tuple[dns.name.Name, int, int]] = set()
     for r in rrsets:
         key = (r.name, r.rdtype, r.covers)
-        if key in out:
-            out[key].union_update(r)
-        else:
-            copy = r.copy()  # the rdata as they are: no re-hashing
-            out[key] = copy
+        first = out.get(key)
+        if first is None:
+            out[key] = r
+            continue
+        if key not in copied:
+            first = out[key] = first.copy()  # the rdata as they are: no re-hashing
+            copied.add(key)
+        first.union_update(r)
     return list(out.values())
