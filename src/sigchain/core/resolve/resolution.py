@@ -470,16 +470,16 @@ class Resolution:
     def _link(self, zone: dns.name.Name, rdtype: int) -> Generator[Query, tuple[Reply | None, str], dns.message.Message | None]:
         """A zone's DS or DNSKEY RRset; a failure becomes a note (the validator then reports
         what is missing) unless the query budget is spent."""
-        what = f"{zone} {dns.rdatatype.to_text(rdtype)}"
+        kind = dns.rdatatype.to_text(rdtype)
         try:
-            m = yield from self._fetch(zone, rdtype, f"{dns.rdatatype.to_text(rdtype)} link")
+            m = yield from self._fetch(zone, rdtype, f"{kind} link")
         except _Fail as fail:
             if len(self.exchanges) >= self.limits.max_queries:
                 raise
-            self.notes.append(f"{what}: {fail.reason}")
+            self.notes.append(f"{zone} {kind}: {fail.reason}")
             return None
         if rcode_of(m) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            self.notes.append(f"{what}: {dns.rcode.to_text(rcode_of(m))}")
+            self.notes.append(f"{zone} {kind}: {dns.rcode.to_text(rcode_of(m))}")
             return None
         return m
 
