@@ -27,6 +27,7 @@ from sigchain.core.resolve.exchange import rcode_of
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.verdict import Status, ZoneCut
 from sigchain.core.zone.sharedname import lower_labels, shared
+from sigchain.memo import Kept
 
 ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, beyond its records (measured roughly)
 
@@ -116,6 +117,22 @@ def _name_size(name: dns.name.Name) -> int:
 
 
 def _rdata_size(rd: dns.rdata.Rdata) -> int:
+    """The rdata's wire length (uncompressed), remembered by the rdata object (held by the
+    entry, so its id is not reused while kept; rdata are immutable): a cold name's answer
+    carries its zone's SOA, NSEC/NSEC3 and RRSIG records, the same objects every time."""
+    if rd.rdtype == RdataType.A:
+        return 4
+    kept = _SIZES.get(id(rd))
+    if kept is not None and kept[0] is rd:
+        return kept[1]
+    return _SIZES.keep(id(rd), (rd, _wire_size(rd)))[1]
+
+
+MAX_SIZES = 4096  # rdata sizes kept by `_rdata_size` (all dropped when full)
+_SIZES: Kept[int, tuple[dns.rdata.Rdata, int]] = Kept(MAX_SIZES)
+
+
+def _wire_size(rd: dns.rdata.Rdata) -> int:
     """The rdata's wire length (uncompressed), read off its fields for the types a resolver
     keeps most (rendering every record to count it cost more than keeping it)."""
     t = rd.rdtype
