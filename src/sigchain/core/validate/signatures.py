@@ -179,17 +179,18 @@ class SignatureChecks:
             problem("RRSIG_MISSING", algorithm=sorted({alg for alg, _ in keys}), zone=zone.to_text())
         candidates: list[tuple[RRSIG, Sequence[Key]]] = []
         skew = self.limits.clock_skew
+        owner_labels = rrsig_labels(owner)
         for sig in signed.sigs:
             ids: dict[str, Param] = {"algorithm": sig.algorithm, "tag": sig.key_tag}
             wrong = wrong_fields(signer_is_zone=sig.signer == zone, labels=sig.labels,
-                                 owner_labels=rrsig_labels(owner), may_expand=True)
+                                 owner_labels=owner_labels, may_expand=True)
             if "signer" in wrong:
                 problem("RRSIG_FIELDS_WRONG", **ids, field="signer", found=sig.signer.to_text(),
                         expected=zone.to_text())
                 continue
             if "labels" in wrong:
                 problem("RRSIG_FIELDS_WRONG", **ids, field="labels", found=sig.labels,
-                        expected=f"at most {rrsig_labels(owner)}")
+                        expected=f"at most {owner_labels}")
                 continue
             status = time_status(sig.inception - skew, sig.expiration + skew, self.now)
             if status == "expired":
@@ -209,7 +210,7 @@ class SignatureChecks:
         per_rrset, per_tag = self.limits.max_verifications_per_rrset, self.limits.max_keys_per_tag
         for sig, matching in candidates:
             signer_owner = owner
-            if sig.labels < rrsig_labels(owner):  # wildcard expansion (RFC 4035 §5.3.2)
+            if sig.labels < owner_labels:  # wildcard expansion (RFC 4035 §5.3.2)
                 signer_owner = _source_of_synthesis(owner, sig.labels)
             data: bytes | None = None  # rendered for the first check the memo cannot answer
             alg = algorithms.get(sig.algorithm)
