@@ -52,6 +52,7 @@ from sigchain.core.resolve.minimise import minimised
 from sigchain.core.validate.anchors import Server, ipv4_first
 from sigchain.core.validate.validator import Evidence, Question, ZoneCut
 from sigchain.core.zone.chain import follow
+from sigchain.core.zone.sharedname import share
 
 
 class _Fail(Exception):
@@ -148,7 +149,7 @@ class Resolution:
         if (server is None) == (not hints):
             raise ValueError("give exactly one of root hints (iterative) or a server")
         self.question = question
-        self.anchors = set(anchors)
+        self.anchors = {share(a) for a in anchors}  # compared with every zone and name met
         self.server = server
         self.fallbacks = tuple(fallbacks)  # server mode: asked in turn when `server` does not answer
         self.minimise = minimise  # iterative mode: QNAME minimisation (RFC 9156, relaxed)
@@ -157,7 +158,8 @@ class Resolution:
         self.recursive: bool | None = None
         self.zones: dict[dns.name.Name, _ZoneServers] = {}
         if hints:
-            self.zones[dns.name.root] = _ZoneServers(dns.name.root, ipv4_first(hints))
+            root = share(dns.name.root)
+            self.zones[root] = _ZoneServers(root, ipv4_first(hints))
             # delegations a resolver learned earlier (its cache): start from the deepest one
             for zone, servers in (known or {}).items():
                 if servers:
