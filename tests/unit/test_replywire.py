@@ -118,6 +118,18 @@ def test_the_same_records_under_new_owners_are_their_own_rrsets():
     assert len(second.answer[0]) == 2 and second.answer[0].ttl == 300
 
 
+def test_names_read_are_the_shared_names():
+    """A reply's names are the SharedNames the resolver already holds for those labels (its
+    question's, its zones'), not another object per reply."""
+    from sigchain.core.zone.sharedname import shared
+
+    qname = dns.name.from_text("Fresh1.Example.test.")
+    mine = shared(qname.labels)
+    got = read_reply(_reply(qname="Fresh1.Example.test.",
+                            answer=[("Fresh1.Example.test.", 300, "A", "192.0.2.1")]))
+    assert got.question[0].name is mine and got.answer[0].name is mine
+
+
 def test_ttl_past_31_bits_is_zero():
     wire = _header(an=1) + QUESTION + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 0x80000000, 4) + \
         bytes([192, 0, 2, 1])

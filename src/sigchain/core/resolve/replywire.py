@@ -23,7 +23,7 @@ import dns.rrset
 import dns.wire
 from dns.rdatatype import RdataType
 
-from sigchain.core.zone.sharedname import SharedName, shared
+from sigchain.core.zone.sharedname import shared
 from sigchain.memo import Kept
 
 _HEADER = struct.Struct("!HHHHHH")
@@ -57,7 +57,7 @@ def _name(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, bytes]:
     """The (shared) Name for `labels` (root label included) and its lower-cased wire key."""
     hit = _names.get(labels)
     if hit is None:
-        name = SharedName(labels)  # raises NameTooLong past 255 octets
+        name = shared(labels)  # the question's own (shared) name; raises NameTooLong past 255 octets
         hit = _names.keep(labels, (name, b"".join(bytes((len(x),)) + x for x in labels).lower()))
     return hit
 
