@@ -154,7 +154,7 @@ def _nsec_cover(records: Sequence[NsecRecord],
 def _nsec_closest_encloser(qname: dns.name.Name, cover: NsecRecord) -> dns.name.Name:
     """The longest ancestor of qname shared with the covering record's owner or next name."""
     common = max(qname.fullcompare(cover.owner)[2], qname.fullcompare(cover.next)[2])
-    return qname.split(common)[1]
+    return shared(qname.labels[len(qname.labels) - common:])  # qname.split(common)[1], shared
 
 
 def nsec_nodata(records: Sequence[NsecRecord], qname: dns.name.Name, qtype: int) -> Proof:

@@ -24,12 +24,11 @@ from sigchain.core.dnssec.rrsig import (
     time_status,
     wrong_fields,
 )
-from sigchain.core.validate import proofs
 from sigchain.core.validate.memo import Verified
 from sigchain.core.validate.proofs import Nsec3Record
 from sigchain.core.validate.verdict import Evidence, Link, Status
 from sigchain.core.zone import nsec3hash
-from sigchain.core.zone.sharedname import share
+from sigchain.core.zone.sharedname import share, shared
 from sigchain.errors import InputError
 from sigchain.findings import Finding, Param
 
@@ -124,7 +123,7 @@ def _remaining(expiration: int, now: int) -> int:
 
 def _source_of_synthesis(owner: dns.name.Name, labels: int) -> dns.name.Name:
     """`*.<the last `labels` labels of owner>` (RFC 4035 §5.3.2)."""
-    return proofs.wildcard_of(owner.split(labels + 1)[1])
+    return shared((b"*", *owner.labels[len(owner.labels) - (labels + 1):]))  # no Name for the split
 
 
 class SignatureChecks:
