@@ -85,3 +85,32 @@ def test_reply_flags_text_is_dnspythons() -> None:
         m.flags = flags
         assert _flags(m) == dns.flags.to_text(flags).lower()
         assert _flags(m) is _flags(m)
+
+
+@pytest.mark.parametrize("edns", [None, 0])
+def test_reply_rcode_is_dnspythons(edns: int | None) -> None:
+    """`rcode_of` gives what `Message.rcode()` gives, extended RCODEs (EDNS) included, for
+    each value however often it is asked."""
+    from sigchain.core.resolve.exchange import rcode_of
+
+    q = dns.message.make_query("a.test.", dns.rdatatype.A, use_edns=edns)
+    values = range(16) if edns is None else (*range(24), 3841, 4095)
+    for value in (*values, *values):
+        r = dns.message.make_response(q)
+        r.set_rcode(dns.rcode.Rcode.make(value))
+        r.flags |= dns.flags.AA | dns.flags.CD
+        assert rcode_of(r) == r.rcode() and type(rcode_of(r)) is type(r.rcode())
+
+
+def test_a_datagram_is_from_the_server_by_address_and_port() -> None:
+    """The source of a datagram is the server queried when its address (however spelled) and
+    port are the server's."""
+    from sigchain.edge.transport import _from_server
+
+    v4, v6 = Server("127.0.0.1"), Server("::1")
+    assert _from_server(("127.0.0.1", 53), v4)
+    assert not _from_server(("127.0.0.1", 5353), v4)
+    assert not _from_server(("127.0.0.2", 53), v4)
+    assert _from_server(("::1", 53, 0, 0), v6) and _from_server(("0:0::1", 53, 0, 0), v6)
+    assert not _from_server(("0:0::1", 54, 0, 0), v6) and not _from_server(("::2", 53, 0, 0), v6)
+    assert not _from_server("127.0.0.1", v4) and not _from_server(("127.0.0.1",), v4)

@@ -98,6 +98,38 @@ def test_copies_are_independent():
     assert read_reply(SIGNED).answer[0].ttl == 200
 
 
+def test_the_same_records_under_new_owners_are_their_own_rrsets():
+    """A wildcard's expansions: the same records under a new owner in each reply read as
+    dnspython reads them, each RRset under its own owner and independent of the others."""
+    def expanded(owner: str) -> bytes:
+        return _reply(qname=owner, answer=[(owner, 300, "A", "192.0.2.1"), (owner, 300, "A", "192.0.2.2"),
+                                           (owner, 300, "RRSIG", RRSIG)])
+
+    wires = [expanded(f"n{i}.Wild.example.test.") for i in range(3)]
+    for wire in wires:
+        _same(wire)
+    first, second = read_reply(wires[1]), read_reply(wires[2])
+    assert [r.name.to_text() for r in second.answer] == ["n2.Wild.example.test."] * 2
+    first.answer[0].add(dns.rdata.from_text("IN", "A", "192.0.2.99"))
+    first.answer[0].ttl = 1
+    first.answer[0].name = dns.name.from_text("changed.test.")
+    for wire in wires:
+        _same(wire)
+    assert len(second.answer[0]) == 2 and second.answer[0].ttl == 300
+
+
+def test_names_read_are_the_shared_names():
+    """A reply's names are the SharedNames the resolver already holds for those labels (its
+    question's, its zones'), not another object per reply."""
+    from sigchain.core.zone.sharedname import shared
+
+    qname = dns.name.from_text("Fresh1.Example.test.")
+    mine = shared(qname.labels)
+    got = read_reply(_reply(qname="Fresh1.Example.test.",
+                            answer=[("Fresh1.Example.test.", 300, "A", "192.0.2.1")]))
+    assert got.question[0].name is mine and got.answer[0].name is mine
+
+
 def test_ttl_past_31_bits_is_zero():
     wire = _header(an=1) + QUESTION + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 0x80000000, 4) + \
         bytes([192, 0, 2, 1])

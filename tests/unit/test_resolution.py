@@ -452,3 +452,20 @@ def test_give_up_ends_the_resolution_unanswered() -> None:
     assert res.next_query() is None and isinstance(res.outcome, Failed)
     assert res.outcome.unreachable and res.outcome.reason == "time budget of 1 s spent"
     assert [e.error for e in res.outcome.exchanges] == ["192.0.2.1: timed out"]
+
+
+def test_merged_rrsets_leave_the_responses_alone() -> None:
+    """RRsets of several responses merged by (owner, type, covered): one met once is passed
+    on as it is, one met again is a copy holding both records, and no response changes."""
+    from sigchain.core.resolve.resolution import _merge
+
+    a1 = dns.rrset.from_text("a.test.", 300, "IN", "A", "192.0.2.1")
+    a2 = dns.rrset.from_text("A.Test.", 300, "IN", "A", "192.0.2.2")
+    mx = dns.rrset.from_text("a.test.", 300, "IN", "MX", "10 mx.test.")
+    b = dns.rrset.from_text("b.test.", 300, "IN", "A", "192.0.2.3")
+    before = [r.copy() for r in (a1, a2, mx, b)]
+    merged = _merge([a1, mx, a2, b])
+    assert [len(r) for r in merged] == [2, 1, 1]
+    assert merged[0] is not a1 and set(merged[0]) == set(a1) | set(a2)
+    assert merged[1] is mx and merged[2] is b
+    assert [a1, a2, mx, b] == before and len(a1) == 1 and len(a2) == 1

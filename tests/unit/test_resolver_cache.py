@@ -343,6 +343,18 @@ def test_size_estimate_is_the_wire_length(text: str) -> None:
     assert _rrsets_size([r]) == rendered
 
 
+def test_size_remembered_for_the_very_rdata_only() -> None:
+    """A size the cache remembers answers for that rdata object alone: an entry left under
+    its id by another object is not taken for it."""
+    from sigchain.core.resolve import cache
+
+    soa = rrset("example. 60 SOA ns.example. host.example. 1 7200 3600 1209600 300")[0]
+    longer = rrset("example. 60 SOA a-much-longer-name.example. host.example. 1 7200 3600 1209600 300")[0]
+    assert cache._rdata_size(soa) == cache._rdata_size(soa) == len(soa.to_digestable())
+    cache._SIZES[id(longer)] = (soa, cache._rdata_size(soa))
+    assert cache._rdata_size(longer) == len(longer.to_digestable()) != cache._rdata_size(soa)
+
+
 @pytest.mark.parametrize("rcode,edns", [(dns.rcode.NOERROR, True), (dns.rcode.NXDOMAIN, True),
                                         (dns.rcode.NOERROR, False), (dns.rcode.BADVERS, True)])
 def test_kept_reply_is_what_make_response_gave(rcode: int, edns: bool) -> None:
@@ -373,4 +385,9 @@ def test_kept_reply_is_what_make_response_gave(rcode: int, edns: bool) -> None:
     assert new.to_wire() == old.to_wire() and new == old
     assert (new.flags, new.ednsflags, new.edns, new.payload, new.options, new.rcode()) == (
         old.flags, old.ednsflags, old.edns, old.payload, old.options, old.rcode())
+    assert (new.request_payload, new.pad) == (old.request_payload, old.pad)
+    if edns:  # the kept copy's EDNS is its own: setting it leaves the reply's alone
+        assert new.opt is not reply.opt
+        new.ednsflags = 0
+        assert reply.ednsflags == old.ednsflags
     assert new.question[0].name.to_text() == "Www.Example."

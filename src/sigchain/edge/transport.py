@@ -73,6 +73,8 @@ def _from_server(source: object, server: Server) -> bool:
     """Whether a datagram's source (address, port, …) is the server queried."""
     if not isinstance(source, tuple) or len(source) < 2:
         return False
+    if source[0] == server.host:  # the same text (from the kernel: a valid address)
+        return source[1] == server.port
     try:
         same = dns.inet.inet_pton(dns.inet.af_for_address(source[0]), source[0]) == \
             dns.inet.inet_pton(dns.inet.af_for_address(server.host), server.host)

@@ -16,7 +16,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve.cache import Cache
-from sigchain.core.resolve.exchange import Outcome, Query, Reply, ResolutionLimits
+from sigchain.core.resolve.exchange import Outcome, Query, Reply, ResolutionLimits, rcode_of
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.resolve.selection import Selection
 from sigchain.core.validate.anchors import Server
@@ -121,7 +121,7 @@ class Upstream:
         """Keep an answer (never a referral's glue or other additional data: those are used
         for this resolution only, within bailiwick); note the TTL of referrals' NS RRsets."""
         m = reply.message
-        if m.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        if rcode_of(m) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             return
         zone = query.zone or dns.name.root
         kind, child = Resolution._classify(m, zone, query.qname, query.rdtype)

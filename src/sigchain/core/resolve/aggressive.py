@@ -13,9 +13,10 @@ import dns.rcode
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, canonical_key
+from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, canonical_key, parsed
 from sigchain.core.validate.verdict import Evidence, Question, ZoneCut
 from sigchain.core.zone import nsec3hash
+from sigchain.core.zone.sharedname import shared
 
 MAX_RECORDS = 64  # NSEC/NSEC3 RRsets kept per zone (the most recent)
 MAX_PROOF = 8  # records offered to the validator for one question
@@ -59,9 +60,8 @@ class ZoneDenials:
         for r in rrsets:
             if r.rdtype in (RdataType.NSEC, RdataType.NSEC3) and r.name.is_subdomain(self.zone):
                 self.records.pop((r.name, r.rdtype), None)
-                parse = NsecRecord.from_rdata if r.rdtype == RdataType.NSEC else Nsec3Record.from_rdata
                 self.records[(r.name, r.rdtype)] = (r, sigs.get((r.name, r.rdtype)),
-                                                    tuple(parse(r.name, rd) for rd in r))
+                                                    tuple(parsed(r.name, rd) for rd in r))
         while len(self.records) > MAX_RECORDS:
             del self.records[next(iter(self.records))]
 
@@ -90,23 +90,23 @@ def wildcard_zone(answer: Sequence[dns.rrset.RRset]) -> dns.name.Name | None:
 
 def _targets(qname: dns.name.Name, zone: dns.name.Name) -> Iterator[dns.name.Name]:
     """The names a denial of qname may rest on: qname, its ancestors down to the zone, and the
-    wildcard at each of them."""
+    wildcard at each of them (shared names: the same few for every name under a zone)."""
     n = qname
     while True:
         yield n
         if n == zone or len(n) <= len(zone):
             return
         parent = n.parent()
-        yield dns.name.Name((b"*", *parent.labels))
+        yield shared((b"*", *parent.labels))
         n = parent
 
 
-def _relevant(d: ZoneDenials, qname: dns.name.Name) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None]]:
-    """The records that match or cover a name the denial of `qname` needs (no signature checked
-    yet: the validator does that); [] when none matches or covers qname or one of its
-    ancestors below the zone — every proof (NXDOMAIN, NODATA, wildcard) needs one such record,
-    and without it the validator could only say no, at the cost of its signature checks."""
-    targets = list(_targets(qname, d.zone))
+def _relevant(d: ZoneDenials, targets: list[dns.name.Name]) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None]]:
+    """The records that match or cover one of `targets` (`_targets` of a question's name: the
+    names its denial needs; no signature checked yet: the validator does that); [] when none
+    matches or covers qname or one of its ancestors below the zone — every proof (NXDOMAIN,
+    NODATA, wildcard) needs one such record, and without it the validator could only say no,
+    at the cost of its signature checks."""
     own = [i for i, t in enumerate(targets) if t.labels[:1] != (b"*",) and (t != d.zone or i == 0)]
     keys = [canonical_key(t) for t in targets]
     out = []
@@ -121,7 +121,7 @@ def _relevant(d: ZoneDenials, qname: dns.name.Name) -> list[tuple[dns.rrset.RRse
                     continue
                 key = (rec.salt, rec.iterations)
                 if key not in hashes:
-                    hashes[key] = [nsec3hash.nsec3_digest(t, rec.salt, rec.iterations)
+                    hashes[key] = [nsec3hash.kept_digest(t, rec.salt, rec.iterations)
                                    for t in targets]
                 hits = [i for i, h in enumerate(hashes[key]) if h == rec.hash or rec.covers(h)]
             if hits:
@@ -137,7 +137,8 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int) -> list[Evidenc
     bears on the name."""
     if not qname.is_subdomain(d.zone) or qtype in (RdataType.DS, RdataType.RRSIG):
         return []
-    found = _relevant(d, qname)
+    targets = list(_targets(qname, d.zone))
+    found = _relevant(d, targets)
     if not found:
         return []
     proof: list[dns.rrset.RRset] = []
@@ -147,7 +148,7 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int) -> list[Evidenc
             proof.append(sig)
     q = Question(qname, qtype)
     out = []
-    for owner in _targets(qname, d.zone):
+    for owner in targets:
         source = d.wildcards.get((owner, qtype)) if owner.labels[:1] == (b"*",) else None
         if source is not None:
             answer = (_renamed(source[0], qname), _renamed(source[1], qname))

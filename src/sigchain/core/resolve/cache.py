@@ -23,9 +23,11 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.resolve.aggressive import ZoneDenials
 from sigchain.core.resolve.ede import Ede
+from sigchain.core.resolve.exchange import rcode_of
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.verdict import Status, ZoneCut
 from sigchain.core.zone.sharedname import lower_labels, shared
+from sigchain.memo import Kept
 
 ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, beyond its records (measured roughly)
 
@@ -115,6 +117,22 @@ def _name_size(name: dns.name.Name) -> int:
 
 
 def _rdata_size(rd: dns.rdata.Rdata) -> int:
+    """The rdata's wire length (uncompressed), remembered by the rdata object (held by the
+    entry, so its id is not reused while kept; rdata are immutable): a cold name's answer
+    carries its zone's SOA, NSEC/NSEC3 and RRSIG records, the same objects every time."""
+    if rd.rdtype == RdataType.A:
+        return 4
+    kept = _SIZES.get(id(rd))
+    if kept is not None and kept[0] is rd:
+        return kept[1]
+    return _SIZES.keep(id(rd), (rd, _wire_size(rd)))[1]
+
+
+MAX_SIZES = 4096  # rdata sizes kept by `_rdata_size` (all dropped when full)
+_SIZES: Kept[int, tuple[dns.rdata.Rdata, int]] = Kept(MAX_SIZES)
+
+
+def _wire_size(rd: dns.rdata.Rdata) -> int:
     """The rdata's wire length (uncompressed), read off its fields for the types a resolver
     keeps most (rendering every record to count it cost more than keeping it)."""
     t = rd.rdtype
@@ -172,13 +190,24 @@ def kept_reply(qname: dns.name.Name, qtype: int, message: dns.message.Message) -
     gave, made directly (making the query and the response cost more than the rest)."""
     kept = dns.message.QueryMessage(id=0)
     kept.flags = message.flags
-    kept.set_rcode(message.rcode())
+    kept.set_rcode(rcode_of(message))
     kept.question = [dns.rrset.RRset(qname, dns.rdataclass.IN, qtype)]
     kept.answer = list(message.answer)
     kept.authority = list(message.authority)
-    if message.edns >= 0:
-        kept.use_edns(0, message.ednsflags, message.payload, options=message.options)
+    _edns_from(kept, message)
     return kept
+
+
+def _edns_from(kept: dns.message.Message, message: dns.message.Message) -> None:
+    """`kept.use_edns(0, …)` with `message`'s EDNS flags, payload and options, if it has EDNS:
+    for EDNS version 0 a copy of its OPT RRset, which is what that makes (use_edns builds the
+    OPT record and its RRset anew, hashing the record, for every upstream reply)."""
+    if message.opt is not None and message.edns == 0:
+        kept.opt = message.opt.copy()  # its own RRset (a TTL set on it is the copy's alone)
+        kept.request_payload = message.payload
+        kept.pad = 0
+    elif message.edns >= 0:
+        kept.use_edns(0, message.ednsflags, message.payload, options=message.options)
 
 
 _ZONE_KINDS = frozenset("zkin")  # delegations, validated keys, insecure zones, denials
@@ -290,8 +319,7 @@ class Cache:
         m = dns.message.Message(id=0)
         m.flags = kept.flags
         m.question = kept.question
-        if kept.edns >= 0:
-            m.use_edns(0, kept.ednsflags, kept.payload, options=kept.options)
+        _edns_from(m, kept)
         m.answer = [_aged(r, entry.ttl, age) for r in kept.answer]
         m.authority = [_aged(r, entry.ttl, age) for r in kept.authority]
         entry.aged = (now, m)
@@ -301,7 +329,7 @@ class Cache:
                       now: int) -> None:
         """Keep an upstream reply that answers (qname, qtype) — not a referral (delegations
         are kept by `store_delegation`) and never its additional section."""
-        ttl = data_ttl(message.rcode(), qtype, message.answer, message.authority, self.limits)
+        ttl = data_ttl(rcode_of(message), qtype, message.answer, message.authority, self.limits)
         kept = kept_reply(qname, qtype, message)
         size = _rrsets_size((*kept.answer, *kept.authority)) + ENTRY_OVERHEAD
         self._put(("m", qname, qtype), _Message(kept, now, ttl, size))

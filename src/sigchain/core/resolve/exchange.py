@@ -78,6 +78,19 @@ def query_wire(m: dns.message.Message) -> bytes:
 
 
 _DO = 0x8000  # the OPT TTL of EDNS version 0 with DO set
+_RCODES: dict[int, dns.rcode.Rcode] = {}  # at most 4096: the 12-bit values
+
+
+def rcode_of(message: dns.message.Message) -> dns.rcode.Rcode:
+    """`message.rcode()` (the header's 4 bits and the EDNS 8 above them), each value's Rcode
+    made once: dnspython makes the enum member again on every call, and one resolution asks
+    a dozen times."""
+    value = (int(message.flags) & 0x000F) | ((message.ednsflags >> 20) & 0xFF0)
+    rcode = _RCODES.get(value)
+    if rcode is None:
+        rcode = _RCODES[value] = dns.rcode.Rcode.make(value)
+    return rcode
+
 _QUESTION = struct.Struct("!HH")
 _EMPTY_QUESTION_OK = frozenset((dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode.NOTIMP, dns.rcode.REFUSED))
 
@@ -103,7 +116,7 @@ class Outgoing:
         if not reply.flags & dns.flags.QR or reply.id != self.id or reply.flags & 0x7800:
             return False  # not a response, another ID, or an opcode other than QUERY
         if not reply.question:
-            return reply.rcode() in _EMPTY_QUESTION_OK
+            return rcode_of(reply) in _EMPTY_QUESTION_OK
         origin = reply.origin
         for r in reply.question:
             name = r.name.derelativize(origin) if origin else r.name

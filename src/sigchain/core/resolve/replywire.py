@@ -23,7 +23,7 @@ import dns.rrset
 import dns.wire
 from dns.rdatatype import RdataType
 
-from sigchain.core.zone.sharedname import SharedName, shared
+from sigchain.core.zone.sharedname import shared
 from sigchain.memo import Kept
 
 _HEADER = struct.Struct("!HHHHHH")
@@ -46,6 +46,7 @@ MAX_KEPT = 10_000  # names, rdata and RRsets kept across replies (each lot dropp
 _names: Kept[tuple[bytes, ...], tuple[dns.name.Name, bytes]] = Kept(MAX_KEPT)  # labels → (name, key)
 _kept_rdata: Kept[tuple[object, ...], dns.rdata.Rdata] = Kept(MAX_KEPT)  # `_share_key` → rdata
 _kept_rrsets: Kept[tuple[object, ...], dns.rrset.RRset] = Kept(MAX_KEPT)  # never handed out: copies are
+_kept_records: Kept[tuple[object, ...], dns.rrset.RRset] = Kept(MAX_KEPT)  # the same, by all but the owner
 
 
 class _Unusual(Exception):
@@ -56,7 +57,7 @@ def _name(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, bytes]:
     """The (shared) Name for `labels` (root label included) and its lower-cased wire key."""
     hit = _names.get(labels)
     if hit is None:
-        name = SharedName(labels)  # raises NameTooLong past 255 octets
+        name = shared(labels)  # the question's own (shared) name; raises NameTooLong past 255 octets
         hit = _names.keep(labels, (name, b"".join(bytes((len(x),)) + x for x in labels).lower()))
     return hit
 
@@ -174,6 +175,13 @@ def _rrset(wire: bytes, name: dns.name.Name, labels: tuple[bytes, ...], rdclass:
         kept = _kept_rrsets.get(key)
         if kept is not None:
             return kept.copy()
+        # the same records under another owner (a wildcard's expansions, one per new name):
+        # the set they make does not depend on the owner, and a copy hashes none of them
+        alike = _kept_records.get(key[1:])
+        if alike is not None:
+            rrset = alike.copy()
+            rrset.name = name
+            return rrset
     rrset = dns.rrset.RRset(name, rdclass, rdtype, covers)
     rrset.ttl = ttl
     items = rrset.items
@@ -185,6 +193,7 @@ def _rrset(wire: bytes, name: dns.name.Name, labels: tuple[bytes, ...], rdclass:
         if rd not in items:
             items[rd] = None
     if shared:
+        _kept_records.keep(key[1:], rrset)
         return _kept_rrsets.keep(key, rrset).copy()
     return rrset
 

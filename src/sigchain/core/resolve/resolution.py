@@ -46,11 +46,13 @@ from sigchain.core.resolve.exchange import (
     Query,
     Reply,
     ResolutionLimits,
+    rcode_of,
 )
 from sigchain.core.resolve.minimise import minimised
 from sigchain.core.validate.anchors import Server, ipv4_first
 from sigchain.core.validate.validator import Evidence, Question, ZoneCut
 from sigchain.core.zone.chain import follow
+from sigchain.core.zone.sharedname import share
 
 
 class _Fail(Exception):
@@ -129,7 +131,7 @@ def chain_target(message: dns.message.Message, name: dns.name.Name, rdtype: int)
     if chain.stop != "open":
         return None  # complete, or a loop / overlong name: the validator sees what there is
     n = chain.end
-    if n == name or message.rcode() == dns.rcode.NXDOMAIN:
+    if n == name or rcode_of(message) == dns.rcode.NXDOMAIN:
         return None
     if any(n.is_subdomain(owner) for owner in _soa_owners(message.authority)):
         return None
@@ -147,7 +149,7 @@ class Resolution:
         if (server is None) == (not hints):
             raise ValueError("give exactly one of root hints (iterative) or a server")
         self.question = question
-        self.anchors = set(anchors)
+        self.anchors = {share(a) for a in anchors}  # compared with every zone and name met
         self.server = server
         self.fallbacks = tuple(fallbacks)  # server mode: asked in turn when `server` does not answer
         self.minimise = minimise  # iterative mode: QNAME minimisation (RFC 9156, relaxed)
@@ -156,7 +158,8 @@ class Resolution:
         self.recursive: bool | None = None
         self.zones: dict[dns.name.Name, _ZoneServers] = {}
         if hints:
-            self.zones[dns.name.root] = _ZoneServers(dns.name.root, ipv4_first(hints))
+            root = share(dns.name.root)
+            self.zones[root] = _ZoneServers(root, ipv4_first(hints))
             # delegations a resolver learned earlier (its cache): start from the deepest one
             for zone, servers in (known or {}).items():
                 if servers:
@@ -187,7 +190,7 @@ class Resolution:
         if reply is None:
             self.exchanges.append(Exchange(query, None, None, error=error or "no answer"))
         else:
-            self.exchanges.append(Exchange(query, reply.server, dns.rcode.to_text(reply.message.rcode()),
+            self.exchanges.append(Exchange(query, reply.server, dns.rcode.to_text(rcode_of(reply.message)),
                                            reply.tcp, reply.size, flags=_flags(reply.message),
                                            ignored=reply.ignored))
         self._advance((reply, error))
@@ -287,7 +290,7 @@ class Resolution:
                 raise _Fail(f"no server of {zone.name} answered {qname} "
                             f"{dns.rdatatype.to_text(rdtype)}: {error}", unreachable=True)
             m = reply.message
-            rcode = m.rcode()
+            rcode = rcode_of(m)
             if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 problems.append(f"{reply.server}: {dns.rcode.to_text(rcode)}")
                 servers = [s for s in servers if s != reply.server]
@@ -310,7 +313,7 @@ class Resolution:
         """After a minimised query: the child zone it was referred to; "deeper" (the name
         exists, not as a cut: add a label); or "full" (ask the real question — on NXDOMAIN,
         so that the proof comes for the name asked; on any error, as relaxed mode does)."""
-        if reply is None or reply.message.rcode() != dns.rcode.NOERROR:
+        if reply is None or rcode_of(reply.message) != dns.rcode.NOERROR:
             return "full"
         kind, child = self._classify(reply.message, zone, ask, RdataType.A)
         if kind == "referral" and isinstance(child, dns.name.Name):
@@ -332,7 +335,7 @@ class Resolution:
     def _classify(m: dns.message.Message, zone: dns.name.Name, qname: dns.name.Name,
                   rdtype: int) -> tuple[str, dns.name.Name | str | None]:
         """("answer", None), ("referral", child zone) or ("lame", why)."""
-        if m.rcode() == dns.rcode.NXDOMAIN or m.answer or m.flags & dns.flags.AA:
+        if rcode_of(m) == dns.rcode.NXDOMAIN or m.answer or m.flags & dns.flags.AA:
             return "answer", None
         if any(r.rdtype == RdataType.SOA for r in m.authority):
             return "answer", None
@@ -395,10 +398,10 @@ class Resolution:
         name = q.name
         for _ in range(self.limits.max_chain + 1):
             m = yield from self._fetch(name, q.rdtype, "question" if name == q.name else "CNAME target")
-            if m.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            if rcode_of(m) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 where = f"{self.server}" if self.server else "the server"
-                raise _Fail(f"{dns.rcode.to_text(m.rcode())} from {where} for {name} "
-                            f"{dns.rdatatype.to_text(q.rdtype)}", rcode=m.rcode(), ede=_ede(m))
+                raise _Fail(f"{dns.rcode.to_text(rcode_of(m))} from {where} for {name} "
+                            f"{dns.rdatatype.to_text(q.rdtype)}", rcode=rcode_of(m), ede=_ede(m))
             messages.append(m)
             target = chain_target(m, name, q.rdtype)
             if target is None:
@@ -411,7 +414,7 @@ class Resolution:
         answer = _merge(r for m in messages for r in m.answer)
         authority = _merge(r for m in messages for r in m.authority
                            if not (r.rdtype == RdataType.NS or r.covers == RdataType.NS))
-        rcode = messages[-1].rcode()
+        rcode = rcode_of(messages[-1])
 
         cuts = yield from self._zones(names, answer, authority)
         evidence = Evidence(q, rcode, tuple(answer), tuple(authority), tuple(c.freeze() for c in cuts))
@@ -469,16 +472,16 @@ class Resolution:
     def _link(self, zone: dns.name.Name, rdtype: int) -> Generator[Query, tuple[Reply | None, str], dns.message.Message | None]:
         """A zone's DS or DNSKEY RRset; a failure becomes a note (the validator then reports
         what is missing) unless the query budget is spent."""
-        what = f"{zone} {dns.rdatatype.to_text(rdtype)}"
+        kind = dns.rdatatype.to_text(rdtype)
         try:
-            m = yield from self._fetch(zone, rdtype, f"{dns.rdatatype.to_text(rdtype)} link")
+            m = yield from self._fetch(zone, rdtype, f"{kind} link")
         except _Fail as fail:
             if len(self.exchanges) >= self.limits.max_queries:
                 raise
-            self.notes.append(f"{what}: {fail.reason}")
+            self.notes.append(f"{zone} {kind}: {fail.reason}")
             return None
-        if m.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            self.notes.append(f"{what}: {dns.rcode.to_text(m.rcode())}")
+        if rcode_of(m) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            self.notes.append(f"{zone} {kind}: {dns.rcode.to_text(rcode_of(m))}")
             return None
         return m
 
@@ -494,13 +497,20 @@ class Resolution:
 
 
 def _merge(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
-    """RRsets from several responses, each (owner, type, covered) once, first seen first."""
+    """RRsets from several responses, each (owner, type, covered) once, first seen first. One
+    met once is the response's own object (nothing changes the RRsets of a response, the
+    evidence or the cache: TTLs are counted down on copies); one met again becomes a copy
+    that takes in the others' records, so no response's RRset is changed."""
     out: dict[tuple[dns.name.Name, int, int], dns.rrset.RRset] = {}
+    copied: set[tuple[dns.name.Name, int, int]] = set()
     for r in rrsets:
         key = (r.name, r.rdtype, r.covers)
-        if key in out:
-            out[key].union_update(r)
-        else:
-            copy = r.copy()  # the rdata as they are: no re-hashing
-            out[key] = copy
+        first = out.get(key)
+        if first is None:
+            out[key] = r
+            continue
+        if key not in copied:
+            first = out[key] = first.copy()  # the rdata as they are: no re-hashing
+            copied.add(key)
+        first.union_update(r)
     return list(out.values())

@@ -110,12 +110,11 @@ class Denials(TrustChain):
                 continue
             ttls.append(checked.ttl)
             for rd in s.rrset:
+                record = proofs.parsed(s.name, rd)
                 if s.rdtype == RdataType.NSEC:
-                    nsecs.append(NsecRecord.from_rdata(s.name, rd))
-                else:
-                    record = Nsec3Record.from_rdata(s.name, rd)
-                    if record is not None:
-                        nsec3s.append(record)
+                    nsecs.append(record)  # type: ignore[arg-type]
+                elif record is not None:
+                    nsec3s.append(record)  # type: ignore[arg-type]
 
         proof = self._prove(zone, nsecs, nsec3s, claim, name, qtype, closest_encloser)
         if not report:

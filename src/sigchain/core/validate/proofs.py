@@ -21,8 +21,9 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.zone.nsec3hash import NSEC3_FLAG_OPTOUT, NSEC3_SHA1
 from sigchain.core.zone.shape import bitmap_types
-from sigchain.core.zone.sharedname import shared
+from sigchain.core.zone.sharedname import lower_labels, shared
 from sigchain.findings import Param
+from sigchain.memo import Kept
 
 WRONG_SIDE = "DENIAL_WRONG_SIDE"  # finding codes a failed proof carries
 UNPROVEN = "DENIAL_UNPROVEN"
@@ -80,7 +81,7 @@ def canonical_key(name: dns.name.Name) -> tuple[bytes, ...]:
     root down, each lowercased; a name sorts before the names below it. Compared as tuples of
     bytes, so an NSEC's coverage costs a few tuple comparisons instead of dnspython's
     label-by-label `fullcompare`."""
-    return tuple(label.lower() for label in reversed(name.labels))
+    return tuple(reversed(lower_labels(name)))
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def _nsec_cover(records: Sequence[NsecRecord],
 def _nsec_closest_encloser(qname: dns.name.Name, cover: NsecRecord) -> dns.name.Name:
     """The longest ancestor of qname shared with the covering record's owner or next name."""
     common = max(qname.fullcompare(cover.owner)[2], qname.fullcompare(cover.next)[2])
-    return qname.split(common)[1]
+    return shared(qname.labels[len(qname.labels) - common:])  # qname.split(common)[1], shared
 
 
 def nsec_nodata(records: Sequence[NsecRecord], qname: dns.name.Name, qtype: int) -> Proof:
@@ -277,6 +278,24 @@ class Nsec3Record:
 
 
 Hasher = Callable[[dns.name.Name, Nsec3Record], bytes]
+
+MAX_PARSED = 4096  # records kept by `parsed` (all dropped when full)
+_PARSED: Kept[tuple[int, tuple[bytes, ...]], tuple[dns.rdata.Rdata, NsecRecord | Nsec3Record | None]] = \
+    Kept(MAX_PARSED)
+
+
+def parsed(owner: dns.name.Name, rd: dns.rdata.Rdata) -> NsecRecord | Nsec3Record | None:
+    """`NsecRecord.from_rdata` or `Nsec3Record.from_rdata` for an NSEC or NSEC3 rdata,
+    remembered by the rdata object (held by the entry, so its id is not reused while kept;
+    rdata are immutable) and the owner's labels: a resolver's replies and kept denials share
+    their rdata objects, and the same records prove the denials of many names."""
+    key = (id(rd), owner.labels)
+    kept = _PARSED.get(key)
+    if kept is not None and kept[0] is rd:
+        return kept[1]
+    record = NsecRecord.from_rdata(owner, rd) if rd.rdtype == RdataType.NSEC else \
+        Nsec3Record.from_rdata(owner, rd)
+    return _PARSED.keep(key, (rd, record))[1]
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,11 @@ from sigchain.core.dnssec.rrsig import (
     time_status,
     wrong_fields,
 )
-from sigchain.core.validate import proofs
 from sigchain.core.validate.memo import Verified
 from sigchain.core.validate.proofs import Nsec3Record
 from sigchain.core.validate.verdict import Evidence, Link, Status
 from sigchain.core.zone import nsec3hash
-from sigchain.core.zone.sharedname import share
+from sigchain.core.zone.sharedname import share, shared
 from sigchain.errors import InputError
 from sigchain.findings import Finding, Param
 
@@ -124,7 +123,7 @@ def _remaining(expiration: int, now: int) -> int:
 
 def _source_of_synthesis(owner: dns.name.Name, labels: int) -> dns.name.Name:
     """`*.<the last `labels` labels of owner>` (RFC 4035 §5.3.2)."""
-    return proofs.wildcard_of(owner.split(labels + 1)[1])
+    return shared((b"*", *owner.labels[len(owner.labels) - (labels + 1):]))  # no Name for the split
 
 
 class SignatureChecks:
@@ -179,17 +178,18 @@ class SignatureChecks:
             problem("RRSIG_MISSING", algorithm=sorted({alg for alg, _ in keys}), zone=zone.to_text())
         candidates: list[tuple[RRSIG, Sequence[Key]]] = []
         skew = self.limits.clock_skew
+        owner_labels = rrsig_labels(owner)
         for sig in signed.sigs:
             ids: dict[str, Param] = {"algorithm": sig.algorithm, "tag": sig.key_tag}
             wrong = wrong_fields(signer_is_zone=sig.signer == zone, labels=sig.labels,
-                                 owner_labels=rrsig_labels(owner), may_expand=True)
+                                 owner_labels=owner_labels, may_expand=True)
             if "signer" in wrong:
                 problem("RRSIG_FIELDS_WRONG", **ids, field="signer", found=sig.signer.to_text(),
                         expected=zone.to_text())
                 continue
             if "labels" in wrong:
                 problem("RRSIG_FIELDS_WRONG", **ids, field="labels", found=sig.labels,
-                        expected=f"at most {rrsig_labels(owner)}")
+                        expected=f"at most {owner_labels}")
                 continue
             status = time_status(sig.inception - skew, sig.expiration + skew, self.now)
             if status == "expired":
@@ -209,7 +209,7 @@ class SignatureChecks:
         per_rrset, per_tag = self.limits.max_verifications_per_rrset, self.limits.max_keys_per_tag
         for sig, matching in candidates:
             signer_owner = owner
-            if sig.labels < rrsig_labels(owner):  # wildcard expansion (RFC 4035 §5.3.2)
+            if sig.labels < owner_labels:  # wildcard expansion (RFC 4035 §5.3.2)
                 signer_owner = _source_of_synthesis(owner, sig.labels)
             data: bytes | None = None  # rendered for the first check the memo cannot answer
             alg = algorithms.get(sig.algorithm)
@@ -260,6 +260,6 @@ class SignatureChecks:
             if len(self.hashes) >= self.limits.max_nsec3_hashes:
                 raise LimitHit("max_nsec3_hashes", self.limits.max_nsec3_hashes,
                                 "NSEC3 hash computations per question")
-            self.hashes[key] = nsec3hash.nsec3_digest(name, record.salt, record.iterations)
+            self.hashes[key] = nsec3hash.kept_digest(name, record.salt, record.iterations)
         return self.hashes[key]
 

@@ -4,6 +4,8 @@ trust anchor or the parent's DS RRset (RFC 4035 §5.1, §5.2; RFC 4509; RFC 6840
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Any
 
 import dns.dnssec
 import dns.name
@@ -19,6 +21,7 @@ from sigchain.core.validate.signatures import (
     DS,
     RRSIG,
     Key,
+    KeyMap,
     SignatureChecks,
     Signed,
     ZoneKeys,
@@ -28,6 +31,7 @@ from sigchain.core.validate.signatures import (
 )
 from sigchain.core.validate.verdict import Link, Status
 from sigchain.errors import InputError
+from sigchain.memo import Kept
 from sigchain.model.keys import FLAG_REVOKE, FLAG_ZONE
 
 
@@ -42,6 +46,19 @@ def unusable(rd: DNSKEY, policy: DnssecPolicy) -> str:
     if not policy.may_validate(rd.algorithm):
         return f"algorithm {rd.algorithm} is not supported"
     return ""
+
+
+MAX_KEYSETS = 256  # zones' key sets kept by `TrustChain._keyset` (all dropped when full)
+_KEYSETS: Kept[tuple[Any, ...], tuple[Any, ...]] = Kept(MAX_KEYSETS)
+
+
+def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+def _frozen(keys: dict[tuple[int, int], list[Key]]) -> KeyMap:
+    """A key map that no validation can change: it is shared by the ones that follow."""
+    return MappingProxyType({k: tuple(v) for k, v in keys.items()})
 
 
 class TrustChain(SignatureChecks):
@@ -133,20 +150,47 @@ class TrustChain(SignatureChecks):
             self.findings.append(finding("DNSKEY_MISSING", {"source": source, "zone": zone.to_text()},
                                           zone, RdataType.DNSKEY))
             return ZoneKeys(Status.BOGUS)
-        entry = self._entry_keys(zone, dnskey, usable, usable_keys, source)
+        entry, keys = self._keyset(zone, dnskey, usable, usable_keys, source)
         if not entry:
             return ZoneKeys(Status.BOGUS)
-        checked = self._check(dnskey, zone, entry)
+        checked = self._check(dnskey, zone, entry)  # every time: the RRSIGs' validity times
         if not checked.ok:
             self.findings.extend(checked.problems)
             return ZoneKeys(Status.BOGUS)
         self._link(checked)
-        keys: dict[tuple[int, int], list[Key]] = {}
-        for rd in dnskey.rrset:
-            key = self._key(rd)  # type: ignore[arg-type]
-            if key is not None:
-                keys.setdefault((rd.algorithm, key.tag), []).append(key)  # type: ignore[attr-defined]
         return ZoneKeys(Status.SECURE, keys)
+
+    def _keyset(self, zone: dns.name.Name, dnskey: Signed, ds_set: Sequence[DS],
+                anchor_keys: Sequence[DNSKEY], source: str) -> tuple[KeyMap, KeyMap]:
+        """The keys a DS or trust anchor authenticates (`_entry_keys`, its links and findings
+        added) and every usable key of the DNSKEY RRset, by algorithm and key tag. Both are a
+        function of the zone's name, the DS/anchor and DNSKEY rdata and the policy alone, so
+        they are remembered by those objects' identity (held by the entry: no id is reused
+        while it is kept; rdata and policies are immutable) and the links and findings are
+        replayed: a resolver meets the same key RRset for every name under a zone. Nothing
+        about the RRset's signatures is remembered here; the caller checks them every time."""
+        rdatas = tuple(dnskey.rrset)
+        ds_set, anchor_keys = tuple(ds_set), tuple(anchor_keys)
+        key = (zone.labels, source, id(self.policy), tuple(map(id, rdatas)), tuple(map(id, ds_set)),
+               tuple(map(id, anchor_keys)))
+        kept = _KEYSETS.get(key)
+        if kept is not None and kept[0] is self.policy and all(
+                _same(a, b) for a, b in zip(kept[1], (rdatas, ds_set, anchor_keys))):
+            entry, keys, links, findings = kept[2]
+            self.links.extend(links)
+            self.findings.extend(findings)
+            return entry, keys
+        links_before, findings_before = len(self.links), len(self.findings)
+        entry = self._entry_keys(zone, dnskey, ds_set, anchor_keys, source)
+        usable: dict[tuple[int, int], list[Key]] = {}
+        for rd in rdatas:
+            k = self._key(rd)  # type: ignore[arg-type]
+            if k is not None:
+                usable.setdefault((rd.algorithm, k.tag), []).append(k)  # type: ignore[attr-defined]
+        made = (_frozen(entry), _frozen(usable), tuple(self.links[links_before:]),
+                tuple(self.findings[findings_before:]))
+        _KEYSETS.keep(key, (self.policy, (rdatas, ds_set, anchor_keys), made))
+        return made[0], made[1]
 
     def _unsupported(self, zone: dns.name.Name, ds_set: Sequence[DS], anchor_keys: Sequence[DNSKEY],
                      source: str) -> ZoneKeys:

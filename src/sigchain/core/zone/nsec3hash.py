@@ -11,9 +11,12 @@ import dns.rdatatype
 import dns.rdtypes.ANY.NSEC3PARAM
 
 from sigchain.core.zone import records
+from sigchain.core.zone.sharedname import lower_labels
+from sigchain.memo import Kept
 
 NSEC3_SHA1 = 1
 NSEC3_FLAG_OPTOUT = 0x01
+MAX_DIGESTS = 4096  # hashes kept by `kept_digest` (all dropped when full)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,25 @@ def nsec3_digest(name: dns.name.Name, salt: bytes, iterations: int) -> bytes:
     wire = name.canonicalize().to_wire()
     assert wire is not None
     return nsec3_digest_wire(wire, salt, iterations)
+
+
+def kept_digest(name: dns.name.Name, salt: bytes, iterations: int) -> bytes:
+    """`nsec3_digest`, remembered by the name's lower-cased labels, salt and iterations (the
+    hash is a function of those alone): a resolver hashes the same zone, ancestors and
+    wildcards for every cold name under a zone, in the proofs it offers and in the ones it
+    checks."""
+    labels = lower_labels(name)
+    key = (labels, salt, iterations)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        if labels[-1:] != (b"",):  # relative: dnspython's rendering says how it fails
+            return nsec3_digest(name, salt, iterations)
+        wire = b"".join([bytes((len(label),)) + label for label in labels])
+        digest = _DIGESTS.keep(key, nsec3_digest_wire(wire, salt, iterations))
+    return digest
+
+
+_DIGESTS: Kept[tuple[tuple[bytes, ...], bytes, int], bytes] = Kept(MAX_DIGESTS)
 
 
 def nsec3_digest_wire(wire: bytes, salt: bytes, iterations: int) -> bytes:
