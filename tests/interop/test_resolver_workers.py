@@ -19,6 +19,7 @@ from tests.conftest import sigchain_cmd, terminate
 from tests.interop.test_resolver import _wait_ready
 
 ADDRESS, PORT, METRICS_PORT = "127.55.0.50", 5399, 9399
+DEAD_ROOT = "127.55.0.51"  # nothing listens here
 
 
 def children(pid: int) -> list[int]:
@@ -44,9 +45,7 @@ def test_two_workers_answer_on_one_address_and_stop_together(tmp_path: Path) -> 
         # own source port: the kernel spreads them
         for _ in range(40):
             assert _refused_without_rd()
-        with urllib.request.urlopen(f"http://{ADDRESS}:{METRICS_PORT}/metrics", timeout=5) as page:
-            text = page.read().decode()
-        assert 'sigchain_resolver_queries_total{rcode="REFUSED"} 40.0' in text.splitlines(), text
+        assert 'sigchain_resolver_queries_total{rcode="REFUSED"} 40.0' in _metrics(), _metrics()
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while log.read_text().count("SIGHUP") < 2 and time.monotonic() < deadline:
@@ -57,6 +56,43 @@ def test_two_workers_answer_on_one_address_and_stop_together(tmp_path: Path) -> 
         assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text()
     finally:
         terminate(proc)
+
+
+def test_labelled_counts_of_both_workers_reach_the_metrics(tmp_path: Path) -> None:
+    """SERVFAIL by EDE and upstream errors by server, counted in whichever worker resolved,
+    are summed by the main process (each worker sends its counts every second). The only
+    root server is a loopback address where nothing listens: every name is SERVFAIL (EDE 22)
+    after a refused upstream query."""
+    (tmp_path / "root.hints").write_text(f". 3600000 NS ns.root.\nns.root. 3600000 A {DEAD_ROOT}\n")
+    (tmp_path / "anchor.ds").write_text(
+        ". 3600 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n")
+    proc = _start_two(tmp_path, tmp_path / "resolver.log", "--root-hints", str(tmp_path / "root.hints"),
+                      "--anchor", str(tmp_path / "anchor.ds"))
+    try:
+        for i in range(20):  # each from its own source port: the kernel spreads them
+            q = dns.message.make_query(f"n{i}.example.", "A")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(10)
+                s.sendto(q.to_wire(), (ADDRESS, PORT))
+                assert dns.message.from_wire(s.recv(65535)).rcode() == dns.rcode.SERVFAIL
+        deadline = time.monotonic() + 10
+        while True:
+            lines = _metrics()
+            servfails = sum(float(line.rpartition(" ")[2]) for line in lines
+                            if line.startswith('sigchain_resolver_servfail_total{ede="22"'))
+            if servfails == 20 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert servfails == 20, lines
+        upstream = [line for line in lines if line.startswith("sigchain_resolver_upstream_errors_total")]
+        assert any(f'server="{DEAD_ROOT}' in line for line in upstream), lines
+    finally:
+        terminate(proc)
+
+
+def _metrics() -> list[str]:
+    with urllib.request.urlopen(f"http://{ADDRESS}:{METRICS_PORT}/metrics", timeout=5) as page:
+        return page.read().decode().splitlines()
 
 
 def _alive(pid: int) -> bool:
@@ -76,11 +112,11 @@ def _refused_without_rd() -> bool:
         return dns.message.from_wire(s.recv(65535)).rcode() == dns.rcode.REFUSED
 
 
-def _start_two(tmp_path: Path, log: Path) -> subprocess.Popen:  # type: ignore[type-arg]
+def _start_two(tmp_path: Path, log: Path, *extra: str) -> subprocess.Popen:  # type: ignore[type-arg]
     with log.open("w") as out:
         proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--listen", f"{ADDRESS}#{PORT}",
                                  "--workers", "2", "--metrics", f"{ADDRESS}#{METRICS_PORT}",
-                                 "--anchor-state", str(tmp_path / "anchors.json")],
+                                 *(extra or ("--anchor-state", str(tmp_path / "anchors.json")))],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_ready(proc, log)

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,7 +42,7 @@ from sigchain.edge.udpworkers import kill_with_parent
 from sigchain.errors import SigchainError
 from sigchain.services.resolveranchors import AnchorKeeper, load_anchors
 from sigchain.services.resolverconfig import ResolverConfig, load_config
-from sigchain.services.resolvermetrics import ResolverMetrics
+from sigchain.services.resolvermetrics import RELAY_SECONDS, ResolverMetrics
 from sigchain.services.resolverupstream import Upstream
 from sigchain.services.trace import read_root_hints
 
@@ -76,6 +77,7 @@ class ResolverService:
         self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache),
                                        config.workers)
         self.worker = 0  # 0: the main process; n: the n-th extra worker process
+        self._counts_in: socket.socket | None = None  # (main process) the workers' counts come here
         self.apply(config)
 
     def apply(self, config: ResolverConfig) -> None:
@@ -94,7 +96,7 @@ class ResolverService:
         self.keeper = AnchorKeeper(self, self.clock.now())
 
     def _upstream_error(self, server: str, error: str) -> None:
-        self.metrics.upstream_errors.labels(server, error).inc()
+        self.metrics.count("upstream_errors", server, error)
 
     # -- client side -----------------------------------------------------------------------------
 
@@ -184,8 +186,8 @@ class ResolverService:
         return q.wire[:2] + wire[2:]
 
     def _count_servfail(self, entry: Answer) -> None:
-        self.metrics.servfail.labels(str(entry.ede[0][0]) if entry.ede else "none",
-                                     entry.zone or "-").inc()
+        self.metrics.count("servfail", str(entry.ede[0][0]) if entry.ede else "none",
+                           entry.zone or "-")
 
     # -- resolution ------------------------------------------------------------------------------
 
@@ -252,7 +254,7 @@ class ResolverService:
                 entry = self.keeper.unvalidated(outcome.evidence, now)
             elif insecure is not None:
                 self.stats["insecure_known"] += 1
-                self.metrics.validations.labels(Status.INSECURE.value).inc()
+                self.metrics.count("validations", Status.INSECURE.value)
                 entry = dataclasses.replace(self.keeper.unvalidated(outcome.evidence, now),
                                             zone=insecure.to_text())
             else:
@@ -285,7 +287,7 @@ class ResolverService:
         """Validate the evidence; keep a secure denial's NSEC/NSEC3 records for RFC 8198."""
         verdict = validate(ev, anchors, now, self.config.policy, self.verified)
         status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
-        self.metrics.validations.labels(status.value).inc()
+        self.metrics.count("validations", status.value)
         if status is not Status.BOGUS:
             self._keep_keys(ev, verdict.links, {r.name for r in anchors}, now)
             self._keep_insecure(ev, verdict.links, now)
@@ -444,6 +446,10 @@ class ResolverService:
             loop.add_signal_handler(sig, act)
         upkeep = asyncio.ensure_future(self.keeper.run(stop, self.pool))
         watch = asyncio.ensure_future(_orphaned(parent, stop)) if parent is not None else None
+        counts = self._counts_in
+        if counts is not None:
+            loop.add_reader(counts.fileno(), self.metrics.receive, counts)
+        relay = asyncio.ensure_future(_relay_counts(self.metrics, stop)) if self.worker else None
         who = f" (worker {self.worker})" if self.worker else ""
         log.info("ready%s: resolving on %s", who, ", ".join(map(str, self.config.listens)))
         try:
@@ -455,6 +461,12 @@ class ResolverService:
             upkeep.cancel()
             if watch is not None:
                 watch.cancel()
+            if relay is not None:
+                relay.cancel()
+                self.metrics.flush()
+            if counts is not None:
+                loop.remove_reader(counts.fileno())
+                self.metrics.receive(counts)
             await listeners.close()
             self.metrics.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
@@ -468,12 +480,15 @@ class ResolverService:
             return
         children = []
         parent = os.getpid()
+        counts_in, counts_out = self.metrics.relay()
         for i in range(1, self.config.workers):
             pid = os.fork()
             if pid == 0:
                 self.worker = i
                 code = 0
                 try:
+                    counts_in.close()
+                    self.metrics.send_to(counts_out)
                     kill_with_parent()
                     if os.getppid() == parent:  # not already orphaned before the line above
                         asyncio.run(self.run(reuse_port=True, parent=parent))
@@ -483,6 +498,8 @@ class ResolverService:
                 finally:
                     os._exit(code)
             children.append(pid)
+        counts_out.close()
+        self._counts_in = counts_in
         try:
             asyncio.run(self.run(reuse_port=True, children=tuple(children)))
         finally:
@@ -490,6 +507,16 @@ class ResolverService:
                 _signal(pid, signal.SIGTERM)
             for pid in children:
                 os.waitpid(pid, 0)
+
+
+async def _relay_counts(metrics: ResolverMetrics, stop: asyncio.Event) -> None:
+    """(A worker) send its labelled counts to the main process every RELAY_SECONDS."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), RELAY_SECONDS)
+        except TimeoutError:
+            pass
+        metrics.flush()
 
 
 def _within(ev: Evidence, zone: dns.name.Name) -> bool:

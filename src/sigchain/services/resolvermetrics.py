@@ -6,13 +6,19 @@ Queries by RCODE, cache hits and misses and the latency histogram are counted fo
 answer, so they are plain integers in memory shared across fork (`Tally`), not
 prometheus_client objects (a lock and several calls per increment: more than a cache hit
 costs to answer). Each worker process counts into slots of its own; the process serving
-`/metrics` sums every slot, so they cover all workers. The other metrics (labelled by zone,
-EDE, server: open-ended) are prometheus_client counters of the process that serves them."""
+`/metrics` sums every slot, so they cover all workers. The other counters (labelled by zone,
+EDE, server: open-ended label sets) are prometheus_client counters of the main process; a
+worker process adds its counts up and sends them there every second (`relay`) over a datagram
+socket pair made before the fork."""
 
 from __future__ import annotations
 
 import bisect
+import json
 import logging
+import socket
+import threading
+from collections import Counter as Tallied
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,6 +38,9 @@ HITS, MISSES = RCODES, RCODES + 1
 LATENCY = RCODES + 2  # a count per bucket (the last: above every bound), then the sum in ns
 LATENCY_SUM = LATENCY + len(LATENCY_BUCKETS) + 1
 FIELDS = LATENCY_SUM + 1
+RELAY_SECONDS = 1.0  # how often a worker sends its labelled counts to the main process
+_RELAY_ITEMS = 100  # counts per datagram (each a metric name, up to two labels and a number)
+_LABELLED = ("servfail", "validations", "upstream_errors")
 _RCODE_TEXT = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
                "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "RESERVED12",
                "RESERVED13", "RESERVED14", "RESERVED15")
@@ -100,6 +109,63 @@ class ResolverMetrics:
         self.upstream_errors = Counter(p + "upstream_errors", "Upstream failures by server and kind",
                                        ["server", "error"], registry=r)
         self._server: Any = None
+        self._relay: socket.socket | None = None  # a worker's end: counts go to the main process
+        self._pending: Tallied[tuple[str, tuple[str, ...]]] = Tallied()
+        self._lock = threading.Lock()
+
+    def count(self, metric: str, *labels: str) -> None:
+        """Add one to a labelled counter ("servfail", "validations", "upstream_errors"): here,
+        or (a worker) to be sent to the main process with the next `flush`."""
+        if self._relay is None:
+            getattr(self, metric).labels(*labels).inc()
+            return
+        with self._lock:
+            self._pending[(metric, labels)] += 1
+
+    @staticmethod
+    def relay() -> tuple[socket.socket, socket.socket]:
+        """A socket pair for the workers' counts: (the main process's end, the workers' end),
+        made before forking them."""
+        main, workers = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        main.setblocking(False)
+        workers.setblocking(False)
+        return main, workers
+
+    def send_to(self, sock: socket.socket) -> None:
+        """(In a worker) count labelled metrics for the main process, over `sock`."""
+        self._relay = sock
+
+    def flush(self) -> None:
+        """(In a worker) send the counts added up since the last flush; any that cannot be
+        sent now (a full socket buffer) wait for the next one."""
+        if self._relay is None:
+            return
+        with self._lock:
+            pending, self._pending = self._pending, Tallied()
+        items = [[metric, list(labels), n] for (metric, labels), n in pending.items()]
+        for i in range(0, len(items), _RELAY_ITEMS):
+            chunk = items[i:i + _RELAY_ITEMS]
+            try:
+                self._relay.send(json.dumps(chunk).encode())
+            except OSError:  # full, or the main process is gone: keep them for the next time
+                with self._lock:
+                    for metric, labels, n in items[i:]:
+                        self._pending[(metric, tuple(labels))] += n
+                return
+
+    def receive(self, sock: socket.socket) -> None:
+        """(In the main process) add the counts the workers sent."""
+        while True:
+            try:
+                data = sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
+                return
+            try:
+                for metric, labels, n in json.loads(data):
+                    if metric in _LABELLED and isinstance(n, int) and n > 0:
+                        getattr(self, metric).labels(*map(str, labels)).inc(n)
+            except (ValueError, TypeError) as exc:  # not from a worker of ours: dropped
+                log.warning("metrics from a worker: unreadable datagram dropped (%s)", exc)
 
     def worker(self, index: int) -> None:
         """Count into worker `index`'s slots from now on (called in a forked worker)."""
