@@ -114,3 +114,38 @@ def test_a_key_set_entry_for_other_objects_is_not_used() -> None:
     trust._KEYSETS[key] = (policy, held, ({}, {}, (), ()))  # the very objects: this one is used
     assert validate(ev, trap.anchor, NOW).status is Status.BOGUS
     trust._KEYSETS.clear()
+
+
+def test_a_key_set_whose_signature_fails_is_not_remembered() -> None:
+    """Only a DNSKEY RRset whose RRSIG verified leaves an entry: forged key sets (any zone
+    owner can send them) are not held."""
+    trap = TrapZone(0)
+    answer = trap.signed("www.trap.test.", "A", "192.0.2.1", garbage=0)
+    ev = Evidence(Question(N("www.trap.test."), A), 0, answer, (),
+                  (_cut(trap, garbage_rrsig(dns.rdatatype.DNSKEY, trap.ksk.key_tag, 2)),))
+    trust._KEYSETS.clear()
+    assert validate(ev, trap.anchor, NOW).status is Status.BOGUS
+    assert len(trust._KEYSETS) == 0
+    good = Evidence(ev.question, 0, answer, (), (trap.cut,))
+    assert validate(good, trap.anchor, NOW).status is Status.SECURE
+    assert len(trust._KEYSETS) == 1
+    trust._KEYSETS.clear()
+
+
+def test_bitmap_types_answer_as_the_decoded_set_and_stay_small() -> None:
+    """BitmapTypes (what parsed NSEC/NSEC3 records hold) agrees with the decoded type set for
+    every type number, and a bitmap naming all 65,536 types stays the size of its wire."""
+    import random
+    import sys
+
+    from sigchain.core.zone.shape import BitmapTypes, bitmap_types
+
+    rng = random.Random(7)
+    for _ in range(40):
+        windows = sorted((w, bytes(rng.randrange(256) for _ in range(rng.randrange(1, 33))))
+                         for w in rng.sample(range(256), rng.randrange(1, 4)))
+        view, decoded = BitmapTypes(windows), bitmap_types(windows)
+        assert all((t in view) == (t in decoded) for t in range(65536))
+    full = BitmapTypes((w, b"\xff" * 32) for w in range(256))
+    assert 0xFFFF in full and -1 not in full and 65536 not in full and "A" not in full
+    assert sys.getsizeof(full._windows) < 20_000  # a frozenset of 65,536 ints is megabytes

@@ -104,7 +104,7 @@ def _targets(qname: dns.name.Name, zone: dns.name.Name) -> Iterator[dns.name.Nam
 def _relevant(d: ZoneDenials, targets: list[dns.name.Name]) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None]]:
     """The records that match or cover one of `targets` (`_targets` of a question's name: the
     names its denial needs; no signature checked yet: the validator does that); [] when none
-    matches or covers qname or one of its ancestors below the zone — every proof (NXDOMAIN,
+    matches or covers the name asked or one of its ancestors below the zone — every proof (NXDOMAIN,
     NODATA, wildcard) needs one such record, and without it the validator could only say no,
     at the cost of its signature checks."""
     own = [i for i, t in enumerate(targets) if t.labels[:1] != (b"*",) and (t != d.zone or i == 0)]
@@ -112,8 +112,8 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name]) -> list[tuple[dns.rr
     out = []
     hashes: dict[tuple[bytes, int], list[bytes]] = {}
     needed = False
-    for rrset, sig, parsed in d.records.values():
-        for rec in parsed:
+    for rrset, sig, records in d.records.values():
+        for rec in records:
             if isinstance(rec, NsecRecord):
                 hits = [i for i, k in enumerate(keys) if k == rec.owner_key or rec.covers_key(k)]
             else:

@@ -36,7 +36,7 @@ class Verified:
         entry = self._kept.get(self._key(owner, rdtype, rdclass, sig, key, rdatas))
         if entry is None or entry[0] is not sig or entry[1] is not key or len(entry[2]) != len(rdatas):
             return False
-        return all(a is b for a, b in zip(entry[2], rdatas))
+        return all(a is b for a, b in zip(entry[2], rdatas, strict=True))
 
     def add(self, owner: dns.name.Name, rdtype: int, rdclass: int, sig: Any, key: Any,
             rdatas: Sequence[Any]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.name
@@ -20,7 +20,7 @@ import dns.rdata
 from dns.rdatatype import RdataType
 
 from sigchain.core.zone.nsec3hash import NSEC3_FLAG_OPTOUT, NSEC3_SHA1
-from sigchain.core.zone.shape import bitmap_types
+from sigchain.core.zone.shape import BitmapTypes
 from sigchain.core.zone.sharedname import lower_labels, shared
 from sigchain.findings import Param
 from sigchain.memo import Kept
@@ -88,7 +88,7 @@ def canonical_key(name: dns.name.Name) -> tuple[bytes, ...]:
 class NsecRecord:
     owner: dns.name.Name
     next: dns.name.Name
-    types: frozenset[int]
+    types: Container[int]  # BitmapTypes, or any set of type numbers
     owner_key: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
     next_key: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
@@ -98,7 +98,7 @@ class NsecRecord:
 
     @classmethod
     def from_rdata(cls, owner: dns.name.Name, rd: dns.rdata.Rdata) -> NsecRecord:
-        return cls(owner, rd.next, frozenset(bitmap_types(rd.windows)))  # type: ignore[attr-defined]
+        return cls(owner, rd.next, BitmapTypes(rd.windows))  # type: ignore[attr-defined]
 
     def covers(self, name: dns.name.Name) -> bool:
         """owner < name < next in canonical order; the last NSEC wraps to the apex."""
@@ -116,7 +116,7 @@ class NsecRecord:
         return RdataType.NS in self.types and RdataType.SOA not in self.types
 
 
-def _nodata_bits(types: frozenset[int], owner: dns.name.Name, qtype: int,
+def _nodata_bits(types: Container[int], owner: dns.name.Name, qtype: int,
                  delegation: bool) -> tuple[str, str]:
     """(why, finding code) when a matching NSEC/NSEC3 does not prove NODATA for qtype;
     ("", "") when it does."""
@@ -245,7 +245,7 @@ class Nsec3Record:
     owner: dns.name.Name
     hash: bytes  # the owner's first label, base32hex-decoded
     next: bytes
-    types: frozenset[int]
+    types: Container[int]  # BitmapTypes, or any set of type numbers
     opt_out: bool
     algorithm: int
     iterations: int
@@ -259,7 +259,7 @@ class Nsec3Record:
         except (binascii.Error, ValueError, IndexError):
             return None
         return cls(
-            owner, digest, rd.next, frozenset(bitmap_types(rd.windows)),  # type: ignore[attr-defined]
+            owner, digest, rd.next, BitmapTypes(rd.windows),  # type: ignore[attr-defined]
             bool(rd.flags & NSEC3_FLAG_OPTOUT), rd.algorithm, rd.iterations, rd.salt,  # type: ignore[attr-defined]
         )
 

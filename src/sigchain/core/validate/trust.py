@@ -53,7 +53,7 @@ _KEYSETS: Kept[tuple[Any, ...], tuple[Any, ...]] = Kept(MAX_KEYSETS)
 
 
 def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def _frozen(keys: dict[tuple[int, int], list[Key]]) -> KeyMap:
@@ -150,36 +150,40 @@ class TrustChain(SignatureChecks):
             self.findings.append(finding("DNSKEY_MISSING", {"source": source, "zone": zone.to_text()},
                                           zone, RdataType.DNSKEY))
             return ZoneKeys(Status.BOGUS)
-        entry, keys = self._keyset(zone, dnskey, usable, usable_keys, source)
+        entry, keys, new = self._keyset(zone, dnskey, usable, usable_keys, source)
         if not entry:
             return ZoneKeys(Status.BOGUS)
         checked = self._check(dnskey, zone, entry)  # every time: the RRSIGs' validity times
         if not checked.ok:
             self.findings.extend(checked.problems)
             return ZoneKeys(Status.BOGUS)
+        if new is not None:  # remembered only once the key RRset's signature verified
+            _KEYSETS.keep(*new)
         self._link(checked)
         return ZoneKeys(Status.SECURE, keys)
 
     def _keyset(self, zone: dns.name.Name, dnskey: Signed, ds_set: Sequence[DS],
-                anchor_keys: Sequence[DNSKEY], source: str) -> tuple[KeyMap, KeyMap]:
+                anchor_keys: Sequence[DNSKEY], source: str) -> tuple[KeyMap, KeyMap, Any]:
         """The keys a DS or trust anchor authenticates (`_entry_keys`, its links and findings
         added) and every usable key of the DNSKEY RRset, by algorithm and key tag. Both are a
         function of the zone's name, the DS/anchor and DNSKEY rdata and the policy alone, so
         they are remembered by those objects' identity (held by the entry: no id is reused
         while it is kept; rdata and policies are immutable) and the links and findings are
         replayed: a resolver meets the same key RRset for every name under a zone. Nothing
-        about the RRset's signatures is remembered here; the caller checks them every time."""
+        about the RRset's signatures is remembered here; the caller checks them every time,
+        and keeps a new entry (the third item; None for one remembered already) only for an
+        RRset whose signature verified, so that forged key sets are not held."""
         rdatas = tuple(dnskey.rrset)
         ds_set, anchor_keys = tuple(ds_set), tuple(anchor_keys)
         key = (zone.labels, source, id(self.policy), tuple(map(id, rdatas)), tuple(map(id, ds_set)),
                tuple(map(id, anchor_keys)))
         kept = _KEYSETS.get(key)
         if kept is not None and kept[0] is self.policy and all(
-                _same(a, b) for a, b in zip(kept[1], (rdatas, ds_set, anchor_keys))):
+                _same(a, b) for a, b in zip(kept[1], (rdatas, ds_set, anchor_keys), strict=True)):
             entry, keys, links, findings = kept[2]
             self.links.extend(links)
             self.findings.extend(findings)
-            return entry, keys
+            return entry, keys, None
         links_before, findings_before = len(self.links), len(self.findings)
         entry = self._entry_keys(zone, dnskey, ds_set, anchor_keys, source)
         usable: dict[tuple[int, int], list[Key]] = {}
@@ -189,8 +193,7 @@ class TrustChain(SignatureChecks):
                 usable.setdefault((rd.algorithm, k.tag), []).append(k)  # type: ignore[attr-defined]
         made = (_frozen(entry), _frozen(usable), tuple(self.links[links_before:]),
                 tuple(self.findings[findings_before:]))
-        _KEYSETS.keep(key, (self.policy, (rdatas, ds_set, anchor_keys), made))
-        return made[0], made[1]
+        return made[0], made[1], (key, (self.policy, (rdatas, ds_set, anchor_keys), made))
 
     def _unsupported(self, zone: dns.name.Name, ds_set: Sequence[DS], anchor_keys: Sequence[DNSKEY],
                      source: str) -> ZoneKeys:

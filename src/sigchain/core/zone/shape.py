@@ -210,6 +210,33 @@ def bitmap_types(windows: Iterable[tuple[int, bytes]]) -> set[int]:
     return out
 
 
+class BitmapTypes:
+    """The types an NSEC/NSEC3 type bitmap names, for membership tests only, read off the
+    bitmap's own bytes: a bitmap can name up to 65,536 types (8 KiB of wire), which as a set
+    of ints would take megabytes per record. Equal to another whose windows are equal."""
+
+    __slots__ = ("_windows",)
+
+    def __init__(self, windows: Iterable[tuple[int, bytes]]):
+        self._windows = {window: bytes(bits) for window, bits in windows}
+
+    def __contains__(self, rdtype: object) -> bool:
+        if not isinstance(rdtype, int) or not 0 <= rdtype <= 0xFFFF:
+            return False
+        bits = self._windows.get(rdtype >> 8)
+        i = (rdtype & 0xFF) >> 3
+        return bits is not None and i < len(bits) and bool(bits[i] & (0x80 >> (rdtype & 7)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BitmapTypes) and self._windows == other._windows
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._windows.items())))
+
+    def __repr__(self) -> str:
+        return f"BitmapTypes({sorted(bitmap_types(self._windows.items()))})"
+
+
 def type_text(t: int) -> str:
     return dns.rdatatype.to_text(t)
 
