@@ -45,8 +45,8 @@ MAX_KEPT = 10_000  # names, rdata and RRsets kept across replies (each lot dropp
 
 _names: Kept[tuple[bytes, ...], tuple[dns.name.Name, bytes]] = Kept(MAX_KEPT)  # labels → (name, key)
 _kept_rdata: Kept[tuple[object, ...], dns.rdata.Rdata] = Kept(MAX_KEPT)  # `_share_key` → rdata
-_kept_rrsets: Kept[tuple[object, ...], dns.rrset.RRset] = Kept(MAX_KEPT)  # never handed out: copies are
-_kept_records: Kept[tuple[object, ...], dns.rrset.RRset] = Kept(MAX_KEPT)  # the same, by all but the owner
+# RRsets by all but their owner (never handed out: copies are, renamed to the reply's owner)
+_kept_rrsets: Kept[tuple[object, ...], dns.rrset.RRset] = Kept(MAX_KEPT)
 
 
 class _Unusual(Exception):
@@ -163,23 +163,20 @@ def _rdata(wire: bytes, rdtype: int, rdclass: int, pos: int, rdlen: int,
     return rd
 
 
-def _rrset(wire: bytes, name: dns.name.Name, labels: tuple[bytes, ...], rdclass: int, rdtype: int,
+def _rrset(wire: bytes, name: dns.name.Name, rdclass: int, rdtype: int,
            covers: int, ttl: int, records: list[tuple[int, int]]) -> dns.rrset.RRset:
     """The RRset of `records` (rdata offsets and lengths), as dnspython's reader adds them one
     by one (duplicates dropped, a singleton type's last record kept). One whose records are
     all shareable is kept, and handed out as copies (a copy does not hash its rdata again)."""
     keys = [_share_key(wire, rdtype, rdclass, p, n) for p, n in records]
     shared = None not in keys
-    key = (labels, rdclass, rdtype, covers, ttl, *keys)
+    # the set the records make does not depend on the owner (a wildcard's expansions, one per
+    # new name, share it), and a copy hashes none of them
+    key = (rdclass, rdtype, covers, ttl, *keys)
     if shared:
         kept = _kept_rrsets.get(key)
         if kept is not None:
-            return kept.copy()
-        # the same records under another owner (a wildcard's expansions, one per new name):
-        # the set they make does not depend on the owner, and a copy hashes none of them
-        alike = _kept_records.get(key[1:])
-        if alike is not None:
-            rrset = alike.copy()
+            rrset = kept.copy()
             rrset.name = name
             return rrset
     rrset = dns.rrset.RRset(name, rdclass, rdtype, covers)
@@ -193,7 +190,6 @@ def _rrset(wire: bytes, name: dns.name.Name, labels: tuple[bytes, ...], rdclass:
         if rd not in items:
             items[rd] = None
     if shared:
-        _kept_records.keep(key[1:], rrset)
         return _kept_rrsets.keep(key, rrset).copy()
     return rrset
 
@@ -252,14 +248,14 @@ def _read(wire: bytes, msg_id: int, flags: int, qd: int, counts: tuple[int, int,
                 ttl = 0
             group = groups.get((key, rdclass, rdtype, covers))
             if group is None:
-                groups[(key, rdclass, rdtype, covers)] = [name, labels, ttl, [(pos, rdlen)]]
+                groups[(key, rdclass, rdtype, covers)] = [name, ttl, [(pos, rdlen)]]
             else:
-                group[2] = min(group[2], ttl)
-                group[3].append((pos, rdlen))
+                group[1] = min(group[1], ttl)
+                group[2].append((pos, rdlen))
             pos += rdlen
         section = m.sections[number]
-        for (_, rdclass, rdtype, covers), (name, labels, ttl, records) in groups.items():
-            section.append(_rrset(wire, name, labels, rdclass, rdtype, covers, ttl, records))
+        for (_, rdclass, rdtype, covers), (name, ttl, records) in groups.items():
+            section.append(_rrset(wire, name, rdclass, rdtype, covers, ttl, records))
     if pos != size:
         raise dns.message.TrailingJunk
     return m

@@ -43,10 +43,7 @@ def kept_digest(name: dns.name.Name, salt: bytes, iterations: int) -> bytes:
     key = (labels, salt, iterations)
     digest = _DIGESTS.get(key)
     if digest is None:
-        if labels[-1:] != (b"",):  # relative: dnspython's rendering says how it fails
-            return nsec3_digest(name, salt, iterations)
-        wire = b"".join([bytes((len(label),)) + label for label in labels])
-        digest = _DIGESTS.keep(key, nsec3_digest_wire(wire, salt, iterations))
+        digest = _DIGESTS.keep(key, nsec3_digest(name, salt, iterations))
     return digest
 
 
