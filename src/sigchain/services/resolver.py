@@ -89,7 +89,7 @@ class ResolverService:
         self.cache = Cache(config.cache)
         self.verified = Verified(VERIFIED)  # signatures of kept RRsets that verified
         # rendered UDP responses of this second, by the query's bytes after its ID
-        self._exact: dict[bytes, tuple[int, bytes, int, Answer]] = {}
+        self._exact: dict[bytes, tuple[int, bytes, Answer]] = {}
         self._acl: dict[str, bool] = {}
         self.upstream = Upstream(hints, self.cache, self.lock, config.limits,
                                  on_error=self._upstream_error)
@@ -120,10 +120,10 @@ class ResolverService:
         if allowed:  # the fast path: this very query answered this second (its ID aside)
             kept = self._exact.get(wire[2:])
             if kept is not None and kept[0] == now:
-                rcode = kept[2]
+                rcode = kept[1][1] & 0xF  # the response's header, after its ID
                 self.metrics.loop.answer(rcode, True, self.clock.monotonic() - started)
                 if rcode == dns.rcode.SERVFAIL:
-                    self._count_servfail(kept[3])
+                    self._count_servfail(kept[2])
                 return wire[:2] + kept[1]
         elif allowed is None:
             if len(self._acl) > MAX_FAST:
@@ -180,7 +180,7 @@ class ResolverService:
         elif not q.tcp and plain_question(q.wire) is not None:
             if len(self._exact) > MAX_FAST:
                 self._exact.clear()
-            self._exact[q.wire[2:]] = (now, wire[2:], wire[3] & 0xF, entry)
+            self._exact[q.wire[2:]] = (now, wire[2:], entry)
         if wire[3] & 0xF == dns.rcode.SERVFAIL:
             self._count_servfail(entry)
         return q.wire[:2] + wire[2:]
