@@ -264,6 +264,27 @@ def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) 
     assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == synthesised + 1
 
 
+def test_a_client_query_the_kept_nsec_denies_is_answered_at_once(service: ResolverService) -> None:
+    """RFC 8198 answers are made as the query comes in (bytes, not a future for a resolution
+    thread), validated (AD with DO) and with no upstream query; a name the kept records do
+    not cover, and any name under a negative trust anchor, go to a resolution thread."""
+    assert service.resolve(_n("nope.nsec.test"), dns.rdatatype.A).rcode == dns.rcode.NXDOMAIN
+    asked, synthesised = service.upstream.stats["queries"], service.stats["aggressive"]
+    q = dns.message.make_query("nopf.nsec.test", "A", want_dnssec=True)
+    out = service.handle(q.to_wire(), False, "127.0.0.1")
+    assert isinstance(out, bytes)
+    m = dns.message.from_wire(out)
+    assert m.id == q.id and m.rcode() == dns.rcode.NXDOMAIN and m.flags & dns.flags.AD
+    assert any(r.rdtype == dns.rdatatype.NSEC for r in m.authority)
+    assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == synthesised + 1
+    later = service.handle(dns.message.make_query("www.nsec.test", "A").to_wire(), False, "127.0.0.1")
+    assert not isinstance(later, bytes) and later.result(10)[3] & 0xF == dns.rcode.NOERROR  # type: ignore[union-attr]
+    service.keeper.negative = service.keeper.negative.add(_n("nsec.test"), service.clock.now(), 3600, 60)
+    under_nta = service.handle(dns.message.make_query("nopg.nsec.test", "A").to_wire(), False, "127.0.0.1")
+    assert not isinstance(under_nta, bytes)
+    assert dns.message.from_wire(under_nta.result(10)).rcode() == dns.rcode.NXDOMAIN  # type: ignore[union-attr]
+
+
 def test_a_zone_proven_insecure_is_not_proven_again_for_each_name(service: ResolverService) -> None:
     """As Unbound's null key entries: once the parent proved a zone has no DS, later names
     under it are insecure without the chain being checked again — but not the zone's own DS
