@@ -221,6 +221,31 @@ def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name(
     assert nodata and all(len(e.authority) == 2 for e in nodata)  # both NSECs offered
 
 
+def test_kept_denials_read_while_another_thread_adds_to_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resolution thread keeps new NSEC records (under the cache lock) while the event loop
+    or another thread reads the zone's records without it: the reader goes over the records
+    as they were, never failing with "dictionary changed size during iteration"."""
+    from sigchain.core.resolve import aggressive
+    from sigchain.core.validate.proofs import NsecRecord
+
+    kept = aggressive.ZoneDenials(dns.name.from_text("sel."), (), ())
+    kept.add([rrset("sel. 300 NSEC n0.sel. NS SOA RRSIG NSEC DNSKEY"),
+              rrset("n101.sel. 300 NSEC n102.sel. A RRSIG NSEC")])
+    covers = NsecRecord.covers_key
+    added = []
+
+    def meanwhile(self: NsecRecord, key: object) -> bool:  # another thread's add, mid-read
+        if not added:
+            added.append(True)
+            kept.add([rrset(f"n{i}x.sel. 300 NSEC n{i}y.sel. A RRSIG NSEC") for i in range(3)])
+        return covers(self, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(NsecRecord, "covers_key", meanwhile)
+    found = aggressive.candidates(kept, dns.name.from_text("n1015.sel."), dns.rdatatype.A)
+    assert added and [e.rcode for e in found] == [dns.rcode.NXDOMAIN, dns.rcode.NOERROR]
+    assert len(kept.records) == 5
+
+
 def test_verified_signatures_are_remembered_by_rdata_objects_and_times_still_count(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """With a memo (the resolver's), the same rdata objects validated again cost no signature

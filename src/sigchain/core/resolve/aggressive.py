@@ -112,7 +112,8 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name]) -> list[tuple[dns.rr
     out = []
     hashes: dict[tuple[bytes, int], list[bytes]] = {}
     needed = False
-    for rrset, sig, records in d.records.values():
+    # as they are now: read without the cache's lock, while a resolution thread may add some
+    for rrset, sig, records in tuple(d.records.values()):
         for rec in records:
             if isinstance(rec, NsecRecord):
                 hits = [i for i, k in enumerate(keys) if k == rec.owner_key or rec.covers_key(k)]
