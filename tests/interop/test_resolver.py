@@ -277,8 +277,12 @@ def test_a_client_query_the_kept_nsec_denies_is_answered_at_once(service: Resolv
     assert m.id == q.id and m.rcode() == dns.rcode.NXDOMAIN and m.flags & dns.flags.AD
     assert any(r.rdtype == dns.rdatatype.NSEC for r in m.authority)
     assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == synthesised + 1
+    tries = []
+    aggressive = service._aggressive
+    service._aggressive = lambda *a: tries.append(a[0]) or aggressive(*a)  # type: ignore[method-assign]
     later = service.handle(dns.message.make_query("www.nsec.test", "A").to_wire(), False, "127.0.0.1")
     assert not isinstance(later, bytes) and later.result(10)[3] & 0xF == dns.rcode.NOERROR  # type: ignore[union-attr]
+    assert tries == [_n("www.nsec.test")]  # tried once, as the query came in; not again in the thread
     service.keeper.negative = service.keeper.negative.add(_n("nsec.test"), service.clock.now(), 3600, 60)
     under_nta = service.handle(dns.message.make_query("nopg.nsec.test", "A").to_wire(), False, "127.0.0.1")
     assert not isinstance(under_nta, bytes)

@@ -164,7 +164,7 @@ class ResolverService:
 
     def _answer(self, q: ClientQuery, started: float) -> bytes:
         try:
-            entry = self._shared(q.qname, q.qtype)
+            entry = self._shared(q.qname, q.qtype, denials_tried=True)  # by handle, just now
         except Exception:
             log.exception("resolving %s %s", q.qname, q.qtype)
             entry = Answer(dns.rcode.SERVFAIL, (), (), None, ((edes.OTHER, "internal error"),),
@@ -201,7 +201,7 @@ class ResolverService:
 
     # -- resolution ------------------------------------------------------------------------------
 
-    def _shared(self, qname: dns.name.Name, qtype: int) -> Answer:
+    def _shared(self, qname: dns.name.Name, qtype: int, denials_tried: bool = False) -> Answer:
         """One resolution per question at a time: clients asking the same wait for it."""
         key = (qname, qtype)
         with self.lock:
@@ -213,7 +213,7 @@ class ResolverService:
         if not mine:
             return running.result()
         try:
-            entry = self.resolve(qname, qtype)
+            entry = self.resolve(qname, qtype, denials_tried)
             running.set_result(entry)
             return entry
         except BaseException as exc:
@@ -223,11 +223,13 @@ class ResolverService:
             with self.lock:
                 self._inflight.pop(key, None)
 
-    def resolve(self, qname: dns.name.Name, qtype: int) -> Answer:
-        """Resolve, validate (unless under a negative trust anchor) and cache one question."""
+    def resolve(self, qname: dns.name.Name, qtype: int, denials_tried: bool = False) -> Answer:
+        """Resolve, validate (unless under a negative trust anchor) and cache one question;
+        `denials_tried`: the kept NSEC/NSEC3 records were found not to answer it just now."""
         qname = share(qname)  # compared and hashed all along the way
         self.keeper.used = True
-        entry = self.lookup(qname, qtype, self.keeper.is_negative(qname, self.clock.now()))
+        entry = self.lookup(qname, qtype, self.keeper.is_negative(qname, self.clock.now()),
+                            denials_tried)
         entry = self._policy(qname, entry)
         with self.lock:
             return self.cache.store_answer(qname, qtype, entry)
@@ -256,13 +258,15 @@ class ResolverService:
         with self.lock:
             return anchors + self.cache.key_anchors(qname, now)
 
-    def lookup(self, qname: dns.name.Name, qtype: int, negative: bool = False) -> Answer:
+    def lookup(self, qname: dns.name.Name, qtype: int, negative: bool = False,
+               denials_tried: bool = False) -> Answer:
         """Resolve and validate one question (blocking), nothing cached for the answer;
-        `negative`: under an NTA, answered without validation (never AD)."""
+        `negative`: under an NTA, answered without validation (never AD); `denials_tried`:
+        RFC 8198 not tried again (a record kept since is only a query saved, not a change)."""
         qname = share(qname)
         now = self.clock.now()
         anchors = self._anchors(qname, now)
-        entry = None if negative else self._aggressive(qname, qtype, anchors, now)
+        entry = None if negative or denials_tried else self._aggressive(qname, qtype, anchors, now)
         if entry is None:
             forwarders = self.forwarders(qname)
             question = Question(qname, qtype)
