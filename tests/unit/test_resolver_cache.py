@@ -221,6 +221,49 @@ def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name(
     assert nodata and all(len(e.authority) == 2 for e in nodata)  # both NSECs offered
 
 
+def test_aggressive_nsec3_work_stays_within_the_policy() -> None:
+    """RFC 8198 candidates from kept NSEC3 records: none from a record over the iteration
+    limit (never a secure proof), and none once the hashes of several parameter sets would
+    exceed max_nsec3_hashes (each set costs one hash per target: n5.sel., *.sel., sel.)."""
+    import dataclasses
+
+    from sigchain.core.dnssec.policy import DEFAULT_POLICY
+    from sigchain.core.resolve.aggressive import ZoneDenials, candidates
+
+    def kept(*params: tuple[int, str]) -> ZoneDenials:
+        d = ZoneDenials(dns.name.from_text("sel."), (), ())
+        d.add([rrset(f"{i:032d}.sel. 300 NSEC3 1 0 {it} {salt} {'V' * 32} A RRSIG")
+               for i, (it, salt) in enumerate(params)])
+        return d
+
+    def limited(hashes: int):  # type: ignore[no-untyped-def]
+        return dataclasses.replace(DEFAULT_POLICY, limits=dataclasses.replace(
+            DEFAULT_POLICY.limits, max_nsec3_hashes=hashes))
+
+    name = dns.name.from_text("n5.sel.")
+    assert candidates(kept((0, "-")), name, dns.rdatatype.A)
+    assert candidates(kept((150, "-")), name, dns.rdatatype.A)
+    assert candidates(kept((151, "-")), name, dns.rdatatype.A) == []
+    two = kept((0, "-"), (1, "AB"))
+    assert candidates(two, name, dns.rdatatype.A, limited(6))
+    assert candidates(two, name, dns.rdatatype.A, limited(5)) == []
+
+
+def test_only_verified_denial_records_are_kept() -> None:
+    """What a secure answer brought along unverified (no "rrsig" link) is not kept."""
+    from sigchain.core.resolve.aggressive import verified_only
+    from sigchain.core.validate.verdict import Link
+
+    sel = dns.name.from_text("sel.")
+    rrsets = [rrset("a.sel. 300 NSEC b.sel. A RRSIG NSEC"),
+              rrset("a.sel. 300 RRSIG NSEC 13 2 300 20261231000000 20261201000000 1 sel. AAAA"),
+              rrset("x.sel. 300 NSEC z.sel. A RRSIG NSEC"),
+              rrset("x.sel. 300 RRSIG NSEC 13 2 300 20261231000000 20261201000000 1 sel. AAAA")]
+    links = [Link(sel, "rrsig", dns.name.from_text("a.sel."), dns.rdatatype.NSEC, 1, 13),
+             Link(sel, "denial", dns.name.from_text("x.sel."), dns.rdatatype.NSEC)]
+    assert verified_only(rrsets, links) == rrsets[:2]
+
+
 def test_kept_denials_read_while_another_thread_adds_to_them(monkeypatch: pytest.MonkeyPatch) -> None:
     """A resolution thread keeps new NSEC records (under the cache lock) while the event loop
     or another thread reads the zone's records without it: the reader goes over the records

@@ -25,7 +25,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve import ede as edes
-from sigchain.core.resolve.aggressive import candidates, denial_zone, wildcard_zone
+from sigchain.core.resolve.aggressive import candidates, denial_zone, verified_only, wildcard_zone
 from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
 from sigchain.core.resolve.fastpath import plain_question
@@ -333,7 +333,8 @@ class ResolverService:
         zone = denial_zone(ev.authority) if verdict.kind in _NEGATIVE else wildcard_zone(ev.answer)
         if status is Status.SECURE and zone is not None:
             with self.lock:
-                self.cache.store_denials(zone, ev.answer, ev.authority, ev.zones, now)
+                self.cache.store_denials(zone, ev.answer, verified_only(ev.authority, verdict.links),
+                                         ev.zones, now)
         zone = max((c.name for c in ev.zones if ev.question.name.is_subdomain(c.name)), key=len,
                    default=None)
         return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl,
@@ -411,7 +412,7 @@ class ResolverService:
         if kept is None:
             return None
         denials, remaining = kept
-        for ev in candidates(denials, qname, qtype):
+        for ev in candidates(denials, qname, qtype, self.config.policy):
             verdict = validate(ev, anchors, now, self.config.policy, self.verified)
             if verdict.status is Status.SECURE and verdict.kind in (*_NEGATIVE, Kind.ANSWER):
                 self.stats["aggressive"] += 1

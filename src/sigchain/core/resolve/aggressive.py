@@ -13,8 +13,9 @@ import dns.rcode
 import dns.rrset
 from dns.rdatatype import RdataType
 
+from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, canonical_key, parsed
-from sigchain.core.validate.verdict import Evidence, Question, ZoneCut
+from sigchain.core.validate.verdict import Evidence, Link, Question, ZoneCut
 from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.sharedname import shared
 
@@ -72,6 +73,14 @@ class ZoneDenials:
         return min([r.ttl for r in rrsets] + soa_min, default=0)
 
 
+def verified_only(rrsets: Sequence[dns.rrset.RRset], links: Sequence[Link]) -> list[dns.rrset.RRset]:
+    """The RRsets (and their RRSIGs) whose signature the validator verified (its "rrsig"
+    links): what came along in a secure answer unverified is never kept for RFC 8198."""
+    checked = {(link.name, link.rdtype) for link in links if link.kind == "rrsig"}
+    return [r for r in rrsets
+            if (r.name, r.covers if r.rdtype == RdataType.RRSIG else r.rdtype) in checked]
+
+
 def denial_zone(authority: Sequence[dns.rrset.RRset]) -> dns.name.Name | None:
     """The zone a negative answer's proof comes from: its SOA's owner."""
     return next((r.name for r in authority if r.rdtype == RdataType.SOA), None)
@@ -101,16 +110,21 @@ def _targets(qname: dns.name.Name, zone: dns.name.Name) -> Iterator[dns.name.Nam
         n = parent
 
 
-def _relevant(d: ZoneDenials, targets: list[dns.name.Name]) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None]]:
+def _relevant(d: ZoneDenials, targets: list[dns.name.Name],
+              policy: DnssecPolicy) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None]]:
     """The records that match or cover one of `targets` (`_targets` of a question's name: the
     names its denial needs; no signature checked yet: the validator does that); [] when none
     matches or covers the name asked or one of its ancestors below the zone — every proof (NXDOMAIN,
     NODATA, wildcard) needs one such record, and without it the validator could only say no,
-    at the cost of its signature checks."""
+    at the cost of its signature checks. NSEC3 records over the policy's iteration limit
+    (never a secure proof) are passed over, and [] is the answer once the NSEC3 hashes would
+    exceed `max_nsec3_hashes`, as in a validation: records under many parameters cost no
+    more than one question's work (the question is then resolved as usual)."""
     own = [i for i, t in enumerate(targets) if t.labels[:1] != (b"*",) and (t != d.zone or i == 0)]
     keys = [canonical_key(t) for t in targets]
     out = []
     hashes: dict[tuple[bytes, int], list[bytes]] = {}
+    budget = policy.limits.max_nsec3_hashes
     needed = False
     # as they are now: read without the cache's lock, while a resolution thread may add some
     for rrset, sig, records in tuple(d.records.values()):
@@ -118,10 +132,14 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name]) -> list[tuple[dns.rr
             if isinstance(rec, NsecRecord):
                 hits = [i for i, k in enumerate(keys) if k == rec.owner_key or rec.covers_key(k)]
             else:
-                if rec is None or rec.opt_out or rec.algorithm != 1:
+                if (rec is None or rec.opt_out or rec.algorithm != 1
+                        or rec.iterations > policy.max_nsec3_iterations):
                     continue
                 key = (rec.salt, rec.iterations)
                 if key not in hashes:
+                    budget -= len(targets)
+                    if budget < 0:
+                        return []
                     hashes[key] = [nsec3hash.kept_digest(t, rec.salt, rec.iterations)
                                    for t in targets]
                 hits = [i for i, h in enumerate(hashes[key]) if h == rec.hash or rec.covers(h)]
@@ -132,14 +150,15 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name]) -> list[tuple[dns.rr
     return out if needed else []
 
 
-def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int) -> list[Evidence]:
+def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
+               policy: DnssecPolicy = DEFAULT_POLICY) -> list[Evidence]:
     """Evidence the kept records could prove for (qname, qtype) — a wildcard expansion
     first, then NXDOMAIN, then NODATA — for the validator to judge; [] when no kept record
     bears on the name."""
     if not qname.is_subdomain(d.zone) or qtype in (RdataType.DS, RdataType.RRSIG):
         return []
     targets = list(_targets(qname, d.zone))
-    found = _relevant(d, targets)
+    found = _relevant(d, targets, policy)
     if not found:
         return []
     proof: list[dns.rrset.RRset] = []
