@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -30,7 +29,7 @@ from sigchain.core.verify import verifier
 from sigchain.core.verify.known import known_set
 from sigchain.core.verify.report import VerifyReport
 from sigchain.core.zone.wire import WireRRset
-from sigchain.edge import zonesplit
+from sigchain.edge import forkserver, zonesplit
 from sigchain.edge.fastparse import check_apex, ignored_warnings
 from sigchain.edge.zonefile import WireZone
 from sigchain.errors import InputError
@@ -43,7 +42,10 @@ def _worker(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse
     (it walked them over and over: a third of the CPU a part spent outside the crypto)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     with collector_held_off():
-        _work(conn, path, origin, cut, refuse)
+        try:
+            _work(conn, path, origin, cut, refuse)
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            return  # the parent is gone (Ctrl-C, an error): no one to tell
 
 
 def _work(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse: bool) -> None:
@@ -295,7 +297,7 @@ def _alone_served(conn: Connection, path: str, origin: str, cuts: Sequence[zones
 
 
 def _one(target: Callable[..., None], *args: object) -> tuple[Connection, Any]:
-    ctx = multiprocessing.get_context("forkserver")
+    ctx = forkserver.context()
     mine, theirs = ctx.Pipe()
     p = ctx.Process(target=target, args=(theirs, *args), daemon=True)
     p.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +29,7 @@ from sigchain.core.sign.denial import Denial, DenialRequest
 from sigchain.core.sign.keyset import key_summary
 from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.records import RRsetRec, key_of
-from sigchain.edge import keystore, zonefile
+from sigchain.edge import forkserver, keystore, zonefile
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.findings import Finding, Severity
 from sigchain.model.keys import KeyPair
@@ -89,9 +88,13 @@ def worker_pool(threads: int) -> Iterator[Pool | None]:
         return
     # forkserver: workers start from a small clean process, not as copies of this one with
     # the whole zone in it (the garbage collector would touch, and so copy, every page).
-    mp = multiprocessing.get_context("forkserver")
-    with mp.Pool(threads, initializer=_warm) as pool:
+    pool = forkserver.context().Pool(threads, initializer=_warm)
+    try:
         yield pool
+    except BaseException:
+        forkserver.stop(pool, failed=True)
+        raise
+    forkserver.stop(pool, failed=False)
 
 
 @dataclass

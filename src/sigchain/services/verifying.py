@@ -7,7 +7,6 @@ A big zone file is read and verified in parts instead (`Verifier.read_and_verify
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -18,7 +17,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.verify import verifier
 from sigchain.core.verify.known import known_set
-from sigchain.edge import zonefile, zonesplit
+from sigchain.edge import forkserver, zonefile, zonesplit
 from sigchain.edge.zonefile import WireZone
 from sigchain.services import partverify
 from sigchain.services.reloadmem import collector_held_off
@@ -47,7 +46,7 @@ class _PoolChecker:
     def start(self) -> Pool:
         if self.pool is None:
             # forkserver: workers start small, not as copies of this process and its zone.
-            self.pool = multiprocessing.get_context("forkserver").Pool(self.threads, initializer=_warm)
+            self.pool = forkserver.context().Pool(self.threads, initializer=_warm)
         return self.pool
 
     def __call__(self, dnskeys: Sequence[bytes], jobs: Sequence[verifier.Job]) -> Callable[[], list[int]]:
@@ -63,10 +62,9 @@ class _PoolChecker:
         ]
         return lambda: [hit for r in pending for hit in r.get()]
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            forkserver.stop(self.pool, failed)
             self.pool = None
 
 
@@ -136,15 +134,15 @@ class Verifier:
         return verifier.verify_records(zone.rrsets, zone.origin, now, ignore_ksk, checker,
                                        known=known_set(known), learn=learn)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         if self.checker is not None:
-            self.checker.close()
+            self.checker.close(failed)
 
     def __enter__(self) -> Verifier:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        self.close(failed=kind is not None)
 
 
 def _at_least(path: str, size: int) -> bool:
