@@ -15,13 +15,23 @@ import pytest
 from tests.conftest import ROOT, sigchain_cmd
 
 
+def _size(out: Path) -> int:
+    total = 0
+    for p in out.parent.glob(".sigchain-*"):
+        try:
+            total += p.stat().st_size
+        except FileNotFoundError:  # renamed into place meanwhile
+            pass
+    return total
+
+
 def _written(out: Path) -> bool:
     """Whether the signed temp file has stopped growing (the zone is being verified before
     it is renamed into place)."""
     sizes = []
     for _ in range(4):
-        sizes.append(sum(p.stat().st_size for p in out.parent.glob(".sigchain-*")))
-        time.sleep(0.1)
+        sizes.append(_size(out))
+        time.sleep(0.05)
     return sizes[0] > 0 and len(set(sizes)) == 1
 
 
@@ -46,12 +56,16 @@ def test_ctrl_c_while_signing(keys: Path, tmp_path: Path, phase: str) -> None:
         time.sleep(0.3)
     while phase == "verifying" and not _written(out) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
+    if proc.poll() == 0:
+        pytest.skip("signed and verified before the interrupt came (a machine this fast "
+                    "needs a bigger zone)")
     os.killpg(proc.pid, signal.SIGINT)
     try:
         stdout, stderr = proc.communicate(timeout=60)
     finally:  # (a hang: nothing left behind for the tests after this one)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 130, stderr
     assert stderr.strip() == "sigchain: interrupted" and stdout == ""  # (click ends the ^C line)
     assert list(out.parent.iterdir()) == []

@@ -57,6 +57,9 @@ def test_workers_ignore_ctrl_c_from_birth_and_the_parent_does_not(tmp_path) -> N
 
 
 def test_a_pool_stopped_after_a_failure_ends_at_once_with_its_workers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """stop(failed=True) with the task thread stuck writing and the worker busy: it returns
+    at once, the worker is killed (not terminated) and the pool's upkeep starts no other.
+    (It does not recreate Pool.terminate()'s hang, a race this setup does not win.)"""
     script = tmp_path / "stuck.py"
     script.write_text(_STUCK)
     started = time.monotonic()

@@ -30,12 +30,13 @@ def context() -> multiprocessing.context.ForkServerContext:
     try:
         multiprocessing.forkserver.ensure_running()
     finally:
-        signal.signal(signal.SIGINT, old)
+        if old is not None:  # (None: a handler not set from Python, left as it is now)
+            signal.signal(signal.SIGINT, old)
     return ctx  # type: ignore[return-value]
 
 
 def stop(pool: Pool, failed: bool) -> None:
-    """End a pool and its workers. After a failure (Ctrl-C above all), not by
+    """End a pool and its workers. After Ctrl-C (`failed`), not by
     `Pool.terminate()`, which can then wait forever: its task thread may be stuck writing a
     large task into the pipe to the workers, which no worker reads any more, while the pool
     itself holds a reader end of that pipe, so the write never fails. Instead the pool's
@@ -52,6 +53,7 @@ def stop(pool: Pool, failed: bool) -> None:
     internals._terminate.cancel()
     workers = list(internals._pool)
     for p in workers:
-        p.kill()
+        if p.exitcode is None:  # (one already reaped: its PID may be another process's now)
+            p.kill()
     for p in workers:
         p.join(5)

@@ -89,12 +89,14 @@ def worker_pool(threads: int) -> Iterator[Pool | None]:
     # forkserver: workers start from a small clean process, not as copies of this one with
     # the whole zone in it (the garbage collector would touch, and so copy, every page).
     pool = forkserver.context().Pool(threads, initializer=_warm)
+    interrupted = False
     try:
         yield pool
-    except BaseException:
-        forkserver.stop(pool, failed=True)
+    except KeyboardInterrupt:
+        interrupted = True
         raise
-    forkserver.stop(pool, failed=False)
+    finally:
+        forkserver.stop(pool, failed=interrupted)
 
 
 @dataclass

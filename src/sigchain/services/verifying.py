@@ -63,6 +63,7 @@ class _PoolChecker:
         return lambda: [hit for r in pending for hit in r.get()]
 
     def close(self, failed: bool = False) -> None:
+        """End the workers; `failed`: after Ctrl-C (see `forkserver.stop`)."""
         if self.pool is not None:
             forkserver.stop(self.pool, failed)
             self.pool = None
@@ -142,7 +143,7 @@ class Verifier:
         return self
 
     def __exit__(self, kind: object, *exc: object) -> None:
-        self.close(failed=kind is not None)
+        self.close(failed=kind is KeyboardInterrupt)
 
 
 def _at_least(path: str, size: int) -> bool:
