@@ -25,7 +25,13 @@ from dns.rdatatype import RdataType
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve import ede as edes
-from sigchain.core.resolve.aggressive import candidates, denial_zone, verified_only, wildcard_zone
+from sigchain.core.resolve.aggressive import (
+    ZoneDenials,
+    candidates,
+    denial_zone,
+    verified_only,
+    wildcard_zone,
+)
 from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
 from sigchain.core.resolve.fastpath import plain_question
@@ -146,9 +152,7 @@ class ResolverService:
         with self.lock:
             entry = self.cache.answer(q.qname, q.qtype, now)
             if entry is not None:
-                out = self._render(q, entry, now)
-                self.metrics.loop.answer(out[3] & 0xF, True, self.clock.monotonic() - started)
-                return out
+                return self._respond(q, entry, now, True, started)
         try:
             entry = self._denied(q.qname, q.qtype, now)
         except Exception:  # noqa: BLE001 (the resolution thread then answers, or says why not)
@@ -156,9 +160,7 @@ class ResolverService:
             entry = None
         if entry is not None:  # RFC 8198, made here: no thread hand-off for what asks no one
             with self.lock:
-                out = self._render(q, entry, now)
-            self.metrics.loop.answer(out[3] & 0xF, False, self.clock.monotonic() - started)
-            return out
+                return self._respond(q, entry, now, False, started)
         answer = self.pool.submit(self._answer, q, started)
         return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent by the thread
 
@@ -174,6 +176,12 @@ class ResolverService:
             wire = self._render(q, entry, now)
             self.metrics.threads.answer(wire[3] & 0xF, False, self.clock.monotonic() - started)
         return wire
+
+    def _respond(self, q: ClientQuery, entry: Answer, now: int, hit: bool, started: float) -> bytes:
+        """The response to a query answered on the event loop, counted (with the lock held)."""
+        out = self._render(q, entry, now)
+        self.metrics.loop.answer(out[3] & 0xF, hit, self.clock.monotonic() - started)
+        return out
 
     def _render(self, q: ClientQuery, entry: Answer, now: int) -> bytes:
         """The response wire, pre-rendered per (flags the client set) and second; kept for
@@ -230,6 +238,10 @@ class ResolverService:
         self.keeper.used = True
         entry = self.lookup(qname, qtype, self.keeper.is_negative(qname, self.clock.now()),
                             denials_tried)
+        return self._keep(qname, qtype, entry)
+
+    def _keep(self, qname: dns.name.Name, qtype: int, entry: Answer) -> Answer:
+        """An answer with require-secure applied, cached."""
         entry = self._policy(qname, entry)
         with self.lock:
             return self.cache.store_answer(qname, qtype, entry)
@@ -238,18 +250,15 @@ class ResolverService:
         """The answer `resolve` would give from NSEC/NSEC3 records already kept (RFC 8198),
         cached; None when there is none (resolve then asks upstream). Asks no one."""
         with self.lock:
-            if self.cache.denials(qname, now) is None:
-                return None
+            kept = self.cache.denials(qname, now)
+        if kept is None:
+            return None
         qname = share(qname)
         if self.keeper.is_negative(qname, now):
             return None
         self.keeper.used = True
-        entry = self._aggressive(qname, qtype, self._anchors(qname, now), now)
-        if entry is None:
-            return None
-        entry = self._policy(qname, entry)
-        with self.lock:
-            return self.cache.store_answer(qname, qtype, entry)
+        entry = self._aggressive(qname, qtype, self._anchors(qname, now), now, kept)
+        return None if entry is None else self._keep(qname, qtype, entry)
 
     def _anchors(self, qname: dns.name.Name, now: int) -> list[dns.rrset.RRset]:
         """The trust anchors, and the keys of `qname`'s zones validated before: these anchor
@@ -404,11 +413,13 @@ class ResolverService:
         return tuple(out)
 
     def _aggressive(self, qname: dns.name.Name, qtype: int, anchors: list[dns.rrset.RRset],
-                    now: int) -> Answer | None:
-        """RFC 8198: NXDOMAIN or NODATA from validated NSEC/NSEC3 records already kept, when
-        the validator finds them a secure proof; None otherwise (ask upstream)."""
-        with self.lock:
-            kept = self.cache.denials(qname, now)
+                    now: int, kept: tuple[ZoneDenials, int] | None = None) -> Answer | None:
+        """RFC 8198: NXDOMAIN or NODATA from validated NSEC/NSEC3 records already kept (`kept`:
+        the cache's `denials` for qname, when the caller has them), when the validator finds
+        them a secure proof; None otherwise (ask upstream)."""
+        if kept is None:
+            with self.lock:
+                kept = self.cache.denials(qname, now)
         if kept is None:
             return None
         denials, remaining = kept
