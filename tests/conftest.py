@@ -35,6 +35,49 @@ class NonLoopbackTraffic(AssertionError):
     pass
 
 
+# `bash dev/test` runs the suite on every core (pytest-xdist, `-n auto`). An interop test
+# starts servers on fixed loopback addresses (one range per file) and shares module fixtures:
+# each interop file runs on one worker, one test at a time, and files that share a range or a
+# lab run together as one group, one after the other. Unit and CLI files spread freely.
+SHARED_RANGES = {
+    # the lab (127.53) and what runs beside it or against it: the trace hierarchy and hostile
+    # network (127.54), the resolver's own servers (127.55), the exporter's zones (127.57)
+    "lab": ("test_lab", "test_diagnose", "test_drills", "test_exporter", "test_exporter_rules",
+            "test_walk", "test_trace", "test_resolver", "test_resolver_differential",
+            "test_resolver_fallback", "test_resolver_forward", "test_resolver_hostile",
+            "test_resolver_selection", "test_resolver_workers"),
+    "5011": ("test_rfc5011", "test_resolver_5011"),  # 127.58
+    "reload": ("test_serve_reload", "test_reload_memory"),  # 127.59
+    "parent": ("test_parent_checkds", "test_parent_submit", "test_ctl_parent"),  # 127.61, 127.63.2
+    "inline": ("test_inline", "test_inline_policy", "test_live_rollover"),  # 127.62, 127.64
+    "ctl": ("test_ctl", "test_update_serve"),  # 127.63
+}
+_GROUP_OF = {stem: group for group, stems in SHARED_RANGES.items() for stem in stems}
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or for an interop file its group."""
+    path = nodeid.split("::", 1)[0]
+    parent, _, name = path.rpartition("/")
+    stem = name.removesuffix(".py")
+    if parent.endswith("interop") and stem in _GROUP_OF:
+        return "interop/" + _GROUP_OF[stem]
+    return path
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Whatever --dist says: whole files, interop groups whole (xdist's own `loadgroup` needs
+    marks it cannot attach to pytest 9's node IDs)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Grouped(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return Grouped(config, log)
+
+
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any test that tries to send a packet to a non-loopback address."""
