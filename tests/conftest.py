@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -135,17 +136,24 @@ def terminate(proc: subprocess.Popen | None, timeout: float = 10) -> None:  # ty
         proc.wait()
 
 
+PORTS_PER_WORKER = 1500  # blocks from 20000 up: below the kernel's ephemeral ports (32768+)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A high port free for both UDP and TCP on `host` (a loopback address)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((host, 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind((host, port))
-                except OSError:
-                    continue
-        if port > 1024:
-            return port
-    raise RuntimeError("no free port")
+    """A high port free for both UDP and TCP on `host` (a loopback address), from this xdist
+    worker's own block: a port handed out here is only bound later (by a server), so another
+    worker, or any socket the kernel gives an ephemeral port, must not be able to pick it
+    meanwhile (sigchain's listeners set SO_REUSEPORT: two could even share it)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = 20000 + (int(worker) % 8 if worker.isdigit() else 0) * PORTS_PER_WORKER
+    for _ in range(200):
+        port = random.randrange(low, low + PORTS_PER_WORKER)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            try:
+                u.bind((host, port))
+                t.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port on {host} in {low}-{low + PORTS_PER_WORKER - 1}")
