@@ -77,6 +77,7 @@ class Lab:
     anchor_ds: list[str] = field(default_factory=list)
     hidden: bool = False
     nsd: Nsd | None = None
+    added: list[str] = field(default_factory=list)  # addresses start_resolvers put on lo
 
     @property
     def sock(self) -> Path:
@@ -139,6 +140,7 @@ class Lab:
         for addr in (UNBOUND, NAMED):  # named listens only on addresses configured on lo
             if addr not in run(["ip", "-4", "addr", "show", "dev", "lo"]).stdout:
                 run(["ip", "addr", "add", f"{addr}/32", "dev", "lo"], check=True)
+                self.added.append(addr)
         hints = self.tmp / "root.hints"
         hints.write_text(f". 3600000 IN NS a.lab.\na.lab. 3600000 IN A {ROOT}\n")
         ds = [line.split(" DS ", 1)[1].split() for line in self.anchor_ds]
@@ -162,6 +164,9 @@ class Lab:
             proc.wait(10)
         if self.nsd is not None:
             self.nsd.stop()
+        for addr in self.added:  # only what this lab added: lo as it found it
+            run(["ip", "addr", "del", f"{addr}/32", "dev", "lo"])
+        self.added.clear()
         texts = []
         for server in self.servers.values():
             code = server.stop()
