@@ -15,8 +15,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.zone
+import pytest
 
-from sigchain.core.dnssec import algorithms, timefmt
+from sigchain.core.dnssec import algorithms, keyfile, timefmt
 from sigchain.core.rollover import revoke
 from sigchain.core.rollover.planner import plan
 from sigchain.core.rollover.policy import KeyPolicy, KeySpec
@@ -28,6 +29,7 @@ from sigchain.services import keystate
 from tests import clockshift
 from tests.conftest import need, sc
 from tests.unit.test_keys_run import FAST, ZONE, ZONE_TEXT, _at, _kdir, _snapshot
+from tests.unit.test_validator_limits import colliding_rsa_key
 
 T0 = timefmt.parse_timestamp14("20260101000000")
 DAY = 86400
@@ -175,3 +177,26 @@ def test_a_version_1_key_state_is_read_and_upgraded(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA user_version").fetchone()[0] == keystate.SCHEMA_VERSION
     assert "revoked" in {row[1] for row in conn.execute("PRAGMA table_info(keys)")}
     conn.close()
+
+
+def test_a_new_key_never_takes_the_tag_an_old_key_gets_once_revoked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dnssec-keygen's collision rule: a new key's tag is neither an old key's tag nor the tag
+    that key has once revoked (else revoking the old one would publish two keys of one tag).
+    The first key drawn here is made to have the old KSK's revoked tag; it must be passed over."""
+    kdir = tmp_path / "k"
+    alg = algorithms.get(8)
+    old = keystore.new_pair(ORIGIN, alg, KeyRole.KSK, str(kdir), KeyTiming(created=T0), bits=1024)
+    keystore.write_new_pair(str(kdir), old, alg)
+    revoked_tag = dns.dnssec.key_id(keyfile.revoked(old.dnskey))
+    assert (8, revoked_tag) in keystore.existing_tags(str(kdir), ORIGIN)
+    real, drawn = keyfile.make_dnskey, []
+
+    def make_dnskey(alg: algorithms.Algorithm, private: object, flags: int) -> object:
+        drawn.append(colliding_rsa_key(revoked_tag, flags) if not drawn else real(alg, private, flags))
+        return drawn[-1]
+
+    monkeypatch.setattr(keyfile, "make_dnskey", make_dnskey)
+    new = keystore.new_pair(ORIGIN, alg, KeyRole.ZSK, str(kdir), KeyTiming(created=T0), bits=1024)
+    assert dns.dnssec.key_id(drawn[0]) == revoked_tag and len(drawn) == 2
+    assert new.key_tag not in (old.key_tag, revoked_tag)

@@ -7,12 +7,13 @@ import os
 
 import dns.dnssec
 import dns.name
+import dns.rdtypes.ANY.DNSKEY
 
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.edge import pkcs11store
 from sigchain.edge.zonefile import read_text, write_atomic
-from sigchain.errors import InputError, OperationalError, UnsafeRefused
-from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
+from sigchain.errors import InputError, OperationalError, SigchainError, UnsafeRefused
+from sigchain.model.keys import FLAG_REVOKE, KeyPair, KeyRole, KeyTiming
 
 
 def _read(path: str) -> str:
@@ -115,7 +116,9 @@ def load_zone_keys(directory: str, origin: dns.name.Name, *, force: bool = False
 
 
 def existing_tags(directory: str, origin: dns.name.Name) -> set[tuple[int, int]]:
-    """(algorithm, key tag) pairs already used in `directory` for `origin`."""
+    """(algorithm, key tag) pairs already used in `directory` for `origin`: each key's tag, and
+    the tag it has with its REVOKE bit flipped (revoked, or for a revoked key, as it was), as
+    dnssec-keygen counts a collision: no new key may take a tag an old one has or will have."""
     out = set()
     for path in zone_key_paths(directory, origin):
         parts = os.path.basename(path)[:-4].rsplit("+", 2)
@@ -123,6 +126,13 @@ def existing_tags(directory: str, origin: dns.name.Name) -> set[tuple[int, int]]
             out.add((int(parts[1]), int(parts[2])))
         except (IndexError, ValueError):
             continue
+        try:
+            rd = keyfile.public_from_text(_read(path), path)[2]
+        except (SigchainError, OSError):
+            continue  # what its name says is counted; reading it fails elsewhere, with why
+        other = dns.rdtypes.ANY.DNSKEY.DNSKEY(rd.rdclass, rd.rdtype, rd.flags ^ FLAG_REVOKE,
+                                               rd.protocol, rd.algorithm, rd.key)
+        out.add((rd.algorithm, dns.dnssec.key_id(other)))
     return out
 
 
