@@ -76,22 +76,25 @@ def _key_tag(rdata: bytes) -> int:
 
 def colliding_rsa_key(tag: int, flags: int = 256) -> dns.rdtypes.ANY.DNSKEY.DNSKEY:
     """A well-formed RSA/SHA-256 DNSKEY (e=65537, a random odd 2048-bit modulus) whose key tag
-    is `tag`: two modulus bytes at an even RDATA offset are chosen to hit the checksum."""
-    modulus = bytearray(os.urandom(256))
-    modulus[0] |= 0x80
-    modulus[-1] |= 1
-    key = bytearray(b"\x03\x01\x00\x01") + modulus
+    is `tag`: two modulus bytes at an even RDATA offset are chosen to hit the checksum. For
+    some moduli no such word exists (the end-around carry skips `tag`): another is drawn."""
     header = flags.to_bytes(2, "big") + bytes([3, 8])
     offset = 16  # RDATA offset 20/21: an even-aligned 16-bit word inside the modulus
-    key[offset:offset + 2] = b"\x00\x00"
-    base = sum(b << 8 if i % 2 == 0 else b for i, b in enumerate(header + bytes(key)))
-    for carry in (base >> 16, (base >> 16) + 1):  # the word adds to the sum as a whole
-        key[offset:offset + 2] = ((tag - carry - base) % 65536).to_bytes(2, "big")
-        if _key_tag(header + bytes(key)) == tag:
-            break
-    rd = dns.rdtypes.ANY.DNSKEY.DNSKEY(dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags, 3, 8, bytes(key))
-    assert dns.dnssec.key_id(rd) == tag
-    return rd
+    for _ in range(100):
+        modulus = bytearray(os.urandom(256))
+        modulus[0] |= 0x80
+        modulus[-1] |= 1
+        key = bytearray(b"\x03\x01\x00\x01") + modulus
+        key[offset:offset + 2] = b"\x00\x00"
+        base = sum(b << 8 if i % 2 == 0 else b for i, b in enumerate(header + bytes(key)))
+        for carry in (base >> 16, (base >> 16) + 1):  # the word adds to the sum as a whole
+            key[offset:offset + 2] = ((tag - carry - base) % 65536).to_bytes(2, "big")
+            if _key_tag(header + bytes(key)) == tag:
+                rd = dns.rdtypes.ANY.DNSKEY.DNSKEY(dns.rdataclass.IN, dns.rdatatype.DNSKEY,
+                                                   flags, 3, 8, bytes(key))
+                assert dns.dnssec.key_id(rd) == tag
+                return rd
+    raise AssertionError(f"no modulus gave key tag {tag} in 100 draws")
 
 
 def garbage_rrsig(covered: int, key_tag: int, labels: int) -> dns.rdata.Rdata:
@@ -109,6 +112,8 @@ class TrapZone:
     def __init__(self, fakes: int, fakes_first: bool = False):
         self.ksk = make_key(ZONE, KeyRole.KSK, 8)
         self.zsk = make_key(ZONE, KeyRole.ZSK, 8)
+        while self.zsk.key_tag == self.ksk.key_tag:  # the checks counted assume one key per tag
+            self.zsk = make_key(ZONE, KeyRole.ZSK, 8)
         self.fakes = [colliding_rsa_key(self.zsk.key_tag) for _ in range(fakes)]
         order = (self.fakes + [self.zsk.dnskey]) if fakes_first else ([self.zsk.dnskey] + self.fakes)
         keys = [self.ksk.dnskey] + order
