@@ -19,7 +19,15 @@ def key(flags: int):  # type: ignore[no-untyped-def]
     return keyfile.make_dnskey(ALG, algorithms.generate(ALG), flags)
 
 
-KSK, OLD_KSK, ZSK, REVOKED = key(257), key(257), key(256), key(257 | 0x80)
+def distinct(*flags: int) -> list:  # type: ignore[type-arg]
+    """Keys with these flags, no two of one tag (the checks tell keys apart by tag)."""
+    while True:
+        keys = [key(f) for f in flags]
+        if len({dns.dnssec.key_id(k) for k in keys}) == len(keys):
+            return keys
+
+
+KSK, OLD_KSK, ZSK, REVOKED = distinct(257, 257, 256, 257 | 0x80)
 
 
 def dnskey_rrsets(signers: list) -> list[dns.rrset.RRset]:  # type: ignore[type-arg]

@@ -284,6 +284,13 @@ def test_adopting_its_own_output_keeps_every_signature() -> None:
     assert records(snapshot(again)) == records(snapshot(zone))
 
 
+def successor_zsk(keys: list[KeyPair]) -> KeyPair:
+    """A new ZSK whose tag is not the old one's (signatures are matched to keys by tag)."""
+    while (new := make_keys()[1]).key_tag == keys[1].key_tag:
+        pass
+    return new
+
+
 @pytest.mark.parametrize("change", ["new-zsk", "expired", "nsec-to-nsec3"])
 def test_adopting_re_signs_what_cannot_stay(change: str) -> None:
     keys = make_keys()
@@ -292,7 +299,7 @@ def test_adopting_re_signs_what_cannot_stay(change: str) -> None:
     before = snapshot(zone)
     at, new_keys, new_opts = NOW + 60, keys, opts
     if change == "new-zsk":
-        new_keys = [keys[0], make_keys()[1]]
+        new_keys = [keys[0], successor_zsk(keys)]
     elif change == "expired":
         at = NOW + 30 * 86400 - 3600 - 43200  # past the jittered expirations of about half
         new_opts = signer.SignOptions(SigWindow(at - 3600, 30 * 86400, 0), None, serial="increment")
@@ -315,7 +322,7 @@ def test_rekey_follows_a_zsk_roll() -> None:
     keys = make_keys()
     opts = signer.SignOptions(WINDOW, Nsec3Params(), serial="increment")
     zone, _ = SignedZone.sign(make_zone(150, random.Random(9)), ORIGIN, keys, opts, NOW)
-    new = make_keys()[1]
+    new = successor_zsk(keys)
     day = 86400
     new = replace(new, timing=KeyTiming(publish=NOW, activate=NOW + 2 * day))
     old = replace(keys[1], timing=KeyTiming(activate=NOW - day, inactive=NOW + 2 * day))

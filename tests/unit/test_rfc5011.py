@@ -28,12 +28,20 @@ VALIDITY = 20 * DAY
 
 
 class Key:
-    """An ECDSA P-256 key with its DNSKEY (257 = KSK, 256 = ZSK), revocable."""
+    """An ECDSA P-256 key with its DNSKEY (257 = KSK, 256 = ZSK), revocable. No two keys made
+    here share a tag, revoked or not: the states are kept by tag, as a resolver keeps them."""
+
+    drawn: set[int] = set()  # every tag a key made here has, or has once revoked
 
     def __init__(self, flags: int = 257):
-        self.private = ec.generate_private_key(ec.SECP256R1())
-        self.dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY = dns.dnssec.make_dnskey(
-            self.private.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256, flags=flags)
+        while True:
+            self.private = ec.generate_private_key(ec.SECP256R1())
+            self.dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY = dns.dnssec.make_dnskey(
+                self.private.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256, flags=flags)
+            tags = {self.tag, dns.dnssec.key_id(rfc5011.with_flags(self.dnskey, flags ^ FLAG_REVOKE))}
+            if not tags & Key.drawn:
+                Key.drawn |= tags
+                return
 
     def revoked(self) -> Key:
         other = Key.__new__(Key)
