@@ -200,3 +200,18 @@ def test_a_new_key_never_takes_the_tag_an_old_key_gets_once_revoked(
     new = keystore.new_pair(ORIGIN, alg, KeyRole.ZSK, str(kdir), KeyTiming(created=T0), bits=1024)
     assert dns.dnssec.key_id(drawn[0]) == revoked_tag and len(drawn) == 2
     assert new.key_tag not in (old.key_tag, revoked_tag)
+
+
+def test_a_new_key_avoids_the_tags_it_is_told_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`avoid`: tags of the zone's keys kept elsewhere (the lab's decoy KSK and the zone's own
+    keys live in two directories); a first draw with such a tag is passed over."""
+    alg, real, drawn = algorithms.get(8), keyfile.make_dnskey, []
+
+    def make_dnskey(alg: algorithms.Algorithm, private: object, flags: int) -> object:
+        drawn.append(colliding_rsa_key(4242, flags) if not drawn else real(alg, private, flags))
+        return drawn[-1]
+
+    monkeypatch.setattr(keyfile, "make_dnskey", make_dnskey)
+    new = keystore.new_pair(ORIGIN, alg, KeyRole.KSK, str(tmp_path / "k"), KeyTiming(created=T0),
+                            bits=1024, avoid=frozenset({(8, 4242)}))
+    assert len(drawn) == 2 and new.key_tag != 4242

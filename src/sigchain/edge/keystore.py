@@ -184,11 +184,12 @@ def drop_pending(base: str) -> None:
 
 def new_pair(origin: dns.name.Name, alg: algorithms.Algorithm, role: KeyRole, directory: str,
              timing: KeyTiming, ttl: int | None = None, bits: int | None = None,
-             store: str | None = None) -> KeyPair:
+             store: str | None = None, avoid: frozenset[tuple[int, int]] = frozenset()) -> KeyPair:
     """Generate a key pair whose tag (and revoked tag) no key of `origin` in `directory` uses
-    yet, as dnssec-keygen does (not written: `write_pair` does that). With `store` (a PKCS#11
-    URI naming the object) the pair is made inside the token."""
-    used = existing_tags(directory, origin)
+    yet, as dnssec-keygen does (not written: `write_pair` does that), nor any (algorithm, tag)
+    in `avoid`. With `store` (a PKCS#11 URI naming the object) the pair is made inside the
+    token."""
+    used = existing_tags(directory, origin) | avoid
     for _ in range(100):
         private = algorithms.generate(alg, bits) if store is None else \
             pkcs11store.generate(store, alg, bits)

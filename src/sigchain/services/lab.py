@@ -247,10 +247,13 @@ class Lab:
                 self._save(self.state.forget_fingerprints())
             elif isinstance(a, lab_plan.GenerateKey):
                 z = hierarchy.zone(a.zone)
-                directory = self.paths.decoy_keys(z) if a.decoy else self.paths.keys(z)
+                directory, beside = self.paths.keys(z), self.paths.decoy_keys(z)
+                if a.decoy:
+                    directory, beside = beside, directory
                 os.makedirs(self.paths.path("keys"), mode=0o700, exist_ok=True)
                 os.chmod(self.paths.path("keys"), 0o700)
-                labkeys.generate(directory, z.name, KeyRole(a.role), now)
+                labkeys.generate(directory, z.name, KeyRole(a.role), now,
+                                 beside if z.broken_ds else None)
                 generated.add(a.zone)
         return frozenset(generated)
 

@@ -153,7 +153,7 @@ class Drills:
             base = keystore.key_base(path)
             for ext in (".key", ".private"):
                 shutil.copy2(base + ext, directory)
-        labkeys.generate(directory, z.name, KeyRole.KSK, now)
+        labkeys.generate(directory, z.name, KeyRole.KSK, now, self.paths.keys(z))  # not even by tag
         return directory
 
     def _sign(self, z: LabZone, keys: str, now: int, inception: int) -> None:

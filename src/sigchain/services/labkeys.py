@@ -18,12 +18,17 @@ from sigchain.model.keys import KeyRole, KeyTiming
 from sigchain.services import signing
 
 
-def generate(directory: str, origin: dns.name.Name, role: KeyRole, now: int) -> None:
-    """A new key for `origin` written to `directory`, its tag (and its revoked tag) unused."""
+def generate(directory: str, origin: dns.name.Name, role: KeyRole, now: int,
+             beside: str | None = None) -> None:
+    """A new key for `origin` written to `directory`, its tag (and its revoked tag) unused
+    there and by the zone's keys in `beside` (a broken-DS zone's keys and its decoy: the DS
+    then matches no key of the zone even by tag)."""
     alg = algorithms.get(hierarchy.ALGORITHM)
     os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)
     timing = KeyTiming(created=now, publish=now, activate=now)
-    keystore.write_pair(directory, keystore.new_pair(origin, alg, role, directory, timing), alg)
+    avoid = frozenset(keystore.existing_tags(beside, origin)) if beside else frozenset()
+    keystore.write_pair(directory, keystore.new_pair(origin, alg, role, directory, timing,
+                                                     avoid=avoid), alg)
 
 
 def dnskeys(directory: str, origin: dns.name.Name) -> tuple[Any, ...]:
