@@ -179,6 +179,18 @@ def test_a_version_1_key_state_is_read_and_upgraded(tmp_path: Path) -> None:
     conn.close()
 
 
+def _first_draw_tagged(monkeypatch: pytest.MonkeyPatch, tag: int) -> list[object]:
+    """The DNSKEYs new_pair makes from now on: the first (RSA) one with key tag `tag`."""
+    real, drawn = keyfile.make_dnskey, []
+
+    def make_dnskey(alg: algorithms.Algorithm, private: object, flags: int) -> object:
+        drawn.append(colliding_rsa_key(tag, flags) if not drawn else real(alg, private, flags))
+        return drawn[-1]
+
+    monkeypatch.setattr(keyfile, "make_dnskey", make_dnskey)
+    return drawn
+
+
 def test_a_new_key_never_takes_the_tag_an_old_key_gets_once_revoked(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """dnssec-keygen's collision rule: a new key's tag is neither an old key's tag nor the tag
@@ -190,13 +202,7 @@ def test_a_new_key_never_takes_the_tag_an_old_key_gets_once_revoked(
     keystore.write_new_pair(str(kdir), old, alg)
     revoked_tag = dns.dnssec.key_id(keyfile.revoked(old.dnskey))
     assert (8, revoked_tag) in keystore.existing_tags(str(kdir), ORIGIN)
-    real, drawn = keyfile.make_dnskey, []
-
-    def make_dnskey(alg: algorithms.Algorithm, private: object, flags: int) -> object:
-        drawn.append(colliding_rsa_key(revoked_tag, flags) if not drawn else real(alg, private, flags))
-        return drawn[-1]
-
-    monkeypatch.setattr(keyfile, "make_dnskey", make_dnskey)
+    drawn = _first_draw_tagged(monkeypatch, revoked_tag)
     new = keystore.new_pair(ORIGIN, alg, KeyRole.ZSK, str(kdir), KeyTiming(created=T0), bits=1024)
     assert dns.dnssec.key_id(drawn[0]) == revoked_tag and len(drawn) == 2
     assert new.key_tag not in (old.key_tag, revoked_tag)
@@ -205,13 +211,7 @@ def test_a_new_key_never_takes_the_tag_an_old_key_gets_once_revoked(
 def test_a_new_key_avoids_the_tags_it_is_told_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`avoid`: tags of the zone's keys kept elsewhere (the lab's decoy KSK and the zone's own
     keys live in two directories); a first draw with such a tag is passed over."""
-    alg, real, drawn = algorithms.get(8), keyfile.make_dnskey, []
-
-    def make_dnskey(alg: algorithms.Algorithm, private: object, flags: int) -> object:
-        drawn.append(colliding_rsa_key(4242, flags) if not drawn else real(alg, private, flags))
-        return drawn[-1]
-
-    monkeypatch.setattr(keyfile, "make_dnskey", make_dnskey)
+    alg, drawn = algorithms.get(8), _first_draw_tagged(monkeypatch, 4242)
     new = keystore.new_pair(ORIGIN, alg, KeyRole.KSK, str(tmp_path / "k"), KeyTiming(created=T0),
                             bits=1024, avoid=frozenset({(8, 4242)}))
     assert len(drawn) == 2 and new.key_tag != 4242
