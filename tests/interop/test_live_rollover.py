@@ -72,13 +72,15 @@ def _live(k: dict) -> bool:  # type: ignore[type-arg]
     return any(v != "hidden" for v in k["states"].values())
 
 
-def _done(t: Transitions, role: str, old: set[int], algorithm: int) -> bool:
-    """The roll of `role` is over: the old keys are hidden everywhere, and one key of
-    `algorithm` (not an old one) is omnipresent in all its role's records."""
+def _done(t: Transitions, role: str, old: set[tuple[int, int]], algorithm: int) -> bool:
+    """The roll of `role` is over: the old keys (tag, algorithm: a new key of another algorithm
+    may have an old key's tag) are hidden everywhere, and one key of `algorithm` (not an old
+    one) is omnipresent in all its role's records."""
     t.poll()
-    if any(k["tag"] in old and _live(k) for k in t.keys()):
+    if any((k["tag"], k["algorithm"]) in old and _live(k) for k in t.keys()):
         return False
-    return any(k["role"] == role and k["tag"] not in old and k["algorithm"] == algorithm
+    return any(k["role"] == role and (k["tag"], k["algorithm"]) not in old
+               and k["algorithm"] == algorithm
                and all(k["states"][r] == "omnipresent" for r in SIGNS[role]) for k in t.keys())
 
 
@@ -93,7 +95,7 @@ def _roll(lab: Lab, t: Transitions, role: str, timeout: float) -> tuple[int, int
     start = time.monotonic()
     assert f"roll of key {old['tag']} started" in lab.ctl("roll", ZONE, "--key", str(old["tag"]))
     wait(f"the {role} roll of {old['tag']}",
-         lambda: _done(t, role, {old["tag"]}, old["algorithm"]), timeout)
+         lambda: _done(t, role, {(old["tag"], old["algorithm"])}, old["algorithm"]), timeout)
     new = _current(t, role)
     return old["tag"], new["tag"], time.monotonic() - start
 
@@ -114,7 +116,7 @@ def _delv(lab: Lab) -> str:
 def _algorithm_roll(lab: Lab, t: Transitions) -> float:
     """P-256 -> Ed25519: the policy file changed and `ctl reload` (SIGHUP's reload) makes the
     running server re-read it, as `rndc reconfig` does with a changed dnssec-policy."""
-    old = {k["tag"] for k in t.poll()["signing"]["keys"] if _live(k)}
+    old = {(k["tag"], k["algorithm"]) for k in t.poll()["signing"]["keys"] if _live(k)}
     start = time.monotonic()
     (lab.tmp / "fast.toml").write_text(fast_policy("ed25519"))
     assert lab.ctl("reload", ZONE).strip() == f"zone {ZONE}: policy re-read"
@@ -185,7 +187,7 @@ def test_ksk_roll_holds_at_the_ds_step_while_the_parent_refuses_the_update(lab: 
         assert next(k for k in t.keys() if k["tag"] == new["tag"])["states"]["ds"] == "hidden"
         held = time.monotonic()
         lab.start_tld(allow_update=True)
-        wait("the KSK roll to finish", lambda: _done(t, "ksk", {old["tag"]}, old["algorithm"]),
+        wait("the KSK roll to finish", lambda: _done(t, "ksk", {(old["tag"], old["algorithm"])}, old["algorithm"]),
              40)
     finally:
         querier.stop()

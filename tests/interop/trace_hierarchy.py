@@ -177,10 +177,12 @@ def _sign_ldns(d: Path, origin: str, unsigned: Path, flavour: str) -> Path:
     keys.mkdir()
     alg = ["-a", "DSA", "-b", "1024"] if flavour.endswith("dsa") else ["-a", "ECDSAP256SHA256"]
     ksk = _run([need("ldns-keygen"), *alg, "-k", origin], cwd=keys).strip()
-    zsk = _run([need("ldns-keygen"), *alg, origin], cwd=keys).strip()
+    zsks = keys / "zsk"  # ldns-keygen overwrites a file of the same tag: the ZSK apart
+    zsks.mkdir()
+    zsk = _run([need("ldns-keygen"), *alg, origin], cwd=zsks).strip()
     out = d / "signed"
     nsec3 = ["-n", "-t", "0"] if flavour.endswith("nsec3") else []
-    _run([need("ldns-signzone"), *nsec3, "-o", origin, "-f", out, unsigned, keys / zsk, keys / ksk])
+    _run([need("ldns-signzone"), *nsec3, "-o", origin, "-f", out, unsigned, zsks / zsk, keys / ksk])
     return out
 
 
