@@ -354,6 +354,11 @@ class Hierarchy:
                                         wrong, check=True)  # type: ignore[arg-type]
             for job in jobs.values():
                 job.result()
+        own = {dns.dnssec.key_id(k) for k in _dnskeys(self.base / "dsmismatch.test" / "keys",
+                                                      "dsmismatch.test.", ksk_only=False)}
+        while {dns.dnssec.key_id(k) for k in _dnskeys(wrong, "dsmismatch.test.")} & own:
+            shutil.rmtree(wrong)  # the DS must name no key of the zone, not even by tag
+            sc("keygen", "dsmismatch.test.", "--role", "ksk", "--dir", wrong, check=True)
         self._edits()
 
         delegations = [f"ns A {TLD_IP}\n"]
