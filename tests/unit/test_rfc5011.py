@@ -14,6 +14,7 @@ import dns.rrset
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sigchain.core.dnssec import keyfile
 from sigchain.core.validate import rfc5011
 from sigchain.core.validate.rfc5011 import DAY, KeyState, Timers, TrustPoint, observe, trusted
 from sigchain.core.validate.verdict import Status
@@ -38,7 +39,7 @@ class Key:
             self.private = ec.generate_private_key(ec.SECP256R1())
             self.dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY = dns.dnssec.make_dnskey(
                 self.private.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256, flags=flags)
-            tags = {self.tag, dns.dnssec.key_id(rfc5011.with_flags(self.dnskey, flags ^ FLAG_REVOKE))}
+            tags = {self.tag, dns.dnssec.key_id(keyfile.with_flags(self.dnskey, flags ^ FLAG_REVOKE))}
             if not tags & Key.drawn:
                 Key.drawn |= tags
                 return
@@ -46,7 +47,7 @@ class Key:
     def revoked(self) -> Key:
         other = Key.__new__(Key)
         other.private = self.private
-        other.dnskey = rfc5011.with_flags(self.dnskey, self.dnskey.flags | FLAG_REVOKE)
+        other.dnskey = keyfile.with_flags(self.dnskey, self.dnskey.flags | FLAG_REVOKE)
         return other
 
     @property

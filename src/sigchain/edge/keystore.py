@@ -7,7 +7,6 @@ import os
 
 import dns.dnssec
 import dns.name
-import dns.rdtypes.ANY.DNSKEY
 
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.edge import pkcs11store
@@ -130,9 +129,7 @@ def existing_tags(directory: str, origin: dns.name.Name) -> set[tuple[int, int]]
             rd = keyfile.public_from_text(_read(path), path)[2]
         except (SigchainError, OSError):
             continue  # what its name says is counted; reading it fails elsewhere, with why
-        other = dns.rdtypes.ANY.DNSKEY.DNSKEY(rd.rdclass, rd.rdtype, rd.flags ^ FLAG_REVOKE,
-                                               rd.protocol, rd.algorithm, rd.key)
-        out.add((rd.algorithm, dns.dnssec.key_id(other)))
+        out.add((rd.algorithm, dns.dnssec.key_id(keyfile.with_flags(rd, rd.flags ^ FLAG_REVOKE))))
     return out
 
 

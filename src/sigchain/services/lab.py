@@ -247,13 +247,11 @@ class Lab:
                 self._save(self.state.forget_fingerprints())
             elif isinstance(a, lab_plan.GenerateKey):
                 z = hierarchy.zone(a.zone)
-                directory, beside = self.paths.keys(z), self.paths.decoy_keys(z)
-                if a.decoy:
-                    directory, beside = beside, directory
+                own, decoy = self.paths.keys(z), self.paths.decoy_keys(z)
                 os.makedirs(self.paths.path("keys"), mode=0o700, exist_ok=True)
                 os.chmod(self.paths.path("keys"), 0o700)
-                labkeys.generate(directory, z.name, KeyRole(a.role), now,
-                                 beside if z.broken_ds else None)
+                labkeys.generate(decoy if a.decoy else own, z.name, KeyRole(a.role), now,
+                                 beside=own if a.decoy else decoy)
                 generated.add(a.zone)
         return frozenset(generated)
 

@@ -183,10 +183,15 @@ def make_dnskey(alg: Algorithm, key: PrivateKey, flags: int) -> dns.rdtypes.ANY.
     )
 
 
+def with_flags(rd: dns.rdtypes.ANY.DNSKEY.DNSKEY, flags: int) -> dns.rdtypes.ANY.DNSKEY.DNSKEY:
+    """The same key with other flags (and so, most often, another tag)."""
+    return dns.rdtypes.ANY.DNSKEY.DNSKEY(rd.rdclass, rd.rdtype, flags, rd.protocol, rd.algorithm,
+                                         rd.key)
+
+
 def revoked(rd: dns.rdtypes.ANY.DNSKEY.DNSKEY) -> dns.rdtypes.ANY.DNSKEY.DNSKEY:
     """The DNSKEY as published once revoked (RFC 5011 §2.1): the REVOKE bit set, so a new tag."""
-    return dns.rdtypes.ANY.DNSKEY.DNSKEY(rd.rdclass, rd.rdtype, rd.flags | FLAG_REVOKE,
-                                         rd.protocol, rd.algorithm, rd.key)
+    return with_flags(rd, rd.flags | FLAG_REVOKE)
 
 
 def public_to_text(kp: KeyPair) -> str:

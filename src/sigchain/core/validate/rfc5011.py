@@ -72,10 +72,6 @@ def material(rd: DNSKEY) -> tuple[int, int, bytes]:
     return rd.algorithm, rd.protocol, rd.key
 
 
-def with_flags(rd: DNSKEY, flags: int) -> DNSKEY:
-    return DNSKEY(rd.rdclass, rd.rdtype, flags, rd.protocol, rd.algorithm, rd.key)
-
-
 @dataclass(frozen=True)
 class TrackedKey:
     """A key of the trust point: its DNSKEY (REVOKE bit clear), state and when it entered it.
