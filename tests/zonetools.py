@@ -62,6 +62,16 @@ def keygen(keydir: Path, zone: str, role: str, algorithm: str = "ecdsap256sha256
     return sc("keygen", zone, "--role", role, "--algorithm", algorithm, "--dir", keydir, check=True).stdout.strip()
 
 
+def keygen_apart(beside: Path, keydir: Path, zone: str, role: str) -> str:
+    """A key of `zone` that the zone does not use: made beside its keys in `beside` (so with
+    none of their tags, as keygen picks a tag) and then moved to `keydir`."""
+    base = keygen(beside, zone, role)
+    keydir.mkdir(mode=0o700, exist_ok=True)
+    for ext in (".key", ".private"):
+        (beside / (base + ext)).rename(keydir / (base + ext))
+    return base
+
+
 def load(path: Path, origin: str | None = None) -> zonefile.LoadedZone:
     return zonefile.load_zone(str(path), origin, require_ns=False)
 

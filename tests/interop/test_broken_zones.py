@@ -5,7 +5,6 @@ and problems dnssec-verify lets pass that `sigchain verify` reports by their RFC
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,10 +20,20 @@ from dns.rdatatype import RdataType
 from sigchain.core.serve.fromwire import served_form
 from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone import nsec3hash
-from sigchain.edge import keystore, zonefile, zonesplit
+from sigchain.edge import zonefile, zonesplit
 from sigchain.services import partverify
 from tests.conftest import EXAMPLE_ZONE, need, run, sc
-from tests.zonetools import Nodes, drop, dump, keygen, load, rdataset, resign, zone_keys
+from tests.zonetools import (
+    Nodes,
+    drop,
+    dump,
+    keygen,
+    keygen_apart,
+    load,
+    rdataset,
+    resign,
+    zone_keys,
+)
 
 ORIGIN = dns.name.from_text("example.test.")
 WWW = dns.name.from_text("www.example.test.")
@@ -36,11 +45,7 @@ def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("keys")
     keygen(d, "example.test", "ksk")
     keygen(d, "example.test", "zsk")
-    # a key of the zone that it does not publish, and not of a published key's tag either
-    while not (outsider := d / "outsider").exists() or \
-            keystore.existing_tags(str(outsider), ORIGIN) & keystore.existing_tags(str(d), ORIGIN):
-        shutil.rmtree(outsider, ignore_errors=True)
-        keygen(outsider, "example.test", "zsk")
+    keygen_apart(d, d / "outsider", "example.test", "zsk")  # a key of the zone it does not publish
     keygen(d / "ed25519", "example.test", "zsk", "ed25519")
     return d
 

@@ -45,6 +45,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.edge import keystore
 from tests.conftest import need, sc, terminate
+from tests.zonetools import keygen_apart, sign_rrset
 
 PREFIX = "127.54.0."
 ROOT_IP, TLD_IP, SC_IP, PEER_IP, PLAIN_IP, RESOLVER_IP = (PREFIX + str(i) for i in (1, 2, 3, 4, 5, 9))
@@ -238,8 +239,6 @@ def _decoy_keys(count: int, avoid: set[int]) -> tuple[int, list[dns.rdata.Rdata]
 def _keytrap(keys_dir: Path) -> Callable[[dns.zone.Zone], None]:
     """DECOY_KEYS DNSKEYs sharing a key tag join the (re-signed) DNSKEY RRset; www TXT carries
     DECOY_SIGS RRSIGs naming that tag and none that verifies (CVE-2023-50387's shape)."""
-    from tests.zonetools import sign_rrset
-
     def change(zone: dns.zone.Zone) -> None:
         origin = zone.origin
         assert origin is not None
@@ -347,18 +346,11 @@ class Hierarchy:
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             for origin, (_, signer, body) in LEAVES.items():
                 jobs[origin] = pool.submit(self._leaf, origin, signer, body)
-            # a KSK the DS in test. names for dsmismatch.test. (never used to sign)
-            wrong = self.base / "dsmismatch-wrong"
-            wrong.mkdir()
-            jobs["wrong"] = pool.submit(sc, "keygen", "dsmismatch.test.", "--role", "ksk", "--dir",
-                                        wrong, check=True)  # type: ignore[arg-type]
             for job in jobs.values():
                 job.result()
-        own = {dns.dnssec.key_id(k) for k in _dnskeys(self.base / "dsmismatch.test" / "keys",
-                                                      "dsmismatch.test.", ksk_only=False)}
-        while {dns.dnssec.key_id(k) for k in _dnskeys(wrong, "dsmismatch.test.")} & own:
-            shutil.rmtree(wrong)  # the DS must name no key of the zone, not even by tag
-            sc("keygen", "dsmismatch.test.", "--role", "ksk", "--dir", wrong, check=True)
+        # a KSK the DS in test. names for dsmismatch.test. (never used to sign, no tag of its keys)
+        keygen_apart(self.base / "dsmismatch.test" / "keys", self.base / "dsmismatch-wrong",
+                     "dsmismatch.test.", "ksk")
         self._edits()
 
         delegations = [f"ns A {TLD_IP}\n"]
