@@ -15,8 +15,8 @@ depends on what else the machine runs.
 
 `resolve.py --local [NAMES]`: no lab, no Unbound: the resolver's cold path alone, in process
 (one worker), against the selection test's hierarchy on 127.55.201.x (sigchain serve):
-NAMES new names under four signed zones, one after another and from 32 threads, with the
-CPU time per name."""
+NAMES new names under four signed zones, one after another and 200 at a time on the resolver's
+resolution thread (as client queries are), with the CPU time per name."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from sign import tree_sample  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SIGCHAIN = str(ROOT / ".venv" / "bin" / "sigchain")
 ADDR, SIGCHAIN_PORT, UNBOUND_PORT, METRICS = "127.55.0.30", 5301, 5302, 9301
+OUTSTANDING = 200  # queries dnsperf keeps outstanding (-q), and --local's concurrent resolutions
 WORKERS = int(os.environ.get("WORKERS", os.cpu_count() or 1))  # sigchain processes
 ZONES = ("example.test.", "nsec.test.", "insecure.test.", "optout.test.", "unsigned.optout.test.")
 WARM = [f"{label}{z} {t}" for z in ZONES for label, t in
@@ -54,7 +55,7 @@ def cold_list(path: Path, count: int, tag: str) -> None:
 
 def dnsperf(port: int, qfile: Path, seconds: int, once: bool = False) -> dict[str, float]:
     args = ["dnsperf", "-s", ADDR, "-p", str(port), "-d", str(qfile), "-l", str(seconds), "-D",
-            "-c", "8", "-q", "200", "-t", "10"] + (["-n", "1"] if once else [])
+            "-c", "8", "-q", str(OUTSTANDING), "-t", "10"] + (["-n", "1"] if once else [])
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = re.search(r"Average Latency \(s\):\s+([\d.]+)", out)
@@ -123,7 +124,7 @@ def run_one(name: str, cmd: list[str], port: int, work: Path, seconds: int, cold
 
 def local(count: int) -> None:
     """The in-process cold measurement (see the module docstring)."""
-    import concurrent.futures
+    import asyncio
 
     import dns.name
     import dns.rdatatype
@@ -136,7 +137,7 @@ def local(count: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resolve-"))
     print(f"# in process, one worker: {count} cold names (A, secure) under 4 signed zones")
     with hierarchy(work, "127.55.201.", names=count // 4 + 10, relays=False) as net:
-        for mode in ("sequential", "32 threads"):
+        for mode in ("sequential", f"{OUTSTANDING} at once"):
             svc = ResolverService(from_flags(anchor=str(net.anchor), root_hints=str(net.hints)))
             for z in range(4):  # the zones' keys validated once, as in a running resolver
                 svc.resolve(dns.name.from_text(f"n{count}.sel{z}."), dns.rdatatype.A)
@@ -144,15 +145,27 @@ def local(count: int) -> None:
             wall, cpu = time.perf_counter(), time.process_time()
             if mode == "sequential":
                 out = [svc.resolve(q, dns.rdatatype.A) for q in names]
-            else:
-                with concurrent.futures.ThreadPoolExecutor(32) as pool:
-                    out = list(pool.map(svc._shared, names, [dns.rdatatype.A] * count))
+            else:  # as client queries are: on the resolution thread's event loop
+                out = asyncio.run_coroutine_threadsafe(_at_once(svc, names, dns.rdatatype.A),
+                                                       svc._resolution_loop()).result()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             secure = sum(e.status is not None and e.status.value == "secure" for e in out)
             print(f"{mode}: {count / wall:.0f} names/s, {1000 * wall / count:.2f} ms wall and "
                   f"{1000 * cpu / count:.2f} ms CPU per name; {secure} of {count} secure")
-            svc.pool.shutdown()
+            svc.close()
     shutil.rmtree(work, ignore_errors=True)
+
+
+async def _at_once(svc, names: list, rdtype: int) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """Resolve `names` on the service's resolution loop, OUTSTANDING at a time."""
+    import asyncio
+
+    room = asyncio.Semaphore(OUTSTANDING)
+
+    async def one(qname):  # type: ignore[no-untyped-def]
+        async with room:
+            return await svc._shared(qname, rdtype)
+    return await asyncio.gather(*(one(q) for q in names))
 
 
 def by_kind(count: int) -> None:
@@ -190,7 +203,7 @@ def by_kind(count: int) -> None:
                 print(f"| {z} | {label} | {1000 * cpu / count:.2f} | "
                       f"{(svc.upstream.stats['queries'] - asked) / count:.2f} | {', '.join(kinds)} |")
         print(f"mean: {1000 * total / (count * 2 * len(ZONES)):.2f} ms CPU per cold name")
-        svc.pool.shutdown()
+        svc.close()
     finally:
         subprocess.run([SIGCHAIN, "lab", "down", "--dir", str(lab)], stdout=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)

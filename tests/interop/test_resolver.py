@@ -195,7 +195,7 @@ def service(lab: Path) -> Iterator[ResolverService]:
     config = from_flags(anchor=str(lab / "anchor.ds"), root_hints=str(lab / "root.hints"))
     s = ResolverService(config)
     yield s
-    s.pool.shutdown()
+    s.close()
 
 
 def _n(text: str) -> dns.name.Name:
@@ -338,7 +338,7 @@ def test_serve_stale_only_when_asked_for_and_only_with_valid_rrsigs(lab: Path) -
             clock.advance(3600 if window == 3600 else 40 * 86400)
             assert service.resolve(_n("www.example.test"), dns.rdatatype.A).status is None
         finally:
-            service.pool.shutdown()
+            service.close()
 
 
 def test_qname_minimisation_shows_each_server_one_label_more(lab: Path) -> None:
@@ -375,7 +375,7 @@ def test_work_limit_per_question_ends_in_servfail_naming_it(lab: Path) -> None:
         assert entry.status is None and "max_queries" in entry.ede[0][1]
         assert service.upstream.stats["queries"] == 2
     finally:
-        service.pool.shutdown()
+        service.close()
 
 
 NTA_RESOLVER = "127.53.1.6"  # a second resolver, with negative trust anchors

@@ -177,4 +177,4 @@ def test_an_alias_out_of_a_zone_known_insecure_is_validated(net: tuple[Hierarchy
         assert outcome(NET_UNBOUND, "alias.unsigned.test.", "A") == ("SERVFAIL", False)
         assert outcome(NET_UNBOUND, "www.unsigned.test.", "A") == ("NOERROR", False)
     finally:
-        service.pool.shutdown()
+        service.close()

@@ -20,6 +20,7 @@ import pytest
 from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import from_flags
 from tests.conftest import terminate
+from tests.interop import resolving
 from tests.interop.test_resolver_selection import Relay, _serve, _sign, _wait_served, _zone
 
 N = dns.name.from_text
@@ -71,27 +72,30 @@ def lossy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lossy, Pat
         terminate(proc)
 
 
-def _secure(service: ResolverService, name: str, rdtype: int = dns.rdatatype.A) -> float:
+def _secure(service: ResolverService, name: str, rdtype: int = dns.rdatatype.A,
+            way: str = "blocking") -> float:
     """Resolve `name` (it must be secure: AD); the seconds it took."""
     started = time.monotonic()
-    entry = service.resolve(N(name), rdtype)
+    entry = resolving.resolve(way, service, N(name), rdtype)
     assert entry.status is not None and entry.status.value == "secure", (name, entry.ede)
     return time.monotonic() - started
 
 
-def test_a_single_forwarder_that_lost_answers_is_asked_again_at_once(lossy) -> None:
+@pytest.mark.parametrize("way", resolving.WAYS)
+def test_a_single_forwarder_that_lost_answers_is_asked_again_at_once(lossy, way: str) -> None:
     relay, d = lossy
+    relay.dropped = 0
     service = ResolverService(from_flags(anchor=str(d / "anchor.key"),
                                          forward=[f".={relay.address}"]))
     try:
-        _secure(service, "n1.")  # measured: a fast forwarder
+        _secure(service, "n1.", way=way)  # measured: a fast forwarder
         relay.drop = 2  # the answer to the next question is lost, and so is its retry
-        lost = service.resolve(N("n2."), dns.rdatatype.A)
+        lost = resolving.resolve(way, service, N("n2."), dns.rdatatype.A)
         assert relay.dropped == 2 and (lost.status is None or lost.status.value != "secure")
-        assert _secure(service, "n3.") < 0.5  # not held down with nobody else to ask
-        assert _secure(service, "n4.") < 0.5
+        assert _secure(service, "n3.", way=way) < 0.5  # not held down with nobody else to ask
+        assert _secure(service, "n4.", way=way) < 0.5
     finally:
-        service.pool.shutdown()
+        service.close()
 
 
 @pytest.fixture(scope="module")
@@ -116,17 +120,18 @@ def middlebox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             terminate(p)
 
 
-def test_a_path_losing_answers_over_512_bytes_falls_back_and_remembers(middlebox: Path) -> None:
+@pytest.mark.parametrize("way", resolving.WAYS)
+def test_a_path_losing_answers_over_512_bytes_falls_back_and_remembers(middlebox: Path, way: str) -> None:
     service = ResolverService(from_flags(anchor=str(middlebox / "anchor.key"),
                                          root_hints=str(middlebox / "root.hints")))
     try:
-        _secure(service, "n0.big.")  # small answers pass: the server is measured as fast
-        first = _secure(service, "t0.big.", dns.rdatatype.TXT)  # lost at 1232, then 512+TCP
-        second = _secure(service, "t1.big.", dns.rdatatype.TXT)  # straight to 512+TCP
-        third = _secure(service, "t2.big.", dns.rdatatype.TXT)
+        _secure(service, "n0.big.", way=way)  # small answers pass: the server is measured as fast
+        first = _secure(service, "t0.big.", dns.rdatatype.TXT, way)  # lost at 1232, then 512+TCP
+        second = _secure(service, "t1.big.", dns.rdatatype.TXT, way)  # straight to 512+TCP
+        third = _secure(service, "t2.big.", dns.rdatatype.TXT, way)
         assert first >= 0.2 and second < 0.2 and third < 0.2, (first, second, third)
-        entry = service.resolve(N("t3.big."), dns.rdatatype.TXT)
+        entry = resolving.resolve(way, service, N("t3.big."), dns.rdatatype.TXT)
         txt = [r for r in entry.answer if r.rdtype == dns.rdatatype.TXT]
         assert [len(s) for s in txt[0][0].strings] == [200] * 4  # the whole answer, over TCP
     finally:
-        service.pool.shutdown()
+        service.close()

@@ -125,7 +125,7 @@ def test_require_secure_fails_insecure_names_under_it_only(lab: Path) -> None:  
         secure = service.resolve(dns.name.from_text("www.example.test."), dns.rdatatype.A)
         assert secure.status is not None and secure.status.value == "secure"
     finally:
-        service.pool.shutdown()
+        service.close()
 
 
 def test_a_silent_forwarder_is_held_down_across_questions(lab: Path) -> None:  # noqa: F811
@@ -150,5 +150,5 @@ def test_a_silent_forwarder_is_held_down_across_questions(lab: Path) -> None:  #
         assert second.status is not None and second.status.value == "secure"
         assert time.monotonic() - started < 1.0 and silent.received == heard
     finally:
-        service.pool.shutdown()
+        service.close()
         silent.close()

@@ -13,10 +13,12 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+import pytest
 
 from sigchain.core.lab import hierarchy
 from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import from_flags
+from tests.interop import resolving
 from tests.interop.hostile_net import SpoofingRelay
 from tests.interop.test_resolver import lab  # noqa: F401 (the lab fixture)
 
@@ -49,14 +51,15 @@ class _Poisoning:
         return self.sock.sendto(m.to_wire(max_size=65535), client)
 
 
-def test_spoofed_replies_and_extras_are_never_accepted(lab: Path) -> None:  # noqa: F811
+@pytest.mark.parametrize("way", resolving.WAYS)
+def test_spoofed_replies_and_extras_are_never_accepted(lab: Path, way: str) -> None:  # noqa: F811
     relay = SpoofingRelay(RELAY, (UPSTREAM, 53))
     poisoning = relay.sock = _Poisoning(relay.sock)  # type: ignore[assignment]
     config = from_flags(anchor=str(lab / "anchor.ds"), forward=[f".={RELAY}"])
     service = ResolverService(config)
     try:
-        results = {q: service.resolve(dns.name.from_text(q[0]), dns.rdatatype.from_text(q[1]))
-                   for q in QUESTIONS}
+        results = {q: resolving.resolve(way, service, dns.name.from_text(q[0]),
+                                        dns.rdatatype.from_text(q[1])) for q in QUESTIONS}
         assert relay.forged > 0 and relay.relayed > 0 and poisoning.poisoned > 0
         # every forgery that reached the resolver's port was ignored, and counted
         assert service.upstream.stats["ignored"] == relay.forged
@@ -66,10 +69,10 @@ def test_spoofed_replies_and_extras_are_never_accepted(lab: Path) -> None:  # no
         assert all(e.status is not None and e.status.value != "bogus" for e in results.values())
         # the extra never became an answer: www.example.test. is asked of the upstream anew
         asked = service.upstream.stats["queries"]
-        www = service.resolve(dns.name.from_text("www.example.test."), dns.rdatatype.A)
+        www = resolving.resolve(way, service, dns.name.from_text("www.example.test."), dns.rdatatype.A)
         assert service.upstream.stats["queries"] > asked
         assert [rd.address for r in www.answer if r.rdtype == dns.rdatatype.A for rd in r] == [
             hierarchy.record_addresses(hierarchy.zone("example.test."))["www"]]
     finally:
-        service.pool.shutdown()
+        service.close()
         relay.close()

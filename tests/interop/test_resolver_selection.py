@@ -200,7 +200,7 @@ def test_nearly_all_queries_go_to_the_faster_server(net: Net) -> None:
         assert fast + slow >= 60
         assert slow <= 4 and fast >= 0.9 * (fast + slow), (fast, slow)
     finally:
-        service.pool.shutdown()
+        service.close()
 
 
 def test_a_dead_server_does_not_add_its_timeout_to_every_resolution(net: Net) -> None:
@@ -218,18 +218,27 @@ def test_a_dead_server_does_not_add_its_timeout_to_every_resolution(net: Net) ->
         slow = [w for w in waits if w >= 1.0]  # the dead server's 1.5-s timeout, waited out
         assert len(slow) <= 1, waits
     finally:
-        service.pool.shutdown()
+        service.close()
 
 
-def test_a_quick_timeout_is_retried_in_full_then_the_server_is_held_down() -> None:
+@pytest.mark.parametrize("driven", ["blocking", "event loop"])
+def test_a_quick_timeout_is_retried_in_full_then_the_server_is_held_down(driven: str) -> None:
     """The transport with a selection: a server measured as fast gets a short timeout; when
     it stays silent it is asked once more with the full timeout, then held down: the next
     query skips it while another server is there to ask, and, as its only server, probes it
-    once with a short timeout (never leaving the query with nobody to ask)."""
+    once with a short timeout (never leaving the query with nobody to ask). The same with
+    blocking sockets (a trace) and on an event loop (the resolver's resolutions)."""
+    import asyncio
+
     from sigchain.core.resolve.exchange import Query
     from sigchain.core.resolve.selection import HOLD_DOWN, MIN_TIMEOUT, Selection
     from sigchain.core.validate.anchors import Server
-    from sigchain.edge.transport import Transport
+    from sigchain.edge.transport import Transport, drive, drive_async
+
+    def exchange(net: Transport, query: Query) -> tuple[object, str]:
+        if driven == "blocking":
+            return drive(net.exchanging(query))
+        return asyncio.run(drive_async(net.exchanging(query)))
 
     silent, other = Silent(PREFIX + "210"), Silent(PREFIX + "211")
     try:
@@ -239,17 +248,17 @@ def test_a_quick_timeout_is_retried_in_full_then_the_server_is_held_down() -> No
         net = Transport(5.0, 0.6, selection=selection)
         query = Query(N("n1.sel0."), dns.rdatatype.A, (server,))
         started = time.monotonic()
-        reply, error = net.exchange(query)
+        reply, error = exchange(net, query)
         waited = time.monotonic() - started
         assert reply is None and "timed out" in error
         assert silent.received == 2 and MIN_TIMEOUT + 0.6 <= waited < MIN_TIMEOUT + 0.6 + 0.5
         assert selection.held((server,), time.monotonic()) != {}
         both = Query(N("n1.sel0."), dns.rdatatype.A, (server, Server(other.address)))
-        reply, error = Transport(5.0, 0.3, selection=selection).exchange(both)
+        reply, error = exchange(Transport(5.0, 0.3, selection=selection), both)
         assert reply is None and f"held down {HOLD_DOWN[0]:.0f} s more" in error
         assert silent.received == 2 and other.received == 2
         started = time.monotonic()
-        reply, error = Transport(5.0, 0.6, selection=selection).exchange(query)
+        reply, error = exchange(Transport(5.0, 0.6, selection=selection), query)
         waited = time.monotonic() - started
         assert reply is None and "timed out" in error and silent.received == 3
         assert waited < selection.probe_timeout(server) + 0.3

@@ -14,12 +14,14 @@ answer, which are then skipped for the rest of the run.
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.inet
@@ -128,13 +130,124 @@ def ask(server: Server, message: Sendable, timeout: float = SERVER_TIMEOUT) -> R
     reply, ignored, size = udp(server, message, timeout)
     if not reply.flags & dns.flags.TC:
         return Reply(server, reply, False, size, ignored)
-    if isinstance(message, Outgoing):
-        message = message.message()
+    return _over_tcp(server, message, timeout, ignored)
+
+
+async def udp_async(server: Server, query: Sendable,
+                    timeout: float) -> tuple[dns.message.Message, int, int]:
+    """As `udp`, on the running event loop: the socket is read when it is readable."""
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if server.ipv6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        sock.connect((server.host, server.port))
+        sock.send(query.to_wire() if isinstance(query, Outgoing) else query_wire(query))
+        got: asyncio.Future[tuple[dns.message.Message, int]] = loop.create_future()
+        ignored = 0
+
+        def readable() -> None:
+            nonlocal ignored
+            while not got.done():
+                try:
+                    wire, source = sock.recvfrom(MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:  # ICMP port unreachable: ConnectionRefusedError
+                    got.set_exception(exc)
+                    return
+                reply = _reply_to(query, wire) if _from_server(source, server) else None
+                if reply is None:
+                    ignored += 1
+                else:
+                    got.set_result((reply, len(wire)))
+
+        def late() -> None:
+            if not got.done():
+                got.set_exception(NoReply(timeout, ignored))
+
+        loop.add_reader(sock.fileno(), readable)
+        timer = loop.call_later(timeout, late)
+        try:
+            reply, size = await got
+        finally:
+            timer.cancel()
+            loop.remove_reader(sock.fileno())
+        return reply, ignored, size
+
+
+async def ask_async(server: Server, message: Sendable, timeout: float = SERVER_TIMEOUT) -> Reply:
+    """As `ask`, on the running event loop."""
+    reply, ignored, size = await udp_async(server, message, timeout)
+    if not reply.flags & dns.flags.TC:
+        return Reply(server, reply, False, size, ignored)
     try:
-        tcp = dns.query.tcp(message, server.host, timeout=timeout, port=server.port)
+        tcp = await dns.asyncquery.tcp(_message(message), server.host, timeout=timeout,
+                                       port=server.port)
     except (OSError, EOFError, dns.exception.DNSException) as exc:
-        raise TcpFailed(f"truncated over UDP, then over TCP: {describe(exc)}") from None
+        raise _tcp_failed(exc) from None
     return Reply(server, tcp, True, len(tcp.to_wire()), ignored)
+
+
+def _over_tcp(server: Server, message: Sendable, timeout: float, ignored: int) -> Reply:
+    """The retry over TCP of a query whose UDP reply was truncated."""
+    try:
+        tcp = dns.query.tcp(_message(message), server.host, timeout=timeout, port=server.port)
+    except (OSError, EOFError, dns.exception.DNSException) as exc:
+        raise _tcp_failed(exc) from None
+    return Reply(server, tcp, True, len(tcp.to_wire()), ignored)
+
+
+def _message(message: Sendable) -> dns.message.Message:
+    return message.message() if isinstance(message, Outgoing) else message
+
+
+def _tcp_failed(exc: BaseException) -> TcpFailed:
+    return TcpFailed(f"truncated over UDP, then over TCP: {describe(exc)}")
+
+
+T = TypeVar("T")
+# Work that needs the network, written once for both ways of doing I/O: a generator that
+# yields (server, message, timeout) for each exchange and is sent the Reply, or has the
+# exchange's exception thrown into it; what it returns is the result. `drive` runs it with
+# blocking sockets (`ask`), `drive_async` on an event loop (`ask_async`).
+Asking = Generator[tuple[Server, Sendable, float], Reply, T]
+
+
+def drive(work: Asking[T], exchange: Callable[[Server, Sendable, float], Reply] = ask) -> T:
+    """Run `work`, each exchange by `exchange` (blocking)."""
+    outcome: tuple[Any, Exception | None] = (None, None)
+    while True:
+        done, value = _advance(work, outcome)
+        if done:
+            return value  # type: ignore[no-any-return]
+        try:
+            outcome = (exchange(*value), None)
+        except Exception as exc:  # noqa: BLE001 (thrown into `work`, which decides)
+            outcome = (None, exc)
+
+
+async def drive_async(work: Asking[T], exchange: Callable[[Server, Sendable, float], Awaitable[Reply]]
+                      = ask_async) -> T:
+    """Run `work` on the running event loop, each exchange awaited."""
+    outcome: tuple[Any, Exception | None] = (None, None)
+    while True:
+        done, value = _advance(work, outcome)
+        if done:
+            return value  # type: ignore[no-any-return]
+        try:
+            outcome = (await exchange(*value), None)
+        except Exception as exc:  # noqa: BLE001 (thrown into `work`, which decides)
+            outcome = (None, exc)
+
+
+def _advance(work: Asking[Any], outcome: tuple[Any, Exception | None]) -> tuple[bool, Any]:
+    """Hand `work` the last exchange's reply (or throw in its exception): (False, the next
+    exchange) or (True, what `work` returned)."""
+    reply, failure = outcome
+    try:
+        return False, (work.send(reply) if failure is None else work.throw(failure))
+    except StopIteration as stop:
+        return True, stop.value
 
 
 @dataclass
@@ -199,7 +312,7 @@ class Transport:
                 return query.outgoing(self.selection.payload(server, self.clock.monotonic()))
         return query.outgoing(SMALL_PAYLOAD if small else EDNS_PAYLOAD)
 
-    def exchange(self, query: Query) -> tuple[Reply | None, str]:
+    def exchanging(self, query: Query) -> Asking[tuple[Reply | None, str]]:
         """Send `query` to its servers in order until one answers; (None, why) if none does.
         With a selection, a server that timed out is asked once more when no other answered,
         with the full timeout and a 512-byte EDNS buffer (as BIND falls back: an answer lost
@@ -210,15 +323,16 @@ class Transport:
         order, probe = self._order(query.servers, errors)
         for server in order:
             retry = self.selection is not None and server != probe
-            reply, timed_out = self._try(server, self._message(query, server),
-                                         self._timeout(server, server == probe), errors, retry)
+            reply, timed_out = yield from self._trying(
+                server, self._message(query, server), self._timeout(server, server == probe),
+                errors, retry)
             if reply is not None:
                 return reply, ""
             if timed_out and retry:
                 again.append(server)
         for server in again:
-            reply, _ = self._try(server, self._message(query, server, small=True),
-                                 self.server_timeout, errors)
+            reply, _ = yield from self._trying(server, self._message(query, server, small=True),
+                                               self.server_timeout, errors)
             if reply is not None:
                 if reply.tcp and self.selection is not None:
                     with self.lock:
@@ -226,8 +340,8 @@ class Transport:
                 return reply, ""
         return None, "; ".join(errors) or "no server to ask"
 
-    def _try(self, server: Server, message: Sendable, timeout: float,
-             errors: list[str], retry: bool = False) -> tuple[Reply | None, bool]:
+    def _trying(self, server: Server, message: Sendable, timeout: float,
+                errors: list[str], retry: bool = False) -> Asking[tuple[Reply | None, bool]]:
         """One exchange with `server`, measured into the selection: (the reply, False), or
         (None, whether it timed out) with why in `errors`. A server that failed is skipped for
         the rest of the run, unless it timed out and is to be asked again (`retry`)."""
@@ -239,7 +353,7 @@ class Transport:
         wait = min(timeout, left)
         started = self.clock.monotonic()
         try:
-            reply = ask(server, message, wait)
+            reply = yield server, message, wait
         except (TimeoutError, OSError) as exc:  # silent, refused, unreachable network
             self.ignored += getattr(exc, "ignored", 0)
             errors.append(f"{server}: {describe(exc)}")
@@ -268,20 +382,24 @@ class Transport:
         return (f"time budget of {self.budget:g} s spent after {n} {'query' if n == 1 else 'queries'}"
                 + (f"; no answer from {silent}" if silent else ""))
 
-    def run(self, resolution: Resolution,
-            ask: Callable[[Query], tuple[Reply | None, str]] | None = None) -> Outcome:
+    def running(self, resolution: Resolution,
+                ask: Callable[[Query], Asking[tuple[Reply | None, str]]] | None = None) -> Asking[Outcome]:
         """Drive a resolution until it has an outcome or the budget is spent; each query is
-        answered by `ask` (a resolver's cache in front of `exchange`), by default over the
+        answered by `ask` (a resolver's cache in front of `exchanging`), by default over the
         network."""
-        ask = ask or self.exchange
+        ask = ask or self.exchanging
         while (query := resolution.next_query()) is not None:
             if self.spent:
                 resolution.give_up(self.budget_reason())
                 break
-            reply, error = ask(query)
+            reply, error = yield from ask(query)
             if reply is None and self.spent:
                 resolution.give_up(self.budget_reason(), error)
                 break
             resolution.result(reply, error)
         assert resolution.outcome is not None
         return resolution.outcome
+
+    def run(self, resolution: Resolution) -> Outcome:
+        """`running`, with blocking sockets."""
+        return drive(self.running(resolution))

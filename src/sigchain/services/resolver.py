@@ -1,7 +1,12 @@
 """`sigchain resolver` as a service: a validating recursive resolver. Client queries come in
-over UDP and TCP (edge.server); answers come from the cache, or from an iterative resolution
-(services.resolverupstream) judged by the core validator, run in worker threads so that one
-slow zone does not hold up the others. SIGHUP re-reads the config; SIGTERM/SIGINT stop it."""
+over UDP and TCP (edge.server) on the event loop's thread, which answers from the cache and
+from validated NSEC/NSEC3 records already kept. The other questions go to the resolution
+thread: its own event loop runs many iterative resolutions at once (services.resolverupstream;
+their upstream queries are waited on by the loop, not by a blocked thread), and the core
+validator judges each as its replies are in. So cached answers never wait behind resolution
+and validation beyond the interpreter's switch interval, as with one thread per resolution,
+without the cost of handing the interpreter between dozens of threads. SIGHUP re-reads the
+config; SIGTERM/SIGINT stop it."""
 
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ from sigchain.core.validate.memo import Verified
 from sigchain.core.validate.validator import validate
 from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Status
 from sigchain.core.zone.sharedname import share
+from sigchain.edge import transport
 from sigchain.edge.server import Listeners
 from sigchain.edge.udpworkers import kill_with_parent
 from sigchain.errors import SigchainError
@@ -53,7 +59,8 @@ from sigchain.services.resolverupstream import Upstream
 from sigchain.services.trace import read_root_hints
 
 log = logging.getLogger("sigchain.resolver")
-WORKERS = 32  # resolutions at once
+RESOLUTIONS = 256  # resolutions under way at once on the resolution thread (more wait their turn)
+UPKEEP_THREADS = 2  # for the anchors' upkeep (RFC 5011 refreshes, negative trust anchor checks)
 ORPHAN_CHECK = 0.5  # seconds between a worker's looks at whether its main process lives
 VERIFIED = 20_000  # signatures remembered as verified (by rdata objects: see core.validate.memo)
 MAX_FAST = 20_000  # rendered responses (≤ 1232 bytes each: ≤ ~25 MB) and client ACL results kept
@@ -76,8 +83,12 @@ class ResolverService:
         self.clock = clock
         self.lock = threading.Lock()
         self.stats: Counter[str] = Counter()
-        self.pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="resolve")
-        self._inflight: dict[tuple[dns.name.Name, int], concurrent.futures.Future[Answer]] = {}
+        self.pool = concurrent.futures.ThreadPoolExecutor(UPKEEP_THREADS, thread_name_prefix="upkeep")
+        # the resolution thread and its event loop (started on first use); on that loop only:
+        self._resolutions: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
+        self._inflight: dict[tuple[dns.name.Name, int], asyncio.Future[Answer]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None
         self._fixed_anchors = anchors
         self._reread = reread or (lambda: load_config(self.config.source or ""))
         self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache),
@@ -161,21 +172,35 @@ class ResolverService:
         if entry is not None:  # RFC 8198, made here: no thread hand-off for what asks no one
             with self.lock:
                 return self._respond(q, entry, now, False, started)
-        answer = self.pool.submit(self._answer, q, started)
-        return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent by the thread
+        answer: concurrent.futures.Future[bytes | None] = concurrent.futures.Future()
+        self._resolution_loop().call_soon_threadsafe(self._start, q, started, answer)
+        return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent by that thread
 
-    def _answer(self, q: ClientQuery, started: float) -> bytes:
+    def _start(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> None:
+        """(On the resolution thread) resolve a client's question; its answer sets `answer`."""
+        task = asyncio.get_running_loop().create_task(self._answer(q, started, answer))
+        self._tasks.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, q: ClientQuery, started: float,
+                      answer: concurrent.futures.Future[bytes | None]) -> None:
+        if not answer.set_running_or_notify_cancel():  # a TCP client gone meanwhile
+            return
         try:
-            entry = self._shared(q.qname, q.qtype, denials_tried=True)  # by handle, just now
-        except Exception:
-            log.exception("resolving %s %s", q.qname, q.qtype)
-            entry = Answer(dns.rcode.SERVFAIL, (), (), None, ((edes.OTHER, "internal error"),),
-                           self.clock.now(), 0)
-        now = self.clock.now()
-        with self.lock:
-            wire = self._render(q, entry, now)
-            self.metrics.threads.answer(wire[3] & 0xF, False, self.clock.monotonic() - started)
-        return wire
+            try:
+                entry = await self._shared(q.qname, q.qtype)
+            except Exception:
+                log.exception("resolving %s %s", q.qname, q.qtype)
+                entry = Answer(dns.rcode.SERVFAIL, (), (), None, ((edes.OTHER, "internal error"),),
+                               self.clock.now(), 0)
+            now = self.clock.now()
+            with self.lock:
+                wire = self._render(q, entry, now)
+                self.metrics.threads.answer(wire[3] & 0xF, False, self.clock.monotonic() - started)
+        except Exception as exc:  # noqa: BLE001 (the listener logs it; the client gets nothing)
+            answer.set_exception(exc)
+            return
+        answer.set_result(wire)
 
     def _respond(self, q: ClientQuery, entry: Answer, now: int, hit: bool, started: float) -> bytes:
         """The response to a query answered on the event loop, counted (with the lock held)."""
@@ -209,35 +234,75 @@ class ResolverService:
 
     # -- resolution ------------------------------------------------------------------------------
 
-    def _shared(self, qname: dns.name.Name, qtype: int, denials_tried: bool = False) -> Answer:
-        """One resolution per question at a time: clients asking the same wait for it."""
-        key = (qname, qtype)
-        with self.lock:
-            running = self._inflight.get(key)
-            mine = running is None
-            if mine:
-                running = self._inflight[key] = concurrent.futures.Future()
-        assert running is not None
-        if not mine:
-            return running.result()
+    def _resolution_loop(self) -> asyncio.AbstractEventLoop:
+        """The resolution thread's event loop, the thread started on first use (in each
+        worker process: never before a fork)."""
+        if self._resolutions is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=self._run_resolutions, args=(loop,),
+                                      name="resolutions", daemon=True)
+            self._slots = asyncio.Semaphore(RESOLUTIONS)
+            thread.start()
+            self._resolutions = (loop, thread)
+        return self._resolutions[0]
+
+    def _run_resolutions(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
         try:
-            entry = self.resolve(qname, qtype, denials_tried)
+            loop.run_forever()
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        finally:
+            loop.close()
+
+    def close(self) -> None:
+        """Stop the resolution thread (questions under way are dropped) and the upkeep pool."""
+        if self._resolutions is not None:
+            loop, thread = self._resolutions
+            self._resolutions = None
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _shared(self, qname: dns.name.Name, qtype: int) -> Answer:
+        """(On the resolution thread) one resolution per question at a time: clients asking
+        the same wait for it. RESOLUTIONS run at once; the kept NSEC/NSEC3 records were tried
+        by `handle` as the query came in."""
+        key = (qname, qtype)
+        running = self._inflight.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        running = self._inflight[key] = asyncio.get_running_loop().create_future()
+        try:
+            assert self._slots is not None
+            async with self._slots:
+                entry = await transport.drive_async(self.resolving(qname, qtype, denials_tried=True))
             running.set_result(entry)
             return entry
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            running.cancel()
+            raise
+        except Exception as exc:
             running.set_exception(exc)
+            running.exception()  # retrieved here: those waiting get it too
             raise
         finally:
-            with self.lock:
-                self._inflight.pop(key, None)
+            self._inflight.pop(key, None)
 
     def resolve(self, qname: dns.name.Name, qtype: int, denials_tried: bool = False) -> Answer:
+        """`resolving`, with blocking sockets."""
+        return transport.drive(self.resolving(qname, qtype, denials_tried))
+
+    def resolving(self, qname: dns.name.Name, qtype: int,
+                  denials_tried: bool = False) -> transport.Asking[Answer]:
         """Resolve, validate (unless under a negative trust anchor) and cache one question;
         `denials_tried`: the kept NSEC/NSEC3 records were found not to answer it just now."""
         qname = share(qname)  # compared and hashed all along the way
         self.keeper.used = True
-        entry = self.lookup(qname, qtype, self.keeper.is_negative(qname, self.clock.now()),
-                            denials_tried)
+        entry = yield from self.looking(qname, qtype, self.keeper.is_negative(qname, self.clock.now()),
+                                        denials_tried)
         return self._keep(qname, qtype, entry)
 
     def _keep(self, qname: dns.name.Name, qtype: int, entry: Answer) -> Answer:
@@ -267,11 +332,15 @@ class ResolverService:
         with self.lock:
             return anchors + self.cache.key_anchors(qname, now)
 
-    def lookup(self, qname: dns.name.Name, qtype: int, negative: bool = False,
-               denials_tried: bool = False) -> Answer:
-        """Resolve and validate one question (blocking), nothing cached for the answer;
-        `negative`: under an NTA, answered without validation (never AD); `denials_tried`:
-        RFC 8198 not tried again (a record kept since is only a query saved, not a change)."""
+    def lookup(self, qname: dns.name.Name, qtype: int, negative: bool = False) -> Answer:
+        """`looking`, with blocking sockets."""
+        return transport.drive(self.looking(qname, qtype, negative))
+
+    def looking(self, qname: dns.name.Name, qtype: int, negative: bool = False,
+                denials_tried: bool = False) -> transport.Asking[Answer]:
+        """Resolve and validate one question, nothing cached for the answer; `negative`:
+        under an NTA, answered without validation (never AD); `denials_tried`: RFC 8198 not
+        tried again (a record kept since is only a query saved, not a change)."""
         qname = share(qname)
         now = self.clock.now()
         anchors = self._anchors(qname, now)
@@ -281,14 +350,15 @@ class ResolverService:
             question = Question(qname, qtype)
             insecure = None if negative else self._insecure_zone(qname, qtype, anchors, now)
             # below a zone proven insecure, no chain is fetched or checked (no anchor above)
-            fetched = self.upstream.resolve(question, set() if insecure else {r.name for r in anchors},
-                                            now, forwarders)
+            fetched = yield from self.upstream.resolving(
+                question, set() if insecure else {r.name for r in anchors}, now, forwarders)
             outcome = fetched.outcome
             if insecure is not None and not isinstance(outcome, Failed) and not _within(
                     outcome.evidence, insecure):  # a CNAME out of the zone: validate it all
                 self.stats["insecure_left"] += 1
                 insecure = None
-                fetched = self.upstream.resolve(question, {r.name for r in anchors}, now, forwarders)
+                fetched = yield from self.upstream.resolving(question, {r.name for r in anchors}, now,
+                                                             forwarders)
                 outcome = fetched.outcome
             if isinstance(outcome, Failed):
                 entry = self._stale(qname, qtype, outcome, now) or Answer(
@@ -307,7 +377,7 @@ class ResolverService:
             if entry.status is Status.BOGUS:
                 with self.lock:  # fetch afresh next time: the bad copy may have been in transit
                     self.cache.forget_messages(fetched.used)
-                entry.ede = (*self._diagnose(forwarders, anchors, entry), *entry.ede)
+                entry.ede = (*(yield from self._diagnosing(forwarders, anchors, entry)), *entry.ede)
                 log.info("bogus %s %s: %s", qname, dns.rdatatype.to_text(qtype),
                          "; ".join(t for _, t in entry.ede))
         return entry
@@ -396,8 +466,8 @@ class ResolverService:
         zones = [(z, s) for z, s in self.config.forward if qname.is_subdomain(z)]
         return max(zones, key=lambda zs: len(zs[0]))[1] if zones else ()
 
-    def _diagnose(self, forwarders: tuple[Server, ...], anchors: list[dns.rrset.RRset],
-                  entry: Answer) -> tuple[edes.Ede, ...]:
+    def _diagnosing(self, forwarders: tuple[Server, ...], anchors: list[dns.rrset.RRset],
+                    entry: Answer) -> transport.Asking[tuple[edes.Ede, ...]]:
         """Bogus through forwarders for want of records: ask each whether it passes DNSSEC
         records on; one that does not is named (log, EDE 10) as the cause."""
         if not forwarders or not any(code in _MISSING for code, _ in entry.ede):
@@ -405,7 +475,7 @@ class ResolverService:
         zone = min((r.name for r in anchors), key=len, default=dns.name.root)
         out = []
         for server in forwarders:
-            problem = self.upstream.probe(server, zone)
+            problem = yield from self.upstream.probing(server, zone)
             if problem:
                 log.warning("%s %s", server, problem)
                 self._upstream_error(str(server), problem.split(" (")[0])
@@ -517,7 +587,7 @@ class ResolverService:
                 self.metrics.receive(counts)
             await listeners.close()
             self.metrics.close()
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.close()
 
     def serve(self) -> None:
         """Run in the foreground. With `workers` > 1, the other worker processes are forked

@@ -95,7 +95,7 @@ class ResolverMetrics:
                  processes: int = 1):
         r = self.registry = CollectorRegistry()
         p = "sigchain_resolver_"
-        # two slots per process: its event loop's thread, and its resolution threads (locked)
+        # two slots per process: its event loop's thread, and its resolution thread (locked)
         self.shared = SharedCounters(FIELDS, 2 * max(processes, 1))
         r.register(_Tallies(self.shared))
         self.worker(0)

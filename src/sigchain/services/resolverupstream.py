@@ -59,6 +59,11 @@ class Upstream:
 
     def resolve(self, question: Question, anchor_names: set[dns.name.Name], now: int,
                 forwarders: tuple[Server, ...] = ()) -> Fetched:
+        """`resolving`, with blocking sockets."""
+        return transport.drive(self.resolving(question, anchor_names, now, forwarders))
+
+    def resolving(self, question: Question, anchor_names: set[dns.name.Name], now: int,
+                  forwarders: tuple[Server, ...] = ()) -> transport.Asking[Fetched]:
         """Iteratively from the hints, or through `forwarders` (RD=1, CD=1: validated here)."""
         if forwarders:
             resolution = Resolution(question, anchor_names, server=forwarders[0], cd=True,
@@ -73,7 +78,7 @@ class Upstream:
         used: list[tuple[dns.name.Name, int]] = []
         ns_ttl: dict[dns.name.Name, int] = {}
 
-        def ask(query: Query) -> tuple[Reply | None, str]:
+        def ask(query: Query) -> transport.Asking[tuple[Reply | None, str]]:
             """From the cache if kept there; else over the network, what it teaches kept."""
             used.append((query.qname, query.rdtype))
             with self.lock:
@@ -81,12 +86,12 @@ class Upstream:
             if cached is not None:
                 self.stats["cached"] += 1
                 return Reply(query.servers[0], cached), ""
-            reply, error = net.exchange(query)
+            reply, error = yield from net.exchanging(query)
             if reply is not None:
                 self._learn(query, reply, ns_ttl, now)
             return reply, error
 
-        outcome = net.run(resolution, ask)
+        outcome = yield from net.running(resolution, ask)
         self.stats["queries"] += net.queries
         self.stats["ignored"] += net.ignored
         for server, why in net.unanswered.items():
@@ -97,13 +102,13 @@ class Upstream:
                     self.cache.store_delegation(zone, servers.servers, ns_ttl[zone], now)
         return Fetched(outcome, tuple(used))
 
-    def probe(self, server: Server, zone: dns.name.Name) -> str:
+    def probing(self, server: Server, zone: dns.name.Name) -> transport.Asking[str]:
         """Whether a forwarder passes DNSSEC records on: asked for `zone`'s DNSKEY RRset with
         DO=1 and CD=1, it must answer with the keys and their RRSIGs and echo DO. Returns
         what is wrong ("strips DNSSEC records", …), or "" when nothing is."""
         query = Query(zone, RdataType.DNSKEY, (server,), rd=True, cd=True)
         try:
-            reply = transport.ask(server, query.message(), self.server_timeout)
+            reply = yield server, query.message(), self.server_timeout
         except Exception as exc:  # noqa: BLE001 (any failure: the probe has no verdict)
             return f"did not answer a DNSKEY probe ({type(exc).__name__})"
         m = reply.message
