@@ -46,6 +46,7 @@ from sigchain.core.validate.anchors import Server
 SERVER_TIMEOUT = 2.0  # seconds per server and attempt
 DEFAULT_BUDGET = 30.0  # seconds for a whole trace
 MAX_DATAGRAM = 65535
+BATCH = 16  # datagrams read from one query's socket per wake-up of an event loop
 
 
 class NoReply(TimeoutError):
@@ -91,6 +92,8 @@ Sendable = dns.message.Message | Outgoing  # a resolution's queries are Outgoing
 def _reply_to(query: Sendable, wire: bytes) -> dns.message.Message | None:
     """The message in `wire` if it answers `query` (RFC 5452 §9.1: ID and question match);
     a truncated reply that matches comes back with only its header and question."""
+    if wire[:2] != query.id.to_bytes(2, "big"):  # another ID: not read at all
+        return None
     try:
         reply = read_reply(wire)
     except dns.message.Truncated as exc:
@@ -101,16 +104,17 @@ def _reply_to(query: Sendable, wire: bytes) -> dns.message.Message | None:
 
 
 def udp(server: Server, query: Sendable,
-        timeout: float) -> tuple[dns.message.Message, int, int]:
+        timeout: float) -> tuple[dns.message.Message, int, int, float]:
     """Send `query` over UDP and wait up to `timeout` seconds for its reply; the reply, how
-    many datagrams were ignored because they were not it, and the reply's size. Raises
-    NoReply, or ConnectionRefusedError when the server's port is closed."""
+    many datagrams were ignored because they were not it, the reply's size and the seconds
+    it took. Raises NoReply, or ConnectionRefusedError when the server's port is closed."""
     family = socket.AF_INET6 if server.ipv6 else socket.AF_INET
     deadline = SYSTEM.monotonic() + timeout
     ignored = 0
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.connect((server.host, server.port))
         sock.send(query.to_wire() if isinstance(query, Outgoing) else query_wire(query))
+        sent = SYSTEM.monotonic()
         while (left := deadline - SYSTEM.monotonic()) > 0:
             sock.settimeout(left)
             try:
@@ -121,45 +125,50 @@ def udp(server: Server, query: Sendable,
             if reply is None:
                 ignored += 1
                 continue
-            return reply, ignored, len(wire)
+            return reply, ignored, len(wire), SYSTEM.monotonic() - sent
     raise NoReply(timeout, ignored)
 
 
 def ask(server: Server, message: Sendable, timeout: float = SERVER_TIMEOUT) -> Reply:
     """One exchange with one server: UDP, then TCP if the UDP reply has TC set."""
-    reply, ignored, size = udp(server, message, timeout)
+    reply, ignored, size, rtt = udp(server, message, timeout)
     if not reply.flags & dns.flags.TC:
-        return Reply(server, reply, False, size, ignored)
+        return Reply(server, reply, False, size, ignored, rtt)
     return _over_tcp(server, message, timeout, ignored)
 
 
 async def udp_async(server: Server, query: Sendable,
-                    timeout: float) -> tuple[dns.message.Message, int, int]:
-    """As `udp`, on the running event loop: the socket is read when it is readable."""
+                    timeout: float) -> tuple[dns.message.Message, int, int, float]:
+    """As `udp`, on the running event loop: the socket is read when it is readable, at most
+    BATCH datagrams at a time (a server flooding its port holds up nothing else), and the
+    reply's time is taken as it is read (not when the resolution gets to it)."""
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if server.ipv6 else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
         sock.connect((server.host, server.port))
         sock.send(query.to_wire() if isinstance(query, Outgoing) else query_wire(query))
-        got: asyncio.Future[tuple[dns.message.Message, int]] = loop.create_future()
+        sent = loop.time()
+        got: asyncio.Future[tuple[dns.message.Message, int, float]] = loop.create_future()
         ignored = 0
 
         def readable() -> None:
             nonlocal ignored
-            while not got.done():
+            for _ in range(BATCH):
+                if got.done():
+                    return
                 try:
                     wire, source = sock.recvfrom(MAX_DATAGRAM)
+                    reply = _reply_to(query, wire) if _from_server(source, server) else None
                 except (BlockingIOError, InterruptedError):
                     return
-                except OSError as exc:  # ICMP port unreachable: ConnectionRefusedError
+                except Exception as exc:  # ICMP port unreachable: ConnectionRefusedError
                     got.set_exception(exc)
                     return
-                reply = _reply_to(query, wire) if _from_server(source, server) else None
                 if reply is None:
                     ignored += 1
                 else:
-                    got.set_result((reply, len(wire)))
+                    got.set_result((reply, len(wire), loop.time() - sent))
 
         def late() -> None:
             if not got.done():
@@ -168,18 +177,18 @@ async def udp_async(server: Server, query: Sendable,
         loop.add_reader(sock.fileno(), readable)
         timer = loop.call_later(timeout, late)
         try:
-            reply, size = await got
+            reply, size, rtt = await got
         finally:
             timer.cancel()
             loop.remove_reader(sock.fileno())
-        return reply, ignored, size
+        return reply, ignored, size, rtt
 
 
 async def ask_async(server: Server, message: Sendable, timeout: float = SERVER_TIMEOUT) -> Reply:
     """As `ask`, on the running event loop."""
-    reply, ignored, size = await udp_async(server, message, timeout)
+    reply, ignored, size, rtt = await udp_async(server, message, timeout)
     if not reply.flags & dns.flags.TC:
-        return Reply(server, reply, False, size, ignored)
+        return Reply(server, reply, False, size, ignored, rtt)
     try:
         tcp = await dns.asyncquery.tcp(_message(message), server.host, timeout=timeout,
                                        port=server.port)
@@ -373,7 +382,8 @@ class Transport:
                 if reply.tcp:
                     self.selection.reached(server)
                 else:
-                    self.selection.answered(server, self.clock.monotonic() - started)
+                    self.selection.answered(server, reply.rtt if reply.rtt is not None
+                                            else self.clock.monotonic() - started)
         return reply, False
 
     def budget_reason(self) -> str:

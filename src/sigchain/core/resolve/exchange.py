@@ -142,6 +142,7 @@ class Reply:
     tcp: bool = False
     size: int = 0
     ignored: int = 0  # datagrams that came while waiting and were not this reply (RFC 5452)
+    rtt: float | None = None  # seconds from sending to reading it (UDP)
 
 
 @dataclass(frozen=True)
