@@ -82,6 +82,18 @@ def test_a_dead_server_goes_last_then_is_held_down_with_exponential_backoff() ->
     assert s.held((DEAD,), now) == {} and s.timed_out(DEAD, 0.2, now) == 0.0
 
 
+def test_misses_of_queries_sent_before_a_hold_down_began_do_not_lengthen_it() -> None:
+    """Many resolutions that asked one silent server at once time out together: only the
+    first misses count; a probe sent during the hold-down that times out doubles it."""
+    s = Selection(rng=random.Random(4))
+    assert s.timed_out(DEAD, 1.5, 10.0) == 0.0
+    assert s.timed_out(DEAD, 1.5, 10.1) == sel.HOLD_DOWN[0]  # held down from 10.1
+    for i in range(50):  # the other queries, sent at about 8.6, time out now
+        assert s.timed_out(DEAD, 1.5, 10.1 + i * 0.001) == 0.0
+    assert s.held((DEAD,), 11.0) == {DEAD: 10.1 + sel.HOLD_DOWN[0] - 11.0}
+    assert s.timed_out(DEAD, 0.2, 15.3) == 2 * sel.HOLD_DOWN[0]  # the probe, sent at 15.1
+
+
 def test_a_dead_server_costs_its_timeout_only_now_and_then() -> None:
     s = Selection(rng=random.Random(5))
     rtts = {FAST: 0.002, DEAD: None}

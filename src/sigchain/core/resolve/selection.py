@@ -129,8 +129,11 @@ class Selection:
         """`server` did not answer within `waited` seconds: its timeout doubles, its SRTT
         rises at least to the wait (it goes to the back of the line), and after repeated
         misses it is held down (HOLD_DOWN, doubling per further miss, as Unbound backs off).
-        Returns the hold-down begun now, 0 if none."""
+        Returns the hold-down begun now, 0 if none. A query sent before the hold-down began
+        (one of many asking at once) is that same silence: its miss changes nothing."""
         entry = self._entry(server)
+        if entry.hold and now - waited < entry.held_until - entry.hold:
+            return 0.0
         entry.misses += 1
         entry.rto = min(self.max_timeout, max(entry.rto, waited) * 2)
         entry.srtt = max(entry.srtt * 2, waited, entry.rto)
