@@ -144,7 +144,7 @@ def local(count: int) -> None:
             names = [dns.name.from_text(f"n{i // 4}.sel{i % 4}.") for i in range(count)]
             wall, cpu = time.perf_counter(), time.process_time()
             if mode == "sequential":
-                out = [svc.resolve(q, dns.rdatatype.A) for q in names]
+                out = [svc.resolve(q, dns.rdatatype.A, denials_tried=True) for q in names]
             else:  # as client queries are: on the resolution thread's event loop
                 out = asyncio.run_coroutine_threadsafe(_at_once(svc, names, dns.rdatatype.A),
                                                        svc._resolution_loop()).result()

@@ -232,6 +232,22 @@ def test_a_repeated_query_is_answered_from_its_bytes_for_allowed_clients_only(
     assert not isinstance(service.handle(q.to_wire(), False, "127.0.0.1"), bytes)  # resolved anew
 
 
+def test_clients_asking_the_same_new_question_share_one_resolution(service: ResolverService) -> None:
+    """Two clients ask a question nobody asked before, one just after the other: both are
+    answered, from one resolution on the resolution thread (one upstream query)."""
+    service.resolve(_n("www.insecure.test"), dns.rdatatype.A)  # its zone's servers known
+    asked = service.upstream.stats["queries"]
+    pending = []
+    for qid in (1, 2):
+        q = dns.message.make_query("shared.insecure.test", "A")
+        q.id = qid
+        pending.append(service.handle(q.to_wire(), False, "127.0.0.1"))
+    assert not any(isinstance(p, bytes) for p in pending)
+    answers = [dns.message.from_wire(p.result(10)) for p in pending]  # type: ignore[union-attr]
+    assert [(m.id, m.rcode()) for m in answers] == [(1, dns.rcode.NXDOMAIN), (2, dns.rcode.NXDOMAIN)]
+    assert service.upstream.stats["queries"] == asked + 1
+
+
 def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) -> None:
     """RFC 8198: after one validated NXDOMAIN, another name the same NSEC covers, and a NODATA
     the kept NSEC/NSEC3 records prove, are answered with no upstream query."""
@@ -384,7 +400,8 @@ NTA_RESOLVER = "127.53.1.6"  # a second resolver, with negative trust anchors
 def test_negative_trust_anchors_answer_unvalidated_until_the_zone_validates(lab: Path, resolver) -> None:
     """RFC 7646: under an NTA the bogus dnssec-failed.test. resolves (NOERROR, never AD); an NTA
     on the secure example.test. withholds AD until the re-check finds the zone validating and
-    drops it (log line); the bogus zone's NTA stays."""
+    drops it (log line); the bogus zone's NTA stays. After a SIGHUP, the NTAs of the re-read
+    config are re-checked and dropped the same way."""
     assert ask("www.dnssec-failed.test").rcode() == dns.rcode.SERVFAIL  # without an NTA
     config = lab / "nta.toml"
     config.write_text(f'listen = "{NTA_RESOLVER}"\nanchor = "anchor.ds"\nroot-hints = "root.hints"\n'
@@ -416,5 +433,15 @@ def test_negative_trust_anchors_answer_unvalidated_until_the_zone_validates(lab:
         failed = nta_ask("www.dnssec-failed.test")
         assert failed.rcode() == dns.rcode.NOERROR and not failed.flags & dns.flags.AD
         assert "dnssec-failed.test. removed" not in log.read_text()
+        proc.send_signal(signal.SIGHUP)  # the NTAs again (from the flags), in the new keeper
+        deadline = time.monotonic() + 15
+        while "re-read" not in log.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+        assert not nta_ask("www.example.test").flags & dns.flags.AD  # under the NTA again
+        while log.read_text().count(dropped) < 2:  # and its re-check drops it again
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        assert nta_ask("www.example.test").flags & dns.flags.AD
     finally:
         terminate(proc)

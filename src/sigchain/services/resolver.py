@@ -60,6 +60,8 @@ from sigchain.services.trace import read_root_hints
 
 log = logging.getLogger("sigchain.resolver")
 RESOLUTIONS = 256  # resolutions under way at once on the resolution thread (more wait their turn)
+QUEUED = 1024  # client questions on the resolution thread, running or waiting (as Unbound's
+# num-queries-per-thread): past it a new one is dropped unanswered, the client asks again
 UPKEEP_THREADS = 2  # for the anchors' upkeep (RFC 5011 refreshes, negative trust anchor checks)
 ORPHAN_CHECK = 0.5  # seconds between a worker's looks at whether its main process lives
 VERIFIED = 20_000  # signatures remembered as verified (by rdata objects: see core.validate.memo)
@@ -177,7 +179,14 @@ class ResolverService:
         return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent by that thread
 
     def _start(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> None:
-        """(On the resolution thread) resolve a client's question; its answer sets `answer`."""
+        """(On the resolution thread) resolve a client's question; its answer sets `answer`
+        (None: dropped, not answered)."""
+        if len(self._tasks) >= QUEUED:
+            self.stats["dropped"] += 1
+            log.debug("%d questions queued: %s %s dropped", len(self._tasks), q.qname, q.qtype)
+            if answer.set_running_or_notify_cancel():
+                answer.set_result(None)
+            return
         task = asyncio.get_running_loop().create_task(self._answer(q, started, answer))
         self._tasks.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._tasks.discard)
@@ -197,6 +206,9 @@ class ResolverService:
             with self.lock:
                 wire = self._render(q, entry, now)
                 self.metrics.threads.answer(wire[3] & 0xF, False, self.clock.monotonic() - started)
+        except asyncio.CancelledError:  # stopping: no answer
+            answer.set_result(None)
+            raise
         except Exception as exc:  # noqa: BLE001 (the listener logs it; the client gets nothing)
             answer.set_exception(exc)
             return
@@ -236,8 +248,8 @@ class ResolverService:
 
     def _resolution_loop(self) -> asyncio.AbstractEventLoop:
         """The resolution thread's event loop, the thread started on first use (in each
-        worker process: never before a fork)."""
-        if self._resolutions is None:
+        worker process: never before a fork), and again should it ever have ended."""
+        if self._resolutions is None or not self._resolutions[1].is_alive():
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=self._run_resolutions, args=(loop,),
                                       name="resolutions", daemon=True)
@@ -553,16 +565,20 @@ class ResolverService:
                 await listeners.close()
                 raise
         stop = asyncio.Event()
+        upkeep = [asyncio.ensure_future(self.keeper.run(stop, self.pool))]
 
         def hup() -> None:
+            keeper = self.keeper
             self.reload()
+            if self.keeper is not keeper:  # the re-read config's anchors and NTAs: its keeper's
+                upkeep[0].cancel()
+                upkeep[0] = asyncio.ensure_future(self.keeper.run(stop, self.pool))
             for pid in children:
                 _signal(pid, signal.SIGHUP)
 
         handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: hup}
         for sig, act in handlers.items():
             loop.add_signal_handler(sig, act)
-        upkeep = asyncio.ensure_future(self.keeper.run(stop, self.pool))
         watch = asyncio.ensure_future(_orphaned(parent, stop)) if parent is not None else None
         counts = self._counts_in
         if counts is not None:
@@ -576,7 +592,7 @@ class ResolverService:
             log.info("stopping%s", who)
             for sig in handlers:
                 loop.remove_signal_handler(sig)
-            upkeep.cancel()
+            upkeep[0].cancel()
             if watch is not None:
                 watch.cancel()
             if relay is not None:
