@@ -11,7 +11,9 @@ upstream queries per name.
 one thread: the warm list for 10 s and NAMES cold names through dnsperf as in the main bench,
 and each resolver process's CPU time per warm query and per cold name (end to end: the client
 query read, resolution, validation and the response rendered). CPU time, unlike QPS, hardly
-depends on what else the machine runs.
+depends on what else the machine runs. Also, during the cold pass: the process's context
+switches per cold name, and the latency of a cached question asked every 5 ms (how long a
+cache hit waits while the resolver is busy resolving).
 
 `resolve.py --local [NAMES]`: no lab, no Unbound: the resolver's cold path alone, in process
 (one worker), against the selection test's hierarchy on 127.55.201.x (sigchain serve):
@@ -23,9 +25,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -209,6 +213,33 @@ def by_kind(count: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def switches(pid: int) -> int:
+    """Context switches (voluntary and not) of all of a process's threads so far."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def hit_latency(port: int, stop: threading.Event, out: list[float]) -> None:
+    """Ask a cached question every 5 ms until `stop`; each answer's latency into `out`."""
+    query = b"\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x04test\x00\x00\x01\x00\x01"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.connect((ADDR, port))
+        while not stop.is_set():
+            started = time.monotonic()
+            sock.send(query)
+            try:
+                sock.recv(4096)
+                out.append(time.monotonic() - started)
+            except TimeoutError:
+                out.append(2.0)
+            time.sleep(0.005)
+
+
 def cpu_per_name(count: int) -> None:
     """End to end, one process or thread each: CPU time per warm query and per cold name (see
     the module docstring)."""
@@ -224,8 +255,9 @@ def cpu_per_name(count: int) -> None:
     }
     print(f"# one process (Unbound: one thread) each; warm list for 10 s, then {count} cold names "
           f"once (dnsperf -c 8 -q 200), load {os.getloadavg()[0]:.1f}")
-    print("| resolver | warm QPS | CPU µs per warm query | cold QPS | CPU ms per cold name | cold lost |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| resolver | warm QPS | CPU µs per warm query | cold QPS | CPU ms per cold name | cold lost "
+          "| switches per cold name | hit latency during cold p50 / p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     out = {}
     try:
         for name, (cmd, port) in runs.items():
@@ -239,14 +271,24 @@ def cpu_per_name(count: int) -> None:
                 before = cpu_seconds(proc.pid)
                 warm = dnsperf(port, warm_file, 10)
                 warm_cpu = (cpu_seconds(proc.pid) - before) / warm["completed"]
-                before = cpu_seconds(proc.pid)
-                cold = dnsperf(port, cold_file, 60, once=True)
+                before, switched = cpu_seconds(proc.pid), switches(proc.pid)
+                stop, hits = threading.Event(), []  # type: ignore[var-annotated]
+                prober = threading.Thread(target=hit_latency, args=(port, stop, hits))
+                prober.start()
+                try:
+                    cold = dnsperf(port, cold_file, 60, once=True)
+                finally:
+                    stop.set()
+                    prober.join()
                 cold_cpu = (cpu_seconds(proc.pid) - before) / count
+                switched = (switches(proc.pid) - switched) / count
+                hits.sort()
             finally:
                 knot.stop(proc)
             out[name] = (warm_cpu, cold_cpu)
             print(f"| {name} | {warm['qps']:.0f} | {1e6 * warm_cpu:.1f} | {cold['qps']:.0f} | "
-                  f"{1000 * cold_cpu:.3f} | {cold['lost']:.0f} |")
+                  f"{1000 * cold_cpu:.3f} | {cold['lost']:.0f} | {switched:.1f} | "
+                  f"{1000 * hits[len(hits) // 2]:.1f} / {1000 * hits[int(len(hits) * 0.99)]:.1f} |")
     finally:
         subprocess.run([SIGCHAIN, "lab", "down", "--dir", str(lab)], stdout=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
