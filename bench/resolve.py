@@ -151,7 +151,7 @@ def local(count: int) -> None:
                 out = [svc.resolve(q, dns.rdatatype.A, denials_tried=True) for q in names]
             else:  # as client queries are: on the resolution thread's event loop
                 out = asyncio.run_coroutine_threadsafe(_at_once(svc, names, dns.rdatatype.A),
-                                                       svc._resolution_loop()).result()
+                                                       svc.resolutions.loop()).result()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             secure = sum(e.status is not None and e.status.value == "secure" for e in out)
             print(f"{mode}: {count / wall:.0f} names/s, {1000 * wall / count:.2f} ms wall and "

@@ -17,5 +17,5 @@ WAYS = ("blocking", "event loop")
 def resolve(way: str, service: ResolverService, qname: dns.name.Name, rdtype: int) -> Answer:
     if way == "blocking":
         return service.resolve(qname, rdtype)
-    running = asyncio.run_coroutine_threadsafe(service._shared(qname, rdtype), service._resolution_loop())
+    running = asyncio.run_coroutine_threadsafe(service._shared(qname, rdtype), service.resolutions.loop())
     return running.result(60)

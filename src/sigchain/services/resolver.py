@@ -16,7 +16,6 @@ import dataclasses
 import gc
 import ipaddress
 import logging
-import os
 import signal
 import socket
 import threading
@@ -51,20 +50,17 @@ from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Statu
 from sigchain.core.zone.sharedname import share
 from sigchain.edge import transport
 from sigchain.edge.server import Listeners
-from sigchain.edge.udpworkers import kill_with_parent
 from sigchain.errors import SigchainError
+from sigchain.services import resolverworkers
 from sigchain.services.resolveranchors import AnchorKeeper, load_anchors
 from sigchain.services.resolverconfig import ResolverConfig, load_config
-from sigchain.services.resolvermetrics import RELAY_SECONDS, ResolverMetrics
+from sigchain.services.resolvermetrics import ResolverMetrics
+from sigchain.services.resolverthread import ResolutionThread
 from sigchain.services.resolverupstream import Upstream
 from sigchain.services.trace import read_root_hints
 
 log = logging.getLogger("sigchain.resolver")
-RESOLUTIONS = 256  # resolutions under way at once on the resolution thread (more wait their turn)
-QUEUED = 1024  # client questions on the resolution thread, running or waiting (as Unbound's
-# num-queries-per-thread): past it a new one is dropped unanswered, the client asks again
 UPKEEP_THREADS = 2  # for the anchors' upkeep (RFC 5011 refreshes, negative trust anchor checks)
-ORPHAN_CHECK = 0.5  # seconds between a worker's looks at whether its main process lives
 VERIFIED = 20_000  # signatures remembered as verified (by rdata objects: see core.validate.memo)
 MAX_FAST = 20_000  # rendered responses (≤ 1232 bytes each: ≤ ~25 MB) and client ACL results kept
 # Allocations between collections of the youngest generation (CPython's default: 700). A cold
@@ -91,17 +87,13 @@ class ResolverService:
         self.lock = threading.Lock()
         self.stats: Counter[str] = Counter()
         self.pool = concurrent.futures.ThreadPoolExecutor(UPKEEP_THREADS, thread_name_prefix="upkeep")
-        # the resolution thread and its event loop (started on first use); on that loop only:
-        self._resolutions: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
-        self._inflight: dict[tuple[dns.name.Name, int], asyncio.Future[Answer]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._slots: asyncio.Semaphore | None = None
+        self.resolutions = ResolutionThread()  # what the cache cannot answer is resolved there
         self._fixed_anchors = anchors
         self._reread = reread or (lambda: load_config(self.config.source or ""))
         self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache),
                                        config.workers)
         self.worker = 0  # 0: the main process; n: the n-th extra worker process
-        self._counts_in: socket.socket | None = None  # (main process) the workers' counts come here
+        self.counts_in_from_workers: socket.socket | None = None  # (main process) the workers' counts come here
         self.apply(config)
 
     def apply(self, config: ResolverConfig) -> None:
@@ -180,21 +172,17 @@ class ResolverService:
             with self.lock:
                 return self._respond(q, entry, now, False, started)
         answer: concurrent.futures.Future[bytes | None] = concurrent.futures.Future()
-        self._resolution_loop().call_soon_threadsafe(self._start, q, started, answer)
+        self.resolutions.loop().call_soon_threadsafe(self._start, q, started, answer)
         return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent by that thread
 
     def _start(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> None:
         """(On the resolution thread) resolve a client's question; its answer sets `answer`
-        (None: dropped, not answered)."""
-        if len(self._tasks) >= QUEUED:
+        (None: dropped unanswered when too many are queued; the client asks again)."""
+        if not self.resolutions.start(lambda: self._answer(q, started, answer)):
             self.stats["dropped"] += 1
-            log.debug("%d questions queued: %s %s dropped", len(self._tasks), q.qname, q.qtype)
+            log.debug("%d questions queued: %s %s dropped", self.resolutions.waiting, q.qname, q.qtype)
             if answer.set_running_or_notify_cancel():
                 answer.set_result(None)
-            return
-        task = asyncio.get_running_loop().create_task(self._answer(q, started, answer))
-        self._tasks.add(task)  # held until done: the loop keeps only weak references
-        task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, q: ClientQuery, started: float,
                       answer: concurrent.futures.Future[bytes | None]) -> None:
@@ -251,62 +239,17 @@ class ResolverService:
 
     # -- resolution ------------------------------------------------------------------------------
 
-    def _resolution_loop(self) -> asyncio.AbstractEventLoop:
-        """The resolution thread's event loop, the thread started on first use (in each
-        worker process: never before a fork), and again should it ever have ended."""
-        if self._resolutions is None or not self._resolutions[1].is_alive():
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=self._run_resolutions, args=(loop,),
-                                      name="resolutions", daemon=True)
-            self._slots = asyncio.Semaphore(RESOLUTIONS)
-            thread.start()
-            self._resolutions = (loop, thread)
-        return self._resolutions[0]
-
-    def _run_resolutions(self, loop: asyncio.AbstractEventLoop) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_forever()
-            tasks = asyncio.all_tasks(loop)
-            for task in tasks:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        finally:
-            loop.close()
-
     def close(self) -> None:
         """Stop the resolution thread (questions under way are dropped) and the upkeep pool."""
-        if self._resolutions is not None:
-            loop, thread = self._resolutions
-            self._resolutions = None
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
+        self.resolutions.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     async def _shared(self, qname: dns.name.Name, qtype: int) -> Answer:
         """(On the resolution thread) one resolution per question at a time: clients asking
-        the same wait for it. RESOLUTIONS run at once; the kept NSEC/NSEC3 records were tried
-        by `handle` as the query came in."""
-        key = (qname, qtype)
-        running = self._inflight.get(key)
-        if running is not None:
-            return await asyncio.shield(running)
-        running = self._inflight[key] = asyncio.get_running_loop().create_future()
-        try:
-            assert self._slots is not None
-            async with self._slots:
-                entry = await transport.drive_async(self.resolving(qname, qtype, denials_tried=True))
-            running.set_result(entry)
-            return entry
-        except asyncio.CancelledError:
-            running.cancel()
-            raise
-        except Exception as exc:
-            running.set_exception(exc)
-            running.exception()  # retrieved here: those waiting get it too
-            raise
-        finally:
-            self._inflight.pop(key, None)
+        the same wait for it; the kept NSEC/NSEC3 records were tried by `handle` as the query
+        came in."""
+        return await self.resolutions.shared(
+            (qname, qtype), lambda: transport.drive_async(self.resolving(qname, qtype, denials_tried=True)))
 
     def resolve(self, qname: dns.name.Name, qtype: int, denials_tried: bool = False) -> Answer:
         """`resolving`, with blocking sockets."""
@@ -581,16 +524,16 @@ class ResolverService:
                 upkeep[0].cancel()
                 upkeep[0] = asyncio.ensure_future(self.keeper.run(stop, self.pool))
             for pid in children:
-                _signal(pid, signal.SIGHUP)
+                resolverworkers.signal_quietly(pid, signal.SIGHUP)
 
         handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: hup}
         for sig, act in handlers.items():
             loop.add_signal_handler(sig, act)
-        watch = asyncio.ensure_future(_orphaned(parent, stop)) if parent is not None else None
-        counts = self._counts_in
+        watch = asyncio.ensure_future(resolverworkers.orphaned(parent, stop)) if parent is not None else None
+        counts = self.counts_in_from_workers
         if counts is not None:
             loop.add_reader(counts.fileno(), self.metrics.receive, counts)
-        relay = asyncio.ensure_future(_relay_counts(self.metrics, stop)) if self.worker else None
+        relay = asyncio.ensure_future(resolverworkers.relay_counts(self.metrics, stop)) if self.worker else None
         who = f" (worker {self.worker})" if self.worker else ""
         log.info("ready%s: resolving on %s", who, ", ".join(map(str, self.config.listens)))
         try:
@@ -619,62 +562,9 @@ class ResolverService:
         if self.config.workers <= 1:
             asyncio.run(self.run())
             return
-        children = []
-        parent = os.getpid()
-        counts_in, counts_out = self.metrics.relay()
-        for i in range(1, self.config.workers):
-            pid = os.fork()
-            if pid == 0:
-                self.worker = i
-                code = 0
-                try:
-                    counts_in.close()
-                    self.metrics.send_to(counts_out)
-                    kill_with_parent()
-                    if os.getppid() == parent:  # not already orphaned before the line above
-                        asyncio.run(self.run(reuse_port=True, parent=parent))
-                except BaseException as exc:  # noqa: BLE001 (a worker reports and exits)
-                    log.error("worker %d: %s", i, exc)
-                    code = 3
-                finally:
-                    os._exit(code)
-            children.append(pid)
-        counts_out.close()
-        self._counts_in = counts_in
-        try:
-            asyncio.run(self.run(reuse_port=True, children=tuple(children)))
-        finally:
-            for pid in children:
-                _signal(pid, signal.SIGTERM)
-            for pid in children:
-                os.waitpid(pid, 0)
-
-
-async def _relay_counts(metrics: ResolverMetrics, stop: asyncio.Event) -> None:
-    """(A worker) send its labelled counts to the main process every RELAY_SECONDS."""
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), RELAY_SECONDS)
-        except TimeoutError:
-            pass
-        metrics.flush()
+        resolverworkers.serve(self)
 
 
 def _within(ev: Evidence, zone: dns.name.Name) -> bool:
     """Whether everything an answer holds is at or below `zone`."""
     return all(r.name.is_subdomain(zone) for r in (*ev.answer, *ev.authority))
-
-
-async def _orphaned(parent: int, stop: asyncio.Event) -> None:
-    """Stop a worker whose main process is gone (beside PR_SET_PDEATHSIG, for other systems)."""
-    while os.getppid() == parent:
-        await asyncio.sleep(ORPHAN_CHECK)
-    log.warning("the main process %d is gone: stopping", parent)
-    stop.set()
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
