@@ -265,3 +265,36 @@ def test_a_quick_timeout_is_retried_in_full_then_the_server_is_held_down(driven:
     finally:
         silent.close()
         other.close()
+
+
+def test_resolutions_at_once_send_a_held_down_server_one_probe() -> None:
+    """Resolutions on the resolver's event loop that all find their only server held down at
+    the same time: one probes it, the others give up at once saying it is being probed (not
+    one probe each: up to 256 resolutions run at once)."""
+    import asyncio
+
+    from sigchain.core.resolve.exchange import Query
+    from sigchain.core.resolve.selection import Selection
+    from sigchain.core.validate.anchors import Server
+    from sigchain.edge.transport import Transport, drive_async
+
+    silent = Silent(PREFIX + "212")
+    try:
+        server = Server(silent.address)
+        selection = Selection(max_timeout=0.6)
+        selection.answered(server, 0.001)
+        for _ in range(2):
+            selection.timed_out(server, 0.2, time.monotonic())
+        query = Query(N("n1.sel0."), dns.rdatatype.A, (server,))
+
+        async def at_once() -> list[tuple[object, str]]:
+            return await asyncio.gather(*(
+                drive_async(Transport(5.0, 0.6, selection=selection).exchanging(query))
+                for _ in range(20)))
+
+        errors = [error for _, error in asyncio.run(at_once())]
+        assert silent.received == 1
+        assert sum("timed out" in e for e in errors) == 1, errors
+        assert sum("being probed, skipped" in e for e in errors) == 19, errors
+    finally:
+        silent.close()

@@ -134,6 +134,22 @@ def test_when_every_server_is_held_down_the_one_freed_first_is_still_probed() ->
     assert s.held((SLOW,), 2.1) == {}
 
 
+def test_a_held_down_server_is_probed_by_one_query_at_a_time() -> None:
+    """Many resolutions finding every server held down at once send it one probe, not one
+    each; the next may go once that probe timed out, and its answer ends the hold-down."""
+    s = Selection(max_timeout=1.5)
+    s.answered(FAST, 0.002)
+    s.timed_out(FAST, 0.2, 1.0)
+    s.timed_out(FAST, 0.2, 1.0)
+    assert s.probe((FAST,), 2.0) == FAST and s.probing(FAST, 2.0)
+    assert [s.probe((FAST,), 2.0 + i / 100) for i in range(10)] == [None] * 10
+    assert s.probe((FAST, SLOW), 2.0) is None  # SLOW not held down: asked, no probe
+    waited = s.probe_timeout(FAST)
+    assert not s.probing(FAST, 2.0 + waited) and s.probe((FAST,), 2.0 + waited) == FAST
+    s.answered(FAST, 0.002)
+    assert not s.probing(FAST, 2.0 + waited) and s.order((FAST,), 2.0 + waited) == [FAST]
+
+
 def test_a_server_that_loses_large_answers_is_asked_with_a_small_buffer_for_a_while() -> None:
     s = Selection()
     assert s.payload(FAST, 0.0) == 1232 and s.payload(NEW, 0.0) == 1232

@@ -287,7 +287,8 @@ class Transport:
     def _order(self, servers: tuple[Server, ...],
                errors: list[str]) -> tuple[list[Server], Server | None]:
         """The servers to try, in order, and the one among them probed although held down
-        (all are held down: it is asked anyway, briefly); those skipped said in `errors`."""
+        (all are held down: it is asked anyway, briefly, unless another query is probing it
+        already); those skipped said in `errors`."""
         probe = None
         if self.selection is None:
             order = list(servers)
@@ -297,10 +298,12 @@ class Transport:
                 order = self.selection.order(servers, now)
                 held = self.selection.held(servers, now)
                 probe = self.selection.probe(servers, now)
+                probed = {s for s in held if s != probe and self.selection.probing(s, now)}
             for server, left in held.items():
                 if server != probe:
-                    errors.append(f"{server}: no answer earlier, held down {left:.0f} s more, "
-                                  "skipped")
+                    also = ", being probed" if server in probed else ""
+                    errors.append(f"{server}: no answer earlier, held down {left:.0f} s "
+                                  f"more{also}, skipped")
             order += [probe] if probe is not None else []
         for server in [s for s in order if s in self.unanswered]:
             errors.append(f"{server}: {self.unanswered[server]} earlier, skipped")

@@ -1,6 +1,7 @@
 """Server selection by measured round-trip time (pure; `now` is a monotonic reading passed in):
 a smoothed RTT per server address, the timeout it implies, back-off for silent servers, the
-probe of the best one when all are backed off, and which servers need a small EDNS buffer."""
+probe of the best one when all are backed off (one probe at a time per server), and which
+servers need a small EDNS buffer."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class _Infra:
     hold: float = 0.0  # the last hold-down's length
     answered_rto: float = 0.0  # the timeout its last answer implied (for probes)
     small_until: float = 0.0  # until then, ask with SMALL_PAYLOAD: larger answers are lost
+    probe_until: float = 0.0  # while held down: a probe of it is under way until then
 
 
 @dataclass
@@ -64,11 +66,24 @@ class Selection:
     def probe(self, servers: Iterable[Server], now: float) -> Server | None:
         """When every one of `servers` is held down at `now`, the one whose hold-down ends
         first, to be asked anyway (with `probe_timeout`): as Unbound and BIND, a zone is never
-        left with no server to ask. None when some server is not held down (or none given)."""
+        left with no server to ask. One probe at a time per server (as Unbound lets one query
+        through to a blocked server): the server returned is marked as probed until its probe
+        times out or it answers, and while it is, None. None too when some server is not held
+        down (or none given)."""
         entries = [(self._entry(s).held_until, s) for s in dict.fromkeys(servers)]
         if not entries or any(until <= now for until, _ in entries):
             return None
-        return min(entries, key=lambda e: e[0])[1]
+        free = [e for e in entries if self._infra[e[1]].probe_until <= now]
+        if not free:
+            return None
+        server = min(free, key=lambda e: e[0])[1]
+        self._infra[server].probe_until = now + self.probe_timeout(server)
+        return server
+
+    def probing(self, server: Server, now: float) -> bool:
+        """Whether a probe of held-down `server` is under way at `now`."""
+        entry = self._infra.get(server)
+        return entry is not None and entry.probe_until > now
 
     def probe_timeout(self, server: Server) -> float:
         """A short wait for a held-down server: twice the timeout its last answer implied,
@@ -123,7 +138,7 @@ class Selection:
     def reached(self, server: Server) -> None:
         """`server` answered (over TCP too, which gives no RTT sample): any back-off is over."""
         entry = self._entry(server)
-        entry.misses, entry.held_until, entry.hold = 0, 0.0, 0.0
+        entry.misses, entry.held_until, entry.hold, entry.probe_until = 0, 0.0, 0.0, 0.0
 
     def timed_out(self, server: Server, waited: float, now: float) -> float:
         """`server` did not answer within `waited` seconds: its timeout doubles, its SRTT
