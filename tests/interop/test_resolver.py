@@ -248,6 +248,38 @@ def test_clients_asking_the_same_new_question_share_one_resolution(service: Reso
     assert service.upstream.stats["queries"] == asked + 1
 
 
+def test_a_failure_of_the_code_is_logged_once_for_all_clients_waiting(
+        service: ResolverService, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A resolution that raises (a bug, not a broken zone) while three clients wait for it:
+    each gets SERVFAIL with EDE 0 "internal error"; the traceback is logged once."""
+    from tests.interop.hostile_net import Silent
+
+    silent = Silent("127.55.0.72")
+
+    def broken(qname: dns.name.Name, qtype: int, denials_tried: bool = False):  # type: ignore[no-untyped-def]
+        try:  # waits for a server that never answers, so that all three clients join in
+            yield Server(silent.address), dns.message.make_query(qname, qtype), 0.5
+        except Exception:  # noqa: BLE001 (the timeout)
+            pass
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service, "resolving", broken)
+    try:
+        with caplog.at_level("ERROR", logger="sigchain.resolver"):
+            pending = [service.handle(dns.message.make_query("bug.insecure.test", "A", use_edns=0).to_wire(),
+                                      False, "127.0.0.1") for _ in range(3)]
+            answers = [dns.message.from_wire(p.result(10)) for p in pending]  # type: ignore[union-attr]
+    finally:
+        silent.close()
+    assert silent.received == 1
+    for m in answers:
+        assert m.rcode() == dns.rcode.SERVFAIL
+        assert [(o.code, o.text) for o in m.options if o.otype == dns.edns.EDE] == [(0, "internal error")]
+    logged = [r for r in caplog.records if r.getMessage().startswith("resolving bug.insecure.test")]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+
+
 def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) -> None:
     """RFC 8198: after one validated NXDOMAIN, another name the same NSEC covers, and a NODATA
     the kept NSEC/NSEC3 records prove, are answered with no upstream query."""

@@ -189,12 +189,7 @@ class ResolverService:
         if not answer.set_running_or_notify_cancel():  # a TCP client gone meanwhile
             return
         try:
-            try:
-                entry = await self._shared(q.qname, q.qtype)
-            except Exception:
-                log.exception("resolving %s %s", q.qname, q.qtype)
-                entry = Answer(dns.rcode.SERVFAIL, (), (), None, ((edes.OTHER, "internal error"),),
-                               self.clock.now(), 0)
+            entry = await self._shared(q.qname, q.qtype)
             now = self.clock.now()
             with self.lock:
                 wire = self._render(q, entry, now)
@@ -247,9 +242,18 @@ class ResolverService:
     async def _shared(self, qname: dns.name.Name, qtype: int) -> Answer:
         """(On the resolution thread) one resolution per question at a time: clients asking
         the same wait for it; the kept NSEC/NSEC3 records were tried by `handle` as the query
-        came in."""
-        return await self.resolutions.shared(
-            (qname, qtype), lambda: transport.drive_async(self.resolving(qname, qtype, denials_tried=True)))
+        came in. A failure of the code (not of the zone) is logged once, however many clients
+        wait, and answered SERVFAIL, EDE 0 "internal error"."""
+
+        async def once() -> Answer:
+            try:
+                return await transport.drive_async(self.resolving(qname, qtype, denials_tried=True))
+            except Exception:
+                log.exception("resolving %s %s", qname, dns.rdatatype.to_text(qtype))
+                return Answer(dns.rcode.SERVFAIL, (), (), None, ((edes.OTHER, "internal error"),),
+                              self.clock.now(), 0)
+
+        return await self.resolutions.shared((qname, qtype), once)
 
     def resolve(self, qname: dns.name.Name, qtype: int, denials_tried: bool = False) -> Answer:
         """`resolving`, with blocking sockets."""
