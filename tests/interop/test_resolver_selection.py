@@ -298,3 +298,35 @@ def test_resolutions_at_once_send_a_held_down_server_one_probe() -> None:
         assert sum("being probed, skipped" in e for e in errors) == 19, errors
     finally:
         silent.close()
+
+
+def test_a_server_held_down_meanwhile_is_not_asked_again_with_a_small_buffer() -> None:
+    """Resolutions at once whose queries to a fast server all time out: once two misses
+    held it down, the others do not send their 512-byte retry (which would double its load
+    and, sent after the hold-down began, double the hold-down)."""
+    import asyncio
+
+    from sigchain.core.resolve.exchange import Query
+    from sigchain.core.resolve.selection import HOLD_DOWN, Selection
+    from sigchain.core.validate.anchors import Server
+    from sigchain.edge.transport import Transport, drive_async
+
+    silent = Silent(PREFIX + "213")
+    try:
+        server = Server(silent.address)
+        selection = Selection(max_timeout=0.6)
+        selection.answered(server, 0.001)
+        query = Query(N("n1.sel0."), dns.rdatatype.A, (server,))
+
+        async def at_once() -> list[tuple[object, str]]:
+            return await asyncio.gather(*(
+                drive_async(Transport(5.0, 0.6, selection=selection).exchanging(query))
+                for _ in range(20)))
+
+        errors = [error for _, error in asyncio.run(at_once())]
+        assert sum("held down since, not asked again" in e for e in errors) >= 18, errors
+        assert 20 < silent.received <= 22
+        held = selection.held((server,), time.monotonic())
+        assert 0 < held[server] <= HOLD_DOWN[0]  # the first hold-down, not doubled
+    finally:
+        silent.close()

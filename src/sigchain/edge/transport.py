@@ -15,6 +15,7 @@ answer, which are then skipped for the rest of the run.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections.abc import Awaitable, Callable, Generator
 from contextlib import AbstractContextManager, nullcontext
@@ -47,6 +48,9 @@ SERVER_TIMEOUT = 2.0  # seconds per server and attempt
 DEFAULT_BUDGET = 30.0  # seconds for a whole trace
 MAX_DATAGRAM = 65535
 BATCH = 16  # datagrams read from one query's socket per wake-up of an event loop
+# this host out of sockets, buffers or memory: no fault of the server asked, whose standing in
+# the selection is left as it was (two such errors would hold a healthy server down)
+LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class NoReply(TimeoutError):
@@ -297,7 +301,8 @@ class Transport:
             with self.lock:
                 order = self.selection.order(servers, now)
                 held = self.selection.held(servers, now)
-                probe = self.selection.probe(servers, now)
+                probe = self.selection.probe([s for s in servers if s not in self.unanswered],
+                                             now)
                 probed = {s for s in held if s != probe and self.selection.probing(s, now)}
             for server, left in held.items():
                 if server != probe:
@@ -337,12 +342,15 @@ class Transport:
             retry = self.selection is not None and server != probe
             reply, timed_out = yield from self._trying(
                 server, self._message(query, server), self._timeout(server, server == probe),
-                errors, retry)
+                errors, retry, server == probe)
             if reply is not None:
                 return reply, ""
             if timed_out and retry:
                 again.append(server)
         for server in again:
+            if self._held(server):  # other queries' misses meanwhile: not asked again
+                errors.append(f"{server}: held down since, not asked again")
+                continue
             reply, _ = yield from self._trying(server, self._message(query, server, small=True),
                                                self.server_timeout, errors)
             if reply is not None:
@@ -352,14 +360,24 @@ class Transport:
                 return reply, ""
         return None, "; ".join(errors) or "no server to ask"
 
-    def _trying(self, server: Server, message: Sendable, timeout: float,
-                errors: list[str], retry: bool = False) -> Asking[tuple[Reply | None, bool]]:
+    def _held(self, server: Server) -> bool:
+        if self.selection is None:
+            return False
+        with self.lock:
+            return bool(self.selection.held((server,), self.clock.monotonic()))
+
+    def _trying(self, server: Server, message: Sendable, timeout: float, errors: list[str],
+                retry: bool = False, probe: bool = False) -> Asking[tuple[Reply | None, bool]]:
         """One exchange with `server`, measured into the selection: (the reply, False), or
         (None, whether it timed out) with why in `errors`. A server that failed is skipped for
-        the rest of the run, unless it timed out and is to be asked again (`retry`)."""
+        the rest of the run, unless it timed out and is to be asked again (`retry`). A `probe`
+        of a held-down server not sent after all gives its claim back."""
         left = self.deadline - self.clock.monotonic()
         if left <= 0:
             errors.append(f"{server}: not asked, time budget spent")
+            if probe and self.selection is not None:
+                with self.lock:
+                    self.selection.unprobe(server)
             return None, False
         self.queries += 1
         wait = min(timeout, left)
@@ -372,9 +390,12 @@ class Transport:
             timed_out = isinstance(exc, TimeoutError)
             if not (timed_out and retry):
                 self.unanswered[server] = describe(exc)
-            if self.selection is not None:
+            if self.selection is not None and exc.errno not in LOCAL_ERRNOS:
                 with self.lock:
-                    self.selection.timed_out(server, wait, self.clock.monotonic())
+                    self.selection.timed_out(server, wait, self.clock.monotonic(), sent=started)
+            elif self.selection is not None and probe:
+                with self.lock:
+                    self.selection.unprobe(server)
             return None, timed_out
         except (dns.exception.DNSException, EOFError, ValueError) as exc:
             errors.append(f"{server}: {describe(exc)}")

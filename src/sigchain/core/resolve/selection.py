@@ -80,6 +80,12 @@ class Selection:
         self._infra[server].probe_until = now + self.probe_timeout(server)
         return server
 
+    def unprobe(self, server: Server) -> None:
+        """The probe `probe` handed out was not sent after all: another query may probe."""
+        entry = self._infra.get(server)
+        if entry is not None:
+            entry.probe_until = 0.0
+
     def probing(self, server: Server, now: float) -> bool:
         """Whether a probe of held-down `server` is under way at `now`."""
         entry = self._infra.get(server)
@@ -140,14 +146,16 @@ class Selection:
         entry = self._entry(server)
         entry.misses, entry.held_until, entry.hold, entry.probe_until = 0, 0.0, 0.0, 0.0
 
-    def timed_out(self, server: Server, waited: float, now: float) -> float:
-        """`server` did not answer within `waited` seconds: its timeout doubles, its SRTT
-        rises at least to the wait (it goes to the back of the line), and after repeated
-        misses it is held down (HOLD_DOWN, doubling per further miss, as Unbound backs off).
-        Returns the hold-down begun now, 0 if none. A query sent before the hold-down began
-        (one of many asking at once) is that same silence: its miss changes nothing."""
+    def timed_out(self, server: Server, waited: float, now: float,
+                  sent: float | None = None) -> float:
+        """`server` did not answer the query `sent` at that time (default: `now` - `waited`)
+        within `waited` seconds: its timeout doubles, its SRTT rises at least to the wait (it
+        goes to the back of the line), and after repeated misses it is held down (HOLD_DOWN,
+        doubling per further miss, as Unbound backs off). Returns the hold-down begun now, 0
+        if none. A query sent before the hold-down began (one of many asking at once) is that
+        same silence: its miss changes nothing."""
         entry = self._entry(server)
-        if entry.hold and now - waited < entry.held_until - entry.hold:
+        if entry.hold and (now - waited if sent is None else sent) < entry.held_until - entry.hold:
             return 0.0
         entry.misses += 1
         entry.rto = min(self.max_timeout, max(entry.rto, waited) * 2)
