@@ -8,6 +8,7 @@ the dead server does not add its timeout to every resolution, even after its hol
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import threading
@@ -26,7 +27,11 @@ import dns.rdatatype
 import pytest
 
 from sigchain.clock import SystemClock
+from sigchain.core.resolve.exchange import Query
+from sigchain.core.resolve.selection import HOLD_DOWN, MIN_TIMEOUT, Selection
+from sigchain.core.validate.anchors import Server
 from sigchain.edge import keystore
+from sigchain.edge.transport import Transport, drive, drive_async
 from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import from_flags
 from tests.conftest import sigchain_cmd, terminate
@@ -228,12 +233,6 @@ def test_a_quick_timeout_is_retried_in_full_then_the_server_is_held_down(driven:
     query skips it while another server is there to ask, and, as its only server, probes it
     once with a short timeout (never leaving the query with nobody to ask). The same with
     blocking sockets (a trace) and on an event loop (the resolver's resolutions)."""
-    import asyncio
-
-    from sigchain.core.resolve.exchange import Query
-    from sigchain.core.resolve.selection import HOLD_DOWN, MIN_TIMEOUT, Selection
-    from sigchain.core.validate.anchors import Server
-    from sigchain.edge.transport import Transport, drive, drive_async
 
     def exchange(net: Transport, query: Query) -> tuple[object, str]:
         if driven == "blocking":
@@ -267,66 +266,46 @@ def test_a_quick_timeout_is_retried_in_full_then_the_server_is_held_down(driven:
         other.close()
 
 
-def test_resolutions_at_once_send_a_held_down_server_one_probe() -> None:
-    """Resolutions on the resolver's event loop that all find their only server held down at
-    the same time: one probes it, the others give up at once saying it is being probed (not
-    one probe each: up to 256 resolutions run at once)."""
-    import asyncio
-
-    from sigchain.core.resolve.exchange import Query
-    from sigchain.core.resolve.selection import Selection
-    from sigchain.core.validate.anchors import Server
-    from sigchain.edge.transport import Transport, drive_async
-
-    silent = Silent(PREFIX + "212")
+def _at_once(address: str, held: bool, count: int = 20) -> tuple[Selection, list[str], int]:
+    """`count` resolutions at once on an event loop, each asking one query of a server that
+    never answers, measured fast before (and held down when `held`): the selection after,
+    each resolution's error, and how many queries the server received."""
+    silent = Silent(address)
     try:
         server = Server(silent.address)
         selection = Selection(max_timeout=0.6)
         selection.answered(server, 0.001)
-        for _ in range(2):
+        for _ in range(2 if held else 0):
             selection.timed_out(server, 0.2, time.monotonic())
         query = Query(N("n1.sel0."), dns.rdatatype.A, (server,))
 
-        async def at_once() -> list[tuple[object, str]]:
+        async def together() -> list[tuple[object, str]]:
             return await asyncio.gather(*(
                 drive_async(Transport(5.0, 0.6, selection=selection).exchanging(query))
-                for _ in range(20)))
+                for _ in range(count)))
 
-        errors = [error for _, error in asyncio.run(at_once())]
-        assert silent.received == 1
-        assert sum("timed out" in e for e in errors) == 1, errors
-        assert sum("being probed, skipped" in e for e in errors) == 19, errors
+        errors = [error for _, error in asyncio.run(together())]
     finally:
         silent.close()
+    return selection, errors, silent.received
+
+
+def test_resolutions_at_once_send_a_held_down_server_one_probe() -> None:
+    """Resolutions on the resolver's event loop that all find their only server held down at
+    the same time: one probes it, the others give up at once saying it is being probed (not
+    one probe each: up to 256 resolutions run at once)."""
+    _, errors, received = _at_once(PREFIX + "212", held=True)
+    assert received == 1
+    assert sum("timed out" in e for e in errors) == 1, errors
+    assert sum("being probed, skipped" in e for e in errors) == 19, errors
 
 
 def test_a_server_held_down_meanwhile_is_not_asked_again_with_a_small_buffer() -> None:
     """Resolutions at once whose queries to a fast server all time out: once two misses
     held it down, the others do not send their 512-byte retry (which would double its load
     and, sent after the hold-down began, double the hold-down)."""
-    import asyncio
-
-    from sigchain.core.resolve.exchange import Query
-    from sigchain.core.resolve.selection import HOLD_DOWN, Selection
-    from sigchain.core.validate.anchors import Server
-    from sigchain.edge.transport import Transport, drive_async
-
-    silent = Silent(PREFIX + "213")
-    try:
-        server = Server(silent.address)
-        selection = Selection(max_timeout=0.6)
-        selection.answered(server, 0.001)
-        query = Query(N("n1.sel0."), dns.rdatatype.A, (server,))
-
-        async def at_once() -> list[tuple[object, str]]:
-            return await asyncio.gather(*(
-                drive_async(Transport(5.0, 0.6, selection=selection).exchanging(query))
-                for _ in range(20)))
-
-        errors = [error for _, error in asyncio.run(at_once())]
-        assert sum("held down since, not asked again" in e for e in errors) >= 18, errors
-        assert 20 < silent.received <= 22
-        held = selection.held((server,), time.monotonic())
-        assert 0 < held[server] <= HOLD_DOWN[0]  # the first hold-down, not doubled
-    finally:
-        silent.close()
+    selection, errors, received = _at_once(PREFIX + "213", held=False)
+    assert sum("held down since, not asked again" in e for e in errors) >= 18, errors
+    assert 20 < received <= 22
+    held = selection.held((Server(PREFIX + "213"),), time.monotonic())
+    assert list(held.values()) and 0 < list(held.values())[0] <= HOLD_DOWN[0]  # not doubled
