@@ -178,11 +178,11 @@ class ResolverService:
     def _start(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> None:
         """(On the resolution thread) resolve a client's question; its answer sets `answer`
         (None: dropped unanswered when too many are queued; the client asks again)."""
-        if not self.resolutions.start(lambda: self._answer(q, started, answer)):
+        if not self.resolutions.start(lambda: self._answer(q, started, answer),
+                                      lambda: _unanswered(answer)):
             self.stats["dropped"] += 1
             log.debug("%d questions queued: %s %s dropped", self.resolutions.waiting, q.qname, q.qtype)
-            if answer.set_running_or_notify_cancel():
-                answer.set_result(None)
+            _unanswered(answer)
 
     async def _answer(self, q: ClientQuery, started: float,
                       answer: concurrent.futures.Future[bytes | None]) -> None:
@@ -567,6 +567,19 @@ class ResolverService:
             asyncio.run(self.run())
             return
         resolverworkers.serve(self)
+
+
+def _unanswered(answer: concurrent.futures.Future[bytes | None]) -> None:
+    """Complete a client's answer with None (not answered), unless it is done or cancelled."""
+    try:
+        if answer.set_running_or_notify_cancel():
+            answer.set_result(None)
+    except (RuntimeError, concurrent.futures.InvalidStateError):  # running or done already
+        if not answer.done():
+            try:
+                answer.set_result(None)
+            except concurrent.futures.InvalidStateError:
+                pass
 
 
 def _within(ev: Evidence, zone: dns.name.Name) -> bool:

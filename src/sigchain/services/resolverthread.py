@@ -20,6 +20,7 @@ class ResolutionThread:
     def __init__(self, running: int = RESOLUTIONS, queued: int = QUEUED):
         self.running, self.queued = running, queued
         self._started: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
+        self._closing = False  # set by the thread as it stops: nothing more is started
         # on the thread's loop only:
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -28,22 +29,26 @@ class ResolutionThread:
     def loop(self) -> asyncio.AbstractEventLoop:
         """The thread's event loop, the thread started on first use (in each worker process:
         never before a fork), and again should it ever have ended."""
-        if self._started is None or not self._started[1].is_alive():
+        if self._started is None or not self._started[1].is_alive() or self._started[0].is_closed():
             loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=_run, args=(loop,), name="resolutions", daemon=True)
+            thread = threading.Thread(target=self._run, args=(loop,), name="resolutions",
+                                      daemon=True)
             self._slots = asyncio.Semaphore(self.running)
+            self._closing = False
             thread.start()
             self._started = (loop, thread)
         return self._started[0]
 
-    def start(self, work: Callable[[], Awaitable[None]]) -> bool:
-        """(On the thread) run `work()` as a task; False, nothing started, when `queued`
-        questions are on the thread already (the caller drops this one)."""
-        if len(self._tasks) >= self.queued:
+    def start(self, work: Callable[[], Awaitable[None]], abandoned: Callable[[], None]) -> bool:
+        """(On the thread) run `work()` as a task, `abandoned()` called should it be cancelled
+        (the thread stopping: even before it began); False, nothing started, when `queued`
+        questions are on the thread already or it is stopping (the caller drops this one)."""
+        if self._closing or len(self._tasks) >= self.queued:
             return False
         task = asyncio.ensure_future(work())
         self._tasks.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda t: abandoned() if t.cancelled() else None)
         return True
 
     @property
@@ -73,21 +78,28 @@ class ResolutionThread:
             self._inflight.pop(key, None)
 
     def close(self) -> None:
-        """Stop the thread; questions under way are cancelled."""
+        """Stop the thread; questions under way, or handed over and not begun, are cancelled."""
         if self._started is not None:
             loop, thread = self._started
             self._started = None
-            loop.call_soon_threadsafe(loop.stop)
+            try:
+                loop.call_soon_threadsafe(loop.stop)
+            except RuntimeError:  # closed already: the thread has ended
+                pass
             thread.join(10)
 
-
-def _run(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-        tasks = asyncio.all_tasks(loop)
-        for task in tasks:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    finally:
-        loop.close()
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            self._closing = True  # what was handed over after the stop is refused as it runs
+            while tasks := asyncio.all_tasks(loop):
+                for task in tasks:
+                    task.cancel()
+                try:
+                    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                except RuntimeError:  # stopped again meanwhile (another stop): go on
+                    pass
+            loop.run_until_complete(asyncio.sleep(0))  # the tasks' done callbacks run
+        finally:
+            loop.close()

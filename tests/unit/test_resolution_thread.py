@@ -1,0 +1,44 @@
+"""The resolver's resolution thread on its own: nothing handed over is left without an outcome
+when it stops, whether running, not yet begun, or handed over after the stop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from sigchain.services.resolverthread import ResolutionThread
+
+
+def test_every_question_handed_over_gets_an_outcome_when_the_thread_stops() -> None:
+    thread = ResolutionThread(running=2, queued=100)
+    loop = thread.loop()
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def record(what: str) -> None:
+        with lock:
+            done.append(what)
+
+    def hand(i: int) -> None:
+        async def work() -> None:
+            await thread.shared(i, lambda: asyncio.sleep(30))
+            record(f"{i} finished")
+
+        if not thread.start(work, lambda: record(f"{i} abandoned")):
+            record(f"{i} refused")
+
+    began = threading.Event()
+    loop.call_soon_threadsafe(lambda: [hand(i) for i in range(3)])  # these begin to run
+    loop.call_soon_threadsafe(began.set)
+    assert began.wait(5)
+    for i in range(3, 8):  # these are created in the same turn as the stop: never begun
+        loop.call_soon_threadsafe(hand, i)
+    loop.call_soon_threadsafe(lambda: (loop.stop(), loop.call_soon(hand, 8)))  # 8: after it
+    thread.close()
+    outcome = dict(d.split() for d in done)
+    assert len(done) == 9 and sorted(outcome, key=int) == [str(i) for i in range(9)], done
+    assert {outcome[str(i)] for i in range(8)} == {"abandoned"}  # cancelled, begun or not
+    assert outcome["8"] == "refused"
+    assert loop.is_closed()
+    assert thread.loop() is not loop and not thread.loop().is_closed()  # started anew on use
+    thread.close()
