@@ -280,6 +280,38 @@ def test_a_failure_of_the_code_is_logged_once_for_all_clients_waiting(
     assert len(logged) == 1 and logged[0].exc_info is not None
 
 
+def test_past_the_queue_bound_new_questions_are_dropped_and_counted(
+        service: ResolverService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Unbound's num-queries-per-thread: with `queued` questions on the resolution thread,
+    another is dropped unanswered (the client asks again), counted in the stats and in
+    sigchain_resolver_dropped_total; those queued are answered."""
+    from tests.interop.hostile_net import Silent
+
+    silent = Silent("127.55.0.73")
+    known = service.resolve(_n("www.example.test"), dns.rdatatype.A)
+
+    def slow(qname: dns.name.Name, qtype: int, denials_tried: bool = False):  # type: ignore[no-untyped-def]
+        try:
+            yield Server(silent.address), dns.message.make_query(qname, qtype), 0.5
+        except Exception:  # noqa: BLE001 (the timeout)
+            pass
+        return known
+
+    monkeypatch.setattr(service, "resolving", slow)
+    monkeypatch.setattr(service.resolutions, "queued", 2)
+    dropped = service.stats["dropped"]
+    try:
+        pending = [service.handle(dns.message.make_query(f"q{i}.queue.test", "A").to_wire(),
+                                  False, "127.0.0.1") for i in range(5)]
+        answers = [p.result(10) for p in pending]  # type: ignore[union-attr]
+    finally:
+        silent.close()
+    assert sum(a is None for a in answers) == 3 and service.stats["dropped"] == dropped + 3
+    assert all(dns.message.from_wire(a).rcode() == dns.rcode.NOERROR for a in answers if a)
+    assert service.metrics.registry.get_sample_value(
+        "sigchain_resolver_dropped_total", {"reason": "queue full"}) == dropped + 3
+
+
 def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) -> None:
     """RFC 8198: after one validated NXDOMAIN, another name the same NSEC covers, and a NODATA
     the kept NSEC/NSEC3 records prove, are answered with no upstream query."""

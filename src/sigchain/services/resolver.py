@@ -180,7 +180,9 @@ class ResolverService:
         (None: dropped unanswered when too many are queued; the client asks again)."""
         if not self.resolutions.start(lambda: self._answer(q, started, answer),
                                       lambda: _unanswered(answer)):
-            self.stats["dropped"] += 1
+            with self.lock:
+                self.stats["dropped"] += 1
+            self.metrics.count("dropped", "queue full")
             log.debug("%d questions queued: %s %s dropped", self.resolutions.waiting, q.qname, q.qtype)
             _unanswered(answer)
 
@@ -319,7 +321,8 @@ class ResolverService:
             outcome = fetched.outcome
             if insecure is not None and not isinstance(outcome, Failed) and not _within(
                     outcome.evidence, insecure):  # a CNAME out of the zone: validate it all
-                self.stats["insecure_left"] += 1
+                with self.lock:
+                    self.stats["insecure_left"] += 1
                 insecure = None
                 fetched = yield from self.upstream.resolving(question, {r.name for r in anchors}, now,
                                                              forwarders)
@@ -332,7 +335,8 @@ class ResolverService:
             elif negative:
                 entry = self.keeper.unvalidated(outcome.evidence, now)
             elif insecure is not None:
-                self.stats["insecure_known"] += 1
+                with self.lock:
+                    self.stats["insecure_known"] += 1
                 self.metrics.count("validations", Status.INSECURE.value)
                 entry = dataclasses.replace(self.keeper.unvalidated(outcome.evidence, now),
                                             zone=insecure.to_text())
@@ -460,7 +464,8 @@ class ResolverService:
         for ev in candidates(denials, qname, qtype, self.config.policy):
             verdict = validate(ev, anchors, now, self.config.policy, self.verified)
             if verdict.status is Status.SECURE and verdict.kind in (*_NEGATIVE, Kind.ANSWER):
-                self.stats["aggressive"] += 1
+                with self.lock:
+                    self.stats["aggressive"] += 1
                 ttl = min(data_ttl(ev.rcode, qtype, ev.answer, ev.authority, self.config.cache),
                           verdict.ttl or 0, remaining)
                 return Answer(ev.rcode, ev.answer, ev.authority, Status.SECURE, (), now, ttl)

@@ -40,7 +40,7 @@ LATENCY_SUM = LATENCY + len(LATENCY_BUCKETS) + 1
 FIELDS = LATENCY_SUM + 1
 RELAY_SECONDS = 1.0  # how often a worker sends its labelled counts to the main process
 _RELAY_ITEMS = 100  # counts per datagram (each a metric name, up to two labels and a number)
-_LABELLED = ("servfail", "validations", "upstream_errors")
+_LABELLED = ("servfail", "validations", "upstream_errors", "dropped")
 _RCODE_TEXT = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
                "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "RESERVED12",
                "RESERVED13", "RESERVED14", "RESERVED15")
@@ -108,13 +108,16 @@ class ResolverMetrics:
         self.validations = Counter(p + "validations", "Validations by result", ["result"], registry=r)
         self.upstream_errors = Counter(p + "upstream_errors", "Upstream failures by server and kind",
                                        ["server", "error"], registry=r)
+        self.dropped = Counter(p + "dropped", "Client questions dropped unanswered, by reason",
+                               ["reason"], registry=r)
         self._server: Any = None
         self._relay: socket.socket | None = None  # a worker's end: counts go to the main process
         self._pending: Tallied[tuple[str, tuple[str, ...]]] = Tallied()
         self._lock = threading.Lock()
 
     def count(self, metric: str, *labels: str) -> None:
-        """Add one to a labelled counter ("servfail", "validations", "upstream_errors"): here,
+        """Add one to a labelled counter ("servfail", "validations", "upstream_errors",
+        "dropped"): here,
         or (a worker) to be sent to the main process with the next `flush`."""
         if self._relay is None:
             getattr(self, metric).labels(*labels).inc()

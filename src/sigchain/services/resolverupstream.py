@@ -83,8 +83,9 @@ class Upstream:
             used.append((query.qname, query.rdtype))
             with self.lock:
                 cached = self.cache.message(query.qname, query.rdtype, now)
+                if cached is not None:
+                    self.stats["cached"] += 1
             if cached is not None:
-                self.stats["cached"] += 1
                 return Reply(query.servers[0], cached), ""
             reply, error = yield from net.exchanging(query)
             if reply is not None:
@@ -92,8 +93,9 @@ class Upstream:
             return reply, error
 
         outcome = yield from net.running(resolution, ask)
-        self.stats["queries"] += net.queries
-        self.stats["ignored"] += net.ignored
+        with self.lock:
+            self.stats["queries"] += net.queries
+            self.stats["ignored"] += net.ignored
         for server, why in net.unanswered.items():
             self.on_error(str(server), why)
         with self.lock:
