@@ -312,6 +312,32 @@ def test_past_the_queue_bound_new_questions_are_dropped_and_counted(
         "sigchain_resolver_dropped_total", {"reason": "queue full"}) == dropped + 3
 
 
+def test_an_answer_resolved_across_a_reload_is_given_but_not_kept(service: ResolverService) -> None:
+    """A resolution under way when the config is re-read (SIGHUP) or the cache flushed: its
+    answer goes to those who asked, but is not kept in the new cache (it was made under the
+    old config: a removed negative trust anchor, another require-secure) nor shared with
+    questions asked after."""
+    from sigchain.edge import transport
+
+    service.resolve(_n("www.example.test"), dns.rdatatype.A)  # the zone's servers and keys known
+    for reload in (lambda: service.apply(service.config), service.flush):
+        work = service.resolving(_n("mail.example.test"), dns.rdatatype.A, denials_tried=True)
+        request = next(work)  # its first upstream query, under the config of now
+        reload()
+        while True:  # the rest, answered by the lab
+            try:
+                request = work.send(transport.ask(*request))
+            except StopIteration as done:
+                entry = done.value
+                break
+        assert entry.status is not None and entry.status.value == "secure" and entry.answer
+        now = service.clock.now()
+        assert service.cache.answer(_n("mail.example.test"), dns.rdatatype.A, now) is None
+        assert service.resolve(_n("mail.example.test"), dns.rdatatype.A).answer  # kept now
+        assert service.cache.answer(_n("mail.example.test"), dns.rdatatype.A, now) is not None
+        service.flush()
+
+
 def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) -> None:
     """RFC 8198: after one validated NXDOMAIN, another name the same NSEC covers, and a NODATA
     the kept NSEC/NSEC3 records prove, are answered with no upstream query."""

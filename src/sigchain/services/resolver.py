@@ -94,6 +94,9 @@ class ResolverService:
                                        config.workers)
         self.worker = 0  # 0: the main process; n: the n-th extra worker process
         self.counts_in_from_workers: socket.socket | None = None  # (main process) the workers' counts come here
+        # the config and cache's generation, one more per apply and flush: an answer resolved
+        # under an older one is given to those who asked, never kept nor shared with later askers
+        self.generation = 0
         self.apply(config)
 
     def apply(self, config: ResolverConfig) -> None:
@@ -110,6 +113,8 @@ class ResolverService:
         self.upstream = Upstream(hints, self.cache, self.lock, config.limits,
                                  on_error=self._upstream_error)
         self.keeper = AnchorKeeper(self, self.clock.now())
+        with self.lock:
+            self.generation += 1
 
     def _upstream_error(self, server: str, error: str) -> None:
         self.metrics.count("upstream_errors", server, error)
@@ -191,10 +196,11 @@ class ResolverService:
         if not answer.set_running_or_notify_cancel():  # a TCP client gone meanwhile
             return
         try:
+            generation = self.generation
             entry = await self._shared(q.qname, q.qtype)
             now = self.clock.now()
             with self.lock:
-                wire = self._render(q, entry, now)
+                wire = self._render(q, entry, now, fast=generation == self.generation)
                 self.metrics.threads.answer(wire[3] & 0xF, False, self.clock.monotonic() - started)
         except asyncio.CancelledError:  # stopping: no answer
             answer.set_result(None)
@@ -210,10 +216,10 @@ class ResolverService:
         self.metrics.loop.answer(out[3] & 0xF, hit, self.clock.monotonic() - started)
         return out
 
-    def _render(self, q: ClientQuery, entry: Answer, now: int) -> bytes:
+    def _render(self, q: ClientQuery, entry: Answer, now: int, fast: bool = True) -> bytes:
         """The response wire, pre-rendered per (flags the client set) and second; kept for
-        the fast path under the query's bytes when it is a plain UDP query and fits (with
-        the lock held)."""
+        the fast path under the query's bytes when it is a plain UDP query and fits, and
+        `fast` (with the lock held)."""
         key = q.render_key()
         kept = entry.wire.get(key)
         if kept is None or kept[0] != now:
@@ -222,7 +228,7 @@ class ResolverService:
         wire = kept[1]
         if len(wire) > q.limit:
             wire = render(q, entry, now)
-        elif not q.tcp and plain_question(q.wire) is not None:
+        elif fast and not q.tcp and plain_question(q.wire) is not None:
             if len(self._exact) > MAX_FAST:
                 self._exact.clear()
             self._exact[q.wire[2:]] = (now, wire[2:], entry)
@@ -255,7 +261,7 @@ class ResolverService:
                 return Answer(dns.rcode.SERVFAIL, (), (), None, ((edes.OTHER, "internal error"),),
                               self.clock.now(), 0)
 
-        return await self.resolutions.shared((qname, qtype), once)
+        return await self.resolutions.shared((qname, qtype, self.generation), once)
 
     def resolve(self, qname: dns.name.Name, qtype: int, denials_tried: bool = False) -> Answer:
         """`resolving`, with blocking sockets."""
@@ -266,15 +272,19 @@ class ResolverService:
         """Resolve, validate (unless under a negative trust anchor) and cache one question;
         `denials_tried`: the kept NSEC/NSEC3 records were found not to answer it just now."""
         qname = share(qname)  # compared and hashed all along the way
+        generation = self.generation
         self.keeper.used = True
         entry = yield from self.looking(qname, qtype, self.keeper.is_negative(qname, self.clock.now()),
                                         denials_tried)
-        return self._keep(qname, qtype, entry)
+        return self._keep(qname, qtype, entry, generation)
 
-    def _keep(self, qname: dns.name.Name, qtype: int, entry: Answer) -> Answer:
-        """An answer with require-secure applied, cached."""
+    def _keep(self, qname: dns.name.Name, qtype: int, entry: Answer, generation: int) -> Answer:
+        """An answer with require-secure applied, cached unless the config or cache changed
+        (a SIGHUP, a flush) since `generation`, when its resolution began."""
         entry = self._policy(qname, entry)
         with self.lock:
+            if generation != self.generation:
+                return entry
             return self.cache.store_answer(qname, qtype, entry)
 
     def _denied(self, qname: dns.name.Name, qtype: int, now: int) -> Answer | None:
@@ -289,7 +299,7 @@ class ResolverService:
             return None
         self.keeper.used = True
         entry = self._aggressive(qname, qtype, self._anchors(qname, now), now, kept)
-        return None if entry is None else self._keep(qname, qtype, entry)
+        return None if entry is None else self._keep(qname, qtype, entry, self.generation)
 
     def _anchors(self, qname: dns.name.Name, now: int) -> list[dns.rrset.RRset]:
         """The trust anchors, and the keys of `qname`'s zones validated before: these anchor
@@ -487,6 +497,7 @@ class ResolverService:
         with self.lock:
             self.cache.flush()
             self._exact.clear()
+            self.generation += 1
 
     # -- running ---------------------------------------------------------------------------------
 
