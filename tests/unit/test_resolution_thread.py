@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from sigchain.services.resolverthread import ResolutionThread
+from sigchain.services.resolverthread import CLIENTS, ResolutionThread
 
 
 def test_every_question_handed_over_gets_an_outcome_when_the_thread_stops() -> None:
@@ -24,7 +24,7 @@ def test_every_question_handed_over_gets_an_outcome_when_the_thread_stops() -> N
             await thread.shared(i, lambda: asyncio.sleep(30))
             record(f"{i} finished")
 
-        if not thread.start(work, lambda: record(f"{i} abandoned")):
+        if not thread.start(i, work, lambda: record(f"{i} abandoned")):
             record(f"{i} refused")
 
     began = threading.Event()
@@ -42,3 +42,26 @@ def test_every_question_handed_over_gets_an_outcome_when_the_thread_stops() -> N
     assert loop.is_closed()
     assert thread.loop() is not loop and not thread.loop().is_closed()  # started anew on use
     thread.close()
+
+
+def test_a_crowd_asking_one_question_leaves_room_for_other_questions() -> None:
+    """The bound counts distinct questions (as Unbound's mesh states), not clients: many
+    clients asking one slow name do not crowd out the others; all clients have a bound too."""
+    thread = ResolutionThread(running=2, queued=3)
+
+    async def hand(questions: list[str]) -> list[bool]:
+        return [thread.start(q, lambda: asyncio.sleep(30), lambda: None) for q in questions]
+
+    def started(*questions: str) -> list[bool]:
+        return asyncio.run_coroutine_threadsafe(hand(list(questions)), thread.loop()).result(5)
+
+    try:
+        assert started(*["popular"] * 2 * CLIENTS) == [True] * 2 * CLIENTS
+        assert started("a", "b", "c") == [True, True, False]  # three distinct questions at most
+        assert thread.waiting == (3, 2 * CLIENTS + 2)
+        room = 3 * CLIENTS - thread.waiting[1]
+        assert started(*["popular"] * (room + 1)) == [True] * room + [False]  # all clients
+        assert started("a") == [False]
+    finally:
+        thread.close()
+    assert thread.waiting == (0, 0)

@@ -183,12 +183,13 @@ class ResolverService:
     def _start(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> None:
         """(On the resolution thread) resolve a client's question; its answer sets `answer`
         (None: dropped unanswered when too many are queued; the client asks again)."""
-        if not self.resolutions.start(lambda: self._answer(q, started, answer),
+        if not self.resolutions.start((q.qname, q.qtype), lambda: self._answer(q, started, answer),
                                       lambda: _unanswered(answer)):
             with self.lock:
                 self.stats["dropped"] += 1
             self.metrics.count("dropped", "queue full")
-            log.debug("%d questions queued: %s %s dropped", self.resolutions.waiting, q.qname, q.qtype)
+            log.debug("%d questions (%d clients) queued: %s %s dropped",
+                      *self.resolutions.waiting, q.qname, q.qtype)
             _unanswered(answer)
 
     async def _answer(self, q: ClientQuery, started: float,

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 RESOLUTIONS = 256  # resolutions under way at once (more wait their turn)
-QUEUED = 1024  # questions on the thread, running or waiting (as Unbound's num-queries-per-thread)
+QUEUED = 1024  # distinct questions on the thread, running or waiting (as Unbound's
+# num-queries-per-thread counts its mesh states, not the clients waiting on each)
+CLIENTS = 4  # clients on the thread, at most CLIENTS × QUEUED (some asking the same)
 
 
 class ResolutionThread:
@@ -24,6 +27,7 @@ class ResolutionThread:
         # on the thread's loop only:
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._questions: Counter[Hashable] = Counter()  # tasks per question
         self._slots = asyncio.Semaphore(running)  # bound to the loop on its first wait
 
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -39,21 +43,35 @@ class ResolutionThread:
             self._started = (loop, thread)
         return self._started[0]
 
-    def start(self, work: Callable[[], Awaitable[None]], abandoned: Callable[[], None]) -> bool:
-        """(On the thread) run `work()` as a task, `abandoned()` called should it be cancelled
-        (the thread stopping: even before it began); False, nothing started, when `queued`
-        questions are on the thread already or it is stopping (the caller drops this one)."""
-        if self._closing or len(self._tasks) >= self.queued:
+    def start(self, question: Hashable, work: Callable[[], Awaitable[None]],
+              abandoned: Callable[[], None]) -> bool:
+        """(On the thread) run `work()`, a client's `question`, as a task, `abandoned()`
+        called should it be cancelled (the thread stopping: even before it began). False,
+        nothing started (the caller drops it; the client asks again), when the thread is
+        stopping, when `queued` other questions are on it already, or CLIENTS × `queued`
+        clients: a crowd asking one slow name leaves room for the others."""
+        if (self._closing or len(self._tasks) >= CLIENTS * self.queued
+                or (question not in self._questions and len(self._questions) >= self.queued)):
             return False
         task = asyncio.ensure_future(work())
         self._tasks.add(task)  # held until done: the loop keeps only weak references
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(lambda t: abandoned() if t.cancelled() else None)
+        self._questions[question] += 1
+        task.add_done_callback(lambda t: self._done(t, question, abandoned))
         return True
 
+    def _done(self, task: asyncio.Task[None], question: Hashable,
+              abandoned: Callable[[], None]) -> None:
+        self._tasks.discard(task)
+        self._questions[question] -= 1
+        if not self._questions[question]:
+            del self._questions[question]
+        if task.cancelled():
+            abandoned()
+
     @property
-    def waiting(self) -> int:
-        return len(self._tasks)
+    def waiting(self) -> tuple[int, int]:
+        """(Distinct questions, clients) on the thread."""
+        return len(self._questions), len(self._tasks)
 
     async def shared(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
         """(On the thread) `work()`'s result, one run per `key` at a time: callers with the
