@@ -314,14 +314,15 @@ def test_past_the_queue_bound_new_questions_are_dropped_and_counted(
 
 def test_an_answer_resolved_across_a_reload_is_given_but_not_kept(service: ResolverService) -> None:
     """A resolution under way when the config is re-read (SIGHUP) or the cache flushed: its
-    answer goes to those who asked, but is not kept in the new cache (it was made under the
-    old config: a removed negative trust anchor, another require-secure) nor shared with
-    questions asked after."""
+    answer goes to those who asked, but neither it nor what its validation proved (the
+    zone's keys) is kept in the new cache: they were judged under the old config (another
+    trust anchor, a removed negative trust anchor, another require-secure)."""
     from sigchain.edge import transport
 
-    service.resolve(_n("www.example.test"), dns.rdatatype.A)  # the zone's servers and keys known
+    name = _n("mail.nsec.test")
     for reload in (lambda: service.apply(service.config), service.flush):
-        work = service.resolving(_n("mail.example.test"), dns.rdatatype.A, denials_tried=True)
+        service.resolve(_n("www.example.test"), dns.rdatatype.A)  # the root's and test.'s keys
+        work = service.resolving(name, dns.rdatatype.A, denials_tried=True)
         request = next(work)  # its first upstream query, under the config of now
         reload()
         while True:  # the rest, answered by the lab
@@ -332,9 +333,11 @@ def test_an_answer_resolved_across_a_reload_is_given_but_not_kept(service: Resol
                 break
         assert entry.status is not None and entry.status.value == "secure" and entry.answer
         now = service.clock.now()
-        assert service.cache.answer(_n("mail.example.test"), dns.rdatatype.A, now) is None
-        assert service.resolve(_n("mail.example.test"), dns.rdatatype.A).answer  # kept now
-        assert service.cache.answer(_n("mail.example.test"), dns.rdatatype.A, now) is not None
+        assert service.cache.answer(name, dns.rdatatype.A, now) is None
+        assert _n("nsec.test") not in {k.name for k in service.cache.key_anchors(name, now)}
+        assert service.resolve(name, dns.rdatatype.A).answer  # now kept, and its keys
+        assert service.cache.answer(name, dns.rdatatype.A, now) is not None
+        assert _n("nsec.test") in {k.name for k in service.cache.key_anchors(name, now)}
         service.flush()
 
 

@@ -4,8 +4,13 @@ when it stops, whether running, not yet begun, or handed over after the stop."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import threading
 
+import pytest
+
+from sigchain.services.resolver import _unanswered
 from sigchain.services.resolverthread import CLIENTS, ResolutionThread
 
 
@@ -65,3 +70,22 @@ def test_a_crowd_asking_one_question_leaves_room_for_other_questions() -> None:
     finally:
         thread.close()
     assert thread.waiting == (0, 0)
+
+
+def test_a_client_answer_left_unanswered_is_completed_once_and_quietly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """As a question is abandoned (the thread stopping) its client's answer becomes None,
+    unless it was answered or the client gave up (a TCP connection gone): never completed
+    twice, and no 'unexpected state' logged by concurrent.futures at each stop."""
+    pending, running, answered, gone = (concurrent.futures.Future[bytes | None]() for _ in range(4))
+    running.set_running_or_notify_cancel()
+    answered.set_running_or_notify_cancel()
+    answered.set_result(b"reply")
+    gone.cancel()
+    with caplog.at_level(logging.DEBUG):
+        for f in (pending, running, answered, gone):
+            _unanswered(f)
+            _unanswered(f)
+    assert pending.result(0) is None and running.result(0) is None
+    assert answered.result(0) == b"reply" and gone.cancelled()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -5,14 +5,15 @@ errors of this host (out of sockets or buffers) that must not hold a server down
 from __future__ import annotations
 
 import errno
+import time
 
 import dns.name
 import dns.rdatatype
 
 from sigchain.core.resolve.exchange import Query
-from sigchain.core.resolve.selection import Selection
+from sigchain.core.resolve.selection import HOLD_DOWN, Selection
 from sigchain.core.validate.anchors import Server
-from sigchain.edge.transport import Transport, drive
+from sigchain.edge.transport import NoReply, Transport, drive
 
 SERVER = Server("127.0.0.53")
 QUERY = Query(dns.name.from_text("www.example.test."), dns.rdatatype.A, (SERVER,))
@@ -65,3 +66,25 @@ def test_errors_of_this_host_do_not_hold_the_server_down() -> None:
     for _ in range(2):
         drive(Transport(5.0, 1.0, selection=selection).exchanging(QUERY), _refuse)
     assert selection.held((SERVER,), Transport(5.0, 1.0).clock.monotonic()) != {}
+
+
+def test_a_query_whose_own_miss_held_the_server_down_still_asks_again_small() -> None:
+    """A server with one miss left over: this query's timeout is its second and holds it
+    down; the query still asks it once more with the 512-byte buffer (an answer lost on the
+    path at 1232 bytes is how such a server looks), and that retry's miss is the same
+    silence: the hold-down is the first one, not doubled."""
+    selection = Selection(max_timeout=1.0)
+    selection.answered(SERVER, 0.001)
+    net = Transport(5.0, 1.0, selection=selection)
+    selection.timed_out(SERVER, 0.2, net.clock.monotonic() - 60)  # one miss, long ago
+    payloads: list[int] = []
+
+    def silent(server: Server, message: object, timeout: float) -> object:
+        payloads.append(message.payload)  # type: ignore[attr-defined]
+        time.sleep(0.001)
+        raise NoReply(timeout, 0)
+
+    reply, error = drive(net.exchanging(QUERY), silent)
+    assert reply is None and payloads == [1232, 512], error
+    held = selection.held((SERVER,), net.clock.monotonic())
+    assert 0 < held[SERVER] <= HOLD_DOWN[0]

@@ -263,6 +263,14 @@ def _advance(work: Asking[Any], outcome: tuple[Any, Exception | None]) -> tuple[
         return True, stop.value
 
 
+@dataclass(frozen=True)
+class _Missed:
+    """A query that timed out: when it was sent, and whether its miss held the server down."""
+
+    sent: float
+    held: bool
+
+
 @dataclass
 class Transport:
     """The network for one trace: its time budget, the servers that did not answer (skipped
@@ -336,23 +344,25 @@ class Transport:
         on the path at 1232 bytes comes back truncated, then over TCP); when that answer
         needed TCP, the selection remembers to ask that server so from then on."""
         errors: list[str] = []
-        again: list[Server] = []
+        again: list[tuple[Server, _Missed]] = []
         order, probe = self._order(query.servers, errors)
         for server in order:
             retry = self.selection is not None and server != probe
-            reply, timed_out = yield from self._trying(
+            reply, missed = yield from self._trying(
                 server, self._message(query, server), self._timeout(server, server == probe),
                 errors, retry, server == probe)
             if reply is not None:
                 return reply, ""
-            if timed_out and retry:
-                again.append(server)
-        for server in again:
-            if self._held(server):  # other queries' misses meanwhile: not asked again
+            if missed is not None and retry:
+                again.append((server, missed))
+        for server, missed in again:
+            if not missed.held and self._held(server):  # other queries' misses meanwhile
                 errors.append(f"{server}: held down since, not asked again")
                 continue
+            # its miss, if any, is this query's silence still (sent as the first was: the
+            # hold-down that one began, if it did, is not lengthened by it)
             reply, _ = yield from self._trying(server, self._message(query, server, small=True),
-                                               self.server_timeout, errors)
+                                               self.server_timeout, errors, sent_as=missed.sent)
             if reply is not None:
                 if reply.tcp and self.selection is not None:
                     with self.lock:
@@ -367,18 +377,20 @@ class Transport:
             return bool(self.selection.held((server,), self.clock.monotonic()))
 
     def _trying(self, server: Server, message: Sendable, timeout: float, errors: list[str],
-                retry: bool = False, probe: bool = False) -> Asking[tuple[Reply | None, bool]]:
-        """One exchange with `server`, measured into the selection: (the reply, False), or
-        (None, whether it timed out) with why in `errors`. A server that failed is skipped for
-        the rest of the run, unless it timed out and is to be asked again (`retry`). A `probe`
-        of a held-down server not sent after all gives its claim back."""
+                retry: bool = False, probe: bool = False,
+                sent_as: float | None = None) -> Asking[tuple[Reply | None, _Missed | None]]:
+        """One exchange with `server`, measured into the selection (a miss as of `sent_as`,
+        default the send time): (the reply, None), or (None, the miss if it timed out) with
+        why in `errors`. A server that failed is skipped for the rest of the run, unless it
+        timed out and is to be asked again (`retry`). A `probe` of a held-down server not
+        sent after all gives its claim back."""
         left = self.deadline - self.clock.monotonic()
         if left <= 0:
             errors.append(f"{server}: not asked, time budget spent")
             if probe and self.selection is not None:
                 with self.lock:
                     self.selection.unprobe(server)
-            return None, False
+            return None, None
         self.queries += 1
         wait = min(timeout, left)
         started = self.clock.monotonic()
@@ -390,16 +402,18 @@ class Transport:
             timed_out = isinstance(exc, TimeoutError)
             if not (timed_out and retry):
                 self.unanswered[server] = describe(exc)
+            sent, held = started if sent_as is None else sent_as, False
             if self.selection is not None and exc.errno not in LOCAL_ERRNOS:
                 with self.lock:
-                    self.selection.timed_out(server, wait, self.clock.monotonic(), sent=started)
+                    held = self.selection.timed_out(server, wait, self.clock.monotonic(),
+                                                    sent=sent) > 0
             elif self.selection is not None and probe:
                 with self.lock:
                     self.selection.unprobe(server)
-            return None, timed_out
+            return None, _Missed(sent, held) if timed_out else None
         except (dns.exception.DNSException, EOFError, ValueError) as exc:
             errors.append(f"{server}: {describe(exc)}")
-            return None, False
+            return None, None
         self.ignored += reply.ignored
         if self.selection is not None:
             with self.lock:
@@ -408,7 +422,7 @@ class Transport:
                 else:
                     self.selection.answered(server, reply.rtt if reply.rtt is not None
                                             else self.clock.monotonic() - started)
-        return reply, False
+        return reply, None
 
     def budget_reason(self) -> str:
         silent = ", ".join(f"{s} ({why})" for s, why in self.unanswered.items())

@@ -102,18 +102,20 @@ class ResolverService:
     def apply(self, config: ResolverConfig) -> None:
         """Take a (re-read) config: anchors, hints, policy; the cache starts empty."""
         anchors = self._fixed_anchors or load_anchors(config, self.clock.now())
-        hints = load_hints(config)
-        self.config = config
-        self.anchors = anchors
-        self.cache = Cache(config.cache)
-        self.verified = Verified(VERIFIED)  # signatures of kept RRsets that verified
-        # rendered UDP responses of this second, by the query's bytes after its ID
-        self._exact: dict[bytes, tuple[int, bytes, Answer]] = {}
-        self._acl: dict[str, bool] = {}
-        self.upstream = Upstream(hints, self.cache, self.lock, config.limits,
-                                 on_error=self._upstream_error)
-        self.keeper = AnchorKeeper(self, self.clock.now())
-        with self.lock:
+        cache = Cache(config.cache)
+        upstream = Upstream(load_hints(config), cache, self.lock, config.limits,
+                            on_error=self._upstream_error)
+        keeper = AnchorKeeper(self, self.clock.now(), config)
+        with self.lock:  # all at once: a resolution sees the old generation or the new one
+            self.config = config
+            self.anchors = anchors
+            self.cache = cache
+            self.verified = Verified(VERIFIED)  # signatures of kept RRsets that verified
+            # rendered UDP responses of this second, by the query's bytes after its ID
+            self._exact: dict[bytes, tuple[int, bytes, Answer]] = {}
+            self._acl: dict[str, bool] = {}
+            self.upstream = upstream
+            self.keeper = keeper
             self.generation += 1
 
     def _upstream_error(self, server: str, error: str) -> None:
@@ -187,7 +189,7 @@ class ResolverService:
                                       lambda: _unanswered(answer)):
             with self.lock:
                 self.stats["dropped"] += 1
-            self.metrics.count("dropped", "queue full")
+            self.metrics.count("dropped", "stopping" if self.resolutions.stopping else "queue full")
             log.debug("%d questions (%d clients) queued: %s %s dropped",
                       *self.resolutions.waiting, q.qname, q.qtype)
             _unanswered(answer)
@@ -276,7 +278,7 @@ class ResolverService:
         generation = self.generation
         self.keeper.used = True
         entry = yield from self.looking(qname, qtype, self.keeper.is_negative(qname, self.clock.now()),
-                                        denials_tried)
+                                        denials_tried, generation)
         return self._keep(qname, qtype, entry, generation)
 
     def _keep(self, qname: dns.name.Name, qtype: int, entry: Answer, generation: int) -> Answer:
@@ -314,10 +316,13 @@ class ResolverService:
         return transport.drive(self.looking(qname, qtype, negative))
 
     def looking(self, qname: dns.name.Name, qtype: int, negative: bool = False,
-                denials_tried: bool = False) -> transport.Asking[Answer]:
+                denials_tried: bool = False, generation: int | None = None) -> transport.Asking[Answer]:
         """Resolve and validate one question, nothing cached for the answer; `negative`:
         under an NTA, answered without validation (never AD); `denials_tried`: RFC 8198 not
-        tried again (a record kept since is only a query saved, not a change)."""
+        tried again (a record kept since is only a query saved, not a change). What the
+        validation proved (zone keys, insecure cuts, denials) is kept unless the config or
+        cache changed since `generation` (default: now)."""
+        generation = self.generation if generation is None else generation
         qname = share(qname)
         now = self.clock.now()
         anchors = self._anchors(qname, now)
@@ -352,7 +357,7 @@ class ResolverService:
                 entry = dataclasses.replace(self.keeper.unvalidated(outcome.evidence, now),
                                             zone=insecure.to_text())
             else:
-                entry = self._judge(outcome.evidence, anchors, now)
+                entry = self._judge(outcome.evidence, anchors, now, generation)
             if entry.status is Status.BOGUS:
                 with self.lock:  # fetch afresh next time: the bad copy may have been in transit
                     self.cache.forget_messages(fetched.used)
@@ -377,22 +382,24 @@ class ResolverService:
                       now, ttl, zone=stale.zone,
                       stale_until=stale.stale_end(self.config.cache.stale_window))
 
-    def _judge(self, ev: Evidence, anchors: list[dns.rrset.RRset], now: int) -> Answer:
-        """Validate the evidence; keep a secure denial's NSEC/NSEC3 records for RFC 8198."""
+    def _judge(self, ev: Evidence, anchors: list[dns.rrset.RRset], now: int, generation: int) -> Answer:
+        """Validate the evidence; keep a secure denial's NSEC/NSEC3 records for RFC 8198 (as
+        the keys and insecure cuts it proved) if still in `generation`."""
         verdict = validate(ev, anchors, now, self.config.policy, self.verified)
         status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
         self.metrics.count("validations", status.value)
         if status is not Status.BOGUS:
-            self._keep_keys(ev, verdict.links, {r.name for r in anchors}, now)
-            self._keep_insecure(ev, verdict.links, now)
+            self._keep_keys(ev, verdict.links, {r.name for r in anchors}, now, generation)
+            self._keep_insecure(ev, verdict.links, now, generation)
         ttl = data_ttl(ev.rcode, ev.question.rdtype, ev.answer, ev.authority, self.config.cache)
         if verdict.ttl is not None:
             ttl = min(ttl, verdict.ttl)
         zone = denial_zone(ev.authority) if verdict.kind in _NEGATIVE else wildcard_zone(ev.answer)
         if status is Status.SECURE and zone is not None:
             with self.lock:
-                self.cache.store_denials(zone, ev.answer, verified_only(ev.authority, verdict.links),
-                                         ev.zones, now)
+                if generation == self.generation:
+                    self.cache.store_denials(zone, ev.answer,
+                                             verified_only(ev.authority, verdict.links), ev.zones, now)
         zone = max((c.name for c in ev.zones if ev.question.name.is_subdomain(c.name)), key=len,
                    default=None)
         return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl,
@@ -410,7 +417,7 @@ class ResolverService:
             return None
         return zone
 
-    def _keep_insecure(self, ev: Evidence, links: Sequence[Link], now: int) -> None:
+    def _keep_insecure(self, ev: Evidence, links: Sequence[Link], now: int, generation: int) -> None:
         """Keep each zone whose parent proved it has no DS, for as long as that proof may be
         kept (its records' TTLs, its RRSIGs' validity)."""
         for link in links:
@@ -422,10 +429,12 @@ class ResolverService:
             expiry = [rd.expiration - now for r in cut.ds_denial if r.rdtype == RdataType.RRSIG  # type: ignore[attr-defined]
                       for rd in r]
             with self.lock:
-                self.cache.store_insecure(link.name, min([r.ttl for r in cut.ds_denial] + expiry), now)
+                if generation == self.generation:
+                    self.cache.store_insecure(link.name, min([r.ttl for r in cut.ds_denial] + expiry),
+                                              now)
 
     def _keep_keys(self, ev: Evidence, links: Sequence[Link], anchored: set[dns.name.Name],
-                   now: int) -> None:
+                   now: int, generation: int) -> None:
         """Keep each zone's DNSKEY RRset the verdict authenticated (until its TTL or its
         RRSIGs' expiry), so that the next question under it starts there."""
         verified = {link.zone for link in links if link.kind == "rrsig"
@@ -438,7 +447,8 @@ class ResolverService:
             if keys and sigs:
                 expires = min(rd.expiration for rd in sigs)  # type: ignore[attr-defined]
                 with self.lock:
-                    self.cache.store_key_anchor(keys[0], min(keys[0].ttl, expires - now), now)
+                    if generation == self.generation:
+                        self.cache.store_key_anchor(keys[0], min(keys[0].ttl, expires - now), now)
 
     def forwarders(self, qname: dns.name.Name) -> tuple[Server, ...]:
         """The servers of the deepest --forward zone holding `qname`; () to iterate."""
@@ -588,15 +598,13 @@ class ResolverService:
 
 def _unanswered(answer: concurrent.futures.Future[bytes | None]) -> None:
     """Complete a client's answer with None (not answered), unless it is done or cancelled."""
+    if answer.done():
+        return
     try:
-        if answer.set_running_or_notify_cancel():
+        if answer.running() or answer.set_running_or_notify_cancel():
             answer.set_result(None)
-    except (RuntimeError, concurrent.futures.InvalidStateError):  # running or done already
-        if not answer.done():
-            try:
-                answer.set_result(None)
-            except concurrent.futures.InvalidStateError:
-                pass
+    except concurrent.futures.InvalidStateError:  # completed meanwhile
+        pass
 
 
 def _within(ev: Evidence, zone: dns.name.Name) -> bool:

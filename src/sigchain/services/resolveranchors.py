@@ -56,13 +56,15 @@ class AnchorKeeper:
     """Upkeep of one resolver's anchors: RFC 5011 refreshes when due (the main process only;
     worker processes re-read the state file it writes) and NTA re-checks and expiry."""
 
-    def __init__(self, service: ResolverService, now: int):
+    def __init__(self, service: ResolverService, now: int, config: ResolverConfig | None = None):
+        """`config`: the one about to be applied (default: the service's)."""
+        config = config or service.config
         self.service = service
         self.used = False  # no refresh before the first resolution: an idle resolver is quiet
-        self.state_mtime = _mtime(service.config.anchor_state)
+        self.state_mtime = _mtime(config.anchor_state)
         self.negative = NegativeAnchors()
-        for name, lifetime in service.config.negative:
-            self.negative = self.negative.add(name, now, lifetime, service.config.nta_recheck)
+        for name, lifetime in config.negative:
+            self.negative = self.negative.add(name, now, lifetime, config.nta_recheck)
             log.info("negative trust anchor %s for %d s: answered without validation", name,
                      lifetime)
 

@@ -69,6 +69,10 @@ class ResolutionThread:
             abandoned()
 
     @property
+    def stopping(self) -> bool:
+        return self._closing
+
+    @property
     def waiting(self) -> tuple[int, int]:
         """(Distinct questions, clients) on the thread."""
         return len(self._questions), len(self._tasks)
