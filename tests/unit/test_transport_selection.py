@@ -44,8 +44,15 @@ def test_a_probe_not_sent_gives_its_claim_back() -> None:
     reply, error = drive(net.exchanging(QUERY), _refuse)
     assert reply is None and net.queries == 0 and "held down" in error
     assert not selection.probing(SERVER, net.clock.monotonic())
-    assert drive(Transport(5.0, 1.0, selection=selection).exchanging(QUERY), _refuse)[0] is None
+    payloads: list[int] = []
+
+    def refuse(server: Server, message: object, timeout: float) -> object:
+        payloads.append(message.payload)  # type: ignore[attr-defined]
+        return _refuse()
+
+    assert drive(Transport(5.0, 1.0, selection=selection).exchanging(QUERY), refuse)[0] is None
     assert selection.probing(SERVER, net.clock.monotonic())  # a probe that went out keeps it
+    assert payloads == [512]  # asked with the small buffer: it gets no retry
 
 
 def test_errors_of_this_host_do_not_hold_the_server_down() -> None:
@@ -59,8 +66,10 @@ def test_errors_of_this_host_do_not_hold_the_server_down() -> None:
             raise OSError(number, "local")
 
         for _ in range(3):
-            reply, error = drive(Transport(5.0, 1.0, selection=selection).exchanging(QUERY), local)
+            net = Transport(5.0, 1.0, selection=selection)
+            reply, error = drive(net.exchanging(QUERY), local)
             assert reply is None and "local" in error
+            assert net.unanswered == {}  # not reported as the server's failure
         assert selection.held((SERVER,), 0.0) == {} and selection.order((SERVER,), 0.0) == [SERVER]
     selection = Selection()
     for _ in range(2):

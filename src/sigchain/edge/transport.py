@@ -342,15 +342,16 @@ class Transport:
         With a selection, a server that timed out is asked once more when no other answered,
         with the full timeout and a 512-byte EDNS buffer (as BIND falls back: an answer lost
         on the path at 1232 bytes comes back truncated, then over TCP); when that answer
-        needed TCP, the selection remembers to ask that server so from then on."""
+        needed TCP, the selection remembers to ask that server so from then on. A held-down
+        server's probe is asked with the 512-byte buffer from the start (it is not retried)."""
         errors: list[str] = []
         again: list[tuple[Server, _Missed]] = []
         order, probe = self._order(query.servers, errors)
         for server in order:
             retry = self.selection is not None and server != probe
-            reply, missed = yield from self._trying(
-                server, self._message(query, server), self._timeout(server, server == probe),
-                errors, retry, server == probe)
+            reply, missed = yield from self._trying(  # a probe: with the small buffer, as a retry
+                server, self._message(query, server, small=server == probe),
+                self._timeout(server, server == probe), errors, retry, server == probe)
             if reply is not None:
                 return reply, ""
             if missed is not None and retry:
@@ -400,8 +401,8 @@ class Transport:
             self.ignored += getattr(exc, "ignored", 0)
             errors.append(f"{server}: {describe(exc)}")
             timed_out = isinstance(exc, TimeoutError)
-            if not (timed_out and retry):
-                self.unanswered[server] = describe(exc)
+            if not (timed_out and retry) and exc.errno not in LOCAL_ERRNOS:
+                self.unanswered[server] = describe(exc)  # skipped from now on, and reported
             sent, held = started if sent_as is None else sent_as, False
             if self.selection is not None and exc.errno not in LOCAL_ERRNOS:
                 with self.lock:
