@@ -10,8 +10,7 @@ import threading
 
 import pytest
 
-from sigchain.services.resolver import _unanswered
-from sigchain.services.resolverthread import CLIENTS, ResolutionThread
+from sigchain.services.resolverthread import CLIENTS, ResolutionThread, unanswered
 
 
 def test_every_question_handed_over_gets_an_outcome_when_the_thread_stops() -> None:
@@ -84,8 +83,8 @@ def test_a_client_answer_left_unanswered_is_completed_once_and_quietly(
     gone.cancel()
     with caplog.at_level(logging.DEBUG):
         for f in (pending, running, answered, gone):
-            _unanswered(f)
-            _unanswered(f)
+            unanswered(f)
+            unanswered(f)
     assert pending.result(0) is None and running.result(0) is None
     assert answered.result(0) == b"reply" and gone.cancelled()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -20,7 +20,7 @@ import signal
 import socket
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import dns.name
 import dns.rcode
@@ -40,13 +40,14 @@ from sigchain.core.resolve.aggressive import (
 from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
 from sigchain.core.resolve.fastpath import plain_question
+from sigchain.core.resolve.proved import insecure_cuts, zone_keys
 from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
 from sigchain.core.resolve.trust import AnchorSource
 from sigchain.core.validate import anchors as anchors_mod
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.memo import Verified
 from sigchain.core.validate.validator import validate
-from sigchain.core.validate.verdict import Evidence, Kind, Link, Question, Status
+from sigchain.core.validate.verdict import Evidence, Kind, Question, Status
 from sigchain.core.zone.sharedname import share
 from sigchain.edge import transport
 from sigchain.edge.server import Listeners
@@ -55,7 +56,7 @@ from sigchain.services import resolverworkers
 from sigchain.services.resolveranchors import AnchorKeeper, load_anchors
 from sigchain.services.resolverconfig import ResolverConfig, load_config
 from sigchain.services.resolvermetrics import ResolverMetrics
-from sigchain.services.resolverthread import ResolutionThread
+from sigchain.services.resolverthread import ResolutionThread, unanswered
 from sigchain.services.resolverupstream import Upstream
 from sigchain.services.trace import read_root_hints
 
@@ -186,13 +187,13 @@ class ResolverService:
         """(On the resolution thread) resolve a client's question; its answer sets `answer`
         (None: dropped unanswered when too many are queued; the client asks again)."""
         if not self.resolutions.start((q.qname, q.qtype), lambda: self._answer(q, started, answer),
-                                      lambda: _unanswered(answer)):
+                                      lambda: unanswered(answer)):
             with self.lock:
                 self.stats["dropped"] += 1
             self.metrics.count("dropped", "stopping" if self.resolutions.stopping else "queue full")
             log.debug("%d questions (%d clients) queued: %s %s dropped",
                       *self.resolutions.waiting, q.qname, q.qtype)
-            _unanswered(answer)
+            unanswered(answer)
 
     async def _answer(self, q: ClientQuery, started: float,
                       answer: concurrent.futures.Future[bytes | None]) -> None:
@@ -383,21 +384,27 @@ class ResolverService:
                       stale_until=stale.stale_end(self.config.cache.stale_window))
 
     def _judge(self, ev: Evidence, anchors: list[dns.rrset.RRset], now: int, generation: int) -> Answer:
-        """Validate the evidence; keep a secure denial's NSEC/NSEC3 records for RFC 8198 (as
-        the keys and insecure cuts it proved) if still in `generation`."""
+        """Validate the evidence; keep the zone keys and insecure cuts it proved, and a secure
+        denial's NSEC/NSEC3 records for RFC 8198, if still in `generation`."""
         verdict = validate(ev, anchors, now, self.config.policy, self.verified)
         status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
         self.metrics.count("validations", status.value)
+        keys: list[tuple[dns.rrset.RRset, int]] = []
+        cuts: list[tuple[dns.name.Name, int]] = []
         if status is not Status.BOGUS:
-            self._keep_keys(ev, verdict.links, {r.name for r in anchors}, now, generation)
-            self._keep_insecure(ev, verdict.links, now, generation)
+            keys = zone_keys(ev, verdict.links, {r.name for r in anchors}, now)
+            cuts = insecure_cuts(ev, verdict.links, now)
         ttl = data_ttl(ev.rcode, ev.question.rdtype, ev.answer, ev.authority, self.config.cache)
         if verdict.ttl is not None:
             ttl = min(ttl, verdict.ttl)
         zone = denial_zone(ev.authority) if verdict.kind in _NEGATIVE else wildcard_zone(ev.answer)
-        if status is Status.SECURE and zone is not None:
-            with self.lock:
-                if generation == self.generation:
+        with self.lock:
+            if generation == self.generation:
+                for rrset, seconds in keys:
+                    self.cache.store_key_anchor(rrset, seconds, now)
+                for name, seconds in cuts:
+                    self.cache.store_insecure(name, seconds, now)
+                if status is Status.SECURE and zone is not None:
                     self.cache.store_denials(zone, ev.answer,
                                              verified_only(ev.authority, verdict.links), ev.zones, now)
         zone = max((c.name for c in ev.zones if ev.question.name.is_subdomain(c.name)), key=len,
@@ -416,39 +423,6 @@ class ResolverService:
         if zone is None or any(r.name.is_subdomain(zone) for r in anchors):
             return None
         return zone
-
-    def _keep_insecure(self, ev: Evidence, links: Sequence[Link], now: int, generation: int) -> None:
-        """Keep each zone whose parent proved it has no DS, for as long as that proof may be
-        kept (its records' TTLs, its RRSIGs' validity)."""
-        for link in links:
-            if link.kind != "no-ds":
-                continue
-            cut = next((c for c in ev.zones if c.name == link.name), None)
-            if cut is None or not cut.ds_denial:
-                continue
-            expiry = [rd.expiration - now for r in cut.ds_denial if r.rdtype == RdataType.RRSIG  # type: ignore[attr-defined]
-                      for rd in r]
-            with self.lock:
-                if generation == self.generation:
-                    self.cache.store_insecure(link.name, min([r.ttl for r in cut.ds_denial] + expiry),
-                                              now)
-
-    def _keep_keys(self, ev: Evidence, links: Sequence[Link], anchored: set[dns.name.Name],
-                   now: int, generation: int) -> None:
-        """Keep each zone's DNSKEY RRset the verdict authenticated (until its TTL or its
-        RRSIGs' expiry), so that the next question under it starts there."""
-        verified = {link.zone for link in links if link.kind == "rrsig"
-                    and link.rdtype == RdataType.DNSKEY and link.name == link.zone}
-        for cut in ev.zones:
-            if cut.name not in verified or cut.name in anchored:
-                continue
-            keys = [r for r in cut.dnskey if r.rdtype == RdataType.DNSKEY]
-            sigs = [rd for r in cut.dnskey if r.rdtype == RdataType.RRSIG for rd in r]
-            if keys and sigs:
-                expires = min(rd.expiration for rd in sigs)  # type: ignore[attr-defined]
-                with self.lock:
-                    if generation == self.generation:
-                        self.cache.store_key_anchor(keys[0], min(keys[0].ttl, expires - now), now)
 
     def forwarders(self, qname: dns.name.Name) -> tuple[Server, ...]:
         """The servers of the deepest --forward zone holding `qname`; () to iterate."""
@@ -594,17 +568,6 @@ class ResolverService:
             asyncio.run(self.run())
             return
         resolverworkers.serve(self)
-
-
-def _unanswered(answer: concurrent.futures.Future[bytes | None]) -> None:
-    """Complete a client's answer with None (not answered), unless it is done or cancelled."""
-    if answer.done():
-        return
-    try:
-        if answer.running() or answer.set_running_or_notify_cancel():
-            answer.set_result(None)
-    except concurrent.futures.InvalidStateError:  # completed meanwhile
-        pass
 
 
 def _within(ev: Evidence, zone: dns.name.Name) -> bool:

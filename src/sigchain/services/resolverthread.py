@@ -7,6 +7,7 @@ stops."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable
@@ -125,3 +126,14 @@ class ResolutionThread:
             loop.run_until_complete(asyncio.sleep(0))  # the tasks' done callbacks run
         finally:
             loop.close()
+
+
+def unanswered(answer: concurrent.futures.Future[bytes | None]) -> None:
+    """Complete a client's answer with None (not answered), unless it is done or cancelled."""
+    if answer.done():
+        return
+    try:
+        if answer.running() or answer.set_running_or_notify_cancel():
+            answer.set_result(None)
+    except concurrent.futures.InvalidStateError:  # completed meanwhile
+        pass
