@@ -88,3 +88,30 @@ def test_a_client_answer_left_unanswered_is_completed_once_and_quietly(
     assert pending.result(0) is None and running.result(0) is None
     assert answered.result(0) == b"reply" and gone.cancelled()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_thread_that_died_leaves_no_questions_counted_against_the_bounds() -> None:
+    """Should the thread end abnormally (an exception out of its loop) with questions on it,
+    the thread started anew on the next use does not count them: they would never finish,
+    and 1024 of them would have every later question dropped."""
+    thread = ResolutionThread(running=2, queued=1)
+
+    async def hand(question: str) -> bool:
+        return thread.start(question, lambda: asyncio.sleep(30), lambda: None)
+
+    def die() -> None:
+        raise SystemExit  # out of run_forever: the thread ends, its tasks never finish
+
+    loop = thread.loop()
+    assert asyncio.run_coroutine_threadsafe(hand("a"), loop).result(5)
+    assert thread.waiting == (1, 1)
+    dead = thread._started[1]  # type: ignore[index]
+    loop.call_soon_threadsafe(die)
+    dead.join(5)
+    assert not dead.is_alive()
+    try:
+        assert asyncio.run_coroutine_threadsafe(hand("b"), thread.loop()).result(5)
+        assert thread.waiting == (1, 1)
+    finally:
+        thread.close()

@@ -40,6 +40,9 @@ class ResolutionThread:
                                       daemon=True)
             self._slots = asyncio.Semaphore(self.running)
             self._closing = False
+            # a thread that ended abnormally left its questions unfinished: forgotten, or they
+            # would count against the bounds for ever
+            self._inflight, self._tasks, self._questions = {}, set(), Counter()
             thread.start()
             self._started = (loop, thread)
         return self._started[0]
