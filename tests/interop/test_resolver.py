@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dns.edns
@@ -26,6 +26,7 @@ import dns.rrset
 import pytest
 
 from sigchain.core.lab import hierarchy
+from sigchain.core.resolve.cache import Answer
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.verdict import Status
 from sigchain.edge import loopback
@@ -34,6 +35,7 @@ from sigchain.services.resolverconfig import from_flags
 from sigchain.services.resolvermetrics import HITS
 from tests.conftest import sigchain_cmd, terminate
 from tests.interop.diaglab import unbound_lab
+from tests.interop.hostile_net import Silent
 
 RESOLVER = "127.53.1.4"  # the lab's range, beside its Unbound (.1), named (.2) and sigchain (.3)
 OUTSIDER = "127.55.0.1"  # a client address outside --allow
@@ -248,23 +250,32 @@ def test_clients_asking_the_same_new_question_share_one_resolution(service: Reso
     assert service.upstream.stats["queries"] == asked + 1
 
 
+def _stalled(silent: Silent, then: Callable[[], Answer]) -> Callable[..., object]:
+    """A stand-in for `ResolverService.resolving`: asks `silent` (which never answers), waits
+    out its 0.5-s timeout, then returns (or raises) what `then()` does."""
+
+    def resolving(qname: dns.name.Name, qtype: int, denials_tried: bool = False):  # type: ignore[no-untyped-def]
+        try:
+            yield Server(silent.address), dns.message.make_query(qname, qtype), 0.5
+        except Exception:  # noqa: BLE001 (the timeout)
+            pass
+        return then()
+
+    return resolving
+
+
 def test_a_failure_of_the_code_is_logged_once_for_all_clients_waiting(
         service: ResolverService, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     """A resolution that raises (a bug, not a broken zone) while three clients wait for it:
     each gets SERVFAIL with EDE 0 "internal error"; the traceback is logged once."""
-    from tests.interop.hostile_net import Silent
-
     silent = Silent("127.55.0.72")
 
-    def broken(qname: dns.name.Name, qtype: int, denials_tried: bool = False):  # type: ignore[no-untyped-def]
-        try:  # waits for a server that never answers, so that all three clients join in
-            yield Server(silent.address), dns.message.make_query(qname, qtype), 0.5
-        except Exception:  # noqa: BLE001 (the timeout)
-            pass
+    def broken() -> Answer:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(service, "resolving", broken)
+    # waits for a server that never answers, so that all three clients join in
+    monkeypatch.setattr(service, "resolving", _stalled(silent, broken))
     try:
         with caplog.at_level("ERROR", logger="sigchain.resolver"):
             pending = [service.handle(dns.message.make_query("bug.insecure.test", "A", use_edns=0).to_wire(),
@@ -285,19 +296,9 @@ def test_past_the_queue_bound_new_questions_are_dropped_and_counted(
     """As Unbound's num-queries-per-thread: with `queued` questions on the resolution thread,
     another is dropped unanswered (the client asks again), counted in the stats and in
     sigchain_resolver_dropped_total; those queued are answered."""
-    from tests.interop.hostile_net import Silent
-
     silent = Silent("127.55.0.73")
     known = service.resolve(_n("www.example.test"), dns.rdatatype.A)
-
-    def slow(qname: dns.name.Name, qtype: int, denials_tried: bool = False):  # type: ignore[no-untyped-def]
-        try:
-            yield Server(silent.address), dns.message.make_query(qname, qtype), 0.5
-        except Exception:  # noqa: BLE001 (the timeout)
-            pass
-        return known
-
-    monkeypatch.setattr(service, "resolving", slow)
+    monkeypatch.setattr(service, "resolving", _stalled(silent, lambda: known))
     monkeypatch.setattr(service.resolutions, "queued", 2)
     dropped = service.stats["dropped"]
     try:

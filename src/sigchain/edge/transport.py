@@ -400,11 +400,11 @@ class Transport:
         except (TimeoutError, OSError) as exc:  # silent, refused, unreachable network
             self.ignored += getattr(exc, "ignored", 0)
             errors.append(f"{server}: {describe(exc)}")
-            timed_out = isinstance(exc, TimeoutError)
-            if not (timed_out and retry) and exc.errno not in LOCAL_ERRNOS:
+            timed_out, local = isinstance(exc, TimeoutError), exc.errno in LOCAL_ERRNOS
+            if not (timed_out and retry) and not local:
                 self.unanswered[server] = describe(exc)  # skipped from now on, and reported
             sent, held = started if sent_as is None else sent_as, False
-            if self.selection is not None and exc.errno not in LOCAL_ERRNOS:
+            if self.selection is not None and not local:
                 with self.lock:
                     held = self.selection.timed_out(server, wait, self.clock.monotonic(),
                                                     sent=sent) > 0

@@ -199,16 +199,13 @@ class ResolverService:
                       answer: concurrent.futures.Future[bytes | None]) -> None:
         if not answer.set_running_or_notify_cancel():  # a TCP client gone meanwhile
             return
-        try:
+        try:  # cancelled (stopping): `_start`'s abandoned callback answers None
             generation = self.generation
             entry = await self._shared(q.qname, q.qtype)
             now = self.clock.now()
             with self.lock:
                 wire = self._render(q, entry, now, fast=generation == self.generation)
                 self.metrics.threads.answer(wire[3] & 0xF, False, self.clock.monotonic() - started)
-        except asyncio.CancelledError:  # stopping: no answer
-            answer.set_result(None)
-            raise
         except Exception as exc:  # noqa: BLE001 (the listener logs it; the client gets nothing)
             answer.set_exception(exc)
             return
@@ -398,15 +395,18 @@ class ResolverService:
         if verdict.ttl is not None:
             ttl = min(ttl, verdict.ttl)
         zone = denial_zone(ev.authority) if verdict.kind in _NEGATIVE else wildcard_zone(ev.answer)
-        with self.lock:
-            if generation == self.generation:
-                for rrset, seconds in keys:
-                    self.cache.store_key_anchor(rrset, seconds, now)
-                for name, seconds in cuts:
-                    self.cache.store_insecure(name, seconds, now)
-                if status is Status.SECURE and zone is not None:
-                    self.cache.store_denials(zone, ev.answer,
-                                             verified_only(ev.authority, verdict.links), ev.zones, now)
+        denied = zone if status is Status.SECURE else None  # its NSEC/NSEC3 records kept
+        if keys or cuts or denied is not None:
+            with self.lock:
+                if generation == self.generation:
+                    for rrset, seconds in keys:
+                        self.cache.store_key_anchor(rrset, seconds, now)
+                    for name, seconds in cuts:
+                        self.cache.store_insecure(name, seconds, now)
+                    if denied is not None:
+                        self.cache.store_denials(denied, ev.answer,
+                                                 verified_only(ev.authority, verdict.links),
+                                                 ev.zones, now)
         zone = max((c.name for c in ev.zones if ev.question.name.is_subdomain(c.name)), key=len,
                    default=None)
         return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl,

@@ -56,9 +56,8 @@ class AnchorKeeper:
     """Upkeep of one resolver's anchors: RFC 5011 refreshes when due (the main process only;
     worker processes re-read the state file it writes) and NTA re-checks and expiry."""
 
-    def __init__(self, service: ResolverService, now: int, config: ResolverConfig | None = None):
-        """`config`: the one about to be applied (default: the service's)."""
-        config = config or service.config
+    def __init__(self, service: ResolverService, now: int, config: ResolverConfig):
+        """`config`: the one about to be applied to `service`."""
         self.service = service
         self.used = False  # no refresh before the first resolution: an idle resolver is quiet
         self.state_mtime = _mtime(config.anchor_state)

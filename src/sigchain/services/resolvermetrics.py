@@ -117,8 +117,7 @@ class ResolverMetrics:
 
     def count(self, metric: str, *labels: str) -> None:
         """Add one to a labelled counter ("servfail", "validations", "upstream_errors",
-        "dropped"): here,
-        or (a worker) to be sent to the main process with the next `flush`."""
+        "dropped"): here, or (a worker) to be sent to the main process with the next `flush`."""
         if self._relay is None:
             getattr(self, metric).labels(*labels).inc()
             return

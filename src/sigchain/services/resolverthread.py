@@ -24,12 +24,17 @@ class ResolutionThread:
     def __init__(self, running: int = RESOLUTIONS, queued: int = QUEUED):
         self.running, self.queued = running, queued
         self._started: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """The state of one thread's loop (used on that loop only): a thread that ended
+        abnormally left its questions unfinished, forgotten here, or they would count against
+        the bounds for ever."""
         self._closing = False  # set by the thread as it stops: nothing more is started
-        # on the thread's loop only:
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._questions: Counter[Hashable] = Counter()  # tasks per question
-        self._slots = asyncio.Semaphore(running)  # bound to the loop on its first wait
+        self._slots = asyncio.Semaphore(self.running)  # bound to the loop on its first wait
 
     def loop(self) -> asyncio.AbstractEventLoop:
         """The thread's event loop, the thread started on first use (in each worker process:
@@ -38,11 +43,7 @@ class ResolutionThread:
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=self._run, args=(loop,), name="resolutions",
                                       daemon=True)
-            self._slots = asyncio.Semaphore(self.running)
-            self._closing = False
-            # a thread that ended abnormally left its questions unfinished: forgotten, or they
-            # would count against the bounds for ever
-            self._inflight, self._tasks, self._questions = {}, set(), Counter()
+            self._fresh()
             thread.start()
             self._started = (loop, thread)
         return self._started[0]
