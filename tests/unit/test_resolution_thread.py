@@ -91,27 +91,37 @@ def test_a_client_answer_left_unanswered_is_completed_once_and_quietly(
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_thread_that_died_leaves_no_questions_counted_against_the_bounds() -> None:
-    """Should the thread end abnormally (an exception out of its loop) with questions on it,
-    the thread started anew on the next use does not count them: they would never finish,
-    and 1024 of them would have every later question dropped."""
+@pytest.mark.parametrize("where", ["a callback", "a question's task"])
+def test_a_thread_that_died_leaves_no_client_waiting_nor_questions_counted(where: str) -> None:
+    """Should the thread end abnormally (an exception out of its loop: SystemExit, a bug)
+    with questions on it, each of their clients is told none will come (`abandoned`: as a
+    drop, not left waiting: over TCP the connection then closes), and the thread started
+    anew on the next use does not count them: 1024 of them would have every later question
+    dropped."""
     thread = ResolutionThread(running=2, queued=1)
+    abandoned: list[str] = []
 
-    async def hand(question: str) -> bool:
-        return thread.start(question, lambda: asyncio.sleep(30), lambda: None)
+    async def hand(question: str, work=lambda: asyncio.sleep(30)) -> bool:  # type: ignore[no-untyped-def]
+        return thread.start(question, work, lambda: abandoned.append(question))
 
-    def die() -> None:
-        raise SystemExit  # out of run_forever: the thread ends, its tasks never finish
+    async def die() -> None:
+        raise SystemExit  # out of run_forever: the thread ends
 
     loop = thread.loop()
     assert asyncio.run_coroutine_threadsafe(hand("a"), loop).result(5)
     assert thread.waiting == (1, 1)
     dead = thread._started[1]  # type: ignore[index]
-    loop.call_soon_threadsafe(die)
+    if where == "a callback":
+        loop.call_soon_threadsafe(lambda: (_ for _ in ()).throw(SystemExit))
+    else:
+        thread.queued = 2
+        loop.call_soon_threadsafe(lambda: loop.create_task(hand("b", die)))
     dead.join(5)
-    assert not dead.is_alive()
+    assert not dead.is_alive() and loop.is_closed()
+    assert sorted(abandoned) == (["a"] if where == "a callback" else ["a", "b"])
+    thread.queued = 1
     try:
-        assert asyncio.run_coroutine_threadsafe(hand("b"), thread.loop()).result(5)
+        assert asyncio.run_coroutine_threadsafe(hand("c"), thread.loop()).result(5)
         assert thread.waiting == (1, 1)
     finally:
         thread.close()

@@ -32,7 +32,8 @@ class ResolutionThread:
         the bounds for ever."""
         self._closing = False  # set by the thread as it stops: nothing more is started
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        # the tasks (held until done: the loop keeps only weak references), their `abandoned`
+        self._tasks: dict[asyncio.Task[None], Callable[[], None]] = {}
         self._questions: Counter[Hashable] = Counter()  # tasks per question
         self._slots = asyncio.Semaphore(self.running)  # bound to the loop on its first wait
 
@@ -59,19 +60,18 @@ class ResolutionThread:
                 or (question not in self._questions and len(self._questions) >= self.queued)):
             return False
         task = asyncio.ensure_future(work())
-        self._tasks.add(task)  # held until done: the loop keeps only weak references
+        self._tasks[task] = abandoned
         self._questions[question] += 1
-        task.add_done_callback(lambda t: self._done(t, question, abandoned))
+        task.add_done_callback(lambda t: self._done(t, question))
         return True
 
-    def _done(self, task: asyncio.Task[None], question: Hashable,
-              abandoned: Callable[[], None]) -> None:
-        self._tasks.discard(task)
+    def _done(self, task: asyncio.Task[None], question: Hashable) -> None:
+        abandoned = self._tasks.pop(task)
         self._questions[question] -= 1
         if not self._questions[question]:
             del self._questions[question]
-        if task.cancelled():
-            abandoned()
+        if task.cancelled() or task.exception() is not None:  # an exception: one that ended the
+            abandoned()  # thread (work() answers its client on any other)
 
     @property
     def stopping(self) -> bool:
@@ -119,17 +119,22 @@ class ResolutionThread:
         asyncio.set_event_loop(loop)
         try:
             loop.run_forever()
+        finally:  # stopped, or ended by an exception a task let through (SystemExit, a bug):
             self._closing = True  # what was handed over after the stop is refused as it runs
-            while tasks := asyncio.all_tasks(loop):
-                for task in tasks:
-                    task.cancel()
-                try:
-                    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-                except RuntimeError:  # stopped again meanwhile (another stop): go on
-                    pass
-            loop.run_until_complete(asyncio.sleep(0))  # the tasks' done callbacks run
-        finally:
-            loop.close()
+            try:
+                while tasks := asyncio.all_tasks(loop):
+                    for task in tasks:
+                        task.cancel()
+                    try:
+                        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                    except RuntimeError:  # stopped again meanwhile (another stop): go on
+                        pass
+                loop.run_until_complete(asyncio.sleep(0))  # the tasks' done callbacks run
+            finally:
+                for abandoned in self._tasks.values():  # what the loop could not end (a task
+                    abandoned()  # raising again as cancelled): its clients not left waiting
+                self._tasks.clear()
+                loop.close()
 
 
 def unanswered(answer: concurrent.futures.Future[bytes | None]) -> None:
