@@ -321,8 +321,10 @@ class Listeners:
                     response = self.handler(data, True, client)
                     if inspect.isawaitable(response):
                         response = await response
-                    for wire in () if response is None else (
-                            (response,) if isinstance(response, bytes) else response):
+                    if response is None:  # no answer will come (dropped, a message that is no
+                        log.debug("TCP query from %s not answered: connection closed", peer)
+                        return  # query): the client learns it at once, as from Unbound
+                    for wire in (response,) if isinstance(response, bytes) else response:
                         await self._send(writer, wire)  # a transfer: each message once made
                         conn.last = loop.time()
                 except (ConnectionError, _Stalled):
