@@ -8,7 +8,7 @@ import asyncio
 import socket
 from pathlib import Path
 
-from sigchain.edge.server import UDP_RCVBUF, ListenAddress, UdpListener
+from sigchain.edge.server import UDP_RCVBUF, ListenAddress, Listeners, UdpListener
 
 
 def test_answers_at_once_and_a_large_receive_buffer() -> None:
@@ -35,31 +35,55 @@ def test_answers_at_once_and_a_large_receive_buffer() -> None:
     assert rcvbuf >= min(UDP_RCVBUF, cap)  # the kernel reports twice what it was asked for
 
 
-def test_a_tcp_query_with_no_answer_closes_the_connection() -> None:
+def test_a_tcp_query_with_no_answer_closes_the_connection_after_the_answers_before_it() -> None:
     """Over TCP a query that gets no answer (a resolver dropping it at its queue bound, a
     message that is no query) closes the connection, as Unbound does: the client learns at
-    once that none will come, instead of waiting out its timeout on an open connection. A
-    query answered leaves it open for the next."""
-    from sigchain.edge.server import Listeners
+    once that none will come, instead of waiting out its timeout on an open connection. The
+    answers before it are sent first, in full (a large one still in the server's buffer when
+    the dropped query is read: pipelined queries, a client that reads slowly), as they are
+    when the client closes its side after its queries. A query answered leaves the
+    connection open for the next."""
 
-    async def run() -> tuple[bytes, bytes]:
-        async def later(wire: bytes) -> bytes | None:
-            await asyncio.sleep(0.05)
-            return None if wire == b"drop" else b"re:" + wire
+    big = b"x" * 65000  # more than the kernel's buffers below hold
 
+    async def later(wire: bytes) -> bytes | None:
+        await asyncio.sleep(0.01)
+        return None if wire == b"drop" else big if wire == b"big" else b"re:" + wire
+
+    async def read_all(reader: asyncio.StreamReader) -> bytes:
+        await asyncio.sleep(0.3)  # the server meanwhile reads the next query
+        return await asyncio.wait_for(reader.read(), 5)  # to the end (b"" at once if left open)
+
+    async def run() -> tuple[bytes, bytes, list[bytes]]:
         listeners = Listeners(lambda wire, tcp, client: later(wire))
         await listeners.start([ListenAddress("127.0.0.1", 0)])
         try:
             port = listeners.tcp_sockets[0].getsockname()[1]
+            # small kernel buffers (the accepted sockets inherit the listening one's): the
+            # answer waits in the server's own buffer for the client to read
+            listeners.tcp_sockets[0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"\x00\x03one")
             answered = await asyncio.wait_for(reader.readexactly(2 + 6), 5)
             writer.write(b"\x00\x04drop")
-            rest = await asyncio.wait_for(reader.read(100), 5)  # b"": closed, not left waiting
+            closed = await asyncio.wait_for(reader.read(100), 5)  # b"": closed, not left waiting
             writer.close()
-            return answered, rest
+            out = []
+            for last in (b"\x00\x04drop", b""):  # dropped query / the client's side closed
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow reader
+                sock.connect(("127.0.0.1", port))
+                sock.setblocking(False)
+                reader, writer = await asyncio.open_connection(sock=sock)
+                writer.write(b"\x00\x03big" + last)
+                if not last:
+                    writer.write_eof()
+                out.append(await read_all(reader))
+                writer.close()
+            return answered, closed, out
         finally:
             await listeners.close()
 
-    answered, rest = asyncio.run(run())
-    assert answered == b"\x00\x06re:one" and rest == b""
+    answered, closed, sent = asyncio.run(run())
+    assert answered == b"\x00\x06re:one" and closed == b""
+    assert sent == [len(big).to_bytes(2, "big") + big] * 2

@@ -1,8 +1,9 @@
 """DNS listeners on asyncio: UDP, and TCP with 2-byte length framing (RFC 1035 §4.2,
 RFC 7766 §6.2: several queries per connection, idle timeout). They know nothing about zones:
 each query's wire goes to a handler, with whether it came over TCP and the client's address;
-the handler returns the response wire, None (no answer), or — for a zone transfer over TCP — an
-iterable of messages, sent one by one as they are produced (RFC 5936 §2.2).
+the handler returns the response wire, None (no answer: over TCP the connection is then
+closed, once the answers before it are sent), or — for a zone transfer over TCP — an iterable of
+messages, sent one by one as they are produced (RFC 5936 §2.2).
 """
 
 from __future__ import annotations
@@ -292,6 +293,15 @@ class Listeners:
         except TimeoutError:
             raise _Stalled from None
 
+    async def _close(self, writer: asyncio.StreamWriter) -> None:
+        """Close once what was written is sent (an answer still buffered, the end of a
+        transfer), within the I/O timeout; the caller's `drop` then ends whatever is left."""
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), self.table.limits.io_timeout)
+        except (TimeoutError, OSError):
+            pass
+
     async def _query(self, reader: asyncio.StreamReader) -> bytes:
         """The next query: its length within the idle timeout, the rest within the I/O one."""
         limits = self.table.limits
@@ -311,7 +321,10 @@ class Listeners:
             while True:
                 try:
                     data = await self._query(reader)
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                except (TimeoutError, asyncio.IncompleteReadError):  # idle, or the client done
+                    await self._close(writer)  # sending (the last answers still go out)
+                    return
+                except ConnectionError:
                     return
                 conn.last = loop.time()
                 if log.isEnabledFor(logging.DEBUG):
@@ -323,7 +336,8 @@ class Listeners:
                         response = await response
                     if response is None:  # no answer will come (dropped, a message that is no
                         log.debug("TCP query from %s not answered: connection closed", peer)
-                        return  # query): the client learns it at once, as from Unbound
+                        await self._close(writer)  # query): the client learns it at once, as
+                        return  # from Unbound (once the answers before it are sent)
                     for wire in (response,) if isinstance(response, bytes) else response:
                         await self._send(writer, wire)  # a transfer: each message once made
                         conn.last = loop.time()
@@ -334,6 +348,7 @@ class Listeners:
                     return
                 conn.busy = False
                 if self.table.draining:
+                    await self._close(writer)
                     return
         except _Stalled:
             self.table.stats["io-timeout"] += 1
