@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 
 import pytest
 
@@ -123,5 +124,32 @@ def test_a_thread_that_died_leaves_no_client_waiting_nor_questions_counted(where
     try:
         assert asyncio.run_coroutine_threadsafe(hand("c"), thread.loop()).result(5)
         assert thread.waiting == (1, 1)
+    finally:
+        thread.close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_what_is_handed_over_as_the_thread_dies_is_run_or_refused() -> None:
+    """Questions handed over while the thread ends abnormally (a client thread does not wait
+    for it): each hand-over is either run (by the ending thread, which refuses to start it, or
+    by the one started anew) or refused on the spot, so that its client is answered or told
+    none will come; none is lost in the ending loop's queue as it is closed."""
+    thread = ResolutionThread(running=2, queued=10)
+    ran: set[int] = set()
+    accepted: list[int] = []
+    first = thread.loop()
+    dying = thread._started[1]  # type: ignore[index]
+    first.call_soon_threadsafe(time.sleep, 0.05)  # the hand-overs below start meanwhile
+    first.call_soon_threadsafe(lambda: (_ for _ in ()).throw(SystemExit))
+    i = 0
+    deadline = time.monotonic() + 10
+    while (dying.is_alive() or i < 20000) and time.monotonic() < deadline:
+        if thread.hand(ran.add, i):
+            accepted.append(i)
+        i += 1
+    assert not dying.is_alive() and first.is_closed()
+    try:
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0), thread.loop()).result(5)  # the rest ran
+        assert accepted and set(accepted) == ran
     finally:
         thread.close()

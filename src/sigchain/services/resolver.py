@@ -180,7 +180,9 @@ class ResolverService:
             with self.lock:
                 return self._respond(q, entry, now, False, started)
         answer: concurrent.futures.Future[bytes | None] = concurrent.futures.Future()
-        self.resolutions.loop().call_soon_threadsafe(self._start, q, started, answer)
+        if not self.resolutions.hand(self._start, q, started, answer):
+            self._dropped(q, "stopping")
+            return None
         return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent by that thread
 
     def _start(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> None:
@@ -188,12 +190,15 @@ class ResolverService:
         (None: dropped unanswered when too many are queued; the client asks again)."""
         if not self.resolutions.start((q.qname, q.qtype), lambda: self._answer(q, started, answer),
                                       lambda: unanswered(answer)):
-            with self.lock:
-                self.stats["dropped"] += 1
-            self.metrics.count("dropped", "stopping" if self.resolutions.stopping else "queue full")
-            log.debug("%d questions (%d clients) queued: %s %s dropped",
-                      *self.resolutions.waiting, q.qname, q.qtype)
+            self._dropped(q, "stopping" if self.resolutions.stopping else "queue full")
             unanswered(answer)
+
+    def _dropped(self, q: ClientQuery, reason: str) -> None:
+        with self.lock:
+            self.stats["dropped"] += 1
+        self.metrics.count("dropped", reason)
+        log.debug("%d questions (%d clients) queued: %s %s dropped (%s)",
+                  *self.resolutions.waiting, q.qname, q.qtype, reason)
 
     async def _answer(self, q: ClientQuery, started: float,
                       answer: concurrent.futures.Future[bytes | None]) -> None:

@@ -24,6 +24,7 @@ class ResolutionThread:
     def __init__(self, running: int = RESOLUTIONS, queued: int = QUEUED):
         self.running, self.queued = running, queued
         self._started: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
+        self._handing = threading.Lock()  # a hand-over, or the thread's last look at them
         self._fresh()
 
     def _fresh(self) -> None:
@@ -31,6 +32,7 @@ class ResolutionThread:
         abnormally left its questions unfinished, forgotten here, or they would count against
         the bounds for ever."""
         self._closing = False  # set by the thread as it stops: nothing more is started
+        self._final = False  # set as it ends: nothing more is handed over (`hand`)
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         # the tasks (held until done: the loop keeps only weak references), their `abandoned`
         self._tasks: dict[asyncio.Task[None], Callable[[], None]] = {}
@@ -48,6 +50,16 @@ class ResolutionThread:
             thread.start()
             self._started = (loop, thread)
         return self._started[0]
+
+    def hand(self, callback: Callable[..., None], *args: Any) -> bool:
+        """(From another thread) `callback(*args)` called on the thread's loop; False, not
+        called, when the thread is ending and would never run it (the caller drops it)."""
+        with self._handing:
+            loop = self.loop()
+            if self._final:
+                return False
+            loop.call_soon_threadsafe(callback, *args)
+            return True
 
     def start(self, question: Hashable, work: Callable[[], Awaitable[None]],
               abandoned: Callable[[], None]) -> bool:
@@ -70,8 +82,8 @@ class ResolutionThread:
         self._questions[question] -= 1
         if not self._questions[question]:
             del self._questions[question]
-        if task.cancelled() or task.exception() is not None:  # an exception: one that ended the
-            abandoned()  # thread (work() answers its client on any other)
+        if task.cancelled() or task.exception() is not None:  # raised: the resolver's work()
+            abandoned()  # answers its client on any Exception, so this one ends the thread
 
     @property
     def stopping(self) -> bool:
@@ -108,12 +120,13 @@ class ResolutionThread:
         """Stop the thread; questions under way, or handed over and not begun, are cancelled."""
         if self._started is not None:
             loop, thread = self._started
-            self._started = None
             try:
                 loop.call_soon_threadsafe(loop.stop)
             except RuntimeError:  # closed already: the thread has ended
                 pass
             thread.join(10)
+            if not thread.is_alive():  # else still ending: `loop` starts no other until it has
+                self._started = None  # (the two would share this object's state)
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         asyncio.set_event_loop(loop)
@@ -129,12 +142,18 @@ class ResolutionThread:
                         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
                     except RuntimeError:  # stopped again meanwhile (another stop): go on
                         pass
-                loop.run_until_complete(asyncio.sleep(0))  # the tasks' done callbacks run
             finally:
-                for abandoned in self._tasks.values():  # what the loop could not end (a task
-                    abandoned()  # raising again as cancelled): its clients not left waiting
-                self._tasks.clear()
-                loop.close()
+                with self._handing:
+                    self._final = True  # what is handed over from now is refused by `hand`
+                try:  # the tasks' done callbacks run, and what was handed over before (refused)
+                    loop.run_until_complete(asyncio.sleep(0))
+                except RuntimeError:  # stopped again meanwhile: they ran all the same
+                    pass
+                finally:
+                    for abandoned in self._tasks.values():  # what the loop could not end (a
+                        abandoned()  # task raising again as cancelled): no client left waiting
+                    self._tasks.clear()
+                    loop.close()
 
 
 def unanswered(answer: concurrent.futures.Future[bytes | None]) -> None:
