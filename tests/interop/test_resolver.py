@@ -165,6 +165,29 @@ def test_no_recursion_desired_and_junk(resolver) -> None:
     assert reply.rcode() == dns.rcode.NOERROR  # still answering after the junk
 
 
+def test_edns_versions_and_malformed_opt_records(resolver) -> None:
+    """RFC 6891: a query of an EDNS version above 0 gets BADVERS, in an OPT record of the
+    version we do (§6.1.3: as BIND and Unbound), and is counted under that RCODE; one with
+    two OPT records gets FORMERR (§6.1.1), as does one whose OPT is not in the additional
+    section."""
+    v1 = dns.message.make_query("www.example.test", "A", use_edns=1)
+    reply = dns.query.udp(v1, RESOLVER, timeout=5)
+    assert reply.rcode() == dns.rcode.BADVERS and reply.edns == 0 and not reply.answer
+    plain = dns.message.make_query("www.example.test", "A", use_edns=0).to_wire()
+    two = bytearray(plain + plain[-11:])
+    two[11] = 2  # ARCOUNT: two OPT records
+    authority = bytearray(plain)
+    authority[9], authority[11] = 1, 0  # the OPT record counted in the authority section
+    for wire in (bytes(two), bytes(authority)):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(wire, (RESOLVER, 53))
+            got = s.recv(65535)
+        assert got[:2] == wire[:2] and got[2] & 0x80 and got[3] & 0xF == dns.rcode.FORMERR
+    with urllib.request.urlopen(f"http://{METRICS}:{METRICS_PORT}/metrics", timeout=5) as page:
+        assert 'sigchain_resolver_queries_total{rcode="BADVERS"} 1.0' in page.read().decode()
+
+
 def test_metrics_count_answers_servfails_cache_and_validations(resolver) -> None:
     ask("www.dnssec-failed.test", "TXT")
     ask("www.example.test", "TXT")

@@ -156,8 +156,8 @@ class ResolverService:
         try:
             q = read_query(wire, tcp)
         except Unanswerable as bad:
-            if bad.wire is not None:
-                self.metrics.loop.other(bad.wire[3] & 0xF)
+            if bad.rcode is not None:
+                self.metrics.loop.other(bad.rcode)
             return bad.wire
         if not allowed:
             self.metrics.loop.other(dns.rcode.REFUSED)

@@ -33,7 +33,7 @@ from sigchain.errors import OperationalError
 
 log = logging.getLogger("sigchain.resolver")
 LATENCY_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0)
-RCODES = 16  # the header's RCODE values
+RCODES = 17  # the header's RCODE values, and BADVERS (16: what the resolver answers above 15)
 HITS, MISSES = RCODES, RCODES + 1
 LATENCY = RCODES + 2  # a count per bucket (the last: above every bound), then the sum in ns
 LATENCY_SUM = LATENCY + len(LATENCY_BUCKETS) + 1
@@ -43,7 +43,7 @@ _RELAY_ITEMS = 100  # counts per datagram (each a metric name, up to two labels 
 _LABELLED = ("servfail", "validations", "upstream_errors", "dropped")
 _RCODE_TEXT = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
                "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "RESERVED12",
-               "RESERVED13", "RESERVED14", "RESERVED15")
+               "RESERVED13", "RESERVED14", "RESERVED15", "BADVERS")
 
 
 class Tally:

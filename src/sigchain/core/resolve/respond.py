@@ -80,16 +80,18 @@ class ClientQuery:
 
 
 class Unanswerable(Exception):
-    """The query gets an error response at once (`wire`), without resolution."""
+    """The query gets an error response at once (`wire`), without resolution; `rcode` is
+    the response's whole RCODE (BADVERS's is above what the header holds)."""
 
-    def __init__(self, wire: bytes | None):
+    def __init__(self, wire: bytes | None, rcode: int | None = None):
         super().__init__("unanswerable query")
         self.wire = wire
+        self.rcode = rcode if rcode is not None or wire is None else wire[3] & 0xF
 
 
 def read_query(wire: bytes, tcp: bool) -> ClientQuery:
-    """The client's query; Unanswerable with FORMERR/NOTIMP/REFUSED (or nothing, for junk that
-    is not even a query) when it is not one a resolver answers. A plain query (one question,
+    """The client's query; Unanswerable with FORMERR/NOTIMP/REFUSED/BADVERS (or nothing, for
+    junk that is not even a query) when it is not one a resolver answers. A plain query (one question,
     at most an OPT record without options) is read from the wire, the rest by dnspython."""
     plain = plain_question(wire)
     if plain is not None and (plain[1] is None or wire[-2:] == b"\0\0"):  # no EDNS options
@@ -108,12 +110,12 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
                 return ClientQuery(wire, qname, qtype, tcp, wire[12:question_end], True, flags, payload)
     try:
         m = dns.message.from_wire(wire)
-    except dns.message.BadEDNS as exc:  # unknown EDNS version: BADVERS (RFC 6891 §6.1.3)
-        raise Unanswerable(None) from exc
-    except (dns.exception.DNSException, ValueError, EOFError):
-        raise Unanswerable(_formerr(wire)) from None
+    except (dns.exception.DNSException, ValueError, EOFError):  # and an OPT record misplaced
+        raise Unanswerable(_formerr(wire)) from None  # or twice (RFC 6891 §6.1.1: FORMERR)
     if m.flags & dns.flags.QR:
         raise Unanswerable(None)  # never answer a response (reflection loops)
+    if m.edns > 0:  # RFC 6891 §6.1.3: a version we do not implement (as BIND and Unbound)
+        raise Unanswerable(error(m, dns.rcode.BADVERS), dns.rcode.BADVERS)
     if m.opcode() != dns.opcode.QUERY:
         raise Unanswerable(error(m, dns.rcode.NOTIMP))
     if len(m.question) != 1:
@@ -135,10 +137,10 @@ def _formerr(wire: bytes) -> bytes | None:
 def _response(query: dns.message.Message, rcode: int, ede: Iterable[Ede] = ()) -> dns.message.Message:
     r = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
     r.flags |= dns.flags.RA | (query.flags & dns.flags.CD)
-    r.set_rcode(rcode)
     if query.edns >= 0:
         r.use_edns(0, query.ednsflags & dns.flags.DO, EDNS_PAYLOAD,
                    options=[dns.edns.EDEOption(code, text) for code, text in ede])
+    r.set_rcode(rcode)  # after the OPT record is made: an extended RCODE's upper bits go there
     return r
 
 
