@@ -165,6 +165,25 @@ def test_no_recursion_desired_and_junk(resolver) -> None:
     assert reply.rcode() == dns.rcode.NOERROR  # still answering after the junk
 
 
+@pytest.mark.parametrize("zone", ["example.test", "nsec.test"])
+def test_any_is_answered_with_every_rrset_each_validated(resolver, zone: str) -> None:
+    """ANY (as Unbound): every RRset at the name, each verified, secure with AD — it was
+    SERVFAIL, the validator looking for data of type ANY. And a kept NSEC/NSEC3 record that
+    lists data at a name never proves NODATA for ANY there (RFC 8198 would otherwise answer
+    a name that has data with a secure empty answer): after a NODATA for TXT at a name, ANY
+    there still gets the data; at an empty non-terminal it is a secure NODATA."""
+    first = ask(f"www.{zone}", "ANY")
+    assert first.rcode() == dns.rcode.NOERROR and first.flags & dns.flags.AD
+    assert {r.rdtype for r in first.answer} >= {dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.RRSIG}
+    nodata = ask(f"mail.{zone}", "TXT")
+    assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer and nodata.flags & dns.flags.AD
+    after = ask(f"mail.{zone}", "ANY")
+    assert after.rcode() == dns.rcode.NOERROR and after.flags & dns.flags.AD
+    assert dns.rdatatype.A in {r.rdtype for r in after.answer}
+    ent = ask(f"wild.{zone}", "ANY")  # above *.wild: a name with no data of its own
+    assert ent.rcode() == dns.rcode.NOERROR and not ent.answer and ent.flags & dns.flags.AD
+
+
 def test_edns_versions_and_malformed_opt_records(resolver) -> None:
     """RFC 6891: a query of an EDNS version above 0 gets BADVERS, in an OPT record of the
     version we do (§6.1.3: as BIND and Unbound), and is counted under that RCODE; one with

@@ -39,7 +39,8 @@ LAB_QUESTIONS = [(f"{label}{zone}", rdtype)
                               "unsigned.optout.test.", "dnssec-failed.test.")
                  for label, rdtype in (("www.", "A"), ("www.", "AAAA"), ("mail.", "A"),
                                        ("nope.", "A"), ("www.", "MX"), ("", "DNSKEY"),
-                                       ("", "SOA"), ("x.wild.", "A"), ("web.", "A"))] + [
+                                       ("", "SOA"), ("x.wild.", "A"), ("web.", "A"),
+                                       ("www.", "ANY"), ("wild.", "ANY"))] + [
     ("test.", "DS"), ("example.test.", "DS"), ("insecure.test.", "DS"), (".", "NS"),
     ("nope.", "A"), ("nope.test.", "A")]
 NET_QUESTIONS = [(c.qname, c.qtype) for c in TRACE_CASES]

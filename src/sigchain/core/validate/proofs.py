@@ -116,12 +116,26 @@ class NsecRecord:
         return RdataType.NS in self.types and RdataType.SOA not in self.types
 
 
+_NO_DATA = frozenset((RdataType.NSEC, RdataType.NSEC3, RdataType.RRSIG))
+
+
+def _data_type(types: Container[int]) -> int | None:
+    """A type of data a bitmap names (not the denial's own NSEC/NSEC3 and RRSIG): a name with
+    one has an answer to ANY."""
+    if isinstance(types, BitmapTypes):
+        return types.other_than(_NO_DATA)
+    return next((t for t in sorted(types) if t not in _NO_DATA), None)  # type: ignore[call-overload]
+
+
 def _nodata_bits(types: Container[int], owner: dns.name.Name, qtype: int,
                  delegation: bool) -> tuple[str, str]:
     """(why, finding code) when a matching NSEC/NSEC3 does not prove NODATA for qtype;
     ("", "") when it does."""
     if qtype in types:
         return f"the type bitmap at {owner} lists {RdataType.to_text(qtype)}", UNPROVEN
+    if qtype == RdataType.ANY and (data := _data_type(types)) is not None:
+        return (f"the type bitmap at {owner} lists {RdataType.to_text(data)}: ANY there has "
+                "an answer"), UNPROVEN
     if RdataType.CNAME in types:
         return f"{owner} owns a CNAME (RFC 6840 §3.3)", UNPROVEN
     if qtype != RdataType.DS and delegation:

@@ -22,11 +22,16 @@ def shape(ev: Evidence, authority: Sequence[Signed]) -> tuple[list[Step], dns.na
     """Follow the CNAME/DNAME chain from the question by names only (no crypto yet): the steps,
     the name the chain ends at, and what the response says about it."""
     q = ev.question
-    chain = follow(pair(ev.answer), q.name, q.rdtype, lambda s: s.rrset[0].target)  # type: ignore[attr-defined]
+    signed = pair(ev.answer)
+    chain = follow(signed, q.name, q.rdtype, lambda s: s.rrset[0].target,  # type: ignore[attr-defined]
+                   any_type_ends=True)
     steps: list[Step] = [(step.kind, step.item, step.synthesized) for step in chain.steps]
     name = chain.end
     if chain.final is not None:
-        steps.append(("answer", chain.final, None))
+        if q.rdtype == RdataType.ANY:  # every RRset at the name is the answer: each must verify
+            steps.extend(("answer", s, None) for s in signed if s.name == name)
+        else:
+            steps.append(("answer", chain.final, None))
         return steps, name, Kind.ANSWER
     if ev.rcode == dns.rcode.NXDOMAIN:
         return steps, name, Kind.NXDOMAIN

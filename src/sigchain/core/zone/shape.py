@@ -8,7 +8,7 @@ that both signing and verification must agree on (RFC 4035 §2.2, RFC 5155 §7.1
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Container, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -226,6 +226,16 @@ class BitmapTypes:
         bits = self._windows.get(rdtype >> 8)
         i = (rdtype & 0xFF) >> 3
         return bits is not None and i < len(bits) and bool(bits[i] & (0x80 >> (rdtype & 7)))
+
+    def other_than(self, ignored: Container[int]) -> int | None:
+        """The lowest type the bitmap names that is not in `ignored`, or None."""
+        for window, bits in sorted(self._windows.items()):
+            for i, byte in enumerate(bits):
+                for bit in range(8) if byte else ():
+                    rdtype = window << 8 | i << 3 | bit
+                    if byte & (0x80 >> bit) and rdtype not in ignored:
+                        return rdtype
+        return None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, BitmapTypes) and self._windows == other._windows
