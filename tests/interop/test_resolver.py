@@ -184,6 +184,15 @@ def test_any_is_answered_with_every_rrset_each_validated(resolver, zone: str) ->
     assert ent.rcode() == dns.rcode.NOERROR and not ent.answer and ent.flags & dns.flags.AD
 
 
+def test_rrsig_records_are_given_unvalidated_without_ad(resolver) -> None:
+    """A question for RRSIG (no signature covers those records): the servers' records, never
+    AD, as Unbound — it was SERVFAIL, no NODATA proof being found for a type with data."""
+    m = ask("www.example.test", "RRSIG")
+    assert m.rcode() == dns.rcode.NOERROR and not m.flags & dns.flags.AD
+    assert {r.covers for r in m.answer if r.rdtype == dns.rdatatype.RRSIG} >= {
+        dns.rdatatype.A, dns.rdatatype.AAAA}
+
+
 def test_edns_versions_and_malformed_opt_records(resolver) -> None:
     """RFC 6891: a query of an EDNS version above 0 gets BADVERS, in an OPT record of the
     version we do (§6.1.3: as BIND and Unbound), and is counted under that RCODE; one with

@@ -40,7 +40,7 @@ LAB_QUESTIONS = [(f"{label}{zone}", rdtype)
                  for label, rdtype in (("www.", "A"), ("www.", "AAAA"), ("mail.", "A"),
                                        ("nope.", "A"), ("www.", "MX"), ("", "DNSKEY"),
                                        ("", "SOA"), ("x.wild.", "A"), ("web.", "A"),
-                                       ("www.", "ANY"), ("wild.", "ANY"))] + [
+                                       ("www.", "ANY"), ("wild.", "ANY"), ("www.", "RRSIG"))] + [
     ("test.", "DS"), ("example.test.", "DS"), ("insecure.test.", "DS"), (".", "NS"),
     ("nope.", "A"), ("nope.test.", "A")]
 NET_QUESTIONS = [(c.qname, c.qtype) for c in TRACE_CASES]
