@@ -184,6 +184,21 @@ def test_any_is_answered_with_every_rrset_each_validated(resolver, zone: str) ->
     assert ent.rcode() == dns.rcode.NOERROR and not ent.answer and ent.flags & dns.flags.AD
 
 
+@pytest.mark.parametrize("zone", ["example.test", "nsec.test"])
+def test_a_nodata_from_kept_records_carries_only_the_proof(resolver, zone: str) -> None:
+    """RFC 8198 NODATA at a name that exists: the kept NSEC/NSEC3 record matching the name is
+    the whole proof (RFC 4035 §5.4, RFC 5155 §8.5); the other kept records of the zone (the
+    apex's, the wildcard's) are not sent along — with them the response was twice Unbound's
+    and, for a client with a 512-byte buffer, truncated."""
+    assert ask(f"nope.{zone}").rcode() == dns.rcode.NXDOMAIN  # keeps the apex's and others
+    assert ask(f"www.{zone}", "TXT").rcode() == dns.rcode.NOERROR  # keeps the one at www
+    m = ask(f"www.{zone}", "CAA")  # answered from the kept records
+    assert m.rcode() == dns.rcode.NOERROR and not m.answer and m.flags & dns.flags.AD
+    denials = [r for r in m.authority if r.rdtype in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3)]
+    assert len(denials) == 1, m.authority
+    assert len(m.to_wire()) < 512
+
+
 def test_rrsig_records_are_given_unvalidated_without_ad(resolver) -> None:
     """A question for RRSIG (no signature covers those records): the servers' records, never
     AD, as Unbound — it was SERVFAIL, no NODATA proof being found for a type with data."""

@@ -111,7 +111,7 @@ def _targets(qname: dns.name.Name, zone: dns.name.Name) -> Iterator[dns.name.Nam
 
 
 def _relevant(d: ZoneDenials, targets: list[dns.name.Name],
-              policy: DnssecPolicy) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None]]:
+              policy: DnssecPolicy) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None, bool]]:
     """The records that match or cover one of `targets` (`_targets` of a question's name: the
     names its denial needs; no signature checked yet: the validator does that); [] when none
     matches or covers the name asked or one of its ancestors below the zone — every proof (NXDOMAIN,
@@ -119,7 +119,8 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name],
     at the cost of its signature checks. NSEC3 records over the policy's iteration limit
     (never a secure proof) are passed over, and [] is the answer once the NSEC3 hashes would
     exceed `max_nsec3_hashes`, as in a validation: records under many parameters cost no
-    more than one question's work (the question is then resolved as usual)."""
+    more than one question's work (the question is then resolved as usual). The third item
+    of each: whether the record matches the name asked (the one a NODATA proof needs)."""
     own = [i for i, t in enumerate(targets) if t.labels[:1] != (b"*",) and (t != d.zone or i == 0)]
     keys = [canonical_key(t) for t in targets]
     out = []
@@ -145,7 +146,9 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name],
                 hits = [i for i, h in enumerate(hashes[key]) if h == rec.hash or rec.covers(h)]
             if hits:
                 needed = needed or any(i in own for i in hits)
-                out.append((rrset, sig))
+                exact = hits[0] == 0 and (rec.owner_key == keys[0] if isinstance(rec, NsecRecord)
+                                          else rec.hash == hashes[key][0])
+                out.append((rrset, sig, exact))
                 break
     return out if needed else []
 
@@ -161,11 +164,7 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
     found = _relevant(d, targets, policy)
     if not found:
         return []
-    proof: list[dns.rrset.RRset] = []
-    for rrset, sig in found[:MAX_PROOF]:
-        proof.append(rrset)
-        if sig is not None:
-            proof.append(sig)
+    proof = _proof(found[:MAX_PROOF])
     q = Question(qname, qtype)
     out = []
     for owner in targets:
@@ -174,8 +173,23 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
             answer = (_renamed(source[0], qname), _renamed(source[1], qname))
             out.append(Evidence(q, dns.rcode.NOERROR, answer, tuple(proof), d.chain))
     authority = (*d.soa, *proof)
-    return out[:1] + [Evidence(q, rcode, (), authority, d.chain)
-                      for rcode in (dns.rcode.NXDOMAIN, dns.rcode.NOERROR)]
+    out = out[:1] + [Evidence(q, dns.rcode.NXDOMAIN, (), authority, d.chain)]
+    # NODATA at a name that exists needs only the record matching it (RFC 4035 §5.4, RFC 5155
+    # §8.5): offered alone first, so the answer carries no more than a server's would
+    exact = [f for f in found[:MAX_PROOF] if f[2]]
+    if exact and len(exact) < len(found[:MAX_PROOF]):
+        out.append(Evidence(q, dns.rcode.NOERROR, (), (*d.soa, *_proof(exact)), d.chain))
+    return out + [Evidence(q, dns.rcode.NOERROR, (), authority, d.chain)]
+
+
+def _proof(found: Sequence[tuple[dns.rrset.RRset, dns.rrset.RRset | None, bool]]) -> list[dns.rrset.RRset]:
+    """The records (each followed by its RRSIG) `_relevant` found."""
+    out: list[dns.rrset.RRset] = []
+    for rrset, sig, _ in found:
+        out.append(rrset)
+        if sig is not None:
+            out.append(sig)
+    return out
 
 
 def _renamed(r: dns.rrset.RRset, name: dns.name.Name) -> dns.rrset.RRset:
