@@ -76,3 +76,41 @@ def test_spoofed_replies_and_extras_are_never_accepted(lab: Path, way: str) -> N
     finally:
         service.close()
         relay.close()
+
+
+class _Stuffing(_Poisoning):
+    """A relay socket that adds unsigned records to the answer section of real answers: one
+    at the name asked (another type) and one at another name of the zone."""
+
+    def sendto(self, data: bytes, client: tuple[str, int]) -> int:
+        try:
+            m = dns.message.from_wire(data)
+        except Exception:  # noqa: BLE001 (the forged junk: passed on as it is)
+            return self.sock.sendto(data, client)
+        if m.answer and m.question[0].rdtype == dns.rdatatype.A:
+            name = m.question[0].name
+            m.answer.append(dns.rrset.from_text(name, 300, "IN", "TXT", '"stuffed"'))
+            m.answer.append(dns.rrset.from_text(dns.name.Name((b"evil", *name.labels[1:])), 300,
+                                                "IN", "A", POISON))
+            self.poisoned += 1
+        return self.sock.sendto(m.to_wire(max_size=65535), client)
+
+
+def test_records_beside_the_chain_in_an_answer_are_dropped(lab: Path) -> None:  # noqa: F811
+    """Unsigned records a server adds to the answer section beside the data asked for never
+    reach the client (they were given with AD, unchecked: the validator checks the chain)."""
+    relay = SpoofingRelay(RELAY, (UPSTREAM, 53))
+    stuffing = relay.sock = _Stuffing(relay.sock)  # type: ignore[assignment]
+    service = ResolverService(from_flags(anchor=str(lab / "anchor.ds"), forward=[f".={RELAY}"]))
+    try:
+        for name in ("www.nsec.test.", "web.example.test."):
+            entry = service.resolve(dns.name.from_text(name), dns.rdatatype.A)
+            assert entry.status is not None and entry.status.value == "secure"
+            assert {(r.rdtype, r.covers) for r in entry.answer} <= {
+                (dns.rdatatype.A, 0), (dns.rdatatype.CNAME, 0),
+                (dns.rdatatype.RRSIG, dns.rdatatype.A), (dns.rdatatype.RRSIG, dns.rdatatype.CNAME)}
+            assert not [r for r in entry.answer if r.name.labels[0] == b"evil"]
+        assert stuffing.poisoned > 0
+    finally:
+        service.close()
+        relay.close()

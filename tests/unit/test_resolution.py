@@ -25,7 +25,7 @@ import dns.rrset
 import pytest
 
 from sigchain.core.resolve.exchange import Failed, Gathered, Query, Reply, ResolutionLimits
-from sigchain.core.resolve.resolution import Resolution, chain_target
+from sigchain.core.resolve.resolution import Resolution, chain_target, on_chain
 from sigchain.core.serve.fastpath import respond
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.validate.anchors import Server
@@ -469,3 +469,34 @@ def test_merged_rrsets_leave_the_responses_alone() -> None:
     assert merged[0] is not a1 and set(merged[0]) == set(a1) | set(a2)
     assert merged[1] is mx and merged[2] is b
     assert [a1, a2, mx, b] == before and len(a1) == 1 and len(a2) == 1
+
+
+def test_only_the_chain_of_an_answer_section_is_kept() -> None:
+    """What a server puts in the answer section beside the CNAME/DNAME chain from the
+    question (another name's data, another type at the name, their RRSIGs) is dropped before
+    validation: the validator checks only the chain, and the rest would reach the client with
+    AD, unchecked. ANY keeps every RRset at the name; RRSIG keeps the RRSIGs there."""
+    sig = "RRSIG {} 13 3 300 20270101000000 20261201000000 1 example.test. AAAA"
+
+    def rr(text: str) -> dns.rrset.RRset:
+        owner, rdtype, rdata = text.split(maxsplit=2)
+        return dns.rrset.from_text(owner, 300, "IN", rdtype, rdata)
+
+    www_a, www_sig = rr("www.example.test. A 192.0.2.1"), rr(f"www.example.test. {sig.format('A')}")
+    www_txt, txt_sig = rr('www.example.test. TXT "forged"'), rr(f"www.example.test. {sig.format('TXT')}")
+    bank = rr("www.bank.test. A 203.0.113.66")
+    web = rr("web.example.test. CNAME www.example.test.")
+    web_sig = rr(f"web.example.test. {sig.format('CNAME')}")
+    answer = [web, web_sig, www_a, www_sig, www_txt, txt_sig, bank]
+    A, ANY, RRSIG = dns.rdatatype.A, dns.rdatatype.ANY, dns.rdatatype.RRSIG
+    assert on_chain(answer, N("www.example.test."), A) == [www_a, www_sig]
+    assert on_chain(answer, N("web.example.test."), A) == [web, web_sig, www_a, www_sig]
+    assert on_chain(answer, N("www.example.test."), ANY) == [www_a, www_sig, www_txt, txt_sig]
+    assert on_chain(answer, N("web.example.test."), ANY) == [web, web_sig]  # a CNAME owner
+    assert on_chain(answer, N("www.example.test."), RRSIG) == [www_sig, txt_sig]
+    assert on_chain(answer, N("www.example.test."), dns.rdatatype.MX) == []  # NODATA
+    dname = rr("example.test. DNAME example.net.")
+    synth = rr("www.example.test. CNAME www.example.net.")
+    target = rr("www.example.net. A 192.0.2.7")
+    assert on_chain([dname, synth, target, bank], N("www.example.test."), A) == [dname, synth, target]
+

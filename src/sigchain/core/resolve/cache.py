@@ -164,8 +164,9 @@ def negative(rcode: int, qtype: int, answer: Sequence[dns.rrset.RRset]) -> bool:
     """NXDOMAIN, or no RRset of the asked type at the end of the answer (NODATA)."""
     if rcode == dns.rcode.NXDOMAIN:
         return True
-    return not any(r.rdtype == qtype or (r.rdtype == RdataType.CNAME and qtype == RdataType.ANY)
-                   for r in answer)
+    if qtype == RdataType.ANY:  # any data at all answers it
+        return not any(r.rdtype != RdataType.RRSIG for r in answer)
+    return not any(r.rdtype == qtype for r in answer)
 
 
 def data_ttl(rcode: int, qtype: int, answer: Sequence[dns.rrset.RRset],

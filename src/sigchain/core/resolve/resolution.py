@@ -138,6 +138,27 @@ def chain_target(message: dns.message.Message, name: dns.name.Name, rdtype: int)
     return n
 
 
+def on_chain(answer: Sequence[dns.rrset.RRset], name: dns.name.Name,
+             rdtype: int) -> list[dns.rrset.RRset]:
+    """The answer RRsets on the CNAME/DNAME chain from (name, rdtype) — its CNAMEs and DNAMEs,
+    the data it ends at (for ANY, every RRset there) — and their RRSIGs. Whatever else a
+    server put in the answer section is dropped (as Unbound's scrubber does): the validator
+    checks only the chain, so anything beside it would reach the client unchecked, with AD."""
+    data = [r for r in answer if r.rdtype != RdataType.RRSIG]
+    chain = follow(data, name, rdtype, lambda r: r[0].target, any_type_ends=True)  # type: ignore[attr-defined]
+    keep = {(s.item.name, s.item.rdtype) for s in chain.steps}
+    keep |= {(s.synthesized.name, s.synthesized.rdtype) for s in chain.steps if s.synthesized}
+    if rdtype == RdataType.ANY:
+        keep |= {(r.name, r.rdtype) for r in data if r.name == chain.end}
+    elif chain.final is not None:
+        keep.add((chain.final.name, chain.final.rdtype))
+    if rdtype == RdataType.RRSIG:  # the records asked for, whatever they cover
+        return [r for r in answer if (r.name, r.rdtype) in keep
+                or (r.rdtype == RdataType.RRSIG and r.name == chain.end)]
+    return [r for r in answer
+            if (r.name, r.covers if r.rdtype == RdataType.RRSIG else r.rdtype) in keep]
+
+
 class Resolution:
     """The state machine (see the module docstring). One instance answers one question."""
 
@@ -411,7 +432,7 @@ class Resolution:
         else:
             raise _Fail(f"CNAME/DNAME chain longer than {self.limits.max_chain} (max_chain)")
 
-        answer = _merge(r for m in messages for r in m.answer)
+        answer = on_chain(_merge(r for m in messages for r in m.answer), q.name, q.rdtype)
         authority = _merge(r for m in messages for r in m.authority
                            if not (r.rdtype == RdataType.NS or r.covers == RdataType.NS))
         rcode = rcode_of(messages[-1])
