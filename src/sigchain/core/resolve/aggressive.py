@@ -161,10 +161,10 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
     if not qname.is_subdomain(d.zone) or qtype in (RdataType.DS, RdataType.RRSIG):
         return []
     targets = list(_targets(qname, d.zone))
-    found = _relevant(d, targets, policy)
+    found = _relevant(d, targets, policy)[:MAX_PROOF]
     if not found:
         return []
-    proof = _proof(found[:MAX_PROOF])
+    proof = _proof(found)
     q = Question(qname, qtype)
     out = []
     for owner in targets:
@@ -176,8 +176,8 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
     out = out[:1] + [Evidence(q, dns.rcode.NXDOMAIN, (), authority, d.chain)]
     # NODATA at a name that exists needs only the record matching it (RFC 4035 §5.4, RFC 5155
     # §8.5): offered alone first, so the answer carries no more than a server's would
-    exact = [f for f in found[:MAX_PROOF] if f[2]]
-    if exact and len(exact) < len(found[:MAX_PROOF]):
+    exact = [f for f in found if f[2]]
+    if exact and len(exact) < len(found):
         out.append(Evidence(q, dns.rcode.NOERROR, (), (*d.soa, *_proof(exact)), d.chain))
     return out + [Evidence(q, dns.rcode.NOERROR, (), authority, d.chain)]
 

@@ -51,7 +51,7 @@ from sigchain.core.resolve.exchange import (
 from sigchain.core.resolve.minimise import minimised
 from sigchain.core.validate.anchors import Server, ipv4_first
 from sigchain.core.validate.validator import Evidence, Question, ZoneCut
-from sigchain.core.zone.chain import follow
+from sigchain.core.zone.chain import answered, follow
 from sigchain.core.zone.sharedname import share
 
 
@@ -148,10 +148,7 @@ def on_chain(answer: Sequence[dns.rrset.RRset], name: dns.name.Name,
     chain = follow(data, name, rdtype, lambda r: r[0].target, any_type_ends=True)  # type: ignore[attr-defined]
     keep = {(s.item.name, s.item.rdtype) for s in chain.steps}
     keep |= {(s.synthesized.name, s.synthesized.rdtype) for s in chain.steps if s.synthesized}
-    if rdtype == RdataType.ANY:
-        keep |= {(r.name, r.rdtype) for r in data if r.name == chain.end}
-    elif chain.final is not None:
-        keep.add((chain.final.name, chain.final.rdtype))
+    keep |= {(r.name, r.rdtype) for r in answered(chain, data, rdtype)}
     if rdtype == RdataType.RRSIG:  # the records asked for, whatever they cover
         return [r for r in answer if (r.name, r.rdtype) in keep
                 or (r.rdtype == RdataType.RRSIG and r.name == chain.end)]

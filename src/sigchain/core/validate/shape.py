@@ -12,7 +12,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.validate.signatures import Signed, finding, pair
 from sigchain.core.validate.verdict import Evidence, Kind
-from sigchain.core.zone.chain import follow
+from sigchain.core.zone.chain import answered, follow
 from sigchain.findings import Finding
 
 Step = tuple[str, Signed, Signed | None]  # ("answer" | "cname" | "dname", RRset, synthesised CNAME)
@@ -27,11 +27,9 @@ def shape(ev: Evidence, authority: Sequence[Signed]) -> tuple[list[Step], dns.na
                    any_type_ends=True)
     steps: list[Step] = [(step.kind, step.item, step.synthesized) for step in chain.steps]
     name = chain.end
-    if chain.final is not None:
-        if q.rdtype == RdataType.ANY:  # every RRset at the name is the answer: each must verify
-            steps.extend(("answer", s, None) for s in signed if s.name == name)
-        else:
-            steps.append(("answer", chain.final, None))
+    final = answered(chain, signed, q.rdtype)  # for ANY, each RRset at the name must verify
+    if final:
+        steps.extend(("answer", s, None) for s in final)
         return steps, name, Kind.ANSWER
     if ev.rcode == dns.rcode.NXDOMAIN:
         return steps, name, Kind.NXDOMAIN

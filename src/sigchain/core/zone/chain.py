@@ -69,3 +69,15 @@ def follow(
         else:
             return Chain(tuple(steps), name, None, "open")
     return Chain(tuple(steps), name, None, "loop")
+
+
+def answered(chain: Chain[T], items: Sequence[T], rdtype: int) -> list[T]:
+    """The data `chain` (of `follow(items, …, rdtype, any_type_ends=True)`) ends at: its final
+    item, or for a question of type ANY every item at the name it ends at; [] when it ends at
+    no data."""
+    if chain.final is None:
+        return []
+    if rdtype == RdataType.ANY:
+        return [i for i in items if i.name == chain.end]
+    return [chain.final]
+
