@@ -1,7 +1,8 @@
 """`UdpWorkers.update`: a running worker takes a change handed to it (same pid, the next
 answer from the new state); one that cannot apply it ends and is replaced by a worker
 forked from the main process's current state; the TCP worker is not waited for, yet answers
-nothing older than what `update` returned after. Real forked workers on loopback sockets."""
+nothing older than what `update` returned after. A worker replaced by `start()` answers the
+datagram it holds before it stops. Real forked workers on loopback sockets."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ STATE = {"answer": b"v1"}  # what the handler answers (each process its own copy
 
 
 def handler(wire: bytes, tcp: bool, client: str) -> bytes:
+    if wire.endswith(b"slow"):
+        time.sleep(SLOW)
     return STATE["answer"]
 
 
@@ -44,10 +47,10 @@ def served() -> Iterator[tuple[UdpWorkers, tuple[str, int]]]:
     sock.close()
 
 
-def ask(where: tuple[str, int]) -> bytes:
+def ask(where: tuple[str, int], query: bytes = b"\x00\x01question") -> bytes:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
         c.settimeout(2)
-        c.sendto(b"\x00\x01question", where)
+        c.sendto(query, where)
         return c.recv(512)
 
 
@@ -75,6 +78,37 @@ def test_a_worker_that_cannot_apply_an_update_is_replaced(
         time.sleep(0.05)
     assert ask(where) == b"v2"  # the new worker was forked from the current state
 
+
+
+def test_a_worker_replaced_mid_query_answers_the_datagram_it_holds(
+        served: tuple[UdpWorkers, tuple[str, int]]) -> None:
+    """`start()` again (a reload): the old worker is told to stop while it answers a query
+    it took off the shared socket — nobody else can answer that one, so it does, then
+    stops; a worker waiting for datagrams stops at once."""
+    workers, where = served
+    sock = socket.socket(fileno=socket.dup(workers._sockets[0][0]))  # the served socket
+    [old] = workers.current
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        c.settimeout(2 + SLOW)
+        c.sendto(b"\x00\x02slow", where)
+        time.sleep(SLOW / 4)  # the old worker holds it now
+        STATE["answer"] = b"v2"
+        workers.start([(sock, handler)])
+        assert c.recv(512) == b"v1"  # not lost: answered by the process that took it
+    assert ask(where) == b"v2"
+    deadline = time.monotonic() + 5
+    while old in workers.leaving:
+        assert time.monotonic() < deadline, "the old worker did not stop"
+        workers.reap()
+        time.sleep(0.05)
+    [new] = workers.current
+    workers.start([(sock, handler)])  # an idle worker: it stops within a poll
+    start = time.monotonic()
+    while new in workers.leaving:
+        assert time.monotonic() - start < 1.0, "the idle worker did not stop at once"
+        workers.reap()
+        time.sleep(0.01)
+    sock.close()
 
 
 @pytest.fixture(params=[1, 0], ids=["with a UDP worker", "TCP worker alone"])

@@ -43,6 +43,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 from sigchain.clock import SYSTEM
 from sigchain.edge.logthrottle import flush_all
@@ -95,10 +96,21 @@ class _Stopped(BaseException):
     `except Exception` does not swallow it and leave an old snapshot answering."""
 
 
-def _on_stop(signum: int, frame: object) -> None:
-    # Raised where the worker is — waiting or mid-query — so that it stops at once: an old
-    # snapshot must not answer once the main process has moved on (a query it held is lost,
-    # and the client asks again).
+_stop_asked = False  # SIGTERM came while a datagram was in hand: stop once it is answered
+
+
+def _on_stop(signum: int, frame: FrameType | None) -> None:
+    # An old snapshot must not answer once the main process has moved on, so the worker
+    # stops at once wherever it waits (polling, between datagrams) — but the datagram it
+    # already took off the shared socket is answered first: no other process can see it
+    # any more, and it arrived before the stop (dropping it cost its client a retry, 1 s
+    # or more, at every reload).
+    global _stop_asked
+    while frame is not None:
+        if frame.f_code is _BATCH_CODE:
+            _stop_asked = True
+            return
+        frame = frame.f_back
     raise _Stopped
 
 
@@ -178,13 +190,15 @@ def _batch(sock: socket.socket, handler: Handler,
     recvfrom, sendto = sock.recvfrom, sock.sendto
     applied = channel.applied if channel is not None else 0
     for _ in range(BATCH):
+        if _stop_asked:  # the datagram in hand when SIGTERM came is answered: stop now
+            raise _Stopped
         try:
             data, addr = recvfrom(65535)
         except (BlockingIOError, InterruptedError):
-            return
+            break
         except OSError as exc:
             log.debug("UDP receive error: %s", exc)
-            return
+            break
         try:
             if exact is not None and (hit := exact(data[2:])) is not None:
                 sendto(data[:2] + hit, addr)
@@ -200,8 +214,12 @@ def _batch(sock: socket.socket, handler: Handler,
         except Exception:
             log.exception("error answering a UDP query from %s", addr[0])
         if channel is not None and channel.applied != applied:
-            return
+            break
+    if _stop_asked:
+        raise _Stopped
 
+
+_BATCH_CODE = _batch.__code__
 
 MAX_SLOTS = 256  # UDP workers alive at once (current and leaving) with shared counters
 
