@@ -3,7 +3,7 @@
     127.54.0.1  named   .                 signed by sigchain (KSK + ZSK)
     127.54.0.2  named   test.             signed by dnssec-signzone (NSEC)
     127.54.0.3  named   zones signed by `sigchain sign`:
-                          sc.test.        NSEC: www, wildcard, CNAME into bind.test., big TXT
+                          sc.test.        NSEC: www, wildcard, CNAME and DNAME into bind.test., big TXT
                           sc3.test.       NSEC3: www, wildcard, empty non-terminal
                           optout.test.    NSEC3 opt-out, delegates unsigned.optout.test. (no DS)
                           and the breaks: dsmismatch, expired, future, tampered, stripped,
@@ -63,6 +63,7 @@ www AAAA 2001:db8::1
 *.wild TXT "wildcard"
 alias CNAME www.bind.test.
 dangling CNAME nope.bind.test.
+old DNAME bind.test.
 a.b.c A 192.0.2.3
 {BIG_TXT}"""),
     "sc3.test.": (SC_IP, "sigchain-nsec3", f"""ns A {SC_IP}

@@ -6,7 +6,7 @@ import dns.name
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from sigchain.core.zone.chain import follow
+from sigchain.core.zone.chain import follow, needs_signature
 
 N = dns.name.from_text
 
@@ -51,3 +51,15 @@ def test_a_cname_question_stops_at_the_cname_and_any_is_optional() -> None:
     assert validator_view.stop == "open" and validator_view.end == N("b.test.")
     resolver_view = walk(items, "a.test.", RdataType.ANY, any_type_ends=True)
     assert resolver_view.stop == "answer" and resolver_view.final is items[0]
+
+
+def test_a_cname_asked_below_a_dname_is_the_synthesised_one() -> None:
+    items = [rr("old.test.", "DNAME", "new.test."), rr("x.old.test.", "CNAME", "x.new.test."),
+             rr("x.new.test.", "CNAME", "y.new.test.")]
+    for rdtype in (RdataType.CNAME, RdataType.ANY):
+        chain = walk(items, "x.old.test.", rdtype, any_type_ends=True)
+        assert chain.stop == "answer" and chain.final is items[1] and chain.end == N("x.old.test.")
+        assert [(s.kind, s.item, s.synthesized) for s in chain.steps] == [("dname", items[0], items[1])]
+        assert needs_signature(chain, [items[1], items[2]]) == [items[2]]
+    plain = walk(items[1:], "x.old.test.", RdataType.CNAME)  # no DNAME given: a CNAME as any
+    assert plain.steps == () and needs_signature(plain, [items[1]]) == [items[1]]

@@ -418,6 +418,14 @@ def test_dname_and_its_synthesised_cname() -> None:
     wrong = dns.rrset.from_text("www.dn.example.test.", TTL, "IN", "CNAME", "www.example.test.")
     v = ask("www.dn.example.test.", "A", dname + (wrong,) + EX.rrsets("www.example.test.", "A"), zones=zones)
     assert v.status is Status.BOGUS and "DNAME_SYNTHESIS_WRONG" in v.codes
+    # CNAME or ANY asked below the DNAME: the synthesised CNAME is the answer, proven by it
+    for rdtype in ("CNAME", "ANY"):
+        v = ask("www.dn.example.test.", rdtype, dname + (good,), zones=zones[:1])
+        assert (v.status, v.kind) == (Status.SECURE, Kind.ANSWER), v.codes
+        checked = [dns.rdatatype.to_text(link.rdtype) for link in v.links if link.kind == "rrsig"]
+        assert checked[-1] == "DNAME" and "CNAME" not in checked
+        v = ask("www.dn.example.test.", rdtype, dname + (wrong,), zones=zones[:1])
+        assert v.status is Status.BOGUS and "DNAME_SYNTHESIS_WRONG" in v.codes
 
 
 # ---------------------------------------------------------------------------------------------

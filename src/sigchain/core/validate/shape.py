@@ -12,7 +12,7 @@ from dns.rdatatype import RdataType
 
 from sigchain.core.validate.signatures import Signed, finding, pair
 from sigchain.core.validate.verdict import Evidence, Kind
-from sigchain.core.zone.chain import answered, follow
+from sigchain.core.zone.chain import answered, follow, needs_signature
 from sigchain.findings import Finding
 
 Step = tuple[str, Signed, Signed | None]  # ("answer" | "cname" | "dname", RRset, synthesised CNAME)
@@ -29,7 +29,7 @@ def shape(ev: Evidence, authority: Sequence[Signed]) -> tuple[list[Step], dns.na
     name = chain.end
     final = answered(chain, signed, q.rdtype)  # for ANY, each RRset at the name must verify
     if final:
-        steps.extend(("answer", s, None) for s in final)
+        steps.extend(("answer", s, None) for s in needs_signature(chain, final))
         return steps, name, Kind.ANSWER
     if ev.rcode == dns.rcode.NXDOMAIN:
         return steps, name, Kind.NXDOMAIN

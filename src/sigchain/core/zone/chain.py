@@ -44,18 +44,22 @@ def follow(
 ) -> Chain[T]:
     """Walk from `name`: data of `rdtype` there ends the chain; otherwise the deepest DNAME
     strictly above the name rewrites it, or else its CNAME (unless CNAME is asked) leads on.
-    With `any_type_ends`, a question of type ANY ends at any RRset of the name. A name seen
-    twice is a loop; a DNAME substitution longer than 255 octets ends the chain."""
+    With `any_type_ends`, a question of type ANY ends at any RRset of the name. A CNAME that
+    ends the chain (CNAME or ANY asked) below a DNAME is the one synthesised from it (RFC 6672
+    §3.2): the DNAME is then the chain's last step, with that CNAME as its `synthesized`. A
+    name seen twice is a loop; a DNAME substitution longer than 255 octets ends the chain."""
     steps: list[ChainStep[T]] = []
     seen: set[dns.name.Name] = set()
     while name not in seen:
         seen.add(name)
         final = next((i for i in items if i.name == name and (
             i.rdtype == rdtype or (any_type_ends and rdtype == RdataType.ANY))), None)
-        if final is not None:
-            return Chain(tuple(steps), name, final, "answer")
         dname = max((i for i in items if i.rdtype == RdataType.DNAME and name.is_subdomain(i.name)
                      and name != i.name), key=lambda i: len(i.name), default=None)
+        if final is not None:
+            if dname is not None and final.rdtype == RdataType.CNAME:
+                steps.append(ChainStep("dname", dname, final))
+            return Chain(tuple(steps), name, final, "answer")
         cname = next((i for i in items if i.name == name and i.rdtype == RdataType.CNAME), None)
         if dname is not None:
             steps.append(ChainStep("dname", dname, cname))
@@ -80,4 +84,11 @@ def answered(chain: Chain[T], items: Sequence[T], rdtype: int) -> list[T]:
     if rdtype == RdataType.ANY:
         return [i for i in items if i.name == chain.end]
     return [chain.final]
+
+
+def needs_signature(chain: Chain[T], items: Sequence[T]) -> list[T]:
+    """`items` less the CNAMEs `chain`'s DNAME steps synthesised: what must carry a signature
+    of its own (a synthesised CNAME is proven by its DNAME instead, RFC 6672 §5.3)."""
+    made = [s.synthesized for s in chain.steps if s.synthesized is not None]
+    return [i for i in items if not any(i is m for m in made)]
 
