@@ -164,8 +164,14 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
     found = _relevant(d, targets, policy)[:MAX_PROOF]
     if not found:
         return []
-    proof = _proof(found)
     q = Question(qname, qtype)
+    exact = [f for f in found if f[2]]
+    if exact:
+        # The name exists: only NODATA can be proven (neither NXDOMAIN nor a wildcard
+        # expansion), and the record matching it alone proves it or nothing does (RFC 4035
+        # §5.4, RFC 5155 §8.5) — so the answer carries no more than a server's would.
+        return [Evidence(q, dns.rcode.NOERROR, (), (*d.soa, *_proof(exact)), d.chain)]
+    proof = _proof(found)
     out = []
     for owner in targets:
         source = d.wildcards.get((owner, qtype)) if owner.labels[:1] == (b"*",) else None
@@ -174,12 +180,7 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
             out.append(Evidence(q, dns.rcode.NOERROR, answer, tuple(proof), d.chain))
     authority = (*d.soa, *proof)
     out = out[:1] + [Evidence(q, dns.rcode.NXDOMAIN, (), authority, d.chain)]
-    # NODATA at a name that exists needs only the record matching it (RFC 4035 §5.4, RFC 5155
-    # §8.5): offered alone first, so the answer carries no more than a server's would
-    exact = [f for f in found if f[2]]
-    if exact and len(exact) < len(found):
-        out.append(Evidence(q, dns.rcode.NOERROR, (), (*d.soa, *_proof(exact)), d.chain))
-    return out + [Evidence(q, dns.rcode.NOERROR, (), authority, d.chain)]
+    return out + [Evidence(q, dns.rcode.NOERROR, (), authority, d.chain)]  # an empty non-terminal
 
 
 def _proof(found: Sequence[tuple[dns.rrset.RRset, dns.rrset.RRset | None, bool]]) -> list[dns.rrset.RRset]:
