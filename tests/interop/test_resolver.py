@@ -21,10 +21,12 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import pytest
 
+import sigchain
 from sigchain.core.lab import hierarchy
 from sigchain.core.resolve.cache import Answer
 from sigchain.core.validate.anchors import Server
@@ -73,7 +75,8 @@ def _wait_ready(proc: subprocess.Popen, log: Path) -> None:  # type: ignore[type
 def resolver(lab: Path) -> Iterator[tuple[subprocess.Popen, Path, Path]]:  # type: ignore[type-arg]
     config = lab / "resolver.toml"
     config.write_text(f'listen = "{RESOLVER}"\nanchor = "anchor.ds"\nroot-hints = "root.hints"\n'
-                      f'allow = ["127.0.0.1/32"]\nmetrics = "{METRICS}#{METRICS_PORT}"\n')
+                      f'allow = ["127.0.0.1/32"]\nmetrics = "{METRICS}#{METRICS_PORT}"\n'
+                      'identity = "lab resolver"\n')
     log = lab / "resolver.log"
     with log.open("w") as out:
         proc = subprocess.Popen([*sigchain_cmd(), "resolver", "--config", str(config)],
@@ -208,6 +211,28 @@ def test_rrsig_records_are_given_unvalidated_without_ad(resolver) -> None:
         dns.rdatatype.A, dns.rdatatype.AAAA}
 
 
+def test_chaos_txt_names_the_server_to_allowed_clients_only(resolver) -> None:
+    """CH TXT id.server / hostname.bind: the configured identity; version.bind /
+    version.server: sigchain's version (as Unbound answers them, TTL 0, no AA); any other CH
+    question, and any from outside --allow, REFUSED."""
+    def chaos(name: str, rdtype: str = "TXT", source: str = "127.0.0.1") -> dns.message.Message:
+        q = dns.message.make_query(name, rdtype, rdclass="CH")
+        return dns.query.udp(q, RESOLVER, timeout=5, source=source)
+
+    for name, text in (("id.server", b"lab resolver"), ("hostname.bind", b"lab resolver"),
+                       ("version.bind", f"sigchain {sigchain.__version__}".encode()),
+                       ("version.server", f"sigchain {sigchain.__version__}".encode())):
+        for rdtype in ("TXT", "ANY"):
+            m = chaos(name, rdtype)
+            assert m.rcode() == dns.rcode.NOERROR and not m.flags & dns.flags.AA, m
+            [rrset] = m.answer
+            assert (rrset.rdclass, rrset.rdtype, rrset.ttl) == (dns.rdataclass.CH, dns.rdatatype.TXT, 0)
+            assert [rd.strings for rd in rrset] == [(text,)]  # type: ignore[attr-defined]
+    assert chaos("authors.bind").rcode() == dns.rcode.REFUSED
+    assert chaos("id.server", "A").rcode() == dns.rcode.REFUSED
+    assert chaos("id.server", source="127.56.0.1").rcode() == dns.rcode.REFUSED  # never allowed
+
+
 def test_edns_versions_and_malformed_opt_records(resolver) -> None:
     """RFC 6891: a query of an EDNS version above 0 gets BADVERS, in an OPT record of the
     version we do (§6.1.3: as BIND and Unbound), and is counted under that RCODE; one with
@@ -296,6 +321,19 @@ def test_a_repeated_query_is_answered_from_its_bytes_for_allowed_clients_only(
     assert service.metrics.shared.totals()[HITS] == hits + 1
     refused = service.handle(q.to_wire(), False, "192.0.2.1")
     assert isinstance(refused, bytes) and refused[3] & 0xF == dns.rcode.REFUSED
+    # whatever else is wrong with a query from outside --allow, it is REFUSED (as Unbound);
+    # from inside, FORMERR / BADVERS with RA and CD as the query's (RFC 6891 §6.1.1, §6.1.3)
+    broken = q.to_wire()[:-3]  # the OPT record cut short
+    cd = bytearray(broken)
+    cd[3] |= 0x10
+    v1 = dns.message.make_query("www.example.test", "A", use_edns=1).to_wire()
+    for wire, rcode in ((bytes(cd), dns.rcode.FORMERR), (v1, dns.rcode.BADVERS & 0xF)):
+        inside, outside = (service.handle(wire, False, c) for c in ("127.0.0.1", "192.0.2.1"))
+        assert isinstance(inside, bytes) and isinstance(outside, bytes)
+        assert (inside[3] & 0xF, outside[3] & 0xF) == (rcode, dns.rcode.REFUSED)
+        for reply in (inside, outside):
+            assert reply[:2] == wire[:2] and reply[3] & 0x80 and reply[3] & 0x10 == wire[3] & 0x10
+    assert service.handle(q.to_wire()[:11], False, "192.0.2.1") is None  # no whole header
     service.flush()
     assert not isinstance(service.handle(q.to_wire(), False, "127.0.0.1"), bytes)  # resolved anew
 

@@ -31,6 +31,7 @@ def test_the_readme_example_parses(tmp_path: Path) -> None:
     assert (c.cache.max_bytes, c.cache.bogus_ttl, c.cache.stale_window) == (67108864, 60, 0)
     assert (c.limits.max_queries, c.limits.max_chain, c.limits.max_depth) == (64, 8, 3)
     assert (c.policy.limits.max_verifications, c.policy.max_nsec3_iterations) == (64, 150)
+    assert (c.identity, c.version) == ("resolver-1", "")
 
 
 def test_limits_table_sets_the_work_bounds(tmp_path: Path) -> None:
@@ -56,6 +57,8 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     ('[cache]\nsize = 1\n', 2, "unknown setting 'size' in [cache]"),
     ('listen = [1]\n', 1, "listen must be a string"),
     ('[limits]\nmax-queries = 0\n', 2, "limits.max-queries must be an integer in 1..1000"),
+    ('workers = 1\nversion = 1\n', 2, "version must be a string of at most 255 octets"),
+    (f'identity = "{"x" * 256}"\n', 1, "identity must be a string of at most 255 octets"),
 ])
 def test_bad_settings_name_the_line(tmp_path: Path, text: str, line: int, words: str) -> None:
     with pytest.raises(InputError) as bad:

@@ -28,6 +28,7 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
+from sigchain import __version__
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.resolve import ede as edes
 from sigchain.core.resolve.aggressive import (
@@ -41,7 +42,15 @@ from sigchain.core.resolve.cache import Answer, Cache, data_ttl
 from sigchain.core.resolve.exchange import Failed
 from sigchain.core.resolve.fastpath import plain_question
 from sigchain.core.resolve.proved import insecure_cuts, zone_keys
-from sigchain.core.resolve.respond import ClientQuery, Unanswerable, error, read_query, render
+from sigchain.core.resolve.respond import (
+    ClientQuery,
+    Unanswerable,
+    bare,
+    chaos_reply,
+    error,
+    read_query,
+    render,
+)
 from sigchain.core.resolve.trust import AnchorSource
 from sigchain.core.validate import anchors as anchors_mod
 from sigchain.core.validate.anchors import Server
@@ -115,6 +124,10 @@ class ResolverService:
             # rendered UDP responses of this second, by the query's bytes after its ID
             self._exact: dict[bytes, tuple[int, bytes, Answer]] = {}
             self._acl: dict[str, bool] = {}
+            self._about = {"identity": socket.gethostname() if config.identity is None
+                           else config.identity,
+                           "version": f"sigchain {__version__}" if config.version is None
+                           else config.version}  # CH TXT answers ("": none)
             self.upstream = upstream
             self.keeper = keeper
             self.generation += 1
@@ -156,9 +169,15 @@ class ResolverService:
         try:
             q = read_query(wire, tcp)
         except Unanswerable as bad:
-            if bad.rcode is not None:
-                self.metrics.loop.other(bad.rcode)
-            return bad.wire
+            # outside --allow: REFUSED whatever else is wrong with the query (as Unbound)
+            reply = bad.wire if allowed else bare(wire, dns.rcode.REFUSED)
+            if allowed and bad.chaos is not None and self._about[bad.chaos[1]]:
+                self.metrics.loop.other(dns.rcode.NOERROR)
+                return chaos_reply(bad.chaos[0], self._about[bad.chaos[1]])
+            if reply is not None:
+                self.metrics.loop.other(bad.rcode if allowed and bad.rcode is not None
+                                        else dns.rcode.REFUSED)
+            return reply
         if not allowed:
             self.metrics.loop.other(dns.rcode.REFUSED)
             return error(q.message, dns.rcode.REFUSED,

@@ -51,6 +51,11 @@ class ResolverConfig:
     limits: ResolutionLimits = RESOLVER_LIMITS  # per client query: upstream work
     policy: DnssecPolicy = DEFAULT_POLICY  # validation work: signatures, NSEC3 hashes
     workers: int = 1  # processes answering on the same addresses, each with its own cache
+    # CH TXT answers about the server (as Unbound's identity / version): id.server and
+    # hostname.bind get `identity` (None: the host's name), version.server and version.bind
+    # get `version` (None: sigchain's); "" tells nothing (REFUSED, as for any other CH query)
+    identity: str | None = None
+    version: str | None = None
     source: str | None = None  # the config file, re-read on SIGHUP
 
 
@@ -134,7 +139,8 @@ def from_flags(listens: Iterable[str] = (), anchor: str | None = None,
 
 
 _KEYS = ("listen", "anchor", "managed-anchor", "anchor-state", "negative-anchors", "nta-recheck", "root-hints", "allow", "forward", "require-secure", "metrics",
-         "cache", "limits", "workers")
+         "cache", "limits", "workers", "identity", "version")
+MAX_TXT = 255  # octets of one TXT character-string
 _CACHE = (
     Option("max-bytes", "max_bytes", int, 0, 1 << 40),
     Option("max-ttl", "max_ttl", int, 0, 1 << 31),
@@ -202,6 +208,13 @@ def parse_config(text: str, path: str) -> ResolverConfig:
         if isinstance(recheck, bool) or not isinstance(recheck, int) or not 1 <= recheck <= 86400:
             raise r.fail("nta-recheck must be seconds in 1..86400", r.where.find(None, "nta-recheck"))
         c = dataclasses.replace(c, nta_recheck=recheck)
+    for key in ("identity", "version"):
+        if key in data:
+            text = data[key]
+            if not isinstance(text, str) or len(text.encode()) > MAX_TXT:
+                raise r.fail(f"{key} must be a string of at most {MAX_TXT} octets "
+                             '("" to tell nothing)', r.where.find(None, key))
+            c = dataclasses.replace(c, **{key: text})
     if "workers" in data:
         workers = data["workers"]
         if isinstance(workers, bool) or not isinstance(workers, int):

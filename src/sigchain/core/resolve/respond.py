@@ -18,6 +18,7 @@ import dns.name
 import dns.opcode
 import dns.rcode
 import dns.rdataclass
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 from dns.rdatatype import RdataType
 
@@ -81,12 +82,22 @@ class ClientQuery:
 
 class Unanswerable(Exception):
     """The query gets an error response at once (`wire`), without resolution; `rcode` is
-    the response's whole RCODE (BADVERS's is above what the header holds)."""
+    the response's whole RCODE (BADVERS's is above what the header holds). `chaos`: a CH
+    TXT question about the server itself (the query, and "identity" or "version"), which
+    the resolver answers instead when it tells (`chaos_reply`)."""
 
-    def __init__(self, wire: bytes | None, rcode: int | None = None):
+    def __init__(self, wire: bytes | None, rcode: int | None = None,
+                 chaos: tuple[dns.message.Message, str] | None = None):
         super().__init__("unanswerable query")
         self.wire = wire
         self.rcode = rcode if rcode is not None or wire is None else wire[3] & 0xF
+        self.chaos = chaos
+
+
+# What a CH TXT question may ask of the server itself (BIND's and Unbound's names).
+CHAOS_NAMES = {dns.name.from_text(n): about for n, about in (
+    ("id.server.", "identity"), ("hostname.bind.", "identity"),
+    ("version.server.", "version"), ("version.bind.", "version"))}
 
 
 def read_query(wire: bytes, tcp: bool) -> ClientQuery:
@@ -122,16 +133,26 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
         raise Unanswerable(error(m, dns.rcode.FORMERR))
     q = m.question[0]
     if q.rdclass != dns.rdataclass.IN or q.rdtype in _TRANSFERS:
-        raise Unanswerable(error(m, dns.rcode.REFUSED))
+        about = CHAOS_NAMES.get(q.name) if q.rdclass == dns.rdataclass.CH and q.rdtype in (
+            RdataType.TXT, RdataType.ANY) else None
+        raise Unanswerable(error(m, dns.rcode.REFUSED), chaos=(m, about) if about else None)
     question = q.name.to_wire() + struct.pack("!HH", q.rdtype, q.rdclass)
     return ClientQuery(wire, q.name, q.rdtype, tcp, question, m.edns >= 0, m.ednsflags, m.payload)
 
 
 def _formerr(wire: bytes) -> bytes | None:
     """FORMERR echoing the ID of a message too broken to parse (if it has a header)."""
+    return bare(wire, dns.rcode.FORMERR)
+
+
+def bare(wire: bytes, rcode: int) -> bytes | None:
+    """A header-only response with `rcode` to a message that may not parse: its ID, opcode,
+    RD and CD echoed, RA set (as every answer of a resolver, and as Unbound's error replies);
+    None when it has no whole header or is itself a response (never answered)."""
     if len(wire) < 12 or wire[2] & 0x80:
         return None
-    return wire[:2] + bytes([0x80 | (wire[2] & 0x79), dns.rcode.FORMERR, 0, 0, 0, 0, 0, 0, 0, 0])
+    return wire[:2] + bytes([0x80 | (wire[2] & 0x79), 0x80 | (wire[3] & 0x10) | rcode,
+                             0, 0, 0, 0, 0, 0, 0, 0])
 
 
 def _response(query: dns.message.Message, rcode: int, ede: Iterable[Ede] = ()) -> dns.message.Message:
@@ -146,6 +167,16 @@ def _response(query: dns.message.Message, rcode: int, ede: Iterable[Ede] = ()) -
 
 def error(query: dns.message.Message, rcode: int, ede: Iterable[Ede] = ()) -> bytes:
     return _response(query, rcode, ede).to_wire()
+
+
+def chaos_reply(query: dns.message.Message, text: str) -> bytes:
+    """The answer to a CH TXT question about the server (`CHAOS_NAMES`): one TXT record of
+    `text` (at most 255 octets), TTL 0, not authoritative (as Unbound's)."""
+    r = _response(query, dns.rcode.NOERROR)
+    rrset = dns.rrset.RRset(query.question[0].name, dns.rdataclass.CH, RdataType.TXT)
+    rrset.add(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.CH, RdataType.TXT, [text.encode()]), 0)
+    r.answer.append(rrset)
+    return r.to_wire()
 
 
 def render(query: ClientQuery, entry: Answer, now: int, extra: Sequence[Ede] = ()) -> bytes:
