@@ -338,6 +338,33 @@ def test_a_repeated_query_is_answered_from_its_bytes_for_allowed_clients_only(
     assert not isinstance(service.handle(q.to_wire(), False, "127.0.0.1"), bytes)  # resolved anew
 
 
+def test_a_response_truncated_for_one_client_is_not_given_to_another(
+        service: ResolverService) -> None:
+    """An answer too big for a 512-byte UDP client is truncated (TC) for it; the very same
+    query bytes over TCP, and a client taking 1232 bytes, get the whole answer — neither
+    from the truncated one rendered before (nor from the fast path's copy)."""
+    def asked(payload: int, tcp: bool) -> dns.message.Message:
+        q = dns.message.make_query("nope.example.test", "A", use_edns=0, payload=payload,
+                                   want_dnssec=True)
+        q.id = 7
+        got = service.handle(q.to_wire(), tcp, "127.0.0.1")
+        if not isinstance(got, bytes):
+            got = got.result(10) if hasattr(got, "result") else None  # type: ignore[union-attr]
+        assert isinstance(got, bytes)
+        return dns.message.from_wire(got)
+
+    for _ in range(2):  # the first resolved, the second from the cache
+        small = asked(512, False)
+        assert small.flags & dns.flags.TC and not small.authority
+    whole = asked(512, True)
+    assert len(whole.to_wire()) > 512 and not whole.flags & dns.flags.TC
+    for payload, tcp in ((1232, False), (512, False), (512, True)):
+        m = asked(payload, tcp)
+        assert bool(m.flags & dns.flags.TC) == (payload == 512 and not tcp), (payload, tcp)
+        if not m.flags & dns.flags.TC:
+            assert m.authority == whole.authority, (payload, tcp)
+
+
 def test_clients_asking_the_same_new_question_share_one_resolution(service: ResolverService) -> None:
     """Two clients ask a question nobody asked before, one just after the other: both are
     answered, from one resolution on the resolution thread (one upstream query)."""

@@ -73,6 +73,7 @@ log = logging.getLogger("sigchain.resolver")
 UPKEEP_THREADS = 2  # for the anchors' upkeep (RFC 5011 refreshes, negative trust anchor checks)
 VERIFIED = 20_000  # signatures remembered as verified (by rdata objects: see core.validate.memo)
 MAX_FAST = 20_000  # rendered responses (≤ 1232 bytes each: ≤ ~25 MB) and client ACL results kept
+TC_BYTE = 0x02  # TC in the header's third byte
 # Allocations between collections of the youngest generation (CPython's default: 700). A cold
 # name makes thousands of short-lived objects, few of them in cycles: collecting every 700
 # cost 10-20% of the CPU of a cold name (bench/README). Cycles are still collected.
@@ -242,18 +243,16 @@ class ResolverService:
         return out
 
     def _render(self, q: ClientQuery, entry: Answer, now: int, fast: bool = True) -> bytes:
-        """The response wire, pre-rendered per (flags the client set) and second; kept for
-        the fast path under the query's bytes when it is a plain UDP query and fits, and
-        `fast` (with the lock held)."""
+        """The response wire, pre-rendered per (flags the client set, size limit) and
+        second; kept for the fast path under the query's bytes when it is a plain UDP query,
+        not truncated (the same bytes may come over TCP), and `fast` (with the lock held)."""
         key = q.render_key()
         kept = entry.wire.get(key)
         if kept is None or kept[0] != now:
             kept = (now, render(q, entry, now))
             entry.wire[key] = kept
         wire = kept[1]
-        if len(wire) > q.limit:
-            wire = render(q, entry, now)
-        elif fast and not q.tcp and plain_question(q.wire) is not None:
+        if fast and not q.tcp and not wire[2] & TC_BYTE and plain_question(q.wire) is not None:
             if len(self._exact) > MAX_FAST:
                 self._exact.clear()
             self._exact[q.wire[2:]] = (now, wire[2:], entry)

@@ -75,9 +75,10 @@ class ClientQuery:
             return PLAIN_UDP
         return max(PLAIN_UDP, min(self.payload, EDNS_PAYLOAD))
 
-    def render_key(self) -> tuple[bool, bool, bool, bool, bool]:
-        """What the response depends on besides the answer and the ID."""
-        return (self.do, self.cd, self.ad, self.rd, self.edns)
+    def render_key(self) -> tuple[bool, bool, bool, bool, bool, int]:
+        """What the response depends on besides the answer and the ID (the size limit too:
+        one truncated for a UDP client is no answer for a TCP one)."""
+        return (self.do, self.cd, self.ad, self.rd, self.edns, self.limit)
 
 
 class Unanswerable(Exception):
