@@ -505,6 +505,38 @@ def test_nsec_covered_names_are_denied_without_asking(service: ResolverService) 
     assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == synthesised + 1
 
 
+def test_answers_made_from_kept_records_carry_what_a_servers_would(service: ResolverService) -> None:
+    """RFC 8198 answers: a negative one carries the zone's SOA — also when the zone's first
+    kept records came with a wildcard answer (no SOA in it) — and the proofs only the records
+    a server gives: NSEC3 NXDOMAIN the closest encloser's, the next closer name's and the
+    wildcard's (RFC 5155 §7.2.2); an NSEC3 wildcard expansion the next closer name's."""
+    def types(entry: Answer) -> list[str]:
+        return [dns.rdatatype.to_text(r.rdtype) for r in entry.authority if r.rdtype != dns.rdatatype.RRSIG]
+
+    for zone in ("nsec.test", "example.test"):
+        first = service.resolve(_n(f"one.wild.{zone}"), dns.rdatatype.A)  # kept first: no SOA
+        assert first.status is Status.SECURE and not any(
+            r.rdtype == dns.rdatatype.SOA for r in first.authority)
+        assert service.resolve(_n(f"nope.{zone}"), dns.rdatatype.A).rcode == dns.rcode.NXDOMAIN
+        made = service.stats["aggressive"]
+        for name in (f"nopf.{zone}", f"a.b.c.{zone}", f"x.y.{zone}", f"p.q.r.{zone}"):
+            synthesised = service.stats["aggressive"]
+            nx = service.resolve(_n(name), dns.rdatatype.A)
+            if service.stats["aggressive"] == synthesised:
+                continue  # not covered by what is kept: resolved as usual
+            assert nx.rcode == dns.rcode.NXDOMAIN and nx.status is Status.SECURE, name
+            assert types(nx)[0] == "SOA", (name, types(nx))
+            if zone == "example.test":
+                assert len(types(nx)) <= 4, (name, types(nx))  # SOA and three NSEC3 at most
+        assert service.stats["aggressive"] >= made + 2, zone
+        service.resolve(_n(f"b.wild.{zone}"), dns.rdatatype.A)  # proves b.wild absent
+        asked = service.upstream.stats["queries"]
+        two = service.resolve(_n(f"a.b.wild.{zone}"), dns.rdatatype.A)  # b.wild: next closer
+        assert two.status is Status.SECURE and two.answer
+        assert len(types(two)) == 1, types(two)  # the one record the expansion needs
+        assert service.upstream.stats["queries"] == asked, zone
+
+
 def test_a_client_query_the_kept_nsec_denies_is_answered_at_once(service: ResolverService) -> None:
     """RFC 8198 answers are made as the query comes in (bytes, not a future for a resolution
     thread), validated (AD with DO) and with no upstream query; a name the kept records do

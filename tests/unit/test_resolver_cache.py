@@ -25,6 +25,9 @@ def rrset(text: str) -> dns.rrset.RRset:
     return dns.rrset.from_text(name, int(ttl), "IN", rdtype, *data)
 
 
+SEL_SOA = (rrset("sel. 300 SOA ns.sel. hostmaster.sel. 1 7200 3600 1209600 300"),)
+
+
 def soa(ttl: int, minimum: int) -> dns.rrset.RRset:
     return rrset(f"example. {ttl} SOA ns.example. host.example. 1 7200 3600 1209600 {minimum}")
 
@@ -210,7 +213,7 @@ def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name(
     about n5.sel. (no validation is tried for it); an NSEC covering the name itself does."""
     from sigchain.core.resolve.aggressive import ZoneDenials, candidates
 
-    kept = ZoneDenials(dns.name.from_text("sel."), (), ())
+    kept = ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
     kept.add([rrset("sel. 300 NSEC n0.sel. NS SOA RRSIG NSEC DNSKEY"),
               rrset("n101.sel. 300 NSEC n102.sel. A RRSIG NSEC")])
     assert candidates(kept, dns.name.from_text("n5.sel."), dns.rdatatype.A) == []
@@ -219,8 +222,13 @@ def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name(
     assert [e.rcode for e in found] == [dns.rcode.NXDOMAIN, dns.rcode.NOERROR]
     nodata = candidates(kept, dns.name.from_text("n101.sel."), dns.rdatatype.AAAA)
     # the name exists (an NSEC at it): only NODATA, from that NSEC alone (all such a proof needs)
-    assert [(e.rcode, len(e.authority)) for e in nodata] == [(dns.rcode.NOERROR, 1)]
-    assert nodata[0].authority[0].name == dns.name.from_text("n101.sel.")
+    assert [(e.rcode, [r.rdtype for r in e.authority]) for e in nodata] == [
+        (dns.rcode.NOERROR, [dns.rdatatype.SOA, dns.rdatatype.NSEC])]
+    assert nodata[0].authority[1].name == dns.name.from_text("n101.sel.")
+    # no negative answer without the zone's SOA (RFC 2308 §3); a wildcard expansion needs none
+    bare = ZoneDenials(kept.zone, (), (), kept.records)
+    assert candidates(bare, dns.name.from_text("n1015.sel."), dns.rdatatype.A) == []
+    assert candidates(bare, dns.name.from_text("n101.sel."), dns.rdatatype.AAAA) == []
 
 
 def test_aggressive_nsec3_work_stays_within_the_policy() -> None:
@@ -233,7 +241,7 @@ def test_aggressive_nsec3_work_stays_within_the_policy() -> None:
     from sigchain.core.resolve.aggressive import ZoneDenials, candidates
 
     def kept(*params: tuple[int, str]) -> ZoneDenials:
-        d = ZoneDenials(dns.name.from_text("sel."), (), ())
+        d = ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
         d.add([rrset(f"{i:032d}.sel. 300 NSEC3 1 0 {it} {salt} {'V' * 32} A RRSIG")
                for i, (it, salt) in enumerate(params)])
         return d
@@ -273,7 +281,7 @@ def test_kept_denials_read_while_another_thread_adds_to_them(monkeypatch: pytest
     from sigchain.core.resolve import aggressive
     from sigchain.core.validate.proofs import NsecRecord
 
-    kept = aggressive.ZoneDenials(dns.name.from_text("sel."), (), ())
+    kept = aggressive.ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
     kept.add([rrset("sel. 300 NSEC n0.sel. NS SOA RRSIG NSEC DNSKEY"),
               rrset("n101.sel. 300 NSEC n102.sel. A RRSIG NSEC")])
     covers = NsecRecord.covers_key

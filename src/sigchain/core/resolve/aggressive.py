@@ -110,8 +110,19 @@ def _targets(qname: dns.name.Name, zone: dns.name.Name) -> Iterator[dns.name.Nam
         n = parent
 
 
-def _relevant(d: ZoneDenials, targets: list[dns.name.Name],
-              policy: DnssecPolicy) -> list[tuple[dns.rrset.RRset, dns.rrset.RRset | None, bool]]:
+@dataclass(frozen=True)
+class _Found:
+    """A kept record that bears on a question: which of its `_targets` it matches (the name
+    exists) and which it covers (proves absent), by index."""
+
+    rrset: dns.rrset.RRset
+    sig: dns.rrset.RRset | None
+    nsec3: bool
+    matched: tuple[int, ...]
+    covered: tuple[int, ...]
+
+
+def _relevant(d: ZoneDenials, targets: list[dns.name.Name], policy: DnssecPolicy) -> list[_Found]:
     """The records that match or cover one of `targets` (`_targets` of a question's name: the
     names its denial needs; no signature checked yet: the validator does that); [] when none
     matches or covers the name asked or one of its ancestors below the zone — every proof (NXDOMAIN,
@@ -119,8 +130,7 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name],
     at the cost of its signature checks. NSEC3 records over the policy's iteration limit
     (never a secure proof) are passed over, and [] is the answer once the NSEC3 hashes would
     exceed `max_nsec3_hashes`, as in a validation: records under many parameters cost no
-    more than one question's work (the question is then resolved as usual). The third item
-    of each: whether the record matches the name asked (the one a NODATA proof needs)."""
+    more than one question's work (the question is then resolved as usual)."""
     own = [i for i, t in enumerate(targets) if t.labels[:1] != (b"*",) and (t != d.zone or i == 0)]
     keys = [canonical_key(t) for t in targets]
     out = []
@@ -131,7 +141,8 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name],
     for rrset, sig, records in tuple(d.records.values()):
         for rec in records:
             if isinstance(rec, NsecRecord):
-                hits = [i for i, k in enumerate(keys) if k == rec.owner_key or rec.covers_key(k)]
+                matched = tuple(i for i, k in enumerate(keys) if k == rec.owner_key)
+                covered = tuple(i for i, k in enumerate(keys) if rec.covers_key(k))
             else:
                 if (rec is None or rec.opt_out or rec.algorithm != 1
                         or rec.iterations > policy.max_nsec3_iterations):
@@ -143,12 +154,11 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name],
                         return []
                     hashes[key] = [nsec3hash.kept_digest(t, rec.salt, rec.iterations)
                                    for t in targets]
-                hits = [i for i, h in enumerate(hashes[key]) if h == rec.hash or rec.covers(h)]
-            if hits:
-                needed = needed or any(i in own for i in hits)
-                exact = hits[0] == 0 and (rec.owner_key == keys[0] if isinstance(rec, NsecRecord)
-                                          else rec.hash == hashes[key][0])
-                out.append((rrset, sig, exact))
+                matched = tuple(i for i, h in enumerate(hashes[key]) if h == rec.hash)
+                covered = tuple(i for i, h in enumerate(hashes[key]) if rec.covers(h))
+            if matched or covered:
+                needed = needed or any(i in own for i in (*matched, *covered))
+                out.append(_Found(rrset, sig, not isinstance(rec, NsecRecord), matched, covered))
                 break
     return out if needed else []
 
@@ -157,7 +167,8 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
                policy: DnssecPolicy = DEFAULT_POLICY) -> list[Evidence]:
     """Evidence the kept records could prove for (qname, qtype) — a wildcard expansion
     first, then NXDOMAIN, then NODATA — for the validator to judge; [] when no kept record
-    bears on the name."""
+    bears on the name. Each proof offered first with only the records a server's answer
+    would carry (`_least`), then, for NXDOMAIN, with every record found."""
     if not qname.is_subdomain(d.zone) or qtype in (RdataType.DS, RdataType.RRSIG):
         return []
     targets = list(_targets(qname, d.zone))
@@ -165,31 +176,71 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
     if not found:
         return []
     q = Question(qname, qtype)
-    exact = [f for f in found if f[2]]
+    exact = [f for f in found if 0 in f.matched]
+    # A negative answer carries the zone's SOA (RFC 2308 §3): none is made until one is kept
+    # (as Unbound requires); a wildcard expansion needs none.
     if exact:
         # The name exists: only NODATA can be proven (neither NXDOMAIN nor a wildcard
         # expansion), and the record matching it alone proves it or nothing does (RFC 4035
         # §5.4, RFC 5155 §8.5) — so the answer carries no more than a server's would.
-        return [Evidence(q, dns.rcode.NOERROR, (), (*d.soa, *_proof(exact)), d.chain)]
+        return [Evidence(q, dns.rcode.NOERROR, (), (*d.soa, *_proof(exact)), d.chain)] if d.soa else []
     proof = _proof(found)
     out = []
-    for owner in targets:
+    for w, owner in enumerate(targets):
         source = d.wildcards.get((owner, qtype)) if owner.labels[:1] == (b"*",) else None
         if source is not None:
             answer = (_renamed(source[0], qname), _renamed(source[1], qname))
-            out.append(Evidence(q, dns.rcode.NOERROR, answer, tuple(proof), d.chain))
+            # the name the expansion replaced must be proven absent: qname (NSEC), the
+            # next closer name below the wildcard's parent (NSEC3, RFC 5155 §8.8)
+            least = _least(found, (w - 1 if found[0].nsec3 else 0,))
+            out.append(Evidence(q, dns.rcode.NOERROR, answer, tuple(least or proof), d.chain))
+            break
+    if not d.soa:
+        return out
     authority = (*d.soa, *proof)
-    out = out[:1] + [Evidence(q, dns.rcode.NXDOMAIN, (), authority, d.chain)]
+    least = _least_nxdomain(found)
+    if least is not None and len(least) < len(proof):
+        out.append(Evidence(q, dns.rcode.NXDOMAIN, (), (*d.soa, *least), d.chain))
+    out.append(Evidence(q, dns.rcode.NXDOMAIN, (), authority, d.chain))
     return out + [Evidence(q, dns.rcode.NOERROR, (), authority, d.chain)]  # an empty non-terminal
 
 
-def _proof(found: Sequence[tuple[dns.rrset.RRset, dns.rrset.RRset | None, bool]]) -> list[dns.rrset.RRset]:
-    """The records (each followed by its RRSIG) `_relevant` found."""
+def _least(found: Sequence[_Found], covering: Sequence[int], matching: Sequence[int] = ()) -> list[dns.rrset.RRset]:
+    """The records (with their RRSIGs) covering each target of `covering` and matching each
+    of `matching`, one apiece; [] when one is missing."""
+    picked: list[_Found] = []
+    for want, side in ((matching, "matched"), (covering, "covered")):
+        for i in want:
+            f = next((f for f in found if i in getattr(f, side)), None)
+            if f is None:
+                return []
+            if not any(f is p for p in picked):
+                picked.append(f)
+    return _proof(picked)
+
+
+def _least_nxdomain(found: Sequence[_Found]) -> list[dns.rrset.RRset] | None:
+    """An NSEC3 NXDOMAIN proof as a server gives it (RFC 5155 §7.2.2): the record matching
+    the closest encloser — the nearest ancestor some record matches — the one covering the
+    next closer name, and the one covering the wildcard at the closest encloser. `_targets`
+    lists names as qname, *.parent, parent, …: an ancestor at index c has its wildcard at
+    c - 1 and the next closer name at c - 2. None for NSEC, or when no ancestor is matched."""
+    if not found[0].nsec3:
+        return None
+    matched = sorted({i for f in found for i in f.matched if i % 2 == 0 and i >= 2})
+    if not matched:
+        return None
+    c = matched[0]
+    return _least(found, (c - 2, c - 1), (c,)) or None
+
+
+def _proof(found: Sequence[_Found]) -> list[dns.rrset.RRset]:
+    """The records (each followed by its RRSIG) found."""
     out: list[dns.rrset.RRset] = []
-    for rrset, sig, _ in found:
-        out.append(rrset)
-        if sig is not None:
-            out.append(sig)
+    for f in found:
+        out.append(f.rrset)
+        if f.sig is not None:
+            out.append(f.sig)
     return out
 
 

@@ -396,8 +396,8 @@ class Cache:
         record: records added later do not extend it."""
         key = ("n", zone)
         entry: _Denials | None = self._get(key, now)
+        soa = tuple(r for r in authority if r.name == zone and RdataType.SOA in (r.rdtype, r.covers))
         if entry is None:
-            soa = tuple(r for r in authority if r.name == zone and RdataType.SOA in (r.rdtype, r.covers))
             d = ZoneDenials(zone, soa, tuple(chain))
             d.add(authority)
             d.add_wildcard(answer)
@@ -406,6 +406,10 @@ class Cache:
         else:
             entry.value.add(authority)
             entry.value.add_wildcard(answer)
+            if soa and not entry.value.soa:  # the first was a wildcard answer: no SOA came
+                entry.value.soa = soa
+                entry.ttl = min(entry.ttl, now - entry.stored + min(
+                    entry.value.ttl(), self.limits.max_negative_ttl))
             self._drop(key)
         rrsets = [r for pair in (*entry.value.records.values(), *entry.value.wildcards.values())
                   for r in pair[:2] if r is not None]
