@@ -417,15 +417,17 @@ def nsec3_nodata(records: Sequence[Nsec3Record], qname: dns.name.Name, qtype: in
         ce = chain.closest_encloser(qname)
         if isinstance(ce, Proof):
             return _failed("nodata", f"no NSEC3 matches {qname} and {ce.detail}", ce.code or UNPROVEN)
-        if qtype != RdataType.DS:
-            wildcard = chain.match(wildcard_of(ce.name))
-            if wildcard is not None:
-                reason, code = _nodata_bits(wildcard.types, wildcard_of(ce.name), qtype,
-                                            wildcard.delegation)
-                if reason:
-                    return _failed("nodata", reason, code)
-                return _proven("nodata", f"wildcard NODATA at {wildcard_of(ce.name)}", ce.match.owner,
-                               ce.cover.owner, wildcard.owner, opt_out=ce.cover.opt_out)
+        # §8.7 for DS too (as BIND and Unbound): a name the wildcard would answer has no DS
+        # when the wildcard has none; a signed delegation's own NSEC3 matches it, so no proof
+        # can say it does not exist
+        wildcard = chain.match(wildcard_of(ce.name))
+        if wildcard is not None:
+            reason, code = _nodata_bits(wildcard.types, wildcard_of(ce.name), qtype,
+                                        wildcard.delegation)
+            if reason:
+                return _failed("nodata", reason, code)
+            return _proven("nodata", f"wildcard NODATA at {wildcard_of(ce.name)}", ce.match.owner,
+                           ce.cover.owner, wildcard.owner, opt_out=ce.cover.opt_out)
         if ce.cover.opt_out:
             return _proven("nodata", f"closest provable encloser {ce.name}; {ce.next_closer} is "
                            "covered by an opt-out NSEC3", ce.match.owner, ce.cover.owner, opt_out=True)
