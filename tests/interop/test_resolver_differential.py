@@ -40,7 +40,10 @@ LAB_QUESTIONS = [(f"{label}{zone}", rdtype)
                  for label, rdtype in (("www.", "A"), ("www.", "AAAA"), ("mail.", "A"),
                                        ("nope.", "A"), ("www.", "MX"), ("", "DNSKEY"),
                                        ("", "SOA"), ("x.wild.", "A"), ("web.", "A"),
-                                       ("www.", "ANY"), ("wild.", "ANY"), ("www.", "RRSIG"))] + [
+                                       ("www.", "ANY"), ("wild.", "ANY"), ("www.", "RRSIG"),
+                                       ("nope.", "RRSIG"), ("wild.", "RRSIG"), ("x.wild.", "RRSIG"),
+                                       ("x.wild.", "DS"), ("www.", "MAILB"), ("www.", "TKEY"),
+                                       ("www.", "TYPE200"), ("www.", "TYPE65534"))] + [
     ("test.", "DS"), ("example.test.", "DS"), ("insecure.test.", "DS"), (".", "NS"),
     ("nope.", "A"), ("nope.test.", "A")]
 NET_QUESTIONS = [(c.qname, c.qtype) for c in TRACE_CASES] + [

@@ -351,14 +351,10 @@ class ResolverService:
         if entry is None:
             forwarders = self.forwarders(qname)
             question = Question(qname, qtype)
-            # RRSIG records: no signature covers them, so they are given unvalidated, never
-            # with AD (as Unbound); nor is a chain fetched for them
-            unchecked = negative or qtype == RdataType.RRSIG
-            insecure = None if unchecked else self._insecure_zone(qname, qtype, anchors, now)
+            insecure = None if negative else self._insecure_zone(qname, qtype, anchors, now)
             # below a zone proven insecure, no chain is fetched or checked (no anchor above)
             fetched = yield from self.upstream.resolving(
-                question, set() if insecure or qtype == RdataType.RRSIG else {r.name for r in anchors},
-                now, forwarders)
+                question, set() if insecure else {r.name for r in anchors}, now, forwarders)
             outcome = fetched.outcome
             if insecure is not None and not isinstance(outcome, Failed) and not _within(
                     outcome.evidence, insecure):  # a CNAME out of the zone: validate it all
@@ -373,7 +369,9 @@ class ResolverService:
                     dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
                 if entry.status is None:
                     log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
-            elif unchecked:
+            elif negative or (qtype == RdataType.RRSIG and outcome.evidence.answer):
+                # RRSIG records: no signature covers them, so they are given unvalidated,
+                # never with AD (as Unbound); their absence is proven as any other's
                 entry = self.keeper.unvalidated(outcome.evidence, now)
             elif insecure is not None:
                 with self.lock:

@@ -32,6 +32,12 @@ from sigchain.core.validate.verdict import Status
 _TRANSFERS = (RdataType.AXFR, RdataType.IXFR)
 
 
+def meta_type(qtype: int) -> bool:
+    """A type no question may ask for (RFC 6895 §3.1: OPT, TKEY, TSIG, MAILA, MAILB and the
+    range 128-248 kept for meta-types): FORMERR, never asked upstream (as Unbound)."""
+    return 128 <= qtype <= 254 and qtype not in (RdataType.ANY, *_TRANSFERS) or qtype == RdataType.OPT
+
+
 @dataclass(frozen=True)
 class ClientQuery:
     """A client's query as the resolver needs it: read from the wire for a plain query (see
@@ -109,7 +115,7 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
     if plain is not None and (plain[1] is None or wire[-2:] == b"\0\0"):  # no EDNS options
         question_end, opt_at = plain
         qtype, qclass = struct.unpack_from("!HH", wire, question_end - 4)
-        if qclass == dns.rdataclass.IN and qtype not in _TRANSFERS:
+        if qclass == dns.rdataclass.IN and qtype not in _TRANSFERS and not meta_type(qtype):
             labels, _ = read_name(wire, 12, question_end)
             try:
                 qname = name_of(labels)
@@ -133,6 +139,8 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
     if len(m.question) != 1:
         raise Unanswerable(error(m, dns.rcode.FORMERR))
     q = m.question[0]
+    if meta_type(q.rdtype):
+        raise Unanswerable(error(m, dns.rcode.FORMERR))
     if q.rdclass != dns.rdataclass.IN or q.rdtype in _TRANSFERS:
         about = CHAOS_NAMES.get(q.name) if q.rdclass == dns.rdataclass.CH and q.rdtype in (
             RdataType.TXT, RdataType.ANY) else None
