@@ -44,7 +44,7 @@ LAB_QUESTIONS = [(f"{label}{zone}", rdtype)
                                        ("nope.", "RRSIG"), ("wild.", "RRSIG"), ("x.wild.", "RRSIG"),
                                        ("x.wild.", "DS"), ("www.", "MAILB"), ("www.", "TKEY"),
                                        ("www.", "TYPE200"), ("www.", "TYPE65534"))] + [
-    ("test.", "DS"), ("example.test.", "DS"), ("insecure.test.", "DS"), (".", "NS"),
+    ("test.", "DS"), ("example.test.", "DS"), ("insecure.test.", "DS"), (".", "NS"), (".", "DS"),
     ("nope.", "A"), ("nope.test.", "A")]
 NET_QUESTIONS = [(c.qname, c.qtype) for c in TRACE_CASES] + [
     ("www.old.sc.test.", "ANY"), ("old.sc.test.", "DNAME"), ("x.old.sc.test.", "MX")]

@@ -72,7 +72,7 @@ class TrustChain(SignatureChecks):
         """The zone that holds (owner, rdtype): the deepest zone of the evidence or the anchors
         that encloses the owner (strictly, for DS: RFC 4035 §2.4) — or, when no RRSIG names
         that zone, the deepest signer below it, a zone the evidence may have missed."""
-        strict = rdtype == RdataType.DS
+        strict = rdtype == RdataType.DS and owner != dns.name.root  # the root's own: no parent
 
         def encloses(zone: dns.name.Name) -> bool:
             return owner.is_subdomain(zone) and not (strict and zone == owner)
