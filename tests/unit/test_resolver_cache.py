@@ -7,6 +7,7 @@ import dns.edns
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
@@ -206,6 +207,29 @@ def test_anything_unusual_takes_the_full_parser(make) -> None:
     assert plain_question(make().to_wire()) is None
     wire = dns.message.make_query("a.example.", "A").to_wire()
     assert plain_question(wire[:-2]) is None and plain_question(wire + b"\x00") is None
+
+
+def _query(rdtype: str = "A", opcode: str = "QUERY", flags: int = 0) -> bytes:
+    q = dns.message.make_query("a.example.", rdtype)
+    q.set_opcode(dns.opcode.from_text(opcode))
+    q.flags |= flags
+    return q.to_wire()
+
+
+@pytest.mark.parametrize("wire,rcode", [
+    (_query("MAILB"), dns.rcode.FORMERR), (_query("TKEY"), dns.rcode.FORMERR),
+    (_query("TYPE200"), dns.rcode.FORMERR), (_query("AXFR"), dns.rcode.REFUSED),
+    (_query(flags=dns.flags.TC), dns.rcode.FORMERR),  # a query is never truncated
+    (_query(opcode="NOTIFY"), dns.rcode.REFUSED), (_query("SOA", opcode="UPDATE"), dns.rcode.NOTIMP),
+], ids=["MAILB", "TKEY", "TYPE200", "AXFR", "TC", "NOTIFY", "UPDATE"])
+def test_queries_a_resolver_does_not_resolve(wire: bytes, rcode: int) -> None:
+    """As Unbound: meta-types and a truncated query are malformed, transfers and NOTIFY
+    refused, other opcodes not implemented — none is asked upstream."""
+    from sigchain.core.resolve.respond import Unanswerable, read_query
+    with pytest.raises(Unanswerable) as out:
+        read_query(wire, False)
+    assert out.value.wire is not None and out.value.rcode == rcode
+    assert read_query(_query("TYPE65534"), False).qtype == 65534  # an unknown type is data
 
 
 def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name() -> None:

@@ -17,7 +17,7 @@ def plain_question(wire: bytes) -> tuple[int, int | None] | None:
     """For a standard query with one uncompressed question and at most an EDNS version 0 OPT
     record: (where the question ends, where the OPT record starts or None);
     None for anything else (the full parser handles it)."""
-    if len(wire) < 17 or wire[2] & 0xF8:  # QR set, or an opcode other than QUERY
+    if len(wire) < 17 or wire[2] & 0xFA:  # QR or TC set, or an opcode other than QUERY
         return None
     qd, an, ns, ar = _COUNTS.unpack_from(wire, 4)
     if qd != 1 or an or ns or ar > 1:

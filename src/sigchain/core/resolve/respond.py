@@ -134,9 +134,11 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
         raise Unanswerable(None)  # never answer a response (reflection loops)
     if m.edns > 0:  # RFC 6891 §6.1.3: a version we do not implement (as BIND and Unbound)
         raise Unanswerable(error(m, dns.rcode.BADVERS), dns.rcode.BADVERS)
+    if m.opcode() == dns.opcode.NOTIFY:  # for no zone of ours (as Unbound)
+        raise Unanswerable(error(m, dns.rcode.REFUSED))
     if m.opcode() != dns.opcode.QUERY:
         raise Unanswerable(error(m, dns.rcode.NOTIMP))
-    if len(m.question) != 1:
+    if len(m.question) != 1 or m.flags & dns.flags.TC:  # a query is never truncated (Unbound)
         raise Unanswerable(error(m, dns.rcode.FORMERR))
     q = m.question[0]
     if meta_type(q.rdtype):
