@@ -170,6 +170,8 @@ def _loop(sockets: Sequence[tuple[int, Handler]], parent: int,
         elif not exact:
             exact = {fd: getattr(h, "exact_cache", lambda: None)() for fd, (_, h) in socks.items()}
         ready = poller.poll(POLL_MS)
+        if _stop_asked:  # asked as a batch ended (its last check passed): stop now
+            raise _Stopped
         if os.getppid() != parent:  # busy or idle: a worker never outlives the main process
             return
         if channel is not None and any(fd == chan for fd, _ in ready):
