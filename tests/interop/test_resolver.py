@@ -233,6 +233,19 @@ def test_chaos_txt_names_the_server_to_allowed_clients_only(resolver) -> None:
     assert chaos("id.server", source="127.56.0.1").rcode() == dns.rcode.REFUSED  # never allowed
 
 
+def test_class_any_is_answered_from_in(resolver) -> None:
+    """A question of class ANY gets the IN data (validated: AD with DO), its question echoed
+    as asked, as Unbound; other classes but CH's server names are refused."""
+    for rdclass, rcode in (("ANY", dns.rcode.NOERROR), ("HS", dns.rcode.REFUSED)):
+        q = dns.message.make_query("www.example.test", "A", rdclass=rdclass, use_edns=0,
+                                   want_dnssec=True)
+        m = dns.query.udp(q, RESOLVER, timeout=5)
+        assert m.rcode() == rcode and m.question == q.question
+        if rcode == dns.rcode.NOERROR:
+            assert m.flags & dns.flags.AD and m.answer[0].rdclass == dns.rdataclass.IN
+            assert {r.rdtype for r in m.answer} == {dns.rdatatype.A, dns.rdatatype.RRSIG}
+
+
 def test_edns_versions_and_malformed_opt_records(resolver) -> None:
     """RFC 6891: a query of an EDNS version above 0 gets BADVERS, in an OPT record of the
     version we do (§6.1.3: as BIND and Unbound), and is counted under that RCODE; one with
@@ -363,6 +376,22 @@ def test_a_response_truncated_for_one_client_is_not_given_to_another(
         assert bool(m.flags & dns.flags.TC) == (payload == 512 and not tcp), (payload, tcp)
         if not m.flags & dns.flags.TC:
             assert m.authority == whole.authority, (payload, tcp)
+
+
+def test_each_client_gets_its_own_question_back(service: ResolverService) -> None:
+    """Answers rendered once per second are shared by the clients asking the same question
+    — but each response carries the question as that client asked it (its case: 0x20
+    forwarders check it; its class: stubs drop a response to another question)."""
+    asked = [("www.example.test", "IN"), ("www.example.test", "ANY"), ("WwW.ExAmPlE.tEsT", "IN"),
+             ("www.example.test", "IN"), ("WWW.EXAMPLE.TEST", "ANY")]
+    for qid, (name, rdclass) in enumerate(asked * 2, 1):  # the second round from the fast path
+        q = dns.message.make_query(name, "A", rdclass=rdclass, use_edns=0, want_dnssec=True)
+        q.id = qid
+        got = service.handle(q.to_wire(), False, "127.0.0.1")
+        got = got if isinstance(got, bytes) else got.result(10)  # type: ignore[union-attr]
+        m = dns.message.from_wire(got)
+        assert q.is_response(m) and m.question[0].name.to_text() == name + ".", (name, rdclass, m.question)
+        assert m.rcode() == dns.rcode.NOERROR and m.answer
 
 
 def test_clients_asking_the_same_new_question_share_one_resolution(service: ResolverService) -> None:

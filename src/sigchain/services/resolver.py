@@ -243,15 +243,18 @@ class ResolverService:
         return out
 
     def _render(self, q: ClientQuery, entry: Answer, now: int, fast: bool = True) -> bytes:
-        """The response wire, pre-rendered per (flags the client set, size limit) and
-        second; kept for the fast path under the query's bytes when it is a plain UDP query,
-        not truncated (the same bytes may come over TCP), and `fast` (with the lock held)."""
+        """The response wire, pre-rendered per (flags the client set) and second when it is
+        not truncated (one truncated for a small UDP buffer is no answer over TCP: made for
+        each such client); kept for the fast path under the query's bytes when it is a plain
+        UDP query, and `fast` (with the lock held)."""
         key = q.render_key()
         kept = entry.wire.get(key)
-        if kept is None or kept[0] != now:
-            kept = (now, render(q, entry, now))
-            entry.wire[key] = kept
-        wire = kept[1]
+        if kept is None or kept[0] != now or len(kept[1]) > q.limit:
+            wire = render(q, entry, now)
+            if not wire[2] & TC_BYTE:
+                entry.wire[key] = (now, wire)
+        else:
+            wire = q.with_question(kept[1])
         if fast and not q.tcp and not wire[2] & TC_BYTE and plain_question(q.wire) is not None:
             if len(self._exact) > MAX_FAST:
                 self._exact.clear()

@@ -30,6 +30,9 @@ from sigchain.core.resolve.replywire import name_of, read_name
 from sigchain.core.validate.verdict import Status
 
 _TRANSFERS = (RdataType.AXFR, RdataType.IXFR)
+# Resolved: IN, and class ANY as IN (the only class there is data of; as Unbound), the
+# question echoed as asked.
+_CLASSES = (dns.rdataclass.IN, dns.rdataclass.ANY)
 
 
 def meta_type(qtype: int) -> bool:
@@ -81,10 +84,18 @@ class ClientQuery:
             return PLAIN_UDP
         return max(PLAIN_UDP, min(self.payload, EDNS_PAYLOAD))
 
-    def render_key(self) -> tuple[bool, bool, bool, bool, bool, int]:
-        """What the response depends on besides the answer and the ID (the size limit too:
-        one truncated for a UDP client is no answer for a TCP one)."""
-        return (self.do, self.cd, self.ad, self.rd, self.edns, self.limit)
+    def render_key(self) -> tuple[bool, bool, bool, bool, bool]:
+        """What the response depends on besides the answer, the ID, the question as asked
+        (its case, its class: patched in, `with_question`) and the size limit (only an
+        untruncated response is shared)."""
+        return (self.do, self.cd, self.ad, self.rd, self.edns)
+
+    def with_question(self, wire: bytes) -> bytes:
+        """`wire`, rendered for a question that differs from this one in case or class
+        only, with this one's question (same length, at offset 12; the names compressed
+        against it point to it)."""
+        end = 12 + len(self.question)
+        return wire if wire[12:end] == self.question else wire[:12] + self.question + wire[end:]
 
 
 class Unanswerable(Exception):
@@ -115,7 +126,7 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
     if plain is not None and (plain[1] is None or wire[-2:] == b"\0\0"):  # no EDNS options
         question_end, opt_at = plain
         qtype, qclass = struct.unpack_from("!HH", wire, question_end - 4)
-        if qclass == dns.rdataclass.IN and qtype not in _TRANSFERS and not meta_type(qtype):
+        if qclass in _CLASSES and qtype not in _TRANSFERS and not meta_type(qtype):
             labels, _ = read_name(wire, 12, question_end)
             try:
                 qname = name_of(labels)
@@ -143,7 +154,7 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
     q = m.question[0]
     if meta_type(q.rdtype):
         raise Unanswerable(error(m, dns.rcode.FORMERR))
-    if q.rdclass != dns.rdataclass.IN or q.rdtype in _TRANSFERS:
+    if q.rdclass not in _CLASSES or q.rdtype in _TRANSFERS:
         about = CHAOS_NAMES.get(q.name) if q.rdclass == dns.rdataclass.CH and q.rdtype in (
             RdataType.TXT, RdataType.ANY) else None
         raise Unanswerable(error(m, dns.rcode.REFUSED), chaos=(m, about) if about else None)
