@@ -255,6 +255,38 @@ def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name(
     assert candidates(bare, dns.name.from_text("n101.sel."), dns.rdatatype.AAAA) == []
 
 
+def test_aggressive_nsec3_nxdomain_offers_a_servers_proof_first() -> None:
+    """For a.b.sel. under kept NSEC3 records matching sel. and covering b.sel., *.sel. and
+    a.b.sel.: the NXDOMAIN proof a server gives (RFC 5155 §7.2.2: closest encloser sel.
+    matched, next closer b.sel. and wildcard *.sel. covered) is offered first; then every
+    record found, a.b.sel.'s cover too."""
+    import base64
+
+    from sigchain.core.resolve.aggressive import ZoneDenials, candidates
+    from sigchain.core.zone.nsec3hash import kept_digest
+
+    def hashed(text: str) -> int:
+        return int.from_bytes(kept_digest(dns.name.from_text(text), b"", 0), "big")
+
+    def owner(h: int) -> str:
+        return base64.b32encode(h.to_bytes(20, "big")).decode().translate(
+            str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHIJKLMNOPQRSTUV"))
+
+    def nsec3(first: int, after: int) -> dns.rrset.RRset:
+        return rrset(f"{owner(first)}.sel. 300 NSEC3 1 0 0 - {owner(after)} A RRSIG")
+
+    apex, b, wild, ab = (hashed(n) for n in ("sel.", "b.sel.", "*.sel.", "a.b.sel."))
+    match, cover_b, cover_wild, cover_ab = (nsec3(apex, apex + 1), nsec3(b - 1, b + 1),
+                                           nsec3(wild - 1, wild + 1), nsec3(ab - 1, ab + 1))
+    kept = ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
+    kept.add([cover_ab, cover_wild, match, cover_b])
+    found = candidates(kept, dns.name.from_text("a.b.sel."), dns.rdatatype.A)
+    assert [e.rcode for e in found] == [dns.rcode.NXDOMAIN, dns.rcode.NXDOMAIN, dns.rcode.NOERROR]
+    assert list(found[0].authority) == [*SEL_SOA, match, cover_b, cover_wild]
+    assert {r.name for r in found[1].authority[1:]} == {
+        r.name for r in (match, cover_b, cover_wild, cover_ab)}
+
+
 def test_aggressive_nsec3_work_stays_within_the_policy() -> None:
     """RFC 8198 candidates from kept NSEC3 records: none from a record over the iteration
     limit (never a secure proof), and none once the hashes of several parameter sets would
