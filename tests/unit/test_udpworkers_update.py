@@ -6,8 +6,10 @@ datagram it holds before it stops. Real forked workers on loopback sockets."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -18,8 +20,13 @@ from sigchain.edge.udpworkers import UdpWorkers
 STATE = {"answer": b"v1"}  # what the handler answers (each process its own copy)
 
 
+# Made by the worker as it starts on a b"...slow" query: it holds that datagram from then on.
+HOLDING = os.path.join(tempfile.gettempdir(), f"udpworker-holding-{os.getpid()}")
+
+
 def handler(wire: bytes, tcp: bool, client: str) -> bytes:
     if wire.endswith(b"slow"):
+        open(HOLDING, "w").close()
         time.sleep(SLOW)
     return STATE["answer"]
 
@@ -88,10 +95,16 @@ def test_a_worker_replaced_mid_query_answers_the_datagram_it_holds(
     workers, where = served
     sock = socket.socket(fileno=socket.dup(workers._sockets[0][0]))  # the served socket
     [old] = workers.current
+    if os.path.exists(HOLDING):
+        os.unlink(HOLDING)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
         c.settimeout(2 + SLOW)
         c.sendto(b"\x00\x02slow", where)
-        time.sleep(SLOW / 4)  # the old worker holds it now
+        deadline = time.monotonic() + 5
+        while not os.path.exists(HOLDING):  # the old worker holds it now
+            assert time.monotonic() < deadline, "the worker did not take the query"
+            time.sleep(0.01)
+        os.unlink(HOLDING)
         STATE["answer"] = b"v2"
         workers.start([(sock, handler)])
         assert c.recv(512) == b"v1"  # not lost: answered by the process that took it
@@ -105,7 +118,7 @@ def test_a_worker_replaced_mid_query_answers_the_datagram_it_holds(
     workers.start([(sock, handler)])  # an idle worker: it stops within a poll
     start = time.monotonic()
     while new in workers.leaving:
-        assert time.monotonic() - start < 1.0, "the idle worker did not stop at once"
+        assert time.monotonic() - start < 2.0, "the idle worker did not stop at once"
         workers.reap()
         time.sleep(0.01)
     sock.close()
