@@ -7,6 +7,7 @@ import logging
 import click
 
 from sigchain.cli.common import handle_errors
+from sigchain.services import resolverrun
 from sigchain.services.resolver import ResolverService
 from sigchain.services.resolverconfig import (
     DEFAULT_ANCHOR_STATE,
@@ -71,4 +72,4 @@ def resolver(config_path: str | None, listens: tuple[str, ...], anchor: str | No
                           anchor_state=anchor_state, negative=negative)
 
     service = ResolverService(config(), reread=config)
-    service.serve()
+    resolverrun.serve(service)

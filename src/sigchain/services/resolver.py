@@ -5,18 +5,16 @@ thread: its own event loop runs many iterative resolutions at once (services.res
 their upstream queries are waited on by the loop, not by a blocked thread), and the core
 validator judges each as its replies are in. So cached answers never wait behind resolution
 and validation beyond the interpreter's switch interval, as with one thread per resolution,
-without the cost of handing the interpreter between dozens of threads. SIGHUP re-reads the
-config; SIGTERM/SIGINT stop it."""
+without the cost of handing the interpreter between dozens of threads. `reload` re-reads the
+config (on SIGHUP: services.resolverrun runs the service in the foreground)."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import dataclasses
-import gc
 import ipaddress
 import logging
-import signal
 import socket
 import threading
 from collections import Counter
@@ -59,9 +57,7 @@ from sigchain.core.validate.validator import validate
 from sigchain.core.validate.verdict import Evidence, Kind, Question, Status
 from sigchain.core.zone.sharedname import share
 from sigchain.edge import transport
-from sigchain.edge.server import Listeners
 from sigchain.errors import SigchainError
-from sigchain.services import resolverworkers
 from sigchain.services.resolveranchors import AnchorKeeper, load_anchors
 from sigchain.services.resolverconfig import ResolverConfig, load_config
 from sigchain.services.resolvermetrics import ResolverMetrics
@@ -74,10 +70,6 @@ UPKEEP_THREADS = 2  # for the anchors' upkeep (RFC 5011 refreshes, negative trus
 VERIFIED = 20_000  # signatures remembered as verified (by rdata objects: see core.validate.memo)
 MAX_FAST = 20_000  # rendered responses (≤ 1232 bytes each: ≤ ~25 MB) and client ACL results kept
 TC_BYTE = 0x02  # TC in the header's third byte
-# Allocations between collections of the youngest generation (CPython's default: 700). A cold
-# name makes thousands of short-lived objects, few of them in cycles: collecting every 700
-# cost 10-20% of the CPU of a cold name (bench/README). Cycles are still collected.
-GC_YOUNG = 20_000
 _NEGATIVE = (Kind.NXDOMAIN, Kind.NODATA)
 _MISSING = (9, 10, 12)  # EDE codes of records that are absent: a stripping upstream's mark
 
@@ -512,7 +504,7 @@ class ResolverService:
             self._exact.clear()
             self.generation += 1
 
-    # -- running ---------------------------------------------------------------------------------
+    # -- the config ------------------------------------------------------------------------------
 
     def reload(self) -> None:
         if self.config.source is None:
@@ -529,73 +521,6 @@ class ResolverService:
             log.error("SIGHUP: config not re-read, the old one stays: %s", exc)
             return
         log.info("SIGHUP: config %s re-read; cache flushed", self.config.source)
-
-    async def run(self, reuse_port: bool = False, children: tuple[int, ...] = (),
-                  parent: int | None = None) -> None:
-        """Answer until SIGTERM/SIGINT. `children`: worker processes answering on the same
-        addresses (SO_REUSEPORT), sent on each SIGHUP; this process alone serves metrics.
-        `parent`: (a worker) the main process, whose end ends this one too."""
-        loop = asyncio.get_running_loop()
-        gc.freeze()  # what start-up made (modules, config, anchors) is not scanned again
-        gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
-        self.metrics.worker(self.worker)
-        listeners = Listeners(self.handle, reuse_port=reuse_port)
-        await listeners.start(list(self.config.listens))
-        if self.config.metrics is not None and not self.worker:
-            try:
-                self.metrics.serve(self.config.metrics)
-            except BaseException:
-                await listeners.close()
-                raise
-        stop = asyncio.Event()
-        upkeep = [asyncio.ensure_future(self.keeper.run(stop, self.pool))]
-
-        def hup() -> None:
-            keeper = self.keeper
-            self.reload()
-            if self.keeper is not keeper:  # the re-read config's anchors and NTAs: its keeper's
-                upkeep[0].cancel()
-                upkeep[0] = asyncio.ensure_future(self.keeper.run(stop, self.pool))
-            for pid in children:
-                resolverworkers.signal_quietly(pid, signal.SIGHUP)
-
-        handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: hup}
-        for sig, act in handlers.items():
-            loop.add_signal_handler(sig, act)
-        watch = asyncio.ensure_future(resolverworkers.orphaned(parent, stop)) if parent is not None else None
-        counts = self.counts_in_from_workers
-        if counts is not None:
-            loop.add_reader(counts.fileno(), self.metrics.receive, counts)
-        relay = asyncio.ensure_future(resolverworkers.relay_counts(self.metrics, stop)) if self.worker else None
-        who = f" (worker {self.worker})" if self.worker else ""
-        log.info("ready%s: resolving on %s", who, ", ".join(map(str, self.config.listens)))
-        try:
-            await stop.wait()
-        finally:
-            log.info("stopping%s", who)
-            for sig in handlers:
-                loop.remove_signal_handler(sig)
-            upkeep[0].cancel()
-            if watch is not None:
-                watch.cancel()
-            if relay is not None:
-                relay.cancel()
-                self.metrics.flush()
-            if counts is not None:
-                loop.remove_reader(counts.fileno())
-                self.metrics.receive(counts)
-            await listeners.close()
-            self.metrics.close()
-            self.close()
-
-    def serve(self) -> None:
-        """Run in the foreground. With `workers` > 1, the other worker processes are forked
-        first, each with its own sockets on the same addresses and its own cache; they stop
-        with this one."""
-        if self.config.workers <= 1:
-            asyncio.run(self.run())
-            return
-        resolverworkers.serve(self)
 
 
 def _within(ev: Evidence, zone: dns.name.Name) -> bool:
