@@ -162,15 +162,14 @@ class ResolverService:
         try:
             q = read_query(wire, tcp)
         except Unanswerable as bad:
-            # outside --allow: REFUSED whatever else is wrong with the query (as Unbound)
-            reply = bad.wire if allowed else bare(wire, dns.rcode.REFUSED)
-            if allowed and bad.chaos is not None and self._about[bad.chaos[1]]:
-                self.metrics.loop.other(dns.rcode.NOERROR)
-                return chaos_reply(bad.chaos[0], self._about[bad.chaos[1]])
-            if reply is not None:
-                self.metrics.loop.other(bad.rcode if allowed and bad.rcode is not None
-                                        else dns.rcode.REFUSED)
-            return reply
+            out = bad
+            if not allowed:  # REFUSED whatever else is wrong with the query (as Unbound)
+                out = Unanswerable(bare(wire, dns.rcode.REFUSED))
+            elif bad.chaos is not None and self._about[bad.chaos[1]]:
+                out = Unanswerable(chaos_reply(bad.chaos[0], self._about[bad.chaos[1]]))
+            if out.rcode is not None:  # the response's (None: none is sent)
+                self.metrics.loop.other(out.rcode)
+            return out.wire
         if not allowed:
             self.metrics.loop.other(dns.rcode.REFUSED)
             return error(q.message, dns.rcode.REFUSED,

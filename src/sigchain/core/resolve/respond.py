@@ -38,7 +38,7 @@ _CLASSES = (dns.rdataclass.IN, dns.rdataclass.ANY)
 def meta_type(qtype: int) -> bool:
     """A type no question may ask for (RFC 6895 §3.1: OPT, TKEY, TSIG, MAILA, MAILB and the
     range 128-248 kept for meta-types): FORMERR, never asked upstream (as Unbound)."""
-    return 128 <= qtype <= 254 and qtype not in (RdataType.ANY, *_TRANSFERS) or qtype == RdataType.OPT
+    return 128 <= qtype <= 254 and qtype not in _TRANSFERS or qtype == RdataType.OPT
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
     try:
         m = dns.message.from_wire(wire)
     except (dns.exception.DNSException, ValueError, EOFError):  # and an OPT record misplaced
-        raise Unanswerable(_formerr(wire)) from None  # or twice (RFC 6891 §6.1.1: FORMERR)
+        raise Unanswerable(bare(wire, dns.rcode.FORMERR)) from None  # or twice (RFC 6891 §6.1.1)
     if m.flags & dns.flags.QR:
         raise Unanswerable(None)  # never answer a response (reflection loops)
     if m.edns > 0:  # RFC 6891 §6.1.3: a version we do not implement (as BIND and Unbound)
@@ -160,11 +160,6 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
         raise Unanswerable(error(m, dns.rcode.REFUSED), chaos=(m, about) if about else None)
     question = q.name.to_wire() + struct.pack("!HH", q.rdtype, q.rdclass)
     return ClientQuery(wire, q.name, q.rdtype, tcp, question, m.edns >= 0, m.ednsflags, m.payload)
-
-
-def _formerr(wire: bytes) -> bytes | None:
-    """FORMERR echoing the ID of a message too broken to parse (if it has a header)."""
-    return bare(wire, dns.rcode.FORMERR)
 
 
 def bare(wire: bytes, rcode: int) -> bytes | None:
