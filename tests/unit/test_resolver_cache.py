@@ -255,6 +255,27 @@ def test_aggressive_nsec_offers_a_proof_only_when_a_kept_record_covers_the_name(
     assert candidates(bare, dns.name.from_text("n101.sel."), dns.rdatatype.AAAA) == []
 
 
+def test_aggressive_nsec_nxdomain_offers_a_servers_proof_first() -> None:
+    """For a.c.sel. under a kept NSEC at c.sel. (next d.sel.), which covers both a.c.sel. and
+    the wildcard *.c.sel. at the closest encloser c.sel.: that one record is the NXDOMAIN
+    proof a server gives (RFC 4035 §3.1.3.2) and is offered first; the apex NSEC, which
+    bears on sel. and *.sel. only, comes with the fallback proof of every record found."""
+    from sigchain.core.resolve.aggressive import ZoneDenials, candidates
+
+    apex = rrset("sel. 300 NSEC a.sel. NS SOA RRSIG NSEC DNSKEY")
+    c = rrset("c.sel. 300 NSEC d.sel. A RRSIG NSEC")
+    kept = ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
+    kept.add([apex, c])
+    found = candidates(kept, dns.name.from_text("a.c.sel."), dns.rdatatype.A)
+    assert [e.rcode for e in found] == [dns.rcode.NXDOMAIN, dns.rcode.NXDOMAIN, dns.rcode.NOERROR]
+    assert list(found[0].authority) == [*SEL_SOA, c]
+    assert {r.name for r in found[1].authority[len(SEL_SOA):]} == {apex.name, c.name}
+    # cc.sel.'s closest encloser is the apex: *.sel.'s cover is needed too (no shorter proof)
+    found = candidates(kept, dns.name.from_text("cc.sel."), dns.rdatatype.A)
+    assert [e.rcode for e in found] == [dns.rcode.NXDOMAIN, dns.rcode.NOERROR]
+    assert {r.name for r in found[0].authority[len(SEL_SOA):]} == {apex.name, c.name}
+
+
 def test_aggressive_nsec3_nxdomain_offers_a_servers_proof_first() -> None:
     """For a.b.sel. under kept NSEC3 records matching sel. and covering b.sel., *.sel. and
     a.b.sel.: the NXDOMAIN proof a server gives (RFC 5155 §7.2.2: closest encloser sel.

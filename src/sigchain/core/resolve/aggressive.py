@@ -14,7 +14,13 @@ import dns.rrset
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
-from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, canonical_key, parsed
+from sigchain.core.validate.proofs import (
+    Nsec3Record,
+    NsecRecord,
+    canonical_key,
+    nsec_closest_encloser,
+    parsed,
+)
 from sigchain.core.validate.verdict import Evidence, Link, Question, ZoneCut
 from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.sharedname import shared
@@ -117,9 +123,13 @@ class _Found:
 
     rrset: dns.rrset.RRset
     sig: dns.rrset.RRset | None
-    nsec3: bool
+    record: NsecRecord | Nsec3Record
     matched: tuple[int, ...]
     covered: tuple[int, ...]
+
+    @property
+    def nsec3(self) -> bool:
+        return isinstance(self.record, Nsec3Record)
 
 
 def _relevant(d: ZoneDenials, targets: list[dns.name.Name], policy: DnssecPolicy) -> list[_Found]:
@@ -158,7 +168,7 @@ def _relevant(d: ZoneDenials, targets: list[dns.name.Name], policy: DnssecPolicy
                 covered = tuple(i for i, h in enumerate(hashes[key]) if rec.covers(h))
             if matched or covered:
                 needed = needed or any(i in own for i in (*matched, *covered))
-                out.append(_Found(rrset, sig, not isinstance(rec, NsecRecord), matched, covered))
+                out.append(_Found(rrset, sig, rec, matched, covered))
                 break
     return out if needed else []
 
@@ -198,7 +208,7 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
     if not d.soa:
         return out
     authority = (*d.soa, *proof)
-    least = _least_nxdomain(found)
+    least = _least_nxdomain(found, qname)
     if least is not None and len(least) < len(proof):
         out.append(Evidence(q, dns.rcode.NXDOMAIN, (), (*d.soa, *least), d.chain))
     out.append(Evidence(q, dns.rcode.NXDOMAIN, (), authority, d.chain))
@@ -219,14 +229,22 @@ def _least(found: Sequence[_Found], covering: Sequence[int], matching: Sequence[
     return _proof(picked)
 
 
-def _least_nxdomain(found: Sequence[_Found]) -> list[dns.rrset.RRset] | None:
-    """An NSEC3 NXDOMAIN proof as a server gives it (RFC 5155 §7.2.2): the record matching
-    the closest encloser — the nearest ancestor some record matches — the one covering the
-    next closer name, and the one covering the wildcard at the closest encloser. `_targets`
-    lists names as qname, *.parent, parent, …: an ancestor at index c has its wildcard at
-    c - 1 and the next closer name at c - 2. None for NSEC, or when no ancestor is matched."""
+def _least_nxdomain(found: Sequence[_Found], qname: dns.name.Name) -> list[dns.rrset.RRset] | None:
+    """An NXDOMAIN proof as a server gives it: for NSEC (RFC 4035 §3.1.3.2) the record covering
+    qname and the one covering the wildcard at the closest encloser that record implies (as
+    the validator derives it); for NSEC3 (RFC 5155 §7.2.2) the record matching the closest
+    encloser — the nearest ancestor some record matches — the one covering the next closer
+    name, and the one covering the wildcard at the closest encloser. `_targets` lists names as
+    qname, *.parent, parent, …: an ancestor at index c has its wildcard at c - 1 and the next
+    closer name at c - 2. None when no such proof is found among the records."""
     if not found[0].nsec3:
-        return None
+        cover = next((f.record for f in found if 0 in f.covered), None)
+        if not isinstance(cover, NsecRecord):
+            return None
+        c = 2 * (len(qname) - len(nsec_closest_encloser(qname, cover)))
+        if c < 2:  # qname itself an empty non-terminal: no NXDOMAIN
+            return None
+        return _least(found, (0, c - 1)) or None
     matched = sorted({i for f in found for i in f.matched if i % 2 == 0 and i >= 2})
     if not matched:
         return None

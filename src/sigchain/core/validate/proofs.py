@@ -165,7 +165,7 @@ def _nsec_cover(records: Sequence[NsecRecord],
     return None, f"no NSEC record covers {name}", UNPROVEN
 
 
-def _nsec_closest_encloser(qname: dns.name.Name, cover: NsecRecord) -> dns.name.Name:
+def nsec_closest_encloser(qname: dns.name.Name, cover: NsecRecord) -> dns.name.Name:
     """The longest ancestor of qname shared with the covering record's owner or next name."""
     common = max(qname.fullcompare(cover.owner)[2], qname.fullcompare(cover.next)[2])
     return shared(qname.labels[len(qname.labels) - common:])  # qname.split(common)[1], shared
@@ -185,7 +185,7 @@ def nsec_nodata(records: Sequence[NsecRecord], qname: dns.name.Name, qtype: int)
     if _is_below(cover.next, qname):
         return _proven("nodata", f"{qname} is an empty non-terminal ({cover.next} is below it)",
                        cover.owner)
-    ce = _nsec_closest_encloser(qname, cover)
+    ce = nsec_closest_encloser(qname, cover)
     wildcard = _nsec_match(records, wildcard_of(ce))
     if wildcard is None:
         return _failed("nodata", f"{qname} does not exist (the NSEC at {cover.owner} covers it) "
@@ -206,7 +206,7 @@ def nsec_nxdomain(records: Sequence[NsecRecord], qname: dns.name.Name) -> Proof:
         return _failed("nxdomain", reason, code)
     if _is_below(cover.next, qname):
         return _failed("nxdomain", f"{qname} is an empty non-terminal ({cover.next} is below it)")
-    ce = _nsec_closest_encloser(qname, cover)
+    ce = nsec_closest_encloser(qname, cover)
     wildcard = wildcard_of(ce)
     if _nsec_match(records, wildcard) is not None:
         return _failed("nxdomain", f"the wildcard {wildcard} exists: {qname} should have been synthesised")
@@ -227,7 +227,7 @@ def nsec_wildcard_answer(records: Sequence[NsecRecord], qname: dns.name.Name,
     cover, reason, code = _nsec_cover(records, qname)
     if cover is None:
         return _failed(claim, reason, code if code == WRONG_SIDE else "WILDCARD_UNPROVEN")
-    ce = _nsec_closest_encloser(qname, cover)
+    ce = nsec_closest_encloser(qname, cover)
     if ce != closest_encloser:
         return _failed(claim, f"the NSEC at {cover.owner} puts the closest encloser of {qname} at "
                        f"{ce}, not at {closest_encloser}", "WILDCARD_UNPROVEN")
