@@ -12,8 +12,9 @@ one thread: the warm list for 10 s and NAMES cold names through dnsperf as in th
 and each resolver process's CPU time per warm query and per cold name (end to end: the client
 query read, resolution, validation and the response rendered). CPU time, unlike QPS, hardly
 depends on what else the machine runs. Also, during the cold pass: the process's context
-switches per cold name, and the latency of a cached question asked every 5 ms (how long a
-cache hit waits while the resolver is busy resolving).
+switches per cold name, the latency of a cached question asked every 5 ms (how long a
+cache hit waits while the resolver is busy resolving), and sigchain's cold CPU split between
+its client loop (the main thread) and its other threads (the resolution thread's loop).
 
 `resolve.py --local [NAMES]`: no lab, no Unbound: the resolver's cold path alone, in process
 (one worker), against the selection test's hierarchy on 127.55.201.x (sigchain serve):
@@ -223,6 +224,12 @@ def switches(pid: int) -> int:
     return total
 
 
+def main_thread_cpu(pid: int) -> float:
+    """User + system CPU of a process's main thread (the resolver's client loop) so far."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def hit_latency(port: int, stop: threading.Event, out: list[float]) -> None:
     """Ask a cached question every 5 ms until `stop`; each answer's latency into `out`."""
     query = b"\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x04test\x00\x00\x01\x00\x01"
@@ -258,7 +265,7 @@ def cpu_per_name(count: int) -> None:
     print("| resolver | warm QPS | CPU µs per warm query | cold QPS | CPU ms per cold name | cold lost "
           "| switches per cold name | hit latency during cold p50 / p99 ms |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    out = {}
+    out, split = {}, {}
     try:
         for name, (cmd, port) in runs.items():
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -272,6 +279,7 @@ def cpu_per_name(count: int) -> None:
                 warm = dnsperf(port, warm_file, 10)
                 warm_cpu = (cpu_seconds(proc.pid) - before) / warm["completed"]
                 before, switched = cpu_seconds(proc.pid), switches(proc.pid)
+                main_before = main_thread_cpu(proc.pid)
                 stop, hits = threading.Event(), []  # type: ignore[var-annotated]
                 prober = threading.Thread(target=hit_latency, args=(port, stop, hits))
                 prober.start()
@@ -281,11 +289,13 @@ def cpu_per_name(count: int) -> None:
                     stop.set()
                     prober.join()
                 cold_cpu = (cpu_seconds(proc.pid) - before) / count
+                main_cpu = (main_thread_cpu(proc.pid) - main_before) / count
                 switched = (switches(proc.pid) - switched) / count
                 hits.sort()
             finally:
                 knot.stop(proc)
             out[name] = (warm_cpu, cold_cpu)
+            split[name] = (main_cpu, cold_cpu - main_cpu)
             print(f"| {name} | {warm['qps']:.0f} | {1e6 * warm_cpu:.1f} | {cold['qps']:.0f} | "
                   f"{1000 * cold_cpu:.3f} | {cold['lost']:.0f} | {switched:.1f} | "
                   f"{1000 * hits[len(hits) // 2]:.1f} / {1000 * hits[int(len(hits) * 0.99)]:.1f} |")
@@ -294,6 +304,9 @@ def cpu_per_name(count: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
     (sw, sc), (uw, uc) = out["sigchain"], out["unbound"]
     print(f"CPU per query, sigchain ÷ Unbound: warm {sw / uw:.2f}, cold {sc / uc:.2f}")
+    main_ms, rest_ms = (1000 * x for x in split["sigchain"])
+    print(f"sigchain's cold CPU by thread: the client loop {main_ms:.3f} ms per name (queries read, "
+          f"cache and RFC 8198 answers, hand-overs), the other threads {rest_ms:.3f} ms (resolutions)")
 
 
 def main() -> None:
