@@ -276,29 +276,34 @@ def test_aggressive_nsec_nxdomain_offers_a_servers_proof_first() -> None:
     assert {r.name for r in found[0].authority[len(SEL_SOA):]} == {apex.name, c.name}
 
 
-def test_aggressive_nsec3_nxdomain_offers_a_servers_proof_first() -> None:
-    """For a.b.sel. under kept NSEC3 records matching sel. and covering b.sel., *.sel. and
-    a.b.sel.: the NXDOMAIN proof a server gives (RFC 5155 §7.2.2: closest encloser sel.
-    matched, next closer b.sel. and wildcard *.sel. covered) is offered first; then every
-    record found, a.b.sel.'s cover too."""
-    import base64
-
-    from sigchain.core.resolve.aggressive import ZoneDenials, candidates
+def _hashed(text: str) -> int:
+    """The NSEC3 hash (no salt, no iterations) of a name, as an integer."""
     from sigchain.core.zone.nsec3hash import kept_digest
 
-    def hashed(text: str) -> int:
-        return int.from_bytes(kept_digest(dns.name.from_text(text), b"", 0), "big")
+    return int.from_bytes(kept_digest(dns.name.from_text(text), b"", 0), "big")
+
+
+def _nsec3(first: int, after: int, types: str = "A RRSIG") -> dns.rrset.RRset:
+    """An NSEC3 record of sel. from hash `first` to hash `after`."""
+    import base64
 
     def owner(h: int) -> str:
         return base64.b32encode(h.to_bytes(20, "big")).decode().translate(
             str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHIJKLMNOPQRSTUV"))
 
-    def nsec3(first: int, after: int) -> dns.rrset.RRset:
-        return rrset(f"{owner(first)}.sel. 300 NSEC3 1 0 0 - {owner(after)} A RRSIG")
+    return rrset(f"{owner(first)}.sel. 300 NSEC3 1 0 0 - {owner(after)} {types}")
 
-    apex, b, wild, ab = (hashed(n) for n in ("sel.", "b.sel.", "*.sel.", "a.b.sel."))
-    match, cover_b, cover_wild, cover_ab = (nsec3(apex, apex + 1), nsec3(b - 1, b + 1),
-                                           nsec3(wild - 1, wild + 1), nsec3(ab - 1, ab + 1))
+
+def test_aggressive_nsec3_nxdomain_offers_a_servers_proof_first() -> None:
+    """For a.b.sel. under kept NSEC3 records matching sel. and covering b.sel., *.sel. and
+    a.b.sel.: the NXDOMAIN proof a server gives (RFC 5155 §7.2.2: closest encloser sel.
+    matched, next closer b.sel. and wildcard *.sel. covered) is offered first; then every
+    record found, a.b.sel.'s cover too."""
+    from sigchain.core.resolve.aggressive import ZoneDenials, candidates
+
+    apex, b, wild, ab = (_hashed(n) for n in ("sel.", "b.sel.", "*.sel.", "a.b.sel."))
+    match, cover_b, cover_wild, cover_ab = (_nsec3(apex, apex + 1), _nsec3(b - 1, b + 1),
+                                           _nsec3(wild - 1, wild + 1), _nsec3(ab - 1, ab + 1))
     kept = ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
     kept.add([cover_ab, cover_wild, match, cover_b])
     found = candidates(kept, dns.name.from_text("a.b.sel."), dns.rdatatype.A)
@@ -306,6 +311,32 @@ def test_aggressive_nsec3_nxdomain_offers_a_servers_proof_first() -> None:
     assert list(found[0].authority) == [*SEL_SOA, match, cover_b, cover_wild]
     assert {r.name for r in found[1].authority[1:]} == {
         r.name for r in (match, cover_b, cover_wild, cover_ab)}
+
+
+def test_aggressive_offers_nothing_below_a_delegation_or_dname() -> None:
+    """A name below a delegation (NS without SOA) or a DNAME that a kept record matches is in
+    a child zone, or redirected: no record of the parent can deny it (RFC 6840 §3.1) and the
+    validator refuses every such proof, so none is offered (no signature checked for it);
+    the delegation's own name, and names beside it, still get theirs."""
+    from sigchain.core.resolve.aggressive import ZoneDenials, candidates
+
+    kept = ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
+    kept.add([rrset("sel. 300 NSEC child.sel. NS SOA RRSIG NSEC DNSKEY"),
+              rrset("child.sel. 300 NSEC dn.sel. NS RRSIG NSEC"),
+              rrset("dn.sel. 300 NSEC z.sel. DNAME RRSIG NSEC")])
+    for below in ("x.child.sel.", "a.b.child.sel.", "x.dn.sel."):
+        assert candidates(kept, dns.name.from_text(below), dns.rdatatype.A) == [], below
+    assert candidates(kept, dns.name.from_text("d.sel."), dns.rdatatype.A)  # beside: covered
+    # NSEC3: the deepest ancestor matched is the delegation (NS, no SOA, not opt-out)
+    apex, child, ab = (_hashed(n) for n in ("sel.", "child.sel.", "a.child.sel."))
+    kept = ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
+    kept.add([_nsec3(apex, apex + 1, "NS SOA RRSIG"), _nsec3(child, child + 1, "NS RRSIG"),
+              _nsec3(ab - 1, ab + 1)])
+    assert candidates(kept, dns.name.from_text("a.child.sel."), dns.rdatatype.A) == []
+    kept = ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
+    kept.add([_nsec3(apex, apex + 1, "NS SOA RRSIG"), _nsec3(child, child + 1, "A RRSIG"),
+              _nsec3(ab - 1, ab + 1)])
+    assert candidates(kept, dns.name.from_text("a.child.sel."), dns.rdatatype.A)  # not a cut
 
 
 def test_aggressive_nsec3_work_stays_within_the_policy() -> None:

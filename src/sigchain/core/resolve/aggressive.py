@@ -182,9 +182,10 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
     if not qname.is_subdomain(d.zone) or qtype in (RdataType.DS, RdataType.RRSIG):
         return []
     targets = list(_targets(qname, d.zone))
-    found = _relevant(d, targets, policy)[:MAX_PROOF]
-    if not found:
+    found = _relevant(d, targets, policy)
+    if not found or _below_cut(found):
         return []
+    found = found[:MAX_PROOF]
     q = Question(qname, qtype)
     exact = [f for f in found if 0 in f.matched]
     # A negative answer carries the zone's SOA (RFC 2308 §3): none is made until one is kept
@@ -213,6 +214,17 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
         out.append(Evidence(q, dns.rcode.NXDOMAIN, (), (*d.soa, *least), d.chain))
     out.append(Evidence(q, dns.rcode.NXDOMAIN, (), authority, d.chain))
     return out + [Evidence(q, dns.rcode.NOERROR, (), authority, d.chain)]  # an empty non-terminal
+
+
+def _below_cut(found: Sequence[_Found]) -> bool:
+    """Whether the deepest ancestor of the question's name that a kept record matches is a
+    delegation or a DNAME: the name is then in a child zone (or redirected), and no record of
+    this zone can deny it (RFC 6840 §3.1). The validator refuses every such proof; none is
+    offered, so a cold name under an insecure delegation costs no signature checks here."""
+    # `_targets` puts the ancestors at the even indices from 2, the deepest first
+    deepest = min(((i, f.record) for f in found for i in f.matched if i >= 2 and i % 2 == 0),
+                  key=lambda found_at: found_at[0], default=None)
+    return deepest is not None and (deepest[1].delegation or RdataType.DNAME in deepest[1].types)
 
 
 def _least(found: Sequence[_Found], covering: Sequence[int], matching: Sequence[int] = ()) -> list[dns.rrset.RRset]:
