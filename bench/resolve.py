@@ -7,8 +7,9 @@ cached entry from the resolver's own metrics.
 wildcard) in each zone resolved in process, one after another, with the CPU time and the
 upstream queries per name.
 
-`resolve.py --cpu [NAMES]`: the lab; one `sigchain resolver --workers 1`, then Unbound with
-one thread: the warm list for 10 s and NAMES cold names through dnsperf as in the main bench,
+`resolve.py --cpu [NAMES [KIND]]`: the lab; one `sigchain resolver --workers 1`, then Unbound
+with one thread: the warm list for 10 s and NAMES cold names through dnsperf as in the main
+bench (or, with KIND, all of one kind: ZONE.:nx or ZONE.:wild, e.g. insecure.test.:nx),
 and each resolver process's CPU time per warm query and per cold name (end to end: the client
 query read, resolution, validation and the response rendered). CPU time, unlike QPS, hardly
 depends on what else the machine runs. Also, during the cold pass: the process's context
@@ -247,9 +248,26 @@ def hit_latency(port: int, stop: threading.Event, out: list[float]) -> None:
             time.sleep(0.005)
 
 
-def cpu_per_name(count: int) -> None:
+def _kind(kind: str) -> tuple[str, str]:
+    zone, _, what = kind.rpartition(":")
+    if not zone.endswith(".") or what not in ("nx", "wild"):
+        raise SystemExit(f"{kind}: give the kind as ZONE.:nx or ZONE.:wild (e.g. insecure.test.:nx)")
+    return zone, what
+
+
+def one_kind(path: Path, count: int, tag: str, kind: str) -> None:
+    """`count` cold names of one kind, ZONE:nx (NXDOMAIN) or ZONE:wild (wildcard expansions)."""
+    zone, what = _kind(kind)
+    with open(path, "w") as f:
+        for i in range(count):
+            f.write(f"c{tag}{i}.wild.{zone} A\n" if what == "wild" else f"nx{tag}{i}.{zone} A\n")
+
+
+def cpu_per_name(count: int, kind: str | None = None) -> None:
     """End to end, one process or thread each: CPU time per warm query and per cold name (see
-    the module docstring)."""
+    the module docstring); `kind`: the cold names all of one kind (`one_kind`)."""
+    if kind:
+        _kind(kind)  # before the lab is brought up
     work = Path(tempfile.mkdtemp(prefix="sigchain-bench-resolve-"))
     lab = work / "lab"
     subprocess.run([SIGCHAIN, "lab", "up", "--dir", str(lab), "--resolver", "none"], check=True,
@@ -261,7 +279,7 @@ def cpu_per_name(count: int) -> None:
         "unbound": (["unbound", "-d", "-c", str(unbound_conf(work, lab, 1))], UNBOUND_PORT),
     }
     print(f"# one process (Unbound: one thread) each; warm list for 10 s, then {count} cold names "
-          f"once (dnsperf -c 8 -q 200), load {os.getloadavg()[0]:.1f}")
+          f"{'(' + kind + ') ' if kind else ''}once (dnsperf -c 8 -q 200), load {os.getloadavg()[0]:.1f}")
     print("| resolver | warm QPS | CPU µs per warm query | cold QPS | CPU ms per cold name | cold lost "
           "| switches per cold name | hit latency during cold p50 / p99 ms |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -273,7 +291,11 @@ def cpu_per_name(count: int) -> None:
                 wait_answer(port, proc)
                 warm_file, cold_file = work / "warm", work / f"cold-{port}"
                 warm_file.write_text("\n".join(WARM) + "\n")
-                cold_list(cold_file, count, "p" if name == "sigchain" else "q")
+                tag = "p" if name == "sigchain" else "q"
+                if kind:
+                    one_kind(cold_file, count, tag, kind)
+                else:
+                    cold_list(cold_file, count, tag)
                 dnsperf(port, warm_file, 2)  # delegations and zone keys known
                 before = cpu_seconds(proc.pid)
                 warm = dnsperf(port, warm_file, 10)
@@ -311,7 +333,8 @@ def cpu_per_name(count: int) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--cpu"]:
-        cpu_per_name(int(sys.argv[2]) if len(sys.argv) > 2 else 3000)
+        cpu_per_name(int(sys.argv[2]) if len(sys.argv) > 2 else 3000,
+                     sys.argv[3] if len(sys.argv) > 3 else None)
         return
     if sys.argv[1:2] == ["--local"]:
         local(int(sys.argv[2]) if len(sys.argv) > 2 else 2000)
