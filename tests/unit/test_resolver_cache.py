@@ -339,6 +339,23 @@ def test_aggressive_offers_nothing_below_a_delegation_or_dname() -> None:
     assert candidates(kept, dns.name.from_text("a.child.sel."), dns.rdatatype.A)  # not a cut
 
 
+def test_aggressive_offers_no_nodata_the_bitmap_refuses() -> None:
+    """At a name a kept record matches, NODATA is offered only when its type bitmap allows it:
+    not for a type it lists, not at a CNAME, not at a delegation (the validator refuses all
+    three: no signature is checked for them); for another type it is."""
+    from sigchain.core.resolve.aggressive import ZoneDenials, candidates
+
+    kept = ZoneDenials(dns.name.from_text("sel."), SEL_SOA, ())
+    kept.add([rrset("a.sel. 300 NSEC c.sel. A TXT RRSIG NSEC"),
+              rrset("c.sel. 300 NSEC d.sel. CNAME RRSIG NSEC"),
+              rrset("d.sel. 300 NSEC e.sel. NS RRSIG NSEC")])
+    for name, rdtype in (("a.sel.", "A"), ("a.sel.", "TXT"), ("c.sel.", "A"), ("d.sel.", "A")):
+        assert candidates(kept, dns.name.from_text(name), dns.rdatatype.from_text(rdtype)) == [], name
+    nodata = candidates(kept, dns.name.from_text("a.sel."), dns.rdatatype.AAAA)
+    assert [(e.rcode, e.authority[-1].name) for e in nodata] == [
+        (dns.rcode.NOERROR, dns.name.from_text("a.sel."))]
+
+
 def test_aggressive_nsec3_work_stays_within_the_policy() -> None:
     """RFC 8198 candidates from kept NSEC3 records: none from a record over the iteration
     limit (never a secure proof), and none once the hashes of several parameter sets would

@@ -18,6 +18,7 @@ from sigchain.core.validate.proofs import (
     Nsec3Record,
     NsecRecord,
     canonical_key,
+    nodata_bits,
     nsec_closest_encloser,
     parsed,
 )
@@ -193,8 +194,13 @@ def candidates(d: ZoneDenials, qname: dns.name.Name, qtype: int,
     if exact:
         # The name exists: only NODATA can be proven (neither NXDOMAIN nor a wildcard
         # expansion), and the record matching it alone proves it or nothing does (RFC 4035
-        # §5.4, RFC 5155 §8.5) — so the answer carries no more than a server's would.
-        return [Evidence(q, dns.rcode.NOERROR, (), (*d.soa, *_proof(exact)), d.chain)] if d.soa else []
+        # §5.4, RFC 5155 §8.5) — so the answer carries no more than a server's would. None
+        # is offered when its type bitmap says there is data (the type, a CNAME) or that it
+        # is a delegation: the validator would refuse it (`nodata_bits`), after its checks.
+        if not d.soa or all(nodata_bits(f.record.types, qname, qtype, f.record.delegation)[0]
+                            for f in exact):
+            return []
+        return [Evidence(q, dns.rcode.NOERROR, (), (*d.soa, *_proof(exact)), d.chain)]
     proof = _proof(found)
     out = []
     for w, owner in enumerate(targets):

@@ -127,7 +127,7 @@ def _data_type(types: Container[int]) -> int | None:
     return next((t for t in sorted(types) if t not in _NO_DATA), None)  # type: ignore[call-overload]
 
 
-def _nodata_bits(types: Container[int], owner: dns.name.Name, qtype: int,
+def nodata_bits(types: Container[int], owner: dns.name.Name, qtype: int,
                  delegation: bool) -> tuple[str, str]:
     """(why, finding code) when a matching NSEC/NSEC3 does not prove NODATA for qtype;
     ("", "") when it does."""
@@ -175,7 +175,7 @@ def nsec_nodata(records: Sequence[NsecRecord], qname: dns.name.Name, qtype: int)
     """NODATA (RFC 4035 §3.1.3.1), empty non-terminal, or wildcard NODATA (§3.1.3.4)."""
     match = _nsec_match(records, qname)
     if match is not None:
-        reason, code = _nodata_bits(match.types, qname, qtype, match.delegation)
+        reason, code = nodata_bits(match.types, qname, qtype, match.delegation)
         if reason:
             return _failed("nodata", reason, code)
         return _proven("nodata", f"the NSEC at {qname} does not list the type", qname)
@@ -190,7 +190,7 @@ def nsec_nodata(records: Sequence[NsecRecord], qname: dns.name.Name, qtype: int)
     if wildcard is None:
         return _failed("nodata", f"{qname} does not exist (the NSEC at {cover.owner} covers it) "
                        f"and no NSEC matches the wildcard {wildcard_of(ce)}")
-    reason, code = _nodata_bits(wildcard.types, wildcard.owner, qtype, wildcard.delegation)
+    reason, code = nodata_bits(wildcard.types, wildcard.owner, qtype, wildcard.delegation)
     if reason:
         return _failed("nodata", reason, code)
     return _proven("nodata", f"wildcard NODATA: {qname} is covered and {wildcard.owner} lacks the type",
@@ -410,7 +410,7 @@ def nsec3_nodata(records: Sequence[Nsec3Record], qname: dns.name.Name, qtype: in
     def prove(chain: _Chain) -> Proof:
         match = chain.match(qname)
         if match is not None:
-            reason, code = _nodata_bits(match.types, qname, qtype, match.delegation)
+            reason, code = nodata_bits(match.types, qname, qtype, match.delegation)
             if reason:
                 return _failed("nodata", reason, code)
             return _proven("nodata", f"the NSEC3 matching {qname} does not list the type", match.owner)
@@ -422,7 +422,7 @@ def nsec3_nodata(records: Sequence[Nsec3Record], qname: dns.name.Name, qtype: in
         # can say it does not exist
         wildcard = chain.match(wildcard_of(ce.name))
         if wildcard is not None:
-            reason, code = _nodata_bits(wildcard.types, wildcard_of(ce.name), qtype,
+            reason, code = nodata_bits(wildcard.types, wildcard_of(ce.name), qtype,
                                         wildcard.delegation)
             if reason:
                 return _failed("nodata", reason, code)
