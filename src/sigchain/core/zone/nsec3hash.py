@@ -42,8 +42,11 @@ def kept_digest(name: dns.name.Name, salt: bytes, iterations: int) -> bytes:
     labels = lower_labels(name)
     key = (labels, salt, iterations)
     digest = _DIGESTS.get(key)
-    if digest is None:
-        digest = _DIGESTS.keep(key, nsec3_digest(name, salt, iterations))
+    if digest is None:  # the canonical wire form from the lower-cased labels (no Name made)
+        if not labels or labels[-1]:
+            raise dns.name.NeedAbsoluteNameOrOrigin
+        wire = b"".join(bytes((len(label),)) + label for label in labels)
+        digest = _DIGESTS.keep(key, nsec3_digest_wire(wire, salt, iterations))
     return digest
 
 
