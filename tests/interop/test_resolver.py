@@ -591,6 +591,35 @@ def test_a_client_query_the_kept_nsec_denies_is_answered_at_once(service: Resolv
     assert dns.message.from_wire(under_nta.result(10)).rcode() == dns.rcode.NXDOMAIN  # type: ignore[union-attr]
 
 
+def test_on_the_client_loop_a_hit_does_not_wait_for_rfc8198_answers(service: ResolverService) -> None:
+    """On the client loop, answers from the kept records are made in slices between the
+    loop's reads, not as each query is read: a cached question asked after 200 such names is
+    answered at once, before any of them; each of them then gets its validated NXDOMAIN,
+    with no upstream query."""
+    import asyncio
+
+    assert service.resolve(_n("nope.nsec.test"), dns.rdatatype.A).rcode == dns.rcode.NXDOMAIN
+    assert service.resolve(_n("www.nsec.test"), dns.rdatatype.A).rcode == dns.rcode.NOERROR
+    asked = service.upstream.stats["queries"]
+
+    async def main() -> tuple[object, list[object], bool]:
+        pending = [service.handle(dns.message.make_query(f"nope{i}.nsec.test", "A", want_dnssec=True)
+                                  .to_wire(), False, "127.0.0.1") for i in range(200)]
+        hit = service.handle(dns.message.make_query("www.nsec.test", "A").to_wire(), False, "127.0.0.1")
+        waiting = not any(p.done() for p in pending)  # type: ignore[union-attr]
+        answers = await asyncio.wait_for(asyncio.gather(
+            *(asyncio.wrap_future(p) for p in pending)), 30)  # type: ignore[arg-type]
+        return hit, answers, waiting
+
+    hit, answers, waiting = asyncio.run(main())
+    assert isinstance(hit, bytes) and dns.message.from_wire(hit).rcode() == dns.rcode.NOERROR
+    assert waiting
+    for wire in answers:
+        m = dns.message.from_wire(wire)  # type: ignore[arg-type]
+        assert m.rcode() == dns.rcode.NXDOMAIN and m.flags & dns.flags.AD
+    assert service.upstream.stats["queries"] == asked
+
+
 def test_a_zone_proven_insecure_is_not_proven_again_for_each_name(service: ResolverService) -> None:
     """As Unbound's null key entries: once the parent proved a zone has no DS, later names
     under it are insecure without the chain being checked again — but not the zone's own DS

@@ -58,6 +58,7 @@ from sigchain.core.validate.verdict import Evidence, Kind, Question, Status
 from sigchain.core.zone.sharedname import share
 from sigchain.edge import transport
 from sigchain.errors import SigchainError
+from sigchain.services.loopslices import Slices
 from sigchain.services.resolveranchors import AnchorKeeper, load_anchors
 from sigchain.services.resolverconfig import ResolverConfig, load_config
 from sigchain.services.resolvermetrics import ResolverMetrics
@@ -91,6 +92,7 @@ class ResolverService:
         self.stats: Counter[str] = Counter()
         self.pool = concurrent.futures.ThreadPoolExecutor(UPKEEP_THREADS, thread_name_prefix="upkeep")
         self.resolutions = ResolutionThread()  # what the cache cannot answer is resolved there
+        self.slices = Slices(clock)  # RFC 8198 answers, on the client loop between its reads
         self._fixed_anchors = anchors
         self._reread = reread or (lambda: load_config(self.config.source or ""))
         self.metrics = ResolverMetrics(lambda: self.cache.size, lambda: len(self.cache),
@@ -142,8 +144,9 @@ class ResolverService:
 
     def handle(self, wire: bytes, tcp: bool,
                client: str) -> bytes | None | Awaitable[bytes | None] | concurrent.futures.Future[bytes | None]:
-        """Answer one client query: at once from the cache, or later (a future) once resolved.
-        Runs on the event loop's thread."""
+        """Answer one client query: at once from the cache, or later (a future): from the kept
+        NSEC/NSEC3 records in a slice of the event loop (at once when called with no loop
+        running), else once resolved. Runs on the event loop's thread."""
         started = self.clock.monotonic()
         now = self.clock.now()
         allowed = self._acl.get(client)
@@ -182,19 +185,56 @@ class ResolverService:
             entry = self.cache.answer(q.qname, q.qtype, now)
             if entry is not None:
                 return self._respond(q, entry, now, True, started)
+        with self.lock:
+            kept = self.cache.denials(q.qname, now) is not None
+        answer: concurrent.futures.Future[bytes | None] = concurrent.futures.Future()
+        if kept and _running_loop():
+            # RFC 8198 on this loop (no thread hand-off for what asks no one), in slices
+            # between its looks at the sockets: a flood of such names holds hits up for one
+            # slice at most, not for the whole backlog
+            if not self.slices.add(lambda: self._deny(q, started, answer)):
+                self._dropped(q, "queue full")
+                return None
+        elif kept:  # no event loop (called directly): made at once
+            entry = self._try_denied(q, now)
+            if entry is not None:
+                with self.lock:
+                    return self._respond(q, entry, now, False, started)
+            if not self._hand(q, started, answer):
+                return None
+        elif not self._hand(q, started, answer):
+            return None
+        return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent as it completes
+
+    def _deny(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> None:
+        """(In a slice of the client loop) answer from the kept NSEC/NSEC3 records, or hand the
+        query to the resolution thread."""
+        if answer.cancelled():  # a TCP client gone meanwhile
+            return
+        now = self.clock.now()
+        entry = self._try_denied(q, now)
+        if entry is None:
+            self._hand(q, started, answer)
+            return
+        with self.lock:
+            wire = self._respond(q, entry, now, False, started)
+        answer.set_result(wire)  # sent by the listener's callback, on this thread
+
+    def _try_denied(self, q: ClientQuery, now: int) -> Answer | None:
         try:
-            entry = self._denied(q.qname, q.qtype, now)
+            return self._denied(q.qname, q.qtype, now)
         except Exception:  # noqa: BLE001 (the resolution thread then answers, or says why not)
             log.exception("aggressive answer for %s %s", q.qname, q.qtype)
-            entry = None
-        if entry is not None:  # RFC 8198, made here: no thread hand-off for what asks no one
-            with self.lock:
-                return self._respond(q, entry, now, False, started)
-        answer: concurrent.futures.Future[bytes | None] = concurrent.futures.Future()
-        if not self.resolutions.hand(self._start, q, started, answer):
-            self._dropped(q, "stopping")
             return None
-        return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent by that thread
+
+    def _hand(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> bool:
+        """The query to the resolution thread; False (dropped, `answer` completed with None)
+        when it is stopping."""
+        if self.resolutions.hand(self._start, q, started, answer):
+            return True
+        self._dropped(q, "stopping")
+        unanswered(answer)
+        return False
 
     def _start(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> None:
         """(On the resolution thread) resolve a client's question; its answer sets `answer`
@@ -520,6 +560,15 @@ class ResolverService:
             log.error("SIGHUP: config not re-read, the old one stays: %s", exc)
             return
         log.info("SIGHUP: config %s re-read; cache flushed", self.config.source)
+
+
+def _running_loop() -> bool:
+    """Whether this thread runs an event loop (the client loop; not a direct caller)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _within(ev: Evidence, zone: dns.name.Name) -> bool:
