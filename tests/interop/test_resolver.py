@@ -579,8 +579,9 @@ def test_a_client_query_the_kept_nsec_denies_is_answered_at_once(service: Resolv
     assert m.id == q.id and m.rcode() == dns.rcode.NXDOMAIN and m.flags & dns.flags.AD
     assert any(r.rdtype == dns.rdatatype.NSEC for r in m.authority)
     assert service.upstream.stats["queries"] == asked and service.stats["aggressive"] == synthesised + 1
-    tries = []
-    aggressive = service._aggressive
+    tries: list[dns.name.Name] = []
+    offers, aggressive = service._offers, service._aggressive
+    service._offers = lambda *a: tries.append(a[0]) or offers(*a)  # type: ignore[method-assign]
     service._aggressive = lambda *a: tries.append(a[0]) or aggressive(*a)  # type: ignore[method-assign]
     later = service.handle(dns.message.make_query("www.nsec.test", "A").to_wire(), False, "127.0.0.1")
     assert not isinstance(later, bytes) and later.result(10)[3] & 0xF == dns.rcode.NOERROR  # type: ignore[union-attr]
@@ -618,6 +619,50 @@ def test_on_the_client_loop_a_hit_does_not_wait_for_rfc8198_answers(service: Res
         m = dns.message.from_wire(wire)  # type: ignore[arg-type]
         assert m.rcode() == dns.rcode.NXDOMAIN and m.flags & dns.flags.AD
     assert service.upstream.stats["queries"] == asked
+
+
+def test_queued_rfc8198_questions_repeat_bound_and_fail_safely(service: ResolverService) -> None:
+    """Queued on the client loop: a question asked twice before its first answer is judged
+    once (the second copy is a cache hit); past the queue's bound a query is dropped (None);
+    and a failure while one is answered reaches its future (a TCP client is let go), never
+    leaving it waiting."""
+    import asyncio
+
+    assert service.resolve(_n("nope.nsec.test"), dns.rdatatype.A).rcode == dns.rcode.NXDOMAIN
+
+    def ask(name: str) -> object:
+        return service.handle(dns.message.make_query(name, "A").to_wire(), False, "127.0.0.1")
+
+    async def twice() -> list[object]:
+        made = service.stats["aggressive"]
+        both = [ask("nopt.nsec.test"), ask("nopt.nsec.test")]
+        out = await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(f) for f in both)), 10)  # type: ignore[arg-type]
+        assert service.stats["aggressive"] == made + 1
+        return out
+
+    for wire in asyncio.run(twice()):
+        assert dns.message.from_wire(wire).rcode() == dns.rcode.NXDOMAIN  # type: ignore[arg-type]
+
+    async def bounded() -> list[object]:
+        service.slices.bound = 3
+        out = [ask(f"nopb{i}.nsec.test") for i in range(4)]
+        await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(f) for f in out[:3])), 10)  # type: ignore[arg-type]
+        return out
+
+    assert asyncio.run(bounded())[3] is None
+
+    def broken(*args: object) -> bool:
+        raise RuntimeError("a bug while handing the query on")
+
+    service._proven = lambda *a: None  # type: ignore[method-assign]  # not proven: handed on
+    service._hand = broken  # type: ignore[method-assign]
+
+    async def failing() -> None:
+        future = ask("nopx.nsec.test")
+        with pytest.raises(RuntimeError, match="a bug"):
+            await asyncio.wait_for(asyncio.wrap_future(future), 10)  # type: ignore[arg-type]
+
+    asyncio.run(failing())
 
 
 def test_a_zone_proven_insecure_is_not_proven_again_for_each_name(service: ResolverService) -> None:

@@ -19,6 +19,7 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import dns.name
 import dns.rcode
@@ -67,6 +68,7 @@ from sigchain.services.resolverupstream import Upstream
 from sigchain.services.trace import read_root_hints
 
 log = logging.getLogger("sigchain.resolver")
+T = TypeVar("T")
 UPKEEP_THREADS = 2  # for the anchors' upkeep (RFC 5011 refreshes, negative trust anchor checks)
 VERIFIED = 20_000  # signatures remembered as verified (by rdata objects: see core.validate.memo)
 MAX_FAST = 20_000  # rendered responses (≤ 1232 bytes each: ≤ ~25 MB) and client ACL results kept
@@ -185,18 +187,20 @@ class ResolverService:
             entry = self.cache.answer(q.qname, q.qtype, now)
             if entry is not None:
                 return self._respond(q, entry, now, True, started)
-        with self.lock:
-            kept = self.cache.denials(q.qname, now) is not None
+            kept = self.cache.denials(q.qname, now)
+        offers = None if kept is None else self._try(lambda: self._offers(q.qname, q.qtype, now, kept))
         answer: concurrent.futures.Future[bytes | None] = concurrent.futures.Future()
-        if kept and _running_loop():
-            # RFC 8198 on this loop (no thread hand-off for what asks no one), in slices
-            # between its looks at the sockets: a flood of such names holds hits up for one
-            # slice at most, not for the whole backlog
-            if not self.slices.add(lambda: self._deny(q, started, answer)):
-                self._dropped(q, "queue full")
+        if offers is not None and _running_loop():
+            # RFC 8198 on this loop (no thread hand-off for what asks no one), judged in
+            # slices between its looks at the sockets: a flood of such names holds hits up
+            # for one slice at most, not for the whole backlog
+            generation = self.generation
+            if not self.slices.add(lambda: self._deny(q, started, answer, offers, now, generation),
+                                   lambda: unanswered(answer)):
+                self._dropped(q, "queue full (answers from kept records)")
                 return None
-        elif kept:  # no event loop (called directly): made at once
-            entry = self._try_denied(q, now)
+        elif offers is not None:  # no event loop (called directly): made at once
+            entry = self._try(lambda: self._denied(q.qname, q.qtype, now, offers))
             if entry is not None:
                 with self.lock:
                     return self._respond(q, entry, now, False, started)
@@ -206,25 +210,43 @@ class ResolverService:
             return None
         return asyncio.wrap_future(answer) if tcp else answer  # over UDP, sent as it completes
 
-    def _deny(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> None:
-        """(In a slice of the client loop) answer from the kept NSEC/NSEC3 records, or hand the
-        query to the resolution thread."""
-        if answer.cancelled():  # a TCP client gone meanwhile
+    def _deny(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None],
+              offers: tuple[list[Evidence], int], asked: int, generation: int) -> None:
+        """(In a slice of the client loop) the answer from the kept NSEC/NSEC3 records
+        `offers` found as the query came in (`asked`, in `generation`; looked for again if
+        either has changed since), or from the cache should the question have been answered
+        meanwhile; else the query goes to the resolution thread."""
+        if answer.done():  # a TCP client gone meanwhile
             return
-        now = self.clock.now()
-        entry = self._try_denied(q, now)
-        if entry is None:
-            self._hand(q, started, answer)
+        try:
+            now = self.clock.now()
+            afresh = now != asked or generation != self.generation
+            with self.lock:
+                entry = self.cache.answer(q.qname, q.qtype, now)
+                if entry is not None:  # a retransmission, or another client's same question
+                    wire = self._respond(q, entry, now, True, started)
+                kept = self.cache.denials(q.qname, now) if afresh else None
+            if entry is None:
+                found = offers if not afresh else None if kept is None else self._try(
+                    lambda: self._offers(q.qname, q.qtype, now, kept))  # looked for afresh
+                entry = None if found is None else self._try(
+                    lambda: self._denied(q.qname, q.qtype, now, found))
+                if entry is None:
+                    self._hand(q, started, answer)
+                    return
+                with self.lock:
+                    wire = self._respond(q, entry, now, False, started)
+        except Exception as exc:  # noqa: BLE001 (the listener logs it; a TCP client is let go)
+            answer.set_exception(exc)
             return
-        with self.lock:
-            wire = self._respond(q, entry, now, False, started)
         answer.set_result(wire)  # sent by the listener's callback, on this thread
 
-    def _try_denied(self, q: ClientQuery, now: int) -> Answer | None:
+    def _try(self, work: Callable[[], T]) -> T | None:
+        """`work()`, or None when it raised (logged): the resolution thread then answers."""
         try:
-            return self._denied(q.qname, q.qtype, now)
-        except Exception:  # noqa: BLE001 (the resolution thread then answers, or says why not)
-            log.exception("aggressive answer for %s %s", q.qname, q.qtype)
+            return work()
+        except Exception:  # noqa: BLE001
+            log.exception("answer from kept NSEC/NSEC3 records")
             return None
 
     def _hand(self, q: ClientQuery, started: float, answer: concurrent.futures.Future[bytes | None]) -> bool:
@@ -345,18 +367,31 @@ class ResolverService:
                 return entry
             return self.cache.store_answer(qname, qtype, entry)
 
-    def _denied(self, qname: dns.name.Name, qtype: int, now: int) -> Answer | None:
-        """The answer `resolve` would give from NSEC/NSEC3 records already kept (RFC 8198),
-        cached; None when there is none (resolve then asks upstream). Asks no one."""
-        with self.lock:
-            kept = self.cache.denials(qname, now)
-        if kept is None:
-            return None
+    def _offers(self, qname: dns.name.Name, qtype: int, now: int,
+                kept: tuple[ZoneDenials, int]) -> tuple[list[Evidence], int] | None:
+        """The proofs the kept NSEC/NSEC3 records (`kept`: the cache's `denials` for qname)
+        could give (RFC 8198), and for how many more seconds; None when they offer none or
+        the name is under a negative trust anchor. Nothing is validated here."""
         qname = share(qname)
         if self.keeper.is_negative(qname, now):
             return None
+        offered = candidates(kept[0], qname, qtype, self.config.policy)
+        return (offered, kept[1]) if offered else None
+
+    def _denied(self, qname: dns.name.Name, qtype: int, now: int,
+                offers: tuple[list[Evidence], int] | None = None) -> Answer | None:
+        """The answer `resolve` would give from NSEC/NSEC3 records already kept (RFC 8198),
+        from `offers` (`_offers`) or those found now, cached; None when there is none
+        (resolve then asks upstream). Asks no one."""
+        qname = share(qname)
+        if offers is None:
+            with self.lock:
+                kept = self.cache.denials(qname, now)
+            offers = None if kept is None else self._offers(qname, qtype, now, kept)
+            if offers is None:
+                return None
         self.keeper.used = True
-        entry = self._aggressive(qname, qtype, self._anchors(qname, now), now, kept)
+        entry = self._proven(qname, qtype, *offers, self._anchors(qname, now), now)
         return None if entry is None else self._keep(qname, qtype, entry, self.generation)
 
     def _anchors(self, qname: dns.name.Name, now: int) -> list[dns.rrset.RRset]:
@@ -505,17 +540,21 @@ class ResolverService:
         return tuple(out)
 
     def _aggressive(self, qname: dns.name.Name, qtype: int, anchors: list[dns.rrset.RRset],
-                    now: int, kept: tuple[ZoneDenials, int] | None = None) -> Answer | None:
-        """RFC 8198: NXDOMAIN or NODATA from validated NSEC/NSEC3 records already kept (`kept`:
-        the cache's `denials` for qname, when the caller has them), when the validator finds
-        them a secure proof; None otherwise (ask upstream)."""
-        if kept is None:
-            with self.lock:
-                kept = self.cache.denials(qname, now)
+                    now: int) -> Answer | None:
+        """RFC 8198: NXDOMAIN or NODATA from validated NSEC/NSEC3 records already kept, when
+        the validator finds them a secure proof; None otherwise (ask upstream)."""
+        with self.lock:
+            kept = self.cache.denials(qname, now)
         if kept is None:
             return None
-        denials, remaining = kept
-        for ev in candidates(denials, qname, qtype, self.config.policy):
+        return self._proven(qname, qtype, candidates(kept[0], qname, qtype, self.config.policy),
+                            kept[1], anchors, now)
+
+    def _proven(self, qname: dns.name.Name, qtype: int, offered: list[Evidence], remaining: int,
+                anchors: list[dns.rrset.RRset], now: int) -> Answer | None:
+        """The first of the `offered` proofs the validator finds secure, as an answer kept for
+        at most `remaining` seconds; None when none is."""
+        for ev in offered:
             verdict = validate(ev, anchors, now, self.config.policy, self.verified)
             if verdict.status is Status.SECURE and verdict.kind in (*_NEGATIVE, Kind.ANSWER):
                 with self.lock:
