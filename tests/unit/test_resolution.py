@@ -500,3 +500,49 @@ def test_only_the_chain_of_an_answer_section_is_kept() -> None:
     target = rr("www.example.net. A 192.0.2.7")
     assert on_chain([dname, synth, target, bank], N("www.example.test."), A) == [dname, synth, target]
 
+
+
+def test_what_a_server_says_outside_its_zone_is_not_believed() -> None:
+    """RFC 2181 §5.4.1, RFC 5452 §6: example.test.'s server answers a CNAME into
+    insecure.test. and, beside it, the target's address — or an NXDOMAIN for it, or an SOA of
+    test. to claim it has no data. None of that is its to say: the target is asked of
+    insecure.test.'s own server, and the forged address never reaches the evidence."""
+    forged = {
+        "address": lambda r: r.answer.append(dns.rrset.from_text("host.insecure.test.", 60, "IN", "A", "6.6.6.6")),
+        "nxdomain": lambda r: r.set_rcode(dns.rcode.NXDOMAIN),
+        "soa": lambda r: r.authority.append(dns.rrset.from_text("test.", 60, "IN", "SOA", ". . 1 2 3 4 5")),
+    }
+    for how, forge in forged.items():
+        def evil(server: Server, query: dns.message.Message) -> dns.message.Message | None:
+            q = query.question[0]
+            if server != EX or q.name != N("evil.example.test.") or q.rdtype != dns.rdatatype.A:
+                return None
+            r = dns.message.make_response(query)
+            r.flags |= dns.flags.AA
+            r.answer.append(dns.rrset.from_text(q.name, 60, "IN", "CNAME", "host.insecure.test."))
+            forge(r)  # noqa: B023 (called at once, in this iteration)
+            return r
+        log: list[tuple[Query, bool]] = []
+        outcome = drive(Resolution(Question(N("evil.example.test."), dns.rdatatype.A), ROOTS,
+                                   hints=[ROOT]), _override(evil), log)
+        assert isinstance(outcome, Gathered), (how, outcome)
+        assert any(q.qname == N("host.insecure.test.") and q.servers == (INS,) for q, _ in log), how
+        addresses = [rd.address for r in outcome.evidence.answer if r.rdtype == dns.rdatatype.A for rd in r]
+        assert addresses == ["192.0.2.70"] and outcome.evidence.rcode == dns.rcode.NOERROR, how
+        assert all(r.name != N("test.") for r in outcome.evidence.authority), how
+
+
+def test_an_answer_wholly_outside_the_zone_is_lame() -> None:
+    """A server of example.test. that answers only with another zone's records has answered
+    nothing: the next server is asked, and with none left the resolution fails."""
+    def elsewhere(server: Server, query: dns.message.Message) -> dns.message.Message | None:
+        q = query.question[0]
+        if server != EX or q.name != N("www.example.test."):
+            return None
+        r = dns.message.make_response(query)
+        r.flags |= dns.flags.AA
+        r.answer.append(dns.rrset.from_text("www.bank.test.", 60, "IN", "A", "6.6.6.6"))
+        return r
+    outcome = drive(Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
+                    _override(elsewhere))
+    assert isinstance(outcome, Failed) and "wholly outside example.test." in outcome.reason

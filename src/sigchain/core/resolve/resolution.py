@@ -26,6 +26,7 @@ No sockets, no clock, no randomness beyond dnspython's query ID: the caller owns
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -136,6 +137,31 @@ def chain_target(message: dns.message.Message, name: dns.name.Name, rdtype: int)
     if any(n.is_subdomain(owner) for owner in _soa_owners(message.authority)):
         return None
     return n
+
+
+def in_zone(message: dns.message.Message, zone: dns.name.Name, name: dns.name.Name,
+            rdtype: int) -> dns.message.Message:
+    """What an answer from `zone`'s servers (asked for `name`) may tell: RRsets owned at or
+    below `zone` (RFC 2181 §5.4.1, RFC 5452 §6; Unbound's scrubber). A CNAME/DNAME chain
+    that leaves the zone is believed as far as the zone goes, and the target is then asked
+    of its own servers; an NXDOMAIN past that point is not believed either (NOERROR: the
+    chain goes on). `message` is left alone (a cached reply may be shared): a copy is made
+    only when something goes."""
+    answer = [r for r in message.answer if r.name.is_subdomain(zone)]
+    authority = [r for r in message.authority if r.name.is_subdomain(zone)]
+    nxdomain = rcode_of(message) == dns.rcode.NXDOMAIN and any(
+        r.rdtype in (RdataType.CNAME, RdataType.DNAME) for r in answer)
+    if nxdomain:  # about the chain's end only when that end is in the zone
+        end = follow(answer, name, rdtype, lambda r: r[0].target, any_type_ends=True).end  # type: ignore[attr-defined]
+        nxdomain = not end.is_subdomain(zone)
+    if len(answer) == len(message.answer) and len(authority) == len(message.authority) and not nxdomain:
+        return message
+    kept = copy.copy(message)
+    kept.sections = [message.question, answer, authority, message.additional]
+    kept.index = None
+    if nxdomain:
+        kept.set_rcode(dns.rcode.NOERROR)
+    return kept
 
 
 def on_chain(answer: Sequence[dns.rrset.RRset], name: dns.name.Name,
@@ -315,7 +341,12 @@ class Resolution:
                 continue
             kind, child = self._classify(m, zone.name, qname, rdtype)
             if kind == "answer":
-                return m
+                kept = in_zone(m, zone.name, qname, rdtype)
+                if m.answer and not kept.answer:  # nothing it may say: as good as no answer
+                    problems.append(f"{reply.server}: an answer wholly outside {zone.name}")
+                    servers = [s for s in servers if s != reply.server]
+                    continue
+                return kept
             if kind == "lame":
                 problems.append(f"{reply.server}: {child}")
                 servers = [s for s in servers if s != reply.server]
