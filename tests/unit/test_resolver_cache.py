@@ -3,6 +3,8 @@ caps, bogus kept briefly, the byte bound with LRU eviction; AD/DO/CD rules, EDE,
 
 from __future__ import annotations
 
+import time
+
 import dns.edns
 import dns.flags
 import dns.message
@@ -594,3 +596,72 @@ def test_kept_reply_is_what_make_response_gave(rcode: int, edns: bool) -> None:
         new.ednsflags = 0
         assert reply.ednsflags == old.ednsflags
     assert new.question[0].name.to_text() == "Www.Example."
+
+
+def test_proved_keys_and_insecure_cuts_kept_no_longer_than_the_rrsig_original_ttl() -> None:
+    """RFC 4035 §5.3.3: a DNSKEY RRset (or a DS denial) that arrives with a TTL longer than
+    its RRSIG's Original TTL — a replay, or a server that raised it — is trusted for the
+    Original TTL at most; and never past the RRSIG's expiration."""
+    from sigchain.core.resolve.proved import insecure_cuts, zone_keys
+    from sigchain.core.validate.verdict import Evidence, Link, Question, ZoneCut
+
+    n = dns.name.from_text
+    sel = n("sel.")
+    expires = NOW + 10_000  # the RRSIGs' expiration
+
+    def stamp(t: int) -> str:
+        return time.strftime("%Y%m%d%H%M%S", time.gmtime(t))
+
+    sig = f"{stamp(expires)} {stamp(NOW - 100)} 1 sel. AAAA"
+    dnskey = (rrset("sel. 86400 DNSKEY 257 3 13 AAAA"), rrset(f"sel. 86400 RRSIG DNSKEY 13 1 3600 {sig}"))
+    denial = (rrset("child.sel. 7200 NSEC d.sel. NS RRSIG NSEC"),
+              rrset(f"child.sel. 7200 RRSIG NSEC 13 2 600 {sig}"))
+    ev = Evidence(Question(n("www.child.sel."), A), zones=(
+        ZoneCut(sel, dnskey=dnskey), ZoneCut(n("child.sel."), ds_denial=denial)))
+    links = [Link(sel, "rrsig", sel, dns.rdatatype.DNSKEY, 1, 13),
+             Link(sel, "no-ds", n("child.sel."), dns.rdatatype.DS)]
+    assert [(r.name, s) for r, s in zone_keys(ev, links, set(), NOW)] == [(sel, 3600)]
+    assert insecure_cuts(ev, links, NOW) == [(n("child.sel."), 600)]
+    # the expiration still bounds both when it comes first
+    assert [s for _, s in zone_keys(ev, links, set(), expires - 50)] == [50]
+    assert insecure_cuts(ev, links, expires - 50) == [(n("child.sel."), 50)]
+
+
+def test_kept_denial_records_are_not_used_past_their_own_ttl() -> None:
+    """RFC 8198 §5.4 (and RFC 2308): a zone's kept NSEC records, added over time, are used no
+    longer than the shortest TTL among them counts down; a wildcard source's TTL counts too."""
+    n = dns.name.from_text
+    sel = n("sel.")
+    sig = "20300101000000 20200101000000 1 sel. AAAA"
+
+    def nsec(owner: str, ttl: int) -> list[dns.rrset.RRset]:
+        return [rrset(f"{owner} {ttl} NSEC {owner}x.sel. A RRSIG NSEC"),
+                rrset(f"{owner} {ttl} RRSIG NSEC 13 2 {ttl} {sig}")]
+
+    cache = Cache(CacheLimits(max_negative_ttl=3600))
+    cache.store_denials(sel, (), [*SEL_SOA, *nsec("a.sel.", 3600)], (), NOW)
+    assert cache.denials(n("b.sel."), NOW)[1] == 300  # the SOA's
+    cache.store_denials(sel, (), [*nsec("c.sel.", 10)], (), NOW + 100)
+    kept = cache.denials(n("b.sel."), NOW + 105)
+    assert kept is not None and kept[1] == 5  # the TTL-10 record's, not extended by the others
+    assert cache.denials(n("b.sel."), NOW + 110) is None
+    # a wildcard answer's source (TTL 60) bounds an entry it is added to
+    wild = [rrset("x.w.sel. 60 A 192.0.2.1"), rrset(f"x.w.sel. 60 RRSIG A 13 2 60 {sig}")]
+    cache.store_denials(sel, (), [*SEL_SOA, *nsec("a.sel.", 3600)], (), NOW + 200)
+    cache.store_denials(sel, wild, (), (), NOW + 210)
+    kept = cache.denials(n("b.sel."), NOW + 210)
+    assert kept is not None and kept[0].wildcards and kept[1] == 60
+
+
+def test_min_ttl_raises_the_ttls_clients_see_as_long_as_the_entry_is_kept() -> None:
+    """Unbound's cache-min-ttl: an answer kept for min_ttl is shown with that TTL counting
+    down, not with its own TTL run out to 0 while the cache still serves it."""
+    cache = Cache(CacheLimits(min_ttl=300))
+    name = dns.name.from_text("a.example.")
+    kept = entry(Status.INSECURE, ttl=30)
+    kept.ttl = data_ttl(0, A, kept.answer, (), cache.limits)
+    cache.store_answer(name, A, kept)
+    q = read_query(dns.message.make_query("a.example.", "A").to_wire(), False)
+    shown = dns.message.from_wire(render(q, cache.answer(name, A, NOW + 100), NOW + 100))
+    assert kept.ttl == 300 and shown.answer[0].ttl == 200
+    assert cache.answer(name, A, NOW + 300) is None

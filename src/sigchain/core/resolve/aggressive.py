@@ -47,10 +47,12 @@ class ZoneDenials:
     wildcards: dict[tuple[dns.name.Name, int], tuple[dns.rrset.RRset, dns.rrset.RRset]] = \
         field(default_factory=dict)
 
-    def add_wildcard(self, answer: Sequence[dns.rrset.RRset]) -> None:
+    def add_wildcard(self, answer: Sequence[dns.rrset.RRset]) -> int | None:
         """Keep the source of a validated wildcard expansion: the RRset and its RRSIG whose
-        labels field is below the owner's label count (RFC 4035 §5.3.2), re-owned at *.X."""
+        labels field is below the owner's label count (RFC 4035 §5.3.2), re-owned at *.X.
+        Returns the smallest TTL of what was kept (None: nothing)."""
         sigs = {(r.name, r.covers): r for r in answer if r.rdtype == RdataType.RRSIG}
+        ttl: int | None = None
         for r in answer:
             sig = sigs.get((r.name, r.rdtype))
             if sig is None or r.rdtype in (RdataType.CNAME, RdataType.DNAME):
@@ -60,21 +62,30 @@ class ZoneDenials:
                 continue
             owner = dns.name.Name((b"*", *r.name.labels[-(labels + 1):]))
             self.wildcards[(owner, r.rdtype)] = (_renamed(r, owner), _renamed(sig, owner))
+            ttl = min(r.ttl, sig.ttl, ttl if ttl is not None else r.ttl)
             while len(self.wildcards) > MAX_RECORDS:
                 del self.wildcards[next(iter(self.wildcards))]
+        return ttl
 
-    def add(self, rrsets: Sequence[dns.rrset.RRset]) -> None:
+    def add(self, rrsets: Sequence[dns.rrset.RRset]) -> int | None:
+        """Keep the NSEC/NSEC3 RRsets (with their RRSIGs) of the zone; returns the smallest
+        TTL of what was kept (None: nothing)."""
         sigs = {(r.name, r.covers): r for r in rrsets if r.rdtype == RdataType.RRSIG}
+        ttl: int | None = None
         for r in rrsets:
             if r.rdtype in (RdataType.NSEC, RdataType.NSEC3) and r.name.is_subdomain(self.zone):
+                sig = sigs.get((r.name, r.rdtype))
                 self.records.pop((r.name, r.rdtype), None)
-                self.records[(r.name, r.rdtype)] = (r, sigs.get((r.name, r.rdtype)),
-                                                    tuple(parsed(r.name, rd) for rd in r))
+                self.records[(r.name, r.rdtype)] = (r, sig, tuple(parsed(r.name, rd) for rd in r))
+                ttl = min(r.ttl, sig.ttl if sig is not None else r.ttl, ttl if ttl is not None else r.ttl)
         while len(self.records) > MAX_RECORDS:
             del self.records[next(iter(self.records))]
+        return ttl
 
     def ttl(self) -> int:
+        """How long all that is kept may be used: its smallest TTL (the SOA's MINIMUM too)."""
         rrsets = [r for rrset, sig, _ in self.records.values() for r in (rrset, sig) if r is not None]
+        rrsets += [r for pair in self.wildcards.values() for r in pair]
         rrsets += [*self.soa, *(r for c in self.chain for r in (*c.ds, *c.ds_denial, *c.dnskey))]
         soa_min = [rd.minimum for r in self.soa if r.rdtype == RdataType.SOA for rd in r]  # type: ignore[attr-defined]
         return min([r.ttl for r in rrsets] + soa_min, default=0)

@@ -294,13 +294,16 @@ class Cache:
 
     def store_answer(self, qname: dns.name.Name, qtype: int, entry: Answer) -> Answer:
         """Keep `entry`, its TTL capped by its status (bogus and failures briefly); its
-        records' TTLs are lowered to the entry's so that they count down together."""
+        records' TTLs are lowered to the entry's so that they count down together, and raised
+        to the `min_ttl` the entry was kept for (as Unbound's cache-min-ttl: a client is not
+        told TTL 0 for data still served from the cache)."""
         if entry.status is None:
             entry.ttl = min(entry.ttl, self.limits.failure_ttl)
         elif entry.status is Status.BOGUS:
             entry.ttl = min(entry.ttl, self.limits.bogus_ttl)
-        entry.answer = _capped(entry.answer, entry.ttl)
-        entry.authority = _capped(entry.authority, entry.ttl)
+        floor = min(self.limits.min_ttl, entry.ttl)
+        entry.answer = _capped(entry.answer, entry.ttl, floor)
+        entry.authority = _capped(entry.authority, entry.ttl, floor)
         entry.size = _rrsets_size((*entry.answer, *entry.authority)) + ENTRY_OVERHEAD
         self._put(("a", qname, qtype), entry)
         return entry
@@ -393,7 +396,8 @@ class Cache:
                       now: int) -> None:
         """Keep a secure answer's NSEC/NSEC3 records (with their RRSIGs) for the zone, and the
         wildcard a positive answer was expanded from. An entry expires with its earliest
-        record: records added later do not extend it."""
+        record: records added later do not extend it, and one with a shorter TTL than the
+        entry has left shortens it (no record is used past its own TTL)."""
         key = ("n", zone)
         entry: _Denials | None = self._get(key, now)
         soa = tuple(r for r in authority if r.name == zone and RdataType.SOA in (r.rdtype, r.covers))
@@ -404,12 +408,14 @@ class Cache:
             ttl = min(d.ttl(), self.limits.max_negative_ttl)
             entry = _Denials(d, now, ttl)
         else:
-            entry.value.add(authority)
-            entry.value.add_wildcard(answer)
+            added = [t for t in (entry.value.add(authority), entry.value.add_wildcard(answer))
+                     if t is not None]
             if soa and not entry.value.soa:  # the first was a wildcard answer: no SOA came
                 entry.value.soa = soa
+                added.append(entry.value.ttl())
+            if added:
                 entry.ttl = min(entry.ttl, now - entry.stored + min(
-                    entry.value.ttl(), self.limits.max_negative_ttl))
+                    *added, self.limits.max_negative_ttl))
             self._drop(key)
         rrsets = [r for pair in (*entry.value.records.values(), *entry.value.wildcards.values())
                   for r in pair[:2] if r is not None]
@@ -428,12 +434,13 @@ def _aged(r: dns.rrset.RRset, cap: int, age: int) -> dns.rrset.RRset:
     return copy
 
 
-def _capped(rrsets: Iterable[dns.rrset.RRset], ttl: int) -> tuple[dns.rrset.RRset, ...]:
+def _capped(rrsets: Iterable[dns.rrset.RRset], ttl: int, floor: int = 0) -> tuple[dns.rrset.RRset, ...]:
+    """The RRsets with their TTLs within [floor, ttl]."""
     out = []
     for r in rrsets:
-        if r.ttl > ttl:
+        if r.ttl > ttl or r.ttl < floor:
             copy = r.copy()  # the rdata as they are: no re-hashing
-            copy.ttl = ttl
+            copy.ttl = ttl if r.ttl > ttl else floor
             r = copy
         out.append(r)
     return tuple(out)

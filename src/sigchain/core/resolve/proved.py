@@ -1,8 +1,10 @@
 """What a validation proved that a resolver keeps for the questions after it (pure): the
 zones whose DNSKEY RRset it authenticated, kept as anchors so that the next question under
 them starts there, and the zones whose parent proved they have no DS, kept as insecure so
-that nothing below them is fetched or checked; each for as long as the proof may be kept
-(its records' TTLs, its RRSIGs' validity)."""
+that nothing below them is fetched or checked; each for as long as the proof may be kept:
+its records' TTLs, never more than their RRSIGs' Original TTL (RFC 4035 §5.3.3: a record
+replayed with a longer TTL than its signer gave it must not be trusted longer), and never past
+their RRSIGs' expiration."""
 
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ def zone_keys(ev: Evidence, links: Sequence[Link], anchored: set[dns.name.Name],
         sigs = [rd for r in cut.dnskey if r.rdtype == RdataType.RRSIG for rd in r]
         if keys and sigs:
             expires = min(rd.expiration for rd in sigs)  # type: ignore[attr-defined]
-            out.append((keys[0], min(keys[0].ttl, expires - now)))
+            signed_ttl = min(rd.original_ttl for rd in sigs)  # type: ignore[attr-defined]
+            out.append((keys[0], min(keys[0].ttl, signed_ttl, expires - now)))
     return out
 
 
@@ -43,7 +46,8 @@ def insecure_cuts(ev: Evidence, links: Sequence[Link], now: int) -> list[tuple[d
         cut = next((c for c in ev.zones if c.name == link.name), None)
         if cut is None or not cut.ds_denial:
             continue
-        expiry = [rd.expiration - now for r in cut.ds_denial if r.rdtype == RdataType.RRSIG  # type: ignore[attr-defined]
-                  for rd in r]
-        out.append((link.name, min([r.ttl for r in cut.ds_denial] + expiry)))
+        sigs = [rd for r in cut.ds_denial if r.rdtype == RdataType.RRSIG for rd in r]
+        expiry = [rd.expiration - now for rd in sigs]  # type: ignore[attr-defined]
+        signed_ttls = [rd.original_ttl for rd in sigs]  # type: ignore[attr-defined]
+        out.append((link.name, min([r.ttl for r in cut.ds_denial] + expiry + signed_ttls)))
     return out
