@@ -689,7 +689,8 @@ def test_a_zone_proven_insecure_is_not_proven_again_for_each_name(service: Resol
 
 def test_serve_stale_only_when_asked_for_and_only_with_valid_rrsigs(lab: Path) -> None:
     """RFC 8767, off by default: with a window, an expired secure answer is served (EDE 3,
-    TTL 30) when no server answers; never past the window, never once its RRSIGs expired."""
+    TTL 30; an NXDOMAIN EDE 19) when no server answers; never past the window, never once its
+    RRSIGs expired, and with a TTL that does not outlast them."""
     from sigchain.clock import FakeClock
     from sigchain.core.resolve.cache import CacheLimits
 
@@ -702,14 +703,23 @@ def test_serve_stale_only_when_asked_for_and_only_with_valid_rrsigs(lab: Path) -
         try:
             fresh = service.resolve(_n("www.example.test"), dns.rdatatype.A)
             assert fresh.status is not None and fresh.status.value == "secure"
+            nx = service.resolve(_n("gone.nsec.test"), dns.rdatatype.A)
+            assert nx.rcode == dns.rcode.NXDOMAIN and nx.status is not None
             service.config = dataclasses.replace(service.config, forward=tuple(dead))
-            clock.advance(fresh.ttl + 10)
+            clock.advance(max(fresh.ttl, nx.ttl) + 10)
             stale = service.resolve(_n("www.example.test"), dns.rdatatype.A)
             if window == 0:
                 assert stale.status is None and stale.ede[0][0] == 22  # SERVFAIL, no authority
                 continue
             assert stale.status.value == "secure" and stale.ede[0][0] == 3  # type: ignore[union-attr]
             assert stale.answer and all(r.ttl <= 30 for r in stale.answer)
+            stale_nx = service.resolve(_n("gone.nsec.test"), dns.rdatatype.A)
+            assert stale_nx.rcode == dns.rcode.NXDOMAIN and stale_nx.ede[0][0] == 19
+            if window > 3600:  # five seconds before the RRSIGs expire: five seconds of TTL
+                expires = min(rd.expiration for r in fresh.answer  # type: ignore[attr-defined]
+                              if r.rdtype == dns.rdatatype.RRSIG for rd in r)
+                clock.advance(expires - 5 - clock.now())
+                assert service.resolve(_n("www.example.test"), dns.rdatatype.A).ttl == 5
             # past the window (3600 s), or inside it (90 days) but past the RRSIGs' expiration
             clock.advance(3600 if window == 3600 else 40 * 86400)
             assert service.resolve(_n("www.example.test"), dns.rdatatype.A).status is None

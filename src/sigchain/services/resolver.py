@@ -257,7 +257,8 @@ class ResolverService(ClientSide):
 
     def _stale(self, qname: dns.name.Name, qtype: int, failed: Failed, now: int) -> Answer | None:
         """RFC 8767: when no server answers, an answer kept past its TTL (within the window,
-        its RRSIGs still valid) is served for `stale_ttl` seconds, marked with EDE 3."""
+        its RRSIGs still valid) is served for `stale_ttl` seconds at most (and not past an RRSIG's
+        expiration), marked with EDE 3 (19 for an NXDOMAIN: RFC 8914 §4.20)."""
         if not failed.unreachable:
             return None
         with self.lock:
@@ -265,9 +266,13 @@ class ResolverService(ClientSide):
         if stale is None:
             return None
         log.info("stale answer for %s %s: %s", qname, dns.rdatatype.to_text(qtype), failed.reason)
-        ttl = min(self.config.cache.stale_ttl, stale.stale_end(self.config.cache.stale_window) - now)
+        expiring = [rd.expiration - now for r in (*stale.answer, *stale.authority)  # type: ignore[attr-defined]
+                    if r.rdtype == RdataType.RRSIG for rd in r]  # RFC 4035 §5.3.3
+        ttl = min(self.config.cache.stale_ttl, stale.stale_end(self.config.cache.stale_window) - now,
+                  *expiring)
+        code = edes.STALE_NXDOMAIN if stale.rcode == dns.rcode.NXDOMAIN else edes.STALE
         return Answer(stale.rcode, stale.answer, stale.authority, stale.status,
-                      ((edes.STALE, f"no server answered: {failed.reason}"[:edes.MAX_TEXT]),),
+                      ((code, f"no server answered: {failed.reason}"[:edes.MAX_TEXT]),),
                       now, ttl, zone=stale.zone,
                       stale_until=stale.stale_end(self.config.cache.stale_window))
 

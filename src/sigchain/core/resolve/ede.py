@@ -12,7 +12,7 @@ from sigchain.findings import Finding, Severity
 Ede = tuple[int, str]  # (INFO-CODE, EXTRA-TEXT)
 
 OTHER, STALE, BOGUS, NO_REACHABLE_AUTHORITY, PROHIBITED = 0, 3, 6, 22, 18
-RRSIGS_MISSING, NOT_AUTHORITATIVE, NETWORK_ERROR, POLICY = 10, 20, 23, 28
+RRSIGS_MISSING, STALE_NXDOMAIN, NOT_AUTHORITATIVE, NETWORK_ERROR, POLICY = 10, 19, 20, 23, 28
 INSECURE_INFO = (1, 2, 27)  # unsupported algorithm / digest, NSEC3 iterations: insecure
 
 # Where the resolver's code differs from the finding's: a DS that matches no key is reported
