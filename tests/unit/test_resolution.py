@@ -546,3 +546,45 @@ def test_an_answer_wholly_outside_the_zone_is_lame() -> None:
     outcome = drive(Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
                     _override(elsewhere))
     assert isinstance(outcome, Failed) and "wholly outside example.test." in outcome.reason
+
+
+def test_qname_minimisation_sends_at_most_ten_minimised_queries() -> None:
+    """RFC 9156 §2.3: one label at a time for the first four minimised queries, then larger
+    steps; a 40-label name under a wildcard costs no more than MAX_MINIMISE_COUNT of them
+    (not one per label) and still gets its answer."""
+    name = ".".join(f"l{i}" for i in range(40)) + ".wild.example.test."
+    log: list[tuple[Query, bool]] = []
+    res = Resolution(Question(N(name), dns.rdatatype.TXT), ROOTS, hints=[ROOT], minimise=True)
+    outcome = drive(res, log=log)
+    minimised = [q for q, _ in log if q.purpose.endswith("(minimised)")]
+    assert 4 < len(minimised) <= 10, [str(q.qname) for q in minimised]
+    shown = [len(q.qname) for q in minimised]
+    assert shown == sorted(shown)  # ever deeper
+    assert [b - a for a, b in zip(shown[:-1], shown[1:], strict=True)][:3] == [1, 1, 1]  # one label at a time first
+    assert judged(outcome).status is Status.SECURE
+    short = drive(Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, hints=[ROOT],
+                             minimise=True), log=(few := []))
+    assert judged(short).status is Status.SECURE
+    assert [str(q.qname) for q, _ in few if q.purpose.endswith("(minimised)")][:2] == [
+        "test.", "example.test."]
+
+
+@pytest.mark.parametrize("rcode", [dns.rcode.REFUSED, dns.rcode.SERVFAIL])
+def test_a_forwarder_that_refuses_or_fails_gives_way_to_the_next(rcode: int) -> None:
+    """As Unbound and BIND: the first forwarder's REFUSED or SERVFAIL sends the question to
+    the next one, and only the last one's is final."""
+    first = Server("192.0.2.98")
+    good = recursive()
+
+    def responder(server: Server, query: dns.message.Message, tcp: bool) -> dns.message.Message | None:
+        return _error(query, rcode, ra=True) if server == first else good(server, query, tcp)
+
+    log: list[tuple[Query, bool]] = []
+    res = Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, server=first,
+                     fallbacks=[RESOLVER])
+    outcome = drive(res, responder, log)
+    assert judged(outcome).status is Status.SECURE
+    assert log[0][0].servers == (first, RESOLVER) and log[1][0].servers == (RESOLVER,)
+    alone = drive(Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, server=first),
+                  responder)
+    assert isinstance(alone, Failed) and alone.rcode == rcode

@@ -13,7 +13,10 @@ and is asked with RD=1 and CD=1, so that bogus data still comes back and the cal
 it (as delv does).
 
 With `minimise`, iterative queries show each zone's servers one label more of the name than
-they need (RFC 9156, relaxed: the full question after NXDOMAIN or an error).
+they need (RFC 9156, relaxed: the full question after NXDOMAIN or an error), one label at a
+time for the first MINIMISE_ONE_LAB minimised queries and then in larger steps, so that no
+question costs more than MAX_MINIMISE_COUNT of them (RFC 9156 §2.3: a long name would
+otherwise send one query per label).
 
 After the question (and any CNAME/DNAME chain into other zones) is answered, it gathers what
 `validator.validate` needs for every zone between a trust anchor and the data: the zone's
@@ -104,6 +107,9 @@ def _flags(message: dns.message.Message) -> str:
     if text is None:
         text = _FLAG_TEXT[flags] = dns.flags.to_text(flags).lower()
     return text
+
+
+MAX_MINIMISE_COUNT, MINIMISE_ONE_LAB = 10, 4  # RFC 9156 §2.3's values, as Unbound's
 
 
 def _signers(rrsets: Iterable[dns.rrset.RRset]) -> set[dns.name.Name]:
@@ -197,6 +203,7 @@ class Resolution:
         self.server = server
         self.fallbacks = tuple(fallbacks)  # server mode: asked in turn when `server` does not answer
         self.minimise = minimise  # iterative mode: QNAME minimisation (RFC 9156, relaxed)
+        self.minimised_queries = 0  # sent so far, for RFC 9156 §2.3's limit
         self.limits = limits or ResolutionLimits()
         self.cd_choice = cd  # None: CD=1 iff the server is recursive; True/False: forced
         self.recursive: bool | None = None
@@ -284,10 +291,19 @@ class Resolution:
         else:
             rd = self.recursive or self.cd_choice is True
             cd = self.cd_choice if self.cd_choice is not None else self.recursive
-        servers = (self.server, *self.fallbacks)
-        reply, error = yield from self._ask(Query(qname, rdtype, servers, rd, cd, None, purpose))
-        if reply is None:
-            raise _Fail(f"no answer from {error}", unreachable=True)
+        servers: tuple[Server, ...] = (self.server, *self.fallbacks)
+        while True:
+            reply, error = yield from self._ask(Query(qname, rdtype, servers, rd, cd, None, purpose))
+            if reply is None:
+                raise _Fail(f"no answer from {error}", unreachable=True)
+            rest = tuple(s for s in servers if s != reply.server)
+            rcode = rcode_of(reply.message)
+            if rcode not in (dns.rcode.SERVFAIL, dns.rcode.REFUSED) or not rest:
+                break
+            # as Unbound and BIND do: a forwarder that fails or refuses is not the last word
+            self.notes.append(f"{reply.server}: {dns.rcode.to_text(rcode)} for {qname} "
+                              f"{dns.rdatatype.to_text(rdtype)}; asking {rest[0]}")
+            servers = rest
         if self.recursive is None:
             self.recursive = bool(reply.message.flags & dns.flags.RA)
         return reply.message
@@ -304,7 +320,8 @@ class Resolution:
         zone = self._zone_for(qname, rdtype)
         servers = list(zone.servers)
         problems: list[str] = []
-        full, extra = not self.minimise, 0  # RFC 9156: labels asked below the zone, beyond one
+        # RFC 9156: labels asked below the zone, beyond one
+        full, extra = not self.minimise, self._qmin_step(qname, len(zone.name)) - 1
         for _ in range(self.limits.max_referrals + len(qname) + 1):
             if not servers:
                 raise _Fail(f"{qname} {dns.rdatatype.to_text(rdtype)}: no server of {zone.name} "
@@ -313,17 +330,18 @@ class Resolution:
             if ask != qname:
                 q = Query(ask, RdataType.A, tuple(servers), False, False, zone.name,
                           f"{purpose} (minimised)")
+                self.minimised_queries += 1
                 reply, error = yield from self._ask(q)
                 step = self._minimised_step(reply, zone.name, ask)
                 if step == "deeper":
-                    extra += 1
+                    extra += self._qmin_step(qname, len(ask))
                     continue
                 if step == "full":
                     full = True
                     continue
                 assert reply is not None and isinstance(step, dns.name.Name)
                 zone, servers = yield from self._referred(reply.message, zone, step)
-                problems, extra = [], 0
+                problems, extra = [], self._qmin_step(qname, len(zone.name)) - 1
                 continue
             q = Query(qname, rdtype, tuple(servers), False, False, zone.name, purpose)
             reply, error = yield from self._ask(q)
@@ -356,6 +374,17 @@ class Resolution:
             problems, extra = [], 0
         raise _Fail(f"{qname} {dns.rdatatype.to_text(rdtype)}: more than "
                     f"{self.limits.max_referrals} referrals (max_referrals)")
+
+    def _qmin_step(self, qname: dns.name.Name, shown: int) -> int:
+        """How many labels of `qname` to add to the `shown` ones for the next minimised query
+        (RFC 9156 §2.3): one while fewer than MINIMISE_ONE_LAB were sent, then the rest
+        spread over what is left of MAX_MINIMISE_COUNT — all of it once that is spent."""
+        if self.minimised_queries < MINIMISE_ONE_LAB:
+            return 1
+        left = MAX_MINIMISE_COUNT - self.minimised_queries
+        if left <= 0:
+            return len(qname)
+        return max(1, -(-(len(qname) - shown) // left))
 
     def _minimised_step(self, reply: Reply | None, zone: dns.name.Name,
                         ask: dns.name.Name) -> str | dns.name.Name:
