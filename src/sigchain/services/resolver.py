@@ -250,7 +250,7 @@ class ResolverService(ClientSide):
             if entry.status is Status.BOGUS:
                 with self.lock:  # fetch afresh next time: the bad copy may have been in transit
                     self.cache.forget_messages(fetched.used)
-                entry.ede = (*(yield from self._diagnosing(forwarders, anchors, entry)), *entry.ede)
+                entry.ede = (*(yield from self._diagnosing(qname, forwarders, anchors, entry)), *entry.ede)
                 log.info("bogus %s %s: %s", qname, dns.rdatatype.to_text(qtype),
                          "; ".join(t for _, t in entry.ede))
         return entry
@@ -325,13 +325,15 @@ class ResolverService(ClientSide):
         zones = [(z, s) for z, s in self.config.forward if qname.is_subdomain(z)]
         return max(zones, key=lambda zs: len(zs[0]))[1] if zones else ()
 
-    def _diagnosing(self, forwarders: tuple[Server, ...], anchors: list[dns.rrset.RRset],
-                    entry: Answer) -> transport.Asking[tuple[edes.Ede, ...]]:
+    def _diagnosing(self, qname: dns.name.Name, forwarders: tuple[Server, ...],
+                    anchors: list[dns.rrset.RRset], entry: Answer) -> transport.Asking[tuple[edes.Ede, ...]]:
         """Bogus through forwarders for want of records: ask each whether it passes DNSSEC
-        records on; one that does not is named (log, EDE 10) as the cause."""
+        records on — the keys of the trust anchor closest to `qname`, which it must pass on
+        for anything under it to validate; one that does not is named (log, EDE 10)."""
         if not forwarders or not any(code in _MISSING for code, _ in entry.ede):
             return ()
-        zone = min((r.name for r in anchors), key=len, default=dns.name.root)
+        zone = max((r.name for r in anchors if qname.is_subdomain(r.name)), key=len,
+                   default=min((r.name for r in anchors), key=len, default=dns.name.root))
         out = []
         for server in forwarders:
             problem = yield from self.upstream.probing(server, zone)

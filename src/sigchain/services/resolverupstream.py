@@ -107,13 +107,17 @@ class Upstream:
     def probing(self, server: Server, zone: dns.name.Name) -> transport.Asking[str]:
         """Whether a forwarder passes DNSSEC records on: asked for `zone`'s DNSKEY RRset with
         DO=1 and CD=1, it must answer with the keys and their RRSIGs and echo DO. Returns
-        what is wrong ("strips DNSSEC records", …), or "" when nothing is."""
+        what is wrong ("strips DNSSEC records", …), or "" when nothing is — nor when it
+        refuses or fails the probe: that says nothing about what it does to DNSSEC records
+        (a forwarder for one private zone may well refuse the root's keys)."""
         query = Query(zone, RdataType.DNSKEY, (server,), rd=True, cd=True)
         try:
             reply = yield server, query.message(), self.server_timeout
         except Exception as exc:  # noqa: BLE001 (any failure: the probe has no verdict)
             return f"did not answer a DNSKEY probe ({type(exc).__name__})"
         m = reply.message
+        if rcode_of(m) != dns.rcode.NOERROR:
+            return ""
         if m.edns < 0 or not m.ednsflags & dns.flags.DO:
             return "ignores DO (no DNSSEC records asked for come back)"
         keys = [r for r in m.answer if r.rdtype == RdataType.DNSKEY and r.name == zone]
