@@ -665,3 +665,29 @@ def test_min_ttl_raises_the_ttls_clients_see_as_long_as_the_entry_is_kept() -> N
     shown = dns.message.from_wire(render(q, cache.answer(name, A, NOW + 100), NOW + 100))
     assert kept.ttl == 300 and shown.answer[0].ttl == 200
     assert cache.answer(name, A, NOW + 300) is None
+
+
+def test_rendered_responses_count_against_the_byte_bound() -> None:
+    """The responses pre-rendered from a kept answer (one per combination of DO, CD, EDNS…)
+    count in the cache's size while that answer is kept: the bound holds for what is held."""
+    one = Cache().store_answer(dns.name.from_text("x.example."), A, entry(Status.SECURE)).size
+    cache = Cache(CacheLimits(max_bytes=one * 4))
+    names = [dns.name.from_text(f"n{i}.example.") for i in range(3)]
+    for n in names:
+        cache.store_answer(n, A, entry(Status.SECURE, name=n.to_text()))
+    before = cache.size
+    kept = cache.answer(names[2], A, NOW)
+    assert kept is not None
+    base = kept.size
+    cache.rendered(names[2], A, kept, "do", (NOW, b"x" * 100))
+    cache.rendered(names[2], A, kept, "do", (NOW + 1, b"x" * 120))  # replaced: counted once
+    assert cache.size == before + 120 and kept.size == base + 120
+    cache.rendered(names[2], A, kept, "cd", (NOW, b"x" * one))  # past the bound
+    assert cache.size <= cache.limits.max_bytes and cache.stats["evicted"] == 1
+    assert cache.answer(names[0], A, NOW) is None and cache.answer(names[2], A, NOW) is kept
+    gone = entry(Status.SECURE)  # an answer the cache no longer holds counts for nothing
+    size = cache.size
+    cache.rendered(names[1], A, gone, "do", (NOW, b"x" * 100))
+    assert cache.size == size and gone.wire["do"] == (NOW, b"x" * 100)
+    cache.store_answer(names[1], A, entry(Status.SECURE, name="n1.example."))  # replaced
+    assert sum(e.size for e in cache._lru.values()) == cache.size

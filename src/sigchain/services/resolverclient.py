@@ -203,7 +203,7 @@ class ClientSide:
         if kept is None or kept[0] != now or len(kept[1]) > q.limit:
             wire = render(q, entry, now)
             if not wire[2] & TC_BYTE:
-                entry.wire[key] = (now, wire)
+                self.cache.rendered(q.qname, q.qtype, entry, key, (now, wire))
         else:
             wire = q.with_question(kept[1])
         if fast and not q.tcp and not wire[2] & TC_BYTE and plain_question(q.wire) is not None:

@@ -308,6 +308,23 @@ class Cache:
         self._put(("a", qname, qtype), entry)
         return entry
 
+    def rendered(self, qname: dns.name.Name, qtype: int, entry: Answer, key: Any,
+                 wire: tuple[int, bytes]) -> None:
+        """Keep a response rendered from `entry` (its `wire`, by `key`) and count its bytes
+        against the bound while the entry is the one kept for (qname, qtype): up to a dozen
+        renders (DO, CD, AD, EDNS, buffer sizes) may outweigh its records."""
+        old = entry.wire.get(key)
+        entry.wire[key] = wire
+        delta = len(wire[1]) - (len(old[1]) if old is not None else 0)
+        if self._lru.get(("a", qname, qtype)) is not entry:
+            return
+        entry.size += delta
+        self.size += delta
+        while self.size > self.limits.max_bytes and len(self._lru) > 1:
+            old_key, _ = next(iter(self._lru.items()))
+            self._drop(old_key)
+            self.stats["evicted"] += 1
+
     # -- upstream replies -----------------------------------------------------------------------
 
     def message(self, qname: dns.name.Name, qtype: int, now: int) -> dns.message.Message | None:
