@@ -588,3 +588,37 @@ def test_a_forwarder_that_refuses_or_fails_gives_way_to_the_next(rcode: int) -> 
     alone = drive(Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, server=first),
                   responder)
     assert isinstance(alone, Failed) and alone.rcode == rcode
+
+
+def test_glueless_name_servers_outside_the_child_are_looked_up_for_a_and_aaaa() -> None:
+    """A referral to glueless.test. naming four servers inside the zone (no glue) and one in
+    example.test. that has only an IPv6 address: the in-zone names are skipped before the
+    max_ns_names bound (four), and the outside one's AAAA is looked up after its A."""
+    v6 = Server("2001:db8::3")
+
+    def referral(server: Server, query: dns.message.Message) -> dns.message.Message | None:
+        q = query.question[0]
+        if server == v6:
+            return authoritative(EX, query, False)
+        if server == TLD and q.name == N("www.glueless.test.") and q.rdtype == dns.rdatatype.A:
+            r = dns.message.make_response(query)
+            r.authority.append(dns.rrset.from_text(
+                "glueless.test.", 3600, "IN", "NS", *(f"{c}.glueless.test." for c in "abcd"),
+                "ns6.example.test."))
+            return r
+        if server == EX and q.name == N("ns6.example.test."):
+            r = dns.message.make_response(query)
+            r.flags |= dns.flags.AA
+            if q.rdtype == dns.rdatatype.AAAA:
+                r.answer.append(dns.rrset.from_text(q.name, 300, "IN", "AAAA", "2001:db8::3"))
+            return r
+        return None
+
+    log: list[tuple[Query, bool]] = []
+    outcome = drive(Resolution(Question(N("www.glueless.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
+                    _override(referral), log)
+    assert judged(outcome).status is Status.SECURE
+    looked = [(str(q.qname), dns.rdatatype.to_text(q.rdtype)) for q, _ in log
+              if q.purpose.startswith("address of")]
+    assert looked[-2:] == [("ns6.example.test.", "A"), ("ns6.example.test.", "AAAA")]
+    assert any(q.servers == (v6,) for q, _ in log)

@@ -438,26 +438,29 @@ class Resolution:
         return ipv4_first(out)
 
     def _ns_addresses(self, m: dns.message.Message, child: dns.name.Name) -> Generator[Query, tuple[Reply | None, str], tuple[Server, ...]]:
-        """Look up the A records of name servers that came without glue (bounded)."""
-        names = sorted({rd.target for r in m.authority if r.rdtype == RdataType.NS and r.name == child
-                        for rd in r})[: self.limits.max_ns_names]  # type: ignore[attr-defined]
+        """Look up the addresses of name servers that came without glue (bounded): A, and
+        AAAA for a name with no A record. Names inside the child are skipped before the
+        bound is applied: they need glue we were not given."""
+        names = sorted({rd.target for r in m.authority if r.rdtype == RdataType.NS and r.name == child  # type: ignore[attr-defined]
+                        for rd in r if not rd.target.is_subdomain(child)})[: self.limits.max_ns_names]  # type: ignore[attr-defined]
         if self.depth >= self.limits.max_depth:
             raise _Fail(f"name server addresses for {child} nest too deep (max_depth)")
         out: list[Server] = []
         self.depth += 1
         try:
             for name in names:
-                if name.is_subdomain(child):
-                    continue  # needs glue we were not given
-                try:
-                    ans = yield from self._iterate(name, RdataType.A, f"address of {child} server")
-                except _Fail as fail:
-                    if len(self.exchanges) >= self.limits.max_queries:
-                        raise
-                    self.notes.append(f"address of {name}: {fail.reason}")
-                    continue
-                out += [Server(rd.address) for r in ans.answer if r.rdtype == RdataType.A
-                        for rd in r]  # type: ignore[attr-defined]
+                for rdtype in (RdataType.A, RdataType.AAAA):
+                    try:
+                        ans = yield from self._iterate(name, rdtype, f"address of {child} server")
+                    except _Fail as fail:
+                        if len(self.exchanges) >= self.limits.max_queries:
+                            raise
+                        self.notes.append(f"address of {name}: {fail.reason}")
+                        break
+                    out += [Server(rd.address) for r in ans.answer if r.rdtype == rdtype
+                            for rd in r]  # type: ignore[attr-defined]
+                    if out or rcode_of(ans) == dns.rcode.NXDOMAIN:
+                        break
                 if out:
                     break
         finally:
