@@ -450,12 +450,9 @@ class Resolution:
         try:
             for name in names:
                 for rdtype in (RdataType.A, RdataType.AAAA):
-                    try:
-                        ans = yield from self._iterate(name, rdtype, f"address of {child} server")
-                    except _Fail as fail:
-                        if len(self.exchanges) >= self.limits.max_queries:
-                            raise
-                        self.notes.append(f"address of {name}: {fail.reason}")
+                    ans = yield from self._noted(self._iterate(name, rdtype, f"address of {child} server"),
+                                                 f"address of {name}")
+                    if ans is None:
                         break
                     out += [Server(rd.address) for r in ans.answer if r.rdtype == rdtype
                             for rd in r]  # type: ignore[attr-defined]
@@ -554,25 +551,28 @@ class Resolution:
         """A zone's DS or DNSKEY RRset; a failure becomes a note (the validator then reports
         what is missing) unless the query budget is spent."""
         kind = dns.rdatatype.to_text(rdtype)
-        try:
-            m = yield from self._fetch(zone, rdtype, f"{kind} link")
-        except _Fail as fail:
-            if len(self.exchanges) >= self.limits.max_queries:
-                raise
-            self.notes.append(f"{zone} {kind}: {fail.reason}")
+        m = yield from self._noted(self._fetch(zone, rdtype, f"{kind} link"), f"{zone} {kind}")
+        if m is None:
             return None
         if rcode_of(m) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             self.notes.append(f"{zone} {kind}: {dns.rcode.to_text(rcode_of(m))}")
             return None
         return m
 
-    def _is_apex(self, name: dns.name.Name) -> Generator[Query, tuple[Reply | None, str], bool]:
+    def _noted(self, fetching: _Step, what: str) -> Generator[Query, tuple[Reply | None, str], dns.message.Message | None]:
+        """What `fetching` gets; None, with a note saying why, when it fails — unless the
+        query budget is spent, which ends the whole resolution."""
         try:
-            m = yield from self._fetch(name, RdataType.SOA, "zone cut")
+            return (yield from fetching)
         except _Fail as fail:
             if len(self.exchanges) >= self.limits.max_queries:
                 raise
-            self.notes.append(f"{name} SOA: {fail.reason}")
+            self.notes.append(f"{what}: {fail.reason}")
+            return None
+
+    def _is_apex(self, name: dns.name.Name) -> Generator[Query, tuple[Reply | None, str], bool]:
+        m = yield from self._noted(self._fetch(name, RdataType.SOA, "zone cut"), f"{name} SOA")
+        if m is None:
             return False
         return any(r.rdtype == RdataType.SOA and r.name == name for r in m.answer)
 
