@@ -622,3 +622,36 @@ def test_glueless_name_servers_outside_the_child_are_looked_up_for_a_and_aaaa() 
               if q.purpose.startswith("address of")]
     assert looked[-2:] == [("ns6.example.test.", "A"), ("ns6.example.test.", "AAAA")]
     assert any(q.servers == (v6,) for q, _ in log)
+
+
+def test_a_server_without_edns_is_asked_again_in_plain_dns() -> None:
+    """RFC 6891 §7: a server that answers FORMERR (no OPT) to an EDNS query does not do EDNS;
+    it is asked again without it. An unsigned zone then resolves; a signed one does not
+    become secure (no DO, no RRSIGs: bogus, never a downgrade to insecure)."""
+    def no_edns(server: Server, query: dns.message.Message) -> dns.message.Message | None:
+        if server not in (INS, EX):
+            return None
+        if query.edns >= 0:
+            r = dns.message.make_response(query)
+            r.use_edns(False)
+            r.set_rcode(dns.rcode.FORMERR)
+            return r
+        return authoritative(server, query, False)
+
+    log: list[tuple[Query, bool]] = []
+    outcome = drive(Resolution(Question(N("host.insecure.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
+                    _override(no_edns), log)
+    assert judged(outcome).status is Status.INSECURE
+    assert [q.edns for q, _ in log if INS in q.servers and q.qname == N("host.insecure.test.")] == [
+        True, False]
+    assert outcome.evidence.answer and any("asked again without" in n for n in outcome.notes)
+    signed = drive(Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
+                   _override(no_edns))
+    assert judged(signed).status is Status.BOGUS
+
+
+def test_a_plain_query_has_no_opt_record() -> None:
+    q = Query(N("www.example.test."), dns.rdatatype.A, (EX,), edns=False)
+    out = q.outgoing()
+    assert dns.message.from_wire(out.to_wire()).edns == -1 and out.message().edns == -1
+    assert out.to_wire()[:2] == out.message().to_wire()[:2] and out.to_wire() == out.message().to_wire()

@@ -331,7 +331,8 @@ class Transport:
 
     def _message(self, query: Query, server: Server, small: bool = False) -> Outgoing:
         """`query` for `server`: with the small EDNS buffer if asked or if the selection
-        remembers that larger answers from it are lost; DO=1 always (never EDNS dropped)."""
+        remembers that larger answers from it are lost; DO=1 always (EDNS is dropped only by
+        the resolution, for a server that answered FORMERR to it)."""
         if self.selection is not None and not small:
             with self.lock:
                 return query.outgoing(self.selection.payload(server, self.clock.monotonic()))

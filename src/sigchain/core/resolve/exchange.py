@@ -44,15 +44,18 @@ class Query:
     cd: bool = False
     zone: dns.name.Name | None = None  # whose servers these are (iterative mode)
     purpose: str = ""
+    edns: bool = True  # False: plain DNS, for a server that said FORMERR to EDNS (RFC 6891 §7)
 
     def message(self, payload: int = EDNS_PAYLOAD) -> dns.message.Message:
-        """The query on the wire: EDNS0 with DO=1 and a 1232-byte buffer (`payload`)."""
+        """The query on the wire: EDNS0 with DO=1 and a 1232-byte buffer (`payload`), or
+        no OPT record at all when not `edns`."""
         return self.outgoing(payload).message()
 
     def outgoing(self, payload: int = EDNS_PAYLOAD) -> Outgoing:
         """The same query as `message`, without dnspython's Message (for the transport)."""
         return Outgoing(dns.entropy.random_16(), self.qname, self.rdtype,
-                        (dns.flags.RD if self.rd else 0) | (dns.flags.CD if self.cd else 0), payload)
+                        (dns.flags.RD if self.rd else 0) | (dns.flags.CD if self.cd else 0),
+                        payload if self.edns else 0)
 
     def __str__(self) -> str:
         return f"{self.qname} {dns.rdatatype.to_text(self.rdtype)}"
@@ -97,8 +100,9 @@ _EMPTY_QUESTION_OK = frozenset((dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A query as `Query.message` makes it (one question, IN, EDNS0 with DO=1 and `payload`)
-    without dnspython's Message, whose making was most of the cost of sending one: its wire,
+    """A query as `Query.message` makes it (one question, IN, EDNS0 with DO=1 and `payload`,
+    or plain DNS for payload 0) without dnspython's Message, whose making was most of the
+    cost of sending one: its wire,
     and whether a reply answers it, as `Message.is_response` decides (RFC 5452 §9.1: QR,
     ID, opcode and question). `message()` makes the dnspython Message (for TCP)."""
 
@@ -106,9 +110,12 @@ class Outgoing:
     qname: dns.name.Name
     rdtype: int
     flags: int  # RD and CD only: opcode QUERY
-    payload: int
+    payload: int  # 0: no OPT record (plain DNS)
 
     def to_wire(self) -> bytes:
+        if not self.payload:
+            return (_HEADER.pack(self.id, self.flags, 1, 0, 0, 0) + self.qname.to_wire()  # type: ignore[operator]
+                    + _QUESTION.pack(self.rdtype, dns.rdataclass.IN))
         return (_HEADER.pack(self.id, self.flags, 1, 0, 0, 1) + self.qname.to_wire()  # type: ignore[operator]
                 + _QUESTION.pack(self.rdtype, dns.rdataclass.IN) + _OPT.pack(0, 41, self.payload, _DO, 0))
 
@@ -126,6 +133,10 @@ class Outgoing:
         return True
 
     def message(self) -> dns.message.Message:
+        if not self.payload:
+            m = dns.message.make_query(self.qname, self.rdtype, dns.rdataclass.IN, use_edns=False)
+            m.id, m.flags = self.id, self.flags
+            return m
         m = dns.message.make_query(self.qname, self.rdtype, dns.rdataclass.IN, use_edns=0,
                                    want_dnssec=True, payload=self.payload)
         m.id = self.id

@@ -204,6 +204,7 @@ class Resolution:
         self.fallbacks = tuple(fallbacks)  # server mode: asked in turn when `server` does not answer
         self.minimise = minimise  # iterative mode: QNAME minimisation (RFC 9156, relaxed)
         self.minimised_queries = 0  # sent so far, for RFC 9156 §2.3's limit
+        self.plain_servers: set[Server] = set()  # answered FORMERR/NOTIMP to EDNS: asked without
         self.limits = limits or ResolutionLimits()
         self.cd_choice = cd  # None: CD=1 iff the server is recursive; True/False: forced
         self.recursive: bool | None = None
@@ -343,8 +344,16 @@ class Resolution:
                 zone, servers = yield from self._referred(reply.message, zone, step)
                 problems, extra = [], self._qmin_step(qname, len(zone.name)) - 1
                 continue
-            q = Query(qname, rdtype, tuple(servers), False, False, zone.name, purpose)
+            plain = [s for s in servers if s in self.plain_servers]
+            if plain:  # RFC 6891 §7: asked again without EDNS, that server alone
+                q = Query(qname, rdtype, (plain[0],), False, False, zone.name, purpose, edns=False)
+            else:
+                q = Query(qname, rdtype, tuple(servers), False, False, zone.name, purpose)
             reply, error = yield from self._ask(q)
+            if reply is None and plain:
+                problems.append(f"{plain[0]}: {error} (without EDNS)")
+                servers = [s for s in servers if s != plain[0]]
+                continue
             if reply is None:
                 if problems:  # some server answered, badly; the rest are silent
                     raise _Fail(f"{qname} {dns.rdatatype.to_text(rdtype)}: no server of {zone.name} "
@@ -353,6 +362,13 @@ class Resolution:
                             f"{dns.rdatatype.to_text(rdtype)}: {error}", unreachable=True)
             m = reply.message
             rcode = rcode_of(m)
+            if rcode in (dns.rcode.FORMERR, dns.rcode.NOTIMP) and m.edns < 0 and q.edns:
+                # RFC 6891 §7: a server without EDNS says so; ask it again in plain DNS (its
+                # answers carry no DNSSEC records: enough for an insecure zone, never secure)
+                self.plain_servers.add(reply.server)
+                self.notes.append(f"{reply.server}: {dns.rcode.to_text(rcode)} to EDNS; asked "
+                                  f"again without it")
+                continue
             if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 problems.append(f"{reply.server}: {dns.rcode.to_text(rcode)}")
                 servers = [s for s in servers if s != reply.server]
