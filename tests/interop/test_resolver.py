@@ -815,3 +815,29 @@ def test_negative_trust_anchors_answer_unvalidated_until_the_zone_validates(lab:
         assert nta_ask("www.example.test").flags & dns.flags.AD
     finally:
         terminate(proc)
+
+
+def test_a_second_resolution_for_one_question_shares_its_budget(lab: Path) -> None:
+    """When an answer leaves a zone known insecure, the question is resolved again with the
+    chain checked; that second pass gets what the first left of the per-question limits
+    (queries, time), not a fresh set."""
+    from sigchain.core.resolve.exchange import Exchange, Failed, Query
+    from sigchain.core.validate.verdict import Question
+    from sigchain.edge import transport
+    from sigchain.services.resolverupstream import Fetched
+
+    service = ResolverService(from_flags(anchor=str(lab / "anchor.ds"), root_hints=str(lab / "root.hints")))
+    try:
+        up = service.upstream
+        question = Question(_n("www.example.test"), dns.rdatatype.A)
+        one = Exchange(Query(question.name, question.rdtype, ()), None, None)
+        used_up = Fetched(Failed("", False, (one,) * up.limits.max_queries), (), 0.0)
+        out = transport.drive(up.resolving(question, set(), service.clock.now(), spent=used_up)).outcome
+        assert isinstance(out, Failed) and "max_queries" in out.reason and len(out.exchanges) == 1
+        timed_out = Fetched(Failed("", False, ()), (), up.budget)
+        out = transport.drive(up.resolving(question, set(), service.clock.now(), spent=timed_out)).outcome
+        assert isinstance(out, Failed) and out.unreachable
+        fresh = up.resolve(question, set(), service.clock.now())
+        assert not isinstance(fresh.outcome, Failed) and fresh.seconds > 0
+    finally:
+        service.close()

@@ -228,7 +228,7 @@ class ResolverService(ClientSide):
                     self.stats["insecure_left"] += 1
                 insecure = None
                 fetched = yield from self.upstream.resolving(question, {r.name for r in anchors}, now,
-                                                             forwarders)
+                                                             forwarders, spent=fetched)
                 outcome = fetched.outcome
             if isinstance(outcome, Failed):
                 entry = self._stale(qname, qtype, outcome, now) or Answer(

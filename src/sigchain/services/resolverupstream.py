@@ -4,6 +4,7 @@ taught (answers, delegations) kept for the next question."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -35,6 +36,7 @@ class Fetched:
 
     outcome: Outcome
     used: tuple[tuple[dns.name.Name, int], ...]
+    seconds: float = 0.0  # how long it took
 
 
 @dataclass
@@ -63,17 +65,26 @@ class Upstream:
         return transport.drive(self.resolving(question, anchor_names, now, forwarders))
 
     def resolving(self, question: Question, anchor_names: set[dns.name.Name], now: int,
-                  forwarders: tuple[Server, ...] = ()) -> transport.Asking[Fetched]:
-        """Iteratively from the hints, or through `forwarders` (RD=1, CD=1: validated here)."""
+                  forwarders: tuple[Server, ...] = (), spent: Fetched | None = None
+                  ) -> transport.Asking[Fetched]:
+        """Iteratively from the hints, or through `forwarders` (RD=1, CD=1: validated here).
+        `spent`: an earlier resolution for the same client question, whose queries and time
+        count against this one's limits (one client question, one budget)."""
+        limits, budget = self.limits, self.budget
+        if spent is not None:
+            limits = dataclasses.replace(limits, max_queries=max(
+                1, limits.max_queries - len(spent.outcome.exchanges)))
+            budget = max(0.0, budget - spent.seconds)
         if forwarders:
             resolution = Resolution(question, anchor_names, server=forwarders[0], cd=True,
-                                    fallbacks=forwarders[1:], limits=self.limits)
+                                    fallbacks=forwarders[1:], limits=limits)
         else:
             with self.lock:
                 known = self.cache.delegations(question.name, now)
-            resolution = Resolution(question, anchor_names, hints=self.hints, limits=self.limits,
+            resolution = Resolution(question, anchor_names, hints=self.hints, limits=limits,
                                     known=known, minimise=self.minimise)
-        net = transport.Transport(self.budget, self.server_timeout, self.clock,
+        started = self.clock.monotonic()
+        net = transport.Transport(budget, self.server_timeout, self.clock,
                                   selection=self.selection, lock=self.lock)
         used: list[tuple[dns.name.Name, int]] = []
         ns_ttl: dict[dns.name.Name, int] = {}
@@ -102,7 +113,7 @@ class Upstream:
             for zone, servers in resolution.zones.items():
                 if zone in ns_ttl:
                     self.cache.store_delegation(zone, servers.servers, ns_ttl[zone], now)
-        return Fetched(outcome, tuple(used))
+        return Fetched(outcome, tuple(used), self.clock.monotonic() - started)
 
     def probing(self, server: Server, zone: dns.name.Name) -> transport.Asking[str]:
         """Whether a forwarder passes DNSSEC records on: asked for `zone`'s DNSKEY RRset with
