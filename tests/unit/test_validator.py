@@ -211,8 +211,9 @@ def test_unsupported_ds_digest_makes_the_zone_insecure(digest_type: int) -> None
     assert v.status is Status.INSECURE and v.codes == {"DS_DIGEST_UNSUPPORTED"} and v.ede == (2,)
 
 
-def test_sha1_ds_is_ignored_when_sha256_exists_for_the_key() -> None:
-    """RFC 4509 §3: with a SHA-256 DS for the key, a (matching) SHA-1 DS is not used."""
+def test_sha1_ds_is_ignored_when_the_ds_rrset_has_a_sha256_one() -> None:
+    """RFC 4509 §3: with a SHA-256 DS in the RRset — for the key or for another — a
+    (matching) SHA-1 DS is not used (as Unbound: only the set's strongest digest counts)."""
     sha1, sha256 = EX.ds_rdatas(1)[0], EX.ds_rdatas(2)[0]
     broken256 = tweak(sha256, digest=bytes(32))
     ev = LAB.evidence("www.example.test.", "A", EX.rrsets("www.example.test.", "A"))
@@ -221,6 +222,9 @@ def test_sha1_ds_is_ignored_when_sha256_exists_for_the_key() -> None:
     assert run(with_zones(ev, doctored_ds(EX, [sha1]))).status is Status.SECURE
     both = run(with_zones(ev, doctored_ds(EX, [sha1, sha256])))
     assert both.status is Status.SECURE and both.codes == {"DS_SHA1_IGNORED"}
+    other_key = tweak(sha256, key_tag=(sha256.key_tag + 1) % 65536)  # type: ignore[attr-defined]
+    v = run(with_zones(ev, doctored_ds(EX, [sha1, other_key])))
+    assert v.status is Status.BOGUS and "DS_SHA1_IGNORED" in v.codes
 
 
 def two_algorithm_zone() -> Zone:
@@ -362,6 +366,38 @@ def test_fewer_rrsig_labels_mean_expansion_and_an_existing_name_refutes_it() -> 
     forged = EX.sign("www.example.test.", "A", "192.0.2.66", sign_as="*.example.test.")
     v = ask("www.example.test.", "A", forged, EX.denial("www.example.test."))
     assert v.status is Status.BOGUS and "WILDCARD_UNPROVEN" in v.codes
+
+
+def test_a_wildcard_nsec_renamed_proves_nothing() -> None:
+    """CVE-2017-15105: the zone's own *.w.test. NSEC (and its RRSIG, labels 2) moved to
+    another owner still verifies as a wildcard expansion — but it speaks only for the
+    wildcard. Renamed to wwv.w.test., its range (wrapped past the zone's last name) would
+    cover www.w.test., which exists: neither an NXDOMAIN, nor a NODATA for the name itself,
+    nor a wildcard answer replacing www's own data may rest on it."""
+    from sigchain.core.validate.validator import Evidence, Question, ZoneCut, validate
+
+    z = build("w.test.", {"*": [("A", ("192.0.2.1",))], "www": [("A", ("192.0.2.2",))],
+                          "mail": [("A", ("192.0.2.3",))]})
+    anchor = [dns.rrset.from_rdata_list(z.origin, TTL, z.ds_rdatas())]
+    cut = (ZoneCut(z.origin, dnskey=z.rrsets(z.origin, "DNSKEY")),)
+    soa = z.rrsets("w.test.", "SOA")
+    www = N("www.w.test.")
+    moved = z.rrsets("*.w.test.", "NSEC", owner=N("wwv.w.test."))
+    nx = validate(Evidence(Question(www, dns.rdatatype.A), dns.rcode.NXDOMAIN, (), soa + moved, cut),
+                  anchor, NOW)
+    assert nx.status is Status.BOGUS and "RRSIG_FIELDS_WRONG" in nx.codes, nx.codes
+    onto = z.rrsets("*.w.test.", "NSEC", owner=www)
+    nodata = validate(Evidence(Question(www, dns.rdatatype.MX), 0, (), soa + onto, cut), anchor, NOW)
+    assert nodata.status is Status.BOGUS
+    expanded = z.rrsets("*.w.test.", "A", owner=www)
+    forged = validate(Evidence(Question(www, dns.rdatatype.A), 0, expanded, moved, cut), anchor, NOW)
+    assert forged.status is Status.BOGUS
+    assert not any(link.kind == "rrsig" and link.name == N("wwv.w.test.") for link in nx.links)
+    # the record under its own name still proves what it covers
+    own = z.rrsets("*.w.test.", "NSEC")
+    below = validate(Evidence(Question(N("*.w.test."), dns.rdatatype.MX), 0, (), soa + own, cut),
+                     anchor, NOW)
+    assert below.status is Status.SECURE
 
 
 def test_nsec3_wildcard_answer_and_nodata() -> None:

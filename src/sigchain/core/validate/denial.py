@@ -10,6 +10,7 @@ import dns.rcode
 import dns.rdatatype
 from dns.rdatatype import RdataType
 
+from sigchain.core.dnssec.rrsig import rrsig_labels
 from sigchain.core.validate import proofs
 from sigchain.core.validate.proofs import Nsec3Record, NsecRecord, Proof, ProofStatus
 from sigchain.core.validate.shape import delegation_above
@@ -134,11 +135,23 @@ class Denials(TrustChain):
         return proof
 
     def _cached_check(self, signed: Signed, zone: dns.name.Name, keys: ZoneKeys) -> Checked:
-        """Denial RRsets may be tested for two claims; verify each one once."""
+        """Denial RRsets may be tested for two claims; verify each one once. One whose RRSIG
+        verifies only as a wildcard expansion (labels field below its owner's) proves nothing:
+        the signature covers the record at the wildcard, not at the owner it came with, and
+        renamed it would deny any name its range then covers (CVE-2017-15105; RFC 4035
+        §5.3.2: an NSEC is used under its own owner name or not at all)."""
         key = (signed.name, signed.rdtype, zone)
         if key not in self.denial_checks:
             checked = self._check(signed, zone, keys.keys)
-            self._link(checked)
+            if checked.ok and checked.closest_encloser is not None:
+                sig = min(signed.sigs, key=lambda s: s.labels)
+                checked = Checked(False, problems=(finding("RRSIG_FIELDS_WRONG", {
+                    "algorithm": sig.algorithm, "tag": sig.key_tag, "field": "labels",
+                    "found": sig.labels, "expected": f"{rrsig_labels(signed.name)} (an "
+                    f"{dns.rdatatype.to_text(signed.rdtype)} expanded from a wildcard proves "
+                    "nothing)"}, signed.name, signed.rdtype),))
+            else:
+                self._link(checked)
             self.denial_checks[key] = checked
         return self.denial_checks[key]
 

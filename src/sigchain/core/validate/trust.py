@@ -134,13 +134,15 @@ class TrustChain(SignatureChecks):
         source = "trust anchor" if anchor else "DS"
         may = self.policy
         usable = [d for d in ds_set if may.may_validate(d.algorithm) and may.may_validate_digest(d.digest_type)]
-        # RFC 4509 §3: a SHA-1 DS is ignored when a SHA-256 DS exists for the same key.
-        sha256 = {(d.key_tag, d.algorithm) for d in usable if d.digest_type == 2}
+        # RFC 4509 §3: SHA-1 DS records are ignored when the DS RRset holds a SHA-256 one —
+        # for any key, as Unbound uses only the set's strongest digest: a SHA-1 DS beside a
+        # SHA-256 one must not be the weaker way in
+        sha256 = any(d.digest_type == 2 for d in usable)
         for d in usable:
-            if d.digest_type == 1 and (d.key_tag, d.algorithm) in sha256:
+            if d.digest_type == 1 and sha256:
                 self.findings.append(finding("DS_SHA1_IGNORED", {
                     "source": source, "tag": d.key_tag, "algorithm": d.algorithm}, zone, RdataType.DS))
-        usable = [d for d in usable if not (d.digest_type == 1 and (d.key_tag, d.algorithm) in sha256)]
+        usable = [d for d in usable if not (d.digest_type == 1 and sha256)]
         usable_keys = [k for k in anchor_keys if may.may_validate(k.algorithm)]
         if not usable and not usable_keys:
             return self._unsupported(zone, ds_set, anchor_keys, source)
