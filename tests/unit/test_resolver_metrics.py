@@ -65,3 +65,33 @@ def test_a_workers_labelled_counts_reach_the_main_process() -> None:
     finally:
         inbox.close()
         outbox.close()
+
+
+def test_zones_and_servers_past_the_bound_are_counted_as_other() -> None:
+    """A zone or server label is named by whoever runs it: an attacker inventing bogus zones
+    (or name servers) must not grow the process's series without bound. Past MAX_SERIES, a
+    new one is counted as "other"; the known ones keep counting; a worker's counts too."""
+    from sigchain.services.resolvermetrics import MAX_SERIES
+
+    m = _metrics()
+    for i in range(MAX_SERIES + 50):
+        m.count("servfail", "6", f"z{i}.evil.")
+        m.count("upstream_errors", f"192.0.2.{i % 250}#{5300 + i}", "timeout")
+    m.count("servfail", "6", "z0.evil.")
+    main, worker = ResolverMetrics.relay()
+    w = _metrics()
+    w.send_to(worker)
+    w.count("servfail", "7", "new.evil.")
+    w.flush()
+    m.receive(main)
+    v = _values(m)
+    servfail = {k: n for k, n in v.items() if k.startswith("sigchain_resolver_servfail_total")}
+    assert len(servfail) == MAX_SERIES + 2  # the first ones, "other" for EDE 6 and for EDE 7
+    assert servfail['sigchain_resolver_servfail_total{ede="6",zone="other"}'] == 50
+    assert servfail['sigchain_resolver_servfail_total{ede="7",zone="other"}'] == 1
+    assert servfail['sigchain_resolver_servfail_total{ede="6",zone="z0.evil."}'] == 2
+    errors = [k for k in v if k.startswith("sigchain_resolver_upstream_errors_total")]
+    assert len(errors) == MAX_SERIES + 1
+    assert v['sigchain_resolver_upstream_errors_total{error="timeout",server="other"}'] == 50
+    main.close()
+    worker.close()

@@ -41,6 +41,11 @@ FIELDS = LATENCY_SUM + 1
 RELAY_SECONDS = 1.0  # how often a worker sends its labelled counts to the main process
 _RELAY_ITEMS = 100  # counts per datagram (each a metric name, up to two labels and a number)
 _LABELLED = ("servfail", "validations", "upstream_errors", "dropped")
+# label sets kept per labelled counter: zones and servers are named by whoever runs them (an
+# attacker can invent endless bogus zones or name-server addresses), so past this many a new
+# zone or server is counted as "other" — each series is memory kept for the process's life
+MAX_SERIES = 1000
+_OPEN_LABEL = {"servfail": 1, "upstream_errors": 0}  # which label is open-ended
 _RCODE_TEXT = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
                "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "RESERVED12",
                "RESERVED13", "RESERVED14", "RESERVED15", "BADVERS")
@@ -114,15 +119,27 @@ class ResolverMetrics:
         self._relay: socket.socket | None = None  # a worker's end: counts go to the main process
         self._pending: Tallied[tuple[str, tuple[str, ...]]] = Tallied()
         self._lock = threading.Lock()
+        self._series: dict[str, set[tuple[str, ...]]] = {}
 
     def count(self, metric: str, *labels: str) -> None:
         """Add one to a labelled counter ("servfail", "validations", "upstream_errors",
         "dropped"): here, or (a worker) to be sent to the main process with the next `flush`."""
         if self._relay is None:
-            getattr(self, metric).labels(*labels).inc()
+            self._inc(metric, labels, 1)
             return
         with self._lock:
             self._pending[(metric, labels)] += 1
+
+    def _inc(self, metric: str, labels: tuple[str, ...], n: int) -> None:
+        """Add `n` to a labelled counter, a new zone or server past MAX_SERIES as "other"."""
+        with self._lock:
+            seen = self._series.setdefault(metric, set())
+            if labels not in seen:
+                at = _OPEN_LABEL.get(metric)
+                if at is not None and len(seen) >= MAX_SERIES:
+                    labels = (*labels[:at], "other", *labels[at + 1:])
+                seen.add(labels)
+        getattr(self, metric).labels(*labels).inc(n)
 
     @staticmethod
     def relay() -> tuple[socket.socket, socket.socket]:
@@ -165,7 +182,7 @@ class ResolverMetrics:
             try:
                 for metric, labels, n in json.loads(data):
                     if metric in _LABELLED and isinstance(n, int) and n > 0:
-                        getattr(self, metric).labels(*map(str, labels)).inc(n)
+                        self._inc(metric, tuple(map(str, labels)), n)
             except (ValueError, TypeError) as exc:  # not from a worker of ours: dropped
                 log.warning("metrics from a worker: unreadable datagram dropped (%s)", exc)
 
