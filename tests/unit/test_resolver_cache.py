@@ -691,3 +691,19 @@ def test_rendered_responses_count_against_the_byte_bound() -> None:
     assert cache.size == size and gone.wire["do"] == (NOW, b"x" * 100)
     cache.store_answer(names[1], A, entry(Status.SECURE, name="n1.example."))  # replaced
     assert sum(e.size for e in cache._lru.values()) == cache.size
+
+
+@pytest.mark.parametrize("payload, edes", [(512, 3), (1232, 8)])
+def test_long_ede_texts_never_push_a_response_past_the_clients_limit(payload: int, edes: int) -> None:
+    """RFC 8914 §3, RFC 6891 §7: EXTRA-TEXT is dropped before anything else — a SERVFAIL
+    keeps its codes, an answer keeps its records — and nothing exceeds the client's buffer."""
+    long = tuple((code, chr(97 + code) * 200) for code in (6, 7, 10, 12, 9, 8, 1, 2)[:edes])
+    q = read_query(dns.message.make_query("a.example.", "A", use_edns=0, payload=payload).to_wire(), False)
+    failed = Answer(dns.rcode.SERVFAIL, (), (), None, long, NOW, 5)
+    wire = render(q, failed, NOW)
+    r = dns.message.from_wire(wire)
+    assert len(wire) <= payload and r.rcode() == dns.rcode.SERVFAIL
+    assert [o.code for o in r.options if o.otype == dns.edns.EDE] == [c for c, _ in long]
+    insecure = Answer(0, (rrset("a.example. 300 A 192.0.2.1"),), (), Status.INSECURE, long, NOW, 300)
+    r = dns.message.from_wire(wire := render(q, insecure, NOW))
+    assert len(wire) <= payload and not r.flags & dns.flags.TC and r.answer

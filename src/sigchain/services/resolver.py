@@ -374,7 +374,7 @@ class ResolverService(ClientSide):
         if not required or entry.status in (Status.SECURE, None):
             return entry
         state = entry.status.value if entry.status else "unresolved"
-        text = f"{max(required, key=len)} requires DNSSEC: this answer is {state}"
+        text = f"{max(required, key=len)} requires DNSSEC: this answer is {state}"[:edes.MAX_TEXT]
         entry.status = None
         entry.ede = ((edes.POLICY, text), *entry.ede)
         return entry

@@ -6,7 +6,7 @@ data even when bogus, SERVFAIL with RFC 8914 EDEs saying why otherwise; truncate
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -239,20 +239,33 @@ def _render_message(query: ClientQuery, entry: Answer, now: int, ede: Sequence[E
     """`render` through a dnspython message (responses that do not fit, extended rcodes)."""
     bogus = entry.status is Status.BOGUS
     if entry.status is None or (bogus and not query.cd):
-        return _fit(_response(query.message, dns.rcode.SERVFAIL, ede), query)
-    r = _response(query.message, entry.rcode, ede)
+        return _fit(lambda e: _response(query.message, dns.rcode.SERVFAIL, e), query, ede)
     age = entry.age(now)
-    r.answer = _shown(entry.answer, query.do, query.qtype, age, True)
-    r.authority = _shown(entry.authority, query.do, query.qtype, age, False)
-    if entry.status is Status.SECURE and (query.do or query.ad):
-        r.flags |= dns.flags.AD
-    return _fit(r, query)
+
+    def make(e: Sequence[Ede]) -> dns.message.Message:
+        r = _response(query.message, entry.rcode, e)
+        r.answer = _shown(entry.answer, query.do, query.qtype, age, True)
+        r.authority = _shown(entry.authority, query.do, query.qtype, age, False)
+        if entry.status is Status.SECURE and (query.do or query.ad):
+            r.flags |= dns.flags.AD
+        return r
+    return _fit(make, query, ede)
 
 
-def _fit(r: dns.message.Message, query: ClientQuery) -> bytes:
-    try:
-        return r.to_wire(max_size=query.limit)
-    except dns.exception.TooBig:
-        r.answer, r.authority, r.additional = [], [], []
-        r.flags |= dns.flags.TC
-        return r.to_wire()
+def _fit(make: Callable[[Sequence[Ede]], dns.message.Message], query: ClientQuery,
+         ede: Sequence[Ede]) -> bytes:
+    """The response within the client's size limit: whole with its EDEs, else with their
+    codes only, else without them (RFC 8914 §3: EXTRA-TEXT should not cause truncation);
+    only then truncated (TC, no records), with what of the EDEs still fits."""
+    tries = (tuple(ede), tuple((code, "") for code, _ in ede), ()) if ede else ((),)
+    for records in (True, False):
+        for e in tries:
+            r = make(e)
+            if not records:
+                r.answer, r.authority, r.additional = [], [], []
+                r.flags |= dns.flags.TC
+            try:
+                return r.to_wire(max_size=query.limit)
+            except (dns.exception.TooBig, ValueError):  # ValueError: the OPT record alone
+                continue
+    raise AssertionError("a header, a question and an empty OPT record exceed 512 octets")
