@@ -147,6 +147,10 @@ def test_client_outside_allow_is_refused_and_sighup_rereads_the_config(resolver)
     proc, config, log = resolver
     m = ask("www.example.test", source=OUTSIDER)
     assert m.rcode() == dns.rcode.REFUSED and [c for c, _ in ede(m)] == [18]
+    # one it would refuse anyway (a zone transfer) is refused as prohibited, with EDNS kept
+    xfr = dns.message.make_query("example.test", "AXFR", use_edns=0)
+    m = dns.query.udp(xfr, RESOLVER, timeout=5, source=OUTSIDER)
+    assert m.rcode() == dns.rcode.REFUSED and m.edns == 0 and [c for c, _ in ede(m)] == [18]
     config.write_text(config.read_text().replace('["127.0.0.1/32"]', '["127.0.0.1/32", "127.55.0.0/16"]'))
     proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10

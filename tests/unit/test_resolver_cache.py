@@ -707,3 +707,19 @@ def test_long_ede_texts_never_push_a_response_past_the_clients_limit(payload: in
     insecure = Answer(0, (rrset("a.example. 300 A 192.0.2.1"),), (), Status.INSECURE, long, NOW, 300)
     r = dns.message.from_wire(wire := render(q, insecure, NOW))
     assert len(wire) <= payload and not r.flags & dns.flags.TC and r.answer
+
+
+def test_a_refusal_keeps_the_question_and_edns_and_answers_no_response() -> None:
+    """RFC 6891 §6.1.1: a query with EDNS gets an OPT record back, even in a REFUSED for a
+    client outside the ACL (with its EDE 18); one that does not parse gets a bare header, and
+    a response (QR set) nothing."""
+    from sigchain.core.resolve.respond import refusal
+
+    ede = [(18, "192.0.2.1 may not query this resolver")]
+    q = dns.message.make_query("example.", "AXFR", use_edns=0)
+    r = dns.message.from_wire(refusal(q.to_wire(), ede))  # type: ignore[arg-type]
+    assert r.rcode() == dns.rcode.REFUSED and r.edns == 0 and r.id == q.id
+    assert [(o.code, o.text) for o in r.options] == ede and r.question == q.question
+    bare = refusal(q.to_wire()[:20], ede)
+    assert bare is not None and len(bare) == 12 and bare[3] & 0xF == dns.rcode.REFUSED
+    assert refusal(dns.message.make_response(q).to_wire(), ede) is None

@@ -21,10 +21,10 @@ from sigchain.core.resolve.fastpath import plain_question
 from sigchain.core.resolve.respond import (
     ClientQuery,
     Unanswerable,
-    bare,
     chaos_reply,
     error,
     read_query,
+    refusal,
     render,
 )
 from sigchain.core.validate.verdict import Evidence
@@ -75,7 +75,7 @@ class ClientSide:
         except Unanswerable as bad:
             out = bad
             if not allowed:  # REFUSED whatever else is wrong with the query (as Unbound)
-                out = Unanswerable(bare(wire, dns.rcode.REFUSED))
+                out = Unanswerable(refusal(wire, [self._prohibited(client)]))
             elif bad.chaos is not None and self._about[bad.chaos[1]]:
                 out = Unanswerable(chaos_reply(bad.chaos[0], self._about[bad.chaos[1]]))
             if out.rcode is not None:  # the response's (None: none is sent)
@@ -83,8 +83,7 @@ class ClientSide:
             return out.wire
         if not allowed:
             self.metrics.loop.other(dns.rcode.REFUSED)
-            return error(q.message, dns.rcode.REFUSED,
-                         [(edes.PROHIBITED, f"{client} may not query this resolver")])
+            return error(q.message, dns.rcode.REFUSED, [self._prohibited(client)])
         if not q.rd:  # as Unbound's "allow": recursion clients only
             self.metrics.loop.other(dns.rcode.REFUSED)
             return error(q.message, dns.rcode.REFUSED,
@@ -186,6 +185,10 @@ class ClientSide:
             answer.set_exception(exc)
             return
         answer.set_result(wire)
+
+    @staticmethod
+    def _prohibited(client: str) -> edes.Ede:
+        return edes.PROHIBITED, f"{client} may not query this resolver"
 
     def _respond(self, q: ClientQuery, entry: Answer, now: int, hit: bool, started: float) -> bytes:
         """The response to a query answered on the event loop, counted (with the lock held)."""

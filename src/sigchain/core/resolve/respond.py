@@ -172,6 +172,19 @@ def bare(wire: bytes, rcode: int) -> bytes | None:
                              0, 0, 0, 0, 0, 0, 0, 0])
 
 
+def refusal(wire: bytes, ede: Iterable[Ede]) -> bytes | None:
+    """REFUSED with `ede` for any query a client may not ask, whatever else is wrong with it:
+    with its question and, when it has EDNS, an OPT record (RFC 6891 §6.1.1) carrying the
+    EDE; a bare header when it does not parse; nothing for a response."""
+    try:
+        m = dns.message.from_wire(wire)
+        if m.flags & dns.flags.QR:
+            return None
+        return error(m, dns.rcode.REFUSED, ede)
+    except Exception:  # noqa: BLE001 (unreadable, or one dnspython cannot answer: TSIG…)
+        return bare(wire, dns.rcode.REFUSED)
+
+
 def _response(query: dns.message.Message, rcode: int, ede: Iterable[Ede] = ()) -> dns.message.Message:
     r = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
     r.flags |= dns.flags.RA | (query.flags & dns.flags.CD)
