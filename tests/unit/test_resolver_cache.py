@@ -223,7 +223,10 @@ def _query(rdtype: str = "A", opcode: str = "QUERY", flags: int = 0) -> bytes:
     (_query("TYPE200"), dns.rcode.FORMERR), (_query("AXFR"), dns.rcode.REFUSED),
     (_query(flags=dns.flags.TC), dns.rcode.FORMERR),  # a query is never truncated
     (_query(opcode="NOTIFY"), dns.rcode.REFUSED), (_query("SOA", opcode="UPDATE"), dns.rcode.NOTIMP),
-], ids=["MAILB", "TKEY", "TYPE200", "AXFR", "TC", "NOTIFY", "UPDATE"])
+    (_query("A", opcode="UPDATE"), dns.rcode.NOTIMP),  # a zone section dnspython will not read
+    # a DSO keepalive (RFC 8490: opcode 6, a TLV after the header): not implemented, not junk
+    (b"\x12\x34\x30\x00" + bytes(8) + b"\x00\x01\x00\x08" + bytes(8), dns.rcode.NOTIMP),
+], ids=["MAILB", "TKEY", "TYPE200", "AXFR", "TC", "NOTIFY", "UPDATE", "UPDATE-A", "DSO"])
 def test_queries_a_resolver_does_not_resolve(wire: bytes, rcode: int) -> None:
     """As Unbound: meta-types and a truncated query are malformed, transfers and NOTIFY
     refused, other opcodes not implemented — none is asked upstream."""

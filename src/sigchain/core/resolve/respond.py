@@ -140,7 +140,11 @@ def read_query(wire: bytes, tcp: bool) -> ClientQuery:
     try:
         m = dns.message.from_wire(wire)
     except (dns.exception.DNSException, ValueError, EOFError):  # and an OPT record misplaced
-        raise Unanswerable(bare(wire, dns.rcode.FORMERR)) from None  # or twice (RFC 6891 §6.1.1)
+        # (or twice: RFC 6891 §6.1.1); an opcode not implemented is said first, as Unbound
+        # does: a DSO message (RFC 8490) or an UPDATE is no malformed query
+        opcode = (wire[2] >> 3) & 0xF if len(wire) > 2 else dns.opcode.QUERY
+        rcode = dns.rcode.FORMERR if opcode in (dns.opcode.QUERY, dns.opcode.NOTIFY) else dns.rcode.NOTIMP
+        raise Unanswerable(bare(wire, rcode)) from None
     if m.flags & dns.flags.QR:
         raise Unanswerable(None)  # never answer a response (reflection loops)
     if m.edns > 0:  # RFC 6891 §6.1.3: a version we do not implement (as BIND and Unbound)
