@@ -8,6 +8,8 @@ import asyncio
 import socket
 from pathlib import Path
 
+import pytest
+
 from sigchain.edge.server import UDP_RCVBUF, ListenAddress, Listeners, UdpListener
 
 
@@ -35,7 +37,9 @@ def test_answers_at_once_and_a_large_receive_buffer() -> None:
     assert rcvbuf >= min(UDP_RCVBUF, cap)  # the kernel reports twice what it was asked for
 
 
-def test_a_tcp_query_with_no_answer_closes_the_connection_after_the_answers_before_it() -> None:
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_a_tcp_query_with_no_answer_closes_the_connection_after_the_answers_before_it(
+        pipelined: bool) -> None:
     """Over TCP a query that gets no answer (a resolver dropping it at its queue bound, a
     message that is no query) closes the connection, as Unbound does: the client learns at
     once that none will come, instead of waiting out its timeout on an open connection. The
@@ -55,7 +59,7 @@ def test_a_tcp_query_with_no_answer_closes_the_connection_after_the_answers_befo
         return await asyncio.wait_for(reader.read(), 5)  # to the end (b"" at once if left open)
 
     async def run() -> tuple[bytes, bytes, list[bytes]]:
-        listeners = Listeners(lambda wire, tcp, client: later(wire))
+        listeners = Listeners(lambda wire, tcp, client: later(wire), pipelined=pipelined)
         await listeners.start([ListenAddress("127.0.0.1", 0)])
         try:
             port = listeners.tcp_sockets[0].getsockname()[1]
@@ -87,3 +91,32 @@ def test_a_tcp_query_with_no_answer_closes_the_connection_after_the_answers_befo
     answered, closed, sent = asyncio.run(run())
     assert answered == b"\x00\x06re:one" and closed == b""
     assert sent == [len(big).to_bytes(2, "big") + big] * 2
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_pipelined_tcp_queries_are_answered_as_their_answers_come(pipelined: bool) -> None:
+    """RFC 7766 §6.2.1.1, §7: with `pipelined` (the resolver's), a cached answer asked on a
+    connection behind a question still being resolved comes back first; without (the
+    authoritative server's), each query is answered before the next is read."""
+    async def answer(wire: bytes) -> bytes:
+        await asyncio.sleep(0.5 if wire == b"slow" else 0)
+        return b"re:" + wire
+
+    async def run() -> list[bytes]:
+        listeners = Listeners(lambda wire, tcp, client: answer(wire), pipelined=pipelined)
+        await listeners.start([ListenAddress("127.0.0.1", 0)])
+        try:
+            port = listeners.tcp_sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"\x00\x04slow\x00\x04fast")
+            got = []
+            for _ in range(2):
+                size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), 5), "big")
+                got.append(await asyncio.wait_for(reader.readexactly(size), 5))
+            writer.close()
+            return got
+        finally:
+            await listeners.close()
+
+    got = asyncio.run(run())
+    assert got == ([b"re:fast", b"re:slow"] if pipelined else [b"re:slow", b"re:fast"])

@@ -43,6 +43,7 @@ DEFAULT_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a query 
 DEFAULT_IO_TIMEOUT = 2.0  # seconds to read the rest of a query, or to get one answer out
 DEFAULT_TCP_CLIENTS = 256  # connections open at once
 DEFAULT_TCP_CLIENTS_PER_ADDRESS = 32
+MAX_PIPELINED = 32  # a connection's queries answered at once (RFC 7766 §6.2.1.1)
 # How long a TCP worker replaced by a reload may take to finish the answers it is sending
 # (an AXFR under way); its idle connections are closed soon (RFC 7766 §6.2.3 lets a server
 # close idle connections; clients open a new one, to the new worker).
@@ -275,6 +276,12 @@ class _Stalled(Exception):
     """The client did not read its answer within the I/O timeout."""
 
 
+async def _answered(pending: set[asyncio.Future[None]]) -> None:
+    """Wait for the answers under way (each ends by itself: its resolution's budget)."""
+    if pending:
+        await asyncio.wait(set(pending))
+
+
 @dataclass
 class Listeners:
     """The sockets one server holds; `close()` releases them all."""
@@ -285,6 +292,10 @@ class Listeners:
     tcp: list[asyncio.Server] = field(default_factory=list)
     reuse_port: bool = False  # several processes answering on one address (SO_REUSEPORT)
     tcp_sockets: list[socket.socket] = field(default_factory=list)  # listening, served or not
+    # RFC 7766 §6.2.1.1: a connection's queries whose answers come later (a resolver's) are
+    # answered as they come, up to MAX_PIPELINED at once, not one after another; off, each
+    # query is answered before the next is read (an UPDATE before the query that follows it)
+    pipelined: bool = False
 
     async def _send(self, writer: asyncio.StreamWriter, wire: bytes) -> None:
         writer.write(struct.pack("!H", len(wire)) + wire)
@@ -317,12 +328,15 @@ class Listeners:
         if not self.table.admit(conn):
             conn.drop()
             return
+        pending: set[asyncio.Future[None]] = set()  # answers still to come (`pipelined`)
+        sending = asyncio.Lock()  # one answer (or transfer) written at a time
         try:
             while True:
                 try:
                     data = await self._query(reader)
                 except (TimeoutError, asyncio.IncompleteReadError):  # idle, or the client done
-                    await self._close(writer)  # sending (the last answers still go out)
+                    await _answered(pending)  # the answers under way go out first,
+                    await self._close(writer)  # then the last ones still buffered
                     return
                 except ConnectionError:
                     return
@@ -332,22 +346,32 @@ class Listeners:
                 conn.busy = True
                 try:
                     response = self.handler(data, True, client)
+                    if inspect.isawaitable(response) and self.pipelined:
+                        task = asyncio.ensure_future(self._later(response, writer, conn, pending, sending))
+                        pending.add(task)
+                        task.add_done_callback(pending.discard)
+                        while len(pending) >= MAX_PIPELINED:  # read no more until one is answered
+                            await asyncio.wait(set(pending), return_when=asyncio.FIRST_COMPLETED)
+                        continue
                     if inspect.isawaitable(response):
                         response = await response
                     if response is None:  # no answer will come (dropped, a message that is no
                         log.debug("TCP query from %s not answered: connection closed", peer)
-                        await self._close(writer)  # query): the client learns it at once, as
-                        return  # from Unbound (once the answers before it are sent)
-                    for wire in (response,) if isinstance(response, bytes) else response:
-                        await self._send(writer, wire)  # a transfer: each message once made
-                        conn.last = loop.time()
+                        await _answered(pending)  # query): the client learns it at once, as
+                        await self._close(writer)  # from Unbound (once the answers before
+                        return  # it are sent)
+                    async with sending:
+                        for wire in (response,) if isinstance(response, bytes) else response:
+                            await self._send(writer, wire)  # a transfer: each message once made
+                            conn.last = loop.time()
                 except (ConnectionError, _Stalled):
                     raise
                 except Exception:
                     log.exception("error answering a TCP query from %s", peer)
                     return
-                conn.busy = False
+                conn.busy = bool(pending)
                 if self.table.draining:
+                    await _answered(pending)
                     await self._close(writer)
                     return
         except _Stalled:
@@ -357,7 +381,41 @@ class Listeners:
         except ConnectionError:
             return
         finally:
+            for task in list(pending):
+                task.cancel()
             self.table.release(conn)
+            conn.drop()
+
+    async def _later(self, response: Awaitable[bytes | None], writer: asyncio.StreamWriter,
+                     conn: _Conn, pending: set[asyncio.Future[None]], sending: asyncio.Lock) -> None:
+        """One pipelined query's answer, sent when it comes (out of order: RFC 7766 §7). No
+        answer, an error or a client that stops reading ends the connection (once the
+        answers before it are out, for no answer), as in the sequential case."""
+        loop = asyncio.get_running_loop()
+        try:
+            wire = await response
+            if wire is None:
+                log.debug("TCP query from %s not answered: connection closed", conn.client)
+                await _answered(pending - {asyncio.current_task()})  # type: ignore[operator]
+                await self._close(writer)
+                return
+            async with sending:
+                await self._send(writer, wire)
+            conn.last = loop.time()
+            conn.busy = len(pending) > 1
+            if self.table.draining and len(pending) <= 1:
+                await self._close(writer)
+        except asyncio.CancelledError:
+            raise
+        except ConnectionError:
+            conn.drop()
+        except _Stalled:
+            self.table.stats["io-timeout"] += 1
+            log.warning("TCP client %s did not read its answer within %gs: connection closed",
+                        conn.client, self.table.limits.io_timeout)
+            conn.drop()
+        except Exception:
+            log.exception("error answering a TCP query from %s", conn.client)
             conn.drop()
 
     async def start(self, addresses: list[ListenAddress], serve_tcp: bool = True) -> None:

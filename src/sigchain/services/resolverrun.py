@@ -71,7 +71,7 @@ async def run(service: ResolverService, reuse_port: bool = False, children: tupl
     gc.freeze()  # what start-up made (modules, config, anchors) is not scanned again
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
     service.metrics.worker(service.worker)
-    listeners = Listeners(service.handle, reuse_port=reuse_port)
+    listeners = Listeners(service.handle, reuse_port=reuse_port, pipelined=True)
     await listeners.start(list(service.config.listens))
     if service.config.metrics is not None and not service.worker:
         try:
