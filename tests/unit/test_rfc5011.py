@@ -203,14 +203,29 @@ def test_revoke_bit_without_self_signature_is_ignored() -> None:
     assert "KEY_REVOKED" not in codes and k1.tag in trusted_tags(tp)
 
 
-def test_revoking_the_last_key_without_replacement_keeps_it() -> None:
-    k1, zsk = Key(), Key(256)
+def test_revoking_the_last_key_fails_closed() -> None:
+    """RFC 5011 §2.1: a revoked key is never a trust anchor again, even the last one — an old
+    DNSKEY RRset signed by it before the revocation (replayed), or one forged with it (the
+    key may have been revoked for being stolen), validates nothing and brings in no new key.
+    The trust point stays, its keys given with the REVOKE bit, so that what is under it is
+    bogus rather than insecure."""
+    from sigchain.core.validate.validator import Evidence, Question, ZoneCut, validate
+    from sigchain.core.validate.verdict import Status
+
+    k1, zsk, evil = Key(), Key(256), Key()
     tp = anchored(k1, zsk)
     r1 = k1.revoked()
     tp, codes = step(tp, [r1, zsk], [r1], T0 + DAY)
-    assert codes[0] == "LAST_KEY_REVOCATION_IGNORED" and trusted_tags(tp) == {k1.tag}
-    # The zone offers no usable trusted key any more: nothing validates (fail closed).
-    assert codes[1:] == ["NOT_VALIDATED"]
+    assert codes[:2] == ["LAST_KEY_REVOKED", "KEY_REVOKED"] and codes[2:] == ["NOT_VALIDATED"]
+    assert states(tp) == {r1.tag: KeyState.REVOKED} and trusted_tags(tp) == {r1.tag}
+    replayed, sigs = rrset([k1, zsk, evil], [k1], T0)
+    for when in (T0 + 2 * DAY, T0 + 40 * DAY):  # never again, the remove hold-down past too
+        tp, events = observe(tp, replayed, sigs, when)
+        assert [e.code for e in events] == ["NOT_VALIDATED"], events
+        assert evil.tag not in states(tp)
+        ev = Evidence(Question(ZONE, dns.rdatatype.DNSKEY), answer=(replayed, sigs),
+                      zones=(ZoneCut(ZONE, dnskey=(replayed, sigs)),))
+        assert validate(ev, trusted(tp), when).status is Status.BOGUS
 
 
 def test_a_pending_key_cannot_sign_in_a_new_key() -> None:
@@ -346,3 +361,28 @@ def test_configuration_decides_the_zones_and_the_file_their_keys(tmp_path: Path)
     anchors5011.ManagedAnchors(path, [other], T0 + 120, log=logged.append)
     assert logged == [f"trust anchor .: no longer configured; dropped from {path}"]
     assert list(anchors5011.read_state(path)[0]) == [dns.name.from_text("test.")]
+
+
+def test_a_garbage_rrsig_does_not_stretch_the_holddown_or_the_interval() -> None:
+    """The Original TTL comes from the RRSIGs, not from the largest any of them claims: one
+    that does not verify, beside one that does, must not put a new key's add hold-down (or the
+    next refresh) decades away."""
+    k1, k2, zsk = Key(), Key(), Key(256)
+    tp = anchored(k1, zsk)
+    keys, sigs = rrset([k1, k2, zsk], [k1], T0 + DAY)
+    good = next(iter(sigs))
+    garbage = good.replace(original_ttl=2**31 - 1, signature=b"\0" * 64)  # type: ignore[attr-defined]
+    both = dns.rrset.from_rdata_list(ZONE, TTL, [good, garbage])
+    tp, events = observe(tp, keys, both, T0 + DAY)
+    assert [e.code for e in events] == ["KEY_ADDPEND"]
+    assert {k.tag: k.holddown for k in tp.keys}[k2.tag] == 30 * DAY
+    assert tp.query_interval == TTL // 2
+
+
+def test_a_clock_that_went_back_does_not_put_off_the_next_refresh() -> None:
+    """Primed with the clock a year ahead, then corrected: the refresh is due at once, not a
+    year later (RFC 5011 §2.3: at least one query per interval)."""
+    k1, zsk = Key(), Key(256)
+    tp = anchored(k1, zsk, T0 + 365 * DAY)
+    assert rfc5011.next_refresh(tp, T0) == T0
+    assert rfc5011.next_refresh(tp, T0 + 365 * DAY) == tp.next_refresh  # as planned otherwise

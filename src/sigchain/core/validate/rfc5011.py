@@ -118,7 +118,7 @@ class Event:
     """Something a refresh did or refused, for the log: a stable code and one line."""
 
     code: str  # KEY_ADDPEND KEY_VALID KEY_MISSING KEY_PRESENT KEY_FORGOTTEN KEY_REVOKED
-    # KEY_REMOVED LAST_KEY_REVOCATION_IGNORED NOT_VALIDATED REFRESH_FAILED
+    # KEY_REMOVED LAST_KEY_REVOKED NOT_VALIDATED REFRESH_FAILED
     zone: dns.name.Name
     message: str
     tag: int | None = None
@@ -153,19 +153,33 @@ def from_anchors(rrsets: Iterable[dns.rrset.RRset], now: int) -> dict[dns.name.N
 
 def trusted(state: TrustPoint) -> list[dns.rrset.RRset]:
     """The anchors to validate with: the Valid and Missing keys as a DNSKEY RRset, and the
-    initial DS records while no DNSKEY RRset has yet validated through them."""
+    initial DS records while no DNSKEY RRset has yet validated through them. A trust point
+    whose every key its owner revoked keeps those keys as anchors with the REVOKE bit set:
+    no validator uses a revoked key (RFC 5011 §2.1), so everything under it is bogus — it
+    fails closed, where dropping the trust point would make the zone insecure."""
     out = []
     keys = state.trusted_keys
     if keys:
         out.append(dns.rrset.from_rdata_list(state.zone, 0, [k.dnskey for k in keys]))
     if state.ds:
         out.append(dns.rrset.from_rdata_list(state.zone, 0, list(state.ds)))
+    if not out:
+        dead = [k.dnskey.replace(flags=k.dnskey.flags | FLAG_REVOKE) for k in state.keys  # type: ignore[attr-defined]
+                if k.state in (KeyState.REVOKED, KeyState.REMOVED)]
+        if dead:
+            out.append(dns.rrset.from_rdata_list(state.zone, 0, dead))
     return out
 
 
 def next_refresh(state: TrustPoint, now: int) -> int:
-    """When the trust point should next be refreshed; a time at or before `now` means now."""
-    return now if state.next_refresh is None else state.next_refresh
+    """When the trust point should next be refreshed; a time at or before `now` means now —
+    and so does one further ahead than an interval, which only a clock that went back (set
+    wrong, then right) leaves: RFC 5011 §2.3 asks for a query at least every interval."""
+    if state.next_refresh is None:
+        return now
+    if state.next_refresh - now > max(state.query_interval, state.retry_interval):
+        return now
+    return state.next_refresh
 
 
 def _sigs(rrsigs: dns.rrset.RRset | Sequence[RRSIG] | None, zone: dns.name.Name) -> tuple[RRSIG, ...]:
@@ -202,7 +216,11 @@ def _failed(state: TrustPoint, now: int) -> TrustPoint:
 
 
 def _original_ttl(dnskey: dns.rrset.RRset, sigs: Sequence[RRSIG]) -> int:
-    return max((s.original_ttl for s in sigs), default=dnskey.ttl)
+    """The RRset's Original TTL: the smallest its RRSIGs give. Not the largest: a garbage
+    RRSIG beside the one that verifies could then stretch the add hold-down (30 days or the
+    TTL, whichever is longer) and the query interval without end; a smaller one than the
+    truth only makes the refreshes more frequent."""
+    return min((s.original_ttl for s in sigs), default=dnskey.ttl)
 
 
 def _succeeded(state: TrustPoint, dnskey: dns.rrset.RRset, sigs: Sequence[RRSIG], now: int,
@@ -255,9 +273,10 @@ def self_signed(zone: dns.name.Name, revoked: DNSKEY, dnskey: dns.rrset.RRset,
 
 def _revocations(state: TrustPoint, dnskey: dns.rrset.RRset, sigs: Sequence[RRSIG], now: int,
                  policy: DnssecPolicy) -> tuple[tuple[TrackedKey, ...], list[Event]]:
-    """Trusted keys the RRset shows self-signed with the REVOKE bit become Revoked — unless
-    that would leave the trust point with nothing to trust: then they are kept and it is said
-    (validation of the zone then fails closed, as the zone no longer offers a usable key)."""
+    """Trusted keys the RRset shows self-signed with the REVOKE bit become Revoked, even the
+    last ones: a key revoked (compromised, perhaps) must not validate anything again, not an
+    old DNSKEY RRset replayed nor one forged with it (RFC 5011 §2.1). With none left the trust
+    point fails closed (`trusted`), and it is said."""
     zone = state.zone
     trusted_by_material = {material(k.dnskey): k for k in state.trusted_keys}
     revoked = {material(rd) for rd in dnskey
@@ -265,12 +284,11 @@ def _revocations(state: TrustPoint, dnskey: dns.rrset.RRset, sigs: Sequence[RRSI
                and self_signed(zone, rd, dnskey, sigs, now, policy)}  # type: ignore[arg-type]
     if not revoked:
         return state.keys, []
-    if revoked == set(trusted_by_material) and not state.ds:
-        return state.keys, [Event("LAST_KEY_REVOCATION_IGNORED", zone,
-                                  f"{trusted_by_material[m].describe()} is revoked by its owner but "
-                                  "no other key is trusted; kept as the trust anchor",
-                                  trusted_by_material[m].tag) for m in sorted(revoked)]
     keys, events = [], []
+    if revoked == set(trusted_by_material) and not state.ds:
+        events.append(Event("LAST_KEY_REVOKED", zone, f"every trusted key of {zone} is revoked by "
+                            "its owner and no other is trusted: nothing under it validates any "
+                            "more (fail closed) until a new anchor is configured"))
     for k in state.keys:
         if material(k.dnskey) in revoked:
             k = TrackedKey(k.dnskey, KeyState.REVOKED, now)

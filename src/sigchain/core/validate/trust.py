@@ -256,6 +256,12 @@ class TrustChain(SignatureChecks):
                     "limit": "max_keys_per_tag", "value": cap,
                     "what": f"keys with tag {d.key_tag} (of {len(same_tag)})"}, zone, RdataType.DNSKEY))
         for anchor in anchor_keys:
+            why = unusable(anchor, self.policy)
+            if why:  # a revoked anchor (RFC 5011 §2.1) anchors nothing, whatever the zone shows
+                self.findings.append(finding("DNSKEY_UNUSABLE", {
+                    "tag": key_tag(anchor), "algorithm": anchor.algorithm, "source": source,
+                    "reason": why}, zone, RdataType.DNSKEY))
+                continue
             for rd in dnskey.rrset:
                 if (rd.algorithm, rd.protocol, rd.key) == (anchor.algorithm, anchor.protocol, anchor.key):  # type: ignore[attr-defined]
                     accept(rd, f"{source} DNSKEY {key_tag(anchor)} is in the RRset")  # type: ignore[arg-type]
