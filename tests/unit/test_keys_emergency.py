@@ -92,3 +92,13 @@ def test_cli_refuses_a_deadline_the_ttls_do_not_allow_unless_forced(tmp_path: Pa
              at(t0 + DAY + 600), "--json", check=True).stdout
     kinds = [(a["kind"], a["key"]) for a in json.loads(out)["actions"]]
     assert ("retire", zsk["id"]) in kinds and ("remove", zsk["id"]) in kinds
+
+
+def test_forced_ksk_roll_withdraws_the_compromised_keys_ds_at_once() -> None:
+    """--force: the compromised KSK leaves at the deadline, and so does its CDS — the parent
+    is asked to drop its DS now, not once caches have forgotten the key."""
+    keys, now = _settled()
+    keys, victim = _compromise(keys, "ksk", now, deadline=now + 600)
+    keys, _ = drive(P, 30, lag=DAY, keys=keys, start=now)
+    old = next(k for k in keys if k.id == victim.id)
+    assert old.removed == old.cds_withdrawn == now + 600

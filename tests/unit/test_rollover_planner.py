@@ -281,3 +281,50 @@ def test_a_roll_due_when_the_first_ds_is_asked_for_starts_in_the_same_run() -> N
     result = plan((ksk, zsk), p, (), now)
     kinds = [(a.kind, a.key if a.key in ("k", "z") else "new") for a in result.actions]
     assert kinds[:3] == [("publish-cds", "k"), ("create", "new"), ("publish-cds", "new")], kinds
+
+
+def test_cds_follows_the_sync_window_through_a_double_ds_roll() -> None:
+    """What the signer publishes as CDS (core/sign/apex.py) from the planner's key times:
+    the successor's from the roll's start, before its DNSKEY is out, and the predecessor's
+    after its DNSKEY left, until IretC — RFC 7583 §3.3.2: a CDS-following parent keeps both
+    DS while caches may still hold the old key set."""
+    import dns.dnssec
+    import dns.name
+    import dns.rdata
+    from dns.rdatatype import RdataType
+
+    from sigchain.core.dnssec import algorithms
+    from sigchain.core.dnssec.rrsig import SigWindow
+    from sigchain.core.sign.apex import rdataset, set_apex
+    from sigchain.core.sign.keyset import plan_keys
+    from sigchain.core.sign.signer import SignOptions
+    from sigchain.model.keys import KeyPair
+    from sigchain.services.keymanager import timing_of
+
+    p = _ksk_policy(60 * D)
+    keys, _ = drive(p, days=90, lag=D)
+    old, new = _by_role(keys, "ksk")[:2]
+    zsk = _by_role(keys, "zsk")[0]
+    assert new.cds_published is not None and old.removed is not None and old.cds_withdrawn is not None
+    assert new.published is not None and new.cds_published < new.published
+    origin = dns.name.from_text("example.")
+
+    def pair(k: Key) -> KeyPair:
+        private = algorithms.generate(algorithms.get(13))
+        dnskey = dns.dnssec.make_dnskey(private.public_key(), 13, flags=256 if k.role == "zsk" else 257)
+        return KeyPair(origin, 13, dnskey, private, timing_of(k), 3600)
+
+    pairs = {k.id: pair(k) for k in (old, new, zsk)}
+    tags = {pairs[k].key_tag: k for k in pairs}
+
+    def cds(t: int) -> set[str]:
+        kps = list(pairs.values())
+        apex = {RdataType.SOA: rdataset(RdataType.SOA, 3600, [dns.rdata.from_text("IN", "SOA", ". . 1 2 3 4 5")])}
+        opts = SignOptions(SigWindow(t - 3600, 86400, 0))
+        set_apex(apex, origin, kps, plan_keys(kps, origin, t, False), opts, t, [])
+        return {tags[rd.key_tag] for rd in apex.get(RdataType.CDS, ())}  # type: ignore[attr-defined]
+
+    assert cds(new.cds_published + 1) == {old.id, new.id}  # its DNSKEY not out yet
+    assert cds(old.removed + 1) == {old.id, new.id}  # DNSKEY swapped, the old DS still wanted
+    assert cds(old.cds_withdrawn - 1) == {old.id, new.id}
+    assert cds(old.cds_withdrawn + 1) == {new.id}

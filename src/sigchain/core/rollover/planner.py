@@ -336,6 +336,8 @@ def _forced_swap(pl: _Planner, current: Key, s: Key) -> None:
     pl.do("activate", s, why)
     pl.do("retire", current, why)
     pl.do("remove", current, why)
+    if current.signs_dnskey and current.cds_published is not None and current.cds_withdrawn is None:
+        pl.do("withdraw-cds", current, why)  # the compromised key's DS goes from the parent now
 
 
 def emergency_earliest(key: Key, p: KeyPolicy, now: int) -> tuple[int, str]:

@@ -45,8 +45,12 @@ CDNSKEY_DELETE = dns.rdata.from_text(dns.rdataclass.IN, RdataType.CDNSKEY, "0 3 
 
 def _syncs(k: KeyPair, now: int, cds: bool) -> bool:
     """Whether a KSK's CDS/CDNSKEY are published at `now`: inside its SyncPublish..SyncDelete
-    window when it has one (what `keys run` writes; dnssec-signzone -S does the same), else
-    with --cds while it is active. Never for a revoked key (it leaves the chain)."""
+    window when it has one (what `keys run` writes) — whether or not its DNSKEY is (RFC 7583
+    §3.3.2, double-DS: the successor's DS is asked for before its DNSKEY is out, and the
+    predecessor's kept until IretC after its DNSKEY left: BIND's dnssec-signzone -S asks for
+    the DNSKEY too, which would let a CDS-following parent drop the old DS while caches still
+    hold the old key set); else with --cds while it is active. Never for a revoked key (it
+    leaves the chain)."""
     if k.timing.is_revoked(now):
         return False
     if k.timing.sync_delete is not None and k.timing.sync_delete <= now:
@@ -109,7 +113,7 @@ def set_apex(
     apex[RdataType.DNSKEY] = rdataset(
         RdataType.DNSKEY, dnskey_ttl, [k.dnskey for k in plan.published] + foreign
     )
-    sync = [k for k in plan.published if k.is_sep and _syncs(k, now, opts.cds)]
+    sync = [k for k in plan.seps if _syncs(k, now, opts.cds)]
     if sync:
         apex[RdataType.CDS] = rdataset(RdataType.CDS, dnskey_ttl, [
             ds.make_cds(origin, k.dnskey, digest) for k in sync for digest in opts.cds_digests])

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import dns.name
 import dns.rdtypes.ANY.DNSKEY
@@ -24,6 +24,10 @@ class KeyPlan:
     ksk_signers: dict[int, list[KeyPair]]  # algorithm → keys signing DNSKEY/CDS/CDNSKEY
     zsk_signers: dict[int, list[KeyPair]]  # algorithm → keys signing everything else
     warnings: list[Finding]
+    # every KSK/CSK, published or not: a CDS/CDNSKEY follows the key's SyncPublish..SyncDelete
+    # window, not its DNSKEY (a double-DS roll asks for the successor's DS before its DNSKEY
+    # is out, and keeps the predecessor's after it left, until the parent may drop it)
+    seps: list[KeyPair] = field(default_factory=list)
 
 
 def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: bool,
@@ -59,7 +63,7 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
         # A revoked key signs the DNSKEY RRset itself (RFC 5011 §2.1), and nothing else.
         ksk[a] = (seps or zones) + [k for k in revoked if k.algorithm == a]
         zsk[a] = zones or seps  # a KSK whose algorithm has no ZSK acts as a CSK
-    return KeyPlan(published, ksk, zsk, warnings)
+    return KeyPlan(published, ksk, zsk, warnings, [k for k in keys if k.is_sep])
 
 
 def _revoked(k: KeyPair) -> KeyPair:
