@@ -655,3 +655,32 @@ def test_a_plain_query_has_no_opt_record() -> None:
     out = q.outgoing()
     assert dns.message.from_wire(out.to_wire()).edns == -1 and out.message().edns == -1
     assert out.to_wire()[:2] == out.message().to_wire()[:2] and out.to_wire() == out.message().to_wire()
+
+
+@pytest.mark.parametrize("every", [False, True])
+def test_every_server_finds_all_of_a_referrals_servers(every: bool) -> None:
+    """A referral to glueless.test. naming two servers without glue: resolving, the first
+    address found is enough; a parent check (`every_server`) needs them all — the DS must be
+    seen at every one of them (RFC 7583 §3.3.2)."""
+    other = Server("192.0.2.33")  # the second server: silent here, only its address counts
+
+    def referral(server: Server, query: dns.message.Message) -> dns.message.Message | None:
+        q = query.question[0]
+        if server == TLD and q.name == N("www.glueless.test."):
+            r = dns.message.make_response(query)
+            r.authority.append(dns.rrset.from_text("glueless.test.", 3600, "IN", "NS",
+                                                   "ns1.example.test.", "ns2.example.test."))
+            return r
+        if server == EX and q.name in (N("ns1.example.test."), N("ns2.example.test.")):
+            r = dns.message.make_response(query)
+            r.flags |= dns.flags.AA
+            if q.rdtype == dns.rdatatype.A:
+                address = "192.0.2.3" if q.name == N("ns1.example.test.") else other.host
+                r.answer.append(dns.rrset.from_text(q.name, 300, "IN", "A", address))
+            return r
+        return None
+
+    res = Resolution(Question(N("www.glueless.test."), dns.rdatatype.A), ROOTS, hints=[ROOT],
+                     every_server=every)
+    assert isinstance(drive(res, _override(referral)), Gathered)
+    assert set(res.zones[N("glueless.test.")].servers) == ({EX, other} if every else {EX})

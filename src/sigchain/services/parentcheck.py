@@ -26,7 +26,7 @@ from sigchain.core.parent.agreement import (
     judge,
     observations,
 )
-from sigchain.core.resolve.exchange import Failed, Query, Reply
+from sigchain.core.resolve.exchange import Failed, Query, Reply, ResolutionLimits
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.validate.anchors import Server
 from sigchain.core.validate.validator import Evidence, Question, Status, ZoneCut, validate
@@ -36,6 +36,7 @@ from sigchain.services import keymanager, keystate
 
 TIMEOUT = 5.0  # seconds per server and query
 BUDGET = 60.0  # seconds for finding the parent and its chain
+MAX_PARENT_NS = 16  # the parent's name servers (without glue) whose addresses are looked up
 
 
 def ask_tcp(server: Server, qname: dns.name.Name, rdtype: int,
@@ -83,7 +84,9 @@ def find_parent(zone: dns.name.Name, anchors: Sequence[dns.rrset.RRset], *,
     tried = []
     for via in servers or [None]:
         if via is None:
-            res = Resolution(question, names, hints=hints)
+            # every parent server is asked for the DS: all their addresses, glue or not
+            res = Resolution(question, names, hints=hints, every_server=True,
+                             limits=ResolutionLimits(max_ns_names=MAX_PARENT_NS))
         else:
             res = Resolution(question, names, server=via, cd=True)
         outcome = _drive(res, clock)

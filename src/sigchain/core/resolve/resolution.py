@@ -195,7 +195,8 @@ class Resolution:
                  hints: Sequence[Server] = (), server: Server | None = None,
                  cd: bool | None = None, limits: ResolutionLimits | None = None,
                  known: Mapping[dns.name.Name, Sequence[Server]] | None = None,
-                 fallbacks: Sequence[Server] = (), minimise: bool = False):
+                 fallbacks: Sequence[Server] = (), minimise: bool = False,
+                 every_server: bool = False):
         if (server is None) == (not hints):
             raise ValueError("give exactly one of root hints (iterative) or a server")
         self.question = question
@@ -205,6 +206,7 @@ class Resolution:
         self.minimise = minimise  # iterative mode: QNAME minimisation (RFC 9156, relaxed)
         self.minimised_queries = 0  # sent so far, for RFC 9156 §2.3's limit
         self.plain_servers: set[Server] = set()  # answered FORMERR/NOTIMP to EDNS: asked without
+        self.every_server = every_server  # each referral's servers all found, not the first
         self.limits = limits or ResolutionLimits()
         self.cd_choice = cd  # None: CD=1 iff the server is recursive; True/False: forced
         self.recursive: bool | None = None
@@ -416,10 +418,13 @@ class Resolution:
 
     def _referred(self, m: dns.message.Message, zone: _ZoneServers, child: dns.name.Name,
                   ) -> Generator[Query, tuple[Reply | None, str], tuple[_ZoneServers, list[Server]]]:
-        """Follow a referral: the child zone's servers, from glue or looked up."""
+        """Follow a referral: the child zone's servers, from glue or looked up (with
+        `every_server`, the addresses of all of them: glue, and the names without it)."""
         addresses = self._glue(m, zone.name, child)
-        if not addresses:
-            addresses = yield from self._ns_addresses(m, child)
+        if not addresses or self.every_server:
+            glued = {r.name for r in m.additional if r.rdtype in (RdataType.A, RdataType.AAAA)
+                     and r.name.is_subdomain(zone.name)}
+            addresses = ipv4_first([*addresses, *(yield from self._ns_addresses(m, child, glued))])
         if not addresses:
             raise _Fail(f"no address for any name server of {child} (referred by {zone.name})")
         self.zones[child] = _ZoneServers(child, addresses)
@@ -453,12 +458,15 @@ class Resolution:
                for rd in r]
         return ipv4_first(out)
 
-    def _ns_addresses(self, m: dns.message.Message, child: dns.name.Name) -> Generator[Query, tuple[Reply | None, str], tuple[Server, ...]]:
+    def _ns_addresses(self, m: dns.message.Message, child: dns.name.Name, glued: set[dns.name.Name],
+                      ) -> Generator[Query, tuple[Reply | None, str], tuple[Server, ...]]:
         """Look up the addresses of name servers that came without glue (bounded): A, and
-        AAAA for a name with no A record. Names inside the child are skipped before the
-        bound is applied: they need glue we were not given."""
+        AAAA for a name with no A record; the first name that has any, or with
+        `every_server` each name. Names inside the child are skipped before the bound is
+        applied: they need glue we were not given."""
         names = sorted({rd.target for r in m.authority if r.rdtype == RdataType.NS and r.name == child  # type: ignore[attr-defined]
-                        for rd in r if not rd.target.is_subdomain(child)})[: self.limits.max_ns_names]  # type: ignore[attr-defined]
+                        for rd in r if not rd.target.is_subdomain(child)  # type: ignore[attr-defined]
+                        and rd.target not in glued})[: self.limits.max_ns_names]  # type: ignore[attr-defined]
         if self.depth >= self.limits.max_depth:
             raise _Fail(f"name server addresses for {child} nest too deep (max_depth)")
         out: list[Server] = []
@@ -470,11 +478,12 @@ class Resolution:
                                                  f"address of {name}")
                     if ans is None:
                         break
-                    out += [Server(rd.address) for r in ans.answer if r.rdtype == rdtype
-                            for rd in r]  # type: ignore[attr-defined]
-                    if out or rcode_of(ans) == dns.rcode.NXDOMAIN:
+                    found = [Server(rd.address) for r in ans.answer if r.rdtype == rdtype
+                             for rd in r]  # type: ignore[attr-defined]
+                    out += found
+                    if found or rcode_of(ans) == dns.rcode.NXDOMAIN:
                         break
-                if out:
+                if out and not self.every_server:
                     break
         finally:
             self.depth -= 1
