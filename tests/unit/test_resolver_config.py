@@ -85,3 +85,31 @@ def test_negative_anchors_from_the_config_file(tmp_path: Path) -> None:
         parse_config('[[negative-anchors]]\nname = "a.test"\n\n[[negative-anchors]]\nname = "b"\n'
                      'lifetime = "8d"\n', str(tmp_path / "r.toml"))
     assert bad.value.line == 4 and "at most 7 days" in str(bad.value)
+
+
+def test_a_reload_keeps_each_ntas_expiry_and_renews_only_a_changed_one() -> None:
+    """RFC 7646 §2: an NTA ends. SIGHUP re-reads the config: an NTA configured before keeps
+    its expiry (an expired one, or one its re-check dropped, stays gone); one whose lifetime
+    changed is renewed; one no longer configured goes."""
+    from types import SimpleNamespace
+
+    import dns.name
+
+    from sigchain.services.resolveranchors import AnchorKeeper
+
+    t0 = 1_800_000_000
+    name = dns.name.from_text("broken.example.")
+    service = SimpleNamespace()
+
+    def keeper(now: int, flags: list[str], previous: AnchorKeeper | None = None) -> AnchorKeeper:
+        return AnchorKeeper(service, now, from_flags(negative=flags), previous)  # type: ignore[arg-type]
+
+    first = keeper(t0, ["broken.example=1h"])
+    assert first.is_negative(name, t0 + 10)
+    again = keeper(t0 + 4000, ["broken.example=1h"], first)
+    assert not again.is_negative(name, t0 + 4000)  # expired at t0 + 3600: not renewed
+    first.negative = first.negative.remove(name)  # as a re-check that found it validating
+    assert not keeper(t0 + 100, ["broken.example=1h"], first).is_negative(name, t0 + 100)
+    longer = keeper(t0 + 4000, ["broken.example=2h"], again)
+    assert longer.is_negative(name, t0 + 4000 + 7000)  # a new lifetime: a new NTA
+    assert not keeper(t0 + 4001, [], longer).is_negative(name, t0 + 4001)  # unconfigured: gone

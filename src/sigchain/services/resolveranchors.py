@@ -56,13 +56,24 @@ class AnchorKeeper:
     """Upkeep of one resolver's anchors: RFC 5011 refreshes when due (the main process only;
     worker processes re-read the state file it writes) and NTA re-checks and expiry."""
 
-    def __init__(self, service: ResolverService, now: int, config: ResolverConfig):
-        """`config`: the one about to be applied to `service`."""
+    def __init__(self, service: ResolverService, now: int, config: ResolverConfig,
+                 previous: AnchorKeeper | None = None):
+        """`config`: the one about to be applied to `service`; `previous`: the keeper of the
+        config it replaces (SIGHUP). An NTA configured there already keeps its expiry — or
+        stays gone, expired or dropped by its re-check (RFC 7646 §2: it must end): a reload
+        renews only one whose lifetime changed; one no longer configured goes."""
         self.service = service
         self.used = False  # no refresh before the first resolution: an idle resolver is quiet
         self.state_mtime = _mtime(config.anchor_state)
-        self.negative = NegativeAnchors()
+        self.configured = frozenset(config.negative)
+        applied = previous.configured if previous is not None else frozenset()
+        self.negative = previous.negative if previous is not None else NegativeAnchors()
+        for name, _ in applied - self.configured:
+            if name not in {n for n, _ in config.negative}:
+                self.negative = self.negative.remove(name)
         for name, lifetime in config.negative:
+            if (name, lifetime) in applied:
+                continue
             self.negative = self.negative.add(name, now, lifetime, config.nta_recheck)
             log.info("negative trust anchor %s for %d s: answered without validation", name,
                      lifetime)
