@@ -427,6 +427,27 @@ def test_cname_chain_is_validated_link_by_link() -> None:
     assert ask("alias.example.test.", "A", bad_cname).status is Status.BOGUS
 
 
+def test_a_negative_trust_anchor_covers_its_names_only() -> None:
+    """RFC 7646 §2: an NTA makes what is at and below its name insecure — and nothing else.
+    A CNAME out of it is followed and its target validated (a forged target is bogus, not
+    let through); a secure CNAME into it ends insecure rather than bogus."""
+    good = EX.rrsets("alias.example.test.", "CNAME") + EX.rrsets("www.example.test.", "A")
+    forged = EX.rrsets("alias.example.test.", "CNAME") + (
+        dns.rrset.from_text("www.example.test.", TTL, "IN", "A", "192.0.2.66"), EX.rrsets("www.example.test.", "A")[1])
+
+    def judged(answer: tuple, nta: str) -> Status:
+        ev = LAB.evidence("alias.example.test.", "A", answer)
+        return validate(ev, LAB.anchors(), NOW, negative=[N(nta)]).status
+
+    assert judged(good, "alias.example.test.") is Status.INSECURE  # never AD under it
+    assert judged(forged, "alias.example.test.") is Status.BOGUS  # the target is not under it
+    assert judged(forged, "www.example.test.") is Status.INSECURE  # the target is
+    assert judged(forged, "example.test.") is Status.INSECURE
+    assert judged(forged, "other.test.") is Status.BOGUS
+    nx = LAB.evidence("nope.example.test.", "A", (), EX.rrsets("example.test.", "SOA"), dns.rcode.NXDOMAIN)
+    assert validate(nx, LAB.anchors(), NOW, negative=[N("example.test.")]).status is Status.INSECURE
+
+
 def test_cname_into_another_zone_and_into_an_insecure_zone() -> None:
     chain = EX.rrsets("outside.example.test.", "CNAME") + N3.rrsets("www.nsec3.test.", "A")
     v = ask("outside.example.test.", "A", chain, zones=["outside.example.test.", "www.nsec3.test."])

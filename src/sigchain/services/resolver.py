@@ -198,17 +198,21 @@ class ResolverService(ClientSide):
         with self.lock:
             return anchors + self.cache.key_anchors(qname, now)
 
-    def lookup(self, qname: dns.name.Name, qtype: int, negative: bool = False) -> Answer:
+    def lookup(self, qname: dns.name.Name, qtype: int, negative: bool = False,
+               ntas: bool = True) -> Answer:
         """`looking`, with blocking sockets."""
-        return transport.drive(self.looking(qname, qtype, negative))
+        return transport.drive(self.looking(qname, qtype, negative, ntas=ntas))
 
     def looking(self, qname: dns.name.Name, qtype: int, negative: bool = False,
-                denials_tried: bool = False, generation: int | None = None) -> transport.Asking[Answer]:
-        """Resolve and validate one question, nothing cached for the answer; `negative`:
-        under an NTA, answered without validation (never AD); `denials_tried`: RFC 8198 not
-        tried again (a record kept since is only a query saved, not a change). What the
-        validation proved (zone keys, insecure cuts, denials) is kept unless the config or
-        cache changed since `generation` (default: now)."""
+                denials_tried: bool = False, generation: int | None = None,
+                ntas: bool = True) -> transport.Asking[Answer]:
+        """Resolve and validate one question, nothing cached for the answer; `negative`: the
+        name is under an NTA (no RFC 8198 answer, no insecure-zone shortcut); what the NTAs
+        cover is insecure, the rest of the answer validated (unless not `ntas`: an NTA's
+        re-check); `denials_tried`: RFC 8198 not tried again (a record kept since is only a
+        query saved, not a change). What the validation proved (zone keys, insecure cuts,
+        denials) is kept unless the config or cache changed since `generation` (default:
+        now)."""
         generation = self.generation if generation is None else generation
         qname = share(qname)
         now = self.clock.now()
@@ -235,7 +239,7 @@ class ResolverService(ClientSide):
                     dns.rcode.SERVFAIL, (), (), None, edes.failure_ede(outcome), now, 0)
                 if entry.status is None:
                     log.info("SERVFAIL %s %s: %s", qname, qtype, outcome.reason)
-            elif negative or (qtype == RdataType.RRSIG and outcome.evidence.answer):
+            elif qtype == RdataType.RRSIG and outcome.evidence.answer:
                 # RRSIG records: no signature covers them, so they are given unvalidated,
                 # never with AD (as Unbound); their absence is proven as any other's
                 entry = self.keeper.unvalidated(outcome.evidence, now)
@@ -246,7 +250,7 @@ class ResolverService(ClientSide):
                 entry = dataclasses.replace(self.keeper.unvalidated(outcome.evidence, now),
                                             zone=insecure.to_text())
             else:
-                entry = self._judge(outcome.evidence, anchors, now, generation)
+                entry = self._judge(outcome.evidence, anchors, now, generation, ntas)
             if entry.status is Status.BOGUS:
                 with self.lock:  # fetch afresh next time: the bad copy may have been in transit
                     self.cache.forget_messages(fetched.used)
@@ -276,10 +280,12 @@ class ResolverService(ClientSide):
                       now, ttl, zone=stale.zone,
                       stale_until=stale.stale_end(self.config.cache.stale_window))
 
-    def _judge(self, ev: Evidence, anchors: list[dns.rrset.RRset], now: int, generation: int) -> Answer:
+    def _judge(self, ev: Evidence, anchors: list[dns.rrset.RRset], now: int, generation: int,
+               ntas: bool = True) -> Answer:
         """Validate the evidence; keep the zone keys and insecure cuts it proved, and a secure
         denial's NSEC/NSEC3 records for RFC 8198, if still in `generation`."""
-        verdict = validate(ev, anchors, now, self.config.policy, self.verified)
+        verdict = validate(ev, anchors, now, self.config.policy, self.verified,
+                           self.keeper.negative_names(now) if ntas else ())
         status = Status.INSECURE if verdict.status is Status.INDETERMINATE else verdict.status
         self.metrics.count("validations", status.value)
         keys: list[tuple[dns.rrset.RRset, int]] = []

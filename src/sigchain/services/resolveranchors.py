@@ -86,6 +86,10 @@ class AnchorKeeper:
     def is_negative(self, name: dns.name.Name, now: int) -> bool:
         return bool(self.negative.entries) and self.negative.is_negative(name, now)
 
+    def negative_names(self, now: int) -> tuple[dns.name.Name, ...]:
+        """The names under which nothing is validated (RFC 7646), for the validator."""
+        return tuple(e.name for e in self.negative.entries if e.expiry > now)
+
     def unvalidated(self, ev: Evidence, now: int) -> Answer:
         """An answer under an NTA: as the servers gave it, insecure (no AD), not validated."""
         config = self.service.config.cache
@@ -150,7 +154,7 @@ class AnchorKeeper:
 
     def _check(self, name: dns.name.Name) -> Status:
         """An NTA re-check: how `name`'s SOA validates without the NTA."""
-        entry = self.service.lookup(name, RdataType.SOA)
+        entry = self.service.lookup(name, RdataType.SOA, ntas=False)
         return entry.status or Status.INDETERMINATE
 
     def _forget_keys(self, zone: dns.name.Name) -> None:

@@ -131,8 +131,9 @@ class SignatureChecks:
     denial proofs build on it (core/validate/trust.py, denial.py)."""
 
     def __init__(self, ev: Evidence, anchors: Sequence[dns.rrset.RRset], now: int, policy: DnssecPolicy,
-                 verified: Verified | None = None):
+                 verified: Verified | None = None, negative: Sequence[dns.name.Name] = ()):
         self.ev = ev
+        self.negative = tuple(negative)  # RFC 7646 names: what they cover is not validated
         # signatures that verified before, by the covered owner and the identity of the RRSIG,
         # DNSKEY and signed rdata: neither the crypto nor the canonical rendering is redone
         # (the fields and times still are checked)

@@ -39,11 +39,15 @@ __all__ = ["Evidence", "Kind", "Link", "Question", "Status", "Verdict", "ZoneCut
 
 
 def validate(evidence: Evidence, anchors: Sequence[dns.rrset.RRset], now: int,
-             policy: DnssecPolicy = DEFAULT_POLICY, verified: Verified | None = None) -> Verdict:
+             policy: DnssecPolicy = DEFAULT_POLICY, verified: Verified | None = None,
+             negative: Sequence[dns.name.Name] = ()) -> Verdict:
     """Validate the evidence for one question against DS or DNSKEY trust anchors (RRsets whose
     owner is the anchored zone) at `now`, seconds since the epoch. `verified`: a caller's memo
-    of signatures already verified (a resolver's, for the RRset objects it keeps)."""
-    return _Run(evidence, anchors, now, policy, verified).verdict()
+    of signatures already verified (a resolver's, for the RRset objects it keeps).
+    `negative`: negative trust anchors (RFC 7646): an RRset or a denial whose owner they
+    cover is insecure, unchecked — and only those: the rest of a CNAME chain out of them, or
+    into them, is validated as ever."""
+    return _Run(evidence, anchors, now, policy, verified, negative).verdict()
 
 
 class _Run(Denials):
@@ -77,15 +81,23 @@ class _Run(Denials):
             if wrong is not None:
                 self.findings.append(wrong)
                 status = Status.BOGUS
-        if kind is Kind.REFERRAL:
+        if kind is not Kind.ANSWER and self._untrusted(last):
+            status = worst(status, Status.INSECURE)
+        elif kind is Kind.REFERRAL:
             status = worst(status, self._referral(last))
         elif kind is not Kind.ANSWER:
             status = worst(status, self._negative(last, self.ev.question.rdtype, kind))
         return status
 
+    def _untrusted(self, name: dns.name.Name) -> bool:
+        """Whether a negative trust anchor covers `name`."""
+        return any(name.is_subdomain(n) for n in self.negative)
+
 
     def _secure(self, signed: Signed) -> tuple[Status, dns.name.Name | None, Checked | None]:
         """(status, zone, check) for one RRset: its zone's status, then its RRSIGs."""
+        if self.negative and self._untrusted(signed.name):
+            return Status.INSECURE, None, None
         zone = self._zone_of(signed.name, signed.rdtype, signed.sigs)
         if zone is None:
             return Status.INDETERMINATE, None, None
