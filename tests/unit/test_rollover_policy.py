@@ -158,3 +158,37 @@ def test_refresh_margin_boundary() -> None:
                signatures_refresh=D + 299)
     assert not any(x.code == "refresh-too-short" for x in timings.check(ok))
     assert [x.code for x in timings.check(short)] == ["refresh-too-short"]
+
+
+def test_a_lowered_ttl_still_holds_for_what_caches_kept_under_the_old_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """RFC 7583's TTLs are those of the copies in caches: a DNSKEY TTL lowered from a day to
+    an hour still times every rise and fall with the day until the copies made under it have
+    expired (now + a day + the propagation delays), as Knot keeps its saved TTLs; the state
+    keeps that across runs, then lets it go."""
+    import dataclasses
+
+    import dns.name
+
+    from sigchain.core.rollover import timings
+    from sigchain.core.rollover.policy import builtin, carried, in_effect
+    from sigchain.services import keymanager, keystate
+
+    day = 86400
+    slow = dataclasses.replace(builtin("ksk-zsk"), dnskey_ttl=day)
+    fast = dataclasses.replace(slow, dnskey_ttl=3600)
+    assert carried({}, slow, fast, 1000) == {"dnskey_ttl": (day, 1000 + day + 3600)}
+    assert carried({}, fast, slow, 1000) == {}  # raised: the new value is the larger anyway
+    assert carried({"dnskey_ttl": (day, 2000)}, None, fast, 2000) == {}  # its time is over
+    assert in_effect(fast, {"dnskey_ttl": (day, 5000)}).dnskey_ttl == day
+
+    zone, keys = dns.name.from_text("example.test."), str(tmp_path / "keys")
+    t0 = 1_800_000_000
+    keymanager.run(zone, slow, keys, t0)
+    keymanager.run(zone, fast, keys, t0 + 100)  # the TTL lowered
+    kept = keystate.load(keys, zone.to_text()).carried
+    assert kept == {"dnskey_ttl": (day, t0 + 100 + day + 3600)}
+    assert timings.ipub(in_effect(fast, kept)).seconds == timings.ipub(slow).seconds
+    keymanager.run(zone, fast, keys, t0 + 200)  # a later run keeps it
+    assert keystate.load(keys, zone.to_text()).carried == kept
+    keymanager.run(zone, fast, keys, t0 + 100 + day + 3600)  # the old copies are gone
+    assert keystate.load(keys, zone.to_text()).carried == {}

@@ -14,7 +14,7 @@ import dns.name
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.rollover.planner import Action, Observation, Plan, apply, plan
-from sigchain.core.rollover.policy import KeyPolicy, KeySpec
+from sigchain.core.rollover.policy import KeyPolicy, KeySpec, carried, in_effect
 from sigchain.core.rollover.states import Key
 from sigchain.edge import keystore, pkcs11store
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
@@ -220,8 +220,9 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
     _check_directory(directory, must_exist=False)
     if dry_run:
         ld = _load(zone, directory, policy, now)
-        p = plan([sk.key for sk in ld.stored], policy, ld.state.observations, now,
-                 previous=ld.state.policy)
+        kept = carried(ld.state.carried, ld.state.policy, policy, now)
+        p = plan([sk.key for sk in ld.stored], in_effect(policy, kept), ld.state.observations,
+                 now, previous=ld.state.policy)
         return RunResult(zone.to_text(), p, tuple(ld.stored), tuple(ld.adopted), (), ())
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -231,12 +232,15 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
     with keystate.locked(directory, clock):
         _settle_pending(zone, directory)
         ld = _load(zone, directory, policy, now)
-        p = plan([sk.key for sk in ld.stored], policy, ld.state.observations, now,
-                 previous=ld.state.policy)
+        # a lowered TTL still holds for the copies cached under the old one (RFC 7583's TTLs
+        # are the cached ones'): every rise and fall is timed with the larger until they expire
+        kept = carried(ld.state.carried, ld.state.policy, policy, now)
+        p = plan([sk.key for sk in ld.stored], in_effect(policy, kept), ld.state.observations,
+                 now, previous=ld.state.policy)
         actions, keys, created = _execute(zone, directory, policy, ld.stored, p.actions, now)
         bases = {sk.key.id: sk.base for sk in keys}
         try:
-            keystate.save(directory, zone.to_text(), tuple(keys), actions, policy)
+            keystate.save(directory, zone.to_text(), tuple(keys), actions, policy, kept)
         except BaseException:
             for key_id in created:  # nothing half-done: keys the state does not hold are not kept
                 keystore.drop_pending(os.path.join(directory, bases[key_id]))
@@ -333,6 +337,7 @@ def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int, *,
 
     with keystate.locked(directory, clock):
         state, policy = stored_zone(zone, directory)
+        policy = in_effect(policy, state.carried)  # timed with any lowered TTL still assumed
         sk = find_key(state, tag)
         k = sk.key
         if k.active is None or k.retired is not None:
@@ -370,6 +375,7 @@ def revoke(zone: dns.name.Name, directory: str, tag: str, now: int,
 
     with keystate.locked(directory, clock):
         state, policy = stored_zone(zone, directory)
+        policy = in_effect(policy, state.carried)
         sk = find_key(state, tag)
         k = sk.key
         if not k.signs_dnskey:
@@ -453,6 +459,7 @@ def status(zone: dns.name.Name, directory: str, now: int) -> Status:
     from sigchain.core.rollover.states import next_change, states
 
     state, policy = stored_zone(zone, directory)
+    policy = in_effect(policy, carried(state.carried, None, policy, now))
     p = plan([sk.key for sk in state.keys], policy, state.observations, now)
     rows = []
     for sk in state.keys:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sigchain.clock import SYSTEM, Clock
 from sigchain.core.rollover.planner import Action, Observation
-from sigchain.core.rollover.policy import KeyPolicy, KeySpec, Nsec3Param
+from sigchain.core.rollover.policy import Carried, KeyPolicy, KeySpec, Nsec3Param
 from sigchain.core.rollover.states import Key
 from sigchain.errors import InputError, OperationalError
 
@@ -52,14 +52,23 @@ class ZoneState:
     keys: tuple[StoredKey, ...]
     observations: tuple[Observation, ...]
     policy: KeyPolicy | None
+    carried: Carried = dataclasses.field(default_factory=dict)  # lowered cache values still assumed
 
 
-def policy_to_json(p: KeyPolicy) -> str:
-    return json.dumps(dataclasses.asdict(p), sort_keys=True)
+def policy_to_json(p: KeyPolicy, carried: Carried | None = None) -> str:
+    data = dataclasses.asdict(p)
+    if carried:  # kept beside the policy (not a policy setting): see rollover.policy.carried
+        data["_carried"] = {f: list(v) for f, v in carried.items()}
+    return json.dumps(data, sort_keys=True)
+
+
+def carried_from_json(text: str) -> Carried:
+    return {f: (int(v[0]), int(v[1])) for f, v in json.loads(text).get("_carried", {}).items()}
 
 
 def policy_from_json(text: str) -> KeyPolicy:
     data = json.loads(text)
+    data.pop("_carried", None)
     data["keys"] = tuple(KeySpec(**k) for k in data["keys"])
     data["cds_digest_types"] = tuple(data["cds_digest_types"])
     data["nsec3"] = None if data["nsec3"] is None else Nsec3Param(**data["nsec3"])
@@ -118,7 +127,9 @@ def load(directory: str, zone: str) -> ZoneState:
         raise InputError(f"unreadable key state: {exc}", file=path) from None
     finally:
         conn.close()
-    return ZoneState(keys, obs, None if row is None else policy_from_json(row[0]))
+    if row is None:
+        return ZoneState(keys, obs, None)
+    return ZoneState(keys, obs, policy_from_json(row[0]), carried_from_json(row[0]))
 
 
 @contextlib.contextmanager
@@ -149,8 +160,9 @@ def _transaction(directory: str) -> Iterator[sqlite3.Connection]:
 
 
 def save(directory: str, zone: str, keys: tuple[StoredKey, ...], actions: tuple[Action, ...],
-         policy: KeyPolicy | None) -> None:
-    """Store a run in one transaction: every key's timestamps, the policy, the actions."""
+         policy: KeyPolicy | None, carried: Carried | None = None) -> None:
+    """Store a run in one transaction: every key's timestamps, the policy (and the lowered
+    cache values still assumed), the actions."""
     with _transaction(directory) as conn:
         marks = ", ".join("?" * (len(_KEY_COLUMNS) + 3))
         for sk in keys:
@@ -159,7 +171,7 @@ def save(directory: str, zone: str, keys: tuple[StoredKey, ...], actions: tuple[
                          f"tag, base) VALUES ({marks})", [zone, *values, sk.tag, sk.base])
         if policy is not None:
             conn.execute("INSERT OR REPLACE INTO policy VALUES (?, ?, ?)",
-                         (zone, policy.name, policy_to_json(policy)))
+                         (zone, policy.name, policy_to_json(policy, carried)))
         conn.executemany("INSERT INTO log VALUES (?, ?, ?, ?, ?)",
                          [(zone, a.at, a.kind, a.key, a.reason) for a in actions])
 

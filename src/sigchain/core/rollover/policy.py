@@ -11,6 +11,7 @@ both built-ins deny with NSEC3 at RFC 9276 §3.1's values: 0 extra iterations, n
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,37 @@ class KeyPolicy:
     cdnskey: bool = True
     nsec3: Nsec3Param | None = field(default_factory=Nsec3Param)
     insecure: bool = False  # go unsigned: CDS/CDNSKEY delete form, DS out, then keys out
+
+
+# the policy values that say how long cached copies live: lowered, the old value still holds
+# for the copies made under it (RFC 7583's TTLkey, TTLsig, TTLds, Dprp are the cached ones')
+CACHE_FIELDS = ("dnskey_ttl", "max_zone_ttl", "parent_ds_ttl", "zone_propagation_delay",
+                "parent_propagation_delay")
+Carried = dict[str, tuple[int, int]]  # field → (value still assumed, until when)
+
+
+def carried(kept: Carried, previous: KeyPolicy | None, p: KeyPolicy, now: int) -> Carried:
+    """The cache values a policy change lowered, still assumed until the copies made under
+    the old ones have expired (as Knot's saved key and zone TTLs): `kept` (from earlier runs)
+    without those past their time, and for each value `p` lowers from `previous`, the old one
+    until now + it + the old propagation delays."""
+    out = {f: (v, until) for f, (v, until) in kept.items() if until > now and f in CACHE_FIELDS}
+    if previous is None:
+        return out
+    grace = max(previous.zone_propagation_delay, previous.parent_propagation_delay)
+    for f in CACHE_FIELDS:
+        old, new = getattr(previous, f), getattr(p, f)
+        if new < old:
+            value, until = out.get(f, (0, 0))
+            out[f] = (max(value, old), max(until, now + old + grace))
+    return out
+
+
+def in_effect(p: KeyPolicy, kept: Carried) -> KeyPolicy:
+    """`p` with each value `kept` still assumes, where that is the larger: what the planner
+    times every rise and fall with."""
+    raised = {f: v for f, (v, _) in kept.items() if f in CACHE_FIELDS and v > getattr(p, f)}
+    return dataclasses.replace(p, **raised) if raised else p
 
 
 BUILTINS: dict[str, KeyPolicy] = {
