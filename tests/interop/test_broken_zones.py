@@ -20,6 +20,7 @@ from dns.rdatatype import RdataType
 from sigchain.core.serve.fromwire import served_form
 from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone import nsec3hash
+from sigchain.core.zone.records import b32hex_decode
 from sigchain.edge import zonefile, zonesplit
 from sigchain.services import partverify
 from tests.conftest import EXAMPLE_ZONE, need, run, sc
@@ -279,6 +280,30 @@ def test_problem_dnssec_verify_passes_is_reported(
     human = sc("verify", broken)
     assert f" {code} " in human.stderr and found[0]["message"] in human.stderr
 
+    peer = run([need("dnssec-verify"), "-o", "example.test", str(broken)])
+    assert peer.returncode == 0, peer.stdout + peer.stderr
+
+
+def test_an_insecure_delegation_skipped_without_an_opt_out_record_is_reported(
+        keydir: Path, tmp_path: Path) -> None:
+    """RFC 5155 §7.1: opt-out lets the chain skip an insecure delegation only where the NSEC3
+    covering it has the opt-out flag; that one record cleared (and re-signed), a validator
+    cannot prove insecure.example.test. has no DS. dnssec-verify lets it pass; ours names it."""
+    nodes = _sign(keydir, tmp_path / "signed", "--nsec3", "--opt-out")
+    param = rdataset(nodes, ORIGIN, RdataType.NSEC3PARAM)[0]
+    target = nsec3hash.nsec3_digest(dns.name.from_text("insecure.example.test."), param.salt,
+                                    param.iterations)
+    owners = sorted((b32hex_decode(n.labels[0]), n) for n in nodes
+                    if any(r.rdtype == RdataType.NSEC3 for r in nodes[n]))
+    covering = max((o for o in owners if o[0] < target), default=owners[-1])[1]
+    text = rdataset(nodes, covering, RdataType.NSEC3)[0].to_text().split(" ", 2)
+    _replace_and_resign(nodes, keydir, covering, RdataType.NSEC3, f"{text[0]} 0 {text[2]}")
+    broken = tmp_path / "opt-out-cleared.zone"
+    dump(broken, ORIGIN, nodes)
+    proc = sc("verify", broken, "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    missing = [f for f in json.loads(proc.stdout)["findings"] if f["code"] == "NSEC3_MISSING"]
+    assert [f["name"] for f in missing] == ["insecure.example.test."], missing
     peer = run([need("dnssec-verify"), "-o", "example.test", str(broken)])
     assert peer.returncode == 0, peer.stdout + peer.stderr
 

@@ -4,6 +4,7 @@ or NSEC3 (RFC 5155 §7.1, RFC 9276), with RFC 9077 TTLs, on wire RRsets keyed by
 from __future__ import annotations
 
 import base64
+import bisect
 import struct
 from collections.abc import Callable
 
@@ -198,6 +199,12 @@ def _nsec3_links(rep: VerifyReport, chain: _Chain, params: _Params, opt_out: boo
         if digest not in chain and name in required:
             rep.add("NSEC3_MISSING", {"hash": nsec3hash.b32hex(digest)}, text(name))
     order = sorted(chain)
+    for digest, name in allowed.items():  # RFC 5155 §7.1: skipped only by an opt-out record
+        if digest in chain or name in required or not order:
+            continue
+        covering = chain[order[bisect.bisect_left(order, digest) - 1]]  # wraps past the last
+        if not _nsec3_fields(covering[2])[1] & nsec3hash.NSEC3_FLAG_OPTOUT:
+            rep.add("NSEC3_MISSING", {"hash": nsec3hash.b32hex(digest)}, text(name))
     for i, digest in enumerate(order):
         owner, next_hash, wire, bitmap_at = chain[digest]
         nxt = order[(i + 1) % len(order)]
