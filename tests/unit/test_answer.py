@@ -718,3 +718,28 @@ def test_index_from_the_wire_reader_answers_as_from_dnspython(tmp_path: Path, fl
             same_response(got, want)
     axfr = [r.to_text() for r in transfer.zone_rrsets(fast.zones[ORIGIN])]
     assert sorted(axfr) == sorted(r.to_text() for r in transfer.zone_rrsets(z))
+
+
+@pytest.mark.parametrize("nsec3", [False, True])
+def test_an_empty_wildcard_is_nodata_with_a_proof_that_validates(nsec3: bool) -> None:
+    """RFC 4592 §4.9: a source of synthesis that is an empty non-terminal (the zone holds
+    x.*.zz.) exists, with no data: foo.zz. is NODATA, not NXDOMAIN (as BIND answers), and
+    its wildcard NODATA proof (RFC 4035 §3.1.3.4, RFC 5155 §7.2.5) validates."""
+    import dataclasses
+
+    from sigchain.core.validate.validator import Evidence, Status, ZoneCut, validate
+    from tests.unit.lab import NOW, TTL, build
+
+    z = build("zz.", {"x.*": [("A", ("192.0.2.9",))], "www": [("A", ("192.0.2.1",))]},
+              nsec3=Nsec3Params() if nsec3 else None)
+    zs = ZoneSet([ZoneIndex.build(z.origin, z.nodes)])
+    query = dns.message.make_query("foo.zz.", "A", want_dnssec=True)
+    r = dns.message.from_wire(respond(zs, query.to_wire(), tcp=False))
+    assert r.rcode() == dns.rcode.NOERROR and r.answer == [] and r.flags & dns.flags.AA
+    anchor = [dns.rrset.from_rdata_list(z.origin, TTL, z.ds_rdatas())]
+    ev = Evidence.from_message(r, (ZoneCut(z.origin, dnskey=z.rrsets(z.origin, "DNSKEY")),))
+    verdict = validate(ev, anchor, NOW)
+    assert verdict.status is Status.SECURE, verdict.findings
+    # the same proof given as a name error is a lie the validator does not take
+    lie = validate(dataclasses.replace(ev, rcode=dns.rcode.NXDOMAIN), anchor, NOW)
+    assert lie.status is Status.BOGUS

@@ -101,6 +101,11 @@ class _Lookup:
             ce = parent(ce)
         wild = b"\x01*" + ce
         wnode = z.by_key.get(wild)
+        if wnode is None and z.kind_by_key.get(wild) is NodeKind.ENT:
+            # an empty non-terminal source of synthesis: it exists, with no data (RFC 4592
+            # §4.9): NODATA, as BIND answers, not NXDOMAIN
+            self._soa()
+            return Outcome("nodata", key, ce=ce, wildcard=wild)
         if wnode is None:
             self.s.rcode = dns.rcode.NXDOMAIN
             self._soa()

@@ -99,7 +99,8 @@ def _wildcard_nodata(z: ZoneIndex, s: Sections, key: bytes, ce: bytes, wild: byt
     """Wildcard NODATA (RFC 4035 §3.1.3.4, RFC 5155 §7.2.5)."""
     if z.denial == "nsec":
         _nsec(z, s, z.covering_nsec(key))
-        _nsec(z, s, wild)
+        # the wildcard's own NSEC; an empty one has none: the NSEC whose next name is below it
+        _nsec(z, s, wild if wild in z.by_key else z.covering_nsec(wild))
     else:
         _nsec3_closest_encloser(z, s, key)
         h = z.nsec3_match(wild)

@@ -188,6 +188,13 @@ def nsec_nodata(records: Sequence[NsecRecord], qname: dns.name.Name, qtype: int)
     ce = nsec_closest_encloser(qname, cover)
     wildcard = _nsec_match(records, wildcard_of(ce))
     if wildcard is None:
+        empty, _, _ = _nsec_cover(records, wildcard_of(ce))
+        if empty is not None and _is_below(empty.next, wildcard_of(ce)):
+            # the source of synthesis is an empty non-terminal: it exists, with no type at
+            # all (RFC 4592 §4.9), as the NSEC before it shows by a next name below it
+            return _proven("nodata", f"wildcard NODATA: {qname} is covered and "
+                           f"{wildcard_of(ce)} is an empty non-terminal ({empty.next} is below it)",
+                           cover.owner, empty.owner)
         return _failed("nodata", f"{qname} does not exist (the NSEC at {cover.owner} covers it) "
                        f"and no NSEC matches the wildcard {wildcard_of(ce)}")
     reason, code = nodata_bits(wildcard.types, wildcard.owner, qtype, wildcard.delegation)
@@ -213,6 +220,9 @@ def nsec_nxdomain(records: Sequence[NsecRecord], qname: dns.name.Name) -> Proof:
     wcover, reason, code = _nsec_cover(records, wildcard)
     if wcover is None:
         return _failed("nxdomain", f"nothing proves the wildcard {wildcard} absent: {reason}", code)
+    if _is_below(wcover.next, wildcard):
+        return _failed("nxdomain", f"the wildcard {wildcard} exists as an empty non-terminal "
+                       f"({wcover.next} is below it): {qname} is NODATA, not a name error")
     return _proven("nxdomain", f"the NSEC at {cover.owner} covers {qname}; the one at "
                    f"{wcover.owner} covers {wildcard}", cover.owner, wcover.owner)
 
