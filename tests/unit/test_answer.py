@@ -445,6 +445,20 @@ def test_ds_answered_from_the_parent_side(zoneset: ZoneSet) -> None:
         assert types is not None and RdataType.DS not in types
 
 
+def test_ds_at_the_apex_of_a_zone_whose_parent_is_not_served(zoneset: ZoneSet) -> None:
+    """RFC 4035 §3.1.4.1: a server with only the child answers DS at its apex with an
+    authoritative NODATA and the apex's NSEC/NSEC3 (as BIND), not REFUSED (lame)."""
+    r = ask(zoneset, "example.test.", "DS")
+    assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA and r.answer == []
+    assert any(x.rdtype == RdataType.SOA for x in r.authority)
+    validate_signatures(zoneset, r)
+    if flavour(zoneset) == "nsec":
+        types = nsec_matches(r, "example.test.")
+    else:
+        types = nsec3_matches(zoneset, r, "example.test.")
+    assert types is not None and RdataType.DS not in types and RdataType.SOA in types
+
+
 def test_dname_substitution(zoneset: ZoneSet) -> None:
     r = ask(zoneset, "www.alias.example.test.", "A")
     assert [t for t in _types(r.answer) if "RRSIG" not in t[1]] == [

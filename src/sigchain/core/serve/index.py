@@ -345,9 +345,15 @@ class ZoneSet:
 
     def find_key(self, key: bytes, qtype: int) -> ZoneIndex | None:
         """The closest enclosing served zone; for DS at a served apex, its parent's zone
-        when we serve that too (RFC 4035 §3.1.4.1)."""
+        when we serve that too, else the zone itself: its authoritative NODATA, with the
+        apex's NSEC/NSEC3 (RFC 4035 §3.1.4.1), not a REFUSED that makes a resolver call the
+        server lame (as BIND)."""
         if qtype == RdataType.DS and key in self.by_key and len(key) > 1:
+            apex = key
             key = parent(key)
+            while len(key) > 1 and key not in self.by_key:
+                key = parent(key)
+            return self.by_key.get(key) or self.by_key[apex]
         while True:
             z = self.by_key.get(key)
             if z is not None:
