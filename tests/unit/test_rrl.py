@@ -36,3 +36,7 @@ def test_slip_zero_drops_all_and_slipped_answer_is_truncated_question_only() -> 
     short = dns.message.from_wire(slipped(wire))
     assert short.flags & dns.flags.TC and short.id == query.id
     assert short.question == query.question and not short.answer and not short.additional
+    assert (short.edns, short.payload) == (0, response.payload)  # RFC 6891 §7: its OPT kept
+    plain = dns.message.make_response(dns.message.make_query("www.example.test.", "A"))
+    plain.answer.append(dns.rrset.from_text("www.example.test.", 60, "IN", "A", "192.0.2.1"))
+    assert dns.message.from_wire(slipped(plain.to_wire())).edns == -1  # none asked, none given

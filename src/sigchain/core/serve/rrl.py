@@ -6,6 +6,7 @@ real client retries over TCP) and the others are dropped. Time is a parameter (`
 from __future__ import annotations
 
 import ipaddress
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -121,9 +122,27 @@ class RateLimiter:
 
 
 def slipped(wire: bytes) -> bytes:
-    """The truncated stand-in for response `wire`: header with TC=1 and the question only."""
+    """The truncated stand-in for response `wire`: header with TC=1, the question, and the
+    response's OPT record if it has one (RFC 6891 §7: an EDNS query gets OPT back, DO
+    echoed)."""
     end = 12
     while wire[end]:
         end += wire[end] + 1
-    return wire[:2] + bytes([wire[2] | 0x02, wire[3]]) + b"\x00\x01" + b"\x00" * 6 + \
-        wire[12:end + 5]
+    question = wire[12:end + 5]
+    opt = _opt_record(wire, end + 5, sum(struct.unpack_from("!HHH", wire, 6)))
+    return wire[:2] + bytes([wire[2] | 0x02, wire[3]]) + b"\x00\x01\x00\x00\x00\x00" + \
+        (b"\x00\x01" if opt else b"\x00\x00") + question + opt
+
+
+def _opt_record(wire: bytes, pos: int, count: int) -> bytes:
+    """The OPT record among the `count` records from `pos` of a response we rendered."""
+    for _ in range(count):
+        start = pos
+        while wire[pos] and wire[pos] < 0xC0:  # the owner: labels, then a pointer or the root
+            pos += wire[pos] + 1
+        pos += 2 if wire[pos] else 1
+        rdtype, _, _, rdlen = struct.unpack_from("!HHIH", wire, pos)
+        pos += 10 + rdlen
+        if rdtype == 41:
+            return wire[start:pos]
+    return b""
