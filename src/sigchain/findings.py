@@ -42,6 +42,11 @@ CODES: dict[str, CodeInfo] = {
         Severity.ERROR, "RFC 4035 §5.3.1",
         "an RRSIG names a key tag/algorithm not in the apex DNSKEY RRset", 9,
     ),
+    "RRSIG_UNUSED": CodeInfo(
+        Severity.WARNING, "RFC 4035 §5.3.3",
+        "an RRSIG that cannot be used (expired, not yet valid, unknown key) beside a valid one "
+        "of its algorithm: one suffices",
+    ),
     "RRSIG_FIELDS_WRONG": CodeInfo(
         Severity.ERROR, "RFC 4035 §5.3.1",
         "an RRSIG's signer name, labels or original TTL does not match its RRset", 6,
@@ -203,6 +208,7 @@ TEMPLATES: dict[str, str] = {
     "RRSIG_UNKNOWN_KEY": "RRSIG {algorithm}/{tag}: no usable key of {zone} has this algorithm and "
                          "key tag",
     "RRSIG_FIELDS_WRONG": "RRSIG {algorithm}/{tag}: {field} {found}, expected {expected}",
+    "RRSIG_UNUSED": "{why}; not needed: another RRSIG of algorithm {algorithm} is valid",
     "RRSIG_ON_NON_AUTHORITATIVE": "RRSIG over {kind} data",
     "DNSKEY_NOT_SIGNED_BY_KSK": "the DNSKEY RRset is not signed by a SEP key of algorithm "
                                 "{algorithm}",

@@ -251,6 +251,16 @@ def algorithm_signs_nothing(nodes: Nodes, keydir: Path) -> None:
     resign(nodes, ORIGIN, ORIGIN, RdataType.DNSKEY, ksks, *_window())
 
 
+def stale_rrsig_beside_a_valid_one(nodes: Nodes, keydir: Path) -> None:
+    """www A keeps its valid RRSIG and gains an expired one by the same ZSK (a re-sign or a
+    roll under way): one valid signature suffices, the stale one is a warning."""
+    valid = [r for r in nodes[WWW] if r.rdtype == RdataType.RRSIG and r.covers == RdataType.A][0]
+    _ksks, zsks = zone_keys(keydir, ORIGIN)
+    now = int(time.time())
+    resign(nodes, ORIGIN, WWW, RdataType.A, zsks, now - 30 * 86400, now - 10 * 86400)
+    rdataset(nodes, WWW, RdataType.RRSIG, RdataType.A).update(valid)
+
+
 # Problems dnssec-verify does not report (it passes these zones; a key of an algorithm that
 # signs nothing is a "stand-by" key to it), but RFC rules name: ours reports each with its code,
 # exit 1 for an error and 0 for a warning.
@@ -259,6 +269,7 @@ OURS_ONLY: list[tuple[str, tuple[str, ...], Break, str, int]] = [
     ("nsec-ttl-too-long", (), nsec_ttl_too_long, "NSEC_TTL_WRONG", 0),
     ("glue-signed", (), glue_signed, "RRSIG_ON_NON_AUTHORITATIVE", 1),
     ("algorithm-signs-nothing", (), algorithm_signs_nothing, "DNSKEY_ALGORITHM_UNSIGNED", 1),
+    ("stale-rrsig-beside-a-valid-one", (), stale_rrsig_beside_a_valid_one, "RRSIG_UNUSED", 0),
 ]
 
 
