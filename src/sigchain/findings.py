@@ -27,6 +27,11 @@ class CodeInfo:
 # The registry of codes. Codes are stable: users and tests match on them.
 CODES: dict[str, CodeInfo] = {
     "NO_DNSKEY": CodeInfo(Severity.ERROR, "RFC 4035 §2.1", "no DNSKEY RRset at the zone apex", 9),
+    "NO_USABLE_DNSKEY": CodeInfo(
+        Severity.ERROR, "RFC 4035 §2.1; RFC 4034 §2.1.1",
+        "no key of the DNSKEY RRset can sign the zone (zone-key flag, protocol 3, not revoked, "
+        "a supported algorithm, a well-formed public key)", 9,
+    ),
     "RRSIG_MISSING": CodeInfo(
         Severity.ERROR, "RFC 4035 §2.2",
         "an authoritative RRset lacks an RRSIG for an algorithm in the DNSKEY RRset", 10,
@@ -201,6 +206,7 @@ CODES: dict[str, CodeInfo] = {
 # "a, b" ("none" when empty).
 TEMPLATES: dict[str, str] = {
     "NO_DNSKEY": "no DNSKEY RRset at {zone}",
+    "NO_USABLE_DNSKEY": "no key of the DNSKEY RRset of {zone} can sign it: nothing is checked",
     "RRSIG_MISSING": "no RRSIG of algorithm {algorithm} over the RRset in the signed zone {zone}",
     "RRSIG_BAD_SIGNATURE": "RRSIG {algorithm}/{tag} does not verify",
     "RRSIG_EXPIRED": "RRSIG {algorithm}/{tag} expired at {expiration:time}",

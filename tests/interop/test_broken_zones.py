@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import dns.name
@@ -17,6 +18,7 @@ import dns.rdatatype
 import pytest
 from dns.rdatatype import RdataType
 
+from sigchain.core.dnssec import keyfile
 from sigchain.core.serve.fromwire import served_form
 from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone import nsec3hash
@@ -163,6 +165,31 @@ def signed_by_unknown_key(nodes: Nodes, keydir: Path) -> None:
     resign(nodes, ORIGIN, WWW, RdataType.A, zone_keys(keydir / "outsider", ORIGIN)[1], *_window())
 
 
+def no_usable_key(nodes: Nodes, keydir: Path) -> None:
+    """The DNSKEY RRset holds one malformed key and nothing is signed: nothing can be checked,
+    which is no pass."""
+    for name in list(nodes):
+        nodes[name] = [r for r in nodes[name] if r.rdtype != RdataType.RRSIG]
+    keys = rdataset(nodes, ORIGIN, RdataType.DNSKEY)
+    broken = dns.rdataset.Rdataset(keys.rdclass, RdataType.DNSKEY)
+    broken.update_ttl(keys.ttl)
+    broken.add(dns.rdata.from_text("IN", "DNSKEY", "257 3 13 AAAA"))
+    drop(nodes, ORIGIN, RdataType.DNSKEY)
+    nodes[ORIGIN].append(broken)
+
+
+def dnskey_signed_by_a_revoked_ksk_only(nodes: Nodes, keydir: Path) -> None:
+    """The KSK is published with the REVOKE bit and signs the DNSKEY RRset under its new tag
+    (RFC 5011 §2.1), and no other KSK does: a revoked key anchors nothing."""
+    ksks, _zsks = zone_keys(keydir, ORIGIN)
+    revoked = [replace(k, dnskey=keyfile.revoked(k.dnskey)) for k in ksks]
+    keys = rdataset(nodes, ORIGIN, RdataType.DNSKEY)
+    for k, r in zip(ksks, revoked, strict=True):
+        keys.discard(k.dnskey)
+        keys.add(r.dnskey)
+    resign(nodes, ORIGIN, ORIGIN, RdataType.DNSKEY, revoked, *_window())
+
+
 Break = Callable[[Nodes, Path], None]
 CASES: list[tuple[str, tuple[str, ...], Break | None, str]] = [
     ("tampered-rdata", (), tamper_rdata, "RRSIG_BAD_SIGNATURE"),
@@ -177,6 +204,9 @@ CASES: list[tuple[str, tuple[str, ...], Break | None, str]] = [
     ("no-dnskey", (), remove_dnskey, "NO_DNSKEY"),
     ("no-nsec3param", ("--nsec3",), remove_nsec3param, "NSEC3PARAM_MISSING"),
     ("name-without-nsec3", ("--nsec3",), remove_nsec3, "NSEC3_MISSING"),
+    ("no-usable-key", (), no_usable_key, "NO_USABLE_DNSKEY"),
+    ("dnskey-signed-by-a-revoked-ksk-only", (), dnskey_signed_by_a_revoked_ksk_only,
+     "DNSKEY_NOT_SIGNED_BY_KSK"),
     ("nsec3param-disagrees", ("--nsec3",), nsec3param_disagrees, "NSEC3_PARAMS_INCONSISTENT"),
     ("nsec-and-nsec3param", (), add_nsec3param, "NSEC_AND_NSEC3"),
     ("name-without-nsec", (), remove_nsec, "NSEC_MISSING"),

@@ -219,6 +219,8 @@ def begin(rep: VerifyReport, z: Indexed, now: int, ignore_ksk: bool, policy: Dns
         rep.add("NO_DNSKEY", {"zone": rep.origin.to_text()}, rep.origin)
         return None, shape(okey, {}, ops=LABEL_KEYS), types_at, soa
     keys = _usable_keys(dnskey, policy)
+    if not keys:  # nothing could be checked: no zone key, or none a validator could use
+        rep.add("NO_USABLE_DNSKEY", {"zone": rep.origin.to_text()}, rep.origin, RdataType.DNSKEY)
     algs = rep.algorithms = sorted({a for a, _ in keys})
     _check_cnames(rep, types_at, z.text)
     zshape = _data_shape(okey, types_at)
@@ -482,7 +484,8 @@ class _Signatures:
                 if ok:
                     rep.signatures_valid += 1
                     good_algs.add(alg)
-                    if struct.unpack_from("!H", self.dnskeys[hit])[0] & FLAG_SEP:
+                    flags = struct.unpack_from("!H", self.dnskeys[hit])[0]
+                    if flags & FLAG_SEP and not flags & FLAG_REVOKE:  # a revoked key anchors nothing
                         good_sep_algs.add(alg)
             for i, (alg, tag, found, _ok, _job) in enumerate(planned):
                 if found and alg in good_algs and all(f.code in _UNUSABLE for f in found):
