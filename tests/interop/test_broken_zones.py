@@ -63,13 +63,18 @@ def _window() -> tuple[int, int]:
     return now - 3600, now + 7 * 86400
 
 
-def tamper_rdata(nodes: Nodes, keydir: Path) -> None:
-    rds = rdataset(nodes, WWW, RdataType.A)
-    new = dns.rdataset.Rdataset(rds.rdclass, rds.rdtype)
+def _replace(nodes: Nodes, owner: dns.name.Name, rdtype: int, text: str) -> None:
+    """Put one record (`text`) in place of the RRset (owner, rdtype), its TTL kept."""
+    rds = rdataset(nodes, owner, rdtype)
+    new = dns.rdataset.Rdataset(rds.rdclass, rdtype)
     new.update_ttl(rds.ttl)
-    new.add(dns.rdata.from_text("IN", "A", "192.0.2.66"))
-    drop(nodes, WWW, RdataType.A)
-    nodes[WWW].append(new)
+    new.add(dns.rdata.from_text("IN", rdtype, text))
+    drop(nodes, owner, rdtype)
+    nodes[owner].append(new)
+
+
+def tamper_rdata(nodes: Nodes, keydir: Path) -> None:
+    _replace(nodes, WWW, RdataType.A, "192.0.2.66")
 
 
 def remove_rrsig(nodes: Nodes, keydir: Path) -> None:
@@ -85,12 +90,7 @@ def wrong_nsec_bitmap(nodes: Nodes, keydir: Path) -> None:
 def _replace_and_resign(nodes: Nodes, keydir: Path, owner: dns.name.Name, rdtype: int, text: str) -> None:
     """Put one record in place of the RRset (owner, rdtype) and sign it properly with the ZSK,
     so that only its content is wrong."""
-    rds = rdataset(nodes, owner, rdtype)
-    fixed = dns.rdataset.Rdataset(rds.rdclass, rdtype)
-    fixed.update_ttl(rds.ttl)
-    fixed.add(dns.rdata.from_text("IN", rdtype, text))
-    drop(nodes, owner, rdtype)
-    nodes[owner].append(fixed)
+    _replace(nodes, owner, rdtype, text)
     _resign_by_zsk(nodes, keydir, owner, rdtype)
 
 
@@ -170,12 +170,7 @@ def no_usable_key(nodes: Nodes, keydir: Path) -> None:
     which is no pass."""
     for name in list(nodes):
         nodes[name] = [r for r in nodes[name] if r.rdtype != RdataType.RRSIG]
-    keys = rdataset(nodes, ORIGIN, RdataType.DNSKEY)
-    broken = dns.rdataset.Rdataset(keys.rdclass, RdataType.DNSKEY)
-    broken.update_ttl(keys.ttl)
-    broken.add(dns.rdata.from_text("IN", "DNSKEY", "257 3 13 AAAA"))
-    drop(nodes, ORIGIN, RdataType.DNSKEY)
-    nodes[ORIGIN].append(broken)
+    _replace(nodes, ORIGIN, RdataType.DNSKEY, "257 3 13 AAAA")
 
 
 def dnskey_signed_by_a_revoked_ksk_only(nodes: Nodes, keydir: Path) -> None:
