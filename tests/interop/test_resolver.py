@@ -10,6 +10,7 @@ import ipaddress
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -398,16 +399,25 @@ def test_each_client_gets_its_own_question_back(service: ResolverService) -> Non
         assert m.rcode() == dns.rcode.NOERROR and m.answer
 
 
-def test_clients_asking_the_same_new_question_share_one_resolution(service: ResolverService) -> None:
+def test_clients_asking_the_same_new_question_share_one_resolution(
+        service: ResolverService, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two clients ask a question nobody asked before, one just after the other: both are
     answered, from one resolution on the resolution thread (one upstream query)."""
     service.resolve(_n("www.insecure.test"), dns.rdatatype.A)  # its zone's servers known
     asked = service.upstream.stats["queries"]
+    gate, resolving = threading.Event(), service.resolving
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        gate.wait(10)  # the second client asks while the first one's resolution is under way
+        return (yield from resolving(*args, **kwargs))
+
+    monkeypatch.setattr(service, "resolving", held)
     pending = []
     for qid in (1, 2):
         q = dns.message.make_query("shared.insecure.test", "A")
         q.id = qid
         pending.append(service.handle(q.to_wire(), False, "127.0.0.1"))
+    gate.set()
     assert not any(isinstance(p, bytes) for p in pending)
     answers = [dns.message.from_wire(p.result(10)) for p in pending]  # type: ignore[union-attr]
     assert [(m.id, m.rcode()) for m in answers] == [(1, dns.rcode.NXDOMAIN), (2, dns.rcode.NXDOMAIN)]
