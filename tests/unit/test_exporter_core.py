@@ -127,6 +127,18 @@ def test_families_per_server_and_no_stale_data_for_a_failed_probe() -> None:
     assert s[("dnssec_zone_ds_count", ("ops.test.", "127.0.0.2"))] == 2
 
 
+def test_no_dnskey_answer_is_no_ds_mismatch() -> None:
+    """Every server of the zone down (or refusing): the parent's DS has nothing to be
+    compared with — no match sample, rather than a 0 that raises DnssecDsMismatch ("restore
+    the key or update the DS") for an outage."""
+    snap = ZoneSnapshot("ops.test.", NOW, (
+        ServerProbe("ops.test.", "127.0.0.1", False, 2.0, "timed out"),),
+        (DsProbe("ops.test.", "127.0.0.9", True, 0.5, count=1, matches=None),))
+    s = _samples([snap])
+    assert ("dnssec_zone_ds_matches_dnskey", ("ops.test.", "127.0.0.9")) not in s
+    assert s[("dnssec_zone_ds_count", ("ops.test.", "127.0.0.9"))] == 1
+
+
 def test_config_file(tmp_path: Path) -> None:
     path = tmp_path / "exporter.toml"
     path.write_text('listen = "127.0.0.1#9999"\ninterval = "30s"\nresolvers = ["127.0.0.3"]\n\n'

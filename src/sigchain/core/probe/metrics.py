@@ -85,8 +85,9 @@ def families(snapshots: Iterable[ZoneSnapshot]) -> list[Family]:
                 put("dnssec_zone_serial", zs, p.serial)
         for d in snap.ds:
             if probed((snap.zone, d.parent_server), d.ok, d.duration):
-                put("dnssec_zone_ds_matches_dnskey", (snap.zone, d.parent_server),
-                    1 if d.matches else 0)
+                if d.matches is not None:
+                    put("dnssec_zone_ds_matches_dnskey", (snap.zone, d.parent_server),
+                        1 if d.matches else 0)
                 put("dnssec_zone_ds_count", (snap.zone, d.parent_server), d.count)
         for r in snap.resolvers:
             if probed((snap.zone, r.resolver), r.ok, r.duration):

@@ -57,7 +57,7 @@ class DsProbe:
     duration: float
     error: str = ""
     count: int = 0
-    matches: bool = False
+    matches: bool | None = False  # None: no server of the zone gave its DNSKEY to compare with
 
 
 @dataclass(frozen=True)
