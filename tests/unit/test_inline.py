@@ -308,3 +308,25 @@ def test_dynamic_updates_outlive_reloads_and_restarts_until_the_file_changes_the
     assert _a(third, "h2") == ("192.0.2.222",) and _a(third, "h1") is None
     assert set(third.dynamic) == {(key_of(dns.name.from_text("dyn", ORIGIN)), RdataType.A),
                                   (key_of(dns.name.from_text("h1", ORIGIN)), RdataType.A)}
+
+
+def test_a_failing_key_engine_never_holds_up_the_signature_refresh(tmp_path: Path) -> None:
+    """The key engine refuses a key directory others may write (a chmod, a restore with the
+    wrong umask): it is retried every minute, and meanwhile the timers still refresh the
+    signatures — a zone served for 15 days more never carries an expired one."""
+    import os
+
+    from sigchain.services.inlineserve import RETRY_SECONDS, InlineServing
+
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock, "default")
+    os.chmod(tmp_path / "keys", 0o775)
+    now = START + 3600
+    iz.key_at = now  # a SIGHUP's policy re-read, or the plan's next wake
+    while now < START + 15 * DAY:
+        if iz.wake_at is not None and iz.wake_at <= now:
+            InlineServing._inline_tick(iz, now)  # raises nothing: the key failure is logged
+            assert iz.key_at is not None and iz.key_at > now  # retried, not every tick
+        now += 600
+    assert iz.key_at is not None and iz.key_at <= now + RETRY_SECONDS
+    verify(iz, now)  # no signature expired

@@ -127,9 +127,17 @@ class InlineServing:
     @staticmethod
     def _inline_tick(iz: InlineZone, now: int) -> Diff:
         """The zone's due work (in a thread): the key engine if due, else a refresh batch
-        (one change per tick, each its own version)."""
+        (one change per tick, each its own version). A key engine that fails (a key
+        directory others may write, a .private file others may read) is retried later and
+        never holds up the refresh: signing needs no key file, and a signature left to
+        expire blackholes the zone."""
         if iz.key_at is not None and iz.key_at <= now:
-            return iz.key_event(now)
+            try:
+                return iz.key_event(now)
+            except SigchainError as exc:
+                iz.key_at = now + RETRY_SECONDS
+                log.error("zone %s: key engine failed: %s; retried in %d s, signatures "
+                          "refreshed meanwhile", iz.name, exc, RETRY_SECONDS)
         return iz.refresh_due(now)
 
     async def change_inline(self: AuthoritativeService, name: dns.name.Name,
