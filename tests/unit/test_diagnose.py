@@ -99,3 +99,29 @@ def test_a_secure_chain_behind_a_non_validating_resolver_is_noted() -> None:
     d = classify(case("secure", plain=OK_SIGNED))
     assert d.cause is Cause.SECURE
     assert any("does not validate" in n for n in d.notes)
+
+
+def test_the_size_that_points_at_truncation_is_the_questions_own_zones() -> None:
+    """A resolver that cannot reach a zone SERVFAILs with CD too; that is no EDNS truncation
+    because the root's DNSKEY reply (over 512 bytes anywhere) was large: only the replies of
+    the servers that answered the question count. Through one server, every reply counts."""
+    import dns.name
+
+    from sigchain.core.diagnose.classify import largest_own_reply
+    from sigchain.core.resolve.exchange import Exchange, Query
+    from sigchain.core.validate.anchors import Server
+
+    n = dns.name.from_text
+    s = Server("192.0.2.1")
+
+    def ex(qname: str, zone: str | None, purpose: str, size: int) -> Exchange:
+        return Exchange(Query(n(qname), 1, (s,), zone=n(zone) if zone else None, purpose=purpose),
+                        s, "NOERROR", size=size)
+
+    trace = [ex("www.example.", ".", "question", 400), ex("www.example.", "example.", "question", 300),
+             ex(".", ".", "DNSKEY link", 1139), ex("example.", "example.", "DNSKEY link", 450)]
+    assert largest_own_reply(trace) == 450
+    assert largest_own_reply([*trace, ex("www.example.", "example.", "question", 900)]) == 900
+    through = [ex("www.example.", None, "question", 300), ex(".", None, "DNSKEY link", 1139)]
+    assert largest_own_reply(through) == 1139
+    assert largest_own_reply([]) == 0

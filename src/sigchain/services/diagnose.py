@@ -24,6 +24,7 @@ from sigchain.core.diagnose.classify import (
     Observations,
     ResolverAnswer,
     classify,
+    largest_own_reply,
 )
 from sigchain.core.resolve.exchange import Gathered, Query
 from sigchain.core.validate.anchors import Server, parse_server
@@ -124,7 +125,7 @@ def observe(plain: Asked, cd: Asked, root: Asked | None, root_cd: Asked | None,
         root_plain=root.summary if root is not None else None,
         root_cd=root_cd.summary if root_cd is not None else None,
         udp_large_lost=plain.udp_large_lost or cd.udp_large_lost,
-        largest_reply=max((ex.size for ex in traced.outcome.exchanges), default=0))
+        largest_reply=largest_own_reply(traced.outcome.exchanges))
 
 
 def diagnose(question: Question, resolver: Server, anchors: Sequence[dns.rrset.RRset], now: int,

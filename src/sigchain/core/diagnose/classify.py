@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import dns.rcode
 
+from sigchain.core.resolve.exchange import Exchange
 from sigchain.findings import Finding
 
 CLASSIC_UDP = 512  # the pre-EDNS UDP limit (RFC 1035 §4.2.1)
@@ -183,6 +184,16 @@ def _from_findings(findings: Sequence[Finding]) -> Diagnosis | None:
                              f"the trust anchor matches no key of {f.params['zone']}", f)
         return Diagnosis(cause, f.message, f)
     return None
+
+
+def largest_own_reply(exchanges: Sequence[Exchange]) -> int:
+    """The largest reply of the question's own zone in a trace: the servers that answered
+    the question (their answer, its proofs, the zone's DNSKEY RRset) — not the root's or a
+    TLD's key sets, which a resolver that validates the root at all gets through whatever
+    its path does to large answers. Through one server (no zones known), every reply."""
+    own = next((ex.query.zone for ex in reversed(exchanges)
+                if ex.query.purpose == "question" and ex.rcode is not None), None)
+    return max((ex.size for ex in exchanges if own is None or ex.query.zone == own), default=0)
 
 
 def _resolver_side(obs: Observations) -> Diagnosis | None:
