@@ -125,3 +125,11 @@ def test_the_size_that_points_at_truncation_is_the_questions_own_zones() -> None
     through = [ex("www.example.", None, "question", 300), ex(".", None, "DNSKEY link", 1139)]
     assert largest_own_reply(through) == 1139
     assert largest_own_reply([]) == 0
+
+
+def test_a_large_answer_lost_over_udp_but_delivered_over_tcp_is_noted() -> None:
+    """The resolver validates (over TCP, after its UDP answer got lost on the way to the
+    stub): the chain is SECURE, but clients asking over UDP only time out — said in a note."""
+    d = classify(case("secure", udp_large_lost=True))
+    assert d.cause is Cause.SECURE and any("UDP" in n and "TCP" in n for n in d.notes)
+    assert not classify(case("secure")).notes

@@ -232,6 +232,10 @@ def _notes(obs: Observations) -> tuple[str, ...]:
         notes.append("the resolver answers without AD: it does not validate")
     if p is not None and p.servfail and obs.trace_status == "insecure":
         notes.append("the resolver SERVFAILs an insecure name: look at the resolver")
+    if obs.udp_large_lost and p is not None and not p.servfail:
+        notes.append("the resolver's large answer over UDP never came (or came cut without TC) "
+                     "while TCP delivered it: clients that ask over UDP only time out (a path "
+                     "that drops big UDP answers: EDNS_TRUNCATION on the client's side)")
     return tuple(notes)
 
 
