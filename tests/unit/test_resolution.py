@@ -24,8 +24,9 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from sigchain.core.resolve.answers import chain_target, on_chain
 from sigchain.core.resolve.exchange import Failed, Gathered, Query, Reply, ResolutionLimits
-from sigchain.core.resolve.resolution import Resolution, chain_target, on_chain
+from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.serve.fastpath import respond
 from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.validate.anchors import Server
@@ -126,9 +127,10 @@ def drive(res: Resolution, responder: Responder = authoritative, log: list[tuple
     return res.outcome
 
 
-def iterative(name: str, rdtype: str = "A", **kw: object) -> Gathered | Failed:
+def iterative(name: str, rdtype: str = "A", responder: Responder = authoritative,
+              log: list[tuple[Query, bool]] | None = None, **kw: object) -> Gathered | Failed:
     res = Resolution(Question(N(name), dns.rdatatype.from_text(rdtype)), ROOTS, hints=[ROOT], **kw)  # type: ignore[arg-type]
-    return drive(res)
+    return drive(res, responder, log)
 
 
 def judged(outcome: Gathered | Failed):  # type: ignore[no-untyped-def]
@@ -297,8 +299,7 @@ def test_upward_referral_is_lame() -> None:
         r.authority.append(dns.rrset.from_text(".", 3600, "IN", "NS", "ns."))
         r.additional.append(dns.rrset.from_text("ns.", 3600, "IN", "A", "192.0.2.1"))
         return r
-    outcome = drive(Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
-                    _override(upward))
+    outcome = iterative("www.example.test.", "A", _override(upward))
     assert isinstance(outcome, Failed) and "not below test." in outcome.reason
 
 
@@ -319,8 +320,7 @@ def test_cname_loop_across_zones_is_bounded() -> None:
                 q.name, 60, "IN", "CNAME", f"l{n + 1}.example.test."))
             return r
         return None
-    outcome = drive(Resolution(Question(N("l0.example.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
-                    _override(looping))
+    outcome = iterative("l0.example.test.", "A", _override(looping))
     assert isinstance(outcome, Failed) and "max_chain" in outcome.reason
 
 
@@ -457,14 +457,14 @@ def test_give_up_ends_the_resolution_unanswered() -> None:
 def test_merged_rrsets_leave_the_responses_alone() -> None:
     """RRsets of several responses merged by (owner, type, covered): one met once is passed
     on as it is, one met again is a copy holding both records, and no response changes."""
-    from sigchain.core.resolve.resolution import _merge
+    from sigchain.core.resolve.answers import merge
 
     a1 = dns.rrset.from_text("a.test.", 300, "IN", "A", "192.0.2.1")
     a2 = dns.rrset.from_text("A.Test.", 300, "IN", "A", "192.0.2.2")
     mx = dns.rrset.from_text("a.test.", 300, "IN", "MX", "10 mx.test.")
     b = dns.rrset.from_text("b.test.", 300, "IN", "A", "192.0.2.3")
     before = [r.copy() for r in (a1, a2, mx, b)]
-    merged = _merge([a1, mx, a2, b])
+    merged = merge([a1, mx, a2, b])
     assert [len(r) for r in merged] == [2, 1, 1]
     assert merged[0] is not a1 and set(merged[0]) == set(a1) | set(a2)
     assert merged[1] is mx and merged[2] is b
@@ -523,8 +523,7 @@ def test_what_a_server_says_outside_its_zone_is_not_believed() -> None:
             forge(r)  # noqa: B023 (called at once, in this iteration)
             return r
         log: list[tuple[Query, bool]] = []
-        outcome = drive(Resolution(Question(N("evil.example.test."), dns.rdatatype.A), ROOTS,
-                                   hints=[ROOT]), _override(evil), log)
+        outcome = iterative("evil.example.test.", "A", _override(evil), log)
         assert isinstance(outcome, Gathered), (how, outcome)
         assert any(q.qname == N("host.insecure.test.") and q.servers == (INS,) for q, _ in log), how
         addresses = [rd.address for r in outcome.evidence.answer if r.rdtype == dns.rdatatype.A for rd in r]
@@ -543,8 +542,7 @@ def test_an_answer_wholly_outside_the_zone_is_lame() -> None:
         r.flags |= dns.flags.AA
         r.answer.append(dns.rrset.from_text("www.bank.test.", 60, "IN", "A", "6.6.6.6"))
         return r
-    outcome = drive(Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
-                    _override(elsewhere))
+    outcome = iterative("www.example.test.", "A", _override(elsewhere))
     assert isinstance(outcome, Failed) and "wholly outside example.test." in outcome.reason
 
 
@@ -615,8 +613,7 @@ def test_glueless_name_servers_outside_the_child_are_looked_up_for_a_and_aaaa() 
         return None
 
     log: list[tuple[Query, bool]] = []
-    outcome = drive(Resolution(Question(N("www.glueless.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
-                    _override(referral), log)
+    outcome = iterative("www.glueless.test.", "A", _override(referral), log)
     assert judged(outcome).status is Status.SECURE
     looked = [(str(q.qname), dns.rdatatype.to_text(q.rdtype)) for q, _ in log
               if q.purpose.startswith("address of")]
@@ -639,14 +636,12 @@ def test_a_server_without_edns_is_asked_again_in_plain_dns() -> None:
         return authoritative(server, query, False)
 
     log: list[tuple[Query, bool]] = []
-    outcome = drive(Resolution(Question(N("host.insecure.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
-                    _override(no_edns), log)
+    outcome = iterative("host.insecure.test.", "A", _override(no_edns), log)
     assert judged(outcome).status is Status.INSECURE
     assert [q.edns for q, _ in log if INS in q.servers and q.qname == N("host.insecure.test.")] == [
         True, False]
     assert outcome.evidence.answer and any("asked again without" in n for n in outcome.notes)
-    signed = drive(Resolution(Question(N("www.example.test."), dns.rdatatype.A), ROOTS, hints=[ROOT]),
-                   _override(no_edns))
+    signed = iterative("www.example.test.", "A", _override(no_edns))
     assert judged(signed).status is Status.BOGUS
 
 

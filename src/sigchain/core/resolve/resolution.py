@@ -29,7 +29,6 @@ No sockets, no clock, no randomness beyond dnspython's query ID: the caller owns
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -42,6 +41,14 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
+from sigchain.core.resolve.answers import (
+    chain_target,
+    in_zone,
+    merge,
+    on_chain,
+    signers,
+    soa_owners,
+)
 from sigchain.core.resolve.exchange import (
     Exchange,
     Failed,
@@ -55,7 +62,6 @@ from sigchain.core.resolve.exchange import (
 from sigchain.core.resolve.minimise import minimised
 from sigchain.core.validate.anchors import Server, ipv4_first
 from sigchain.core.validate.validator import Evidence, Question, ZoneCut
-from sigchain.core.zone.chain import answered, follow
 from sigchain.core.zone.sharedname import share
 
 
@@ -112,14 +118,6 @@ def _flags(message: dns.message.Message) -> str:
 MAX_MINIMISE_COUNT, MINIMISE_ONE_LAB = 10, 4  # RFC 9156 §2.3's values, as Unbound's
 
 
-def _signers(rrsets: Iterable[dns.rrset.RRset]) -> set[dns.name.Name]:
-    return {rd.signer for r in rrsets if r.rdtype == RdataType.RRSIG for rd in r}  # type: ignore[attr-defined]
-
-
-def _soa_owners(rrsets: Iterable[dns.rrset.RRset]) -> set[dns.name.Name]:
-    return {r.name for r in rrsets if r.rdtype == RdataType.SOA}
-
-
 def _ancestors(name: dns.name.Name, top: dns.name.Name) -> list[dns.name.Name]:
     """Names from just below `top` down to `name` itself, shallowest first."""
     out = []
@@ -128,64 +126,6 @@ def _ancestors(name: dns.name.Name, top: dns.name.Name) -> list[dns.name.Name]:
         out.append(n)
         n = n.parent()
     return out[::-1]
-
-
-def chain_target(message: dns.message.Message, name: dns.name.Name, rdtype: int) -> dns.name.Name | None:
-    """Where the CNAME/DNAME chain in `message`'s answer leads from `name`, when the response
-    does not itself finish it (no data of `rdtype` at the end and no negative answer that
-    covers the end); None when the response is complete."""
-    chain = follow(message.answer, name, rdtype, lambda r: r[0].target, any_type_ends=True)  # type: ignore[attr-defined]
-    if chain.stop != "open":
-        return None  # complete, or a loop / overlong name: the validator sees what there is
-    n = chain.end
-    if n == name or rcode_of(message) == dns.rcode.NXDOMAIN:
-        return None
-    if any(n.is_subdomain(owner) for owner in _soa_owners(message.authority)):
-        return None
-    return n
-
-
-def in_zone(message: dns.message.Message, zone: dns.name.Name, name: dns.name.Name,
-            rdtype: int) -> dns.message.Message:
-    """What an answer from `zone`'s servers (asked for `name`) may tell: RRsets owned at or
-    below `zone` (RFC 2181 §5.4.1, RFC 5452 §6; Unbound's scrubber). A CNAME/DNAME chain
-    that leaves the zone is believed as far as the zone goes, and the target is then asked
-    of its own servers; an NXDOMAIN past that point is not believed either (NOERROR: the
-    chain goes on). `message` is left alone (a cached reply may be shared): a copy is made
-    only when something goes."""
-    answer = [r for r in message.answer if r.name.is_subdomain(zone)]
-    authority = [r for r in message.authority if r.name.is_subdomain(zone)]
-    nxdomain = rcode_of(message) == dns.rcode.NXDOMAIN and any(
-        r.rdtype in (RdataType.CNAME, RdataType.DNAME) for r in answer)
-    if nxdomain:  # about the chain's end only when that end is in the zone
-        end = follow(answer, name, rdtype, lambda r: r[0].target, any_type_ends=True).end  # type: ignore[attr-defined]
-        nxdomain = not end.is_subdomain(zone)
-    if len(answer) == len(message.answer) and len(authority) == len(message.authority) and not nxdomain:
-        return message
-    kept = copy.copy(message)
-    kept.sections = [message.question, answer, authority, message.additional]
-    kept.index = None
-    if nxdomain:
-        kept.set_rcode(dns.rcode.NOERROR)
-    return kept
-
-
-def on_chain(answer: Sequence[dns.rrset.RRset], name: dns.name.Name,
-             rdtype: int) -> list[dns.rrset.RRset]:
-    """The answer RRsets on the CNAME/DNAME chain from (name, rdtype) — its CNAMEs and DNAMEs,
-    the data it ends at (for ANY, every RRset there) — and their RRSIGs. Whatever else a
-    server put in the answer section is dropped (as Unbound's scrubber does): the validator
-    checks only the chain, so anything beside it would reach the client unchecked, with AD."""
-    data = [r for r in answer if r.rdtype != RdataType.RRSIG]
-    chain = follow(data, name, rdtype, lambda r: r[0].target, any_type_ends=True)  # type: ignore[attr-defined]
-    keep = {(s.item.name, s.item.rdtype) for s in chain.steps}
-    keep |= {(s.synthesized.name, s.synthesized.rdtype) for s in chain.steps if s.synthesized}
-    keep |= {(r.name, r.rdtype) for r in answered(chain, data, rdtype)}
-    if rdtype == RdataType.RRSIG:  # the records asked for, whatever they cover
-        return [r for r in answer if (r.name, r.rdtype) in keep
-                or (r.rdtype == RdataType.RRSIG and r.name == chain.end)]
-    return [r for r in answer
-            if (r.name, r.covers if r.rdtype == RdataType.RRSIG else r.rdtype) in keep]
 
 
 class Resolution:
@@ -514,8 +454,8 @@ class Resolution:
         else:
             raise _Fail(f"CNAME/DNAME chain longer than {self.limits.max_chain} (max_chain)")
 
-        answer = on_chain(_merge(r for m in messages for r in m.answer), q.name, q.rdtype)
-        authority = _merge(r for m in messages for r in m.authority
+        answer = on_chain(merge(r for m in messages for r in m.answer), q.name, q.rdtype)
+        authority = merge(r for m in messages for r in m.authority
                            if not (r.rdtype == RdataType.NS or r.covers == RdataType.NS))
         rcode = rcode_of(messages[-1])
 
@@ -526,7 +466,7 @@ class Resolution:
     def _zones(self, names: list[dns.name.Name], answer: list[dns.rrset.RRset],
                authority: list[dns.rrset.RRset]) -> Generator[Query, tuple[Reply | None, str], list[_Cut]]:
         """Find every zone from an anchor down to the data and fetch its DS and DNSKEY links."""
-        seeds: set[dns.name.Name] = set(_signers(answer) | _signers(authority) | _soa_owners(authority))
+        seeds: set[dns.name.Name] = set(signers(answer) | signers(authority) | soa_owners(authority))
         for n in names:
             anchor = self._anchor_above(n)
             if anchor is None:
@@ -565,7 +505,7 @@ class Resolution:
                         cut.ds_denial = [r for r in ds.authority
                                          if r.rdtype in _DENIAL or r.covers in _DENIAL]
                     # the zone that answered for the DS is the parent: it must be in the chain
-                    found |= _signers(ds.answer) | _signers(ds.authority) | _soa_owners(ds.authority)
+                    found |= signers(ds.answer) | signers(ds.authority) | soa_owners(ds.authority)
                 # every known zone between the anchor and this one belongs in the chain
                 if self.iterative:
                     found |= {p for p in self.zones if z.is_subdomain(p) and p.is_subdomain(anchor)}
@@ -600,23 +540,3 @@ class Resolution:
         if m is None:
             return False
         return any(r.rdtype == RdataType.SOA and r.name == name for r in m.answer)
-
-
-def _merge(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
-    """RRsets from several responses, each (owner, type, covered) once, first seen first. One
-    met once is the response's own object (nothing changes the RRsets of a response, the
-    evidence or the cache: TTLs are counted down on copies); one met again becomes a copy
-    that takes in the others' records, so no response's RRset is changed."""
-    out: dict[tuple[dns.name.Name, int, int], dns.rrset.RRset] = {}
-    copied: set[tuple[dns.name.Name, int, int]] = set()
-    for r in rrsets:
-        key = (r.name, r.rdtype, r.covers)
-        first = out.get(key)
-        if first is None:
-            out[key] = r
-            continue
-        if key not in copied:
-            first = out[key] = first.copy()  # the rdata as they are: no re-hashing
-            copied.add(key)
-        first.union_update(r)
-    return list(out.values())
