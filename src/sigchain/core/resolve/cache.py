@@ -268,7 +268,12 @@ class Cache:
         self.size += entry.size
         if key[0] in _ZONE_KINDS:
             self._zone_keys[(key[0], lower_labels(key[1]))] = key
-        while self.size > self.limits.max_bytes:
+        self._evict()
+
+    def _evict(self) -> None:
+        """Drop the least recently used entries until the cache is within its bound (never
+        the last one: the entry just stored or used is the most recent)."""
+        while self.size > self.limits.max_bytes and len(self._lru) > 1:
             old, _ = next(iter(self._lru.items()))
             self._drop(old)
             self.stats["evicted"] += 1
@@ -320,10 +325,7 @@ class Cache:
             return
         entry.size += delta
         self.size += delta
-        while self.size > self.limits.max_bytes and len(self._lru) > 1:
-            old_key, _ = next(iter(self._lru.items()))
-            self._drop(old_key)
-            self.stats["evicted"] += 1
+        self._evict()
 
     # -- upstream replies -----------------------------------------------------------------------
 
