@@ -355,6 +355,9 @@ def test_opt_out_covers_an_empty_non_terminal_only_while_something_secure_is_bel
     ent = key_of(N("ent.example.test."))
     assert ent not in zone.hashed  # only an insecure delegation below it
     ds = from_rdatasets({N("a.ent.example.test."): [rds("DS", "1 13 2 " + "01" * 32)]})
+    before = state(zone)
+    zone.revert(zone.apply(ChangeSet((), tuple(ds)), WINDOW, NOW))  # taken back: uncovered again
+    assert state(zone) == before
     zone.apply(ChangeSet((), tuple(ds)), WINDOW, NOW)
     assert ent in zone.hashed and actual(zone) == expected(zone, keys, opts)
     zone.apply(ChangeSet(tuple(ds), ()), WINDOW, NOW)
@@ -378,3 +381,56 @@ def test_undelegating_brings_back_the_names_below_with_their_empty_non_terminals
     zone.apply(ChangeSet((), tuple(ns)), WINDOW, NOW)  # and back
     assert actual(zone) == expected(zone, keys, opts)
     verify_clean(zone, NOW + 100)
+
+
+def state(zone: SignedZone) -> tuple:  # type: ignore[type-arg]
+    """Everything a signed zone holds, copied."""
+    return ({k: dict(v) for k, v in zone.data.items()}, {k: dict(v) for k, v in zone.sigs.items()},
+            dict(zone.denial), dict(zone.kinds), list(zone.names), list(zone.chain),
+            dict(zone.hashed), dict(zone.unhashed), zone.denial_ttl, zone.plan, zone.signer)
+
+
+@pytest.mark.parametrize("nsec3", [None, Nsec3Params(), Nsec3Params(opt_out=True)],
+                         ids=["nsec", "nsec3", "opt-out"])
+def test_a_change_reverted_leaves_the_zone_exactly_as_it_was(nsec3: Nsec3Params | None) -> None:
+    """A server whose record of a change fails takes the change back (`revert`): the zone is
+    the one recorded and served, and the next change applies to it as if the first had
+    never been made."""
+    rng = random.Random(44)
+    keys = make_keys()
+    opts = signer.SignOptions(WINDOW, nsec3, serial="increment")
+    zone, _ = SignedZone.sign(make_zone(400, rng), ORIGIN, keys, opts, NOW)
+    for step in range(40):
+        res = process(parse(random_update(zone, rng, step).to_wire()), zone, ORIGIN, True)  # type: ignore[arg-type]
+        window = SigWindow(NOW + step, 30 * 86400, 86400, b"s")
+        before = state(zone)
+        diff = zone.apply(res.changes, window, NOW + step)
+        assert diff.empty or state(zone) != before
+        zone.revert(diff)
+        assert state(zone) == before, f"step {step}"
+        again = zone.apply(res.changes, window, NOW + step)  # kept this time
+        assert records(apply_diff(snapshot_of(before), again)) == records(snapshot(zone))
+    keep = signer.SignOptions(WINDOW, nsec3)
+    assert actual(zone) == expected(zone, keys, keep)
+    verify_clean(zone, NOW + 100)
+    before = state(zone)
+    zone.revert(zone.resign([(key_of(ORIGIN), RdataType.NS)], WINDOW, NOW + 50))
+    assert state(zone) == before
+    u = dns.update.UpdateMessage(ORIGIN)  # a new SOA minimum: every denial record's TTL
+    u.add("example.test.", 300, "SOA", "ns.example.test. h.example.test. 5000 7200 3600 1209600 30")
+    zone.revert(zone.apply(process(parse(u.to_wire()), zone, ORIGIN, True).changes,  # type: ignore[arg-type]
+                           WINDOW, NOW + 55))
+    assert state(zone) == before
+    new = replace(successor_zsk(keys), timing=KeyTiming(activate=NOW))
+    rolled, _ = zone.rekey([keys[0], replace(keys[1], timing=KeyTiming(inactive=NOW)), new],
+                           NOW + 60, WINDOW)
+    assert sum(r.rdtype == RdataType.RRSIG for r in rolled.added) > 100  # every ZSK signature
+    zone.revert(rolled)
+    assert state(zone) == before
+    verify_clean(zone, NOW + 100)
+
+
+def snapshot_of(st: tuple) -> dict[tuple, RRsetRec]:  # type: ignore[type-arg]
+    data, sigs, denial = st[0], st[1], st[2]
+    out = [r for node in (*data.values(), *sigs.values()) for r in node.values()]
+    return {_ident(r): r for r in (*out, *denial.values())}

@@ -310,6 +310,57 @@ def test_dynamic_updates_outlive_reloads_and_restarts_until_the_file_changes_the
                                   (key_of(dns.name.from_text("h1", ORIGIN)), RdataType.A)}
 
 
+def test_a_change_whose_record_fails_is_taken_back_whole(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 2136 §3.7: an update is applied whole or not at all. When the state cannot be
+    written (a full disk, a locked database), the client is told it failed, so the zone
+    must not keep it: not in the signed zone, its unsigned data, its updates kept, nor the
+    index served — and the next change applies to the zone as recorded."""
+    from sigchain.errors import OperationalError
+    from sigchain.services import inlinestate
+
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock)
+    index, serial = iz.index(), iz.index().serial
+    written = inlinestate.record
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OperationalError("cannot write the inline state: database or disk is full")
+
+    monkeypatch.setattr(inlinestate, "record", full_disk)
+    clock.advance(10)
+    with pytest.raises(OperationalError):
+        _update(iz, clock.now(), ("add", "dyn", "192.0.2.77"), ("delete", "h1", ""))
+    with pytest.raises(OperationalError):
+        iz.resign_now(clock.now())
+    assert _a(iz, "dyn") is None and _a(iz, "h1") == ("192.0.2.1",)
+    assert iz.zone_data().rrset(key_of(dns.name.from_text("dyn", ORIGIN)), RdataType.A) is None
+    assert not iz.dynamic and iz.index() is index and iz.zone is not None
+    assert iz.zone.serial == serial
+    verify(iz, clock.now())
+
+    monkeypatch.setattr(inlinestate, "record", written)
+    clock.advance(10)
+    _update(iz, clock.now(), ("add", "dyn", "192.0.2.78"))
+    assert _a(iz, "dyn") == ("192.0.2.78",) and _a(iz, "h1") == ("192.0.2.1",)
+    assert iz.index().serial == serial + 1
+    verify(iz, clock.now())
+    clock.advance(10)
+    again = make(tmp_path, clock)  # the state knows the update that was kept, only it
+    assert _a(again, "dyn") == ("192.0.2.78",) and _a(again, "h1") == ("192.0.2.1",)
+
+    # a reload in which the file takes dyn back fails the same way: the update stays kept
+    (tmp_path / "example.test.zone").write_text(UNSIGNED + "dyn IN A 192.0.2.201\n")
+    monkeypatch.setattr(inlinestate, "record", full_disk)
+    clock.advance(10)
+    with pytest.raises(OperationalError):
+        again.reload(clock.now())
+    assert _a(again, "dyn") == ("192.0.2.78",) and len(again.dynamic) == 1
+    monkeypatch.setattr(inlinestate, "record", written)
+    again.reload(clock.now())
+    assert _a(again, "dyn") == ("192.0.2.201",) and not again.dynamic
+
+
 def test_a_failing_key_engine_never_holds_up_the_signature_refresh(tmp_path: Path) -> None:
     """The key engine refuses a key directory others may write (a chmod, a restore with the
     wrong umask): it is retried every minute, and meanwhile the timers still refresh the

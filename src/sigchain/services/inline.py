@@ -141,6 +141,8 @@ class InlineZone:
         self.zone = zone
         self.queue = RefreshQueue(zone.expirations())
         self._changed(Diff((), (), zone.serial, zone.serial), now, "signed", forget=forget)
+        for kt in forget:
+            del self.dynamic[kt]
         return self.index()
 
     def zone_data(self) -> ZoneData:
@@ -168,9 +170,10 @@ class InlineZone:
         if mine:
             raise InputError(f"{mine[0].owner}: {dns.rdatatype.to_text(mine[0].rdtype)} is "
                              "made by the signer from the key directory")
-        diff = self._signed().apply(changes, self.window(now), now)
-        self.unsigned.apply(changes)
-        return self._changed(diff, now, what, kept, forget)
+        diff = self._changed(self._signed().apply(changes, self.window(now), now), now, what,
+                             kept, forget)
+        self.unsigned.apply(changes)  # recorded: kept
+        return diff
 
     @_locked
     def reload(self, now: int) -> Diff:
@@ -181,8 +184,12 @@ class InlineZone:
         if changes.empty:
             if forget:  # the file now says what the update did: the file has it again
                 inlinestate.forget_dynamic(self.keydir, self.zone_text, forget)
-            return Diff((), (), self._signed().serial, self._signed().serial)
-        return self._apply(changes, now, "reload", forget=forget)
+            diff = Diff((), (), self._signed().serial, self._signed().serial)
+        else:
+            diff = self._apply(changes, now, "reload", forget=forget)
+        for kt in forget:  # once the state has forgotten them too
+            del self.dynamic[kt]
+        return diff
 
     def _with_updates(self, rrsets: list[RRsetRec]) -> tuple[list[RRsetRec], tuple[Ident, ...]]:
         """The unsigned file's RRsets with those dynamic updates changed in their place, and
@@ -198,8 +205,6 @@ class InlineZone:
                 data.pop(kt, None)
             else:
                 data[kt] = value
-        for kt in forget:
-            del self.dynamic[kt]
         return list(data.values()), tuple(forget)
 
     @_locked
@@ -306,14 +311,22 @@ class InlineZone:
 
     def _changed(self, diff: Diff, now: int, what: str, kept: inlinestate.Dynamic | None = None,
                  forget: tuple[Ident, ...] = ()) -> Diff:
-        """After every change: the refresh queue follows it, the index is made anew, the
-        serial served is recorded (before it is served), the next refresh planned."""
+        """After every change: the serial served recorded first (before it is served), then
+        the refresh queue follows the change, the index is made anew, the next refresh
+        planned. A record that fails (a full disk, a locked state) takes the change back from
+        the signed zone and raises: all of it, or nothing (RFC 2136 §3.7), and never a
+        version served that a restart would not know of."""
         zone = self._signed()
         if not diff.empty or self._index is None:
+            try:
+                inlinestate.record(self.keydir, self.zone_text, zone.serial, self.salt, now,
+                                   what, len(diff.removed), len(diff.added), dynamic=kept,
+                                   forget=forget)
+            except BaseException:
+                zone.revert(diff)
+                raise
             self.queue.track(diff)
             self._follow(diff)
-            inlinestate.record(self.keydir, self.zone_text, zone.serial, self.salt, now, what,
-                               len(diff.removed), len(diff.added), dynamic=kept, forget=forget)
         nxt = self.queue.plan(now, self.refresh, b"")
         self.refresh_at = nxt.wake if not nxt.due else now
         return diff

@@ -23,8 +23,8 @@ from sigchain.core.dnssec.rrsig import SigWindow, serial_lt
 from sigchain.core.sign.apex import next_serial, rdataset, set_apex
 from sigchain.core.sign.batches import BY_KSK, BY_ZSK, UNSIGNED, role
 from sigchain.core.sign.changecheck import check_changes
-from sigchain.core.sign.difference import Changes, Diff, put, same, soa_serial
-from sigchain.core.sign.keyset import plan_keys
+from sigchain.core.sign.difference import Changes, Diff, Ident, put, same, soa_serial
+from sigchain.core.sign.keyset import KeyPlan, plan_keys
 from sigchain.core.sign.render import denial_units
 from sigchain.core.sign.rrsigs import (
     RRsetSigner,
@@ -73,6 +73,9 @@ class SignedZone:
         self.denial_ttl = 0
         self.signer: RRsetSigner | None = None
         self._log: Changes | None = None
+        # what `revert` puts back besides the records: the last change's key plan, signer
+        # and denial TTL as they were before it
+        self._undo: tuple[KeyPlan, RRsetSigner | None, int] | None = None
 
     # ---- building --------------------------------------------------------------------------
 
@@ -113,6 +116,7 @@ class SignedZone:
         the DNSKEY, CDS and CDNSKEY RRsets as the keys want them, and every signature not made
         by exactly the keys that sign now replaced (all of them when the ZSKs change: the
         zone's whole re-sign, the only step of a roll that costs the zone's size)."""
+        self._undo = (self.plan, self.signer, self.denial_ttl)
         self.plan = plan_keys(keys, self.origin, now, self.opts.force)
         self.signer = RRsetSigner(signing_context(self.plan, self.okey, self.origin, self.opts,
                                                   self.denial_ttl))
@@ -223,6 +227,7 @@ class SignedZone:
         the result would be no zone (SOA gone, data outside, DS without NS, NSEC3 clash)."""
         check_changes(self, changes)
         old_serial = self.serial
+        self._undo = (self.plan, self.signer, self.denial_ttl)
         log = self._log = Changes()
         try:
             touched: dict[Key, set[int]] = {}
@@ -245,6 +250,7 @@ class SignedZone:
         """Re-sign the RRsets `due` ((owner, type): data, NSEC or NSEC3) in `window`, as a
         signature refresh does, and bump and re-sign the SOA."""
         old_serial = self.serial
+        self._undo = (self.plan, self.signer, self.denial_ttl)
         self._log = Changes()
         try:
             for key, rdtype in due:
@@ -262,6 +268,34 @@ class SignedZone:
             return self._log.diff(old_serial, self.serial, (self.okey, RdataType.SOA, 0))
         finally:
             self._log = None
+
+    def revert(self, diff: Diff) -> None:
+        """Undo the last change (`apply`, `resign`, `rekey`), whose difference is `diff`: every
+        record and signature back as it was, the zone's shape, chain and key plan with them
+        (the server whose record of the change failed goes on serving, and later changing,
+        the version it recorded). Only the last change can be undone, and only once."""
+        if diff.empty:
+            return
+        assert self._undo is not None, "no change to undo"
+        self.plan, self.signer, self.denial_ttl = self._undo
+        self._undo = None
+        old = {_ident(r): r for r in diff.removed}
+        idents = [*old, *(i for i in map(_ident, diff.added) if i not in old)]
+        touched: dict[Key, set[int]] = {}
+        cut_before: dict[Key, bool] = {}
+        for key, rdtype, covered in idents:  # the data first, as the change found it
+            if rdtype not in _MADE:
+                cut_before.setdefault(key, self._is_cut(key))
+                put(self.data, key, rdtype, old.get((key, rdtype, covered)))
+                touched.setdefault(key, set()).add(rdtype)
+        names = set(touched) | set(self._reshape(touched, cut_before))
+        self._rechain(self._with_opt_out_ancestors(names), set())
+        for key, rdtype, covered in idents:  # then the signer's records, exactly as they were
+            r = old.get((key, rdtype, covered))
+            if rdtype == RdataType.RRSIG:
+                put(self.sigs, key, covered, r)
+            elif rdtype in _MADE:
+                self._put_denial(key, r)
 
     def serial_above(self, floor: int, now: int, window: SigWindow) -> None:
         """Raise the SOA serial above `floor` (served before a restart) by the serial rule,
@@ -342,21 +376,25 @@ class SignedZone:
         names = set(touched) | set(changed_kinds)
         for n in names:
             self._sync_sigs(n, touched.get(n, set()), window)
-        if self.opts.nsec3 is not None and self.opts.nsec3.opt_out:
-            # Opt-out: whether an empty non-terminal is covered depends on what is below it.
-            olen = len(self.okey)
-            for n in list(names):
-                while len(n) > olen + 1:
-                    n = n[:-1]
-                    names.add(n)
         dirty: set[Key] = set()
-        self._rechain(names, dirty)
+        self._rechain(self._with_opt_out_ancestors(names), dirty)
         ttl = self._denial_ttl()
         if ttl != self.denial_ttl:  # the SOA's TTL or minimum changed: every denial record
             self.denial_ttl = ttl
             dirty.update(self.chain)
         for owner in dirty:
             self._rebuild_denial(owner, window)
+
+    def _with_opt_out_ancestors(self, names: set[Key]) -> set[Key]:
+        """The changed names whose chain membership to look at again: with opt-out, their
+        ancestors too (whether an empty non-terminal is covered depends on what is below)."""
+        if self.opts.nsec3 is not None and self.opts.nsec3.opt_out:
+            olen = len(self.okey)
+            for n in list(names):
+                while len(n) > olen + 1:
+                    n = n[:-1]
+                    names.add(n)
+        return names
 
     def _sync_sigs(self, n: Key, resign: set[int], window: SigWindow) -> None:
         """Make the RRSIGs at `n` match its RRsets and kind: new ones signed, `resign` ones
@@ -503,6 +541,13 @@ class SignedZone:
         if self._log is not None:
             rdtype = RdataType.NSEC if self.opts.nsec3 is None else RdataType.NSEC3
             self._log.note((owner, rdtype, 0), old, r)
+
+
+_MADE = (RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3)  # the signer's records, not data
+
+
+def _ident(r: RRsetRec) -> Ident:
+    return r.key, r.rdtype, covered_type(r.wires[0]) if r.rdtype == RdataType.RRSIG else 0
 
 
 _BITMAPS: dict[tuple[int, ...], tuple[bytes, str]] = {}
