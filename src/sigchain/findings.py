@@ -47,6 +47,11 @@ CODES: dict[str, CodeInfo] = {
         Severity.ERROR, "RFC 4035 §5.3.1",
         "an RRSIG names a key tag/algorithm not in the apex DNSKEY RRset", 9,
     ),
+    "RRSIG_KEY_NOT_PUBLISHED": CodeInfo(
+        Severity.INFO, "RFC 6781 §4.1.4",
+        "an RRSIG of an algorithm with no key in the DNSKEY RRset: no validator uses it (an "
+        "algorithm roll's signatures, published ahead of the new keys)",
+    ),
     "RRSIG_UNUSED": CodeInfo(
         Severity.WARNING, "RFC 4035 §5.3.3",
         "an RRSIG that cannot be used (expired, not yet valid, unknown key) beside a valid one "
@@ -213,6 +218,8 @@ TEMPLATES: dict[str, str] = {
     "RRSIG_NOT_YET_VALID": "RRSIG {algorithm}/{tag} is valid only from {inception:time}",
     "RRSIG_UNKNOWN_KEY": "RRSIG {algorithm}/{tag}: no usable key of {zone} has this algorithm and "
                          "key tag",
+    "RRSIG_KEY_NOT_PUBLISHED": "RRSIG {algorithm}/{tag}: {zone} publishes no DNSKEY of this "
+                               "algorithm (yet)",
     "RRSIG_FIELDS_WRONG": "RRSIG {algorithm}/{tag}: {field} {found}, expected {expected}",
     "RRSIG_UNUSED": "{why}; not needed: another RRSIG of algorithm {algorithm} is valid",
     "RRSIG_ON_NON_AUTHORITATIVE": "RRSIG over {kind} data",

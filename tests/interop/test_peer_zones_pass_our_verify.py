@@ -7,7 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
+import dns.zone
 import pytest
+from dns.rdatatype import RdataType
 
 from tests.conftest import EXAMPLE_ZONE, need, run, sc
 from tests.zonetools import keygen
@@ -70,3 +72,35 @@ def test_sigchain_signs_with_dnssec_keygen_keys(tmp_path: Path, alg: str) -> Non
     out = tmp_path / "signed"
     sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", out, "--nsec3", check=True)
     run([need("dnssec-verify"), "-o", "example.test", str(out)], check=True)
+
+
+def test_a_new_algorithms_signatures_ahead_of_its_keys_as_bind_and_ldns_read_them(
+        tmp_path: Path) -> None:
+    """An algorithm roll's first step (RFC 6781 §4.1.4): keys activated with a Publish time
+    still to come sign, their DNSKEYs not yet out. dnssec-signzone -S makes that zone from
+    the K-files' metadata, and so do we; dnssec-verify and ldns-verify-zone pass it, and so
+    do we (the early signatures are noted, not errors: no validator uses them)."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for extra in ([], ["-f", "KSK"]):
+        run([need("dnssec-keygen"), "-q", "-K", str(keys), "-a", "RSASHA256", "-b", "2048",
+             *extra, "example.test"], check=True)
+        run([need("dnssec-keygen"), "-q", "-K", str(keys), "-a", "ED25519", "-P", "+86400",
+             "-A", "now", *extra, "example.test"], check=True)
+    ours, bind = tmp_path / "ours.signed", tmp_path / "bind.signed"
+    sc("sign", EXAMPLE_ZONE, "--keys", keys, "-o", ours, check=True)
+    run([need("dnssec-signzone"), "-S", "-K", str(keys), "-o", "example.test", "-f", str(bind),
+         str(EXAMPLE_ZONE)], cwd=tmp_path, check=True)
+    for signed in (ours, bind):
+        zone = dns.zone.from_file(str(signed), "example.test", relativize=False)
+        dnskeys = {rd.algorithm for _, rds in zone.iterate_rdatasets(RdataType.DNSKEY)
+                   for rd in rds}
+        sig_algs = {rd.algorithm for node in zone.nodes.values() for rds in node
+                    if rds.rdtype == RdataType.RRSIG for rd in rds}
+        assert dnskeys == {8} and sig_algs == {8, 15}, signed
+        run([need("dnssec-verify"), "-o", "example.test", str(signed)], check=True)
+        run([need("ldns-verify-zone"), str(signed)], check=True)
+        report = _verify_json(signed)
+        codes = {f["code"] for f in report["findings"]}
+        assert report["ok"] and "RRSIG_KEY_NOT_PUBLISHED" in codes, report["findings"][:3]
+        assert "RRSIG_UNKNOWN_KEY" not in codes

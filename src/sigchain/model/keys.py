@@ -75,7 +75,9 @@ class KeyTiming:
 
     def is_active(self, now: int) -> bool:
         """Signing at `now`: activated, not yet inactive, not deleted (a key published with no
-        Activate time is a stand-by key, as BIND treats it)."""
+        Activate time is a stand-by key, as BIND treats it). A Publish time still to come
+        does not stop it, as in BIND's dnssec-signzone -S: its signatures go out before its
+        DNSKEY, as an algorithm roll's first step does (RFC 6781 §4.1.4)."""
         if self.is_deleted(now):
             return False
         if self.activate is None and self.publish is not None:
@@ -84,7 +86,7 @@ class KeyTiming:
             return False
         if self.inactive is not None and self.inactive <= now:
             return False
-        return self.is_published(now)
+        return self.activate is not None or self.is_published(now)
 
 
 @dataclass(frozen=True, eq=False)

@@ -49,7 +49,8 @@ def _syncs(k: KeyPair, now: int, cds: bool) -> bool:
     §3.3.2, double-DS: the successor's DS is asked for before its DNSKEY is out, and the
     predecessor's kept until IretC after its DNSKEY left: BIND's dnssec-signzone -S asks for
     the DNSKEY too, which would let a CDS-following parent drop the old DS while caches still
-    hold the old key set); else with --cds while it is active. Never for a revoked key (it
+    hold the old key set); else with --cds while it is active and published (not for an
+    algorithm roll's new key signing ahead of its DNSKEY). Never for a revoked key (it
     leaves the chain)."""
     if k.timing.is_revoked(now):
         return False
@@ -57,7 +58,7 @@ def _syncs(k: KeyPair, now: int, cds: bool) -> bool:
         return False
     if k.timing.sync_publish is not None:
         return k.timing.sync_publish <= now
-    return cds and k.timing.is_active(now)
+    return cds and k.timing.is_active(now) and k.timing.is_published(now)
 
 
 def next_serial(current: int, policy: str, now: int) -> int:

@@ -41,11 +41,14 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
     revoked = [_revoked(k) for k in keys if k.is_sep and k.timing.is_revoked(now)]
     published = [k for k in keys if k.timing.is_published(now) and not (
         k.is_sep and k.timing.is_revoked(now))]
-    active = [k for k in published if k.timing.is_active(now)]
-    published += revoked
-    if not active:
+    # signing, published or not yet: an algorithm roll's new keys sign before their DNSKEYs
+    # are out (RFC 6781 §4.1.4), as BIND's dnssec-signzone -S does with a later Publish time
+    active = [k for k in keys if k.timing.is_active(now) and not (
+        k.is_sep and k.timing.is_revoked(now))]
+    if not any(k in published for k in active):
         raise InputError(f"no active signing key for {origin} (of {len(keys)} key(s) found)")
-    algs = sorted({k.algorithm for k in published})
+    published += revoked
+    algs = sorted({k.algorithm for k in (*published, *active)})
     ksk: dict[int, list[KeyPair]] = {}
     zsk: dict[int, list[KeyPair]] = {}
     for a in algs:

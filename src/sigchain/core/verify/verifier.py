@@ -346,6 +346,7 @@ class _Signatures:
         self.rep, self.data, self.sigs, self.zshape = rep, data, sigs, zshape
         self.keys, self.dnskeys, self.text, self.now, self.checker = keys, dnskeys, text, now, checker
         self.self_signers = self_signers or {}  # revoked keys: they sign only the DNSKEY RRset
+        self.published_algs = frozenset(w[3] for w in dnskeys)  # every DNSKEY's, usable or not
         self.okey = zshape.origin
         self.owire = key_wire(self.okey)
         self.parent_wires: dict[Key, bytes] = {}  # for key_wire_via (most names share a parent)
@@ -408,9 +409,10 @@ class _Signatures:
                 candidates = self.keys.get((alg, tag))
                 if not candidates and rdtype == RdataType.DNSKEY and name == self.okey:
                     candidates = self.self_signers.get((alg, tag))
-                if not candidates:
+                if not candidates:  # an algorithm with no DNSKEY at all: one ahead of its keys
+                    code = "RRSIG_UNKNOWN_KEY" if alg in self.published_algs else "RRSIG_KEY_NOT_PUBLISHED"
                     found = [*found, self.rep.finding(
-                        "RRSIG_UNKNOWN_KEY", {"algorithm": alg, "tag": tag, "zone": self.text(self.okey)},
+                        code, {"algorithm": alg, "tag": tag, "zone": self.text(self.okey)},
                         self.text(name), rdtype)]
                     planned.append((alg, tag, found, False, -1))
                     continue
