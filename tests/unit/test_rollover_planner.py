@@ -231,10 +231,12 @@ def test_algorithm_roll_follows_rfc6781_order(before: KeyPolicy, after: KeyPolic
     new = [k for k in keys if k.id not in old_ids]
     assert {(k.role, k.algorithm) for k in new} == {(s.role, s.algorithm) for s in after.keys}
     swap = max(k.cds_published or 0 for k in new)
+    assert len({k.published for k in new}) == 1  # the new algorithm's DNSKEYs go in together
     for k in new:  # RFC 6781 §4.1.4: new RRSIGs, then new DNSKEY, then the DS swap
         assert k.active is not None and k.published is not None
-        sigs_in = timings.zrrsig_in(after) if k.signs_zone else timings.ipub(after)  # KRRSIG
-        assert k.published - k.active >= sigs_in.seconds
+        for o in new:  # every new signature in every cache first, the data's and the keys'
+            sigs_in = timings.zrrsig_in(after) if k.signs_zone else timings.ipub(after)
+            assert o.published - k.active >= sigs_in.seconds  # type: ignore[operator]
         assert swap - k.published >= timings.ipub(after).seconds
     for k in old:  # then the old DNSKEY, then the old RRSIGs
         assert k.removed is not None and k.retired is not None
@@ -243,6 +245,70 @@ def test_algorithm_roll_follows_rfc6781_order(before: KeyPolicy, after: KeyPolic
             assert k.removed >= k.ds_withdrawn + timings.iret_parent(after).seconds
         assert k.retired - k.removed >= timings.iret_child(after).seconds
     _safe(keys, after)
+
+
+def test_an_algorithm_rolls_new_keys_sign_before_their_dnskeys_are_out() -> None:
+    """What the signer makes of the plan (the K-file metadata `timing_of` writes): from its
+    activation a new algorithm's key signs (the DNSKEY RRset too), its DNSKEY out of the zone
+    and no CDS for it, until its signatures are in every cache. Before, a key activated with
+    no Publish time was published at activation, as BIND reads one, so the new DNSKEY came
+    with its signatures and the roll's first wait protected nothing (RFC 6781 §4.1.4)."""
+    import dns.dnssec
+    import dns.name
+    import dns.rdata
+    from dns.rdatatype import RdataType
+
+    from sigchain.core.dnssec import algorithms
+    from sigchain.core.dnssec.rrsig import SigWindow
+    from sigchain.core.sign.apex import rdataset, set_apex
+    from sigchain.core.sign.keyset import plan_keys
+    from sigchain.core.sign.signer import SignOptions
+    from sigchain.model.keys import KeyPair
+    from sigchain.services.keymanager import publication_ahead, timing_of
+
+    before = builtin("ksk-zsk")
+    after = KeyPolicy("ed", keys=(KeySpec("ksk", 15, None), KeySpec("zsk", 15, 90 * D)))
+    keys, _ = drive(before, days=40, lag=3600)
+    old_ids = {k.id for k in keys}
+    keys, _ = drive(after, days=80, lag=3600, keys=keys, start=T0 + 40 * D)
+    origin = dns.name.from_text("example.")
+    new = [k for k in keys if k.id not in old_ids]
+    # the new keys as the engine left them when it activated them, not yet published
+    signing = [k.replace(published=None, cds_published=None) for k in new]
+    at = max(k.active for k in signing) + 1  # type: ignore[type-var]
+    until = publication_ahead(signing, after)
+    assert until is not None
+    old = [k for k in keys if k.id in old_ids and k.published is not None and k.published < at
+           and (k.removed is None or k.removed > until)]  # type: ignore[operator]
+    assert {k.role for k in old} == {"ksk", "zsk"} and {k.algorithm for k in old} == {13}
+
+    def pair(k: Key) -> KeyPair:
+        private = algorithms.generate(algorithms.get(k.algorithm))
+        dnskey = dns.dnssec.make_dnskey(private.public_key(), k.algorithm,
+                                        flags=256 if k.role == "zsk" else 257)
+        return KeyPair(origin, k.algorithm, dnskey, private, timing_of(k, until), 3600)
+
+    pairs = [pair(k) for k in (*old, *signing)]
+    for k, kp in zip(signing, pairs[len(old):], strict=True):
+        assert kp.timing.publish is not None and kp.timing.activate == k.active
+        real = next(n for n in new if n.id == k.id)
+        assert real.published is not None and kp.timing.publish == real.published
+    assert at < until
+    for t in (at, until - 1, until):
+        plan = plan_keys(pairs, origin, t, False)
+        signers = {id(k) for ks in (*plan.ksk_signers.values(), *plan.zsk_signers.values())
+                   for k in ks}
+        out = {id(k) for k in plan.published}
+        assert all(id(kp) in signers for kp in pairs[len(old):])
+        assert all((id(kp) in out) == (t >= until) for kp in pairs[len(old):])
+        apex = {RdataType.SOA: rdataset(RdataType.SOA, 3600, [
+            dns.rdata.from_text("IN", "SOA", ". . 1 2 3 4 5")])}
+        set_apex(apex, origin, pairs, plan, SignOptions(SigWindow(t - 3600, 86400, 0)),
+                 t, [])
+        assert {rd.algorithm for rd in apex[RdataType.DNSKEY]} == ({13, 15} if t >= until else {13})  # type: ignore[attr-defined]
+        # the DS swap waits for the new DNSKEYs in every cache (as the inline signer: CDS by
+        # the SyncPublish windows only)
+        assert {rd.algorithm for rd in apex.get(RdataType.CDS, ())} == {13}  # type: ignore[attr-defined]
 
 
 def test_purge_keys_deletes_a_key_only_after_it_left_every_cache() -> None:

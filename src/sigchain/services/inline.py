@@ -129,7 +129,9 @@ class InlineZone:
         elif p is not None and p.salt_length:
             self.salt = os.urandom(p.salt_length)
         nsec3 = None if p is None else nsec3hash.Nsec3Params(p.iterations, self.salt, p.optout)
-        self.opts = SignOptions(self.window(now), nsec3, cds=True, serial="keep",
+        # cds=False: CDS/CDNSKEY follow the key engine's SyncPublish windows only (never
+        # "while a KSK is active", which would ask for a DS before the plan does)
+        self.opts = SignOptions(self.window(now), nsec3, cds=False, serial="keep",
                                 cds_delete=self.policy.insecure,
                                 **signing.cds_options(self.policy))
         self.unsigned = DictZone(self.okey, rrsets)

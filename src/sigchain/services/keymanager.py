@@ -6,6 +6,7 @@ keys; plus the status report and the operator's observations."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,7 +16,7 @@ from sigchain.clock import SYSTEM, Clock
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.rollover.planner import Action, Observation, Plan, apply, plan
 from sigchain.core.rollover.policy import KeyPolicy, KeySpec, carried, in_effect
-from sigchain.core.rollover.states import Key
+from sigchain.core.rollover.states import Key, signatures_everywhere
 from sigchain.edge import keystore, pkcs11store
 from sigchain.errors import InputError, OperationalError, UnsafeRefused
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
@@ -43,11 +44,24 @@ def create_key(spec: KeySpec, zone: dns.name.Name, directory: str, now: int,
     return replace(kp, source=os.path.join(directory, base))
 
 
-def timing_of(k: Key) -> KeyTiming:
-    """A key's timestamps as BIND timing metadata (what `dnssec-signzone -S` reads)."""
-    return KeyTiming(created=k.created, publish=k.published, activate=k.active,
+def timing_of(k: Key, ahead: int | None = None) -> KeyTiming:
+    """A key's timestamps as BIND timing metadata (what `dnssec-signzone -S` reads). A key
+    signing before its DNSKEY is published (an algorithm roll's new key, RFC 6781 §4.1.4)
+    gets the Publish time `ahead` the plan has for it (`publication_ahead`): BIND reads an
+    Activate time with no Publish time as published at activation."""
+    publish = k.published if k.published is not None or k.active is None else ahead
+    return KeyTiming(created=k.created, publish=publish, activate=k.active,
                      revoke=k.revoked, inactive=k.retired, delete=k.removed,
                      sync_publish=k.cds_published, sync_delete=k.cds_withdrawn)
+
+
+def publication_ahead(keys: Sequence[Key], policy: KeyPolicy) -> int | None:
+    """When the keys signing ahead of their DNSKEYs (an algorithm roll's) are to be
+    published: together, once every signature they make is in every cache (as the plan's
+    `algorithm_roll` does)."""
+    times = [signatures_everywhere(k, policy) for k in keys
+             if k.active is not None and k.published is None]
+    return max((t for t in times if t is not None), default=None)
 
 
 def _role_of(kp: KeyPair, policy: KeyPolicy) -> str:
@@ -192,12 +206,14 @@ def _execute(zone: dns.name.Name, directory: str, policy: KeyPolicy, stored: lis
     return renamed, [StoredKey(k, *bases[k.id]) for k in keys], list(info)
 
 
-def _write_metadata(directory: str, keys: list[StoredKey], loaded: _Loaded | None = None,
-                    ttl: int | None = None) -> list[str]:
-    """Rewrite the timing metadata of every K-file whose metadata differs from the state, and
-    with `ttl` (the policy's dnskey-ttl) its DNSKEY TTL where that differs (`loaded`: the
-    files as `_load` read them, so those are not read again)."""
+def _write_metadata(directory: str, keys: list[StoredKey], policy: KeyPolicy,
+                    loaded: _Loaded | None = None, ttl: int | None = None) -> list[str]:
+    """Rewrite the timing metadata of every K-file whose metadata differs from the state (as
+    `timing_of` with the `policy` in effect), and with `ttl` (the policy's dnskey-ttl) its
+    DNSKEY TTL where that differs (`loaded`: the files as `_load` read them, so those are
+    not read again)."""
     written = []
+    ahead = publication_ahead([sk.key for sk in keys], policy)
     for sk in keys:
         if sk.key.purged is not None:
             continue
@@ -206,8 +222,9 @@ def _write_metadata(directory: str, keys: list[StoredKey], loaded: _Loaded | Non
         if kp is None:
             kp = keystore.load_pair(base)
         new_ttl = ttl if ttl is not None and kp.ttl != ttl else None
-        if kp.timing != timing_of(sk.key) or new_ttl is not None:
-            keystore.write_timing(base, timing_of(sk.key), new_ttl)
+        timing = timing_of(sk.key, ahead)
+        if kp.timing != timing or new_ttl is not None:
+            keystore.write_timing(base, timing, new_ttl)
             written.append(sk.base)
     return written
 
@@ -250,7 +267,8 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         for a in actions:  # once the state says purged: a run killed before keeps the files
             if a.kind == "purge":
                 keystore.delete_pair(os.path.join(directory, bases[a.key]))
-        written = _write_metadata(directory, keys, ld, policy.dnskey_ttl)
+        written = _write_metadata(directory, keys, in_effect(policy, kept), ld,
+                                  policy.dnskey_ttl)
     return RunResult(zone.to_text(), replace(p, actions=actions), tuple(keys),
                      tuple(ld.adopted), tuple(created), tuple(written))
 
@@ -394,7 +412,7 @@ def revoke(zone: dns.name.Name, directory: str, tag: str, now: int,
             raise UnsafeRefused(f"not revoking: {why}")
         keystate.set_revoked(directory, zone.to_text(), k.id, now)
         done = replace(sk, key=k.replace(revoked=now))
-        _write_metadata(directory, [done])
+        _write_metadata(directory, [done], policy)
     return done
 
 

@@ -375,11 +375,15 @@ def algorithm_roll(pl: _Planner, old_ids: list[str]) -> None:
     old = [pl.key(i) for i in old_ids]
     new = [k for k in pl.keys if k.id not in old_ids and k.retired is None]
     st = {k.id: states(k, pl.p, pl.now) for k in pl.keys}
+    # One new DNSKEY brings its algorithm into the key set, and with it a validator's
+    # expectation (RFC 4035 §2.2) that every RRset cached carries a signature of it: the
+    # new keys go in together, once every new signature (data and DNSKEY RRset) is cached.
+    signed = all((not k.signs_zone or st[k.id].zrrsig == OMNI) and (
+        not k.signs_dnskey or st[k.id].krrsig == OMNI) for k in new)
     for k in new:
-        signed = (not k.signs_zone or st[k.id].zrrsig == OMNI) and (
-            not k.signs_dnskey or st[k.id].krrsig == OMNI)
         if k.published is None and k.active is not None and signed:
-            pl.do("publish", k, "its signatures are in every cache: publish its DNSKEY")
+            pl.do("publish", k, "the new algorithm's signatures are in every cache: publish "
+                                "its DNSKEY")
     if any(pl.key(k.id).published is None or st[k.id].dnskey != OMNI for k in new):
         return
     new_ksks = [k for k in new if k.signs_dnskey]

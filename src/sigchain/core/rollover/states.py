@@ -122,6 +122,15 @@ def next_change(key: Key, p: KeyPolicy, now: int) -> int | None:
     return _first(*(t for r in _records(key, p) for t in r.changes() if t > now))
 
 
+def signatures_everywhere(key: Key, p: KeyPolicy) -> int | None:
+    """When every signature the key makes is in every cache (its KRRSIG and ZRRSIG
+    omnipresent), counted from its activation; None while it is not active."""
+    if key.active is None:
+        return None
+    _, krrsig, zrrsig, _ = _records(key, p)
+    return key.active + max(r.rise for r in (krrsig, zrrsig))
+
+
 def gone_since(key: Key, p: KeyPolicy) -> int | None:
     """When every record of a removed key became hidden for good (None while any is still
     in use or cached, or if it was never removed)."""
