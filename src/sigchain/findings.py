@@ -69,6 +69,10 @@ CODES: dict[str, CodeInfo] = {
         Severity.ERROR, "RFC 4035 §2.1; RFC 6840 §5.11",
         "the DNSKEY RRset is not signed by a SEP (KSK) key of each algorithm", 6,
     ),
+    "DNSKEY_REVOKED_NOT_SELF_SIGNED": CodeInfo(
+        Severity.ERROR, "RFC 5011 §2.1",
+        "a revoked KSK does not sign the DNSKEY RRset itself: resolvers never see it revoked",
+    ),
     "CNAME_AND_OTHER_DATA": CodeInfo(
         Severity.ERROR, "RFC 1034 §3.6.2; RFC 2181 §10.1; RFC 4035 §2.5",
         "a name with a CNAME also has other data",
@@ -225,6 +229,8 @@ TEMPLATES: dict[str, str] = {
     "RRSIG_ON_NON_AUTHORITATIVE": "RRSIG over {kind} data",
     "DNSKEY_NOT_SIGNED_BY_KSK": "the DNSKEY RRset is not signed by a SEP key of algorithm "
                                 "{algorithm}",
+    "DNSKEY_REVOKED_NOT_SELF_SIGNED": "revoked KSK {algorithm}/{tag} does not sign the DNSKEY "
+                                      "RRset",
     "CNAME_AND_OTHER_DATA": "CNAME and other data: the name also has {types}",
     "DNSKEY_ALGORITHM_UNSIGNED": "algorithm {algorithm} is in the DNSKEY RRset but signs no RRset",
     "NSEC_MISSING": "authoritative name has no NSEC record",

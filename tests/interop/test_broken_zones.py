@@ -24,6 +24,7 @@ from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.records import b32hex_decode
 from sigchain.edge import zonefile, zonesplit
+from sigchain.model.keys import FLAG_REVOKE, FLAG_SEP
 from sigchain.services import partverify
 from tests.conftest import EXAMPLE_ZONE, need, run, sc
 from tests.zonetools import (
@@ -185,6 +186,15 @@ def dnskey_signed_by_a_revoked_ksk_only(nodes: Nodes, keydir: Path) -> None:
     resign(nodes, ORIGIN, ORIGIN, RdataType.DNSKEY, revoked, *_window())
 
 
+def revoked_ksk_not_self_signed(nodes: Nodes, keydir: Path) -> None:
+    """A second KSK is published revoked but does not sign the DNSKEY RRset (the zone's own
+    KSK does): no resolver can check the revocation (RFC 5011 §2.1)."""
+    other = zone_keys(keydir / "outsider", ORIGIN)[1][0].dnskey
+    revoked_ksk = keyfile.with_flags(other, other.flags | FLAG_SEP | FLAG_REVOKE)
+    rdataset(nodes, ORIGIN, RdataType.DNSKEY).add(revoked_ksk)
+    resign(nodes, ORIGIN, ORIGIN, RdataType.DNSKEY, zone_keys(keydir, ORIGIN)[0], *_window())
+
+
 Break = Callable[[Nodes, Path], None]
 CASES: list[tuple[str, tuple[str, ...], Break | None, str]] = [
     ("tampered-rdata", (), tamper_rdata, "RRSIG_BAD_SIGNATURE"),
@@ -202,6 +212,8 @@ CASES: list[tuple[str, tuple[str, ...], Break | None, str]] = [
     ("no-usable-key", (), no_usable_key, "NO_USABLE_DNSKEY"),
     ("dnskey-signed-by-a-revoked-ksk-only", (), dnskey_signed_by_a_revoked_ksk_only,
      "DNSKEY_NOT_SIGNED_BY_KSK"),
+    ("revoked-ksk-not-self-signed", (), revoked_ksk_not_self_signed,
+     "DNSKEY_REVOKED_NOT_SELF_SIGNED"),
     ("nsec3param-disagrees", ("--nsec3",), nsec3param_disagrees, "NSEC3_PARAMS_INCONSISTENT"),
     ("nsec-and-nsec3param", (), add_nsec3param, "NSEC_AND_NSEC3"),
     ("name-without-nsec", (), remove_nsec, "NSEC_MISSING"),

@@ -457,6 +457,16 @@ class _Signatures:
             ok = False
         return ok
 
+    def _revoked_self_signed(self, planned: list[_Planned], hits: list[int], where: str) -> None:
+        """RFC 5011 §2.1: a revoked KSK signs the DNSKEY RRset itself, or no resolver can
+        see it revoked (as dnssec-verify's "revoked KSK is not self signed")."""
+        signers = {hits[job] for _a, _t, _f, ok, job in planned if ok and job >= 0 and hits[job] >= 0}
+        for (alg, tag), indexes in self.self_signers.items():
+            for i in indexes:
+                if struct.unpack_from("!H", self.dnskeys[i])[0] & FLAG_SEP and i not in signers:
+                    self.rep.add("DNSKEY_REVOKED_NOT_SELF_SIGNED", {"algorithm": alg, "tag": tag},
+                                 where, RdataType.DNSKEY)
+
     def _report(self, pending: list, results: Callable[[], list[int]], algs: list[int], ignore_ksk: bool) -> None:
         rep = self.rep
         hits = results()
@@ -503,7 +513,9 @@ class _Signatures:
             for a in algs:
                 if a not in seen_algs:
                     rep.add("RRSIG_MISSING", {"algorithm": a, "zone": self.text(self.okey)}, where, rdtype)
-            if rdtype == RdataType.DNSKEY and name == self.okey and not ignore_ksk:
-                for a in algs:
-                    if a in good_algs and a not in good_sep_algs:
-                        rep.add("DNSKEY_NOT_SIGNED_BY_KSK", {"algorithm": a}, where, rdtype)
+            if rdtype == RdataType.DNSKEY and name == self.okey:
+                if not ignore_ksk:
+                    for a in algs:
+                        if a in good_algs and a not in good_sep_algs:
+                            rep.add("DNSKEY_NOT_SIGNED_BY_KSK", {"algorithm": a}, where, rdtype)
+                self._revoked_self_signed(planned, hits, where)
