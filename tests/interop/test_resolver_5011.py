@@ -107,7 +107,7 @@ def test_resolver_follows_a_root_ksk_roll_across_restarts(tmp_path: Path) -> Non
         assert _trusting(log) == ", ".join(f". {t}" for t in sorted((tag1, tag2))), log
         log, reply = run(3, t2, "t2")  # K1 revoked
         assert _trusting(log) == f". {tag2}" and reply.flags & dns.flags.AD, log
-        points, _ = read_state(str(state))
+        points, _, _ = read_state(str(state))
         assert {(k.tag, k.state) for k in points[dns.name.root].keys} == {
             (revoked_tag, KeyState.REVOKED), (tag2, KeyState.VALID)}
         log, reply = run(4, t3, "t3-k2")  # the new-key-only root validates

@@ -113,3 +113,49 @@ def test_a_reload_keeps_each_ntas_expiry_and_renews_only_a_changed_one() -> None
     longer = keeper(t0 + 4000, ["broken.example=2h"], again)
     assert longer.is_negative(name, t0 + 4000 + 7000)  # a new lifetime: a new NTA
     assert not keeper(t0 + 4001, [], longer).is_negative(name, t0 + 4001)  # unconfigured: gone
+
+
+def test_a_restart_keeps_each_ntas_expiry_and_one_that_ended_stays_gone(tmp_path: Path) -> None:
+    """RFC 7646 §2: an NTA ends, restarts or not. Before, each start renewed every configured
+    NTA, so a resolver restarted more often than the lifetime (upgrades, a crash loop) never
+    validated the zone again. The RFC 5011 state keeps them: a restart keeps the expiry, an
+    NTA that expired or that its re-check dropped stays gone, a changed lifetime renews it."""
+    from types import SimpleNamespace
+
+    import dns.name
+    import dns.rrset
+
+    from sigchain.clock import FakeClock
+    from sigchain.core.validate.verdict import Status
+    from sigchain.services.anchors5011 import ManagedAnchors
+    from sigchain.services.resolveranchors import AnchorKeeper
+
+    t0 = 1_800_000_000
+    broken, fixed = dns.name.from_text("broken.example."), dns.name.from_text("fixed.example.")
+    root_ds = dns.rrset.from_text(".", 3600, "IN", "DS", "20326 8 2 " + "e0" * 32)
+    state = str(tmp_path / "anchors.state")
+    service = SimpleNamespace(worker=0, anchors=None, flush=lambda: None, lookup=lambda name, rdtype, ntas: SimpleNamespace(
+        status=Status.SECURE if name == fixed else Status.BOGUS))
+
+    def start(now: int, flags: list[str]) -> AnchorKeeper:
+        service.clock = FakeClock(now)
+        return AnchorKeeper(service, now, from_flags(negative=flags), None,  # type: ignore[arg-type]
+                            ManagedAnchors(state, [root_ds], now))
+
+    both = ["broken.example=1h", "fixed.example=1h"]
+    first = start(t0, both)
+    assert first.is_negative(broken, t0 + 10) and first.is_negative(fixed, t0 + 10)
+    again = start(t0 + 1000, both)  # restarted: the same NTAs, ending when they would have
+    assert again.is_negative(broken, t0 + 3599) and not again.is_negative(broken, t0 + 3600)
+    service.clock = FakeClock(t0 + 1300)
+    again.upkeep()  # the re-check finds fixed.example validating: its NTA goes
+    assert not again.is_negative(fixed, t0 + 1300) and again.is_negative(broken, t0 + 1300)
+    third = start(t0 + 1400, both)
+    assert not third.is_negative(fixed, t0 + 1400) and third.is_negative(broken, t0 + 3599)
+    later = start(t0 + 4000, both)  # broken.example expired meanwhile: not renewed either
+    assert not later.is_negative(broken, t0 + 4000) and not later.is_negative(fixed, t0 + 4000)
+    renewed = start(t0 + 4100, ["broken.example=2h"])  # a new lifetime: a new NTA
+    assert renewed.is_negative(broken, t0 + 4100 + 7199) and not renewed.is_negative(fixed, t0 + 4100)
+    assert not start(t0 + 4200, []).is_negative(broken, t0 + 4200)  # unconfigured: gone
+    # configured again after that: the operator's new NTA (as a SIGHUP would take it)
+    assert start(t0 + 4300, ["broken.example=2h"]).is_negative(broken, t0 + 4300 + 7199)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -61,8 +61,8 @@ class ManagedAnchors:
         self.timers = timers
         self.policy = policy
         self.log = log
-        stored, self.negative = (read_state(path) if os.path.exists(path)
-                                 else ({}, NegativeAnchors()))
+        stored, self.negative, self.ended = (read_state(path) if os.path.exists(path)
+                                             else ({}, NegativeAnchors(), {}))
         fresh = rfc5011.from_anchors(configured, now)
         self.points: dict[dns.name.Name, TrustPoint] = {z: stored.get(z, tp) for z, tp in fresh.items()}
         for zone in sorted(set(stored) - set(fresh)):
@@ -71,7 +71,7 @@ class ManagedAnchors:
 
     def reread(self) -> None:
         """Take the trust points' state from the file again (another process refreshed them)."""
-        stored, self.negative = read_state(self.path)
+        stored, self.negative, self.ended = read_state(self.path)
         self.points = {z: stored.get(z, tp) for z, tp in self.points.items()}
 
     # -- what the resolver asks -------------------------------------------------------------
@@ -145,13 +145,22 @@ class ManagedAnchors:
             self._save()
         return [e.name for e in expired] + [name for name, _ in dropped]
 
+    def keep_negative(self, ntas: NegativeAnchors, ended: Mapping[dns.name.Name, int]) -> None:
+        """Keep the resolver's NTAs across restarts, and the configured ones that ended
+        (`ended`: name → the lifetime it was configured with): a restart must not renew an
+        NTA (RFC 7646 §2: it must end)."""
+        if ntas != self.negative or ended != self.ended:
+            self.negative, self.ended = ntas, dict(ended)
+            self._save()
+
     # -- the state file ---------------------------------------------------------------------
 
     def _save(self) -> None:
-        write_atomic(self.path, _lines(self.points, self.negative))
+        write_atomic(self.path, _lines(self.points, self.negative, self.ended))
 
 
-def _lines(points: dict[dns.name.Name, TrustPoint], ntas: NegativeAnchors) -> Iterator[str]:
+def _lines(points: dict[dns.name.Name, TrustPoint], ntas: NegativeAnchors,
+           ended: Mapping[dns.name.Name, int]) -> Iterator[str]:
     yield json.dumps({"format": FORMAT, "version": VERSION}) + "\n"
     for zone, tp in sorted(points.items()):
         yield json.dumps({
@@ -166,6 +175,8 @@ def _lines(points: dict[dns.name.Name, TrustPoint], ntas: NegativeAnchors) -> It
     for e in ntas.entries:
         yield json.dumps({"nta": e.name.to_text(), "added": e.added, "expiry": e.expiry,
                           "next_check": e.next_check, "recheck": e.recheck}) + "\n"
+    for name, lifetime in sorted(ended.items()):
+        yield json.dumps({"nta_ended": name.to_text(), "lifetime": lifetime}) + "\n"
 
 
 class _Record:
@@ -214,11 +225,14 @@ def _read_text(path: str) -> str:
         raise OperationalError(f"cannot read: {exc.strerror or exc}", file=path) from None
 
 
-def read_state(path: str) -> tuple[dict[dns.name.Name, TrustPoint], NegativeAnchors]:
-    """The trust points and NTAs in a state file; InputError naming the line if damaged."""
+def read_state(path: str) -> tuple[dict[dns.name.Name, TrustPoint], NegativeAnchors,
+                                   dict[dns.name.Name, int]]:
+    """The trust points, NTAs and configured NTAs that ended (with their lifetime) in a state
+    file; InputError naming the line if damaged."""
     points: dict[dns.name.Name, TrustPoint] = {}
     keys: dict[dns.name.Name, list[TrackedKey]] = {}
     ntas: list[NegativeAnchor] = []
+    ended: dict[dns.name.Name, int] = {}
     header = False
     for number, raw in enumerate(_read_text(path).splitlines(), 1):
         if not raw.strip():
@@ -250,13 +264,15 @@ def read_state(path: str) -> tuple[dict[dns.name.Name, TrustPoint], NegativeAnch
             ntas.append(NegativeAnchor(rec.name("nta"), rec.int("added"), rec.int("expiry"),
                                        rec.int("next_check", optional=True),
                                        RECHECK if recheck is None else recheck))
+        elif "nta_ended" in data:
+            ended[rec.name("nta_ended")] = rec.int("lifetime")
         else:
-            raise rec.fail("expected a trust_point, key or nta record")
+            raise rec.fail("expected a trust_point, key, nta or nta_ended record")
     if not header:
         raise InputError("damaged managed-anchors state: empty file", file=path)
     for zone, ks in keys.items():
         points[zone] = replace(points[zone], keys=tuple(ks))
-    return points, NegativeAnchors(tuple(ntas))
+    return points, NegativeAnchors(tuple(ntas)), ended
 
 
 def _trust_point(rec: _Record) -> TrustPoint:

@@ -97,7 +97,8 @@ class ResolverService(ClientSide):
         cache = Cache(config.cache)
         upstream = Upstream(load_hints(config), cache, self.lock, config.limits,
                             on_error=self._upstream_error)
-        keeper = AnchorKeeper(self, self.clock.now(), config, getattr(self, "keeper", None))
+        keeper = AnchorKeeper(self, self.clock.now(), config, getattr(self, "keeper", None),
+                              anchors)
         with self.lock:  # all at once: a resolution sees the old generation or the new one
             self.config = config
             self.anchors = anchors

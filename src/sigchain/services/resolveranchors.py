@@ -57,26 +57,53 @@ class AnchorKeeper:
     worker processes re-read the state file it writes) and NTA re-checks and expiry."""
 
     def __init__(self, service: ResolverService, now: int, config: ResolverConfig,
-                 previous: AnchorKeeper | None = None):
+                 previous: AnchorKeeper | None = None, anchors: AnchorSource | None = None):
         """`config`: the one about to be applied to `service`; `previous`: the keeper of the
-        config it replaces (SIGHUP). An NTA configured there already keeps its expiry — or
-        stays gone, expired or dropped by its re-check (RFC 7646 §2: it must end): a reload
-        renews only one whose lifetime changed; one no longer configured goes."""
+        config it replaces (SIGHUP); `anchors`: the config's, whose RFC 5011 state keeps the
+        NTAs across restarts. An NTA configured before (in `previous`, or in the state when
+        the resolver was stopped) keeps its expiry — or stays gone, expired or dropped by its
+        re-check (RFC 7646 §2: it must end, and a restart must not renew it): only one whose
+        lifetime changed is renewed; one no longer configured goes."""
         self.service = service
         self.used = False  # no refresh before the first resolution: an idle resolver is quiet
         self.state_mtime = _mtime(config.anchor_state)
         self.configured = frozenset(config.negative)
-        applied = previous.configured if previous is not None else frozenset()
-        self.negative = previous.negative if previous is not None else NegativeAnchors()
+        self.store = anchors if isinstance(anchors, ManagedAnchors) else None
+        if previous is not None:
+            applied, self.negative = previous.configured, previous.negative
+            self.ended = dict(previous.ended)
+        elif self.store is not None:  # a restart: what the state kept
+            self.ended = dict(self.store.ended)
+            self.negative = self.store.negative
+            applied = frozenset({(e.name, e.expiry - e.added) for e in self.negative.entries}
+                                | set(self.ended.items()))
+        else:
+            applied, self.negative, self.ended = frozenset(), NegativeAnchors(), {}
+        names = {n for n, _ in config.negative}
         for name, _ in applied - self.configured:
-            if name not in {n for n, _ in config.negative}:
+            if name not in names:
                 self.negative = self.negative.remove(name)
+        self.ended = {n: t for n, t in self.ended.items() if (n, t) in self.configured}
         for name, lifetime in config.negative:
             if (name, lifetime) in applied:
+                live = next((e for e in self.negative.entries if e.name == name), None)
+                if previous is None and live is not None:
+                    log.info("negative trust anchor %s: kept from before the restart, until %d",
+                             name, live.expiry)
+                elif previous is None:
+                    log.info("negative trust anchor %s: ended before the restart, not renewed "
+                             "(change its lifetime to renew it)", name)
                 continue
             self.negative = self.negative.add(name, now, lifetime, config.nta_recheck)
+            self.ended.pop(name, None)
             log.info("negative trust anchor %s for %d s: answered without validation", name,
                      lifetime)
+        self._keep()
+
+    def _keep(self) -> None:
+        """The NTAs into the RFC 5011 state (the main process's), for the next start."""
+        if self.store is not None and not self.service.worker:
+            self.store.keep_negative(self.negative, self.ended)
 
     @property
     def managed(self) -> ManagedAnchors | None:
@@ -132,7 +159,12 @@ class AnchorKeeper:
         if self.negative.next_event() is not None and self.negative.next_event() <= now:
             ntas = recheck_negative(self.negative, self._check, now)
             if ntas != self.negative:
+                live = {e.name for e in ntas.entries}
+                for e in self.negative.entries:  # expired or dropped: ended, if configured
+                    if e.name not in live and (e.name, e.expiry - e.added) in self.configured:
+                        self.ended[e.name] = e.expiry - e.added
                 self.negative = ntas
+                self._keep()
                 self.service.flush()
 
     def _refresh(self, m: ManagedAnchors, now: int) -> None:
