@@ -64,9 +64,12 @@ def case(status: str, *findings: Finding, kind: str = "answer", plain: ResolverA
     (case("secure", plain=SERVFAIL, cd=None, udp_large_lost=True), Cause.EDNS_TRUNCATION, 1),
     (case("secure", kind="nxdomain", plain=SERVFAIL, cd=SERVFAIL, root_plain=OK_AD,
           largest_reply=700), Cause.EDNS_TRUNCATION, 1),
-    # small answers failing the same way are not the 512-byte limit
+    # small answers failing the same way are not the 512-byte limit; failing with CD too,
+    # the resolver cannot resolve at all: the +cd test says not DNSSEC
     (case("secure", kind="nxdomain", plain=SERVFAIL, cd=SERVFAIL, root_plain=OK_AD,
-          largest_reply=400), Cause.RESOLVER_FAILURE, 1),
+          largest_reply=400), Cause.RESOLVER_OUTAGE, 3),
+    (case("secure", plain=SERVFAIL, cd=SERVFAIL, root_plain=OK_AD), Cause.RESOLVER_OUTAGE, 3),
+    (case("secure", plain=SERVFAIL, cd=None, root_plain=OK_AD), Cause.RESOLVER_FAILURE, 1),
     (case("unreachable", plain=None, cd=None, trace_reason="no server of x. answered"),
      Cause.SERVERS_UNREACHABLE, 3),
     (case("failed", plain=SERVFAIL, cd=SERVFAIL), Cause.SERVERS_UNREACHABLE, 3),

@@ -29,6 +29,7 @@ class Cause(enum.Enum):
     UNSUPPORTED_ALGORITHM = "UNSUPPORTED_ALGORITHM"
     BOGUS = "BOGUS"  # another validation failure (bad signature, unproven denial, …)
     RESOLVER_FAILURE = "RESOLVER_FAILURE"  # the resolver SERVFAILs data that validates
+    RESOLVER_OUTAGE = "RESOLVER_OUTAGE"  # it SERVFAILs with CD too: it cannot resolve at all
     SERVERS_UNREACHABLE = "SERVERS_UNREACHABLE"
     NXDOMAIN = "NXDOMAIN"
 
@@ -42,6 +43,7 @@ class Category(enum.Enum):
 CATEGORY = {
     Cause.SECURE: Category.OK, Cause.INSECURE: Category.OK,
     Cause.SERVERS_UNREACHABLE: Category.NOT_DNSSEC, Cause.NXDOMAIN: Category.NOT_DNSSEC,
+    Cause.RESOLVER_OUTAGE: Category.NOT_DNSSEC,
 }
 EXIT = {Category.OK: 0, Category.DNSSEC: 1, Category.NOT_DNSSEC: 3}
 
@@ -72,6 +74,10 @@ FIXES = {
     Cause.BOGUS: "re-sign the zone and check it with `sigchain verify`; see the findings",
     Cause.RESOLVER_FAILURE: "the data validates from the anchor: check the resolver (its "
                             "clock, trust anchor, forwarders and log) and flush its cache",
+    Cause.RESOLVER_OUTAGE: "not a DNSSEC problem: with validation off (CD) the resolver still "
+                           "fails, while the authoritative servers answer and validate from "
+                           "here: check its path to them (firewall, routing, its forwarders), "
+                           "its log, and flush a cached failure",
     Cause.SERVERS_UNREACHABLE: "bring the authoritative servers back (or fix the delegation "
                                "and glue that point at them); not a DNSSEC problem",
     Cause.NXDOMAIN: "the name does not exist: add it to the zone if it should; not a DNSSEC "
@@ -218,6 +224,10 @@ def _resolver_side(obs: Observations) -> Diagnosis | None:
         return Diagnosis(Cause.TRUST_ANCHOR_STALE, "the resolver SERVFAILs even the root's "
                          "DNSKEY RRset, which validates from the anchor: its own trust anchor "
                          "matches no root key")
+    if cd is not None and cd.servfail:  # the +cd test: validation off, and still no answer
+        return Diagnosis(Cause.RESOLVER_OUTAGE, "the resolver SERVFAILs with CD as well "
+                         "(no validation), while the chain from the authoritative servers is "
+                         f"{obs.trace_status}: it cannot resolve the name at all")
     with_cd = "has the data" if cd is not None and cd.has_data else "does not help"
     return Diagnosis(Cause.RESOLVER_FAILURE, f"the resolver SERVFAILs (CD {with_cd}), while "
                      f"the chain from the authoritative servers is {obs.trace_status}")
