@@ -120,3 +120,56 @@ def test_pipelined_tcp_queries_are_answered_as_their_answers_come(pipelined: boo
 
     got = asyncio.run(run())
     assert got == ([b"re:fast", b"re:slow"] if pipelined else [b"re:slow", b"re:fast"])
+
+
+def test_a_query_read_as_the_server_closes_is_not_answered() -> None:
+    """At shutdown every TCP connection's task is cancelled. On Python 3.11, a task whose
+    read completed in the same turn of the loop lost that cancellation inside
+    `asyncio.wait_for` and went on to answer the query from a server being torn down (a
+    traceback in the log at shutdown). A connection of a closed server answers nothing."""
+    import struct
+
+    class Transport(asyncio.Transport):
+        def abort(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    class Writer:
+        transport = Transport()
+
+        def get_extra_info(self, name: str) -> object:
+            return ("127.0.0.1", 5353) if name == "peername" else None
+
+        def write(self, data: bytes) -> None:
+            pass
+
+        async def drain(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+        async def wait_closed(self) -> None:
+            pass
+
+    async def run() -> list[bytes]:
+        asked: list[bytes] = []
+
+        def handler(wire: bytes, tcp: bool, client: str) -> bytes:
+            asked.append(wire)
+            return b"answer"
+
+        group = Listeners(handler)
+        reader = asyncio.StreamReader()
+        task = asyncio.ensure_future(group._tcp_client(reader, Writer()))  # type: ignore[arg-type]
+        for _ in range(3):
+            await asyncio.sleep(0)  # the connection waits for its first query
+        reader.feed_data(struct.pack("!H", 5) + b"query")  # a query comes in, and at once
+        group.table.close_all()  # the server closes
+        reader.feed_eof()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 5)
+        return asked
+
+    assert asyncio.run(run()) == []

@@ -225,6 +225,7 @@ class TcpTable:
         self.per_client: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()  # rejected, evicted, io-timeout: for logs and tests
         self.draining = False  # no new queries: each connection closes after its answer
+        self.closed = False  # the server is closing: no query is answered any more
 
     def admit(self, conn: _Conn) -> bool:
         """Take `conn` in (closing the stalest connection if the table is full), or refuse it
@@ -263,10 +264,14 @@ class TcpTable:
             conn.drop()
 
     def close_all(self) -> None:
+        """The server closes: every connection's task cancelled and its transport closed at
+        once. A task whose query arrived in the same turn of the loop may not see the
+        cancellation (`asyncio.wait_for` on Python 3.11 gives the read's result instead): it
+        finds the table closed and answers nothing."""
+        self.closed = True
         for conn in list(self.open):
             self.release(conn)
-            if conn.task is not None:
-                conn.task.cancel()
+            conn.drop()
 
     def __len__(self) -> int:
         return len(self.open)
@@ -339,6 +344,8 @@ class Listeners:
                     await self._close(writer)  # then the last ones still buffered
                     return
                 except ConnectionError:
+                    return
+                if self.table.closed:  # read as the server closed: not answered
                     return
                 conn.last = loop.time()
                 if log.isEnabledFor(logging.DEBUG):
