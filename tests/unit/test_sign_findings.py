@@ -42,6 +42,26 @@ def test_algorithm_without_an_active_key_is_refused_or_forced() -> None:
         ("SIGN_ALGORITHM_NO_ACTIVE_KEY", {"algorithm": 15})]
 
 
+def test_a_key_ahead_of_its_publish_time_signs_only_for_an_algorithm_not_yet_published() -> None:
+    """An Activate time passed and a Publish time ahead: for a new algorithm the key signs
+    with its DNSKEY left out (RFC 6781 §4.1.4). For an algorithm the DNSKEY RRset has, its
+    signatures would verify with no key there: the published keys sign, or the algorithm
+    has no active key (refused, as before)."""
+    ahead = KeyTiming(publish=NOW + 86400, activate=NOW - 60)
+    ksk, zsk, early = _key(KeyRole.KSK), _key(KeyRole.ZSK, timing=KeyTiming(0, 0, 0, inactive=NOW - 1)), \
+        _key(KeyRole.ZSK, timing=ahead)
+    plan = signer.plan_keys([ksk, zsk, early], ORIGIN, NOW, force=False)
+    assert plan.zsk_signers == {13: [ksk]}  # the KSK signs as a CSK, not the key out of sight
+    assert [k for k in plan.published] == [ksk, zsk]
+    new_ksk, new_zsk = _key(KeyRole.KSK, 15, ahead), _key(KeyRole.ZSK, 15, ahead)
+    plan = signer.plan_keys([ksk, _key(KeyRole.ZSK), new_ksk, new_zsk], ORIGIN, NOW, force=False)
+    assert plan.zsk_signers[15] == [new_zsk] and plan.ksk_signers[15] == [new_ksk]
+    assert {k.algorithm for k in plan.published} == {13}
+    only_ahead = _key(KeyRole.ZSK, 15, KeyTiming(publish=0, activate=NOW + 10))
+    with pytest.raises(UnsafeRefused, match="algorithm 15"):  # published, nothing signs for it
+        signer.plan_keys([ksk, only_ahead, _key(KeyRole.ZSK, 15, ahead)], ORIGIN, NOW, force=False)
+
+
 def test_cds_without_a_ksk_is_a_finding_the_cli_words_with_its_flag(tmp_path: Path) -> None:
     keydir = tmp_path / "keys"
     keydir.mkdir()

@@ -41,11 +41,16 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
     revoked = [_revoked(k) for k in keys if k.is_sep and k.timing.is_revoked(now)]
     published = [k for k in keys if k.timing.is_published(now) and not (
         k.is_sep and k.timing.is_revoked(now))]
-    # signing, published or not yet: an algorithm roll's new keys sign before their DNSKEYs
-    # are out (RFC 6781 §4.1.4), as BIND's dnssec-signzone -S does with a later Publish time
+    shown = {id(k) for k in published}
+    # An algorithm with no key in the DNSKEY RRset yet is signed by its active keys all the
+    # same: an algorithm roll's new keys sign before their DNSKEYs are out (RFC 6781
+    # §4.1.4), as BIND's dnssec-signzone -S does with a Publish time still ahead. An
+    # algorithm the RRset has is signed by its published keys only (a signature no key there
+    # verifies would leave its RRsets unsigned for that algorithm).
+    ahead = {k.algorithm for k in keys} - {k.algorithm for k in published}
     active = [k for k in keys if k.timing.is_active(now) and not (
-        k.is_sep and k.timing.is_revoked(now))]
-    if not any(k in published for k in active):
+        k.is_sep and k.timing.is_revoked(now)) and (id(k) in shown or k.algorithm in ahead)]
+    if not any(id(k) in shown for k in active):
         raise InputError(f"no active signing key for {origin} (of {len(keys)} key(s) found)")
     published += revoked
     algs = sorted({k.algorithm for k in (*published, *active)})
