@@ -104,6 +104,25 @@ def test_ksk_double_ds_roll_waits_for_the_observed_ds(lag: int) -> None:
     _safe(keys, p)
 
 
+def test_a_successor_ksk_taken_over_without_its_cds_gets_one_and_the_roll_completes() -> None:
+    """A BIND KSK roll taken over (`keys import-bind`) before the successor's PublishCDS
+    time: the successor has no CDS yet. The plan asks for its DS (as for a successor it
+    made itself) and the roll goes on; before, it waited for that DS for ever."""
+    p = _ksk_policy(60 * D)
+    keys, _ = drive(p, days=20)  # the first KSK's DS is seen
+    (first,) = _by_role(keys, "ksk")
+    now = T0 + 61 * D
+    taken = Key("bind-successor", "ksk", 13, 60 * D, now - D, published=now - D,
+                predecessor=first.id)
+    first = first.replace(lifetime=60 * D)
+    keys = tuple(first if k.id == first.id else k for k in keys) + (taken,)
+    assert "publish-cds" in {(a.kind) for a in plan(keys, p, (), now).actions if a.key == taken.id}
+    keys, _ = drive(p, days=60, lag=3600, keys=keys, start=now)
+    new = next(k for k in keys if k.id == taken.id)
+    assert new.cds_published is not None and new.ds_published is not None and new.active is not None
+    _safe(keys, p)
+
+
 def test_ksk_roll_never_swaps_without_the_ds_observation() -> None:
     p = _ksk_policy(30 * D)
     keys, _ = drive(p, days=20)  # the first DS is published and seen

@@ -305,6 +305,10 @@ def _roll(pl: _Planner, spec: KeySpec, current: Key) -> None:
             pl.do("publish", successor, "pre-publish the successor's DNSKEY")
         if spec.role in ("ksk", "csk"):
             pl.do("publish-cds", successor, "ask the parent for the successor's DS")
+    if spec.role in ("ksk", "csk") and successor.cds_published is None:
+        # a successor this planner did not make (taken over from BIND mid-roll, before its
+        # PublishCDS time): ask for its DS too, or the roll waits for it for ever
+        pl.do("publish-cds", successor, "ask the parent for the successor's DS")
     s = pl.key(successor.id)
     if current.deadline is not None and pl.now >= current.deadline:
         _forced_swap(pl, current, s)
