@@ -34,7 +34,7 @@ from sigchain.core.zone import nsec3hash
 from sigchain.core.zone.records import RRsetRec, key_of, name_of
 from sigchain.core.zone.shape import DNSSEC_GENERATED
 from sigchain.edge import keystore, zonefile
-from sigchain.errors import InputError
+from sigchain.errors import InputError, SigchainError
 from sigchain.services import inlinestate, keymanager, signing
 from sigchain.services.inlineconfig import refresh_policy
 from sigchain.services.inlinestate import Ident
@@ -226,7 +226,7 @@ class InlineZone:
             diff = self._signed().resign(plan.due, plan.window, now)
             log.info("zone %s: signatures of %d of %d RRsets refreshed", self.name,
                      len(plan.due), len(self.queue))
-        return self._changed(diff, now, f"refresh of {len(plan.due)} RRset(s)")
+        return self._changed(diff, now, f"refresh of {len(plan.due)} RRset(s)", timed=True)
 
     @_locked
     def key_event(self, now: int) -> Diff:
@@ -237,7 +237,7 @@ class InlineZone:
         diff, warnings = self._signed().rekey(keys, now, self.window(now))
         for w in warnings:
             log.warning("zone %s: %s", self.name, w.message)
-        return self._changed(diff, now, "key event")
+        return self._changed(diff, now, "key event", timed=True)
 
     @_locked
     def set_policy(self, policy: KeyPolicy, now: int) -> bool:
@@ -312,18 +312,27 @@ class InlineZone:
         return kept
 
     def _changed(self, diff: Diff, now: int, what: str, kept: inlinestate.Dynamic | None = None,
-                 forget: tuple[Ident, ...] = ()) -> Diff:
+                 forget: tuple[Ident, ...] = (), timed: bool = False) -> Diff:
         """After every change: the serial served recorded first (before it is served), then
         the refresh queue follows the change, the index is made anew, the next refresh
         planned. A record that fails (a full disk, a locked state) takes the change back from
         the signed zone and raises: all of it, or nothing (RFC 2136 §3.7), and never a
-        version served that a restart would not know of."""
+        version served that a restart would not know of. But not a `timed` one (a signature
+        refresh, a key event): the zone must follow its key state and keep its signatures
+        fresh whatever the disk does, so it is served, with an error logged (a restart before
+        the next record may serve the same serial again)."""
         zone = self._signed()
         if not diff.empty or self._index is None:
             try:
                 inlinestate.record(self.keydir, self.zone_text, zone.serial, self.salt, now,
                                    what, len(diff.removed), len(diff.added), dynamic=kept,
                                    forget=forget)
+            except SigchainError as exc:
+                if not timed or self._index is None:
+                    zone.revert(diff)
+                    raise
+                log.error("zone %s: %s served with serial %d, not recorded: %s", self.name,
+                          what, zone.serial, exc)
             except BaseException:
                 zone.revert(diff)
                 raise
