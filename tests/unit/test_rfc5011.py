@@ -3,6 +3,7 @@ at fake times: hold-downs, Missing, revocation, forged RRsets, the refresh timer
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dns.dnssec
@@ -342,6 +343,30 @@ def test_negative_anchors_persist_and_recheck(tmp_path: Path) -> None:
     assert again.recheck_negative(lambda name: Status.BOGUS, T0 + 300) == []
     assert again.recheck_negative(lambda name: Status.SECURE, T0 + 600) == [broken]
     assert not anchors5011.ManagedAnchors(path, [Key().ds()], T0).is_negative(broken, T0 + 700)
+
+
+def test_a_worker_reads_the_state_and_never_rewrites_it(tmp_path: Path) -> None:
+    """Only the main process writes the state: a worker's rewrite of what it read (on its
+    SIGHUP) could undo what the main process saved meanwhile (a refresh, an NTA ended)."""
+    path = tmp_path / "anchors.state"
+    k1, k2 = Key(), Key()
+    anchors5011.ManagedAnchors(str(path), [k1.ds()], T0)
+    before = path.read_text()
+    worker = anchors5011.ManagedAnchors(str(path), [k1.ds(), k2.ds()], T0 + 10, writer=False)
+    assert path.read_text() == before and len(worker.points) == 1
+
+
+def test_an_ended_nta_reads_as_a_long_expired_one_to_an_older_reader(tmp_path: Path) -> None:
+    """The configured NTAs that ended are kept as `nta` records that expired at 0: the
+    release before, which knows no such record, takes them for expired NTAs (and starts)."""
+    path = tmp_path / "anchors.state"
+    managed = anchors5011.ManagedAnchors(str(path), [Key().ds()], T0)
+    broken = dns.name.from_text("broken.test.")
+    managed.keep_negative(managed.negative, {broken: 3600})
+    (line,) = [json.loads(x) for x in path.read_text().splitlines() if '"nta"' in x]
+    assert (line["nta"], line["added"], line["expiry"], line["ended"]) == ("broken.test.", 0, 0, 3600)
+    _, ntas, ended = anchors5011.read_state(str(path))
+    assert not ntas.entries and ended == {broken: 3600}
 
 
 def test_configuration_decides_the_zones_and_the_file_their_keys(tmp_path: Path) -> None:

@@ -56,7 +56,9 @@ class ManagedAnchors:
 
     def __init__(self, path: str, configured: Sequence[dns.rrset.RRset], now: int, *,
                  timers: Timers = TIMERS, policy: DnssecPolicy = DEFAULT_POLICY,
-                 log: Callable[[str], None] = _no_log):
+                 log: Callable[[str], None] = _no_log, writer: bool = True):
+        """`writer`: the process that keeps the state file (not a worker process, which only
+        reads it: a rewrite of what it read could undo what the writer saved meanwhile)."""
         self.path = path
         self.timers = timers
         self.policy = policy
@@ -65,9 +67,10 @@ class ManagedAnchors:
                                              else ({}, NegativeAnchors(), {}))
         fresh = rfc5011.from_anchors(configured, now)
         self.points: dict[dns.name.Name, TrustPoint] = {z: stored.get(z, tp) for z, tp in fresh.items()}
-        for zone in sorted(set(stored) - set(fresh)):
-            log(f"trust anchor {zone}: no longer configured; dropped from {path}")
-        self._save()
+        if writer:
+            for zone in sorted(set(stored) - set(fresh)):
+                log(f"trust anchor {zone}: no longer configured; dropped from {path}")
+            self._save()
 
     def reread(self) -> None:
         """Take the trust points' state from the file again (another process refreshed them)."""
@@ -175,8 +178,9 @@ def _lines(points: dict[dns.name.Name, TrustPoint], ntas: NegativeAnchors,
     for e in ntas.entries:
         yield json.dumps({"nta": e.name.to_text(), "added": e.added, "expiry": e.expiry,
                           "next_check": e.next_check, "recheck": e.recheck}) + "\n"
-    for name, lifetime in sorted(ended.items()):
-        yield json.dumps({"nta_ended": name.to_text(), "lifetime": lifetime}) + "\n"
+    for name, lifetime in sorted(ended.items()):  # an "nta" long expired to a reader before
+        yield json.dumps({"nta": name.to_text(), "added": 0, "expiry": 0, "next_check": None,
+                          "ended": lifetime}) + "\n"
 
 
 class _Record:
@@ -259,15 +263,15 @@ def read_state(path: str) -> tuple[dict[dns.name.Name, TrustPoint], NegativeAnch
             if zone not in points:
                 raise rec.fail(f"key for {zone} before its trust_point line")
             keys.setdefault(zone, []).append(_key(rec))
+        elif "nta" in data and "ended" in data:  # a configured NTA that ended, its lifetime
+            ended[rec.name("nta")] = rec.int("ended")
         elif "nta" in data:
             recheck = rec.int("recheck", optional=True)  # absent in files written before it
             ntas.append(NegativeAnchor(rec.name("nta"), rec.int("added"), rec.int("expiry"),
                                        rec.int("next_check", optional=True),
                                        RECHECK if recheck is None else recheck))
-        elif "nta_ended" in data:
-            ended[rec.name("nta_ended")] = rec.int("lifetime")
         else:
-            raise rec.fail("expected a trust_point, key, nta or nta_ended record")
+            raise rec.fail("expected a trust_point, key or nta record")
     if not header:
         raise InputError("damaged managed-anchors state: empty file", file=path)
     for zone, ks in keys.items():

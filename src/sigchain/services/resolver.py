@@ -93,7 +93,8 @@ class ResolverService(ClientSide):
 
     def apply(self, config: ResolverConfig) -> None:
         """Take a (re-read) config: anchors, hints, policy; the cache starts empty."""
-        anchors = self._fixed_anchors or load_anchors(config, self.clock.now())
+        anchors = self._fixed_anchors or load_anchors(config, self.clock.now(),
+                                                      writer=not self.worker)
         cache = Cache(config.cache)
         upstream = Upstream(load_hints(config), cache, self.lock, config.limits,
                             on_error=self._upstream_error)

@@ -36,9 +36,10 @@ IDLE_POLL = 0.2  # seconds between looks for a first resolution, which starts RF
 POLL_STATE = 30  # seconds between a worker process's looks at the anchor state file
 
 
-def load_anchors(config: ResolverConfig, now: int) -> AnchorSource:
+def load_anchors(config: ResolverConfig, now: int, writer: bool = True) -> AnchorSource:
     """`--anchor FILE`: static. Otherwise RFC 5011 on `--managed-anchor FILE` or the built-in
-    root anchors, their state in `anchor_state` (created with its folder if absent)."""
+    root anchors, their state in `anchor_state` (created with its folder if absent; by the
+    `writer` only, the main process: a worker reads it)."""
     if config.anchor is not None:
         return StaticAnchors(read_anchors(config.anchor))
     configured = (read_anchors(config.managed_anchor) if config.managed_anchor is not None
@@ -49,7 +50,7 @@ def load_anchors(config: ResolverConfig, now: int) -> AnchorSource:
     except OSError as exc:
         raise OperationalError(f"cannot create the anchor state folder: {exc.strerror or exc}",
                                file=folder) from None
-    return ManagedAnchors(config.anchor_state, configured, now, log=log.info)
+    return ManagedAnchors(config.anchor_state, configured, now, log=log.info, writer=writer)
 
 
 class AnchorKeeper:
