@@ -108,3 +108,39 @@ def test_parent_check_settings(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="needs a zone the server signs"):
         parse_config(ZONE + 'parent-check = { servers = ["127.0.0.1"], anchor = "a" }\n',
                      str(tmp_path / "s.toml"))
+
+
+def test_a_control_connection_cut_by_the_shutdown_ends_without_a_traceback(tmp_path: Path) -> None:
+    """A `sigchain ctl` request under way when the server stops: its task is cancelled, and
+    on Python 3.11 a cancelled stream-server task makes the event loop log a traceback."""
+    import asyncio
+
+    from sigchain.edge.ctlsocket import CtlServer
+
+    async def run() -> list[str]:
+        logged: list[str] = []
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, context: logged.append(context["message"]))
+        started = asyncio.Event()
+
+        async def slow(req: dict) -> object:  # type: ignore[type-arg]
+            started.set()
+            await asyncio.sleep(60)
+            return None
+
+        server = CtlServer(str(tmp_path / "ctl.sock"), slow)
+        await server.start()
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(str(tmp_path / "ctl.sock"))
+        client.sendall(b'{"command": "status"}\n')
+        await asyncio.wait_for(started.wait(), 5)
+        for task in asyncio.all_tasks():  # as asyncio.run cancels what is left at the end
+            if task is not asyncio.current_task():
+                task.cancel()
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        client.close()
+        await server.close()
+        return logged
+
+    assert asyncio.run(run()) == []

@@ -173,3 +173,31 @@ def test_a_query_read_as_the_server_closes_is_not_answered() -> None:
         return asked
 
     assert asyncio.run(run()) == []
+
+
+def test_a_connection_open_at_shutdown_ends_without_a_traceback() -> None:
+    """A TCP connection still open when the server stops has its task cancelled. On Python
+    3.11 the stream server's done-callback asks a cancelled task for its exception, which
+    raises, and the event loop logs "Exception in callback …" with a traceback (the failure
+    test_live_rollover saw at teardown). The connection's task now ends without raising."""
+    async def run() -> list[str]:
+        logged: list[str] = []
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: logged.append(context["message"]))
+        group = Listeners(lambda wire, tcp, client: b"")
+        server = await asyncio.start_server(group._tcp_client, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(20):  # the server's side of the connection is up and waiting
+            if len(group.table):
+                break
+            await asyncio.sleep(0.01)
+        assert len(group.table) == 1
+        server.close()
+        group.table.close_all()
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        writer.close()
+        return logged
+
+    assert asyncio.run(run()) == []

@@ -149,6 +149,8 @@ class CtlServer:
             await writer.drain()
         except (ConnectionError, TimeoutError, asyncio.LimitOverrunError, ValueError):
             pass
+        except asyncio.CancelledError:  # the server stopping: end, not raise (on 3.11 the
+            pass  # stream server's callback logs a traceback for a cancelled task)
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):

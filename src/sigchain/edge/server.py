@@ -387,6 +387,8 @@ class Listeners:
                         client, self.table.limits.io_timeout)
         except ConnectionError:
             return
+        except asyncio.CancelledError:  # the server closing (`close_all`): end, not raise;
+            return  # on 3.11 the stream server's callback logs a traceback for a cancelled task
         finally:
             for task in list(pending):
                 task.cancel()
