@@ -101,6 +101,8 @@ def test_ksk_double_ds_roll_waits_for_the_observed_ds(lag: int) -> None:
         assert old.cds_withdrawn is not None
         assert old.cds_withdrawn >= old.removed + timings.iret_child(p).seconds
     assert any(a.kind == "await-ds" for _, a in log)
+    for k in ksks:  # asked for once each, as each is made (not again as the roll goes on)
+        assert [a.kind for _, a in log if a.key == k.id].count("publish-cds") == 1
     _safe(keys, p)
 
 

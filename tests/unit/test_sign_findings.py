@@ -60,6 +60,10 @@ def test_a_key_ahead_of_its_publish_time_signs_only_for_an_algorithm_not_yet_pub
     only_ahead = _key(KeyRole.ZSK, 15, KeyTiming(publish=0, activate=NOW + 10))
     with pytest.raises(UnsafeRefused, match="algorithm 15"):  # published, nothing signs for it
         signer.plan_keys([ksk, only_ahead, _key(KeyRole.ZSK, 15, ahead)], ORIGIN, NOW, force=False)
+    revoked = _key(KeyRole.KSK, 15, KeyTiming(publish=0, activate=0, revoke=NOW - 60))
+    with pytest.raises(UnsafeRefused, match="algorithm 15"):  # a revoked key is in the RRset too
+        signer.plan_keys([ksk, _key(KeyRole.ZSK), revoked, _key(KeyRole.ZSK, 15, ahead)], ORIGIN,
+                         NOW, force=False)
 
 
 def test_cds_without_a_ksk_is_a_finding_the_cli_words_with_its_flag(tmp_path: Path) -> None:

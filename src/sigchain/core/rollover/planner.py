@@ -305,7 +305,7 @@ def _roll(pl: _Planner, spec: KeySpec, current: Key) -> None:
             pl.do("publish", successor, "pre-publish the successor's DNSKEY")
         if spec.role in ("ksk", "csk"):
             pl.do("publish-cds", successor, "ask the parent for the successor's DS")
-    if spec.role in ("ksk", "csk") and successor.cds_published is None:
+    if spec.role in ("ksk", "csk") and pl.key(successor.id).cds_published is None:
         # a successor this planner did not make (taken over from BIND mid-roll, before its
         # PublishCDS time): ask for its DS too, or the roll waits for it for ever
         pl.do("publish-cds", successor, "ask the parent for the successor's DS")

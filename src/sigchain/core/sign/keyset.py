@@ -47,7 +47,7 @@ def plan_keys(keys: Sequence[KeyPair], origin: dns.name.Name, now: int, force: b
     # §4.1.4), as BIND's dnssec-signzone -S does with a Publish time still ahead. An
     # algorithm the RRset has is signed by its published keys only (a signature no key there
     # verifies would leave its RRsets unsigned for that algorithm).
-    ahead = {k.algorithm for k in keys} - {k.algorithm for k in published}
+    ahead = {k.algorithm for k in keys} - {k.algorithm for k in (*published, *revoked)}
     active = [k for k in keys if k.timing.is_active(now) and not (
         k.is_sep and k.timing.is_revoked(now)) and (id(k) in shown or k.algorithm in ahead)]
     if not any(id(k) in shown for k in active):
