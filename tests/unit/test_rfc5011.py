@@ -351,9 +351,13 @@ def test_a_worker_reads_the_state_and_never_rewrites_it(tmp_path: Path) -> None:
     path = tmp_path / "anchors.state"
     k1, k2 = Key(), Key()
     anchors5011.ManagedAnchors(str(path), [k1.ds()], T0)
-    before = path.read_text()
+    before = path.stat()
     worker = anchors5011.ManagedAnchors(str(path), [k1.ds(), k2.ds()], T0 + 10, writer=False)
-    assert path.read_text() == before and len(worker.points) == 1
+    after = path.stat()  # a write replaces the file (a new inode), even with the same text
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert len(worker.points) == 1
+    anchors5011.ManagedAnchors(str(path), [k1.ds()], T0 + 20)  # as the main process does
+    assert path.stat().st_ino != before.st_ino
 
 
 def test_an_ended_nta_reads_as_a_long_expired_one_to_an_older_reader(tmp_path: Path) -> None:

@@ -153,7 +153,7 @@ class CtlServer:
             pass  # stream server's callback logs a traceback for a cancelled task)
         finally:
             writer.close()
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
 
     async def _answer(self, line: bytes) -> Reply:

@@ -319,8 +319,9 @@ class InlineZone:
         the signed zone and raises: all of it, or nothing (RFC 2136 §3.7), and never a
         version served that a restart would not know of. But not a `timed` one (a signature
         refresh, a key event): the zone must follow its key state and keep its signatures
-        fresh whatever the disk does, so it is served, with an error logged (a restart before
-        the next record may serve the same serial again)."""
+        fresh whatever the disk does, so it is served, with an error logged. Until a record
+        succeeds again, a restart starts from the serial last recorded: secondaries holding a
+        later one ignore the new versions until the serial passes it (the error says so)."""
         zone = self._signed()
         if not diff.empty or self._index is None:
             try:
@@ -331,8 +332,9 @@ class InlineZone:
                 if not timed or self._index is None:
                     zone.revert(diff)
                     raise
-                log.error("zone %s: %s served with serial %d, not recorded: %s", self.name,
-                          what, zone.serial, exc)
+                log.error("zone %s: %s served with serial %d, not recorded (a restart now "
+                          "would go back to the serial last recorded): %s", self.name, what,
+                          zone.serial, exc)
             except BaseException:
                 zone.revert(diff)
                 raise
