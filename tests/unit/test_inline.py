@@ -389,3 +389,29 @@ def test_a_failing_key_engine_never_holds_up_the_signature_refresh(tmp_path: Pat
         now += 600
     assert iz.key_at is not None and iz.key_at <= now + RETRY_SECONDS
     verify(iz, now)  # no signature expired
+
+
+def test_a_key_event_whose_record_fails_is_served_as_the_key_state_says(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key engine has recorded its step (here: ask for the DS, a CDS published) when the
+    zone's own state write fails: the zone still follows the key state, served, or the
+    engine's later steps would be timed from records the zone never published."""
+    from sigchain.errors import OperationalError
+    from sigchain.services import inlinestate
+
+    clock = FakeClock(START)
+    iz = make(tmp_path, clock)
+    assert iz.zone is not None and iz.zone.rrset(key_of(ORIGIN), RdataType.CDS) is None
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OperationalError("cannot write the inline state: database or disk is full")
+
+    monkeypatch.setattr(inlinestate, "record", full_disk)
+    for _ in range(20):  # key events until the one that asks for the DS
+        when = iz.key_at
+        assert when is not None
+        iz.key_event(when)
+        if iz.zone.rrset(key_of(ORIGIN), RdataType.CDS) is not None:
+            break
+    assert iz.zone.rrset(key_of(ORIGIN), RdataType.CDS) is not None
+    verify(iz, when)  # and the index served is that zone
