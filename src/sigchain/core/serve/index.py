@@ -349,11 +349,7 @@ class ZoneSet:
         apex's NSEC/NSEC3 (RFC 4035 §3.1.4.1), not a REFUSED that makes a resolver call the
         server lame (as BIND)."""
         if qtype == RdataType.DS and key in self.by_key and len(key) > 1:
-            apex = key
-            key = parent(key)
-            while len(key) > 1 and key not in self.by_key:
-                key = parent(key)
-            return self.by_key.get(key) or self.by_key[apex]
+            return self.find_key(parent(key), RdataType.NS) or self.by_key[key]
         while True:
             z = self.by_key.get(key)
             if z is not None:
