@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sigchain.core.dnssec import keyfile
 from sigchain.core.validate import rfc5011
+from sigchain.core.validate.nta import NegativeAnchors
 from sigchain.core.validate.rfc5011 import DAY, KeyState, Timers, TrustPoint, observe, trusted
 from sigchain.core.validate.verdict import Status
 from sigchain.errors import InputError, OperationalError
@@ -336,13 +337,16 @@ def test_negative_anchors_persist_and_recheck(tmp_path: Path) -> None:
     path = str(tmp_path / "anchors.state")
     managed = anchors5011.ManagedAnchors(path, [Key().ds()], T0)
     broken = dns.name.from_text("broken.test.")
-    managed.add_negative(broken, T0, lifetime=3600)
+    managed.keep_negative(NegativeAnchors().add(broken, T0, lifetime=3600), {})
     again = anchors5011.ManagedAnchors(path, [Key().ds()], T0)
-    assert again.next_negative_check_at == T0 + 300
-    assert again.is_negative(dns.name.from_text("www.broken.test."), T0 + 10)
-    assert again.recheck_negative(lambda name: Status.BOGUS, T0 + 300) == []
-    assert again.recheck_negative(lambda name: Status.SECURE, T0 + 600) == [broken]
-    assert not anchors5011.ManagedAnchors(path, [Key().ds()], T0).is_negative(broken, T0 + 700)
+    assert again.negative.next_event() == T0 + 300
+    assert again.negative.is_negative(dns.name.from_text("www.broken.test."), T0 + 10)
+    ntas, _, dropped = again.negative.recheck(lambda name: Status.BOGUS, T0 + 300)
+    assert dropped == ()
+    ntas, _, dropped = ntas.recheck(lambda name: Status.SECURE, T0 + 600)
+    assert [name for name, _ in dropped] == [broken]
+    again.keep_negative(ntas, {})
+    assert not anchors5011.ManagedAnchors(path, [Key().ds()], T0).negative.is_negative(broken, T0 + 700)
 
 
 def test_a_worker_reads_the_state_and_never_rewrites_it(tmp_path: Path) -> None:

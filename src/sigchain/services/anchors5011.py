@@ -31,7 +31,7 @@ from dns.rdatatype import RdataType
 from sigchain.core.dnssec.policy import DEFAULT_POLICY, DnssecPolicy
 from sigchain.core.validate import rfc5011
 from sigchain.core.validate.anchors import Server
-from sigchain.core.validate.nta import DEFAULT_LIFETIME, RECHECK, NegativeAnchor, NegativeAnchors
+from sigchain.core.validate.nta import RECHECK, NegativeAnchor, NegativeAnchors
 from sigchain.core.validate.rfc5011 import TIMERS, Event, KeyState, Timers, TrackedKey, TrustPoint
 from sigchain.core.validate.verdict import Status
 from sigchain.edge import transport
@@ -116,42 +116,11 @@ class ManagedAnchors:
 
     # -- negative trust anchors -------------------------------------------------------------
 
-    def is_negative(self, name: dns.name.Name, now: int) -> bool:
-        return self.negative.is_negative(name, now)
-
-    def add_negative(self, name: dns.name.Name, now: int, lifetime: int = DEFAULT_LIFETIME,
-                     forced: bool = False) -> None:
-        self.negative = self.negative.add(name, now, lifetime, forced=forced)
-        self.log(f"negative trust anchor {name} added until {now + lifetime}")
-        self._save()
-
-    def remove_negative(self, name: dns.name.Name) -> None:
-        self.negative = self.negative.remove(name)
-        self.log(f"negative trust anchor {name} removed")
-        self._save()
-
-    @property
-    def next_negative_check_at(self) -> int | None:
-        """When `recheck_negative` next has work (an NTA to re-check or expire), if ever."""
-        return self.negative.next_event()
-
-    def recheck_negative(self, check: Check, now: int) -> list[dns.name.Name]:
-        """Drop expired NTAs, and re-check those due; the names whose NTA went."""
-        ntas, expired, dropped = self.negative.recheck(check, now)
-        for e in expired:
-            self.log(f"negative trust anchor {e.name} expired")
-        for name, _ in dropped:
-            self.log(f"negative trust anchor {name} removed: the zone validates again")
-        changed = ntas != self.negative
-        self.negative = ntas
-        if changed:
-            self._save()
-        return [e.name for e in expired] + [name for name, _ in dropped]
-
     def keep_negative(self, ntas: NegativeAnchors, ended: Mapping[dns.name.Name, int]) -> None:
-        """Keep the resolver's NTAs across restarts, and the configured ones that ended
-        (`ended`: name → the lifetime it was configured with): a restart must not renew an
-        NTA (RFC 7646 §2: it must end)."""
+        """Keep the resolver's NTAs (its AnchorKeeper's, which adds, re-checks and expires
+        them) across restarts, and the configured ones that ended (`ended`: name → the
+        lifetime it was configured with): a restart must not renew an NTA (RFC 7646 §2: it
+        must end)."""
         if ntas != self.negative or ended != self.ended:
             self.negative, self.ended = ntas, dict(ended)
             self._save()
