@@ -55,6 +55,12 @@ def timing_of(k: Key, ahead: int | None = None) -> KeyTiming:
                      sync_publish=k.cds_published, sync_delete=k.cds_withdrawn)
 
 
+def timed_policy(state: keystate.ZoneState, policy: KeyPolicy, now: int) -> KeyPolicy:
+    """`policy` as the plan times rolls at `now`: with each cache value a policy change
+    lowered still assumed while copies made under the old one may be cached."""
+    return in_effect(policy, carried(state.carried, None, policy, now))
+
+
 def publication_ahead(keys: Sequence[Key], policy: KeyPolicy) -> int | None:
     """When the keys signing ahead of their DNSKEYs (an algorithm roll's) are to be
     published: together, once every signature they make is in every cache (as the plan's
@@ -252,8 +258,9 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         # a lowered TTL still holds for the copies cached under the old one (RFC 7583's TTLs
         # are the cached ones'): every rise and fall is timed with the larger until they expire
         kept = carried(ld.state.carried, ld.state.policy, policy, now)
-        p = plan([sk.key for sk in ld.stored], in_effect(policy, kept), ld.state.observations,
-                 now, previous=ld.state.policy)
+        timed = in_effect(policy, kept)
+        p = plan([sk.key for sk in ld.stored], timed, ld.state.observations, now,
+                 previous=ld.state.policy)
         actions, keys, created = _execute(zone, directory, policy, ld.stored, p.actions, now)
         bases = {sk.key.id: sk.base for sk in keys}
         try:
@@ -267,8 +274,7 @@ def run(zone: dns.name.Name, policy: KeyPolicy, directory: str, now: int, *,
         for a in actions:  # once the state says purged: a run killed before keeps the files
             if a.kind == "purge":
                 keystore.delete_pair(os.path.join(directory, bases[a.key]))
-        written = _write_metadata(directory, keys, in_effect(policy, kept), ld,
-                                  policy.dnskey_ttl)
+        written = _write_metadata(directory, keys, timed, ld, policy.dnskey_ttl)
     return RunResult(zone.to_text(), replace(p, actions=actions), tuple(keys),
                      tuple(ld.adopted), tuple(created), tuple(written))
 
@@ -355,7 +361,7 @@ def start_roll(zone: dns.name.Name, directory: str, tag: str, now: int, *,
 
     with keystate.locked(directory, clock):
         state, policy = stored_zone(zone, directory)
-        policy = in_effect(policy, state.carried)  # timed with any lowered TTL still assumed
+        policy = timed_policy(state, policy, now)
         sk = find_key(state, tag)
         k = sk.key
         if k.active is None or k.retired is not None:
@@ -393,7 +399,7 @@ def revoke(zone: dns.name.Name, directory: str, tag: str, now: int,
 
     with keystate.locked(directory, clock):
         state, policy = stored_zone(zone, directory)
-        policy = in_effect(policy, state.carried)
+        policy = timed_policy(state, policy, now)
         sk = find_key(state, tag)
         k = sk.key
         if not k.signs_dnskey:
@@ -477,7 +483,7 @@ def status(zone: dns.name.Name, directory: str, now: int) -> Status:
     from sigchain.core.rollover.states import next_change, states
 
     state, policy = stored_zone(zone, directory)
-    policy = in_effect(policy, carried(state.carried, None, policy, now))
+    policy = timed_policy(state, policy, now)
     p = plan([sk.key for sk in state.keys], policy, state.observations, now)
     rows = []
     for sk in state.keys:
