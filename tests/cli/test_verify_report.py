@@ -78,3 +78,26 @@ def test_cname_and_other_data_is_a_finding_as_dnssec_verify_refuses_it(keys: Pat
                           capture_output=True, text=True, timeout=60)
     assert peer.returncode != 0 and "CNAME and other data" in peer.stdout + peer.stderr
     assert sc("sign", signed, "--keys", keys, "-o", tmp_path / "again").returncode == 2
+
+
+def test_what_the_reader_warns_of_is_shown_and_counted(keys: Path, tmp_path: Path) -> None:
+    """Data the reader skipped (outside the zone) or took another way (an RRset's records with
+    different TTLs: the lowest) is a warning, shown as named-checkzone shows it; counted,
+    and listed under `load_warnings` in --json; it does not fail the zone."""
+    signed = _signed(keys, tmp_path)
+    lines = signed.read_text().splitlines()
+    (at,) = [i for i, x in enumerate(lines) if x.startswith("www.example.test. ") and " IN A " in x]
+    head = lines[at].split()
+    lines.insert(at + 1, f"www.example.test. {int(head[1]) * 2} IN A 192.0.2.201")
+    lines.append("outside.example.org. 300 IN A 192.0.2.9")
+    signed.write_text("\n".join(lines) + "\n")
+    proc = sc("verify", signed)
+    assert proc.returncode == 1  # the RRset's signature no longer covers it: the one error
+    assert (f"sigchain: warning: {signed}: records with another TTL than the rest of their RRset "
+            f"(RFC 2181 §5.2), each RRset given its lowest: line {at + 2} www.example.test. A TTL "
+            f"{int(head[1]) * 2}, the RRset's {head[1]}") in proc.stderr.splitlines()
+    assert (f"sigchain: warning: {signed}: ignoring out-of-zone data: line {len(lines)} "
+            "outside.example.org.") in proc.stderr.splitlines()
+    assert " 3 warnings; " in proc.stdout  # NSEC3_SALT_PRESENT and the reader's two
+    data = json.loads(sc("verify", signed, "--json").stdout)
+    assert data["warnings"] == 3 and len(data["load_warnings"]) == 2

@@ -92,3 +92,49 @@ def test_ttl_rules() -> None:
     ttl = {(r.key[-1] if len(r.key) > 2 else b"@", r.rdtype): r.ttl for r in rrsets}
     assert ttl[(b"@", 6)] == 100 and ttl[(b"@", 2)] == 100  # last explicit TTL (RFC 2308)
     assert ttl[(b"x", 1)] == 200
+
+
+MIXED = """$TTL 300
+$ORIGIN example.test.
+@ SOA ns h 1 2 3 4 5
+@ NS ns
+mixed 600 A 192.0.2.20
+mixed A 192.0.2.21
+mixed 900 A 192.0.2.22
+same A 192.0.2.23
+same A 192.0.2.24
+"""
+
+
+def test_records_of_other_ttls_warn_and_the_rrset_takes_the_lowest(tmp_path: Path) -> None:
+    """RFC 2181 §5.2: an RRset's records share one TTL. A file that gives them several is
+    read (the lowest taken, as a resolver treats such an RRset) with a warning naming each
+    record's line, its TTL and the RRset's: from every reader, the same."""
+    path = tmp_path / "z"
+    path.write_text(MIXED)
+    origin = dns.name.from_text("example.test.")
+    fast, warnings = fastparse.parse(MIXED, str(path), origin)
+    assert [r.ttl for r in fast if r.key[-1:] == (b"mixed",)] == [300]
+    assert [r.ttl for r in fast if r.key[-1:] == (b"same",)] == [300]
+    assert warnings == [
+        f"{path}: records with another TTL than the rest of their RRset (RFC 2181 §5.2), each "
+        "RRset given its lowest: line 6 mixed.example.test. A TTL 300, the RRset's 600, "
+        "line 7 mixed.example.test. A TTL 900, the RRset's 300"]
+    assert zonefile.load_zone(str(path)).warnings == warnings  # dnspython's reader
+    assert zonefile.load_wire(str(path)).warnings == warnings  # the signed-zone reader
+    # In an $INCLUDEd file (dnspython's reader), the line is that file's.
+    main = tmp_path / "main"
+    main.write_text(f"$ORIGIN example.test.\n$INCLUDE {path}\n")
+    (included,) = zonefile.load_zone(str(main)).warnings
+    assert f"{main}: records with" in included and f"{path} line 6 mixed.example.test. A" in included
+
+
+def test_signatures_of_rrsets_with_other_ttls_are_no_warning(tmp_path: Path) -> None:
+    """RFC 4034 §3: the RRSIGs at a name carry the TTLs of the RRsets they cover."""
+    sig = "20261219022020 20261205070802 38278 example.test. BDR+aHLkzTpzB/Ddl6cfOZOTm1a5ZkIZlddWo02u"
+    text = (MIXED.split("mixed")[0] + f"www 60 A 192.0.2.1\nwww 60 RRSIG A 13 3 60 {sig}\n"
+            f"www 900 TXT x\nwww 900 RRSIG TXT 13 3 900 {sig}\n")
+    path = tmp_path / "z"
+    path.write_text(text)
+    assert fastparse.parse(text, str(path), dns.name.from_text("example.test."))[1] == []
+    assert zonefile.load_zone(str(path)).warnings == zonefile.load_wire(str(path)).warnings == []

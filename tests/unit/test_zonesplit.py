@@ -21,7 +21,8 @@ RRSIG = ("RRSIG A 13 3 300 20261219022020 20261205070802 38278 example.test. "
 
 def _zone(names: int, *, ttl_directive: bool = True, tail: str = "") -> str:
     """A zone in most of the master-file forms: $TTL, $ORIGIN changes, relative and absolute
-    owners, records continuing the last owner, parentheses, comments, out-of-zone data."""
+    owners, records continuing the last owner, parentheses, comments, out-of-zone data, an
+    RRset's records with different TTLs."""
     out = ["; a test zone", "$ORIGIN example.test."]
     if ttl_directive:
         out.append("$TTL 300")
@@ -41,6 +42,8 @@ def _zone(names: int, *, ttl_directive: bool = True, tail: str = "") -> str:
             out.append(f'{owner} 300 TXT ( "part one"\n   "part two" )')
         if i % 301 == 0:
             out.append(f"outside{i}.example.org. 300 A 192.0.2.9")
+        if i % 401 == 0:
+            out.append(f"{owner} 600 A 10.9.{i >> 8 & 255}.{i & 255}")
     return "\n".join(out) + "\n" + tail
 
 
@@ -48,23 +51,24 @@ def _whole(path: Path) -> zonefile.WireZone:
     return zonefile.load_wire(str(path), "example.test.")
 
 
-def _by_parts(path: Path, parts: int) -> tuple[list, list[str]]:
+def _by_parts(path: Path, parts: int) -> tuple[list, tuple[list[str], list[str]]]:
     cuts = zonesplit.plan(str(path), ORIGIN, parts)
     assert cuts is not None and len(cuts) == parts
     read = [zonesplit.read_part(str(path), "example.test.", c, True) for c in cuts]
     assert all(p is not None for p in read)
-    return [r for p in read for r in p.rrsets], [i for p in read for i in p.ignored]  # type: ignore[union-attr]
+    return ([r for p in read for r in p.rrsets],  # type: ignore[union-attr]
+            ([i for p in read for i in p.ignored], [m for p in read for m in p.mixed]))  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("parts", [2, 3, 5])
 def test_parts_read_as_the_whole_file(tmp_path: Path, parts: int) -> None:
     path = tmp_path / "zone"
     path.write_text(_zone(3000))
-    rrsets, ignored = _by_parts(path, parts)
+    rrsets, (ignored, mixed) = _by_parts(path, parts)
     whole = _whole(path)
     assert rrsets == whole.rrsets and len(rrsets) > 6000
-    text = path.read_text()
-    assert ignored == parse_part(text, str(path), ORIGIN).ignored and ignored
+    one = parse_part(path.read_text(), str(path), ORIGIN)
+    assert ignored == one.ignored and ignored and mixed == one.mixed and mixed
 
 
 def _read(path: Path, monkeypatch: pytest.MonkeyPatch) -> zonefile.WireZone:
@@ -77,7 +81,7 @@ def test_processes_read_a_big_file_in_parts(tmp_path: Path, monkeypatch: pytest.
     path = tmp_path / "zone"
     path.write_text(_zone(3000))
     got, want = _read(path, monkeypatch), _whole(path)
-    assert got.rrsets == want.rrsets and got.warnings == want.warnings and got.warnings
+    assert got.rrsets == want.rrsets and got.warnings == want.warnings and len(got.warnings) == 2
 
 
 @pytest.mark.parametrize("case", ["error", "owner in two parts", "no $TTL", "no SOA"])
@@ -102,3 +106,18 @@ def test_a_file_parts_cannot_read_alone_is_read_whole(tmp_path: Path, case: str,
         return
     got_zone = _read(path, monkeypatch)
     assert got_zone.rrsets == want.rrsets and got_zone.warnings == want.warnings
+
+
+def test_one_process_reading_the_parts_warns_as_the_whole_file(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reload's reading (one process, the parts one after another) gives the same warnings."""
+    path = tmp_path / "zone"
+    path.write_text(_zone(3000))
+    monkeypatch.setattr(verifying, "PARALLEL_READ", 0)
+    monkeypatch.setattr(verifying, "ALONE_PART", 8 << 10)
+    served: list[object] = []
+    with verifying.Verifier(1) as v:
+        zone, _ = v.read_and_verify(str(path), "example.test.", 0, only_signed=True, served=True,
+                                    sink=served.extend, alone=0)
+    assert served  # read in parts: the whole-file reader hands nothing to the sink
+    assert zone.warnings == _whole(path).warnings and len(zone.warnings) == 2

@@ -7,7 +7,7 @@ from collections import Counter
 
 import click
 
-from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys
+from sigchain.cli.common import JSON_OPTION, emit_json, handle_errors, json_keys, warn
 from sigchain.cli.progress import phases_for
 from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import timefmt
@@ -16,7 +16,7 @@ from sigchain.findings import Finding, Severity
 EXAMPLES = 3  # findings shown per code without --all
 JSON_KEYS = ("zone", "at", "ok", "algorithms", "denial", "nsec3", "rrsets_checked",
              "signatures_checked", "signatures_valid", "signatures_verified", "errors",
-             "warnings", "counts", "findings")
+             "warnings", "counts", "findings", "load_warnings")
 
 
 def _line(f: Finding) -> str:
@@ -99,7 +99,8 @@ def verify(zonefile_path: str, origin: str | None, at: str | None, ignore_ksk: b
                                                 records=False, learn=False)
     assert report is not None  # every zone is verified (only_signed is off)
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
-    warnings = sum(1 for f in report.findings if f.severity is Severity.WARNING)
+    # the reader's warnings (data skipped, TTLs evened out: `load_warnings`) count as well
+    warnings = sum(1 for f in report.findings if f.severity is Severity.WARNING) + len(zone.warnings)
     if as_json:
         emit_json({
             "zone": zone.origin.to_text(), "at": when, "ok": not errors,
@@ -110,11 +111,14 @@ def verify(zonefile_path: str, origin: str | None, at: str | None, ignore_ksk: b
             "signatures_verified": report.signatures_verified,
             "errors": len(errors), "warnings": warnings,
             "counts": dict(Counter(f.code for f in report.findings)),
-            "findings": [f.to_dict() for f in report.findings], "error": None,
+            "findings": [f.to_dict() for f in report.findings], "load_warnings": zone.warnings,
+            "error": None,
         })
     else:
         from sigchain.core.dnssec import algorithms
 
+        for w in zone.warnings:  # what the reader skipped or took in another way (as sign says)
+            warn(w)
         render_findings(report.findings, show_all)
         names = ", ".join(algorithms.ALGORITHMS[a].mnemonic for a in report.algorithms)
         counts = totals(errors, warnings, report.signatures_checked, report.signatures_valid,

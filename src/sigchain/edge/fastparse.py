@@ -271,14 +271,28 @@ def bad_record(exc: Exception, path: str, lineno: int, line: str) -> InputError:
     return InputError(f"{detail(exc)}: {excerpt(line)}", file=path, line=lineno)
 
 
-def ignored_warnings(path: str, ignored: list[str]) -> list[str]:
-    """The warning for records outside the zone (the first five named)."""
-    if not ignored:
+def load_warnings(path: str, ignored: list[str], mixed: list[str]) -> list[str]:
+    """The warnings of a read, the first five of each kind named: records outside the zone
+    (skipped), and records whose TTL differs from the rest of their RRset ("line N OWNER TYPE
+    TTL t, the RRset's u": RFC 2181 §5.2 deprecates it; the RRset takes its lowest, as a
+    resolver treats such an RRset; BIND's reader warns too, and takes the first)."""
+    return (_listed(path, "ignoring out-of-zone data", ignored)
+            + _listed(path, "records with another TTL than the rest of their RRset (RFC 2181 "
+                            "§5.2), each RRset given its lowest", mixed))
+
+
+def mixed_ttl(where: int | str, owner: str, rdtype: str, ttl: int, rrset_ttl: int) -> str:
+    """A `load_warnings` item: the record at `where` (a line number, or "FILE line N" in an
+    included file) has `ttl`, its RRset so far `rrset_ttl`."""
+    line = f"line {where}" if isinstance(where, int) else where
+    return f"{line} {owner} {rdtype} TTL {ttl}, the RRset's {rrset_ttl}"
+
+
+def _listed(path: str, what: str, items: list[str]) -> list[str]:
+    if not items:
         return []
-    return [
-        f"{path}: ignoring out-of-zone data: {', '.join(ignored[:5])}"
-        + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
-    ]
+    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+    return [f"{path}: {what}: {', '.join(items[:5])}{more}"]
 
 
 class CnameCheck:
@@ -330,6 +344,7 @@ def parse(
     # [owner text, smallest TTL, {wire: text}]
     sets: dict[tuple[Key, int], list] = {}  # type: ignore[type-arg]
     ignored: list[str] = []
+    mixed: list[str] = []  # records whose TTL differs from their RRset's (load_warnings)
     cnames = CnameCheck(path)
     for lineno, line in logical_lines(text, path):
         try:
@@ -385,12 +400,18 @@ def parse(
             cnames.new_rrset(key, owner[1], rdtype, lineno, line)
             sets[(key, rdtype)] = [owner[1], ttl, wire, rtext]
         else:
-            entry[1] = min(entry[1], ttl)
+            if ttl != entry[1]:
+                # (RRSIGs are kept per name here, not per covered type: theirs may differ,
+                # RFC 4034 §3; the signer makes its own anyway)
+                if rdtype != dns.rdatatype.RRSIG:
+                    mixed.append(mixed_ttl(lineno, owner[1], dns.rdatatype.to_text(rdtype), ttl,
+                                           entry[1]))
+                entry[1] = min(entry[1], ttl)
             if len(entry) == 4:
                 entry[2:] = [{entry[2]: entry[3]}]
             entry[2][wire] = rtext
     cnames.finish(sets)
-    warnings = ignored_warnings(path, ignored)
+    warnings = load_warnings(path, ignored, mixed)
     present = {t for (k, t) in sets if k == zkey}
     rrsets = []
     while sets:  # pop as we go, so the parse table and the records are not both held whole

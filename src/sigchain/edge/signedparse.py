@@ -33,8 +33,9 @@ from sigchain.edge.fastparse import (
     _State,
     bad_record,
     check_apex,
-    ignored_warnings,
+    load_warnings,
     logical_lines,
+    mixed_ttl,
 )
 from sigchain.edge.zonetext import check_rdata_size
 
@@ -169,18 +170,19 @@ def _checked_wire(rdtype: int, text: str, origin: _Origin) -> bytes:
     return wire
 
 
-def _add(sets: dict[tuple[Key, int], list], owner: tuple[Key, str], rdtype: int, ttl: int, wire: bytes) -> bool:
-    """One record into its RRset: [owner text, smallest TTL, wire, or a set of wires]; True if
-    it starts a new RRset."""
+def _add(sets: dict[tuple[Key, int], list], owner: tuple[Key, str], rdtype: int, ttl: int, wire: bytes) -> int | None:
+    """One record into its RRset: [owner text, smallest TTL, wire, or a set of wires]. None
+    if it starts a new RRset, else the RRset's TTL before it (`ttl` when they agree)."""
     entry = sets.get((owner[0], rdtype))
     if entry is None:
         sets[(owner[0], rdtype)] = [owner[1], ttl, wire]
-        return True
-    entry[1] = min(entry[1], ttl)
+        return None
+    before = entry[1]
+    entry[1] = min(before, ttl)
     if isinstance(entry[2], bytes):
         entry[2] = {entry[2]}
     entry[2].add(wire)
-    return False
+    return before  # type: ignore[no-any-return]
 
 
 def _header(fields: list[str], pos: int) -> tuple[int | None, int]:
@@ -208,17 +210,19 @@ def parse(
     `refuse_cname_clash` False leaves CNAME-and-other-data to the verifier's finding."""
     part = parse_part(text, path, zone_origin, refuse_cname_clash)
     check_apex(part.has_soa, not require_ns or part.has_ns, zone_origin, path)
-    return part.rrsets, ignored_warnings(path, part.ignored)
+    return part.rrsets, load_warnings(path, part.ignored, part.mixed)
 
 
 class Part(NamedTuple):
     """What a stretch of a master file holds: its RRsets (in order of first appearance), the
-    out-of-zone records it skipped, and whether the apex SOA and NS are among them."""
+    out-of-zone records it skipped, whether the apex SOA and NS are among them, and the
+    records whose TTL differs from their RRset's (`fastparse.load_warnings`)."""
 
     rrsets: list[WireRRset]
     ignored: list[str]
     has_soa: bool
     has_ns: bool
+    mixed: list[str]
 
 
 def parse_part(
@@ -232,6 +236,7 @@ def parse_part(
     zlen = len(zkey)
     sets: dict[tuple[Key, int], list] = {}  # (key, type) → see _add  # type: ignore[type-arg]
     ignored: list[str] = []
+    mixed: list[str] = []
     cnames = CnameCheck(path, refuse_cname_clash)
     for lineno, line in logical_lines(text, path, first):
         try:
@@ -256,8 +261,11 @@ def parse_part(
             # RRSIGs are kept per covered type, each with its own TTL, as dnspython's
             # rdatasets (the server answers with them): the covered type rides above bit 16.
             t = rdtype | (wire[0] << 24 | wire[1] << 16) if rdtype == _RRSIG else rdtype
-            if _add(sets, owner, t, ttl, wire):
+            before = _add(sets, owner, t, ttl, wire)
+            if before is None:
                 cnames.new_rrset(owner[0], owner[1], t, lineno, line)
+            elif before != ttl:
+                mixed.append(mixed_ttl(lineno, owner[1], dns.rdatatype.to_text(rdtype), ttl, before))
         else:
             ignored.append(f"line {lineno} {owner[1]}")
     cnames.finish(sets)
@@ -265,4 +273,4 @@ def parse_part(
         WireRRset(k, e[0], t & 0xFFFF, e[1], (e[2],) if isinstance(e[2], bytes) else tuple(sorted(e[2])))
         for (k, t), e in sets.items()
     ]
-    return Part(rrsets, ignored, (zkey, _SOA) in sets, (zkey, _NS) in sets)
+    return Part(rrsets, ignored, (zkey, _SOA) in sets, (zkey, _NS) in sets, mixed)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import dns.exception
 import dns.name
+import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
@@ -21,6 +22,7 @@ import dns.zonefile
 from sigchain.core.zone import records, wire
 from sigchain.core.zone.records import RRsetRec
 from sigchain.core.zone.wire import WireRRset
+from sigchain.edge.fastparse import load_warnings, mixed_ttl
 from sigchain.edge.zonetext import (
     LineStream,
     check_rdata_size,
@@ -89,13 +91,29 @@ class _Reader(dns.zonefile.Reader):
 
     def __init__(self, *args: object, **kwargs: object):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.ignored: list[tuple[int, str]] = []
+        self.ignored: list[str] = []  # out-of-zone records skipped: "line N OWNER"
+        self.mixed: list[str] = []  # records whose TTL differs from their RRset's (mixed_ttl)
         self.saved_state = _Includes(self)
         self.generated = 0
+        self.top = str(self.tok.filename)
+        self.record_at = ""  # the record being read: "line N" (in an included file "FILE line N")
         self.txn.check_put_rdataset(_check_size)
+        add = self.txn.add
+
+        def add_noting(name: dns.name.Name, ttl: int, rd: dns.rdata.Rdata) -> None:
+            rrset = self.txn.get(name, rd.rdtype, rd.covers())
+            if rrset is not None and rrset.ttl != ttl:
+                self.mixed.append(mixed_ttl(self.record_at, name.to_text(),
+                                            dns.rdatatype.to_text(rd.rdtype), ttl, rrset.ttl))
+            add(name, ttl, rd)
+        self.txn.add = add_noting  # type: ignore[method-assign]
+
+    def _where(self, filename: object, line: int) -> str:
+        return f"line {line}" if str(filename) == self.top else f"{filename} line {line}"
 
     def _rr_line(self) -> None:
         filename, line = self.tok.where()
+        self.record_at = self._where(filename, line)
         try:
             super()._rr_line()
         except dns.zonefile.CNAMEAndOtherData:
@@ -104,10 +122,11 @@ class _Reader(dns.zonefile.Reader):
             raise _RecordError(str(filename), line, detail(exc)) from None
         name = self.last_name
         if name is not None and self.zone_origin is not None and not name.is_subdomain(self.zone_origin):
-            self.ignored.append((line, name.to_text()))
+            self.ignored.append(f"{self.record_at} {name.to_text()}")
 
     def _generate_line(self) -> None:
         filename, line = self.tok.where()
+        self.record_at = self._where(filename, line)
         token = self.tok.get()
         m = re.fullmatch(r"(\d+)-(\d+)(?:/(\d+))?", token.value)
         start, stop, step = (int(g) for g in m.groups("1")) if m else (0, -1, 0)
@@ -225,16 +244,10 @@ def load_zone(path: str, origin: str | None = None, *, require_ns: bool = True) 
     manager = dns.zone.Zone(zorigin, dns.rdataclass.IN, relativize=False)
     reader = _read_full(path, zorigin, manager)
     zone = LoadedZone(zorigin, {}, path)
-    ignored = reader.ignored
     for name, node in manager.nodes.items():
         if node.rdatasets:
             zone.nodes[name] = list(node.rdatasets)
-    if ignored:
-        zone.warnings.append(
-            f"{path}: ignoring out-of-zone data: "
-            + ", ".join(f"line {line} {name}" for line, name in ignored[:5])
-            + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
-        )
+    zone.warnings += load_warnings(path, reader.ignored, reader.mixed)
     apex_types = {r.rdtype for r in zone.nodes.get(zorigin, [])}
     if dns.rdatatype.SOA not in apex_types:
         raise InputError(f"no SOA record at the zone apex {zorigin}", file=path)

@@ -30,7 +30,7 @@ from sigchain.core.verify.known import known_set
 from sigchain.core.verify.report import VerifyReport
 from sigchain.core.zone.wire import WireRRset
 from sigchain.edge import forkserver, zonesplit
-from sigchain.edge.fastparse import check_apex, ignored_warnings
+from sigchain.edge.fastparse import check_apex, load_warnings
 from sigchain.edge.zonefile import WireZone
 from sigchain.errors import InputError
 from sigchain.services.reloadmem import collector_held_off
@@ -53,7 +53,7 @@ def _work(conn: Connection, path: str, origin: str, cut: zonesplit.Cut, refuse: 
     if part is None:
         conn.send(None)
         return
-    conn.send((part.ignored, part.has_soa, part.has_ns, vparts.summary(part.rrsets)))
+    conn.send(((part.ignored, part.mixed), part.has_soa, part.has_ns, vparts.summary(part.rrsets)))
     name = dns.name.from_text(origin)
     # Indexed while this process would otherwise wait for the parent to merge the summaries.
     try:
@@ -110,9 +110,10 @@ class Parts:
             self.conns.append(mine)
             self.procs.append(p)
 
-    def summaries(self) -> list[tuple[list[str], bool, bool, vparts.Summary]] | None:
-        """Each part's (ignored lines, has SOA, has NS, summary); None when some part must be
-        read with the whole file (see `zonesplit.read_part`) or an owner is in two parts."""
+    def summaries(self) -> list[tuple[tuple[list[str], list[str]], bool, bool, vparts.Summary]] | None:
+        """Each part's ((ignored lines, records of mixed TTLs), has SOA, has NS, summary); None
+        when some part must be read with the whole file (see `zonesplit.read_part`) or an
+        owner is in two parts."""
         got = [c.recv() for c in self.conns]
         if any(g is None for g in got) or not _disjoint([g[3] for g in got]):
             return None
@@ -199,7 +200,7 @@ def read_and_verify(parts: Parts, now: int, ignore_ksk: bool, *, require_ns: boo
             return None
         path, origin = parts.path, parts.origin
         check_apex(any(g[1] for g in got), not require_ns or any(g[2] for g in got), origin, path)
-        zone = WireZone(origin, [], path, ignored_warnings(path, [i for g in got for i in g[0]]))
+        zone = WireZone(origin, [], path, _warnings(path, [g[0] for g in got]))
         report = _verify(origin, [g[3] for g in got], now, ignore_ksk, only_signed,
                          lambda ctx: parts.ask("check", ctx), parts.answers, known_set(known), learn)
         del got  # the names' summaries go before the records come (less left fragmented)
@@ -240,11 +241,17 @@ def _reread(path: str, origin: str, cut: zonesplit.Cut, refuse: bool, digest: by
     return part.rrsets
 
 
+def _warnings(path: str, notes: list[tuple[list[str], list[str]]]) -> list[str]:
+    """The whole file's `load_warnings` from its parts' (ignored lines, records of mixed TTLs)."""
+    return load_warnings(path, [i for ignored, _ in notes for i in ignored],
+                         [m for _, mixed in notes for m in mixed])
+
+
 def _alone_verify(conn: Connection, path: str, origin: str, cuts: Sequence[zonesplit.Cut],
                   refuse: bool, now: int, ignore_ksk: bool, only_signed: bool, known: bytes,
                   nice: int) -> None:
     """Read the parts one after the other for their summaries, then again one after the
-    other for their signature checks; send (ignored lines, has SOA, has NS, report, each
+    other for their signature checks; send (the load warnings, has SOA, has NS, report, each
     part's digest), None when the file must be read whole, "changed" when it changed."""
     _lower(nice)
     name = dns.name.from_text(origin)
@@ -255,10 +262,10 @@ def _alone_verify(conn: Connection, path: str, origin: str, cuts: Sequence[zones
         if part is None:
             conn.send(None)
             return
-        got.append((part.ignored, part.has_soa, part.has_ns, vparts.summary(part.rrsets)))
+        got.append(((part.ignored, part.mixed), part.has_soa, part.has_ns, vparts.summary(part.rrsets)))
         digests.append(h.digest())
         del part
-    ignored = [i for g in got for i in g[0]]
+    notes = _warnings(path, [g[0] for g in got])
     has_soa, has_ns = any(g[1] for g in got), any(g[2] for g in got)
     summaries = [g[3] for g in got]
     del got  # the summaries' names go once merged (`_verify`)
@@ -277,7 +284,7 @@ def _alone_verify(conn: Connection, path: str, origin: str, cuts: Sequence[zones
     except _Changed:
         conn.send("changed")
         return
-    conn.send((ignored, has_soa, has_ns, report, digests))
+    conn.send((notes, has_soa, has_ns, report, digests))
 
 
 def _alone_served(conn: Connection, path: str, origin: str, cuts: Sequence[zonesplit.Cut],
@@ -339,9 +346,9 @@ def read_and_verify_alone(path: str, origin: dns.name.Name, cuts: Sequence[zones
         return None
     if got == "changed":
         raise _changed(path)
-    ignored, has_soa, has_ns, report, digests = got
+    notes, has_soa, has_ns, report, digests = got
     check_apex(has_soa, not require_ns or has_ns, origin, path)
-    zone = WireZone(origin, [], path, ignored_warnings(path, ignored))
+    zone = WireZone(origin, [], path, notes)
     if verified is not None:
         verified(report)
     conn, p = _one(_alone_served, path, origin.to_text(), list(cuts), refuse, digests, nice)
