@@ -114,3 +114,37 @@ def test_records_beside_the_chain_in_an_answer_are_dropped(lab: Path) -> None:  
     finally:
         service.close()
         relay.close()
+
+
+class _Looping(_Poisoning):
+    """A relay socket that answers www.insecure.test. A with a CNAME loop: www → loop → www."""
+
+    def sendto(self, data: bytes, client: tuple[str, int]) -> int:
+        try:
+            m = dns.message.from_wire(data)
+        except Exception:  # noqa: BLE001 (the forged junk: passed on as it is)
+            return self.sock.sendto(data, client)
+        www = dns.name.from_text("www.insecure.test.")
+        if m.question and m.question[0].name == www and m.question[0].rdtype == dns.rdatatype.A:
+            m.answer = [dns.rrset.from_text(www, 300, "IN", "CNAME", "loop.insecure.test."),
+                        dns.rrset.from_text("loop.insecure.test.", 300, "IN", "CNAME", "www.insecure.test.")]
+            m.authority, m.additional = [], []
+            self.poisoned += 1
+        return self.sock.sendto(m.to_wire(max_size=65535), client)
+
+
+def test_a_cname_loop_within_one_reply_is_servfail(lab: Path) -> None:  # noqa: F811
+    """RFC 1034 §5.2.2: an alias loop is an error passed back to the client, also where there
+    is nothing to validate (insecure.test. is proven unsigned) and with CD: SERVFAIL, and an
+    EDE that says it is a loop, not a validation failure."""
+    relay = SpoofingRelay(RELAY, (UPSTREAM, 53))
+    looping = relay.sock = _Looping(relay.sock)  # type: ignore[assignment]
+    service = ResolverService(from_flags(anchor=str(lab / "anchor.ds"), forward=[f".={RELAY}"]))
+    try:
+        entry = service.resolve(dns.name.from_text("www.insecure.test."), dns.rdatatype.A)
+        assert looping.poisoned > 0
+        assert entry.rcode == dns.rcode.SERVFAIL and entry.status is None and not entry.answer
+        assert entry.ede == ((23, "CNAME/DNAME loop: www.insecure.test. leads back to www.insecure.test."),)
+    finally:
+        service.close()
+        relay.close()

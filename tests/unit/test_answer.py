@@ -60,6 +60,10 @@ ZONE_TEXT = {
     "chain": [("CNAME", "web")],
     "dangling": [("CNAME", "nothere")],
     "out": [("CNAME", "www.example.org.")],
+    "loop1": [("CNAME", "loop2")],
+    "loop2": [("CNAME", "loop1")],
+    "da": [("DNAME", "db.example.test.")],
+    "db": [("DNAME", "da.example.test.")],
     "*.wild": [("A", "192.0.2.99"), ("TXT", '"wildcard"')],
     "*.cw": [("CNAME", "www")],
     "a.b.c": [("TXT", '"below two empty non-terminals"')],
@@ -288,6 +292,26 @@ def test_cname_followed_within_the_zone(zoneset: ZoneSet) -> None:
     validate_signatures(zoneset, r)
     only = ask(zoneset, "web.example.test.", "CNAME")
     assert _types(only.answer) == [("web.example.test.", "CNAME"), ("web.example.test.", "CNAME/RRSIG")]
+
+
+@pytest.mark.parametrize(("qname", "links"), [
+    ("loop1.example.test.", [("loop1.example.test.", "CNAME"), ("loop2.example.test.", "CNAME")]),
+    ("x.da.example.test.", [("da.example.test.", "DNAME"), ("x.da.example.test.", "CNAME"),
+                            ("db.example.test.", "DNAME"), ("x.db.example.test.", "CNAME")]),
+])
+def test_an_alias_loop_is_answered_with_each_link_once(zoneset: ZoneSet, qname: str,
+                                                       links: list[tuple[str, str]]) -> None:
+    """As Knot: the chain up to where it loops, no link twice (the resolver reports the loop,
+    RFC 1034 §5.2.2). Counted on the wire: dnspython's parser merges repeated RRsets."""
+    q = dns.message.make_query(qname, "A", want_dnssec=True)
+    wire = respond(zoneset, q.to_wire(), tcp=True)
+    assert wire is not None
+    r = dns.message.from_wire(wire)
+    assert [t for t in _types(r.answer) if "RRSIG" not in t[1]] == links
+    signed = sum(1 for _, t in links if t != "CNAME" or qname.startswith("loop"))
+    assert struct.unpack("!H", wire[6:8])[0] == len(links) + signed  # ANCOUNT: each RR once
+    assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA
+    validate_signatures(zoneset, r)
 
 
 def test_cname_to_a_missing_name_is_nxdomain_with_proof(zoneset: ZoneSet) -> None:

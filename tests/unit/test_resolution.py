@@ -24,7 +24,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from sigchain.core.resolve.answers import chain_target, on_chain
+from sigchain.core.resolve.answers import ChainLoop, chain_target, on_chain
 from sigchain.core.resolve.exchange import Failed, Gathered, Query, Reply, ResolutionLimits
 from sigchain.core.resolve.resolution import Resolution
 from sigchain.core.serve.fastpath import respond
@@ -324,6 +324,28 @@ def test_cname_loop_across_zones_is_bounded() -> None:
     assert isinstance(outcome, Failed) and "max_chain" in outcome.reason
 
 
+@pytest.mark.parametrize("within", [True, False], ids=["one response", "two responses"])
+def test_a_cname_loop_fails_the_resolution(within: bool) -> None:
+    """RFC 1034 §5.2.2: alias loops are caught and an error passed back, whether the loop is
+    within one response (an unsigned zone: no validator would catch it) or across two."""
+    def looping(server: Server, query: dns.message.Message) -> dns.message.Message | None:
+        q = query.question[0]
+        if server == INS and q.name in (N("l1.insecure.test."), N("l2.insecure.test.")):
+            r = dns.message.make_response(query)
+            r.flags |= dns.flags.AA
+            other = "l2" if q.name == N("l1.insecure.test.") else "l1"
+            r.answer.append(dns.rrset.from_text(q.name, 60, "IN", "CNAME", f"{other}.insecure.test."))
+            if within:
+                r.answer.append(dns.rrset.from_text(f"{other}.insecure.test.", 60, "IN", "CNAME",
+                                                    q.name.to_text()))
+            return r
+        return None
+    outcome = iterative("l1.insecure.test.", "A", _override(looping))
+    assert isinstance(outcome, Failed) and "CNAME/DNAME loop: " in outcome.reason, outcome
+    assert "max_chain" not in outcome.reason
+    assert [e.query.purpose for e in outcome.exchanges].count("CNAME target") == (0 if within else 1)
+
+
 def test_result_without_a_pending_query_is_an_error() -> None:
     res = Resolution(Question(N("www.example.test."), dns.rdatatype.A), [], hints=[ROOT])
     drive(res)
@@ -438,7 +460,10 @@ def test_chain_target() -> None:
     assert chain_target(_msg({"q.a.": ("CNAME", "t.b.")}, dns.rcode.NXDOMAIN), N("q.a."), a) is None
     assert chain_target(_msg({"q.a.": ("CNAME", "t.b.")}, soa="b."), N("q.a."), a) is None
     assert chain_target(_msg({"a.": ("DNAME", "c.")}), N("q.a."), a) == N("q.c.")
-    assert chain_target(_msg({"q.a.": ("CNAME", "q.a.")}), N("q.a."), a) is None  # a loop
+    with pytest.raises(ChainLoop):
+        chain_target(_msg({"q.a.": ("CNAME", "q.a.")}), N("q.a."), a)
+    with pytest.raises(ChainLoop):  # a DNAME's rewrite back to the name
+        chain_target(_msg({"a.": ("DNAME", "b."), "b.": ("DNAME", "a.")}), N("q.a."), a)
     assert chain_target(_msg({"q.a.": ("CNAME", "t.b.")}), N("q.a."), dns.rdatatype.CNAME) is None
 
 

@@ -25,13 +25,21 @@ def soa_owners(rrsets: Iterable[dns.rrset.RRset]) -> set[dns.name.Name]:
     return {r.name for r in rrsets if r.rdtype == RdataType.SOA}
 
 
+class ChainLoop(ValueError):
+    """An alias chain that comes back to a name it passed (RFC 1034 §5.2.2: "Alias loops …
+    should be caught and an error condition passed back to the client")."""
+
+
 def chain_target(message: dns.message.Message, name: dns.name.Name, rdtype: int) -> dns.name.Name | None:
     """Where the CNAME/DNAME chain in `message`'s answer leads from `name`, when the response
     does not itself finish it (no data of `rdtype` at the end and no negative answer that
-    covers the end); None when the response is complete."""
+    covers the end); None when the response is complete. Raises ChainLoop for a chain that
+    loops within the response: no answer to give, signed or not, CD or not."""
     chain = follow(message.answer, name, rdtype, lambda r: r[0].target, any_type_ends=True)  # type: ignore[attr-defined]
+    if chain.stop == "loop":
+        raise ChainLoop(f"CNAME/DNAME loop: {name} leads back to {chain.end}")
     if chain.stop != "open":
-        return None  # complete, or a loop / overlong name: the validator sees what there is
+        return None  # complete, or an overlong name: the validator sees what there is
     n = chain.end
     if n == name or rcode_of(message) == dns.rcode.NXDOMAIN:
         return None

@@ -42,6 +42,7 @@ import dns.rrset
 from dns.rdatatype import RdataType
 
 from sigchain.core.resolve.answers import (
+    ChainLoop,
     chain_target,
     in_zone,
     merge,
@@ -446,9 +447,14 @@ class Resolution:
                 raise _Fail(f"{dns.rcode.to_text(rcode_of(m))} from {where} for {name} "
                             f"{dns.rdatatype.to_text(q.rdtype)}", rcode=rcode_of(m), ede=_ede(m))
             messages.append(m)
-            target = chain_target(m, name, q.rdtype)
+            try:
+                target = chain_target(m, name, q.rdtype)
+            except ChainLoop as loop:
+                raise _Fail(str(loop)) from None
             if target is None:
                 break
+            if target in names:  # the chain is back at a name asked before
+                raise _Fail(f"CNAME/DNAME loop: {q.name} leads back to {target}")
             name = target
             names.append(name)
         else:

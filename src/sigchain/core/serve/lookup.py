@@ -35,13 +35,15 @@ class _Lookup:
         self.s = Sections()
 
     def run(self, key: bytes, qtype: int) -> Sections:
+        seen = {key}
         for _ in range(MAX_CHAIN):
             outcome = self._step(key, qtype)
             if self.do:
                 prove(self.z, self.s, outcome)
             target = outcome.target
-            if target is None or not within(target, self.z.okey):
-                return self.s
+            if target is None or not within(target, self.z.okey) or target in seen:
+                return self.s  # (a loop: each of its links once, as Knot answers; the
+            seen.add(target)  # resolver finds the loop, RFC 1034 §5.2.2)
             key = target
         return self.s
 
