@@ -63,3 +63,20 @@ def test_opt_out_with_salt_and_iterations_passes_peers(keysets: dict[tuple[str, 
     run([need("ldns-verify-zone"), str(out)], check=True)
     verdict = sc("verify", out, "--json", check=True)
     assert "NSEC3_ITERATIONS_NONZERO" in verdict.stdout and "NSEC3_OPT_OUT" in verdict.stdout
+
+
+@pytest.mark.parametrize("denial", ["nsec", "nsec3"])
+def test_the_root_zone_passes_peers(tmp_path: Path, denial: str) -> None:
+    """The root's NSEC3 owners are HASH. (not HASH..: the origin's text is the lone dot)."""
+    keys = tmp_path / "keys"
+    keygen(keys, ".", "csk", "ecdsap256sha256")
+    zone = tmp_path / "root.zone"
+    zone.write_text("$TTL 3600\n. SOA a.root-servers.net. nstld.example. 1 1800 900 604800 86400\n"
+                    ". NS a.root-servers.net.\na.root-servers.net. A 192.0.2.4\n"
+                    "test. NS ns.test.\nns.test. A 192.0.2.5\n")
+    out = tmp_path / "root.signed"
+    sc("sign", zone, "--origin", ".", "--keys", keys, "-o", out, f"--{denial}", check=True)
+    assert ".. " not in out.read_text()
+    run([need("dnssec-verify"), "-z", "-o", ".", str(out)], check=True)
+    run([need("ldns-verify-zone"), str(out)], check=True)
+    sc("verify", out, check=True)

@@ -46,7 +46,7 @@ def denial_units(
             ), role))
         return out
     okey = key_of(dns.name.from_wire(signer_wire, 0)[0])
-    suffix = "." + signer_text
+    suffix = "." + signer_text if signer_text != "." else "."  # (the root's: "HASH.")
     flags = nsec3hash.NSEC3_FLAG_OPTOUT if p.opt_out else 0
     head = struct.pack("!BBHB", p.algorithm, flags, p.iterations, len(p.salt)) + p.salt
     fields = f"{p.algorithm} {flags} {p.iterations} {p.salt.hex().upper() or '-'} "
