@@ -80,3 +80,42 @@ def test_the_root_zone_passes_peers(tmp_path: Path, denial: str) -> None:
     run([need("dnssec-verify"), "-z", "-o", ".", str(out)], check=True)
     run([need("ldns-verify-zone"), str(out)], check=True)
     sc("verify", out, check=True)
+
+
+OBSOLETE = """$ORIGIN example.test.
+$TTL 3600
+@ SOA ns hostmaster 1 3600 900 604800 300
+@ NS ns
+ns A 192.0.2.1
+ob MB \\# 18 084d41494c484f5354074578616d706c6500
+mg MG Group.Example.
+mr MR Renamed.EXAMPLE.
+md MD Dest.Example.
+mf MF Fwd.Example.
+mi MINFO Req.Example. Err.Example.
+"""
+
+
+def test_names_inside_obsolete_types_are_lower_cased_when_signed(tmp_path: Path) -> None:
+    """RFC 4034 §6.2, RFC 3597 §7: the names in MD, MF, MB, MG, MR and MINFO RDATA are
+    lower-cased in the canonical form, in RFC 3597 form (ob: MAILHOST.Example.) as in text.
+    Both ways: the peers pass our signatures, and we pass dnssec-signzone's."""
+    zone = tmp_path / "z"
+    zone.write_text(OBSOLETE)
+    keys = tmp_path / "keys"
+    keygen(keys, "example.test", "ksk", "ecdsap256sha256")
+    keygen(keys, "example.test", "zsk", "ecdsap256sha256")
+    ours = tmp_path / "ours.signed"
+    sc("sign", zone, "--origin", "example.test.", "--keys", keys, "-o", ours, check=True)
+    run([need("dnssec-verify"), "-o", "example.test", str(ours)], check=True)
+    run([need("ldns-verify-zone"), str(ours)], check=True)
+    bind_keys = tmp_path / "bk"
+    bind_keys.mkdir()
+    for flags in (["-f", "KSK"], []):
+        run([need("dnssec-keygen"), "-q", "-K", str(bind_keys), "-a", "ECDSAP256SHA256", *flags,
+             "example.test."], check=True)
+    theirs = tmp_path / "theirs.signed"
+    run([need("dnssec-signzone"), "-q", "-S", "-K", str(bind_keys), "-o", "example.test.",
+         "-f", str(theirs), str(zone)], check=True)
+    assert " MB " in theirs.read_text()  # written in text form: read as such
+    sc("verify", theirs, check=True)
