@@ -38,6 +38,10 @@ ns A 192.0.2.53
 $ORIGIN example.test.
 dup A 192.0.2.1
 dup A 192.0.2.1
+semi TXT a\;b ; escaped outside quotes, no quote on the line
+a\(b\) A 192.0.2.78
+paren TXT ( a\)b
+  c )
 outside.other. A 192.0.2.9
 """
 

@@ -36,6 +36,10 @@ ttl 1H IN A 192.0.2.3
 h NSEC3 1 1 0 aabb 001iclk3qcjvdfpurlialc1kqa91l1d6 A RRSIG
 h2 NSEC3 1 0 12 - 04106 A
 h3 300 IN NSEC3 1 0 0 - 001ICLK3QCJVDFPURLIALC1KQA91L1D6
+semi TXT a\;b ; escaped outside quotes, no quote on the line
+a\(b\) A 192.0.2.78
+paren TXT ( a\)b
+  c )
 outside.other. A 192.0.2.9
 """
 
@@ -93,6 +97,9 @@ def test_fast_reader_verifies_as_the_dnspython_reader(zone: str) -> None:
     ("@ SOA ns h 1 2 3 4 5\n$BOGUS 1\n", 3, "BOGUS"),
     ("@ SOA ns h 1 2 3 4 5\n@ RRSIG A 13 1 60 20261301000000 20261129041335 1 @ AAAA\n", 3, "RRSIG A"),
     ("@ SOA ns h 1 2 3 4 5\n@ NSEC ns.example.test. A TYPE0\n", 3, "NSEC"),
+    # RFC 4648 §3.3: not skipped, as dnspython's decoder would (dnssec-verify refuses it too)
+    ("@ SOA ns h 1 2 3 4 5\n@ RRSIG SOA 13 0 60 20261212045645 20261129041335 1 @ AA!*AA\n", 3,
+     "bad base64"),
 ])
 def test_errors_name_the_line(text: str, line: int, fragment: str) -> None:
     with pytest.raises(InputError) as err:

@@ -58,20 +58,20 @@ def _split1(s: str) -> tuple[str, str]:
 def _strip_comment(line: str) -> str:
     if ";" not in line:
         return line
-    if '"' not in line:
+    if '"' not in line and "\\" not in line:
         return line[: line.index(";")]
     return next((line[:i] for i, ch in _unquoted(line) if ch == ";"), line)
 
 
 def _parens(line: str) -> int:
-    """Net count of '(' minus ')' outside quotes."""
-    if '"' not in line:
+    """Net count of '(' minus ')' outside quotes (and not escaped)."""
+    if '"' not in line and "\\" not in line:
         return line.count("(") - line.count(")")
     return sum(1 if ch == "(" else -1 for _, ch in _unquoted(line) if ch in "()")
 
 
 def _drop_parens(line: str) -> str:
-    if '"' not in line:
+    if '"' not in line and "\\" not in line:
         return line.replace("(", " ").replace(")", " ")
     chars = list(line)
     for i, ch in _unquoted(line):

@@ -132,6 +132,18 @@ def _signer(tok: str, origin: _Origin) -> bytes:
     return wire
 
 
+class BadBase64(dns.exception.SyntaxError):
+    """Not a ValueError: not handed to dnspython's reader, whose base64 decoder skips what is
+    not base64 (RFC 4648 §3.3: such data is rejected; dnssec-verify and ldns refuse it)."""
+
+
+def _base64(text: str) -> bytes:
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except binascii.Error as exc:
+        raise BadBase64(f"bad base64 in the signature: {exc}") from None
+
+
 def _fast_rdata(rdtype: int, text: str, origin: _Origin) -> bytes:
     """Canonical wire of an RRSIG, NSEC or NSEC3 record; ValueError for dnspython to judge."""
     f = text.split()
@@ -139,7 +151,7 @@ def _fast_rdata(rdtype: int, text: str, origin: _Origin) -> bytes:
         _digits(*f[1:7])
         return _RRSIG_FIXED.pack(
             _type(f[0]), int(f[1]), int(f[2]), int(f[3]), _sigtime(f[4]), _sigtime(f[5]), int(f[6])
-        ) + _signer(f[7], origin) + binascii.a2b_base64("".join(f[8:]))
+        ) + _signer(f[7], origin) + _base64("".join(f[8:]))
     if rdtype == _NSEC:
         return _cased_wire(f[0], origin) + _bitmap(f[1:])
     salt = b"" if f[3] == "-" else binascii.unhexlify(f[3])
