@@ -10,7 +10,3 @@ __version__ = "0.1.0"
 # (algorithms 3 and 6 are MUST NOT in RFC 8624); the warning is about a module we do not
 # use, so only that message from that module is silenced.
 warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"dns\.dnssecalgs\.dsa")
-
-from sigchain import rdtypes as _rdtypes  # noqa: E402 (after the filter: it imports dnspython)
-
-_rdtypes.register()

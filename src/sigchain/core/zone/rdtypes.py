@@ -2,7 +2,7 @@
 MB, MG, MR (one name) and MINFO (two). Unknown to dnspython, they were read only in RFC 3597
 form and kept as opaque bytes, so their names were not lower-cased in the canonical form
 (RFC 4034 §6.2, RFC 3597 §7): signatures made over them were bogus to every validator, and
-correct ones failed our checks. Registered here (on the first import of sigchain), they are
+correct ones failed our checks. Registered (by this package's __init__), they are
 read in text or RFC 3597 form, and their names are lower-cased as the RFCs list."""
 
 from __future__ import annotations
