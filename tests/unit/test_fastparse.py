@@ -142,3 +142,22 @@ def test_signatures_of_rrsets_with_other_ttls_are_no_warning(tmp_path: Path) -> 
     path.write_text(text)
     assert fastparse.parse(text, str(path), dns.name.from_text("example.test."))[1] == []
     assert zonefile.load_zone(str(path)).warnings == zonefile.load_wire(str(path)).warnings == []
+
+
+def test_non_ascii_names_are_their_bytes_not_punycode(tmp_path: Path) -> None:
+    """RFC 1035 §5.1: labels are bytes. A UTF-8 name is read as its bytes, as BIND reads it
+    (b\\195\\188cher), not turned into another name by IDNA (xn--bcher-kva); in RDATA and
+    from every reader alike."""
+    text = ("$TTL 300\n$ORIGIN example.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n"
+            "bücher A 192.0.2.1\nmx MX 10 mäil\nt TXT \"héllo\"\n")
+    path = tmp_path / "z"
+    path.write_text(text, encoding="utf-8")
+    origin, fast, _ = zonefile.load_records(str(path))
+    keys = {r.key[-1] for r in fast}
+    assert "bücher".encode() in keys and not any(k.startswith(b"xn--") for k in keys)
+    (mx,) = [r for r in fast if r.rdtype == 15]
+    assert mx.wires == (b"\x00\x0a\x05m\xc3\xa4il\x07example\x04test\x00",)
+    assert mx.texts == ("10 m\\195\\164il.example.test.",)
+    assert {_norm(r) for r in fast} == _by_dnspython(path, "example.test.")
+    assert {(r.key, r.rdtype, r.wires) for r in fast} >= {
+        (r.key, r.rdtype, r.wires) for r in zonefile.load_wire(str(path)).rrsets if r.rdtype != 6}

@@ -22,7 +22,7 @@ RRSIG = ("RRSIG A 13 3 300 20261219022020 20261205070802 38278 example.test. "
 def _zone(names: int, *, ttl_directive: bool = True, tail: str = "") -> str:
     """A zone in most of the master-file forms: $TTL, $ORIGIN changes, relative and absolute
     owners, records continuing the last owner, parentheses, comments, out-of-zone data, an
-    RRset's records with different TTLs."""
+    RRset's records with different TTLs, a non-ASCII name."""
     out = ["; a test zone", "$ORIGIN example.test."]
     if ttl_directive:
         out.append("$TTL 300")
@@ -44,6 +44,8 @@ def _zone(names: int, *, ttl_directive: bool = True, tail: str = "") -> str:
             out.append(f"outside{i}.example.org. 300 A 192.0.2.9")
         if i % 401 == 0:
             out.append(f"{owner} 600 A 10.9.{i >> 8 & 255}.{i & 255}")
+        if i % 503 == 0:
+            out.append(f"b\u00fccher{i} 300 A 10.8.{i >> 8 & 255}.{i & 255}")
     return "\n".join(out) + "\n" + tail
 
 

@@ -13,7 +13,7 @@ import dns.name
 
 from sigchain.edge.fastparse import NeedsFullReader, _Origin, _State
 from sigchain.edge.signedparse import Part, parse_part
-from sigchain.edge.zonetext import MAX_LINE
+from sigchain.edge.zonetext import MAX_LINE, bytes_escaped
 from sigchain.errors import InputError
 
 SEARCH = 1 << 20  # bytes looked through after a cut's target for a record boundary
@@ -95,7 +95,7 @@ def _scan(f: BinaryIO, starts: list[int]) -> tuple[list[int], list[int]]:
 
 def _directive(f: BinaryIO, at: int) -> str:
     f.seek(at)
-    return f.readline(1 << 16).decode("utf-8").rstrip("\n")
+    return bytes_escaped(f.readline(1 << 16).decode("utf-8").rstrip("\n"))
 
 
 def plan(path: str, zone_origin: dns.name.Name, parts: int) -> list[Cut] | None:
@@ -139,11 +139,11 @@ def _part_lines(f: BinaryIO, end: int, hasher: Hasher | None = None) -> Iterator
         if hasher is not None:
             hasher.update(raw)
         if raw[-1:] == b"\n":
-            yield raw[:-1].decode("utf-8")
+            yield bytes_escaped(raw[:-1].decode("utf-8"))
         elif len(raw) > MAX_LINE:
             raise _NeedsEarlier  # (a long comment the whole-file reader skips, or an error)
         else:
-            yield raw.decode("utf-8")
+            yield bytes_escaped(raw.decode("utf-8"))
 
 
 def read_part(path: str, zone_origin: str, cut: Cut, refuse_cname_clash: bool,

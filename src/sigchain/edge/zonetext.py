@@ -3,6 +3,7 @@ length, and quoted briefly in error messages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -66,9 +67,25 @@ def _comment_at(line: str) -> int:
     return next((i for i, ch in unquoted(line) if ch == ";"), -1)
 
 
+# A non-ASCII character, with the backslash escaping it if any (after escaped backslashes)
+_NON_ASCII = re.compile(r"(?<!\\)((?:\\\\)*)\\?([^\x00-\x7f])")
+
+
+def bytes_escaped(line: str) -> str:
+    """`line` with each non-ASCII character (escaped or not) as \\DDD escapes of its UTF-8
+    bytes. A master file's names are bytes (RFC 1035 §5.1): dnspython reads a non-ASCII name
+    as IDNA and turns it into Punycode (bücher → xn--bcher-kva), a different name; BIND
+    keeps the bytes (b\\195\\188cher), and so do we. Text in TXT and the like gets the same
+    bytes either way."""
+    if line.isascii():
+        return line
+    return _NON_ASCII.sub(lambda m: m.group(1) + "".join(f"\\{b:03d}" for b in m.group(2).encode()), line)
+
+
 def physical_lines(f: TextIO, path: str, what: str = "zone file") -> Iterator[str]:
-    """The file's lines without their '\\n', read as a stream. A line longer than MAX_LINE is
-    an error, unless the excess is a comment: that is skipped without being held."""
+    """The file's lines without their '\\n', read as a stream, non-ASCII characters as escaped
+    bytes (`bytes_escaped`). A line longer than MAX_LINE is an error, unless the excess is a
+    comment: that is skipped without being held."""
     lineno = 0
     try:
         while True:
@@ -77,10 +94,10 @@ def physical_lines(f: TextIO, path: str, what: str = "zone file") -> Iterator[st
                 return
             lineno += 1
             if line[-1] == "\n":
-                yield line[:-1]
+                yield bytes_escaped(line[:-1])
                 continue
             if len(line) < MAX_LINE:  # the last line, without a newline
-                yield line
+                yield bytes_escaped(line)
                 return
             cut = _comment_at(line)
             if cut < 0:
@@ -88,7 +105,7 @@ def physical_lines(f: TextIO, path: str, what: str = "zone file") -> Iterator[st
             head, tail = line[:cut], line
             while tail and tail[-1] != "\n":  # drain the comment, a chunk at a time
                 tail = f.readline(MAX_LINE)
-            yield head
+            yield bytes_escaped(head)
     except UnicodeDecodeError as exc:
         raise InputError(f"not a text {what} ({exc.reason})", file=path) from None
 
