@@ -89,3 +89,17 @@ def test_too_big_for_the_client_is_truncated_as_before():
     assert got.flags & dns.flags.TC and not got.answer
     assert render(q, big, NOW) == _render_message(q, big, NOW, ())
     assert not dns.message.from_wire(render(read_query(make(rdtype="TXT"), False), big, NOW)).flags & dns.flags.TC
+
+
+def test_an_any_answer_keeps_its_dnssec_records_without_do():
+    """RFC 3225 §3: security records that match an explicit ANY query are included whether
+    or not DO is set (the answer section; the proofs in the authority section are not)."""
+    at_name = Answer(0, (rrset("www.example. 300 A 192.0.2.1"), rrset(f"www.example. 300 RRSIG A {SIG}"),
+                         rrset("www.example. 300 NSEC z.example. A RRSIG NSEC"),
+                         rrset(f"www.example. 300 RRSIG NSEC {SIG}")),
+                     DENIAL[:2], Status.SECURE, (), NOW, 300)
+    for rdtype, kept in (("ANY", 4), ("A", 1)):
+        q = read_query(make("www.example.", rdtype, do=False), False)
+        for wire in (render(q, at_name, NOW), _render_message(q, at_name, NOW, ())):
+            got = dns.message.from_wire(wire)
+            assert len(got.answer) == kept and [r.rdtype for r in got.authority] == [6]

@@ -47,12 +47,13 @@ def _name_wire(name: dns.name.Name) -> bytes:
 
 
 def shown(rrset: dns.rrset.RRset, do: bool, qtype: int, keep_dnssec_answer: bool) -> bool:
-    """Whether a response shows `rrset`: DNSSEC records only with DO, unless asked for."""
+    """Whether a response shows `rrset`: DNSSEC records only with DO, unless asked for (in
+    the answer section: their own type, or ANY; RFC 3225 §3)."""
     if do:
         return True
     rdtype = rrset.covers if rrset.rdtype == RdataType.RRSIG else rrset.rdtype
     return not ((rrset.rdtype == RdataType.RRSIG or rdtype in _DNSSEC_TYPES)
-                and not (keep_dnssec_answer and rrset.rdtype == qtype))
+                and not (keep_dnssec_answer and qtype in (rrset.rdtype, RdataType.ANY)))
 
 
 def opt(do: bool, payload: int, ede: Iterable[tuple[int, str]]) -> bytes:
