@@ -1,5 +1,6 @@
 """Ctrl-C during signing: one line, exit 130, no traceback from the process or its workers,
-and no temp file left behind."""
+and no temp file left behind. SIGTERM (to the main process only, as a service manager or
+`timeout` sends it) stops it the same way, with exit 143."""
 
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ def _written(out: Path) -> bool:
 
 # signing: 0.3 s after the temp file appears; verifying: once it stopped growing (the part
 # processes then printed a BrokenPipeError traceback each once the parent had gone)
-@pytest.mark.parametrize("phase", ["signing", "verifying"])
-def test_ctrl_c_while_signing(keys: Path, tmp_path: Path, phase: str) -> None:
+@pytest.mark.parametrize(("phase", "stop"), [("signing", "ctrl-c"), ("verifying", "ctrl-c"),
+                                             ("signing", "sigterm"), ("verifying", "sigterm")])
+def test_ctrl_c_while_signing(keys: Path, tmp_path: Path, phase: str, stop: str) -> None:
     zone = tmp_path / "big.zone"
     with zone.open("w") as f:
         subprocess.run([sys.executable, ROOT / "bench" / "genzone.py", "--origin", "example.test.",
@@ -59,13 +61,17 @@ def test_ctrl_c_while_signing(keys: Path, tmp_path: Path, phase: str) -> None:
     if proc.poll() == 0:
         pytest.skip("signed and verified before the interrupt came (a machine this fast "
                     "needs a bigger zone)")
-    os.killpg(proc.pid, signal.SIGINT)
+    if stop == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
     try:
         stdout, stderr = proc.communicate(timeout=60)
     finally:  # (a hang: nothing left behind for the tests after this one)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert proc.returncode == 130, stderr
-    assert stderr.strip() == "sigchain: interrupted" and stdout == ""  # (click ends the ^C line)
+    assert proc.returncode == (130 if stop == "ctrl-c" else 143), stderr
+    said = "sigchain: interrupted" if stop == "ctrl-c" else "sigchain: terminated"
+    assert stderr.strip() == said and stdout == ""  # (click ends the ^C line)
     assert list(out.parent.iterdir()) == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import signal
 import sys
 
 import click
@@ -57,9 +59,30 @@ def cli() -> None:
     failure (I/O, network), 4 refused as unsafe (--force where it can make sense)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stopped as Ctrl-C stops a command (its workers ended, its temp files
+    removed, one line said), with the exit code of SIGTERM (143) instead of 130."""
+
+
+_MAIN_PID = 0  # the process `main` runs in
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    if os.getpid() != _MAIN_PID:  # a process forked from it (a resolver's worker before its
+        signal.signal(signum, signal.SIG_DFL)  # own handlers are set): ends as it used to
+        os.kill(os.getpid(), signum)
+        return
+    raise Terminated
+
+
 def main() -> None:
-    """Run the command line; a usage error with --json is a JSON error on stdout (exit 2)."""
+    """Run the command line; a usage error with --json is a JSON error on stdout (exit 2).
+    The commands that run until stopped (serve, resolver, exporter) set their own SIGTERM
+    handling; for the others it is Ctrl-C's."""
+    global _MAIN_PID
     args = sys.argv[1:]
+    _MAIN_PID = os.getpid()
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         rv = cli.main(args, prog_name="sigchain", standalone_mode=False)
     except click.ClickException as exc:
@@ -70,7 +93,10 @@ def main() -> None:
         else:
             exc.show()
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (click.Abort, KeyboardInterrupt) as exc:  # (click turns the latter into Abort)
+        if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
+            click.echo("sigchain: terminated", err=True)
+            sys.exit(143)
         click.echo("sigchain: interrupted", err=True)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -143,7 +143,7 @@ class Verifier:
         return self
 
     def __exit__(self, kind: object, *exc: object) -> None:
-        self.close(failed=kind is KeyboardInterrupt)
+        self.close(failed=isinstance(kind, type) and issubclass(kind, KeyboardInterrupt))
 
 
 def _at_least(path: str, size: int) -> bool:
