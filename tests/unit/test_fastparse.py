@@ -40,6 +40,8 @@ dup A 192.0.2.1
 dup A 192.0.2.1
 semi TXT a\;b ; escaped outside quotes, no quote on the line
 a\(b\) A 192.0.2.78
+cls CLASS1 300 TYPE65400 \# 2 abcd
+cls 300 CLASS1 A 192.0.2.79
 paren TXT ( a\)b
   c )
 outside.other. A 192.0.2.9
@@ -72,6 +74,7 @@ def test_same_rrsets_as_dnspython(tmp_path: Path) -> None:
     ("@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww BOGUS 1\n", 4, "BOGUS"),
     ("@ SOA ns h ( 1 2 3 4 5\n@ NS ns\n", 2, "parenthes"),
     ("@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww CH A 192.0.2.1\n", 4, "not IN"),
+    ("@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww CLASS3 A 192.0.2.1\n", 4, "CLASS3 is not IN"),
     ("@ SOA ns h 1 2 3 4 5\n@ NS ns\nbad..name A 192.0.2.1\n", 4, "bad..name"),
 ])
 def test_errors_name_the_line(tmp_path: Path, text: str, line: int, fragment: str) -> None:

@@ -38,6 +38,8 @@ h2 NSEC3 1 0 12 - 04106 A
 h3 300 IN NSEC3 1 0 0 - 001ICLK3QCJVDFPURLIALC1KQA91L1D6
 semi TXT a\;b ; escaped outside quotes, no quote on the line
 a\(b\) A 192.0.2.78
+cls CLASS1 300 TYPE65400 \# 2 abcd
+cls 300 CLASS1 A 192.0.2.79
 paren TXT ( a\)b
   c )
 outside.other. A 192.0.2.9

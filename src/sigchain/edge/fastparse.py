@@ -32,6 +32,21 @@ class NeedsFullReader(Exception):
 
 _NAME_TYPES = {dns.rdatatype.NS, dns.rdatatype.CNAME, dns.rdatatype.PTR, dns.rdatatype.DNAME}
 _CLASSES = {"IN", "CH", "CS", "HS", "ANY", "NONE"}
+
+
+def is_class(tok: str) -> bool:
+    """Whether `tok` is a class (a mnemonic or RFC 3597's CLASSnn); ValueError if it is one
+    other than IN (1)."""
+    word = tok.upper()
+    if word in _CLASSES:
+        if word != "IN":
+            raise ValueError(f"class {word} is not IN")
+        return True
+    if word.startswith("CLASS") and word[5:].isdigit():
+        if int(word[5:]) != dns.rdataclass.IN:
+            raise ValueError(f"class {word} is not IN")
+        return True
+    return False
 _A, _AAAA, _MX, _TXT, _DS, _SOA = (
     dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.MX, dns.rdatatype.TXT, dns.rdatatype.DS,
     dns.rdatatype.SOA,
@@ -370,10 +385,7 @@ def parse(
                     pass
                 elif tok[:1].isdigit():
                     ttl = dns.ttl.from_text(tok)
-                elif tok.upper() in _CLASSES:
-                    if tok.upper() != "IN":
-                        raise ValueError(f"class {tok.upper()} is not IN")
-                else:
+                elif not is_class(tok):
                     break
                 parts = after.split(None, 1)
                 tok = parts[0] if parts else ""

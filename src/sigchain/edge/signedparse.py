@@ -33,6 +33,7 @@ from sigchain.edge.fastparse import (
     _State,
     bad_record,
     check_apex,
+    is_class,
     load_warnings,
     logical_lines,
     mixed_ttl,
@@ -204,10 +205,7 @@ def _header(fields: list[str], pos: int) -> tuple[int | None, int]:
     for word in fields[pos : pos + 2]:
         if word[:1].isdigit():
             ttl = _ttl(word)
-        elif word.upper() in ("IN", "CH", "CS", "HS", "ANY", "NONE"):
-            if word.upper() != "IN":
-                raise ValueError(f"class {word.upper()} is not IN")
-        else:
+        elif not is_class(word):
             break
         pos += 1
     return ttl, pos
