@@ -1,11 +1,14 @@
 """Signing across worker processes gives the same text as signing in this process, whether
-the pool was started before the zone was read (as the CLI does for big zones) or not."""
+the pool was started before the zone was read (as the CLI does for big zones) or not; and
+the check of the output before it is renamed into place."""
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import dns.name
+import pytest
 from dns.rdatatype import RdataType
 
 from sigchain.core.dnssec import algorithms, keyfile
@@ -16,6 +19,7 @@ from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.core.zone.records import RRsetRec, key_of
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
 from sigchain.services import signing
+from sigchain.services.signing import NoPhases, VerifyRefused, _verifier
 from tests.conftest import EXAMPLE_ZONE
 from tests.zonetools import keygen, load
 
@@ -77,3 +81,17 @@ def test_sign_file_in_process(tmp_path: Path) -> None:
     assert result.signatures == len(sigs) == sum(k["signatures"] for k in result.keys)  # type: ignore[misc]
     assert result.resign_at == min(s.expiration for s in sigs) - 10 * 86400 // 4
     assert result.to_json()["denial"] == "nsec3" and result.warnings == []
+
+
+def test_an_output_that_does_not_read_back_is_refused_naming_the_output(tmp_path: Path) -> None:
+    """The check before writing reads the temp file: should what the signer wrote not parse
+    (a bug of ours), the refusal names the output and the line, not the temp file (gone)."""
+    tmp = tmp_path / ".sigchain-1-x-out.tmp"
+    tmp.write_text("$ORIGIN example.test.\n@ 60 SOA ns h 1 2 3 4 5\nbad..name 60 A 192.0.2.1\n")
+    prep = types.SimpleNamespace(origin=dns.name.from_text("example.test."), ksk_signs_dnskey=True)
+    check = _verifier(prep, str(tmp_path / "out"), 0, 1, NoPhases())  # type: ignore[arg-type]
+    with pytest.raises(VerifyRefused) as refused:
+        check(str(tmp))
+    said = str(refused.value)
+    assert said.startswith("the signed zone could not be read back for its check (line 3: ")
+    assert said.endswith(f"; {tmp_path / 'out'} not written") and ".tmp" not in said

@@ -251,9 +251,15 @@ def _verifier(
 
     def check(tmp_path: str) -> None:
         with phases.phase("verify"), verifying.Verifier(threads) as verifier:
-            _, report = verifier.read_and_verify(tmp_path, prep.origin.to_text(), at,
-                                                 not prep.ksk_signs_dnskey, require_ns=False,
-                                                 records=False, learn=False)
+            try:
+                _, report = verifier.read_and_verify(tmp_path, prep.origin.to_text(), at,
+                                                     not prep.ksk_signs_dnskey, require_ns=False,
+                                                     records=False, learn=False)
+            except InputError as exc:  # what we wrote does not read back: a bug of ours,
+                # told of the output (the temp file it names is gone once this is raised)
+                where = f"line {exc.line}: " if exc.line is not None else ""
+                raise VerifyRefused(f"the signed zone could not be read back for its check "
+                                    f"({where}{exc.message}); {out_path} not written", []) from None
             assert report is not None
         errs = [f for f in report.findings if f.severity is Severity.ERROR]
         if errs:
