@@ -164,3 +164,10 @@ def test_non_ascii_names_are_their_bytes_not_punycode(tmp_path: Path) -> None:
     assert {_norm(r) for r in fast} == _by_dnspython(path, "example.test.")
     assert {(r.key, r.rdtype, r.wires) for r in fast} >= {
         (r.key, r.rdtype, r.wires) for r in zonefile.load_wire(str(path)).rrsets if r.rdtype != 6}
+    # an $INCLUDE's file name is a path: kept as it is (its origin argument is a name)
+    (tmp_path / "inclüded").write_text("wörd A 192.0.2.9\n", encoding="utf-8")
+    main = tmp_path / "main"
+    main.write_text(f"$TTL 60\n$ORIGIN example.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n"
+                    f"$INCLUDE {tmp_path / 'inclüded'} sübzone.example.test.\n", encoding="utf-8")
+    rrsets = [r for r in zonefile.load_records(str(main))[1] if r.rdtype == 1]
+    assert [r.key for r in rrsets] == [records.key_of(dns.name.from_text(r"w\195\182rd.s\195\188bzone.example.test."))]

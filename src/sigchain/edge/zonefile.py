@@ -6,7 +6,7 @@ import glob
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import dns.exception
@@ -145,6 +145,21 @@ class _Reader(dns.zonefile.Reader):
             super()._generate_line()
         except dns.exception.DNSException as exc:
             raise _RecordError(str(filename), line, detail(exc)) from None
+
+
+def _included(filename: str, encoding: str = "utf-8") -> LineStream:
+    """An $INCLUDEd file as dnspython's reader opens it (its `open`, replaced below): read as
+    the including file is (`physical_lines`: lines bounded, non-ASCII as escaped bytes), not
+    as raw text. An OSError (no such file) is raised here, where dnspython expects it."""
+    f = open(filename, encoding=encoding, newline="\n")
+
+    def lines() -> Iterator[str]:
+        with f:
+            yield from physical_lines(f, filename)
+    return LineStream(lines())
+
+
+dns.zonefile.open = _included  # type: ignore[attr-defined]  # (the module's only use of open)
 
 
 def _check_size(_txn: object, _name: object, rdataset: dns.rdataset.Rdataset) -> None:

@@ -79,6 +79,11 @@ def bytes_escaped(line: str) -> str:
     bytes either way."""
     if line.isascii():
         return line
+    if line[:8].upper() == "$INCLUDE":  # its file name is a path, not DNS text: kept as it is
+        parts = line.split(None, 2)
+        if len(parts) == 3:
+            return line[: len(line) - len(parts[2])] + bytes_escaped(parts[2])
+        return line
     return _NON_ASCII.sub(lambda m: m.group(1) + "".join(f"\\{b:03d}" for b in m.group(2).encode()), line)
 
 
@@ -118,6 +123,11 @@ class LineStream:
         self.lines = lines
         self.buf = ""
         self.pos = 0
+
+    def close(self) -> None:
+        close = getattr(self.lines, "close", None)  # a generator: closes the file it reads
+        if close is not None:
+            close()
 
     def read(self, n: int = 1) -> str:
         if self.pos >= len(self.buf):
