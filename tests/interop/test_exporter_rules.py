@@ -26,7 +26,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_promtool_checks_the_rules() -> None:
     proc = promtool("check", "rules", RULES.name)
-    assert proc.returncode == 0 and "SUCCESS: 10 rules found" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "SUCCESS: 11 rules found" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_promtool_rule_tests_pass() -> None:

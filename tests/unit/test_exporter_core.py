@@ -48,13 +48,18 @@ def test_signature_times_take_the_earliest_per_rrset() -> None:
 def test_ds_match_needs_a_key_that_signs_the_dnskey_rrset() -> None:
     keys, sigs, key = _signed_keys(NOW + 86400)
     ds = dns.rrset.from_rdata(ZONE, 300, make_ds(ZONE, key, 2))
-    assert judge.ds_match(ZONE, ds, [keys, sigs], NOW)
-    assert not judge.ds_match(ZONE, ds, [keys, sigs], NOW + 2 * 86400)  # signature expired
-    assert not judge.ds_match(ZONE, ds, [keys], NOW)  # no signature
+    assert judge.ds_match(ZONE, ds, [keys, sigs])
+    # an expired signature still shows the key signs: the DS is right (re-signing is the fix)
+    old_keys, old_sigs, old_key = _signed_keys(NOW - 60)
+    assert judge.ds_match(ZONE, dns.rrset.from_rdata(ZONE, 300, make_ds(ZONE, old_key, 2)),
+                          [old_keys, old_sigs])
+    forged = dns.rrset.from_rdata(ZONE, 300, sigs[0].replace(signature=bytes(64)))
+    assert not judge.ds_match(ZONE, ds, [keys, forged])  # a signature that is not one
+    assert not judge.ds_match(ZONE, ds, [keys])  # no signature
     _, _, stranger = _signed_keys(NOW + 86400)
     other = dns.rrset.from_rdata(ZONE, 300, make_ds(ZONE, stranger, 2))  # type: ignore[arg-type]
-    assert not judge.ds_match(ZONE, other, [keys, sigs], NOW)
-    assert not judge.ds_match(ZONE, None, [keys, sigs], NOW)
+    assert not judge.ds_match(ZONE, other, [keys, sigs])
+    assert not judge.ds_match(ZONE, None, [keys, sigs])
 
 
 def test_an_answer_without_aa_or_signatures_is_not_good() -> None:

@@ -140,7 +140,7 @@ def probe_ds(target: ZoneTarget, parent: Server, dnskey: list[dns.rrset.RRset], 
     # with no DNSKEY answer (every server down or refusing) there is nothing to compare the
     # DS with: no match is said, rather than a mismatch an outage would raise as a DS drift
     return DsProbe(zone.to_text(), str(parent), True, took, "", len(ds) if ds else 0,
-                   judge.ds_match(zone, ds, dnskey, now) if dnskey else None)
+                   judge.ds_match(zone, ds, dnskey) if dnskey else None)
 
 
 def probe_resolver(target: ZoneTarget, resolver: Server, timeout: float,

@@ -34,8 +34,8 @@ def _families() -> dict[str, Family]:
          "Earliest RRSIG expiration over every RRset probed at this server.", zs),
         ("dnssec_zone_serial", "SOA serial served by this server.", zs),
         ("dnssec_zone_ds_matches_dnskey",
-         "1 when a DS at this parent server matches a DNSKEY whose signature over the DNSKEY "
-         "RRset validates, else 0.", zp),
+         "1 when a DS at this parent server matches a DNSKEY that signs the DNSKEY RRset "
+         "(a correct signature, expired or not: expiry has its own metric), else 0.", zp),
         ("dnssec_zone_ds_count", "DS records for the zone at this parent server.", zp),
         ("dnssec_zone_validates", "1 when the resolver answered the zone's SOA with AD set.", zr),
         ("dnssec_zone_resolver_large_answer_ok",

@@ -128,9 +128,12 @@ def soa_serial(rrsets: Iterable[dns.rrset.RRset]) -> int | None:
 
 
 def ds_match(zone: dns.name.Name, ds: dns.rrset.RRset | None,
-             dnskey_answer: Sequence[dns.rrset.RRset], now: int) -> bool:
-    """Whether some DS names a DNSKEY of the zone whose signature over the DNSKEY RRset
-    validates at `now` — the link a validator needs (RFC 4035 §5.2)."""
+             dnskey_answer: Sequence[dns.rrset.RRset]) -> bool:
+    """Whether some DS names a DNSKEY of the zone that signs the DNSKEY RRset (a signature
+    by it that is cryptographically correct) — the link a validator needs (RFC 4035 §5.2).
+    The signature's validity window is not this metric's matter: an expired one is the
+    expiry alerts' (its fix is re-signing; calling it DS drift would send an operator to
+    change a DS that is right)."""
     if ds is None:
         return False
     keys = next((r for r in dnskey_answer if r.rdtype == RdataType.DNSKEY and r.name == zone), None)
@@ -145,8 +148,8 @@ def ds_match(zone: dns.name.Name, ds: dns.rrset.RRset | None,
         for sig in sigs:
             if sig.key_tag != tag or sig.algorithm != key.algorithm:  # type: ignore[attr-defined]
                 continue
-            try:
-                dns.dnssec.validate_rrsig(keys, sig, {zone: keys}, now=now)  # type: ignore[arg-type]
+            try:  # judged at its own inception: inside its window, whatever the time
+                dns.dnssec.validate_rrsig(keys, sig, {zone: keys}, now=sig.inception)  # type: ignore[arg-type,attr-defined]
             except (dns.dnssec.ValidationFailure, dns.dnssec.UnsupportedAlgorithm):
                 continue
             return True
