@@ -57,13 +57,15 @@ def silent() -> Iterator[None]:
 def world(silent: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     base = tmp_path_factory.mktemp("exporter")
     zones = build(base)
-    daemons = [serve(base, FRESH, ZONE, zones["fresh"]), serve(base, STALE, ZONE, zones["stale"]),
-               serve(base, PARENT, "test.", zones["parent"]),
-               serve(base, WRONG_PARENT, "test.", zones["wrong"])]
+    daemons = []  # each kept as it starts: one that fails to start stops those before it
     exporter = None
     resolvers = []
     try:
-        resolvers = [unbound(base, RESOLVER, PARENT), unbound(base, BOGUS_RESOLVER, WRONG_PARENT)]
+        for address, origin, zone in ((FRESH, ZONE, "fresh"), (STALE, ZONE, "stale"),
+                                      (PARENT, "test.", "parent"), (WRONG_PARENT, "test.", "wrong")):
+            daemons.append(serve(base, address, origin, zones[zone]))
+        for address, parent in ((RESOLVER, PARENT), (BOGUS_RESOLVER, WRONG_PARENT)):
+            resolvers.append(unbound(base, address, parent))
         exporter, url = start_exporter(
             base, "--zone", f"{ZONE}={FRESH},{SILENT}", "--find-servers",
             "--parent-server", PARENT, "--parent-server", WRONG_PARENT,

@@ -53,16 +53,20 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     second with the shipped rules and a copy whose `for:` is 2 s (group dnssec-short)."""
     base = tmp_path_factory.mktemp("prometheus")
     zones = build(base, parents=False)
-    servers = [serve(base, FRESH, ZONE, zones["fresh"]), serve(base, STALE, ZONE, zones["stale"])]
-    port = free_port(PROMETHEUS)
-    exporter = Daemon(base / "exporter.log", [
-        "exporter", "--listen", f"{PROMETHEUS}#{port}", "--interval", "1s",
-        "--zone", f"{ZONE}={FRESH},{STALE}"])
+    servers = []  # each kept as it starts: one that fails to start stops those before it
+    exporter = None
     try:
+        for address, zone in ((FRESH, "fresh"), (STALE, "stale")):
+            servers.append(serve(base, address, ZONE, zones[zone]))
+        port = free_port(PROMETHEUS)
+        exporter = Daemon(base / "exporter.log", [
+            "exporter", "--listen", f"{PROMETHEUS}#{port}", "--interval", "1s",
+            "--zone", f"{ZONE}={FRESH},{STALE}"])
         with run_prometheus(base, PROMETHEUS, f"{PROMETHEUS}:{port}", "2s") as url:
             yield url
     finally:
-        exporter.stop()
+        if exporter is not None:
+            exporter.stop()
         for s in servers:
             s.stop()
 
