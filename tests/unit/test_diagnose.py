@@ -74,7 +74,12 @@ def case(status: str, *findings: Finding, kind: str = "answer", plain: ResolverA
      Cause.SERVERS_UNREACHABLE, 3),
     (case("failed", plain=SERVFAIL, cd=SERVFAIL), Cause.SERVERS_UNREACHABLE, 3),
     (case("secure", kind="nxdomain", plain=NXD, cd=NXD), Cause.NXDOMAIN, 3),
-    (case("secure", plain=None, cd=None, resolver_error="timed out"), Cause.SERVERS_UNREACHABLE, 3),
+    # the resolver, not the authoritative servers, is down (their chain validates)
+    (case("secure", plain=None, cd=None, resolver_error="timed out"), Cause.RESOLVER_UNREACHABLE, 3),
+    # diagnose's own anchor is stale, the resolver's is not: it validates (AD)
+    (case("bogus", ds_mismatch("trust anchor"), plain=OK_AD), Cause.ANCHOR_GIVEN_STALE, 2),
+    (case("bogus", ds_mismatch("trust anchor"), kind="nxdomain", plain=NXD, cd=NXD),
+     Cause.ANCHOR_GIVEN_STALE, 2),
 ])
 def test_cause_and_exit_code(obs: Observations, cause: Cause, exit_code: int) -> None:
     d = classify(obs)

@@ -31,21 +31,26 @@ class Cause(enum.Enum):
     RESOLVER_FAILURE = "RESOLVER_FAILURE"  # the resolver SERVFAILs data that validates
     RESOLVER_OUTAGE = "RESOLVER_OUTAGE"  # it SERVFAILs with CD too: it cannot resolve at all
     SERVERS_UNREACHABLE = "SERVERS_UNREACHABLE"
+    RESOLVER_UNREACHABLE = "RESOLVER_UNREACHABLE"  # the resolver asked did not answer at all
     NXDOMAIN = "NXDOMAIN"
+    ANCHOR_GIVEN_STALE = "ANCHOR_GIVEN_STALE"  # diagnose's own anchor; the resolver validates
 
 
 class Category(enum.Enum):
     OK = "secure and working"
     DNSSEC = "DNSSEC validation failure"
     NOT_DNSSEC = "not a DNSSEC problem"
+    ANCHOR_GIVEN = "the trust anchor given to diagnose is out of date"
 
 
 CATEGORY = {
     Cause.SECURE: Category.OK, Cause.INSECURE: Category.OK,
     Cause.SERVERS_UNREACHABLE: Category.NOT_DNSSEC, Cause.NXDOMAIN: Category.NOT_DNSSEC,
-    Cause.RESOLVER_OUTAGE: Category.NOT_DNSSEC,
+    Cause.RESOLVER_OUTAGE: Category.NOT_DNSSEC, Cause.RESOLVER_UNREACHABLE: Category.NOT_DNSSEC,
+    Cause.ANCHOR_GIVEN_STALE: Category.ANCHOR_GIVEN,
 }
-EXIT = {Category.OK: 0, Category.DNSSEC: 1, Category.NOT_DNSSEC: 3}
+# (the anchor file given is bad input: exit 2, as an unreadable one would be)
+EXIT = {Category.OK: 0, Category.DNSSEC: 1, Category.NOT_DNSSEC: 3, Category.ANCHOR_GIVEN: 2}
 
 FIXES = {
     Cause.SECURE: "nothing to fix",
@@ -80,8 +85,13 @@ FIXES = {
                            "its log, and flush a cached failure",
     Cause.SERVERS_UNREACHABLE: "bring the authoritative servers back (or fix the delegation "
                                "and glue that point at them); not a DNSSEC problem",
+    Cause.RESOLVER_UNREACHABLE: "the resolver did not answer at all: check that it runs and "
+                                "listens on that address, and that this host may query it "
+                                "(its access list, a firewall); not a DNSSEC problem",
     Cause.NXDOMAIN: "the name does not exist: add it to the zone if it should; not a DNSSEC "
                     "problem",
+    Cause.ANCHOR_GIVEN_STALE: "give diagnose (--anchor) the current root trust anchor, e.g. "
+                              "the one the resolver uses; the resolver itself validates",
 }
 
 
@@ -180,12 +190,17 @@ _BY_FINDING: tuple[tuple[str, Cause], ...] = (
 )
 
 
-def _from_findings(findings: Sequence[Finding]) -> Diagnosis | None:
+def _from_findings(findings: Sequence[Finding], plain: ResolverAnswer | None) -> Diagnosis | None:
     for code, cause in _BY_FINDING:
         f = next((f for f in findings if f.code == code), None)
         if f is None:
             continue
         if code == "DS_NO_MATCHING_DNSKEY" and f.params.get("source") == "trust anchor":
+            if plain is not None and plain.ad and plain.rcode in (dns.rcode.NOERROR,
+                                                                  dns.rcode.NXDOMAIN):
+                return Diagnosis(Cause.ANCHOR_GIVEN_STALE, "the trust anchor given to diagnose "
+                                 f"matches no key of {f.params['zone']}, while the resolver "
+                                 "validates the answer (AD): its anchor is current", f)
             return Diagnosis(Cause.TRUST_ANCHOR_STALE,
                              f"the trust anchor matches no key of {f.params['zone']}", f)
         return Diagnosis(cause, f.message, f)
@@ -258,7 +273,7 @@ def classify(obs: Observations) -> Diagnosis:
     if obs.trace_status in ("bogus", "indeterminate") or (
             obs.trace_status == "insecure" and any(
                 f.code in ("ALGORITHM_UNSUPPORTED", "DS_DIGEST_UNSUPPORTED") for f in obs.findings)):
-        found = _from_findings(obs.findings)
+        found = _from_findings(obs.findings, obs.plain)
         if found is None:
             first = next((f for f in obs.findings if f.severity.value == "error"), None)
             found = Diagnosis(Cause.BOGUS, first.message if first else "the chain is bogus", first)
@@ -267,8 +282,9 @@ def classify(obs: Observations) -> Diagnosis:
     if resolver is not None:
         return Diagnosis(resolver.cause, resolver.reason, None, notes)
     if obs.plain is None and obs.resolver_error and obs.cd is None:
-        return Diagnosis(Cause.SERVERS_UNREACHABLE, f"the resolver did not answer "
-                         f"({obs.resolver_error})", notes=notes)
+        return Diagnosis(Cause.RESOLVER_UNREACHABLE, f"the resolver did not answer "
+                         f"({obs.resolver_error}), while the chain from the authoritative "
+                         f"servers is {obs.trace_status}", notes=notes)
     if obs.trace_kind == "nxdomain":
         return Diagnosis(Cause.NXDOMAIN, f"the name does not exist ({obs.trace_status} "
                          "denial)", notes=notes)
