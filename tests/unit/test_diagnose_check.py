@@ -37,10 +37,18 @@ def dnskey_rrsets(signers: list) -> list[dns.rrset.RRset]:  # type: ignore[type-
     return [keys, dns.rrset.from_rdata_list(ZONE, 300, sigs)]
 
 
-def test_only_signing_unrevoked_sep_keys_are_live() -> None:
-    live = live_ksks(ZONE, dnskey_rrsets([KSK, ZSK, REVOKED]))
+def test_only_signing_unrevoked_keys_are_live() -> None:
+    live = live_ksks(ZONE, dnskey_rrsets([KSK, REVOKED]))
     assert set(live) == {dns.dnssec.key_id(KSK)}
-    assert live_ksks(ZONE, dnskey_rrsets([ZSK])) == {}  # the KSK is there but signs nothing
+    assert live_ksks(ZONE, dnskey_rrsets([REVOKED])) == {}  # only a revoked key signs
+
+
+def test_a_key_without_the_sep_flag_that_signs_the_dnskey_rrset_is_live() -> None:
+    """Validators ignore the SEP flag (RFC 4034 §2.1.1): a DS for a flags-256 key that signs
+    the DNSKEY RRset is a working link, as the exporter's DS metric says too."""
+    rrsets = dnskey_rrsets([ZSK])
+    assert set(live_ksks(ZONE, rrsets)) == {dns.dnssec.key_id(ZSK)}
+    assert ds_row(ZONE, {"a": [ds.make_ds(ZONE, ZSK, 2)]}, rrsets).ok
 
 
 def test_every_parent_server_needs_a_ds_for_a_live_ksk() -> None:

@@ -13,7 +13,7 @@ import dns.rrset
 
 from sigchain.core.dnssec.ds import ds_matches
 
-SEP, REVOKE = 0x0001, 0x0080
+ZONE_KEY, REVOKE = 0x0100, 0x0080
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,17 @@ class Row:
 
 
 def live_ksks(zone: dns.name.Name, rrsets: Sequence[dns.rrset.RRset]) -> dict[int, object]:
-    """Key tag → DNSKEY for each SEP key (not revoked) in the zone's DNSKEY RRset that signs
-    that RRset: the keys a DS may point at today."""
+    """Key tag → DNSKEY for each zone key (not revoked) in the zone's DNSKEY RRset that signs
+    that RRset: the keys a DS may point at today. The SEP flag is not asked for: validators
+    ignore it (RFC 4034 §2.1.1), and a DS for a key of flags 256 that signs the RRset
+    validates (the exporter's DS metric counts it too)."""
     keys = [rd for r in rrsets if r.name == zone and r.rdtype == dns.rdatatype.DNSKEY for rd in r]
     signers = {(rd.key_tag, rd.algorithm) for r in rrsets  # type: ignore[attr-defined]
                if r.rdtype == dns.rdatatype.RRSIG and r.covers == dns.rdatatype.DNSKEY for rd in r}
     out: dict[int, object] = {}
     for k in keys:
         tag = dns.dnssec.key_id(k)  # type: ignore[arg-type]
-        if k.flags & SEP and not k.flags & REVOKE and (tag, k.algorithm) in signers:  # type: ignore[attr-defined]
+        if k.flags & ZONE_KEY and not k.flags & REVOKE and (tag, k.algorithm) in signers:  # type: ignore[attr-defined]
             out[tag] = k
     return out
 
