@@ -4,15 +4,17 @@ one with --all and in --json), totals that say what was checked and what was val
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
 from pathlib import Path
 
 import dns.zone
+import pytest
 from dns.rdatatype import RdataType
 
-from tests.conftest import EXAMPLE_ZONE, need, sc
+from tests.conftest import EXAMPLE_ZONE, need, sc, sigchain_cmd
 
 
 def _signed(keys: Path, tmp_path: Path) -> Path:
@@ -101,3 +103,21 @@ def test_what_the_reader_warns_of_is_shown_and_counted(keys: Path, tmp_path: Pat
     assert " 3 warnings; " in proc.stdout  # NSEC3_SALT_PRESENT and the reader's two
     data = json.loads(sc("verify", signed, "--json").stdout)
     assert data["warnings"] == 3 and len(data["load_warnings"]) == 2
+
+
+@pytest.mark.parametrize("args", [[], ["--json"]])
+def test_a_reader_gone_ends_the_command_quietly_with_141(keys: Path, tmp_path: Path,
+                                                         args: list[str]) -> None:
+    """`sigchain verify … | head -0`: no 'Broken pipe' error nor traceback, and exit 141 (as
+    a C tool killed by SIGPIPE), not 1 ('errors found') from click's own handling."""
+    signed = _signed(keys, tmp_path)
+    gone, w = os.pipe()
+    os.close(gone)
+    try:
+        proc = subprocess.run([*sigchain_cmd(), "verify", str(signed), *args], stdout=w,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(w)
+    assert proc.returncode == 141, proc.stderr
+    assert "Broken pipe" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "error" not in proc.stderr.lower()  # (the findings, on stderr, are still shown)

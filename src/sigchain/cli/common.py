@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -62,6 +63,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SigchainError as exc:
             error = _error_of(exc)
+        except BrokenPipeError:  # before click makes it exit 1 ('problems found')
+            reader_gone()
         except OSError as exc:  # a path the command did not check itself: never a traceback
             where = f"{exc.filename}: " if exc.filename else ""
             error = error_json("operational", f"{where}{exc.strerror or exc}", 3,
@@ -73,6 +76,19 @@ def handle_errors(func: F) -> F:
         sys.exit(error["exit"])
 
     return wrapper  # type: ignore[return-value]
+
+
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
+
+
+def reader_gone() -> NoReturn:
+    """stdout's reader has gone (`sigchain … | head -1`): the rest of the output dropped, no
+    traceback or error line, exit 141 as a C tool killed by SIGPIPE (not 1 or 3, which would
+    say what the command found)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(EXIT_PIPE)
 
 
 def warn(message: str) -> None:

@@ -76,6 +76,21 @@ def _terminated(signum: int, _frame: object) -> None:
 
 
 def main() -> None:
+    """`_main`, and when stdout's reader has gone (`sigchain … | head -1`): no traceback
+    or 'Broken pipe' error, the rest of the output dropped, exit 141 as a C tool killed by
+    SIGPIPE would give (not 1 or 3, which would say what the command found)."""
+    try:
+        try:
+            _main()
+        finally:
+            sys.stdout.flush()  # what is still buffered fails here, not at interpreter exit
+    except BrokenPipeError:
+        from sigchain.cli.common import reader_gone  # (not imported for --help)
+
+        reader_gone()
+
+
+def _main() -> None:
     """Run the command line; a usage error with --json is a JSON error on stdout (exit 2).
     The commands that run until stopped (serve, resolver, exporter) set their own SIGTERM
     handling; for the others it is Ctrl-C's."""
