@@ -355,6 +355,22 @@ def test_wildcard_expansion_with_next_closer_proof(zoneset: ZoneSet, qname: str)
     assert _types(plain.answer) == [(qname, "TXT")] and plain.authority == []
 
 
+def test_rrsig_asked_at_a_wildcard_expansion_is_synthesised_with_its_proof(zoneset: ZoneSet) -> None:
+    """RFC 4592 §4.3.3: the wildcard's RRSIGs, given the asked name (as BIND and NSD answer;
+    a NODATA would contradict its own proof, whose bitmap lists RRSIG), with the proof that
+    the name itself does not exist (RFC 4035 §3.1.3.3)."""
+    qname = "foo.wild.example.test."
+    r = ask(zoneset, qname, "RRSIG")
+    assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA
+    assert {(n, t) for n, t in _types(r.answer)} >= {(qname, "A/RRSIG"), (qname, "TXT/RRSIG")}
+    assert {n for n, _ in _types(r.answer)} == {qname}
+    validate_signatures(zoneset, r)
+    if flavour(zoneset) == "nsec":
+        assert nsec_covers(r, qname)
+    else:
+        assert nsec3_covers(zoneset, r, qname) is not None
+
+
 def test_wildcard_nodata(zoneset: ZoneSet) -> None:
     r = ask(zoneset, "foo.wild.example.test.", "MX")
     assert r.rcode() == dns.rcode.NOERROR and r.answer == []

@@ -112,7 +112,8 @@ class _Lookup:
             self.s.rcode = dns.rcode.NXDOMAIN
             self._soa()
             return Outcome("nxdomain", key, ce=ce)
-        if qtype in wnode.rrsets or qtype == RdataType.ANY or RdataType.CNAME in wnode.rrsets:
+        if (qtype in wnode.rrsets or qtype == RdataType.ANY or RdataType.CNAME in wnode.rrsets
+                or (qtype == RdataType.RRSIG and wnode.sigs)):
             return self._at_node(wnode, key, qtype, ce, wild)
         self._soa()
         return Outcome("nodata", key, ce=ce, wildcard=wild)
@@ -128,10 +129,10 @@ class _Lookup:
                 if self.z.denial != "none":
                     self.s.add("answer", node.sigs.get(t), synth)
             return Outcome("hit", key, None, ce, wild)
-        if qtype == RdataType.RRSIG and synth is None and node.sigs:
-            for t in sorted(node.sigs):
-                self.s.add("answer", node.sigs[t])
-            return Outcome("hit", key)
+        if qtype == RdataType.RRSIG and node.sigs:  # (at a wildcard: synthesised, RFC 4592
+            for t in sorted(node.sigs):  # §4.3.3, as BIND and NSD answer; with the proof that
+                self.s.add("answer", node.sigs[t], synth)  # the name itself does not exist)
+            return Outcome("hit", key, None, ce, wild)
         if qtype in node.rrsets:
             self._rrset("answer", node, qtype, synth)
             return Outcome("hit", key, None, ce, wild)
