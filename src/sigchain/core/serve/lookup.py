@@ -145,7 +145,9 @@ class _Lookup:
 
     def _referral(self, cut: bytes) -> None:
         """Delegation (RFC 1034 §4.3.2 step 3b): NS and glue, AA off (the DS or its absence
-        is added by `proofs.prove`)."""
+        is added by `proofs.prove`). Glue that is the zone's own signed data (a sibling's
+        name server, outside every cut) comes with its RRSIGs (RFC 4035 §3.1.1; they are
+        the first to go when the response is too big: `message.render`)."""
         s, z = self.s, self.z
         node = z.by_key[cut]
         s.aa = False
@@ -155,6 +157,8 @@ class _Lookup:
             for t in _ADDRESS:
                 if t in glue.rrsets:
                     s.add("additional", glue.rrsets[t])
+                    if self.do:  # (glue below a cut has none)
+                        s.add("additional", glue.sigs.get(t))
 
     def _dname(self, key: bytes, at: bytes) -> Outcome:
         """DNAME substitution with an unsigned synthesized CNAME (RFC 6672 §3.2, §5.3.1)."""

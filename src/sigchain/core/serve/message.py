@@ -149,11 +149,27 @@ def to_wire(
 
 
 def render(response: dns.message.Message, limit: int, question_target: bool | None = None) -> bytes:
-    """Wire form within `limit` bytes: whole, or truncated with TC set."""
+    """Wire form within `limit` bytes: whole; else without the RRSIGs of the additional
+    section (RFC 4035 §3.1.1: they may be dropped, and TC is not set for them alone); else
+    truncated with TC set."""
     try:
         return to_wire(response, limit, question_target)
     except dns.exception.TooBig:
-        return to_wire(truncated(response), limit, question_target)
+        pass
+    if any(r.rdtype == RdataType.RRSIG for r in response.additional):
+        lean = dns.message.Message(id=response.id)
+        lean.flags = response.flags
+        lean.question, lean.answer, lean.authority = (
+            list(response.question), list(response.answer), list(response.authority))
+        lean.additional = [r for r in response.additional if r.rdtype != RdataType.RRSIG]
+        if response.edns >= 0:
+            lean.use_edns(0, response.ednsflags & 0xFFFF, response.payload)
+        lean.set_rcode(response.rcode())
+        try:
+            return to_wire(lean, limit, question_target)
+        except dns.exception.TooBig:
+            pass
+    return to_wire(truncated(response), limit, question_target)
 
 
 def formerr(wire: bytes) -> bytes | None:
