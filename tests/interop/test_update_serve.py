@@ -18,6 +18,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.update
 import dns.zone
 import pytest
 
@@ -192,3 +193,14 @@ def test_changes_reach_the_running_workers_without_forking_new_ones(server: Serv
     _served_everywhere(server, "edited.example.test.", before)
     assert _workers(server) == workers
     assert "did not apply an update" not in server.text()
+
+
+@pytest.mark.parametrize("zone", ["other.test.", "not-served.test."])
+def test_update_replies_say_the_servers_edns_size(server: Server, zone: str) -> None:
+    """An UPDATE's reply (REFUSED here, NOTAUTH for a zone not served) carries the server's
+    EDNS UDP size, 1232 by default, as every other answer does (dnspython's default is 8192)."""
+    update = dns.update.UpdateMessage(zone)
+    update.use_edns(0)
+    update.add("x", 300, "A", "192.0.2.1")
+    reply = dns.query.udp(update, HOST, port=server.port, timeout=5, source="127.63.1.3")
+    assert reply.rcode() in (dns.rcode.REFUSED, dns.rcode.NOTAUTH) and reply.payload == 1232
