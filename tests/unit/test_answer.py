@@ -810,3 +810,16 @@ def test_an_empty_wildcard_is_nodata_with_a_proof_that_validates(nsec3: bool) ->
     # the same proof given as a name error is a lie the validator does not take
     lie = validate(dataclasses.replace(ev, rcode=dns.rcode.NXDOMAIN), anchor, NOW)
     assert lie.status is Status.BOGUS
+
+
+def test_an_edns_option_running_past_the_opt_rdata_is_formerr(zoneset: ZoneSet) -> None:
+    """RFC 6891 §6.1.2: an OPT whose option length runs past its RDATA is malformed: FORMERR,
+    as named, Knot and NSD answer (a well-formed unknown option is ignored)."""
+    q = dns.message.make_query("www.example.test.", "A", use_edns=0,
+                               options=[dns.edns.GenericOption(65001, b"ab")])
+    good = respond(zoneset, q.to_wire())
+    assert good is not None and dns.message.from_wire(good).rcode() == dns.rcode.NOERROR
+    bad = bytearray(q.to_wire())
+    bad[-4:-2] = (16).to_bytes(2, "big")  # the option says 16 bytes; the RDATA holds 6
+    got = respond(zoneset, bytes(bad))
+    assert got is not None and got[:2] == bad[:2] and got[3] & 0x0F == dns.rcode.FORMERR

@@ -69,6 +69,11 @@ def plain_query(wire: bytes) -> PlainQuery | None:
     rdlen = (wire[i + 9] << 8) | wire[i + 10]
     if wire[i + 5] or i + 11 + rdlen != n:
         return None
+    j = i + 11  # the options (code, length, data): each must end within the RDATA, or the
+    while j < n:  # full parser answers FORMERR (RFC 6891 §6.1.2), as named, Knot and NSD
+        j += 4 + ((wire[j + 2] << 8) | wire[j + 3]) if j + 4 <= n else n + 1
+    if j != n:
+        return None
     return qwire, qtype, do, True, payload
 
 
