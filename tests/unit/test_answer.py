@@ -60,6 +60,7 @@ ZONE_TEXT = {
     "chain": [("CNAME", "web")],
     "dangling": [("CNAME", "nothere")],
     "out": [("CNAME", "www.example.org.")],
+    "todel": [("CNAME", "foo.sub")],
     "loop1": [("CNAME", "loop2")],
     "loop2": [("CNAME", "loop1")],
     "da": [("DNAME", "db.example.test.")],
@@ -156,7 +157,8 @@ def ask(zs: ZoneSet, qname: str, qtype: str, do: bool = True, tcp: bool = True, 
 
 def validate_signatures(zs: ZoneSet, r: dns.message.Message, signed_expected: bool = True) -> None:
     """Every RRSIG in answer/authority verifies (dnspython), and every RRset that a validator
-    needs signed has one: all but referral NS and DNAME-synthesized CNAMEs."""
+    needs signed has one: all but referral NS (in the authority section below the apex,
+    also after an authoritative answer) and DNAME-synthesized CNAMEs."""
     keys = _dnskeys(zs)
     for section in (r.answer, r.authority):
         sigs = {(s.name, s.covers): s for s in section if s.rdtype == RdataType.RRSIG}
@@ -165,7 +167,8 @@ def validate_signatures(zs: ZoneSet, r: dns.message.Message, signed_expected: bo
                 continue
             sig = sigs.get((rrset.name, rrset.rdtype))
             if sig is None:
-                unsigned_ok = (rrset.rdtype == RdataType.NS and not r.flags & dns.flags.AA) or (
+                unsigned_ok = (rrset.rdtype == RdataType.NS and (
+                    not r.flags & dns.flags.AA or (section is r.authority and rrset.name not in keys))) or (
                     rrset.rdtype == RdataType.CNAME and any(x.rdtype == RdataType.DNAME for x in r.answer)
                 )
                 assert unsigned_ok or not signed_expected, f"unsigned {rrset.name}/{dns.rdatatype.to_text(rrset.rdtype)}"
@@ -443,6 +446,18 @@ def test_referral_with_ds_and_glue(zoneset: ZoneSet) -> None:
     plain = ask(zoneset, "sub.example.test.", "NS", do=False)
     assert _types(plain.authority) == [("sub.example.test.", "NS")] and not plain.flags & dns.flags.AA
     assert _types(plain.additional) == [("ns.sub.example.test.", "A")]
+
+
+def test_a_cname_into_a_delegated_child_is_followed_by_the_referral(zoneset: ZoneSet) -> None:
+    """RFC 1034 §4.3.2 step 3b: the chain leads below a cut, so the referral follows the
+    CNAME (NS, the DS and its RRSIG, glue), AA kept for the answer; as named, Knot, NSD."""
+    r = ask(zoneset, "todel.example.test.", "A")
+    assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA
+    assert _types(r.answer) == [("todel.example.test.", "CNAME"), ("todel.example.test.", "CNAME/RRSIG")]
+    assert _types(r.authority) == [("sub.example.test.", "NS"), ("sub.example.test.", "DS"),
+                                   ("sub.example.test.", "DS/RRSIG")]
+    assert _types(r.additional) == [("ns.sub.example.test.", "A")]
+    validate_signatures(zoneset, r)
 
 
 def test_referral_to_insecure_child_proves_no_ds(zoneset: ZoneSet) -> None:

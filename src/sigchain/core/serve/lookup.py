@@ -82,9 +82,9 @@ class _Lookup:
             kind, at = cut
             if kind == "dname":
                 return self._dname(key, at)
-            if self.s.answer:
-                return Outcome("below-cut", key, cut=at)
-            self._referral(at)
+            # (a CNAME chain that led below a cut: the referral follows the answer so far,
+            # which keeps AA: RFC 1034 §4.3.2 step 3b, as named, Knot and NSD answer)
+            self._referral(at, aa=bool(self.s.answer))
             return Outcome("delegation", key, cut=at)
         node = z.by_key.get(key)
         if node is not None:
@@ -143,14 +143,14 @@ class _Lookup:
         self._soa()
         return Outcome("nodata", key, existing=True)
 
-    def _referral(self, cut: bytes) -> None:
+    def _referral(self, cut: bytes, aa: bool = False) -> None:
         """Delegation (RFC 1034 §4.3.2 step 3b): NS and glue, AA off (the DS or its absence
         is added by `proofs.prove`). Glue that is the zone's own signed data (a sibling's
         name server, outside every cut) comes with its RRSIGs (RFC 4035 §3.1.1; they are
         the first to go when the response is too big: `message.render`)."""
         s, z = self.s, self.z
         node = z.by_key[cut]
-        s.aa = False
+        s.aa = aa
         s.add("authority", node.rrsets[RdataType.NS])
         for target in z.glue_of(cut):
             glue = z.by_key[target]

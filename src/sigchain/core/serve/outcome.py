@@ -24,7 +24,6 @@ Kind = Literal[
     "nodata",  # the name exists (or is an empty non-terminal), the type does not
     "nxdomain",  # no such name and no wildcard
     "delegation",  # a referral to the zone cut `cut`
-    "below-cut",  # a CNAME chain led below a zone cut: the answer so far stands
 ]
 
 
