@@ -121,3 +121,17 @@ def test_a_reader_gone_ends_the_command_quietly_with_141(keys: Path, tmp_path: P
     assert proc.returncode == 141, proc.stderr
     assert "Broken pipe" not in proc.stderr and "Traceback" not in proc.stderr
     assert "error" not in proc.stderr.lower()  # (the findings, on stderr, are still shown)
+
+
+def test_a_broken_pipe_to_a_worker_is_an_error_not_a_quiet_exit() -> None:
+    """A BrokenPipeError whose pipe is not stdout (a worker process that died) is reported,
+    exit 3, not taken for a reader of the output that went away."""
+    from sigchain.cli.common import handle_errors
+
+    @handle_errors
+    def command() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(SystemExit) as exited:
+        command()
+    assert exited.value.code == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import select
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, TypeVar
@@ -63,8 +64,10 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SigchainError as exc:
             error = _error_of(exc)
-        except BrokenPipeError:  # before click makes it exit 1 ('problems found')
-            reader_gone()
+        except BrokenPipeError as exc:  # before click makes it exit 1 ('problems found')
+            if stdout_gone():
+                reader_gone()
+            error = error_json("operational", str(exc.strerror or exc), 3)  # (a worker's pipe)
         except OSError as exc:  # a path the command did not check itself: never a traceback
             where = f"{exc.filename}: " if exc.filename else ""
             error = error_json("operational", f"{where}{exc.strerror or exc}", 3,
@@ -79,6 +82,17 @@ def handle_errors(func: F) -> F:
 
 
 EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
+
+
+def stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (a BrokenPipeError can also come
+    from a pipe to a worker process that died: that is an error to report)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def reader_gone() -> NoReturn:

@@ -85,8 +85,10 @@ def main() -> None:
         finally:
             sys.stdout.flush()  # what is still buffered fails here, not at interpreter exit
     except BrokenPipeError:
-        from sigchain.cli.common import reader_gone  # (not imported for --help)
+        from sigchain.cli.common import reader_gone, stdout_gone  # (not imported for --help)
 
+        if not stdout_gone():
+            raise
         reader_gone()
 
 
