@@ -171,3 +171,9 @@ def test_non_ascii_names_are_their_bytes_not_punycode(tmp_path: Path) -> None:
                     f"$INCLUDE {tmp_path / 'inclüded'} sübzone.example.test.\n", encoding="utf-8")
     rrsets = [r for r in zonefile.load_records(str(main))[1] if r.rdtype == 1]
     assert [r.key for r in rrsets] == [records.key_of(dns.name.from_text(r"w\195\182rd.s\195\188bzone.example.test."))]
+    (tmp_path / "a dir").mkdir()  # a quoted path, blanks in it
+    (tmp_path / "a dir" / "inclüded").write_text("wörd A 192.0.2.9\n", encoding="utf-8")
+    main.write_text(f"$TTL 60\n$ORIGIN example.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n"
+                    f'$INCLUDE "{tmp_path / "a dir" / "inclüded"}"\n', encoding="utf-8")
+    rrsets = [r for r in zonefile.load_records(str(main))[1] if r.rdtype == 1]
+    assert [r.key for r in rrsets] == [records.key_of(dns.name.from_text(r"w\195\182rd.example.test."))]

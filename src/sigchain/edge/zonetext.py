@@ -80,10 +80,14 @@ def bytes_escaped(line: str) -> str:
     if line.isascii():
         return line
     if line[:8].upper() == "$INCLUDE":  # its file name is a path, not DNS text: kept as it is
-        parts = line.split(None, 2)
-        if len(parts) == 3:
-            return line[: len(line) - len(parts[2])] + bytes_escaped(parts[2])
-        return line
+        rest = line[8:].lstrip()
+        if rest.startswith('"'):  # a quoted path (it may hold blanks)
+            end = rest.find('"', 1)
+            path_end = len(rest) if end < 0 else end + 1
+        else:
+            path_end = len(rest.split(None, 1)[0]) if rest.strip() else 0
+        cut = len(line) - len(rest) + path_end
+        return line[:cut] + bytes_escaped(line[cut:])
     return _NON_ASCII.sub(lambda m: m.group(1) + "".join(f"\\{b:03d}" for b in m.group(2).encode()), line)
 
 
