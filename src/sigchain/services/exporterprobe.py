@@ -126,7 +126,7 @@ def _ns_addresses(zone: dns.name.Name, server: Server, timeout: float,
     return out
 
 
-def probe_ds(target: ZoneTarget, parent: Server, dnskey: list[dns.rrset.RRset], now: int,
+def probe_ds(target: ZoneTarget, parent: Server, dnskey: list[dns.rrset.RRset],
              timeout: float, clock: Clock = SYSTEM) -> DsProbe:
     start = clock.monotonic()
     zone = target.zone
@@ -198,7 +198,6 @@ def probe_zone(target: ZoneTarget, timeout: float, clock: Clock = SYSTEM,
         dnskey = dnskey or keys
     if not servers:
         results.append(ServerProbe(target.zone.to_text(), "-", False, 0.0, note or "no server"))
-    now = clock.now()
-    ds = tuple(probe_ds(target, p, dnskey, now, timeout, clock) for p in target.parent_servers)
+    ds = tuple(probe_ds(target, p, dnskey, timeout, clock) for p in target.parent_servers)
     res = tuple(probe_resolver(target, r, timeout, anchors, clock) for r in target.resolvers)
     return ZoneSnapshot(target.zone.to_text(), clock.now(), tuple(results), ds, res)
