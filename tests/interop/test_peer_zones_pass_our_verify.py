@@ -104,3 +104,16 @@ def test_a_new_algorithms_signatures_ahead_of_its_keys_as_bind_and_ldns_read_the
         codes = {f["code"] for f in report["findings"]}
         assert report["ok"] and "RRSIG_KEY_NOT_PUBLISHED" in codes, report["findings"][:3]
         assert "RRSIG_UNKNOWN_KEY" not in codes
+
+
+def test_types_bind_names_and_dnspython_does_not_are_read(zone_and_keys: tuple[Path, Path]) -> None:
+    """dnssec-signzone writes UID, GID and UINFO (types 100-102) by name in its NSEC bitmaps
+    (their records in RFC 3597 form): sigchain verify reads them (the names are registered)."""
+    zone, keys = zone_and_keys
+    with zone.open("a") as f:
+        f.write("u TYPE101 \\# 4 00000064\ng TYPE102 \\# 4 00000064\ni TYPE100 \\# 3 026869\n")
+    out = zone.with_suffix(".bind.signed")
+    run([need("dnssec-signzone"), "-S", "-K", str(keys), "-o", "example.test", "-f", str(out),
+         str(zone)], cwd=zone.parent, check=True)
+    assert " UID" in out.read_text() and " UINFO" in out.read_text()
+    assert _verify_json(out)["ok"]

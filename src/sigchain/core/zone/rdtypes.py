@@ -45,8 +45,19 @@ class MINFO(dns.rdtypes.ANY.RP.RP):
     """MINFO record (RFC 1035 §3.3.7): RMAILBX and EMAILBX, two names (RP's layout)."""
 
 
+# Type mnemonics BIND writes (in NSEC/NSEC3 bitmaps, RRSIG type fields) that dnspython does
+# not know: names only, their RDATA stays in RFC 3597 form. Without them a zone BIND signed
+# holding such a type could not be read at all.
+MNEMONICS = {31: "EID", 32: "NIMLOC", 34: "ATMA", 40: "SINK", 57: "RKEY", 58: "TALINK",
+             100: "UINFO", 101: "UID", 102: "GID", 259: "DOA"}
+
+
 def register() -> None:
-    """Each type (class IN, the one zones hold), unless dnspython knows it already."""
+    """Each type (class IN, the one zones hold), and each mnemonic, unless dnspython knows
+    it already."""
     for cls, rdtype in ((MD, 3), (MF, 4), (MB, 7), (MG, 8), (MR, 9), (MINFO, 14)):
         if dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype) is dns.rdata.GenericRdata:
             dns.rdata.register_type(cls, rdtype, cls.__name__, rdclass=dns.rdataclass.IN)
+    for rdtype, name in MNEMONICS.items():
+        if dns.rdatatype.to_text(rdtype).startswith("TYPE"):
+            dns.rdatatype.register_type(rdtype, name)
