@@ -26,9 +26,11 @@ import dns.rdataset
 import dns.rdatatype
 import dns.rrset
 import dns.set
+import dns.tsigkeyring
 import pytest
 from dns.rdatatype import RdataType
 
+from sigchain.clock import SYSTEM
 from sigchain.core.dnssec import algorithms, keyfile
 from sigchain.core.dnssec.rrsig import SigWindow
 from sigchain.core.serve import transfer
@@ -42,6 +44,7 @@ from sigchain.core.zone.nsec3hash import Nsec3Params
 from sigchain.core.zone.shape import bitmap_types
 from sigchain.edge import zonefile
 from sigchain.model.keys import KeyPair, KeyRole, KeyTiming
+from sigchain.services.xfrout import Primary
 from tests.zonetools import sign_nodes, sign_text
 
 N = dns.name.from_text
@@ -838,3 +841,25 @@ def test_an_edns_option_running_past_the_opt_rdata_is_formerr(zoneset: ZoneSet) 
     bad[-4:-2] = (16).to_bytes(2, "big")  # the option says 16 bytes; the RDATA holds 6
     got = respond(zoneset, bytes(bad))
     assert got is not None and got[:2] == bad[:2] and got[3] & 0x0F == dns.rcode.FORMERR
+
+
+def test_a_signed_referral_drops_the_glue_rrsig_before_setting_tc(zoneset: ZoneSet) -> None:
+    """As `render` for plain queries: a TSIG-signed query's referral that does not fit whole
+    loses the additional section's RRSIGs first, without TC (RFC 4035 §3.1.1)."""
+    keyring = dns.tsigkeyring.from_text({"k.": ("hmac-sha256", "c2VjcmV0c2VjcmV0c2VjcmV0")})
+    primary = Primary({}, keyring, SYSTEM)
+
+    def asked(payload: int) -> tuple[dns.message.Message, int]:
+        q = dns.message.make_query("x.child.deep.example.test.", "A", want_dnssec=True,
+                                   payload=payload)
+        q.use_tsig(keyring, keyname="k.")
+        got = primary.handle(zoneset, {}, q.to_wire(), False, "127.0.0.1")
+        assert isinstance(got, bytes)  # signed: from_wire checks the TSIG
+        return dns.message.from_wire(got, keyring=keyring, request_mac=q.mac), len(got)
+
+    whole, size = asked(4096)
+    assert _types(whole.additional) == [("ns1.example.test.", "A"), ("ns1.example.test.", "A/RRSIG")]
+    if size - 40 < 512:  # (as in test_referral_glue_from_authoritative_data: opt-out's only)
+        return
+    tight, _ = asked(size - 40)
+    assert not tight.flags & dns.flags.TC and _types(tight.additional) == [("ns1.example.test.", "A")]

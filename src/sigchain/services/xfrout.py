@@ -38,6 +38,7 @@ from sigchain.core.serve.index import ZoneIndex, ZoneSet
 from sigchain.core.serve.message import (
     answer,
     error_response,
+    fitting,
     formerr,
     render,
     size_limit,
@@ -135,7 +136,7 @@ class Primary:
         limit = size_limit(zones, query, tcp)
         if not query.had_tsig:
             return render(response, limit)
-        for candidate in (response, truncated(response)):
+        for candidate in (*fitting(response), truncated(response)):
             candidate.use_tsig(query.keyring)
             candidate.request_mac = query.mac or b""
             try:

@@ -152,24 +152,28 @@ def render(response: dns.message.Message, limit: int, question_target: bool | No
     """Wire form within `limit` bytes: whole; else without the RRSIGs of the additional
     section (RFC 4035 §3.1.1: they may be dropped, and TC is not set for them alone); else
     truncated with TC set."""
-    try:
-        return to_wire(response, limit, question_target)
-    except dns.exception.TooBig:
-        pass
-    if any(r.rdtype == RdataType.RRSIG for r in response.additional):
-        lean = dns.message.Message(id=response.id)
-        lean.flags = response.flags
-        lean.question, lean.answer, lean.authority = (
-            list(response.question), list(response.answer), list(response.authority))
-        lean.additional = [r for r in response.additional if r.rdtype != RdataType.RRSIG]
-        if response.edns >= 0:
-            lean.use_edns(0, response.ednsflags & 0xFFFF, response.payload)
-        lean.set_rcode(response.rcode())
+    for candidate in fitting(response):
         try:
-            return to_wire(lean, limit, question_target)
+            return to_wire(candidate, limit, question_target)
         except dns.exception.TooBig:
-            pass
+            continue
     return to_wire(truncated(response), limit, question_target)
+
+
+def fitting(response: dns.message.Message) -> list[dns.message.Message]:
+    """`response`, then (if it has any) the same without the additional section's RRSIGs:
+    the forms to try, in order, before `truncated` (RFC 4035 §3.1.1)."""
+    if not any(r.rdtype == RdataType.RRSIG for r in response.additional):
+        return [response]
+    lean = dns.message.Message(id=response.id)
+    lean.flags = response.flags
+    lean.question, lean.answer, lean.authority = (
+        list(response.question), list(response.answer), list(response.authority))
+    lean.additional = [r for r in response.additional if r.rdtype != RdataType.RRSIG]
+    if response.edns >= 0:
+        lean.use_edns(0, response.ednsflags & 0xFFFF, response.payload)
+    lean.set_rcode(response.rcode())
+    return [response, lean]
 
 
 def formerr(wire: bytes) -> bytes | None:
