@@ -726,3 +726,25 @@ def test_a_refusal_keeps_the_question_and_edns_and_answers_no_response() -> None
     bare = refusal(q.to_wire()[:20], ede)
     assert bare is not None and len(bare) == 12 and bare[3] & 0xF == dns.rcode.REFUSED
     assert refusal(dns.message.make_response(q).to_wire(), ede) is None
+
+
+def test_a_fresh_answer_keeps_each_rrsets_own_ttl_within_its_signatures() -> None:
+    """As Unbound: the RRsets of a kept answer count down from their own TTLs (RFC 2181 §5.2
+    asks for one TTL within an RRset, not across them); the entry goes when the smallest runs
+    out. A signed RRset never outlives its RRSIG's original TTL or expiration (RFC 4035
+    §5.3.3). RFC 8198 and stale answers, and negative ones, keep one TTL for all."""
+    sig = f"A 13 2 3600 {NOW + 600} {NOW - 3600} 1 example. AAAA"  # (epoch times: RFC 4034 §3.2)
+    answer = (rrset("long.example. 3600 CNAME short.example."),
+              rrset("short.example. 10 CNAME www.example."),
+              rrset("www.example. 3600 A 192.0.2.1"), rrset(f"www.example. 3600 RRSIG {sig}"))
+    cache = Cache()
+    name = dns.name.from_text("long.example.")
+    kept = cache.store_answer(name, A, Answer(0, answer, (), Status.SECURE, (), NOW, 10,
+                                              own_ttls=True))
+    assert [r.ttl for r in kept.answer] == [3600, 10, 600, 600]  # the A: its RRSIG's expiry
+    q = read_query(dns.message.make_query("long.example.", "A").to_wire(), False)
+    shown = dns.message.from_wire(render(q, cache.answer(name, A, NOW + 4), NOW + 4))
+    assert [r.ttl for r in shown.answer] == [3596, 6, 596]
+    assert cache.answer(name, A, NOW + 10) is None
+    same = cache.store_answer(name, A, Answer(0, answer, (), Status.SECURE, (), NOW, 10))
+    assert {r.ttl for r in same.answer} == {10}  # (not fresh from upstream: one TTL for all)

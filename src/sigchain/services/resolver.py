@@ -314,7 +314,7 @@ class ResolverService(ClientSide):
         zone = max((c.name for c in ev.zones if ev.question.name.is_subdomain(c.name)), key=len,
                    default=None)
         return Answer(ev.rcode, ev.answer, ev.authority, status, edes.verdict_ede(verdict), now, ttl,
-                      zone=zone.to_text() if zone is not None else "")
+                      zone=zone.to_text() if zone is not None else "", own_ttls=True)
 
     def _insecure_zone(self, qname: dns.name.Name, qtype: int, anchors: list[dns.rrset.RRset],
                        now: int) -> dns.name.Name | None:

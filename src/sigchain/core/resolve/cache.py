@@ -59,6 +59,7 @@ class Answer:
     wire: dict[Any, tuple[int, bytes]] = field(default_factory=dict)  # pre-rendered responses
     zone: str = ""  # the zone the data is from (for metrics and logs)
     stale_until: int | None = None  # a stale answer served again: the original window's end
+    own_ttls: bool = False  # a fresh upstream answer: its RRsets keep their own TTLs when kept
 
     def expired(self, now: int) -> bool:
         return now >= self.stored + self.ttl
@@ -301,13 +302,20 @@ class Cache:
         """Keep `entry`, its TTL capped by its status (bogus and failures briefly); its
         records' TTLs are lowered to the entry's so that they count down together, and raised
         to the `min_ttl` the entry was kept for (as Unbound's cache-min-ttl: a client is not
-        told TTL 0 for data still served from the cache)."""
+        told TTL 0 for data still served from the cache). A fresh positive answer's RRsets
+        (`own_ttls`) keep their own TTLs instead (as Unbound's: RFC 2181 §5.2 asks for one
+        TTL within an RRset, not across them), within `_own_ttls`' bounds; the entry still
+        goes when its smallest runs out."""
         if entry.status is None:
             entry.ttl = min(entry.ttl, self.limits.failure_ttl)
         elif entry.status is Status.BOGUS:
             entry.ttl = min(entry.ttl, self.limits.bogus_ttl)
         floor = min(self.limits.min_ttl, entry.ttl)
-        entry.answer = _capped(entry.answer, entry.ttl, floor)
+        if (entry.own_ttls and entry.status in (Status.SECURE, Status.INSECURE)
+                and not negative(entry.rcode, qtype, entry.answer)):
+            entry.answer = _own_ttls(entry.answer, entry.ttl, self.limits.max_ttl, entry.stored)
+        else:
+            entry.answer = _capped(entry.answer, entry.ttl, floor)
         entry.authority = _capped(entry.authority, entry.ttl, floor)
         entry.size = _rrsets_size((*entry.answer, *entry.authority)) + ENTRY_OVERHEAD
         self._put(("a", qname, qtype), entry)
@@ -451,6 +459,31 @@ def _aged(r: dns.rrset.RRset, cap: int, age: int) -> dns.rrset.RRset:
     copy = r.copy()  # the rdata as they are: no re-hashing
     copy.ttl = max(0, min(r.ttl, cap) - age)
     return copy
+
+
+def _own_ttls(rrsets: Sequence[dns.rrset.RRset], ttl: int, max_ttl: int,
+              now: int) -> tuple[dns.rrset.RRset, ...]:
+    """Each RRset at its own TTL, at most `max_ttl` and (RFC 4035 §5.3.3) its RRSIGs'
+    original TTL and time to expiration (an RRSIG RRset as the RRset it covers); never below
+    the entry's `ttl` (their smallest, or the min_ttl it is kept for)."""
+    limit: dict[tuple[dns.name.Name, int], int] = {}
+    for r in rrsets:
+        if r.rdtype == RdataType.RRSIG:
+            for rd in r:
+                cap = min(rd.original_ttl, rd.expiration - now)  # type: ignore[attr-defined]
+                key = (r.name, r.covers)
+                limit[key] = min(limit.get(key, cap), cap)
+    out = []
+    for r in rrsets:
+        own = min(r.ttl, max_ttl, limit.get(
+            (r.name, r.covers if r.rdtype == RdataType.RRSIG else r.rdtype), r.ttl))
+        own = max(ttl, own)
+        if own != r.ttl:
+            copy = r.copy()  # the rdata as they are: no re-hashing
+            copy.ttl = own
+            r = copy
+        out.append(r)
+    return tuple(out)
 
 
 def _capped(rrsets: Iterable[dns.rrset.RRset], ttl: int, floor: int = 0) -> tuple[dns.rrset.RRset, ...]:
