@@ -134,6 +134,12 @@ options {{ default-key "rndc-key"; default-server {HOST}; default-port {RNDC_POR
         theirs = bind[str(k["tag"])]
         mine = {"role": k["role"], "goal": k["goal"]} | {
             r: k["states"][r] for r in theirs if r not in ("role", "goal")}
+        if theirs.get("ds") == "rumoured":
+            # BIND has asked for the DS (CDS out) and not seen it at the parent (no DSPublish:
+            # this named has no parental-agents). Ours is hidden until it is seen: the roll
+            # waits for that observation instead of taking the DS as published.
+            assert mine.pop("ds") == "hidden" and k["ds_published"] is None, k
+            theirs = {r: v for r, v in theirs.items() if r != "ds"}
         assert mine == theirs, (k["tag"], mine, theirs)
     successor = next(k for k in ours["keys"] if k["predecessor"] == zsk)
     assert successor["role"] == "zsk"

@@ -100,9 +100,16 @@ def _key(st: StateFile, kp_tag: int, policy: KeyPolicy, now: int) -> Key:
                                 timings.iret_zsk(policy).seconds, now)
     else:
         active, retired = _span(st, "KRRSIG", ipub, iret, now)
+    past = {label: t for label, t in st.times.items() if t <= now}
     ds_in, ds_out = (_span(st, "DS", timings.ipub_parent(policy).seconds,
                            timings.iret_parent(policy).seconds, now) if ksk else (None, None))
-    past = {label: t for label, t in st.times.items() if t <= now}
+    # A DS on its way in or out is seen at (or gone from) the parent only once BIND has
+    # confirmed it: DSPublish / DSRemoved (its keymgr waits for them, RFC 7583 §3.3 counts
+    # from there). Without them the DS step stays ours to watch, not taken as done.
+    if st.state("DS") == "rumoured":
+        ds_in = past.get("DSPublish")
+    elif st.state("DS") == "unretentive":
+        ds_out = past.get("DSRemoved")
     cds_in = past.get("PublishCDS", ds_in)
     lifetime = int(st.text["Lifetime"]) or None
     planned = st.times.get("Retired")
