@@ -67,3 +67,12 @@ def test_withdrawn_is_recorded_only_for_a_key_whose_cds_is_withdrawn() -> None:
     a = judge(ZONE, [_server("s1"), _server("s2")], [going, never])
     assert [r.state for r in a.keys] == ["withdrawn", "withdrawn"]
     assert observations(a, [], 100).record == (Observation("going", "ds-withdrawn", 100),)
+
+
+def test_withdrawn_is_recorded_for_a_ds_asked_for_and_never_seen() -> None:
+    """A key whose CDS was published (the parent may have taken its DS unseen) and is now
+    withdrawn: no DS at every server is the observation going insecure and algorithm rolls
+    wait for (before, nothing was recorded and they waited for ever)."""
+    asked = _key("asked", cds_published=5, cds_withdrawn=20)
+    a = judge(ZONE, [_server("s1"), _server("s2")], [asked])
+    assert observations(a, [], 100).record == (Observation("asked", "ds-withdrawn", 100),)

@@ -36,3 +36,46 @@ def test_going_insecure_waits_for_the_parent_then_removes_every_key() -> None:
     out = plan(keys, POLICY, gone, soon.wake_at)
     assert sorted((a.kind, a.key) for a in out.actions) == [
         ("remove", "ksk"), ("remove", "zsk"), ("retire", "ksk"), ("retire", "zsk")]
+
+
+def test_a_ds_asked_for_and_never_seen_is_waited_for_too() -> None:
+    """The CDS was out but the DS never seen (no parent check yet, servers disagreeing, keys
+    adopted from K-files): the parent may hold it all the same. Its absence must be seen, and
+    the keys go a DS TTL after that, as if it had been there until then."""
+    unseen = [KEYS[0].replace(ds_published=None), KEYS[1]]
+    first = plan(unseen, POLICY, [], T)
+    assert [(a.kind, a.key) for a in first.actions] == [("withdraw-cds", "ksk"),
+                                                        ("await-ds-gone", "ksk")]
+    keys = apply(unseen, first.actions)
+    assert [a.kind for a in plan(keys, POLICY, [], T + 365 * DAY).actions] == ["await-ds-gone"]
+    gone = [Observation("ksk", "ds-withdrawn", T + DAY)]
+    soon = plan(keys, POLICY, gone, T + DAY)  # a DS there unseen may still be in caches
+    assert [a.kind for a in soon.actions] == ["ds-gone"] and soon.wake_at is not None
+    keys = apply(keys, soon.actions)
+    assert soon.wake_at > T + DAY
+    out = plan(keys, POLICY, gone, soon.wake_at)
+    assert sorted((a.kind, a.key) for a in out.actions) == [
+        ("remove", "ksk"), ("remove", "zsk"), ("retire", "ksk"), ("retire", "zsk")]
+
+
+def test_a_key_whose_ds_was_never_asked_for_does_not_hold_it_up() -> None:
+    """No CDS ever published, no DS ever seen: the parent cannot hold it; nothing to wait for."""
+    never = [KEYS[0].replace(ds_published=None, cds_published=None), KEYS[1]]
+    out = plan(never, POLICY, [], T)
+    assert sorted((a.kind, a.key) for a in out.actions) == [
+        ("remove", "ksk"), ("remove", "zsk"), ("retire", "ksk"), ("retire", "zsk")]
+
+
+def test_an_old_ds_never_seen_can_be_seen_gone_in_an_algorithm_roll() -> None:
+    """An algorithm roll waits for the old DS to leave the parent; for a key whose DS was
+    asked for but never seen (adopted from K-files with SyncPublish), the observation that it
+    is gone used to be ignored, and the roll waited for ever."""
+    p = KeyPolicy("csk13", keys=(KeySpec("csk", 13),))
+    old = Key("old", "csk", 8, None, T - 60 * DAY, published=T - 60 * DAY, active=T - 60 * DAY,
+              cds_published=T - 59 * DAY, cds_withdrawn=T - DAY)
+    new = Key("new", "csk", 13, None, T - 20 * DAY, published=T - 20 * DAY,
+              active=T - 20 * DAY, cds_published=T - 10 * DAY, ds_published=T - 9 * DAY)
+    waiting = plan([old, new], p, [], T)
+    assert ("await-ds-gone", "old") in [(a.kind, a.key) for a in waiting.actions]
+    seen = plan([old, new], p, [Observation("old", "ds-withdrawn", T)], T)
+    assert ("ds-gone", "old") in [(a.kind, a.key) for a in seen.actions]

@@ -133,7 +133,7 @@ def server_ds(zone: dns.name.Name, server: Server, parent: Parent,
 def zone_keys(directory: str, state: keystate.ZoneState) -> list[ZoneKey]:
     """The zone's keys whose DS the parent may hold (KSK/CSK still in the key directory)."""
     return [ZoneKey(sk.key.id, sk.tag, dnskey, sk.key.ds_published,  # type: ignore[arg-type]
-                    sk.key.cds_withdrawn, sk.key.ds_withdrawn)
+                    sk.key.cds_withdrawn, sk.key.ds_withdrawn, sk.key.cds_published)
             for sk, dnskey in keymanager.ds_keys(directory, state)]
 
 

@@ -108,6 +108,12 @@ class _Planner:
         return lead_time(self.p, role)
 
 
+def may_be_at_parent(k: Key) -> bool:
+    """Whether the parent may hold `k`'s DS: seen there, or asked for (its CDS published;
+    a parent may have taken it without our seeing it yet, or between two checks)."""
+    return k.ds_published is not None or k.cds_published is not None
+
+
 def lead_time(p: KeyPolicy, role: str) -> int:
     """How long before a key's retirement its successor must start (RFC 7583)."""
     ipub, ipubp = timings.ipub(p).seconds, timings.ipub_parent(p).seconds
@@ -126,7 +132,7 @@ def plan(keys: Sequence[Key], p: KeyPolicy, observations: Iterable[Observation],
             k = pl.key(ob.key)
             if ob.kind == "ds-published" and k.ds_published is None:
                 pl.actions.append(Action("ds-seen", k.id, ob.since, "DS seen at the parent"))
-            elif ob.kind == "ds-withdrawn" and k.ds_published is not None \
+            elif ob.kind == "ds-withdrawn" and may_be_at_parent(k) \
                     and k.ds_withdrawn is None and k.cds_withdrawn is not None:
                 pl.actions.append(Action("ds-gone", k.id, ob.since, "DS gone from the parent"))
             pl.keys = list(apply(pl.keys, pl.actions[-1:]))
@@ -222,7 +228,9 @@ def go_insecure(pl: _Planner) -> None:
             pl.do("withdraw-cds", k, "going insecure: the CDS/CDNSKEY delete form asks the "
                                      "parent to remove the DS")
     waiting = [pl.key(k.id) for k in live if k.signs_dnskey]
-    waiting = [k for k in waiting if k.ds_published is not None and k.ds_withdrawn is None]
+    # a DS asked for (CDS published) but never seen may be at the parent all the same: its
+    # absence must be seen too, before the keys go
+    waiting = [k for k in waiting if may_be_at_parent(k) and k.ds_withdrawn is None]
     for k in waiting:
         pl.do("await-ds-gone", k, "going insecure: waiting for the DS to leave every parent "
                                   "server (CDS delete form published)")

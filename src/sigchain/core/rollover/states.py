@@ -102,7 +102,13 @@ def _records(key: Key, p: KeyPolicy) -> tuple[_Record, _Record, _Record, _Record
     krrsig = _Record(key.active, sign_end, dnskey_in, dnskey_out) if key.signs_dnskey else never
     zrrsig = (_Record(key.active, sign_end, timings.zrrsig_in(p).seconds,
                       timings.iret_zsk(p).seconds) if key.signs_zone else never)
-    ds = _Record(key.ds_published, key.ds_withdrawn, timings.ipub_parent(p).seconds,
+    ds_in = key.ds_published
+    if ds_in is None and key.ds_withdrawn is not None:
+        # seen gone from the parent, never seen there: it may have been there (and cached)
+        # since the CDS asked for it, so it is out of caches only a DS TTL after that
+        ds_in = min(key.cds_published if key.cds_published is not None else key.ds_withdrawn,
+                    key.ds_withdrawn)
+    ds = _Record(ds_in, key.ds_withdrawn, timings.ipub_parent(p).seconds,
                  timings.iret_parent(p).seconds)
     return dnskey, krrsig, zrrsig, ds
 
