@@ -48,14 +48,6 @@ def _who(client: str, query: dns.message.Message) -> str:
     return f"client {client}{key}"
 
 
-def _reply(query: dns.message.Message, rcode: int, udp_size: int) -> bytes:
-    """The reply to an UPDATE (TSIG-signed when it was), with the server's EDNS UDP size (as
-    every other answer of the server; dnspython's default would say 8192)."""
-    response = dns.message.make_response(query, our_payload=udp_size)
-    response.set_rcode(rcode)
-    return response.to_wire()
-
-
 class UpdateIntake:
     """UPDATE for the service's zones: answered in the main process, forwarded from workers."""
 
@@ -66,6 +58,13 @@ class UpdateIntake:
         self._server: CtlServer | None = None
         self.path: str | None = None  # the private socket the workers forward to
         self.serial = asyncio.Lock()  # one change to the inline zones at a time (and ctl's)
+
+    def _reply(self, query: dns.message.Message, rcode: int) -> bytes:
+        """The reply to an UPDATE (TSIG-signed when it was), with the server's EDNS UDP size
+        (as every other answer of the server; dnspython's default would say 8192)."""
+        response = dns.message.make_response(query, our_payload=self.service.config.udp_size)
+        response.set_rcode(rcode)
+        return response.to_wire()
 
     async def start(self) -> None:
         """Listen on the private socket (before the workers are forked)."""
@@ -91,14 +90,14 @@ class UpdateIntake:
         listener does not serve is NOTAUTH here; the rest is the main process's job."""
         name = zone_name(query) if isinstance(query, dns.update.UpdateMessage) else None
         if name is None:
-            return _reply(query, dns.rcode.FORMERR, self.service.config.udp_size)
+            return self._reply(query, dns.rcode.FORMERR)
         if name not in zones.zones:
             log.info("%s: update for zone %s: not served here: NOTAUTH", _who(client, query), name)
-            return _reply(query, dns.rcode.NOTAUTH, self.service.config.udp_size)
+            return self._reply(query, dns.rcode.NOTAUTH)
         if os.getpid() == self.main_pid:
             return self.answer(query, client)  # the main process's loop awaits it
         if self.path is None:
-            return _reply(query, dns.rcode.SERVFAIL, self.service.config.udp_size)
+            return self._reply(query, dns.rcode.SERVFAIL)
         req = {"command": "update", "wire": base64.b64encode(wire).decode(), "client": client}
         if tcp:  # the TCP worker runs an event loop: wait beside it
             return self._forward_async(req)
@@ -168,12 +167,12 @@ class UpdateIntake:
         who = _who(client, query)
         spec = next((s for s in self.service.specs if s.name == name), None)
         if name is None or spec is None:
-            return _reply(query, dns.rcode.NOTAUTH, self.service.config.udp_size)
+            return self._reply(query, dns.rcode.NOTAUTH)
         inline = self.service.inline.get(name)
         if inline is None:
             log.warning("%s: update for zone %s: refused: the zone is served from a signed "
                         "file, not signed by this server", who, name)
-            return _reply(query, dns.rcode.REFUSED, self.service.config.udp_size)
+            return self._reply(query, dns.rcode.REFUSED)
         key = query.keyname if query.had_tsig else None
         allowed = spec.allow_update.allows(client, key)
         now = self.service.clock.now()
@@ -183,7 +182,7 @@ class UpdateIntake:
                 lambda applied: applied[1], skip=waiting)
         except SigchainError as exc:
             log.error("%s: update for zone %s not applied: %s: SERVFAIL", who, name, exc)
-            return _reply(query, dns.rcode.SERVFAIL, self.service.config.udp_size)
+            return self._reply(query, dns.rcode.SERVFAIL)
         if not result.ok:
             level = logging.WARNING if result.rcode == dns.rcode.REFUSED else logging.INFO
             log.log(level, "%s: update for zone %s: %s: %s", who, name, result.reason,
@@ -194,7 +193,7 @@ class UpdateIntake:
             log.info("%s: update for zone %s: %d RRset(s) replaced or removed, %d added or "
                      "replaced; serial %s", who, name, len(result.changes.removed),
                      len(result.changes.added), diff.new_serial if diff else "?")
-        return _reply(query, result.rcode, self.service.config.udp_size)
+        return self._reply(query, result.rcode)
 
     @staticmethod
     def _apply(inline: Any, query: dns.update.UpdateMessage, name: dns.name.Name,
