@@ -13,7 +13,7 @@ import dns.rdtypes.ANY.DNSKEY
 import dns.rdtypes.ANY.DS
 
 from sigchain.core.dnssec import ds as ds_mod
-from sigchain.core.rollover.planner import Observation
+from sigchain.core.rollover.planner import Observation, may_be_at_parent
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ def observations(a: Agreement, existing: Iterable[Observation], now: int) -> Cha
     """What the check tells the key state. A key's DS seen at every server is recorded as
     published since now unless an earlier check already saw it so (the first-seen time stays);
     gone from every server, withdrawn (only for a key whose DS was seen or asked for, and
-    whose CDS is withdrawn). A check that cannot say "every server" resets a first-seen time the key state
-    has not acted on yet, so the wait starts again when they agree."""
+    whose CDS is withdrawn). A check that cannot say "every server" resets a first-seen time
+    the key state has not acted on yet, so the wait starts again when they agree."""
     have = {(o.key, o.kind) for o in existing}
     record: list[Observation] = []
     forget: list[tuple[str, str]] = []
@@ -113,8 +113,8 @@ def observations(a: Agreement, existing: Iterable[Observation], now: int) -> Cha
         k = row.key
         pending_pub = k.ds_published is None
         # (a DS asked for and never seen counts: its absence is what a withdrawal waits for)
-        pending_gone = (k.ds_published is not None or k.cds_published is not None) \
-            and k.cds_withdrawn is not None and k.ds_withdrawn is None
+        pending_gone = may_be_at_parent(k) and k.cds_withdrawn is not None \
+            and k.ds_withdrawn is None
         if row.state == "published" and pending_pub and (k.id, "ds-published") not in have:
             record.append(Observation(k.id, "ds-published", now))
         elif row.state == "withdrawn" and pending_gone and (k.id, "ds-withdrawn") not in have:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sigchain.core.rollover import revoke, timings
 from sigchain.core.rollover.durations import render
@@ -108,9 +109,18 @@ class _Planner:
         return lead_time(self.p, role)
 
 
-def may_be_at_parent(k: Key) -> bool:
-    """Whether the parent may hold `k`'s DS: seen there, or asked for (its CDS published;
-    a parent may have taken it without our seeing it yet, or between two checks)."""
+class _DsTimes(Protocol):
+    @property
+    def ds_published(self) -> int | None: ...
+
+    @property
+    def cds_published(self) -> int | None: ...
+
+
+def may_be_at_parent(k: _DsTimes) -> bool:
+    """Whether the parent may hold `k`'s DS (a Key, or the parent check's view of one):
+    seen there, or asked for (its CDS published; a parent may have taken it without our
+    seeing it yet, or between two checks)."""
     return k.ds_published is not None or k.cds_published is not None
 
 
