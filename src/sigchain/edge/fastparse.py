@@ -32,25 +32,22 @@ class NeedsFullReader(Exception):
 
 _NAME_TYPES = {dns.rdatatype.NS, dns.rdatatype.CNAME, dns.rdatatype.PTR, dns.rdatatype.DNAME}
 _CLASSES = {"IN", "CH", "CS", "HS", "ANY", "NONE"}
+_A, _AAAA, _MX, _TXT, _DS, _SOA = (
+    dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.MX, dns.rdatatype.TXT, dns.rdatatype.DS,
+    dns.rdatatype.SOA,
+)
 
 
 def is_class(tok: str) -> bool:
     """Whether `tok` is a class (a mnemonic or RFC 3597's CLASSnn); ValueError if it is one
     other than IN (1)."""
     word = tok.upper()
-    if word in _CLASSES:
-        if word != "IN":
-            raise ValueError(f"class {word} is not IN")
-        return True
-    if word.startswith("CLASS") and word[5:].isdigit():
-        if int(word[5:]) != dns.rdataclass.IN:
-            raise ValueError(f"class {word} is not IN")
-        return True
-    return False
-_A, _AAAA, _MX, _TXT, _DS, _SOA = (
-    dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.MX, dns.rdatatype.TXT, dns.rdatatype.DS,
-    dns.rdatatype.SOA,
-)
+    numbered = word.startswith("CLASS") and word[5:].isdigit()
+    if word not in _CLASSES and not numbered:
+        return False
+    if word != "IN" and not (numbered and int(word[5:]) == dns.rdataclass.IN):
+        raise ValueError(f"class {word} is not IN")
+    return True
 
 
 class _Origin:
