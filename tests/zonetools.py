@@ -22,6 +22,32 @@ from sigchain.model.keys import KeyPair
 from sigchain.services import signing
 from tests.conftest import sc
 
+# Spellings both fast zone readers must take as dnspython's does: escapes outside quotes on a
+# line without one, and RFC 3597 classes (records below the origin, for any test zone).
+ESCAPES_AND_CLASSES = r"""semi TXT a\;b ; escaped outside quotes, no quote on the line
+a\(b\) A 192.0.2.78
+cls CLASS1 300 TYPE65400 \# 2 abcd
+cls 300 CLASS1 A 192.0.2.79
+paren TXT ( a\)b
+  c )
+"""
+
+# A BIND `.state` file (dnssec-policy) of a CSK in use, its DS hidden: tests edit it.
+BIND_CSK_STATE = """; This is the state of key 1, for example.test.
+Algorithm: 13
+Length: 256
+Lifetime: 0
+KSK: yes
+ZSK: yes
+Generated: 20260101000000 (Thu Jan  1 00:00:00 2026)
+Published: 20260101000000 (Thu Jan  1 00:00:00 2026)
+DNSKEYState: omnipresent
+ZRRSIGState: omnipresent
+KRRSIGState: omnipresent
+DSState: hidden
+GoalState: omnipresent
+"""
+
 Nodes = dict[dns.name.Name, list[dns.rdataset.Rdataset]]
 
 

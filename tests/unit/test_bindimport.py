@@ -8,25 +8,12 @@ import pytest
 from sigchain.core.dnssec.timefmt import parse_timestamp14
 from sigchain.core.rollover.policy import builtin
 from sigchain.services.bindimport import _key, parse_state
+from tests.zonetools import BIND_CSK_STATE
 
 NOW = parse_timestamp14("20260301000000")
-STATE = """; This is the state of key 1, for example.test.
-Algorithm: 13
-Length: 256
-Lifetime: 0
-KSK: yes
-ZSK: yes
-Generated: 20260101000000
-Published: 20260101000000
-Active: 20260101000000
-PublishCDS: 20260110000000
-DNSKEYState: omnipresent
-ZRRSIGState: omnipresent
-KRRSIGState: omnipresent
-DSState: {ds}
-DSChange: 20260110000000
-GoalState: omnipresent
-"""
+STATE = BIND_CSK_STATE.replace(
+    "DNSKEYState", "Active: 20260101000000\nPublishCDS: 20260110000000\nDNSKEYState").replace(
+    "DSState: hidden", "DSState: {ds}\nDSChange: 20260110000000")
 
 
 @pytest.mark.parametrize(("ds", "extra", "published", "withdrawn"), [

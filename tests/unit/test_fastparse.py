@@ -10,6 +10,7 @@ import pytest
 from sigchain.core.zone import records
 from sigchain.edge import fastparse, zonefile
 from sigchain.errors import InputError
+from tests.zonetools import ESCAPES_AND_CLASSES
 
 ZONE = r"""
 $TTL 1h
@@ -38,14 +39,7 @@ ns A 192.0.2.53
 $ORIGIN example.test.
 dup A 192.0.2.1
 dup A 192.0.2.1
-semi TXT a\;b ; escaped outside quotes, no quote on the line
-a\(b\) A 192.0.2.78
-cls CLASS1 300 TYPE65400 \# 2 abcd
-cls 300 CLASS1 A 192.0.2.79
-paren TXT ( a\)b
-  c )
-outside.other. A 192.0.2.9
-"""
+""" + ESCAPES_AND_CLASSES + "outside.other. A 192.0.2.9\n"
 
 
 def _by_dnspython(path: Path, origin: str) -> set[tuple]:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import sc
 from tests.unit.test_keys_run import T0, ZONE, _at, _kdir
+from tests.zonetools import BIND_CSK_STATE
 
 DAY = 86400
 
@@ -78,20 +79,7 @@ def test_keys_run_refuses_bad_input_and_writes_nothing(
     assert ran["created"]  # the first run made the keys the bad one must leave alone
 
 
-STATE = """; This is the state of key 1, for example.test.
-Algorithm: 13
-Length: 256
-Lifetime: 0
-KSK: yes
-ZSK: yes
-Generated: 20260101000000 (Thu Jan  1 00:00:00 2026)
-Published: 20260101000000 (Thu Jan  1 00:00:00 2026)
-DNSKEYState: omnipresent
-ZRRSIGState: omnipresent
-KRRSIGState: omnipresent
-DSState: hidden
-GoalState: omnipresent
-"""
+STATE = BIND_CSK_STATE
 
 
 @pytest.mark.parametrize(("change", "expect"), [

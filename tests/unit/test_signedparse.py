@@ -13,6 +13,7 @@ from sigchain.core.verify.verifier import verify_records
 from sigchain.core.zone import wire
 from sigchain.edge import signedparse, zonefile
 from sigchain.errors import InputError
+from tests.zonetools import ESCAPES_AND_CLASSES
 
 DATA = Path(__file__).parent / "data"
 NOW = 1_200_000_000  # inside the RFC zones' signature windows
@@ -36,14 +37,7 @@ ttl 1H IN A 192.0.2.3
 h NSEC3 1 1 0 aabb 001iclk3qcjvdfpurlialc1kqa91l1d6 A RRSIG
 h2 NSEC3 1 0 12 - 04106 A
 h3 300 IN NSEC3 1 0 0 - 001ICLK3QCJVDFPURLIALC1KQA91L1D6
-semi TXT a\;b ; escaped outside quotes, no quote on the line
-a\(b\) A 192.0.2.78
-cls CLASS1 300 TYPE65400 \# 2 abcd
-cls 300 CLASS1 A 192.0.2.79
-paren TXT ( a\)b
-  c )
-outside.other. A 192.0.2.9
-"""
+""" + ESCAPES_AND_CLASSES + "outside.other. A 192.0.2.9\n"
 
 
 def _wire_of_nodes(path: Path, origin: str | None) -> set[tuple]:
